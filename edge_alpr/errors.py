@@ -1,0 +1,30 @@
+"""The error hierarchy.
+
+Every error the service raises on purpose is an ``EdgeAlprError``; the HTTP layer maps
+``InputError`` to 4xx responses, the CLI prints the message and exits non-zero.  Messages name
+the bad value and the fix, so they can be shown to users unchanged.
+"""
+
+
+class EdgeAlprError(Exception):
+    """Base class of all deliberate edge-alpr errors."""
+
+
+class ConfigError(EdgeAlprError):
+    """A configuration file or value is invalid."""
+
+
+class ModelError(EdgeAlprError):
+    """A model file or its sidecar is missing, corrupt or inconsistent."""
+
+
+class InputError(EdgeAlprError):
+    """A request or image supplied by a caller is invalid (maps to HTTP 4xx)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class CameraError(EdgeAlprError):
+    """A camera or frame source cannot be opened or has failed."""

@@ -1,0 +1,116 @@
+"""Frozen values passed between pipeline stages.
+
+They are deliberately small and immutable so that a stage can hand them to another thread
+(delivery, tracking) without copies or locks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Box:
+    """Pixel box; ``xmin, ymin`` inclusive, ``xmax, ymax`` exclusive (as in the datasets)."""
+
+    xmin: int
+    ymin: int
+    xmax: int
+    ymax: int
+
+    @property
+    def width(self) -> int:
+        return self.xmax - self.xmin
+
+    @property
+    def height(self) -> int:
+        return self.ymax - self.ymin
+
+    def iou(self, other: Box) -> float:
+        """Intersection over union, used by evaluation, tracking and NMS."""
+        ix = max(0, min(self.xmax, other.xmax) - max(self.xmin, other.xmin))
+        iy = max(0, min(self.ymax, other.ymax) - max(self.ymin, other.ymin))
+        inter = ix * iy
+        union = self.width * self.height + other.width * other.height - inter
+        return inter / union if union > 0 else 0.0
+
+    def to_dict(self) -> dict[str, int]:
+        """The API's box layout."""
+        return {"xmin": self.xmin, "ymin": self.ymin, "xmax": self.xmax, "ymax": self.ymax}
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A plate found by the detector; ``score`` is the API's ``dscore``."""
+
+    box: Box
+    score: float
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One possible reading of a plate."""
+
+    plate: str
+    score: float
+
+
+@dataclass(frozen=True)
+class PlateRead:
+    """What the reader says about one plate crop."""
+
+    plate: str
+    score: float
+    candidates: tuple[Candidate, ...]
+    region: str
+    region_score: float
+
+
+@dataclass(frozen=True)
+class VehicleRead:
+    """Vehicle type around a plate; ``box`` is where the vehicle was looked for."""
+
+    type: str
+    score: float
+    box: Box
+
+
+@dataclass(frozen=True)
+class PlateResult:
+    """One entry of the API's ``results`` list."""
+
+    box: Box
+    dscore: float
+    read: PlateRead
+    vehicle: VehicleRead
+
+    def to_dict(self) -> dict[str, object]:
+        """Serialise in the Plate Recognizer field layout (plates in lower case)."""
+        return {
+            "box": self.box.to_dict(),
+            "plate": self.read.plate.lower(),
+            "region": {"code": self.read.region, "score": round(self.read.region_score, 3)},
+            "vehicle": {
+                "type": self.vehicle.type,
+                "score": round(self.vehicle.score, 3),
+                "box": self.vehicle.box.to_dict(),
+            },
+            "score": round(self.read.score, 3),
+            "candidates": [
+                {"plate": c.plate.lower(), "score": round(c.score, 3)} for c in self.read.candidates
+            ],
+            "dscore": round(self.dscore, 3),
+        }
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One image from a source: RGB uint8 pixels plus where and when it was taken."""
+
+    image: np.ndarray = field(repr=False, compare=False)
+    camera_id: str
+    timestamp: datetime
+    index: int = 0

@@ -1,0 +1,1 @@
+"""Delivery of events to MQTT and webhooks through one durable outbox."""

@@ -1,0 +1,1 @@
+"""The camera loop: frame sources, sampling, zone mask, tracking into one event per vehicle."""

@@ -17,7 +17,8 @@ from ..errors import ConfigError
 _KEYS = {
     "enabled", "host", "port", "tls", "tls_ca", "tls_insecure", "username", "password_env",
     "password_credential", "client_id", "topic_prefix", "device_id", "qos", "keepalive",
-    "ha_discovery", "ha_prefix",
+    "ha_discovery", "ha_prefix", "publish_timeout_s", "retry_initial_s", "retry_max_s",
+    "usage_interval_s",
 }
 
 
@@ -27,7 +28,9 @@ class MqttConfig:
 
     Topics: ``<topic_prefix>/<device_id>/status`` (retained online/offline),
     ``.../<camera>/plate`` (events), ``.../usage`` (retained counters).  An empty ``device_id``
-    means the host name; an empty ``client_id`` means ``edge-alpr-<device_id>``.
+    means the host name; an empty ``client_id`` means ``edge-alpr-<device_id>``.  A failed
+    publish is retried from the outbox after ``retry_initial_s`` doubling to ``retry_max_s``;
+    retained usage counters are refreshed every ``usage_interval_s`` when they changed.
     """
 
     enabled: bool = True
@@ -46,6 +49,10 @@ class MqttConfig:
     keepalive: int = 30
     ha_discovery: bool = False
     ha_prefix: str = "homeassistant"
+    publish_timeout_s: float = 5.0
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 10.0
+    usage_interval_s: float = 5.0
 
     @classmethod
     def from_dict(cls, obj: Any, where: str) -> MqttConfig:
@@ -92,4 +99,15 @@ class MqttConfig:
             keepalive=keepalive,
             ha_discovery=typed(d, "ha_discovery", bool, False, where),
             ha_prefix=typed(d, "ha_prefix", str, "homeassistant", where),
+            publish_timeout_s=_positive(d, "publish_timeout_s", 5.0, where),
+            retry_initial_s=_positive(d, "retry_initial_s", 0.5, where),
+            retry_max_s=_positive(d, "retry_max_s", 10.0, where),
+            usage_interval_s=_positive(d, "usage_interval_s", 5.0, where),
         )
+
+
+def _positive(d: dict[str, Any], key: str, default: float, where: str) -> float:
+    value = typed(d, key, float, default, where)
+    if value <= 0:
+        raise ConfigError(f"{where}.{key}: must be > 0 seconds, got {value}")
+    return value

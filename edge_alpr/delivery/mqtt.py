@@ -1,0 +1,189 @@
+"""MQTT delivery with paho-mqtt 2 (``CallbackAPIVersion.VERSION2``).
+
+Topics (``<p>`` = topic prefix, ``<d>`` = device id):
+
+* ``<p>/<d>/status``  retained JSON ``{"state": "online", ...}``; the broker publishes the
+  retained last will ``{"state": "offline"}`` if the device vanishes (SIGKILL, power cut).
+  It also carries the outbox ``dropped`` and ``pending`` counts.
+* ``<p>/<d>/<camera>/plate``  one JSON event per vehicle (API result fields + ``id``,
+  ``camera_id``, ``timestamp``), QoS 1, fed from the durable outbox (sink ``"mqtt"``).
+* ``<p>/<d>/usage``  retained JSON counters, republished when they change.
+* optional Home Assistant discovery: a sensor "last plate" per camera.
+
+Events are only acked in the outbox after the broker's PUBACK, so a broker that is down loses
+nothing; a publish that times out is retried and may arrive twice with the same ``id``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from .. import __version__
+from ..errors import ConfigError, EdgeAlprError
+from .mqtt_config import MqttConfig
+from .outbox import OutboxItem
+
+log = logging.getLogger(__name__)
+MQTT_SINK = "mqtt"
+
+
+class MqttError(EdgeAlprError):
+    """A publish was not confirmed by the broker (retried by the outbox worker)."""
+
+
+def device_id(cfg: MqttConfig) -> str:
+    """The configured device id, else the host name (topic-safe)."""
+    raw = cfg.device_id or socket.gethostname() or "edge-alpr"
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in raw)
+
+
+def resolve_password(cfg: MqttConfig, environ: Mapping[str, str] | None = None) -> str | None:
+    """The broker password from the environment or a systemd credential (never the config)."""
+    from ..config import resolve_secret  # late: the top-level config imports this package
+
+    return resolve_secret(cfg.password_env, cfg.password_credential, environ)
+
+
+class MqttPublisher:
+    """One broker connection; thread-safe publishes; see the module docstring for topics."""
+
+    def __init__(self, cfg: MqttConfig, camera_ids: tuple[str, ...] = (),
+                 environ: Mapping[str, str] | None = None) -> None:
+        self.cfg = cfg
+        self.device = device_id(cfg)
+        self.base = f"{cfg.topic_prefix}/{self.device}"
+        self.status_topic = f"{self.base}/status"
+        self.usage_topic = f"{self.base}/usage"
+        self.camera_ids = camera_ids
+        self._connected = threading.Event()
+        self._status_extra: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        client_id = cfg.client_id or f"edge-alpr-{self.device}"
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=int(max(cfg.retry_max_s, 1)))
+        if cfg.username:
+            self.client.username_pw_set(cfg.username, resolve_password(cfg, environ))
+        if cfg.tls:
+            try:
+                self.client.tls_set(ca_certs=cfg.tls_ca or None, cert_reqs=ssl.CERT_REQUIRED)
+            except (OSError, ValueError, ssl.SSLError) as e:
+                raise ConfigError(f"mqtt.tls_ca: cannot load CA file {cfg.tls_ca!r}: {e}") from e
+            self.client.tls_insecure_set(cfg.tls_insecure)
+        will = json.dumps({"state": "offline", "device_id": self.device})
+        self.client.will_set(self.status_topic, will, qos=cfg.qos, retain=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+
+    # -- connection ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in the background (a missing broker is retried, never fatal)."""
+        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive)
+        self.client.loop_start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+                    properties: Any) -> None:
+        if reason.is_failure:
+            log.warning("mqtt: broker %s:%s refused the connection: %s", self.cfg.host,
+                        self.cfg.port, reason)
+            return
+        log.info("mqtt: connected to %s:%s as %s", self.cfg.host, self.cfg.port, self.device)
+        self._connected.set()
+        self._publish_status("online")
+        if self.cfg.ha_discovery:
+            self._publish_discovery()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+                       properties: Any) -> None:
+        if self._connected.is_set():
+            log.warning("mqtt: disconnected from %s:%s (%s); reconnecting", self.cfg.host,
+                        self.cfg.port, reason)
+        self._connected.clear()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Publish ``offline`` (retained), then disconnect cleanly."""
+        if self._connected.is_set():
+            info = self._publish_status("offline")
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError):
+                pass  # not delivered: the broker's last will says offline anyway
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # -- publishing ------------------------------------------------------------------------
+
+    def plate_topic(self, camera_id: str) -> str:
+        return f"{self.base}/{camera_id}/plate"
+
+    def _publish(self, topic: str, payload: str, retain: bool = False) -> mqtt.MQTTMessageInfo:
+        with self._lock:
+            return self.client.publish(topic, payload, qos=self.cfg.qos, retain=retain)
+
+    def _publish_status(self, state: str) -> mqtt.MQTTMessageInfo:
+        body = {"state": state, "device_id": self.device, "version": __version__,
+                **self._status_extra}
+        return self._publish(self.status_topic, json.dumps(body), retain=True)
+
+    def set_status(self, **extra: Any) -> None:
+        """Update the extra status fields (e.g. outbox ``dropped``); republished if changed."""
+        if extra != self._status_extra:
+            self._status_extra = dict(extra)
+            if self._connected.is_set():
+                self._publish_status("online")
+
+    def publish_usage(self, counters: Mapping[str, Any]) -> None:
+        """Retained usage counters; best effort (the next change republishes them)."""
+        if self._connected.is_set():
+            self._publish(self.usage_topic, json.dumps(dict(counters)), retain=True)
+
+    def send(self, item: OutboxItem) -> None:
+        """Outbox sink: publish one event and wait for the PUBACK, else raise (retry later)."""
+        if not self._connected.is_set():
+            raise MqttError(f"not connected to broker {self.cfg.host}:{self.cfg.port}")
+        camera = str(item.payload.get("camera_id", "unknown"))
+        info = self._publish(self.plate_topic(camera), json.dumps(item.payload))
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise MqttError(f"publish failed: {mqtt.error_string(info.rc)}")
+        try:
+            info.wait_for_publish(self.cfg.publish_timeout_s)
+        except (RuntimeError, ValueError) as e:
+            raise MqttError(f"publish failed: {e}") from e
+        if not info.is_published():
+            raise MqttError(f"no PUBACK within {self.cfg.publish_timeout_s} s")
+
+    def _publish_discovery(self) -> None:
+        """Home Assistant MQTT discovery: one "last plate" sensor per camera."""
+        for cam in self.camera_ids:
+            uid = f"edge_alpr_{self.device}_{cam}_plate".replace("-", "_").replace(".", "_")
+            config = {
+                "name": f"{cam} last plate",
+                "unique_id": uid,
+                "object_id": uid,
+                "state_topic": self.plate_topic(cam),
+                "value_template": "{{ value_json.plate }}",
+                "json_attributes_topic": self.plate_topic(cam),
+                "availability_topic": self.status_topic,
+                "availability_template": "{{ value_json.state }}",
+                "payload_available": "online",
+                "payload_not_available": "offline",
+                "icon": "mdi:car",
+                "device": {"identifiers": [f"edge_alpr_{self.device}"], "name": f"edge-alpr {self.device}",
+                           "manufacturer": "edge-alpr", "sw_version": __version__},
+            }
+            self._publish(f"{self.cfg.ha_prefix}/sensor/{uid}/config", json.dumps(config), retain=True)

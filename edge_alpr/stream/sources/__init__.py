@@ -1,0 +1,91 @@
+"""Frame sources: one backend per file, hardware libraries imported lazily.
+
+Every source is a ``FrameSource``: ``read(timeout)`` returns the next ``Frame`` (RGB pixels),
+``None`` when nothing arrived within ``timeout`` (so the loop can keep time and notice a stop),
+and raises ``SourceEnded`` when a finite source (a video file) is exhausted.  Sources are also
+plain iterators and context managers.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+
+from ...types import Frame
+from ..config import (
+    CameraConfig,
+    FolderSourceConfig,
+    OpenCvSourceConfig,
+    Picamera2SourceConfig,
+    VideoSourceConfig,
+)
+
+
+class SourceEnded(Exception):
+    """A finite source has no more frames (not an error)."""
+
+
+class FrameSource(ABC):
+    """Base of all sources; ``stop`` lets a blocked source give up promptly on shutdown."""
+
+    def __init__(self, camera_id: str, stop: threading.Event | None = None) -> None:
+        self.camera_id = camera_id
+        self.stop = stop if stop is not None else threading.Event()
+        self._index = 0
+
+    @abstractmethod
+    def read(self, timeout: float) -> Frame | None:
+        """Next frame, or None if none within ``timeout`` s; raises SourceEnded at the end."""
+
+    def close(self) -> None:
+        """Release the device or file; safe to call twice."""
+
+    def _next_index(self) -> int:
+        self._index += 1
+        return self._index - 1
+
+    def __iter__(self) -> FrameSource:
+        return self
+
+    def __next__(self) -> Frame:
+        while not self.stop.is_set():
+            try:
+                frame = self.read(0.5)
+            except SourceEnded:
+                raise StopIteration from None
+            if frame is not None:
+                return frame
+        raise StopIteration
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def sample_dir() -> Path:
+    """The folder of sample images shipped inside the package (default camera source)."""
+    return Path(str(resources.files("edge_alpr") / "samples"))
+
+
+def open_source(camera: CameraConfig, stop: threading.Event | None = None) -> FrameSource:
+    """Build the configured backend; raises CameraError (naming the fix) if it cannot start."""
+    src = camera.source
+    if isinstance(src, FolderSourceConfig):
+        from .files import FolderSource
+        return FolderSource(src, camera.id, stop)
+    if isinstance(src, VideoSourceConfig):
+        from .files import VideoFileSource
+        return VideoFileSource(src, camera.id, stop)
+    if isinstance(src, OpenCvSourceConfig):
+        from .opencv import OpenCvSource
+        return OpenCvSource(src, camera.id, stop)
+    if isinstance(src, Picamera2SourceConfig):
+        from .picamera2 import Picamera2Source
+        return Picamera2Source(src, camera.id, stop)
+    raise TypeError(f"unknown source config {src!r}")

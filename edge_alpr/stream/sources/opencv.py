@@ -1,0 +1,94 @@
+"""OpenCV capture: V4L2 devices, RTSP/HTTP URLs and GStreamer pipelines (Jetson CSI).
+
+A lost or unopenable camera is retried with exponential backoff between ``reconnect_min`` and
+``reconnect_max`` seconds; the loop keeps running (``read`` returns None meanwhile) so one dead
+camera never stops the others or the service.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from ...types import Frame
+from ..config import OpenCvSourceConfig
+from . import FrameSource
+from ._cv import import_cv2
+
+log = logging.getLogger(__name__)
+
+
+class OpenCvSource(FrameSource):
+    """A live OpenCV capture with reconnect; frames are stamped with the wall clock (UTC)."""
+
+    def __init__(self, cfg: OpenCvSourceConfig, camera_id: str, stop: threading.Event | None = None):
+        super().__init__(camera_id, stop)
+        self._cv2 = import_cv2()
+        self.cfg = cfg
+        self._cap: Any = None
+        self._retry_at = 0.0
+        self._backoff = cfg.reconnect_min
+        self.connects = 0
+
+    def describe(self) -> str:
+        """Where frames come from, for logs (URL credentials are not logged)."""
+        if self.cfg.pipeline:
+            return f"GStreamer pipeline {self.cfg.pipeline.split('!')[0].strip()} ! ..."
+        if self.cfg.url:
+            return f"URL {self.cfg.url.split('@')[-1]}"
+        return f"device /dev/video{self.cfg.device}"
+
+    def _open(self) -> Any:
+        cv2 = self._cv2
+        ms = int(self.cfg.read_timeout * 1000)
+        if self.cfg.pipeline:
+            cap = cv2.VideoCapture(self.cfg.pipeline, cv2.CAP_GSTREAMER)
+        elif self.cfg.url:
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+            cap = cv2.VideoCapture(self.cfg.url, cv2.CAP_FFMPEG, params)
+        else:
+            cap = cv2.VideoCapture(self.cfg.device, cv2.CAP_V4L2)
+        if cap.isOpened() and self.cfg.width and self.cfg.height:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.cfg.width)
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.cfg.height)
+        return cap
+
+    def _fail(self, what: str) -> None:
+        log.warning("camera %s: %s (%s); retrying in %.1f s", self.camera_id, what, self.describe(),
+                    self._backoff)
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+        self._retry_at = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, self.cfg.reconnect_max)
+
+    def read(self, timeout: float) -> Frame | None:
+        if self._cap is None:
+            wait = self._retry_at - time.monotonic()
+            if wait > 0:
+                self.stop.wait(min(wait, timeout))
+                return None
+            cap = self._open()
+            if not cap.isOpened():
+                cap.release()
+                self._fail("cannot open camera")
+                return None
+            self._cap = cap
+            self.connects += 1
+            if self.connects > 1:
+                log.info("camera %s: reconnected to %s", self.camera_id, self.describe())
+        ok, bgr = self._cap.read()
+        if not ok or bgr is None:
+            self._fail("camera stopped delivering frames")
+            return None
+        self._backoff = self.cfg.reconnect_min
+        rgb = self._cv2.cvtColor(bgr, self._cv2.COLOR_BGR2RGB)
+        return Frame(rgb, self.camera_id, datetime.now(timezone.utc), self._next_index())
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None

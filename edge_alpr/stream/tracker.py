@@ -1,0 +1,198 @@
+"""Turn per-frame plate reads into one event per vehicle passage.
+
+Plate Recognizer Stream semantics:
+
+* A plate is followed across frames (same text up to ``match_distance`` edits, or an
+  overlapping box, so OCR noise on one frame does not split a vehicle in two).
+* ``max_prediction_delay`` seconds after a plate was first seen, one event is emitted carrying
+  the best read (highest OCR score) seen meanwhile.
+* After an event, the same plate on the same camera is suppressed until it has not been seen
+  for ``memory_decay`` seconds (a parked car gives one event, not one every few seconds).
+
+Time is the *source* clock (frame timestamps; between frames the loop extrapolates with the
+wall clock), so a video file processed faster than real time still groups frames correctly.
+Event ids are derived from the camera, the first frame's timestamp and box, so re-reading the
+same input after a crash yields the same ids and consumers can drop the duplicates.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+from ..types import Box, Frame, PlateResult
+from .config import EventConfig
+
+EVENT_NAMESPACE = uuid.UUID("5f0f3b1c-64a4-4c55-9a54-7e1d1d0c2a11")
+MATCH_IOU = 0.3  # boxes overlapping this much in consecutive reads are the same plate
+
+
+@dataclass(frozen=True)
+class PlateEvent:
+    """One vehicle passage: the best read plus where and when."""
+
+    id: str
+    camera_id: str
+    timestamp: datetime
+    result: PlateResult
+    first_seen: datetime
+    last_seen: datetime
+    frames: int
+    crop: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def to_payload(self) -> dict[str, object]:
+        """API result fields plus camera_id, timestamp (ISO 8601 UTC) and the event id."""
+        payload = self.result.to_dict()
+        payload.update({
+            "id": self.id,
+            "camera_id": self.camera_id,
+            "timestamp": _iso(self.timestamp),
+            "first_seen": _iso(self.first_seen),
+            "last_seen": _iso(self.last_seen),
+            "frames": self.frames,
+        })
+        return payload
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (plates are short, so the quadratic loop is cheap)."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+@dataclass
+class _Track:
+    first_seen: datetime
+    first_t: float
+    first_box: Box
+    last_t: float
+    last_seen: datetime
+    last_box: Box
+    best: PlateResult
+    best_ts: datetime
+    frames: int = 1
+    crop: np.ndarray | None = None
+
+
+@dataclass
+class _Memory:
+    plate: str
+    box: Box
+    last_t: float
+
+
+class Tracker:
+    """Per-camera plate tracker; not thread-safe (one per camera thread)."""
+
+    def __init__(self, camera_id: str, cfg: EventConfig, id_salt: str = "", keep_crops: bool = False):
+        self.camera_id = camera_id
+        self.cfg = cfg
+        self.id_salt = id_salt
+        self.keep_crops = keep_crops
+        self._tracks: list[_Track] = []
+        self._memory: list[_Memory] = []
+        self.now = float("-inf")
+        self.suppressed = 0
+
+    @property
+    def active(self) -> int:
+        """Plates being followed and not yet reported."""
+        return len(self._tracks)
+
+    def _same(self, plate: str, other: str) -> bool:
+        return edit_distance(plate.upper(), other.upper()) <= self.cfg.match_distance
+
+    def update(self, frame: Frame, results: list[PlateResult]) -> list[PlateEvent]:
+        """Feed one analysed frame; returns the events that became due."""
+        t = frame.timestamp.timestamp()
+        self.now = max(self.now, t)
+        taken: set[int] = set()
+        for res in sorted(results, key=lambda r: -r.read.score):
+            plate = res.read.plate
+            if not plate:
+                continue
+            idx = self._match(res, t, taken)
+            if idx is not None:
+                taken.add(idx)
+                self._extend(self._tracks[idx], res, frame, t)
+            elif not self._remembered(res, t):
+                self._tracks.append(self._new(res, frame, t))
+                taken.add(len(self._tracks) - 1)
+        return self.tick(self.now)
+
+    def _match(self, res: PlateResult, t: float, taken: set[int]) -> int | None:
+        best, best_iou = None, 0.0
+        for i, tr in enumerate(self._tracks):
+            if i in taken:
+                continue
+            if self._same(res.read.plate, tr.best.read.plate):
+                return i
+            iou = res.box.iou(tr.last_box)
+            if iou >= MATCH_IOU and iou > best_iou:
+                best, best_iou = i, iou
+        return best
+
+    def _remembered(self, res: PlateResult, t: float) -> bool:
+        for m in self._memory:
+            recent_box = res.box.iou(m.box) >= MATCH_IOU and t - m.last_t <= self.cfg.max_prediction_delay
+            if self._same(res.read.plate, m.plate) or recent_box:
+                m.last_t = max(m.last_t, t)
+                m.box = res.box
+                self.suppressed += 1
+                return True
+        return False
+
+    def _crop(self, res: PlateResult, frame: Frame) -> np.ndarray | None:
+        if not self.keep_crops:
+            return None
+        b = res.vehicle.box if res.vehicle.box.width > 0 and res.vehicle.box.height > 0 else res.box
+        return np.ascontiguousarray(frame.image[max(b.ymin, 0):b.ymax, max(b.xmin, 0):b.xmax])
+
+    def _new(self, res: PlateResult, frame: Frame, t: float) -> _Track:
+        return _Track(frame.timestamp, t, res.box, t, frame.timestamp, res.box, res, frame.timestamp,
+                      crop=self._crop(res, frame))
+
+    def _extend(self, tr: _Track, res: PlateResult, frame: Frame, t: float) -> None:
+        tr.frames += 1
+        tr.last_t = max(tr.last_t, t)
+        tr.last_seen = max(tr.last_seen, frame.timestamp)
+        tr.last_box = res.box
+        if res.read.score > tr.best.read.score:
+            tr.best, tr.best_ts = res, frame.timestamp
+            tr.crop = self._crop(res, frame)
+
+    def tick(self, now: float) -> list[PlateEvent]:
+        """Advance the source clock to ``now``; returns events whose delay has passed."""
+        self.now = max(self.now, now)
+        due = [tr for tr in self._tracks if self.now - tr.first_t >= self.cfg.max_prediction_delay]
+        self._memory = [m for m in self._memory if self.now - m.last_t <= self.cfg.memory_decay]
+        return self._emit(due)
+
+    def flush(self) -> list[PlateEvent]:
+        """Emit every followed plate now (end of a finite source, shutdown)."""
+        return self._emit(list(self._tracks))
+
+    def _emit(self, due: list[_Track]) -> list[PlateEvent]:
+        events = []
+        for tr in due:
+            self._tracks.remove(tr)
+            if self.cfg.memory_decay > 0:
+                self._memory.append(_Memory(tr.best.read.plate, tr.last_box, tr.last_t))
+            key = f"{self.id_salt}|{self.camera_id}|{tr.first_seen.isoformat()}|{tr.first_box}"
+            events.append(PlateEvent(
+                id=str(uuid.uuid5(EVENT_NAMESPACE, key)), camera_id=self.camera_id,
+                timestamp=tr.best_ts, result=tr.best, first_seen=tr.first_seen,
+                last_seen=tr.last_seen, frames=tr.frames, crop=tr.crop))
+        return events

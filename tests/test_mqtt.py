@@ -1,0 +1,128 @@
+"""MqttPublisher + Outbox + DeliveryWorker against a real mosquitto (tests/mosquitto.py)."""
+
+from __future__ import annotations
+
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from mosquitto import Broker, Subscriber, broker, subscriber  # noqa: F401
+
+from edge_alpr.delivery.mqtt import MQTT_SINK, MqttPublisher, resolve_password
+from edge_alpr.delivery.mqtt_config import MqttConfig
+from edge_alpr.delivery.outbox import DeliveryWorker, Outbox
+from edge_alpr.errors import ConfigError
+
+
+def _cfg(port: int, **kw: object) -> MqttConfig:
+    return MqttConfig.from_dict({"port": port, "device_id": "dev1", "retry_max_s": 0.5, **kw}, "test")
+
+
+def _event(i: int) -> dict[str, object]:
+    return {"id": f"ev-{i}", "camera_id": "gate", "plate": f"abc{i:03d}", "timestamp": "2026-11-25T00:00:00Z"}
+
+
+def test_events_status_usage_and_ha_discovery(broker: Broker, subscriber: Subscriber, tmp_path: Path) -> None:
+    pub = MqttPublisher(_cfg(broker.port, ha_discovery=True), camera_ids=("gate",))
+    box = Outbox(tmp_path / "outbox.sqlite")
+    stop = threading.Event()
+    worker = DeliveryWorker(box, MQTT_SINK, pub.send, stop, backoff_initial_s=0.1, backoff_max_s=0.5)
+    pub.start()
+    worker.start()
+    try:
+        for i in range(5):
+            box.put(MQTT_SINK, _event(i))
+        got = subscriber.wait_for("dev1/gate/plate", 5, 10)
+        assert [g["id"] for g in got] == [f"ev-{i}" for i in range(5)]  # in order
+        pub.publish_usage({"calls": 3, "max_calls": None, "total_calls": 7,
+                           "resets_on": "2026-12-01T00:00:00Z", "dropped": 0})
+        assert subscriber.wait_for("dev1/usage", 1, 5)[-1]["total_calls"] == 7
+        status = subscriber.wait_for("edge-alpr/dev1/status", 1, 5)
+        assert status[-1]["state"] == "online"
+        disc = subscriber.wait_for("/config", 1, 5)
+        assert disc and disc[0]["state_topic"] == "edge-alpr/dev1/gate/plate"
+    finally:
+        stop.set()
+        worker.join(5)
+        pub.stop()
+    assert subscriber.wait_for("edge-alpr/dev1/status", 2, 5)[-1]["state"] == "offline"
+    assert box.stats()["pending"].get(MQTT_SINK, 0) == 0
+
+
+def test_broker_down_then_up_loses_nothing(broker: Broker, subscriber: Subscriber, tmp_path: Path) -> None:
+    pub = MqttPublisher(_cfg(broker.port))
+    box = Outbox(tmp_path / "outbox.sqlite")
+    stop = threading.Event()
+    worker = DeliveryWorker(box, MQTT_SINK, pub.send, stop, backoff_initial_s=0.1, backoff_max_s=0.5)
+    pub.start()
+    worker.start()
+    try:
+        assert pub.wait_connected(10)
+        for i in range(3):
+            box.put(MQTT_SINK, _event(i))
+        assert len(subscriber.wait_for("/plate", 3, 10)) == 3
+        broker.stop()
+        for i in range(3, 10):
+            box.put(MQTT_SINK, _event(i))
+        time.sleep(1.5)
+        assert box.stats()["pending"][MQTT_SINK] == 7  # kept while the broker is away
+        broker.start()
+        got = subscriber.wait_for("/plate", 10, 30)
+        ids = [g["id"] for g in got]
+        assert set(ids) == {f"ev-{i}" for i in range(10)}
+        assert len(got) >= 10  # at least once: duplicates allowed, they carry the same id
+    finally:
+        stop.set()
+        worker.join(5)
+        pub.stop()
+
+
+def test_last_will_offline_when_connection_dies(broker: Broker, subscriber: Subscriber) -> None:
+    pub = MqttPublisher(_cfg(broker.port, keepalive=5))
+    pub.start()
+    assert pub.wait_connected(10)
+    assert subscriber.wait_for("/status", 1, 5)[-1]["state"] == "online"
+    pub.client.loop_stop()
+    pub.client.socket().close()  # an abrupt death: no DISCONNECT packet, the will fires
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and subscriber.on("/status")[-1]["state"] != "offline":
+        time.sleep(0.05)
+    assert subscriber.on("/status")[-1]["state"] == "offline"
+
+
+def test_password_never_from_config_and_from_credentials(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="password"):
+        MqttConfig.from_dict({"password": "secret"}, "f.yaml: mqtt")
+    with pytest.raises(ConfigError, match="'hots'"):
+        MqttConfig.from_dict({"hots": "x"}, "f.yaml: mqtt")
+    cfg = MqttConfig.from_dict({"username": "u"}, "t")
+    (tmp_path / "mqtt_password").write_text("s3cret\n")
+    assert resolve_password(cfg, {"CREDENTIALS_DIRECTORY": str(tmp_path)}) == "s3cret"
+    assert resolve_password(cfg, {"EDGE_ALPR_MQTT_PASSWORD": "env"}) == "env"
+    assert resolve_password(cfg, {}) is None
+
+
+def test_authenticated_broker_accepts_password_from_env(tmp_path: Path) -> None:
+    b = Broker(tmp_path / "authbroker")
+    pwfile = b.dir / "passwd"
+    pwfile.write_text("")
+    import subprocess
+    subprocess.run(["mosquitto_passwd", "-b", str(pwfile), "cam", "pw123"], check=True)
+    text = b.conf.read_text().replace("allow_anonymous true", f"allow_anonymous false\npassword_file {pwfile}")
+    b.conf.write_text(text)
+    b.start()
+    try:
+        good = MqttPublisher(_cfg(b.port, username="cam"), environ={"EDGE_ALPR_MQTT_PASSWORD": "pw123"})
+        good.start()
+        assert good.wait_connected(10)
+        good.stop()
+        bad = MqttPublisher(_cfg(b.port, username="cam", client_id="bad"),
+                            environ={"EDGE_ALPR_MQTT_PASSWORD": "wrong"})
+        bad.start()
+        assert not bad.wait_connected(2)
+        bad.stop()
+    finally:
+        b.stop()
+

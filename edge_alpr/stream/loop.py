@@ -1,0 +1,158 @@
+"""One thread per camera: read, cap/sample, mask the zone, recognise, track, hand events on.
+
+The loop knows nothing of MQTT or HTTP: every finished ``PlateEvent`` goes to ``on_event``
+(``service.py`` commits it to the durable outbox there).  It waits only with timeouts and
+checks the stop event between frames, so SIGTERM stops it within one recognition.  On stop or
+at the end of a finite source, plates still being followed are flushed as events, so nothing
+already seen is lost by a clean shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from ..errors import EdgeAlprError
+from ..types import Frame, PlateResult
+from .config import CameraConfig, EventConfig
+from .sources import FrameSource, SourceEnded
+from .tracker import PlateEvent, Tracker
+
+log = logging.getLogger(__name__)
+
+Recognize = Callable[[np.ndarray], list[PlateResult]]
+READ_TIMEOUT_S = 0.25  # how long one read may block before the loop checks stop and the clock
+
+
+@dataclass
+class LoopStats:
+    """Counters for logs, /info/ and the benchmark (plain values, read without a lock)."""
+
+    frames_read: int = 0
+    frames_processed: int = 0
+    events: int = 0
+    errors: int = 0
+    busy_s: float = 0.0
+    ended: bool = False
+
+
+class ZoneMask:
+    """Blacks out everything outside the configured polygon (fractions of width/height)."""
+
+    def __init__(self, polygon: tuple[tuple[float, float], ...]) -> None:
+        self.polygon = polygon
+        self._cache: dict[tuple[int, int], np.ndarray] = {}
+
+    def mask(self, h: int, w: int) -> np.ndarray:
+        key = (h, w)
+        if key not in self._cache:
+            img = Image.new("L", (w, h), 0)
+            ImageDraw.Draw(img).polygon([(x * (w - 1), y * (h - 1)) for x, y in self.polygon], fill=1)
+            self._cache[key] = np.asarray(img, dtype=bool)
+        return self._cache[key]
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        if not self.polygon:
+            return image
+        m = self.mask(image.shape[0], image.shape[1])
+        return np.where(m[:, :, None], image, np.uint8(0))
+
+
+class CameraLoop(threading.Thread):
+    """The per-camera thread; see the module docstring."""
+
+    def __init__(self, camera: CameraConfig, events: EventConfig, source: FrameSource,
+                 recognize: Recognize, on_event: Callable[[PlateEvent], None],
+                 stop: threading.Event, id_salt: str = "", crops_dir: Path | None = None) -> None:
+        super().__init__(name=f"camera-{camera.id}", daemon=True)
+        self.camera = camera
+        self.source = source
+        self.recognize = recognize
+        self.on_event = on_event
+        self.stop_event = stop
+        self.crops_dir = crops_dir if events.save_crops else None
+        self.max_crops = events.crops_max_files
+        self.tracker = Tracker(camera.id, events, id_salt, keep_crops=self.crops_dir is not None)
+        self.zone = ZoneMask(camera.zone)
+        self.min_interval = 1.0 / camera.max_fps if camera.max_fps > 0 else 0.0
+        self.stats = LoopStats()
+        self._last_processed = float("-inf")
+        self._clock_t = float("-inf")  # source time of the last frame
+        self._clock_mono = 0.0
+
+    def _source_now(self) -> float:
+        """Source clock extrapolated with the wall clock since the last frame."""
+        return self._clock_t + (time.monotonic() - self._clock_mono)
+
+    def run(self) -> None:
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    frame = self.source.read(READ_TIMEOUT_S)
+                except SourceEnded:
+                    self.stats.ended = True
+                    log.info("camera %s: source ended after %d frames", self.camera.id,
+                             self.stats.frames_read)
+                    break
+                if frame is None:
+                    if self._clock_t > float("-inf"):
+                        self._deliver(self.tracker.tick(self._source_now()))
+                    continue
+                self.process(frame)
+        except EdgeAlprError as e:
+            log.error("camera %s stopped: %s", self.camera.id, e)
+        finally:
+            self._deliver(self.tracker.flush())
+            self.source.close()
+
+    def process(self, frame: Frame) -> None:
+        """Cap, sample, mask, recognise and track one frame."""
+        self.stats.frames_read += 1
+        self._clock_t, self._clock_mono = frame.timestamp.timestamp(), time.monotonic()
+        now = time.monotonic()
+        if now - self._last_processed < self.min_interval or \
+                (self.stats.frames_read - 1) % self.camera.sample:
+            self._deliver(self.tracker.tick(self._clock_t))
+            return
+        self._last_processed = now
+        started = time.perf_counter()
+        try:
+            results = self.recognize(self.zone.apply(frame.image))
+        except EdgeAlprError as e:
+            self.stats.errors += 1
+            log.warning("camera %s: frame %d not recognised: %s", self.camera.id, frame.index, e)
+            results = []
+        self.stats.busy_s += time.perf_counter() - started
+        self.stats.frames_processed += 1
+        self._deliver(self.tracker.update(frame, results))
+
+    def _deliver(self, events: list[PlateEvent]) -> None:
+        for event in events:
+            if self.crops_dir is not None and event.crop is not None:
+                self._save_crop(event)
+            self.on_event(event)
+            self.stats.events += 1
+
+    def _save_crop(self, event: PlateEvent) -> None:
+        """JPEG of the vehicle (or plate) under crops/<camera>/, keeping the newest N files."""
+        assert self.crops_dir is not None and event.crop is not None
+        folder = self.crops_dir / self.camera.id
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            stamp = event.timestamp.strftime("%Y%m%dT%H%M%S")
+            name = f"{stamp}_{event.result.read.plate.lower()}_{event.id[:8]}.jpg"
+            tmp = folder / f".{name}.tmp"
+            Image.fromarray(event.crop).save(tmp, format="JPEG", quality=90)
+            tmp.replace(folder / name)
+            files = sorted(folder.glob("*.jpg"), key=lambda p: p.stat().st_mtime)
+            for old in files[: max(0, len(files) - self.max_crops)]:
+                old.unlink(missing_ok=True)
+        except OSError as e:
+            log.warning("camera %s: cannot save crop in %s: %s", self.camera.id, folder, e)

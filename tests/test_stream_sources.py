@@ -1,0 +1,174 @@
+"""Frame sources: real files with real OpenCV, and picamera2 against a declared fake."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import threading
+import time
+import types
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_alpr.errors import CameraError
+from edge_alpr.stream.config import CameraConfig, StreamConfig
+from edge_alpr.stream.sources import SourceEnded, open_source, sample_dir
+
+SAMPLES = sorted(sample_dir().glob("*.jpg"))
+
+
+def make_video(path: Path, frames_per_image: int = 3, size: tuple[int, int] = (320, 240),
+               fps: float = 10.0) -> list[np.ndarray]:
+    """An MJPG video of the bundled real images (BGR in, as OpenCV writes)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    assert writer.isOpened()
+    written = []
+    for p in SAMPLES:
+        bgr = cv2.resize(cv2.imread(str(p)), size)
+        for _ in range(frames_per_image):
+            writer.write(bgr)
+            written.append(bgr)
+    writer.release()
+    return written
+
+
+def _camera(source: dict[str, object]) -> CameraConfig:
+    return StreamConfig.from_dict({"cameras": [{"id": "cam", "source": source}]}, "t").cameras[0]
+
+
+def test_folder_source_reads_in_order_then_watches_for_new_files(tmp_path: Path) -> None:
+    for p in SAMPLES[:2]:
+        shutil.copy(p, tmp_path / p.name)
+    with open_source(_camera({"kind": "folder", "path": str(tmp_path), "poll_interval": 0.1})) as src:
+        first = [src.read(1.0), src.read(1.0)]
+        assert all(f is not None for f in first)
+        assert src.read(0.3) is None  # nothing new yet
+        shutil.copy(SAMPLES[2], tmp_path / "zz_new.jpg")
+        new = src.read(2.0)
+        assert new is not None and new.index == 2
+        expected = cv2.cvtColor(cv2.imread(str(SAMPLES[2])), cv2.COLOR_BGR2RGB)
+        assert np.abs(new.image.astype(int) - expected).mean() < 2  # RGB order, same pixels
+
+
+def test_default_source_is_the_bundled_sample() -> None:
+    cam = StreamConfig.from_dict({}, "t").cameras[0]
+    with open_source(cam) as src:
+        assert src.read(1.0) is not None
+    assert 1 <= len(SAMPLES) <= 8
+
+
+def test_video_file_source_real_opencv(tmp_path: Path) -> None:
+    video = tmp_path / "clip.avi"
+    written = make_video(video)
+    with open_source(_camera({"kind": "video", "path": str(video)})) as src:
+        frames = list(src)
+    assert len(frames) == len(written)
+    assert frames[1].timestamp > frames[0].timestamp
+    rgb0 = cv2.cvtColor(written[0], cv2.COLOR_BGR2RGB)
+    assert np.abs(frames[0].image.astype(int) - rgb0).mean() < 6  # MJPG is lossy
+    with pytest.raises(CameraError, match="does not exist"):
+        open_source(_camera({"kind": "video", "path": str(tmp_path / "missing.avi")}))
+
+
+def test_opencv_source_reconnects_with_backoff(tmp_path: Path) -> None:
+    video = tmp_path / "clip.avi"
+    n = len(make_video(video, frames_per_image=1))
+    cam = _camera({"kind": "opencv", "url": str(video), "reconnect_min": 0.2, "reconnect_max": 0.4})
+    src = open_source(cam)
+    got = 0
+    deadline = time.monotonic() + 10
+    while got < 2 * n + 1 and time.monotonic() < deadline:
+        if src.read(0.5) is not None:
+            got += 1
+    assert got == 2 * n + 1  # the "stream" ended twice and was reopened
+    assert src.connects >= 3  # type: ignore[attr-defined]
+    src.close()
+
+
+def test_opencv_source_unreachable_camera_keeps_retrying() -> None:
+    cam = _camera({"kind": "opencv", "url": "/nonexistent/stream.avi", "reconnect_min": 0.1,
+                   "reconnect_max": 0.2})
+    src = open_source(cam)
+    started = time.monotonic()
+    assert all(src.read(0.1) is None for _ in range(5))
+    assert time.monotonic() - started < 3
+    src.close()
+
+
+class FakePicamera2:
+    """A FAKE of picamera2.Picamera2 (libcamera cannot exist here), following its documented
+    API: Picamera2(camera_num), create_video_configuration(main={"size", "format"}, controls),
+    configure, start, capture_array("main") -> HxWx3 uint8 in BGR order for RGB888, stop, close."""
+
+    instances: list[FakePicamera2] = []
+
+    def __init__(self, camera_num: int = 0) -> None:
+        self.camera_num = camera_num
+        self.config: dict[str, object] | None = None
+        self.started = self.closed = False
+        FakePicamera2.instances.append(self)
+
+    def create_video_configuration(self, main: dict[str, object], controls: dict[str, object]
+                                   ) -> dict[str, object]:
+        return {"use_case": "video", "main": dict(main), "controls": dict(controls)}
+
+    def configure(self, config: dict[str, object]) -> None:
+        self.config = config
+
+    def start(self) -> None:
+        assert self.config is not None, "picamera2 requires configure() before start()"
+        self.started = True
+
+    def capture_array(self, name: str = "main") -> np.ndarray:
+        assert self.started and name == "main"
+        w, h = self.config["main"]["size"]  # type: ignore[index]
+        bgr = np.zeros((h, w, 3), np.uint8)
+        bgr[:, :, 0] = 255  # pure blue in BGR byte order
+        return bgr
+
+    def stop(self) -> None:
+        self.started = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_picamera2_source_against_declared_fake(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = types.ModuleType("picamera2")
+    module.Picamera2 = FakePicamera2  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "picamera2", module)
+    cam = _camera({"kind": "picamera2", "width": 64, "height": 48, "frame_rate": 10})
+    with open_source(cam) as src:
+        frame = src.read(1.0)
+    fake = FakePicamera2.instances[-1]
+    assert fake.config == {"use_case": "video", "main": {"size": (64, 48), "format": "RGB888"},
+                           "controls": {"FrameRate": 10.0}}
+    assert frame is not None and frame.image.shape == (48, 64, 3)
+    assert tuple(frame.image[0, 0]) == (0, 0, 255)  # BGR byte order turned into RGB: blue
+    assert fake.closed
+
+
+def test_missing_picamera2_names_the_apt_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "picamera2", None)  # import fails like on a non-Pi
+    with pytest.raises(CameraError, match="sudo apt install python3-picamera2"):
+        open_source(_camera({"kind": "picamera2"}))
+
+
+def test_missing_opencv_names_the_install_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    with pytest.raises(CameraError, match="pip install opencv-python-headless"):
+        open_source(_camera({"kind": "opencv", "device": 0}))
+
+
+def test_stop_event_ends_iteration_promptly(tmp_path: Path) -> None:
+    stop = threading.Event()
+    src = open_source(_camera({"kind": "folder", "path": str(tmp_path)}), stop)
+    threading.Timer(0.3, stop.set).start()
+    started = time.monotonic()
+    assert list(src) == []
+    assert time.monotonic() - started < 2
+    with pytest.raises(SourceEnded):
+        open_source(_camera({"kind": "folder", "path": str(tmp_path), "watch": False})).read(0.5)

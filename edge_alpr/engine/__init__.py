@@ -1,0 +1,1 @@
+"""Everything that touches a model: runtime loading, detector, reader, vehicle classifier."""

@@ -1,0 +1,69 @@
+"""The one place where pixels are prepared for a model.
+
+Training, evaluation and serving all call these functions, so a model always sees exactly the
+preprocessing it was trained with.  Models take raw uint8 RGB (the /255 scaling is inside the
+model), so preprocessing is geometry only: letterbox for the detector, crop+resize for the
+reader and the vehicle classifier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from ..types import Box
+
+# Bilinear keeps small plate strokes; it is what training used, so do not change it alone.
+_RESAMPLE = Image.Resampling.BILINEAR
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How an image was placed on the detector canvas, to map boxes back."""
+
+    scale: float
+    pad_x: int
+    pad_y: int
+
+    def to_image(self, x: float, y: float) -> tuple[float, float]:
+        """Canvas coordinates -> original image coordinates."""
+        return (x - self.pad_x) / self.scale, (y - self.pad_y) / self.scale
+
+
+def letterbox(image: np.ndarray, size: int, fill: int = 114) -> tuple[np.ndarray, Letterbox]:
+    """Fit ``image`` (HxWx3 uint8) into a ``size`` x ``size`` canvas keeping the aspect ratio."""
+    h, w = image.shape[:2]
+    scale = min(size / w, size / h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    resized = np.asarray(Image.fromarray(image).resize((nw, nh), _RESAMPLE))
+    canvas = np.full((size, size, 3), fill, dtype=np.uint8)
+    px, py = (size - nw) // 2, (size - nh) // 2
+    canvas[py : py + nh, px : px + nw] = resized
+    return canvas, Letterbox(scale=scale, pad_x=px, pad_y=py)
+
+
+def expand(box: Box, margin_x: float, margin_y: float, width: int, height: int) -> Box:
+    """Grow ``box`` by a fraction of its size on each side, clipped to the image."""
+    mx, my = box.width * margin_x, box.height * margin_y
+    return Box(
+        max(0, int(round(box.xmin - mx))),
+        max(0, int(round(box.ymin - my))),
+        min(width, int(round(box.xmax + mx))),
+        min(height, int(round(box.ymax + my))),
+    )
+
+
+def crop_resize(image: np.ndarray, box: Box, out_w: int, out_h: int) -> np.ndarray:
+    """Crop ``box`` (clipped) and stretch it to ``out_w`` x ``out_h`` (uint8 RGB)."""
+    h, w = image.shape[:2]
+    x1, y1 = max(0, min(box.xmin, w - 1)), max(0, min(box.ymin, h - 1))
+    x2, y2 = max(x1 + 1, min(box.xmax, w)), max(y1 + 1, min(box.ymax, h))
+    crop = Image.fromarray(np.ascontiguousarray(image[y1:y2, x1:x2]))
+    return np.asarray(crop.resize((out_w, out_h), _RESAMPLE))
+
+
+def resize(image: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
+    """Stretch a whole crop to the model size (training reads ready-made crops)."""
+    return np.asarray(Image.fromarray(image).resize((out_w, out_h), _RESAMPLE))

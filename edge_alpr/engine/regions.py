@@ -1,0 +1,107 @@
+"""Region codes of the Plate Recognizer country list, and plate patterns per region.
+
+The codes are the reference's (``../shared/reference/plate-recognizer-api.md``); ``us`` and
+``au`` are accepted as countries too because the reference lists them only through their states.
+The patterns guide reading (``regions=`` re-ranks candidates); they never force a reading.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import InputError
+
+COUNTRIES: tuple[str, ...] = (
+    "al", "ad", "ao", "ar", "am", "at", "az", "by", "be", "bz", "bo", "ba",
+    "br", "bn", "bg", "ca", "cl", "co", "cr", "hr", "cy", "cz", "dk", "ec",
+    "sv", "ee", "fi", "fr", "gf", "ge", "de", "gi", "gr", "gp", "gy", "va",
+    "hn", "hu", "is", "il", "in", "id", "ie", "it", "jo", "kz", "ke", "kr",
+    "lv", "lb", "li", "lt", "lu", "my", "mv", "mt", "mx", "md", "mc", "me",
+    "np", "nl", "nz", "ni", "ng", "mk", "no", "pa", "py", "pe", "ph", "pl",
+    "pt", "qa", "ro", "ru", "sm", "rs", "sg", "sk", "si", "za", "es", "sr",
+    "se", "ch", "tz", "tr", "ua", "ae", "gb", "uy", "uz", "ve", "vn", "zm",
+    "us", "au",
+)
+
+STATES: tuple[str, ...] = (
+    "us-al", "us-ak", "us-az", "us-ar", "us-ca", "us-co", "us-ct", "us-de", "us-dc",
+    "us-fl", "us-ga", "us-hi", "us-id", "us-il", "us-in", "us-ia", "us-ks", "us-ky",
+    "us-la", "us-me", "us-md", "us-ma", "us-mi", "us-mn", "us-ms", "us-mo", "us-mt",
+    "us-ne", "us-nv", "us-nh", "us-nj", "us-nm", "us-ny", "us-nc", "us-nd", "us-oh",
+    "us-ok", "us-or", "us-pa", "us-ri", "us-sc", "us-sd", "us-tn", "us-tx", "us-ut",
+    "us-vt", "us-va", "us-wa", "us-wv", "us-wi", "us-wy", "au-nsw", "au-qld", "au-sa",
+    "au-tas", "au-vic", "au-wa", "br-ac", "br-al", "br-ap", "br-am", "br-ba", "br-ce",
+    "br-df", "br-es", "br-go", "br-mg", "br-ma", "br-ms", "br-mt", "br-pe", "br-pa",
+    "br-pb", "br-pr", "br-pi", "br-rj", "br-rn", "br-rs", "br-ro", "br-rr", "br-sp",
+    "br-se", "br-sc", "br-to",
+)
+
+ALL_REGIONS: frozenset[str] = frozenset(COUNTRIES + STATES)
+
+# Plate templates per country: L = letter, N = digit, X = either.  Compact forms without
+# separators, as the reader outputs them.  Sources: the public plate formats of each country.
+PATTERNS: dict[str, tuple[str, ...]] = {
+    "us": ("NLLLNNN", "LLLNNNN", "LLLNNN", "NNNLLL", "LLNNNNN", "NLLNNN", "XXXXXXX", "XXXXXX",
+           "XXXXX"),
+    "gb": ("LLNNLLL",),
+    "de": ("LNNNN", "LLNNNN", "LLLNNNN", "LLNNN", "LNNNNN", "LLLNNN", "LLLLNNNN", "LLLNNNNN"),
+    "fr": ("LLNNNLL",),
+    "it": ("LLNNNLL",),
+    "es": ("NNNNLLL", "LNNNNLL", "LLNNNNLL"),
+    "nl": ("NNLLLN", "NLLLNN", "LLNNNL", "LNNNLL", "LLNNLL", "NNLLNN", "NNNLLN", "NLLNNN"),
+    "pl": ("LLNNNNN", "LLNNNLL", "LLLNNNN", "LLLNLNN", "LLNLLNN", "LLLNNLL"),
+    "ro": ("LLNNLLL", "LNNLLL", "LNNNLLL", "LLNNNLLL"),
+    "br": ("LLLNNNN", "LLLNLNN"),
+    "ar": ("LLLNNN", "LLNNNLL", "NNNLLL", "LNNNLLL"),
+    "in": ("LLNNLLNNNN", "LLNNLNNNN", "NNLLNNNNLL"),
+    "au": ("LLLNNN", "NLLLNNN", "NNNLLL", "LLNNLL", "NLLNNN"),
+    "ca": ("LLLLNNN", "LLLNNN", "NNNLLL", "LLLNNNN"),
+    "mx": ("LLLNNNN", "LLLNNNL", "LNNLLL"),
+}
+
+_SYMBOL = {"L": "[A-Z?]", "N": "[0-9?]", "X": "[A-Z0-9?]"}
+
+
+def normalise(code: str) -> str:
+    """Lower-case and accept the reference's one ``br_sc`` spelling as ``br-sc``."""
+    return code.strip().lower().replace("_", "-")
+
+
+def validate_regions(codes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Return the normalised codes, or raise an ``InputError`` listing the valid ones."""
+    out = []
+    for raw in codes:
+        code = normalise(raw)
+        if code not in ALL_REGIONS:
+            raise InputError(
+                f"unknown region {raw!r}; valid region codes are: {', '.join(sorted(ALL_REGIONS))}"
+            )
+        out.append(code)
+    return tuple(out)
+
+
+def country_of(code: str) -> str:
+    """``us-ca`` -> ``us``; a country code stays as it is."""
+    return code.split("-", 1)[0]
+
+
+def _compile(template: str) -> re.Pattern[str]:
+    return re.compile("".join(_SYMBOL[c] for c in template) + "$")
+
+
+_COMPILED: dict[str, tuple[re.Pattern[str], ...]] = {
+    k: tuple(_compile(t) for t in v) for k, v in PATTERNS.items()
+}
+
+
+def matches(plate: str, region: str) -> bool:
+    """True when ``plate`` fits one of the region's templates (unknown templates: always)."""
+    pats = _COMPILED.get(country_of(region))
+    if not pats:
+        return True
+    return any(p.match(plate.upper()) for p in pats)
+
+
+def has_patterns(region: str) -> bool:
+    """Whether re-ranking can use templates for this region."""
+    return country_of(region) in _COMPILED

@@ -1,0 +1,209 @@
+"""Synthetic licence plates: render a layout, then degrade it like a real camera would.
+
+Used by the reader training (plate crops) and the detector training (plates composited into
+real scenes).  Everything is driven by a ``numpy`` Generator so runs are reproducible.
+"""
+
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from synth_layouts import EU_BLUE, LAYOUTS, Layout
+
+FONT_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fonts"
+FONTS = ("Barlow-Medium.ttf", "Barlow-SemiBold.ttf", "BarlowSemiCondensed-Medium.ttf",
+         "Overpass[wght].ttf", "OSP-DIN.ttf", "BebasNeue-Regular.otf", "routed-gothic-narrow.ttf")
+LETTERS, DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "0123456789"
+PLATE_H = 110  # render height of a one-line plate, px
+
+
+def set_font_dir(path: Path) -> None:
+    """Point the generator at another fonts folder (tests, other checkouts)."""
+    global FONT_DIR
+    FONT_DIR = path
+    _font.cache_clear()
+
+
+@lru_cache(maxsize=256)
+def _font(name: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(FONT_DIR / name), size)
+
+
+def random_text(fmt: str, rng: np.random.Generator) -> str:
+    """Fill a format such as ``LL NN LLL`` with random characters (gaps kept)."""
+    out = []
+    for c in fmt:
+        pool = {"L": LETTERS, "N": DIGITS, "X": LETTERS + DIGITS}.get(c)
+        out.append(pool[rng.integers(len(pool))] if pool else c)
+    return "".join(out)
+
+
+def _text_line(draw: ImageDraw.ImageDraw, text: str, box: tuple[int, int, int, int],
+               font_name: str, color: tuple[int, int, int], rng: np.random.Generator) -> None:
+    """Draw ``text`` centred in ``box`` with the largest font that fits, spaced per glyph."""
+    x1, y1, x2, y2 = box
+    size = max(8, int((y2 - y1) * rng.uniform(1.0, 1.25)))
+    gap_w = 0.4
+    for _ in range(12):
+        font = _font(font_name, size)
+        widths = [font.getlength(c) if c not in " -" else size * gap_w for c in text]
+        spacing = size * rng.uniform(0.02, 0.12)
+        total = sum(widths) + spacing * (len(text) - 1)
+        if total <= (x2 - x1) * 0.96:
+            break
+        size = int(size * 0.92)
+    bb = font.getbbox("0")
+    glyph_h = bb[3] - bb[1]
+    y = y1 + ((y2 - y1) - glyph_h) / 2 - bb[1]
+    x = x1 + ((x2 - x1) - total) / 2
+    for c, w in zip(text, widths):
+        if c == "-" and rng.random() < 0.7:
+            draw.text((x + w * 0.1, y), "-", font=font, fill=color)
+        elif c not in " -":
+            draw.text((x, y), c, font=font, fill=color)
+        x += w + spacing
+
+
+def render(layout: Layout, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """Render one clean plate; returns RGB pixels and the compact text."""
+    fmt = layout.formats[rng.integers(len(layout.formats))]
+    shown = random_text(fmt, rng)
+    text = "".join(c for c in shown if c not in " -")
+    two = rng.random() < layout.two_line
+    h = PLATE_H if not two else int(PLATE_H * 1.9)
+    w = int(PLATE_H * layout.aspect) if not two else int(PLATE_H * 2.6)
+    bg = tuple(int(v) for v in np.clip(np.array(layout.bgs[rng.integers(len(layout.bgs))])
+                                       + rng.integers(-20, 20, 3), 0, 255))
+    fg = layout.fgs[rng.integers(len(layout.fgs))]
+    if sum(bg) < 250 and sum(fg) < 250:
+        fg = (235, 235, 235)
+    img = Image.new("RGB", (w, h), bg)
+    draw = ImageDraw.Draw(img)
+    border = max(2, int(h * 0.04))
+    if rng.random() < 0.7:
+        draw.rectangle((border, border, w - border, h - border), outline=fg, width=max(1, border // 2))
+    x1, x2 = int(w * 0.04), int(w * 0.96)
+    if layout.band:
+        bw = int(PLATE_H * 0.42)
+        draw.rectangle((0, 0, bw, h), fill=EU_BLUE)
+        draw.text((bw * 0.2, h * 0.62), layout.band, font=_font(FONTS[0], int(bw * 0.4)),
+                  fill=(250, 250, 250))
+        x1 = bw + int(w * 0.02)
+    if layout.right_band:
+        draw.rectangle((w - int(PLATE_H * 0.42), 0, w, h), fill=EU_BLUE)
+        x2 = w - int(PLATE_H * 0.42) - int(w * 0.02)
+    top = int(h * 0.1)
+    if layout.header:
+        head = layout.header[rng.integers(len(layout.header))]
+        hs = int(h * (0.16 if not two else 0.1))
+        _text_line(draw, head, (x1, int(h * 0.03), x2, int(h * 0.03) + hs), FONTS[1], fg, rng)
+        top = int(h * 0.03) + hs + int(h * 0.03)
+    bottom = int(h * (0.9 if not layout.header else 0.93))
+    fonts = layout.fonts or FONTS
+    font_name = fonts[rng.integers(len(fonts))]
+    if two:
+        parts = shown.split(" ") if " " in shown else [shown[: len(shown) // 2], shown[len(shown) // 2:]]
+        first = parts[0] if len(parts) == 2 else " ".join(parts[: len(parts) // 2])
+        second = shown[len(first):].strip(" -")
+        mid = (top + bottom) // 2
+        _text_line(draw, first, (x1, top, x2, mid - 2), font_name, fg, rng)
+        _text_line(draw, second, (x1, mid + 2, x2, bottom), font_name, fg, rng)
+    else:
+        _text_line(draw, shown, (x1, top, x2, bottom), font_name, fg, rng)
+    return np.asarray(img), text
+
+
+def random_layout(rng: np.random.Generator, us_share: float = 0.3) -> Layout:
+    """Pick a layout: a share of US states (many layouts, one family), else any other."""
+    us = [lay for lay in LAYOUTS if lay.region.startswith("us-")]
+    other = [lay for lay in LAYOUTS if not lay.region.startswith("us-")]
+    pool = us if rng.random() < us_share else other
+    return pool[rng.integers(len(pool))]
+
+
+def _stain(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Glare, shadow and dirt: the photometric faults of plates on real roads."""
+    h, w = img.shape[:2]
+    out = img.astype(np.float32)
+    yy, xx = np.mgrid[0:h, 0:w]
+    if rng.random() < 0.25:  # glare: a bright soft spot
+        cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0.2, 0.8) * w
+        out += 160 * rng.uniform(0.3, 1.0) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (r * r))[..., None]
+    if rng.random() < 0.3:  # shadow: a dark half-plane
+        a, b = rng.uniform(-1, 1), rng.uniform(0, w)
+        mask = (xx * a + yy * 2 - b * 0.3) > rng.uniform(0, h)
+        out[mask] *= rng.uniform(0.35, 0.75)
+    if rng.random() < 0.3:  # dirt: brownish blotches
+        for _ in range(rng.integers(3, 15)):
+            cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(2, h * 0.12)
+            m = ((xx - cx) ** 2 + (yy - cy) ** 2) < r * r
+            out[m] = out[m] * 0.5 + np.array([90, 70, 50]) * 0.5
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def warp_into(plate: np.ndarray, canvas: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """Paste ``plate`` onto ``canvas`` (in place copy) so its corners land on ``quad`` (4x2)."""
+    h, w = plate.shape[:2]
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    m = cv2.getPerspectiveTransform(src, quad.astype(np.float32))
+    ch, cw = canvas.shape[:2]
+    warped = cv2.warpPerspective(plate, m, (cw, ch), flags=cv2.INTER_LINEAR)
+    mask = cv2.warpPerspective(np.full((h, w), 255, np.uint8), m, (cw, ch), flags=cv2.INTER_LINEAR)
+    alpha = (mask.astype(np.float32) / 255)[..., None]
+    return (canvas * (1 - alpha) + warped * alpha).astype(np.uint8)
+
+
+def random_quad(w: float, h: float, cx: float, cy: float, rng: np.random.Generator,
+                skew: float = 0.12) -> np.ndarray:
+    """Corners of a plate of size ``w`` x ``h`` centred at ``cx, cy`` under mild perspective."""
+    ang = np.deg2rad(rng.normal(0, 5))
+    c, s = np.cos(ang), np.sin(ang)
+    pts = np.array([[-w / 2, -h / 2], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2]])
+    pts = pts @ np.array([[c, s], [-s, c]])
+    pts += rng.normal(0, skew, (4, 2)) * np.array([w, h]) * 0.25
+    return pts + np.array([cx, cy])
+
+
+def camera(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Blur, noise, colour cast and JPEG artefacts of a cheap camera."""
+    pil = Image.fromarray(img)
+    if rng.random() < 0.5:
+        pil = pil.filter(ImageFilter.GaussianBlur(rng.uniform(0.2, 1.6)))
+    arr = pil.astype(np.float32) if isinstance(pil, np.ndarray) else np.asarray(pil).astype(np.float32)
+    arr = arr * rng.uniform(0.55, 1.3) + rng.uniform(-35, 35)
+    arr = arr * rng.uniform(0.85, 1.15, 3)
+    if rng.random() < 0.5:
+        arr += rng.normal(0, rng.uniform(2, 14), arr.shape)
+    if rng.random() < 0.15:
+        arr = np.repeat(arr.mean(axis=2, keepdims=True), 3, axis=2)
+    out = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+    buf = io.BytesIO()
+    out.save(buf, format="JPEG", quality=int(rng.integers(25, 95)))
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+
+def plate_crop(rng: np.random.Generator, background: np.ndarray | None = None,
+               layout: Layout | None = None) -> tuple[np.ndarray, str, str]:
+    """A degraded plate crop as a detector would cut it: returns pixels, text, region."""
+    lay = layout or random_layout(rng)
+    plate, text = render(lay, rng)
+    plate = _stain(plate, rng)
+    ph, pw = plate.shape[:2]
+    scale = rng.uniform(0.25, 0.7)
+    w, h = pw * scale, ph * scale
+    mx, my = rng.uniform(0.02, 0.25), rng.uniform(0.04, 0.35)
+    cw, ch = int(w * (1 + 2 * mx)), int(h * (1 + 2 * my))
+    if background is not None and background.shape[0] > ch and background.shape[1] > cw:
+        y0, x0 = rng.integers(0, background.shape[0] - ch), rng.integers(0, background.shape[1] - cw)
+        canvas = background[y0:y0 + ch, x0:x0 + cw].copy()
+    else:
+        canvas = np.full((ch, cw, 3), rng.integers(0, 255, 3), np.uint8)
+    cx, cy = cw / 2 + rng.normal(0, cw * 0.03), ch / 2 + rng.normal(0, ch * 0.04)
+    canvas = warp_into(plate, canvas, random_quad(w, h, cx, cy, rng))
+    return camera(canvas, rng), text, lay.region

@@ -1,0 +1,179 @@
+"""Train the plate reader: text (fixed slots) + region, int8 TFLite export with a sidecar.
+
+Why fixed slots and not CTC: two-line plates read top row first, which is not left-to-right in
+the image, and a dense slot head learns that ordering directly.  Synthetic plates from
+``synth.py`` give the reader the regions and fonts the real crops lack.
+
+    python scripts/train_reader.py --epochs 30 --synthetic 40000
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import datasets  # noqa: E402
+import tfcommon  # noqa: E402
+from edge_alpr.engine.preprocess import resize  # noqa: E402
+
+IN_H, IN_W, MAX_LEN = 40, 128, 10
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ?"
+PAD = len(ALPHABET)
+
+
+def encode(text: str) -> np.ndarray:
+    ids = [ALPHABET.index(c) for c in text[:MAX_LEN]]
+    return np.array(ids + [PAD] * (MAX_LEN - len(ids)), np.int32)
+
+
+def _synth_chunk(args: tuple[int, int]) -> tuple[np.ndarray, list[str], list[str]]:
+    import synth
+
+    seed, n = args
+    rng = np.random.default_rng(seed)
+    scenes = [datasets.load_rgb(it.path) for it in datasets.det_items("train")[seed % 7::97]]
+    xs, ts, rs = [], [], []
+    for _ in range(n):
+        bg = scenes[rng.integers(len(scenes))] if rng.random() < 0.7 else None
+        img, text, region = synth.plate_crop(rng, bg)
+        xs.append(resize(img, IN_W, IN_H))
+        ts.append(text)
+        rs.append(region)
+    return np.stack(xs), ts, rs
+
+
+def synthetic(n: int, workers: int, seed: int = 1) -> tuple[np.ndarray, list[str], list[str]]:
+    cache = tfcommon.CACHE / f"reader_synth_{n}_{seed}_{IN_H}x{IN_W}.npz"
+    if cache.exists():
+        z = np.load(cache)
+        return z["x"], list(z["t"]), list(z["r"])
+    chunk = 1000
+    jobs = [(seed * 100000 + i, min(chunk, n - i * chunk)) for i in range((n + chunk - 1) // chunk)]
+    xs, ts, rs = [], [], []
+    with mp.Pool(workers) as pool:
+        for i, (x, t, r) in enumerate(pool.imap(_synth_chunk, jobs)):
+            xs.append(x), ts.extend(t), rs.extend(r)
+            print(f"synthetic plates {min((i + 1) * chunk, n)}/{n}", flush=True)
+    x = np.concatenate(xs)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, x=x, t=np.array(ts), r=np.array(rs))
+    return x, ts, rs
+
+
+def real(split: str) -> tuple[np.ndarray, list[str], list[str], list[str]]:
+    items = datasets.ocr_items(split)
+    x = np.stack([resize(datasets.load_rgb(it.path), IN_W, IN_H) for it in items])
+    return x, [it.text for it in items], [it.region for it in items], [it.dataset for it in items]
+
+
+def build(tf: object, n_regions: int) -> object:
+    import keras
+    from keras import layers as L
+
+    def block(x: object, ch: int) -> object:
+        x = L.Conv2D(ch, 3, padding="same", use_bias=False)(x)
+        x = L.BatchNormalization(momentum=0.9)(x)
+        return L.ReLU()(x)
+
+    inp = keras.Input((IN_H, IN_W, 3), name="crop")
+    x = L.Rescaling(1 / 255.0)(inp)
+    x = L.MaxPooling2D()(block(x, 32))
+    x = L.MaxPooling2D()(block(x, 64))
+    x = L.MaxPooling2D()(block(block(x, 96), 96))
+    x = block(block(x, 128), 128)
+    c = L.Conv2D(32, 1, activation="relu")(x)
+    c = L.Dropout(0.2)(L.Flatten()(c))
+    c = L.Dense(MAX_LEN * (PAD + 1))(c)
+    chars = L.Softmax(name="chars")(L.Reshape((MAX_LEN, PAD + 1))(c))
+    r = L.GlobalAveragePooling2D()(x)
+    region = L.Dense(n_regions, activation="softmax", name="region")(r)
+    return keras.Model(inp, [chars, region])
+
+
+def augment(tf, x, y, r):  # type: ignore[no-untyped-def]
+    """Box jitter, brightness/contrast: the detector's crops are never exact."""
+    b = tf.shape(x)[0]
+    y1 = tf.random.uniform([b], -0.08, 0.1)
+    x1 = tf.random.uniform([b], -0.04, 0.05)
+    y2 = 1 - tf.random.uniform([b], -0.08, 0.1)
+    x2 = 1 - tf.random.uniform([b], -0.04, 0.05)
+    boxes = tf.stack([y1, x1, y2, x2], axis=1)
+    xf = tf.image.crop_and_resize(tf.cast(x, tf.float32), boxes, tf.range(b), (IN_H, IN_W))
+    xf = xf * tf.random.uniform([b, 1, 1, 1], 0.6, 1.3) + tf.random.uniform([b, 1, 1, 1], -30, 30)
+    return tf.clip_by_value(xf, 0, 255), {"chars": y, "region": r}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--synthetic", type=int, default=40000, help="synthetic plates to render")
+    ap.add_argument("--real-repeat", type=int, default=3, help="copies of the real crops per epoch")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=tfcommon.MODELS / "reader_v1.tflite")
+    args = ap.parse_args()
+    t0 = time.time()
+    tf = tfcommon.setup_tf(args.threads)
+    import keras
+
+    sx, st, sr = synthetic(args.synthetic, workers=2)
+    rx, rt, rr, rd = real("train")
+    regions = sorted(set(sr) | set(rr))
+    x = np.concatenate([sx] + [rx] * args.real_repeat)
+    texts = st + rt * args.real_repeat
+    regs = sr + rr * args.real_repeat
+    y = np.stack([encode(t) for t in texts])
+    r = np.array([regions.index(v) for v in regs], np.int32)
+    print(f"train: {len(sx)} synthetic + {len(rx)} real x{args.real_repeat}; {len(regions)} regions", flush=True)
+    ds = (tf.data.Dataset.from_tensor_slices((x, y, r)).shuffle(len(x), seed=0)
+          .batch(args.batch).map(lambda a, b, c: augment(tf, a, b, c)).prefetch(2))
+    model = build(tf, len(regions))
+    steps = args.epochs * (len(x) // args.batch + 1)
+    sched = keras.optimizers.schedules.CosineDecay(2e-3, steps, warmup_target=None)
+    model.compile(keras.optimizers.Adam(sched),
+                  loss={"chars": "sparse_categorical_crossentropy", "region": "sparse_categorical_crossentropy"},
+                  loss_weights={"chars": 1.0, "region": 0.2})
+    model.summary(print_fn=lambda s: print(s, flush=True) if "Total" in s else None)
+    ckpt = tfcommon.CACHE / "reader.weights.h5"
+    dx, dt_, dr, dd = real("dev")
+    for ep in range(args.epochs):
+        model.fit(ds, epochs=1, verbose=0)
+        model.save_weights(ckpt)
+        pred = model.predict(dx, verbose=0, batch_size=256)[0].argmax(-1)
+        ok = [("".join(ALPHABET[i] for i in p if i != PAD) == t) for p, t in zip(pred, dt_)]
+        per = {s: float(np.mean([o for o, d in zip(ok, dd) if d == s])) for s in sorted(set(dd))}
+        print(f"epoch {ep + 1}/{args.epochs} {time.time() - t0:.0f}s float exact(dev) "
+              + " ".join(f"{k}={v:.3f}" for k, v in per.items()), flush=True)
+
+    def calib():  # type: ignore[no-untyped-def]
+        rng = np.random.default_rng(0)
+        for i in rng.choice(len(x), 300, replace=False):
+            yield [x[i : i + 1].astype(np.float32)]
+
+    tfcommon.export_int8(model, calib, args.out)
+    counts = {d: sum(1 for v in datasets.ocr_items("train") if v.dataset == d) for d in datasets.OCR_SETS}
+    tfcommon.write_sidecar(args.out, {
+        "kind": "reader",
+        "alphabet": ALPHABET,
+        "pad_index": PAD,
+        "max_len": MAX_LEN,
+        "regions": regions,
+        "preprocess": {"input": "RGB uint8, plate crop stretched to input size (bilinear)",
+                       "crop_margin_x": 0.05, "crop_margin_y": 0.1},
+        "training_data": {"real_train_crops": counts, "synthetic_plates": len(sx),
+                          "real_repeat": args.real_repeat, "epochs": args.epochs,
+                          "wall_time_s": round(time.time() - t0)},
+    })
+    print(f"wrote {args.out} in {time.time() - t0:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""The bottle app: routes of the Plate Recognizer SDK API, auth, rate limit and JSON errors.
+
+Routes: ``POST /v1/plate-reader/``, ``GET /info/``, ``GET /v1/statistics/``.  Every error is
+JSON ``{"detail": ...}`` with its status (400 bad input, 403 auth or quota, 404, 405, 413 too
+large, 429 rate limit); an unexpected exception is logged with its traceback and answered as a
+JSON 500, which the tests treat as a bug.  The app holds no globals: everything it needs comes
+in an ``ApiContext`` so that tests and ``service.py`` can build one with real parts.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import bottle
+
+from .. import __version__, imaging
+from ..config import ApiConfig
+from ..delivery.webhooks import Webhooks
+from ..errors import InputError
+from ..recognizer import RecognizeOptions, Recognizer
+from ..usage import Usage
+from .fetch import fetch_image
+from .request import parse_read_request
+
+log = logging.getLogger(__name__)
+
+API_VERSION = 1  # the ``version`` field of the reference's responses
+
+
+class RateLimiter:
+    """Token bucket over all clients: ``rate`` requests/s with bursts of ``burst``."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self._clock = rate, burst, clock
+        self._tokens, self._stamp = float(burst), clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """0 when allowed, else the seconds until a request would be."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return 0.0
+            return (1 - self._tokens) / self.rate
+
+
+@dataclass
+class ApiContext:
+    """The real parts the routes use; ``token`` None means no auth (loopback only)."""
+
+    cfg: ApiConfig
+    recognizer: Recognizer
+    usage: Usage
+    token: str | None = None
+    webhooks: Webhooks | None = None
+
+
+def _json(status: int, obj: Any, headers: dict[str, str] | None = None) -> bottle.HTTPResponse:
+    return bottle.HTTPResponse(json.dumps(obj), status=status,
+                               headers={"Content-Type": "application/json", **(headers or {})})
+
+
+def _detail(status: int, message: str, headers: dict[str, str] | None = None) -> bottle.HTTPResponse:
+    return _json(status, {"detail": message}, headers)
+
+
+def _format_time(stamp: datetime) -> str:
+    return stamp.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def create_app(ctx: ApiContext) -> bottle.Bottle:
+    """Build the WSGI app over ``ctx``."""
+    app = bottle.Bottle(catchall=True)
+    limiter = RateLimiter(ctx.cfg.rate_limit, ctx.cfg.rate_burst) if ctx.cfg.rate_limit else None
+    token = ctx.token.encode() if ctx.token else None
+
+    def check_auth() -> None:
+        if token is None:
+            return
+        header = bottle.request.environ.get("HTTP_AUTHORIZATION", "")
+        scheme, _, key = header.strip().partition(" ")
+        if scheme.lower() != "token" or not key.strip():
+            raise _detail(403, "Authentication credentials were not provided. Send the header "
+                               "'Authorization: Token <key>'.")
+        try:
+            supplied = key.strip().encode("latin-1")
+        except UnicodeEncodeError:
+            supplied = b""
+        if not hmac.compare_digest(supplied, token):
+            raise _detail(403, "Invalid token.")
+
+    def guarded(handler: Callable[[], bottle.HTTPResponse]) -> Callable[[], bottle.HTTPResponse]:
+        def wrapper() -> bottle.HTTPResponse:
+            try:
+                check_auth()
+                return handler()
+            except InputError as e:
+                return _detail(e.status, str(e))
+        return wrapper
+
+    @guarded
+    def plate_reader() -> bottle.HTTPResponse:
+        if limiter is not None:
+            wait = limiter.acquire()
+            if wait:
+                seconds = max(1, round(wait))
+                raise _detail(429, f"Request was throttled. Expected available in {seconds} "
+                                   "second(s).", {"Retry-After": str(seconds)})
+        req = parse_read_request(bottle.request, ctx.cfg.max_upload_bytes)
+        data = req.image if req.image is not None else fetch_image(req.upload_url or "",
+                                                                   ctx.cfg.upload_url)
+        started = time.perf_counter()
+        image = imaging.decode(data, ctx.cfg.max_pixels)
+        options = RecognizeOptions.from_request_config(req.config, req.regions)
+        snapshot = ctx.usage.take()
+        results = ctx.recognizer.recognize(image, options)
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        stamp = req.timestamp or datetime.now(timezone.utc)
+        body: dict[str, Any] = {
+            "processing_time": round(elapsed_ms, 3),
+            "results": [r.to_dict() for r in results],
+            "filename": req.filename,
+            "version": API_VERSION,
+            "camera_id": req.camera_id,
+            "timestamp": _format_time(stamp),
+        }
+        if ctx.webhooks is not None:
+            ctx.webhooks.publish(body, data)
+        body["usage"] = snapshot.short()
+        return _json(201, body)
+
+    @guarded
+    def info() -> bottle.HTTPResponse:
+        snapshot = ctx.usage.snapshot()
+        return _json(200, {
+            "version": __version__,
+            "license_key": ctx.cfg.license_key,
+            "total_calls": snapshot.total_calls,
+            "usage": snapshot.short(),
+            "webhooks": ctx.webhooks.status() if ctx.webhooks is not None else [],
+            "models": ctx.recognizer.info(),
+        })
+
+    @guarded
+    def statistics() -> bottle.HTTPResponse:
+        return _json(200, ctx.usage.snapshot().statistics())
+
+    for path in ("/v1/plate-reader/", "/v1/plate-reader"):
+        app.route(path, "POST", plate_reader)
+    for path in ("/info/", "/info"):
+        app.route(path, "GET", info)
+    for path in ("/v1/statistics/", "/v1/statistics"):
+        app.route(path, "GET", statistics)
+
+    def error_handler(error: bottle.HTTPError) -> str:
+        if error.status_code >= 500:
+            log.error("unhandled error in %s %s: %s\n%s", bottle.request.method,
+                      bottle.request.path, error.exception, error.traceback)
+            message = "Internal error; see the server log."
+        elif error.status_code == 404:
+            message = "Not found. The endpoints are POST /v1/plate-reader/, GET /info/ and " \
+                      "GET /v1/statistics/."
+        elif error.status_code == 405:
+            message = f'Method "{bottle.request.method}" not allowed.'
+        else:
+            message = str(error.body) or error.status_line
+        bottle.response.content_type = "application/json"
+        return json.dumps({"detail": message})
+
+    app.default_error_handler = error_handler  # type: ignore[method-assign]
+    return app

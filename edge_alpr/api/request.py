@@ -1,0 +1,249 @@
+"""Turn a ``POST /v1/plate-reader/`` request into a validated ``ReadRequest``.
+
+Why the care: the reference accepts the image three ways (multipart file bytes, base64 in a
+form field, a JSON body) and clients in the wild use all of them.  Bottle's own limits get in
+the way: it answers 413 for a urlencoded or JSON body over ``MEMFILE_MAX`` (100 KB) and turns a
+multipart *form field* over that size into a file upload.  So the body is read here once,
+bounded by ``max_upload_bytes``; urlencoded and JSON bodies are parsed here, multipart by
+bottle's parser (with a large base64 "field" accepted from its file form).  Every malformed
+input becomes an ``InputError`` with the status the API returns; nothing here may raise
+anything else.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import parse_qs
+
+import bottle
+
+from ..engine.regions import validate_regions
+from ..errors import InputError
+
+_READ_CHUNK = 64 * 1024
+_MAX_FIELD_CHARS = 4096  # any field other than ``upload`` (regions, config, camera_id, ...)
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"BM", b"RIFF", b"GIF8")
+_DATA_URL = re.compile(r"^data:[\w/+.-]*;base64,", re.IGNORECASE)
+_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    """A validated recognition request; ``image`` is ``None`` when ``upload_url`` is given."""
+
+    image: bytes | None
+    upload_url: str | None
+    filename: str
+    regions: tuple[str, ...] = ()
+    camera_id: str | None = None
+    timestamp: datetime | None = None
+    mmc: bool = False
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def read_body(environ: dict[str, Any], max_bytes: int) -> bytes:
+    """Read the whole body (also chunked) or raise 413 past ``max_bytes``; re-arm bottle on it."""
+    declared = environ.get("CONTENT_LENGTH") or ""
+    try:
+        length = int(declared) if declared else -1
+    except ValueError as e:
+        raise InputError(f"Content-Length {declared!r} is not a number") from e
+    if length > max_bytes:
+        raise InputError(f"The upload is {length} bytes; the limit is {max_bytes} bytes "
+                         "(api.max_upload_bytes).", status=413)
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    stream = environ["wsgi.input"]
+    parts, size = [], 0
+    remaining = length if length >= 0 else (max_bytes + 1 if chunked else 0)
+    while remaining > 0:
+        chunk = stream.read(min(_READ_CHUNK, remaining))
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+        remaining -= len(chunk)
+        if size > max_bytes:
+            raise InputError(f"The upload is over the limit of {max_bytes} bytes "
+                             "(api.max_upload_bytes).", status=413)
+    body = b"".join(parts)
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+    return body
+
+
+def _multipart_fields(request: bottle.BaseRequest) -> dict[str, list[Any]]:
+    try:
+        post = request.POST
+        return {key: post.getall(key) for key in post.keys()}
+    except bottle.MultipartError as e:
+        raise InputError(f"Malformed multipart/form-data body: {e}") from e
+    except (UnicodeDecodeError, LookupError, ValueError) as e:
+        raise InputError(f"Malformed multipart/form-data body (bad encoding: {e}); "
+                         "form fields must be UTF-8") from e
+
+
+def _json_fields(body: bytes) -> dict[str, list[Any]]:
+    try:
+        obj = json.loads(body)
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
+        raise InputError(f"The JSON body is not valid JSON: {e}") from e
+    if not isinstance(obj, dict):
+        raise InputError("The JSON body must be an object like {\"upload\": \"<base64>\"}")
+    return {k: (v if isinstance(v, list) and k == "regions" else [v]) for k, v in obj.items()}
+
+
+def _form_fields(body: bytes) -> dict[str, list[Any]]:
+    try:
+        text = body.decode("utf-8")
+        return dict(parse_qs(text, keep_blank_values=True, errors="strict"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise InputError(f"The form body is not valid UTF-8 urlencoded data: {e}") from e
+
+
+def _decode_base64(text: str) -> bytes:
+    # Form encoders turn '+' into ' ' when a client forgets to escape it; spaces are never
+    # valid base64, so undoing that is safe.  Newlines (MIME style) are dropped.
+    cleaned = _DATA_URL.sub("", text.strip(), count=1)
+    cleaned = re.sub(r"[\r\n\t]", "", cleaned).replace(" ", "+")
+    cleaned = cleaned.replace("-", "+").replace("_", "/")
+    cleaned += "=" * (-len(cleaned) % 4)
+    try:
+        data = base64.b64decode(cleaned, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise InputError("upload: not an image file and not valid base64 "
+                         f"({e}); send the file bytes as multipart or base64 text") from e
+    if not data:
+        raise InputError("upload: the base64 text decodes to nothing")
+    return data
+
+
+def _upload_bytes(value: Any, max_bytes: int) -> tuple[bytes, str]:
+    """Image bytes and a file name from a multipart file, a big form field or a string."""
+    if isinstance(value, bottle.FileUpload):
+        raw = value.file.read(max_bytes + 1)
+        if len(raw) > max_bytes:
+            raise InputError(f"upload is over the limit of {max_bytes} bytes", status=413)
+        if value.raw_filename:  # a real file: its bytes, unless it is base64 text
+            if raw.startswith(_IMAGE_MAGIC):
+                return raw, value.filename
+            try:
+                return _decode_base64(raw.decode("ascii")), value.filename
+            except (InputError, UnicodeDecodeError):
+                return raw, value.filename  # let the decoder say what is wrong with it
+        try:  # a form field over MEMFILE_MAX that bottle spooled to a file: base64 text
+            text = raw.decode("ascii")
+        except UnicodeDecodeError as e:
+            raise InputError("upload: not valid base64 text; send the file bytes as multipart "
+                             "with a file name, or base64 text") from e
+        return _decode_base64(text), "upload"
+    if isinstance(value, str):
+        if not value.strip():
+            raise InputError("upload is empty; send an image as multipart file bytes or base64")
+        return _decode_base64(value), "upload"
+    raise InputError("upload must be a file or a base64 string")
+
+
+def _text(fields: dict[str, list[Any]], key: str) -> list[str]:
+    values = fields.get(key, [])
+    out = []
+    for value in values:
+        if isinstance(value, (bool, int, float)) and key == "mmc":
+            value = str(value).lower()
+        if not isinstance(value, str):
+            raise InputError(f"{key}: expected text, got {type(value).__name__}")
+        if len(value) > _MAX_FIELD_CHARS:
+            raise InputError(f"{key}: value too long ({len(value)} characters)")
+        out.append(value)
+    return out
+
+
+def parse_timestamp(text: str) -> datetime:
+    """ISO 8601 in UTC (``2019-08-19T13:11:25``, optional fraction and ``Z``/``+00:00``)."""
+    value = text.strip()
+    if value[-1:] in ("Z", "z"):
+        value = value[:-1] + "+00:00"
+    try:
+        stamp = datetime.fromisoformat(value)
+    except ValueError as e:
+        raise InputError(f"timestamp {text!r} is not ISO 8601, e.g. 2019-08-19T13:11:25Z") from e
+    if stamp.tzinfo is None:
+        return stamp.replace(tzinfo=timezone.utc)
+    if stamp.utcoffset() != timedelta(0):
+        raise InputError(f"timestamp {text!r} must be in UTC (end it with Z or +00:00)")
+    return stamp.astimezone(timezone.utc)
+
+
+def _config(values: list[Any]) -> dict[str, Any]:
+    if not values:
+        return {}
+    value = values[-1]
+    if isinstance(value, dict):
+        return value
+    if not isinstance(value, str):
+        raise InputError('config must be a JSON object such as {"mode":"fast"}')
+    if not value.strip():
+        return {}
+    try:
+        obj = json.loads(value)
+    except ValueError as e:
+        raise InputError(f'config is not valid JSON ({e}); e.g. {{"mode":"fast"}}') from e
+    if not isinstance(obj, dict):
+        raise InputError('config must be a JSON object such as {"mode":"fast"}')
+    return obj
+
+
+def parse_read_request(request: bottle.BaseRequest, max_bytes: int) -> ReadRequest:
+    """Read and validate every parameter of the reference's plate-reader endpoint."""
+    body = read_body(request.environ, max_bytes)
+    content_type = request.environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+    if content_type.startswith("multipart/"):
+        fields = _multipart_fields(request)
+    elif content_type == "application/json":
+        fields = _json_fields(body)
+    else:
+        fields = _form_fields(body)
+
+    uploads = fields.get("upload", [])
+    url_values = _text(fields, "upload_url")
+    if len(uploads) > 1:
+        raise InputError("upload was given more than once; send one image per request")
+    if uploads and url_values:
+        raise InputError("give either upload or upload_url, not both")
+    image: bytes | None = None
+    upload_url: str | None = None
+    filename = "upload"
+    if uploads:
+        image, filename = _upload_bytes(uploads[0], max_bytes)
+    elif url_values and url_values[-1].strip():
+        upload_url = url_values[-1].strip()
+        filename = upload_url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or "upload"
+    else:
+        raise InputError("upload is required: send the image as multipart file bytes "
+                         "(-F upload=@car.jpg) or as base64 text")
+
+    regions: list[str] = []
+    for value in _text(fields, "regions"):
+        regions.extend(r.strip() for r in value.split(",") if r.strip())
+    camera = _text(fields, "camera_id")
+    stamp = _text(fields, "timestamp")
+    mmc = [v.strip().lower() for v in _text(fields, "mmc")]
+    if mmc and mmc[-1] not in _TRUE | _FALSE:
+        raise InputError(f"mmc must be true or false, got {mmc[-1]!r}")
+    return ReadRequest(
+        image=image,
+        upload_url=upload_url,
+        filename=filename,
+        regions=validate_regions(regions) if regions else (),
+        camera_id=camera[-1] if camera and camera[-1] else None,
+        timestamp=parse_timestamp(stamp[-1]) if stamp and stamp[-1].strip() else None,
+        mmc=bool(mmc) and mmc[-1] in _TRUE,
+        config=_config(fields.get("config", [])),
+    )

@@ -1,0 +1,143 @@
+"""The ``edge-alpr`` command: ``serve``, ``run``, ``read`` and ``--version``.
+
+Each subcommand loads the config the same way (``--config FILE``, else
+``/etc/edge-alpr/config.yaml`` when present, else the embedded defaults), so what works on a
+laptop works on the device.  Errors the user can fix are printed as one line, exit status 1;
+bad arguments exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .config import DEFAULT_PATH, Config, load
+from .errors import EdgeAlprError
+
+log = logging.getLogger("edge_alpr")
+
+_EPILOG = f"""\
+examples:
+  edge-alpr serve                                # API on http://127.0.0.1:8080/
+  EDGE_ALPR_API_TOKEN=s3cret edge-alpr serve --host 0.0.0.0 --port 8080
+  curl -F upload=@car.jpg -F regions=gb -H 'Authorization: Token s3cret' \\
+       http://localhost:8080/v1/plate-reader/
+  edge-alpr run                                  # cameras + API + MQTT/webhooks (the main job)
+  edge-alpr read car.jpg --regions gb --json     # read plates from files, no server
+  edge-alpr --version
+
+config: --config FILE, else {DEFAULT_PATH} if it exists, else built-in defaults.
+secrets: EDGE_ALPR_API_TOKEN and EDGE_ALPR_MQTT_PASSWORD, or systemd credentials
+         api_token and mqtt_password ($CREDENTIALS_DIRECTORY).
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edge-alpr", description="On-device licence-plate recognition with a Plate "
+        "Recognizer-compatible HTTP API.", epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"edge-alpr {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def config_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", metavar="FILE", help=f"YAML config (default: {DEFAULT_PATH} "
+                       "if present, else built-in defaults)")
+
+    serve = sub.add_parser(
+        "serve", help="run only the HTTP API", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Serve POST /v1/plate-reader/, GET /info/ and GET /v1/statistics/.",
+        epilog="examples:\n  edge-alpr serve --port 8080\n"
+               "  EDGE_ALPR_API_TOKEN=s3cret edge-alpr serve --host 0.0.0.0\n"
+               "Binding to a non-loopback address requires a token.")
+    serve.add_argument("--host", help="address to listen on (default from config: 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="TCP port (default from config: 8080)")
+    config_arg(serve)
+
+    run = sub.add_parser(
+        "run", help="the main job: cameras, API, MQTT and webhooks",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Read plates from the configured cameras (by default the bundled sample "
+                    "images) and deliver events; also serves the API when api.enabled.",
+        epilog="example:\n  edge-alpr run --config /etc/edge-alpr/config.yaml")
+    config_arg(run)
+
+    read = sub.add_parser(
+        "read", help="read plates in image files and print them",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run the recognizer on files, without a server.",
+        epilog="examples:\n  edge-alpr read car.jpg\n"
+               "  edge-alpr read *.jpg --regions es --mode fast --json")
+    read.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG, PNG, BMP or WebP file")
+    read.add_argument("--regions", nargs="+", default=[], metavar="CODE",
+                      help="region codes that guide the reading, e.g. gb us-ca")
+    read.add_argument("--mode", choices=("default", "fast", "redaction"), default="default")
+    read.add_argument("--json", action="store_true", help="print one JSON object per image")
+    config_arg(read)
+    return parser
+
+
+def _cmd_read(args: argparse.Namespace, cfg: Config) -> int:
+    from . import imaging
+    from .engine.regions import validate_regions
+    from .recognizer import RecognizeOptions, Recognizer
+
+    options = RecognizeOptions.from_request_config({"mode": args.mode},
+                                                   validate_regions(args.regions))
+    recognizer = Recognizer.from_config(cfg.models)
+    status = 0
+    for name in args.images:
+        try:
+            data = Path(name).read_bytes()
+            started = time.perf_counter()
+            results = recognizer.recognize(imaging.decode(data, cfg.api.max_pixels), options)
+            elapsed = (time.perf_counter() - started) * 1000.0
+        except (OSError, EdgeAlprError) as e:
+            print(f"{name}: error: {e}", file=sys.stderr)
+            status = 1
+            continue
+        if args.json:
+            print(json.dumps({"filename": name, "processing_time": round(elapsed, 3),
+                              "results": [r.to_dict() for r in results]}))
+            continue
+        if not results:
+            print(f"{name}: no plate found ({elapsed:.0f} ms)")
+        for r in results:
+            d = r.to_dict()
+            print(f"{name}: {d['plate']}  score {d['score']}  region {r.read.region}  "
+                  f"vehicle {r.vehicle.type}  box {d['box']}  ({elapsed:.0f} ms)")
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        cfg = load(args.config)
+        logging.basicConfig(level=cfg.log_level, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if args.command == "serve":
+            from .api.server import serve
+
+            api = dataclasses.replace(cfg.api, host=args.host or cfg.api.host,
+                                      port=cfg.api.port if args.port is None else args.port)
+            return serve(dataclasses.replace(cfg, api=api))
+        if args.command == "run":
+            from .service import main as service_main  # the camera service, imported lazily
+
+            return int(service_main(cfg) or 0)
+        return _cmd_read(args, cfg)
+    except EdgeAlprError as e:
+        print(f"edge-alpr: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

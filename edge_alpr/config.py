@@ -1,0 +1,281 @@
+"""The top-level config: strict YAML with embedded defaults, in three layers.
+
+``load(path)`` reads a file (the only I/O), ``parse(text, where)`` turns YAML into plain data,
+``from_dict(obj, where)`` validates it into frozen dataclasses.  Tests use ``from_dict`` and
+need no files.  Every key is optional (the embedded defaults below make ``edge-alpr run`` work
+with no file at all), but an unknown key or a bad value is a ``ConfigError`` naming the key
+and the file.  On a device the file is ``/etc/edge-alpr/config.yaml``.
+
+Secrets never come from the file: the API token is read from the environment variable named
+by ``api.token_env`` (default ``EDGE_ALPR_API_TOKEN``) or from the systemd credential
+``$CREDENTIALS_DIRECTORY/<api.token_credential>`` (default ``api_token``) by
+``resolve_secret``; the MQTT password likewise (see ``delivery/mqtt_config.py``).
+
+Example::
+
+    state_dir: /var/lib/edge-alpr
+    api: {host: 0.0.0.0, port: 8080, threads: 4, max_upload_bytes: 10485760}
+    usage: {max_calls: 0}            # 0 = unlimited
+    webhooks:
+      targets: [{url: "http://192.168.1.10:8081/hook", image: true}]
+    models: {threads: 2}
+    stream: {cameras: [{id: gate, source: {kind: opencv, url: "rtsp://cam/stream"}}]}
+    mqtt: {host: broker.local}
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .configutil import check_keys, typed
+from .delivery.mqtt_config import MqttConfig
+from .errors import ConfigError
+from .recognizer import ModelsConfig
+from .stream.config import StreamConfig
+
+DEFAULT_PATH = "/etc/edge-alpr/config.yaml"
+DEFAULT_STATE_DIR = "/var/lib/edge-alpr"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _int_at_least(d: dict[str, Any], key: str, default: int, low: int, where: str) -> int:
+    value = typed(d, key, int, default, where)
+    if value < low:
+        raise ConfigError(f"{where}.{key}: must be >= {low}, got {value}")
+    return value
+
+
+def _float_above(d: dict[str, Any], key: str, default: float, low: float, where: str) -> float:
+    value = typed(d, key, float, default, where)
+    if value <= low:
+        raise ConfigError(f"{where}.{key}: must be > {low}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class UploadUrlConfig:
+    """``upload_url`` fetching (IP-camera snapshot URLs); off unless enabled, always bounded."""
+
+    enabled: bool = False
+    max_bytes: int = 10 * 1024 * 1024
+    timeout_s: float = 5.0
+
+    @classmethod
+    def from_dict(cls, obj: Any, where: str) -> UploadUrlConfig:
+        d = check_keys(obj, {"enabled", "max_bytes", "timeout_s"}, where)
+        return cls(typed(d, "enabled", bool, False, where),
+                   _int_at_least(d, "max_bytes", cls.max_bytes, 1, where),
+                   _float_above(d, "timeout_s", cls.timeout_s, 0.0, where))
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """The HTTP server.  Loopback by default; other addresses need a token (see ``serve``)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+    threads: int = 4
+    token_env: str = "EDGE_ALPR_API_TOKEN"
+    token_credential: str = "api_token"
+    license_key: str = "edge-alpr-open-source"
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    rate_limit: float = 0.0  # requests per second over all clients; 0 = off
+    rate_burst: int = 10
+    shutdown_timeout_s: float = 1.5
+    upload_url: UploadUrlConfig = field(default_factory=UploadUrlConfig)
+
+    @classmethod
+    def from_dict(cls, obj: Any, where: str) -> ApiConfig:
+        if isinstance(obj, dict) and "token" in obj:
+            raise ConfigError(
+                f"{where}.token: tokens are not read from config files; set the environment "
+                "variable named by token_env (default EDGE_ALPR_API_TOKEN) or the systemd "
+                "credential named by token_credential (default api_token)")
+        keys = {f for f in cls.__dataclass_fields__}
+        d = check_keys(obj, keys, where)
+        port = typed(d, "port", int, cls.port, where)
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"{where}.port: {port} is not a TCP port (0..65535, 0 = any free)")
+        rate = typed(d, "rate_limit", float, 0.0, where)
+        if rate < 0:
+            raise ConfigError(f"{where}.rate_limit: must be >= 0 (0 = off), got {rate}")
+        return cls(
+            enabled=typed(d, "enabled", bool, True, where),
+            host=typed(d, "host", str, cls.host, where),
+            port=port,
+            threads=_int_at_least(d, "threads", cls.threads, 1, where),
+            token_env=typed(d, "token_env", str, cls.token_env, where),
+            token_credential=typed(d, "token_credential", str, cls.token_credential, where),
+            license_key=typed(d, "license_key", str, cls.license_key, where),
+            max_upload_bytes=_int_at_least(d, "max_upload_bytes", cls.max_upload_bytes, 1024, where),
+            max_pixels=_int_at_least(d, "max_pixels", cls.max_pixels, 64 * 64, where),
+            rate_limit=rate,
+            rate_burst=_int_at_least(d, "rate_burst", cls.rate_burst, 1, where),
+            shutdown_timeout_s=_float_above(d, "shutdown_timeout_s", cls.shutdown_timeout_s, 0.0,
+                                            where),
+            upload_url=UploadUrlConfig.from_dict(d.get("upload_url"), f"{where}.upload_url"),
+        )
+
+
+@dataclass(frozen=True)
+class UsageConfig:
+    """Monthly quota; ``max_calls: 0`` means unlimited (responses then say ``max_calls: null``)."""
+
+    max_calls: int = 0
+
+    @classmethod
+    def from_dict(cls, obj: Any, where: str) -> UsageConfig:
+        d = check_keys(obj, {"max_calls"}, where)
+        return cls(_int_at_least(d, "max_calls", 0, 0, where))
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    """One receiver of ``image.done``; ``image: true`` also sends the image (multipart)."""
+
+    url: str
+    image: bool = False
+    id: int = 0
+
+    @classmethod
+    def from_dict(cls, obj: Any, where: str, index: int) -> WebhookTarget:
+        if isinstance(obj, str):
+            obj = {"url": obj}
+        d = check_keys(obj, {"url", "image", "id"}, where)
+        url = typed(d, "url", str, "", where)
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}.url: {url!r} must be an http:// or https:// URL")
+        return cls(url, typed(d, "image", bool, False, where), typed(d, "id", int, index + 1, where))
+
+
+@dataclass(frozen=True)
+class WebhooksConfig:
+    """Targets plus retry policy; a target failing ``max_failures`` times in a row is disabled."""
+
+    targets: tuple[WebhookTarget, ...] = ()
+    timeout_s: float = 10.0
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 300.0
+    max_failures: int = 50
+
+    @classmethod
+    def from_dict(cls, obj: Any, where: str) -> WebhooksConfig:
+        d = check_keys(obj, {"targets", "timeout_s", "backoff_initial_s", "backoff_max_s",
+                             "max_failures"}, where)
+        raw = typed(d, "targets", list, [], where)
+        targets = tuple(WebhookTarget.from_dict(t, f"{where}.targets[{i}]", i)
+                        for i, t in enumerate(raw))
+        urls = [t.url for t in targets]
+        if len(set(urls)) != len(urls):
+            raise ConfigError(f"{where}.targets: a URL is listed twice; list each target once")
+        initial = _float_above(d, "backoff_initial_s", cls.backoff_initial_s, 0.0, where)
+        maximum = _float_above(d, "backoff_max_s", cls.backoff_max_s, 0.0, where)
+        if maximum < initial:
+            raise ConfigError(f"{where}.backoff_max_s: must be >= backoff_initial_s ({initial})")
+        return cls(targets, _float_above(d, "timeout_s", cls.timeout_s, 0.0, where), initial,
+                   maximum, _int_at_least(d, "max_failures", cls.max_failures, 0, where))
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    """Bounds of the on-disk delivery queue shared by MQTT and webhooks."""
+
+    max_rows: int = 10_000
+    max_age_s: float = 7 * 86400.0
+
+    @classmethod
+    def from_dict(cls, obj: Any, where: str) -> OutboxConfig:
+        d = check_keys(obj, {"max_rows", "max_age_s"}, where)
+        return cls(_int_at_least(d, "max_rows", cls.max_rows, 1, where),
+                   _float_above(d, "max_age_s", cls.max_age_s, 0.0, where))
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything; each section is parsed by the module that uses it."""
+
+    state_dir: str = DEFAULT_STATE_DIR
+    log_level: str = "INFO"
+    api: ApiConfig = field(default_factory=ApiConfig)
+    usage: UsageConfig = field(default_factory=UsageConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    source: str = "<defaults>"
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir)
+
+
+def from_dict(obj: Any, where: str = "<config>") -> Config:
+    """Validate plain data (as from YAML) into a ``Config``; ``where`` names the file."""
+    d = check_keys(obj, {"state_dir", "log_level", "api", "usage", "webhooks", "outbox", "models",
+                         "stream", "mqtt"}, where)
+    level = typed(d, "log_level", str, "INFO", where).upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"{where}.log_level: {level!r} is not one of {', '.join(LOG_LEVELS)}")
+    state_dir = typed(d, "state_dir", str, DEFAULT_STATE_DIR, where)
+    if not state_dir:
+        raise ConfigError(f"{where}.state_dir: must not be empty (e.g. {DEFAULT_STATE_DIR})")
+    return Config(
+        state_dir=state_dir,
+        log_level=level,
+        api=ApiConfig.from_dict(d.get("api"), f"{where}: api"),
+        usage=UsageConfig.from_dict(d.get("usage"), f"{where}: usage"),
+        webhooks=WebhooksConfig.from_dict(d.get("webhooks"), f"{where}: webhooks"),
+        outbox=OutboxConfig.from_dict(d.get("outbox"), f"{where}: outbox"),
+        models=ModelsConfig.from_dict(d.get("models"), f"{where}: models"),
+        stream=StreamConfig.from_dict(d.get("stream"), f"{where}: stream"),
+        mqtt=MqttConfig.from_dict(d.get("mqtt"), f"{where}: mqtt"),
+        source=where,
+    )
+
+
+def parse(text: str, where: str = "<config>") -> Any:
+    """YAML text to plain data; a syntax error names the file and line."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{where}: not valid YAML: {e}") from e
+
+
+def load(path: str | Path | None = None) -> Config:
+    """Read ``path``; with ``None`` use ``/etc/edge-alpr/config.yaml`` if it exists, else defaults."""
+    if path is None:
+        if not Path(DEFAULT_PATH).is_file():
+            return from_dict({}, "<defaults>")
+        path = DEFAULT_PATH
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the config file ({e}); check --config") from e
+    return from_dict(parse(text, str(path)), str(path))
+
+
+def resolve_secret(env_name: str, credential: str,
+                   environ: Mapping[str, str] | None = None) -> str | None:
+    """A secret from ``$env_name`` or ``$CREDENTIALS_DIRECTORY/credential``; ``None`` if unset."""
+    env = os.environ if environ is None else environ
+    if env_name and env.get(env_name):
+        return env[env_name]
+    cred_dir = env.get("CREDENTIALS_DIRECTORY")
+    if cred_dir and credential:
+        cred = Path(cred_dir) / credential
+        try:
+            return cred.read_text(encoding="utf-8").strip() or None
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{cred}: cannot read the credential ({e})") from e
+    return None

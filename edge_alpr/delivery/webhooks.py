@@ -1,0 +1,125 @@
+"""Webhooks: POST the reference's ``image.done`` payload to each configured target.
+
+Payload (as in the reference)::
+
+    {"hook": {"target": "<url>", "id": <target id>, "event": "image.done"},
+     "data": {<the plate-reader response: processing_time, results, filename, ...>}}
+
+sent as ``application/json``, or, for a target with ``image: true``, as multipart/form-data
+with the fields ``json`` (that payload) and ``upload`` (the image file).  Every request carries
+``X-Edge-Alpr-Event-Id`` so a receiver can drop the duplicates that at-least-once delivery
+may produce.
+
+Each target has its own queue (sink ``webhook:<url>``) in the shared outbox and its own
+``DeliveryWorker``: a dead target never delays the others, retries back off exponentially,
+and nothing is lost across restarts.  A target failing ``max_failures`` times in a row is
+disabled (the reference removes such hooks); that shows in ``/info/`` and in the log, and a
+restart retries its queued events.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+import uuid
+from typing import Any
+
+from ..config import WebhooksConfig, WebhookTarget
+from .outbox import DeliveryWorker, Outbox, OutboxItem
+
+
+def sink_name(target: WebhookTarget) -> str:
+    """Queue name of a target: keyed by URL, so reordering the config keeps its queue."""
+    return f"webhook:{target.url}"
+
+
+def _multipart(payload_json: bytes, image: bytes, filename: str) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    safe_name = filename.replace('"', "").replace("\r", "").replace("\n", "") or "upload.jpg"
+    body = b"".join([
+        f"--{boundary}\r\n".encode(),
+        b'Content-Disposition: form-data; name="json"\r\n',
+        b"Content-Type: application/json\r\n\r\n", payload_json, b"\r\n",
+        f"--{boundary}\r\n".encode(),
+        f'Content-Disposition: form-data; name="upload"; filename="{safe_name}"\r\n'.encode(),
+        b"Content-Type: application/octet-stream\r\n\r\n", image, b"\r\n",
+        f"--{boundary}--\r\n".encode(),
+    ])
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+class Webhooks:
+    """Queues ``image.done`` events and runs one delivery worker per target."""
+
+    def __init__(self, cfg: WebhooksConfig, outbox: Outbox, stop: threading.Event) -> None:
+        self.cfg = cfg
+        self.outbox = outbox
+        self.stop = stop
+        self.workers: dict[str, DeliveryWorker] = {}
+        for target in cfg.targets:
+            self.workers[target.url] = DeliveryWorker(
+                outbox, sink_name(target), self._sender(target), stop,
+                backoff_initial_s=cfg.backoff_initial_s, backoff_max_s=cfg.backoff_max_s,
+                max_failures=cfg.max_failures)
+
+    def start(self) -> None:
+        for worker in self.workers.values():
+            worker.start()
+
+    def join(self, timeout: float) -> None:
+        self.outbox.wake()
+        for worker in self.workers.values():
+            if worker.is_alive():
+                worker.join(timeout)
+
+    def publish(self, data: dict[str, Any], image: bytes | None = None) -> list[str]:
+        """Queue one event per enabled target (durable on return); returns the event ids."""
+        ids = []
+        for target in self.cfg.targets:
+            if self.workers[target.url].state.disabled:
+                continue
+            payload = {"hook": {"target": target.url, "id": target.id, "event": "image.done"},
+                       "data": data}
+            ids.append(self.outbox.put(sink_name(target), payload,
+                                       blob=image if target.image else None))
+        return ids
+
+    def status(self) -> list[dict[str, Any]]:
+        """Per-target state for ``GET /info/``."""
+        stats = self.outbox.stats()
+        out = []
+        for target in self.cfg.targets:
+            sink, state = sink_name(target), self.workers[target.url].state
+            out.append({
+                "target": target.url, "id": target.id, "event": "image.done",
+                "image": target.image,
+                "state": "disabled" if state.disabled else
+                         ("failing" if state.consecutive_failures else "ok"),
+                "pending": stats["pending"].get(sink, 0),
+                "delivered": stats["delivered"].get(sink, 0),
+                "dropped": stats["dropped"].get(sink, 0),
+                "consecutive_failures": state.consecutive_failures,
+                "last_error": state.last_error,
+            })
+        return out
+
+    def _sender(self, target: WebhookTarget) -> Any:
+        timeout = self.cfg.timeout_s
+
+        def send(item: OutboxItem) -> None:
+            payload_json = json.dumps(item.payload).encode()
+            if item.blob is not None:
+                filename = str(item.payload.get("data", {}).get("filename") or "upload.jpg")
+                body, content_type = _multipart(payload_json, item.blob, filename)
+            else:
+                body, content_type = payload_json, "application/json"
+            request = urllib.request.Request(
+                target.url, data=body, method="POST",
+                headers={"Content-Type": content_type, "User-Agent": "edge-alpr",
+                         "X-Edge-Alpr-Event-Id": item.id})
+            # urlopen raises HTTPError for 4xx/5xx, which the worker treats as "retry later".
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                response.read(1024)
+
+        return send

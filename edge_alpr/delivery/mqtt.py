@@ -65,6 +65,7 @@ class MqttPublisher:
         self.camera_ids = camera_ids
         self._connected = threading.Event()
         self._status_extra: dict[str, Any] = {}
+        self._last_usage: dict[str, Any] | None = None
         self._lock = threading.Lock()
         client_id = cfg.client_id or f"edge-alpr-{self.device}"
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
@@ -148,9 +149,11 @@ class MqttPublisher:
                 self._publish_status("online")
 
     def publish_usage(self, counters: Mapping[str, Any]) -> None:
-        """Retained usage counters; best effort (the next change republishes them)."""
-        if self._connected.is_set():
-            self._publish(self.usage_topic, json.dumps(dict(counters)), retain=True)
+        """Retained usage counters, sent only when they changed (retained, so nothing is lost)."""
+        body = dict(counters)
+        if self._connected.is_set() and body != self._last_usage:
+            self._publish(self.usage_topic, json.dumps(body), retain=True)
+            self._last_usage = body
 
     def send(self, item: OutboxItem) -> None:
         """Outbox sink: publish one event and wait for the PUBACK, else raise (retry later)."""

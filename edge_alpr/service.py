@@ -1,0 +1,218 @@
+"""``edge-alpr run``: cameras, delivery and the HTTP API in one process, fit for systemd.
+
+Order of life:  load models -> open the outbox -> API (+ webhooks) -> MQTT -> camera threads
+-> ``READY=1``.  Then the main thread pets the watchdog and refreshes the retained status and
+usage messages.  SIGTERM/SIGINT set one stop event: cameras flush the plates they are following
+into the outbox, delivery workers stop between sends, MQTT says ``offline``, and the outbox is
+closed; all within the 2 s systemd budget.  SIGKILL loses nothing committed: the outbox is
+SQLite (WAL, synchronous=FULL) and the broker's last will reports ``offline``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from types import FrameType
+from typing import Any
+
+from .config import Config
+from .delivery.mqtt import MQTT_SINK, MqttPublisher
+from .delivery.outbox import DeliveryWorker, Outbox
+from .delivery.webhooks import Webhooks
+from .engine.regions import validate_regions
+from .errors import ConfigError, InputError
+from .recognizer import RecognizeOptions, Recognizer
+from .stream.loop import CameraLoop
+from .stream.sources import open_source
+from .stream.tracker import PlateEvent
+from .usage import Usage
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_BUDGET_S = 1.5  # of systemd's 2 s: what joining the threads may take in total
+MAIN_TICK_S = 1.0
+
+
+def sd_notify(message: str, environ: dict[str, str] | None = None) -> bool:
+    """Send ``message`` to systemd's $NOTIFY_SOCKET (no-op without one); True if sent."""
+    env = os.environ if environ is None else environ
+    address = env.get("NOTIFY_SOCKET", "")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]  # abstract namespace
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.connect(address)
+            s.sendall(message.encode())
+    except OSError as e:
+        log.warning("sd_notify to %s failed: %s", env.get("NOTIFY_SOCKET"), e)
+        return False
+    return True
+
+
+def watchdog_interval(environ: dict[str, str] | None = None) -> float | None:
+    """Half of systemd's WatchdogSec (from $WATCHDOG_USEC), or None when not asked for."""
+    env = os.environ if environ is None else environ
+    usec = env.get("WATCHDOG_USEC", "")
+    pid = env.get("WATCHDOG_PID", "")
+    if not usec.isdigit() or (pid and pid != str(os.getpid())):
+        return None
+    return int(usec) / 2e6
+
+
+@dataclass
+class Service:
+    """The running parts, so tests and the benchmark can build and stop one in-process."""
+
+    cfg: Config
+    recognizer: Recognizer
+    outbox: Outbox
+    usage: Usage
+    webhooks: Webhooks
+    stop: threading.Event
+    mqtt: MqttPublisher | None = None
+    cameras: list[CameraLoop] = field(default_factory=list)
+    workers: list[DeliveryWorker] = field(default_factory=list)
+    api: Any = None
+    _quota_warned: bool = False
+
+    def deliver(self, event: PlateEvent) -> None:
+        """Commit one event to every sink's queue (durable when this returns)."""
+        payload = event.to_payload()
+        try:
+            self.usage.take()
+        except InputError as e:
+            if not self._quota_warned:
+                log.warning("camera events beyond the monthly quota are still delivered: %s", e)
+                self._quota_warned = True
+        if self.mqtt is not None:
+            self.outbox.put(MQTT_SINK, payload)
+        if self.cfg.webhooks.targets:
+            data = {"processing_time": 0, "results": [event.result.to_dict()], "filename": None,
+                    "version": 1, "camera_id": event.camera_id, "timestamp": payload["timestamp"],
+                    "id": event.id}
+            self.webhooks.publish(data)
+        log.info("camera %s: plate %s (score %.2f, %d frames), event %s", event.camera_id,
+                 payload["plate"], event.result.read.score, event.frames, event.id)
+
+    def usage_counters(self) -> dict[str, Any]:
+        snap = self.usage.snapshot()
+        stats = self.outbox.stats()
+        return {"calls": snap.calls, "max_calls": snap.max_calls, "total_calls": snap.total_calls,
+                "resets_on": snap.resets_on, "dropped": sum(stats["dropped"].values())}
+
+    def refresh_status(self) -> None:
+        if self.mqtt is None:
+            return
+        counters = self.usage_counters()
+        stats = self.outbox.stats()
+        self.mqtt.set_status(dropped=counters["dropped"], pending=sum(stats["pending"].values()))
+        self.mqtt.publish_usage(counters)
+
+    def close(self) -> None:
+        """Stop everything within SHUTDOWN_BUDGET_S; the outbox is closed last."""
+        self.stop.set()
+        self.outbox.wake()
+        deadline = time.monotonic() + SHUTDOWN_BUDGET_S
+        for thread in [*self.cameras, *self.workers]:
+            thread.join(max(0.05, deadline - time.monotonic()))
+        if self.mqtt is not None:
+            self.mqtt.stop(timeout=max(0.1, min(0.5, deadline - time.monotonic())))
+        if self.api is not None:
+            self.api.close()  # stops the server and webhooks, closes usage and outbox
+        else:
+            self.webhooks.join(max(0.05, deadline - time.monotonic()))
+            self.usage.close()
+            self.outbox.close()
+
+
+def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = None) -> Service:
+    """Create and start every part (cameras last); raises EdgeAlprError on a bad setup."""
+    state = cfg.state_path
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"state_dir {state}: cannot create it ({e}); set state_dir in the "
+                          "config to a writable folder") from e
+    recognizer = recognizer or Recognizer.from_config(cfg.models)
+    outbox = Outbox(state / "outbox.sqlite", cfg.outbox.max_rows, cfg.outbox.max_age_s)
+    api = None
+    if cfg.api.enabled:
+        from .api.server import build as build_api
+
+        api = build_api(cfg, recognizer, outbox)
+        usage, webhooks = api.usage, api.webhooks
+    else:
+        usage = Usage(state / "usage.sqlite", cfg.usage.max_calls)
+        webhooks = Webhooks(cfg.webhooks, outbox, stop)
+        webhooks.start()
+    svc = Service(cfg, recognizer, outbox, usage, webhooks, stop, api=api)
+    if cfg.mqtt.enabled:
+        svc.mqtt = MqttPublisher(cfg.mqtt, tuple(c.id for c in cfg.stream.cameras))
+        svc.mqtt.start()
+        worker = DeliveryWorker(outbox, MQTT_SINK, svc.mqtt.send, stop,
+                                backoff_initial_s=cfg.mqtt.retry_initial_s,
+                                backoff_max_s=cfg.mqtt.retry_max_s)
+        worker.start()
+        svc.workers.append(worker)
+    if cfg.stream.enabled:
+        salt = svc.mqtt.device if svc.mqtt is not None else socket.gethostname()
+        for cam in cfg.stream.cameras:
+            try:
+                regions = validate_regions(list(cam.regions))
+            except InputError as e:
+                raise ConfigError(f"{cfg.source}: stream camera {cam.id} regions: {e}") from e
+            options = RecognizeOptions(mode=cam.mode, regions=regions)
+            loop = CameraLoop(cam, cfg.stream.events, open_source(cam, stop),
+                              partial(recognizer.recognize, options=options), svc.deliver, stop,
+                              id_salt=salt, crops_dir=_crops_dir(cfg))
+            svc.cameras.append(loop)
+        for loop in svc.cameras:
+            loop.start()
+    return svc
+
+
+def _crops_dir(cfg: Config) -> Any:
+    from pathlib import Path
+
+    return Path(cfg.stream.events.crops_dir) if cfg.stream.events.crops_dir else cfg.state_path / "crops"
+
+
+def main(cfg: Config) -> int:
+    """Run until SIGTERM/SIGINT; the exit status for the CLI."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: shutting down", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    svc = build(cfg, stop)
+    try:
+        port = svc.api.server.port if svc.api is not None else None
+        log.info("edge-alpr running: %d camera(s), API %s, MQTT %s", len(svc.cameras),
+                 f"on {cfg.api.host}:{port}" if port else "off",
+                 f"{cfg.mqtt.host}:{cfg.mqtt.port}" if svc.mqtt else "off")
+        print(f"running: api port {port}", flush=True)
+        sd_notify("READY=1\nSTATUS=running")
+        watchdog = watchdog_interval()
+        tick = min(MAIN_TICK_S, watchdog) if watchdog else MAIN_TICK_S
+        last_refresh = float("-inf")
+        while not stop.wait(tick):
+            if watchdog:
+                sd_notify("WATCHDOG=1")
+            if time.monotonic() - last_refresh >= cfg.mqtt.usage_interval_s:
+                svc.refresh_status()
+                last_refresh = time.monotonic()
+    finally:
+        sd_notify("STOPPING=1")
+        svc.close()
+    return 0

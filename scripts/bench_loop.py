@@ -35,10 +35,11 @@ import paho.mqtt.client as mqtt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # noqa: E402
+
 from edge_alpr.delivery.mqtt import MQTT_SINK, MqttPublisher  # noqa: E402
 from edge_alpr.delivery.mqtt_config import MqttConfig  # noqa: E402
 from edge_alpr.delivery.outbox import DeliveryWorker, Outbox  # noqa: E402
-from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # noqa: E402
 from edge_alpr.stream.config import StreamConfig  # noqa: E402
 from edge_alpr.stream.loop import CameraLoop  # noqa: E402
 from edge_alpr.stream.sources import open_source, sample_dir  # noqa: E402
@@ -152,7 +153,7 @@ def main() -> int:
     pub.stop()
     sub.loop_stop()
     broker.terminate()
-    lat = sorted(r - s for r, s in zip(received, sent_first_seen) if True)
+    lat = sorted(r - s for r, s in zip(received, sent_first_seen, strict=False) if True)
     if lat:
         p50 = statistics.median(lat)
         p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from mosquitto import Broker, Subscriber, broker, subscriber  # noqa: F401
+from mosquitto import Broker, Subscriber
 
 from edge_alpr.delivery.mqtt import MQTT_SINK, MqttPublisher, resolve_password
 from edge_alpr.delivery.mqtt_config import MqttConfig
 from edge_alpr.delivery.outbox import DeliveryWorker, Outbox
 from edge_alpr.errors import ConfigError
+
+pytest_plugins = ["mosquitto"]
 
 
 def _cfg(port: int, **kw: object) -> MqttConfig:
@@ -110,7 +111,8 @@ def test_authenticated_broker_accepts_password_from_env(tmp_path: Path) -> None:
     pwfile.write_text("")
     import subprocess
     subprocess.run(["mosquitto_passwd", "-b", str(pwfile), "cam", "pw123"], check=True)
-    text = b.conf.read_text().replace("allow_anonymous true", f"allow_anonymous false\npassword_file {pwfile}")
+    text = b.conf.read_text().replace("allow_anonymous true",
+                                      f"allow_anonymous false\npassword_file {pwfile}")
     b.conf.write_text(text)
     b.start()
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -10,7 +10,7 @@ from edge_alpr.stream.config import EventConfig
 from edge_alpr.stream.tracker import Tracker, edit_distance
 from edge_alpr.types import Box, Frame, PlateRead, PlateResult, VehicleRead
 
-T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 IMG = np.zeros((240, 320, 3), np.uint8)
 
 
@@ -29,7 +29,7 @@ def test_one_event_per_passage_with_best_read_after_delay() -> None:
     out = []
     reads = ["1234ABC", "1284ABC", "1234A8C", "1234ABC"]  # OCR noise on one vehicle
     scores = [0.7, 0.6, 0.5, 0.95]
-    for i, (p, s) in enumerate(zip(reads, scores)):
+    for i, (p, s) in enumerate(zip(reads, scores, strict=False)):
         out += tr.update(_frame(i * 0.4, i), [_res(p, s, 100 + i * 5)])
     assert out == []  # not before max_prediction_delay
     out += tr.tick(T0.timestamp() + 2.5)

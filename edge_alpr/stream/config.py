@@ -24,7 +24,7 @@ path), so ``edge-alpr run`` works on a machine without a camera.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from ..configutil import check_keys, typed
 from ..errors import ConfigError
@@ -106,7 +106,8 @@ class OpenCvSourceConfig:
             reconnect_max=_positive(d, "reconnect_max", 30.0, where),
             read_timeout=_positive(d, "read_timeout", 10.0, where),
         )
-        given = [k for k, v in (("device", cfg.device >= 0), ("url", cfg.url), ("pipeline", cfg.pipeline)) if v]
+        choices = (("device", cfg.device >= 0), ("url", cfg.url), ("pipeline", cfg.pipeline))
+        given = [k for k, v in choices if v]
         if len(given) != 1:
             raise ConfigError(
                 f"{where}: give exactly one of device (e.g. 0 for /dev/video0), url (rtsp://...) "
@@ -137,7 +138,7 @@ class Picamera2SourceConfig:
                    _non_negative(d, "frame_rate", 0.0, where))
 
 
-SourceConfig = Union[VideoSourceConfig, FolderSourceConfig, OpenCvSourceConfig, Picamera2SourceConfig]
+SourceConfig = VideoSourceConfig | FolderSourceConfig | OpenCvSourceConfig | Picamera2SourceConfig
 _SOURCE_CLASSES: dict[str, Any] = {
     "video": VideoSourceConfig,
     "folder": FolderSourceConfig,
@@ -152,7 +153,8 @@ def parse_source(obj: Any, where: str) -> SourceConfig:
         raise ConfigError(f"{where}: expected a mapping with a 'kind' key, got {obj!r}")
     kind = obj.get("kind")
     if kind not in _SOURCE_CLASSES:
-        raise ConfigError(f"{where}.kind: {kind!r} is not a source kind; use one of {', '.join(SOURCE_KINDS)}")
+        raise ConfigError(f"{where}.kind: {kind!r} is not a source kind; "
+                          f"use one of {', '.join(SOURCE_KINDS)}")
     result: SourceConfig = _SOURCE_CLASSES[kind].from_dict(obj, where)
     return result
 

@@ -40,6 +40,7 @@ class FrameSource(ABC):
     def read(self, timeout: float) -> Frame | None:
         """Next frame, or None if none within ``timeout`` s; raises SourceEnded at the end."""
 
+    @abstractmethod
     def close(self) -> None:
         """Release the device or file; safe to call twice."""
 

@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ class VideoFileSource(FrameSource):
         self.cfg = cfg
         if not os.path.isfile(cfg.path):
             raise CameraError(f"camera {camera_id}: video file {cfg.path!r} does not exist")
-        self._base = datetime.fromtimestamp(os.stat(cfg.path).st_mtime, timezone.utc)
+        self._base = datetime.fromtimestamp(os.stat(cfg.path).st_mtime, UTC)
         self._cap = self._open()
         self._loops = 0
         self._started = time.monotonic()
@@ -142,5 +142,8 @@ class FolderSource(FrameSource):
             self._done.add(path.name)
             return None
         self._done.add(path.name)
-        ts = datetime.fromtimestamp(st.st_mtime, timezone.utc)
+        ts = datetime.fromtimestamp(st.st_mtime, UTC)
         return Frame(rgb, self.camera_id, ts, self._next_index())
+
+    def close(self) -> None:
+        self._queue.clear()

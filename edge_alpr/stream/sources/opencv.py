@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ...types import Frame
@@ -86,7 +86,7 @@ class OpenCvSource(FrameSource):
             return None
         self._backoff = self.cfg.reconnect_min
         rgb = self._cv2.cvtColor(bgr, self._cv2.COLOR_BGR2RGB)
-        return Frame(rgb, self.camera_id, datetime.now(timezone.utc), self._next_index())
+        return Frame(rgb, self.camera_id, datetime.now(UTC), self._next_index())
 
     def close(self) -> None:
         if self._cap is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -54,7 +54,7 @@ class Picamera2Source(FrameSource):
     def read(self, timeout: float) -> Frame | None:
         bgr = self._cam.capture_array("main")
         rgb = np.ascontiguousarray(bgr[:, :, 2::-1])  # RGB888 is B,G,R in memory; drop any X byte
-        return Frame(rgb, self.camera_id, datetime.now(timezone.utc), self._next_index())
+        return Frame(rgb, self.camera_id, datetime.now(UTC), self._next_index())
 
     def close(self) -> None:
         cam, self._cam = self._cam, None

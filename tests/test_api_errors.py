@@ -1,0 +1,158 @@
+"""Every error path of the API over a real socket: JSON {"detail"} with the right status."""
+
+from __future__ import annotations
+
+import io
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import jpeg_bytes
+
+READ = "/v1/plate-reader/"
+
+
+def detail(response: requests.Response, status: int) -> str:
+    assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"detail"} and isinstance(body["detail"], str) and body["detail"]
+    return str(body["detail"])
+
+
+def test_missing_upload(api: Any) -> None:
+    assert "upload is required" in detail(requests.post(api.url + READ, data={"regions": "gb"}), 400)
+
+
+@pytest.mark.parametrize("payload", [b"not an image at all", b"\xff\xd8\xff\xe0" + b"\0" * 50, b""])
+def test_undecodable_image(api: Any, payload: bytes) -> None:
+    detail(requests.post(api.url + READ, files={"upload": ("x.jpg", payload)}), 400)
+
+
+def test_truncated_jpeg(api: Any, sample_images: list[Path]) -> None:
+    data = sample_images[0].read_bytes()[:2000]
+    detail(requests.post(api.url + READ, files={"upload": ("t.jpg", data)}), 400)
+
+
+def test_bad_base64(api: Any) -> None:
+    message = detail(requests.post(api.url + READ, data={"upload": "@@@not base64!!"}), 400)
+    assert "base64" in message
+    message = detail(requests.post(api.url + READ, json={"upload": "%%%%"}), 400)
+    assert "base64" in message
+
+
+def test_unknown_region_lists_valid_codes(api: Any, sample_images: list[Path]) -> None:
+    message = detail(requests.post(api.url + READ, files={"upload": sample_images[0].read_bytes()},
+                                   data={"regions": ["gb", "xx"]}), 400)
+    assert "'xx'" in message and "us-ca" in message and "gb" in message
+
+
+@pytest.mark.parametrize("stamp", ["yesterday", "2019-13-45T00:00:00", "2019-08-19T13:11:25+02:00"])
+def test_bad_timestamp(api: Any, sample_images: list[Path], stamp: str) -> None:
+    message = detail(requests.post(api.url + READ, files={"upload": sample_images[0].read_bytes()},
+                                   data={"timestamp": stamp}), 400)
+    assert "timestamp" in message
+
+
+@pytest.mark.parametrize("config", ["{not json", "[1,2]", '{"mode":"warp"}', '{"bogus":1}'])
+def test_bad_config(api: Any, sample_images: list[Path], config: str) -> None:
+    detail(requests.post(api.url + READ, files={"upload": sample_images[0].read_bytes()},
+                         data={"config": config}), 400)
+
+
+def test_bad_mmc_and_bad_json_body(api: Any, sample_images: list[Path]) -> None:
+    detail(requests.post(api.url + READ, files={"upload": sample_images[0].read_bytes()},
+                         data={"mmc": "perhaps"}), 400)
+    detail(requests.post(api.url + READ, data=b"{broken", headers={"Content-Type": "application/json"}), 400)
+    detail(requests.post(api.url + READ, json=[1, 2, 3]), 400)
+
+
+def test_malformed_multipart(api: Any) -> None:
+    body = b"--xyz\r\nContent-Disposition: form-data; name=\"upload\"\r\n\r\nabc"  # no terminator
+    detail(requests.post(api.url + READ, data=body,
+                         headers={"Content-Type": "multipart/form-data; boundary=xyz"}), 400)
+    detail(requests.post(api.url + READ, data=b"abc",
+                         headers={"Content-Type": "multipart/form-data"}), 400)
+
+
+def test_not_found_and_method_not_allowed(api: Any) -> None:
+    assert "/v1/plate-reader/" in detail(requests.get(api.url + "/nope/"), 404)
+    detail(requests.get(api.url + READ), 405)
+    detail(requests.delete(api.url + "/info/"), 405)
+
+
+def test_upload_over_limit_is_413(api_factory: Any) -> None:
+    server = api_factory({"api": {"max_upload_bytes": 50_000}})
+    big = jpeg_bytes(400, 400)
+    assert len(big) > 50_000
+    message = detail(requests.post(server.url + READ, files={"upload": ("big.jpg", big)}), 413)
+    assert "50000" in message
+
+
+def test_chunked_upload_over_limit_is_413(api_factory: Any) -> None:
+    server = api_factory({"api": {"max_upload_bytes": 50_000}})
+
+    def chunks() -> Any:
+        for _ in range(20):
+            yield b"A" * 10_000
+
+    detail(requests.post(server.url + READ, data=chunks(),
+                         headers={"Content-Type": "application/x-www-form-urlencoded"}), 413)
+
+
+def test_decompression_bomb_is_refused(api_factory: Any) -> None:
+    from PIL import Image
+
+    server = api_factory({"api": {"max_pixels": 1_000_000}})
+    buf = io.BytesIO()
+    Image.new("L", (4000, 4000)).save(buf, "PNG")  # 16 Mpx, a few KB compressed
+    response = requests.post(server.url + READ, files={"upload": ("bomb.png", buf.getvalue())})
+    assert response.status_code in (400, 413)
+    assert "1000000" in detail(response, response.status_code).replace(",", "").replace("_", "")
+
+
+def test_auth_required_when_token_configured(api_factory: Any, sample_images: list[Path]) -> None:
+    server = api_factory(token="s3cret")
+    data = sample_images[0].read_bytes()
+    for headers in ({}, {"Authorization": "Token wrong"}, {"Authorization": "Bearer s3cret"},
+                    {"Authorization": "Token "}):
+        detail(requests.post(server.url + READ, files={"upload": data}, headers=headers), 403)
+        detail(requests.get(server.url + "/info/", headers=headers), 403)
+        detail(requests.get(server.url + "/v1/statistics/", headers=headers), 403)
+    ok = requests.post(server.url + READ, files={"upload": data}, headers={"Authorization": "Token s3cret"})
+    assert ok.status_code == 201
+    # refused calls were not counted
+    stats = requests.get(server.url + "/v1/statistics/", headers={"Authorization": "Token s3cret"})
+    assert stats.json()["total_calls"] == 1
+
+
+def test_quota_exceeded_is_403(api_factory: Any, sample_images: list[Path]) -> None:
+    server = api_factory({"usage": {"max_calls": 2}})
+    data = sample_images[0].read_bytes()
+    for calls in (1, 2):
+        r = requests.post(server.url + READ, files={"upload": data})
+        assert r.status_code == 201 and r.json()["usage"] == {"calls": calls, "max_calls": 2}
+    assert "max_calls" in detail(requests.post(server.url + READ, files={"upload": data}), 403)
+
+
+def test_rate_limit_is_429(api_factory: Any, sample_images: list[Path]) -> None:
+    server = api_factory({"api": {"rate_limit": 0.5, "rate_burst": 2}})
+    data = sample_images[0].read_bytes()
+    statuses = [requests.post(server.url + READ, files={"upload": data}).status_code for _ in range(4)]
+    assert statuses[:2] == [201, 201] and statuses[2:] == [429, 429]
+    r = requests.post(server.url + READ, files={"upload": data})
+    detail(r, 429)
+    assert int(r.headers["Retry-After"]) >= 1
+
+
+def test_garbage_http_gets_4xx_not_a_crash(api: Any, sample_images: list[Path]) -> None:
+    host, port = api.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(b"POST /v1/plate-reader/ HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
+        reply = s.recv(1000)
+    assert reply.startswith(b"HTTP/1.1 4")
+    # the server still works afterwards
+    assert requests.post(api.url + READ, files={"upload": sample_images[0].read_bytes()}).status_code == 201

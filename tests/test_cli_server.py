@@ -1,0 +1,110 @@
+"""The command line and the production server as a process: serve, SIGKILL/restart, SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from edge_alpr import __version__
+from edge_alpr.api.server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edge_alpr", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+def start_serve(config: Path, port: int, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-m", "edge_alpr", "serve", "--port", str(port),
+                             "--config", str(config)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, **(env or {})})
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("listening on http://127.0.0.1:"), (line, proc.stderr and proc.stderr.read())
+    return proc
+
+
+def test_version_and_help() -> None:
+    out = cli("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"edge-alpr {__version__}"
+    out = cli("--help")
+    assert out.returncode == 0
+    for needle in ("serve", "run", "read", "examples:", "EDGE_ALPR_API_TOKEN", "/etc/edge-alpr"):
+        assert needle in out.stdout
+    assert "--regions" in cli("read", "--help").stdout
+    assert cli().returncode == 2
+
+
+def test_serve_refuses_public_bind_without_token(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\n")
+    env = {"EDGE_ALPR_API_TOKEN": ""}
+    out = cli("serve", "--host", "0.0.0.0", "--port", str(free_port()), "--config", str(cfg), env=env)
+    assert out.returncode == 1
+    assert "refusing to listen on 0.0.0.0 without an API token" in out.stderr
+
+
+def test_bad_config_file_is_one_clear_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("api: {colour: blue}\n")
+    out = cli("serve", "--config", str(cfg))
+    assert out.returncode == 1 and "c.yaml: api: unknown key 'colour'" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_counters_survive_sigkill_and_sigterm_is_graceful(tmp_path: Path, sample_images: list[Path]) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\nlog_level: WARNING\n")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    data = sample_images[0].read_bytes()
+    proc = start_serve(cfg, port)
+    try:
+        for _ in range(3):
+            assert requests.post(url + "/v1/plate-reader/", files={"upload": data}).status_code == 201
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    proc = start_serve(cfg, port)
+    try:
+        r = requests.post(url + "/v1/plate-reader/", files={"upload": data})
+        assert r.json()["usage"]["calls"] == 4
+        assert requests.get(url + "/v1/statistics/").json()["total_calls"] == 4
+    finally:
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=10)
+        elapsed = time.monotonic() - started
+    assert code == 0 and elapsed < 2.0, (code, elapsed)
+
+
+def test_read_command_json_matches_the_api(api: Any, sample_images: list[Path]) -> None:
+    out = cli("read", str(sample_images[0]), str(sample_images[1]), "--regions", "es", "--json")
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [Path(d["filename"]).name for d in lines] == [sample_images[0].name, sample_images[1].name]
+    for d, image in zip(lines, sample_images[:2]):
+        r = requests.post(api.url + "/v1/plate-reader/", files={"upload": image.read_bytes()},
+                          data={"regions": "es"})
+        assert d["results"] == r.json()["results"]
+
+
+def test_read_command_reports_bad_files(tmp_path: Path, sample_images: list[Path]) -> None:
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"garbage")
+    out = cli("read", str(bad), str(sample_images[0]))
+    assert out.returncode == 1
+    assert f"{bad}: error:" in out.stderr and sample_images[0].name in out.stdout
+    out = cli("read", str(sample_images[0]), "--regions", "zz")
+    assert out.returncode == 1 and "unknown region 'zz'" in out.stderr

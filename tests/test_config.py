@@ -1,0 +1,98 @@
+"""The top-level config: embedded defaults, strictness, file loading and secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge_alpr import config
+from edge_alpr.errors import ConfigError
+
+
+def test_defaults_need_no_file() -> None:
+    cfg = config.from_dict({})
+    assert cfg.api.host == "127.0.0.1" and cfg.api.port == 8080
+    assert cfg.api.upload_url.enabled is False
+    assert cfg.usage.max_calls == 0 and cfg.webhooks.targets == ()
+    assert cfg.state_dir == "/var/lib/edge-alpr"
+    assert cfg.stream.cameras and cfg.mqtt.host == "localhost"
+
+
+def test_load_without_path_uses_defaults_when_no_device_file(monkeypatch: pytest.MonkeyPatch,
+                                                             tmp_path: Path) -> None:
+    monkeypatch.setattr(config, "DEFAULT_PATH", str(tmp_path / "absent.yaml"))
+    assert config.load(None).source == "<defaults>"
+    (tmp_path / "absent.yaml").write_text("api: {port: 9000}\n")
+    cfg = config.load(None)
+    assert cfg.api.port == 9000 and cfg.source.endswith("absent.yaml")
+
+
+def test_full_file_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("""
+state_dir: /tmp/x
+log_level: debug
+api:
+  host: 0.0.0.0
+  port: 8081
+  max_upload_bytes: 2000000
+  rate_limit: 5
+  upload_url: {enabled: true, max_bytes: 1000000, timeout_s: 2}
+usage: {max_calls: 1000}
+webhooks:
+  targets:
+    - http://a.local/hook
+    - {url: "https://b.local/x", image: true, id: 7}
+  max_failures: 5
+outbox: {max_rows: 100, max_age_s: 3600}
+mqtt: {host: broker.local, port: 1884}
+""")
+    cfg = config.load(path)
+    assert cfg.log_level == "DEBUG" and cfg.api.rate_limit == 5.0
+    assert cfg.api.upload_url.enabled and cfg.api.upload_url.timeout_s == 2.0
+    assert [(t.url, t.image, t.id) for t in cfg.webhooks.targets] == [
+        ("http://a.local/hook", False, 1), ("https://b.local/x", True, 7)]
+    assert cfg.outbox.max_rows == 100 and cfg.mqtt.port == 1884 and cfg.usage.max_calls == 1000
+
+
+@pytest.mark.parametrize("obj, needle", [
+    ({"bogus": 1}, "'bogus'"),
+    ({"api": {"prot": 80}}, "'prot'"),
+    ({"api": {"port": 70000}}, "api.port"),
+    ({"api": {"port": "80"}}, "api.port"),
+    ({"api": {"token": "x"}}, "api.token"),
+    ({"api": {"upload_url": {"enable": True}}}, "'enable'"),
+    ({"usage": {"max_calls": -1}}, "usage.max_calls"),
+    ({"webhooks": {"targets": ["ftp://x"]}}, "targets[0].url"),
+    ({"webhooks": {"targets": ["http://a", "http://a"]}}, "twice"),
+    ({"webhooks": {"backoff_initial_s": 10, "backoff_max_s": 1}}, "backoff_max_s"),
+    ({"log_level": "loud"}, "log_level"),
+    ({"mqtt": {"password": "p"}}, "mqtt.password"),
+    ({"models": {"nonsense": 1}}, "'nonsense'"),
+    ({"stream": {"nonsense": 1}}, "'nonsense'"),
+    ([1, 2], "mapping"),
+])
+def test_strict_errors_name_key_and_file(obj: object, needle: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        config.from_dict(obj, "site.yaml")
+    assert needle in str(err.value) and "site.yaml" in str(err.value)
+
+
+def test_yaml_syntax_and_missing_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("api: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        config.load(bad)
+    with pytest.raises(ConfigError, match="cannot read"):
+        config.load(tmp_path / "missing.yaml")
+
+
+def test_secret_from_env_then_credentials(tmp_path: Path) -> None:
+    assert config.resolve_secret("TOKEN", "api_token", {}) is None
+    assert config.resolve_secret("TOKEN", "api_token", {"TOKEN": "env"}) == "env"
+    (tmp_path / "api_token").write_text("from-systemd\n")
+    env = {"CREDENTIALS_DIRECTORY": str(tmp_path)}
+    assert config.resolve_secret("TOKEN", "api_token", env) == "from-systemd"
+    assert config.resolve_secret("TOKEN", "api_token", {**env, "TOKEN": "env"}) == "env"
+    assert config.resolve_secret("TOKEN", "other", env) is None

@@ -80,3 +80,12 @@ def test_empty_reads_are_ignored_and_edit_distance() -> None:
     assert edit_distance("1234ABC", "1284ABC") == 1
     assert edit_distance("1234ABC", "234ABC") == 1
     assert edit_distance("ABC", "XYZ") == 3
+
+
+def test_next_vehicle_at_same_spot_is_not_merged() -> None:
+    tr = Tracker("gate", EventConfig(max_prediction_delay=5.0))
+    tr.update(_frame(0.0), [_res("1234ABC", 0.8)])
+    tr.update(_frame(0.1), [])  # a gap: the first car has left
+    tr.update(_frame(0.2), [_res("9876XYZ", 0.8)])  # same place, different plate
+    tr.update(_frame(0.3), [_res("9876XYZ", 0.9)])
+    assert sorted(e.result.read.plate for e in tr.flush()) == ["1234ABC", "9876XYZ"]

@@ -27,7 +27,8 @@ from ..types import Box, Frame, PlateResult
 from .config import EventConfig
 
 EVENT_NAMESPACE = uuid.UUID("5f0f3b1c-64a4-4c55-9a54-7e1d1d0c2a11")
-MATCH_IOU = 0.3  # boxes overlapping this much in consecutive reads are the same plate
+MATCH_IOU = 0.3  # boxes overlapping this much in consecutive reads are the same plate...
+NOISY_FRACTION = 0.5  # ...if at most this fraction of their characters differ (OCR noise)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class _Track:
     best_ts: datetime
     frames: int = 1
     crop: np.ndarray | None = None
+    last_seq: int = 0
 
 
 @dataclass
@@ -105,6 +107,7 @@ class Tracker:
         self._memory: list[_Memory] = []
         self.now = float("-inf")
         self.suppressed = 0
+        self._seq = 0
 
     @property
     def active(self) -> int:
@@ -114,10 +117,16 @@ class Tracker:
     def _same(self, plate: str, other: str) -> bool:
         return edit_distance(plate.upper(), other.upper()) <= self.cfg.match_distance
 
+    def _noisy(self, plate: str, other: str) -> bool:
+        """Different text but plausibly the same plate misread (used with box overlap)."""
+        limit = NOISY_FRACTION * max(len(plate), len(other))
+        return edit_distance(plate.upper(), other.upper()) <= limit
+
     def update(self, frame: Frame, results: list[PlateResult]) -> list[PlateEvent]:
         """Feed one analysed frame; returns the events that became due."""
         t = frame.timestamp.timestamp()
-        self.now = max(self.now, t)
+        due = self.tick(t)  # a plate whose delay has passed is reported before new matching
+        self._seq += 1
         taken: set[int] = set()
         for res in sorted(results, key=lambda r: -r.read.score):
             plate = res.read.plate
@@ -130,7 +139,7 @@ class Tracker:
             elif not self._remembered(res, t):
                 self._tracks.append(self._new(res, frame, t))
                 taken.add(len(self._tracks) - 1)
-        return self.tick(self.now)
+        return due + self.tick(self.now)
 
     def _match(self, res: PlateResult, t: float, taken: set[int]) -> int | None:
         best, best_iou = None, 0.0
@@ -139,6 +148,8 @@ class Tracker:
                 continue
             if self._same(res.read.plate, tr.best.read.plate):
                 return i
+            if tr.last_seq != self._seq - 1 or not self._noisy(res.read.plate, tr.best.read.plate):
+                continue  # box overlap only links consecutive frames with similar text
             iou = res.box.iou(tr.last_box)
             if iou >= MATCH_IOU and iou > best_iou:
                 best, best_iou = i, iou
@@ -146,7 +157,8 @@ class Tracker:
 
     def _remembered(self, res: PlateResult, t: float) -> bool:
         for m in self._memory:
-            recent_box = res.box.iou(m.box) >= MATCH_IOU and t - m.last_t <= self.cfg.max_prediction_delay
+            recent_box = (res.box.iou(m.box) >= MATCH_IOU and self._noisy(res.read.plate, m.plate)
+                          and t - m.last_t <= self.cfg.max_prediction_delay)
             if self._same(res.read.plate, m.plate) or recent_box:
                 m.last_t = max(m.last_t, t)
                 m.box = res.box
@@ -162,13 +174,14 @@ class Tracker:
 
     def _new(self, res: PlateResult, frame: Frame, t: float) -> _Track:
         return _Track(frame.timestamp, t, res.box, t, frame.timestamp, res.box, res, frame.timestamp,
-                      crop=self._crop(res, frame))
+                      crop=self._crop(res, frame), last_seq=self._seq)
 
     def _extend(self, tr: _Track, res: PlateResult, frame: Frame, t: float) -> None:
         tr.frames += 1
         tr.last_t = max(tr.last_t, t)
         tr.last_seen = max(tr.last_seen, frame.timestamp)
         tr.last_box = res.box
+        tr.last_seq = self._seq
         if res.read.score > tr.best.read.score:
             tr.best, tr.best_ts = res, frame.timestamp
             tr.crop = self._crop(res, frame)

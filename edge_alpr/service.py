@@ -141,6 +141,8 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
     except OSError as e:
         raise ConfigError(f"state_dir {state}: cannot create it ({e}); set state_dir in the "
                           "config to a writable folder") from e
+    # Open the cameras first: a wrong path or missing library is reported before the slow model load.
+    sources = [open_source(cam, stop) for cam in cfg.stream.cameras] if cfg.stream.enabled else []
     recognizer = recognizer or Recognizer.from_config(cfg.models)
     outbox = Outbox(state / "outbox.sqlite", cfg.outbox.max_rows, cfg.outbox.max_age_s)
     api = None
@@ -164,13 +166,13 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
         svc.workers.append(worker)
     if cfg.stream.enabled:
         salt = svc.mqtt.device if svc.mqtt is not None else socket.gethostname()
-        for cam in cfg.stream.cameras:
+        for cam, source in zip(cfg.stream.cameras, sources, strict=True):
             try:
                 regions = validate_regions(list(cam.regions))
             except InputError as e:
                 raise ConfigError(f"{cfg.source}: stream camera {cam.id} regions: {e}") from e
             options = RecognizeOptions(mode=cam.mode, regions=regions)
-            loop = CameraLoop(cam, cfg.stream.events, open_source(cam, stop),
+            loop = CameraLoop(cam, cfg.stream.events, source,
                               partial(recognizer.recognize, options=options), svc.deliver, stop,
                               id_salt=salt, crops_dir=_crops_dir(cfg))
             svc.cameras.append(loop)

@@ -115,10 +115,10 @@ def test_small_base64_field(api: Any, sample_images: list[Path], recognizer: Any
 
 def test_large_base64_multipart_field_over_memfile_max(api: Any, sample_images: list[Path],
                                                       recognizer: Any) -> None:
-    from PIL import Image
-
     # A ~400 KB PNG: its base64 form field is far over bottle's 100 KB MEMFILE_MAX.
     import io
+
+    from PIL import Image
 
     img = Image.open(sample_images[0]).resize((960, 720))
     buf = io.BytesIO()

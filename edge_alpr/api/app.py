@@ -178,5 +178,5 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
         bottle.response.content_type = "application/json"
         return json.dumps({"detail": message})
 
-    app.default_error_handler = error_handler  # type: ignore[method-assign]
+    app.default_error_handler = error_handler
     return app

@@ -55,8 +55,8 @@ class ApiServer:
 
     def __init__(self, app: Any, host: str, port: int, threads: int,
                  shutdown_timeout_s: float) -> None:
-        self._server = wsgi.Server((host, port), app, numthreads=threads,
-                                   server_name="edge-alpr", shutdown_timeout=shutdown_timeout_s)
+        self._server = wsgi.Server((host, port), app, numthreads=threads, server_name="edge-alpr")
+        self._server.shutdown_timeout = shutdown_timeout_s  # cheroot's stub says int; it takes seconds
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:

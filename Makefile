@@ -11,12 +11,14 @@ CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 
 .PHONY: install run serve test lint bench models deb clean
 
-# Debian: python3-venv and mosquitto (the MQTT tests start a real broker) come from apt when
+# Debian: python3-venv, mosquitto (the MQTT tests start a real broker) and curl (the reference's
+# curl example is a test) come from apt when
 # we are root; otherwise the command to run is printed.
 define apt_install
 	@missing=""; \
 	$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv python3-pip"; \
 	command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
+	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "apt-get install$$missing"; \

@@ -13,12 +13,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
-
 from synth_layouts import EU_BLUE, LAYOUTS, Layout
 
 FONT_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fonts"
-FONTS = ("Barlow-Medium.ttf", "Barlow-SemiBold.ttf", "BarlowSemiCondensed-Medium.ttf",
-         "Overpass[wght].ttf", "OSP-DIN.ttf", "BebasNeue-Regular.otf", "routed-gothic-narrow.ttf")
+FONTS = (
+    "Barlow-Medium.ttf",
+    "Barlow-SemiBold.ttf",
+    "BarlowSemiCondensed-Medium.ttf",
+    "Overpass[wght].ttf",
+    "OSP-DIN.ttf",
+    "BebasNeue-Regular.otf",
+    "routed-gothic-narrow.ttf",
+)
 LETTERS, DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "0123456789"
 PLATE_H = 110  # render height of a one-line plate, px
 
@@ -44,8 +50,14 @@ def random_text(fmt: str, rng: np.random.Generator) -> str:
     return "".join(out)
 
 
-def _text_line(draw: ImageDraw.ImageDraw, text: str, box: tuple[int, int, int, int],
-               font_name: str, color: tuple[int, int, int], rng: np.random.Generator) -> None:
+def _text_line(
+    draw: ImageDraw.ImageDraw,
+    text: str,
+    box: tuple[int, int, int, int],
+    font_name: str,
+    color: tuple[int, int, int],
+    rng: np.random.Generator,
+) -> None:
     """Draw ``text`` centred in ``box`` with the largest font that fits, spaced per glyph."""
     x1, y1, x2, y2 = box
     size = max(8, int((y2 - y1) * rng.uniform(1.0, 1.25)))
@@ -78,8 +90,9 @@ def render(layout: Layout, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     two = rng.random() < layout.two_line
     h = PLATE_H if not two else int(PLATE_H * 1.9)
     w = int(PLATE_H * layout.aspect) if not two else int(PLATE_H * 2.6)
-    bg = tuple(int(v) for v in np.clip(np.array(layout.bgs[rng.integers(len(layout.bgs))])
-                                       + rng.integers(-20, 20, 3), 0, 255))
+    bg = tuple(
+        int(v) for v in np.clip(np.array(layout.bgs[rng.integers(len(layout.bgs))]) + rng.integers(-20, 20, 3), 0, 255)
+    )
     fg = layout.fgs[rng.integers(len(layout.fgs))]
     if sum(bg) < 250 and sum(fg) < 250:
         fg = (235, 235, 235)
@@ -92,8 +105,7 @@ def render(layout: Layout, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     if layout.band:
         bw = int(PLATE_H * 0.42)
         draw.rectangle((0, 0, bw, h), fill=EU_BLUE)
-        draw.text((bw * 0.2, h * 0.62), layout.band, font=_font(FONTS[0], int(bw * 0.4)),
-                  fill=(250, 250, 250))
+        draw.text((bw * 0.2, h * 0.62), layout.band, font=_font(FONTS[0], int(bw * 0.4)), fill=(250, 250, 250))
         x1 = bw + int(w * 0.02)
     if layout.right_band:
         draw.rectangle((w - int(PLATE_H * 0.42), 0, w, h), fill=EU_BLUE)
@@ -108,9 +120,9 @@ def render(layout: Layout, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     fonts = layout.fonts or FONTS
     font_name = fonts[rng.integers(len(fonts))]
     if two:
-        parts = shown.split(" ") if " " in shown else [shown[: len(shown) // 2], shown[len(shown) // 2:]]
+        parts = shown.split(" ") if " " in shown else [shown[: len(shown) // 2], shown[len(shown) // 2 :]]
         first = parts[0] if len(parts) == 2 else " ".join(parts[: len(parts) // 2])
-        second = shown[len(first):].strip(" -")
+        second = shown[len(first) :].strip(" -")
         mid = (top + bottom) // 2
         _text_line(draw, first, (x1, top, x2, mid - 2), font_name, fg, rng)
         _text_line(draw, second, (x1, mid + 2, x2, bottom), font_name, fg, rng)
@@ -159,8 +171,7 @@ def warp_into(plate: np.ndarray, canvas: np.ndarray, quad: np.ndarray) -> np.nda
     return (canvas * (1 - alpha) + warped * alpha).astype(np.uint8)
 
 
-def random_quad(w: float, h: float, cx: float, cy: float, rng: np.random.Generator,
-                skew: float = 0.12) -> np.ndarray:
+def random_quad(w: float, h: float, cx: float, cy: float, rng: np.random.Generator, skew: float = 0.12) -> np.ndarray:
     """Corners of a plate of size ``w`` x ``h`` centred at ``cx, cy`` under mild perspective."""
     ang = np.deg2rad(rng.normal(0, 5))
     c, s = np.cos(ang), np.sin(ang)
@@ -188,8 +199,9 @@ def camera(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
 
 
-def plate_crop(rng: np.random.Generator, background: np.ndarray | None = None,
-               layout: Layout | None = None) -> tuple[np.ndarray, str, str]:
+def plate_crop(
+    rng: np.random.Generator, background: np.ndarray | None = None, layout: Layout | None = None
+) -> tuple[np.ndarray, str, str]:
     """A degraded plate crop as a detector would cut it: returns pixels, text, region."""
     lay = layout or random_layout(rng)
     plate, text = render(lay, rng)
@@ -201,7 +213,7 @@ def plate_crop(rng: np.random.Generator, background: np.ndarray | None = None,
     cw, ch = int(w * (1 + 2 * mx)), int(h * (1 + 2 * my))
     if background is not None and background.shape[0] > ch and background.shape[1] > cw:
         y0, x0 = rng.integers(0, background.shape[0] - ch), rng.integers(0, background.shape[1] - cw)
-        canvas = background[y0:y0 + ch, x0:x0 + cw].copy()
+        canvas = background[y0 : y0 + ch, x0 : x0 + cw].copy()
     else:
         canvas = np.full((ch, cw, 3), rng.integers(0, 255, 3), np.uint8)
     cx, cy = cw / 2 + rng.normal(0, cw * 0.03), ch / 2 + rng.normal(0, ch * 0.04)

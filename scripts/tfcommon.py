@@ -12,8 +12,9 @@ import os
 import shlex
 import sys
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -65,11 +66,15 @@ def tensor_details(model_path: Path) -> dict[str, Any]:
 
     def desc(d: dict[str, Any]) -> dict[str, Any]:
         scale, zp = d["quantization"]
-        return {"name": d["name"], "shape": [int(v) for v in d["shape"]],
-                "dtype": np.dtype(d["dtype"]).name, "scale": float(scale), "zero_point": int(zp)}
+        return {
+            "name": d["name"],
+            "shape": [int(v) for v in d["shape"]],
+            "dtype": np.dtype(d["dtype"]).name,
+            "scale": float(scale),
+            "zero_point": int(zp),
+        }
 
-    return {"inputs": [desc(d) for d in it.get_input_details()],
-            "outputs": [desc(d) for d in it.get_output_details()]}
+    return {"inputs": [desc(d) for d in it.get_input_details()], "outputs": [desc(d) for d in it.get_output_details()]}
 
 
 def write_sidecar(model_path: Path, extra: dict[str, Any]) -> Path:

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import datasets  # noqa: E402
 import tfcommon  # noqa: E402
+
 from edge_alpr.engine.boxes import decode  # noqa: E402
 from edge_alpr.engine.preprocess import letterbox, resize  # noqa: E402
 from edge_alpr.types import Box  # noqa: E402
@@ -59,7 +60,9 @@ def targets(boxes: list[tuple[float, float, float, float]], ignore: list[tuple[f
     return t
 
 
-def sample(img: np.ndarray, boxes: tuple, rng: np.random.Generator, scenes_synth: float) -> tuple[np.ndarray, np.ndarray]:
+def sample(
+    img: np.ndarray, boxes: tuple, rng: np.random.Generator, scenes_synth: float
+) -> tuple[np.ndarray, np.ndarray]:
     """One zoomed/cropped 320x320 training sample with its target maps."""
     import synth
 
@@ -133,7 +136,7 @@ def pool(variants: int, synth_p: float, workers: int) -> tuple[np.ndarray, np.nd
             jobs.append((v * 1000 + i, items[i : i + 100], synth_p))
     xs, ts = [], []
     with mp.Pool(workers) as p:
-        for k, (x, t) in enumerate(p.imap(_gen, jobs)):
+        for x, t in p.imap(_gen, jobs):
             xs.append(x), ts.append(t)
             print(f"detector samples {sum(len(a) for a in xs)}/{len(items) * variants}", flush=True)
     x, t = np.concatenate(xs), np.concatenate(ts)
@@ -188,7 +191,9 @@ def dist_loss(y, d):  # type: ignore[no-untyped-def]
     iw = tf.minimum(d[..., 0], t[..., 0]) + tf.minimum(d[..., 2], t[..., 2])
     ih = tf.minimum(d[..., 1], t[..., 1]) + tf.minimum(d[..., 3], t[..., 3])
     inter = iw * ih
-    union = (d[..., 0] + d[..., 2]) * (d[..., 1] + d[..., 3]) + (t[..., 0] + t[..., 2]) * (t[..., 1] + t[..., 3]) - inter
+    union = (
+        (d[..., 0] + d[..., 2]) * (d[..., 1] + d[..., 3]) + (t[..., 0] + t[..., 2]) * (t[..., 1] + t[..., 3]) - inter
+    )
     iou = (inter + 1e-4) / (union + 1e-4)
     l1 = tf.reduce_sum(tf.abs(d - t), axis=-1)
     loss = (-tf.math.log(iou) + 0.2 * l1) * pos
@@ -228,7 +233,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=tfcommon.MODELS / "detector_v1.tflite")
     args = ap.parse_args()
     t0 = time.time()
-    tf = tfcommon.setup_tf(args.threads)
+    tfcommon.setup_tf(args.threads)
     import keras
 
     x, t = pool(args.variants, args.synthetic_share, workers=2)
@@ -252,8 +257,10 @@ def main() -> None:
 
     model = build()
     steps = args.epochs * (len(x) // args.batch)
-    model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps)),
-                  loss={"prob": prob_loss, "dist": dist_loss})
+    model.compile(
+        keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps)),
+        loss={"prob": prob_loss, "dist": dist_loss},
+    )
     model.summary(print_fn=lambda s: print(s, flush=True) if "Total" in s else None)
     dev = datasets.det_items("dev")
 
@@ -277,18 +284,25 @@ def main() -> None:
 
     tfcommon.export_int8(model, calib, args.out)
     counts = {d: sum(1 for v in datasets.det_items("train") if v.dataset == d) for d in datasets.DET_SETS}
-    tfcommon.write_sidecar(args.out, {
-        "kind": "detector",
-        "labels": ["plate"],
-        "stride": STRIDE,
-        "distance_unit_px": UNIT,
-        "threshold": THRESHOLD,
-        "nms_iou": 0.5,
-        "preprocess": {"input": "RGB uint8 letterboxed to a square canvas", "fill": 114},
-        "training_data": {"real_train_images": counts, "augmented_variants": args.variants,
-                          "synthetic_share": args.synthetic_share, "epochs": args.epochs,
-                          "wall_time_s": round(time.time() - t0)},
-    })
+    tfcommon.write_sidecar(
+        args.out,
+        {
+            "kind": "detector",
+            "labels": ["plate"],
+            "stride": STRIDE,
+            "distance_unit_px": UNIT,
+            "threshold": THRESHOLD,
+            "nms_iou": 0.5,
+            "preprocess": {"input": "RGB uint8 letterboxed to a square canvas", "fill": 114},
+            "training_data": {
+                "real_train_images": counts,
+                "augmented_variants": args.variants,
+                "synthetic_share": args.synthetic_share,
+                "epochs": args.epochs,
+                "wall_time_s": round(time.time() - t0),
+            },
+        },
+    )
     print(f"wrote {args.out} in {time.time() - t0:.0f}s", flush=True)
 
 

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import datasets  # noqa: E402
 import tfcommon  # noqa: E402
+
 from edge_alpr.engine.preprocess import resize  # noqa: E402
 
 IN_H, IN_W, MAX_LEN = 40, 128, 10
@@ -39,7 +40,7 @@ def _synth_chunk(args: tuple[int, int]) -> tuple[np.ndarray, list[str], list[str
 
     seed, n = args
     rng = np.random.default_rng(seed)
-    scenes = [datasets.load_rgb(it.path) for it in datasets.det_items("train")[seed % 7::97]]
+    scenes = [datasets.load_rgb(it.path) for it in datasets.det_items("train")[seed % 7 :: 97]]
     xs, ts, rs = [], [], []
     for _ in range(n):
         bg = scenes[rng.integers(len(scenes))] if rng.random() < 0.7 else None
@@ -133,14 +134,21 @@ def main() -> None:
     y = np.stack([encode(t) for t in texts])
     r = np.array([regions.index(v) for v in regs], np.int32)
     print(f"train: {len(sx)} synthetic + {len(rx)} real x{args.real_repeat}; {len(regions)} regions", flush=True)
-    ds = (tf.data.Dataset.from_tensor_slices((x, y, r)).shuffle(len(x), seed=0)
-          .batch(args.batch).map(lambda a, b, c: augment(tf, a, b, c)).prefetch(2))
+    ds = (
+        tf.data.Dataset.from_tensor_slices((x, y, r))
+        .shuffle(len(x), seed=0)
+        .batch(args.batch)
+        .map(lambda a, b, c: augment(tf, a, b, c))
+        .prefetch(2)
+    )
     model = build(tf, len(regions))
     steps = args.epochs * (len(x) // args.batch + 1)
     sched = keras.optimizers.schedules.CosineDecay(2e-3, steps, warmup_target=None)
-    model.compile(keras.optimizers.Adam(sched),
-                  loss={"chars": "sparse_categorical_crossentropy", "region": "sparse_categorical_crossentropy"},
-                  loss_weights={"chars": 1.0, "region": 0.2})
+    model.compile(
+        keras.optimizers.Adam(sched),
+        loss={"chars": "sparse_categorical_crossentropy", "region": "sparse_categorical_crossentropy"},
+        loss_weights={"chars": 1.0, "region": 0.2},
+    )
     model.summary(print_fn=lambda s: print(s, flush=True) if "Total" in s else None)
     ckpt = tfcommon.CACHE / "reader.weights.h5"
     dx, dt_, dr, dd = real("dev")
@@ -150,8 +158,11 @@ def main() -> None:
         pred = model.predict(dx, verbose=0, batch_size=256)[0].argmax(-1)
         ok = [("".join(ALPHABET[i] for i in p if i != PAD) == t) for p, t in zip(pred, dt_)]
         per = {s: float(np.mean([o for o, d in zip(ok, dd) if d == s])) for s in sorted(set(dd))}
-        print(f"epoch {ep + 1}/{args.epochs} {time.time() - t0:.0f}s float exact(dev) "
-              + " ".join(f"{k}={v:.3f}" for k, v in per.items()), flush=True)
+        print(
+            f"epoch {ep + 1}/{args.epochs} {time.time() - t0:.0f}s float exact(dev) "
+            + " ".join(f"{k}={v:.3f}" for k, v in per.items()),
+            flush=True,
+        )
 
     def calib():  # type: ignore[no-untyped-def]
         rng = np.random.default_rng(0)
@@ -160,18 +171,28 @@ def main() -> None:
 
     tfcommon.export_int8(model, calib, args.out)
     counts = {d: sum(1 for v in datasets.ocr_items("train") if v.dataset == d) for d in datasets.OCR_SETS}
-    tfcommon.write_sidecar(args.out, {
-        "kind": "reader",
-        "alphabet": ALPHABET,
-        "pad_index": PAD,
-        "max_len": MAX_LEN,
-        "regions": regions,
-        "preprocess": {"input": "RGB uint8, plate crop stretched to input size (bilinear)",
-                       "crop_margin_x": 0.05, "crop_margin_y": 0.1},
-        "training_data": {"real_train_crops": counts, "synthetic_plates": len(sx),
-                          "real_repeat": args.real_repeat, "epochs": args.epochs,
-                          "wall_time_s": round(time.time() - t0)},
-    })
+    tfcommon.write_sidecar(
+        args.out,
+        {
+            "kind": "reader",
+            "alphabet": ALPHABET,
+            "pad_index": PAD,
+            "max_len": MAX_LEN,
+            "regions": regions,
+            "preprocess": {
+                "input": "RGB uint8, plate crop stretched to input size (bilinear)",
+                "crop_margin_x": 0.05,
+                "crop_margin_y": 0.1,
+            },
+            "training_data": {
+                "real_train_crops": counts,
+                "synthetic_plates": len(sx),
+                "real_repeat": args.real_repeat,
+                "epochs": args.epochs,
+                "wall_time_s": round(time.time() - t0),
+            },
+        },
+    )
     print(f"wrote {args.out} in {time.time() - t0:.0f}s", flush=True)
 
 

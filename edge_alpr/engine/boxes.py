@@ -49,9 +49,18 @@ def nms(dets: list[Detection], iou: float) -> list[Detection]:
     return keep
 
 
-def decode(prob: np.ndarray, dist: np.ndarray, stride: int, dist_unit: float, threshold: float,
-           lb: Letterbox, width: int, height: int, nms_iou: float = 0.5,
-           min_size: int = 2) -> list[Detection]:
+def decode(
+    prob: np.ndarray,
+    dist: np.ndarray,
+    stride: int,
+    dist_unit: float,
+    threshold: float,
+    lb: Letterbox,
+    width: int,
+    height: int,
+    nms_iou: float = 0.5,
+    min_size: int = 2,
+) -> list[Detection]:
     """Maps for one image (``prob`` HxW in 0..1, ``dist`` HxWx4) -> boxes in image pixels."""
     mask = prob >= threshold
     h, w = prob.shape

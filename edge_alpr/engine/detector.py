@@ -1,0 +1,61 @@
+"""Plate detector: letterbox -> int8 model -> probability map -> boxes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..types import Box, Detection
+from .boxes import decode, nms
+from .preprocess import letterbox
+from .runtime import Model
+
+
+class Detector:
+    """Finds plates in an RGB image; thresholds default to the model's sidecar."""
+
+    def __init__(self, path: Path, threads: int = 1, runtime: str = "auto") -> None:
+        self.model = Model(path, threads, runtime)
+        meta = self.model.meta
+        self.size = int(self.model.inputs[0].shape[1])
+        self.stride = int(meta["stride"])
+        self.unit = float(meta["distance_unit_px"])
+        self.threshold = float(meta["threshold"])
+        self.nms_iou = float(meta["nms_iou"])
+        self.fill = int(meta["preprocess"]["fill"])
+
+    def maps(self, canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw probability (HxW) and distance (HxWx4) maps for a letterboxed canvas."""
+        outs = self.model.run(canvas[None])
+        prob = self.model.output_by_shape(outs, 1)[0, ..., 0]
+        dist = self.model.output_by_shape(outs, 4)[0]
+        return prob, dist
+
+    def detect(self, image: np.ndarray, threshold: float | None = None) -> list[Detection]:
+        """Plates in the whole image, in image pixels."""
+        h, w = image.shape[:2]
+        canvas, lb = letterbox(image, self.size, self.fill)
+        prob, dist = self.maps(canvas)
+        thr = self.threshold if threshold is None else threshold
+        return decode(prob, dist, self.stride, self.unit, thr, lb, w, h, self.nms_iou)
+
+    def detect_tiled(
+        self, image: np.ndarray, tiles: int, overlap: float, threshold: float | None = None
+    ) -> list[Detection]:
+        """A finer pass: detect in ``tiles`` x ``tiles`` overlapping tiles and map boxes back."""
+        h, w = image.shape[:2]
+        tw, th = int(w / (tiles - (tiles - 1) * overlap)), int(h / (tiles - (tiles - 1) * overlap))
+        out: list[Detection] = []
+        for ty in range(tiles):
+            for tx in range(tiles):
+                x0 = min(w - tw, int(tx * tw * (1 - overlap)))
+                y0 = min(h - th, int(ty * th * (1 - overlap)))
+                for d in self.detect(image[y0 : y0 + th, x0 : x0 + tw], threshold):
+                    b = d.box
+                    out.append(Detection(Box(b.xmin + x0, b.ymin + y0, b.xmax + x0, b.ymax + y0), d.score))
+        return out
+
+    def merge(self, dets: list[Detection]) -> list[Detection]:
+        """NMS across passes."""
+        return nms(dets, self.nms_iou)

@@ -1,0 +1,89 @@
+"""Plate reader: crop -> int8 model -> text, top-N candidates and region."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..types import Box, Candidate, PlateRead
+from . import regions as reg
+from .preprocess import crop_resize, expand
+from .runtime import Model
+
+
+def beam(probs: np.ndarray, alphabet: str, pad: int, width: int, top_n: int) -> list[Candidate]:
+    """Best strings from per-slot probabilities (slots are independent, so a beam is exact enough).
+
+    Different slot paths that spell the same text (pads placed differently) are merged.
+    """
+    beams: list[tuple[float, tuple[int, ...]]] = [(0.0, ())]
+    for slot in np.log(np.maximum(probs, 1e-9)):
+        best = np.argsort(slot)[::-1][:width]
+        beams = sorted(
+            ((lp + float(slot[c]), seq + (int(c),)) for lp, seq in beams for c in best), key=lambda b: -b[0]
+        )[:width]
+    merged: dict[str, float] = {}
+    for lp, seq in beams:
+        text = "".join(alphabet[c] for c in seq if c != pad)
+        if text:
+            merged[text] = merged.get(text, 0.0) + math.exp(lp)
+    ranked = sorted(merged.items(), key=lambda kv: -kv[1])[:top_n]
+    return [Candidate(t, min(1.0, s)) for t, s in ranked]
+
+
+class Reader:
+    """Reads a plate inside a detection box."""
+
+    def __init__(self, path: Path, threads: int = 1, runtime: str = "auto") -> None:
+        self.model = Model(path, threads, runtime)
+        meta = self.model.meta
+        self.alphabet: str = meta["alphabet"]
+        self.pad = int(meta["pad_index"])
+        self.regions: list[str] = meta["regions"]
+        self.margin_x = float(meta["preprocess"]["crop_margin_x"])
+        self.margin_y = float(meta["preprocess"]["crop_margin_y"])
+        _, self.in_h, self.in_w, _ = self.model.inputs[0].shape
+
+    def crop(self, image: np.ndarray, box: Box) -> np.ndarray:
+        """The reader's input for a detection: the box plus the trained margin."""
+        h, w = image.shape[:2]
+        return crop_resize(image, expand(box, self.margin_x, self.margin_y, w, h), self.in_w, self.in_h)
+
+    def read(
+        self,
+        crop: np.ndarray,
+        top_n: int = 5,
+        beam_width: int = 8,
+        hint: tuple[str, ...] = (),
+        hint_ratio: float = 0.05,
+    ) -> PlateRead:
+        """Read a model-sized crop.  ``hint`` regions re-rank candidates by plate pattern.
+
+        A candidate that fits a hinted region wins if its score is at least ``hint_ratio`` of the
+        best one; otherwise the template is ignored (foreign plates must still read).
+        """
+        outs = self.model.run(crop)
+        chars = self.model.output_by_shape(outs, self.pad + 1)[0]
+        region_p = self.model.output_by_shape(outs, len(self.regions))[0]
+        cands = beam(chars, self.alphabet, self.pad, beam_width, max(top_n, 1) * 2)
+        if hint and cands:
+            best = cands[0].score
+            fits = [c for c in cands if any(reg.matches(c.plate, r) for r in hint) and c.score >= best * hint_ratio]
+            if fits:
+                cands = fits + [c for c in cands if c not in fits]
+        code, score = self._region(region_p)
+        top = cands[0] if cands else Candidate("", 0.0)
+        return PlateRead(top.plate, top.score, tuple(cands[:top_n]), code, score)
+
+    def _region(self, p: np.ndarray) -> tuple[str, float]:
+        """Region code and score; a bare ``us`` (synthetic US plates) becomes the likeliest state."""
+        i = int(np.argmax(p))
+        code = self.regions[i]
+        if code == "us":
+            states = [j for j, r in enumerate(self.regions) if r.startswith("us-")]
+            if states:
+                j = max(states, key=lambda k: p[k])
+                return self.regions[j], float(p[i] + p[j])
+        return code, float(p[i])

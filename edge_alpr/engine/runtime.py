@@ -1,0 +1,138 @@
+"""Loading int8 TFLite models with their sidecars.
+
+ai-edge-litert (XNNPACK, ~10x faster here) is preferred; tflite-runtime is the fallback for
+platforms where LiteRT has no wheel.  The loader checks the sidecar against both the file (sha256)
+and the interpreter (shapes, dtypes, quantisation), because a model/sidecar mismatch would make
+every read silently wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelError
+
+log = logging.getLogger(__name__)
+
+_CHECKOUT = Path(__file__).resolve().parents[2] / "models" / "quantized"
+_INSTALLED = Path(sys.prefix) / "share" / "edge-alpr" / "models"
+# A source checkout (``pip install -e``) has the models beside the package; a wheel or the .deb
+# installs them as data files under the interpreter prefix.
+BUNDLED = _CHECKOUT if any(_CHECKOUT.glob("*.tflite")) else _INSTALLED
+RUNTIMES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter")
+INSTALL_HINT = "pip install ai-edge-litert  (or: pip install tflite-runtime 'numpy<2')"
+
+
+def interpreter_class(prefer: str = "auto") -> tuple[type[Any], str]:
+    """The Interpreter class of the first runtime that imports, and its module name."""
+    names = RUNTIMES if prefer == "auto" else tuple(n for n in RUNTIMES if n.startswith(prefer))
+    if not names:
+        raise ModelError(f"unknown runtime {prefer!r}; use auto, ai_edge_litert or tflite_runtime")
+    errors = []
+    for name in names:
+        try:
+            return importlib.import_module(name).Interpreter, name
+        except ImportError as e:
+            errors.append(f"{name}: {e}")
+    raise ModelError(f"no TFLite runtime could be imported ({'; '.join(errors)}); install one: {INSTALL_HINT}")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    index: int
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    scale: float
+    zero_point: int
+
+
+class Model:
+    """One interpreter plus its sidecar; ``run`` is serialised by a lock (interpreters are not thread-safe)."""
+
+    def __init__(self, path: Path, threads: int = 1, runtime: str = "auto") -> None:
+        side_path = path.with_suffix(".json")
+        try:
+            data = path.read_bytes()
+            self.meta: dict[str, Any] = json.loads(side_path.read_text())
+        except FileNotFoundError as e:
+            raise ModelError(f"model file missing: {e.filename}; run `make models` or reinstall edge-alpr") from e
+        except json.JSONDecodeError as e:
+            raise ModelError(f"sidecar {side_path} is not valid JSON ({e}); regenerate it with `make models`") from e
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != self.meta.get("sha256"):
+            raise ModelError(
+                f"{path.name}: sha256 {digest[:12]}... does not match its sidecar "
+                f"({str(self.meta.get('sha256'))[:12]}...); the model or sidecar was replaced, "
+                "rebuild with `make models`"
+            )
+        cls, self.runtime = interpreter_class(runtime)
+        try:
+            self._it = cls(model_content=data, num_threads=threads)
+            self._it.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise ModelError(f"{path.name}: the runtime {self.runtime} cannot load it: {e}") from e
+        self.name = path.stem
+        self.sha256 = digest
+        self.inputs = self._specs(self._it.get_input_details(), self.meta.get("inputs", []), "input")
+        self.outputs = self._specs(self._it.get_output_details(), self.meta.get("outputs", []), "output")
+        self._lock = threading.Lock()
+        log.info("loaded model %s sha256=%s runtime=%s threads=%d", self.name, digest[:16], self.runtime, threads)
+
+    def _specs(self, details: list[dict[str, Any]], expected: list[dict[str, Any]], what: str) -> list[TensorSpec]:
+        if len(details) != len(expected):
+            raise ModelError(f"{self.name}: sidecar lists {len(expected)} {what}s, interpreter has {len(details)}")
+        specs = []
+        for d, e in zip(details, expected):
+            scale, zp = d["quantization"]
+            got = ([int(v) for v in d["shape"]], np.dtype(d["dtype"]).name, int(zp))
+            want = (e["shape"], e["dtype"], e["zero_point"])
+            if got != want or abs(float(scale) - e["scale"]) > 1e-9:
+                raise ModelError(
+                    f"{self.name}: {what} {d['name']} is {got}, sidecar says {want}; rebuild with `make models`"
+                )
+            specs.append(TensorSpec(d["index"], tuple(got[0]), np.dtype(d["dtype"]), float(scale), int(zp)))
+        return specs
+
+    def run(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        """Run on uint8 inputs (batch 1); returns dequantised float32 outputs in sidecar order."""
+        with self._lock:
+            for spec, arr in zip(self.inputs, inputs):
+                self._it.set_tensor(spec.index, arr.reshape(spec.shape).astype(spec.dtype, copy=False))
+            self._it.invoke()
+            return [(self._it.get_tensor(s.index).astype(np.float32) - s.zero_point) * s.scale for s in self.outputs]
+
+    def output_by_shape(self, outs: list[np.ndarray], last_dim: int) -> np.ndarray:
+        """Pick an output by its last dimension (converters may reorder outputs)."""
+        for o in outs:
+            if o.shape[-1] == last_dim:
+                return o
+        raise ModelError(f"{self.name}: no output with last dimension {last_dim}")
+
+    def describe(self) -> dict[str, Any]:
+        """Name, version and hash for logs and ``/info/``."""
+        return {
+            "name": self.meta.get("name"),
+            "version": self.meta.get("version"),
+            "file": self.name + ".tflite",
+            "sha256": self.sha256,
+            "runtime": self.runtime,
+        }
+
+
+def model_path(directory: str | Path | None, name: str) -> Path:
+    """Newest ``<name>_v<N>.tflite`` in ``directory`` (default: the bundled models)."""
+    base = Path(directory) if directory else BUNDLED
+    found = sorted(base.glob(f"{name}_v*.tflite"), key=lambda p: int(p.stem.rsplit("_v", 1)[1]))
+    if not found:
+        raise ModelError(f"no {name}_v<N>.tflite in {base}; set models.directory or run `make models`")
+    return found[-1]

@@ -1,0 +1,195 @@
+"""The recognition pipeline: detect -> crop -> read -> region -> vehicle, with the API's modes.
+
+Modes (the API's ``config``):
+- ``default``: a whole-image pass, then a finer tiled pass when the image is large enough that
+  small plates shrink below what the detector resolves.
+- ``fast``: exactly one detection step.
+- ``redaction``: tiled pass always and a lower detection threshold: misses fewer plates.
+
+This module knows nothing of HTTP, MQTT or cameras.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .configutil import check_keys, typed
+from .engine import regions as reg
+from .engine.detector import Detector
+from .engine.reader import Reader
+from .engine.runtime import model_path
+from .engine.vehicle import VehicleBoxFactors, VehicleClassifier
+from .errors import ConfigError, InputError
+from .types import PlateResult
+
+MODES = ("default", "fast", "redaction")
+
+
+@dataclass(frozen=True)
+class RecognizeOptions:
+    """Per-request options (the API's ``regions`` and ``config``)."""
+
+    mode: str = "default"
+    threshold_d: float | None = None
+    threshold_o: float | None = None
+    regions: tuple[str, ...] = ()
+    region_strict: bool = False
+    detection_rule_strict: bool = False
+
+    @classmethod
+    def from_request_config(cls, obj: Any, regions: tuple[str, ...] = ()) -> RecognizeOptions:
+        """Parse the API's ``config`` (a JSON string or object); raise ``InputError`` naming the problem."""
+        if isinstance(obj, (str, bytes)):
+            if not obj.strip():
+                obj = {}
+            else:
+                try:
+                    obj = json.loads(obj)
+                except (ValueError, UnicodeDecodeError) as e:
+                    raise InputError(f'config is not valid JSON ({e}); example: config={{"mode":"fast"}}') from e
+        if obj is None:
+            obj = {}
+        if not isinstance(obj, dict):
+            raise InputError('config must be a JSON object such as {"mode":"fast"}')
+        allowed = {"mode", "threshold_d", "threshold_o", "region", "detection_rule", "detection_mode"}
+        unknown = sorted(set(obj) - allowed)
+        if unknown:
+            raise InputError(f"unknown config key {unknown[0]!r}; supported keys: {', '.join(sorted(allowed))}")
+        mode = obj.get("mode", "default")
+        if mode not in MODES:
+            raise InputError(f"config mode {mode!r} is not one of {', '.join(MODES)}")
+
+        def thr(key: str) -> float | None:
+            v = obj.get(key)
+            if v is None:
+                return None
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
+                raise InputError(f"config {key} must be a number between 0 and 1, got {v!r}")
+            return float(v)
+
+        for key in ("region", "detection_rule"):
+            if obj.get(key, "normal") not in ("normal", "strict"):
+                raise InputError(f'config {key} must be "strict" or "normal", got {obj[key]!r}')
+        if obj.get("detection_mode", "plate") != "plate":
+            raise InputError('config detection_mode: only "plate" is supported (no vehicle-only detection)')
+        return cls(
+            mode=mode,
+            threshold_d=thr("threshold_d"),
+            threshold_o=thr("threshold_o"),
+            regions=regions,
+            region_strict=obj.get("region") == "strict",
+            detection_rule_strict=obj.get("detection_rule") == "strict",
+        )
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    """The ``models`` config section: where the models are and how the pipeline uses them."""
+
+    directory: str = ""  # "" = the models bundled with edge-alpr
+    threads: int = 1
+    runtime: str = "auto"  # auto | ai_edge_litert | tflite_runtime
+    top_n: int = 5  # candidates per plate
+    beam_width: int = 8
+    tile_grid: int = 2  # the finer pass: tile_grid x tile_grid tiles
+    tile_overlap: float = 0.2
+    tile_min_side: int = 640  # default mode tiles only images with a longer side over this
+    redaction_threshold_factor: float = 0.6
+    min_read_score: float = 0.0  # default threshold_o
+    vehicle_box: VehicleBoxFactors = field(default_factory=VehicleBoxFactors)
+
+    @classmethod
+    def from_dict(cls, obj: Any, where: str = "models") -> ModelsConfig:
+        d = check_keys(obj, set(cls.__dataclass_fields__), where)
+        vb = check_keys(d.get("vehicle_box"), {"width", "above", "below"}, f"{where}.vehicle_box")
+        base, vbase = cls(), VehicleBoxFactors()
+        cfg = cls(
+            directory=typed(d, "directory", str, base.directory, where),
+            threads=typed(d, "threads", int, base.threads, where),
+            runtime=typed(d, "runtime", str, base.runtime, where),
+            top_n=typed(d, "top_n", int, base.top_n, where),
+            beam_width=typed(d, "beam_width", int, base.beam_width, where),
+            tile_grid=typed(d, "tile_grid", int, base.tile_grid, where),
+            tile_overlap=typed(d, "tile_overlap", float, base.tile_overlap, where),
+            tile_min_side=typed(d, "tile_min_side", int, base.tile_min_side, where),
+            redaction_threshold_factor=typed(
+                d, "redaction_threshold_factor", float, base.redaction_threshold_factor, where
+            ),
+            min_read_score=typed(d, "min_read_score", float, base.min_read_score, where),
+            vehicle_box=VehicleBoxFactors(
+                *(typed(vb, k, float, getattr(vbase, k), f"{where}.vehicle_box") for k in ("width", "above", "below"))
+            ),
+        )
+        if cfg.runtime not in ("auto", "ai_edge_litert", "tflite_runtime"):
+            raise ConfigError(f"{where}.runtime: {cfg.runtime!r} is not auto, ai_edge_litert or tflite_runtime")
+        for name in ("threads", "top_n", "beam_width", "tile_grid"):
+            if getattr(cfg, name) < 1:
+                raise ConfigError(f"{where}.{name}: must be at least 1, got {getattr(cfg, name)}")
+        if not 0.0 <= cfg.tile_overlap < 0.9:
+            raise ConfigError(f"{where}.tile_overlap: must be in [0, 0.9), got {cfg.tile_overlap}")
+        return cfg
+
+
+class Recognizer:
+    """Detector + reader + vehicle classifier behind one call; safe to share between threads."""
+
+    def __init__(self, detector: Detector, reader: Reader, vehicle: VehicleClassifier, cfg: ModelsConfig) -> None:
+        self.detector, self.reader, self.vehicle, self.cfg = detector, reader, vehicle, cfg
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, cfg: ModelsConfig) -> Recognizer:
+        def load(name: str) -> Any:
+            return model_path(cfg.directory or None, name)
+
+        return cls(
+            Detector(load("detector"), cfg.threads, cfg.runtime),
+            Reader(load("reader"), cfg.threads, cfg.runtime),
+            VehicleClassifier(load("vehicle"), cfg.threads, cfg.runtime),
+            cfg,
+        )
+
+    def info(self) -> dict[str, Any]:
+        """Model names, versions and hashes."""
+        return {m.model.name: m.model.describe() for m in (self.detector, self.reader, self.vehicle)}
+
+    def detect(self, image: np.ndarray, options: RecognizeOptions) -> list[Any]:
+        """The detection step(s) of the requested mode."""
+        base = self.detector.threshold if options.threshold_d is None else options.threshold_d
+        thr = base * self.cfg.redaction_threshold_factor if options.mode == "redaction" else base
+        dets = self.detector.detect(image, thr)
+        long_side = max(image.shape[:2])
+        tiled = (options.mode == "default" and long_side > self.cfg.tile_min_side) or (
+            options.mode == "redaction" and long_side > self.detector.size
+        )
+        if tiled:
+            dets = self.detector.merge(
+                dets + self.detector.detect_tiled(image, self.cfg.tile_grid, self.cfg.tile_overlap, thr)
+            )
+        return dets
+
+    def recognize(self, image: np.ndarray, options: RecognizeOptions | None = None) -> list[PlateResult]:
+        """All plates in an RGB uint8 image, best detection first."""
+        opts = options or RecognizeOptions()
+        thr_o = self.cfg.min_read_score if opts.threshold_o is None else opts.threshold_o
+        h, w = image.shape[:2]
+        with self._lock:
+            results = []
+            for det in self.detect(image, opts):
+                read = self.reader.read(
+                    self.reader.crop(image, det.box), self.cfg.top_n, self.cfg.beam_width, hint=opts.regions
+                )
+                if not read.plate or read.score < thr_o:
+                    continue
+                if opts.region_strict and opts.regions and not any(reg.matches(read.plate, r) for r in opts.regions):
+                    continue
+                vehicle = self.vehicle.classify(image, self.cfg.vehicle_box.around(det.box, w, h))
+                if opts.detection_rule_strict and vehicle.type == "Unknown":
+                    continue
+                results.append(PlateResult(det.box, det.score, read, vehicle))
+        return results

@@ -1,0 +1,93 @@
+"""Per-stage latency of the shipped models (1 thread by default), printed as medians and ratios.
+
+    python scripts/bench_models.py [--threads 1] [--runs 200] [--runtime auto]
+
+Stages: detector on a letterboxed 320x320 canvas, reader on one plate crop, vehicle classifier
+on one crop, and the whole pipeline (fast and default modes) on real dev images upscaled to
+1280x720.  Targets (models issue): detector <= 15 ms, reader <= 3 ms per plate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edge_alpr.engine.preprocess import letterbox, resize  # noqa: E402
+from edge_alpr.imaging import decode  # noqa: E402
+from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def bench(fn, runs: int) -> tuple[float, float]:  # noqa: ANN001
+    """Median and p90 in ms after a few warm-up calls."""
+    for _ in range(5):
+        fn()
+    t = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        t.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(t), float(np.percentile(t, 90))
+
+
+def scenes(n: int) -> list[np.ndarray]:
+    rows = [json.loads(x) for x in (DATA / "detection/romanian/labels.jsonl").read_text().splitlines()]
+    rows = [r for r in rows if r["split"] == "dev"][:n]
+    return [resize(decode((DATA / "detection/romanian" / r["image"]).read_bytes(), 10**8), 1280, 720) for r in rows]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--runtime", default="auto", choices=("auto", "ai_edge_litert", "tflite_runtime"))
+    args = ap.parse_args()
+    rec = Recognizer.from_config(ModelsConfig(threads=args.threads, runtime=args.runtime))
+    print(f"runtime={rec.detector.model.runtime} threads={args.threads} runs={args.runs}")
+    imgs = scenes(10)
+    canvas, _ = letterbox(imgs[0], rec.detector.size)
+    crop = np.asarray(resize(imgs[0][300:360, 500:700], rec.reader.in_w, rec.reader.in_h))
+    vcrop = resize(imgs[0][200:500, 400:800], rec.vehicle.in_w, rec.vehicle.in_h)
+    rows = [
+        ("detector (model only, 320x320)", bench(lambda: rec.detector.maps(canvas), args.runs), 15.0),
+        ("detector (letterbox+model+decode)", bench(lambda: rec.detector.detect(imgs[0]), args.runs), None),
+        ("reader (model only, per plate)", bench(lambda: rec.reader.model.run(crop), args.runs), 3.0),
+        ("reader (model+beam, per plate)", bench(lambda: rec.reader.read(crop), args.runs), None),
+        ("vehicle (model only)", bench(lambda: rec.vehicle.model.run(vcrop), args.runs), None),
+    ]
+    it = iter(range(10**9))
+    for mode in ("fast", "default"):
+        opts = RecognizeOptions(mode=mode)
+
+        def one(opts: RecognizeOptions = opts) -> None:
+            rec.recognize(imgs[next(it) % len(imgs)], opts)
+
+        rows.append(
+            (
+                f"pipeline 1280x720 mode={mode}",
+                bench(one, max(20, args.runs // 5)),
+                None,
+            )
+        )
+    for name, (med, p90), target in rows:
+        verdict = (
+            ""
+            if target is None
+            else f"  target <= {target} ms: {'OK' if med <= target else 'MISSED'} ({med / target:.2f}x)"
+        )
+        print(f"{name:38s} median {med:7.2f} ms  p90 {p90:7.2f} ms{verdict}")
+    fast, default = rows[-2][1][0], rows[-1][1][0]
+    print(f"fast / default pipeline time ratio: {fast / default:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,264 @@
+"""Evaluate the shipped models with the service's own pipeline on labelled data.
+
+    python scripts/evaluate.py                      # every dev split in ../shared/data
+    python scripts/evaluate.py --write-sidecars     # ... and record the numbers in the sidecars
+    python scripts/evaluate.py path/to/labels.jsonl # one JSONL set (detection or OCR layout)
+    python scripts/evaluate.py path/to/folder/      # image.jpg + image.txt pairs:
+                                                    #   file<TAB>x<TAB>y<TAB>w<TAB>h<TAB>TEXT
+
+Prints detection recall/precision at IoU >= 0.5 (plates at least --min-height px high), the
+exact plate-read rate (case- and separator-insensitive, ``?`` in a label is a wildcard),
+character accuracy, top-N rate, region accuracy and latency per stage (median, p90).
+With the one-plate ``.txt`` format only the labelled plate counts: a detection elsewhere is not
+a false positive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edge_alpr.engine.runtime import BUNDLED  # noqa: E402
+from edge_alpr.imaging import decode  # noqa: E402
+from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # noqa: E402
+from edge_alpr.types import Box  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+MAX_PIXELS = 50_000_000
+
+
+def norm(text: str) -> str:
+    return re.sub(r"[^A-Z0-9?]", "", text.upper())
+
+
+def same(pred: str, truth: str) -> bool:
+    """Exact match with ``?`` in the label matching any character."""
+    p, t = norm(pred), norm(truth)
+    return len(p) == len(t) and all(b == "?" or a == b for a, b in zip(p, t))
+
+
+def char_acc(pred: str, truth: str) -> float:
+    """1 - edit distance / label length (``?`` matches anything)."""
+    p, t = norm(pred), norm(truth)
+    d = list(range(len(p) + 1))
+    for i, tc in enumerate(t, 1):
+        prev, d[0] = d[0], i
+        for j, pc in enumerate(p, 1):
+            cur = min(d[j] + 1, d[j - 1] + 1, prev + (0 if tc in ("?", pc) else 1))
+            prev, d[j] = d[j], cur
+    return max(0.0, 1 - d[len(p)] / max(1, len(t)))
+
+
+@dataclass
+class Tally:
+    tp: int = 0
+    fn: int = 0
+    fp: int = 0
+    reads: list[bool] = field(default_factory=list)
+    chars: list[float] = field(default_factory=list)
+    topn: list[bool] = field(default_factory=list)
+    region: list[bool] = field(default_factory=list)
+    times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def summary(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if self.tp + self.fn:
+            out["det_recall"] = self.tp / (self.tp + self.fn)
+            out["det_precision"] = self.tp / max(1, self.tp + self.fp)
+            out["det_plates"] = self.tp + self.fn
+        if self.reads:
+            out["exact_read"] = float(np.mean(self.reads))
+            out["char_accuracy"] = float(np.mean(self.chars))
+            out["topn_read"] = float(np.mean(self.topn))
+            out["plates_read"] = len(self.reads)
+        if self.region:
+            out["region_accuracy"] = float(np.mean(self.region))
+        for k, v in self.times.items():
+            out[f"{k}_ms_median"] = float(np.median(v))
+            out[f"{k}_ms_p90"] = float(np.percentile(v, 90))
+        return {k: round(v, 4) for k, v in out.items()}
+
+
+def timed(t: Tally, key: str, fn, *a, **kw):  # noqa: ANN001, ANN002, ANN003, ANN201
+    t0 = time.perf_counter()
+    out = fn(*a, **kw)
+    t.times[key].append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def eval_ocr(rec: Recognizer, rows: list[dict], base: Path, t: Tally) -> None:
+    """Reader on ready-made crops (the whole crop is the plate)."""
+    for r in rows:
+        img = decode((base / r["image"]).read_bytes(), MAX_PIXELS)
+        crop = rec.reader.crop(img, Box(0, 0, img.shape[1], img.shape[0]))
+        pr = timed(t, "read", rec.reader.read, crop, rec.cfg.top_n, rec.cfg.beam_width)
+        t.reads.append(same(pr.plate, r["text"]))
+        t.chars.append(char_acc(pr.plate, r["text"]))
+        t.topn.append(any(same(c.plate, r["text"]) for c in pr.candidates))
+        if r.get("region"):
+            t.region.append(pr.region == r["region"])
+
+
+def eval_scene(
+    rec: Recognizer,
+    img: np.ndarray,
+    gts: list[tuple[Box, str | None]],
+    t: Tally,
+    opts: RecognizeOptions,
+    min_h: int,
+    only_labelled: bool,
+) -> None:
+    """Detection + end-to-end reading on one scene."""
+    dets = timed(t, "detect", rec.detect, img, opts)
+    used: set[int] = set()
+    for d in dets:
+        ious = [d.box.iou(g) for g, _ in gts]
+        j = int(np.argmax(ious)) if ious else -1
+        if j >= 0 and ious[j] >= 0.5:
+            if gts[j][0].height >= min_h and j not in used:
+                t.tp += 1
+            used.add(j)
+        elif not only_labelled or (j >= 0 and ious[j] > 0):
+            if j < 0 or not (ious[j] > 0.1 and gts[j][0].height < min_h):
+                t.fp += 1
+    t.fn += sum(1 for j, (g, _) in enumerate(gts) if g.height >= min_h and j not in used)
+    results = timed(t, "pipeline", rec.recognize, img, opts)
+    for g, text in gts:
+        if text is None or g.height < min_h:
+            continue
+        best = max(results, key=lambda r: r.box.iou(g), default=None)
+        hit = best is not None and best.box.iou(g) >= 0.5
+        t.reads.append(hit and same(best.read.plate, text))
+        t.chars.append(char_acc(best.read.plate, text) if hit else 0.0)
+        t.topn.append(hit and any(same(c.plate, text) for c in best.read.candidates))
+
+
+def eval_vehicles(rec: Recognizer, split: str) -> dict:
+    """Per-class accuracy of the vehicle classifier on the vehicles set (whole crops)."""
+    rows = [json.loads(x) for x in (DATA / "vehicles" / "labels.jsonl").read_text().splitlines() if x.strip()]
+    per: dict[str, list[bool]] = defaultdict(list)
+    mapped = []
+    vc = rec.vehicle
+    for r in rows:
+        if r["split"] != split:
+            continue
+        img = decode((DATA / "vehicles" / r["image"]).read_bytes(), MAX_PIXELS)
+        p = vc.model.run(vc.crop_input(img))[0][0]
+        label = vc.labels[int(np.argmax(p))]
+        per[r["class"]].append(label == r["class"])
+        mapped.append(vc.api_types[label] == vc.api_types[r["class"]])
+    out = {f"accuracy_{k}": round(float(np.mean(v)), 4) for k, v in sorted(per.items())}
+    out["accuracy_all"] = round(float(np.mean([x for v in per.values() for x in v])), 4)
+    out["api_type_accuracy"] = round(float(np.mean(mapped)), 4)
+    return out
+
+
+def load_txt_folder(folder: Path) -> list[tuple[Path, list[tuple[Box, str | None]]]]:
+    out = []
+    for txt in sorted(folder.glob("*.txt")):
+        line = txt.read_text().strip().split("\t")
+        img = next(
+            (p for p in (folder / line[0], txt.with_suffix(".jpg"), txt.with_suffix(".png")) if p.exists()), None
+        )
+        if img is None or len(line) < 5:
+            continue
+        x, y, w, h = (int(float(v)) for v in line[1:5])
+        out.append((img, [(Box(x, y, x + w, y + h), line[5] if len(line) > 5 else None)]))
+    return out
+
+
+def run_set(rec: Recognizer, path: Path, split: str, opts: RecognizeOptions, min_h: int, limit: int) -> dict:
+    t = Tally()
+    if path.is_dir():
+        for img_path, gts in load_txt_folder(path)[: limit or None]:
+            eval_scene(rec, decode(img_path.read_bytes(), MAX_PIXELS), gts, t, opts, min_h, True)
+        return t.summary()
+    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    rows = [r for r in rows if r.get("split", split) == split][: limit or None]
+    if rows and "plates" in rows[0]:
+        for r in rows:
+            img = decode((path.parent / r["image"]).read_bytes(), MAX_PIXELS)
+            gts = [(Box(*p["box"]), p.get("text")) for p in r["plates"]]
+            eval_scene(rec, img, gts, t, opts, min_h, False)
+    else:
+        eval_ocr(rec, rows, path.parent, t)
+    return t.summary()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("paths", nargs="*", type=Path, help="labels.jsonl files or .txt folders (default: all dev sets)")
+    ap.add_argument("--split", default="dev")
+    ap.add_argument("--mode", default="default", choices=("default", "fast", "redaction"))
+    ap.add_argument("--min-height", type=int, default=12, help="plates smaller than this (px) are not scored")
+    ap.add_argument("--limit", type=int, default=0, help="evaluate at most N items per set")
+    ap.add_argument("--models", default="", help="model folder (default: the bundled models)")
+    ap.add_argument("--write-sidecars", action="store_true", help="record the metrics in the model sidecars")
+    args = ap.parse_args()
+    rec = Recognizer.from_config(ModelsConfig(directory=args.models, threads=1))
+    paths = args.paths or sorted((DATA / "detection").glob("*/labels.jsonl")) + sorted(
+        (DATA / "ocr").glob("*/labels.jsonl")
+    )
+    opts = RecognizeOptions(mode=args.mode)
+    report = {}
+    for p in paths:
+        name = f"{p.parent.parent.name}/{p.parent.name}" if p.name == "labels.jsonl" else p.name
+        report[name] = run_set(rec, p, args.split, opts, args.min_height, args.limit)
+        print(f"{name:28s} " + " ".join(f"{k}={v}" for k, v in report[name].items()), flush=True)
+    if not args.paths:
+        report["vehicles"] = eval_vehicles(rec, args.split)
+        print(f"{'vehicles':28s} " + " ".join(f"{k}={v}" for k, v in report["vehicles"].items()), flush=True)
+    if args.write_sidecars:
+        write_sidecars(report, args)
+    print(json.dumps(report, indent=1))
+
+
+def write_sidecars(report: dict, args: argparse.Namespace) -> None:
+    """Put the dev metrics of each model's stage into its sidecar (atomically)."""
+    keys = {"detector": ("det_",), "reader": ("exact", "char", "topn", "region", "read_"), "vehicle": ()}
+    base = Path(args.models) if args.models else BUNDLED
+    for side in base.glob("*_v*.json"):
+        meta = json.loads(side.read_text())
+        kind = meta.get("kind")
+        if kind == "vehicle" and "vehicles" in report:
+            sel: dict = {"vehicles": report["vehicles"]}
+        elif kind not in ("detector", "reader"):
+            continue
+        else:
+            sel = {}
+        for name, m in report.items() if kind != "vehicle" else []:
+            if name == "vehicles":
+                continue
+            if kind == "reader" and not name.startswith("ocr/") and "exact_read" in m:
+                sel[name + " (end-to-end)"] = {
+                    k: v for k, v in m.items() if k.startswith(keys[kind]) or k == "plates_read"
+                }
+            elif (kind == "detector") == name.startswith("detection/"):
+                sel[name] = {
+                    k: v
+                    for k, v in m.items()
+                    if k.startswith(keys[kind]) or k.startswith("detect") or k == "plates_read"
+                }
+        meta["dev_metrics"] = {
+            "split": args.split,
+            "mode": args.mode,
+            "min_plate_height_px": args.min_height,
+            "sets": sel,
+        }
+        tmp = side.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(meta, indent=2) + "\n")
+        tmp.replace(side)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Benchmark the HTTP API: throughput, latency, server overhead and memory.
+
+Starts the production server (``edge-alpr serve``) as a child process on a free loopback port
+and posts a 1280x720 JPEG (a bundled sample scaled onto a 1280x720 frame):
+
+1. requests/s and p50/p99 latency at concurrency 1, 2 and 4, in default and fast modes;
+2. server overhead: median HTTP latency at concurrency 1 over the median of the bare pipeline
+   (decode + recognize in this process on the same bytes) -- target <= 10 %;
+3. server RSS after ``--rss-requests`` (default 1000) requests and its growth over the second
+   half -- targets <= 150 MB and no growth.
+
+It prints medians and ratios; it is a script, not a test.  Usage::
+
+    python scripts/bench_api.py [--requests 40] [--rss-requests 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from edge_alpr import imaging  # noqa: E402  (after the path set-up above)
+from edge_alpr.api.server import free_port  # noqa: E402
+from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # noqa: E402
+
+SAMPLE = ROOT / "edge_alpr" / "samples" / "01_uc3m_01146.jpg"
+
+
+def frame_1280x720() -> bytes:
+    """The sample scaled 3x (960x720) centred on a 1280x720 frame, as a camera would send it."""
+    sample = Image.open(SAMPLE).convert("RGB")
+    canvas = sample.resize((1280, 720)).resize((64, 36)).resize((1280, 720))  # blurred surround
+    canvas.paste(sample.resize((960, 720), Image.Resampling.BICUBIC), (160, 0))
+    out = io.BytesIO()
+    canvas.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def post(session: requests.Session, url: str, data: bytes, mode: str) -> float:
+    started = time.perf_counter()
+    r = session.post(url, files={"upload": ("frame.jpg", data)}, data={"config": f'{{"mode":"{mode}"}}'})
+    elapsed = time.perf_counter() - started
+    if r.status_code != 201:
+        raise RuntimeError(f"HTTP {r.status_code}: {r.text}")
+    return elapsed
+
+
+def run_level(url: str, data: bytes, mode: str, concurrency: int, n: int) -> tuple[float, list[float]]:
+    sessions = [requests.Session() for _ in range(concurrency)]
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(lambda i: post(sessions[i % concurrency], url, data, mode), range(concurrency)))
+        started = time.perf_counter()
+        latencies = list(pool.map(lambda i: post(sessions[i % concurrency], url, data, mode), range(n)))
+        wall = time.perf_counter() - started
+    return n / wall, latencies
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--requests", type=int, default=40, help="requests per concurrency level")
+    ap.add_argument("--rss-requests", type=int, default=1000, help="requests for the memory check")
+    ap.add_argument("--threads", type=int, default=4, help="server worker threads")
+    args = ap.parse_args()
+    data = frame_1280x720()
+
+    recognizer = Recognizer.from_config(ModelsConfig())
+    bare: dict[str, float] = {}
+    for mode in ("default", "fast"):
+        options = RecognizeOptions(mode=mode)
+        recognizer.recognize(imaging.decode(data, 40_000_000), options)
+        times = []
+        for _ in range(max(10, args.requests // 2)):
+            started = time.perf_counter()
+            recognizer.recognize(imaging.decode(data, 40_000_000), options)
+            times.append(time.perf_counter() - started)
+        bare[mode] = statistics.median(times)
+    del recognizer
+
+    with tempfile.TemporaryDirectory() as state:
+        cfg = Path(state) / "bench.yaml"
+        cfg.write_text(f"state_dir: {state}\nlog_level: WARNING\napi: {{threads: {args.threads}}}\n")
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "edge_alpr", "serve", "--port", str(port), "--config",
+                                 str(cfg)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        try:
+            assert proc.stdout is not None
+            print(proc.stdout.readline().strip(), "| 1280x720 JPEG,", len(data), "bytes")
+            url = f"http://127.0.0.1:{port}/v1/plate-reader/"
+            print(f"{'mode':8} {'conc':>4} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8}")
+            p50_c1: dict[str, float] = {}
+            for mode in ("default", "fast"):
+                for conc in (1, 2, 4):
+                    rate, lat = run_level(url, data, mode, conc, args.requests)
+                    if conc == 1:
+                        p50_c1[mode] = statistics.median(lat)
+                    print(f"{mode:8} {conc:>4} {rate:7.2f} {pct(lat, 0.5) * 1000:8.1f} {pct(lat, 0.99) * 1000:8.1f}")
+            print(f"fast vs default (p50, concurrency 1): {p50_c1['fast'] / p50_c1['default']:.2f}x the time")
+            for mode in ("default", "fast"):
+                overhead = p50_c1[mode] / bare[mode] - 1
+                print(f"server overhead {mode}: bare pipeline {bare[mode] * 1000:.1f} ms, HTTP "
+                      f"{p50_c1[mode] * 1000:.1f} ms -> {overhead * 100:+.1f} % (target <= 10 %)")
+
+            half = args.rss_requests // 2
+            session = requests.Session()
+            for _ in range(half):
+                post(session, url, data, "fast")
+            at_half = rss_mb(proc.pid)
+            for _ in range(args.rss_requests - half):
+                post(session, url, data, "fast")
+            at_end = rss_mb(proc.pid)
+            print(f"server RSS after {args.rss_requests} requests: {at_end:.1f} MB (target <= 150 MB); "
+                  f"growth over the second {args.rss_requests - half}: {at_end - at_half:+.1f} MB")
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

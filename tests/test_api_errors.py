@@ -139,7 +139,7 @@ def test_quota_exceeded_is_403(api_factory: Any, sample_images: list[Path]) -> N
 
 
 def test_rate_limit_is_429(api_factory: Any, sample_images: list[Path]) -> None:
-    server = api_factory({"api": {"rate_limit": 0.5, "rate_burst": 2}})
+    server = api_factory({"api": {"rate_limit": 0.05, "rate_burst": 2}})  # 20 s per token
     data = sample_images[0].read_bytes()
     statuses = [requests.post(server.url + READ, files={"upload": data}).status_code for _ in range(4)]
     assert statuses[:2] == [201, 201] and statuses[2:] == [429, 429]

@@ -116,8 +116,12 @@ def build(cfg: Config, recognizer: Recognizer | None = None,
     ctx = ApiContext(cfg.api, recognizer, usage, token, webhooks)
     server = ApiServer(create_app(ctx), cfg.api.host, cfg.api.port, cfg.api.threads,
                        cfg.api.shutdown_timeout_s)
+    try:
+        server.start()
+    except ConfigError:
+        usage.close()
+        raise
     webhooks.start()
-    server.start()
     return ApiRuntime(server, usage, outbox, webhooks, stop)
 
 

@@ -15,6 +15,7 @@ from edge_alpr import imaging
 from edge_alpr.recognizer import RecognizeOptions
 
 TOP_KEYS = {"processing_time", "results", "filename", "version", "camera_id", "timestamp", "usage"}
+READ_URL = "/v1/plate-reader/"
 RESULT_KEYS = {"box", "plate", "region", "vehicle", "score", "candidates", "dscore"}
 
 
@@ -196,16 +197,39 @@ def test_upload_url_is_off_by_default(api: Any, receiver: Any, sample_images: li
     assert "upload_url is disabled" in response.json()["detail"]
 
 
-def test_exif_orientation_is_applied(api: Any, sample_images: list[Path]) -> None:
+def _iou(a: dict[str, int], b: list[int]) -> float:
+    ix = max(0, min(a["xmax"], b[2]) - max(a["xmin"], b[0]))
+    iy = max(0, min(a["ymax"], b[3]) - max(a["ymin"], b[1]))
+    inter = ix * iy
+    union = (a["xmax"] - a["xmin"]) * (a["ymax"] - a["ymin"]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union else 0.0
+
+
+def _found(body: dict[str, Any], label_box: list[int]) -> bool:
+    return any(_iou(r["box"], label_box) >= 0.3 for r in body["results"])
+
+
+def test_boxes_are_in_image_pixels_and_exif_is_applied(api: Any, sample_images: list[Path],
+                                                       sample_labels: dict[str, Any]) -> None:
+    """Plates come back where the dataset labels put them, also for an EXIF-rotated upload."""
     import io
 
     from PIL import Image
 
-    img = Image.open(sample_images[0]).transpose(Image.Transpose.ROTATE_90)  # now 240x320
+    hits = []
+    for path in sample_images:
+        body = requests.post(api.url + READ_URL, files={"upload": path.read_bytes()}).json()
+        if _found(body, sample_labels[path.name]["plates"][0]["box"]):
+            hits.append(path)
+    assert hits, "the API found no labelled plate at its labelled place in any bundled sample"
+    path = hits[0]
+    img = Image.open(path).transpose(Image.Transpose.ROTATE_90)  # stored sideways (240x320)
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 CW to display": undoes the transpose above
     buf = io.BytesIO()
-    img.save(buf, "JPEG", exif=exif.tobytes())
-    response = requests.post(api.url + "/v1/plate-reader/", files={"upload": buf.getvalue()})
+    img.save(buf, "JPEG", quality=95, exif=exif.tobytes())
+    response = requests.post(api.url + READ_URL, files={"upload": buf.getvalue()})
     assert response.status_code == 201, response.text
-    check_schema(response.json(), 320, 240)  # boxes are in the upright 320x240 frame
+    body = response.json()
+    check_schema(body, 320, 240)  # the upright frame
+    assert _found(body, sample_labels[path.name]["plates"][0]["box"])

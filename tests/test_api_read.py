@@ -233,3 +233,22 @@ def test_boxes_are_in_image_pixels_and_exif_is_applied(api: Any, sample_images: 
     body = response.json()
     check_schema(body, 320, 240)  # the upright frame
     assert _found(body, sample_labels[path.name]["plates"][0]["box"])
+
+
+def test_concurrent_requests_are_consistent(api: Any, sample_images: list[Path], recognizer: Any) -> None:
+    """Threaded server + one shared recognizer: parallel reads give the bare pipeline's answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = {p.name: expected_results(recognizer, p.read_bytes()) for p in sample_images}
+
+    def one(i: int) -> tuple[str, list[dict[str, Any]]]:
+        path = sample_images[i % len(sample_images)]
+        r = requests.post(api.url + READ_URL, files={"upload": (path.name, path.read_bytes())})
+        assert r.status_code == 201, r.text
+        return r.json()["filename"], r.json()["results"]
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(one, range(24)))
+    for name, results in answers:
+        assert results == expected[name]
+    assert requests.get(api.url + "/v1/statistics/").json()["total_calls"] == 24

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -108,3 +110,29 @@ def test_read_command_reports_bad_files(tmp_path: Path, sample_images: list[Path
     assert f"{bad}: error:" in out.stderr and sample_images[0].name in out.stdout
     out = cli("read", str(sample_images[0]), "--regions", "zz")
     assert out.returncode == 1 and "unknown region 'zz'" in out.stderr
+
+
+def test_sigterm_finishes_the_request_in_flight(tmp_path: Path, sample_images: list[Path]) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\nlog_level: WARNING\n")
+    port = free_port()
+    proc = start_serve(cfg, port)
+    # A slow client: the server is inside this request (reading its body) when SIGTERM comes.
+    data = sample_images[0].read_bytes()
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"upload\"; filename=\"a.jpg\"\r\n\r\n"
+            + data + b"\r\n--b--\r\n")
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(b"POST /v1/plate-reader/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                 b"Content-Type: multipart/form-data; boundary=b\r\n"
+                 + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:100])
+    time.sleep(0.3)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    threading.Timer(0.2, lambda: sock.sendall(body[100:])).start()
+    reply = b""
+    while chunk := sock.recv(65536):
+        reply += chunk
+    sock.close()
+    code = proc.wait(timeout=10)
+    assert reply.startswith(b"HTTP/1.1 201"), reply[:200]
+    assert code == 0 and time.monotonic() - started < 2.0

@@ -15,7 +15,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
 
-FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "MPO")
+FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
 
 
 def decode(data: bytes, max_pixels: int) -> np.ndarray:

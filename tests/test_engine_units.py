@@ -1,0 +1,118 @@
+"""Unit tests of the model-free parts of the engine: box decoding, beam search, regions,
+image decoding and request-config parsing."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge_alpr.engine import regions
+from edge_alpr.engine.boxes import components, decode
+from edge_alpr.engine.preprocess import Letterbox, letterbox
+from edge_alpr.engine.reader import beam
+from edge_alpr.errors import InputError
+from edge_alpr.imaging import decode as decode_image
+from edge_alpr.recognizer import ModelsConfig, RecognizeOptions
+
+
+def test_components_are_4_connected() -> None:
+    m = np.zeros((6, 6), bool)
+    m[0, 0] = m[0, 1] = True  # one blob
+    m[2, 2] = True  # diagonal neighbours are separate
+    m[3, 3] = True
+    assert sorted(len(c) for c in components(m)) == [1, 1, 2]
+
+
+def test_decode_recovers_a_box_from_distances() -> None:
+    prob = np.zeros((10, 10), np.float32)
+    dist = np.zeros((10, 10, 4), np.float32)
+    # a plate from x 8..24, y 12..20 (canvas px) seen by cells whose centres lie inside it
+    for gy in range(10):
+        for gx in range(10):
+            cx, cy = (gx + 0.5) * 4, (gy + 0.5) * 4
+            if 8 <= cx < 24 and 12 <= cy < 20:
+                prob[gy, gx] = 0.9
+                dist[gy, gx] = ((cx - 8) / 2, (cy - 12) / 2, (24 - cx) / 2, (20 - cy) / 2)
+    dets = decode(prob, dist, 4, 2.0, 0.5, Letterbox(0.5, 0, 0), 100, 100)
+    assert len(dets) == 1
+    b = dets[0].box
+    assert (b.xmin, b.ymin, b.xmax, b.ymax) == (16, 24, 48, 40)  # canvas / scale 0.5
+    assert dets[0].score == pytest.approx(0.9)
+
+
+def test_letterbox_maps_back() -> None:
+    img = np.zeros((100, 200, 3), np.uint8)
+    canvas, lb = letterbox(img, 320)
+    assert canvas.shape == (320, 320, 3)
+    assert lb.to_image(lb.pad_x, lb.pad_y) == (0, 0)
+    assert lb.to_image(320 - lb.pad_x, 320 - lb.pad_y) == pytest.approx((200, 100), abs=1)
+
+
+def test_beam_ranks_and_merges_pad_positions() -> None:
+    alphabet, pad = "AB", 2
+    probs = np.array([[0.9, 0.1, 0.0], [0.3, 0.6, 0.1], [0.0, 0.0, 1.0]])
+    cands = beam(probs, alphabet, pad, width=4, top_n=3)
+    assert [c.plate for c in cands][:2] == ["AB", "AA"]
+    assert cands[0].score == pytest.approx(0.54)
+
+
+def test_regions_validation_lists_valid_codes() -> None:
+    assert regions.validate_regions(["FR", "us-ca", "br_sc"]) == ("fr", "us-ca", "br-sc")
+    with pytest.raises(InputError, match="valid region codes are: .*gb"):
+        regions.validate_regions(["xx"])
+
+
+def test_region_patterns() -> None:
+    assert regions.matches("AB12CDE", "gb")
+    assert not regions.matches("ABC1234", "gb")
+    assert regions.matches("1234BCD", "es")
+    assert regions.matches("anything", "za")  # no template known: never rejects
+
+
+def _png(w: int, h: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), (10, 20, 30)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_decode_rejects_bad_images() -> None:
+    with pytest.raises(InputError, match="empty"):
+        decode_image(b"", 10**6)
+    with pytest.raises(InputError, match="not a supported image"):
+        decode_image(b"hello world", 10**6)
+    with pytest.raises(InputError, match="corrupt or truncated"):
+        decode_image(_png(50, 50)[:60], 10**6)
+    with pytest.raises(InputError) as e:
+        decode_image(_png(200, 200), 1000)
+    assert e.value.status == 413 and "1000" in str(e.value)
+
+
+def test_decode_applies_exif_orientation() -> None:
+    im = Image.new("RGB", (40, 20), (200, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 on display
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", exif=exif.tobytes())
+    assert decode_image(buf.getvalue(), 10**6).shape[:2] == (40, 20)
+
+
+def test_request_config_parsing() -> None:
+    o = RecognizeOptions.from_request_config('{"mode":"fast","threshold_d":0.2,"region":"strict"}', ("gb",))
+    assert (o.mode, o.threshold_d, o.region_strict, o.regions) == ("fast", 0.2, True, ("gb",))
+    for bad, msg in [("{", "not valid JSON"), ('{"mode":"turbo"}', "turbo"), ('{"threshold_d":2}', "between 0 and 1"),
+                     ('{"colour":1}', "unknown config key 'colour'"), ("[1]", "JSON object")]:
+        with pytest.raises(InputError, match=msg):
+            RecognizeOptions.from_request_config(bad)
+
+
+def test_models_config_is_strict() -> None:
+    from edge_alpr.errors import ConfigError
+
+    assert ModelsConfig.from_dict({"threads": 2}).threads == 2
+    with pytest.raises(ConfigError, match="unknown key 'thread'"):
+        ModelsConfig.from_dict({"thread": 2})
+    with pytest.raises(ConfigError, match="runtime"):
+        ModelsConfig.from_dict({"runtime": "tensorflow"})

@@ -1,0 +1,103 @@
+#!/bin/sh
+# make deb [ARCH=arm64]: build edge-alpr_<version>_<arch>.deb into dist/.
+#
+# The working tree (including the models in models/quantized/, which are not in git) is copied
+# to build/deb/<arch>/src and built there with `dpkg-buildpackage -us -uc -b` under `env -i`, so
+# no PIP_*/PYTHON* variable of the caller leaks into the venv; dpkg-buildpackage writes the .deb
+# to build/deb/<arch>/ and this script copies it to dist/.
+#
+# ARCH=<host arch> (default) builds on this machine (needs the Build-Depends of
+# debian/control: apt-get install debhelper python3-venv rsync ca-certificates).
+# ARCH=arm64 on an amd64 machine builds inside an arm64 Debian bookworm chroot run through
+# qemu-user-static + binfmt_misc (apt-get install debootstrap qemu-user-static binfmt-support);
+# the chroot is made once with debootstrap and cached as a tarball in $CACHE
+# (default ~/.cache/edge-alpr), so later builds unpack it in seconds.
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+HOST_ARCH=$(dpkg --print-architecture)
+ARCH=${ARCH:-$HOST_ARCH}
+CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/edge-alpr}
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+SUITE=bookworm
+WORK=$ROOT/build/deb/$ARCH
+CLEAN_ENV="env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp LANG=C.UTF-8 LC_ALL=C.UTF-8 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || date +%s)}"
+BUILD_DEPS="debhelper python3-venv ca-certificates build-essential fakeroot"
+
+if ! ls "$ROOT"/models/quantized/*.tflite >/dev/null 2>&1; then
+	echo "make deb: no int8 models in models/quantized/; build them first (make models)" >&2
+	exit 1
+fi
+
+copy_tree() {  # $1 = destination
+	rm -rf "$1"
+	mkdir -p "$1"
+	tar -C "$ROOT" --exclude=./.git --exclude=./.venv --exclude=./build --exclude=./dist \
+		--exclude=./logs --exclude=./state --exclude=__pycache__ --exclude='*.egg-info' \
+		--exclude=./.pytest_cache --exclude=./.mypy_cache --exclude=./.ruff_cache \
+		--exclude=./.hypothesis --exclude=./debian/edge-alpr --exclude=./debian/.debhelper \
+		--exclude=./debian/files --exclude='./debian/*.substvars' --exclude='./debian/*.debhelper*' \
+		-cf - . | tar -C "$1" -xf -
+}
+
+collect() {  # $1 = directory dpkg-buildpackage wrote into
+	mkdir -p "$ROOT/dist"
+	for f in "$1"/edge-alpr_*_"$ARCH".deb; do
+		cp "$f" "$ROOT/dist/"
+		echo "make deb: $ROOT/dist/$(basename "$f") ($(du -h "$f" | cut -f1))"
+	done
+}
+
+if [ "$ARCH" = "$HOST_ARCH" ]; then
+	copy_tree "$WORK/src"
+	rm -f "$WORK"/edge-alpr_*
+	(cd "$WORK/src" && $CLEAN_ENV dpkg-buildpackage -us -uc -b)
+	collect "$WORK"
+	exit 0
+fi
+
+# Foreign architecture: a chroot of that architecture, emulated by qemu-user-static.
+[ "$(id -u)" = 0 ] || { echo "make deb ARCH=$ARCH: needs root (debootstrap, chroot, mount)" >&2; exit 1; }
+case "$ARCH" in
+	arm64) QEMU=qemu-aarch64 ;;
+	armhf) QEMU=qemu-arm ;;
+	*) echo "make deb: ARCH=$ARCH is not supported (use arm64)" >&2; exit 1 ;;
+esac
+[ -d /proc/sys/fs/binfmt_misc ] && [ -e /proc/sys/fs/binfmt_misc/register ] || \
+	mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+if ! grep -q '^flags:.*F' "/proc/sys/fs/binfmt_misc/$QEMU" 2>/dev/null; then
+	update-binfmts --enable "$QEMU" 2>/dev/null || true
+	grep -q '^flags:.*F' "/proc/sys/fs/binfmt_misc/$QEMU" || {
+		echo "make deb ARCH=$ARCH: binfmt_misc has no $QEMU handler with the F flag;" \
+			"apt-get install qemu-user-static binfmt-support" >&2; exit 1; }
+fi
+
+TARBALL=$CACHE/$SUITE-$ARCH-build.tar
+CHROOT=$WORK/chroot
+cleanup() {
+	for m in proc dev/pts dev sys; do umount -l "$CHROOT/$m" 2>/dev/null || true; done
+}
+trap cleanup EXIT INT TERM
+cleanup
+rm -rf "$CHROOT"
+mkdir -p "$CACHE" "$CHROOT"
+if [ -f "$TARBALL" ]; then
+	tar -C "$CHROOT" -xf "$TARBALL"
+else
+	echo "make deb: debootstrap $SUITE $ARCH (first time, several minutes under qemu)"
+	$CLEAN_ENV debootstrap --arch="$ARCH" --variant=minbase \
+		--include="$(echo $BUILD_DEPS | tr ' ' ,)" "$SUITE" "$CHROOT" "$MIRROR"
+	rm -rf "$CHROOT"/var/cache/apt/archives/*.deb
+	tar -C "$CHROOT" -cf "$TARBALL.tmp" . && mv "$TARBALL.tmp" "$TARBALL"
+fi
+cp /etc/resolv.conf "$CHROOT/etc/resolv.conf"
+mount -t proc proc "$CHROOT/proc"
+mount --bind /dev "$CHROOT/dev"
+mount --bind /dev/pts "$CHROOT/dev/pts"
+mount -t sysfs sysfs "$CHROOT/sys"
+copy_tree "$CHROOT/build/src"
+$CLEAN_ENV chroot "$CHROOT" sh -ec 'cd /build/src && dpkg-buildpackage -us -uc -b'
+mkdir -p "$WORK"
+rm -f "$WORK"/edge-alpr_*
+cp "$CHROOT"/build/edge-alpr_* "$WORK"/
+collect "$WORK"

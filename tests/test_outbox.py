@@ -10,6 +10,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from edge_alpr.delivery.outbox import DeliveryWorker, Outbox, OutboxItem
 
 
@@ -81,7 +83,8 @@ def test_worker_retries_in_order_with_backoff(tmp_path: Path) -> None:
     assert worker.state.consecutive_failures == 0 and not worker.state.disabled
 
 
-def test_worker_disables_after_max_failures_and_keeps_events(tmp_path: Path) -> None:
+def test_worker_disables_after_max_failures_and_keeps_events(tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
     box = Outbox(tmp_path / "o.sqlite")
     box.put("s", {"n": 1})
 
@@ -97,6 +100,7 @@ def test_worker_disables_after_max_failures_and_keeps_events(tmp_path: Path) -> 
     assert "refused" in (worker.state.last_error or "")
     (item,) = box.peek("s", 5)
     assert item.attempts == 3
+    assert any(r.levelname == "ERROR" and "delivery to s disabled" in r.getMessage() for r in caplog.records)
 
 
 def test_worker_stops_quickly(tmp_path: Path) -> None:

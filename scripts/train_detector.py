@@ -187,14 +187,14 @@ def prob_loss(y, p):  # type: ignore[no-untyped-def]
 def dist_loss(y, d):  # type: ignore[no-untyped-def]
     import tensorflow as tf
 
-    pos, t = y[..., 0], y[..., 1:5]
-    iw = tf.minimum(d[..., 0], t[..., 0]) + tf.minimum(d[..., 2], t[..., 2])
-    ih = tf.minimum(d[..., 1], t[..., 1]) + tf.minimum(d[..., 3], t[..., 3])
+    pos, t = y[..., 0], tf.maximum(y[..., 1:5], 0.0)
+    iw = tf.maximum(0.0, tf.minimum(d[..., 0], t[..., 0]) + tf.minimum(d[..., 2], t[..., 2]))
+    ih = tf.maximum(0.0, tf.minimum(d[..., 1], t[..., 1]) + tf.minimum(d[..., 3], t[..., 3]))
     inter = iw * ih
-    union = (
-        (d[..., 0] + d[..., 2]) * (d[..., 1] + d[..., 3]) + (t[..., 0] + t[..., 2]) * (t[..., 1] + t[..., 3]) - inter
-    )
-    iou = (inter + 1e-4) / (union + 1e-4)
+    area_d = (d[..., 0] + d[..., 2]) * (d[..., 1] + d[..., 3])
+    area_t = (t[..., 0] + t[..., 2]) * (t[..., 1] + t[..., 3])
+    iou = (inter + 1e-4) / (tf.maximum(area_d + area_t - inter, 0.0) + 1e-4)
+    iou = tf.clip_by_value(iou, 1e-4, 1.0)
     l1 = tf.reduce_sum(tf.abs(d - t), axis=-1)
     loss = (-tf.math.log(iou) + 0.2 * l1) * pos
     return tf.reduce_sum(loss) / tf.maximum(1.0, tf.reduce_sum(pos))
@@ -258,7 +258,7 @@ def main() -> None:
     model = build()
     steps = args.epochs * (len(x) // args.batch)
     model.compile(
-        keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps)),
+        keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps), clipnorm=5.0),
         loss={"prob": prob_loss, "dist": dist_loss},
     )
     model.summary(print_fn=lambda s: print(s, flush=True) if "Total" in s else None)

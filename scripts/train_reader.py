@@ -75,6 +75,30 @@ def real(split: str) -> tuple[np.ndarray, list[str], list[str], list[str]]:
     return x, [it.text for it in items], [it.region for it in items], [it.dataset for it in items]
 
 
+def det_crops(split: str) -> tuple[np.ndarray, list[str], list[str]]:
+    """Plate crops cut from labelled detection scenes exactly as the service cuts them.
+
+    These are the low-resolution plates the end-to-end pipeline actually reads (uc3m scenes are
+    320 px wide), which the ready-made OCR crops do not show.
+    """
+    from edge_alpr.engine.preprocess import crop_resize, expand
+    from edge_alpr.types import Box
+
+    xs, ts, rs = [], [], []
+    for it in datasets.det_items(split):
+        if not any(it.texts):
+            continue
+        img = datasets.load_rgb(it.path)
+        h, w = img.shape[:2]
+        for box, text in zip(it.boxes, it.texts):
+            if text and box[3] - box[1] >= 8 and len(text) <= MAX_LEN:
+                b = expand(Box(*box), 0.05, 0.1, w, h)
+                xs.append(crop_resize(img, b, IN_W, IN_H))
+                ts.append(text)
+                rs.append(it.country or "")
+    return np.stack(xs), ts, rs
+
+
 def build(tf: object, n_regions: int) -> object:
     import keras
     from keras import layers as L
@@ -99,6 +123,16 @@ def build(tf: object, n_regions: int) -> object:
     return keras.Model(inp, [chars, region])
 
 
+def region_loss(y, p):  # type: ignore[no-untyped-def]
+    """Cross-entropy over crops that have a region label (label -1 = unknown)."""
+    import tensorflow as tf
+
+    y = tf.reshape(tf.cast(y, tf.int32), [-1])
+    mask = tf.cast(y >= 0, tf.float32)
+    ce = tf.keras.losses.sparse_categorical_crossentropy(tf.maximum(y, 0), p)
+    return tf.reduce_sum(ce * mask) / tf.maximum(1.0, tf.reduce_sum(mask))
+
+
 def augment(tf, x, y, r):  # type: ignore[no-untyped-def]
     """Box jitter, brightness/contrast: the detector's crops are never exact."""
     b = tf.shape(x)[0]
@@ -119,6 +153,10 @@ def main() -> None:
     ap.add_argument("--real-repeat", type=int, default=3, help="copies of the real crops per epoch")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--synthetic-use", type=int, default=0, help="use a random subset of the synthetic plates")
+    ap.add_argument("--det-crops", type=int, default=0, help="copies of plate crops cut from detection scenes")
+    ap.add_argument("--init", type=Path, help="start from these weights (fine-tuning stage)")
+    ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--out", type=Path, default=tfcommon.MODELS / "reader_v1.tflite")
     args = ap.parse_args()
     t0 = time.time()
@@ -126,13 +164,23 @@ def main() -> None:
     import keras
 
     sx, st, sr = synthetic(args.synthetic, workers=2)
+    all_synth_regions = set(sr)
+    if args.synthetic_use:
+        keep = np.random.default_rng(3).choice(len(sx), args.synthetic_use, replace=False)
+        sx, st, sr = sx[keep], [st[i] for i in keep], [sr[i] for i in keep]
     rx, rt, rr, rd = real("train")
-    regions = sorted(set(sr) | set(rr))
+    regions = sorted(all_synth_regions | set(rr))
+    if args.det_crops:
+        cx, ct, cr = det_crops("train")
+        rx, rt = np.concatenate([rx] + [cx] * args.det_crops), rt + ct * args.det_crops
+        rr = rr + [r if r in regions else "" for r in cr] * args.det_crops
+        print(f"detection-scene crops: {len(cx)} x{args.det_crops}", flush=True)
     x = np.concatenate([sx] + [rx] * args.real_repeat)
     texts = st + rt * args.real_repeat
     regs = sr + rr * args.real_repeat
     y = np.stack([encode(t) for t in texts])
-    r = np.array([regions.index(v) for v in regs], np.int32)
+    # Crops without a region label get -1 and are masked out of the region loss.
+    r = np.array([regions.index(v) if v in regions else -1 for v in regs], np.int32)
     print(f"train: {len(sx)} synthetic + {len(rx)} real x{args.real_repeat}; {len(regions)} regions", flush=True)
     ds = (
         tf.data.Dataset.from_tensor_slices((x, y, r))
@@ -142,11 +190,14 @@ def main() -> None:
         .prefetch(2)
     )
     model = build(tf, len(regions))
+    if args.init:
+        model.load_weights(args.init)
+        print(f"initialised from {args.init}", flush=True)
     steps = args.epochs * (len(x) // args.batch + 1)
-    sched = keras.optimizers.schedules.CosineDecay(2e-3, steps, warmup_target=None)
+    sched = keras.optimizers.schedules.CosineDecay(args.lr, steps)
     model.compile(
         keras.optimizers.Adam(sched),
-        loss={"chars": "sparse_categorical_crossentropy", "region": "sparse_categorical_crossentropy"},
+        loss={"chars": "sparse_categorical_crossentropy", "region": region_loss},
         loss_weights={"chars": 1.0, "region": 0.2},
     )
     model.summary(print_fn=lambda s: print(s, flush=True) if "Total" in s else None)

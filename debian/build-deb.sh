@@ -11,15 +11,17 @@
 # ARCH=arm64 on an amd64 machine builds inside an arm64 Debian bookworm chroot run through
 # qemu-user-static + binfmt_misc (apt-get install debootstrap qemu-user-static binfmt-support);
 # the chroot is made once with debootstrap and cached as a tarball in $CACHE
-# (default ~/.cache/edge-alpr), so later builds unpack it in seconds.
+# (default ~/.cache/edge-alpr), so later builds unpack it in seconds.  SUITE= and MIRROR= pick
+# another release (e.g. for Jetson: SUITE=jammy MIRROR=http://ports.ubuntu.com/ubuntu-ports,
+# see scripts/image/jetson.md); the package then depends on that release's python3.X.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 HOST_ARCH=$(dpkg --print-architecture)
 ARCH=${ARCH:-$HOST_ARCH}
 CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/edge-alpr}
+SUITE=${SUITE:-bookworm}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
-SUITE=bookworm
 WORK=$ROOT/build/deb/$ARCH
 CLEAN_ENV="env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp LANG=C.UTF-8 LC_ALL=C.UTF-8 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || date +%s)}"
 BUILD_DEPS="debhelper python3-venv ca-certificates build-essential fakeroot"

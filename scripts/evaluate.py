@@ -109,17 +109,9 @@ def eval_ocr(rec: Recognizer, rows: list[dict], base: Path, t: Tally) -> None:
             t.region.append(pr.region == r["region"])
 
 
-def eval_scene(
-    rec: Recognizer,
-    img: np.ndarray,
-    gts: list[tuple[Box, str | None]],
-    t: Tally,
-    opts: RecognizeOptions,
-    min_h: int,
-    only_labelled: bool,
-) -> None:
-    """Detection + end-to-end reading on one scene."""
-    dets = timed(t, "detect", rec.detect, img, opts)
+def match_detections(dets: list, gts: list[tuple[Box, str | None]], t: Tally, min_h: int,
+                     only_labelled: bool) -> None:
+    """Count TP/FN/FP at IoU >= 0.5; a hit on a plate under ``min_h`` px is neither TP nor FP."""
     used: set[int] = set()
     for d in dets:
         ious = [d.box.iou(g) for g, _ in gts]
@@ -132,6 +124,20 @@ def eval_scene(
             if j < 0 or not (ious[j] > 0.1 and gts[j][0].height < min_h):
                 t.fp += 1
     t.fn += sum(1 for j, (g, _) in enumerate(gts) if g.height >= min_h and j not in used)
+
+
+def eval_scene(
+    rec: Recognizer,
+    img: np.ndarray,
+    gts: list[tuple[Box, str | None]],
+    t: Tally,
+    opts: RecognizeOptions,
+    min_h: int,
+    only_labelled: bool,
+) -> None:
+    """Detection + end-to-end reading on one scene."""
+    dets = timed(t, "detect", rec.detect, img, opts)
+    match_detections(dets, gts, t, min_h, only_labelled)
     results = timed(t, "pipeline", rec.recognize, img, opts)
     for g, text in gts:
         if text is None or g.height < min_h:

@@ -30,6 +30,8 @@ python3 scripts/train_reader.py --init "$CACHE/reader_stage1.weights.h5" --epoch
   > logs/train_reader2.log 2>&1
 wait "$detector"
 
+python3 scripts/tune_detector.py | tee logs/tune_detector.log
+
 echo "[3/4] vehicle classifier (logs/train_vehicle.log)"
 python3 scripts/train_vehicle.py --epochs 25 --threads 1 > logs/train_vehicle.log 2>&1
 

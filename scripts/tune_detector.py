@@ -1,0 +1,64 @@
+"""Pick the detector's default score threshold on TRAIN images and record it in its sidecar.
+
+The threshold is a property of the trained model (how confident it is), so it belongs in the
+sidecar next to it; it is chosen on the train split (never dev) to maximise F1 of plates at
+IoU >= 0.5, pooled over the detection sets.  The model file itself is not touched.
+
+    python scripts/tune_detector.py [--every 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import evaluate  # noqa: E402
+
+from edge_alpr.engine.runtime import model_path  # noqa: E402
+from edge_alpr.imaging import decode  # noqa: E402
+from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # noqa: E402
+from edge_alpr.types import Box  # noqa: E402
+
+GRID = (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--every", type=int, default=4, help="use every N-th train image")
+    ap.add_argument("--models", default="")
+    args = ap.parse_args()
+    rec = Recognizer.from_config(ModelsConfig(directory=args.models))
+    scenes = []
+    for labels in sorted((evaluate.DATA / "detection").glob("*/labels.jsonl")):
+        rows = [json.loads(x) for x in labels.read_text().splitlines() if x.strip()]
+        for r in [r for r in rows if r["split"] == "train"][:: args.every]:
+            img = decode((labels.parent / r["image"]).read_bytes(), evaluate.MAX_PIXELS)
+            scenes.append((img, [(Box(*p["box"]), None) for p in r["plates"]]))
+    table = {}
+    for thr in GRID:
+        t = evaluate.Tally()
+        for img, gts in scenes:
+            dets = rec.detect(img, RecognizeOptions(threshold_d=thr))
+            evaluate.match_detections(dets, gts, t, 12, False)
+        r, p = t.tp / max(1, t.tp + t.fn), t.tp / max(1, t.tp + t.fp)
+        table[thr] = {"recall": round(r, 4), "precision": round(p, 4), "f1": round(2 * r * p / max(1e-9, r + p), 4)}
+        print(f"threshold {thr:.2f}: recall {r:.3f} precision {p:.3f} f1 {table[thr]['f1']:.3f}", flush=True)
+    best = max(GRID, key=lambda k: table[k]["f1"])
+    side = model_path(args.models or None, "detector").with_suffix(".json")
+    meta = json.loads(side.read_text())
+    meta["threshold"] = best
+    meta["threshold_tuning"] = {"split": "train", "every": args.every, "images": len(scenes),
+                                "table": {str(k): v for k, v in table.items()}}
+    tmp = side.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    tmp.replace(side)
+    print(f"threshold {best} written to {side}")
+
+
+if __name__ == "__main__":
+    main()

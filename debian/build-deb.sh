@@ -93,6 +93,13 @@ else
 	tar -C "$CHROOT" -cf "$TARBALL.tmp" . && mv "$TARBALL.tmp" "$TARBALL"
 fi
 cp /etc/resolv.conf "$CHROOT/etc/resolv.conf"
+# pip in the chroot must trust what the host trusts: local CAs (e.g. a TLS-inspecting proxy's,
+# as on CI machines) are copied in and added to the chroot's bundle.
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+	mkdir -p "$CHROOT/usr/local/share/ca-certificates"
+	cp /usr/local/share/ca-certificates/*.crt "$CHROOT/usr/local/share/ca-certificates/"
+	$CLEAN_ENV chroot "$CHROOT" update-ca-certificates >/dev/null
+fi
 mount -t proc proc "$CHROOT/proc"
 mount --bind /dev "$CHROOT/dev"
 mount --bind /dev/pts "$CHROOT/dev/pts"

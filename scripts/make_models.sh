@@ -4,9 +4,9 @@
 #
 #   make models            (needs: pip install -e '.[train]'  and ../shared/data)
 #
-# Wall time on the 2-core build machine: about 95 minutes (reader stage 1 ~70 min and the
-# detector ~60 min side by side, one core each; then the reader's fine-tuning stage and the
-# vehicle classifier side by side, ~20 min; evaluation ~3 min).  Progress goes to logs/*.log.
+# Wall time on the 2-core build machine: about 95 minutes (reader stage 1 ~65 min and the
+# detector ~60 min side by side, one core each; then the reader's fine-tuning stage ~15 min,
+# the vehicle classifier ~5 min and tuning/evaluation ~5 min on both cores).  Progress goes to logs/*.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p logs
@@ -23,17 +23,18 @@ python3 scripts/train_detector.py --epochs 10 --variants 6 --threads 1 --eval-ev
 detector=$!
 wait "$reader"
 cp "$CACHE/reader.weights.h5" "$CACHE/reader_stage1.weights.h5"
-
-echo "[2/4] reader stage 2: fine-tune on plates cut from detection scenes (logs/train_reader2.log)"
-python3 scripts/train_reader.py --init "$CACHE/reader_stage1.weights.h5" --epochs 2 --lr 5e-4 \
-  --synthetic 70000 --synthetic-use 20000 --real-repeat 4 --det-crops 2 --threads 1 \
-  > logs/train_reader2.log 2>&1
 wait "$detector"
 
-python3 scripts/tune_detector.py | tee logs/tune_detector.log
+echo "[2/4] reader stage 2, both cores: fine-tune with more real crops, including plates cut"
+echo "      from detection scenes the way the service cuts them (logs/train_reader2.log)"
+python3 scripts/train_reader.py --init "$CACHE/reader_stage1.weights.h5" --epochs 5 --lr 1e-3 \
+  --synthetic 70000 --synthetic-use 30000 --real-repeat 4 --det-crops 2 --threads 2 \
+  > logs/train_reader2.log 2>&1
 
 echo "[3/4] vehicle classifier (logs/train_vehicle.log)"
-python3 scripts/train_vehicle.py --epochs 25 --threads 1 > logs/train_vehicle.log 2>&1
+python3 scripts/train_vehicle.py --epochs 25 --threads 2 > logs/train_vehicle.log 2>&1
 
-echo "[4/4] dev-split evaluation, recorded in the sidecars (logs/evaluate.log)"
+echo "[4/4] detector threshold on train images, then dev-split evaluation recorded in the sidecars"
+python3 scripts/tune_detector.py | tee logs/tune_detector.log
+echo "      dev-split evaluation, recorded in the sidecars (logs/evaluate.log)"
 python3 scripts/evaluate.py --write-sidecars | tee logs/evaluate.log

@@ -43,14 +43,23 @@ say "package: $DEB ($(du -h "$DEB" | cut -f1))"
 WORK=$(mktemp -d /var/tmp/edge-alpr-arm64.XXXXXX)
 ROOTFS=$WORK/rootfs
 NSPAWN_PID=
+LEADER=
+inside() { nsenter -t "$LEADER" -m -u -i -n -p -r -w /bin/sh -c "$1"; }
 cleanup() {
 	if [ -n "$NSPAWN_PID" ] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
-		kill -TERM "$NSPAWN_PID"; wait "$NSPAWN_PID" 2>/dev/null || true
+		# Power off from inside: under qemu-user the real-time signal systemd-nspawn sends to the
+		# container's init on SIGTERM is mistranslated (the container enters rescue mode).
+		[ -n "${LEADER:-}" ] && inside "systemctl poweroff --no-block" >/dev/null 2>&1 || true
+		for _ in $(seq 120); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.5; done
+		# a second SIGTERM makes systemd-nspawn terminate the container at once
+		kill -TERM "$NSPAWN_PID" 2>/dev/null && sleep 1 && kill -TERM "$NSPAWN_PID" 2>/dev/null || true
+		wait "$NSPAWN_PID" 2>/dev/null || true
 	fi
 	for m in proc sys; do umount -l "$ROOTFS/$m" 2>/dev/null || true; done
 	rm -rf "$WORK"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 1' INT TERM
 
 TARBALL=$CACHE/bookworm-arm64-minbase-systemd.tar
 mkdir -p "$CACHE" "$ROOTFS"
@@ -79,7 +88,6 @@ say "boot with systemd-nspawn -b"
 systemd-nspawn -q -D "$ROOTFS" --register=no --keep-unit --private-network \
 	--machine="edge-alpr-arm64-$$" -b </dev/null >"$WORK/boot.log" 2>&1 &
 NSPAWN_PID=$!
-LEADER=
 for _ in $(seq 300); do
 	LEADER=$(awk -v p="$NSPAWN_PID" '$1=="PPid:" && $2==p {print FILENAME}' /proc/[0-9]*/status 2>/dev/null \
 		| sed -n 's|/proc/\([0-9]*\)/status|\1|p' | head -n1)
@@ -88,12 +96,13 @@ for _ in $(seq 300); do
 	sleep 0.2
 done
 [ -n "$LEADER" ] || { cat "$WORK/boot.log"; echo "verify_arm64: the container did not start" >&2; exit 1; }
-inside() { nsenter -t "$LEADER" -m -u -i -n -p -r -w /bin/sh -c "$1"; }
 BOOT=$(date +%s)
 STATE=
 for _ in $(seq 600); do
 	STATE=$(inside "systemctl is-active edge-alpr.service" 2>/dev/null || true)
 	case "$STATE" in active|failed) break ;; esac
+	# Restart=on-failure hides a failure as "activating": a restart already means it failed.
+	[ "$(inside "systemctl show -p NRestarts --value edge-alpr.service" 2>/dev/null)" = 0 ] || { STATE=restarting; break; }
 	sleep 1
 done
 inside "journalctl -u edge-alpr.service --no-pager -o cat | tail -n 20" || true

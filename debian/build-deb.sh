@@ -19,6 +19,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 HOST_ARCH=$(dpkg --print-architecture)
 ARCH=${ARCH:-$HOST_ARCH}
+case "$ARCH" in x86_64) ARCH=amd64 ;; aarch64) ARCH=arm64 ;; esac  # uname -m spellings
 CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/edge-alpr}
 SUITE=${SUITE:-bookworm}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}

@@ -48,8 +48,16 @@ serve: install
 	$(VENV)/bin/edge-alpr serve --host $(HOST) --port $(PORT) $(CONFIG_ARG)
 
 # pytest exits 5 when it collected no test: that is a broken suite here, not a pass.
-test: install
-	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+# A second interpreter with numpy<2 and BOTH TFLite runtimes (tflite-runtime cannot share an
+# environment with numpy 2): tests/test_models.py checks that the two give the same outputs.
+PARITY_VENV ?= .venv-parity
+$(PARITY_VENV)/.installed:
+	test -x $(PARITY_VENV)/bin/python || $(PYTHON) -m venv $(PARITY_VENV)
+	$(PARITY_VENV)/bin/pip install -q --disable-pip-version-check 'numpy<2' ai-edge-litert tflite-runtime
+	touch $@
+
+test: install $(PARITY_VENV)/.installed
+	@EDGE_ALPR_PARITY_PYTHON=$(CURDIR)/$(PARITY_VENV)/bin/python $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): failing"; exit 1; fi; \
 	exit $$rc
 
@@ -80,4 +88,4 @@ deb-arm64-verify:
 	bash scripts/verify_arm64.sh
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PARITY_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -116,3 +116,11 @@ def test_runtimes_agree() -> None:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.count("OK") == 3, out.stdout
+
+
+@pytest.mark.parametrize("shape", [(641, 1), (1, 641), (1, 1), (2000, 3), (5, 3000)])
+def test_degenerate_image_shapes_do_not_crash(recognizer: Recognizer, shape: tuple[int, int]) -> None:
+    """Slivers reach the tiled pass in default and redaction modes (found by the API fuzz test)."""
+    img = np.zeros((*shape, 3), np.uint8)
+    for mode in ("default", "redaction", "fast"):
+        assert recognizer.recognize(img, RecognizeOptions(mode=mode)) == []

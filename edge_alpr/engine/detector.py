@@ -47,6 +47,8 @@ class Detector:
         h, w = image.shape[:2]
         tw, th = int(w / (tiles - (tiles - 1) * overlap)), int(h / (tiles - (tiles - 1) * overlap))
         out: list[Detection] = []
+        if min(tw, th) < self.stride * 4:  # a sliver of an image: tiles would hold no plate
+            return out
         for ty in range(tiles):
             for tx in range(tiles):
                 x0 = min(w - tw, int(tx * tw * (1 - overlap)))

@@ -102,7 +102,8 @@ for _ in $(seq 600); do
 	STATE=$(inside "systemctl is-active edge-alpr.service" 2>/dev/null || true)
 	case "$STATE" in active|failed) break ;; esac
 	# Restart=on-failure hides a failure as "activating": a restart already means it failed.
-	[ "$(inside "systemctl show -p NRestarts --value edge-alpr.service" 2>/dev/null)" = 0 ] || { STATE=restarting; break; }
+	RESTARTS=$(inside "systemctl show -p NRestarts --value edge-alpr.service" 2>/dev/null || true)
+	case "$RESTARTS" in ''|0) ;; *[!0-9]*) ;; *) STATE="restarting ($RESTARTS restarts)"; break ;; esac
 	sleep 1
 done
 inside "journalctl -u edge-alpr.service --no-pager -o cat | tail -n 20" || true

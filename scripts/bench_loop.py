@@ -35,11 +35,10 @@ import paho.mqtt.client as mqtt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # noqa: E402
-
 from edge_alpr.delivery.mqtt import MQTT_SINK, MqttPublisher  # noqa: E402
 from edge_alpr.delivery.mqtt_config import MqttConfig  # noqa: E402
 from edge_alpr.delivery.outbox import DeliveryWorker, Outbox  # noqa: E402
+from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # noqa: E402
 from edge_alpr.stream.config import StreamConfig  # noqa: E402
 from edge_alpr.stream.loop import CameraLoop  # noqa: E402
 from edge_alpr.stream.sources import open_source, sample_dir  # noqa: E402

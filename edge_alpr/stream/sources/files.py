@@ -13,6 +13,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -43,7 +44,7 @@ class VideoFileSource(FrameSource):
         self._loop_offset = 0.0
         self._last_pos = 0.0
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self) -> Any:
         cap = self._cv2.VideoCapture(self.cfg.path)
         if not cap.isOpened():
             raise CameraError(f"camera {self.camera_id}: OpenCV cannot open video {self.cfg.path!r} "

@@ -53,7 +53,7 @@ serve: install
 PARITY_VENV ?= .venv-parity
 $(PARITY_VENV)/.installed:
 	test -x $(PARITY_VENV)/bin/python || $(PYTHON) -m venv $(PARITY_VENV)
-	$(PARITY_VENV)/bin/pip install -q --disable-pip-version-check 'numpy<2' ai-edge-litert tflite-runtime
+	$(PARITY_VENV)/bin/pip install -q --disable-pip-version-check 'numpy<2' ai-edge-litert tflite-runtime Pillow
 	touch $@
 
 test: install $(PARITY_VENV)/.installed

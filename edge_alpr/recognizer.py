@@ -94,6 +94,7 @@ class ModelsConfig:
     directory: str = ""  # "" = the models bundled with edge-alpr
     threads: int = 1
     runtime: str = "auto"  # auto | ai_edge_litert | tflite_runtime
+    xnnpack: bool = True  # False: the runtimes' built-in int8 kernels (slower, bit-identical across runtimes)
     top_n: int = 5  # candidates per plate
     beam_width: int = 8
     tile_grid: int = 2  # the finer pass: tile_grid x tile_grid tiles
@@ -112,6 +113,7 @@ class ModelsConfig:
             directory=typed(d, "directory", str, base.directory, where),
             threads=typed(d, "threads", int, base.threads, where),
             runtime=typed(d, "runtime", str, base.runtime, where),
+            xnnpack=typed(d, "xnnpack", bool, base.xnnpack, where),
             top_n=typed(d, "top_n", int, base.top_n, where),
             beam_width=typed(d, "beam_width", int, base.beam_width, where),
             tile_grid=typed(d, "tile_grid", int, base.tile_grid, where),

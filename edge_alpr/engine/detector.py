@@ -15,8 +15,8 @@ from .runtime import Model
 class Detector:
     """Finds plates in an RGB image; thresholds default to the model's sidecar."""
 
-    def __init__(self, path: Path, threads: int = 1, runtime: str = "auto") -> None:
-        self.model = Model(path, threads, runtime)
+    def __init__(self, path: Path, threads: int = 1, runtime: str = "auto", xnnpack: bool = True) -> None:
+        self.model = Model(path, threads, runtime, xnnpack)
         meta = self.model.meta
         self.size = int(self.model.inputs[0].shape[1])
         self.stride = int(meta["stride"])

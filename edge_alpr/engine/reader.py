@@ -36,8 +36,8 @@ def beam(probs: np.ndarray, alphabet: str, pad: int, width: int, top_n: int) -> 
 class Reader:
     """Reads a plate inside a detection box."""
 
-    def __init__(self, path: Path, threads: int = 1, runtime: str = "auto") -> None:
-        self.model = Model(path, threads, runtime)
+    def __init__(self, path: Path, threads: int = 1, runtime: str = "auto", xnnpack: bool = True) -> None:
+        self.model = Model(path, threads, runtime, xnnpack)
         meta = self.model.meta
         self.alphabet: str = meta["alphabet"]
         self.pad = int(meta["pad_index"])

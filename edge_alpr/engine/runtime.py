@@ -59,7 +59,7 @@ class TensorSpec:
 class Model:
     """One interpreter plus its sidecar; ``run`` is serialised by a lock (interpreters are not thread-safe)."""
 
-    def __init__(self, path: Path, threads: int = 1, runtime: str = "auto") -> None:
+    def __init__(self, path: Path, threads: int = 1, runtime: str = "auto", xnnpack: bool = True) -> None:
         side_path = path.with_suffix(".json")
         try:
             data = path.read_bytes()
@@ -76,8 +76,14 @@ class Model:
                 "rebuild with `make models`"
             )
         cls, self.runtime = interpreter_class(runtime)
+        # XNNPACK is several times faster but rounds int8 requantisation differently from the
+        # built-in kernels, so outputs can differ by a few steps between the two kernel sets.
+        kw: dict[str, Any] = {}
+        if not xnnpack:
+            resolver = importlib.import_module(self.runtime).OpResolverType
+            kw["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
-            self._it = cls(model_content=data, num_threads=threads)
+            self._it = cls(model_content=data, num_threads=threads, **kw)
             self._it.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"{path.name}: the runtime {self.runtime} cannot load it: {e}") from e
@@ -86,7 +92,8 @@ class Model:
         self.inputs = self._specs(self._it.get_input_details(), self.meta.get("inputs", []), "input")
         self.outputs = self._specs(self._it.get_output_details(), self.meta.get("outputs", []), "output")
         self._lock = threading.Lock()
-        log.info("loaded model %s sha256=%s runtime=%s threads=%d", self.name, digest[:16], self.runtime, threads)
+        log.info("loaded model %s sha256=%s runtime=%s threads=%d xnnpack=%s", self.name, digest[:16], self.runtime,
+                 threads, xnnpack)
 
     def _specs(self, details: list[dict[str, Any]], expected: list[dict[str, Any]], what: str) -> list[TensorSpec]:
         if len(details) != len(expected):

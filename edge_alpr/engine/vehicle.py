@@ -39,8 +39,8 @@ class VehicleBoxFactors:
 class VehicleClassifier:
     """Maps a crop to one of the API's vehicle types (``Unknown`` below the sidecar threshold)."""
 
-    def __init__(self, path: Path, threads: int = 1, runtime: str = "auto") -> None:
-        self.model = Model(path, threads, runtime)
+    def __init__(self, path: Path, threads: int = 1, runtime: str = "auto", xnnpack: bool = True) -> None:
+        self.model = Model(path, threads, runtime, xnnpack)
         meta = self.model.meta
         self.labels: list[str] = meta["labels"]
         self.api_types: dict[str, str] = meta["api_types"]

@@ -128,6 +128,8 @@ def main() -> int:
 
     def on_message(c, u, msg):  # type: ignore[no-untyped-def]
         now = time.time()
+        if not msg.topic.endswith("/plate"):  # status and usage share the prefix
+            return
         body = json.loads(msg.payload)
         received.append(now)
         sent_first_seen.append(datetime.fromisoformat(body["last_seen"].replace("Z", "+00:00")).timestamp())

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from types import FrameType
 from typing import Any
 
 from .config import Config
@@ -27,6 +25,7 @@ from .delivery.outbox import DeliveryWorker, Outbox
 from .delivery.webhooks import Webhooks
 from .engine.regions import validate_regions
 from .errors import ConfigError, InputError
+from .lifecycle import stop_on_signals
 from .recognizer import RecognizeOptions, Recognizer
 from .stream.loop import CameraLoop
 from .stream.sources import open_source
@@ -189,14 +188,7 @@ def _crops_dir(cfg: Config) -> Any:
 
 def main(cfg: Config) -> int:
     """Run until SIGTERM/SIGINT; the exit status for the CLI."""
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %d: shutting down", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()
     svc = build(cfg, stop)
     try:
         port = svc.api.server.port if svc.api is not None else None

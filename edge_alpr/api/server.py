@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import signal
 import socket
 import threading
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import Any
 
 from cheroot import wsgi
@@ -24,6 +22,7 @@ from ..config import Config, resolve_secret
 from ..delivery.outbox import Outbox
 from ..delivery.webhooks import Webhooks
 from ..errors import ConfigError
+from ..lifecycle import stop_on_signals
 from ..recognizer import Recognizer
 from ..usage import Usage
 from .app import ApiContext, create_app
@@ -127,14 +126,7 @@ def build(cfg: Config, recognizer: Recognizer | None = None,
 
 def serve(cfg: Config) -> int:
     """Run the API until SIGTERM or SIGINT; the exit status for the CLI."""
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %d: shutting down", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()
     runtime = build(cfg)
     host = cfg.api.host
     shown = f"[{host}]" if ":" in host else host

@@ -230,6 +230,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--eval-every", type=int, default=3)
+    ap.add_argument("--init", type=Path, help="start from these weights (fine-tuning stage)")
+    ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--out", type=Path, default=tfcommon.MODELS / "detector_v1.tflite")
     args = ap.parse_args()
     t0 = time.time()
@@ -256,9 +258,12 @@ def main() -> None:
             self.order = np.random.default_rng().permutation(len(x))
 
     model = build()
+    if args.init:
+        model.load_weights(args.init)
+        print(f"initialised from {args.init}", flush=True)
     steps = args.epochs * (len(x) // args.batch)
     model.compile(
-        keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps), clipnorm=5.0),
+        keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(args.lr, steps), clipnorm=5.0),
         loss={"prob": prob_loss, "dist": dist_loss},
     )
     model.summary(print_fn=lambda s: print(s, flush=True) if "Total" in s else None)

@@ -4,9 +4,10 @@
 #
 #   make models            (needs: pip install -e '.[train]'  and ../shared/data)
 #
-# Wall time on the 2-core build machine: about 95 minutes (reader stage 1 ~65 min and the
-# detector ~60 min side by side, one core each; then the reader's fine-tuning stage ~15 min,
-# the vehicle classifier ~5 min and tuning/evaluation ~5 min on both cores).  Progress goes to logs/*.log.
+# Wall time on the 2-core build machine: about 2 hours 15 minutes (reader stage 1 ~65 min and
+# the detector ~60 min side by side, one core each; reader stage 2 ~17 min on both cores; reader
+# stage 3 and detector stage 2 side by side ~30 min; vehicle classifier ~2 min; detector
+# threshold tuning and dev evaluation ~8 min).  Progress goes to logs/*.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p logs
@@ -30,8 +31,20 @@ echo "      from detection scenes the way the service cuts them (logs/train_read
 python3 scripts/train_reader.py --init "$CACHE/reader_stage1.weights.h5" --epochs 5 --lr 1e-3 \
   --synthetic 70000 --synthetic-use 30000 --real-repeat 4 --det-crops 2 --threads 2 \
   > logs/train_reader2.log 2>&1
+cp "$CACHE/reader.weights.h5" "$CACHE/reader_stage2.weights.h5"
+cp "$CACHE/detector.weights.h5" "$CACHE/detector_stage1.weights.h5"
 
-echo "[3/4] vehicle classifier (logs/train_vehicle.log)"
+echo "[3/4] more training at a lower rate, side by side: reader stage 3 and detector stage 2"
+echo "      (logs/train_reader3.log, logs/train_detector2.log)"
+python3 scripts/train_reader.py --init "$CACHE/reader_stage2.weights.h5" --epochs 8 --lr 5e-4 \
+  --synthetic 70000 --synthetic-use 40000 --real-repeat 4 --det-crops 2 --threads 2 \
+  > logs/train_reader3.log 2>&1 &
+reader=$!
+python3 scripts/train_detector.py --init "$CACHE/detector_stage1.weights.h5" --epochs 3 --lr 5e-4 \
+  --variants 6 --threads 1 --eval-every 3 > logs/train_detector2.log 2>&1
+wait "$reader"
+
+echo "      vehicle classifier (logs/train_vehicle.log)"
 python3 scripts/train_vehicle.py --epochs 25 --threads 2 > logs/train_vehicle.log 2>&1
 
 echo "[4/4] detector threshold on train images, then dev-split evaluation recorded in the sidecars"

@@ -66,7 +66,7 @@ lint: install
 	$(PY) -m mypy edge_alpr
 
 bench: install
-	$(PY) scripts/bench_models.py && $(PY) scripts/bench_api.py
+	$(PY) scripts/bench_models.py && $(PY) scripts/bench_api.py && $(PY) scripts/bench_loop.py
 
 models:
 	bash scripts/make_models.sh

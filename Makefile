@@ -11,30 +11,11 @@ CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 
 .PHONY: install run serve test lint bench models deb deb-test deb-arm64-verify clean
 
-# Debian: python3-venv, mosquitto (the MQTT tests start a real broker) and curl (the reference's
-# curl example is a test) come from apt when
-# we are root; otherwise the command to run is printed.
-define apt_install
-	@missing=""; \
-	$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv python3-pip"; \
-	command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
-	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
-	command -v dpkg-buildpackage >/dev/null 2>&1 || missing="$$missing dpkg-dev"; \
-	command -v dh >/dev/null 2>&1 || missing="$$missing debhelper"; \
-	command -v lintian >/dev/null 2>&1 || missing="$$missing lintian"; \
-	[ -x /usr/sbin/debootstrap ] || missing="$$missing debootstrap"; \
-	command -v systemd-nspawn >/dev/null 2>&1 || missing="$$missing systemd-container"; \
-	[ -x /usr/bin/qemu-aarch64-static ] || missing="$$missing qemu-user-static binfmt-support"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "apt-get install$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	  else echo "please install:$$missing (e.g. sudo apt-get install$$missing)"; fi; \
-	fi
-endef
+# Debian packages come from scripts/apt_deps.sh: `run` needs python3-venv only, `test` also
+# needs mosquitto, curl and the .deb build/boot tools.
 
 $(VENV)/.installed: setup.cfg pyproject.toml
-	$(apt_install)
+	PYTHON=$(PYTHON) bash scripts/apt_deps.sh run
 	test -x $(PY) || $(PYTHON) -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 	touch $@
@@ -57,6 +38,7 @@ $(PARITY_VENV)/.installed:
 	touch $@
 
 test: install $(PARITY_VENV)/.installed
+	@PYTHON=$(PYTHON) bash scripts/apt_deps.sh test
 	@EDGE_ALPR_PARITY_PYTHON=$(CURDIR)/$(PARITY_VENV)/bin/python $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): failing"; exit 1; fi; \
 	exit $$rc
@@ -77,14 +59,15 @@ models:
 # root); deb-arm64-verify: the same on arm64 under qemu (~10 min, not in default CI).
 ARCH ?=
 deb:
-	$(apt_install)
+	PYTHON=$(PYTHON) bash scripts/apt_deps.sh test
 	ARCH=$(ARCH) sh debian/build-deb.sh
 
 deb-test: install
+	@PYTHON=$(PYTHON) bash scripts/apt_deps.sh test
 	$(PY) -m pytest -x -q -s tests/test_deb.py
 
 deb-arm64-verify:
-	$(apt_install)
+	PYTHON=$(PYTHON) bash scripts/apt_deps.sh test
 	bash scripts/verify_arm64.sh
 
 clean:

@@ -6,7 +6,7 @@ key or a bad value is reported with its dotted path and the file it came from.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from .errors import ConfigError
 
@@ -37,4 +37,4 @@ def typed(obj: dict[str, Any], key: str, kind: type[T] | tuple[type, ...], defau
         raise ConfigError(f"{where}.{key}: expected {kinds[0].__name__}, got a boolean {value!r}")
     if not isinstance(value, kinds):
         raise ConfigError(f"{where}.{key}: expected {kinds[0].__name__}, got {value!r}")
-    return value  # type: ignore[return-value]
+    return cast(T, value)

@@ -66,7 +66,7 @@ def cpu_seconds() -> float:
 
 
 def run_loop(recognizer: Recognizer, source: dict[str, object], seconds: float,
-             on_event=lambda e: None, max_fps: float = 0.0, max_delay: float = 1.0):  # type: ignore[no-untyped-def]
+             on_event=lambda e: None, max_fps: float = 0.0, max_delay: float = 1.0):
     cfg = StreamConfig.from_dict({"cameras": [{"id": "bench", "source": source, "max_fps": max_fps}],
                                   "events": {"max_prediction_delay": max_delay, "memory_decay": 0}}, "bench")
     cam = cfg.cameras[0]
@@ -126,7 +126,7 @@ def main() -> int:
     sent_first_seen: list[float] = []
     sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-sub")
 
-    def on_message(c, u, msg):  # type: ignore[no-untyped-def]
+    def on_message(c, u, msg):
         now = time.time()
         if not msg.topic.endswith("/plate"):  # status and usage share the prefix
             return

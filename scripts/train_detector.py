@@ -173,7 +173,7 @@ def build() -> object:
     return keras.Model(inp, [prob, dist])
 
 
-def prob_loss(y, p):  # type: ignore[no-untyped-def]
+def prob_loss(y, p):
     import tensorflow as tf
 
     t, w = y[..., 0:1], y[..., 1:2]
@@ -184,7 +184,7 @@ def prob_loss(y, p):  # type: ignore[no-untyped-def]
     return tf.reduce_sum(loss) / tf.maximum(1.0, tf.reduce_sum(t)) * 10.0
 
 
-def dist_loss(y, d):  # type: ignore[no-untyped-def]
+def dist_loss(y, d):
     import tensorflow as tf
 
     pos, t = y[..., 0], tf.maximum(y[..., 1:5], 0.0)
@@ -200,7 +200,7 @@ def dist_loss(y, d):  # type: ignore[no-untyped-def]
     return tf.reduce_sum(loss) / tf.maximum(1.0, tf.reduce_sum(pos))
 
 
-def evaluate(predict, items: list) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def evaluate(predict, items: list) -> dict[str, float]:
     """Recall/precision at IoU 0.5 over plates >= 12 px high (smaller ones neither hit nor FP)."""
     tp = fn = fp = 0
     for it in items:
@@ -249,7 +249,7 @@ def main() -> None:
         def __len__(self) -> int:
             return len(x) // args.batch
 
-        def __getitem__(self, i: int):  # type: ignore[no-untyped-def]
+        def __getitem__(self, i: int):
             idx = np.sort(self.order[i * args.batch : (i + 1) * args.batch])
             tt = t[idx].astype(np.float32)
             return x[idx].astype(np.float32), {"prob": tt[..., 0:2], "dist": tt[..., 2:7]}
@@ -283,7 +283,7 @@ def main() -> None:
             msg += f" dev(1/4) recall={m['recall']:.3f} precision={m['precision']:.3f}"
         print(msg, flush=True)
 
-    def calib():  # type: ignore[no-untyped-def]
+    def calib():
         for i in np.random.default_rng(0).choice(len(x), 300, replace=False):
             yield [x[i : i + 1].astype(np.float32)]
 

@@ -123,7 +123,7 @@ def build(tf: object, n_regions: int) -> object:
     return keras.Model(inp, [chars, region])
 
 
-def region_loss(y, p):  # type: ignore[no-untyped-def]
+def region_loss(y, p):
     """Cross-entropy over crops that have a region label (label -1 = unknown)."""
     import tensorflow as tf
 
@@ -133,7 +133,7 @@ def region_loss(y, p):  # type: ignore[no-untyped-def]
     return tf.reduce_sum(ce * mask) / tf.maximum(1.0, tf.reduce_sum(mask))
 
 
-def augment(tf, x, y, r):  # type: ignore[no-untyped-def]
+def augment(tf, x, y, r):
     """Box jitter, brightness/contrast: the detector's crops are never exact."""
     b = tf.shape(x)[0]
     y1 = tf.random.uniform([b], -0.08, 0.1)
@@ -215,7 +215,7 @@ def main() -> None:
             flush=True,
         )
 
-    def calib():  # type: ignore[no-untyped-def]
+    def calib():
         rng = np.random.default_rng(0)
         for i in rng.choice(len(x), 300, replace=False):
             yield [x[i : i + 1].astype(np.float32)]

@@ -68,7 +68,7 @@ def main() -> None:
     x, y = load("train", labels)
     dx, dy = load("dev", labels)
 
-    def aug(a, b):  # type: ignore[no-untyped-def]
+    def aug(a, b):
         a = tf.image.random_flip_left_right(tf.cast(a, tf.float32))
         a = tf.image.resize(
             tf.image.random_crop(tf.image.resize(a, (72, 72)), (tf.shape(a)[0], SIZE, SIZE, 3)), (SIZE, SIZE)
@@ -91,7 +91,7 @@ def main() -> None:
         acc = float(np.mean(model.predict(dx, verbose=0).argmax(-1) == dy))
         print(f"epoch {ep + 1}/{args.epochs} {time.time() - t0:.0f}s float dev accuracy {acc:.3f}", flush=True)
 
-    def calib():  # type: ignore[no-untyped-def]
+    def calib():
         for i in np.random.default_rng(0).choice(len(x), 300, replace=False):
             yield [x[i : i + 1].astype(np.float32)]
 

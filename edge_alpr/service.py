@@ -25,7 +25,7 @@ from .delivery.outbox import DeliveryWorker, Outbox
 from .delivery.webhooks import Webhooks
 from .engine.regions import validate_regions
 from .errors import ConfigError, InputError
-from .lifecycle import stop_on_signals
+from .lifecycle import make_state_dir, stop_on_signals
 from .recognizer import RecognizeOptions, Recognizer
 from .stream.loop import CameraLoop
 from .stream.sources import open_source
@@ -134,12 +134,7 @@ class Service:
 
 def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = None) -> Service:
     """Create and start every part (cameras last); raises EdgeAlprError on a bad setup."""
-    state = cfg.state_path
-    try:
-        state.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"state_dir {state}: cannot create it ({e}); set state_dir in the "
-                          "config to a writable folder") from e
+    state = make_state_dir(cfg.state_path)
     # Open the cameras first: a wrong path or missing library is reported before the slow model load.
     sources = [open_source(cam, stop) for cam in cfg.stream.cameras] if cfg.stream.enabled else []
     recognizer = recognizer or Recognizer.from_config(cfg.models)

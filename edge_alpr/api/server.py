@@ -22,7 +22,7 @@ from ..config import Config, resolve_secret
 from ..delivery.outbox import Outbox
 from ..delivery.webhooks import Webhooks
 from ..errors import ConfigError
-from ..lifecycle import stop_on_signals
+from ..lifecycle import make_state_dir, stop_on_signals
 from ..recognizer import Recognizer
 from ..usage import Usage
 from .app import ApiContext, create_app
@@ -101,12 +101,7 @@ def build(cfg: Config, recognizer: Recognizer | None = None,
     """Load models (unless given), open the state files and start webhooks and the server."""
     token = resolve_secret(cfg.api.token_env, cfg.api.token_credential)
     check_bind(cfg.api.host, token, cfg.api.token_env)
-    state = cfg.state_path
-    try:
-        state.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"state_dir {state}: cannot create it ({e}); set state_dir in the "
-                          "config to a writable folder") from e
+    state = make_state_dir(cfg.state_path)
     recognizer = recognizer or Recognizer.from_config(cfg.models)
     usage = Usage(state / "usage.sqlite", cfg.usage.max_calls)
     outbox = outbox or Outbox(state / "outbox.sqlite", cfg.outbox.max_rows, cfg.outbox.max_age_s)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,14 +27,25 @@ def _event(i: int) -> dict[str, object]:
     return {"id": f"ev-{i}", "camera_id": "gate", "plate": f"abc{i:03d}", "timestamp": "2026-11-25T00:00:00Z"}
 
 
-def test_events_status_usage_and_ha_discovery(broker: Broker, subscriber: Subscriber, tmp_path: Path) -> None:
-    pub = MqttPublisher(_cfg(broker.port, ha_discovery=True), camera_ids=("gate",))
-    box = Outbox(tmp_path / "outbox.sqlite")
+@contextmanager
+def delivering(pub: MqttPublisher, box: Outbox) -> Iterator[None]:
+    """Publisher plus a delivery worker draining the outbox's MQTT sink, stopped on exit."""
     stop = threading.Event()
     worker = DeliveryWorker(box, MQTT_SINK, pub.send, stop, backoff_initial_s=0.1, backoff_max_s=0.5)
     pub.start()
     worker.start()
     try:
+        yield
+    finally:
+        stop.set()
+        worker.join(5)
+        pub.stop()
+
+
+def test_events_status_usage_and_ha_discovery(broker: Broker, subscriber: Subscriber, tmp_path: Path) -> None:
+    pub = MqttPublisher(_cfg(broker.port, ha_discovery=True), camera_ids=("gate",))
+    box = Outbox(tmp_path / "outbox.sqlite")
+    with delivering(pub, box):
         for i in range(5):
             box.put(MQTT_SINK, _event(i))
         got = subscriber.wait_for("dev1/gate/plate", 5, 10)
@@ -44,10 +57,6 @@ def test_events_status_usage_and_ha_discovery(broker: Broker, subscriber: Subscr
         assert status[-1]["state"] == "online"
         disc = subscriber.wait_for("/config", 1, 5)
         assert disc and disc[0]["state_topic"] == "edge-alpr/dev1/gate/plate"
-    finally:
-        stop.set()
-        worker.join(5)
-        pub.stop()
     assert subscriber.wait_for("edge-alpr/dev1/status", 2, 5)[-1]["state"] == "offline"
     assert box.stats()["pending"].get(MQTT_SINK, 0) == 0
 
@@ -55,11 +64,7 @@ def test_events_status_usage_and_ha_discovery(broker: Broker, subscriber: Subscr
 def test_broker_down_then_up_loses_nothing(broker: Broker, subscriber: Subscriber, tmp_path: Path) -> None:
     pub = MqttPublisher(_cfg(broker.port))
     box = Outbox(tmp_path / "outbox.sqlite")
-    stop = threading.Event()
-    worker = DeliveryWorker(box, MQTT_SINK, pub.send, stop, backoff_initial_s=0.1, backoff_max_s=0.5)
-    pub.start()
-    worker.start()
-    try:
+    with delivering(pub, box):
         assert pub.wait_connected(10)
         for i in range(3):
             box.put(MQTT_SINK, _event(i))
@@ -74,10 +79,6 @@ def test_broker_down_then_up_loses_nothing(broker: Broker, subscriber: Subscribe
         ids = [g["id"] for g in got]
         assert set(ids) == {f"ev-{i}" for i in range(10)}
         assert len(got) >= 10  # at least once: duplicates allowed, they carry the same id
-    finally:
-        stop.set()
-        worker.join(5)
-        pub.stop()
 
 
 def test_last_will_offline_when_connection_dies(broker: Broker, subscriber: Subscriber) -> None:

@@ -25,7 +25,7 @@ from .delivery.outbox import DeliveryWorker, Outbox
 from .delivery.webhooks import Webhooks
 from .engine.regions import validate_regions
 from .errors import ConfigError, InputError
-from .lifecycle import make_state_dir, stop_on_signals
+from .lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
 from .recognizer import RecognizeOptions, Recognizer
 from .stream.loop import CameraLoop
 from .stream.sources import open_source
@@ -184,6 +184,7 @@ def _crops_dir(cfg: Config) -> Any:
 def main(cfg: Config) -> int:
     """Run until SIGTERM/SIGINT; the exit status for the CLI."""
     stop = stop_on_signals()
+    keep_frame_memory()
     svc = build(cfg, stop)
     try:
         port = svc.api.server.port if svc.api is not None else None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import io
 import json
 import re
@@ -79,9 +80,22 @@ def read_body(environ: dict[str, Any], max_bytes: int) -> bytes:
     return body
 
 
-def _multipart_fields(request: bottle.BaseRequest) -> dict[str, list[Any]]:
+@functools.lru_cache(maxsize=4)
+def _in_memory_request(max_bytes: int) -> type[bottle.BaseRequest]:
+    """A request class whose multipart parser keeps parts of up to ``max_bytes`` in memory.
+
+    Why: with bottle's default ``MEMFILE_MAX`` (100 KB) a typical camera JPEG is copied into a
+    temporary file twice (the body, then the part) -- about a millisecond of disk I/O per
+    request on this machine and far more on an SD card.  The body is already in memory and
+    bounded by ``read_body``, so parsing it there costs no extra memory bound.  A subclass
+    keeps bottle's global ``BaseRequest`` untouched.
+    """
+    return type("InMemoryRequest", (bottle.BaseRequest,), {"MEMFILE_MAX": max_bytes})
+
+
+def _multipart_fields(request: bottle.BaseRequest, max_bytes: int) -> dict[str, list[Any]]:
     try:
-        post = request.POST
+        post = _in_memory_request(max_bytes)(request.environ).POST
         return {key: post.getall(key) for key in post.keys()}
     except bottle.MultipartError as e:
         raise InputError(f"Malformed multipart/form-data body: {e}") from e
@@ -205,7 +219,7 @@ def parse_read_request(request: bottle.BaseRequest, max_bytes: int) -> ReadReque
     body = read_body(request.environ, max_bytes)
     content_type = request.environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
     if content_type.startswith("multipart/"):
-        fields = _multipart_fields(request)
+        fields = _multipart_fields(request, max_bytes)
     elif content_type == "application/json":
         fields = _json_fields(body)
     else:

@@ -22,7 +22,7 @@ from ..config import Config, resolve_secret
 from ..delivery.outbox import Outbox
 from ..delivery.webhooks import Webhooks
 from ..errors import ConfigError
-from ..lifecycle import make_state_dir, stop_on_signals
+from ..lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
 from ..recognizer import Recognizer
 from ..usage import Usage
 from .app import ApiContext, create_app
@@ -122,6 +122,7 @@ def build(cfg: Config, recognizer: Recognizer | None = None,
 def serve(cfg: Config) -> int:
     """Run the API until SIGTERM or SIGINT; the exit status for the CLI."""
     stop = stop_on_signals()
+    keep_frame_memory()
     runtime = build(cfg)
     host = cfg.api.host
     shown = f"[{host}]" if ":" in host else host

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import io
+import json
 import statistics
 import subprocess
 import sys

@@ -91,13 +91,16 @@ class Service:
             if not self._quota_warned:
                 log.warning("camera events beyond the monthly quota are still delivered: %s", e)
                 self._quota_warned = True
+        entries: list[tuple[str, dict[str, Any], bytes | None]] = []
         if self.mqtt is not None:
-            self.outbox.put(MQTT_SINK, payload)
+            entries.append((MQTT_SINK, payload, None))
         if self.cfg.webhooks.targets:
             data = {"processing_time": 0, "results": [event.result.to_dict()], "filename": None,
                     "version": 1, "camera_id": event.camera_id, "timestamp": payload["timestamp"],
                     "id": event.id}
-            self.webhooks.publish(data)
+            entries.extend(self.webhooks.entries(data))
+        if entries:  # one transaction: every sink gets the event, or (on a crash) none does
+            self.outbox.put_many(entries)
         log.info("camera %s: plate %s (score %.2f, %d frames), event %s", event.camera_id,
                  payload["plate"], event.result.read.score, event.frames, event.id)
 

@@ -98,11 +98,23 @@ class Subscriber:
         with self.lock:
             return [json.loads(p) for t, p, _ in self.messages if t.endswith(suffix)]
 
+    def texts(self, suffix: str) -> list[str]:
+        """Plain-text payloads (such as the ``online``/``offline`` status) of matching topics."""
+        with self.lock:
+            return [p.decode() for t, p, _ in self.messages if t.endswith(suffix)]
+
     def wait_for(self, suffix: str, count: int, timeout: float) -> list[Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and len(self.on(suffix)) < count:
             time.sleep(0.05)
         return self.on(suffix)
+
+    def wait_for_text(self, suffix: str, text: str, timeout: float) -> list[str]:
+        """Wait until the latest payload on ``suffix`` is ``text``; return all of them."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.texts(suffix)[-1:] != [text]:
+            time.sleep(0.05)
+        return self.texts(suffix)
 
     def close(self) -> None:
         self.client.loop_stop()

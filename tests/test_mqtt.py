@@ -53,11 +53,14 @@ def test_events_status_usage_and_ha_discovery(broker: Broker, subscriber: Subscr
         pub.publish_usage({"calls": 3, "max_calls": None, "total_calls": 7,
                            "resets_on": "2026-12-01T00:00:00Z", "dropped": 0})
         assert subscriber.wait_for("dev1/usage", 1, 5)[-1]["total_calls"] == 7
-        status = subscriber.wait_for("edge-alpr/dev1/status", 1, 5)
-        assert status[-1]["state"] == "online"
+        assert subscriber.wait_for_text("edge-alpr/dev1/status", "online", 5)[-1] == "online"
+        health = subscriber.wait_for("edge-alpr/dev1/health", 1, 5)[-1]
+        assert health["state"] == "online" and health["device_id"] == "dev1"
         disc = subscriber.wait_for("/config", 1, 5)
         assert disc and disc[0]["state_topic"] == "edge-alpr/dev1/gate/plate"
-    assert subscriber.wait_for("edge-alpr/dev1/status", 2, 5)[-1]["state"] == "offline"
+        assert disc[0]["availability_topic"] == "edge-alpr/dev1/status"
+        assert disc[0]["payload_available"] == "online"
+    assert subscriber.wait_for_text("edge-alpr/dev1/status", "offline", 5)[-1] == "offline"
     assert box.stats()["pending"].get(MQTT_SINK, 0) == 0
 
 
@@ -85,13 +88,10 @@ def test_last_will_offline_when_connection_dies(broker: Broker, subscriber: Subs
     pub = MqttPublisher(_cfg(broker.port, keepalive=5))
     pub.start()
     assert pub.wait_connected(10)
-    assert subscriber.wait_for("/status", 1, 5)[-1]["state"] == "online"
+    assert subscriber.wait_for_text("/status", "online", 5)[-1] == "online"
     pub.client.loop_stop()
     pub.client.socket().close()  # an abrupt death: no DISCONNECT packet, the will fires
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and subscriber.on("/status")[-1]["state"] != "offline":
-        time.sleep(0.05)
-    assert subscriber.on("/status")[-1]["state"] == "offline"
+    assert subscriber.wait_for_text("/status", "offline", 10)[-1] == "offline"
 
 
 def test_password_never_from_config_and_from_credentials(tmp_path: Path) -> None:

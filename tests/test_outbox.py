@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -29,6 +30,21 @@ def test_fifo_per_sink_and_ack(tmp_path: Path) -> None:
     stats = box.stats()
     assert stats["pending"] == {"a": 2, "b": 1}
     assert stats["delivered"]["a"] == 1
+
+
+def test_put_many_queues_for_every_sink_or_for_none(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    ids = box.put_many([("mqtt", {"event": "e1"}, None), ("webhook:x", {"event": "e1"}, b"jpg")])
+    assert len(set(ids)) == 2
+    assert [i.payload for i in box.peek("mqtt", 5)] == [{"event": "e1"}]
+    assert [(i.payload, i.blob) for i in box.peek("webhook:x", 5)] == [({"event": "e1"}, b"jpg")]
+    # The second row breaks the schema (sink NOT NULL) inside the transaction: the first row,
+    # already inserted, must be rolled back with it.
+    with pytest.raises(sqlite3.IntegrityError):
+        box.put_many([("mqtt", {"event": "e2"}, None), (None, {"event": "e2"}, None)])
+    assert [i.payload for i in box.peek("mqtt", 5)] == [{"event": "e1"}]
+    box.put("mqtt", {"event": "e3"})  # and the outbox still works afterwards
+    assert [i.payload["event"] for i in box.peek("mqtt", 5)] == ["e1", "e3"]
 
 
 def test_blob_and_reopen(tmp_path: Path) -> None:

@@ -2,9 +2,12 @@
 
 Topics (``<p>`` = topic prefix, ``<d>`` = device id):
 
-* ``<p>/<d>/status``  retained JSON ``{"state": "online", ...}``; the broker publishes the
-  retained last will ``{"state": "offline"}`` if the device vanishes (SIGKILL, power cut).
-  It also carries the outbox ``dropped`` and ``pending`` counts.
+* ``<p>/<d>/status``  retained bare ``online`` / ``offline``, the availability convention that
+  Home Assistant, Node-RED and fleet tools read without a template.  The broker publishes the
+  retained last will ``offline`` if the device vanishes (SIGKILL, power cut).
+* ``<p>/<d>/health``  retained JSON ``{"state", "device_id", "version", "dropped",
+  "pending"}``: the outbox counts and software version, republished when they change (after
+  a crash it is stale until the next start: ``status`` is the authority on availability).
 * ``<p>/<d>/<camera>/plate``  one JSON event per vehicle (API result fields + ``id``,
   ``camera_id``, ``timestamp``), QoS 1, fed from the durable outbox (sink ``"mqtt"``).
 * ``<p>/<d>/usage``  retained JSON counters, republished when they change.
@@ -33,6 +36,7 @@ from .outbox import OutboxItem
 
 log = logging.getLogger(__name__)
 MQTT_SINK = "mqtt"
+ONLINE, OFFLINE = "online", "offline"  # payloads of the availability topic
 
 
 class MqttError(EdgeAlprError):
@@ -61,6 +65,7 @@ class MqttPublisher:
         self.device = device_id(cfg)
         self.base = f"{cfg.topic_prefix}/{self.device}"
         self.status_topic = f"{self.base}/status"
+        self.health_topic = f"{self.base}/health"
         self.usage_topic = f"{self.base}/usage"
         self.camera_ids = camera_ids
         self._connected = threading.Event()
@@ -78,8 +83,7 @@ class MqttPublisher:
             except (OSError, ValueError, ssl.SSLError) as e:
                 raise ConfigError(f"mqtt.tls_ca: cannot load CA file {cfg.tls_ca!r}: {e}") from e
             self.client.tls_insecure_set(cfg.tls_insecure)
-        will = json.dumps({"state": "offline", "device_id": self.device})
-        self.client.will_set(self.status_topic, will, qos=cfg.qos, retain=True)
+        self.client.will_set(self.status_topic, OFFLINE, qos=cfg.qos, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
 
@@ -105,7 +109,7 @@ class MqttPublisher:
             return
         log.info("mqtt: connected to %s:%s as %s", self.cfg.host, self.cfg.port, self.device)
         self._connected.set()
-        self._publish_status("online")
+        self._publish_status(ONLINE)
         if self.cfg.ha_discovery:
             self._publish_discovery()
 
@@ -119,7 +123,7 @@ class MqttPublisher:
     def stop(self, timeout: float = 1.0) -> None:
         """Publish ``offline`` (retained), then disconnect cleanly."""
         if self._connected.is_set():
-            info = self._publish_status("offline")
+            info = self._publish_status(OFFLINE)
             try:
                 info.wait_for_publish(timeout)
             except (RuntimeError, ValueError):
@@ -137,16 +141,20 @@ class MqttPublisher:
             return self.client.publish(topic, payload, qos=self.cfg.qos, retain=retain)
 
     def _publish_status(self, state: str) -> mqtt.MQTTMessageInfo:
+        """The health details first, then the bare availability word (what ``stop`` waits on)."""
         body = {"state": state, "device_id": self.device, "version": __version__,
                 **self._status_extra}
-        return self._publish(self.status_topic, json.dumps(body), retain=True)
+        self._publish(self.health_topic, json.dumps(body), retain=True)
+        return self._publish(self.status_topic, state, retain=True)
 
     def set_status(self, **extra: Any) -> None:
-        """Update the extra status fields (e.g. outbox ``dropped``); republished if changed."""
+        """Update the health fields (e.g. outbox ``dropped``); republished if changed."""
         if extra != self._status_extra:
             self._status_extra = dict(extra)
             if self._connected.is_set():
-                self._publish_status("online")
+                body = {"state": ONLINE, "device_id": self.device, "version": __version__,
+                        **self._status_extra}
+                self._publish(self.health_topic, json.dumps(body), retain=True)
 
     def publish_usage(self, counters: Mapping[str, Any]) -> None:
         """Retained usage counters, sent only when they changed (retained, so nothing is lost)."""
@@ -182,9 +190,8 @@ class MqttPublisher:
                 "value_template": "{{ value_json.plate }}",
                 "json_attributes_topic": self.plate_topic(cam),
                 "availability_topic": self.status_topic,
-                "availability_template": "{{ value_json.state }}",
-                "payload_available": "online",
-                "payload_not_available": "offline",
+                "payload_available": ONLINE,
+                "payload_not_available": OFFLINE,
                 "icon": "mdi:car",
                 "device": {"identifiers": [f"edge_alpr_{self.device}"], "name": f"edge-alpr {self.device}",
                            "manufacturer": "edge-alpr", "sw_version": __version__},

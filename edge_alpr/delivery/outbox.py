@@ -39,7 +39,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,14 +106,23 @@ class Outbox:
 
     def put(self, sink: str, payload: dict[str, Any], blob: bytes | None = None) -> str:
         """Queue ``payload`` (JSON-serialisable) for ``sink``; durable when this returns."""
-        event_id = uuid.uuid4().hex
-        text = json.dumps(payload, separators=(",", ":"))
+        return self.put_many([(sink, payload, blob)])[0]
+
+    def put_many(self, entries: Sequence[tuple[str, dict[str, Any], bytes | None]]) -> list[str]:
+        """Queue several ``(sink, payload, blob)`` entries in one transaction; their row ids.
+
+        Why one transaction: an event bound for MQTT and for webhooks is then queued for all
+        of them or for none, even if the process dies in between (and it costs one fsync).
+        """
+        rows = [(uuid.uuid4().hex, sink, json.dumps(payload, separators=(",", ":")), blob)
+                for sink, payload, blob in entries]
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute(
+                now = self._clock()
+                self._db.executemany(
                     "INSERT INTO outbox (id, sink, created, payload, blob) VALUES (?, ?, ?, ?, ?)",
-                    (event_id, sink, self._clock(), text, blob),
+                    [(event_id, sink, now, text, blob) for event_id, sink, text, blob in rows],
                 )
                 self._enforce_bounds()
                 self._db.execute("COMMIT")
@@ -122,7 +131,7 @@ class Outbox:
                 raise
         with self._changed:
             self._changed.notify_all()
-        return event_id
+        return [row[0] for row in rows]
 
     def peek(self, sink: str, limit: int = 1) -> list[OutboxItem]:
         """The oldest ``limit`` pending events of ``sink`` (expired ones are dropped first)."""

@@ -73,17 +73,22 @@ class Webhooks:
             if worker.is_alive():
                 worker.join(timeout)
 
-    def publish(self, data: dict[str, Any], image: bytes | None = None) -> list[str]:
-        """Queue one event per enabled target (durable on return); returns the event ids."""
-        ids = []
+    def entries(self, data: dict[str, Any], image: bytes | None = None
+                ) -> list[tuple[str, dict[str, Any], bytes | None]]:
+        """The outbox entries of one ``image.done`` event: one per enabled target."""
+        out: list[tuple[str, dict[str, Any], bytes | None]] = []
         for target in self.cfg.targets:
             if self.workers[target.url].state.disabled:
                 continue
             payload = {"hook": {"target": target.url, "id": target.id, "event": "image.done"},
                        "data": data}
-            ids.append(self.outbox.put(sink_name(target), payload,
-                                       blob=image if target.image else None))
-        return ids
+            out.append((sink_name(target), payload, image if target.image else None))
+        return out
+
+    def publish(self, data: dict[str, Any], image: bytes | None = None) -> list[str]:
+        """Queue one event per enabled target (durable on return); returns the event ids."""
+        entries = self.entries(data, image)
+        return self.outbox.put_many(entries) if entries else []
 
     def status(self) -> list[dict[str, Any]]:
         """Per-target state for ``GET /info/``."""

@@ -11,6 +11,7 @@ Shape (YAML)::
           zone: [[0.1, 0.2], [0.9, 0.2], [0.9, 1.0], [0.1, 1.0]]   # fractions of width/height
           regions: [es]
           mode: default
+          motion: {threshold: 12, min_area: 0.002, refresh_s: 2}   # still scene: skip frames
       events:
         max_prediction_delay: 6
         memory_decay: 300
@@ -28,6 +29,7 @@ from typing import Any
 
 from ..configutil import check_keys, typed
 from ..errors import ConfigError
+from .motion import MotionConfig
 
 SOURCE_KINDS = ("video", "folder", "opencv", "picamera2")
 MODES = ("default", "fast", "redaction")
@@ -170,10 +172,12 @@ class CameraConfig:
     zone: tuple[tuple[float, float], ...] = ()
     regions: tuple[str, ...] = ()
     mode: str = "default"
+    motion: MotionConfig = field(default_factory=MotionConfig)
 
     @classmethod
     def from_dict(cls, obj: Any, where: str) -> CameraConfig:
-        d = check_keys(obj, {"id", "source", "max_fps", "sample", "zone", "regions", "mode"}, where)
+        d = check_keys(obj, {"id", "source", "max_fps", "sample", "zone", "regions", "mode",
+                             "motion"}, where)
         cam_id = typed(d, "id", str, "", where)
         if not cam_id or any(c in cam_id for c in "/+#") or cam_id.strip() != cam_id:
             raise ConfigError(f"{where}.id: {cam_id!r} must be non-empty, without spaces around it "
@@ -195,6 +199,7 @@ class CameraConfig:
             zone=_parse_zone(d.get("zone"), f"{where}.zone"),
             regions=tuple(regions),
             mode=mode,
+            motion=MotionConfig.from_dict(d.get("motion", {}), f"{where}.motion"),
         )
 
 

@@ -1,4 +1,4 @@
-"""One thread per camera: read, cap/sample, mask the zone, recognise, track, hand events on.
+"""One thread per camera: read, cap/sample, skip still scenes, mask the zone, recognise, track.
 
 The loop knows nothing of MQTT or HTTP: every finished ``PlateEvent`` goes to ``on_event``
 (``service.py`` commits it to the durable outbox there).  It waits only with timeouts and
@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw
 from ..errors import EdgeAlprError
 from ..types import Frame, PlateResult
 from .config import CameraConfig, EventConfig
+from .motion import MotionGate
 from .sources import FrameSource, SourceEnded
 from .tracker import PlateEvent, Tracker
 
@@ -37,6 +38,7 @@ class LoopStats:
 
     frames_read: int = 0
     frames_processed: int = 0
+    frames_still: int = 0  # skipped by the motion gate
     events: int = 0
     errors: int = 0
     busy_s: float = 0.0
@@ -81,6 +83,7 @@ class CameraLoop(threading.Thread):
         self.max_crops = events.crops_max_files
         self.tracker = Tracker(camera.id, events, id_salt, keep_crops=self.crops_dir is not None)
         self.zone = ZoneMask(camera.zone)
+        self.motion = MotionGate(camera.motion, self.zone.mask if camera.zone else None)
         self.min_interval = 1.0 / camera.max_fps if camera.max_fps > 0 else 0.0
         self.stats = LoopStats()
         self._last_processed = float("-inf")
@@ -113,7 +116,7 @@ class CameraLoop(threading.Thread):
             self.source.close()
 
     def process(self, frame: Frame) -> None:
-        """Cap, sample, mask, recognise and track one frame."""
+        """Cap, sample, gate on motion, mask, recognise and track one frame."""
         self.stats.frames_read += 1
         self._clock_t, self._clock_mono = frame.timestamp.timestamp(), time.monotonic()
         now = time.monotonic()
@@ -122,6 +125,10 @@ class CameraLoop(threading.Thread):
             self._deliver(self.tracker.tick(self._clock_t))
             return
         self._last_processed = now
+        if not self.motion.wants(frame.image, self._clock_t, following=self.tracker.active > 0):
+            self.stats.frames_still += 1
+            self._deliver(self.tracker.tick(self._clock_t))
+            return
         started = time.perf_counter()
         try:
             results = self.recognize(self.zone.apply(frame.image))

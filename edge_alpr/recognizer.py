@@ -102,6 +102,7 @@ class ModelsConfig:
     tile_min_side: int = 640  # default mode tiles only images with a longer side over this
     redaction_threshold_factor: float = 0.6
     min_read_score: float = 0.0  # default threshold_o
+    region_prior_score: float = 0.5  # use the predicted region's plate templates from this score (>1: off)
     vehicle_box: VehicleBoxFactors = field(default_factory=VehicleBoxFactors)
 
     @classmethod
@@ -123,6 +124,7 @@ class ModelsConfig:
                 d, "redaction_threshold_factor", float, base.redaction_threshold_factor, where
             ),
             min_read_score=typed(d, "min_read_score", float, base.min_read_score, where),
+            region_prior_score=typed(d, "region_prior_score", float, base.region_prior_score, where),
             vehicle_box=VehicleBoxFactors(
                 *(typed(vb, k, float, getattr(vbase, k), f"{where}.vehicle_box") for k in ("width", "above", "below"))
             ),
@@ -184,7 +186,8 @@ class Recognizer:
             results = []
             for det in self.detect(image, opts):
                 read = self.reader.read(
-                    self.reader.crop(image, det.box), self.cfg.top_n, self.cfg.beam_width, hint=opts.regions
+                    self.reader.crop(image, det.box), self.cfg.top_n, self.cfg.beam_width, hint=opts.regions,
+                    self_hint_score=self.cfg.region_prior_score,
                 )
                 if not read.plate or read.score < thr_o:
                     continue

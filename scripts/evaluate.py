@@ -101,7 +101,8 @@ def eval_ocr(rec: Recognizer, rows: list[dict], base: Path, t: Tally) -> None:
     for r in rows:
         img = decode((base / r["image"]).read_bytes(), MAX_PIXELS)
         crop = rec.reader.crop(img, Box(0, 0, img.shape[1], img.shape[0]))
-        pr = timed(t, "read", rec.reader.read, crop, rec.cfg.top_n, rec.cfg.beam_width)
+        pr = timed(t, "read", rec.reader.read, crop, rec.cfg.top_n, rec.cfg.beam_width,
+                   self_hint_score=rec.cfg.region_prior_score)
         t.reads.append(same(pr.plate, r["text"]))
         t.chars.append(char_acc(pr.plate, r["text"]))
         t.topn.append(any(same(c.plate, r["text"]) for c in pr.candidates))

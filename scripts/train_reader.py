@@ -1,8 +1,17 @@
 """Train the plate reader: text (fixed slots) + region, int8 TFLite export with a sidecar.
 
 Why fixed slots and not CTC: two-line plates read top row first, which is not left-to-right in
-the image, and a dense slot head learns that ordering directly.  Synthetic plates from
-``synth.py`` give the reader the regions and fonts the real crops lack.
+the image, and a slot head learns that ordering directly.  Synthetic plates from ``synth.py``
+give the reader the regions and fonts the real crops lack.
+
+Two slot heads:
+
+* ``attention`` (v2, default): each of the 10 slots attends over the 5x16 feature map (learned
+  position embedding) and one classifier, shared by all slots, names the character there.  A
+  character learned in one slot is known in every slot, and the head has a few thousand
+  weights instead of a million, so it cannot memorise the real crops (v1 read 99 % of the
+  train crops and 9 % of the US dev crops).
+* ``dense`` (v1): flatten the feature map into one dense layer per slot.
 
     python scripts/train_reader.py --epochs 30 --synthetic 40000
 """
@@ -99,7 +108,24 @@ def det_crops(split: str) -> tuple[np.ndarray, list[str], list[str]]:
     return np.stack(xs), ts, rs
 
 
-def build(tf: object, n_regions: int) -> object:
+class LearnedEmbedding:
+    """Factory for a Keras layer adding a trainable tensor of ``shape`` (a position embedding)."""
+
+    @staticmethod
+    def layer(shape: tuple[int, ...], name: str) -> object:
+        import keras
+
+        class _Add(keras.layers.Layer):
+            def build(self, input_shape: object) -> None:
+                self.table = self.add_weight(shape=shape, initializer="zeros", name="table")
+
+            def call(self, x: object) -> object:
+                return x + self.table
+
+        return _Add(name=name)
+
+
+def build(tf: object, n_regions: int, head: str = "attention") -> object:
     import keras
     from keras import layers as L
 
@@ -114,13 +140,39 @@ def build(tf: object, n_regions: int) -> object:
     x = L.MaxPooling2D()(block(x, 64))
     x = L.MaxPooling2D()(block(block(x, 96), 96))
     x = block(block(x, 128), 128)
-    c = L.Conv2D(32, 1, activation="relu")(x)
-    c = L.Dropout(0.2)(L.Flatten()(c))
-    c = L.Dense(MAX_LEN * (PAD + 1))(c)
-    chars = L.Softmax(name="chars")(L.Reshape((MAX_LEN, PAD + 1))(c))
+    if head == "dense":
+        c = L.Conv2D(32, 1, activation="relu")(x)
+        c = L.Dropout(0.2)(L.Flatten()(c))
+        c = L.Dense(MAX_LEN * (PAD + 1))(c)
+        chars = L.Softmax(name="chars")(L.Reshape((MAX_LEN, PAD + 1))(c))
+    else:
+        gh, gw, ch = IN_H // 8, IN_W // 8, 128
+        f = LearnedEmbedding.layer((1, gh, gw, ch), "position")(x)
+        a = L.Conv2D(64, 1, activation="relu")(f)
+        a = L.Conv2D(MAX_LEN, 1)(a)  # one attention map per slot
+        a = L.Softmax(axis=-1)(L.Permute((2, 1))(L.Reshape((gh * gw, MAX_LEN))(a)))
+        v = L.Reshape((gh * gw, ch))(L.Conv2D(ch, 1, activation="relu")(f))
+        slots = L.Dot(axes=(2, 1))([a, v])  # (MAX_LEN, ch): what each slot looks at
+        slots = LearnedEmbedding.layer((1, MAX_LEN, ch), "slot")(slots)
+        h = L.Dropout(0.2)(L.Dense(128, activation="relu")(slots))
+        chars = L.Softmax(name="chars")(L.Dense(PAD + 1)(h))
     r = L.GlobalAveragePooling2D()(x)
     region = L.Dense(n_regions, activation="softmax", name="region")(r)
     return keras.Model(inp, [chars, region])
+
+
+def copy_trunk(src: object, dst: object) -> int:
+    """Copy the convolution trunk (conv + batch-norm layers, in order) between heads."""
+    from keras import layers as L
+
+    def trunk(m: object) -> list:
+        layers = [lyr for lyr in m.layers if isinstance(lyr, (L.Conv2D, L.BatchNormalization))]
+        return [lyr for lyr in layers if not (isinstance(lyr, L.Conv2D) and lyr.kernel_size == (1, 1))]
+
+    pairs = list(zip(trunk(src), trunk(dst), strict=True))
+    for a, b in pairs:
+        b.set_weights(a.get_weights())
+    return len(pairs)
 
 
 def region_loss(y, p):
@@ -134,7 +186,12 @@ def region_loss(y, p):
 
 
 def augment(tf, x, y, r):
-    """Box jitter, brightness/contrast: the detector's crops are never exact."""
+    """What real crops vary in and the data does not show enough of.
+
+    Box jitter (the detector's crops are never exact), a small rotation and shear, lower
+    resolution (plates far from the camera), sensor noise, grey frames and brightness and
+    contrast.
+    """
     b = tf.shape(x)[0]
     y1 = tf.random.uniform([b], -0.08, 0.1)
     x1 = tf.random.uniform([b], -0.04, 0.05)
@@ -142,7 +199,27 @@ def augment(tf, x, y, r):
     x2 = 1 - tf.random.uniform([b], -0.04, 0.05)
     boxes = tf.stack([y1, x1, y2, x2], axis=1)
     xf = tf.image.crop_and_resize(tf.cast(x, tf.float32), boxes, tf.range(b), (IN_H, IN_W))
+    # rotation (+-3 degrees) and horizontal shear (italic-like slant) about the centre; the
+    # transform maps output pixels to input pixels
+    theta = tf.random.uniform([b], -0.05, 0.05)
+    shear = tf.random.uniform([b], -0.2, 0.2)
+    cos, sin = tf.cos(theta), tf.sin(theta)
+    cx, cy = IN_W / 2.0, IN_H / 2.0
+    a0, a1 = cos, -sin + shear
+    b0, b1 = sin, cos
+    tr = tf.stack([a0, a1, cx - a0 * cx - a1 * cy, b0, b1, cy - b0 * cx - b1 * cy,
+                   tf.zeros([b]), tf.zeros([b])], axis=1)
+    xf = tf.raw_ops.ImageProjectiveTransformV3(images=xf, transforms=tr, output_shape=[IN_H, IN_W],
+                                               fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST")
+    # lower resolution for about half of the batches
+    scale = tf.random.uniform([], 0.3, 1.0)
+    small = tf.cast(tf.round(tf.constant([IN_H, IN_W], tf.float32) * scale), tf.int32)
+    xf = tf.cond(tf.random.uniform([]) < 0.5,
+                 lambda: tf.image.resize(tf.image.resize(xf, small), (IN_H, IN_W)), lambda: xf)
+    gray = tf.reduce_mean(xf, axis=-1, keepdims=True) * tf.ones([1, 1, 1, 3])
+    xf = tf.where(tf.random.uniform([b, 1, 1, 1]) < 0.2, gray, xf)
     xf = xf * tf.random.uniform([b, 1, 1, 1], 0.6, 1.3) + tf.random.uniform([b, 1, 1, 1], -30, 30)
+    xf = xf + tf.random.normal(tf.shape(xf)) * tf.random.uniform([b, 1, 1, 1], 0.0, 10.0)
     return tf.clip_by_value(xf, 0, 255), {"chars": y, "region": r}
 
 
@@ -156,8 +233,11 @@ def main() -> None:
     ap.add_argument("--synthetic-use", type=int, default=0, help="use a random subset of the synthetic plates")
     ap.add_argument("--det-crops", type=int, default=0, help="copies of plate crops cut from detection scenes")
     ap.add_argument("--init", type=Path, help="start from these weights (fine-tuning stage)")
+    ap.add_argument("--trunk-from", type=Path, help="copy the conv trunk from these dense-head (v1) weights")
+    ap.add_argument("--head", choices=("attention", "dense"), default="attention")
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--out", type=Path, default=tfcommon.MODELS / "reader_v1.tflite")
+    ap.add_argument("--weight-decay", type=float, default=1e-4)
+    ap.add_argument("--out", type=Path, default=tfcommon.MODELS / "reader_v2.tflite")
     args = ap.parse_args()
     t0 = time.time()
     tf = tfcommon.setup_tf(args.threads)
@@ -189,14 +269,18 @@ def main() -> None:
         .map(lambda a, b, c: augment(tf, a, b, c))
         .prefetch(2)
     )
-    model = build(tf, len(regions))
+    model = build(tf, len(regions), args.head)
     if args.init:
         model.load_weights(args.init)
         print(f"initialised from {args.init}", flush=True)
+    elif args.trunk_from:
+        v1 = build(tf, len(regions), "dense")
+        v1.load_weights(args.trunk_from)
+        print(f"trunk ({copy_trunk(v1, model)} layers) from {args.trunk_from}", flush=True)
     steps = args.epochs * (len(x) // args.batch + 1)
     sched = keras.optimizers.schedules.CosineDecay(args.lr, steps)
     model.compile(
-        keras.optimizers.Adam(sched),
+        keras.optimizers.AdamW(sched, weight_decay=args.weight_decay),
         loss={"chars": "sparse_categorical_crossentropy", "region": region_loss},
         loss_weights={"chars": 1.0, "region": 0.2},
     )
@@ -226,6 +310,7 @@ def main() -> None:
         args.out,
         {
             "kind": "reader",
+            "head": args.head,
             "alphabet": ALPHABET,
             "pad_index": PAD,
             "max_len": MAX_LEN,

@@ -12,7 +12,7 @@ from PIL import Image
 from edge_alpr.engine import regions
 from edge_alpr.engine.boxes import components, decode
 from edge_alpr.engine.preprocess import Letterbox, letterbox
-from edge_alpr.engine.reader import beam
+from edge_alpr.engine.reader import beam, fit_templates
 from edge_alpr.errors import InputError
 from edge_alpr.imaging import decode as decode_image
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions
@@ -57,6 +57,22 @@ def test_beam_ranks_and_merges_pad_positions() -> None:
     cands = beam(probs, alphabet, pad, width=4, top_n=3)
     assert [c.plate for c in cands][:2] == ["AB", "AA"]
     assert cands[0].score == pytest.approx(0.54)
+
+
+def test_fit_templates_finds_the_best_reading_under_each_template() -> None:
+    alphabet, pad = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ?", 37
+    probs = np.full((10, 38), 0.001)
+    # "GNF3490" where slot 0 is a close call between '5' (a digit) and 'G' (a letter)
+    for i, c in enumerate("GNF3490"):
+        probs[i, alphabet.index(c)] = 0.9
+    probs[0, alphabet.index("G")], probs[0, alphabet.index("5")] = 0.3, 0.6
+    probs[7:, pad] = 0.9
+    assert beam(probs, alphabet, pad, width=1, top_n=1)[0].plate == "5NF3490"
+    br = fit_templates(probs, alphabet, pad, regions.templates("br"))
+    assert len(br) == 2 and "GNF3490" in {c.plate for c in br}  # LLLNNNN (and LLLNLNN)
+    best = max(br, key=lambda c: c.score)
+    assert best.plate == "GNF3490" and 0 < best.score < 0.3
+    assert fit_templates(probs, alphabet, pad, ("L" * 11,)) == []  # longer than the slots
 
 
 def test_regions_validation_lists_valid_codes() -> None:

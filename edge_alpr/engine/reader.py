@@ -33,6 +33,36 @@ def beam(probs: np.ndarray, alphabet: str, pad: int, width: int, top_n: int) -> 
     return [Candidate(t, min(1.0, s)) for t, s in ranked]
 
 
+def fit_templates(probs: np.ndarray, alphabet: str, pad: int, templates: tuple[str, ...]) -> list[Candidate]:
+    """The most likely string for each plate template (``L`` letter, ``N`` digit, ``X`` either).
+
+    Why: the beam only keeps what the model already ranks high, so a plate whose one
+    uncertain character is confused across classes (``5`` for ``G`` in ``GNF3490``) never gets
+    its right reading.  With slots independent, the best string under a template is exact and
+    cheap: per slot, the best allowed character, then pads.
+    """
+    allowed = {
+        "L": np.array([c.isalpha() for c in alphabet] + [False]),
+        "N": np.array([c.isdigit() for c in alphabet] + [False]),
+        "X": np.array([c.isalnum() for c in alphabet] + [False]),
+    }
+    out = []
+    for template in templates:
+        if len(template) > len(probs):
+            continue
+        chosen, score = [], 1.0
+        for i, slot in enumerate(probs):
+            if i < len(template):
+                masked = np.where(allowed[template[i]][: len(slot)], slot, -1.0)
+                c = int(np.argmax(masked))
+                chosen.append(alphabet[c])
+            else:
+                c = pad
+            score *= float(slot[c])
+        out.append(Candidate("".join(chosen), min(1.0, score)))
+    return out
+
+
 class Reader:
     """Reads a plate inside a detection box."""
 
@@ -58,22 +88,31 @@ class Reader:
         beam_width: int = 8,
         hint: tuple[str, ...] = (),
         hint_ratio: float = 0.05,
+        self_hint_score: float = 1.1,
     ) -> PlateRead:
-        """Read a model-sized crop.  ``hint`` regions re-rank candidates by plate pattern.
+        """Read a model-sized crop.  Region plate templates re-rank the candidates.
 
-        A candidate that fits a hinted region wins if its score is at least ``hint_ratio`` of the
-        best one; otherwise the template is ignored (foreign plates must still read).
+        The templates come from ``hint`` (the request's regions) or, when none is given, from
+        the reader's own region prediction if its score is at least ``self_hint_score`` (above
+        1 turns that off).  The best reading under each template joins the beam's candidates;
+        a candidate that fits wins if its score is at least ``hint_ratio`` of the best one, so
+        a foreign plate with a clear reading still reads as it is.
         """
         outs = self.model.run(crop)
         chars = self.model.output_by_shape(outs, self.pad + 1)[0]
         region_p = self.model.output_by_shape(outs, len(self.regions))[0]
+        code, score = self._region(region_p)
         cands = beam(chars, self.alphabet, self.pad, beam_width, max(top_n, 1) * 2)
-        if hint and cands:
+        prior = hint or ((code,) if score >= self_hint_score and reg.has_patterns(code) else ())
+        if prior and cands:
+            templates = tuple(t for r in prior for t in reg.templates(r))
+            known = {c.plate for c in cands}
+            extra = [c for c in fit_templates(chars, self.alphabet, self.pad, templates) if c.plate not in known]
+            cands = sorted(cands + extra, key=lambda c: -c.score)
             best = cands[0].score
-            fits = [c for c in cands if any(reg.matches(c.plate, r) for r in hint) and c.score >= best * hint_ratio]
+            fits = [c for c in cands if any(reg.matches(c.plate, r) for r in prior) and c.score >= best * hint_ratio]
             if fits:
                 cands = fits + [c for c in cands if c not in fits]
-        code, score = self._region(region_p)
         top = cands[0] if cands else Candidate("", 0.0)
         return PlateRead(top.plate, top.score, tuple(cands[:top_n]), code, score)
 

@@ -260,6 +260,11 @@ def matches(plate: str, region: str) -> bool:
     return any(p.match(plate.upper()) for p in pats)
 
 
+def templates(region: str) -> tuple[str, ...]:
+    """The region's plate templates (``L`` letter, ``N`` digit, ``X`` either); () if unknown."""
+    return PATTERNS.get(country_of(region), ())
+
+
 def has_patterns(region: str) -> bool:
     """Whether re-ranking can use templates for this region."""
     return country_of(region) in _COMPILED

@@ -4,10 +4,14 @@
 #
 #   make models            (needs: pip install -e '.[train]'  and ../shared/data)
 #
-# Wall time on the 2-core build machine: about 2 hours 15 minutes (reader stage 1 ~65 min and
+# Wall time on the 2-core build machine: about 3 hours 15 minutes (reader stage 1 ~65 min and
 # the detector ~60 min side by side, one core each; reader stage 2 ~17 min on both cores; reader
-# stage 3 and detector stage 2 side by side ~30 min; vehicle classifier ~2 min; detector
+# stage 3 and detector stage 2 side by side ~30 min; reader v2 (attention head on the stage-3
+# trunk) and detector stage 3 side by side ~60 min; vehicle classifier ~2 min; detector
 # threshold tuning and dev evaluation ~8 min).  Progress goes to logs/*.log.
+#
+# Stages 1-3 write their models to the cache; the shipped models are the last stage's:
+# detector_v2, reader_v2 and vehicle_v1 in models/quantized/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p logs
@@ -16,11 +20,11 @@ export EDGE_ALPR_CACHE=$CACHE
 python3 -c "import tensorflow" 2>/dev/null || { echo "TensorFlow is missing: pip install -e '.[train]'" >&2; exit 2; }
 
 echo "[1/4] reader stage 1 and detector, in parallel (tail -f logs/train_reader.log logs/train_detector.log)"
-python3 scripts/train_reader.py --epochs 6 --synthetic 70000 --real-repeat 8 --threads 1 \
-  > logs/train_reader.log 2>&1 &
+python3 scripts/train_reader.py --head dense --epochs 6 --synthetic 70000 --real-repeat 8 --threads 1 \
+  --out "$CACHE/reader_stage1.tflite" > logs/train_reader.log 2>&1 &
 reader=$!
 python3 scripts/train_detector.py --epochs 10 --variants 6 --threads 1 --eval-every 2 \
-  > logs/train_detector.log 2>&1 &
+  --out "$CACHE/detector_stage1.tflite" > logs/train_detector.log 2>&1 &
 detector=$!
 wait "$reader"
 cp "$CACHE/reader.weights.h5" "$CACHE/reader_stage1.weights.h5"
@@ -28,20 +32,32 @@ wait "$detector"
 
 echo "[2/4] reader stage 2, both cores: fine-tune with more real crops, including plates cut"
 echo "      from detection scenes the way the service cuts them (logs/train_reader2.log)"
-python3 scripts/train_reader.py --init "$CACHE/reader_stage1.weights.h5" --epochs 5 --lr 1e-3 \
+python3 scripts/train_reader.py --head dense --init "$CACHE/reader_stage1.weights.h5" --epochs 5 --lr 1e-3 \
   --synthetic 70000 --synthetic-use 30000 --real-repeat 4 --det-crops 2 --threads 2 \
-  > logs/train_reader2.log 2>&1
+  --out "$CACHE/reader_stage2.tflite" > logs/train_reader2.log 2>&1
 cp "$CACHE/reader.weights.h5" "$CACHE/reader_stage2.weights.h5"
 cp "$CACHE/detector.weights.h5" "$CACHE/detector_stage1.weights.h5"
 
 echo "[3/4] more training at a lower rate, side by side: reader stage 3 and detector stage 2"
 echo "      (logs/train_reader3.log, logs/train_detector2.log)"
-python3 scripts/train_reader.py --init "$CACHE/reader_stage2.weights.h5" --epochs 8 --lr 5e-4 \
+python3 scripts/train_reader.py --head dense --init "$CACHE/reader_stage2.weights.h5" --epochs 8 --lr 5e-4 \
   --synthetic 70000 --synthetic-use 40000 --real-repeat 4 --det-crops 2 --threads 2 \
-  > logs/train_reader3.log 2>&1 &
+  --out "$CACHE/reader_stage3.tflite" > logs/train_reader3.log 2>&1 &
 reader=$!
 python3 scripts/train_detector.py --init "$CACHE/detector_stage1.weights.h5" --epochs 3 --lr 5e-4 \
-  --variants 6 --threads 1 --eval-every 3 > logs/train_detector2.log 2>&1
+  --variants 6 --threads 1 --eval-every 3 --out "$CACHE/detector_stage2.tflite" > logs/train_detector2.log 2>&1
+wait "$reader"
+cp "$CACHE/reader.weights.h5" "$CACHE/reader_stage3.weights.h5"
+cp "$CACHE/detector.weights.h5" "$CACHE/detector_stage2.weights.h5"
+
+echo "      reader v2 (attention slot head, trunk from stage 3, stronger augmentation) and"
+echo "      detector stage 3, side by side (logs/train_reader_v2.log, logs/train_detector3.log)"
+python3 scripts/train_reader.py --trunk-from "$CACHE/reader_stage3.weights.h5" --epochs 10 --lr 1e-3 \
+  --synthetic 60000 --synthetic-use 40000 --real-repeat 4 --det-crops 2 --threads 1 \
+  > logs/train_reader_v2.log 2>&1 &
+reader=$!
+python3 scripts/train_detector.py --init "$CACHE/detector_stage2.weights.h5" --epochs 8 --lr 7e-4 \
+  --variants 6 --threads 1 --eval-every 4 > logs/train_detector3.log 2>&1
 wait "$reader"
 
 echo "      vehicle classifier (logs/train_vehicle.log)"

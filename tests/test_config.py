@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from edge_alpr import config
 from edge_alpr.errors import ConfigError
@@ -96,3 +97,12 @@ def test_secret_from_env_then_credentials(tmp_path: Path) -> None:
     assert config.resolve_secret("TOKEN", "api_token", env) == "from-systemd"
     assert config.resolve_secret("TOKEN", "api_token", {**env, "TOKEN": "env"}) == "env"
     assert config.resolve_secret("TOKEN", "other", env) is None
+
+
+def test_readme_config_example_is_valid() -> None:
+    """The YAML shown in the README must load as it is (docs that drift are bugs)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    cfg = config.from_dict(yaml.safe_load(block), "README.md")
+    assert cfg.stream.cameras[0].motion.threshold > 0
+    assert cfg.webhooks.targets

@@ -83,16 +83,27 @@ chroot "$ROOTFS" apt-get install -y -qq --no-install-recommends $DEPS
 cp "$DEB" "$ROOTFS/root/edge-alpr.deb"
 chroot "$ROOTFS" apt-get install -y -qq --no-install-recommends /root/edge-alpr.deb
 umount -l "$ROOTFS/proc" "$ROOTFS/sys"
-# Emulation only: qemu-user translates code with a JIT (needs writable+executable memory, which
-# MemoryDenyWriteExecute forbids: the service dies with SIGSEGV) and makes host (x86_64) system
-# calls that an arm64 seccomp filter does not describe.  This drop-in lifts exactly those three
-# settings for the emulated boot; real arm64 hardware and the amd64 CI test run the unit as shipped.
+# Emulation only.  Under qemu-user every arm64 process is an x86_64 qemu process that translates
+# code with a JIT and makes host (x86_64) system calls, so the settings that systemd enforces
+# with seccomp filters (written for arm64 system calls) or that forbid writable+executable
+# memory cannot describe it: with them the service dies with SIGSEGV or SIGSYS.  This drop-in
+# lifts exactly the seccomp-based settings for the emulated boot; real arm64 hardware and the
+# amd64 CI test (tests/test_deb.py) run the unit as shipped, with all of them.
 mkdir -p "$ROOTFS/etc/systemd/system/edge-alpr.service.d"
 cat >"$ROOTFS/etc/systemd/system/edge-alpr.service.d/qemu-user.conf" <<'UNIT'
 [Service]
 MemoryDenyWriteExecute=no
 SystemCallFilter=
 SystemCallArchitectures=
+RestrictAddressFamilies=
+RestrictNamespaces=no
+LockPersonality=no
+RestrictRealtime=no
+RestrictSUIDSGID=no
+ProtectClock=no
+ProtectKernelModules=no
+ProtectKernelLogs=no
+ProtectHostname=no
 UNIT
 
 say "boot with systemd-nspawn -b"

@@ -136,16 +136,22 @@ def test_random_bodies(server: tuple[str, int], body: bytes, content_type: str) 
 
 
 def test_memory_stays_bounded(server: tuple[str, int]) -> None:
-    """After warming up, 200 more bad and good requests must not grow the server's RSS."""
+    """Bad and good requests, 160 rounds: RSS levels off instead of climbing.
+
+    RSS after each round moves by tens of MB as the allocator keeps and returns freed buffers
+    (frame-sized buffers are kept on purpose, see ``lifecycle.keep_frame_memory``), so the
+    check compares peaks: the peak of the last 40 rounds may not exceed the peak of rounds
+    40-80 by more than 25 MB.  Leaking the 1.5 MB body of each round would add 180 MB.
+    """
     url, pid = server
     bodies = [(png_with_size(60000, 60000), (400, 413)), (SAMPLE.read_bytes()[:3000], (400,)),
               (b"\0" * 1_500_000, (400,)), (SAMPLE.read_bytes(), (201,))]
-    for _ in range(20):
-        for data, _status in bodies:
-            requests.post(url, files={"upload": ("w", data)})
-    before = rss_kb(pid)
-    for _ in range(50):
+    session = requests.Session()
+    peaks: list[int] = []
+    for _ in range(160):
         for data, status in bodies:
-            assert requests.post(url, files={"upload": ("w", data)}).status_code in status
-    growth_mb = (rss_kb(pid) - before) / 1024
-    assert growth_mb < 20, f"server RSS grew by {growth_mb:.1f} MB over 200 requests"
+            assert session.post(url, files={"upload": ("w", data)}).status_code in status
+        peaks.append(rss_kb(pid))
+    early, late = max(peaks[40:80]) / 1024, max(peaks[120:]) / 1024
+    assert late - early < 25, f"server RSS peak grew from {early:.0f} MB to {late:.0f} MB"
+    assert late < 250, f"server RSS peaked at {late:.0f} MB"

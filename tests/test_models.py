@@ -69,11 +69,12 @@ def test_tampered_model_is_refused(tmp_path: Path) -> None:
         Model(tmp_path / src.name)
 
 
-# Regression floors for the v1 models, set below what v1 measures on these same 25 crops
-# (exact / character accuracy: uc3m 0.72/0.95, br 0.40/0.88, us 0.08/0.62, ar 0.08/0.59).
-# They catch a broken model, preprocessing or decoding; the issue's accuracy targets are
-# measured on the full dev splits by scripts/evaluate.py and are not yet reached by v1.
-FLOORS = {"uc3m_crops": (0.6, 0.88), "br_crops": (0.28, 0.8), "us_states": (0.04, 0.5), "ar_crops": (0.04, 0.45)}
+# Regression floors for the shipped reader (v2), set below what it measures on these same 25
+# crops (exact / character accuracy: uc3m 0.96/0.99, br 0.88/0.98, us 0.32/0.82, ar 0.32/0.76;
+# v1 measured uc3m 0.72/0.95, br 0.40/0.88, us 0.08/0.62, ar 0.08/0.59).  They catch a broken
+# model, preprocessing or decoding; the issue's accuracy targets are measured on the full dev
+# splits by scripts/evaluate.py.
+FLOORS = {"uc3m_crops": (0.84, 0.95), "br_crops": (0.72, 0.93), "us_states": (0.2, 0.72), "ar_crops": (0.2, 0.66)}
 
 
 @pytest.mark.parametrize("dataset", sorted(FLOORS))
@@ -107,8 +108,9 @@ def test_pipeline_reads_dev_scenes(recognizer: Recognizer) -> None:
         results = recognizer.recognize(img, RecognizeOptions())
         gt = Box(*r["plates"][0]["box"])
         hits += any(res.box.iou(gt) >= 0.5 and evaluate.same(res.read.plate, r["plates"][0]["text"]) for res in results)
-    # v1 reads 5 of these 12 (the end-to-end target of the models issue is not reached yet).
-    assert hits >= 4, f"{hits}/{len(rows)} scenes read"
+    # The shipped models read 7 of these 12 (v1 read 5); the end-to-end target of the models
+    # issue is not reached yet.
+    assert hits >= 6, f"{hits}/{len(rows)} scenes read"
 
 
 def test_runtimes_agree() -> None:

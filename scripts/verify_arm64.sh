@@ -83,27 +83,15 @@ chroot "$ROOTFS" apt-get install -y -qq --no-install-recommends $DEPS
 cp "$DEB" "$ROOTFS/root/edge-alpr.deb"
 chroot "$ROOTFS" apt-get install -y -qq --no-install-recommends /root/edge-alpr.deb
 umount -l "$ROOTFS/proc" "$ROOTFS/sys"
-# Emulation only.  Under qemu-user every arm64 process is an x86_64 qemu process that translates
-# code with a JIT and makes host (x86_64) system calls, so the settings that systemd enforces
-# with seccomp filters (written for arm64 system calls) or that forbid writable+executable
-# memory cannot describe it: with them the service dies with SIGSEGV or SIGSYS.  This drop-in
-# lifts exactly the seccomp-based settings for the emulated boot; real arm64 hardware and the
-# amd64 CI test (tests/test_deb.py) run the unit as shipped, with all of them.
+# Emulation only.  Under qemu-user the arm64 process sees the x86_64 host's /proc/cpuinfo next
+# to /sys/devices/system/cpu; the cpuinfo library inside the TFLite runtimes parses the two as
+# an arm64 machine and dereferences NULL (SIGSEGV at model load; found with strace).  Hiding the
+# sysfs CPU tree makes it fall back as it does in a plain chroot.  Real arm64 hardware has an
+# arm64 /proc/cpuinfo and runs the unit as shipped, without this drop-in.
 mkdir -p "$ROOTFS/etc/systemd/system/edge-alpr.service.d"
 cat >"$ROOTFS/etc/systemd/system/edge-alpr.service.d/qemu-user.conf" <<'UNIT'
 [Service]
-MemoryDenyWriteExecute=no
-SystemCallFilter=
-SystemCallArchitectures=
-RestrictAddressFamilies=
-RestrictNamespaces=no
-LockPersonality=no
-RestrictRealtime=no
-RestrictSUIDSGID=no
-ProtectClock=no
-ProtectKernelModules=no
-ProtectKernelLogs=no
-ProtectHostname=no
+InaccessiblePaths=-/sys/devices/system/cpu
 UNIT
 
 say "boot with systemd-nspawn -b"

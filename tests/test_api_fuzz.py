@@ -141,7 +141,8 @@ def test_memory_stays_bounded(server: tuple[str, int]) -> None:
     RSS after each round moves by tens of MB as the allocator keeps and returns freed buffers
     (frame-sized buffers are kept on purpose, see ``lifecycle.keep_frame_memory``), so the
     check compares peaks: the peak of the last 40 rounds may not exceed the peak of rounds
-    40-80 by more than 25 MB.  Leaking the 1.5 MB body of each round would add 180 MB.
+    40-80 by more than 25 MB.  Leaking the 1.5 MB body of each round would add about 120 MB
+    between the two windows.
     """
     url, pid = server
     bodies = [(png_with_size(60000, 60000), (400, 413)), (SAMPLE.read_bytes()[:3000], (400,)),

@@ -112,9 +112,9 @@ def test_small_base64_field(api: Any, sample_images: list[Path], recognizer: Any
     assert response.json()["results"] == expected_results(recognizer, data)
 
 
-def test_large_base64_multipart_field_over_memfile_max(api: Any, sample_images: list[Path],
+def test_large_base64_multipart_field(api: Any, sample_images: list[Path],
                                                       recognizer: Any) -> None:
-    # A ~400 KB PNG: its base64 form field is far over bottle's 100 KB MEMFILE_MAX.
+    # A ~400 KB PNG: its base64 form field is far over bottle's default 100 KB MEMFILE_MAX.
     import io
 
     from PIL import Image

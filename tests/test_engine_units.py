@@ -12,10 +12,11 @@ from PIL import Image
 from edge_alpr.engine import regions
 from edge_alpr.engine.boxes import components, decode
 from edge_alpr.engine.preprocess import Letterbox, letterbox
-from edge_alpr.engine.reader import beam, fit_templates
+from edge_alpr.engine.reader import beam, fit_templates, rerank
 from edge_alpr.errors import InputError
 from edge_alpr.imaging import decode as decode_image
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions
+from edge_alpr.types import Candidate
 
 
 def test_components_are_4_connected() -> None:
@@ -69,10 +70,21 @@ def test_fit_templates_finds_the_best_reading_under_each_template() -> None:
     probs[7:, pad] = 0.9
     assert beam(probs, alphabet, pad, width=1, top_n=1)[0].plate == "5NF3490"
     br = fit_templates(probs, alphabet, pad, regions.templates("br"))
-    assert len(br) == 2 and "GNF3490" in {c.plate for c in br}  # LLLNNNN (and LLLNLNN)
+    assert len(br) == len(regions.templates("br")) and "GNF3490" in {c.plate for c in br}
     best = max(br, key=lambda c: c.score)
     assert best.plate == "GNF3490" and 0 < best.score < 0.3
     assert fit_templates(probs, alphabet, pad, ("L" * 11,)) == []  # longer than the slots
+
+
+def test_rerank_prefers_a_fitting_reading_unless_it_is_far_behind() -> None:
+    beam_cands = [Candidate("5NF3490", 0.6), Candidate("GNF3490", 0.3)]
+    fitted = [Candidate("GNF3490", 0.3), Candidate("GNF3A90", 0.0001)]
+    out = rerank(beam_cands, fitted, ("br",), 0.05)
+    assert [c.plate for c in out][:2] == ["GNF3490", "5NF3490"]
+    assert len({c.plate for c in out}) == len(out)  # a plate appears once
+    # a foreign plate read clearly stays as it is: the fitting reading is under 5 % of it
+    clear = rerank([Candidate("AB12CDE", 0.9)], [Candidate("ABC1234", 0.01)], ("br",), 0.05)
+    assert clear[0].plate == "AB12CDE"
 
 
 def test_regions_validation_lists_valid_codes() -> None:

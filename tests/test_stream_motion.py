@@ -55,6 +55,15 @@ def test_still_frames_are_skipped_until_refresh_and_motion_wakes_it() -> None:
     assert gate.skipped == 14
 
 
+def test_a_clock_stepping_back_counts_as_a_refresh() -> None:
+    image = scene("05_uc3m_01150.jpg")
+    gate = MotionGate(MotionConfig(refresh_s=2.0))
+    assert gate.wants(image, 100.0, following=False)
+    assert not gate.wants(image, 100.5, following=False)
+    assert gate.wants(image, 40.0, following=False)  # NTP stepped the clock back a minute
+    assert not gate.wants(image, 40.5, following=False)
+
+
 def test_motion_outside_the_zone_is_ignored() -> None:
     rng = np.random.default_rng(1)
     empty, car = scene("03_uc3m_01134.jpg"), scene("04_uc3m_00362.jpg")

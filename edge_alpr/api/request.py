@@ -5,7 +5,8 @@ form field, a JSON body) and clients in the wild use all of them.  Bottle's own 
 the way: it answers 413 for a urlencoded or JSON body over ``MEMFILE_MAX`` (100 KB) and turns a
 multipart *form field* over that size into a file upload.  So the body is read here once,
 bounded by ``max_upload_bytes``; urlencoded and JSON bodies are parsed here, multipart by
-bottle's parser (with a large base64 "field" accepted from its file form).  Every malformed
+bottle's parser with the limit raised to ``max_upload_bytes`` (parts stay in memory, so a large
+base64 field stays a field; its file form is still accepted, should a parser spool it).  Every malformed
 input becomes an ``InputError`` with the status the API returns; nothing here may raise
 anything else.
 """
@@ -152,7 +153,7 @@ def _upload_bytes(value: Any, max_bytes: int) -> tuple[bytes, str]:
                 return _decode_base64(raw.decode("ascii")), value.filename
             except (InputError, UnicodeDecodeError):
                 return raw, value.filename  # let the decoder say what is wrong with it
-        try:  # a form field over MEMFILE_MAX that bottle spooled to a file: base64 text
+        try:  # a form field a parser spooled to a file (defensive: ours keeps fields): base64
             text = raw.decode("ascii")
         except UnicodeDecodeError as e:
             raise InputError("upload: not valid base64 text; send the file bytes as multipart "

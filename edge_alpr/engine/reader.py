@@ -63,6 +63,20 @@ def fit_templates(probs: np.ndarray, alphabet: str, pad: int, templates: tuple[s
     return out
 
 
+def rerank(cands: list[Candidate], fitted: list[Candidate], prior: tuple[str, ...],
+           ratio: float) -> list[Candidate]:
+    """Merge template readings into the beam's candidates (no plate twice), then put first
+    those that fit a ``prior`` region and score at least ``ratio`` of the best candidate."""
+    merged: dict[str, Candidate] = {}
+    for c in cands + fitted:
+        if c.plate not in merged or c.score > merged[c.plate].score:
+            merged[c.plate] = c
+    ranked = sorted(merged.values(), key=lambda c: -c.score)
+    best = ranked[0].score
+    fits = [c for c in ranked if any(reg.matches(c.plate, r) for r in prior) and c.score >= best * ratio]
+    return fits + [c for c in ranked if c not in fits]
+
+
 class Reader:
     """Reads a plate inside a detection box."""
 
@@ -105,14 +119,9 @@ class Reader:
         cands = beam(chars, self.alphabet, self.pad, beam_width, max(top_n, 1) * 2)
         prior = hint or ((code,) if score >= self_hint_score and reg.has_patterns(code) else ())
         if prior and cands:
-            templates = tuple(t for r in prior for t in reg.templates(r))
-            known = {c.plate for c in cands}
-            extra = [c for c in fit_templates(chars, self.alphabet, self.pad, templates) if c.plate not in known]
-            cands = sorted(cands + extra, key=lambda c: -c.score)
-            best = cands[0].score
-            fits = [c for c in cands if any(reg.matches(c.plate, r) for r in prior) and c.score >= best * hint_ratio]
-            if fits:
-                cands = fits + [c for c in cands if c not in fits]
+            cands = rerank(cands, fit_templates(chars, self.alphabet, self.pad,
+                                                tuple(t for r in prior for t in reg.templates(r))),
+                           prior, hint_ratio)
         top = cands[0] if cands else Candidate("", 0.0)
         return PlateRead(top.plate, top.score, tuple(cands[:top_n]), code, score)
 

@@ -26,7 +26,7 @@ class MotionConfig:
     """``stream.cameras[].motion``; ``threshold: 0`` turns the gate off (every frame runs)."""
 
     threshold: int = 12  # grey-level change of a thumbnail pixel that counts as motion
-    min_area: float = 0.002  # share of the zone's thumbnail pixels that must change
+    min_area: float = 0.002  # share of the zone's thumbnail pixels that must change (more than)
     refresh_s: float = 2.0  # run recognition at least this often even when nothing moves
     thumb_factor: int = 16  # thumbnail = frame reduced by this factor (block averages)
 
@@ -74,9 +74,10 @@ class MotionGate:
         if self.cfg.threshold == 0:
             return True
         thumb = self.thumbnail(image)
+        # A clock that steps back (NTP, a folder's file times) counts as time for a refresh.
         run = (following or self._reference is None or self._reference.shape != thumb.shape
-               or now - self._last_run >= self.cfg.refresh_s
-               or self._changed_share(thumb) >= self.cfg.min_area)
+               or not 0 <= now - self._last_run < self.cfg.refresh_s
+               or self._changed_share(thumb) > self.cfg.min_area)
         if run:
             self._reference, self._last_run = thumb, now
         else:

@@ -18,7 +18,6 @@ import argparse
 import json
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,6 +62,11 @@ def make_video(path: Path, static: bool, frames_per_image: int = 8, fps: int = 1
             for _ in range(frames_per_image):
                 writer.write(bgr)
     writer.release()
+
+
+def pct(ordered: list[float], q: float) -> float:
+    """The q-quantile of an already sorted list (nearest rank)."""
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def cpu_seconds() -> float:
@@ -136,7 +140,8 @@ def main() -> int:
 
     broker, port = start_broker(tmp)
     received: list[float] = []
-    sent_first_seen: list[float] = []
+    last_seen: list[float] = []
+    first_seen: list[float] = []
     sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-sub")
 
     def on_message(c, u, msg):
@@ -145,7 +150,8 @@ def main() -> int:
             return
         body = json.loads(msg.payload)
         received.append(now)
-        sent_first_seen.append(datetime.fromisoformat(body["last_seen"].replace("Z", "+00:00")).timestamp())
+        last_seen.append(datetime.fromisoformat(body["last_seen"].replace("Z", "+00:00")).timestamp())
+        first_seen.append(datetime.fromisoformat(body["first_seen"].replace("Z", "+00:00")).timestamp())
 
     sub.on_message = on_message
     sub.connect("127.0.0.1", port)
@@ -168,13 +174,18 @@ def main() -> int:
     pub.stop()
     sub.loop_stop()
     broker.terminate()
-    lat = sorted(r - s for r, s in zip(received, sent_first_seen, strict=False) if True)
+    lat = sorted(r - s for r, s in zip(received, last_seen, strict=False))
+    # The system's own latency: from the moment the event is due (first sighting plus
+    # max_prediction_delay, measured on the frames' wall-clock stamps) to the MQTT message.
+    due = sorted(r - (f + delay) for r, f in zip(received, first_seen, strict=False))
     if lat:
-        p50 = statistics.median(lat)
-        p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
-        print(f"frame (last sighting) -> MQTT message: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
-              f"over {len(lat)} events (includes waiting out max_prediction_delay={delay} s "
-              "after the first sighting, by design)")
+        print(f"frame (last sighting) -> MQTT message: p50 {pct(lat, 0.5) * 1000:.0f} ms, p99 "
+              f"{pct(lat, 0.99) * 1000:.0f} ms over {len(lat)} events (includes waiting out "
+              f"max_prediction_delay={delay} s after the first sighting, by design; the video is "
+              "looped, so a vehicle seen again within that wait moves its last sighting)")
+        print(f"event due (first sighting + {delay} s) -> MQTT message: p50 {pct(due, 0.5) * 1000:.0f} ms, "
+              f"p99 {pct(due, 0.99) * 1000:.0f} ms (recognition of the frame that makes it due, "
+              "outbox commit, publish, PUBACK)")
     else:
         print("no MQTT events received: the recognizer read no plate in the benchmark video")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -226,13 +226,7 @@ def booted(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
             env={"PATH": CLEAN_PATH, "LANG": "C.UTF-8"})
     try:
         box = Container(rootfs, nspawn, _leader(nspawn, log))
-        deadline = time.monotonic() + 120
-        state = ""
-        while time.monotonic() < deadline:
-            state = box.sh("systemctl is-system-running", check=False).stdout.strip()
-            if state in ("running", "degraded"):
-                break
-            time.sleep(0.5)
+        state = _wait_for(box, "systemctl is-system-running", ("running", "degraded"), 120)
         assert state in ("running", "degraded"), f"container did not boot: {state}\n{log.read_text()[-3000:]}"
         yield box, before, log
     finally:
@@ -268,16 +262,23 @@ def _rss_kib(box: Container, pid: str) -> int:
     return int(match.group(1))
 
 
+
+def _wait_for(box: Container, command: str, states: tuple[str, ...], timeout_s: float) -> str:
+    """Poll ``command`` in the container until it prints one of ``states``; its last output."""
+    deadline = time.monotonic() + timeout_s
+    state = ""
+    while time.monotonic() < deadline:
+        state = box.sh(command, check=False).stdout.strip()
+        if state in states:
+            break
+        time.sleep(0.5)
+    return state
+
+
 def test_service_boots_reads_plates_and_purges(booted: tuple[Container, set[str], Path]) -> None:
     box, before, log = booted
     # Type=notify: "active" means READY=1 arrived.  It may still be starting right after boot.
-    deadline = time.monotonic() + 90
-    state = ""
-    while time.monotonic() < deadline:
-        state = box.sh("systemctl is-active edge-alpr.service", check=False).stdout.strip()
-        if state in ("active", "failed"):
-            break
-        time.sleep(0.5)
+    state = _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90)
     journal = box.sh("journalctl -u edge-alpr.service --no-pager -o cat | tail -n 40", check=False).stdout
     assert state == "active", f"edge-alpr.service is {state}:\n{journal}"
     props = box.show("MainPID", "ExecMainStartTimestampMonotonic", "ActiveEnterTimestampMonotonic",

@@ -42,6 +42,7 @@ from .stream.config import StreamConfig
 DEFAULT_PATH = "/etc/edge-alpr/config.yaml"
 DEFAULT_STATE_DIR = "/var/lib/edge-alpr"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+MAX_LINGER_S = 0.1
 
 
 def _int_at_least(d: dict[str, Any], key: str, default: int, low: int, where: str) -> int:
@@ -55,6 +56,13 @@ def _float_above(d: dict[str, Any], key: str, default: float, low: float, where:
     value = typed(d, key, float, default, where)
     if value <= low:
         raise ConfigError(f"{where}.{key}: must be > {low}, got {value}")
+    return value
+
+
+def _float_at_least(d: dict[str, Any], key: str, default: float, low: float, where: str) -> float:
+    value = typed(d, key, float, default, where)
+    if value < low:
+        raise ConfigError(f"{where}.{key}: must be >= {low}, got {value}")
     return value
 
 
@@ -90,6 +98,7 @@ class ApiConfig:
     rate_limit: float = 0.0  # requests per second over all clients; 0 = off
     rate_burst: int = 10
     shutdown_timeout_s: float = 1.5
+    keepalive_linger_s: float = 0.05  # api/server.py: next keep-alive request on the same thread
     upload_url: UploadUrlConfig = field(default_factory=UploadUrlConfig)
 
     @classmethod
@@ -104,6 +113,10 @@ class ApiConfig:
         port = typed(d, "port", int, cls.port, where)
         if not 0 <= port <= 65535:
             raise ConfigError(f"{where}.port: {port} is not a TCP port (0..65535, 0 = any free)")
+        linger = _float_at_least(d, "keepalive_linger_s", cls.keepalive_linger_s, 0.0, where)
+        if linger > MAX_LINGER_S:
+            raise ConfigError(f"{where}.keepalive_linger_s: {linger} s would hold a worker thread "
+                              f"idle; use at most {MAX_LINGER_S} (0 = off)")
         rate = typed(d, "rate_limit", float, 0.0, where)
         if rate < 0:
             raise ConfigError(f"{where}.rate_limit: must be >= 0 (0 = off), got {rate}")
@@ -121,6 +134,7 @@ class ApiConfig:
             rate_burst=_int_at_least(d, "rate_burst", cls.rate_burst, 1, where),
             shutdown_timeout_s=_float_above(d, "shutdown_timeout_s", cls.shutdown_timeout_s, 0.0,
                                             where),
+            keepalive_linger_s=linger,
             upload_url=UploadUrlConfig.from_dict(d.get("upload_url"), f"{where}.upload_url"),
         )
 

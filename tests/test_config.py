@@ -63,6 +63,8 @@ mqtt: {host: broker.local, port: 1884}
     ({"api": {"port": 70000}}, "api.port"),
     ({"api": {"port": "80"}}, "api.port"),
     ({"api": {"token": "x"}}, "api.token"),
+    ({"api": {"keepalive_linger_s": -1}}, "api.keepalive_linger_s"),
+    ({"api": {"keepalive_linger_s": 5}}, "api.keepalive_linger_s"),
     ({"api": {"upload_url": {"enable": True}}}, "'enable'"),
     ({"usage": {"max_calls": -1}}, "usage.max_calls"),
     ({"webhooks": {"targets": ["ftp://x"]}}, "targets[0].url"),

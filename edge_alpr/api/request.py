@@ -5,8 +5,9 @@ form field, a JSON body) and clients in the wild use all of them.  Bottle's own 
 the way: it answers 413 for a urlencoded or JSON body over ``MEMFILE_MAX`` (100 KB) and turns a
 multipart *form field* over that size into a file upload.  So the body is read here once,
 bounded by ``max_upload_bytes``; urlencoded and JSON bodies are parsed here, multipart by
-bottle's parser with the limit raised to ``max_upload_bytes`` (parts stay in memory, so a large
-base64 field stays a field; its file form is still accepted, should a parser spool it).  Every malformed
+``multipart.split`` when it is the plain form every common client sends, else by bottle's parser
+with the limit raised to ``max_upload_bytes`` (parts stay in memory, so a large base64 field
+stays a field; its file form is still accepted, should a parser spool it).  Every malformed
 input becomes an ``InputError`` with the status the API returns; nothing here may raise
 anything else.
 """
@@ -28,6 +29,7 @@ import bottle
 
 from ..engine.regions import validate_regions
 from ..errors import InputError
+from . import multipart
 
 _READ_CHUNK = 64 * 1024
 _MAX_FIELD_CHARS = 4096  # any field other than ``upload`` (regions, config, camera_id, ...)
@@ -94,7 +96,11 @@ def _in_memory_request(max_bytes: int) -> type[bottle.BaseRequest]:
     return type("InMemoryRequest", (bottle.BaseRequest,), {"MEMFILE_MAX": max_bytes})
 
 
-def _multipart_fields(request: bottle.BaseRequest, max_bytes: int) -> dict[str, list[Any]]:
+def _multipart_fields(request: bottle.BaseRequest, body: bytes,
+                      max_bytes: int) -> dict[str, list[Any]]:
+    fields = multipart.split(body, request.environ.get("CONTENT_TYPE", ""))
+    if fields is not None:
+        return fields
     try:
         post = _in_memory_request(max_bytes)(request.environ).POST
         return {key: post.getall(key) for key in post.keys()}
@@ -220,7 +226,7 @@ def parse_read_request(request: bottle.BaseRequest, max_bytes: int) -> ReadReque
     body = read_body(request.environ, max_bytes)
     content_type = request.environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
     if content_type.startswith("multipart/"):
-        fields = _multipart_fields(request, max_bytes)
+        fields = _multipart_fields(request, body, max_bytes)
     elif content_type == "application/json":
         fields = _json_fields(body)
     else:

@@ -1,0 +1,78 @@
+"""The production server's keep-alive lingering, over real sockets.
+
+A worker waits on its kept-alive connection for the next request (``api.keepalive_linger_s``),
+but must never make another client wait for it, nor hold up shutdown.  The server below
+lingers for 30 s -- far beyond the config's cap -- so that a server that starved other
+clients or ignored shutdown would take 30 s, where a correct one takes milliseconds.  The
+bounds asserted are generous (seconds), so these are liveness checks, not timings.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from edge_alpr.api.server import ApiServer
+
+LONG_LINGER_S = 30.0
+
+
+def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """A minimal WSGI app: the test is about connection handling, not the routes."""
+    body = f"{environ['PATH_INFO']} {threading.get_ident()}".encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+@pytest.fixture
+def one_worker() -> Iterator[ApiServer]:
+    server = ApiServer(hello, "127.0.0.1", 0, threads=1, shutdown_timeout_s=1.0,
+                       keepalive_linger_s=LONG_LINGER_S)
+    server.start()
+    yield server
+    server.stop()
+
+
+def get(conn: http.client.HTTPConnection, path: str) -> str:
+    conn.request("GET", path)
+    response = conn.getresponse()
+    assert response.status == 200
+    return response.read().decode()
+
+
+def test_kept_alive_requests_are_served_by_the_lingering_worker(one_worker: ApiServer) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", one_worker.port, timeout=10)
+    replies = [get(conn, f"/r{i}") for i in range(5)]
+    assert [r.split()[0] for r in replies] == [f"/r{i}" for i in range(5)]
+    assert len({r.split()[1] for r in replies}) == 1  # one worker thread served them all
+    conn.close()
+
+
+def test_a_lingering_worker_yields_to_another_client(one_worker: ApiServer) -> None:
+    first = http.client.HTTPConnection("127.0.0.1", one_worker.port, timeout=60)
+    second = http.client.HTTPConnection("127.0.0.1", one_worker.port, timeout=60)
+    get(first, "/a")  # the only worker now lingers on ``first`` for up to 30 s
+    started = time.monotonic()
+    for i in range(3):  # and the two clients keep taking turns
+        assert get(second, f"/b{i}").startswith(f"/b{i}")
+        assert get(first, f"/a{i}").startswith(f"/a{i}")
+    assert time.monotonic() - started < 10, "a client waited for another client's linger"
+    first.close()
+    second.close()
+
+
+def test_stop_does_not_wait_for_a_lingering_worker() -> None:
+    server = ApiServer(hello, "127.0.0.1", 0, threads=1, shutdown_timeout_s=1.0,
+                       keepalive_linger_s=LONG_LINGER_S)
+    server.start()
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    get(conn, "/x")
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 5, "shutdown waited for a lingering keep-alive connection"
+    conn.close()

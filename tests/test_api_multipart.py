@@ -105,6 +105,13 @@ def test_mutated_bodies_are_declined_or_split_like_bottle(
         assert fast == bottle_fields(bytes(mutated), ctype)
 
 
+def test_only_the_boundary_parameter_names_the_boundary() -> None:
+    body, _ = encode([("regions", "gb")], "b0undary")
+    content_type = "multipart/form-data; notboundary=zzz; boundary=b0undary"
+    assert fast_fields(body, content_type) == bottle_fields(body, content_type) == {
+        "regions": [("text", "gb")]}
+
+
 @pytest.mark.parametrize("content_type", [
     "multipart/form-data",                                   # no boundary
     "multipart/form-data; boundary=b0undary; charset=latin1",  # body-wide charset

@@ -19,7 +19,7 @@ from typing import Any
 
 import bottle
 
-_BOUNDARY = re.compile(r'boundary=(?:"([^"\\]{1,70})"|([0-9A-Za-z\'()+_,./:=?-]{1,70}))(?:;|\s*$)')
+_BOUNDARY = re.compile(r'(?:^|;)\s*boundary=(?:"([^"\\]{1,70})"|([0-9A-Za-z\'()+_,./:=?-]{1,70}))(?:;|\s*$)')
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _MEDIA_TYPE = re.compile(rf'{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=("[^"\\]*"|{_TOKEN}))*')
 _PARAM = re.compile(r';\s*([A-Za-z*]+)="([^"\\\r\n]*)"')

@@ -126,7 +126,6 @@ def test_unusual_content_types_are_left_to_bottle(content_type: str) -> None:
 @pytest.mark.parametrize("head", [
     b'Content-Disposition: form-data; name*=utf-8\'\'r%C3%A9gions',   # RFC 2231
     b'Content-Disposition: form-data; name="a\\"b"',                   # quoted-pair
-    b'Content-Disposition: form-data; name=regions',                   # unquoted token
     b'Content-Disposition: form-data; name="regions"\r\n folded: line',
     b'Content-Type: text/plain',                                       # no disposition
     b'Content-Disposition: form-data; name="regions"\r\nContent-Type: text/plain; charset=latin1',
@@ -134,3 +133,46 @@ def test_unusual_content_types_are_left_to_bottle(content_type: str) -> None:
 def test_unusual_parts_are_left_to_bottle(head: bytes) -> None:
     body = b"--b0undary\r\n" + head + b"\r\n\r\ngb\r\n--b0undary--\r\n"
     assert multipart.split(body, "multipart/form-data; boundary=b0undary") is None
+
+
+_PLAIN = "multipart/form-data; boundary=b0undary"
+
+
+def _body(*parts: tuple[bytes, bytes]) -> bytes:
+    out = b"".join(b"--b0undary\r\n" + head + b"\r\n\r\n" + data + b"\r\n" for head, data in parts)
+    return out + b"--b0undary--\r\n"
+
+
+@pytest.mark.parametrize("content_type, body", [
+    # found in review: each must be declined or parsed exactly as bottle does, never raise
+    ('multipart/form-data; boundary="\xe9"', b'--\xe9\r\n'),
+    ("multipart/form-data; boundary=b0undary; boundary=Q", _body((b'Content-Disposition: form-data; name="a"', b"x"))),
+    ("multipart/form-data; boundary=b0undary; Boundary=Q", _body((b'Content-Disposition: form-data; name="a"', b"x"))),
+    ("multipart/form-data; boundary=b0undary,Q", _body((b'Content-Disposition: form-data; name="a"', b"x"))),
+    ('multipart/form-data; x="a;boundary=b0undary;"', _body((b'Content-Disposition: form-data; name="a"', b"x"))),
+    ("multipart/form-data; boundary=b0undary;", _body((b'Content-Disposition: form-data; name="a"', b"x"))),
+    (_PLAIN, _body((b'Content-Disposition: form-data; name="a"; Name="upload"', b"x"))),
+    (_PLAIN, _body((b'Content-Disposition: form-data; name="upload"; FILENAME="x.jpg"', b"x"))),
+    (_PLAIN, _body((b'Content-Disposition: form-data; name="a"\r\nContent-Type: text/plain; charset=utf-8; '
+                    b'charset=latin1', "\u00e9".encode()))),
+    (_PLAIN, _body((b'Content-Disposition: form-data; name="a"\r\nContent-Type: text/plain; x="charset=utf-8"; '
+                    b'charset=latin1', "\u00e9".encode()))),
+    (_PLAIN, _body((b'Content-Disposition: form-data; name="a"\r\nContent-Length: 1', b"xyz"))),
+])
+def test_reviewed_edge_cases_are_declined_or_split_like_bottle(content_type: str, body: bytes) -> None:
+    fast = fast_fields(body, content_type)
+    if fast is not None:
+        assert fast == bottle_fields(body, content_type)
+
+
+def test_an_empty_file_input_is_a_text_field_as_in_bottle() -> None:
+    body = _body((b'Content-Disposition: form-data; name="regions"; filename=""', b"us-ca"))
+    assert fast_fields(body, _PLAIN) == bottle_fields(body, _PLAIN) == {"regions": [("text", "us-ca")]}
+
+
+def test_unquoted_and_utf8_parameters_are_split_like_bottle() -> None:
+    body = _body((b"Content-Disposition: form-data; name=camera_id", b"gate"),
+                 ('Content-Disposition: form-data; name="upload"; filename="caf\u00e9; 1,2.jpg"'.encode(),
+                  b"\xff\xd8\xff"))
+    fast = fast_fields(body, _PLAIN)
+    assert fast is not None and fast == bottle_fields(body, _PLAIN)

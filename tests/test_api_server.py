@@ -10,6 +10,7 @@ bounds asserted are generous (seconds), so these are liveness checks, not timing
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,8 @@ LONG_LINGER_S = 30.0
 
 def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     """A minimal WSGI app: the test is about connection handling, not the routes."""
+    if environ["PATH_INFO"].startswith("/slow"):
+        time.sleep(0.01)
     body = f"{environ['PATH_INFO']} {threading.get_ident()}".encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
@@ -76,3 +79,15 @@ def test_stop_does_not_wait_for_a_lingering_worker() -> None:
     server.stop()
     assert time.monotonic() - started < 5, "shutdown waited for a lingering keep-alive connection"
     conn.close()
+
+
+def test_a_pipelining_client_queues_behind_others(one_worker: ApiServer) -> None:
+    pipelined = socket.create_connection(("127.0.0.1", one_worker.port), timeout=30)
+    pipelined.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n" * 200)  # 2 s of work queued
+    time.sleep(0.05)
+    other = http.client.HTTPConnection("127.0.0.1", one_worker.port, timeout=30)
+    started = time.monotonic()
+    assert get(other, "/b").startswith("/b")
+    assert time.monotonic() - started < 1.0, "a pipelining client kept the only worker to itself"
+    other.close()
+    pipelined.close()

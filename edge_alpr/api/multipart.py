@@ -19,23 +19,43 @@ from typing import Any
 
 import bottle
 
-_BOUNDARY = re.compile(r'(?:^|;)\s*boundary=(?:"([^"\\]{1,70})"|([0-9A-Za-z\'()+_,./:=?-]{1,70}))(?:;|\s*$)')
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_MEDIA_TYPE = re.compile(rf'{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=("[^"\\]*"|{_TOKEN}))*')
-_PARAM = re.compile(r';\s*([A-Za-z*]+)="([^"\\\r\n]*)"')
+_QUOTED = r'"[^"\\\x00-\x1f\x7f]*"'  # no quoted-pairs, no control characters
+_PARAM = re.compile(rf"\s*;\s*({_TOKEN})=({_QUOTED}|{_TOKEN})")
+_VALUE = re.compile(rf"\s*({_TOKEN}(?:/{_TOKEN})?)((?:\s*;\s*{_TOKEN}=(?:{_QUOTED}|{_TOKEN}))*)\s*")
 # A header line: a token, a colon, a value without control characters (tab aside).
 _HEADER = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*")
+_BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,./:=? -]{0,69}[0-9A-Za-z'()+_,./:=?-]")  # RFC 2046
+
+
+def header_value(value: str) -> tuple[str, dict[str, str]] | None:
+    """``value; key=param; ...`` as (lower-cased value, params), or ``None`` if not plain.
+
+    Plain means: every parameter ``key=token`` or ``key="text"`` without quoted-pairs, no key
+    twice (bottle keeps the last, case-insensitively) and no RFC 2231 ``key*``.
+    """
+    match = _VALUE.fullmatch(value)
+    if match is None:
+        return None
+    params: dict[str, str] = {}
+    for key, raw in _PARAM.findall(match.group(2)):
+        key = key.lower()
+        if key in params or key.endswith("*"):
+            return None
+        params[key] = raw[1:-1] if raw.startswith('"') else raw
+    return match.group(1).lower(), params
 
 
 def boundary_of(content_type: str) -> bytes | None:
-    """The boundary of a ``multipart/form-data`` content type, if it is a plain one."""
-    media, _, params = content_type.partition(";")
-    if media.strip().lower() != "multipart/form-data" or "charset" in params.lower():
-        return None  # a body-wide charset changes how bottle decodes every field
-    match = _BOUNDARY.search(params)
-    if match is None:
+    """The boundary of a plain ``multipart/form-data`` content type, else ``None``."""
+    if "," in content_type:  # bottle reads a comma as the start of a second value
         return None
-    return (match.group(1) or match.group(2)).encode("ascii")
+    parsed = header_value(content_type)
+    if parsed is None or parsed[0] != "multipart/form-data" or "boundary" not in parsed[1] or \
+            "charset" in parsed[1]:
+        return None  # a body-wide charset, for one, changes how bottle decodes every field
+    boundary = parsed[1]["boundary"]
+    return boundary.encode("ascii") if _BOUNDARY.fullmatch(boundary) else None
 
 
 def split(body: bytes, content_type: str) -> dict[str, list[Any]] | None:
@@ -76,25 +96,19 @@ def _part(chunk: bytes) -> tuple[str, Any] | None:
         except UnicodeDecodeError:
             return None
     lookup = {key.lower(): value for key, value in headers}
-    if len(lookup) != len(headers) or "content-disposition" not in lookup:
+    if len(lookup) != len(headers) or "content-length" in lookup:
+        return None  # a repeated header, or a part length to check: bottle's business
+    disposition = header_value(lookup.get("content-disposition", ""))
+    media_type = header_value(lookup.get("content-type", "text/plain"))
+    if disposition is None or media_type is None or disposition[0] != "form-data" or \
+            "name" not in disposition[1] or "/" not in media_type[0]:
         return None
-    disposition, _, rest = lookup["content-disposition"].partition(";")
-    params = dict(_PARAM.findall(";" + rest))
-    leftover = _PARAM.sub("", ";" + rest).strip()
-    if disposition.strip().lower() != "form-data" or leftover or "name" not in params or \
-            any(key.endswith("*") for key in params):
-        return None
-    name = params["name"]
-    media_type = lookup.get("content-type", "text/plain").strip()
-    if not _MEDIA_TYPE.fullmatch(media_type):
-        return None
-    if "filename" in params:  # no backslashes (``_PARAM``), so bottle's IE6 path rule is moot
-        return name, bottle.FileUpload(io.BytesIO(data), name, params["filename"], headers)
-    charset = re.search(r"charset=\"?([^\";\s]*)", media_type, re.IGNORECASE)
-    if charset is not None and charset.group(1).lower() not in ("utf-8", "utf8"):
+    name, filename = disposition[1]["name"], disposition[1].get("filename", "")
+    if filename:  # bottle, too, reads an empty filename (an empty file input) as text
+        return name, bottle.FileUpload(io.BytesIO(data), name, filename, headers)
+    if media_type[1].get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
         return None
     try:
         return name, data.decode("utf-8")
     except UnicodeDecodeError:
         return None
-

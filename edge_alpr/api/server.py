@@ -77,6 +77,8 @@ class LingeringConnection(cheroot_server.HTTPConnection):
 
     def _next_request_arrives(self) -> bool:
         """Wait for readable data while no other connection needs this worker."""
+        if self.server.requests.qsize:  # others first: a pipelining client queues like any other
+            return False
         if self.rfile.has_data():
             return True
         deadline = time.monotonic() + self.linger_s

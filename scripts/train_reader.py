@@ -237,7 +237,7 @@ def main() -> None:
     ap.add_argument("--head", choices=("attention", "dense"), default="attention")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=1e-4)
-    ap.add_argument("--out", type=Path, default=tfcommon.MODELS / "reader_v2.tflite")
+    ap.add_argument("--out", type=Path, default=tfcommon.MODELS / "reader_v3.tflite")
     args = ap.parse_args()
     t0 = time.time()
     tf = tfcommon.setup_tf(args.threads)

@@ -109,6 +109,13 @@ class Subscriber:
             time.sleep(0.05)
         return self.on(suffix)
 
+    def wait_for_ids(self, suffix: str, ids: set[str], timeout: float) -> list[Any]:
+        """Wait until every id in ``ids`` has arrived (QoS 1 may also repeat some); all payloads."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not ids <= {m.get("id") for m in self.on(suffix)}:
+            time.sleep(0.05)
+        return self.on(suffix)
+
     def wait_for_text(self, suffix: str, text: str, timeout: float) -> list[str]:
         """Wait until the latest payload on ``suffix`` is ``text``; return all of them."""
         deadline = time.monotonic() + timeout

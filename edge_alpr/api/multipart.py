@@ -66,26 +66,29 @@ def split(body: bytes, content_type: str) -> dict[str, list[Any]] | None:
     delimiter = b"--" + boundary
     if not body.startswith(delimiter):
         return None
-    chunks = body[len(delimiter):].split(b"\r\n" + delimiter)
-    last = chunks.pop()
-    if not chunks or not last.startswith(b"--") or last[2:] not in (b"", b"\r\n"):
-        return None
+    separator = b"\r\n" + delimiter
     fields: dict[str, list[Any]] = {}
-    for chunk in chunks:
-        part = _part(chunk)
+    start = len(delimiter)
+    # Walk the parts by index: a part's data is copied once, when it is sliced out.
+    while (end := body.find(separator, start)) >= 0:
+        part = _part(body, start, end)
         if part is None:
             return None
         fields.setdefault(part[0], []).append(part[1])
+        start = end + len(separator)
+    if not fields or body[start:] not in (b"--", b"--\r\n"):
+        return None
     return fields
 
 
-def _part(chunk: bytes) -> tuple[str, Any] | None:
-    """``(name, value)`` of one part (``chunk`` starts after its delimiter line's boundary)."""
-    if not chunk.startswith(b"\r\n"):
+def _part(body: bytes, start: int, end: int) -> tuple[str, Any] | None:
+    """``(name, value)`` of the part in ``body[start:end]`` (from just after its boundary)."""
+    if body[start:start + 2] != b"\r\n":
         return None
-    head, sep, data = chunk[2:].partition(b"\r\n\r\n")
-    if not sep:
+    head_end = body.find(b"\r\n\r\n", start + 2, end)
+    if head_end < 0:
         return None
+    head, data = body[start + 2:head_end], body[head_end + 4:end]
     headers: list[tuple[str, str]] = []
     for line in head.split(b"\r\n"):
         match = _HEADER.fullmatch(line)

@@ -145,9 +145,13 @@ def pool(variants: int, synth_p: float, workers: int) -> tuple[np.ndarray, np.nd
     return x, t
 
 
-def build() -> object:
+def build(width: float = 1.0) -> object:
+    """The detector network; ``width`` scales every channel count (1.0 is detector_v2's)."""
     import keras
     from keras import layers as L
+
+    def c(n: int) -> int:
+        return max(8, int(round(n * width / 8)) * 8)
 
     def cbr(x: object, ch: int, k: int = 1, s: int = 1) -> object:
         x = L.Conv2D(ch, k, strides=s, padding="same", use_bias=False)(x)
@@ -159,15 +163,15 @@ def build() -> object:
         return cbr(x, ch)
 
     inp = keras.Input((SIZE, SIZE, 3), name="image")
-    x = cbr(L.Rescaling(1 / 255.0)(inp), 16, 3, 2)
-    c4 = dws(dws(x, 24, 2), 24)
-    c8 = dws(dws(c4, 48, 2), 48)
-    c16 = dws(dws(dws(c8, 64, 2), 64), 64)
-    c32 = dws(dws(c16, 96, 2), 96)
-    p = cbr(c32, 48)
-    p = dws(L.Add()([L.UpSampling2D()(p), cbr(c16, 48)]), 48)
-    p = dws(L.Add()([L.UpSampling2D()(p), cbr(c8, 48)]), 48)
-    p = dws(L.Add()([L.UpSampling2D()(p), cbr(c4, 48)]), 32)
+    x = cbr(L.Rescaling(1 / 255.0)(inp), c(16), 3, 2)
+    c4 = dws(dws(x, c(24), 2), c(24))
+    c8 = dws(dws(c4, c(48), 2), c(48))
+    c16 = dws(dws(dws(c8, c(64), 2), c(64)), c(64))
+    c32 = dws(dws(c16, c(96), 2), c(96))
+    p = cbr(c32, c(48))
+    p = dws(L.Add()([L.UpSampling2D()(p), cbr(c16, c(48))]), c(48))
+    p = dws(L.Add()([L.UpSampling2D()(p), cbr(c8, c(48))]), c(48))
+    p = dws(L.Add()([L.UpSampling2D()(p), cbr(c4, c(48))]), c(32))
     prob = L.Conv2D(1, 3, padding="same", activation="sigmoid", name="prob")(p)
     dist = L.Conv2D(4, 3, padding="same", activation="relu", name="dist")(p)
     return keras.Model(inp, [prob, dist])

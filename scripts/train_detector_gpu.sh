@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Run train_detector_stream.py on a lent GPU machine (PyTorch installed, no network).
+#
+# Expects, beside the checkout (both git-ignored, copied there by the device tool's carry):
+#   .whl/  keras, namex and optree wheels for that machine's Python (3.12)
+#   .gpu/  data/detection/<set>/{labels.jsonl,images/} with the TRAIN rows only (re-encoded
+#          JPEG q72 to fit the 64 MiB transfer), fonts/, detector_stage4.weights.h5
+# and writes the candidates' weights and the log to $OUT (default: out/).
+#
+#   SECONDS_TRAIN=450 bash scripts/train_detector_gpu.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-out}
+mkdir -p "$OUT"
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+export PYTHONPATH=/tmp/site KERAS_BACKEND=torch EDGE_ALPR_DATA=$PWD/.gpu/data PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+python3 scripts/train_detector_stream.py --seconds "${SECONDS_TRAIN:-450}" --workers "${WORKERS:-14}" \
+  --batch 64 --fonts .gpu/fonts --out-dir "$OUT" \
+  --candidate w1:1.0:1e-3:.gpu/detector_stage4.weights.h5 \
+  --candidate w2:2.0:3e-3 \
+  --candidate w3:3.0:3e-3 2>&1 | tee "$OUT/train.log"

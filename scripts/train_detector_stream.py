@@ -1,0 +1,222 @@
+"""Train detector candidates on a live stream of fresh augmentations (for a machine with a GPU).
+
+Why a second trainer: ``train_detector.py`` fits the 2-core build machine by caching a fixed
+pool of 6 augmented copies per image, so long training sees the same 14k samples again and
+again.  With an accelerator and many cores, worker processes can render a fresh zoom/crop/
+synthetic-plate sample for every step instead, and several candidate networks (different
+widths) learn from the same batches.  The code is backend-agnostic Keras 3: it runs under the
+TensorFlow backend here and under ``KERAS_BACKEND=torch`` on a GPU machine; the saved
+``.weights.h5`` files load into the TensorFlow model that ``tfcommon.export_int8`` converts.
+
+Every ``--holdout``-th training image is left out of this stream so that candidates can be
+compared on images none of them was fitted to (``select_detector.py``), never on dev.
+
+    KERAS_BACKEND=torch python scripts/train_detector_stream.py --seconds 420 \\
+        --candidate w1:1.0:1e-3:detector_stage4.weights.h5 --candidate w2:2.0:3e-3 --out-dir out/
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import multiprocessing as mp
+import os
+import sys
+import time
+from dataclasses import dataclass
+from multiprocessing import shared_memory
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import datasets  # noqa: E402
+import train_detector as td  # noqa: E402
+
+_W: dict = {}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One network to train: a name, its width multiplier, peak learning rate, optional init."""
+
+    name: str
+    width: float
+    lr: float
+    init: Path | None
+
+    @staticmethod
+    def parse(text: str) -> Candidate:
+        parts = text.split(":")
+        if len(parts) not in (3, 4):
+            raise argparse.ArgumentTypeError(f"--candidate {text!r}: expected NAME:WIDTH:LR[:INIT_WEIGHTS]")
+        init = Path(parts[3]) if len(parts) == 4 and parts[3] else None
+        return Candidate(parts[0], float(parts[1]), float(parts[2]), init)
+
+
+def holdout_split(items: list, every: int) -> tuple[list, list]:
+    """(stream items, held-out items): every ``every``-th train image is held out."""
+    if every <= 0:
+        return list(items), []
+    return [it for i, it in enumerate(items) if i % every], [it for i, it in enumerate(items) if i % every == 0]
+
+
+def _init_worker(items: list, names: tuple[str, str], batch: int, synth_p: float, fonts: str) -> None:
+    import cv2
+    import synth
+
+    cv2.setNumThreads(1)
+    if fonts:
+        synth.set_font_dir(Path(fonts))
+    shm_x, shm_t = shared_memory.SharedMemory(name=names[0]), shared_memory.SharedMemory(name=names[1])
+    _W.update(items=items, batch=batch, synth_p=synth_p, shm=(shm_x, shm_t))
+
+
+def _fill(job: tuple[int, int, int]) -> int:
+    """Render one batch of fresh samples into shared-memory slot ``slot``."""
+    seed, slot, nslots = job
+    items, batch = _W["items"], _W["batch"]
+    shm_x, shm_t = _W["shm"]
+    xs = np.ndarray((nslots, batch, td.SIZE, td.SIZE, 3), np.uint8, buffer=shm_x.buf)
+    ts = np.ndarray((nslots, batch, td.GRID, td.GRID, 7), np.float16, buffer=shm_t.buf)
+    rng = np.random.default_rng(seed)
+    for j in range(batch):
+        path, boxes = items[rng.integers(len(items))]
+        x, t = td.sample(datasets.load_rgb(Path(path)), boxes, rng, _W["synth_p"])
+        xs[slot, j], ts[slot, j] = x, t
+    return slot
+
+
+def make_losses() -> dict:
+    """The detector's focal probability loss and IoU+L1 distance loss in backend-neutral ops."""
+    from keras import ops
+
+    def prob_loss(y, p):  # noqa: ANN001, ANN202
+        t, w = y[..., 0:1], y[..., 1:2]
+        p = ops.clip(p, 1e-5, 1 - 1e-5)
+        pt = t * p + (1 - t) * (1 - p)
+        alpha = t * 0.75 + (1 - t) * 0.25
+        loss = -alpha * (1 - pt) ** 2 * ops.log(pt) * w
+        return ops.sum(loss) / ops.maximum(1.0, ops.sum(t)) * 10.0
+
+    def dist_loss(y, d):  # noqa: ANN001, ANN202
+        pos, t = y[..., 0], ops.maximum(y[..., 1:5], 0.0)
+        iw = ops.maximum(0.0, ops.minimum(d[..., 0], t[..., 0]) + ops.minimum(d[..., 2], t[..., 2]))
+        ih = ops.maximum(0.0, ops.minimum(d[..., 1], t[..., 1]) + ops.minimum(d[..., 3], t[..., 3]))
+        inter = iw * ih
+        area_d = (d[..., 0] + d[..., 2]) * (d[..., 1] + d[..., 3])
+        area_t = (t[..., 0] + t[..., 2]) * (t[..., 1] + t[..., 3])
+        iou = (inter + 1e-4) / (ops.maximum(area_d + area_t - inter, 0.0) + 1e-4)
+        iou = ops.clip(iou, 1e-4, 1.0)
+        l1 = ops.sum(ops.abs(d - t), axis=-1)
+        return ops.sum((-ops.log(iou) + 0.2 * l1) * pos) / ops.maximum(1.0, ops.sum(pos))
+
+    return {"prob": prob_loss, "dist": dist_loss}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--candidate", type=Candidate.parse, action="append", required=True,
+                    help="NAME:WIDTH:LR[:INIT] (repeatable; all candidates learn from the same batches)")
+    ap.add_argument("--seconds", type=float, default=420, help="training wall time (cosine schedule over it)")
+    ap.add_argument("--warmup", type=float, default=15, help="seconds of linear learning-rate warm-up")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
+    ap.add_argument("--synthetic-share", type=float, default=0.35)
+    ap.add_argument("--holdout", type=int, default=10, help="hold out every N-th train image (0: none)")
+    ap.add_argument("--fonts", default="", help="fonts folder (default: ../shared/data/fonts)")
+    ap.add_argument("--save-every", type=float, default=60, help="seconds between weight checkpoints")
+    ap.add_argument("--out-dir", type=Path, required=True)
+    args = ap.parse_args()
+    t0 = time.time()
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    train, held = holdout_split(datasets.det_items("train"), args.holdout)
+    items = [(str(it.path), it.boxes) for it in train]
+    print(f"stream over {len(items)} train images, {len(held)} held out; {args.workers} workers", flush=True)
+
+    # Workers fork before the deep-learning backend is imported (a forked CUDA context breaks).
+    nslots = 3 * args.workers
+    shm_x = shared_memory.SharedMemory(create=True, size=nslots * args.batch * td.SIZE * td.SIZE * 3)
+    shm_t = shared_memory.SharedMemory(create=True, size=nslots * args.batch * td.GRID * td.GRID * 7 * 2)
+    xs = np.ndarray((nslots, args.batch, td.SIZE, td.SIZE, 3), np.uint8, buffer=shm_x.buf)
+    ts = np.ndarray((nslots, args.batch, td.GRID, td.GRID, 7), np.float16, buffer=shm_t.buf)
+    pool = mp.get_context("fork").Pool(
+        args.workers, _init_worker, (items, (shm_x.name, shm_t.name), args.batch, args.synthetic_share, args.fonts)
+    )
+    seed = 1000
+    pending: collections.deque = collections.deque()
+    for slot in range(nslots):
+        pending.append(pool.apply_async(_fill, ((seed := seed + 1, slot, nslots),)))
+
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
+        print(f"torch {torch.__version__}, cuda {torch.cuda.is_available()}", flush=True)
+    losses = make_losses()
+    models = []
+    for c in args.candidate:
+        m = td.build(c.width)
+        if c.init:
+            m.load_weights(c.init)
+        opt = keras.optimizers.Adam(c.lr, clipnorm=5.0)
+        m.compile(opt, loss=losses)
+        models.append((c, m, opt))
+        print(f"{c.name}: width {c.width} params {m.count_params()} lr {c.lr} init {c.init}", flush=True)
+
+    def to_batch(slot: int) -> tuple:
+        if backend == "torch":
+            import torch
+
+            dev = "cuda" if torch.cuda.is_available() else "cpu"
+            x = torch.from_numpy(xs[slot]).to(dev, non_blocking=False).float()
+            t = torch.from_numpy(ts[slot]).to(dev).float()
+            return x, {"prob": t[..., 0:2], "dist": t[..., 2:7]}
+        t = ts[slot].astype(np.float32)
+        return xs[slot].astype(np.float32), {"prob": t[..., 0:2], "dist": t[..., 2:7]}
+
+    def save(tag: str) -> None:
+        for c, m, _ in models:
+            tmp = args.out_dir / f"detector_{c.name}.tmp.weights.h5"
+            m.save_weights(tmp)
+            tmp.replace(args.out_dir / f"detector_{c.name}.weights.h5")
+        print(f"saved weights ({tag})", flush=True)
+
+    start = time.time()
+    steps, wait, last_log, last_save = 0, 0.0, start, start
+    run = {c.name: collections.deque(maxlen=50) for c, _, _ in models}
+    while (el := time.time() - start) < args.seconds:
+        tw = time.time()
+        slot = pending.popleft().get()
+        wait += time.time() - tw
+        x, y = to_batch(slot)
+        pending.append(pool.apply_async(_fill, ((seed := seed + 1, slot, nslots),)))
+        frac = 0.5 * (1 + np.cos(np.pi * min(1.0, el / args.seconds)))
+        warm = min(1.0, (el + 1) / max(1.0, args.warmup))
+        for c, m, opt in models:
+            opt.learning_rate.assign(c.lr * frac * warm)
+            loss = m.train_on_batch(x, y, return_dict=True)
+            run[c.name].append(float(loss["loss"]))
+        steps += 1
+        now = time.time()
+        if now - last_log >= 20:
+            losses_s = " ".join(f"{k}={np.mean(v):.3f}" for k, v in run.items())
+            print(f"{el:.0f}s step {steps} samples {steps * args.batch} ({steps * args.batch / el:.0f}/s) "
+                  f"data-wait {wait / el:.0%} lr x{frac * warm:.3f} {losses_s}", flush=True)
+            last_log = now
+        if now - last_save >= args.save_every:
+            save(f"{el:.0f}s")
+            last_save = now
+    save("final")
+    pool.terminate()
+    shm_x.close(), shm_t.close(), shm_x.unlink(), shm_t.unlink()
+    print(f"done: {steps} steps, {steps * args.batch} samples in {time.time() - t0:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

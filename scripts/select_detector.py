@@ -1,0 +1,121 @@
+"""Export detector candidates to int8 and compare them on held-out TRAIN images (never dev).
+
+Why: ``train_detector_stream.py`` holds every N-th train image out of its stream, so this script
+can rank candidates of different widths on images none of them was fitted to, through the
+service's own int8 pipeline (``Recognizer.detect``), and time each one.  The bundled detector is
+measured too as the baseline (it did see those images, so the comparison favours it).  Each
+candidate becomes a full model folder (``<work>/<name>/``) that ``evaluate.py --models`` and
+``tune_detector.py --models`` accept.
+
+    python scripts/select_detector.py --work /tmp/cand w1=out/detector_w1.weights.h5:1.0 ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import datasets  # noqa: E402
+import evaluate  # noqa: E402
+import tfcommon  # noqa: E402
+import train_detector as td  # noqa: E402
+import train_detector_stream as ts  # noqa: E402
+from tune_detector import GRID  # noqa: E402
+
+from edge_alpr.engine.runtime import BUNDLED, model_path  # noqa: E402
+from edge_alpr.imaging import decode  # noqa: E402
+from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # noqa: E402
+from edge_alpr.types import Box  # noqa: E402
+
+
+def export(name: str, weights: Path, width: float, work: Path, calib_items: list, version: int) -> Path:
+    """A model folder with the bundled reader/vehicle models and this candidate as the detector."""
+    import keras  # noqa: F401  (TensorFlow backend: the converter needs it)
+
+    folder = work / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for other in ("reader", "vehicle"):
+        src = model_path(None, other)
+        shutil.copy(src, folder / src.name)
+        shutil.copy(src.with_suffix(".json"), folder / src.with_suffix(".json").name)
+    model = td.build(width)
+    model.load_weights(weights)
+    rng = np.random.default_rng(7)
+    calib_x = [td.sample(datasets.load_rgb(Path(p)), b, rng, 0.35)[0] for p, b in
+               (calib_items[i] for i in rng.choice(len(calib_items), 300, replace=False))]
+
+    def calib():  # noqa: ANN202
+        for x in calib_x:
+            yield [x[None].astype(np.float32)]
+
+    out = folder / f"detector_v{version}.tflite"
+    tfcommon.export_int8(model, calib, out)
+    base = json_of(model_path(None, "detector"))
+    keep = {k: base[k] for k in ("kind", "labels", "stride", "distance_unit_px", "threshold", "nms_iou", "preprocess")}
+    tfcommon.write_sidecar(out, {**keep, "width_multiplier": width, "params": int(model.count_params()),
+                                 "training_data": {"weights": str(weights)}})
+    return folder
+
+
+def json_of(path: Path) -> dict:
+    import json
+
+    return json.loads(path.with_suffix(".json").read_text())
+
+
+def score(folder: Path | None, scenes: list) -> dict:
+    """Best F1 over the threshold grid on the held-out scenes, plus detector latency."""
+    rec = Recognizer.from_config(ModelsConfig(directory=str(folder) if folder else "", threads=1))
+    rows = {}
+    times: list[float] = []
+    for thr in GRID:
+        t = evaluate.Tally()
+        for img, gts in scenes:
+            t0 = time.perf_counter()
+            dets = rec.detect(img, RecognizeOptions(threshold_d=thr))
+            times.append(time.perf_counter() - t0)
+            evaluate.match_detections(dets, gts, t, td.MIN_EVAL_H, False)
+        r, p = t.tp / max(1, t.tp + t.fn), t.tp / max(1, t.tp + t.fp)
+        rows[thr] = (r, p, 2 * r * p / max(1e-9, r + p))
+    best = max(rows, key=lambda k: rows[k][2])
+    return {"threshold": best, "recall": rows[best][0], "precision": rows[best][1], "f1": rows[best][2],
+            "detect_ms_median": 1000 * statistics.median(times)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("candidates", nargs="+", help="NAME=WEIGHTS.h5:WIDTH")
+    ap.add_argument("--work", type=Path, required=True, help="folder for the exported candidates")
+    ap.add_argument("--holdout", type=int, default=10, help="as train_detector_stream.py --holdout")
+    ap.add_argument("--version", type=int, default=3, help="version number the exported detectors get")
+    args = ap.parse_args()
+    tfcommon.setup_tf(2)
+    stream, held = ts.holdout_split(datasets.det_items("train"), args.holdout)
+    calib_items = [(str(it.path), it.boxes) for it in stream]
+    scenes = [(decode(it.path.read_bytes(), evaluate.MAX_PIXELS), [(Box(*b), None) for b in it.boxes]) for it in held]
+    print(f"{len(scenes)} held-out train images", flush=True)
+    results = {"bundled": score(None, scenes)}
+    print(f"bundled {BUNDLED}: {results['bundled']}", flush=True)
+    for spec in args.candidates:
+        name, rest = spec.split("=", 1)
+        weights, width = rest.rsplit(":", 1)
+        folder = export(name, Path(weights), float(width), args.work, calib_items, args.version)
+        results[name] = score(folder, scenes)
+        print(f"{name}: {results[name]}", flush=True)
+    print("\nname       f1     recall precision threshold detect_ms")
+    for name, r in results.items():
+        print(f"{name:10s} {r['f1']:.4f} {r['recall']:.4f} {r['precision']:.4f}    {r['threshold']:.2f}      "
+              f"{r['detect_ms_median']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

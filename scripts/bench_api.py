@@ -13,7 +13,7 @@ and posts a 1280x720 JPEG (a bundled sample scaled onto a 1280x720 frame):
 
 It prints medians and ratios; it is a script, not a test.  Usage::
 
-    python scripts/bench_api.py [--requests 40] [--rss-requests 1000]
+    python scripts/bench_api.py [--requests 40] [--overhead-requests 120] [--rss-requests 1000]
 """
 
 from __future__ import annotations
@@ -108,6 +108,8 @@ def pct(values: list[float], q: float) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=40, help="requests per concurrency level")
+    ap.add_argument("--overhead-requests", type=int, default=120,
+                    help="alternating bare/HTTP pairs per mode for the overhead medians")
     ap.add_argument("--rss-requests", type=int, default=1000, help="requests for the memory check")
     ap.add_argument("--threads", type=int, default=4, help="server worker threads")
     args = ap.parse_args()
@@ -146,7 +148,7 @@ def main() -> int:
                 options = RecognizeOptions(mode=mode)
                 body = encode(data, mode)
                 bare, http_lean, http_requests, inner = [], [], [], []
-                for _ in range(args.requests):
+                for _ in range(args.overhead_requests):
                     started = time.perf_counter()
                     recognizer.recognize(imaging.decode(data, 40_000_000), options)
                     bare.append(time.perf_counter() - started)

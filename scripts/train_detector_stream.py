@@ -121,7 +121,10 @@ def main() -> None:
     ap.add_argument("--candidate", type=Candidate.parse, action="append", required=True,
                     help="NAME:WIDTH:LR[:INIT] (repeatable; all candidates learn from the same batches)")
     ap.add_argument("--seconds", type=float, default=420, help="training wall time (cosine schedule over it)")
-    ap.add_argument("--warmup", type=float, default=15, help="seconds of linear learning-rate warm-up")
+    ap.add_argument("--steps", type=int, default=0,
+                    help="train this many batches instead, the schedule running over steps (reproducible "
+                         "on any machine; --seconds is then ignored)")
+    ap.add_argument("--warmup", type=float, default=15, help="seconds (or with --steps: steps) of warm-up")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
     ap.add_argument("--synthetic-share", type=float, default=0.35)
@@ -190,14 +193,19 @@ def main() -> None:
     start = time.time()
     steps, wait, last_log, last_save = 0, 0.0, start, start
     run = {c.name: collections.deque(maxlen=50) for c, _, _ in models}
-    while (el := time.time() - start) < args.seconds:
+    def progress(el: float) -> float:
+        return steps / args.steps if args.steps else el / args.seconds
+
+    while (el := time.time() - start) < args.seconds or args.steps:
+        if args.steps and steps >= args.steps:
+            break
         tw = time.time()
         slot = pending.popleft().get()
         wait += time.time() - tw
         x, y = to_batch(slot)
         pending.append(pool.apply_async(_fill, ((seed := seed + 1, slot, nslots),)))
-        frac = 0.5 * (1 + np.cos(np.pi * min(1.0, el / args.seconds)))
-        warm = min(1.0, (el + 1) / max(1.0, args.warmup))
+        frac = 0.5 * (1 + np.cos(np.pi * min(1.0, progress(el))))
+        warm = min(1.0, ((steps if args.steps else el) + 1) / max(1.0, args.warmup))
         for c, m, opt in models:
             opt.learning_rate.assign(c.lr * frac * warm)
             loss = m.train_on_batch(x, y, return_dict=True)

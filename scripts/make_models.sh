@@ -4,14 +4,14 @@
 #
 #   make models            (needs: pip install -e '.[train]'  and ../shared/data)
 #
-# Wall time on the 2-core build machine: about 4 hours (reader stage 1 ~65 min and the detector
+# Wall time on the 2-core build machine: about 7.5 hours (detector v3's three stages ~3.2 h at the end) (reader stage 1 ~65 min and the detector
 # ~60 min side by side, one core each; reader stage 2 ~17 min on both cores; reader stage 3 and
 # detector stage 2 side by side ~30 min; reader v2 (attention head on the stage-3 trunk, ~50 min)
 # then v3 (8 more epochs, ~45 min) beside detector stages 3 and 4 (~70 min); vehicle classifier
 # ~2 min; detector threshold tuning and dev evaluation ~8 min).  Progress goes to logs/*.log.
 #
 # Earlier stages write their models to the cache; the shipped models are the last stage's:
-# detector_v2, reader_v3 and vehicle_v1 in models/quantized/.
+# detector_v3, reader_v3 and vehicle_v1 in models/quantized/ (detector_v2, stage 4, stays in the cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p logs
@@ -65,8 +65,24 @@ python3 scripts/train_detector.py --init "$CACHE/detector_stage2.weights.h5" --e
   --variants 6 --threads 1 --eval-every 4 --out "$CACHE/detector_stage3.tflite" > logs/train_detector3.log 2>&1
 cp "$CACHE/detector.weights.h5" "$CACHE/detector_stage3.weights.h5"
 python3 scripts/train_detector.py --init "$CACHE/detector_stage3.weights.h5" --epochs 6 --lr 5e-4 \
-  --variants 6 --threads 1 --eval-every 6 > logs/train_detector4.log 2>&1
+  --variants 6 --threads 1 --eval-every 6 --out "$CACHE/detector_v2.tflite" > logs/train_detector4.log 2>&1
 wait "$reader"
+
+echo "      detector v3: 3x wider, from scratch on freshly streamed samples, every 10th train image"
+echo "      held out (logs/train_detector_stream_{a,b,c}.log).  About 3.2 h here; stages A and B took"
+echo "      12 min on a lent H200 (KERAS_BACKEND=torch, scripts/train_detector_gpu.sh)"
+python3 scripts/train_detector_stream.py --steps 1162 --warmup 15 --batch 64 --workers 1 \
+  --candidate w3:3.0:3e-3 --out-dir "$CACHE/stream_a" > logs/train_detector_stream_a.log 2>&1
+python3 scripts/train_detector_stream.py --steps 1588 --warmup 10 --batch 64 --workers 1 \
+  --candidate w3:3.0:1.5e-3:"$CACHE/stream_a/detector_w3.weights.h5" --out-dir "$CACHE/stream_b" \
+  > logs/train_detector_stream_b.log 2>&1
+python3 scripts/train_detector_stream.py --steps 8024 --warmup 45 --batch 16 --workers 1 \
+  --candidate w3:3.0:6e-4:"$CACHE/stream_b/detector_w3.weights.h5" --out-dir "$CACHE/stream_c" \
+  > logs/train_detector_stream_c.log 2>&1
+echo "      int8 export, and F1 on the held-out train images beside the bundled detector (logs/select_detector.log)"
+python3 scripts/select_detector.py --work "$CACHE/cand" w3="$CACHE/stream_c/detector_w3.weights.h5":3.0 \
+  | tee logs/select_detector.log
+cp "$CACHE/cand/w3/detector_v3.tflite" "$CACHE/cand/w3/detector_v3.json" models/quantized/
 
 echo "      vehicle classifier (logs/train_vehicle.log)"
 python3 scripts/train_vehicle.py --epochs 25 --threads 2 > logs/train_vehicle.log 2>&1

@@ -177,31 +177,36 @@ def build(width: float = 1.0) -> object:
     return keras.Model(inp, [prob, dist])
 
 
-def prob_loss(y, p):
-    import tensorflow as tf
+def prob_loss(y, p):  # noqa: ANN001, ANN201
+    """Focal loss on the plate-probability map, weighted (ignore regions) and per plate pixel.
+
+    Backend-neutral ``keras.ops``, so the same loss trains under TensorFlow here and under the
+    torch backend on a GPU (``train_detector_stream.py``).
+    """
+    from keras import ops
 
     t, w = y[..., 0:1], y[..., 1:2]
-    p = tf.clip_by_value(p, 1e-5, 1 - 1e-5)
+    p = ops.clip(p, 1e-5, 1 - 1e-5)
     pt = t * p + (1 - t) * (1 - p)
     alpha = t * 0.75 + (1 - t) * 0.25
-    loss = -alpha * (1 - pt) ** 2 * tf.math.log(pt) * w
-    return tf.reduce_sum(loss) / tf.maximum(1.0, tf.reduce_sum(t)) * 10.0
+    loss = -alpha * (1 - pt) ** 2 * ops.log(pt) * w
+    return ops.sum(loss) / ops.maximum(1.0, ops.sum(t)) * 10.0
 
 
-def dist_loss(y, d):
-    import tensorflow as tf
+def dist_loss(y, d):  # noqa: ANN001, ANN201
+    """IoU (log) plus a little L1 on the four edge distances, at positive pixels only."""
+    from keras import ops
 
-    pos, t = y[..., 0], tf.maximum(y[..., 1:5], 0.0)
-    iw = tf.maximum(0.0, tf.minimum(d[..., 0], t[..., 0]) + tf.minimum(d[..., 2], t[..., 2]))
-    ih = tf.maximum(0.0, tf.minimum(d[..., 1], t[..., 1]) + tf.minimum(d[..., 3], t[..., 3]))
+    pos, t = y[..., 0], ops.maximum(y[..., 1:5], 0.0)
+    iw = ops.maximum(0.0, ops.minimum(d[..., 0], t[..., 0]) + ops.minimum(d[..., 2], t[..., 2]))
+    ih = ops.maximum(0.0, ops.minimum(d[..., 1], t[..., 1]) + ops.minimum(d[..., 3], t[..., 3]))
     inter = iw * ih
     area_d = (d[..., 0] + d[..., 2]) * (d[..., 1] + d[..., 3])
     area_t = (t[..., 0] + t[..., 2]) * (t[..., 1] + t[..., 3])
-    iou = (inter + 1e-4) / (tf.maximum(area_d + area_t - inter, 0.0) + 1e-4)
-    iou = tf.clip_by_value(iou, 1e-4, 1.0)
-    l1 = tf.reduce_sum(tf.abs(d - t), axis=-1)
-    loss = (-tf.math.log(iou) + 0.2 * l1) * pos
-    return tf.reduce_sum(loss) / tf.maximum(1.0, tf.reduce_sum(pos))
+    iou = (inter + 1e-4) / (ops.maximum(area_d + area_t - inter, 0.0) + 1e-4)
+    iou = ops.clip(iou, 1e-4, 1.0)
+    l1 = ops.sum(ops.abs(d - t), axis=-1)
+    return ops.sum((-ops.log(iou) + 0.2 * l1) * pos) / ops.maximum(1.0, ops.sum(pos))
 
 
 def evaluate(predict, items: list) -> dict[str, float]:

@@ -89,33 +89,6 @@ def _fill(job: tuple[int, int, int]) -> int:
     return slot
 
 
-def make_losses() -> dict:
-    """The detector's focal probability loss and IoU+L1 distance loss in backend-neutral ops."""
-    from keras import ops
-
-    def prob_loss(y, p):  # noqa: ANN001, ANN202
-        t, w = y[..., 0:1], y[..., 1:2]
-        p = ops.clip(p, 1e-5, 1 - 1e-5)
-        pt = t * p + (1 - t) * (1 - p)
-        alpha = t * 0.75 + (1 - t) * 0.25
-        loss = -alpha * (1 - pt) ** 2 * ops.log(pt) * w
-        return ops.sum(loss) / ops.maximum(1.0, ops.sum(t)) * 10.0
-
-    def dist_loss(y, d):  # noqa: ANN001, ANN202
-        pos, t = y[..., 0], ops.maximum(y[..., 1:5], 0.0)
-        iw = ops.maximum(0.0, ops.minimum(d[..., 0], t[..., 0]) + ops.minimum(d[..., 2], t[..., 2]))
-        ih = ops.maximum(0.0, ops.minimum(d[..., 1], t[..., 1]) + ops.minimum(d[..., 3], t[..., 3]))
-        inter = iw * ih
-        area_d = (d[..., 0] + d[..., 2]) * (d[..., 1] + d[..., 3])
-        area_t = (t[..., 0] + t[..., 2]) * (t[..., 1] + t[..., 3])
-        iou = (inter + 1e-4) / (ops.maximum(area_d + area_t - inter, 0.0) + 1e-4)
-        iou = ops.clip(iou, 1e-4, 1.0)
-        l1 = ops.sum(ops.abs(d - t), axis=-1)
-        return ops.sum((-ops.log(iou) + 0.2 * l1) * pos) / ops.maximum(1.0, ops.sum(pos))
-
-    return {"prob": prob_loss, "dist": dist_loss}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--candidate", type=Candidate.parse, action="append", required=True,
@@ -161,7 +134,7 @@ def main() -> None:
 
         torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
         print(f"torch {torch.__version__}, cuda {torch.cuda.is_available()}", flush=True)
-    losses = make_losses()
+    losses = {"prob": td.prob_loss, "dist": td.dist_loss}
     models = []
     for c in args.candidate:
         m = td.build(c.width)

@@ -71,17 +71,25 @@ wait "$reader"
 echo "      detector v3: 3x wider, from scratch on freshly streamed samples, every 10th train image"
 echo "      held out (logs/train_detector_stream_{a,b,c}.log).  About 3.2 h here; stages A and B took"
 echo "      12 min on a lent H200 (KERAS_BACKEND=torch, scripts/train_detector_gpu.sh)"
+# The shipped run scheduled by wall time (warm-up 15 s, 5 s, 30 s); these step counts and warm-ups
+# replay it approximately.  All three stages keep the default --seed, as the shipped run did (so B
+# and C revisit some of A's samples); stages A and B there read JPEG q72 re-encodings of the images.
 python3 scripts/train_detector_stream.py --steps 1162 --warmup 15 --batch 64 --workers 1 \
   --candidate w3:3.0:3e-3 --out-dir "$CACHE/stream_a" > logs/train_detector_stream_a.log 2>&1
 python3 scripts/train_detector_stream.py --steps 1588 --warmup 10 --batch 64 --workers 1 \
   --candidate w3:3.0:1.5e-3:"$CACHE/stream_a/detector_w3.weights.h5" --out-dir "$CACHE/stream_b" \
   > logs/train_detector_stream_b.log 2>&1
-python3 scripts/train_detector_stream.py --steps 8024 --warmup 45 --batch 16 --workers 1 \
+python3 scripts/train_detector_stream.py --steps 8024 --warmup 40 --batch 16 --workers 1 \
   --candidate w3:3.0:6e-4:"$CACHE/stream_b/detector_w3.weights.h5" --out-dir "$CACHE/stream_c" \
   > logs/train_detector_stream_c.log 2>&1
-echo "      int8 export, and F1 on the held-out train images beside the bundled detector (logs/select_detector.log)"
-python3 scripts/select_detector.py --work "$CACHE/cand" w3="$CACHE/stream_c/detector_w3.weights.h5":3.0 \
-  | tee logs/select_detector.log
+echo "      int8 export, and F1 on the held-out train images beside detector v2 (logs/select_detector.log)"
+mkdir -p "$CACHE/baseline_v2"
+cp "$CACHE/detector_v2.tflite" "$CACHE/detector_v2.json" models/quantized/reader_v*.* models/quantized/vehicle_v*.* \
+  "$CACHE/baseline_v2/"
+python3 scripts/select_detector.py --work "$CACHE/cand" --baseline "$CACHE/baseline_v2" \
+  w3="$CACHE/stream_c/detector_w3.weights.h5":3.0 | tee logs/select_detector.log
+# v3 shipped because it beat v2 there by >= 0.01 F1 (a rule fixed before it was measured).  The
+# copied sidecar lacks the hand-written recipe of the committed one (see detector_v3.json).
 cp "$CACHE/cand/w3/detector_v3.tflite" "$CACHE/cand/w3/detector_v3.json" models/quantized/
 
 echo "      vehicle classifier (logs/train_vehicle.log)"

@@ -97,14 +97,15 @@ def main() -> None:
     ap.add_argument("--work", type=Path, required=True, help="folder for the exported candidates")
     ap.add_argument("--holdout", type=int, default=10, help="as train_detector_stream.py --holdout")
     ap.add_argument("--version", type=int, default=3, help="version number the exported detectors get")
+    ap.add_argument("--baseline", default="", help="model folder to compare against (default: the bundled models)")
     args = ap.parse_args()
     tfcommon.setup_tf(2)
     stream, held = ts.holdout_split(datasets.det_items("train"), args.holdout)
     calib_items = [(str(it.path), it.boxes) for it in stream]
     scenes = [(decode(it.path.read_bytes(), evaluate.MAX_PIXELS), [(Box(*b), None) for b in it.boxes]) for it in held]
     print(f"{len(scenes)} held-out train images", flush=True)
-    results = {"bundled": score(None, scenes)}
-    print(f"bundled {BUNDLED}: {results['bundled']}", flush=True)
+    results = {"baseline": score(Path(args.baseline) if args.baseline else None, scenes)}
+    print(f"baseline {args.baseline or BUNDLED}: {results['baseline']}", flush=True)
     for spec in args.candidates:
         name, rest = spec.split("=", 1)
         weights, width = rest.rsplit(":", 1)

@@ -101,6 +101,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
     ap.add_argument("--synthetic-share", type=float, default=0.35)
+    ap.add_argument("--seed", type=int, default=1000,
+                    help="batch k is rendered from seed+1+k: give each stage its own seed, or it replays "
+                         "the previous stage's samples (the shipped detector_v3's stages all used 1000)")
     ap.add_argument("--holdout", type=int, default=10, help="hold out every N-th train image (0: none)")
     ap.add_argument("--fonts", default="", help="fonts folder (default: ../shared/data/fonts)")
     ap.add_argument("--save-every", type=float, default=60, help="seconds between weight checkpoints")
@@ -121,7 +124,7 @@ def main() -> None:
     pool = mp.get_context("fork").Pool(
         args.workers, _init_worker, (items, (shm_x.name, shm_t.name), args.batch, args.synthetic_share, args.fonts)
     )
-    seed = 1000
+    seed = args.seed
     pending: collections.deque = collections.deque()
     for slot in range(nslots):
         pending.append(pool.apply_async(_fill, ((seed := seed + 1, slot, nslots),)))

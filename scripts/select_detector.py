@@ -13,10 +13,10 @@ candidate becomes a full model folder (``<work>/<name>/``) that ``evaluate.py --
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +29,11 @@ import evaluate  # noqa: E402
 import tfcommon  # noqa: E402
 import train_detector as td  # noqa: E402
 import train_detector_stream as ts  # noqa: E402
-from tune_detector import GRID  # noqa: E402
+from tune_detector import threshold_table  # noqa: E402
 
 from edge_alpr.engine.runtime import BUNDLED, model_path  # noqa: E402
 from edge_alpr.imaging import decode  # noqa: E402
-from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # noqa: E402
+from edge_alpr.recognizer import ModelsConfig, Recognizer  # noqa: E402
 from edge_alpr.types import Box  # noqa: E402
 
 
@@ -59,36 +59,20 @@ def export(name: str, weights: Path, width: float, work: Path, calib_items: list
 
     out = folder / f"detector_v{version}.tflite"
     tfcommon.export_int8(model, calib, out)
-    base = json_of(model_path(None, "detector"))
+    base = json.loads(model_path(None, "detector").with_suffix(".json").read_text())
     keep = {k: base[k] for k in ("kind", "labels", "stride", "distance_unit_px", "threshold", "nms_iou", "preprocess")}
     tfcommon.write_sidecar(out, {**keep, "width_multiplier": width, "params": int(model.count_params()),
                                  "training_data": {"weights": str(weights)}})
     return folder
 
 
-def json_of(path: Path) -> dict:
-    import json
-
-    return json.loads(path.with_suffix(".json").read_text())
-
-
 def score(folder: Path | None, scenes: list) -> dict:
     """Best F1 over the threshold grid on the held-out scenes, plus detector latency."""
     rec = Recognizer.from_config(ModelsConfig(directory=str(folder) if folder else "", threads=1))
-    rows = {}
     times: list[float] = []
-    for thr in GRID:
-        t = evaluate.Tally()
-        for img, gts in scenes:
-            t0 = time.perf_counter()
-            dets = rec.detect(img, RecognizeOptions(threshold_d=thr))
-            times.append(time.perf_counter() - t0)
-            evaluate.match_detections(dets, gts, t, td.MIN_EVAL_H, False)
-        r, p = t.tp / max(1, t.tp + t.fn), t.tp / max(1, t.tp + t.fp)
-        rows[thr] = (r, p, 2 * r * p / max(1e-9, r + p))
-    best = max(rows, key=lambda k: rows[k][2])
-    return {"threshold": best, "recall": rows[best][0], "precision": rows[best][1], "f1": rows[best][2],
-            "detect_ms_median": 1000 * statistics.median(times)}
+    table = threshold_table(rec, scenes, times)
+    best = max(table, key=lambda k: table[k]["f1"])
+    return {"threshold": best, **table[best], "detect_ms_median": 1000 * statistics.median(times)}
 
 
 def main() -> None:

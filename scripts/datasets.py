@@ -62,6 +62,17 @@ def det_items(split: str, sets: tuple[str, ...] = DET_SETS) -> list[DetItem]:
     return out
 
 
+def holdout(items: list, every: int) -> tuple[list, list]:
+    """(kept, held out): every ``every``-th train item is held out (0: none).
+
+    The detector and reader trainers hold out the same items this way, so the selection scripts
+    compare candidates on train data none of them was fitted to (never on dev).
+    """
+    if every <= 0:
+        return list(items), []
+    return [it for i, it in enumerate(items) if i % every], [it for i, it in enumerate(items) if i % every == 0]
+
+
 def vehicle_items(split: str) -> list[tuple[Path, str]]:
     base = DATA / "vehicles"
     return [(base / r["image"], r["class"]) for r in _rows(base / "labels.jsonl") if r["split"] == split]

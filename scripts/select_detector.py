@@ -28,7 +28,6 @@ import datasets  # noqa: E402
 import evaluate  # noqa: E402
 import tfcommon  # noqa: E402
 import train_detector as td  # noqa: E402
-import train_detector_stream as ts  # noqa: E402
 from tune_detector import threshold_table  # noqa: E402
 
 from edge_alpr.engine.runtime import BUNDLED, model_path  # noqa: E402
@@ -84,7 +83,7 @@ def main() -> None:
     ap.add_argument("--baseline", default="", help="model folder to compare against (default: the bundled models)")
     args = ap.parse_args()
     tfcommon.setup_tf(2)
-    stream, held = ts.holdout_split(datasets.det_items("train"), args.holdout)
+    stream, held = datasets.holdout(datasets.det_items("train"), args.holdout)
     calib_items = [(str(it.path), it.boxes) for it in stream]
     scenes = [(decode(it.path.read_bytes(), evaluate.MAX_PIXELS), [(Box(*b), None) for b in it.boxes]) for it in held]
     print(f"{len(scenes)} held-out train images", flush=True)

@@ -56,13 +56,6 @@ class Candidate:
         return Candidate(parts[0], float(parts[1]), float(parts[2]), init)
 
 
-def holdout_split(items: list, every: int) -> tuple[list, list]:
-    """(stream items, held-out items): every ``every``-th train image is held out."""
-    if every <= 0:
-        return list(items), []
-    return [it for i, it in enumerate(items) if i % every], [it for i, it in enumerate(items) if i % every == 0]
-
-
 def _init_worker(items: list, names: tuple[str, str], batch: int, synth_p: float, fonts: str) -> None:
     import cv2
     import synth
@@ -111,7 +104,7 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.time()
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    train, held = holdout_split(datasets.det_items("train"), args.holdout)
+    train, held = datasets.holdout(datasets.det_items("train"), args.holdout)
     items = [(str(it.path), it.boxes) for it in train]
     print(f"stream over {len(items)} train images, {len(held)} held out; {args.workers} workers", flush=True)
 

@@ -19,7 +19,6 @@ Two slot heads:
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import sys
 import time
 from pathlib import Path
@@ -30,11 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import datasets  # noqa: E402
+import reader_data as rd  # noqa: E402
 import tfcommon  # noqa: E402
 
-from edge_alpr.engine.preprocess import resize  # noqa: E402
-
-IN_H, IN_W, MAX_LEN = 40, 128, 10
+IN_H, IN_W, MAX_LEN = rd.IN_H, rd.IN_W, rd.MAX_LEN
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ?"
 PAD = len(ALPHABET)
 
@@ -42,70 +40,6 @@ PAD = len(ALPHABET)
 def encode(text: str) -> np.ndarray:
     ids = [ALPHABET.index(c) for c in text[:MAX_LEN]]
     return np.array(ids + [PAD] * (MAX_LEN - len(ids)), np.int32)
-
-
-def _synth_chunk(args: tuple[int, int]) -> tuple[np.ndarray, list[str], list[str]]:
-    import synth
-
-    seed, n = args
-    rng = np.random.default_rng(seed)
-    scenes = [datasets.load_rgb(it.path) for it in datasets.det_items("train")[seed % 7 :: 97]]
-    xs, ts, rs = [], [], []
-    for _ in range(n):
-        bg = scenes[rng.integers(len(scenes))] if rng.random() < 0.7 else None
-        img, text, region = synth.plate_crop(rng, bg)
-        xs.append(resize(img, IN_W, IN_H))
-        ts.append(text)
-        rs.append(region)
-    return np.stack(xs), ts, rs
-
-
-def synthetic(n: int, workers: int, seed: int = 1) -> tuple[np.ndarray, list[str], list[str]]:
-    cache = tfcommon.CACHE / f"reader_synth_{n}_{seed}_{IN_H}x{IN_W}.npz"
-    if cache.exists():
-        z = np.load(cache)
-        return z["x"], list(z["t"]), list(z["r"])
-    chunk = 1000
-    jobs = [(seed * 100000 + i, min(chunk, n - i * chunk)) for i in range((n + chunk - 1) // chunk)]
-    xs, ts, rs = [], [], []
-    with mp.Pool(workers) as pool:
-        for i, (x, t, r) in enumerate(pool.imap(_synth_chunk, jobs)):
-            xs.append(x), ts.extend(t), rs.extend(r)
-            print(f"synthetic plates {min((i + 1) * chunk, n)}/{n}", flush=True)
-    x = np.concatenate(xs)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, x=x, t=np.array(ts), r=np.array(rs))
-    return x, ts, rs
-
-
-def real(split: str) -> tuple[np.ndarray, list[str], list[str], list[str]]:
-    items = datasets.ocr_items(split)
-    x = np.stack([resize(datasets.load_rgb(it.path), IN_W, IN_H) for it in items])
-    return x, [it.text for it in items], [it.region for it in items], [it.dataset for it in items]
-
-
-def det_crops(split: str) -> tuple[np.ndarray, list[str], list[str]]:
-    """Plate crops cut from labelled detection scenes exactly as the service cuts them.
-
-    These are the low-resolution plates the end-to-end pipeline actually reads (uc3m scenes are
-    320 px wide), which the ready-made OCR crops do not show.
-    """
-    from edge_alpr.engine.preprocess import crop_resize, expand
-    from edge_alpr.types import Box
-
-    xs, ts, rs = [], [], []
-    for it in datasets.det_items(split):
-        if not any(it.texts):
-            continue
-        img = datasets.load_rgb(it.path)
-        h, w = img.shape[:2]
-        for box, text in zip(it.boxes, it.texts):
-            if text and box[3] - box[1] >= 8 and len(text) <= MAX_LEN:
-                b = expand(Box(*box), 0.05, 0.1, w, h)
-                xs.append(crop_resize(img, b, IN_W, IN_H))
-                ts.append(text)
-                rs.append(it.country or "")
-    return np.stack(xs), ts, rs
 
 
 class LearnedEmbedding:
@@ -237,24 +171,50 @@ def main() -> None:
     ap.add_argument("--head", choices=("attention", "dense"), default="attention")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=1e-4)
+    ap.add_argument("--lowres", type=int, default=0,
+                    help="low-resolution scene-like copies of each real crop (reader_data.scene_copy)")
+    ap.add_argument("--repeat-set", action="append", default=[], metavar="SET=K",
+                    help="K extra copies of one OCR set's crops, e.g. us_states=2 (repeatable)")
+    ap.add_argument("--holdout", type=int, default=0,
+                    help="keep every N-th train crop and detection scene out (select_reader.py compares on them)")
     ap.add_argument("--out", type=Path, default=tfcommon.MODELS / "reader_v3.tflite")
     args = ap.parse_args()
+    extra = {}
+    for spec in args.repeat_set:
+        name, _, k = spec.partition("=")
+        if name not in datasets.OCR_SETS or not k.isdigit():
+            ap.error(f"--repeat-set {spec!r}: expected SET=K with SET one of {', '.join(datasets.OCR_SETS)}")
+        extra[name] = int(k)
     t0 = time.time()
     tf = tfcommon.setup_tf(args.threads)
     import keras
 
-    sx, st, sr = synthetic(args.synthetic, workers=2)
+    sx, st, sr = rd.synthetic(args.synthetic, workers=2)
     all_synth_regions = set(sr)
     if args.synthetic_use:
         keep = np.random.default_rng(3).choice(len(sx), args.synthetic_use, replace=False)
         sx, st, sr = sx[keep], [st[i] for i in keep], [sr[i] for i in keep]
-    rx, rt, rr, rd = real("train")
+    ocr_train, ocr_held = datasets.holdout(datasets.ocr_items("train"), args.holdout)
+    det_train, det_held = datasets.holdout(datasets.det_items("train"), args.holdout)
+    rx, rt, rr, rsets = rd.real(ocr_train)
     regions = sorted(all_synth_regions | set(rr))
+    base_x, base_t, base_r = rx, rt, rr
+    for name, k in extra.items():
+        keep = [i for i, d in enumerate(rsets) if d == name]
+        rx = np.concatenate([rx] + [base_x[keep]] * k)
+        rt, rr = rt + [base_t[i] for i in keep] * k, rr + [base_r[i] for i in keep] * k
+        print(f"{name}: {len(keep)} crops x{k} extra", flush=True)
+    if args.lowres:
+        lx = rd.lowres(ocr_train, args.lowres, workers=2)
+        rx, rt, rr = np.concatenate([rx, lx]), rt + base_t * args.lowres, rr + base_r * args.lowres
+        print(f"low-resolution copies: {len(lx)}", flush=True)
     if args.det_crops:
-        cx, ct, cr = det_crops("train")
+        cx, ct, cr = rd.det_crops(det_train)
         rx, rt = np.concatenate([rx] + [cx] * args.det_crops), rt + ct * args.det_crops
         rr = rr + [r if r in regions else "" for r in cr] * args.det_crops
         print(f"detection-scene crops: {len(cx)} x{args.det_crops}", flush=True)
+    if args.holdout:
+        print(f"held out: {len(ocr_held)} OCR crops, {len(det_held)} detection scenes", flush=True)
     x = np.concatenate([sx] + [rx] * args.real_repeat)
     texts = st + rt * args.real_repeat
     regs = sr + rr * args.real_repeat
@@ -286,7 +246,7 @@ def main() -> None:
     )
     model.summary(print_fn=lambda s: print(s, flush=True) if "Total" in s else None)
     ckpt = tfcommon.CACHE / "reader.weights.h5"
-    dx, dt_, dr, dd = real("dev")
+    dx, dt_, _, dd = rd.real(datasets.ocr_items("dev"))
     for ep in range(args.epochs):
         model.fit(ds, epochs=1, verbose=0)
         model.save_weights(ckpt)
@@ -305,7 +265,7 @@ def main() -> None:
             yield [x[i : i + 1].astype(np.float32)]
 
     tfcommon.export_int8(model, calib, args.out)
-    counts = {d: sum(1 for v in datasets.ocr_items("train") if v.dataset == d) for d in datasets.OCR_SETS}
+    counts = {d: sum(1 for v in ocr_train if v.dataset == d) for d in datasets.OCR_SETS}
     tfcommon.write_sidecar(
         args.out,
         {
@@ -317,13 +277,17 @@ def main() -> None:
             "regions": regions,
             "preprocess": {
                 "input": "RGB uint8, plate crop stretched to input size (bilinear)",
-                "crop_margin_x": 0.05,
-                "crop_margin_y": 0.1,
+                "crop_margin_x": rd.MARGIN_X,
+                "crop_margin_y": rd.MARGIN_Y,
             },
             "training_data": {
                 "real_train_crops": counts,
                 "synthetic_plates": len(sx),
                 "real_repeat": args.real_repeat,
+                "extra_repeats": extra,
+                "lowres_copies": args.lowres,
+                "detection_scene_crop_copies": args.det_crops,
+                "held_out_every": args.holdout,
                 "epochs": args.epochs,
                 "wall_time_s": round(time.time() - t0),
             },

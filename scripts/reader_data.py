@@ -1,0 +1,133 @@
+"""Training data for the plate reader: synthetic plates, real crops, scene crops, low-res copies.
+
+Why a module of its own: ``train_reader.py`` (the model and its loop) and ``select_reader.py``
+(comparing candidates on held-out train data) must cut and hold out crops the same way.
+
+* ``real``: the ready-made OCR crops (high resolution: the longer side is 160 px or more).
+* ``det_crops``: plates cut from labelled detection scenes exactly as the service cuts them.
+* ``lowres``: OCR crops re-rendered at the size a plate has in a camera frame (45 to 110 px
+  wide) and JPEG-compressed there, then cut like a scene crop.  uc3m scenes show why: with the
+  true box, reader_v3 read 0.93 of the high-resolution uc3m crops but 0.54 of the same kind of
+  plate cut from a 320 px scene (dev figures, measured once to find the cause; the fine-tune
+  is chosen on held-out train data).
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing as mp
+from pathlib import Path
+
+import datasets
+import numpy as np
+import tfcommon
+from PIL import Image
+
+from edge_alpr.engine.preprocess import crop_resize, expand, resize
+from edge_alpr.types import Box
+
+IN_H, IN_W, MAX_LEN = 40, 128, 10
+# The reader's crop margins; the service reads them from the sidecar, which records these.
+MARGIN_X, MARGIN_Y = 0.05, 0.1
+# Plate widths (px) and JPEG qualities of the low-resolution copies: about the smallest scored
+# uc3m scene plates (12 px high, so about 55 px wide) up to twice that, and the compression of
+# typical camera streams.  Width, not height: a US plate (2:1) as high as a European one
+# (4.7:1) would have unreadable 5 px characters.
+LOWRES_WIDTH = (45.0, 110.0)
+LOWRES_QUALITY = (50, 92)
+
+
+def _synth_chunk(args: tuple[int, int]) -> tuple[np.ndarray, list[str], list[str]]:
+    import synth
+
+    seed, n = args
+    rng = np.random.default_rng(seed)
+    scenes = [datasets.load_rgb(it.path) for it in datasets.det_items("train")[seed % 7 :: 97]]
+    xs, ts, rs = [], [], []
+    for _ in range(n):
+        bg = scenes[rng.integers(len(scenes))] if rng.random() < 0.7 else None
+        img, text, region = synth.plate_crop(rng, bg)
+        xs.append(resize(img, IN_W, IN_H))
+        ts.append(text)
+        rs.append(region)
+    return np.stack(xs), ts, rs
+
+
+def synthetic(n: int, workers: int, seed: int = 1) -> tuple[np.ndarray, list[str], list[str]]:
+    """``n`` rendered plates (cached: rendering 60k takes about 20 minutes on 2 cores)."""
+    cache = tfcommon.CACHE / f"reader_synth_{n}_{seed}_{IN_H}x{IN_W}.npz"
+    if cache.exists():
+        z = np.load(cache)
+        return z["x"], list(z["t"]), list(z["r"])
+    chunk = 1000
+    jobs = [(seed * 100000 + i, min(chunk, n - i * chunk)) for i in range((n + chunk - 1) // chunk)]
+    xs, ts, rs = [], [], []
+    with mp.Pool(workers) as pool:
+        for i, (x, t, r) in enumerate(pool.imap(_synth_chunk, jobs)):
+            xs.append(x), ts.extend(t), rs.extend(r)
+            print(f"synthetic plates {min((i + 1) * chunk, n)}/{n}", flush=True)
+    x = np.concatenate(xs)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, x=x, t=np.array(ts), r=np.array(rs))
+    return x, ts, rs
+
+
+def real(items: list[datasets.OcrItem]) -> tuple[np.ndarray, list[str], list[str], list[str]]:
+    """Ready-made OCR crops stretched to the model input."""
+    x = np.stack([resize(datasets.load_rgb(it.path), IN_W, IN_H) for it in items])
+    return x, [it.text for it in items], [it.region for it in items], [it.dataset for it in items]
+
+
+def det_crops(items: list[datasets.DetItem]) -> tuple[np.ndarray, list[str], list[str]]:
+    """Plate crops cut from labelled detection scenes exactly as the service cuts them."""
+    xs, ts, rs = [], [], []
+    for it in items:
+        if not any(it.texts):
+            continue
+        img = datasets.load_rgb(it.path)
+        h, w = img.shape[:2]
+        for box, text in zip(it.boxes, it.texts):
+            if text and box[3] - box[1] >= 8 and len(text) <= MAX_LEN:
+                xs.append(crop_resize(img, expand(Box(*box), MARGIN_X, MARGIN_Y, w, h), IN_W, IN_H))
+                ts.append(text)
+                rs.append(it.country or "")
+    return np.stack(xs), ts, rs
+
+
+def scene_copy(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One OCR crop as a camera would see a distant plate: small, JPEG-compressed, then cut.
+
+    The crop is pasted with the reader's margins of its own border colour (a scene crop shows
+    a little of what surrounds the plate), shrunk so that the plate is ``LOWRES_WIDTH`` px
+    wide, compressed, and stretched back to the model input as the service does.
+    """
+    h, w = crop.shape[:2]
+    scale = rng.uniform(*LOWRES_WIDTH) / w
+    mx, my = int(round(w * MARGIN_X)), int(round(h * MARGIN_Y))
+    edge = np.concatenate([crop[0], crop[-1], crop[:, 0], crop[:, -1]]).mean(0).astype(np.uint8)
+    canvas = np.empty((h + 2 * my, w + 2 * mx, 3), np.uint8)
+    canvas[:] = edge
+    canvas[my : my + h, mx : mx + w] = crop
+    small = Image.fromarray(canvas).resize(
+        (max(4, round(canvas.shape[1] * scale)), max(4, round(canvas.shape[0] * scale))), Image.BILINEAR
+    )
+    buf = io.BytesIO()
+    small.save(buf, "JPEG", quality=int(rng.integers(*LOWRES_QUALITY)))
+    buf.seek(0)
+    return resize(np.asarray(Image.open(buf).convert("RGB")), IN_W, IN_H)
+
+
+def _lowres_chunk(args: tuple[list[Path], int]) -> np.ndarray:
+    paths, seed = args
+    rng = np.random.default_rng(seed)
+    return np.stack([scene_copy(datasets.load_rgb(p), rng) for p in paths])
+
+
+def lowres(items: list[datasets.OcrItem], copies: int, workers: int, seed: int = 5) -> np.ndarray:
+    """``copies`` low-resolution copies of every crop, in item order per copy."""
+    paths = [it.path for it in items]
+    chunk = 500
+    jobs = [(paths[i : i + chunk], seed * 1000 + c * 100 + i // chunk)
+            for c in range(copies) for i in range(0, len(paths), chunk)]
+    with mp.Pool(workers) as pool:
+        return np.concatenate(list(pool.imap(_lowres_chunk, jobs)))

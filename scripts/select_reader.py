@@ -1,0 +1,117 @@
+"""Compare reader candidates with the bundled reader on held-out TRAIN data (never dev).
+
+Why: ``train_reader.py --holdout N`` keeps every N-th OCR train crop and detection train scene
+out of a fine-tuning stage.  This script scores each candidate on exactly those items through the
+service's own int8 pipeline, so a candidate is chosen without looking at dev:
+
+* ``e2e``: exact read of the labelled plates (>= ``--min-height`` px) in the held-out scenes,
+  detect then read, as ``evaluate.py`` scores dev scenes;
+* ``oracle``: the same plates read from their labelled box (reader only);
+* ``ocr``: exact read of the held-out OCR crops, pooled and per set.
+
+Each candidate becomes a full model folder (``<work>/<name>/``: the bundled detector and vehicle
+models plus the candidate reader) that ``evaluate.py --models`` accepts.
+
+    python scripts/select_reader.py --work /tmp/rsel v4=/tmp/rcand/reader_v4.tflite
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import datasets  # noqa: E402
+import evaluate  # noqa: E402
+
+from edge_alpr.engine.runtime import BUNDLED, model_path  # noqa: E402
+from edge_alpr.imaging import decode  # noqa: E402
+from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # noqa: E402
+from edge_alpr.types import Box  # noqa: E402
+
+
+def folder_for(name: str, reader: Path, work: Path) -> Path:
+    """A model folder holding the bundled detector and vehicle models and this reader."""
+    out = work / name
+    out.mkdir(parents=True, exist_ok=True)
+    for kind in ("detector", "vehicle"):
+        src = model_path(None, kind)
+        for f in (src, src.with_suffix(".json")):
+            shutil.copy2(f, out / f.name)
+    for f in out.glob("reader_v*"):
+        f.unlink()
+    for f in (reader, reader.with_suffix(".json")):
+        shutil.copy2(f, out / f.name)
+    return out
+
+
+def score(models: Path | None, crops: list[datasets.OcrItem], scenes: list[datasets.DetItem],
+          min_h: int) -> dict[str, float]:
+    """Exact-read rates of one model folder on the held-out items."""
+    rec = Recognizer.from_config(ModelsConfig(directory=str(models)) if models else ModelsConfig())
+    ocr: dict[str, list[bool]] = defaultdict(list)
+    for it in crops:
+        img = decode(it.path.read_bytes(), evaluate.MAX_PIXELS)
+        crop = rec.reader.crop(img, Box(0, 0, img.shape[1], img.shape[0]))
+        pr = rec.reader.read(crop, rec.cfg.top_n, rec.cfg.beam_width, self_hint_score=rec.cfg.region_prior_score)
+        ocr[it.dataset].append(evaluate.same(pr.plate, it.text))
+    e2e, oracle = [], []
+    for sc in scenes:
+        img = decode(sc.path.read_bytes(), evaluate.MAX_PIXELS)
+        gts = [(Box(*b), t) for b, t in zip(sc.boxes, sc.texts) if t and b[3] - b[1] >= min_h]
+        if not gts:
+            continue
+        results = rec.recognize(img, RecognizeOptions())
+        for g, text in gts:
+            best = max(results, key=lambda r: r.box.iou(g), default=None)
+            e2e.append(best is not None and best.box.iou(g) >= 0.5 and evaluate.same(best.read.plate, text))
+            pr = rec.reader.read(rec.reader.crop(img, g), rec.cfg.top_n, rec.cfg.beam_width,
+                                 self_hint_score=rec.cfg.region_prior_score)
+            oracle.append(evaluate.same(pr.plate, text))
+    out = {"e2e": float(np.mean(e2e)), "oracle": float(np.mean(oracle)), "plates": len(e2e),
+           "ocr": float(np.mean([x for v in ocr.values() for x in v]))}
+    out.update({f"ocr_{k}": float(np.mean(v)) for k, v in sorted(ocr.items())})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("candidates", nargs="+", help="NAME=READER.tflite (its .json sidecar beside it)")
+    ap.add_argument("--work", type=Path, required=True, help="folder for the candidates' model folders")
+    ap.add_argument("--holdout", type=int, default=10, help="as train_reader.py --holdout")
+    ap.add_argument("--min-height", type=int, default=12, help="plates smaller than this (px) are not scored")
+    ap.add_argument("--baseline", default="", help="model folder to compare against (default: the bundled models)")
+    ap.add_argument("--min-gain", type=float, default=0.03, help="e2e gain a candidate needs over the baseline")
+    ap.add_argument("--max-ocr-drop", type=float, default=0.01, help="pooled OCR loss a candidate may have")
+    args = ap.parse_args()
+    _, crops = datasets.holdout(datasets.ocr_items("train"), args.holdout)
+    _, scenes = datasets.holdout(datasets.det_items("train"), args.holdout)
+    print(f"held-out train items: {len(crops)} OCR crops, {len(scenes)} detection scenes", flush=True)
+    results = {"baseline": score(Path(args.baseline) if args.baseline else None, crops, scenes, args.min_height)}
+    print(f"baseline {args.baseline or BUNDLED}: {results['baseline']}", flush=True)
+    for spec in args.candidates:
+        name, _, path = spec.partition("=")
+        results[name] = score(folder_for(name, Path(path), args.work), crops, scenes, args.min_height)
+        print(f"{name}: {results[name]}", flush=True)
+    keys = [k for k in results["baseline"] if k != "plates"]
+    print("\nname       " + " ".join(f"{k:>14s}" for k in keys) + "  verdict")
+    base = results["baseline"]
+    for name, r in results.items():
+        verdict = ""
+        if name != "baseline":
+            ok = r["e2e"] - base["e2e"] >= args.min_gain and r["ocr"] >= base["ocr"] - args.max_ocr_drop
+            verdict = "passes the rule" if ok else "rejected"
+        print(f"{name:10s} " + " ".join(f"{r[k]:14.4f}" for k in keys) + f"  {verdict}")
+    print(f"(e2e over {base['plates']} plates; rule: e2e gain >= {args.min_gain}, pooled OCR drop <= "
+          f"{args.max_ocr_drop})")
+
+
+if __name__ == "__main__":
+    main()

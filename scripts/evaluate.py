@@ -3,6 +3,7 @@
     python scripts/evaluate.py                      # every dev split in ../shared/data
     python scripts/evaluate.py --write-sidecars     # ... and record the numbers in the sidecars
     python scripts/evaluate.py path/to/labels.jsonl # one JSONL set (detection or OCR layout)
+    python scripts/evaluate.py --dump-fp /tmp/fp    # ... and save unmatched detections to audit
     python scripts/evaluate.py path/to/folder/      # image.jpg + image.txt pairs:
                                                     #   file<TAB>x<TAB>y<TAB>w<TAB>h<TAB>TEXT
 
@@ -127,6 +128,27 @@ def match_detections(dets: list, gts: list[tuple[Box, str | None]], t: Tally, mi
     t.fn += sum(1 for j, (g, _) in enumerate(gts) if g.height >= min_h and j not in used)
 
 
+def dump_unmatched(folder: Path, stem: str, img: np.ndarray, dets: list, gts: list[tuple[Box, str | None]]) -> None:
+    """Save the surroundings of every detection that touches no labelled box, for a visual audit.
+
+    Why: a real plate the labels missed counts as a false positive, so precision on a set with
+    unlabelled plates understates the detector; these crops show how often that happens.
+    """
+    from PIL import Image
+
+    h, w = img.shape[:2]
+    for d in dets:
+        if any(d.box.iou(g) > 0 for g, _ in gts):
+            continue
+        b = d.box
+        cx, cy = (b.xmin + b.xmax) // 2, (b.ymin + b.ymax) // 2
+        half_w, half_h = max(2 * b.width, 40), max(3 * b.height, 20)  # the plate and its vehicle
+        crop = img[max(0, cy - half_h) : min(h, cy + half_h), max(0, cx - half_w) : min(w, cx + half_w)]
+        folder.mkdir(parents=True, exist_ok=True)
+        out = folder / f"{stem}_x{b.xmin}_y{b.ymin}_s{d.score:.2f}.jpg"
+        Image.fromarray(np.ascontiguousarray(crop)).save(out, quality=90)
+
+
 def eval_scene(
     rec: Recognizer,
     img: np.ndarray,
@@ -135,10 +157,13 @@ def eval_scene(
     opts: RecognizeOptions,
     min_h: int,
     only_labelled: bool,
+    dump: tuple[Path, str] | None = None,
 ) -> None:
-    """Detection + end-to-end reading on one scene."""
+    """Detection + end-to-end reading on one scene (``dump``: folder and name for unmatched boxes)."""
     dets = timed(t, "detect", rec.detect, img, opts)
     match_detections(dets, gts, t, min_h, only_labelled)
+    if dump:
+        dump_unmatched(dump[0], dump[1], img, dets, gts)
     results = timed(t, "pipeline", rec.recognize, img, opts)
     for g, text in gts:
         if text is None or g.height < min_h:
@@ -184,11 +209,13 @@ def load_txt_folder(folder: Path) -> list[tuple[Path, list[tuple[Box, str | None
     return out
 
 
-def run_set(rec: Recognizer, path: Path, split: str, opts: RecognizeOptions, min_h: int, limit: int) -> dict:
+def run_set(rec: Recognizer, path: Path, split: str, opts: RecognizeOptions, min_h: int, limit: int,
+            dump: Path | None = None) -> dict:
     t = Tally()
     if path.is_dir():
         for img_path, gts in load_txt_folder(path)[: limit or None]:
-            eval_scene(rec, decode(img_path.read_bytes(), MAX_PIXELS), gts, t, opts, min_h, True)
+            eval_scene(rec, decode(img_path.read_bytes(), MAX_PIXELS), gts, t, opts, min_h, True,
+                       (dump, img_path.stem) if dump else None)
         return t.summary()
     rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
     rows = [r for r in rows if r.get("split", split) == split][: limit or None]
@@ -196,7 +223,7 @@ def run_set(rec: Recognizer, path: Path, split: str, opts: RecognizeOptions, min
         for r in rows:
             img = decode((path.parent / r["image"]).read_bytes(), MAX_PIXELS)
             gts = [(Box(*p["box"]), p.get("text")) for p in r["plates"]]
-            eval_scene(rec, img, gts, t, opts, min_h, False)
+            eval_scene(rec, img, gts, t, opts, min_h, False, (dump, Path(r["image"]).stem) if dump else None)
     else:
         eval_ocr(rec, rows, path.parent, t)
     return t.summary()
@@ -211,6 +238,9 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="evaluate at most N items per set")
     ap.add_argument("--models", default="", help="model folder (default: the bundled models)")
     ap.add_argument("--write-sidecars", action="store_true", help="record the metrics in the model sidecars")
+    ap.add_argument("--dump-fp", type=Path, metavar="DIR",
+                    help="save the surroundings of each detection that touches no labelled box to DIR/<set>/ "
+                         "(to audit whether such 'false positives' are plates the labels missed)")
     args = ap.parse_args()
     rec = Recognizer.from_config(ModelsConfig(directory=args.models, threads=1))
     paths = args.paths or sorted((DATA / "detection").glob("*/labels.jsonl")) + sorted(
@@ -220,7 +250,8 @@ def main() -> None:
     report = {}
     for p in paths:
         name = f"{p.parent.parent.name}/{p.parent.name}" if p.name == "labels.jsonl" else p.name
-        report[name] = run_set(rec, p, args.split, opts, args.min_height, args.limit)
+        dump = args.dump_fp / name.replace("/", "_") if args.dump_fp else None
+        report[name] = run_set(rec, p, args.split, opts, args.min_height, args.limit, dump)
         print(f"{name:28s} " + " ".join(f"{k}={v}" for k, v in report[name].items()), flush=True)
     if not args.paths:
         report["vehicles"] = eval_vehicles(rec, args.split)

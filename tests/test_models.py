@@ -113,6 +113,23 @@ def test_pipeline_reads_dev_scenes(recognizer: Recognizer) -> None:
     assert hits >= 6, f"{hits}/{len(rows)} scenes read"
 
 
+
+def test_evaluate_dumps_exactly_the_unmatched_detections(recognizer: Recognizer, tmp_path: Path) -> None:
+    """``evaluate.py --dump-fp``: one audit crop per detection touching no labelled box, none for hits."""
+    row = next(r for r in dev_rows(DATA / "detection/uc3m/labels.jsonl")
+               if len(r["plates"]) == 1 and r["plates"][0]["box"][3] - r["plates"][0]["box"][1] >= 24)
+    img = decode((DATA / "detection/uc3m" / row["image"]).read_bytes(), 10**8)
+    gts = [(Box(*row["plates"][0]["box"]), None)]
+    dets = recognizer.detect(img, RecognizeOptions())
+    assert any(d.box.iou(gts[0][0]) >= 0.5 for d in dets), "the plate should be found"
+    evaluate.eval_scene(recognizer, img, gts, evaluate.Tally(), RecognizeOptions(), 12, False, (tmp_path / "a", "s"))
+    assert len(list((tmp_path / "a").glob("*.jpg"))) == sum(d.box.iou(gts[0][0]) == 0 for d in dets)
+    # without labels every detection is unmatched and gets its crop
+    evaluate.eval_scene(recognizer, img, [], evaluate.Tally(), RecognizeOptions(), 12, False, (tmp_path / "b", "s"))
+    crops = sorted((tmp_path / "b").glob("*.jpg"))
+    assert len(crops) == len(dets) >= 1
+    assert all(decode(c.read_bytes(), 10**8).shape[0] >= 20 for c in crops)
+
 def test_runtimes_agree() -> None:
     """ai-edge-litert and tflite-runtime give the same outputs (needs a numpy<2 interpreter).
 

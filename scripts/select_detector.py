@@ -28,6 +28,7 @@ import datasets  # noqa: E402
 import evaluate  # noqa: E402
 import tfcommon  # noqa: E402
 import train_detector as td  # noqa: E402
+import train_detector_stream as ts  # noqa: E402
 from tune_detector import threshold_table  # noqa: E402
 
 from edge_alpr.engine.runtime import BUNDLED, model_path  # noqa: E402
@@ -49,7 +50,7 @@ def export(name: str, weights: Path, width: float, work: Path, calib_items: list
     model = td.build(width)
     model.load_weights(weights)
     rng = np.random.default_rng(7)
-    calib_x = [td.sample(datasets.load_rgb(Path(p)), b, rng, 0.35)[0] for p, b in
+    calib_x = [td.sample(datasets.load_rgb(Path(p)), b, rng, 0.35)[0] for p, b, _ in
                (calib_items[i] for i in rng.choice(len(calib_items), 300, replace=False))]
 
     def calib():  # noqa: ANN202
@@ -60,8 +61,16 @@ def export(name: str, weights: Path, width: float, work: Path, calib_items: list
     tfcommon.export_int8(model, calib, out)
     base = json.loads(model_path(None, "detector").with_suffix(".json").read_text())
     keep = {k: base[k] for k in ("kind", "labels", "stride", "distance_unit_px", "threshold", "nms_iou", "preprocess")}
+    record = ts.record_path(weights)
+    stages = json.loads(record.read_text())["stages"] if record.exists() else []
+    counts = {d: sum(1 for it in calib_items if it[2] == d) for d in datasets.DET_SETS}
     tfcommon.write_sidecar(out, {**keep, "width_multiplier": width, "params": int(model.count_params()),
-                                 "training_data": {"weights": str(weights)}})
+                                 "training_data": {
+                                     "weights": str(weights),
+                                     "streamed_train_images": counts,
+                                     "samples_seen": sum(st["samples"] for st in stages),
+                                     "stages": stages,
+                                 }})
     return folder
 
 
@@ -84,7 +93,7 @@ def main() -> None:
     args = ap.parse_args()
     tfcommon.setup_tf(2)
     stream, held = datasets.holdout(datasets.det_items("train"), args.holdout)
-    calib_items = [(str(it.path), it.boxes) for it in stream]
+    calib_items = [(str(it.path), it.boxes, it.dataset) for it in stream]
     scenes = [(decode(it.path.read_bytes(), evaluate.MAX_PIXELS), [(Box(*b), None) for b in it.boxes]) for it in held]
     print(f"{len(scenes)} held-out train images", flush=True)
     results = {"baseline": score(Path(args.baseline) if args.baseline else None, scenes)}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import multiprocessing as mp
 import os
 import sys
@@ -192,7 +193,36 @@ def main() -> None:
     save("final")
     pool.terminate()
     shm_x.close(), shm_t.close(), shm_x.unlink(), shm_t.unlink()
+    for c, m, _ in models:
+        write_record(args.out_dir / f"detector_{c.name}.weights.h5", c, args, steps, time.time() - start,
+                     len(items), len(held), int(m.count_params()), backend)
     print(f"done: {steps} steps, {steps * args.batch} samples in {time.time() - t0:.0f}s", flush=True)
+
+
+def record_path(weights: Path) -> Path:
+    """``detector_w3.weights.h5`` -> ``detector_w3.weights.json``: what made those weights."""
+    return weights.with_suffix(".json")
+
+
+def write_record(weights: Path, c: Candidate, args: argparse.Namespace, steps: int, seconds: float,
+                 images: int, held: int, params: int, backend: str) -> None:
+    """Record this stage beside its weights, chained to the record of the weights it started from.
+
+    Why: ``select_detector.py`` puts the chain into the exported model's sidecar, so a model made
+    by ``make models`` says how it was trained (stages, samples, seeds, time) without hand edits.
+    """
+    previous = json.loads(record_path(c.init).read_text()) if c.init and record_path(c.init).exists() else None
+    stage = {
+        "script": "scripts/train_detector_stream.py",
+        "width": c.width, "params": params, "lr": c.lr, "init": str(c.init) if c.init else None,
+        "steps": steps, "batch": args.batch, "samples": steps * args.batch,
+        "seeds": [args.seed + 1, args.seed + steps], "warmup": args.warmup,
+        "synthetic_share": args.synthetic_share, "train_images": images, "held_out_every": args.holdout,
+        "held_out_images": held, "seconds": round(seconds), "backend": backend,
+    }
+    tmp = record_path(weights).with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"stages": (previous or {}).get("stages", []) + [stage]}, indent=1) + "\n")
+    tmp.replace(record_path(weights))
 
 
 if __name__ == "__main__":

@@ -73,6 +73,35 @@ def holdout(items: list, every: int) -> tuple[list, list]:
     return [it for i, it in enumerate(items) if i % every], [it for i, it in enumerate(items) if i % every == 0]
 
 
+@dataclass(frozen=True)
+class ReaderSplit:
+    """The reader's train items and the items held out of a fine-tuning stage."""
+
+    ocr_train: list[OcrItem]
+    ocr_held: list[OcrItem]
+    det_train: list[DetItem]
+    det_held: list[DetItem]
+
+
+def reader_holdout(every: int) -> ReaderSplit:
+    """``holdout`` of the OCR crops and detection scenes, with no plate on both sides.
+
+    Why: the uc3m OCR crops are high-resolution cuts of the plates in the uc3m scenes, and the
+    same vehicle appears in several images, so splitting each list by position would train on
+    the very plates that are held out.  Any training crop or scene whose plate text appears
+    among the held-out items is dropped (texts are compared as labelled, ``?`` included).
+    """
+    ocr_train, ocr_held = holdout(ocr_items("train"), every)
+    det_train, det_held = holdout(det_items("train"), every)
+    held = {c.text for c in ocr_held} | {t for s in det_held for t in s.texts if t}
+    return ReaderSplit(
+        [c for c in ocr_train if c.text not in held],
+        ocr_held,
+        [s for s in det_train if not any(t in held for t in s.texts if t)],
+        det_held,
+    )
+
+
 def vehicle_items(split: str) -> list[tuple[Path, str]]:
     base = DATA / "vehicles"
     return [(base / r["image"], r["class"]) for r in _rows(base / "labels.jsonl") if r["split"] == split]

@@ -117,9 +117,9 @@ def scene_copy(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return resize(np.asarray(Image.open(buf).convert("RGB")), IN_W, IN_H)
 
 
-def _lowres_chunk(args: tuple[list[Path], int]) -> np.ndarray:
-    paths, seed = args
-    rng = np.random.default_rng(seed)
+def _lowres_chunk(args: tuple[list[Path], tuple[int, int, int]]) -> np.ndarray:
+    paths, key = args
+    rng = np.random.default_rng(np.random.SeedSequence(key))
     return np.stack([scene_copy(datasets.load_rgb(p), rng) for p in paths])
 
 
@@ -127,7 +127,6 @@ def lowres(items: list[datasets.OcrItem], copies: int, workers: int, seed: int =
     """``copies`` low-resolution copies of every crop, in item order per copy."""
     paths = [it.path for it in items]
     chunk = 500
-    jobs = [(paths[i : i + chunk], seed * 1000 + c * 100 + i // chunk)
-            for c in range(copies) for i in range(0, len(paths), chunk)]
+    jobs = [(paths[i : i + chunk], (seed, c, i)) for c in range(copies) for i in range(0, len(paths), chunk)]
     with mp.Pool(workers) as pool:
         return np.concatenate(list(pool.imap(_lowres_chunk, jobs)))

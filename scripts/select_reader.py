@@ -47,8 +47,9 @@ def folder_for(name: str, reader: Path, work: Path) -> Path:
             shutil.copy2(f, out / f.name)
     for f in out.glob("reader_v*"):
         f.unlink()
-    for f in (reader, reader.with_suffix(".json")):
-        shutil.copy2(f, out / f.name)
+    # the loader takes the newest reader_v<N>; any candidate file name works under this one
+    shutil.copy2(reader, out / "reader_v999.tflite")
+    shutil.copy2(reader.with_suffix(".json"), out / "reader_v999.json")
     return out
 
 
@@ -91,8 +92,8 @@ def main() -> None:
     ap.add_argument("--min-gain", type=float, default=0.03, help="e2e gain a candidate needs over the baseline")
     ap.add_argument("--max-ocr-drop", type=float, default=0.01, help="pooled OCR loss a candidate may have")
     args = ap.parse_args()
-    _, crops = datasets.holdout(datasets.ocr_items("train"), args.holdout)
-    _, scenes = datasets.holdout(datasets.det_items("train"), args.holdout)
+    split = datasets.reader_holdout(args.holdout)
+    crops, scenes = split.ocr_held, split.det_held
     print(f"held-out train items: {len(crops)} OCR crops, {len(scenes)} detection scenes", flush=True)
     results = {"baseline": score(Path(args.baseline) if args.baseline else None, crops, scenes, args.min_height)}
     print(f"baseline {args.baseline or BUNDLED}: {results['baseline']}", flush=True)

@@ -105,6 +105,8 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.time()
     args.out_dir.mkdir(parents=True, exist_ok=True)
+    for c in args.candidate:  # a record left by an earlier run must not describe this run's weights
+        record_path(args.out_dir / f"detector_{c.name}.weights.h5").unlink(missing_ok=True)
     train, held = datasets.holdout(datasets.det_items("train"), args.holdout)
     items = [(str(it.path), it.boxes) for it in train]
     print(f"stream over {len(items)} train images, {len(held)} held out; {args.workers} workers", flush=True)

@@ -194,8 +194,8 @@ def main() -> None:
     if args.synthetic_use:
         keep = np.random.default_rng(3).choice(len(sx), args.synthetic_use, replace=False)
         sx, st, sr = sx[keep], [st[i] for i in keep], [sr[i] for i in keep]
-    ocr_train, ocr_held = datasets.holdout(datasets.ocr_items("train"), args.holdout)
-    det_train, det_held = datasets.holdout(datasets.det_items("train"), args.holdout)
+    split = datasets.reader_holdout(args.holdout)
+    ocr_train, ocr_held, det_train, det_held = split.ocr_train, split.ocr_held, split.det_train, split.det_held
     rx, rt, rr, rsets = rd.real(ocr_train)
     regions = sorted(all_synth_regions | set(rr))
     base_x, base_t, base_r = rx, rt, rr
@@ -214,7 +214,8 @@ def main() -> None:
         rr = rr + [r if r in regions else "" for r in cr] * args.det_crops
         print(f"detection-scene crops: {len(cx)} x{args.det_crops}", flush=True)
     if args.holdout:
-        print(f"held out: {len(ocr_held)} OCR crops, {len(det_held)} detection scenes", flush=True)
+        print(f"held out: {len(ocr_held)} OCR crops, {len(det_held)} detection scenes; training keeps "
+              f"{len(ocr_train)} crops and {len(det_train)} scenes with no held-out plate", flush=True)
     x = np.concatenate([sx] + [rx] * args.real_repeat)
     texts = st + rt * args.real_repeat
     regs = sr + rr * args.real_repeat

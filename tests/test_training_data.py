@@ -44,3 +44,14 @@ def test_scene_copy_is_model_sized_and_loses_detail_like_a_distant_plate() -> No
         assert o.shape == (reader_data.IN_H, reader_data.IN_W, 3) and o.dtype == np.uint8
         assert _sharpness(o) < 0.6 * _sharpness(sharp)
     assert len({o.tobytes() for o in out}) == 5, "each copy draws its own size and JPEG quality"
+
+
+def test_reader_holdout_keeps_no_held_out_plate_in_training() -> None:
+    """uc3m crops and scenes show the same plates: a position split alone would leak them."""
+    split = datasets.reader_holdout(10)
+    held = {c.text for c in split.ocr_held} | {t for s in split.det_held for t in s.texts if t}
+    assert split.ocr_held and split.det_held
+    assert not {c.text for c in split.ocr_train} & held
+    assert not {t for s in split.det_train for t in s.texts if t} & held
+    plain_crops, _ = datasets.holdout(datasets.ocr_items("train"), 10)
+    assert len(split.ocr_train) < len(plain_crops), "the data has shared plates, so some crops must go"

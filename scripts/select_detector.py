@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -41,12 +40,7 @@ def export(name: str, weights: Path, width: float, work: Path, calib_items: list
     """A model folder with the bundled reader/vehicle models and this candidate as the detector."""
     import keras  # noqa: F401  (TensorFlow backend: the converter needs it)
 
-    folder = work / name
-    folder.mkdir(parents=True, exist_ok=True)
-    for other in ("reader", "vehicle"):
-        src = model_path(None, other)
-        shutil.copy(src, folder / src.name)
-        shutil.copy(src.with_suffix(".json"), folder / src.with_suffix(".json").name)
+    folder = tfcommon.copy_bundled(work / name, ("reader", "vehicle"))
     model = td.build(width)
     model.load_weights(weights)
     rng = np.random.default_rng(7)

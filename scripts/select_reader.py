@@ -30,8 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import datasets  # noqa: E402
 import evaluate  # noqa: E402
+import tfcommon  # noqa: E402
 
-from edge_alpr.engine.runtime import BUNDLED, model_path  # noqa: E402
+from edge_alpr.engine.runtime import BUNDLED  # noqa: E402
 from edge_alpr.imaging import decode  # noqa: E402
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # noqa: E402
 from edge_alpr.types import Box  # noqa: E402
@@ -39,12 +40,7 @@ from edge_alpr.types import Box  # noqa: E402
 
 def folder_for(name: str, reader: Path, work: Path) -> Path:
     """A model folder holding the bundled detector and vehicle models and this reader."""
-    out = work / name
-    out.mkdir(parents=True, exist_ok=True)
-    for kind in ("detector", "vehicle"):
-        src = model_path(None, kind)
-        for f in (src, src.with_suffix(".json")):
-            shutil.copy2(f, out / f.name)
+    out = tfcommon.copy_bundled(work / name, ("detector", "vehicle"))
     for f in out.glob("reader_v*"):
         f.unlink()
     # the loader takes the newest reader_v<N>; any candidate file name works under this one

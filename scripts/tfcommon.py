@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
@@ -96,3 +97,19 @@ def write_sidecar(model_path: Path, extra: dict[str, Any]) -> Path:
     tmp.write_text(json.dumps(side, indent=2, sort_keys=False) + "\n")
     tmp.replace(path)
     return path
+
+
+def copy_bundled(folder: Path, kinds: tuple[str, ...]) -> Path:
+    """Copy the bundled models of ``kinds`` (with sidecars) into ``folder``: a candidate's model folder.
+
+    Why: the selection scripts evaluate one new model beside the shipped others, through the
+    service's loader, which reads a whole folder.
+    """
+    from edge_alpr.engine.runtime import model_path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for kind in kinds:
+        src = model_path(None, kind)  # the one the service loads
+        for f in (src, src.with_suffix(".json")):
+            shutil.copy2(f, folder / f.name)
+    return folder

@@ -7,7 +7,11 @@
 #          JPEG q72 to fit the 64 MiB transfer), fonts/, detector_stage4.weights.h5
 # and writes the candidates' weights and the log to $OUT (default: out/).
 #
-#   SECONDS_TRAIN=450 bash scripts/train_detector_gpu.sh
+#   SECONDS_TRAIN=450 bash scripts/train_detector_gpu.sh                 # stage A's three widths
+#   bash scripts/train_detector_gpu.sh --batch 256 --seed 20000 \
+#       --candidate w3e:3.0:1e-3:.gpu/detector_w3c.weights.h5           # any other stage
+#
+# Arguments, when given, replace the default batch and candidates (stage A, the first GPU run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out}
@@ -15,8 +19,9 @@ mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 export PYTHONPATH=/tmp/site KERAS_BACKEND=torch EDGE_ALPR_DATA=$PWD/.gpu/data PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+if [ $# -eq 0 ]; then
+  set -- --batch 64 --candidate w1:1.0:1e-3:.gpu/detector_stage4.weights.h5 \
+    --candidate w2:2.0:3e-3 --candidate w3:3.0:3e-3
+fi
 python3 scripts/train_detector_stream.py --seconds "${SECONDS_TRAIN:-450}" --workers "${WORKERS:-14}" \
-  --batch 64 --fonts .gpu/fonts --out-dir "$OUT" \
-  --candidate w1:1.0:1e-3:.gpu/detector_stage4.weights.h5 \
-  --candidate w2:2.0:3e-3 \
-  --candidate w3:3.0:3e-3 2>&1 | tee "$OUT/train.log"
+  --fonts .gpu/fonts --out-dir "$OUT" "$@" 2>&1 | tee "$OUT/train.log"

@@ -1,10 +1,15 @@
-"""Train the plate reader: text (fixed slots) + region, int8 TFLite export with a sidecar.
+"""Train the plate reader: text + region, int8 TFLite export with a sidecar.
 
-Why fixed slots and not CTC: two-line plates read top row first, which is not left-to-right in
-the image, and a slot head learns that ordering directly.  Synthetic plates from ``synth.py``
-give the reader the regions and fonts the real crops lack.
+Synthetic plates from ``synth.py`` give the reader the regions and fonts the real crops lack.
 
-Two slot heads:
+Three text heads:
+
+* ``ctc`` (v4 candidate): the trunk keeps stride 4 across the plate; one learned (height x 1)
+  convolution per plate row turns the feature map into a sequence of columns, top row first,
+  and every column is classified (characters + blank).  Decoding (``edge_alpr.engine.ctc``)
+  merges repeats and drops blanks, so the characters' order comes from the image: a slot head
+  can attend to one glyph twice (``444MWK`` read as ``444WWW``), a CTC head cannot.  Two-line
+  plates read top row first because the top row's columns come first.
 
 * ``attention`` (v2, default): each of the 10 slots attends over the 5x16 feature map (learned
   position embedding) and one classifier, shared by all slots, names the character there.  A
@@ -32,9 +37,12 @@ import datasets  # noqa: E402
 import reader_data as rd  # noqa: E402
 import tfcommon  # noqa: E402
 
+from edge_alpr.engine import ctc  # noqa: E402
+
 IN_H, IN_W, MAX_LEN = rd.IN_H, rd.IN_W, rd.MAX_LEN
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ?"
-PAD = len(ALPHABET)
+PAD = len(ALPHABET)  # the slot heads' "no character" class, and the CTC head's blank
+CTC_ROWS = 2  # text rows a CTC reader decodes (top row's columns first)
 
 
 def encode(text: str) -> np.ndarray:
@@ -72,9 +80,16 @@ def build(tf: object, n_regions: int, head: str = "attention") -> object:
     x = L.Rescaling(1 / 255.0)(inp)
     x = L.MaxPooling2D()(block(x, 32))
     x = L.MaxPooling2D()(block(x, 64))
-    x = L.MaxPooling2D()(block(block(x, 96), 96))
+    # the CTC head keeps stride 4 across the plate: 32 columns per row for up to 10 characters
+    x = L.MaxPooling2D((2, 1) if head == "ctc" else 2)(block(block(x, 96), 96))
     x = block(block(x, 128), 128)
-    if head == "dense":
+    if head == "ctc":
+        gh, gw = IN_H // 8, IN_W // 4
+        rows = [L.Reshape((gw, 128))(L.Conv2D(128, (gh, 1), activation="relu", name=f"row{i}")(x))
+                for i in range(CTC_ROWS)]
+        seq = L.Conv1D(128, 3, padding="same", activation="relu")(L.Concatenate(axis=1)(rows))
+        chars = L.Softmax(name="chars")(L.Dense(PAD + 1)(L.Dropout(0.2)(seq)))
+    elif head == "dense":
         c = L.Conv2D(32, 1, activation="relu")(x)
         c = L.Dropout(0.2)(L.Flatten()(c))
         c = L.Dense(MAX_LEN * (PAD + 1))(c)
@@ -96,17 +111,36 @@ def build(tf: object, n_regions: int, head: str = "attention") -> object:
 
 
 def copy_trunk(src: object, dst: object) -> int:
-    """Copy the convolution trunk (conv + batch-norm layers, in order) between heads."""
+    """Copy the convolution trunk (3x3 conv + batch-norm layers, in order) between heads.
+
+    Heads have no batch norm and no 3x3 convolution, so this is the trunk of every head."""
     from keras import layers as L
 
     def trunk(m: object) -> list:
         layers = [lyr for lyr in m.layers if isinstance(lyr, (L.Conv2D, L.BatchNormalization))]
-        return [lyr for lyr in layers if not (isinstance(lyr, L.Conv2D) and lyr.kernel_size == (1, 1))]
+        return [lyr for lyr in layers if not (isinstance(lyr, L.Conv2D) and lyr.kernel_size != (3, 3))]
 
     pairs = list(zip(trunk(src), trunk(dst), strict=True))
     for a, b in pairs:
         b.set_weights(a.get_weights())
     return len(pairs)
+
+
+def ctc_loss(y, p):
+    """CTC loss of the softmax output (its log is a valid logit input) against padded labels."""
+    from keras import ops
+
+    y = ops.cast(y, "int32")
+    target_len = ops.sum(ops.cast(ops.not_equal(y, PAD), "int32"), axis=-1)
+    frames = ops.ones_like(target_len) * ops.shape(p)[1]
+    return ops.ctc_loss(y, ops.log(ops.maximum(p, 1e-7)), target_len, frames, mask_index=PAD)
+
+
+def decode(probs: np.ndarray, head: str) -> str:
+    """Best-path text of one crop's character output (the float monitor, not the service)."""
+    if head == "ctc":
+        return "".join(ALPHABET[i] for i in ctc.greedy(probs, PAD))
+    return "".join(ALPHABET[i] for i in probs.argmax(-1) if i != PAD)
 
 
 def region_loss(y, p):
@@ -167,8 +201,13 @@ def main() -> None:
     ap.add_argument("--synthetic-use", type=int, default=0, help="use a random subset of the synthetic plates")
     ap.add_argument("--det-crops", type=int, default=0, help="copies of plate crops cut from detection scenes")
     ap.add_argument("--init", type=Path, help="start from these weights (fine-tuning stage)")
-    ap.add_argument("--trunk-from", type=Path, help="copy the conv trunk from these dense-head (v1) weights")
-    ap.add_argument("--head", choices=("attention", "dense"), default="attention")
+    ap.add_argument("--trunk-from", type=Path, help="copy the conv trunk from these weights (of --trunk-head)")
+    ap.add_argument("--trunk-head", choices=("attention", "dense", "ctc"), default="dense",
+                    help="the head of the --trunk-from weights (reader_v1: dense, v2/v3: attention)")
+    ap.add_argument("--head", choices=("attention", "dense", "ctc"), default="attention")
+    ap.add_argument("--monitor", choices=("dev", "heldout", "none"), default="dev",
+                    help="crops whose float exact-read is printed each epoch (heldout needs --holdout; "
+                         "none keeps dev unseen until evaluate.py)")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--lowres", type=int, default=0,
@@ -178,6 +217,8 @@ def main() -> None:
     ap.add_argument("--holdout", type=int, default=0,
                     help="keep every N-th train crop and detection scene out (select_reader.py compares on them)")
     ap.add_argument("--out", type=Path, default=tfcommon.MODELS / "reader_v3.tflite")
+    ap.add_argument("--ckpt", type=Path, default=tfcommon.CACHE / "reader.weights.h5",
+                    help="float weights saved after every epoch (give runs side by side their own)")
     args = ap.parse_args()
     extra = {}
     for spec in args.repeat_set:
@@ -235,27 +276,34 @@ def main() -> None:
         model.load_weights(args.init)
         print(f"initialised from {args.init}", flush=True)
     elif args.trunk_from:
-        v1 = build(tf, len(regions), "dense")
+        v1 = build(tf, len(regions), args.trunk_head)
         v1.load_weights(args.trunk_from)
         print(f"trunk ({copy_trunk(v1, model)} layers) from {args.trunk_from}", flush=True)
     steps = args.epochs * (len(x) // args.batch + 1)
     sched = keras.optimizers.schedules.CosineDecay(args.lr, steps)
     model.compile(
         keras.optimizers.AdamW(sched, weight_decay=args.weight_decay),
-        loss={"chars": "sparse_categorical_crossentropy", "region": region_loss},
+        loss={"chars": ctc_loss if args.head == "ctc" else "sparse_categorical_crossentropy",
+              "region": region_loss},
         loss_weights={"chars": 1.0, "region": 0.2},
     )
     model.summary(print_fn=lambda s: print(s, flush=True) if "Total" in s else None)
-    ckpt = tfcommon.CACHE / "reader.weights.h5"
-    dx, dt_, _, dd = rd.real(datasets.ocr_items("dev"))
+    ckpt = args.ckpt
+    if args.monitor == "heldout" and not args.holdout:
+        ap.error("--monitor heldout needs --holdout N")
+    watch = {"dev": datasets.ocr_items("dev"), "heldout": ocr_held, "none": []}[args.monitor]
+    dx, dt_, _, dd = rd.real(watch) if watch else (None, [], [], [])
     for ep in range(args.epochs):
         model.fit(ds, epochs=1, verbose=0)
         model.save_weights(ckpt)
-        pred = model.predict(dx, verbose=0, batch_size=256)[0].argmax(-1)
-        ok = [("".join(ALPHABET[i] for i in p if i != PAD) == t) for p, t in zip(pred, dt_)]
+        if dx is None:
+            print(f"epoch {ep + 1}/{args.epochs} {time.time() - t0:.0f}s", flush=True)
+            continue
+        pred = model.predict(dx, verbose=0, batch_size=256)[0]
+        ok = [decode(p, args.head) == t for p, t in zip(pred, dt_)]
         per = {s: float(np.mean([o for o, d in zip(ok, dd) if d == s])) for s in sorted(set(dd))}
         print(
-            f"epoch {ep + 1}/{args.epochs} {time.time() - t0:.0f}s float exact(dev) "
+            f"epoch {ep + 1}/{args.epochs} {time.time() - t0:.0f}s float exact({args.monitor}) "
             + " ".join(f"{k}={v:.3f}" for k, v in per.items()),
             flush=True,
         )
@@ -273,7 +321,7 @@ def main() -> None:
             "kind": "reader",
             "head": args.head,
             "alphabet": ALPHABET,
-            "pad_index": PAD,
+            **({"blank_index": PAD, "text_rows": CTC_ROWS} if args.head == "ctc" else {"pad_index": PAD}),
             "max_len": MAX_LEN,
             "regions": regions,
             "preprocess": {

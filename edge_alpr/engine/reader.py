@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..types import Box, Candidate, PlateRead
+from . import ctc
 from . import regions as reg
 from .preprocess import crop_resize, expand
 from .runtime import Model
@@ -84,7 +85,10 @@ class Reader:
         self.model = Model(path, threads, runtime, xnnpack)
         meta = self.model.meta
         self.alphabet: str = meta["alphabet"]
-        self.pad = int(meta["pad_index"])
+        # a CTC head's per-frame blank, or a slot head's "no character" class: either way the
+        # class after the alphabet, so the character output is the one with len(alphabet)+1
+        self.ctc = meta.get("head") == "ctc"
+        self.pad = int(meta["blank_index"] if self.ctc else meta["pad_index"])
         self.regions: list[str] = meta["regions"]
         self.margin_x = float(meta["preprocess"]["crop_margin_x"])
         self.margin_y = float(meta["preprocess"]["crop_margin_y"])
@@ -116,11 +120,12 @@ class Reader:
         chars = self.model.output_by_shape(outs, self.pad + 1)[0]
         region_p = self.model.output_by_shape(outs, len(self.regions))[0]
         code, score = self._region(region_p)
-        cands = beam(chars, self.alphabet, self.pad, beam_width, max(top_n, 1) * 2)
+        decode, fit = (ctc.beam, ctc.fit_templates) if self.ctc else (beam, fit_templates)
+        cands = decode(chars, self.alphabet, self.pad, beam_width, max(top_n, 1) * 2)
         prior = hint or ((code,) if score >= self_hint_score and reg.has_patterns(code) else ())
         if prior and cands:
-            cands = rerank(cands, fit_templates(chars, self.alphabet, self.pad,
-                                                tuple(t for r in prior for t in reg.templates(r))),
+            cands = rerank(cands, fit(chars, self.alphabet, self.pad,
+                                      tuple(t for r in prior for t in reg.templates(r))),
                            prior, hint_ratio)
         top = cands[0] if cands else Candidate("", 0.0)
         return PlateRead(top.plate, top.score, tuple(cands[:top_n]), code, score)

@@ -1,0 +1,137 @@
+"""Decoding for a CTC reader head: per-frame character probabilities -> strings with scores.
+
+Why CTC: a fixed-slot head names "the 3rd character" directly, so when two slots look at the
+same glyph the plate reads with a doubled character and a dropped one (``444MWK`` as
+``444WWW``).  A CTC head classifies every column of the crop (one frame sequence per plate row,
+top row first, so two-line plates still read top to bottom) and the decoder merges repeats and
+drops blanks, so the order of the characters comes from the image itself.
+
+Probabilities here are plain (not log) values in [0, 1] from the int8 model: a path's score is
+the product of its frames' probabilities and a string's score is the sum over its paths.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from ..types import Candidate
+
+# A frame character below this probability cannot start or extend a beam (an int8 softmax step
+# is 1/256, so this keeps every character the model gives any weight).
+MIN_CHAR_P = 1.0 / 256
+
+
+def greedy(probs: np.ndarray, blank: int) -> list[int]:
+    """Best path: the most likely class per frame, repeats merged, blanks dropped."""
+    best = np.argmax(probs, axis=-1)
+    out: list[int] = []
+    prev = -1
+    for c in best.tolist():
+        if c != prev and c != blank:
+            out.append(c)
+        prev = c
+    return out
+
+
+def beam(probs: np.ndarray, alphabet: str, blank: int, width: int, top_n: int) -> list[Candidate]:
+    """Top strings by CTC prefix beam search (each score sums every path that spells it)."""
+    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (1.0, 0.0)}  # (ends in blank, not)
+    for p in probs.astype(np.float64):
+        chars = [int(c) for c in np.argsort(p)[::-1][:width] if c != blank and p[c] >= MIN_CHAR_P]
+        nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [0.0, 0.0])
+        for prefix, (pb, pnb) in beams.items():
+            nxt[prefix][0] += (pb + pnb) * p[blank]
+            if prefix:
+                nxt[prefix][1] += pnb * p[prefix[-1]]  # the last character held over another frame
+            for c in chars:
+                # after a blank, the same character again is a new character; directly after
+                # itself it is the same one (handled above)
+                grow = pb if prefix and prefix[-1] == c else pb + pnb
+                nxt[prefix + (c,)][1] += grow * p[c]
+        ranked = sorted(nxt.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))[:width]
+        beams = {k: (v[0], v[1]) for k, v in ranked}
+    out = [Candidate("".join(alphabet[c] for c in k), min(1.0, float(pb + pnb)))
+           for k, (pb, pnb) in beams.items() if k]
+    return sorted(out, key=lambda c: -c.score)[:top_n]
+
+
+def string_prob(probs: np.ndarray, labels: list[int], blank: int) -> float:
+    """P(labels | frames): the CTC forward algorithm over the blank-interleaved label."""
+    ext = [blank]
+    for c in labels:
+        ext += [c, blank]
+    n = len(ext)
+    alpha = np.zeros(n)
+    alpha[0] = probs[0, blank]
+    if n > 1:
+        alpha[1] = probs[0, ext[1]]
+    # a label may skip the blank before it unless it repeats the label two states back
+    skip = np.array([i >= 2 and ext[i] != blank and ext[i] != ext[i - 2] for i in range(n)])
+    for p in probs[1:].astype(np.float64):
+        prev1 = np.concatenate(([0.0], alpha))[:n]
+        prev2 = np.where(skip, np.concatenate(([0.0, 0.0], alpha))[:n], 0.0)
+        alpha = (alpha + prev1 + prev2) * p[ext]
+    return float(alpha[-1] + (alpha[-2] if n > 1 else 0.0))
+
+
+def fit_templates(probs: np.ndarray, alphabet: str, blank: int, templates: tuple[str, ...]) -> list[Candidate]:
+    """The likeliest string for each plate template (``L`` letter, ``N`` digit, ``X`` either).
+
+    Why: as for the slot head, the beam keeps only what the model already ranks high.  Here the
+    template's character classes are aligned to the frames by a best-path search in which a
+    frame at template position k scores its best character of that class; each position then
+    takes the character with the most probability over its frames, and the string is scored
+    exactly with :func:`string_prob`, so template readings compare fairly with beam readings.
+    """
+    classes = {
+        "L": np.array([c.isalpha() for c in alphabet]),
+        "N": np.array([c.isdigit() for c in alphabet]),
+        "X": np.array([c.isalnum() for c in alphabet]),
+    }
+    chars = probs[:, : len(alphabet)].astype(np.float64)
+    out = []
+    for template in templates:
+        if not template or len(template) > len(probs):
+            continue
+        cls = [classes[k] for k in template]
+        emit = np.stack([np.where(m, chars, 0.0).max(axis=1) for m in cls], axis=1)  # (T, L)
+        choice = _align(np.log(np.maximum(emit, 1e-12)), np.log(np.maximum(probs[:, blank], 1e-12)))
+        if choice is None:
+            continue
+        labels = [int(np.argmax(np.where(cls[k], chars[frames].sum(axis=0), -1.0)))
+                  for k, frames in enumerate(choice)]
+        out.append(Candidate("".join(alphabet[c] for c in labels), min(1.0, string_prob(probs, labels, blank))))
+    return out
+
+
+def _align(emit: np.ndarray, blank: np.ndarray) -> list[list[int]] | None:
+    """Viterbi over states blank/pos0/blank/pos1/...: the frames each template position holds."""
+    t_len, n_pos = emit.shape
+    n = 2 * n_pos + 1
+    odd = np.arange(n) % 2 == 1
+    can_skip = odd & (np.arange(n) >= 2)  # a position may follow the previous one with no blank
+    rows = np.empty((t_len, n))
+    rows[:, ~odd] = blank[:, None]
+    rows[:, odd] = emit
+    score = np.full(n, -np.inf)
+    score[0], score[1] = rows[0, 0], rows[0, 1]
+    back = np.zeros((t_len, n), np.int64)
+    pad = np.full(2, -np.inf)
+    for t in range(1, t_len):
+        moves = np.stack([score, np.concatenate((pad[:1], score[:-1])),
+                          np.where(can_skip, np.concatenate((pad, score[:-2])), -np.inf)])
+        step = np.argmax(moves, axis=0)
+        back[t] = np.arange(n) - step
+        score = moves[step, np.arange(n)] + rows[t]
+    end = n - 1 if score[n - 1] >= score[n - 2] else n - 2
+    if not np.isfinite(score[end]):
+        return None
+    frames: list[list[int]] = [[] for _ in range(n_pos)]
+    s = end
+    for t in range(t_len - 1, -1, -1):
+        if s % 2 == 1:
+            frames[s // 2].append(t)
+        s = int(back[t, s])
+    return frames if all(frames) else None

@@ -1,0 +1,90 @@
+"""CTC decoding (edge_alpr.engine.ctc) against the definition: a string's probability is the sum,
+over every frame path that collapses to it, of the product of the path's frame probabilities.
+
+The reference here enumerates paths by brute force, independently of the decoder's recursions.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from edge_alpr.engine import ctc
+
+ALPHABET = "AB5G"
+BLANK = len(ALPHABET)
+
+
+def collapse(path: tuple[int, ...]) -> str:
+    out, prev = [], -1
+    for c in path:
+        if c != prev and c != BLANK:
+            out.append(ALPHABET[c])
+        prev = c
+    return "".join(out)
+
+
+def brute_force(probs: np.ndarray) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for path in itertools.product(range(probs.shape[1]), repeat=len(probs)):
+        text = collapse(path)
+        totals[text] = totals.get(text, 0.0) + float(np.prod([probs[t, c] for t, c in enumerate(path)]))
+    return totals
+
+
+@pytest.fixture(scope="module")
+def frames() -> np.ndarray:
+    rng = np.random.default_rng(7)
+    p = rng.random((4, BLANK + 1)) ** 3  # peaked, like a trained model
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def test_greedy_merges_repeats_and_drops_blanks() -> None:
+    a, b, blank = 0, 1, BLANK
+    probs = np.eye(BLANK + 1)[[a, a, blank, a, b, b, blank]]
+    assert "".join(ALPHABET[i] for i in ctc.greedy(probs, BLANK)) == "AAB"
+
+
+def test_a_held_character_is_one_character() -> None:
+    probs = np.eye(BLANK + 1)[[0, 0, 0]] * 0.97 + 0.006
+    best = ctc.beam(probs, ALPHABET, BLANK, width=8, top_n=3)[0]
+    assert best.plate == "A"
+
+
+def test_string_probability_matches_path_enumeration(frames: np.ndarray) -> None:
+    reference = brute_force(frames)
+    assert sum(reference.values()) == pytest.approx(1.0)
+    for text, p in reference.items():
+        labels = [ALPHABET.index(c) for c in text]
+        assert ctc.string_prob(frames, labels, BLANK) == pytest.approx(p, rel=1e-9, abs=1e-12)
+    assert ctc.string_prob(frames, [0, 0, 0, 0, 0], BLANK) == 0.0  # 5 characters cannot fit 4 frames
+
+
+def test_beam_ranks_strings_by_their_total_probability(frames: np.ndarray) -> None:
+    reference = brute_force(frames)
+    ranked = sorted(((p, t) for t, p in reference.items() if t), reverse=True)[:3]
+    # a beam wide enough to keep every prefix is exact, up to the characters the decoder skips
+    # for being below one int8 step (ctc.MIN_CHAR_P)
+    got = ctc.beam(frames, ALPHABET, BLANK, width=1000, top_n=3)
+    assert [c.plate for c in got] == [t for _, t in ranked]
+    for c, (p, _) in zip(got, ranked, strict=True):
+        assert c.score == pytest.approx(p, rel=1e-6)
+
+
+def test_template_picks_the_letter_the_beam_ranks_second() -> None:
+    # one frame that looks more like "5" than "G", then blanks: the template "L" wants a letter
+    probs = np.full((3, BLANK + 1), 0.01)
+    probs[0, ALPHABET.index("5")], probs[0, ALPHABET.index("G")] = 0.6, 0.36
+    probs[1:, BLANK] = 0.96
+    probs /= probs.sum(axis=1, keepdims=True)
+    assert ctc.beam(probs, ALPHABET, BLANK, 8, 1)[0].plate == "5"
+    (fitted,) = ctc.fit_templates(probs, ALPHABET, BLANK, ("L",))
+    assert fitted.plate == "G"
+    assert fitted.score == pytest.approx(brute_force(probs)["G"], rel=1e-9)
+
+
+def test_template_longer_than_the_frames_is_skipped() -> None:
+    probs = np.full((2, BLANK + 1), 1.0 / (BLANK + 1))
+    assert ctc.fit_templates(probs, ALPHABET, BLANK, ("LLL",)) == []

@@ -69,6 +69,24 @@ def test_tampered_model_is_refused(tmp_path: Path) -> None:
         Model(tmp_path / src.name)
 
 
+@pytest.mark.parametrize("change, drop, message", [
+    ({"head": "transformer"}, "", "head 'transformer' is unknown"),
+    ({"head": "ctc"}, "blank_index", "no 'blank_index'"),  # a CTC sidecar must name its blank class
+    ({}, "alphabet", "no 'alphabet'"),
+])
+def test_reader_sidecar_it_cannot_decode_is_refused(tmp_path: Path, change: dict, drop: str, message: str) -> None:
+    from edge_alpr.engine.reader import Reader
+    from edge_alpr.errors import ModelError
+
+    src = model_path(None, "reader")
+    side = json.loads(src.with_suffix(".json").read_text())
+    (tmp_path / src.name).write_bytes(src.read_bytes())
+    side = {k: v for k, v in {**side, **change}.items() if k != drop}
+    (tmp_path / src.with_suffix(".json").name).write_text(json.dumps(side))
+    with pytest.raises(ModelError, match=message):
+        Reader(tmp_path / src.name)
+
+
 # Regression floors for the shipped reader (v2), set below what it measures on these same 25
 # crops (exact / character accuracy: uc3m 0.96/0.99, br 0.88/0.98, us 0.32/0.82, ar 0.32/0.76;
 # v1 measured uc3m 0.72/0.95, br 0.40/0.88, us 0.08/0.62, ar 0.08/0.59).  They catch a broken

@@ -7,11 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ModelError
 from ..types import Box, Candidate, PlateRead
 from . import ctc
 from . import regions as reg
 from .preprocess import crop_resize, expand
 from .runtime import Model
+
+HEADS = ("attention", "dense", "ctc")  # reader heads (train_reader.py --head) this decoder knows
 
 
 def beam(probs: np.ndarray, alphabet: str, pad: int, width: int, top_n: int) -> list[Candidate]:
@@ -84,14 +87,21 @@ class Reader:
     def __init__(self, path: Path, threads: int = 1, runtime: str = "auto", xnnpack: bool = True) -> None:
         self.model = Model(path, threads, runtime, xnnpack)
         meta = self.model.meta
-        self.alphabet: str = meta["alphabet"]
+        head = meta.get("head", "attention")
+        if head not in HEADS:
+            raise ModelError(f"{path.name}: reader head {head!r} is unknown to this edge-alpr "
+                             f"(knows {', '.join(HEADS)}); upgrade edge-alpr or use a matching model")
         # a CTC head's per-frame blank, or a slot head's "no character" class: either way the
         # class after the alphabet, so the character output is the one with len(alphabet)+1
-        self.ctc = meta.get("head") == "ctc"
-        self.pad = int(meta["blank_index"] if self.ctc else meta["pad_index"])
-        self.regions: list[str] = meta["regions"]
-        self.margin_x = float(meta["preprocess"]["crop_margin_x"])
-        self.margin_y = float(meta["preprocess"]["crop_margin_y"])
+        self.ctc = head == "ctc"
+        try:
+            self.alphabet: str = meta["alphabet"]
+            self.pad = int(meta["blank_index" if self.ctc else "pad_index"])
+            self.regions: list[str] = meta["regions"]
+            self.margin_x = float(meta["preprocess"]["crop_margin_x"])
+            self.margin_y = float(meta["preprocess"]["crop_margin_y"])
+        except KeyError as e:
+            raise ModelError(f"{path.name}: sidecar has no {e.args[0]!r}; regenerate it with `make models`") from e
         _, self.in_h, self.in_w, _ = self.model.inputs[0].shape
 
     def crop(self, image: np.ndarray, box: Box) -> np.ndarray:

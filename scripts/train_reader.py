@@ -1,24 +1,11 @@
 """Train the plate reader: text + region, int8 TFLite export with a sidecar.
 
 Synthetic plates from ``synth.py`` give the reader the regions and fonts the real crops lack.
-
-Three text heads:
-
-* ``ctc`` (v4 candidate): the trunk keeps stride 4 across the plate; one learned (height x 1)
-  convolution per plate row turns the feature map into a sequence of columns, top row first,
-  and every column is classified (characters + blank).  Decoding (``edge_alpr.engine.ctc``)
-  merges repeats and drops blanks, so the characters' order comes from the image: a slot head
-  can attend to one glyph twice (``444MWK`` read as ``444WWW``), a CTC head cannot.  Two-line
-  plates read top row first because the top row's columns come first.
-
-* ``attention`` (v2, default): each of the 10 slots attends over the 5x16 feature map (learned
-  position embedding) and one classifier, shared by all slots, names the character there.  A
-  character learned in one slot is known in every slot, and the head has a few thousand
-  weights instead of a million, so it cannot memorise the real crops (v1 read 99 % of the
-  train crops and 9 % of the US dev crops).
-* ``dense`` (v1): flatten the feature map into one dense layer per slot.
+The network and its heads (``ctc``, ``attention``, ``dense``) are in ``reader_model.py``.
 
     python scripts/train_reader.py --epochs 30 --synthetic 40000
+    python scripts/train_reader.py --head ctc --trunk-from reader_v3.weights.h5 --trunk-head attention \
+        --epochs 5 --lr 1e-3 --holdout 10 --monitor heldout --out /tmp/c/reader_v4.tflite
 """
 
 from __future__ import annotations
@@ -35,122 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import datasets  # noqa: E402
 import reader_data as rd  # noqa: E402
+import reader_model as rm  # noqa: E402
 import tfcommon  # noqa: E402
 
-from edge_alpr.engine import ctc  # noqa: E402
-
 IN_H, IN_W, MAX_LEN = rd.IN_H, rd.IN_W, rd.MAX_LEN
-ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ?"
-PAD = len(ALPHABET)  # the slot heads' "no character" class, and the CTC head's blank
-CTC_ROWS = 2  # text rows a CTC reader decodes (top row's columns first)
-
-
-def encode(text: str) -> np.ndarray:
-    ids = [ALPHABET.index(c) for c in text[:MAX_LEN]]
-    return np.array(ids + [PAD] * (MAX_LEN - len(ids)), np.int32)
-
-
-class LearnedEmbedding:
-    """Factory for a Keras layer adding a trainable tensor of ``shape`` (a position embedding)."""
-
-    @staticmethod
-    def layer(shape: tuple[int, ...], name: str) -> object:
-        import keras
-
-        class _Add(keras.layers.Layer):
-            def build(self, input_shape: object) -> None:
-                self.table = self.add_weight(shape=shape, initializer="zeros", name="table")
-
-            def call(self, x: object) -> object:
-                return x + self.table
-
-        return _Add(name=name)
-
-
-def build(tf: object, n_regions: int, head: str = "attention") -> object:
-    import keras
-    from keras import layers as L
-
-    def block(x: object, ch: int) -> object:
-        x = L.Conv2D(ch, 3, padding="same", use_bias=False)(x)
-        x = L.BatchNormalization(momentum=0.9)(x)
-        return L.ReLU()(x)
-
-    inp = keras.Input((IN_H, IN_W, 3), name="crop")
-    x = L.Rescaling(1 / 255.0)(inp)
-    x = L.MaxPooling2D()(block(x, 32))
-    x = L.MaxPooling2D()(block(x, 64))
-    # the CTC head keeps stride 4 across the plate: 32 columns per row for up to 10 characters
-    x = L.MaxPooling2D((2, 1) if head == "ctc" else 2)(block(block(x, 96), 96))
-    x = block(block(x, 128), 128)
-    if head == "ctc":
-        gh, gw = IN_H // 8, IN_W // 4
-        rows = [L.Reshape((gw, 128))(L.Conv2D(128, (gh, 1), activation="relu", name=f"row{i}")(x))
-                for i in range(CTC_ROWS)]
-        seq = L.Conv1D(128, 3, padding="same", activation="relu")(L.Concatenate(axis=1)(rows))
-        chars = L.Softmax(name="chars")(L.Dense(PAD + 1)(L.Dropout(0.2)(seq)))
-    elif head == "dense":
-        c = L.Conv2D(32, 1, activation="relu")(x)
-        c = L.Dropout(0.2)(L.Flatten()(c))
-        c = L.Dense(MAX_LEN * (PAD + 1))(c)
-        chars = L.Softmax(name="chars")(L.Reshape((MAX_LEN, PAD + 1))(c))
-    else:
-        gh, gw, ch = IN_H // 8, IN_W // 8, 128
-        f = LearnedEmbedding.layer((1, gh, gw, ch), "position")(x)
-        a = L.Conv2D(64, 1, activation="relu")(f)
-        a = L.Conv2D(MAX_LEN, 1)(a)  # one attention map per slot
-        a = L.Softmax(axis=-1)(L.Permute((2, 1))(L.Reshape((gh * gw, MAX_LEN))(a)))
-        v = L.Reshape((gh * gw, ch))(L.Conv2D(ch, 1, activation="relu")(f))
-        slots = L.Dot(axes=(2, 1))([a, v])  # (MAX_LEN, ch): what each slot looks at
-        slots = LearnedEmbedding.layer((1, MAX_LEN, ch), "slot")(slots)
-        h = L.Dropout(0.2)(L.Dense(128, activation="relu")(slots))
-        chars = L.Softmax(name="chars")(L.Dense(PAD + 1)(h))
-    r = L.GlobalAveragePooling2D()(x)
-    region = L.Dense(n_regions, activation="softmax", name="region")(r)
-    return keras.Model(inp, [chars, region])
-
-
-def copy_trunk(src: object, dst: object) -> int:
-    """Copy the convolution trunk (3x3 conv + batch-norm layers, in order) between heads.
-
-    Heads have no batch norm and no 3x3 convolution, so this is the trunk of every head."""
-    from keras import layers as L
-
-    def trunk(m: object) -> list:
-        layers = [lyr for lyr in m.layers if isinstance(lyr, (L.Conv2D, L.BatchNormalization))]
-        return [lyr for lyr in layers if not (isinstance(lyr, L.Conv2D) and lyr.kernel_size != (3, 3))]
-
-    pairs = list(zip(trunk(src), trunk(dst), strict=True))
-    for a, b in pairs:
-        b.set_weights(a.get_weights())
-    return len(pairs)
-
-
-def ctc_loss(y, p):
-    """CTC loss of the softmax output (its log is a valid logit input) against padded labels."""
-    from keras import ops
-
-    y = ops.cast(y, "int32")
-    target_len = ops.sum(ops.cast(ops.not_equal(y, PAD), "int32"), axis=-1)
-    frames = ops.ones_like(target_len) * ops.shape(p)[1]
-    return ops.ctc_loss(y, ops.log(ops.maximum(p, 1e-7)), target_len, frames, mask_index=PAD)
-
-
-def decode(probs: np.ndarray, head: str) -> str:
-    """Best-path text of one crop's character output (the float monitor, not the service)."""
-    if head == "ctc":
-        return "".join(ALPHABET[i] for i in ctc.greedy(probs, PAD))
-    return "".join(ALPHABET[i] for i in probs.argmax(-1) if i != PAD)
-
-
-def region_loss(y, p):
-    """Cross-entropy over crops that have a region label (label -1 = unknown)."""
-    import tensorflow as tf
-
-    y = tf.reshape(tf.cast(y, tf.int32), [-1])
-    mask = tf.cast(y >= 0, tf.float32)
-    ce = tf.keras.losses.sparse_categorical_crossentropy(tf.maximum(y, 0), p)
-    return tf.reduce_sum(ce * mask) / tf.maximum(1.0, tf.reduce_sum(mask))
+ALPHABET, PAD, CTC_ROWS = rm.ALPHABET, rm.PAD, rm.CTC_ROWS
 
 
 def augment(tf, x, y, r):
@@ -260,7 +136,7 @@ def main() -> None:
     x = np.concatenate([sx] + [rx] * args.real_repeat)
     texts = st + rt * args.real_repeat
     regs = sr + rr * args.real_repeat
-    y = np.stack([encode(t) for t in texts])
+    y = np.stack([rm.encode(t) for t in texts])
     # Crops without a region label get -1 and are masked out of the region loss.
     r = np.array([regions.index(v) if v in regions else -1 for v in regs], np.int32)
     print(f"train: {len(sx)} synthetic + {len(rx)} real x{args.real_repeat}; {len(regions)} regions", flush=True)
@@ -271,20 +147,20 @@ def main() -> None:
         .map(lambda a, b, c: augment(tf, a, b, c))
         .prefetch(2)
     )
-    model = build(tf, len(regions), args.head)
+    model = rm.build(len(regions), args.head)
     if args.init:
         model.load_weights(args.init)
         print(f"initialised from {args.init}", flush=True)
     elif args.trunk_from:
-        v1 = build(tf, len(regions), args.trunk_head)
+        v1 = rm.build(len(regions), args.trunk_head)
         v1.load_weights(args.trunk_from)
-        print(f"trunk ({copy_trunk(v1, model)} layers) from {args.trunk_from}", flush=True)
+        print(f"trunk ({rm.copy_trunk(v1, model)} layers) from {args.trunk_from}", flush=True)
     steps = args.epochs * (len(x) // args.batch + 1)
     sched = keras.optimizers.schedules.CosineDecay(args.lr, steps)
     model.compile(
         keras.optimizers.AdamW(sched, weight_decay=args.weight_decay),
-        loss={"chars": ctc_loss if args.head == "ctc" else "sparse_categorical_crossentropy",
-              "region": region_loss},
+        loss={"chars": rm.ctc_loss if args.head == "ctc" else "sparse_categorical_crossentropy",
+              "region": rm.region_loss},
         loss_weights={"chars": 1.0, "region": 0.2},
     )
     model.summary(print_fn=lambda s: print(s, flush=True) if "Total" in s else None)
@@ -300,7 +176,7 @@ def main() -> None:
             print(f"epoch {ep + 1}/{args.epochs} {time.time() - t0:.0f}s", flush=True)
             continue
         pred = model.predict(dx, verbose=0, batch_size=256)[0]
-        ok = [decode(p, args.head) == t for p, t in zip(pred, dt_)]
+        ok = [rm.decode(p, args.head) == t for p, t in zip(pred, dt_)]
         per = {s: float(np.mean([o for o, d in zip(ok, dd) if d == s])) for s in sorted(set(dd))}
         print(
             f"epoch {ep + 1}/{args.epochs} {time.time() - t0:.0f}s float exact({args.monitor}) "

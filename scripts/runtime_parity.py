@@ -3,7 +3,7 @@
 Run it with an interpreter that has both runtimes (tflite-runtime needs numpy<2 and
 Python <= 3.11; `make test` builds one in .venv-parity):
 
-    python scripts/runtime_parity.py [--samples 20]
+    python scripts/runtime_parity.py [--samples 20] [--models DIR]
 
 Inputs are real dev images and crops from ../shared/data.  "Same" means identical decoded
 results: the same plate boxes (IoU >= 0.9) and texts, the same region and vehicle type.  The raw
@@ -56,12 +56,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--xnnpack", action="store_true", help="use XNNPACK (ai-edge-litert's default) in both")
+    ap.add_argument("--models", help="model folder (default: the bundled models), e.g. a candidate's")
     args = ap.parse_args()
     print(f"kernels: {'XNNPACK' if args.xnnpack else 'built-in (no default delegates)'}")
     runtimes = ("ai_edge_litert", "tflite_runtime")
-    det = [Detector(model_path(None, "detector"), 1, r, args.xnnpack) for r in runtimes]
-    rea = [Reader(model_path(None, "reader"), 1, r, args.xnnpack) for r in runtimes]
-    veh = [VehicleClassifier(model_path(None, "vehicle"), 1, r, args.xnnpack) for r in runtimes]
+    det = [Detector(model_path(args.models, "detector"), 1, r, args.xnnpack) for r in runtimes]
+    rea = [Reader(model_path(args.models, "reader"), 1, r, args.xnnpack) for r in runtimes]
+    veh = [VehicleClassifier(model_path(args.models, "vehicle"), 1, r, args.xnnpack) for r in runtimes]
     failures = 0
 
     def report(name: str, same: int, total: int, raw: float) -> None:

@@ -81,6 +81,11 @@ def main() -> None:
     ap.add_argument("--trunk-head", choices=("attention", "dense", "ctc"), default="dense",
                     help="the head of the --trunk-from weights (reader_v1: dense, v2/v3: attention)")
     ap.add_argument("--head", choices=("attention", "dense", "ctc"), default="attention")
+    ap.add_argument("--region-weight", type=float, default=0.2, help="weight of the region loss")
+    ap.add_argument("--region-only", action="store_true",
+                    help="train only the region layer on --init's frozen network: the text outputs stay "
+                         "exactly as they were (a CTC head's loss is a sum over frames, so its region "
+                         "head learns little beside it)")
     ap.add_argument("--monitor", choices=("dev", "heldout", "none"), default="dev",
                     help="crops whose float exact-read is printed each epoch (heldout needs --holdout; "
                          "none keeps dev unseen until evaluate.py)")
@@ -155,13 +160,18 @@ def main() -> None:
         v1 = rm.build(len(regions), args.trunk_head)
         v1.load_weights(args.trunk_from)
         print(f"trunk ({rm.copy_trunk(v1, model)} layers) from {args.trunk_from}", flush=True)
+    if args.region_only:
+        if not args.init:
+            ap.error("--region-only needs --init WEIGHTS")
+        for layer in model.layers:
+            layer.trainable = layer.name == "region"
     steps = args.epochs * (len(x) // args.batch + 1)
     sched = keras.optimizers.schedules.CosineDecay(args.lr, steps)
     model.compile(
         keras.optimizers.AdamW(sched, weight_decay=args.weight_decay),
         loss={"chars": rm.ctc_loss if args.head == "ctc" else "sparse_categorical_crossentropy",
               "region": rm.region_loss},
-        loss_weights={"chars": 1.0, "region": 0.2},
+        loss_weights={"chars": 0.0 if args.region_only else 1.0, "region": args.region_weight},
     )
     model.summary(print_fn=lambda s: print(s, flush=True) if "Total" in s else None)
     ckpt = args.ckpt
@@ -214,6 +224,8 @@ def main() -> None:
                 "detection_scene_crop_copies": args.det_crops,
                 "held_out_every": args.holdout,
                 "epochs": args.epochs,
+                "region_weight": args.region_weight,
+                "region_only": args.region_only,
                 "wall_time_s": round(time.time() - t0),
             },
         },

@@ -88,3 +88,46 @@ def test_template_picks_the_letter_the_beam_ranks_second() -> None:
 def test_template_longer_than_the_frames_is_skipped() -> None:
     probs = np.full((2, BLANK + 1), 1.0 / (BLANK + 1))
     assert ctc.fit_templates(probs, ALPHABET, BLANK, ("LLL",)) == []
+
+
+def test_rows_are_kept_apart_and_frames_renormalised() -> None:
+    # "A" ends the top row and "A" starts the bottom row: two characters, not one held "A"
+    q = np.zeros((4, BLANK + 1))
+    q[[0, 3], BLANK] = 255 / 256  # int8 softmax maximum
+    q[[1, 2], 0] = 255 / 256
+    p = ctc.prepare(q, BLANK, rows=2)
+    assert len(p) == 5 and np.allclose(p.sum(axis=1), 1.0)
+    best = ctc.beam(p, ALPHABET, BLANK, 8, 1)[0]
+    assert (best.plate, best.score) == ("AA", pytest.approx(1.0))
+    assert ctc.beam(ctc.prepare(q, BLANK, rows=1), ALPHABET, BLANK, 8, 1)[0].plate == "A"
+
+
+def test_templates_of_several_positions_read_the_likeliest_fitting_string() -> None:
+    # int8-like frames (multiples of 1/256, exact zeros) of a plate whose second character looks
+    # more like "5" than "A": the beam reads "55", the template "NL" (digit, letter) must give
+    # the fitting string with the most probability, "5A"
+    q = np.zeros((5, BLANK + 1))
+    q[0, [2, 3, BLANK]] = [150, 76, 30]  # "5", "G", blank
+    q[1, BLANK] = 256
+    q[2, [2, 0, 1, BLANK]] = [120, 100, 6, 30]  # "5", "A", "B", blank
+    q[3, BLANK] = 256
+    q[4, [0, BLANK]] = [10, 246]
+    q /= 256
+    reference = brute_force(q)
+    assert ctc.beam(q, ALPHABET, BLANK, 8, 1)[0].plate == "55"
+    fits = {t: p for t, p in reference.items() if len(t) == 2 and t[0].isdigit() and t[1].isalpha()}
+    (fitted,) = ctc.fit_templates(q, ALPHABET, BLANK, ("NL", "NL"))  # a repeated template counts once
+    assert fitted.plate == max(fits, key=fits.__getitem__) == "5A"
+    assert fitted.score == pytest.approx(reference["5A"], rel=1e-9)
+
+
+def test_template_reading_fits_and_is_scored_exactly_on_noisy_frames() -> None:
+    # the alignment is a best-path approximation, so on flat frames the string need not be the
+    # very best fitting one; it must fit, and its score must be its exact probability
+    rng = np.random.default_rng(3)
+    q = np.floor(rng.dirichlet(np.full(BLANK + 1, 0.4), size=5) * 256) / 256
+    q[:, BLANK] += 1 - q.sum(axis=1)
+    reference = brute_force(q)
+    (fitted,) = ctc.fit_templates(q, ALPHABET, BLANK, ("LN",))
+    assert len(fitted.plate) == 2 and fitted.plate[0].isalpha() and fitted.plate[1].isdigit()
+    assert fitted.score == pytest.approx(reference[fitted.plate], rel=1e-9)

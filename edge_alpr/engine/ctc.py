@@ -23,6 +23,25 @@ from ..types import Candidate
 MIN_CHAR_P = 1.0 / 256
 
 
+def prepare(probs: np.ndarray, blank: int, rows: int) -> np.ndarray:
+    """Model output -> decoder input: each frame renormalised, and a pure-blank frame between rows.
+
+    Why renormalise: the int8 softmax tops out at 255/256 per frame, so over 64 frames even a
+    certain reading would score at most 0.78; the scores are meant to compare with the slot
+    heads' and with the service's score thresholds.  Why the separator: the top row's last
+    frame and the bottom row's first frame are neighbours in the sequence, and one character
+    at the end of the top row and the same one starting the bottom row must stay two.
+    """
+    p = probs.astype(np.float64)
+    p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
+    if rows > 1:
+        sep = np.zeros((1, p.shape[1]))
+        sep[0, blank] = 1.0
+        parts = np.split(p, rows)
+        p = np.concatenate([x for part in parts for x in (part, sep)][:-1])
+    return p
+
+
 def greedy(probs: np.ndarray, blank: int) -> list[int]:
     """Best path: the most likely class per frame, repeats merged, blanks dropped."""
     best = np.argmax(probs, axis=-1)
@@ -40,6 +59,9 @@ def beam(probs: np.ndarray, alphabet: str, blank: int, width: int, top_n: int) -
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (1.0, 0.0)}  # (ends in blank, not)
     for p in probs.astype(np.float64):
         chars = [int(c) for c in np.argsort(p)[::-1][:width] if c != blank and p[c] >= MIN_CHAR_P]
+        if not chars:  # a gap between characters (most frames): no prefix can grow
+            beams = {k: ((pb + pnb) * p[blank], pnb * p[k[-1]] if k else 0.0) for k, (pb, pnb) in beams.items()}
+            continue
         nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [0.0, 0.0])
         for prefix, (pb, pnb) in beams.items():
             nxt[prefix][0] += (pb + pnb) * p[blank]
@@ -53,7 +75,7 @@ def beam(probs: np.ndarray, alphabet: str, blank: int, width: int, top_n: int) -
         ranked = sorted(nxt.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))[:width]
         beams = {k: (v[0], v[1]) for k, v in ranked}
     out = [Candidate("".join(alphabet[c] for c in k), min(1.0, float(pb + pnb)))
-           for k, (pb, pnb) in beams.items() if k]
+           for k, (pb, pnb) in beams.items() if k and pb + pnb > 0]
     return sorted(out, key=lambda c: -c.score)[:top_n]
 
 
@@ -84,54 +106,62 @@ def fit_templates(probs: np.ndarray, alphabet: str, blank: int, templates: tuple
     frame at template position k scores its best character of that class; each position then
     takes the character with the most probability over its frames, and the string is scored
     exactly with :func:`string_prob`, so template readings compare fairly with beam readings.
+    All templates are aligned in one pass, over the frames where some character is possible.
     """
-    classes = {
-        "L": np.array([c.isalpha() for c in alphabet]),
-        "N": np.array([c.isdigit() for c in alphabet]),
-        "X": np.array([c.isalnum() for c in alphabet]),
-    }
     chars = probs[:, : len(alphabet)].astype(np.float64)
+    masks = {"L": np.array([c.isalpha() for c in alphabet]), "N": np.array([c.isdigit() for c in alphabet]),
+             "X": np.array([c.isalnum() for c in alphabet])}
+    best = {k: np.where(m, chars, 0.0).max(axis=1) for k, m in masks.items()}
+    live = np.flatnonzero(chars.max(axis=1) >= MIN_CHAR_P)  # pure-blank frames align trivially
+    todo = list(dict.fromkeys(t for t in templates if t and len(t) <= len(live)))
+    if not todo:
+        return []
+    emit = [np.stack([best[k][live] for k in t], axis=1) for t in todo]
     out = []
-    for template in templates:
-        if not template or len(template) > len(probs):
+    for t, frames in zip(todo, _align(emit, probs[live, blank]), strict=True):
+        if frames is None:
             continue
-        cls = [classes[k] for k in template]
-        emit = np.stack([np.where(m, chars, 0.0).max(axis=1) for m in cls], axis=1)  # (T, L)
-        choice = _align(np.log(np.maximum(emit, 1e-12)), np.log(np.maximum(probs[:, blank], 1e-12)))
-        if choice is None:
-            continue
-        labels = [int(np.argmax(np.where(cls[k], chars[frames].sum(axis=0), -1.0)))
-                  for k, frames in enumerate(choice)]
+        labels = [int(np.argmax(np.where(masks[k], chars[live[f]].sum(axis=0), -1.0))) for k, f in zip(t, frames)]
         out.append(Candidate("".join(alphabet[c] for c in labels), min(1.0, string_prob(probs, labels, blank))))
     return out
 
 
-def _align(emit: np.ndarray, blank: np.ndarray) -> list[list[int]] | None:
-    """Viterbi over states blank/pos0/blank/pos1/...: the frames each template position holds."""
-    t_len, n_pos = emit.shape
-    n = 2 * n_pos + 1
-    odd = np.arange(n) % 2 == 1
-    can_skip = odd & (np.arange(n) >= 2)  # a position may follow the previous one with no blank
-    rows = np.empty((t_len, n))
-    rows[:, ~odd] = blank[:, None]
-    rows[:, odd] = emit
-    score = np.full(n, -np.inf)
-    score[0], score[1] = rows[0, 0], rows[0, 1]
-    back = np.zeros((t_len, n), np.int64)
-    pad = np.full(2, -np.inf)
+def _align(emits: list[np.ndarray], blank: np.ndarray) -> list[list[list[int]] | None]:
+    """Viterbi over each template's states blank/pos0/blank/pos1/..., all templates side by side.
+
+    ``emits[i]`` is (frames, positions) for template i.  Returns, per template, the frames each
+    position holds (None where no alignment gives every position a frame).
+    """
+    t_len = len(blank)
+    sizes = [2 * e.shape[1] + 1 for e in emits]
+    local = np.concatenate([np.arange(n) for n in sizes])  # state index within its template
+    odd = local % 2 == 1
+    rows = np.empty((t_len, len(local)))
+    rows[:, ~odd] = np.log(np.maximum(blank, 1e-12))[:, None]
+    rows[:, odd] = np.log(np.maximum(np.concatenate(emits, axis=1), 1e-12))
+    starts = np.cumsum([0] + sizes[:-1])
+    score = np.full(len(local), -np.inf)
+    score[starts], score[starts + 1] = rows[0, starts], rows[0, starts + 1]
+    back = np.zeros((t_len, len(local)), np.int64)
+    idx = np.arange(len(local))
+    inf = np.full(2, -np.inf)
     for t in range(1, t_len):
-        moves = np.stack([score, np.concatenate((pad[:1], score[:-1])),
-                          np.where(can_skip, np.concatenate((pad, score[:-2])), -np.inf)])
+        moves = np.stack([score, np.where(local >= 1, np.concatenate((inf[:1], score[:-1])), -np.inf),
+                          np.where(odd & (local >= 2), np.concatenate((inf, score[:-2])), -np.inf)])
         step = np.argmax(moves, axis=0)
-        back[t] = np.arange(n) - step
-        score = moves[step, np.arange(n)] + rows[t]
-    end = n - 1 if score[n - 1] >= score[n - 2] else n - 2
-    if not np.isfinite(score[end]):
-        return None
-    frames: list[list[int]] = [[] for _ in range(n_pos)]
-    s = end
-    for t in range(t_len - 1, -1, -1):
-        if s % 2 == 1:
-            frames[s // 2].append(t)
-        s = int(back[t, s])
-    return frames if all(frames) else None
+        back[t] = idx - step
+        score = moves[step, idx] + rows[t]
+    out: list[list[list[int]] | None] = []
+    for start, n in zip(starts, sizes, strict=True):
+        end = start + n - 1 if score[start + n - 1] >= score[start + n - 2] else start + n - 2
+        if not np.isfinite(score[end]):
+            out.append(None)
+            continue
+        frames: list[list[int]] = [[] for _ in range(n // 2)]
+        s = int(end)
+        for t in range(t_len - 1, -1, -1):
+            if (s - start) % 2 == 1:
+                frames[(s - start) // 2].append(t)
+            s = int(back[t, s])
+        out.append(frames if all(frames) else None)
+    return out

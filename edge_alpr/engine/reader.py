@@ -97,11 +97,15 @@ class Reader:
         try:
             self.alphabet: str = meta["alphabet"]
             self.pad = int(meta["blank_index" if self.ctc else "pad_index"])
+            self.rows = int(meta.get("text_rows", 1))
             self.regions: list[str] = meta["regions"]
             self.margin_x = float(meta["preprocess"]["crop_margin_x"])
             self.margin_y = float(meta["preprocess"]["crop_margin_y"])
         except KeyError as e:
             raise ModelError(f"{path.name}: sidecar has no {e.args[0]!r}; regenerate it with `make models`") from e
+        if self.pad != len(self.alphabet):
+            raise ModelError(f"{path.name}: sidecar's blank/pad class {self.pad} is not len(alphabet) "
+                             f"{len(self.alphabet)}; regenerate the sidecar with `make models`")
         _, self.in_h, self.in_w, _ = self.model.inputs[0].shape
 
     def crop(self, image: np.ndarray, box: Box) -> np.ndarray:
@@ -130,6 +134,8 @@ class Reader:
         chars = self.model.output_by_shape(outs, self.pad + 1)[0]
         region_p = self.model.output_by_shape(outs, len(self.regions))[0]
         code, score = self._region(region_p)
+        if self.ctc:
+            chars = ctc.prepare(chars, self.pad, self.rows)
         decode, fit = (ctc.beam, ctc.fit_templates) if self.ctc else (beam, fit_templates)
         cands = decode(chars, self.alphabet, self.pad, beam_width, max(top_n, 1) * 2)
         prior = hint or ((code,) if score >= self_hint_score and reg.has_patterns(code) else ())

@@ -117,13 +117,19 @@ def fit_templates(probs: np.ndarray, alphabet: str, blank: int, templates: tuple
     if not todo:
         return []
     emit = [np.stack([best[k][live] for k in t], axis=1) for t in todo]
-    out = []
+    # a run of pure-blank frames scores every string as one such frame does: score on the
+    # shorter sequence, once per distinct string
+    pure = chars.max(axis=1) == 0
+    short = probs[~(pure & np.concatenate(([False], pure[:-1])))]
+    scores: dict[str, float] = {}
     for t, frames in zip(todo, _align(emit, probs[live, blank]), strict=True):
         if frames is None:
             continue
         labels = [int(np.argmax(np.where(masks[k], chars[live[f]].sum(axis=0), -1.0))) for k, f in zip(t, frames)]
-        out.append(Candidate("".join(alphabet[c] for c in labels), min(1.0, string_prob(probs, labels, blank))))
-    return out
+        text = "".join(alphabet[c] for c in labels)
+        if text not in scores:
+            scores[text] = min(1.0, string_prob(short, labels, blank))
+    return [Candidate(text, score) for text, score in scores.items()]
 
 
 def _align(emits: list[np.ndarray], blank: np.ndarray) -> list[list[list[int]] | None]:

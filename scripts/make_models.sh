@@ -59,12 +59,7 @@ echo "      detector stages 3 and 4, side by side (logs/train_reader_v2.log, _v3
  echo "      reader v3: reader v2 trained 8 more epochs at a lower rate (logs/train_reader_v3.log)" &&
  python3 scripts/train_reader.py --init "$CACHE/reader_v2.weights.h5" --epochs 8 --lr 5e-4 \
   --synthetic 60000 --synthetic-use 40000 --real-repeat 4 --det-crops 2 --threads 1 \
-  --ckpt "$CACHE/reader_v3.weights.h5" --out "$CACHE/reader_v3.tflite" > logs/train_reader_v3.log 2>&1 &&
- echo "      reader v4: CTC head on reader v3's trunk, 5 epochs (logs/train_reader_v4.log)" &&
- python3 scripts/train_reader.py --head ctc --trunk-from "$CACHE/reader_v3.weights.h5" --trunk-head attention \
-  --epochs 5 --lr 1e-3 --synthetic 60000 --synthetic-use 20000 --det-crops 3 --real-repeat 7 --threads 1 \
-  --monitor none --ckpt "$CACHE/reader_v4.weights.h5" --out models/quantized/reader_v4.tflite \
-  > logs/train_reader_v4.log 2>&1) &
+  > logs/train_reader_v3.log 2>&1) &
 reader=$!
 python3 scripts/train_detector.py --init "$CACHE/detector_stage2.weights.h5" --epochs 8 --lr 7e-4 \
   --variants 6 --threads 1 --eval-every 4 --out "$CACHE/detector_stage3.tflite" > logs/train_detector3.log 2>&1

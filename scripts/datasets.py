@@ -62,15 +62,19 @@ def det_items(split: str, sets: tuple[str, ...] = DET_SETS) -> list[DetItem]:
     return out
 
 
-def holdout(items: list, every: int) -> tuple[list, list]:
-    """(kept, held out): every ``every``-th train item is held out (0: none).
+def holdout(items: list, every: int, offset: int = 0) -> tuple[list, list]:
+    """(kept, held out): every ``every``-th train item, from item ``offset``, is held out (0: none).
 
     The detector and reader trainers hold out the same items this way, so the selection scripts
-    compare candidates on train data none of them was fitted to (never on dev).
+    compare candidates on train data none of them was fitted to (never on dev).  Another
+    ``offset`` draws a disjoint hold-out, to confirm a result on items no earlier choice saw.
     """
     if every <= 0:
         return list(items), []
-    return [it for i, it in enumerate(items) if i % every], [it for i, it in enumerate(items) if i % every == 0]
+    if not 0 <= offset < every:
+        raise ValueError(f"hold-out offset {offset} must be in 0..{every - 1} for every={every}")
+    held = [i % every == offset for i in range(len(items))]
+    return [it for it, h in zip(items, held) if not h], [it for it, h in zip(items, held) if h]
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,7 @@ class ReaderSplit:
     det_held: list[DetItem]
 
 
-def reader_holdout(every: int) -> ReaderSplit:
+def reader_holdout(every: int, offset: int = 0) -> ReaderSplit:
     """``holdout`` of the OCR crops and detection scenes, with no plate on both sides.
 
     Why: the uc3m OCR crops are high-resolution cuts of the plates in the uc3m scenes, and the
@@ -91,8 +95,8 @@ def reader_holdout(every: int) -> ReaderSplit:
     the very plates that are held out.  Any training crop or scene whose plate text appears
     among the held-out items is dropped (texts are compared as labelled, ``?`` included).
     """
-    ocr_train, ocr_held = holdout(ocr_items("train"), every)
-    det_train, det_held = holdout(det_items("train"), every)
+    ocr_train, ocr_held = holdout(ocr_items("train"), every, offset)
+    det_train, det_held = holdout(det_items("train"), every, offset)
     held = {c.text for c in ocr_held} | {t for s in det_held for t in s.texts if t}
     return ReaderSplit(
         [c for c in ocr_train if c.text not in held],

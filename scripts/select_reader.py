@@ -7,7 +7,8 @@ service's own int8 pipeline, so a candidate is chosen without looking at dev:
 * ``e2e``: exact read of the labelled plates (>= ``--min-height`` px) in the held-out scenes,
   detect then read, as ``evaluate.py`` scores dev scenes;
 * ``oracle``: the same plates read from their labelled box (reader only);
-* ``ocr``: exact read of the held-out OCR crops, pooled and per set.
+* ``ocr``: exact read of the held-out OCR crops, pooled and per set;
+* ``region``: the region of the held-out OCR crops that have one (``us`` counts any US state).
 
 Each candidate becomes a full model folder (``<work>/<name>/``: the bundled detector and vehicle
 models plus the candidate reader) that ``evaluate.py --models`` accepts.
@@ -54,11 +55,14 @@ def score(models: Path | None, crops: list[datasets.OcrItem], scenes: list[datas
     """Exact-read rates of one model folder on the held-out items."""
     rec = Recognizer.from_config(ModelsConfig(directory=str(models)) if models else ModelsConfig())
     ocr: dict[str, list[bool]] = defaultdict(list)
+    region: list[bool] = []
     for it in crops:
         img = decode(it.path.read_bytes(), evaluate.MAX_PIXELS)
         crop = rec.reader.crop(img, Box(0, 0, img.shape[1], img.shape[0]))
         pr = rec.reader.read(crop, rec.cfg.top_n, rec.cfg.beam_width, self_hint_score=rec.cfg.region_prior_score)
         ocr[it.dataset].append(evaluate.same(pr.plate, it.text))
+        if it.region:
+            region.append(pr.region == it.region or pr.region.startswith(it.region + "-"))
     e2e, oracle = [], []
     for sc in scenes:
         img = decode(sc.path.read_bytes(), evaluate.MAX_PIXELS)
@@ -73,7 +77,7 @@ def score(models: Path | None, crops: list[datasets.OcrItem], scenes: list[datas
                                  self_hint_score=rec.cfg.region_prior_score)
             oracle.append(evaluate.same(pr.plate, text))
     out = {"e2e": float(np.mean(e2e)), "oracle": float(np.mean(oracle)), "plates": len(e2e),
-           "ocr": float(np.mean([x for v in ocr.values() for x in v]))}
+           "ocr": float(np.mean([x for v in ocr.values() for x in v])), "region": float(np.mean(region))}
     out.update({f"ocr_{k}": float(np.mean(v)) for k, v in sorted(ocr.items())})
     return out
 
@@ -83,12 +87,17 @@ def main() -> None:
     ap.add_argument("candidates", nargs="+", help="NAME=READER.tflite (its .json sidecar beside it)")
     ap.add_argument("--work", type=Path, required=True, help="folder for the candidates' model folders")
     ap.add_argument("--holdout", type=int, default=10, help="as train_reader.py --holdout")
+    ap.add_argument("--holdout-offset", type=int, default=0,
+                    help="hold out items i with i %% N == OFFSET (another offset: a disjoint hold-out)")
     ap.add_argument("--min-height", type=int, default=12, help="plates smaller than this (px) are not scored")
     ap.add_argument("--baseline", default="", help="model folder to compare against (default: the bundled models)")
     ap.add_argument("--min-gain", type=float, default=0.03, help="e2e gain a candidate needs over the baseline")
     ap.add_argument("--max-ocr-drop", type=float, default=0.01, help="pooled OCR loss a candidate may have")
+    ap.add_argument("--max-region-drop", type=float, default=0.02, help="region accuracy loss a candidate may have")
     args = ap.parse_args()
-    split = datasets.reader_holdout(args.holdout)
+    if not 0 <= args.holdout_offset < args.holdout:
+        ap.error(f"--holdout-offset {args.holdout_offset}: must be 0..{args.holdout - 1}")
+    split = datasets.reader_holdout(args.holdout, args.holdout_offset)
     crops, scenes = split.ocr_held, split.det_held
     print(f"held-out train items: {len(crops)} OCR crops, {len(scenes)} detection scenes", flush=True)
     results = {"baseline": score(Path(args.baseline) if args.baseline else None, crops, scenes, args.min_height)}
@@ -103,11 +112,12 @@ def main() -> None:
     for name, r in results.items():
         verdict = ""
         if name != "baseline":
-            ok = r["e2e"] - base["e2e"] >= args.min_gain and r["ocr"] >= base["ocr"] - args.max_ocr_drop
+            ok = (r["e2e"] - base["e2e"] >= args.min_gain and r["ocr"] >= base["ocr"] - args.max_ocr_drop
+                  and r["region"] >= base["region"] - args.max_region_drop)
             verdict = "passes the rule" if ok else "rejected"
         print(f"{name:10s} " + " ".join(f"{r[k]:14.4f}" for k in keys) + f"  {verdict}")
     print(f"(e2e over {base['plates']} plates; rule: e2e gain >= {args.min_gain}, pooled OCR drop <= "
-          f"{args.max_ocr_drop})")
+          f"{args.max_ocr_drop}, region drop <= {args.max_region_drop})")
 
 
 if __name__ == "__main__":

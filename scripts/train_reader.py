@@ -97,6 +97,8 @@ def main() -> None:
                     help="K extra copies of one OCR set's crops, e.g. us_states=2 (repeatable)")
     ap.add_argument("--holdout", type=int, default=0,
                     help="keep every N-th train crop and detection scene out (select_reader.py compares on them)")
+    ap.add_argument("--holdout-offset", type=int, default=0,
+                    help="hold out items i with i %% N == OFFSET (another offset: a disjoint hold-out)")
     ap.add_argument("--out", type=Path, default=tfcommon.MODELS / "reader_v3.tflite")
     ap.add_argument("--ckpt", type=Path, default=tfcommon.CACHE / "reader.weights.h5",
                     help="float weights saved after every epoch (give runs side by side their own)")
@@ -116,7 +118,9 @@ def main() -> None:
     if args.synthetic_use:
         keep = np.random.default_rng(3).choice(len(sx), args.synthetic_use, replace=False)
         sx, st, sr = sx[keep], [st[i] for i in keep], [sr[i] for i in keep]
-    split = datasets.reader_holdout(args.holdout)
+    if args.holdout and not 0 <= args.holdout_offset < args.holdout:
+        ap.error(f"--holdout-offset {args.holdout_offset}: must be 0..{args.holdout - 1}")
+    split = datasets.reader_holdout(args.holdout, args.holdout_offset)
     ocr_train, ocr_held, det_train, det_held = split.ocr_train, split.ocr_held, split.det_train, split.det_held
     rx, rt, rr, rsets = rd.real(ocr_train)
     regions = sorted(all_synth_regions | set(rr))
@@ -223,6 +227,7 @@ def main() -> None:
                 "lowres_copies": args.lowres,
                 "detection_scene_crop_copies": args.det_crops,
                 "held_out_every": args.holdout,
+                "held_out_offset": args.holdout_offset,
                 "epochs": args.epochs,
                 "region_weight": args.region_weight,
                 "region_only": args.region_only,

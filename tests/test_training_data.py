@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -24,6 +25,15 @@ def test_holdout_is_a_disjoint_every_nth_split() -> None:
     assert not set(kept) & set(held)
     assert sorted(kept + held) == sorted(items)
     assert datasets.holdout(items, 0) == (items, [])
+
+
+def test_holdout_offsets_draw_disjoint_held_out_sets() -> None:
+    items = [f"item{i}" for i in range(95)]
+    first, second = datasets.holdout(items, 10, 0)[1], datasets.holdout(items, 10, 5)[1]
+    assert second == [f"item{i}" for i in range(5, 95, 10)]
+    assert not set(first) & set(second)
+    with pytest.raises(ValueError, match="offset 10"):
+        datasets.holdout(items, 10, 10)
 
 
 def _sharpness(img: np.ndarray) -> float:

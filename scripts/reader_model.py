@@ -1,4 +1,4 @@
-"""The plate reader's network, labels and losses (used by train_reader.py and select_reader.py).
+"""The plate reader's network, labels and losses (used by train_reader.py).
 
 Three text heads (``build(..., head=...)``):
 

@@ -181,7 +181,7 @@ def main() -> None:
     ckpt = args.ckpt
     if args.monitor == "heldout" and not args.holdout:
         ap.error("--monitor heldout needs --holdout N")
-    watch = {"dev": datasets.ocr_items("dev"), "heldout": ocr_held, "none": []}[args.monitor]
+    watch = datasets.ocr_items("dev") if args.monitor == "dev" else ocr_held if args.monitor == "heldout" else []
     dx, dt_, _, dd = rd.real(watch) if watch else (None, [], [], [])
     for ep in range(args.epochs):
         model.fit(ds, epochs=1, verbose=0)

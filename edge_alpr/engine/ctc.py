@@ -17,6 +17,7 @@ from collections import defaultdict
 import numpy as np
 
 from ..types import Candidate
+from . import regions
 
 # A frame character below this probability cannot start or extend a beam (an int8 softmax step
 # is 1/256, so this keeps every character the model gives any weight).
@@ -109,8 +110,7 @@ def fit_templates(probs: np.ndarray, alphabet: str, blank: int, templates: tuple
     All templates are aligned in one pass, over the frames where some character is possible.
     """
     chars = probs[:, : len(alphabet)].astype(np.float64)
-    masks = {"L": np.array([c.isalpha() for c in alphabet]), "N": np.array([c.isdigit() for c in alphabet]),
-             "X": np.array([c.isalnum() for c in alphabet])}
+    masks = {k: np.array(m) for k, m in regions.symbol_masks(alphabet).items()}
     best = {k: np.where(m, chars, 0.0).max(axis=1) for k, m in masks.items()}
     live = np.flatnonzero(chars.max(axis=1) >= MIN_CHAR_P)  # pure-blank frames align trivially
     todo = list(dict.fromkeys(t for t in templates if t and len(t) <= len(live)))

@@ -45,11 +45,7 @@ def fit_templates(probs: np.ndarray, alphabet: str, pad: int, templates: tuple[s
     its right reading.  With slots independent, the best string under a template is exact and
     cheap: per slot, the best allowed character, then pads.
     """
-    allowed = {
-        "L": np.array([c.isalpha() for c in alphabet] + [False]),
-        "N": np.array([c.isdigit() for c in alphabet] + [False]),
-        "X": np.array([c.isalnum() for c in alphabet] + [False]),
-    }
+    allowed = {k: np.array(m + [False]) for k, m in reg.symbol_masks(alphabet).items()}  # never the pad
     out = []
     for template in templates:
         if len(template) > len(probs):

@@ -224,6 +224,13 @@ PATTERNS: dict[str, tuple[str, ...]] = {
 _SYMBOL = {"L": "[A-Z?]", "N": "[0-9?]", "X": "[A-Z0-9?]"}
 
 
+def symbol_masks(alphabet: str) -> dict[str, list[bool]]:
+    """Which of a reader's characters each template symbol allows (``L`` letter, ``N`` digit, ``X``
+    either), for the decoders that fit readings to templates."""
+    return {"L": [c.isalpha() for c in alphabet], "N": [c.isdigit() for c in alphabet],
+            "X": [c.isalnum() for c in alphabet]}
+
+
 def normalise(code: str) -> str:
     """Lower-case and accept the reference's one ``br_sc`` spelling as ``br-sc``."""
     return code.strip().lower().replace("_", "-")

@@ -8,7 +8,7 @@ service's own int8 pipeline, so a candidate is chosen without looking at dev:
   detect then read, as ``evaluate.py`` scores dev scenes;
 * ``oracle``: the same plates read from their labelled box (reader only);
 * ``ocr``: exact read of the held-out OCR crops, pooled and per set;
-* ``region``: the region of the held-out OCR crops that have one (``us`` counts any US state).
+* ``region``: the region of the held-out OCR crops that have one, as ``evaluate.py`` scores it.
 
 Each candidate becomes a full model folder (``<work>/<name>/``: the bundled detector and vehicle
 models plus the candidate reader) that ``evaluate.py --models`` accepts.
@@ -62,7 +62,7 @@ def score(models: Path | None, crops: list[datasets.OcrItem], scenes: list[datas
         pr = rec.reader.read(crop, rec.cfg.top_n, rec.cfg.beam_width, self_hint_score=rec.cfg.region_prior_score)
         ocr[it.dataset].append(evaluate.same(pr.plate, it.text))
         if it.region:
-            region.append(pr.region == it.region or pr.region.startswith(it.region + "-"))
+            region.append(pr.region == it.region)
     e2e, oracle = [], []
     for sc in scenes:
         img = decode(sc.path.read_bytes(), evaluate.MAX_PIXELS)
@@ -95,9 +95,10 @@ def main() -> None:
     ap.add_argument("--max-ocr-drop", type=float, default=0.01, help="pooled OCR loss a candidate may have")
     ap.add_argument("--max-region-drop", type=float, default=0.02, help="region accuracy loss a candidate may have")
     args = ap.parse_args()
-    if not 0 <= args.holdout_offset < args.holdout:
-        ap.error(f"--holdout-offset {args.holdout_offset}: must be 0..{args.holdout - 1}")
-    split = datasets.reader_holdout(args.holdout, args.holdout_offset)
+    try:
+        split = datasets.reader_holdout(args.holdout, args.holdout_offset)
+    except ValueError as e:
+        ap.error(f"--holdout-offset: {e}")
     crops, scenes = split.ocr_held, split.det_held
     print(f"held-out train items: {len(crops)} OCR crops, {len(scenes)} detection scenes", flush=True)
     results = {"baseline": score(Path(args.baseline) if args.baseline else None, crops, scenes, args.min_height)}

@@ -118,9 +118,10 @@ def main() -> None:
     if args.synthetic_use:
         keep = np.random.default_rng(3).choice(len(sx), args.synthetic_use, replace=False)
         sx, st, sr = sx[keep], [st[i] for i in keep], [sr[i] for i in keep]
-    if args.holdout and not 0 <= args.holdout_offset < args.holdout:
-        ap.error(f"--holdout-offset {args.holdout_offset}: must be 0..{args.holdout - 1}")
-    split = datasets.reader_holdout(args.holdout, args.holdout_offset)
+    try:
+        split = datasets.reader_holdout(args.holdout, args.holdout_offset)
+    except ValueError as e:
+        ap.error(f"--holdout-offset: {e}")
     ocr_train, ocr_held, det_train, det_held = split.ocr_train, split.ocr_held, split.det_train, split.det_held
     rx, rt, rr, rsets = rd.real(ocr_train)
     regions = sorted(all_synth_regions | set(rr))

@@ -21,10 +21,11 @@ import numpy as np
 from .configutil import check_keys, typed
 from .engine import regions as reg
 from .engine.detector import Detector
+from .engine.pair import PairedReader
 from .engine.reader import Reader
 from .engine.runtime import model_path
 from .engine.vehicle import VehicleBoxFactors, VehicleClassifier
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, ModelError
 from .types import PlateResult
 
 MODES = ("default", "fast", "redaction")
@@ -106,6 +107,9 @@ class ModelsConfig:
     redaction_threshold_factor: float = 0.6
     min_read_score: float = 0.0  # default threshold_o
     region_prior_score: float = 0.5  # use the predicted region's plate templates from this score (>1: off)
+    # auto: pair the slot reader with a CTC reader (reader_ctc_v<N>) when the folder has one;
+    # on: require one; off: the slot reader alone (engine/pair.py says why a pair reads better)
+    reader_pair: str = "auto"
     vehicle_box: VehicleBoxFactors = field(default_factory=VehicleBoxFactors)
 
     @classmethod
@@ -128,12 +132,15 @@ class ModelsConfig:
             ),
             min_read_score=typed(d, "min_read_score", float, base.min_read_score, where),
             region_prior_score=typed(d, "region_prior_score", float, base.region_prior_score, where),
+            reader_pair=typed(d, "reader_pair", str, base.reader_pair, where),
             vehicle_box=VehicleBoxFactors(
                 *(typed(vb, k, float, getattr(vbase, k), f"{where}.vehicle_box") for k in ("width", "above", "below"))
             ),
         )
         if cfg.runtime not in ("auto", "ai_edge_litert", "tflite_runtime"):
             raise ConfigError(f"{where}.runtime: {cfg.runtime!r} is not auto, ai_edge_litert or tflite_runtime")
+        if cfg.reader_pair not in ("auto", "on", "off"):
+            raise ConfigError(f"{where}.reader_pair: {cfg.reader_pair!r} is not auto, on or off")
         for name in ("threads", "top_n", "beam_width", "tile_grid"):
             if getattr(cfg, name) < 1:
                 raise ConfigError(f"{where}.{name}: must be at least 1, got {getattr(cfg, name)}")
@@ -145,7 +152,9 @@ class ModelsConfig:
 class Recognizer:
     """Detector + reader + vehicle classifier behind one call; safe to share between threads."""
 
-    def __init__(self, detector: Detector, reader: Reader, vehicle: VehicleClassifier, cfg: ModelsConfig) -> None:
+    def __init__(
+        self, detector: Detector, reader: Reader | PairedReader, vehicle: VehicleClassifier, cfg: ModelsConfig
+    ) -> None:
         self.detector, self.reader, self.vehicle, self.cfg = detector, reader, vehicle, cfg
         self._lock = threading.Lock()
 
@@ -154,16 +163,27 @@ class Recognizer:
         def load(name: str) -> Any:
             return model_path(cfg.directory or None, name)
 
+        slot = Reader(load("reader"), cfg.threads, cfg.runtime)
+        reader: Reader | PairedReader = slot
+        if cfg.reader_pair != "off":
+            try:
+                partner = load("reader_ctc")
+            except ModelError:
+                if cfg.reader_pair == "on":
+                    raise
+            else:
+                reader = PairedReader(slot, Reader(partner, cfg.threads, cfg.runtime))
         return cls(
             Detector(load("detector"), cfg.threads, cfg.runtime),
-            Reader(load("reader"), cfg.threads, cfg.runtime),
+            reader,
             VehicleClassifier(load("vehicle"), cfg.threads, cfg.runtime),
             cfg,
         )
 
     def info(self) -> dict[str, Any]:
         """Model names, versions and hashes."""
-        return {m.model.name: m.model.describe() for m in (self.detector, self.reader, self.vehicle)}
+        models = (self.detector.model, *self.reader.models, self.vehicle.model)
+        return {m.name: m.describe() for m in models}
 
     def detect(self, image: np.ndarray, options: RecognizeOptions) -> list[Any]:
         """The detection step(s) of the requested mode."""

@@ -257,12 +257,16 @@ def main() -> None:
         report["vehicles"] = eval_vehicles(rec, args.split)
         print(f"{'vehicles':28s} " + " ".join(f"{k}={v}" for k, v in report["vehicles"].items()), flush=True)
     if args.write_sidecars:
-        write_sidecars(report, args)
+        write_sidecars(report, args, [m.name for m in rec.reader.models])
     print(json.dumps(report, indent=1))
 
 
-def write_sidecars(report: dict, args: argparse.Namespace) -> None:
-    """Put the dev metrics of each model's stage into its sidecar (atomically)."""
+def write_sidecars(report: dict, args: argparse.Namespace, readers: list[str]) -> None:
+    """Put the dev metrics of each model's stage into its sidecar (atomically).
+
+    ``readers`` names the reader model(s) that produced the reading metrics: with a reader pair
+    both sidecars carry the pair's numbers, and say so.
+    """
     keys = {"detector": ("det_",), "reader": ("exact", "char", "topn", "region", "read_"), "vehicle": ()}
     base = Path(args.models) if args.models else BUNDLED
     for side in base.glob("*_v*.json"):
@@ -291,6 +295,7 @@ def write_sidecars(report: dict, args: argparse.Namespace) -> None:
             "split": args.split,
             "mode": args.mode,
             "min_plate_height_px": args.min_height,
+            **({"reader_models": readers} if kind == "reader" else {}),
             "sets": sel,
         }
         tmp = side.with_suffix(".json.tmp")

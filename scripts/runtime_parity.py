@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edge_alpr.engine.detector import Detector  # noqa: E402
 from edge_alpr.engine.preprocess import letterbox  # noqa: E402
 from edge_alpr.engine.reader import Reader  # noqa: E402
-from edge_alpr.engine.runtime import model_path  # noqa: E402
+from edge_alpr.engine.runtime import BUNDLED, model_path  # noqa: E402
 from edge_alpr.engine.vehicle import VehicleClassifier  # noqa: E402
 from edge_alpr.imaging import decode  # noqa: E402
 from edge_alpr.types import Box  # noqa: E402
@@ -61,7 +61,10 @@ def main() -> int:
     print(f"kernels: {'XNNPACK' if args.xnnpack else 'built-in (no default delegates)'}")
     runtimes = ("ai_edge_litert", "tflite_runtime")
     det = [Detector(model_path(args.models, "detector"), 1, r, args.xnnpack) for r in runtimes]
-    rea = [Reader(model_path(args.models, "reader"), 1, r, args.xnnpack) for r in runtimes]
+    base = Path(args.models) if args.models else BUNDLED
+    # the slot reader, and the CTC reader it is paired with when the folder has one
+    kinds = ["reader"] + (["reader_ctc"] if any(base.glob("reader_ctc_v*.tflite")) else [])
+    readers = {k: [Reader(model_path(base, k), 1, r, args.xnnpack) for r in runtimes] for k in kinds}
     veh = [VehicleClassifier(model_path(args.models, "vehicle"), 1, r, args.xnnpack) for r in runtimes]
     failures = 0
 
@@ -69,7 +72,7 @@ def main() -> int:
         nonlocal failures
         failures += same != total
         print(
-            f"{name:9s} {runtimes[0]} vs {runtimes[1]}: {same}/{total} identical results, "
+            f"{name:10s} {runtimes[0]} vs {runtimes[1]}: {same}/{total} identical results, "
             f"max raw difference {raw:.0f} quantisation steps: {'OK' if same == total else 'DIFFERENT'}"
         )
 
@@ -83,20 +86,21 @@ def main() -> int:
         a, b = det[0].detect(img), det[1].detect(img)
         same += len(a) == len(b) and all(x.box.iou(y.box) >= 0.9 for x, y in zip(a, b))
     report("detector", same, len(batch), raw)
-    same, raw = 0, 0.0
     batch = images("plate", args.samples)
-    for img in batch:
-        crop = rea[0].crop(img, Box(0, 0, img.shape[1], img.shape[0]))
-        a, b = rea[0].read(crop), rea[1].read(crop)
-        raw = max(
-            raw,
-            max(
-                float(np.abs(x - y).max() / s.scale)
-                for x, y, s in zip(rea[0].model.run(crop), rea[1].model.run(crop), rea[0].model.outputs)
-            ),
-        )
-        same += (a.plate, a.region) == (b.plate, b.region)
-    report("reader", same, len(batch), raw)
+    for kind, rea in readers.items():
+        same, raw = 0, 0.0
+        for img in batch:
+            crop = rea[0].crop(img, Box(0, 0, img.shape[1], img.shape[0]))
+            a, b = rea[0].read(crop), rea[1].read(crop)
+            raw = max(
+                raw,
+                max(
+                    float(np.abs(x - y).max() / s.scale)
+                    for x, y, s in zip(rea[0].model.run(crop), rea[1].model.run(crop), rea[0].model.outputs)
+                ),
+            )
+            same += (a.plate, a.region) == (b.plate, b.region)
+        report(kind, same, len(batch), raw)
     same, raw = 0, 0.0
     batch = images("vehicle", args.samples)
     for img in batch:

@@ -14,6 +14,8 @@ Each candidate becomes a full model folder (``<work>/<name>/``: the bundled dete
 models plus the candidate reader) that ``evaluate.py --models`` accepts.
 
     python scripts/select_reader.py --work /tmp/rsel v4=/tmp/rcand/reader_v4.tflite
+    python scripts/select_reader.py --work /tmp/rsel --baseline /tmp/ctl \
+        pair=/tmp/ctl/reader_v4.tflite+/tmp/ctc/reader_v4.tflite
 """
 
 from __future__ import annotations
@@ -39,14 +41,19 @@ from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # n
 from edge_alpr.types import Box  # noqa: E402
 
 
-def folder_for(name: str, reader: Path, work: Path) -> Path:
-    """A model folder holding the bundled detector and vehicle models and this reader."""
+def folder_for(name: str, spec: str, work: Path) -> Path:
+    """A model folder holding the bundled detector and vehicle models and this reader.
+
+    ``spec`` is ``READER.tflite`` or ``SLOT.tflite+CTC.tflite`` (a reader pair, engine/pair.py).
+    """
     out = tfcommon.copy_bundled(work / name, ("detector", "vehicle"))
-    for f in out.glob("reader_v*"):
+    for f in out.glob("reader_*"):
         f.unlink()
-    # the loader takes the newest reader_v<N>; any candidate file name works under this one
-    shutil.copy2(reader, out / "reader_v999.tflite")
-    shutil.copy2(reader.with_suffix(".json"), out / "reader_v999.json")
+    # the loader takes the newest reader_v<N> (and reader_ctc_v<N>); any file name works under these
+    for path, stem in zip(spec.split("+"), ("reader_v999", "reader_ctc_v999")):
+        reader = Path(path)
+        shutil.copy2(reader, out / f"{stem}.tflite")
+        shutil.copy2(reader.with_suffix(".json"), out / f"{stem}.json")
     return out
 
 
@@ -84,7 +91,9 @@ def score(models: Path | None, crops: list[datasets.OcrItem], scenes: list[datas
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("candidates", nargs="+", help="NAME=READER.tflite (its .json sidecar beside it)")
+    ap.add_argument("candidates", nargs="+",
+                    help="NAME=READER.tflite, or NAME=SLOT.tflite+CTC.tflite for a reader pair "
+                         "(each .json sidecar beside its model)")
     ap.add_argument("--work", type=Path, required=True, help="folder for the candidates' model folders")
     ap.add_argument("--holdout", type=int, default=10, help="as train_reader.py --holdout")
     ap.add_argument("--holdout-offset", type=int, default=0,
@@ -105,7 +114,7 @@ def main() -> None:
     print(f"baseline {args.baseline or BUNDLED}: {results['baseline']}", flush=True)
     for spec in args.candidates:
         name, _, path = spec.partition("=")
-        results[name] = score(folder_for(name, Path(path), args.work), crops, scenes, args.min_height)
+        results[name] = score(folder_for(name, path, args.work), crops, scenes, args.min_height)
         print(f"{name}: {results[name]}", flush=True)
     keys = [k for k in results["baseline"] if k != "plates"]
     print("\nname       " + " ".join(f"{k:>14s}" for k in keys) + "  verdict")

@@ -131,3 +131,14 @@ def test_template_reading_fits_and_is_scored_exactly_on_noisy_frames() -> None:
     (fitted,) = ctc.fit_templates(q, ALPHABET, BLANK, ("LN",))
     assert len(fitted.plate) == 2 and fitted.plate[0].isalpha() and fitted.plate[1].isdigit()
     assert fitted.score == pytest.approx(reference[fitted.plate], rel=1e-9)
+
+
+def test_batched_string_probabilities_match_path_enumeration(frames: np.ndarray) -> None:
+    """``string_probs`` scores many strings in one pass, including runs of pure-blank frames."""
+    gap = np.eye(BLANK + 1)[[BLANK, BLANK, BLANK]]  # three pure-blank frames between two halves
+    probs = np.concatenate([frames[:2], gap, frames[2:]])
+    reference = brute_force(probs)
+    texts = sorted(reference, key=lambda t: -reference[t])[:12] + ["GGGGG"]
+    got = ctc.string_probs(probs, [[ALPHABET.index(c) for c in t] for t in texts] + [None], BLANK)
+    assert got[:-1] == pytest.approx([reference.get(t, 0.0) for t in texts], abs=1e-12)
+    assert got[-1] == 0.0 and got[-2] == 0.0  # unreachable in 7 frames / not spellable

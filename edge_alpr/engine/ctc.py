@@ -99,6 +99,44 @@ def string_prob(probs: np.ndarray, labels: list[int], blank: int) -> float:
     return float(alpha[-1] + (alpha[-2] if n > 1 else 0.0))
 
 
+def string_probs(probs: np.ndarray, texts: list[list[int] | None], blank: int) -> np.ndarray:
+    """:func:`string_prob` for many label sequences at once (``None`` scores 0).
+
+    Why batched: a paired reader scores every candidate of both heads under this head, and one
+    forward pass over all of them side by side costs about what one string does.  A run of
+    pure-blank frames is scored as one such frame (exact: after the first, only blank states
+    hold probability and a pure-blank frame keeps them as they are).
+    """
+    out = np.zeros(len(texts))
+    todo = [i for i, t in enumerate(texts) if t is not None]
+    if not todo or not len(probs):
+        return out
+    p = probs.astype(np.float64)
+    pure = p[:, :blank].max(axis=1) == 0 if blank else np.zeros(len(p), bool)
+    p = p[~(pure & np.concatenate(([False], pure[:-1])))]
+    exts = []
+    for i in todo:
+        ext = [blank]
+        for c in texts[i] or []:
+            ext += [c, blank]
+        exts.append(ext)
+    sizes = np.array([len(e) for e in exts])
+    states = np.concatenate([np.array(e, np.int64) for e in exts])
+    local = np.concatenate([np.arange(n) for n in sizes])
+    prev2_same = np.concatenate([[k < 2 or e[k] == e[k - 2] for k in range(len(e))] for e in exts])
+    skip = (local >= 2) & (states != blank) & ~prev2_same
+    step1 = local >= 1
+    alpha = np.where(local <= 1, p[0, states], 0.0)
+    for frame in p[1:]:
+        prev1 = np.where(step1, np.concatenate(([0.0], alpha[:-1])), 0.0)
+        prev2 = np.where(skip, np.concatenate(([0.0, 0.0], alpha[:-2])), 0.0)
+        alpha = (alpha + prev1 + prev2) * frame[states]
+    ends = np.cumsum(sizes) - 1
+    total = alpha[ends] + np.where(sizes > 1, alpha[ends - 1], 0.0)
+    out[todo] = total
+    return out
+
+
 def fit_templates(probs: np.ndarray, alphabet: str, blank: int, templates: tuple[str, ...]) -> list[Candidate]:
     """The likeliest string for each plate template (``L`` letter, ``N`` digit, ``X`` either).
 
@@ -117,19 +155,14 @@ def fit_templates(probs: np.ndarray, alphabet: str, blank: int, templates: tuple
     if not todo:
         return []
     emit = [np.stack([best[k][live] for k in t], axis=1) for t in todo]
-    # a run of pure-blank frames scores every string as one such frame does: score on the
-    # shorter sequence, once per distinct string
-    pure = chars.max(axis=1) == 0
-    short = probs[~(pure & np.concatenate(([False], pure[:-1])))]
-    scores: dict[str, float] = {}
+    found: dict[str, list[int]] = {}  # each distinct string once, all scored in one batch
     for t, frames in zip(todo, _align(emit, probs[live, blank]), strict=True):
         if frames is None:
             continue
         labels = [int(np.argmax(np.where(masks[k], chars[live[f]].sum(axis=0), -1.0))) for k, f in zip(t, frames)]
-        text = "".join(alphabet[c] for c in labels)
-        if text not in scores:
-            scores[text] = min(1.0, string_prob(short, labels, blank))
-    return [Candidate(text, score) for text, score in scores.items()]
+        found.setdefault("".join(alphabet[c] for c in labels), labels)
+    scores = string_probs(probs, list(found.values()), blank)
+    return [Candidate(text, min(1.0, float(score))) for text, score in zip(found, scores, strict=True)]
 
 
 def _align(emits: list[np.ndarray], blank: np.ndarray) -> list[list[list[int]] | None]:

@@ -63,6 +63,23 @@ def fit_templates(probs: np.ndarray, alphabet: str, pad: int, templates: tuple[s
     return out
 
 
+def slot_probs(probs: np.ndarray, texts: list[list[int] | None], pad: int) -> np.ndarray:
+    """P(text) under a slot head: its characters in the first slots, pads in the rest.
+
+    Why only that placement: training always writes the text from slot 0 and pads after it,
+    so other pad placements carry (next to) no probability.  ``None`` or a text longer than
+    the slots scores 0.
+    """
+    out = np.zeros(len(texts))
+    n = len(probs)
+    for i, ids in enumerate(texts):
+        if ids is None or len(ids) > n:
+            continue
+        seq = np.array(ids + [pad] * (n - len(ids)), np.int64)
+        out[i] = float(np.prod(probs[np.arange(n), seq].astype(np.float64)))
+    return out
+
+
 def rerank(cands: list[Candidate], fitted: list[Candidate], prior: tuple[str, ...],
            ratio: float) -> list[Candidate]:
     """Merge template readings into the beam's candidates (no plate twice), then put first
@@ -109,6 +126,41 @@ class Reader:
         h, w = image.shape[:2]
         return crop_resize(image, expand(box, self.margin_x, self.margin_y, w, h), self.in_w, self.in_h)
 
+    @property
+    def models(self) -> tuple[Model, ...]:
+        """The int8 models behind this reader (for ``/info/`` and benchmarks)."""
+        return (self.model,)
+
+    def infer(self, crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run the model: decoder-ready character probabilities, and region probabilities."""
+        outs = self.model.run(crop)
+        chars = self.model.output_by_shape(outs, self.pad + 1)[0]
+        region_p = self.model.output_by_shape(outs, len(self.regions))[0]
+        return (ctc.prepare(chars, self.pad, self.rows) if self.ctc else chars), region_p
+
+    def prior(self, code: str, score: float, hint: tuple[str, ...], self_hint_score: float) -> tuple[str, ...]:
+        """Regions whose plate templates guide the reading: the hint, else a confident own guess."""
+        return hint or ((code,) if score >= self_hint_score and reg.has_patterns(code) else ())
+
+    def candidates(self, chars: np.ndarray, prior: tuple[str, ...], beam_width: int, n: int,
+                   hint_ratio: float) -> list[Candidate]:
+        """This head's own ranked readings: its beam, with the prior regions' template fits merged in."""
+        decode, fit = (ctc.beam, ctc.fit_templates) if self.ctc else (beam, fit_templates)
+        cands = decode(chars, self.alphabet, self.pad, beam_width, n)
+        if prior and cands:
+            cands = rerank(cands, fit(chars, self.alphabet, self.pad,
+                                      tuple(t for r in prior for t in reg.templates(r))),
+                           prior, hint_ratio)
+        return cands
+
+    def string_probs(self, chars: np.ndarray, texts: list[str]) -> np.ndarray:
+        """P(text | crop) under this head for each text, exactly (0 for what it cannot spell)."""
+        ids = [[self.alphabet.index(c) for c in t] if all(c in self.alphabet for c in t) else None
+               for t in texts]
+        if self.ctc:
+            return ctc.string_probs(chars, ids, self.pad)
+        return slot_probs(chars, ids, self.pad)
+
     def read(
         self,
         crop: np.ndarray,
@@ -126,23 +178,14 @@ class Reader:
         a candidate that fits wins if its score is at least ``hint_ratio`` of the best one, so
         a foreign plate with a clear reading still reads as it is.
         """
-        outs = self.model.run(crop)
-        chars = self.model.output_by_shape(outs, self.pad + 1)[0]
-        region_p = self.model.output_by_shape(outs, len(self.regions))[0]
-        code, score = self._region(region_p)
-        if self.ctc:
-            chars = ctc.prepare(chars, self.pad, self.rows)
-        decode, fit = (ctc.beam, ctc.fit_templates) if self.ctc else (beam, fit_templates)
-        cands = decode(chars, self.alphabet, self.pad, beam_width, max(top_n, 1) * 2)
-        prior = hint or ((code,) if score >= self_hint_score and reg.has_patterns(code) else ())
-        if prior and cands:
-            cands = rerank(cands, fit(chars, self.alphabet, self.pad,
-                                      tuple(t for r in prior for t in reg.templates(r))),
-                           prior, hint_ratio)
+        chars, region_p = self.infer(crop)
+        code, score = self.region(region_p)
+        prior = self.prior(code, score, hint, self_hint_score)
+        cands = self.candidates(chars, prior, beam_width, max(top_n, 1) * 2, hint_ratio)
         top = cands[0] if cands else Candidate("", 0.0)
         return PlateRead(top.plate, top.score, tuple(cands[:top_n]), code, score)
 
-    def _region(self, p: np.ndarray) -> tuple[str, float]:
+    def region(self, p: np.ndarray) -> tuple[str, float]:
         """Region code and score; a bare ``us`` (synthetic US plates) becomes the likeliest state."""
         i = int(np.argmax(p))
         code = self.regions[i]

@@ -1,0 +1,85 @@
+"""Two reader heads on one crop: a slot head and a CTC head, as a product of experts.
+
+Why: the two heads fail differently.  The slot head names "the 3rd character" directly, so two
+slots looking at one glyph read ``444MWK`` as ``444WWW``; the CTC head takes the order of the
+characters from the image, but on tiny plates it can merge two adjacent identical glyphs (the
+grey-masked ``??`` of uc3m plates) into one and read a shorter string.  Each failure is a string
+the *other* head gives almost no probability, so the pair reads every candidate of both heads,
+scores each one exactly under both, and ranks by the geometric mean of the two probabilities.
+
+The region (and so the plate-template prior) comes from the slot head alone: its region head
+trains beside a per-plate loss, the CTC head's beside a loss summed over 64 frames, and it is the
+weaker of the two.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ModelError
+from ..types import Box, Candidate, PlateRead
+from .reader import Reader, rerank
+from .runtime import Model
+
+
+def joint(texts: list[str], p_slot: np.ndarray, p_ctc: np.ndarray) -> list[Candidate]:
+    """Candidates ranked by the geometric mean of their two probabilities (a score in [0, 1]).
+
+    Why the geometric mean: it is the product of experts (a string wins only if neither head
+    rules it out) kept on the scale of one head's probability, so score thresholds still mean
+    what they meant for a single reader.
+    """
+    scores = np.sqrt(np.asarray(p_slot, np.float64) * np.asarray(p_ctc, np.float64))
+    order = np.argsort(-scores, kind="stable")
+    return [Candidate(texts[i], min(1.0, float(scores[i]))) for i in order]
+
+
+class PairedReader:
+    """A slot-head :class:`Reader` and a CTC-head :class:`Reader` behind the ``Reader`` interface."""
+
+    def __init__(self, slot: Reader, ctc: Reader) -> None:
+        if slot.ctc or not ctc.ctc:
+            raise ModelError(f"a reader pair needs a slot head and a CTC head; got {slot.model.name} "
+                             f"(ctc={slot.ctc}) and {ctc.model.name} (ctc={ctc.ctc})")
+        same = (slot.in_h, slot.in_w, slot.margin_x, slot.margin_y) == (ctc.in_h, ctc.in_w, ctc.margin_x,
+                                                                         ctc.margin_y)
+        if not same:
+            raise ModelError(f"{slot.model.name} and {ctc.model.name} crop plates differently (input size or "
+                             "margins); a pair must share its crop: retrain one with the other's settings")
+        self.slot, self.ctc = slot, ctc
+        self.regions = slot.regions
+
+    @property
+    def models(self) -> tuple[Model, ...]:
+        """Both int8 models (for ``/info/`` and benchmarks)."""
+        return (self.slot.model, self.ctc.model)
+
+    def crop(self, image: np.ndarray, box: Box) -> np.ndarray:
+        """The shared model input for a detection."""
+        return self.slot.crop(image, box)
+
+    def read(
+        self,
+        crop: np.ndarray,
+        top_n: int = 5,
+        beam_width: int = 8,
+        hint: tuple[str, ...] = (),
+        hint_ratio: float = 0.05,
+        self_hint_score: float = 1.1,
+    ) -> PlateRead:
+        """Read a model-sized crop with both heads; the arguments mean what they do for ``Reader.read``."""
+        slot_chars, region_p = self.slot.infer(crop)
+        ctc_chars, _ = self.ctc.infer(crop)
+        code, score = self.slot.region(region_p)
+        prior = self.slot.prior(code, score, hint, self_hint_score)
+        n = max(top_n, 1) * 2
+        texts = list(dict.fromkeys(
+            c.plate for c in self.slot.candidates(slot_chars, prior, beam_width, n, hint_ratio)
+            + self.ctc.candidates(ctc_chars, prior, beam_width, n, hint_ratio)
+        ))
+        if not texts:
+            return PlateRead("", 0.0, (), code, score)
+        cands = rerank(joint(texts, self.slot.string_probs(slot_chars, texts),
+                             self.ctc.string_probs(ctc_chars, texts)), [], prior, hint_ratio)
+        top = cands[0]
+        return PlateRead(top.plate, top.score, tuple(cands[:top_n]), code, score)

@@ -1,0 +1,86 @@
+"""The paired reader (edge_alpr.engine.pair): a slot head and a CTC head as a product of experts.
+
+The heads' outputs are hand-made probability arrays that reproduce each head's typical failure;
+the decoders and scorers are the real ones.  The expected readings follow from the arrays.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_alpr.engine import ctc
+from edge_alpr.engine.pair import PairedReader, joint
+from edge_alpr.engine.reader import Reader, beam, slot_probs
+from edge_alpr.engine.runtime import model_path
+from edge_alpr.errors import ConfigError, ModelError
+from edge_alpr.recognizer import ModelsConfig, Recognizer
+
+ALPHABET = "AB5G"
+PAD = len(ALPHABET)  # the slot head's pad and the CTC head's blank
+A, B, FIVE = 0, 1, 2
+
+
+def dist(**p: float) -> np.ndarray:
+    """One slot's or frame's distribution; the rest of the mass spread over the other classes."""
+    idx = {"A": A, "B": B, "5": FIVE, "G": 3, "_": PAD}
+    out = np.zeros(PAD + 1)
+    for k, v in p.items():
+        out[idx[k]] = v
+    rest = [i for i in range(PAD + 1) if out[i] == 0]
+    out[rest] = (1 - out.sum()) / len(rest)
+    return out
+
+
+# Slot head: the middle slot looks at the first glyph again (the doubled-character failure).
+SLOT = np.stack([dist(A=0.9), dist(A=0.5, **{"5": 0.45}), dist(B=0.9)])
+# CTC head: the middle glyph is faint, so most of its frame's mass is blank (a dropped character).
+CTC = np.stack([dist(A=0.9), dist(_=0.5, **{"5": 0.4}), dist(_=0.9), dist(B=0.9)])
+
+
+def test_each_head_alone_misreads() -> None:
+    assert beam(SLOT, ALPHABET, PAD, 8, 3)[0].plate == "AAB"
+    assert ctc.beam(CTC, ALPHABET, PAD, 8, 3)[0].plate == "AB"
+
+
+def test_the_pair_reads_what_neither_head_rules_out() -> None:
+    texts = list(dict.fromkeys(c.plate for c in beam(SLOT, ALPHABET, PAD, 8, 6) + ctc.beam(CTC, ALPHABET, PAD, 8, 6)))
+    ids = [[ALPHABET.index(c) for c in t] for t in texts]
+    ranked = joint(texts, slot_probs(SLOT, ids, PAD), ctc.string_probs(CTC, ids, PAD))
+    assert ranked[0].plate == "A5B"
+    # its score is the geometric mean of the two heads' exact probabilities
+    p_slot = 0.9 * 0.45 * 0.9
+    p_ctc = ctc.string_prob(CTC, [A, FIVE, B], PAD)
+    assert ranked[0].score == pytest.approx(np.sqrt(p_slot * p_ctc))
+    assert [c.score for c in ranked] == sorted((c.score for c in ranked), reverse=True)
+
+
+def test_slot_probability_puts_pads_after_the_text() -> None:
+    probs = np.stack([dist(A=0.8), dist(_=0.7), dist(_=0.6)])
+    got = slot_probs(probs, [[A], [A, A, A, A], None], PAD)
+    assert got[0] == pytest.approx(0.8 * 0.7 * 0.6)
+    assert got[1] == 0.0 and got[2] == 0.0  # longer than the slots / not in the alphabet
+
+
+def test_a_pair_of_two_slot_heads_is_refused() -> None:
+    slot = Reader(model_path(None, "reader"))
+    with pytest.raises(ModelError, match="slot head and a CTC head"):
+        PairedReader(slot, slot)
+
+
+def test_reader_pair_setting_is_checked_and_on_requires_a_ctc_reader(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="reader_pair: 'both' is not auto, on or off"):
+        ModelsConfig.from_dict({"reader_pair": "both"})
+    # a folder with the slot reader but no reader_ctc_v<N>: auto and off use it alone, on refuses
+    for kind in ("detector", "reader", "vehicle"):
+        src = model_path(None, kind)
+        for f in (src, src.with_suffix(".json")):
+            shutil.copy2(f, tmp_path / f.name)
+    assert isinstance(Recognizer.from_config(ModelsConfig(directory=str(tmp_path))).reader, Reader)
+    assert isinstance(Recognizer.from_config(ModelsConfig(directory=str(tmp_path), reader_pair="off")).reader,
+                      Reader)
+    with pytest.raises(ModelError, match="no reader_ctc_v<N>.tflite"):
+        Recognizer.from_config(ModelsConfig(directory=str(tmp_path), reader_pair="on"))

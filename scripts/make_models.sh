@@ -4,14 +4,16 @@
 #
 #   make models            (needs: pip install -e '.[train]'  and ../shared/data)
 #
-# Wall time on the 2-core build machine: about 7.5 hours (detector v3's three stages ~3.2 h at the end) (reader stage 1 ~65 min and the detector
+# Wall time on the 2-core build machine: about 8.5 hours (detector v3's three stages ~3.2 h; the
+# CTC reader's two stages ~60 min on both cores) (reader stage 1 ~65 min and the detector
 # ~60 min side by side, one core each; reader stage 2 ~17 min on both cores; reader stage 3 and
 # detector stage 2 side by side ~30 min; reader v2 (attention head on the stage-3 trunk, ~50 min)
 # then v3 (8 more epochs, ~45 min) beside detector stages 3 and 4 (~70 min); vehicle classifier
 # ~2 min; detector threshold tuning and dev evaluation ~8 min).  Progress goes to logs/*.log.
 #
 # Earlier stages write their models to the cache; the shipped models are the last stage's:
-# detector_v3, reader_v3 and vehicle_v1 in models/quantized/ (detector_v2, stage 4, stays in the cache).
+# detector_v3, reader_v3, reader_ctc_v1 and vehicle_v1 in models/quantized/ (detector_v2, stage 4,
+# stays in the cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p logs
@@ -67,6 +69,7 @@ cp "$CACHE/detector.weights.h5" "$CACHE/detector_stage3.weights.h5"
 python3 scripts/train_detector.py --init "$CACHE/detector_stage3.weights.h5" --epochs 6 --lr 5e-4 \
   --variants 6 --threads 1 --eval-every 6 --out "$CACHE/detector_v2.tflite" > logs/train_detector4.log 2>&1
 wait "$reader"
+cp "$CACHE/reader.weights.h5" "$CACHE/reader_v3.weights.h5"
 
 echo "      detector v3: 3x wider, from scratch on freshly streamed samples, every 10th train image"
 echo "      held out (logs/train_detector_stream_{a,b,c}.log).  About 3.2 h here; stages A and B took"
@@ -93,6 +96,17 @@ python3 scripts/select_detector.py --work "$CACHE/cand" --baseline "$CACHE/basel
 # writes beside its weights (steps, samples, seeds, seconds); the committed detector_v3.json also
 # has a hand-written recipe describing the shipped (wall-clock scheduled) run.
 cp "$CACHE/cand/w3/detector_v3.tflite" "$CACHE/cand/w3/detector_v3.json" models/quantized/
+
+echo "      reader_ctc v1: the CTC head paired with reader v3 at run time (engine/pair.py); trunk"
+echo "      from reader v3, then a second stage with twice the scene crops (logs/train_reader_ctc{1,2}.log)"
+python3 scripts/train_reader.py --head ctc --trunk-from "$CACHE/reader_v3.weights.h5" --trunk-head attention \
+  --epochs 5 --lr 1e-3 --synthetic 60000 --synthetic-use 20000 --det-crops 3 --real-repeat 7 --threads 2 \
+  --monitor none --ckpt "$CACHE/reader_ctc1.weights.h5" --out "$CACHE/reader_ctc_v0.tflite" \
+  > logs/train_reader_ctc1.log 2>&1
+python3 scripts/train_reader.py --head ctc --init "$CACHE/reader_ctc1.weights.h5" \
+  --epochs 5 --lr 5e-4 --synthetic 60000 --synthetic-use 20000 --det-crops 6 --real-repeat 7 --threads 2 \
+  --monitor none --ckpt "$CACHE/reader_ctc2.weights.h5" --out models/quantized/reader_ctc_v1.tflite \
+  > logs/train_reader_ctc2.log 2>&1
 
 echo "      vehicle classifier (logs/train_vehicle.log)"
 python3 scripts/train_vehicle.py --epochs 25 --threads 2 > logs/train_vehicle.log 2>&1

@@ -163,7 +163,7 @@ class Recognizer:
         def load(name: str) -> Any:
             return model_path(cfg.directory or None, name)
 
-        slot = Reader(load("reader"), cfg.threads, cfg.runtime)
+        slot = Reader(load("reader"), cfg.threads, cfg.runtime, cfg.xnnpack)
         reader: Reader | PairedReader = slot
         if cfg.reader_pair != "off":
             try:
@@ -172,11 +172,11 @@ class Recognizer:
                 if cfg.reader_pair == "on":
                     raise
             else:
-                reader = PairedReader(slot, Reader(partner, cfg.threads, cfg.runtime))
+                reader = PairedReader(slot, Reader(partner, cfg.threads, cfg.runtime, cfg.xnnpack))
         return cls(
-            Detector(load("detector"), cfg.threads, cfg.runtime),
+            Detector(load("detector"), cfg.threads, cfg.runtime, cfg.xnnpack),
             reader,
-            VehicleClassifier(load("vehicle"), cfg.threads, cfg.runtime),
+            VehicleClassifier(load("vehicle"), cfg.threads, cfg.runtime, cfg.xnnpack),
             cfg,
         )
 

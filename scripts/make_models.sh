@@ -94,7 +94,9 @@ python3 scripts/select_detector.py --work "$CACHE/cand" --baseline "$CACHE/basel
 # v3 shipped because it beat v2 there by >= 0.01 F1 (a rule fixed before it was measured).  The
 # exported sidecar's training_data lists the three stages from the records train_detector_stream.py
 # writes beside its weights (steps, samples, seeds, seconds); the committed detector_v3.json also
-# has a hand-written recipe describing the shipped (wall-clock scheduled) run.
+# has a hand-written recipe describing the shipped (wall-clock scheduled) run.  write_sidecar keeps
+# a recipe already in a sidecar it replaces in place (reader_v3, reader_ctc_v1); this copy does
+# not, so restore the detector's recipe from git after a rebuild.
 cp "$CACHE/cand/w3/detector_v3.tflite" "$CACHE/cand/w3/detector_v3.json" models/quantized/
 
 echo "      reader_ctc v1: the CTC head paired with reader v3 at run time (engine/pair.py); trunk"

@@ -41,6 +41,8 @@ def variant(spec: str, models: str) -> tuple[str, ModelsConfig]:
         kind = fields.get(key)
         if kind is None:
             raise ConfigError(f"{spec}: {key!r} is not a models setting; known: {', '.join(sorted(fields))}")
+        if str(kind) == "bool" and raw.lower() not in ("true", "false"):
+            raise ConfigError(f"{spec}: {key} must be true or false, got {raw!r}")
         obj[key] = {"int": int, "float": float, "bool": lambda v: v.lower() == "true"}.get(str(kind), str)(raw)
     return name, ModelsConfig.from_dict(obj, f"variant {name}")
 

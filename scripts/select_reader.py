@@ -44,13 +44,17 @@ from edge_alpr.types import Box  # noqa: E402
 def folder_for(name: str, spec: str, work: Path) -> Path:
     """A model folder holding the bundled detector and vehicle models and this reader.
 
-    ``spec`` is ``READER.tflite`` or ``SLOT.tflite+CTC.tflite`` (a reader pair, engine/pair.py).
+    ``spec`` is ``READER.tflite`` (that reader alone, even where the bundled models are a
+    pair) or ``SLOT.tflite+CTC.tflite`` (a reader pair, engine/pair.py).
     """
+    parts = spec.split("+")
+    if len(parts) > 2:
+        raise SystemExit(f"{name}={spec}: a candidate is one reader or a SLOT+CTC pair, not {len(parts)} models")
     out = tfcommon.copy_bundled(work / name, ("detector", "vehicle"))
     for f in out.glob("reader_*"):
         f.unlink()
     # the loader takes the newest reader_v<N> (and reader_ctc_v<N>); any file name works under these
-    for path, stem in zip(spec.split("+"), ("reader_v999", "reader_ctc_v999")):
+    for path, stem in zip(parts, ("reader_v999", "reader_ctc_v999")):
         reader = Path(path)
         shutil.copy2(reader, out / f"{stem}.tflite")
         shutil.copy2(reader.with_suffix(".json"), out / f"{stem}.json")
@@ -99,7 +103,8 @@ def main() -> None:
     ap.add_argument("--holdout-offset", type=int, default=0,
                     help="hold out items i with i %% N == OFFSET (another offset: a disjoint hold-out)")
     ap.add_argument("--min-height", type=int, default=12, help="plates smaller than this (px) are not scored")
-    ap.add_argument("--baseline", default="", help="model folder to compare against (default: the bundled models)")
+    ap.add_argument("--baseline", default="",
+                    help="model folder to compare against (default: the bundled models, a reader pair)")
     ap.add_argument("--min-gain", type=float, default=0.03, help="e2e gain a candidate needs over the baseline")
     ap.add_argument("--max-ocr-drop", type=float, default=0.01, help="pooled OCR loss a candidate may have")
     ap.add_argument("--max-region-drop", type=float, default=0.02, help="region accuracy loss a candidate may have")

@@ -79,8 +79,20 @@ def tensor_details(model_path: Path) -> dict[str, Any]:
 
 
 def write_sidecar(model_path: Path, extra: dict[str, Any]) -> Path:
-    """Write ``<model>.json`` next to the model atomically (temp file + rename)."""
+    """Write ``<model>.json`` next to the model atomically (temp file + rename).
+
+    A ``recipe`` already in that sidecar is kept: it is written by hand (how a multi-stage model
+    was made and chosen), and ``make models`` rebuilding the model in place must not drop it.
+    """
     data = model_path.read_bytes()
+    path = model_path.with_suffix(".json")
+    kept = {}
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError):
+            old = {}
+        kept = {"recipe": old["recipe"]} if isinstance(old, dict) and "recipe" in old else {}
     side = {
         "name": model_path.stem.rsplit("_v", 1)[0],
         "version": int(model_path.stem.rsplit("_v", 1)[1]),
@@ -90,9 +102,9 @@ def write_sidecar(model_path: Path, extra: dict[str, Any]) -> Path:
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
         **tensor_details(model_path),
+        **kept,
         **extra,
     }
-    path = model_path.with_suffix(".json")
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(side, indent=2, sort_keys=False) + "\n")
     tmp.replace(path)

@@ -142,3 +142,24 @@ def test_batched_string_probabilities_match_path_enumeration(frames: np.ndarray)
     got = ctc.string_probs(probs, [[ALPHABET.index(c) for c in t] for t in texts] + [None], BLANK)
     assert got[:-1] == pytest.approx([reference.get(t, 0.0) for t in texts], abs=1e-12)
     assert got[-1] == 0.0 and got[-2] == 0.0  # unreachable in 7 frames / not spellable
+
+
+def test_batched_scoring_with_the_blank_inside_the_alphabet() -> None:
+    """The blank need not be the last class: classes after it are characters too."""
+    blank = 1
+    rng = np.random.default_rng(3)
+    probs = rng.random((4, 4)) ** 2
+    probs[1] = [0.0, 1.0, 0.0, 0.0]  # pure blank
+    probs[2] = [0.0, 0.6, 0.0, 0.4]  # only a class above the blank: not pure
+    probs /= probs.sum(axis=1, keepdims=True)
+    totals: dict[tuple[int, ...], float] = {}
+    for path in itertools.product(range(4), repeat=4):
+        out, prev = [], -1
+        for c in path:
+            if c != prev and c != blank:
+                out.append(c)
+            prev = c
+        totals[tuple(out)] = totals.get(tuple(out), 0.0) + float(np.prod([probs[t, c] for t, c in enumerate(path)]))
+    labels = sorted(totals, key=lambda k: -totals[k])[:10]
+    got = ctc.string_probs(probs, [list(k) for k in labels], blank)
+    assert got == pytest.approx([totals[k] for k in labels], abs=1e-12)

@@ -137,7 +137,7 @@ def test_pipeline_reads_dev_scenes(recognizer: Recognizer) -> None:
         hits += any(res.box.iou(gt) >= 0.5 and evaluate.same(res.read.plate, r["plates"][0]["text"]) for res in results)
     # The shipped reader pair reads 9 of these 12 (reader_v3 alone 8, v1 5); the end-to-end
     # target of the models issue is not reached yet.
-    assert hits >= 6, f"{hits}/{len(rows)} scenes read"
+    assert hits >= 8, f"{hits}/{len(rows)} scenes read"
 
 
 

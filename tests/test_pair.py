@@ -6,6 +6,7 @@ the decoders and scorers are the real ones.  The expected readings follow from t
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -84,3 +85,15 @@ def test_reader_pair_setting_is_checked_and_on_requires_a_ctc_reader(tmp_path: P
                       Reader)
     with pytest.raises(ModelError, match="no reader_ctc_v<N>.tflite"):
         Recognizer.from_config(ModelsConfig(directory=str(tmp_path), reader_pair="on"))
+
+
+def test_a_pair_must_share_its_crop(tmp_path: Path) -> None:
+    """A CTC reader trained with other crop margins would read a crop it was not trained on."""
+    src = model_path(None, "reader_ctc")
+    shutil.copy2(src, tmp_path / src.name)
+    meta = json.loads(src.with_suffix(".json").read_text())
+    meta["preprocess"]["crop_margin_x"] += 0.05
+    (tmp_path / src.name).with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="crop plates differently"):
+        PairedReader(Reader(model_path(None, "reader")), Reader(tmp_path / src.name))
+

@@ -104,15 +104,17 @@ def string_probs(probs: np.ndarray, texts: list[list[int] | None], blank: int) -
 
     Why batched: a paired reader scores every candidate of both heads under this head, and one
     forward pass over all of them side by side costs about what one string does.  A run of
-    pure-blank frames is scored as one such frame (exact: after the first, only blank states
-    hold probability and a pure-blank frame keeps them as they are).
+    pure-blank frames (blank probability exactly 1, as :func:`prepare` leaves a frame with no
+    character) is scored as one such frame (exact: after the first, only blank states hold
+    probability and a pure-blank frame keeps them as they are).
     """
     out = np.zeros(len(texts))
     todo = [i for i, t in enumerate(texts) if t is not None]
     if not todo or not len(probs):
         return out
     p = probs.astype(np.float64)
-    pure = p[:, :blank].max(axis=1) == 0 if blank else np.zeros(len(p), bool)
+    others = np.arange(p.shape[1]) != blank
+    pure = (p[:, others].max(axis=1) == 0) & (p[:, blank] == 1.0)
     p = p[~(pure & np.concatenate(([False], pure[:-1])))]
     exts = []
     for i in todo:

@@ -8,8 +8,8 @@ the *other* head gives almost no probability, so the pair reads every candidate 
 scores each one exactly under both, and ranks by the geometric mean of the two probabilities.
 
 The region (and so the plate-template prior) comes from the slot head alone: its region head
-trains beside a per-plate loss, the CTC head's beside a loss summed over 64 frames, and it is the
-weaker of the two.
+trains beside a per-plate loss, the CTC head's beside a loss summed over 64 frames, and the CTC
+head's region is the weaker of the two.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..types import Box, Candidate, PlateRead
-from .reader import Reader, rerank
+from .reader import PROPOSALS_PER_RESULT, Reader, rerank
 from .runtime import Model
 
 
@@ -26,8 +26,9 @@ def joint(texts: list[str], p_slot: np.ndarray, p_ctc: np.ndarray) -> list[Candi
     """Candidates ranked by the geometric mean of their two probabilities (a score in [0, 1]).
 
     Why the geometric mean: it is the product of experts (a string wins only if neither head
-    rules it out) kept on the scale of one head's probability, so score thresholds still mean
-    what they meant for a single reader.
+    rules it out) kept on the scale of one head's probability.  A score of 0 means the heads
+    agree on no candidate (one of them gives each an int8 zero somewhere); the order is then
+    the proposals' (slot head's first), and any positive ``threshold_o`` drops the reading.
     """
     scores = np.sqrt(np.asarray(p_slot, np.float64) * np.asarray(p_ctc, np.float64))
     order = np.argsort(-scores, kind="stable")
@@ -72,7 +73,7 @@ class PairedReader:
         ctc_chars, _ = self.ctc.infer(crop)
         code, score = self.slot.region(region_p)
         prior = self.slot.prior(code, score, hint, self_hint_score)
-        n = max(top_n, 1) * 2
+        n = max(top_n, 1) * PROPOSALS_PER_RESULT
         texts = list(dict.fromkeys(
             c.plate for c in self.slot.candidates(slot_chars, prior, beam_width, n, hint_ratio)
             + self.ctc.candidates(ctc_chars, prior, beam_width, n, hint_ratio)

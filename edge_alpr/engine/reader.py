@@ -15,6 +15,9 @@ from .preprocess import crop_resize, expand
 from .runtime import Model
 
 HEADS = ("attention", "dense", "ctc")  # reader heads (train_reader.py --head) this decoder knows
+# A head proposes this many candidates per one returned: re-ranking by region templates (and,
+# in a reader pair, by the other head) may promote one from below the top N.
+PROPOSALS_PER_RESULT = 2
 
 
 def beam(probs: np.ndarray, alphabet: str, pad: int, width: int, top_n: int) -> list[Candidate]:
@@ -68,7 +71,8 @@ def slot_probs(probs: np.ndarray, texts: list[list[int] | None], pad: int) -> np
 
     Why only that placement: training always writes the text from slot 0 and pads after it,
     so other pad placements carry (next to) no probability.  ``None`` or a text longer than
-    the slots scores 0.
+    the slots scores 0, and so does a text with a character the int8 softmax rounded to 0 in
+    its slot (flooring such zeros was tried and lost held-out scene reads: see the models issue).
     """
     out = np.zeros(len(texts))
     n = len(probs)
@@ -181,7 +185,7 @@ class Reader:
         chars, region_p = self.infer(crop)
         code, score = self.region(region_p)
         prior = self.prior(code, score, hint, self_hint_score)
-        cands = self.candidates(chars, prior, beam_width, max(top_n, 1) * 2, hint_ratio)
+        cands = self.candidates(chars, prior, beam_width, max(top_n, 1) * PROPOSALS_PER_RESULT, hint_ratio)
         top = cands[0] if cands else Candidate("", 0.0)
         return PlateRead(top.plate, top.score, tuple(cands[:top_n]), code, score)
 

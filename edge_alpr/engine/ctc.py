@@ -185,10 +185,16 @@ def _align(emits: list[np.ndarray], blank: np.ndarray) -> list[list[list[int]] |
     score[starts], score[starts + 1] = rows[0, starts], rows[0, starts + 1]
     back = np.zeros((t_len, len(local)), np.int64)
     idx = np.arange(len(local))
-    inf = np.full(2, -np.inf)
+    # moves[k, s]: the score of reaching state s from state s - k (stay, advance, skip a blank);
+    # filled in place each frame, with the moves no state may make fixed at -inf
+    moves = np.full((3, len(local)), -np.inf)
+    no_advance, no_skip = local < 1, ~(odd & (local >= 2))
     for t in range(1, t_len):
-        moves = np.stack([score, np.where(local >= 1, np.concatenate((inf[:1], score[:-1])), -np.inf),
-                          np.where(odd & (local >= 2), np.concatenate((inf, score[:-2])), -np.inf)])
+        moves[0] = score
+        moves[1, 1:] = score[:-1]
+        moves[1, no_advance] = -np.inf
+        moves[2, 2:] = score[:-2]
+        moves[2, no_skip] = -np.inf
         step = np.argmax(moves, axis=0)
         back[t] = idx - step
         score = moves[step, idx] + rows[t]

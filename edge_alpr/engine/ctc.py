@@ -81,22 +81,8 @@ def beam(probs: np.ndarray, alphabet: str, blank: int, width: int, top_n: int) -
 
 
 def string_prob(probs: np.ndarray, labels: list[int], blank: int) -> float:
-    """P(labels | frames): the CTC forward algorithm over the blank-interleaved label."""
-    ext = [blank]
-    for c in labels:
-        ext += [c, blank]
-    n = len(ext)
-    alpha = np.zeros(n)
-    alpha[0] = probs[0, blank]
-    if n > 1:
-        alpha[1] = probs[0, ext[1]]
-    # a label may skip the blank before it unless it repeats the label two states back
-    skip = np.array([i >= 2 and ext[i] != blank and ext[i] != ext[i - 2] for i in range(n)])
-    for p in probs[1:].astype(np.float64):
-        prev1 = np.concatenate(([0.0], alpha))[:n]
-        prev2 = np.where(skip, np.concatenate(([0.0, 0.0], alpha))[:n], 0.0)
-        alpha = (alpha + prev1 + prev2) * p[ext]
-    return float(alpha[-1] + (alpha[-2] if n > 1 else 0.0))
+    """P(labels | frames) by the CTC forward algorithm (one string: see :func:`string_probs`)."""
+    return float(string_probs(probs, [labels], blank)[0])
 
 
 def string_probs(probs: np.ndarray, texts: list[list[int] | None], blank: int) -> np.ndarray:

@@ -36,15 +36,17 @@ from edge_alpr.recognizer import ModelsConfig, Recognizer  # noqa: E402
 from edge_alpr.types import Box  # noqa: E402
 
 
-def export(name: str, weights: Path, width: float, work: Path, calib_items: list, version: int) -> Path:
+def export(
+    name: str, weights: Path, width: float, work: Path, calib_items: list, version: int, size: int = td.SIZE
+) -> Path:
     """A model folder with the bundled reader/vehicle models and this candidate as the detector."""
     import keras  # noqa: F401  (TensorFlow backend: the converter needs it)
 
     folder = tfcommon.copy_bundled(work / name, ("reader", "vehicle"))
-    model = td.build(width)
+    model = td.build(width, size)
     model.load_weights(weights)
     rng = np.random.default_rng(7)
-    calib_x = [td.sample(datasets.load_rgb(Path(p)), b, rng, 0.35)[0] for p, b, _ in
+    calib_x = [td.sample(datasets.load_rgb(Path(p)), b, rng, 0.35, size)[0] for p, b, _ in
                (calib_items[i] for i in rng.choice(len(calib_items), 300, replace=False))]
 
     def calib():  # noqa: ANN202
@@ -83,8 +85,13 @@ def main() -> None:
     ap.add_argument("--work", type=Path, required=True, help="folder for the exported candidates")
     ap.add_argument("--holdout", type=int, default=10, help="as train_detector_stream.py --holdout")
     ap.add_argument("--version", type=int, default=3, help="version number the exported detectors get")
+    ap.add_argument("--size", type=int, default=td.SIZE,
+                    help="square input canvas of the exported candidates (a multiple of 32; the weights "
+                         "are fully convolutional, so a larger canvas trades time for small plates)")
     ap.add_argument("--baseline", default="", help="model folder to compare against (default: the bundled models)")
     args = ap.parse_args()
+    if args.size <= 0 or args.size % 32:
+        ap.error(f"--size {args.size}: must be a positive multiple of 32 (the network's coarsest stride)")
     tfcommon.setup_tf(2)
     stream, held = datasets.holdout(datasets.det_items("train"), args.holdout)
     calib_items = [(str(it.path), it.boxes, it.dataset) for it in stream]
@@ -95,7 +102,7 @@ def main() -> None:
     for spec in args.candidates:
         name, rest = spec.split("=", 1)
         weights, width = rest.rsplit(":", 1)
-        folder = export(name, Path(weights), float(width), args.work, calib_items, args.version)
+        folder = export(name, Path(weights), float(width), args.work, calib_items, args.version, args.size)
         results[name] = score(folder, scenes)
         print(f"{name}: {results[name]}", flush=True)
     print("\nname       f1     recall precision threshold detect_ms")

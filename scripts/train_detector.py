@@ -34,11 +34,14 @@ THRESHOLD = 0.4
 MIN_EVAL_H = 12
 
 
-def targets(boxes: list[tuple[float, float, float, float]], ignore: list[tuple[float, ...]]) -> np.ndarray:
+def targets(
+    boxes: list[tuple[float, float, float, float]], ignore: list[tuple[float, ...]], size: int = SIZE
+) -> np.ndarray:
     """Pack (prob, weight, pos, l, t, r, b) maps for one sample."""
-    t = np.zeros((GRID, GRID, 7), np.float32)
+    grid = size // STRIDE
+    t = np.zeros((grid, grid, 7), np.float32)
     t[..., 1] = 1.0
-    centers = (np.arange(GRID) + 0.5) * STRIDE
+    centers = (np.arange(grid) + 0.5) * STRIDE
     for x1, y1, x2, y2 in ignore:
         xs = (centers >= x1) & (centers < x2)
         ys = (centers >= y1) & (centers < y2)
@@ -51,8 +54,8 @@ def targets(boxes: list[tuple[float, float, float, float]], ignore: list[tuple[f
         t[np.ix_(ys_full, xs_full, [1])] = 0
         xs = np.abs(centers - cx) <= max(bw * 0.3, STRIDE * 0.5)
         ys = np.abs(centers - cy) <= max(bh * 0.3, STRIDE * 0.5)
-        xs[min(GRID - 1, int(cx // STRIDE))] = True
-        ys[min(GRID - 1, int(cy // STRIDE))] = True
+        xs[min(grid - 1, int(cx // STRIDE))] = True
+        ys[min(grid - 1, int(cy // STRIDE))] = True
         for gy in np.flatnonzero(ys):
             for gx in np.flatnonzero(xs):
                 px, py = centers[gx], centers[gy]
@@ -61,32 +64,36 @@ def targets(boxes: list[tuple[float, float, float, float]], ignore: list[tuple[f
 
 
 def sample(
-    img: np.ndarray, boxes: tuple, rng: np.random.Generator, scenes_synth: float
+    img: np.ndarray, boxes: tuple, rng: np.random.Generator, scenes_synth: float, size: int = SIZE
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One zoomed/cropped 320x320 training sample with its target maps."""
+    """One zoomed/cropped ``size``-square training sample with its target maps.
+
+    ``size`` other than the trained 320 serves int8 calibration of a larger-canvas export of the
+    same (fully convolutional) weights: see ``select_detector.py --size``.
+    """
     import synth
 
     h, w = img.shape[:2]
     z = float(np.exp(rng.uniform(np.log(0.6), np.log(3.0))))
-    s = SIZE / max(h, w) * z
+    s = size / max(h, w) * z
     nw, nh = max(1, round(w * s)), max(1, round(h * s))
     big = resize(img, nw, nh)
     if boxes and rng.random() < 0.8:  # centre the crop near a plate
         b = boxes[rng.integers(len(boxes))]
         cx, cy = (b[0] + b[2]) / 2 * s, (b[1] + b[3]) / 2 * s
-        ox = int(np.clip(cx - rng.uniform(0.15, 0.85) * SIZE, min(0, nw - SIZE), max(0, nw - SIZE)))
-        oy = int(np.clip(cy - rng.uniform(0.15, 0.85) * SIZE, min(0, nh - SIZE), max(0, nh - SIZE)))
+        ox = int(np.clip(cx - rng.uniform(0.15, 0.85) * size, min(0, nw - size), max(0, nw - size)))
+        oy = int(np.clip(cy - rng.uniform(0.15, 0.85) * size, min(0, nh - size), max(0, nh - size)))
     else:
-        ox = int(rng.integers(min(0, nw - SIZE), max(0, nw - SIZE) + 1))
-        oy = int(rng.integers(min(0, nh - SIZE), max(0, nh - SIZE) + 1))
-    canvas = np.full((SIZE, SIZE, 3), 114, np.uint8)
+        ox = int(rng.integers(min(0, nw - size), max(0, nw - size) + 1))
+        oy = int(rng.integers(min(0, nh - size), max(0, nh - size) + 1))
+    canvas = np.full((size, size, 3), 114, np.uint8)
     sx1, sy1 = max(0, ox), max(0, oy)
-    sx2, sy2 = min(nw, ox + SIZE), min(nh, oy + SIZE)
+    sx2, sy2 = min(nw, ox + size), min(nh, oy + size)
     canvas[sy1 - oy : sy2 - oy, sx1 - ox : sx2 - ox] = big[sy1:sy2, sx1:sx2]
     keep, ignore = [], []
     for x1, y1, x2, y2 in boxes:
         bx = (x1 * s - ox, y1 * s - oy, x2 * s - ox, y2 * s - oy)
-        cl = (max(0, bx[0]), max(0, bx[1]), min(SIZE, bx[2]), min(SIZE, bx[3]))
+        cl = (max(0, bx[0]), max(0, bx[1]), min(size, bx[2]), min(size, bx[3]))
         area = (bx[2] - bx[0]) * (bx[3] - bx[1])
         vis = max(0, cl[2] - cl[0]) * max(0, cl[3] - cl[1])
         if vis <= 0:
@@ -98,15 +105,15 @@ def sample(
             plate = synth._stain(plate, rng)
             pw = rng.uniform(14, 150)
             ph = pw * plate.shape[0] / plate.shape[1]
-            cx, cy = rng.uniform(pw / 2, SIZE - pw / 2), rng.uniform(ph / 2, SIZE - ph / 2)
+            cx, cy = rng.uniform(pw / 2, size - pw / 2), rng.uniform(ph / 2, size - ph / 2)
             quad = synth.random_quad(pw, ph, cx, cy, rng, skew=0.08)
             bb = (quad[:, 0].min(), quad[:, 1].min(), quad[:, 0].max(), quad[:, 1].max())
             if any(Box(*map(int, bb)).iou(Box(*map(int, k))) > 0 or _overlap(bb, k) for k in keep + ignore):
                 continue
             canvas = synth.warp_into(plate, canvas, quad)
-            keep.append(tuple(float(np.clip(v, 0, SIZE)) for v in bb))
+            keep.append(tuple(float(np.clip(v, 0, size)) for v in bb))
     canvas = synth.camera(canvas, rng) if rng.random() < 0.5 else canvas
-    return canvas, targets(keep, ignore)
+    return canvas, targets(keep, ignore, size)
 
 
 def _overlap(a: tuple, b: tuple) -> bool:
@@ -145,8 +152,12 @@ def pool(variants: int, synth_p: float, workers: int) -> tuple[np.ndarray, np.nd
     return x, t
 
 
-def build(width: float = 1.0) -> object:
-    """The detector network; ``width`` scales every channel count (1.0 is detector_v2's)."""
+def build(width: float = 1.0, size: int = SIZE) -> object:
+    """The detector network; ``width`` scales every channel count (1.0 is detector_v2's).
+
+    ``size`` is the square input canvas: the network is fully convolutional, so weights trained
+    at 320 load at any multiple of 32.
+    """
     import keras
     from keras import layers as L
 
@@ -162,7 +173,7 @@ def build(width: float = 1.0) -> object:
         x = L.ReLU()(L.BatchNormalization(momentum=0.9)(x))
         return cbr(x, ch)
 
-    inp = keras.Input((SIZE, SIZE, 3), name="image")
+    inp = keras.Input((size, size, 3), name="image")
     x = cbr(L.Rescaling(1 / 255.0)(inp), c(16), 3, 2)
     c4 = dws(dws(x, c(24), 2), c(24))
     c8 = dws(dws(c4, c(48), 2), c(48))

@@ -18,6 +18,10 @@ HEADS = ("attention", "dense", "ctc")  # reader heads (train_reader.py --head) t
 # A head proposes this many candidates per one returned: re-ranking by region templates (and,
 # in a reader pair, by the other head) may promote one from below the top N.
 PROPOSALS_PER_RESULT = 2
+# Defaults of one read, shared by every reader (``Reader`` and ``engine.pair.PairedReader``)
+# because callers may swap one for the other: a second copy of them could drift.  Above 1,
+# SELF_HINT_SCORE turns the reader's own region guess off as a template prior.
+TOP_N, BEAM_WIDTH, HINT_RATIO, SELF_HINT_SCORE = 5, 8, 0.05, 1.1
 
 
 def beam(probs: np.ndarray, alphabet: str, pad: int, width: int, top_n: int) -> list[Candidate]:
@@ -168,11 +172,11 @@ class Reader:
     def read(
         self,
         crop: np.ndarray,
-        top_n: int = 5,
-        beam_width: int = 8,
+        top_n: int = TOP_N,
+        beam_width: int = BEAM_WIDTH,
         hint: tuple[str, ...] = (),
-        hint_ratio: float = 0.05,
-        self_hint_score: float = 1.1,
+        hint_ratio: float = HINT_RATIO,
+        self_hint_score: float = SELF_HINT_SCORE,
     ) -> PlateRead:
         """Read a model-sized crop.  Region plate templates re-rank the candidates.
 

@@ -78,6 +78,11 @@ def tensor_details(model_path: Path) -> dict[str, Any]:
     return {"inputs": [desc(d) for d in it.get_input_details()], "outputs": [desc(d) for d in it.get_output_details()]}
 
 
+# Sidecar keys that ``write_sidecar`` derives from the model file itself (never copied over).
+GENERATED_SIDECAR_KEYS = ("name", "version", "file", "sha256", "size_bytes", "created", "command", "inputs",
+                          "outputs")
+
+
 def write_sidecar(model_path: Path, extra: dict[str, Any]) -> Path:
     """Write ``<model>.json`` next to the model atomically (temp file + rename).
 

@@ -15,6 +15,9 @@ from .preprocess import crop_resize, expand
 from .runtime import Model
 
 HEADS = ("attention", "dense", "ctc")  # reader heads (train_reader.py --head) this decoder knows
+# What the char output holds: softmax probabilities (as trained), or int8 log-probabilities
+# (scripts/log_softmax_outputs.py: an int8 softmax rounds p < 1/512 to 0, a log-softmax does not)
+CHAR_OUTPUTS = ("softmax", "log_softmax")
 # A head proposes this many candidates per one returned: re-ranking by region templates (and,
 # in a reader pair, by the other head) may promote one from below the top N.
 PROPOSALS_PER_RESULT = 2
@@ -124,6 +127,10 @@ class Reader:
             self.margin_y = float(meta["preprocess"]["crop_margin_y"])
         except KeyError as e:
             raise ModelError(f"{path.name}: sidecar has no {e.args[0]!r}; regenerate it with `make models`") from e
+        if meta.get("char_output", "softmax") not in CHAR_OUTPUTS:
+            raise ModelError(f"{path.name}: sidecar char_output {meta.get('char_output')!r} is not one of "
+                             f"{', '.join(CHAR_OUTPUTS)}; upgrade edge-alpr or use a matching model")
+        self.log_probs = meta.get("char_output", "softmax") == "log_softmax"
         if self.pad != len(self.alphabet):
             raise ModelError(f"{path.name}: sidecar's blank/pad class {self.pad} is not len(alphabet) "
                              f"{len(self.alphabet)}; regenerate the sidecar with `make models`")
@@ -143,6 +150,9 @@ class Reader:
         """Run the model: decoder-ready character probabilities, and region probabilities."""
         outs = self.model.run(crop)
         chars = self.model.output_by_shape(outs, self.pad + 1)[0]
+        if self.log_probs:  # back to probabilities; int8 rounding leaves each slot's sum a few % off 1
+            chars = np.exp(chars)
+            chars = chars / chars.sum(axis=-1, keepdims=True)
         region_p = self.model.output_by_shape(outs, len(self.regions))[0]
         return (ctc.prepare(chars, self.pad, self.rows) if self.ctc else chars), region_p
 

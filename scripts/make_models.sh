@@ -94,10 +94,19 @@ python3 scripts/select_detector.py --work "$CACHE/cand" --baseline "$CACHE/basel
 # v3 shipped because it beat v2 there by >= 0.01 F1 (a rule fixed before it was measured).  The
 # exported sidecar's training_data lists the three stages from the records train_detector_stream.py
 # writes beside its weights (steps, samples, seeds, seconds); the committed detector_v3.json also
-# has a hand-written recipe describing the shipped (wall-clock scheduled) run.  write_sidecar keeps
-# a recipe already in a sidecar it replaces in place (reader_v3, reader_ctc_v1); this copy does
-# not, so restore the detector's recipe from git after a rebuild.
-cp "$CACHE/cand/w3/detector_v3.tflite" "$CACHE/cand/w3/detector_v3.json" models/quantized/
+# has a hand-written recipe describing the shipped (wall-clock scheduled) run.  The model is copied
+# and its sidecar rewritten in place by write_sidecar, which keeps that recipe (as it does for
+# reader_v3 and reader_ctc_v1); the new sidecar's other fields, command included, are the export's.
+cp "$CACHE/cand/w3/detector_v3.tflite" models/quantized/
+python3 - "$CACHE/cand/w3/detector_v3.json" <<'PY'
+import json, sys
+from pathlib import Path
+sys.path.insert(0, "scripts")
+import tfcommon
+new = json.loads(Path(sys.argv[1]).read_text())
+keep = {k: v for k, v in new.items() if k not in tfcommon.GENERATED_SIDECAR_KEYS or k == "command"}
+tfcommon.write_sidecar(Path("models/quantized/detector_v3.tflite"), keep)
+PY
 
 echo "      reader_ctc v1: the CTC head paired with reader v3 at run time (engine/pair.py); trunk"
 echo "      from reader v3, then a second stage with twice the scene crops (logs/train_reader_ctc{1,2}.log)"

@@ -141,7 +141,7 @@ class ApiConfig:
 
 @dataclass(frozen=True)
 class UsageConfig:
-    """Monthly quota; ``max_calls: 0`` means unlimited (responses then say ``max_calls: null``)."""
+    """Monthly quota; ``max_calls: 0`` means unlimited (responses then say 2**31 - 1: see ``usage``)."""
 
     max_calls: int = 0
 

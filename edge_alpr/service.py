@@ -107,7 +107,7 @@ class Service:
     def usage_counters(self) -> dict[str, Any]:
         snap = self.usage.snapshot()
         stats = self.outbox.stats()
-        return {"calls": snap.calls, "max_calls": snap.max_calls, "total_calls": snap.total_calls,
+        return {"calls": snap.calls, "max_calls": snap.limit, "lifetime_calls": snap.lifetime_calls,
                 "resets_on": snap.resets_on, "dropped": sum(stats["dropped"].values())}
 
     def refresh_status(self) -> None:

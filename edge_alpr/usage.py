@@ -35,15 +35,30 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+# What the API reports as the period's limit when no quota is configured: the reference defines
+# ``max_calls`` and ``total_calls`` as integers ("maximum number of API calls you can make during
+# the period"), and clients compute the calls left as ``total_calls - calls``; null breaks that
+# arithmetic and 0 would read as "none left".  The largest 32-bit integer reads as unlimited.
+UNLIMITED_CALLS = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class UsageSnapshot:
-    """Counters at one instant; ``max_calls`` is ``None`` when there is no quota."""
+    """Counters at one instant; ``max_calls`` is ``None`` when there is no quota.
+
+    ``lifetime_calls`` counts every call since the counters were created (never reset).
+    """
 
     year: int
     month: int
     calls: int
-    total_calls: int
+    lifetime_calls: int
     max_calls: int | None
+
+    @property
+    def limit(self) -> int:
+        """The period's call limit as the API reports it (``UNLIMITED_CALLS`` without a quota)."""
+        return self.max_calls or UNLIMITED_CALLS
 
     @property
     def resets_on(self) -> str:
@@ -52,16 +67,16 @@ class UsageSnapshot:
         return f"{year:04d}-{month:02d}-01T00:00:00Z"
 
     def statistics(self) -> dict[str, object]:
-        """Body of ``GET /v1/statistics/``."""
+        """Body of ``GET /v1/statistics/``: ``total_calls`` is the period's limit, as in the reference."""
         return {
             "usage": {"month": self.month, "year": self.year, "calls": self.calls,
                       "resets_on": self.resets_on},
-            "total_calls": self.total_calls,
+            "total_calls": self.limit,
         }
 
-    def short(self) -> dict[str, int | None]:
+    def short(self) -> dict[str, int]:
         """The ``usage`` object of plate-reader responses and ``/info/``."""
-        return {"calls": self.calls, "max_calls": self.max_calls}
+        return {"calls": self.calls, "max_calls": self.limit}
 
 
 class Usage:
@@ -109,7 +124,7 @@ class Usage:
                 self._db.execute("ROLLBACK")
                 raise
         return UsageSnapshot(year=now.year, month=now.month, calls=int(row[0]),
-                             total_calls=int(total), max_calls=self.max_calls or None)
+                             lifetime_calls=int(total), max_calls=self.max_calls or None)
 
     def snapshot(self) -> UsageSnapshot:
         """Current counters without counting a call."""
@@ -128,5 +143,5 @@ class Usage:
 
     def _snapshot(self, now: datetime, calls: int) -> UsageSnapshot:
         (total,) = self._db.execute("SELECT calls FROM usage_total WHERE id = 1").fetchone()
-        return UsageSnapshot(year=now.year, month=now.month, calls=calls, total_calls=int(total),
+        return UsageSnapshot(year=now.year, month=now.month, calls=calls, lifetime_calls=int(total),
                              max_calls=self.max_calls or None)

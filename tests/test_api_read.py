@@ -64,7 +64,7 @@ def test_reference_python_example_unchanged(api_factory: Any, sample_images: lis
     assert body["filename"] == sample_images[0].name
     assert body["results"] == expected_results(recognizer, sample_images[0].read_bytes(),
                                                regions=("gb", "it"))
-    assert body["usage"] == {"calls": 1, "max_calls": None}
+    assert body["usage"] == {"calls": 1, "max_calls": 2**31 - 1}  # no quota configured: "unlimited"
 
 
 def test_reference_curl_example_unchanged(api_factory: Any, sample_images: list[Path],
@@ -163,11 +163,12 @@ def test_usage_and_statistics_and_info(api: Any, sample_images: list[Path]) -> N
         assert r.status_code == 201
     assert r.json()["usage"]["calls"] == 3
     stats = requests.get(api.url + "/v1/statistics/").json()
-    assert stats["usage"]["calls"] == 3 and stats["total_calls"] == 3
+    # the reference's meaning: the period's limit (no quota here), so total_calls - calls = calls left
+    assert stats["usage"]["calls"] == 3 and stats["total_calls"] == 2**31 - 1
     assert set(stats["usage"]) == {"month", "year", "calls", "resets_on"}
     info = requests.get(api.url + "/info/").json()
     assert {"version", "license_key", "total_calls", "usage", "webhooks"} <= set(info)
-    assert info["total_calls"] == 3 and info["webhooks"] == []
+    assert info["total_calls"] == 2**31 - 1 and info["lifetime_calls"] == 3 and info["webhooks"] == []
 
 
 def test_upload_url_fetches_when_enabled(api_factory: Any, receiver: Any, sample_images: list[Path],
@@ -251,4 +252,4 @@ def test_concurrent_requests_are_consistent(api: Any, sample_images: list[Path],
         answers = list(pool.map(one, range(24)))
     for name, results in answers:
         assert results == expected[name]
-    assert requests.get(api.url + "/v1/statistics/").json()["total_calls"] == 24
+    assert requests.get(api.url + "/v1/statistics/").json()["usage"]["calls"] == 24

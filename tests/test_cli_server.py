@@ -82,7 +82,7 @@ def test_counters_survive_sigkill_and_sigterm_is_graceful(tmp_path: Path, sample
     try:
         r = requests.post(url + "/v1/plate-reader/", files={"upload": data})
         assert r.json()["usage"]["calls"] == 4
-        assert requests.get(url + "/v1/statistics/").json()["total_calls"] == 4
+        assert requests.get(url + "/info/").json()["lifetime_calls"] == 4
     finally:
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)

@@ -50,9 +50,9 @@ def test_events_status_usage_and_ha_discovery(broker: Broker, subscriber: Subscr
             box.put(MQTT_SINK, _event(i))
         got = subscriber.wait_for("dev1/gate/plate", 5, 10)
         assert [g["id"] for g in got] == [f"ev-{i}" for i in range(5)]  # in order
-        pub.publish_usage({"calls": 3, "max_calls": None, "total_calls": 7,
+        pub.publish_usage({"calls": 3, "max_calls": 1000, "lifetime_calls": 7,
                            "resets_on": "2026-12-01T00:00:00Z", "dropped": 0})
-        assert subscriber.wait_for("dev1/usage", 1, 5)[-1]["total_calls"] == 7
+        assert subscriber.wait_for("dev1/usage", 1, 5)[-1]["lifetime_calls"] == 7
         assert subscriber.wait_for_text("edge-alpr/dev1/status", "online", 5)[-1] == "online"
         health = subscriber.wait_for("edge-alpr/dev1/health", 1, 5)[-1]
         assert health["state"] == "online" and health["device_id"] == "dev1"

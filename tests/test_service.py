@@ -163,7 +163,7 @@ def test_video_through_loop_one_event_per_vehicle_and_clean_sigterm(
         assert {"id", "camera_id", "timestamp", "plate", "box", "score", "dscore", "region",
                 "vehicle", "candidates"} <= set(e)
         usage = subscriber.wait_for("dev1/usage", 1, 5)[-1]
-        assert usage["total_calls"] >= len(labels) and usage["dropped"] == 0
+        assert usage["lifetime_calls"] >= len(labels) and usage["dropped"] == 0
     finally:
         took = svc.terminate()
     assert took < 2.0, f"SIGTERM took {took:.2f} s"

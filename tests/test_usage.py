@@ -30,7 +30,20 @@ def test_counts_calls_per_month_and_total(tmp_path: Path) -> None:
     for _ in range(3):
         usage.take()
     snap = usage.snapshot()
-    assert (snap.calls, snap.total_calls, snap.max_calls) == (3, 3, None)
+    assert (snap.calls, snap.lifetime_calls, snap.max_calls) == (3, 3, None)
+    # the API's integers: no quota reads as the largest 32-bit integer, never null or 0
+    assert snap.short() == {"calls": 3, "max_calls": 2**31 - 1}
+    assert snap.statistics()["total_calls"] == 2**31 - 1
+
+
+def test_total_calls_is_the_periods_limit_as_in_the_reference(tmp_path: Path) -> None:
+    """The reference: total_calls is the "maximum number of API calls you can make during the
+    period" (so clients compute calls left as total_calls - calls); max_calls the same number."""
+    usage = Usage(tmp_path / "u.sqlite", max_calls=1000)
+    usage.take()
+    snap = usage.snapshot()
+    assert snap.statistics()["total_calls"] == 1000 and snap.statistics()["usage"]["calls"] == 1
+    assert snap.short() == {"calls": 1, "max_calls": 1000}
 
 
 def test_month_boundary_resets_monthly_but_not_total(tmp_path: Path) -> None:
@@ -40,15 +53,16 @@ def test_month_boundary_resets_monthly_but_not_total(tmp_path: Path) -> None:
     usage.take()
     assert usage.snapshot().statistics() == {
         "usage": {"month": 11, "year": 2026, "calls": 2, "resets_on": "2026-12-01T00:00:00Z"},
-        "total_calls": 2,
+        "total_calls": 2**31 - 1,
     }
+    assert usage.snapshot().lifetime_calls == 2
     clock.now = datetime(2026, 12, 1, 0, 0, 0, tzinfo=timezone.utc)
     assert usage.snapshot().calls == 0
     usage.take()
     stats = usage.snapshot().statistics()
     assert stats["usage"] == {"month": 12, "year": 2026, "calls": 1,
                               "resets_on": "2027-01-01T00:00:00Z"}
-    assert stats["total_calls"] == 3
+    assert usage.snapshot().lifetime_calls == 3  # the lifetime count does not reset
 
 
 def test_quota_refuses_with_403_and_resets_next_month(tmp_path: Path) -> None:
@@ -69,7 +83,7 @@ def test_survives_reopen(tmp_path: Path) -> None:
     Usage(tmp_path / "u.sqlite").take()
     again = Usage(tmp_path / "u.sqlite")
     again.take()
-    assert again.snapshot().total_calls == 2
+    assert again.snapshot().lifetime_calls == 2
 
 
 def test_concurrent_takes_lose_nothing(tmp_path: Path) -> None:
@@ -85,7 +99,7 @@ def test_concurrent_takes_lose_nothing(tmp_path: Path) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert usage.snapshot().total_calls == 200
+    assert usage.snapshot().lifetime_calls == 200
 
 
 _CHILD = """
@@ -94,7 +108,7 @@ from edge_alpr.usage import Usage
 u = Usage(sys.argv[1])
 while True:
     snap = u.take()
-    print(snap.total_calls, flush=True)
+    print(snap.lifetime_calls, flush=True)
 """
 
 
@@ -113,4 +127,4 @@ def test_counts_survive_sigkill(tmp_path: Path) -> None:
         last = int(line)
     # Every call acknowledged by take() was committed; at most the one in flight is extra.
     assert last >= 50
-    assert Usage(db).snapshot().total_calls in (last, last + 1)
+    assert Usage(db).snapshot().lifetime_calls in (last, last + 1)

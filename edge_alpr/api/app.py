@@ -146,7 +146,8 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
         return _json(200, {
             "version": __version__,
             "license_key": ctx.cfg.license_key,
-            "total_calls": snapshot.total_calls,
+            "total_calls": snapshot.limit,  # the period's limit, as /v1/statistics/ (the reference's meaning)
+            "lifetime_calls": snapshot.lifetime_calls,
             "usage": snapshot.short(),
             "webhooks": ctx.webhooks.status() if ctx.webhooks is not None else [],
             "models": ctx.recognizer.info(),

@@ -44,10 +44,15 @@ class Box:
 
 @dataclass(frozen=True)
 class Detection:
-    """A plate found by the detector; ``score`` is the API's ``dscore``."""
+    """A plate found by the detector; ``score`` is the API's ``dscore``.
+
+    ``clipped``: found in a tile of the finer pass with the box touching an inner tile border, so
+    the plate may go on beyond it; the merge across passes prefers any box that is not clipped.
+    """
 
     box: Box
     score: float
+    clipped: bool = False
 
 
 @dataclass(frozen=True)

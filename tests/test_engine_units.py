@@ -11,12 +11,14 @@ from PIL import Image
 
 from edge_alpr.engine import regions
 from edge_alpr.engine.boxes import components, decode
+from edge_alpr.engine.detector import Detector
 from edge_alpr.engine.preprocess import Letterbox, letterbox
 from edge_alpr.engine.reader import beam, fit_templates, rerank
+from edge_alpr.engine.runtime import model_path
 from edge_alpr.errors import InputError
 from edge_alpr.imaging import decode as decode_image
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions
-from edge_alpr.types import Candidate
+from edge_alpr.types import Box, Candidate, Detection
 
 
 def test_components_are_4_connected() -> None:
@@ -144,3 +146,38 @@ def test_models_config_is_strict() -> None:
         ModelsConfig.from_dict({"thread": 2})
     with pytest.raises(ConfigError, match="runtime"):
         ModelsConfig.from_dict({"runtime": "tensorflow"})
+
+
+def _tiled_detector(monkeypatch: pytest.MonkeyPatch, found: list) -> Detector:
+    """The real detector whose per-tile ``detect`` returns ``found`` (tile pixels) in every tile:
+    the tiling geometry is what is under test, not the model."""
+    det = Detector(model_path(None, "detector"))
+    monkeypatch.setattr(det, "detect", lambda image, threshold=None: list(found))
+    return det
+
+
+def test_tile_boxes_at_inner_tile_borders_are_marked_clipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 3 x 3 tiles over 400 x 400 with overlap 0.2: 153 px tiles at 0, 122 and 244 on each axis
+    image = np.zeros((400, 400, 3), np.uint8)
+    inside = Detection(Box(50, 50, 90, 70), 0.9)
+    at_right = Detection(Box(113, 50, 153, 70), 0.9)  # touches its tile's right border
+    out = _tiled_detector(monkeypatch, [inside, at_right]).detect_tiled(image, 3, 0.2)
+    assert len(out) == 18
+    assert not any(d.clipped for d in out if d.box.width == 40 and d.box.height == 20 and d.box.xmin % 122 == 50)
+    right = {d.box.xmax: d.clipped for d in out if d.box.xmin - 113 in (0, 122, 244)}
+    # the first two columns end inside the image: clipped; the last ends within a map cell of
+    # the image's edge (397 of 400): a plate cannot go on beyond it
+    assert right == {153: True, 275: True, 397: False}
+
+
+def test_merge_prefers_a_whole_box_to_a_higher_scoring_clipped_one() -> None:
+    """A plate crossing a tile border is also found cut short by that tile; its characters
+    beyond the border would be lost if the cut box won on score."""
+    det = Detector(model_path(None, "detector"))
+    whole = Detection(Box(100, 50, 300, 100), 0.86)
+    cut = Detection(Box(100, 50, 250, 100), 0.97, clipped=True)  # IoU 0.75 with the whole box
+    elsewhere = Detection(Box(400, 50, 480, 80), 0.99, clipped=True)  # no whole rival: kept
+    assert det.merge([cut, whole, elsewhere]) == [elsewhere, whole]
+    # without the flag the higher score wins, as plain NMS does
+    plain = Detection(cut.box, cut.score)
+    assert det.merge([plain, whole]) == [plain]

@@ -40,10 +40,10 @@ def components(mask: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-def nms(dets: list[Detection], iou: float) -> list[Detection]:
-    """Greedy non-maximum suppression, best score first."""
+def nms(dets: list[Detection], iou: float, ordered: bool = False) -> list[Detection]:
+    """Greedy non-maximum suppression, best score first (``ordered``: in the given order)."""
     keep: list[Detection] = []
-    for d in sorted(dets, key=lambda d: -d.score):
+    for d in dets if ordered else sorted(dets, key=lambda d: -d.score):
         if all(d.box.iou(k.box) < iou for k in keep):
             keep.append(d)
     return keep

@@ -53,11 +53,24 @@ class Detector:
             for tx in range(tiles):
                 x0 = min(w - tw, int(tx * tw * (1 - overlap)))
                 y0 = min(h - th, int(ty * th * (1 - overlap)))
+                # a tile border inside the image (more than one map cell from its edge) within
+                # one map cell of the box clips it
+                s = self.stride
+                inner = (x0 > s, y0 > s, x0 + tw < w - s, y0 + th < h - s)
                 for d in self.detect(image[y0 : y0 + th, x0 : x0 + tw], threshold):
                     b = d.box
-                    out.append(Detection(Box(b.xmin + x0, b.ymin + y0, b.xmax + x0, b.ymax + y0), d.score))
+                    near = (b.xmin <= s, b.ymin <= s, b.xmax >= tw - s, b.ymax >= th - s)
+                    clipped = any(i and n for i, n in zip(inner, near, strict=True))
+                    out.append(Detection(Box(b.xmin + x0, b.ymin + y0, b.xmax + x0, b.ymax + y0), d.score, clipped))
         return out
 
     def merge(self, dets: list[Detection]) -> list[Detection]:
-        """NMS across passes."""
-        return nms(dets, self.nms_iou)
+        """NMS across passes, every whole box ahead of every clipped one.
+
+        Why: a plate crossing an inner tile border is also found cut short by that tile, often
+        with the higher score; keeping the cut box loses the characters beyond the border.  A
+        clipped box survives only where no whole box overlaps it.
+        """
+        whole = nms([d for d in dets if not d.clipped], self.nms_iou)
+        clipped = sorted((d for d in dets if d.clipped), key=lambda d: -d.score)
+        return sorted(nms(whole + clipped, self.nms_iou, ordered=True), key=lambda d: -d.score)

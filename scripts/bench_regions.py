@@ -1,0 +1,115 @@
+"""Per-country diagnostic: synthetic plates pasted into real train scenes, read by the full pipeline.
+
+Why: the dev splits hold real plates of four countries only (uc3m Spain, US, Brazil, Argentina;
+romanian and andrewmvd carry no text), but the reader claims every layout of the reference's
+country list.  This renders plates of each layout family with a seed training never uses,
+warps them into real train scenes at camera-like sizes, degrades the whole frame like a cheap
+camera, and runs ``Recognizer.recognize`` (the service's own pipeline, default mode).  It prints,
+per region family: how often the pasted plate is detected (IoU >= 0.5), read exactly, and given
+the right region.
+
+Read the numbers as an upper bound and as a map of weaknesses, NOT as accuracy: the plates come
+from the same generator (fonts, layouts) the models trained on.  A family far below the others
+is a gap worth real data; a family near zero is a bug.
+
+    python scripts/bench_regions.py [--per-family 30] [--models DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import datasets  # noqa: E402
+import evaluate  # noqa: E402
+import synth  # noqa: E402
+from synth_layouts import LAYOUTS, Layout  # noqa: E402
+
+from edge_alpr.engine.preprocess import resize  # noqa: E402
+from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # noqa: E402
+from edge_alpr.types import Box  # noqa: E402
+
+EVAL_SEED = 8_000_000  # far from every seed the training scripts draw from
+
+
+def family(region: str) -> str:
+    """Table row of a layout: US states pooled (their region is scored per state)."""
+    return "us" if region.startswith("us-") else region
+
+
+def scene(rng: np.random.Generator, backgrounds: list[Path], layout: Layout, long_side: int,
+          heights: tuple[float, float]) -> tuple[np.ndarray, Box, str]:
+    """A train scene resized to ``long_side`` with one synthetic plate of ``layout`` in it."""
+    bg = datasets.load_rgb(backgrounds[rng.integers(len(backgrounds))])
+    s = long_side / max(bg.shape[:2])
+    bg = resize(bg, max(1, round(bg.shape[1] * s)), max(1, round(bg.shape[0] * s)))
+    plate, text = synth.render(layout, rng)
+    plate = synth._stain(plate, rng)
+    ph = rng.uniform(*heights)
+    pw = ph * plate.shape[1] / plate.shape[0]
+    h, w = bg.shape[:2]
+    cx, cy = rng.uniform(pw / 2 + 2, w - pw / 2 - 2), rng.uniform(ph / 2 + 2, h - ph / 2 - 2)
+    quad = synth.random_quad(pw, ph, cx, cy, rng, skew=0.08)
+    img = synth.camera(synth.warp_into(plate, bg, quad), rng)
+    box = Box(int(quad[:, 0].min()), int(quad[:, 1].min()), int(np.ceil(quad[:, 0].max())),
+              int(np.ceil(quad[:, 1].max())))
+    return img, box, text
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--per-family", type=int, default=30, help="plates per region family (US states pooled)")
+    ap.add_argument("--models", default="", help="model folder (default: the bundled models)")
+    ap.add_argument("--long-side", type=int, default=640, help="scene size the plates are pasted into (px)")
+    ap.add_argument("--min-height", type=float, default=18.0, help="smallest pasted plate height (px)")
+    ap.add_argument("--max-height", type=float, default=48.0, help="largest pasted plate height (px)")
+    ap.add_argument("--seed", type=int, default=EVAL_SEED)
+    args = ap.parse_args()
+    if not 0 < args.min_height <= args.max_height < args.long_side / 2:
+        ap.error("need 0 < --min-height <= --max-height < --long-side / 2")
+    rec = Recognizer.from_config(ModelsConfig(directory=args.models, threads=1))
+    backgrounds = [it.path for it in datasets.det_items("train") if it.dataset != "uc3m"]
+    families: dict[str, list[Layout]] = defaultdict(list)
+    for lay in LAYOUTS:
+        families[family(lay.region)].append(lay)
+    rng = np.random.default_rng(args.seed)
+    rows: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    total, done = args.per_family * len(families), 0
+    for fam, lays in families.items():
+        for _ in range(args.per_family):
+            lay = lays[rng.integers(len(lays))]
+            img, box, text = scene(rng, backgrounds, lay, args.long_side, (args.min_height, args.max_height))
+            res = rec.recognize(img, RecognizeOptions())
+            hit = max(res, key=lambda r: r.box.iou(box), default=None)
+            found = hit is not None and hit.box.iou(box) >= 0.5
+            r = rows[fam]
+            r["detected"].append(found)
+            r["read"].append(found and evaluate.same(hit.read.plate, text))
+            r["region"].append(found and hit.read.region == lay.region)
+            r["country"].append(found and family(hit.read.region) == fam)
+            if found and not evaluate.same(hit.read.plate, text) and len(r["misreads"]) < 3:
+                r["misreads"].append(f"{text}->{hit.read.plate}")
+            done += 1
+            print(f"\r{done}/{total} plates", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    print(f"{args.per_family} synthetic plates per family, {args.min_height:.0f}-{args.max_height:.0f} px high, "
+          f"in train scenes at {args.long_side} px; seed {args.seed}")
+    print(f"{'family':8s} {'detected':>9s} {'read':>6s} {'country':>8s} {'region':>7s}  examples of misreads")
+    for fam, r in sorted(rows.items()):
+        m = {k: statistics.mean(r[k]) for k in ("detected", "read", "country", "region")}
+        print(f"{fam:8s} {m['detected']:9.2f} {m['read']:6.2f} {m['country']:8.2f} {m['region']:7.2f}  "
+              + " ".join(r["misreads"]))
+    pooled = {k: statistics.mean(x for r in rows.values() for x in r[k]) for k in ("detected", "read")}
+    print(f"{'all':8s} {pooled['detected']:9.2f} {pooled['read']:6.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -12,7 +12,12 @@ Read the numbers as an upper bound and as a map of weaknesses, NOT as accuracy: 
 from the same generator (fonts, layouts) the models trained on.  A family far below the others
 is a gap worth real data; a family near zero is a bug.
 
-    python scripts/bench_regions.py [--per-family 30] [--models DIR]
+``--real-crops`` pastes real plates instead: the held-out crops of the OCR sets with tight plate
+crops (us_states, br_crops, ar_crops: every ``--holdout``-th, which ``train_detector_stream.py
+--paste-crops`` never pastes) into the detector's held-out train scenes.  It measures detection
+only (the readers trained on those crops).
+
+    python scripts/bench_regions.py [--per-family 30] [--models DIR] [--real-crops]
 """
 
 from __future__ import annotations
@@ -45,14 +50,21 @@ def family(region: str) -> str:
     return "us" if region.startswith("us-") else region
 
 
-def scene(rng: np.random.Generator, backgrounds: list[Path], layout: Layout, long_side: int,
+REAL_CROP_SETS = ("us_states", "br_crops", "ar_crops")  # OCR sets whose crops are tight plates
+
+
+def scene(rng: np.random.Generator, backgrounds: list[Path], layout: Layout | Path, long_side: int,
           heights: tuple[float, float]) -> tuple[np.ndarray, Box, str]:
-    """A train scene resized to ``long_side`` with one synthetic plate of ``layout`` in it."""
+    """A train scene resized to ``long_side`` with one plate in it: a synthetic one of ``layout``,
+    or the real crop at that path."""
     bg = datasets.load_rgb(backgrounds[rng.integers(len(backgrounds))])
     s = long_side / max(bg.shape[:2])
     bg = resize(bg, max(1, round(bg.shape[1] * s)), max(1, round(bg.shape[0] * s)))
-    plate, text = synth.render(layout, rng)
-    plate = synth._stain(plate, rng)
+    if isinstance(layout, Path):
+        plate, text = datasets.load_rgb(layout), ""
+    else:
+        plate, text = synth.render(layout, rng)
+        plate = synth._stain(plate, rng)
     ph = rng.uniform(*heights)
     pw = ph * plate.shape[1] / plate.shape[0]
     h, w = bg.shape[:2]
@@ -72,14 +84,27 @@ def main() -> None:
     ap.add_argument("--min-height", type=float, default=18.0, help="smallest pasted plate height (px)")
     ap.add_argument("--max-height", type=float, default=48.0, help="largest pasted plate height (px)")
     ap.add_argument("--seed", type=int, default=EVAL_SEED)
+    ap.add_argument("--real-crops", action="store_true",
+                    help="paste held-out real plate crops into held-out train scenes (detection only)")
+    ap.add_argument("--holdout", type=int, default=10, help="as train_detector_stream.py --holdout")
+    ap.add_argument("--threshold", type=float, help="detection threshold (default: the detector's sidecar)")
     args = ap.parse_args()
     if not 0 < args.min_height <= args.max_height < args.long_side / 2:
         ap.error("need 0 < --min-height <= --max-height < --long-side / 2")
     rec = Recognizer.from_config(ModelsConfig(directory=args.models, threads=1))
-    backgrounds = [it.path for it in datasets.det_items("train") if it.dataset != "uc3m"]
-    families: dict[str, list[Layout]] = defaultdict(list)
-    for lay in LAYOUTS:
-        families[family(lay.region)].append(lay)
+    families: dict[str, list] = defaultdict(list)
+    if args.real_crops:
+        from train_detector_stream import paste_crops
+
+        _, held = datasets.holdout(datasets.det_items("train"), args.holdout)
+        backgrounds = [it.path for it in held if it.dataset != "uc3m"]
+        for name in REAL_CROP_SETS:
+            families[name] = [Path(p) for p in paste_crops(name, args.holdout)[1]]
+    else:
+        backgrounds = [it.path for it in datasets.det_items("train") if it.dataset != "uc3m"]
+        for lay in LAYOUTS:
+            families[family(lay.region)].append(lay)
+    options = RecognizeOptions(threshold_d=args.threshold)
     rng = np.random.default_rng(args.seed)
     rows: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     total, done = args.per_family * len(families), 0
@@ -87,10 +112,16 @@ def main() -> None:
         for _ in range(args.per_family):
             lay = lays[rng.integers(len(lays))]
             img, box, text = scene(rng, backgrounds, lay, args.long_side, (args.min_height, args.max_height))
-            res = rec.recognize(img, RecognizeOptions())
+            r = rows[fam]
+            if args.real_crops:
+                dets = rec.detect(img, options)
+                r["detected"].append(any(d.box.iou(box) >= 0.5 for d in dets))
+                done += 1
+                print(f"\r{done}/{total} plates", end="", file=sys.stderr, flush=True)
+                continue
+            res = rec.recognize(img, options)
             hit = max(res, key=lambda r: r.box.iou(box), default=None)
             found = hit is not None and hit.box.iou(box) >= 0.5
-            r = rows[fam]
             r["detected"].append(found)
             r["read"].append(found and evaluate.same(hit.read.plate, text))
             r["region"].append(found and hit.read.region == lay.region)
@@ -100,8 +131,15 @@ def main() -> None:
             done += 1
             print(f"\r{done}/{total} plates", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
-    print(f"{args.per_family} synthetic plates per family, {args.min_height:.0f}-{args.max_height:.0f} px high, "
-          f"in train scenes at {args.long_side} px; seed {args.seed}")
+    kind = "held-out real crops" if args.real_crops else "synthetic plates"
+    thr = rec.detector.threshold if args.threshold is None else args.threshold
+    print(f"{args.per_family} {kind} per family, {args.min_height:.0f}-{args.max_height:.0f} px high, "
+          f"in train scenes at {args.long_side} px; seed {args.seed}; detection threshold {thr}")
+    if args.real_crops:
+        for fam, r in sorted(rows.items()):
+            print(f"{fam:10s} detected {statistics.mean(r['detected']):.3f} of {len(r['detected'])}")
+        print(f"{'all':10s} detected {statistics.mean(x for r in rows.values() for x in r['detected']):.3f}")
+        return
     print(f"{'family':8s} {'detected':>9s} {'read':>6s} {'country':>8s} {'region':>7s}  examples of misreads")
     for fam, r in sorted(rows.items()):
         m = {k: statistics.mean(r[k]) for k in ("detected", "read", "country", "region")}

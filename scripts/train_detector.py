@@ -64,12 +64,15 @@ def targets(
 
 
 def sample(
-    img: np.ndarray, boxes: tuple, rng: np.random.Generator, scenes_synth: float, size: int = SIZE
+    img: np.ndarray, boxes: tuple, rng: np.random.Generator, scenes_synth: float, size: int = SIZE,
+    crops: tuple[str, ...] = (), crop_p: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One zoomed/cropped ``size``-square training sample with its target maps.
 
     ``size`` other than the trained 320 serves int8 calibration of a larger-canvas export of the
-    same (fully convolutional) weights: see ``select_detector.py --size``.
+    same (fully convolutional) weights: see ``select_detector.py --size``.  ``crops``: tight crops
+    of real plates (image paths) of which, in a share ``crop_p`` of samples, 1-2 are warped in
+    like the synthetic plates: real textures of plate shapes the scene sets hardly hold.
     """
     import synth
 
@@ -102,18 +105,29 @@ def sample(
     if rng.random() < scenes_synth:
         for _ in range(rng.integers(1, 4)):
             plate, _text = synth.render(synth.random_layout(rng), rng)
-            plate = synth._stain(plate, rng)
-            pw = rng.uniform(14, 150)
-            ph = pw * plate.shape[0] / plate.shape[1]
-            cx, cy = rng.uniform(pw / 2, size - pw / 2), rng.uniform(ph / 2, size - ph / 2)
-            quad = synth.random_quad(pw, ph, cx, cy, rng, skew=0.08)
-            bb = (quad[:, 0].min(), quad[:, 1].min(), quad[:, 0].max(), quad[:, 1].max())
-            if any(Box(*map(int, bb)).iou(Box(*map(int, k))) > 0 or _overlap(bb, k) for k in keep + ignore):
-                continue
-            canvas = synth.warp_into(plate, canvas, quad)
-            keep.append(tuple(float(np.clip(v, 0, size)) for v in bb))
+            canvas = _paste(canvas, synth._stain(plate, rng), keep, ignore, rng, size)
+    if crops and rng.random() < crop_p:
+        for _ in range(rng.integers(1, 3)):
+            canvas = _paste(canvas, datasets.load_rgb(Path(crops[rng.integers(len(crops))])), keep, ignore, rng, size)
     canvas = synth.camera(canvas, rng) if rng.random() < 0.5 else canvas
     return canvas, targets(keep, ignore, size)
+
+
+def _paste(canvas: np.ndarray, plate: np.ndarray, keep: list, ignore: list, rng: np.random.Generator,
+           size: int) -> np.ndarray:
+    """Warp ``plate`` into ``canvas`` at a random size and place, unless it would touch a plate
+    already there; its box joins ``keep``."""
+    import synth
+
+    pw = rng.uniform(14, 150)
+    ph = pw * plate.shape[0] / plate.shape[1]
+    cx, cy = rng.uniform(pw / 2, size - pw / 2), rng.uniform(ph / 2, size - ph / 2)
+    quad = synth.random_quad(pw, ph, cx, cy, rng, skew=0.08)
+    bb = (quad[:, 0].min(), quad[:, 1].min(), quad[:, 0].max(), quad[:, 1].max())
+    if any(Box(*map(int, bb)).iou(Box(*map(int, k))) > 0 or _overlap(bb, k) for k in keep + ignore):
+        return canvas
+    keep.append(tuple(float(np.clip(v, 0, size)) for v in bb))
+    return synth.warp_into(plate, canvas, quad)
 
 
 def _overlap(a: tuple, b: tuple) -> bool:

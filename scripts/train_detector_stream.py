@@ -57,7 +57,8 @@ class Candidate:
         return Candidate(parts[0], float(parts[1]), float(parts[2]), init)
 
 
-def _init_worker(items: list, names: tuple[str, str], batch: int, synth_p: float, fonts: str) -> None:
+def _init_worker(items: list, names: tuple[str, str], batch: int, synth_p: float, fonts: str,
+                 crops: tuple[str, ...] = (), crop_p: float = 0.0) -> None:
     import cv2
     import synth
 
@@ -65,7 +66,7 @@ def _init_worker(items: list, names: tuple[str, str], batch: int, synth_p: float
     if fonts:
         synth.set_font_dir(Path(fonts))
     shm_x, shm_t = shared_memory.SharedMemory(name=names[0]), shared_memory.SharedMemory(name=names[1])
-    _W.update(items=items, batch=batch, synth_p=synth_p, shm=(shm_x, shm_t))
+    _W.update(items=items, batch=batch, synth_p=synth_p, shm=(shm_x, shm_t), crops=crops, crop_p=crop_p)
 
 
 def _fill(job: tuple[int, int, int]) -> int:
@@ -78,7 +79,8 @@ def _fill(job: tuple[int, int, int]) -> int:
     rng = np.random.default_rng(seed)
     for j in range(batch):
         path, boxes = items[rng.integers(len(items))]
-        x, t = td.sample(datasets.load_rgb(Path(path)), boxes, rng, _W["synth_p"])
+        x, t = td.sample(datasets.load_rgb(Path(path)), boxes, rng, _W["synth_p"], td.SIZE, _W["crops"],
+                         _W["crop_p"])
         xs[slot, j], ts[slot, j] = x, t
     return slot
 
@@ -98,7 +100,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1000,
                     help="batch k is rendered from seed+1+k: give each stage its own seed, or it replays "
                          "the previous stage's samples (the shipped detector_v3's stages all used 1000)")
-    ap.add_argument("--holdout", type=int, default=10, help="hold out every N-th train image (0: none)")
+    ap.add_argument("--holdout", type=int, default=10,
+                    help="hold out every N-th train image, and every N-th pasted crop (0: none)")
+    ap.add_argument("--paste-crops", default="",
+                    help="OCR sets whose tight train crops of real plates are pasted into samples, e.g. "
+                         "us_states,br_crops,ar_crops (plate shapes the scene sets hardly hold)")
+    ap.add_argument("--paste-share", type=float, default=0.0, help="share of samples with 1-2 pasted crops")
     ap.add_argument("--fonts", default="", help="fonts folder (default: ../shared/data/fonts)")
     ap.add_argument("--save-every", type=float, default=60, help="seconds between weight checkpoints")
     ap.add_argument("--out-dir", type=Path, required=True)
@@ -110,6 +117,10 @@ def main() -> None:
     train, held = datasets.holdout(datasets.det_items("train"), args.holdout)
     items = [(str(it.path), it.boxes) for it in train]
     print(f"stream over {len(items)} train images, {len(held)} held out; {args.workers} workers", flush=True)
+    crops = paste_crops(args.paste_crops, args.holdout)[0]
+    if args.paste_crops:
+        print(f"pasting {len(crops)} real plate crops ({args.paste_crops}) into {args.paste_share:.0%} of samples",
+              flush=True)
 
     # Workers fork before the deep-learning backend is imported (a forked CUDA context breaks).
     nslots = 3 * args.workers
@@ -118,7 +129,8 @@ def main() -> None:
     xs = np.ndarray((nslots, args.batch, td.SIZE, td.SIZE, 3), np.uint8, buffer=shm_x.buf)
     ts = np.ndarray((nslots, args.batch, td.GRID, td.GRID, 7), np.float16, buffer=shm_t.buf)
     pool = mp.get_context("fork").Pool(
-        args.workers, _init_worker, (items, (shm_x.name, shm_t.name), args.batch, args.synthetic_share, args.fonts)
+        args.workers, _init_worker,
+        (items, (shm_x.name, shm_t.name), args.batch, args.synthetic_share, args.fonts, tuple(crops), args.paste_share),
     )
     seed = args.seed
     pending: collections.deque = collections.deque()
@@ -201,6 +213,23 @@ def main() -> None:
     print(f"done: {steps} steps, {steps * args.batch} samples in {time.time() - t0:.0f}s", flush=True)
 
 
+def paste_crops(sets: str, every: int) -> tuple[list[str], list[str]]:
+    """(pasted, held out) crop paths of the comma-separated OCR ``sets``: every ``every``-th crop
+    of each set is held out, so ``bench_regions.py --real-crops`` can paste crops no stage saw."""
+    names = [s for s in sets.split(",") if s]
+    unknown = sorted(set(names) - set(datasets.OCR_SETS))
+    if unknown:
+        raise SystemExit(f"--paste-crops: unknown OCR set(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(datasets.OCR_SETS)}")
+    kept: list[str] = []
+    held: list[str] = []
+    for name in names:
+        k, h = datasets.holdout([it for it in datasets.ocr_items("train") if it.dataset == name], every)
+        kept += [str(it.path) for it in k]
+        held += [str(it.path) for it in h]
+    return kept, held
+
+
 def record_path(weights: Path) -> Path:
     """``detector_w3.weights.h5`` -> ``detector_w3.weights.json``: what made those weights."""
     return weights.with_suffix(".json")
@@ -220,6 +249,7 @@ def write_record(weights: Path, c: Candidate, args: argparse.Namespace, steps: i
         "steps": steps, "batch": args.batch, "samples": steps * args.batch,
         "seeds": [args.seed + 1, args.seed + steps], "warmup": args.warmup,
         "synthetic_share": args.synthetic_share, "train_images": images, "held_out_every": args.holdout,
+        "pasted_crops": args.paste_crops, "paste_share": args.paste_share,
         "held_out_images": held, "seconds": round(seconds), "backend": backend,
     }
     tmp = record_path(weights).with_suffix(".json.tmp")

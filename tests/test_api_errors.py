@@ -126,7 +126,7 @@ def test_auth_required_when_token_configured(api_factory: Any, sample_images: li
     assert ok.status_code == 201
     # refused calls were not counted
     stats = requests.get(server.url + "/v1/statistics/", headers={"Authorization": "Token s3cret"})
-    assert stats.json()["total_calls"] == 1
+    assert stats.json()["usage"]["calls"] == 1
 
 
 def test_quota_exceeded_is_403(api_factory: Any, sample_images: list[Path]) -> None:

@@ -22,7 +22,7 @@ from .configutil import check_keys, typed
 from .engine import regions as reg
 from .engine.detector import Detector
 from .engine.pair import PairedReader
-from .engine.reader import Reader
+from .engine.reader import BEAM_WIDTH, TOP_N, Reader
 from .engine.runtime import model_path
 from .engine.vehicle import VehicleBoxFactors, VehicleClassifier
 from .errors import ConfigError, InputError, ModelError
@@ -96,8 +96,8 @@ class ModelsConfig:
     threads: int = 1
     runtime: str = "auto"  # auto | ai_edge_litert | tflite_runtime
     xnnpack: bool = True  # False: the runtimes' built-in int8 kernels (slower, bit-identical across runtimes)
-    top_n: int = 5  # candidates per plate
-    beam_width: int = 8
+    top_n: int = TOP_N  # candidates per plate
+    beam_width: int = BEAM_WIDTH
     # The finer pass: tile_grid x tile_grid tiles.  3 (not 2) was chosen on TRAIN images: it
     # finds the small plates of 960-px romanian scenes (train recall 0.61 -> 0.90, precision
     # 0.80 -> 0.81) for ~40 % more default-mode time.

@@ -88,10 +88,14 @@ def main() -> None:
                     help="paste held-out real plate crops into held-out train scenes (detection only)")
     ap.add_argument("--holdout", type=int, default=10, help="as train_detector_stream.py --holdout")
     ap.add_argument("--threshold", type=float, help="detection threshold (default: the detector's sidecar)")
+    ap.add_argument("--tile-min-side", type=int, default=ModelsConfig.tile_min_side,
+                    help="models.tile_min_side: default mode tiles images whose long side is over this")
     args = ap.parse_args()
+    if args.real_crops and args.holdout <= 0:
+        ap.error("--real-crops pastes the held-out crops: --holdout must be > 0")
     if not 0 < args.min_height <= args.max_height < args.long_side / 2:
         ap.error("need 0 < --min-height <= --max-height < --long-side / 2")
-    rec = Recognizer.from_config(ModelsConfig(directory=args.models, threads=1))
+    rec = Recognizer.from_config(ModelsConfig(directory=args.models, threads=1, tile_min_side=args.tile_min_side))
     families: dict[str, list] = defaultdict(list)
     if args.real_crops:
         from train_detector_stream import paste_crops

@@ -63,9 +63,14 @@ def rewrite(src: Path, dst: Path, char_classes: int) -> int:
     return producers[0]
 
 
+# |p_new - p_old| the two quantisations allow: a log step of 1/16 at p near 1 (1 - e^-1/16 = 0.061)
+# plus the softmax's step of 1/256
+MAX_CHANGE = 0.07
+
+
 def check(src: Path, dst: Path, char_classes: int, samples: int = 20) -> float:
     """Largest |p_new - p_old| over random uint8 inputs: the rewrite must not move the probabilities
-    by more than the two quantisation steps allow."""
+    by more than the two quantisation steps allow (``MAX_CHANGE``)."""
     from ai_edge_litert.interpreter import Interpreter
 
     def run(path: Path, x: np.ndarray) -> np.ndarray:
@@ -91,6 +96,11 @@ def main() -> None:
     ap.add_argument("src", type=Path, help="a reader .tflite with its sidecar beside it")
     ap.add_argument("dst", type=Path, help="where to write the rewritten model (<name>_v<N>.tflite)")
     args = ap.parse_args()
+    stem = args.dst.stem.rsplit("_v", 1)
+    if args.dst.suffix != ".tflite" or len(stem) != 2 or not stem[1].isdigit():
+        ap.error(f"{args.dst}: name the rewritten model <name>_v<N>.tflite (the loader finds models by that name)")
+    if args.dst.resolve() == args.src.resolve():
+        ap.error("dst is src: write the rewritten model under a new version number")
     side = json.loads(args.src.with_suffix(".json").read_text())
     if side.get("kind") != "reader" or side.get("char_output", "softmax") != "softmax":
         raise SystemExit(f"{args.src}: not a reader with softmax char outputs (kind {side.get('kind')!r}, "
@@ -100,9 +110,15 @@ def main() -> None:
     worst = check(args.src, args.dst, classes)
     print(f"{args.dst}: operator {op} SOFTMAX -> LOG_SOFTMAX; largest probability change on random inputs "
           f"{worst:.4f}", flush=True)
-    keep = {k: v for k, v in side.items() if k not in tfcommon.GENERATED_SIDECAR_KEYS}
+    if worst > MAX_CHANGE:
+        args.dst.unlink()
+        raise SystemExit(f"{args.dst}: probabilities moved by {worst:.4f} > {MAX_CHANGE}: the rewrite is wrong; "
+                         "removed it")
+    # dev metrics belong to the source model: measure this one with evaluate.py --write-sidecars
+    keep = {k: v for k, v in side.items() if k not in (*tfcommon.GENERATED_SIDECAR_KEYS, "dev_metrics")}
     keep["char_output"] = "log_softmax"
-    keep["rewritten_from"] = {"file": side["file"], "sha256": side["sha256"], "change": "char SOFTMAX -> LOG_SOFTMAX"}
+    keep["rewritten_from"] = {"file": side["file"], "sha256": side["sha256"], "change": "char SOFTMAX -> LOG_SOFTMAX",
+                              "dev_metrics_of_source": side.get("dev_metrics")}
     tfcommon.write_sidecar(args.dst, keep)
 
 

@@ -106,7 +106,7 @@ def sample(
         for _ in range(rng.integers(1, 4)):
             plate, _text = synth.render(synth.random_layout(rng), rng)
             canvas = _paste(canvas, synth._stain(plate, rng), keep, ignore, rng, size)
-    if crops and rng.random() < crop_p:
+    if crops and crop_p > 0 and rng.random() < crop_p:
         for _ in range(rng.integers(1, 3)):
             canvas = _paste(canvas, datasets.load_rgb(Path(crops[rng.integers(len(crops))])), keep, ignore, rng, size)
     canvas = synth.camera(canvas, rng) if rng.random() < 0.5 else canvas

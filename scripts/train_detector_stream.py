@@ -110,6 +110,8 @@ def main() -> None:
     ap.add_argument("--save-every", type=float, default=60, help="seconds between weight checkpoints")
     ap.add_argument("--out-dir", type=Path, required=True)
     args = ap.parse_args()
+    if not 0 <= args.paste_share <= 1 or bool(args.paste_crops) != (args.paste_share > 0):
+        ap.error("--paste-crops SETS and --paste-share P (0 < P <= 1) go together")
     t0 = time.time()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for c in args.candidate:  # a record left by an earlier run must not describe this run's weights

@@ -157,17 +157,29 @@ def _tiled_detector(monkeypatch: pytest.MonkeyPatch, found: list) -> Detector:
 
 
 def test_tile_boxes_at_inner_tile_borders_are_marked_clipped(monkeypatch: pytest.MonkeyPatch) -> None:
-    # 3 x 3 tiles over 400 x 400 with overlap 0.2: 153 px tiles at 0, 122 and 244 on each axis
+    # 3 x 3 tiles over 400 x 400 with overlap 0.2: 153 px tiles at 0, 122 and 247 (ending at the edge)
     image = np.zeros((400, 400, 3), np.uint8)
     inside = Detection(Box(50, 50, 90, 70), 0.9)
     at_right = Detection(Box(113, 50, 153, 70), 0.9)  # touches its tile's right border
     out = _tiled_detector(monkeypatch, [inside, at_right]).detect_tiled(image, 3, 0.2)
     assert len(out) == 18
-    assert not any(d.clipped for d in out if d.box.width == 40 and d.box.height == 20 and d.box.xmin % 122 == 50)
-    right = {d.box.xmax: d.clipped for d in out if d.box.xmin - 113 in (0, 122, 244)}
-    # the first two columns end inside the image: clipped; the last ends within a map cell of
-    # the image's edge (397 of 400): a plate cannot go on beyond it
-    assert right == {153: True, 275: True, 397: False}
+    assert not any(d.clipped for d in out if d.box.xmin - 50 in (0, 122, 247))
+    right = {d.box.xmax: d.clipped for d in out if d.box.xmin - 113 in (0, 122, 247)}
+    # the first two columns end inside the image: clipped; the last ends at the image's edge
+    assert right == {153: True, 275: True, 400: False}
+
+
+@pytest.mark.parametrize("side", ["left", "top", "right", "bottom"])
+def test_each_inner_tile_border_clips(monkeypatch: pytest.MonkeyPatch, side: str) -> None:
+    """Tiles at 0, 122 and 247 (153 px): a box at a tile's border is clipped unless that border is
+    the image's own edge."""
+    box = {"left": Box(0, 50, 40, 70), "top": Box(50, 0, 90, 20), "right": Box(113, 50, 153, 70),
+           "bottom": Box(50, 133, 90, 153)}[side]
+    out = _tiled_detector(monkeypatch, [Detection(box, 0.9)]).detect_tiled(np.zeros((400, 400, 3), np.uint8), 3, 0.2)
+    axis = {"left": 0, "top": 1, "right": 0, "bottom": 1}[side]
+    origin = {d: (d.box.xmin - box.xmin, d.box.ymin - box.ymin)[axis] for d in out}
+    edge = 0 if side in ("left", "top") else 247  # the tile whose border here is the image's edge
+    assert {o: d.clipped for d, o in origin.items()} == {0: edge != 0, 122: True, 247: edge != 247}
 
 
 def test_merge_prefers_a_whole_box_to_a_higher_scoring_clipped_one() -> None:

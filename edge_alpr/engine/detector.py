@@ -51,12 +51,13 @@ class Detector:
             return out
         for ty in range(tiles):
             for tx in range(tiles):
-                x0 = min(w - tw, int(tx * tw * (1 - overlap)))
-                y0 = min(h - th, int(ty * th * (1 - overlap)))
-                # a tile border inside the image (more than one map cell from its edge) within
-                # one map cell of the box clips it
-                s = self.stride
-                inner = (x0 > s, y0 > s, x0 + tw < w - s, y0 + th < h - s)
+                # the last column and row end at the image's edge (rounding would leave a strip)
+                x0 = w - tw if tx == tiles - 1 else min(w - tw, int(tx * tw * (1 - overlap)))
+                y0 = h - th if ty == tiles - 1 else min(h - th, int(ty * th * (1 - overlap)))
+                # a tile border inside the image within one map cell of the box clips it (a cell
+                # of the letterboxed tile, in tile pixels)
+                s = self.stride * max(tw, th) / self.size
+                inner = (x0 > 0, y0 > 0, x0 + tw < w, y0 + th < h)
                 for d in self.detect(image[y0 : y0 + th, x0 : x0 + tw], threshold):
                     b = d.box
                     near = (b.xmin <= s, b.ymin <= s, b.xmax >= tw - s, b.ymax >= th - s)

@@ -4,7 +4,8 @@
 #
 #   make models            (needs: pip install -e '.[train]'  and ../shared/data)
 #
-# Wall time on the 2-core build machine: about 8.5 hours (detector v3's three stages ~3.2 h; the
+# Wall time on the 2-core build machine: about 9.4 hours (detector v3's three stages ~3.2 h and v4's
+# stage F ~50 min; the
 # CTC reader's two stages ~60 min on both cores) (reader stage 1 ~65 min and the detector
 # ~60 min side by side, one core each; reader stage 2 ~17 min on both cores; reader stage 3 and
 # detector stage 2 side by side ~30 min; reader v2 (attention head on the stage-3 trunk, ~50 min)
@@ -12,8 +13,8 @@
 # ~2 min; detector threshold tuning and dev evaluation ~8 min).  Progress goes to logs/*.log.
 #
 # Earlier stages write their models to the cache; the shipped models are the last stage's:
-# detector_v3, reader_v3, reader_ctc_v1 and vehicle_v1 in models/quantized/ (detector_v2, stage 4,
-# stays in the cache).
+# detector_v4, reader_v3, reader_ctc_v1 and vehicle_v1 in models/quantized/ (detector_v2, stage 4,
+# and detector_v3 stay in the cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p logs
@@ -91,21 +92,33 @@ cp "$CACHE/detector_v2.tflite" "$CACHE/detector_v2.json" models/quantized/reader
   "$CACHE/baseline_v2/"
 python3 scripts/select_detector.py --work "$CACHE/cand" --baseline "$CACHE/baseline_v2" \
   w3="$CACHE/stream_c/detector_w3.weights.h5":3.0 | tee logs/select_detector.log
-# v3 shipped because it beat v2 there by >= 0.01 F1 (a rule fixed before it was measured).  The
-# exported sidecar's training_data lists the three stages from the records train_detector_stream.py
-# writes beside its weights (steps, samples, seeds, seconds); the committed detector_v3.json also
-# has a hand-written recipe describing the shipped (wall-clock scheduled) run.  The model is copied
-# and its sidecar rewritten in place by write_sidecar, which keeps that recipe (as it does for
-# reader_v3 and reader_ctc_v1); the new sidecar's other fields, command included, are the export's.
-cp "$CACHE/cand/w3/detector_v3.tflite" models/quantized/
-python3 - "$CACHE/cand/w3/detector_v3.json" <<'PY'
+# v3 beat v2 there by >= 0.01 F1 (a rule fixed before it was measured).
+echo "      detector v4: v3 plus stage F, with tight real US/BR/AR plate crops pasted into 30 % of the"
+echo "      samples (every 10th crop held out), ~50 min (logs/train_detector_stream_f.log)"
+python3 scripts/train_detector_stream.py --steps 4500 --warmup 40 --batch 16 --workers 1 --seed 30000 \
+  --paste-crops us_states,br_crops,ar_crops --paste-share 0.3 \
+  --candidate w3:3.0:4e-4:"$CACHE/stream_c/detector_w3.weights.h5" --out-dir "$CACHE/stream_f" \
+  > logs/train_detector_stream_f.log 2>&1
+python3 scripts/select_detector.py --work "$CACHE/cand_f" --baseline "$CACHE/cand/w3" --version 4 \
+  w3="$CACHE/stream_f/detector_w3.weights.h5":3.0 | tee logs/select_detector_f.log
+python3 scripts/bench_regions.py --real-crops --per-family 60 --models "$CACHE/cand/w3" | tee logs/bench_real_crops_v3.log
+python3 scripts/bench_regions.py --real-crops --per-family 60 --models "$CACHE/cand_f/w3" | tee logs/bench_real_crops_v4.log
+# v4 shipped because held-out F1 stayed within 0.01 of v3's (precision within 0.02) and the held-out
+# real crops pasted into held-out scenes were found >= 0.10 more often (a rule fixed before it was
+# measured).  The exported sidecar's training_data lists the stages from the records
+# train_detector_stream.py writes beside its weights; the committed detector_v4.json also has a
+# hand-written recipe describing the shipped run.  The model is copied and its sidecar rewritten in
+# place by write_sidecar, which keeps that recipe (as it does for reader_v3 and reader_ctc_v1); the
+# new sidecar's other fields, command included, are the export's.
+cp "$CACHE/cand_f/w3/detector_v4.tflite" models/quantized/
+python3 - "$CACHE/cand_f/w3/detector_v4.json" <<'PY'
 import json, sys
 from pathlib import Path
 sys.path.insert(0, "scripts")
 import tfcommon
 new = json.loads(Path(sys.argv[1]).read_text())
 keep = {k: v for k, v in new.items() if k not in tfcommon.GENERATED_SIDECAR_KEYS or k == "command"}
-tfcommon.write_sidecar(Path("models/quantized/detector_v3.tflite"), keep)
+tfcommon.write_sidecar(Path("models/quantized/detector_v4.tflite"), keep)
 PY
 
 echo "      reader_ctc v1: the CTC head paired with reader v3 at run time (engine/pair.py); trunk"
@@ -122,7 +135,8 @@ python3 scripts/train_reader.py --head ctc --init "$CACHE/reader_ctc1.weights.h5
 echo "      vehicle classifier (logs/train_vehicle.log)"
 python3 scripts/train_vehicle.py --epochs 25 --threads 2 > logs/train_vehicle.log 2>&1
 
-echo "[4/4] detector threshold on train images, then dev-split evaluation recorded in the sidecars"
-python3 scripts/tune_detector.py | tee logs/tune_detector.log
+echo "[4/4] dev-split evaluation recorded in the sidecars"
+# The detector's threshold is the held-out best that select_detector.py wrote into its sidecar
+# (scripts/tune_detector.py would pick it on train images the detector fitted).
 echo "      dev-split evaluation, recorded in the sidecars (logs/evaluate.log)"
 python3 scripts/evaluate.py --write-sidecars | tee logs/evaluate.log

@@ -298,9 +298,9 @@ def write_sidecars(report: dict, args: argparse.Namespace, readers: list[str]) -
             **({"reader_models": readers} if kind == "reader" else {}),
             "sets": sel,
         }
-        tmp = side.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(meta, indent=2) + "\n")
-        tmp.replace(side)
+        import tfcommon  # the scripts folder's own helpers (no TensorFlow)
+
+        tfcommon.write_json(side, meta)
 
 
 if __name__ == "__main__":

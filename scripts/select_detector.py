@@ -91,9 +91,7 @@ def record_threshold(folder: Path, version: int, result: dict, scenes: int) -> N
     meta["threshold"] = result["threshold"]
     meta["threshold_tuning"] = {"method": "best F1 on the detector's held-out train images (select_detector.py)",
                                 "images": scenes, "table": {str(k): v for k, v in result["table"].items()}}
-    tmp = side.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    tmp.replace(side)
+    tfcommon.write_json(side, meta)
 
 
 def main() -> None:

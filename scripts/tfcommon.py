@@ -83,6 +83,13 @@ GENERATED_SIDECAR_KEYS = ("name", "version", "file", "sha256", "size_bytes", "cr
                           "outputs")
 
 
+def write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON atomically (temp file + rename): a sidecar is never half written."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    tmp.replace(path)
+
+
 def write_sidecar(model_path: Path, extra: dict[str, Any]) -> Path:
     """Write ``<model>.json`` next to the model atomically (temp file + rename).
 
@@ -110,9 +117,7 @@ def write_sidecar(model_path: Path, extra: dict[str, Any]) -> Path:
         **kept,
         **extra,
     }
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(side, indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
+    write_json(path, side)
     return path
 
 

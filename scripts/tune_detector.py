@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import evaluate  # noqa: E402
+import tfcommon  # noqa: E402
 
 from edge_alpr.engine.runtime import model_path  # noqa: E402
 from edge_alpr.imaging import decode  # noqa: E402
@@ -68,9 +69,7 @@ def main() -> None:
     meta["threshold"] = best
     meta["threshold_tuning"] = {"split": "train", "every": args.every, "images": len(scenes),
                                 "table": {str(k): v for k, v in table.items()}}
-    tmp = side.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    tmp.replace(side)
+    tfcommon.write_json(side, meta)
     print(f"threshold {best} written to {side}")
 
 

@@ -25,6 +25,7 @@ import shutil
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,9 +63,10 @@ def folder_for(name: str, spec: str, work: Path) -> Path:
 
 
 def score(models: Path | None, crops: list[datasets.OcrItem], scenes: list[datasets.DetItem],
-          min_h: int) -> dict[str, float]:
-    """Exact-read rates of one model folder on the held-out items."""
-    rec = Recognizer.from_config(ModelsConfig(directory=str(models)) if models else ModelsConfig())
+          min_h: int, **settings: Any) -> dict[str, float]:
+    """Exact-read rates of one model folder on the held-out items (``settings``: other
+    ``ModelsConfig`` fields, to compare pipeline settings on the same models)."""
+    rec = Recognizer.from_config(ModelsConfig(directory=str(models) if models else "", **settings))
     ocr: dict[str, list[bool]] = defaultdict(list)
     region: list[bool] = []
     for it in crops:

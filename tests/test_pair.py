@@ -97,3 +97,89 @@ def test_a_pair_must_share_its_crop(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="crop plates differently"):
         PairedReader(Reader(model_path(None, "reader")), Reader(tmp_path / src.name))
 
+
+
+def test_views_average_the_joint_score_over_crops() -> None:
+    """Two views of one plate: each candidate scores its mean geometric-mean score over the views."""
+    texts = ["A5B", "AAB"]
+    ids = [[ALPHABET.index(c) for c in t] for t in texts]
+    other = np.stack([dist(A=0.9), dist(A=0.8), dist(B=0.9)])  # a second view that favours AAB
+    p_slot = np.array([slot_probs(SLOT, ids, PAD), slot_probs(other, ids, PAD)])
+    p_ctc = np.array([ctc.string_probs(CTC, ids, PAD), ctc.string_probs(CTC, ids, PAD)])
+    ranked = {c.plate: c.score for c in joint(texts, p_slot, p_ctc)}
+    for i, t in enumerate(texts):
+        views = [np.sqrt(p_slot[v, i] * p_ctc[v, i]) for v in (0, 1)]
+        assert ranked[t] == pytest.approx(sum(views) / 2)
+    # one view reads as before (1-D arrays)
+    assert joint(texts, p_slot[0], p_ctc[0]) == joint(texts, p_slot[:1], p_ctc[:1])
+
+
+@pytest.fixture(scope="module")
+def pair() -> PairedReader:
+    return PairedReader(Reader(model_path(None, "reader")), Reader(model_path(None, "reader_ctc")))
+
+
+@pytest.fixture(scope="module")
+def sample_crops() -> list[np.ndarray]:
+    """The trained-margin crops of the labelled plates in the bundled sample scenes."""
+    from edge_alpr.imaging import decode
+    from edge_alpr.types import Box
+
+    samples = Path(__file__).resolve().parents[1] / "edge_alpr" / "samples"
+    reader = Reader(model_path(None, "reader"))
+    crops = []
+    for name, label in json.loads((samples / "labels.json").read_text()).items():
+        img = decode((samples / name).read_bytes(), 10**8)
+        crops += [reader.crop(img, Box(*p["box"])) for p in label["plates"]]
+    return crops
+
+
+def test_one_view_reads_as_read_and_identical_views_change_nothing(pair: PairedReader,
+                                                                    sample_crops: list[np.ndarray]) -> None:
+    slot = pair.slot
+    for crop in sample_crops:
+        once = pair.read(crop)
+        assert pair.read_views([crop]) == once
+        twice = pair.read_views([crop, crop.copy()])
+        assert (twice.plate, twice.region) == (once.plate, once.region)
+        assert twice.score == pytest.approx(once.score)
+        assert slot.read_views([crop]) == slot.read(crop)
+        assert slot.read_views([crop, crop.copy()]).plate == slot.read(crop).plate
+
+
+def test_reread_settings_are_checked() -> None:
+    cfg = ModelsConfig.from_dict({"reread_below": 0.3, "reread_margins": [[0.02, 0.04]]})
+    assert (cfg.reread_below, cfg.reread_margins) == (0.3, ((0.02, 0.04),))
+    assert ModelsConfig.from_dict({"reread_margins": []}).reread_margins == ()
+    with pytest.raises(ConfigError, match=r"reread_below: must be in \[0, 1\]"):
+        ModelsConfig.from_dict({"reread_below": 2})
+    for bad in ([0.1, 0.2], [[0.1]], [[0.1, 1.5]], [[True, 0.1]], "0.1"):
+        with pytest.raises(ConfigError, match="reread_margins"):
+            ModelsConfig.from_dict({"reread_margins": bad})
+
+
+def test_the_recognizer_rereads_only_uncertain_plates_outside_fast_mode(sample_crops: list[np.ndarray]) -> None:
+    """Real models on the bundled sample scenes: a read under ``reread_below`` is the views' read."""
+    from edge_alpr.imaging import decode
+    from edge_alpr.recognizer import RecognizeOptions
+    from edge_alpr.types import Box
+
+    samples = Path(__file__).resolve().parents[1] / "edge_alpr" / "samples"
+    margins = ((0.0, 0.0),)
+    always = Recognizer.from_config(ModelsConfig(reread_below=1.0, reread_margins=margins))
+    never = Recognizer.from_config(ModelsConfig(reread_below=0.0))
+    pair = always.reader
+    assert isinstance(pair, PairedReader)
+    changed = 0
+    for name, label in json.loads((samples / "labels.json").read_text()).items():
+        img = decode((samples / name).read_bytes(), 10**8)
+        for plate in label["plates"]:
+            box = Box(*plate["box"])
+            one = pair.read(pair.crop(img, box), self_hint_score=always.cfg.region_prior_score)
+            views = pair.read_views([pair.crop(img, box), pair.crop(img, box, margins[0])],
+                                    self_hint_score=always.cfg.region_prior_score)
+            assert never.read(img, box, RecognizeOptions()) == one
+            assert always.read(img, box, RecognizeOptions(mode="fast")) == one
+            assert always.read(img, box, RecognizeOptions()) == (views if one.score < 1.0 else one)
+            changed += views != one
+    assert changed  # the second view did move some reading or score

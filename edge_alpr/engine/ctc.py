@@ -58,8 +58,12 @@ def greedy(probs: np.ndarray, blank: int) -> list[int]:
 def beam(probs: np.ndarray, alphabet: str, blank: int, width: int, top_n: int) -> list[Candidate]:
     """Top strings by CTC prefix beam search (each score sums every path that spells it)."""
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (1.0, 0.0)}  # (ends in blank, not)
-    for p in probs.astype(np.float64):
-        chars = [int(c) for c in np.argsort(p)[::-1][:width] if c != blank and p[c] >= MIN_CHAR_P]
+    frames = probs.astype(np.float64)
+    # every frame's candidate characters in one call, and plain floats: the loop below is
+    # Python, where numpy scalars cost several times more per operation
+    tops = np.argsort(frames, axis=1)[:, ::-1][:, :width].tolist()
+    for p, top in zip(frames.tolist(), tops):
+        chars = [c for c in top if c != blank and p[c] >= MIN_CHAR_P]
         if not chars:  # a gap between characters (most frames): no prefix can grow
             beams = {k: ((pb + pnb) * p[blank], pnb * p[k[-1]] if k else 0.0) for k, (pb, pnb) in beams.items()}
             continue

@@ -14,12 +14,17 @@ head's region is the weaker of the two.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..errors import ModelError
 from ..types import Box, Candidate, PlateRead
 from .reader import BEAM_WIDTH, HINT_RATIO, PROPOSALS_PER_RESULT, SELF_HINT_SCORE, TOP_N, Reader, rerank
 from .runtime import Model
+
+# One crop as both heads saw it: (slot characters, region probabilities), CTC frames.
+PairView = tuple[tuple[np.ndarray, np.ndarray], np.ndarray]
 
 
 def joint(texts: list[str], p_slot: np.ndarray, p_ctc: np.ndarray) -> list[Candidate]:
@@ -31,8 +36,12 @@ def joint(texts: list[str], p_slot: np.ndarray, p_ctc: np.ndarray) -> list[Candi
     the proposals' (slot head's first), and any positive ``threshold_o`` drops the reading.
     Ranking such reads by floored slot probabilities instead was tried twice on held-out train
     (session 7 everywhere, session 8 only when every score is 0) and lost scene reads both times.
+
+    With several views of one plate (rows of ``p_slot`` and ``p_ctc``, one per crop), a
+    candidate's score is its mean geometric-mean score over the views.
     """
-    scores = np.sqrt(np.asarray(p_slot, np.float64) * np.asarray(p_ctc, np.float64))
+    per_view = np.sqrt(np.atleast_2d(np.asarray(p_slot, np.float64)) * np.atleast_2d(np.asarray(p_ctc, np.float64)))
+    scores = per_view.mean(axis=0)
     order = np.argsort(-scores, kind="stable")
     return [Candidate(texts[i], min(1.0, float(scores[i]))) for i in order]
 
@@ -57,9 +66,13 @@ class PairedReader:
         """Both int8 models (for ``/info/`` and benchmarks)."""
         return (self.slot.model, self.ctc.model)
 
-    def crop(self, image: np.ndarray, box: Box) -> np.ndarray:
-        """The shared model input for a detection."""
-        return self.slot.crop(image, box)
+    def crop(self, image: np.ndarray, box: Box, margin: tuple[float, float] | None = None) -> np.ndarray:
+        """The shared model input for a detection (``Reader.crop``)."""
+        return self.slot.crop(image, box, margin)
+
+    def infer(self, crop: np.ndarray) -> PairView:
+        """Both heads' outputs for one crop (``decode`` reads them)."""
+        return self.slot.infer(crop), self.ctc.infer(crop)[0]
 
     def read(
         self,
@@ -71,18 +84,49 @@ class PairedReader:
         self_hint_score: float = SELF_HINT_SCORE,
     ) -> PlateRead:
         """Read a model-sized crop with both heads; the arguments mean what they do for ``Reader.read``."""
-        slot_chars, region_p = self.slot.infer(crop)
-        ctc_chars, _ = self.ctc.infer(crop)
-        code, score = self.slot.region(region_p)
+        return self.decode([self.infer(crop)], top_n, beam_width, hint, hint_ratio, self_hint_score)
+
+    def read_views(
+        self,
+        crops: Sequence[np.ndarray],
+        top_n: int = TOP_N,
+        beam_width: int = BEAM_WIDTH,
+        hint: tuple[str, ...] = (),
+        hint_ratio: float = HINT_RATIO,
+        self_hint_score: float = SELF_HINT_SCORE,
+    ) -> PlateRead:
+        """Read one plate from several crops of it (``crops[0]`` the trained one): see ``decode``."""
+        return self.decode([self.infer(c) for c in crops], top_n, beam_width, hint, hint_ratio, self_hint_score)
+
+    def decode(
+        self,
+        views: Sequence[PairView],
+        top_n: int = TOP_N,
+        beam_width: int = BEAM_WIDTH,
+        hint: tuple[str, ...] = (),
+        hint_ratio: float = HINT_RATIO,
+        self_hint_score: float = SELF_HINT_SCORE,
+    ) -> PlateRead:
+        """The reading from ``infer`` outputs of one plate: one view, or several crops of it.
+
+        Why several: the heads' reading of a plate cut from a scene depends on where the crop's
+        edges fall (a detector box a few pixels off moves every character), so the recognizer
+        reads an uncertain plate again from tighter crops.  Every view's candidates are pooled and
+        each is ranked by its mean joint score over the views (``joint``); the region and the
+        template prior come from the first view.  Session 9 measured it on held-out train.
+        """
+        code, score = self.slot.region(views[0][0][1])
         prior = self.slot.prior(code, score, hint, self_hint_score)
         n = max(top_n, 1) * PROPOSALS_PER_RESULT
         texts = list(dict.fromkeys(
-            c.plate for c in self.slot.candidates(slot_chars, prior, beam_width, n, hint_ratio)
+            c.plate for (slot_chars, _), ctc_chars in views
+            for c in self.slot.candidates(slot_chars, prior, beam_width, n, hint_ratio)
             + self.ctc.candidates(ctc_chars, prior, beam_width, n, hint_ratio)
         ))
         if not texts:
             return PlateRead("", 0.0, (), code, score)
-        cands = rerank(joint(texts, self.slot.string_probs(slot_chars, texts),
-                             self.ctc.string_probs(ctc_chars, texts)), [], prior, hint_ratio)
+        p_slot = [self.slot.string_probs(slot_chars, texts) for (slot_chars, _), _ in views]
+        p_ctc = [self.ctc.string_probs(ctc_chars, texts) for _, ctc_chars in views]
+        cands = rerank(joint(texts, np.array(p_slot), np.array(p_ctc)), [], prior, hint_ratio)
         top = cands[0]
         return PlateRead(top.plate, top.score, tuple(cands[:top_n]), code, score)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,14 +33,16 @@ def beam(probs: np.ndarray, alphabet: str, pad: int, width: int, top_n: int) -> 
 
     Different slot paths that spell the same text (pads placed differently) are merged.
     """
-    beams: list[tuple[float, tuple[int, ...]]] = [(0.0, ())]
+    scores = np.zeros(1)  # log-probability of each beam
+    seqs = np.zeros((1, 0), np.int64)  # its slot classes
     for slot in np.log(np.maximum(probs, 1e-9)):
         best = np.argsort(slot)[::-1][:width]
-        beams = sorted(
-            ((lp + float(slot[c]), seq + (int(c),)) for lp, seq in beams for c in best), key=lambda b: -b[0]
-        )[:width]
+        grown = (scores[:, None] + slot[best].astype(np.float64)[None, :]).ravel()
+        keep = np.argsort(-grown, kind="stable")[:width]  # beam-major ties, as a stable sort of the list
+        rows, cols = np.divmod(keep, len(best))
+        scores, seqs = grown[keep], np.concatenate([seqs[rows], best[cols][:, None]], axis=1)
     merged: dict[str, float] = {}
-    for lp, seq in beams:
+    for lp, seq in zip(scores.tolist(), seqs.tolist()):
         text = "".join(alphabet[c] for c in seq if c != pad)
         if text:
             merged[text] = merged.get(text, 0.0) + math.exp(lp)
@@ -136,10 +139,12 @@ class Reader:
                              f"{len(self.alphabet)}; regenerate the sidecar with `make models`")
         _, self.in_h, self.in_w, _ = self.model.inputs[0].shape
 
-    def crop(self, image: np.ndarray, box: Box) -> np.ndarray:
-        """The reader's input for a detection: the box plus the trained margin."""
+    def crop(self, image: np.ndarray, box: Box, margin: tuple[float, float] | None = None) -> np.ndarray:
+        """The reader's input for a detection: the box plus the trained margin (or ``margin``,
+        an (x, y) fraction of the box, for another view of the same plate)."""
         h, w = image.shape[:2]
-        return crop_resize(image, expand(box, self.margin_x, self.margin_y, w, h), self.in_w, self.in_h)
+        mx, my = (self.margin_x, self.margin_y) if margin is None else margin
+        return crop_resize(image, expand(box, mx, my, w, h), self.in_w, self.in_h)
 
     @property
     def models(self) -> tuple[Model, ...]:
@@ -196,10 +201,47 @@ class Reader:
         a candidate that fits wins if its score is at least ``hint_ratio`` of the best one, so
         a foreign plate with a clear reading still reads as it is.
         """
-        chars, region_p = self.infer(crop)
-        code, score = self.region(region_p)
+        return self.decode([self.infer(crop)], top_n, beam_width, hint, hint_ratio, self_hint_score)
+
+    def read_views(
+        self,
+        crops: Sequence[np.ndarray],
+        top_n: int = TOP_N,
+        beam_width: int = BEAM_WIDTH,
+        hint: tuple[str, ...] = (),
+        hint_ratio: float = HINT_RATIO,
+        self_hint_score: float = SELF_HINT_SCORE,
+    ) -> PlateRead:
+        """Read one plate from several crops of it (``crops[0]`` the trained one): see ``decode``."""
+        return self.decode([self.infer(c) for c in crops], top_n, beam_width, hint, hint_ratio, self_hint_score)
+
+    def decode(
+        self,
+        views: Sequence[tuple[np.ndarray, np.ndarray]],
+        top_n: int = TOP_N,
+        beam_width: int = BEAM_WIDTH,
+        hint: tuple[str, ...] = (),
+        hint_ratio: float = HINT_RATIO,
+        self_hint_score: float = SELF_HINT_SCORE,
+    ) -> PlateRead:
+        """The reading from ``infer`` outputs of one plate (callers keep a view to read it again).
+
+        One view reads as described in ``read``.  With several views (crops of one plate), every
+        view's candidates are pooled and each is scored by its mean probability over the views;
+        region and template prior come from the first view.
+        """
+        code, score = self.region(views[0][1])
         prior = self.prior(code, score, hint, self_hint_score)
-        cands = self.candidates(chars, prior, beam_width, max(top_n, 1) * PROPOSALS_PER_RESULT, hint_ratio)
+        n = max(top_n, 1) * PROPOSALS_PER_RESULT
+        if len(views) == 1:
+            cands = self.candidates(views[0][0], prior, beam_width, n, hint_ratio)
+        else:
+            texts = list(dict.fromkeys(c.plate for chars, _ in views
+                                       for c in self.candidates(chars, prior, beam_width, n, hint_ratio)))
+            p = np.mean([self.string_probs(chars, texts) for chars, _ in views], axis=0) if texts else []
+            order = np.argsort(-np.asarray(p), kind="stable")
+            cands = rerank([Candidate(texts[i], min(1.0, float(p[i]))) for i in order], [], prior,
+                           hint_ratio) if texts else []
         top = cands[0] if cands else Candidate("", 0.0)
         return PlateRead(top.plate, top.score, tuple(cands[:top_n]), code, score)
 

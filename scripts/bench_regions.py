@@ -38,7 +38,6 @@ import evaluate  # noqa: E402
 import synth  # noqa: E402
 from synth_layouts import LAYOUTS, Layout  # noqa: E402
 
-from edge_alpr.engine.preprocess import resize  # noqa: E402
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # noqa: E402
 from edge_alpr.types import Box  # noqa: E402
 
@@ -58,22 +57,13 @@ def scene(rng: np.random.Generator, backgrounds: list[Path], layout: Layout | Pa
     """A train scene resized to ``long_side`` with one plate in it: a synthetic one of ``layout``,
     or the real crop at that path."""
     bg = datasets.load_rgb(backgrounds[rng.integers(len(backgrounds))])
-    s = long_side / max(bg.shape[:2])
-    bg = resize(bg, max(1, round(bg.shape[1] * s)), max(1, round(bg.shape[0] * s)))
     if isinstance(layout, Path):
         plate, text = datasets.load_rgb(layout), ""
     else:
         plate, text = synth.render(layout, rng)
         plate = synth._stain(plate, rng)
-    ph = rng.uniform(*heights)
-    pw = ph * plate.shape[1] / plate.shape[0]
-    h, w = bg.shape[:2]
-    cx, cy = rng.uniform(pw / 2 + 2, w - pw / 2 - 2), rng.uniform(ph / 2 + 2, h - ph / 2 - 2)
-    quad = synth.random_quad(pw, ph, cx, cy, rng, skew=0.08)
-    img = synth.camera(synth.warp_into(plate, bg, quad), rng)
-    box = Box(int(quad[:, 0].min()), int(quad[:, 1].min()), int(np.ceil(quad[:, 0].max())),
-              int(np.ceil(quad[:, 1].max())))
-    return img, box, text
+    img, box = synth.paste(plate, bg, long_side, rng.uniform(*heights), rng)
+    return img, Box(*box), text
 
 
 def main() -> None:

@@ -181,6 +181,27 @@ def random_quad(w: float, h: float, cx: float, cy: float, rng: np.random.Generat
     return pts + np.array([cx, cy])
 
 
+def paste(plate: np.ndarray, scene: np.ndarray, long_side: float, height: float,
+          rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """``plate`` warped ``height`` px high into ``scene`` resized to ``long_side``, through ``camera``.
+
+    Returns the frame and the plate's box (x1, y1, x2, y2).  Used by ``bench_regions.py`` to test
+    the pipeline on pasted plates and by ``reader_data.scene_crops`` to train on them.
+    """
+    s = long_side / max(scene.shape[:2])
+    pil = Image.fromarray(scene).resize((max(1, round(scene.shape[1] * s)), max(1, round(scene.shape[0] * s))),
+                                        Image.Resampling.BILINEAR)
+    bg = np.asarray(pil)
+    ph = height
+    pw = ph * plate.shape[1] / plate.shape[0]
+    h, w = bg.shape[:2]
+    cx, cy = rng.uniform(pw / 2 + 2, w - pw / 2 - 2), rng.uniform(ph / 2 + 2, h - ph / 2 - 2)
+    quad = random_quad(pw, ph, cx, cy, rng, skew=0.08)
+    img = camera(warp_into(plate, bg, quad), rng)
+    box = (int(quad[:, 0].min()), int(quad[:, 1].min()), int(np.ceil(quad[:, 0].max())), int(np.ceil(quad[:, 1].max())))
+    return img, box
+
+
 def camera(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Blur, noise, colour cast and JPEG artefacts of a cheap camera."""
     pil = Image.fromarray(img)

@@ -93,6 +93,9 @@ def main() -> None:
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--lowres", type=int, default=0,
                     help="low-resolution scene-like copies of each real crop (reader_data.scene_copy)")
+    ap.add_argument("--scene-crops", type=int, default=0,
+                    help="copies of each tight real crop (us_states, br_crops, ar_crops) pasted into a real "
+                         "train scene, camera-degraded and cut by a jittered box (reader_data.scene_crops)")
     ap.add_argument("--repeat-set", action="append", default=[], metavar="SET=K",
                     help="K extra copies of one OCR set's crops, e.g. us_states=2 (repeatable)")
     ap.add_argument("--holdout", type=int, default=0,
@@ -135,6 +138,16 @@ def main() -> None:
         lx = rd.lowres(ocr_train, args.lowres, workers=2)
         rx, rt, rr = np.concatenate([rx, lx]), rt + base_t * args.lowres, rr + base_r * args.lowres
         print(f"low-resolution copies: {len(lx)}", flush=True)
+    if args.scene_crops:
+        # scenes behind the pasted plates: none that any hold-out keeps out (the reader's, and the
+        # detector's offset-0 one that bench_regions.py pastes held-out plates into)
+        det_kept = {it.path for it in datasets.holdout(datasets.det_items("train"), 10)[0]}
+        scenes = [it.path for it in det_train if it.dataset != "uc3m" and it.path in det_kept]
+        tight = [it for it in ocr_train if it.dataset in rd.TIGHT_SETS]
+        qx = rd.scene_crops(tight, scenes, args.scene_crops, workers=2)
+        qt, qr = [it.text for it in tight] * args.scene_crops, [it.region for it in tight] * args.scene_crops
+        print(f"scene crops: {len(qx)} ({len(tight)} tight crops x{args.scene_crops}, {len(scenes)} scenes)",
+              flush=True)
     if args.det_crops:
         cx, ct, cr = rd.det_crops(det_train)
         rx, rt = np.concatenate([rx] + [cx] * args.det_crops), rt + ct * args.det_crops
@@ -143,13 +156,16 @@ def main() -> None:
     if args.holdout:
         print(f"held out: {len(ocr_held)} OCR crops, {len(det_held)} detection scenes; training keeps "
               f"{len(ocr_train)} crops and {len(det_train)} scenes with no held-out plate", flush=True)
-    x = np.concatenate([sx] + [rx] * args.real_repeat)
-    texts = st + rt * args.real_repeat
-    regs = sr + rr * args.real_repeat
+    # scene crops are distinct copies already, so they are not repeated with the real crops
+    x = np.concatenate([sx] + [rx] * args.real_repeat + ([qx] if args.scene_crops else []))
+    texts = st + rt * args.real_repeat + (qt if args.scene_crops else [])
+    regs = sr + rr * args.real_repeat + (qr if args.scene_crops else [])
     y = np.stack([rm.encode(t) for t in texts])
     # Crops without a region label get -1 and are masked out of the region loss.
     r = np.array([regions.index(v) if v in regions else -1 for v in regs], np.int32)
-    print(f"train: {len(sx)} synthetic + {len(rx)} real x{args.real_repeat}; {len(regions)} regions", flush=True)
+    n_scene = len(x) - len(sx) - len(rx) * args.real_repeat
+    print(f"train: {len(sx)} synthetic + {len(rx)} real x{args.real_repeat} + {n_scene} scene crops; "
+          f"{len(regions)} regions", flush=True)
     ds = (
         tf.data.Dataset.from_tensor_slices((x, y, r))
         .shuffle(len(x), seed=0)
@@ -226,6 +242,7 @@ def main() -> None:
                 "real_repeat": args.real_repeat,
                 "extra_repeats": extra,
                 "lowres_copies": args.lowres,
+                "scene_crop_copies": args.scene_crops,
                 "detection_scene_crop_copies": args.det_crops,
                 "held_out_every": args.holdout,
                 "held_out_offset": args.holdout_offset,

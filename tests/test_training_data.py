@@ -65,3 +65,26 @@ def test_reader_holdout_keeps_no_held_out_plate_in_training() -> None:
     assert not {t for s in split.det_train for t in s.texts if t} & held
     plain_crops, _ = datasets.holdout(datasets.ocr_items("train"), 10)
     assert len(split.ocr_train) < len(plain_crops), "the data has shared plates, so some crops must go"
+
+
+def test_paste_puts_the_plate_at_its_box_and_scene_crops_cut_it_out() -> None:
+    """``synth.paste`` (bench_regions.py, reader_data.scene_crops): the plate lands in its box."""
+    import synth
+
+    rng = np.random.default_rng(3)
+    plate = np.full((80, 320, 3), 255, np.uint8)
+    for k in range(0, 320, 64):  # wide dark bars: still bars after shrinking, blur and JPEG
+        plate[:, k : k + 32] = 0
+    scene = np.full((480, 640, 3), 100, np.uint8)
+    frame, (x1, y1, x2, y2) = synth.paste(plate, scene, 1280, 60.0, rng)
+    assert frame.shape == (960, 1280, 3)
+    assert 0 <= x1 < x2 <= 1280 and 0 <= y1 < y2 <= 960 and 50 <= y2 - y1 <= 75
+    inside = frame[y1:y2, x1:x2].astype(np.float32)
+    outside = np.concatenate([frame[:, :x1], frame[:, x2:]], axis=1).astype(np.float32)
+    assert inside.std() > 3 * outside.std(), "the bars are inside the box, the flat scene outside"
+    crops = [reader_data.scene_crop(plate, scene, rng) for _ in range(4)]
+    for c in crops:
+        assert c.shape == (reader_data.IN_H, reader_data.IN_W, 3) and c.dtype == np.uint8
+        row = c[reader_data.IN_H // 2].astype(np.float32).mean(-1)
+        assert row.std() > 20, "the crop shows the plate's bars, not the flat scene"
+    assert len({c.tobytes() for c in crops}) == 4, "each copy draws its own frame, size and box"

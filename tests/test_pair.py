@@ -139,12 +139,12 @@ def test_one_view_reads_as_read_and_identical_views_change_nothing(pair: PairedR
     slot = pair.slot
     for crop in sample_crops:
         once = pair.read(crop)
-        assert pair.read_views([crop]) == once
-        twice = pair.read_views([crop, crop.copy()])
+        assert pair.decode([pair.infer(crop)]) == once
+        twice = pair.decode([pair.infer(crop), pair.infer(crop.copy())])
         assert (twice.plate, twice.region) == (once.plate, once.region)
         assert twice.score == pytest.approx(once.score)
-        assert slot.read_views([crop]) == slot.read(crop)
-        assert slot.read_views([crop, crop.copy()]).plate == slot.read(crop).plate
+        assert slot.decode([slot.infer(crop)]) == slot.read(crop)
+        assert slot.decode([slot.infer(crop), slot.infer(crop.copy())]).plate == slot.read(crop).plate
 
 
 def test_reread_settings_are_checked() -> None:
@@ -176,8 +176,8 @@ def test_the_recognizer_rereads_only_uncertain_plates_outside_fast_mode(sample_c
         for plate in label["plates"]:
             box = Box(*plate["box"])
             one = pair.read(pair.crop(img, box), self_hint_score=always.cfg.region_prior_score)
-            views = pair.read_views([pair.crop(img, box), pair.crop(img, box, margins[0])],
-                                    self_hint_score=always.cfg.region_prior_score)
+            views = pair.decode([pair.infer(pair.crop(img, box)), pair.infer(pair.crop(img, box, margins[0]))],
+                                self_hint_score=always.cfg.region_prior_score)
             assert never.read(img, box, RecognizeOptions()) == one
             assert always.read(img, box, RecognizeOptions(mode="fast")) == one
             assert always.read(img, box, RecognizeOptions()) == (views if one.score < 1.0 else one)

@@ -203,18 +203,6 @@ class Reader:
         """
         return self.decode([self.infer(crop)], top_n, beam_width, hint, hint_ratio, self_hint_score)
 
-    def read_views(
-        self,
-        crops: Sequence[np.ndarray],
-        top_n: int = TOP_N,
-        beam_width: int = BEAM_WIDTH,
-        hint: tuple[str, ...] = (),
-        hint_ratio: float = HINT_RATIO,
-        self_hint_score: float = SELF_HINT_SCORE,
-    ) -> PlateRead:
-        """Read one plate from several crops of it (``crops[0]`` the trained one): see ``decode``."""
-        return self.decode([self.infer(c) for c in crops], top_n, beam_width, hint, hint_ratio, self_hint_score)
-
     def decode(
         self,
         views: Sequence[tuple[np.ndarray, np.ndarray]],

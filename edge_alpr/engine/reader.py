@@ -226,10 +226,11 @@ class Reader:
         else:
             texts = list(dict.fromkeys(c.plate for chars, _ in views
                                        for c in self.candidates(chars, prior, beam_width, n, hint_ratio)))
-            p = np.mean([self.string_probs(chars, texts) for chars, _ in views], axis=0) if texts else []
-            order = np.argsort(-np.asarray(p), kind="stable")
-            cands = rerank([Candidate(texts[i], min(1.0, float(p[i]))) for i in order], [], prior,
-                           hint_ratio) if texts else []
+            cands = []
+            if texts:
+                p = np.mean([self.string_probs(chars, texts) for chars, _ in views], axis=0)
+                order = np.argsort(-p, kind="stable")
+                cands = rerank([Candidate(texts[i], min(1.0, float(p[i]))) for i in order], [], prior, hint_ratio)
         top = cands[0] if cands else Candidate("", 0.0)
         return PlateRead(top.plate, top.score, tuple(cands[:top_n]), code, score)
 

@@ -86,10 +86,14 @@ def main() -> None:
         return plates[next(nxt) % len(plates)]
 
     default = RecognizeOptions()
+    # decoded as the service decodes (its top-N, beam and region-prior settings)
+    as_served = {"top_n": rec.cfg.top_n, "beam_width": rec.cfg.beam_width,
+                 "self_hint_score": rec.cfg.region_prior_score}
 
     def reread() -> object:
-        return rec.reader.decode([rec.reader.infer(c) for c in views[next(nxt) % len(views)]])
-    n_reread = sum(rec.reader.read(c).score < rec.cfg.reread_below for c in crops)
+        return rec.reader.decode([rec.reader.infer(c) for c in views[next(nxt) % len(views)]], **as_served)
+
+    n_reread = sum(rec.reader.read(c, **as_served).score < rec.cfg.reread_below for c in crops)
 
     vcrop = resize(imgs[0][200:500, 400:800], rec.vehicle.in_w, rec.vehicle.in_h)
     rows = [

@@ -144,6 +144,9 @@ def main() -> None:
         det_kept = {it.path for it in datasets.holdout(datasets.det_items("train"), 10)[0]}
         scenes = [it.path for it in det_train if it.dataset != "uc3m" and it.path in det_kept]
         tight = [it for it in ocr_train if it.dataset in rd.TIGHT_SETS]
+        if not tight or not scenes:
+            ap.error(f"--scene-crops: {len(tight)} tight crops ({', '.join(rd.TIGHT_SETS)}) and {len(scenes)} "
+                     "non-uc3m train scenes outside every hold-out; both must be > 0 (is ../shared/data complete?)")
         qx = rd.scene_crops(tight, scenes, args.scene_crops, workers=2)
         qt, qr = [it.text for it in tight] * args.scene_crops, [it.region for it in tight] * args.scene_crops
         print(f"scene crops: {len(qx)} ({len(tight)} tight crops x{args.scene_crops}, {len(scenes)} scenes)",

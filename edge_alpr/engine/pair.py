@@ -15,6 +15,7 @@ head's region is the weaker of the two.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,8 +24,21 @@ from ..types import Box, Candidate, PlateRead
 from .reader import BEAM_WIDTH, HINT_RATIO, PROPOSALS_PER_RESULT, SELF_HINT_SCORE, TOP_N, Reader, rerank
 from .runtime import Model
 
-# One crop as both heads saw it: (slot characters, region probabilities), CTC frames.
-PairView = tuple[tuple[np.ndarray, np.ndarray], np.ndarray]
+
+@dataclass(eq=False)
+class PairView:
+    """One crop as both heads saw it, with what ``decode`` worked out from it kept.
+
+    Why kept: a re-read decodes the first view again beside the new ones, with the same prior;
+    its proposals and the two heads' string probabilities are the same numbers as before.
+    """
+
+    slot_chars: np.ndarray
+    region_p: np.ndarray
+    ctc_chars: np.ndarray
+    proposals: dict[tuple[object, ...], list[str]] = field(default_factory=dict)
+    p_slot: dict[str, float] = field(default_factory=dict)
+    p_ctc: dict[str, float] = field(default_factory=dict)
 
 
 def joint(texts: list[str], p_slot: np.ndarray, p_ctc: np.ndarray) -> list[Candidate]:
@@ -72,7 +86,8 @@ class PairedReader:
 
     def infer(self, crop: np.ndarray) -> PairView:
         """Both heads' outputs for one crop (``decode`` reads them)."""
-        return self.slot.infer(crop), self.ctc.infer(crop)[0]
+        slot_chars, region_p = self.slot.infer(crop)
+        return PairView(slot_chars, region_p, self.ctc.infer(crop)[0])
 
     def read(
         self,
@@ -103,18 +118,28 @@ class PairedReader:
         each is ranked by its mean joint score over the views (``joint``); the region and the
         template prior come from the first view.  Session 9 measured it on held-out train.
         """
-        code, score = self.slot.region(views[0][0][1])
+        code, score = self.slot.region(views[0].region_p)
         prior = self.slot.prior(code, score, hint, self_hint_score)
         n = max(top_n, 1) * PROPOSALS_PER_RESULT
-        texts = list(dict.fromkeys(
-            c.plate for (slot_chars, _), ctc_chars in views
-            for c in self.slot.candidates(slot_chars, prior, beam_width, n, hint_ratio)
-            + self.ctc.candidates(ctc_chars, prior, beam_width, n, hint_ratio)
-        ))
+        key = (prior, beam_width, n, hint_ratio)
+        for v in views:
+            if key not in v.proposals:
+                own = (self.slot.candidates(v.slot_chars, prior, beam_width, n, hint_ratio)
+                       + self.ctc.candidates(v.ctc_chars, prior, beam_width, n, hint_ratio))
+                v.proposals[key] = [c.plate for c in own]
+        texts = list(dict.fromkeys(t for v in views for t in v.proposals[key]))
         if not texts:
             return PlateRead("", 0.0, (), code, score)
-        p_slot = [self.slot.string_probs(slot_chars, texts) for (slot_chars, _), _ in views]
-        p_ctc = [self.ctc.string_probs(ctc_chars, texts) for _, ctc_chars in views]
+        p_slot = [self._probs(self.slot, v.slot_chars, v.p_slot, texts) for v in views]
+        p_ctc = [self._probs(self.ctc, v.ctc_chars, v.p_ctc, texts) for v in views]
         cands = rerank(joint(texts, np.array(p_slot), np.array(p_ctc)), [], prior, hint_ratio)
         top = cands[0]
         return PlateRead(top.plate, top.score, tuple(cands[:top_n]), code, score)
+
+    @staticmethod
+    def _probs(head: Reader, chars: np.ndarray, known: dict[str, float], texts: list[str]) -> np.ndarray:
+        """``head.string_probs`` of ``texts``, computing only those not in ``known`` (and keeping them)."""
+        todo = [t for t in texts if t not in known]
+        if todo:
+            known.update(zip(todo, head.string_probs(chars, todo).tolist()))
+        return np.array([known[t] for t in texts])

@@ -58,21 +58,19 @@ def fit_templates(probs: np.ndarray, alphabet: str, pad: int, templates: tuple[s
     its right reading.  With slots independent, the best string under a template is exact and
     cheap: per slot, the best allowed character, then pads.
     """
-    allowed = {k: np.array(m + [False]) for k, m in reg.symbol_masks(alphabet).items()}  # never the pad
+    # per symbol, every slot's best allowed character, once for all templates (never the pad)
+    best = {k: np.argmax(np.where(np.array(m + [False])[: probs.shape[1]], probs, -1.0), axis=1).tolist()
+            for k, m in reg.symbol_masks(alphabet).items()}
+    rows = probs.tolist()
     out = []
     for template in templates:
-        if len(template) > len(probs):
+        if len(template) > len(rows):
             continue
-        chosen, score = [], 1.0
-        for i, slot in enumerate(probs):
-            if i < len(template):
-                masked = np.where(allowed[template[i]][: len(slot)], slot, -1.0)
-                c = int(np.argmax(masked))
-                chosen.append(alphabet[c])
-            else:
-                c = pad
-            score *= float(slot[c])
-        out.append(Candidate("".join(chosen), min(1.0, score)))
+        chosen = [best[k][i] for i, k in enumerate(template)]
+        score = 1.0
+        for row, c in zip(rows, chosen + [pad] * (len(rows) - len(chosen))):
+            score *= row[c]
+        out.append(Candidate("".join(alphabet[c] for c in chosen), min(1.0, score)))
     return out
 
 
@@ -86,11 +84,10 @@ def slot_probs(probs: np.ndarray, texts: list[list[int] | None], pad: int) -> np
     """
     out = np.zeros(len(texts))
     n = len(probs)
-    for i, ids in enumerate(texts):
-        if ids is None or len(ids) > n:
-            continue
-        seq = np.array(ids + [pad] * (n - len(ids)), np.int64)
-        out[i] = float(np.prod(probs[np.arange(n), seq].astype(np.float64)))
+    todo = [(i, ids + [pad] * (n - len(ids))) for i, ids in enumerate(texts) if ids is not None and len(ids) <= n]
+    if todo:  # every text's slot probabilities in one gather, one product per row
+        seqs = np.array([seq for _, seq in todo], np.int64)
+        out[[i for i, _ in todo]] = np.prod(probs[np.arange(n)[None, :], seqs].astype(np.float64), axis=1)
     return out
 
 
@@ -104,8 +101,9 @@ def rerank(cands: list[Candidate], fitted: list[Candidate], prior: tuple[str, ..
             merged[c.plate] = c
     ranked = sorted(merged.values(), key=lambda c: -c.score)
     best = ranked[0].score
-    fits = [c for c in ranked if any(reg.matches(c.plate, r) for r in prior) and c.score >= best * ratio]
-    return fits + [c for c in ranked if c not in fits]
+    fits = [c for c in ranked if c.score >= best * ratio and any(reg.matches(c.plate, r) for r in prior)]
+    fitting = {id(c) for c in fits}
+    return fits + [c for c in ranked if id(c) not in fitting]
 
 
 class Reader:

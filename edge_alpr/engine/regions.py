@@ -252,19 +252,18 @@ def country_of(code: str) -> str:
     return code.split("-", 1)[0]
 
 
-def _compile(template: str) -> re.Pattern[str]:
-    return re.compile("".join(_SYMBOL[c] for c in template) + "$")
+def _compile(templates: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern for all of a country's templates (the decoder re-ranks with it on every read)."""
+    return re.compile("(?:" + "|".join("".join(_SYMBOL[c] for c in t) for t in templates) + ")$")
 
 
-_COMPILED: dict[str, tuple[re.Pattern[str], ...]] = {k: tuple(_compile(t) for t in v) for k, v in PATTERNS.items()}
+_COMPILED: dict[str, re.Pattern[str]] = {k: _compile(v) for k, v in PATTERNS.items() if v}
 
 
 def matches(plate: str, region: str) -> bool:
     """True when ``plate`` fits one of the region's templates (unknown templates: always)."""
-    pats = _COMPILED.get(country_of(region))
-    if not pats:
-        return True
-    return any(p.match(plate.upper()) for p in pats)
+    pat = _COMPILED.get(country_of(region))
+    return pat is None or pat.match(plate.upper()) is not None
 
 
 def templates(region: str) -> tuple[str, ...]:

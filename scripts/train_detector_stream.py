@@ -58,7 +58,7 @@ class Candidate:
 
 
 def _init_worker(items: list, names: tuple[str, str], batch: int, synth_p: float, fonts: str,
-                 crops: tuple[str, ...] = (), crop_p: float = 0.0) -> None:
+                 crops: tuple[str, ...] = (), crop_p: float = 0.0, robust_p: float = 0.0) -> None:
     import cv2
     import synth
 
@@ -66,7 +66,8 @@ def _init_worker(items: list, names: tuple[str, str], batch: int, synth_p: float
     if fonts:
         synth.set_font_dir(Path(fonts))
     shm_x, shm_t = shared_memory.SharedMemory(name=names[0]), shared_memory.SharedMemory(name=names[1])
-    _W.update(items=items, batch=batch, synth_p=synth_p, shm=(shm_x, shm_t), crops=crops, crop_p=crop_p)
+    _W.update(items=items, batch=batch, synth_p=synth_p, shm=(shm_x, shm_t), crops=crops, crop_p=crop_p,
+              robust_p=robust_p)
 
 
 def _fill(job: tuple[int, int, int]) -> int:
@@ -80,7 +81,7 @@ def _fill(job: tuple[int, int, int]) -> int:
     for j in range(batch):
         path, boxes = items[rng.integers(len(items))]
         x, t = td.sample(datasets.load_rgb(Path(path)), boxes, rng, _W["synth_p"], td.SIZE, _W["crops"],
-                         _W["crop_p"])
+                         _W["crop_p"], _W["robust_p"])
         xs[slot, j], ts[slot, j] = x, t
     return slot
 
@@ -106,10 +107,15 @@ def main() -> None:
                     help="OCR sets whose tight train crops of real plates are pasted into samples, e.g. "
                          "us_states,br_crops,ar_crops (plate shapes the scene sets hardly hold)")
     ap.add_argument("--paste-share", type=float, default=0.0, help="share of samples with 1-2 pasted crops")
+    ap.add_argument("--robust-share", type=float, default=0.0,
+                    help="share of samples whose real scene is first tilted (up to 12 degrees) and/or exposed "
+                         "flat or washed out (train_detector.robust)")
     ap.add_argument("--fonts", default="", help="fonts folder (default: ../shared/data/fonts)")
     ap.add_argument("--save-every", type=float, default=60, help="seconds between weight checkpoints")
     ap.add_argument("--out-dir", type=Path, required=True)
     args = ap.parse_args()
+    if not 0 <= args.robust_share <= 1:
+        ap.error(f"--robust-share must be in [0, 1], got {args.robust_share}")
     if not 0 <= args.paste_share <= 1 or bool(args.paste_crops) != (args.paste_share > 0):
         ap.error("--paste-crops SETS and --paste-share P (0 < P <= 1) go together")
     t0 = time.time()
@@ -132,7 +138,8 @@ def main() -> None:
     ts = np.ndarray((nslots, args.batch, td.GRID, td.GRID, 7), np.float16, buffer=shm_t.buf)
     pool = mp.get_context("fork").Pool(
         args.workers, _init_worker,
-        (items, (shm_x.name, shm_t.name), args.batch, args.synthetic_share, args.fonts, tuple(crops), args.paste_share),
+        (items, (shm_x.name, shm_t.name), args.batch, args.synthetic_share, args.fonts, tuple(crops), args.paste_share,
+         args.robust_share),
     )
     seed = args.seed
     pending: collections.deque = collections.deque()
@@ -251,7 +258,7 @@ def write_record(weights: Path, c: Candidate, args: argparse.Namespace, steps: i
         "steps": steps, "batch": args.batch, "samples": steps * args.batch,
         "seeds": [args.seed + 1, args.seed + steps], "warmup": args.warmup,
         "synthetic_share": args.synthetic_share, "train_images": images, "held_out_every": args.holdout,
-        "pasted_crops": args.paste_crops, "paste_share": args.paste_share,
+        "pasted_crops": args.paste_crops, "paste_share": args.paste_share, "robust_share": args.robust_share,
         "held_out_images": held, "seconds": round(seconds), "backend": backend,
     }
     tmp = record_path(weights).with_suffix(".json.tmp")

@@ -76,7 +76,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=EVAL_SEED)
     ap.add_argument("--real-crops", action="store_true",
                     help="paste held-out real plate crops into held-out train scenes (detection only)")
-    ap.add_argument("--holdout", type=int, default=10, help="as train_detector_stream.py --holdout")
+    ap.add_argument("--holdout", type=int, default=datasets.HOLDOUT_EVERY, help="as train_detector_stream.py --holdout")
     ap.add_argument("--threshold", type=float, help="detection threshold (default: the detector's sidecar)")
     ap.add_argument("--tile-min-side", type=int, default=ModelsConfig.tile_min_side,
                     help="models.tile_min_side: default mode tiles images whose long side is over this")

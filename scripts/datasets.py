@@ -62,6 +62,12 @@ def det_items(split: str, sets: tuple[str, ...] = DET_SETS) -> list[DetItem]:
     return out
 
 
+# The hold-out period every trainer and selection script defaults to (the shipped models'
+# sidecars record it as held_out_every): one constant, so a scene held out of the detector is
+# never pasted into, or trained on, by another script.
+HOLDOUT_EVERY = 10
+
+
 def holdout(items: list, every: int, offset: int = 0) -> tuple[list, list]:
     """(kept, held out): every ``every``-th train item, from item ``offset``, is held out (0: none).
 

@@ -98,7 +98,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("candidates", nargs="+", help="NAME=WEIGHTS.h5:WIDTH")
     ap.add_argument("--work", type=Path, required=True, help="folder for the exported candidates")
-    ap.add_argument("--holdout", type=int, default=10, help="as train_detector_stream.py --holdout")
+    ap.add_argument("--holdout", type=int, default=datasets.HOLDOUT_EVERY, help="as train_detector_stream.py --holdout")
     ap.add_argument("--version", type=int, default=3, help="version number the exported detectors get")
     ap.add_argument("--size", type=int, default=td.SIZE,
                     help="square input canvas of the exported candidates (a multiple of 32; the weights "

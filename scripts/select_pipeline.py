@@ -76,7 +76,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("variants", nargs="+", help="NAME=key=value[,key=value...] (models: settings)")
     ap.add_argument("--models", default="", help="model folder (default: the bundled models)")
-    ap.add_argument("--holdout", type=int, default=10, help="as train_detector_stream.py --holdout")
+    ap.add_argument("--holdout", type=int, default=datasets.HOLDOUT_EVERY, help="as train_detector_stream.py --holdout")
     ap.add_argument("--min-height", type=int, default=12, help="plates smaller than this (px) are not scored")
     args = ap.parse_args()
     try:

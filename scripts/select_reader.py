@@ -101,7 +101,7 @@ def main() -> None:
                     help="NAME=READER.tflite, or NAME=SLOT.tflite+CTC.tflite for a reader pair "
                          "(each .json sidecar beside its model)")
     ap.add_argument("--work", type=Path, required=True, help="folder for the candidates' model folders")
-    ap.add_argument("--holdout", type=int, default=10, help="as train_reader.py --holdout")
+    ap.add_argument("--holdout", type=int, default=datasets.HOLDOUT_EVERY, help="as train_reader.py --holdout")
     ap.add_argument("--holdout-offset", type=int, default=0,
                     help="hold out items i with i %% N == OFFSET (another offset: a disjoint hold-out)")
     ap.add_argument("--min-height", type=int, default=12, help="plates smaller than this (px) are not scored")

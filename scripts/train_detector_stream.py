@@ -101,7 +101,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1000,
                     help="batch k is rendered from seed+1+k: give each stage its own seed, or it replays "
                          "the previous stage's samples (the shipped detector_v3's stages all used 1000)")
-    ap.add_argument("--holdout", type=int, default=10,
+    ap.add_argument("--holdout", type=int, default=datasets.HOLDOUT_EVERY,
                     help="hold out every N-th train image, and every N-th pasted crop (0: none)")
     ap.add_argument("--paste-crops", default="",
                     help="OCR sets whose tight train crops of real plates are pasted into samples, e.g. "

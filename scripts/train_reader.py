@@ -141,7 +141,7 @@ def main() -> None:
     if args.scene_crops:
         # scenes behind the pasted plates: none that any hold-out keeps out (the reader's, and the
         # detector's offset-0 one that bench_regions.py pastes held-out plates into)
-        det_kept = {it.path for it in datasets.holdout(datasets.det_items("train"), 10)[0]}
+        det_kept = {it.path for it in datasets.holdout(datasets.det_items("train"), datasets.HOLDOUT_EVERY)[0]}
         scenes = [it.path for it in det_train if it.dataset != "uc3m" and it.path in det_kept]
         tight = [it for it in ocr_train if it.dataset in rd.TIGHT_SETS]
         if not tight or not scenes:

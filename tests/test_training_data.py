@@ -88,3 +88,37 @@ def test_paste_puts_the_plate_at_its_box_and_scene_crops_cut_it_out() -> None:
         row = c[reader_data.IN_H // 2].astype(np.float32).mean(-1)
         assert row.std() > 20, "the crop shows the plate's bars, not the flat scene"
     assert len({c.tobytes() for c in crops}) == 4, "each copy draws its own frame, size and box"
+
+
+
+def test_robust_tilt_moves_each_box_with_its_plate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bright bar on grey, turned with its scene: its box must hold all of it, and only grow."""
+    import train_detector
+
+    monkeypatch.setattr(train_detector, "ROBUST_TILT_P", 1.0)
+    monkeypatch.setattr(train_detector, "ROBUST_FLAT_P", 0.0)
+    monkeypatch.setattr(train_detector, "ROBUST_BRIGHT_P", 0.0)
+    img = np.full((200, 300, 3), 100, np.uint8)
+    img[80:120, 100:200] = 250
+    for seed in range(8):
+        out, boxes = train_detector.robust(img, ((100.0, 80.0, 200.0, 120.0),), np.random.default_rng(seed))
+        assert out.shape == img.shape and len(boxes) == 1
+        x1, y1, x2, y2 = boxes[0]
+        bar = np.argwhere(out[..., 0] >= 200)
+        assert len(bar) > 0.8 * 100 * 40
+        assert bar[:, 1].min() >= x1 - 1 and bar[:, 1].max() <= x2 + 1
+        assert bar[:, 0].min() >= y1 - 1 and bar[:, 0].max() <= y2 + 1
+        assert (x2 - x1) * (y2 - y1) >= 100 * 40 - 1
+
+
+def test_robust_exposure_keeps_the_boxes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import train_detector
+
+    monkeypatch.setattr(train_detector, "ROBUST_TILT_P", 0.0)
+    img = np.random.default_rng(0).integers(60, 200, (50, 80, 3), dtype=np.uint8)
+    changed = 0
+    for seed in range(10):
+        out, boxes = train_detector.robust(img, ((1, 2, 30, 20),), np.random.default_rng(seed))
+        assert boxes == ((1, 2, 30, 20),)
+        changed += not np.array_equal(out, img)
+    assert 3 <= changed <= 9  # flat or washed out in about 60 % of calls

@@ -62,9 +62,10 @@ def det_items(split: str, sets: tuple[str, ...] = DET_SETS) -> list[DetItem]:
     return out
 
 
-# The hold-out period every trainer and selection script defaults to (the shipped models'
-# sidecars record it as held_out_every): one constant, so a scene held out of the detector is
-# never pasted into, or trained on, by another script.
+# The hold-out period of the detector trainer and of every selection script's default (the
+# shipped models' sidecars record it as held_out_every; train_reader.py holds out nothing unless
+# told): one constant, so a scene held out of the detector is never pasted into, or trained on,
+# by another script.
 HOLDOUT_EVERY = 10
 
 

@@ -108,8 +108,8 @@ def main() -> None:
                          "us_states,br_crops,ar_crops (plate shapes the scene sets hardly hold)")
     ap.add_argument("--paste-share", type=float, default=0.0, help="share of samples with 1-2 pasted crops")
     ap.add_argument("--robust-share", type=float, default=0.0,
-                    help="share of samples whose real scene is first tilted (up to 12 degrees) and/or exposed "
-                         "flat or washed out (train_detector.robust)")
+                    help=f"share of samples whose real scene is first tilted (up to {td.ROBUST_TILT_DEG:g} degrees) "
+                         "and/or exposed flat or washed out (train_detector.robust)")
     ap.add_argument("--fonts", default="", help="fonts folder (default: ../shared/data/fonts)")
     ap.add_argument("--save-every", type=float, default=60, help="seconds between weight checkpoints")
     ap.add_argument("--out-dir", type=Path, required=True)

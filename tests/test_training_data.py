@@ -90,7 +90,6 @@ def test_paste_puts_the_plate_at_its_box_and_scene_crops_cut_it_out() -> None:
     assert len({c.tobytes() for c in crops}) == 4, "each copy draws its own frame, size and box"
 
 
-
 def test_robust_tilt_moves_each_box_with_its_plate(monkeypatch: pytest.MonkeyPatch) -> None:
     """A bright bar on grey, turned with its scene: its box must hold all of it, and only grow."""
     import train_detector
@@ -99,19 +98,20 @@ def test_robust_tilt_moves_each_box_with_its_plate(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(train_detector, "ROBUST_FLAT_P", 0.0)
     monkeypatch.setattr(train_detector, "ROBUST_BRIGHT_P", 0.0)
     img = np.full((200, 300, 3), 100, np.uint8)
-    img[80:120, 100:200] = 250
+    img[20:50, 180:280] = 250  # off the centre: a turn the wrong way would move it elsewhere
     for seed in range(8):
-        out, boxes = train_detector.robust(img, ((100.0, 80.0, 200.0, 120.0),), np.random.default_rng(seed))
+        out, boxes = train_detector.robust(img, ((180.0, 20.0, 280.0, 50.0),), np.random.default_rng(seed))
         assert out.shape == img.shape and len(boxes) == 1
         x1, y1, x2, y2 = boxes[0]
         bar = np.argwhere(out[..., 0] >= 200)
-        assert len(bar) > 0.8 * 100 * 40
+        assert len(bar) > 0.8 * 100 * 30
         assert bar[:, 1].min() >= x1 - 1 and bar[:, 1].max() <= x2 + 1
         assert bar[:, 0].min() >= y1 - 1 and bar[:, 0].max() <= y2 + 1
-        assert (x2 - x1) * (y2 - y1) >= 100 * 40 - 1
+        assert (x2 - x1) * (y2 - y1) >= 100 * 30 - 1
 
 
 def test_robust_exposure_keeps_the_boxes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a tilt, an exposure change moves no box (and happens in about 60 % of calls)."""
     import train_detector
 
     monkeypatch.setattr(train_detector, "ROBUST_TILT_P", 0.0)

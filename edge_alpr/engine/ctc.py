@@ -96,7 +96,9 @@ def string_probs(probs: np.ndarray, texts: list[list[int] | None], blank: int) -
     forward pass over all of them side by side costs about what one string does.  A run of
     pure-blank frames (blank probability exactly 1, as :func:`prepare` leaves a frame with no
     character) is scored as one such frame (exact: after the first, only blank states hold
-    probability and a pure-blank frame keeps them as they are).
+    probability and a pure-blank frame keeps them as they are).  ``probs`` must be finite
+    probabilities (as :func:`prepare` leaves them): the texts sit side by side in one state
+    vector, kept apart by multiplying with 0, which a NaN or an infinity would not do.
     """
     out = np.zeros(len(texts))
     todo = [i for i, t in enumerate(texts) if t is not None]
@@ -147,11 +149,12 @@ def fit_templates(probs: np.ndarray, alphabet: str, blank: int, templates: tuple
     masks = {k: np.array(m) for k, m in regions.symbol_masks(alphabet).items()}
     best = {k: np.where(m, chars, 0.0).max(axis=1) for k, m in masks.items()}
     live = np.flatnonzero(chars.max(axis=1) >= MIN_CHAR_P)  # pure-blank frames align trivially
-    todo = list(dict.fromkeys(t for t in templates if t and len(t) <= len(live)))
+    allowed = {k: np.flatnonzero(m) for k, m in masks.items()}
+    # a template needs a frame per position, and a character of the alphabet for each symbol
+    todo = list(dict.fromkeys(t for t in templates if t and len(t) <= len(live) and all(len(allowed[k]) for k in t)))
     if not todo:
         return []
     emit = [np.stack([best[k][live] for k in t], axis=1) for t in todo]
-    allowed = {k: np.flatnonzero(m) for k, m in masks.items()}
     sums: dict[tuple[int, ...], np.ndarray] = {}  # templates often give a position the same frames
     found: dict[str, list[int]] = {}  # each distinct string once, all scored in one batch
     for t, frames in zip(todo, _align(emit, probs[live, blank]), strict=True):

@@ -257,6 +257,7 @@ def _compile(templates: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("(?:" + "|".join("".join(_SYMBOL[c] for c in t) for t in templates) + ")$")
 
 
+# a country without templates has no pattern: it matches every plate, and gives no prior
 _COMPILED: dict[str, re.Pattern[str]] = {k: _compile(v) for k, v in PATTERNS.items() if v}
 
 

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import datasets  # noqa: E402
 import evaluate  # noqa: E402
+import train_detector  # noqa: E402
 
 from edge_alpr.imaging import decode  # noqa: E402
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # noqa: E402
@@ -45,17 +46,7 @@ FILL = (114, 114, 114)  # the detector's letterbox grey, for corners a turn unco
 
 def tilt(deg: float) -> Callable[[np.ndarray, Boxes], tuple[np.ndarray, Boxes]]:
     """Turn the scene ``deg`` degrees counter-clockwise about its centre, boxes along."""
-    def change(img: np.ndarray, boxes: Boxes) -> tuple[np.ndarray, Boxes]:
-        h, w = img.shape[:2]
-        out = np.asarray(Image.fromarray(img).rotate(deg, Image.Resampling.BILINEAR, fillcolor=FILL))
-        a = np.deg2rad(deg)
-        turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-        moved = []
-        for x1, y1, x2, y2 in boxes:
-            pts = (np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]]) - (w / 2, h / 2)) @ turn + (w / 2, h / 2)
-            moved.append((pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()))
-        return out, moved
-    return change
+    return lambda img, boxes: train_detector.turn(img, boxes, deg, FILL)
 
 
 def pixels(f: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray, Boxes], tuple[np.ndarray, Boxes]]:

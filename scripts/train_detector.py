@@ -14,6 +14,7 @@ import argparse
 import multiprocessing as mp
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,23 @@ ROBUST_FLAT_P, ROBUST_FLAT = 0.35, (0.35, 0.8)  # contrast kept around the image
 ROBUST_BRIGHT_P, ROBUST_GAIN, ROBUST_LIFT = 0.25, (1.2, 1.8), (0.0, 40.0)
 
 
+def turn(img: np.ndarray, boxes: Iterable[Sequence[float]], deg: float,
+         fill: tuple[int, int, int] = (114, 114, 114)) -> tuple[np.ndarray, list[tuple[float, float, float, float]]]:
+    """``img`` turned ``deg`` degrees counter-clockwise about its centre (as ``PIL.Image.rotate``
+    turns), and each box as the axis-aligned box of its turned corners (not clipped)."""
+    from PIL import Image
+
+    h, w = img.shape[:2]
+    out = np.asarray(Image.fromarray(img).rotate(deg, Image.Resampling.BILINEAR, fillcolor=fill))
+    a = np.deg2rad(deg)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])  # rows: image x, y (y down)
+    moved = []
+    for x1, y1, x2, y2 in boxes:
+        pts = (np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]], float) - (w / 2, h / 2)) @ rot + (w / 2, h / 2)
+        moved.append((float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max())))
+    return out, moved
+
+
 def robust(img: np.ndarray, boxes: tuple, rng: np.random.Generator) -> tuple[np.ndarray, tuple]:
     """A real scene tilted in-plane and/or exposed flat or washed out, with its boxes moved along.
 
@@ -78,20 +96,11 @@ def robust(img: np.ndarray, boxes: tuple, rng: np.random.Generator) -> tuple[np.
     (taller than the plate: a 4:1 plate turned 12 degrees gets a box about 1.8x its height), clipped
     to the frame; a plate turned partly out of the frame keeps only its visible part as its box.
     """
-    from PIL import Image
-
     if rng.random() < ROBUST_TILT_P:
-        deg = float(rng.uniform(-ROBUST_TILT_DEG, ROBUST_TILT_DEG))
         h, w = img.shape[:2]
-        img = np.asarray(Image.fromarray(img).rotate(deg, Image.Resampling.BILINEAR, fillcolor=(114, 114, 114)))
-        a = np.deg2rad(deg)
-        turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])  # PIL turns counter-clockwise
-        moved = []
-        for x1, y1, x2, y2 in boxes:
-            pts = (np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]], float) - (w / 2, h / 2)) @ turn + (w / 2, h / 2)
-            moved.append((max(0.0, pts[:, 0].min()), max(0.0, pts[:, 1].min()),
-                          min(float(w), pts[:, 0].max()), min(float(h), pts[:, 1].max())))
-        boxes = tuple(b for b in moved if b[2] > b[0] and b[3] > b[1])
+        img, moved = turn(img, boxes, float(rng.uniform(-ROBUST_TILT_DEG, ROBUST_TILT_DEG)))
+        clipped = [(max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)) for x1, y1, x2, y2 in moved]
+        boxes = tuple(b for b in clipped if b[2] > b[0] and b[3] > b[1])
     r = rng.random()
     if r < ROBUST_FLAT_P:
         f = img.astype(np.float32)

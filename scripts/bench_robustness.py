@@ -32,9 +32,9 @@ from PIL import Image, ImageFilter
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import augment  # noqa: E402
 import datasets  # noqa: E402
 import evaluate  # noqa: E402
-import train_detector  # noqa: E402
 
 from edge_alpr.imaging import decode  # noqa: E402
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # noqa: E402
@@ -46,7 +46,7 @@ FILL = (114, 114, 114)  # the detector's letterbox grey, for corners a turn unco
 
 def tilt(deg: float) -> Callable[[np.ndarray, Boxes], tuple[np.ndarray, Boxes]]:
     """Turn the scene ``deg`` degrees counter-clockwise about its centre, boxes along."""
-    return lambda img, boxes: train_detector.turn(img, boxes, deg, FILL)
+    return lambda img, boxes: augment.turn(img, boxes, deg, FILL)
 
 
 def pixels(f: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray, Boxes], tuple[np.ndarray, Boxes]]:

@@ -14,7 +14,6 @@ import argparse
 import multiprocessing as mp
 import sys
 import time
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import augment  # noqa: E402
 import datasets  # noqa: E402
 import tfcommon  # noqa: E402
 
@@ -64,53 +64,6 @@ def targets(
     return t
 
 
-# --robust-share: how far a real scene is tilted, and how a washed-out or flat exposure looks
-ROBUST_TILT_P, ROBUST_TILT_DEG = 0.6, 12.0
-ROBUST_FLAT_P, ROBUST_FLAT = 0.35, (0.35, 0.8)  # contrast kept around the image's mean
-ROBUST_BRIGHT_P, ROBUST_GAIN, ROBUST_LIFT = 0.25, (1.2, 1.8), (0.0, 40.0)
-
-
-def turn(img: np.ndarray, boxes: Iterable[Sequence[float]], deg: float,
-         fill: tuple[int, int, int] = (114, 114, 114)) -> tuple[np.ndarray, list[tuple[float, float, float, float]]]:
-    """``img`` turned ``deg`` degrees counter-clockwise about its centre (as ``PIL.Image.rotate``
-    turns), and each box as the axis-aligned box of its turned corners (not clipped)."""
-    from PIL import Image
-
-    h, w = img.shape[:2]
-    out = np.asarray(Image.fromarray(img).rotate(deg, Image.Resampling.BILINEAR, fillcolor=fill))
-    a = np.deg2rad(deg)
-    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])  # rows: image x, y (y down)
-    moved = []
-    for x1, y1, x2, y2 in boxes:
-        pts = (np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]], float) - (w / 2, h / 2)) @ rot + (w / 2, h / 2)
-        moved.append((float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max())))
-    return out, moved
-
-
-def robust(img: np.ndarray, boxes: tuple, rng: np.random.Generator) -> tuple[np.ndarray, tuple]:
-    """A real scene tilted in-plane and/or exposed flat or washed out, with its boxes moved along.
-
-    Why: the scene sets hold level, well-exposed plates, and held-out train scenes turned by 8
-    degrees lost 10-30 % of their plates, washed out or flat ones up to 40 % (session 10's probe).
-    A tilted plate's box is the axis-aligned box of its turned corners, as the detector reports it
-    (taller than the plate: a 4:1 plate turned 12 degrees gets a box about 1.8x its height), clipped
-    to the frame; a plate turned partly out of the frame keeps only its visible part as its box.
-    """
-    if rng.random() < ROBUST_TILT_P:
-        h, w = img.shape[:2]
-        img, moved = turn(img, boxes, float(rng.uniform(-ROBUST_TILT_DEG, ROBUST_TILT_DEG)))
-        clipped = [(max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)) for x1, y1, x2, y2 in moved]
-        boxes = tuple(b for b in clipped if b[2] > b[0] and b[3] > b[1])
-    r = rng.random()
-    if r < ROBUST_FLAT_P:
-        f = img.astype(np.float32)
-        img = np.clip(f.mean() + (f - f.mean()) * rng.uniform(*ROBUST_FLAT), 0, 255).astype(np.uint8)
-    elif r < ROBUST_FLAT_P + ROBUST_BRIGHT_P:
-        img = np.clip(img.astype(np.float32) * rng.uniform(*ROBUST_GAIN) + rng.uniform(*ROBUST_LIFT), 0,
-                      255).astype(np.uint8)
-    return img, boxes
-
-
 def sample(
     img: np.ndarray, boxes: tuple, rng: np.random.Generator, scenes_synth: float, size: int = SIZE,
     crops: tuple[str, ...] = (), crop_p: float = 0.0, robust_p: float = 0.0,
@@ -121,13 +74,13 @@ def sample(
     same (fully convolutional) weights: see ``select_detector.py --size``.  ``crops``: tight crops
     of real plates (image paths) of which, in a share ``crop_p`` of samples, 1-2 are warped in
     like the synthetic plates: real textures of plate shapes the scene sets hardly hold.
-    ``robust_p``: the share of samples whose scene goes through ``robust`` first (0 draws nothing,
-    so earlier recipes replay exactly).
+    ``robust_p``: the share of samples whose scene goes through ``augment.robust`` first (0 draws
+    nothing, so earlier recipes replay exactly).
     """
     import synth
 
     if robust_p > 0 and rng.random() < robust_p:
-        img, boxes = robust(img, boxes, rng)
+        img, boxes = augment.robust(img, boxes, rng)
     h, w = img.shape[:2]
     z = float(np.exp(rng.uniform(np.log(0.6), np.log(3.0))))
     s = size / max(h, w) * z

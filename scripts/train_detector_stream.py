@@ -33,6 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import augment  # noqa: E402
 import datasets  # noqa: E402
 import train_detector as td  # noqa: E402
 
@@ -108,8 +109,8 @@ def main() -> None:
                          "us_states,br_crops,ar_crops (plate shapes the scene sets hardly hold)")
     ap.add_argument("--paste-share", type=float, default=0.0, help="share of samples with 1-2 pasted crops")
     ap.add_argument("--robust-share", type=float, default=0.0,
-                    help=f"share of samples whose real scene is first tilted (up to {td.ROBUST_TILT_DEG:g} degrees) "
-                         "and/or exposed flat or washed out (train_detector.robust)")
+                    help=f"share of samples whose real scene is first tilted (up to {augment.ROBUST_TILT_DEG:g} "
+                         "degrees) and/or exposed flat or washed out (augment.robust)")
     ap.add_argument("--fonts", default="", help="fonts folder (default: ../shared/data/fonts)")
     ap.add_argument("--save-every", type=float, default=60, help="seconds between weight checkpoints")
     ap.add_argument("--out-dir", type=Path, required=True)

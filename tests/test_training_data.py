@@ -92,15 +92,15 @@ def test_paste_puts_the_plate_at_its_box_and_scene_crops_cut_it_out() -> None:
 
 def test_robust_tilt_moves_each_box_with_its_plate(monkeypatch: pytest.MonkeyPatch) -> None:
     """A bright bar on grey, turned with its scene: its box must hold all of it, and only grow."""
-    import train_detector
+    import augment
 
-    monkeypatch.setattr(train_detector, "ROBUST_TILT_P", 1.0)
-    monkeypatch.setattr(train_detector, "ROBUST_FLAT_P", 0.0)
-    monkeypatch.setattr(train_detector, "ROBUST_BRIGHT_P", 0.0)
+    monkeypatch.setattr(augment, "ROBUST_TILT_P", 1.0)
+    monkeypatch.setattr(augment, "ROBUST_FLAT_P", 0.0)
+    monkeypatch.setattr(augment, "ROBUST_BRIGHT_P", 0.0)
     img = np.full((200, 300, 3), 100, np.uint8)
     img[20:50, 180:280] = 250  # off the centre: a turn the wrong way would move it elsewhere
     for seed in range(8):
-        out, boxes = train_detector.robust(img, ((180.0, 20.0, 280.0, 50.0),), np.random.default_rng(seed))
+        out, boxes = augment.robust(img, ((180.0, 20.0, 280.0, 50.0),), np.random.default_rng(seed))
         assert out.shape == img.shape and len(boxes) == 1
         x1, y1, x2, y2 = boxes[0]
         bar = np.argwhere(out[..., 0] >= 200)
@@ -112,13 +112,13 @@ def test_robust_tilt_moves_each_box_with_its_plate(monkeypatch: pytest.MonkeyPat
 
 def test_robust_exposure_keeps_the_boxes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a tilt, an exposure change moves no box (and happens in about 60 % of calls)."""
-    import train_detector
+    import augment
 
-    monkeypatch.setattr(train_detector, "ROBUST_TILT_P", 0.0)
+    monkeypatch.setattr(augment, "ROBUST_TILT_P", 0.0)
     img = np.random.default_rng(0).integers(60, 200, (50, 80, 3), dtype=np.uint8)
     changed = 0
     for seed in range(10):
-        out, boxes = train_detector.robust(img, ((1, 2, 30, 20),), np.random.default_rng(seed))
+        out, boxes = augment.robust(img, ((1, 2, 30, 20),), np.random.default_rng(seed))
         assert boxes == ((1, 2, 30, 20),)
         changed += not np.array_equal(out, img)
     assert 3 <= changed <= 9  # flat or washed out in about 60 % of calls

@@ -20,12 +20,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import augment as scene_aug  # noqa: E402
 import datasets  # noqa: E402
 import reader_data as rd  # noqa: E402
 import reader_model as rm  # noqa: E402
 import tfcommon  # noqa: E402
 
 IN_H, IN_W, MAX_LEN = rd.IN_H, rd.IN_W, rd.MAX_LEN
+TILTED_SEED = 13  # --tilted's pasted crops: other pastes than --scene-crops' (seed 9)
 ALPHABET, PAD, CTC_ROWS = rm.ALPHABET, rm.PAD, rm.CTC_ROWS
 
 
@@ -96,6 +98,12 @@ def main() -> None:
     ap.add_argument("--scene-crops", type=int, default=0,
                     help="copies of each tight real crop (us_states, br_crops, ar_crops) pasted into a real "
                          "train scene, camera-degraded and cut by a jittered box (reader_data.scene_crops)")
+    ap.add_argument("--tilted", type=int, default=0,
+                    help="copies of every detection-scene plate and every tight real crop (pasted into a scene, "
+                         "as --scene-crops) turned in the image plane and cut by the turned plate's box, as a "
+                         "detector reports a tilted plate (reader_data.turned_cut)")
+    ap.add_argument("--tilt-deg", type=float, default=scene_aug.ROBUST_TILT_DEG,
+                    help="--tilted turns each copy by up to this many degrees either way")
     ap.add_argument("--repeat-set", action="append", default=[], metavar="SET=K",
                     help="K extra copies of one OCR set's crops, e.g. us_states=2 (repeatable)")
     ap.add_argument("--holdout", type=int, default=0,
@@ -138,19 +146,31 @@ def main() -> None:
         lx = rd.lowres(ocr_train, args.lowres, workers=2)
         rx, rt, rr = np.concatenate([rx, lx]), rt + base_t * args.lowres, rr + base_r * args.lowres
         print(f"low-resolution copies: {len(lx)}", flush=True)
-    if args.scene_crops:
+    if args.scene_crops or args.tilted:
         # scenes behind the pasted plates: none that any hold-out keeps out (the reader's, and the
         # detector's offset-0 one that bench_regions.py pastes held-out plates into)
         det_kept = {it.path for it in datasets.holdout(datasets.det_items("train"), datasets.HOLDOUT_EVERY)[0]}
         scenes = [it.path for it in det_train if it.dataset != "uc3m" and it.path in det_kept]
         tight = [it for it in ocr_train if it.dataset in rd.TIGHT_SETS]
         if not tight or not scenes:
-            ap.error(f"--scene-crops: {len(tight)} tight crops ({', '.join(rd.TIGHT_SETS)}) and {len(scenes)} "
-                     "non-uc3m train scenes outside every hold-out; both must be > 0 (is ../shared/data complete?)")
+            ap.error(f"--scene-crops/--tilted: {len(tight)} tight crops ({', '.join(rd.TIGHT_SETS)}) and "
+                     f"{len(scenes)} non-uc3m train scenes outside every hold-out; both must be > 0 "
+                     "(is ../shared/data complete?)")
+    # scene crops and turned copies are distinct copies, added once per epoch (not --real-repeat times)
+    qx, qt, qr = np.zeros((0, IN_H, IN_W, 3), np.uint8), [], []
+    if args.scene_crops:
         qx = rd.scene_crops(tight, scenes, args.scene_crops, workers=2)
         qt, qr = [it.text for it in tight] * args.scene_crops, [it.region for it in tight] * args.scene_crops
         print(f"scene crops: {len(qx)} ({len(tight)} tight crops x{args.scene_crops}, {len(scenes)} scenes)",
               flush=True)
+    if args.tilted:
+        ux, ut, ur = rd.tilted_det_crops(det_train, args.tilted, args.tilt_deg)
+        vx = rd.scene_crops(tight, scenes, args.tilted, workers=2, seed=TILTED_SEED, tilt_deg=args.tilt_deg)
+        qx = np.concatenate([qx, ux, vx])
+        qt += ut + [it.text for it in tight] * args.tilted
+        qr += [r if r in regions else "" for r in ur] + [it.region for it in tight] * args.tilted
+        print(f"turned copies (up to {args.tilt_deg:g} degrees): {len(ux)} detection-scene plates, {len(vx)} pasted "
+              "tight crops", flush=True)
     if args.det_crops:
         cx, ct, cr = rd.det_crops(det_train)
         rx, rt = np.concatenate([rx] + [cx] * args.det_crops), rt + ct * args.det_crops
@@ -159,10 +179,9 @@ def main() -> None:
     if args.holdout:
         print(f"held out: {len(ocr_held)} OCR crops, {len(det_held)} detection scenes; training keeps "
               f"{len(ocr_train)} crops and {len(det_train)} scenes with no held-out plate", flush=True)
-    # scene crops are distinct copies already, so they are not repeated with the real crops
-    x = np.concatenate([sx] + [rx] * args.real_repeat + ([qx] if args.scene_crops else []))
-    texts = st + rt * args.real_repeat + (qt if args.scene_crops else [])
-    regs = sr + rr * args.real_repeat + (qr if args.scene_crops else [])
+    x = np.concatenate([sx] + [rx] * args.real_repeat + [qx])
+    texts = st + rt * args.real_repeat + qt
+    regs = sr + rr * args.real_repeat + qr
     y = np.stack([rm.encode(t) for t in texts])
     # Crops without a region label get -1 and are masked out of the region loss.
     r = np.array([regions.index(v) if v in regions else -1 for v in regs], np.int32)

@@ -122,3 +122,40 @@ def test_robust_exposure_keeps_the_boxes(monkeypatch: pytest.MonkeyPatch) -> Non
         assert boxes == ((1, 2, 30, 20),)
         changed += not np.array_equal(out, img)
     assert 3 <= changed <= 9  # flat or washed out in about 60 % of calls
+
+
+def _bar_scene() -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """A dark 400x300 frame with a bright 160x40 'plate' whose right half carries a grey band."""
+    img = np.full((300, 400, 3), 20, np.uint8)
+    img[130:170, 120:280] = 230
+    img[130:170, 200:280, 1] = 120  # tells left from right after turning
+    return img, (120.0, 130.0, 280.0, 170.0)
+
+
+def test_turned_cut_at_zero_degrees_is_the_services_level_cut() -> None:
+    from edge_alpr.engine.preprocess import crop_resize, expand
+    from edge_alpr.types import Box
+
+    img, box = _bar_scene()
+    level = crop_resize(img, expand(Box(120, 130, 280, 170), reader_data.MARGIN_X, reader_data.MARGIN_Y, 400, 300),
+                        reader_data.IN_W, reader_data.IN_H)
+    assert np.array_equal(reader_data.turned_cut(img, box, 0.0), level)
+
+
+def test_turned_cut_holds_the_whole_turned_plate_tilted_the_right_way() -> None:
+    """Turned counter-clockwise, the plate's right end rises: its bright rows sit higher there."""
+    img, box = _bar_scene()
+    out = reader_data.turned_cut(img, box, 10.0).astype(np.float32)
+    assert out.shape == (reader_data.IN_H, reader_data.IN_W, 3)
+    bright = out.mean(-1) > 100
+    cols = np.flatnonzero(bright.any(axis=0))
+    # the whole plate is inside the cut: bright columns reach both ends, inside the margins
+    assert cols[0] <= 0.1 * reader_data.IN_W and cols[-1] >= 0.9 * reader_data.IN_W
+    rows = np.arange(reader_data.IN_H)[:, None]
+    third = reader_data.IN_W // 3
+    left = (rows * bright[:, :third]).sum() / bright[:, :third].sum()
+    right = (rows * bright[:, -third:]).sum() / bright[:, -third:].sum()
+    assert right < left - 3, (left, right)
+    # the box of a 4:1 plate turned 10 degrees is about 1.7x its height, so the plate fills less of it
+    level = reader_data.turned_cut(img, box, 0.0).astype(np.float32).mean(-1) > 100
+    assert bright.mean() < 0.85 * level.mean()

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # what travels: scenes re-encoded at this JPEG quality (session 4's), crops at most this wide
 SCENE_QUALITY, CROP_MAX_W, CROP_QUALITY = 72, 192, 90
 BUDGET_MIB = 64
+MARKER = ".packed-by-pack_gpu_data"  # an existing --out is replaced only if this script made it
 
 
 def _rows(path: Path) -> list[dict]:
@@ -61,7 +62,12 @@ def main() -> None:
     ap.add_argument("--paste-crops", default="us_states,br_crops,ar_crops",
                     help="OCR sets whose train crops travel for --paste-crops ('' for none)")
     args = ap.parse_args()
+    names = [w.name for w in args.init]
+    if len(set(names)) != len(names):
+        ap.error(f"--init: two weights files share a name ({', '.join(names)}); they would overwrite each other")
     if args.out.exists():
+        if not (args.out / MARKER).exists() and args.out.name != ".gpu":
+            ap.error(f"--out {args.out} exists and was not made by this script; remove it or choose another folder")
         shutil.rmtree(args.out)
     data = args.out / "data"
     for name in datasets.DET_SETS:
@@ -73,6 +79,7 @@ def main() -> None:
         else:
             (data / "ocr" / name).mkdir(parents=True)
             (data / "ocr" / name / "labels.jsonl").write_text("")
+    (args.out / MARKER).write_text("")
     shutil.copytree(datasets.DATA / "fonts", args.out / "fonts")
     for w in args.init:
         shutil.copy2(w, args.out / w.name)

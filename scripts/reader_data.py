@@ -53,8 +53,9 @@ LOWRES_QUALITY = (50, 92)
 SCENE_LONG_SIDE = (640.0, 1280.0)
 SCENE_PLATE_H = (20.0, 110.0)
 SCENE_BOX_JITTER = 0.06
-# turned_cut: the window turned around a plate, per side, in plate widths and heights (enough for
-# the box of a 4.7:1 plate turned 30 degrees, and the reader margins, to stay inside it)
+# turned_cut: the window turned around a plate reaches 0.6 plate widths + 1.0 plate heights past
+# the plate on every side (enough for the box of a 4.7:1 plate turned 30 degrees, and the reader
+# margins, to stay inside it)
 TURN_WINDOW_PAD = (0.6, 1.0)
 # OCR sets whose crops are the plate itself (uc3m crops come with their own scenes: det_crops)
 TIGHT_SETS = ("us_states", "br_crops", "ar_crops")
@@ -105,22 +106,30 @@ def turned_cut(img: np.ndarray, box: tuple[float, float, float, float], deg: flo
                jitter: np.ndarray | None = None) -> np.ndarray:
     """The plate in ``box`` turned ``deg`` degrees in the image plane, cut as the service cuts a detection.
 
-    Only a window around the plate is turned (a whole 1280 px frame costs ten times more); the
-    cut box is the axis-aligned box of the turned plate box, each edge moved by ``jitter``
-    (fractions of that box: x1, y1, x2, y2), plus the reader margins.
+    Only a window around the plate is turned (a whole 1280 px frame costs ten times more), about
+    the plate's centre: where the window reaches past the frame it is filled with the frame's edge
+    pixels.  The cut box is the axis-aligned box of the turned plate box, each edge moved by
+    ``jitter`` (fractions of that box: x1, y1, x2, y2), plus the reader margins, clipped to where
+    the frame was.  At 0 degrees this is the service's cut to the pixel.
     """
     x1, y1, x2, y2 = box
     h, w = img.shape[:2]
     pad = TURN_WINDOW_PAD[0] * (x2 - x1) + TURN_WINDOW_PAD[1] * (y2 - y1)
-    wx1, wy1 = max(0, int(x1 - pad)), max(0, int(y1 - pad))
-    wx2, wy2 = min(w, int(np.ceil(x2 + pad))), min(h, int(np.ceil(y2 + pad)))
-    turned, (moved,) = augment.turn(img[wy1:wy2, wx1:wx2], [(x1 - wx1, y1 - wy1, x2 - wx1, y2 - wy1)], deg)
+    # even window origins: ``expand`` rounds halves to even, so its rounding is the same in window
+    # and frame coordinates
+    wx1, wy1 = int(np.floor(x1 - pad)) & ~1, int(np.floor(y1 - pad)) & ~1
+    wx2, wy2 = int(np.ceil(x2 + pad)), int(np.ceil(y2 + pad))
+    win = img[max(0, wy1) : min(h, wy2), max(0, wx1) : min(w, wx2)]
+    win = np.pad(win, ((max(0, -wy1), max(0, wy2 - h)), (max(0, -wx1), max(0, wx2 - w)), (0, 0)), mode="edge")
+    turned, (moved,) = augment.turn(win, [(x1 - wx1, y1 - wy1, x2 - wx1, y2 - wy1)], deg)
     th, tw = turned.shape[:2]
     m = np.array(moved)
     if jitter is not None:
         m = m + jitter * np.array([m[2] - m[0], m[3] - m[1]] * 2)
-    cut = Box(max(0, int(round(m[0]))), max(0, int(round(m[1]))), min(tw, int(round(m[2]))), min(th, int(round(m[3]))))
-    return crop_resize(turned, expand(cut, MARGIN_X, MARGIN_Y, tw, th), IN_W, IN_H)
+    cut = expand(Box(max(0, int(round(m[0]))), max(0, int(round(m[1]))), min(tw, int(round(m[2]))),
+                     min(th, int(round(m[3])))), MARGIN_X, MARGIN_Y, tw, th)
+    frame = Box(max(cut.xmin, -wx1), max(cut.ymin, -wy1), min(cut.xmax, w - wx1), min(cut.ymax, h - wy1))
+    return crop_resize(turned, frame, IN_W, IN_H)
 
 
 def tilted_det_crops(items: list[datasets.DetItem], copies: int, max_deg: float,

@@ -140,6 +140,16 @@ def test_turned_cut_at_zero_degrees_is_the_services_level_cut() -> None:
     level = crop_resize(img, expand(Box(120, 130, 280, 170), reader_data.MARGIN_X, reader_data.MARGIN_Y, 400, 300),
                         reader_data.IN_W, reader_data.IN_H)
     assert np.array_equal(reader_data.turned_cut(img, box, 0.0), level)
+    # margins of half a pixel (widths 150 and 170, heights 25 and 35) at odd and even positions,
+    # one plate at the frame's edge: ``expand`` rounds halves to even, in frame coordinates
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)
+    boxes = ((122, 131, 150, 25), (121, 131, 150, 25), (120, 130, 170, 35), (123, 91, 170, 25), (0, 3, 150, 35))
+    for x1, y1, bw, bh in boxes:
+        want = crop_resize(img, expand(Box(x1, y1, x1 + bw, y1 + bh), reader_data.MARGIN_X, reader_data.MARGIN_Y,
+                                       400, 300), reader_data.IN_W, reader_data.IN_H)
+        got = reader_data.turned_cut(img, (float(x1), float(y1), float(x1 + bw), float(y1 + bh)), 0.0)
+        assert np.array_equal(got, want), (x1, y1, bw, bh)
 
 
 def test_turned_cut_holds_the_whole_turned_plate_tilted_the_right_way() -> None:
@@ -159,3 +169,15 @@ def test_turned_cut_holds_the_whole_turned_plate_tilted_the_right_way() -> None:
     # the box of a 4:1 plate turned 10 degrees is about 1.7x its height, so the plate fills less of it
     level = reader_data.turned_cut(img, box, 0.0).astype(np.float32).mean(-1) > 100
     assert bright.mean() < 0.85 * level.mean()
+
+
+def test_turned_cut_of_a_plate_at_the_frame_edge_turns_about_the_plate() -> None:
+    """A window cut off by the frame would turn about the wrong point and lose part of the plate."""
+    img = np.full((300, 400, 3), (20, 20, 200), np.uint8)  # no blend of it with the plate is grey
+    img[2:42, 2:162] = 230  # a plate in the top-left corner
+    out = reader_data.turned_cut(img, (2.0, 2.0, 162.0, 42.0), 12.0)
+    assert not (out == 114).all(-1).any(), "the turn's grey fill reached the cut"
+    bright = out.astype(np.float32).mean(-1) > 100
+    cols = np.flatnonzero(bright.any(axis=0))
+    assert cols[0] <= 0.1 * reader_data.IN_W and cols[-1] >= 0.9 * reader_data.IN_W
+    assert bright.mean() > 0.3

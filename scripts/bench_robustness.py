@@ -86,6 +86,9 @@ def main() -> None:
     ap.add_argument("--changes", default=",".join(CHANGES),
                     help="comma-separated, from: " + "; ".join(f"{k} ({v[0]})" for k, v in CHANGES.items()))
     ap.add_argument("--holdout", type=int, default=datasets.HOLDOUT_EVERY, help="as train_detector_stream.py --holdout")
+    ap.add_argument("--holdout-offset", type=int, default=0,
+                    help="hold-out offset (as train_reader.py's): the shipped detector holds out offset 0, so "
+                         "another offset compares readers held out there, behind a detector that saw the scenes")
     ap.add_argument("--min-height", type=int, default=12, help="smaller labelled plates (px) are not counted")
     args = ap.parse_args()
     names = [c for c in args.changes.split(",") if c]
@@ -95,7 +98,10 @@ def main() -> None:
     if args.holdout <= 0:
         ap.error("--holdout must be > 0: the scenes are the ones the detector trainer holds out")
     rec = Recognizer.from_config(ModelsConfig(directory=args.models, threads=1))
-    held = datasets.holdout(datasets.det_items("train"), args.holdout)[1]
+    try:
+        held = datasets.holdout(datasets.det_items("train"), args.holdout, args.holdout_offset)[1]
+    except ValueError as e:
+        ap.error(f"--holdout-offset: {e}")
     print(f"{len(held)} held-out train scenes; detector {rec.detector.model.name}; plates >= {args.min_height} px")
     print(f"{'change':9s} {'set':10s} {'found':>13s} {'on a plate':>13s} {'read':>11s}")
     for k, name in enumerate(names):

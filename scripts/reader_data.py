@@ -105,6 +105,11 @@ def real(items: list[datasets.OcrItem]) -> tuple[np.ndarray, list[str], list[str
     return x, [it.text for it in items], [it.region for it in items], [it.dataset for it in items]
 
 
+def _trainable(box: tuple, text: str | None) -> bool:
+    """A scene plate the reader learns from: labelled, at least 8 px high, and no longer than the model reads."""
+    return bool(text) and box[3] - box[1] >= 8 and len(text or "") <= MAX_LEN
+
+
 def turned_cut(img: np.ndarray, box: tuple[float, float, float, float], deg: float,
                jitter: np.ndarray | None = None) -> np.ndarray:
     """The plate in ``box`` turned ``deg`` degrees in the image plane, cut as the service cuts a detection.
@@ -145,7 +150,7 @@ def tilted_det_crops(items: list[datasets.DetItem], copies: int, max_deg: float,
             continue
         img = datasets.load_rgb(it.path)
         for box, text in zip(it.boxes, it.texts):
-            if text and box[3] - box[1] >= 8 and len(text) <= MAX_LEN:
+            if _trainable(box, text):
                 for _ in range(copies):
                     xs.append(turned_cut(img, tuple(map(float, box)), float(rng.uniform(-max_deg, max_deg))))
                     ts.append(text)
@@ -162,7 +167,7 @@ def det_crops(items: list[datasets.DetItem]) -> tuple[np.ndarray, list[str], lis
         img = datasets.load_rgb(it.path)
         h, w = img.shape[:2]
         for box, text in zip(it.boxes, it.texts):
-            if text and box[3] - box[1] >= 8 and len(text) <= MAX_LEN:
+            if _trainable(box, text):
                 xs.append(crop_resize(img, expand(Box(*box), MARGIN_X, MARGIN_Y, w, h), IN_W, IN_H))
                 ts.append(text)
                 rs.append(it.country or "")

@@ -6,12 +6,15 @@
     python scripts/evaluate.py --dump-fp /tmp/fp    # ... and save unmatched detections to audit
     python scripts/evaluate.py path/to/folder/      # image.jpg + image.txt pairs:
                                                     #   file<TAB>x<TAB>y<TAB>w<TAB>h<TAB>TEXT
+    python scripts/evaluate.py benchmarks/endtoend/ # each labelled subfolder (us/, eu/, br/) as a
+                                                    #   set, then all of them pooled
 
 Prints detection recall/precision at IoU >= 0.5 (plates at least --min-height px high), the
 exact plate-read rate (case- and separator-insensitive, ``?`` in a label is a wildcard),
 character accuracy, top-N rate, region accuracy and latency per stage (median, p90).
 With the one-plate ``.txt`` format only the labelled plate counts: a detection elsewhere is not
-a false positive.
+a false positive.  Label files that cannot be used (no such image, a malformed line) are listed
+on stderr, never dropped silently (``txt_labels.py`` says what it accepts).
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import txt_labels  # noqa: E402
 
 from edge_alpr.engine.runtime import BUNDLED  # noqa: E402
 from edge_alpr.imaging import decode  # noqa: E402
@@ -195,28 +201,19 @@ def eval_vehicles(rec: Recognizer, split: str) -> dict:
     return out
 
 
-def load_txt_folder(folder: Path) -> list[tuple[Path, list[tuple[Box, str | None]]]]:
-    out = []
-    for txt in sorted(folder.glob("*.txt")):
-        line = txt.read_text().strip().split("\t")
-        img = next(
-            (p for p in (folder / line[0], txt.with_suffix(".jpg"), txt.with_suffix(".png")) if p.exists()), None
-        )
-        if img is None or len(line) < 5:
-            continue
-        x, y, w, h = (int(float(v)) for v in line[1:5])
-        out.append((img, [(Box(x, y, x + w, y + h), line[5] if len(line) > 5 else None)]))
-    return out
-
-
 def run_set(rec: Recognizer, path: Path, split: str, opts: RecognizeOptions, min_h: int, limit: int,
-            dump: Path | None = None) -> dict:
+            dump: Path | None = None) -> Tally:
+    """One set: a JSONL file (detection scenes or OCR crops), or a folder of ``.txt`` labels."""
     t = Tally()
     if path.is_dir():
-        for img_path, gts in load_txt_folder(path)[: limit or None]:
-            eval_scene(rec, decode(img_path.read_bytes(), MAX_PIXELS), gts, t, opts, min_h, True,
-                       (dump, img_path.stem) if dump else None)
-        return t.summary()
+        labelled = txt_labels.load_folder(path)
+        if labelled.skipped:
+            print(f"warning: {path}: {len(labelled.skipped)} label file(s) not used:\n  "
+                  + "\n  ".join(labelled.skipped), file=sys.stderr, flush=True)
+        for img_path, plates in labelled.images[: limit or None]:
+            eval_scene(rec, decode(img_path.read_bytes(), MAX_PIXELS), [(p.box, p.text) for p in plates], t, opts,
+                       min_h, True, (dump, img_path.stem) if dump else None)
+        return t
     rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
     rows = [r for r in rows if r.get("split", split) == split][: limit or None]
     if rows and "plates" in rows[0]:
@@ -226,12 +223,43 @@ def run_set(rec: Recognizer, path: Path, split: str, opts: RecognizeOptions, min
             eval_scene(rec, img, gts, t, opts, min_h, False, (dump, Path(r["image"]).stem) if dump else None)
     else:
         eval_ocr(rec, rows, path.parent, t)
-    return t.summary()
+    return t
+
+
+def pooled(tallies: list[Tally]) -> Tally:
+    """The sets' counts and per-plate results together (a benchmark's countries as one number)."""
+    out = Tally()
+    for t in tallies:
+        out.tp, out.fn, out.fp = out.tp + t.tp, out.fn + t.fn, out.fp + t.fp
+        for name in ("reads", "chars", "topn", "region"):
+            getattr(out, name).extend(getattr(t, name))
+        for k, v in t.times.items():
+            out.times[k].extend(v)
+    return out
+
+
+def expand(paths: list[Path]) -> list[Path]:
+    """Folders without label files stand for their labelled subfolders; a bad path is an error."""
+    out = []
+    for p in paths:
+        if p.is_dir():
+            found = txt_labels.label_folders(p)
+            if not found:
+                raise SystemExit(f"evaluate.py: {p} holds no .txt labels (nor does any subfolder); expected "
+                                 f"image files with one {txt_labels.FORMAT} line each in a .txt beside them")
+            out += found
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise SystemExit(f"evaluate.py: {p} does not exist; give a labels.jsonl file or a folder of .txt labels")
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("paths", nargs="*", type=Path, help="labels.jsonl files or .txt folders (default: all dev sets)")
+    ap.add_argument("paths", nargs="*", type=Path,
+                    help="labels.jsonl files or folders of image + .txt label pairs; a folder with no labels "
+                         "stands for each labelled subfolder (default: all dev sets)")
     ap.add_argument("--split", default="dev")
     ap.add_argument("--mode", default="default", choices=("default", "fast", "redaction"))
     ap.add_argument("--min-height", type=int, default=12, help="plates smaller than this (px) are not scored")
@@ -243,16 +271,23 @@ def main() -> None:
                          "(to audit whether such 'false positives' are plates the labels missed)")
     args = ap.parse_args()
     rec = Recognizer.from_config(ModelsConfig(directory=args.models, threads=1))
-    paths = args.paths or sorted((DATA / "detection").glob("*/labels.jsonl")) + sorted(
+    paths = expand(args.paths) if args.paths else sorted((DATA / "detection").glob("*/labels.jsonl")) + sorted(
         (DATA / "ocr").glob("*/labels.jsonl")
     )
     opts = RecognizeOptions(mode=args.mode)
     report = {}
+    folders = []
     for p in paths:
-        name = f"{p.parent.parent.name}/{p.parent.name}" if p.name == "labels.jsonl" else p.name
+        name = f"{p.parent.parent.name}/{p.parent.name}" if p.name == "labels.jsonl" else (
+            f"{p.parent.name}/{p.name}" if p.is_dir() else p.name)
         dump = args.dump_fp / name.replace("/", "_") if args.dump_fp else None
-        report[name] = run_set(rec, p, args.split, opts, args.min_height, args.limit, dump)
+        tally = run_set(rec, p, args.split, opts, args.min_height, args.limit, dump)
+        folders += [tally] if p.is_dir() else []
+        report[name] = tally.summary()
         print(f"{name:28s} " + " ".join(f"{k}={v}" for k, v in report[name].items()), flush=True)
+    if len(folders) > 1:  # a benchmark's countries (or any folders given together) as one number too
+        report["all folders"] = pooled(folders).summary()
+        print(f"{'all folders':28s} " + " ".join(f"{k}={v}" for k, v in report["all folders"].items()), flush=True)
     if not args.paths:
         report["vehicles"] = eval_vehicles(rec, args.split)
         print(f"{'vehicles':28s} " + " ".join(f"{k}={v}" for k, v in report["vehicles"].items()), flush=True)

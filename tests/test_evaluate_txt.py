@@ -1,0 +1,130 @@
+"""``evaluate.py`` on folders of image + ``.txt`` labels (the one-plate format of public ALPR
+benchmarks), built here from real uc3m dev scenes whose boxes and texts come from the dataset
+labels, written the ways such folders drift: spaces for tabs, CRLF, a byte-order mark, a label
+naming ``.jpg`` beside a ``.jpeg`` image, a README among the labels.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_alpr.recognizer import RecognizeOptions
+from edge_alpr.types import Box
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import evaluate  # noqa: E402
+import txt_labels  # noqa: E402
+
+UC3M = ROOT.parent / "shared" / "data" / "detection" / "uc3m"
+
+
+def dev_scenes(n: int, min_h: int = 12) -> list[tuple[Path, Box, str]]:
+    """The first ``n`` uc3m dev scenes with a text-labelled plate at least ``min_h`` px high."""
+    out = []
+    for line in (UC3M / "labels.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        plate = next((p for p in r["plates"] if p.get("text") and p["box"][3] - p["box"][1] >= min_h), None)
+        if r["split"] == "dev" and plate:
+            out.append((UC3M / r["image"], Box(*plate["box"]), plate["text"]))
+        if len(out) == n:
+            break
+    return out
+
+
+def write_folder(folder: Path, scenes: list[tuple[Path, Box, str]]) -> dict[str, tuple[Box, str]]:
+    """One label file per scene, each drifting from the format in its own way; returns what each says."""
+    folder.mkdir(parents=True)
+    expected = {}
+    for i, (img, box, text) in enumerate(scenes):
+        stem = f"car{i}"
+        shutil.copy(img, folder / (stem + (".jpeg" if i % 4 == 1 else ".jpg")))  # the label says .jpg
+        sep = " " if i % 4 == 2 else "\t"
+        line = sep.join([f"{stem}.jpg", str(box.xmin), str(box.ymin), str(box.width), str(box.height), text])
+        bom, end = ("\ufeff", "\r\n") if i % 4 == 3 else ("", "\n")
+        (folder / f"{stem}.txt").write_text(bom + line + end, encoding="utf-8")
+        expected[stem] = (box, text)
+    return expected
+
+
+def test_parse_line_accepts_tabs_or_whitespace_and_names_what_is_wrong() -> None:
+    name, plate = txt_labels.parse_line("a.jpg\t10\t20\t30\t15\tAB 123")
+    assert (name, plate.box, plate.text) == ("a.jpg", Box(10, 20, 40, 35), "AB 123")
+    name, plate = txt_labels.parse_line("b.jpg 1 2 3.0 4 XYZ9")
+    assert (name, plate.box, plate.text) == ("b.jpg", Box(1, 2, 4, 6), "XYZ9")
+    assert txt_labels.parse_line("c.jpg\t1\t2\t3\t4")[1].text is None
+    with pytest.raises(ValueError, match="3 field"):
+        txt_labels.parse_line("c.jpg\t1\t2")
+    with pytest.raises(ValueError, match="not four numbers"):
+        txt_labels.parse_line("c.jpg\tx\t2\t3\t4\tAB")
+    with pytest.raises(ValueError, match="must be > 0"):
+        txt_labels.parse_line("c.jpg\t1\t2\t0\t4\tAB")
+
+
+def test_a_drifted_folder_loads_every_plate_and_reports_what_it_cannot_use(tmp_path: Path) -> None:
+    scenes = dev_scenes(8)
+    expected = write_folder(tmp_path / "us", scenes)
+    (tmp_path / "us" / "README.txt").write_text("Benchmark images, licence AGPL-3.0.\n")
+    (tmp_path / "us" / "gone.txt").write_text("gone.jpg\t1\t2\t3\t4\tAB123\n")
+    (tmp_path / "us" / "empty.txt").write_text("\n")
+    got = txt_labels.load_folder(tmp_path / "us")
+    assert {p.stem: [(x.box, x.text) for x in plates] for p, plates in got.images} == {
+        k: [v] for k, v in expected.items()}
+    assert sorted(s.split(":")[0] for s in got.skipped) == ["README.txt", "empty.txt", "gone.txt"]
+    assert "no image 'gone.jpg'" in next(s for s in got.skipped if s.startswith("gone"))
+
+
+def test_a_second_line_is_a_second_plate_of_the_same_image(tmp_path: Path) -> None:
+    (img, box, text), (_, box2, text2) = dev_scenes(2)
+    shutil.copy(img, tmp_path / "two.jpg")
+    rows = [f"two.jpg\t{b.xmin}\t{b.ymin}\t{b.width}\t{b.height}\t{t}" for b, t in ((box, text), (box2, text2))]
+    (tmp_path / "two.txt").write_text("\n".join(rows) + "\n")
+    [(path, plates)] = txt_labels.load_folder(tmp_path).images
+    assert path.name == "two.jpg" and [(p.box, p.text) for p in plates] == [(box, text), (box2, text2)]
+
+
+def test_a_benchmark_root_stands_for_its_country_folders(tmp_path: Path) -> None:
+    scenes = dev_scenes(4)
+    write_folder(tmp_path / "bench" / "es", scenes[:2])
+    write_folder(tmp_path / "bench" / "eu", scenes[2:])
+    (tmp_path / "bench" / "notes").mkdir()
+    assert evaluate.expand([tmp_path / "bench"]) == [tmp_path / "bench" / "es", tmp_path / "bench" / "eu"]
+    with pytest.raises(SystemExit, match="holds no .txt labels"):
+        evaluate.expand([tmp_path / "bench" / "notes"])
+    with pytest.raises(SystemExit, match="does not exist"):
+        evaluate.expand([tmp_path / "nowhere"])
+
+
+def test_the_folder_is_scored_plate_for_plate_as_the_pipeline_reads_it(recognizer: Any, tmp_path: Path) -> None:
+    """Every labelled plate is scored once, with its label's box and text (the expected reads are
+    the labels compared with what the service's pipeline returns for that box)."""
+    scenes = dev_scenes(8)
+    write_folder(tmp_path / "es", scenes)
+    tally = evaluate.run_set(recognizer, tmp_path / "es", "dev", RecognizeOptions(), 12, 0)
+    want = []
+    for img, box, text in scenes:
+        results = recognizer.recognize(evaluate.decode(img.read_bytes(), evaluate.MAX_PIXELS), RecognizeOptions())
+        best = max(results, key=lambda r: r.box.iou(box), default=None)
+        want.append(best is not None and best.box.iou(box) >= 0.5 and evaluate.same(best.read.plate, text))
+    assert tally.reads == want
+    assert tally.tp + tally.fn == len(scenes)
+    assert sum(want) >= 3  # the pipeline reads real dev plates: a loader feeding wrong boxes scores none
+
+
+def test_the_cli_scores_each_country_folder_and_pools_them(tmp_path: Path) -> None:
+    scenes = dev_scenes(4)
+    write_folder(tmp_path / "bench" / "es", scenes[:2])
+    write_folder(tmp_path / "bench" / "eu", scenes[2:])
+    (tmp_path / "bench" / "eu" / "LICENSE.txt").write_text("AGPL\n")
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate.py"), str(tmp_path / "bench")],
+                         capture_output=True, text=True, timeout=300, check=True)
+    report = json.loads(out.stdout[out.stdout.index("\n{") + 1:])
+    assert [report[k]["det_plates"] for k in ("bench/es", "bench/eu", "all folders")] == [2, 2, 4]
+    assert "LICENSE.txt" in out.stderr and "1 label file(s) not used" in out.stderr

@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import datasets  # noqa: E402
 import evaluate  # noqa: E402
 import synth  # noqa: E402
+from progress import Progress  # noqa: E402
 from synth_layouts import LAYOUTS, Layout  # noqa: E402
 
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # noqa: E402
@@ -101,7 +102,7 @@ def main() -> None:
     options = RecognizeOptions(threshold_d=args.threshold)
     rng = np.random.default_rng(args.seed)
     rows: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    total, done = args.per_family * len(families), 0
+    bar = Progress("plates", args.per_family * len(families))
     for fam, lays in families.items():
         for _ in range(args.per_family):
             lay = lays[rng.integers(len(lays))]
@@ -110,8 +111,7 @@ def main() -> None:
             if args.real_crops:
                 dets = rec.detect(img, options)
                 r["detected"].append(any(d.box.iou(box) >= 0.5 for d in dets))
-                done += 1
-                print(f"\r{done}/{total} plates", end="", file=sys.stderr, flush=True)
+                bar.update()
                 continue
             res = rec.recognize(img, options)
             hit = max(res, key=lambda r: r.box.iou(box), default=None)
@@ -122,9 +122,8 @@ def main() -> None:
             r["country"].append(found and family(hit.read.region) == fam)
             if found and not evaluate.same(hit.read.plate, text) and len(r["misreads"]) < 3:
                 r["misreads"].append(f"{text}->{hit.read.plate}")
-            done += 1
-            print(f"\r{done}/{total} plates", end="", file=sys.stderr, flush=True)
-    print(file=sys.stderr)
+            bar.update()
+    bar.close()
     kind = "held-out real crops" if args.real_crops else "synthetic plates"
     thr = rec.detector.threshold if args.threshold is None else args.threshold
     print(f"{args.per_family} {kind} per family, {args.min_height:.0f}-{args.max_height:.0f} px high, "

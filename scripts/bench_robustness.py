@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import augment  # noqa: E402
 import datasets  # noqa: E402
 import evaluate  # noqa: E402
+from progress import track  # noqa: E402
 
 from edge_alpr.imaging import decode  # noqa: E402
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # noqa: E402
@@ -108,9 +109,7 @@ def main() -> None:
         change = CHANGES[name][1]
         # per set: labelled plates, found, detections, detections on a plate, plates with text, read
         st: dict[str, list[int]] = defaultdict(lambda: [0] * 6)
-        for i, it in enumerate(held):
-            print(f"\r{name}: {i + 1}/{len(held)} scenes ({k + 1}/{len(names)} changes)", end="", file=sys.stderr,
-                  flush=True)
+        for it in track(held, f"{name} ({k + 1}/{len(names)} changes) scenes"):
             labelled: Boxes = [(float(x1), float(y1), float(x2), float(y2)) for x1, y1, x2, y2 in it.boxes]
             img, boxes = change(decode(it.path.read_bytes(), evaluate.MAX_PIXELS), labelled)
             res = rec.recognize(img, RecognizeOptions())
@@ -128,7 +127,6 @@ def main() -> None:
                     s[4] += 1
                     s[5] += found and evaluate.same(res[j].read.plate, text)
             s[2], s[3] = s[2] + len(res), s[3] + len(hit)
-        print(file=sys.stderr)
         for ds, s in sorted(st.items()):
             read = f"{s[5]:4d}/{s[4]:<4d}" if s[4] else ""
             print(f"{name:9s} {ds:10s} {s[1]:5d}/{s[0]:<5d}{s[1] / max(s[0], 1):5.2f} "

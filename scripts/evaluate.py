@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import txt_labels  # noqa: E402
+from progress import track  # noqa: E402
 
 from edge_alpr.engine.runtime import BUNDLED  # noqa: E402
 from edge_alpr.imaging import decode  # noqa: E402
@@ -105,7 +106,7 @@ def timed(t: Tally, key: str, fn, *a, **kw):  # noqa: ANN001, ANN002, ANN003, AN
 
 def eval_ocr(rec: Recognizer, rows: list[dict], base: Path, t: Tally) -> None:
     """Reader on ready-made crops (the whole crop is the plate)."""
-    for r in rows:
+    for r in track(rows, f"{base.name} crops"):
         img = decode((base / r["image"]).read_bytes(), MAX_PIXELS)
         crop = rec.reader.crop(img, Box(0, 0, img.shape[1], img.shape[0]))
         pr = timed(t, "read", rec.reader.read, crop, rec.cfg.top_n, rec.cfg.beam_width,
@@ -187,9 +188,7 @@ def eval_vehicles(rec: Recognizer, split: str) -> dict:
     per: dict[str, list[bool]] = defaultdict(list)
     mapped = []
     vc = rec.vehicle
-    for r in rows:
-        if r["split"] != split:
-            continue
+    for r in track([r for r in rows if r["split"] == split], "vehicles"):
         img = decode((DATA / "vehicles" / r["image"]).read_bytes(), MAX_PIXELS)
         p = vc.model.run(vc.crop_input(img))[0][0]
         label = vc.labels[int(np.argmax(p))]
@@ -210,14 +209,14 @@ def run_set(rec: Recognizer, path: Path, split: str, opts: RecognizeOptions, min
         if labelled.skipped:
             print(f"warning: {path}: {len(labelled.skipped)} label file(s) not used:\n  "
                   + "\n  ".join(labelled.skipped), file=sys.stderr, flush=True)
-        for img_path, plates in labelled.images[: limit or None]:
+        for img_path, plates in track(labelled.images[: limit or None], f"{path.name} images"):
             eval_scene(rec, decode(img_path.read_bytes(), MAX_PIXELS), [(p.box, p.text) for p in plates], t, opts,
                        min_h, True, (dump, img_path.stem) if dump else None)
         return t
     rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
     rows = [r for r in rows if r.get("split", split) == split][: limit or None]
     if rows and "plates" in rows[0]:
-        for r in rows:
+        for r in track(rows, f"{path.parent.name} scenes"):
             img = decode((path.parent / r["image"]).read_bytes(), MAX_PIXELS)
             gts = [(Box(*p["box"]), p.get("text")) for p in r["plates"]]
             eval_scene(rec, img, gts, t, opts, min_h, False, (dump, Path(r["image"]).stem) if dump else None)

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import datasets  # noqa: E402
 from PIL import Image  # noqa: E402
+from progress import track  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # what travels: scenes re-encoded at this JPEG quality (session 4's), crops at most this wide
@@ -37,7 +38,7 @@ def _pack_set(src: Path, dst: Path, quality: int, max_w: int = 0) -> int:
     """The train rows of one set, in order, each image re-encoded; returns the bytes written."""
     rows = [r for r in _rows(src / "labels.jsonl") if r["split"] == "train"]
     size = 0
-    for i, r in enumerate(rows, 1):
+    for r in track(rows, f"  {src.name}"):
         out = (dst / r["image"]).with_suffix(".jpg")
         out.parent.mkdir(parents=True, exist_ok=True)
         with Image.open(src / r["image"]) as im:
@@ -47,9 +48,6 @@ def _pack_set(src: Path, dst: Path, quality: int, max_w: int = 0) -> int:
             im.save(out, quality=quality)
         r["image"] = str(out.relative_to(dst))
         size += out.stat().st_size
-        if i % 200 == 0 or i == len(rows):
-            print(f"\r  {src.name}: {i}/{len(rows)}", end="", flush=True)
-    print(flush=True)
     (dst / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return size
 

@@ -34,11 +34,15 @@ class Detector:
 
     def detect(self, image: np.ndarray, threshold: float | None = None) -> list[Detection]:
         """Plates in the whole image, in image pixels."""
+        return self.detect_levels(image, (self.threshold if threshold is None else threshold,))[0]
+
+    def detect_levels(self, image: np.ndarray, thresholds: tuple[float, ...]) -> list[list[Detection]]:
+        """``detect`` at each of several thresholds, from one run of the model (a lower level
+        proposes candidates for a check the map alone cannot make)."""
         h, w = image.shape[:2]
         canvas, lb = letterbox(image, self.size, self.fill)
         prob, dist = self.maps(canvas)
-        thr = self.threshold if threshold is None else threshold
-        return decode(prob, dist, self.stride, self.unit, thr, lb, w, h, self.nms_iou)
+        return [decode(prob, dist, self.stride, self.unit, t, lb, w, h, self.nms_iou) for t in thresholds]
 
     def detect_tiled(
         self, image: np.ndarray, tiles: int, overlap: float, threshold: float | None = None

@@ -1,0 +1,77 @@
+"""The read-verified rescue of weak detections (``ModelsConfig.rescue_*``), with the real models
+on real uc3m dev scenes; expected boxes and texts come from the dataset labels."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_alpr.errors import ConfigError
+from edge_alpr.imaging import decode
+from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
+from edge_alpr.types import Box
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import evaluate  # noqa: E402  (the evaluation script's matching rules)
+
+UC3M = Path(__file__).resolve().parents[2] / "shared" / "data" / "detection" / "uc3m"
+# dev scenes whose plate only a rescue finds with the shipped models (labels give box and text)
+RESCUED = ("images/00479.jpg", "images/01494.jpg")
+
+
+def label(image: str) -> tuple[Any, Box, str]:
+    """The scene and its labelled plate with text (each of these scenes has one)."""
+    for line in (UC3M / "labels.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        if r["image"] == image:
+            assert r["split"] == "dev"
+            [p] = [p for p in r["plates"] if p.get("text")]
+            return decode((UC3M / image).read_bytes(), 10**8), Box(*p["box"]), p["text"]
+    raise AssertionError(f"{image} is not in the uc3m labels")
+
+
+def hits(results: list[Any], box: Box) -> list[Any]:
+    return [r for r in results if r.box.iou(box) >= 0.5]
+
+
+@pytest.fixture(scope="module")
+def without_rescue() -> Recognizer:
+    return Recognizer.from_config(ModelsConfig(rescue_min_read=1.1))
+
+
+@pytest.mark.parametrize("image", RESCUED)
+def test_a_weak_detection_that_reads_well_is_kept(recognizer: Any, without_rescue: Recognizer, image: str) -> None:
+    img, box, text = label(image)
+    assert not hits(without_rescue.recognize(img), box)  # under the detector's threshold alone
+    [found] = hits(recognizer.recognize(img), box)
+    assert found.dscore < recognizer.detector.threshold
+    assert found.read.score >= recognizer.cfg.rescue_min_read
+    assert evaluate.same(found.read.plate, text)  # "?" in a uc3m label is a masked character
+
+
+@pytest.mark.parametrize("opts", [RecognizeOptions(mode="fast"), RecognizeOptions(threshold_d=0.85)])
+def test_no_rescue_in_fast_mode_or_with_a_request_threshold(recognizer: Any, opts: RecognizeOptions) -> None:
+    img, box, _ = label(RESCUED[0])
+    assert not hits(recognizer.recognize(img, opts), box)
+
+
+def test_a_rescued_box_overlaps_no_detection_and_reads_above_the_bar(recognizer: Any) -> None:
+    """Every weak candidate the rescue keeps is clear of the kept detections; on a scene with
+    plates found outright the rescue adds nothing that overlaps them."""
+    for image in RESCUED:
+        img, _, _ = label(image)
+        dets = recognizer.detect(img, RecognizeOptions())
+        strong = [d for d in dets if d.score >= recognizer.detector.threshold]
+        weak = [d for d in dets if d.score < recognizer.detector.threshold]
+        assert weak and all(w.box.iou(s.box) == 0.0 for w in weak for s in strong)
+        assert all(w.score >= recognizer.cfg.rescue_threshold_d for w in weak)
+
+
+@pytest.mark.parametrize("bad", [{"rescue_threshold_d": 0}, {"rescue_threshold_d": 1.0}, {"rescue_min_read": -0.1}])
+def test_bad_rescue_settings_name_the_keys(bad: dict[str, float]) -> None:
+    with pytest.raises(ConfigError, match="rescue_threshold_d must be in"):
+        ModelsConfig.from_dict(bad)

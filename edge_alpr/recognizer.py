@@ -234,6 +234,10 @@ class Recognizer:
 
     def detect(self, image: np.ndarray, options: RecognizeOptions) -> list[Any]:
         """The detection step(s) of the requested mode."""
+        return self._detect(image, options)[0]
+
+    def _detect(self, image: np.ndarray, options: RecognizeOptions) -> tuple[list[Detection], dict[Box, PlateRead]]:
+        """``detect``, with the reads it made to rescue weak detections (``recognize`` reuses them)."""
         base = self.detector.threshold if options.threshold_d is None else options.threshold_d
         thr = base * self.cfg.redaction_threshold_factor if options.mode == "redaction" else base
         rescue = (options.mode == "default" and options.threshold_d is None and self.cfg.rescue_min_read <= 1.0
@@ -248,24 +252,27 @@ class Recognizer:
             dets = self.detector.merge(
                 dets + self.detector.detect_tiled(image, self.cfg.tile_grid, self.cfg.tile_overlap, thr)
             )
+        reads: dict[Box, PlateRead] = {}
         if rescue:
-            dets = dets + self._rescue(image, options, levels[1], dets, thr)
-        return dets
+            reads = self._rescue(image, options, levels[1], dets, thr)
+            dets = dets + [d for d in levels[1] if d.box in reads]
+        return dets, reads
 
     def _rescue(self, image: np.ndarray, opts: RecognizeOptions, weak: list[Detection], kept: list[Detection],
-                thr: float) -> list[Detection]:
-        """Weaker detections (under ``thr``, clear of every kept one) whose plate reads well.
+                thr: float) -> dict[Box, PlateRead]:
+        """The reads of weaker detections (under ``thr``, clear of every kept one) whose plate reads well.
 
         Why: the detector's score is calibrated on the European plates of its real scenes, and
         real US, Brazilian and Argentine plates in mid-size scenes often score under its
         threshold; but a non-plate (a lamp, a grille, lettering) reads as no plate the reader
         believes in.  The reads run without the lock; ``recognize`` calls this under it.
         """
-        out = []
+        out = {}
         for d in weak:
             if d.score < thr and all(d.box.iou(k.box) == 0.0 for k in kept):
-                if self._read(image, d.box, opts).score >= self.cfg.rescue_min_read:
-                    out.append(d)
+                read = self._read(image, d.box, opts)
+                if read.score >= self.cfg.rescue_min_read:
+                    out[d.box] = read
         return out
 
     def read(self, image: np.ndarray, box: Box, opts: RecognizeOptions) -> PlateRead:
@@ -291,8 +298,9 @@ class Recognizer:
         h, w = image.shape[:2]
         with self._lock:
             results = []
-            for det in self.detect(image, opts):
-                read = self._read(image, det.box, opts)
+            dets, known = self._detect(image, opts)
+            for det in dets:
+                read = known[det.box] if det.box in known else self._read(image, det.box, opts)
                 if not read.plate or read.score < thr_o:
                     continue
                 if opts.region_strict and opts.regions and not any(reg.matches(read.plate, r) for r in opts.regions):

@@ -244,8 +244,9 @@ def expand(paths: list[Path]) -> list[Path]:
         if p.is_dir():
             found = txt_labels.label_folders(p)
             if not found:
-                raise SystemExit(f"evaluate.py: {p} holds no .txt labels (nor does any subfolder); expected "
-                                 f"image files with one {txt_labels.FORMAT} line each in a .txt beside them")
+                why = "".join(f"\n  {x}" for x in txt_labels.load_folder(p).skipped[:5])
+                raise SystemExit(f"evaluate.py: {p} holds no usable .txt labels (nor does any subfolder); expected "
+                                 f"image files with one {txt_labels.FORMAT} line each in a .txt beside them{why}")
             out += found
         elif p.is_file():
             out.append(p)
@@ -269,16 +270,18 @@ def main() -> None:
                     help="save the surroundings of each detection that touches no labelled box to DIR/<set>/ "
                          "(to audit whether such 'false positives' are plates the labels missed)")
     args = ap.parse_args()
-    rec = Recognizer.from_config(ModelsConfig(directory=args.models, threads=1))
     paths = expand(args.paths) if args.paths else sorted((DATA / "detection").glob("*/labels.jsonl")) + sorted(
         (DATA / "ocr").glob("*/labels.jsonl")
     )
+    rec = Recognizer.from_config(ModelsConfig(directory=args.models, threads=1))
     opts = RecognizeOptions(mode=args.mode)
     report = {}
     folders = []
     for p in paths:
-        name = f"{p.parent.parent.name}/{p.parent.name}" if p.name == "labels.jsonl" else (
-            f"{p.parent.name}/{p.name}" if p.is_dir() else p.name)
+        full = p.resolve()  # "." has no name of its own
+        name = f"{full.parent.parent.name}/{full.parent.name}" if p.name == "labels.jsonl" else (
+            f"{full.parent.name}/{full.name}" if p.is_dir() else p.name)
+        name = name if name not in report else f"{name} ({p})"  # two folders of one name stay apart
         dump = args.dump_fp / name.replace("/", "_") if args.dump_fp else None
         tally = run_set(rec, p, args.split, opts, args.min_height, args.limit, dump)
         folders += [tally] if p.is_dir() else []

@@ -52,12 +52,13 @@ class Progress:
             self._write(self.line())
 
     def close(self) -> None:
-        """The final line: how many, in how long."""
+        """The final line: how many, in how long (``stopped`` if the loop ended before its total)."""
         if self.closed:
             return
         self.closed = True
         el = time.monotonic() - self.start
-        self._write(f"{self.label}: {self.done}{f'/{self.total}' if self.total else ''} done in {el:.1f}s")
+        end = "stopped after" if self.total and self.done < self.total else "done in"
+        self._write(f"{self.label}: {self.done}{f'/{self.total}' if self.total else ''} {end} {el:.1f}s")
         if self.tty:
             self.stream.write("\n")
             self.stream.flush()
@@ -83,4 +84,4 @@ def track(items: Iterable[T], label: str, total: int | None = None, stream: Text
     with Progress(label, total, stream) as bar:
         for item in items:
             yield item
-            bar.update()
+            bar.update()  # counted once the loop asks for the next one: the item's work is done

@@ -66,6 +66,8 @@ def test_parse_line_accepts_tabs_or_whitespace_and_names_what_is_wrong() -> None
         txt_labels.parse_line("c.jpg\tx\t2\t3\t4\tAB")
     with pytest.raises(ValueError, match="must be > 0"):
         txt_labels.parse_line("c.jpg\t1\t2\t0\t4\tAB")
+    with pytest.raises(ValueError, match="finite"):
+        txt_labels.parse_line("c.jpg\tinf\t2\t1e999\t4\tAB")
 
 
 def test_a_drifted_folder_loads_every_plate_and_reports_what_it_cannot_use(tmp_path: Path) -> None:
@@ -74,10 +76,11 @@ def test_a_drifted_folder_loads_every_plate_and_reports_what_it_cannot_use(tmp_p
     (tmp_path / "us" / "README.txt").write_text("Benchmark images, licence AGPL-3.0.\n")
     (tmp_path / "us" / "gone.txt").write_text("gone.jpg\t1\t2\t3\t4\tAB123\n")
     (tmp_path / "us" / "empty.txt").write_text("\n")
+    (tmp_path / "us" / "long.txt").write_text("x" * 300 + ".jpg\t1\t2\t3\t4\tAB123\n")  # no file system holds it
     got = txt_labels.load_folder(tmp_path / "us")
     assert {p.stem: [(x.box, x.text) for x in plates] for p, plates in got.images} == {
         k: [v] for k, v in expected.items()}
-    assert sorted(s.split(":")[0] for s in got.skipped) == ["README.txt", "empty.txt", "gone.txt"]
+    assert sorted(s.split(":")[0] for s in got.skipped) == ["README.txt", "empty.txt", "gone.txt", "long.txt"]
     assert "no image 'gone.jpg'" in next(s for s in got.skipped if s.startswith("gone"))
 
 
@@ -95,8 +98,9 @@ def test_a_benchmark_root_stands_for_its_country_folders(tmp_path: Path) -> None
     write_folder(tmp_path / "bench" / "es", scenes[:2])
     write_folder(tmp_path / "bench" / "eu", scenes[2:])
     (tmp_path / "bench" / "notes").mkdir()
+    (tmp_path / "bench" / "LICENSE.txt").write_text("AGPL-3.0\n")  # beside the country folders, as shipped
     assert evaluate.expand([tmp_path / "bench"]) == [tmp_path / "bench" / "es", tmp_path / "bench" / "eu"]
-    with pytest.raises(SystemExit, match="holds no .txt labels"):
+    with pytest.raises(SystemExit, match="holds no usable .txt labels"):
         evaluate.expand([tmp_path / "bench" / "notes"])
     with pytest.raises(SystemExit, match="does not exist"):
         evaluate.expand([tmp_path / "nowhere"])

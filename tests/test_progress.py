@@ -42,3 +42,11 @@ def test_the_bar_shows_count_share_and_time_left() -> None:
     line = bar.line()
     assert "images [" in line and "10/40" in line and "25%" in line and "left" in line
     assert "#" * (progress.BAR_WIDTH // 4) in line and "#" * (progress.BAR_WIDTH // 4 + 1) not in line
+
+
+def test_a_loop_left_early_says_how_far_it_got() -> None:
+    out = io.StringIO()
+    for i in progress.track(range(5), "scenes", stream=out, total=5):
+        if i == 2:
+            break  # items 0 and 1 done, 2 abandoned
+    assert out.getvalue().splitlines()[-1].startswith("scenes: 2/5 stopped after")

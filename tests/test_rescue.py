@@ -19,8 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import evaluate  # noqa: E402  (the evaluation script's matching rules)
 
 UC3M = Path(__file__).resolve().parents[2] / "shared" / "data" / "detection" / "uc3m"
-# dev scenes whose plate only a rescue finds with the shipped models (labels give box and text)
-RESCUED = ("images/00479.jpg", "images/01494.jpg")
+# dev scenes whose plate only a rescue finds with the shipped models (labels give box and text);
+# their detector scores (0.78, 0.81) sit several int8 steps under the threshold (0.85), so a
+# runtime's rounding does not decide them
+RESCUED = ("images/00479.jpg", "images/01772.jpg")
 
 
 def label(image: str) -> tuple[Any, Box, str]:
@@ -59,16 +61,25 @@ def test_no_rescue_in_fast_mode_or_with_a_request_threshold(recognizer: Any, opt
     assert not hits(recognizer.recognize(img, opts), box)
 
 
-def test_a_rescued_box_overlaps_no_detection_and_reads_above_the_bar(recognizer: Any) -> None:
-    """Every weak candidate the rescue keeps is clear of the kept detections; on a scene with
-    plates found outright the rescue adds nothing that overlaps them."""
-    for image in RESCUED:
-        img, _, _ = label(image)
-        dets = recognizer.detect(img, RecognizeOptions())
-        strong = [d for d in dets if d.score >= recognizer.detector.threshold]
-        weak = [d for d in dets if d.score < recognizer.detector.threshold]
-        assert weak and all(w.box.iou(s.box) == 0.0 for w in weak for s in strong)
-        assert all(w.score >= recognizer.cfg.rescue_threshold_d for w in weak)
+def test_a_rescue_beside_a_strong_plate_keeps_both(recognizer: Any) -> None:
+    """A dev scene with a weak plate, and the labelled plate of another dev scene pasted in a
+    corner: the strong one is detected outright, the weak one rescued, and both read as labelled."""
+    img, weak_box, weak_text = label(RESCUED[0])
+    other, strong_label, strong_text = label("images/00000.jpg")
+    x1, y1 = max(0, strong_label.xmin - 20), max(0, strong_label.ymin - 12)
+    patch = other[y1:strong_label.ymax + 12, x1:strong_label.xmax + 20]
+    img = img.copy()
+    img[5:5 + patch.shape[0], 5:5 + patch.shape[1]] = patch
+    strong_box = Box(strong_label.xmin - x1 + 5, strong_label.ymin - y1 + 5, strong_label.xmax - x1 + 5,
+                     strong_label.ymax - y1 + 5)
+    assert strong_box.iou(weak_box) == 0.0
+    results = recognizer.recognize(img)
+    [strong] = hits(results, strong_box)
+    [weak] = hits(results, weak_box)
+    assert strong.dscore >= recognizer.detector.threshold > weak.dscore >= recognizer.cfg.rescue_threshold_d
+    assert weak.read.score >= recognizer.cfg.rescue_min_read
+    assert evaluate.same(strong.read.plate, strong_text) and evaluate.same(weak.read.plate, weak_text)
+    assert [d.box for d in recognizer.detect(img, RecognizeOptions())] == [strong.box, weak.box]
 
 
 @pytest.mark.parametrize("bad", [{"rescue_threshold_d": 0}, {"rescue_threshold_d": 1.0}, {"rescue_min_read": -0.1}])

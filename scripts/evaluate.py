@@ -33,10 +33,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import sidecar_metrics  # noqa: E402
 import txt_labels  # noqa: E402
 from progress import track  # noqa: E402
 
-from edge_alpr.engine.runtime import BUNDLED  # noqa: E402
 from edge_alpr.imaging import decode  # noqa: E402
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # noqa: E402
 from edge_alpr.types import Box  # noqa: E402
@@ -294,50 +294,8 @@ def main() -> None:
         report["vehicles"] = eval_vehicles(rec, args.split)
         print(f"{'vehicles':28s} " + " ".join(f"{k}={v}" for k, v in report["vehicles"].items()), flush=True)
     if args.write_sidecars:
-        write_sidecars(report, args, [m.name for m in rec.reader.models])
+        sidecar_metrics.write_sidecars(report, args, [m.name for m in rec.reader.models])
     print(json.dumps(report, indent=1))
-
-
-def write_sidecars(report: dict, args: argparse.Namespace, readers: list[str]) -> None:
-    """Put the dev metrics of each model's stage into its sidecar (atomically).
-
-    ``readers`` names the reader model(s) that produced the reading metrics: with a reader pair
-    both sidecars carry the pair's numbers, and say so.
-    """
-    keys = {"detector": ("det_",), "reader": ("exact", "char", "topn", "region", "read_"), "vehicle": ()}
-    base = Path(args.models) if args.models else BUNDLED
-    for side in base.glob("*_v*.json"):
-        meta = json.loads(side.read_text())
-        kind = meta.get("kind")
-        if kind == "vehicle" and "vehicles" in report:
-            sel: dict = {"vehicles": report["vehicles"]}
-        elif kind not in ("detector", "reader"):
-            continue
-        else:
-            sel = {}
-        for name, m in report.items() if kind != "vehicle" else []:
-            if name == "vehicles":
-                continue
-            if kind == "reader" and not name.startswith("ocr/") and "exact_read" in m:
-                sel[name + " (end-to-end)"] = {
-                    k: v for k, v in m.items() if k.startswith(keys[kind]) or k == "plates_read"
-                }
-            elif (kind == "detector") == name.startswith("detection/"):
-                sel[name] = {
-                    k: v
-                    for k, v in m.items()
-                    if k.startswith(keys[kind]) or k.startswith("detect") or k == "plates_read"
-                }
-        meta["dev_metrics"] = {
-            "split": args.split,
-            "mode": args.mode,
-            "min_plate_height_px": args.min_height,
-            **({"reader_models": readers} if kind == "reader" else {}),
-            "sets": sel,
-        }
-        import tfcommon  # the scripts folder's own helpers (no TensorFlow)
-
-        tfcommon.write_json(side, meta)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,124 @@
+"""The ``models`` config section: where the models are and how the recognition pipeline uses them.
+
+Why its own module: every setting here was chosen by a measured rule, and its comment says which
+and with what result, so the section is long; the pipeline that reads it lives in
+``recognizer.py`` (which re-exports ``ModelsConfig``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .configutil import check_keys, typed
+from .engine.reader import BEAM_WIDTH, TOP_N
+from .engine.vehicle import VehicleBoxFactors
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    """The ``models`` config section: where the models are and how the pipeline uses them."""
+
+    directory: str = ""  # "" = the models bundled with edge-alpr
+    threads: int = 1
+    runtime: str = "auto"  # auto | ai_edge_litert | tflite_runtime
+    xnnpack: bool = True  # False: the runtimes' built-in int8 kernels (slower, bit-identical across runtimes)
+    top_n: int = TOP_N  # candidates per plate
+    beam_width: int = BEAM_WIDTH
+    # The finer pass: tile_grid x tile_grid tiles.  3 (not 2) was chosen on TRAIN images: it
+    # finds the small plates of 960-px romanian scenes (train recall 0.61 -> 0.90, precision
+    # 0.80 -> 0.81) for ~40 % more default-mode time.
+    tile_grid: int = 3
+    tile_overlap: float = 0.2
+    # Default mode tiles only images with a longer side over this.  480 tiles VGA photos too:
+    # held-out real 2:1 plate crops pasted 18-48 px high into held-out 640 px scenes were found
+    # 0.44 -> 0.93 of the time (8.5 -> 46 ms), but on the dev scenes of that size (andrewmvd)
+    # precision fell (0.92 -> 0.84 with detector_v4), so 640 stays the default: set 480 for
+    # cameras whose plates are small in VGA frames.  Tiling the 320-400 px scenes cut held-out
+    # precision from 0.89 to 0.73.
+    tile_min_side: int = 640
+    redaction_threshold_factor: float = 0.6
+    # Default mode (with no request threshold_d) also decodes the whole-image pass at
+    # rescue_threshold_d, reads each weaker plate candidate that overlaps no detection, and keeps
+    # it if its plate score is at least rescue_min_read (over 1 turns this off).  Held-out train
+    # (session 12): real US/BR/AR plates pasted 18-48 px high into 640 px scenes found 0.43 ->
+    # 0.51 and read 0.30 -> 0.36, no new false positive in 1005 train scenes; +1-5 ms per image.
+    rescue_threshold_d: float = 0.5
+    rescue_min_read: float = 0.2
+    min_read_score: float = 0.0  # default threshold_o
+    region_prior_score: float = 0.5  # use the predicted region's plate templates from this score (>1: off)
+    # auto: pair the slot reader with a CTC reader (reader_ctc_v<N>) when the folder has one;
+    # on: require one; off: the slot reader alone (engine/pair.py says why a pair reads better)
+    reader_pair: str = "auto"
+    # Outside fast mode, a read scoring under reread_below is read again as the mean of several
+    # crops of its box: the trained margin plus reread_margins ((x, y) fractions of the box).
+    # Held-out train (session 9): real plates pasted into scenes read 0.487 -> 0.517 this way, and
+    # held-out scene plates +0 / +4 of 55 / 54; about half of those pasted reads score under 0.5.
+    # Session 12: one extra view (the box itself, no margin) instead of two kept that (pasted
+    # reads 956 vs 957 of 1404, scene plates 68 vs 69 of 109, two held-out reader pairs) for 2.6
+    # instead of 3.8 ms per uncertain plate (x86, 1 thread).  0 or [] turns it off.
+    reread_below: float = 0.5
+    reread_margins: tuple[tuple[float, float], ...] = ((0.0, 0.0),)
+    vehicle_box: VehicleBoxFactors = field(default_factory=VehicleBoxFactors)
+
+    @classmethod
+    def from_dict(cls, obj: Any, where: str = "models") -> ModelsConfig:
+        d = check_keys(obj, set(cls.__dataclass_fields__), where)
+        vb = check_keys(d.get("vehicle_box"), {"width", "above", "below"}, f"{where}.vehicle_box")
+        base, vbase = cls(), VehicleBoxFactors()
+        cfg = cls(
+            directory=typed(d, "directory", str, base.directory, where),
+            threads=typed(d, "threads", int, base.threads, where),
+            runtime=typed(d, "runtime", str, base.runtime, where),
+            xnnpack=typed(d, "xnnpack", bool, base.xnnpack, where),
+            top_n=typed(d, "top_n", int, base.top_n, where),
+            beam_width=typed(d, "beam_width", int, base.beam_width, where),
+            tile_grid=typed(d, "tile_grid", int, base.tile_grid, where),
+            tile_overlap=typed(d, "tile_overlap", float, base.tile_overlap, where),
+            tile_min_side=typed(d, "tile_min_side", int, base.tile_min_side, where),
+            redaction_threshold_factor=typed(
+                d, "redaction_threshold_factor", float, base.redaction_threshold_factor, where
+            ),
+            rescue_threshold_d=typed(d, "rescue_threshold_d", float, base.rescue_threshold_d, where),
+            rescue_min_read=typed(d, "rescue_min_read", float, base.rescue_min_read, where),
+            min_read_score=typed(d, "min_read_score", float, base.min_read_score, where),
+            region_prior_score=typed(d, "region_prior_score", float, base.region_prior_score, where),
+            reader_pair=typed(d, "reader_pair", str, base.reader_pair, where),
+            reread_below=typed(d, "reread_below", float, base.reread_below, where),
+            reread_margins=margins(d.get("reread_margins", base.reread_margins), f"{where}.reread_margins"),
+            vehicle_box=VehicleBoxFactors(
+                *(typed(vb, k, float, getattr(vbase, k), f"{where}.vehicle_box") for k in ("width", "above", "below"))
+            ),
+        )
+        if cfg.runtime not in ("auto", "ai_edge_litert", "tflite_runtime"):
+            raise ConfigError(f"{where}.runtime: {cfg.runtime!r} is not auto, ai_edge_litert or tflite_runtime")
+        if cfg.reader_pair not in ("auto", "on", "off"):
+            raise ConfigError(f"{where}.reader_pair: {cfg.reader_pair!r} is not auto, on or off")
+        if not 0.0 <= cfg.reread_below <= 1.0:
+            raise ConfigError(f"{where}.reread_below: must be in [0, 1] (0 turns re-reading off), "
+                              f"got {cfg.reread_below}")
+        for name in ("threads", "top_n", "beam_width", "tile_grid"):
+            if getattr(cfg, name) < 1:
+                raise ConfigError(f"{where}.{name}: must be at least 1, got {getattr(cfg, name)}")
+        if not 0.0 < cfg.rescue_threshold_d < 1.0 or cfg.rescue_min_read < 0.0:
+            raise ConfigError(f"{where}: rescue_threshold_d must be in (0, 1) and rescue_min_read >= 0 (over 1 "
+                              f"turns the rescue off), got {cfg.rescue_threshold_d} and {cfg.rescue_min_read}")
+        if not 0.0 <= cfg.tile_overlap < 0.9:
+            raise ConfigError(f"{where}.tile_overlap: must be in [0, 0.9), got {cfg.tile_overlap}")
+        return cfg
+
+
+def margins(value: Any, where: str) -> tuple[tuple[float, float], ...]:
+    """``reread_margins``: a list of [x, y] crop margins, each a fraction of the box in [0, 1)."""
+    example = "e.g. [[0.03, 0.05], [0, 0]]"
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where}: expected a list of [x, y] margins ({example}), got {value!r}")
+    out = []
+    for m in value:
+        ok = isinstance(m, (list, tuple)) and len(m) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1 for v in m)
+        if not ok:
+            raise ConfigError(f"{where}: {m!r} is not an [x, y] pair of fractions in [0, 1) ({example})")
+        out.append((float(m[0]), float(m[1])))
+    return tuple(out)

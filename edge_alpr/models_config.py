@@ -7,7 +7,7 @@ and with what result, so the section is long; the pipeline that reads it lives i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .configutil import check_keys, typed
@@ -67,25 +67,10 @@ class ModelsConfig:
         d = check_keys(obj, set(cls.__dataclass_fields__), where)
         vb = check_keys(d.get("vehicle_box"), {"width", "above", "below"}, f"{where}.vehicle_box")
         base, vbase = cls(), VehicleBoxFactors()
+        # every plain setting is typed like its default; the two structured ones parse their own way
+        plain = [f.name for f in fields(cls) if f.name not in ("reread_margins", "vehicle_box")]
         cfg = cls(
-            directory=typed(d, "directory", str, base.directory, where),
-            threads=typed(d, "threads", int, base.threads, where),
-            runtime=typed(d, "runtime", str, base.runtime, where),
-            xnnpack=typed(d, "xnnpack", bool, base.xnnpack, where),
-            top_n=typed(d, "top_n", int, base.top_n, where),
-            beam_width=typed(d, "beam_width", int, base.beam_width, where),
-            tile_grid=typed(d, "tile_grid", int, base.tile_grid, where),
-            tile_overlap=typed(d, "tile_overlap", float, base.tile_overlap, where),
-            tile_min_side=typed(d, "tile_min_side", int, base.tile_min_side, where),
-            redaction_threshold_factor=typed(
-                d, "redaction_threshold_factor", float, base.redaction_threshold_factor, where
-            ),
-            rescue_threshold_d=typed(d, "rescue_threshold_d", float, base.rescue_threshold_d, where),
-            rescue_min_read=typed(d, "rescue_min_read", float, base.rescue_min_read, where),
-            min_read_score=typed(d, "min_read_score", float, base.min_read_score, where),
-            region_prior_score=typed(d, "region_prior_score", float, base.region_prior_score, where),
-            reader_pair=typed(d, "reader_pair", str, base.reader_pair, where),
-            reread_below=typed(d, "reread_below", float, base.reread_below, where),
+            **{k: typed(d, k, type(getattr(base, k)), getattr(base, k), where) for k in plain},
             reread_margins=margins(d.get("reread_margins", base.reread_margins), f"{where}.reread_margins"),
             vehicle_box=VehicleBoxFactors(
                 *(typed(vb, k, float, getattr(vbase, k), f"{where}.vehicle_box") for k in ("width", "above", "below"))

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import synth_decor
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
-from synth_layouts import EU_BLUE, LAYOUTS, Layout
+from synth_layouts import EU_BLUE, LAYOUTS, SHARES, Layout, mix_group
 
 FONT_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fonts"
 FONTS = (
@@ -41,13 +42,23 @@ def _font(name: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(FONT_DIR / name), size)
 
 
-def random_text(fmt: str, rng: np.random.Generator) -> str:
-    """Fill a format such as ``LL NN LLL`` with random characters (gaps kept)."""
+def random_text(fmt: str, rng: np.random.Generator, letters: str = LETTERS) -> str:
+    """Fill a format such as ``LL NN LLL`` with random characters (gaps, marks and literals kept);
+    ``letters`` is the pool for ``L`` (countries that issue only some letters)."""
     out = []
     for c in fmt:
-        pool = {"L": LETTERS, "N": DIGITS, "X": LETTERS + DIGITS}.get(c)
+        pool = {"L": letters, "N": DIGITS, "X": letters + DIGITS}.get(c)
         out.append(pool[rng.integers(len(pool))] if pool else c)
     return "".join(out)
+
+
+def plate_text(shown: str) -> str:
+    """What the reader must output for a drawn string: its letters and digits only."""
+    return "".join(c for c in shown if c.isalnum())
+
+
+# width of the marks that are drawn but never read, in font sizes
+MARK_W = {" ": 0.4, "-": 0.4, ".": 0.3, "*": 0.85, "|": 0.0}
 
 
 def _text_line(
@@ -57,14 +68,15 @@ def _text_line(
     font_name: str,
     color: tuple[int, int, int],
     rng: np.random.Generator,
-) -> None:
-    """Draw ``text`` centred in ``box`` with the largest font that fits, spaced per glyph."""
+) -> list[tuple[float, float, float, float]]:
+    """Draw ``text`` centred in ``box`` with the largest font that fits, spaced per glyph.
+
+    Returns the boxes left for the ``*`` emblem slots (glyph height, the slot's width)."""
     x1, y1, x2, y2 = box
     size = max(8, int((y2 - y1) * rng.uniform(1.0, 1.25)))
-    gap_w = 0.4
     for _ in range(12):
         font = _font(font_name, size)
-        widths = [font.getlength(c) if c not in " -" else size * gap_w for c in text]
+        widths = [size * MARK_W[c] if c in MARK_W else font.getlength(c) for c in text]
         spacing = size * rng.uniform(0.02, 0.12)
         total = sum(widths) + spacing * (len(text) - 1)
         if total <= (x2 - x1) * 0.96:
@@ -74,20 +86,46 @@ def _text_line(
     glyph_h = bb[3] - bb[1]
     y = y1 + ((y2 - y1) - glyph_h) / 2 - bb[1]
     x = x1 + ((x2 - x1) - total) / 2
+    slots = []
     for c, w in zip(text, widths):
         if c == "-" and rng.random() < 0.7:
             draw.text((x + w * 0.1, y), "-", font=font, fill=color)
-        elif c not in " -":
+        elif c == ".":
+            r = max(1.0, size * 0.05)
+            cy = y + bb[1] + glyph_h / 2
+            draw.ellipse((x + w / 2 - r, cy - r, x + w / 2 + r, cy + r), fill=color)
+        elif c == "*":
+            slots.append((x, y + bb[1], x + w, y + bb[3]))
+        elif c not in MARK_W:
             draw.text((x, y), c, font=font, fill=color)
         x += w + spacing
+    return slots
 
 
-def render(layout: Layout, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """Render one clean plate; returns RGB pixels and the compact text."""
-    fmt = layout.formats[rng.integers(len(layout.formats))]
-    shown = random_text(fmt, rng)
-    text = "".join(c for c in shown if c not in " -")
-    two = rng.random() < layout.two_line
+def _rows(layout: Layout, two: bool, rng: np.random.Generator) -> tuple[str, ...]:
+    """The drawn rows of one plate: one, or two from ``rows2`` (else the one-row format split at
+    its first gap, as the layouts without their own two-row formats always were)."""
+    if two and layout.rows2:
+        return tuple(random_text(layout.rows2[rng.integers(len(layout.rows2))], rng, layout.letters or LETTERS
+                                 ).split("|"))
+    shown = random_text(layout.formats[rng.integers(len(layout.formats))], rng, layout.letters or LETTERS)
+    if not two:
+        return (shown,)
+    parts = shown.split(" ") if " " in shown else [shown[: len(shown) // 2], shown[len(shown) // 2 :]]
+    first = parts[0] if len(parts) == 2 else " ".join(parts[: len(parts) // 2])
+    return first, shown[len(first) :].strip(" -")
+
+
+def render(layout: Layout, rng: np.random.Generator, two: bool | None = None,
+           emblems: bool = True) -> tuple[np.ndarray, str]:
+    """Render one clean plate; returns RGB pixels and the compact text.
+
+    ``two`` forces the one- or two-row variant (None: the layout's odds).  ``emblems=False``
+    leaves the emblem slots empty, with every other pixel the same (tests compare the two)."""
+    if two is None:
+        two = bool(rng.random() < layout.two_line)
+    rows = _rows(layout, two, rng)
+    text = plate_text("".join(rows))
     h = PLATE_H if not two else int(PLATE_H * 1.9)
     w = int(PLATE_H * layout.aspect) if not two else int(PLATE_H * 2.6)
     bg = tuple(
@@ -96,16 +134,22 @@ def render(layout: Layout, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     fg = layout.fgs[rng.integers(len(layout.fgs))]
     if sum(bg) < 250 and sum(fg) < 250:
         fg = (235, 235, 235)
+    erng = np.random.default_rng(rng.integers(2**31))  # emblems draw from their own stream
     img = Image.new("RGB", (w, h), bg)
     draw = ImageDraw.Draw(img)
     border = max(2, int(h * 0.04))
-    if rng.random() < 0.7:
+    if layout.border is not None:
+        draw.rectangle((border, border, w - border, h - border), outline=layout.border, width=max(2, border))
+    elif rng.random() < 0.7:
         draw.rectangle((border, border, w - border, h - border), outline=fg, width=max(1, border // 2))
+    if layout.stripes is not None:
+        sh = max(2, int(PLATE_H * 0.07))
+        draw.rectangle((0, 0, w, sh), fill=layout.stripes)
+        draw.rectangle((0, h - sh, w, h), fill=layout.stripes)
     x1, x2 = int(w * 0.04), int(w * 0.96)
     if layout.band:
         bw = int(PLATE_H * 0.42)
-        draw.rectangle((0, 0, bw, h), fill=EU_BLUE)
-        draw.text((bw * 0.2, h * 0.62), layout.band, font=_font(FONTS[0], int(bw * 0.4)), fill=(250, 250, 250))
+        synth_decor.band(draw, layout, w, h, bw, _font, FONTS[0])
         x1 = bw + int(w * 0.02)
     if layout.right_band:
         draw.rectangle((w - int(PLATE_H * 0.42), 0, w, h), fill=EU_BLUE)
@@ -117,26 +161,60 @@ def render(layout: Layout, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         _text_line(draw, head, (x1, int(h * 0.03), x2, int(h * 0.03) + hs), FONTS[1], fg, rng)
         top = int(h * 0.03) + hs + int(h * 0.03)
     bottom = int(h * (0.9 if not layout.header else 0.93))
+    if layout.footer and rng.random() < 0.65:  # a slogan under the characters
+        foot = layout.footer[rng.integers(len(layout.footer))]
+        fs = int(h * (0.12 if not two else 0.08))
+        _text_line(draw, foot, (x1, h - int(h * 0.04) - fs, x2, h - int(h * 0.04)), FONTS[1], fg, rng)
+        bottom = h - int(h * 0.06) - fs
+    stacked = None
+    if layout.us and rng.random() < 0.12:  # two small letters stacked left of the number
+        stacked = (x1, top, x1 + (x2 - x1) * 0.07, bottom)
+        x1 += int((x2 - x1) * 0.09)
     fonts = layout.fonts or FONTS
     font_name = fonts[rng.integers(len(fonts))]
+    slots = []
     if two:
-        parts = shown.split(" ") if " " in shown else [shown[: len(shown) // 2], shown[len(shown) // 2 :]]
-        first = parts[0] if len(parts) == 2 else " ".join(parts[: len(parts) // 2])
-        second = shown[len(first) :].strip(" -")
         mid = (top + bottom) // 2
-        _text_line(draw, first, (x1, top, x2, mid - 2), font_name, fg, rng)
-        _text_line(draw, second, (x1, mid + 2, x2, bottom), font_name, fg, rng)
+        slots += _text_line(draw, rows[0], (x1, top, x2, mid - 2), font_name, fg, rng)
+        slots += _text_line(draw, rows[1], (x1, mid + 2, x2, bottom), font_name, fg, rng)
     else:
-        _text_line(draw, shown, (x1, top, x2, bottom), font_name, fg, rng)
+        slots += _text_line(draw, rows[0], (x1, top, x2, bottom), font_name, fg, rng)
+    if emblems:
+        for slot in slots:
+            synth_decor.emblem(draw, layout.emblem, slot, erng)
+    if layout.us:
+        synth_decor.us_dress(draw, w, h, fg, rng, _font, FONTS[1], stacked)
     return np.asarray(img), text
 
 
 def random_layout(rng: np.random.Generator, us_share: float = 0.3) -> Layout:
-    """Pick a layout: a share of US states (many layouts, one family), else any other."""
-    us = [lay for lay in LAYOUTS if lay.region.startswith("us-")]
-    other = [lay for lay in LAYOUTS if not lay.region.startswith("us-")]
-    pool = us if rng.random() < us_share else other
+    """Pick a layout: ``us_share`` of US states (many layouts, one family), the rest by the
+    groups of ``synth_layouts.SHARES``; Europe by country first, so a country with several
+    layouts (Germany's dealer plates) is not drawn more often than one with a single layout."""
+    if rng.random() < us_share:
+        return _US[rng.integers(len(_US))]
+    names = list(SHARES)
+    p = np.array([SHARES[g] for g in names])
+    group = names[rng.choice(len(names), p=p / p.sum())]
+    if group == "europe":
+        countries = _GROUPS["europe"]
+        country = list(countries)[rng.integers(len(countries))]
+        pool = countries[country]
+    else:
+        pool = [lay for lays in _GROUPS[group].values() for lay in lays]
     return pool[rng.integers(len(pool))]
+
+
+def _groups() -> dict[str, dict[str, list[Layout]]]:
+    """Layouts by mix group, then by region."""
+    out: dict[str, dict[str, list[Layout]]] = {}
+    for lay in LAYOUTS:
+        out.setdefault(mix_group(lay), {}).setdefault(lay.region, []).append(lay)
+    return out
+
+
+_GROUPS = _groups()
+_US = [lay for lays in _GROUPS["us"].values() for lay in lays]
 
 
 def _stain(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -1,17 +1,17 @@
 """Plate layouts for the synthetic generator: formats, sizes, colours and bands per region.
 
 Each layout describes one real-world plate family well enough to teach the reader its
-character shapes, spacing and colours.  Formats use ``L`` (letter), ``N`` (digit), ``X``
-(either) and a space or ``-`` for a visible gap that is not part of the plate text.
+character shapes, spacing and colours, and the marks it must skip.  The format language and the
+``Layout`` record live in ``synth_layout_base``; Europe's layouts in ``synth_layouts_eu``; this
+module adds the rest of the world, the US states, and the mix ``synth.random_layout`` draws from.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from synth_layout_base import BLACK, EU_BLUE, GREEN, NAVY, RED, WHITE, YELLOW, Layout, layout_name
+from synth_layouts_eu import EUROPE
 
-WHITE, BLACK, YELLOW = (240, 240, 236), (20, 20, 24), (245, 200, 30)
-EU_BLUE, NAVY, RED = (20, 60, 160), (20, 30, 90), (170, 30, 30)
+__all__ = ["EU_BLUE", "LAYOUTS", "SHARES", "Layout", "US_STATES", "layout_name", "mix_group", "variants"]
 
 US_STATES = {
     "al": "ALABAMA",
@@ -68,42 +68,32 @@ US_STATES = {
 }
 
 
-@dataclass(frozen=True)
-class Layout:
-    """One plate family."""
+# Slogans printed under the characters (a few states; the others get a generic line)
+US_SLOGANS: dict[str, tuple[str, ...]] = {
+    "az": ("GRAND CANYON STATE",),
+    "ca": ("dmv.ca.gov", "Sunshine State"),
+    "co": ("COLORFUL COLORADO",),
+    "fl": ("SUNSHINE STATE", "MYFLORIDA.COM"),
+    "ga": ("PEACH STATE", "IN GOD WE TRUST"),
+    "id": ("FAMOUS POTATOES", "SCENIC IDAHO"),
+    "il": ("LAND OF LINCOLN",),
+    "mi": ("GREAT LAKES", "PURE MICHIGAN"),
+    "mn": ("10,000 LAKES", "EXPLORE MINNESOTA"),
+    "nc": ("FIRST IN FLIGHT", "FIRST IN FREEDOM"),
+    "nh": ("LIVE FREE OR DIE",),
+    "nj": ("GARDEN STATE",),
+    "nm": ("LAND OF ENCHANTMENT",),
+    "ny": ("EMPIRE STATE", "EXCELSIOR"),
+    "oh": ("BIRTHPLACE OF AVIATION",),
+    "pa": ("visitPA.com", "KEYSTONE STATE"),
+    "sc": ("WHILE I BREATHE I HOPE",),
+    "tx": ("THE LONE STAR STATE",),
+    "va": ("VIRGINIA IS FOR LOVERS",),
+    "wi": ("AMERICA'S DAIRYLAND",),
+}
+US_GENERIC = ("IN GOD WE TRUST", "COUNTY", "THE BEAUTIFUL", "STATE OF PRIDE")
 
-    region: str  # label the reader learns (country, or us-<state>)
-    formats: tuple[str, ...]
-    aspect: float  # width / height of a one-line plate
-    bgs: tuple[tuple[int, int, int], ...] = (WHITE,)
-    fgs: tuple[tuple[int, int, int], ...] = (BLACK,)
-    band: str = ""  # EU band letters ("" = no band)
-    right_band: bool = False  # Italy's second blue band
-    header: tuple[str, ...] = ()  # small text above the characters
-    two_line: float = 0.0  # probability of a two-line (square) variant
-    fonts: tuple[str, ...] = ()  # preferred fonts ("" = any)
-    extra: dict[str, str] = field(default_factory=dict)
-
-
-def _eu(region: str, band: str, formats: tuple[str, ...], **kw: Any) -> Layout:
-    return Layout(region=region, formats=formats, aspect=4.7, band=band, **kw)
-
-
-LAYOUTS: tuple[Layout, ...] = (
-    _eu("gb", "UK", ("LLNN LLL",), bgs=(WHITE, YELLOW), two_line=0.15),
-    _eu(
-        "de",
-        "D",
-        ("LL LL NNNN", "L LL NNN", "LLL L NNNN", "LL L NN", "L LL NNNN"),
-        two_line=0.1,
-        fonts=("OSP-DIN.ttf",),
-    ),
-    _eu("fr", "F", ("LL-NNN-LL",), two_line=0.1),
-    _eu("it", "I", ("LL NNN LL",), right_band=True),
-    _eu("es", "E", ("NNNN LLL",), two_line=0.1),
-    _eu("nl", "NL", ("NN-LLL-N", "N-LLL-NN", "LL-NNN-L", "NN-LL-NN", "L-NNN-LL", "NNN-LL-N"), bgs=(YELLOW,)),
-    _eu("pl", "PL", ("LL NNNNN", "LLL NNNN", "LL NNNLL", "LLL NLNN")),
-    _eu("ro", "RO", ("LL NN LLL", "L NN LLL", "L NNN LLL")),
+WORLD: tuple[Layout, ...] = (
     Layout(
         "br",
         ("LLL-NNNN",),
@@ -111,16 +101,18 @@ LAYOUTS: tuple[Layout, ...] = (
         bgs=((200, 200, 200), (190, 40, 40), WHITE),
         fgs=(BLACK, WHITE),
         header=("PR - PARANAGUA", "SP - SAO PAULO", "MG - BELO HORIZONTE", "RS - PORTO ALEGRE"),
+        name="br-old",
     ),
-    Layout("br", ("LLLNLNN",), aspect=3.08, header=("BRASIL",), band="BR"),
-    Layout("ar", ("LLL NNN",), aspect=2.3, bgs=(BLACK,), fgs=(WHITE,), header=("ARGENTINA",)),
-    Layout("ar", ("LL NNN LL",), aspect=3.08, header=("REPUBLICA ARGENTINA",), band="RA"),
+    Layout("br", ("LLLNLNN",), aspect=3.08, header=("BRASIL",), band="BR", band_stars=False, name="br-mercosul"),
+    Layout("ar", ("LLL NNN",), aspect=2.3, bgs=(BLACK,), fgs=(WHITE,), header=("ARGENTINA",), name="ar-old"),
+    Layout("ar", ("LL NNN LL",), aspect=3.08, header=("REPUBLICA ARGENTINA",), band="RA", band_stars=False,
+           name="ar-mercosur"),
     Layout("in", ("LL NN LL NNNN", "LL NN L NNNN"), aspect=4.2, bgs=(WHITE, YELLOW), two_line=0.3),
     Layout(
         "au",
         ("LLL-NNN", "NLL-NNN", "LL-NN-LL", "NNN-LLL"),
         aspect=2.75,
-        fgs=(BLACK, NAVY, (20, 110, 40), RED),
+        fgs=(BLACK, NAVY, GREEN, RED),
         header=("NSW", "VICTORIA", "QUEENSLAND", "SOUTH AUSTRALIA", "WESTERN AUSTRALIA"),
     ),
     Layout(
@@ -137,7 +129,9 @@ LAYOUTS: tuple[Layout, ...] = (
         fgs=(BLACK, (120, 20, 40), NAVY),
         header=("MEXICO", "JALISCO", "CDMX", "NUEVO LEON"),
     ),
-) + tuple(
+)
+
+US: tuple[Layout, ...] = tuple(
     Layout(
         f"us-{code}",
         ("NLLLNNN", "LLL NNNN", "LLL NNN", "NNN LLL", "LLNNNNN", "NLL NNN", "XXXXXXX", "XXXXX"),
@@ -145,6 +139,37 @@ LAYOUTS: tuple[Layout, ...] = (
         fgs=(NAVY, BLACK, RED, (20, 90, 40)),
         bgs=(WHITE, (235, 230, 200), (220, 235, 245)),
         header=(name,),
+        footer=US_SLOGANS.get(code, US_GENERIC),
+        us=True,
     )
     for code, name in US_STATES.items()
 )
+
+LAYOUTS: tuple[Layout, ...] = EUROPE + WORLD + US
+
+# Shares of ``synth.random_layout``'s mix (besides ``us_share`` for the US states).  Brazil,
+# Argentina and Spain carry the real evaluation sets, so each keeps about the share it had when
+# Europe held eight layouts; Europe shares its part out per country, whatever its layout count.
+SHARES: dict[str, float] = {"br": 0.13, "ar": 0.115, "es": 0.07, "world": 0.115, "europe": 0.57}
+
+
+def mix_group(lay: Layout) -> str:
+    """The ``SHARES`` group a layout is drawn from (US states: ``us``)."""
+    if lay.us:
+        return "us"
+    if lay.region in SHARES:
+        return lay.region
+    return lay.group or "world"
+
+
+def variants() -> list[tuple[str, Layout, bool]]:
+    """Every renderable variant as (unique name, layout, two-row): one row for every layout, and
+    a two-row one where the layout has it.  US states pool into ``us-1row`` (one family)."""
+    out: list[tuple[str, Layout, bool]] = []
+    for lay in LAYOUTS:
+        if lay.us:
+            continue
+        out.append((f"{layout_name(lay)}-1row", lay, False))
+        if lay.two_line > 0:
+            out.append((f"{layout_name(lay)}-2row", lay, True))
+    return out

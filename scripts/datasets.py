@@ -16,7 +16,17 @@ from PIL import Image
 
 DATA = Path(os.environ.get("EDGE_ALPR_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 OCR_SETS = ("us_states", "uc3m_crops", "ar_crops", "br_crops")
+# OCR sets added after the first readers: trained on, but after OCR_SETS in every list, so the
+# hold-out of OCR_SETS' crops stays the items it always was
+OCR_EXTRA = ("se_crops",)
 DET_SETS = ("andrewmvd", "romanian", "uc3m")
+# Real photos whose plates carry only a teacher's reading (``teacher_text``, ``teacher_conf``)
+TEACHER_SETS = ("openimages_lp", "experiment_plates", "rxg4e")
+# A teacher read is a training label from this confidence on (48 of 49 right in the data's
+# spot-check); below it a plate stays unlabelled.
+TEACHER_CONF = 0.9
+# The teacher's reads of the plates of DET_SETS that have no text (scripts/teacher_reads.py)
+TEACHER_READS = Path(os.environ.get("EDGE_ALPR_CACHE", "/tmp/edge_alpr_cache")) / "teacher_reads.jsonl"
 
 
 @dataclass(frozen=True)
@@ -50,14 +60,36 @@ def ocr_items(split: str, sets: tuple[str, ...] = OCR_SETS) -> list[OcrItem]:
     return out
 
 
-def det_items(split: str, sets: tuple[str, ...] = DET_SETS) -> list[DetItem]:
+def _teacher_text(plate: dict, min_conf: float) -> str | None:
+    text = plate.get("teacher_text") or ""
+    return text if text and (plate.get("teacher_conf") or 0.0) >= min_conf else None
+
+
+def teacher_reads(path: Path = TEACHER_READS) -> dict[tuple[str, str, tuple[int, ...]], dict]:
+    """The cached teacher reads keyed by (set, image name, box); empty when none were made."""
+    if not path.exists():
+        return {}
+    return {(r["set"], r["image"], tuple(r["box"])): r for r in _rows(path)}
+
+
+def det_items(split: str, sets: tuple[str, ...] = DET_SETS, teacher_conf: float | None = None) -> list[DetItem]:
+    """Detection scenes of ``split``; with ``teacher_conf``, plates without a human text get the
+    teacher's reading where it is at least that confident (a training label with errors)."""
     out = []
+    reads = teacher_reads() if teacher_conf is not None else {}
+    if teacher_conf is not None and not reads and set(sets) - set(TEACHER_SETS) - {"uc3m"}:
+        raise FileNotFoundError(f"{TEACHER_READS}: no teacher reads of {sets}; run scripts/teacher_reads.py")
     for name in sets:
         base = DATA / "detection" / name
         for r in _rows(base / "labels.jsonl"):
             if r["split"] == split:
                 boxes = tuple(tuple(p["box"]) for p in r["plates"])
                 texts = tuple(p.get("text") for p in r["plates"])
+                if teacher_conf is not None:
+                    name_ = Path(r["image"]).name
+                    texts = tuple(
+                        t or _teacher_text(reads.get((name, name_, tuple(p["box"])), p), teacher_conf)
+                        for t, p in zip(texts, r["plates"]))
                 out.append(DetItem(base / r["image"], boxes, texts, name, r.get("country")))
     return out
 
@@ -94,16 +126,21 @@ class ReaderSplit:
     det_held: list[DetItem]
 
 
-def reader_holdout(every: int, offset: int = 0) -> ReaderSplit:
+def reader_holdout(every: int, offset: int = 0, teacher_conf: float | None = None) -> ReaderSplit:
     """``holdout`` of the OCR crops and detection scenes, with no plate on both sides.
 
     Why: the uc3m OCR crops are high-resolution cuts of the plates in the uc3m scenes, and the
     same vehicle appears in several images, so splitting each list by position would train on
     the very plates that are held out.  Any training crop or scene whose plate text appears
     among the held-out items is dropped (texts are compared as labelled, ``?`` included).
+
+    With ``teacher_conf`` the teacher-read sets follow the human-labelled scenes and plates
+    without a text carry confident teacher reads (``det_items``); the scenes of ``DET_SETS``
+    are held out exactly as without it.
     """
-    ocr_train, ocr_held = holdout(ocr_items("train"), every, offset)
-    det_train, det_held = holdout(det_items("train"), every, offset)
+    ocr_train, ocr_held = holdout(ocr_items("train", OCR_SETS + OCR_EXTRA), every, offset)
+    scenes = det_items("train") if teacher_conf is None else det_items("train", DET_SETS + TEACHER_SETS, teacher_conf)
+    det_train, det_held = holdout(scenes, every, offset)
     held = {c.text for c in ocr_held} | {t for s in det_held for t in s.texts if t}
     return ReaderSplit(
         [c for c in ocr_train if c.text not in held],

@@ -81,8 +81,14 @@ def _synth_chunk(args: tuple[int, int]) -> tuple[np.ndarray, list[str], list[str
 
 
 def synthetic(n: int, workers: int, seed: int = 1) -> tuple[np.ndarray, list[str], list[str]]:
-    """``n`` rendered plates (cached: rendering 60k takes about 20 minutes on 2 cores)."""
-    cache = tfcommon.CACHE / f"reader_synth_{n}_{seed}_{IN_H}x{IN_W}.npz"
+    """``n`` rendered plates (cached: rendering 60k takes about 20 minutes on 2 cores).
+
+    The cache name carries a digest of the renderer's sources, so a changed layout renders anew."""
+    import hashlib
+
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(here.glob("synth*.py")))).hexdigest()[:10]
+    cache = tfcommon.CACHE / f"reader_synth_{n}_{seed}_{IN_H}x{IN_W}_{digest}.npz"
     if cache.exists():
         z = np.load(cache)
         return z["x"], list(z["t"]), list(z["r"])
@@ -105,7 +111,7 @@ def real(items: list[datasets.OcrItem]) -> tuple[np.ndarray, list[str], list[str
     return x, [it.text for it in items], [it.region for it in items], [it.dataset for it in items]
 
 
-def _trainable(box: tuple, text: str | None) -> bool:
+def trainable(box: tuple, text: str | None) -> bool:
     """A scene plate the reader learns from: labelled, at least 8 px high, and no longer than the model reads."""
     return bool(text) and box[3] - box[1] >= 8 and len(text or "") <= MAX_LEN
 
@@ -150,7 +156,7 @@ def tilted_det_crops(items: list[datasets.DetItem], copies: int, max_deg: float,
             continue
         img = datasets.load_rgb(it.path)
         for box, text in zip(it.boxes, it.texts):
-            if _trainable(box, text):
+            if trainable(box, text):
                 for _ in range(copies):
                     xs.append(turned_cut(img, tuple(map(float, box)), float(rng.uniform(-max_deg, max_deg))))
                     ts.append(text)
@@ -167,7 +173,7 @@ def det_crops(items: list[datasets.DetItem]) -> tuple[np.ndarray, list[str], lis
         img = datasets.load_rgb(it.path)
         h, w = img.shape[:2]
         for box, text in zip(it.boxes, it.texts):
-            if _trainable(box, text):
+            if trainable(box, text):
                 xs.append(crop_resize(img, expand(Box(*box), MARGIN_X, MARGIN_Y, w, h), IN_W, IN_H))
                 ts.append(text)
                 rs.append(it.country or "")

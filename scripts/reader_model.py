@@ -126,6 +126,25 @@ def ctc_loss(y, p):
     return ops.ctc_loss(y, ops.log(ops.maximum(p, 1e-7)), target_len, frames, mask_index=PAD)
 
 
+UNKNOWN = ALPHABET.index("?")  # a masked character in a label: no target for its slot
+
+
+def slot_loss(y, p):
+    """Cross-entropy of the slot heads over the slots whose character is known.
+
+    Why: a label's ``?`` marks a character hidden in the image (uc3m's grey masks).  Taught as a
+    class of its own, the reader learned to answer ``?`` for hidden and unclear characters
+    alike; masked out of the loss, a slot with an unknown target teaches nothing, and the slot
+    beside it still learns its character and position.
+    """
+    from keras import ops
+
+    y = ops.cast(y, "int32")
+    known = ops.cast(ops.not_equal(y, UNKNOWN), "float32")
+    ce = -ops.log(ops.maximum(ops.take_along_axis(p, ops.expand_dims(y, -1), axis=-1)[..., 0], 1e-7))
+    return ops.sum(ce * known, axis=-1) / ops.maximum(1.0, ops.sum(known, axis=-1))
+
+
 def decode(probs: np.ndarray, head: str) -> str:
     """Best-path text of one crop's character output (the float monitor, not the service)."""
     if head == "ctc":

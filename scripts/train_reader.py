@@ -79,6 +79,12 @@ def main() -> None:
     ap.add_argument("--synthetic-use", type=int, default=0, help="use a random subset of the synthetic plates")
     ap.add_argument("--det-crops", type=int, default=0, help="copies of plate crops cut from detection scenes")
     ap.add_argument("--init", type=Path, help="start from these weights (fine-tuning stage)")
+    ap.add_argument("--init-tflite", type=Path,
+                    help="start from a shipped int8 reader of the same head (scripts/tflite_weights.py); a region "
+                         "layer of another size starts afresh")
+    ap.add_argument("--teacher-conf", type=float, default=None,
+                    help="also learn the plates of every detection scene that have no human text from the teacher's "
+                         "reads at least this confident (datasets.det_items; run scripts/teacher_reads.py first)")
     ap.add_argument("--trunk-from", type=Path, help="copy the conv trunk from these weights (of --trunk-head)")
     ap.add_argument("--trunk-head", choices=("attention", "dense", "ctc"), default="dense",
                     help="the head of the --trunk-from weights (reader_v1: dense, v2/v3: attention)")
@@ -117,8 +123,9 @@ def main() -> None:
     extra = {}
     for spec in args.repeat_set:
         name, _, k = spec.partition("=")
-        if name not in datasets.OCR_SETS or not k.isdigit():
-            ap.error(f"--repeat-set {spec!r}: expected SET=K with SET one of {', '.join(datasets.OCR_SETS)}")
+        if name not in datasets.OCR_SETS + datasets.OCR_EXTRA or not k.isdigit():
+            ap.error(f"--repeat-set {spec!r}: expected SET=K with SET one of "
+                     f"{', '.join(datasets.OCR_SETS + datasets.OCR_EXTRA)}")
         extra[name] = int(k)
     t0 = time.time()
     tf = tfcommon.setup_tf(args.threads)
@@ -130,9 +137,11 @@ def main() -> None:
         keep = np.random.default_rng(3).choice(len(sx), args.synthetic_use, replace=False)
         sx, st, sr = sx[keep], [st[i] for i in keep], [sr[i] for i in keep]
     try:
-        split = datasets.reader_holdout(args.holdout, args.holdout_offset)
+        split = datasets.reader_holdout(args.holdout, args.holdout_offset, args.teacher_conf)
     except ValueError as e:
         ap.error(f"--holdout-offset: {e}")
+    except FileNotFoundError as e:
+        ap.error(f"--teacher-conf: {e}")
     ocr_train, ocr_held, det_train, det_held = split.ocr_train, split.ocr_held, split.det_train, split.det_held
     rx, rt, rr, rsets = rd.real(ocr_train)
     regions = sorted(all_synth_regions | set(rr))
@@ -199,6 +208,13 @@ def main() -> None:
     if args.init:
         model.load_weights(args.init)
         print(f"initialised from {args.init}", flush=True)
+    elif args.init_tflite:
+        import tflite_weights
+
+        fresh = tflite_weights.to_keras(model, tflite_weights.int8_constants(args.init_tflite))
+        if set(fresh) - {"region"}:
+            ap.error(f"--init-tflite {args.init_tflite}: no weights for layers {fresh} (another head?)")
+        print(f"initialised from {args.init_tflite}" + (" (new region layer)" if fresh else ""), flush=True)
     elif args.trunk_from:
         v1 = rm.build(len(regions), args.trunk_head)
         v1.load_weights(args.trunk_from)
@@ -212,12 +228,13 @@ def main() -> None:
     sched = keras.optimizers.schedules.CosineDecay(args.lr, steps)
     model.compile(
         keras.optimizers.AdamW(sched, weight_decay=args.weight_decay),
-        loss={"chars": rm.ctc_loss if args.head == "ctc" else "sparse_categorical_crossentropy",
+        loss={"chars": rm.ctc_loss if args.head == "ctc" else rm.slot_loss,
               "region": rm.region_loss},
         loss_weights={"chars": 0.0 if args.region_only else 1.0, "region": args.region_weight},
     )
     model.summary(print_fn=lambda s: print(s, flush=True) if "Total" in s else None)
     ckpt = args.ckpt
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
     if args.monitor == "heldout" and not args.holdout:
         ap.error("--monitor heldout needs --holdout N")
     watch = datasets.ocr_items("dev") if args.monitor == "dev" else ocr_held if args.monitor == "heldout" else []
@@ -243,7 +260,9 @@ def main() -> None:
             yield [x[i : i + 1].astype(np.float32)]
 
     tfcommon.export_int8(model, calib, args.out)
-    counts = {d: sum(1 for v in ocr_train if v.dataset == d) for d in datasets.OCR_SETS}
+    counts = {d: sum(1 for v in ocr_train if v.dataset == d) for d in datasets.OCR_SETS + datasets.OCR_EXTRA}
+    teacher_plates = {d: sum(1 for it in det_train if it.dataset == d for b, t in zip(it.boxes, it.texts)
+                             if t and rd.trainable(b, t)) for d in sorted({it.dataset for it in det_train})}
     tfcommon.write_sidecar(
         args.out,
         {
@@ -266,6 +285,9 @@ def main() -> None:
                 "lowres_copies": args.lowres,
                 "scene_crop_copies": args.scene_crops,
                 "detection_scene_crop_copies": args.det_crops,
+                "scene_plates_read": teacher_plates,
+                "teacher_min_conf": args.teacher_conf,
+                "init": str(args.init_tflite or args.init or args.trunk_from or ""),
                 "held_out_every": args.holdout,
                 "held_out_offset": args.holdout_offset,
                 "epochs": args.epochs,

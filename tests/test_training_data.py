@@ -63,7 +63,7 @@ def test_reader_holdout_keeps_no_held_out_plate_in_training() -> None:
     assert split.ocr_held and split.det_held
     assert not {c.text for c in split.ocr_train} & held
     assert not {t for s in split.det_train for t in s.texts if t} & held
-    plain_crops, _ = datasets.holdout(datasets.ocr_items("train"), 10)
+    plain_crops, _ = datasets.holdout(datasets.ocr_items("train", datasets.OCR_SETS + datasets.OCR_EXTRA), 10)
     assert len(split.ocr_train) < len(plain_crops), "the data has shared plates, so some crops must go"
 
 

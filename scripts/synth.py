@@ -102,13 +102,26 @@ def _text_line(
     return slots
 
 
+def _with_prefix(fmt: str, shown: str, prefixes: tuple[str, ...], rng: np.random.Generator) -> str:
+    """``shown`` (``fmt`` filled) with its leading group replaced by a real district code of the
+    same length, when the layout lists any: plates show real codes, not random letters.  Swapped
+    in after filling, so a code's own L, N or X is never taken for a format symbol."""
+    lead = len(fmt) - len(fmt.lstrip("*"))  # a Swiss plate starts with its shield
+    n = len(fmt) - lead - len(fmt[lead:].lstrip("LNX"))
+    fits = [p for p in prefixes if len(p) == n]
+    if not fits or rng.random() >= 0.8:
+        return shown
+    return shown[:lead] + fits[rng.integers(len(fits))] + shown[lead + n :]
+
+
 def _rows(layout: Layout, two: bool, rng: np.random.Generator) -> tuple[str, ...]:
     """The drawn rows of one plate: one, or two from ``rows2`` (else the one-row format split at
     its first gap, as the layouts without their own two-row formats always were)."""
+    fmts = layout.rows2 if two and layout.rows2 else layout.formats
+    fmt = fmts[rng.integers(len(fmts))]
+    shown = _with_prefix(fmt, random_text(fmt, rng, layout.letters or LETTERS), layout.prefixes, rng)
     if two and layout.rows2:
-        return tuple(random_text(layout.rows2[rng.integers(len(layout.rows2))], rng, layout.letters or LETTERS
-                                 ).split("|"))
-    shown = random_text(layout.formats[rng.integers(len(layout.formats))], rng, layout.letters or LETTERS)
+        return tuple(shown.split("|"))
     if not two:
         return (shown,)
     parts = shown.split(" ") if " " in shown else [shown[: len(shown) // 2], shown[len(shown) // 2 :]]

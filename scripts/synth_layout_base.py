@@ -64,6 +64,7 @@ class Layout:
     footer: tuple[str, ...] = ()  # slogans under the characters (US states)
     us: bool = False  # US dressing: frames, registration stickers, stacked small letters
     group: str = ""  # mix group of ``random_layout`` ("" = the region's own rule)
+    prefixes: tuple[str, ...] = ()  # real district / canton / province codes for the first group
 
 
 def layout_name(lay: Layout) -> str:

@@ -1,7 +1,9 @@
 """Region codes of the Plate Recognizer country list, and plate patterns per region.
 
 The codes are the reference's (``../shared/reference/plate-recognizer-api.md``); ``us`` and
-``au`` are accepted as countries too because the reference lists them only through their states.
+``au`` are accepted as countries too because the reference lists them only through their states,
+and ``xk`` (Kosovo, its ISO user-assigned code) because the reference has no code for a country
+whose plates the reader learns.
 The patterns guide reading (``regions=`` re-ranks candidates); they never force a reading.
 """
 
@@ -110,6 +112,7 @@ COUNTRIES: tuple[str, ...] = (
     "zm",
     "us",
     "au",
+    "xk",
 )
 
 STATES: tuple[str, ...] = (
@@ -206,9 +209,13 @@ ALL_REGIONS: frozenset[str] = frozenset(COUNTRIES + STATES)
 PATTERNS: dict[str, tuple[str, ...]] = {
     "us": ("NLLLNNN", "LLLNNNN", "LLLNNN", "NNNLLL", "LLNNNNN", "NLLNNN", "XXXXXXX", "XXXXXX", "XXXXX"),
     "gb": ("LLNNLLL",),
-    "de": ("LNNNN", "LLNNNN", "LLLNNNN", "LLNNN", "LNNNNN", "LLLNNN", "LLLLNNNN", "LLLNNNNN"),
+    # district (1-3 letters), 1-2 letters, 1-4 digits; E (electric) or H (historic) after the
+    # digits; dealer plates 06 + digits
+    "de": ("LNNNN", "LLNNNN", "LLLNNNN", "LLNNN", "LNNNNN", "LLLNNN", "LLLLNNNN", "LLLNNNNN", "LLNNNNN",
+           "LLLNN", "LLLLNNN", "LLLLNNNL", "LLNNNL"),
     "fr": ("LLNNNLL",),
-    "it": ("LLNNNLL",),
+    # cars LLNNNLL, motorcycles LLNNNNN, trade (prova) plates
+    "it": ("LLNNNLL", "LLNNNNN", "LNNNNNN", "LNNNNNL"),
     "es": ("NNNNLLL", "LNNNNLL", "LLNNNNLL"),
     "nl": ("NNLLLN", "NLLLNN", "LLNNNL", "LNNNLL", "LLNNLL", "NNLLNN", "NNNLLN", "NLLNNN"),
     "pl": ("LLNNNNN", "LLNNNLL", "LLLNNNN", "LLLNLNN", "LLNLLNN", "LLLNNLL"),
@@ -219,6 +226,41 @@ PATTERNS: dict[str, tuple[str, ...]] = {
     "au": ("LLLNNN", "NLLLNNN", "NNNLLL", "LLNNLL", "NLLNNN"),
     "ca": ("LLLLNNN", "LLLNNN", "NNNLLL", "LLLNNNN"),
     "mx": ("LLLNNNN", "LLLNNNL", "LNNLLL"),
+    # Europe: the current formats, compact (emblems, seals, bands and hyphens are never read)
+    "al": ("LLNNNLL",),
+    "at": ("LLNNNLL", "LNNNNLL", "LLNNLLL", "LNNNNNL", "LNNNNL"),
+    "ba": ("LNNLNNN",),
+    "be": ("NLLLNNN",),
+    "bg": ("LLNNNNLL", "LNNNNLL"),
+    "by": ("NNNNLLN",),
+    "ch": ("LLNNN", "LLNNNN", "LLNNNNN", "LLNNNNNN"),
+    "cy": ("LLLNNN",),
+    "cz": ("NLNNNNN", "NLLNNNN"),
+    "dk": ("LLNNNNN",),
+    "ee": ("NNNLLL",),
+    "fi": ("LLLNNN", "LLNNN", "LLLNN"),
+    "gr": ("LLLNNNN",),
+    "hr": ("LLNNNLL", "LLNNNNLL", "LLNNNL", "LLNNNNL"),
+    "hu": ("LLLLNNN", "LLLNNN"),
+    "ie": ("NNNLNNNNN", "NNNLLNNNN", "NNLNNNN", "NNNLNNN"),
+    "is": ("LLNNN", "LLLNN"),
+    "li": ("LLNNNNN", "LLNNNN"),
+    "lt": ("LLLNNN",),
+    "lu": ("LLNNNN", "LNNNN", "NNNNN"),
+    "lv": ("LLNNNN", "LLNNN"),
+    "md": ("LLLNNN", "LLLLNNN"),
+    "me": ("LLLLNNN", "LLLNNN"),
+    "mk": ("LLNNNNLL", "LLNNNLL"),
+    "mt": ("LLLNNN",),
+    "no": ("LLNNNNN",),
+    "pt": ("LLNNLL", "NNLLNN", "NNNNLL", "LLNNNN"),
+    "rs": ("LLNNNLL", "LLNNNNLL"),
+    "se": ("LLLNNN", "LLLNNL"),
+    "si": ("LLLLNNN", "LLNNLLL", "LLLNNNN"),
+    "sk": ("LLNNNLL",),
+    "tr": ("NNLNNNN", "NNLLNNN", "NNLLNNNN", "NNLLLNN", "NNLLLNNN"),
+    "ua": ("LLNNNNLL",),
+    "xk": ("NNNNNLL",),
 }
 
 _SYMBOL = {"L": "[A-Z?]", "N": "[0-9?]", "X": "[A-Z0-9?]"}

@@ -1,0 +1,102 @@
+"""The plate renderer's layouts (``scripts/synth*.py``) against the region templates.
+
+Why these checks: the reader learns exactly what the renderer labels.  A seal, a band's country
+letters or a hyphen that slipped into the text would teach it to read them; a layout whose text
+fits none of its region's templates would make a region hint push real plates away from the
+right reading.  The fonts live in ``../shared/data/fonts``; without them these tests skip.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import synth  # noqa: E402
+from synth_layouts import LAYOUTS, SHARES, layout_name, mix_group, variants  # noqa: E402
+
+from edge_alpr.engine import regions  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not (synth.FONT_DIR / synth.FONTS[0]).exists(),
+                                reason=f"plate fonts not found in {synth.FONT_DIR}")
+PER_VARIANT = 12
+PLATE_TEXT = re.compile(r"[A-Z0-9]{2,10}")
+
+
+def test_every_variant_renders_plain_text_that_fits_its_region_templates() -> None:
+    rng = np.random.default_rng(11)
+    for name, lay, two in variants():
+        assert regions.has_patterns(lay.region), f"{name}: region {lay.region} has no templates"
+        assert regions.validate_regions([lay.region]) == (lay.region,)
+        for _ in range(PER_VARIANT):
+            img, text = synth.render(lay, rng, two=two)
+            assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+            assert PLATE_TEXT.fullmatch(text), f"{name}: {text!r} is not upper-case A-Z0-9"
+            assert regions.matches(text, lay.region), f"{name}: {text} fits no template of {lay.region}"
+
+
+def test_us_states_and_crops_keep_their_contract() -> None:
+    """``plate_crop(rng, bg) -> (img, text, region)`` as the reader's data and benchmarks call it."""
+    rng = np.random.default_rng(12)
+    bg = np.full((300, 400, 3), 90, np.uint8)
+    for _ in range(40):
+        img, text, region = synth.plate_crop(rng, bg)
+        assert img.ndim == 3 and PLATE_TEXT.fullmatch(text) and regions.matches(text, region)
+    for lay in [lay for lay in LAYOUTS if lay.us][:10]:
+        _, text = synth.render(lay, rng)
+        assert regions.matches(text, lay.region)
+
+
+def test_layout_names_are_unique() -> None:
+    names = [name for name, _, _ in variants()]
+    assert len(names) == len(set(names))
+    assert len({layout_name(lay) for lay in LAYOUTS}) == len(LAYOUTS)
+
+
+def test_two_row_plates_are_taller_and_squarer() -> None:
+    rng = np.random.default_rng(13)
+    two_row = [lay for _, lay, two in variants() if two]
+    assert len({lay.region for lay in two_row}) >= 8
+    for lay in two_row:
+        one, _ = synth.render(lay, rng, two=False)
+        two, _ = synth.render(lay, rng, two=True)
+        assert two.shape[0] > 1.5 * one.shape[0]
+        assert two.shape[1] / two.shape[0] < one.shape[1] / one.shape[0]
+
+
+def test_emblems_are_drawn_between_the_character_groups() -> None:
+    """The same plate with and without its emblem differs, and (but for the Swiss shields at
+    the ends) only inside the character area: the emblem sits between groups."""
+    for name, lay, two in variants():
+        if not lay.emblem:
+            continue
+        fmts = tuple(f for f in lay.formats if "*" in f)
+        lay = replace(lay, formats=fmts, rows2=tuple(f for f in lay.rows2 if "*" in f) or lay.rows2)
+        for seed in range(3):
+            with_emblem, text = synth.render(lay, np.random.default_rng(seed), two=two, emblems=True)
+            without, text2 = synth.render(lay, np.random.default_rng(seed), two=two, emblems=False)
+            assert text == text2
+            diff = np.abs(with_emblem.astype(np.int16) - without.astype(np.int16)).sum(-1) > 30
+            assert diff.sum() > 0.004 * diff.size, f"{name}: no emblem drawn"
+            if lay.region == "ch":
+                continue
+            cols = np.flatnonzero(diff.any(0))
+            w = diff.shape[1]
+            assert cols.min() > 0.1 * w and cols.max() < 0.9 * w, f"{name}: emblem not between groups"
+
+
+def test_the_mix_keeps_every_group_and_spreads_europe() -> None:
+    rng = np.random.default_rng(14)
+    draws = [synth.random_layout(rng) for _ in range(4000)]
+    share = {g: sum(mix_group(lay) == g for lay in draws) / len(draws) for g in [*SHARES, "us"]}
+    assert 0.25 < share["us"] < 0.35
+    for group in ("br", "ar", "es"):
+        assert share[group] > 0.03, group
+    europe = {lay.region for lay in draws if mix_group(lay) == "europe"}
+    assert len(europe) >= 40

@@ -312,11 +312,14 @@ def camera(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def plate_crop(
-    rng: np.random.Generator, background: np.ndarray | None = None, layout: Layout | None = None
+    rng: np.random.Generator, background: np.ndarray | None = None, layout: Layout | None = None,
+    two: bool | None = None,
 ) -> tuple[np.ndarray, str, str]:
-    """A degraded plate crop as a detector would cut it: returns pixels, text, region."""
+    """A degraded plate crop as a detector would cut it: returns pixels, text, region.
+
+    ``layout`` and ``two`` (one or two rows) fix the plate family (benchmarks per layout)."""
     lay = layout or random_layout(rng)
-    plate, text = render(lay, rng)
+    plate, text = render(lay, rng, two)
     plate = _stain(plate, rng)
     ph, pw = plate.shape[:2]
     scale = rng.uniform(0.25, 0.7)

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import synth_decor
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
-from synth_layouts import EU_BLUE, LAYOUTS, SHARES, Layout, mix_group
+from synth_layouts import EU_BLUE, Layout, random_layout
 
 FONT_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fonts"
 FONTS = (
@@ -198,36 +198,6 @@ def render(layout: Layout, rng: np.random.Generator, two: bool | None = None,
     if layout.us:
         synth_decor.us_dress(draw, w, h, fg, rng, _font, FONTS[1], stacked)
     return np.asarray(img), text
-
-
-def random_layout(rng: np.random.Generator, us_share: float = 0.3) -> Layout:
-    """Pick a layout: ``us_share`` of US states (many layouts, one family), the rest by the
-    groups of ``synth_layouts.SHARES``; Europe by country first, so a country with several
-    layouts (Germany's dealer plates) is not drawn more often than one with a single layout."""
-    if rng.random() < us_share:
-        return _US[rng.integers(len(_US))]
-    names = list(SHARES)
-    p = np.array([SHARES[g] for g in names])
-    group = names[rng.choice(len(names), p=p / p.sum())]
-    if group == "europe":
-        countries = _GROUPS["europe"]
-        country = list(countries)[rng.integers(len(countries))]
-        pool = countries[country]
-    else:
-        pool = [lay for lays in _GROUPS[group].values() for lay in lays]
-    return pool[rng.integers(len(pool))]
-
-
-def _groups() -> dict[str, dict[str, list[Layout]]]:
-    """Layouts by mix group, then by region."""
-    out: dict[str, dict[str, list[Layout]]] = {}
-    for lay in LAYOUTS:
-        out.setdefault(mix_group(lay), {}).setdefault(lay.region, []).append(lay)
-    return out
-
-
-_GROUPS = _groups()
-_US = [lay for lays in _GROUPS["us"].values() for lay in lays]
 
 
 def _stain(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -8,10 +8,12 @@ module adds the rest of the world, the US states, and the mix ``synth.random_lay
 
 from __future__ import annotations
 
+import numpy as np
 from synth_layout_base import BLACK, EU_BLUE, GREEN, NAVY, RED, WHITE, YELLOW, Layout, layout_name
 from synth_layouts_eu import EUROPE
 
-__all__ = ["EU_BLUE", "LAYOUTS", "SHARES", "Layout", "US_STATES", "layout_name", "mix_group", "variants"]
+__all__ = ["EU_BLUE", "LAYOUTS", "SHARES", "Layout", "US_STATES", "layout_name", "mix_group", "random_layout",
+           "variants"]
 
 US_STATES = {
     "al": "ALABAMA",
@@ -164,7 +166,8 @@ def mix_group(lay: Layout) -> str:
 
 def variants() -> list[tuple[str, Layout, bool]]:
     """Every renderable variant as (unique name, layout, two-row): one row for every layout, and
-    a two-row one where the layout has it.  US states pool into ``us-1row`` (one family)."""
+    a two-row one where the layout has it.  The US states are left out: 51 layouts of one family,
+    which a benchmark pools (``bench_layouts.py``'s ``us-1row``)."""
     out: list[tuple[str, Layout, bool]] = []
     for lay in LAYOUTS:
         if lay.us:
@@ -173,3 +176,33 @@ def variants() -> list[tuple[str, Layout, bool]]:
         if lay.two_line > 0:
             out.append((f"{layout_name(lay)}-2row", lay, True))
     return out
+
+
+def random_layout(rng: np.random.Generator, us_share: float = 0.3) -> Layout:
+    """Pick a layout: ``us_share`` of US states (many layouts, one family), the rest by the
+    groups of ``synth_layouts.SHARES``; Europe by country first, so a country with several
+    layouts (Germany's dealer plates) is not drawn more often than one with a single layout."""
+    if rng.random() < us_share:
+        return _US[rng.integers(len(_US))]
+    names = list(SHARES)
+    p = np.array([SHARES[g] for g in names])
+    group = names[rng.choice(len(names), p=p / p.sum())]
+    if group == "europe":
+        countries = _GROUPS["europe"]
+        country = list(countries)[rng.integers(len(countries))]
+        pool = countries[country]
+    else:
+        pool = [lay for lays in _GROUPS[group].values() for lay in lays]
+    return pool[rng.integers(len(pool))]
+
+
+def _groups() -> dict[str, dict[str, list[Layout]]]:
+    """Layouts by mix group, then by region."""
+    out: dict[str, dict[str, list[Layout]]] = {}
+    for lay in LAYOUTS:
+        out.setdefault(mix_group(lay), {}).setdefault(lay.region, []).append(lay)
+    return out
+
+
+_GROUPS = _groups()
+_US = [lay for lays in _GROUPS["us"].values() for lay in lays]

@@ -110,7 +110,7 @@ EUROPE: tuple[Layout, ...] = (
        rows2=("LL*|NNN-LL",)),
     eu("xk", "RKS", ("NN*NNN-LL",), prefixes=XK_CODES, band_stars=False, emblem="map"),
     eu("ua", "UA", ("LL NNNN LL",), band_stars=False, band_flag=UA_FLAG, letters=CYRILLIC_SAFE),
-    eu("md", "MD", ("LLL NNN", "LL LL NNN"), band_stars=False, band_flag=MD_FLAG),
+    eu("md", "MD", ("LLL NNN",), band_stars=False, band_flag=MD_FLAG),
     eu("by", "BY", ("NNNN LL-N",), band_stars=False, band_flag=BY_FLAG, letters=CYRILLIC_SAFE),
     eu("tr", "TR", ("NN L NNNN", "NN LL NNN", "NN LL NNNN", "NN LLL NN", "NN LLL NNN"), prefixes=TR_CODES,
        band_stars=False, two_line=0.1, rows2=("NN|LL NNN", "NN|L NNNN")),

@@ -248,7 +248,7 @@ PATTERNS: dict[str, tuple[str, ...]] = {
     "lt": ("LLLNNN",),
     "lu": ("LLNNNN", "LNNNN", "NNNNN"),
     "lv": ("LLNNNN", "LLNNN"),
-    "md": ("LLLNNN", "LLLLNNN"),
+    "md": ("LLLNNN",),
     "me": ("LLLLNNN", "LLLNNN"),
     "mk": ("LLNNNNLL", "LLNNNLL"),
     "mt": ("LLLNNN",),

@@ -102,14 +102,14 @@ def _text_line(
     return slots
 
 
-def _with_prefix(fmt: str, shown: str, prefixes: tuple[str, ...], rng: np.random.Generator) -> str:
+def _with_prefix(fmt: str, shown: str, prefixes: tuple[str, ...], share: float, rng: np.random.Generator) -> str:
     """``shown`` (``fmt`` filled) with its leading group replaced by a real district code of the
-    same length, when the layout lists any: plates show real codes, not random letters.  Swapped
+    same length on ``share`` of the plates: plates show real codes, not random letters.  Swapped
     in after filling, so a code's own L, N or X is never taken for a format symbol."""
     lead = len(fmt) - len(fmt.lstrip("*"))  # a Swiss plate starts with its shield
     n = len(fmt) - lead - len(fmt[lead:].lstrip("LNX"))
     fits = [p for p in prefixes if len(p) == n]
-    if not fits or rng.random() >= 0.8:
+    if not fits or rng.random() >= share:
         return shown
     return shown[:lead] + fits[rng.integers(len(fits))] + shown[lead + n :]
 
@@ -119,7 +119,8 @@ def _rows(layout: Layout, two: bool, rng: np.random.Generator) -> tuple[str, ...
     its first gap, as the layouts without their own two-row formats always were)."""
     fmts = layout.rows2 if two and layout.rows2 else layout.formats
     fmt = fmts[rng.integers(len(fmts))]
-    shown = _with_prefix(fmt, random_text(fmt, rng, layout.letters or LETTERS), layout.prefixes, rng)
+    shown = random_text(fmt, rng, layout.letters or LETTERS)
+    shown = _with_prefix(fmt, shown, layout.prefixes, layout.prefix_share, rng)
     if two and layout.rows2:
         return tuple(shown.split("|"))
     if not two:
@@ -193,8 +194,9 @@ def render(layout: Layout, rng: np.random.Generator, two: bool | None = None,
     else:
         slots += _text_line(draw, rows[0], (x1, top, x2, bottom), font_name, fg, rng)
     if emblems:
-        for slot in slots:
-            synth_decor.emblem(draw, layout.emblem, slot, erng)
+        for i, slot in enumerate(slots):  # a Swiss plate: the federal shield first, then the canton's
+            kind = "swiss" if layout.emblem == "canton" and i == 0 else layout.emblem
+            synth_decor.emblem(draw, kind, slot, erng)
     if layout.us:
         synth_decor.us_dress(draw, w, h, fg, rng, _font, FONTS[1], stacked)
     return np.asarray(img), text

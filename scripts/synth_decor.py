@@ -43,7 +43,9 @@ def _shield(x1: float, y1: float, x2: float, y2: float) -> list[tuple[float, flo
 
 
 def emblem(draw: ImageDraw.ImageDraw, kind: str, box: Box, rng: np.random.Generator) -> None:
-    """Draw ``kind`` inside ``box`` (the gap a ``*`` leaves between character groups)."""
+    """Draw ``kind`` inside ``box`` (the gap a ``*`` leaves between character groups): seal,
+    checker, flag, map, eagle, swiss (red, white cross), or a shield of random arms (shield,
+    canton)."""
     x1, y1, x2, y2 = box
     w, h = x2 - x1, y2 - y1
     if kind == "seal":  # German: inspection sticker above the round registration seal
@@ -62,7 +64,7 @@ def emblem(draw: ImageDraw.ImageDraw, kind: str, box: Box, rng: np.random.Genera
     sw = min(w, h * 0.8) * rng.uniform(0.75, 0.95)
     sh = min(h, sw * 1.25)
     sx, sy = (x1 + x2 - sw) / 2, y1 + (h - sh) / 2
-    field, charge = _pick(rng, SHIELD_COLOURS)
+    field, charge = ((200, 30, 40), (245, 245, 245)) if kind == "swiss" else _pick(rng, SHIELD_COLOURS)
     if kind == "checker":  # Croatian: red and white squares under a crown of small shields
         n = 5
         crown = sh * 0.22
@@ -98,7 +100,7 @@ def emblem(draw: ImageDraw.ImageDraw, kind: str, box: Box, rng: np.random.Genera
                       (cx + sw * 0.1, sy + sh * 0.8), (cx - sw * 0.1, sy + sh * 0.8)], fill=charge)
         for hx in (cx - sw * 0.15, cx + sw * 0.15):
             draw.ellipse((hx - sw * 0.07, sy + sh * 0.12, hx + sw * 0.07, sy + sh * 0.26), fill=charge)
-    elif kind == "canton" or rng.random() < 0.4:  # a cross (Swiss) or a bar
+    elif kind == "swiss" or rng.random() < 0.4:  # a cross (the Swiss shield, some arms) or a bar
         t = sw * 0.18
         cx, cy = sx + sw / 2, sy + sh * 0.42
         draw.rectangle((cx - t / 2, cy - sw * 0.3, cx + t / 2, cy + sw * 0.3), fill=charge)

@@ -5,7 +5,8 @@ Why a module of its own: the world layouts (``synth_layouts.py``) and the Europe
 record here lets each of those import it without importing one another.
 
 Format strings use ``L`` (letter), ``N`` (digit), ``X`` (either); any other letter or digit is
-printed as it is and belongs to the plate text (the ``06`` of a German dealer plate).  Everything
+printed as it is and belongs to the plate text (the ``06`` of a German dealer plate).  A fixed
+code made of those three letters (Liechtenstein's ``FL``) is a ``prefixes`` entry instead.  Everything
 else is drawn but never read: a space is a gap, ``-`` a hyphen, ``.`` a small dot, ``*`` the
 layout's emblem or seal, and ``|`` splits the two rows of a two-row format.
 """
@@ -65,6 +66,7 @@ class Layout:
     us: bool = False  # US dressing: frames, registration stickers, stacked small letters
     group: str = ""  # mix group of ``random_layout`` ("" = the region's own rule)
     prefixes: tuple[str, ...] = ()  # real district / canton / province codes for the first group
+    prefix_share: float = 0.8  # the share of plates that show one of ``prefixes`` (the rest: random)
 
 
 def layout_name(lay: Layout) -> str:

@@ -35,11 +35,19 @@ def set_font_dir(path: Path) -> None:
     global FONT_DIR
     FONT_DIR = path
     _font.cache_clear()
+    _present.cache_clear()
 
 
 @lru_cache(maxsize=256)
 def _font(name: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(FONT_DIR / name), size)
+
+
+@lru_cache(maxsize=64)
+def _present(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The fonts of ``names`` this fonts folder has: a layout's preferred fonts include folders a
+    smaller copy of the fonts may lack, and then the plate falls back to the common ones."""
+    return tuple(n for n in names if (FONT_DIR / n).exists())
 
 
 def random_text(fmt: str, rng: np.random.Generator, letters: str = LETTERS) -> str:
@@ -184,7 +192,7 @@ def render(layout: Layout, rng: np.random.Generator, two: bool | None = None,
     if layout.us and rng.random() < 0.12:  # two small letters stacked left of the number
         stacked = (x1, top, x1 + (x2 - x1) * 0.07, bottom)
         x1 += int((x2 - x1) * 0.09)
-    fonts = layout.fonts or FONTS
+    fonts = _present(layout.fonts) or FONTS
     font_name = fonts[rng.integers(len(fonts))]
     slots = []
     if two:

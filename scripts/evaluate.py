@@ -12,6 +12,9 @@
 Prints detection recall/precision at IoU >= 0.5 (plates at least --min-height px high), the
 exact plate-read rate (case- and separator-insensitive, ``?`` in a label is a wildcard),
 character accuracy, top-N rate, region accuracy and latency per stage (median, p90).
+On the teacher-read detection sets (plates with ``teacher_text`` but no ``text``) the read
+rates are agreement with the teacher's confident reads (``--teacher-conf``), not accuracy:
+they are printed as ``teacher_agreement``, ``teacher_topn`` and ``teacher_plates``.
 With the one-plate ``.txt`` format only the labelled plate counts: a detection elsewhere is not
 a false positive.  Label files that cannot be used (no such image, a malformed line) are listed
 on stderr, never dropped silently (``txt_labels.py`` says what it accepts).
@@ -77,6 +80,7 @@ class Tally:
     topn: list[bool] = field(default_factory=list)
     region: list[bool] = field(default_factory=list)
     times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    by_teacher: bool = False  # the texts are a teacher's reads: the read rates are agreement
 
     def summary(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -84,7 +88,12 @@ class Tally:
             out["det_recall"] = self.tp / (self.tp + self.fn)
             out["det_precision"] = self.tp / max(1, self.tp + self.fp)
             out["det_plates"] = self.tp + self.fn
-        if self.reads:
+        if self.reads and self.by_teacher:
+            out["teacher_agreement"] = float(np.mean(self.reads))
+            out["teacher_char_agreement"] = float(np.mean(self.chars))
+            out["teacher_topn"] = float(np.mean(self.topn))
+            out["teacher_plates"] = len(self.reads)
+        elif self.reads:
             out["exact_read"] = float(np.mean(self.reads))
             out["char_accuracy"] = float(np.mean(self.chars))
             out["topn_read"] = float(np.mean(self.topn))
@@ -200,8 +209,16 @@ def eval_vehicles(rec: Recognizer, split: str) -> dict:
     return out
 
 
+def label_text(plate: dict, teacher_conf: float) -> tuple[str | None, bool]:
+    """A plate's text for scoring and whether it is a teacher's read (only where no human text exists)."""
+    if plate.get("text") or "teacher_text" not in plate:
+        return plate.get("text"), False
+    sure = plate.get("teacher_text") and (plate.get("teacher_conf") or 0.0) >= teacher_conf
+    return (plate["teacher_text"] if sure else None), True
+
+
 def run_set(rec: Recognizer, path: Path, split: str, opts: RecognizeOptions, min_h: int, limit: int,
-            dump: Path | None = None) -> Tally:
+            dump: Path | None = None, teacher_conf: float = 0.9) -> Tally:
     """One set: a JSONL file (detection scenes or OCR crops), or a folder of ``.txt`` labels."""
     t = Tally()
     if path.is_dir():
@@ -218,7 +235,9 @@ def run_set(rec: Recognizer, path: Path, split: str, opts: RecognizeOptions, min
     if rows and "plates" in rows[0]:
         for r in track(rows, f"{path.parent.name} scenes"):
             img = decode((path.parent / r["image"]).read_bytes(), MAX_PIXELS)
-            gts = [(Box(*p["box"]), p.get("text")) for p in r["plates"]]
+            labels = [label_text(p, teacher_conf) for p in r["plates"]]
+            t.by_teacher = t.by_teacher or any(by for _, by in labels)
+            gts = [(Box(*p["box"]), text) for p, (text, _) in zip(r["plates"], labels)]
             eval_scene(rec, img, gts, t, opts, min_h, False, (dump, Path(r["image"]).stem) if dump else None)
     else:
         eval_ocr(rec, rows, path.parent, t)
@@ -264,6 +283,8 @@ def main() -> None:
     ap.add_argument("--mode", default="default", choices=("default", "fast", "redaction"))
     ap.add_argument("--min-height", type=int, default=12, help="plates smaller than this (px) are not scored")
     ap.add_argument("--limit", type=int, default=0, help="evaluate at most N items per set")
+    ap.add_argument("--teacher-conf", type=float, default=0.9,
+                    help="teacher-read sets: score agreement on the teacher's reads at least this confident")
     ap.add_argument("--models", default="", help="model folder (default: the bundled models)")
     ap.add_argument("--write-sidecars", action="store_true", help="record the metrics in the model sidecars")
     ap.add_argument("--dump-fp", type=Path, metavar="DIR",
@@ -283,7 +304,7 @@ def main() -> None:
             f"{full.parent.name}/{full.name}" if p.is_dir() else p.name)
         name = name if name not in report else f"{name} ({p})"  # two folders of one name stay apart
         dump = args.dump_fp / name.replace("/", "_") if args.dump_fp else None
-        tally = run_set(rec, p, args.split, opts, args.min_height, args.limit, dump)
+        tally = run_set(rec, p, args.split, opts, args.min_height, args.limit, dump, args.teacher_conf)
         folders += [tally] if p.is_dir() else []
         report[name] = tally.summary()
         print(f"{name:28s} " + " ".join(f"{k}={v}" for k, v in report[name].items()), flush=True)

@@ -13,6 +13,10 @@ in the same form as the teacher fields of the teacher-read detection sets.  Need
 
     python scripts/teacher_reads.py                 # andrewmvd and romanian, all splits
     python scripts/teacher_reads.py --sets uc3m     # also for finding label errors
+    python scripts/teacher_reads.py --audit-ocr     # OCR crops whose label a confident teacher read contradicts
+
+``--audit-ocr`` lists the human-labelled OCR crops where the teacher, at least ``--conf`` sure,
+reads something else: candidates for a label error (or a teacher error) to look at by eye.
 """
 
 from __future__ import annotations
@@ -72,13 +76,47 @@ class Teacher:
         return out
 
 
+def audit_ocr(teacher: Teacher, conf: float) -> None:
+    """Print per set how often the teacher agrees with the labels, and each confident disagreement."""
+    from edge_alpr.engine.preprocess import resize
+
+    items = [it for sp in ("train", "dev") for it in datasets.ocr_items(sp, datasets.OCR_SETS + datasets.OCR_EXTRA)]
+    per: dict[str, list[tuple[bool, float]]] = {}
+    odd = []
+    for i in range(0, len(items), 64):
+        batch = items[i : i + 64]
+        crops = []
+        for it in batch:  # the crops are the plate itself: give them the teacher's margin from their border
+            img = datasets.load_rgb(it.path)
+            py, px = round(img.shape[0] * MARGIN), round(img.shape[1] * MARGIN)
+            crops.append(resize(np.pad(img, ((py, py), (px, px), (0, 0)), mode="edge"), 128, 64))
+        for it, (text, c, _) in zip(batch, teacher.read(np.stack(crops))):
+            ok = len(text) == len(it.text) and all(a == b or b == "?" for a, b in zip(text, it.text))
+            per.setdefault(it.dataset, []).append((ok, c))
+            if c >= conf and not ok and "?" not in it.text:
+                odd.append(f"{it.dataset}\t{it.path.name}\tlabel {it.text}\tteacher {text or '(none)'}\t{c:.3f}")
+    for name, v in per.items():
+        a = np.array(v)
+        sure = a[:, 1] >= conf
+        print(f"{name:12s} crops {len(v):5d}  agreement {a[:, 0].mean():.3f}  teacher sure {sure.mean():.3f}  "
+              f"agreement where sure {a[sure, 0].mean() if sure.any() else float('nan'):.3f}")
+    print(f"{len(odd)} confident disagreements:")
+    print("\n".join(odd))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sets", nargs="+", default=["andrewmvd", "romanian"],
                     help="detection sets whose plate boxes are read (default: the two without texts)")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--audit-ocr", action="store_true",
+                    help="instead: list the OCR crops whose label a confident teacher read contradicts")
+    ap.add_argument("--conf", type=float, default=0.9, help="--audit-ocr: the teacher confidence that counts")
     args = ap.parse_args()
     teacher = Teacher()
+    if args.audit_ocr:
+        audit_ocr(teacher, args.conf)
+        return
     items = [it for split in ("train", "dev") for it in datasets.det_items(split, tuple(args.sets))]
     rows = []
     bar = Progress("teacher reads", len(items))

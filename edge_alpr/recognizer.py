@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .engine import regions as reg
+from .engine.calibration import Calibration
 from .engine.detector import Detector
 from .engine.pair import PairedReader
 from .engine.reader import Reader
@@ -95,6 +96,8 @@ class Recognizer:
         self, detector: Detector, reader: Reader | PairedReader, vehicle: VehicleClassifier, cfg: ModelsConfig
     ) -> None:
         self.detector, self.reader, self.vehicle, self.cfg = detector, reader, vehicle, cfg
+        # dscore's map (identity without one in the detector's sidecar); the read score's is the reader's
+        self.dscore = Calibration.from_meta(detector.model.meta, detector.model.name)
         self._lock = threading.Lock()
 
     @classmethod
@@ -130,7 +133,9 @@ class Recognizer:
 
     def _detect(self, image: np.ndarray, options: RecognizeOptions) -> tuple[list[Detection], dict[Box, PlateRead]]:
         """``detect``, with the reads it made to rescue weak detections (``recognize`` reuses them)."""
-        base = self.detector.threshold if options.threshold_d is None else options.threshold_d
+        # threshold_d is stated on the calibrated dscore: the raw threshold that keeps the same boxes
+        base = (self.detector.threshold if options.threshold_d is None
+                else min(self.dscore.inverse(options.threshold_d), 1.5))
         thr = base * self.cfg.redaction_threshold_factor if options.mode == "redaction" else base
         rescue = (options.mode == "default" and options.threshold_d is None and self.cfg.rescue_min_read <= 1.0
                   and self.cfg.rescue_threshold_d < thr)
@@ -168,13 +173,16 @@ class Recognizer:
         return out
 
     def read(self, image: np.ndarray, box: Box, opts: RecognizeOptions) -> PlateRead:
-        """Read the plate in ``box``; outside fast mode, an uncertain read is read again from
-        several crops (``ModelsConfig.reread_below``)."""
+        """Read the plate in ``box``, with calibrated scores (the probability that a reading is
+        exactly right); outside fast mode, an uncertain read is read again from several crops
+        (``ModelsConfig.reread_below``)."""
         with self._lock:
-            return self._read(image, box, opts)
+            return self.reader.calibrate(self._read(image, box, opts))
 
     def _read(self, image: np.ndarray, box: Box, opts: RecognizeOptions) -> PlateRead:
-        """``read`` for a caller that holds the lock (the interpreters are not thread-safe)."""
+        """``read`` with the reader's raw scores, for a caller that holds the lock (the interpreters
+        are not thread-safe).  Why raw: ``reread_below`` and ``rescue_min_read`` were tuned on the
+        raw score, and the calibration map is fitted on the reads this makes."""
         args = (self.cfg.top_n, self.cfg.beam_width, opts.regions)
         views: list[Any] = [self.reader.infer(self.reader.crop(image, box))]  # kept for a re-read
         read = self.reader.decode(views, *args, self_hint_score=self.cfg.region_prior_score)
@@ -184,7 +192,12 @@ class Recognizer:
         return self.reader.decode(views, *args, self_hint_score=self.cfg.region_prior_score)
 
     def recognize(self, image: np.ndarray, options: RecognizeOptions | None = None) -> list[PlateResult]:
-        """All plates in an RGB uint8 image, best detection first."""
+        """All plates in an RGB uint8 image, best detection first.
+
+        ``score`` and every candidate's score are calibrated (``engine.calibration``), and so is
+        ``dscore`` where the detector's sidecar has a map; ``threshold_o`` filters on the
+        calibrated score, ``threshold_d`` on the calibrated ``dscore``.
+        """
         opts = options or RecognizeOptions()
         thr_o = self.cfg.min_read_score if opts.threshold_o is None else opts.threshold_o
         h, w = image.shape[:2]
@@ -192,7 +205,7 @@ class Recognizer:
             results = []
             dets, known = self._detect(image, opts)
             for det in dets:
-                read = known[det.box] if det.box in known else self._read(image, det.box, opts)
+                read = self.reader.calibrate(known[det.box] if det.box in known else self._read(image, det.box, opts))
                 if not read.plate or read.score < thr_o:
                     continue
                 if opts.region_strict and opts.regions and not any(reg.matches(read.plate, r) for r in opts.regions):
@@ -200,5 +213,5 @@ class Recognizer:
                 vehicle = self.vehicle.classify(image, self.cfg.vehicle_box.around(det.box, w, h))
                 if opts.detection_rule_strict and vehicle.type == "Unknown":
                     continue
-                results.append(PlateResult(det.box, det.score, read, vehicle))
+                results.append(PlateResult(det.box, self.dscore(det.score), read, vehicle))
         return results

@@ -79,6 +79,7 @@ class Tally:
     chars: list[float] = field(default_factory=list)
     topn: list[bool] = field(default_factory=list)
     region: list[bool] = field(default_factory=list)
+    qmarks: int = 0  # returned plates or candidates with a "?" (a masked-character mark, never a reading)
     times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     by_teacher: bool = False  # the texts are a teacher's reads: the read rates are agreement
 
@@ -98,6 +99,7 @@ class Tally:
             out["char_accuracy"] = float(np.mean(self.chars))
             out["topn_read"] = float(np.mean(self.topn))
             out["plates_read"] = len(self.reads)
+            out["outputs_with_qmark"] = self.qmarks
         if self.region:
             out["region_accuracy"] = float(np.mean(self.region))
         for k, v in self.times.items():
@@ -121,6 +123,7 @@ def eval_ocr(rec: Recognizer, rows: list[dict], base: Path, t: Tally) -> None:
         pr = timed(t, "read", rec.reader.read, crop, rec.cfg.top_n, rec.cfg.beam_width,
                    self_hint_score=rec.cfg.region_prior_score)
         t.reads.append(same(pr.plate, r["text"]))
+        t.qmarks += sum("?" in p for p in [pr.plate, *(c.plate for c in pr.candidates)])
         t.chars.append(char_acc(pr.plate, r["text"]))
         t.topn.append(any(same(c.plate, r["text"]) for c in pr.candidates))
         if r.get("region"):
@@ -181,6 +184,7 @@ def eval_scene(
     if dump:
         dump_unmatched(dump[0], dump[1], img, dets, gts)
     results = timed(t, "pipeline", rec.recognize, img, opts)
+    t.qmarks += sum("?" in p for r in results for p in [r.read.plate, *(c.plate for c in r.read.candidates)])
     for g, text in gts:
         if text is None or g.height < min_h:
             continue
@@ -249,6 +253,7 @@ def pooled(tallies: list[Tally]) -> Tally:
     out = Tally()
     for t in tallies:
         out.tp, out.fn, out.fp = out.tp + t.tp, out.fn + t.fn, out.fp + t.fp
+        out.qmarks += t.qmarks
         for name in ("reads", "chars", "topn", "region"):
             getattr(out, name).extend(getattr(t, name))
         for k, v in t.times.items():

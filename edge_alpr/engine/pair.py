@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..types import Box, Candidate, PlateRead
+from .calibration import Calibration, for_reader
 from .reader import BEAM_WIDTH, HINT_RATIO, PROPOSALS_PER_RESULT, SELF_HINT_SCORE, TOP_N, Reader, rerank
 from .runtime import Model
 
@@ -74,6 +75,8 @@ class PairedReader:
                              "margins); a pair must share its crop: retrain one with the other's settings")
         self.slot, self.ctc = slot, ctc
         self.regions = slot.regions
+        # the pair's score map is kept in the slot reader's sidecar, fitted with this CTC partner
+        self.calibration: Calibration = for_reader(slot.model.meta, slot.model.name, "pair", ctc.model.sha256)
 
     @property
     def models(self) -> tuple[Model, ...]:
@@ -135,6 +138,10 @@ class PairedReader:
         cands = rerank(joint(texts, np.array(p_slot), np.array(p_ctc)), [], prior, hint_ratio)
         top = cands[0]
         return PlateRead(top.plate, top.score, tuple(cands[:top_n]), code, score)
+
+    def calibrate(self, read: PlateRead) -> PlateRead:
+        """``read`` with calibrated scores (the slot sidecar's pair map; ``Calibration.read``)."""
+        return self.calibration.read(read)
 
     @staticmethod
     def _probs(head: Reader, chars: np.ndarray, known: dict[str, float], texts: list[str]) -> np.ndarray:

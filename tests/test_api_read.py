@@ -37,6 +37,9 @@ def check_schema(body: dict[str, Any], width: int, height: int) -> None:
         for key in ("score", "dscore"):
             assert 0.0 <= r[key] <= 1.0
         assert r["candidates"] and r["candidates"][0]["plate"] == r["plate"]
+        scores = [c["score"] for c in r["candidates"]]  # calibrated, best first, the plate's on top
+        assert scores == sorted(scores, reverse=True) and scores[0] == r["score"]
+        assert not any("?" in c["plate"] for c in r["candidates"])
 
 
 def expected_results(recognizer: Any, data: bytes, config: dict[str, Any] | None = None,

@@ -48,9 +48,10 @@ def joint(texts: list[str], p_slot: np.ndarray, p_ctc: np.ndarray) -> list[Candi
     Why the geometric mean: it is the product of experts (a string wins only if neither head
     rules it out) kept on the scale of one head's probability.  A score of 0 means the heads
     agree on no candidate (one of them gives each an int8 zero somewhere); the order is then
-    the proposals' (slot head's first), and any positive ``threshold_o`` drops the reading.
-    Ranking such reads by floored slot probabilities instead was tried twice on held-out train
-    (session 7 everywhere, session 8 only when every score is 0) and lost scene reads both times.
+    the proposals' (slot head's first), and the calibration map (``engine.calibration``) says
+    how often such a reading is right.  Ranking such reads by floored slot probabilities
+    instead was tried twice on held-out train (for every read, and only when every score is 0)
+    and lost scene reads both times.
 
     With several views of one plate (rows of ``p_slot`` and ``p_ctc``, one per crop), a
     candidate's score is its mean geometric-mean score over the views.
@@ -119,7 +120,7 @@ class PairedReader:
         edges fall (a detector box a few pixels off moves every character), so the recognizer
         reads an uncertain plate again from tighter crops.  Every view's candidates are pooled and
         each is ranked by its mean joint score over the views (``joint``); the region and the
-        template prior come from the first view.  Session 9 measured it on held-out train.
+        template prior come from the first view.  The scores are raw (``calibrate`` maps them).
         """
         code, score = self.slot.region(views[0].region_p)
         prior = self.slot.prior(code, score, hint, self_hint_score)

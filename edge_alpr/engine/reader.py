@@ -257,7 +257,8 @@ class Reader:
 
         One view reads as described in ``read``.  With several views (crops of one plate), every
         view's candidates are pooled and each is scored by its mean probability over the views;
-        region and template prior come from the first view.
+        region and template prior come from the first view.  The scores are raw: ``calibrate``
+        maps them to the probability that a reading is right.
         """
         code, score = self.region(views[0][1])
         prior = self.prior(code, score, hint, self_hint_score)

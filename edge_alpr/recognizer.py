@@ -128,7 +128,8 @@ class Recognizer:
         return {m.name: m.describe() for m in models}
 
     def detect(self, image: np.ndarray, options: RecognizeOptions) -> list[Any]:
-        """The detection step(s) of the requested mode."""
+        """The detection step(s) of the requested mode, with the detector's raw scores (``dscore``
+        maps one to the probability that the box is a plate)."""
         return self._detect(image, options)[0]
 
     def _detect(self, image: np.ndarray, options: RecognizeOptions) -> tuple[list[Detection], dict[Box, PlateRead]]:

@@ -16,9 +16,14 @@ reads a hidden character as a stand-in with the probability it gives "hidden" (`
 in ``edge_alpr/engine/reader.py``), so such a score is the probability of a reading right at
 every character that can be seen; ``--masked skip`` leaves these plates out (the uc3m scenes
 are the only held-out scenes with texts, so that also leaves out every scene).  The ECE is
-printed per group (masked or not, crop or scene) as well.  For ``dscore`` (``--detector``): every detection
-at or above ``--det-floor`` in the detector's held-out train scenes (``datasets.holdout``,
-every ``HOLDOUT_EVERY``-th, offset 0), right when its IoU with a labelled box is >= 0.5.
+printed per group (masked or not, crop or scene) as well.  For ``dscore`` (``--detector``):
+every detection at or above ``--det-floor`` in the detector's held-out train scenes
+(``datasets.holdout``, every ``HOLDOUT_EVERY``-th, offset 0), right when its IoU with a
+labelled box is >= 0.5.
+
+``--check-dev`` measures the fitted maps on the dev split too (never fitted on).  A reader whose
+recorded training command has no ``--holdout`` saw these items in training: the script says so
+and records it beside the map.
 
 The map is checked by cross-fitting (fit on one half of the items, measure the expected
 calibration error (ECE) on the other, both ways), then fitted on all of them; the reliability

@@ -112,6 +112,21 @@ def measure(clf: VehicleClassifier, items: list[SceneItem]) -> dict:
     return out
 
 
+def measure_crops(clf: VehicleClassifier, split: str) -> dict:
+    """Per-class and API-type accuracy on the vehicles set's whole crops (as ``evaluate.py`` scores them)."""
+    per: dict[str, list[bool]] = defaultdict(list)
+    mapped = []
+    for path, cls in datasets.vehicle_items(split):
+        p = clf.model.run(clf.crop_input(datasets.load_rgb(path)))[0][0]
+        label = clf.labels[int(np.argmax(p))]
+        per[cls].append(label == cls)
+        mapped.append(clf.api_types[label] == clf.api_types[cls])
+    out = {f"accuracy_{k}": round(float(np.mean(v)), 4) for k, v in sorted(per.items())}
+    out["accuracy_all"] = round(float(np.mean([x for v in per.values() for x in v])), 4)
+    out["api_type_accuracy"] = round(float(np.mean(mapped)), 4)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", choices=SPLITS, default="dev")

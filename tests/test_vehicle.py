@@ -1,0 +1,80 @@
+"""The vehicle type the API returns on real scenes, not only on the vehicles set's crops.
+
+Through the API the classifier sees the box ``VehicleBoxFactors`` cuts around a plate (a close
+front or rear view). A classifier trained only on elevated roadside crops called nearly every
+car there a truck or a van, so these tests classify real car scenes: the bundled samples (no
+../shared needed) and, where ../shared/data exists, the labelled dev scenes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_alpr.engine.runtime import model_path
+from edge_alpr.engine.vehicle import VehicleBoxFactors, VehicleClassifier
+from edge_alpr.imaging import decode
+from edge_alpr.recognizer import RecognizeOptions
+from edge_alpr.types import Box
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "edge_alpr" / "samples"
+DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(ROOT / "scripts"))
+import vehicle_scenes  # noqa: E402  (the scene labels and the measure the models are chosen by)
+
+# The bundled samples are rear views of cars (edge_alpr/samples/README.md).
+CAR_SAMPLES = sorted(p.name for p in SAMPLES.glob("*.jpg"))
+
+
+@pytest.fixture(scope="module")
+def classifier() -> VehicleClassifier:
+    return VehicleClassifier(model_path(None, "vehicle"))
+
+
+@pytest.mark.parametrize("name", CAR_SAMPLES)
+def test_car_scene_is_a_car(classifier: VehicleClassifier, sample_labels: dict[str, Any], name: str) -> None:
+    """The box the service cuts around the labelled plate of a car photo is classified ``Car``."""
+    image = decode((SAMPLES / name).read_bytes(), 10**8)
+    plate = Box(*sample_labels[name]["plates"][0]["box"])
+    read = classifier.classify(image, VehicleBoxFactors().around(plate, image.shape[1], image.shape[0]))
+    assert read.type == "Car", f"{name}: {read.type} ({read.score:.2f})"
+
+
+def test_api_reports_a_car_on_a_car_photo(recognizer: Any) -> None:
+    """End to end: the recognizer's result for a car photo carries vehicle type ``Car``."""
+    image = decode((SAMPLES / CAR_SAMPLES[3]).read_bytes(), 10**8)
+    results = recognizer.recognize(image, RecognizeOptions())
+    assert results, "no plate found on the sample"
+    assert [r.vehicle.type for r in results] == ["Car"] * len(results)
+
+
+def test_scene_labels_are_well_formed() -> None:
+    """Every label names a detection set, a box, one of the classifier's classes (or skip) and a split."""
+    side = json.loads(model_path(None, "vehicle").with_suffix(".json").read_text())
+    rows = [json.loads(x) for x in vehicle_scenes.LABELS.read_text().splitlines() if x.strip()]
+    assert len({(r["set"], r["image"]) for r in rows}) == len(rows), "an image is labelled twice"
+    for r in rows:
+        assert r["class"] in {*side["labels"], "skip"} and r["split"] in {"train", "dev"}
+        x1, y1, x2, y2 = r["box"]
+        assert 0 <= x1 < x2 and 0 <= y1 < y2
+
+
+def test_held_out_scenes_are_a_fixed_fifth_of_train() -> None:
+    """The held-out scenes (used to choose models) never overlap the trained-on ones."""
+    train = vehicle_scenes.scene_items("train")
+    held = vehicle_scenes.scene_items("held_out")
+    assert not {(i.path, i.box) for i in train} & {(i.path, i.box) for i in held}
+    assert len(held) == (len(train) + len(held)) // vehicle_scenes.HOLD_EVERY
+
+
+@pytest.mark.skipif(not (DATA / "detection").is_dir(), reason="needs ../shared/data/detection")
+def test_dev_scene_cars_are_cars(classifier: VehicleClassifier) -> None:
+    """On the labelled dev scenes most cars come back ``Car`` (the shipped model's floor)."""
+    cars = [i for i in vehicle_scenes.scene_items("dev") if i.label == "car"]
+    m = vehicle_scenes.measure(classifier, cars)
+    assert m["n"] >= 100 and m["api_type_accuracy"] >= 0.8, m

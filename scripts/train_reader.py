@@ -214,7 +214,10 @@ def main() -> None:
         fresh = tflite_weights.to_keras(model, tflite_weights.int8_constants(args.init_tflite))
         if set(fresh) - {"region"}:
             ap.error(f"--init-tflite {args.init_tflite}: no weights for layers {fresh} (another head?)")
-        print(f"initialised from {args.init_tflite}" + (" (new region layer)" if fresh else ""), flush=True)
+        sample = x[np.random.default_rng(4).choice(len(x), min(len(x), 4000), replace=False)]
+        n_bn = tflite_weights.reestimate_bn(model, sample)
+        print(f"initialised from {args.init_tflite}" + (" (new region layer)" if fresh else "")
+              + f"; {n_bn} batch norms given their input statistics", flush=True)
     elif args.trunk_from:
         v1 = rm.build(len(regions), args.trunk_head)
         v1.load_weights(args.trunk_from)

@@ -28,7 +28,10 @@ def write_sidecars(report: dict, args: argparse.Namespace, readers: list[str]) -
         meta = json.loads(side.read_text())
         kind = meta.get("kind")
         if kind == "vehicle" and "vehicles" in report:
-            sel: dict = {"vehicles": report["vehicles"]}
+            # the real-scene figures come from scripts/vehicle_scenes.py, not from this evaluation: kept
+            old = meta.get("dev_metrics", {}).get("sets", {})
+            sel: dict = {"vehicles": report["vehicles"],
+                         **({"vehicle_scenes": old["vehicle_scenes"]} if "vehicle_scenes" in old else {})}
         elif kind not in ("detector", "reader"):
             continue
         else:
@@ -36,7 +39,9 @@ def write_sidecars(report: dict, args: argparse.Namespace, readers: list[str]) -
         for name, m in report.items() if kind != "vehicle" else []:
             if name == "vehicles":
                 continue
-            if kind == "reader" and not name.startswith("ocr/") and "exact_read" in m:
+            if kind == "reader" and "teacher_agreement" in m:
+                sel[name + " (agreement with the teacher)"] = {k: v for k, v in m.items() if k.startswith("teacher_")}
+            elif kind == "reader" and not name.startswith("ocr/") and "exact_read" in m:
                 sel[name + " (end-to-end)"] = {
                     k: v for k, v in m.items() if k.startswith(keys[kind]) or k == "plates_read"
                 }

@@ -143,12 +143,23 @@ def reestimate_bn(model: Any, x: np.ndarray) -> int:
     if not bns:
         return 0
     probe = keras.Model(model.inputs, [lyr.input for lyr in bns])
-    feats = probe.predict(x, verbose=0, batch_size=128)
-    for lyr, f in zip(bns, feats if isinstance(feats, list) else [feats]):
+    sums: list[np.ndarray] = []
+    squares: list[np.ndarray] = []
+    counts: list[int] = []
+    for i in range(0, len(x), 128):  # per batch: the first layers' maps of 4000 crops would take gigabytes
+        feats = probe(x[i : i + 128], training=False)
+        feats = feats if isinstance(feats, list | tuple) else [feats]
+        for k, f in enumerate(feats):
+            f = np.asarray(f, np.float64).reshape(-1, f.shape[-1])
+            if k == len(sums):
+                sums.append(np.zeros(f.shape[1])), squares.append(np.zeros(f.shape[1])), counts.append(0)
+            sums[k] += f.sum(0)
+            squares[k] += (f * f).sum(0)
+            counts[k] += len(f)
+    for k, lyr in enumerate(bns):
         gamma, beta, _, _ = lyr.get_weights()
-        axes = tuple(range(f.ndim - 1))
-        m, v = f.mean(axis=axes), f.var(axis=axes)
-        v = np.maximum(v, 1e-4)
+        m = sums[k] / counts[k]
+        v = np.maximum(squares[k] / counts[k] - m * m, 1e-4)
         lyr.set_weights([np.sqrt(v + lyr.epsilon).astype(np.float32) * gamma, (beta + m * gamma).astype(np.float32),
                          m.astype(np.float32), v.astype(np.float32)])
     return len(bns)

@@ -76,7 +76,7 @@ def det_items(split: str, sets: tuple[str, ...] = DET_SETS, teacher_conf: float 
     """Detection scenes of ``split``; with ``teacher_conf``, plates without a human text get the
     teacher's reading where it is at least that confident (a training label with errors)."""
     out = []
-    reads = teacher_reads() if teacher_conf is not None else {}
+    reads = teacher_reads(TEACHER_READS) if teacher_conf is not None else {}
     if teacher_conf is not None and not reads and set(sets) - set(TEACHER_SETS) - {"uc3m"}:
         raise FileNotFoundError(f"{TEACHER_READS}: no teacher reads of {sets}; run scripts/teacher_reads.py")
     for name in sets:

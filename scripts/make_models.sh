@@ -13,7 +13,7 @@
 # ~2 min; detector threshold tuning and dev evaluation ~8 min).  Progress goes to logs/*.log.
 #
 # Earlier stages write their models to the cache; the shipped models are the last stage's:
-# detector_v4, reader_v3, reader_ctc_v1 and vehicle_v1 in models/quantized/ (detector_v2, stage 4,
+# detector_v4, reader_v3, reader_ctc_v1 and vehicle_v2 in models/quantized/ (detector_v2, stage 4,
 # and detector_v3 stay in the cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -132,3 +132,17 @@ def test_the_cli_scores_each_country_folder_and_pools_them(tmp_path: Path) -> No
     report = json.loads(out.stdout[out.stdout.index("\n{") + 1:])
     assert [report[k]["det_plates"] for k in ("bench/es", "bench/eu", "all folders")] == [2, 2, 4]
     assert "LICENSE.txt" in out.stderr and "1 label file(s) not used" in out.stderr
+
+
+def test_teacher_reads_are_scored_as_agreement_and_only_when_confident() -> None:
+    """A plate with a human text is scored on it; a teacher-read plate counts only as agreement."""
+    assert evaluate.label_text({"text": "AB123"}, 0.9) == ("AB123", False)
+    assert evaluate.label_text({"text": None}, 0.9) == (None, False)
+    human_and_teacher = {"text": "AB123", "teacher_text": "AB128", "teacher_conf": 0.99}
+    assert evaluate.label_text(human_and_teacher, 0.9) == ("AB123", False)
+    assert evaluate.label_text({"text": None, "teacher_text": "CD456", "teacher_conf": 0.95}, 0.9) == ("CD456", True)
+    assert evaluate.label_text({"text": None, "teacher_text": "CD456", "teacher_conf": 0.85}, 0.9) == (None, True)
+    assert evaluate.label_text({"text": None, "teacher_text": "", "teacher_conf": 1.0}, 0.9) == (None, True)
+    t = evaluate.Tally(reads=[True, False], chars=[1.0, 0.5], topn=[True, True], by_teacher=True)
+    summary = t.summary()
+    assert summary["teacher_agreement"] == 0.5 and "exact_read" not in summary

@@ -181,3 +181,41 @@ def test_turned_cut_of_a_plate_at_the_frame_edge_turns_about_the_plate() -> None
     cols = np.flatnonzero(bright.any(axis=0))
     assert cols[0] <= 0.1 * reader_data.IN_W and cols[-1] >= 0.9 * reader_data.IN_W
     assert bright.mean() > 0.3
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(__import__("json").dumps(r) + "\n" for r in rows))
+
+
+def test_teacher_reads_label_only_unlabelled_plates_read_confidently(tmp_path: Path, monkeypatch) -> None:
+    """A human text is never replaced; a teacher read becomes a label only at the confidence asked for."""
+    monkeypatch.setattr(datasets, "DATA", tmp_path)
+    monkeypatch.setattr(datasets, "TEACHER_READS", tmp_path / "reads.jsonl")
+    _write_jsonl(tmp_path / "detection" / "uc3m" / "labels.jsonl", [
+        {"image": "images/a.jpg", "split": "train", "country": "es",
+         "plates": [{"box": [0, 0, 40, 10], "text": "1234ABC"}, {"box": [50, 0, 90, 10], "text": None}]}])
+    _write_jsonl(tmp_path / "detection" / "rxg4e" / "labels.jsonl", [
+        {"image": "images/b.jpg", "split": "train", "country": None, "plates": [
+            {"box": [0, 0, 40, 10], "text": None, "teacher_text": "AB123", "teacher_conf": 0.95},
+            {"box": [0, 20, 40, 30], "text": None, "teacher_text": "CD456", "teacher_conf": 0.5},
+            {"box": [0, 40, 40, 50], "text": None, "teacher_text": "", "teacher_conf": 0.99}]}])
+    # the cached reads of the human-labelled set: one for the labelled plate (ignored), one for the other
+    _write_jsonl(tmp_path / "reads.jsonl", [
+        {"set": "uc3m", "image": "a.jpg", "box": [0, 0, 40, 10], "teacher_text": "9999ZZZ", "teacher_conf": 1.0},
+        {"set": "uc3m", "image": "a.jpg", "box": [50, 0, 90, 10], "teacher_text": "5678DEF", "teacher_conf": 0.91}])
+    plain = datasets.det_items("train", ("uc3m", "rxg4e"))
+    assert [it.texts for it in plain] == [("1234ABC", None), (None, None, None)]
+    read = datasets.det_items("train", ("uc3m", "rxg4e"), teacher_conf=0.9)
+    assert [it.texts for it in read] == [("1234ABC", "5678DEF"), ("AB123", None, None)]
+    strict = datasets.det_items("train", ("uc3m", "rxg4e"), teacher_conf=0.92)
+    assert [it.texts for it in strict] == [("1234ABC", None), ("AB123", None, None)]
+
+
+def test_teacher_reads_missing_for_a_set_that_needs_them_is_an_error(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(datasets, "DATA", tmp_path)
+    monkeypatch.setattr(datasets, "TEACHER_READS", tmp_path / "none.jsonl")
+    _write_jsonl(tmp_path / "detection" / "andrewmvd" / "labels.jsonl", [
+        {"image": "images/c.jpg", "split": "train", "plates": [{"box": [0, 0, 40, 10], "text": None}]}])
+    with pytest.raises(FileNotFoundError, match="teacher_reads.py"):
+        datasets.det_items("train", ("andrewmvd",), teacher_conf=0.9)

@@ -42,7 +42,7 @@ class ModelsConfig:
     # Default mode (with no request threshold_d) also decodes the whole-image pass at
     # rescue_threshold_d, reads each weaker plate candidate that overlaps no detection, and keeps
     # it if its plate score is at least rescue_min_read (over 1 turns this off).  Held-out train
-    # (session 12): real US/BR/AR plates pasted 18-48 px high into 640 px scenes found 0.43 ->
+    # (held-out train): real US/BR/AR plates pasted 18-48 px high into 640 px scenes found 0.43 ->
     # 0.51 and read 0.30 -> 0.36, no new false positive in 1005 train scenes; +1-5 ms per image.
     rescue_threshold_d: float = 0.5
     rescue_min_read: float = 0.2
@@ -53,9 +53,9 @@ class ModelsConfig:
     reader_pair: str = "auto"
     # Outside fast mode, a read scoring under reread_below is read again as the mean of several
     # crops of its box: the trained margin plus reread_margins ((x, y) fractions of the box).
-    # Held-out train (session 9): real plates pasted into scenes read 0.487 -> 0.517 this way, and
+    # Held-out train: real plates pasted into scenes read 0.487 -> 0.517 this way, and
     # held-out scene plates +0 / +4 of 55 / 54; about half of those pasted reads score under 0.5.
-    # Session 12: one extra view (the box itself, no margin) instead of two kept that (pasted
+    # One extra view (the box itself, no margin) instead of two kept that (pasted
     # reads 956 vs 957 of 1404, scene plates 68 vs 69 of 109, two held-out reader pairs) for 2.6
     # instead of 3.8 ms per uncertain plate (x86, 1 thread).  0 or [] turns it off.
     reread_below: float = 0.5

@@ -37,16 +37,16 @@ def robust(img: np.ndarray, boxes: tuple, rng: np.random.Generator) -> tuple[np.
     """A real scene tilted in-plane and/or exposed flat or washed out, with its boxes moved along.
 
     Why: the scene sets hold level, well-exposed plates, and held-out train scenes turned by 8
-    degrees lost 10-30 % of their plates, washed out or flat ones up to 40 % (session 10's probe).
+    degrees lost 10-30 % of their plates, washed out or flat ones up to 40 % (a probe on held-out scenes).
     A tilted plate's box is the axis-aligned box of its turned corners, as the detector reports it
     (taller than the plate: a 4:1 plate turned 12 degrees gets a box about 1.8x its height), clipped
     to the frame; a plate turned partly out of the frame keeps only its visible part as its box.
 
-    Measured (session 10, held-out train scenes, ``bench_robustness.py``): a 38k-sample
+    Measured (held-out train scenes, ``bench_robustness.py``): a 38k-sample
     continuation of detector_v4 with ``--robust-share 0.5`` found 467 of 687 plates under the tilt
     and exposure changes, the same continuation without it 430, v4 408, at equal held-out F1 to
     that control.  Both continuations lost about 0.02 held-out precision against v4, so neither
-    shipped.  Session 11 tried the same share on a lent H100 with batches of 128 at peak rates of
+    shipped.  The same share was tried on an H100 GPU with batches of 128 at peak rates of
     1.5e-4 and 5e-4 (150k samples each): held-out recall fell 0.029 at each one's best threshold
     (0.855 against 0.884; precision 0.908 and 0.901 against 0.897), so neither shipped either.
     """

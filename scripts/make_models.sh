@@ -74,7 +74,7 @@ cp "$CACHE/reader.weights.h5" "$CACHE/reader_v3.weights.h5"
 
 echo "      detector v3: 3x wider, from scratch on freshly streamed samples, every 10th train image"
 echo "      held out (logs/train_detector_stream_{a,b,c}.log).  About 3.2 h here; stages A and B took"
-echo "      12 min on a lent H200 (KERAS_BACKEND=torch, scripts/train_detector_gpu.sh)"
+echo "      12 min on an H200 GPU (KERAS_BACKEND=torch, scripts/train_detector_gpu.sh)"
 # The shipped run scheduled by wall time (warm-up 15 s, 5 s, 30 s); these step counts and warm-ups
 # replay it approximately.  All three stages keep the default --seed, as the shipped run did (so B
 # and C revisit some of A's samples); stages A and B there read JPEG q72 re-encodings of the images.

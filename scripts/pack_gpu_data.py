@@ -1,6 +1,6 @@
 """Pack the train split into ``.gpu/`` for ``train_detector_gpu.sh`` on a lent accelerator.
 
-Why: the device tool carries at most 64 MiB (the checkout included) and reaches no network, so
+Why: a GPU machine's transfer carries at most 64 MiB (the checkout included) and reaches no network, so
 the scenes travel as re-encoded JPEGs of their train rows only, the real plate crops that
 ``--paste-crops`` pastes travel downscaled, and the fonts and starting weights go with them.
 The hold-out split is by position in each ``labels.jsonl``, so rows keep their order and every
@@ -24,7 +24,7 @@ from PIL import Image  # noqa: E402
 from progress import track  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-# what travels: scenes re-encoded at this JPEG quality (session 4's), crops at most this wide
+# what travels: scenes re-encoded at this JPEG quality (as the stream trainer reads them), crops at most this wide
 SCENE_QUALITY, CROP_MAX_W, CROP_QUALITY = 72, 192, 90
 BUDGET_MIB = 64
 MARKER = ".packed-by-pack_gpu_data"  # an existing --out is replaced only if this script made it
@@ -86,7 +86,7 @@ def main() -> None:
     total = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     wheels = sum(p.stat().st_size for p in (ROOT / ".whl").glob("*.whl"))
     print(f"{args.out}: {total / 2**20:.1f} MiB, .whl {wheels / 2**20:.1f} MiB "
-          f"(the device tool carries {BUDGET_MIB} MiB with the checkout)")
+          f"(the transfer carries {BUDGET_MIB} MiB with the checkout)")
     if total + wheels > (BUDGET_MIB - 4) * 2**20:
         sys.exit("too large to carry: lower SCENE_QUALITY or leave out --init weights")
 

@@ -11,12 +11,12 @@ Why a module of its own: ``train_reader.py`` (the model and its loop) and ``sele
   plate cut from a 320 px scene (dev figures, measured once to find the cause; the fine-tune
   is chosen on held-out train data).
 * ``scene_crops``: tight real plate crops warped into real train scenes, degraded like a camera
-  frame and cut by a detector-like box a few pixels off (session 9: held-out real plates read
+  frame and cut by a detector-like box a few pixels off (held-out real plates read
   0.84-0.95 as ready crops but 0.61-0.74 from their box once pasted into a scene).
 * ``tilted_det_crops`` and ``scene_crops(tilt_deg=...)``: the same plates turned in the image
   plane and cut by the axis-aligned box of the turned plate, as a detector reports a tilted
-  plate (session 10: held-out uc3m scene plates that were found read 0.89 level, 0.60 turned 8
-  degrees; the training augmentation turns crops by 3 degrees at most).  Measured in session 11
+  plate (held-out uc3m scene plates that were found read 0.89 level, 0.60 turned 8
+  degrees; the training augmentation turns crops by 3 degrees at most).  Measured
   (a 3-epoch continuation of the offset-0 held-out CTC reader with ``--tilted 4``, paired as
   shipped): held-out uc3m scenes turned +8 / -15 degrees read 37 / 19 plates against 33 / 19,
   level held-out scenes 34 against 33 of 55, pasted held-out crops 476 against 475 of 700.  The

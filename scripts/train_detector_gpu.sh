@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Run train_detector_stream.py on a lent GPU machine (PyTorch installed, no network).
+# Run train_detector_stream.py on a GPU machine (PyTorch installed, no network).
 #
-# Expects, beside the checkout (both git-ignored, copied there by the device tool's carry):
+# Expects, beside the checkout (both git-ignored, copied there with the checkout):
 #   .whl/  keras, namex and optree wheels for that machine's Python (3.12)
 #   .gpu/  made by scripts/pack_gpu_data.py: the TRAIN rows of the detection sets (JPEG q72, to fit
 #          the 64 MiB transfer), the OCR crops --paste-crops pastes (downscaled), fonts/, and the
 #          --init weights of the candidates
 # and writes the candidates' weights and the log to $OUT (default: out/).
 #
-# Session 11 (a lent H100, Keras torch backend, eager): two width-3 candidates learned from the
+# On an H100 GPU ( Keras torch backend, eager): two width-3 candidates learned from the
 # same batches of 128 at 333 samples/s together, with no wait for data on 14 workers.
 #
 #   SECONDS_TRAIN=450 bash scripts/train_detector_gpu.sh                 # stage A's three widths

@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sidecar_metrics  # noqa: E402
 import txt_labels  # noqa: E402
+import vehicle_scenes  # noqa: E402
 from progress import track  # noqa: E402
 
 from edge_alpr.imaging import decode  # noqa: E402
@@ -197,20 +198,7 @@ def eval_scene(
 
 def eval_vehicles(rec: Recognizer, split: str) -> dict:
     """Per-class accuracy of the vehicle classifier on the vehicles set (whole crops)."""
-    rows = [json.loads(x) for x in (DATA / "vehicles" / "labels.jsonl").read_text().splitlines() if x.strip()]
-    per: dict[str, list[bool]] = defaultdict(list)
-    mapped = []
-    vc = rec.vehicle
-    for r in track([r for r in rows if r["split"] == split], "vehicles"):
-        img = decode((DATA / "vehicles" / r["image"]).read_bytes(), MAX_PIXELS)
-        p = vc.model.run(vc.crop_input(img))[0][0]
-        label = vc.labels[int(np.argmax(p))]
-        per[r["class"]].append(label == r["class"])
-        mapped.append(vc.api_types[label] == vc.api_types[r["class"]])
-    out = {f"accuracy_{k}": round(float(np.mean(v)), 4) for k, v in sorted(per.items())}
-    out["accuracy_all"] = round(float(np.mean([x for v in per.values() for x in v])), 4)
-    out["api_type_accuracy"] = round(float(np.mean(mapped)), 4)
-    return out
+    return vehicle_scenes.measure_crops(rec.vehicle, split)
 
 
 def label_text(plate: dict, teacher_conf: float) -> tuple[str | None, bool]:

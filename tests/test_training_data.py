@@ -6,6 +6,7 @@ candidate is scored on train items it never saw, so a split that leaks would go 
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -185,7 +186,7 @@ def test_turned_cut_of_a_plate_at_the_frame_edge_turns_about_the_plate() -> None
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(__import__("json").dumps(r) + "\n" for r in rows))
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 def test_teacher_reads_label_only_unlabelled_plates_read_confidently(tmp_path: Path, monkeypatch) -> None:

@@ -153,10 +153,11 @@ def decode(probs: np.ndarray, head: str) -> str:
 
 
 def region_loss(y, p):
-    """Cross-entropy over crops that have a region label (label -1 = unknown)."""
-    import tensorflow as tf
+    """Cross-entropy over crops that have a region label (label -1 = unknown); any Keras backend."""
+    from keras import ops
 
-    y = tf.reshape(tf.cast(y, tf.int32), [-1])
-    mask = tf.cast(y >= 0, tf.float32)
-    ce = tf.keras.losses.sparse_categorical_crossentropy(tf.maximum(y, 0), p)
-    return tf.reduce_sum(ce * mask) / tf.maximum(1.0, tf.reduce_sum(mask))
+    y = ops.reshape(ops.cast(y, "int32"), (-1,))
+    mask = ops.cast(ops.greater_equal(y, 0), "float32")
+    picked = ops.take_along_axis(p, ops.expand_dims(ops.maximum(y, 0), -1), axis=-1)[..., 0]
+    ce = -ops.log(ops.clip(picked, 1e-7, 1.0))
+    return ops.sum(ce * mask) / ops.maximum(1.0, ops.sum(mask))

@@ -114,6 +114,31 @@ def test_views_average_the_joint_score_over_crops() -> None:
     assert joint(texts, p_slot[0], p_ctc[0]) == joint(texts, p_slot[:1], p_ctc[:1])
 
 
+
+def test_ctc_weight_shifts_the_ranking_towards_the_ctc_head() -> None:
+    """Weighted product of experts: the equal weights keep today's ranking, a heavier CTC weight
+    lets the CTC head's favourite win where the two heads disagree."""
+    texts = ["AB1", "AB7"]
+    p_slot, p_ctc = np.array([0.6, 0.2]), np.array([0.2, 0.5])
+    even = joint(texts, p_slot, p_ctc)
+    assert [c.plate for c in even] == ["AB1", "AB7"]
+    assert [c.score for c in even] == pytest.approx([np.sqrt(0.12), np.sqrt(0.1)])
+    heavy = joint(texts, p_slot, p_ctc, ctc_weight=0.85)
+    assert heavy[0].plate == "AB7"
+    assert heavy[0].score == pytest.approx(0.2**0.15 * 0.5**0.85)
+
+
+@pytest.mark.parametrize("weight", [0, 1, 1.5, "0.7", None])
+def test_a_bad_pair_ctc_weight_is_refused(tmp_path: Path, weight: object) -> None:
+    src = model_path(None, "reader_ctc")
+    shutil.copy(src, tmp_path / src.name)
+    meta = json.loads(src.with_suffix(".json").read_text())
+    meta["pair_ctc_weight"] = weight
+    (tmp_path / src.name).with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="pair_ctc_weight"):
+        PairedReader(Reader(model_path(None, "reader")), Reader(tmp_path / src.name))
+
+
 @pytest.fixture(scope="module")
 def pair() -> PairedReader:
     return PairedReader(Reader(model_path(None, "reader")), Reader(model_path(None, "reader_ctc")))

@@ -42,8 +42,8 @@ class PairView:
     p_ctc: dict[str, float] = field(default_factory=dict)
 
 
-def joint(texts: list[str], p_slot: np.ndarray, p_ctc: np.ndarray) -> list[Candidate]:
-    """Candidates ranked by the geometric mean of their two probabilities (a score in [0, 1]).
+def joint(texts: list[str], p_slot: np.ndarray, p_ctc: np.ndarray, ctc_weight: float = 0.5) -> list[Candidate]:
+    """Candidates ranked by the (weighted) geometric mean of their two probabilities (a score in [0, 1]).
 
     Why the geometric mean: it is the product of experts (a string wins only if neither head
     rules it out) kept on the scale of one head's probability.  A score of 0 means the heads
@@ -55,8 +55,15 @@ def joint(texts: list[str], p_slot: np.ndarray, p_ctc: np.ndarray) -> list[Candi
 
     With several views of one plate (rows of ``p_slot`` and ``p_ctc``, one per crop), a
     candidate's score is its mean geometric-mean score over the views.
+
+    ``ctc_weight`` w weights the heads as ``p_slot ** (1 - w) * p_ctc ** w`` (0.5: the plain
+    geometric mean): a CTC head that reads real plates better than its slot partner gets more
+    say, while the slot head can still rule out what the CTC head cannot tell apart (two
+    adjacent identical glyphs merged into one on a tiny plate).
     """
-    per_view = np.sqrt(np.atleast_2d(np.asarray(p_slot, np.float64)) * np.atleast_2d(np.asarray(p_ctc, np.float64)))
+    ps = np.atleast_2d(np.asarray(p_slot, np.float64))
+    pc = np.atleast_2d(np.asarray(p_ctc, np.float64))
+    per_view = np.sqrt(ps * pc) if ctc_weight == 0.5 else ps ** (1 - ctc_weight) * pc**ctc_weight
     scores = per_view.mean(axis=0)
     order = np.argsort(-scores, kind="stable")
     return [Candidate(texts[i], min(1.0, float(scores[i]))) for i in order]
@@ -76,6 +83,12 @@ class PairedReader:
                              "margins); a pair must share its crop: retrain one with the other's settings")
         self.slot, self.ctc = slot, ctc
         self.regions = slot.regions
+        # how much the CTC head counts in the joint score (``joint``); its sidecar may say
+        weight = ctc.model.meta.get("pair_ctc_weight", 0.5)
+        if not isinstance(weight, (int, float)) or not 0 < weight < 1:
+            raise ModelError(f"{ctc.model.name}: sidecar pair_ctc_weight {weight!r} is not a number between 0 and 1 "
+                             "(exclusive); fix the sidecar or remove the key (default 0.5)")
+        self.ctc_weight = float(weight)
         # the pair's score map is kept in the slot reader's sidecar, fitted with this CTC partner
         self.calibration: Calibration = for_reader(slot.model.meta, slot.model.name, "pair", ctc.model.sha256)
 
@@ -136,7 +149,7 @@ class PairedReader:
             return PlateRead("", 0.0, (), code, score)
         p_slot = [self._probs(self.slot, v.slot_chars, v.p_slot, texts) for v in views]
         p_ctc = [self._probs(self.ctc, v.ctc_chars, v.p_ctc, texts) for v in views]
-        cands = rerank(joint(texts, np.array(p_slot), np.array(p_ctc)), [], prior, hint_ratio)
+        cands = rerank(joint(texts, np.array(p_slot), np.array(p_ctc), self.ctc_weight), [], prior, hint_ratio)
         top = cands[0]
         return PlateRead(top.plate, top.score, tuple(cands[:top_n]), code, score)
 

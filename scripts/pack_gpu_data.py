@@ -1,4 +1,4 @@
-"""Pack the train split into ``.gpu/`` for ``train_detector_gpu.sh`` on a lent accelerator.
+"""Pack the train split into ``.gpu/`` for ``train_detector_gpu.sh`` on a GPU machine.
 
 Why: a GPU machine's transfer carries at most 64 MiB (the checkout included) and reaches no network, so
 the scenes travel as re-encoded JPEGs of their train rows only, the real plate crops that

@@ -1,4 +1,4 @@
-"""Pack what ``train_reader_gpu.py`` needs on a lent accelerator into ``.gpu/reader/`` (git-ignored).
+"""Pack what ``train_reader_gpu.py`` needs on a GPU machine into ``.gpu/reader/`` (git-ignored).
 
 Why: that machine reaches no network and takes at most 64 MiB with the checkout, so the real
 training crops travel already cut to the reader's input (JPEG, in order, with their labels and

@@ -2,7 +2,7 @@
 
 No TensorFlow and no JAX: what is tested is what travels (crops, labels, weights) and how the
 trainer keeps rendered plates and scores its log, so a pack that loses or reorders labels, or a
-monitor that misreads masked characters, fails here rather than after a lent machine's run.
+monitor that misreads masked characters, fails here rather than after a GPU run.
 """
 
 from __future__ import annotations

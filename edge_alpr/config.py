@@ -95,6 +95,10 @@ class ApiConfig:
     license_key: str = "edge-alpr-open-source"
     max_upload_bytes: int = 10 * 1024 * 1024
     max_pixels: int = 40_000_000
+    decode_budget_pixels: int = 48_000_000  # images decoded or read at once, all requests (imaging.PixelBudget)
+    header_timeout_s: float = 10.0  # api/server.py ClientLimits: a request's headers, in total
+    body_timeout_s: float = 60.0  # its body, in total
+    min_rate: float = 4096.0  # bytes/s a client must keep up after the first 2 s; 0 = off
     rate_limit: float = 0.0  # requests per second over all clients; 0 = off
     rate_burst: int = 10
     shutdown_timeout_s: float = 1.5
@@ -120,6 +124,9 @@ class ApiConfig:
         rate = typed(d, "rate_limit", float, 0.0, where)
         if rate < 0:
             raise ConfigError(f"{where}.rate_limit: must be >= 0 (0 = off), got {rate}")
+        max_pixels = _int_at_least(d, "max_pixels", cls.max_pixels, 64 * 64, where)
+        budget = _int_at_least(d, "decode_budget_pixels", max(cls.decode_budget_pixels, max_pixels),
+                               max_pixels, where)
         return cls(
             enabled=typed(d, "enabled", bool, True, where),
             host=typed(d, "host", str, cls.host, where),
@@ -129,7 +136,11 @@ class ApiConfig:
             token_credential=typed(d, "token_credential", str, cls.token_credential, where),
             license_key=typed(d, "license_key", str, cls.license_key, where),
             max_upload_bytes=_int_at_least(d, "max_upload_bytes", cls.max_upload_bytes, 1024, where),
-            max_pixels=_int_at_least(d, "max_pixels", cls.max_pixels, 64 * 64, where),
+            max_pixels=max_pixels,
+            decode_budget_pixels=budget,
+            header_timeout_s=_float_above(d, "header_timeout_s", cls.header_timeout_s, 0.0, where),
+            body_timeout_s=_float_above(d, "body_timeout_s", cls.body_timeout_s, 0.0, where),
+            min_rate=_float_at_least(d, "min_rate", cls.min_rate, 0.0, where),
             rate_limit=rate,
             rate_burst=_int_at_least(d, "rate_burst", cls.rate_burst, 1, where),
             shutdown_timeout_s=_float_above(d, "shutdown_timeout_s", cls.shutdown_timeout_s, 0.0,

@@ -1,14 +1,28 @@
-"""Image decoding for requests and files: formats, EXIF orientation, a pixel limit.
+"""Image decoding for requests and files: formats, EXIF orientation, a pixel limit, a budget.
 
 The pixel limit is checked from the header before any pixel is decoded, so a small file that
-declares a huge image (a decompression bomb) costs nothing.
+declares a huge image (a decompression bomb) costs nothing: over ``max_pixels`` is a 413,
+whatever the size (PIL's own bomb check, at 89 Mpx, would otherwise answer first and less
+clearly).  A PNG must end with its IEND chunk: PIL decodes one cut short after its last pixel
+row without complaint, and such a file is refused as truncated.
+
+Memory: a decoded image costs 3 bytes a pixel, and decoding briefly takes about three times
+that, so a 40 Mpx image is ~120 MB held and ~350 MB at its peak.  Many of them in parallel
+would exhaust a 1 GB board, so the server decodes and reads images under a ``PixelBudget``
+(``api.decode_budget_pixels``, default 48 Mpx: one image at the 40 Mpx limit plus camera
+frames alongside it); a request whose image does not fit waits up to ``wait_s`` and is then
+answered 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import io
 import struct
+import threading
+import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -17,36 +31,148 @@ from .errors import InputError
 
 FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
 _EXIF_ORIENTATION = 0x0112  # the EXIF tag ImageOps.exif_transpose acts on
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+_BAND_PIXELS = 4_000_000  # larger images are turned into arrays a band of rows at a time
+
+
+class PixelBudget:
+    """At most ``limit`` pixels of images decoded or in use at once, over all threads.
+
+    An image larger than the whole budget (possible only when the budget is configured below
+    the pixel limit) runs when nothing else holds any.  Waiters are not queued in order: a
+    small image may pass a large one that does not fit yet, which is what keeps camera frames
+    flowing while a large upload is read.
+    """
+
+    def __init__(self, limit: int, wait_s: float = 1.0) -> None:
+        self.limit, self.wait_s = limit, wait_s
+        self.used = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def hold(self, pixels: int) -> Iterator[None]:
+        """Hold ``pixels`` of the budget; ``InputError`` 503 if it cannot within ``wait_s``."""
+        end = time.monotonic() + self.wait_s
+        with self._cond:
+            while self.used and self.used + pixels > self.limit:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise InputError(
+                        f"busy: images of {self.used} pixels are being read and this one has "
+                        f"{pixels}, over the budget of {self.limit} (api.decode_budget_pixels); "
+                        "retry in a moment", status=503)
+                self._cond.wait(left)
+            self.used += pixels
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.used -= pixels
+                self._cond.notify_all()
+
+
+def _too_large(w: int, h: int, max_pixels: int) -> InputError:
+    return InputError(f"image is {w}x{h} = {w * h} pixels, over the limit of {max_pixels}; "
+                      "resize it or raise api.max_pixels in the config", status=413)
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a PNG's IHDR chunk, read without PIL."""
+    if data[:8] == _PNG_MAGIC and data[12:16] == b"IHDR" and len(data) >= 24:
+        w, h = struct.unpack(">II", data[16:24])
+        return int(w), int(h)
+    return None
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """The image (header read, no pixels yet), its size checked against ``max_pixels``."""
+    if not data:
+        raise InputError("the upload is empty; send a JPEG, PNG, BMP or WebP image")
+    png = _png_size(data)
+    if png is not None and png[0] * png[1] > max_pixels:
+        raise _too_large(png[0], png[1], max_pixels)
+    try:
+        with warnings.catch_warnings():
+            # our own limit applies, just below; PIL's error past 2x its own one still may fire
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data), formats=FORMATS)
+    except Image.DecompressionBombError as e:
+        raise InputError(f"image is too large ({e}); the limit is {max_pixels} pixels "
+                         "(api.max_pixels)", status=413) from e
+    except UnidentifiedImageError as e:
+        raise InputError("the upload is not a supported image; send JPEG, PNG, BMP or WebP") from e
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
+        raise InputError(f"the image is corrupt or truncated ({e}); send a complete JPEG, PNG, "
+                         "BMP or WebP") from e
+    w, h = im.size
+    if w * h > max_pixels:
+        raise _too_large(w, h, max_pixels)
+    if im.format == "PNG" and data.rfind(_PNG_IEND) < 0:
+        raise InputError("the PNG image is truncated (no IEND chunk at its end); send the "
+                         "complete file")
+    return im
+
+
+def _pixels(im: Image.Image) -> np.ndarray:
+    try:
+        im.load()
+        # Each of these copies a camera frame (about 0.5 ms at 1280x720), so only when needed.
+        upright: Image.Image = im
+        if im.getexif().get(_EXIF_ORIENTATION, 1) != 1:
+            upright = ImageOps.exif_transpose(im)
+        arr = _as_rgb_array(upright)
+    except (Image.DecompressionBombError, UnidentifiedImageError) as e:
+        raise InputError("the upload is not a supported image; send JPEG, PNG, BMP or WebP") from e
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
+        raise InputError(f"the image is corrupt or truncated ({e}); send a complete JPEG, PNG, "
+                         "BMP or WebP") from e
+    if arr.ndim != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise InputError("the image has no pixels")
+    return arr
+
+
+def _as_rgb_array(im: Image.Image) -> np.ndarray:
+    """``im`` as an RGB array, made a band of rows at a time when large.
+
+    Whole, a conversion copies the image once in PIL and ``np.asarray`` again through a bytes
+    object and a join (up to four times the image at once); in bands, only the array and one
+    band are extra.
+    """
+    w, h = im.size
+    if w * h <= _BAND_PIXELS:
+        return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
+    out = np.empty((h, w, 3), np.uint8)
+    rows = max(1, _BAND_PIXELS // (4 * w))
+    for top in range(0, h, rows):
+        band = im.crop((0, top, w, min(h, top + rows)))
+        out[top:top + rows] = np.asarray(band if band.mode == "RGB" else band.convert("RGB"))
+    return out
+
+
+def _decoded(im: Image.Image) -> np.ndarray:
+    """The pixels, the PIL image closed (its own copy freed) as soon as they are out."""
+    try:
+        return _pixels(im)
+    finally:
+        im.close()
 
 
 def decode(data: bytes, max_pixels: int) -> np.ndarray:
     """Decode JPEG/PNG/BMP/WebP bytes to RGB uint8, upright per EXIF; raise ``InputError``."""
-    if not data:
-        raise InputError("the upload is empty; send a JPEG, PNG, BMP or WebP image")
+    return _decoded(_open(data, max_pixels))
+
+
+@contextmanager
+def decoding(data: bytes, max_pixels: int, budget: PixelBudget | None) -> Iterator[np.ndarray]:
+    """``decode`` under ``budget``: its pixels stay held until the block ends."""
+    im = _open(data, max_pixels)
+    if budget is None:
+        yield _decoded(im)
+        return
+    w, h = im.size
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=FORMATS)
-            w, h = im.size
-            if w * h > max_pixels:
-                raise InputError(
-                    f"image is {w}x{h} = {w * h} pixels, over the limit of {max_pixels}; "
-                    "resize it or raise api.max_pixels in the config",
-                    status=413,
-                )
-            im.load()
-            # Each of these copies a camera frame (about 0.5 ms at 1280x720), so only when needed.
-            upright: Image.Image = im
-            if im.getexif().get(_EXIF_ORIENTATION, 1) != 1:
-                upright = ImageOps.exif_transpose(im)
-            rgb = upright if upright.mode == "RGB" else upright.convert("RGB")
-    except InputError:
-        raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise InputError(f"the upload is not a supported image ({e}); send JPEG, PNG, BMP or WebP") from e
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
-        raise InputError(f"the image is corrupt or truncated ({e}); send a complete JPEG, PNG, BMP or WebP") from e
-    arr = np.asarray(rgb)
-    if arr.ndim != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise InputError("the image has no pixels")
-    return arr
+        with budget.hold(w * h):
+            yield _decoded(im)
+    finally:
+        im.close()  # also when the budget was not granted

@@ -1,8 +1,9 @@
 """The bottle app: routes of the Plate Recognizer SDK API, auth, rate limit and JSON errors.
 
 Routes: ``POST /v1/plate-reader/``, ``GET /info/``, ``GET /v1/statistics/``.  Every error is
-JSON ``{"detail": ...}`` with its status (400 bad input, 403 auth or quota, 404, 405, 413 too
-large, 429 rate limit); an unexpected exception is logged with its traceback and answered as a
+JSON ``{"detail": ...}`` with its status (400 bad input, 403 auth or quota, 404, 405, 408 too
+slow, 413 too large, 429 rate limit, 503 with ``Retry-After`` when the image decoding budget is
+taken); an unexpected exception is logged with its traceback and answered as a
 JSON 500, which the tests treat as a bug.  The app holds no globals: everything it needs comes
 in an ``ApiContext`` so that tests and ``service.py`` can build one with real parts.
 """
@@ -28,7 +29,7 @@ from ..errors import InputError
 from ..recognizer import RecognizeOptions, Recognizer
 from ..usage import Usage
 from .fetch import fetch_image
-from .request import parse_read_request
+from .request import BODY_UNREAD, parse_read_request
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
     """Build the WSGI app over ``ctx``."""
     app = bottle.Bottle(catchall=True)
     limiter = RateLimiter(ctx.cfg.rate_limit, ctx.cfg.rate_burst) if ctx.cfg.rate_limit else None
+    budget = imaging.PixelBudget(ctx.cfg.decode_budget_pixels)
     token = ctx.token.encode() if ctx.token else None
 
     def check_auth() -> None:
@@ -106,7 +108,10 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
                 check_auth()
                 return handler()
             except InputError as e:
-                return _detail(e.status, str(e))
+                headers = {"Retry-After": "1"} if e.status == 503 else {}
+                if bottle.request.environ.get(BODY_UNREAD):
+                    headers["Connection"] = "close"  # the rest of the body can't be framed
+                return _detail(e.status, str(e), headers)
         return wrapper
 
     @guarded
@@ -121,10 +126,11 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
         data = req.image if req.image is not None else fetch_image(req.upload_url or "",
                                                                    ctx.cfg.upload_url)
         started = time.perf_counter()
-        image = imaging.decode(data, ctx.cfg.max_pixels)
         options = RecognizeOptions.from_request_config(req.config, req.regions)
-        snapshot = ctx.usage.take()
-        results = ctx.recognizer.recognize(image, options)
+        with imaging.decoding(data, ctx.cfg.max_pixels, budget) as image:
+            snapshot = ctx.usage.take()
+            results = ctx.recognizer.recognize(image, options)
+            del image
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         stamp = req.timestamp or datetime.now(timezone.utc)
         body: dict[str, Any] = {

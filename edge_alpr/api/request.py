@@ -10,6 +10,10 @@ with the limit raised to ``max_upload_bytes`` (parts stay in memory, so a large 
 stays a field; its file form is still accepted, should a parser spool it).  Every malformed
 input becomes an ``InputError`` with the status the API returns; nothing here may raise
 anything else.
+
+Bounds against amplification: a form (urlencoded, multipart or JSON) has at most
+``MAX_FIELDS`` fields and ``regions`` at most ``MAX_REGIONS`` distinct codes (repeats are
+dropped), so a 10 MB body of ``regions=fr`` is refused at once instead of costing seconds.
 """
 
 from __future__ import annotations
@@ -35,9 +39,13 @@ from . import multipart
 # a large body and sends nothing only makes the server set aside this much per worker.
 _READ_CHUNK = 1024 * 1024
 _MAX_FIELD_CHARS = 4096  # any field other than ``upload`` (regions, config, camera_id, ...)
+BODY_UNREAD = "edge_alpr.body_unread"  # environ key: True while the body was not read whole
+MAX_FIELDS = 256  # fields of one form, all names together
+MAX_REGIONS = 32  # distinct region codes of one request
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"BM", b"RIFF", b"GIF8")
 _DATA_URL = re.compile(r"^data:[\w/+.-]*;base64,", re.IGNORECASE)
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
+_BOUNDARY_PARAM = re.compile(r'boundary="?([^";,\s]+)', re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -68,8 +76,17 @@ def read_body(environ: dict[str, Any], max_bytes: int) -> bytes:
     stream = environ["wsgi.input"]
     parts, size = [], 0
     remaining = length if length >= 0 else (max_bytes + 1 if chunked else 0)
+    environ[BODY_UNREAD] = True  # until read whole: an error answer must then end the connection
     while remaining > 0:
-        chunk = stream.read(min(_READ_CHUNK, remaining))
+        try:
+            chunk = stream.read(min(_READ_CHUNK, remaining))
+        except TimeoutError as e:  # the server's body deadline (api.body_timeout_s, api.min_rate)
+            raise InputError(f"The request body did not arrive in time ({size} bytes received); "
+                             "send it faster (api.body_timeout_s, api.min_rate).", status=408) from e
+        except ValueError as e:  # cheroot's chunked decoder: a bad chunk size or framing
+            raise InputError(f"Malformed chunked request body: {e}") from e
+        except OSError as e:
+            raise InputError(f"The request body could not be read ({e}).") from e
         if not chunk:
             break
         parts.append(chunk)
@@ -78,7 +95,11 @@ def read_body(environ: dict[str, Any], max_bytes: int) -> bytes:
         if size > max_bytes:
             raise InputError(f"The upload is over the limit of {max_bytes} bytes "
                              "(api.max_upload_bytes).", status=413)
+    if length >= 0 and size < length:
+        raise InputError(f"The request body ended after {size} of the {length} bytes its "
+                         "Content-Length declares.")
     body = b"".join(parts)
+    environ[BODY_UNREAD] = False
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
     environ.pop("HTTP_TRANSFER_ENCODING", None)
@@ -98,19 +119,31 @@ def _in_memory_request(max_bytes: int) -> type[bottle.BaseRequest]:
     return type("InMemoryRequest", (bottle.BaseRequest,), {"MEMFILE_MAX": max_bytes})
 
 
+def _too_many_fields(count: int | str) -> InputError:
+    return InputError(f"The form has {count} fields; at most {MAX_FIELDS} are accepted.")
+
+
 def _multipart_fields(request: bottle.BaseRequest, body: bytes,
                       max_bytes: int) -> dict[str, list[Any]]:
-    fields = multipart.split(body, request.environ.get("CONTENT_TYPE", ""))
+    content_type = request.environ.get("CONTENT_TYPE", "")
+    boundary = _BOUNDARY_PARAM.search(content_type)
+    if boundary and body.count(b"--" + boundary.group(1).encode("latin-1")) > MAX_FIELDS + 1:
+        raise _too_many_fields("more than " + str(MAX_FIELDS))
+    fields = multipart.split(body, content_type)
     if fields is not None:
         return fields
     try:
         post = _in_memory_request(max_bytes)(request.environ).POST
-        return {key: post.getall(key) for key in post.keys()}
+        fields = {key: post.getall(key) for key in post.keys()}
     except bottle.MultipartError as e:
         raise InputError(f"Malformed multipart/form-data body: {e}") from e
     except (UnicodeDecodeError, LookupError, ValueError) as e:
         raise InputError(f"Malformed multipart/form-data body (bad encoding: {e}); "
                          "form fields must be UTF-8") from e
+    count = sum(len(values) for values in fields.values())
+    if count > MAX_FIELDS:
+        raise _too_many_fields(count)
+    return fields
 
 
 def _json_fields(body: bytes) -> dict[str, list[Any]]:
@@ -120,12 +153,22 @@ def _json_fields(body: bytes) -> dict[str, list[Any]]:
         raise InputError(f"The JSON body is not valid JSON: {e}") from e
     if not isinstance(obj, dict):
         raise InputError("The JSON body must be an object like {\"upload\": \"<base64>\"}")
-    return {k: (v if isinstance(v, list) and k == "regions" else [v]) for k, v in obj.items()}
+    fields = {k: (v if isinstance(v, list) and k == "regions" else [v]) for k, v in obj.items()}
+    count = sum(len(values) for values in fields.values())
+    if count > MAX_FIELDS:
+        raise _too_many_fields(count)
+    return fields
 
 
 def _form_fields(body: bytes) -> dict[str, list[Any]]:
     try:
         text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"The form body is not valid UTF-8 urlencoded data: {e}") from e
+    count = text.count("&") + text.count(";") + 1 if text else 0
+    if count > MAX_FIELDS:  # parse_qs would build every field first
+        raise _too_many_fields(count)
+    try:
         return dict(parse_qs(text, keep_blank_values=True, errors="strict"))
     except (UnicodeDecodeError, ValueError) as e:
         raise InputError(f"The form body is not valid UTF-8 urlencoded data: {e}") from e
@@ -186,6 +229,11 @@ def _text(fields: dict[str, list[Any]], key: str) -> list[str]:
             raise InputError(f"{key}: value too long ({len(value)} characters)")
         out.append(value)
     return out
+
+
+def _distinct_regions(fields: dict[str, list[Any]]) -> int:
+    return len({r.strip().lower() for value in _text(fields, "regions")
+                for r in value.split(",") if r.strip()})
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -252,9 +300,12 @@ def parse_read_request(request: bottle.BaseRequest, max_bytes: int) -> ReadReque
         raise InputError("upload is required: send the image as multipart file bytes "
                          "(-F upload=@car.jpg) or as base64 text")
 
-    regions: list[str] = []
+    regions: dict[str, None] = {}  # distinct codes, in order
     for value in _text(fields, "regions"):
-        regions.extend(r.strip() for r in value.split(",") if r.strip())
+        regions.update((r.strip().lower(), None) for r in value.split(",") if r.strip())
+        if len(regions) > MAX_REGIONS:
+            raise InputError(f"regions: at most {MAX_REGIONS} distinct region codes per request, "
+                             f"got {_distinct_regions(fields)}")
     camera = _text(fields, "camera_id")
     stamp = _text(fields, "timestamp")
     mmc = [v.strip().lower() for v in _text(fields, "mmc")]
@@ -264,7 +315,7 @@ def parse_read_request(request: bottle.BaseRequest, max_bytes: int) -> ReadReque
         image=image,
         upload_url=upload_url,
         filename=filename,
-        regions=validate_regions(regions) if regions else (),
+        regions=tuple(dict.fromkeys(validate_regions(list(regions)))) if regions else (),
         camera_id=camera[-1] if camera and camera[-1] else None,
         timestamp=parse_timestamp(stamp[-1]) if stamp and stamp[-1].strip() else None,
         mmc=bool(mmc) and mmc[-1] in _TRUE,

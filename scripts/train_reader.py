@@ -11,6 +11,7 @@ The network and its heads (``ctc``, ``attention``, ``dense``) are in ``reader_mo
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -85,6 +86,9 @@ def main() -> None:
     ap.add_argument("--teacher-conf", type=float, default=None,
                     help="also learn the plates of every detection scene that have no human text from the teacher's "
                          "reads at least this confident (datasets.det_items; run scripts/teacher_reads.py first)")
+    ap.add_argument("--regions-from", type=Path,
+                    help="the region list of this JSON file (a sidecar or a train_reader_gpu.py run.json) instead "
+                         "of the rendered and real regions: --init weights of such a run then load")
     ap.add_argument("--trunk-from", type=Path, help="copy the conv trunk from these weights (of --trunk-head)")
     ap.add_argument("--trunk-head", choices=("attention", "dense", "ctc"), default="dense",
                     help="the head of the --trunk-from weights (reader_v1: dense, v2/v3: attention)")
@@ -144,7 +148,8 @@ def main() -> None:
         ap.error(f"--teacher-conf: {e}")
     ocr_train, ocr_held, det_train, det_held = split.ocr_train, split.ocr_held, split.det_train, split.det_held
     rx, rt, rr, rsets = rd.real(ocr_train)
-    regions = sorted(all_synth_regions | set(rr))
+    regions = (json.loads(args.regions_from.read_text())["regions"] if args.regions_from
+               else sorted(all_synth_regions | set(rr)))
     base_x, base_t, base_r = rx, rt, rr
     for name, k in extra.items():
         keep = [i for i, d in enumerate(rsets) if d == name]

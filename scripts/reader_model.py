@@ -149,6 +149,11 @@ def slot_loss(y, p):
     return ops.mean(ce, axis=-1)
 
 
+def matches(read: str, label: str) -> bool:
+    """Exact read, a label's ``?`` (a masked character) matching any one character (as evaluate.py scores)."""
+    return len(read) == len(label) and all(b == "?" or a == b for a, b in zip(read, label))
+
+
 def decode(probs: np.ndarray, head: str) -> str:
     """Best-path text of one crop's character output (the float monitor, not the service)."""
     if head == "ctc":

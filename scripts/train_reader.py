@@ -254,7 +254,7 @@ def main() -> None:
             print(f"epoch {ep + 1}/{args.epochs} {time.time() - t0:.0f}s", flush=True)
             continue
         pred = model.predict(dx, verbose=0, batch_size=256)[0]
-        ok = [rm.decode(p, args.head) == t for p, t in zip(pred, dt_)]
+        ok = [rm.matches(rm.decode(p, args.head), t) for p, t in zip(pred, dt_)]
         per = {s: float(np.mean([o for o, d in zip(ok, dd) if d == s])) for s in sorted(set(dd))}
         print(
             f"epoch {ep + 1}/{args.epochs} {time.time() - t0:.0f}s float exact({args.monitor}) "

@@ -86,17 +86,12 @@ class Ring:
         self.n = min(len(self.x), self.made)
 
 
-def matches(read: str, label: str) -> bool:
-    """Exact read, a label's ``?`` (a masked character) matching any one character (as evaluate.py scores)."""
-    return len(read) == len(label) and all(b == "?" or a == b for a, b in zip(read, label))
-
-
 def held_out_exact(models: dict, held: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     """Float exact read (``matches``) of the held-out crops per set, for the log."""
     out = {}
     for head, m in models.items():
         pred = np.asarray(m.predict(held["x"], verbose=0, batch_size=512)[0])
-        ok = np.array([matches(rm.decode(p, head), t) for p, t in zip(pred, held["texts"])])
+        ok = np.array([rm.matches(rm.decode(p, head), t) for p, t in zip(pred, held["texts"])])
         out[head] = {s: round(float(ok[held["sets"] == s].mean()), 3) for s in sorted(set(held["sets"]))}
     return out
 

@@ -39,10 +39,10 @@ def test_packed_crops_come_back_in_order_with_their_labels(tmp_path: Path) -> No
 
 
 def test_monitor_matches_masked_characters_as_evaluate_does() -> None:
-    assert train_reader_gpu.matches("0385XMW", "?385?MW")
-    assert not train_reader_gpu.matches("385XMW", "?385?MW")  # a dropped character is a miss
-    assert not train_reader_gpu.matches("0385XMW", "0385?MV")
-    assert train_reader_gpu.matches("AB1", "AB1")
+    assert reader_model.matches("0385XMW", "?385?MW")
+    assert not reader_model.matches("385XMW", "?385?MW")  # a dropped character is a miss
+    assert not reader_model.matches("0385XMW", "0385?MV")
+    assert reader_model.matches("AB1", "AB1")
 
 
 def test_ring_keeps_the_newest_plates() -> None:

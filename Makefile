@@ -9,7 +9,7 @@ PORT ?= 8080
 PYTEST_ARGS ?= -q
 CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 
-.PHONY: install run serve test lint bench models deb deb-test deb-arm64-verify clean
+.PHONY: install run serve test test-data lint bench models deb deb-test deb-arm64-verify clean
 
 # Debian packages come from scripts/apt_deps.sh: `run` needs python3-venv only, `test` also
 # needs mosquitto, curl and the .deb build/boot tools.
@@ -29,6 +29,11 @@ serve: install
 	$(VENV)/bin/edge-alpr serve --host $(HOST) --port $(PORT) $(CONFIG_ARG)
 
 # pytest exits 5 when it collected no test: that is a broken suite here, not a pass.
+# `test` runs every test but those marked `data`: they read real images from the fixture set in
+# tests/data, so a plain clone passes.  `test-data` runs the `data` tests on the full data
+# (../shared/data beside the checkout, or EDGE_ALPR_DATA) and fails when it is not there;
+# .ci/run runs both.
+DATA_DIR := $(or $(EDGE_ALPR_DATA),$(abspath $(CURDIR)/../shared/data))
 # A second interpreter with numpy<2 and BOTH TFLite runtimes (tflite-runtime cannot share an
 # environment with numpy 2): tests/test_models.py checks that the two give the same outputs.
 PARITY_VENV ?= .venv-parity
@@ -39,8 +44,14 @@ $(PARITY_VENV)/.installed:
 
 test: install $(PARITY_VENV)/.installed
 	@PYTHON=$(PYTHON) bash scripts/apt_deps.sh test
-	@EDGE_ALPR_PARITY_PYTHON=$(CURDIR)/$(PARITY_VENV)/bin/python $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@EDGE_ALPR_PARITY_PYTHON=$(CURDIR)/$(PARITY_VENV)/bin/python $(PY) -m pytest -m "not data" $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): failing"; exit 1; fi; \
+	exit $$rc
+
+test-data: install
+	@test -d "$(DATA_DIR)/detection" || { echo "make test-data: no full data at $(DATA_DIR) (../shared/data beside the checkout, or set EDGE_ALPR_DATA): failing"; exit 1; }
+	@EDGE_ALPR_DATA="$(DATA_DIR)" $(PY) -m pytest -m data $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test-data: pytest collected no tests (exit 5): failing"; exit 1; fi; \
 	exit $$rc
 
 lint: install

@@ -14,7 +14,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-DATA = Path(os.environ.get("EDGE_ALPR_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+# The full data: ../shared/data beside the checkout unless EDGE_ALPR_DATA names another folder in
+# its layout (the tests point it at tests/data, the small fixture set in the repository).
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(os.environ.get("EDGE_ALPR_DATA", DEFAULT_DATA))
 OCR_SETS = ("us_states", "uc3m_crops", "ar_crops", "br_crops")
 # OCR sets added after the first readers: trained on, but after OCR_SETS in every list, so the
 # hold-out of OCR_SETS' crops stays the items it always was

@@ -36,6 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import datasets  # noqa: E402
 import sidecar_metrics  # noqa: E402
 import txt_labels  # noqa: E402
 import vehicle_scenes  # noqa: E402
@@ -45,7 +46,7 @@ from edge_alpr.imaging import decode  # noqa: E402
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # noqa: E402
 from edge_alpr.types import Box  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = datasets.DATA  # ../shared/data, or EDGE_ALPR_DATA
 MAX_PIXELS = 50_000_000
 
 

@@ -4,8 +4,10 @@ Run it with an interpreter that has both runtimes (tflite-runtime needs numpy<2 
 Python <= 3.11; `make test` builds one in .venv-parity):
 
     python scripts/runtime_parity.py [--samples 20] [--models DIR]
+    python scripts/runtime_parity.py --data tests/data --scene-set romanian --plate-set se_crops
 
-Inputs are real dev images and crops from ../shared/data.  "Same" means identical decoded
+Inputs are real dev images and crops from ../shared/data (``EDGE_ALPR_DATA``, or ``--data``: any
+folder in its layout, such as the tests' fixture set).  "Same" means identical decoded
 results: the same plate boxes (IoU >= 0.9) and texts, the same region and vehicle type.  The raw
 int8 outputs are reported too: they can differ by a few quantisation steps because the runtimes
 use different int8 kernels (XNNPACK in ai-edge-litert, the built-in kernels in tflite-runtime
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -31,18 +34,16 @@ from edge_alpr.engine.vehicle import VehicleClassifier  # noqa: E402
 from edge_alpr.imaging import decode  # noqa: E402
 from edge_alpr.types import Box  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# the same default as scripts/datasets.py
+DATA = Path(os.environ.get("EDGE_ALPR_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
-def images(kind: str, n: int) -> list[np.ndarray]:
-    """The first ``n`` dev images of a set: detection scenes, OCR crops or vehicle crops."""
-    labels = {
-        "scene": DATA / "detection/uc3m/labels.jsonl",
-        "plate": DATA / "ocr/br_crops/labels.jsonl",
-        "vehicle": DATA / "vehicles/labels.jsonl",
-    }[kind]
+def images(labels: Path, n: int) -> list[np.ndarray]:
+    """``n`` dev images, evenly spaced, of a set (detection scenes, OCR crops or vehicle crops)."""
     rows = [json.loads(x) for x in labels.read_text().splitlines() if x.strip()]
     dev = [r for r in rows if r["split"] == "dev"]
+    if len(dev) < n:
+        raise SystemExit(f"{labels}: {len(dev)} dev images, {n} asked for")
     rows = dev[:: max(1, len(dev) // n)][:n]
     return [decode((labels.parent / r["image"]).read_bytes(), 10**8) for r in rows]
 
@@ -57,6 +58,9 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--xnnpack", action="store_true", help="use XNNPACK (ai-edge-litert's default) in both")
     ap.add_argument("--models", help="model folder (default: the bundled models), e.g. a candidate's")
+    ap.add_argument("--data", type=Path, default=DATA, help="data folder (default: %(default)s)")
+    ap.add_argument("--scene-set", default="uc3m", help="detection set of the scenes (default: %(default)s)")
+    ap.add_argument("--plate-set", default="br_crops", help="OCR set of the plate crops (default: %(default)s)")
     args = ap.parse_args()
     print(f"kernels: {'XNNPACK' if args.xnnpack else 'built-in (no default delegates)'}")
     runtimes = ("ai_edge_litert", "tflite_runtime")
@@ -77,7 +81,7 @@ def main() -> int:
         )
 
     same, raw = 0, 0.0
-    batch = images("scene", args.samples)
+    batch = images(args.data / "detection" / args.scene_set / "labels.jsonl", args.samples)
     for img in batch:
         canvas, _ = letterbox(img, det[0].size, det[0].fill)
         raw = max(
@@ -86,7 +90,7 @@ def main() -> int:
         a, b = det[0].detect(img), det[1].detect(img)
         same += len(a) == len(b) and all(x.box.iou(y.box) >= 0.9 for x, y in zip(a, b))
     report("detector", same, len(batch), raw)
-    batch = images("plate", args.samples)
+    batch = images(args.data / "ocr" / args.plate_set / "labels.jsonl", args.samples)
     for kind, rea in readers.items():
         same, raw = 0, 0.0
         for img in batch:
@@ -102,7 +106,7 @@ def main() -> int:
             same += (a.plate, a.region) == (b.plate, b.region)
         report(kind, same, len(batch), raw)
     same, raw = 0, 0.0
-    batch = images("vehicle", args.samples)
+    batch = images(args.data / "vehicles" / "labels.jsonl", args.samples)
     for img in batch:
         box = Box(0, 0, img.shape[1], img.shape[0])
         a, b = veh[0].classify(img, box), veh[1].classify(img, box)

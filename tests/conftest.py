@@ -3,6 +3,12 @@ and a real local HTTP receiver for webhooks and ``upload_url``.
 
 Nothing here is faked: the server is the production cheroot server with the bundled int8
 models, bound to a free 127.0.0.1 port.
+
+Real data: every test reads the fixture set ``tests/data`` (``data_paths.py``); the scripts'
+data lookups (``datasets.DATA``, ``EDGE_ALPR_DATA`` for subprocesses) point there.  A test
+marked ``data`` reads the full data through ``full_data`` instead, and fails when it is missing;
+any other test that touches the full data fails at that read (``data_paths.GUARD``), so a suite that
+passes here with ../shared beside it also passes in a plain clone.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from __future__ import annotations
 import http.server
 import io
 import json
+import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,8 +26,35 @@ from typing import Any
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import data_paths  # noqa: E402  (imported once: it holds the one audit hook)
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "edge_alpr" / "samples"
+
+# The scripts (and their subprocesses) look up data in the fixture set unless a test says otherwise.
+data_paths.datasets.DATA = data_paths.FIXTURE
+os.environ["EDGE_ALPR_DATA"] = str(data_paths.FIXTURE)
+
+
+@pytest.fixture(autouse=True)
+def _data_guard(request: pytest.FixtureRequest) -> Iterator[None]:
+    data_paths.GUARD.active = request.node.get_closest_marker("data") is None
+    yield
+    data_paths.GUARD.active = True
+
+
+@pytest.fixture
+def full_data(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The full data, for a test marked ``data``; fails (never skips) when it is not there."""
+    if request.node.get_closest_marker("data") is None:
+        pytest.fail("full_data is for tests marked @pytest.mark.data")
+    if not (data_paths.FULL / "detection").is_dir():
+        pytest.fail(f"no full data at {data_paths.FULL} (put it there or set EDGE_ALPR_DATA): "
+                    f"`make test-data` needs it; `make test` runs without it")
+    monkeypatch.setattr(data_paths.datasets, "DATA", data_paths.FULL)
+    monkeypatch.setenv("EDGE_ALPR_DATA", str(data_paths.FULL))
+    return data_paths.FULL
 
 
 @pytest.fixture(scope="session")

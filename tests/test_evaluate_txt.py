@@ -1,7 +1,8 @@
 """``evaluate.py`` on folders of image + ``.txt`` labels (the one-plate format of public ALPR
-benchmarks), built here from real uc3m dev scenes whose boxes and texts come from the dataset
-labels, written the ways such folders drift: spaces for tabs, CRLF, a byte-order mark, a label
-naming ``.jpg`` beside a ``.jpeg`` image, a README among the labels.
+benchmarks), built here from real dev scenes of the fixture set (tests/data: Romanian dash-cam
+frames) whose boxes and texts come from the labels, written the ways such folders drift: spaces
+for tabs, CRLF, a byte-order mark, a label naming ``.jpg`` beside a ``.jpeg`` image, a README
+among the labels.
 """
 
 from __future__ import annotations
@@ -22,18 +23,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import evaluate  # noqa: E402
 import txt_labels  # noqa: E402
+from data_paths import FIXTURE  # noqa: E402
 
-UC3M = ROOT.parent / "shared" / "data" / "detection" / "uc3m"
+SCENES = FIXTURE / "detection" / "romanian"
 
 
 def dev_scenes(n: int, min_h: int = 12) -> list[tuple[Path, Box, str]]:
-    """The first ``n`` uc3m dev scenes with a text-labelled plate at least ``min_h`` px high."""
+    """The first ``n`` dev scenes with a text-labelled plate at least ``min_h`` px high."""
     out = []
-    for line in (UC3M / "labels.jsonl").read_text().splitlines():
+    for line in (SCENES / "labels.jsonl").read_text().splitlines():
         r = json.loads(line)
         plate = next((p for p in r["plates"] if p.get("text") and p["box"][3] - p["box"][1] >= min_h), None)
         if r["split"] == "dev" and plate:
-            out.append((UC3M / r["image"], Box(*plate["box"]), plate["text"]))
+            out.append((SCENES / r["image"], Box(*plate["box"]), plate["text"]))
         if len(out) == n:
             break
     return out

@@ -3,13 +3,16 @@
 Why these checks: the reader learns exactly what the renderer labels.  A seal, a band's country
 letters or a hyphen that slipped into the text would teach it to read them; a layout whose text
 fits none of its region's templates would make a region hint push real plates away from the
-right reading.  The fonts live in ``../shared/data/fonts``; without them these tests skip.
+right reading.  The fonts are the fixture set's copy (tests/data/fonts: the seven common plate
+fonts, SIL OFL 1.1); a layout whose preferred fonts live only in the full data's font folders
+falls back to them, as the renderer does with any smaller copy of the fonts.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,12 +22,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import synth  # noqa: E402
+from data_paths import FIXTURE  # noqa: E402
 from synth_layouts import LAYOUTS, SHARES, layout_name, mix_group, variants  # noqa: E402
 
 from edge_alpr.engine import regions  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not (synth.FONT_DIR / synth.FONTS[0]).exists(),
-                                reason=f"plate fonts not found in {synth.FONT_DIR}")
+
+@pytest.fixture(autouse=True)
+def fixture_fonts() -> Iterator[None]:
+    before = synth.FONT_DIR
+    synth.set_font_dir(FIXTURE / "fonts")
+    yield
+    synth.set_font_dir(before)
+
+
 PER_VARIANT = 12
 PLATE_TEXT = re.compile(r"[A-Z0-9]{2,10}")
 

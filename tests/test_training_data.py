@@ -57,7 +57,41 @@ def test_scene_copy_is_model_sized_and_loses_detail_like_a_distant_plate() -> No
     assert len({o.tobytes() for o in out}) == 5, "each copy draws its own size and JPEG quality"
 
 
-def test_reader_holdout_keeps_no_held_out_plate_in_training() -> None:
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_reader_holdout_drops_exactly_the_training_items_that_show_a_held_out_plate(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small data tree where crops and scenes share plates (as uc3m's do): a training crop or
+    scene goes exactly when one of its texts is held out, and held-out items are never dropped."""
+    monkeypatch.setattr(datasets, "DATA", tmp_path)
+    texts = [f"AB{i:03d}" for i in range(17)]  # 17 plates over 40 crops per set: many repeats
+    for k, name in enumerate(datasets.OCR_SETS + datasets.OCR_EXTRA):
+        _write_jsonl(tmp_path / "ocr" / name / "labels.jsonl", [
+            {"image": f"images/{i}.jpg", "text": texts[(i * 7 + k) % 17], "region": None,
+             "split": "dev" if i % 9 == 8 else "train"} for i in range(40)])
+    for k, name in enumerate(datasets.DET_SETS):
+        _write_jsonl(tmp_path / "detection" / name / "labels.jsonl", [
+            {"image": f"images/{i}.jpg", "split": "train", "plates": [
+                {"box": [0, 0, 40, 10], "text": texts[(i * 5 + k) % 17] if i % 3 else None},
+                {"box": [50, 0, 90, 10], "text": f"ZZ{i:03d}{k}"}]} for i in range(30)])
+    crops = datasets.ocr_items("train", datasets.OCR_SETS + datasets.OCR_EXTRA)
+    scenes = datasets.det_items("train")
+    kept_crops, held_crops = datasets.holdout(crops, 10)
+    kept_scenes, held_scenes = datasets.holdout(scenes, 10)
+    held = {c.text for c in held_crops} | {t for s in held_scenes for t in s.texts if t}
+    split = datasets.reader_holdout(10)
+    assert split.ocr_held == held_crops and split.det_held == held_scenes
+    assert split.ocr_train == [c for c in kept_crops if c.text not in held]
+    assert split.det_train == [s for s in kept_scenes if not {t for t in s.texts if t} & held]
+    assert 0 < len(split.ocr_train) < len(kept_crops) and 0 < len(split.det_train) < len(kept_scenes)
+    assert all(c.path.parent == tmp_path / "ocr" / c.dataset / "images" for c in crops)
+
+
+@pytest.mark.data
+def test_reader_holdout_keeps_no_held_out_plate_in_training(full_data: Path) -> None:
     """uc3m crops and scenes show the same plates: a position split alone would leak them."""
     split = datasets.reader_holdout(10)
     held = {c.text for c in split.ocr_held} | {t for s in split.det_held for t in s.texts if t}
@@ -182,11 +216,6 @@ def test_turned_cut_of_a_plate_at_the_frame_edge_turns_about_the_plate() -> None
     cols = np.flatnonzero(bright.any(axis=0))
     assert cols[0] <= 0.1 * reader_data.IN_W and cols[-1] >= 0.9 * reader_data.IN_W
     assert bright.mean() > 0.3
-
-
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 def test_teacher_reads_label_only_unlabelled_plates_read_confidently(tmp_path: Path, monkeypatch) -> None:

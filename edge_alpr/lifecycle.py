@@ -1,6 +1,11 @@
 """Process lifecycle shared by ``serve`` and ``run``: SIGTERM/SIGINT set a stop event.
 
-Loops wait on that event with timeouts, so systemd's SIGTERM ends the process cleanly.
+Loops wait on that event with timeouts, so systemd's SIGTERM ends the process cleanly.  The
+first signal also arms a last resort: if the process is still alive ``FORCED_EXIT_S`` later
+(a thread stuck in a network call, a part that a failed start left running), it dies by that
+signal, like a process without a handler.  Nothing committed is lost: the outbox and the usage
+counters are SQLite (WAL) and the MQTT broker's last will says ``offline``.  A second signal
+ends it at once.
 """
 
 from __future__ import annotations
@@ -8,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -28,17 +34,44 @@ _MALLOC_ARENA_MAX = 1  # one heap for all threads, so the kept memory is kept on
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8  # mallopt names in malloc.h
 
 
-def stop_on_signals() -> threading.Event:
-    """An event that SIGTERM and SIGINT set (installed in the main thread)."""
+FORCED_EXIT_S = 1.8  # after SIGTERM/SIGINT: inside systemd's 2 s stop budget
+
+
+def stop_on_signals(forced_exit_s: float = FORCED_EXIT_S) -> threading.Event:
+    """An event that SIGTERM and SIGINT set (installed in the main thread).
+
+    The process ends ``forced_exit_s`` after the first signal whatever still runs (see the
+    module docstring); a second signal ends it at once.
+    """
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: shutting down", signum)
         stop.set()
+        # From now on the default action: a second signal ends the process at once.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        timer = threading.Timer(forced_exit_s, _die_by, (signum, forced_exit_s))
+        timer.name, timer.daemon = "forced-exit", True
+        timer.start()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     return stop
+
+
+def _die_by(signum: int, after_s: float) -> None:
+    """End the process by ``signum`` with its default action (so systemd sees a clean stop)."""
+    try:
+        names = sorted(t.name for t in threading.enumerate()
+                       if t.is_alive() and t is not threading.current_thread())
+        log.error("still running %.1f s after signal %d (threads: %s); exiting now", after_s,
+                  signum, ", ".join(names))
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+    finally:  # whatever logging does on the way out
+        os.kill(os.getpid(), signum)  # the default action is installed: this ends the process
+        os._exit(128 + signum)  # only if the signal was blocked or ignored after all
 
 
 def make_state_dir(path: Path) -> Path:

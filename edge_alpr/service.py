@@ -1,10 +1,13 @@
 """``edge-alpr run``: cameras, delivery and the HTTP API in one process, fit for systemd.
 
-Order of life:  load models -> open the outbox -> API (+ webhooks) -> MQTT -> camera threads
--> ``READY=1``.  Then the main thread pets the watchdog and refreshes the retained status and
-usage messages.  SIGTERM/SIGINT set one stop event: cameras flush the plates they are following
-into the outbox, delivery workers stop between sends, MQTT says ``offline``, and the outbox is
-closed; all within the 2 s systemd budget.  SIGKILL loses nothing committed: the outbox is
+Order of life:  check the camera settings -> open the cameras -> load models -> open the
+outbox -> API (+ webhooks) -> MQTT -> camera threads -> ``READY=1``.  If any step fails, every
+part already started is stopped again (MQTT says ``offline``) and ``run`` exits with status 1;
+nothing is left running.  Then the main thread pets the watchdog and refreshes the retained
+status and usage messages.  SIGTERM/SIGINT set one stop event: cameras flush the plates they are
+following into the outbox, delivery workers stop between sends, MQTT says ``offline``, and the
+outbox is closed; all within the 2 s systemd budget (``lifecycle`` ends the process 1.8 s after
+the signal whatever still runs).  SIGKILL loses nothing committed: the outbox is
 SQLite (WAL, synchronous=FULL) and the broker's last will reports ``offline``.
 """
 
@@ -119,12 +122,20 @@ class Service:
         self.mqtt.publish_usage(counters)
 
     def close(self) -> None:
-        """Stop everything within SHUTDOWN_BUDGET_S; the outbox is closed last."""
+        """Stop everything within SHUTDOWN_BUDGET_S; the outbox is closed last.
+
+        Also right after a failed start: parts that never started are skipped, and the sources
+        of cameras whose thread never ran are closed here (a running loop closes its own).
+        """
         self.stop.set()
         self.outbox.wake()
         deadline = time.monotonic() + SHUTDOWN_BUDGET_S
         for thread in [*self.cameras, *self.workers]:
-            thread.join(max(0.05, deadline - time.monotonic()))
+            if thread.is_alive():
+                thread.join(max(0.05, deadline - time.monotonic()))
+        for loop in self.cameras:
+            if loop.ident is None:  # never started
+                _close_quietly(loop.source)
         if self.mqtt is not None:
             self.mqtt.stop(timeout=max(0.1, min(0.5, deadline - time.monotonic())))
         if self.api is not None:
@@ -136,46 +147,83 @@ class Service:
 
 
 def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = None) -> Service:
-    """Create and start every part (cameras last); raises EdgeAlprError on a bad setup."""
-    state = make_state_dir(cfg.state_path)
-    # Open the cameras first: a wrong path or missing library is reported before the slow model load.
-    sources = [open_source(cam, stop) for cam in cfg.stream.cameras] if cfg.stream.enabled else []
-    recognizer = recognizer or Recognizer.from_config(cfg.models)
-    outbox = Outbox(state / "outbox.sqlite", cfg.outbox.max_rows, cfg.outbox.max_age_s)
-    api = None
-    if cfg.api.enabled:
-        from .api.server import build as build_api
+    """Create and start every part (cameras last); raises EdgeAlprError on a bad setup.
 
-        api = build_api(cfg, recognizer, outbox)
-        usage, webhooks = api.usage, api.webhooks
-    else:
-        usage = Usage(state / "usage.sqlite", cfg.usage.max_calls)
-        webhooks = Webhooks(cfg.webhooks, outbox, stop)
-        webhooks.start()
-    svc = Service(cfg, recognizer, outbox, usage, webhooks, stop, api=api)
-    if cfg.mqtt.enabled:
-        svc.mqtt = MqttPublisher(cfg.mqtt, tuple(c.id for c in cfg.stream.cameras))
-        svc.mqtt.start()
-        worker = DeliveryWorker(outbox, MQTT_SINK, svc.mqtt.send, stop,
-                                backoff_initial_s=cfg.mqtt.retry_initial_s,
-                                backoff_max_s=cfg.mqtt.retry_max_s)
-        worker.start()
-        svc.workers.append(worker)
-    if cfg.stream.enabled:
+    On any failure, what was already started is stopped (``stop`` is set) before the error
+    propagates, so a failed start leaves no thread, socket or retained ``online`` behind.
+    """
+    state = make_state_dir(cfg.state_path)
+    cameras = cfg.stream.cameras if cfg.stream.enabled else ()
+    # Settings first: a typo is reported before a camera opens or a model loads.
+    options = [RecognizeOptions(mode=cam.mode, regions=_camera_regions(cfg, cam.id, cam.regions))
+               for cam in cameras]
+    sources: list[Any] = []
+    outbox: Outbox | None = None
+    svc: Service | None = None
+    try:
+        # Open the cameras next: a wrong path or missing library is reported before the slow
+        # model load.
+        for cam in cameras:
+            sources.append(open_source(cam, stop))
+        recognizer = recognizer or Recognizer.from_config(cfg.models)
+        outbox = Outbox(state / "outbox.sqlite", cfg.outbox.max_rows, cfg.outbox.max_age_s)
+        api = None
+        if cfg.api.enabled:
+            from .api.server import build as build_api
+
+            api = build_api(cfg, recognizer, outbox)
+            usage, webhooks = api.usage, api.webhooks
+        else:
+            usage = Usage(state / "usage.sqlite", cfg.usage.max_calls)
+            webhooks = Webhooks(cfg.webhooks, outbox, stop)
+        svc = Service(cfg, recognizer, outbox, usage, webhooks, stop, api=api)
+        if api is None:
+            webhooks.start()
+        if cfg.mqtt.enabled:
+            svc.mqtt = MqttPublisher(cfg.mqtt, tuple(c.id for c in cameras))
+            svc.mqtt.start()
+            worker = DeliveryWorker(outbox, MQTT_SINK, svc.mqtt.send, stop,
+                                    backoff_initial_s=cfg.mqtt.retry_initial_s,
+                                    backoff_max_s=cfg.mqtt.retry_max_s)
+            svc.workers.append(worker)
+            worker.start()
         salt = svc.mqtt.device if svc.mqtt is not None else socket.gethostname()
-        for cam, source in zip(cfg.stream.cameras, sources, strict=True):
-            try:
-                regions = validate_regions(list(cam.regions))
-            except InputError as e:
-                raise ConfigError(f"{cfg.source}: stream camera {cam.id} regions: {e}") from e
-            options = RecognizeOptions(mode=cam.mode, regions=regions)
-            loop = CameraLoop(cam, cfg.stream.events, source,
-                              partial(recognizer.recognize, options=options), svc.deliver, stop,
+        for cam, option in zip(cameras, options, strict=True):
+            loop = CameraLoop(cam, cfg.stream.events, sources[0],
+                              partial(recognizer.recognize, options=option), svc.deliver, stop,
                               id_salt=salt, crops_dir=_crops_dir(cfg))
             svc.cameras.append(loop)
+            sources.pop(0)  # the loop owns (and closes) its source from here on
         for loop in svc.cameras:
             loop.start()
-    return svc
+        return svc
+    except BaseException as e:
+        log.info("start failed (%s): stopping what was started", e)
+        stop.set()
+        for source in sources:
+            _close_quietly(source)
+        try:
+            if svc is not None:
+                svc.close()
+            elif outbox is not None:
+                outbox.close()
+        except Exception as close_error:  # keep the first error: it names what to fix
+            log.warning("stopping after the failed start: %s", close_error)
+        raise
+
+
+def _camera_regions(cfg: Config, camera_id: str, regions: Any) -> tuple[str, ...]:
+    try:
+        return validate_regions(list(regions))
+    except InputError as e:
+        raise ConfigError(f"{cfg.source}: stream camera {camera_id} regions: {e}") from e
+
+
+def _close_quietly(source: Any) -> None:
+    try:
+        source.close()
+    except Exception as e:  # already failing or stopping: report, do not mask the first error
+        log.warning("closing a camera source failed: %s", e)
 
 
 def _crops_dir(cfg: Config) -> Any:
@@ -188,7 +236,7 @@ def main(cfg: Config) -> int:
     """Run until SIGTERM/SIGINT; the exit status for the CLI."""
     stop = stop_on_signals()
     keep_frame_memory()
-    svc = build(cfg, stop)
+    svc = build(cfg, stop)  # a failure stops what it started, then the CLI exits with 1
     try:
         port = svc.api.server.port if svc.api is not None else None
         log.info("edge-alpr running: %d camera(s), API %s, MQTT %s", len(svc.cameras),

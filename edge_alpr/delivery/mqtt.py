@@ -4,7 +4,9 @@ Topics (``<p>`` = topic prefix, ``<d>`` = device id):
 
 * ``<p>/<d>/status``  retained bare ``online`` / ``offline``, the availability convention that
   Home Assistant, Node-RED and fleet tools read without a template.  The broker publishes the
-  retained last will ``offline`` if the device vanishes (SIGKILL, power cut).
+  retained last will ``offline`` if the device vanishes (SIGKILL, power cut); ``stop`` (a clean
+  shutdown or a failed start) publishes ``offline`` itself, or, when the broker does not confirm
+  that, drops the connection without a DISCONNECT so that the broker publishes the will.
 * ``<p>/<d>/health``  retained JSON ``{"state", "device_id", "version", "dropped",
   "pending"}``: the outbox counts and software version, republished when they change (after
   a crash it is stale until the next start: ``status`` is the authority on availability).
@@ -12,6 +14,9 @@ Topics (``<p>`` = topic prefix, ``<d>`` = device id):
   ``camera_id``, ``timestamp``), QoS 1, fed from the durable outbox (sink ``"mqtt"``).
 * ``<p>/<d>/usage``  retained JSON counters, republished when they change.
 * optional Home Assistant discovery: a sensor "last plate" per camera.
+
+Every retained message (status, health, usage, discovery) is published again on each
+(re)connect, so a broker restarted without persistence gets them back at once.
 
 Events are only acked in the outbox after the broker's PUBACK, so a broker that is down loses
 nothing; a publish that times out is retried and may arrive twice with the same ``id``.
@@ -24,6 +29,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -70,7 +76,9 @@ class MqttPublisher:
         self.camera_ids = camera_ids
         self._connected = threading.Event()
         self._status_extra: dict[str, Any] = {}
-        self._last_usage: dict[str, Any] | None = None
+        self._usage: dict[str, Any] | None = None  # the latest counters given
+        self._last_usage: dict[str, Any] | None = None  # what the broker holds (this connection)
+        self._stopping = False
         self._lock = threading.Lock()
         client_id = cfg.client_id or f"edge-alpr-{self.device}"
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
@@ -107,11 +115,17 @@ class MqttPublisher:
             log.warning("mqtt: broker %s:%s refused the connection: %s", self.cfg.host,
                         self.cfg.port, reason)
             return
+        with self._lock:
+            if self._stopping:  # stop() drops this connection; the will says offline
+                return
+            self._last_usage = None  # a broker without persistence has lost the retained ones
         log.info("mqtt: connected to %s:%s as %s", self.cfg.host, self.cfg.port, self.device)
         self._connected.set()
         self._publish_status(ONLINE)
         if self.cfg.ha_discovery:
             self._publish_discovery()
+        if self._usage is not None:
+            self.publish_usage(self._usage)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:
@@ -121,15 +135,43 @@ class MqttPublisher:
         self._connected.clear()
 
     def stop(self, timeout: float = 1.0) -> None:
-        """Publish ``offline`` (retained), then disconnect cleanly."""
+        """Leave ``offline`` (retained) on the broker and disconnect, in about ``timeout`` s.
+
+        Connected: publish ``offline`` and wait for the broker's ack, then disconnect cleanly.
+        Otherwise (not yet connected, connecting, or no ack in time) the network thread is
+        stopped and the socket closed without a DISCONNECT: a broker that accepted the
+        connection then publishes the last will ``offline``, so no ``online`` stays behind.
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self._stopping = True  # a connection made from now on says nothing
+        confirmed = False
         if self._connected.is_set():
             info = self._publish_status(OFFLINE)
             try:
                 info.wait_for_publish(timeout)
+                confirmed = info.is_published()
             except (RuntimeError, ValueError):
-                pass  # not delivered: the broker's last will says offline anyway
-        self.client.disconnect()
-        self.client.loop_stop()
+                pass
+        if confirmed:
+            self.client.disconnect()
+        self._stop_loop(max(0.1, deadline - time.monotonic()))
+        if not confirmed:
+            sock = self.client.socket()
+            if sock is not None:
+                try:
+                    sock.close()  # no DISCONNECT: the broker publishes the will
+                except OSError:
+                    pass
+        self._connected.clear()
+
+    def _stop_loop(self, timeout: float) -> None:
+        """``loop_stop`` bounded by ``timeout`` (paho's own join waits out a connect attempt)."""
+        stopper = threading.Thread(target=self.client.loop_stop, name="mqtt-stop", daemon=True)
+        stopper.start()
+        stopper.join(timeout)
+        if stopper.is_alive():
+            log.warning("mqtt: network thread still busy after %.1f s; leaving it", timeout)
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -151,17 +193,20 @@ class MqttPublisher:
         """Update the health fields (e.g. outbox ``dropped``); republished if changed."""
         if extra != self._status_extra:
             self._status_extra = dict(extra)
-            if self._connected.is_set():
+            if self._connected.is_set() and not self._stopping:
                 body = {"state": ONLINE, "device_id": self.device, "version": __version__,
                         **self._status_extra}
                 self._publish(self.health_topic, json.dumps(body), retain=True)
 
     def publish_usage(self, counters: Mapping[str, Any]) -> None:
-        """Retained usage counters, sent only when they changed (retained, so nothing is lost)."""
+        """Retained usage counters, sent when they changed or the connection is new."""
         body = dict(counters)
-        if self._connected.is_set() and body != self._last_usage:
-            self._publish(self.usage_topic, json.dumps(body), retain=True)
+        with self._lock:
+            self._usage = body
+            if not self._connected.is_set() or self._stopping or body == self._last_usage:
+                return
             self._last_usage = body
+            self.client.publish(self.usage_topic, json.dumps(body), qos=self.cfg.qos, retain=True)
 
     def send(self, item: OutboxItem) -> None:
         """Outbox sink: publish one event and wait for the PUBACK, else raise (retry later)."""

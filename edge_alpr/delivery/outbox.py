@@ -23,8 +23,9 @@ API (all methods are thread-safe; one ``Outbox`` per process per file is enough)
 ``send`` raises any exception to mean "not delivered, retry later"; the worker then waits with
 exponential backoff (``backoff_initial_s`` doubling up to ``backoff_max_s``) and retries the
 *same* event, so a sink's order is kept.  With ``max_failures`` > 0 the worker gives up after
-that many consecutive failures and marks itself ``disabled`` (its events stay queued until the
-bounds drop them, and a restart retries them).
+that many consecutive failures and marks itself ``disabled``.  Policy for a disabled sink: its
+events stay queued and producers keep queuing new ones (the outbox never refuses a ``put``),
+all within the bounds below, so a restart delivers everything not yet dropped, oldest first.
 
 Bounds: at most ``max_rows`` events in total and none older than ``max_age_s``; the oldest are
 dropped first and counted per sink in ``stats()["dropped"]`` (persisted), so a sink that is
@@ -312,9 +313,9 @@ class DeliveryWorker(threading.Thread):
         self.state.last_error = message
         if self.max_failures and self.state.consecutive_failures >= self.max_failures:
             self.state.disabled = True
-            log.error("delivery to %s disabled after %d consecutive failures (last: %s); "
-                      "its events stay queued, restart the service to retry", self.sink,
-                      self.state.consecutive_failures, message)
+            log.error("delivery to %s disabled after %d consecutive failures (last: %s); its "
+                      "events stay queued (new ones too, within the outbox bounds); restart the "
+                      "service to retry", self.sink, self.state.consecutive_failures, message)
         else:
             log.warning("delivery to %s failed (attempt %d): %s", self.sink,
                         self.state.consecutive_failures, message)

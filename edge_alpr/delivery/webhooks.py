@@ -8,13 +8,15 @@ Payload (as in the reference)::
 sent as ``application/json``, or, for a target with ``image: true``, as multipart/form-data
 with the fields ``json`` (that payload) and ``upload`` (the image file).  Every request carries
 ``X-Edge-Alpr-Event-Id`` so a receiver can drop the duplicates that at-least-once delivery
-may produce.
+may produce: the event's own ``data.id`` (camera events; the same on every retry, after a
+restart, and for every target), else the id of its queue entry (an API read, queued once).
 
 Each target has its own queue (sink ``webhook:<url>``) in the shared outbox and its own
 ``DeliveryWorker``: a dead target never delays the others, retries back off exponentially,
 and nothing is lost across restarts.  A target failing ``max_failures`` times in a row is
-disabled (the reference removes such hooks); that shows in ``/info/`` and in the log, and a
-restart retries its queued events.
+disabled (the reference removes such hooks); that shows in ``/info/`` and in the log.  New
+events are still queued for a disabled target, within the outbox bounds (``max_rows``,
+``max_age_s``: the oldest are dropped first and counted), and a restart delivers them.
 """
 
 from __future__ import annotations
@@ -32,6 +34,17 @@ from .outbox import DeliveryWorker, Outbox, OutboxItem
 def sink_name(target: WebhookTarget) -> str:
     """Queue name of a target: keyed by URL, so reordering the config keeps its queue."""
     return f"webhook:{target.url}"
+
+
+def event_id(item: OutboxItem) -> str:
+    """The ``X-Edge-Alpr-Event-Id`` of a queued request (see the module docstring).
+
+    Why not always the entry's id: a camera event that is queued again (re-detected after a
+    restart, or a copy per target) gets a new entry but must keep its id for de-duplication.
+    """
+    data = item.payload.get("data")
+    own = data.get("id") if isinstance(data, dict) else None
+    return own if isinstance(own, str) and own and own.isascii() and own.isprintable() else item.id
 
 
 def _multipart(payload_json: bytes, image: bytes, filename: str) -> tuple[bytes, str]:
@@ -75,18 +88,17 @@ class Webhooks:
 
     def entries(self, data: dict[str, Any], image: bytes | None = None
                 ) -> list[tuple[str, dict[str, Any], bytes | None]]:
-        """The outbox entries of one ``image.done`` event: one per enabled target."""
+        """The outbox entries of one ``image.done`` event: one per target, disabled ones too
+        (kept within the outbox bounds until a restart delivers them)."""
         out: list[tuple[str, dict[str, Any], bytes | None]] = []
         for target in self.cfg.targets:
-            if self.workers[target.url].state.disabled:
-                continue
             payload = {"hook": {"target": target.url, "id": target.id, "event": "image.done"},
                        "data": data}
             out.append((sink_name(target), payload, image if target.image else None))
         return out
 
     def publish(self, data: dict[str, Any], image: bytes | None = None) -> list[str]:
-        """Queue one event per enabled target (durable on return); returns the event ids."""
+        """Queue one event per target (durable on return); returns the queue entries' ids."""
         entries = self.entries(data, image)
         return self.outbox.put_many(entries) if entries else []
 
@@ -122,7 +134,7 @@ class Webhooks:
             request = urllib.request.Request(
                 target.url, data=body, method="POST",
                 headers={"Content-Type": content_type, "User-Agent": "edge-alpr",
-                         "X-Edge-Alpr-Event-Id": item.id})
+                         "X-Edge-Alpr-Event-Id": event_id(item)})
             # urlopen raises HTTPError for 4xx/5xx, which the worker treats as "retry later".
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 response.read(1024)

@@ -113,7 +113,7 @@ def test_decode_rejects_bad_images() -> None:
         decode_image(b"", 10**6)
     with pytest.raises(InputError, match="not a supported image"):
         decode_image(b"hello world", 10**6)
-    with pytest.raises(InputError, match="corrupt or truncated"):
+    with pytest.raises(InputError, match="truncated"):
         decode_image(_png(50, 50)[:60], 10**6)
     with pytest.raises(InputError) as e:
         decode_image(_png(200, 200), 1000)

@@ -65,14 +65,19 @@ TIGHT_SETS = ("us_states", "br_crops", "ar_crops")
 
 
 def _synth_chunk(args: tuple[int, int]) -> tuple[np.ndarray, list[str], list[str]]:
+    seed, n = args
+    scenes = [datasets.load_rgb(it.path) for it in datasets.det_items("train")[seed % 7 :: 97]]
+    return render_plates(np.random.default_rng(seed), n, scenes)
+
+
+def render_plates(rng: np.random.Generator, n: int,
+                  scenes: list[np.ndarray]) -> tuple[np.ndarray, list[str], list[str]]:
+    """``n`` rendered plate crops at the reader's input size, 70 % of them over one of ``scenes``."""
     import synth
 
-    seed, n = args
-    rng = np.random.default_rng(seed)
-    scenes = [datasets.load_rgb(it.path) for it in datasets.det_items("train")[seed % 7 :: 97]]
     xs, ts, rs = [], [], []
     for _ in range(n):
-        bg = scenes[rng.integers(len(scenes))] if rng.random() < 0.7 else None
+        bg = scenes[rng.integers(len(scenes))] if scenes and rng.random() < 0.7 else None
         img, text, region = synth.plate_crop(rng, bg)
         xs.append(resize(img, IN_W, IN_H))
         ts.append(text)

@@ -31,9 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cv2  # noqa: E402
 import reader_aug_jax  # noqa: E402
+import reader_data as rd  # noqa: E402
 import reader_model as rm  # noqa: E402
-
-from edge_alpr.engine.preprocess import resize  # noqa: E402
 
 IN_H, IN_W = rm.IN_H, rm.IN_W
 CHUNK = 128  # plates per render task
@@ -48,18 +47,8 @@ def _init_worker(fonts: str, scenes: list[str]) -> None:
 
 
 def _render(seed: int) -> tuple[np.ndarray, list[str], list[str]]:
-    """``CHUNK`` plates as ``reader_data._synth_chunk`` renders them (70 % over a real scene)."""
-    import synth
-
-    rng = np.random.default_rng(seed)
-    xs, ts, rs = [], [], []
-    for _ in range(CHUNK):
-        bg = _SCENES[rng.integers(len(_SCENES))] if rng.random() < 0.7 else None
-        img, text, region = synth.plate_crop(rng, bg)
-        xs.append(resize(img, IN_W, IN_H))
-        ts.append(text)
-        rs.append(region)
-    return np.stack(xs), ts, rs
+    """``CHUNK`` plates as ``reader_data`` renders them (70 % over a real scene)."""
+    return rd.render_plates(np.random.default_rng(seed), CHUNK, _SCENES)
 
 
 def load_crops(path: Path) -> dict[str, np.ndarray]:

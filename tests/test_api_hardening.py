@@ -18,12 +18,13 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from waiting import wait_for
 
 from edge_alpr import config
 from edge_alpr.errors import ConfigError
@@ -446,15 +447,6 @@ def hanging_target() -> Iterator[tuple[str, list[socket.socket]]]:
     for s in accepted:
         s.close()
     listener.close()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def test_close_waits_on_one_deadline_for_hanging_webhook_targets(

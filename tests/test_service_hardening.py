@@ -15,7 +15,6 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import numpy as np
 import pytest
 import yaml
 from mosquitto import Broker, Subscriber
+from waiting import wait_for
 
 from edge_alpr import config as config_mod
 from edge_alpr.api.server import free_port
@@ -37,15 +37,6 @@ from edge_alpr.errors import CameraError
 pytest_plugins = ["mosquitto"]
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def retained(port: int, topic: str, wait_s: float = 1.5) -> list[str]:

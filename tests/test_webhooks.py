@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Callable
 from email.parser import BytesParser
 from email.policy import HTTP
 from pathlib import Path
 from typing import Any
 
 import requests
+from waiting import wait_for
 
 from edge_alpr.config import WebhooksConfig, WebhookTarget
 from edge_alpr.delivery.outbox import Outbox
 from edge_alpr.delivery.webhooks import Webhooks
 
 READ = "/v1/plate-reader/"
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def test_image_done_payload_matches_the_reference(api_factory: Any, receiver: Any,

@@ -79,7 +79,7 @@ class MqttPublisher:
         self._usage: dict[str, Any] | None = None  # the latest counters given
         self._last_usage: dict[str, Any] | None = None  # what the broker holds (this connection)
         self._stopping = False
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered: _on_connect publishes under it
         client_id = cfg.client_id or f"edge-alpr-{self.device}"
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
         self.client.reconnect_delay_set(min_delay=1, max_delay=int(max(cfg.retry_max_s, 1)))
@@ -115,17 +115,19 @@ class MqttPublisher:
             log.warning("mqtt: broker %s:%s refused the connection: %s", self.cfg.host,
                         self.cfg.port, reason)
             return
+        # one critical section with stop(): either ``online`` is on the wire before stop() says
+        # ``offline``, or stop() came first and this connection says nothing (the will does)
         with self._lock:
-            if self._stopping:  # stop() drops this connection; the will says offline
+            if self._stopping:
                 return
             self._last_usage = None  # a broker without persistence has lost the retained ones
-        log.info("mqtt: connected to %s:%s as %s", self.cfg.host, self.cfg.port, self.device)
-        self._connected.set()
-        self._publish_status(ONLINE)
-        if self.cfg.ha_discovery:
-            self._publish_discovery()
-        if self._usage is not None:
-            self.publish_usage(self._usage)
+            log.info("mqtt: connected to %s:%s as %s", self.cfg.host, self.cfg.port, self.device)
+            self._connected.set()
+            self._publish_status(ONLINE)
+            if self.cfg.ha_discovery:
+                self._publish_discovery()
+            if self._usage is not None:
+                self.publish_usage(self._usage)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:

@@ -211,16 +211,20 @@ class WebhooksConfig:
 
 @dataclass(frozen=True)
 class OutboxConfig:
-    """Bounds of the on-disk delivery queue shared by MQTT and webhooks."""
+    """Bounds of the on-disk delivery queue shared by MQTT and webhooks.  ``max_bytes`` bounds
+    the queued payloads plus images (oldest dropped first, counted in ``dropped``; one larger
+    than it is refused): see ``delivery/outbox.py``."""
 
     max_rows: int = 10_000
     max_age_s: float = 7 * 86400.0
+    max_bytes: int = 256 * 1024 * 1024
 
     @classmethod
     def from_dict(cls, obj: Any, where: str) -> OutboxConfig:
-        d = check_keys(obj, {"max_rows", "max_age_s"}, where)
+        d = check_keys(obj, {"max_rows", "max_age_s", "max_bytes"}, where)
         return cls(_int_at_least(d, "max_rows", cls.max_rows, 1, where),
-                   _float_above(d, "max_age_s", cls.max_age_s, 0.0, where))
+                   _float_above(d, "max_age_s", cls.max_age_s, 0.0, where),
+                   _int_at_least(d, "max_bytes", cls.max_bytes, 1024 * 1024, where))
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
-"""The ``edge-alpr`` command: ``serve``, ``run``, ``read`` and ``--version``.
+"""The ``edge-alpr`` command: ``serve``, ``run``, ``read``, ``check-config`` and ``--version``.
 
 Each subcommand loads the config the same way (``--config FILE``, else
 ``/etc/edge-alpr/config.yaml`` when present, else the embedded defaults), so what works on a
-laptop works on the device.  Errors the user can fix are printed as one line, exit status 1;
-bad arguments exit 2.
+laptop works on the device.  Errors the user can fix are printed as one line: a bad config
+exits ``EXIT_CONFIG`` (78, sysexits' EX_CONFIG) so that systemd does not restart a service that
+cannot start until the file is fixed (``RestartPreventExitStatus=78`` in the unit), any other
+error exits 1 (a camera or broker may come back: a restart can help); bad arguments exit 2.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from pathlib import Path
 
 from . import __version__
 from .config import DEFAULT_PATH, Config, load
-from .errors import EdgeAlprError
+from .errors import ConfigError, EdgeAlprError
 
 log = logging.getLogger("edge_alpr")
+EXIT_CONFIG = 78  # sysexits.h EX_CONFIG: the unit's RestartPreventExitStatus
 
 _EPILOG = f"""\
 examples:
@@ -80,7 +83,24 @@ def _parser() -> argparse.ArgumentParser:
     read.add_argument("--mode", choices=("default", "fast", "redaction"), default="default")
     read.add_argument("--json", action="store_true", help="print one JSON object per image")
     config_arg(read)
+
+    check = sub.add_parser(
+        "check-config", help="check the config file and exit (0 = fine, 78 = an error named on stderr)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Load and validate the config as run would (keys, values, camera regions), "
+                    "without opening cameras or networks.",
+        epilog="example:\n  edge-alpr check-config --config /etc/edge-alpr/config.yaml")
+    config_arg(check)
     return parser
+
+
+def _cmd_check(cfg: Config) -> int:
+    from .service import camera_regions
+
+    for cam in cfg.stream.cameras:
+        camera_regions(cfg, cam.id, cam.regions)
+    print(f"edge-alpr: config OK ({cfg.source}; {len(cfg.stream.cameras)} camera(s))")
+    return 0
 
 
 def _cmd_read(args: argparse.Namespace, cfg: Config) -> int:
@@ -135,7 +155,12 @@ def main(argv: list[str] | None = None) -> int:
             from .service import main as service_main  # the camera service, imported lazily
 
             return int(service_main(cfg) or 0)
+        if args.command == "check-config":
+            return _cmd_check(cfg)
         return _cmd_read(args, cfg)
+    except ConfigError as e:
+        print(f"edge-alpr: error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
     except EdgeAlprError as e:
         print(f"edge-alpr: error: {e}", file=sys.stderr)
         return 1

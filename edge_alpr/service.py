@@ -155,7 +155,7 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
     state = make_state_dir(cfg.state_path)
     cameras = cfg.stream.cameras if cfg.stream.enabled else ()
     # Settings first: a typo is reported before a camera opens or a model loads.
-    options = [RecognizeOptions(mode=cam.mode, regions=_camera_regions(cfg, cam.id, cam.regions))
+    options = [RecognizeOptions(mode=cam.mode, regions=camera_regions(cfg, cam.id, cam.regions))
                for cam in cameras]
     sources: list[Any] = []
     outbox: Outbox | None = None
@@ -166,7 +166,8 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
         for cam in cameras:
             sources.append(open_source(cam, stop))
         recognizer = recognizer or Recognizer.from_config(cfg.models)
-        outbox = Outbox(state / "outbox.sqlite", cfg.outbox.max_rows, cfg.outbox.max_age_s)
+        outbox = Outbox(state / "outbox.sqlite", cfg.outbox.max_rows, cfg.outbox.max_age_s,
+                        max_bytes=cfg.outbox.max_bytes)
         api = None
         if cfg.api.enabled:
             from .api.server import build as build_api
@@ -212,7 +213,7 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
         raise
 
 
-def _camera_regions(cfg: Config, camera_id: str, regions: Any) -> tuple[str, ...]:
+def camera_regions(cfg: Config, camera_id: str, regions: Any) -> tuple[str, ...]:
     try:
         return validate_regions(list(regions))
     except InputError as e:

@@ -17,6 +17,7 @@ import requests
 
 from edge_alpr import __version__
 from edge_alpr.api.server import free_port
+from edge_alpr.cli import EXIT_CONFIG
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,7 +54,7 @@ def test_serve_refuses_public_bind_without_token(tmp_path: Path) -> None:
     cfg.write_text(f"state_dir: {tmp_path / 'state'}\n")
     env = {"EDGE_ALPR_API_TOKEN": ""}
     out = cli("serve", "--host", "0.0.0.0", "--port", str(free_port()), "--config", str(cfg), env=env)
-    assert out.returncode == 1
+    assert out.returncode == EXIT_CONFIG
     assert "refusing to listen on 0.0.0.0 without an API token" in out.stderr
 
 
@@ -61,8 +62,35 @@ def test_bad_config_file_is_one_clear_line(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("api: {colour: blue}\n")
     out = cli("serve", "--config", str(cfg))
-    assert out.returncode == 1 and "c.yaml: api: unknown key 'colour'" in out.stderr
+    assert out.returncode == EXIT_CONFIG and "c.yaml: api: unknown key 'colour'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_check_config_passes_a_good_file_and_names_the_bad_key(tmp_path: Path) -> None:
+    """``check-config`` is the unit's ExecStartPre: 0 for a good file, 78 (no restart) for a bad one."""
+    good = ROOT / "debian" / "config.yaml"
+    out = cli("check-config", "--config", str(good))
+    assert out.returncode == 0 and "config OK" in out.stdout, out.stderr
+    bad = tmp_path / "c.yaml"
+    bad.write_text("api: {colour: blue}\n")
+    out = cli("check-config", "--config", str(bad))
+    assert out.returncode == EXIT_CONFIG and "unknown key 'colour'" in out.stderr
+    bad.write_text("stream:\n  cameras:\n    - {id: gate, source: {kind: folder, path: ''}, regions: [zz]}\n")
+    out = cli("check-config", "--config", str(bad))
+    assert out.returncode == EXIT_CONFIG and "stream camera gate regions: unknown region 'zz'" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_the_unit_does_not_restart_on_a_config_error() -> None:
+    """The systemd unit checks the config first and never restarts on the config exit status."""
+    unit = (ROOT / "debian" / "edge-alpr.service").read_text()
+    keys = [line.split("=", 1) for line in unit.splitlines() if "=" in line and not line.startswith("#")]
+    values: dict[str, list[str]] = {}
+    for k, v in keys:
+        values.setdefault(k, []).append(v)
+    assert str(EXIT_CONFIG) in values["RestartPreventExitStatus"][0].split()
+    assert any(v.split()[:2] == ["/usr/bin/edge-alpr", "check-config"] for v in values["ExecStartPre"])
+    assert int(values["StartLimitBurst"][0]) <= 10 and int(values["StartLimitIntervalSec"][0]) >= 60
 
 
 def test_counters_survive_sigkill_and_sigterm_is_graceful(tmp_path: Path, sample_images: list[Path]) -> None:

@@ -215,3 +215,16 @@ def test_config_max_bytes() -> None:
     assert config.from_dict({"outbox": {"max_bytes": 64 * MB}}).outbox.max_bytes == 64 * MB
     with pytest.raises(ConfigError, match=r"outbox\.max_bytes: must be >= 1048576"):
         config.from_dict({"outbox": {"max_bytes": 1000}})
+
+
+def test_the_api_runtime_opens_its_outbox_with_the_configured_bound(tmp_path: Path) -> None:
+    """The setting reaches the outbox the server delivers webhooks from (not only the config)."""
+    from edge_alpr.api.server import build, free_port
+
+    cfg = config.from_dict({"state_dir": str(tmp_path / "state"), "api": {"port": free_port()},
+                            "outbox": {"max_bytes": 3 * MB}})
+    runtime = build(cfg)
+    try:
+        assert runtime.outbox.max_bytes == 3 * MB
+    finally:
+        runtime.close()

@@ -27,6 +27,7 @@ from waiting import wait_for
 
 from edge_alpr import config as config_mod
 from edge_alpr.api.server import free_port
+from edge_alpr.cli import EXIT_CONFIG
 from edge_alpr.config import WebhooksConfig, WebhookTarget
 from edge_alpr.delivery.mqtt import MqttPublisher
 from edge_alpr.delivery.mqtt_config import MqttConfig
@@ -98,7 +99,7 @@ def test_bad_camera_region_exits_non_zero_promptly_not_online(tmp_path: Path, br
         stopped_by_sigterm = _stop_hard(proc)
         log.close()
     out = (tmp_path / "run.log").read_text(errors="replace")
-    assert rc == 1, f"still running 30 s after a bad config (SIGTERM ended it: {stopped_by_sigterm}):\n{out}"
+    assert rc == EXIT_CONFIG, f"still running 30 s after a bad config (SIGTERM ended it: {stopped_by_sigterm}):\n{out}"
     assert "'zz'" in out and "regions" in out and "Traceback" not in out
     assert retained(broker.port, "edge-alpr/dev1/status")[-1:] != ["online"]
 

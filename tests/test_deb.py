@@ -307,7 +307,7 @@ def test_service_boots_reads_plates_and_purges(booted: tuple[Container, set[str]
     assert second > first and second > int(props["ActiveEnterTimestampMonotonic"]), (first, second, props)
 
     # POST /v1/plate-reader/ with the sample images; expected plates come from the dataset labels.
-    time.sleep(2)  # let the sample camera finish its first pass, for an idle RSS
+    time.sleep(2)  # let the service settle, for an idle RSS
     rss_idle = _rss_kib(box, pid)
     names = sorted(LABELS)
     answers = _read_plates(box, names)
@@ -338,6 +338,15 @@ def test_service_boots_reads_plates_and_purges(booted: tuple[Container, set[str]
     stop_s = time.monotonic() - started
     assert box.sh("systemctl is-active edge-alpr.service", check=False).stdout.strip() == "inactive"
     assert stop_s < 5, stop_s
+    # A config error: one journal line names the key, and the unit is not restarted.
+    box.sh("cp /etc/edge-alpr/config.yaml /root/config.good && echo 'colour: blue' >> /etc/edge-alpr/config.yaml")
+    box.sh("systemctl start edge-alpr.service", check=False)
+    time.sleep(8)  # longer than RestartSec: a restart would have begun by now
+    failed = box.show("ActiveState", "NRestarts", "ExecMainStatus")
+    assert failed == {"ActiveState": "failed", "NRestarts": "0", "ExecMainStatus": "78"}, failed
+    journal = box.sh("journalctl -u edge-alpr.service --no-pager -n 30").stdout
+    assert "unknown key 'colour'" in journal and "Traceback" not in journal, journal[-2000:]
+    box.sh("mv /root/config.good /etc/edge-alpr/config.yaml && systemctl reset-failed edge-alpr.service")
     footprint = box.sh("du -sk /opt/venvs/edge-alpr").stdout.split()[0]
     assert box.sh("test -d /var/lib/edge-alpr && ls /var/lib/edge-alpr").stdout.strip(), "no state written"
 

@@ -60,6 +60,7 @@ def test_events_status_usage_and_ha_discovery(broker: Broker, subscriber: Subscr
         assert disc and disc[0]["state_topic"] == "edge-alpr/dev1/gate/plate"
         assert disc[0]["availability_topic"] == "edge-alpr/dev1/status"
         assert disc[0]["payload_available"] == "online"
+        assert disc[0]["default_entity_id"] == "sensor.edge_alpr_dev1_gate_plate" and "object_id" not in disc[0]
     assert subscriber.wait_for_text("edge-alpr/dev1/status", "offline", 5)[-1] == "offline"
     assert box.stats()["pending"].get(MQTT_SINK, 0) == 0
 

@@ -232,7 +232,8 @@ class MqttPublisher:
             config = {
                 "name": f"{cam} last plate",
                 "unique_id": uid,
-                "object_id": uid,
+                # the entity id Home Assistant creates (``object_id`` is deprecated since 2025.10)
+                "default_entity_id": f"sensor.{uid}",
                 "state_topic": self.plate_topic(cam),
                 "value_template": "{{ value_json.plate }}",
                 "json_attributes_topic": self.plate_topic(cam),

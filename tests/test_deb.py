@@ -356,8 +356,11 @@ def test_service_boots_reads_plates_and_purges(booted: tuple[Container, set[str]
                  "/usr/bin/edge-alpr", "/lib/systemd/system/edge-alpr.service"):
         assert box.sh(f"test -e {path}", check=False).returncode != 0, f"{path} left after purge"
     assert box.sh("getent passwd edge-alpr", check=False).returncode == 0, "the policy keeps the user"
-    left = sorted(_tree(box.rootfs) - before)
+    after = _tree(box.rootfs)
+    left = sorted(after - before)
     assert left == [], f"purge left: {left[:50]}"
+    gone = sorted(before - after)
+    assert gone == [], f"remove/purge deleted paths the system had: {gone[:50]}"
     print(f"\n[deb] startup to READY {startup_s:.2f} s; RSS idle {rss_idle / 1024:.0f} MiB, after "
           f"{READS} reads {rss_reads / 1024:.0f} MiB ({READS / reads_s:.1f} reads/s); stop {stop_s:.2f} s; "
           f"venv footprint {int(footprint) / 1024:.0f} MiB; security exposure {exposure.group(1)}; "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from . import __version__
 from .config import Config
 from .delivery.mqtt import MQTT_SINK, MqttPublisher
 from .delivery.outbox import DeliveryWorker, Outbox
@@ -30,6 +32,7 @@ from .engine.regions import validate_regions
 from .errors import ConfigError, InputError
 from .lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
 from .recognizer import RecognizeOptions, Recognizer
+from .stream.config import FolderSourceConfig, OpenCvSourceConfig, Picamera2SourceConfig, VideoSourceConfig
 from .stream.loop import CameraLoop
 from .stream.sources import open_source
 from .stream.tracker import PlateEvent
@@ -227,6 +230,38 @@ def _close_quietly(source: Any) -> None:
         log.warning("closing a camera source failed: %s", e)
 
 
+def startup_lines(svc: Service, port: int | None) -> list[str]:
+    """What a first run says once: where the API is, what it reads, where the events go."""
+    cfg = svc.cfg
+    api = f"http://{cfg.api.host}:{port}/v1/plate-reader/" if port else "off (api.enabled: false)"
+    cams = ", ".join(f"{loop.camera.id} ({describe_source(loop.camera.source)})" for loop in svc.cameras)
+    sinks = []
+    if svc.mqtt is not None:
+        sinks.append(f"MQTT {cfg.mqtt.host}:{cfg.mqtt.port} ({svc.mqtt.base}/<camera>/plate)")
+    if cfg.webhooks.targets:
+        sinks.append(f"{len(cfg.webhooks.targets)} webhook target(s)")
+    events = (f"{' and '.join(sinks)}, queued in {svc.outbox.path} until delivered" if sinks
+              else "logged only (no MQTT, no webhooks configured)")
+    return [f"edge-alpr {__version__} running; API: {api}",
+            f"cameras: {cams or 'none (stream.enabled is false or no camera is listed)'}",
+            f"events: {events}"]
+
+
+def describe_source(source: Any) -> str:
+    """A camera source in a few words, with no password (an RTSP URL may carry one)."""
+    if isinstance(source, FolderSourceConfig):
+        return f"images in {source.path}" if source.path else "the bundled sample images"
+    if isinstance(source, VideoSourceConfig):
+        return f"video {source.path}"
+    if isinstance(source, OpenCvSourceConfig):
+        if source.url:
+            return re.sub(r"//[^/@]*@", "//", source.url)
+        return "GStreamer pipeline" if source.pipeline else f"/dev/video{source.device}"
+    if isinstance(source, Picamera2SourceConfig):
+        return f"picamera2 camera {source.camera_num}"
+    return type(source).__name__
+
+
 def _crops_dir(cfg: Config) -> Any:
     from pathlib import Path
 
@@ -240,10 +275,8 @@ def main(cfg: Config) -> int:
     svc = build(cfg, stop)  # a failure stops what it started, then the CLI exits with 1
     try:
         port = svc.api.server.port if svc.api is not None else None
-        log.info("edge-alpr running: %d camera(s), API %s, MQTT %s", len(svc.cameras),
-                 f"on {cfg.api.host}:{port}" if port else "off",
-                 f"{cfg.mqtt.host}:{cfg.mqtt.port}" if svc.mqtt else "off")
-        print(f"running: api port {port}", flush=True)
+        for line in startup_lines(svc, port):
+            log.info("%s", line)
         sd_notify("READY=1\nSTATUS=running")
         watchdog = watchdog_interval()
         tick = min(MAIN_TICK_S, watchdog) if watchdog else MAIN_TICK_S

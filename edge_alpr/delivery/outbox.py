@@ -467,6 +467,11 @@ class DeliveryWorker(threading.Thread):
             log.error("delivery to %s disabled after %d consecutive failures (last: %s); its "
                       "events stay queued (new ones too, within the outbox bounds); restart the "
                       "service to retry", self.sink, self.state.consecutive_failures, message)
+        elif self.state.consecutive_failures == 1:
+            # once per outage: the events are safe on disk; the retries are not news
+            log.warning("delivery to %s failed: %s; its events wait in %s and are sent when it is back "
+                        "(retried with backoff; each retry is logged at debug level)", self.sink, message,
+                        self.outbox.path)
         else:
-            log.warning("delivery to %s failed (attempt %d): %s", self.sink,
-                        self.state.consecutive_failures, message)
+            log.debug("delivery to %s failed (attempt %d): %s", self.sink, self.state.consecutive_failures,
+                      message)

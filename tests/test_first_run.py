@@ -1,0 +1,51 @@
+"""A first run explains itself: where the API is, what it reads, where events go; and a missing
+broker is said once, not every retry.  The real ``edge-alpr run`` process, no broker at all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from edge_alpr.api.server import free_port
+from edge_alpr.service import describe_source
+from edge_alpr.stream.config import FolderSourceConfig, OpenCvSourceConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_startup_says_where_things_are_and_a_missing_broker_is_one_warning(tmp_path: Path) -> None:
+    api_port, dead_broker = free_port(), free_port()  # nothing listens on dead_broker
+    cfg = {"state_dir": str(tmp_path / "state"), "api": {"port": api_port},
+           "mqtt": {"port": dead_broker, "device_id": "dev1", "retry_initial_s": 0.1, "retry_max_s": 0.2},
+           "stream": {"cameras": [{"id": "yard", "source": {"kind": "folder", "path": ""}}],
+                      "events": {"max_prediction_delay": 0.5}}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    proc = subprocess.Popen([sys.executable, "-m", "edge_alpr", "run", "--config", str(tmp_path / "c.yaml")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        time.sleep(12)  # the sample images give events; the outbox retries MQTT every 0.1-0.2 s
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err[-3000:]
+    assert f"API: http://127.0.0.1:{api_port}/v1/plate-reader/" in err
+    assert "cameras: yard (the bundled sample images)" in err
+    assert f"events: MQTT localhost:{dead_broker} (edge-alpr/dev1/<camera>/plate), queued in " in err
+    assert str(tmp_path / "state" / "outbox.sqlite") in err
+    warnings = [line for line in err.splitlines() if "WARNING" in line and "delivery to mqtt" in line]
+    assert len(warnings) == 1, warnings  # then retried quietly (debug), many times in 12 s
+    assert "running: api port" not in out + err
+
+
+def test_camera_descriptions_carry_no_password() -> None:
+    src = OpenCvSourceConfig(url="rtsp://admin:s3cret@192.168.1.20:554/stream1")
+    assert describe_source(src) == "rtsp://192.168.1.20:554/stream1"
+    assert describe_source(OpenCvSourceConfig(device=0)) == "/dev/video0"
+    assert describe_source(FolderSourceConfig(path="/srv/in")) == "images in /srv/in"

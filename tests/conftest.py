@@ -26,6 +26,9 @@ from typing import Any
 
 import pytest
 
+# the broker fixtures module is imported by test modules and loaded as their plugin: mark it for
+# assertion rewriting before either happens
+pytest.register_assert_rewrite("mosquitto")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import data_paths  # noqa: E402  (imported once: it holds the one audit hook)
 

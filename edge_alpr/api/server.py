@@ -265,6 +265,7 @@ class GatedConnection(cheroot_server.HTTPConnection):
         self._last_used = 0.0
         self._handed_over = False
         self._exit_by = 0.0
+        self._reserved = 0  # bytes of the buffer budget this request holds
         self._reset()
 
     def _reset(self) -> None:
@@ -280,9 +281,8 @@ class GatedConnection(cheroot_server.HTTPConnection):
         self._release()
 
     def _release(self) -> None:
-        reserved = getattr(self, "_reserved", 0)
-        if reserved:
-            self.budget.give(reserved)
+        if self._reserved:
+            self.budget.give(self._reserved)
         self._reserved = 0
 
     # cheroot's selector closes a parked connection whose ``last_used`` is older than
@@ -614,15 +614,8 @@ class ApiRuntime:
         end = time.monotonic() + self.shutdown_timeout_s
         self.stop.set()
         self.server.stop(max(0.0, end - time.monotonic()))
-        self.webhooks.outbox.wake()
-        for worker in self.webhooks.workers.values():
-            left = end - time.monotonic()
-            if left <= 0:
-                break
-            if worker.is_alive():
-                worker.join(left)
+        busy = self.webhooks.join(max(0.0, end - time.monotonic()))
         self.usage.close()
-        busy = [w.name for w in self.webhooks.workers.values() if w.is_alive()]
         if busy:  # still in a request to a hanging target: its next write must not meet a closed db
             log.warning("shutdown: %s still sending; the outbox closes with the process "
                         "(every event in it is already durable)", ", ".join(busy))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.request
 import uuid
 from typing import Any
@@ -80,11 +81,19 @@ class Webhooks:
         for worker in self.workers.values():
             worker.start()
 
-    def join(self, timeout: float) -> None:
+    def join(self, timeout: float) -> list[str]:
+        """Wait for the workers on one deadline of ``timeout`` s in all (not per worker: a target
+        that hangs keeps its worker busy until its own request times out); the names of those
+        still running."""
         self.outbox.wake()
+        end = time.monotonic() + timeout
         for worker in self.workers.values():
+            left = end - time.monotonic()
+            if left <= 0:
+                break
             if worker.is_alive():
-                worker.join(timeout)
+                worker.join(left)
+        return [w.name for w in self.workers.values() if w.is_alive()]
 
     def entries(self, data: dict[str, Any], image: bytes | None = None
                 ) -> list[tuple[str, dict[str, Any], bytes | None]]:

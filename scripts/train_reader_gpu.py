@@ -125,21 +125,18 @@ def main() -> None:
     unknown_regions: set[str] = set()
 
     def drain(block: bool = False) -> None:
+        """Move finished renders into the ring (with ``block``, wait for the oldest one at least)
+        and start as many new render tasks."""
         nonlocal pending
-        keep = []
-        for res in pending:
-            if res.ready() or (block and not keep):
-                x, ts, rs = res.get()
-                ring.add(x, np.stack([rm.encode(t) for t in ts]),
-                         np.array([regions.index(v) if v in regions else -1 for v in rs], np.int32))
-                unknown_regions.update(v for v in rs if v not in regions)
-                pending_new.append(pool.apply_async(_render, (next(seeds),)))
-            else:
-                keep.append(res)
-        pending = keep + pending_new
-        pending_new.clear()
+        done = [res for res in pending if res.ready()] or (pending[:1] if block else [])
+        for res in done:
+            x, ts, rs = res.get()
+            ring.add(x, np.stack([rm.encode(t) for t in ts]),
+                     np.array([regions.index(v) if v in regions else -1 for v in rs], np.int32))
+            unknown_regions.update(v for v in rs if v not in regions)
+        pending = [res for res in pending if res not in done]
+        pending += [pool.apply_async(_render, (next(seeds),)) for _ in done]
 
-    pending_new: list = []
     models = {}
     for head in args.heads.split(","):
         m = rm.build(len(regions), head)

@@ -6,6 +6,7 @@ They are deliberately small and immutable so that a stage can hand them to anoth
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -113,9 +114,14 @@ class PlateResult:
 
 @dataclass(frozen=True)
 class Frame:
-    """One image from a source: RGB uint8 pixels plus where and when it was taken."""
+    """One image from a source: RGB uint8 pixels plus where and when it was taken.
+
+    ``captured`` is the monotonic clock when the source got the frame (the camera loop's lag is
+    measured from it: the wall-clock ``timestamp`` may step, and a file's is its mtime).
+    """
 
     image: np.ndarray = field(repr=False, compare=False)
     camera_id: str
     timestamp: datetime
     index: int = 0
+    captured: float = field(default_factory=time.monotonic, compare=False)

@@ -19,6 +19,7 @@ from edge_alpr.errors import ConfigError
 from edge_alpr.stream.config import CameraConfig, EventConfig
 from edge_alpr.stream.loop import CameraLoop, ZoneMask
 from edge_alpr.stream.motion import MotionConfig, MotionGate
+from edge_alpr.stream.sources import FrameSource
 from edge_alpr.types import Frame
 
 SAMPLES = Path(__file__).resolve().parent.parent / "edge_alpr" / "samples"
@@ -86,10 +87,11 @@ def test_threshold_zero_turns_the_gate_off_and_config_is_checked() -> None:
         CameraConfig.from_dict({"id": "c", "motion": {"treshold": 5}}, "t")
 
 
-class ListSource:
-    """An in-memory frame source (the loop's FrameSource protocol) over prepared frames."""
+class ListSource(FrameSource):
+    """An in-memory frame source (a file-like source: not live) over prepared frames."""
 
     def __init__(self, frames: list[np.ndarray], fps: float) -> None:
+        super().__init__("gate")
         start = datetime(2026, 11, 26, tzinfo=timezone.utc)
         self.frames = [Frame(image=f, timestamp=start + timedelta(seconds=i / fps), index=i,
                              camera_id="gate") for i, f in enumerate(frames)]

@@ -1,10 +1,14 @@
-"""One thread per camera: read, cap/sample, skip still scenes, mask the zone, recognise, track.
+"""Per camera: a capture thread and a recognition thread (cap/sample, still scenes, zone, track).
 
-The loop knows nothing of MQTT or HTTP: every finished ``PlateEvent`` goes to ``on_event``
-(``service.py`` commits it to the durable outbox there).  It waits only with timeouts and
-checks the stop event between frames, so SIGTERM stops it within one recognition.  On stop or
-at the end of a finite source, plates still being followed are flushed as events, so nothing
-already seen is lost by a clean shutdown.
+The capture thread (``capture.py``) drains the source as fast as it delivers; this thread
+takes the newest frame whenever it is free, so a live camera's lag stays within one
+recognition plus one frame interval however slow recognition is.  The loop knows nothing of
+MQTT or HTTP: every finished ``PlateEvent`` goes to ``on_event`` (``service.py`` commits it to
+the durable outbox there).  It waits only with timeouts and checks the stop event between
+frames, so SIGTERM stops it within one recognition even while the camera is stuck in a read.
+On stop or at the end of a finite source, plates still being followed are flushed as events,
+so nothing already seen is lost by a clean shutdown.  Both threads are supervised workers: an
+unexpected exception restarts them with backoff (``supervision.py``).
 """
 
 from __future__ import annotations
@@ -13,14 +17,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from ..errors import EdgeAlprError
+from ..supervision import DEFAULT_DEADLINE_S, Worker
 from ..types import Frame, PlateResult
+from .capture import CaptureThread, FrameBuffer, LoopStats, frame_age
 from .config import CameraConfig, EventConfig
 from .motion import MotionGate
 from .sources import FrameSource, SourceEnded
@@ -29,20 +34,9 @@ from .tracker import PlateEvent, Tracker
 log = logging.getLogger(__name__)
 
 Recognize = Callable[[np.ndarray], list[PlateResult]]
-READ_TIMEOUT_S = 0.25  # how long one read may block before the loop checks stop and the clock
+READ_TIMEOUT_S = 0.25  # how long one wait for a frame may take before the loop checks stop and the clock
 
-
-@dataclass
-class LoopStats:
-    """Counters for logs, /info/ and the benchmark (plain values, read without a lock)."""
-
-    frames_read: int = 0
-    frames_processed: int = 0
-    frames_still: int = 0  # skipped by the motion gate
-    events: int = 0
-    errors: int = 0
-    busy_s: float = 0.0
-    ended: bool = False
+__all__ = ["CameraLoop", "LoopStats", "ZoneMask"]
 
 
 class ZoneMask:
@@ -67,18 +61,21 @@ class ZoneMask:
         return np.where(m[:, :, None], image, np.uint8(0))
 
 
-class CameraLoop(threading.Thread):
-    """The per-camera thread; see the module docstring."""
+class CameraLoop(Worker):
+    """The per-camera recognition thread, owning its capture thread; see the module docstring.
+
+    ``recognition_deadline_s``: the longest one frame's recognition may take before the camera
+    counts as hung (the watchdog then stops, see ``supervision.py``).
+    """
 
     def __init__(self, camera: CameraConfig, events: EventConfig, source: FrameSource,
                  recognize: Recognize, on_event: Callable[[PlateEvent], None],
-                 stop: threading.Event, id_salt: str = "", crops_dir: Path | None = None) -> None:
-        super().__init__(name=f"camera-{camera.id}", daemon=True)
+                 stop: threading.Event, id_salt: str = "", crops_dir: Path | None = None,
+                 recognition_deadline_s: float = DEFAULT_DEADLINE_S) -> None:
+        super().__init__(f"camera-{camera.id}", stop, deadline_s=READ_TIMEOUT_S + recognition_deadline_s)
         self.camera = camera
-        self.source = source
         self.recognize = recognize
         self.on_event = on_event
-        self.stop_event = stop
         self.crops_dir = crops_dir if events.save_crops else None
         self.max_crops = events.crops_max_files
         self.tracker = Tracker(camera.id, events, id_salt, keep_crops=self.crops_dir is not None)
@@ -86,42 +83,57 @@ class CameraLoop(threading.Thread):
         self.motion = MotionGate(camera.motion, self.zone.mask if camera.zone else None)
         self.min_interval = 1.0 / camera.max_fps if camera.max_fps > 0 else 0.0
         self.stats = LoopStats()
+        self.buffer = FrameBuffer(source.live, self.stats)
+        self.capture = CaptureThread(camera.id, source, self.buffer, stop, READ_TIMEOUT_S, self.stats)
+        self._taken = 0  # frames taken from the buffer (``sample`` counts these)
         self._last_processed = float("-inf")
         self._clock_t = float("-inf")  # source time of the last frame
         self._clock_mono = 0.0
+
+    @property
+    def source(self) -> FrameSource:
+        return self.capture.source
 
     def _source_now(self) -> float:
         """Source clock extrapolated with the wall clock since the last frame."""
         return self._clock_t + (time.monotonic() - self._clock_mono)
 
     def run(self) -> None:
+        if self.capture.ident is None:
+            self.capture.start()
+        super().run()
+
+    def work(self) -> None:
+        while not self.stop_event.is_set():
+            self.beat()
+            try:
+                frame = self.buffer.take(READ_TIMEOUT_S)
+            except SourceEnded:
+                self.stats.ended = True
+                log.info("camera %s: source ended after %d frames", self.camera.id, self.stats.frames_read)
+                return
+            if frame is None:
+                if self._clock_t > float("-inf"):
+                    self._deliver(self.tracker.tick(self._source_now()))
+                continue
+            self.process(frame)
+
+    def finish(self) -> None:
+        """Flush the plates being followed (the capture thread may still be stuck in a read)."""
+        self.buffer.close()
+        events = self.tracker.flush()
         try:
-            while not self.stop_event.is_set():
-                try:
-                    frame = self.source.read(READ_TIMEOUT_S)
-                except SourceEnded:
-                    self.stats.ended = True
-                    log.info("camera %s: source ended after %d frames", self.camera.id,
-                             self.stats.frames_read)
-                    break
-                if frame is None:
-                    if self._clock_t > float("-inf"):
-                        self._deliver(self.tracker.tick(self._source_now()))
-                    continue
-                self.process(frame)
-        except EdgeAlprError as e:
-            log.error("camera %s stopped: %s", self.camera.id, e)
-        finally:
-            self._deliver(self.tracker.flush())
-            self.source.close()
+            self._deliver(events)
+        except Exception as e:  # the last chance to report it: nothing retries a flush
+            log.error("camera %s: %d followed plate(s) could not be queued on stop: %s", self.camera.id,
+                      len(events), e, exc_info=True)
 
     def process(self, frame: Frame) -> None:
         """Cap, sample, gate on motion, mask, recognise and track one frame."""
-        self.stats.frames_read += 1
+        self._taken += 1
         self._clock_t, self._clock_mono = frame.timestamp.timestamp(), time.monotonic()
         now = time.monotonic()
-        if now - self._last_processed < self.min_interval or \
-                (self.stats.frames_read - 1) % self.camera.sample:
+        if now - self._last_processed < self.min_interval or (self._taken - 1) % self.camera.sample:
             self._deliver(self.tracker.tick(self._clock_t))
             return
         self._last_processed = now
@@ -138,6 +150,7 @@ class CameraLoop(threading.Thread):
             results = []
         self.stats.busy_s += time.perf_counter() - started
         self.stats.frames_processed += 1
+        self.stats.lag_s = frame_age(frame)
         self._deliver(self.tracker.update(frame, results))
 
     def _deliver(self, events: list[PlateEvent]) -> None:

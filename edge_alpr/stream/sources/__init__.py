@@ -29,7 +29,16 @@ class SourceEnded(Exception):
 
 
 class FrameSource(ABC):
-    """Base of all sources; ``stop`` lets a blocked source give up promptly on shutdown."""
+    """Base of all sources; ``stop`` lets a blocked source give up promptly on shutdown.
+
+    ``live``: the source makes frames at its own pace whether or not they are read (a camera),
+    so the camera loop drops the ones it cannot recognise in time; a file source is not live
+    (every frame is recognised).  ``max_block_s``: the longest one ``read`` may take whatever
+    its ``timeout`` (a backend's own open/read timeouts); longer counts as hung.
+    """
+
+    live = False
+    max_block_s = 5.0
 
     def __init__(self, camera_id: str, stop: threading.Event | None = None) -> None:
         self.camera_id = camera_id

@@ -43,6 +43,7 @@ class VideoFileSource(FrameSource):
         self._pending: tuple[np.ndarray, float] | None = None
         self._loop_offset = 0.0
         self._last_pos = 0.0
+        self.live = cfg.realtime  # paced like a camera: frames the loop cannot keep up with drop
 
     def _open(self) -> Any:
         cap = self._cv2.VideoCapture(self.cfg.path)

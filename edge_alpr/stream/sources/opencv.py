@@ -22,7 +22,10 @@ log = logging.getLogger(__name__)
 
 
 class OpenCvSource(FrameSource):
-    """A live OpenCV capture with reconnect; frames are stamped with the wall clock (UTC)."""
+    """A live OpenCV capture with reconnect; frames are stamped with the wall clock (UTC) as
+    soon as ``grab`` returns, before they are decoded and converted."""
+
+    live = True
 
     def __init__(self, cfg: OpenCvSourceConfig, camera_id: str, stop: threading.Event | None = None):
         super().__init__(camera_id, stop)
@@ -32,6 +35,8 @@ class OpenCvSource(FrameSource):
         self._retry_at = 0.0
         self._backoff = cfg.reconnect_min
         self.connects = 0
+        # an open and a read, each bounded by the backend's timeout (V4L2 and GStreamer have none)
+        self.max_block_s = 2 * cfg.read_timeout + 1.0
 
     def describe(self) -> str:
         """Where frames come from, for logs (URL credentials are not logged)."""
@@ -80,13 +85,15 @@ class OpenCvSource(FrameSource):
             self.connects += 1
             if self.connects > 1:
                 log.info("camera %s: reconnected to %s", self.camera_id, self.describe())
-        ok, bgr = self._cap.read()
-        if not ok or bgr is None:
+        ok = self._cap.grab()
+        captured, stamp = time.monotonic(), datetime.now(UTC)
+        bgr = self._cap.retrieve()[1] if ok else None
+        if bgr is None:
             self._fail("camera stopped delivering frames")
             return None
         self._backoff = self.cfg.reconnect_min
         rgb = self._cv2.cvtColor(bgr, self._cv2.COLOR_BGR2RGB)
-        return Frame(rgb, self.camera_id, datetime.now(UTC), self._next_index())
+        return Frame(rgb, self.camera_id, stamp, self._next_index(), captured)
 
     def close(self) -> None:
         if self._cap is not None:

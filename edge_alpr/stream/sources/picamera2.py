@@ -35,6 +35,8 @@ def _import_picamera2() -> Any:
 class Picamera2Source(FrameSource):
     """Continuous capture from the ``main`` stream of a video configuration."""
 
+    live = True
+
     def __init__(self, cfg: Picamera2SourceConfig, camera_id: str, stop: threading.Event | None = None):
         super().__init__(camera_id, stop)
         picamera2_cls = _import_picamera2()

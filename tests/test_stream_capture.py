@@ -1,0 +1,128 @@
+"""Capture apart from recognition, with real OpenCV video sources and the real recognizer.
+
+A video with ``realtime: true`` is paced like a camera (live: frames the loop cannot keep up with
+are dropped); without it, a file is read as fast as recognition goes and every frame counts.
+Recognition is slowed by padding the real recognizer's call to a fixed time, as a Raspberry Pi
+would take.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_alpr.stream.capture import FrameBuffer, LoopStats
+from edge_alpr.stream.config import StreamConfig
+from edge_alpr.stream.loop import CameraLoop
+from edge_alpr.stream.sources import SourceEnded, open_source, sample_dir
+from edge_alpr.types import Frame
+
+FPS = 25.0
+
+
+def _video(path: Path, frames: int, fps: float = FPS) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (320, 240))
+    images = [cv2.resize(cv2.imread(str(p)), (320, 240)) for p in sorted(sample_dir().glob("*.jpg"))]
+    for i in range(frames):
+        writer.write(images[i % len(images)])
+    writer.release()
+    return path
+
+
+def _loop(source: dict[str, Any], recognize: Any, stop: threading.Event) -> CameraLoop:
+    cfg = StreamConfig.from_dict({"cameras": [{"id": "cam", "source": source, "motion": {"threshold": 0}}]}, "t")
+    cam = cfg.cameras[0]
+    return CameraLoop(cam, cfg.events, open_source(cam, stop), recognize, lambda e: None, stop)
+
+
+class Slowed:
+    """The real recognizer, each call padded to ``seconds``; records each frame's lag at its end."""
+
+    def __init__(self, recognizer: Any, seconds: float) -> None:
+        self.recognizer, self.seconds = recognizer, seconds
+        self.took: list[float] = []
+
+    def __call__(self, image: np.ndarray) -> Any:
+        started = time.monotonic()
+        results = self.recognizer.recognize(image)
+        time.sleep(max(0.0, self.seconds - (time.monotonic() - started)))
+        self.took.append(time.monotonic() - started)
+        return results
+
+
+def test_live_lag_stays_within_one_recognition_and_one_frame(tmp_path: Path, recognizer: Any) -> None:
+    slowed = Slowed(recognizer, 0.2)
+    stop = threading.Event()
+    loop = _loop({"kind": "video", "path": str(_video(tmp_path / "v.avi", 100)), "realtime": True}, slowed, stop)
+    lags: list[float] = []
+    process = loop.process
+
+    def measured(frame: Frame) -> None:
+        process(frame)
+        lags.append(time.monotonic() - frame.captured)
+
+    loop.process = measured  # type: ignore[method-assign]
+    loop.start()
+    loop.join(30)
+    assert not loop.is_alive()
+    stats = loop.stats
+    assert stats.ended and stats.frames_read == 100
+    assert stats.frames_processed == len(lags) >= 10
+    # every captured frame is either recognised or dropped and counted (none waits in a queue)
+    assert stats.frames_processed + stats.frames_dropped == 100
+    # 50 ms: scheduling slack of a loaded 2-core machine (the old loop was seconds behind here)
+    bound = max(slowed.took) + 1.0 / FPS + 0.05
+    assert max(lags) <= bound, (max(lags), bound)
+    assert abs(stats.lag_s - lags[-1]) < 0.05  # the camera's reported lag is the last one
+
+
+def test_a_file_read_faster_than_real_time_loses_no_frame(tmp_path: Path, recognizer: Any) -> None:
+    seen: list[int] = []
+
+    def recognize(image: np.ndarray) -> Any:
+        seen.append(int(image.mean() * 1000))
+        return recognizer.recognize(image)
+
+    stop = threading.Event()
+    loop = _loop({"kind": "video", "path": str(_video(tmp_path / "v.avi", 20))}, recognize, stop)
+    loop.run()  # in this thread: the capture thread is started by the loop and waits for room
+    assert loop.stats.frames_read == loop.stats.frames_processed == len(seen) == 20
+    assert loop.stats.frames_dropped == 0
+
+
+def test_frame_buffer_live_keeps_the_newest_and_counts_the_rest() -> None:
+    stats = LoopStats()
+    buf = FrameBuffer(live=True, stats=stats, capacity=2)
+    frames = [Frame(np.zeros((2, 2, 3), np.uint8), "c", _now(), i) for i in range(5)]
+    assert all(buf.put(f, 0.0) for f in frames)  # never waits
+    assert stats.frames_dropped == 3
+    taken = buf.take(0.0)
+    assert taken is not None and taken.index == 4 and stats.frames_dropped == 4
+    assert buf.take(0.0) is None
+    buf.end()
+    with pytest.raises(SourceEnded):
+        buf.take(0.0)
+
+
+def test_frame_buffer_not_live_waits_for_room_in_order() -> None:
+    stats = LoopStats()
+    buf = FrameBuffer(live=False, stats=stats, capacity=1)
+    a, b = (Frame(np.zeros((2, 2, 3), np.uint8), "c", _now(), i) for i in range(2))
+    assert buf.put(a, 0.0)
+    assert not buf.put(b, 0.05)  # full: back-pressure, nothing dropped
+    got = buf.take(0.0)
+    assert got is a and buf.put(b, 0.0) and buf.take(0.0) is b
+    assert stats.frames_dropped == 0
+    buf.close()
+    assert buf.put(a, 10.0)  # closed: returns at once (the recogniser stopped)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

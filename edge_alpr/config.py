@@ -36,8 +36,10 @@ import yaml
 from .configutil import check_keys, typed
 from .delivery.mqtt_config import MqttConfig
 from .errors import ConfigError
+from .history.config import HistoryConfig
 from .recognizer import ModelsConfig
 from .stream.config import StreamConfig
+from .watchlists import WatchListsConfig
 
 DEFAULT_PATH = "/etc/edge-alpr/config.yaml"
 DEFAULT_STATE_DIR = "/var/lib/edge-alpr"
@@ -240,6 +242,8 @@ class Config:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     stream: StreamConfig = field(default_factory=StreamConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
+    watchlists: WatchListsConfig = field(default_factory=WatchListsConfig)
     source: str = "<defaults>"
 
     @property
@@ -250,7 +254,7 @@ class Config:
 def from_dict(obj: Any, where: str = "<config>") -> Config:
     """Validate plain data (as from YAML) into a ``Config``; ``where`` names the file."""
     d = check_keys(obj, {"state_dir", "log_level", "api", "usage", "webhooks", "outbox", "models",
-                         "stream", "mqtt"}, where)
+                         "stream", "mqtt", "history", "watchlists"}, where)
     level = typed(d, "log_level", str, "INFO", where).upper()
     if level not in LOG_LEVELS:
         raise ConfigError(f"{where}.log_level: {level!r} is not one of {', '.join(LOG_LEVELS)}")
@@ -267,6 +271,8 @@ def from_dict(obj: Any, where: str = "<config>") -> Config:
         models=ModelsConfig.from_dict(d.get("models"), f"{where}: models"),
         stream=StreamConfig.from_dict(d.get("stream"), f"{where}: stream"),
         mqtt=MqttConfig.from_dict(d.get("mqtt"), f"{where}: mqtt"),
+        history=HistoryConfig.from_dict(d.get("history"), f"{where}: history"),
+        watchlists=WatchListsConfig.from_dict(d.get("watchlists"), f"{where}: watchlists"),
         source=where,
     )
 

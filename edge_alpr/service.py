@@ -30,6 +30,7 @@ from .delivery.outbox import DeliveryWorker, Outbox
 from .delivery.webhooks import Webhooks
 from .engine.regions import validate_regions
 from .errors import ConfigError, InputError
+from .history import History, from_event, open_history
 from .lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
 from .recognizer import RecognizeOptions, Recognizer
 from .stream.config import FolderSourceConfig, OpenCvSourceConfig, Picamera2SourceConfig, VideoSourceConfig
@@ -37,6 +38,7 @@ from .stream.loop import CameraLoop
 from .stream.sources import open_source
 from .stream.tracker import PlateEvent
 from .usage import Usage
+from .watchlists import WatchLists
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +88,18 @@ class Service:
     cameras: list[CameraLoop] = field(default_factory=list)
     workers: list[DeliveryWorker] = field(default_factory=list)
     api: Any = None
+    history: History | None = None
+    watchlists: WatchLists | None = None
     _quota_warned: bool = False
 
     def deliver(self, event: PlateEvent) -> None:
-        """Commit one event to every sink's queue (durable when this returns)."""
+        """Commit one event to every sink's queue (durable when this returns), then keep it in
+        the history; an event a watch list matches carries ``match``."""
         payload = event.to_payload()
+        match = self.watchlists.match(event.result.read.plate) if self.watchlists else None
+        result = event.result.to_dict()
+        if match is not None:
+            payload["match"] = result["match"] = match.to_dict()
         try:
             self.usage.take()
         except InputError as e:
@@ -101,12 +110,14 @@ class Service:
         if self.mqtt is not None:
             entries.append((MQTT_SINK, payload, None))
         if self.cfg.webhooks.targets:
-            data = {"processing_time": 0, "results": [event.result.to_dict()], "filename": None,
+            data = {"processing_time": 0, "results": [result], "filename": None,
                     "version": 1, "camera_id": event.camera_id, "timestamp": payload["timestamp"],
                     "id": event.id}
             entries.extend(self.webhooks.entries(data))
         if entries:  # one transaction: every sink gets the event, or (on a crash) none does
             self.outbox.put_many(entries)
+        if self.history is not None and self.cfg.history.enabled:
+            self.history.publish(from_event(event, payload, match))  # never raises
         log.info("camera %s: plate %s (score %.2f, %d frames), event %s", event.camera_id,
                  payload["plate"], event.result.read.score, event.frames, event.id)
 
@@ -147,6 +158,8 @@ class Service:
             self.webhooks.join(max(0.05, deadline - time.monotonic()))
             self.usage.close()
             self.outbox.close()
+        if self.history is not None:
+            self.history.close()
 
 
 def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = None) -> Service:
@@ -162,6 +175,7 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
                for cam in cameras]
     sources: list[Any] = []
     outbox: Outbox | None = None
+    history: History | None = None
     svc: Service | None = None
     try:
         # Open the cameras next: a wrong path or missing library is reported before the slow
@@ -171,16 +185,19 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
         recognizer = recognizer or Recognizer.from_config(cfg.models)
         outbox = Outbox(state / "outbox.sqlite", cfg.outbox.max_rows, cfg.outbox.max_age_s,
                         max_bytes=cfg.outbox.max_bytes)
+        watchlists = WatchLists(cfg.watchlists, state)
+        history = open_history(cfg.history, state)
         api = None
         if cfg.api.enabled:
             from .api.server import build as build_api
 
-            api = build_api(cfg, recognizer, outbox)
+            api = build_api(cfg, recognizer, outbox, (history, watchlists))
             usage, webhooks = api.usage, api.webhooks
         else:
             usage = Usage(state / "usage.sqlite", cfg.usage.max_calls)
             webhooks = Webhooks(cfg.webhooks, outbox, stop)
-        svc = Service(cfg, recognizer, outbox, usage, webhooks, stop, api=api)
+        svc = Service(cfg, recognizer, outbox, usage, webhooks, stop, api=api, history=history,
+                      watchlists=watchlists)
         if api is None:
             webhooks.start()
         if cfg.mqtt.enabled:
@@ -196,6 +213,8 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
             loop = CameraLoop(cam, cfg.stream.events, sources[0],
                               partial(recognizer.recognize, options=option), svc.deliver, stop,
                               id_salt=salt, crops_dir=_crops_dir(cfg))
+            # the history keeps a thumbnail of the frame of each event's best read
+            loop.tracker.keep_scene = history is not None and cfg.history.enabled
             svc.cameras.append(loop)
             sources.pop(0)  # the loop owns (and closes) its source from here on
         for loop in svc.cameras:
@@ -209,8 +228,10 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
         try:
             if svc is not None:
                 svc.close()
-            elif outbox is not None:
-                outbox.close()
+            else:
+                for part in (outbox, history):
+                    if part is not None:
+                        part.close()
         except Exception as close_error:  # keep the first error: it names what to fix
             log.warning("stopping after the failed start: %s", close_error)
         raise

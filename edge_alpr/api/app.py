@@ -26,8 +26,11 @@ from .. import __version__, imaging
 from ..config import ApiConfig
 from ..delivery.webhooks import Webhooks
 from ..errors import InputError
+from ..history import History
 from ..recognizer import RecognizeOptions, Recognizer
 from ..usage import Usage
+from ..watchlists import WatchLists
+from . import events
 from .fetch import fetch_image
 from .request import BODY_UNREAD, parse_read_request
 
@@ -65,6 +68,9 @@ class ApiContext:
     usage: Usage
     token: str | None = None
     webhooks: Webhooks | None = None
+    history: History | None = None  # kept reads and camera events (GET /v1/events/)
+    keep_reads: bool = False  # history.api_reads
+    watchlists: WatchLists | None = None
 
 
 def _json(status: int, obj: Any, headers: dict[str, str] | None = None) -> bottle.HTTPResponse:
@@ -102,11 +108,11 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
         if not hmac.compare_digest(supplied, token):
             raise _detail(403, "Invalid token.")
 
-    def guarded(handler: Callable[[], bottle.HTTPResponse]) -> Callable[[], bottle.HTTPResponse]:
-        def wrapper() -> bottle.HTTPResponse:
+    def guarded(handler: Callable[..., bottle.HTTPResponse]) -> Callable[..., bottle.HTTPResponse]:
+        def wrapper(**route_args: str) -> bottle.HTTPResponse:
             try:
                 check_auth()
-                return handler()
+                return handler(**route_args)
             except InputError as e:
                 headers = {"Retry-After": "1"} if e.status == 503 else {}
                 if bottle.request.environ.get(BODY_UNREAD):
@@ -130,12 +136,14 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
         with imaging.decoding(data, ctx.cfg.max_pixels, budget) as image:
             snapshot = ctx.usage.take()
             results = ctx.recognizer.recognize(image, options)
+            elapsed_ms = (time.perf_counter() - started) * 1000.0
+            stamp = req.timestamp or datetime.now(timezone.utc)
+            found = events.read_results(ctx.history, ctx.keep_reads, ctx.watchlists, results,
+                                        image, req.camera_id, stamp)
             del image
-        elapsed_ms = (time.perf_counter() - started) * 1000.0
-        stamp = req.timestamp or datetime.now(timezone.utc)
         body: dict[str, Any] = {
             "processing_time": round(elapsed_ms, 3),
-            "results": [r.to_dict() for r in results],
+            "results": found,
             "filename": req.filename,
             "version": API_VERSION,
             "camera_id": req.camera_id,
@@ -169,6 +177,7 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
         app.route(path, "GET", info)
     for path in ("/v1/statistics/", "/v1/statistics"):
         app.route(path, "GET", statistics)
+    events.install(app, guarded, ctx.history, ctx.watchlists)
 
     def error_handler(error: bottle.HTTPError) -> str:
         if error.status_code >= 500:
@@ -176,8 +185,8 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
                       bottle.request.path, error.exception, error.traceback)
             message = "Internal error; see the server log."
         elif error.status_code == 404:
-            message = "Not found. The endpoints are POST /v1/plate-reader/, GET /info/ and " \
-                      "GET /v1/statistics/."
+            message = "Not found. The endpoints are POST /v1/plate-reader/, GET /info/, " \
+                      "GET /v1/statistics/, GET /v1/events/ and /v1/watchlists/."
         elif error.status_code == 405:
             message = f'Method "{bottle.request.method}" not allowed.'
         else:

@@ -35,9 +35,11 @@ from ..config import Config, resolve_secret
 from ..delivery.outbox import Outbox
 from ..delivery.webhooks import Webhooks
 from ..errors import ConfigError
+from ..history import History, open_history
 from ..lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
 from ..recognizer import Recognizer
 from ..usage import Usage
+from ..watchlists import WatchLists
 from .app import ApiContext, create_app
 
 log = logging.getLogger(__name__)
@@ -600,6 +602,7 @@ class ApiRuntime:
     webhooks: Webhooks
     stop: threading.Event = field(default_factory=threading.Event)
     shutdown_timeout_s: float = 1.5
+    history: History | None = None  # closed here when ``build`` opened it (``edge-alpr serve``)
     _closed: bool = False
 
     def close(self) -> None:
@@ -616,6 +619,8 @@ class ApiRuntime:
         self.server.stop(max(0.0, end - time.monotonic()))
         busy = self.webhooks.join(max(0.0, end - time.monotonic()))
         self.usage.close()
+        if self.history is not None:
+            self.history.close()
         if busy:  # still in a request to a hanging target: its next write must not meet a closed db
             log.warning("shutdown: %s still sending; the outbox closes with the process "
                         "(every event in it is already durable)", ", ".join(busy))
@@ -631,9 +636,13 @@ def limits_of(cfg: Config) -> ClientLimits:
                         buffer_bytes=4 * api.max_upload_bytes)
 
 
-def build(cfg: Config, recognizer: Recognizer | None = None,
-          outbox: Outbox | None = None) -> ApiRuntime:
-    """Load models (unless given), open the state files and start webhooks and the server."""
+def build(cfg: Config, recognizer: Recognizer | None = None, outbox: Outbox | None = None,
+          shared: tuple[History | None, WatchLists] | None = None) -> ApiRuntime:
+    """Load models (unless given), open the state files and start webhooks and the server.
+
+    ``shared``: the history and watch lists of ``edge-alpr run`` (which closes the history);
+    without it they are opened here and the runtime closes the history.
+    """
     token = api_token(cfg.api.token_env, cfg.api.token_credential)
     check_bind(cfg.api.host, token, cfg.api.token_env)
     state = make_state_dir(cfg.state_path)
@@ -643,16 +652,22 @@ def build(cfg: Config, recognizer: Recognizer | None = None,
                               max_bytes=cfg.outbox.max_bytes)
     stop = threading.Event()
     webhooks = Webhooks(cfg.webhooks, outbox, stop)
-    ctx = ApiContext(cfg.api, recognizer, usage, token, webhooks)
+    history, watchlists = shared or (open_history(cfg.history, state),
+                                     WatchLists(cfg.watchlists, state))
+    ctx = ApiContext(cfg.api, recognizer, usage, token, webhooks, history, cfg.history.api_reads,
+                     watchlists)
     server = ApiServer(create_app(ctx), cfg.api.host, cfg.api.port, cfg.api.threads,
                        cfg.api.shutdown_timeout_s, cfg.api.keepalive_linger_s, limits_of(cfg))
     try:
         server.start()
     except ConfigError:
         usage.close()
+        if shared is None and history is not None:
+            history.close()
         raise
     webhooks.start()
-    return ApiRuntime(server, usage, outbox, webhooks, stop, cfg.api.shutdown_timeout_s)
+    return ApiRuntime(server, usage, outbox, webhooks, stop, cfg.api.shutdown_timeout_s,
+                      history if shared is None else None)
 
 
 def serve(cfg: Config) -> int:

@@ -43,6 +43,7 @@ class PlateEvent:
     last_seen: datetime
     frames: int
     crop: np.ndarray | None = field(default=None, repr=False, compare=False)
+    scene: np.ndarray | None = field(default=None, repr=False, compare=False)  # the best read's frame
 
     def to_payload(self) -> dict[str, object]:
         """API result fields plus camera_id, timestamp (ISO 8601 UTC) and the event id."""
@@ -86,6 +87,7 @@ class _Track:
     frames: int = 1
     crop: np.ndarray | None = None
     last_seq: int = 0
+    scene: np.ndarray | None = None
 
 
 @dataclass
@@ -98,11 +100,13 @@ class _Memory:
 class Tracker:
     """Per-camera plate tracker; not thread-safe (one per camera thread)."""
 
-    def __init__(self, camera_id: str, cfg: EventConfig, id_salt: str = "", keep_crops: bool = False):
+    def __init__(self, camera_id: str, cfg: EventConfig, id_salt: str = "", keep_crops: bool = False,
+                 keep_scene: bool = False):
         self.camera_id = camera_id
         self.cfg = cfg
         self.id_salt = id_salt
         self.keep_crops = keep_crops
+        self.keep_scene = keep_scene  # hold (not copy) the best read's frame for the history
         self._tracks: list[_Track] = []
         self._memory: list[_Memory] = []
         self.now = float("-inf")
@@ -174,7 +178,8 @@ class Tracker:
 
     def _new(self, res: PlateResult, frame: Frame, t: float) -> _Track:
         return _Track(frame.timestamp, t, res.box, t, frame.timestamp, res.box, res, frame.timestamp,
-                      crop=self._crop(res, frame), last_seq=self._seq)
+                      crop=self._crop(res, frame), last_seq=self._seq,
+                      scene=frame.image if self.keep_scene else None)
 
     def _extend(self, tr: _Track, res: PlateResult, frame: Frame, t: float) -> None:
         tr.frames += 1
@@ -185,6 +190,7 @@ class Tracker:
         if res.read.score > tr.best.read.score:
             tr.best, tr.best_ts = res, frame.timestamp
             tr.crop = self._crop(res, frame)
+            tr.scene = frame.image if self.keep_scene else None
 
     def tick(self, now: float) -> list[PlateEvent]:
         """Advance the source clock to ``now``; returns events whose delay has passed."""
@@ -207,5 +213,5 @@ class Tracker:
             events.append(PlateEvent(
                 id=str(uuid.uuid5(EVENT_NAMESPACE, key)), camera_id=self.camera_id,
                 timestamp=tr.best_ts, result=tr.best, first_seen=tr.first_seen,
-                last_seen=tr.last_seen, frames=tr.frames, crop=tr.crop))
+                last_seen=tr.last_seen, frames=tr.frames, crop=tr.crop, scene=tr.scene))
         return events

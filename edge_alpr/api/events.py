@@ -1,0 +1,262 @@
+"""Routes of the event history and the watch lists, beside the reference API's.
+
+``GET /v1/events/?plate=&distance=&camera=&since=&until=&list=&limit=&cursor=&format=``
+answers ``{"count", "next", "results"}`` newest first (``format=csv``: a CSV file of the same
+events, up to ``MAX_CSV_ROWS``); ``next`` is the ``cursor`` of the following page.  ``plate``
+is matched with the OCR-forgiving distance (``fuzzy``) up to ``distance`` (default 1).
+``GET /v1/events/<id>/`` is one event; ``.../plate.jpg`` and ``.../scene.jpg`` its images.
+
+``GET /v1/watchlists/``, ``GET|PUT|DELETE /v1/watchlists/<name>/``: a ``PUT`` body is the
+JSON of one list (``{"max_distance": 1, "plates": ["AB123CD", {"plate", "label",
+"max_distance"}]}``) and must be sent as ``application/json``: a cross-site page cannot send
+that type without the browser asking first, so a page a user visits cannot edit the lists of a
+device on the user's network.
+
+Every parameter is bounded and checked; a bad one is a 400 naming it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import bottle
+
+from ..errors import InputError
+from ..fuzzy import MAX_PLATE_CHARS, normalize
+from ..history import EventQuery, History, Sighting
+from ..types import PlateResult
+from ..watchlists import MAX_DISTANCE, NAME, WatchLists
+from .request import parse_timestamp, read_body
+
+MAX_PAGE = 500
+MAX_CSV_ROWS = 10_000
+MAX_PARAM_CHARS = 64
+MAX_LIST_BODY = 2 * 1024 * 1024
+_PARAMS = {"plate", "distance", "camera", "since", "until", "list", "limit", "cursor", "format"}
+_EVENT_ID = re.compile(r"^[0-9A-Za-z-]{1,64}$")
+_CURSOR = re.compile(r"^([0-9.eE+-]{1,32})_([0-9]{1,19})$")
+_CSV_COLUMNS = ("id", "timestamp", "camera_id", "source", "plate", "score", "region",
+                "vehicle_type", "match_list", "match_plate", "match_label", "match_distance",
+                "distance")
+
+Guard = Callable[[Callable[..., bottle.HTTPResponse]], Callable[..., bottle.HTTPResponse]]
+
+
+def _json(status: int, obj: Any) -> bottle.HTTPResponse:
+    return bottle.HTTPResponse(json.dumps(obj), status=status,
+                               headers={"Content-Type": "application/json"})
+
+
+def _param(query: bottle.FormsDict, name: str) -> str:
+    values = query.getall(name)
+    value = str(values[-1]) if values else ""
+    if len(value) > MAX_PARAM_CHARS:
+        raise InputError(f"{name}: at most {MAX_PARAM_CHARS} characters, got {len(value)}")
+    return value.strip()
+
+
+def _number(text: str, name: str, low: float, high: float) -> float:
+    try:
+        value = float(text)
+    except ValueError as e:
+        raise InputError(f"{name}: {text!r} is not a number") from e
+    if not (math.isfinite(value) and low <= value <= high):
+        raise InputError(f"{name}: must be {low:g}..{high:g}, got {text!r}")
+    return value
+
+
+def _time(text: str, name: str) -> float | None:
+    if not text:
+        return None
+    try:
+        return parse_timestamp(text).timestamp()
+    except InputError as e:
+        raise InputError(f"{name}: {e}") from e
+
+
+def parse_query(query: bottle.FormsDict, csv_out: bool) -> EventQuery:
+    """The validated filters of ``GET /v1/events/``; ``InputError`` 400 names a bad one."""
+    unknown = sorted(set(query.keys()) - _PARAMS)
+    if unknown:
+        raise InputError(f"unknown parameter {unknown[0]!r}; the parameters are "
+                         f"{', '.join(sorted(_PARAMS))}")
+    plate = _param(query, "plate")
+    if plate and not 1 <= len(normalize(plate)) <= MAX_PLATE_CHARS:
+        raise InputError(f"plate: {plate!r} must hold 1-{MAX_PLATE_CHARS} letters or digits")
+    distance = _param(query, "distance")
+    listed = _param(query, "list")
+    if listed and not NAME.match(listed):
+        raise InputError(f"list: {listed!r} is not a watch list name (letters, digits, _ or -)")
+    most = MAX_CSV_ROWS if csv_out else MAX_PAGE
+    limit = _param(query, "limit")
+    if limit and not (limit.isdigit() and 1 <= int(limit) <= most):
+        raise InputError(f"limit: must be an integer 1..{most}, got {limit!r}")
+    cursor = _param(query, "cursor")
+    after = None
+    if cursor:
+        found = _CURSOR.match(cursor)
+        stamp = float(found.group(1)) if found and _is_float(found.group(1)) else math.nan
+        if found is None or not math.isfinite(stamp):
+            raise InputError(f"cursor: {cursor!r} is not a cursor; use the 'next' of a response")
+        after = (stamp, int(found.group(2)))
+    return EventQuery(
+        plate=normalize(plate),
+        max_distance=_number(distance, "distance", 0.0, MAX_DISTANCE) if distance else 1.0,
+        camera=_param(query, "camera"), since=_time(_param(query, "since"), "since"),
+        until=_time(_param(query, "until"), "until"), list=listed,
+        limit=int(limit) if limit else (1000 if csv_out else 50), after=after)
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run as a formula (camera ids come from clients)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def to_csv(events: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(_CSV_COLUMNS)
+    for e in events:
+        result, match = e["result"], e.get("match") or {}
+        writer.writerow([_cell(v) for v in (
+            e["id"], e["timestamp"], e["camera_id"], e["source"], e["plate"], e["score"],
+            (result.get("region") or {}).get("code", ""), (result.get("vehicle") or {}).get("type", ""),
+            match.get("list", ""), match.get("plate", ""), match.get("label", ""),
+            match.get("distance", ""), e.get("distance", ""))])
+    return out.getvalue()
+
+
+def read_results(history: History | None, keep_reads: bool, watchlists: WatchLists | None,
+                 results: list[PlateResult], image: Any, camera_id: str | None,
+                 stamp: datetime) -> list[dict[str, Any]]:
+    """The API's ``results`` with ``match`` where a watch list matches; kept in the history
+    when ``history.api_reads`` is on (``image`` is the decoded RGB array)."""
+    import uuid
+
+    out = []
+    for result in results:
+        found = result.to_dict()
+        match = watchlists.match(result.read.plate) if watchlists is not None else None
+        if match is not None:
+            found["match"] = match.to_dict()
+        if history is not None and keep_reads:
+            history.publish(Sighting(str(uuid.uuid4()), "api", camera_id or "api", stamp,
+                                     result.read.plate, result.read.score, result.box, found,
+                                     match, image))
+        out.append(found)
+    return out
+
+
+def install(app: bottle.Bottle, guarded: Guard, history: History | None,
+            watchlists: WatchLists | None) -> None:
+    """Add the history and watch-list routes to ``app``, each behind the API's auth."""
+
+    def need_history() -> History:
+        if history is None:
+            raise InputError("The event history is off (history.enabled and history.api_reads "
+                             "are false).", status=404)
+        return history
+
+    def need_lists() -> WatchLists:
+        if watchlists is None:
+            raise InputError("Watch lists are not available here.", status=404)
+        return watchlists
+
+    @guarded
+    def events() -> bottle.HTTPResponse:
+        query = bottle.request.query
+        csv_out = _param(query, "format").lower() == "csv"
+        if _param(query, "format").lower() not in ("", "json", "csv"):
+            raise InputError("format: must be json or csv")
+        found, after = need_history().query(parse_query(query, csv_out))
+        if csv_out:
+            return bottle.HTTPResponse(to_csv(found), status=200, headers={
+                "Content-Type": "text/csv; charset=utf-8",
+                "Content-Disposition": 'attachment; filename="events.csv"'})
+        return _json(200, {"count": len(found), "next": f"{after[0]!r}_{after[1]}" if after else None,
+                           "results": found})
+
+    def _id(event_id: str) -> str:
+        if not _EVENT_ID.match(event_id):
+            raise InputError(f"event id {event_id[:80]!r} is malformed", status=404)
+        return event_id
+
+    @guarded
+    def event(event_id: str) -> bottle.HTTPResponse:
+        found = need_history().get(_id(event_id))
+        if found is None:
+            raise InputError(f"no event {event_id!r} in the history (it may have been deleted "
+                             "by the history's bounds)", status=404)
+        return _json(200, found)
+
+    @guarded
+    def image(event_id: str, kind: str) -> bottle.HTTPResponse:
+        path = need_history().image(_id(event_id), kind)
+        if path is None:
+            raise InputError(f"no {kind} image for event {event_id!r}", status=404)
+        try:
+            data = path.read_bytes()
+        except OSError as e:  # deleted by the bounds meanwhile
+            raise InputError(f"the {kind} image of event {event_id!r} is gone", status=404) from e
+        return bottle.HTTPResponse(data, status=200, headers={
+            "Content-Type": "image/jpeg", "Cache-Control": "private, max-age=86400"})
+
+    @guarded
+    def lists() -> bottle.HTTPResponse:
+        return _json(200, {"lists": [wl.to_dict() for wl in need_lists().lists()]})
+
+    def _name(name: str) -> str:
+        if not NAME.match(name):
+            raise InputError(f"watch list name {name[:80]!r} must be 1-32 letters, digits, _ or -")
+        return name
+
+    @guarded
+    def get_list(name: str) -> bottle.HTTPResponse:
+        found = need_lists().get(_name(name))
+        if found is None:
+            raise InputError(f"no watch list named {name!r}", status=404)
+        return _json(200, found.to_dict())
+
+    @guarded
+    def put_list(name: str) -> bottle.HTTPResponse:
+        env = bottle.request.environ
+        if env.get("CONTENT_TYPE", "").split(";")[0].strip().lower() != "application/json":
+            raise InputError("send the list as a JSON body with Content-Type: application/json",
+                             status=415)
+        try:
+            body = json.loads(read_body(env, MAX_LIST_BODY))
+        except (ValueError, RecursionError) as e:
+            raise InputError(f"the body is not valid JSON: {e}") from e
+        return _json(200, need_lists().put(_name(name), body).to_dict())
+
+    @guarded
+    def delete_list(name: str) -> bottle.HTTPResponse:
+        need_lists().delete(_name(name))
+        return bottle.HTTPResponse(status=204)
+
+    for path in ("/v1/events/", "/v1/events"):
+        app.route(path, "GET", events)
+    app.route("/v1/events/<event_id>/", "GET", event)
+    app.route("/v1/events/<event_id>/<kind:re:plate|scene>.jpg", "GET", image)
+    for path in ("/v1/watchlists/", "/v1/watchlists"):
+        app.route(path, "GET", lists)
+    app.route("/v1/watchlists/<name>/", "GET", get_list)
+    app.route("/v1/watchlists/<name>/", "PUT", put_list)
+    app.route("/v1/watchlists/<name>/", "DELETE", delete_list)

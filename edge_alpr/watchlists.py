@@ -1,0 +1,274 @@
+"""Watch lists: named sets of known plates, matched with the OCR-forgiving distance.
+
+Why two homes: a list written in the config file (``watchlists:``) is the installer's and is
+read-only at run time (the file is a root-owned conffile the service cannot write); a list
+created through the API lives in ``<state_dir>/watchlists.json``, written atomically (temp
+file, fsync, rename), so a power cut leaves the old or the new lists, never half of them.  A
+name in both: the config file wins and the stored copy is ignored (logged).
+
+Shape (YAML; the JSON of ``PUT /v1/watchlists/<name>/`` is the same per list)::
+
+    watchlists:
+      deny:
+        max_distance: 1          # default for the list's plates (0 = exact after normalising)
+        plates: [AB123CD, {plate: "XY-99-ZZ", label: "Delivery van", max_distance: 0.5}]
+      allow: {plates: [...]}
+
+A read matches an entry when ``fuzzy.distance(read, entry) <= max_distance``; of several
+matches the closest wins, then the earlier list.  ``match(...)`` is what events and API results
+carry as ``match: {list, plate, label, distance}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError, InputError
+from .fuzzy import MAX_PLATE_CHARS, distances, normalize
+
+log = logging.getLogger(__name__)
+
+NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+MAX_LISTS = 32
+MAX_ENTRIES = 10_000
+MAX_LABEL_CHARS = 80
+MAX_DISTANCE = 3.0
+DEFAULT_DISTANCE = 1.0
+STATE_FILE = "watchlists.json"
+
+
+@dataclass(frozen=True)
+class WatchEntry:
+    """One known plate (normalised) with its label; ``max_distance`` None: the list's."""
+
+    plate: str
+    label: str = ""
+    max_distance: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"plate": self.plate, "label": self.label, "max_distance": self.max_distance}
+
+
+@dataclass(frozen=True)
+class WatchList:
+    """A named list; ``source`` is ``config`` (read-only) or ``api``."""
+
+    name: str
+    entries: tuple[WatchEntry, ...]
+    max_distance: float = DEFAULT_DISTANCE
+    source: str = "config"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "max_distance": self.max_distance, "source": self.source,
+                "plates": [e.to_dict() for e in self.entries]}
+
+
+@dataclass(frozen=True)
+class Match:
+    """The watch-list entry a read matched, as events and API results carry it."""
+
+    list: str
+    plate: str
+    label: str
+    distance: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"list": self.list, "plate": self.plate, "label": self.label,
+                "distance": round(self.distance, 2)}
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not 0 <= value <= MAX_DISTANCE:
+        raise ValueError(f"{where}: max_distance must be a number 0..{MAX_DISTANCE:g}, got {value!r}")
+    return float(value)
+
+
+def parse_list(name: str, obj: Any, where: str, source: str) -> WatchList:
+    """Validate one list (from YAML or an API body); ``ValueError`` names the bad value."""
+    if not isinstance(name, str) or not NAME.match(name):
+        raise ValueError(f"{where}: list name {name!r} must be 1-32 letters, digits, _ or -")
+    if not isinstance(obj, dict) or set(obj) - {"max_distance", "plates"}:
+        raise ValueError(f"{where}: expected a mapping with the keys max_distance and plates")
+    default = _number(obj.get("max_distance", DEFAULT_DISTANCE), where)
+    raw = obj.get("plates", [])
+    if not isinstance(raw, list) or len(raw) > MAX_ENTRIES:
+        raise ValueError(f"{where}.plates: expected a list of at most {MAX_ENTRIES} plates")
+    entries: dict[str, WatchEntry] = {}
+    for i, item in enumerate(raw):
+        at = f"{where}.plates[{i}]"
+        item = {"plate": item} if isinstance(item, str) else item
+        if not isinstance(item, dict) or set(item) - {"plate", "label", "max_distance"}:
+            raise ValueError(f"{at}: expected a plate or a mapping with plate, label, max_distance")
+        plate = normalize(item.get("plate", "")) if isinstance(item.get("plate"), str) else ""
+        if not 1 <= len(plate) <= MAX_PLATE_CHARS:
+            raise ValueError(f"{at}.plate: {item.get('plate')!r} must hold 1-{MAX_PLATE_CHARS} "
+                             "letters or digits")
+        label = item.get("label", "")
+        if not isinstance(label, str) or len(label) > MAX_LABEL_CHARS:
+            raise ValueError(f"{at}.label: expected text of at most {MAX_LABEL_CHARS} characters")
+        limit = item.get("max_distance")
+        entries[plate] = WatchEntry(plate, label, None if limit is None else _number(limit, at))
+    return WatchList(name, tuple(entries.values()), default, source)
+
+
+def parse_lists(obj: Any, where: str, source: str) -> tuple[WatchList, ...]:
+    """A mapping of name to list; ``ValueError`` names the bad value."""
+    if obj is None:
+        return ()
+    if not isinstance(obj, dict) or len(obj) > MAX_LISTS:
+        raise ValueError(f"{where}: expected a mapping of at most {MAX_LISTS} named lists")
+    return tuple(parse_list(name, body, f"{where}.{name}", source) for name, body in obj.items())
+
+
+@dataclass(frozen=True)
+class WatchListsConfig:
+    """The lists of the config file (read-only at run time)."""
+
+    lists: tuple[WatchList, ...] = ()
+
+    @classmethod
+    def from_dict(cls, obj: Any, where: str) -> WatchListsConfig:
+        try:
+            return cls(parse_lists(obj, where, "config"))
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
+
+
+@dataclass(frozen=True)
+class _Index:
+    """Every entry of every list flattened for one vectorised distance call."""
+
+    plates: tuple[str, ...]
+    limits: np.ndarray
+    owners: tuple[tuple[WatchList, WatchEntry], ...]
+
+
+def _index(lists: tuple[WatchList, ...]) -> _Index:
+    owners = tuple((wl, e) for wl in lists for e in wl.entries)
+    limits = np.array([e.max_distance if e.max_distance is not None else wl.max_distance
+                       for wl, e in owners], np.float32)
+    return _Index(tuple(e.plate for _, e in owners), limits, owners)
+
+
+class WatchLists:
+    """The config's lists plus the API's, matched and edited thread-safely."""
+
+    def __init__(self, cfg: WatchListsConfig, state_dir: Path) -> None:
+        self.path = state_dir / STATE_FILE
+        self._config = cfg.lists
+        self._stored = self._load()
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[tuple[str, ...]], None]] = []
+        self._view = self._rebuild()
+
+    def _load(self) -> tuple[WatchList, ...]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return ()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{self.path}: cannot read the stored watch lists ({e})") from e
+        try:
+            lists = parse_lists(json.loads(text).get("lists"), str(self.path), "api")
+        except (ValueError, AttributeError) as e:
+            raise ConfigError(f"{self.path}: stored watch lists are invalid ({e}); fix or remove "
+                              "the file (the lists of the config file are not in it)") from e
+        names = {wl.name for wl in self._config}
+        for wl in lists:
+            if wl.name in names:
+                log.warning("watch list %r is in the config file and in %s: the config file's "
+                            "is used", wl.name, self.path)
+        return tuple(wl for wl in lists if wl.name not in names)
+
+    def _rebuild(self) -> tuple[tuple[WatchList, ...], _Index]:
+        lists = self._config + self._stored
+        return lists, _index(lists)
+
+    def on_change(self, listener: Callable[[tuple[str, ...]], None]) -> None:
+        """Call ``listener(names)`` after every edit (MQTT discovery republishes its triggers)."""
+        self._listeners.append(listener)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(wl.name for wl in self._view[0])
+
+    def lists(self) -> tuple[WatchList, ...]:
+        return self._view[0]
+
+    def get(self, name: str) -> WatchList | None:
+        return next((wl for wl in self._view[0] if wl.name == name), None)
+
+    def match(self, plate: str) -> Match | None:
+        """The closest entry within its distance, or None (see the module docstring)."""
+        index = self._view[1]
+        if not index.plates or not normalize(plate):
+            return None
+        found = distances(plate, index.plates)
+        ok = np.flatnonzero(found <= index.limits + 1e-6)
+        if ok.size == 0:
+            return None
+        best = int(ok[np.argmin(found[ok])])
+        wl, entry = index.owners[best]
+        return Match(wl.name, entry.plate, entry.label, float(found[best]))
+
+    # -- edits (API lists only) -----------------------------------------------------------------
+
+    def put(self, name: str, body: Any) -> WatchList:
+        """Create or replace an API list; ``InputError`` 400 on a bad body, 409 for a config list."""
+        try:
+            new = parse_list(name, body, f"watch list {name}", "api")
+        except ValueError as e:
+            raise InputError(str(e)) from e
+        with self._lock:
+            stored = tuple(wl for wl in self._stored if wl.name != name)
+            self._writable(name, len(stored))
+            self._commit(stored + (new,))
+        return new
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            if self.get(name) is None:
+                raise InputError(f"no watch list named {name!r}", status=404)
+            self._writable(name, 0)
+            self._commit(tuple(wl for wl in self._stored if wl.name != name))
+
+    def _writable(self, name: str, count: int) -> None:
+        if any(wl.name == name for wl in self._config):
+            raise InputError(f"watch list {name!r} is defined in the config file; edit it there "
+                             "(or choose another name for a list kept through the API)", status=409)
+        if len(self._config) + count >= MAX_LISTS:
+            raise InputError(f"at most {MAX_LISTS} watch lists; delete one first", status=409)
+
+    def _commit(self, stored: tuple[WatchList, ...]) -> None:
+        lists = {wl.name: {"max_distance": wl.max_distance,
+                           "plates": [{k: v for k, v in e.to_dict().items() if v is not None}
+                                      for e in wl.entries]}
+                 for wl in stored}
+        body = {"version": 1, "lists": lists}
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(body, f)
+                f.flush()
+                os.fsync(f.fileno())
+            tmp.replace(self.path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            log.error("watch lists not saved to %s: %s", self.path, e)
+            raise InputError(f"cannot save the watch lists to {self.path} ({e}); free space on "
+                             "the device and retry", status=507) from e
+        self._stored = stored
+        self._view = self._rebuild()
+        names = self.names()
+        for listener in self._listeners:
+            listener(names)

@@ -1,14 +1,16 @@
 """``edge-alpr run``: cameras, delivery and the HTTP API in one process, fit for systemd.
 
-Order of life:  check the camera settings -> open the cameras -> load models -> open the
-outbox -> API (+ webhooks) -> MQTT -> camera threads -> ``READY=1``.  If any step fails, every
-part already started is stopped again (MQTT says ``offline``) and ``run`` exits with status 1;
-nothing is left running.  Then the main thread pets the watchdog and refreshes the retained
-status and usage messages.  SIGTERM/SIGINT set one stop event: cameras flush the plates they are
-following into the outbox, delivery workers stop between sends, MQTT says ``offline``, and the
-outbox is closed; all within the 2 s systemd budget (``lifecycle`` ends the process 1.8 s after
-the signal whatever still runs).  SIGKILL loses nothing committed: the outbox is
-SQLite (WAL, synchronous=FULL) and the broker's last will reports ``offline``.
+Order of life: check the camera settings -> open the cameras -> load models -> open the outbox
+-> API (+ webhooks) -> MQTT -> camera threads -> ``READY=1``. If any step fails, every part
+already started is stopped again (MQTT says ``offline``) and ``run`` exits with status 1;
+nothing is left running. Then the main thread pets the watchdog while every worker thread makes
+progress (``supervision.py``: cameras, capture, delivery and the API server restart themselves
+after an unexpected exception; a hung one stops the pings and systemd restarts the service) and
+refreshes the retained status and usage messages. SIGTERM/SIGINT set one stop event: cameras
+flush the plates they are following into the outbox, delivery workers stop between sends, MQTT
+says ``offline``, and the outbox is closed; all within the 2 s systemd budget (``lifecycle``
+ends the process 1.8 s after the signal whatever still runs). SIGKILL loses nothing committed:
+the outbox is SQLite (WAL, synchronous=FULL) and the broker's last will reports ``offline``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from .stream.config import FolderSourceConfig, OpenCvSourceConfig, Picamera2Sour
 from .stream.loop import CameraLoop
 from .stream.sources import open_source
 from .stream.tracker import PlateEvent
+from .supervision import Supervisor
 from .usage import Usage
 from .watchlists import WatchLists
 
@@ -90,6 +93,7 @@ class Service:
     api: Any = None
     history: History | None = None
     watchlists: WatchLists | None = None
+    supervisor: Supervisor = field(default_factory=Supervisor)
     _quota_warned: bool = False
 
     def deliver(self, event: PlateEvent) -> None:
@@ -132,7 +136,8 @@ class Service:
             return
         counters = self.usage_counters()
         stats = self.outbox.stats()
-        self.mqtt.set_status(dropped=counters["dropped"], pending=sum(stats["pending"].values()))
+        self.mqtt.set_status(dropped=counters["dropped"], pending=sum(stats["pending"].values()),
+                             crashes=self.supervisor.crashes(), stalled=self.supervisor.stalled())
         self.mqtt.publish_usage(counters)
 
     def close(self) -> None:
@@ -177,6 +182,7 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
     outbox: Outbox | None = None
     history: History | None = None
     svc: Service | None = None
+    supervisor = Supervisor()
     try:
         # Open the cameras next: a wrong path or missing library is reported before the slow
         # model load.
@@ -191,13 +197,16 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
         if cfg.api.enabled:
             from .api.server import build as build_api
 
-            api = build_api(cfg, recognizer, outbox, (history, watchlists))
+            api = build_api(cfg, recognizer, outbox, (history, watchlists), supervisor)
             usage, webhooks = api.usage, api.webhooks
         else:
             usage = Usage(state / "usage.sqlite", cfg.usage.max_calls)
             webhooks = Webhooks(cfg.webhooks, outbox, stop)
         svc = Service(cfg, recognizer, outbox, usage, webhooks, stop, api=api, history=history,
-                      watchlists=watchlists)
+                      watchlists=watchlists, supervisor=supervisor)
+        if api is None:
+            supervisor.watch(lambda: webhooks.workers.values())
+        supervisor.watch(lambda: [*svc.workers, *(w for loop in svc.cameras for w in (loop, loop.capture))])
         if api is None:
             webhooks.start()
         if cfg.mqtt.enabled:
@@ -205,7 +214,8 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
             svc.mqtt.start()
             worker = DeliveryWorker(outbox, MQTT_SINK, svc.mqtt.send, stop,
                                     backoff_initial_s=cfg.mqtt.retry_initial_s,
-                                    backoff_max_s=cfg.mqtt.retry_max_s)
+                                    backoff_max_s=cfg.mqtt.retry_max_s,
+                                    send_timeout_s=cfg.mqtt.publish_timeout_s)
             svc.workers.append(worker)
             worker.start()
         salt = svc.mqtt.device if svc.mqtt is not None else socket.gethostname()
@@ -289,6 +299,12 @@ def _crops_dir(cfg: Config) -> Any:
     return Path(cfg.stream.events.crops_dir) if cfg.stream.events.crops_dir else cfg.state_path / "crops"
 
 
+def pet_watchdog(supervisor: Supervisor, environ: dict[str, str] | None = None) -> bool:
+    """Ping systemd's watchdog only while every worker made progress within its deadline, so
+    that a hung worker gets the process restarted; True if pinged."""
+    return not supervisor.stalled() and sd_notify("WATCHDOG=1", environ)
+
+
 def main(cfg: Config) -> int:
     """Run until SIGTERM/SIGINT; the exit status for the CLI."""
     stop = stop_on_signals()
@@ -304,7 +320,7 @@ def main(cfg: Config) -> int:
         last_refresh = float("-inf")
         while not stop.wait(tick):
             if watchdog:
-                sd_notify("WATCHDOG=1")
+                pet_watchdog(svc.supervisor)
             if time.monotonic() - last_refresh >= cfg.mqtt.usage_interval_s:
                 svc.refresh_status()
                 last_refresh = time.monotonic()

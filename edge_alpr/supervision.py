@@ -42,6 +42,8 @@ class Worker(threading.Thread):
         self.last_error: str | None = None
         self.finished = False
         self._due = float("inf")  # no promise before it runs
+        self._backoff = backoff_initial_s
+        self._run_since = time.monotonic()
 
     def work(self) -> None:
         """The worker's loop; returns when it is done (it must watch ``stop_event``)."""
@@ -58,28 +60,35 @@ class Worker(threading.Thread):
         return max(0.0, (time.monotonic() if now is None else now) - self._due)
 
     def run(self) -> None:
-        backoff = self.backoff_initial_s
         try:
             while not self.stop_event.is_set():
                 self.beat()
-                started = time.monotonic()
+                self._run_since = time.monotonic()
                 try:
                     self.work()
                     return
                 except Exception as e:  # the point of supervision: anything a worker did not expect
-                    if time.monotonic() - started > self.backoff_max_s:
-                        backoff = self.backoff_initial_s
-                    self.crashes += 1
-                    self.last_error = f"{type(e).__name__}: {e}"
-                    log.error("%s failed unexpectedly (%d so far): %s; restarting it in %.1f s", self.name,
-                              self.crashes, self.last_error, backoff, exc_info=True)
-                    self.beat(backoff + self.deadline_s)
-                    if self.stop_event.wait(backoff):
+                    if not self.recover(e):
                         return
-                    backoff = min(backoff * 2, self.backoff_max_s)
         finally:
             self.finished = True
             self.finish()
+
+    def recover(self, error: Exception) -> bool:
+        """Count ``error``, log it once with its traceback and wait out the backoff before the
+        work goes on; False when stop came meanwhile.  ``run`` calls it, and so does a loop that
+        must keep its place (the API server's)."""
+        if time.monotonic() - self._run_since > self.backoff_max_s:
+            self._backoff = self.backoff_initial_s  # it ran a good while: a new failure, not a loop
+        self.crashes += 1
+        self.last_error = f"{type(error).__name__}: {error}"
+        log.error("%s failed unexpectedly (%d so far): %s; restarting it in %.1f s", self.name, self.crashes,
+                  self.last_error, self._backoff, exc_info=error)
+        self.beat(self._backoff + self.deadline_s)
+        stopped = self.stop_event.wait(self._backoff)
+        self._backoff = min(self._backoff * 2, self.backoff_max_s)
+        self._run_since = time.monotonic()
+        return not stopped
 
     def finish(self) -> None:
         """Called once in the worker's thread when it ends (release what it owns)."""

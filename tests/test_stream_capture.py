@@ -77,8 +77,8 @@ def test_live_lag_stays_within_one_recognition_and_one_frame(tmp_path: Path, rec
     assert stats.frames_processed == len(lags) >= 10
     # every captured frame is either recognised or dropped and counted (none waits in a queue)
     assert stats.frames_processed + stats.frames_dropped == 100
-    # 50 ms: scheduling slack of a loaded 2-core machine (the old loop was seconds behind here)
-    bound = max(slowed.took) + 1.0 / FPS + 0.05
+    # 100 ms: scheduling slack of a loaded 2-core machine (the old loop was seconds behind here)
+    bound = max(slowed.took) + 1.0 / FPS + 0.1
     assert max(lags) <= bound, (max(lags), bound)
     assert abs(stats.lag_s - lags[-1]) < 0.05  # the camera's reported lag is the last one
 

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,6 +28,7 @@ from ..delivery.webhooks import Webhooks
 from ..errors import InputError
 from ..history import History
 from ..recognizer import RecognizeOptions, Recognizer
+from ..supervision import Supervisor
 from ..usage import Usage
 from ..watchlists import WatchLists
 from . import events
@@ -71,6 +72,7 @@ class ApiContext:
     history: History | None = None  # kept reads and camera events (GET /v1/events/)
     keep_reads: bool = False  # history.api_reads
     watchlists: WatchLists | None = None
+    supervisor: Supervisor = field(default_factory=Supervisor)  # the workers /info/ reports
 
 
 def _json(status: int, obj: Any, headers: dict[str, str] | None = None) -> bottle.HTTPResponse:
@@ -165,6 +167,7 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
             "usage": snapshot.short(),
             "webhooks": ctx.webhooks.status() if ctx.webhooks is not None else [],
             "models": ctx.recognizer.info(),
+            "workers": ctx.supervisor.describe(),
         })
 
     @guarded

@@ -38,9 +38,11 @@ from ..errors import ConfigError
 from ..history import History, open_history
 from ..lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
 from ..recognizer import Recognizer
+from ..supervision import Supervisor
 from ..usage import Usage
 from ..watchlists import WatchLists
 from .app import ApiContext, create_app
+from .serve_loop import ServeWorker, SupervisedServer
 
 log = logging.getLogger(__name__)
 
@@ -566,11 +568,12 @@ class ApiServer:
     def __init__(self, app: Any, host: str, port: int, threads: int,
                  shutdown_timeout_s: float, keepalive_linger_s: float = 0.0,
                  limits: ClientLimits | None = None) -> None:
-        self._server = wsgi.Server((host, port), app, numthreads=threads, server_name="edge-alpr")
+        self._server = SupervisedServer((host, port), app, numthreads=threads, server_name="edge-alpr")
         self._server.ConnectionClass = connection_class(keepalive_linger_s, limits)
         self._server.gateway = _Gateway
         self._server.shutdown_timeout = shutdown_timeout_s  # cheroot's stub says int; it takes seconds
-        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.worker = ServeWorker(self._server, self._stopping)  # supervised: see serve_loop.py
 
     def start(self) -> None:
         """Bind and start serving; raises ``ConfigError`` when the address is unusable."""
@@ -579,17 +582,17 @@ class ApiServer:
         except OSError as e:
             host, port = self._server.bind_addr[:2]
             raise ConfigError(f"cannot listen on {host}:{port} ({e}); pick another --port") from e
-        self._thread = threading.Thread(target=self._server.serve, name="http", daemon=True)
-        self._thread.start()
+        self.worker.start()
 
     @property
     def port(self) -> int:
         return int(self._server.bind_addr[1])
 
     def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
         self._server.stop()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if self.worker.ident is not None:
+            self.worker.join(timeout)
 
 
 @dataclass
@@ -637,11 +640,13 @@ def limits_of(cfg: Config) -> ClientLimits:
 
 
 def build(cfg: Config, recognizer: Recognizer | None = None, outbox: Outbox | None = None,
-          shared: tuple[History | None, WatchLists] | None = None) -> ApiRuntime:
+          shared: tuple[History | None, WatchLists] | None = None,
+          supervisor: Supervisor | None = None) -> ApiRuntime:
     """Load models (unless given), open the state files and start webhooks and the server.
 
     ``shared``: the history and watch lists of ``edge-alpr run`` (which closes the history);
-    without it they are opened here and the runtime closes the history.
+    without it they are opened here and the runtime closes the history.  ``supervisor``
+    (``edge-alpr run``'s, else a new one) watches the server's and the webhooks' workers.
     """
     token = api_token(cfg.api.token_env, cfg.api.token_credential)
     check_bind(cfg.api.host, token, cfg.api.token_env)
@@ -655,7 +660,7 @@ def build(cfg: Config, recognizer: Recognizer | None = None, outbox: Outbox | No
     history, watchlists = shared or (open_history(cfg.history, state),
                                      WatchLists(cfg.watchlists, state))
     ctx = ApiContext(cfg.api, recognizer, usage, token, webhooks, history, cfg.history.api_reads,
-                     watchlists)
+                     watchlists, supervisor or Supervisor())
     server = ApiServer(create_app(ctx), cfg.api.host, cfg.api.port, cfg.api.threads,
                        cfg.api.shutdown_timeout_s, cfg.api.keepalive_linger_s, limits_of(cfg))
     try:
@@ -665,6 +670,7 @@ def build(cfg: Config, recognizer: Recognizer | None = None, outbox: Outbox | No
         if shared is None and history is not None:
             history.close()
         raise
+    ctx.supervisor.watch(lambda: [server.worker, *webhooks.workers.values()])
     webhooks.start()
     return ApiRuntime(server, usage, outbox, webhooks, stop, cfg.api.shutdown_timeout_s,
                       history if shared is None else None)

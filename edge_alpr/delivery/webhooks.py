@@ -75,7 +75,7 @@ class Webhooks:
             self.workers[target.url] = DeliveryWorker(
                 outbox, sink_name(target), self._sender(target), stop,
                 backoff_initial_s=cfg.backoff_initial_s, backoff_max_s=cfg.backoff_max_s,
-                max_failures=cfg.max_failures)
+                max_failures=cfg.max_failures, send_timeout_s=cfg.timeout_s)
 
     def start(self) -> None:
         for worker in self.workers.values():

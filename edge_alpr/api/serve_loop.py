@@ -1,0 +1,78 @@
+"""The API server's thread as a supervised worker (``supervision.py``).
+
+Why: cheroot's serve loop survives an exception in one of its turns by writing it to stderr,
+where nobody counts it; a worker pool stuck in requests answers nothing while the process
+looks healthy.  Here the errors cheroot reports go to the log once (with the traceback) and
+are counted as the worker's crashes (``/info/``, MQTT health), and a request finishing is the
+server's progress: while requests wait for a worker and none finished within the deadline,
+the server counts as stalled and the systemd watchdog is no longer pinged.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from cheroot import wsgi
+
+from ..supervision import Worker
+
+log = logging.getLogger(__name__)
+
+REQUEST_DEADLINE_S = 60.0  # queued requests and none finished for this long: the server is stalled
+
+
+class ServeWorker(Worker):
+    """Runs the cheroot server's ``serve`` (again after an unexpected exception, with backoff)."""
+
+    def __init__(self, server: SupervisedServer, stop: threading.Event) -> None:
+        super().__init__("http", stop, deadline_s=REQUEST_DEADLINE_S)
+        self.server = server
+        server.worker = self
+
+    def work(self) -> None:
+        self.server.serve()
+
+    def overdue(self, now: float | None = None) -> float:
+        """Late only while requests wait for a worker (an idle server has nothing to finish)."""
+        if not self.server.requests.qsize:
+            self.beat()
+            return 0.0
+        return super().overdue(now)
+
+    def count(self, message: str, error: BaseException | None) -> None:
+        """One error cheroot caught and went on from: counted and logged once."""
+        self.crashes += 1
+        self.last_error = message if error is None else f"{message}: {type(error).__name__}: {error}"
+        log.error("http: %s (%d so far)", self.last_error, self.crashes, exc_info=error)
+
+
+class SupervisedServer(wsgi.Server):
+    """cheroot's WSGI server whose error reports reach its ``ServeWorker`` (not stderr)."""
+
+    worker: ServeWorker | None = None
+
+    def __init__(self, bind_addr: Any, app: Callable[..., Iterable[bytes]], **kwargs: Any) -> None:
+        super().__init__(bind_addr, self._progress(app), **kwargs)
+
+    def _progress(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+        """``app``, with each finished request counted as progress."""
+
+        def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            try:
+                return app(environ, start_response)
+            finally:
+                if self.worker is not None:
+                    self.worker.beat()
+
+        return wrapped
+
+    def error_log(self, msg: str = "", level: int = 20, traceback: bool = False) -> None:
+        error = sys.exc_info()[1] if traceback else None
+        if level >= logging.ERROR and self.worker is not None:
+            self.worker.count(msg, error)
+        else:
+            log.log(level, "http: %s", msg, exc_info=error)

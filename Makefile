@@ -9,10 +9,10 @@ PORT ?= 8080
 PYTEST_ARGS ?= -q
 CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 
-.PHONY: install run serve test test-data lint bench models deb deb-test deb-arm64-verify clean
+.PHONY: install run serve test test-parity test-deb test-data lint bench models deb deb-test deb-arm64-verify clean
 
 # Debian packages come from scripts/apt_deps.sh: `run` needs python3-venv only, `test` also
-# needs mosquitto, curl and the .deb build/boot tools.
+# needs mosquitto and curl, `test-deb` and `deb` the .deb build/boot tools.
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	PYTHON=$(PYTHON) bash scripts/apt_deps.sh run
@@ -28,31 +28,43 @@ run: install
 serve: install
 	$(VENV)/bin/edge-alpr serve --host $(HOST) --port $(PORT) $(CONFIG_ARG)
 
-# pytest exits 5 when it collected no test: that is a broken suite here, not a pass.
-# `test` runs every test but those marked `data`: they read real images from the fixture set in
-# tests/data, so a plain clone passes.  `test-data` runs the `data` tests on the full data
-# (../shared/data beside the checkout, or EDGE_ALPR_DATA) and fails when it is not there;
-# .ci/run runs both.
+# Test tiers (docs/testing.md).  pytest exits 5 when it collected no test: that is a broken
+# suite here, not a pass (PYTEST_RUN turns it into a failure).
+#   test         unit + integration through real parts (server socket, mosquitto, SQLite, the
+#                bundled models, tests/data): every test not marked data, parity or deb; passes
+#                in a plain clone.
+#   test-parity  the two TFLite runtimes agree (marked parity), in a second interpreter with
+#                numpy<2 and tflite-runtime from wheels (scripts/parity_venv.sh); where PyPI has
+#                no such wheels for this Python (3.12+) the test is reported SKIPPED with why.
+#   test-deb     builds the .deb and boots it in a debootstrap container (tests/test_deb.py,
+#                marked deb; root).
+#   test-data    the tests marked data on the full data (../shared/data beside the checkout, or
+#                EDGE_ALPR_DATA); fails when it is not there.
+# .ci/run runs all four.
 DATA_DIR := $(or $(EDGE_ALPR_DATA),$(abspath $(CURDIR)/../shared/data))
-# A second interpreter with numpy<2 and BOTH TFLite runtimes (tflite-runtime cannot share an
-# environment with numpy 2): tests/test_models.py checks that the two give the same outputs.
 PARITY_VENV ?= .venv-parity
-$(PARITY_VENV)/.installed:
-	test -x $(PARITY_VENV)/bin/python || $(PYTHON) -m venv $(PARITY_VENV)
-	$(PARITY_VENV)/bin/pip install -q --disable-pip-version-check 'numpy<2' ai-edge-litert tflite-runtime Pillow
-	touch $@
+PARITY_PYTHON ?= $(PYTHON)
+PYTEST_RUN = rc=$$?; if [ $$rc -eq 5 ]; then echo "make $@: pytest collected no tests (exit 5): failing"; exit 1; fi; exit $$rc
 
-test: install $(PARITY_VENV)/.installed
+test: install
 	@PYTHON=$(PYTHON) bash scripts/apt_deps.sh test
-	@EDGE_ALPR_PARITY_PYTHON=$(CURDIR)/$(PARITY_VENV)/bin/python $(PY) -m pytest -m "not data" $(PYTEST_ARGS); rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): failing"; exit 1; fi; \
-	exit $$rc
+	@$(PY) -m pytest -m "not data and not parity and not deb" $(PYTEST_ARGS); $(PYTEST_RUN)
+
+test-parity: install
+	@PYTHON=$(PARITY_PYTHON) bash scripts/parity_venv.sh $(PARITY_VENV)
+	@if [ -f $(PARITY_VENV)/.unavailable ]; then export EDGE_ALPR_PARITY_UNAVAILABLE="$$(cat $(PARITY_VENV)/.unavailable)"; \
+	else export EDGE_ALPR_PARITY_PYTHON=$(CURDIR)/$(PARITY_VENV)/bin/python; fi; \
+	$(PY) -m pytest -m parity $(PYTEST_ARGS); $(PYTEST_RUN)
+
+test-deb: install
+	@PYTHON=$(PYTHON) bash scripts/apt_deps.sh deb
+	@$(PY) -m pytest -m deb -x -s $(PYTEST_ARGS) tests/test_deb.py; $(PYTEST_RUN)
+
+deb-test: test-deb
 
 test-data: install
 	@test -d "$(DATA_DIR)/detection" || { echo "make test-data: no full data at $(DATA_DIR) (../shared/data beside the checkout, or set EDGE_ALPR_DATA): failing"; exit 1; }
-	@EDGE_ALPR_DATA="$(DATA_DIR)" $(PY) -m pytest -m data $(PYTEST_ARGS); rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "make test-data: pytest collected no tests (exit 5): failing"; exit 1; fi; \
-	exit $$rc
+	@EDGE_ALPR_DATA="$(DATA_DIR)" $(PY) -m pytest -m data $(PYTEST_ARGS); $(PYTEST_RUN)
 
 lint: install
 	$(PY) -m ruff check edge_alpr tests scripts
@@ -64,21 +76,18 @@ bench: install
 models:
 	bash scripts/make_models.sh
 
-# The .deb (debian/, issue 5): built with dpkg-buildpackage -us -uc -b under env -i in a copy of
-# the tree (build/deb/<arch>/), then copied into dist/.  ARCH=arm64 builds in an arm64 bookworm
-# chroot through qemu-user-static (root).  deb-test: the CI test (debootstrap + systemd-nspawn -b,
-# root); deb-arm64-verify: the same on arm64 under qemu (~10 min, not in default CI).
+# The .deb (debian/): built with dpkg-buildpackage -us -uc -b under env -i in a copy of the tree
+# (build/deb/<arch>/), then copied into dist/; it depends on the building release's python3.X.
+# ARCH=arm64 builds in an arm64 chroot of this machine's release (SUITE=) through
+# qemu-user-static (root).  test-deb (above; deb-test is the old name) is the CI test;
+# deb-arm64-verify: the same on arm64 under qemu (~10 min, not in default CI).
 ARCH ?=
 deb:
-	PYTHON=$(PYTHON) bash scripts/apt_deps.sh test
+	PYTHON=$(PYTHON) bash scripts/apt_deps.sh $(if $(filter arm64 aarch64,$(ARCH)),arm64,deb)
 	ARCH=$(ARCH) sh debian/build-deb.sh
 
-deb-test: install
-	@PYTHON=$(PYTHON) bash scripts/apt_deps.sh test
-	$(PY) -m pytest -x -q -s tests/test_deb.py
-
 deb-arm64-verify:
-	PYTHON=$(PYTHON) bash scripts/apt_deps.sh test
+	PYTHON=$(PYTHON) bash scripts/apt_deps.sh arm64
 	bash scripts/verify_arm64.sh
 
 clean:

@@ -34,6 +34,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.deb  # `make test-deb`; `make test` leaves it out
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "edge_alpr" / "samples"
 LABELS: dict[str, Any] = json.loads((SAMPLES / "labels.json").read_text())

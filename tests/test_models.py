@@ -236,6 +236,7 @@ def test_evaluate_dumps_exactly_the_unmatched_detections(recognizer: Recognizer,
     assert all(decode(c.read_bytes(), 10**8).shape[0] >= 20 for c in crops)
 
 
+@pytest.mark.parity
 def test_runtimes_agree() -> None:
     """ai-edge-litert and tflite-runtime give the same outputs (needs a numpy<2 interpreter).
 
@@ -245,10 +246,14 @@ def test_runtimes_agree() -> None:
     ``scripts/runtime_parity.py --xnnpack`` reports.
     """
     python = os.environ.get("EDGE_ALPR_PARITY_PYTHON")
+    unavailable = os.environ.get("EDGE_ALPR_PARITY_UNAVAILABLE")
     if not python:
+        # scripts/parity_venv.sh found no wheels of tflite-runtime / numpy<2 for this Python
+        if unavailable:
+            pytest.skip(f"runtime parity not checked: {unavailable}")
         if os.environ.get("CI"):
-            pytest.fail("EDGE_ALPR_PARITY_PYTHON is not set; `make test` creates that interpreter")
-        pytest.skip("set EDGE_ALPR_PARITY_PYTHON to a python with both runtimes (`make test` does)")
+            pytest.fail("EDGE_ALPR_PARITY_PYTHON is not set; `make test-parity` creates that interpreter")
+        pytest.skip("set EDGE_ALPR_PARITY_PYTHON to a python with both runtimes (`make test-parity` does)")
     script = str(ROOT / "scripts" / "runtime_parity.py")
     # the fixture's Romanian frames, Swedish plate crops and vehicle crops (12 dev images of each)
     args = ["--samples", "12", "--data", str(FIXTURE), "--scene-set", "romanian", "--plate-set", "se_crops"]

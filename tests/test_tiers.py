@@ -1,0 +1,65 @@
+"""The test tiers (docs/testing.md): `make test` runs what needs no package build, no second
+interpreter and no full data; each other tier has its own target, and `.ci/run` runs them all."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TIERS = {"test-parity": "parity", "test-deb": "deb", "test-data": "data"}
+
+
+def recipe(target: str) -> str:
+    """The recipe lines of ``target`` in the Makefile."""
+    text = (ROOT / "Makefile").read_text()
+    match = re.search(rf"^{re.escape(target)}:[^\n]*\n((?:\t[^\n]*\n)+)", text, re.M)
+    assert match, f"Makefile has no target {target} with a recipe"
+    return match.group(1)
+
+
+def markers() -> set[str]:
+    """The markers registered in pyproject.toml (``"name: description"`` lines of ``markers``)."""
+    block = re.search(r"^markers = \[\n(.*?)^\]", (ROOT / "pyproject.toml").read_text(), re.M | re.S)
+    assert block, "pyproject.toml registers no pytest markers"
+    return set(re.findall(r'^\s*"(\w+):', block.group(1), re.M))
+
+
+def marker_expression(target: str) -> str:
+    found = re.findall(r'pytest -m ("[^"]+"|\S+)', recipe(target))
+    assert len(found) == 1, f"make {target} should run pytest once with -m: {found}"
+    return found[0].strip('"')
+
+
+def test_make_test_leaves_out_every_other_tier() -> None:
+    assert markers() == set(TIERS.values()), "a new marker needs its tier here and in docs/testing.md"
+    assert marker_expression("test") == " and ".join(f"not {m}" for m in ("data", "parity", "deb"))
+    body = recipe("test")
+    for heavy in ("parity_venv", "PARITY", "apt_deps.sh deb", "test_deb", "build-deb"):
+        assert heavy not in body, f"make test must not do {heavy}: {body}"
+    assert "apt_deps.sh test" in body
+
+
+def test_each_tier_has_a_target_and_ci_runs_them_all() -> None:
+    for target, marker in TIERS.items():
+        assert marker_expression(target) == marker, target
+    ci = (ROOT / ".ci" / "run").read_text()
+    loop = re.search(r"^for target in ([^;]+);", ci, re.M)
+    assert loop and loop.group(1).split() == ["test", *TIERS], ci
+
+
+def test_the_markers_select_the_tiers_tests() -> None:
+    """Collected, not run: the package test and the parity check are outside `make test`."""
+    def collect(expression: str) -> set[str]:
+        out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                              "-m", expression], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+        return {line for line in out.stdout.splitlines() if "::" in line}
+
+    default = collect(marker_expression("test"))
+    assert default and not any(t.startswith("tests/test_deb.py") or "test_runtimes_agree" in t for t in default)
+    deb = collect("deb")
+    assert deb and all(t.startswith("tests/test_deb.py::") for t in deb)
+    assert collect("parity") == {"tests/test_models.py::test_runtimes_agree"}

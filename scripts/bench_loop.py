@@ -8,8 +8,10 @@
 3. End-to-end delay from a frame being read to its MQTT message arriving at a subscriber
    (real mosquitto on a free port), p50/p99, with and without the configured
    max_prediction_delay (which is waiting by design).
+4. Loop throughput with the event history on (crop, thumbnail and row per event) against off,
+   in alternating rounds (``--history-only`` runs just this).
 
-Usage:  python scripts/bench_loop.py [--seconds 20] [--fps-cap 5]
+Usage:  python scripts/bench_loop.py [--seconds 20] [--fps-cap 5] [--rounds 3] [--history-only]
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import json
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 from edge_alpr.delivery.mqtt import MQTT_SINK, MqttPublisher  # noqa: E402
 from edge_alpr.delivery.mqtt_config import MqttConfig  # noqa: E402
 from edge_alpr.delivery.outbox import DeliveryWorker, Outbox  # noqa: E402
+from edge_alpr.history import History, HistoryConfig, from_event  # noqa: E402
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # noqa: E402
 from edge_alpr.stream.config import StreamConfig  # noqa: E402
 from edge_alpr.stream.loop import CameraLoop  # noqa: E402
@@ -76,7 +80,7 @@ def cpu_seconds() -> float:
 
 def run_loop(recognizer: Recognizer, source: dict[str, object], seconds: float,
              on_event=lambda e: None, max_fps: float = 0.0, max_delay: float = 1.0,
-             motion_threshold: int = 0):
+             motion_threshold: int = 0, keep_scene: bool = False):
     """Run one camera loop for ``seconds``; the motion gate is off unless a threshold is given,
     so that throughput figures count recognitions, not skipped frames."""
     camera = {"id": "bench", "source": source, "max_fps": max_fps,
@@ -87,6 +91,7 @@ def run_loop(recognizer: Recognizer, source: dict[str, object], seconds: float,
     stop = threading.Event()
     loop = CameraLoop(cam, cfg.events, open_source(cam, stop),
                       partial(recognizer.recognize, options=RecognizeOptions()), on_event, stop)
+    loop.tracker.keep_scene = keep_scene  # as service.build does with the history on
     wall0, cpu0 = time.monotonic(), cpu_seconds()
     loop.start()
     loop.join(seconds)
@@ -94,6 +99,38 @@ def run_loop(recognizer: Recognizer, source: dict[str, object], seconds: float,
     loop.join(5)
     wall, cpu = time.monotonic() - wall0, cpu_seconds() - cpu0
     return loop.stats, wall, cpu
+
+
+def history_cost(video: Path, tmp: Path, seconds: float, rounds: int) -> None:
+    """Frames/s with the history on and off, alternating, ``rounds`` times each."""
+    rec = Recognizer.from_config(ModelsConfig(threads=1))
+    fps: dict[bool, list[float]] = {False: [], True: []}
+    events: dict[bool, int] = {False: 0, True: 0}
+    spent = [0.0, 0.0]  # seconds in History.publish, loop seconds with the history on
+    for r in range(rounds):
+        for on in (False, True) if r % 2 == 0 else (True, False):
+            history = History(HistoryConfig(min_free_bytes=0), tmp / f"history-{r}") if on else None
+
+            def deliver(event, history=history):
+                payload = event.to_payload()
+                if history is not None:
+                    started = time.perf_counter()
+                    history.publish(from_event(event, payload, None))
+                    spent[0] += time.perf_counter() - started
+
+            stats, wall, _ = run_loop(rec, {"kind": "video", "path": str(video), "loop": True},
+                                      seconds, on_event=deliver, keep_scene=on)
+            fps[on].append(stats.frames_processed / wall)
+            events[on] += stats.events
+            spent[1] += wall if on else 0.0
+            if history is not None:
+                history.close()
+    off, on = statistics.median(fps[False]), statistics.median(fps[True])
+    print(f"history off: {off:.2f} frames/s ({events[False]} events), on: {on:.2f} frames/s "
+          f"({events[True]} events kept with crop + thumbnail); on/off {on / off:.3f} "
+          f"(medians of {rounds} alternating rounds of {seconds:g} s)")
+    print(f"history.publish: {1000 * spent[0] / max(1, events[True]):.1f} ms per event, "
+          f"{100 * spent[0] / spent[1]:.2f} % of the loop's time with the history on")
 
 
 def start_broker(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -113,12 +150,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--fps-cap", type=float, default=5.0)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--history-only", action="store_true")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_loop_"))
     plates, static = tmp / "plates.avi", tmp / "static.avi"
     make_video(plates, static=False)
     make_video(static, static=True)
     print(f"machine: {__import__('os').cpu_count()} cpus; video {W}x{H} MJPG")
+    history_cost(plates, tmp, args.seconds, args.rounds)
+    if args.history_only:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return 0
 
     fps_by_threads = {}
     for threads in (1, 2):

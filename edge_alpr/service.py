@@ -210,7 +210,9 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
         if api is None:
             webhooks.start()
         if cfg.mqtt.enabled:
-            svc.mqtt = MqttPublisher(cfg.mqtt, tuple(c.id for c in cameras))
+            svc.mqtt = MqttPublisher(cfg.mqtt, tuple(c.id for c in cameras),
+                                     lists=watchlists.names())
+            watchlists.on_change(svc.mqtt.set_lists)
             svc.mqtt.start()
             worker = DeliveryWorker(outbox, MQTT_SINK, svc.mqtt.send, stop,
                                     backoff_initial_s=cfg.mqtt.retry_initial_s,

@@ -12,8 +12,11 @@ Topics (``<p>`` = topic prefix, ``<d>`` = device id):
   a crash it is stale until the next start: ``status`` is the authority on availability).
 * ``<p>/<d>/<camera>/plate``  one JSON event per vehicle (API result fields + ``id``,
   ``camera_id``, ``timestamp``), QoS 1, fed from the durable outbox (sink ``"mqtt"``).
+* ``<p>/<d>/<camera>/match/<list>``  the same event again when a watch list matches it (its
+  ``match`` names the list), so an automation can subscribe to one list.
 * ``<p>/<d>/usage``  retained JSON counters, republished when they change.
-* optional Home Assistant discovery: a sensor "last plate" per camera.
+* optional Home Assistant discovery: a sensor "last plate" per camera, and a device trigger
+  per camera and watch list (republished when the lists change; a deleted list's is removed).
 
 Every retained message (status, health, usage, discovery) is published again on each
 (re)connect, so a broker restarted without persistence gets them back at once.
@@ -66,7 +69,7 @@ class MqttPublisher:
     """One broker connection; thread-safe publishes; see the module docstring for topics."""
 
     def __init__(self, cfg: MqttConfig, camera_ids: tuple[str, ...] = (),
-                 environ: Mapping[str, str] | None = None) -> None:
+                 environ: Mapping[str, str] | None = None, lists: tuple[str, ...] = ()) -> None:
         self.cfg = cfg
         self.device = device_id(cfg)
         self.base = f"{cfg.topic_prefix}/{self.device}"
@@ -74,6 +77,7 @@ class MqttPublisher:
         self.health_topic = f"{self.base}/health"
         self.usage_topic = f"{self.base}/usage"
         self.camera_ids = camera_ids
+        self.lists = lists  # watch-list names: one Home Assistant trigger per camera and list
         self._connected = threading.Event()
         self._status_extra: dict[str, Any] = {}
         self._usage: dict[str, Any] | None = None  # the latest counters given
@@ -180,6 +184,9 @@ class MqttPublisher:
     def plate_topic(self, camera_id: str) -> str:
         return f"{self.base}/{camera_id}/plate"
 
+    def match_topic(self, camera_id: str, watch_list: str) -> str:
+        return f"{self.base}/{camera_id}/match/{watch_list}"
+
     def _publish(self, topic: str, payload: str, retain: bool = False) -> mqtt.MQTTMessageInfo:
         with self._lock:
             return self.client.publish(topic, payload, qos=self.cfg.qos, retain=retain)
@@ -215,18 +222,49 @@ class MqttPublisher:
         if not self._connected.is_set():
             raise MqttError(f"not connected to broker {self.cfg.host}:{self.cfg.port}")
         camera = str(item.payload.get("camera_id", "unknown"))
-        info = self._publish(self.plate_topic(camera), json.dumps(item.payload))
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            raise MqttError(f"publish failed: {mqtt.error_string(info.rc)}")
-        try:
-            info.wait_for_publish(self.cfg.publish_timeout_s)
-        except (RuntimeError, ValueError) as e:
-            raise MqttError(f"publish failed: {e}") from e
-        if not info.is_published():
-            raise MqttError(f"no PUBACK within {self.cfg.publish_timeout_s} s")
+        body = json.dumps(item.payload)
+        sent = [self._publish(self.plate_topic(camera), body)]
+        match = item.payload.get("match")
+        if isinstance(match, dict) and isinstance(match.get("list"), str):
+            sent.append(self._publish(self.match_topic(camera, match["list"]), body))
+        deadline = time.monotonic() + self.cfg.publish_timeout_s
+        for info in sent:  # both confirmed, or the event is retried (both again)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                raise MqttError(f"publish failed: {mqtt.error_string(info.rc)}")
+            try:
+                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+            except (RuntimeError, ValueError) as e:
+                raise MqttError(f"publish failed: {e}") from e
+            if not info.is_published():
+                raise MqttError(f"no PUBACK within {self.cfg.publish_timeout_s} s")
+
+    def set_lists(self, lists: tuple[str, ...]) -> None:
+        """New watch-list names: triggers for new lists are announced, a deleted list's removed."""
+        with self._lock:
+            gone = [name for name in self.lists if name not in lists]
+            self.lists = lists
+            if not self.cfg.ha_discovery or not self._connected.is_set() or self._stopping:
+                return
+            for cam in self.camera_ids:
+                for name in gone:
+                    self._publish(self._trigger_topic(cam, name), "", retain=True)
+            self._publish_discovery()
+
+    def _trigger_topic(self, camera_id: str, watch_list: str) -> str:
+        uid = f"edge_alpr_{self.device}_{camera_id}_match_{watch_list}".replace("-", "_").replace(".", "_")
+        return f"{self.cfg.ha_prefix}/device_automation/{uid}/config"
 
     def _publish_discovery(self) -> None:
-        """Home Assistant MQTT discovery: one "last plate" sensor per camera."""
+        """Home Assistant MQTT discovery: one "last plate" sensor per camera, one device trigger
+        per camera and watch list."""
+        device = {"identifiers": [f"edge_alpr_{self.device}"], "name": f"edge-alpr {self.device}",
+                  "manufacturer": "edge-alpr", "sw_version": __version__}
+        for cam in self.camera_ids:
+            for name in self.lists:
+                trigger = {"automation_type": "trigger", "type": "plate_match",
+                           "subtype": f"{name} ({cam})", "topic": self.match_topic(cam, name),
+                           "device": device}
+                self._publish(self._trigger_topic(cam, name), json.dumps(trigger), retain=True)
         for cam in self.camera_ids:
             uid = f"edge_alpr_{self.device}_{cam}_plate".replace("-", "_").replace(".", "_")
             config = {
@@ -241,7 +279,6 @@ class MqttPublisher:
                 "payload_available": ONLINE,
                 "payload_not_available": OFFLINE,
                 "icon": "mdi:car",
-                "device": {"identifiers": [f"edge_alpr_{self.device}"], "name": f"edge-alpr {self.device}",
-                           "manufacturer": "edge-alpr", "sw_version": __version__},
+                "device": device,
             }
             self._publish(f"{self.cfg.ha_prefix}/sensor/{uid}/config", json.dumps(config), retain=True)

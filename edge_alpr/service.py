@@ -34,6 +34,7 @@ from .engine.regions import validate_regions
 from .errors import ConfigError, InputError
 from .history import History, from_event, open_history
 from .lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
+from .metrics import Metrics, RateGauge, camera_samples
 from .recognizer import RecognizeOptions, Recognizer
 from .stream.config import FolderSourceConfig, OpenCvSourceConfig, Picamera2SourceConfig, VideoSourceConfig
 from .stream.loop import CameraLoop
@@ -193,11 +194,12 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
                         max_bytes=cfg.outbox.max_bytes)
         watchlists = WatchLists(cfg.watchlists, state)
         history = open_history(cfg.history, state)
+        metrics = Metrics()
         api = None
         if cfg.api.enabled:
             from .api.server import build as build_api
 
-            api = build_api(cfg, recognizer, outbox, (history, watchlists), supervisor)
+            api = build_api(cfg, recognizer, outbox, (history, watchlists, metrics), supervisor)
             usage, webhooks = api.usage, api.webhooks
         else:
             usage = Usage(state / "usage.sqlite", cfg.usage.max_calls)
@@ -214,7 +216,7 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
                                      lists=watchlists.names())
             watchlists.on_change(svc.mqtt.set_lists)
             svc.mqtt.start()
-            worker = DeliveryWorker(outbox, MQTT_SINK, svc.mqtt.send, stop,
+            worker = DeliveryWorker(outbox, MQTT_SINK, metrics.counted(MQTT_SINK, svc.mqtt.send), stop,
                                     backoff_initial_s=cfg.mqtt.retry_initial_s,
                                     backoff_max_s=cfg.mqtt.retry_max_s,
                                     send_timeout_s=cfg.mqtt.publish_timeout_s)
@@ -223,12 +225,14 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
         salt = svc.mqtt.device if svc.mqtt is not None else socket.gethostname()
         for cam, option in zip(cameras, options, strict=True):
             loop = CameraLoop(cam, cfg.stream.events, sources[0],
-                              partial(recognizer.recognize, options=option), svc.deliver, stop,
+                              metrics.timed("camera", partial(recognizer.recognize, options=option)),
+                              svc.deliver, stop,
                               id_salt=salt, crops_dir=_crops_dir(cfg))
             # the history keeps a thumbnail of the frame of each event's best read
             loop.tracker.keep_scene = history is not None and cfg.history.enabled
             svc.cameras.append(loop)
             sources.pop(0)  # the loop owns (and closes) its source from here on
+        metrics.collect(partial(camera_samples, svc.cameras, RateGauge()))
         for loop in svc.cameras:
             loop.start()
         return svc

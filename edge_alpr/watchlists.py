@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,6 +171,7 @@ class WatchLists:
         self._stored = self._load()
         self._lock = threading.Lock()
         self._listeners: list[Callable[[tuple[str, ...]], None]] = []
+        self.matches: Counter[str] = Counter()  # by list name, for /metrics
         self._view = self._rebuild()
 
     def _load(self) -> tuple[WatchList, ...]:
@@ -219,6 +221,8 @@ class WatchLists:
             return None
         best = int(ok[np.argmin(found[ok])])
         wl, entry = index.owners[best]
+        with self._lock:
+            self.matches[wl.name] += 1
         return Match(wl.name, entry.plate, entry.label, float(found[best]))
 
     # -- edits (API lists only) -----------------------------------------------------------------

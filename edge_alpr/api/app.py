@@ -27,11 +27,12 @@ from ..config import ApiConfig
 from ..delivery.webhooks import Webhooks
 from ..errors import InputError
 from ..history import History
+from ..metrics import Metrics
 from ..recognizer import RecognizeOptions, Recognizer
 from ..supervision import Supervisor
 from ..usage import Usage
 from ..watchlists import WatchLists
-from . import events
+from . import events, monitor
 from .fetch import fetch_image
 from .request import BODY_UNREAD, parse_read_request
 
@@ -72,6 +73,7 @@ class ApiContext:
     history: History | None = None  # kept reads and camera events (GET /v1/events/)
     keep_reads: bool = False  # history.api_reads
     watchlists: WatchLists | None = None
+    metrics: Metrics | None = None  # GET /metrics
     supervisor: Supervisor = field(default_factory=Supervisor)  # the workers /info/ reports
 
 
@@ -137,8 +139,13 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
         options = RecognizeOptions.from_request_config(req.config, req.regions)
         with imaging.decoding(data, ctx.cfg.max_pixels, budget) as image:
             snapshot = ctx.usage.take()
+            inferring = time.perf_counter()
             results = ctx.recognizer.recognize(image, options)
             elapsed_ms = (time.perf_counter() - started) * 1000.0
+            if ctx.metrics is not None:
+                ctx.metrics.observe("edge_alpr_inference_seconds", {"source": "api"},
+                                    time.perf_counter() - inferring)
+                ctx.metrics.observe("edge_alpr_plate_reader_seconds", {}, elapsed_ms / 1000.0)
             stamp = req.timestamp or datetime.now(timezone.utc)
             found = events.read_results(ctx.history, ctx.keep_reads, ctx.watchlists, results,
                                         image, req.camera_id, stamp)
@@ -181,6 +188,7 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
     for path in ("/v1/statistics/", "/v1/statistics"):
         app.route(path, "GET", statistics)
     events.install(app, guarded, ctx.history, ctx.watchlists)
+    monitor.install(app, guarded, ctx.metrics)
 
     def error_handler(error: bottle.HTTPError) -> str:
         if error.status_code >= 500:

@@ -25,6 +25,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from cheroot import server as cheroot_server
@@ -37,6 +38,7 @@ from ..delivery.webhooks import Webhooks
 from ..errors import ConfigError
 from ..history import History, open_history
 from ..lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
+from ..metrics import Metrics, history_samples, outbox_samples, watchlist_samples
 from ..recognizer import Recognizer
 from ..supervision import Supervisor
 from ..usage import Usage
@@ -640,11 +642,11 @@ def limits_of(cfg: Config) -> ClientLimits:
 
 
 def build(cfg: Config, recognizer: Recognizer | None = None, outbox: Outbox | None = None,
-          shared: tuple[History | None, WatchLists] | None = None,
+          shared: tuple[History | None, WatchLists, Metrics] | None = None,
           supervisor: Supervisor | None = None) -> ApiRuntime:
     """Load models (unless given), open the state files and start webhooks and the server.
 
-    ``shared``: the history and watch lists of ``edge-alpr run`` (which closes the history);
+    ``shared``: the history, watch lists and metrics of ``edge-alpr run`` (which closes the history);
     without it they are opened here and the runtime closes the history.  ``supervisor``
     (``edge-alpr run``'s, else a new one) watches the server's and the webhooks' workers.
     """
@@ -656,12 +658,15 @@ def build(cfg: Config, recognizer: Recognizer | None = None, outbox: Outbox | No
     outbox = outbox or Outbox(state / "outbox.sqlite", cfg.outbox.max_rows, cfg.outbox.max_age_s,
                               max_bytes=cfg.outbox.max_bytes)
     stop = threading.Event()
-    webhooks = Webhooks(cfg.webhooks, outbox, stop)
-    history, watchlists = shared or (open_history(cfg.history, state),
-                                     WatchLists(cfg.watchlists, state))
+    history, watchlists, metrics = shared or (open_history(cfg.history, state),
+                                              WatchLists(cfg.watchlists, state), Metrics())
+    webhooks = Webhooks(cfg.webhooks, outbox, stop, wrap=metrics.counted)
+    for collector in (partial(outbox_samples, outbox), partial(watchlist_samples, watchlists),
+                      *([partial(history_samples, history)] if history is not None else [])):
+        metrics.collect(collector)
     ctx = ApiContext(cfg.api, recognizer, usage, token, webhooks, history, cfg.history.api_reads,
-                     watchlists, supervisor or Supervisor())
-    server = ApiServer(create_app(ctx), cfg.api.host, cfg.api.port, cfg.api.threads,
+                     watchlists, metrics=metrics, supervisor=supervisor or Supervisor())
+    server = ApiServer(metrics.wsgi(create_app(ctx)), cfg.api.host, cfg.api.port, cfg.api.threads,
                        cfg.api.shutdown_timeout_s, cfg.api.keepalive_linger_s, limits_of(cfg))
     try:
         server.start()

@@ -26,10 +26,13 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from ..config import WebhooksConfig, WebhookTarget
 from .outbox import DeliveryWorker, Outbox, OutboxItem
+
+Send = Callable[[OutboxItem], None]
 
 
 def sink_name(target: WebhookTarget) -> str:
@@ -66,14 +69,17 @@ def _multipart(payload_json: bytes, image: bytes, filename: str) -> tuple[bytes,
 class Webhooks:
     """Queues ``image.done`` events and runs one delivery worker per target."""
 
-    def __init__(self, cfg: WebhooksConfig, outbox: Outbox, stop: threading.Event) -> None:
+    def __init__(self, cfg: WebhooksConfig, outbox: Outbox, stop: threading.Event,
+                 wrap: Callable[[str, Send], Send] | None = None) -> None:
+        """``wrap(sink, send)``: each target's sender as its worker calls it (``metrics.counted``)."""
         self.cfg = cfg
         self.outbox = outbox
         self.stop = stop
         self.workers: dict[str, DeliveryWorker] = {}
         for target in cfg.targets:
+            send = self._sender(target)
             self.workers[target.url] = DeliveryWorker(
-                outbox, sink_name(target), self._sender(target), stop,
+                outbox, sink_name(target), wrap(sink_name(target), send) if wrap else send, stop,
                 backoff_initial_s=cfg.backoff_initial_s, backoff_max_s=cfg.backoff_max_s,
                 max_failures=cfg.max_failures, send_timeout_s=cfg.timeout_s)
 

@@ -22,6 +22,7 @@ import io
 import json
 import math
 import re
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -148,8 +149,6 @@ def read_results(history: History | None, keep_reads: bool, watchlists: WatchLis
                  stamp: datetime) -> list[dict[str, Any]]:
     """The API's ``results`` with ``match`` where a watch list matches; kept in the history
     when ``history.api_reads`` is on (``image`` is the decoded RGB array)."""
-    import uuid
-
     out = []
     for result in results:
         found = result.to_dict()

@@ -95,7 +95,7 @@ def keep_frame_memory() -> None:
     720p frame fills one) and up to 16 MB of free heap, so about 20-35 MB for 720p-1080p
     frames and 80 MB at worst, bounded and not growing (measured: 127 MB RSS after 1000
     requests).  One malloc arena for all threads keeps that from multiplying by the thread
-    count; the recognizer serialises the heavy work anyway.  Call it before threads start.
+    count; each model serialises its own runs anyway.  Call it before threads start.
     Where the C library is not glibc (no ``mallopt``), only Pillow's cache is set.
     """
     Image.core.set_blocks_max(_PILLOW_CACHED_BLOCKS)

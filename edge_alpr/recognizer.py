@@ -12,7 +12,6 @@ This module knows nothing of HTTP, MQTT or cameras.
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,7 +89,13 @@ class RecognizeOptions:
 
 
 class Recognizer:
-    """Detector + reader + vehicle classifier behind one call; safe to share between threads."""
+    """Detector + reader + vehicle classifier behind one call; safe to share between threads.
+
+    No lock of its own: each model's interpreter has one (``engine.runtime.Model.run``), and
+    everything else here works on the caller's arrays.  Why: one lock over the whole pipeline
+    let a 12 MP upload hold every camera for its whole recognition; with the models' locks a
+    camera waits at most for one model run of another caller.
+    """
 
     def __init__(
         self, detector: Detector, reader: Reader | PairedReader, vehicle: VehicleClassifier, cfg: ModelsConfig
@@ -98,7 +103,6 @@ class Recognizer:
         self.detector, self.reader, self.vehicle, self.cfg = detector, reader, vehicle, cfg
         # dscore's map (identity without one in the detector's sidecar); the read score's is the reader's
         self.dscore = Calibration.from_meta(detector.model.meta, detector.model.name)
-        self._lock = threading.Lock()
 
     @classmethod
     def from_config(cls, cfg: ModelsConfig) -> Recognizer:
@@ -163,7 +167,7 @@ class Recognizer:
         Why: the detector's score is calibrated on the European plates of its real scenes, and
         real US, Brazilian and Argentine plates in mid-size scenes often score under its
         threshold; but a non-plate (a lamp, a grille, lettering) reads as no plate the reader
-        believes in.  The reads run without the lock; ``recognize`` calls this under it.
+        believes in.
         """
         out = {}
         for d in weak:
@@ -177,12 +181,10 @@ class Recognizer:
         """Read the plate in ``box``, with calibrated scores (the probability that a reading is
         exactly right); outside fast mode, an uncertain read is read again from several crops
         (``ModelsConfig.reread_below``)."""
-        with self._lock:
-            return self.reader.calibrate(self._read(image, box, opts))
+        return self.reader.calibrate(self._read(image, box, opts))
 
     def _read(self, image: np.ndarray, box: Box, opts: RecognizeOptions) -> PlateRead:
-        """``read`` with the reader's raw scores, for a caller that holds the lock (the interpreters
-        are not thread-safe).  Why raw: ``reread_below`` and ``rescue_min_read`` were tuned on the
+        """``read`` with the reader's raw scores.  Why raw: ``reread_below`` and ``rescue_min_read`` were tuned on the
         raw score, and the calibration map is fitted on the reads this makes."""
         args = (self.cfg.top_n, self.cfg.beam_width, opts.regions)
         views: list[Any] = [self.reader.infer(self.reader.crop(image, box))]  # kept for a re-read
@@ -202,17 +204,16 @@ class Recognizer:
         opts = options or RecognizeOptions()
         thr_o = self.cfg.min_read_score if opts.threshold_o is None else opts.threshold_o
         h, w = image.shape[:2]
-        with self._lock:
-            results = []
-            dets, known = self._detect(image, opts)
-            for det in dets:
-                read = self.reader.calibrate(known[det.box] if det.box in known else self._read(image, det.box, opts))
-                if not read.plate or read.score < thr_o:
-                    continue
-                if opts.region_strict and opts.regions and not any(reg.matches(read.plate, r) for r in opts.regions):
-                    continue
-                vehicle = self.vehicle.classify(image, self.cfg.vehicle_box.around(det.box, w, h))
-                if opts.detection_rule_strict and vehicle.type == "Unknown":
-                    continue
-                results.append(PlateResult(det.box, self.dscore(det.score), read, vehicle))
+        results = []
+        dets, known = self._detect(image, opts)
+        for det in dets:
+            read = self.reader.calibrate(known[det.box] if det.box in known else self._read(image, det.box, opts))
+            if not read.plate or read.score < thr_o:
+                continue
+            if opts.region_strict and opts.regions and not any(reg.matches(read.plate, r) for r in opts.regions):
+                continue
+            vehicle = self.vehicle.classify(image, self.cfg.vehicle_box.around(det.box, w, h))
+            if opts.detection_rule_strict and vehicle.type == "Unknown":
+                continue
+            results.append(PlateResult(det.box, self.dscore(det.score), read, vehicle))
         return results

@@ -1,7 +1,8 @@
 """The production HTTP server (cheroot, threaded) and ``edge-alpr serve``.
 
-cheroot gives a fixed pool of worker threads; the recognizer is thread-safe (it serialises
-interpreter use with its own lock), so requests overlap their parsing, decoding and I/O.
+cheroot gives a fixed pool of worker threads; the recognizer is thread-safe (each model
+serialises the use of its interpreter with its own lock), so requests overlap their parsing,
+decoding and I/O, and the models' runs of different requests and cameras interleave.
 Shutdown is graceful: SIGTERM/SIGINT set a stop event, the server stops accepting, finishes
 requests in flight within ``api.shutdown_timeout_s`` and the process exits well under the
 2 s systemd budget.

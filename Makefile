@@ -58,7 +58,7 @@ test-parity: install
 
 test-deb: install
 	@PYTHON=$(PYTHON) bash scripts/apt_deps.sh deb
-	@$(PY) -m pytest -m deb -x -s $(PYTEST_ARGS) tests/test_deb.py; $(PYTEST_RUN)
+	@EDGE_ALPR_DEB_SUITE=$(SUITE) $(PY) -m pytest -m deb -x -s $(PYTEST_ARGS) tests/test_deb.py; $(PYTEST_RUN)
 
 deb-test: test-deb
 
@@ -77,18 +77,20 @@ models:
 	bash scripts/make_models.sh
 
 # The .deb (debian/): built with dpkg-buildpackage -us -uc -b under env -i in a copy of the tree
-# (build/deb/<arch>/), then copied into dist/; it depends on the building release's python3.X.
-# ARCH=arm64 builds in an arm64 chroot of this machine's release (SUITE=) through
-# qemu-user-static (root).  test-deb (above; deb-test is the old name) is the CI test;
+# (build/deb/<suite>-<arch>/), then copied into dist/; it depends on the building release's
+# python3.X.  SUITE=trixie (another release) or ARCH=arm64 (through qemu-user-static) build in a
+# debootstrap chroot of that release (root; default: this machine's).  test-deb (above, with
+# SUITE= too; deb-test is the old name) is the CI test;
 # deb-arm64-verify: the same on arm64 under qemu (~10 min, not in default CI).
 ARCH ?=
+SUITE ?=
 deb:
 	PYTHON=$(PYTHON) bash scripts/apt_deps.sh $(if $(filter arm64 aarch64,$(ARCH)),arm64,deb)
-	ARCH=$(ARCH) sh debian/build-deb.sh
+	ARCH=$(ARCH) SUITE=$(SUITE) sh debian/build-deb.sh
 
 deb-arm64-verify:
 	PYTHON=$(PYTHON) bash scripts/apt_deps.sh arm64
-	bash scripts/verify_arm64.sh
+	SUITE=$(SUITE) bash scripts/verify_arm64.sh
 
 clean:
 	rm -rf $(VENV) $(PARITY_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

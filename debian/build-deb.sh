@@ -1,19 +1,22 @@
 #!/bin/sh
-# make deb [ARCH=arm64]: build edge-alpr_<version>_<arch>.deb into dist/.
+# make deb [ARCH=arm64] [SUITE=trixie]: build edge-alpr_<version>_<arch>.deb into dist/.
 #
 # The working tree (including the models in models/quantized/, which are not in git) is copied
-# to build/deb/<arch>/src and built there with `dpkg-buildpackage -us -uc -b` under `env -i`, so
+# to build/deb/<suite>-<arch>/src and built there with `dpkg-buildpackage -us -uc -b` under `env -i`, so
 # no PIP_*/PYTHON* variable of the caller leaks into the venv; dpkg-buildpackage writes the .deb
-# to build/deb/<arch>/ and this script copies it to dist/.
+# to build/deb/<suite>-<arch>/ and this script copies it to dist/.
 #
-# ARCH=<host arch> (default) builds on this machine (needs the Build-Depends of
-# debian/control: apt-get install debhelper python3-venv rsync ca-certificates).
-# ARCH=arm64 on an amd64 machine builds inside an arm64 Debian bookworm chroot run through
-# qemu-user-static + binfmt_misc (apt-get install debootstrap qemu-user-static binfmt-support);
+# The package depends on the building release's python3.X (bookworm: 3.11, trixie: 3.13), so it
+# is built for a release, SUITE (default: this machine's, from /etc/os-release).
+# ARCH=<host arch> and SUITE=<this release> (the defaults) build on this machine (needs the
+# Build-Depends of debian/control: apt-get install debhelper python3-venv ca-certificates).
+# Another SUITE (e.g. SUITE=trixie on bookworm) or ARCH=arm64 on an amd64 machine builds inside a
+# minbase chroot of that release and architecture (root; a foreign one runs through
+# qemu-user-static + binfmt_misc: apt-get install debootstrap qemu-user-static binfmt-support);
 # the chroot is made once with debootstrap and cached as a tarball in $CACHE
-# (default ~/.cache/edge-alpr), so later builds unpack it in seconds.  SUITE= and MIRROR= pick
-# another release (e.g. for Jetson: SUITE=jammy MIRROR=http://ports.ubuntu.com/ubuntu-ports,
-# see scripts/image/jetson.md); the package then depends on that release's python3.X.
+# (default ~/.cache/edge-alpr), so later builds unpack it in seconds.  MIRROR= picks another
+# archive (e.g. for Jetson: SUITE=jammy MIRROR=http://ports.ubuntu.com/ubuntu-ports, see
+# scripts/image/jetson.md).
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,9 +24,10 @@ HOST_ARCH=$(dpkg --print-architecture)
 ARCH=${ARCH:-$HOST_ARCH}
 case "$ARCH" in x86_64) ARCH=amd64 ;; aarch64) ARCH=arm64 ;; esac  # uname -m spellings
 CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/edge-alpr}
-SUITE=${SUITE:-bookworm}
+HOST_SUITE=$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release 2>/dev/null | tr -d '"')
+SUITE=${SUITE:-$HOST_SUITE}
+[ -n "$SUITE" ] || { echo "make deb: /etc/os-release names no VERSION_CODENAME: set SUITE (e.g. SUITE=trixie)" >&2; exit 1; }
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
-WORK=$ROOT/build/deb/$ARCH
 CLEAN_ENV="env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp LANG=C.UTF-8 LC_ALL=C.UTF-8 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || date +%s)}"
 BUILD_DEPS="debhelper python3-venv ca-certificates build-essential fakeroot"
 
@@ -51,7 +55,8 @@ collect() {  # $1 = directory dpkg-buildpackage wrote into
 	done
 }
 
-if [ "$ARCH" = "$HOST_ARCH" ]; then
+WORK=$ROOT/build/deb/$SUITE-$ARCH
+if [ "$ARCH" = "$HOST_ARCH" ] && [ "$SUITE" = "$HOST_SUITE" ]; then
 	copy_tree "$WORK/src"
 	rm -f "$WORK"/edge-alpr_*
 	(cd "$WORK/src" && $CLEAN_ENV dpkg-buildpackage -us -uc -b)
@@ -59,20 +64,23 @@ if [ "$ARCH" = "$HOST_ARCH" ]; then
 	exit 0
 fi
 
-# Foreign architecture: a chroot of that architecture, emulated by qemu-user-static.
-[ "$(id -u)" = 0 ] || { echo "make deb ARCH=$ARCH: needs root (debootstrap, chroot, mount)" >&2; exit 1; }
-case "$ARCH" in
-	arm64) QEMU=qemu-aarch64 ;;
-	armhf) QEMU=qemu-arm ;;
-	*) echo "make deb: ARCH=$ARCH is not supported (use arm64)" >&2; exit 1 ;;
-esac
-[ -d /proc/sys/fs/binfmt_misc ] && [ -e /proc/sys/fs/binfmt_misc/register ] || \
-	mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
-if ! grep -q '^flags:.*F' "/proc/sys/fs/binfmt_misc/$QEMU" 2>/dev/null; then
-	update-binfmts --enable "$QEMU" 2>/dev/null || true
-	grep -q '^flags:.*F' "/proc/sys/fs/binfmt_misc/$QEMU" || {
-		echo "make deb ARCH=$ARCH: binfmt_misc has no $QEMU handler with the F flag;" \
-			"apt-get install qemu-user-static binfmt-support" >&2; exit 1; }
+# Another release or architecture: a chroot of it (a foreign architecture emulated by
+# qemu-user-static).
+[ "$(id -u)" = 0 ] || { echo "make deb ARCH=$ARCH SUITE=$SUITE: needs root (debootstrap, chroot, mount)" >&2; exit 1; }
+if [ "$ARCH" != "$HOST_ARCH" ]; then
+	case "$ARCH" in
+		arm64) QEMU=qemu-aarch64 ;;
+		armhf) QEMU=qemu-arm ;;
+		*) echo "make deb: ARCH=$ARCH is not supported (use arm64)" >&2; exit 1 ;;
+	esac
+	[ -d /proc/sys/fs/binfmt_misc ] && [ -e /proc/sys/fs/binfmt_misc/register ] || \
+		mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+	if ! grep -q '^flags:.*F' "/proc/sys/fs/binfmt_misc/$QEMU" 2>/dev/null; then
+		update-binfmts --enable "$QEMU" 2>/dev/null || true
+		grep -q '^flags:.*F' "/proc/sys/fs/binfmt_misc/$QEMU" || {
+			echo "make deb ARCH=$ARCH: binfmt_misc has no $QEMU handler with the F flag;" \
+				"apt-get install qemu-user-static binfmt-support" >&2; exit 1; }
+	fi
 fi
 
 TARBALL=$CACHE/$SUITE-$ARCH-build.tar

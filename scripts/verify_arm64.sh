@@ -1,11 +1,13 @@
 #!/bin/bash
-# Verify the arm64 .deb on an emulated arm64 Debian bookworm system (not in default CI: about
+# Verify the arm64 .deb on an emulated arm64 Debian system (not in default CI: about
 # 10 minutes on a 2-core amd64 machine, most of it qemu).  Run as root from the checkout:
 #
 #   make deb-arm64-verify            # or: bash scripts/verify_arm64.sh [path/to/edge-alpr_*_arm64.deb]
 #
-# 1. builds dist/edge-alpr_<version>_arm64.deb with `make deb ARCH=arm64` unless one is given;
-# 2. makes a clean arm64 bookworm minbase tree (+ systemd to boot it) with debootstrap through
+# The release is SUITE (default: this machine's, e.g. bookworm or trixie): the package is built
+# for it and booted on it.
+# 1. builds dist/edge-alpr_<version>_arm64.deb with `make deb ARCH=arm64 SUITE=...` unless one is given;
+# 2. makes a clean arm64 minbase tree of SUITE (+ systemd to boot it) with debootstrap through
 #    qemu-user-static/binfmt_misc, cached as a tarball in $CACHE (default ~/.cache/edge-alpr);
 # 3. installs the package's Depends from the mirror, then the .deb, in a chroot (image path);
 # 4. boots the tree with `systemd-nspawn -b` (private network), waits for edge-alpr.service to be
@@ -18,6 +20,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/edge-alpr}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
+SUITE=${SUITE:-$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release 2>/dev/null | tr -d '"')}
+[ -n "$SUITE" ] || { echo "verify_arm64: /etc/os-release names no VERSION_CODENAME: set SUITE (e.g. SUITE=trixie)" >&2; exit 1; }
 SAMPLE=${SAMPLE:-01_uc3m_01146.jpg}
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive
 T0=$(date +%s)
@@ -34,8 +38,8 @@ grep -q '^flags:.*F' /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null || {
 
 DEB=${1:-}
 if [ -z "$DEB" ]; then
-	say "make deb ARCH=arm64"
-	make -C "$ROOT" deb ARCH=arm64
+	say "make deb ARCH=arm64 SUITE=$SUITE"
+	make -C "$ROOT" deb ARCH=arm64 SUITE="$SUITE"
 	DEB=$(ls -t "$ROOT"/dist/edge-alpr_*_arm64.deb | head -n1)
 fi
 say "package: $DEB ($(du -h "$DEB" | cut -f1))"
@@ -61,13 +65,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-TARBALL=$CACHE/bookworm-arm64-minbase-systemd.tar
+TARBALL=$CACHE/$SUITE-arm64-minbase-systemd.tar
 mkdir -p "$CACHE" "$ROOTFS"
 if [ -f "$TARBALL" ]; then
 	tar -C "$ROOTFS" --numeric-owner -xf "$TARBALL"
 else
-	say "debootstrap bookworm arm64 minbase (first time; cached afterwards)"
-	debootstrap --arch=arm64 --variant=minbase --include=systemd,systemd-sysv,dbus bookworm "$ROOTFS" "$MIRROR"
+	say "debootstrap $SUITE arm64 minbase (first time; cached afterwards)"
+	debootstrap --arch=arm64 --variant=minbase --include=systemd,systemd-sysv,dbus "$SUITE" "$ROOTFS" "$MIRROR"
 	rm -f "$ROOTFS"/var/cache/apt/archives/*.deb
 	tar -C "$ROOTFS" -cf "$TARBALL.tmp" . && mv "$TARBALL.tmp" "$TARBALL"
 fi

@@ -1,7 +1,12 @@
-"""The Debian package end to end (issue 5), on a real Debian bookworm system container.
+"""The Debian package end to end, on a real Debian system container of the release it is built for.
 
-1. ``make deb`` builds the .deb (dpkg-buildpackage under ``env -i``); lintian has nothing to say.
-2. A clean bookworm *minbase* tree made by debootstrap (plus systemd to boot it; cached as a
+The release (SUITE) is this machine's (``VERSION_CODENAME`` in /etc/os-release), or
+``EDGE_ALPR_DEB_SUITE`` (``make test-deb SUITE=trixie`` on a bookworm machine): the package depends
+on that release's python3.X (bookworm 3.11, trixie 3.13).
+
+1. ``make deb SUITE=...`` builds the .deb (dpkg-buildpackage under ``env -i``; for another release
+   in a debootstrap chroot of it); lintian has nothing to say.
+2. A clean *minbase* tree of SUITE made by debootstrap (plus systemd to boot it; cached as a
    tarball in ``$EDGE_ALPR_CACHE`` or ``~/.cache/edge-alpr``, CI starts without one) gets the
    package's dependencies from the Debian mirror, then the .deb with ``apt-get install ./x.deb``
    run in a chroot: the way an image is built (pi-gen stage, Jetson rootfs).
@@ -40,6 +45,20 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "edge_alpr" / "samples"
 LABELS: dict[str, Any] = json.loads((SAMPLES / "labels.json").read_text())
 CACHE = Path(os.environ.get("EDGE_ALPR_CACHE", Path.home() / ".cache" / "edge-alpr"))
+
+
+def _host_suite() -> str:
+    try:
+        release = Path("/etc/os-release").read_text()
+    except OSError:
+        return ""
+    match = re.search(r"^VERSION_CODENAME=\"?(\w*)", release, re.M)
+    return match.group(1) if match else ""
+
+
+SUITE = os.environ.get("EDGE_ALPR_DEB_SUITE") or _host_suite()
+ARCH = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True).stdout.strip() \
+    if shutil.which("dpkg") else ""
 MIRROR = os.environ.get("EDGE_ALPR_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 BOOT_PACKAGES = "systemd,systemd-sysv,dbus"  # minbase + what `systemd-nspawn -b` needs
 CLEAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -53,7 +72,8 @@ VOLATILE = ("proc", "sys", "dev", "run", "tmp", "var/tmp", "var/log", "var/cache
             "var/lib/dbus", "var/lib/systemd/random-seed", "var/lib/systemd/timers",
             "var/lib/systemd/catalog", "var/lib/systemd/coredump", "var/lib/systemd/pstore",
             "var/lib/systemd/linger", "var/lib/systemd/timesync", "etc/machine-id",
-            "etc/ld.so.cache", "root/edge-alpr.deb", "var/lib/private")
+            "etc/ld.so.cache", "root/edge-alpr.deb", "var/lib/private",
+            "etc/.updated", "var/.updated")  # systemd-update-done's stamps (trixie writes them at boot)
 
 
 def plate_matches(read: str, label: str, max_wrong: int = 1) -> bool:
@@ -88,11 +108,13 @@ def deb() -> Path:
         require(shutil.which(tool, path=CLEAN_PATH) is not None,
                 f"{tool} is missing: `make install` as root installs it (apt list in the Makefile)")
     require(any((ROOT / "models" / "quantized").glob("*.tflite")), "no models in models/quantized (make models)")
+    require(bool(SUITE), "no VERSION_CODENAME in /etc/os-release: set EDGE_ALPR_DEB_SUITE (e.g. bookworm)")
     started = time.monotonic()
-    run(["make", "-C", str(ROOT), "deb"], timeout=900)
-    debs = sorted((ROOT / "dist").glob("edge-alpr_*_amd64.deb"), key=lambda p: p.stat().st_mtime)
-    assert debs, "make deb wrote no dist/edge-alpr_*_amd64.deb"
-    print(f"\n[deb] make deb: {time.monotonic() - started:.0f} s, {debs[-1].name} "
+    run(["make", "-C", str(ROOT), "deb", f"SUITE={SUITE}"], timeout=1800)
+    debs = sorted((ROOT / "dist").glob(f"edge-alpr_*_{ARCH}.deb"), key=lambda p: p.stat().st_mtime)
+    assert debs and debs[-1].stat().st_mtime >= time.time() - (time.monotonic() - started) - 5, \
+        f"make deb SUITE={SUITE} wrote no new dist/edge-alpr_*_{ARCH}.deb"
+    print(f"\n[deb] make deb SUITE={SUITE}: {time.monotonic() - started:.0f} s, {debs[-1].name} "
           f"{debs[-1].stat().st_size / 2**20:.1f} MiB")
     return debs[-1]
 
@@ -106,19 +128,27 @@ def test_lintian_clean(deb: Path) -> None:
 def test_package_metadata(deb: Path) -> None:
     depends = run(["dpkg-deb", "-f", str(deb), "Depends"]).stdout
     # The venv is tied to the interpreter's minor version (the build's /usr/bin/python3).
-    assert re.search(r"python3 \(>= 3\.\d+\), python3 \(<< 3\.\d+\)", depends), depends
+    pinned = re.search(r"python3 \(>= 3\.(\d+)\), python3 \(<< 3\.(\d+)\)", depends)
+    assert pinned and int(pinned.group(2)) == int(pinned.group(1)) + 1, depends
+    minor = int(pinned.group(1))
     names = run(["dpkg-deb", "-c", str(deb)]).stdout
     for path in ("./opt/venvs/edge-alpr/bin/edge-alpr", "./usr/bin/edge-alpr -> /opt/venvs/edge-alpr/bin/edge-alpr",
-                 "./usr/lib/sysusers.d/edge-alpr.conf", "./lib/systemd/system/edge-alpr.service",
-                 "./etc/edge-alpr/config.yaml", "./usr/share/edge-alpr/jetson-csi.conf"):
+                 "./usr/lib/sysusers.d/edge-alpr.conf", "./etc/edge-alpr/config.yaml",
+                 "./usr/share/edge-alpr/jetson-csi.conf"):
         assert path in names, path
+    # /lib (bookworm's debhelper) or /usr/lib (trixie's: merged /usr)
+    assert re.search(r" \./(usr/)?lib/systemd/system/edge-alpr\.service$", names, re.M), \
+        "no edge-alpr.service in ./lib/systemd/system or ./usr/lib/systemd/system"
     models = re.findall(r"share/edge-alpr/models/(\S+\.tflite)", names)
     assert sorted(models) == sorted(p.name for p in (ROOT / "models" / "quantized").glob("*.tflite"))
     assert "__pycache__" not in names and ".pyc" not in names
     conffiles = run(["dpkg-deb", "-I", str(deb), "conffiles"]).stdout.split()
     assert "/etc/edge-alpr/config.yaml" in conffiles
+    assert f"./opt/venvs/edge-alpr/lib/python3.{minor}/site-packages/" in names, "venv not for the Depends' Python"
     numpy = re.search(r"site-packages/numpy-(\d+)\.", names)
-    assert numpy and int(numpy.group(1)) < 2, "numpy<2 must be pinned (tflite-runtime ABI)"
+    # debian/constraints.txt: numpy<2 up to 3.12 (apt's OpenCV/picamera2, tflite-runtime ABI); 3.13
+    # (trixie) has numpy 2 in apt and no numpy<2 wheel
+    assert numpy and (int(numpy.group(1)) < 2) == (minor < 13), f"numpy {numpy and numpy.group(0)} for Python 3.{minor}"
 
 
 def _tree(root: Path) -> set[str]:
@@ -136,20 +166,20 @@ def _tree(root: Path) -> set[str]:
 
 
 def _minbase(tmp: Path) -> Path:
-    """A fresh bookworm minbase tree with systemd, from the cached tarball or debootstrap."""
-    tarball = CACHE / "bookworm-amd64-minbase-systemd.tar"
+    """A fresh minbase tree of SUITE with systemd, from the cached tarball or debootstrap."""
+    tarball = CACHE / f"{SUITE}-{ARCH}-minbase-systemd.tar"
     rootfs = tmp / "rootfs"
     rootfs.mkdir()
     if not tarball.is_file():
         started = time.monotonic()
-        run(["debootstrap", "--variant=minbase", f"--include={BOOT_PACKAGES}", "bookworm",
+        run(["debootstrap", "--variant=minbase", f"--include={BOOT_PACKAGES}", SUITE,
              str(rootfs), MIRROR], timeout=900)
         shutil.rmtree(rootfs / "var" / "cache" / "apt" / "archives", ignore_errors=True)
         (rootfs / "var" / "cache" / "apt" / "archives" / "partial").mkdir(parents=True)
         CACHE.mkdir(parents=True, exist_ok=True)
         run(["tar", "-C", str(rootfs), "-cf", f"{tarball}.tmp", "."])
         os.replace(f"{tarball}.tmp", tarball)
-        print(f"\n[deb] debootstrap minbase: {time.monotonic() - started:.0f} s")
+        print(f"\n[deb] debootstrap {SUITE} minbase: {time.monotonic() - started:.0f} s")
     else:
         run(["tar", "-C", str(rootfs), "--numeric-owner", "-xf", str(tarball)])
     return rootfs

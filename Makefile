@@ -14,11 +14,18 @@ CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 # Debian packages come from scripts/apt_deps.sh: `run` needs python3-venv only, `test` also
 # needs mosquitto and curl, `test-deb` and `deb` the .deb build/boot tools.
 
+# Quiet: one progress line per step, the output in $(INSTALL_LOG) (its tail and path are printed
+# when a step fails; VERBOSE=1 shows it all as it runs).
+INSTALL_LOG ?= $(CURDIR)/build/install.log
+export INSTALL_LOG
+
 $(VENV)/.installed: setup.cfg pyproject.toml
-	PYTHON=$(PYTHON) bash scripts/apt_deps.sh run
-	test -x $(PY) || $(PYTHON) -m venv --system-site-packages $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
-	touch $@
+	@PYTHON=$(PYTHON) bash scripts/apt_deps.sh run
+	@test -x $(PY) || bash scripts/step.sh "virtualenv $(VENV) ($(PYTHON))" $(PYTHON) -m venv --system-site-packages $(VENV)
+	@bash scripts/step.sh "pip install -e '.[test]' into $(VENV) (wheels from PyPI)" \
+	  $(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+	@echo "installed: $(VENV)/bin/edge-alpr (log: $(INSTALL_LOG))"
 
 install: $(VENV)/.installed
 

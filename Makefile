@@ -9,7 +9,7 @@ PORT ?= 8080
 PYTEST_ARGS ?= -q
 CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 
-.PHONY: install run serve test test-parity test-deb test-data lint bench models deb deb-test deb-arm64-verify clean
+.PHONY: install run serve test test-parity test-deb test-browser test-data lint bench models deb deb-test deb-arm64-verify clean
 
 # Debian packages come from scripts/apt_deps.sh: `run` needs python3-venv only, `test` also
 # needs mosquitto and curl, `test-deb` and `deb` the .deb build/boot tools.
@@ -68,6 +68,11 @@ test-deb: install
 	@EDGE_ALPR_DEB_SUITE=$(SUITE) $(PY) -m pytest -m deb -x -s $(PYTEST_ARGS) tests/test_deb.py; $(PYTEST_RUN)
 
 deb-test: test-deb
+
+# the console in headless Chromium (tests marked browser; make test runs them too, skipped where
+# chromium is missing); EDGE_ALPR_CONSOLE_SCREENSHOT=docs/console.png keeps its screenshot
+test-browser: install
+	@$(PY) -m pytest -m browser $(PYTEST_ARGS); $(PYTEST_RUN)
 
 test-data: install
 	@test -d "$(DATA_DIR)/detection" || { echo "make test-data: no full data at $(DATA_DIR) (../shared/data beside the checkout, or set EDGE_ALPR_DATA): failing"; exit 1; }

@@ -210,8 +210,12 @@ class WatchLists:
     def get(self, name: str) -> WatchList | None:
         return next((wl for wl in self._view[0] if wl.name == name), None)
 
-    def match(self, plate: str) -> Match | None:
-        """The closest entry within its distance, or None (see the module docstring)."""
+    def match(self, plate: str, *, counted: bool = True) -> Match | None:
+        """The closest entry within its distance, or None (see the module docstring).
+
+        ``counted``: a match of an event or result (``matches``, the metric); a look that
+        delivers nothing (the console's live view) passes False.
+        """
         index = self._view[1]
         if not index.plates or not normalize(plate):
             return None
@@ -221,8 +225,9 @@ class WatchLists:
             return None
         best = int(ok[np.argmin(found[ok])])
         wl, entry = index.owners[best]
-        with self._lock:
-            self.matches[wl.name] += 1
+        if counted:
+            with self._lock:
+                self.matches[wl.name] += 1
         return Match(wl.name, entry.plate, entry.label, float(found[best]))
 
     # -- edits (API lists only) -----------------------------------------------------------------

@@ -3,8 +3,9 @@
 
 A history of ``--events`` events (default 10,000: 2,000 distinct plates seen again and again,
 4 cameras, 2 % on a watch list, spread over 30 days) is written through ``History.publish``,
-then each query is asked ``--repeat`` times through the real API server over a loopback
-socket, and its median wall time (request to last byte) is printed.  Rows only: images do not
+then each query, and the console's page (``GET /``, its search and its refresh), is asked
+``--repeat`` times through the real API server over a loopback socket, and its median wall
+time (request to last byte) is printed.  Rows only: images do not
 change what a query reads (the first ``--with-images`` events also get a real crop and
 thumbnail, to report the bytes per event).
 
@@ -108,6 +109,18 @@ def main() -> int:
                 count = r.text.count("\n") - 1 if params.get("format") == "csv" else r.json()["count"]
             print(f"{label:28s} median {statistics.median(times) * 1000:6.1f} ms, "
                   f"max {max(times) * 1000:6.1f} ms ({count} events)")
+        base = url.removesuffix("/v1/events/")
+        pages = {"console page (GET /)": ("/", {}), "console page, fuzzy search": ("/", {"plate": fuzzy}),
+                 "console refresh (parts)": ("/console/parts", {})}
+        for label, (path, params) in pages.items():
+            times = []
+            for _ in range(args.repeat):
+                started = time.perf_counter()
+                r = session.get(base + path, params=params)
+                times.append(time.perf_counter() - started)
+                assert r.status_code == 200, r.text[:300]
+            print(f"{label:28s} median {statistics.median(times) * 1000:6.1f} ms, "
+                  f"max {max(times) * 1000:6.1f} ms ({len(r.content)} bytes)")
     finally:
         runtime.close()
     return 0

@@ -10,7 +10,6 @@ in an ``ApiContext`` so that tests and ``service.py`` can build one with real pa
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import threading
@@ -32,7 +31,8 @@ from ..recognizer import RecognizeOptions, Recognizer
 from ..supervision import Supervisor
 from ..usage import Usage
 from ..watchlists import WatchLists
-from . import events, monitor
+from . import console, events, monitor
+from .console_auth import ConsoleAuth
 from .fetch import fetch_image
 from .request import BODY_UNREAD, parse_read_request
 
@@ -95,27 +95,12 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
     app = bottle.Bottle(catchall=True)
     limiter = RateLimiter(ctx.cfg.rate_limit, ctx.cfg.rate_burst) if ctx.cfg.rate_limit else None
     budget = imaging.PixelBudget(ctx.cfg.decode_budget_pixels)
-    token = ctx.token.encode() if ctx.token else None
-
-    def check_auth() -> None:
-        if token is None:
-            return
-        header = bottle.request.environ.get("HTTP_AUTHORIZATION", "")
-        scheme, _, key = header.strip().partition(" ")
-        if scheme.lower() != "token" or not key.strip():
-            raise _detail(403, "Authentication credentials were not provided. Send the header "
-                               "'Authorization: Token <key>'.")
-        try:
-            supplied = key.strip().encode("latin-1")
-        except UnicodeEncodeError:
-            supplied = b""
-        if not hmac.compare_digest(supplied, token):
-            raise _detail(403, "Invalid token.")
+    auth = ConsoleAuth(ctx.token)  # the token header, or the console's session cookie
 
     def guarded(handler: Callable[..., bottle.HTTPResponse]) -> Callable[..., bottle.HTTPResponse]:
         def wrapper(**route_args: str) -> bottle.HTTPResponse:
             try:
-                check_auth()
+                auth.check(bottle.request.environ)
                 return handler(**route_args)
             except InputError as e:
                 headers = {"Retry-After": "1"} if e.status == 503 else {}
@@ -189,6 +174,7 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
         app.route(path, "GET", statistics)
     events.install(app, guarded, ctx.history, ctx.watchlists)
     monitor.install(app, guarded, ctx.metrics)
+    console.install(app, guarded, ctx, auth)
 
     def error_handler(error: bottle.HTTPError) -> str:
         if error.status_code >= 500:
@@ -197,7 +183,7 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
             message = "Internal error; see the server log."
         elif error.status_code == 404:
             message = "Not found. The endpoints are POST /v1/plate-reader/, GET /info/, " \
-                      "GET /v1/statistics/, GET /v1/events/ and /v1/watchlists/."
+                      "GET /v1/statistics/, GET /v1/events/, /v1/watchlists/ and the console at /."
         elif error.status_code == 405:
             message = f'Method "{bottle.request.method}" not allowed.'
         else:

@@ -7,7 +7,9 @@ MQTT or HTTP: every finished ``PlateEvent`` goes to ``on_event`` (``service.py``
 the durable outbox there).  It waits only with timeouts and checks the stop event between
 frames, so SIGTERM stops it within one recognition even while the camera is stuck in a read.
 On stop or at the end of a finite source, plates still being followed are flushed as events,
-so nothing already seen is lost by a clean shutdown.  Both threads are supervised workers: an
+so nothing already seen is lost by a clean shutdown; when a recognition outlives the shutdown
+budget, the service flushes them from its own thread (``flush``) before the outbox closes, and
+the frame still being recognised is dropped.  Both threads are supervised workers: an
 unexpected exception restarts them with backoff (``supervision.py``).
 """
 
@@ -85,7 +87,13 @@ class CameraLoop(Worker):
         self.stats = LoopStats()
         self.buffer = FrameBuffer(source.live, self.stats)
         self.capture = CaptureThread(camera.id, source, self.buffer, stop, READ_TIMEOUT_S, self.stats)
+        # the newest recognised frame and its results, for the console's live view: one frame
+        # held per camera, replaced (never copied) by the next one
+        self.latest: tuple[Frame, list[PlateResult]] | None = None
         self._taken = 0  # frames taken from the buffer (``sample`` counts these)
+        # the tracker and its deliveries: this thread's, or the shutdown's once it flushed them
+        self._track_lock = threading.Lock()
+        self.flushed = False
         self._last_processed = float("-inf")
         self._clock_t = float("-inf")  # source time of the last frame
         self._clock_mono = 0.0
@@ -114,19 +122,38 @@ class CameraLoop(Worker):
                 return
             if frame is None:
                 if self._clock_t > float("-inf"):
-                    self._deliver(self.tracker.tick(self._source_now()))
+                    self._tick(self._source_now())
                 continue
             self.process(frame)
 
     def finish(self) -> None:
         """Flush the plates being followed (the capture thread may still be stuck in a read)."""
         self.buffer.close()
-        events = self.tracker.flush()
+        self.flush()
+
+    def flush(self, timeout: float = -1) -> bool:
+        """Report every plate being followed, once (later frames are dropped); False when the
+        tracker stayed busy for ``timeout`` s (-1: wait as long as it takes).
+
+        Why callable from another thread: on shutdown a recognition can outlive the budget
+        (a slow or hung model); the service then flushes here before it closes the outbox,
+        which the camera's own ``finish`` would find closed.
+        """
+        if not self._track_lock.acquire(timeout=timeout):
+            return False
         try:
-            self._deliver(events)
-        except Exception as e:  # the last chance to report it: nothing retries a flush
-            log.error("camera %s: %d followed plate(s) could not be queued on stop: %s", self.camera.id,
-                      len(events), e, exc_info=True)
+            if self.flushed:
+                return True
+            self.flushed = True
+            events = self.tracker.flush()
+            try:
+                self._deliver(events)
+            except Exception as e:  # the last chance to report it: nothing retries a flush
+                log.error("camera %s: %d followed plate(s) could not be queued on stop: %s",
+                          self.camera.id, len(events), e, exc_info=True)
+            return True
+        finally:
+            self._track_lock.release()
 
     def process(self, frame: Frame) -> None:
         """Cap, sample, gate on motion, mask, recognise and track one frame."""
@@ -134,12 +161,12 @@ class CameraLoop(Worker):
         self._clock_t, self._clock_mono = frame.timestamp.timestamp(), time.monotonic()
         now = time.monotonic()
         if now - self._last_processed < self.min_interval or (self._taken - 1) % self.camera.sample:
-            self._deliver(self.tracker.tick(self._clock_t))
+            self._tick(self._clock_t)
             return
         self._last_processed = now
         if not self.motion.wants(frame.image, self._clock_t, following=self.tracker.active > 0):
             self.stats.frames_still += 1
-            self._deliver(self.tracker.tick(self._clock_t))
+            self._tick(self._clock_t)
             return
         started = time.perf_counter()
         try:
@@ -151,7 +178,15 @@ class CameraLoop(Worker):
         self.stats.busy_s += time.perf_counter() - started
         self.stats.frames_processed += 1
         self.stats.lag_s = frame_age(frame)
-        self._deliver(self.tracker.update(frame, results))
+        self.latest = (frame, results)
+        with self._track_lock:
+            if not self.flushed:
+                self._deliver(self.tracker.update(frame, results))
+
+    def _tick(self, now: float) -> None:
+        with self._track_lock:
+            if not self.flushed:
+                self._deliver(self.tracker.tick(now))
 
     def _deliver(self, events: list[PlateEvent]) -> None:
         for event in events:

@@ -1,0 +1,239 @@
+"""The device console: ``GET /``, a page served by the API's own bottle app.
+
+Why here and this small: an installer or site owner opens the device's address and sees what
+the cameras see and what was read, with nothing to build or fetch (no CDN, works offline).
+The page is rendered on the server from the templates in ``console_files/`` (bottle's
+SimpleTemplate, which escapes every ``{{value}}``: plates, labels and camera names come from
+cameras, clients and config files); ``console.js`` refreshes its parts every few seconds
+(``GET /console/parts``: the same fragments, as JSON) and edits the watch lists through the
+watch-list API.  ``Content-Security-Policy`` allows scripts from this server only, so a
+value that slipped through escaping still would not run.
+
+Routes: ``GET /`` (search with ``plate, distance, camera, since, until, list``: the filters
+of ``GET /v1/events/``), ``GET|POST /login``, ``POST /logout``, ``GET /console/parts``,
+``GET /console/cameras/<n>/view.jpg``, ``GET /console/static/<file>``.  Auth is the API's
+(``console_auth``): the page answers a browser without a session with the login form.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlencode
+
+import bottle
+
+from .. import __version__
+from ..errors import InputError
+from ..history import EventQuery
+from ..metrics import RateGauge
+from ..service import describe_source
+from . import console_status as status
+from .console_auth import ConsoleAuth
+from .events import Guard, parse_query
+from .request import BODY_UNREAD, read_body
+
+if TYPE_CHECKING:
+    from .app import ApiContext
+
+log = logging.getLogger(__name__)
+
+FILES = Path(__file__).resolve().parent / "console_files"
+RECENT_EVENTS = 50
+REFRESH_S = 3
+MAX_FORM_BYTES = 4096
+FILTERS = ("plate", "distance", "camera", "since", "until", "list")
+STATIC = {"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8"}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+                               "img-src 'self'; connect-src 'self'; form-action 'self'; "
+                               "base-uri 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def _template(name: str) -> bottle.SimpleTemplate:
+    return bottle.SimpleTemplate(source=(FILES / name).read_text(encoding="utf-8"), noescape=False)
+
+
+class Console:
+    """The console's pages and parts over one ``ApiContext``."""
+
+    def __init__(self, ctx: ApiContext, auth: ConsoleAuth) -> None:
+        self.ctx = ctx
+        self.auth = auth
+        self.gauge = RateGauge()
+        self.templates = {name: _template(f"{name}.tpl") for name in
+                          ("page", "login", "cameras", "health", "counters", "events", "lists")}
+
+    def render(self, name: str, **values: Any) -> str:
+        return str(self.templates[name].render(**values))
+
+    # -- parts ----------------------------------------------------------------------------------
+
+    def filters(self, query: bottle.FormsDict) -> tuple[dict[str, str], EventQuery]:
+        """The search form's values (to show again) and the validated query (``InputError``)."""
+        picked = bottle.FormsDict()
+        shown: dict[str, str] = {}
+        for name in FILTERS:
+            values = query.getall(name)
+            value = str(values[-1]) if values else ""
+            shown[name] = value[:64]
+            if value.strip():
+                picked[name] = value
+        parsed = parse_query(picked, csv_out=False)
+        return shown, EventQuery(parsed.plate, parsed.max_distance, parsed.camera, parsed.since,
+                                 parsed.until, parsed.list, RECENT_EVENTS)
+
+    def events_part(self, query: EventQuery | None, error: str = "") -> str:
+        history = self.ctx.history
+        found = history.query(query)[0] if history is not None and query is not None else []
+        return self.render("events", events=found, enabled=history is not None, error=error,
+                           searching=query is not None and query != EventQuery(limit=RECENT_EVENTS))
+
+    def live_parts(self, query: EventQuery | None, error: str = "") -> dict[str, str]:
+        views = status.camera_views(self.ctx, self.gauge, describe_source)
+        return {"cameras": self.render("cameras", cameras=views),
+                "health": self.render("health", sinks=status.sinks(self.ctx)),
+                "counters": self.render("counters", c=status.counters(self.ctx)),
+                "events": self.events_part(query, error)}
+
+    def lists_part(self) -> str:
+        wl = self.ctx.watchlists
+        return self.render("lists", lists=wl.lists() if wl is not None else None,
+                           matches=dict(wl.matches) if wl is not None else {})
+
+    # -- routes ---------------------------------------------------------------------------------
+
+    def page(self) -> bottle.HTTPResponse:
+        environ = bottle.request.environ
+        session = self.auth.session(environ)
+        if self.auth.required and session is None:
+            try:
+                self.auth.check(environ)  # a client sending the token header may see the page
+            except InputError:
+                return bottle.HTTPResponse(status=303, headers={"Location": "/login",
+                                                                "Cache-Control": "no-store"})
+        error, query, code = "", None, 200
+        try:
+            shown, query = self.filters(bottle.request.query)
+        except InputError as e:
+            shown, error, code = {name: "" for name in FILTERS}, str(e), 400
+        views = status.camera_views(self.ctx, self.gauge, describe_source)
+        body = self.render(
+            "page", version=__version__, csrf=self.auth.csrf(session), logout=session is not None,
+            refresh_s=REFRESH_S, filters=shown, views=views,
+            csv_url="/v1/events/?" + urlencode({"format": "csv", **{k: v for k, v in shown.items() if v}}),
+            parts={**self.live_parts(query, error), "lists": self.lists_part()})
+        return _html(code, body)
+
+    def login_form(self) -> bottle.HTTPResponse:
+        if not self.auth.required:
+            return bottle.HTTPResponse(status=303, headers={"Location": "/"})
+        return _html(200, self.render("login", message=""))
+
+    def login(self) -> bottle.HTTPResponse:
+        if not self.auth.required:
+            return bottle.HTTPResponse(status=303, headers={"Location": "/"})
+        try:
+            supplied = _form_field("token")
+            session = self.auth.login(supplied)
+        except InputError as e:
+            return _html(e.status, self.render("login", message=str(e)))
+        return bottle.HTTPResponse(status=303, headers={
+            "Location": "/", "Cache-Control": "no-store",
+            "Set-Cookie": self.auth.cookie_header(session, bottle.request.environ)})
+
+    def logout(self) -> bottle.HTTPResponse:
+        environ = bottle.request.environ
+        session = self.auth.session(environ)
+        try:
+            supplied = _form_field("csrf")
+        except InputError as e:
+            return _html(e.status, self.render("login", message=str(e)))
+        if session is not None and not self.auth.csrf_ok(session, supplied):
+            return _html(403, self.render("login", message="The form's CSRF token is wrong; "
+                                                           "reload the console and retry."))
+        return bottle.HTTPResponse(status=303, headers={
+            "Location": "/login" if self.auth.required else "/", "Cache-Control": "no-store",
+            "Set-Cookie": self.auth.cookie_header("", environ, max_age=0)})
+
+    def parts(self) -> bottle.HTTPResponse:
+        query = bottle.request.query
+        wanted = str(query.get("parts", "live"))
+        if wanted == "lists":
+            out = {"lists": self.lists_part()}
+        elif wanted == "live":
+            out = self.live_parts(self.filters(query)[1])
+        else:
+            raise InputError("parts: must be live or lists")
+        return bottle.HTTPResponse(json.dumps(out), status=200, headers={
+            "Content-Type": "application/json", "Cache-Control": "no-store"})
+
+    def view(self, index: str) -> bottle.HTTPResponse:
+        loops = status.cameras(self.ctx)
+        if not index.isdigit() or int(index) >= len(loops):
+            raise InputError(f"no camera number {index[:20]!r}", status=404)
+        wl = self.ctx.watchlists
+        data = status.view_jpeg(loops[int(index)],
+                                (lambda p: wl.match(p, counted=False) is not None) if wl is not None
+                                else (lambda p: False))
+        if data is None:
+            raise InputError("this camera has recognised no frame yet", status=404)
+        return bottle.HTTPResponse(data, status=200, headers={"Content-Type": "image/jpeg",
+                                                              "Cache-Control": "no-store"})
+
+
+def _html(status_code: int, body: str) -> bottle.HTTPResponse:
+    headers = {"Content-Type": "text/html; charset=utf-8", **SECURITY_HEADERS}
+    if bottle.request.environ.get(BODY_UNREAD):
+        headers["Connection"] = "close"  # answered before the body's end: the rest can't be framed
+    return bottle.HTTPResponse(body, status=status_code, headers=headers)
+
+
+def _form_field(name: str) -> str:
+    """One field of the urlencoded form body (at most ``MAX_FORM_BYTES``); '' when absent."""
+    environ = bottle.request.environ
+    kind = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        raise InputError("send the form as application/x-www-form-urlencoded", status=415)
+    try:
+        body = read_body(environ, MAX_FORM_BYTES)
+    except InputError as e:
+        if e.status == 413:
+            raise InputError(f"the form is over {MAX_FORM_BYTES} bytes", status=413) from e
+        raise
+    try:
+        fields = parse_qs(body.decode("latin-1"), encoding="utf-8", errors="replace",
+                          max_num_fields=8)
+    except ValueError as e:
+        raise InputError(f"the form is malformed: {e}") from e
+    values = fields.get(name, [])
+    return values[-1] if values else ""
+
+
+def _static(name: str) -> bottle.HTTPResponse:
+    if name not in STATIC:
+        raise bottle.HTTPError(404, "Not found.")
+    return bottle.HTTPResponse((FILES / name).read_bytes(), status=200, headers={
+        "Content-Type": STATIC[name], "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+
+
+def install(app: bottle.Bottle, guarded: Guard, ctx: ApiContext, auth: ConsoleAuth) -> None:
+    """Add the console's routes to ``app``; JSON and image routes behind ``guarded``."""
+    console = Console(ctx, auth)
+    routes: list[tuple[str, str, Callable[..., bottle.HTTPResponse]]] = [
+        ("/", "GET", console.page), ("/login", "GET", console.login_form),
+        ("/login", "POST", console.login), ("/logout", "POST", console.logout),
+        ("/console/parts", "GET", guarded(console.parts)),
+        ("/console/cameras/<index>/view.jpg", "GET", guarded(console.view)),
+        ("/console/static/<name>", "GET", _static),
+    ]
+    for path, method, handler in routes:
+        app.route(path, method, handler)

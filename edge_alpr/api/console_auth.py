@@ -1,0 +1,157 @@
+"""Who may use the API and the console: the token header, or the console's session cookie.
+
+The API's rule is unchanged: with no token configured (the server then listens on loopback
+only, ``server.check_bind``) everyone may; otherwise a request sends
+``Authorization: Token <key>``.  A client on loopback gets no exemption when a token is set:
+a reverse proxy on the device makes every client look local.
+
+A browser cannot send that header from a plain page, so the console's login form trades the
+token for a session cookie:
+
+* The cookie is ``<issued>.<nonce>.<mac>``, the MAC an HMAC-SHA256 under a key derived from
+  the token: no session table to grow or lose on a restart, and changing the token ends every
+  session at once.  It expires after ``SESSION_S``; logging out clears it in the browser (a
+  copied cookie stays valid until it expires: rotate the token to end every session).
+* ``HttpOnly`` (scripts cannot read it), ``SameSite=Strict`` (no other site's page can make
+  the browser send it), ``Path=/``.  ``Secure`` only when the request came over https, or
+  through a TLS proxy that says so in ``X-Forwarded-Proto``: the server itself speaks plain
+  HTTP, whether a proxy sits in front is unknowable otherwise, and a ``Secure`` cookie over
+  plain HTTP would never come back (a forged header only makes the forger's own cookie stricter).
+* CSRF: every request with the cookie but a method other than GET/HEAD must carry the
+  session's CSRF token (an HMAC of the cookie) in ``X-CSRF-Token`` (the console's script
+  does) or, for the logout form, a ``csrf`` field; SameSite=Strict is the first wall.
+* Failed logins are throttled (``MAX_FAILURES`` per ``FAILURE_WINDOW_S``, all clients
+  together): the token cannot be guessed at network speed through the form.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import InputError
+
+COOKIE = "edge_alpr_session"
+CSRF_HEADER = "HTTP_X_CSRF_TOKEN"
+SESSION_S = 12 * 3600
+MAX_FAILURES = 10
+FAILURE_WINDOW_S = 60.0
+_SAFE_METHODS = ("GET", "HEAD")
+
+
+class ConsoleAuth:
+    """The checks of one server; ``token`` None: no auth (a loopback-only server)."""
+
+    def __init__(self, token: str | None, clock: Callable[[], float] = time.time) -> None:
+        self.token = token.encode() if token else None
+        self._key = hashlib.sha256(b"edge-alpr console session\0" + self.token).digest() \
+            if self.token else b""
+        self._clock = clock
+        self._failures: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+
+    @property
+    def required(self) -> bool:
+        return self.token is not None
+
+    # -- sessions -------------------------------------------------------------------------------
+
+    def _mac(self, purpose: str, value: str) -> str:
+        return hmac.new(self._key, f"{purpose}\0{value}".encode(), hashlib.sha256).hexdigest()
+
+    def new_session(self) -> str:
+        """A fresh cookie value (only after the token was shown)."""
+        body = f"{int(self._clock()):x}.{secrets.token_hex(12)}"
+        return f"{body}.{self._mac('session', body)}"
+
+    def session(self, environ: dict[str, Any]) -> str | None:
+        """The request's valid, unexpired session cookie, or None."""
+        if self.token is None:
+            return None
+        value = _cookie(environ.get("HTTP_COOKIE", ""), COOKIE)
+        issued, dot, rest = value.partition(".")
+        body, _, mac = value.rpartition(".")
+        if not dot or not rest or len(value) > 128 or not hmac.compare_digest(
+                mac.encode(), self._mac("session", body).encode()):
+            return None
+        try:
+            age = self._clock() - int(issued, 16)
+        except ValueError:
+            return None
+        return value if 0 <= age <= SESSION_S else None
+
+    def csrf(self, session: str | None) -> str:
+        """The CSRF token of ``session`` ('' without auth: nothing to forge)."""
+        return self._mac("csrf", session)[:32] if session else ""
+
+    def cookie_header(self, value: str, environ: dict[str, Any], max_age: int = SESSION_S) -> str:
+        """The ``Set-Cookie`` value of a session (``max_age`` 0 clears it)."""
+        secure = environ.get("wsgi.url_scheme") == "https" or \
+            environ.get("HTTP_X_FORWARDED_PROTO", "").strip().lower() == "https"
+        return (f"{COOKIE}={value}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=Strict"
+                + ("; Secure" if secure else ""))
+
+    # -- checks ---------------------------------------------------------------------------------
+
+    def check(self, environ: dict[str, Any]) -> None:
+        """Pass, or raise ``InputError`` 403 saying what is missing (the API's wording)."""
+        if self.token is None:
+            return
+        header = environ.get("HTTP_AUTHORIZATION", "")
+        if not header.strip():
+            session = self.session(environ)
+            if session is not None:
+                if environ.get("REQUEST_METHOD", "GET") not in _SAFE_METHODS and not \
+                        self.csrf_ok(session, environ.get(CSRF_HEADER, "")):
+                    raise InputError("The console's CSRF token is missing or wrong; reload the "
+                                     "page.", status=403)
+                return
+        scheme, _, key = header.strip().partition(" ")
+        if scheme.lower() != "token" or not key.strip():
+            raise InputError("Authentication credentials were not provided. Send the header "
+                             "'Authorization: Token <key>'.", status=403)
+        if not self.token_ok(key.strip()):
+            raise InputError("Invalid token.", status=403)
+
+    def csrf_ok(self, session: str | None, supplied: str) -> bool:
+        expected = self.csrf(session)
+        return bool(expected) and hmac.compare_digest(supplied.encode("latin-1", "replace"),
+                                                       expected.encode())
+
+    def token_ok(self, supplied: str) -> bool:
+        if self.token is None:
+            return True
+        try:
+            raw = supplied.encode("latin-1")
+        except UnicodeEncodeError:
+            raw = b""
+        return hmac.compare_digest(raw, self.token)
+
+    def login(self, supplied: str) -> str:
+        """A new session for the right token; ``InputError`` 403 when wrong, 429 when throttled."""
+        now = self._clock()
+        with self._lock:
+            while self._failures and now - self._failures[0] > FAILURE_WINDOW_S:
+                self._failures.popleft()
+            if len(self._failures) >= MAX_FAILURES:
+                raise InputError(f"Too many wrong tokens; wait up to {FAILURE_WINDOW_S:.0f} s.",
+                                 status=429)
+            if not self.token_ok(supplied.strip()):
+                self._failures.append(now)
+                raise InputError("Wrong token.", status=403)
+        return self.new_session()
+
+
+def _cookie(header: str, name: str) -> str:
+    """The value of cookie ``name`` in a ``Cookie`` header ('' when absent)."""
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value.strip()
+    return ""

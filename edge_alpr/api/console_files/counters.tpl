@@ -1,0 +1,13 @@
+<dl class="counters">
+  <dt>Calls this month</dt><dd>{{c["calls"]}}{{f" of {c['max_calls']}" if c["max_calls"] else ""}} (resets {{c["resets_on"][:10]}})</dd>
+  <dt>Calls in all</dt><dd>{{c["lifetime_calls"]}}</dd>
+  % if "queued" in c:
+  <dt>Outbox</dt><dd>{{c["queued"]}} queued ({{f"{c['queued_bytes'] / 1e6:.1f}"}} MB), {{c["dropped"]}} dropped</dd>
+  % end
+  % if "history_events" in c:
+  <dt>History</dt><dd>{{c["history_events"]}} events ({{f"{c['history_bytes'] / 1e6:.1f}"}} MB), {{c["history_dropped"]}} not kept</dd>
+  % end
+  % for w in c["workers"]:
+  <dt class="bad">{{w["name"]}}</dt><dd class="bad">{{w["state"]}}, {{w["crashes"]}} restarts{{f": {w['last_error']}" if w["last_error"] else ""}}</dd>
+  % end
+</dl>

@@ -1,0 +1,32 @@
+% if error:
+<p class="bad">{{error}}</p>
+% elif not enabled:
+<p class="muted">The event history is off (<code>history.enabled</code> and <code>history.api_reads</code> are false).</p>
+% elif not events:
+<p class="muted">{{"No event matches the search." if searching else "No events yet."}}</p>
+% else:
+<table class="events">
+<thead><tr><th>Time (UTC)</th><th>Camera</th><th>Plate</th><th></th><th>Score</th><th>Watch list</th><th>Source</th></tr></thead>
+<tbody>
+% for e in events:
+% m = e["match"]
+<tr class="{{"match" if m else ""}}" data-event="{{e["id"]}}">
+  <td>{{e["timestamp"].replace("T", " ")}}</td><td>{{e["camera_id"]}}</td>
+  <td class="plate">{{e["plate"].upper()}}{{f" (distance {e['distance']:g})" if "distance" in e else ""}}</td>
+  <td>
+  % if e["images"]["plate"]:
+    <a href="{{e["images"]["scene"] or e["images"]["plate"]}}"><img class="crop" src="{{e["images"]["plate"]}}" alt="plate {{e["plate"]}}" loading="lazy"></a>
+  % end
+  </td>
+  <td class="num">{{f"{e['score']:.2f}"}}</td>
+  <td>
+  % if m:
+    <span class="tag">{{m["list"]}}</span> {{m["label"]}} ({{m["plate"]}}, {{f"{m['distance']:g}"}})
+  % end
+  </td>
+  <td>{{e["source"]}}</td>
+</tr>
+% end
+</tbody>
+</table>
+% end

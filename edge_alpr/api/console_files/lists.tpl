@@ -1,0 +1,33 @@
+% if lists is None:
+<p class="muted">Watch lists are not available here.</p>
+% else:
+% for wl in lists:
+<div class="list" data-list="{{wl.name}}">
+  <h3>{{wl.name}} <span class="muted">max distance {{f"{wl.max_distance:g}"}}, {{matches.get(wl.name, 0)}} {{"match" if matches.get(wl.name, 0) == 1 else "matches"}} since start{{", from the config file (read-only)" if wl.source == "config" else ""}}</span></h3>
+  <table>
+  % for entry in wl.entries:
+    <tr><td class="plate">{{entry.plate}}</td><td>{{entry.label}}</td>
+      <td class="num">{{"" if entry.max_distance is None else f"{entry.max_distance:g}"}}</td>
+      <td>
+      % if wl.source != "config":
+        <button type="button" data-action="remove" data-list="{{wl.name}}" data-plate="{{entry.plate}}">Remove</button>
+      % end
+      </td></tr>
+  % end
+  </table>
+  % if wl.source != "config":
+  <form data-action="add" data-list="{{wl.name}}" class="inline">
+    <input name="plate" placeholder="plate" required maxlength="16" size="9">
+    <input name="label" placeholder="label" maxlength="80" size="12">
+    <button type="submit">Add</button>
+    <button type="button" data-action="drop" data-list="{{wl.name}}">Delete list</button>
+  </form>
+  % end
+</div>
+% end
+<form data-action="create" class="inline">
+  <input name="name" placeholder="new list" required pattern="[A-Za-z0-9_\-]{1,32}" maxlength="32" size="10">
+  <label>max distance <input name="max_distance" type="number" min="0" max="3" step="0.5" value="1"></label>
+  <button type="submit">Create</button>
+</form>
+% end

@@ -1,0 +1,66 @@
+<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="csrf-token" content="{{csrf}}">
+<title>edge-alpr console</title>
+<link rel="stylesheet" href="/console/static/console.css">
+<script src="/console/static/console.js" defer></script>
+</head>
+<body data-refresh-s="{{refresh_s}}">
+<header>
+  <h1>edge-alpr</h1><span class="muted">{{version}}</span>
+  % if logout:
+  <form method="post" action="/logout" class="logout">
+    <input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Log out</button>
+  </form>
+  % end
+</header>
+<p id="message" role="status"></p>
+<main>
+<section class="wide">
+  <h2>Cameras</h2>
+  <div id="cameras">{{!parts["cameras"]}}</div>
+  <div class="views">
+  % for v in views:
+    <figure>
+      <img class="view" data-src="/console/cameras/{{v.index}}/view.jpg"
+           src="/console/cameras/{{v.index}}/view.jpg" alt="newest frame of camera {{v.id}}"
+           {{"" if v.has_view else "hidden"}}>
+      <figcaption>{{v.id}}</figcaption>
+    </figure>
+  % end
+  </div>
+</section>
+<section class="wide">
+  <h2>Events</h2>
+  <form method="get" action="/" class="search" id="search">
+    <label>Plate <input name="plate" value="{{filters["plate"]}}" maxlength="64" size="10"></label>
+    <label>Distance <input name="distance" value="{{filters["distance"]}}" type="number" min="0" max="3" step="0.5" placeholder="1"></label>
+    <label>Camera <input name="camera" value="{{filters["camera"]}}" maxlength="64" size="8" list="camera-ids"></label>
+    <datalist id="camera-ids">
+    % for v in views:
+      <option value="{{v.id}}">
+    % end
+    </datalist>
+    <label>Since (UTC) <input name="since" value="{{filters["since"]}}" type="datetime-local" step="1"></label>
+    <label>Until (UTC) <input name="until" value="{{filters["until"]}}" type="datetime-local" step="1"></label>
+    <label>List <input name="list" value="{{filters["list"]}}" maxlength="32" size="6"></label>
+    <button type="submit">Search</button> <a href="/">Clear</a> <a href="{{csv_url}}">CSV</a>
+  </form>
+  <div id="events">{{!parts["events"]}}</div>
+</section>
+<section>
+  <h2>Watch lists</h2>
+  <div id="lists">{{!parts["lists"]}}</div>
+</section>
+<section>
+  <h2>Counters</h2>
+  <div id="counters">{{!parts["counters"]}}</div>
+  <h2>Delivery</h2>
+  <div id="health">{{!parts["health"]}}</div>
+</section>
+</main>
+</body>
+</html>

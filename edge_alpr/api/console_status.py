@@ -1,0 +1,163 @@
+"""What the console shows besides the history: cameras, sinks, usage, and each camera's view.
+
+Everything is read from the parts the process already has, at the moment the page asks: the
+supervisor's workers (camera loops and delivery workers), the outbox's counters, the
+webhooks' state, the usage counters and the history's size.  Nothing here runs unless a
+console is open, so a device nobody looks at pays nothing.
+
+The live view is the newest frame a camera recognised (``CameraLoop.latest``: one frame held
+per camera) with its plate boxes and reads drawn, scaled to at most ``VIEW_WIDTH`` pixels and
+encoded when asked for.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from ..delivery.mqtt import MQTT_SINK
+from ..delivery.outbox import DeliveryWorker
+from ..metrics import RateGauge
+from ..stream.loop import CameraLoop
+
+if TYPE_CHECKING:
+    from .app import ApiContext
+
+VIEW_WIDTH = 640
+BOX_COLOUR = (255, 196, 0)
+MATCH_COLOUR = (230, 40, 40)
+ZONE_COLOUR = (80, 200, 255)
+
+
+@dataclass(frozen=True)
+class CameraView:
+    """One camera's row of the console's camera table."""
+
+    index: int
+    id: str
+    source: str
+    state: str
+    fps: float  # recognised frames per second (over the last 10 s or more)
+    capture_fps: float
+    frames_read: int
+    frames_processed: int
+    frames_dropped: int
+    events: int
+    lag_s: float
+    last_frame_s: float | None  # seconds since the newest captured frame
+    crashes: int
+    last_error: str | None
+    has_view: bool
+
+
+def cameras(ctx: ApiContext) -> list[CameraLoop]:
+    """The camera loops of this process (none for ``edge-alpr serve``)."""
+    return [w for w in ctx.supervisor.workers() if isinstance(w, CameraLoop)]
+
+
+def camera_views(ctx: ApiContext, gauge: RateGauge, describe_source: Any) -> list[CameraView]:
+    out = []
+    now = time.time()
+    for i, loop in enumerate(cameras(ctx)):
+        stats, worker = loop.stats, loop.describe()
+        capture = loop.capture.describe()
+        state = "source ended" if stats.ended else worker["state"]
+        if state == "running" and capture["state"] not in ("running", "stopped"):
+            state = f"capture {capture['state']}"
+        out.append(CameraView(
+            i, loop.camera.id, describe_source(loop.camera.source), state,
+            gauge.rate(f"{loop.camera.id}\0processed", stats.frames_processed),
+            gauge.rate(f"{loop.camera.id}\0read", stats.frames_read),
+            stats.frames_read, stats.frames_processed, stats.frames_dropped, stats.events,
+            stats.lag_s, None if stats.last_frame_at is None else max(0.0, now - stats.last_frame_at),
+            worker["crashes"] + capture["crashes"], worker["last_error"] or capture["last_error"],
+            loop.latest is not None))
+    return out
+
+
+def sinks(ctx: ApiContext) -> list[dict[str, Any]]:
+    """Per sink (MQTT, each webhook): state, queued, delivered, dropped and the last error."""
+    stats = ctx.webhooks.outbox.stats() if ctx.webhooks is not None else \
+        {"pending": {}, "delivered": {}, "dropped": {}, "bytes": {}}
+    out = []
+    for w in ctx.supervisor.workers():
+        if isinstance(w, DeliveryWorker) and w.sink == MQTT_SINK:
+            s = w.state
+            out.append({"sink": "MQTT", "state": _state(s.disabled, s.consecutive_failures or s.outbox_failing,
+                                                          w.describe()["state"]),
+                        "pending": stats["pending"].get(w.sink, 0),
+                        "delivered": stats["delivered"].get(w.sink, 0),
+                        "dropped": stats["dropped"].get(w.sink, 0),
+                        "failures": s.consecutive_failures, "last_error": s.last_error})
+    for hook in ctx.webhooks.status() if ctx.webhooks is not None else []:
+        out.append({"sink": f"webhook {hook['target']}", "state": hook["state"],
+                    "pending": hook["pending"], "delivered": hook["delivered"],
+                    "dropped": hook["dropped"], "failures": hook["consecutive_failures"],
+                    "last_error": hook["last_error"]})
+    return out
+
+
+def _state(disabled: bool, failing: Any, worker: str) -> str:
+    if disabled:
+        return "disabled"
+    if worker != "running":
+        return worker
+    return "failing" if failing else "ok"
+
+
+def counters(ctx: ApiContext) -> dict[str, Any]:
+    """Usage, history and outbox totals for the counters panel."""
+    snap = ctx.usage.snapshot()
+    out: dict[str, Any] = {"calls": snap.calls, "max_calls": snap.max_calls,
+                           "lifetime_calls": snap.lifetime_calls, "resets_on": snap.resets_on}
+    if ctx.webhooks is not None:
+        stats = ctx.webhooks.outbox.stats()
+        out["queued"] = sum(stats["pending"].values())
+        out["queued_bytes"] = sum(stats["bytes"].values())
+        out["dropped"] = sum(stats["dropped"].values())
+    if ctx.history is not None:
+        history = ctx.history.stats()
+        out["history_events"] = history["events"]
+        out["history_bytes"] = history["bytes"]
+        out["history_dropped"] = history["skipped"]
+    troubled = [w for w in ctx.supervisor.describe() if w["crashes"] or w["state"] == "stalled"]
+    out["workers"] = troubled
+    return out
+
+
+def view_jpeg(loop: CameraLoop, matched: Any) -> bytes | None:
+    """The camera's newest recognised frame with its boxes, as a JPEG; None before the first.
+
+    ``matched(plate)`` says whether a watch list knows a read (drawn in red instead of amber).
+    """
+    latest = loop.latest
+    if latest is None:
+        return None
+    frame, results = latest
+    image = Image.fromarray(np.ascontiguousarray(frame.image))
+    scale = min(1.0, VIEW_WIDTH / max(1, image.width))
+    if scale < 1.0:
+        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                             Image.Resampling.BILINEAR)
+    draw = ImageDraw.Draw(image)
+    if loop.camera.zone:
+        w, h = image.width - 1, image.height - 1
+        points = [(x * w, y * h) for x, y in loop.camera.zone]
+        draw.line([*points, points[0]], fill=ZONE_COLOUR, width=1)
+    for result in results:
+        b = result.box
+        colour = MATCH_COLOUR if matched(result.read.plate) else BOX_COLOUR
+        box = (b.xmin * scale, b.ymin * scale, b.xmax * scale, b.ymax * scale)
+        draw.rectangle(box, outline=colour, width=2)
+        label = f"{result.read.plate} {result.read.score:.2f}"
+        top = max(0.0, box[1] - 12)
+        draw.rectangle((box[0], top, box[0] + 6 * len(label) + 4, top + 11), fill=colour)
+        draw.text((box[0] + 2, top), label, fill=(0, 0, 0))
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=80)
+    return out.getvalue()

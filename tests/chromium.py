@@ -1,0 +1,91 @@
+"""Headless Chromium driven through its DevTools protocol, for the console's browser test.
+
+Why not Playwright or Selenium: both fetch their own browser or driver; Debian's ``chromium``
+and a websocket client (``websocket-client``, a test extra) are all this needs.  The browser
+runs with a throw-away profile and reports its DevTools port in ``DevToolsActivePort``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import requests
+from waiting import wait_for
+
+BINARIES = ("chromium", "chromium-browser", "google-chrome")
+
+
+def find_chromium() -> str | None:
+    return next((path for name in BINARIES if (path := shutil.which(name))), None)
+
+
+class Chromium:
+    """One headless browser with one page; ``call`` sends a DevTools command and returns its result."""
+
+    def __init__(self, binary: str, profile: Path, width: int = 1280, height: int = 1500) -> None:
+        import websocket  # the test extra: only a browser test imports it
+
+        args = [binary, "--headless", "--disable-gpu", "--no-first-run", "--disable-extensions",
+                "--disable-background-networking", "--remote-debugging-port=0",
+                f"--user-data-dir={profile}", f"--window-size={width},{height}", "about:blank"]
+        if os.geteuid() == 0:
+            args.insert(1, "--no-sandbox")  # Chromium refuses to sandbox as root (containers, CI)
+        self.ws: Any = None  # until the DevTools server answers
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        port_file = profile / "DevToolsActivePort"
+        if not wait_for(lambda: port_file.is_file() and len(port_file.read_text().split()) >= 2, 30):
+            self.close()
+            raise RuntimeError(f"{binary} did not start its DevTools server")
+        port = port_file.read_text().split()[0]
+        pages = [t for t in requests.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
+                 if t["type"] == "page"]
+        self.ws = websocket.create_connection(pages[0]["webSocketDebuggerUrl"], timeout=30,
+                                              suppress_origin=True)
+        self._next = 0
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self._next += 1
+        self.ws.send(json.dumps({"id": self._next, "method": method, "params": params}))
+        while True:  # events arrive between answers: skip them
+            message = json.loads(self.ws.recv())
+            if message.get("id") == self._next:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                result: dict[str, Any] = message["result"]
+                return result
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page (promises awaited)."""
+        got = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in got:
+            raise RuntimeError(f"{expression}: {got['exceptionDetails']}")
+        return got["result"].get("value")
+
+    def open(self, url: str) -> None:
+        self.call("Page.navigate", url=url)
+        self.settle()
+
+    def settle(self) -> None:
+        """Wait until the page (after a navigation or a form's submit) has loaded."""
+        assert wait_for(lambda: self.evaluate("document.readyState") == "complete", 20)
+
+    def screenshot(self, path: Path) -> bytes:
+        data = base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
+        path.write_bytes(data)
+        return data
+
+    def close(self) -> None:
+        if self.ws is not None:
+            self.ws.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)

@@ -1,0 +1,101 @@
+"""The console in a real browser: headless Chromium over its DevTools protocol, against the whole
+service (camera loop over the bundled samples, history on disk, a watch list, a token).
+
+It logs in through the form, sees the recent events and the watch-list match, sees an event
+that arrives after the page loaded (the page's script refreshed it), sees the camera's live
+view, checks that the hostile watch-list label ran no script, creates a watch list and adds a
+plate through the page (the script's writes carry the CSRF token), and saves a screenshot;
+``EDGE_ALPR_CONSOLE_SCREENSHOT=docs/console.png make test-browser`` keeps it.
+
+Marked ``browser``: skipped, saying why, where Chromium (Debian: ``apt-get install chromium``)
+or ``websocket-client`` (the test extra) is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from chromium import Chromium, find_chromium
+from conftest import SAMPLES
+from console_service import running_service
+from waiting import wait_for
+
+TOKEN = "browser-s3cret"
+CHROMIUM = find_chromium()
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here: apt-get install chromium "
+                                                "(Debian) to run the console's browser test"),
+]
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Chromium]:
+    pytest.importorskip("websocket", reason="websocket-client (pip install -e '.[test]') drives Chromium")
+    assert CHROMIUM is not None
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    chrome = Chromium(CHROMIUM, profile)
+    yield chrome
+    chrome.close()
+
+
+def _js(value: Any) -> str:
+    return json.dumps(value)
+
+
+def test_console_in_chromium(tmp_path: Path, recognizer: Any, monkeypatch: pytest.MonkeyPatch,
+                             browser: Chromium) -> None:
+    with running_service(tmp_path, recognizer, monkeypatch, token=TOKEN) as (svc, url):
+        browser.open(f"{url}/")
+        assert browser.evaluate("location.pathname") == "/login"
+        browser.evaluate(f"document.querySelector('input[name=token]').value = {_js(TOKEN)};"
+                         "document.querySelector('form').submit()")
+        assert wait_for(lambda: browser.evaluate("location.pathname + document.readyState") == "/complete", 20)
+        assert browser.evaluate("document.cookie") == ""  # HttpOnly: the page's scripts cannot read it
+
+        kept = svc.history.stats()["events"]  # type: ignore[union-attr]
+        assert browser.evaluate("document.querySelectorAll('#events tr[data-event]').length") == kept
+        matched = browser.evaluate("[...document.querySelectorAll('#events tr.match')].map(r => r.textContent)")
+        assert matched and all("deny" in row for row in matched)
+        # the hostile label is shown as text and ran nothing
+        assert '<script>document.title=1</script>' in browser.evaluate("document.getElementById('lists').innerText")
+        assert browser.evaluate("document.scripts.length") == 1
+        assert wait_for(lambda: browser.evaluate("document.querySelector('img.view').naturalWidth") > 0, 15)
+
+        # an event after the page loaded appears without a reload
+        with open(sorted(SAMPLES.glob("*.jpg"))[0], "rb") as f:
+            r = requests.post(f"{url}/v1/plate-reader/", files={"upload": f}, data={"camera_id": "door"},
+                              headers={"Authorization": f"Token {TOKEN}"}, timeout=30)
+        assert r.status_code == 201
+        assert wait_for(lambda: browser.evaluate(
+            "[...document.querySelectorAll('#events tr[data-event]')].some(r => r.cells[1].textContent == 'door')"), 20)
+        assert browser.evaluate("document.querySelectorAll('#events tr[data-event]').length") == kept + 1
+
+        # a watch list created and filled through the page, seen through the API
+        browser.evaluate("const f = document.querySelector('form[data-action=create]');"
+                         "f.elements.name.value = 'visitors'; f.requestSubmit()")
+        assert wait_for(lambda: browser.evaluate("!!document.querySelector('form[data-list=visitors]')"), 15)
+        browser.evaluate("const g = document.querySelector('form[data-list=visitors]');"
+                         "g.elements.plate.value = 'ab-123-cd'; g.elements.label.value = 'Visitor <b>A</b>';"
+                         "g.requestSubmit()")
+        assert wait_for(lambda: "AB123CD" in browser.evaluate("document.getElementById('lists').innerText"), 15)
+        stored = requests.get(f"{url}/v1/watchlists/visitors/", headers={"Authorization": f"Token {TOKEN}"},
+                              timeout=10).json()
+        assert stored["plates"] == [{"plate": "AB123CD", "label": "Visitor <b>A</b>", "max_distance": None}]
+        assert browser.evaluate("document.getElementById('message').textContent") == "Added ab-123-cd to visitors."
+        assert browser.evaluate("document.title") == "edge-alpr console"
+
+        shot = browser.screenshot(tmp_path / "console.png")
+        assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 20_000
+        keep = os.environ.get("EDGE_ALPR_CONSOLE_SCREENSHOT")
+        if keep:
+            shutil.copyfile(tmp_path / "console.png", keep)

@@ -41,7 +41,7 @@ from edge_alpr.api.server import free_port  # noqa: E402
 from edge_alpr.lifecycle import keep_frame_memory  # noqa: E402
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer  # noqa: E402
 
-SAMPLE = ROOT / "edge_alpr" / "samples" / "01_uc3m_01146.jpg"
+SAMPLE = ROOT / "edge_alpr" / "samples" / "01_romanian_t37.jpg"
 
 
 def frame_1280x720() -> bytes:

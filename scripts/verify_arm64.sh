@@ -22,7 +22,7 @@ CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/edge-alpr}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 SUITE=${SUITE:-$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release 2>/dev/null | tr -d '"')}
 [ -n "$SUITE" ] || { echo "verify_arm64: /etc/os-release names no VERSION_CODENAME: set SUITE (e.g. SUITE=trixie)" >&2; exit 1; }
-SAMPLE=${SAMPLE:-01_uc3m_01146.jpg}
+SAMPLE=${SAMPLE:-01_romanian_t37.jpg}
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive
 T0=$(date +%s)
 say() { echo "[verify_arm64 +$(( $(date +%s) - T0 ))s] $*"; }

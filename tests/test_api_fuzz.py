@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from edge_alpr.api.server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "edge_alpr" / "samples" / "01_uc3m_01146.jpg"
+SAMPLE = ROOT / "edge_alpr" / "samples" / "01_romanian_t37.jpg"
 FUZZ = settings(max_examples=60, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 

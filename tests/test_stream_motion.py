@@ -45,7 +45,7 @@ def with_car(background: np.ndarray, car: np.ndarray, x: int, width: int = W // 
 
 def test_still_frames_are_skipped_until_refresh_and_motion_wakes_it() -> None:
     rng = np.random.default_rng(0)
-    empty, car = scene("01_uc3m_01146.jpg"), scene("02_uc3m_00968.jpg")
+    empty, car = scene("01_romanian_t37.jpg"), scene("02_romanian_t485.jpg")
     gate = MotionGate(MotionConfig(refresh_s=2.0))
     assert gate.wants(noisy(empty, rng), 0.0, following=False)  # first frame: no reference
     still = [gate.wants(noisy(empty, rng), 0.1 * i, following=False) for i in range(1, 15)]
@@ -57,7 +57,7 @@ def test_still_frames_are_skipped_until_refresh_and_motion_wakes_it() -> None:
 
 
 def test_a_clock_stepping_back_counts_as_a_refresh() -> None:
-    image = scene("05_uc3m_01150.jpg")
+    image = scene("05_romanian_night_t155.jpg")
     gate = MotionGate(MotionConfig(refresh_s=2.0))
     assert gate.wants(image, 100.0, following=False)
     assert not gate.wants(image, 100.5, following=False)
@@ -67,7 +67,7 @@ def test_a_clock_stepping_back_counts_as_a_refresh() -> None:
 
 def test_motion_outside_the_zone_is_ignored() -> None:
     rng = np.random.default_rng(1)
-    empty, car = scene("03_uc3m_01134.jpg"), scene("04_uc3m_00362.jpg")
+    empty, car = scene("03_romanian_t604.jpg"), scene("04_romanian_t891.jpg")
     right_half = ZoneMask(((0.5, 0.0), (1.0, 0.0), (1.0, 1.0), (0.5, 1.0)))
     gate = MotionGate(MotionConfig(), right_half.mask)
     assert gate.wants(empty, 0.0, following=False)
@@ -77,7 +77,7 @@ def test_motion_outside_the_zone_is_ignored() -> None:
 
 
 def test_threshold_zero_turns_the_gate_off_and_config_is_checked() -> None:
-    image = scene("05_uc3m_01150.jpg")
+    image = scene("05_romanian_night_t155.jpg")
     gate = MotionGate(MotionConfig(threshold=0))
     assert all(gate.wants(image, 0.1 * i, following=False) for i in range(5))
     assert CameraConfig.from_dict({"id": "c", "motion": {"threshold": 0}}, "t").motion.threshold == 0
@@ -109,7 +109,7 @@ class ListSource(FrameSource):
 
 def test_loop_skips_a_still_scene_but_reports_the_vehicle(recognizer: Any, sample_labels: Any) -> None:
     rng = np.random.default_rng(2)
-    name = "06_uc3m_00000.jpg"
+    name = "06_romanian_t773.jpg"
     car = np.asarray(Image.open(SAMPLES / name).convert("RGB"))
     empty = np.full_like(car, 95)
     frames = [noisy(empty, rng) for _ in range(40)] + [noisy(car, rng) for _ in range(5)] + \

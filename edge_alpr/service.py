@@ -7,8 +7,10 @@ nothing is left running. Then the main thread pets the watchdog while every work
 progress (``supervision.py``: cameras, capture, delivery and the API server restart themselves
 after an unexpected exception; a hung one stops the pings and systemd restarts the service) and
 refreshes the retained status and usage messages. SIGTERM/SIGINT set one stop event: cameras
-flush the plates they are following into the outbox, delivery workers stop between sends, MQTT
-says ``offline``, and the outbox is closed; all within the 2 s systemd budget (``lifecycle``
+flush the plates they are following into the outbox (a camera still recognising at
+``CAMERA_STOP_S`` is flushed by the main thread instead), delivery workers stop between sends,
+MQTT says ``offline``, and the outbox is closed; all on one deadline inside the 2 s systemd
+budget, whatever a camera (stuck in a read), a webhook target or a client does (``lifecycle``
 ends the process 1.8 s after the signal whatever still runs). SIGKILL loses nothing committed:
 the outbox is SQLite (WAL, synchronous=FULL) and the broker's last will reports ``offline``.
 """
@@ -47,6 +49,7 @@ from .watchlists import WatchLists
 log = logging.getLogger(__name__)
 
 SHUTDOWN_BUDGET_S = 1.5  # of systemd's 2 s: what joining the threads may take in total
+CAMERA_STOP_S = 0.6  # of that: how long the cameras may take to finish a recognition and flush
 MAIN_TICK_S = 1.0
 
 
@@ -144,24 +147,42 @@ class Service:
     def close(self) -> None:
         """Stop everything within SHUTDOWN_BUDGET_S; the outbox is closed last.
 
-        Also right after a failed start: parts that never started are skipped, and the sources
-        of cameras whose thread never ran are closed here (a running loop closes its own).
+        The cameras go first, as their followed plates go into the outbox: each gets
+        CAMERA_STOP_S to finish its recognition and flush; one still busy then (a slow or hung
+        model) is flushed from here, so its plates are queued before the outbox closes.  A
+        capture thread stuck in a read holds nothing that needs waiting for.  Also right after
+        a failed start: parts that never started are skipped, and the sources of cameras whose
+        thread never ran are closed here (a running loop closes its own).
         """
         self.stop.set()
         self.outbox.wake()
-        deadline = time.monotonic() + SHUTDOWN_BUDGET_S
-        for thread in [*self.cameras, *self.workers]:
-            if thread.is_alive():
-                thread.join(max(0.05, deadline - time.monotonic()))
+        started = time.monotonic()
+        deadline = started + SHUTDOWN_BUDGET_S
+
+        def left(floor: float = 0.05) -> float:
+            return max(floor, deadline - time.monotonic())
+
+        for loop in self.cameras:
+            if loop.is_alive():
+                loop.join(max(0.0, started + CAMERA_STOP_S - time.monotonic()))
         for loop in self.cameras:
             if loop.ident is None:  # never started
                 _close_quietly(loop.source)
+            elif loop.is_alive():
+                log.warning("camera %s still recognising %.1f s after stop: flushing its followed "
+                            "plates from the shutdown", loop.camera.id, time.monotonic() - started)
+                if not loop.flush(timeout=left()):
+                    log.error("camera %s: followed plates not queued (its tracker stayed busy past "
+                              "the shutdown budget)", loop.camera.id)
+        for worker in self.workers:
+            if worker.is_alive():
+                worker.join(left())
         if self.mqtt is not None:
             self.mqtt.stop(timeout=max(0.1, min(0.5, deadline - time.monotonic())))
         if self.api is not None:
-            self.api.close()  # stops the server and webhooks, closes usage and outbox
+            self.api.close(left())  # stops the server and webhooks, closes usage and outbox
         else:
-            self.webhooks.join(max(0.05, deadline - time.monotonic()))
+            self.webhooks.join(left())
             self.usage.close()
             self.outbox.close()
         if self.history is not None:

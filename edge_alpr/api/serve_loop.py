@@ -11,6 +11,7 @@ the server counts as stalled and the systemd watchdog is no longer pinged.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -54,6 +55,7 @@ class SupervisedServer(wsgi.Server):
     """cheroot's WSGI server whose error reports reach its ``ServeWorker`` (not stderr)."""
 
     worker: ServeWorker | None = None
+    stop_by = math.inf  # while stopping: when a request still arriving is refused (monotonic s)
 
     def __init__(self, bind_addr: Any, app: Callable[..., Iterable[bytes]], **kwargs: Any) -> None:
         super().__init__(bind_addr, self._progress(app), **kwargs)

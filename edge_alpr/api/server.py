@@ -419,7 +419,7 @@ class GatedConnection(cheroot_server.HTTPConnection):
         shutdown timeout; False when there is no time left."""
         now = time.monotonic()
         if self._exit_by == 0.0:
-            self._exit_by = now + 0.9 * float(self.server.shutdown_timeout)
+            self._exit_by = min(now + 0.9 * float(self.server.shutdown_timeout), self.server.stop_by)
         left = min(self._exit_by, self._deadline()) - now
         if left <= 0:
             return False
@@ -592,7 +592,14 @@ class ApiServer:
         return int(self._server.bind_addr[1])
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop within about ``timeout`` s: a request still arriving gets what is left of it
+        (cheroot's ``shutdown_timeout`` is that grace), so a client that stalls mid-request
+        cannot hold the process past its stop budget."""
         self._stopping.set()
+        grace = min(self._server.shutdown_timeout, timeout)  # seconds
+        # from now: the selector takes up to half a second to hand parked requests to a worker
+        self._server.stop_by = time.monotonic() + 0.9 * grace
+        self._server.shutdown_timeout = grace
         self._server.stop()
         if self.worker.ident is not None:
             self.worker.join(timeout)
@@ -611,8 +618,9 @@ class ApiRuntime:
     history: History | None = None  # closed here when ``build`` opened it (``edge-alpr serve``)
     _closed: bool = False
 
-    def close(self) -> None:
-        """Stop serving and delivering within ``shutdown_timeout_s`` in all.
+    def close(self, timeout: float | None = None) -> None:
+        """Stop serving and delivering within ``timeout`` s in all (``shutdown_timeout_s``
+        unless the caller's own budget has less left).
 
         One deadline for everything: a webhook target that hangs keeps its (daemon) worker
         busy until its own timeout, so each worker gets what is left, not a fresh wait.
@@ -620,7 +628,7 @@ class ApiRuntime:
         if self._closed:
             return
         self._closed = True
-        end = time.monotonic() + self.shutdown_timeout_s
+        end = time.monotonic() + (self.shutdown_timeout_s if timeout is None else timeout)
         self.stop.set()
         self.server.stop(max(0.0, end - time.monotonic()))
         busy = self.webhooks.join(max(0.0, end - time.monotonic()))

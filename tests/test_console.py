@@ -192,7 +192,7 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
     ("GET", "/?plate=" + "A" * 200, {}, 400), ("GET", "/?plate=%00", {}, 400),
     ("GET", "/?camera=%ff%fe%00", {}, 200), ("GET", "/?bogus=1&limit=x", {}, 200),
     ("GET", "/console/parts?parts=everything", {}, 400), ("GET", "/console/parts?since=x", {}, 400),
-    ("GET", "/console/static/../app.py", {}, 404), ("GET", "/console/static/page.tpl", {}, 404),
+    ("GET", "/console/static/%2e%2e%2fconsole.py", {}, 404), ("GET", "/console/static/page.tpl", {}, 404),
     ("POST", "/login", {"data": b"token=%ff%fe\x00", "headers": FORM}, 403),
     ("POST", "/login", {"files": {"token": ("t", b"x")}}, 415),
     ("POST", "/login", {"data": b"\xff" * 300_000, "headers": FORM}, 413),

@@ -39,6 +39,7 @@ from .lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
 from .metrics import Metrics, RateGauge, camera_samples
 from .recognizer import RecognizeOptions, Recognizer
 from .stream.config import FolderSourceConfig, OpenCvSourceConfig, Picamera2SourceConfig, VideoSourceConfig
+from .stream.health import camera_health
 from .stream.loop import CameraLoop
 from .stream.sources import open_source
 from .stream.tracker import PlateEvent
@@ -143,6 +144,13 @@ class Service:
         self.mqtt.set_status(dropped=counters["dropped"], pending=sum(stats["pending"].values()),
                              crashes=self.supervisor.crashes(), stalled=self.supervisor.stalled())
         self.mqtt.publish_usage(counters)
+
+    def refresh_cameras(self, force: bool = False) -> None:
+        """Each camera's retained MQTT health: sent when its state changed, or when ``force``."""
+        if self.mqtt is None:
+            return
+        for loop in self.cameras:
+            self.mqtt.publish_camera_health(loop.camera.id, camera_health(loop), force)
 
     def close(self) -> None:
         """Stop everything within SHUTDOWN_BUDGET_S; the outbox is closed last.
@@ -348,7 +356,9 @@ def main(cfg: Config) -> int:
         while not stop.wait(tick):
             if watchdog:
                 pet_watchdog(svc.supervisor)
-            if time.monotonic() - last_refresh >= cfg.mqtt.usage_interval_s:
+            due = time.monotonic() - last_refresh >= cfg.mqtt.usage_interval_s
+            svc.refresh_cameras(force=due)  # a state change at once, the counters when due
+            if due:
                 svc.refresh_status()
                 last_refresh = time.monotonic()
     finally:

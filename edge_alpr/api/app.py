@@ -28,6 +28,8 @@ from ..errors import InputError
 from ..history import History
 from ..metrics import Metrics
 from ..recognizer import RecognizeOptions, Recognizer
+from ..stream.health import camera_health
+from ..stream.loop import CameraLoop
 from ..supervision import Supervisor
 from ..usage import Usage
 from ..watchlists import WatchLists
@@ -160,6 +162,7 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
             "webhooks": ctx.webhooks.status() if ctx.webhooks is not None else [],
             "models": ctx.recognizer.info(),
             "workers": ctx.supervisor.describe(),
+            "cameras": [camera_health(w) for w in ctx.supervisor.workers() if isinstance(w, CameraLoop)],
         })
 
     @guarded

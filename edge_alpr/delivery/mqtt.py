@@ -14,11 +14,15 @@ Topics (``<p>`` = topic prefix, ``<d>`` = device id):
   ``camera_id``, ``timestamp``), QoS 1, fed from the durable outbox (sink ``"mqtt"``).
 * ``<p>/<d>/<camera>/match/<list>``  the same event again when a watch list matches it (its
   ``match`` names the list), so an automation can subscribe to one list.
+* ``<p>/<d>/<camera>/health``  retained JSON per camera (``stream/health.py``: state, fps in
+  and recognised, dropped frames, lag, last frame time, errors), sent when its state changes
+  and on every refresh of the usage counters (``mqtt_cameras.py``).
 * ``<p>/<d>/usage``  retained JSON counters, republished when they change.
-* optional Home Assistant discovery: a sensor "last plate" per camera, and a device trigger
-  per camera and watch list (republished when the lists change; a deleted list's is removed).
+* optional Home Assistant discovery: a sensor "last plate" per camera, a connectivity binary
+  sensor and an fps sensor per camera, and a device trigger per camera and watch list
+  (republished when the lists change; a deleted list's is removed).
 
-Every retained message (status, health, usage, discovery) is published again on each
+Every retained message (status, health, camera health, usage, discovery) is published again on each
 (re)connect, so a broker restarted without persistence gets them back at once.
 
 Events are only acked in the outbox after the broker's PUBACK, so a broker that is down loses
@@ -40,6 +44,7 @@ import paho.mqtt.client as mqtt
 
 from .. import __version__
 from ..errors import ConfigError, EdgeAlprError
+from . import mqtt_cameras
 from .mqtt_config import MqttConfig
 from .outbox import OutboxItem
 
@@ -82,6 +87,8 @@ class MqttPublisher:
         self._status_extra: dict[str, Any] = {}
         self._usage: dict[str, Any] | None = None  # the latest counters given
         self._last_usage: dict[str, Any] | None = None  # what the broker holds (this connection)
+        self._cameras: dict[str, dict[str, Any]] = {}  # the newest health of each camera
+        self._cameras_sent: dict[str, str] = {}  # the state the broker holds (this connection)
         self._stopping = False
         self._lock = threading.RLock()  # re-entered: _on_connect publishes under it
         client_id = cfg.client_id or f"edge-alpr-{self.device}"
@@ -132,6 +139,9 @@ class MqttPublisher:
                 self._publish_discovery()
             if self._usage is not None:
                 self.publish_usage(self._usage)
+            self._cameras_sent = {}
+            for camera_id, body in list(self._cameras.items()):
+                self.publish_camera_health(camera_id, body)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:
@@ -217,6 +227,19 @@ class MqttPublisher:
             self._last_usage = body
             self.client.publish(self.usage_topic, json.dumps(body), qos=self.cfg.qos, retain=True)
 
+    def publish_camera_health(self, camera_id: str, body: Mapping[str, Any], force: bool = False) -> None:
+        """A camera's retained health, sent when its state changed, when ``force`` (the
+        periodic refresh) or the connection is new."""
+        with self._lock:
+            self._cameras[camera_id] = dict(body)
+            if not self._connected.is_set() or self._stopping:
+                return
+            if not force and self._cameras_sent.get(camera_id) == body.get("state"):
+                return
+            self._cameras_sent[camera_id] = str(body.get("state"))
+            self._publish(mqtt_cameras.health_topic(self.base, camera_id), json.dumps(dict(body)),
+                          retain=True)
+
     def send(self, item: OutboxItem) -> None:
         """Outbox sink: publish one event and wait for the PUBACK, else raise (retry later)."""
         if not self._connected.is_set():
@@ -255,8 +278,8 @@ class MqttPublisher:
         return f"{self.cfg.ha_prefix}/device_automation/{uid}/config"
 
     def _publish_discovery(self) -> None:
-        """Home Assistant MQTT discovery: one "last plate" sensor per camera, one device trigger
-        per camera and watch list."""
+        """Home Assistant MQTT discovery: per camera a "last plate" sensor, a connectivity binary
+        sensor and an fps sensor; one device trigger per camera and watch list."""
         device = {"identifiers": [f"edge_alpr_{self.device}"], "name": f"edge-alpr {self.device}",
                   "manufacturer": "edge-alpr", "sw_version": __version__}
         for cam in self.camera_ids:
@@ -282,3 +305,7 @@ class MqttPublisher:
                 "device": device,
             }
             self._publish(f"{self.cfg.ha_prefix}/sensor/{uid}/config", json.dumps(config), retain=True)
+            shared = {"availability_topic": self.status_topic, "payload_available": ONLINE,
+                      "payload_not_available": OFFLINE, "device": device}
+            for topic, entity in mqtt_cameras.discovery(self.cfg.ha_prefix, self.base, self.device, cam, shared):
+                self._publish(topic, json.dumps(entity), retain=True)

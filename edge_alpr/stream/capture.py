@@ -17,7 +17,7 @@ import collections
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..supervision import Worker
 from ..types import Frame
@@ -26,6 +26,39 @@ from .sources import FrameSource, SourceEnded
 log = logging.getLogger(__name__)
 
 BUFFER_FRAMES = 2  # frames held between capture and recognition
+RATE_WINDOW_S = 10.0
+
+
+class RateWindow:
+    """Events per second over the last ``window_s`` seconds (thread-safe).
+
+    Why kept by the counting thread rather than derived from two readings of a counter: every
+    reader (``/info/``, MQTT, the console) then sees the same rate, and a camera that stops
+    delivering drops to 0 within the window whoever asks and however often.
+    """
+
+    def __init__(self, window_s: float = RATE_WINDOW_S) -> None:
+        self.window_s = window_s
+        self._times: collections.deque[float] = collections.deque()
+        self._since = time.monotonic()
+        self._lock = threading.Lock()
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._times.append(now)
+            self._trim(now)
+
+    def rate(self) -> float:
+        now = time.monotonic()
+        with self._lock:
+            self._trim(now)
+            span = min(self.window_s, now - self._since)
+            return len(self._times) / span if span > 0 else 0.0
+
+    def _trim(self, now: float) -> None:
+        while self._times and now - self._times[0] > self.window_s:
+            self._times.popleft()
 
 
 @dataclass
@@ -43,6 +76,8 @@ class LoopStats:
     lag_s: float = 0.0  # capture to the end of recognition, of the last recognised frame
     last_frame_at: float | None = None  # wall clock (epoch s) when the newest frame was captured
     ended: bool = False
+    read_rate: RateWindow = field(default_factory=RateWindow, repr=False)  # frames/s captured
+    processed_rate: RateWindow = field(default_factory=RateWindow, repr=False)  # frames/s recognised
 
 
 class FrameBuffer:
@@ -133,6 +168,7 @@ class CaptureThread(Worker):
             if frame is None:
                 continue
             self.stats.frames_read += 1
+            self.stats.read_rate.tick()
             self.stats.last_frame_at = time.time()
             while not self.buffer.put(frame, self.read_timeout_s):  # not live: wait for room
                 if self.stop_event.is_set():

@@ -177,6 +177,7 @@ class CameraLoop(Worker):
             results = []
         self.stats.busy_s += time.perf_counter() - started
         self.stats.frames_processed += 1
+        self.stats.processed_rate.tick()
         self.stats.lag_s = frame_age(frame)
         self.latest = (frame, results)
         with self._track_lock:

@@ -9,6 +9,7 @@ plain iterators and context managers.
 from __future__ import annotations
 
 import threading
+import time
 from abc import ABC, abstractmethod
 from importlib import resources
 from pathlib import Path
@@ -35,6 +36,9 @@ class FrameSource(ABC):
     so the camera loop drops the ones it cannot recognise in time; a file source is not live
     (every frame is recognised).  ``max_block_s``: the longest one ``read`` may take whatever
     its ``timeout`` (a backend's own open/read timeouts); longer counts as hung.
+
+    Health (``stream/health.py``): a source that cannot open or stopped delivering calls
+    ``failed`` (counted, with the reason) and is ``failing_since`` then until its next frame.
     """
 
     live = False
@@ -44,6 +48,21 @@ class FrameSource(ABC):
         self.camera_id = camera_id
         self.stop = stop if stop is not None else threading.Event()
         self._index = 0
+        self.errors = 0  # failures to open or read, each counted once
+        self.last_error: str | None = None
+        self.failing_since: float | None = None  # monotonic; None while frames arrive
+
+    def failed(self, reason: str) -> None:
+        """Count a failure to open or read (the backend retries on its own)."""
+        self.errors += 1
+        self.last_error = reason
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+
+    def _next_index(self) -> int:
+        self.failing_since = None  # a frame: whatever failed before has recovered
+        self._index += 1
+        return self._index - 1
 
     @abstractmethod
     def read(self, timeout: float) -> Frame | None:
@@ -52,10 +71,6 @@ class FrameSource(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the device or file; safe to call twice."""
-
-    def _next_index(self) -> int:
-        self._index += 1
-        return self._index - 1
 
     def __iter__(self) -> FrameSource:
         return self

@@ -62,6 +62,7 @@ class OpenCvSource(FrameSource):
         return cap
 
     def _fail(self, what: str) -> None:
+        self.failed(what)
         log.warning("camera %s: %s (%s); retrying in %.1f s", self.camera_id, what, self.describe(),
                     self._backoff)
         if self._cap is not None:

@@ -1,0 +1,50 @@
+"""Per-camera health on MQTT: the retained ``<p>/<d>/<camera>/health`` topic and its Home
+Assistant entities.
+
+Why separate from the device's ``<p>/<d>/health``: the device can be online while one of its
+cameras has been unreachable for a day; each camera gets its own retained message (the body is
+``stream.health.camera_health``) and, with discovery on, a connectivity binary sensor (on while
+the camera is ``streaming``) and a sensor of its recognised frames per second.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def health_topic(base: str, camera_id: str) -> str:
+    """``<p>/<d>/<camera>/health``."""
+    return f"{base}/{camera_id}/health"
+
+
+def _uid(device: str, camera_id: str, what: str) -> str:
+    return f"edge_alpr_{device}_{camera_id}_{what}".replace("-", "_").replace(".", "_")
+
+
+def discovery(ha_prefix: str, base: str, device: str, camera_id: str,
+              shared: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The discovery topics and configs of one camera's entities; ``shared`` carries the
+    availability keys and the ``device`` block every entity of this device has."""
+    topic = health_topic(base, camera_id)
+    common = {"state_topic": topic, "json_attributes_topic": topic, **shared}
+    connected, fps = _uid(device, camera_id, "connected"), _uid(device, camera_id, "fps")
+    return [
+        (f"{ha_prefix}/binary_sensor/{connected}/config", {
+            "name": f"{camera_id} camera",
+            "unique_id": connected,
+            "default_entity_id": f"binary_sensor.{connected}",
+            "device_class": "connectivity",
+            "value_template": "{{ 'ON' if value_json.state == 'streaming' else 'OFF' }}",
+            **common,
+        }),
+        (f"{ha_prefix}/sensor/{fps}/config", {
+            "name": f"{camera_id} fps",
+            "unique_id": fps,
+            "default_entity_id": f"sensor.{fps}",
+            "unit_of_measurement": "fps",
+            "state_class": "measurement",
+            "value_template": "{{ value_json.fps_processed }}",
+            "icon": "mdi:speedometer",
+            **common,
+        }),
+    ]

@@ -1,0 +1,64 @@
+"""Per-camera health: what ``/info/`` (``cameras``), the retained MQTT
+``<prefix>/<device>/<camera>/health`` message and Home Assistant's connectivity and fps
+entities say about each camera.
+
+Why a state and not only counters: a camera that cannot open retries for ever (that is the
+point of reconnecting), so "the process is online" says nothing about it.  States:
+
+* ``starting``: no frame yet and no failure yet (the first open is in progress);
+* ``streaming``: frames arrive;
+* ``reconnecting``: the source cannot open or stopped delivering, and retries with backoff;
+* ``failed``: reconnecting for ``FAILED_AFTER_S`` or more (still retrying), or a camera
+  thread hung past its deadline (the watchdog then stops) or ended without being asked to;
+* ``ended``: a finite source (a video file, a folder) has no more frames;
+* ``stopped``: the service is stopping.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from .loop import CameraLoop
+
+FAILED_AFTER_S = 60.0  # reconnecting this long counts as failed (a dead camera, not a blip)
+STATES = ("starting", "streaming", "reconnecting", "failed", "ended", "stopped")
+
+
+def camera_state(loop: CameraLoop, now: float | None = None) -> str:
+    """One of ``STATES`` (see the module docstring); ``now`` is the monotonic clock."""
+    now = time.monotonic() if now is None else now
+    if loop.stats.ended:
+        return "ended"
+    if loop.stop_event.is_set():
+        return "stopped"
+    if loop.finished or loop.capture.finished or loop.overdue(now) or loop.capture.overdue(now):
+        return "failed"
+    failing_since = loop.source.failing_since
+    if failing_since is not None:
+        return "failed" if now - failing_since >= FAILED_AFTER_S else "reconnecting"
+    return "streaming" if loop.stats.last_frame_at is not None else "starting"
+
+
+def camera_health(loop: CameraLoop) -> dict[str, Any]:
+    """The camera's state and counters as JSON-ready values (the MQTT ``health`` body)."""
+    stats, source = loop.stats, loop.source
+    crashes = loop.crashes + loop.capture.crashes
+    last = stats.last_frame_at
+    return {
+        "camera_id": loop.camera.id,
+        "state": camera_state(loop),
+        "fps_in": round(stats.read_rate.rate(), 2),
+        "fps_processed": round(stats.processed_rate.rate(), 2),
+        "frames_read": stats.frames_read,
+        "frames_processed": stats.frames_processed,
+        "frames_dropped": stats.frames_dropped,
+        "lag_s": round(stats.lag_s, 3),
+        "last_frame_at": None if last is None else
+        datetime.fromtimestamp(last, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "errors": stats.errors + source.errors,  # frames not recognised + failures to open or read
+        "crashes": crashes,
+        "last_error": source.last_error if source.failing_since is not None else
+        (loop.last_error or loop.capture.last_error or source.last_error),
+    }

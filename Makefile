@@ -9,7 +9,7 @@ PORT ?= 8080
 PYTEST_ARGS ?= -q
 CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 
-.PHONY: install run serve test test-parity test-deb test-browser test-data lint bench models deb deb-test deb-arm64-verify clean
+.PHONY: install run serve test test-parity test-deb test-browser test-data lint config-doc bench models deb deb-test deb-arm64-verify clean
 
 # Debian packages come from scripts/apt_deps.sh: `run` needs python3-venv only, `test` also
 # needs mosquitto and curl, `test-deb` and `deb` the .deb build/boot tools.
@@ -81,6 +81,11 @@ test-data: install
 lint: install
 	$(PY) -m ruff check edge_alpr tests scripts
 	$(PY) -m mypy edge_alpr
+
+# docs/config.md, the configuration reference generated from the config dataclasses (a test
+# fails when it is out of date)
+config-doc: install
+	$(PY) -m edge_alpr.configref --write docs/config.md
 
 bench: install
 	$(PY) scripts/bench_models.py && $(PY) scripts/bench_api.py && $(PY) scripts/bench_loop.py

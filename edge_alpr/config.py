@@ -72,9 +72,9 @@ def _float_at_least(d: dict[str, Any], key: str, default: float, low: float, whe
 class UploadUrlConfig:
     """``upload_url`` fetching (IP-camera snapshot URLs); off unless enabled, always bounded."""
 
-    enabled: bool = False
-    max_bytes: int = 10 * 1024 * 1024
-    timeout_s: float = 5.0
+    enabled: bool = False  # true: the API also fetches the image from a client's upload_url (http or https)
+    max_bytes: int = 10 * 1024 * 1024  # largest image fetched from an upload_url (larger: HTTP 413)
+    timeout_s: float = 5.0  # time limit of one whole fetch (over it: HTTP 400)
 
     @classmethod
     def from_dict(cls, obj: Any, where: str) -> UploadUrlConfig:
@@ -88,23 +88,25 @@ class UploadUrlConfig:
 class ApiConfig:
     """The HTTP server.  Loopback by default; other addresses need a token (see ``serve``)."""
 
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = 8080
-    threads: int = 4
+    enabled: bool = True  # false: edge-alpr run serves no HTTP API (edge-alpr serve always serves)
+    host: str = "127.0.0.1"  # address to listen on; one that is not loopback needs an API token
+    port: int = 8080  # TCP port; 0 = any free port (edge-alpr serve --port overrides it)
+    threads: int = 4  # HTTP worker threads: requests served at once
+    # environment variable holding the API token (clients send `Authorization: Token <key>`); "" = none
     token_env: str = "EDGE_ALPR_API_TOKEN"
+    # systemd credential holding the API token when the variable is unset; "" = none
     token_credential: str = "api_token"
-    license_key: str = "edge-alpr-open-source"
-    max_upload_bytes: int = 10 * 1024 * 1024
-    max_pixels: int = 40_000_000
-    decode_budget_pixels: int = 48_000_000  # images decoded or read at once, all requests (imaging.PixelBudget)
-    header_timeout_s: float = 10.0  # api/server.py ClientLimits: a request's headers, in total
-    body_timeout_s: float = 60.0  # its body, in total
-    min_rate: float = 4096.0  # bytes/s a client must keep up after the first 2 s; 0 = off
+    license_key: str = "edge-alpr-open-source"  # the label GET /info/ reports as license_key; no licence is checked
+    max_upload_bytes: int = 10 * 1024 * 1024  # largest request body accepted (larger: HTTP 413)
+    max_pixels: int = 40_000_000  # largest image (width x height) decoded (larger: HTTP 413)
+    decode_budget_pixels: int = 48_000_000  # images decoded or read at once, all requests together (>= max_pixels)
+    header_timeout_s: float = 10.0  # time a client has to send a request's line and headers, in all (else HTTP 408)
+    body_timeout_s: float = 60.0  # time a client has to send a request's body, in all (else HTTP 408)
+    min_rate: float = 4096.0  # bytes/s a client must keep up after 2 s of headers and of body (else HTTP 408); 0 = off
     rate_limit: float = 0.0  # requests per second over all clients; 0 = off
-    rate_burst: int = 10
-    shutdown_timeout_s: float = 1.5
-    keepalive_linger_s: float = 0.05  # api/server.py: next keep-alive request on the same thread
+    rate_burst: int = 10  # requests let through at once before rate_limit applies (used when rate_limit > 0)
+    shutdown_timeout_s: float = 1.5  # on stop: time left, in all, to requests in flight and webhook sends
+    keepalive_linger_s: float = 0.05  # a worker's wait for a kept-alive connection's next request (<= 0.1; 0 = off)
     upload_url: UploadUrlConfig = field(default_factory=UploadUrlConfig)
 
     @classmethod
@@ -156,6 +158,7 @@ class ApiConfig:
 class UsageConfig:
     """Monthly quota; ``max_calls: 0`` means unlimited (responses then say 2**31 - 1: see ``usage``)."""
 
+    # API recognitions per calendar month (UTC), HTTP 403 past it; 0 = unlimited; camera events count, never refused
     max_calls: int = 0
 
     @classmethod
@@ -168,9 +171,9 @@ class UsageConfig:
 class WebhookTarget:
     """One receiver of ``image.done``; ``image: true`` also sends the image (multipart)."""
 
-    url: str
-    image: bool = False
-    id: int = 0
+    url: str  # http:// or https:// URL the events are POSTed to; each URL listed once
+    image: bool = False  # true: an API read is sent as multipart with its image (camera events stay JSON)
+    id: int = 0  # sent as hook.id; unset = the target's position in the list (1, 2, ...)
 
     @classmethod
     def from_dict(cls, obj: Any, where: str, index: int) -> WebhookTarget:
@@ -188,9 +191,10 @@ class WebhooksConfig:
     """Targets plus retry policy; a target failing ``max_failures`` times in a row is disabled."""
 
     targets: tuple[WebhookTarget, ...] = ()
-    timeout_s: float = 10.0
-    backoff_initial_s: float = 1.0
-    backoff_max_s: float = 300.0
+    timeout_s: float = 10.0  # time limit of one POST (over it: a failure, retried)
+    backoff_initial_s: float = 1.0  # wait before retrying a failed delivery; doubles with each failure in a row
+    backoff_max_s: float = 300.0  # longest wait between retries
+    # failures in a row that disable a target until a restart (its events stay queued); 0 = never
     max_failures: int = 50
 
     @classmethod
@@ -217,9 +221,9 @@ class OutboxConfig:
     the queued payloads plus images (oldest dropped first, counted in ``dropped``; one larger
     than it is refused): see ``delivery/outbox.py``."""
 
-    max_rows: int = 10_000
-    max_age_s: float = 7 * 86400.0
-    max_bytes: int = 256 * 1024 * 1024
+    max_rows: int = 10_000  # queued deliveries (one per event and sink), all sinks together; the oldest go first
+    max_age_s: float = 7 * 86400.0  # queued deliveries older than this are dropped
+    max_bytes: int = 256 * 1024 * 1024  # queued payloads plus images, all sinks; the oldest go first (at least 1 MiB)
 
     @classmethod
     def from_dict(cls, obj: Any, where: str) -> OutboxConfig:
@@ -233,8 +237,9 @@ class OutboxConfig:
 class Config:
     """Everything; each section is parsed by the module that uses it."""
 
+    # folder of the usage counters, outbox and watch lists (and history, crops by default)
     state_dir: str = DEFAULT_STATE_DIR
-    log_level: str = "INFO"
+    log_level: str = "INFO"  # DEBUG | INFO | WARNING | ERROR (any case); the log goes to stderr
     api: ApiConfig = field(default_factory=ApiConfig)
     usage: UsageConfig = field(default_factory=UsageConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)

@@ -21,16 +21,16 @@ class ModelsConfig:
     """The ``models`` config section: where the models are and how the pipeline uses them."""
 
     directory: str = ""  # "" = the models bundled with edge-alpr
-    threads: int = 1
+    threads: int = 1  # CPU threads of each model's interpreter
     runtime: str = "auto"  # auto | ai_edge_litert | tflite_runtime
-    xnnpack: bool = True  # False: the runtimes' built-in int8 kernels (slower, bit-identical across runtimes)
+    xnnpack: bool = True  # false: the runtimes' built-in int8 kernels (slower, bit-identical across runtimes)
     top_n: int = TOP_N  # candidates per plate
-    beam_width: int = BEAM_WIDTH
+    beam_width: int = BEAM_WIDTH  # beam width of the reader's character decoding
     # The finer pass: tile_grid x tile_grid tiles.  3 (not 2) was chosen on TRAIN images: it
     # finds the small plates of 960-px romanian scenes (train recall 0.61 -> 0.90, precision
     # 0.80 -> 0.81) for ~40 % more default-mode time.
     tile_grid: int = 3
-    tile_overlap: float = 0.2
+    tile_overlap: float = 0.2  # share of a tile's width and height shared with its neighbour, in [0, 0.9)
     # Default mode tiles only images with a longer side over this.  480 tiles VGA photos too:
     # held-out real 2:1 plate crops pasted 18-48 px high into held-out 640 px scenes were found
     # 0.44 -> 0.93 of the time (8.5 -> 46 ms), but on the dev scenes of that size (andrewmvd)
@@ -38,6 +38,7 @@ class ModelsConfig:
     # cameras whose plates are small in VGA frames.  Tiling the 320-400 px scenes cut held-out
     # precision from 0.89 to 0.73.
     tile_min_side: int = 640
+    # redaction mode: the detection threshold times this (lower finds more plates)
     redaction_threshold_factor: float = 0.6
     # Default mode (with no request threshold_d) also decodes the whole-image pass at
     # rescue_threshold_d, reads each weaker plate candidate that overlaps no detection, and keeps
@@ -45,10 +46,11 @@ class ModelsConfig:
     # (held-out train): real US/BR/AR plates pasted 18-48 px high into 640 px scenes found 0.43 ->
     # 0.51 and read 0.30 -> 0.36, no new false positive in 1005 train scenes; +1-5 ms per image.
     rescue_threshold_d: float = 0.5
+    # the raw read score a rescued plate needs (see rescue_threshold_d); over 1: rescue off
     rescue_min_read: float = 0.2
-    min_read_score: float = 0.0  # default threshold_o
+    min_read_score: float = 0.0  # reads scoring under this are dropped when a request gives no threshold_o
     region_prior_score: float = 0.5  # use the predicted region's plate templates from this score (>1: off)
-    # auto: pair the slot reader with a CTC reader (reader_ctc_v<N>) when the folder has one;
+    # auto: pair the slot reader with a CTC reader (`reader_ctc_v<N>`) when the folder has one;
     # on: require one; off: the slot reader alone (engine/pair.py says why a pair reads better)
     reader_pair: str = "auto"
     # Outside fast mode, a read scoring under reread_below is read again as the mean of several
@@ -59,6 +61,7 @@ class ModelsConfig:
     # reads 956 vs 957 of 1404, scene plates 68 vs 69 of 109, two held-out reader pairs) for 2.6
     # instead of 3.8 ms per uncertain plate (x86, 1 thread).  0 or [] turns it off.
     reread_below: float = 0.5
+    # the re-read's crops: [x, y] margins, fractions of the box in [0, 1)
     reread_margins: tuple[tuple[float, float], ...] = ((0.0, 0.0),)
     vehicle_box: VehicleBoxFactors = field(default_factory=VehicleBoxFactors)
 

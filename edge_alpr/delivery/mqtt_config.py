@@ -33,26 +33,28 @@ class MqttConfig:
     retained usage counters are refreshed every ``usage_interval_s`` when they changed.
     """
 
-    enabled: bool = True
-    host: str = "localhost"
-    port: int = 1883
-    tls: bool = False
-    tls_ca: str = ""
-    tls_insecure: bool = False
-    username: str = ""
-    password_env: str = "EDGE_ALPR_MQTT_PASSWORD"
+    enabled: bool = True  # publish camera events to the broker (edge-alpr run)
+    host: str = "localhost"  # broker host name or address
+    port: int = 1883  # broker TCP port
+    tls: bool = False  # true: connect over TLS, verifying the broker's certificate
+    tls_ca: str = ""  # CA certificate file (PEM) to verify the broker with; "" = the system's CAs
+    tls_insecure: bool = False  # true: do not check that the certificate names the host
+    username: str = ""  # broker user name; "" = connect without credentials
+    password_env: str = "EDGE_ALPR_MQTT_PASSWORD"  # environment variable holding the broker password; "" = none
+    # systemd credential holding the password when the variable is unset; "" = none
     password_credential: str = "mqtt_password"
-    client_id: str = ""
-    topic_prefix: str = "edge-alpr"
-    device_id: str = ""
-    qos: int = 1
-    keepalive: int = 30
+    client_id: str = ""  # MQTT client id; "" = `edge-alpr-<device_id>`
+    topic_prefix: str = "edge-alpr"  # first level of every topic; no + or #
+    device_id: str = ""  # second level of every topic; "" = the host name
+    qos: int = 1  # 0, 1 or 2: QoS of every message
+    keepalive: int = 30  # seconds between keep-alive pings (at least 5)
+    # true: publish Home Assistant discovery (plate, connectivity and fps per camera, list triggers)
     ha_discovery: bool = False
-    ha_prefix: str = "homeassistant"
-    publish_timeout_s: float = 5.0
-    retry_initial_s: float = 0.5
-    retry_max_s: float = 10.0
-    usage_interval_s: float = 5.0
+    ha_prefix: str = "homeassistant"  # Home Assistant's discovery topic prefix
+    publish_timeout_s: float = 5.0  # time an event's PUBACK may take, else it is sent again
+    retry_initial_s: float = 0.5  # wait before retrying a failed publish; doubles up to retry_max_s
+    retry_max_s: float = 10.0  # longest wait between publish retries; also caps the reconnect delay (at least 1 s)
+    usage_interval_s: float = 5.0  # how often the retained usage counters and camera health are refreshed when changed
 
     @classmethod
     def from_dict(cls, obj: Any, where: str) -> MqttConfig:

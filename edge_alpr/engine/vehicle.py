@@ -21,9 +21,9 @@ from .runtime import Model
 class VehicleBoxFactors:
     """Vehicle box around a plate, in plate widths."""
 
-    width: float = 3.6
-    above: float = 2.4
-    below: float = 0.5
+    width: float = 3.6  # vehicle box width, centred on the plate, in plate widths
+    above: float = 2.4  # how far it reaches above the plate's top, in plate widths
+    below: float = 0.5  # how far it reaches below the plate's bottom, in plate widths
 
     def around(self, plate: Box, width: int, height: int) -> Box:
         pw = plate.width

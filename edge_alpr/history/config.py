@@ -34,14 +34,14 @@ _KEYS = {"enabled", "api_reads", "dir", "max_age_days", "max_bytes", "min_free_b
 class HistoryConfig:
     """What is kept, where, and for how long; see the module docstring."""
 
-    enabled: bool = True
-    api_reads: bool = False
-    dir: str = ""
-    max_age_days: float = 30.0
-    max_bytes: int = 2048 * MIB
-    min_free_bytes: int = 1024 * MIB
-    thumbnail_width: int = 320
-    jpeg_quality: int = 80
+    enabled: bool = True  # keep camera events (row, plate crop, scene thumbnail) for GET /v1/events/
+    api_reads: bool = False  # also keep each plate read through POST /v1/plate-reader/
+    dir: str = ""  # folder of the history; "" = `<state_dir>/history`
+    max_age_days: float = 30.0  # events older than this many days are deleted
+    max_bytes: int = 2048 * MIB  # rows plus images of all events; the oldest are deleted past it
+    min_free_bytes: int = 1024 * MIB  # free space left on its file system: the oldest events are deleted to keep it
+    thumbnail_width: int = 320  # scene thumbnail width, in pixels (64..1920)
+    jpeg_quality: int = 80  # JPEG quality of the plate crop and thumbnail (30..95)
 
     @classmethod
     def from_dict(cls, obj: Any, where: str) -> HistoryConfig:

@@ -39,8 +39,9 @@ MODES = ("default", "fast", "redaction")
 class VideoSourceConfig:
     """A video file read with OpenCV; ``realtime`` paces frames at the file's fps."""
 
-    path: str
-    loop: bool = False
+    path: str  # the video file (required)
+    loop: bool = False  # true: start again at the end; false: the camera stops there
+    # true: frames come at the file's own rate, dropped when recognition lags; false: every frame
     realtime: bool = False
 
     @classmethod
@@ -59,11 +60,12 @@ class FolderSourceConfig:
     An empty ``path`` means the sample images bundled with the package.
     """
 
-    path: str = ""
-    poll_interval: float = 1.0
+    path: str = ""  # "" = the sample images bundled with edge-alpr
+    poll_interval: float = 1.0  # seconds between scans of the folder for new files
+    # file name globs (each also upper-case) in the folder itself, not below
     patterns: tuple[str, ...] = ("*.jpg", "*.jpeg", "*.png", "*.bmp", "*.webp")
-    interval: float = 0.0
-    watch: bool = True
+    interval: float = 0.0  # seconds at least between two images; 0 = as fast as they are recognised
+    watch: bool = True  # true: keep watching for new files; false: the camera stops once all are read
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any], where: str) -> FolderSourceConfig:
@@ -84,14 +86,15 @@ class FolderSourceConfig:
 class OpenCvSourceConfig:
     """A V4L2 device (``device: 0``), an RTSP/HTTP ``url`` or a GStreamer ``pipeline``."""
 
-    device: int = -1
-    url: str = ""
-    pipeline: str = ""
-    width: int = 0
-    height: int = 0
+    device: int = -1  # V4L2 device number (0 = /dev/video0); -1 = none; give one of device, url, pipeline
+    url: str = ""  # RTSP or HTTP stream URL, read through FFmpeg; "" = none
+    pipeline: str = ""  # GStreamer pipeline ending in appsink; "" = none
+    width: int = 0  # frame width asked of the camera, in pixels, with height; 0 = the camera's own
+    height: int = 0  # frame height asked of the camera, in pixels, with width; 0 = the camera's own
+    # seconds before reconnecting after a failure; doubles with each failure up to reconnect_max
     reconnect_min: float = 1.0
-    reconnect_max: float = 30.0
-    read_timeout: float = 10.0
+    reconnect_max: float = 30.0  # seconds: the longest wait between reconnects
+    read_timeout: float = 10.0  # seconds: a url's FFmpeg open and read timeout (device and pipeline have none)
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any], where: str) -> OpenCvSourceConfig:
@@ -124,10 +127,10 @@ class OpenCvSourceConfig:
 class Picamera2SourceConfig:
     """A Raspberry Pi camera through picamera2/libcamera."""
 
-    camera_num: int = 0
-    width: int = 1280
-    height: int = 720
-    frame_rate: float = 0.0
+    camera_num: int = 0  # libcamera camera index, 0 = the first (rpicam-hello --list-cameras)
+    width: int = 1280  # frame width, in pixels
+    height: int = 720  # frame height, in pixels
+    frame_rate: float = 0.0  # frames per second asked of the camera; 0 = its default
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any], where: str) -> Picamera2SourceConfig:
@@ -141,7 +144,7 @@ class Picamera2SourceConfig:
 
 
 SourceConfig = VideoSourceConfig | FolderSourceConfig | OpenCvSourceConfig | Picamera2SourceConfig
-_SOURCE_CLASSES: dict[str, Any] = {
+SOURCE_CLASSES: dict[str, Any] = {
     "video": VideoSourceConfig,
     "folder": FolderSourceConfig,
     "opencv": OpenCvSourceConfig,
@@ -154,10 +157,10 @@ def parse_source(obj: Any, where: str) -> SourceConfig:
     if not isinstance(obj, dict):
         raise ConfigError(f"{where}: expected a mapping with a 'kind' key, got {obj!r}")
     kind = obj.get("kind")
-    if kind not in _SOURCE_CLASSES:
+    if kind not in SOURCE_CLASSES:
         raise ConfigError(f"{where}.kind: {kind!r} is not a source kind; "
                           f"use one of {', '.join(SOURCE_KINDS)}")
-    result: SourceConfig = _SOURCE_CLASSES[kind].from_dict(obj, where)
+    result: SourceConfig = SOURCE_CLASSES[kind].from_dict(obj, where)
     return result
 
 
@@ -165,13 +168,15 @@ def parse_source(obj: Any, where: str) -> SourceConfig:
 class CameraConfig:
     """One camera: where frames come from and how many of them to look at."""
 
-    id: str = "sample"
+    id: str = "sample"  # the camera's name in events, topics and crop folders; unique, without / + #
     source: SourceConfig = field(default_factory=FolderSourceConfig)
-    max_fps: float = 0.0
-    sample: int = 1
+    max_fps: float = 0.0  # cap on the frames recognised per second; 0 = no cap
+    sample: int = 1  # recognise only every n-th frame taken from the camera (1 = each); max_fps applies too
+    # polygon of >= 3 [x, y] points, fractions of width and height; outside it is blacked out; [] = the whole frame
     zone: tuple[tuple[float, float], ...] = ()
+    # region codes (e.g. fr, us-ca) whose plate formats are preferred, like the API's regions
     regions: tuple[str, ...] = ()
-    mode: str = "default"
+    mode: str = "default"  # default | fast | redaction, like the API's config mode
     motion: MotionConfig = field(default_factory=MotionConfig)
 
     @classmethod
@@ -213,12 +218,13 @@ class EventConfig:
     kept.
     """
 
-    max_prediction_delay: float = 6.0
+    max_prediction_delay: float = 6.0  # seconds a plate is followed before its event goes out with the best read
+    # seconds: after its event, a plate is suppressed on that camera until unseen this long; 0 = off
     memory_decay: float = 300.0
-    match_distance: int = 1
-    save_crops: bool = False
-    crops_dir: str = ""
-    crops_max_files: int = 500
+    match_distance: int = 1  # character edits two reads may differ by and still be the same plate
+    save_crops: bool = False  # true: save each event's vehicle (or plate) crop as JPEG in `<crops_dir>/<camera id>/`
+    crops_dir: str = ""  # folder of the saved crops; "" = `<state_dir>/crops`
+    crops_max_files: int = 500  # crops kept per camera, the newest; older ones are deleted
 
     @classmethod
     def from_dict(cls, obj: Any, where: str) -> EventConfig:
@@ -242,7 +248,7 @@ class EventConfig:
 class StreamConfig:
     """The whole ``stream`` section: cameras and event settings."""
 
-    enabled: bool = True
+    enabled: bool = True  # false: edge-alpr run starts no camera (the API and deliveries still run)
     cameras: tuple[CameraConfig, ...] = (CameraConfig(),)
     events: EventConfig = EventConfig()
 

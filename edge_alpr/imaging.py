@@ -176,3 +176,10 @@ def decoding(data: bytes, max_pixels: int, budget: PixelBudget | None) -> Iterat
             yield _decoded(im)
     finally:
         im.close()  # also when the budget was not granted
+
+
+def encode_jpeg(pixels: np.ndarray, quality: int = 90) -> bytes:
+    """RGB uint8 pixels as JPEG bytes (a camera frame sent where an API read sends its upload)."""
+    out = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(out, format="JPEG", quality=quality)
+    return out.getvalue()

@@ -24,10 +24,11 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC
 from functools import partial
 from typing import Any
 
-from . import __version__
+from . import __version__, imaging
 from .config import Config
 from .delivery.mqtt import MQTT_SINK, MqttPublisher
 from .delivery.outbox import DeliveryWorker, Outbox
@@ -118,11 +119,14 @@ class Service:
         entries: list[tuple[str, dict[str, Any], bytes | None]] = []
         if self.mqtt is not None:
             entries.append((MQTT_SINK, payload, None))
-        if self.cfg.webhooks.targets:
-            data = {"processing_time": 0, "results": [result], "filename": None,
-                    "version": 1, "camera_id": event.camera_id, "timestamp": payload["timestamp"],
-                    "id": event.id}
-            entries.extend(self.webhooks.entries(data))
+        if self.cfg.webhooks.targets:  # an API read's body, the camera's frame as its upload
+            data = {"processing_time": round(event.processing_ms, 3), "results": [result],
+                    "filename": event_filename(event), "version": 1, "camera_id": event.camera_id,
+                    "timestamp": payload["timestamp"], "id": event.id}
+            image = None
+            if event.scene is not None and any(t.image for t in self.cfg.webhooks.targets):
+                image = imaging.encode_jpeg(event.scene)
+            entries.extend(self.webhooks.entries(data, image))
         if entries:  # one transaction: every sink gets the event, or (on a crash) none does
             self.outbox.put_many(entries)
         if self.history is not None and self.cfg.history.enabled:
@@ -257,8 +261,9 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
                               metrics.timed("camera", partial(recognizer.recognize, options=option)),
                               svc.deliver, stop,
                               id_salt=salt, crops_dir=_crops_dir(cfg))
-            # the history keeps a thumbnail of the frame of each event's best read
-            loop.tracker.keep_scene = history is not None and cfg.history.enabled
+            # the frame of each event's best read: the history's thumbnail, image webhooks' upload
+            loop.tracker.keep_scene = ((history is not None and cfg.history.enabled)
+                                       or any(t.image for t in cfg.webhooks.targets))
             svc.cameras.append(loop)
             sources.pop(0)  # the loop owns (and closes) its source from here on
         metrics.collect(partial(camera_samples, svc.cameras, RateGauge()))
@@ -280,6 +285,13 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
         except Exception as close_error:  # keep the first error: it names what to fix
             log.warning("stopping after the failed start: %s", close_error)
         raise
+
+
+def event_filename(event: PlateEvent) -> str:
+    """``<camera>_<UTC time of the best read>.jpg``: the ``filename`` of a camera event, as an
+    API read carries its upload's (and the name of the image sent to ``image: true`` targets)."""
+    ts = event.timestamp.astimezone(UTC)
+    return f"{event.camera_id}_{ts:%Y%m%dT%H%M%S}.{ts.microsecond // 1000:03d}Z.jpg"
 
 
 def camera_regions(cfg: Config, camera_id: str, regions: Any) -> tuple[str, ...]:

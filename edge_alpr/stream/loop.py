@@ -175,14 +175,15 @@ class CameraLoop(Worker):
             self.stats.errors += 1
             log.warning("camera %s: frame %d not recognised: %s", self.camera.id, frame.index, e)
             results = []
-        self.stats.busy_s += time.perf_counter() - started
+        busy = time.perf_counter() - started
+        self.stats.busy_s += busy
         self.stats.frames_processed += 1
         self.stats.processed_rate.tick()
         self.stats.lag_s = frame_age(frame)
         self.latest = (frame, results)
         with self._track_lock:
             if not self.flushed:
-                self._deliver(self.tracker.update(frame, results))
+                self._deliver(self.tracker.update(frame, results, busy * 1000.0))
 
     def _tick(self, now: float) -> None:
         with self._track_lock:

@@ -44,6 +44,7 @@ class PlateEvent:
     frames: int
     crop: np.ndarray | None = field(default=None, repr=False, compare=False)
     scene: np.ndarray | None = field(default=None, repr=False, compare=False)  # the best read's frame
+    processing_ms: float = 0.0  # recognition time of the best read's frame, as an API read's
 
     def to_payload(self) -> dict[str, object]:
         """API result fields plus camera_id, timestamp (ISO 8601 UTC) and the event id."""
@@ -88,6 +89,7 @@ class _Track:
     crop: np.ndarray | None = None
     last_seq: int = 0
     scene: np.ndarray | None = None
+    best_ms: float = 0.0
 
 
 @dataclass
@@ -126,8 +128,10 @@ class Tracker:
         limit = NOISY_FRACTION * max(len(plate), len(other))
         return edit_distance(plate.upper(), other.upper()) <= limit
 
-    def update(self, frame: Frame, results: list[PlateResult]) -> list[PlateEvent]:
-        """Feed one analysed frame; returns the events that became due."""
+    def update(self, frame: Frame, results: list[PlateResult], processing_ms: float = 0.0
+               ) -> list[PlateEvent]:
+        """Feed one analysed frame (recognised in ``processing_ms``); returns the events that
+        became due."""
         t = frame.timestamp.timestamp()
         due = self.tick(t)  # a plate whose delay has passed is reported before new matching
         self._seq += 1
@@ -139,9 +143,9 @@ class Tracker:
             idx = self._match(res, t, taken)
             if idx is not None:
                 taken.add(idx)
-                self._extend(self._tracks[idx], res, frame, t)
+                self._extend(self._tracks[idx], res, frame, t, processing_ms)
             elif not self._remembered(res, t):
-                self._tracks.append(self._new(res, frame, t))
+                self._tracks.append(self._new(res, frame, t, processing_ms))
                 taken.add(len(self._tracks) - 1)
         return due + self.tick(self.now)
 
@@ -176,19 +180,19 @@ class Tracker:
         b = res.vehicle.box if res.vehicle.box.width > 0 and res.vehicle.box.height > 0 else res.box
         return np.ascontiguousarray(frame.image[max(b.ymin, 0):b.ymax, max(b.xmin, 0):b.xmax])
 
-    def _new(self, res: PlateResult, frame: Frame, t: float) -> _Track:
+    def _new(self, res: PlateResult, frame: Frame, t: float, processing_ms: float) -> _Track:
         return _Track(frame.timestamp, t, res.box, t, frame.timestamp, res.box, res, frame.timestamp,
                       crop=self._crop(res, frame), last_seq=self._seq,
-                      scene=frame.image if self.keep_scene else None)
+                      scene=frame.image if self.keep_scene else None, best_ms=processing_ms)
 
-    def _extend(self, tr: _Track, res: PlateResult, frame: Frame, t: float) -> None:
+    def _extend(self, tr: _Track, res: PlateResult, frame: Frame, t: float, processing_ms: float) -> None:
         tr.frames += 1
         tr.last_t = max(tr.last_t, t)
         tr.last_seen = max(tr.last_seen, frame.timestamp)
         tr.last_box = res.box
         tr.last_seq = self._seq
         if res.read.score > tr.best.read.score:
-            tr.best, tr.best_ts = res, frame.timestamp
+            tr.best, tr.best_ts, tr.best_ms = res, frame.timestamp, processing_ms
             tr.crop = self._crop(res, frame)
             tr.scene = frame.image if self.keep_scene else None
 
@@ -213,5 +217,6 @@ class Tracker:
             events.append(PlateEvent(
                 id=str(uuid.uuid5(EVENT_NAMESPACE, key)), camera_id=self.camera_id,
                 timestamp=tr.best_ts, result=tr.best, first_seen=tr.first_seen,
-                last_seen=tr.last_seen, frames=tr.frames, crop=tr.crop, scene=tr.scene))
+                last_seen=tr.last_seen, frames=tr.frames, crop=tr.crop, scene=tr.scene,
+                processing_ms=tr.best_ms))
         return events

@@ -172,7 +172,7 @@ class WebhookTarget:
     """One receiver of ``image.done``; ``image: true`` also sends the image (multipart)."""
 
     url: str  # http:// or https:// URL the events are POSTed to; each URL listed once
-    image: bool = False  # true: an API read is sent as multipart with its image (camera events stay JSON)
+    image: bool = False  # true: sent as multipart with the image (an API read's upload, a camera event's frame)
     id: int = 0  # sent as hook.id; unset = the target's position in the list (1, 2, ...)
 
     @classmethod

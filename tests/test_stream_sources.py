@@ -8,6 +8,7 @@ import threading
 import time
 import types
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -101,7 +102,8 @@ def test_opencv_source_unreachable_camera_keeps_retrying() -> None:
 class FakePicamera2:
     """A FAKE of picamera2.Picamera2 (libcamera cannot exist here), following its documented
     API: Picamera2(camera_num), create_video_configuration(main={"size", "format"}, controls),
-    configure, start, capture_array("main") -> HxWx3 uint8 in BGR order for RGB888, stop, close."""
+    configure, start, capture_array("main") -> HxWx3 uint8 in BGR order for RGB888 (with
+    ``wait=False``: a job, and ``wait(job, timeout)`` its array or TimeoutError), stop, close."""
 
     instances: list[FakePicamera2] = []
 
@@ -122,8 +124,15 @@ class FakePicamera2:
         assert self.config is not None, "picamera2 requires configure() before start()"
         self.started = True
 
-    def capture_array(self, name: str = "main") -> np.ndarray:
+    def capture_array(self, name: str = "main", wait: bool | None = None) -> Any:
         assert self.started and name == "main"
+        return name if wait is False else self._array()
+
+    def wait(self, job: str, timeout: float | None = None) -> np.ndarray:
+        assert job == "main"
+        return self._array()
+
+    def _array(self) -> np.ndarray:
         w, h = self.config["main"]["size"]  # type: ignore[index]
         bgr = np.zeros((h, w, 3), np.uint8)
         bgr[:, :, 0] = 255  # pure blue in BGR byte order
@@ -149,6 +158,73 @@ def test_picamera2_source_against_declared_fake(monkeypatch: pytest.MonkeyPatch)
     assert frame is not None and frame.image.shape == (48, 64, 3)
     assert tuple(frame.image[0, 0]) == (0, 0, 255)  # BGR byte order turned into RGB: blue
     assert fake.closed
+
+
+class StallingPicamera2(FakePicamera2):
+    """The FAKE above (no Pi camera here) with a script per opening, as a camera on a loose
+    ribbon cable behaves: ``plan`` holds, per ``Picamera2()`` call, the number of frames it
+    delivers before it stalls (``wait`` then times out after its timeout), or the exception
+    opening raises."""
+
+    plan: list[int | Exception] = []
+
+    def __init__(self, camera_num: int = 0) -> None:
+        step = StallingPicamera2.plan.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        super().__init__(camera_num)
+        self.left = step
+
+    def wait(self, job: str, timeout: float | None = None) -> np.ndarray:
+        if self.left <= 0:
+            threading.Event().wait(timeout)  # blocks as long as asked, as a stalled camera does
+            raise TimeoutError
+        self.left -= 1
+        return super().wait(job, timeout)
+
+
+def test_picamera2_reopens_a_stalled_camera_after_its_read_timeout_against_a_fake(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Against the declared FAKE (the camera is hardware): frames, a stall, a failed reopening,
+    then frames again; no read blocks past its own timeout."""
+    module = types.ModuleType("picamera2")
+    module.Picamera2 = StallingPicamera2  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "picamera2", module)
+    StallingPicamera2.plan = [2, RuntimeError("Camera frontend has timed out!"), 3]
+    src = open_source(_camera({"kind": "picamera2", "width": 32, "height": 24, "read_timeout": 0.3,
+                               "reconnect_min": 0.1, "reconnect_max": 0.2}))
+    first = FakePicamera2.instances[-1]
+    got: list[int] = []
+    longest = 0.0
+    stalled_at = reopened_at = 0.0
+    deadline = time.monotonic() + 10
+    while len(got) < 5 and time.monotonic() < deadline:
+        started = time.monotonic()
+        frame = src.read(0.1)
+        longest = max(longest, time.monotonic() - started)
+        if frame is not None:
+            got.append(frame.index)
+            if len(got) == 3:
+                reopened_at = time.monotonic()
+        elif len(got) == 2 and not stalled_at:
+            stalled_at = time.monotonic()
+    src.close()
+    assert got == [0, 1, 2, 3, 4]
+    assert longest < 0.3, longest  # a read waits its timeout (0.1 s), never the camera's
+    assert first.closed and FakePicamera2.instances[-1].closed
+    assert src.errors == 2 and src.connects == 2  # the stall and the failed reopening
+    assert "Camera frontend has timed out!" in (src.last_error or "")
+    assert src.failing_since is None  # frames again: recovered
+    assert reopened_at - stalled_at >= 0.3 + 0.1 + 0.2 - 0.15  # read timeout, then both backoffs
+
+
+def test_a_gstreamer_pipeline_without_gstreamer_in_opencv_is_a_clear_error() -> None:
+    """This OpenCV (the pip wheel) is built without GStreamer, as the camera extra's is."""
+    assert "GStreamer:                   NO" in cv2.getBuildInformation()
+    cam = _camera({"kind": "opencv", "pipeline": "videotestsrc ! videoconvert ! appsink"})
+    with pytest.raises(CameraError, match="python3-opencv") as error:
+        open_source(cam)
+    assert "GStreamer: NO" in str(error.value) and cv2.__version__ in str(error.value)
 
 
 def test_missing_picamera2_names_the_apt_package(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -88,7 +88,7 @@ class OpenCvSourceConfig:
 
     device: int = -1  # V4L2 device number (0 = /dev/video0); -1 = none; give one of device, url, pipeline
     url: str = ""  # RTSP or HTTP stream URL, read through FFmpeg; "" = none
-    pipeline: str = ""  # GStreamer pipeline ending in appsink; "" = none
+    pipeline: str = ""  # GStreamer pipeline ending in appsink (needs OpenCV with GStreamer: python3-opencv); "" = none
     width: int = 0  # frame width asked of the camera, in pixels, with height; 0 = the camera's own
     height: int = 0  # frame height asked of the camera, in pixels, with width; 0 = the camera's own
     # seconds before reconnecting after a failure; doubles with each failure up to reconnect_max
@@ -131,16 +131,27 @@ class Picamera2SourceConfig:
     width: int = 1280  # frame width, in pixels
     height: int = 720  # frame height, in pixels
     frame_rate: float = 0.0  # frames per second asked of the camera; 0 = its default
+    read_timeout: float = 5.0  # seconds without a frame before the camera is closed and reopened
+    # seconds before reopening after a failure; doubles with each failure up to reconnect_max
+    reconnect_min: float = 1.0
+    reconnect_max: float = 30.0  # seconds: the longest wait between reopenings
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any], where: str) -> Picamera2SourceConfig:
-        d = check_keys(obj, {"kind", "camera_num", "width", "height", "frame_rate"}, where)
+        d = check_keys(obj, {"kind", "camera_num", "width", "height", "frame_rate", "read_timeout",
+                             "reconnect_min", "reconnect_max"}, where)
         width = _non_negative_int(d, "width", 1280, where)
         height = _non_negative_int(d, "height", 720, where)
         if not width or not height:
             raise ConfigError(f"{where}: width and height must be positive, got {width}x{height}")
-        return cls(_non_negative_int(d, "camera_num", 0, where), width, height,
-                   _non_negative(d, "frame_rate", 0.0, where))
+        cfg = cls(_non_negative_int(d, "camera_num", 0, where), width, height,
+                  _non_negative(d, "frame_rate", 0.0, where),
+                  read_timeout=_positive(d, "read_timeout", 5.0, where),
+                  reconnect_min=_positive(d, "reconnect_min", 1.0, where),
+                  reconnect_max=_positive(d, "reconnect_max", 30.0, where))
+        if cfg.reconnect_max < cfg.reconnect_min:
+            raise ConfigError(f"{where}.reconnect_max: must be >= reconnect_min ({cfg.reconnect_min})")
+        return cfg
 
 
 SourceConfig = VideoSourceConfig | FolderSourceConfig | OpenCvSourceConfig | Picamera2SourceConfig

@@ -10,6 +10,25 @@ OPENCV_INSTALL = ("pip install opencv-python-headless (or on a Jetson/Pi with GS
                   "the system package: sudo apt install python3-opencv)")
 
 
+def require_gstreamer(cv2: ModuleType, camera_id: str) -> None:
+    """Raise CameraError unless this OpenCV can open GStreamer pipelines.
+
+    Why at start: without GStreamer every open of a pipeline fails the same way, and a camera
+    retrying "cannot open" for ever hides that no retry can help.  The pip wheels (the
+    ``camera`` extra's opencv-python-headless) are built without it; Debian's is not.
+    """
+    info = cv2.getBuildInformation()
+    line = next((ln for ln in info.splitlines() if ln.strip().startswith("GStreamer:")), "")
+    if line.split(":", 1)[-1].strip().upper().startswith("YES"):
+        return
+    raise CameraError(
+        f"camera {camera_id}: source.pipeline needs OpenCV built with GStreamer, but OpenCV "
+        f"{cv2.__version__} ({cv2.__file__}) says {' '.join(line.split()) or 'nothing of GStreamer'}; install "
+        "Debian's python3-opencv (sudo apt install python3-opencv gstreamer1.0-plugins-good), "
+        "remove opencv-python-headless from the virtualenv and create it with "
+        "--system-site-packages, or give the camera a url or device instead")
+
+
 def import_cv2() -> ModuleType:
     """Import cv2 or raise CameraError naming the install command."""
     try:

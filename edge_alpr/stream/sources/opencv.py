@@ -16,7 +16,7 @@ from typing import Any
 from ...types import Frame
 from ..config import OpenCvSourceConfig
 from . import FrameSource
-from ._cv import import_cv2
+from ._cv import import_cv2, require_gstreamer
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ class OpenCvSource(FrameSource):
     def __init__(self, cfg: OpenCvSourceConfig, camera_id: str, stop: threading.Event | None = None):
         super().__init__(camera_id, stop)
         self._cv2 = import_cv2()
+        if cfg.pipeline:
+            require_gstreamer(self._cv2, camera_id)
         self.cfg = cfg
         self._cap: Any = None
         self._retry_at = 0.0

@@ -1,0 +1,104 @@
+"""RTSP end to end: a real RTSP server on loopback (tests/rtsp_server.py: gst-rtsp-server, run
+by the system's python3 with Debian's python3-gi and gir1.2-gst-rtsp-server-1.0) read through
+OpenCV's FFmpeg backend as an IP camera: plates recognised, the server going away shows as
+``reconnecting`` and its return as ``streaming`` again, with the real recognizer.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import pytest
+from waiting import wait_for
+
+from edge_alpr.stream.config import StreamConfig
+from edge_alpr.stream.health import camera_health
+from edge_alpr.stream.loop import CameraLoop
+from edge_alpr.stream.sources import open_source, sample_dir
+from edge_alpr.stream.tracker import PlateEvent
+
+SERVER = Path(__file__).resolve().parent / "rtsp_server.py"
+SYSTEM_PYTHON = "/usr/bin/python3"
+APT = "apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good"
+LABELS: dict[str, Any] = json.loads((sample_dir() / "labels.json").read_text())
+SAMPLE = sorted(LABELS)[0]
+
+
+def _server_available() -> bool:
+    try:
+        check = subprocess.run([SYSTEM_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0'); "
+                                "from gi.repository import GstRtspServer"], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return check.returncode == 0
+
+
+pytestmark = pytest.mark.skipif(not _server_available(),
+                                reason=f"no RTSP server here: it needs Debian's gst-rtsp-server ({APT})")
+
+
+class RtspCamera:
+    """The server process; ``start`` again after ``kill`` serves on the same port."""
+
+    def __init__(self, image: Path, fps: int = 10) -> None:
+        self.image, self.fps, self.port = image, fps, 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([SYSTEM_PYTHON, str(SERVER), str(self.image), str(self.fps), str(self.port)],
+                                     stdout=subprocess.PIPE)
+        assert self.proc.stdout is not None
+        self.port = int(self.proc.stdout.readline())
+
+    @property
+    def url(self) -> str:
+        return f"rtsp://127.0.0.1:{self.port}/cam"
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def rtsp(tmp_path: Path) -> Iterator[RtspCamera]:
+    image = tmp_path / "camera.jpg"  # RTP's JPEG payload wants sides in multiples of 8
+    cv2.imwrite(str(image), cv2.resize(cv2.imread(str(sample_dir() / SAMPLE)), (640, 360)))
+    camera = RtspCamera(image)
+    camera.start()
+    yield camera
+    camera.kill()
+
+
+def test_rtsp_camera_recognises_and_reconnects_to_a_real_server(rtsp: RtspCamera, recognizer: Any) -> None:
+    stream = StreamConfig.from_dict({"cameras": [{"id": "gate", "motion": {"threshold": 0}, "source": {
+        "kind": "opencv", "url": rtsp.url, "read_timeout": 5, "reconnect_min": 0.2, "reconnect_max": 0.5}}],
+        "events": {"max_prediction_delay": 0.5}}, "t")
+    cam = stream.cameras[0]
+    stop = threading.Event()
+    events: list[PlateEvent] = []
+    loop = CameraLoop(cam, stream.events, open_source(cam, stop), recognizer.recognize, events.append, stop)
+    loop.start()
+    try:
+        assert wait_for(lambda: len(events) >= 1, 60), (camera_health(loop), loop.describe())
+        plate, label = events[0].result.read.plate.upper(), LABELS[SAMPLE]["plates"][0]["text"].upper()
+        assert len(plate) == len(label) and sum(a != b for a, b in zip(plate, label, strict=True)) <= 1, plate
+        health = camera_health(loop)
+        assert health["state"] == "streaming" and health["fps_in"] > 3, health
+
+        rtsp.kill()  # the camera goes away
+        assert wait_for(lambda: camera_health(loop)["state"] == "reconnecting", 15), camera_health(loop)
+        read = loop.stats.frames_read
+        rtsp.start()  # and comes back on the same address
+        assert wait_for(lambda: camera_health(loop)["state"] == "streaming" and loop.stats.frames_read > read + 10,
+                        30), camera_health(loop)
+        assert loop.source.errors >= 1 and loop.capture.crashes == 0 and loop.crashes == 0
+    finally:
+        stop.set()
+        loop.join(10)

@@ -11,7 +11,7 @@ CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 
 .PHONY: install run serve test test-parity test-deb test-browser test-data lint config-doc bench models deb deb-test deb-arm64-verify clean
 
-# Debian packages come from scripts/apt_deps.sh: `run` needs python3-venv only, `test` also
+# Debian packages come from scripts/package/apt_deps.sh: `run` needs python3-venv only, `test` also
 # needs mosquitto and curl, `test-deb` and `deb` the .deb build/boot tools.
 
 # Quiet: one progress line per step, the output in $(INSTALL_LOG) (its tail and path are printed
@@ -20,9 +20,9 @@ INSTALL_LOG ?= $(CURDIR)/build/install.log
 export INSTALL_LOG
 
 $(VENV)/.installed: setup.cfg pyproject.toml
-	@PYTHON=$(PYTHON) bash scripts/apt_deps.sh run
-	@test -x $(PY) || bash scripts/step.sh "virtualenv $(VENV) ($(PYTHON))" $(PYTHON) -m venv --system-site-packages $(VENV)
-	@bash scripts/step.sh "pip install -e '.[test]' into $(VENV) (wheels from PyPI)" \
+	@PYTHON=$(PYTHON) bash scripts/package/apt_deps.sh run
+	@test -x $(PY) || bash scripts/package/step.sh "virtualenv $(VENV) ($(PYTHON))" $(PYTHON) -m venv --system-site-packages $(VENV)
+	@bash scripts/package/step.sh "pip install -e '.[test]' into $(VENV) (wheels from PyPI)" \
 	  $(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 	@touch $@
 	@echo "installed: $(VENV)/bin/edge-alpr (log: $(INSTALL_LOG))"
@@ -41,7 +41,7 @@ serve: install
 #                bundled models, tests/data): every test not marked data, parity or deb; passes
 #                in a plain clone.
 #   test-parity  the two TFLite runtimes agree (marked parity), in a second interpreter with
-#                numpy<2 and tflite-runtime from wheels (scripts/parity_venv.sh); where PyPI has
+#                numpy<2 and tflite-runtime from wheels (scripts/package/parity_venv.sh); where PyPI has
 #                no such wheels for this Python (3.12+) the test is reported SKIPPED with why.
 #   test-deb     builds the .deb and boots it in a debootstrap container (tests/test_deb.py,
 #                marked deb; root).
@@ -54,17 +54,17 @@ PARITY_PYTHON ?= $(PYTHON)
 PYTEST_RUN = rc=$$?; if [ $$rc -eq 5 ]; then echo "make $@: pytest collected no tests (exit 5): failing"; exit 1; fi; exit $$rc
 
 test: install
-	@PYTHON=$(PYTHON) bash scripts/apt_deps.sh test
+	@PYTHON=$(PYTHON) bash scripts/package/apt_deps.sh test
 	@$(PY) -m pytest -m "not data and not parity and not deb" $(PYTEST_ARGS); $(PYTEST_RUN)
 
 test-parity: install
-	@PYTHON=$(PARITY_PYTHON) bash scripts/parity_venv.sh $(PARITY_VENV)
+	@PYTHON=$(PARITY_PYTHON) bash scripts/package/parity_venv.sh $(PARITY_VENV)
 	@if [ -f $(PARITY_VENV)/.unavailable ]; then export EDGE_ALPR_PARITY_UNAVAILABLE="$$(cat $(PARITY_VENV)/.unavailable)"; \
 	else export EDGE_ALPR_PARITY_PYTHON=$(CURDIR)/$(PARITY_VENV)/bin/python; fi; \
 	$(PY) -m pytest -m parity $(PYTEST_ARGS); $(PYTEST_RUN)
 
 test-deb: install
-	@PYTHON=$(PYTHON) bash scripts/apt_deps.sh deb
+	@PYTHON=$(PYTHON) bash scripts/package/apt_deps.sh deb
 	@EDGE_ALPR_DEB_SUITE=$(SUITE) $(PY) -m pytest -m deb -x -s $(PYTEST_ARGS) tests/test_deb.py; $(PYTEST_RUN)
 
 deb-test: test-deb
@@ -88,10 +88,10 @@ config-doc: install
 	$(PY) -m edge_alpr.configref --write docs/config.md
 
 bench: install
-	$(PY) scripts/bench_models.py && $(PY) scripts/bench_api.py && $(PY) scripts/bench_loop.py
+	$(PY) -m scripts.bench.bench_models && $(PY) -m scripts.bench.bench_api && $(PY) -m scripts.bench.bench_loop
 
 models:
-	bash scripts/make_models.sh
+	bash scripts/train/make_models.sh
 
 # The .deb (debian/): built with dpkg-buildpackage -us -uc -b under env -i in a copy of the tree
 # (build/deb/<suite>-<arch>/), then copied into dist/; it depends on the building release's
@@ -102,12 +102,12 @@ models:
 ARCH ?=
 SUITE ?=
 deb:
-	PYTHON=$(PYTHON) bash scripts/apt_deps.sh $(if $(filter arm64 aarch64,$(ARCH)),arm64,deb)
+	PYTHON=$(PYTHON) bash scripts/package/apt_deps.sh $(if $(filter arm64 aarch64,$(ARCH)),arm64,deb)
 	ARCH=$(ARCH) SUITE=$(SUITE) sh debian/build-deb.sh
 
 deb-arm64-verify:
-	PYTHON=$(PYTHON) bash scripts/apt_deps.sh arm64
-	SUITE=$(SUITE) bash scripts/verify_arm64.sh
+	PYTHON=$(PYTHON) bash scripts/package/apt_deps.sh arm64
+	SUITE=$(SUITE) bash scripts/package/verify_arm64.sh
 
 clean:
 	rm -rf $(VENV) $(PARITY_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -17,7 +17,6 @@ import http.server
 import io
 import json
 import os
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +28,6 @@ import pytest
 # the broker fixtures module is imported by test modules and loaded as their plugin: mark it for
 # assertion rewriting before either happens
 pytest.register_assert_rewrite("mosquitto")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import data_paths  # noqa: E402  (imported once: it holds the one audit hook)
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,7 +1,7 @@
 """Where the tests find real images.
 
 ``FIXTURE`` is ``tests/data``, the small licensed fixture set in the repository (its README names
-each file group's source and licence; ``scripts/make_test_fixtures.py`` regenerates it): every
+each file group's source and licence; ``scripts/data/make_test_fixtures.py`` regenerates it): every
 test reads it by default, so a plain clone passes ``make test``.  ``FULL`` is the full data
 (``../shared/data`` beside the checkout, or ``EDGE_ALPR_DATA``): only tests marked ``data``
 read it (``make test-data``; ``.ci/run`` runs both), through the ``full_data`` fixture, which
@@ -19,10 +19,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from scripts.data import datasets  # the one place that knows where the full data lives
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "data"
-sys.path.insert(0, str(ROOT / "scripts"))
-import datasets  # noqa: E402  (the one place that knows where the full data lives)
 
 FULL = datasets.DATA  # as the environment had it before conftest pointed the scripts at FIXTURE
 # the folders a test without the ``data`` mark must never read (the default place too, in case

@@ -15,15 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from data_paths import FIXTURE
 
 from edge_alpr.recognizer import RecognizeOptions
 from edge_alpr.types import Box
+from scripts.data import txt_labels
+from scripts.eval import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-import evaluate  # noqa: E402
-import txt_labels  # noqa: E402
-from data_paths import FIXTURE  # noqa: E402
 
 SCENES = FIXTURE / "detection" / "romanian"
 
@@ -129,8 +128,8 @@ def test_the_cli_scores_each_country_folder_and_pools_them(tmp_path: Path) -> No
     write_folder(tmp_path / "bench" / "es", scenes[:2])
     write_folder(tmp_path / "bench" / "eu", scenes[2:])
     (tmp_path / "bench" / "eu" / "LICENSE.txt").write_text("AGPL\n")
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate.py"), str(tmp_path / "bench")],
-                         capture_output=True, text=True, timeout=300, check=True)
+    out = subprocess.run([sys.executable, "-m", "scripts.eval.evaluate", str(tmp_path / "bench")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
     report = json.loads(out.stdout[out.stdout.index("\n{") + 1:])
     assert [report[k]["det_plates"] for k in ("bench/es", "bench/eu", "all folders")] == [2, 2, 4]
     assert "LICENSE.txt" in out.stderr and "1 label file(s) not used" in out.stderr

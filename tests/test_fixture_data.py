@@ -4,7 +4,7 @@ Three checks: no test file builds a path out of the repository (a scan of tests/
 time no test without the ``data`` mark can read the full data (the audit hook in
 ``data_paths.py``, which refuses the read even where the data exists, as on CI); and the fixture
 set in tests/data is complete, licensed and, with the full data at hand, exactly what
-``scripts/make_test_fixtures.py`` makes from it.
+``scripts/data/make_test_fixtures.py`` makes from it.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ import pytest
 from data_paths import FIXTURE, ROOT
 from PIL import Image
 
-sys.path.insert(0, str(ROOT / "scripts"))
-import make_test_fixtures  # noqa: E402
+from scripts.data import make_test_fixtures
 
 TESTS = ROOT / "tests"
 # string constants that name a place outside the repository: the data beside the checkout, a
@@ -137,8 +136,9 @@ def test_a_test_without_the_data_mark_cannot_read_the_full_data() -> None:
 def test_the_scripts_look_up_data_in_the_fixture() -> None:
     """``datasets.DATA`` here and ``EDGE_ALPR_DATA`` in a subprocess (evaluate.py, runtime_parity.py)."""
     assert data_paths.datasets.DATA == FIXTURE and os.environ["EDGE_ALPR_DATA"] == str(FIXTURE)
-    code = "import datasets, evaluate; print(datasets.DATA); print(evaluate.DATA)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "scripts", capture_output=True, text=True,
+    code = ("from scripts.data import datasets; from scripts.eval import evaluate; "
+            "print(datasets.DATA); print(evaluate.DATA)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=120, check=True)
     assert out.stdout.split() == [str(FIXTURE)] * 2
 

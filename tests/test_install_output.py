@@ -1,4 +1,4 @@
-"""`make install` is quiet: one line per step (scripts/step.sh), the log's tail and path on failure."""
+"""`make install` is quiet: one line per step (scripts/package/step.sh), the log's tail and path on failure."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STEP = ROOT / "scripts" / "step.sh"
+STEP = ROOT / "scripts" / "package" / "step.sh"
 
 
 def step(tmp_path: Path, *command: str, verbose: bool = False) -> subprocess.CompletedProcess[str]:
@@ -42,7 +42,7 @@ def test_verbose_shows_the_output_as_it_runs(tmp_path: Path) -> None:
 
 
 def test_install_uses_quiet_apt_and_no_recommends() -> None:
-    apt = (ROOT / "scripts" / "apt_deps.sh").read_text()
+    apt = (ROOT / "scripts" / "package" / "apt_deps.sh").read_text()
     assert re.search(r"apt-get install -y -qq --no-install-recommends", apt)
     assert "python3-pip" not in re.sub(r"#.*", "", apt), "python3-pip's Recommends pull a compiler"
     make = (ROOT / "Makefile").read_text()
@@ -50,4 +50,4 @@ def test_install_uses_quiet_apt_and_no_recommends() -> None:
     assert recipe, "no $(VENV)/.installed recipe"
     assert all(line.startswith("\t@") or line.startswith("\t  ") for line in recipe.group(1).splitlines()), \
         "install echoes no command lines, only the steps' progress lines"
-    assert recipe.group(1).count("scripts/step.sh") == 2 and "pip install -q" in recipe.group(1)
+    assert recipe.group(1).count("scripts/package/step.sh") == 2 and "pip install -q" in recipe.group(1)

@@ -12,22 +12,20 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from data_paths import FIXTURE
 
 from edge_alpr.engine.pair import PairedReader
 from edge_alpr.engine.runtime import BUNDLED, Model, model_path
 from edge_alpr.imaging import decode
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
 from edge_alpr.types import Box
+from scripts.eval import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-import evaluate  # noqa: E402  (the evaluation script's own matching rules)
-from data_paths import FIXTURE  # noqa: E402
 
 NAMES = ("detector", "reader", "reader_ctc", "vehicle")
 SIDECAR_KEYS = {"name", "version", "sha256", "inputs", "outputs", "training_data", "dev_metrics", "command", "kind"}
@@ -121,7 +119,7 @@ def test_reader_sidecar_it_cannot_decode_is_refused(tmp_path: Path, change: dict
 
 
 def test_log_softmax_char_output_is_exponentiated(tmp_path: Path) -> None:
-    """A reader rewritten by scripts/log_softmax_outputs.py gives int8 log-probabilities; the
+    """A reader rewritten by scripts/train/log_softmax_outputs.py gives int8 log-probabilities; the
     decoders need probabilities.  The same model file, declared log_softmax, must hand the
     decoders exp(output) renormalised per slot (the real rewrite needs TensorFlow, not in CI),
     with the masked-character class folded in as for any reader (``fold_unknown``)."""
@@ -167,7 +165,7 @@ def test_reader_reads_fixture_plates(recognizer: Recognizer, dataset: str) -> No
 # these same 25 crops (exact / character accuracy: uc3m 0.96/0.99, br 0.88/0.98, us 0.32/0.82, ar
 # 0.32/0.76; v1 measured uc3m 0.72/0.95, br 0.40/0.88, us 0.08/0.62, ar 0.08/0.59).  They catch a
 # broken model, preprocessing or decoding; the issue's accuracy targets are measured on the full
-# dev splits by scripts/evaluate.py.
+# dev splits by scripts/eval/evaluate.py.
 FLOORS = {"uc3m_crops": (0.84, 0.95), "br_crops": (0.72, 0.93), "us_states": (0.2, 0.72), "ar_crops": (0.2, 0.66)}
 
 
@@ -243,20 +241,20 @@ def test_runtimes_agree() -> None:
     Compared with the same kernel family (the built-in int8 kernels), the raw int8 outputs are
     bit-identical.  XNNPACK (ai-edge-litert's fast default) rounds requantisation differently:
     raw outputs move by a few steps and a detection right at the threshold can flip, which
-    ``scripts/runtime_parity.py --xnnpack`` reports.
+    ``scripts/eval/runtime_parity.py --xnnpack`` reports.
     """
     python = os.environ.get("EDGE_ALPR_PARITY_PYTHON")
     unavailable = os.environ.get("EDGE_ALPR_PARITY_UNAVAILABLE")
     if not python:
-        # scripts/parity_venv.sh found no wheels of tflite-runtime / numpy<2 for this Python
+        # scripts/package/parity_venv.sh found no wheels of tflite-runtime / numpy<2 for this Python
         if unavailable:
             pytest.skip(f"runtime parity not checked: {unavailable}")
         if os.environ.get("CI"):
             pytest.fail("EDGE_ALPR_PARITY_PYTHON is not set; `make test-parity` creates that interpreter")
         pytest.skip("set EDGE_ALPR_PARITY_PYTHON to a python with both runtimes (`make test-parity` does)")
-    script = str(ROOT / "scripts" / "runtime_parity.py")
-    # the fixture's Romanian frames, Swedish plate crops and vehicle crops (12 dev images of each)
+        # the fixture's Romanian frames, Swedish plate crops and vehicle crops (12 dev images of each)
     args = ["--samples", "12", "--data", str(FIXTURE), "--scene-set", "romanian", "--plate-set", "se_crops"]
-    out = subprocess.run([python, script, *args], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([python, "-m", "scripts.eval.runtime_parity", *args], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.count("12/12 identical results, max raw difference 0 ") == len(NAMES), out.stdout

@@ -275,13 +275,10 @@ def test_reads_of_masked_plates_never_contain_the_unknown_mark(pair: PairedReade
 
 
 def test_the_evaluation_counts_outputs_with_the_unknown_mark(tmp_path: Path) -> None:
-    """scripts/evaluate.py reports how many returned plates or candidates hold a ``?``: none."""
-    import sys
+    """scripts/eval/evaluate.py reports how many returned plates or candidates hold a ``?``: none."""
 
     from edge_alpr.recognizer import RecognizeOptions
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    import evaluate
+    from scripts.eval import evaluate
 
     samples = Path(__file__).resolve().parents[1] / "edge_alpr" / "samples"
     rows = [{"image": str(samples / name), "split": "dev", "plates": label["plates"]}

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import io
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import progress  # noqa: E402
+from scripts import progress
 
 
 class Terminal(io.StringIO):

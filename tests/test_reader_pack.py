@@ -1,4 +1,4 @@
-"""The accelerator reader trainer's data path (``scripts/pack_reader_gpu.py``, ``train_reader_gpu.py``).
+"""The accelerator reader trainer's data path (``scripts/data/pack_reader_gpu.py``, ``train_reader_gpu.py``).
 
 No TensorFlow and no JAX: what is tested is what travels (crops, labels, weights) and how the
 trainer keeps rendered plates and scores its log, so a pack that loses or reorders labels, or a
@@ -7,16 +7,12 @@ monitor that misreads masked characters, fails here rather than after a GPU run.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-import pack_reader_gpu  # noqa: E402
-import reader_model  # noqa: E402
-import train_reader_gpu  # noqa: E402
+from scripts.data import pack_reader_gpu
+from scripts.train import reader_model, train_reader_gpu
 
 
 def test_packed_crops_come_back_in_order_with_their_labels(tmp_path: Path) -> None:

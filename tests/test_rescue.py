@@ -5,20 +5,17 @@ split; expected boxes and texts come from the labels."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from data_paths import FIXTURE
 
 from edge_alpr.errors import ConfigError
 from edge_alpr.imaging import decode
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
 from edge_alpr.types import Box
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import evaluate  # noqa: E402  (the evaluation script's matching rules)
-from data_paths import FIXTURE  # noqa: E402
+from scripts.eval import evaluate
 
 # Scenes whose plate only a rescue finds with the shipped models (labels give box and text): in
 # the fixture two andrewmvd photos of the same small plate, detector scores 0.70 and 0.79 under

@@ -131,7 +131,7 @@ def _check_one_event_per_vehicle(events: list[dict[str, Any]], labels: list[str]
     would be a masked character and match any).  Passage order (first_seen) pairs events with
     vehicles, so a misread cannot be credited to another vehicle.  One character of slack
     because this is the service's test, not the reader's: reading accuracy is measured on the
-    dev splits (``tests/test_models.py`` floors, ``scripts/evaluate.py``); at 640x360 the shipped
+    dev splits (``tests/test_models.py`` floors, ``scripts/eval/evaluate.py``); at 640x360 the shipped
     models read all six sample plates exactly, at 320x240 two of them with one or two wrong.
     """
     by_id: dict[str, list[dict[str, Any]]] = {}

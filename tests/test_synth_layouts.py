@@ -11,21 +11,16 @@ falls back to them, as the renderer does with any smaller copy of the fonts.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
+from data_paths import FIXTURE
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-import synth  # noqa: E402
-from data_paths import FIXTURE  # noqa: E402
-from synth_layouts import LAYOUTS, SHARES, layout_name, mix_group, variants  # noqa: E402
-
-from edge_alpr.engine import regions  # noqa: E402
+from edge_alpr.engine import regions
+from scripts.data import synth
+from scripts.data.synth_layouts import LAYOUTS, SHARES, layout_name, mix_group, variants
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""The reader's training-data helpers (``scripts/reader_data.py``, ``scripts/datasets.py``).
+"""The reader's training-data helpers (``scripts/data/reader_data.py``, ``scripts/data/datasets.py``).
 
 They need no TensorFlow.  The hold-out split is what makes candidate selection honest: a
 candidate is scored on train items it never saw, so a split that leaks would go unnoticed.
@@ -7,16 +7,12 @@ candidate is scored on train items it never saw, so a split that leaks would go 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-import datasets  # noqa: E402
-import reader_data  # noqa: E402
+from scripts.data import datasets, reader_data
 
 
 def test_holdout_is_a_disjoint_every_nth_split() -> None:
@@ -104,7 +100,7 @@ def test_reader_holdout_keeps_no_held_out_plate_in_training(full_data: Path) -> 
 
 def test_paste_puts_the_plate_at_its_box_and_scene_crops_cut_it_out() -> None:
     """``synth.paste`` (bench_regions.py, reader_data.scene_crops): the plate lands in its box."""
-    import synth
+    from scripts.data import synth
 
     rng = np.random.default_rng(3)
     plate = np.full((80, 320, 3), 255, np.uint8)
@@ -127,7 +123,7 @@ def test_paste_puts_the_plate_at_its_box_and_scene_crops_cut_it_out() -> None:
 
 def test_robust_tilt_moves_each_box_with_its_plate(monkeypatch: pytest.MonkeyPatch) -> None:
     """A bright bar on grey, turned with its scene: its box must hold all of it, and only grow."""
-    import augment
+    from scripts.data import augment
 
     monkeypatch.setattr(augment, "ROBUST_TILT_P", 1.0)
     monkeypatch.setattr(augment, "ROBUST_FLAT_P", 0.0)
@@ -147,7 +143,7 @@ def test_robust_tilt_moves_each_box_with_its_plate(monkeypatch: pytest.MonkeyPat
 
 def test_robust_exposure_keeps_the_boxes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a tilt, an exposure change moves no box (and happens in about 60 % of calls)."""
-    import augment
+    from scripts.data import augment
 
     monkeypatch.setattr(augment, "ROBUST_TILT_P", 0.0)
     img = np.random.default_rng(0).integers(60, 200, (50, 80, 3), dtype=np.uint8)

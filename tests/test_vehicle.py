@@ -9,7 +9,6 @@ labelled dev scenes of the fixture set (tests/data) and, marked ``data``, those 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +19,10 @@ from edge_alpr.engine.vehicle import VehicleBoxFactors, VehicleClassifier
 from edge_alpr.imaging import decode
 from edge_alpr.recognizer import RecognizeOptions
 from edge_alpr.types import Box
+from scripts.eval import vehicle_scenes
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "edge_alpr" / "samples"
-sys.path.insert(0, str(ROOT / "scripts"))
-import vehicle_scenes  # noqa: E402  (the scene labels and the measure the models are chosen by)
 
 # The bundled samples are rear views of cars (edge_alpr/samples/README.md).
 CAR_SAMPLES = sorted(p.name for p in SAMPLES.glob("*.jpg"))

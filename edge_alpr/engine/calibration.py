@@ -4,7 +4,7 @@ Why: the reader's raw score (the geometric mean of two heads' string probabiliti
 re-read crops) ranks readings well but is not a probability; on held-out plates a raw 0.3 is right
 far more often than 30 % of the time.  Users set ``threshold_o`` as "keep reads that are right at
 least this often", so the service reports ``score`` through a map fitted offline on held-out
-items (``scripts/calibrate_reader.py``): isotonic regression by pool-adjacent-violators, the
+items (``scripts/eval/calibrate_reader.py``): isotonic regression by pool-adjacent-violators, the
 least-squares non-decreasing fit, which assumes nothing about the shape of the map beyond "a
 higher raw score is never less likely to be right".  The detector's ``dscore`` is mapped the same
 way.  The map lives in the model's sidecar under ``calibration``; without one, scores stay raw.
@@ -151,17 +151,17 @@ class Calibration:
             return cls()
         if not isinstance(cal, dict):
             raise ModelError(f"{name}: sidecar calibration must be an object; rewrite it with "
-                             "scripts/calibrate_reader.py")
+                             "scripts/eval/calibrate_reader.py")
         try:
             method, x, y = cal["method"], [float(v) for v in cal["x"]], [float(v) for v in cal["y"]]
         except (KeyError, TypeError, ValueError) as e:
             raise ModelError(f"{name}: sidecar calibration needs method, x and y ({e}); "
-                             "rewrite it with scripts/calibrate_reader.py") from e
+                             "rewrite it with scripts/eval/calibrate_reader.py") from e
         ok = (method == METHOD and len(x) == len(y) >= 1 and all(np.isfinite(x + y))
               and all(0.0 <= v <= 1.0 for v in y) and all(np.diff(x) >= 0) and all(np.diff(y) >= 0))
         if not ok:
             raise ModelError(f"{name}: sidecar calibration must be method {METHOD!r} with equally long, "
-                             "non-decreasing x and y (y in [0, 1]); rewrite it with scripts/calibrate_reader.py")
+                             "non-decreasing x and y (y in [0, 1]); rewrite it with scripts/eval/calibrate_reader.py")
         if cal.get("model_sha256", meta.get("sha256")) != meta.get("sha256"):
             log.warning("%s: calibration was fitted on another model file; scores stay raw", name)
             return cls()

@@ -18,7 +18,7 @@ from .runtime import Model
 
 HEADS = ("attention", "dense", "ctc")  # reader heads (train_reader.py --head) this decoder knows
 # What the char output holds: softmax probabilities (as trained), or int8 log-probabilities
-# (scripts/log_softmax_outputs.py: an int8 softmax rounds p < 1/512 to 0, a log-softmax does not)
+# (scripts/train/log_softmax_outputs.py: an int8 softmax rounds p < 1/512 to 0, a log-softmax does not)
 CHAR_OUTPUTS = ("softmax", "log_softmax")
 # A head proposes this many candidates per one returned: re-ranking by region templates (and,
 # in a reader pair, by the other head) may promote one from below the top N.

@@ -3,7 +3,7 @@
 Why: a live camera (RTSP through FFmpeg, a V4L2 queue, libcamera) delivers frames at its own
 rate whether or not they are read, and its buffer hands a slow reader the oldest frame it
 holds.  Read and recognised in one thread, a 25 fps stream with 300 ms recognition fell
-behind by 0.87 s every second (17 s after 20 s: ``scripts/bench_live.py``).  Here the capture
+behind by 0.87 s every second (17 s after 20 s: ``scripts/bench/bench_live.py``).  Here the capture
 thread drains the source as fast as it delivers; the recognition thread takes the newest frame
 whenever it is free, and the frames it never took are dropped and counted.
 

@@ -1,0 +1,165 @@
+"""Readers for ``../shared/data``: OCR crops, detection images and vehicle crops.
+
+Only these helpers know the JSONL layout, so training and evaluation pick splits the same way.
+Training scripts call them with ``split="train"``; evaluation with ``split="dev"``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from scripts import SHARED
+
+# The full data: ../shared/data beside the checkout unless EDGE_ALPR_DATA names another folder in
+# its layout (the tests point it at tests/data, the small fixture set in the repository).
+DEFAULT_DATA = SHARED / "data"
+DATA = Path(os.environ.get("EDGE_ALPR_DATA", DEFAULT_DATA))
+OCR_SETS = ("us_states", "uc3m_crops", "ar_crops", "br_crops")
+# OCR sets added after the first readers: trained on, but after OCR_SETS in every list, so the
+# hold-out of OCR_SETS' crops stays the items it always was
+OCR_EXTRA = ("se_crops",)
+DET_SETS = ("andrewmvd", "romanian", "uc3m")
+# Real photos whose plates carry only a teacher's reading (``teacher_text``, ``teacher_conf``)
+TEACHER_SETS = ("openimages_lp", "experiment_plates", "rxg4e")
+# A teacher read is a training label from this confidence on (48 of 49 right in the data's
+# spot-check); below it a plate stays unlabelled.
+TEACHER_CONF = 0.9
+# The teacher's reads of the plates of DET_SETS that have no text (scripts/data/teacher_reads.py)
+TEACHER_READS = Path(os.environ.get("EDGE_ALPR_CACHE", "/tmp/edge_alpr_cache")) / "teacher_reads.jsonl"
+
+
+@dataclass(frozen=True)
+class OcrItem:
+    path: Path
+    text: str
+    region: str
+    dataset: str
+
+
+@dataclass(frozen=True)
+class DetItem:
+    path: Path
+    boxes: tuple[tuple[int, int, int, int], ...]
+    texts: tuple[str | None, ...]
+    dataset: str
+    country: str | None
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def ocr_items(split: str, sets: tuple[str, ...] = OCR_SETS) -> list[OcrItem]:
+    out = []
+    for name in sets:
+        base = DATA / "ocr" / name
+        for r in _rows(base / "labels.jsonl"):
+            if r["split"] == split:
+                out.append(OcrItem(base / r["image"], r["text"], r["region"] or "", name))
+    return out
+
+
+def _teacher_text(plate: dict, min_conf: float) -> str | None:
+    text = plate.get("teacher_text") or ""
+    return text if text and (plate.get("teacher_conf") or 0.0) >= min_conf else None
+
+
+def teacher_reads(path: Path = TEACHER_READS) -> dict[tuple[str, str, tuple[int, ...]], dict]:
+    """The cached teacher reads keyed by (set, image name, box); empty when none were made."""
+    if not path.exists():
+        return {}
+    return {(r["set"], r["image"], tuple(r["box"])): r for r in _rows(path)}
+
+
+def det_items(split: str, sets: tuple[str, ...] = DET_SETS, teacher_conf: float | None = None) -> list[DetItem]:
+    """Detection scenes of ``split``; with ``teacher_conf``, plates without a human text get the
+    teacher's reading where it is at least that confident (a training label with errors)."""
+    out = []
+    reads = teacher_reads(TEACHER_READS) if teacher_conf is not None else {}
+    if teacher_conf is not None and not reads and set(sets) - set(TEACHER_SETS) - {"uc3m"}:
+        raise FileNotFoundError(f"{TEACHER_READS}: no teacher reads of {sets}; run scripts/data/teacher_reads.py")
+    for name in sets:
+        base = DATA / "detection" / name
+        for r in _rows(base / "labels.jsonl"):
+            if r["split"] == split:
+                boxes = tuple(tuple(p["box"]) for p in r["plates"])
+                texts = tuple(p.get("text") for p in r["plates"])
+                if teacher_conf is not None:
+                    name_ = Path(r["image"]).name
+                    texts = tuple(
+                        t or _teacher_text(reads.get((name, name_, tuple(p["box"])), p), teacher_conf)
+                        for t, p in zip(texts, r["plates"]))
+                out.append(DetItem(base / r["image"], boxes, texts, name, r.get("country")))
+    return out
+
+
+# The hold-out period of the detector trainer and of every selection script's default (the
+# shipped models' sidecars record it as held_out_every; train_reader.py holds out nothing unless
+# told): one constant, so a scene held out of the detector is never pasted into, or trained on,
+# by another script.
+HOLDOUT_EVERY = 10
+
+
+def holdout(items: list, every: int, offset: int = 0) -> tuple[list, list]:
+    """(kept, held out): every ``every``-th train item, from item ``offset``, is held out (0: none).
+
+    The detector and reader trainers hold out the same items this way, so the selection scripts
+    compare candidates on train data none of them was fitted to (never on dev).  Another
+    ``offset`` draws a disjoint hold-out, to confirm a result on items no earlier choice saw.
+    """
+    if every <= 0:
+        return list(items), []
+    if not 0 <= offset < every:
+        raise ValueError(f"hold-out offset {offset} must be in 0..{every - 1} for every={every}")
+    held = [i % every == offset for i in range(len(items))]
+    return [it for it, h in zip(items, held) if not h], [it for it, h in zip(items, held) if h]
+
+
+@dataclass(frozen=True)
+class ReaderSplit:
+    """The reader's train items and the items held out of a fine-tuning stage."""
+
+    ocr_train: list[OcrItem]
+    ocr_held: list[OcrItem]
+    det_train: list[DetItem]
+    det_held: list[DetItem]
+
+
+def reader_holdout(every: int, offset: int = 0, teacher_conf: float | None = None) -> ReaderSplit:
+    """``holdout`` of the OCR crops and detection scenes, with no plate on both sides.
+
+    Why: the uc3m OCR crops are high-resolution cuts of the plates in the uc3m scenes, and the
+    same vehicle appears in several images, so splitting each list by position would train on
+    the very plates that are held out.  Any training crop or scene whose plate text appears
+    among the held-out items is dropped (texts are compared as labelled, ``?`` included).
+
+    With ``teacher_conf`` the teacher-read sets follow the human-labelled scenes and plates
+    without a text carry confident teacher reads (``det_items``); the scenes of ``DET_SETS``
+    are held out exactly as without it.
+    """
+    ocr_train, ocr_held = holdout(ocr_items("train", OCR_SETS + OCR_EXTRA), every, offset)
+    scenes = det_items("train") if teacher_conf is None else det_items("train", DET_SETS + TEACHER_SETS, teacher_conf)
+    det_train, det_held = holdout(scenes, every, offset)
+    held = {c.text for c in ocr_held} | {t for s in det_held for t in s.texts if t}
+    return ReaderSplit(
+        [c for c in ocr_train if c.text not in held],
+        ocr_held,
+        [s for s in det_train if not any(t in held for t in s.texts if t)],
+        det_held,
+    )
+
+
+def vehicle_items(split: str) -> list[tuple[Path, str]]:
+    base = DATA / "vehicles"
+    return [(base / r["image"], r["class"]) for r in _rows(base / "labels.jsonl") if r["split"] == split]
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))

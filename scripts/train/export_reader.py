@@ -1,0 +1,84 @@
+"""Turn the float weights of a ``train_reader_gpu.py`` run into int8 readers with sidecars.
+
+Why here: the accelerator machine has no TensorFlow; the TFLite converter is only on this side.
+Each head's weights load into the same network built with the TensorFlow backend, are
+converted to full-integer TFLite (calibrated on the run's own real crops and freshly rendered
+plates) and get a sidecar recording the run's data, schedule and held-out float reads.
+
+    python -m scripts.train.export_reader --run /tmp/gpu_run --out-dir /tmp/gpu_readers
+    # -> reader_v4.tflite (slot head) and reader_ctc_v2.tflite, each with its .json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from scripts import REPO
+from scripts.data import reader_data as rd
+from scripts.train import reader_model as rm
+from scripts.train import tfcommon, train_reader_gpu
+
+NAMES = {"attention": "reader_v4", "ctc": "reader_ctc_v2"}
+CALIB = 300
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", type=Path, required=True, help="the folder train_reader_gpu.py wrote (weights, run.json)")
+    ap.add_argument("--pack", type=Path, default=REPO / ".gpu" / "reader",
+                    help="the pack the run trained on (its real crops calibrate the int8 ranges)")
+    ap.add_argument("--out-dir", type=Path, required=True)
+    ap.add_argument("--heads", default="attention,ctc")
+    args = ap.parse_args()
+    run = json.loads((args.run / "run.json").read_text())
+    tfcommon.setup_tf(2)
+    train = train_reader_gpu.load_crops(args.pack / "train.npz")
+    if len(train["x"]) != sum(run["real_train_crops"].values()) + sum(run["scene_plates"].values()):
+        ap.error(f"--pack {args.pack} holds {len(train['x'])} crops, not the run's: pack again as the run was packed")
+    synth_x, _, _ = rd._synth_chunk((7, CALIB // 2))
+    rng = np.random.default_rng(0)
+    calib_x = np.concatenate([synth_x, train["x"][rng.choice(len(train["x"]), CALIB - len(synth_x), replace=False)]])
+
+    def calib():
+        for i in range(len(calib_x)):
+            yield [calib_x[i : i + 1].astype(np.float32)]
+
+    for head in args.heads.split(","):
+        model = rm.build(len(run["regions"]), head)
+        model.load_weights(args.run / f"reader_{head}.weights.h5")
+        out = args.out_dir / f"{NAMES[head]}.tflite"
+        tfcommon.export_int8(model, calib, out)
+        tfcommon.write_sidecar(out, {
+            "kind": "reader",
+            "head": head,
+            "alphabet": rm.ALPHABET,
+            **({"blank_index": rm.PAD, "text_rows": rm.CTC_ROWS} if head == "ctc" else {"pad_index": rm.PAD}),
+            "max_len": rm.MAX_LEN,
+            "regions": run["regions"],
+            "preprocess": {"input": "RGB uint8, plate crop stretched to input size (bilinear)",
+                           "crop_margin_x": rd.MARGIN_X, "crop_margin_y": rd.MARGIN_Y},
+            "training_data": {
+                "trainer": "scripts/train/train_reader_gpu.py (both heads on the same batches)",
+                "real_train_crops": run["real_train_crops"],
+                "scene_plates_read": run["scene_plates"],
+                "sampling_weights": run["weights"],
+                "synthetic_plates": run["synthetic_plates"],
+                "synthetic_share_of_batch": run["synth_share"],
+                "teacher_min_conf": run["teacher_min_conf"],
+                "init": run["init"][head],
+                "held_out_every": run["held_out_every"],
+                "held_out_offset": run["held_out_offset"],
+                "steps": run["steps"], "batch": run["batch"], "lr": run["lr"],
+                "train_seconds": run["train_seconds"], "device": run["devices"][0],
+                "held_out_float_exact": run["held_out_float_exact"][head],
+            },
+        })
+        print(f"wrote {out}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Run train_reader_gpu.py on an accelerator machine (JAX installed, no TensorFlow, no network).
+#
+# Expects, beside the checkout (both git-ignored, copied there with the checkout):
+#   .whl/         keras, namex and optree wheels for that machine's Python (3.12)
+#   .gpu/reader/  made by scripts/data/pack_reader_gpu.py: the real training and held-out crops, the
+#                 fonts, background scenes and each head's starting weights
+# and writes both heads' float weights, the log and run.json to $OUT (default: out/).
+# Then, here: python -m scripts.train.export_reader --run OUT_FOLDER --out-dir /tmp/gpu_readers
+#
+#   SECONDS_TRAIN=390 bash scripts/train/train_reader_gpu.sh [extra train_reader_gpu.py flags]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-out}
+mkdir -p "$OUT"
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+export PYTHONPATH=/tmp/site KERAS_BACKEND=jax PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+python3 -m scripts.train.train_reader_gpu --pack .gpu/reader --out "$OUT" --seconds "${SECONDS_TRAIN:-390}" \
+  --workers "${WORKERS:-14}" "$@" 2>&1 | tee "$OUT/train.log"

@@ -25,6 +25,7 @@ Measurements (sizes, RSS, start-up time, stop time) are printed; run with ``-s``
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -73,7 +74,8 @@ VOLATILE = ("proc", "sys", "dev", "run", "tmp", "var/tmp", "var/log", "var/cache
             "var/lib/systemd/catalog", "var/lib/systemd/coredump", "var/lib/systemd/pstore",
             "var/lib/systemd/linger", "var/lib/systemd/timesync", "etc/machine-id",
             "etc/ld.so.cache", "root/edge-alpr.deb", "var/lib/private",
-            "etc/.updated", "var/.updated")  # systemd-update-done's stamps (trixie writes them at boot)
+            "etc/.updated", "var/.updated",  # systemd-update-done's stamps (trixie writes them at boot)
+            "var/lib/ucf")  # ucf's database (its hashfile backups), like dpkg's
 
 
 def plate_matches(read: str, label: str, max_wrong: int = 1) -> bool:
@@ -133,7 +135,8 @@ def test_package_metadata(deb: Path) -> None:
     minor = int(pinned.group(1))
     names = run(["dpkg-deb", "-c", str(deb)]).stdout
     for path in ("./opt/venvs/edge-alpr/bin/edge-alpr", "./usr/bin/edge-alpr -> /opt/venvs/edge-alpr/bin/edge-alpr",
-                 "./usr/lib/sysusers.d/edge-alpr.conf", "./etc/edge-alpr/config.yaml",
+                 "./usr/lib/sysusers.d/edge-alpr.conf", "./etc/edge-alpr/\n",
+                 "./usr/share/edge-alpr/config.yaml\n", "./usr/share/edge-alpr/config.yaml.md5sum\n",
                  "./usr/share/edge-alpr/jetson-csi.conf"):
         assert path in names, path
     # /lib (bookworm's debhelper) or /usr/lib (trixie's: merged /usr)
@@ -142,8 +145,15 @@ def test_package_metadata(deb: Path) -> None:
     models = re.findall(r"share/edge-alpr/models/(\S+\.tflite)", names)
     assert sorted(models) == sorted(p.name for p in (ROOT / "models" / "quantized").glob("*.tflite"))
     assert "__pycache__" not in names and ".pyc" not in names
-    conffiles = run(["dpkg-deb", "-I", str(deb), "conffiles"]).stdout.split()
-    assert "/etc/edge-alpr/config.yaml" in conffiles
+    # /etc/edge-alpr/config.yaml is ucf's (postinst), never a dpkg conffile: no prompt on upgrade
+    assert "./etc/edge-alpr/config.yaml" not in names
+    conffiles = run(["dpkg-deb", "-I", str(deb), "conffiles"], check=False).stdout.split()
+    assert "/etc/edge-alpr/config.yaml" not in conffiles, conffiles
+    version = run(["dpkg-deb", "-f", str(deb), "Version"]).stdout.strip()
+    stamp = re.search(r"site-packages/edge_alpr/PACKAGE_VERSION$", names, re.M)
+    assert stamp, "no edge_alpr/PACKAGE_VERSION (the Debian version debian/rules stamps) in the package"
+    stamped = run(["sh", "-c", f"dpkg-deb --fsys-tarfile {deb} | tar -xOf - --wildcards '*/edge_alpr/PACKAGE_VERSION'"])
+    assert stamped.stdout.strip() == version, (stamped.stdout, version)
     assert f"./opt/venvs/edge-alpr/lib/python3.{minor}/site-packages/" in names, "venv not for the Depends' Python"
     numpy = re.search(r"site-packages/numpy-(\d+)\.", names)
     # debian/constraints.txt: numpy<2 up to 3.12 (apt's OpenCV/picamera2, tflite-runtime ABI); 3.13
@@ -305,6 +315,83 @@ def _wait_for(box: Container, command: str, states: tuple[str, ...], timeout_s: 
             break
         time.sleep(0.5)
     return state
+
+
+def _info(box: Container) -> dict[str, Any]:
+    """GET /info/ from the host, inside the container's network."""
+    client = ("import json, sys, requests\n"
+              "r = requests.get(sys.argv[1] + '/info/', timeout=30)\n"
+              "r.raise_for_status()\n"
+              "print(json.dumps(r.json()))\n")
+    return dict(json.loads(box.net(sys.executable, "-c", client, API).stdout))
+
+
+def _next_release(deb: Path, tmp: Path, suffix: str) -> tuple[Path, str]:
+    """``deb`` as its next release: version ``<version>+<suffix>`` (stamped into the package as
+    debian/rules does) and a changed default config; the maintainer scripts are the built ones."""
+    tree = tmp / suffix
+    run(["dpkg-deb", "-R", str(deb), str(tree)])
+    control = tree / "DEBIAN" / "control"
+    match = re.search(r"^Version: (\S+)$", control.read_text(), re.M)
+    assert match, control.read_text()
+    version = f"{match.group(1)}+{suffix}"
+    control.write_text(control.read_text().replace(match.group(0), f"Version: {version}"))
+    stamps = list(tree.glob("opt/venvs/edge-alpr/lib/python3.*/site-packages/edge_alpr/PACKAGE_VERSION"))
+    assert len(stamps) == 1, stamps
+    stamps[0].write_text(version + "\n")
+    default = tree / "usr" / "share" / "edge-alpr" / "config.yaml"
+    default.write_text(default.read_text() + f"# a default changed in {version}\n")
+    md5sums = tree / "DEBIAN" / "md5sums"
+    lines = md5sums.read_text().splitlines()
+    for changed in (stamps[0], default):
+        rel = str(changed.relative_to(tree))
+        lines = [f"{hashlib.md5(changed.read_bytes()).hexdigest()}  {rel}" if line.endswith(f"  {rel}") else line
+                 for line in lines]
+    md5sums.write_text("\n".join(lines) + "\n")
+    out = tmp / f"edge-alpr_{version}_{ARCH}.deb"
+    run(["dpkg-deb", "-Zgzip", "-z1", "-b", str(tree), str(out)], timeout=300)
+    shutil.rmtree(tree)
+    return out, version
+
+
+def test_unattended_upgrade_keeps_the_edited_config_and_restarts(
+        deb: Path, booted: tuple[Container, set[str], Path], tmp_path: Path) -> None:
+    """An upgrade as unattended-upgrades or a cron job runs it (no terminal: stdin closed, with and
+    without DEBIAN_FRONTEND=noninteractive) over a config the admin edited, with a changed default:
+    the package ends configured, the admin's file kept (the new default beside it), the unit
+    restarted on the new code (GET /info/ reports the new Debian version)."""
+    box, _, _ = booted
+    state = _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90)
+    assert state == "active", box.sh("journalctl -u edge-alpr.service --no-pager -n 40", check=False).stdout
+    built = run(["dpkg-deb", "-f", str(deb), "Version"]).stdout.strip()
+    assert box.sh("dpkg-query -W -f='${Version}' edge-alpr").stdout == built
+    assert _info(box)["version"] == built, "GET /info/ does not report the installed package's version"
+    box.sh("sed -i 's/^api:$/api:\\n  license_key: edited-by-the-admin/' /etc/edge-alpr/config.yaml && "
+           "grep -q '^  license_key: edited-by-the-admin$' /etc/edge-alpr/config.yaml && "
+           "systemctl restart edge-alpr.service")
+    edited = box.sh("cat /etc/edge-alpr/config.yaml").stdout
+    for suffix, env in (("upgrade1", "env -u DEBIAN_FRONTEND"), ("upgrade2", "env DEBIAN_FRONTEND=noninteractive")):
+        assert _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
+        pid = box.show("MainPID")["MainPID"]
+        newer, version = _next_release(deb, tmp_path, suffix)
+        shutil.copy(newer, box.rootfs / "root" / newer.name)
+        started = time.monotonic()
+        upgrade = box.sh(f"{env} apt-get install -y -q /root/{newer.name} 0<&-", timeout=600, check=False)
+        upgrade_s = time.monotonic() - started
+        box.sh(f"rm /root/{newer.name}")
+        status = box.sh("dpkg-query -W -f='${Status} ${Version}' edge-alpr; dpkg --audit", check=False).stdout
+        assert upgrade.returncode == 0 and status == f"install ok installed {version}", \
+            f"{env} apt-get install (stdin closed) -> {upgrade.returncode}: {status}\n{upgrade.stdout[-2000:]}\n" \
+            f"{upgrade.stderr[-2000:]}"
+        assert box.sh("cat /etc/edge-alpr/config.yaml").stdout == edited, "the admin's config was replaced"
+        assert f"# a default changed in {version}" in box.sh("cat /etc/edge-alpr/config.yaml.ucf-dist").stdout
+        state = _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90)
+        assert state == "active" and box.show("MainPID")["MainPID"] not in ("0", pid), \
+            f"the unit was not restarted by the upgrade ({state}, MainPID {pid})"
+        info = _info(box)
+        assert (info["version"], info["license_key"]) == (version, "edited-by-the-admin"), info
+        print(f"\n[deb] unattended upgrade to {version} ({env}, stdin closed): {upgrade_s:.1f} s, "
+              f"config kept, new default in config.yaml.ucf-dist, restarted")
 
 
 def test_service_boots_reads_plates_and_purges(booted: tuple[Container, set[str], Path]) -> None:

@@ -1,0 +1,66 @@
+"""One version for the package: debian/changelog's, stamped into the .deb's installed package.
+
+The booted-package test (tests/test_deb.py) checks that GET /info/ reports the installed Debian
+version, before and after an upgrade; these checks run without building anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import edge_alpr
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _changelog_version() -> str:
+    first = (ROOT / "debian" / "changelog").read_text().splitlines()[0]
+    match = re.match(r"^edge-alpr \(([^)]+)\) ", first)
+    assert match, f"debian/changelog's first line names no edge-alpr version: {first!r}"
+    return match.group(1)
+
+
+def test_changelog_upstream_version_is_the_source_version() -> None:
+    version = _changelog_version()
+    upstream = re.sub(r"^\d+:", "", version).rsplit("-", 1)[0]  # no epoch, no Debian revision
+    assert upstream == edge_alpr.__version__, (
+        f"debian/changelog's upstream version {upstream} ({version}) is not edge_alpr.__version__ "
+        f"{edge_alpr.__version__}: make them equal (debian/rules refuses to build otherwise)")
+
+
+def test_stamped_package_version_is_reported(tmp_path: Path) -> None:
+    """A PACKAGE_VERSION file beside the package replaces the source version; without one it is kept."""
+    pkg = tmp_path / "edge_alpr"
+    pkg.mkdir()
+    shutil.copy(ROOT / "edge_alpr" / "__init__.py", pkg / "__init__.py")
+    probe = [sys.executable, "-c", "import edge_alpr; print(edge_alpr.__version__)"]
+    plain = subprocess.run(probe, cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
+    assert plain == edge_alpr.__version__
+    (pkg / "PACKAGE_VERSION").write_text("0.1.0-7\n")
+    stamped = subprocess.run(probe, cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
+    assert stamped == "0.1.0-7"
+
+
+def test_default_config_md5sum_is_listed() -> None:
+    """ucf replaces an unedited /etc/edge-alpr/config.yaml only if its md5sum is listed as shipped."""
+    digest = hashlib.md5((ROOT / "debian" / "config.yaml").read_bytes()).hexdigest()
+    listed = [line.split()[0] for line in (ROOT / "debian" / "config.yaml.md5sum").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", s) for s in listed), listed
+    assert digest in listed, (
+        f"debian/config.yaml (md5sum {digest}) is not in debian/config.yaml.md5sum: add the line "
+        f"'{digest}  {_changelog_version()}' so devices that never edited it follow it on upgrade")
+
+
+def test_rules_ship_the_config_through_ucf() -> None:
+    """No dpkg conffile prompt on upgrade: the config is installed by postinst's ucf, not shipped in /etc."""
+    rules = (ROOT / "debian" / "rules").read_text()
+    assert "debian/edge-alpr/etc/edge-alpr/config.yaml" not in rules
+    postinst = (ROOT / "debian" / "edge-alpr.postinst").read_text()
+    assert re.search(r"^\s*ucf --sum-file /usr/share/edge-alpr/config.yaml.md5sum", postinst, re.M), postinst
+    assert "ucf" in (ROOT / "debian" / "control").read_text().split("Depends:")[-1]

@@ -117,7 +117,7 @@ def slot_probs(probs: np.ndarray, texts: list[list[int] | None], pad: int) -> np
     Why only that placement: training always writes the text from slot 0 and pads after it,
     so other pad placements carry (next to) no probability.  ``None`` or a text longer than
     the slots scores 0, and so does a text with a character the int8 softmax rounded to 0 in
-    its slot (flooring such zeros was tried and lost held-out scene reads: see the models issue).
+    its slot (flooring such zeros was tried and lost held-out scene reads).
     """
     out = np.zeros(len(texts))
     n = len(probs)

@@ -29,7 +29,7 @@ from scripts import SHARED
 DATA = SHARED / "data"
 
 
-def bench(fn, runs: int) -> tuple[float, float]:  # noqa: ANN001
+def bench(fn, runs: int) -> tuple[float, float]:
     """Median and p90 in ms after a few warm-up calls."""
     for _ in range(5):
         fn()

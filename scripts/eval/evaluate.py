@@ -104,7 +104,7 @@ class Tally:
         return {k: round(v, 4) for k, v in out.items()}
 
 
-def timed(t: Tally, key: str, fn, *a, **kw):  # noqa: ANN001, ANN002, ANN003, ANN201
+def timed(t: Tally, key: str, fn, *a, **kw):
     t0 = time.perf_counter()
     out = fn(*a, **kw)
     t.times[key].append((time.perf_counter() - t0) * 1000)

@@ -44,7 +44,7 @@ def export(
     calib_x = [td.sample(datasets.load_rgb(Path(p)), b, rng, 0.35, size)[0] for p, b, _ in
                (calib_items[i] for i in rng.choice(len(calib_items), 300, replace=False))]
 
-    def calib():  # noqa: ANN202
+    def calib():
         for x in calib_x:
             yield [x[None].astype(np.float32)]
 

@@ -1,7 +1,7 @@
 """Train the plate detector: a DB-style probability map plus edge distances at stride 4.
 
 Why this head: a probability map with boxes from connected components converges in a few CPU
-epochs and quantises cleanly (CenterNet-style heads did not, see the models issue).  Random zoom
+epochs and quantises cleanly (CenterNet-style heads did not).  Random zoom
 and crop make tiny plates big; synthetic plates pasted into the real scenes add layouts the
 three real sets lack.
 
@@ -201,7 +201,7 @@ def build(width: float = 1.0, size: int = SIZE) -> object:
     return keras.Model(inp, [prob, dist])
 
 
-def prob_loss(y, p):  # noqa: ANN001, ANN201
+def prob_loss(y, p):
     """Focal loss on the plate-probability map, weighted (ignore regions) and per plate pixel.
 
     Backend-neutral ``keras.ops``, so the same loss trains under TensorFlow here and under the
@@ -217,7 +217,7 @@ def prob_loss(y, p):  # noqa: ANN001, ANN201
     return ops.sum(loss) / ops.maximum(1.0, ops.sum(t)) * 10.0
 
 
-def dist_loss(y, d):  # noqa: ANN001, ANN201
+def dist_loss(y, d):
     """IoU (log) plus a little L1 on the four edge distances, at positive pixels only."""
     from keras import ops
 

@@ -69,7 +69,7 @@ class Service:
         self.config.write_text(yaml.safe_dump(cfg))
         self.notify_path = tmp / "notify.sock"
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log = open(tmp / "service.log", "ab")  # noqa: SIM115 (closed in kill/terminate)
+        self.log = open(tmp / "service.log", "ab")  # closed in kill/terminate
 
     def start(self) -> None:
         self.notify_path.unlink(missing_ok=True)

@@ -88,7 +88,7 @@ def _stop_hard(proc: subprocess.Popen[bytes]) -> bool:
 def test_bad_camera_region_exits_non_zero_promptly_not_online(tmp_path: Path, broker: Broker) -> None:
     cfg_path = tmp_path / "c.yaml"
     cfg_path.write_text(yaml.safe_dump(_run_config(tmp_path, broker.port, regions=["zz"])))
-    log = open(tmp_path / "run.log", "wb")  # noqa: SIM115 (closed below)
+    log = open(tmp_path / "run.log", "wb")  # closed below
     proc = subprocess.Popen([sys.executable, "-m", "edge_alpr", "run", "--config", str(cfg_path)],
                             stdout=log, stderr=log, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:

@@ -161,7 +161,7 @@ def test_sigterm_with_a_camera_blocked_in_read_and_hanging_peers_exits_in_2s_los
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("EDGE_ALPR_API_TOKEN", None)
-    log = open(tmp_path / "service.log", "wb")  # noqa: SIM115 (closed below)
+    log = open(tmp_path / "service.log", "wb")  # closed below
     proc = subprocess.Popen([sys.executable, "-m", "edge_alpr", "run", "--config",
                              str(tmp_path / "config.yaml")], stdout=log, stderr=log, env=env)
     client = None

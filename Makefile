@@ -9,7 +9,7 @@ PORT ?= 8080
 PYTEST_ARGS ?= -q
 CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 
-.PHONY: install run serve test test-parity test-deb test-browser test-data lint config-doc bench models deb deb-test deb-arm64-verify clean
+.PHONY: install run serve test test-parity test-deb test-browser test-data lint config-doc bench models deb deb-test deb-arm64-verify clean lock
 
 # Debian packages come from scripts/package/apt_deps.sh: `run` needs python3-venv only, `test` also
 # needs mosquitto and curl, `test-deb` and `deb` the .deb build/boot tools.
@@ -89,6 +89,15 @@ config-doc: install
 
 bench: install
 	$(PY) -m scripts.bench.bench_models && $(PY) -m scripts.bench.bench_api && $(PY) -m scripts.bench.bench_loop
+
+# The .deb's locks (debian/requirements-py311.txt, -py313.txt, -build.txt): setup.cfg's
+# install_requires pinned with the hashes of every platform's wheel, per Python, for amd64 and
+# arm64 (debian/lock.py, with uv; needs PyPI).  Run after changing install_requires or
+# debian/constraints.txt, or to take new releases; tests/test_lock.py fails while they disagree.
+UV_VERSION := $(shell sed -n 's/^UV_VERSION = "\(.*\)"$$/\1/p' debian/lock.py)
+lock: install
+	@$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(PY) debian/lock.py --uv $(VENV)/bin/uv
 
 models:
 	bash scripts/train/make_models.sh

@@ -144,15 +144,19 @@ class Recognizer:
         thr = base * self.cfg.redaction_threshold_factor if options.mode == "redaction" else base
         rescue = (options.mode == "default" and options.threshold_d is None and self.cfg.rescue_min_read <= 1.0
                   and self.cfg.rescue_threshold_d < thr)
-        levels = self.detector.detect_levels(image, (thr, self.cfg.rescue_threshold_d) if rescue else (thr,))
+        whole = self.detector.detect_pass(image, (thr, self.cfg.rescue_threshold_d) if rescue else (thr,))
+        levels = whole.levels
         dets = levels[0]
-        long_side = max(image.shape[:2])
-        tiled = (options.mode == "default" and long_side > self.cfg.tile_min_side) or (
-            options.mode == "redaction" and long_side > self.detector.size
+        h, w = image.shape[:2]
+        tiled = (options.mode == "default" and max(h, w) > self.cfg.tile_min_side) or (
+            options.mode == "redaction" and max(h, w) > self.detector.size
         )
         if tiled:
+            windows = self.detector.windows(w, h, self.cfg.tile_grid, self.cfg.tile_overlap)
+            if options.mode == "default" and self.cfg.tile_gate > 0:
+                windows = [win for win in windows if self.detector.interest(whole, win) >= self.cfg.tile_gate]
             dets = self.detector.merge(
-                dets + self.detector.detect_tiled(image, self.cfg.tile_grid, self.cfg.tile_overlap, thr)
+                dets + self.detector.detect_tiled(image, self.cfg.tile_grid, self.cfg.tile_overlap, thr, windows)
             )
         reads: dict[Box, PlateRead] = {}
         if rescue:

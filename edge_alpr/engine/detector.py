@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..types import Box, Detection
 from .boxes import decode, nms
-from .preprocess import letterbox
+from .preprocess import Letterbox, letterbox
 from .runtime import Model
+
+Window = tuple[int, int, int, int]  # x0, y0, width, height in image pixels
+
+
+@dataclass(frozen=True)
+class WholePass:
+    """The whole-image pass: detections per threshold, and the map they came from."""
+
+    levels: list[list[Detection]]
+    prob: np.ndarray
+    placement: Letterbox
 
 
 class Detector:
@@ -39,34 +51,62 @@ class Detector:
     def detect_levels(self, image: np.ndarray, thresholds: tuple[float, ...]) -> list[list[Detection]]:
         """``detect`` at each of several thresholds, from one run of the model (a lower level
         proposes candidates for a check the map alone cannot make)."""
+        return self.detect_pass(image, thresholds).levels
+
+    def detect_pass(self, image: np.ndarray, thresholds: tuple[float, ...]) -> WholePass:
+        """``detect_levels`` with the probability map and its placement, for ``interest``."""
         h, w = image.shape[:2]
         canvas, lb = letterbox(image, self.size, self.fill)
         prob, dist = self.maps(canvas)
-        return [decode(prob, dist, self.stride, self.unit, t, lb, w, h, self.nms_iou) for t in thresholds]
+        levels = [decode(prob, dist, self.stride, self.unit, t, lb, w, h, self.nms_iou) for t in thresholds]
+        return WholePass(levels, prob, lb)
 
-    def detect_tiled(
-        self, image: np.ndarray, tiles: int, overlap: float, threshold: float | None = None
-    ) -> list[Detection]:
-        """A finer pass: detect in ``tiles`` x ``tiles`` overlapping tiles and map boxes back."""
-        h, w = image.shape[:2]
-        tw, th = int(w / (tiles - (tiles - 1) * overlap)), int(h / (tiles - (tiles - 1) * overlap))
-        out: list[Detection] = []
+    def interest(self, whole: WholePass, window: Window) -> float:
+        """The whole-image map's highest plate probability inside ``window`` (image pixels).
+
+        Why: a plate too small for the whole-image pass to find still lights its map up a
+        little, so a tile whose window stays dark everywhere can be skipped (models.tile_gate).
+        """
+        x0, y0, tw, th = window
+        lb, s = whole.placement, self.stride
+        (ax, ay), (bx, by) = lb.to_canvas(x0, y0), lb.to_canvas(x0 + tw, y0 + th)
+        rows, cols = whole.prob.shape
+        r0, c0 = max(0, int(ay // s)), max(0, int(ax // s))
+        r1, c1 = min(rows, int(np.ceil(by / s))), min(cols, int(np.ceil(bx / s)))
+        return float(whole.prob[r0:r1, c0:c1].max()) if r1 > r0 and c1 > c0 else 0.0
+
+    def windows(self, width: int, height: int, tiles: int, overlap: float) -> list[Window]:
+        """The ``tiles`` x ``tiles`` overlapping windows of the finer pass ((x0, y0, w, h); none for a sliver)."""
+        tw, th = int(width / (tiles - (tiles - 1) * overlap)), int(height / (tiles - (tiles - 1) * overlap))
         if min(tw, th) < self.stride * 4:  # a sliver of an image: tiles would hold no plate
-            return out
+            return []
+        out = []
         for ty in range(tiles):
             for tx in range(tiles):
                 # the last column and row end at the image's edge (rounding would leave a strip)
-                x0 = w - tw if tx == tiles - 1 else min(w - tw, int(tx * tw * (1 - overlap)))
-                y0 = h - th if ty == tiles - 1 else min(h - th, int(ty * th * (1 - overlap)))
-                # a tile border inside the image within one map cell of the box clips it (a cell
-                # of the letterboxed tile, in tile pixels)
-                s = self.stride * max(tw, th) / self.size
-                inner = (x0 > 0, y0 > 0, x0 + tw < w, y0 + th < h)
-                for d in self.detect(image[y0 : y0 + th, x0 : x0 + tw], threshold):
-                    b = d.box
-                    near = (b.xmin <= s, b.ymin <= s, b.xmax >= tw - s, b.ymax >= th - s)
-                    clipped = any(i and n for i, n in zip(inner, near, strict=True))
-                    out.append(Detection(Box(b.xmin + x0, b.ymin + y0, b.xmax + x0, b.ymax + y0), d.score, clipped))
+                x0 = width - tw if tx == tiles - 1 else min(width - tw, int(tx * tw * (1 - overlap)))
+                y0 = height - th if ty == tiles - 1 else min(height - th, int(ty * th * (1 - overlap)))
+                out.append((x0, y0, tw, th))
+        return out
+
+    def detect_tiled(
+        self, image: np.ndarray, tiles: int, overlap: float, threshold: float | None = None,
+        windows: list[Window] | None = None,
+    ) -> list[Detection]:
+        """A finer pass: detect in ``tiles`` x ``tiles`` overlapping tiles (or only ``windows``
+        of them) and map boxes back."""
+        h, w = image.shape[:2]
+        out: list[Detection] = []
+        for x0, y0, tw, th in self.windows(w, h, tiles, overlap) if windows is None else windows:
+            # a tile border inside the image within one map cell of the box clips it (a cell
+            # of the letterboxed tile, in tile pixels)
+            s = self.stride * max(tw, th) / self.size
+            inner = (x0 > 0, y0 > 0, x0 + tw < w, y0 + th < h)
+            for d in self.detect(image[y0 : y0 + th, x0 : x0 + tw], threshold):
+                b = d.box
+                near = (b.xmin <= s, b.ymin <= s, b.xmax >= tw - s, b.ymax >= th - s)
+                clipped = any(i and n for i, n in zip(inner, near, strict=True))
+                out.append(Detection(Box(b.xmin + x0, b.ymin + y0, b.xmax + x0, b.ymax + y0), d.score, clipped))
         return out
 
     def merge(self, dets: list[Detection]) -> list[Detection]:

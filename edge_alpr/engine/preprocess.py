@@ -31,6 +31,10 @@ class Letterbox:
         """Canvas coordinates -> original image coordinates."""
         return (x - self.pad_x) / self.scale, (y - self.pad_y) / self.scale
 
+    def to_canvas(self, x: float, y: float) -> tuple[float, float]:
+        """Original image coordinates -> canvas coordinates."""
+        return x * self.scale + self.pad_x, y * self.scale + self.pad_y
+
 
 def letterbox(image: np.ndarray, size: int, fill: int = 114) -> tuple[np.ndarray, Letterbox]:
     """Fit ``image`` (HxWx3 uint8) into a ``size`` x ``size`` canvas keeping the aspect ratio."""

@@ -26,6 +26,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -182,13 +183,15 @@ def main() -> None:
                     help="dev scenes resized to each of 1280x720 and 1600x1200 (default 20)")
     ap.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1, as a Pi core)")
     ap.add_argument("--models", default="", help="model folder (default: the bundled models)")
+    ap.add_argument("--tile-gate", type=float, help="models.tile_gate (default: the config's; 0 runs every tile)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     try:
         items = datasets.det_items("dev", datasets.DET_SETS + datasets.TEACHER_SETS)
     except FileNotFoundError as e:
         ap.error(f"the dev scenes are read from ../shared/data ({e}); clone the data beside the repo")
-    rec = Recognizer.from_config(ModelsConfig(directory=args.models, threads=args.threads))
+    cfg = ModelsConfig(directory=args.models, threads=args.threads)
+    rec = Recognizer.from_config(cfg if args.tile_gate is None else replace(cfg, tile_gate=args.tile_gate))
     prof = Profiler()
     instrument(rec, prof)
     opts = RecognizeOptions(mode=args.mode)
@@ -205,7 +208,8 @@ def main() -> None:
     chosen = [scenes[i] for i in rng.choice(len(scenes), min(args.frames, len(scenes)), replace=False)]
     for w, h in FRAMES:
         columns[f"{w}x{h}"] = profile(rec, prof, [jpeg(p, (w, h)) for p in chosen], opts, f"{w}x{h}")
-    print(f"mode {args.mode}, {args.threads} thread(s), models {args.models or 'bundled'}")
+    print(f"mode {args.mode}, {args.threads} thread(s), models {args.models or 'bundled'}, "
+          f"tile gate {rec.cfg.tile_gate:g}")
     print(table(columns))
     if args.json:
         args.json.write_text(json.dumps(columns, indent=1))

@@ -112,7 +112,10 @@ def deb() -> Path:
     require(any((ROOT / "models" / "quantized").glob("*.tflite")), "no models in models/quantized (make models)")
     require(bool(SUITE), "no VERSION_CODENAME in /etc/os-release: set EDGE_ALPR_DEB_SUITE (e.g. bookworm)")
     started = time.monotonic()
-    run(["make", "-C", str(ROOT), "deb", f"SUITE={SUITE}"], timeout=1800)
+    built = run(["make", "-C", str(ROOT), "deb", f"SUITE={SUITE}"], timeout=1800)
+    pruned = re.search(r"^debian/rules: venv .* pruned$", built.stdout, re.M)
+    assert pruned, "make deb printed no venv sizes (debian/rules' pruning step did not run)"
+    print(f"\n[deb] {pruned.group(0)}")
     debs = sorted((ROOT / "dist").glob(f"edge-alpr_*_{ARCH}.deb"), key=lambda p: p.stat().st_mtime)
     assert debs and debs[-1].stat().st_mtime >= time.time() - (time.monotonic() - started) - 5, \
         f"make deb SUITE={SUITE} wrote no new dist/edge-alpr_*_{ARCH}.deb"
@@ -145,6 +148,10 @@ def test_package_metadata(deb: Path) -> None:
     models = re.findall(r"share/edge-alpr/models/(\S+\.tflite)", names)
     assert sorted(models) == sorted(p.name for p in (ROOT / "models" / "quantized").glob("*.tflite"))
     assert "__pycache__" not in names and ".pyc" not in names
+    # pruned: never loaded by the service (test_service_boots_reads_plates_and_purges runs it from this tree)
+    for never_loaded in (r"/ai_edge_litert/libLiteRtWebGpuAccelerator\.so$", r"/site-packages/ml_dtypes/",
+                         r"/site-packages/numpy/(.+/)?tests/", r"/site-packages/numpy/(_?core)/include/"):
+        assert not re.search(never_loaded, names, re.M), f"{never_loaded} is in the package"
     # /etc/edge-alpr/config.yaml is ucf's (postinst), never a dpkg conffile: no prompt on upgrade
     assert "./etc/edge-alpr/config.yaml" not in names
     conffiles = run(["dpkg-deb", "-I", str(deb), "conffiles"], check=False).stdout.split()

@@ -31,8 +31,9 @@ from typing import Any
 from . import __version__, imaging
 from .config import Config
 from .delivery.mqtt import MQTT_SINK, MqttPublisher
-from .delivery.outbox import DeliveryWorker, Outbox
+from .delivery.outbox import Outbox
 from .delivery.webhooks import Webhooks
+from .delivery.worker import DeliveryWorker
 from .engine.regions import validate_regions
 from .errors import ConfigError, InputError
 from .history import History, from_event, open_history

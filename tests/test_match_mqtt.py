@@ -11,7 +11,8 @@ from waiting import wait_for
 
 from edge_alpr.delivery.mqtt import MQTT_SINK, MqttPublisher
 from edge_alpr.delivery.mqtt_config import MqttConfig
-from edge_alpr.delivery.outbox import DeliveryWorker, Outbox
+from edge_alpr.delivery.outbox import Outbox
+from edge_alpr.delivery.worker import DeliveryWorker
 
 pytest_plugins = ["mosquitto"]
 

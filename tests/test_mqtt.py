@@ -13,7 +13,8 @@ from mosquitto import Broker, Subscriber
 
 from edge_alpr.delivery.mqtt import MQTT_SINK, MqttPublisher, resolve_password
 from edge_alpr.delivery.mqtt_config import MqttConfig
-from edge_alpr.delivery.outbox import DeliveryWorker, Outbox
+from edge_alpr.delivery.outbox import Outbox
+from edge_alpr.delivery.worker import DeliveryWorker
 from edge_alpr.errors import ConfigError
 
 pytest_plugins = ["mosquitto"]

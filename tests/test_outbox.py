@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_alpr.delivery.outbox import DeliveryWorker, Outbox, OutboxItem
+from edge_alpr.delivery.outbox import Outbox, OutboxItem
+from edge_alpr.delivery.worker import DeliveryWorker
 
 
 def test_fifo_per_sink_and_ack(tmp_path: Path) -> None:

@@ -28,7 +28,8 @@ from waiting import wait_for
 
 from edge_alpr import config as config_mod
 from edge_alpr import service
-from edge_alpr.delivery.outbox import DeliveryWorker, Outbox, OutboxItem
+from edge_alpr.delivery.outbox import Outbox, OutboxItem
+from edge_alpr.delivery.worker import DeliveryWorker
 from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.loop import CameraLoop
 from edge_alpr.stream.sources import open_source, sample_dir

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..delivery.mqtt import MQTT_SINK
-from ..delivery.outbox import DeliveryWorker
+from ..delivery.worker import DeliveryWorker
 from ..metrics import RateGauge
 from ..stream.loop import CameraLoop
 

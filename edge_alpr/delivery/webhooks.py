@@ -30,7 +30,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..config import WebhooksConfig, WebhookTarget
-from .outbox import DeliveryWorker, Outbox, OutboxItem
+from .outbox import Outbox, OutboxItem
+from .worker import DeliveryWorker
 
 Send = Callable[[OutboxItem], None]
 

@@ -1,0 +1,145 @@
+"""The worker that drains one sink of the outbox, in order, at least once.
+
+    stop = threading.Event()
+    worker = DeliveryWorker(box, "mqtt", send=lambda item: publish(item.payload), stop=stop)
+    worker.start(); ...; stop.set(); worker.join()
+
+``send`` raises any exception to mean "not delivered, retry later"; the worker then waits with
+exponential backoff (``backoff_initial_s`` doubling up to ``backoff_max_s``) and retries the
+*same* event, so a sink's order is kept.  With ``max_failures`` > 0 the worker gives up after
+that many consecutive failures and marks itself ``disabled``; the sink's events stay queued
+(``outbox.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..supervision import DEFAULT_DEADLINE_S, Worker
+from .outbox import Outbox, OutboxItem
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerState:
+    """What a worker reports for /info/ and logs (read without a lock: plain values)."""
+
+    sent: int = 0
+    consecutive_failures: int = 0
+    last_error: str | None = None
+    disabled: bool = False
+    outbox_errors: int = 0  # reads and acks of the outbox that failed (sqlite3.Error)
+    outbox_failing: bool = False
+
+
+class DeliveryWorker(Worker):
+    """Drains one sink in order: ``send(item)``, then ``ack``; on error back off and retry.
+
+    A failing outbox (``sqlite3.Error`` from ``peek`` or ``ack``: a full disk, an I/O error)
+    is retried with the same backoff, logged once per outage; anything else unexpected is
+    the supervisor's (``supervision.Worker``: logged with its traceback, counted, restarted).
+    ``send_timeout_s``: the longest one ``send`` may take (the sink's own timeout).
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        sink: str,
+        send: Callable[[OutboxItem], None],
+        stop: threading.Event,
+        backoff_initial_s: float = 1.0,
+        backoff_max_s: float = 300.0,
+        max_failures: int = 0,
+        idle_poll_s: float = 0.5,
+        batch: int = 16,
+        send_timeout_s: float = 30.0,
+    ) -> None:
+        super().__init__(f"delivery-{sink}", stop, deadline_s=idle_poll_s + DEFAULT_DEADLINE_S,
+                         backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s)
+        self.outbox = outbox
+        self.sink = sink
+        self.send = send
+        self.max_failures = max_failures
+        self.idle_poll_s = idle_poll_s
+        self.batch = batch
+        self.send_timeout_s = send_timeout_s
+        self.state = WorkerState()
+
+    def work(self) -> None:
+        backoff = self.backoff_initial_s
+        while not self.stop_event.is_set():
+            self.beat()
+            try:
+                items = self.outbox.peek(self.sink, self.batch)
+            except sqlite3.Error as e:
+                backoff = self._outbox_failed("read", e, backoff)
+                continue
+            if not items:
+                self.outbox.wait(self.idle_poll_s)
+                continue
+            for item in items:
+                if self.stop_event.is_set():
+                    return
+                self.beat(self.send_timeout_s + self.deadline_s)
+                try:
+                    self.send(item)
+                except Exception as e:  # any failure of a sink means "retry later"
+                    self._failed(item, e)
+                    if self.state.disabled:
+                        return
+                    self.beat(backoff + self.deadline_s)
+                    self.stop_event.wait(backoff)
+                    backoff = min(backoff * 2, self.backoff_max_s)
+                    break
+                try:
+                    self.outbox.ack(self.sink, item.id)
+                except sqlite3.Error as e:  # sent: it is sent again after the outbox recovers
+                    backoff = self._outbox_failed("acknowledge", e, backoff)
+                    break
+                self.state.sent += 1
+                if self.state.consecutive_failures or self.state.outbox_failing:
+                    log.info("delivery to %s recovered after %d failure(s)", self.sink,
+                             self.state.consecutive_failures)
+                self.state.consecutive_failures = 0
+                self.state.outbox_failing = False
+                self.state.last_error = None
+                backoff = self.backoff_initial_s
+
+    def _outbox_failed(self, what: str, error: sqlite3.Error, backoff: float) -> float:
+        """Count a failure of the outbox itself, wait out ``backoff``; the next backoff."""
+        if self.stop_event.is_set():  # closed under a worker that was still sending: stopping anyway
+            return backoff
+        message = f"{type(error).__name__}: {error}"
+        self.state.outbox_errors += 1
+        self.state.last_error = message
+        if not self.state.outbox_failing:
+            log.error("delivery to %s: cannot %s the outbox %s (%s); retrying with backoff (check the "
+                      "disk and its permissions)", self.sink, what, self.outbox.path, message)
+        self.state.outbox_failing = True
+        self.beat(backoff + self.deadline_s)
+        self.stop_event.wait(backoff)
+        return min(backoff * 2, self.backoff_max_s)
+
+    def _failed(self, item: OutboxItem, error: Exception) -> None:
+        message = f"{type(error).__name__}: {error}"
+        self.outbox.fail(self.sink, item.id, message)
+        self.state.consecutive_failures += 1
+        self.state.last_error = message
+        if self.max_failures and self.state.consecutive_failures >= self.max_failures:
+            self.state.disabled = True
+            log.error("delivery to %s disabled after %d consecutive failures (last: %s); its "
+                      "events stay queued (new ones too, within the outbox bounds); restart the "
+                      "service to retry", self.sink, self.state.consecutive_failures, message)
+        elif self.state.consecutive_failures == 1:
+            # once per outage: the events are safe on disk; the retries are not news
+            log.warning("delivery to %s failed: %s; its events wait in %s and are sent when it is back "
+                        "(retried with backoff; each retry is logged at debug level)", self.sink, message,
+                        self.outbox.path)
+        else:
+            log.debug("delivery to %s failed (attempt %d): %s", self.sink, self.state.consecutive_failures,
+                      message)

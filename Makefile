@@ -79,7 +79,7 @@ test-data: install
 	@EDGE_ALPR_DATA="$(DATA_DIR)" $(PY) -m pytest -m data $(PYTEST_ARGS); $(PYTEST_RUN)
 
 lint: install
-	$(PY) -m ruff check edge_alpr tests scripts
+	$(PY) -m ruff check edge_alpr tests scripts debian
 	$(PY) -m mypy edge_alpr
 
 # docs/config.md, the configuration reference generated from the config dataclasses (a test

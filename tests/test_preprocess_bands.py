@@ -1,0 +1,46 @@
+"""Large images are shrunk for the detector a band at a time, to exactly PIL's own pixels.
+
+``preprocess._shrink`` must give the detector the very canvas a whole-image PIL ``resize``
+gives (so the models' results do not change), for either order of PIL's two passes, for
+views that are not contiguous (tiles), and for small images and enlargements (done whole).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge_alpr.engine import preprocess
+
+
+def pil_resize(image: np.ndarray, w: int, h: int) -> np.ndarray:
+    return np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize(
+        (w, h), Image.Resampling.BILINEAR))
+
+
+@pytest.mark.parametrize(("height", "width", "out_w", "out_h"), [
+    (3000, 4000, 640, 480),    # rows first (both shrink alike)
+    (4000, 1001, 321, 1283),   # columns first: the height shrinks more than twice the width
+    (6000, 2000, 1999, 100),   # columns first, width nearly kept
+    (2000, 6000, 100, 1999),   # rows first, height nearly kept
+    (2100, 2000, 17, 5),       # bands far wider than the output
+    (1500, 3000, 3000, 1400),  # width kept: one pass
+    (100, 100, 640, 640),      # small and enlarged: whole
+])
+def test_shrink_gives_pils_own_pixels(height: int, width: int, out_w: int, out_h: int) -> None:
+    rng = np.random.default_rng(height * width)
+    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    image[: height // 2] = np.linspace(0, 255, width, dtype=np.uint8)[None, :, None]
+    assert np.array_equal(preprocess._shrink(image, out_w, out_h), pil_resize(image, out_w, out_h))
+    view = image[3:, 7:-3]  # a tile: not contiguous
+    assert np.array_equal(preprocess._shrink(view, out_w, out_h), pil_resize(view, out_w, out_h))
+
+
+def test_letterbox_of_a_large_image_is_unchanged() -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (2500, 3000, 3), dtype=np.uint8)
+    canvas, placed = preprocess.letterbox(image, 640)
+    nh = round(2500 * placed.scale)
+    expected = pil_resize(image, 640, nh)
+    assert np.array_equal(canvas[placed.pad_y:placed.pad_y + nh], expected)

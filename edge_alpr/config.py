@@ -98,8 +98,13 @@ class ApiConfig:
     token_credential: str = "api_token"
     license_key: str = "edge-alpr-open-source"  # the label GET /info/ reports as license_key; no licence is checked
     max_upload_bytes: int = 10 * 1024 * 1024  # largest request body accepted (larger: HTTP 413)
-    max_pixels: int = 40_000_000  # largest image (width x height) decoded (larger: HTTP 413)
-    decode_budget_pixels: int = 48_000_000  # images decoded or read at once, all requests together (>= max_pixels)
+    # largest image (width x height) decoded (larger: HTTP 413); a decode takes up to 7 bytes a
+    # pixel at its peak, so 20 Mpx (a 5472x3648 photo) is ~140 MB
+    max_pixels: int = 20_000_000
+    # pixels of images decoded or read at once, all requests together (>= max_pixels; over it:
+    # HTTP 503 + Retry-After); 24 Mpx (~170 MB at the peak) keeps the service under 300 MB on a
+    # 1 GB board: one image at the limit and a camera-size read, or two 12 Mpx photos
+    decode_budget_pixels: int = 24_000_000
     header_timeout_s: float = 10.0  # time a client has to send a request's line and headers, in all (else HTTP 408)
     body_timeout_s: float = 60.0  # time a client has to send a request's body, in all (else HTTP 408)
     min_rate: float = 4096.0  # bytes/s a client must keep up after 2 s of headers and of body (else HTTP 408); 0 = off

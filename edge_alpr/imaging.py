@@ -6,12 +6,15 @@ whatever the size (PIL's own bomb check, at 89 Mpx, would otherwise answer first
 clearly).  A PNG must end with its IEND chunk: PIL decodes one cut short after its last pixel
 row without complaint, and such a file is refused as truncated.
 
-Memory: a decoded image costs 3 bytes a pixel, and decoding briefly takes about three times
-that, so a 40 Mpx image is ~120 MB held and ~350 MB at its peak.  Many of them in parallel
-would exhaust a 1 GB board, so the server decodes and reads images under a ``PixelBudget``
-(``api.decode_budget_pixels``, default 48 Mpx: one image at the 40 Mpx limit plus camera
-frames alongside it); a request whose image does not fit waits up to ``wait_s`` and is then
-answered 503 with ``Retry-After``.
+Memory: a decoded image costs 3 bytes a pixel, and decoding briefly takes up to 7 (PIL's own
+4-byte pixels beside the array, made a band at a time), so an image at the default 20 Mpx limit
+is 60 MB held and ~140 MB at its peak; the detector shrinks it a band at a time too
+(``engine.preprocess``), so reading it adds little.  Many of them in parallel would exhaust a
+1 GB board, so the server decodes and reads images under a ``PixelBudget``
+(``api.decode_budget_pixels``, default 24 Mpx: one image at the limit and a camera-size one
+beside it, or two 12 Mpx photos; measured, the service then peaks at ~270 MiB under every
+attack at once, ``tests/test_api_bounded.py``); a request whose image does not fit waits up to
+``wait_s`` and is then answered 503 with ``Retry-After``.
 """
 
 from __future__ import annotations

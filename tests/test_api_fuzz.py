@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge_alpr.api.server import free_port
+from edge_alpr.config import ApiConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "edge_alpr" / "samples" / "01_romanian_t37.jpg"
@@ -102,7 +103,7 @@ def test_huge_declared_dimensions(server: tuple[str, int], width: int, height: i
     data = png_with_size(width * 1000, height * 1000) if png else jpeg_with_size(width, height)
     response = requests.post(server[0], files={"upload": ("bomb", data)})
     check(response)
-    if width * height * (1_000_000 if png else 1) > 40_000_000:
+    if width * height * (1_000_000 if png else 1) > ApiConfig().max_pixels:
         assert response.status_code in (400, 413)
 
 

@@ -18,36 +18,30 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import yaml
 from mosquitto import Broker, Subscriber
+from videos import sample_video
 from waiting import wait_for
 
 from edge_alpr.api.server import free_port
 from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.health import FAILED_AFTER_S, camera_health, camera_state
 from edge_alpr.stream.loop import CameraLoop
-from edge_alpr.stream.sources import open_source, sample_dir
+from edge_alpr.stream.sources import open_source
 
 pytest_plugins = ["mosquitto"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _video(path: Path, frames: int = 30) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
-    image = cv2.resize(cv2.imread(str(sorted(sample_dir().glob("*.jpg"))[0])), (320, 240))
-    for _ in range(frames):
-        writer.write(image)
-    writer.release()
-    return path
 
 
 def _cameras(tmp: Path, loop: bool = True) -> list[dict[str, Any]]:
     return [
         {"id": "gate", "motion": {"threshold": 0},
-         "source": {"kind": "video", "path": str(_video(tmp / "v.avi")), "realtime": True, "loop": loop}},
+         "source": {"kind": "video", "path": str(sample_video(tmp / "v.avi", 30)), "realtime": True,
+                    "loop": loop}},
         {"id": "dead", "source": {"kind": "opencv", "url": f"http://127.0.0.1:{free_port()}/stream.mjpg",
                                   "read_timeout": 1, "reconnect_min": 0.2, "reconnect_max": 0.5}},
     ]

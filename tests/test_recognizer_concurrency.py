@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
+from videos import sample_video
 
 from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.loop import CameraLoop
@@ -24,13 +26,6 @@ from edge_alpr.stream.sources import open_source, sample_dir
 FPS = 20.0
 
 
-def _video(path: Path, frames: int) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (640, 360))
-    images = [cv2.resize(cv2.imread(str(p)), (640, 360)) for p in sorted(sample_dir().glob("*.jpg"))]
-    for i in range(frames):
-        writer.write(images[i % len(images)])
-    writer.release()
-    return path
 
 
 def _post(url: str, image: bytes) -> float:
@@ -49,12 +44,15 @@ def _post(url: str, image: bytes) -> float:
 def test_a_12_mp_upload_costs_a_camera_at_most_one_frame(tmp_path: Path, recognizer: Any,
                                                          api_factory: Any) -> None:
     running = api_factory({"api": {"max_upload_bytes": 64 * 2**20, "max_pixels": 13_000_000}})
-    # a real scene at 12 MP: its plates are read (and re-read), not only looked for
-    scene = cv2.resize(cv2.imread(str(sorted(sample_dir().glob("*.jpg"))[1])), (4000, 3000))
+    # 12 MP of real scenes, the six samples side by side: six plates are read (and re-read) and
+    # the detector's tiles light up across the frame, so the upload spans many camera frames
+    cells = [cv2.resize(cv2.imread(str(p)), (1333, 1500)) for p in sorted(sample_dir().glob("*.jpg"))[:6]]
+    scene = cv2.resize(np.vstack([np.hstack(cells[:3]), np.hstack(cells[3:])]), (4000, 3000))
     big = cv2.imencode(".jpg", scene, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
 
     cfg = StreamConfig.from_dict({"cameras": [{"id": "gate", "motion": {"threshold": 0}, "source": {
-        "kind": "video", "path": str(_video(tmp_path / "v.avi", 600)), "realtime": True}}]}, "t")
+        "kind": "video", "path": str(sample_video(tmp_path / "v.avi", 600, FPS, (640, 360), cycle=True)),
+        "realtime": True}}]}, "t")
     cam = cfg.cameras[0]
     stop = threading.Event()
     loop = CameraLoop(cam, cfg.events, open_source(cam, stop), recognizer.recognize, lambda e: None, stop)

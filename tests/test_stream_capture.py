@@ -14,26 +14,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pytest
+from videos import sample_video
 
 from edge_alpr.stream.capture import FrameBuffer, LoopStats
 from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.loop import CameraLoop
-from edge_alpr.stream.sources import SourceEnded, open_source, sample_dir
+from edge_alpr.stream.sources import SourceEnded, open_source
 from edge_alpr.types import Frame
 
 FPS = 25.0
 
 
-def _video(path: Path, frames: int, fps: float = FPS) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (320, 240))
-    images = [cv2.resize(cv2.imread(str(p)), (320, 240)) for p in sorted(sample_dir().glob("*.jpg"))]
-    for i in range(frames):
-        writer.write(images[i % len(images)])
-    writer.release()
-    return path
 
 
 def _loop(source: dict[str, Any], recognize: Any, stop: threading.Event) -> CameraLoop:
@@ -60,7 +53,8 @@ class Slowed:
 def test_live_lag_stays_within_one_recognition_and_one_frame(tmp_path: Path, recognizer: Any) -> None:
     slowed = Slowed(recognizer, 0.2)
     stop = threading.Event()
-    loop = _loop({"kind": "video", "path": str(_video(tmp_path / "v.avi", 100)), "realtime": True}, slowed, stop)
+    video = sample_video(tmp_path / "v.avi", 100, FPS, cycle=True)
+    loop = _loop({"kind": "video", "path": str(video), "realtime": True}, slowed, stop)
     lags: list[float] = []
     process = loop.process
 
@@ -91,7 +85,7 @@ def test_a_file_read_faster_than_real_time_loses_no_frame(tmp_path: Path, recogn
         return recognizer.recognize(image)
 
     stop = threading.Event()
-    loop = _loop({"kind": "video", "path": str(_video(tmp_path / "v.avi", 20))}, recognize, stop)
+    loop = _loop({"kind": "video", "path": str(sample_video(tmp_path / "v.avi", 20, FPS, cycle=True))}, recognize, stop)
     loop.run()  # in this thread: the capture thread is started by the loop and waits for room
     assert loop.stats.frames_read == loop.stats.frames_processed == len(seen) == 20
     assert loop.stats.frames_dropped == 0

@@ -20,10 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pytest
 from mosquitto import Broker, Subscriber
+from videos import sample_video
 from waiting import wait_for
 
 from edge_alpr import config as config_mod
@@ -32,19 +32,12 @@ from edge_alpr.delivery.outbox import Outbox, OutboxItem
 from edge_alpr.delivery.worker import DeliveryWorker
 from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.loop import CameraLoop
-from edge_alpr.stream.sources import open_source, sample_dir
+from edge_alpr.stream.sources import open_source
 from edge_alpr.supervision import Supervisor
 
 pytest_plugins = ["mosquitto"]
 
 
-def _video(path: Path, frames: int = 40) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
-    image = cv2.resize(cv2.imread(str(sorted(sample_dir().glob("*.jpg"))[0])), (320, 240))
-    for _ in range(frames):
-        writer.write(image)
-    writer.release()
-    return path
 
 
 def once(fn: Callable[..., Any], error: Exception, on_call: int = 1) -> Callable[..., Any]:
@@ -70,7 +63,7 @@ def test_camera_and_capture_restart_and_show_in_info_and_mqtt(
     caplog.set_level(logging.ERROR)
     monkeypatch.setattr(recognizer, "recognize", once(recognizer.recognize, RuntimeError("tensor arena"), 3))
     monkeypatch.delenv("EDGE_ALPR_API_TOKEN", raising=False)
-    video = _video(tmp_path / "v.avi")
+    video = sample_video(tmp_path / "v.avi", 40)
     cfg = config_mod.from_dict({
         "state_dir": str(tmp_path / "state"), "api": {"port": 0},
         "mqtt": {"port": broker.port, "device_id": "dev1"},
@@ -165,7 +158,7 @@ def test_a_hung_camera_stops_the_watchdog_pings(tmp_path: Path) -> None:
         return []
 
     cfg = StreamConfig.from_dict({"cameras": [{"id": "gate", "motion": {"threshold": 0}, "source": {
-        "kind": "video", "path": str(_video(tmp_path / "v.avi")), "loop": True}}]}, "t")
+        "kind": "video", "path": str(sample_video(tmp_path / "v.avi", 40)), "loop": True}}]}, "t")
     cam = cfg.cameras[0]
     stop = threading.Event()
     loop = CameraLoop(cam, cfg.events, open_source(cam, stop), hangs, lambda e: None, stop,

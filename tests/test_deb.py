@@ -150,7 +150,8 @@ def test_package_metadata(deb: Path) -> None:
     assert "__pycache__" not in names and ".pyc" not in names
     # pruned: never loaded by the service (test_service_boots_reads_plates_and_purges runs it from this tree)
     for never_loaded in (r"/ai_edge_litert/libLiteRtWebGpuAccelerator\.so$", r"/site-packages/ml_dtypes/",
-                         r"/site-packages/numpy/(.+/)?tests/", r"/site-packages/numpy/(_?core)/include/"):
+                         r"/site-packages/numpy/(.+/)?tests/", r"/site-packages/numpy/(_?core)/include/",
+                         r"/site-packages/(setuptools|pkg_resources|_distutils_hack)[/-]"):
         assert not re.search(never_loaded, names, re.M), f"{never_loaded} is in the package"
     # /etc/edge-alpr/config.yaml is ucf's (postinst), never a dpkg conffile: no prompt on upgrade
     assert "./etc/edge-alpr/config.yaml" not in names

@@ -159,24 +159,6 @@ class Metrics:
         return counting
 
 
-class RateGauge:
-    """Frames per second from a growing count, over a window of at least ``window_s``."""
-
-    def __init__(self, window_s: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.window_s = window_s
-        self._clock = clock
-        self._marks: dict[str, list[tuple[float, float]]] = {}
-
-    def rate(self, key: str, count: float) -> float:
-        now = self._clock()
-        marks = self._marks.setdefault(key, [])
-        marks.append((now, count))
-        while len(marks) > 2 and now - marks[1][0] >= self.window_s:
-            marks.pop(0)  # keep the newest mark at least ``window_s`` old
-        then, before = marks[0]
-        return (count - before) / (now - then) if now > then else 0.0
-
-
 # -- collectors of the parts (duck-typed: this module imports none of them) -------------------
 
 def outbox_samples(outbox: Any) -> list[Sample]:
@@ -198,8 +180,8 @@ def watchlist_samples(watchlists: Any) -> list[Sample]:
             for name, n in watchlists.matches.items()]
 
 
-def camera_samples(loops: Iterable[Any], gauge: RateGauge) -> list[Sample]:
-    """Per camera loop (``camera.id``, ``stats`` of ``stream.capture.LoopStats``)."""
+def camera_samples(loops: Iterable[Any]) -> list[Sample]:
+    """Per camera loop (``camera.id``, ``stats`` of ``stream.capture.LoopStats``; fps over its rate window)."""
     out: list[Sample] = []
     for loop in loops:
         cam, stats = loop.camera.id, loop.stats
@@ -207,5 +189,5 @@ def camera_samples(loops: Iterable[Any], gauge: RateGauge) -> list[Sample]:
                              ("still", stats.frames_still), ("dropped", stats.frames_dropped)):
             out.append(("edge_alpr_camera_frames_total", {"camera": cam, "state": state}, float(count)))
         out.append(("edge_alpr_camera_events_total", {"camera": cam}, float(stats.events)))
-        out.append(("edge_alpr_camera_fps", {"camera": cam}, gauge.rate(cam, stats.frames_processed)))
+        out.append(("edge_alpr_camera_fps", {"camera": cam}, stats.processed_rate.rate()))
     return out

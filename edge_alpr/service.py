@@ -38,7 +38,7 @@ from .engine.regions import validate_regions
 from .errors import ConfigError, InputError
 from .history import History, from_event, open_history
 from .lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
-from .metrics import Metrics, RateGauge, camera_samples
+from .metrics import Metrics, camera_samples
 from .recognizer import RecognizeOptions, Recognizer
 from .stream.config import FolderSourceConfig, OpenCvSourceConfig, Picamera2SourceConfig, VideoSourceConfig
 from .stream.health import camera_health
@@ -267,7 +267,7 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
                                        or any(t.image for t in cfg.webhooks.targets))
             svc.cameras.append(loop)
             sources.pop(0)  # the loop owns (and closes) its source from here on
-        metrics.collect(partial(camera_samples, svc.cameras, RateGauge()))
+        metrics.collect(partial(camera_samples, svc.cameras))
         for loop in svc.cameras:
             loop.start()
         return svc

@@ -29,7 +29,6 @@ import bottle
 from .. import __version__
 from ..errors import InputError
 from ..history import EventQuery
-from ..metrics import RateGauge
 from ..service import describe_source
 from . import console_status as status
 from .console_auth import ConsoleAuth
@@ -68,7 +67,6 @@ class Console:
     def __init__(self, ctx: ApiContext, auth: ConsoleAuth) -> None:
         self.ctx = ctx
         self.auth = auth
-        self.gauge = RateGauge()
         self.templates = {name: _template(f"{name}.tpl") for name in
                           ("page", "login", "cameras", "health", "counters", "events", "lists")}
 
@@ -98,7 +96,7 @@ class Console:
                            searching=query is not None and query != EventQuery(limit=RECENT_EVENTS))
 
     def live_parts(self, query: EventQuery | None, error: str = "") -> dict[str, str]:
-        views = status.camera_views(self.ctx, self.gauge, describe_source)
+        views = status.camera_views(self.ctx, describe_source)
         return {"cameras": self.render("cameras", cameras=views),
                 "health": self.render("health", sinks=status.sinks(self.ctx)),
                 "counters": self.render("counters", c=status.counters(self.ctx)),
@@ -125,7 +123,7 @@ class Console:
             shown, query = self.filters(bottle.request.query)
         except InputError as e:
             shown, error, code = {name: "" for name in FILTERS}, str(e), 400
-        views = status.camera_views(self.ctx, self.gauge, describe_source)
+        views = status.camera_views(self.ctx, describe_source)
         body = self.render(
             "page", version=__version__, csrf=self.auth.csrf(session), logout=session is not None,
             refresh_s=REFRESH_S, filters=shown, views=views,

@@ -22,7 +22,6 @@ from PIL import Image, ImageDraw
 
 from ..delivery.mqtt import MQTT_SINK
 from ..delivery.worker import DeliveryWorker
-from ..metrics import RateGauge
 from ..stream.loop import CameraLoop
 
 if TYPE_CHECKING:
@@ -60,7 +59,7 @@ def cameras(ctx: ApiContext) -> list[CameraLoop]:
     return [w for w in ctx.supervisor.workers() if isinstance(w, CameraLoop)]
 
 
-def camera_views(ctx: ApiContext, gauge: RateGauge, describe_source: Any) -> list[CameraView]:
+def camera_views(ctx: ApiContext, describe_source: Any) -> list[CameraView]:
     out = []
     now = time.time()
     for i, loop in enumerate(cameras(ctx)):
@@ -71,8 +70,7 @@ def camera_views(ctx: ApiContext, gauge: RateGauge, describe_source: Any) -> lis
             state = f"capture {capture['state']}"
         out.append(CameraView(
             i, loop.camera.id, describe_source(loop.camera.source), state,
-            gauge.rate(f"{loop.camera.id}\0processed", stats.frames_processed),
-            gauge.rate(f"{loop.camera.id}\0read", stats.frames_read),
+            stats.processed_rate.rate(), stats.read_rate.rate(),
             stats.frames_read, stats.frames_processed, stats.frames_dropped, stats.events,
             stats.lag_s, None if stats.last_frame_at is None else max(0.0, now - stats.last_frame_at),
             worker["crashes"] + capture["crashes"], worker["last_error"] or capture["last_error"],

@@ -257,14 +257,13 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
             svc.workers.append(worker)
             worker.start()
         salt = svc.mqtt.device if svc.mqtt is not None else socket.gethostname()
+        # the frame of each event's best read: the history's thumbnail, image webhooks' upload
+        keep_scene = (history is not None and cfg.history.enabled) or any(t.image for t in cfg.webhooks.targets)
         for cam, option in zip(cameras, options, strict=True):
             loop = CameraLoop(cam, cfg.stream.events, sources[0],
                               metrics.timed("camera", partial(recognizer.recognize, options=option)),
-                              svc.deliver, stop,
-                              id_salt=salt, crops_dir=_crops_dir(cfg))
-            # the frame of each event's best read: the history's thumbnail, image webhooks' upload
-            loop.tracker.keep_scene = ((history is not None and cfg.history.enabled)
-                                       or any(t.image for t in cfg.webhooks.targets))
+                              svc.deliver, stop, id_salt=salt, crops_dir=_crops_dir(cfg),
+                              keep_scene=keep_scene)
             svc.cameras.append(loop)
             sources.pop(0)  # the loop owns (and closes) its source from here on
         metrics.collect(partial(camera_samples, svc.cameras))

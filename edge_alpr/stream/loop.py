@@ -73,14 +73,15 @@ class CameraLoop(Worker):
     def __init__(self, camera: CameraConfig, events: EventConfig, source: FrameSource,
                  recognize: Recognize, on_event: Callable[[PlateEvent], None],
                  stop: threading.Event, id_salt: str = "", crops_dir: Path | None = None,
-                 recognition_deadline_s: float = DEFAULT_DEADLINE_S) -> None:
+                 recognition_deadline_s: float = DEFAULT_DEADLINE_S, keep_scene: bool = False) -> None:
         super().__init__(f"camera-{camera.id}", stop, deadline_s=READ_TIMEOUT_S + recognition_deadline_s)
         self.camera = camera
         self.recognize = recognize
         self.on_event = on_event
         self.crops_dir = crops_dir if events.save_crops else None
         self.max_crops = events.crops_max_files
-        self.tracker = Tracker(camera.id, events, id_salt, keep_crops=self.crops_dir is not None)
+        self.tracker = Tracker(camera.id, events, id_salt, keep_crops=self.crops_dir is not None,
+                               keep_scene=keep_scene)
         self.zone = ZoneMask(camera.zone)
         self.motion = MotionGate(camera.motion, self.zone.mask if camera.zone else None)
         self.min_interval = 1.0 / camera.max_fps if camera.max_fps > 0 else 0.0

@@ -1,11 +1,13 @@
-"""The configuration reference (``docs/config.md``), generated from the config dataclasses.
+"""The configuration reference (``docs/config.md``) and its JSON schema, generated from the config dataclasses.
 
     python -m edge_alpr.configref --write docs/config.md   # regenerate
     python -m edge_alpr.configref --check docs/config.md   # exit 1 if it is out of date
+    python -m edge_alpr.configref --schema > config.schema.json   # JSON Schema (draft 2020-12), for editors
 
-Why generated: every key, its type and its default come from the dataclass that parses it and
-its meaning from the comment beside the field, so the reference cannot drift from the code
-(``tests/test_config_reference.py`` fails when a key is added without regenerating).
+Why generated: every key, its type, its default and its range come from the dataclass that
+parses it (``configutil.setting``) and its meaning from the comment beside the field, so neither
+the reference nor the schema can drift from the code (``tests/test_config_reference.py`` fails
+when a key is added without regenerating).
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from . import watchlists
 from .config import Config
+from .configutil import either, limits_of, section_types
 from .stream.config import SOURCE_CLASSES
+from .watchlists import WatchListsConfig
 
 # Keys of a section that its dataclass holds but no config file sets.
 NOT_KEYS: dict[type, set[str]] = {Config: {"source"}}
@@ -48,6 +53,7 @@ class Key:
     name: str
     kind: str
     default: str
+    range: str
     unit: str
     meaning: str
 
@@ -102,6 +108,8 @@ def type_name(t: Any) -> str:
 
 
 def default_text(f: dataclasses.Field[Any]) -> str:
+    if limits_of(f).required:
+        return "required"
     if f.default is not dataclasses.MISSING:
         value = f.default
     elif f.default_factory is not dataclasses.MISSING:
@@ -117,20 +125,22 @@ def default_text(f: dataclasses.Field[Any]) -> str:
     return f"`{json.dumps(value)}`"
 
 
+def range_text(f: dataclasses.Field[Any], t: Any) -> str:
+    """The values a key may take beyond its type: ``0..65535``, ``> 0``, ``auto, on or off``."""
+    lim = limits_of(f)
+    if lim.choices:
+        return either(lim.choices) + (" (any case)" if lim.any_case else "")
+    return lim.rule(integer=t is int) or ("not empty" if lim.nonempty else "")
+
+
 def unit_of(name: str) -> str:
     return next((u for suffix, u in UNITS.items() if name.endswith(suffix)), "")
 
 
 def nested(t: Any) -> list[tuple[str, Any]]:
-    """The dataclasses a field holds: itself, its list items, or each member of a union."""
-    origin, args = typing.get_origin(t), typing.get_args(t)
-    if dataclasses.is_dataclass(t):
-        return [("", t)]
-    if origin is tuple and args and dataclasses.is_dataclass(args[0]):
-        return [("[]", args[0])]
-    if origin in (typing.Union, types.UnionType):
-        return [("", a) for a in args if dataclasses.is_dataclass(a)]
-    return []
+    """The dataclasses a field holds, each with its path suffix (``[]`` for list items)."""
+    suffix = "[]" if typing.get_origin(t) is tuple else ""
+    return [(suffix, sub) for sub in section_types(t)]
 
 
 def kind_of(cls: type) -> str:
@@ -150,10 +160,10 @@ def sections(cls: type, path: str = "") -> Iterator[Section]:
         subs = [(f"{path}.{f.name}{suffix}".lstrip("."), sub) for suffix, sub in nested(t)]
         children += subs
         meaning = notes.get(f.name, "") or (f"see `{subs[0][0]}` below" if subs else "")
-        keys.append(Key(f.name, type_name(t), default_text(f), unit_of(f.name), meaning))
+        keys.append(Key(f.name, type_name(t), default_text(f), range_text(f, t), unit_of(f.name), meaning))
     kind = kind_of(cls)
     if kind:
-        keys.insert(0, Key("kind", "string", f"`{json.dumps(kind)}`", "", f"selects this source: `kind: {kind}`"))
+        keys.insert(0, Key("kind", "string", f"`{json.dumps(kind)}`", "", "", f"selects this source: `kind: {kind}`"))
     doc = inspect.getdoc(cls) or ""
     yield Section(path + (f" (kind: {kind})" if kind else ""), doc.split("\n\n")[0].replace("\n", " "),
                   tuple(keys))
@@ -178,13 +188,127 @@ def render() -> str:
     out = [HEADER]
     for sec in sections(Config):
         title = f"## `{sec.path}`" if sec.path else "## Top level"
-        out.append(f"{title}\n\n{sec.intro}\n\n| key | type | default | unit | meaning |\n|---|---|---|---|---|")
+        out.append(f"{title}\n\n{sec.intro}\n\n| key | type | default | range | unit | meaning |\n"
+                   "|---|---|---|---|---|---|")
         for k in sec.keys:
             meaning = k.meaning.replace("|", "\\|")
-            out.append(f"| `{k.name}` | {k.kind} | {k.default} | {k.unit} | {meaning} |")
+            out.append(f"| `{k.name}` | {k.kind} | {k.default} | {k.range} | {k.unit} | {meaning} |")
         out.append("")
     out.append(WATCHLISTS)
     return "\n".join(out).rstrip() + "\n"
+
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+SCALAR_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
+def schema() -> dict[str, Any]:
+    """A JSON Schema (draft 2020-12) of the config file, from the same dataclasses as the reference."""
+    defs: dict[str, Any] = {}
+    root = object_schema(Config, defs)
+    return {"$schema": DRAFT, "title": "edge-alpr configuration (/etc/edge-alpr/config.yaml)", **root,
+            "$defs": dict(sorted(defs.items()))}
+
+
+def ref(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
+    """``{"$ref": ...}`` to the schema of a section, adding it to ``defs`` on first use."""
+    if cls.__name__ not in defs:
+        defs[cls.__name__] = {}  # a placeholder while its own fields are walked
+        defs[cls.__name__] = object_schema(cls, defs)
+    return {"$ref": f"#/$defs/{cls.__name__}"}
+
+
+def object_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
+    """The schema of one section: its keys, each with type, default, range and meaning."""
+    if cls is WatchListsConfig:
+        return watchlists_schema()
+    hints, notes = typing.get_type_hints(cls), field_comments(cls)
+    props: dict[str, Any] = {}
+    required = []
+    kind = kind_of(cls)
+    if kind:
+        props["kind"] = {"const": kind, "description": f"selects this source: kind: {kind}"}
+        required.append("kind")
+    for f in dataclasses.fields(cls):
+        if f.name in NOT_KEYS.get(cls, set()):
+            continue
+        t = hints[f.name]
+        prop = value_schema(f, t, defs)
+        if notes.get(f.name):
+            prop["description"] = notes[f.name]
+        default = json_default(f)
+        if default is not None:
+            prop["default"] = default
+        props[f.name] = prop
+        if default_text(f) == "required":
+            required.append(f.name)
+    doc = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ")
+    # a section left empty (null) is all defaults
+    out: dict[str, Any] = {"type": ["object", "null"], "description": doc, "properties": props,
+                           "additionalProperties": False}
+    if required:
+        out["required"] = required
+    return out
+
+
+def value_schema(f: dataclasses.Field[Any], t: Any, defs: dict[str, Any]) -> dict[str, Any]:
+    """A key's value: its type from the annotation, its limits from ``setting``."""
+    subs = [ref(sub, defs) for sub in section_types(t)]
+    given = f.metadata.get("schema")
+    if given is not None:
+        return dict(given)
+    origin, args = typing.get_origin(t), typing.get_args(t)
+    if origin is tuple and subs:
+        return {"type": "array", "items": {**subs[0], "type": "object"}}
+    if len(subs) > 1:  # a camera source: its kind picks the section
+        kinds = [kind_of(sub) for sub in section_types(t)]
+        return {"type": "object", "required": ["kind"], "properties": {"kind": {"enum": kinds}},
+                "allOf": [{"if": {"properties": {"kind": {"const": k}}}, "then": sub} for k, sub in zip(kinds, subs)]}
+    if subs:
+        return subs[0]
+    out: dict[str, Any]
+    if origin is tuple and args[0] in SCALAR_TYPES:
+        out = {"type": "array", "items": {"type": SCALAR_TYPES[args[0]]}}
+    else:
+        out = {"type": SCALAR_TYPES[t]}
+    lim = limits_of(f)
+    bounds = {"minimum": lim.min, "maximum": lim.max, "exclusiveMinimum": lim.above, "exclusiveMaximum": lim.below}
+    out.update({k: v for k, v in bounds.items() if v is not None})
+    if lim.choices:
+        extra = [c.lower() for c in lim.choices if isinstance(c, str)] if lim.any_case else []
+        out["enum"] = [*lim.choices, *extra]
+    if lim.nonempty and out["type"] == "string":
+        out["minLength"] = 1
+    elif lim.nonempty:
+        out.update(minItems=1, items={**out["items"], "minLength": 1})
+    return out
+
+
+def json_default(f: dataclasses.Field[Any]) -> Any:
+    """A key's default as JSON, ``None`` where it has none or it is a section."""
+    if f.default is dataclasses.MISSING or dataclasses.is_dataclass(f.default) or limits_of(f).required:
+        return None
+    value = f.default
+    if isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+        return None
+    return json.loads(json.dumps(value))
+
+
+def watchlists_schema() -> dict[str, Any]:
+    """``watchlists``: parsed by ``watchlists.parse_lists`` (shared with the API), described here."""
+    distance = {"type": "number", "minimum": 0, "maximum": watchlists.MAX_DISTANCE}
+    entry = {"type": "object", "additionalProperties": False, "required": ["plate"], "properties": {
+        "plate": {"type": "string", "minLength": 1},
+        "label": {"type": "string", "maxLength": watchlists.MAX_LABEL_CHARS},
+        "max_distance": {"type": ["number", "null"], "minimum": 0, "maximum": watchlists.MAX_DISTANCE}}}
+    one = {"type": "object", "additionalProperties": False, "properties": {
+        "max_distance": {**distance, "default": watchlists.DEFAULT_DISTANCE, "description":
+                         "the fuzzy distance a read may have; OCR confusions such as O/0 cost half an edit"},
+        "plates": {"type": "array", "maxItems": watchlists.MAX_ENTRIES,
+                   "items": {"anyOf": [{"type": "string", "minLength": 1}, entry]}}}}
+    return {"type": ["object", "null"], "description": "named watch lists, read-only at run time",
+            "maxProperties": watchlists.MAX_LISTS, "propertyNames": {"pattern": watchlists.NAME.pattern},
+            "additionalProperties": one}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,8 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     group = ap.add_mutually_exclusive_group()
     group.add_argument("--write", type=Path, metavar="FILE", help="write the reference to FILE")
     group.add_argument("--check", type=Path, metavar="FILE", help="exit 1 if FILE is not the current reference")
+    group.add_argument("--schema", action="store_true", help="print the config file's JSON Schema (draft 2020-12)")
     args = ap.parse_args(argv)
-    text = render()
+    text = json.dumps(schema(), indent=2) + "\n" if args.schema else render()
     if args.write:
         args.write.write_text(text, encoding="utf-8")
     elif args.check:

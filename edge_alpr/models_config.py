@@ -7,101 +7,18 @@ and with what result, so the section is long; the pipeline that reads it lives i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
-from .configutil import check_keys, typed
+from .configutil import Section, parse_section, setting
 from .engine.reader import BEAM_WIDTH, TOP_N
 from .engine.vehicle import VehicleBoxFactors
 from .errors import ConfigError
 
-
-@dataclass(frozen=True)
-class ModelsConfig:
-    """The ``models`` config section: where the models are and how the pipeline uses them."""
-
-    directory: str = ""  # "" = the models bundled with edge-alpr
-    threads: int = 1  # CPU threads of each model's interpreter
-    runtime: str = "auto"  # auto | ai_edge_litert | tflite_runtime
-    xnnpack: bool = True  # false: the runtimes' built-in int8 kernels (slower, bit-identical across runtimes)
-    top_n: int = TOP_N  # candidates per plate
-    beam_width: int = BEAM_WIDTH  # beam width of the reader's character decoding
-    # The finer pass: tile_grid x tile_grid tiles.  3 (not 2) was chosen on TRAIN images: it
-    # finds the small plates of 960-px romanian scenes (train recall 0.61 -> 0.90, precision
-    # 0.80 -> 0.81) for ~40 % more default-mode time.
-    tile_grid: int = 3
-    tile_overlap: float = 0.2  # share of a tile's width and height shared with its neighbour, in [0, 0.9)
-    # Default mode runs a tile only where the whole-image map reaches this plate probability inside it
-    # (0 = every tile): the coarse pass points at where a small plate may be.  0.3 was the largest of
-    # 0.02-0.3 to lose no held-out train plate; on dev it lost none either, ran 3.0 of 9 tiles of
-    # the 960-px romanian scenes (69 -> 29 ms median) and raised their precision 0.857 -> 0.894.
-    tile_gate: float = 0.3
-    # Default mode tiles only images with a longer side over this.  480 tiles VGA photos too:
-    # held-out real 2:1 plate crops pasted 18-48 px high into held-out 640 px scenes were found
-    # 0.44 -> 0.93 of the time (8.5 -> 46 ms), but on the dev scenes of that size (andrewmvd)
-    # precision fell (0.92 -> 0.84 with detector_v4), so 640 stays the default: set 480 for
-    # cameras whose plates are small in VGA frames.  Tiling the 320-400 px scenes cut held-out
-    # precision from 0.89 to 0.73.
-    tile_min_side: int = 640
-    # redaction mode: the detection threshold times this (lower finds more plates)
-    redaction_threshold_factor: float = 0.6
-    # Default mode (with no request threshold_d) also decodes the whole-image pass at
-    # rescue_threshold_d, reads each weaker plate candidate that overlaps no detection, and keeps
-    # it if its plate score is at least rescue_min_read (over 1 turns this off).  Held-out train
-    # (held-out train): real US/BR/AR plates pasted 18-48 px high into 640 px scenes found 0.43 ->
-    # 0.51 and read 0.30 -> 0.36, no new false positive in 1005 train scenes; +1-5 ms per image.
-    rescue_threshold_d: float = 0.5
-    # the raw read score a rescued plate needs (see rescue_threshold_d); over 1: rescue off
-    rescue_min_read: float = 0.2
-    min_read_score: float = 0.0  # reads scoring under this are dropped when a request gives no threshold_o
-    region_prior_score: float = 0.5  # use the predicted region's plate templates from this score (>1: off)
-    # auto: pair the slot reader with a CTC reader (`reader_ctc_v<N>`) when the folder has one;
-    # on: require one; off: the slot reader alone (engine/pair.py says why a pair reads better)
-    reader_pair: str = "auto"
-    # Outside fast mode, a read scoring under reread_below is read again as the mean of several
-    # crops of its box: the trained margin plus reread_margins ((x, y) fractions of the box).
-    # Held-out train: real plates pasted into scenes read 0.487 -> 0.517 this way, and
-    # held-out scene plates +0 / +4 of 55 / 54; about half of those pasted reads score under 0.5.
-    # One extra view (the box itself, no margin) instead of two kept that (pasted
-    # reads 956 vs 957 of 1404, scene plates 68 vs 69 of 109, two held-out reader pairs) for 2.6
-    # instead of 3.8 ms per uncertain plate (x86, 1 thread).  0 or [] turns it off.
-    reread_below: float = 0.5
-    # the re-read's crops: [x, y] margins, fractions of the box in [0, 1)
-    reread_margins: tuple[tuple[float, float], ...] = ((0.0, 0.0),)
-    vehicle_box: VehicleBoxFactors = field(default_factory=VehicleBoxFactors)
-
-    @classmethod
-    def from_dict(cls, obj: Any, where: str = "models") -> ModelsConfig:
-        d = check_keys(obj, set(cls.__dataclass_fields__), where)
-        vb = check_keys(d.get("vehicle_box"), {"width", "above", "below"}, f"{where}.vehicle_box")
-        base, vbase = cls(), VehicleBoxFactors()
-        # every plain setting is typed like its default; the two structured ones parse their own way
-        plain = [f.name for f in fields(cls) if f.name not in ("reread_margins", "vehicle_box")]
-        cfg = cls(
-            **{k: typed(d, k, type(getattr(base, k)), getattr(base, k), where) for k in plain},
-            reread_margins=margins(d.get("reread_margins", base.reread_margins), f"{where}.reread_margins"),
-            vehicle_box=VehicleBoxFactors(
-                *(typed(vb, k, float, getattr(vbase, k), f"{where}.vehicle_box") for k in ("width", "above", "below"))
-            ),
-        )
-        if cfg.runtime not in ("auto", "ai_edge_litert", "tflite_runtime"):
-            raise ConfigError(f"{where}.runtime: {cfg.runtime!r} is not auto, ai_edge_litert or tflite_runtime")
-        if cfg.reader_pair not in ("auto", "on", "off"):
-            raise ConfigError(f"{where}.reader_pair: {cfg.reader_pair!r} is not auto, on or off")
-        if not 0.0 <= cfg.reread_below <= 1.0:
-            raise ConfigError(f"{where}.reread_below: must be in [0, 1] (0 turns re-reading off), "
-                              f"got {cfg.reread_below}")
-        for name in ("threads", "top_n", "beam_width", "tile_grid"):
-            if getattr(cfg, name) < 1:
-                raise ConfigError(f"{where}.{name}: must be at least 1, got {getattr(cfg, name)}")
-        if not 0.0 < cfg.rescue_threshold_d < 1.0 or cfg.rescue_min_read < 0.0:
-            raise ConfigError(f"{where}: rescue_threshold_d must be in (0, 1) and rescue_min_read >= 0 (over 1 "
-                              f"turns the rescue off), got {cfg.rescue_threshold_d} and {cfg.rescue_min_read}")
-        if not 0.0 <= cfg.tile_overlap < 0.9:
-            raise ConfigError(f"{where}.tile_overlap: must be in [0, 0.9), got {cfg.tile_overlap}")
-        if not 0.0 <= cfg.tile_gate <= 1.0:
-            raise ConfigError(f"{where}.tile_gate: must be in [0, 1] (0 runs every tile), got {cfg.tile_gate}")
-        return cfg
+MODES = ("default", "fast", "redaction")  # a request's or a camera's recognition mode
+RUNTIME_CHOICES = ("auto", "ai_edge_litert", "tflite_runtime")
+# both settings of the rescue are one rule, named whichever is out of range
+RESCUE_RULE = "rescue_threshold_d must be in (0, 1) and rescue_min_read >= 0 (over 1 turns the rescue off)"
 
 
 def margins(value: Any, where: str) -> tuple[tuple[float, float], ...]:
@@ -117,3 +34,66 @@ def margins(value: Any, where: str) -> tuple[tuple[float, float], ...]:
             raise ConfigError(f"{where}: {m!r} is not an [x, y] pair of fractions in [0, 1) ({example})")
         out.append((float(m[0]), float(m[1])))
     return tuple(out)
+
+
+MARGINS_SCHEMA = {"type": "array", "items": {"type": "array", "minItems": 2, "maxItems": 2,
+                                             "items": {"type": "number", "minimum": 0, "exclusiveMaximum": 1}}}
+
+
+@dataclass(frozen=True)
+class ModelsConfig(Section):
+    """The ``models`` config section: where the models are and how the pipeline uses them."""
+
+    directory: str = ""  # "" = the models bundled with edge-alpr
+    threads: int = setting(1, min=1)  # CPU threads of each model's interpreter
+    runtime: str = setting("auto", choices=RUNTIME_CHOICES)  # auto: ai_edge_litert, else tflite_runtime
+    xnnpack: bool = True  # false: the runtimes' built-in int8 kernels (slower, bit-identical across runtimes)
+    top_n: int = setting(TOP_N, min=1)  # candidates per plate
+    beam_width: int = setting(BEAM_WIDTH, min=1)  # beam width of the reader's character decoding
+    # The finer pass: tile_grid x tile_grid tiles.  3 (not 2) was chosen on TRAIN images: it
+    # finds the small plates of 960-px romanian scenes (train recall 0.61 -> 0.90, precision
+    # 0.80 -> 0.81) for ~40 % more default-mode time.
+    tile_grid: int = setting(3, min=1)
+    tile_overlap: float = setting(0.2, min=0, below=0.9)  # share of a tile's width and height shared with a neighbour
+    # Default mode runs a tile only where the whole-image map reaches this plate probability inside it
+    # (0 = every tile): the coarse pass points at where a small plate may be.  0.3 was the largest of
+    # 0.02-0.3 to lose no held-out train plate; on dev it lost none either, ran 3.0 of 9 tiles of
+    # the 960-px romanian scenes (69 -> 29 ms median) and raised their precision 0.857 -> 0.894.
+    tile_gate: float = setting(0.3, min=0, max=1)
+    # Default mode tiles only images with a longer side over this.  480 tiles VGA photos too:
+    # held-out real 2:1 plate crops pasted 18-48 px high into held-out 640 px scenes were found
+    # 0.44 -> 0.93 of the time (8.5 -> 46 ms), but on the dev scenes of that size (andrewmvd)
+    # precision fell (0.92 -> 0.84 with detector_v4), so 640 stays the default: set 480 for
+    # cameras whose plates are small in VGA frames.  Tiling the 320-400 px scenes cut held-out
+    # precision from 0.89 to 0.73.
+    tile_min_side: int = 640
+    # redaction mode: the detection threshold times this (lower finds more plates)
+    redaction_threshold_factor: float = 0.6
+    # Default mode (with no request threshold_d) also decodes the whole-image pass at
+    # rescue_threshold_d, reads each weaker plate candidate that overlaps no detection, and keeps
+    # it if its plate score is at least rescue_min_read (over 1 turns this off).  Held-out train
+    # (held-out train): real US/BR/AR plates pasted 18-48 px high into 640 px scenes found 0.43 ->
+    # 0.51 and read 0.30 -> 0.36, no new false positive in 1005 train scenes; +1-5 ms per image.
+    rescue_threshold_d: float = setting(0.5, above=0, below=1, error=RESCUE_RULE)
+    # the raw read score a rescued plate needs (see rescue_threshold_d); over 1: rescue off
+    rescue_min_read: float = setting(0.2, min=0, error=RESCUE_RULE)
+    min_read_score: float = 0.0  # reads scoring under this are dropped when a request gives no threshold_o
+    region_prior_score: float = 0.5  # use the predicted region's plate templates from this score (>1: off)
+    # auto: pair the slot reader with a CTC reader (`reader_ctc_v<N>`) when the folder has one;
+    # on: require one; off: the slot reader alone (engine/pair.py says why a pair reads better)
+    reader_pair: str = setting("auto", choices=("auto", "on", "off"))
+    # Outside fast mode, a read scoring under reread_below is read again as the mean of several
+    # crops of its box: the trained margin plus reread_margins ((x, y) fractions of the box).
+    # Held-out train: real plates pasted into scenes read 0.487 -> 0.517 this way, and
+    # held-out scene plates +0 / +4 of 55 / 54; about half of those pasted reads score under 0.5.
+    # One extra view (the box itself, no margin) instead of two kept that (pasted
+    # reads 956 vs 957 of 1404, scene plates 68 vs 69 of 109, two held-out reader pairs) for 2.6
+    # instead of 3.8 ms per uncertain plate (x86, 1 thread).  0 or [] turns it off.
+    reread_below: float = setting(0.5, min=0, max=1)
+    # the re-read's crops: [x, y] margins, fractions of the box in [0, 1)
+    reread_margins: tuple[tuple[float, float], ...] = setting(((0.0, 0.0),), parse=margins, schema=MARGINS_SCHEMA)
+    vehicle_box: VehicleBoxFactors = field(default_factory=VehicleBoxFactors)
+
+    @classmethod
+    def from_dict(cls, obj: Any, where: str = "models") -> ModelsConfig:
+        return parse_section(cls, obj, where)

@@ -43,6 +43,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from .. import __version__
+from ..configutil import resolve_secret
 from ..errors import ConfigError, EdgeAlprError
 from . import mqtt_cameras
 from .mqtt_config import MqttConfig
@@ -65,8 +66,6 @@ def device_id(cfg: MqttConfig) -> str:
 
 def resolve_password(cfg: MqttConfig, environ: Mapping[str, str] | None = None) -> str | None:
     """The broker password from the environment or a systemd credential (never the config)."""
-    from ..config import resolve_secret  # late: the top-level config imports this package
-
     return resolve_secret(cfg.password_env, cfg.password_credential, environ)
 
 

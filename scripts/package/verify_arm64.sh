@@ -17,7 +17,7 @@
 # 5. prints the timings, powers the container off.  Exit status 0 only if the plate was read.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/edge-alpr}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 SUITE=${SUITE:-$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release 2>/dev/null | tr -d '"')}
@@ -32,6 +32,9 @@ for tool in debootstrap systemd-nspawn nsenter curl python3; do
 	command -v "$tool" >/dev/null || { echo "verify_arm64: $tool missing (make install as root installs it)" >&2; exit 1; }
 done
 [ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+# binfmt-support registers the handler at boot; where nothing did (a container, a machine not
+# rebooted since the install) it is enabled here, as debian/build-deb.sh does
+grep -q '^flags:.*F' /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null || update-binfmts --enable qemu-aarch64 2>/dev/null || true
 grep -q '^flags:.*F' /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null || {
 	echo "verify_arm64: no qemu-aarch64 binfmt handler with the F flag: apt-get install qemu-user-static binfmt-support" >&2
 	exit 1; }

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .config import DEFAULT_PATH, Config, load
+from .config import DEFAULT_PATH, Config, camera_regions, load
 from .errors import ConfigError, EdgeAlprError
 
 log = logging.getLogger("edge_alpr")
@@ -95,8 +95,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_check(cfg: Config) -> int:
-    from .service import camera_regions
-
+    # what build() checks before it opens anything, without importing the service: this runs
+    # before every start (ExecStartPre) and must stay quick on a Raspberry Pi
     for cam in cfg.stream.cameras:
         camera_regions(cfg, cam.id, cam.regions)
     print(f"edge-alpr: config OK ({cfg.source}; {len(cfg.stream.cameras)} camera(s))")

@@ -34,11 +34,11 @@ import yaml
 from .configutil import Section, parse_section, rules, setting
 from .configutil import resolve_secret as resolve_secret  # where the API and MQTT read their secrets
 from .delivery.mqtt_config import MqttConfig
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 from .history.config import HistoryConfig
 from .models_config import ModelsConfig
 from .stream.config import StreamConfig
-from .watchlists import WatchListsConfig
+from .watchlists_config import WatchListsConfig
 
 DEFAULT_PATH = "/etc/edge-alpr/config.yaml"
 DEFAULT_STATE_DIR = "/var/lib/edge-alpr"
@@ -226,3 +226,17 @@ def load(path: str | Path | None = None) -> Config:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read the config file ({e}); check --config") from e
     return from_dict(parse(text, str(path)), str(path))
+
+
+def camera_regions(cfg: Config, camera_id: str, regions: Any) -> tuple[str, ...]:
+    """A camera's ``regions`` as normalised region codes; an unknown code is a ``ConfigError``.
+
+    ``run`` and ``check-config`` both check the cameras with it.  The region tables are imported
+    here, when the check runs, so that loading the config does not compile them.
+    """
+    from .engine.regions import validate_regions
+
+    try:
+        return validate_regions(list(regions))
+    except InputError as e:
+        raise ConfigError(f"{cfg.source}: stream camera {camera_id} regions: {e}") from e

@@ -26,11 +26,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from . import watchlists
+from . import watchlists_config as watchlists
 from .config import Config
 from .configutil import either, limits_of, section_types
 from .stream.config import SOURCE_CLASSES
-from .watchlists import WatchListsConfig
+from .watchlists_config import WatchListsConfig
 
 # Keys of a section that its dataclass holds but no config file sets.
 NOT_KEYS: dict[type, set[str]] = {Config: {"source"}}
@@ -295,7 +295,7 @@ def json_default(f: dataclasses.Field[Any]) -> Any:
 
 
 def watchlists_schema() -> dict[str, Any]:
-    """``watchlists``: parsed by ``watchlists.parse_lists`` (shared with the API), described here."""
+    """``watchlists``: parsed by ``watchlists_config.parse_lists`` (shared with the API), described here."""
     distance = {"type": "number", "minimum": 0, "maximum": watchlists.MAX_DISTANCE}
     entry = {"type": "object", "additionalProperties": False, "required": ["plate"], "properties": {
         "plate": {"type": "string", "minLength": 1},

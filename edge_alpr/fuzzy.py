@@ -19,9 +19,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+# the normal form, kept apart from numpy: the config's watch lists are normalised when it loads
+from .plate_text import MAX_PLATE_CHARS as MAX_PLATE_CHARS
+from .plate_text import normalize
+
 CONFUSION_COST = 0.5
 CONFUSION_PAIRS = (("O", "0"), ("I", "1"), ("B", "8"), ("S", "5"), ("Z", "2"), ("D", "0"))
-MAX_PLATE_CHARS = 16  # longest normalised plate accepted in a query or a watch list
 
 
 def _cost_table() -> np.ndarray:
@@ -33,11 +36,6 @@ def _cost_table() -> np.ndarray:
 
 
 _COSTS = _cost_table()
-
-
-def normalize(plate: str) -> str:
-    """Upper case ASCII letters and digits only: the form every comparison uses."""
-    return "".join(c for c in plate.upper() if c.isascii() and c.isalnum())
 
 
 def distance(a: str, b: str) -> float:

@@ -2,7 +2,10 @@
 
 Why its own module: every setting here was chosen by a measured rule, and its comment says which
 and with what result, so the section is long; the pipeline that reads it lives in
-``recognizer.py`` (which re-exports ``ModelsConfig``).
+``recognizer.py`` (which re-exports ``ModelsConfig``).  It imports no model code (nor numpy):
+the defaults the engine shares with this section (``TOP_N``, ``BEAM_WIDTH``,
+``VehicleBoxFactors``) are defined here and imported by ``engine.reader`` and ``engine.vehicle``,
+so loading the config (``edge-alpr check-config``) stays fast on a Raspberry Pi.
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .configutil import Section, parse_section, setting
-from .engine.reader import BEAM_WIDTH, TOP_N
-from .engine.vehicle import VehicleBoxFactors
 from .errors import ConfigError
+from .types import Box
 
+# Defaults of one read, shared by every reader (``engine.reader.Reader`` and
+# ``engine.pair.PairedReader``, which import them through ``engine.reader``) and by this section,
+# because callers may swap one reader for the other: a second copy of them could drift.
+TOP_N, BEAM_WIDTH = 5, 8
 MODES = ("default", "fast", "redaction")  # a request's or a camera's recognition mode
 RUNTIME_CHOICES = ("auto", "ai_edge_litert", "tflite_runtime")
 # both settings of the rescue are one rule, named whichever is out of range
@@ -34,6 +40,25 @@ def margins(value: Any, where: str) -> tuple[tuple[float, float], ...]:
             raise ConfigError(f"{where}: {m!r} is not an [x, y] pair of fractions in [0, 1) ({example})")
         out.append((float(m[0]), float(m[1])))
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class VehicleBoxFactors:
+    """Vehicle box around a plate, in plate widths."""
+
+    width: float = 3.6  # vehicle box width, centred on the plate, in plate widths
+    above: float = 2.4  # how far it reaches above the plate's top, in plate widths
+    below: float = 0.5  # how far it reaches below the plate's bottom, in plate widths
+
+    def around(self, plate: Box, width: int, height: int) -> Box:
+        pw = plate.width
+        cx = (plate.xmin + plate.xmax) / 2
+        return Box(
+            max(0, int(cx - pw * self.width / 2)),
+            max(0, int(plate.ymin - pw * self.above)),
+            min(width, int(cx + pw * self.width / 2)),
+            min(height, int(plate.ymax + pw * self.below)),
+        )
 
 
 MARGINS_SCHEMA = {"type": "array", "items": {"type": "array", "minItems": 2, "maxItems": 2,

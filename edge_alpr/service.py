@@ -29,14 +29,13 @@ from functools import partial
 from typing import Any
 
 from . import __version__, imaging
-from .config import Config
+from .config import Config, camera_regions
 from .delivery.mqtt import MQTT_SINK, MqttPublisher
 from .delivery.outbox import Outbox
 from .delivery.webhooks import Webhooks
 from .delivery.worker import DeliveryWorker
-from .engine.regions import validate_regions
-from .errors import ConfigError, InputError
-from .history import History, from_event, open_history
+from .errors import InputError
+from .history.store import History, from_event, open_history
 from .lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
 from .metrics import Metrics, camera_samples
 from .recognizer import RecognizeOptions, Recognizer
@@ -292,13 +291,6 @@ def event_filename(event: PlateEvent) -> str:
     API read carries its upload's (and the name of the image sent to ``image: true`` targets)."""
     ts = event.timestamp.astimezone(UTC)
     return f"{event.camera_id}_{ts:%Y%m%dT%H%M%S}.{ts.microsecond // 1000:03d}Z.jpg"
-
-
-def camera_regions(cfg: Config, camera_id: str, regions: Any) -> tuple[str, ...]:
-    try:
-        return validate_regions(list(regions))
-    except InputError as e:
-        raise ConfigError(f"{cfg.source}: stream camera {camera_id} regions: {e}") from e
 
 
 def _close_quietly(source: Any) -> None:

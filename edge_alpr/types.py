@@ -9,8 +9,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # only Frame's annotation: the config (VehicleBoxFactors' Box) loads without numpy
+    import numpy as np
 
 
 @dataclass(frozen=True)

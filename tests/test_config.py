@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,3 +111,33 @@ def test_readme_config_example_is_valid() -> None:
     cfg = config.from_dict(yaml.safe_load(block), "README.md")
     assert cfg.stream.cameras[0].motion.threshold > 0
     assert cfg.webhooks.targets
+
+
+
+HEAVY = ("numpy", "PIL", "sqlite3")
+# Run in a fresh interpreter: what `import edge_alpr.config`, then `edge-alpr check-config`,
+# pulled into sys.modules (this test process has them all loaded already).
+IMPORTS_PROBE = """
+import contextlib, io, json, sys
+heavy = lambda: sorted(m for m in sys.modules if m.split(".")[0] in {heavy_names})
+import edge_alpr.config
+after_config = heavy()
+from edge_alpr.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    rc = main(["check-config", "--config", sys.argv[1]])
+print(json.dumps({{"config": after_config, "check_config": heavy(), "rc": rc}}))
+"""
+
+
+def test_config_and_check_config_load_no_numpy_pillow_or_sqlite(tmp_path: Path) -> None:
+    # check-config runs before every start (the unit's ExecStartPre) and in the postinst: on a
+    # Raspberry Pi numpy, Pillow and SQLite would add seconds to a check that needs none of them
+    path = tmp_path / "config.yaml"
+    path.write_text("watchlists: {deny: {plates: [AB123CD]}}\n"
+                    "stream: {cameras: [{id: gate, source: {kind: opencv, url: rtsp://cam/s},"
+                    " regions: [es], motion: {threshold: 10}}]}\n")
+    probe = IMPORTS_PROBE.format(heavy_names=set(HEAVY))
+    out = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True,
+                         timeout=60, check=True)
+    loaded = json.loads(out.stdout)
+    assert loaded == {"config": [], "check_config": [], "rc": 0}, out.stderr

@@ -20,7 +20,8 @@ import pytest
 from PIL import Image
 
 from edge_alpr.fuzzy import CONFUSION_PAIRS, distance, distances, normalize
-from edge_alpr.history import EventQuery, History, HistoryConfig, Sighting
+from edge_alpr.history.config import HistoryConfig
+from edge_alpr.history.store import EventQuery, History, Sighting
 from edge_alpr.types import Box
 
 SAMPLES = Path(__file__).resolve().parent.parent / "edge_alpr" / "samples"

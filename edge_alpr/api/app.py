@@ -25,7 +25,7 @@ from .. import __version__, imaging
 from ..config import ApiConfig
 from ..delivery.webhooks import Webhooks
 from ..errors import InputError
-from ..history import History
+from ..history.store import History
 from ..metrics import Metrics
 from ..recognizer import RecognizeOptions, Recognizer
 from ..stream.health import camera_health

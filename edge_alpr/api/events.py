@@ -31,9 +31,10 @@ import bottle
 
 from ..errors import InputError
 from ..fuzzy import MAX_PLATE_CHARS, normalize
-from ..history import EventQuery, History, Sighting
+from ..history.store import EventQuery, History, Sighting
 from ..types import PlateResult
-from ..watchlists import MAX_DISTANCE, NAME, WatchLists
+from ..watchlists import WatchLists
+from ..watchlists_config import MAX_DISTANCE, NAME
 from .request import parse_timestamp, read_body
 
 MAX_PAGE = 500

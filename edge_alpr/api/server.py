@@ -28,7 +28,7 @@ from ..config import Config, resolve_secret
 from ..delivery.outbox import Outbox
 from ..delivery.webhooks import Webhooks
 from ..errors import ConfigError
-from ..history import History, open_history
+from ..history.store import History, open_history
 from ..lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
 from ..metrics import Metrics, history_samples, outbox_samples, watchlist_samples
 from ..recognizer import Recognizer

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from ..models_config import BEAM_WIDTH, TOP_N  # shared with the models section (see there)
 from ..types import Box, Candidate, PlateRead
 from . import ctc
 from . import regions as reg
@@ -24,9 +25,11 @@ CHAR_OUTPUTS = ("softmax", "log_softmax")
 # in a reader pair, by the other head) may promote one from below the top N.
 PROPOSALS_PER_RESULT = 2
 # Defaults of one read, shared by every reader (``Reader`` and ``engine.pair.PairedReader``)
-# because callers may swap one for the other: a second copy of them could drift.  Above 1,
-# SELF_HINT_SCORE turns the reader's own region guess off as a template prior.
-TOP_N, BEAM_WIDTH, HINT_RATIO, SELF_HINT_SCORE = 5, 8, 0.05, 1.1
+# because callers may swap one for the other: a second copy of them could drift.  TOP_N and
+# BEAM_WIDTH, imported above, are also the models section's defaults, so they are defined in
+# ``models_config``.  Above 1, SELF_HINT_SCORE turns the reader's own region guess off as a
+# template prior.
+HINT_RATIO, SELF_HINT_SCORE = 0.05, 1.1
 # The labels' mark for a masked or unreadable character: the readers learn it as a class, but it
 # is never a reading (a plate has no "?" on it).
 UNKNOWN = "?"

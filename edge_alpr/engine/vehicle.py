@@ -7,33 +7,15 @@ The factors live in config; the box is reported as ``vehicle.box`` and documente
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+# the factors are a config section (models.vehicle_box), defined beside it without numpy
+from ..models_config import VehicleBoxFactors as VehicleBoxFactors
 from ..types import Box, VehicleRead
 from .preprocess import crop_resize
 from .runtime import Model
-
-
-@dataclass(frozen=True)
-class VehicleBoxFactors:
-    """Vehicle box around a plate, in plate widths."""
-
-    width: float = 3.6  # vehicle box width, centred on the plate, in plate widths
-    above: float = 2.4  # how far it reaches above the plate's top, in plate widths
-    below: float = 0.5  # how far it reaches below the plate's bottom, in plate widths
-
-    def around(self, plate: Box, width: int, height: int) -> Box:
-        pw = plate.width
-        cx = (plate.xmin + plate.xmax) / 2
-        return Box(
-            max(0, int(cx - pw * self.width / 2)),
-            max(0, int(plate.ymin - pw * self.above)),
-            min(width, int(cx + pw * self.width / 2)),
-            min(height, int(plate.ymax + pw * self.below)),
-        )
 
 
 class VehicleClassifier:

@@ -27,10 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..configutil import S, Section, parse_section, rules, setting
+from ..configutil import S, Section, check_keys, parse_section, rules, setting, typed
 from ..errors import ConfigError
 from ..models_config import MODES
-from .motion import MotionConfig
 
 SOURCE_KINDS = ("video", "folder", "opencv", "picamera2")
 
@@ -149,6 +148,36 @@ def _parse_zone(obj: Any, where: str) -> tuple[tuple[float, float], ...]:
         raise ConfigError(f"{where}: expected a polygon of >= 3 [x, y] points with x, y fractions of "
                           f"the frame in 0..1, got {obj!r}")
     return tuple((float(p[0]), float(p[1])) for p in obj)
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    """``stream.cameras[].motion``; ``threshold: 0`` turns the gate off (every frame runs)."""
+
+    threshold: int = 12  # grey-level change of a thumbnail pixel that counts as motion
+    min_area: float = 0.002  # share of the zone's thumbnail pixels that must change (more than)
+    refresh_s: float = 2.0  # run recognition at least this often even when nothing moves
+    thumb_factor: int = 16  # thumbnail = frame reduced by this factor (block averages)
+
+    @classmethod
+    def from_dict(cls, obj: Any, where: str) -> MotionConfig:
+        d = check_keys(obj, {"threshold", "min_area", "refresh_s", "thumb_factor"}, where)
+        cfg = cls(
+            threshold=typed(d, "threshold", int, cls.threshold, where),
+            min_area=typed(d, "min_area", float, cls.min_area, where),
+            refresh_s=typed(d, "refresh_s", float, cls.refresh_s, where),
+            thumb_factor=typed(d, "thumb_factor", int, cls.thumb_factor, where),
+        )
+        if not 0 <= cfg.threshold <= 255:
+            raise ConfigError(f"{where}.threshold: a grey-level step in 0..255 (0 = gate off), "
+                              f"got {cfg.threshold}")
+        if not 0 <= cfg.min_area < 1:
+            raise ConfigError(f"{where}.min_area: a share of the frame in [0, 1), got {cfg.min_area}")
+        if cfg.refresh_s <= 0:
+            raise ConfigError(f"{where}.refresh_s: must be > 0 seconds, got {cfg.refresh_s}")
+        if not 1 <= cfg.thumb_factor <= 64:
+            raise ConfigError(f"{where}.thumb_factor: 1..64, got {cfg.thumb_factor}")
+        return cfg
 
 
 POINT = {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number", "minimum": 0, "maximum": 1}}

@@ -30,7 +30,8 @@ from PIL import Image
 
 from edge_alpr import config
 from edge_alpr.api.server import build
-from edge_alpr.history import History, HistoryConfig, Sighting
+from edge_alpr.history.config import HistoryConfig
+from edge_alpr.history.store import History, Sighting
 from edge_alpr.types import Box
 from edge_alpr.watchlists import Match
 from scripts import REPO as ROOT

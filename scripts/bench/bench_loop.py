@@ -38,7 +38,8 @@ from edge_alpr.delivery.mqtt import MQTT_SINK, MqttPublisher
 from edge_alpr.delivery.mqtt_config import MqttConfig
 from edge_alpr.delivery.outbox import Outbox
 from edge_alpr.delivery.worker import DeliveryWorker
-from edge_alpr.history import History, HistoryConfig, from_event
+from edge_alpr.history.config import HistoryConfig
+from edge_alpr.history.store import History, from_event
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
 from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.loop import CameraLoop

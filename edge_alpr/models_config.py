@@ -104,8 +104,10 @@ class ModelsConfig(Section):
     rescue_min_read: float = setting(0.2, min=0, error=RESCUE_RULE)
     min_read_score: float = 0.0  # reads scoring under this are dropped when a request gives no threshold_o
     region_prior_score: float = 0.5  # use the predicted region's plate templates from this score (>1: off)
-    # auto: pair the slot reader with a CTC reader (`reader_ctc_v<N>`) when the folder has one;
-    # on: require one; off: the slot reader alone (engine/pair.py says why a pair reads better)
+    # auto: pair the slot reader with a CTC reader (`reader_ctc_v<N>`) when the folder has one, as the
+    # CTC sidecar's `pairing` says (joint: both heads score every reading, engine/pair.py; states: the
+    # CTC head reads alone and the slot head names US states, engine/states.py); on: require one;
+    # off: the slot reader alone
     reader_pair: str = setting("auto", choices=("auto", "on", "off"))
     # Outside fast mode, a read scoring under reread_below is read again as the mean of several
     # crops of its box: the trained margin plus reread_margins ((x, y) fractions of the box).

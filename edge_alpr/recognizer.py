@@ -23,12 +23,11 @@ from .engine.detector import Detector
 from .engine.pair import PairedReader
 from .engine.reader import Reader
 from .engine.runtime import model_path
+from .engine.states import StatedReader
 from .engine.vehicle import VehicleClassifier
 from .errors import InputError, ModelError
-from .models_config import ModelsConfig
+from .models_config import MODES, ModelsConfig
 from .types import Box, Detection, PlateRead, PlateResult
-
-MODES = ("default", "fast", "redaction")
 
 
 @dataclass(frozen=True)
@@ -88,6 +87,20 @@ class RecognizeOptions:
         )
 
 
+PAIRINGS = ("joint", "states")  # how a CTC reader's sidecar says it reads beside the slot reader
+
+
+def pair_with(slot: Reader, ctc: Reader) -> PairedReader | StatedReader:
+    """The two readers as the CTC model's sidecar asks: ``joint`` (both score every reading,
+    ``engine.pair``) or ``states`` (the CTC head reads alone, the slot head names US states,
+    ``engine.states``)."""
+    pairing = ctc.model.meta.get("pairing", "joint")
+    if pairing not in PAIRINGS:
+        raise ModelError(f"{ctc.model.name}: sidecar pairing {pairing!r} is not one of {', '.join(PAIRINGS)}; "
+                         "upgrade edge-alpr or fix the sidecar")
+    return StatedReader(ctc, slot) if pairing == "states" else PairedReader(slot, ctc)
+
+
 class Recognizer:
     """Detector + reader + vehicle classifier behind one call; safe to share between threads.
 
@@ -98,7 +111,8 @@ class Recognizer:
     """
 
     def __init__(
-        self, detector: Detector, reader: Reader | PairedReader, vehicle: VehicleClassifier, cfg: ModelsConfig
+        self, detector: Detector, reader: Reader | PairedReader | StatedReader, vehicle: VehicleClassifier,
+        cfg: ModelsConfig,
     ) -> None:
         self.detector, self.reader, self.vehicle, self.cfg = detector, reader, vehicle, cfg
         # dscore's map (identity without one in the detector's sidecar); the read score's is the reader's
@@ -110,7 +124,7 @@ class Recognizer:
             return model_path(cfg.directory or None, name)
 
         slot = Reader(load("reader"), cfg.threads, cfg.runtime, cfg.xnnpack)
-        reader: Reader | PairedReader = slot
+        reader: Reader | PairedReader | StatedReader = slot
         if cfg.reader_pair != "off":
             try:
                 partner = load("reader_ctc")
@@ -118,7 +132,7 @@ class Recognizer:
                 if cfg.reader_pair == "on":
                     raise
             else:
-                reader = PairedReader(slot, Reader(partner, cfg.threads, cfg.runtime, cfg.xnnpack))
+                reader = pair_with(slot, Reader(partner, cfg.threads, cfg.runtime, cfg.xnnpack))
         return cls(
             Detector(load("detector"), cfg.threads, cfg.runtime, cfg.xnnpack),
             reader,

@@ -48,6 +48,7 @@ import numpy as np
 
 from edge_alpr.engine.calibration import Calibration, ece, reliability
 from edge_alpr.engine.pair import PairedReader
+from edge_alpr.engine.states import StatedReader
 from edge_alpr.imaging import decode
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
 from edge_alpr.types import Box
@@ -226,8 +227,13 @@ def main() -> None:
     rec = Recognizer.from_config(ModelsConfig(directory=args.models, reader_pair=args.reader_pair))
     rec.reader.calibration = Calibration()  # measure the raw scores, whatever the sidecar holds
     rec.dscore = Calibration()
-    pair = isinstance(rec.reader, PairedReader)
-    slot = rec.reader.slot if isinstance(rec.reader, PairedReader) else rec.reader
+    # where the map goes: the slot sidecar for a joint pair, the CTC sidecar for a stated reader
+    if isinstance(rec.reader, PairedReader):
+        owner, extra = rec.reader.slot, {"reads": "pair", "partner_sha256": rec.reader.ctc.model.sha256}
+    elif isinstance(rec.reader, StatedReader):
+        owner, extra = rec.reader.text, {"reads": "states", "partner_sha256": rec.reader.states.model.sha256}
+    else:
+        owner, extra = rec.reader, {"reads": "single"}
     names = "+".join(m.name for m in rec.reader.models)
     print(f"reader {names}; held-out train items: {len(split.ocr_held)} OCR crops, {len(split.det_held)} scenes "
           f"(--holdout {args.holdout}, offset {args.holdout_offset})", flush=True)
@@ -245,8 +251,7 @@ def main() -> None:
               "training data, so the map may promise more than new plates get (see dev_check)", flush=True)
         where += "; the reader was not trained with --holdout (these items were in its training data)"
     if args.write:
-        extra = {"reads": "pair", "partner_sha256": rec.reader.ctc.model.sha256} if pair else {"reads": "single"}
-        write(_sidecar(args.models, slot.model.name), cal, record, where, **extra)
+        write(_sidecar(args.models, owner.model.name), cal, record, where, **extra)
     if args.detector:
         det_scenes = datasets.holdout(datasets.det_items("train"), datasets.HOLDOUT_EVERY)[1][: args.limit or None]
         dcal, drec = report(f"dscore ({rec.detector.model.name}, detections >= {args.det_floor})",

@@ -1,0 +1,112 @@
+"""A CTC reader that reads alone, with the US state named by a slot reader's region head.
+
+Why: a CTC head trained on rendered plates of every layout reads real plates better than a
+pair whose joint score lets a slot head veto the layouts it never learned, but its region
+layer sits on the trunk's pooled features, which do not carry a plate's small state name
+(dev US crops: the CTC head's region right 0.25 of the time, the slot head's 0.65; training
+that layer alone on the frozen trunk moved it to 0.25).  So the CTC head reads the text and
+names the country; where it names the US, the slot head's region head splits the US share of
+the probability among the states, and the plate-template prior follows that state.  The slot
+model runs only for plates the CTC head calls American.
+
+The CTC model's sidecar asks for this with ``"pairing": "states"`` (``engine.pair`` is the
+other way, ``"joint"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import ModelError
+from ..types import Box, PlateRead
+from .calibration import Calibration, for_reader
+from .reader import BEAM_WIDTH, HINT_RATIO, SELF_HINT_SCORE, TOP_N, Reader
+from .runtime import Model
+
+
+def is_us(code: str) -> bool:
+    """A US region code: the bare country or one of its states."""
+    return code == "us" or code.startswith("us-")
+
+
+class StatedReader:
+    """A CTC-head :class:`Reader` for the text and a slot-head :class:`Reader` for US states."""
+
+    def __init__(self, text: Reader, states: Reader) -> None:
+        if not text.ctc or states.ctc:
+            raise ModelError(f"a stated reader needs a CTC head for the text and a slot head for the states; got "
+                             f"{text.model.name} (ctc={text.ctc}) and {states.model.name} (ctc={states.ctc})")
+        same = (text.in_h, text.in_w, text.margin_x, text.margin_y) == (states.in_h, states.in_w, states.margin_x,
+                                                                         states.margin_y)
+        if not same:
+            raise ModelError(f"{text.model.name} and {states.model.name} crop plates differently (input size or "
+                             "margins); both must read the same crop: retrain one with the other's settings")
+        self.text, self.states = text, states
+        self.regions = text.regions
+        self.us = np.array([i for i, r in enumerate(text.regions) if is_us(r)], np.int64)
+        # the slot head's states that the text reader also knows, as (slot index, text index)
+        shared = [(j, text.regions.index(r)) for j, r in enumerate(states.regions)
+                  if r.startswith("us-") and r in text.regions]
+        if not shared:
+            raise ModelError(f"{states.model.name} names no US state that {text.model.name} knows; "
+                             "a stated reader needs both to list the us-* regions")
+        self.state_from, self.state_to = (np.array(x, np.int64) for x in zip(*shared))
+        # the map is fitted on this way of reading, with this slot model (its sha256 in the sidecar)
+        self.calibration: Calibration = for_reader(text.model.meta, text.model.name, "states", states.model.sha256)
+
+    @property
+    def models(self) -> tuple[Model, ...]:
+        """Both int8 models (for ``/info/`` and benchmarks)."""
+        return (self.text.model, self.states.model)
+
+    def crop(self, image: np.ndarray, box: Box, margin: tuple[float, float] | None = None) -> np.ndarray:
+        """The shared model input for a detection (``Reader.crop``)."""
+        return self.text.crop(image, box, margin)
+
+    def infer(self, crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The CTC head's character probabilities and its region probabilities, the US share split by state."""
+        chars, region_p = self.text.infer(crop)
+        if self.us.size and int(np.argmax(region_p)) in set(self.us.tolist()):
+            region_p = self.compose(region_p, self.states.infer(crop)[1])
+        return chars, region_p
+
+    def compose(self, region_p: np.ndarray, state_p: np.ndarray) -> np.ndarray:
+        """``region_p`` with its US mass shared among the states as the slot head's ``state_p`` shares it."""
+        out = np.asarray(region_p, np.float64).copy()
+        mass = out[self.us].sum()
+        share = np.asarray(state_p, np.float64)[self.state_from]
+        if share.sum() <= 0:  # the slot head gives every state an int8 zero: keep the CTC head's own split
+            return out
+        out[self.us] = 0.0
+        out[self.state_to] = mass * share / share.sum()
+        return out
+
+    def read(
+        self,
+        crop: np.ndarray,
+        top_n: int = TOP_N,
+        beam_width: int = BEAM_WIDTH,
+        hint: tuple[str, ...] = (),
+        hint_ratio: float = HINT_RATIO,
+        self_hint_score: float = SELF_HINT_SCORE,
+    ) -> PlateRead:
+        """Read a model-sized crop; the arguments mean what they do for ``Reader.read``."""
+        return self.decode([self.infer(crop)], top_n, beam_width, hint, hint_ratio, self_hint_score)
+
+    def decode(
+        self,
+        views: Sequence[tuple[np.ndarray, np.ndarray]],
+        top_n: int = TOP_N,
+        beam_width: int = BEAM_WIDTH,
+        hint: tuple[str, ...] = (),
+        hint_ratio: float = HINT_RATIO,
+        self_hint_score: float = SELF_HINT_SCORE,
+    ) -> PlateRead:
+        """The CTC reader's ``decode`` of ``infer`` outputs (raw scores; ``calibrate`` maps them)."""
+        return self.text.decode(views, top_n, beam_width, hint, hint_ratio, self_hint_score)
+
+    def calibrate(self, read: PlateRead) -> PlateRead:
+        """``read`` with calibrated scores (the CTC sidecar's map for this way of reading)."""
+        return self.calibration.read(read)

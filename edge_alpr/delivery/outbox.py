@@ -19,42 +19,23 @@ API (all methods are thread-safe; one ``Outbox`` per process per file is enough)
                  #  "bytes": {"mqtt": 612}}
 
 A disabled sink's events stay queued and producers keep queuing new ones (the outbox never
-refuses a ``put`` that fits the byte bound), all within the bounds below, so a restart delivers
+refuses a ``put`` that fits the byte bound), all within the bounds, so a restart delivers
 everything not yet dropped, oldest first (``worker.py`` says when a sink is disabled).
 
-Bounds, so that a sink that is down for weeks cannot fill the SD card (a webhook target with
-``image: true`` stores the whole image in each of its rows):
-
-* ``max_age_s``: events older than this are dropped (on every ``put`` and ``peek``).
-* ``max_bytes`` (default 256 MiB): the events' bytes, i.e. the UTF-8 JSON payload plus the
-  blob of every queued row, stay at most this.  Checked when enqueuing, *before* the new rows
-  are written (so the pages freed are reused by them and the file does not grow past the
-  bound): the oldest events, by queue position across all sinks, are dropped until the new
-  ones fit.  A single row larger than ``max_bytes`` is refused (not stored, nothing else is
-  dropped for it; the other rows of the same ``put_many`` are queued) with an ERROR log line.
-* ``max_rows``: at most this many events in total; the oldest are dropped first.
-
-Every event dropped by any bound, and every refused row, is counted once in its sink's
-``stats()["dropped"]`` (persisted in the file) and logged.  ``stats()["bytes"]`` is what each
-sink's pending events weigh.  On disk the file is ``max_bytes`` plus SQLite's overhead: page
-slack (< 1 % for images), indexes, up to ``RECLAIM_MIN_FREE_BYTES`` of free pages kept for
-reuse, and the ``-wal`` log (trimmed to ``WAL_LIMIT_BYTES`` after each checkpoint, larger only
-while one transaction is bigger).
-
-Space is given back: the file uses ``auto_vacuum=INCREMENTAL``; once ``RECLAIM_MIN_FREE_BYTES``
-of pages are free (events delivered or dropped), ``ack``/``peek`` run ``incremental_vacuum``
-(at most ``RECLAIM_STEP_BYTES`` at a time, so a put never waits long) and a passive checkpoint
-that truncates the file.  A file made before this (no ``auto_vacuum``, no ``size`` column) is
-upgraded once on open: the sizes of its rows are filled in and one ``VACUUM`` rewrites it (cost
-proportional to the events still pending, not to the file size); if that fails (disk full) it
-is logged and retried on the next open, and the outbox works meanwhile.
+Bounds, so that a sink that is down for weeks cannot fill the SD card: ``max_age_s`` (events
+older than this are dropped), ``max_bytes`` (the payloads plus blobs queued, default 256 MiB;
+the oldest events, across all sinks, make way for new ones; a single row larger than it is
+refused) and ``max_rows``.  Every event dropped or refused is counted in its sink's
+``stats()["dropped"]`` and logged; ``stats()["bytes"]`` is what each sink's pending events weigh.
+The bounds, and how the space of gone events is given back to the file system, are in
+``outbox_bounds.py``; the file's layout, and the one-time upgrade of a file an older version
+made, in ``outbox_schema.py``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import time
 import uuid
@@ -63,43 +44,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger(__name__)
-
-MIB = 1024 * 1024
-DEFAULT_MAX_BYTES = 256 * MIB  # a fraction of the smallest SD card a Raspberry Pi runs from
-RECLAIM_MIN_FREE_BYTES = 4 * MIB  # free pages kept for reuse by the next puts (no churn)
-RECLAIM_STEP_BYTES = 8 * MIB  # most given back per ack/peek: bounds how long a put may wait
-WAL_LIMIT_BYTES = 4 * MIB  # the -wal file is trimmed to this after a checkpoint
-
-_INCREMENTAL = 2  # PRAGMA auto_vacuum value
-
-# ``size`` (before the payload, so it is read without the blob) is the payload's UTF-8 length
-# plus the blob's: what the byte bound counts.
-_TABLE = """
-CREATE TABLE IF NOT EXISTS {name} (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    sink TEXT NOT NULL,
-    created REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    size INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    payload TEXT NOT NULL,
-    blob BLOB
-)"""
-_INDEXES = (
-    "CREATE INDEX IF NOT EXISTS outbox_sink_seq ON outbox (sink, seq)",
-    "CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created)",
-    "CREATE INDEX IF NOT EXISTS outbox_seq_size ON outbox (seq, size)",  # the byte bound's
+from .outbox_bounds import (
+    DEFAULT_MAX_BYTES,
+    MIB,
+    RECLAIM_MIN_FREE_BYTES,
+    RECLAIM_STEP_BYTES,
+    Reclaimer,
+    count,
+    drop_expired,
+    trim_bytes,
+    trim_rows,
 )
-_COUNTERS = """
-CREATE TABLE IF NOT EXISTS sink_counters (
-    sink TEXT PRIMARY KEY,
-    dropped INTEGER NOT NULL DEFAULT 0,
-    delivered INTEGER NOT NULL DEFAULT 0
-)"""
-_OLD_COLUMNS = "seq, id, sink, created, attempts, last_error, payload, blob"
-_SIZE_OF_ROW = "length(CAST(payload AS BLOB)) + IFNULL(length(blob), 0)"
+from .outbox_schema import WAL_LIMIT_BYTES, connect
+
+# what callers import from here, whichever of the outbox's modules defines it
+__all__ = ["DEFAULT_MAX_BYTES", "MIB", "RECLAIM_MIN_FREE_BYTES", "RECLAIM_STEP_BYTES",
+           "WAL_LIMIT_BYTES", "Outbox", "OutboxItem"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -133,65 +95,10 @@ class Outbox:
         self._clock = clock
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection guarded by a lock: writes are tiny and SQLite serialises them anyway.
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        try:
-            self._open()
-        except BaseException:
-            self._db.close()
-            raise
-        self._page_size: int = self._db.execute("PRAGMA page_size").fetchone()[0]
-        # False only while an old file's upgrade has failed: incremental_vacuum would do nothing.
-        self._reclaims = self._db.execute("PRAGMA auto_vacuum").fetchone()[0] == _INCREMENTAL
+        self._db = connect(self.path)
+        self._reclaimer = Reclaimer(self._db)
         self._lock = threading.Lock()
         self._changed = threading.Condition(threading.Lock())
-
-    def _open(self) -> None:
-        db = self._db
-        db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect on a new file (or at VACUUM)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")  # survive power loss, not just a crash
-        db.execute("PRAGMA busy_timeout=5000")
-        db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
-        db.execute(_TABLE.format(name="outbox"))
-        db.execute(_COUNTERS)
-        if "size" not in {row[1] for row in db.execute("PRAGMA table_info(outbox)")}:
-            self._add_sizes()
-        for index in _INDEXES:
-            db.execute(index)
-        (mode,) = db.execute("PRAGMA auto_vacuum").fetchone()
-        if mode != _INCREMENTAL:
-            # Made before space was reclaimed: rewrite it once so freed pages can be given back.
-            started = time.monotonic()
-            try:
-                db.execute("VACUUM")
-            except sqlite3.OperationalError as e:
-                log.warning("outbox: could not upgrade %s to reclaim space (%s); it keeps its "
-                            "size for now (bounded by max_bytes) and is retried on the next "
-                            "start", self.path, e)
-            else:
-                log.info("outbox: upgraded %s to give back the space of delivered events "
-                         "(one VACUUM, %.1f s)", self.path, time.monotonic() - started)
-
-    def _add_sizes(self) -> None:
-        """A file from before the byte bound: copy its rows, with their sizes, into the new layout
-        (one transaction); if that fails (disk full), add the column and count them as 0 bytes."""
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.execute("DROP TABLE IF EXISTS outbox_sized")
-            db.execute(_TABLE.format(name="outbox_sized"))
-            db.execute(f"INSERT INTO outbox_sized ({_OLD_COLUMNS}, size) "
-                       f"SELECT {_OLD_COLUMNS}, {_SIZE_OF_ROW} FROM outbox ORDER BY seq")
-            db.execute("DROP TABLE outbox")  # its indexes with it; _open makes them again
-            db.execute("ALTER TABLE outbox_sized RENAME TO outbox")
-            (n,) = db.execute("SELECT COUNT(*) FROM outbox").fetchone()
-            db.execute("COMMIT")
-            log.info("outbox: %d event(s) queued by an older version sized for max_bytes", n)
-        except sqlite3.OperationalError as e:
-            db.execute("ROLLBACK")
-            log.warning("outbox: could not size the events queued by an older version (%s); "
-                        "they count as 0 bytes until delivered or expired", e)
-            db.execute("ALTER TABLE outbox ADD COLUMN size INTEGER NOT NULL DEFAULT 0")
 
     def put(self, sink: str, payload: dict[str, Any], blob: bytes | None = None) -> str:
         """Queue ``payload`` (JSON-serialisable) for ``sink``; durable when this returns."""
@@ -218,19 +125,19 @@ class Outbox:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 now = self._clock()
-                self._drop_expired()
+                drop_expired(self._db, now, self.max_age_s)
                 # Make room first: the new rows then reuse the pages just freed.
-                self._trim_bytes(self.max_bytes - sum(row[4] for row in rows))
+                trim_bytes(self._db, self.max_bytes - sum(row[4] for row in rows), self.max_bytes)
                 self._db.executemany(
                     "INSERT INTO outbox (id, sink, created, payload, blob, size) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     [(event_id, sink, now, text, blob, size)
                      for event_id, sink, text, blob, size in rows],
                 )
-                self._trim_bytes(self.max_bytes)  # only when these rows alone are over it
-                self._trim_rows()
+                trim_bytes(self._db, self.max_bytes, self.max_bytes)  # only when these rows alone are over it
+                trim_rows(self._db, self.max_rows)
                 for sink, _ in refused:
-                    self._count(sink, "dropped", 1)
+                    count(self._db, sink, "dropped", 1)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -247,7 +154,7 @@ class Outbox:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._drop_expired()
+                drop_expired(self._db, self._clock(), self.max_age_s)
                 rows = self._db.execute(
                     "SELECT seq, id, sink, created, attempts, payload, blob FROM outbox "
                     "WHERE sink = ? ORDER BY seq LIMIT ?",
@@ -257,7 +164,7 @@ class Outbox:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._reclaim()
+            self._reclaimer.reclaim()
         return [
             OutboxItem(seq=r[0], id=r[1], sink=r[2], created=r[3], attempts=r[4],
                        payload=json.loads(r[5]), blob=r[6])
@@ -271,12 +178,12 @@ class Outbox:
             try:
                 cur = self._db.execute("DELETE FROM outbox WHERE sink = ? AND id = ?", (sink, item_id))
                 if cur.rowcount:
-                    self._count(sink, "delivered", cur.rowcount)
+                    count(self._db, sink, "delivered", cur.rowcount)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._reclaim()
+            self._reclaimer.reclaim()
 
     def fail(self, sink: str, item_id: str, error: str) -> None:
         """Record a failed attempt; the event stays first in its queue."""
@@ -316,69 +223,3 @@ class Outbox:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-    # -- bounds (called inside a transaction) --------------------------------------------------
-
-    def _drop_expired(self) -> None:
-        cutoff = self._clock() - self.max_age_s
-        rows = self._db.execute(
-            "SELECT sink, COUNT(*) FROM outbox WHERE created < ? GROUP BY sink", (cutoff,)
-        ).fetchall()
-        if rows:
-            self._db.execute("DELETE FROM outbox WHERE created < ?", (cutoff,))
-            for sink, n in rows:
-                self._count(sink, "dropped", n)
-                log.warning("outbox: dropped %d event(s) of %s older than %.0f s", n, sink,
-                            self.max_age_s)
-
-    def _trim_bytes(self, limit: int) -> None:
-        """Drop the oldest events (all sinks) until the rest weigh at most ``limit`` bytes."""
-        (total,) = self._db.execute("SELECT COALESCE(SUM(size), 0) FROM outbox").fetchone()
-        excess = total - max(limit, 0)
-        if excess <= 0:
-            return
-        (last,) = self._db.execute(
-            "SELECT MIN(seq) FROM (SELECT seq, SUM(size) OVER (ORDER BY seq) AS freed "
-            "FROM outbox) WHERE freed >= ?", (excess,)
-        ).fetchone()
-        self._drop_through(last, f"over max_bytes ({self.max_bytes})")
-
-    def _trim_rows(self) -> None:
-        (total,) = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()
-        excess = total - self.max_rows
-        if excess > 0:
-            (last,) = self._db.execute(
-                "SELECT seq FROM outbox ORDER BY seq LIMIT 1 OFFSET ?", (excess - 1,)
-            ).fetchone()
-            self._drop_through(last, f"full ({self.max_rows} rows)")
-
-    def _drop_through(self, last_seq: int, why: str) -> None:
-        rows = self._db.execute(
-            "SELECT sink, COUNT(*) FROM outbox WHERE seq <= ? GROUP BY sink", (last_seq,)
-        ).fetchall()
-        self._db.execute("DELETE FROM outbox WHERE seq <= ?", (last_seq,))
-        for sink, n in rows:
-            self._count(sink, "dropped", n)
-            log.warning("outbox: %s, dropped %d oldest event(s) of %s", why, n, sink)
-
-    def _reclaim(self) -> None:
-        """Give free pages back to the file system once there are enough of them (lock held,
-        outside a transaction); see the module docstring."""
-        if not self._reclaims:
-            return
-        (free,) = self._db.execute("PRAGMA freelist_count").fetchone()
-        if free * self._page_size < RECLAIM_MIN_FREE_BYTES:
-            return
-        pages = min(free, RECLAIM_STEP_BYTES // self._page_size)
-        try:
-            # executescript steps the pragma to the end: execute() would free a single page.
-            self._db.executescript(f"PRAGMA incremental_vacuum({pages});")
-            # The file shrinks when the WAL is copied back; passive: never waits for a reader.
-            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.Error as e:  # the events are safe; only the space waits for next time
-            log.warning("outbox: could not give back %d free page(s): %s", pages, e)
-
-    def _count(self, sink: str, column: str, n: int) -> None:
-        # ``column`` is one of two literals from this module, never user input.
-        self._db.execute("INSERT OR IGNORE INTO sink_counters (sink) VALUES (?)", (sink,))
-        self._db.execute(f"UPDATE sink_counters SET {column} = {column} + ? WHERE sink = ?", (n, sink))

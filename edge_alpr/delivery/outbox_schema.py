@@ -1,0 +1,116 @@
+"""The outbox's SQLite file: its tables, indexes and pragmas, and the one-time upgrade of a file
+an older version made.
+
+Why apart from the queue: what a row looks like on disk, and how an old file is brought up to
+date, is settled once when the file opens; the queue operations (``outbox.py``) and the bounds
+(``outbox_bounds.py``) only read and write rows of the layout made here.
+
+Durability: WAL with ``synchronous=FULL``, so a committed ``put`` survives a power cut, not just
+a crash; the ``-wal`` log is trimmed to ``WAL_LIMIT_BYTES`` after each checkpoint.  A new file
+gets ``auto_vacuum=INCREMENTAL`` so that freed pages can be given back.  A file made before the
+byte bound and space reclamation (no ``auto_vacuum``, no ``size`` column) is upgraded once on
+open: the sizes of its rows are filled in and one ``VACUUM`` rewrites it (cost proportional to
+the events still pending, not to the file size); if that fails (disk full) it is logged and
+retried on the next open, and the outbox works meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from pathlib import Path
+
+# The outbox's lines keep one logger name, whichever of its modules writes them.
+log = logging.getLogger("edge_alpr.delivery.outbox")
+
+WAL_LIMIT_BYTES = 4 * 1024 * 1024  # the -wal file is trimmed to this after a checkpoint
+INCREMENTAL = 2  # PRAGMA auto_vacuum value
+
+# ``size`` (before the payload, so it is read without the blob) is the payload's UTF-8 length
+# plus the blob's: what the byte bound counts.
+_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    sink TEXT NOT NULL,
+    created REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    size INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    payload TEXT NOT NULL,
+    blob BLOB
+)"""
+_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS outbox_sink_seq ON outbox (sink, seq)",
+    "CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created)",
+    "CREATE INDEX IF NOT EXISTS outbox_seq_size ON outbox (seq, size)",  # the byte bound's
+)
+_COUNTERS = """
+CREATE TABLE IF NOT EXISTS sink_counters (
+    sink TEXT PRIMARY KEY,
+    dropped INTEGER NOT NULL DEFAULT 0,
+    delivered INTEGER NOT NULL DEFAULT 0
+)"""
+_OLD_COLUMNS = "seq, id, sink, created, attempts, last_error, payload, blob"
+_SIZE_OF_ROW = "length(CAST(payload AS BLOB)) + IFNULL(length(blob), 0)"
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """The outbox file at ``path``, created or upgraded: one connection, shareable between
+    threads (the caller guards it with a lock), with explicit transactions only."""
+    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    try:
+        _prepare(db, path)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _prepare(db: sqlite3.Connection, path: Path) -> None:
+    db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect on a new file (or at VACUUM)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")  # survive power loss, not just a crash
+    db.execute("PRAGMA busy_timeout=5000")
+    db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
+    db.execute(_TABLE.format(name="outbox"))
+    db.execute(_COUNTERS)
+    if "size" not in {row[1] for row in db.execute("PRAGMA table_info(outbox)")}:
+        _add_sizes(db)
+    for index in _INDEXES:
+        db.execute(index)
+    (mode,) = db.execute("PRAGMA auto_vacuum").fetchone()
+    if mode != INCREMENTAL:
+        # Made before space was reclaimed: rewrite it once so freed pages can be given back.
+        started = time.monotonic()
+        try:
+            db.execute("VACUUM")
+        except sqlite3.OperationalError as e:
+            log.warning("outbox: could not upgrade %s to reclaim space (%s); it keeps its "
+                        "size for now (bounded by max_bytes) and is retried on the next "
+                        "start", path, e)
+        else:
+            log.info("outbox: upgraded %s to give back the space of delivered events "
+                     "(one VACUUM, %.1f s)", path, time.monotonic() - started)
+
+
+def _add_sizes(db: sqlite3.Connection) -> None:
+    """A file from before the byte bound: copy its rows, with their sizes, into the new layout
+    (one transaction); if that fails (disk full), add the column and count them as 0 bytes."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("DROP TABLE IF EXISTS outbox_sized")
+        db.execute(_TABLE.format(name="outbox_sized"))
+        db.execute(f"INSERT INTO outbox_sized ({_OLD_COLUMNS}, size) "
+                   f"SELECT {_OLD_COLUMNS}, {_SIZE_OF_ROW} FROM outbox ORDER BY seq")
+        db.execute("DROP TABLE outbox")  # its indexes with it; _prepare makes them again
+        db.execute("ALTER TABLE outbox_sized RENAME TO outbox")
+        (n,) = db.execute("SELECT COUNT(*) FROM outbox").fetchone()
+        db.execute("COMMIT")
+        log.info("outbox: %d event(s) queued by an older version sized for max_bytes", n)
+    except sqlite3.OperationalError as e:
+        db.execute("ROLLBACK")
+        log.warning("outbox: could not size the events queued by an older version (%s); "
+                    "they count as 0 bytes until delivered or expired", e)
+        db.execute("ALTER TABLE outbox ADD COLUMN size INTEGER NOT NULL DEFAULT 0")

@@ -13,192 +13,49 @@ MQTT says ``offline``, and the outbox is closed; all on one deadline inside the 
 budget, whatever a camera (stuck in a read), a webhook target or a client does (``lifecycle``
 ends the process 1.8 s after the signal whatever still runs). SIGKILL loses nothing committed:
 the outbox is SQLite (WAL, synchronous=FULL) and the broker's last will reports ``offline``.
+
+This module is the start-up: ``build`` puts the parts together (and takes them apart again when
+a step fails), ``main`` runs the main thread's loop.  What the parts do once running (each
+event's delivery, the status messages, the ordered stop) is ``running.py``; the systemd
+notifications are ``systemd.py``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import UTC
 from functools import partial
 from typing import Any
 
-from . import __version__, imaging
+from . import __version__
 from .config import Config, camera_regions
 from .delivery.mqtt import MQTT_SINK, MqttPublisher
 from .delivery.outbox import Outbox
 from .delivery.webhooks import Webhooks
 from .delivery.worker import DeliveryWorker
-from .errors import InputError
-from .history.store import History, from_event, open_history
+from .history.store import History, open_history
 from .lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
 from .metrics import Metrics, camera_samples
 from .recognizer import RecognizeOptions, Recognizer
+from .running import CAMERA_STOP_S, SHUTDOWN_BUDGET_S, Service, close_quietly, event_filename
 from .stream.config import FolderSourceConfig, OpenCvSourceConfig, Picamera2SourceConfig, VideoSourceConfig
-from .stream.health import camera_health
 from .stream.loop import CameraLoop
 from .stream.sources import open_source
-from .stream.tracker import PlateEvent
 from .supervision import Supervisor
+from .systemd import pet_watchdog, sd_notify, watchdog_interval
 from .usage import Usage
 from .watchlists import WatchLists
 
+# what callers import from here, whichever module defines it
+__all__ = ["CAMERA_STOP_S", "MAIN_TICK_S", "SHUTDOWN_BUDGET_S", "Service", "build", "describe_source",
+           "event_filename", "main", "pet_watchdog", "sd_notify", "startup_lines", "watchdog_interval"]
+
 log = logging.getLogger(__name__)
 
-SHUTDOWN_BUDGET_S = 1.5  # of systemd's 2 s: what joining the threads may take in total
-CAMERA_STOP_S = 0.6  # of that: how long the cameras may take to finish a recognition and flush
 MAIN_TICK_S = 1.0
-
-
-def sd_notify(message: str, environ: dict[str, str] | None = None) -> bool:
-    """Send ``message`` to systemd's $NOTIFY_SOCKET (no-op without one); True if sent."""
-    env = os.environ if environ is None else environ
-    address = env.get("NOTIFY_SOCKET", "")
-    if not address:
-        return False
-    if address.startswith("@"):
-        address = "\0" + address[1:]  # abstract namespace
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-            s.connect(address)
-            s.sendall(message.encode())
-    except OSError as e:
-        log.warning("sd_notify to %s failed: %s", env.get("NOTIFY_SOCKET"), e)
-        return False
-    return True
-
-
-def watchdog_interval(environ: dict[str, str] | None = None) -> float | None:
-    """Half of systemd's WatchdogSec (from $WATCHDOG_USEC), or None when not asked for."""
-    env = os.environ if environ is None else environ
-    usec = env.get("WATCHDOG_USEC", "")
-    pid = env.get("WATCHDOG_PID", "")
-    if not usec.isdigit() or (pid and pid != str(os.getpid())):
-        return None
-    return int(usec) / 2e6
-
-
-@dataclass
-class Service:
-    """The running parts, so tests and the benchmark can build and stop one in-process."""
-
-    cfg: Config
-    recognizer: Recognizer
-    outbox: Outbox
-    usage: Usage
-    webhooks: Webhooks
-    stop: threading.Event
-    mqtt: MqttPublisher | None = None
-    cameras: list[CameraLoop] = field(default_factory=list)
-    workers: list[DeliveryWorker] = field(default_factory=list)
-    api: Any = None
-    history: History | None = None
-    watchlists: WatchLists | None = None
-    supervisor: Supervisor = field(default_factory=Supervisor)
-    _quota_warned: bool = False
-
-    def deliver(self, event: PlateEvent) -> None:
-        """Commit one event to every sink's queue (durable when this returns), then keep it in
-        the history; an event a watch list matches carries ``match``."""
-        payload = event.to_payload()
-        match = self.watchlists.match(event.result.read.plate) if self.watchlists else None
-        result = event.result.to_dict()
-        if match is not None:
-            payload["match"] = result["match"] = match.to_dict()
-        try:
-            self.usage.take()
-        except InputError as e:
-            if not self._quota_warned:
-                log.warning("camera events beyond the monthly quota are still delivered: %s", e)
-                self._quota_warned = True
-        entries: list[tuple[str, dict[str, Any], bytes | None]] = []
-        if self.mqtt is not None:
-            entries.append((MQTT_SINK, payload, None))
-        if self.cfg.webhooks.targets:  # an API read's body, the camera's frame as its upload
-            data = {"processing_time": round(event.processing_ms, 3), "results": [result],
-                    "filename": event_filename(event), "version": 1, "camera_id": event.camera_id,
-                    "timestamp": payload["timestamp"], "id": event.id}
-            image = None
-            if event.scene is not None and any(t.image for t in self.cfg.webhooks.targets):
-                image = imaging.encode_jpeg(event.scene)
-            entries.extend(self.webhooks.entries(data, image))
-        if entries:  # one transaction: every sink gets the event, or (on a crash) none does
-            self.outbox.put_many(entries)
-        if self.history is not None and self.cfg.history.enabled:
-            self.history.publish(from_event(event, payload, match))  # never raises
-        log.info("camera %s: plate %s (score %.2f, %d frames), event %s", event.camera_id,
-                 payload["plate"], event.result.read.score, event.frames, event.id)
-
-    def usage_counters(self) -> dict[str, Any]:
-        snap = self.usage.snapshot()
-        stats = self.outbox.stats()
-        return {"calls": snap.calls, "max_calls": snap.limit, "lifetime_calls": snap.lifetime_calls,
-                "resets_on": snap.resets_on, "dropped": sum(stats["dropped"].values())}
-
-    def refresh_status(self) -> None:
-        if self.mqtt is None:
-            return
-        counters = self.usage_counters()
-        stats = self.outbox.stats()
-        self.mqtt.set_status(dropped=counters["dropped"], pending=sum(stats["pending"].values()),
-                             crashes=self.supervisor.crashes(), stalled=self.supervisor.stalled())
-        self.mqtt.publish_usage(counters)
-
-    def refresh_cameras(self, force: bool = False) -> None:
-        """Each camera's retained MQTT health: sent when its state changed, or when ``force``."""
-        if self.mqtt is None:
-            return
-        for loop in self.cameras:
-            self.mqtt.publish_camera_health(loop.camera.id, camera_health(loop), force)
-
-    def close(self) -> None:
-        """Stop everything within SHUTDOWN_BUDGET_S; the outbox is closed last.
-
-        The cameras go first, as their followed plates go into the outbox: each gets
-        CAMERA_STOP_S to finish its recognition and flush; one still busy then (a slow or hung
-        model) is flushed from here, so its plates are queued before the outbox closes.  A
-        capture thread stuck in a read holds nothing that needs waiting for.  Also right after
-        a failed start: parts that never started are skipped, and the sources of cameras whose
-        thread never ran are closed here (a running loop closes its own).
-        """
-        self.stop.set()
-        self.outbox.wake()
-        started = time.monotonic()
-        deadline = started + SHUTDOWN_BUDGET_S
-
-        def left(floor: float = 0.05) -> float:
-            return max(floor, deadline - time.monotonic())
-
-        for loop in self.cameras:
-            if loop.is_alive():
-                loop.join(max(0.0, started + CAMERA_STOP_S - time.monotonic()))
-        for loop in self.cameras:
-            if loop.ident is None:  # never started
-                _close_quietly(loop.source)
-            elif loop.is_alive():
-                log.warning("camera %s still recognising %.1f s after stop: flushing its followed "
-                            "plates from the shutdown", loop.camera.id, time.monotonic() - started)
-                if not loop.flush(timeout=left()):
-                    log.error("camera %s: followed plates not queued (its tracker stayed busy past "
-                              "the shutdown budget)", loop.camera.id)
-        for worker in self.workers:
-            if worker.is_alive():
-                worker.join(left())
-        if self.mqtt is not None:
-            self.mqtt.stop(timeout=max(0.1, min(0.5, deadline - time.monotonic())))
-        if self.api is not None:
-            self.api.close(left())  # stops the server and webhooks, closes usage and outbox
-        else:
-            self.webhooks.join(left())
-            self.usage.close()
-            self.outbox.close()
-        if self.history is not None:
-            self.history.close()
 
 
 def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = None) -> Service:
@@ -273,7 +130,7 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
         log.info("start failed (%s): stopping what was started", e)
         stop.set()
         for source in sources:
-            _close_quietly(source)
+            close_quietly(source)
         try:
             if svc is not None:
                 svc.close()
@@ -284,20 +141,6 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
         except Exception as close_error:  # keep the first error: it names what to fix
             log.warning("stopping after the failed start: %s", close_error)
         raise
-
-
-def event_filename(event: PlateEvent) -> str:
-    """``<camera>_<UTC time of the best read>.jpg``: the ``filename`` of a camera event, as an
-    API read carries its upload's (and the name of the image sent to ``image: true`` targets)."""
-    ts = event.timestamp.astimezone(UTC)
-    return f"{event.camera_id}_{ts:%Y%m%dT%H%M%S}.{ts.microsecond // 1000:03d}Z.jpg"
-
-
-def _close_quietly(source: Any) -> None:
-    try:
-        source.close()
-    except Exception as e:  # already failing or stopping: report, do not mask the first error
-        log.warning("closing a camera source failed: %s", e)
 
 
 def startup_lines(svc: Service, port: int | None) -> list[str]:
@@ -336,12 +179,6 @@ def _crops_dir(cfg: Config) -> Any:
     from pathlib import Path
 
     return Path(cfg.stream.events.crops_dir) if cfg.stream.events.crops_dir else cfg.state_path / "crops"
-
-
-def pet_watchdog(supervisor: Supervisor, environ: dict[str, str] | None = None) -> bool:
-    """Ping systemd's watchdog only while every worker made progress within its deadline, so
-    that a hung worker gets the process restarted; True if pinged."""
-    return not supervisor.stalled() and sd_notify("WATCHDOG=1", environ)
 
 
 def main(cfg: Config) -> int:

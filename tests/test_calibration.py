@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from edge_alpr.engine.calibration import Calibration, ece, pav, reliability
-from edge_alpr.engine.pair import PairedReader
 from edge_alpr.engine.runtime import model_path
+from edge_alpr.engine.states import StatedReader
 from edge_alpr.errors import ModelError
 from edge_alpr.imaging import decode
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
@@ -121,9 +121,12 @@ def test_a_malformed_map_is_refused(bad: object) -> None:
         Calibration.from_meta({"sha256": "x", "calibration": bad}, "m")
 
 
-def _folder(tmp_path: Path, reader_cal: dict | None, det_cal: dict | None) -> Path:
-    """The bundled models in a folder, with these maps in the slot reader's and detector's sidecars."""
-    for kind, cal in (("detector", det_cal), ("reader", reader_cal), ("reader_ctc", None), ("vehicle", None)):
+def _folder(tmp_path: Path, reader_cal: dict | None, det_cal: dict | None, owner: str = "reader_ctc") -> Path:
+    """The bundled models in a folder, with these maps in the detector's sidecar and the reader's
+    ``owner`` (the CTC reader's, which holds the map of the bundled way of reading; ``reader`` for
+    the slot reader's)."""
+    for kind, cal in (("detector", det_cal), ("reader", reader_cal if owner == "reader" else None),
+                      ("reader_ctc", reader_cal if owner == "reader_ctc" else None), ("vehicle", None)):
         src = model_path(None, kind)
         shutil.copy2(src, tmp_path / src.name)
         meta = json.loads(src.with_suffix(".json").read_text())
@@ -142,12 +145,15 @@ def _scenes() -> list[tuple[np.ndarray, list[Box]]]:
 LINEAR = {"method": "isotonic", "x": [0.0, 1.0], "y": [0.1, 0.2]}  # raw r -> 0.1 + 0.1 r
 
 
+def _slot_sha() -> str:
+    """The sha256 of the bundled slot reader: the CTC reader's map names it as its partner."""
+    return str(json.loads(model_path(None, "reader").with_suffix(".json").read_text())["sha256"])
+
+
 def test_a_sidecar_map_calibrates_every_read_score(tmp_path: Path) -> None:
-    partner = model_path(None, "reader_ctc")
-    sha = json.loads(partner.with_suffix(".json").read_text())["sha256"]
     rec = Recognizer.from_config(ModelsConfig(directory=str(_folder(
-        tmp_path, {**LINEAR, "reads": "pair", "partner_sha256": sha}, None))))
-    assert isinstance(rec.reader, PairedReader) and not rec.reader.calibration.identity
+        tmp_path, {**LINEAR, "reads": "states", "partner_sha256": _slot_sha()}, None))))
+    assert isinstance(rec.reader, StatedReader) and not rec.reader.calibration.identity
     opts = RecognizeOptions(mode="fast")
     for img, boxes in _scenes():
         for box in boxes:
@@ -159,11 +165,14 @@ def test_a_sidecar_map_calibrates_every_read_score(tmp_path: Path) -> None:
             assert all(0.1 <= c.score <= got.score for c in got.candidates)
 
 
-def test_a_pair_map_fitted_with_another_partner_is_not_applied(tmp_path: Path) -> None:
-    folder = _folder(tmp_path, {**LINEAR, "reads": "pair", "partner_sha256": "0" * 64}, None)
+def test_a_map_fitted_with_another_partner_is_not_applied(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, {**LINEAR, "reads": "states", "partner_sha256": "0" * 64}, None)
     assert Recognizer.from_config(ModelsConfig(directory=str(folder))).reader.calibration.identity
-    # a map of the slot reader alone applies when it reads alone, not in a pair
-    single = _folder(tmp_path, {**LINEAR, "reads": "single"}, None)
+    # a map fitted on another way of reading (the joint pair) does not apply either
+    joint = _folder(tmp_path, {**LINEAR, "reads": "pair", "partner_sha256": _slot_sha()}, None)
+    assert Recognizer.from_config(ModelsConfig(directory=str(joint))).reader.calibration.identity
+    # a map of the slot reader alone applies when it reads alone, not beside the CTC reader
+    single = _folder(tmp_path, {**LINEAR, "reads": "single"}, None, owner="reader")
     alone = Recognizer.from_config(ModelsConfig(directory=str(single), reader_pair="off"))
     assert not alone.reader.calibration.identity
     assert Recognizer.from_config(ModelsConfig(directory=str(single))).reader.calibration.identity
@@ -171,9 +180,7 @@ def test_a_pair_map_fitted_with_another_partner_is_not_applied(tmp_path: Path) -
 
 def test_thresholds_filter_on_calibrated_scores(tmp_path: Path) -> None:
     """threshold_o and threshold_d mean the calibrated score and dscore, and results are sorted."""
-    partner = model_path(None, "reader_ctc")
-    sha = json.loads(partner.with_suffix(".json").read_text())["sha256"]
-    high = {"method": "isotonic", "x": [0.0, 1.0], "y": [0.95, 0.96], "reads": "pair", "partner_sha256": sha}
+    high = {"method": "isotonic", "x": [0.0, 1.0], "y": [0.95, 0.96], "reads": "states", "partner_sha256": _slot_sha()}
     det = {"method": "isotonic", "x": [0.5, 0.9], "y": [0.2, 0.6]}
     cal = Recognizer.from_config(ModelsConfig(directory=str(_folder(tmp_path, high, det))))
     (tmp_path / "raw").mkdir()

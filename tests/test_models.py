@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from data_paths import FIXTURE
 
-from edge_alpr.engine.pair import PairedReader
 from edge_alpr.engine.runtime import BUNDLED, Model, model_path
+from edge_alpr.engine.states import StatedReader
 from edge_alpr.imaging import decode
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
 from edge_alpr.types import Box
@@ -76,11 +76,15 @@ def test_model_is_fully_int8_and_matches_sidecar(name: str) -> None:
     assert not dtypes & {"float32", "float16"}, f"{name} has float tensors: {dtypes}"
 
 
-def test_bundled_reader_is_the_slot_and_ctc_pair(recognizer: Recognizer) -> None:
-    """The service reads with both bundled readers (engine/pair.py) and /info/ lists all four models."""
-    assert isinstance(recognizer.reader, PairedReader)
-    assert [m.name for m in recognizer.reader.models] == [model_path(None, "reader").stem,
-                                                         model_path(None, "reader_ctc").stem]
+def test_bundled_reader_is_the_ctc_reader_with_states_from_the_slot_reader(recognizer: Recognizer) -> None:
+    """The service reads with both bundled readers as the CTC sidecar asks (engine/states.py: the
+    CTC head reads, the slot head names US states and joins uncertain readings), and /info/ lists
+    all four models."""
+    assert isinstance(recognizer.reader, StatedReader)
+    assert recognizer.reader.joint_below == 0.5
+    assert not recognizer.reader.calibration.identity  # the map fitted on this way of reading
+    assert [m.name for m in recognizer.reader.models] == [model_path(None, "reader_ctc").stem,
+                                                         model_path(None, "reader").stem]
     assert set(recognizer.info()) == {model_path(None, n).stem for n in NAMES}
 
 

@@ -191,20 +191,19 @@ def test_the_recognizer_rereads_only_uncertain_plates_outside_fast_mode(sample_c
     margins = ((0.0, 0.0),)
     always = Recognizer.from_config(ModelsConfig(reread_below=1.0, reread_margins=margins))
     never = Recognizer.from_config(ModelsConfig(reread_below=0.0))
-    pair = always.reader
-    assert isinstance(pair, PairedReader)
+    reader = always.reader  # the bundled way of reading (a CTC reader with the slot reader beside it)
     changed = 0
     for name, label in json.loads((samples / "labels.json").read_text()).items():
         img = decode((samples / name).read_bytes(), 10**8)
         for plate in label["plates"]:
             box = Box(*plate["box"])
-            one = pair.read(pair.crop(img, box), self_hint_score=always.cfg.region_prior_score)
-            views = pair.decode([pair.infer(pair.crop(img, box)), pair.infer(pair.crop(img, box, margins[0]))],
-                                self_hint_score=always.cfg.region_prior_score)
+            one = reader.read(reader.crop(img, box), self_hint_score=always.cfg.region_prior_score)
+            crops = [reader.crop(img, box), reader.crop(img, box, margins[0])]
+            views = reader.decode([reader.infer(c) for c in crops], self_hint_score=always.cfg.region_prior_score)
             # the recognizer's reads are calibrated; reread_below compares the raw score
-            assert never.read(img, box, RecognizeOptions()) == pair.calibrate(one)
-            assert always.read(img, box, RecognizeOptions(mode="fast")) == pair.calibrate(one)
-            assert always.read(img, box, RecognizeOptions()) == pair.calibrate(views if one.score < 1.0 else one)
+            assert never.read(img, box, RecognizeOptions()) == reader.calibrate(one)
+            assert always.read(img, box, RecognizeOptions(mode="fast")) == reader.calibrate(one)
+            assert always.read(img, box, RecognizeOptions()) == reader.calibrate(views if one.score < 1.0 else one)
             changed += views != one
     assert changed  # the second view did move some reading or score
 

@@ -25,8 +25,10 @@ SAMPLES = Path(__file__).resolve().parents[1] / "edge_alpr" / "samples"
 
 
 @pytest.fixture(scope="module")
-def stated() -> StatedReader:
-    return StatedReader(Reader(model_path(None, "reader_ctc")), Reader(model_path(None, "reader")))
+def stated(tmp_path_factory: pytest.TempPathFactory) -> StatedReader:
+    """The bundled readers, the CTC head reading alone (no joint fallback)."""
+    folder = copy_models(tmp_path_factory.mktemp("alone"), joint_below=None)
+    return StatedReader(Reader(model_path(folder, "reader_ctc")), Reader(model_path(folder, "reader")))
 
 
 def one_hot(regions: list[str], **p: float) -> np.ndarray:
@@ -78,27 +80,66 @@ def test_the_slot_model_runs_only_for_plates_read_as_american(stated: StatedRead
     seen_us = seen_other = 0
     for crop in crops(stated):
         chars, own = stated.text.infer(crop)
-        got_chars, got = stated.infer(crop)
-        assert np.array_equal(got_chars, chars)
+        view = stated.infer(crop)
+        assert np.array_equal(view.chars, chars)
         american = is_us(stated.text.regions[int(np.argmax(own))])
         if american:
             seen_us += 1
-            assert np.allclose(got, stated.compose(own, stated.states.infer(crop)[1]))
+            assert view.slot is not None
+            assert np.allclose(view.region_p, stated.compose(own, stated.states.infer(crop)[1]))
         else:
             seen_other += 1
-            assert np.array_equal(got, own)
+            assert view.slot is None  # the slot model did not run
+            assert np.array_equal(view.region_p, own)
         # the text is the CTC reader's own decoding of those outputs
-        assert stated.read(crop).plate == stated.text.decode([(chars, got)]).plate
+        assert stated.read(crop).plate == stated.text.decode([(chars, view.region_p)]).plate
     assert seen_us and seen_other, "the samples should hold American and other plates"
 
 
+def test_uncertain_reads_are_read_again_by_both_heads(tmp_path: Path) -> None:
+    """Under ``joint_below`` a plate reads as the joint pair, with the CTC head's (composed) region;
+    at or above it, as the CTC head alone."""
+    from edge_alpr.engine.pair import PairedReader, PairView
+
+    folder = copy_models(tmp_path / "gated", pairing="states", joint_below=1.0)
+    gated = StatedReader(Reader(model_path(folder, "reader_ctc")), Reader(model_path(folder, "reader")))
+    folder = copy_models(tmp_path / "alone", pairing="states", joint_below=None)
+    alone = StatedReader(Reader(model_path(folder, "reader_ctc")), Reader(model_path(folder, "reader")))
+    assert alone.joint_below is None
+    pair = PairedReader(alone.states, alone.text)
+    fell_back = 0
+    for crop in crops(alone):
+        own = alone.read(crop)
+        got = gated.read(crop)
+        if own.score >= 1.0:  # only an exactly certain reading stays alone at 1.0
+            assert (got.plate, got.score) == (own.plate, own.score)
+            continue
+        fell_back += 1
+        view = alone.infer(crop)
+        slot_chars, slot_region = alone.states.infer(crop)
+        want = pair.decode_as([PairView(slot_chars, slot_region, view.chars)], own.region, own.region_score)
+        assert (got.plate, got.score, got.region) == (want.plate, want.score, own.region)
+    assert fell_back
+
+
+@pytest.mark.parametrize("below", [0, 1.5, "0.5", True])
+def test_a_bad_joint_below_is_refused(tmp_path: Path, below: object) -> None:
+    with pytest.raises(ModelError, match="joint_below"):
+        Recognizer.from_config(ModelsConfig(directory=str(copy_models(tmp_path, pairing="states",
+                                                                      joint_below=below))))
+
+
 def copy_models(tmp_path: Path, **ctc_meta: object) -> Path:
+    """The bundled models in ``tmp_path``, the CTC sidecar's keys set as given (None: removed)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     for stem in ("detector", "reader", "reader_ctc", "vehicle"):
         src = model_path(None, stem)
         shutil.copy2(src, tmp_path / src.name)
         meta = json.loads(src.with_suffix(".json").read_text())
         if stem == "reader_ctc":
             meta.update(ctc_meta)
+            for key in [k for k, v in ctc_meta.items() if v is None]:
+                del meta[key]
         (tmp_path / src.name).with_suffix(".json").write_text(json.dumps(meta))
     return tmp_path
 
@@ -108,11 +149,13 @@ def test_the_ctc_sidecar_chooses_the_way_of_reading(tmp_path: Path) -> None:
     assert isinstance(rec.reader, StatedReader)
     assert [m.name for m in rec.reader.models] == [model_path(None, "reader_ctc").stem, model_path(None, "reader").stem]
     assert set(rec.info()) >= {m.name for m in rec.reader.models}
-    # the pair's calibration map was fitted on joint reads, not on this way of reading
-    assert rec.reader.calibration.identity
+    # the map in the CTC sidecar was fitted on this way of reading, with this slot reader
+    assert not rec.reader.calibration.identity
+    folder = copy_models(tmp_path / "other", pairing="joint")
+    assert not isinstance(Recognizer.from_config(ModelsConfig(directory=str(folder))).reader, StatedReader)
 
 
-@pytest.mark.parametrize("pairing", ["both", 1, None])
+@pytest.mark.parametrize("pairing", ["both", 1, ""])
 def test_an_unknown_pairing_is_refused(tmp_path: Path, pairing: object) -> None:
     with pytest.raises(ModelError, match="pairing"):
         Recognizer.from_config(ModelsConfig(directory=str(copy_models(tmp_path, pairing=pairing))))

@@ -136,6 +136,21 @@ class PairedReader:
         template prior come from the first view.  The scores are raw (``calibrate`` maps them).
         """
         code, score = self.slot.region(views[0].region_p)
+        return self.decode_as(views, code, score, top_n, beam_width, hint, hint_ratio, self_hint_score)
+
+    def decode_as(
+        self,
+        views: Sequence[PairView],
+        code: str,
+        score: float,
+        top_n: int = TOP_N,
+        beam_width: int = BEAM_WIDTH,
+        hint: tuple[str, ...] = (),
+        hint_ratio: float = HINT_RATIO,
+        self_hint_score: float = SELF_HINT_SCORE,
+    ) -> PlateRead:
+        """``decode`` with the region (``code`` and its ``score``, hence the template prior) given
+        by the caller instead of the slot head (``engine.states`` names it with the CTC head)."""
         prior = self.slot.prior(code, score, hint, self_hint_score)
         n = max(top_n, 1) * PROPOSALS_PER_RESULT
         key = (prior, beam_width, n, hint_ratio)

@@ -10,18 +10,23 @@ the probability among the states, and the plate-template prior follows that stat
 model runs only for plates the CTC head calls American.
 
 The CTC model's sidecar asks for this with ``"pairing": "states"`` (``engine.pair`` is the
-other way, ``"joint"``).
+other way, ``"joint"``).  With ``"joint_below": T`` as well, a reading whose raw score is under T
+is read again as the joint pair (both heads score every candidate), keeping the composed region:
+the slot head reads tiny plates of the countries it learned better than the CTC head, but as a
+full pair it vetoes the layouts it never learned, which the CTC head reads confidently.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import ModelError
 from ..types import Box, PlateRead
 from .calibration import Calibration, for_reader
+from .pair import PairedReader, PairView
 from .reader import BEAM_WIDTH, HINT_RATIO, SELF_HINT_SCORE, TOP_N, Reader
 from .runtime import Model
 
@@ -29,6 +34,21 @@ from .runtime import Model
 def is_us(code: str) -> bool:
     """A US region code: the bare country or one of its states."""
     return code == "us" or code.startswith("us-")
+
+
+@dataclass(eq=False)
+class StatedView:
+    """One crop as the CTC head saw it (region composed), with the slot head's outputs once needed.
+
+    Why keep the crop: the slot model runs only for plates called American or read uncertainly,
+    and a re-read decodes the first view again beside tighter crops.
+    """
+
+    chars: np.ndarray
+    region_p: np.ndarray
+    crop: np.ndarray
+    slot: tuple[np.ndarray, np.ndarray] | None = None
+    pair: PairView | None = field(default=None, repr=False)
 
 
 class StatedReader:
@@ -55,6 +75,12 @@ class StatedReader:
         self.state_from, self.state_to = (np.array(x, np.int64) for x in zip(*shared))
         # the map is fitted on this way of reading, with this slot model (its sha256 in the sidecar)
         self.calibration: Calibration = for_reader(text.model.meta, text.model.name, "states", states.model.sha256)
+        below = text.model.meta.get("joint_below")
+        if below is not None and (isinstance(below, bool) or not isinstance(below, (int, float)) or not 0 < below <= 1):
+            raise ModelError(f"{text.model.name}: sidecar joint_below {below!r} is not a number in (0, 1]; fix the "
+                             "sidecar or remove the key (no joint fallback)")
+        self.joint_below: float | None = None if below is None else float(below)
+        self.pair = PairedReader(states, text) if below is not None else None
 
     @property
     def models(self) -> tuple[Model, ...]:
@@ -65,12 +91,19 @@ class StatedReader:
         """The shared model input for a detection (``Reader.crop``)."""
         return self.text.crop(image, box, margin)
 
-    def infer(self, crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def infer(self, crop: np.ndarray) -> StatedView:
         """The CTC head's character probabilities and its region probabilities, the US share split by state."""
         chars, region_p = self.text.infer(crop)
+        view = StatedView(chars, region_p, crop)
         if self.us.size and int(np.argmax(region_p)) in set(self.us.tolist()):
-            region_p = self.compose(region_p, self.states.infer(crop)[1])
-        return chars, region_p
+            view.region_p = self.compose(region_p, self.slot_outputs(view)[1])
+        return view
+
+    def slot_outputs(self, view: StatedView) -> tuple[np.ndarray, np.ndarray]:
+        """The slot head's outputs for the view's crop (run once)."""
+        if view.slot is None:
+            view.slot = self.states.infer(view.crop)
+        return view.slot
 
     def compose(self, region_p: np.ndarray, state_p: np.ndarray) -> np.ndarray:
         """``region_p`` with its US mass shared among the states as the slot head's ``state_p`` shares it."""
@@ -97,15 +130,27 @@ class StatedReader:
 
     def decode(
         self,
-        views: Sequence[tuple[np.ndarray, np.ndarray]],
+        views: Sequence[StatedView],
         top_n: int = TOP_N,
         beam_width: int = BEAM_WIDTH,
         hint: tuple[str, ...] = (),
         hint_ratio: float = HINT_RATIO,
         self_hint_score: float = SELF_HINT_SCORE,
     ) -> PlateRead:
-        """The CTC reader's ``decode`` of ``infer`` outputs (raw scores; ``calibrate`` maps them)."""
-        return self.text.decode(views, top_n, beam_width, hint, hint_ratio, self_hint_score)
+        """The CTC reader's ``decode`` of ``infer`` outputs; under ``joint_below``, the joint pair's.
+
+        The scores are raw (``calibrate`` maps them).
+        """
+        args = (top_n, beam_width, hint, hint_ratio, self_hint_score)
+        read = self.text.decode([(v.chars, v.region_p) for v in views], *args)
+        if self.pair is None or self.joint_below is None or read.score >= self.joint_below:
+            return read
+        for v in views:
+            if v.pair is None:
+                slot_chars, slot_region = self.slot_outputs(v)
+                v.pair = PairView(slot_chars, slot_region, v.chars)
+        pviews = [v.pair for v in views if v.pair is not None]
+        return self.pair.decode_as(pviews, read.region, read.region_score, *args)
 
     def calibrate(self, read: PlateRead) -> PlateRead:
         """``read`` with calibrated scores (the CTC sidecar's map for this way of reading)."""

@@ -66,6 +66,8 @@ def main() -> None:
     ap.add_argument("--teacher-conf", type=float, default=datasets.TEACHER_CONF,
                     help="confident teacher reads become labels (run scripts/data/teacher_reads.py first)")
     ap.add_argument("--scenes", type=int, default=150, help="train scenes the renderer draws backgrounds from")
+    ap.add_argument("--init-from", type=Path, default=tfcommon.MODELS,
+                    help="folder of the int8 readers each head starts from (" + ", ".join(HEADS.values()) + ")")
     args = ap.parse_args()
     if args.out.exists():
         if not (args.out / "meta.json").exists():
@@ -100,7 +102,7 @@ def main() -> None:
     sample = np.concatenate([sample_synth, rx[np.random.default_rng(4).choice(len(rx), 1500, replace=False)]])
     for head, name in HEADS.items():
         model = rm.build(len(regions), head)
-        fresh = tflite_weights.to_keras(model, tflite_weights.int8_constants(tfcommon.MODELS / f"{name}.tflite"))
+        fresh = tflite_weights.to_keras(model, tflite_weights.int8_constants(args.init_from / f"{name}.tflite"))
         if set(fresh) - {"region"}:
             raise SystemExit(f"{name}: no weights recovered for layers {fresh}")
         tflite_weights.reestimate_bn(model, sample)
@@ -108,7 +110,7 @@ def main() -> None:
     meta = {
         "regions": regions, "alphabet": rm.ALPHABET, "max_len": rm.MAX_LEN, "input": [rd.IN_H, rd.IN_W],
         "held_out_every": args.holdout, "held_out_offset": args.holdout_offset, "teacher_min_conf": args.teacher_conf,
-        "weights": WEIGHTS, "init": {h: f"models/quantized/{n}.tflite" for h, n in HEADS.items()},
+        "weights": WEIGHTS, "init": {h: f"{n}.tflite" for h, n in HEADS.items()},
         "real_train_crops": {s: rsets.count(s) for s in sorted(set(rsets))},
         "scene_plates": {s: csets.count(s) for s in sorted(set(csets))},
         "held_out_crops": {s: (hsets + gsets).count(s) for s in sorted(set(hsets + gsets))},

@@ -10,10 +10,12 @@
 # ~60 min side by side, one core each; reader stage 2 ~17 min on both cores; reader stage 3 and
 # detector stage 2 side by side ~30 min; reader v2 (attention head on the stage-3 trunk, ~50 min)
 # then v3 (8 more epochs, ~45 min) beside detector stages 3 and 4 (~70 min); vehicle classifier
-# ~2 min; detector threshold tuning and dev evaluation ~8 min).  Progress goes to logs/*.log.
+# ~2 min; detector threshold tuning and dev evaluation ~8 min), then reader_ctc v2: its GPU stage
+# (two runs, 11 min on one NVIDIA H200; see below) and three CPU stages (~65 min on both cores).
+# Progress goes to logs/*.log.
 #
 # Earlier stages write their models to the cache; the shipped models are the last stage's:
-# detector_v4, reader_v3, reader_ctc_v1 and vehicle_v2 in models/quantized/ (detector_v2, stage 4,
+# detector_v4, reader_v3, reader_ctc_v2 and vehicle_v2 in models/quantized/ (detector_v2, stage 4,
 # and detector_v3 stay in the cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -108,7 +110,7 @@ python3 -m scripts.bench.bench_regions --real-crops --per-family 60 --models "$C
 # measured).  The exported sidecar's training_data lists the stages from the records
 # train_detector_stream.py writes beside its weights; the committed detector_v4.json also has a
 # hand-written recipe describing the shipped run.  The model is copied and its sidecar rewritten in
-# place by write_sidecar, which keeps that recipe (as it does for reader_v3 and reader_ctc_v1); the
+# place by write_sidecar, which keeps that recipe (as it does for reader_v3 and reader_ctc_v2); the
 # new sidecar's other fields, command included, are the export's.
 cp "$CACHE/cand_f/w3/detector_v4.tflite" models/quantized/
 python3 - "$CACHE/cand_f/w3/detector_v4.json" <<'PY'
@@ -128,8 +130,56 @@ python3 -m scripts.train.train_reader --head ctc --trunk-from "$CACHE/reader_v3.
   > logs/train_reader_ctc1.log 2>&1
 python3 -m scripts.train.train_reader --head ctc --init "$CACHE/reader_ctc1.weights.h5" \
   --epochs 5 --lr 5e-4 --synthetic 60000 --synthetic-use 20000 --det-crops 6 --real-repeat 7 --threads 2 \
-  --monitor none --ckpt "$CACHE/reader_ctc2.weights.h5" --out models/quantized/reader_ctc_v1.tflite \
+  --monitor none --ckpt "$CACHE/reader_ctc2.weights.h5" --out "$CACHE/reader_ctc_v1.tflite" \
   > logs/train_reader_ctc2.log 2>&1
+
+echo "      reader_ctc v2: both heads trained on a GPU from freshly rendered plates of every layout, then the"
+echo "      CTC head continued here (every 10th train item held out; teacher reads >= 0.9 as labels)"
+# The GPU stage runs on an accelerator machine (scripts/train/train_reader_gpu.sh: JAX, no network).
+# Pack here, run there twice (the second run continues the first), and put the second run's output
+# folder (weights and run.json) at $GPU_READER_RUN; without it the script stops here with the steps.
+GPU_READER_RUN=${GPU_READER_RUN:-$CACHE/gpu_reader_run2}
+if [ ! -f "$GPU_READER_RUN/reader_ctc.weights.h5" ]; then
+  cp models/quantized/reader_v3.tflite models/quantized/reader_v3.json "$CACHE/"
+  python3 -m scripts.data.pack_reader_gpu --init-from "$CACHE"
+  cat >&2 <<MSG
+reader_ctc v2 needs its GPU stage: copy the checkout with .gpu/reader/ (and the keras, namex and optree
+wheels in .whl/) to an accelerator machine and run there
+  SECONDS_TRAIN=390 OUT=run1 bash scripts/train/train_reader_gpu.sh --lr 1e-3
+  SECONDS_TRAIN=280 OUT=run2 bash scripts/train/train_reader_gpu.sh --lr 3e-4 --init-dir run1
+then copy run2/ back to $GPU_READER_RUN and run make models again (every stage runs again).
+MSG
+  exit 3
+fi
+python3 -m scripts.train.train_reader --head ctc --init "$GPU_READER_RUN/reader_ctc.weights.h5" \
+  --regions-from "$GPU_READER_RUN/run.json" --holdout 10 --holdout-offset 0 --teacher-conf 0.9 \
+  --synthetic 60000 --synthetic-use 40000 --real-repeat 4 --det-crops 3 --lowres 1 \
+  --repeat-set ar_crops=2 --repeat-set se_crops=3 --repeat-set uc3m_crops=1 --lr 2e-4 --epochs 2 --threads 2 \
+  --monitor heldout --ckpt "$CACHE/reader_ctc_c3a.weights.h5" --out "$CACHE/reader_ctc_c3a.tflite" \
+  > logs/train_reader_ctc_c3a.log 2>&1
+python3 -m scripts.train.train_reader --head ctc --region-only --init "$CACHE/reader_ctc_c3a.weights.h5" \
+  --regions-from "$GPU_READER_RUN/run.json" --holdout 10 --holdout-offset 0 --teacher-conf 0.9 \
+  --synthetic 60000 --synthetic-use 40000 --real-repeat 4 --det-crops 3 --lowres 1 \
+  --repeat-set ar_crops=2 --repeat-set se_crops=3 --repeat-set uc3m_crops=1 --lr 1e-3 --epochs 1 --threads 2 \
+  --monitor heldout --ckpt "$CACHE/reader_ctc_c3b.weights.h5" --out "$CACHE/reader_ctc_c3b.tflite" \
+  > logs/train_reader_ctc_c3b.log 2>&1
+python3 -m scripts.train.train_reader --head ctc --init "$CACHE/reader_ctc_c3b.weights.h5" \
+  --regions-from "$GPU_READER_RUN/run.json" --holdout 10 --holdout-offset 0 --teacher-conf 0.9 \
+  --synthetic 60000 --synthetic-use 30000 --real-repeat 4 --det-crops 4 --lowres 2 \
+  --repeat-set ar_crops=2 --repeat-set se_crops=3 --repeat-set uc3m_crops=2 --lr 1e-4 --epochs 2 --threads 2 \
+  --monitor heldout --ckpt "$CACHE/reader_ctc_c4.weights.h5" --out models/quantized/reader_ctc_v2.tflite \
+  > logs/train_reader_ctc_c4.log 2>&1
+# read alone with US states and a joint fallback from reader_v3 (engine/states.py), as chosen
+python3 - <<'PY'
+import json
+from pathlib import Path
+side = Path("models/quantized/reader_ctc_v2.json")
+meta = json.loads(side.read_text())
+meta.update(pairing="states", joint_below=0.5)
+side.write_text(json.dumps(meta, indent=2) + "\n")
+PY
+echo "      score map of the reader, fitted on the train items its CTC head never saw (logs/calibrate_reader.log)"
+python3 -m scripts.eval.calibrate_reader --check-dev --write | tee logs/calibrate_reader.log
 
 echo "      vehicle classifier (logs/train_vehicle.log)"
 python3 -m scripts.train.train_vehicle --epochs 25 --threads 2 > logs/train_vehicle.log 2>&1

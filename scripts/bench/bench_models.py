@@ -5,10 +5,10 @@
 Stages: detector on a letterboxed 320x320 canvas; reader on real dev plate crops (us_states,
 cycled), its model(s) alone and the whole read with decoding, without and with a region hint
 (``us-ca``: the most plate templates to fit); vehicle classifier on one crop; and the whole
-pipeline (fast and default modes) on real dev images upscaled to 1280x720.  Targets (models
-issue): detector <= 15 ms per image, reader <= 3 ms per plate (checked on the whole read: with
-a reader pair, both models and the decoding; and on the default mode's read, which reads an
-uncertain plate again from ``models.reread_margins``: that re-read's own cost is printed too).
+pipeline (fast and default modes) on real dev images upscaled to 1280x720.  Targets: detector
+<= 15 ms per image, reader <= 3 ms per plate (checked on the whole read: with two readers, both
+models and the decoding; and on the default mode's read, which reads an uncertain plate again
+from ``models.reread_margins``: that re-read's own cost is printed too).
 """
 
 from __future__ import annotations

@@ -88,6 +88,8 @@ def main() -> None:
     ap.add_argument("--gates", default="0,0.02,0.05,0.1,0.15,0.2,0.3", help="comma-separated tile gates")
     ap.add_argument("--models", default="", help="model folder (default: the bundled models)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rescue-min-read", type=float, default=ModelsConfig.rescue_min_read,
+                    help="models.rescue_min_read: a rescued candidate's read must score this (raw)")
     args = ap.parse_args()
     try:
         gates = [float(g) for g in args.gates.split(",")]
@@ -97,10 +99,11 @@ def main() -> None:
         data = scenes(args.split)
     except FileNotFoundError as e:
         ap.error(f"the scenes are read from ../shared/data ({e}); clone the data beside the repo")
-    rec = Recognizer.from_config(ModelsConfig(directory=args.models, threads=args.threads))
+    rec = Recognizer.from_config(ModelsConfig(directory=args.models, threads=args.threads,
+                                                   rescue_min_read=args.rescue_min_read))
     rows = {g: measure(rec, data, g) for g in gates}
     keys = sorted({k for r in rows.values() for k in r}, key=lambda k: (k == "pooled", k))
-    print(f"{args.split} scenes: {len(data)}")
+    print(f"{args.split} scenes: {len(data)}; rescue_min_read {args.rescue_min_read:g}")
     head = ("set", "gate", "found", "recall", "precision", "fp", "tiles", "ms")
     print(f"{head[0]:18s} " + " ".join(f"{h:>{w}s}" for h, w in zip(head[1:], (5, 9, 7, 9, 5, 6, 7))))
     for k in keys:

@@ -23,7 +23,6 @@ notifications are ``systemd.py``.
 from __future__ import annotations
 
 import logging
-import re
 import socket
 import threading
 import time
@@ -41,7 +40,7 @@ from .lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
 from .metrics import Metrics, camera_samples
 from .recognizer import RecognizeOptions, Recognizer
 from .running import CAMERA_STOP_S, SHUTDOWN_BUDGET_S, Service, close_quietly, event_filename
-from .stream.config import FolderSourceConfig, OpenCvSourceConfig, Picamera2SourceConfig, VideoSourceConfig
+from .stream.config import describe_source
 from .stream.loop import CameraLoop
 from .stream.sources import open_source
 from .supervision import Supervisor
@@ -158,21 +157,6 @@ def startup_lines(svc: Service, port: int | None) -> list[str]:
     return [f"edge-alpr {__version__} running; API: {api}",
             f"cameras: {cams or 'none (stream.enabled is false or no camera is listed)'}",
             f"events: {events}"]
-
-
-def describe_source(source: Any) -> str:
-    """A camera source in a few words, with no password (an RTSP URL may carry one)."""
-    if isinstance(source, FolderSourceConfig):
-        return f"images in {source.path}" if source.path else "the bundled sample images"
-    if isinstance(source, VideoSourceConfig):
-        return f"video {source.path}"
-    if isinstance(source, OpenCvSourceConfig):
-        if source.url:
-            return re.sub(r"//[^/@]*@", "//", source.url)
-        return "GStreamer pipeline" if source.pipeline else f"/dev/video{source.device}"
-    if isinstance(source, Picamera2SourceConfig):
-        return f"picamera2 camera {source.camera_num}"
-    return type(source).__name__
 
 
 def _crops_dir(cfg: Config) -> Any:

@@ -13,8 +13,7 @@ from pathlib import Path
 import yaml
 
 from edge_alpr.api.server import free_port
-from edge_alpr.service import describe_source
-from edge_alpr.stream.config import FolderSourceConfig, OpenCvSourceConfig
+from edge_alpr.stream.config import FolderSourceConfig, OpenCvSourceConfig, describe_source
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -29,7 +29,7 @@ import bottle
 from .. import __version__
 from ..errors import InputError
 from ..history.store import EventQuery
-from ..service import describe_source
+from ..stream.config import describe_source
 from . import console_status as status
 from .console_auth import ConsoleAuth
 from .events import Guard, parse_query

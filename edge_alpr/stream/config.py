@@ -24,6 +24,7 @@ path), so ``edge-alpr run`` works on a machine without a camera.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -247,3 +248,18 @@ class StreamConfig(Section):
     enabled: bool = True  # false: edge-alpr run starts no camera (the API and deliveries still run)
     cameras: tuple[CameraConfig, ...] = setting((CameraConfig(),), parse=_cameras)
     events: EventConfig = EventConfig()
+
+
+def describe_source(source: Any) -> str:
+    """A camera source in a few words, with no password (an RTSP URL may carry one)."""
+    if isinstance(source, FolderSourceConfig):
+        return f"images in {source.path}" if source.path else "the bundled sample images"
+    if isinstance(source, VideoSourceConfig):
+        return f"video {source.path}"
+    if isinstance(source, OpenCvSourceConfig):
+        if source.url:
+            return re.sub(r"//[^/@]*@", "//", source.url)
+        return "GStreamer pipeline" if source.pipeline else f"/dev/video{source.device}"
+    if isinstance(source, Picamera2SourceConfig):
+        return f"picamera2 camera {source.camera_num}"
+    return type(source).__name__

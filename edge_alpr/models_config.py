@@ -17,9 +17,8 @@ from .configutil import Section, parse_section, setting
 from .errors import ConfigError
 from .types import Box
 
-# Defaults of one read, shared by every reader (``engine.reader.Reader`` and
-# ``engine.pair.PairedReader``, which import them through ``engine.reader``) and by this section,
-# because callers may swap one reader for the other: a second copy of them could drift.
+# Defaults of one read, shared by every reader (``engine.reader.ReadSettings``'s defaults) and by
+# this section, because callers may swap one reader for another: a second copy of them could drift.
 TOP_N, BEAM_WIDTH = 5, 8
 MODES = ("default", "fast", "redaction")  # a request's or a camera's recognition mode
 RUNTIME_CHOICES = ("auto", "ai_edge_litert", "tflite_runtime")

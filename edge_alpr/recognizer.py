@@ -21,7 +21,7 @@ from .engine import regions as reg
 from .engine.calibration import Calibration
 from .engine.detector import Detector
 from .engine.pair import PairedReader
-from .engine.reader import Reader
+from .engine.reader import Reader, ReadSettings
 from .engine.runtime import model_path
 from .engine.states import StatedReader
 from .engine.vehicle import VehicleClassifier
@@ -201,16 +201,22 @@ class Recognizer:
         (``ModelsConfig.reread_below``)."""
         return self.reader.calibrate(self._read(image, box, opts))
 
+    def read_settings(self, regions: tuple[str, ...] = ()) -> ReadSettings:
+        """How the reader reads a plate for a request with these ``regions`` (its hint): the models
+        section's top-N, beam width and region-prior score."""
+        return ReadSettings(top_n=self.cfg.top_n, beam_width=self.cfg.beam_width, hint=regions,
+                            self_hint_score=self.cfg.region_prior_score)
+
     def _read(self, image: np.ndarray, box: Box, opts: RecognizeOptions) -> PlateRead:
         """``read`` with the reader's raw scores.  Why raw: ``reread_below`` and ``rescue_min_read`` were tuned on the
         raw score, and the calibration map is fitted on the reads this makes."""
-        args = (self.cfg.top_n, self.cfg.beam_width, opts.regions)
+        settings = self.read_settings(opts.regions)
         views: list[Any] = [self.reader.infer(self.reader.crop(image, box))]  # kept for a re-read
-        read = self.reader.decode(views, *args, self_hint_score=self.cfg.region_prior_score)
+        read = self.reader.decode(views, settings)
         if opts.mode == "fast" or read.score >= self.cfg.reread_below or not self.cfg.reread_margins:
             return read
         views += [self.reader.infer(self.reader.crop(image, box, m)) for m in self.cfg.reread_margins]
-        return self.reader.decode(views, *args, self_hint_score=self.cfg.region_prior_score)
+        return self.reader.decode(views, settings)
 
     def recognize(self, image: np.ndarray, options: RecognizeOptions | None = None) -> list[PlateResult]:
         """All plates in an RGB uint8 image, best detection first.

@@ -157,7 +157,7 @@ def test_a_sidecar_map_calibrates_every_read_score(tmp_path: Path) -> None:
     opts = RecognizeOptions(mode="fast")
     for img, boxes in _scenes():
         for box in boxes:
-            raw = rec.reader.read(rec.reader.crop(img, box), self_hint_score=rec.cfg.region_prior_score)
+            raw = rec.reader.read(rec.reader.crop(img, box), rec.read_settings())
             got = rec.read(img, box, opts)
             assert got.plate == raw.plate
             assert got.score == pytest.approx(0.1 + 0.1 * raw.score)

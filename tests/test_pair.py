@@ -15,7 +15,7 @@ import pytest
 
 from edge_alpr.engine import ctc
 from edge_alpr.engine.pair import PairedReader, joint
-from edge_alpr.engine.reader import Reader, beam, slot_probs
+from edge_alpr.engine.reader import Reader, ReadSettings, beam, slot_probs
 from edge_alpr.engine.runtime import model_path
 from edge_alpr.errors import ConfigError, ModelError
 from edge_alpr.recognizer import ModelsConfig, Recognizer
@@ -197,9 +197,9 @@ def test_the_recognizer_rereads_only_uncertain_plates_outside_fast_mode(sample_c
         img = decode((samples / name).read_bytes(), 10**8)
         for plate in label["plates"]:
             box = Box(*plate["box"])
-            one = reader.read(reader.crop(img, box), self_hint_score=always.cfg.region_prior_score)
+            one = reader.read(reader.crop(img, box), always.read_settings())
             crops = [reader.crop(img, box), reader.crop(img, box, margins[0])]
-            views = reader.decode([reader.infer(c) for c in crops], self_hint_score=always.cfg.region_prior_score)
+            views = reader.decode([reader.infer(c) for c in crops], always.read_settings())
             # the recognizer's reads are calibrated; reread_below compares the raw score
             assert never.read(img, box, RecognizeOptions()) == reader.calibrate(one)
             assert always.read(img, box, RecognizeOptions(mode="fast")) == reader.calibrate(one)
@@ -261,7 +261,7 @@ def test_reads_of_masked_plates_never_contain_the_unknown_mark(pair: PairedReade
             crop = pair.crop(img, box)
             for head in (pair, pair.slot, pair.ctc):
                 for hint in ((), ("es",)):  # the Spanish templates allow "?" in their patterns
-                    read = head.read(crop, hint=hint)
+                    read = head.read(crop, ReadSettings(hint=hint))
                     texts += [read.plate] + [c.plate for c in read.candidates]
     rec = Recognizer.from_config(ModelsConfig())
     for (img, _), name in zip(scenes, labels, strict=True):

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import ModelError
 from ..types import Box, Candidate, PlateRead
 from .calibration import Calibration, for_reader
-from .reader import BEAM_WIDTH, HINT_RATIO, PROPOSALS_PER_RESULT, SELF_HINT_SCORE, TOP_N, Reader, rerank
+from .reader import DEFAULT_READ, Reader, ReadSettings, rerank
 from .runtime import Model
 
 
@@ -106,27 +106,11 @@ class PairedReader:
         slot_chars, region_p = self.slot.infer(crop)
         return PairView(slot_chars, region_p, self.ctc.infer(crop)[0])
 
-    def read(
-        self,
-        crop: np.ndarray,
-        top_n: int = TOP_N,
-        beam_width: int = BEAM_WIDTH,
-        hint: tuple[str, ...] = (),
-        hint_ratio: float = HINT_RATIO,
-        self_hint_score: float = SELF_HINT_SCORE,
-    ) -> PlateRead:
-        """Read a model-sized crop with both heads; the arguments mean what they do for ``Reader.read``."""
-        return self.decode([self.infer(crop)], top_n, beam_width, hint, hint_ratio, self_hint_score)
+    def read(self, crop: np.ndarray, settings: ReadSettings = DEFAULT_READ) -> PlateRead:
+        """Read a model-sized crop with both heads; ``settings`` mean what they do for ``Reader.read``."""
+        return self.decode([self.infer(crop)], settings)
 
-    def decode(
-        self,
-        views: Sequence[PairView],
-        top_n: int = TOP_N,
-        beam_width: int = BEAM_WIDTH,
-        hint: tuple[str, ...] = (),
-        hint_ratio: float = HINT_RATIO,
-        self_hint_score: float = SELF_HINT_SCORE,
-    ) -> PlateRead:
+    def decode(self, views: Sequence[PairView], settings: ReadSettings = DEFAULT_READ) -> PlateRead:
         """The reading from ``infer`` outputs of one plate: one view, or several crops of it.
 
         Why several: the heads' reading of a plate cut from a scene depends on where the crop's
@@ -136,37 +120,29 @@ class PairedReader:
         template prior come from the first view.  The scores are raw (``calibrate`` maps them).
         """
         code, score = self.slot.region(views[0].region_p)
-        return self.decode_as(views, code, score, top_n, beam_width, hint, hint_ratio, self_hint_score)
+        return self.decode_as(views, code, score, settings)
 
     def decode_as(
-        self,
-        views: Sequence[PairView],
-        code: str,
-        score: float,
-        top_n: int = TOP_N,
-        beam_width: int = BEAM_WIDTH,
-        hint: tuple[str, ...] = (),
-        hint_ratio: float = HINT_RATIO,
-        self_hint_score: float = SELF_HINT_SCORE,
+        self, views: Sequence[PairView], code: str, score: float, settings: ReadSettings = DEFAULT_READ
     ) -> PlateRead:
         """``decode`` with the region (``code`` and its ``score``, hence the template prior) given
         by the caller instead of the slot head (``engine.states`` names it with the CTC head)."""
-        prior = self.slot.prior(code, score, hint, self_hint_score)
-        n = max(top_n, 1) * PROPOSALS_PER_RESULT
-        key = (prior, beam_width, n, hint_ratio)
+        prior = self.slot.prior(code, score, settings)
+        key = (prior, settings.beam_width, settings.proposals, settings.hint_ratio)
         for v in views:
             if key not in v.proposals:
-                own = (self.slot.candidates(v.slot_chars, prior, beam_width, n, hint_ratio)
-                       + self.ctc.candidates(v.ctc_chars, prior, beam_width, n, hint_ratio))
+                own = (self.slot.candidates(v.slot_chars, prior, settings)
+                       + self.ctc.candidates(v.ctc_chars, prior, settings))
                 v.proposals[key] = [c.plate for c in own]
         texts = list(dict.fromkeys(t for v in views for t in v.proposals[key]))
         if not texts:
             return PlateRead("", 0.0, (), code, score)
         p_slot = [self._probs(self.slot, v.slot_chars, v.p_slot, texts) for v in views]
         p_ctc = [self._probs(self.ctc, v.ctc_chars, v.p_ctc, texts) for v in views]
-        cands = rerank(joint(texts, np.array(p_slot), np.array(p_ctc), self.ctc_weight), [], prior, hint_ratio)
+        cands = rerank(joint(texts, np.array(p_slot), np.array(p_ctc), self.ctc_weight), [], prior,
+                       settings.hint_ratio)
         top = cands[0]
-        return PlateRead(top.plate, top.score, tuple(cands[:top_n]), code, score)
+        return PlateRead(top.plate, top.score, tuple(cands[:settings.top_n]), code, score)
 
     def calibrate(self, read: PlateRead) -> PlateRead:
         """``read`` with calibrated scores (the slot sidecar's pair map; ``Calibration.read``)."""

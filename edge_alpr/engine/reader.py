@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +25,37 @@ CHAR_OUTPUTS = ("softmax", "log_softmax")
 # A head proposes this many candidates per one returned: re-ranking by region templates (and,
 # in a reader pair, by the other head) may promote one from below the top N.
 PROPOSALS_PER_RESULT = 2
-# Defaults of one read, shared by every reader (``Reader`` and ``engine.pair.PairedReader``)
-# because callers may swap one for the other: a second copy of them could drift.  TOP_N and
-# BEAM_WIDTH, imported above, are also the models section's defaults, so they are defined in
-# ``models_config``.  Above 1, SELF_HINT_SCORE turns the reader's own region guess off as a
-# template prior.
-HINT_RATIO, SELF_HINT_SCORE = 0.05, 1.1
+
+
+@dataclass(frozen=True)
+class ReadSettings:
+    """How one plate is read: one value, with one set of defaults, for every reader (``Reader``,
+    ``engine.pair.PairedReader``, ``engine.states.StatedReader``), because callers may swap one
+    for another and a second copy of the defaults could drift.
+
+    ``top_n``: candidates returned.  ``beam_width``: the beam of the character decoding.
+    ``hint``: regions whose plate templates guide the reading (the request's regions).
+    ``hint_ratio``: a candidate that fits a template wins if its score is at least this share of
+    the best one.  ``self_hint_score``: with no hint, the reader's own region guess guides the
+    reading if its score is at least this (above 1 turns that off).  ``top_n`` and
+    ``beam_width`` default to the models section's defaults, so those are defined in
+    ``models_config``.
+    """
+
+    top_n: int = TOP_N
+    beam_width: int = BEAM_WIDTH
+    hint: tuple[str, ...] = ()
+    hint_ratio: float = 0.05
+    self_hint_score: float = 1.1
+
+    @property
+    def proposals(self) -> int:
+        """Candidates each head proposes (``PROPOSALS_PER_RESULT`` per one returned)."""
+        return max(self.top_n, 1) * PROPOSALS_PER_RESULT
+
+
+DEFAULT_READ = ReadSettings()
+
 # The labels' mark for a masked or unreadable character: the readers learn it as a class, but it
 # is never a reading (a plate has no "?" on it).
 UNKNOWN = "?"
@@ -205,19 +231,18 @@ class Reader:
         """``read`` with calibrated scores (the sidecar's map; ``Calibration.read``)."""
         return self.calibration.read(read)
 
-    def prior(self, code: str, score: float, hint: tuple[str, ...], self_hint_score: float) -> tuple[str, ...]:
+    def prior(self, code: str, score: float, settings: ReadSettings) -> tuple[str, ...]:
         """Regions whose plate templates guide the reading: the hint, else a confident own guess."""
-        return hint or ((code,) if score >= self_hint_score and reg.has_patterns(code) else ())
+        return settings.hint or ((code,) if score >= settings.self_hint_score and reg.has_patterns(code) else ())
 
-    def candidates(self, chars: np.ndarray, prior: tuple[str, ...], beam_width: int, n: int,
-                   hint_ratio: float) -> list[Candidate]:
+    def candidates(self, chars: np.ndarray, prior: tuple[str, ...], settings: ReadSettings) -> list[Candidate]:
         """This head's own ranked readings: its beam, with the prior regions' template fits merged in."""
         decode, fit = (ctc.beam, ctc.fit_templates) if self.ctc else (beam, fit_templates)
-        cands = decode(chars, self.alphabet, self.pad, beam_width, n)
+        cands = decode(chars, self.alphabet, self.pad, settings.beam_width, settings.proposals)
         if prior and cands:
             cands = rerank(cands, fit(chars, self.alphabet, self.pad,
                                       tuple(t for r in prior for t in reg.templates(r))),
-                           prior, hint_ratio)
+                           prior, settings.hint_ratio)
         return cands
 
     def string_probs(self, chars: np.ndarray, texts: list[str]) -> np.ndarray:
@@ -228,33 +253,20 @@ class Reader:
             return ctc.string_probs(chars, ids, self.pad)
         return slot_probs(chars, ids, self.pad)
 
-    def read(
-        self,
-        crop: np.ndarray,
-        top_n: int = TOP_N,
-        beam_width: int = BEAM_WIDTH,
-        hint: tuple[str, ...] = (),
-        hint_ratio: float = HINT_RATIO,
-        self_hint_score: float = SELF_HINT_SCORE,
-    ) -> PlateRead:
+    def read(self, crop: np.ndarray, settings: ReadSettings = DEFAULT_READ) -> PlateRead:
         """Read a model-sized crop.  Region plate templates re-rank the candidates.
 
-        The templates come from ``hint`` (the request's regions) or, when none is given, from
-        the reader's own region prediction if its score is at least ``self_hint_score`` (above
-        1 turns that off).  The best reading under each template joins the beam's candidates;
-        a candidate that fits wins if its score is at least ``hint_ratio`` of the best one, so
-        a foreign plate with a clear reading still reads as it is.
+        The templates come from ``settings.hint`` (the request's regions) or, when none is given,
+        from the reader's own region prediction if its score is at least
+        ``settings.self_hint_score`` (above 1 turns that off).  The best reading under each
+        template joins the beam's candidates; a candidate that fits wins if its score is at least
+        ``settings.hint_ratio`` of the best one, so a foreign plate with a clear reading still
+        reads as it is.
         """
-        return self.decode([self.infer(crop)], top_n, beam_width, hint, hint_ratio, self_hint_score)
+        return self.decode([self.infer(crop)], settings)
 
     def decode(
-        self,
-        views: Sequence[tuple[np.ndarray, np.ndarray]],
-        top_n: int = TOP_N,
-        beam_width: int = BEAM_WIDTH,
-        hint: tuple[str, ...] = (),
-        hint_ratio: float = HINT_RATIO,
-        self_hint_score: float = SELF_HINT_SCORE,
+        self, views: Sequence[tuple[np.ndarray, np.ndarray]], settings: ReadSettings = DEFAULT_READ
     ) -> PlateRead:
         """The reading from ``infer`` outputs of one plate (callers keep a view to read it again).
 
@@ -264,20 +276,20 @@ class Reader:
         maps them to the probability that a reading is right.
         """
         code, score = self.region(views[0][1])
-        prior = self.prior(code, score, hint, self_hint_score)
-        n = max(top_n, 1) * PROPOSALS_PER_RESULT
+        prior = self.prior(code, score, settings)
         if len(views) == 1:
-            cands = self.candidates(views[0][0], prior, beam_width, n, hint_ratio)
+            cands = self.candidates(views[0][0], prior, settings)
         else:
             texts = list(dict.fromkeys(c.plate for chars, _ in views
-                                       for c in self.candidates(chars, prior, beam_width, n, hint_ratio)))
+                                       for c in self.candidates(chars, prior, settings)))
             cands = []
             if texts:
                 p = np.mean([self.string_probs(chars, texts) for chars, _ in views], axis=0)
                 order = np.argsort(-p, kind="stable")
-                cands = rerank([Candidate(texts[i], min(1.0, float(p[i]))) for i in order], [], prior, hint_ratio)
+                cands = rerank([Candidate(texts[i], min(1.0, float(p[i]))) for i in order], [], prior,
+                               settings.hint_ratio)
         top = cands[0] if cands else Candidate("", 0.0)
-        return PlateRead(top.plate, top.score, tuple(cands[:top_n]), code, score)
+        return PlateRead(top.plate, top.score, tuple(cands[:settings.top_n]), code, score)
 
     def region(self, p: np.ndarray) -> tuple[str, float]:
         """Region code and score; a bare ``us`` (synthetic US plates) becomes the likeliest state."""

@@ -27,7 +27,7 @@ from ..errors import ModelError
 from ..types import Box, PlateRead
 from .calibration import Calibration, for_reader
 from .pair import PairedReader, PairView
-from .reader import BEAM_WIDTH, HINT_RATIO, SELF_HINT_SCORE, TOP_N, Reader
+from .reader import DEFAULT_READ, Reader, ReadSettings
 from .runtime import Model
 
 
@@ -116,33 +116,16 @@ class StatedReader:
         out[self.state_to] = mass * share / share.sum()
         return out
 
-    def read(
-        self,
-        crop: np.ndarray,
-        top_n: int = TOP_N,
-        beam_width: int = BEAM_WIDTH,
-        hint: tuple[str, ...] = (),
-        hint_ratio: float = HINT_RATIO,
-        self_hint_score: float = SELF_HINT_SCORE,
-    ) -> PlateRead:
-        """Read a model-sized crop; the arguments mean what they do for ``Reader.read``."""
-        return self.decode([self.infer(crop)], top_n, beam_width, hint, hint_ratio, self_hint_score)
+    def read(self, crop: np.ndarray, settings: ReadSettings = DEFAULT_READ) -> PlateRead:
+        """Read a model-sized crop; ``settings`` mean what they do for ``Reader.read``."""
+        return self.decode([self.infer(crop)], settings)
 
-    def decode(
-        self,
-        views: Sequence[StatedView],
-        top_n: int = TOP_N,
-        beam_width: int = BEAM_WIDTH,
-        hint: tuple[str, ...] = (),
-        hint_ratio: float = HINT_RATIO,
-        self_hint_score: float = SELF_HINT_SCORE,
-    ) -> PlateRead:
+    def decode(self, views: Sequence[StatedView], settings: ReadSettings = DEFAULT_READ) -> PlateRead:
         """The CTC reader's ``decode`` of ``infer`` outputs; under ``joint_below``, the joint pair's.
 
         The scores are raw (``calibrate`` maps them).
         """
-        args = (top_n, beam_width, hint, hint_ratio, self_hint_score)
-        read = self.text.decode([(v.chars, v.region_p) for v in views], *args)
+        read = self.text.decode([(v.chars, v.region_p) for v in views], settings)
         if self.pair is None or self.joint_below is None or read.score >= self.joint_below:
             return read
         for v in views:
@@ -150,7 +133,7 @@ class StatedReader:
                 slot_chars, slot_region = self.slot_outputs(v)
                 v.pair = PairView(slot_chars, slot_region, v.chars)
         pviews = [v.pair for v in views if v.pair is not None]
-        return self.pair.decode_as(pviews, read.region, read.region_score, *args)
+        return self.pair.decode_as(pviews, read.region, read.region_score, settings)
 
     def calibrate(self, read: PlateRead) -> PlateRead:
         """``read`` with calibrated scores (the CTC sidecar's map for this way of reading)."""

@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from edge_alpr.engine.preprocess import letterbox, resize
+from edge_alpr.engine.reader import ReadSettings
 from edge_alpr.imaging import decode
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
 from edge_alpr.types import Box
@@ -84,13 +85,12 @@ def main() -> None:
 
     default = RecognizeOptions()
     # decoded as the service decodes (its top-N, beam and region-prior settings)
-    as_served = {"top_n": rec.cfg.top_n, "beam_width": rec.cfg.beam_width,
-                 "self_hint_score": rec.cfg.region_prior_score}
+    as_served = rec.read_settings()
 
     def reread() -> object:
-        return rec.reader.decode([rec.reader.infer(c) for c in views[next(nxt) % len(views)]], **as_served)
+        return rec.reader.decode([rec.reader.infer(c) for c in views[next(nxt) % len(views)]], as_served)
 
-    n_reread = sum(rec.reader.read(c, **as_served).score < rec.cfg.reread_below for c in crops)
+    n_reread = sum(rec.reader.read(c, as_served).score < rec.cfg.reread_below for c in crops)
 
     vcrop = resize(imgs[0][200:500, 400:800], rec.vehicle.in_w, rec.vehicle.in_h)
     rows = [
@@ -99,7 +99,8 @@ def main() -> None:
         (f"reader (model{'s' * (len(rec.reader.models) > 1)} only, per plate)",
          bench(lambda: [m.run(c) for c in [crop()] for m in rec.reader.models], args.runs), None),
         ("reader (whole read, per plate)", bench(lambda: rec.reader.read(crop()), args.runs), 3.0),
-        ("reader (whole read, hint us-ca)", bench(lambda: rec.reader.read(crop(), hint=("us-ca",)), args.runs), 3.0),
+        ("reader (whole read, hint us-ca)",
+         bench(lambda: rec.reader.read(crop(), ReadSettings(hint=("us-ca",))), args.runs), 3.0),
         (f"reader (default mode: re-read {n_reread}/{len(crops)})",
          bench(lambda: (lambda img: rec.read(img, whole(img), default))(plate()), args.runs), 3.0),
         (f"reader (re-read: {len(views[0])} views)",

@@ -116,8 +116,7 @@ def eval_ocr(rec: Recognizer, rows: list[dict], base: Path, t: Tally) -> None:
     for r in track(rows, f"{base.name} crops"):
         img = decode((base / r["image"]).read_bytes(), MAX_PIXELS)
         crop = rec.reader.crop(img, Box(0, 0, img.shape[1], img.shape[0]))
-        pr = timed(t, "read", rec.reader.read, crop, rec.cfg.top_n, rec.cfg.beam_width,
-                   self_hint_score=rec.cfg.region_prior_score)
+        pr = timed(t, "read", rec.reader.read, crop, rec.read_settings())
         t.reads.append(same(pr.plate, r["text"]))
         t.qmarks += sum("?" in p for p in [pr.plate, *(c.plate for c in pr.candidates)])
         t.chars.append(char_acc(pr.plate, r["text"]))

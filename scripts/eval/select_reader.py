@@ -70,7 +70,7 @@ def score(models: Path | None, crops: list[datasets.OcrItem], scenes: list[datas
     for it in crops:
         img = decode(it.path.read_bytes(), evaluate.MAX_PIXELS)
         crop = rec.reader.crop(img, Box(0, 0, img.shape[1], img.shape[0]))
-        pr = rec.reader.read(crop, rec.cfg.top_n, rec.cfg.beam_width, self_hint_score=rec.cfg.region_prior_score)
+        pr = rec.reader.read(crop, rec.read_settings())
         ocr[it.dataset].append(evaluate.same(pr.plate, it.text))
         if it.region:
             region.append(pr.region == it.region)
@@ -86,8 +86,7 @@ def score(models: Path | None, crops: list[datasets.OcrItem], scenes: list[datas
             by_human = human is None or (sc.path.name, (g.xmin, g.ymin, g.xmax, g.ymax)) in human
             (e2e if by_human else agree).append(
                 best is not None and best.box.iou(g) >= 0.5 and evaluate.same(best.read.plate, text))
-            pr = rec.reader.read(rec.reader.crop(img, g), rec.cfg.top_n, rec.cfg.beam_width,
-                                 self_hint_score=rec.cfg.region_prior_score)
+            pr = rec.reader.read(rec.reader.crop(img, g), rec.read_settings())
             (oracle if by_human else agree_oracle).append(evaluate.same(pr.plate, text))
     out = {"e2e": float(np.mean(e2e)), "oracle": float(np.mean(oracle)), "plates": len(e2e),
            "ocr": float(np.mean([x for v in ocr.values() for x in v])), "region": float(np.mean(region))}

@@ -90,6 +90,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rescue-min-read", type=float, default=ModelsConfig.rescue_min_read,
                     help="models.rescue_min_read: a rescued candidate's read must score this (raw)")
+    ap.add_argument("--rescue-threshold-d", type=float, default=ModelsConfig.rescue_threshold_d,
+                    help="models.rescue_threshold_d: the whole-image map's candidates the rescue reads")
     args = ap.parse_args()
     try:
         gates = [float(g) for g in args.gates.split(",")]
@@ -100,10 +102,12 @@ def main() -> None:
     except FileNotFoundError as e:
         ap.error(f"the scenes are read from ../shared/data ({e}); clone the data beside the repo")
     rec = Recognizer.from_config(ModelsConfig(directory=args.models, threads=args.threads,
-                                                   rescue_min_read=args.rescue_min_read))
+                                                   rescue_min_read=args.rescue_min_read,
+                                                   rescue_threshold_d=args.rescue_threshold_d))
     rows = {g: measure(rec, data, g) for g in gates}
     keys = sorted({k for r in rows.values() for k in r}, key=lambda k: (k == "pooled", k))
-    print(f"{args.split} scenes: {len(data)}; rescue_min_read {args.rescue_min_read:g}")
+    print(f"{args.split} scenes: {len(data)}; rescue_min_read {args.rescue_min_read:g}, "
+          f"rescue_threshold_d {args.rescue_threshold_d:g}")
     head = ("set", "gate", "found", "recall", "precision", "fp", "tiles", "ms")
     print(f"{head[0]:18s} " + " ".join(f"{h:>{w}s}" for h, w in zip(head[1:], (5, 9, 7, 9, 5, 6, 7))))
     for k in keys:

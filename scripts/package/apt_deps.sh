@@ -9,7 +9,7 @@
 #   scripts/package/apt_deps.sh arm64   + qemu-user-static (make deb ARCH=arm64, deb-arm64-verify)
 set -euo pipefail
 what=${1:-run}
-export INSTALL_LOG=${INSTALL_LOG:-$(cd "$(dirname "$0")/.." && pwd)/build/install.log}
+export INSTALL_LOG=${INSTALL_LOG:-$(cd "$(dirname "$0")/../.." && pwd)/build/install.log}
 case "$what" in run|test|deb|arm64) ;; *)
   echo "scripts/package/apt_deps.sh: unknown target '$what' (use run, test, deb or arm64)" >&2; exit 2 ;;
 esac

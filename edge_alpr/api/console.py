@@ -29,7 +29,6 @@ import bottle
 from .. import __version__
 from ..errors import InputError
 from ..history.store import EventQuery
-from ..stream.config import describe_source
 from . import console_status as status
 from .console_auth import ConsoleAuth
 from .events import Guard, parse_query
@@ -96,7 +95,7 @@ class Console:
                            searching=query is not None and query != EventQuery(limit=RECENT_EVENTS))
 
     def live_parts(self, query: EventQuery | None, error: str = "") -> dict[str, str]:
-        views = status.camera_views(self.ctx, describe_source)
+        views = status.camera_views(self.ctx)
         return {"cameras": self.render("cameras", cameras=views),
                 "health": self.render("health", sinks=status.sinks(self.ctx)),
                 "counters": self.render("counters", c=status.counters(self.ctx)),
@@ -123,7 +122,7 @@ class Console:
             shown, query = self.filters(bottle.request.query)
         except InputError as e:
             shown, error, code = {name: "" for name in FILTERS}, str(e), 400
-        views = status.camera_views(self.ctx, describe_source)
+        views = status.camera_views(self.ctx)
         body = self.render(
             "page", version=__version__, csrf=self.auth.csrf(session), logout=session is not None,
             refresh_s=REFRESH_S, filters=shown, views=views,

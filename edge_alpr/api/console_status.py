@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw
 
 from ..delivery.mqtt import MQTT_SINK
 from ..delivery.worker import DeliveryWorker
+from ..stream.config import describe_source
 from ..stream.loop import CameraLoop
 
 if TYPE_CHECKING:
@@ -59,7 +60,8 @@ def cameras(ctx: ApiContext) -> list[CameraLoop]:
     return [w for w in ctx.supervisor.workers() if isinstance(w, CameraLoop)]
 
 
-def camera_views(ctx: ApiContext, describe_source: Any) -> list[CameraView]:
+def camera_views(ctx: ApiContext) -> list[CameraView]:
+    """What the console shows of each camera: its source in a few words, state, rates and counters."""
     out = []
     now = time.time()
     for i, loop in enumerate(cameras(ctx)):

@@ -7,7 +7,7 @@ layer sits on the trunk's pooled features, which do not carry a plate's small st
 that layer alone on the frozen trunk moved it to 0.25).  So the CTC head reads the text and
 names the country; where it names the US, the slot head's region head splits the US share of
 the probability among the states, and the plate-template prior follows that state.  The slot
-model runs only for plates the CTC head calls American.
+model runs only for plates the CTC head calls American or reads uncertainly (below).
 
 The CTC model's sidecar asks for this with ``"pairing": "states"`` (``engine.pair`` is the
 other way, ``"joint"``).  With ``"joint_below": T`` as well, a reading whose raw score is under T

@@ -66,6 +66,7 @@ class StatedReader:
         self.text, self.states = text, states
         self.regions = text.regions
         self.us = np.array([i for i, r in enumerate(text.regions) if is_us(r)], np.int64)
+        self._us_set = frozenset(self.us.tolist())  # what ``infer`` asks of every plate's likeliest region
         # the slot head's states that the text reader also knows, as (slot index, text index)
         shared = [(j, text.regions.index(r)) for j, r in enumerate(states.regions)
                   if r.startswith("us-") and r in text.regions]
@@ -95,7 +96,7 @@ class StatedReader:
         """The CTC head's character probabilities and its region probabilities, the US share split by state."""
         chars, region_p = self.text.infer(crop)
         view = StatedView(chars, region_p, crop)
-        if self.us.size and int(np.argmax(region_p)) in set(self.us.tolist()):
+        if int(np.argmax(region_p)) in self._us_set:
             view.region_p = self.compose(region_p, self.slot_outputs(view)[1])
         return view
 

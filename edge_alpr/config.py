@@ -71,13 +71,13 @@ class ApiConfig(Section):
     license_key: str = "edge-alpr-open-source"  # the label GET /info/ reports as license_key; no licence is checked
     # largest request body accepted (larger: HTTP 413)
     max_upload_bytes: int = setting(10 * 1024 * 1024, min=1024)
-    # largest image (width x height) decoded (larger: HTTP 413); a decode takes up to 7 bytes a
-    # pixel at its peak, so 20 Mpx (a 5472x3648 photo) is ~140 MB
+    # largest image (width x height) decoded (larger: HTTP 413); a decode takes up to 8 bytes a
+    # pixel at its peak, so 20 Mpx (a 5472x3648 photo) is ~150 MB
     max_pixels: int = setting(20_000_000, min=64 * 64)
     # pixels of images decoded or read at once, all requests together (>= max_pixels, which it
-    # follows when unset; over it: HTTP 503 + Retry-After); 24 Mpx (~170 MB at the peak) keeps the
-    # service under 300 MB on a 1 GB board: one image at the limit and a camera-size read, or two
-    # 12 Mpx photos
+    # follows when unset; over it: HTTP 503 + Retry-After); 24 Mpx keeps the service under 300 MB
+    # on a 1 GB board: one image at the limit and a camera-size read, or two 12 Mpx photos (images
+    # over 4 Mpx are decoded one at a time, so the peak is ~150 MB of images)
     decode_budget_pixels: int = 24_000_000
     # time a client has to send a request's line and headers, in all (else HTTP 408)
     header_timeout_s: float = setting(10.0, above=0)

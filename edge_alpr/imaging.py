@@ -6,15 +6,18 @@ whatever the size (PIL's own bomb check, at 89 Mpx, would otherwise answer first
 clearly).  A PNG must end with its IEND chunk: PIL decodes one cut short after its last pixel
 row without complaint, and such a file is refused as truncated.
 
-Memory: a decoded image costs 3 bytes a pixel, and decoding briefly takes up to 7 (PIL's own
+Memory: a decoded image costs 3 bytes a pixel, and decoding briefly takes up to 8 (PIL's own
 4-byte pixels beside the array, made a band at a time), so an image at the default 20 Mpx limit
-is 60 MB held and ~140 MB at its peak; the detector shrinks it a band at a time too
+is 60 MB held and ~150 MB at its peak; the detector shrinks it a band at a time too
 (``engine.preprocess``), so reading it adds little.  Many of them in parallel would exhaust a
 1 GB board, so the server decodes and reads images under a ``PixelBudget``
 (``api.decode_budget_pixels``, default 24 Mpx: one image at the limit and a camera-size one
-beside it, or two 12 Mpx photos; measured, the service then peaks at ~270 MiB under every
-attack at once, ``tests/test_api_bounded.py``); a request whose image does not fit waits up to
-``wait_s`` and is then answered 503 with ``Retry-After``.
+beside it, or two 12 Mpx photos), and decodes one image larger than ``_BAND_PIXELS`` at a time,
+so the 5 extra bytes a pixel of decoding are paid for one large image only (two 12 Mpx photos
+decoded together peaked at +169 MiB, one after the other +127 MiB).  A request whose image does
+not fit, or waits for the decoding of another large one, waits up to ``wait_s`` and is then
+answered 503 with ``Retry-After``.  Measured, the service peaks at ~250 MiB under every attack at
+once (``tests/test_api_bounded.py``).
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class PixelBudget:
         self.limit, self.wait_s = limit, wait_s
         self.used = 0
         self._cond = threading.Condition()
+        self._large = threading.Lock()  # held while an image over _BAND_PIXELS is decoded
 
     @contextmanager
     def hold(self, pixels: int) -> Iterator[None]:
@@ -73,6 +77,24 @@ class PixelBudget:
             with self._cond:
                 self.used -= pixels
                 self._cond.notify_all()
+
+    @contextmanager
+    def decode_slot(self, pixels: int) -> Iterator[None]:
+        """Decode an image over ``_BAND_PIXELS`` only when no other large one is being decoded.
+
+        Why: decoding costs 8 bytes a pixel against 3 once done; two large decodes at once would
+        pay the difference twice.  Small images (camera frames) never wait here.
+        """
+        if pixels <= _BAND_PIXELS:
+            yield
+            return
+        if not self._large.acquire(timeout=self.wait_s):
+            raise InputError(f"busy: another large image is being decoded and this one has "
+                             f"{pixels} pixels; retry in a moment", status=503)
+        try:
+            yield
+        finally:
+            self._large.release()
 
 
 def _too_large(w: int, h: int, max_pixels: int) -> InputError:
@@ -176,7 +198,9 @@ def decoding(data: bytes, max_pixels: int, budget: PixelBudget | None) -> Iterat
     w, h = im.size
     try:
         with budget.hold(w * h):
-            yield _decoded(im)
+            with budget.decode_slot(w * h):
+                pixels = _decoded(im)
+            yield pixels
     finally:
         im.close()  # also when the budget was not granted
 

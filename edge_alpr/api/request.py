@@ -161,13 +161,13 @@ def _json_fields(body: bytes) -> dict[str, list[Any]]:
 
 
 def _form_fields(body: bytes) -> dict[str, list[Any]]:
+    count = body.count(b"&") + body.count(b";") + 1 if body else 0
+    if count > MAX_FIELDS:  # counted in the bytes: decoding or parse_qs would copy the body first
+        raise _too_many_fields(count)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as e:
         raise InputError(f"The form body is not valid UTF-8 urlencoded data: {e}") from e
-    count = text.count("&") + text.count(";") + 1 if text else 0
-    if count > MAX_FIELDS:  # parse_qs would build every field first
-        raise _too_many_fields(count)
     try:
         return dict(parse_qs(text, keep_blank_values=True, errors="strict"))
     except (UnicodeDecodeError, ValueError) as e:

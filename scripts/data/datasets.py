@@ -6,6 +6,7 @@ Training scripts call them with ``split="train"``; evaluation with ``split="dev"
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from dataclasses import dataclass
@@ -75,6 +76,16 @@ def teacher_reads(path: Path = TEACHER_READS) -> dict[tuple[str, str, tuple[int,
     if not path.exists():
         return {}
     return {(r["set"], r["image"], tuple(r["box"])): r for r in _rows(path)}
+
+
+def det_sets(text: str) -> tuple[str, ...]:
+    """Comma-separated detection set names (an argparse type): each must be a folder of the data."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    known = DET_SETS + TEACHER_SETS
+    bad = [n for n in names if n not in known]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"unknown detection sets {bad or text!r}; known: {', '.join(known)}")
+    return names
 
 
 def det_items(split: str, sets: tuple[str, ...] = DET_SETS, teacher_conf: float | None = None) -> list[DetItem]:

@@ -54,7 +54,7 @@ def export(
     keep = {k: base[k] for k in ("kind", "labels", "stride", "distance_unit_px", "threshold", "nms_iou", "preprocess")}
     record = ts.record_path(weights)
     stages = json.loads(record.read_text())["stages"] if record.exists() else []
-    counts = {d: sum(1 for it in calib_items if it[2] == d) for d in datasets.DET_SETS}
+    counts = {d: sum(1 for it in calib_items if it[2] == d) for d in dict.fromkeys(it[2] for it in calib_items)}
     tfcommon.write_sidecar(out, {**keep, "width_multiplier": width, "params": int(model.count_params()),
                                  "training_data": {
                                      "weights": str(weights),
@@ -98,12 +98,14 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=td.SIZE,
                     help="square input canvas of the exported candidates (a multiple of 32; the weights "
                          "are fully convolutional, so a larger canvas trades time for small plates)")
+    ap.add_argument("--sets", type=datasets.det_sets, default=datasets.DET_SETS,
+                    help="as train_detector_stream.py --sets: the sets whose held-out images are scored")
     ap.add_argument("--baseline", default="", help="model folder to compare against (default: the bundled models)")
     args = ap.parse_args()
     if args.size <= 0 or args.size % 32:
         ap.error(f"--size {args.size}: must be a positive multiple of 32 (the network's coarsest stride)")
     tfcommon.setup_tf(2)
-    stream, held = datasets.holdout(datasets.det_items("train"), args.holdout)
+    stream, held = datasets.holdout(datasets.det_items("train", args.sets), args.holdout)
     calib_items = [(str(it.path), it.boxes, it.dataset) for it in stream]
     scenes = [(decode(it.path.read_bytes(), evaluate.MAX_PIXELS), [(Box(*b), None) for b in it.boxes]) for it in held]
     print(f"{len(scenes)} held-out train images", flush=True)

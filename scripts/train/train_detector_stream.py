@@ -109,6 +109,11 @@ def main() -> None:
                          "degrees) and/or exposed flat or washed out (augment.robust)")
     ap.add_argument("--fonts", default="", help="fonts folder (default: ../shared/data/fonts)")
     ap.add_argument("--save-every", type=float, default=60, help="seconds between weight checkpoints")
+    ap.add_argument("--sets", type=datasets.det_sets, default=datasets.DET_SETS,
+                    help="comma-separated detection sets to train on (default: "
+                         f"{','.join(datasets.DET_SETS)}; the teacher-read sets are "
+                         f"{','.join(datasets.TEACHER_SETS)}); list new sets last, so the sets before "
+                         "them keep their held-out images")
     ap.add_argument("--out-dir", type=Path, required=True)
     args = ap.parse_args()
     if not 0 <= args.robust_share <= 1:
@@ -119,7 +124,7 @@ def main() -> None:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for c in args.candidate:  # a record left by an earlier run must not describe this run's weights
         record_path(args.out_dir / f"detector_{c.name}.weights.h5").unlink(missing_ok=True)
-    train, held = datasets.holdout(datasets.det_items("train"), args.holdout)
+    train, held = datasets.holdout(datasets.det_items("train", args.sets), args.holdout)
     items = [(str(it.path), it.boxes) for it in train]
     print(f"stream over {len(items)} train images, {len(held)} held out; {args.workers} workers", flush=True)
     crops = paste_crops(args.paste_crops, args.holdout)[0]
@@ -256,7 +261,7 @@ def write_record(weights: Path, c: Candidate, args: argparse.Namespace, steps: i
         "seeds": [args.seed + 1, args.seed + steps], "warmup": args.warmup,
         "synthetic_share": args.synthetic_share, "train_images": images, "held_out_every": args.holdout,
         "pasted_crops": args.paste_crops, "paste_share": args.paste_share, "robust_share": args.robust_share,
-        "held_out_images": held, "seconds": round(seconds), "backend": backend,
+        "held_out_images": held, "seconds": round(seconds), "backend": backend, "sets": list(args.sets),
     }
     tmp = record_path(weights).with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"stages": (previous or {}).get("stages", []) + [stage]}, indent=1) + "\n")

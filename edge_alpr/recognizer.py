@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .engine import regions as reg
+from .engine import rows
 from .engine.calibration import Calibration
 from .engine.detector import Detector
 from .engine.pair import PairedReader
@@ -211,6 +212,14 @@ class Recognizer:
         """``read`` with the reader's raw scores.  Why raw: ``reread_below`` and ``rescue_min_read`` were tuned on the
         raw score, and the calibration map is fitted on the reads this makes."""
         settings = self.read_settings(opts.regions)
+        read = self._read_box(image, box, settings, opts)
+        if opts.mode == "fast":
+            return read
+        by_row = rows.row_settings(settings)
+        return rows.read_by_rows(lambda b: self._read_box(image, b, by_row, opts), box, read, settings.top_n)
+
+    def _read_box(self, image: np.ndarray, box: Box, settings: ReadSettings, opts: RecognizeOptions) -> PlateRead:
+        """One crop's reading (raw scores); outside fast mode, read again from several crops when uncertain."""
         views: list[Any] = [self.reader.infer(self.reader.crop(image, box))]  # kept for a re-read
         read = self.reader.decode(views, settings)
         if opts.mode == "fast" or read.score >= self.cfg.reread_below or not self.cfg.reread_margins:

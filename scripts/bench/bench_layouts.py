@@ -4,9 +4,10 @@ Why: the reader claims every European layout, and a layout it reads badly hides 
 figure (one country among fifty).  This renders ``--per-layout`` plates of each layout variant
 (one row, and two rows where the country has them; the US states pooled into ``us-1row``) with
 seeds from 9,000,000 up, far from the reader training's (``reader_data.synthetic`` draws
-100,000 and up), degrades and cuts each one as the training data does (``synth.plate_crop``,
-stretched to the reader's 128 x 40 input), and reads it through ``Recognizer.read`` (the
-service's own reader, default mode, no region hint).
+100,000 and up), degrades and cuts each one as the training data does (``synth.plate_crop``),
+and reads it through ``Recognizer.read`` (the service's own reader, default mode, no region
+hint) with the plate's own box, as a detection hands it over: the reader stretches it to its
+128 x 40 input, and a box about as tall as wide is also read row by row (``engine.rows``).
 
 It prints, per variant: region, plates, the share read exactly, and a few misreads; then how
 many variants read 0.97 or better.  Read the numbers as a map of weaknesses, not as accuracy:
@@ -24,7 +25,6 @@ import argparse
 
 import numpy as np
 
-from edge_alpr.engine.preprocess import resize
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
 from edge_alpr.types import Box
 from scripts.data import synth
@@ -33,7 +33,6 @@ from scripts.data.synth_layouts import LAYOUTS, variants
 from scripts.progress import Progress
 
 EVAL_SEED = 9_000_000  # far from every seed the training scripts draw from
-IN_W, IN_H = 128, 40  # the reader's input, as reader_data cuts the training crops
 GOOD = 0.97  # the share of exact reads a layout the reader has learnt should reach
 SCENE_SHARE = 0.7  # the share of plates set on a real scene crop, as reader_data does
 
@@ -58,11 +57,11 @@ def bench_variants(only: set[str]) -> list[tuple[str, list[Layout], bool]]:
 
 
 def crop(rng: np.random.Generator, lays: list[Layout], two: bool, scenes: list[np.ndarray]) -> tuple[np.ndarray, str]:
-    """One degraded plate of the variant, cut and stretched to the reader's input size."""
+    """One degraded plate of the variant, cut as the reader's training crops are, at its own size."""
     lay = lays[rng.integers(len(lays))]
     bg = scenes[rng.integers(len(scenes))] if scenes and rng.random() < SCENE_SHARE else None
     img, text, _ = synth.plate_crop(rng, bg, layout=lay, two=two)
-    return resize(img, IN_W, IN_H), text
+    return img, text
 
 
 def main() -> None:
@@ -82,7 +81,6 @@ def main() -> None:
     rec = Recognizer.from_config(ModelsConfig(directory=args.models, threads=1))
     scenes = backgrounds(args.scenes) if args.scenes > 0 else []
     options = RecognizeOptions()  # default mode, no region hint
-    whole = Box(0, 0, IN_W, IN_H)
     rows = []
     bar = Progress("plates", args.per_layout * len(chosen))
     for k, (name, lays, two) in enumerate(chosen):
@@ -90,7 +88,7 @@ def main() -> None:
         hits, misreads = 0, []
         for _ in range(args.per_layout):
             img, text = crop(rng, lays, two, scenes)
-            plate = rec.read(img, whole, options).plate
+            plate = rec.read(img, Box(0, 0, img.shape[1], img.shape[0]), options).plate
             if plate == text:
                 hits += 1
             elif len(misreads) < 3:

@@ -83,6 +83,17 @@ def _fill(job: tuple[int, int, int]) -> int:
     return slot
 
 
+def _repeats(text: str) -> dict[str, int]:
+    """``SET:N,...`` -> {set: N} (an argparse type)."""
+    out: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, n = part.partition(":")
+        if not n.isdigit() or int(n) < 1:
+            raise argparse.ArgumentTypeError(f"--repeat {part!r}: expected SET:N with N >= 1")
+        out[datasets.det_sets(name)[0]] = int(n)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--candidate", type=Candidate.parse, action="append", required=True,
@@ -114,6 +125,9 @@ def main() -> None:
                          f"{','.join(datasets.DET_SETS)}; the teacher-read sets are "
                          f"{','.join(datasets.TEACHER_SETS)}); list new sets last, so the sets before "
                          "them keep their held-out images")
+    ap.add_argument("--repeat", type=_repeats, default={},
+                    help="SET:N,...: stream each train image of SET N times as often (default 1), "
+                         "e.g. to keep older sets' share when a new set joins; the hold-out is unchanged")
     ap.add_argument("--out-dir", type=Path, required=True)
     args = ap.parse_args()
     if not 0 <= args.robust_share <= 1:
@@ -125,8 +139,9 @@ def main() -> None:
     for c in args.candidate:  # a record left by an earlier run must not describe this run's weights
         record_path(args.out_dir / f"detector_{c.name}.weights.h5").unlink(missing_ok=True)
     train, held = datasets.holdout(datasets.det_items("train", args.sets), args.holdout)
-    items = [(str(it.path), it.boxes) for it in train]
-    print(f"stream over {len(items)} train images, {len(held)} held out; {args.workers} workers", flush=True)
+    items = [(str(it.path), it.boxes) for it in train for _ in range(args.repeat.get(it.dataset, 1))]
+    print(f"stream over {len(train)} train images ({len(items)} with repeats), {len(held)} held out; "
+          f"{args.workers} workers", flush=True)
     crops = paste_crops(args.paste_crops, args.holdout)[0]
     if args.paste_crops:
         print(f"pasting {len(crops)} real plate crops ({args.paste_crops}) into {args.paste_share:.0%} of samples",
@@ -262,6 +277,7 @@ def write_record(weights: Path, c: Candidate, args: argparse.Namespace, steps: i
         "synthetic_share": args.synthetic_share, "train_images": images, "held_out_every": args.holdout,
         "pasted_crops": args.paste_crops, "paste_share": args.paste_share, "robust_share": args.robust_share,
         "held_out_images": held, "seconds": round(seconds), "backend": backend, "sets": list(args.sets),
+        "repeat": args.repeat,
     }
     tmp = record_path(weights).with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"stages": (previous or {}).get("stages", []) + [stage]}, indent=1) + "\n")

@@ -2,8 +2,9 @@
 
 Modes (the API's ``config``):
 - ``default``: a whole-image pass, then a finer tiled pass when the image is large enough that
-  small plates shrink below what the detector resolves.
-- ``fast``: exactly one detection step.
+  small plates shrink below what the detector resolves; uncertain reads are read again from
+  more crops, and a box about as tall as wide is also read row by row (``engine.rows``).
+- ``fast``: exactly one detection step, one read per plate.
 - ``redaction``: tiled pass always and a lower detection threshold: misses fewer plates.
 
 This module knows nothing of HTTP, MQTT or cameras.

@@ -37,7 +37,7 @@ def export(
     """A model folder with the bundled reader/vehicle models and this candidate as the detector."""
     import keras  # noqa: F401  (TensorFlow backend: the converter needs it)
 
-    folder = tfcommon.copy_bundled(work / name, ("reader", "vehicle"))
+    folder = tfcommon.copy_bundled(work / name, tfcommon.bundled_kinds(exclude="detector"))
     model = td.build(width, size)
     model.load_weights(weights)
     rng = np.random.default_rng(7)

@@ -123,6 +123,18 @@ def write_sidecar(model_path: Path, extra: dict[str, Any]) -> Path:
     return path
 
 
+def bundled_kinds(exclude: str = "") -> tuple[str, ...]:
+    """The kinds of model the bundled folder holds (``reader``, ``reader_ctc``, ...), but ``exclude``.
+
+    Why: a candidate's folder must hold every model the service loads beside it; a fixed list
+    missed the CTC reader when it joined, and candidates were then read by the slot reader alone.
+    """
+    from edge_alpr.engine.runtime import BUNDLED
+
+    kinds = {p.stem.rsplit("_v", 1)[0] for p in BUNDLED.glob("*_v*.tflite")}
+    return tuple(sorted(kinds - {exclude}))
+
+
 def copy_bundled(folder: Path, kinds: tuple[str, ...]) -> Path:
     """Copy the bundled models of ``kinds`` (with sidecars) into ``folder``: a candidate's model folder.
 

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import ModelError
 from ..types import Box, Candidate, PlateRead
 from .calibration import Calibration, for_reader
-from .reader import DEFAULT_READ, Reader, ReadSettings, rerank
+from .reader import DEFAULT_READ, Reader, ReadSettings, require_same_crop, rerank
 from .runtime import Model
 
 
@@ -76,11 +76,7 @@ class PairedReader:
         if slot.ctc or not ctc.ctc:
             raise ModelError(f"a reader pair needs a slot head and a CTC head; got {slot.model.name} "
                              f"(ctc={slot.ctc}) and {ctc.model.name} (ctc={ctc.ctc})")
-        same = (slot.in_h, slot.in_w, slot.margin_x, slot.margin_y) == (ctc.in_h, ctc.in_w, ctc.margin_x,
-                                                                         ctc.margin_y)
-        if not same:
-            raise ModelError(f"{slot.model.name} and {ctc.model.name} crop plates differently (input size or "
-                             "margins); a pair must share its crop: retrain one with the other's settings")
+        require_same_crop(slot, ctc)
         self.slot, self.ctc = slot, ctc
         self.regions = slot.regions
         # how much the CTC head counts in the joint score (``joint``); its sidecar may say

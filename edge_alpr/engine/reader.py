@@ -172,6 +172,18 @@ def rerank(cands: list[Candidate], fitted: list[Candidate], prior: tuple[str, ..
     return fits + [c for c in ranked if id(c) not in fitting]
 
 
+def require_same_crop(a: Reader, b: Reader) -> None:
+    """``ModelError`` unless ``a`` and ``b`` cut and size a plate alike.
+
+    Why: readers that work together (``engine.pair``, ``engine.states``) are fed one crop; a
+    reader trained with another input size or margins would read a crop it never learnt.
+    """
+    if (a.in_h, a.in_w, a.margin_x, a.margin_y) != (b.in_h, b.in_w, b.margin_x, b.margin_y):
+        raise ModelError(f"{a.model.name} and {b.model.name} crop plates differently (input size or "
+                         "margins); readers used together must read the same crop: retrain one with the "
+                         "other's settings")
+
+
 class Reader:
     """Reads a plate inside a detection box."""
 

@@ -27,7 +27,7 @@ from ..errors import ModelError
 from ..types import Box, PlateRead
 from .calibration import Calibration, for_reader
 from .pair import PairedReader, PairView
-from .reader import DEFAULT_READ, Reader, ReadSettings
+from .reader import DEFAULT_READ, Reader, ReadSettings, require_same_crop
 from .runtime import Model
 
 
@@ -58,11 +58,7 @@ class StatedReader:
         if not text.ctc or states.ctc:
             raise ModelError(f"a stated reader needs a CTC head for the text and a slot head for the states; got "
                              f"{text.model.name} (ctc={text.ctc}) and {states.model.name} (ctc={states.ctc})")
-        same = (text.in_h, text.in_w, text.margin_x, text.margin_y) == (states.in_h, states.in_w, states.margin_x,
-                                                                         states.margin_y)
-        if not same:
-            raise ModelError(f"{text.model.name} and {states.model.name} crop plates differently (input size or "
-                             "margins); both must read the same crop: retrain one with the other's settings")
+        require_same_crop(text, states)
         self.text, self.states = text, states
         self.regions = text.regions
         self.us = np.array([i for i, r in enumerate(text.regions) if is_us(r)], np.int64)

@@ -13,6 +13,7 @@ candidate becomes a full model folder (``<work>/<name>/``) that ``evaluate.py --
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import statistics
 from pathlib import Path
@@ -54,7 +55,7 @@ def export(
     keep = {k: base[k] for k in ("kind", "labels", "stride", "distance_unit_px", "threshold", "nms_iou", "preprocess")}
     record = ts.record_path(weights)
     stages = json.loads(record.read_text())["stages"] if record.exists() else []
-    counts = {d: sum(1 for it in calib_items if it[2] == d) for d in dict.fromkeys(it[2] for it in calib_items)}
+    counts = dict(collections.Counter(it[2] for it in calib_items))
     tfcommon.write_sidecar(out, {**keep, "width_multiplier": width, "params": int(model.count_params()),
                                  "training_data": {
                                      "weights": str(weights),

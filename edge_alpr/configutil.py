@@ -8,6 +8,12 @@ A section's ``check(where)`` holds the rules between its fields.  An unknown key
 the wrong type or out of its range is a ``ConfigError`` naming the key, its dotted path and the
 file (``where`` is like ``file.yaml: mqtt``).  Nothing here reads a file except
 ``resolve_secret``, which reads a secret at start-up.
+
+Why not a validation library: pydantic 2 was measured against this module (x86): +46 ms to
+import, +109 ms with models of this size validated once (a Raspberry Pi 4 is some 10-15x
+slower: over a second at every start) and 9.1 MiB installed, to replace ~230 lines that also
+produce the reference's range column and the editors' schema.  Importing ``edge_alpr.config``
+loads PyYAML and the config modules only, no engine, numpy or Pillow.
 """
 
 from __future__ import annotations

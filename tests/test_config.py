@@ -141,3 +141,20 @@ def test_config_and_check_config_load_no_numpy_pillow_or_sqlite(tmp_path: Path) 
                          timeout=60, check=True)
     loaded = json.loads(out.stdout)
     assert loaded == {"config": [], "check_config": [], "rc": 0}, out.stderr
+
+
+def test_section_packages_never_import_the_top_level_config() -> None:
+    # the top-level config gathers the sections of api/, stream/, delivery/ and history/; a
+    # section package importing it back would make a cycle that only a late import can dodge
+    import ast
+
+    root = Path(__file__).resolve().parent.parent / "edge_alpr"
+    offenders = []
+    for package in ("delivery", "stream", "history", "engine"):
+        for path in sorted((root / package).glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.level == 2 and node.module == "config":
+                    offenders.append(f"{package}/{path.name}:{node.lineno}")
+                if isinstance(node, ast.ImportFrom) and node.module == "edge_alpr.config":
+                    offenders.append(f"{package}/{path.name}:{node.lineno}")
+    assert offenders == []

@@ -28,11 +28,11 @@ from waiting import wait_for
 from edge_alpr import config as config_mod
 from edge_alpr.api.server import free_port
 from edge_alpr.cli import EXIT_CONFIG
-from edge_alpr.config import WebhooksConfig, WebhookTarget
 from edge_alpr.delivery.mqtt import MqttPublisher
 from edge_alpr.delivery.mqtt_config import MqttConfig
 from edge_alpr.delivery.outbox import Outbox
 from edge_alpr.delivery.webhooks import Webhooks
+from edge_alpr.delivery.webhooks_config import WebhooksConfig, WebhookTarget
 from edge_alpr.errors import CameraError
 
 pytest_plugins = ["mosquitto"]

@@ -12,9 +12,9 @@ from typing import Any
 import requests
 from waiting import wait_for
 
-from edge_alpr.config import WebhooksConfig, WebhookTarget
 from edge_alpr.delivery.outbox import Outbox
 from edge_alpr.delivery.webhooks import Webhooks
+from edge_alpr.delivery.webhooks_config import WebhooksConfig, WebhookTarget
 
 READ = "/v1/plate-reader/"
 

@@ -29,8 +29,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ..config import WebhooksConfig, WebhookTarget
 from .outbox import Outbox, OutboxItem
+from .webhooks_config import WebhooksConfig, WebhookTarget
 from .worker import DeliveryWorker
 
 Send = Callable[[OutboxItem], None]

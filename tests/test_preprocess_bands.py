@@ -1,8 +1,9 @@
-"""Large images are shrunk for the detector a band at a time, to exactly PIL's own pixels.
+"""Images are shrunk for the detector band by band, to exactly PIL's own pixels.
 
-``preprocess._shrink`` must give the detector the very canvas a whole-image PIL ``resize``
-gives (so the models' results do not change), for either order of PIL's two passes, for
-views that are not contiguous (tiles), and for small images and enlargements (done whole).
+``preprocess._shrink`` must give the detector the very canvas that one whole-image PIL
+``resize(..., reducing_gap=2.0)`` gives (box-average by whole factors, then bilinear), for
+factors on one axis or both, for views that are not contiguous (tiles), for sizes that the
+factors do not divide, and for small images and enlargements (done whole).
 """
 
 from __future__ import annotations
@@ -16,16 +17,18 @@ from edge_alpr.engine import preprocess
 
 def pil_resize(image: np.ndarray, w: int, h: int) -> np.ndarray:
     return np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize(
-        (w, h), Image.Resampling.BILINEAR))
+        (w, h), Image.Resampling.BILINEAR, reducing_gap=2.0))
 
 
 @pytest.mark.parametrize(("height", "width", "out_w", "out_h"), [
-    (3000, 4000, 640, 480),    # rows first (both shrink alike)
-    (4000, 1001, 321, 1283),   # columns first: the height shrinks more than twice the width
-    (6000, 2000, 1999, 100),   # columns first, width nearly kept
-    (2000, 6000, 100, 1999),   # rows first, height nearly kept
-    (2100, 2000, 17, 5),       # bands far wider than the output
-    (1500, 3000, 3000, 1400),  # width kept: one pass
+    (3000, 4000, 640, 480),    # a factor of 3 both ways, many bands
+    (720, 1280, 320, 180),     # a camera frame to the detector canvas: 2 both ways, one band
+    (5703, 7001, 320, 261),    # factors the sizes do not divide, partial last band
+    (4000, 1001, 321, 1283),   # a factor on the height only
+    (6000, 2000, 1999, 100),   # height shrunk 60x, width kept
+    (2000, 6000, 100, 1999),   # width shrunk 60x, height kept
+    (2100, 2000, 17, 5),       # factors far larger than a band is tall
+    (1500, 3000, 3000, 1400),  # under 2x both ways: one bilinear resize
     (100, 100, 640, 640),      # small and enlarged: whole
 ])
 def test_shrink_gives_pils_own_pixels(height: int, width: int, out_w: int, out_h: int) -> None:

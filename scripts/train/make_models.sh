@@ -18,7 +18,7 @@
 # detector_v4, reader_v3, reader_ctc_v2 and vehicle_v2 in models/quantized/ (detector_v2, stage 4,
 # and detector_v3 stay in the cache).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 mkdir -p logs
 CACHE=${EDGE_ALPR_CACHE:-/tmp/edge_alpr_cache}
 export EDGE_ALPR_CACHE=$CACHE

@@ -10,7 +10,7 @@
 #
 #   SECONDS_TRAIN=390 bash scripts/train/train_reader_gpu.sh [extra train_reader_gpu.py flags]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 OUT=${OUT:-out}
 mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl

@@ -57,9 +57,17 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / ".gpu", help="folder to fill (git-ignored)")
     ap.add_argument("--init", type=Path, action="append", default=[],
                     help="weights a candidate starts from (with their .json record, if any); repeatable")
+    ap.add_argument("--sets", type=datasets.det_sets, default=datasets.DET_SETS,
+                    help="detection sets whose train rows travel (default: %(default)s; add "
+                         "openimages_lp,experiment_plates,rxg4e for train_detector_stream.py --sets)")
+    ap.add_argument("--quality", type=int, default=SCENE_QUALITY,
+                    help="JPEG quality of the scenes (default %(default)s; all six sets with v4's weights pack to "
+                         "77 / 68 / 61 MiB at 72 / 60 / 50, over the transfer: send fewer sets)")
     ap.add_argument("--paste-crops", default="us_states,br_crops,ar_crops",
                     help="OCR sets whose train crops travel for --paste-crops ('' for none)")
     args = ap.parse_args()
+    if not 1 <= args.quality <= 95:
+        ap.error(f"--quality {args.quality}: must be 1-95")
     names = [w.name for w in args.init]
     if len(set(names)) != len(names):
         ap.error(f"--init: two weights files share a name ({', '.join(names)}); they would overwrite each other")
@@ -68,8 +76,8 @@ def main() -> None:
             ap.error(f"--out {args.out} exists and was not made by this script; remove it or choose another folder")
         shutil.rmtree(args.out)
     data = args.out / "data"
-    for name in datasets.DET_SETS:
-        _pack_set(datasets.DATA / "detection" / name, data / "detection" / name, SCENE_QUALITY)
+    for name in args.sets:
+        _pack_set(datasets.DATA / "detection" / name, data / "detection" / name, args.quality)
     wanted = [s for s in args.paste_crops.split(",") if s]
     for name in datasets.OCR_SETS:  # every set gets a labels file: ocr_items reads them all
         if name in wanted:
@@ -88,7 +96,7 @@ def main() -> None:
     print(f"{args.out}: {total / 2**20:.1f} MiB, .whl {wheels / 2**20:.1f} MiB "
           f"(the transfer carries {BUDGET_MIB} MiB with the checkout)")
     if total + wheels > (BUDGET_MIB - 4) * 2**20:
-        sys.exit("too large to carry: lower SCENE_QUALITY or leave out --init weights")
+        sys.exit("too large to carry: lower --quality, pack fewer --sets or leave out --init weights")
 
 
 if __name__ == "__main__":

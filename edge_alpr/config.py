@@ -93,6 +93,9 @@ class ApiConfig(Section):
     shutdown_timeout_s: float = setting(1.5, above=0)
     # a worker's wait for a kept-alive connection's next request, holding the worker idle; 0 = off
     keepalive_linger_s: float = setting(0.05, min=0, max=MAX_LINGER_S)
+    # host names a server without a token also answers (besides localhost, IP addresses and this
+    # machine's name), e.g. a reverse proxy's; other Host headers get 403 (a DNS-rebinding guard)
+    allowed_hosts: tuple[str, ...] = ()
     upload_url: UploadUrlConfig = field(default_factory=UploadUrlConfig)
 
     @classmethod

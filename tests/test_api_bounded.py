@@ -80,7 +80,7 @@ class SlowClient(threading.Thread):
 
 
 def form_head(length: int) -> bytes:
-    return (f"POST {READ} HTTP/1.1\r\nHost: x\r\n"
+    return (f"POST {READ} HTTP/1.1\r\nHost: localhost\r\n"
             "Content-Type: application/x-www-form-urlencoded\r\n"
             f"Content-Length: {length}\r\n\r\n").encode()
 

@@ -92,7 +92,7 @@ def json_detail(status: int, headers: dict[str, str], body: bytes, expected: int
 
 
 def head(length: int | None = None, chunked: bool = False, extra: str = "") -> bytes:
-    lines = [f"POST {READ} HTTP/1.1", "Host: x", "Content-Type: application/x-www-form-urlencoded"]
+    lines = [f"POST {READ} HTTP/1.1", "Host: localhost", "Content-Type: application/x-www-form-urlencoded"]
     if length is not None:
         lines.append(f"Content-Length: {length}")
     if chunked:

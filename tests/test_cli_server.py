@@ -150,7 +150,7 @@ def test_sigterm_finishes_the_request_in_flight(tmp_path: Path, sample_images: l
     body = (b"--b\r\nContent-Disposition: form-data; name=\"upload\"; filename=\"a.jpg\"\r\n\r\n"
             + data + b"\r\n--b--\r\n")
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.sendall(b"POST /v1/plate-reader/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    sock.sendall(b"POST /v1/plate-reader/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
                  b"Content-Type: multipart/form-data; boundary=b\r\n"
                  + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:100])
     time.sleep(0.3)

@@ -177,7 +177,7 @@ def test_sigterm_with_a_camera_blocked_in_read_and_hanging_peers_exits_in_2s_los
         # every frame sent has been read: the capture thread is now inside FFmpeg's read
         assert wait_for(lambda: frames(api_port, "read") == camera.sent, 10), camera.sent
         client = socket.create_connection(("127.0.0.1", api_port))
-        client.sendall(b"POST /v1/plate-reader/ HTTP/1.1\r\nHost: x\r\nContent-Le")  # and no more
+        client.sendall(b"POST /v1/plate-reader/ HTTP/1.1\r\nHost: localhost\r\nContent-Le")  # and no more
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         try:

@@ -38,6 +38,7 @@ from ..watchlists import WatchLists
 from .app import ApiContext, create_app
 from .client_io import ClientLimits
 from .gated import GatedGateway, connection_class
+from .host_guard import HostGuard
 from .serve_loop import ServeWorker, SupervisedServer
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,10 @@ def build(cfg: Config, recognizer: Recognizer | None = None, outbox: Outbox | No
         metrics.collect(collector)
     ctx = ApiContext(cfg.api, recognizer, usage, token, webhooks, history, cfg.history.api_reads,
                      watchlists, metrics=metrics, supervisor=supervisor or Supervisor())
-    server = ApiServer(metrics.wsgi(create_app(ctx)), cfg.api.host, cfg.api.port, cfg.api.threads,
+    app = metrics.wsgi(create_app(ctx))
+    if token is None:
+        app = HostGuard(app, cfg.api.allowed_hosts)
+    server = ApiServer(app, cfg.api.host, cfg.api.port, cfg.api.threads,
                        cfg.api.shutdown_timeout_s, cfg.api.keepalive_linger_s, limits_of(cfg))
     try:
         server.start()

@@ -208,3 +208,36 @@ def test_bad_input_is_never_a_5xx(api_factory: Callable[..., RunningApi], method
     assert r.status_code == status, (r.status_code, r.text[:300])
     if path.startswith("/?") and status == 400:
         assert 'class="bad"' in r.text
+
+
+def test_older_events_page_by_page_keeping_the_search(api_factory: Callable[..., RunningApi]) -> None:
+    api = api_factory({"history": {"api_reads": True}})
+    sample = sorted(SAMPLES.glob("*.jpg"))[0].read_bytes()
+    for i in range(55):
+        r = requests.post(f"{api.url}/v1/plate-reader/", files={"upload": ("car.jpg", sample)},
+                          data={"camera_id": f"cam{i:02d}"}, timeout=30)
+        assert r.status_code == 201
+    total = api.runtime.history.stats()["events"]  # type: ignore[union-attr]
+    assert 55 <= total <= 100
+
+    def cameras(html: str) -> list[str]:
+        return re.findall(r"</time></td><td>(cam\d\d)</td>", html)
+
+    first = requests.get(f"{api.url}/", timeout=10).text
+    assert len(_rows(first)) == 50 and "Newest events" not in first
+    assert re.search(r'<time datetime="\d{4}-\d\d-\d\dT[\d:.]+Z">', first)
+    older = re.search(r'<a href="(/\?cursor=[^"]+)" rel="next">Older events', first)
+    assert older
+    second = requests.get(f"{api.url}{older.group(1).replace('&amp;', '&')}", timeout=10).text
+    assert len(_rows(second)) == total - 50 and "Older events" not in second
+    assert '<a href="/?">&larr; Newest events</a>' in second
+    seen = cameras(first) + cameras(second)
+    assert sorted(set(seen)) == [f"cam{i:02d}" for i in range(55)]
+    assert min(cameras(first)) >= max(cameras(second))  # newest first, the older page after it
+    # the live refresh of an older page stays on it
+    parts = requests.get(f"{api.url}/console/parts{older.group(1)[1:].replace('&amp;', '&')}", timeout=10)
+    assert parts.status_code == 200 and len(_rows(parts.json()["events"])) == total - 50
+    # a search keeps its filters in the links and pages within its matches
+    searched = requests.get(f"{api.url}/", params={"camera": "cam07"}, timeout=10).text
+    assert set(cameras(searched)) == {"cam07"} and "Older events" not in searched
+    assert requests.get(f"{api.url}/", params={"cursor": "yesterday"}, timeout=10).status_code == 400

@@ -79,6 +79,12 @@ def test_console_in_chromium(tmp_path: Path, recognizer: Any, monkeypatch: pytes
         assert wait_for(lambda: browser.evaluate(
             "[...document.querySelectorAll('#events tr[data-event]')].some(r => r.cells[1].textContent == 'door')"), 20)
         assert browser.evaluate("document.querySelectorAll('#events tr[data-event]').length") == kept + 1
+        # every event time, refreshed ones too, is shown in the browser's zone with the UTC on hover
+        times = browser.evaluate("[...document.querySelectorAll('#events time')].map("
+                                 "t => [t.dateTime, t.title, t.textContent, t.dataset.local])")
+        assert len(times) == kept + 1
+        for stamp, title, shown, local in times:
+            assert local == "1" and title == stamp.replace("T", " ") + " UTC" and shown != title
 
         # a watch list created and filled through the page, seen through the API
         browser.evaluate("const f = document.querySelector('form[data-action=create]');"

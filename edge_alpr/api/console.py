@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ from ..errors import InputError
 from ..history.store import EventQuery
 from . import console_status as status
 from .console_auth import ConsoleAuth
-from .events import Guard, parse_query
+from .events import Guard, cursor_text, parse_query
 from .request import BODY_UNREAD, read_body
 
 if TYPE_CHECKING:
@@ -75,31 +76,40 @@ class Console:
     # -- parts ----------------------------------------------------------------------------------
 
     def filters(self, query: bottle.FormsDict) -> tuple[dict[str, str], EventQuery]:
-        """The search form's values (to show again) and the validated query (``InputError``)."""
+        """The search form's values (to show again) and the validated query (``InputError``);
+        a ``cursor`` (from the "Older events" link) picks the page, not the search."""
         picked = bottle.FormsDict()
         shown: dict[str, str] = {}
-        for name in FILTERS:
+        for name in (*FILTERS, "cursor"):
             values = query.getall(name)
             value = str(values[-1]) if values else ""
-            shown[name] = value[:64]
+            if name in FILTERS:
+                shown[name] = value[:64]
             if value.strip():
                 picked[name] = value
         parsed = parse_query(picked, csv_out=False)
         return shown, EventQuery(parsed.plate, parsed.max_distance, parsed.camera, parsed.since,
-                                 parsed.until, parsed.list, RECENT_EVENTS)
+                                 parsed.until, parsed.list, RECENT_EVENTS, parsed.after)
 
-    def events_part(self, query: EventQuery | None, error: str = "") -> str:
+    def events_part(self, query: EventQuery | None, error: str = "",
+                    shown: dict[str, str] | None = None) -> str:
+        """The events table; ``shown`` (the search) keeps the search in the paging links."""
         history = self.ctx.history
-        found = history.query(query)[0] if history is not None and query is not None else []
+        found, after = history.query(query) if history is not None and query is not None else ([], None)
+        search = {k: v for k, v in (shown or {}).items() if v}
+        older = "/?" + urlencode({**search, "cursor": cursor_text(after)}) if after else ""
+        newest = "/?" + urlencode(search) if query is not None and query.after is not None else ""
+        first_page = query is None or replace(query, after=None) == EventQuery(limit=RECENT_EVENTS)
         return self.render("events", events=found, enabled=history is not None, error=error,
-                           searching=query is not None and query != EventQuery(limit=RECENT_EVENTS))
+                           searching=not first_page, older=older, newest=newest)
 
-    def live_parts(self, query: EventQuery | None, error: str = "") -> dict[str, str]:
+    def live_parts(self, query: EventQuery | None, error: str = "",
+                   shown: dict[str, str] | None = None) -> dict[str, str]:
         views = status.camera_views(self.ctx)
         return {"cameras": self.render("cameras", cameras=views),
                 "health": self.render("health", sinks=status.sinks(self.ctx)),
                 "counters": self.render("counters", c=status.counters(self.ctx)),
-                "events": self.events_part(query, error)}
+                "events": self.events_part(query, error, shown)}
 
     def lists_part(self) -> str:
         wl = self.ctx.watchlists
@@ -127,7 +137,7 @@ class Console:
             "page", version=__version__, csrf=self.auth.csrf(session), logout=session is not None,
             refresh_s=REFRESH_S, filters=shown, views=views,
             csv_url="/v1/events/?" + urlencode({"format": "csv", **{k: v for k, v in shown.items() if v}}),
-            parts={**self.live_parts(query, error), "lists": self.lists_part()})
+            parts={**self.live_parts(query, error, shown), "lists": self.lists_part()})
         return _html(code, body)
 
     def login_form(self) -> bottle.HTTPResponse:
@@ -167,7 +177,8 @@ class Console:
         if wanted == "lists":
             out = {"lists": self.lists_part()}
         elif wanted == "live":
-            out = self.live_parts(self.filters(query)[1])
+            shown, parsed = self.filters(query)
+            out = self.live_parts(parsed, shown=shown)
         else:
             raise InputError("parts: must be live or lists")
         return bottle.HTTPResponse(json.dumps(out), status=200, headers={

@@ -83,6 +83,11 @@ def _time(text: str, name: str) -> float | None:
         raise InputError(f"{name}: {e}") from e
 
 
+def cursor_text(after: tuple[float, int]) -> str:
+    """The ``cursor`` parameter of the page after ``after`` (the ``next`` of a response)."""
+    return f"{after[0]!r}_{after[1]}"
+
+
 def parse_query(query: bottle.FormsDict, csv_out: bool) -> EventQuery:
     """The validated filters of ``GET /v1/events/``; ``InputError`` 400 names a bad one."""
     unknown = sorted(set(query.keys()) - _PARAMS)
@@ -190,7 +195,7 @@ def install(app: bottle.Bottle, guarded: Guard, history: History | None,
             return bottle.HTTPResponse(to_csv(found), status=200, headers={
                 "Content-Type": "text/csv; charset=utf-8",
                 "Content-Disposition": 'attachment; filename="events.csv"'})
-        return _json(200, {"count": len(found), "next": f"{after[0]!r}_{after[1]}" if after else None,
+        return _json(200, {"count": len(found), "next": cursor_text(after) if after else None,
                            "results": found})
 
     def _id(event_id: str) -> str:

@@ -19,6 +19,18 @@
     }
   }
 
+  // Event times come as UTC (ISO 8601, shown as is without script); show them in the browser's
+  // own time zone, with the UTC time on hover.
+  function localTimes() {
+    for (const t of document.querySelectorAll("time[datetime]")) {
+      const when = new Date(t.dateTime);
+      if (Number.isNaN(when.getTime()) || t.dataset.local) continue;
+      t.title = t.textContent + " UTC";
+      t.textContent = when.toLocaleString(undefined, {dateStyle: "short", timeStyle: "medium"});
+      t.dataset.local = "1";
+    }
+  }
+
   // Replace the page's parts with fresh ones rendered (and escaped) by the server.
   async function refresh(which) {
     const query = new URLSearchParams(location.search);
@@ -36,6 +48,7 @@
       const part = document.getElementById(id);
       if (part) part.innerHTML = html;
     }
+    localTimes();
     document.body.dataset.refreshed = String(Date.now());
   }
 
@@ -123,4 +136,5 @@
 
   setTimeout(tick, refreshMs);
   refreshViews();
+  localTimes();
 })();

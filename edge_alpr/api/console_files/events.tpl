@@ -6,12 +6,12 @@
 <p class="muted">{{"No event matches the search." if searching else "No events yet."}}</p>
 % else:
 <table class="events">
-<thead><tr><th>Time (UTC)</th><th>Camera</th><th>Plate</th><th></th><th>Score</th><th>Watch list</th><th>Source</th></tr></thead>
+<thead><tr><th>Time</th><th>Camera</th><th>Plate</th><th></th><th>Score</th><th>Watch list</th><th>Source</th></tr></thead>
 <tbody>
 % for e in events:
 % m = e["match"]
 <tr class="{{"match" if m else ""}}" data-event="{{e["id"]}}">
-  <td>{{e["timestamp"].replace("T", " ")}}</td><td>{{e["camera_id"]}}</td>
+  <td><time datetime="{{e["timestamp"]}}">{{e["timestamp"].replace("T", " ")}}</time></td><td>{{e["camera_id"]}}</td>
   <td class="plate">{{e["plate"].upper()}}{{f" (distance {e['distance']:g})" if "distance" in e else ""}}</td>
   <td>
   % if e["images"]["plate"]:
@@ -29,4 +29,14 @@
 % end
 </tbody>
 </table>
+% end
+% if newest or older:
+<p class="paging">
+% if newest:
+<a href="{{newest}}">&larr; Newest events</a>
+% end
+% if older:
+<a href="{{older}}" rel="next">Older events &rarr;</a>
+% end
+</p>
 % end

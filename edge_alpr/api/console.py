@@ -10,8 +10,9 @@ watch-list API.  ``Content-Security-Policy`` allows scripts from this server onl
 value that slipped through escaping still would not run.
 
 Routes: ``GET /`` (search with ``plate, distance, camera, since, until, list``: the filters
-of ``GET /v1/events/``, and ``cursor`` for an older page), ``GET|POST /login``, ``POST /logout``, ``GET /console/parts``,
-``GET /console/cameras/<n>/view.jpg``, ``GET /console/static/<file>``.  Auth is the API's
+of ``GET /v1/events/``, and ``cursor`` for an older page), ``GET|POST /login``,
+``POST /logout``, ``GET /console/parts``, ``GET /console/cameras/<n>/view.jpg``,
+``GET /console/static/<file>``.  Auth is the API's
 (``console_auth``): the page answers a browser without a session with the login form.
 """
 

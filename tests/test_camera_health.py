@@ -26,7 +26,7 @@ from waiting import wait_for
 
 from edge_alpr.api.server import free_port
 from edge_alpr.stream.config import StreamConfig
-from edge_alpr.stream.health import FAILED_AFTER_S, camera_health, camera_state
+from edge_alpr.stream.health import camera_health, camera_state
 from edge_alpr.stream.loop import CameraLoop
 from edge_alpr.stream.sources import open_source
 
@@ -37,13 +37,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 
-def _cameras(tmp: Path, loop: bool = True) -> list[dict[str, Any]]:
+def _cameras(tmp: Path, loop: bool = True, failed_after_s: float = 60.0) -> list[dict[str, Any]]:
     return [
         {"id": "gate", "motion": {"threshold": 0},
          "source": {"kind": "video", "path": str(sample_video(tmp / "v.avi", 30)), "realtime": True,
                     "loop": loop}},
-        {"id": "dead", "source": {"kind": "opencv", "url": f"http://127.0.0.1:{free_port()}/stream.mjpg",
-                                  "read_timeout": 1, "reconnect_min": 0.2, "reconnect_max": 0.5}},
+        {"id": "dead", "failed_after_s": failed_after_s,
+         "source": {"kind": "opencv", "url": f"http://127.0.0.1:{free_port()}/stream.mjpg",
+                    "read_timeout": 1, "reconnect_min": 0.2, "reconnect_max": 0.5}},
     ]
 
 
@@ -113,7 +114,7 @@ def test_health_in_info_mqtt_and_discovery_with_a_camera_that_cannot_open(
 
 def test_states_through_a_camera_life(tmp_path: Path) -> None:
     """Streaming to ended (a file), reconnecting to failed (no camera), stopped on shutdown."""
-    stream = StreamConfig.from_dict({"cameras": _cameras(tmp_path, loop=False)}, "t")
+    stream = StreamConfig.from_dict({"cameras": _cameras(tmp_path, loop=False, failed_after_s=3.0)}, "t")
     stop = threading.Event()
     seen: dict[str, list[str]] = {"gate": [], "dead": []}
 
@@ -136,10 +137,12 @@ def test_states_through_a_camera_life(tmp_path: Path) -> None:
 
         assert wait_for(watch, 30), (seen, gate.stats)
         assert "streaming" in seen["gate"], seen
-        assert seen["dead"][-1] == "reconnecting" and "streaming" not in seen["dead"], seen
+        assert "reconnecting" in seen["dead"] and "streaming" not in seen["dead"], seen
         failing_since = dead.source.failing_since
         assert failing_since is not None
-        assert camera_state(dead, failing_since + FAILED_AFTER_S) == "failed"
+        assert camera_state(dead, failing_since + 2.9) == "reconnecting"  # its failed_after_s is 3
+        assert wait_for(lambda: camera_state(dead) == "failed", 15), seen  # and it keeps retrying
+        assert dead.source.failing_since == failing_since
         assert camera_health(gate)["frames_processed"] == 30
     finally:
         stop.set()

@@ -200,6 +200,9 @@ class CameraConfig(Section):
     # region codes (e.g. fr, us-ca) whose plate formats are preferred, like the API's regions
     regions: tuple[str, ...] = ()
     mode: str = setting("default", choices=MODES)  # the recognition mode, like the API's config mode
+    # seconds of failing to open or read before the camera's health says failed instead of
+    # reconnecting (it keeps retrying); longer for cameras that restart on a schedule
+    failed_after_s: float = setting(60.0, above=0)
     motion: MotionConfig = field(default_factory=MotionConfig)
 
     def check(self, where: str) -> None:

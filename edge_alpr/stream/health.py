@@ -8,7 +8,7 @@ point of reconnecting), so "the process is online" says nothing about it.  State
 * ``starting``: no frame yet and no failure yet (the first open is in progress);
 * ``streaming``: frames arrive;
 * ``reconnecting``: the source cannot open or stopped delivering, and retries with backoff;
-* ``failed``: reconnecting for ``FAILED_AFTER_S`` or more (still retrying), or a camera
+* ``failed``: reconnecting for the camera's ``failed_after_s`` or more (still retrying), or a camera
   thread hung past its deadline (the watchdog then stops) or ended without being asked to;
 * ``ended``: a finite source (a video file, a folder) has no more frames;
 * ``stopped``: the service is stopping.
@@ -22,7 +22,6 @@ from typing import Any
 
 from .loop import CameraLoop
 
-FAILED_AFTER_S = 60.0  # reconnecting this long counts as failed (a dead camera, not a blip)
 STATES = ("starting", "streaming", "reconnecting", "failed", "ended", "stopped")
 
 
@@ -37,7 +36,7 @@ def camera_state(loop: CameraLoop, now: float | None = None) -> str:
         return "failed"
     failing_since = loop.source.failing_since
     if failing_since is not None:
-        return "failed" if now - failing_since >= FAILED_AFTER_S else "reconnecting"
+        return "failed" if now - failing_since >= loop.camera.failed_after_s else "reconnecting"
     return "streaming" if loop.stats.last_frame_at is not None else "starting"
 
 

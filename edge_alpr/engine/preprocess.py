@@ -55,14 +55,13 @@ def _shrink(image: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
 
     A bilinear downscale by a large factor is slow (PIL widens the filter with the factor: from
     a 1280x720 frame to 320 px each output pixel weighs 8 inputs per axis), so the image is first
-    box-averaged by the
-    integer factors (one per axis) that leave at least ``REDUCING_GAP`` of the shrink to the
-    bilinear pass (``Image.reduce``), which then maps the exact reduced box: the same pixels as
-    PIL's ``resize(..., reducing_gap=2.0)``, measured 0.3 grey levels (mean) from a plain bilinear
-    and half its time at 1280x720.  The averaging runs on bands of whole row blocks, so a large
-    upload never has a whole-image PIL copy (4 bytes a pixel) beside its array; the result is
-    the same as one ``reduce``.  Without a factor (under 4x the canvas each way) it is one
-    bilinear ``resize``.
+    box-averaged by the whole factors (one per axis) that leave at least ``REDUCING_GAP`` of the
+    shrink to the bilinear pass (``Image.reduce``), which then maps the exact reduced box: the
+    same pixels as PIL's ``resize(..., reducing_gap=2.0)``, 0.3 grey levels (mean) from a plain
+    bilinear, and a 1280x720 frame's letterbox in 3.0 instead of 3.7 ms (1600x1200: 5.6 instead
+    of 7.1 ms).  The averaging runs on bands of whole row blocks, so a large upload never has a
+    whole-image PIL copy (4 bytes a pixel) beside its array; the result is the same as one
+    ``reduce``.  Without a factor (under 4x the canvas each way) it is one bilinear ``resize``.
     """
     h, w = image.shape[:2]
     kx, ky = max(1, int(w / out_w / REDUCING_GAP)), max(1, int(h / out_h / REDUCING_GAP))

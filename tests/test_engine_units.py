@@ -12,7 +12,7 @@ from PIL import Image
 from edge_alpr.engine import regions
 from edge_alpr.engine.boxes import components, decode
 from edge_alpr.engine.detector import Detector
-from edge_alpr.engine.preprocess import Letterbox, letterbox
+from edge_alpr.engine.preprocess import Letterbox, letterbox, letterbox_to
 from edge_alpr.engine.reader import beam, fit_templates, rerank
 from edge_alpr.engine.runtime import model_path
 from edge_alpr.errors import InputError
@@ -52,6 +52,17 @@ def test_letterbox_maps_back() -> None:
     assert canvas.shape == (320, 320, 3)
     assert lb.to_image(lb.pad_x, lb.pad_y) == (0, 0)
     assert lb.to_image(320 - lb.pad_x, 320 - lb.pad_y) == pytest.approx((200, 100), abs=1)
+
+
+def test_letterbox_to_a_wide_canvas_centres_and_maps_back() -> None:
+    img = np.full((720, 1280, 3), 200, np.uint8)
+    img[:, :640] = 10  # the left half dark: the placement is visible in the canvas
+    canvas, lb = letterbox_to(img, 576, 352)
+    assert canvas.shape == (352, 576, 3) and lb.scale == pytest.approx(0.45)
+    assert (lb.pad_x, lb.pad_y) == (0, 14)  # 576x324 centred on 352 rows
+    assert canvas[0, 0, 0] == 114 and canvas[14, 10, 0] == 10 and canvas[337, 570, 0] == 200
+    assert canvas[338, 570, 0] == 114
+    assert lb.to_image(576, 338) == pytest.approx((1280, 720), abs=1)
 
 
 def test_beam_ranks_and_merges_pad_positions() -> None:

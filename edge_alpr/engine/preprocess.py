@@ -40,12 +40,17 @@ class Letterbox:
 
 def letterbox(image: np.ndarray, size: int, fill: int = 114) -> tuple[np.ndarray, Letterbox]:
     """Fit ``image`` (HxWx3 uint8) into a ``size`` x ``size`` canvas keeping the aspect ratio."""
+    return letterbox_to(image, size, size, fill)
+
+
+def letterbox_to(image: np.ndarray, width: int, height: int, fill: int = 114) -> tuple[np.ndarray, Letterbox]:
+    """Fit ``image`` into a ``width`` x ``height`` canvas keeping the aspect ratio, centred."""
     h, w = image.shape[:2]
-    scale = min(size / w, size / h)
+    scale = min(width / w, height / h)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     resized = _shrink(image, nw, nh)
-    canvas = np.full((size, size, 3), fill, dtype=np.uint8)
-    px, py = (size - nw) // 2, (size - nh) // 2
+    canvas = np.full((height, width, 3), fill, dtype=np.uint8)
+    px, py = (width - nw) // 2, (height - nh) // 2
     canvas[py : py + nh, px : px + nw] = resized
     return canvas, Letterbox(scale=scale, pad_x=px, pad_y=py)
 

@@ -165,11 +165,12 @@ def pool(variants: int, synth_p: float, workers: int) -> tuple[np.ndarray, np.nd
     return x, t
 
 
-def build(width: float = 1.0, size: int = SIZE) -> object:
+def build(width: float = 1.0, size: int | tuple[int, int] = SIZE) -> object:
     """The detector network; ``width`` scales every channel count (1.0 is detector_v2's).
 
-    ``size`` is the square input canvas: the network is fully convolutional, so weights trained
-    at 320 load at any multiple of 32.
+    ``size`` is the input canvas, square or ``(height, width)``: the network is fully
+    convolutional, so weights trained at 320 load at any multiple of 32 on either side
+    (``scripts/eval/canvas_probe.py`` runs them once on a wide canvas).
     """
     import keras
     from keras import layers as L
@@ -186,7 +187,8 @@ def build(width: float = 1.0, size: int = SIZE) -> object:
         x = L.ReLU()(L.BatchNormalization(momentum=0.9)(x))
         return cbr(x, ch)
 
-    inp = keras.Input((size, size, 3), name="image")
+    h, w = (size, size) if isinstance(size, int) else size
+    inp = keras.Input((h, w, 3), name="image")
     x = cbr(L.Rescaling(1 / 255.0)(inp), c(16), 3, 2)
     c4 = dws(dws(x, c(24), 2), c(24))
     c8 = dws(dws(c4, c(48), 2), c(48))

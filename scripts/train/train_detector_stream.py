@@ -54,7 +54,8 @@ class Candidate:
 
 
 def _init_worker(items: list, names: tuple[str, str], batch: int, synth_p: float, fonts: str,
-                 crops: tuple[str, ...] = (), crop_p: float = 0.0, robust_p: float = 0.0) -> None:
+                 crops: tuple[str, ...] = (), crop_p: float = 0.0, robust_p: float = 0.0,
+                 canvas: tuple[int, int] = (td.SIZE, td.SIZE)) -> None:
     import cv2
 
     from scripts.data import synth
@@ -64,7 +65,7 @@ def _init_worker(items: list, names: tuple[str, str], batch: int, synth_p: float
         synth.set_font_dir(Path(fonts))
     shm_x, shm_t = shared_memory.SharedMemory(name=names[0]), shared_memory.SharedMemory(name=names[1])
     _W.update(items=items, batch=batch, synth_p=synth_p, shm=(shm_x, shm_t), crops=crops, crop_p=crop_p,
-              robust_p=robust_p)
+              robust_p=robust_p, canvas=canvas)
 
 
 def _fill(job: tuple[int, int, int]) -> int:
@@ -72,15 +73,31 @@ def _fill(job: tuple[int, int, int]) -> int:
     seed, slot, nslots = job
     items, batch = _W["items"], _W["batch"]
     shm_x, shm_t = _W["shm"]
-    xs = np.ndarray((nslots, batch, td.SIZE, td.SIZE, 3), np.uint8, buffer=shm_x.buf)
-    ts = np.ndarray((nslots, batch, td.GRID, td.GRID, 7), np.float16, buffer=shm_t.buf)
+    h, w = _W["canvas"]
+    xs = np.ndarray((nslots, batch, h, w, 3), np.uint8, buffer=shm_x.buf)
+    ts = np.ndarray((nslots, batch, h // td.STRIDE, w // td.STRIDE, 7), np.float16, buffer=shm_t.buf)
     rng = np.random.default_rng(seed)
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
     for j in range(batch):
         path, boxes = items[rng.integers(len(items))]
-        x, t = td.sample(datasets.load_rgb(Path(path)), boxes, rng, _W["synth_p"], td.SIZE, _W["crops"],
+        x, t = td.sample(datasets.load_rgb(Path(path)), boxes, rng, _W["synth_p"], side, _W["crops"],
                          _W["crop_p"], _W["robust_p"])
-        xs[slot, j], ts[slot, j] = x, t
+        # a wide canvas is the middle band of a square sample (targets cut at the same rows)
+        xs[slot, j] = x[top:top + h, left:left + w]
+        ts[slot, j] = t[top // td.STRIDE:(top + h) // td.STRIDE, left // td.STRIDE:(left + w) // td.STRIDE]
     return slot
+
+
+def _canvas(text: str) -> tuple[int, int]:
+    """``HxW`` -> (h, w), each a positive multiple of 32 (an argparse type)."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"--canvas {text!r}: expected HxW, e.g. 352x576") from e
+    if h <= 0 or w <= 0 or h % 32 or w % 32:
+        raise argparse.ArgumentTypeError(f"--canvas {text!r}: each side must be a positive multiple of 32")
+    return h, w
 
 
 def _repeats(text: str) -> dict[str, int]:
@@ -128,6 +145,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=_repeats, default={},
                     help="SET:N,...: stream each train image of SET N times as often (default 1), "
                          "e.g. to keep older sets' share when a new set joins; the hold-out is unchanged")
+    ap.add_argument("--canvas", type=_canvas, default=(td.SIZE, td.SIZE),
+                    help="input HxW, multiples of 32 (default 320x320; e.g. 352x576 for a one-pass "
+                         "detector of 16:9 frames: scripts/eval/canvas_probe.py)")
     ap.add_argument("--out-dir", type=Path, required=True)
     args = ap.parse_args()
     if not 0 <= args.robust_share <= 1:
@@ -149,14 +169,15 @@ def main() -> None:
 
     # Workers fork before the deep-learning backend is imported (a forked CUDA context breaks).
     nslots = 3 * args.workers
-    shm_x = shared_memory.SharedMemory(create=True, size=nslots * args.batch * td.SIZE * td.SIZE * 3)
-    shm_t = shared_memory.SharedMemory(create=True, size=nslots * args.batch * td.GRID * td.GRID * 7 * 2)
-    xs = np.ndarray((nslots, args.batch, td.SIZE, td.SIZE, 3), np.uint8, buffer=shm_x.buf)
-    ts = np.ndarray((nslots, args.batch, td.GRID, td.GRID, 7), np.float16, buffer=shm_t.buf)
+    (ch, cw), s4 = args.canvas, td.STRIDE
+    shm_x = shared_memory.SharedMemory(create=True, size=nslots * args.batch * ch * cw * 3)
+    shm_t = shared_memory.SharedMemory(create=True, size=nslots * args.batch * (ch // s4) * (cw // s4) * 7 * 2)
+    xs = np.ndarray((nslots, args.batch, ch, cw, 3), np.uint8, buffer=shm_x.buf)
+    ts = np.ndarray((nslots, args.batch, ch // s4, cw // s4, 7), np.float16, buffer=shm_t.buf)
     pool = mp.get_context("fork").Pool(
         args.workers, _init_worker,
         (items, (shm_x.name, shm_t.name), args.batch, args.synthetic_share, args.fonts, tuple(crops), args.paste_share,
-         args.robust_share),
+         args.robust_share, args.canvas),
     )
     seed = args.seed
     pending: collections.deque = collections.deque()
@@ -174,7 +195,7 @@ def main() -> None:
     losses = {"prob": td.prob_loss, "dist": td.dist_loss}
     models = []
     for c in args.candidate:
-        m = td.build(c.width)
+        m = td.build(c.width, args.canvas)
         if c.init:
             m.load_weights(c.init)
         opt = keras.optimizers.Adam(c.lr, clipnorm=5.0)
@@ -277,7 +298,7 @@ def write_record(weights: Path, c: Candidate, args: argparse.Namespace, steps: i
         "synthetic_share": args.synthetic_share, "train_images": images, "held_out_every": args.holdout,
         "pasted_crops": args.paste_crops, "paste_share": args.paste_share, "robust_share": args.robust_share,
         "held_out_images": held, "seconds": round(seconds), "backend": backend, "sets": list(args.sets),
-        "repeat": args.repeat,
+        "repeat": args.repeat, "canvas": list(args.canvas),
     }
     tmp = record_path(weights).with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"stages": (previous or {}).get("stages", []) + [stage]}, indent=1) + "\n")

@@ -165,6 +165,25 @@ def pool(variants: int, synth_p: float, workers: int) -> tuple[np.ndarray, np.nd
     return x, t
 
 
+def hw_arg(text: str) -> tuple[int, int]:
+    """``HxW`` -> (h, w), both positive (an argparse type)."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected HxW, e.g. 352x576") from e
+    if h <= 0 or w <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: sizes must be positive")
+    return h, w
+
+
+def canvas_arg(text: str) -> tuple[int, int]:
+    """A detector input ``HxW``: each side a multiple of 32, the network's coarsest stride."""
+    h, w = hw_arg(text)
+    if h % 32 or w % 32:
+        raise argparse.ArgumentTypeError(f"{text!r}: each side must be a multiple of 32")
+    return h, w
+
+
 def build(width: float = 1.0, size: int | tuple[int, int] = SIZE) -> object:
     """The detector network; ``width`` scales every channel count (1.0 is detector_v2's).
 

@@ -89,17 +89,6 @@ def _fill(job: tuple[int, int, int]) -> int:
     return slot
 
 
-def _canvas(text: str) -> tuple[int, int]:
-    """``HxW`` -> (h, w), each a positive multiple of 32 (an argparse type)."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"--canvas {text!r}: expected HxW, e.g. 352x576") from e
-    if h <= 0 or w <= 0 or h % 32 or w % 32:
-        raise argparse.ArgumentTypeError(f"--canvas {text!r}: each side must be a positive multiple of 32")
-    return h, w
-
-
 def _repeats(text: str) -> dict[str, int]:
     """``SET:N,...`` -> {set: N} (an argparse type)."""
     out: dict[str, int] = {}
@@ -145,7 +134,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=_repeats, default={},
                     help="SET:N,...: stream each train image of SET N times as often (default 1), "
                          "e.g. to keep older sets' share when a new set joins; the hold-out is unchanged")
-    ap.add_argument("--canvas", type=_canvas, default=(td.SIZE, td.SIZE),
+    ap.add_argument("--canvas", type=td.canvas_arg, default=(td.SIZE, td.SIZE),
                     help="input HxW, multiples of 32 (default 320x320; e.g. 352x576 for a one-pass "
                          "detector of 16:9 frames: scripts/eval/canvas_probe.py)")
     ap.add_argument("--out-dir", type=Path, required=True)

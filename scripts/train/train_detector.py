@@ -24,6 +24,7 @@ from scripts.data import augment, datasets
 from scripts.train import tfcommon
 
 SIZE, STRIDE, UNIT = 320, 4, 32.0
+ZOOM = (0.6, 3.0)  # sample zoom range of every shipped detector's training
 GRID = SIZE // STRIDE
 THRESHOLD = 0.4
 MIN_EVAL_H = 12
@@ -61,6 +62,7 @@ def targets(
 def sample(
     img: np.ndarray, boxes: tuple, rng: np.random.Generator, scenes_synth: float, size: int = SIZE,
     crops: tuple[str, ...] = (), crop_p: float = 0.0, robust_p: float = 0.0,
+    zoom: tuple[float, float] = ZOOM,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One zoomed/cropped ``size``-square training sample with its target maps.
 
@@ -69,14 +71,15 @@ def sample(
     of real plates (image paths) of which, in a share ``crop_p`` of samples, 1-2 are warped in
     like the synthetic plates: real textures of plate shapes the scene sets hardly hold.
     ``robust_p``: the share of samples whose scene goes through ``augment.robust`` first (0 draws
-    nothing, so earlier recipes replay exactly).
+    nothing, so earlier recipes replay exactly).  ``zoom``: the range (log-uniform) of the scene's
+    longer side over ``size``; 1 is a frame letterboxed whole, as the service's one pass sees it.
     """
     from scripts.data import synth
 
     if robust_p > 0 and rng.random() < robust_p:
         img, boxes = augment.robust(img, boxes, rng)
     h, w = img.shape[:2]
-    z = float(np.exp(rng.uniform(np.log(0.6), np.log(3.0))))
+    z = float(np.exp(rng.uniform(np.log(zoom[0]), np.log(zoom[1]))))
     s = size / max(h, w) * z
     nw, nh = max(1, round(w * s)), max(1, round(h * s))
     big = resize(img, nw, nh)
@@ -163,6 +166,17 @@ def pool(variants: int, synth_p: float, workers: int) -> tuple[np.ndarray, np.nd
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, x=x, t=t)
     return x, t
+
+
+def zoom_arg(text: str) -> tuple[float, float]:
+    """``LO,HI`` -> (lo, hi), 0 < lo <= hi (an argparse type for the sample zoom)."""
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LO,HI, e.g. 0.6,3") from e
+    if not 0 < lo <= hi:
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 < LO <= HI")
+    return lo, hi
 
 
 def hw_arg(text: str) -> tuple[int, int]:

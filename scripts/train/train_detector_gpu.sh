@@ -14,7 +14,8 @@
 #   SECONDS_TRAIN=450 bash scripts/train/train_detector_gpu.sh                 # stage A's three widths
 #   bash scripts/train/train_detector_gpu.sh --batch 256 --seed 20000 \
 #       --candidate w3e:3.0:1e-3:.gpu/detector_w3c.weights.h5           # any other stage
-#   bash scripts/train/train_detector_gpu.sh --batch 128 --canvas 352x576 --sets andrewmvd,romanian,openimages_lp,experiment_plates,rxg4e \
+#   bash scripts/train/train_detector_gpu.sh --batch 128 --canvas 352x576 --zoom 0.5,1.5 \
+#       --sets andrewmvd,romanian,openimages_lp,experiment_plates,rxg4e \
 #       --candidate one:3.0:1e-3:.gpu/detector_v4.weights.h5            # a one-pass detector for 16:9 frames
 #   (pack with: python -m scripts.data.pack_gpu_data --sets <the same> --init /tmp/edge_alpr_cache/detector_v4.weights.h5;
 #    then here: python -m scripts.eval.canvas_probe --canvas 352x576 --weights OUT/detector_one.weights.h5)

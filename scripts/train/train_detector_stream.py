@@ -55,7 +55,7 @@ class Candidate:
 
 def _init_worker(items: list, names: tuple[str, str], batch: int, synth_p: float, fonts: str,
                  crops: tuple[str, ...] = (), crop_p: float = 0.0, robust_p: float = 0.0,
-                 canvas: tuple[int, int] = (td.SIZE, td.SIZE)) -> None:
+                 canvas: tuple[int, int] = (td.SIZE, td.SIZE), zoom: tuple[float, float] = td.ZOOM) -> None:
     import cv2
 
     from scripts.data import synth
@@ -65,7 +65,7 @@ def _init_worker(items: list, names: tuple[str, str], batch: int, synth_p: float
         synth.set_font_dir(Path(fonts))
     shm_x, shm_t = shared_memory.SharedMemory(name=names[0]), shared_memory.SharedMemory(name=names[1])
     _W.update(items=items, batch=batch, synth_p=synth_p, shm=(shm_x, shm_t), crops=crops, crop_p=crop_p,
-              robust_p=robust_p, canvas=canvas)
+              robust_p=robust_p, canvas=canvas, zoom=zoom)
 
 
 def _fill(job: tuple[int, int, int]) -> int:
@@ -82,7 +82,7 @@ def _fill(job: tuple[int, int, int]) -> int:
     for j in range(batch):
         path, boxes = items[rng.integers(len(items))]
         x, t = td.sample(datasets.load_rgb(Path(path)), boxes, rng, _W["synth_p"], side, _W["crops"],
-                         _W["crop_p"], _W["robust_p"])
+                         _W["crop_p"], _W["robust_p"], _W["zoom"])
         # a wide canvas is the middle band of a square sample (targets cut at the same rows)
         xs[slot, j] = x[top:top + h, left:left + w]
         ts[slot, j] = t[top // td.STRIDE:(top + h) // td.STRIDE, left // td.STRIDE:(left + w) // td.STRIDE]
@@ -137,6 +137,9 @@ def main() -> None:
     ap.add_argument("--canvas", type=td.canvas_arg, default=(td.SIZE, td.SIZE),
                     help="input HxW, multiples of 32 (default 320x320; e.g. 352x576 for a one-pass "
                          "detector of 16:9 frames: scripts/eval/canvas_probe.py)")
+    ap.add_argument("--zoom", type=td.zoom_arg, default=td.ZOOM, metavar="LO,HI",
+                    help="scene's longer side over the canvas's, drawn log-uniform (default 0.6,3; 1 = a frame "
+                         "letterboxed whole: a one-pass detector of 1280x720 frames wants about 0.5,1.5)")
     ap.add_argument("--out-dir", type=Path, required=True)
     args = ap.parse_args()
     if not 0 <= args.robust_share <= 1:
@@ -166,7 +169,7 @@ def main() -> None:
     pool = mp.get_context("fork").Pool(
         args.workers, _init_worker,
         (items, (shm_x.name, shm_t.name), args.batch, args.synthetic_share, args.fonts, tuple(crops), args.paste_share,
-         args.robust_share, args.canvas),
+         args.robust_share, args.canvas, args.zoom),
     )
     seed = args.seed
     pending: collections.deque = collections.deque()
@@ -287,7 +290,7 @@ def write_record(weights: Path, c: Candidate, args: argparse.Namespace, steps: i
         "synthetic_share": args.synthetic_share, "train_images": images, "held_out_every": args.holdout,
         "pasted_crops": args.paste_crops, "paste_share": args.paste_share, "robust_share": args.robust_share,
         "held_out_images": held, "seconds": round(seconds), "backend": backend, "sets": list(args.sets),
-        "repeat": args.repeat, "canvas": list(args.canvas),
+        "repeat": args.repeat, "canvas": list(args.canvas), "zoom": list(args.zoom),
     }
     tmp = record_path(weights).with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"stages": (previous or {}).get("stages", []) + [stage]}, indent=1) + "\n")

@@ -69,7 +69,10 @@ def augment(tf, x, y, r):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--synthetic", type=int, default=40000, help="synthetic plates to render")
+    ap.add_argument("--synthetic", type=int, default=40000, help="synthetic plates to render (per seed)")
+    ap.add_argument("--synthetic-seeds", default="1", metavar="S[,S...]",
+                    help="render --synthetic plates from each of these seeds (each set cached on its own; "
+                         "a continuation adds a seed to see plates it never saw)")
     ap.add_argument("--real-repeat", type=int, default=3, help="copies of the real crops per epoch")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
@@ -131,7 +134,13 @@ def main() -> None:
     tf = tfcommon.setup_tf(args.threads)
     import keras
 
-    sx, st, sr = rd.synthetic(args.synthetic, workers=2)
+    try:
+        seeds = [int(v) for v in args.synthetic_seeds.split(",")]
+    except ValueError:
+        ap.error(f"--synthetic-seeds {args.synthetic_seeds!r}: expected integers separated by commas, e.g. 1,2")
+    parts = [rd.synthetic(args.synthetic, workers=2, seed=seed) for seed in seeds]
+    sx = np.concatenate([p[0] for p in parts])
+    st, sr = [t for p in parts for t in p[1]], [r for p in parts for r in p[2]]
     all_synth_regions = set(sr)
     if args.synthetic_use:
         keep = np.random.default_rng(3).choice(len(sx), args.synthetic_use, replace=False)
@@ -284,6 +293,7 @@ def main() -> None:
             "training_data": {
                 "real_train_crops": counts,
                 "synthetic_plates": len(sx),
+                "synthetic_seeds": seeds,
                 "real_repeat": args.real_repeat,
                 "extra_repeats": extra,
                 "lowres_copies": args.lowres,

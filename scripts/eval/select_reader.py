@@ -49,7 +49,7 @@ def folder_for(name: str, spec: str, work: Path) -> Path:
     parts = spec.split("+")
     if len(parts) > 2:
         raise SystemExit(f"{name}={spec}: a candidate is one reader or a SLOT+CTC pair, not {len(parts)} models")
-    out = tfcommon.copy_bundled(work / name, ("detector", "vehicle"))
+    out = tfcommon.copy_bundled(work / name, tfcommon.bundled_kinds("reader", "reader_ctc"))
     for f in out.glob("reader_*"):
         f.unlink()
     # the loader takes the newest reader_v<N> (and reader_ctc_v<N>); any file name works under these

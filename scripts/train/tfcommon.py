@@ -123,7 +123,7 @@ def write_sidecar(model_path: Path, extra: dict[str, Any]) -> Path:
     return path
 
 
-def bundled_kinds(exclude: str = "") -> tuple[str, ...]:
+def bundled_kinds(*exclude: str) -> tuple[str, ...]:
     """The kinds of model the bundled folder holds (``reader``, ``reader_ctc``, ...), but ``exclude``.
 
     Why: a candidate's folder must hold every model the service loads beside it; a fixed list
@@ -132,7 +132,7 @@ def bundled_kinds(exclude: str = "") -> tuple[str, ...]:
     from edge_alpr.engine.runtime import BUNDLED
 
     kinds = {p.stem.rsplit("_v", 1)[0] for p in BUNDLED.glob("*_v*.tflite")}
-    return tuple(sorted(kinds - {exclude}))
+    return tuple(sorted(kinds - set(exclude)))
 
 
 def copy_bundled(folder: Path, kinds: tuple[str, ...]) -> Path:

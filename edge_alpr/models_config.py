@@ -74,11 +74,6 @@ class ModelsConfig(Section):
     xnnpack: bool = True  # false: the runtimes' built-in int8 kernels (slower, bit-identical across runtimes)
     top_n: int = setting(TOP_N, min=1)  # candidates per plate
     beam_width: int = setting(BEAM_WIDTH, min=1)  # beam width of the reader's character decoding
-    # auto: where the folder has `detector_wide_v<N>` (the detector's weights exported at a wide
-    # canvas), every detector pass over an image region wider than about 1.43:1 (a 16:9 frame, or
-    # a tile of one) runs it instead of the square canvas, which shows that region larger for
-    # less work; on: require it; off: the square canvas only
-    detector_wide: str = setting("auto", choices=("auto", "on", "off"))
     # The finer pass: tile_grid x tile_grid tiles.  3 (not 2) was chosen on TRAIN images: it
     # finds the small plates of 960-px romanian scenes (train recall 0.61 -> 0.90, precision
     # 0.80 -> 0.81) for ~40 % more default-mode time.

@@ -135,15 +135,8 @@ class Recognizer:
                     raise
             else:
                 reader = pair_with(slot, Reader(partner, cfg.threads, cfg.runtime, cfg.xnnpack))
-        wide = None
-        if cfg.detector_wide != "off":
-            try:
-                wide = load("detector_wide")
-            except ModelError:
-                if cfg.detector_wide == "on":
-                    raise
         return cls(
-            Detector(load("detector"), cfg.threads, cfg.runtime, cfg.xnnpack, wide),
+            Detector(load("detector"), cfg.threads, cfg.runtime, cfg.xnnpack),
             reader,
             VehicleClassifier(load("vehicle"), cfg.threads, cfg.runtime, cfg.xnnpack),
             cfg,
@@ -151,8 +144,7 @@ class Recognizer:
 
     def info(self) -> dict[str, Any]:
         """Model names, versions and hashes."""
-        wide = (self.detector.wide,) if self.detector.wide is not None else ()
-        models = (self.detector.model, *wide, *self.reader.models, self.vehicle.model)
+        models = (self.detector.model, *self.reader.models, self.vehicle.model)
         return {m.name: m.describe() for m in models}
 
     def detect(self, image: np.ndarray, options: RecognizeOptions) -> list[Any]:

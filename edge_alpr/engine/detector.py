@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError
 from ..types import Box, Detection
 from .boxes import decode, nms
-from .preprocess import Letterbox, letterbox_to
+from .preprocess import Letterbox, letterbox
 from .runtime import Model
 
 Window = tuple[int, int, int, int]  # x0, y0, width, height in image pixels
@@ -25,22 +24,10 @@ class WholePass:
     placement: Letterbox
 
 
-# what a wide export must share with the square model it was exported beside
-SHARED_KEYS = ("stride", "distance_unit_px", "threshold", "nms_iou")
-
-
 class Detector:
-    """Finds plates in an RGB image; thresholds default to the model's sidecar.
+    """Finds plates in an RGB image; thresholds default to the model's sidecar."""
 
-    ``wide``: the same weights exported at a wide canvas (``detector_wide_v<N>``).  Why: the
-    network is fully convolutional, and a 16:9 frame (or a tile of one) letterboxed into the
-    square canvas wastes 44 % of it on padding; at a 224x416 canvas the same frame is shown at
-    0.31 instead of 0.25 of its size for 9 % less work, so smaller plates are found.  Each pass
-    runs the canvas that shows its image region larger (``canvas_for``).
-    """
-
-    def __init__(self, path: Path, threads: int = 1, runtime: str = "auto", xnnpack: bool = True,
-                 wide: Path | None = None) -> None:
+    def __init__(self, path: Path, threads: int = 1, runtime: str = "auto", xnnpack: bool = True) -> None:
         self.model = Model(path, threads, runtime, xnnpack)
         meta = self.model.meta
         self.size = int(self.model.inputs[0].shape[1])
@@ -49,42 +36,12 @@ class Detector:
         self.threshold = float(meta["threshold"])
         self.nms_iou = float(meta["nms_iou"])
         self.fill = int(meta["preprocess"]["fill"])
-        self.wide = Model(wide, threads, runtime, xnnpack) if wide else None
-        if self.wide is not None:
-            self._check_wide(self.wide)
 
-    def _check_wide(self, wide: Model) -> None:
-        """``ModelError`` unless ``wide`` is this detector's weights at another canvas (its sidecar says so)."""
-        of = wide.meta.get("weights_of") or {}
-        fix = "re-export it (scripts/train/export_wide_detector.py) or set models.detector_wide: off"
-        if of.get("sha256") != self.model.sha256:
-            raise ModelError(f"{wide.name}: exported from {of.get('name')!r} sha256 {str(of.get('sha256'))[:12]}..., "
-                             f"not from {self.model.name} ({self.model.sha256[:12]}...); {fix}")
-        differ = [k for k in SHARED_KEYS if wide.meta.get(k) != self.model.meta.get(k)]
-        if wide.meta.get("preprocess", {}).get("fill") != self.fill:
-            differ.append("preprocess.fill")
-        if differ:
-            raise ModelError(f"{wide.name}: its sidecar's {', '.join(differ)} differ from {self.model.name}'s; {fix}")
-
-    def canvas_for(self, width: int, height: int) -> tuple[Model, int, int]:
-        """The model, canvas width and height that show a ``width`` x ``height`` region largest."""
-        if self.wide is not None:
-            ch, cw = (int(v) for v in self.wide.inputs[0].shape[1:3])
-            if min(cw / width, ch / height) > self.size / max(width, height):
-                return self.wide, cw, ch
-        return self.model, self.size, self.size
-
-    def scale_for(self, width: int, height: int) -> float:
-        """The letterbox scale at which a ``width`` x ``height`` region is seen."""
-        _, cw, ch = self.canvas_for(width, height)
-        return min(cw / width, ch / height)
-
-    def maps(self, canvas: np.ndarray, model: Model | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def maps(self, canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw probability (HxW) and distance (HxWx4) maps for a letterboxed canvas."""
-        model = model or self.model
-        outs = model.run(canvas[None])
-        prob = model.output_by_shape(outs, 1)[0, ..., 0]
-        dist = model.output_by_shape(outs, 4)[0]
+        outs = self.model.run(canvas[None])
+        prob = self.model.output_by_shape(outs, 1)[0, ..., 0]
+        dist = self.model.output_by_shape(outs, 4)[0]
         return prob, dist
 
     def detect(self, image: np.ndarray, threshold: float | None = None) -> list[Detection]:
@@ -99,9 +56,8 @@ class Detector:
     def detect_pass(self, image: np.ndarray, thresholds: tuple[float, ...]) -> WholePass:
         """``detect_levels`` with the probability map and its placement, for ``interest``."""
         h, w = image.shape[:2]
-        model, cw, ch = self.canvas_for(w, h)
-        canvas, lb = letterbox_to(image, cw, ch, self.fill)
-        prob, dist = self.maps(canvas, model)
+        canvas, lb = letterbox(image, self.size, self.fill)
+        prob, dist = self.maps(canvas)
         levels = [decode(prob, dist, self.stride, self.unit, t, lb, w, h, self.nms_iou) for t in thresholds]
         return WholePass(levels, prob, lb)
 
@@ -144,7 +100,7 @@ class Detector:
         for x0, y0, tw, th in self.windows(w, h, tiles, overlap) if windows is None else windows:
             # a tile border inside the image within one map cell of the box clips it (a cell
             # of the letterboxed tile, in tile pixels)
-            s = self.stride / self.scale_for(tw, th)
+            s = self.stride * max(tw, th) / self.size
             inner = (x0 > 0, y0 > 0, x0 + tw < w, y0 + th < h)
             for d in self.detect(image[y0 : y0 + th, x0 : x0 + tw], threshold):
                 b = d.box

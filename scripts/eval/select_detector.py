@@ -35,11 +35,10 @@ from scripts.train import train_detector_stream as ts
 def export(
     name: str, weights: Path, width: float, work: Path, calib_items: list, version: int, size: int = td.SIZE
 ) -> Path:
-    """A model folder with the bundled reader/vehicle models and this candidate as the detector
-    (square only: the bundled wide export holds other weights, so it stays out)."""
+    """A model folder with the bundled reader/vehicle models and this candidate as the detector."""
     import keras  # noqa: F401  (TensorFlow backend: the converter needs it)
 
-    folder = tfcommon.copy_bundled(work / name, tfcommon.bundled_kinds("detector", "detector_wide"))
+    folder = tfcommon.copy_bundled(work / name, tfcommon.bundled_kinds("detector"))
     model = td.build(width, size)
     model.load_weights(weights)
     rng = np.random.default_rng(7)

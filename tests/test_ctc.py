@@ -163,3 +163,55 @@ def test_batched_scoring_with_the_blank_inside_the_alphabet() -> None:
     labels = sorted(totals, key=lambda k: -totals[k])[:10]
     got = ctc.string_probs(probs, [list(k) for k in labels], blank)
     assert got == pytest.approx([totals[k] for k in labels], abs=1e-12)
+
+
+def reference_beam(probs: np.ndarray, alphabet: str, blank: int, width: int, top_n: int) -> list:
+    """The prefix beam search written plainly: every grown prefix stored, summed and sorted.
+
+    ``ctc.beam`` skips storing the prefixes that cannot make the beam; it must return exactly
+    this (same strings, same order, same scores to the bit)."""
+    from collections import defaultdict
+
+    from edge_alpr.types import Candidate
+
+    beams: dict = {(): (1.0, 0.0)}
+    frames = probs.astype(np.float64)
+    tops = np.argsort(frames, axis=1)[:, ::-1][:, :width].tolist()
+    for p, top in zip(frames.tolist(), tops):
+        chars = [c for c in top if c != blank and p[c] >= ctc.MIN_CHAR_P]
+        if not chars:
+            beams = {k: ((pb + pnb) * p[blank], pnb * p[k[-1]] if k else 0.0) for k, (pb, pnb) in beams.items()}
+            continue
+        nxt: dict = defaultdict(lambda: [0.0, 0.0])
+        for prefix, (pb, pnb) in beams.items():
+            nxt[prefix][0] += (pb + pnb) * p[blank]
+            if prefix:
+                nxt[prefix][1] += pnb * p[prefix[-1]]
+            for c in chars:
+                grow = pb if prefix and prefix[-1] == c else pb + pnb
+                nxt[prefix + (c,)][1] += grow * p[c]
+        ranked = sorted(nxt.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))[:width]
+        beams = {k: (v[0], v[1]) for k, v in ranked}
+    out = [Candidate("".join(alphabet[c] for c in k), min(1.0, float(pb + pnb)))
+           for k, (pb, pnb) in beams.items() if k and pb + pnb > 0]
+    return sorted(out, key=lambda c: -c.score)[:top_n]
+
+
+def test_beam_equals_the_plain_search_to_the_bit() -> None:
+    """Random frames like a plate's (peaked or flat, blank-heavy, int8-rounded with many ties,
+    two rows with a separator), every beam width: the same candidates, order and scores."""
+    rng = np.random.default_rng(11)
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ?"
+    blank = len(alphabet)
+    for i in range(600):
+        n = int(rng.integers(1, 66))
+        logits = rng.normal(0, rng.uniform(0.5, 6), (n, blank + 1))
+        logits[:, blank] += rng.uniform(0, 4)
+        p = np.exp(logits)
+        p /= p.sum(axis=1, keepdims=True)
+        if i % 2:
+            p = np.round(p * 256) / 256  # the int8 model's steps: ties everywhere
+        if i % 3 == 0 and n % 2 == 0:
+            p = ctc.prepare(p, blank, rows=2)
+        width, top_n = int(rng.integers(1, 12)), int(rng.integers(1, 12))
+        assert ctc.beam(p, alphabet, blank, width, top_n) == reference_beam(p, alphabet, blank, width, top_n), i

@@ -12,8 +12,6 @@ the product of its frames' probabilities and a string's score is the sum over it
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import numpy as np
 
 from ..types import Candidate
@@ -56,32 +54,65 @@ def greedy(probs: np.ndarray, blank: int) -> list[int]:
 
 
 def beam(probs: np.ndarray, alphabet: str, blank: int, width: int, top_n: int) -> list[Candidate]:
-    """Top strings by CTC prefix beam search (each score sums every path that spells it)."""
+    """Top strings by CTC prefix beam search (each score sums every path that spells it).
+
+    Why the two steps per frame: most frames offer, beside their character, a few at the int8
+    floor (1/256), and every prefix grown by one of those used to be stored and sorted only to be
+    dropped.  A prefix new in this frame has one path into it (from its parent), so its score is
+    known when it is grown; the prefixes already in the beam are summed first, and a new one
+    scoring under the ``width``-th of them cannot make the beam, so it is never stored.  The
+    result is the same to the bit as storing them all (``tests/test_ctc.py`` holds that
+    reference): every sum adds the same terms (at most two, in either order), and what is kept
+    is inserted in the same order, so ties sort alike.
+    """
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (1.0, 0.0)}  # (ends in blank, not)
     frames = probs.astype(np.float64)
     # every frame's candidate characters in one call, and plain floats: the loop below is
     # Python, where numpy scalars cost several times more per operation
     tops = np.argsort(frames, axis=1)[:, ::-1][:, :width].tolist()
     for p, top in zip(frames.tolist(), tops):
-        chars = [c for c in top if c != blank and p[c] >= MIN_CHAR_P]
+        chars = [(c, p[c]) for c in top if c != blank and p[c] >= MIN_CHAR_P]
         if not chars:  # a gap between characters (most frames): no prefix can grow
             beams = {k: ((pb + pnb) * p[blank], pnb * p[k[-1]] if k else 0.0) for k, (pb, pnb) in beams.items()}
             continue
-        nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [0.0, 0.0])
-        for prefix, (pb, pnb) in beams.items():
-            nxt[prefix][0] += (pb + pnb) * p[blank]
-            if prefix:
-                nxt[prefix][1] += pnb * p[prefix[-1]]  # the last character held over another frame
-            for c in chars:
-                # after a blank, the same character again is a new character; directly after
-                # itself it is the same one (handled above)
-                grow = pb if prefix and prefix[-1] == c else pb + pnb
-                nxt[prefix + (c,)][1] += grow * p[c]
-        ranked = sorted(nxt.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))[:width]
-        beams = {k: (v[0], v[1]) for k, v in ranked}
+        beams = _step(beams, p, chars, blank, width)
     out = [Candidate("".join(alphabet[c] for c in k), min(1.0, float(pb + pnb)))
            for k, (pb, pnb) in beams.items() if k and pb + pnb > 0]
     return sorted(out, key=lambda c: -c.score)[:top_n]
+
+
+def _step(beams: dict[tuple[int, ...], tuple[float, float]], p: list[float], chars: list[tuple[int, float]],
+          blank: int, width: int) -> dict[tuple[int, ...], tuple[float, float]]:
+    """One frame of :func:`beam` that offers ``chars`` ((class, probability), best first)."""
+    offered = dict(chars)
+    # the prefixes already in the beam, with every path into them: blank, the last character
+    # held over this frame, and their parent grown by their last character
+    sums = {k: [(pb + pnb) * p[blank], pnb * p[k[-1]] if k else 0.0] for k, (pb, pnb) in beams.items()}
+    known: dict[tuple[int, ...], dict[int, tuple[int, ...]]] = {}  # parent -> {character: child in beam}
+    for k in beams:
+        if k:
+            parent, c = k[:-1], k[-1]
+            known.setdefault(parent, {})[c] = k
+            if parent in beams and c in offered:
+                qb, qn = beams[parent]
+                # after a blank, the same character again is a new character
+                sums[k][1] += (qb if parent and parent[-1] == c else qb + qn) * offered[c]
+    floor = sorted((b + n for b, n in sums.values()), reverse=True)[width - 1] if len(sums) >= width else 0.0
+    nxt: dict[tuple[int, ...], list[float]] = {}
+    for prefix, (pb, pnb) in beams.items():
+        if prefix not in nxt:
+            nxt[prefix] = sums[prefix]
+        both, last, kids = pb + pnb, prefix[-1] if prefix else -1, known.get(prefix)
+        for c, pc in chars:
+            if kids is not None and c in kids:
+                if kids[c] not in nxt:
+                    nxt[kids[c]] = sums[kids[c]]
+                continue
+            grown = (pb if last == c else both) * pc  # directly after itself, the same character
+            if grown >= floor:
+                nxt[prefix + (c,)] = [0.0, grown]
+    ranked = sorted(nxt.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))[:width]
+    return {k: (v[0], v[1]) for k, v in ranked}
 
 
 def string_prob(probs: np.ndarray, labels: list[int], blank: int) -> float:

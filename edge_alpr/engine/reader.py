@@ -15,6 +15,7 @@ from ..types import Box, Candidate, PlateRead
 from . import ctc
 from . import regions as reg
 from .calibration import Calibration, for_reader
+from .memo import ArrayMemo
 from .preprocess import crop_resize, expand
 from .runtime import Model
 
@@ -215,6 +216,7 @@ class Reader:
                              f"{len(self.alphabet)}; regenerate the sidecar with `make models`")
         _, self.in_h, self.in_w, _ = self.model.inputs[0].shape
         self.calibration: Calibration = for_reader(meta, path.name, "single")
+        self._decoded: ArrayMemo[tuple[Candidate, ...]] = ArrayMemo()
 
     def crop(self, image: np.ndarray, box: Box, margin: tuple[float, float] | None = None) -> np.ndarray:
         """The reader's input for a detection: the box plus the trained margin (or ``margin``,
@@ -248,7 +250,12 @@ class Reader:
         return settings.hint or ((code,) if score >= settings.self_hint_score and reg.has_patterns(code) else ())
 
     def candidates(self, chars: np.ndarray, prior: tuple[str, ...], settings: ReadSettings) -> list[Candidate]:
-        """This head's own ranked readings: its beam, with the prior regions' template fits merged in."""
+        """This head's own ranked readings: its beam, with the prior regions' template fits merged in
+        (looked up when these frames were decoded so before: ``memo.ArrayMemo``)."""
+        key = ArrayMemo.key(chars, prior, settings.beam_width, settings.proposals, settings.hint_ratio)
+        return list(self._decoded.get(key, lambda: tuple(self._candidates(chars, prior, settings))))
+
+    def _candidates(self, chars: np.ndarray, prior: tuple[str, ...], settings: ReadSettings) -> list[Candidate]:
         decode, fit = (ctc.beam, ctc.fit_templates) if self.ctc else (beam, fit_templates)
         cands = decode(chars, self.alphabet, self.pad, settings.beam_width, settings.proposals)
         if prior and cands:

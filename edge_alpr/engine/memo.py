@@ -21,10 +21,14 @@ class ArrayMemo(Generic[T]):
     dev scenes repeated one).  Decoding is a pure function of the frames, so the repeat can be
     looked up; the key is the frames' content, not their identity, so a reused buffer never
     returns a stale result.  Threads (API workers, cameras) share one reader: a lock guards the
-    table, not the computation.
+    table, not the computation.  ``SIZE`` holds one read's decodings (up to three crops of a plate,
+    two views each, two heads) with room for a few reads at once, and no more: repeats come within
+    a read, and a larger table would only serve benchmarks that cycle a few inputs.
     """
 
-    def __init__(self, size: int = 64) -> None:
+    SIZE = 16
+
+    def __init__(self, size: int = SIZE) -> None:
         self.size = size
         self._table: OrderedDict[Hashable, T] = OrderedDict()
         self._lock = threading.Lock()

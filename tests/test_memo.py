@@ -97,7 +97,8 @@ def test_a_lookup_needs_the_same_frames_and_the_same_settings() -> None:
     # the plate's frames blurred towards uniform, so the beam has rivals to rank
     chars = (0.3 * sure + 0.7 / sure.shape[1]).astype(sure.dtype)
     asks = [((), ReadSettings()), (("br",), ReadSettings()), (("us-ca",), ReadSettings()),
-            (("br",), ReadSettings(beam_width=2)), (("br",), ReadSettings(top_n=1)), (("br",), ReadSettings(hint_ratio=0.0))]
+            (("br",), ReadSettings(beam_width=2)), (("br",), ReadSettings(top_n=1)),
+            (("br",), ReadSettings(hint_ratio=0.0))]
     fresh = [text._candidates(chars, prior, s) for prior, s in asks]
     assert len({tuple(c) for c in fresh}) > 2, "the asks must decode differently to test anything"
     for _ in range(2):

@@ -24,18 +24,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from edge_alpr.engine.boxes import decode
 from edge_alpr.engine.preprocess import letterbox_to
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
-from edge_alpr.types import Box, Detection
+from edge_alpr.types import Detection
 from scripts.data import datasets
 from scripts.eval.evaluate import Tally, match_detections
+from scripts.eval.frame_probe import MIN_H, frame
 from scripts.progress import Progress
 from scripts.train import train_detector as td
-
-MIN_H = 12  # plates smaller than this are neither found nor false (evaluate.py's default)
 
 
 def export(weights: Path, h: int, w: int, width: float, out: Path) -> None:
@@ -102,11 +100,7 @@ def main() -> None:
     scenes = [(s, it) for s in sets for it in datasets.det_items("dev", (s,))[:args.per_set]]
     bar = Progress("scenes", len(scenes))
     for name, item in scenes:
-        im = Image.open(item.path).convert("RGB")
-        sx, sy = fw / im.width, fh / im.height
-        img = np.asarray(im.resize((fw, fh), Image.Resampling.BILINEAR))
-        gts: list[tuple[Box, str | None]] = [
-            (Box(round(b[0] * sx), round(b[1] * sy), round(b[2] * sx), round(b[3] * sy)), None) for b in item.boxes]
+        img, gts = frame(item, fh, fw)
         for mode in ("default", "fast"):
             t0 = time.perf_counter()
             found = rec.recognize(img, RecognizeOptions(mode=mode))

@@ -34,19 +34,21 @@ from scripts.train import train_detector as td
 MIN_H = 12  # plates smaller than this in the frame are neither found nor false (evaluate.py's default)
 
 
+def frame(item: datasets.DetItem, fh: int, fw: int) -> tuple[np.ndarray, list[tuple[Box, str | None]]]:
+    """A scene resized to ``fw`` x ``fh`` and its labelled boxes scaled with it (``match_detections``'s form)."""
+    im = Image.open(item.path).convert("RGB")
+    sx, sy = fw / im.width, fh / im.height
+    img = np.asarray(im.resize((fw, fh), Image.Resampling.BILINEAR))
+    return img, [(Box(round(b[0] * sx), round(b[1] * sy), round(b[2] * sx), round(b[3] * sy)), None)
+                 for b in item.boxes]
+
+
 def frames(split: str, fh: int, fw: int) -> list[tuple[str, np.ndarray, list[tuple[Box, str | None]]]]:
     """(set, frame, labelled boxes) of each scene resized to ``fw`` x ``fh``."""
     items = datasets.det_items("train" if split == "heldout" else split, SETS)
     if split == "heldout":
         items = datasets.holdout(items, datasets.HOLDOUT_EVERY)[1]
-    out = []
-    for it in items:
-        im = Image.open(it.path).convert("RGB")
-        sx, sy = fw / im.width, fh / im.height
-        img = np.asarray(im.resize((fw, fh), Image.Resampling.BILINEAR))
-        out.append((it.dataset, img, [(Box(round(b[0] * sx), round(b[1] * sy), round(b[2] * sx), round(b[3] * sy)),
-                                       None) for b in it.boxes]))
-    return out
+    return [(it.dataset, *frame(it, fh, fw)) for it in items]
 
 
 def main() -> None:

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from .engine import looks, rows
 from .engine import regions as reg
-from .engine import rows
 from .engine.calibration import Calibration
-from .engine.detector import Detector
+from .engine.detector import Detector, WholePass
 from .engine.pair import PairedReader
 from .engine.reader import Reader, ReadSettings
 from .engine.runtime import model_path
@@ -171,14 +171,25 @@ class Recognizer:
             windows = self.detector.windows(w, h, self.cfg.tile_grid, self.cfg.tile_overlap)
             if options.mode == "default" and self.cfg.tile_gate > 0:
                 windows = [win for win in windows if self.detector.interest(whole, win) >= self.cfg.tile_gate]
-            dets = self.detector.merge(
-                dets + self.detector.detect_tiled(image, self.cfg.tile_grid, self.cfg.tile_overlap, thr, windows)
-            )
+            placed = self._looks(whole, w, h, dets) if options.mode == "default" else None
+            # looks never cost more detector runs than the gated tiles (a map lit up all over)
+            if placed is not None and looks.canvases(placed) <= len(windows):
+                finer = looks.detect_looks(self.detector, image, placed, thr)
+            else:
+                finer = self.detector.detect_tiled(image, self.cfg.tile_grid, self.cfg.tile_overlap, thr, windows)
+            dets = self.detector.merge(dets + finer)
         reads: dict[Box, PlateRead] = {}
         if rescue:
             reads = self._rescue(image, options, levels[1], dets, thr)
             dets = dets + [d for d in levels[1] if d.box in reads]
         return dets, reads
+
+    def _looks(self, whole: WholePass, w: int, h: int, found: list[Detection]) -> list[looks.Look] | None:
+        """Where default mode's finer pass looks (``models.fine_pass: looks``); None: it runs the tiles."""
+        if self.cfg.fine_pass != "looks":
+            return None
+        size = looks.look_size(self.detector, w, h, self.cfg.tile_grid, self.cfg.tile_overlap)
+        return looks.place(self.detector, whole, self.cfg.tile_gate, size, w, h, found)
 
     def _rescue(self, image: np.ndarray, opts: RecognizeOptions, weak: list[Detection], kept: list[Detection],
                 thr: float) -> dict[Box, PlateRead]:

@@ -37,6 +37,8 @@ from PIL import Image
 from edge_alpr import imaging
 from edge_alpr.api import events
 from edge_alpr.engine import detector as detector_module
+from edge_alpr.engine import looks as looks_module
+from edge_alpr.models_config import FINE_PASSES
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
 from scripts.data import datasets
 from scripts.progress import Progress
@@ -107,6 +109,10 @@ def instrument(rec: Recognizer, prof: Profiler) -> None:
     prof.wrap(rec, "_rescue", "rescue")
     prof.wrap(rec.detector, "detect_levels", "detect: whole image")
     prof.wrap(rec.detector, "detect_tiled", "detect: tiles")
+    prof.wrap(looks_module, "place", "place looks")
+    prof.wrap(looks_module, "detect_looks", "detect: looks")
+    prof.wrap(looks_module, "letterbox_to", "letterbox")
+    prof.wrap(looks_module, "decode", "map decode")
     prof.wrap(rec.detector, "merge", "merge passes")
     prof.wrap(rec.detector, "maps", "detector model")
     prof.wrap(detector_module, "letterbox", "letterbox")
@@ -184,13 +190,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1, as a Pi core)")
     ap.add_argument("--models", default="", help="model folder (default: the bundled models)")
     ap.add_argument("--tile-gate", type=float, help="models.tile_gate (default: the config's; 0 runs every tile)")
+    ap.add_argument("--fine-pass", default=ModelsConfig.fine_pass, choices=FINE_PASSES,
+                    help="models.fine_pass: default mode's finer pass, tiles or looks (default: the config's)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     try:
         items = datasets.det_items("dev", datasets.DET_SETS + datasets.TEACHER_SETS)
     except FileNotFoundError as e:
         ap.error(f"the dev scenes are read from ../shared/data ({e}); clone the data beside the repo")
-    cfg = ModelsConfig(directory=args.models, threads=args.threads)
+    cfg = ModelsConfig(directory=args.models, threads=args.threads, fine_pass=args.fine_pass)
     rec = Recognizer.from_config(cfg if args.tile_gate is None else replace(cfg, tile_gate=args.tile_gate))
     prof = Profiler()
     instrument(rec, prof)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_alpr.models_config import FINE_PASSES
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
 from edge_alpr.types import Box
 from scripts.data import datasets, synth
@@ -73,6 +74,8 @@ def main() -> None:
                     help="paste held-out real plate crops into held-out train scenes (detection only)")
     ap.add_argument("--holdout", type=int, default=datasets.HOLDOUT_EVERY, help="as train_detector_stream.py --holdout")
     ap.add_argument("--threshold", type=float, help="detection threshold (default: the detector's sidecar)")
+    ap.add_argument("--fine-pass", default=ModelsConfig.fine_pass, choices=FINE_PASSES,
+                    help="models.fine_pass: default mode's finer pass (default: the config's)")
     ap.add_argument("--tile-min-side", type=int, default=ModelsConfig.tile_min_side,
                     help="models.tile_min_side: default mode tiles images whose long side is over this")
     args = ap.parse_args()
@@ -80,7 +83,8 @@ def main() -> None:
         ap.error("--real-crops pastes the held-out crops: --holdout must be > 0")
     if not 0 < args.min_height <= args.max_height < args.long_side / 2:
         ap.error("need 0 < --min-height <= --max-height < --long-side / 2")
-    rec = Recognizer.from_config(ModelsConfig(directory=args.models, threads=1, tile_min_side=args.tile_min_side))
+    rec = Recognizer.from_config(ModelsConfig(directory=args.models, threads=1, tile_min_side=args.tile_min_side,
+                                              fine_pass=args.fine_pass))
     families: dict[str, list] = defaultdict(list)
     if args.real_crops:
         from scripts.train.train_detector_stream import paste_crops

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from edge_alpr.models_config import FINE_PASSES
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
 from edge_alpr.types import Box
 from scripts.data import datasets
@@ -57,6 +58,8 @@ def main() -> None:
     ap.add_argument("--split", default="heldout", choices=("heldout", "dev"))
     ap.add_argument("--frame", type=td.hw_arg, default=(720, 1280), help="scenes are resized to this HxW")
     ap.add_argument("--modes", default="fast,default", help="comma-separated recognition modes")
+    ap.add_argument("--fine-pass", default=ModelsConfig.fine_pass, choices=FINE_PASSES,
+                    help="models.fine_pass: default mode's finer pass, tiles or looks (default: the config's)")
     args = ap.parse_args()
     missing = [str(m) for m in args.models if not m.is_dir()]
     if missing:
@@ -65,7 +68,7 @@ def main() -> None:
     data = frames(args.split, fh, fw)
     print(f"{len(data)} {args.split} scenes resized to {fw}x{fh}; found/plates (false boxes), median detect ms")
     for folder in args.models:
-        rec = Recognizer.from_config(ModelsConfig(directory=str(folder), threads=1))
+        rec = Recognizer.from_config(ModelsConfig(directory=str(folder), threads=1, fine_pass=args.fine_pass))
         for mode in modes:
             tallies: dict[str, Tally] = defaultdict(Tally)
             ms: list[float] = []

@@ -6,7 +6,8 @@ Default mode runs the finer 3x3 pass only in the tiles where the whole-image pas
 map reaches ``models.tile_gate`` (0 runs every tile).  This runs ``Recognizer.detect`` (the
 service's detection, rescue included) over the scenes for every gate and prints, per set and
 pooled, the plates found (IoU >= 0.5, plates >= 12 px high, as ``evaluate.py``), precision, the
-tiles run per tiled image and the median detection time.  ``heldout``: the detector's held-out
+detector runs per image after the whole-image pass (``runs+``: tiles, or canvases of looks with
+``--fine-pass looks``) and the median detection time.  ``heldout``: the detector's held-out
 train scenes (every ``HOLDOUT_EVERY``-th, offset 0, as ``select_detector.py``), where a gate is
 chosen; ``dev``: the dev scenes, where the choice is checked.
 """
@@ -21,6 +22,7 @@ from dataclasses import replace
 from typing import Any
 
 from edge_alpr.imaging import decode
+from edge_alpr.models_config import FINE_PASSES
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
 from edge_alpr.types import Box
 from scripts.data import datasets
@@ -43,33 +45,33 @@ def scenes(split: str) -> list[tuple[str, Any, list[tuple[Box, str | None]]]]:
 
 
 def measure(rec: Recognizer, data: list, gate: float) -> dict[str, dict[str, float]]:
-    """Per set and pooled: tp, fn, fp, recall, precision, tiles per tiled image, median ms."""
+    """Per set and pooled: tp, fn, fp, recall, precision, detector runs after the whole-image pass
+    (tiles or canvases of looks) per image, median ms."""
     rec.cfg = replace(rec.cfg, tile_gate=gate)
-    runs: list[int] = []
-    detect_tiled = rec.detector.detect_tiled
+    calls = [0]
+    maps = rec.detector.maps
 
-    def counted(*a: Any, **kw: Any) -> Any:
-        runs.append(len(kw.get("windows") or (a[4] if len(a) > 4 else [])))
-        return detect_tiled(*a, **kw)
+    def counted(canvas: Any) -> Any:
+        calls[0] += 1
+        return maps(canvas)
 
-    rec.detector.detect_tiled = counted  # type: ignore[method-assign]
+    rec.detector.maps = counted  # type: ignore[method-assign]
     tallies: dict[str, evaluate.Tally] = defaultdict(evaluate.Tally)
     ms: dict[str, list[float]] = defaultdict(list)
     tiles: dict[str, list[int]] = defaultdict(list)
     bar = Progress(f"gate {gate:g}", len(data))
     try:
         for name, img, gts in data:
-            before = len(runs)
+            calls[0] = 0
             t0 = time.perf_counter()
             dets = rec.detect(img, RecognizeOptions())
             ms[name].append((time.perf_counter() - t0) * 1000.0)
-            if len(runs) > before:
-                tiles[name].append(runs[-1])
+            tiles[name].append(calls[0] - 1)
             for key in (name, "pooled"):
                 evaluate.match_detections(dets, gts, tallies[key], 12, False)
             bar.update()
     finally:
-        rec.detector.detect_tiled = detect_tiled  # type: ignore[method-assign]
+        rec.detector.maps = maps  # type: ignore[method-assign]
         bar.close()
     ms["pooled"] = [v for k in list(ms) for v in ms[k]]
     tiles["pooled"] = [v for k in list(tiles) if k != "pooled" for v in tiles[k]]
@@ -88,6 +90,8 @@ def main() -> None:
     ap.add_argument("--gates", default="0,0.02,0.05,0.1,0.15,0.2,0.3", help="comma-separated tile gates")
     ap.add_argument("--models", default="", help="model folder (default: the bundled models)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--fine-pass", default=ModelsConfig.fine_pass, choices=FINE_PASSES,
+                    help="models.fine_pass: the finer pass the gate opens, tiles or looks (default: the config's)")
     ap.add_argument("--rescue-min-read", type=float, default=ModelsConfig.rescue_min_read,
                     help="models.rescue_min_read: a rescued candidate's read must score this (raw)")
     ap.add_argument("--rescue-threshold-d", type=float, default=ModelsConfig.rescue_threshold_d,
@@ -103,12 +107,13 @@ def main() -> None:
         ap.error(f"the scenes are read from ../shared/data ({e}); clone the data beside the repo")
     rec = Recognizer.from_config(ModelsConfig(directory=args.models, threads=args.threads,
                                                    rescue_min_read=args.rescue_min_read,
-                                                   rescue_threshold_d=args.rescue_threshold_d))
+                                                   rescue_threshold_d=args.rescue_threshold_d,
+                                                   fine_pass=args.fine_pass))
     rows = {g: measure(rec, data, g) for g in gates}
     keys = sorted({k for r in rows.values() for k in r}, key=lambda k: (k == "pooled", k))
-    print(f"{args.split} scenes: {len(data)}; rescue_min_read {args.rescue_min_read:g}, "
+    print(f"{args.split} scenes: {len(data)}; fine pass {args.fine_pass}; rescue_min_read {args.rescue_min_read:g}, "
           f"rescue_threshold_d {args.rescue_threshold_d:g}")
-    head = ("set", "gate", "found", "recall", "precision", "fp", "tiles", "ms")
+    head = ("set", "gate", "found", "recall", "precision", "fp", "runs+", "ms")
     print(f"{head[0]:18s} " + " ".join(f"{h:>{w}s}" for h, w in zip(head[1:], (5, 9, 7, 9, 5, 6, 7))))
     for k in keys:
         for g in gates:

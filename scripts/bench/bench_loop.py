@@ -12,6 +12,7 @@
    in alternating rounds (``--history-only`` runs just this).
 
 Usage:  python -m scripts.bench.bench_loop [--seconds 20] [--fps-cap 5] [--rounds 3] [--history-only]
+                                          [--fine-pass tiles|looks]
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from edge_alpr.delivery.outbox import Outbox
 from edge_alpr.delivery.worker import DeliveryWorker
 from edge_alpr.history.config import HistoryConfig
 from edge_alpr.history.store import History, from_event
+from edge_alpr.models_config import FINE_PASSES
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
 from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.loop import CameraLoop
@@ -100,9 +102,9 @@ def run_loop(recognizer: Recognizer, source: dict[str, object], seconds: float,
     return loop.stats, wall, cpu
 
 
-def history_cost(video: Path, tmp: Path, seconds: float, rounds: int) -> None:
+def history_cost(video: Path, tmp: Path, seconds: float, rounds: int, fine_pass: str) -> None:
     """Frames/s with the history on and off, alternating, ``rounds`` times each."""
-    rec = Recognizer.from_config(ModelsConfig(threads=1))
+    rec = Recognizer.from_config(ModelsConfig(threads=1, fine_pass=fine_pass))
     fps: dict[bool, list[float]] = {False: [], True: []}
     events: dict[bool, int] = {False: 0, True: 0}
     spent = [0.0, 0.0]  # seconds in History.publish, loop seconds with the history on
@@ -151,27 +153,29 @@ def main() -> int:
     ap.add_argument("--fps-cap", type=float, default=5.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--history-only", action="store_true")
+    ap.add_argument("--fine-pass", default=ModelsConfig.fine_pass, choices=FINE_PASSES,
+                    help="models.fine_pass: default mode's finer pass, tiles or looks (default: the config's)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_loop_"))
     plates, static = tmp / "plates.avi", tmp / "static.avi"
     make_video(plates, static=False)
     make_video(static, static=True)
     print(f"machine: {__import__('os').cpu_count()} cpus; video {W}x{H} MJPG")
-    history_cost(plates, tmp, args.seconds, args.rounds)
+    history_cost(plates, tmp, args.seconds, args.rounds, args.fine_pass)
     if args.history_only:
         shutil.rmtree(tmp, ignore_errors=True)
         return 0
 
     fps_by_threads = {}
     for threads in (1, 2):
-        rec = Recognizer.from_config(ModelsConfig(threads=threads))
+        rec = Recognizer.from_config(ModelsConfig(threads=threads, fine_pass=args.fine_pass))
         stats, wall, cpu = run_loop(rec, {"kind": "video", "path": str(plates), "loop": True}, args.seconds)
         fps_by_threads[threads] = stats.frames_processed / wall
         print(f"loop fps, {threads} thread(s): {fps_by_threads[threads]:.2f} frames/s "
               f"({stats.frames_processed} frames in {wall:.1f} s, CPU {100 * cpu / wall:.0f}%)")
     print(f"ratio 2 threads / 1 thread: {fps_by_threads[2] / fps_by_threads[1]:.2f}")
 
-    rec = Recognizer.from_config(ModelsConfig(threads=1))
+    rec = Recognizer.from_config(ModelsConfig(threads=1, fine_pass=args.fine_pass))
     default_threshold = MotionConfig().threshold
     for label, threshold in (("motion gate off", 0), ("motion gate on (default)", default_threshold)):
         stats, wall, cpu = run_loop(rec, {"kind": "video", "path": str(static), "realtime": True},

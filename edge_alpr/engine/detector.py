@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError
 from ..types import Box, Detection
 from .boxes import decode, nms
-from .preprocess import Letterbox, letterbox, letterbox_to
+from .preprocess import Letterbox, letterbox
 from .runtime import Model
 
 Window = tuple[int, int, int, int]  # x0, y0, width, height in image pixels
@@ -28,8 +27,7 @@ class WholePass:
 class Detector:
     """Finds plates in an RGB image; thresholds default to the model's sidecar."""
 
-    def __init__(self, path: Path, threads: int = 1, runtime: str = "auto", xnnpack: bool = True,
-                 band: Path | None = None) -> None:
+    def __init__(self, path: Path, threads: int = 1, runtime: str = "auto", xnnpack: bool = True) -> None:
         self.model = Model(path, threads, runtime, xnnpack)
         meta = self.model.meta
         self.size = int(self.model.inputs[0].shape[1])
@@ -38,37 +36,12 @@ class Detector:
         self.threshold = float(meta["threshold"])
         self.nms_iou = float(meta["nms_iou"])
         self.fill = int(meta["preprocess"]["fill"])
-        self.band = None if band is None else Model(band, threads, runtime, xnnpack)
-        if self.band is not None:
-            made_from = self.band.meta.get("band_of", {})
-            if made_from.get("sha256") != self.model.sha256 or self.band.inputs[0].shape[2] != self.size:
-                raise ModelError(
-                    f"{self.band.name} was made from {made_from.get('file')!r}, not {self.model.name}.tflite: "
-                    f"remake it with `python -m scripts.train.band_detector {path}` or remove it"
-                )
-        self.band_height = self.size if self.band is None else int(self.band.inputs[0].shape[1])
-        transfer = {} if self.band is None else self.band.meta.get("score_transfer", {})
-        self._transfer = (np.asarray(transfer.get("band", [0.0, 1.0]), np.float32),
-                          np.asarray(transfer.get("square", [0.0, 1.0]), np.float32))
-
-    def canvas(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
-        """``image`` letterboxed onto the square canvas, or onto the wide band where it fits there at
-        the same scale (a 16:9 frame: the band model runs the same weights on 320 x 192 instead of
-        320 x 320, most of which would be padding)."""
-        h, w = image.shape[:2]
-        if self.band is not None and w >= h and round(h * min(self.size / w, self.size / h)) <= self.band_height:
-            return letterbox_to(image, self.size, self.band_height, self.fill)
-        return letterbox(image, self.size, self.fill)
 
     def maps(self, canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Raw probability (HxW) and distance (HxWx4) maps for a letterboxed canvas (square or band)."""
-        band = self.band is not None and canvas.shape[0] == self.band_height != self.size
-        model = self.band if band and self.band is not None else self.model
-        outs = model.run(canvas[None])
-        prob = model.output_by_shape(outs, 1)[0, ..., 0]
-        dist = model.output_by_shape(outs, 4)[0]
-        if band:  # onto the square model's scale (the band sidecar's score_transfer)
-            prob = np.interp(prob, *self._transfer).astype(np.float32)
+        """Raw probability (HxW) and distance (HxWx4) maps for a letterboxed canvas."""
+        outs = self.model.run(canvas[None])
+        prob = self.model.output_by_shape(outs, 1)[0, ..., 0]
+        dist = self.model.output_by_shape(outs, 4)[0]
         return prob, dist
 
     def detect(self, image: np.ndarray, threshold: float | None = None) -> list[Detection]:
@@ -83,7 +56,7 @@ class Detector:
     def detect_pass(self, image: np.ndarray, thresholds: tuple[float, ...]) -> WholePass:
         """``detect_levels`` with the probability map and its placement, for ``interest``."""
         h, w = image.shape[:2]
-        canvas, lb = self.canvas(image)
+        canvas, lb = letterbox(image, self.size, self.fill)
         prob, dist = self.maps(canvas)
         levels = [decode(prob, dist, self.stride, self.unit, t, lb, w, h, self.nms_iou) for t in thresholds]
         return WholePass(levels, prob, lb)

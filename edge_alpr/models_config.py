@@ -91,7 +91,6 @@ class ModelsConfig(Section):
     # false boxes, but find fewer plates (dev scenes resized to 1280x720: 780 of 984, 129 false boxes,
     # against 794 and 169; held-out native: 189 of 246 against 190), so tiles stay the default.
     fine_pass: str = setting("tiles", choices=FINE_PASSES)
-    band_canvas: bool = False
     # Default mode tiles only images with a longer side over this.  480 tiles VGA photos too:
     # held-out real 2:1 plate crops pasted 18-48 px high into held-out 640 px scenes were found
     # 0.44 -> 0.93 of the time (8.5 -> 46 ms), but on the dev scenes of that size (andrewmvd)

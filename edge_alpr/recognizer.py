@@ -135,14 +135,8 @@ class Recognizer:
                     raise
             else:
                 reader = pair_with(slot, Reader(partner, cfg.threads, cfg.runtime, cfg.xnnpack))
-        band = None
-        if cfg.band_canvas:
-            try:
-                band = load("detector_band")
-            except ModelError:
-                band = None  # a model folder without one: every frame on the square canvas
         return cls(
-            Detector(load("detector"), cfg.threads, cfg.runtime, cfg.xnnpack, band),
+            Detector(load("detector"), cfg.threads, cfg.runtime, cfg.xnnpack),
             reader,
             VehicleClassifier(load("vehicle"), cfg.threads, cfg.runtime, cfg.xnnpack),
             cfg,

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError
 from ..types import Box, Detection
 from .boxes import decode, nms
-from .preprocess import Letterbox, letterbox, letterbox_to
+from .preprocess import Letterbox, letterbox
 from .runtime import Model
 
 Window = tuple[int, int, int, int]  # x0, y0, width, height in image pixels
@@ -28,8 +27,7 @@ class WholePass:
 class Detector:
     """Finds plates in an RGB image; thresholds default to the model's sidecar."""
 
-    def __init__(self, path: Path, threads: int = 1, runtime: str = "auto", xnnpack: bool = True,
-                 band: Path | None = None) -> None:
+    def __init__(self, path: Path, threads: int = 1, runtime: str = "auto", xnnpack: bool = True) -> None:
         self.model = Model(path, threads, runtime, xnnpack)
         meta = self.model.meta
         self.size = int(self.model.inputs[0].shape[1])
@@ -38,40 +36,12 @@ class Detector:
         self.threshold = float(meta["threshold"])
         self.nms_iou = float(meta["nms_iou"])
         self.fill = int(meta["preprocess"]["fill"])
-        self.band = None if band is None else Model(band, threads, runtime, xnnpack)
-        if self.band is not None:
-            made_for = self.band.meta.get("band_for", {})
-            same = all(self.band.meta.get(k) == meta.get(k) for k in ("stride", "distance_unit_px", "preprocess"))
-            if made_for.get("sha256") != self.model.sha256 or self.band.inputs[0].shape[2] != self.size or not same:
-                raise ModelError(
-                    f"{self.band.name} was trained beside {made_for.get('file')!r}, not {self.model.name}.tflite "
-                    "(or its stride, distance unit or fill differ): use the band model made with this detector, "
-                    "or remove it (every frame then runs on the square canvas)"
-                )
-        self.band_height = self.size if self.band is None else int(self.band.inputs[0].shape[1])
-        # the band model's own threshold maps onto the square's (0 -> 0, its threshold -> the square's,
-        # 1 -> 1), so every threshold, the tile gate, the rescue and the dscore map hold for both
-        own = self.threshold if self.band is None else float(self.band.meta["threshold"])
-        self._transfer = (np.array([0.0, own, 1.0], np.float32), np.array([0.0, self.threshold, 1.0], np.float32))
-
-    def canvas(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
-        """``image`` letterboxed onto the square canvas, or onto the wide band where it fits there at
-        the same scale: a 16:9 frame fills 320 x 180 of the square, and the band model (trained on
-        that band of the square's samples) runs on 320 x 192 instead of 320 x 320."""
-        h, w = image.shape[:2]
-        if self.band is not None and w >= h and round(h * min(self.size / w, self.size / h)) <= self.band_height:
-            return letterbox_to(image, self.size, self.band_height, self.fill)
-        return letterbox(image, self.size, self.fill)
 
     def maps(self, canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Raw probability (HxW) and distance (HxWx4) maps for a letterboxed canvas (square or band)."""
-        band = self.band is not None and canvas.shape[0] == self.band_height != self.size
-        model = self.band if band and self.band is not None else self.model
-        outs = model.run(canvas[None])
-        prob = model.output_by_shape(outs, 1)[0, ..., 0]
-        dist = model.output_by_shape(outs, 4)[0]
-        if band:
-            prob = np.interp(prob, *self._transfer).astype(np.float32)
+        """Raw probability (HxW) and distance (HxWx4) maps for a letterboxed canvas."""
+        outs = self.model.run(canvas[None])
+        prob = self.model.output_by_shape(outs, 1)[0, ..., 0]
+        dist = self.model.output_by_shape(outs, 4)[0]
         return prob, dist
 
     def detect(self, image: np.ndarray, threshold: float | None = None) -> list[Detection]:
@@ -86,7 +56,7 @@ class Detector:
     def detect_pass(self, image: np.ndarray, thresholds: tuple[float, ...]) -> WholePass:
         """``detect_levels`` with the probability map and its placement, for ``interest``."""
         h, w = image.shape[:2]
-        canvas, lb = self.canvas(image)
+        canvas, lb = letterbox(image, self.size, self.fill)
         prob, dist = self.maps(canvas)
         levels = [decode(prob, dist, self.stride, self.unit, t, lb, w, h, self.nms_iou) for t in thresholds]
         return WholePass(levels, prob, lb)

@@ -217,6 +217,7 @@ class Reader:
         _, self.in_h, self.in_w, _ = self.model.inputs[0].shape
         self.calibration: Calibration = for_reader(meta, path.name, "single")
         self._decoded: ArrayMemo[tuple[Candidate, ...]] = ArrayMemo()
+        self._index = {c: i for i, c in reversed(list(enumerate(self.alphabet)))}  # first position, as str.index
 
     def crop(self, image: np.ndarray, box: Box, margin: tuple[float, float] | None = None) -> np.ndarray:
         """The reader's input for a detection: the box plus the trained margin (or ``margin``,
@@ -266,8 +267,8 @@ class Reader:
 
     def string_probs(self, chars: np.ndarray, texts: list[str]) -> np.ndarray:
         """P(text | crop) under this head for each text, exactly (0 for what it cannot spell)."""
-        ids = [[self.alphabet.index(c) for c in t] if all(c in self.alphabet for c in t) else None
-               for t in texts]
+        index = self._index
+        ids = [[index[c] for c in t] if all(c in index for c in t) else None for t in texts]
         if self.ctc:
             return ctc.string_probs(chars, ids, self.pad)
         return slot_probs(chars, ids, self.pad)

@@ -22,8 +22,8 @@ from .types import Box
 TOP_N, BEAM_WIDTH = 5, 8
 MODES = ("default", "fast", "redaction")  # a request's or a camera's recognition mode
 RUNTIME_CHOICES = ("auto", "ai_edge_litert", "tflite_runtime")
+FINE_PASSES = ("tiles", "looks")  # default mode's finer pass (fine_pass below)
 # both settings of the rescue are one rule, named whichever is out of range
-FINE_PASSES = ("tiles", "looks")
 RESCUE_RULE = "rescue_threshold_d must be in (0, 1) and rescue_min_read >= 0 (over 1 turns the rescue off)"
 
 
@@ -90,6 +90,7 @@ class ModelsConfig(Section):
     # Looks cut a 1280x720 frame's default-mode time by a third (bench_models 33 -> 23 ms) with fewer
     # false boxes, but find fewer plates (dev scenes resized to 1280x720: 780 of 984, 129 false boxes,
     # against 794 and 169; held-out native: 189 of 246 against 190), so tiles stay the default.
+    # Looks need a gate above 0 (tile_gate 0 runs the tiles).
     fine_pass: str = setting("tiles", choices=FINE_PASSES)
     # Default mode tiles only images with a longer side over this.  480 tiles VGA photos too:
     # held-out real 2:1 plate crops pasted 18-48 px high into held-out 640 px scenes were found

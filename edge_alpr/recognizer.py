@@ -171,7 +171,7 @@ class Recognizer:
             windows = self.detector.windows(w, h, self.cfg.tile_grid, self.cfg.tile_overlap)
             if options.mode == "default" and self.cfg.tile_gate > 0:
                 windows = [win for win in windows if self.detector.interest(whole, win) >= self.cfg.tile_gate]
-            placed = self._looks(whole, w, h, dets) if options.mode == "default" else None
+            placed = self._looks(whole, w, h, dets, len(windows)) if options.mode == "default" else None
             # looks never cost more detector runs than the gated tiles (a map lit up all over)
             if placed is not None and looks.canvases(placed) <= len(windows):
                 finer = looks.detect_looks(self.detector, image, placed, thr)
@@ -184,12 +184,13 @@ class Recognizer:
             dets = dets + [d for d in levels[1] if d.box in reads]
         return dets, reads
 
-    def _looks(self, whole: WholePass, w: int, h: int, found: list[Detection]) -> list[looks.Look] | None:
-        """Where default mode's finer pass looks (``models.fine_pass: looks``); None: it runs the tiles."""
-        if self.cfg.fine_pass != "looks":
+    def _looks(self, whole: WholePass, w: int, h: int, found: list[Detection], tiles: int) -> list[looks.Look] | None:
+        """Where default mode's finer pass looks (``models.fine_pass: looks``, with a gate: without
+        one every map cell would want a look); None: it runs the ``tiles`` gated tiles."""
+        if self.cfg.fine_pass != "looks" or self.cfg.tile_gate <= 0:
             return None
         size = looks.look_size(self.detector, w, h, self.cfg.tile_grid, self.cfg.tile_overlap)
-        return looks.place(self.detector, whole, self.cfg.tile_gate, size, w, h, found)
+        return looks.place(self.detector, whole, self.cfg.tile_gate, size, w, h, found, looks.per_canvas() * tiles)
 
     def _rescue(self, image: np.ndarray, opts: RecognizeOptions, weak: list[Detection], kept: list[Detection],
                 thr: float) -> dict[Box, PlateRead]:

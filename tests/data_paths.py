@@ -68,3 +68,10 @@ def rows(labels: Path, split: str | None = None) -> list[dict]:
     """The rows of a ``labels.jsonl`` (of ``split`` only, if given), in file order."""
     out = [json.loads(x) for x in labels.read_text().splitlines() if x.strip()]
     return [r for r in out if split is None or r["split"] == split]
+
+
+def plate_scenes(folder: Path) -> list[tuple[Path, list[Any]]]:
+    """(image, labelled plate boxes as ``Box``) of a detection set's ``labels.jsonl`` in ``folder``."""
+    from edge_alpr.types import Box
+
+    return [(folder / r["image"], [Box(*p["box"]) for p in r["plates"]]) for r in rows(folder / "labels.jsonl")]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from data_paths import FIXTURE
+from data_paths import FIXTURE, plate_scenes
 
 from edge_alpr.engine.detector import WholePass
 from edge_alpr.engine.preprocess import Letterbox
@@ -21,8 +20,7 @@ ROMANIAN = FIXTURE / "detection" / "romanian"
 
 
 def scenes() -> list[tuple[Path, list[Box]]]:
-    rows = [json.loads(x) for x in (ROMANIAN / "labels.jsonl").read_text().splitlines() if x.strip()]
-    return [(ROMANIAN / r["image"], [Box(*p["box"]) for p in r["plates"]]) for r in rows]
+    return plate_scenes(ROMANIAN)
 
 
 def test_interest_is_the_map_maximum_inside_the_window(recognizer: Any) -> None:

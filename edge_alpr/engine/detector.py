@@ -77,7 +77,7 @@ class Detector:
 
     def windows(self, width: int, height: int, tiles: int, overlap: float) -> list[Window]:
         """The ``tiles`` x ``tiles`` overlapping windows of the finer pass ((x0, y0, w, h); none for a sliver)."""
-        tw, th = int(width / (tiles - (tiles - 1) * overlap)), int(height / (tiles - (tiles - 1) * overlap))
+        tw, th = tile_size(width, height, tiles, overlap)
         if min(tw, th) < self.stride * 4:  # a sliver of an image: tiles would hold no plate
             return []
         out = []
@@ -97,16 +97,10 @@ class Detector:
         of them) and map boxes back."""
         h, w = image.shape[:2]
         out: list[Detection] = []
-        for x0, y0, tw, th in self.windows(w, h, tiles, overlap) if windows is None else windows:
-            # a tile border inside the image within one map cell of the box clips it (a cell
-            # of the letterboxed tile, in tile pixels)
-            s = self.stride * max(tw, th) / self.size
-            inner = (x0 > 0, y0 > 0, x0 + tw < w, y0 + th < h)
-            for d in self.detect(image[y0 : y0 + th, x0 : x0 + tw], threshold):
-                b = d.box
-                near = (b.xmin <= s, b.ymin <= s, b.xmax >= tw - s, b.ymax >= th - s)
-                clipped = any(i and n for i, n in zip(inner, near, strict=True))
-                out.append(Detection(Box(b.xmin + x0, b.ymin + y0, b.xmax + x0, b.ymax + y0), d.score, clipped))
+        for win in self.windows(w, h, tiles, overlap) if windows is None else windows:
+            x0, y0, tw, th = win
+            edge = self.stride * max(tw, th) / self.size  # one map cell of the letterboxed tile, in tile pixels
+            out += [in_image(d, win, w, h, edge) for d in self.detect(image[y0 : y0 + th, x0 : x0 + tw], threshold)]
         return out
 
     def merge(self, dets: list[Detection]) -> list[Detection]:
@@ -119,3 +113,19 @@ class Detector:
         whole = nms([d for d in dets if not d.clipped], self.nms_iou)
         clipped = sorted((d for d in dets if d.clipped), key=lambda d: -d.score)
         return sorted(nms(whole + clipped, self.nms_iou, ordered=True), key=lambda d: -d.score)
+
+
+def tile_size(width: int, height: int, tiles: int, overlap: float) -> tuple[int, int]:
+    """Width and height of each of the finer pass's ``tiles`` x ``tiles`` windows (sharing ``overlap``)."""
+    return int(width / (tiles - (tiles - 1) * overlap)), int(height / (tiles - (tiles - 1) * overlap))
+
+
+def in_image(d: Detection, window: Window, width: int, height: int, edge: float) -> Detection:
+    """A detection made in ``window`` (window pixels) in image pixels, ``clipped`` where the box comes
+    within ``edge`` of a window border that lies inside the image (the plate may go on beyond it)."""
+    x0, y0, tw, th = window
+    b = d.box
+    inner = (x0 > 0, y0 > 0, x0 + tw < width, y0 + th < height)
+    near = (b.xmin <= edge, b.ymin <= edge, b.xmax >= tw - edge, b.ymax >= th - edge)
+    clipped = any(i and n for i, n in zip(inner, near, strict=True))
+    return Detection(Box(b.xmin + x0, b.ymin + y0, b.xmax + x0, b.ymax + y0), d.score, clipped)

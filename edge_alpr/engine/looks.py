@@ -13,15 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..types import Box, Detection
+from ..types import Detection
 from .boxes import decode
-from .detector import Detector, WholePass
+from .detector import Detector, WholePass, in_image, tile_size
 from .preprocess import letterbox_to
 
 # Looks per canvas (rows, columns) and their scale over the tiles'.  Chosen on train scenes the
 # detector trained on (every 8th, native and resized to 1280x720), before any held-out scoring:
 # 2 x 2 square looks lost plates at 1280x720 (340 of 435 at zoom 1.5, against 360 for 2 x 1), and
-# zoom 1.5 found the most (1: 351, 1.25: 358, 1.75: 347, 2: 341; tiles 355).
+# zoom 1.5 found the most (1: 351, 1.25: 358, 1.5: 360, 1.75: 347, 2: 341; tiles 355).
 GRID = (2, 1)
 ZOOM = 1.5
 
@@ -37,16 +37,18 @@ class Look:
 
 
 def look_size(det: Detector, width: int, height: int, tiles: int, overlap: float) -> tuple[int, int]:
-    """A look's width and height in image pixels: a canvas cell seen at the scale of the grid's tiles."""
-    tw, th = width / (tiles - (tiles - 1) * overlap), height / (tiles - (tiles - 1) * overlap)
-    k = max(tw, th) / det.size / ZOOM
+    """A look's width and height in image pixels: a canvas cell seen at ``ZOOM`` times the scale of
+    the grid's tiles."""
+    k = max(tile_size(width, height, tiles, overlap)) / det.size / ZOOM
     return max(1, round(det.size // GRID[1] * k)), max(1, round(det.size // GRID[0] * k))
 
 
 def place(det: Detector, whole: WholePass, gate: float, size: tuple[int, int], width: int, height: int,
-          found: list[Detection]) -> list[Look]:
-    """Looks centred on the map's cells at ``gate`` or above, brightest first, outside the boxes
-    found already; a cell within a quarter side of an earlier look's centre is inside that look."""
+          found: list[Detection], limit: int) -> list[Look]:
+    """Looks around the map's cells at ``gate`` or above, brightest first, each centred on its cell
+    (pushed inside the image at its edges); a cell inside a box found already, or well inside an
+    earlier look (``_inside``), gets none.  Stops after ``limit`` + 1 looks: more than the caller
+    will run (a map lit up all over), so that placing them never costs more than the tiles."""
     prob, lb, s = whole.prob, whole.placement, det.stride
     lw, lh = size
     ys, xs = np.nonzero(prob >= gate)
@@ -63,6 +65,8 @@ def place(det: Detector, whole: WholePass, gate: float, size: tuple[int, int], w
         x0 = int(min(max(0, x - lw / 2), max(0, width - lw)))
         y0 = int(min(max(0, y - lh / 2), max(0, height - lh)))
         looks.append(Look(x0, y0, min(lw, width), min(lh, height)))
+        if len(looks) > limit:
+            break
     return looks
 
 
@@ -76,18 +80,26 @@ def _inside(lk: Look, x: float, y: float, width: int, height: int) -> bool:
     return left <= x <= right and top <= y <= bottom
 
 
+def per_canvas() -> int:
+    """Looks that share one detector run."""
+    return GRID[0] * GRID[1]
+
+
 def canvases(looks: list[Look]) -> int:
     """Detector runs that ``detect_looks`` makes for ``looks``."""
-    return -(-len(looks) // (GRID[0] * GRID[1]))
+    return -(-len(looks) // per_canvas())
 
 
 def detect_looks(det: Detector, image: np.ndarray, looks: list[Look], threshold: float) -> list[Detection]:
-    """Plates in ``looks``, in image pixels; a box at a look's edge inside the image is ``clipped``."""
+    """Plates in ``looks``, in image pixels; a box at a look's edge inside the image is ``clipped``.
+
+    The looks of one canvas touch (no fill between them): a plate at a look's edge may be seen
+    in part by its neighbour, whose boxes are kept inside that neighbour's own look."""
     h, w = image.shape[:2]
     cw, ch = det.size // GRID[1], det.size // GRID[0]
     mw, mh = cw // det.stride, ch // det.stride  # map cells per look
     out: list[Detection] = []
-    per = GRID[0] * GRID[1]
+    per = per_canvas()
     for first in range(0, len(looks), per):
         canvas = np.full((det.size, det.size, 3), det.fill, np.uint8)
         placed = []
@@ -100,12 +112,8 @@ def detect_looks(det: Detector, image: np.ndarray, looks: list[Look], threshold:
         prob, dist = det.maps(canvas)
         for r, c, lk, lb in placed:
             sl = (slice(r * mh, (r + 1) * mh), slice(c * mw, (c + 1) * mw))
+            window = (lk.x0, lk.y0, lk.w, lk.h)
             edge = det.stride / lb.scale  # one map cell, in image pixels
-            inner = (lk.x0 > 0, lk.y0 > 0, lk.x0 + lk.w < w, lk.y0 + lk.h < h)
-            for d in decode(prob[sl], dist[sl], det.stride, det.unit, threshold, lb, lk.w, lk.h, det.nms_iou):
-                b = d.box
-                near = (b.xmin <= edge, b.ymin <= edge, b.xmax >= lk.w - edge, b.ymax >= lk.h - edge)
-                clipped = any(i and n for i, n in zip(inner, near, strict=True))
-                box = Box(b.xmin + lk.x0, b.ymin + lk.y0, b.xmax + lk.x0, b.ymax + lk.y0)
-                out.append(Detection(box, d.score, clipped))
+            out += [in_image(d, window, w, h, edge)
+                    for d in decode(prob[sl], dist[sl], det.stride, det.unit, threshold, lb, lk.w, lk.h, det.nms_iou)]
     return out

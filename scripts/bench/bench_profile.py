@@ -107,7 +107,7 @@ def instrument(rec: Recognizer, prof: Profiler) -> None:
     rec._read = counted_read  # type: ignore[method-assign]
     prof.wrap(rec, "_read", "read")
     prof.wrap(rec, "_rescue", "rescue")
-    prof.wrap(rec.detector, "detect_levels", "detect: whole image")
+    prof.wrap(rec.detector, "detect_pass", "detect: whole image")
     prof.wrap(rec.detector, "detect_tiled", "detect: tiles")
     prof.wrap(looks_module, "place", "place looks")
     prof.wrap(looks_module, "detect_looks", "detect: looks")

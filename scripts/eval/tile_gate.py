@@ -58,7 +58,7 @@ def measure(rec: Recognizer, data: list, gate: float) -> dict[str, dict[str, flo
     rec.detector.maps = counted  # type: ignore[method-assign]
     tallies: dict[str, evaluate.Tally] = defaultdict(evaluate.Tally)
     ms: dict[str, list[float]] = defaultdict(list)
-    tiles: dict[str, list[int]] = defaultdict(list)
+    runs: dict[str, list[int]] = defaultdict(list)
     bar = Progress(f"gate {gate:g}", len(data))
     try:
         for name, img, gts in data:
@@ -66,7 +66,7 @@ def measure(rec: Recognizer, data: list, gate: float) -> dict[str, dict[str, flo
             t0 = time.perf_counter()
             dets = rec.detect(img, RecognizeOptions())
             ms[name].append((time.perf_counter() - t0) * 1000.0)
-            tiles[name].append(calls[0] - 1)
+            runs[name].append(calls[0] - 1)  # detect runs the whole-image pass once (the rescue reads only)
             for key in (name, "pooled"):
                 evaluate.match_detections(dets, gts, tallies[key], 12, False)
             bar.update()
@@ -74,12 +74,12 @@ def measure(rec: Recognizer, data: list, gate: float) -> dict[str, dict[str, flo
         rec.detector.maps = maps  # type: ignore[method-assign]
         bar.close()
     ms["pooled"] = [v for k in list(ms) for v in ms[k]]
-    tiles["pooled"] = [v for k in list(tiles) if k != "pooled" for v in tiles[k]]
+    runs["pooled"] = [v for k in list(runs) if k != "pooled" for v in runs[k]]
     out = {}
     for key, t in tallies.items():
         out[key] = {"tp": t.tp, "fn": t.fn, "fp": t.fp, "recall": t.tp / max(1, t.tp + t.fn),
                     "precision": t.tp / max(1, t.tp + t.fp),
-                    "tiles": statistics.fmean(tiles[key]) if tiles[key] else 0.0,
+                    "runs": statistics.fmean(runs[key]) if runs[key] else 0.0,
                     "ms": statistics.median(ms[key])}
     return out
 
@@ -120,7 +120,7 @@ def main() -> None:
             r = rows[g].get(k)
             if r:
                 print(f"{k:18s} {g:5.2f} {r['tp']:4d}/{r['tp'] + r['fn']:<4d} {r['recall']:7.4f} "
-                      f"{r['precision']:9.4f} {r['fp']:5d} {r['tiles']:6.2f} {r['ms']:7.1f}")
+                      f"{r['precision']:9.4f} {r['fp']:5d} {r['runs']:6.2f} {r['ms']:7.1f}")
 
 
 if __name__ == "__main__":

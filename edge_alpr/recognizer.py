@@ -190,7 +190,7 @@ class Recognizer:
         if self.cfg.fine_pass != "looks" or self.cfg.tile_gate <= 0:
             return None
         size = looks.look_size(self.detector, w, h, self.cfg.tile_grid, self.cfg.tile_overlap)
-        return looks.place(self.detector, whole, self.cfg.tile_gate, size, w, h, found, looks.per_canvas() * tiles)
+        return looks.place(self.detector, whole, self.cfg.tile_gate, size, w, h, found, looks.PER_CANVAS * tiles)
 
     def _rescue(self, image: np.ndarray, opts: RecognizeOptions, weak: list[Detection], kept: list[Detection],
                 thr: float) -> dict[Box, PlateRead]:

@@ -24,6 +24,7 @@ from .preprocess import letterbox_to
 # zoom 1.5 found the most (1: 351, 1.25: 358, 1.5: 360, 1.75: 347, 2: 341; tiles 355).
 GRID = (2, 1)
 ZOOM = 1.5
+PER_CANVAS = GRID[0] * GRID[1]  # looks that share one detector run
 
 
 @dataclass(frozen=True)
@@ -80,14 +81,9 @@ def _inside(lk: Look, x: float, y: float, width: int, height: int) -> bool:
     return left <= x <= right and top <= y <= bottom
 
 
-def per_canvas() -> int:
-    """Looks that share one detector run."""
-    return GRID[0] * GRID[1]
-
-
 def canvases(looks: list[Look]) -> int:
     """Detector runs that ``detect_looks`` makes for ``looks``."""
-    return -(-len(looks) // per_canvas())
+    return -(-len(looks) // PER_CANVAS)
 
 
 def detect_looks(det: Detector, image: np.ndarray, looks: list[Look], threshold: float) -> list[Detection]:
@@ -99,7 +95,7 @@ def detect_looks(det: Detector, image: np.ndarray, looks: list[Look], threshold:
     cw, ch = det.size // GRID[1], det.size // GRID[0]
     mw, mh = cw // det.stride, ch // det.stride  # map cells per look
     out: list[Detection] = []
-    per = per_canvas()
+    per = PER_CANVAS
     for first in range(0, len(looks), per):
         canvas = np.full((det.size, det.size, 3), det.fill, np.uint8)
         placed = []

@@ -27,8 +27,8 @@ from edge_alpr.models_config import FINE_PASSES
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
 from edge_alpr.types import Box
 from scripts.data import datasets
+from scripts.eval import tile_gate
 from scripts.eval.evaluate import Tally, match_detections
-from scripts.eval.tile_gate import SETS
 from scripts.progress import Progress
 from scripts.train import train_detector as td
 
@@ -46,10 +46,7 @@ def frame(item: datasets.DetItem, fh: int, fw: int) -> tuple[np.ndarray, list[tu
 
 def frames(split: str, fh: int, fw: int) -> list[tuple[str, np.ndarray, list[tuple[Box, str | None]]]]:
     """(set, frame, labelled boxes) of each scene resized to ``fw`` x ``fh``."""
-    items = datasets.det_items("train" if split == "heldout" else split, SETS)
-    if split == "heldout":
-        items = datasets.holdout(items, datasets.HOLDOUT_EVERY)[1]
-    return [(it.dataset, *frame(it, fh, fw)) for it in items]
+    return [(it.dataset, *frame(it, fh, fw)) for it in tile_gate.items(split)]
 
 
 def main() -> None:

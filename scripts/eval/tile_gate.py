@@ -32,13 +32,16 @@ from scripts.progress import Progress
 SETS = datasets.DET_SETS + datasets.TEACHER_SETS
 
 
+def items(split: str) -> list[datasets.DetItem]:
+    """The detector's held-out train scenes (``heldout``: every ``HOLDOUT_EVERY``-th) or a split's scenes."""
+    found = datasets.det_items("train" if split == "heldout" else split, SETS)
+    return datasets.holdout(found, datasets.HOLDOUT_EVERY)[1] if split == "heldout" else found
+
+
 def scenes(split: str) -> list[tuple[str, Any, list[tuple[Box, str | None]]]]:
     """(set, RGB image, labelled boxes) of the held-out train scenes or the dev scenes."""
-    items = datasets.det_items("train" if split == "heldout" else split, SETS)
-    if split == "heldout":
-        items = datasets.holdout(items, datasets.HOLDOUT_EVERY)[1]
     out = []
-    for it in items:
+    for it in items(split):
         img = decode(it.path.read_bytes(), evaluate.MAX_PIXELS)
         out.append((it.dataset, img, [(Box(*b), None) for b in it.boxes]))
     return out

@@ -13,8 +13,9 @@ from edge_alpr.engine import regions
 from edge_alpr.engine.boxes import components, decode
 from edge_alpr.engine.detector import Detector
 from edge_alpr.engine.preprocess import Letterbox, letterbox, letterbox_to
-from edge_alpr.engine.reader import beam, fit_templates, rerank
+from edge_alpr.engine.reader import rerank
 from edge_alpr.engine.runtime import model_path
+from edge_alpr.engine.slots import beam, fit_templates
 from edge_alpr.errors import InputError
 from edge_alpr.imaging import decode as decode_image
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions

@@ -15,8 +15,10 @@ import pytest
 
 from edge_alpr.engine import ctc
 from edge_alpr.engine.pair import PairedReader, joint
-from edge_alpr.engine.reader import Reader, ReadSettings, beam, slot_probs
+from edge_alpr.engine.reader import Reader, ReadSettings
 from edge_alpr.engine.runtime import model_path
+from edge_alpr.engine.slots import beam
+from edge_alpr.engine.slots import string_probs as slot_probs
 from edge_alpr.errors import ConfigError, ModelError
 from edge_alpr.recognizer import ModelsConfig, Recognizer
 

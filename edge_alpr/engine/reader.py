@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,12 +11,13 @@ import numpy as np
 from ..errors import ModelError
 from ..models_config import BEAM_WIDTH, TOP_N  # shared with the models section (see there)
 from ..types import Box, Candidate, PlateRead
-from . import ctc
+from . import ctc, slots
 from . import regions as reg
 from .calibration import Calibration, for_reader
 from .memo import ArrayMemo
 from .preprocess import crop_resize, expand
 from .runtime import Model
+from .slots import UNKNOWN
 
 HEADS = ("attention", "dense", "ctc")  # reader heads (train_reader.py --head) this decoder knows
 # What the char output holds: softmax probabilities (as trained), or int8 log-probabilities
@@ -57,9 +57,6 @@ class ReadSettings:
 
 DEFAULT_READ = ReadSettings()
 
-# The labels' mark for a masked or unreadable character: the readers learn it as a class, but it
-# is never a reading (a plate has no "?" on it).
-UNKNOWN = "?"
 # What a masked or unreadable character reads as (``fold_unknown``): a letter most plate series
 # avoid, so such a reading is easy to tell from a real one.
 STAND_IN = "Q"
@@ -91,71 +88,6 @@ def fold_unknown(probs: np.ndarray, alphabet: str) -> np.ndarray:
     p[..., stand_in] += p[..., q]
     p[..., q] = 0.0
     return p
-
-
-def beam(probs: np.ndarray, alphabet: str, pad: int, width: int, top_n: int) -> list[Candidate]:
-    """Best strings from per-slot probabilities (slots are independent, so a beam is exact enough).
-
-    Different slot paths that spell the same text (pads placed differently) are merged.
-    """
-    scores = np.zeros(1)  # log-probability of each beam
-    seqs = np.zeros((1, 0), np.int64)  # its slot classes
-    # never "?": after fold_unknown it has probability 0, but so may many classes of an int8 softmax
-    classes = np.array([i for i in range(probs.shape[1]) if i >= len(alphabet) or alphabet[i] != UNKNOWN])
-    for slot in np.log(np.maximum(probs, 1e-9)):
-        best = classes[np.argsort(slot[classes])[::-1][:width]]
-        grown = (scores[:, None] + slot[best].astype(np.float64)[None, :]).ravel()
-        keep = np.argsort(-grown, kind="stable")[:width]  # beam-major ties, as a stable sort of the list
-        rows, cols = np.divmod(keep, len(best))
-        scores, seqs = grown[keep], np.concatenate([seqs[rows], best[cols][:, None]], axis=1)
-    merged: dict[str, float] = {}
-    for lp, seq in zip(scores.tolist(), seqs.tolist()):
-        text = "".join(alphabet[c] for c in seq if c != pad)
-        if text:
-            merged[text] = merged.get(text, 0.0) + math.exp(lp)
-    ranked = sorted(merged.items(), key=lambda kv: -kv[1])[:top_n]
-    return [Candidate(t, min(1.0, s)) for t, s in ranked]
-
-
-def fit_templates(probs: np.ndarray, alphabet: str, pad: int, templates: tuple[str, ...]) -> list[Candidate]:
-    """The most likely string for each plate template (``L`` letter, ``N`` digit, ``X`` either).
-
-    Why: the beam only keeps what the model already ranks high, so a plate whose one
-    uncertain character is confused across classes (``5`` for ``G`` in ``GNF3490``) never gets
-    its right reading.  With slots independent, the best string under a template is exact and
-    cheap: per slot, the best allowed character, then pads.
-    """
-    # per symbol, every slot's best allowed character, once for all templates (never the pad)
-    best = {k: np.argmax(np.where(np.array(m + [False])[: probs.shape[1]], probs, -1.0), axis=1).tolist()
-            for k, m in reg.symbol_masks(alphabet).items()}
-    rows = probs.tolist()
-    out = []
-    for template in templates:
-        if len(template) > len(rows):
-            continue
-        chosen = [best[k][i] for i, k in enumerate(template)]
-        score = 1.0
-        for row, c in zip(rows, chosen + [pad] * (len(rows) - len(chosen))):
-            score *= row[c]
-        out.append(Candidate("".join(alphabet[c] for c in chosen), min(1.0, score)))
-    return out
-
-
-def slot_probs(probs: np.ndarray, texts: list[list[int] | None], pad: int) -> np.ndarray:
-    """P(text) under a slot head: its characters in the first slots, pads in the rest.
-
-    Why only that placement: training always writes the text from slot 0 and pads after it,
-    so other pad placements carry (next to) no probability.  ``None`` or a text longer than
-    the slots scores 0, and so does a text with a character the int8 softmax rounded to 0 in
-    its slot (flooring such zeros was tried and lost held-out scene reads).
-    """
-    out = np.zeros(len(texts))
-    n = len(probs)
-    todo = [(i, ids + [pad] * (n - len(ids))) for i, ids in enumerate(texts) if ids is not None and len(ids) <= n]
-    if todo:  # every text's slot probabilities in one gather, one product per row
-        seqs = np.array([seq for _, seq in todo], np.int64)
-        out[[i for i, _ in todo]] = np.prod(probs[np.arange(n)[None, :], seqs].astype(np.float64), axis=1)
-    return out
 
 
 def rerank(cands: list[Candidate], fitted: list[Candidate], prior: tuple[str, ...],
@@ -257,7 +189,7 @@ class Reader:
         return list(self._decoded.get(key, lambda: tuple(self._candidates(chars, prior, settings))))
 
     def _candidates(self, chars: np.ndarray, prior: tuple[str, ...], settings: ReadSettings) -> list[Candidate]:
-        decode, fit = (ctc.beam, ctc.fit_templates) if self.ctc else (beam, fit_templates)
+        decode, fit = (ctc.beam, ctc.fit_templates) if self.ctc else (slots.beam, slots.fit_templates)
         cands = decode(chars, self.alphabet, self.pad, settings.beam_width, settings.proposals)
         if prior and cands:
             cands = rerank(cands, fit(chars, self.alphabet, self.pad,
@@ -271,7 +203,7 @@ class Reader:
         ids = [[index[c] for c in t] if all(c in index for c in t) else None for t in texts]
         if self.ctc:
             return ctc.string_probs(chars, ids, self.pad)
-        return slot_probs(chars, ids, self.pad)
+        return slots.string_probs(chars, ids, self.pad)
 
     def read(self, crop: np.ndarray, settings: ReadSettings = DEFAULT_READ) -> PlateRead:
         """Read a model-sized crop.  Region plate templates re-rank the candidates.

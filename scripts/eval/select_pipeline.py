@@ -72,13 +72,19 @@ def main() -> None:
     ap.add_argument("--models", default="", help="model folder (default: the bundled models)")
     ap.add_argument("--holdout", type=int, default=datasets.HOLDOUT_EVERY, help="as train_detector_stream.py --holdout")
     ap.add_argument("--min-height", type=int, default=12, help="plates smaller than this (px) are not scored")
+    ap.add_argument("--sets", type=datasets.det_sets, default=datasets.DET_SETS,
+                    help="detection sets, comma-separated (default: %(default)s; the hold-out is every N-th "
+                         "of their train scenes in this order, as the detector trainers count it)")
+    ap.add_argument("--teacher-conf", type=float, default=None,
+                    help="also score plates without a human text by the teacher's read at this confidence "
+                         "(agreement with the teacher, not accuracy; needs scripts/data/teacher_reads.py)")
     args = ap.parse_args()
     try:
         arms = [("baseline", ModelsConfig.from_dict({"directory": args.models}))]
         arms += [variant(v, args.models) for v in args.variants]
     except (ConfigError, ValueError) as e:
         ap.error(str(e))
-    _, held = datasets.holdout(datasets.det_items("train"), args.holdout)
+    _, held = datasets.holdout(datasets.det_items("train", args.sets, args.teacher_conf), args.holdout)
     print(f"{len(held)} held-out train scenes", flush=True)
     keys = ("det_recall", "det_precision", "det_f1", "exact_read", "plates_read", "detect_ms_median")
     for name, cfg in arms:

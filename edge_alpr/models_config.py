@@ -116,11 +116,6 @@ class ModelsConfig(Section):
     # CTC head reads alone and the slot head names US states, engine/states.py); on: require one;
     # off: the slot reader alone
     reader_pair: str = setting("auto", choices=("auto", "on", "off"))
-    # Before a plate is read, a small model looks again around the detector's box at full
-    # resolution and moves its edges onto the plate's (`refiner_v<N>`, engine/refiner.py); the
-    # result's box is that box.  auto: when the folder has a refiner; on: require one; off: read
-    # the detector's box.
-    refine_boxes: str = setting("auto", choices=("auto", "on", "off"))
     # Outside fast mode, a read scoring under reread_below is read again as the mean of several
     # crops of its box: the trained margin plus reread_margins ((x, y) fractions of the box).
     # Held-out train: real plates pasted into scenes read 0.487 -> 0.517 this way, and

@@ -24,7 +24,6 @@ from .engine.calibration import Calibration
 from .engine.detector import Detector, WholePass
 from .engine.pair import PairedReader
 from .engine.reader import Reader, ReadSettings
-from .engine.refiner import Refiner
 from .engine.runtime import model_path
 from .engine.states import StatedReader
 from .engine.vehicle import VehicleClassifier
@@ -115,10 +114,9 @@ class Recognizer:
 
     def __init__(
         self, detector: Detector, reader: Reader | PairedReader | StatedReader, vehicle: VehicleClassifier,
-        cfg: ModelsConfig, refiner: Refiner | None = None,
+        cfg: ModelsConfig,
     ) -> None:
         self.detector, self.reader, self.vehicle, self.cfg = detector, reader, vehicle, cfg
-        self.refiner = refiner
         # dscore's map (identity without one in the detector's sidecar); the read score's is the reader's
         self.dscore = Calibration.from_meta(detector.model.meta, detector.model.name)
 
@@ -137,27 +135,16 @@ class Recognizer:
                     raise
             else:
                 reader = pair_with(slot, Reader(partner, cfg.threads, cfg.runtime, cfg.xnnpack))
-        refiner = None
-        if cfg.refine_boxes != "off":
-            try:
-                found = load("refiner")
-            except ModelError:
-                if cfg.refine_boxes == "on":
-                    raise
-            else:
-                refiner = Refiner(found, cfg.threads, cfg.runtime, cfg.xnnpack)
         return cls(
             Detector(load("detector"), cfg.threads, cfg.runtime, cfg.xnnpack),
             reader,
             VehicleClassifier(load("vehicle"), cfg.threads, cfg.runtime, cfg.xnnpack),
             cfg,
-            refiner,
         )
 
     def info(self) -> dict[str, Any]:
         """Model names, versions and hashes."""
-        refiner = (self.refiner.model,) if self.refiner else ()
-        models = (self.detector.model, *self.reader.models, self.vehicle.model, *refiner)
+        models = (self.detector.model, *self.reader.models, self.vehicle.model)
         return {m.name: m.describe() for m in models}
 
     def detect(self, image: np.ndarray, options: RecognizeOptions) -> list[Any]:
@@ -165,10 +152,8 @@ class Recognizer:
         maps one to the probability that the box is a plate)."""
         return self._detect(image, options)[0]
 
-    def _detect(self, image: np.ndarray, options: RecognizeOptions
-                ) -> tuple[list[Detection], dict[Box, tuple[Box, PlateRead]]]:
-        """``detect``, with the reads it made to rescue weak detections, each with the box it read
-        (``recognize`` reuses them)."""
+    def _detect(self, image: np.ndarray, options: RecognizeOptions) -> tuple[list[Detection], dict[Box, PlateRead]]:
+        """``detect``, with the reads it made to rescue weak detections (``recognize`` reuses them)."""
         # threshold_d is stated on the calibrated dscore: the raw threshold that keeps the same boxes
         base = (self.detector.threshold if options.threshold_d is None
                 else min(self.dscore.inverse(options.threshold_d), 1.5))
@@ -193,7 +178,7 @@ class Recognizer:
             else:
                 finer = self.detector.detect_tiled(image, self.cfg.tile_grid, self.cfg.tile_overlap, thr, windows)
             dets = self.detector.merge(dets + finer)
-        reads: dict[Box, tuple[Box, PlateRead]] = {}
+        reads: dict[Box, PlateRead] = {}
         if rescue:
             reads = self._rescue(image, options, levels[1], dets, thr)
             dets = dets + [d for d in levels[1] if d.box in reads]
@@ -208,7 +193,7 @@ class Recognizer:
         return looks.place(self.detector, whole, self.cfg.tile_gate, size, w, h, found, looks.PER_CANVAS * tiles)
 
     def _rescue(self, image: np.ndarray, opts: RecognizeOptions, weak: list[Detection], kept: list[Detection],
-                thr: float) -> dict[Box, tuple[Box, PlateRead]]:
+                thr: float) -> dict[Box, PlateRead]:
         """The reads of weaker detections (under ``thr``, clear of every kept one) whose plate reads well.
 
         Why: the detector's score is calibrated on the European plates of its real scenes, and
@@ -219,16 +204,10 @@ class Recognizer:
         out = {}
         for d in weak:
             if d.score < thr and all(d.box.iou(k.box) == 0.0 for k in kept):
-                plate = self._plate_box(image, d.box, opts)
-                read = self._read(image, d.box, opts, plate)
+                read = self._read(image, d.box, opts)
                 if read.score >= self.cfg.rescue_min_read:
-                    out[d.box] = (plate, read)
+                    out[d.box] = read
         return out
-
-    def _plate_box(self, image: np.ndarray, box: Box, opts: RecognizeOptions) -> Box:
-        """The box a detected plate is reported with, and read from beside the detector's: the
-        refiner's where one is loaded (``models.refine_boxes``) outside fast mode."""
-        return self.refiner.refine(image, box) if self.refiner and opts.mode != "fast" else box
 
     def read(self, image: np.ndarray, box: Box, opts: RecognizeOptions) -> PlateRead:
         """Read the plate in ``box``, with calibrated scores (the probability that a reading is
@@ -242,28 +221,19 @@ class Recognizer:
         return ReadSettings(top_n=self.cfg.top_n, beam_width=self.cfg.beam_width, hint=regions,
                             self_hint_score=self.cfg.region_prior_score)
 
-    def _read(self, image: np.ndarray, box: Box, opts: RecognizeOptions, also: Box | None = None) -> PlateRead:
-        """``read`` with the reader's raw scores (``also``: a second crop of the plate, read with the
-        first and pooled).  Why raw: ``reread_below`` and ``rescue_min_read`` were tuned on the
+    def _read(self, image: np.ndarray, box: Box, opts: RecognizeOptions) -> PlateRead:
+        """``read`` with the reader's raw scores.  Why raw: ``reread_below`` and ``rescue_min_read`` were tuned on the
         raw score, and the calibration map is fitted on the reads this makes."""
         settings = self.read_settings(opts.regions)
-        read = self._read_box(image, box, settings, opts, also)
+        read = self._read_box(image, box, settings, opts)
         if opts.mode == "fast":
             return read
         by_row = rows.row_settings(settings)
         return rows.read_by_rows(lambda b: self._read_box(image, b, by_row, opts), box, read, settings.top_n)
 
-    def _read_box(self, image: np.ndarray, box: Box, settings: ReadSettings, opts: RecognizeOptions,
-                  also: Box | None = None) -> PlateRead:
-        """One crop's reading, or ``box``'s and ``also``'s pooled (raw scores); outside fast mode,
-        read again from more crops of ``box`` when uncertain.
-
-        Why both boxes and not the refined one alone: the reader can change a character when a
-        box edge moves by a pixel or two, so a replaced box loses about as many reads as it wins;
-        pooled, a reading both crops agree on stays, and the refined crop helps where the
-        detector's box is far off the plate."""
-        crops = [box] if also is None or also == box else [box, also]
-        views: list[Any] = [self.reader.infer(self.reader.crop(image, b)) for b in crops]  # kept for a re-read
+    def _read_box(self, image: np.ndarray, box: Box, settings: ReadSettings, opts: RecognizeOptions) -> PlateRead:
+        """One crop's reading (raw scores); outside fast mode, read again from several crops when uncertain."""
+        views: list[Any] = [self.reader.infer(self.reader.crop(image, box))]  # kept for a re-read
         read = self.reader.decode(views, settings)
         if opts.mode == "fast" or read.score >= self.cfg.reread_below or not self.cfg.reread_margins:
             return read
@@ -283,18 +253,13 @@ class Recognizer:
         results = []
         dets, known = self._detect(image, opts)
         for det in dets:
-            if det.box in known:
-                box, raw = known[det.box]
-            else:
-                box = self._plate_box(image, det.box, opts)
-                raw = self._read(image, det.box, opts, box)
-            read = self.reader.calibrate(raw)
+            read = self.reader.calibrate(known[det.box] if det.box in known else self._read(image, det.box, opts))
             if not read.plate or read.score < thr_o:
                 continue
             if opts.region_strict and opts.regions and not any(reg.matches(read.plate, r) for r in opts.regions):
                 continue
-            vehicle = self.vehicle.classify(image, self.cfg.vehicle_box.around(box, w, h))
+            vehicle = self.vehicle.classify(image, self.cfg.vehicle_box.around(det.box, w, h))
             if opts.detection_rule_strict and vehicle.type == "Unknown":
                 continue
-            results.append(PlateResult(box, self.dscore(det.score), read, vehicle))
+            results.append(PlateResult(det.box, self.dscore(det.score), read, vehicle))
         return results

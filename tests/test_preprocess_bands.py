@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from edge_alpr.engine import preprocess
+from edge_alpr.types import Box
 
 
 def pil_resize(image: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -47,3 +48,15 @@ def test_letterbox_of_a_large_image_is_unchanged() -> None:
     nh = round(2500 * placed.scale)
     expected = pil_resize(image, 640, nh)
     assert np.array_equal(canvas[placed.pad_y:placed.pad_y + nh], expected)
+
+
+def test_a_vehicle_box_is_shrunk_as_pil_shrinks_its_crop() -> None:
+    """``crop_shrink`` (the vehicle classifier's input): the clipped crop, PIL's own reduced pixels."""
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+    box = Box(300, 100, 900, 600)
+    shrunk = preprocess.crop_shrink(image, box, 64, 64)
+    assert np.array_equal(shrunk, pil_resize(image[100:600, 300:900], 64, 64))
+    assert not np.array_equal(shrunk, preprocess.crop_resize(image, box, 64, 64)), "a 9x shrink is box-averaged first"
+    past_edge = preprocess.crop_shrink(image, Box(1000, 500, 1500, 900), 64, 64)
+    assert np.array_equal(past_edge, pil_resize(image[500:720, 1000:1280], 64, 64)), "clipped to the image"

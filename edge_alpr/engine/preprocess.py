@@ -107,6 +107,20 @@ def crop_resize(image: np.ndarray, box: Box, out_w: int, out_h: int) -> np.ndarr
     return np.asarray(crop.resize((out_w, out_h), _RESAMPLE))
 
 
+def crop_shrink(image: np.ndarray, box: Box, out_w: int, out_h: int) -> np.ndarray:
+    """``crop_resize`` for a box many times the output size, as ``_shrink`` makes the detector canvas.
+
+    Why: the vehicle box around a plate in a camera frame is hundreds of pixels across and a
+    64 px input; one bilinear pass over it weighs every output pixel on dozens of inputs per axis
+    (about 1.9 ms per 1280x720 frame's vehicle), box-averaging first gives the same low-pass
+    picture in a fraction of it.
+    """
+    h, w = image.shape[:2]
+    x1, y1 = max(0, min(box.xmin, w - 1)), max(0, min(box.ymin, h - 1))
+    x2, y2 = max(x1 + 1, min(box.xmax, w)), max(y1 + 1, min(box.ymax, h))
+    return _shrink(image[y1:y2, x1:x2], out_w, out_h)
+
+
 def resize(image: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
     """Stretch a whole crop to the model size (training reads ready-made crops)."""
     return np.asarray(Image.fromarray(image).resize((out_w, out_h), _RESAMPLE))

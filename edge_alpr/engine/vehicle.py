@@ -14,7 +14,7 @@ import numpy as np
 # the factors are a config section (models.vehicle_box), defined beside it without numpy
 from ..models_config import VehicleBoxFactors as VehicleBoxFactors
 from ..types import Box, VehicleRead
-from .preprocess import crop_resize
+from .preprocess import crop_resize, crop_shrink
 from .runtime import Model
 
 
@@ -36,7 +36,7 @@ class VehicleClassifier:
 
     def classify(self, image: np.ndarray, box: Box) -> VehicleRead:
         """Type of the vehicle inside ``box``; scores of classes mapping to one type are summed."""
-        p = self.model.run(crop_resize(image, box, self.in_w, self.in_h))[0][0]
+        p = self.model.run(crop_shrink(image, box, self.in_w, self.in_h))[0][0]
         per_type: dict[str, float] = {}
         for label, score in zip(self.labels, p):
             t = self.api_types[label]

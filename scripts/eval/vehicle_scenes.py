@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_alpr.engine.preprocess import crop_resize
+from edge_alpr.engine.preprocess import crop_shrink
 from edge_alpr.engine.vehicle import VehicleBoxFactors, VehicleClassifier
 from edge_alpr.types import Box
 from scripts import REPO
@@ -86,7 +86,7 @@ def scene_crop(
     """
     h, w = image.shape[:2]
     box = (factors or VehicleBoxFactors()).around(plate, w, h)
-    return crop_resize(image, box, width, height)
+    return crop_shrink(image, box, width, height)
 
 
 def measure(clf: VehicleClassifier, items: list[SceneItem]) -> dict:

@@ -41,12 +41,12 @@ from edge_alpr.delivery.outbox import Outbox
 from edge_alpr.delivery.worker import DeliveryWorker
 from edge_alpr.history.config import HistoryConfig
 from edge_alpr.history.store import History, from_event
-from edge_alpr.models_config import FINE_PASSES
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
 from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.loop import CameraLoop
 from edge_alpr.stream.motion import MotionConfig
 from edge_alpr.stream.sources import open_source, sample_dir
+from scripts import options
 
 W, H = 1280, 720
 
@@ -153,8 +153,7 @@ def main() -> int:
     ap.add_argument("--fps-cap", type=float, default=5.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--history-only", action="store_true")
-    ap.add_argument("--fine-pass", default=ModelsConfig.fine_pass, choices=FINE_PASSES,
-                    help="models.fine_pass: default mode's finer pass, tiles or looks (default: the config's)")
+    options.add_fine_pass(ap)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_loop_"))
     plates, static = tmp / "plates.avi", tmp / "static.avi"

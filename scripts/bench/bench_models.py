@@ -23,10 +23,9 @@ import numpy as np
 from edge_alpr.engine.preprocess import letterbox, resize
 from edge_alpr.engine.reader import ReadSettings
 from edge_alpr.imaging import decode
-from edge_alpr.models_config import FINE_PASSES
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
 from edge_alpr.types import Box
-from scripts import SHARED
+from scripts import SHARED, options
 
 DATA = SHARED / "data"
 
@@ -66,8 +65,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--models", default="", help="model folder (default: the bundled models)")
     ap.add_argument("--runtime", default="auto", choices=("auto", "ai_edge_litert", "tflite_runtime"))
-    ap.add_argument("--fine-pass", default=ModelsConfig.fine_pass, choices=FINE_PASSES,
-                    help="models.fine_pass: default mode's finer pass, tiles or looks (default: the config's)")
+    options.add_fine_pass(ap)
     args = ap.parse_args()
     rec = Recognizer.from_config(ModelsConfig(directory=args.models, threads=args.threads, runtime=args.runtime,
                                               fine_pass=args.fine_pass))

@@ -38,8 +38,8 @@ from edge_alpr import imaging
 from edge_alpr.api import events
 from edge_alpr.engine import detector as detector_module
 from edge_alpr.engine import looks as looks_module
-from edge_alpr.models_config import FINE_PASSES
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
+from scripts import options
 from scripts.data import datasets
 from scripts.progress import Progress
 
@@ -190,8 +190,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1, as a Pi core)")
     ap.add_argument("--models", default="", help="model folder (default: the bundled models)")
     ap.add_argument("--tile-gate", type=float, help="models.tile_gate (default: the config's; 0 runs every tile)")
-    ap.add_argument("--fine-pass", default=ModelsConfig.fine_pass, choices=FINE_PASSES,
-                    help="models.fine_pass: default mode's finer pass, tiles or looks (default: the config's)")
+    options.add_fine_pass(ap)
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     try:

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_alpr.models_config import FINE_PASSES
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
 from edge_alpr.types import Box
+from scripts import options
 from scripts.data import datasets, synth
 from scripts.data.synth_layouts import LAYOUTS, Layout
 from scripts.eval import evaluate
@@ -74,8 +74,7 @@ def main() -> None:
                     help="paste held-out real plate crops into held-out train scenes (detection only)")
     ap.add_argument("--holdout", type=int, default=datasets.HOLDOUT_EVERY, help="as train_detector_stream.py --holdout")
     ap.add_argument("--threshold", type=float, help="detection threshold (default: the detector's sidecar)")
-    ap.add_argument("--fine-pass", default=ModelsConfig.fine_pass, choices=FINE_PASSES,
-                    help="models.fine_pass: default mode's finer pass (default: the config's)")
+    options.add_fine_pass(ap, "default mode's finer pass")
     ap.add_argument("--tile-min-side", type=int, default=ModelsConfig.tile_min_side,
                     help="models.tile_min_side: default mode tiles images whose long side is over this")
     args = ap.parse_args()
@@ -97,7 +96,7 @@ def main() -> None:
         backgrounds = [it.path for it in datasets.det_items("train") if it.dataset != "uc3m"]
         for lay in LAYOUTS:
             families[family(lay.region)].append(lay)
-    options = RecognizeOptions(threshold_d=args.threshold)
+    opts = RecognizeOptions(threshold_d=args.threshold)
     rng = np.random.default_rng(args.seed)
     rows: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     bar = Progress("plates", args.per_family * len(families))
@@ -107,11 +106,11 @@ def main() -> None:
             img, box, text = scene(rng, backgrounds, lay, args.long_side, (args.min_height, args.max_height))
             r = rows[fam]
             if args.real_crops:
-                dets = rec.detect(img, options)
+                dets = rec.detect(img, opts)
                 r["detected"].append(any(d.box.iou(box) >= 0.5 for d in dets))
                 bar.update()
                 continue
-            res = rec.recognize(img, options)
+            res = rec.recognize(img, opts)
             hit = max(res, key=lambda r: r.box.iou(box), default=None)
             found = hit is not None and hit.box.iou(box) >= 0.5
             r["detected"].append(found)

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from edge_alpr.models_config import FINE_PASSES
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
 from edge_alpr.types import Box
+from scripts import options
 from scripts.data import datasets
 from scripts.eval import tile_gate
 from scripts.eval.evaluate import Tally, match_detections
@@ -55,8 +55,7 @@ def main() -> None:
     ap.add_argument("--split", default="heldout", choices=("heldout", "dev"))
     ap.add_argument("--frame", type=td.hw_arg, default=(720, 1280), help="scenes are resized to this HxW")
     ap.add_argument("--modes", default="fast,default", help="comma-separated recognition modes")
-    ap.add_argument("--fine-pass", default=ModelsConfig.fine_pass, choices=FINE_PASSES,
-                    help="models.fine_pass: default mode's finer pass, tiles or looks (default: the config's)")
+    options.add_fine_pass(ap)
     args = ap.parse_args()
     missing = [str(m) for m in args.models if not m.is_dir()]
     if missing:

@@ -22,9 +22,9 @@ from dataclasses import replace
 from typing import Any
 
 from edge_alpr.imaging import decode
-from edge_alpr.models_config import FINE_PASSES
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
 from edge_alpr.types import Box
+from scripts import options
 from scripts.data import datasets
 from scripts.eval import evaluate
 from scripts.progress import Progress
@@ -93,8 +93,7 @@ def main() -> None:
     ap.add_argument("--gates", default="0,0.02,0.05,0.1,0.15,0.2,0.3", help="comma-separated tile gates")
     ap.add_argument("--models", default="", help="model folder (default: the bundled models)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--fine-pass", default=ModelsConfig.fine_pass, choices=FINE_PASSES,
-                    help="models.fine_pass: the finer pass the gate opens, tiles or looks (default: the config's)")
+    options.add_fine_pass(ap, "the finer pass the gate opens, tiles or looks")
     ap.add_argument("--rescue-min-read", type=float, default=ModelsConfig.rescue_min_read,
                     help="models.rescue_min_read: a rescued candidate's read must score this (raw)")
     ap.add_argument("--rescue-threshold-d", type=float, default=ModelsConfig.rescue_threshold_d,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from edge_alpr import config, configref
+from edge_alpr import config, configref, configschema
 from edge_alpr.config import Config
 from edge_alpr.configutil import limits_of, section_types
 from edge_alpr.errors import ConfigError
@@ -40,7 +40,7 @@ def sections(cls: type = Config) -> list[type]:
 
 
 def test_the_schema_has_a_definition_per_section_with_its_keys_only() -> None:
-    schema = configref.schema()
+    schema = configschema.schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     for cls in sections():
         node = schema if cls is Config else schema["$defs"][cls.__name__]
@@ -54,7 +54,7 @@ def test_the_schema_has_a_definition_per_section_with_its_keys_only() -> None:
 
 
 def test_types_defaults_and_limits_come_from_the_fields() -> None:
-    schema = configref.schema()
+    schema = configschema.schema()
     for cls in sections():
         if cls is WatchListsConfig:
             continue
@@ -65,8 +65,8 @@ def test_types_defaults_and_limits_come_from_the_fields() -> None:
                 continue
             prop, lim, t = props[f.name], limits_of(f), hints[f.name]
             where = f"{cls.__name__}.{f.name}"
-            if t in configref.SCALAR_TYPES:
-                assert prop["type"] == configref.SCALAR_TYPES[t], where
+            if t in configschema.SCALAR_TYPES:
+                assert prop["type"] == configschema.SCALAR_TYPES[t], where
             for key, bound in (("minimum", lim.min), ("maximum", lim.max), ("exclusiveMinimum", lim.above),
                                ("exclusiveMaximum", lim.below)):
                 assert prop.get(key) == bound, where
@@ -77,7 +77,7 @@ def test_types_defaults_and_limits_come_from_the_fields() -> None:
 
 
 def test_watch_lists_are_a_mapping_of_names() -> None:
-    node = configref.schema()["$defs"]["WatchListsConfig"]
+    node = configschema.schema()["$defs"]["WatchListsConfig"]
     assert node["propertyNames"]["pattern"] and node["additionalProperties"]["additionalProperties"] is False
 
 
@@ -95,14 +95,14 @@ def test_the_reference_shows_each_declared_range() -> None:
 
 def test_schema_command_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert configref.main(["--schema"]) == 0
-    assert json.loads(capsys.readouterr().out) == configref.schema()
+    assert json.loads(capsys.readouterr().out) == configschema.schema()
 
 
 @pytest.mark.parametrize("name,obj", bundled_configs(), ids=lambda v: v if isinstance(v, str) else "")
 def test_bundled_configs_parse_and_validate_against_the_schema(name: str, obj: Any) -> None:
     jsonschema = pytest.importorskip("jsonschema", reason="validating needs the jsonschema package")
     config.from_dict(obj, name)
-    schema = configref.schema()
+    schema = configschema.schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     errors = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(obj)]
     assert not errors, errors
@@ -132,4 +132,4 @@ def test_the_schema_refuses_what_the_parser_refuses(bad: dict[str, Any]) -> None
     jsonschema = pytest.importorskip("jsonschema", reason="validating needs the jsonschema package")
     with pytest.raises(ConfigError):
         config.from_dict(bad, "bad.yaml")
-    assert list(jsonschema.Draft202012Validator(configref.schema()).iter_errors(bad))
+    assert list(jsonschema.Draft202012Validator(configschema.schema()).iter_errors(bad))

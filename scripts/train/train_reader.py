@@ -111,6 +111,9 @@ def main() -> None:
                     help="copies of every detection-scene plate and every tight real crop (pasted into a scene, "
                          "as --scene-crops) turned in the image plane and cut by the turned plate's box, as a "
                          "detector reports a tilted plate (reader_data.turned_cut)")
+    ap.add_argument("--det-jitter", type=int, default=0,
+                    help="copies of every detection-scene plate cut by a box off the labelled one as the "
+                         "detector's boxes are, with real image in the margins (reader_data.jittered_det_crops)")
     ap.add_argument("--tilt-deg", type=float, default=scene_aug.ROBUST_TILT_DEG,
                     help="--tilted turns each copy by up to this many degrees either way")
     ap.add_argument("--repeat-set", action="append", default=[], metavar="SET=K",
@@ -190,6 +193,10 @@ def main() -> None:
         qr += [r if r in regions else "" for r in ur] + [it.region for it in tight] * args.tilted
         print(f"turned copies (up to {args.tilt_deg:g} degrees): {len(ux)} detection-scene plates, {len(vx)} pasted "
               "tight crops", flush=True)
+    if args.det_jitter:
+        jx, jt, jr = rd.jittered_det_crops(det_train, args.det_jitter)
+        qx, qt, qr = np.concatenate([qx, jx]), qt + jt, qr + [r if r in regions else "" for r in jr]
+        print(f"jittered detection-scene cuts: {len(jx)} ({args.det_jitter} per plate)", flush=True)
     if args.det_crops:
         cx, ct, cr = rd.det_crops(det_train)
         rx, rt = np.concatenate([rx] + [cx] * args.det_crops), rt + ct * args.det_crops

@@ -245,3 +245,17 @@ def test_teacher_reads_missing_for_a_set_that_needs_them_is_an_error(tmp_path: P
         {"image": "images/c.jpg", "split": "train", "plates": [{"box": [0, 0, 40, 10], "text": None}]}])
     with pytest.raises(FileNotFoundError, match="teacher_reads.py"):
         datasets.det_items("train", ("andrewmvd",), teacher_conf=0.9)
+
+
+def test_jittered_boxes_miss_the_plate_as_a_detector_does_and_stay_in_the_image() -> None:
+    """``reader_data.jittered_box``: off the labelled box by a few pixels, never gone, never outside."""
+    from edge_alpr.types import Box
+
+    rng = np.random.default_rng(0)
+    plate = Box(200, 100, 300, 130)
+    boxes = [reader_data.jittered_box(plate, rng, 640, 480) for _ in range(500)]
+    ious = np.array([b.iou(plate) for b in boxes])
+    assert 0.7 < ious.mean() < 0.9, ious.mean()  # the detector's held-out boxes: 0.77 on average
+    assert ious.min() > 0.3 and (ious < 0.999).mean() > 0.9, "every box is moved, none lost"
+    edge = [reader_data.jittered_box(Box(0, 460, 60, 480), rng, 640, 480) for _ in range(200)]
+    assert all(0 <= b.xmin < b.xmax <= 640 and 0 <= b.ymin < b.ymax <= 480 for b in edge)

@@ -177,7 +177,7 @@ def jittered_box(box: Box, rng: np.random.Generator, w: int, h: int) -> Box:
     cy = (box.ymin + box.ymax) / 2 + rng.normal(0, 0.08) * box.height
     bw = box.width * float(np.exp(np.clip(rng.normal(0, 0.07), -0.25, 0.25)))
     bh = box.height * float(np.exp(np.clip(rng.normal(0, 0.12), -0.4, 0.4)))
-    x1, y1 = max(0, int(round(cx - bw / 2))), max(0, int(round(cy - bh / 2)))
+    x1, y1 = min(w - 2, max(0, int(round(cx - bw / 2)))), min(h - 2, max(0, int(round(cy - bh / 2))))
     return Box(x1, y1, max(x1 + 2, min(w, int(round(cx + bw / 2)))), max(y1 + 2, min(h, int(round(cy + bh / 2)))))
 
 

@@ -87,7 +87,7 @@ class ModelsConfig(Section):
     tile_gate: float = setting(0.3, min=0, max=1)
     # Default mode's finer pass where the gate opens: "tiles" (the gated 3x3 tiles) or "looks" (a window
     # around each lit spot of the map, two to a detector run; never more runs than the gated tiles).
-    # Looks cut a 1280x720 frame's default-mode time by a third (bench_models 33 -> 23 ms) with fewer
+    # Looks cut a 1280x720 frame's default-mode time by a third (bench_models 30 -> 20 ms) with fewer
     # false boxes, but find fewer plates (dev scenes resized to 1280x720: 780 of 984, 129 false boxes,
     # against 794 and 169; held-out native: 189 of 246 against 190), so tiles stay the default.
     # Looks need a gate above 0 (tile_gate 0 runs the tiles).

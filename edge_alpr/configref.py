@@ -1,4 +1,5 @@
-"""The configuration reference (``docs/config.md``) and its JSON schema, generated from the config dataclasses.
+"""The configuration reference (``docs/config.md``), generated from the config dataclasses (the JSON
+schema beside it: ``configschema.py``).
 
     python -m edge_alpr.configref --write docs/config.md   # regenerate
     python -m edge_alpr.configref --check docs/config.md   # exit 1 if it is out of date
@@ -204,9 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--check", type=Path, metavar="FILE", help="exit 1 if FILE is not the current reference")
     group.add_argument("--schema", action="store_true", help="print the config file's JSON Schema (draft 2020-12)")
     args = ap.parse_args(argv)
-    from .configschema import schema  # the schema builds on this module's helpers
+    if args.schema:
+        from .configschema import schema  # the schema builds on this module's helpers
 
-    text = json.dumps(schema(), indent=2) + "\n" if args.schema else render()
+        text = json.dumps(schema(), indent=2) + "\n"
+    else:
+        text = render()
     if args.write:
         args.write.write_text(text, encoding="utf-8")
     elif args.check:

@@ -17,8 +17,7 @@ from edge_alpr.engine import ctc
 from edge_alpr.engine.pair import PairedReader, joint
 from edge_alpr.engine.reader import Reader, ReadSettings
 from edge_alpr.engine.runtime import model_path
-from edge_alpr.engine.slots import beam
-from edge_alpr.engine.slots import string_probs as slot_probs
+from edge_alpr.engine.slots import beam, string_probs
 from edge_alpr.errors import ConfigError, ModelError
 from edge_alpr.recognizer import ModelsConfig, Recognizer
 
@@ -52,7 +51,7 @@ def test_each_head_alone_misreads() -> None:
 def test_the_pair_reads_what_neither_head_rules_out() -> None:
     texts = list(dict.fromkeys(c.plate for c in beam(SLOT, ALPHABET, PAD, 8, 6) + ctc.beam(CTC, ALPHABET, PAD, 8, 6)))
     ids = [[ALPHABET.index(c) for c in t] for t in texts]
-    ranked = joint(texts, slot_probs(SLOT, ids, PAD), ctc.string_probs(CTC, ids, PAD))
+    ranked = joint(texts, string_probs(SLOT, ids, PAD), ctc.string_probs(CTC, ids, PAD))
     assert ranked[0].plate == "A5B"
     # its score is the geometric mean of the two heads' exact probabilities
     p_slot = 0.9 * 0.45 * 0.9
@@ -63,7 +62,7 @@ def test_the_pair_reads_what_neither_head_rules_out() -> None:
 
 def test_slot_probability_puts_pads_after_the_text() -> None:
     probs = np.stack([dist(A=0.8), dist(_=0.7), dist(_=0.6)])
-    got = slot_probs(probs, [[A], [A, A, A, A], None], PAD)
+    got = string_probs(probs, [[A], [A, A, A, A], None], PAD)
     assert got[0] == pytest.approx(0.8 * 0.7 * 0.6)
     assert got[1] == 0.0 and got[2] == 0.0  # longer than the slots / not in the alphabet
 
@@ -106,7 +105,7 @@ def test_views_average_the_joint_score_over_crops() -> None:
     texts = ["A5B", "AAB"]
     ids = [[ALPHABET.index(c) for c in t] for t in texts]
     other = np.stack([dist(A=0.9), dist(A=0.8), dist(B=0.9)])  # a second view that favours AAB
-    p_slot = np.array([slot_probs(SLOT, ids, PAD), slot_probs(other, ids, PAD)])
+    p_slot = np.array([string_probs(SLOT, ids, PAD), string_probs(other, ids, PAD)])
     p_ctc = np.array([ctc.string_probs(CTC, ids, PAD), ctc.string_probs(CTC, ids, PAD)])
     ranked = {c.plate: c.score for c in joint(texts, p_slot, p_ctc)}
     for i, t in enumerate(texts):
@@ -223,7 +222,7 @@ def test_the_unknown_class_reads_as_the_stand_in_character() -> None:
     found = beam(slots, alphabet, 3, 8, 8)
     assert found[0].plate == "AQ" and found[0].score == pytest.approx(0.9 * 0.9 * 0.9)
     assert not any("?" in c.plate for c in found)
-    assert slot_probs(slots, [[0, 2]], 3)[0] == 0.0  # a "?" string has no probability, as no reading has it
+    assert string_probs(slots, [[0, 2]], 3)[0] == 0.0  # a "?" string has no probability, as no reading has it
     # the CTC head: a hidden character's frames read as a character, not as a gap
     frames = fold_unknown(ctc.prepare(np.array([[0.9, 0, 0, 0.1], [0, 0, 0, 1], [0, 0.05, 0.9, 0.05]]), 3, 1),
                           alphabet)

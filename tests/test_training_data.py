@@ -255,7 +255,8 @@ def test_jittered_boxes_miss_the_plate_as_a_detector_does_and_stay_in_the_image(
     plate = Box(200, 100, 300, 130)
     boxes = [reader_data.jittered_box(plate, rng, 640, 480) for _ in range(500)]
     ious = np.array([b.iou(plate) for b in boxes])
-    assert 0.7 < ious.mean() < 0.9, ious.mean()  # the detector's held-out boxes: 0.77 on average
-    assert ious.min() > 0.3 and (ious < 0.999).mean() > 0.9, "every box is moved, none lost"
-    edge = [reader_data.jittered_box(Box(0, 460, 60, 480), rng, 640, 480) for _ in range(200)]
+    assert 0.72 < ious.mean() < 0.86, ious.mean()  # the detector's held-out boxes: 0.77 on average
+    assert ious.min() > 0.3 and (ious < 0.999).mean() > 0.99, "every box is moved, none lost"
+    edge = [reader_data.jittered_box(corner, rng, 640, 480) for corner in (Box(0, 460, 60, 480), Box(600, 0, 640, 20))
+            for _ in range(200)]
     assert all(0 <= b.xmin < b.xmax <= 640 and 0 <= b.ymin < b.ymax <= 480 for b in edge)

@@ -73,8 +73,8 @@ def main() -> None:
     ap.add_argument("--holdout", type=int, default=datasets.HOLDOUT_EVERY, help="as train_detector_stream.py --holdout")
     ap.add_argument("--min-height", type=int, default=12, help="plates smaller than this (px) are not scored")
     ap.add_argument("--sets", type=datasets.det_sets, default=datasets.DET_SETS,
-                    help="detection sets, comma-separated (default: %(default)s; the hold-out is every N-th "
-                         "of their train scenes in this order, as the detector trainers count it)")
+                    help=f"detection sets, comma-separated (default: {','.join(datasets.DET_SETS)}; the hold-out "
+                         "is every N-th of their train scenes in this order, as the detector trainers count it)")
     ap.add_argument("--teacher-conf", type=float, default=None,
                     help="also score plates without a human text by the teacher's read at this confidence "
                          "(agreement with the teacher, not accuracy; needs scripts/data/teacher_reads.py)")
@@ -84,7 +84,11 @@ def main() -> None:
         arms += [variant(v, args.models) for v in args.variants]
     except (ConfigError, ValueError) as e:
         ap.error(str(e))
-    _, held = datasets.holdout(datasets.det_items("train", args.sets, args.teacher_conf), args.holdout)
+    try:
+        scenes = datasets.det_items("train", args.sets, args.teacher_conf)
+    except FileNotFoundError as e:
+        ap.error(f"--teacher-conf: {e}")
+    _, held = datasets.holdout(scenes, args.holdout)
     print(f"{len(held)} held-out train scenes", flush=True)
     keys = ("det_recall", "det_precision", "det_f1", "exact_read", "plates_read", "detect_ms_median")
     for name, cfg in arms:

@@ -79,7 +79,7 @@ def scene_items(split: str, labels: Path = LABELS) -> list[SceneItem]:
 def scene_crop(
     image: np.ndarray, plate: Box, width: int, height: int, factors: VehicleBoxFactors | None = None
 ) -> np.ndarray:
-    """The classifier input the service makes for ``plate``: its vehicle box, stretched.
+    """The classifier input the service makes for ``plate``: its vehicle box, shrunk to the input.
 
     The same two calls as ``Recognizer.recognize`` + ``VehicleClassifier.classify``, so training
     and scoring see exactly the pixels the API classifies.

@@ -28,6 +28,13 @@ TILTED_SEED = 13  # --tilted's pasted crops: other pastes than --scene-crops' (s
 ALPHABET, PAD, CTC_ROWS = rm.ALPHABET, rm.PAD, rm.CTC_ROWS
 
 
+def _count(text: str) -> int:
+    """A number of copies (an argparse type): 0 or more."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of copies, 0 or more")
+    return int(text)
+
+
 def augment(tf, x, y, r):
     """What real crops vary in and the data does not show enough of.
 
@@ -111,7 +118,7 @@ def main() -> None:
                     help="copies of every detection-scene plate and every tight real crop (pasted into a scene, "
                          "as --scene-crops) turned in the image plane and cut by the turned plate's box, as a "
                          "detector reports a tilted plate (reader_data.turned_cut)")
-    ap.add_argument("--det-jitter", type=int, default=0,
+    ap.add_argument("--det-jitter", type=_count, default=0,
                     help="copies of every detection-scene plate cut by a box off the labelled one as the "
                          "detector's boxes are, with real image in the margins (reader_data.jittered_det_crops)")
     ap.add_argument("--tilt-deg", type=float, default=scene_aug.ROBUST_TILT_DEG,
@@ -306,6 +313,8 @@ def main() -> None:
                 "lowres_copies": args.lowres,
                 "scene_crop_copies": args.scene_crops,
                 "detection_scene_crop_copies": args.det_crops,
+                "detection_scene_jittered_copies": args.det_jitter,
+                "tilted_copies": args.tilted,
                 "scene_plates_read": teacher_plates,
                 "teacher_min_conf": args.teacher_conf,
                 "init": str(args.init_tflite or args.init or args.trunk_from or ""),

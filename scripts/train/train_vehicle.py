@@ -142,8 +142,9 @@ def main() -> None:
         "labels": labels,
         "api_types": API_TYPES,
         "unknown_below": 0.4,
-        "preprocess": {"input": "RGB uint8 vehicle crop shrunk to input size (box-averaged by whole factors, "
-                                "then bilinear: preprocess.crop_shrink)"},
+        "preprocess": {"input": "RGB uint8: the vehicle box around a plate shrunk to input size (box-averaged "
+                                "by whole factors, then bilinear: preprocess.crop_shrink); ready-made "
+                                "vehicle crops stretched (bilinear)"},
         "training_data": {
             "vehicles_train_crops": n_crops,
             "scene_train_crops": (len(x) - n_crops) // max(1, args.scenes),

@@ -20,6 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_alpr.engine.runtime import model_path
+from edge_alpr.errors import ModelError
 from scripts import REPO
 from scripts.data import datasets
 from scripts.data import reader_data as rd
@@ -32,7 +34,8 @@ CROP_QUALITY, SCENE_QUALITY, SCENE_LONG = 92, 85, 800
 # sampling weight of one crop per set: the CPU recipe's copies (--real-repeat 4, --det-crops 3,
 # --repeat-set ar_crops=2 se_crops=3 gives 4, 12, 12 and 16 copies per epoch)
 WEIGHTS = {"us_states": 4.0, "uc3m_crops": 4.0, "br_crops": 4.0, "ar_crops": 12.0, "se_crops": 16.0, "scene": 12.0}
-HEADS = {"attention": "reader_v3", "ctc": "reader_ctc_v1"}
+# each head starts from the newest int8 reader of its kind in --init-from (the shipped ones by default)
+HEADS = {"attention": "reader", "ctc": "reader_ctc"}
 
 
 def _jpeg(crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,9 +69,17 @@ def main() -> None:
     ap.add_argument("--teacher-conf", type=float, default=datasets.TEACHER_CONF,
                     help="confident teacher reads become labels (run scripts/data/teacher_reads.py first)")
     ap.add_argument("--scenes", type=int, default=150, help="train scenes the renderer draws backgrounds from")
+    ap.add_argument("--det-jitter", type=int, default=0, choices=range(0, 9), metavar="K",
+                    help="also K cuts of every train scene plate by a detector-like box (reader_data."
+                         "jittered_det_crops); the plate's sampling weight is shared by its K + 1 crops")
     ap.add_argument("--init-from", type=Path, default=tfcommon.MODELS,
-                    help="folder of the int8 readers each head starts from (" + ", ".join(HEADS.values()) + ")")
+                    help="folder of the int8 readers each head starts from (the newest "
+                         + " and ".join(f"{n}_v<N>" for n in HEADS.values()) + "; default: the shipped ones)")
     args = ap.parse_args()
+    try:
+        starts = {head: model_path(args.init_from, name) for head, name in HEADS.items()}
+    except ModelError as e:
+        ap.error(f"--init-from: {e}")
     if args.out.exists():
         if not (args.out / "meta.json").exists():
             ap.error(f"--out {args.out} exists and holds no pack (meta.json); remove it or choose another folder")
@@ -77,8 +88,13 @@ def main() -> None:
     split = datasets.reader_holdout(args.holdout, args.holdout_offset, args.teacher_conf)
     rx, rt, rr, rsets = rd.real(split.ocr_train)
     cx, ct, cr, csets = _scene_crops(split.det_train)
+    plate_sets = list(csets)
+    if args.det_jitter and len(cx):
+        jx, jt, jr = rd.jittered_det_crops(split.det_train, args.det_jitter)  # K per plate, in cx's order
+        cx, ct, cr = np.concatenate([cx, jx]), ct + jt, cr + jr
+        csets = csets + [s for s in csets for _ in range(args.det_jitter)]
     regions = sorted({lay.region for lay in LAYOUTS} | {v for v in rr + cr if v})
-    w = np.array([WEIGHTS[s] for s in rsets] + [WEIGHTS["scene"]] * len(cx))
+    w = np.array([WEIGHTS[s] for s in rsets] + [WEIGHTS["scene"] / (1 + args.det_jitter)] * len(cx))
     _save_crops(args.out / "train.npz", np.concatenate([rx, cx]), rt + ct, rr + cr, rsets + csets, regions, w)
     hx, ht, hr, hsets = rd.real(split.ocr_held)
     gx, gt, gr, gsets = _scene_crops(split.det_held)
@@ -100,19 +116,19 @@ def main() -> None:
 
     sample_synth, _, _ = rd._synth_chunk((4, 1500))
     sample = np.concatenate([sample_synth, rx[np.random.default_rng(4).choice(len(rx), 1500, replace=False)]])
-    for head, name in HEADS.items():
+    for head, start in starts.items():
         model = rm.build(len(regions), head)
-        fresh = tflite_weights.to_keras(model, tflite_weights.int8_constants(args.init_from / f"{name}.tflite"))
+        fresh = tflite_weights.to_keras(model, tflite_weights.int8_constants(start))
         if set(fresh) - {"region"}:
-            raise SystemExit(f"{name}: no weights recovered for layers {fresh}")
+            raise SystemExit(f"{start.name}: no weights recovered for layers {fresh}")
         tflite_weights.reestimate_bn(model, sample)
         model.save_weights(args.out / f"init_{head}.weights.h5")
     meta = {
         "regions": regions, "alphabet": rm.ALPHABET, "max_len": rm.MAX_LEN, "input": [rd.IN_H, rd.IN_W],
         "held_out_every": args.holdout, "held_out_offset": args.holdout_offset, "teacher_min_conf": args.teacher_conf,
-        "weights": WEIGHTS, "init": {h: f"{n}.tflite" for h, n in HEADS.items()},
+        "weights": WEIGHTS, "init": {h: p.name for h, p in starts.items()}, "det_jitter": args.det_jitter,
         "real_train_crops": {s: rsets.count(s) for s in sorted(set(rsets))},
-        "scene_plates": {s: csets.count(s) for s in sorted(set(csets))},
+        "scene_plates": {s: plate_sets.count(s) for s in sorted(set(plate_sets))},
         "held_out_crops": {s: (hsets + gsets).count(s) for s in sorted(set(hsets + gsets))},
     }
     (args.out / "meta.json").write_text(json.dumps(meta, indent=1))

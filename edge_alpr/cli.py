@@ -55,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser(
         "serve", help="run only the HTTP API", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Serve POST /v1/plate-reader/, GET /info/ and GET /v1/statistics/.",
+        description="Serve the HTTP API: POST /v1/plate-reader/, GET /info/ and GET /v1/statistics/ (as the "
+                    "Plate Recognizer SDK), the console at /, /v1/events/, /v1/watchlists/ and /metrics.",
         epilog="examples:\n  edge-alpr serve --port 8080\n"
                "  EDGE_ALPR_API_TOKEN=s3cret edge-alpr serve --host 0.0.0.0\n"
                "Binding to a non-loopback address requires a token.")
@@ -110,9 +111,16 @@ def _cmd_read(args: argparse.Namespace, cfg: Config) -> int:
 
     options = RecognizeOptions.from_request_config({"mode": args.mode},
                                                    validate_regions(args.regions))
+    # a missing file is named before the models load (seconds on a Pi), and skipped
+    missing = [name for name in args.images if not Path(name).is_file()]
+    for name in missing:
+        print(f"{name}: error: no such file", file=sys.stderr)
+    names = [name for name in args.images if name not in missing]
+    if not names:
+        return 1
     recognizer = Recognizer.from_config(cfg.models)
-    status = 0
-    for name in args.images:
+    status = 1 if missing else 0
+    for name in names:
         try:
             data = Path(name).read_bytes()
             started = time.perf_counter()

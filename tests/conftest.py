@@ -30,12 +30,17 @@ import pytest
 pytest.register_assert_rewrite("mosquitto")
 import data_paths  # noqa: E402  (imported once: it holds the one audit hook)
 
+from scripts.data import synth  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "edge_alpr" / "samples"
 
 # The scripts (and their subprocesses) look up data in the fixture set unless a test says otherwise.
 data_paths.datasets.DATA = data_paths.FIXTURE
 os.environ["EDGE_ALPR_DATA"] = str(data_paths.FIXTURE)
+# The plate renderer's fonts too: FreeType opens them in C, out of the audit hook's sight, so a
+# test that renders plates would otherwise read ../shared unnoticed (and fail in a plain clone).
+synth.set_font_dir(data_paths.FIXTURE / "fonts")
 
 
 @pytest.fixture(autouse=True)
@@ -55,6 +60,8 @@ def full_data(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
                     f"`make test-data` needs it; `make test` runs without it")
     monkeypatch.setattr(data_paths.datasets, "DATA", data_paths.FULL)
     monkeypatch.setenv("EDGE_ALPR_DATA", str(data_paths.FULL))
+    synth.set_font_dir(data_paths.FULL / "fonts")
+    request.addfinalizer(lambda: synth.set_font_dir(data_paths.FIXTURE / "fonts"))
     return data_paths.FULL
 
 

@@ -138,6 +138,10 @@ def test_read_command_reports_bad_files(tmp_path: Path, sample_images: list[Path
     assert f"{bad}: error:" in out.stderr and sample_images[0].name in out.stdout
     out = cli("read", str(sample_images[0]), "--regions", "zz")
     assert out.returncode == 1 and "unknown region 'zz'" in out.stderr
+    gone = tmp_path / "gone.jpg"
+    out = cli("read", str(gone))
+    assert out.returncode == 1 and f"{gone}: error: no such file" in out.stderr
+    assert "loaded model" not in out.stderr, "a missing file is named before any model loads"
 
 
 def test_sigterm_finishes_the_request_in_flight(tmp_path: Path, sample_images: list[Path]) -> None:

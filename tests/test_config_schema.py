@@ -9,6 +9,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -100,7 +101,6 @@ def test_schema_command_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.parametrize("name,obj", bundled_configs(), ids=lambda v: v if isinstance(v, str) else "")
 def test_bundled_configs_parse_and_validate_against_the_schema(name: str, obj: Any) -> None:
-    import jsonschema  # the test extra installs it
     config.from_dict(obj, name)
     schema = configschema.schema()
     jsonschema.Draft202012Validator.check_schema(schema)
@@ -129,7 +129,6 @@ def test_bundled_configs_parse_and_validate_against_the_schema(name: str, obj: A
     {"watchlists": {"bad name": {"plates": ["AB123"]}}},
 ])
 def test_the_schema_refuses_what_the_parser_refuses(bad: dict[str, Any]) -> None:
-    import jsonschema  # the test extra installs it
     with pytest.raises(ConfigError):
         config.from_dict(bad, "bad.yaml")
     assert list(jsonschema.Draft202012Validator(configschema.schema()).iter_errors(bad))

@@ -57,7 +57,7 @@ def _scene_crops(items: list[datasets.DetItem]) -> tuple[np.ndarray, list[str], 
     if not items:
         return np.zeros((0, rd.IN_H, rd.IN_W, 3), np.uint8), [], [], []
     cx, ct, cr = rd.det_crops(items)
-    sets = [it.dataset for it in items for b, t in zip(it.boxes, it.texts) if rd.trainable(b, t) and any(it.texts)]
+    sets = [it.dataset for it in items for _ in rd.plates_of(it)]
     return cx, ct, cr, sets
 
 

@@ -182,14 +182,19 @@ def jittered_box(box: Box, rng: np.random.Generator, w: int, h: int) -> Box:
     return Box(x1, y1, max(x1 + 2, min(w, int(round(cx + bw / 2)))), max(y1 + 2, min(h, int(round(cy + bh / 2)))))
 
 
+def plates_of(item: datasets.DetItem) -> list[tuple[tuple, str]]:
+    """(box, text) of each plate of a scene the reader learns from (``trainable``): the one filter
+    behind every scene cut, and behind the counts and set names that must line up with them."""
+    return [(box, text) for box, text in zip(item.boxes, item.texts) if text and trainable(box, text)]
+
+
 def labelled_plates(items: list[datasets.DetItem]) -> Iterator[tuple[np.ndarray, Box, str, str]]:
-    """(scene, box, text, country) of every plate the reader learns from (``trainable``), scene by scene."""
+    """(scene, box, text, country) of every plate the reader learns from (``plates_of``), scene by scene."""
     for it in items:
-        if not any(it.texts):
-            continue
-        img = datasets.load_rgb(it.path)
-        for box, text in zip(it.boxes, it.texts):
-            if text and trainable(box, text):
+        plates = plates_of(it)
+        if plates:
+            img = datasets.load_rgb(it.path)
+            for box, text in plates:
                 yield img, Box(*box), text, it.country or ""
 
 

@@ -288,8 +288,8 @@ def main() -> None:
 
     tfcommon.export_int8(model, calib, args.out)
     counts = {d: sum(1 for v in ocr_train if v.dataset == d) for d in datasets.OCR_SETS + datasets.OCR_EXTRA}
-    teacher_plates = {d: sum(1 for it in det_train if it.dataset == d for b, t in zip(it.boxes, it.texts)
-                             if t and rd.trainable(b, t)) for d in sorted({it.dataset for it in det_train})}
+    teacher_plates = {d: sum(len(rd.plates_of(it)) for it in det_train if it.dataset == d)
+                      for d in sorted({it.dataset for it in det_train})}
     tfcommon.write_sidecar(
         args.out,
         {

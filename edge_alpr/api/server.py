@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import IO, Any
 
 from ..config import Config, resolve_secret
 from ..delivery.outbox import Outbox
@@ -218,13 +220,30 @@ def serve(cfg: Config) -> int:
     log.info("edge-alpr API listening on http://%s:%d/ (state in %s, %s)", shown,
              runtime.server.port, cfg.state_dir,
              "token required" if secured else "no token: loopback only")
-    print(f"listening on http://{shown}:{runtime.server.port}/", flush=True)
+    if announce_to(sys.stdout):
+        print(f"listening on http://{shown}:{runtime.server.port}/", flush=True)
     try:
         while not stop.wait(1.0):
             pass
     finally:
         runtime.close()
     return 0
+
+
+def announce_to(stream: IO[str]) -> bool:
+    """Whether ``serve`` prints its ``listening on URL`` line on ``stream`` (stdout).
+
+    Why: a program that starts the server reads that line from a pipe to know it is up; a person
+    at a terminal already sees the log line on stderr, and under systemd stdout and stderr both
+    go to the journal (``JOURNAL_STREAM`` names its socket), where the line came twice.
+    """
+    try:
+        if stream.isatty():
+            return False
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError):  # not a file (a test's capture): print
+        return True
+    return os.environ.get("JOURNAL_STREAM", "") != f"{st.st_dev}:{st.st_ino}"
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -161,7 +161,8 @@ class MqttPublisher:
         with self._lock:
             self._stopping = True  # a connection made from now on says nothing
         confirmed = False
-        if self._connected.is_set():
+        connected = self._connected.is_set()
+        if connected:
             info = self._publish_status(OFFLINE)
             try:
                 info.wait_for_publish(timeout)
@@ -170,7 +171,7 @@ class MqttPublisher:
                 pass
         if confirmed:
             self.client.disconnect()
-        self._stop_loop(max(0.1, deadline - time.monotonic()))
+        self._stop_loop(max(0.1, deadline - time.monotonic()), connected)
         if not confirmed:
             sock = self.client.socket()
             if sock is not None:
@@ -180,13 +181,18 @@ class MqttPublisher:
                     pass
         self._connected.clear()
 
-    def _stop_loop(self, timeout: float) -> None:
-        """``loop_stop`` bounded by ``timeout`` (paho's own join waits out a connect attempt)."""
+    def _stop_loop(self, timeout: float, connected: bool) -> None:
+        """``loop_stop`` bounded by ``timeout`` (paho's own join waits out a connect attempt).
+
+        With no broker the network thread is waiting to retry or connecting, and outlasting the
+        timeout is expected (it is a daemon thread, gone with the process): said at debug level,
+        so a shutdown while the broker is down logs no warning.  Connected, it is a real hang."""
         stopper = threading.Thread(target=self.client.loop_stop, name="mqtt-stop", daemon=True)
         stopper.start()
         stopper.join(timeout)
         if stopper.is_alive():
-            log.warning("mqtt: network thread still busy after %.1f s; leaving it", timeout)
+            log.log(logging.WARNING if connected else logging.DEBUG,
+                    "mqtt: network thread still busy after %.1f s; leaving it", timeout)
 
     # -- publishing ------------------------------------------------------------------------
 

@@ -161,10 +161,17 @@ def render(layout: Layout, rng: np.random.Generator, two: bool | None = None,
 
     ``two`` forces the one- or two-row variant (None: the layout's odds).  ``emblems=False``
     leaves the emblem slots empty, with every other pixel the same (tests compare the two)."""
+    pixels, rows = render_rows(layout, rng, two, emblems)
+    return pixels, "".join(rows)
+
+
+def render_rows(layout: Layout, rng: np.random.Generator, two: bool | None = None,
+                emblems: bool = True) -> tuple[np.ndarray, tuple[str, ...]]:
+    """``render``, with the compact text of each drawn row (top first) instead of the whole text:
+    a two-row plate read a row at a time (``edge_alpr.engine.rows``) needs each row's label."""
     if two is None:
         two = bool(rng.random() < layout.two_line)
     rows = _rows(layout, two, rng)
-    text = plate_text("".join(rows))
     h = PLATE_H if not two else int(PLATE_H * 1.9)
     w = int(PLATE_H * layout.aspect) if not two else int(PLATE_H * 2.6)
     bg = tuple(
@@ -224,7 +231,7 @@ def render(layout: Layout, rng: np.random.Generator, two: bool | None = None,
             synth_decor.emblem(draw, kind, slot, erng)
     if layout.us:
         synth_decor.us_dress(draw, w, h, fg, rng, _font, FONTS[1], stacked)
-    return np.asarray(img), text
+    return np.asarray(img), tuple(plate_text(r) for r in rows)
 
 
 def _stain(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -333,8 +340,17 @@ def plate_crop(
     """A degraded plate crop as a detector would cut it: returns pixels, text, region.
 
     ``layout`` and ``two`` (one or two rows) fix the plate family (benchmarks per layout)."""
+    img, rows, region = plate_crop_rows(rng, background, layout, two)
+    return img, "".join(rows), region
+
+
+def plate_crop_rows(
+    rng: np.random.Generator, background: np.ndarray | None = None, layout: Layout | None = None,
+    two: bool | None = None,
+) -> tuple[np.ndarray, tuple[str, ...], str]:
+    """``plate_crop`` with each row's text (``render_rows``) instead of the whole text."""
     lay = layout or random_layout(rng)
-    plate, text = render(lay, rng, two)
+    plate, rows = render_rows(lay, rng, two)
     plate = _stain(plate, rng)
     ph, pw = plate.shape[:2]
     scale = rng.uniform(0.25, 0.7)
@@ -348,4 +364,4 @@ def plate_crop(
         canvas = np.full((ch, cw, 3), rng.integers(0, 255, 3), np.uint8)
     cx, cy = cw / 2 + rng.normal(0, cw * 0.03), ch / 2 + rng.normal(0, ch * 0.04)
     canvas = warp_into(plate, canvas, random_quad(w, h, cx, cy, rng))
-    return camera(canvas, rng), text, lay.region
+    return camera(canvas, rng), rows, lay.region

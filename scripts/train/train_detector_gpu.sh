@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run train_detector_stream.py on a GPU machine (PyTorch installed, no network).
 #
-# Expects, beside the checkout (both git-ignored, copied there with the checkout):
+# Expects, beside the checkout (both git-ignored, copied there with the checkout; both made here by
+# `bash scripts/train/prep_gpu.sh detector [pack_gpu_data.py flags]`):
 #   .whl/  keras, namex and optree wheels for that machine's Python (3.12)
 #   .gpu/  made by scripts/data/pack_gpu_data.py: the TRAIN rows of the detection sets (JPEG q72, to fit
 #          the 64 MiB transfer), the OCR crops --paste-crops pastes (downscaled), fonts/, and the

@@ -25,6 +25,7 @@ from scripts.train import tfcommon
 
 IN_H, IN_W, MAX_LEN = rd.IN_H, rd.IN_W, rd.MAX_LEN
 TILTED_SEED = 13  # --tilted's pasted crops: other pastes than --scene-crops' (seed 9)
+ROW_SEED = 31  # --row-crops' plates: seeds 3,100,000 up, apart from the synthetic sets' and bench_layouts'
 ALPHABET, PAD, CTC_ROWS = rm.ALPHABET, rm.PAD, rm.CTC_ROWS
 
 
@@ -121,6 +122,11 @@ def main() -> None:
     ap.add_argument("--det-jitter", type=_count, default=0,
                     help="copies of every detection-scene plate cut by a box off the labelled one as the "
                          "detector's boxes are, with real image in the margins (reader_data.jittered_det_crops)")
+    ap.add_argument("--row-crops", type=_count, default=0,
+                    help="rendered two-row plates of every layout that has them, each cut into its top and "
+                         "bottom row as the service cuts a two-row plate to read it a row at a time "
+                         "(scripts/data/row_crops.py)")
+    ap.add_argument("--row-seed", type=int, default=ROW_SEED, help="the seed the --row-crops plates are drawn from")
     ap.add_argument("--tilt-deg", type=float, default=scene_aug.ROBUST_TILT_DEG,
                     help="--tilted turns each copy by up to this many degrees either way")
     ap.add_argument("--repeat-set", action="append", default=[], metavar="SET=K",
@@ -204,6 +210,12 @@ def main() -> None:
         jx, jt, jr = rd.jittered_det_crops(det_train, args.det_jitter)
         qx, qt, qr = np.concatenate([qx, jx]), qt + jt, qr + [r if r in regions else "" for r in jr]
         print(f"jittered detection-scene cuts: {len(jx)} ({args.det_jitter} per plate)", flush=True)
+    if args.row_crops:
+        from scripts.data.row_crops import row_crops
+
+        wx, wt, wr = row_crops(args.row_crops, args.row_seed, workers=2)
+        qx, qt, qr = np.concatenate([qx, wx]), qt + wt, qr + [r if r in regions else "" for r in wr]
+        print(f"row crops: {len(wx)} (top and bottom rows of {args.row_crops} two-row plates)", flush=True)
     if args.det_crops:
         cx, ct, cr = rd.det_crops(det_train)
         rx, rt = np.concatenate([rx] + [cx] * args.det_crops), rt + ct * args.det_crops
@@ -315,6 +327,7 @@ def main() -> None:
                 "detection_scene_crop_copies": args.det_crops,
                 "detection_scene_jittered_copies": args.det_jitter,
                 "tilted_copies": args.tilted,
+                "two_row_plates_cut_into_rows": args.row_crops,
                 "scene_plates_read": teacher_plates,
                 "teacher_min_conf": args.teacher_conf,
                 "init": str(args.init_tflite or args.init or args.trunk_from or ""),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run train_reader_gpu.py on an accelerator machine (JAX installed, no TensorFlow, no network).
 #
-# Expects, beside the checkout (both git-ignored, copied there with the checkout):
+# Expects, beside the checkout (both git-ignored, copied there with the checkout; both made here by
+# `bash scripts/train/prep_gpu.sh reader [pack_reader_gpu.py flags]`):
 #   .whl/         keras, namex and optree wheels for that machine's Python (3.12)
 #   .gpu/reader/  made by scripts/data/pack_reader_gpu.py: the real training and held-out crops, the
 #                 fonts, background scenes and each head's starting weights

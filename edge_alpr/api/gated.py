@@ -17,17 +17,8 @@ from cheroot import server as cheroot_server
 from cheroot import wsgi
 from cheroot.makefile import MakeFile
 
-from .client_io import (
-    EXPECT_HEADER,
-    MAX_HEADER_BYTES,
-    RECV_BYTES,
-    BodyBudget,
-    ClientLimits,
-    GatedInput,
-    GatedReader,
-    deadline,
-    scan_chunks,
-)
+from .client_io import MAX_HEADER_BYTES, RECV_BYTES, BodyBudget, ClientLimits, GatedInput, GatedReader
+from .framing import Gathered
 
 # what gathering decided: the request is whole (run it), wait for more bytes (back to the selector), close
 _READY, _PARK, _CLOSE = 0, 1, 2
@@ -71,14 +62,7 @@ class GatedConnection(cheroot_server.HTTPConnection):
         self._reset()
 
     def _reset(self) -> None:
-        self._pending = bytearray()
-        self._started = 0.0  # when the request's first byte arrived
-        self._head_end = -1  # just past the blank line ending the headers; -1: not yet
-        self._length = -1  # the declared body length; -1: none or chunked
-        self._chunked = False
-        self._scan = 0  # where the chunk walk resumes
-        self._body_started = 0.0
-        self._continue = False  # sent "100 Continue" for this request
+        self._req = Gathered()  # the next request's bytes, as they arrive
         self._answered = False
         self._release()
 
@@ -91,22 +75,14 @@ class GatedConnection(cheroot_server.HTTPConnection):
     # ``server.timeout``; while a request is being gathered, that is its deadline.
     @property
     def last_used(self) -> float:
-        if not self._pending:
+        if not self._req.pending:
             return self._last_used
-        due = time.time() + (self._deadline() - time.monotonic())
+        due = time.time() + (self._req.deadline(self.limits) - time.monotonic())
         return min(self._last_used, due - float(self.server.timeout))
 
     @last_used.setter
     def last_used(self, value: float) -> None:
         self._last_used = value
-
-    def _deadline(self) -> float:
-        limits = self.limits
-        if self._head_end < 0:
-            return deadline(self._started, limits.header_timeout_s, len(self._pending),
-                            limits.min_rate)
-        return deadline(self._body_started, limits.body_timeout_s,
-                        len(self._pending) - self._head_end, limits.min_rate)
 
     def communicate(self) -> bool:
         while True:
@@ -126,7 +102,7 @@ class GatedConnection(cheroot_server.HTTPConnection):
                 return True
 
     def close(self) -> None:
-        if self._pending and not self._answered:
+        if self._req.pending and not self._answered:
             if not self.server.ready and not self._handed_over:
                 # Shutdown closes parked connections before it stops the workers: a request
                 # already arriving is finished by a worker instead (``_gather`` waits for it).
@@ -147,7 +123,7 @@ class GatedConnection(cheroot_server.HTTPConnection):
             return _CLOSE
         leftover = self.rfile.take_buffered()
         if leftover:
-            self._received(leftover)
+            self._req.add(leftover)
         eof = False
         while True:
             if not eof:
@@ -159,38 +135,33 @@ class GatedConnection(cheroot_server.HTTPConnection):
             if verdict != _PARK:
                 return _CLOSE
             if eof:
-                if not self._pending:
+                if not self._req.pending:
                     return _CLOSE
-                if self._head_end < 0:
+                if self._req.head_end < 0:
                     self._refuse(400, "The request ended before its headers were complete.")
                     return _CLOSE
                 self._dispatch()  # a short body: the app reads to its end and says so
                 return _READY
             if not self.server.ready:
-                if not self._pending:
+                if not self._req.pending:
                     return _CLOSE
                 if not self._finish_before_exit():
                     self._refuse(503, "The server is shutting down; retry shortly.")
                     return _CLOSE
                 continue
-            if self._pending and time.monotonic() >= self._deadline():
+            if self._req.pending and time.monotonic() >= self._req.deadline(self.limits):
                 self._refuse(408, "The request did not arrive in time "
-                             f"({'body' if self._head_end >= 0 else 'headers'} too slow).")
+                             f"({'body' if self._req.head_end >= 0 else 'headers'} too slow).")
                 return _CLOSE
             if not self._more_soon():
                 return _PARK
-
-    def _received(self, data: bytes) -> None:
-        if not self._pending:
-            self._started = time.monotonic()
-        self._pending += data
 
     def _read_available(self) -> bool:
         """Append what the socket holds to the request; True at end of file."""
         sock = self.socket
         sock.settimeout(0.0)
         try:
-            while len(self._pending) < self._wanted():
+            while len(self._req.pending) < self._req.wanted(self.limits):
                 try:
                     data = sock.recv(RECV_BYTES)
                 except (BlockingIOError, InterruptedError):
@@ -199,15 +170,10 @@ class GatedConnection(cheroot_server.HTTPConnection):
                     return True
                 if not data:
                     return True
-                self._received(data)
+                self._req.add(data)
             return False
         finally:
             sock.settimeout(self.server.timeout)
-
-    def _wanted(self) -> int:
-        if self._head_end < 0:
-            return MAX_HEADER_BYTES + 1
-        return self._head_end + self.limits.max_body_bytes + 1
 
     def _finish_before_exit(self) -> bool:
         """While shutting down: wait for more of a request already arriving, within the
@@ -215,7 +181,7 @@ class GatedConnection(cheroot_server.HTTPConnection):
         now = time.monotonic()
         if self._exit_by == 0.0:
             self._exit_by = min(now + 0.9 * float(self.server.shutdown_timeout), self.server.stop_by)
-        left = min(self._exit_by, self._deadline()) - now
+        left = min(self._exit_by, self._req.deadline(self.limits)) - now
         if left <= 0:
             return False
         poller = select.poll()
@@ -239,25 +205,15 @@ class GatedConnection(cheroot_server.HTTPConnection):
 
     def _examine(self) -> int:
         """_READY to run the request, _PARK to wait for more, _CLOSE once refused."""
-        if self._head_end < 0:
-            end = self._pending.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self._pending) > MAX_HEADER_BYTES:
-                    self._refuse(431, f"The request headers are over {MAX_HEADER_BYTES} bytes.")
-                    return _CLOSE
-                return _PARK
-            self._head_end = end + 4
-            self._body_started = time.monotonic()
-            self._read_framing(bytes(self._pending[:self._head_end]))
-            self._scan = self._head_end
-        body = len(self._pending) - self._head_end
-        if self._chunked:
-            self._scan, complete, malformed = scan_chunks(self._pending, self._scan)
-            if complete or malformed or body > self.limits.max_body_bytes:
-                return _READY  # the app reads it and answers (400, 413)
-        elif self._length <= 0 or self._length > self.limits.max_body_bytes or \
-                body >= self._length:
-            return _READY
+        headers = self._req.headers_whole()
+        if headers is None:
+            self._refuse(431, f"The request headers are over {MAX_HEADER_BYTES} bytes.")
+            return _CLOSE
+        if not headers:
+            return _PARK
+        if self._req.complete(self.limits):
+            return _READY  # the app reads it and answers (400, 413)
+        body = self._req.body
         if body > self._reserved:
             if not self.budget.take(body - self._reserved):
                 return _READY  # over the buffer budget: a worker reads the rest, same deadlines
@@ -265,42 +221,27 @@ class GatedConnection(cheroot_server.HTTPConnection):
         self._send_continue()
         return _PARK
 
-    def _read_framing(self, head: bytes) -> None:
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                value = value.strip()
-                self._length = int(value) if value.isdigit() and len(value) < 16 else -1
-            elif name == b"transfer-encoding" and b"chunked" in value.lower():
-                self._chunked = True
-        if self._chunked:
-            self._length = -1
-
     def _send_continue(self) -> None:
         """Answer ``Expect: 100-continue`` while the body is gathered (once per request)."""
-        if self._continue:
+        if self._req.continued:
             return
-        self._continue = True
-        head = bytes(self._pending[:self._head_end])
-        if not EXPECT_HEADER.search(head):
+        self._req.continued = True
+        if not self._req.expects_continue():
             return
         try:
             self.socket.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
         except OSError:
             return
-        # cheroot would send another on parsing; clients cope, but one is cleaner
-        self._pending[:self._head_end] = EXPECT_HEADER.sub(b"", head)
-        self._head_end = len(EXPECT_HEADER.sub(b"", head))
-        self._scan = self._head_end + (self._scan - len(head))
+        self._req.drop_expect()
 
     def _dispatch(self) -> None:
         """Hand the gathered bytes to cheroot's reader, with the body's deadline on the rest."""
-        head_end = self._head_end if self._head_end >= 0 else len(self._pending)
-        self._input.prefix = bytes(self._pending)
+        req = self._req
+        head_end = req.head_end if req.head_end >= 0 else len(req.pending)
+        self._input.prefix = bytes(req.pending)
         self._input.offset = 0
-        self._input.received = len(self._pending) - head_end
-        self._input.policy = (self._body_started or time.monotonic(), self.limits.body_timeout_s,
+        self._input.received = len(req.pending) - head_end
+        self._input.policy = (req.body_started or time.monotonic(), self.limits.body_timeout_s,
                               self.limits.min_rate)
         self._reset()
 

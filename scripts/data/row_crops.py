@@ -13,15 +13,13 @@ real train scene) with the plate's crop as the box, as ``bench_layouts.py`` hand
 
 from __future__ import annotations
 
-import multiprocessing as mp
-
 import numpy as np
 
 from edge_alpr.engine.preprocess import crop_resize, expand
 from edge_alpr.engine.rows import row_boxes
 from edge_alpr.types import Box
 from scripts.data import datasets
-from scripts.data.reader_data import IN_H, IN_W, MARGIN_X, MARGIN_Y
+from scripts.data.reader_data import IN_H, IN_W, MARGIN_X, MARGIN_Y, in_chunks
 
 CHUNK = 250  # plates per worker task
 SCENE_SHARE = 0.7  # plates set on a real train scene, as reader_data.render_plates sets them
@@ -63,16 +61,6 @@ def _chunk(args: tuple[int, int]) -> tuple[np.ndarray, list[str], list[str]]:
 
 
 def row_crops(n: int, seed: int, workers: int = 2) -> tuple[np.ndarray, list[str], list[str]]:
-    """Row crops of ``n`` two-row plates (about 2 ``n`` crops), drawn from ``seed`` in chunks.
-
-    The seeds are ``seed * 100000 + chunk``, as ``reader_data.synthetic`` draws its plates, so a
-    seed of its own keeps these plates apart from every other set's (and from ``bench_layouts``'s
-    9,000,000 up).
-    """
-    jobs = [(seed * 100000 + i, min(CHUNK, n - i * CHUNK)) for i in range((n + CHUNK - 1) // CHUNK)]
-    xs, ts, rs = [], [], []
-    with mp.Pool(workers) as pool:
-        for i, (x, t, r) in enumerate(pool.imap(_chunk, jobs)):
-            xs.append(x), ts.extend(t), rs.extend(r)
-            print(f"two-row plates cut into rows {min((i + 1) * CHUNK, n)}/{n}", flush=True)
-    return np.concatenate(xs), ts, rs
+    """Row crops of ``n`` two-row plates (about 2 ``n`` crops), drawn from ``seed`` in chunks as
+    ``reader_data.synthetic`` draws its plates (``reader_data.in_chunks``)."""
+    return in_chunks(_chunk, n, seed, CHUNK, workers, "two-row plates cut into rows")

@@ -6,7 +6,8 @@ converted to full-integer TFLite (calibrated on the run's own real crops and fre
 plates) and get a sidecar recording the run's data, schedule and held-out float reads.
 
     python -m scripts.train.export_reader --run /tmp/gpu_run --out-dir /tmp/gpu_readers
-    # -> reader_v4.tflite (slot head) and reader_ctc_v2.tflite, each with its .json
+    # -> reader_v<N+1>.tflite (slot head) and reader_ctc_v<M+1>.tflite, each with its .json, numbered
+    #    after the newest bundled reader of each kind
 """
 
 from __future__ import annotations
@@ -22,7 +23,16 @@ from scripts.data import reader_data as rd
 from scripts.train import reader_model as rm
 from scripts.train import tfcommon, train_reader_gpu
 
-NAMES = {"attention": "reader_v4", "ctc": "reader_ctc_v2"}
+KINDS = {"attention": "reader", "ctc": "reader_ctc"}
+
+
+def next_name(kind: str) -> str:
+    """``<kind>_v<N>`` one after the newest bundled model of ``kind``: an export never takes the
+    name of a shipped model (the loader would take either for the other)."""
+    from edge_alpr.engine.runtime import BUNDLED
+
+    versions = [int(p.stem.rsplit("_v", 1)[1]) for p in BUNDLED.glob(f"{kind}_v*.tflite")]
+    return f"{kind}_v{max(versions, default=0) + 1}"
 CALIB = 300
 
 
@@ -37,7 +47,9 @@ def main() -> None:
     run = json.loads((args.run / "run.json").read_text())
     tfcommon.setup_tf(2)
     train = train_reader_gpu.load_crops(args.pack / "train.npz")
-    if len(train["x"]) != sum(run["real_train_crops"].values()) + sum(run["scene_plates"].values()):
+    # each scene plate is packed once as labelled and det_jitter times more (pack_reader_gpu --det-jitter)
+    packed = sum(run["real_train_crops"].values()) + sum(run["scene_plates"].values()) * (1 + run.get("det_jitter", 0))
+    if len(train["x"]) != packed:
         ap.error(f"--pack {args.pack} holds {len(train['x'])} crops, not the run's: pack again as the run was packed")
     synth_x, _, _ = rd._synth_chunk((7, CALIB // 2))
     rng = np.random.default_rng(0)
@@ -50,7 +62,7 @@ def main() -> None:
     for head in args.heads.split(","):
         model = rm.build(len(run["regions"]), head)
         model.load_weights(args.run / f"reader_{head}.weights.h5")
-        out = args.out_dir / f"{NAMES[head]}.tflite"
+        out = args.out_dir / f"{next_name(KINDS[head])}.tflite"
         tfcommon.export_int8(model, calib, out)
         tfcommon.write_sidecar(out, {
             "kind": "reader",

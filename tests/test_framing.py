@@ -66,11 +66,13 @@ def test_expect_continue_is_seen_and_dropped_keeping_the_body_in_place() -> None
 
 
 def test_wanted_and_deadlines_follow_the_part_arriving() -> None:
+    """The headers' deadline is the header timeout's, the body's the body timeout's (1 s against
+    100 s here; no minimum rate, whose grace would cap both)."""
+    limits = ClientLimits(max_body_bytes=100, header_timeout_s=1.0, body_timeout_s=100.0, min_rate=0.0)
     g = fed(b"POST / HTTP/1.1\r\nContent-Length: 4\r\n")
-    assert g.wanted(LIMITS) == MAX_HEADER_BYTES + 1
-    head_due = g.deadline(LIMITS)
+    assert g.wanted(limits) == MAX_HEADER_BYTES + 1
+    assert g.deadline(limits) == g.started + 1.0
     g.add(b"\r\n")
     assert g.headers_whole()
-    assert g.wanted(LIMITS) == g.head_end + 101
-    assert g.deadline(LIMITS) >= g.body_started and g.body_started >= g.started
-    assert head_due >= g.started
+    assert g.wanted(limits) == g.head_end + 101
+    assert g.deadline(limits) == g.body_started + 100.0

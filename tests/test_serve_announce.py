@@ -49,5 +49,6 @@ def test_the_journal_does_not_but_another_stream_does(pipe_writer: IO[str],
     assert announce_to(pipe_writer)
 
 
-def test_a_stream_without_a_file_gets_the_line() -> None:
+def test_a_stream_without_a_file_gets_the_line_and_a_closed_stdout_none() -> None:
     assert announce_to(io.StringIO())
+    assert not announce_to(None)  # sys.stdout when the server is started with stdout closed

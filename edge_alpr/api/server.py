@@ -230,13 +230,16 @@ def serve(cfg: Config) -> int:
     return 0
 
 
-def announce_to(stream: IO[str]) -> bool:
+def announce_to(stream: IO[str] | None) -> bool:
     """Whether ``serve`` prints its ``listening on URL`` line on ``stream`` (stdout).
 
     Why: a program that starts the server reads that line from a pipe to know it is up; a person
     at a terminal already sees the log line on stderr, and under systemd stdout and stderr both
-    go to the journal (``JOURNAL_STREAM`` names its socket), where the line came twice.
+    go to the journal (``JOURNAL_STREAM`` names its socket), where the line came twice.  With
+    stdout closed (``serve >&-``) Python's ``sys.stdout`` is None: nowhere to print.
     """
+    if stream is None:
+        return False
     try:
         if stream.isatty():
             return False

@@ -29,13 +29,13 @@ from edge_alpr.engine.regions import validate_regions
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
 from edge_alpr.types import Box
 from scripts.data import synth
+from scripts.data.reader_data import SCENE_SHARE  # plates on a real scene, as the training's
 from scripts.data.synth_layout_base import Layout
 from scripts.data.synth_layouts import LAYOUTS, variants
 from scripts.progress import Progress
 
 EVAL_SEED = 9_000_000  # far from every seed the training scripts draw from
 GOOD = 0.97  # the share of exact reads a layout the reader has learnt should reach
-SCENE_SHARE = 0.7  # the share of plates set on a real scene crop, as reader_data does
 
 
 def backgrounds(limit: int) -> list[np.ndarray]:

@@ -65,14 +65,20 @@ SCENE_BOX_JITTER = 0.06
 # the plate on every side (enough for the box of a 4.7:1 plate turned 30 degrees, and the reader
 # margins, to stay inside it)
 TURN_WINDOW_PAD = (0.6, 1.0)
+# Rendered plates set on a real train scene (the rest on a plain colour)
+SCENE_SHARE = 0.7
 # OCR sets whose crops are the plate itself (uc3m crops come with their own scenes: det_crops)
 TIGHT_SETS = ("us_states", "br_crops", "ar_crops")
 
 
+def chunk_scenes(seed: int) -> list[np.ndarray]:
+    """The train scenes a rendering chunk sets its plates on (every 97th, from ``seed % 7``)."""
+    return [datasets.load_rgb(it.path) for it in datasets.det_items("train")[seed % 7 :: 97]]
+
+
 def _synth_chunk(args: tuple[int, int]) -> tuple[np.ndarray, list[str], list[str]]:
     seed, n = args
-    scenes = [datasets.load_rgb(it.path) for it in datasets.det_items("train")[seed % 7 :: 97]]
-    return render_plates(np.random.default_rng(seed), n, scenes)
+    return render_plates(np.random.default_rng(seed), n, chunk_scenes(seed))
 
 
 def render_plates(rng: np.random.Generator, n: int,
@@ -82,7 +88,7 @@ def render_plates(rng: np.random.Generator, n: int,
 
     xs, ts, rs = [], [], []
     for _ in range(n):
-        bg = scenes[rng.integers(len(scenes))] if scenes and rng.random() < 0.7 else None
+        bg = scenes[rng.integers(len(scenes))] if scenes and rng.random() < SCENE_SHARE else None
         img, text, region = synth.plate_crop(rng, bg)
         xs.append(resize(img, IN_W, IN_H))
         ts.append(text)

@@ -18,11 +18,9 @@ import numpy as np
 from edge_alpr.engine.preprocess import crop_resize, expand
 from edge_alpr.engine.rows import row_boxes
 from edge_alpr.types import Box
-from scripts.data import datasets
-from scripts.data.reader_data import IN_H, IN_W, MARGIN_X, MARGIN_Y, in_chunks
+from scripts.data.reader_data import IN_H, IN_W, MARGIN_X, MARGIN_Y, SCENE_SHARE, chunk_scenes, in_chunks
 
 CHUNK = 250  # plates per worker task
-SCENE_SHARE = 0.7  # plates set on a real train scene, as reader_data.render_plates sets them
 
 
 def two_row_layouts() -> list:
@@ -56,8 +54,7 @@ def cut_rows(rng: np.random.Generator, n: int, scenes: list[np.ndarray]) -> tupl
 
 def _chunk(args: tuple[int, int]) -> tuple[np.ndarray, list[str], list[str]]:
     seed, n = args
-    scenes = [datasets.load_rgb(it.path) for it in datasets.det_items("train")[seed % 7 :: 97]]
-    return cut_rows(np.random.default_rng(seed), n, scenes)
+    return cut_rows(np.random.default_rng(seed), n, chunk_scenes(seed))
 
 
 def row_crops(n: int, seed: int, workers: int = 2) -> tuple[np.ndarray, list[str], list[str]]:

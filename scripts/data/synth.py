@@ -269,7 +269,7 @@ def _stain(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             win = px[y0:y1, x0:x1]
             m = ((xx[y0:y1, x0:x1] - cx) ** 2 + (yy[y0:y1, x0:x1] - cy) ** 2) < r * r
             win[m] = win[m] * 0.5 + np.array([90, 70, 50]) * 0.5
-    return img if out is None else np.clip(out, 0, 255).astype(np.uint8)
+    return img.copy() if out is None else np.clip(out, 0, 255).astype(np.uint8)  # always a fresh array
 
 
 def warp_into(plate: np.ndarray, canvas: np.ndarray, quad: np.ndarray) -> np.ndarray:

@@ -112,6 +112,8 @@ def main() -> None:
                          "instead of the pack's starting weights")
     ap.add_argument("--eval-every", type=float, default=120, help="seconds between held-out float reads")
     args = ap.parse_args()
+    if not 0 <= args.row_share <= 0.5:
+        ap.error(f"--row-share {args.row_share}: expected a share from 0 to 0.5 (rows beside whole plates)")
     os.environ.setdefault("KERAS_BACKEND", "jax")  # before Keras is first imported
     import jax
     import keras
@@ -204,8 +206,8 @@ def main() -> None:
     record = {**meta, "continued_from": earlier and {k: earlier[k] for k in ("steps", "batch", "lr", "train_seconds",
                                                                              "synthetic_plates", "continued_from")},
               "steps": step, "batch": args.batch, "synth_share": args.synth_share, "row_share": args.row_share,
-              "lr": args.lr,
-              "weight_decay": args.weight_decay, "train_seconds": round(time.time() - t_start),
+              "lr": args.lr, "weight_decay": args.weight_decay, "train_seconds": round(time.time() - t_start),
+              # synthetic_plates: rendered crops, the row crops (--row-share) among them
               "synthetic_plates": ring.made, "synthetic_draws": drawn, "real_draws": step * (args.batch - n_synth),
               "unknown_regions": sorted(unknown_regions), "held_out_float_exact": final, "log": log,
               "devices": [str(d) for d in jax.devices()]}

@@ -19,14 +19,14 @@ from edge_alpr.engine.preprocess import crop_resize, expand
 from edge_alpr.engine.rows import row_boxes
 from edge_alpr.types import Box
 from scripts.data.reader_data import IN_H, IN_W, MARGIN_X, MARGIN_Y, SCENE_SHARE, chunk_scenes, in_chunks
+from scripts.data.synth_layout_base import Layout
+from scripts.data.synth_layouts import variants
 
 CHUNK = 250  # plates per worker task
 
 
-def two_row_layouts() -> list:
+def two_row_layouts() -> list[Layout]:
     """Every layout that has a two-row variant (``synth_layouts.variants``)."""
-    from scripts.data.synth_layouts import variants
-
     return [lay for _, lay, two in variants() if two]
 
 

@@ -116,6 +116,10 @@ class ModelsConfig(Section):
     # CTC head reads alone and the slot head names US states, engine/states.py); on: require one;
     # off: the slot reader alone
     reader_pair: str = setting("auto", choices=("auto", "on", "off"))
+    # Outside fast mode a box about as tall as wide is also read as two rows.  auto: the rows are
+    # read by a row reader (`reader_rows_v<N>`, trained on rows cut from two-row plates) when the
+    # folder has one, else by the plate reader itself; on: require one; off: the plate reader
+    row_reader: str = setting("auto", choices=("auto", "on", "off"))
     # Outside fast mode, a read scoring under reread_below is read again as the mean of several
     # crops of its box: the trained margin plus reread_margins ((x, y) fractions of the box).
     # Held-out train: real plates pasted into scenes read 0.487 -> 0.517 this way, and

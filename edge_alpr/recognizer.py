@@ -3,7 +3,8 @@
 Modes (the API's ``config``):
 - ``default``: a whole-image pass, then a finer tiled pass when the image is large enough that
   small plates shrink below what the detector resolves; uncertain reads are read again from
-  more crops, and a box about as tall as wide is also read row by row (``engine.rows``).
+  more crops, and a box about as tall as wide is also read row by row (``engine.rows``; by the row
+  reader where the model folder has one).
 - ``fast``: exactly one detection step, one read per plate.
 - ``redaction``: tiled pass always and a lower detection threshold: misses fewer plates.
 
@@ -114,9 +115,14 @@ class Recognizer:
 
     def __init__(
         self, detector: Detector, reader: Reader | PairedReader | StatedReader, vehicle: VehicleClassifier,
-        cfg: ModelsConfig,
+        cfg: ModelsConfig, rows: Reader | None = None,
     ) -> None:
+        """``rows``: the reader of two-row plates' rows (none: ``reader`` reads them too).  The read
+        score's map is the one fitted with that row reader (``calibration.for_reader``)."""
         self.detector, self.reader, self.vehicle, self.cfg = detector, reader, vehicle, cfg
+        self.rows = rows
+        if rows is not None:
+            self.reader.calibration = reader.calibration_for(rows.model.sha256)
         # dscore's map (identity without one in the detector's sidecar); the read score's is the reader's
         self.dscore = Calibration.from_meta(detector.model.meta, detector.model.name)
 
@@ -135,16 +141,27 @@ class Recognizer:
                     raise
             else:
                 reader = pair_with(slot, Reader(partner, cfg.threads, cfg.runtime, cfg.xnnpack))
+        rows = None
+        if cfg.row_reader != "off":
+            try:
+                row_model = load("reader_rows")
+            except ModelError:
+                if cfg.row_reader == "on":
+                    raise
+            else:
+                rows = Reader(row_model, cfg.threads, cfg.runtime, cfg.xnnpack)
         return cls(
             Detector(load("detector"), cfg.threads, cfg.runtime, cfg.xnnpack),
             reader,
             VehicleClassifier(load("vehicle"), cfg.threads, cfg.runtime, cfg.xnnpack),
             cfg,
+            rows,
         )
 
     def info(self) -> dict[str, Any]:
         """Model names, versions and hashes."""
-        models = (self.detector.model, *self.reader.models, self.vehicle.model)
+        row_models = () if self.rows is None else self.rows.models
+        models = (self.detector.model, *self.reader.models, *row_models, self.vehicle.model)
         return {m.name: m.describe() for m in models}
 
     def detect(self, image: np.ndarray, options: RecognizeOptions) -> list[Any]:
@@ -229,16 +246,21 @@ class Recognizer:
         if opts.mode == "fast":
             return read
         by_row = rows.row_settings(settings)
-        return rows.read_by_rows(lambda b: self._read_box(image, b, by_row, opts), box, read, settings.top_n)
+        row_reader = self.rows or self.reader
+        return rows.read_by_rows(lambda b: self._read_box(image, b, by_row, opts, row_reader), box, read,
+                                 settings.top_n)
 
-    def _read_box(self, image: np.ndarray, box: Box, settings: ReadSettings, opts: RecognizeOptions) -> PlateRead:
-        """One crop's reading (raw scores); outside fast mode, read again from several crops when uncertain."""
-        views: list[Any] = [self.reader.infer(self.reader.crop(image, box))]  # kept for a re-read
-        read = self.reader.decode(views, settings)
+    def _read_box(self, image: np.ndarray, box: Box, settings: ReadSettings, opts: RecognizeOptions,
+                  reader: Reader | PairedReader | StatedReader | None = None) -> PlateRead:
+        """One crop's reading by ``reader`` (default: the plate reader), raw scores; outside fast
+        mode, read again from several crops when uncertain."""
+        by = reader or self.reader
+        views: list[Any] = [by.infer(by.crop(image, box))]  # kept for a re-read
+        read = by.decode(views, settings)
         if opts.mode == "fast" or read.score >= self.cfg.reread_below or not self.cfg.reread_margins:
             return read
-        views += [self.reader.infer(self.reader.crop(image, box, m)) for m in self.cfg.reread_margins]
-        return self.reader.decode(views, settings)
+        views += [by.infer(by.crop(image, box, m)) for m in self.cfg.reread_margins]
+        return by.decode(views, settings)
 
     def recognize(self, image: np.ndarray, options: RecognizeOptions | None = None) -> list[PlateResult]:
         """All plates in an RGB uint8 image, best detection first.

@@ -213,3 +213,29 @@ def test_the_bundled_sidecars_load_with_their_maps() -> None:
         if cal is not None:
             Calibration.from_meta(model.meta, model.name)  # well formed
             assert len(cal["table"]) >= 5 and cal["n"] > 0
+
+
+def test_a_map_holds_only_with_the_row_reader_it_was_fitted_with(tmp_path: Path) -> None:
+    """Rows read by another model change the raw scores of two-row plates, so a map fitted without
+    a row reader is not applied with one, and one fitted with a row reader needs that one."""
+    ctc = model_path(None, "reader_ctc")
+    rows_sha = str(json.loads(ctc.with_suffix(".json").read_text())["sha256"])  # the row reader below
+
+    def folder(name: str, cal: dict, row_reader: bool) -> str:
+        out = tmp_path / name
+        out.mkdir(exist_ok=True)
+        _folder(out, cal, None)
+        if row_reader:
+            shutil.copy2(ctc, out / "reader_rows_v1.tflite")
+            shutil.copy2(ctc.with_suffix(".json"), out / "reader_rows_v1.json")
+        return str(out)
+
+    states = {**LINEAR, "reads": "states", "partner_sha256": _slot_sha()}
+    assert not Recognizer.from_config(ModelsConfig(directory=folder("a", states, False))).reader.calibration.identity
+    assert Recognizer.from_config(ModelsConfig(directory=folder("b", states, True))).reader.calibration.identity
+    fitted = {**states, "rows_sha256": rows_sha}
+    with_rows = Recognizer.from_config(ModelsConfig(directory=folder("c", fitted, True)))
+    assert with_rows.rows is not None and not with_rows.reader.calibration.identity
+    assert Recognizer.from_config(ModelsConfig(directory=folder("d", fitted, False))).reader.calibration.identity
+    assert Recognizer.from_config(ModelsConfig(directory=folder("c", fitted, True),
+                                               row_reader="off")).reader.calibration.identity

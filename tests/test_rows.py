@@ -6,13 +6,17 @@ fixture fonts) and reads them with the real int8 models through ``Recognizer.rea
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 from data_paths import FIXTURE
 
 from edge_alpr.engine import rows
+from edge_alpr.engine.runtime import model_path
+from edge_alpr.errors import ModelError
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
 from edge_alpr.types import Box, Candidate, PlateRead
 from scripts.data import synth
@@ -106,3 +110,54 @@ def test_rendered_two_row_plates_read_better_by_rows_with_the_real_models(
     whole = exact()
     assert by_rows >= whole + 5, (by_rows, whole)
     assert fast <= by_rows  # fast mode reads whole plates only
+
+
+def _with_row_reader(folder: Path) -> Path:
+    """The bundled models plus a row reader (``reader_rows_v1``: here a copy of the bundled CTC
+    reader, a real int8 reader; which weights it holds does not matter to where it is used)."""
+    folder.mkdir(exist_ok=True)
+    for kind in ("detector", "reader", "reader_ctc", "vehicle"):
+        src = model_path(None, kind)
+        for f in (src, src.with_suffix(".json")):
+            shutil.copy2(f, folder / f.name)
+    ctc = model_path(None, "reader_ctc")
+    shutil.copy2(ctc, folder / "reader_rows_v1.tflite")
+    shutil.copy2(ctc.with_suffix(".json"), folder / "reader_rows_v1.json")
+    return folder
+
+
+def test_the_row_reader_reads_the_rows_of_boxes_that_may_hold_two_and_nothing_else(tmp_path: Path) -> None:
+    rec = Recognizer.from_config(ModelsConfig(directory=str(_with_row_reader(tmp_path)), threads=1))
+    assert rec.rows is not None and "reader_rows_v1" in rec.info()
+    seen: dict[str, list[tuple[int, ...]]] = {"plate": [], "rows": []}
+
+    def spy(who: str, infer):  # the real model runs; only its inputs are noted
+        def run(crop: np.ndarray):
+            seen[who].append(crop.shape)
+            return infer(crop)
+        return run
+
+    rec.reader.infer = spy("plate", rec.reader.infer)  # type: ignore[method-assign]
+    rec.rows.infer = spy("rows", rec.rows.infer)  # type: ignore[method-assign]
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    rec.read(img, Box(10, 10, 310, 100), RecognizeOptions())  # a one-row box: the plate reader only
+    assert seen["rows"] == [] and len(seen["plate"]) >= 1
+    rec.read(img, Box(10, 10, 110, 90), RecognizeOptions(mode="fast"))  # fast mode never reads rows
+    assert seen["rows"] == []
+    before = len(seen["plate"])
+    rec.read(img, Box(10, 10, 110, 90), RecognizeOptions())  # about square: both rows by the row reader
+    assert len(seen["rows"]) >= 2  # two rows, each perhaps read again from a tighter crop
+    assert 1 <= len(seen["plate"]) - before <= 1 + len(rec.cfg.reread_margins)  # the whole plate, as before
+
+
+def test_the_row_reader_setting(tmp_path: Path) -> None:
+    with_rows = _with_row_reader(tmp_path / "with")
+    assert Recognizer.from_config(ModelsConfig(directory=str(with_rows), row_reader="off")).rows is None
+    without = tmp_path / "without"
+    shutil.copytree(with_rows, without)
+    for f in without.glob("reader_rows_v1.*"):
+        f.unlink()
+    assert Recognizer.from_config(ModelsConfig(directory=str(without))).rows is None  # auto: the plate reader
+    with pytest.raises(ModelError, match="reader_rows_v<N>"):
+        Recognizer.from_config(ModelsConfig(directory=str(without), row_reader="on"))

@@ -34,9 +34,10 @@ from ..supervision import Supervisor
 from ..usage import Usage
 from ..watchlists import WatchLists
 from . import console, events, monitor
+from .body import BODY_UNREAD
 from .console_auth import ConsoleAuth
 from .fetch import fetch_image
-from .request import BODY_UNREAD, parse_read_request
+from .request import parse_read_request
 
 log = logging.getLogger(__name__)
 

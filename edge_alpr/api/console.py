@@ -32,9 +32,9 @@ from .. import __version__
 from ..errors import InputError
 from ..history.store import EventQuery
 from . import console_status as status
+from .body import BODY_UNREAD, read_body
 from .console_auth import ConsoleAuth
 from .events import Guard, cursor_text, parse_query
-from .request import BODY_UNREAD, read_body
 
 if TYPE_CHECKING:
     from .app import ApiContext

@@ -35,7 +35,8 @@ from ..history.store import EventQuery, History, Sighting
 from ..types import PlateResult
 from ..watchlists import WatchLists
 from ..watchlists_config import MAX_DISTANCE, NAME
-from .request import parse_timestamp, read_body
+from .body import read_body
+from .request import parse_timestamp
 
 MAX_PAGE = 500
 MAX_CSV_ROWS = 10_000

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -34,12 +33,9 @@ import bottle
 from ..engine.regions import validate_regions
 from ..errors import InputError
 from . import multipart
+from .body import read_body
 
-# One read takes a typical camera frame whole (one copy, no join), while a client that declares
-# a large body and sends nothing only makes the server set aside this much per worker.
-_READ_CHUNK = 1024 * 1024
 _MAX_FIELD_CHARS = 4096  # any field other than ``upload`` (regions, config, camera_id, ...)
-BODY_UNREAD = "edge_alpr.body_unread"  # environ key: True while the body was not read whole
 MAX_FIELDS = 256  # fields of one form, all names together
 MAX_REGIONS = 32  # distinct region codes of one request
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"BM", b"RIFF", b"GIF8")
@@ -62,50 +58,6 @@ class ReadRequest:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-def read_body(environ: dict[str, Any], max_bytes: int) -> bytes:
-    """Read the whole body (also chunked) or raise 413 past ``max_bytes``; re-arm bottle on it."""
-    declared = environ.get("CONTENT_LENGTH") or ""
-    try:
-        length = int(declared) if declared else -1
-    except ValueError as e:
-        raise InputError(f"Content-Length {declared!r} is not a number") from e
-    if length > max_bytes:
-        raise InputError(f"The upload is {length} bytes; the limit is {max_bytes} bytes "
-                         "(api.max_upload_bytes).", status=413)
-    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-    stream = environ["wsgi.input"]
-    parts, size = [], 0
-    remaining = length if length >= 0 else (max_bytes + 1 if chunked else 0)
-    environ[BODY_UNREAD] = True  # until read whole: an error answer must then end the connection
-    while remaining > 0:
-        try:
-            chunk = stream.read(min(_READ_CHUNK, remaining))
-        except TimeoutError as e:  # the server's body deadline (api.body_timeout_s, api.min_rate)
-            raise InputError(f"The request body did not arrive in time ({size} bytes received); "
-                             "send it faster (api.body_timeout_s, api.min_rate).", status=408) from e
-        except ValueError as e:  # cheroot's chunked decoder: a bad chunk size or framing
-            raise InputError(f"Malformed chunked request body: {e}") from e
-        except OSError as e:
-            raise InputError(f"The request body could not be read ({e}).") from e
-        if not chunk:
-            break
-        parts.append(chunk)
-        size += len(chunk)
-        remaining -= len(chunk)
-        if size > max_bytes:
-            raise InputError(f"The upload is over the limit of {max_bytes} bytes "
-                             "(api.max_upload_bytes).", status=413)
-    if length >= 0 and size < length:
-        raise InputError(f"The request body ended after {size} of the {length} bytes its "
-                         "Content-Length declares.")
-    body = b"".join(parts)
-    environ[BODY_UNREAD] = False
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
-    environ.pop("HTTP_TRANSFER_ENCODING", None)
-    return body
-
-
 @functools.lru_cache(maxsize=4)
 def _in_memory_request(max_bytes: int) -> type[bottle.BaseRequest]:
     """A request class whose multipart parser keeps parts of up to ``max_bytes`` in memory.
@@ -113,7 +65,7 @@ def _in_memory_request(max_bytes: int) -> type[bottle.BaseRequest]:
     Why: with bottle's default ``MEMFILE_MAX`` (100 KB) a typical camera JPEG is copied into a
     temporary file twice (the body, then the part) -- about a millisecond of disk I/O per
     request on this machine and far more on an SD card.  The body is already in memory and
-    bounded by ``read_body``, so parsing it there costs no extra memory bound.  A subclass
+    bounded by ``body.read_body``, so parsing it there costs no extra memory bound.  A subclass
     keeps bottle's global ``BaseRequest`` untouched.
     """
     return type("InMemoryRequest", (bottle.BaseRequest,), {"MEMFILE_MAX": max_bytes})

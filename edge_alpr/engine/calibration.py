@@ -192,16 +192,20 @@ class Calibration:
         return PlateRead(read.plate, score, tuple(cands), read.region, read.region_score)
 
 
-def for_reader(meta: dict[str, Any], name: str, reads: str, partner: str | None = None) -> Calibration:
+def for_reader(meta: dict[str, Any], name: str, reads: str, partner: str | None = None,
+               rows: str | None = None) -> Calibration:
     """The sidecar's map if it was fitted on this way of reading (identity otherwise).
 
     Why: a reader alone and the same reader paired with a CTC head give different raw scores, and
-    a pair's map holds only with the partner it was fitted with (``partner_sha256``), so a map
-    fitted on another combination would misstate every score; the loader checks its form anyway.
+    a pair's map holds only with the partner it was fitted with (``partner_sha256``) and with the
+    row reader that read two-row plates' rows when it was fitted (``rows_sha256``; none: the
+    reader itself), so a map fitted on another combination would misstate every score; the loader
+    checks its form anyway.
     """
     cal = Calibration.from_meta(meta, name)
     fitted = meta.get("calibration") or {}
-    if fitted.get("reads", "single") != reads or fitted.get("partner_sha256") != partner:
+    if (fitted.get("reads", "single") != reads or fitted.get("partner_sha256") != partner
+            or fitted.get("rows_sha256") != rows):
         return Calibration()
     return cal
 

@@ -86,7 +86,7 @@ class PairedReader:
                              "(exclusive); fix the sidecar or remove the key (default 0.5)")
         self.ctc_weight = float(weight)
         # the pair's score map is kept in the slot reader's sidecar, fitted with this CTC partner
-        self.calibration: Calibration = for_reader(slot.model.meta, slot.model.name, "pair", ctc.model.sha256)
+        self.calibration: Calibration = self.calibration_for()
 
     @property
     def models(self) -> tuple[Model, ...]:
@@ -139,6 +139,11 @@ class PairedReader:
                        settings.hint_ratio)
         top = cands[0]
         return PlateRead(top.plate, top.score, tuple(cands[:settings.top_n]), code, score)
+
+    def calibration_for(self, rows: str | None = None) -> Calibration:
+        """The slot sidecar's pair map, two-row plates' rows read by the model of sha256 ``rows``
+        (none: by this pair); identity where the map was fitted otherwise."""
+        return for_reader(self.slot.model.meta, self.slot.model.name, "pair", self.ctc.model.sha256, rows)
 
     def calibrate(self, read: PlateRead) -> PlateRead:
         """``read`` with calibrated scores (the slot sidecar's pair map; ``Calibration.read``)."""

@@ -147,7 +147,7 @@ class Reader:
             raise ModelError(f"{path.name}: sidecar's blank/pad class {self.pad} is not len(alphabet) "
                              f"{len(self.alphabet)}; regenerate the sidecar with `make models`")
         _, self.in_h, self.in_w, _ = self.model.inputs[0].shape
-        self.calibration: Calibration = for_reader(meta, path.name, "single")
+        self.calibration: Calibration = self.calibration_for()
         self._decoded: ArrayMemo[tuple[Candidate, ...]] = ArrayMemo()
         self._index = {c: i for i, c in reversed(list(enumerate(self.alphabet)))}  # first position, as str.index
 
@@ -173,6 +173,11 @@ class Reader:
         region_p = self.model.output_by_shape(outs, len(self.regions))[0]
         chars = ctc.prepare(chars, self.pad, self.rows) if self.ctc else chars
         return fold_unknown(chars, self.alphabet), region_p
+
+    def calibration_for(self, rows: str | None = None) -> Calibration:
+        """The sidecar's map for this reader alone, two-row plates' rows read by the model of sha256
+        ``rows`` (none: by this reader); identity where the map was fitted otherwise."""
+        return for_reader(self.model.meta, self.model.name + ".tflite", "single", rows=rows)
 
     def calibrate(self, read: PlateRead) -> PlateRead:
         """``read`` with calibrated scores (the sidecar's map; ``Calibration.read``)."""

@@ -71,7 +71,7 @@ class StatedReader:
                              "a stated reader needs both to list the us-* regions")
         self.state_from, self.state_to = (np.array(x, np.int64) for x in zip(*shared))
         # the map is fitted on this way of reading, with this slot model (its sha256 in the sidecar)
-        self.calibration: Calibration = for_reader(text.model.meta, text.model.name, "states", states.model.sha256)
+        self.calibration: Calibration = self.calibration_for()
         below = text.model.meta.get("joint_below")
         if below is not None and (isinstance(below, bool) or not isinstance(below, (int, float)) or not 0 < below <= 1):
             raise ModelError(f"{text.model.name}: sidecar joint_below {below!r} is not a number in (0, 1]; fix the "
@@ -131,6 +131,11 @@ class StatedReader:
                 v.pair = PairView(slot_chars, slot_region, v.chars)
         pviews = [v.pair for v in views if v.pair is not None]
         return self.pair.decode_as(pviews, read.region, read.region_score, settings)
+
+    def calibration_for(self, rows: str | None = None) -> Calibration:
+        """The CTC sidecar's map for this way of reading, two-row plates' rows read by the model of
+        sha256 ``rows`` (none: by this reader); identity where the map was fitted otherwise."""
+        return for_reader(self.text.model.meta, self.text.model.name, "states", self.states.model.sha256, rows)
 
     def calibrate(self, read: PlateRead) -> PlateRead:
         """``read`` with calibrated scores (the CTC sidecar's map for this way of reading)."""

@@ -234,6 +234,8 @@ def main() -> None:
         owner, extra = rec.reader.text, {"reads": "states", "partner_sha256": rec.reader.states.model.sha256}
     else:
         owner, extra = rec.reader, {"reads": "single"}
+    if rec.rows is not None:  # the map holds only with the row reader it was fitted with
+        extra["rows_sha256"] = rec.rows.model.sha256
     names = "+".join(m.name for m in rec.reader.models)
     print(f"reader {names}; held-out train items: {len(split.ocr_held)} OCR crops, {len(split.det_held)} scenes "
           f"(--holdout {args.holdout}, offset {args.holdout_offset})", flush=True)

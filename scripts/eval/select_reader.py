@@ -44,16 +44,22 @@ def folder_for(name: str, spec: str, work: Path) -> Path:
     """A model folder holding the bundled detector and vehicle models and this reader.
 
     ``spec`` is ``READER.tflite`` (that reader alone, even where the bundled models are a
-    pair) or ``SLOT.tflite+CTC.tflite`` (a reader pair, engine/pair.py).
+    pair) or ``SLOT.tflite+CTC.tflite`` (a reader pair, engine/pair.py), either followed by
+    ``+rows:ROWS.tflite`` for a row reader (``models.row_reader``).
     """
     parts = spec.split("+")
-    if len(parts) > 2:
-        raise SystemExit(f"{name}={spec}: a candidate is one reader or a SLOT+CTC pair, not {len(parts)} models")
-    out = tfcommon.copy_bundled(work / name, tfcommon.bundled_kinds("reader", "reader_ctc"))
-    for f in out.glob("reader_*"):
-        f.unlink()
-    # the loader takes the newest reader_v<N> (and reader_ctc_v<N>); any file name works under these
-    for path, stem in zip(parts, ("reader_v999", "reader_ctc_v999")):
+    rows = [p.removeprefix("rows:") for p in parts if p.startswith("rows:")]
+    parts = [p for p in parts if not p.startswith("rows:")]
+    if not 1 <= len(parts) <= 2 or len(rows) > 1:
+        raise SystemExit(f"{name}={spec}: a candidate is one reader or a SLOT+CTC pair, then at most one "
+                         "+rows:ROWS.tflite")
+    replaced = ("reader", "reader_ctc", "reader_rows") if rows else ("reader", "reader_ctc")
+    out = tfcommon.copy_bundled(work / name, tfcommon.bundled_kinds(*replaced))
+    for f in out.iterdir():  # a folder left by an earlier run: no reader of another candidate stays
+        if f.name.rsplit("_v", 1)[0] in replaced:
+            f.unlink()
+    # the loader takes the newest reader_v<N> (reader_ctc_v<N>, reader_rows_v<N>); any file name works under these
+    for path, stem in [*zip(parts, ("reader_v999", "reader_ctc_v999")), *((r, "reader_rows_v999") for r in rows)]:
         reader = Path(path)
         shutil.copy2(reader, out / f"{stem}.tflite")
         shutil.copy2(reader.with_suffix(".json"), out / f"{stem}.json")
@@ -100,8 +106,8 @@ def score(models: Path | None, crops: list[datasets.OcrItem], scenes: list[datas
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("candidates", nargs="+",
-                    help="NAME=READER.tflite, or NAME=SLOT.tflite+CTC.tflite for a reader pair "
-                         "(each .json sidecar beside its model)")
+                    help="NAME=READER.tflite, or NAME=SLOT.tflite+CTC.tflite for a reader pair, either "
+                         "+rows:ROWS.tflite for a row reader (each .json sidecar beside its model)")
     ap.add_argument("--work", type=Path, required=True, help="folder for the candidates' model folders")
     ap.add_argument("--holdout", type=int, default=datasets.HOLDOUT_EVERY, help="as train_reader.py --holdout")
     ap.add_argument("--holdout-offset", type=int, default=0,

@@ -1,0 +1,64 @@
+"""Read a request's body whole, bounded in size and time, for the handlers that parse it.
+
+Why one place: the plate reader, the events API and the console all take bodies from clients
+that may declare more than they send, send slowly or never stop (chunked); each must end in a
+clear 4xx, not a worker held open or memory spent past ``max_bytes``.  While a body is not read
+whole, ``BODY_UNREAD`` in the WSGI environ tells the error handler to close the connection: the
+rest of that body must not be taken for the next request.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from ..errors import InputError
+
+# One read takes a typical camera frame whole (one copy, no join), while a client that declares
+# a large body and sends nothing only makes the server set aside this much per worker.
+_READ_CHUNK = 1024 * 1024
+BODY_UNREAD = "edge_alpr.body_unread"  # environ key: True while the body was not read whole
+
+
+def read_body(environ: dict[str, Any], max_bytes: int) -> bytes:
+    """Read the whole body (also chunked) or raise 413 past ``max_bytes``; re-arm bottle on it."""
+    declared = environ.get("CONTENT_LENGTH") or ""
+    try:
+        length = int(declared) if declared else -1
+    except ValueError as e:
+        raise InputError(f"Content-Length {declared!r} is not a number") from e
+    if length > max_bytes:
+        raise InputError(f"The upload is {length} bytes; the limit is {max_bytes} bytes "
+                         "(api.max_upload_bytes).", status=413)
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    stream = environ["wsgi.input"]
+    parts, size = [], 0
+    remaining = length if length >= 0 else (max_bytes + 1 if chunked else 0)
+    environ[BODY_UNREAD] = True  # until read whole: an error answer must then end the connection
+    while remaining > 0:
+        try:
+            chunk = stream.read(min(_READ_CHUNK, remaining))
+        except TimeoutError as e:  # the server's body deadline (api.body_timeout_s, api.min_rate)
+            raise InputError(f"The request body did not arrive in time ({size} bytes received); "
+                             "send it faster (api.body_timeout_s, api.min_rate).", status=408) from e
+        except ValueError as e:  # cheroot's chunked decoder: a bad chunk size or framing
+            raise InputError(f"Malformed chunked request body: {e}") from e
+        except OSError as e:
+            raise InputError(f"The request body could not be read ({e}).") from e
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+        remaining -= len(chunk)
+        if size > max_bytes:
+            raise InputError(f"The upload is over the limit of {max_bytes} bytes "
+                             "(api.max_upload_bytes).", status=413)
+    if length >= 0 and size < length:
+        raise InputError(f"The request body ended after {size} of the {length} bytes its "
+                         "Content-Length declares.")
+    body = b"".join(parts)
+    environ[BODY_UNREAD] = False
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+    return body

@@ -302,7 +302,8 @@ def main() -> None:
         report["vehicles"] = eval_vehicles(rec, args.split)
         print(f"{'vehicles':28s} " + " ".join(f"{k}={v}" for k, v in report["vehicles"].items()), flush=True)
     if args.write_sidecars:
-        sidecar_metrics.write_sidecars(report, args, [m.name for m in rec.reader.models])
+        rows = [] if rec.rows is None else [m.name for m in rec.rows.models]  # it reads two-row plates' rows
+        sidecar_metrics.write_sidecars(report, args, [m.name for m in rec.reader.models] + rows)
     print(json.dumps(report, indent=1))
 
 

@@ -53,11 +53,11 @@ def folder_for(name: str, spec: str, work: Path) -> Path:
     if not 1 <= len(parts) <= 2 or len(rows) > 1:
         raise SystemExit(f"{name}={spec}: a candidate is one reader or a SLOT+CTC pair, then at most one "
                          "+rows:ROWS.tflite")
+    out = work / name
+    for f in out.glob("reader*_v*"):  # a folder left by an earlier run: no reader of another candidate stays
+        f.unlink()
     replaced = ("reader", "reader_ctc", "reader_rows") if rows else ("reader", "reader_ctc")
-    out = tfcommon.copy_bundled(work / name, tfcommon.bundled_kinds(*replaced))
-    for f in out.iterdir():  # a folder left by an earlier run: no reader of another candidate stays
-        if f.name.rsplit("_v", 1)[0] in replaced:
-            f.unlink()
+    tfcommon.copy_bundled(out, tfcommon.bundled_kinds(*replaced))
     # the loader takes the newest reader_v<N> (reader_ctc_v<N>, reader_rows_v<N>); any file name works under these
     for path, stem in [*zip(parts, ("reader_v999", "reader_ctc_v999")), *((r, "reader_rows_v999") for r in rows)]:
         reader = Path(path)

@@ -27,7 +27,7 @@ from scripts.eval import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 
-NAMES = ("detector", "reader", "reader_ctc", "vehicle")
+NAMES = ("detector", "reader", "reader_ctc", "reader_rows", "vehicle")
 SIDECAR_KEYS = {"name", "version", "sha256", "inputs", "outputs", "training_data", "dev_metrics", "command", "kind"}
 
 
@@ -78,13 +78,14 @@ def test_model_is_fully_int8_and_matches_sidecar(name: str) -> None:
 
 def test_bundled_reader_is_the_ctc_reader_with_states_from_the_slot_reader(recognizer: Recognizer) -> None:
     """The service reads with both bundled readers as the CTC sidecar asks (engine/states.py: the
-    CTC head reads, the slot head names US states and joins uncertain readings), and /info/ lists
-    all four models."""
+    CTC head reads, the slot head names US states and joins uncertain readings), the row reader reads
+    the rows of two-row plates, and /info/ lists all five models."""
     assert isinstance(recognizer.reader, StatedReader)
     assert recognizer.reader.joint_below == 0.5
     assert not recognizer.reader.calibration.identity  # the map fitted on this way of reading
     assert [m.name for m in recognizer.reader.models] == [model_path(None, "reader_ctc").stem,
                                                          model_path(None, "reader").stem]
+    assert recognizer.rows is not None and recognizer.rows.model.name == model_path(None, "reader_rows").stem
     assert set(recognizer.info()) == {model_path(None, n).stem for n in NAMES}
 
 

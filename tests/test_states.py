@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from edge_alpr.engine.reader import Reader
-from edge_alpr.engine.runtime import model_path
+from edge_alpr.engine.runtime import BUNDLED, model_path
 from edge_alpr.engine.states import StatedReader, is_us
 from edge_alpr.errors import ModelError
 from edge_alpr.imaging import decode
@@ -132,7 +132,7 @@ def test_a_bad_joint_below_is_refused(tmp_path: Path, below: object) -> None:
 def copy_models(tmp_path: Path, **ctc_meta: object) -> Path:
     """The bundled models in ``tmp_path``, the CTC sidecar's keys set as given (None: removed)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
-    for stem in ("detector", "reader", "reader_ctc", "vehicle"):
+    for stem in sorted({p.stem.rsplit("_v", 1)[0] for p in BUNDLED.glob("*_v*.tflite")}):  # the row reader too
         src = model_path(None, stem)
         shutil.copy2(src, tmp_path / src.name)
         meta = json.loads(src.with_suffix(".json").read_text())

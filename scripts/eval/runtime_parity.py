@@ -65,8 +65,8 @@ def main() -> int:
     runtimes = ("ai_edge_litert", "tflite_runtime")
     det = [Detector(model_path(args.models, "detector"), 1, r, args.xnnpack) for r in runtimes]
     base = Path(args.models) if args.models else BUNDLED
-    # the slot reader, and the CTC reader it is paired with when the folder has one
-    kinds = ["reader"] + (["reader_ctc"] if any(base.glob("reader_ctc_v*.tflite")) else [])
+    # the slot reader, and the CTC reader it is paired with and the row reader where the folder has them
+    kinds = ["reader"] + [k for k in ("reader_ctc", "reader_rows") if any(base.glob(f"{k}_v*.tflite"))]
     readers = {k: [Reader(model_path(base, k), 1, r, args.xnnpack) for r in runtimes] for k in kinds}
     veh = [VehicleClassifier(model_path(args.models, "vehicle"), 1, r, args.xnnpack) for r in runtimes]
     failures = 0

@@ -4,18 +4,19 @@
 #
 #   make models            (needs: pip install -e '.[train]'  and ../shared/data)
 #
-# Wall time on the 2-core build machine: about 9.4 hours (detector v3's three stages ~3.2 h and v4's
+# Wall time on the 2-core build machine: about 10 hours (detector v3's three stages ~3.2 h and v4's
 # stage F ~50 min; the
 # CTC reader's two stages ~60 min on both cores) (reader stage 1 ~65 min and the detector
 # ~60 min side by side, one core each; reader stage 2 ~17 min on both cores; reader stage 3 and
 # detector stage 2 side by side ~30 min; reader v2 (attention head on the stage-3 trunk, ~50 min)
 # then v3 (8 more epochs, ~45 min) beside detector stages 3 and 4 (~70 min); vehicle classifier
 # ~2 min; detector threshold tuning and dev evaluation ~8 min), then reader_ctc v2: its GPU stage
-# (two runs, 11 min on one NVIDIA H200; see below) and three CPU stages (~65 min on both cores).
+# (two runs, 11 min on one NVIDIA H200; see below) and three CPU stages (~65 min on both cores),
+# and reader_rows v1 (~31 min on both cores).
 # Progress goes to logs/*.log.
 #
 # Earlier stages write their models to the cache; the shipped models are the last stage's:
-# detector_v4, reader_v3, reader_ctc_v2 and vehicle_v2 in models/quantized/ (detector_v2, stage 4,
+# detector_v4, reader_v3, reader_ctc_v2, reader_rows_v1 and vehicle_v2 in models/quantized/ (detector_v2, stage 4,
 # and detector_v3 stay in the cache).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -178,7 +179,16 @@ meta = json.loads(side.read_text())
 meta.update(pairing="states", joint_below=0.5)
 side.write_text(json.dumps(meta, indent=2) + "\n")
 PY
-echo "      score map of the reader, fitted on the train items its CTC head never saw (logs/calibrate_reader.log)"
+echo "      reader_rows v1: reader_ctc_v2 continued on the rows of rendered two-row plates; it reads only the"
+echo "      rows of boxes that may hold two (engine/rows.py), ~31 min on both cores (logs/train_reader_rows.log)"
+python3 -m scripts.train.train_reader --head ctc --init-tflite models/quantized/reader_ctc_v2.tflite \
+  --regions-from models/quantized/reader_ctc_v2.json --holdout 10 --holdout-offset 0 --teacher-conf 0.9 \
+  --synthetic 60000 --synthetic-use 30000 --real-repeat 4 --det-crops 4 --lowres 2 \
+  --repeat-set ar_crops=2 --repeat-set se_crops=3 --repeat-set uc3m_crops=2 --row-crops 16000 --row-seed 31 \
+  --lr 5e-5 --epochs 2 --threads 2 --monitor heldout --ckpt "$CACHE/reader_rows.weights.h5" \
+  --out models/quantized/reader_rows_v1.tflite > logs/train_reader_rows.log 2>&1
+echo "      score map of the reader (rows read by reader_rows), fitted on the train items its CTC heads never saw"
+echo "      (logs/calibrate_reader.log)"
 python3 -m scripts.eval.calibrate_reader --check-dev --write | tee logs/calibrate_reader.log
 
 echo "      vehicle classifier (logs/train_vehicle.log)"

@@ -131,25 +131,23 @@ class Recognizer:
         def load(name: str) -> Any:
             return model_path(cfg.directory or None, name)
 
+        def reader_if(name: str, setting: str) -> Reader | None:
+            """The ``name`` reader as an auto|on|off setting asks: auto loads it where the folder
+            has one, on requires it (the loader's error names the missing model), off never loads it."""
+            if setting == "off":
+                return None
+            try:
+                path = load(name)
+            except ModelError:
+                if setting == "on":
+                    raise
+                return None
+            return Reader(path, cfg.threads, cfg.runtime, cfg.xnnpack)
+
         slot = Reader(load("reader"), cfg.threads, cfg.runtime, cfg.xnnpack)
-        reader: Reader | PairedReader | StatedReader = slot
-        if cfg.reader_pair != "off":
-            try:
-                partner = load("reader_ctc")
-            except ModelError:
-                if cfg.reader_pair == "on":
-                    raise
-            else:
-                reader = pair_with(slot, Reader(partner, cfg.threads, cfg.runtime, cfg.xnnpack))
-        rows = None
-        if cfg.row_reader != "off":
-            try:
-                row_model = load("reader_rows")
-            except ModelError:
-                if cfg.row_reader == "on":
-                    raise
-            else:
-                rows = Reader(row_model, cfg.threads, cfg.runtime, cfg.xnnpack)
+        partner = reader_if("reader_ctc", cfg.reader_pair)
+        reader: Reader | PairedReader | StatedReader = slot if partner is None else pair_with(slot, partner)
+        rows = reader_if("reader_rows", cfg.row_reader)
         return cls(
             Detector(load("detector"), cfg.threads, cfg.runtime, cfg.xnnpack),
             reader,

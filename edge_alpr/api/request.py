@@ -3,8 +3,8 @@
 Why the care: the reference accepts the image three ways (multipart file bytes, base64 in a
 form field, a JSON body) and clients in the wild use all of them.  Bottle's own limits get in
 the way: it answers 413 for a urlencoded or JSON body over ``MEMFILE_MAX`` (100 KB) and turns a
-multipart *form field* over that size into a file upload.  So the body is read here once,
-bounded by ``max_upload_bytes``; urlencoded and JSON bodies are parsed here, multipart by
+multipart *form field* over that size into a file upload.  So the body is read once here
+(``body.read_body``, bounded by ``max_upload_bytes``); urlencoded and JSON bodies are parsed here, multipart by
 ``multipart.split`` when it is the plain form every common client sends, else by bottle's parser
 with the limit raised to ``max_upload_bytes`` (parts stay in memory, so a large base64 field
 stays a field; its file form is still accepted, should a parser spool it).  Every malformed

@@ -147,3 +147,36 @@ def test_teacher_reads_are_scored_as_agreement_and_only_when_confident() -> None
     t = evaluate.Tally(reads=[True, False], chars=[1.0, 0.5], topn=[True, True], by_teacher=True)
     summary = t.summary()
     assert summary["teacher_agreement"] == 0.5 and "exact_read" not in summary
+
+
+def test_a_found_teacher_read_plate_scores_whether_its_region_names_the_teachers_country(
+        recognizer: Any, tmp_path: Path) -> None:
+    """``teacher_region_agreement``: counted on found plates whose teacher country is one of ours
+    and whose reading fits its formats; each compared with the region the pipeline returns."""
+    rows = [json.loads(x) for x in (SCENES / "labels.jsonl").read_text().splitlines() if x.strip()]
+    rows = [r for r in rows if r["split"] == "dev" and any(p["text"] for p in r["plates"])][:6]
+    names = ["Romania", "Romania", "Israel", "Romania", "Romania", "Romania"]
+    for r, name in zip(rows, names):
+        r["plates"] = [{"box": p["box"], "text": None, "teacher_text": p["text"], "teacher_conf": 0.99,
+                        "teacher_region": name} for p in r["plates"] if p["text"]]
+    rows[3]["plates"][0]["teacher_text"] = "1234567890"  # no Romanian format: not counted
+    # counted: (row, plate) whose teacher country is ours and whose text fits a Romanian format
+    # (docs/layouts.md: LL NN LLL, L NN LLL, L NNN LLL); row 2 is "Israel", row 5's B089414 fits none
+    counted = {(0, 0), (1, 0), (3, 1), (4, 0)}
+    assert [p["teacher_text"] for k, i in sorted(counted) for p in [rows[k]["plates"][i]]] == [
+        "B21GSB", "B172WAW", "IF82EVA", "TR95XMI"]
+    (tmp_path / "images").symlink_to(SCENES / "images")
+    (tmp_path / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tally = evaluate.run_set(recognizer, tmp_path / "labels.jsonl", "dev", RecognizeOptions(), 12, 0)
+    want = []
+    for k, r in enumerate(rows):
+        img = evaluate.decode((SCENES / r["image"]).read_bytes(), evaluate.MAX_PIXELS)
+        results = recognizer.recognize(img, RecognizeOptions())
+        for i, p in enumerate(r["plates"]):
+            box = Box(*p["box"])
+            best = max(results, key=lambda x: x.box.iou(box), default=None)
+            if best is not None and best.box.iou(box) >= 0.5 and (k, i) in counted:
+                want.append(best.read.region.split("-")[0] == "ro")
+    assert tally.teacher_region == want
+    assert len(want) >= 3 and sum(want) >= 1  # found Romanian plates, some named Romanian
+    assert tally.summary()["teacher_region_plates"] == len(want)

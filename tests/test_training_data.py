@@ -238,6 +238,40 @@ def test_teacher_reads_label_only_unlabelled_plates_read_confidently(tmp_path: P
     assert [it.texts for it in strict] == [("1234ABC", None), ("AB123", None, None)]
 
 
+def test_plates_learn_the_teachers_country_only_where_it_read_them_surely_and_the_format_fits(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``reader_data.det_regions``: one region per plate ``det_crops`` cuts, in its order.  The
+    teacher has no India, so a 10-character Indian reading it calls American must not teach "us"."""
+    monkeypatch.setattr(datasets, "DATA", tmp_path)
+    monkeypatch.setattr(datasets, "TEACHER_READS", tmp_path / "reads.jsonl")
+    _write_jsonl(tmp_path / "detection" / "romanian" / "labels.jsonl", [
+        {"image": "images/r.jpg", "split": "train", "country": "ro", "plates": [
+            {"box": [0, 0, 40, 10], "text": None}, {"box": [0, 20, 40, 30], "text": None},
+            {"box": [0, 40, 40, 50], "text": None}]}])
+    _write_jsonl(tmp_path / "reads.jsonl", [
+        {"set": "romanian", "image": "r.jpg", "box": [0, 0, 40, 10], "teacher_text": "CA1234AB",
+         "teacher_conf": 0.97, "teacher_region": "Bulgaria"},  # a Bulgarian car on a Romanian road
+        {"set": "romanian", "image": "r.jpg", "box": [0, 20, 40, 30], "teacher_text": "B123ABC",
+         "teacher_conf": 0.95, "teacher_region": "Unknown"},  # no country named: the scene's
+        {"set": "romanian", "image": "r.jpg", "box": [0, 40, 40, 50], "teacher_text": "B12ABC",
+         "teacher_conf": 0.95}])  # an older cache without regions: the scene's
+    plates = [
+        ("AB12CDE", 0.95, "United Kingdom"),  # a British plate, British format: gb
+        ("MH12AB1234", 0.96, "United States"),  # an Indian plate called American: no region
+        ("ABC1234", 0.93, "United States"),  # an American plate: any state
+        ("7XYZ123", 0.97, "Israel"),  # a country we have no templates or region for
+        ("AB12CDF", 0.6, "United Kingdom"),  # an unsure read teaches nothing, region included
+    ]
+    _write_jsonl(tmp_path / "detection" / "openimages_lp" / "labels.jsonl", [
+        {"image": "images/o.jpg", "split": "train", "country": None, "plates": [
+            {"box": [0, 20 * i, 40, 20 * i + 12], "text": None, "teacher_text": t, "teacher_conf": c,
+             "teacher_region": r} for i, (t, c, r) in enumerate(plates)]}])
+    items = datasets.det_items("train", ("romanian", "openimages_lp"), teacher_conf=0.9)
+    known = ["bg", "gb", "ro", "us-ca", "us-ny"]
+    assert reader_data.det_regions(items, known) == ["bg", "ro", "ro", "gb", "", "us", ""]
+    assert len(reader_data.det_regions(items, known)) == sum(len(reader_data.plates_of(it)) for it in items)
+
+
 def test_teacher_reads_missing_for_a_set_that_needs_them_is_an_error(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(datasets, "DATA", tmp_path)
     monkeypatch.setattr(datasets, "TEACHER_READS", tmp_path / "none.jsonl")

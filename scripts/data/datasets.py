@@ -78,6 +78,52 @@ def teacher_reads(path: Path = TEACHER_READS) -> dict[tuple[str, str, tuple[int,
     return {(r["set"], r["image"], tuple(r["box"])): r for r in _rows(path)}
 
 
+# The teacher's region names that are regions of ours ("United States": any US state, see
+# ``teacher_country``); the rest (Israel, Malaysia, "Unknown"...) teach no region
+TEACHER_REGION_CODES = {
+    "Albania": "al", "Argentina": "ar", "Australia": "au", "Austria": "at", "Belarus": "by", "Belgium": "be",
+    "Bosnia and Herzegovina": "ba", "Brazil": "br", "Bulgaria": "bg", "Canada": "ca", "Croatia": "hr", "Cyprus": "cy",
+    "Czech Republic": "cz", "Denmark": "dk", "Estonia": "ee", "Finland": "fi", "France": "fr", "Germany": "de",
+    "Greece": "gr", "Hungary": "hu", "Iceland": "is", "Ireland": "ie", "Italy": "it", "Latvia": "lv",
+    "Liechtenstein": "li", "Lithuania": "lt", "Luxembourg": "lu", "Malta": "mt", "Mexico": "mx", "Moldova": "md",
+    "Montenegro": "me", "Netherlands": "nl", "North Macedonia": "mk", "Norway": "no", "Poland": "pl",
+    "Portugal": "pt", "Romania": "ro", "Serbia": "rs", "Slovakia": "sk", "Slovenia": "si", "Spain": "es",
+    "Sweden": "se", "Switzerland": "ch", "Turkey": "tr", "Ukraine": "ua", "United Kingdom": "gb",
+    "United States": "us",
+}
+
+
+def teacher_country(text: str, name: str) -> str:
+    """Our country code for a plate the teacher read as ``text`` in the country ``name`` ("us": an
+    American plate, state unknown); "" where the teacher named no country of ours or the text fits
+    none of that country's formats.
+
+    Why the format check: the teacher has no India or Vietnam and calls such plates American or
+    British; a reading that fits no format of the named country is not taken as its plate.
+    """
+    from edge_alpr.engine import regions
+
+    code = TEACHER_REGION_CODES.get(name, "")
+    return code if code and regions.matches(text, code) else ""
+
+
+def teacher_regions(min_conf: float = TEACHER_CONF) -> dict[tuple[str, str, tuple[int, ...]], tuple[str, str]]:
+    """(text, region name) the teacher gave each plate it read at least ``min_conf`` sure, keyed by
+    (set, image name, box): the teacher-read sets' own fields and the cached reads of the others
+    (a set not in the data names none)."""
+    out = {}
+    for name in TEACHER_SETS:
+        labels = DATA / "detection" / name / "labels.jsonl"
+        for r in _rows(labels) if labels.exists() else []:
+            for p in r["plates"]:
+                if _teacher_text(p, min_conf) and p.get("teacher_region"):
+                    out[(name, Path(r["image"]).name, tuple(p["box"]))] = (p["teacher_text"], p["teacher_region"])
+    for key, r in teacher_reads(TEACHER_READS).items():
+        if _teacher_text(r, min_conf) and r.get("teacher_region"):
+            out[key] = (r["teacher_text"], r["teacher_region"])
+    return out
+
+
 def det_sets(text: str) -> tuple[str, ...]:
     """Comma-separated detection set names (an argparse type): each must be a folder of the data."""
     names = tuple(n.strip() for n in text.split(",") if n.strip())

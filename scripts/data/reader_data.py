@@ -234,6 +234,19 @@ def jittered_det_crops(items: list[datasets.DetItem], copies: int,
     return np.stack(xs), ts, rs
 
 
+def det_regions(items: list[datasets.DetItem], known: list[str]) -> list[str]:
+    """The region of every plate ``det_crops`` cuts, in its order: the teacher's country where it
+    read the plate confidently, the country is one of ``known`` (or ``us``: any state) and the
+    text fits its formats (``datasets.teacher_country``); else the scene's country ("" = unknown)."""
+    named = datasets.teacher_regions()
+    out = []
+    for it in items:
+        for box, text in plates_of(it):
+            code = datasets.teacher_country(text, named.get((it.dataset, it.path.name, tuple(box)), ("", ""))[1])
+            out.append(code if code == "us" or code in known else it.country or "")
+    return out
+
+
 def det_crops(items: list[datasets.DetItem]) -> tuple[np.ndarray, list[str], list[str]]:
     """Plate crops cut from labelled detection scenes exactly as the service cuts them."""
     xs, ts, rs = [], [], []

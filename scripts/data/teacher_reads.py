@@ -7,7 +7,8 @@ confident reads become training labels (``datasets.det_items(..., teacher_conf=.
 teacher is a training-time tool only: nothing in ``edge_alpr/`` loads it or its outputs.
 
 Its reads are written to ``$EDGE_ALPR_CACHE/teacher_reads.jsonl``, one line per plate box
-(``set``, ``image``, ``box``, ``teacher_text``, ``teacher_conf``, ``teacher_min_char_prob``),
+(``set``, ``image``, ``box``, ``teacher_text``, ``teacher_conf``, ``teacher_min_char_prob``,
+``teacher_region``),
 in the same form as the teacher fields of the teacher-read detection sets.  Needs the
 ``train`` extra plus ``pip install onnxruntime``.
 
@@ -34,6 +35,17 @@ from scripts.progress import Progress
 from scripts.train import tfcommon
 
 TEACHER = datasets.DATA.parent / "teachers" / "fast-plate-ocr-cct-xs-v2-global" / "cct_xs_v2_global.onnx"
+# The teacher's region head names these (its plate config's ``plate_regions``, in output order)
+TEACHER_REGIONS = (
+    "Albania", "Andorra", "Argentina", "Armenia", "Australia", "Austria", "Azerbaijan", "Bahrain", "Belarus", "Belgium",
+    "Bosnia and Herzegovina", "Brazil", "Bulgaria", "Cambodia", "Canada", "Croatia", "Cyprus", "Czech Republic",
+    "Denmark", "Estonia", "Finland", "France", "Georgia", "Germany", "Gibraltar", "Greece", "Guernsey", "Hungary",
+    "Iceland", "Indonesia", "Ireland", "Israel", "Italy", "Latvia", "Liechtenstein", "Lithuania", "Luxembourg",
+    "Malaysia", "Malta", "Mexico", "Moldova", "Monaco", "Montenegro", "Netherlands", "New Zealand", "North Macedonia",
+    "Norway", "Poland", "Portugal", "Qatar", "Romania", "San Marino", "Serbia", "Singapore", "Slovakia", "Slovenia",
+    "Spain", "Sweden", "Switzerland", "Thailand", "Turkey", "United States", "Ukraine", "United Kingdom", "Vietnam",
+    "Unknown",
+)
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_"  # the teacher's classes; "_" pads
 MARGIN = 0.08  # the teacher's crop margin on every side (its README)
 OUT = tfcommon.CACHE / "teacher_reads.jsonl"
@@ -59,15 +71,15 @@ class Teacher:
         h, w = image.shape[:2]
         return crop_resize(image, expand(Box(*box), MARGIN, MARGIN, w, h), 128, 64)
 
-    def read(self, crops: np.ndarray) -> list[tuple[str, float, float]]:
-        """(text, product of slot maxima, smallest slot maximum) per 64x128 crop."""
-        probs = self.session.run(["plate"], {self.input: crops})[0]
+    def read(self, crops: np.ndarray) -> list[tuple[str, float, float, str]]:
+        """(text, product of slot maxima, smallest slot maximum, region name) per 64x128 crop."""
+        probs, regions = self.session.run(["plate", "region"], {self.input: crops})
         out = []
-        for p in probs:
+        for p, r in zip(probs, regions):
             best = p.argmax(-1)
             top = p.max(-1)
             text = "".join(ALPHABET[i] for i in best if ALPHABET[i] != "_")
-            out.append((text, float(np.prod(top)), float(top.min())))
+            out.append((text, float(np.prod(top)), float(top.min()), TEACHER_REGIONS[int(np.argmax(r))]))
         return out
 
 
@@ -85,7 +97,7 @@ def audit_ocr(teacher: Teacher, conf: float) -> None:
             img = datasets.load_rgb(it.path)
             py, px = round(img.shape[0] * MARGIN), round(img.shape[1] * MARGIN)
             crops.append(resize(np.pad(img, ((py, py), (px, px), (0, 0)), mode="edge"), 128, 64))
-        for it, (text, c, _) in zip(batch, teacher.read(np.stack(crops))):
+        for it, (text, c, _, _) in zip(batch, teacher.read(np.stack(crops))):
             ok = len(text) == len(it.text) and all(a == b or b == "?" for a, b in zip(text, it.text))
             per.setdefault(it.dataset, []).append((ok, c))
             if c >= conf and not ok and "?" not in it.text:
@@ -118,9 +130,10 @@ def main() -> None:
     for it in items:
         img = datasets.load_rgb(it.path)
         crops = np.stack([teacher.cut(img, b) for b in it.boxes])
-        for box, (text, conf, low) in zip(it.boxes, teacher.read(crops)):
+        for box, (text, conf, low, region) in zip(it.boxes, teacher.read(crops)):
             rows.append({"set": it.dataset, "image": it.path.name, "box": list(box), "teacher_text": text,
-                         "teacher_conf": round(conf, 4), "teacher_min_char_prob": round(low, 4)})
+                         "teacher_conf": round(conf, 4), "teacher_min_char_prob": round(low, 4),
+                         "teacher_region": region})
         bar.update()
     bar.close()
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,9 @@ exact plate-read rate (case- and separator-insensitive, ``?`` in a label is a wi
 character accuracy, top-N rate, region accuracy and latency per stage (median, p90).
 On the teacher-read detection sets (plates with ``teacher_text`` but no ``text``) the read
 rates are agreement with the teacher's confident reads (``--teacher-conf``), not accuracy:
-they are printed as ``teacher_agreement``, ``teacher_topn`` and ``teacher_plates``.
+they are printed as ``teacher_agreement``, ``teacher_topn`` and ``teacher_plates``; where the
+teacher also named a country of ours that the reading's format fits, ``teacher_region_agreement``
+is how often a found plate's region names that country.
 With the one-plate ``.txt`` format only the labelled plate counts: a detection elsewhere is not
 a false positive.  Label files that cannot be used (no such image, a malformed line) are listed
 on stderr, never dropped silently (``txt_labels.py`` says what it accepts).
@@ -75,6 +77,7 @@ class Tally:
     chars: list[float] = field(default_factory=list)
     topn: list[bool] = field(default_factory=list)
     region: list[bool] = field(default_factory=list)
+    teacher_region: list[bool] = field(default_factory=list)  # found plates: our country is the teacher's
     qmarks: int = 0  # returned plates or candidates with a "?" (a masked-character mark, never a reading)
     times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     by_teacher: bool = False  # the texts are a teacher's reads: the read rates are agreement
@@ -98,6 +101,9 @@ class Tally:
             out["outputs_with_qmark"] = self.qmarks
         if self.region:
             out["region_accuracy"] = float(np.mean(self.region))
+        if self.teacher_region:
+            out["teacher_region_agreement"] = float(np.mean(self.teacher_region))
+            out["teacher_region_plates"] = len(self.teacher_region)
         for k, v in self.times.items():
             out[f"{k}_ms_median"] = float(np.median(v))
             out[f"{k}_ms_p90"] = float(np.percentile(v, 90))
@@ -172,19 +178,23 @@ def eval_scene(
     min_h: int,
     only_labelled: bool,
     dump: tuple[Path, str] | None = None,
+    countries: list[str] | None = None,
 ) -> None:
-    """Detection + end-to-end reading on one scene (``dump``: folder and name for unmatched boxes)."""
+    """Detection + end-to-end reading on one scene (``dump``: folder and name for unmatched boxes;
+    ``countries``: per plate, the teacher's country where it names one of ours, else "")."""
     dets = timed(t, "detect", rec.detect, img, opts)
     match_detections(dets, gts, t, min_h, only_labelled)
     if dump:
         dump_unmatched(dump[0], dump[1], img, dets, gts)
     results = timed(t, "pipeline", rec.recognize, img, opts)
     t.qmarks += sum("?" in p for r in results for p in [r.read.plate, *(c.plate for c in r.read.candidates)])
-    for g, text in gts:
+    for j, (g, text) in enumerate(gts):
         if text is None or g.height < min_h:
             continue
         best = max(results, key=lambda r: r.box.iou(g), default=None)
         hit = best is not None and best.box.iou(g) >= 0.5
+        if hit and countries and countries[j]:
+            t.teacher_region.append(best.read.region.split("-", 1)[0] == countries[j])
         t.reads.append(hit and same(best.read.plate, text))
         t.chars.append(char_acc(best.read.plate, text) if hit else 0.0)
         t.topn.append(hit and any(same(c.plate, text) for c in best.read.candidates))
@@ -224,7 +234,10 @@ def run_set(rec: Recognizer, path: Path, split: str, opts: RecognizeOptions, min
             labels = [label_text(p, teacher_conf) for p in r["plates"]]
             t.by_teacher = t.by_teacher or any(by for _, by in labels)
             gts = [(Box(*p["box"]), text) for p, (text, _) in zip(r["plates"], labels)]
-            eval_scene(rec, img, gts, t, opts, min_h, False, (dump, Path(r["image"]).stem) if dump else None)
+            countries = [datasets.teacher_country(text, p.get("teacher_region") or "") if by and text else ""
+                         for p, (text, by) in zip(r["plates"], labels)]
+            eval_scene(rec, img, gts, t, opts, min_h, False, (dump, Path(r["image"]).stem) if dump else None,
+                       countries)
     else:
         eval_ocr(rec, rows, path.parent, t)
     return t

@@ -164,3 +164,26 @@ def region_loss(y, p):
     picked = ops.take_along_axis(p, ops.expand_dims(ops.maximum(y, 0), -1), axis=-1)[..., 0]
     ce = -ops.log(ops.clip(picked, 1e-7, 1.0))
     return ops.sum(ce * mask) / ops.maximum(1.0, ops.sum(mask))
+
+
+# A region label meaning "one of the ``group`` regions, which one unknown" (``region_group_loss``):
+# a plate known to be American whose state nobody named
+ANY_OF_GROUP = -2
+
+
+def region_group_loss(group: list[int]):
+    """``region_loss`` where the label ``ANY_OF_GROUP`` asks for the mass of ``group`` (the US
+    states): a real plate a teacher called American teaches "American" without a made-up state."""
+    from keras import ops
+
+    def loss(y, p):
+        y = ops.reshape(ops.cast(y, "int32"), (-1,))
+        one = ops.take_along_axis(p, ops.expand_dims(ops.maximum(y, 0), -1), axis=-1)[..., 0]
+        members = ops.convert_to_tensor(np.isin(np.arange(p.shape[-1]), group).astype("float32"))
+        anyof = ops.sum(p * members, axis=-1)
+        picked = ops.where(ops.equal(y, ANY_OF_GROUP), anyof, one)
+        mask = ops.cast(ops.logical_or(ops.greater_equal(y, 0), ops.equal(y, ANY_OF_GROUP)), "float32")
+        ce = -ops.log(ops.clip(picked, 1e-7, 1.0))
+        return ops.sum(ce * mask) / ops.maximum(1.0, ops.sum(mask))
+
+    return loss

@@ -21,12 +21,13 @@ from scripts.data import augment as scene_aug
 from scripts.data import datasets
 from scripts.data import reader_data as rd
 from scripts.train import reader_model as rm
-from scripts.train import tfcommon
+from scripts.train import swa, tfcommon
 
 IN_H, IN_W, MAX_LEN = rd.IN_H, rd.IN_W, rd.MAX_LEN
 TILTED_SEED = 13  # --tilted's pasted crops: other pastes than --scene-crops' (seed 9)
 ROW_SEED = 31  # --row-crops' plates: seeds 3,100,000 up, apart from the synthetic sets' and bench_layouts'
 ALPHABET, PAD, CTC_ROWS = rm.ALPHABET, rm.PAD, rm.CTC_ROWS
+ANY_STATE = "us"  # a region label: an American plate, state unknown (rm.region_group_loss)
 
 
 def _count(text: str) -> int:
@@ -93,6 +94,10 @@ def main() -> None:
     ap.add_argument("--teacher-conf", type=float, default=None,
                     help="also learn the plates of every detection scene that have no human text from the teacher's "
                          "reads at least this confident (datasets.det_items; run scripts/data/teacher_reads.py first)")
+    ap.add_argument("--teacher-regions", action="store_true",
+                    help="--det-crops' plates learn the country the teacher named where it read them confidently and "
+                         "the text fits that country's formats (reader_data.det_regions; 'United States': any state); "
+                         "run scripts/data/teacher_reads.py first")
     ap.add_argument("--regions-from", type=Path,
                     help="the region list of this JSON file (a sidecar or a train_reader_gpu.py run.json) instead "
                          "of the rendered and real regions: --init weights of such a run then load")
@@ -110,6 +115,10 @@ def main() -> None:
                          "none keeps dev unseen until evaluate.py)")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=1e-4)
+    ap.add_argument("--average-from", type=float, default=0.0, metavar="FRACTION",
+                    help="average the weights from this fraction of the run on, at a constant --lr (stochastic "
+                         "weight averaging, scripts/train/swa.py); 0: the last weights, after a cosine decay")
+    ap.add_argument("--average-every", type=int, default=50, help="--average-from: batches between averaged points")
     ap.add_argument("--lowres", type=int, default=0,
                     help="low-resolution scene-like copies of each real crop (reader_data.scene_copy)")
     ap.add_argument("--scene-crops", type=int, default=0,
@@ -218,8 +227,11 @@ def main() -> None:
         print(f"row crops: {len(wx)} (top and bottom rows of {args.row_crops} two-row plates)", flush=True)
     if args.det_crops:
         cx, ct, cr = rd.det_crops(det_train)
+        if args.teacher_regions:
+            cr = rd.det_regions(det_train, regions)
+            print(f"detection-scene plates with a teacher's region: {sum(1 for v in cr if v)} of {len(cr)}", flush=True)
         rx, rt = np.concatenate([rx] + [cx] * args.det_crops), rt + ct * args.det_crops
-        rr = rr + [r if r in regions else "" for r in cr] * args.det_crops
+        rr = rr + [r if r in regions or r == ANY_STATE else "" for r in cr] * args.det_crops
         print(f"detection-scene crops: {len(cx)} x{args.det_crops}", flush=True)
     if args.holdout:
         print(f"held out: {len(ocr_held)} OCR crops, {len(det_held)} detection scenes; training keeps "
@@ -229,7 +241,8 @@ def main() -> None:
     regs = sr + rr * args.real_repeat + qr
     y = np.stack([rm.encode(t) for t in texts])
     # Crops without a region label get -1 and are masked out of the region loss.
-    r = np.array([regions.index(v) if v in regions else -1 for v in regs], np.int32)
+    r = np.array([regions.index(v) if v in regions else rm.ANY_OF_GROUP if v == ANY_STATE else -1 for v in regs],
+                 np.int32)
     n_scene = len(x) - len(sx) - len(rx) * args.real_repeat
     print(f"train: {len(sx)} synthetic + {len(rx)} real x{args.real_repeat} + {n_scene} scene crops; "
           f"{len(regions)} regions", flush=True)
@@ -259,16 +272,18 @@ def main() -> None:
         v1.load_weights(args.trunk_from)
         print(f"trunk ({rm.copy_trunk(v1, model)} layers) from {args.trunk_from}", flush=True)
     if args.region_only:
-        if not args.init:
-            ap.error("--region-only needs --init WEIGHTS")
+        if not (args.init or args.init_tflite):
+            ap.error("--region-only needs --init WEIGHTS or --init-tflite MODEL")
         for layer in model.layers:
             layer.trainable = layer.name == "region"
     steps = args.epochs * (len(x) // args.batch + 1)
-    sched = keras.optimizers.schedules.CosineDecay(args.lr, steps)
+    sched = args.lr if args.average_from else keras.optimizers.schedules.CosineDecay(args.lr, steps)
+    averager = swa.callback(steps, args.average_from, args.average_every) if args.average_from else None
     model.compile(
         keras.optimizers.AdamW(sched, weight_decay=args.weight_decay),
         loss={"chars": rm.ctc_loss if args.head == "ctc" else rm.slot_loss,
-              "region": rm.region_loss},
+              "region": rm.region_group_loss([i for i, v in enumerate(regions) if v.startswith("us-")])
+              if args.teacher_regions else rm.region_loss},
         loss_weights={"chars": 0.0 if args.region_only else 1.0, "region": args.region_weight},
     )
     model.summary(print_fn=lambda s: print(s, flush=True) if "Total" in s else None)
@@ -279,7 +294,11 @@ def main() -> None:
     watch = datasets.ocr_items("dev") if args.monitor == "dev" else ocr_held if args.monitor == "heldout" else []
     dx, dt_, _, dd = rd.real(watch) if watch else (None, [], [], [])
     for ep in range(args.epochs):
-        model.fit(ds, epochs=1, verbose=0)
+        model.fit(ds, epochs=1, verbose=0, callbacks=[averager] if averager else [])
+        if averager and ep == args.epochs - 1:
+            points = averager.finish()
+            norms = swa.refresh_bn(model, np.concatenate([np.asarray(a) for a, _ in ds.take(64)]))
+            print(f"averaged {points} points of the run; {norms} batch norms refreshed", flush=True)
         model.save_weights(ckpt)
         if dx is None:
             print(f"epoch {ep + 1}/{args.epochs} {time.time() - t0:.0f}s", flush=True)
@@ -330,12 +349,14 @@ def main() -> None:
                 "two_row_plates_cut_into_rows": args.row_crops,
                 "scene_plates_read": teacher_plates,
                 "teacher_min_conf": args.teacher_conf,
+                "teacher_regions": args.teacher_regions,
                 "init": str(args.init_tflite or args.init or args.trunk_from or ""),
                 "held_out_every": args.holdout,
                 "held_out_offset": args.holdout_offset,
                 "epochs": args.epochs,
                 "region_weight": args.region_weight,
                 "region_only": args.region_only,
+                "averaged_from": args.average_from,
                 "wall_time_s": round(time.time() - t0),
             },
         },

@@ -186,15 +186,16 @@ def parse_section(cls: type[T], obj: Any, where: str, *, sep: str = ".", ignore:
     """Build the dataclass ``cls`` from the mapping ``obj``, checking every key against its field.
 
     A key missing from ``obj`` takes the field's default; ``ignore`` names keys accepted but not
-    fields (a camera source's ``kind``); ``given`` fills fields that no file sets.  A nested
-    section's path is ``<where><sep><key>``.
+    fields (a camera source's ``kind``); ``given`` fills fields that no file sets.  A key's path
+    is ``<where><sep><key>``, a scalar's as a section's: the top level (``sep=": "``) names
+    ``file: log_level`` as it names ``file: api``, and a section's keys read ``file: api.port``.
     """
     fields = [f for f in dataclasses.fields(cast(Any, cls)) if f.name not in given]
     d = check_keys(obj, {f.name for f in fields} | ignore, where)
     kinds, values = hints(cast(type, cls)), {}
     for f in fields:
         limits = limits_of(f)
-        at = f"{where}{sep if section_types(kinds[f.name]) else '.'}{f.name}"
+        at = f"{where}{sep}{f.name}"
         if f.name not in d:
             if limits.required or (f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING):
                 raise ConfigError(f"{where}: the key {f.name!r} is required")

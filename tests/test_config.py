@@ -85,6 +85,18 @@ def test_strict_errors_name_key_and_file(obj: object, needle: str) -> None:
     assert needle in str(err.value) and "site.yaml" in str(err.value)
 
 
+@pytest.mark.parametrize("obj, message", [
+    ({"log_level": "LOUD"}, "site.yaml: log_level: 'LOUD' is not "),
+    ({"state_dir": 5}, "site.yaml: state_dir: expected str, got 5"),
+    ({"api": {"port": "80"}}, "site.yaml: api.port: expected int"),
+])
+def test_top_level_keys_read_as_nested_ones(obj: object, message: str) -> None:
+    """``file: key: ...`` for a top-level scalar as for a section (not ``file.key``)."""
+    with pytest.raises(ConfigError) as err:
+        config.from_dict(obj, "site.yaml")
+    assert str(err.value).startswith(message), str(err.value)
+
+
 def test_yaml_syntax_and_missing_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("api: [unclosed\n")

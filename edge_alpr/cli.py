@@ -98,10 +98,20 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_check(cfg: Config) -> int:
     # what build() checks before it opens anything, without importing the service: this runs
     # before every start (ExecStartPre) and must stay quick on a Raspberry Pi
+    # every listed camera is checked, in use or not, so enabling the stream later cannot fail
     for cam in cfg.stream.cameras:
         camera_regions(cfg, cam.id, cam.regions)
-    print(f"edge-alpr: config OK ({cfg.source}; {len(cfg.stream.cameras)} camera(s))")
+    print(f"edge-alpr: config OK ({cfg.source}; {_cameras_line(cfg)})")
     return 0
+
+
+def _cameras_line(cfg: Config) -> str:
+    """The cameras ``run`` will open, as the service's start-up line counts them: a disabled
+    stream opens none, however many are listed."""
+    used = cfg.stream.in_use
+    if not used:
+        return f"0 cameras ({cfg.stream.why_none()})"
+    return f"{len(used)} camera{'' if len(used) == 1 else 's'}: {', '.join(c.id for c in used)}"
 
 
 def _cmd_read(args: argparse.Namespace, cfg: Config) -> int:

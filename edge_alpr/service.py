@@ -64,7 +64,7 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
     propagates, so a failed start leaves no thread, socket or retained ``online`` behind.
     """
     state = make_state_dir(cfg.state_path)
-    cameras = cfg.stream.cameras if cfg.stream.enabled else ()
+    cameras = cfg.stream.in_use
     # Settings first: a typo is reported before a camera opens or a model loads.
     options = [RecognizeOptions(mode=cam.mode, regions=camera_regions(cfg, cam.id, cam.regions))
                for cam in cameras]
@@ -155,7 +155,7 @@ def startup_lines(svc: Service, port: int | None) -> list[str]:
     events = (f"{' and '.join(sinks)}, queued in {svc.outbox.path} until delivered" if sinks
               else "logged only (no MQTT, no webhooks configured)")
     return [f"edge-alpr {__version__} running; API: {api}",
-            f"cameras: {cams or 'none (stream.enabled is false or no camera is listed)'}",
+            f"cameras: {cams or f'none ({cfg.stream.why_none()})'}",
             f"events: {events}"]
 
 

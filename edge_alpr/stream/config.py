@@ -252,6 +252,18 @@ class StreamConfig(Section):
     cameras: tuple[CameraConfig, ...] = setting((CameraConfig(),), parse=_cameras)
     events: EventConfig = EventConfig()
 
+    @property
+    def in_use(self) -> tuple[CameraConfig, ...]:
+        """The cameras ``edge-alpr run`` opens: none while ``enabled`` is false."""
+        return self.cameras if self.enabled else ()
+
+    def why_none(self) -> str:
+        """Why ``run`` opens no camera ("" when it opens some), in the words check-config and the
+        start-up both use, so a check never reports cameras the service will not open."""
+        if not self.enabled:
+            return f"stream.enabled is false; {len(self.cameras)} configured"
+        return "" if self.cameras else "stream.cameras lists none"
+
 
 def describe_source(source: Any) -> str:
     """A camera source in a few words, with no password (an RTSP URL may carry one)."""

@@ -149,8 +149,14 @@ def _cmd_read(args: argparse.Namespace, cfg: Config) -> int:
         for r in results:
             d = r.to_dict()
             print(f"{name}: {d['plate']}  score {d['score']}  region {r.read.region}  "
-                  f"vehicle {r.vehicle.type}  box {d['box']}  ({elapsed:.0f} ms)")
+                  f"vehicle {r.vehicle.type}  box {box_text(d['box'])}  ({elapsed:.0f} ms)")
     return status
+
+
+def box_text(box: dict[str, int]) -> str:
+    """A plate box as ``xmin,ymin-xmax,ymax`` (pixels, top-left to bottom-right): the API's
+    ``box`` object in a form a person reads at a glance."""
+    return f"{box['xmin']},{box['ymin']}-{box['xmax']},{box['ymax']}"
 
 
 def main(argv: list[str] | None = None) -> int:

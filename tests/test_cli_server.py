@@ -145,6 +145,30 @@ def test_read_command_json_matches_the_api(api: Any, sample_images: list[Path]) 
         assert d["results"] == r.json()["results"]
 
 
+def test_read_command_prints_the_box_as_corners(sample_images: list[Path]) -> None:
+    """Plain text shows the box as ``xmin,ymin-xmax,ymax``, not as a Python dict."""
+    image = str(sample_images[0])
+    box = json.loads(cli("read", image, "--json").stdout)["results"][0]["box"]
+    out = cli("read", image)
+    assert out.returncode == 0, out.stderr
+    first = out.stdout.splitlines()[0]
+    assert f"  box {box['xmin']},{box['ymin']}-{box['xmax']},{box['ymax']}  (" in first, first
+    assert "{" not in out.stdout
+
+
+def test_serve_says_its_address_once(tmp_path: Path) -> None:
+    """With stdout a pipe, the address is the stdout line and the log line on stderr leaves it
+    out (a console showing both saw it twice)."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\nlog_level: INFO\n")
+    proc = start_serve(cfg, free_port())
+    proc.send_signal(signal.SIGTERM)
+    rest, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "edge-alpr API up (state in " in err and "http://" not in err, err
+    assert "listening on" not in rest + err
+
+
 def test_read_command_reports_bad_files(tmp_path: Path, sample_images: list[Path]) -> None:
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"garbage")

@@ -217,11 +217,14 @@ def serve(cfg: Config) -> int:
     host = cfg.api.host
     shown = f"[{host}]" if ":" in host else host
     secured = api_token(cfg.api.token_env, cfg.api.token_credential) is not None
-    log.info("edge-alpr API listening on http://%s:%d/ (state in %s, %s)", shown,
-             runtime.server.port, cfg.state_dir,
-             "token required" if secured else "no token: loopback only")
+    access = "token required" if secured else "no token: loopback only"
+    url = f"http://{shown}:{runtime.server.port}/"
+    # the address once: on stdout where a program reads it, else in the log line
     if announce_to(sys.stdout):
-        print(f"listening on http://{shown}:{runtime.server.port}/", flush=True)
+        log.info("edge-alpr API up (state in %s, %s)", cfg.state_dir, access)
+        print(f"listening on {url}", flush=True)
+    else:
+        log.info("edge-alpr API listening on %s (state in %s, %s)", url, cfg.state_dir, access)
     try:
         while not stop.wait(1.0):
             pass
@@ -231,12 +234,13 @@ def serve(cfg: Config) -> int:
 
 
 def announce_to(stream: IO[str] | None) -> bool:
-    """Whether ``serve`` prints its ``listening on URL`` line on ``stream`` (stdout).
+    """Whether ``serve`` prints its ``listening on URL`` line on ``stream`` (stdout); when it
+    does, the log line leaves the address out, so a pipe's reader sees it once.
 
     Why: a program that starts the server reads that line from a pipe to know it is up; a person
-    at a terminal already sees the log line on stderr, and under systemd stdout and stderr both
-    go to the journal (``JOURNAL_STREAM`` names its socket), where the line came twice.  With
-    stdout closed (``serve >&-``) Python's ``sys.stdout`` is None: nowhere to print.
+    at a terminal sees the log line on stderr, and under systemd stdout and stderr both go to the
+    journal (``JOURNAL_STREAM`` names its socket): there the log line says it.  With stdout
+    closed (``serve >&-``) Python's ``sys.stdout`` is None: nowhere to print.
     """
     if stream is None:
         return False

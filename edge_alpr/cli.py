@@ -21,6 +21,7 @@ from pathlib import Path
 from . import __version__
 from .config import DEFAULT_PATH, Config, camera_regions, load
 from .errors import ConfigError, EdgeAlprError
+from .systemd import JournalFormatter, is_journal, priority_prefix
 
 log = logging.getLogger("edge_alpr")
 EXIT_CONFIG = 78  # sysexits.h EX_CONFIG: the unit's RestartPreventExitStatus
@@ -149,8 +150,24 @@ def _cmd_read(args: argparse.Namespace, cfg: Config) -> int:
         for r in results:
             d = r.to_dict()
             print(f"{name}: {d['plate']}  score {d['score']}  region {r.read.region}  "
-                  f"vehicle {r.vehicle.type}  box {box_text(d['box'])}  ({elapsed:.0f} ms)")
+                  f"vehicle {r.vehicle.type}  box {box_text(r.box.to_dict())}  ({elapsed:.0f} ms)")
     return status
+
+
+def _log_to_stderr(level: str) -> None:
+    """The log on stderr; in the journal each line carries its priority, so that
+    ``journalctl -p warning`` shows warnings and errors and not every event."""
+    handler = logging.StreamHandler(sys.stderr)
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    handler.setFormatter(JournalFormatter(fmt) if is_journal(sys.stderr) else logging.Formatter(fmt))
+    logging.basicConfig(level=level, handlers=[handler])
+
+
+def _print_error(e: EdgeAlprError) -> None:
+    """The one line of an error that ends the command: at error priority in the journal (where
+    the service's config error is what ``journalctl -u edge-alpr -p err`` must show)."""
+    prefix = priority_prefix(logging.ERROR) if is_journal(sys.stderr) else ""
+    print(f"{prefix}edge-alpr: error: {e}", file=sys.stderr, flush=True)
 
 
 def box_text(box: dict[str, int]) -> str:
@@ -167,8 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         cfg = load(args.config)
-        logging.basicConfig(level=cfg.log_level, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        _log_to_stderr(cfg.log_level)
         if args.command == "serve":
             from .api.server import serve
 
@@ -183,10 +199,10 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_check(cfg)
         return _cmd_read(args, cfg)
     except ConfigError as e:
-        print(f"edge-alpr: error: {e}", file=sys.stderr)
+        _print_error(e)
         return EXIT_CONFIG
     except EdgeAlprError as e:
-        print(f"edge-alpr: error: {e}", file=sys.stderr)
+        _print_error(e)
         return 1
     except KeyboardInterrupt:
         return 130

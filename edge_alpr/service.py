@@ -126,7 +126,8 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
             loop.start()
         return svc
     except BaseException as e:
-        log.info("start failed (%s): stopping what was started", e)
+        # the error itself is said once, by the command that ends on it
+        log.info("start failed (%s): stopping what was started", type(e).__name__)
         stop.set()
         for source in sources:
             close_quietly(source)

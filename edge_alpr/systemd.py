@@ -1,9 +1,14 @@
-"""systemd's notify protocol: ``READY=1``, ``STOPPING=1`` and the watchdog's pings.
+"""systemd's notify protocol: ``READY=1``, ``STOPPING=1`` and the watchdog's pings; and the
+journal's priorities for what the process writes on stderr.
 
 Why by hand: the protocol is one datagram on a Unix socket named in $NOTIFY_SOCKET, so a few
 lines here spare the device a libsystemd binding; outside systemd (no socket) every call is a
 no-op.  The watchdog is pinged only while every worker makes progress (``supervision.py``), so
 a hung worker gets the whole service restarted by systemd.
+
+journald files every line of a service's stderr at priority 6 (info) unless the line starts
+with ``<N>`` (the unit's ``SyslogLevelPrefix=``, on by default): ``JournalFormatter`` adds it,
+so that ``journalctl -p err`` shows the service's errors and config errors.
 """
 
 from __future__ import annotations
@@ -11,8 +16,13 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from typing import IO
 
 from .supervision import Supervisor
+
+# syslog's priorities (sd-daemon.h's SD_ERR, ...) of logging's levels
+_PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
+_DEBUG_PRIORITY = 7
 
 # ``service.py`` runs these: its lines keep its logger name.
 log = logging.getLogger("edge_alpr.service")
@@ -50,3 +60,29 @@ def pet_watchdog(supervisor: Supervisor, environ: dict[str, str] | None = None) 
     """Ping systemd's watchdog only while every worker made progress within its deadline, so
     that a hung worker gets the process restarted; True if pinged."""
     return not supervisor.stalled() and sd_notify("WATCHDOG=1", environ)
+
+
+def is_journal(stream: IO[str] | None, environ: dict[str, str] | None = None) -> bool:
+    """True when ``stream`` is the journal's stream socket ($JOURNAL_STREAM names its device and
+    inode), as under systemd with StandardOutput=/StandardError=journal."""
+    env = os.environ if environ is None else environ
+    if stream is None or not env.get("JOURNAL_STREAM"):
+        return False
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError):  # not a file (a test's capture)
+        return False
+    return env["JOURNAL_STREAM"] == f"{st.st_dev}:{st.st_ino}"
+
+
+def priority_prefix(levelno: int) -> str:
+    """``<N>``: the journal's priority for a logging level (3 for ERROR, 6 for INFO...)."""
+    return f"<{next((p for level, p in _PRIORITIES if levelno >= level), _DEBUG_PRIORITY)}>"
+
+
+class JournalFormatter(logging.Formatter):
+    """Prefixes each line of a record (a traceback's too) with its journal priority."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = priority_prefix(record.levelno)
+        return "\n".join(prefix + line for line in super().format(record).splitlines())

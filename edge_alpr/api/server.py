@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import socket
 import sys
 import threading
@@ -35,6 +34,7 @@ from ..lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
 from ..metrics import Metrics, history_samples, outbox_samples, watchlist_samples
 from ..recognizer import Recognizer
 from ..supervision import Supervisor
+from ..systemd import is_journal
 from ..usage import Usage
 from ..watchlists import WatchLists
 from .app import ApiContext, create_app
@@ -247,10 +247,9 @@ def announce_to(stream: IO[str] | None) -> bool:
     try:
         if stream.isatty():
             return False
-        st = os.fstat(stream.fileno())
     except (OSError, ValueError):  # not a file (a test's capture): print
         return True
-    return os.environ.get("JOURNAL_STREAM", "") != f"{st.st_dev}:{st.st_ino}"
+    return not is_journal(stream)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -1,0 +1,62 @@
+"""Under systemd the service's stderr is the journal, which files every line at priority 6 (info)
+unless it starts with ``<N>``: a config error must reach ``journalctl -p err``.  The real CLI
+process, its stderr a file that $JOURNAL_STREAM names as journald names its socket."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from edge_alpr.cli import EXIT_CONFIG
+from edge_alpr.systemd import priority_prefix
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_as_in_the_journal(tmp_path: Path, *args: str, journal: bool = True) -> tuple[int, list[str]]:
+    log = tmp_path / "stderr.log"
+    with open(log, "w") as err:
+        st = os.fstat(err.fileno())
+        env = {**os.environ, "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}" if journal else ""}
+        code = subprocess.run([sys.executable, "-m", "edge_alpr", *args], stdout=subprocess.DEVNULL,
+                              stderr=err, cwd=ROOT, env=env, timeout=120).returncode
+    return code, log.read_text().splitlines()
+
+
+def test_a_config_error_is_one_line_at_error_priority(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("log_level: LOUD\n")
+    code, lines = run_as_in_the_journal(tmp_path, "run", "--config", str(cfg))
+    assert code == EXIT_CONFIG
+    assert lines == [f"<3>edge-alpr: error: {cfg}: log_level: 'LOUD' is not "
+                     "DEBUG, INFO, WARNING or ERROR"], lines
+    code, lines = run_as_in_the_journal(tmp_path, "run", "--config", str(cfg), journal=False)
+    assert code == EXIT_CONFIG and lines[0].startswith("edge-alpr: error: "), lines
+
+
+def test_log_lines_carry_their_level_and_the_error_is_said_once(tmp_path: Path) -> None:
+    with socket.socket() as taken:  # the API's port is in use: a config error after the models load
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(f"state_dir: {tmp_path / 'state'}\napi: {{port: {port}}}\nstream: {{enabled: false}}\n")
+        code, lines = run_as_in_the_journal(tmp_path, "run", "--config", str(cfg))
+    assert code == EXIT_CONFIG, lines
+    ours = [line for line in lines if " edge_alpr" in line or "edge-alpr:" in line]  # not LiteRT's own
+    assert ours and all(line[:3] in ("<6>", "<4>", "<3>") for line in ours), lines
+    assert any(line.startswith("<6>") and " INFO edge_alpr" in line for line in ours), lines
+    errors = [line for line in lines if line.startswith("<3>")]
+    assert errors == [f"<3>edge-alpr: error: cannot listen on 127.0.0.1:{port} "
+                      f"({errors[0].split('(', 1)[1]}"], lines
+    assert sum(f"127.0.0.1:{port}" in line for line in lines) == 1, lines
+
+
+def test_priorities_follow_the_levels() -> None:
+    assert [priority_prefix(level) for level in (logging.DEBUG, logging.INFO, logging.WARNING,
+                                                 logging.ERROR, logging.CRITICAL)] == \
+        ["<7>", "<6>", "<4>", "<3>", "<2>"]

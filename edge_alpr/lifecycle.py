@@ -21,7 +21,7 @@ from types import FrameType
 
 from PIL import Image
 
-from .errors import ConfigError
+from .statedir import writable_folder
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +75,9 @@ def _die_by(signum: int, after_s: float) -> None:
 
 
 def make_state_dir(path: Path) -> Path:
-    """Create the state folder (counters, outbox) or raise a ``ConfigError`` naming the fix."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"state_dir {path}: cannot create it ({e}); set state_dir in the "
-                          "config to a writable folder") from e
-    return path
+    """Create the state folder (counters, outbox) or raise a ``ConfigError`` naming the fix,
+    also when it or a file in it is not writable by this user (``statedir.py``)."""
+    return writable_folder(path, "state_dir")
 
 
 def keep_frame_memory() -> None:

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..fuzzy import normalize
+from ..statedir import writable_folder
 from ..types import Box
 from ..watchlists import Match
 from .config import HistoryConfig
@@ -251,6 +252,8 @@ def open_history(cfg: HistoryConfig, state_dir: Path) -> History | None:
     if not (cfg.enabled or cfg.api_reads):
         return None
     root = Path(cfg.dir) if cfg.dir else state_dir / "history"
+    if cfg.dir:  # <state_dir>/history is checked with the state folder (lifecycle.make_state_dir)
+        writable_folder(root, "history.dir")
     try:
         root.mkdir(parents=True, exist_ok=True)
         return History(cfg, root)

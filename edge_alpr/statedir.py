@@ -1,0 +1,80 @@
+"""The folders of the durable state (usage counters, outbox, watch lists, history), checked to
+be writable by this user before anything opens them.
+
+Why: SQLite opens a file it may not write read-only without a word and fails only at the first
+write, as ``attempt to write a readonly database`` (after the models have loaded).  That is what
+a folder left by another user looks like: ``make run`` once as root, then as oneself.  Checked
+here first, it is one ``ConfigError`` naming the file, its owner and the fix.
+
+What is checked: the folder, and its entries two levels down (``outbox.sqlite`` and its
+``-wal``/``-shm``, ``history/history.sqlite``, ``history/images``), not the thumbnails below
+that: a history keeps thousands, and the history reports a failed write itself.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import stat
+from pathlib import Path
+
+from .errors import ConfigError
+
+CHECK_DEPTH = 2  # the folder's entries, and theirs
+
+
+def writable_folder(path: Path, setting: str) -> Path:
+    """Create ``path`` if needed and check that this user can write it and the state in it;
+    else a ``ConfigError`` naming ``setting`` (the config key that chose the folder) and the fix."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{setting} {path}: cannot create it ({e}); set {setting} in the "
+                          "config to a writable folder") from e
+    bad = first_unwritable(path)
+    if bad is None:
+        return path
+    uid = os.geteuid()
+    user = user_name(uid)
+    what = "the folder" if bad == path else str(bad.relative_to(path))
+    try:
+        st = bad.stat()
+    except OSError as e:
+        raise ConfigError(f"{setting} {path}: cannot read {what} ({e}); set {setting} in the "
+                          f"config to a folder {user} can write") from e
+    # another user's files (edge-alpr run once as root) want chown; one's own, chmod
+    fix = (f"make it writable (chmod -R u+w {path})" if st.st_uid == uid
+           else f"give it to {user} (sudo chown -R {user} {path})")
+    raise ConfigError(f"{setting} {path}: {what} is not writable by user {user} (owner "
+                      f"{user_name(st.st_uid)}, mode {stat.S_IMODE(st.st_mode):04o}); set {setting} "
+                      f"in the config to a folder {user} can write, or {fix}")
+
+
+def first_unwritable(path: Path, depth: int = CHECK_DEPTH) -> Path | None:
+    """The first of ``path`` and its entries (``depth`` levels down) this user cannot write,
+    or None.  A folder needs write and search access (new files, SQLite's journals), a file
+    write access."""
+    if not os.access(path, os.W_OK | os.X_OK):
+        return path
+    if depth == 0:
+        return None
+    try:
+        entries = sorted(os.scandir(path), key=lambda e: e.name)
+    except OSError:
+        return path
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=True):
+            bad = first_unwritable(Path(entry.path), depth - 1)
+            if bad is not None:
+                return bad
+        elif entry.is_file(follow_symlinks=True) and not os.access(entry.path, os.W_OK):
+            return Path(entry.path)
+    return None
+
+
+def user_name(uid: int) -> str:
+    """The name of ``uid``, or the number where the passwd database has none (a container)."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)

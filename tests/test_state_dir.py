@@ -1,0 +1,101 @@
+"""A state folder this user cannot write (``make run`` once as root, then as oneself) is a
+config error naming the file, its owner and the fix, not SQLite's ``attempt to write a readonly
+database`` traceback after the models load.  The CLI's ``main`` in a forked process: as root the
+test drops that process to ``nobody`` on a folder root made (the venv's interpreter may sit in
+root's home, out of nobody's reach, so nothing is executed anew); as another user, it runs on
+the folder made read-only, as another user's files are to it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import edge_alpr.service  # noqa: F401  loaded here: the child, as nobody, may not reach the library
+from edge_alpr.api.server import free_port
+from edge_alpr.cli import EXIT_CONFIG, main
+from edge_alpr.delivery.outbox import Outbox
+from edge_alpr.usage import Usage
+
+NOBODY = 65534
+
+
+@pytest.fixture()
+def left_state() -> Iterator[Path]:
+    """A folder with the state files a first run leaves (in a folder ``nobody`` can reach)."""
+    with tempfile.TemporaryDirectory() as top:
+        os.chmod(top, 0o755)
+        state = Path(top) / "state"
+        Usage(state / "usage.sqlite").close()
+        Outbox(state / "outbox.sqlite").close()
+        (state / "history").mkdir()
+        config = Path(top) / "c.yaml"
+        config.write_text(f"state_dir: {state}\nlog_level: INFO\n")
+        os.chmod(config, 0o644)
+        yield state
+        for path in (state, *state.rglob("*")):
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+
+
+def run_as_another_user(command: str, state: Path, files_only: bool = False) -> tuple[int, str]:
+    """``edge-alpr <command>`` as a user that does not own ``state`` (its exit status, stderr);
+    ``files_only``: the folder stays writable, its files do not."""
+    if os.geteuid() != 0:
+        paths = [p for p in state.rglob("*") if p.is_file()] if files_only else [*state.rglob("*"), state]
+        for path in paths:
+            os.chmod(path, 0o555 if path.is_dir() else 0o444)
+    argv = [command, "--config", str(state.parent / "c.yaml")]
+    if command == "serve":
+        argv += ["--port", str(free_port())]
+    err = state.parent / "stderr.txt"
+    fd = os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    pid = os.fork()
+    if pid == 0:  # the child: never back into pytest
+        code = 70
+        try:
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            sys.stdout = sys.stderr = open(2, "w", buffering=1, closefd=False)
+            logging.getLogger().handlers.clear()  # pytest's: main configures its own
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(NOBODY)
+                os.setuid(NOBODY)
+            code = main(argv)
+        finally:
+            os._exit(code)
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), err.read_text()
+
+
+@pytest.mark.parametrize("command", ["serve", "run"])
+def test_a_state_folder_of_another_user_is_one_config_error(left_state: Path, command: str) -> None:
+    code, stderr = run_as_another_user(command, left_state)
+    assert code == EXIT_CONFIG, stderr
+    assert "Traceback" not in stderr and "readonly database" not in stderr, stderr
+    errors = [line for line in stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith(f"edge-alpr: error: state_dir {left_state}: "), errors
+    if os.geteuid() == 0:
+        assert "the folder is not writable by user nobody (owner root, mode 0755)" in errors[0]
+        assert f"or give it to nobody (sudo chown -R nobody {left_state})" in errors[0]
+    else:
+        assert "the folder is not writable by user " in errors[0] and "chmod -R u+w" in errors[0]
+    assert "set state_dir in the config to a folder " in errors[0]
+    assert "loaded model" not in stderr, "the folder is checked before the models load"
+
+
+def test_a_file_of_another_user_in_a_writable_folder_is_named(left_state: Path) -> None:
+    """The folder is this user's, a file in it is not (the outbox's, left by root)."""
+    if os.geteuid() == 0:
+        for folder in (left_state, left_state / "history"):
+            os.chmod(folder, 0o777)
+    code, stderr = run_as_another_user("run", left_state, files_only=True)
+    assert code == EXIT_CONFIG, stderr
+    assert f"state_dir {left_state}: outbox.sqlite is not writable by user " in stderr, stderr
+    assert "Traceback" not in stderr

@@ -103,7 +103,8 @@ models:
 	bash scripts/train/make_models.sh
 
 # The .deb (debian/): built with dpkg-buildpackage -us -uc -b under env -i in a copy of the tree
-# (build/deb/<suite>-<arch>/), then copied into dist/; it depends on the building release's
+# (build/deb/<suite>-<arch>/), then copied into dist/ as edge-alpr_<version>+deb12_<arch>.deb
+# (bookworm; +deb13 trixie: debian/release-changelog.sh); it depends on the building release's
 # python3.X.  SUITE=trixie (another release) or ARCH=arm64 (through qemu-user-static) build in a
 # debootstrap chroot of that release (root; default: this machine's).  test-deb (above, with
 # SUITE= too; deb-test is the old name) is the CI test;

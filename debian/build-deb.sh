@@ -1,13 +1,17 @@
 #!/bin/sh
-# make deb [ARCH=arm64] [SUITE=trixie]: build edge-alpr_<version>_<arch>.deb into dist/.
+# make deb [ARCH=arm64] [SUITE=trixie]: build edge-alpr_<version>+<release>_<arch>.deb into dist/
+# (e.g. edge-alpr_0.1.0+deb12_amd64.deb for bookworm, edge-alpr_0.1.0+deb13_amd64.deb for trixie).
 #
-# The working tree (including the models in models/quantized/, which are not in git) is copied
-# to build/deb/<suite>-<arch>/src and built there with `dpkg-buildpackage -us -uc -b` under `env -i`, so
-# no PIP_*/PYTHON* variable of the caller leaks into the venv; dpkg-buildpackage writes the .deb
-# to build/deb/<suite>-<arch>/ and this script copies it to dist/.
+# The working tree as it is (uncommitted edits, and models just rebuilt by `make models`,
+# included) is copied to build/deb/<suite>-<arch>/src and built there with
+# `dpkg-buildpackage -us -uc -b` under `env -i`, so no PIP_*/PYTHON* variable of the caller leaks
+# into the venv; dpkg-buildpackage writes the .deb to build/deb/<suite>-<arch>/ and this script
+# copies it to dist/.
 #
 # The package depends on the building release's python3.X (bookworm: 3.11, trixie: 3.13), so it
-# is built for a release, SUITE (default: this machine's, from /etc/os-release).
+# is built for a release, SUITE (default: this machine's, from /etc/os-release), and named for it:
+# the copy's debian/changelog gets that release's entry (debian/release-changelog.sh: version
+# <changelog's>+deb12 for bookworm, +deb13 for trixie).
 # ARCH=<host arch> and SUITE=<this release> (the defaults) build on this machine (needs the
 # Build-Depends of debian/control: apt-get install debhelper python3-venv ca-certificates).
 # Another SUITE (e.g. SUITE=trixie on bookworm) or ARCH=arm64 on an amd64 machine builds inside a
@@ -28,7 +32,8 @@ HOST_SUITE=$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release 2>/dev/null | tr -
 SUITE=${SUITE:-$HOST_SUITE}
 [ -n "$SUITE" ] || { echo "make deb: /etc/os-release names no VERSION_CODENAME: set SUITE (e.g. SUITE=trixie)" >&2; exit 1; }
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
-CLEAN_ENV="env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp LANG=C.UTF-8 LC_ALL=C.UTF-8 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || date +%s)}"
+EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || date +%s)}
+CLEAN_ENV="env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp LANG=C.UTF-8 LC_ALL=C.UTF-8 SOURCE_DATE_EPOCH=$EPOCH"
 BUILD_DEPS="debhelper python3-venv ca-certificates build-essential fakeroot"
 
 if ! ls "$ROOT"/models/quantized/*.tflite >/dev/null 2>&1; then
@@ -47,6 +52,11 @@ copy_tree() {  # $1 = destination
 		-cf - . | tar -C "$1" -xf -
 }
 
+for_release() {  # $1 = a copied tree: its changelog gets the entry of this release's build
+	version=$(sh "$ROOT/debian/release-changelog.sh" "$1" "$SUITE" "$EPOCH")
+	echo "make deb: version $version for $SUITE"
+}
+
 collect() {  # $1 = directory dpkg-buildpackage wrote into
 	mkdir -p "$ROOT/dist"
 	for f in "$1"/edge-alpr_*_"$ARCH".deb; do
@@ -58,6 +68,7 @@ collect() {  # $1 = directory dpkg-buildpackage wrote into
 WORK=$ROOT/build/deb/$SUITE-$ARCH
 if [ "$ARCH" = "$HOST_ARCH" ] && [ "$SUITE" = "$HOST_SUITE" ]; then
 	copy_tree "$WORK/src"
+	for_release "$WORK/src"
 	rm -f "$WORK"/edge-alpr_*
 	(cd "$WORK/src" && $CLEAN_ENV dpkg-buildpackage -us -uc -b)
 	collect "$WORK"
@@ -95,7 +106,8 @@ mkdir -p "$CACHE" "$CHROOT"
 if [ -f "$TARBALL" ]; then
 	tar -C "$CHROOT" -xf "$TARBALL"
 else
-	echo "make deb: debootstrap $SUITE $ARCH (first time, several minutes under qemu)"
+	if [ "$ARCH" = "$HOST_ARCH" ]; then took="a few minutes"; else took="several minutes under qemu"; fi
+	echo "make deb: debootstrap $SUITE $ARCH (first time, $took)"
 	$CLEAN_ENV debootstrap --arch="$ARCH" --variant=minbase \
 		--include="$(echo $BUILD_DEPS | tr ' ' ,)" "$SUITE" "$CHROOT" "$MIRROR"
 	rm -rf "$CHROOT"/var/cache/apt/archives/*.deb
@@ -114,6 +126,7 @@ mount --bind /dev "$CHROOT/dev"
 mount --bind /dev/pts "$CHROOT/dev/pts"
 mount -t sysfs sysfs "$CHROOT/sys"
 copy_tree "$CHROOT/build/src"
+for_release "$CHROOT/build/src"
 $CLEAN_ENV chroot "$CHROOT" sh -ec 'cd /build/src && dpkg-buildpackage -us -uc -b'
 mkdir -p "$WORK"
 rm -f "$WORK"/edge-alpr_*

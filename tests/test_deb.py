@@ -116,9 +116,12 @@ def deb() -> Path:
     pruned = re.search(r"^debian/rules: venv .* pruned$", built.stdout, re.M)
     assert pruned, "make deb printed no venv sizes (debian/rules' pruning step did not run)"
     print(f"\n[deb] {pruned.group(0)}")
-    debs = sorted((ROOT / "dist").glob(f"edge-alpr_*_{ARCH}.deb"), key=lambda p: p.stat().st_mtime)
+    # the release's own file name (debian/release-changelog.sh): edge-alpr_0.1.0+deb12_amd64.deb
+    tag = run(["sh", str(ROOT / "debian" / "release-changelog.sh"), "--tag", SUITE]).stdout.strip()
+    debs = sorted((ROOT / "dist").glob(f"edge-alpr_*+{tag}_{ARCH}.deb"), key=lambda p: p.stat().st_mtime)
     assert debs and debs[-1].stat().st_mtime >= time.time() - (time.monotonic() - started) - 5, \
-        f"make deb SUITE={SUITE} wrote no new dist/edge-alpr_*_{ARCH}.deb"
+        f"make deb SUITE={SUITE} wrote no new dist/edge-alpr_*+{tag}_{ARCH}.deb"
+    assert f"source distribution {SUITE}" in built.stdout + built.stderr, "the build names another release"
     print(f"\n[deb] make deb SUITE={SUITE}: {time.monotonic() - started:.0f} s, {debs[-1].name} "
           f"{debs[-1].stat().st_size / 2**20:.1f} MiB")
     return debs[-1]

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import edge_alpr
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,3 +66,40 @@ def test_rules_ship_the_config_through_ucf() -> None:
     postinst = (ROOT / "debian" / "edge-alpr.postinst").read_text()
     assert re.search(r"^\s*ucf --sum-file /usr/share/edge-alpr/config.yaml.md5sum", postinst, re.M), postinst
     assert "ucf" in (ROOT / "debian" / "control").read_text().split("Depends:")[-1]
+
+
+def _build_for(suite: str, tmp_path: Path, epoch: int) -> tuple[str, str]:
+    """debian/release-changelog.sh on a copy of debian/changelog: the version it prints, and the
+    copy as dpkg-parsechangelog reads it (Version and Distribution)."""
+    tree = tmp_path / suite
+    (tree / "debian").mkdir(parents=True)
+    shutil.copy(ROOT / "debian" / "changelog", tree / "debian" / "changelog")
+    out = subprocess.run(["sh", str(ROOT / "debian" / "release-changelog.sh"), str(tree), suite, str(epoch)],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    parsed = subprocess.run(["dpkg-parsechangelog", "-l", str(tree / "debian" / "changelog")],
+                            capture_output=True, text=True, check=True)
+    assert "warning" not in parsed.stderr, parsed.stderr
+    return out, parsed.stdout
+
+
+def test_each_release_builds_its_own_version_and_file_name(tmp_path: Path) -> None:
+    """make deb and make deb SUITE=trixie no longer write one dist/edge-alpr_<version>_amd64.deb:
+    the build's changelog entry names the release (+deb12, +deb13), the newer one sorts higher,
+    and the source's changelog is left as it is."""
+    if shutil.which("dpkg-parsechangelog") is None:
+        pytest.skip("dpkg-parsechangelog is missing (apt-get install dpkg-dev)")
+    source = (ROOT / "debian" / "changelog").read_text()
+    upstream = _changelog_version()
+    versions = {}
+    for suite, tag in (("bookworm", "deb12"), ("trixie", "deb13"), ("jammy", "jammy")):
+        version, parsed = _build_for(suite, tmp_path, epoch=0)  # before the last entry: dated after it
+        assert version == f"{upstream}+{tag}"
+        assert re.search(rf"^Version: {re.escape(version)}$", parsed, re.M), parsed
+        assert re.search(rf"^Distribution: {suite}$", parsed, re.M), parsed
+        versions[suite] = version
+    assert (ROOT / "debian" / "changelog").read_text() == source
+    older = subprocess.run(["dpkg", "--compare-versions", versions["bookworm"], "lt", versions["trixie"]])
+    newer = subprocess.run(["dpkg", "--compare-versions", upstream, "lt", versions["bookworm"]])
+    assert older.returncode == 0 and newer.returncode == 0, versions
+    rules = (ROOT / "debian" / "rules").read_text()  # the upstream check takes the suffix off
+    assert "UPSTREAM := $(firstword $(subst +, ,$(DEB_VERSION_UPSTREAM)))" in rules

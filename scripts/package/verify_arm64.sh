@@ -6,7 +6,8 @@
 #
 # The release is SUITE (default: this machine's, e.g. bookworm or trixie): the package is built
 # for it and booted on it.
-# 1. builds dist/edge-alpr_<version>_arm64.deb with `make deb ARCH=arm64 SUITE=...` unless one is given;
+# 1. builds dist/edge-alpr_<version>+<release>_arm64.deb (e.g. 0.1.0+deb12 for bookworm) with
+#    `make deb ARCH=arm64 SUITE=...` unless one is given;
 # 2. makes a clean arm64 minbase tree of SUITE (+ systemd to boot it) with debootstrap through
 #    qemu-user-static/binfmt_misc, cached as a tarball in $CACHE (default ~/.cache/edge-alpr);
 # 3. installs the package's Depends from the mirror, then the .deb, in a chroot (image path);
@@ -47,7 +48,7 @@ DEB=${1:-}
 if [ -z "$DEB" ]; then
 	say "make deb ARCH=arm64 SUITE=$SUITE"
 	make -C "$ROOT" deb ARCH=arm64 SUITE="$SUITE"
-	DEB=$(ls -t "$ROOT"/dist/edge-alpr_*_arm64.deb | head -n1)
+	DEB=$(ls -t "$ROOT"/dist/edge-alpr_*+"$(sh "$ROOT/debian/release-changelog.sh" --tag "$SUITE")"_arm64.deb | head -n1)
 fi
 say "package: $DEB ($(du -h "$DEB" | cut -f1))"
 

@@ -108,6 +108,36 @@ def test_the_unit_does_not_restart_on_a_config_error() -> None:
     assert int(values["StartLimitBurst"][0]) <= 10 and int(values["StartLimitIntervalSec"][0]) >= 60
 
 
+def _unit_values() -> dict[str, str]:
+    unit = (ROOT / "debian" / "edge-alpr.service").read_text()
+    return dict(line.split("=", 1) for line in unit.splitlines() if "=" in line and not line.startswith("#"))
+
+
+def _locked_out(starts: list[float], interval: float, burst: int) -> bool:
+    """systemd's start rate limit (ratelimit_below): a start past ``burst`` within ``interval``
+    of the first one counted is refused ("start of the service was attempted too often")."""
+    begin, count = None, 0
+    for t in starts:
+        if begin is None or t > begin + interval:
+            begin, count = t, 0
+        if count >= burst:
+            return True
+        count += 1
+    return False
+
+
+def test_the_start_limit_stops_a_crash_loop_but_not_an_admin_fixing_the_config() -> None:
+    """Manual restarts count toward the limit: two bad edits then two good ones, a restart after
+    each (and the first start), must not lock the unit out; a loop of failing starts must stop."""
+    values = _unit_values()
+    interval, burst = float(values["StartLimitIntervalSec"]), int(values["StartLimitBurst"])
+    restart_s = float(values["RestartSec"].removesuffix("s"))
+    for every in (15.0, 20.0, 30.0):  # an edit and a restart every 15-30 s, for 5 minutes
+        assert not _locked_out([every * i for i in range(int(300 / every))], interval, burst), every
+    for start_s in (1.0, 3.0, 6.0):  # crashing after a start of 1-6 s, restarted RestartSec later
+        assert _locked_out([(restart_s + start_s) * i for i in range(100)], interval, burst), start_s
+
+
 def test_counters_survive_sigkill_and_sigterm_is_graceful(tmp_path: Path, sample_images: list[Path]) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"state_dir: {tmp_path / 'state'}\nlog_level: WARNING\n")

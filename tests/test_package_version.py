@@ -66,6 +66,9 @@ def test_rules_ship_the_config_through_ucf() -> None:
     postinst = (ROOT / "debian" / "edge-alpr.postinst").read_text()
     assert re.search(r"^\s*ucf --sum-file /usr/share/edge-alpr/config.yaml.md5sum", postinst, re.M), postinst
     assert "ucf" in (ROOT / "debian" / "control").read_text().split("Depends:")[-1]
+    # and the file says so to whoever edits it: not "a dpkg conffile"
+    header = " ".join(line.lstrip("# ") for line in (ROOT / "debian" / "config.yaml").read_text().splitlines()[:3])
+    assert "managed by ucf (not a dpkg conffile)" in header, header
 
 
 def _build_for(suite: str, tmp_path: Path, epoch: int) -> tuple[str, str]:

@@ -23,3 +23,13 @@ def test_jetson_recipe_supports_only_pythons_the_package_installs_on() -> None:
     text = (ROOT / "scripts" / "image" / "jetson.md").read_text()
     for minor in re.findall(r"[Uu]se [^.]*Python 3\.(\d+)|for r\d+ \(Python 3\.(\d+)\) use", text):
         assert all(not m or int(m) >= int(minimum.group(1)) for m in minor), minor
+
+
+def test_the_quick_start_first_installs_what_it_runs() -> None:
+    """A minimal Debian has neither make nor git: the quick start's first command installs them,
+    before the first `make`; and the README stays within its 200 lines."""
+    text = (ROOT / "README.md").read_text()
+    quick = text.split("## Quick start", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
+    assert re.match(r"sudo apt install (git make|make git)\b", quick[0]), quick
+    assert quick[1].startswith("make "), quick
+    assert len(text.splitlines()) <= 200

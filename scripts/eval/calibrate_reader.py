@@ -247,8 +247,10 @@ def main() -> None:
         dev = [c for c in datasets.ocr_items("dev", datasets.OCR_SETS + datasets.OCR_EXTRA)][: args.limit or None]
         record["dev_check"] = check("dev OCR crops", cal, read_items(rec, datasets.ReaderSplit([], dev, [], []),
                                                                      args.masked), args.bins, args.seed)
-    trained = " ".join(str(m.meta.get("command", "")) for m in rec.reader.models)
-    if "--holdout" not in trained:
+    # a model made from another (a spliced region layer) records its source's hold-out in training_data
+    held_out = any("--holdout" in str(m.meta.get("command", ""))
+                   or (m.meta.get("training_data") or {}).get("held_out_every") for m in rec.reader.models)
+    if not held_out:
         print("note: the reader's recorded training command has no --holdout: these items were likely in its "
               "training data, so the map may promise more than new plates get (see dev_check)", flush=True)
         where += "; the reader was not trained with --holdout (these items were in its training data)"

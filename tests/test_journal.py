@@ -54,6 +54,7 @@ def test_log_lines_carry_their_level_and_the_error_is_said_once(tmp_path: Path) 
     assert errors == [f"<3>edge-alpr: error: cannot listen on 127.0.0.1:{port} "
                       f"({errors[0].split('(', 1)[1]}"], lines
     assert sum(f"127.0.0.1:{port}" in line for line in lines) == 1, lines
+    assert "api.port" in errors[0], errors  # run takes its port from the config: the fix names that key
 
 
 def test_priorities_follow_the_levels() -> None:

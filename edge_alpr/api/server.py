@@ -100,7 +100,8 @@ class ApiServer:
             self._server.prepare()
         except OSError as e:
             host, port = self._server.bind_addr[:2]
-            raise ConfigError(f"cannot listen on {host}:{port} ({e}); pick another --port") from e
+            raise ConfigError(f"cannot listen on {host}:{port} ({e}); pick another port (serve --port, or api.port "
+                              "in the config for run)") from e
         self.worker.start()
 
     @property

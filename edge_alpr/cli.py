@@ -164,10 +164,11 @@ def _log_to_stderr(level: str) -> None:
 
 
 def _print_error(e: EdgeAlprError) -> None:
-    """The one line of an error that ends the command: at error priority in the journal (where
-    the service's config error is what ``journalctl -u edge-alpr -p err`` must show)."""
+    """The error that ends the command, every line of it (a YAML syntax error spans several) at
+    error priority in the journal, where ``journalctl -u edge-alpr -p err`` must show it whole."""
     prefix = priority_prefix(logging.ERROR) if is_journal(sys.stderr) else ""
-    print(f"{prefix}edge-alpr: error: {e}", file=sys.stderr, flush=True)
+    text = "\n".join(prefix + line for line in f"edge-alpr: error: {e}".splitlines())
+    print(text, file=sys.stderr, flush=True)
 
 
 def box_text(box: dict[str, int]) -> str:
@@ -206,3 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception:  # a bug: its traceback once, at error priority in the journal (systemd restarts us)
+        if not logging.getLogger().handlers:
+            _log_to_stderr("ERROR")
+        log.exception("edge-alpr stopped on an unexpected error; please report it with this traceback")
+        return 1

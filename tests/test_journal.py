@@ -51,8 +51,7 @@ def test_log_lines_carry_their_level_and_the_error_is_said_once(tmp_path: Path) 
     assert ours and all(line[:3] in ("<6>", "<4>", "<3>") for line in ours), lines
     assert any(line.startswith("<6>") and " INFO edge_alpr" in line for line in ours), lines
     errors = [line for line in lines if line.startswith("<3>")]
-    assert errors == [f"<3>edge-alpr: error: cannot listen on 127.0.0.1:{port} "
-                      f"({errors[0].split('(', 1)[1]}"], lines
+    assert len(errors) == 1 and errors[0].startswith(f"<3>edge-alpr: error: cannot listen on 127.0.0.1:{port} ("), lines
     assert sum(f"127.0.0.1:{port}" in line for line in lines) == 1, lines
     assert "api.port" in errors[0], errors  # run takes its port from the config: the fix names that key
 
@@ -61,3 +60,29 @@ def test_priorities_follow_the_levels() -> None:
     assert [priority_prefix(level) for level in (logging.DEBUG, logging.INFO, logging.WARNING,
                                                  logging.ERROR, logging.CRITICAL)] == \
         ["<7>", "<6>", "<4>", "<3>", "<2>"]
+
+
+def test_every_line_of_a_multi_line_config_error_is_at_error_priority(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("api: {port: [1, 2}\n")  # a YAML syntax error: the parser's message spans lines
+    code, lines = run_as_in_the_journal(tmp_path, "check-config", "--config", str(cfg))
+    assert code == EXIT_CONFIG and len(lines) > 1, lines
+    assert all(line.startswith("<3>") for line in lines), lines
+    assert lines[0].startswith("<3>edge-alpr: error: ") and str(cfg) in lines[0], lines
+
+
+def test_an_unexpected_error_is_logged_once_with_its_traceback(
+        tmp_path: Path, monkeypatch, caplog) -> None:
+    from edge_alpr import cli
+
+    def broken(cfg):  # a bug in a command, as the service's own code could have one
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "_cmd_check", broken)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"state_dir: {tmp_path}\n")
+    with caplog.at_level(logging.ERROR, logger="edge_alpr"):
+        assert cli.main(["check-config", "--config", str(cfg)]) == 1
+    records = [r for r in caplog.records if r.name == "edge_alpr"]
+    assert len(records) == 1 and records[0].levelno == logging.ERROR, records
+    assert records[0].exc_info and "boom" in str(records[0].exc_info[1])

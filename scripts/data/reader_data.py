@@ -234,11 +234,13 @@ def jittered_det_crops(items: list[datasets.DetItem], copies: int,
     return np.stack(xs), ts, rs
 
 
-def det_regions(items: list[datasets.DetItem], known: list[str]) -> list[str]:
+def det_regions(items: list[datasets.DetItem], known: list[str],
+                min_conf: float = datasets.TEACHER_CONF) -> list[str]:
     """The region of every plate ``det_crops`` cuts, in its order: the teacher's country where it
     read the plate confidently, the country is one of ``known`` (or ``us``: any state) and the
-    text fits its formats (``datasets.teacher_country``); else the scene's country ("" = unknown)."""
-    named = datasets.teacher_regions()
+    text fits its formats (``datasets.teacher_country``), read at least ``min_conf`` sure; else the
+    scene's country ("" = unknown)."""
+    named = datasets.teacher_regions(min_conf)
     out = []
     for it in items:
         for box, text in plates_of(it):

@@ -176,6 +176,9 @@ def region_group_loss(group: list[int]):
     states): a real plate a teacher called American teaches "American" without a made-up state."""
     from keras import ops
 
+    if not group:
+        raise ValueError("region_group_loss: the group is empty (a region list without US states?)")
+
     def loss(y, p):
         y = ops.reshape(ops.cast(y, "int32"), (-1,))
         one = ops.take_along_axis(p, ops.expand_dims(ops.maximum(y, 0), -1), axis=-1)[..., 0]

@@ -9,8 +9,10 @@ int32 bias are quantised per output channel from the float weights, and its int8
 range the float logits span on real crops and rendered plates.  The text output stays the
 shipped model's to the bit (checked on crops before writing).
 
-    python -m scripts.train.splice_region models/quantized/reader_ctc_v2.tflite R1.weights.h5 \\
-        --regions-from models/quantized/reader_ctc_v2.json --out DIR/reader_ctc_v3.tflite
+    python -m scripts.train.splice_region $CACHE/reader_ctc_v2.tflite $CACHE/reader_ctc_r1.weights.h5 \\
+        --regions-from $CACHE/reader_ctc_v2.json --out models/quantized/reader_ctc_v3.tflite
+
+(``make models`` runs it so; the int8 model's own sidecar must list the same regions.)
 """
 
 from __future__ import annotations
@@ -103,12 +105,45 @@ def splice(tflite: Path, weights: Path, regions: list[str], out: Path) -> dict[s
     tmp = out.with_suffix(".tmp.tflite")
     tmp.write_bytes(bytes(b.Output()))
     try:
+        same_elsewhere(tflite, tmp, {fc.inputs[1], fc.inputs[2], logits_t})
         report = check(tflite, tmp, crops, np.argmax(logits, axis=1))
     except BaseException:
         tmp.unlink()
         raise
     tmp.replace(out)
     return report
+
+
+def same_elsewhere(old: Path, new: Path, changed: set[int]) -> None:
+    """Every tensor but ``changed`` keeps its bytes, shape, type and quantisation, every operator
+    its inputs and outputs: the splice touched the region layer and nothing else."""
+    from tensorflow.lite.python import schema_py_generated as S
+
+    def load(path: Path) -> Any:
+        return S.ModelT.InitFromObj(S.Model.GetRootAsModel(path.read_bytes(), 0))
+
+    a, b = load(old), load(new)
+    ga, gb = a.subgraphs[0], b.subgraphs[0]
+    if len(ga.tensors) != len(gb.tensors) or len(ga.operators) != len(gb.operators):
+        raise SystemExit("the spliced model's graph differs: nothing written")
+
+    def quant(t: Any) -> tuple:
+        q = t.quantization
+        return (None,) if q is None else (None if q.scale is None else list(q.scale),
+                                          None if q.zeroPoint is None else list(q.zeroPoint))
+
+    def data(m: Any, t: Any) -> bytes:
+        d = m.buffers[t.buffer].data
+        return b"" if d is None else bytes(np.asarray(d, np.uint8))
+
+    for i, (ta, tb) in enumerate(zip(ga.tensors, gb.tensors)):
+        if i in changed:
+            continue
+        if (list(ta.shape), ta.type, quant(ta), data(a, ta)) != (list(tb.shape), tb.type, quant(tb), data(b, tb)):
+            raise SystemExit(f"the splice changed tensor {i} ({ta.name!r}) beside the region layer: nothing written")
+    if any(list(x.inputs) != list(y.inputs) or list(x.outputs) != list(y.outputs)
+           for x, y in zip(ga.operators, gb.operators)):
+        raise SystemExit("the spliced model's operators differ: nothing written")
 
 
 def check(old: Path, new: Path, crops: np.ndarray, float_region: np.ndarray) -> dict[str, Any]:
@@ -145,9 +180,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     base = json.loads(args.regions_from.read_text())
+    own = json.loads(args.tflite.with_suffix(".json").read_text())
+    if base["regions"] != own.get("regions"):
+        ap.error(f"--regions-from {args.regions_from} lists other regions than {args.tflite}'s sidecar")
     report = splice(args.tflite, args.weights, base["regions"], args.out)
     print(json.dumps(report), flush=True)
-    keep = {k: v for k, v in json.loads(args.tflite.with_suffix(".json").read_text()).items()
+    keep = {k: v for k, v in own.items()
             if k not in ("name", "version", "file", "sha256", "size_bytes", "created", "command", "inputs",
                          "outputs", "calibration", "dev_metrics", "recipe")}
     keep["region_layer"] = {"from": str(args.weights), "spliced_into": args.tflite.name, **report}

@@ -228,7 +228,7 @@ def main() -> None:
     if args.det_crops:
         cx, ct, cr = rd.det_crops(det_train)
         if args.teacher_regions:
-            cr = rd.det_regions(det_train, regions)
+            cr = rd.det_regions(det_train, regions, args.teacher_conf or datasets.TEACHER_CONF)
             print(f"detection-scene plates with a teacher's region: {sum(1 for v in cr if v)} of {len(cr)}", flush=True)
         rx, rt = np.concatenate([rx] + [cx] * args.det_crops), rt + ct * args.det_crops
         rr = rr + [r if r in regions or r == ANY_STATE else "" for r in cr] * args.det_crops
@@ -272,6 +272,8 @@ def main() -> None:
         v1.load_weights(args.trunk_from)
         print(f"trunk ({rm.copy_trunk(v1, model)} layers) from {args.trunk_from}", flush=True)
     if args.region_only:
+        if args.average_from:
+            ap.error("--average-from refreshes every batch norm: not with --region-only, whose network stays as it is")
         if not (args.init or args.init_tflite):
             ap.error("--region-only needs --init WEIGHTS or --init-tflite MODEL")
         for layer in model.layers:
@@ -297,6 +299,9 @@ def main() -> None:
         model.fit(ds, epochs=1, verbose=0, callbacks=[averager] if averager else [])
         if averager and ep == args.epochs - 1:
             points = averager.finish()
+            if not points:
+                ap.error(f"--average-from {args.average_from}: no point of the run was averaged (too late a start "
+                         f"or --average-every {args.average_every} above the run's {steps} batches)")
             norms = swa.refresh_bn(model, np.concatenate([np.asarray(a) for a, _ in ds.take(64)]))
             print(f"averaged {points} points of the run; {norms} batch norms refreshed", flush=True)
         model.save_weights(ckpt)

@@ -186,17 +186,31 @@ def test_read_command_prints_the_box_as_corners(sample_images: list[Path]) -> No
     assert "{" not in out.stdout
 
 
-def test_serve_says_its_address_once(tmp_path: Path) -> None:
-    """With stdout a pipe, the address is the stdout line and the log line on stderr leaves it
-    out (a console showing both saw it twice)."""
+def test_serve_says_its_address_once_where_each_reader_looks(tmp_path: Path) -> None:
+    """stdout a pipe: the address is its line, and the log line on stderr says it too (a person
+    may read only stderr: ``serve > file``); both on one pipe (``2>&1``): the address once."""
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"state_dir: {tmp_path / 'state'}\nlog_level: INFO\n")
-    proc = start_serve(cfg, free_port())
+    port = free_port()
+    proc = start_serve(cfg, port)
     proc.send_signal(signal.SIGTERM)
     rest, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
-    assert "edge-alpr API up (state in " in err and "http://" not in err, err
-    assert "listening on" not in rest + err
+    assert err.count(f"http://127.0.0.1:{port}/") == 1 and "edge-alpr API listening on" in err, err
+    assert "listening on" not in rest
+    port = free_port()
+    both = subprocess.Popen([sys.executable, "-m", "edge_alpr", "serve", "--port", str(port), "--config", str(cfg)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    assert both.stdout is not None
+    seen = []
+    for line in both.stdout:  # until the address (the server is up), then stop it
+        seen.append(line)
+        if line.startswith("listening on"):
+            break
+    both.send_signal(signal.SIGTERM)
+    out = "".join(seen) + both.communicate(timeout=10)[0]
+    assert both.returncode == 0, out
+    assert out.count(f"http://127.0.0.1:{port}/") == 1 and "edge-alpr API up (state in " in out, out
 
 
 def test_read_command_reports_bad_files(tmp_path: Path, sample_images: list[Path]) -> None:

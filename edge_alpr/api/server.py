@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import socket
 import sys
 import threading
@@ -220,12 +221,15 @@ def serve(cfg: Config) -> int:
     secured = api_token(cfg.api.token_env, cfg.api.token_credential) is not None
     access = "token required" if secured else "no token: loopback only"
     url = f"http://{shown}:{runtime.server.port}/"
-    # the address once: on stdout where a program reads it, else in the log line
-    if announce_to(sys.stdout):
+    # the address on stdout where a program reads it, and in the log line unless that line goes
+    # to the same place (``serve 2>&1 | ...``): each reader sees it once
+    printed = announce_to(sys.stdout)
+    if printed and same_target(sys.stdout, sys.stderr):
         log.info("edge-alpr API up (state in %s, %s)", cfg.state_dir, access)
-        print(f"listening on {url}", flush=True)
     else:
         log.info("edge-alpr API listening on %s (state in %s, %s)", url, cfg.state_dir, access)
+    if printed:
+        print(f"listening on {url}", flush=True)
     try:
         while not stop.wait(1.0):
             pass
@@ -235,8 +239,8 @@ def serve(cfg: Config) -> int:
 
 
 def announce_to(stream: IO[str] | None) -> bool:
-    """Whether ``serve`` prints its ``listening on URL`` line on ``stream`` (stdout); when it
-    does, the log line leaves the address out, so a pipe's reader sees it once.
+    """Whether ``serve`` prints its ``listening on URL`` line on ``stream`` (stdout); the log line
+    leaves the address out only when it goes to the same place (``same_target``).
 
     Why: a program that starts the server reads that line from a pipe to know it is up; a person
     at a terminal sees the log line on stderr, and under systemd stdout and stderr both go to the
@@ -251,6 +255,18 @@ def announce_to(stream: IO[str] | None) -> bool:
     except (OSError, ValueError):  # not a file (a test's capture): print
         return True
     return not is_journal(stream)
+
+
+def same_target(a: IO[str] | None, b: IO[str] | None) -> bool:
+    """Whether two streams write to one file, pipe or terminal (``2>&1``); False where either
+    is not a file (a test's capture)."""
+    if a is None or b is None:
+        return False
+    try:
+        sa, sb = os.fstat(a.fileno()), os.fstat(b.fileno())
+    except (OSError, ValueError):  # io.StringIO has no file number
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

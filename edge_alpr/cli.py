@@ -21,7 +21,7 @@ from pathlib import Path
 from . import __version__
 from .config import DEFAULT_PATH, Config, camera_regions, load
 from .errors import ConfigError, EdgeAlprError
-from .systemd import JournalFormatter, is_journal, priority_prefix
+from .systemd import JournalFormatter, is_journal, with_priority
 
 log = logging.getLogger("edge_alpr")
 EXIT_CONFIG = 78  # sysexits.h EX_CONFIG: the unit's RestartPreventExitStatus
@@ -166,9 +166,8 @@ def _log_to_stderr(level: str) -> None:
 def _print_error(e: EdgeAlprError) -> None:
     """The error that ends the command, every line of it (a YAML syntax error spans several) at
     error priority in the journal, where ``journalctl -u edge-alpr -p err`` must show it whole."""
-    prefix = priority_prefix(logging.ERROR) if is_journal(sys.stderr) else ""
-    text = "\n".join(prefix + line for line in f"edge-alpr: error: {e}".splitlines())
-    print(text, file=sys.stderr, flush=True)
+    text = f"edge-alpr: error: {e}"
+    print(with_priority(text, logging.ERROR) if is_journal(sys.stderr) else text, file=sys.stderr, flush=True)
 
 
 def box_text(box: dict[str, int]) -> str:

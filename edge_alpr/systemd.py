@@ -66,13 +66,20 @@ def is_journal(stream: IO[str] | None, environ: dict[str, str] | None = None) ->
     """True when ``stream`` is the journal's stream socket ($JOURNAL_STREAM names its device and
     inode), as under systemd with StandardOutput=/StandardError=journal."""
     env = os.environ if environ is None else environ
-    if stream is None or not env.get("JOURNAL_STREAM"):
-        return False
+    ident = file_id(stream)
+    return bool(env.get("JOURNAL_STREAM")) and ident is not None and env["JOURNAL_STREAM"] == f"{ident[0]}:{ident[1]}"
+
+
+def file_id(stream: IO[str] | None) -> tuple[int, int] | None:
+    """(device, inode) of the file, pipe, socket or terminal ``stream`` writes to; None where it
+    writes to none (closed, or a test's capture)."""
+    if stream is None:
+        return None
     try:
         st = os.fstat(stream.fileno())
-    except (OSError, ValueError):  # not a file (a test's capture)
-        return False
-    return env["JOURNAL_STREAM"] == f"{st.st_dev}:{st.st_ino}"
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
 
 
 def priority_prefix(levelno: int) -> str:
@@ -80,9 +87,15 @@ def priority_prefix(levelno: int) -> str:
     return f"<{next((p for level, p in _PRIORITIES if levelno >= level), _DEBUG_PRIORITY)}>"
 
 
+def with_priority(text: str, levelno: int) -> str:
+    """``text`` with every line at the journal priority of ``levelno`` (a traceback's lines too:
+    journald takes each line as its own entry)."""
+    prefix = priority_prefix(levelno)
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
 class JournalFormatter(logging.Formatter):
     """Prefixes each line of a record (a traceback's too) with its journal priority."""
 
     def format(self, record: logging.LogRecord) -> str:
-        prefix = priority_prefix(record.levelno)
-        return "\n".join(prefix + line for line in super().format(record).splitlines())
+        return with_priority(super().format(record), record.levelno)

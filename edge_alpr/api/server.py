@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import socket
 import sys
 import threading
@@ -35,7 +34,7 @@ from ..lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
 from ..metrics import Metrics, history_samples, outbox_samples, watchlist_samples
 from ..recognizer import Recognizer
 from ..supervision import Supervisor
-from ..systemd import is_journal
+from ..systemd import file_id, is_journal
 from ..usage import Usage
 from ..watchlists import WatchLists
 from .app import ApiContext, create_app
@@ -259,14 +258,9 @@ def announce_to(stream: IO[str] | None) -> bool:
 
 def same_target(a: IO[str] | None, b: IO[str] | None) -> bool:
     """Whether two streams write to one file, pipe or terminal (``2>&1``); False where either
-    is not a file (a test's capture)."""
-    if a is None or b is None:
-        return False
-    try:
-        sa, sb = os.fstat(a.fileno()), os.fstat(b.fileno())
-    except (OSError, ValueError):  # io.StringIO has no file number
-        return False
-    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+    writes to none (a test's capture)."""
+    ident = file_id(a)
+    return ident is not None and ident == file_id(b)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

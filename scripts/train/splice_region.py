@@ -35,20 +35,16 @@ def region_ops(m: Any) -> tuple[Any, Any, Any]:
     from tensorflow.lite.python import schema_py_generated as S
 
     g = m.subgraphs[0]
-    names = {v: k for k, v in S.BuiltinOperator.__dict__.items() if not k.startswith("_")}
-
-    def kind(op: Any) -> str:
-        code = m.operatorCodes[op.opcodeIndex]
-        return str(names.get(max(code.builtinCode, code.deprecatedBuiltinCode)))
-
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in m.operatorCodes]
     region_out = [t for t in g.outputs if len(g.tensors[t].shape) == 2]
     if len(region_out) != 1:
         raise SystemExit(f"expected one 2-D (region) output, found {len(region_out)}")
     made_by = {t: op for op in g.operators for t in op.outputs}
     softmax = made_by[region_out[0]]
     fc = made_by[softmax.inputs[0]]
-    if kind(softmax) != "SOFTMAX" or kind(fc) != "FULLY_CONNECTED":
-        raise SystemExit(f"the region output comes from {kind(fc)} -> {kind(softmax)}, not FULLY_CONNECTED -> SOFTMAX")
+    if (codes[fc.opcodeIndex], codes[softmax.opcodeIndex]) != (S.BuiltinOperator.FULLY_CONNECTED,
+                                                               S.BuiltinOperator.SOFTMAX):
+        raise SystemExit("the region output is not made by FULLY_CONNECTED -> SOFTMAX")
     return fc, softmax.inputs[0], fc.inputs[0]
 
 
@@ -65,8 +61,7 @@ def calibration_crops(n: int = 3000) -> np.ndarray:
 
 def splice(tflite: Path, weights: Path, regions: list[str], out: Path) -> dict[str, Any]:
     """Write ``out``: ``tflite`` with the region layer of ``weights``; what ``check`` found."""
-    import flatbuffers
-    from tensorflow.lite.python import schema_py_generated as S
+    from tensorflow.lite.tools import flatbuffer_utils as fu
 
     model = rm.build(len(regions), "ctc")
     model.load_weights(weights)
@@ -77,7 +72,7 @@ def splice(tflite: Path, weights: Path, regions: list[str], out: Path) -> dict[s
     crops = calibration_crops()
     logits = np.concatenate([np.asarray(features(crops[i : i + 256].astype(np.float32)), np.float64)
                              for i in range(0, len(crops), 256)]) @ kernel + bias
-    m = S.ModelT.InitFromObj(S.Model.GetRootAsModel(tflite.read_bytes(), 0))
+    m = fu.read_model(str(tflite))
     g = m.subgraphs[0]
     fc, logits_t, feat_t = region_ops(m)
     w_t, b_t = g.tensors[fc.inputs[1]], g.tensors[fc.inputs[2]]
@@ -99,11 +94,9 @@ def splice(tflite: Path, weights: Path, regions: list[str], out: Path) -> dict[s
     lq.scale, lq.zeroPoint = [out_scale], [out_zp]
     if lq.min is not None:
         lq.min, lq.max = [lo], [hi]
-    b = flatbuffers.Builder(0)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.tflite")
-    tmp.write_bytes(bytes(b.Output()))
+    fu.write_model(m, str(tmp))
     try:
         same_elsewhere(tflite, tmp, {fc.inputs[1], fc.inputs[2], logits_t})
         report = check(tflite, tmp, crops, np.argmax(logits, axis=1))
@@ -117,12 +110,9 @@ def splice(tflite: Path, weights: Path, regions: list[str], out: Path) -> dict[s
 def same_elsewhere(old: Path, new: Path, changed: set[int]) -> None:
     """Every tensor but ``changed`` keeps its bytes, shape, type and quantisation, every operator
     its inputs and outputs: the splice touched the region layer and nothing else."""
-    from tensorflow.lite.python import schema_py_generated as S
+    from tensorflow.lite.tools import flatbuffer_utils as fu
 
-    def load(path: Path) -> Any:
-        return S.ModelT.InitFromObj(S.Model.GetRootAsModel(path.read_bytes(), 0))
-
-    a, b = load(old), load(new)
+    a, b = fu.read_model(str(old)), fu.read_model(str(new))
     ga, gb = a.subgraphs[0], b.subgraphs[0]
     if len(ga.tensors) != len(gb.tensors) or len(ga.operators) != len(gb.operators):
         raise SystemExit("the spliced model's graph differs: nothing written")

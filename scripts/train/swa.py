@@ -47,29 +47,14 @@ def callback(steps: int, start: float, every: int) -> Any:
     return Average()
 
 
-def refresh_bn(model: Any, x: np.ndarray, batch: int = 128) -> int:
+def refresh_bn(model: Any, x: np.ndarray) -> int:
     """Give every batch norm the mean and variance of its input over ``x``, as the network
     computes it in training mode (each norm's input normalised upstream by batch statistics,
     as during training); gamma and beta stay.  The number of batch norms refreshed."""
-    import keras
-    from keras import layers as L
+    from scripts.train.tflite_weights import bn_input_stats
 
-    bns = [lyr for lyr in model.layers if isinstance(lyr, L.BatchNormalization)]
-    if not bns:
-        return 0
-    probe = keras.Model(model.inputs, [lyr.input for lyr in bns])
-    sums = [np.zeros(int(lyr.input.shape[-1])) for lyr in bns]
-    squares = [np.zeros_like(s) for s in sums]
-    rows = [0] * len(bns)
-    for i in range(0, len(x), batch):
-        feats = probe(x[i : i + batch].astype(np.float32), training=True)
-        for k, f in enumerate(feats if isinstance(feats, list | tuple) else [feats]):
-            f = np.asarray(f, np.float64).reshape(-1, f.shape[-1])
-            sums[k] += f.sum(0)
-            squares[k] += (f * f).sum(0)
-            rows[k] += len(f)
-    for lyr, s, q, n in zip(bns, sums, squares, rows):
-        mean = s / n
+    stats = bn_input_stats(model, x, training=True)
+    for lyr, mean, var in stats:
         gamma, beta, _, _ = lyr.get_weights()
-        lyr.set_weights([gamma, beta, mean.astype(np.float32), np.maximum(q / n - mean * mean, 0.0).astype(np.float32)])
-    return len(bns)
+        lyr.set_weights([gamma, beta, mean.astype(np.float32), np.maximum(var, 0.0).astype(np.float32)])
+    return len(stats)

@@ -133,33 +133,39 @@ def reestimate_bn(model: Any, x: np.ndarray) -> int:
     input measured here, gamma = s, beta = m + bias and moving statistics (m, s^2) give the same
     output in inference and, up to batch noise, in training.
     """
+    stats = bn_input_stats(model, x, training=False)
+    for lyr, m, v in stats:
+        gamma, beta, _, _ = lyr.get_weights()
+        v = np.maximum(v, 1e-4)
+        lyr.set_weights([np.sqrt(v + lyr.epsilon).astype(np.float32) * gamma, (beta + m * gamma).astype(np.float32),
+                         m.astype(np.float32), v.astype(np.float32)])
+    return len(stats)
+
+
+def bn_input_stats(model: Any, x: np.ndarray, training: bool,
+                   batch: int = 128) -> list[tuple[Any, np.ndarray, np.ndarray]]:
+    """(layer, mean, variance) of every batch norm's input over ``x``, per channel, the network run
+    in training or inference mode; by batches (the first layers' maps of 4000 crops would take
+    gigabytes)."""
     import keras
     from keras import layers as L
 
     bns = [lyr for lyr in model.layers if isinstance(lyr, L.BatchNormalization)]
     if not bns:
-        return 0
+        return []
     probe = keras.Model(model.inputs, [lyr.input for lyr in bns])
-    sums: list[np.ndarray] = []
-    squares: list[np.ndarray] = []
-    counts: list[int] = []
-    for i in range(0, len(x), 128):  # per batch: the first layers' maps of 4000 crops would take gigabytes
-        feats = probe(x[i : i + 128], training=False)
-        feats = feats if isinstance(feats, list | tuple) else [feats]
-        for k, f in enumerate(feats):
+    sums = [np.zeros(int(lyr.input.shape[-1])) for lyr in bns]
+    squares = [np.zeros_like(v) for v in sums]
+    rows = [0] * len(bns)
+    for i in range(0, len(x), batch):
+        feats = probe(x[i : i + batch].astype(np.float32), training=training)
+        for k, f in enumerate(feats if isinstance(feats, list | tuple) else [feats]):
             f = np.asarray(f, np.float64).reshape(-1, f.shape[-1])
-            if k == len(sums):
-                sums.append(np.zeros(f.shape[1])), squares.append(np.zeros(f.shape[1])), counts.append(0)
             sums[k] += f.sum(0)
             squares[k] += (f * f).sum(0)
-            counts[k] += len(f)
-    for k, lyr in enumerate(bns):
-        gamma, beta, _, _ = lyr.get_weights()
-        m = sums[k] / counts[k]
-        v = np.maximum(squares[k] / counts[k] - m * m, 1e-4)
-        lyr.set_weights([np.sqrt(v + lyr.epsilon).astype(np.float32) * gamma, (beta + m * gamma).astype(np.float32),
-                         m.astype(np.float32), v.astype(np.float32)])
-    return len(bns)
+            rows[k] += len(f)
+    means = [v / n for v, n in zip(sums, rows)]
+    return [(lyr, m, q / n - m * m) for lyr, m, q, n in zip(bns, means, squares, rows)]
 
 
 def recover(path: Path, n_regions: int | None = None) -> tuple[Any, list[str]]:

@@ -106,3 +106,43 @@ def test_the_mix_keeps_every_group_and_spreads_europe() -> None:
         assert share[group] > 0.03, group
     europe = {lay.region for lay in draws if mix_group(lay) == "europe"}
     assert len(europe) >= 40
+
+
+# What each country issues, from its registration rules (not from the renderer's tables): the
+# letters never on a plate, and how the plate opens.
+NEVER_ISSUED = {
+    "es": "AEIOUQ",  # no vowels, Q or Ñ since 2000
+    "it": "IOQU",
+    "fr": "IOU",
+    "gb": "IQ",
+    "nl": "AEIOUYCQ",  # no vowels or Y, C and Q pass for 0
+    "se": "IQV",
+    "cz": "GOQW",
+    "mx": "IOQ",
+}
+OPENS = {
+    "cz": re.compile(r"[1-9][ABCEHJKLMPSTUZ]"),  # series digit 1-9, then the region's letter
+    "be": re.compile(r"[12][A-Z]"),  # the 1- and 2- series
+    "ie": re.compile(r"(1[3-9][12]|2[0-6][12]|8[7-9]|9[0-9]|0[0-9]|1[0-2])[A-Z]"),  # the year (and half)
+    "in": re.compile(r"[A-Z]{2}[0-9]{2}[A-HJ-NP-Z]{1,2}[0-9]{4}"),  # state, district, series without I O
+}
+
+
+def test_plates_carry_only_what_their_country_issues() -> None:
+    """A letter no real plate of a country carries teaches the reader an ambiguity its real
+    plates do not have (a Spanish ``O`` beside a ``0``), and the layout benchmark then scores
+    plates that cannot exist."""
+    rng = np.random.default_rng(15)
+    checked = set()
+    for name, lay, two in variants():
+        country = lay.region
+        if country not in NEVER_ISSUED and country not in OPENS:
+            continue
+        checked.add(country)
+        for _ in range(60):
+            _, text = synth.render(lay, rng, two=two)
+            banned = set(NEVER_ISSUED.get(country, "")) & set(text)
+            assert not banned, f"{name}: {text} carries {''.join(sorted(banned))}"
+            if country in OPENS:
+                assert OPENS[country].match(text), f"{name}: {text} does not open as {country} plates do"
+    assert checked == set(NEVER_ISSUED) | set(OPENS)

@@ -39,6 +39,25 @@ GREEK_SAFE = "ABEHIKMNOPTXYZ"
 BOSNIAN = "AEJKMOT"
 
 
+def without(excluded: str) -> str:
+    """A-Z less the letters a country never issues."""
+    return "".join(c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in excluded)
+
+
+# The letters issued where a country leaves some out (mostly those that pass for a digit, I O Q,
+# and vowels, which would spell words).  Drawing a letter no real plate carries teaches the reader
+# an ambiguity (a Spanish O beside a 0) that real plates of that country do not have.
+ES_LETTERS = without("AEIOUQ")  # no vowels, no Q (nor Ñ)
+IT_LETTERS = without("IOQU")
+FR_LETTERS = without("IOU")
+GB_LETTERS = without("IQ")
+NL_LETTERS = without("AEIOUYCQMW")  # no vowels or Y, no C or Q; M (motorcycles) and W (trailers) not on cars
+SE_LETTERS = without("IQV")  # nor Å Ä Ö
+CZ_LETTERS = without("GOQW")
+MX_LETTERS = without("IOQ")
+IN_LETTERS = without("IO")  # the series letters after the district number
+
+
 @dataclass(frozen=True)
 class Layout:
     """One plate family: its formats, shape, colours and the decorations that are never read."""

@@ -10,7 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from scripts.data.synth_layout_base import BLACK, EU_BLUE, GREEN, NAVY, RED, WHITE, YELLOW, Layout, layout_name
+from scripts.data.synth_layout_base import (
+    BLACK,
+    EU_BLUE,
+    GREEN,
+    IN_LETTERS,
+    MX_LETTERS,
+    NAVY,
+    RED,
+    WHITE,
+    YELLOW,
+    Layout,
+    layout_name,
+)
 from scripts.data.synth_layouts_eu import EUROPE
 
 __all__ = ["EU_BLUE", "LAYOUTS", "SHARES", "Layout", "US_STATES", "layout_name", "mix_group", "random_layout",
@@ -96,6 +108,10 @@ US_SLOGANS: dict[str, tuple[str, ...]] = {
 }
 US_GENERIC = ("IN GOD WE TRUST", "COUNTY", "THE BEAUTIFUL", "STATE OF PRIDE")
 
+# Indian plates open with the state's or territory's code
+IN_CODES = ("AN", "AP", "AR", "AS", "BR", "CG", "CH", "DD", "DL", "GA", "GJ", "HP", "HR", "JH", "JK", "KA", "KL", "LA",
+            "LD", "MH", "ML", "MN", "MP", "MZ", "NL", "OD", "PB", "PY", "RJ", "SK", "TN", "TR", "TS", "UK", "UP", "WB")
+
 WORLD: tuple[Layout, ...] = (
     Layout(
         "br",
@@ -110,7 +126,8 @@ WORLD: tuple[Layout, ...] = (
     Layout("ar", ("LLL NNN",), aspect=2.3, bgs=(BLACK,), fgs=(WHITE,), header=("ARGENTINA",), name="ar-old"),
     Layout("ar", ("LL NNN LL",), aspect=3.08, header=("REPUBLICA ARGENTINA",), band="RA", band_stars=False,
            name="ar-mercosur"),
-    Layout("in", ("LL NN LL NNNN", "LL NN L NNNN"), aspect=4.2, bgs=(WHITE, YELLOW), two_line=0.3),
+    Layout("in", ("LL NN LL NNNN", "LL NN L NNNN"), aspect=4.2, bgs=(WHITE, YELLOW), two_line=0.3,
+           letters=IN_LETTERS, prefixes=IN_CODES, prefix_share=1.0),
     Layout(
         "au",
         ("LLL-NNN", "NLL-NNN", "LL-NN-LL", "NNN-LLL"),
@@ -131,6 +148,7 @@ WORLD: tuple[Layout, ...] = (
         aspect=2.0,
         fgs=(BLACK, (120, 20, 40), NAVY),
         header=("MEXICO", "JALISCO", "CDMX", "NUEVO LEON"),
+        letters=MX_LETTERS,
     ),
 )
 

@@ -16,10 +16,17 @@ from scripts.data.synth_layout_base import (
     BLACK,
     BOSNIAN,
     CYRILLIC_SAFE,
+    CZ_LETTERS,
+    ES_LETTERS,
     EU_FONTS,
+    FR_LETTERS,
+    GB_LETTERS,
     GREEK_SAFE,
     GREEN,
+    IT_LETTERS,
+    NL_LETTERS,
     RED,
+    SE_LETTERS,
     WHITE,
     YELLOW,
     Layout,
@@ -49,33 +56,46 @@ ME_CODES = ("PG", "NK", "BD", "BR", "BA", "HN", "KO", "PV", "PL", "UL", "TV", "C
 MK_CODES = ("SK", "BT", "KU", "OH", "TE", "ST", "GV", "KO", "VE", "KA", "SR", "DE", "PP", "RE")
 TR_CODES = tuple(f"{i:02d}" for i in range(1, 82))
 XK_CODES = tuple(f"{i:02d}" for i in range(1, 8))
+# Czech plates open with a digit 1-9 and the region's letter, then a digit or (in the regions that
+# ran out of numbers) a second letter; Belgian plates with 1 or 2 (the series so far); Irish plates
+# with the year (and half-year since 2013).
+CZ_REGIONS = "ABCEHJKLMPSTUZ"
+CZ_CODES = tuple(f"{d}{r}{x}" for d in range(1, 10) for r in CZ_REGIONS for x in "0123456789") + tuple(
+    f"{d}{r}{x}" for d in range(1, 10) for r in "ABSTU" for x in CZ_LETTERS)
+BE_CODES = ("1", "2")
+IE_CODES = tuple(f"{y:02d}{h}" for y in range(13, 27) for h in (1, 2)) + tuple(
+    f"{y % 100:02d}" for y in range(1987, 2013))
 ANY = ()  # any bundled font: the countries the old layouts drew with every font
 
 EUROPE: tuple[Layout, ...] = (
     # the layouts the generator had before, with their emblems and two-row forms added
-    eu("gb", "UK", ("LLNN LLL",), bgs=(WHITE, YELLOW), two_line=0.15, rows2=("LLNN|LLL",), fonts=ANY),
+    eu("gb", "UK", ("LLNN LLL",), bgs=(WHITE, YELLOW), two_line=0.15, rows2=("LLNN|LLL",), fonts=ANY,
+       letters=GB_LETTERS),
     eu("de", "D", ("LL*LL NNNN", "L*LL NNN", "LLL*L NNNN", "LL*L NN", "L*LL NNNN", "LL*LL NNNE", "L*L NNNH"),
        prefixes=DE_CODES, two_line=0.1, rows2=("LL*|LL NNN", "L*|LL NNNN", "LLL*|L NNN"), emblem="seal",
        fonts=("OSP-DIN.ttf", "dinish/DINishCondensed-Medium.ttf")),
     eu("de", "D", ("LL*06NNN", "L*06NNN", "LLL*06NN"), prefixes=DE_CODES, fgs=(RED,), emblem="seal", name="de-dealer",
        fonts=("OSP-DIN.ttf", "dinish/DINishCondensed-Medium.ttf")),
-    eu("fr", "F", ("LL-NNN-LL",), two_line=0.1, rows2=("LL-NNN|LL",), fonts=ANY),
-    eu("it", "I", ("LL NNN LL",), right_band=True, two_line=0.1, rows2=("LL|NNNNN",), fonts=ANY),
-    eu("it", "I", ("LN NNNNN", "LN NNNNL"), header=("PROVA",), fgs=(BLACK,), name="it-prova"),
-    eu("es", "E", ("NNNN LLL",), two_line=0.1, rows2=("NNNN|LLL",), fonts=ANY),
+    eu("fr", "F", ("LL-NNN-LL",), two_line=0.1, rows2=("LL-NNN|LL",), fonts=ANY, letters=FR_LETTERS),
+    eu("it", "I", ("LL NNN LL",), right_band=True, two_line=0.1, rows2=("LL|NNNNN",), fonts=ANY, letters=IT_LETTERS),
+    eu("it", "I", ("LN NNNNN", "LN NNNNL"), header=("PROVA",), fgs=(BLACK,), name="it-prova", letters=IT_LETTERS),
+    eu("es", "E", ("NNNN LLL",), two_line=0.1, rows2=("NNNN|LLL",), fonts=ANY, letters=ES_LETTERS),
     eu("nl", "NL", ("NN-LLL-N", "N-LLL-NN", "LL-NNN-L", "NN-LL-NN", "L-NNN-LL", "NNN-LL-N"), bgs=(YELLOW,),
-       fonts=ANY),
-    eu("nl", "NL", ("NN-LL-NN", "LL-NN-LL"), bgs=(GREEN,), fgs=(WHITE,), name="nl-dealer", band_stars=False),
+       fonts=ANY, letters=NL_LETTERS),
+    eu("nl", "NL", ("NN-LL-NN", "LL-NN-LL"), bgs=(GREEN,), fgs=(WHITE,), name="nl-dealer", band_stars=False,
+       letters=NL_LETTERS),
     eu("pl", "PL", ("LL NNNNN", "LLL NNNN", "LL NNNLL", "LLL NLNN"), two_line=0.1, rows2=("LL|NNNNN", "LLL|NNNN"),
        fonts=ANY),
     eu("ro", "RO", ("LL NN LLL", "L NN LLL", "L NNN LLL"), fonts=ANY),
     # EU and EEA
     eu("at", "A", ("LL*NNN LL", "L*NNNN LL", "LL*NN LLL", "L*NNNNN L"), prefixes=AT_CODES, stripes=RED, emblem="shield",
        two_line=0.15, rows2=("LL*|NNN LL", "L*|NNNN L")),
-    eu("be", "B", ("N-LLL-NNN",), fgs=(BURGUNDY,), two_line=0.1, rows2=("N-LLL|NNN",)),
+    eu("be", "B", ("N-LLL-NNN",), fgs=(BURGUNDY,), two_line=0.1, rows2=("N-LLL|NNN",), prefixes=BE_CODES,
+       prefix_share=1.0),
     eu("bg", "BG", ("LL NNNN LL", "L NNNN LL"), letters=CYRILLIC_SAFE),
     eu("cy", "CY", ("LLL NNN",), bgs=(WHITE, YELLOW)),
-    eu("cz", "CZ", ("NLN NNNN", "NLL NNNN"), two_line=0.15, rows2=("NLN|NNNN",)),
+    eu("cz", "CZ", ("NLN NNNN", "NLL NNNN"), two_line=0.15, rows2=("NLN|NNNN",), letters=CZ_LETTERS,
+       prefixes=CZ_CODES, prefix_share=1.0),
     eu("dk", "DK", ("LL NN NNN",), border=RED),
     eu("ee", "EST", ("NNN LLL",)),
     eu("fi", "FIN", ("LLL-NNN", "LL-NNN", "LLL-NN"), two_line=0.1, rows2=("LLL|NNN",)),
@@ -84,7 +104,8 @@ EUROPE: tuple[Layout, ...] = (
        two_line=0.1, rows2=("LL*|NNN-LL",)),
     eu("hu", "H", ("LL*LL-NNN", "LLL-NNN"), emblem="shield"),
     eu("ie", "IRL", ("NNN-L-NNNNN", "NNN-LL-NNNN", "NN-L-NNNN", "NNN-L-NNN"),
-       header=("BAILE ATHA CLIATH", "CORCAIGH", "GAILLIMH", "LUIMNEACH", "CILL DARA")),
+       header=("BAILE ATHA CLIATH", "CORCAIGH", "GAILLIMH", "LUIMNEACH", "CILL DARA"), prefixes=IE_CODES,
+       prefix_share=1.0),
     eu("is", "IS", ("LL*NNN", "LL*LNN"), emblem="flag", aspect=4.3),
     eu("lt", "LT", ("LLL NNN",)),
     eu("lu", "L", ("LL NNNN", "L NNNN", "NNNNN"), bgs=(YELLOW,)),
@@ -92,7 +113,7 @@ EUROPE: tuple[Layout, ...] = (
     eu("mt", "M", ("LLL NNN",)),
     eu("no", "N", ("LL NNNNN",), band_stars=False, band_flag=NO_FLAG, two_line=0.15, rows2=("LL|NNNNN",)),
     eu("pt", "P", ("LL-NN-LL", "NN-LL-NN", "NN-NN-LL", "LL-NN-NN")),
-    eu("se", "S", ("LLL NNN", "LLL NNL"), two_line=0.1, rows2=("LLL|NNN",)),
+    eu("se", "S", ("LLL NNN", "LLL NNL"), two_line=0.1, rows2=("LLL|NNN",), letters=SE_LETTERS),
     eu("si", "SLO", ("LL*LL-NNN", "LL*NN-LLL", "LL*L-NNNN"), prefixes=SI_CODES, emblem="shield", border=GREEN,
        two_line=0.1, rows2=("LL*|LL-NNN",)),
     eu("sk", "SK", ("LL*NNNLL", "LL*NNN LL"), prefixes=SK_CODES, emblem="shield", two_line=0.1, rows2=("LL*|NNNLL",)),

@@ -215,3 +215,46 @@ def test_beam_equals_the_plain_search_to_the_bit() -> None:
             p = ctc.prepare(p, blank, rows=2)
         width, top_n = int(rng.integers(1, 12)), int(rng.integers(1, 12))
         assert ctc.beam(p, alphabet, blank, width, top_n) == reference_beam(p, alphabet, blank, width, top_n), i
+
+
+def reference_string_probs(probs: np.ndarray, texts: list[list[int]], blank: int) -> np.ndarray:
+    """The forward pass as first written, one copy and three array operations a frame, with the
+    same pure-blank rule: the reference for ``string_probs``'s buffered loop."""
+    out = np.zeros(len(texts))
+    p = probs.astype(np.float64)
+    others = np.arange(p.shape[1]) != blank
+    pure = (p[:, others].max(axis=1) == 0) & (p[:, blank] == 1.0)
+    p = p[~(pure & np.concatenate(([False], pure[:-1])))]
+    for i, text in enumerate(texts):
+        ext = [blank]
+        for c in text:
+            ext += [c, blank]
+        emit = p[:, ext]
+        alpha = np.zeros(len(ext))
+        alpha[:2] = emit[0, :2]
+        for frame in emit[1:]:
+            nxt = alpha.copy()
+            nxt[1:] += alpha[:-1]
+            for k in range(2, len(ext)):
+                if ext[k] != blank and ext[k] != ext[k - 2]:
+                    nxt[k] += alpha[k - 2]
+            alpha = nxt * frame
+        out[i] = alpha[-1] + (alpha[-2] if len(ext) > 1 else 0.0)
+    return out
+
+
+def test_batched_string_probabilities_equal_one_string_at_a_time_to_the_bit() -> None:
+    """Texts side by side in one state vector (several lengths, repeats, the blank's index among
+    the characters, runs of pure-blank frames) score exactly what each scores alone."""
+    rng = np.random.default_rng(12)
+    for i in range(400):
+        n, classes = int(rng.integers(1, 66)), int(rng.integers(2, 40))
+        p = rng.random((n, classes)) ** rng.uniform(1, 12)
+        blank = int(rng.integers(classes))
+        p[rng.random(n) < 0.3] = 0.0
+        p[:, blank] += float(rng.random() < 0.5)
+        p /= np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
+        texts = [[int(c) for c in rng.integers(0, classes, rng.integers(0, 12))] for _ in range(rng.integers(1, 8))]
+        got = ctc.string_probs(p, [*texts, None], blank)
+        assert np.array_equal(got[:-1], reference_string_probs(p, texts, blank)), i
+        assert got[-1] == 0.0

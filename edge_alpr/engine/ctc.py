@@ -139,27 +139,35 @@ def string_probs(probs: np.ndarray, texts: list[list[int] | None], blank: int) -
     others = np.arange(p.shape[1]) != blank
     pure = (p[:, others].max(axis=1) == 0) & (p[:, blank] == 1.0)
     p = p[~(pure & np.concatenate(([False], pure[:-1])))]
-    exts = []
-    for i in todo:
-        ext = [blank]
-        for c in texts[i] or []:
-            ext += [c, blank]
-        exts.append(ext)
-    sizes = np.array([len(e) for e in exts])
-    states = np.concatenate([np.array(e, np.int64) for e in exts])
-    local = np.concatenate([np.arange(n) for n in sizes])
-    prev2_same = np.concatenate([[k < 2 or e[k] == e[k - 2] for k in range(len(e))] for e in exts])
-    # 1.0 where a state may be entered from the one before (from two before), else 0.0: a
-    # multiply by these is exact, and cheaper per frame than selecting
-    step1 = (local >= 1)[1:].astype(np.float64)
-    skip = ((local >= 2) & (states != blank) & ~prev2_same)[2:].astype(np.float64)
+    labels = [np.asarray(texts[i], np.int64) for i in todo]
+    sizes = np.array([2 * len(t) + 1 for t in labels])
+    # each text's states: blank, c1, blank, c2, ..., blank (its extended label sequence)
+    states = np.full(int(sizes.sum()), blank, np.int64)
+    starts = np.cumsum(sizes) - sizes
+    for start, t in zip(starts.tolist(), labels, strict=True):
+        states[start + 1 : start + 2 * len(t) : 2] = t
+    local = np.arange(len(states)) - np.repeat(starts, sizes)
+    same_as_two_before = np.zeros(len(states), bool)
+    same_as_two_before[2:] = states[2:] == states[:-2]
+    # 1.0 where a state may be entered from the one before (from two before: a character after
+    # a blank, unless the same character), else 0.0: a multiply by these is exact, and cheaper
+    # per frame than selecting
+    step1 = (local >= 1).astype(np.float64)
+    skip = ((local >= 2) & (states != blank) & ~same_as_two_before).astype(np.float64)
     emit = p[:, states]  # every frame's probability of every state, gathered once
-    alpha = np.where(local <= 1, emit[0], 0.0)
+    # alpha sits behind two zeros, so "the state before" and "two before" are plain shifted views;
+    # per frame: alpha + before * step1 + two_before * skip, then times the frame, added in that
+    # order as before (a zero term adds exactly nothing), into buffers made once
+    buf = np.zeros(len(states) + 2)
+    alpha, before, two_before = buf[2:], buf[1:-1], buf[:-2]
+    alpha[:] = np.where(local <= 1, emit[0], 0.0)
+    grown, term = np.empty(len(states)), np.empty(len(states))
     for frame in emit[1:]:
-        nxt = alpha.copy()
-        nxt[1:] += alpha[:-1] * step1
-        nxt[2:] += alpha[:-2] * skip
-        alpha = nxt * frame
+        np.multiply(before, step1, out=grown)
+        np.add(alpha, grown, out=grown)
+        np.multiply(two_before, skip, out=term)
+        np.add(grown, term, out=grown)
+        np.multiply(grown, frame, out=alpha)
     ends = np.cumsum(sizes) - 1
     total = alpha[ends] + np.where(sizes > 1, alpha[ends - 1], 0.0)
     out[todo] = total

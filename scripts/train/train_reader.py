@@ -20,8 +20,8 @@ import numpy as np
 from scripts.data import augment as scene_aug
 from scripts.data import datasets
 from scripts.data import reader_data as rd
+from scripts.train import hard_examples, swa, tfcommon
 from scripts.train import reader_model as rm
-from scripts.train import swa, tfcommon
 
 IN_H, IN_W, MAX_LEN = rd.IN_H, rd.IN_W, rd.MAX_LEN
 TILTED_SEED = 13  # --tilted's pasted crops: other pastes than --scene-crops' (seed 9)
@@ -140,6 +140,10 @@ def main() -> None:
                     help="--tilted turns each copy by up to this many degrees either way")
     ap.add_argument("--repeat-set", action="append", default=[], metavar="SET=K",
                     help="K extra copies of one OCR set's crops, e.g. us_states=2 (repeatable)")
+    ap.add_argument("--hard-from", type=Path, metavar="MODEL",
+                    help="an int8 reader whose misreads among the real training crops (OCR crops and "
+                         "--det-crops' scene plates) get --hard-repeat extra copies (hard_examples.py)")
+    ap.add_argument("--hard-repeat", type=_count, default=2, help="--hard-from: extra copies of each misread crop")
     ap.add_argument("--holdout", type=int, default=0,
                     help="keep every N-th train crop and detection scene out (select_reader.py compares on them)")
     ap.add_argument("--holdout-offset", type=int, default=0,
@@ -181,6 +185,14 @@ def main() -> None:
     regions = (json.loads(args.regions_from.read_text())["regions"] if args.regions_from
                else sorted(all_synth_regions | set(rr)))
     base_x, base_t, base_r = rx, rt, rr
+    hard: dict[str, int] = {}
+    if args.hard_from:
+        keep = np.flatnonzero(hard_examples.misread(args.hard_from, base_x, base_t, "OCR train crops"))
+        rx = np.concatenate([rx] + [base_x[keep]] * args.hard_repeat)
+        rt, rr = rt + [base_t[i] for i in keep] * args.hard_repeat, rr + [base_r[i] for i in keep] * args.hard_repeat
+        hard["ocr_crops"] = len(keep)
+        print(f"hard examples: {len(keep)} of {len(base_x)} OCR train crops misread, x{args.hard_repeat} extra",
+              flush=True)
     for name, k in extra.items():
         keep = [i for i, d in enumerate(rsets) if d == name]
         rx = np.concatenate([rx] + [base_x[keep]] * k)
@@ -233,6 +245,14 @@ def main() -> None:
         rx, rt = np.concatenate([rx] + [cx] * args.det_crops), rt + ct * args.det_crops
         rr = rr + [r if r in regions or r == ANY_STATE else "" for r in cr] * args.det_crops
         print(f"detection-scene crops: {len(cx)} x{args.det_crops}", flush=True)
+        if args.hard_from:
+            keep = np.flatnonzero(hard_examples.misread(args.hard_from, cx, ct, "detection-scene plates"))
+            rx = np.concatenate([rx] + [cx[keep]] * args.hard_repeat)
+            rt = rt + [ct[i] for i in keep] * args.hard_repeat
+            rr = rr + [cr[i] if cr[i] in regions or cr[i] == ANY_STATE else "" for i in keep] * args.hard_repeat
+            hard["detection_scene_plates"] = len(keep)
+            print(f"hard examples: {len(keep)} of {len(cx)} detection-scene plates misread, x{args.hard_repeat} extra",
+                  flush=True)
     if args.holdout:
         print(f"held out: {len(ocr_held)} OCR crops, {len(det_held)} detection scenes; training keeps "
               f"{len(ocr_train)} crops and {len(det_train)} scenes with no held-out plate", flush=True)
@@ -351,6 +371,8 @@ def main() -> None:
                 "detection_scene_crop_copies": args.det_crops,
                 "detection_scene_jittered_copies": args.det_jitter,
                 "tilted_copies": args.tilted,
+                **({"hard_examples": {"misread_by": args.hard_from.name, "extra_copies": args.hard_repeat, **hard}}
+                   if args.hard_from else {}),
                 "two_row_plates_cut_into_rows": args.row_crops,
                 "scene_plates_read": teacher_plates,
                 "teacher_min_conf": args.teacher_conf,

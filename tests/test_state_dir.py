@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -99,3 +100,43 @@ def test_a_file_of_another_user_in_a_writable_folder_is_named(left_state: Path) 
     assert code == EXIT_CONFIG, stderr
     assert f"state_dir {left_state}: outbox.sqlite is not writable by user " in stderr, stderr
     assert "Traceback" not in stderr
+
+
+@pytest.fixture()
+def full_state(tmp_path: Path) -> Iterator[Path]:
+    """The state folder on a real 64 KiB tmpfs that another writer has filled to the last byte."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.decode().strip()}")
+    try:
+        (mount / "state").mkdir()
+        fd = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            while os.write(fd, b"x" * 4096):
+                pass
+        except OSError:  # ENOSPC: the file system is full
+            pass
+        finally:
+            os.close(fd)
+        yield mount / "state"
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+@pytest.mark.parametrize("command", ["serve", "run"])
+def test_a_full_state_file_system_is_one_config_error(full_state: Path, command: str, tmp_path: Path) -> None:
+    """SQLite's ``database or disk is full`` as the state files open: one error naming the folder
+    and the fix, exit 78 (systemd does not restart it), no traceback asking for a bug report."""
+    config = tmp_path / "c.yaml"
+    config.write_text(f"state_dir: {full_state}\nmqtt: {{enabled: false}}\n")
+    argv = [command, "--config", str(config)] + (["--port", str(free_port())] if command == "serve" else [])
+    done = subprocess.run([sys.executable, "-m", "edge_alpr", *argv], capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == EXIT_CONFIG, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    errors = [line for line in done.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"edge-alpr: error: state_dir {full_state}: the file system is full ("), errors
+    assert "free space there, or set state_dir in the config to a folder on a file system with room" in errors[0]

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, StateError
 
 CHECK_DEPTH = 2  # the folder's entries, and theirs
 SQLITE_FULL = 13  # sqlite3.h: "database or disk is full" (the primary code of any extended one)
@@ -100,12 +100,32 @@ def opening_state(path: Path, setting: str) -> Iterator[None]:
     try:
         yield
     except (sqlite3.Error, OSError) as e:
-        free = free_bytes(path)
-        if not is_full(e, free):
+        text = full_text(path, setting, e)
+        if text is None:
             raise
-        raise ConfigError(f"{setting} {path}: the file system is full ({free} bytes free; {e}); "
-                          f"free space there, or set {setting} in the config to a folder on a "
-                          "file system with room for the state") from e
+        raise ConfigError(text) from e
+
+
+@contextmanager
+def writing_state(path: Path, setting: str = "state_dir") -> Iterator[None]:
+    """Around a write to the state files in ``path`` while running: a full file system becomes a
+    ``StateError`` naming ``setting``, the space left and the fix; any other error passes."""
+    try:
+        yield
+    except (sqlite3.Error, OSError) as e:
+        text = full_text(path, setting, e)
+        if text is None:
+            raise
+        raise StateError(text) from e
+
+
+def full_text(path: Path, setting: str, error: BaseException) -> str | None:
+    """What to say when ``error`` means that ``path``'s file system is full; else None."""
+    free = free_bytes(path)
+    if not is_full(error, free):
+        return None
+    return (f"{setting} {path}: the file system is full ({free} bytes free; {error}); free space "
+            f"there, or set {setting} in the config to a folder on a file system with room for the state")
 
 
 def is_full(error: BaseException, free: int | None) -> bool:

@@ -28,3 +28,8 @@ class InputError(EdgeAlprError):
 
 class CameraError(EdgeAlprError):
     """A camera or frame source cannot be opened or has failed."""
+
+
+class StateError(EdgeAlprError):
+    """The state folder cannot take a write (its file system is full): what was asked is not
+    done (the API answers 503), nothing already stored is lost."""

@@ -24,7 +24,7 @@ from .delivery.mqtt import MQTT_SINK, MqttPublisher
 from .delivery.outbox import Outbox
 from .delivery.webhooks import Webhooks
 from .delivery.worker import DeliveryWorker
-from .errors import InputError
+from .errors import InputError, StateError
 from .history.store import History, from_event
 from .recognizer import Recognizer
 from .stream.health import camera_health
@@ -74,6 +74,8 @@ class Service:
             if not self._quota_warned:
                 log.warning("camera events beyond the monthly quota are still delivered: %s", e)
                 self._quota_warned = True
+        except StateError as e:  # the count is lost, not the event: the outbox may still have room
+            log.error("camera %s: event %s not counted: %s", event.camera_id, event.id, e)
         entries: list[tuple[str, dict[str, Any], bytes | None]] = []
         if self.mqtt is not None:
             entries.append((MQTT_SINK, payload, None))

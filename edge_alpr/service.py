@@ -40,6 +40,7 @@ from .lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
 from .metrics import Metrics, camera_samples
 from .recognizer import RecognizeOptions, Recognizer
 from .running import CAMERA_STOP_S, SHUTDOWN_BUDGET_S, Service, close_quietly, event_filename
+from .statedir import opening_state
 from .stream.config import describe_source
 from .stream.loop import CameraLoop
 from .stream.sources import open_source
@@ -79,10 +80,11 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
         for cam in cameras:
             sources.append(open_source(cam, stop))
         recognizer = recognizer or Recognizer.from_config(cfg.models)
-        outbox = Outbox(state / "outbox.sqlite", cfg.outbox.max_rows, cfg.outbox.max_age_s,
-                        max_bytes=cfg.outbox.max_bytes)
-        watchlists = WatchLists(cfg.watchlists, state)
-        history = open_history(cfg.history, state)
+        with opening_state(state, "state_dir"):
+            outbox = Outbox(state / "outbox.sqlite", cfg.outbox.max_rows, cfg.outbox.max_age_s,
+                            max_bytes=cfg.outbox.max_bytes)
+            watchlists = WatchLists(cfg.watchlists, state)
+            history = open_history(cfg.history, state)
         metrics = Metrics()
         api = None
         if cfg.api.enabled:
@@ -91,7 +93,8 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
             api = build_api(cfg, recognizer, outbox, (history, watchlists, metrics), supervisor)
             usage, webhooks = api.usage, api.webhooks
         else:
-            usage = Usage(state / "usage.sqlite", cfg.usage.max_calls)
+            with opening_state(state, "state_dir"):
+                usage = Usage(state / "usage.sqlite", cfg.usage.max_calls)
             webhooks = Webhooks(cfg.webhooks, outbox, stop)
         svc = Service(cfg, recognizer, outbox, usage, webhooks, stop, api=api, history=history,
                       watchlists=watchlists, supervisor=supervisor)

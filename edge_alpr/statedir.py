@@ -9,18 +9,30 @@ here first, it is one ``ConfigError`` naming the file, its owner and the fix.
 What is checked: the folder, and its entries two levels down (``outbox.sqlite`` and its
 ``-wal``/``-shm``, ``history/history.sqlite``, ``history/images``), not the thumbnails below
 that: a history keeps thousands, and the history reports a failed write itself.
+
+A full file system under the folder (a small partition, a tmpfs, logs that filled /var) makes
+SQLite fail as it opens the files, ``database or disk is full``: ``opening_state`` turns that
+into one ``ConfigError`` naming the folder, the space left and the fix, so that the service
+(exit 78) is not restarted in a loop of tracebacks while nothing can free the space.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import pwd
+import shutil
+import sqlite3
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, StateError
 
 CHECK_DEPTH = 2  # the folder's entries, and theirs
+SQLITE_FULL = 13  # sqlite3.h: "database or disk is full" (the primary code of any extended one)
+NEARLY_FULL_BYTES = 1 << 20  # an I/O error with less than this free is taken for a full disk
 
 
 def writable_folder(path: Path, setting: str) -> Path:
@@ -78,3 +90,58 @@ def user_name(uid: int) -> str:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return str(uid)
+
+
+@contextmanager
+def opening_state(path: Path, setting: str) -> Iterator[None]:
+    """Around opening the state files in ``path``: a full file system (SQLite's ``database or
+    disk is full``, ``ENOSPC``) becomes a ``ConfigError`` naming ``setting``, the space left and
+    the fix; any other error passes unchanged."""
+    try:
+        yield
+    except (sqlite3.Error, OSError) as e:
+        text = full_text(path, setting, e)
+        if text is None:
+            raise
+        raise ConfigError(text) from e
+
+
+@contextmanager
+def writing_state(path: Path, setting: str = "state_dir") -> Iterator[None]:
+    """Around a write to the state files in ``path`` while running: a full file system becomes a
+    ``StateError`` naming ``setting``, the space left and the fix; any other error passes."""
+    try:
+        yield
+    except (sqlite3.Error, OSError) as e:
+        text = full_text(path, setting, e)
+        if text is None:
+            raise
+        raise StateError(text) from e
+
+
+def full_text(path: Path, setting: str, error: BaseException) -> str | None:
+    """What to say when ``error`` means that ``path``'s file system is full; else None."""
+    free = free_bytes(path)
+    if not is_full(error, free):
+        return None
+    return (f"{setting} {path}: the file system is full ({free} bytes free; {error}); free space "
+            f"there, or set {setting} in the config to a folder on a file system with room for the state")
+
+
+def is_full(error: BaseException, free: int | None) -> bool:
+    """Whether ``error`` says the disk is full (or is an I/O error on a nearly full one)."""
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF == SQLITE_FULL:
+        return True
+    text = str(error)
+    return "disk is full" in text or ("I/O error" in text and free is not None and free < NEARLY_FULL_BYTES)
+
+
+def free_bytes(path: Path) -> int | None:
+    """The bytes this user may still write on ``path``'s file system, or None if unknown."""
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None

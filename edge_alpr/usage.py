@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import InputError
+from .statedir import writing_state
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS usage_month (period TEXT PRIMARY KEY, calls INTEGER NOT NULL);
@@ -96,10 +97,11 @@ class Usage:
         self._lock = threading.Lock()
 
     def take(self) -> UsageSnapshot:
-        """Count one call, or raise ``InputError`` (403) when the month's quota is used up."""
+        """Count one call, or raise ``InputError`` (403) when the month's quota is used up, or
+        ``StateError`` when the state folder's file system is full (the call is not counted)."""
         now = self._clock()
         period = f"{now.year:04d}-{now.month:02d}"
-        with self._lock:
+        with self._lock, writing_state(self.path.parent):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 # One upsert counts the call unless the quota is used up (then no row comes back);
@@ -121,7 +123,8 @@ class Usage:
                     "UPDATE usage_total SET calls = calls + 1 WHERE id = 1 RETURNING calls").fetchone()
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite ends it itself on a full disk: its error stands
+                    self._db.execute("ROLLBACK")
                 raise
         return UsageSnapshot(year=now.year, month=now.month, calls=int(row[0]),
                              lifetime_calls=int(total), max_calls=self.max_calls or None)

@@ -405,6 +405,63 @@ def test_unattended_upgrade_keeps_the_edited_config_and_restarts(
               f"config kept, new default in config.yaml.ucf-dist, restarted")
 
 
+def test_an_upgrade_over_a_config_the_new_version_rejects_says_why(
+        deb: Path, booted: tuple[Container, set[str], Path], tmp_path: Path) -> None:
+    """A config the new version rejects (here a key it does not know): the upgrade ends
+    configured, and apt's output names the key and the fix, not only deb-systemd-invoke's
+    'Could not execute systemctl'; the unit waits (exit 78) until the file is fixed."""
+    box, _, _ = booted
+    assert _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
+    good = box.sh("cat /etc/edge-alpr/config.yaml").stdout
+    box.sh("printf '\\nnot_a_key: 1\\n' >> /etc/edge-alpr/config.yaml")
+    newer, version = _next_release(deb, tmp_path, "upgrade3")
+    shutil.copy(newer, box.rootfs / "root" / newer.name)
+    try:
+        upgrade = box.sh(f"DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/{newer.name} 0<&-",
+                         timeout=600, check=False)
+        said = upgrade.stdout + upgrade.stderr
+        assert upgrade.returncode == 0, said[-3000:]
+        assert box.sh("dpkg-query -W -f='${Status} ${Version}' edge-alpr").stdout == f"install ok installed {version}"
+        assert "edge-alpr: error: /etc/edge-alpr/config.yaml: unknown key 'not_a_key'" in said, said[-3000:]
+        assert "edge-alpr.service will not start until /etc/edge-alpr/config.yaml is fixed" in said, said[-3000:]
+        assert "then: systemctl restart edge-alpr" in said
+        assert _wait_for(box, "systemctl is-active edge-alpr.service", ("failed",), 60) == "failed"
+        assert box.show("ExecMainStatus")["ExecMainStatus"] == "78"
+    finally:
+        box.sh(f"rm -f /root/{newer.name}")
+        (box.rootfs / "etc" / "edge-alpr" / "config.yaml").write_text(good)
+        box.sh("systemctl reset-failed edge-alpr.service; systemctl restart edge-alpr.service", check=False)
+    assert _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
+
+
+def test_an_upgrade_over_a_deleted_config_says_how_to_restore_it(
+        deb: Path, booted: tuple[Container, set[str], Path], tmp_path: Path) -> None:
+    """A config the admin deleted stays deleted (ucf, as dpkg does for conffiles), and the unit,
+    which runs with --config /etc/edge-alpr/config.yaml, cannot start without it: the upgrade
+    says so on apt's output, with the command that restores the default."""
+    box, _, _ = booted
+    assert _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
+    good = box.sh("cat /etc/edge-alpr/config.yaml").stdout
+    box.sh("rm /etc/edge-alpr/config.yaml")
+    newer, version = _next_release(deb, tmp_path, "upgrade4")
+    shutil.copy(newer, box.rootfs / "root" / newer.name)
+    try:
+        upgrade = box.sh(f"DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/{newer.name} 0<&-",
+                         timeout=600, check=False)
+        said = upgrade.stdout + upgrade.stderr
+        assert upgrade.returncode == 0, said[-3000:]
+        assert box.sh("dpkg-query -W -f='${Status} ${Version}' edge-alpr").stdout == f"install ok installed {version}"
+        assert box.sh("test -e /etc/edge-alpr/config.yaml", check=False).returncode != 0, "the deleted file came back"
+        assert ("edge-alpr: /etc/edge-alpr/config.yaml was deleted and edge-alpr.service will not start without "
+                "it; to restore the default: cp /usr/share/edge-alpr/config.yaml /etc/edge-alpr/config.yaml, "
+                "then: systemctl restart edge-alpr") in said, said[-3000:]
+    finally:
+        box.sh(f"rm -f /root/{newer.name}")
+        (box.rootfs / "etc" / "edge-alpr" / "config.yaml").write_text(good)
+        box.sh("systemctl reset-failed edge-alpr.service; systemctl restart edge-alpr.service", check=False)
+    assert _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
+
+
 def test_service_boots_reads_plates_and_purges(booted: tuple[Container, set[str], Path]) -> None:
     box, before, log = booted
     # Type=notify: "active" means READY=1 arrived.  It may still be starting right after boot.

@@ -152,3 +152,20 @@ def test_stopping_while_the_broker_is_down_warns_of_nothing(caplog: pytest.LogCa
     pub.stop(timeout=0.1)
     assert time.monotonic() - t0 < 2
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING and r.name == "edge_alpr.delivery.mqtt"]
+
+
+def test_a_clean_stop_while_connected_warns_of_nothing(broker: Broker, subscriber: Subscriber,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """Every restart (an upgrade's too) stops the publisher: its own DISCONNECT is no lost
+    connection, so ``journalctl -p warning`` must not say 'disconnected ...; reconnecting'."""
+    pub = MqttPublisher(_cfg(broker.port))
+    pub.start()
+    assert pub.wait_connected(10)
+    caplog.set_level("DEBUG", logger="edge_alpr.delivery.mqtt")
+    pub.stop()
+    assert subscriber.wait_for_text("/status", "offline", 5)[-1] == "offline"
+    time.sleep(0.3)  # the network thread's disconnect callback has run
+    warnings = [r.getMessage() for r in caplog.records
+                if r.levelno >= logging.WARNING and r.name == "edge_alpr.delivery.mqtt"]
+    assert not warnings, warnings
+    assert any("mqtt: disconnected from" in r.getMessage() for r in caplog.records), "the stop is logged"

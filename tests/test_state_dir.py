@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 
 import edge_alpr.service  # noqa: F401  loaded here: the child, as nobody, may not reach the library
 from edge_alpr.api.server import free_port
 from edge_alpr.cli import EXIT_CONFIG, main
 from edge_alpr.delivery.outbox import Outbox
+from edge_alpr.errors import StateError
 from edge_alpr.usage import Usage
 
 NOBODY = 65534
@@ -99,3 +103,93 @@ def test_a_file_of_another_user_in_a_writable_folder_is_named(left_state: Path) 
     assert code == EXIT_CONFIG, stderr
     assert f"state_dir {left_state}: outbox.sqlite is not writable by user " in stderr, stderr
     assert "Traceback" not in stderr
+
+
+@pytest.fixture()
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A real 2 MiB tmpfs (the state folder's file system in these tests)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def fill(path: Path) -> Path:
+    """Another writer takes every byte left on ``path``'s file system."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        while os.write(fd, b"x" * 4096):
+            pass
+    except OSError:  # ENOSPC: the file system is full
+        pass
+    finally:
+        os.close(fd)
+    return path
+
+
+@pytest.fixture()
+def full_state(small_fs: Path) -> Path:
+    """The state folder on a tmpfs that another writer has filled to the last byte."""
+    (small_fs / "state").mkdir()
+    fill(small_fs / "filler")
+    return small_fs / "state"
+
+
+@pytest.mark.parametrize("command", ["serve", "run"])
+def test_a_full_state_file_system_is_one_config_error(full_state: Path, command: str, tmp_path: Path) -> None:
+    """SQLite's ``database or disk is full`` as the state files open: one error naming the folder
+    and the fix, exit 78 (systemd does not restart it), no traceback asking for a bug report."""
+    config = tmp_path / "c.yaml"
+    config.write_text(f"state_dir: {full_state}\nmqtt: {{enabled: false}}\n")
+    argv = [command, "--config", str(config)] + (["--port", str(free_port())] if command == "serve" else [])
+    done = subprocess.run([sys.executable, "-m", "edge_alpr", *argv], capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == EXIT_CONFIG, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    errors = [line for line in done.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"edge-alpr: error: state_dir {full_state}: the file system is full ("), errors
+    assert "free space there, or set state_dir in the config to a folder on a file system with room" in errors[0]
+
+
+def test_a_full_disk_while_serving_is_503_naming_the_folder(small_fs: Path, api_factory: Any,
+                                                            sample_images: list[Path]) -> None:
+    """The disk fills under a running server: a read is answered 503 with Retry-After and the
+    folder, the space left and the fix (the call not counted), not a 500 whose log says
+    ``cannot rollback - no transaction is active``; once space is freed, reads are counted again."""
+    api = api_factory(state_dir=small_fs / "state")
+    image = sample_images[0].read_bytes()
+
+    def read() -> requests.Response:
+        return requests.post(api.url + "/v1/plate-reader/", files={"upload": ("car.jpg", image)}, timeout=60)
+
+    assert read().json()["usage"]["calls"] == 1
+    filler = fill(small_fs / "filler")
+    full = read()
+    assert full.status_code == 503, full.text
+    assert full.headers["Retry-After"] == "30"
+    detail = full.json()["detail"]
+    assert detail.startswith(f"state_dir {small_fs / 'state'}: the file system is full ("), detail
+    assert "database or disk is full" in detail and "free space there, or set state_dir" in detail
+    filler.unlink()
+    again = read()
+    assert again.status_code == 201, again.text
+    assert again.json()["usage"]["calls"] == 2  # the refused call was not counted
+
+
+def test_a_failed_commit_on_a_full_disk_names_the_disk(small_fs: Path) -> None:
+    """The counters' own error on a full disk, not the ROLLBACK's that SQLite already did."""
+    usage = Usage(small_fs / "state" / "usage.sqlite")
+    try:
+        usage.take()
+        fill(small_fs / "filler")
+        with pytest.raises(StateError, match=r"the file system is full \(\d+ bytes free; database or disk is full\)"):
+            for _ in range(100):  # the WAL has a few free pages: the first counts may still fit
+                usage.take()
+    finally:
+        usage.close()

@@ -24,7 +24,7 @@ import bottle
 from .. import __version__, imaging
 from ..config import ApiConfig
 from ..delivery.webhooks import Webhooks
-from ..errors import InputError
+from ..errors import InputError, StateError
 from ..history.store import History
 from ..metrics import Metrics
 from ..recognizer import RecognizeOptions, Recognizer
@@ -42,6 +42,7 @@ from .request import parse_read_request
 log = logging.getLogger(__name__)
 
 API_VERSION = 1  # the ``version`` field of the reference's responses
+STATE_RETRY_AFTER_S = 30  # a full disk: seconds a client waits before trying again
 
 
 class RateLimiter:
@@ -105,6 +106,9 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
             try:
                 auth.check(bottle.request.environ)
                 return handler(**route_args)
+            except StateError as e:  # a full disk: nothing was read or counted; said, not a traceback
+                log.error("%s %s: %s", bottle.request.method, bottle.request.path, e)
+                return _detail(503, str(e), {"Retry-After": str(STATE_RETRY_AFTER_S)})
             except InputError as e:
                 headers = {"Retry-After": "1"} if e.status == 503 else {}
                 if bottle.request.environ.get(BODY_UNREAD):

@@ -33,6 +33,7 @@ from ..history.store import History, open_history
 from ..lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
 from ..metrics import Metrics, history_samples, outbox_samples, watchlist_samples
 from ..recognizer import Recognizer
+from ..statedir import opening_state
 from ..supervision import Supervisor
 from ..systemd import file_id, is_journal
 from ..usage import Usage
@@ -180,12 +181,13 @@ def build(cfg: Config, recognizer: Recognizer | None = None, outbox: Outbox | No
     check_bind(cfg.api.host, token, cfg.api.token_env)
     state = make_state_dir(cfg.state_path)
     recognizer = recognizer or Recognizer.from_config(cfg.models)
-    usage = Usage(state / "usage.sqlite", cfg.usage.max_calls)
-    outbox = outbox or Outbox(state / "outbox.sqlite", cfg.outbox.max_rows, cfg.outbox.max_age_s,
-                              max_bytes=cfg.outbox.max_bytes)
+    with opening_state(state, "state_dir"):
+        usage = Usage(state / "usage.sqlite", cfg.usage.max_calls)
+        outbox = outbox or Outbox(state / "outbox.sqlite", cfg.outbox.max_rows, cfg.outbox.max_age_s,
+                                  max_bytes=cfg.outbox.max_bytes)
+        history, watchlists, metrics = shared or (open_history(cfg.history, state),
+                                                  WatchLists(cfg.watchlists, state), Metrics())
     stop = threading.Event()
-    history, watchlists, metrics = shared or (open_history(cfg.history, state),
-                                              WatchLists(cfg.watchlists, state), Metrics())
     webhooks = Webhooks(cfg.webhooks, outbox, stop, wrap=metrics.counted)
     for collector in (partial(outbox_samples, outbox), partial(watchlist_samples, watchlists),
                       *([partial(history_samples, history)] if history is not None else [])):

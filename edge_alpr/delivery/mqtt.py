@@ -144,7 +144,9 @@ class MqttPublisher:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:
-        if self._connected.is_set():
+        if self._connected.is_set() and self._stopping:  # our own DISCONNECT: no lost connection
+            log.info("mqtt: disconnected from %s:%s (%s)", self.cfg.host, self.cfg.port, reason)
+        elif self._connected.is_set():
             log.warning("mqtt: disconnected from %s:%s (%s); reconnecting", self.cfg.host,
                         self.cfg.port, reason)
         self._connected.clear()

@@ -140,7 +140,8 @@ class Outbox:
                     count(self._db, sink, "dropped", 1)
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # a failed COMMIT (a full disk) ended it: that error stands
+                    self._db.execute("ROLLBACK")
                 raise
         for sink, size in refused:
             log.error("outbox: refused an event of %d bytes for %s: larger than outbox.max_bytes "
@@ -162,7 +163,8 @@ class Outbox:
                 ).fetchall()
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # a failed COMMIT (a full disk) ended it: that error stands
+                    self._db.execute("ROLLBACK")
                 raise
             self._reclaimer.reclaim()
         return [
@@ -181,7 +183,8 @@ class Outbox:
                     count(self._db, sink, "delivered", cur.rowcount)
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # a failed COMMIT (a full disk) ended it: that error stands
+                    self._db.execute("ROLLBACK")
                 raise
             self._reclaimer.reclaim()
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..fuzzy import normalize
-from ..statedir import writable_folder
+from ..statedir import opening_state, writable_folder
 from ..types import Box
 from ..watchlists import Match
 from .config import HistoryConfig
@@ -256,7 +256,8 @@ def open_history(cfg: HistoryConfig, state_dir: Path) -> History | None:
         writable_folder(root, "history.dir")
     try:
         root.mkdir(parents=True, exist_ok=True)
-        return History(cfg, root)
+        with opening_state(root, "history.dir"):  # a full disk: said as such
+            return History(cfg, root)
     except (OSError, sqlite3.Error) as e:
         raise ConfigError(f"history.dir: cannot open the event history in {root} ({e}); "
                           "fix the permissions or set history.dir") from e

@@ -1,6 +1,7 @@
 #!/bin/sh
 # make deb [ARCH=arm64] [SUITE=trixie]: build edge-alpr_<version>+<release>_<arch>.deb into dist/
-# (e.g. edge-alpr_0.1.0+deb12_amd64.deb for bookworm, edge-alpr_0.1.0+deb13_amd64.deb for trixie).
+# (e.g. edge-alpr_0.1.0+deb12_amd64.deb for bookworm, edge-alpr_0.1.0+deb13_amd64.deb for trixie;
+# from a git checkout edge-alpr_0.1.0+git412.g3b839b0+deb13_amd64.deb, so each commit's build upgrades the last).
 #
 # The working tree as it is (uncommitted edits, and models just rebuilt by `make models`,
 # included) is copied to build/deb/<suite>-<arch>/src and built there with
@@ -52,8 +53,12 @@ copy_tree() {  # $1 = destination
 		-cf - . | tar -C "$1" -xf -
 }
 
+# a build from a git checkout: the commit count and hash in the version (release-changelog.sh)
+SNAPSHOT=$(git -C "$ROOT" rev-list --count HEAD 2>/dev/null || true)
+[ -z "$SNAPSHOT" ] || SNAPSHOT=git$SNAPSHOT.g$(git -C "$ROOT" rev-parse --short=7 HEAD)
+
 for_release() {  # $1 = a copied tree: its changelog gets the entry of this release's build
-	version=$(sh "$ROOT/debian/release-changelog.sh" "$1" "$SUITE" "$EPOCH")
+	version=$(sh "$ROOT/debian/release-changelog.sh" "$1" "$SUITE" "$EPOCH" "$SNAPSHOT")
 	echo "make deb: version $version for $SUITE"
 }
 

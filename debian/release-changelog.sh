@@ -12,6 +12,12 @@
 # other in dist/), says which release it is for (dpkg-buildpackage's "source distribution"),
 # and the newer release's sorts higher: a device upgraded from bookworm to trixie takes it.
 #
+# A build from a git checkout (build-deb.sh passes SNAPSHOT, e.g. git412.g3b839b0: the commit
+# count and hash) is <version>+<SNAPSHOT>+deb13: two builds of one release from different commits
+# no longer share a version, so installing the later one upgrades (with one version, apt says
+# "already the newest version" and installs nothing); the count orders the builds of a branch,
+# and any snapshot sorts above the plain release of its version.
+#
 # debian/release-changelog.sh --tag SUITE prints the suffix alone (deb12), for the tools that
 # look for a release's .deb in dist/.
 set -eu
@@ -30,8 +36,13 @@ if [ "${1:-}" = --tag ]; then
 	tag "$2"
 	exit 0
 fi
-TREE=$1 SUITE=$2 EPOCH=$3
+TREE=$1 SUITE=$2 EPOCH=$3 SNAPSHOT=${4:-}
 TAG=$(tag "$SUITE")
+case "$SNAPSHOT" in
+	'') ;;
+	git[0-9]*.g[0-9a-f]*) TAG=$SNAPSHOT+$TAG ;;
+	*) echo "release-changelog.sh: snapshot $SNAPSHOT is not git<count>.g<hash>" >&2; exit 1 ;;
+esac
 
 LOG=$TREE/debian/changelog
 VERSION=$(sed -n '1s/^edge-alpr (\([^)]*\)).*/\1/p' "$LOG")
@@ -41,7 +52,7 @@ PREVIOUS=$(date -d "${TRAILER##*>  }" +%s)
 [ "$EPOCH" -gt "$PREVIOUS" ] || EPOCH=$((PREVIOUS + 1))
 {
 	printf 'edge-alpr (%s+%s) %s; urgency=medium\n\n' "$VERSION" "$TAG" "$SUITE"
-	printf '  * Built for %s (depends on its python3).\n\n' "$SUITE"
+	printf '  * Built for %s (depends on its python3)%s.\n\n' "$SUITE" "${SNAPSHOT:+ from commit ${SNAPSHOT#*.g}}"
 	printf '%s  %s\n\n' "${TRAILER%%>  *}>" "$(LC_ALL=C date -u -R -d "@$EPOCH")"
 	cat "$LOG"
 } > "$LOG.new"

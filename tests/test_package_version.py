@@ -106,3 +106,29 @@ def test_each_release_builds_its_own_version_and_file_name(tmp_path: Path) -> No
     assert older.returncode == 0 and newer.returncode == 0, versions
     rules = (ROOT / "debian" / "rules").read_text()  # the upstream check takes the suffix off
     assert "UPSTREAM := $(firstword $(subst +, ,$(DEB_VERSION_UPSTREAM)))" in rules
+
+
+def test_a_build_from_a_commit_names_it_and_upgrades_the_one_before(tmp_path: Path) -> None:
+    """Two builds of one release from different commits had one version, so installing the later
+    .deb changed nothing ("already the newest version"): the commit count and hash now come before
+    the release, and the later commit's build sorts higher, above the plain release too."""
+    if shutil.which("dpkg-parsechangelog") is None:
+        pytest.skip("dpkg-parsechangelog is missing (apt-get install dpkg-dev)")
+    upstream = _changelog_version()
+    versions = []
+    for n, snapshot in enumerate(("git99.g0a1b2c3", "git100.g9f8e7d6")):
+        tree = tmp_path / str(n)
+        (tree / "debian").mkdir(parents=True)
+        shutil.copy(ROOT / "debian" / "changelog", tree / "debian" / "changelog")
+        out = subprocess.run(["sh", str(ROOT / "debian" / "release-changelog.sh"), str(tree), "trixie", "0", snapshot],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        assert out == f"{upstream}+{snapshot}+deb13"
+        parsed = subprocess.run(["dpkg-parsechangelog", "-l", str(tree / "debian" / "changelog")],
+                                capture_output=True, text=True, check=True)
+        assert re.search(rf"^Version: {re.escape(out)}$", parsed.stdout, re.M), parsed.stdout
+        versions.append(out)
+    for lower, higher in ((f"{upstream}+deb13", versions[0]), (versions[0], versions[1])):
+        assert subprocess.run(["dpkg", "--compare-versions", lower, "lt", higher]).returncode == 0, (lower, higher)
+    bad = subprocess.run(["sh", str(ROOT / "debian" / "release-changelog.sh"), str(tmp_path / "0"), "trixie", "0",
+                          "nightly"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "not git<count>.g<hash>" in bad.stderr

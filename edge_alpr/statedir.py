@@ -25,10 +25,10 @@ import shutil
 import sqlite3
 import stat
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from .errors import ConfigError, StateError
+from .errors import ConfigError, EdgeAlprError, StateError
 
 CHECK_DEPTH = 2  # the folder's entries, and theirs
 SQLITE_FULL = 13  # sqlite3.h: "database or disk is full" (the primary code of any extended one)
@@ -92,31 +92,29 @@ def user_name(uid: int) -> str:
         return str(uid)
 
 
-@contextmanager
-def opening_state(path: Path, setting: str) -> Iterator[None]:
+def opening_state(path: Path, setting: str) -> AbstractContextManager[None]:
     """Around opening the state files in ``path``: a full file system (SQLite's ``database or
     disk is full``, ``ENOSPC``) becomes a ``ConfigError`` naming ``setting``, the space left and
     the fix; any other error passes unchanged."""
-    try:
-        yield
-    except (sqlite3.Error, OSError) as e:
-        text = full_text(path, setting, e)
-        if text is None:
-            raise
-        raise ConfigError(text) from e
+    return _full_as(ConfigError, path, setting)
+
+
+def writing_state(path: Path, setting: str = "state_dir") -> AbstractContextManager[None]:
+    """Around a write to the state files in ``path`` while running: a full file system becomes a
+    ``StateError`` naming ``setting``, the space left and the fix; any other error passes."""
+    return _full_as(StateError, path, setting)
 
 
 @contextmanager
-def writing_state(path: Path, setting: str = "state_dir") -> Iterator[None]:
-    """Around a write to the state files in ``path`` while running: a full file system becomes a
-    ``StateError`` naming ``setting``, the space left and the fix; any other error passes."""
+def _full_as(kind: type[EdgeAlprError], path: Path, setting: str) -> Iterator[None]:
+    """``kind`` (with ``full_text``'s message) where what runs inside fails on a full file system."""
     try:
         yield
     except (sqlite3.Error, OSError) as e:
         text = full_text(path, setting, e)
         if text is None:
             raise
-        raise StateError(text) from e
+        raise kind(text) from e
 
 
 def full_text(path: Path, setting: str, error: BaseException) -> str | None:
@@ -132,8 +130,7 @@ def is_full(error: BaseException, free: int | None) -> bool:
     """Whether ``error`` says the disk is full (or is an I/O error on a nearly full one)."""
     if isinstance(error, OSError):
         return error.errno in (errno.ENOSPC, errno.EDQUOT)
-    code = getattr(error, "sqlite_errorcode", None)
-    if code is not None and code & 0xFF == SQLITE_FULL:
+    if isinstance(error, sqlite3.Error) and error.sqlite_errorcode & 0xFF == SQLITE_FULL:
         return True
     text = str(error)
     return "disk is full" in text or ("I/O error" in text and free is not None and free < NEARLY_FULL_BYTES)

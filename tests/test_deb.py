@@ -405,6 +405,22 @@ def test_unattended_upgrade_keeps_the_edited_config_and_restarts(
               f"config kept, new default in config.yaml.ucf-dist, restarted")
 
 
+def _upgrade_unattended(box: Container, deb: Path, tmp_path: Path, tag: str) -> str:
+    """Install the next release's build of ``deb`` with apt, no terminal (stdin closed): apt's
+    output, once the package is installed and configured at that version."""
+    newer, version = _next_release(deb, tmp_path, tag)
+    shutil.copy(newer, box.rootfs / "root" / newer.name)
+    try:
+        upgrade = box.sh(f"DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/{newer.name} 0<&-",
+                         timeout=600, check=False)
+    finally:
+        box.sh(f"rm -f /root/{newer.name}")
+    said = upgrade.stdout + upgrade.stderr
+    assert upgrade.returncode == 0, said[-3000:]
+    assert box.sh("dpkg-query -W -f='${Status} ${Version}' edge-alpr").stdout == f"install ok installed {version}"
+    return said
+
+
 def test_an_upgrade_over_a_config_the_new_version_rejects_says_why(
         deb: Path, booted: tuple[Container, set[str], Path], tmp_path: Path) -> None:
     """A config the new version rejects (here a key it does not know): the upgrade ends
@@ -414,21 +430,14 @@ def test_an_upgrade_over_a_config_the_new_version_rejects_says_why(
     assert _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
     good = box.sh("cat /etc/edge-alpr/config.yaml").stdout
     box.sh("printf '\\nnot_a_key: 1\\n' >> /etc/edge-alpr/config.yaml")
-    newer, version = _next_release(deb, tmp_path, "upgrade3")
-    shutil.copy(newer, box.rootfs / "root" / newer.name)
     try:
-        upgrade = box.sh(f"DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/{newer.name} 0<&-",
-                         timeout=600, check=False)
-        said = upgrade.stdout + upgrade.stderr
-        assert upgrade.returncode == 0, said[-3000:]
-        assert box.sh("dpkg-query -W -f='${Status} ${Version}' edge-alpr").stdout == f"install ok installed {version}"
+        said = _upgrade_unattended(box, deb, tmp_path, "upgrade3")
         assert "edge-alpr: error: /etc/edge-alpr/config.yaml: unknown key 'not_a_key'" in said, said[-3000:]
         assert "edge-alpr.service will not start until /etc/edge-alpr/config.yaml is fixed" in said, said[-3000:]
         assert "then: systemctl restart edge-alpr" in said
         assert _wait_for(box, "systemctl is-active edge-alpr.service", ("failed",), 60) == "failed"
         assert box.show("ExecMainStatus")["ExecMainStatus"] == "78"
     finally:
-        box.sh(f"rm -f /root/{newer.name}")
         (box.rootfs / "etc" / "edge-alpr" / "config.yaml").write_text(good)
         box.sh("systemctl reset-failed edge-alpr.service; systemctl restart edge-alpr.service", check=False)
     assert _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
@@ -443,20 +452,13 @@ def test_an_upgrade_over_a_deleted_config_says_how_to_restore_it(
     assert _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
     good = box.sh("cat /etc/edge-alpr/config.yaml").stdout
     box.sh("rm /etc/edge-alpr/config.yaml")
-    newer, version = _next_release(deb, tmp_path, "upgrade4")
-    shutil.copy(newer, box.rootfs / "root" / newer.name)
     try:
-        upgrade = box.sh(f"DEBIAN_FRONTEND=noninteractive apt-get install -y -q /root/{newer.name} 0<&-",
-                         timeout=600, check=False)
-        said = upgrade.stdout + upgrade.stderr
-        assert upgrade.returncode == 0, said[-3000:]
-        assert box.sh("dpkg-query -W -f='${Status} ${Version}' edge-alpr").stdout == f"install ok installed {version}"
+        said = _upgrade_unattended(box, deb, tmp_path, "upgrade4")
         assert box.sh("test -e /etc/edge-alpr/config.yaml", check=False).returncode != 0, "the deleted file came back"
         assert ("edge-alpr: /etc/edge-alpr/config.yaml was deleted and edge-alpr.service will not start without "
                 "it; to restore the default: cp /usr/share/edge-alpr/config.yaml /etc/edge-alpr/config.yaml, "
                 "then: systemctl restart edge-alpr") in said, said[-3000:]
     finally:
-        box.sh(f"rm -f /root/{newer.name}")
         (box.rootfs / "etc" / "edge-alpr" / "config.yaml").write_text(good)
         box.sh("systemctl reset-failed edge-alpr.service; systemctl restart edge-alpr.service", check=False)
     assert _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"

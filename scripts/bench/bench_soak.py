@@ -27,7 +27,7 @@ tables that should be bounded.  ``--csv FILE`` keeps every sample.  It is a scri
 What to expect: the bounded parts fill up first (the WAL files to about 4 MB, the history to
 ``--history-mb`` after a few minutes, the heap as the mix of image sizes and modes comes by),
 so a short run shows that filling as growth; judge leaks on the last-third slope of a run of
-30 minutes or more (``--minutes 45``).  On a shared 2-core x86 VM, 45 min at the defaults: RSS
+30 minutes or more (``--minutes 45``).  On a shared 2-core x86 VM, 42 min at the defaults: RSS
 rose from 186 MB at 2 min to 230 MB at 31 min, then stayed flat (last third: +2 MB/h); fds 18-23,
 19 threads, each WAL at most 4 MB, the outbox file back to 0.6 MB after 8 MB during outages.
 

@@ -54,6 +54,27 @@ def test_folder_source_reads_in_order_then_watches_for_new_files(tmp_path: Path)
         assert np.abs(new.image.astype(int) - expected).mean() < 2  # RGB order, same pixels
 
 
+def test_folder_source_forgets_the_files_deleted_behind_it(tmp_path: Path) -> None:
+    """A camera uploading into a folder that is emptied behind it: every upload is read once,
+    and the source remembers only the files still there (months of uploads must not grow its
+    memory by one name per picture)."""
+    cam = _camera({"kind": "folder", "path": str(tmp_path), "poll_interval": 0.05})
+    with open_source(cam) as src:
+        for i in range(60):  # numbered uploads, each deleted once read
+            shutil.copy(SAMPLES[i % len(SAMPLES)], tmp_path / f"cam_{i:04d}.jpg")
+            assert src.read(2.0) is not None
+            (tmp_path / f"cam_{i:04d}.jpg").unlink()
+        shutil.copy(SAMPLES[0], tmp_path / "kept.jpg")
+        assert src.read(2.0) is not None
+        assert src.read(0.3) is None  # a file that stays is read once
+        assert src._done == {"kept.jpg"}  # type: ignore[attr-defined]
+        time.sleep(0.1)
+        (tmp_path / "kept.jpg").unlink()
+        assert src.read(0.3) is None
+        shutil.copy(SAMPLES[1], tmp_path / "kept.jpg")  # gone for a scan, then uploaded again
+        assert src.read(2.0) is not None
+
+
 def test_default_source_is_the_bundled_sample() -> None:
     cam = StreamConfig.from_dict({}, "t").cameras[0]
     with open_source(cam) as src:

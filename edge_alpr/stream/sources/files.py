@@ -82,7 +82,10 @@ class VideoFileSource(FrameSource):
 
 
 class FolderSource(FrameSource):
-    """Images in a folder, in name order, then each new file as it appears (polling)."""
+    """Images in a folder, in name order, then each new file as it appears (polling).
+
+    A file is read once while it stays; a name seen gone by a scan and then uploaded again is
+    a new picture, read again."""
 
     def __init__(self, cfg: FolderSourceConfig, camera_id: str, stop: threading.Event | None = None):
         super().__init__(camera_id, stop)
@@ -102,6 +105,9 @@ class FolderSource(FrameSource):
             found.update(self.path.glob(pattern.upper()))
         queued = set(self._queue)
         self._queue.extend(sorted(p for p in found if p.name not in self._done and p not in queued))
+        # Only the names still there are remembered: a camera uploading for months into a
+        # folder that is emptied behind it must not grow this set by one name per picture.
+        self._done.intersection_update(p.name for p in found)
         self._last_scan = time.monotonic()
 
     def read(self, timeout: float) -> Frame | None:

@@ -80,6 +80,10 @@ class UsageSnapshot:
         return {"calls": self.calls, "max_calls": self.limit}
 
 
+WAL_CHECKPOINT_PAGES = 64  # the -wal file is checkpointed at this many pages (SQLite's default: 1000)
+WAL_LIMIT_BYTES = 256 * 1024  # and trimmed to this after a checkpoint
+
+
 class Usage:
     """Thread-safe persistent counters; see the module docstring."""
 
@@ -93,6 +97,10 @@ class Usage:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
         self._db.execute("PRAGMA busy_timeout=5000")
+        # a few pages of counters: checkpoint often and trim the -wal file after each checkpoint,
+        # or it stays at SQLite's default 4 MB beside a 16 kB database on a small SD card
+        self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+        self._db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
 

@@ -128,3 +128,14 @@ def test_counts_survive_sigkill(tmp_path: Path) -> None:
     # Every call acknowledged by take() was committed; at most the one in flight is extra.
     assert last >= 50
     assert Usage(db).snapshot().lifetime_calls in (last, last + 1)
+
+
+def test_the_wal_file_stays_small_beside_the_counters(tmp_path: Path) -> None:
+    """Months of calls must not leave a -wal file of SQLite's default 4 MB beside a database of a
+    few pages (a device's SD card): it is checkpointed often and trimmed after each checkpoint."""
+    usage = Usage(tmp_path / "usage.sqlite")
+    for _ in range(3000):
+        usage.take()
+    wal = tmp_path / "usage.sqlite-wal"
+    assert wal.exists() and wal.stat().st_size <= 512 * 1024, wal.stat().st_size
+    assert usage.snapshot().lifetime_calls == 3000

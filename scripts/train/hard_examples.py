@@ -14,11 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from scripts.progress import Progress
+from scripts.train.reader_model import matches as same  # an exact read, a label's ``?``: any character
 
-
-def same(pred: str, truth: str) -> bool:
-    """An exact read (``?`` in a label: any character, as the evaluation scores it)."""
-    return len(pred) == len(truth) and all(a == b or b == "?" for a, b in zip(pred, truth))
+__all__ = ["misread", "same"]
 
 
 def misread(model: Path, crops: np.ndarray, texts: list[str], what: str) -> np.ndarray:

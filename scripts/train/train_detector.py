@@ -252,6 +252,28 @@ def prob_loss(y, p):
     return ops.sum(loss) / ops.maximum(1.0, ops.sum(t)) * 10.0
 
 
+def prob_distill_loss(weight: float):
+    """``prob_loss`` plus ``weight`` x the KL divergence from a reference detector's map, on the
+    cells the labels call background (the reference's map is the target's third channel).
+
+    Why: fine-tuning on new photo sets taught earlier candidates to find more plates there and,
+    with them, more plate-like things in the older scenes (more false boxes, lower scores on
+    plates they found before).  Holding the background cells to the starting model's own map
+    keeps its behaviour where the labels do not ask for a change; the term is zero at the start
+    (the student is the reference) and grows only as the student drifts.
+    """
+    from keras import ops
+
+    def loss(y, p):
+        t = y[..., 0:1]
+        v = ops.clip(y[..., 2:3], 1e-5, 1 - 1e-5)
+        q = ops.clip(p, 1e-5, 1 - 1e-5)
+        kl = v * ops.log(v / q) + (1 - v) * ops.log((1 - v) / (1 - q))
+        return prob_loss(y, p) + weight * ops.sum(kl * (1 - t)) / ops.maximum(1.0, ops.sum(t)) * 10.0
+
+    return loss
+
+
 def dist_loss(y, d):
     """IoU (log) plus a little L1 on the four edge distances, at positive pixels only."""
     from keras import ops

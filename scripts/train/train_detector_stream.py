@@ -140,6 +140,10 @@ def main() -> None:
     ap.add_argument("--zoom", type=td.zoom_arg, default=td.ZOOM, metavar="LO,HI",
                     help="scene's longer side over the canvas's, drawn log-uniform (default 0.6,3; 1 = a frame "
                          "letterboxed whole: a one-pass detector of 1280x720 frames wants about 0.5,1.5)")
+    ap.add_argument("--distill-from", type=Path, metavar="WEIGHTS",
+                    help="hold the background cells to this detector's map (KL, see prob_distill_loss); "
+                         "its width is the first candidate's")
+    ap.add_argument("--distill-weight", type=float, default=1.0, help="--distill-from: weight of that term")
     ap.add_argument("--out-dir", type=Path, required=True)
     args = ap.parse_args()
     if not 0 <= args.robust_share <= 1:
@@ -185,6 +189,12 @@ def main() -> None:
         torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
         print(f"torch {torch.__version__}, cuda {torch.cuda.is_available()}", flush=True)
     losses = {"prob": td.prob_loss, "dist": td.dist_loss}
+    reference = None
+    if args.distill_from:
+        losses["prob"] = td.prob_distill_loss(args.distill_weight)
+        reference = td.build(args.candidate[0].width, args.canvas)
+        reference.load_weights(args.distill_from)
+        print(f"background held to {args.distill_from} (weight {args.distill_weight})", flush=True)
     models = []
     for c in args.candidate:
         m = td.build(c.width, args.canvas)
@@ -226,6 +236,9 @@ def main() -> None:
         slot = pending.popleft().get()
         wait += time.time() - tw
         x, y = to_batch(slot)
+        if reference is not None:
+            ref_map = keras.ops.convert_to_tensor(reference.predict_on_batch(x)[0])
+            y["prob"] = keras.ops.concatenate([y["prob"], ref_map], axis=-1)
         pending.append(pool.apply_async(_fill, ((seed := seed + 1, slot, nslots),)))
         frac = 0.5 * (1 + np.cos(np.pi * min(1.0, progress(el))))
         warm = min(1.0, ((steps if args.steps else el) + 1) / max(1.0, args.warmup))
@@ -291,6 +304,8 @@ def write_record(weights: Path, c: Candidate, args: argparse.Namespace, steps: i
         "pasted_crops": args.paste_crops, "paste_share": args.paste_share, "robust_share": args.robust_share,
         "held_out_images": held, "seconds": round(seconds), "backend": backend, "sets": list(args.sets),
         "repeat": args.repeat, "canvas": list(args.canvas), "zoom": list(args.zoom),
+        "distill_from": str(args.distill_from) if args.distill_from else None,
+        "distill_weight": args.distill_weight if args.distill_from else None,
     }
     tmp = record_path(weights).with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"stages": (previous or {}).get("stages", []) + [stage]}, indent=1) + "\n")

@@ -170,16 +170,12 @@ def outages(broker: Broker, receiver: Receiver, every: float, length: float, sto
             counts: dict[str, int]) -> None:
     """Every ``every`` s, stop mosquitto and then the webhook receiver for ``length`` s each,
     so that the outbox queues and then drains; ``counts`` says how many of each so far."""
+    neighbours: tuple[tuple[str, Broker | Receiver], ...] = (("mqtt", broker), ("webhook", receiver))
     while not stop.wait(every):
-        broker.stop()
-        counts["mqtt"] += 1
-        if stop.wait(length):
-            broker.start()
-            return
-        broker.start()
-        receiver.stop()
-        counts["webhook"] += 1
-        if stop.wait(length):
-            receiver.start()
-            return
-        receiver.start()
+        for name, neighbour in neighbours:
+            neighbour.stop()
+            counts[name] += 1
+            stopped = stop.wait(length)
+            neighbour.start()
+            if stopped:
+                return

@@ -1,18 +1,13 @@
 """pytest fixtures: a real mosquitto broker on a free loopback port, and a subscriber.
 
-Use with ``pytest_plugins = ["tests.mosquitto"]`` (or import the fixtures).  The broker runs
-from a temp dir with its own config; Debian's mosquitto drops privileges to the ``mosquitto``
-user when started as root, so the config says ``user root`` there and the dir is world
-writable.  Install with ``apt-get install mosquitto`` (``make install`` does it).
+Use with ``pytest_plugins = ["tests.mosquitto"]`` (or import the fixtures).  The broker is
+``scripts/mosquitto.py``'s (its own temp dir and config, persistent), skipping the test where
+mosquitto is not installed (``apt-get install mosquitto``; ``make install`` does it).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -22,54 +17,16 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+from scripts import mosquitto
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Broker:
-    """A mosquitto process that can be stopped and restarted on the same port."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.dir = workdir
-        self.dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.dir, 0o777)
-        self.conf = self.dir / "mosquitto.conf"
-        lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "persistence true",
-                 f"persistence_location {self.dir}/", f"log_dest file {self.dir}/mosquitto.log",
-                 "autosave_interval 1"]
-        if os.geteuid() == 0:
-            lines.append("user root")
-        self.conf.write_text("\n".join(lines) + "\n")
-        self.proc: subprocess.Popen[bytes] | None = None
+class Broker(mosquitto.Broker):
+    """A persistent mosquitto that can be stopped and restarted on the same port."""
 
     def start(self) -> None:
-        if not os.path.exists(MOSQUITTO):
+        if not mosquitto.installed():
             pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise RuntimeError(f"mosquitto exited: {err}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start listening within 10 s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
+        super().start()
 
 
 class Subscriber:

@@ -18,9 +18,9 @@ Topics (``<p>`` = topic prefix, ``<d>`` = device id):
   and recognised, dropped frames, lag, last frame time, errors), sent when its state changes
   and on every refresh of the usage counters (``mqtt_cameras.py``).
 * ``<p>/<d>/usage``  retained JSON counters, republished when they change.
-* optional Home Assistant discovery: a sensor "last plate" per camera, a connectivity binary
-  sensor and an fps sensor per camera, and a device trigger per camera and watch list
-  (republished when the lists change; a deleted list's is removed).
+* optional Home Assistant discovery (``mqtt_discovery.py``): a sensor "last plate" per camera, a
+  connectivity binary sensor and an fps sensor per camera, and a device trigger per camera and
+  watch list (republished when the lists change; a deleted list's is removed).
 
 Every retained message (status, health, camera health, usage, discovery) is published again on each
 (re)connect, so a broker restarted without persistence gets them back at once.
@@ -45,7 +45,7 @@ import paho.mqtt.client as mqtt
 from .. import __version__
 from ..configutil import resolve_secret
 from ..errors import ConfigError, EdgeAlprError
-from . import mqtt_cameras
+from . import mqtt_cameras, mqtt_discovery
 from .mqtt_config import MqttConfig
 from .outbox import OutboxItem
 
@@ -277,42 +277,24 @@ class MqttPublisher:
                 return
             for cam in self.camera_ids:
                 for name in gone:
-                    self._publish(self._trigger_topic(cam, name), "", retain=True)
+                    self._publish(mqtt_discovery.trigger_topic(self.cfg.ha_prefix, self.device, cam, name), "",
+                                  retain=True)
             self._publish_discovery()
 
-    def _trigger_topic(self, camera_id: str, watch_list: str) -> str:
-        uid = f"edge_alpr_{self.device}_{camera_id}_match_{watch_list}".replace("-", "_").replace(".", "_")
-        return f"{self.cfg.ha_prefix}/device_automation/{uid}/config"
-
     def _publish_discovery(self) -> None:
-        """Home Assistant MQTT discovery: per camera a "last plate" sensor, a connectivity binary
-        sensor and an fps sensor; one device trigger per camera and watch list."""
-        device = {"identifiers": [f"edge_alpr_{self.device}"], "name": f"edge-alpr {self.device}",
-                  "manufacturer": "edge-alpr", "sw_version": __version__}
+        """Home Assistant MQTT discovery (``mqtt_discovery.py``): one device trigger per camera
+        and watch list; per camera a "last plate" sensor and its health entities."""
+        prefix = self.cfg.ha_prefix
+        device = mqtt_discovery.device_block(self.device)
         for cam in self.camera_ids:
             for name in self.lists:
-                trigger = {"automation_type": "trigger", "type": "plate_match",
-                           "subtype": f"{name} ({cam})", "topic": self.match_topic(cam, name),
-                           "device": device}
-                self._publish(self._trigger_topic(cam, name), json.dumps(trigger), retain=True)
+                trigger = mqtt_discovery.trigger(cam, name, self.match_topic(cam, name), device)
+                self._publish(mqtt_discovery.trigger_topic(prefix, self.device, cam, name), json.dumps(trigger),
+                              retain=True)
+        shared = {"availability_topic": self.status_topic, "payload_available": ONLINE,
+                  "payload_not_available": OFFLINE, "device": device}
         for cam in self.camera_ids:
-            uid = f"edge_alpr_{self.device}_{cam}_plate".replace("-", "_").replace(".", "_")
-            config = {
-                "name": f"{cam} last plate",
-                "unique_id": uid,
-                # the entity id Home Assistant creates (``object_id`` is deprecated since 2025.10)
-                "default_entity_id": f"sensor.{uid}",
-                "state_topic": self.plate_topic(cam),
-                "value_template": "{{ value_json.plate }}",
-                "json_attributes_topic": self.plate_topic(cam),
-                "availability_topic": self.status_topic,
-                "payload_available": ONLINE,
-                "payload_not_available": OFFLINE,
-                "icon": "mdi:car",
-                "device": device,
-            }
-            self._publish(f"{self.cfg.ha_prefix}/sensor/{uid}/config", json.dumps(config), retain=True)
-            shared = {"availability_topic": self.status_topic, "payload_available": ONLINE,
-                      "payload_not_available": OFFLINE, "device": device}
-            for topic, entity in mqtt_cameras.discovery(self.cfg.ha_prefix, self.base, self.device, cam, shared):
+            entities = [mqtt_discovery.plate_sensor(prefix, self.device, cam, self.plate_topic(cam), shared)]
+            entities += mqtt_cameras.discovery(prefix, self.base, self.device, cam, shared)
+            for topic, entity in entities:
                 self._publish(topic, json.dumps(entity), retain=True)

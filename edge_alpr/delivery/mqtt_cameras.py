@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from .mqtt_discovery import unique_id
+
 
 def health_topic(base: str, camera_id: str) -> str:
     """``<p>/<d>/<camera>/health``."""
     return f"{base}/{camera_id}/health"
-
-
-def _uid(device: str, camera_id: str, what: str) -> str:
-    return f"edge_alpr_{device}_{camera_id}_{what}".replace("-", "_").replace(".", "_")
 
 
 def discovery(ha_prefix: str, base: str, device: str, camera_id: str,
@@ -27,7 +25,7 @@ def discovery(ha_prefix: str, base: str, device: str, camera_id: str,
     availability keys and the ``device`` block every entity of this device has."""
     topic = health_topic(base, camera_id)
     common = {"state_topic": topic, "json_attributes_topic": topic, **shared}
-    connected, fps = _uid(device, camera_id, "connected"), _uid(device, camera_id, "fps")
+    connected, fps = unique_id(device, camera_id, "connected"), unique_id(device, camera_id, "fps")
     return [
         (f"{ha_prefix}/binary_sensor/{connected}/config", {
             "name": f"{camera_id} camera",

@@ -22,7 +22,6 @@ import json
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -47,6 +46,7 @@ from edge_alpr.stream.loop import CameraLoop
 from edge_alpr.stream.motion import MotionConfig
 from edge_alpr.stream.sources import open_source, sample_dir
 from scripts import options
+from scripts.mosquitto import Broker
 
 W, H = 1280, 720
 
@@ -134,19 +134,6 @@ def history_cost(video: Path, tmp: Path, seconds: float, rounds: int, fine_pass:
           f"{100 * spent[0] / spent[1]:.2f} % of the loop's time with the history on")
 
 
-def start_broker(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    conf = tmp / "m.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nuser root\n")
-    proc = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.5)
-    return proc, port
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=20.0)
@@ -183,7 +170,9 @@ def main() -> int:
               f"core ({stats.frames_processed} frames recognised, {stats.frames_still} skipped "
               f"as still, in {wall:.1f} s)")
 
-    broker, port = start_broker(tmp)
+    broker = Broker(tmp / "mosquitto", persistent=False)
+    broker.start()
+    port = broker.port
     received: list[float] = []
     last_seen: list[float] = []
     first_seen: list[float] = []
@@ -218,7 +207,7 @@ def main() -> int:
     worker.join(2)
     pub.stop()
     sub.loop_stop()
-    broker.terminate()
+    broker.stop()
     lat = sorted(r - s for r, s in zip(received, last_seen, strict=False))
     # The system's own latency: from the moment the event is due (first sighting plus
     # max_prediction_delay, measured on the frames' wall-clock stamps) to the MQTT message.

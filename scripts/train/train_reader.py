@@ -11,23 +11,22 @@ The network and its heads (``ctc``, ``attention``, ``dense``) are in ``reader_mo
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from scripts.data import augment as scene_aug
 from scripts.data import datasets
 from scripts.data import reader_data as rd
-from scripts.train import hard_examples, swa, tfcommon
 from scripts.train import reader_model as rm
+from scripts.train import reader_train_set as train_set
+from scripts.train import swa, tfcommon
 
 IN_H, IN_W, MAX_LEN = rd.IN_H, rd.IN_W, rd.MAX_LEN
-TILTED_SEED = 13  # --tilted's pasted crops: other pastes than --scene-crops' (seed 9)
 ROW_SEED = 31  # --row-crops' plates: seeds 3,100,000 up, apart from the synthetic sets' and bench_layouts'
 ALPHABET, PAD, CTC_ROWS = rm.ALPHABET, rm.PAD, rm.CTC_ROWS
-ANY_STATE = "us"  # a region label: an American plate, state unknown (rm.region_group_loss)
 
 
 def _count(text: str) -> int:
@@ -75,7 +74,8 @@ def augment(tf, x, y, r):
     return tf.clip_by_value(xf, 0, 255), {"chars": y, "region": r}
 
 
-def main() -> None:
+def parse_args() -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """The options, and the parser (whose ``error`` reports what the data cannot satisfy)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--synthetic", type=int, default=40000, help="synthetic plates to render (per seed)")
@@ -151,129 +151,25 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=tfcommon.MODELS / "reader_v3.tflite")
     ap.add_argument("--ckpt", type=Path, default=tfcommon.CACHE / "reader.weights.h5",
                     help="float weights saved after every epoch (give runs side by side their own)")
-    args = ap.parse_args()
+    return ap, ap.parse_args()
+
+
+def repeat_sets(ap: argparse.ArgumentParser, specs: list[str]) -> dict[str, int]:
+    """--repeat-set SET=K options as {SET: K}."""
     extra = {}
-    for spec in args.repeat_set:
+    for spec in specs:
         name, _, k = spec.partition("=")
         if name not in datasets.OCR_SETS + datasets.OCR_EXTRA or not k.isdigit():
             ap.error(f"--repeat-set {spec!r}: expected SET=K with SET one of "
                      f"{', '.join(datasets.OCR_SETS + datasets.OCR_EXTRA)}")
         extra[name] = int(k)
-    t0 = time.time()
-    tf = tfcommon.setup_tf(args.threads)
-    import keras
+    return extra
 
-    try:
-        seeds = [int(v) for v in args.synthetic_seeds.split(",")]
-    except ValueError:
-        ap.error(f"--synthetic-seeds {args.synthetic_seeds!r}: expected integers separated by commas, e.g. 1,2")
-    parts = [rd.synthetic(args.synthetic, workers=2, seed=seed) for seed in seeds]
-    sx = np.concatenate([p[0] for p in parts])
-    st, sr = [t for p in parts for t in p[1]], [r for p in parts for r in p[2]]
-    all_synth_regions = set(sr)
-    if args.synthetic_use:
-        keep = np.random.default_rng(3).choice(len(sx), args.synthetic_use, replace=False)
-        sx, st, sr = sx[keep], [st[i] for i in keep], [sr[i] for i in keep]
-    try:
-        split = datasets.reader_holdout(args.holdout, args.holdout_offset, args.teacher_conf)
-    except ValueError as e:
-        ap.error(f"--holdout-offset: {e}")
-    except FileNotFoundError as e:
-        ap.error(f"--teacher-conf: {e}")
-    ocr_train, ocr_held, det_train, det_held = split.ocr_train, split.ocr_held, split.det_train, split.det_held
-    rx, rt, rr, rsets = rd.real(ocr_train)
-    regions = (json.loads(args.regions_from.read_text())["regions"] if args.regions_from
-               else sorted(all_synth_regions | set(rr)))
-    base_x, base_t, base_r = rx, rt, rr
-    hard: dict[str, int] = {}
-    if args.hard_from:
-        keep = np.flatnonzero(hard_examples.misread(args.hard_from, base_x, base_t, "OCR train crops"))
-        rx = np.concatenate([rx] + [base_x[keep]] * args.hard_repeat)
-        rt, rr = rt + [base_t[i] for i in keep] * args.hard_repeat, rr + [base_r[i] for i in keep] * args.hard_repeat
-        hard["ocr_crops"] = len(keep)
-        print(f"hard examples: {len(keep)} of {len(base_x)} OCR train crops misread, x{args.hard_repeat} extra",
-              flush=True)
-    for name, k in extra.items():
-        keep = [i for i, d in enumerate(rsets) if d == name]
-        rx = np.concatenate([rx] + [base_x[keep]] * k)
-        rt, rr = rt + [base_t[i] for i in keep] * k, rr + [base_r[i] for i in keep] * k
-        print(f"{name}: {len(keep)} crops x{k} extra", flush=True)
-    if args.lowres:
-        lx = rd.lowres(ocr_train, args.lowres, workers=2)
-        rx, rt, rr = np.concatenate([rx, lx]), rt + base_t * args.lowres, rr + base_r * args.lowres
-        print(f"low-resolution copies: {len(lx)}", flush=True)
-    if args.scene_crops or args.tilted:
-        # scenes behind the pasted plates: none that any hold-out keeps out (the reader's, and the
-        # detector's offset-0 one that bench_regions.py pastes held-out plates into)
-        det_kept = {it.path for it in datasets.holdout(datasets.det_items("train"), datasets.HOLDOUT_EVERY)[0]}
-        scenes = [it.path for it in det_train if it.dataset != "uc3m" and it.path in det_kept]
-        tight = [it for it in ocr_train if it.dataset in rd.TIGHT_SETS]
-        if not tight or not scenes:
-            ap.error(f"--scene-crops/--tilted: {len(tight)} tight crops ({', '.join(rd.TIGHT_SETS)}) and "
-                     f"{len(scenes)} non-uc3m train scenes outside every hold-out; both must be > 0 "
-                     "(is ../shared/data complete?)")
-    # scene crops and turned copies are distinct copies, added once per epoch (not --real-repeat times)
-    qx, qt, qr = np.zeros((0, IN_H, IN_W, 3), np.uint8), [], []
-    if args.scene_crops:
-        qx = rd.scene_crops(tight, scenes, args.scene_crops, workers=2)
-        qt, qr = [it.text for it in tight] * args.scene_crops, [it.region for it in tight] * args.scene_crops
-        print(f"scene crops: {len(qx)} ({len(tight)} tight crops x{args.scene_crops}, {len(scenes)} scenes)",
-              flush=True)
-    if args.tilted:
-        ux, ut, ur = rd.tilted_det_crops(det_train, args.tilted, args.tilt_deg)
-        vx = rd.scene_crops(tight, scenes, args.tilted, workers=2, seed=TILTED_SEED, tilt_deg=args.tilt_deg)
-        qx = np.concatenate([qx, ux, vx])
-        qt += ut + [it.text for it in tight] * args.tilted
-        qr += [r if r in regions else "" for r in ur] + [it.region for it in tight] * args.tilted
-        print(f"turned copies (up to {args.tilt_deg:g} degrees): {len(ux)} detection-scene plates, {len(vx)} pasted "
-              "tight crops", flush=True)
-    if args.det_jitter:
-        jx, jt, jr = rd.jittered_det_crops(det_train, args.det_jitter)
-        qx, qt, qr = np.concatenate([qx, jx]), qt + jt, qr + [r if r in regions else "" for r in jr]
-        print(f"jittered detection-scene cuts: {len(jx)} ({args.det_jitter} per plate)", flush=True)
-    if args.row_crops:
-        from scripts.data.row_crops import row_crops
 
-        wx, wt, wr = row_crops(args.row_crops, args.row_seed, workers=2)
-        qx, qt, qr = np.concatenate([qx, wx]), qt + wt, qr + [r if r in regions else "" for r in wr]
-        print(f"row crops: {len(wx)} (top and bottom rows of {args.row_crops} two-row plates)", flush=True)
-    if args.det_crops:
-        cx, ct, cr = rd.det_crops(det_train)
-        if args.teacher_regions:
-            cr = rd.det_regions(det_train, regions, args.teacher_conf or datasets.TEACHER_CONF)
-            print(f"detection-scene plates with a teacher's region: {sum(1 for v in cr if v)} of {len(cr)}", flush=True)
-        rx, rt = np.concatenate([rx] + [cx] * args.det_crops), rt + ct * args.det_crops
-        rr = rr + [r if r in regions or r == ANY_STATE else "" for r in cr] * args.det_crops
-        print(f"detection-scene crops: {len(cx)} x{args.det_crops}", flush=True)
-        if args.hard_from:
-            keep = np.flatnonzero(hard_examples.misread(args.hard_from, cx, ct, "detection-scene plates"))
-            rx = np.concatenate([rx] + [cx[keep]] * args.hard_repeat)
-            rt = rt + [ct[i] for i in keep] * args.hard_repeat
-            rr = rr + [cr[i] if cr[i] in regions or cr[i] == ANY_STATE else "" for i in keep] * args.hard_repeat
-            hard["detection_scene_plates"] = len(keep)
-            print(f"hard examples: {len(keep)} of {len(cx)} detection-scene plates misread, x{args.hard_repeat} extra",
-                  flush=True)
-    if args.holdout:
-        print(f"held out: {len(ocr_held)} OCR crops, {len(det_held)} detection scenes; training keeps "
-              f"{len(ocr_train)} crops and {len(det_train)} scenes with no held-out plate", flush=True)
-    x = np.concatenate([sx] + [rx] * args.real_repeat + [qx])
-    texts = st + rt * args.real_repeat + qt
-    regs = sr + rr * args.real_repeat + qr
-    y = np.stack([rm.encode(t) for t in texts])
-    # Crops without a region label get -1 and are masked out of the region loss.
-    r = np.array([regions.index(v) if v in regions else rm.ANY_OF_GROUP if v == ANY_STATE else -1 for v in regs],
-                 np.int32)
-    n_scene = len(x) - len(sx) - len(rx) * args.real_repeat
-    print(f"train: {len(sx)} synthetic + {len(rx)} real x{args.real_repeat} + {n_scene} scene crops; "
-          f"{len(regions)} regions", flush=True)
-    ds = (
-        tf.data.Dataset.from_tensor_slices((x, y, r))
-        .shuffle(len(x), seed=0)
-        .batch(args.batch)
-        .map(lambda a, b, c: augment(tf, a, b, c))
-        .prefetch(2)
-    )
-    model = rm.build(len(regions), args.head)
+def start_from(ap: argparse.ArgumentParser, args: argparse.Namespace, model: Any, regions: list[str],
+               x: np.ndarray) -> None:
+    """Load what the run starts from (--init, --init-tflite or --trunk-from) into ``model``, and
+    freeze all but the region layer for --region-only."""
     if args.init:
         model.load_weights(args.init)
         print(f"initialised from {args.init}", flush=True)
@@ -298,22 +194,14 @@ def main() -> None:
             ap.error("--region-only needs --init WEIGHTS or --init-tflite MODEL")
         for layer in model.layers:
             layer.trainable = layer.name == "region"
-    steps = args.epochs * (len(x) // args.batch + 1)
-    sched = args.lr if args.average_from else keras.optimizers.schedules.CosineDecay(args.lr, steps)
-    averager = swa.callback(steps, args.average_from, args.average_every) if args.average_from else None
-    model.compile(
-        keras.optimizers.AdamW(sched, weight_decay=args.weight_decay),
-        loss={"chars": rm.ctc_loss if args.head == "ctc" else rm.slot_loss,
-              "region": rm.region_group_loss([i for i, v in enumerate(regions) if v.startswith("us-")])
-              if args.teacher_regions else rm.region_loss},
-        loss_weights={"chars": 0.0 if args.region_only else 1.0, "region": args.region_weight},
-    )
-    model.summary(print_fn=lambda s: print(s, flush=True) if "Total" in s else None)
+
+
+def fit(ap: argparse.ArgumentParser, args: argparse.Namespace, model: Any, ds: Any, steps: int,
+        averager: Any, watch: list[datasets.OcrItem], t0: float) -> None:
+    """--epochs epochs, the weights saved after each, the float exact reads of ``watch`` printed;
+    with --average-from the averaged weights replace the last ones at the end."""
     ckpt = args.ckpt
     ckpt.parent.mkdir(parents=True, exist_ok=True)
-    if args.monitor == "heldout" and not args.holdout:
-        ap.error("--monitor heldout needs --holdout N")
-    watch = datasets.ocr_items("dev") if args.monitor == "dev" else ocr_held if args.monitor == "heldout" else []
     dx, dt_, _, dd = rd.real(watch) if watch else (None, [], [], [])
     for ep in range(args.epochs):
         model.fit(ds, epochs=1, verbose=0, callbacks=[averager] if averager else [])
@@ -337,15 +225,51 @@ def main() -> None:
             flush=True,
         )
 
+
+def main() -> None:
+    ap, args = parse_args()
+    extra = repeat_sets(ap, args.repeat_set)
+    t0 = time.time()
+    tf = tfcommon.setup_tf(args.threads)
+    import keras
+
+    try:
+        seeds = [int(v) for v in args.synthetic_seeds.split(",")]
+    except ValueError:
+        ap.error(f"--synthetic-seeds {args.synthetic_seeds!r}: expected integers separated by commas, e.g. 1,2")
+    data = train_set.assemble(args, seeds, extra, ap.error)
+    x, regions = data.x, data.regions
+    ds = (
+        tf.data.Dataset.from_tensor_slices((x, data.y, data.r))
+        .shuffle(len(x), seed=0)
+        .batch(args.batch)
+        .map(lambda a, b, c: augment(tf, a, b, c))
+        .prefetch(2)
+    )
+    model = rm.build(len(regions), args.head)
+    start_from(ap, args, model, regions, x)
+    steps = args.epochs * (len(x) // args.batch + 1)
+    sched = args.lr if args.average_from else keras.optimizers.schedules.CosineDecay(args.lr, steps)
+    averager = swa.callback(steps, args.average_from, args.average_every) if args.average_from else None
+    model.compile(
+        keras.optimizers.AdamW(sched, weight_decay=args.weight_decay),
+        loss={"chars": rm.ctc_loss if args.head == "ctc" else rm.slot_loss,
+              "region": rm.region_group_loss([i for i, v in enumerate(regions) if v.startswith("us-")])
+              if args.teacher_regions else rm.region_loss},
+        loss_weights={"chars": 0.0 if args.region_only else 1.0, "region": args.region_weight},
+    )
+    model.summary(print_fn=lambda s: print(s, flush=True) if "Total" in s else None)
+    if args.monitor == "heldout" and not args.holdout:
+        ap.error("--monitor heldout needs --holdout N")
+    watch = datasets.ocr_items("dev") if args.monitor == "dev" else data.ocr_held if args.monitor == "heldout" else []
+    fit(ap, args, model, ds, steps, averager, watch, t0)
+
     def calib():
         rng = np.random.default_rng(0)
         for i in rng.choice(len(x), 300, replace=False):
             yield [x[i : i + 1].astype(np.float32)]
 
     tfcommon.export_int8(model, calib, args.out)
-    counts = {d: sum(1 for v in ocr_train if v.dataset == d) for d in datasets.OCR_SETS + datasets.OCR_EXTRA}
-    teacher_plates = {d: sum(len(rd.plates_of(it)) for it in det_train if it.dataset == d)
-                      for d in sorted({it.dataset for it in det_train})}
     tfcommon.write_sidecar(
         args.out,
         {
@@ -360,32 +284,7 @@ def main() -> None:
                 "crop_margin_x": rd.MARGIN_X,
                 "crop_margin_y": rd.MARGIN_Y,
             },
-            "training_data": {
-                "real_train_crops": counts,
-                "synthetic_plates": len(sx),
-                "synthetic_seeds": seeds,
-                "real_repeat": args.real_repeat,
-                "extra_repeats": extra,
-                "lowres_copies": args.lowres,
-                "scene_crop_copies": args.scene_crops,
-                "detection_scene_crop_copies": args.det_crops,
-                "detection_scene_jittered_copies": args.det_jitter,
-                "tilted_copies": args.tilted,
-                **({"hard_examples": {"misread_by": args.hard_from.name, "extra_copies": args.hard_repeat, **hard}}
-                   if args.hard_from else {}),
-                "two_row_plates_cut_into_rows": args.row_crops,
-                "scene_plates_read": teacher_plates,
-                "teacher_min_conf": args.teacher_conf,
-                "teacher_regions": args.teacher_regions,
-                "init": str(args.init_tflite or args.init or args.trunk_from or ""),
-                "held_out_every": args.holdout,
-                "held_out_offset": args.holdout_offset,
-                "epochs": args.epochs,
-                "region_weight": args.region_weight,
-                "region_only": args.region_only,
-                "averaged_from": args.average_from,
-                "wall_time_s": round(time.time() - t0),
-            },
+            "training_data": train_set.training_data(args, data, seeds, extra, round(time.time() - t0)),
         },
     )
     print(f"wrote {args.out} in {time.time() - t0:.0f}s", flush=True)

@@ -42,6 +42,17 @@ secrets: EDGE_ALPR_API_TOKEN and EDGE_ALPR_MQTT_PASSWORD, or systemd credentials
 """
 
 
+def port_number(text: str) -> int:
+    """``--port``: a TCP port, 0-65535 (0: any free port), else a usage error (exit 2) naming it."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port: use 1-65535 (0 = any free port)")
+    return port
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edge-alpr", description="On-device licence-plate recognition with a Plate "
@@ -62,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
                "  EDGE_ALPR_API_TOKEN=s3cret edge-alpr serve --host 0.0.0.0\n"
                "Binding to a non-loopback address requires a token.")
     serve.add_argument("--host", help="address to listen on (default from config: 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="TCP port (default from config: 8080)")
+    serve.add_argument("--port", type=port_number, help="TCP port (default from config: 8080)")
     config_arg(serve)
 
     run = sub.add_parser(
@@ -102,8 +113,38 @@ def _cmd_check(cfg: Config) -> int:
     # every listed camera is checked, in use or not, so enabling the stream later cannot fail
     for cam in cfg.stream.cameras:
         camera_regions(cfg, cam.id, cam.regions)
+    for warning in _camera_file_warnings(cfg):
+        print(f"edge-alpr: warning: {warning}", file=sys.stderr)
     print(f"edge-alpr: config OK ({cfg.source}; {_cameras_line(cfg)})")
     return 0
+
+
+def _camera_file_warnings(cfg: Config) -> list[str]:
+    """The video files and image folders ``run`` would fail to open now (missing, unreadable,
+    or hidden from the service): warnings, since a folder may be a disk mounted later."""
+    from .stream.config import FolderSourceConfig, VideoSourceConfig
+    from .stream.sources.paths import PROTECTED_HOMES, check_readable, unreadable_fix
+
+    warnings = []
+    for cam in cfg.stream.in_use:
+        src = cam.source
+        if isinstance(src, FolderSourceConfig) and src.path:
+            what, folder = "image folder", True
+        elif isinstance(src, VideoSourceConfig):
+            what, folder = "video file", False
+        else:
+            continue
+        path = Path(src.path)
+        try:
+            check_readable(path, what, cam.id, folder)
+        except EdgeAlprError as e:
+            warnings.append(f"{e} (run stops at its start until this is fixed)")
+            continue
+        hidden = any(str(path.absolute()).startswith(h + "/") for h in PROTECTED_HOMES)
+        if hidden and cfg.source == DEFAULT_PATH:  # the service's config: it runs as edge-alpr
+            warnings.append(f"camera {cam.id}: {what} {src.path!r}: "
+                            + unreadable_fix(path, "edge-alpr", {"INVOCATION_ID": "check-config"}))
+    return warnings
 
 
 def _cameras_line(cfg: Config) -> str:

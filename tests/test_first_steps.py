@@ -128,3 +128,19 @@ def test_without_a_state_dir_serve_keeps_its_state_where_it_may(tmp_path: Path) 
         proc.terminate()
         proc.communicate(timeout=30)
     assert (tmp_path / "unit-state" / "usage.sqlite").is_file()
+
+
+def test_run_help_teaches_a_config_that_loads(tmp_path: Path) -> None:
+    """`edge-alpr run --help` shows a config with each kind of camera and a broker: one that
+    check-config accepts as it stands (its regions, its keys)."""
+    from edge_alpr.cli import RUN_EXAMPLE
+
+    out = cli("run", "--help")
+    assert out.returncode == 0 and "check-config --config my.yaml" in out.stdout
+    for kind in ("opencv", "folder", "video"):
+        assert f"source: {{kind: {kind}, " in out.stdout, out.stdout
+    assert "docs/config.md" in out.stdout and "mqtt: {host: " in out.stdout
+    (tmp_path / "my.yaml").write_text(RUN_EXAMPLE)
+    out = cli("check-config", "--config", str(tmp_path / "my.yaml"))
+    assert out.returncode == 0 and "3 cameras: gate, inbox, clip" in out.stdout, out.stderr
+    assert "redaction =" in cli("read", "--help").stdout

@@ -136,8 +136,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_check(cfg: Config) -> int:
-    # what build() checks before it opens anything, without importing the service: this runs
-    # before every start (ExecStartPre) and must stay quick on a Raspberry Pi
+    # what build() checks before it opens anything, without importing the service: admins run
+    # it after each edit and postinst on each upgrade, so it must stay quick on a Raspberry Pi
     # every listed camera is checked, in use or not, so enabling the stream later cannot fail
     for cam in cfg.stream.cameras:
         camera_regions(cfg, cam.id, cam.regions)

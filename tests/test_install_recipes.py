@@ -55,3 +55,12 @@ def test_the_install_section_installs_the_file_make_deb_writes() -> None:
     assert pattern, section
     for built in ("dist/edge-alpr_0.1.0+git437.g4751196+deb13_arm64.deb", "dist/edge-alpr_0.1.0+deb13_arm64.deb"):
         assert fnmatch.fnmatch(built, pattern.group(1)), (built, pattern.group(1))
+
+
+def test_the_man_page_says_what_the_unit_does_with_check_config() -> None:
+    """The unit has no ExecStartPre: the man page must not say that it runs check-config first."""
+    unit = (ROOT / "debian" / "edge-alpr.service").read_text()
+    man = " ".join((ROOT / "debian" / "edge-alpr.1").read_text().split())
+    runs_it = re.search(r"^ExecStartPre=.*check-config", unit, re.M) is not None
+    assert runs_it or "the unit runs it first" not in man, "edge-alpr.1 says the unit runs check-config"
+    assert "warning" in man and "78" in man

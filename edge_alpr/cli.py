@@ -15,6 +15,7 @@ import dataclasses
 import json
 import logging
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -42,6 +43,41 @@ secrets: EDGE_ALPR_API_TOKEN and EDGE_ALPR_MQTT_PASSWORD, or systemd credentials
 """
 
 
+# a config of one's own, as run --help shows it (a test checks that it loads)
+RUN_EXAMPLE = """\
+state_dir: /srv/edge-alpr/state
+stream:
+  cameras:
+    - id: gate
+      source: {kind: opencv, url: "rtsp://user:pass@192.168.1.20:554/stream1"}
+      regions: [gb]
+    - id: inbox
+      source: {kind: folder, path: /srv/edge-alpr/incoming}   # new images as they arrive
+    - id: clip
+      source: {kind: video, path: /srv/edge-alpr/clip.mp4}
+mqtt: {host: 192.168.1.5, port: 1883}
+"""
+RUN_EPILOG = f"""\
+examples:
+  edge-alpr run                                   # the sample images as a camera
+  edge-alpr run --config my.yaml                  # check it first: edge-alpr check-config --config my.yaml
+
+my.yaml, with cameras and a broker (every key is optional: docs/config.md in the source,
+/usr/share/edge-alpr/config.yaml commented in the .deb, or man edge-alpr):
+{textwrap.indent(RUN_EXAMPLE, "  ")}"""
+
+
+def port_number(text: str) -> int:
+    """``--port``: a TCP port, 0-65535 (0: any free port), else a usage error (exit 2) naming it."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port: use 1-65535 (0 = any free port)")
+    return port
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edge-alpr", description="On-device licence-plate recognition with a Plate "
@@ -62,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
                "  EDGE_ALPR_API_TOKEN=s3cret edge-alpr serve --host 0.0.0.0\n"
                "Binding to a non-loopback address requires a token.")
     serve.add_argument("--host", help="address to listen on (default from config: 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="TCP port (default from config: 8080)")
+    serve.add_argument("--port", type=port_number, help="TCP port (default from config: 8080)")
     config_arg(serve)
 
     run = sub.add_parser(
@@ -70,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Read plates from the configured cameras (by default the bundled sample "
                     "images) and deliver events; also serves the API when api.enabled.",
-        epilog="example:\n  edge-alpr run --config /etc/edge-alpr/config.yaml")
+        epilog=RUN_EPILOG)
     config_arg(run)
 
     read = sub.add_parser(
@@ -82,7 +118,10 @@ def _parser() -> argparse.ArgumentParser:
     read.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG, PNG, BMP or WebP file")
     read.add_argument("--regions", nargs="+", default=[], metavar="CODE",
                       help="region codes that guide the reading, e.g. gb us-ca")
-    read.add_argument("--mode", choices=("default", "fast", "redaction"), default="default")
+    read.add_argument("--mode", choices=("default", "fast", "redaction"), default="default",
+                      help="as the API's config mode: fast = one detection pass, one read a plate "
+                           "(about 3x quicker, finds fewer small plates); redaction = tiled, lower "
+                           "threshold (misses fewest plates); default: %(default)s")
     read.add_argument("--json", action="store_true", help="print one JSON object per image")
     config_arg(read)
 
@@ -97,13 +136,43 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_check(cfg: Config) -> int:
-    # what build() checks before it opens anything, without importing the service: this runs
-    # before every start (ExecStartPre) and must stay quick on a Raspberry Pi
+    # what build() checks before it opens anything, without importing the service: admins run
+    # it after each edit and postinst on each upgrade, so it must stay quick on a Raspberry Pi
     # every listed camera is checked, in use or not, so enabling the stream later cannot fail
     for cam in cfg.stream.cameras:
         camera_regions(cfg, cam.id, cam.regions)
+    for warning in _camera_file_warnings(cfg):
+        print(f"edge-alpr: warning: {warning}", file=sys.stderr)
     print(f"edge-alpr: config OK ({cfg.source}; {_cameras_line(cfg)})")
     return 0
+
+
+def _camera_file_warnings(cfg: Config) -> list[str]:
+    """The video files and image folders ``run`` would fail to open now (missing, unreadable,
+    or hidden from the service): warnings, since a folder may be a disk mounted later."""
+    from .stream.config import FolderSourceConfig, VideoSourceConfig
+    from .stream.sources.paths import PROTECTED_HOMES, check_readable, unreadable_fix
+
+    warnings = []
+    for cam in cfg.stream.in_use:
+        src = cam.source
+        if isinstance(src, FolderSourceConfig) and src.path:
+            what, folder = "image folder", True
+        elif isinstance(src, VideoSourceConfig):
+            what, folder = "video file", False
+        else:
+            continue
+        path = Path(src.path)
+        try:
+            check_readable(path, what, cam.id, folder)
+        except EdgeAlprError as e:
+            warnings.append(f"{e} (run stops at its start until this is fixed)")
+            continue
+        hidden = any(str(path.absolute()).startswith(h + "/") for h in PROTECTED_HOMES)
+        if hidden and cfg.source == DEFAULT_PATH:  # the service's config: it runs as edge-alpr
+            warnings.append(f"camera {cam.id}: {what} {src.path!r}: "
+                            + unreadable_fix(path, "edge-alpr", {"INVOCATION_ID": "check-config"}))
+    return warnings
 
 
 def _cameras_line(cfg: Config) -> str:

@@ -25,6 +25,8 @@ Example::
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -139,7 +141,8 @@ class OutboxConfig(Section):
 class Config:
     """Everything; each section is parsed by the module that uses it."""
 
-    # folder of the usage counters, outbox and watch lists (and history, crops by default)
+    # folder of the usage counters, outbox and watch lists (and history, crops by default); unset: the
+    # unit's $STATE_DIRECTORY under systemd, this one as root, else ~/.local/state/edge-alpr ($XDG_STATE_HOME)
     state_dir: str = setting(DEFAULT_STATE_DIR, nonempty=True)
     # the least severe messages logged; the log goes to stderr
     log_level: str = setting("INFO", choices=LOG_LEVELS, any_case=True)
@@ -159,9 +162,30 @@ class Config:
         return Path(self.state_dir)
 
 
+def default_state_dir(euid: int | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The state folder when the config sets none.
+
+    Under systemd the unit's ``StateDirectory`` (``$STATE_DIRECTORY``, its first entry); for
+    root ``/var/lib/edge-alpr``; for any other user, who cannot create that folder, their own
+    ``$XDG_STATE_HOME/edge-alpr`` (``~/.local/state/edge-alpr``), so that ``make run`` works as
+    oneself without a config file.
+    """
+    env = os.environ if environ is None else environ
+    unit = env.get("STATE_DIRECTORY", "").split(":")[0]
+    if unit:
+        return unit
+    if (os.geteuid() if euid is None else euid) == 0:
+        return DEFAULT_STATE_DIR
+    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "state")
+    return str(Path(base) / "edge-alpr")
+
+
 def from_dict(obj: Any, where: str = "<config>") -> Config:
     """Validate plain data (as from YAML) into a ``Config``; ``where`` names the file."""
-    return parse_section(Config, obj, where, sep=": ", source=where)
+    cfg = parse_section(Config, obj, where, sep=": ", source=where)
+    if not (isinstance(obj, dict) and "state_dir" in obj):
+        cfg = replace(cfg, state_dir=default_state_dir())
+    return cfg
 
 
 def parse(text: str, where: str = "<config>") -> Any:

@@ -19,8 +19,19 @@ def test_defaults_need_no_file() -> None:
     assert cfg.api.host == "127.0.0.1" and cfg.api.port == 8080
     assert cfg.api.upload_url.enabled is False
     assert cfg.usage.max_calls == 0 and cfg.webhooks.targets == ()
-    assert cfg.state_dir == "/var/lib/edge-alpr"
+    assert cfg.state_dir == config.default_state_dir()
     assert cfg.stream.cameras and cfg.mqtt.host == "localhost"
+
+
+def test_an_unset_state_dir_is_one_this_user_can_create() -> None:
+    """Root and the service keep /var/lib/edge-alpr; another user (``make run`` as oneself, with
+    no config) gets a folder of their own instead of "cannot create /var/lib/edge-alpr"."""
+    assert config.default_state_dir(0, {"HOME": "/root"}) == "/var/lib/edge-alpr"
+    assert config.default_state_dir(1000, {"HOME": "/u/al"}) == "/u/al/.local/state/edge-alpr"
+    assert config.default_state_dir(1000, {"HOME": "/u/al", "XDG_STATE_HOME": "/xdg"}) == "/xdg/edge-alpr"
+    # the unit's StateDirectory= (the system user edge-alpr has no home to write)
+    assert config.default_state_dir(998, {"STATE_DIRECTORY": "/var/lib/edge-alpr"}) == "/var/lib/edge-alpr"
+    assert config.from_dict({"state_dir": "/srv/alpr"}).state_dir == "/srv/alpr"  # the file wins
 
 
 def test_load_without_path_uses_defaults_when_no_device_file(monkeypatch: pytest.MonkeyPatch,

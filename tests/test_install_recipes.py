@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from pathlib import Path
 
@@ -33,3 +34,33 @@ def test_the_quick_start_first_installs_what_it_runs() -> None:
     assert re.match(r"sudo apt install (git make|make git)\b", quick[0]), quick
     assert quick[1].startswith("make "), quick
     assert len(text.splitlines()) <= 200
+
+
+def test_the_quick_start_works_as_a_user_with_sudo() -> None:
+    """As oneself, `make install` cannot apt-get python3-venv, and the API examples call curl: the
+    first line installs both, so that nothing after it needs root."""
+    text = (ROOT / "README.md").read_text()
+    first = text.split("## Quick start", 1)[1].split("```sh\n", 1)[1].splitlines()[0]
+    packages = first.split("#", 1)[0].split()[3:]
+    assert {"git", "make", "python3-venv", "curl"} <= set(packages), first
+    assert "curl -F upload=@" in text
+
+
+def test_the_install_section_installs_the_file_make_deb_writes() -> None:
+    """A build from a git checkout names the commit (0.1.0+git437.g4751196+deb13): the README's
+    `apt install ./dist/...` must match that file, not only a release's."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Install on a device", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    pattern = re.search(r"apt install \./(dist/\S+\.deb)", section)
+    assert pattern, section
+    for built in ("dist/edge-alpr_0.1.0+git437.g4751196+deb13_arm64.deb", "dist/edge-alpr_0.1.0+deb13_arm64.deb"):
+        assert fnmatch.fnmatch(built, pattern.group(1)), (built, pattern.group(1))
+
+
+def test_the_man_page_says_what_the_unit_does_with_check_config() -> None:
+    """The unit has no ExecStartPre: the man page must not say that it runs check-config first."""
+    unit = (ROOT / "debian" / "edge-alpr.service").read_text()
+    man = " ".join((ROOT / "debian" / "edge-alpr.1").read_text().split())
+    runs_it = re.search(r"^ExecStartPre=.*check-config", unit, re.M) is not None
+    assert runs_it or "the unit runs it first" not in man, "edge-alpr.1 says the unit runs check-config"
+    assert "warning" in man and "78" in man

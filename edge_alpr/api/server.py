@@ -15,8 +15,10 @@ reaches the app (see ``client_io.ClientLimits`` for the time and memory bounds).
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
+import re
 import socket
 import sys
 import threading
@@ -82,6 +84,21 @@ def api_token(env_name: str, credential: str) -> str | None:
     return token
 
 
+def listen_fix(why: str, host: str, port: int) -> str:
+    """What to change when the listening socket cannot be made (cheroot keeps only the text of
+    each bind's error): the port for a port in use or reserved, the host for an address that is
+    not this machine's."""
+    if f"[Errno {errno.EADDRINUSE}]" in why:
+        return (f"port {port} is in use, perhaps by an edge-alpr already running (`ss -ltnp 'sport = :{port}'` "
+                "names the program); stop it or pick another port (serve --port, or api.port in the config for run)")
+    if f"[Errno {errno.EACCES}]" in why and 0 < port < 1024:
+        return "ports below 1024 need root; pick a port of 1024 or more (serve --port, or api.port)"
+    if f"[Errno {errno.EADDRNOTAVAIL}]" not in why and not re.search(r"\[Errno -\d+\]", why):  # not a host's
+        return "check the address and port (serve --host/--port, or api.host/api.port in the config for run)"
+    return (f"{host!r} is not an address of this machine: use 127.0.0.1, 0.0.0.0 (every address, with a "
+            "token) or one of its own (serve --host, or api.host in the config for run)")
+
+
 class ApiServer:
     """A cheroot server in a background thread; ``port`` is the bound one (0 picks a free one)."""
 
@@ -101,8 +118,7 @@ class ApiServer:
             self._server.prepare()
         except OSError as e:
             host, port = self._server.bind_addr[:2]
-            raise ConfigError(f"cannot listen on {host}:{port} ({e}); pick another port (serve --port, or api.port "
-                              "in the config for run)") from e
+            raise ConfigError(f"cannot listen on {host}:{port} ({e}); {listen_fix(str(e), host, port)}") from e
         self.worker.start()
 
     @property

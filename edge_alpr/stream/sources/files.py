@@ -23,6 +23,7 @@ from ...types import Frame
 from ..config import FolderSourceConfig, VideoSourceConfig
 from . import FrameSource, SourceEnded, sample_dir
 from ._cv import import_cv2
+from .paths import check_readable
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,7 @@ class VideoFileSource(FrameSource):
         super().__init__(camera_id, stop)
         self._cv2 = import_cv2()
         self.cfg = cfg
-        if not os.path.isfile(cfg.path):
-            raise CameraError(f"camera {camera_id}: video file {cfg.path!r} does not exist")
+        check_readable(Path(cfg.path), "video file", camera_id, folder=False)
         self._base = datetime.fromtimestamp(os.stat(cfg.path).st_mtime, UTC)
         self._cap = self._open()
         self._loops = 0
@@ -91,8 +91,7 @@ class FolderSource(FrameSource):
         super().__init__(camera_id, stop)
         self.cfg = cfg
         self.path = Path(cfg.path) if cfg.path else sample_dir()
-        if not self.path.is_dir():
-            raise CameraError(f"camera {camera_id}: image folder {str(self.path)!r} does not exist")
+        check_readable(self.path, "image folder", camera_id, folder=True)
         self._done: set[str] = set()
         self._queue: list[Path] = []
         self._last_scan = float("-inf")

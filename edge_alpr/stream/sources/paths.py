@@ -1,0 +1,57 @@
+"""The files a camera reads (a video file, an image folder), checked before it opens them.
+
+A path this user cannot reach must not look like a missing one, nor end in a traceback: the
+usual case is a folder under ``/home`` given to the service, which runs as the system user
+``edge-alpr`` with ``ProtectHome=yes`` (``/home``, ``/root`` and ``/run/user`` are out of its
+sight), or a folder of one's own read by another user.  ``check-config`` runs the same check.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+from collections.abc import Mapping
+from pathlib import Path
+
+from ...errors import CameraError
+
+PROTECTED_HOMES = ("/home", "/root", "/run/user")  # what ProtectHome=yes hides from the unit
+
+
+def check_readable(path: Path, what: str, camera_id: str, folder: bool,
+                   environ: Mapping[str, str] | None = None) -> None:
+    """Raise ``CameraError`` naming the camera, the path and the fix unless this user can read
+    ``path`` (list it, for a ``folder``)."""
+    try:  # not statedir.user_name: check-config imports this, and must not import sqlite3
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        user = str(os.geteuid())
+    try:
+        st_ok = path.is_dir() if folder else path.is_file()
+    except PermissionError as e:
+        raise CameraError(_unreadable(path, what, camera_id, user, e.strerror or str(e), environ)) from e
+    if not st_ok:
+        if path.exists():
+            raise CameraError(f"camera {camera_id}: {what} {str(path)!r} is not a "
+                              f"{'folder' if folder else 'file'}")
+        raise CameraError(f"camera {camera_id}: {what} {str(path)!r} does not exist")
+    if not os.access(path, os.R_OK | (os.X_OK if folder else 0)):
+        raise CameraError(_unreadable(path, what, camera_id, user, "Permission denied", environ))
+
+
+def _unreadable(path: Path, what: str, camera_id: str, user: str, why: str,
+                environ: Mapping[str, str] | None) -> str:
+    return f"camera {camera_id}: {what} {str(path)!r} cannot be read by user {user} ({why}); " \
+        + unreadable_fix(path, user, environ)
+
+
+def unreadable_fix(path: Path, user: str, environ: Mapping[str, str] | None = None) -> str:
+    """The fix for a path ``user`` cannot read: under the systemd unit (``$INVOCATION_ID``) a
+    home folder is hidden whatever its mode, so the files must move; elsewhere, a mode."""
+    env = os.environ if environ is None else environ
+    absolute = str(path.absolute())
+    hidden = [h for h in PROTECTED_HOMES if absolute == h or absolute.startswith(h + "/")]
+    if env.get("INVOCATION_ID") and hidden:
+        return (f"the service cannot see {', '.join(PROTECTED_HOMES)} (ProtectHome=yes in edge-alpr.service): "
+                f"keep the camera's files elsewhere, e.g. /srv/{path.name}, readable by {user}")
+    return f"give {user} read access to it and to each folder above it (chmod o+rx, or a group {user} is in)"

@@ -1,0 +1,146 @@
+"""What a first user runs into: a mistyped port, a port or address that cannot be used, a camera
+folder the process cannot read, a run as oneself without a config.  Each is one line naming the
+value and the fix, never a traceback.  The real ``edge-alpr`` command as a process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edge_alpr.api.server import free_port
+from edge_alpr.cli import EXIT_CONFIG
+from edge_alpr.stream.sources.paths import unreadable_fix
+
+ROOT = Path(__file__).resolve().parent.parent
+# root reads every file: without these capabilities it meets file modes like any other user
+NO_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+          "--inh-caps=-dac_override,-dac_read_search"]
+
+
+def cli(*args: str, env: dict[str, str] | None = None, prefix: list[str] | None = None,
+        timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*(prefix or []), sys.executable, "-m", "edge_alpr", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+def test_a_port_out_of_range_is_a_usage_error_not_a_traceback() -> None:
+    for bad in ("80000", "-1", "http"):
+        out = cli("serve", "--port", bad)
+        assert out.returncode == 2, (bad, out.stderr[-2000:])
+        assert f"argument --port: '{bad}' is not a TCP port: use 1-65535" in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr
+
+
+def test_a_port_in_use_says_so_and_an_unknown_host_names_the_host(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = cli("serve", "--port", str(port), "--config", str(cfg))
+    assert out.returncode == EXIT_CONFIG, out.stderr[-2000:]
+    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr and f"port {port} is in use" in out.stderr
+    assert "pick another port" in out.stderr
+    out = cli("serve", "--host", "no-such-host.invalid", "--port", str(free_port()), "--config", str(cfg),
+              env={"EDGE_ALPR_API_TOKEN": "s3cret"})
+    assert out.returncode == EXIT_CONFIG, out.stderr[-2000:]
+    assert "'no-such-host.invalid' is not an address of this machine" in out.stderr, out.stderr
+    assert "pick another port" not in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.fixture
+def locked(tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
+    """A folder of images inside a folder this process may not enter (mode 000), and the
+    command prefix that makes root obey the mode too."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv (util-linux) to drop root's file access")
+        prefix = NO_DAC
+    images = tmp_path / "locked" / "captures"
+    images.mkdir(parents=True)
+    shutil.copy(ROOT / "edge_alpr" / "samples" / "01_romanian_t37.jpg", images)
+    (tmp_path / "locked").chmod(0)
+    try:
+        yield images, prefix
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+
+
+def test_a_camera_folder_out_of_reach_is_named_with_the_fix(tmp_path: Path, locked: tuple[Path, list[str]]) -> None:
+    images, prefix = locked
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\napi: {{port: {free_port()}}}\nmqtt: {{enabled: false}}\n"
+                   f"stream:\n  cameras:\n    - {{id: door, source: {{kind: folder, path: '{images}'}}}}\n")
+    started = time.monotonic()
+    out = cli("run", "--config", str(cfg), prefix=prefix)
+    assert out.returncode == 1, out.stderr[-3000:]
+    assert "Traceback" not in out.stderr and "unexpected error" not in out.stderr, out.stderr[-3000:]
+    assert f"camera door: image folder '{images}' cannot be read by user " in out.stderr, out.stderr[-3000:]
+    assert "give " in out.stderr and "read access" in out.stderr
+    assert time.monotonic() - started < 60
+    # check-config names it before a restart (a warning: a folder may be a disk mounted later)
+    out = cli("check-config", "--config", str(cfg), prefix=prefix)
+    assert out.returncode == 0 and "config OK" in out.stdout, out.stderr
+    assert f"warning: camera door: image folder '{images}' cannot be read" in out.stderr, out.stderr
+
+
+def test_check_config_warns_of_a_missing_video_file_run_would_stop_on(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    video = tmp_path / "drive.mp4"
+    cfg.write_text(f"stream:\n  cameras:\n    - {{id: road, source: {{kind: video, path: '{video}'}}}}\n")
+    out = cli("check-config", "--config", str(cfg))
+    assert out.returncode == 0, out.stderr
+    assert f"warning: camera road: video file '{video}' does not exist (run stops at its start" in out.stderr
+
+
+def test_the_service_is_told_to_keep_camera_files_out_of_home_folders() -> None:
+    """The unit runs with ProtectHome=yes: no chmod makes /home/pi/captures visible to it."""
+    in_home = Path("/home") / "pi" / "captures"  # never read: the rule is on the name
+    unit = unreadable_fix(in_home, "edge-alpr", {"INVOCATION_ID": "1"})
+    assert "ProtectHome=yes" in unit and "/srv/captures" in unit
+    assert "chmod" in unreadable_fix(in_home, "alice", {})
+    assert "ProtectHome" not in unreadable_fix(Path("/srv/captures"), "edge-alpr", {"INVOCATION_ID": "1"})
+
+
+def test_without_a_state_dir_serve_keeps_its_state_where_it_may(tmp_path: Path) -> None:
+    """No state_dir in the file: the unit's $STATE_DIRECTORY (or, for a user other than root,
+    ~/.local/state/edge-alpr: tests/test_config.py), never a folder this user cannot create."""
+    cfg = tmp_path / "empty.yaml"
+    cfg.write_text("# nothing set\n")
+    proc = subprocess.Popen([sys.executable, "-m", "edge_alpr", "serve", "--port", str(free_port()),
+                             "--config", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT, env={**os.environ, "STATE_DIRECTORY": str(tmp_path / "unit-state")})
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("listening on http://127.0.0.1:"), (line, proc.stderr and proc.stderr.read())
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert (tmp_path / "unit-state" / "usage.sqlite").is_file()
+
+
+def test_run_help_teaches_a_config_that_loads(tmp_path: Path) -> None:
+    """`edge-alpr run --help` shows a config with each kind of camera and a broker: one that
+    check-config accepts as it stands (its regions, its keys)."""
+    from edge_alpr.cli import RUN_EXAMPLE
+
+    out = cli("run", "--help")
+    assert out.returncode == 0 and "check-config --config my.yaml" in out.stdout
+    for kind in ("opencv", "folder", "video"):
+        assert f"source: {{kind: {kind}, " in out.stdout, out.stdout
+    assert "docs/config.md" in out.stdout and "mqtt: {host: " in out.stdout
+    (tmp_path / "my.yaml").write_text(RUN_EXAMPLE)
+    out = cli("check-config", "--config", str(tmp_path / "my.yaml"))
+    assert out.returncode == 0 and "3 cameras: gate, inbox, clip" in out.stdout, out.stderr
+    assert "redaction =" in cli("read", "--help").stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -16,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ...errors import CameraError
+from ...errors import CameraError, InputError
+from ...imaging import decode
 from ...types import Frame
 from ..config import FolderSourceConfig, VideoSourceConfig
 from . import FrameSource, SourceEnded, sample_dir
@@ -85,7 +86,12 @@ class FolderSource(FrameSource):
     """Images in a folder, in name order, then each new file as it appears (polling).
 
     A file is read once while it stays; a name seen gone by a scan and then uploaded again is
-    a new picture, read again."""
+    a new picture, read again.  Files are decoded by ``imaging.decode`` (the API's decoder:
+    formats, EXIF orientation, ``max_pixels`` checked from the header).  A file that cannot be
+    read is retried while it was written within two polls (a copy in progress), then skipped
+    with one log line and counted in the camera's errors, and read again once it changes (a
+    copy that stalled, then finished).  Only regular files are opened: a FIFO named
+    ``x.jpg`` would block the capture thread for ever."""
 
     def __init__(self, cfg: FolderSourceConfig, camera_id: str, stop: threading.Event | None = None):
         super().__init__(camera_id, stop)
@@ -93,7 +99,8 @@ class FolderSource(FrameSource):
         self.path = Path(cfg.path) if cfg.path else sample_dir()
         if not self.path.is_dir():
             raise CameraError(f"camera {camera_id}: image folder {str(self.path)!r} does not exist")
-        self._done: set[str] = set()
+        # names read (None) or skipped (their size and times: read again once these change)
+        self._done: dict[str, tuple[int, int, int] | None] = {}
         self._queue: list[Path] = []
         self._last_scan = float("-inf")
         self._last_frame = float("-inf")
@@ -104,11 +111,24 @@ class FolderSource(FrameSource):
             found.update(self.path.glob(pattern))
             found.update(self.path.glob(pattern.upper()))
         queued = set(self._queue)
-        self._queue.extend(sorted(p for p in found if p.name not in self._done and p not in queued))
+        self._queue.extend(sorted(p for p in found if p not in queued and self._due(p)))
         # Only the names still there are remembered: a camera uploading for months into a
-        # folder that is emptied behind it must not grow this set by one name per picture.
-        self._done.intersection_update(p.name for p in found)
+        # folder that is emptied behind it must not grow this by one name per picture.
+        names = {p.name for p in found}
+        self._done = {name: sig for name, sig in self._done.items() if name in names}
         self._last_scan = time.monotonic()
+
+    def _due(self, path: Path) -> bool:
+        """Not read yet, or skipped and changed since."""
+        if path.name not in self._done:
+            return True
+        skipped = self._done[path.name]
+        if skipped is None:
+            return False
+        try:
+            return _signature(path.stat()) != skipped
+        except OSError:
+            return False
 
     def read(self, timeout: float) -> Frame | None:
         deadline = time.monotonic() + timeout
@@ -135,23 +155,41 @@ class FolderSource(FrameSource):
         return None
 
     def _load(self, path: Path) -> Frame | None:
-        """Decode one file; a file still being written is retried on the next scan."""
+        """Decode one file; see the class docstring for files that cannot be read."""
         try:
             st = path.stat()
-            with Image.open(path) as im:
-                rgb = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
-        except FileNotFoundError:
-            self._done.add(path.name)
+        except FileNotFoundError:  # gone, or a link to nothing
+            self._done[path.name] = None
             return None
-        except (UnidentifiedImageError, OSError, ValueError) as e:
-            if time.time() - path.stat().st_mtime < 2 * self.cfg.poll_interval:
+        except OSError as e:
+            return self._skip(path, None, str(e))
+        if not stat.S_ISREG(st.st_mode):
+            return self._skip(path, st, "not a regular file")
+        limit = 8 * self.cfg.max_pixels + (1 << 20)  # 16-bit RGBA, stored uncompressed, and headers
+        if st.st_size > limit:
+            return self._skip(path, st, f"{st.st_size} bytes, too large for an image of at most "
+                                        f"{self.cfg.max_pixels} pixels (max_pixels)")
+        try:
+            rgb = decode(path.read_bytes(), self.cfg.max_pixels, "the folder source's max_pixels")
+        except (InputError, OSError) as e:
+            if time.time() - st.st_mtime < 2 * self.cfg.poll_interval:
                 return None  # probably still being written: picked up again by the next scan
-            log.warning("camera %s: skipping unreadable image %s: %s", self.camera_id, path, e)
-            self._done.add(path.name)
-            return None
-        self._done.add(path.name)
+            return self._skip(path, st, str(e))
+        self._done[path.name] = None
         ts = datetime.fromtimestamp(st.st_mtime, UTC)
         return Frame(rgb, self.camera_id, ts, self._next_index())
 
+    def _skip(self, path: Path, st: os.stat_result | None, why: str) -> Frame | None:
+        log.warning("camera %s: skipping %s: %s (read again if it changes)", self.camera_id, path, why)
+        self.errors += 1
+        self.last_error = f"skipped {path.name}: {why}"
+        self._done[path.name] = _signature(st) if st is not None else (-1, -1, -1)
+        return None
+
     def close(self) -> None:
         self._queue.clear()
+
+
+def _signature(st: os.stat_result) -> tuple[int, int, int]:
+    """What changes when a file is written to, replaced or has its permissions changed."""
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns

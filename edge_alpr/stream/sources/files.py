@@ -28,8 +28,15 @@ from ._cv import import_cv2
 log = logging.getLogger(__name__)
 
 
+MAX_DAMAGED_FRAMES = 250  # frames tried past one that does not decode before a video counts as ended
+
+
 class VideoFileSource(FrameSource):
-    """Frames of a video file decoded by OpenCV, optionally paced in real time or looped."""
+    """Frames of a video file decoded by OpenCV, optionally paced in real time or looped.
+
+    A frame that does not decode before the file's declared end (a damaged stretch) is skipped
+    and the frames after it are read; each skip is counted in the camera's errors, the first
+    one logged.  A file cut short ends where its data ends, said once in the log."""
 
     def __init__(self, cfg: VideoSourceConfig, camera_id: str, stop: threading.Event | None = None):
         super().__init__(camera_id, stop)
@@ -44,6 +51,7 @@ class VideoFileSource(FrameSource):
         self._pending: tuple[np.ndarray, float] | None = None
         self._loop_offset = 0.0
         self._last_pos = 0.0
+        self._warned = False
         self.live = cfg.realtime  # paced like a camera: frames the loop cannot keep up with drop
 
     def _open(self) -> Any:
@@ -56,6 +64,8 @@ class VideoFileSource(FrameSource):
     def read(self, timeout: float) -> Frame | None:
         if self._pending is None:
             ok, bgr = self._cap.read()
+            if not ok:
+                ok, bgr = self._past_damage()
             if not ok:
                 if not self.cfg.loop or self._index == 0:
                     raise SourceEnded
@@ -77,6 +87,29 @@ class VideoFileSource(FrameSource):
         self._pending = None
         rgb = self._cv2.cvtColor(bgr, self._cv2.COLOR_BGR2RGB)
         return Frame(rgb, self.camera_id, self._base + timedelta(seconds=pos), self._next_index())
+
+    def _past_damage(self) -> tuple[bool, Any]:
+        """After a frame that did not decode: the next one that does before the file's end."""
+        cv2, cap = self._cv2, self._cap
+        total, at = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_POS_FRAMES)
+        for _ in range(MAX_DAMAGED_FRAMES):
+            if cap.get(cv2.CAP_PROP_POS_FRAMES) >= total - 1 or self.stop.is_set():
+                break
+            ok, bgr = cap.read()
+            if ok:
+                self._report(f"damaged frames skipped after frame {int(at)} of {int(total)}")
+                return True, bgr
+        if total > 0 and at < total - 1:
+            self._report(f"the video ends after frame {int(at)} of the {int(total)} it declares "
+                         "(file truncated or damaged)")
+        return False, None
+
+    def _report(self, what: str) -> None:
+        self.errors += 1
+        self.last_error = what
+        if not self._warned:  # a looped file would say it on every pass
+            self._warned = True
+            log.warning("camera %s: %s: %s", self.camera_id, self.cfg.path, what)
 
     def close(self) -> None:
         self._cap.release()

@@ -3,7 +3,8 @@ by OpenCV, damaged on disk, read by the real video source and camera loop.
 
 The frames after a damaged stretch are still read (not half the file silently lost), the
 damage is counted in the camera's health and logged once, a truncated file ends saying so, and
-FFmpeg does not write a line to stderr per damaged frame.
+FFmpeg does not write a line to stderr per damaged frame.  An IP camera that is down for many
+reconnect attempts is logged once too.
 """
 
 from __future__ import annotations
@@ -95,3 +96,28 @@ def test_ffmpeg_writes_nothing_per_damaged_frame(damaged: dict[str, Path]) -> No
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) >= FRAMES // 2 - 2
     assert "mjpeg @" not in done.stderr, done.stderr
+
+
+def test_a_camera_down_for_many_retries_is_logged_once(tmp_path: Path) -> None:
+    """An IP camera that is unplugged: dozens of reconnect attempts, one warning (neither our
+    log nor OpenCV's own says it again per attempt), its health counting every attempt."""
+    code = ("import logging, time\n"
+            "from edge_alpr.api.server import free_port\n"
+            "from edge_alpr.stream.config import StreamConfig\n"
+            "from edge_alpr.stream.sources import open_source\n"
+            "logging.basicConfig(level=logging.INFO)\n"
+            "cam = StreamConfig.from_dict({'cameras': [{'id': 'gate', 'source': {'kind': 'opencv', "
+            "'url': f'http://127.0.0.1:{free_port()}/video.mjpg', 'read_timeout': 1, "
+            "'reconnect_min': 0.02, 'reconnect_max': 0.05}}]}, 't').cameras[0]\n"
+            "src = open_source(cam)\n"
+            "end = time.monotonic() + 2\n"
+            "while time.monotonic() < end:\n"
+            "    src.read(0.1)\n"
+            "print(src.errors)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                          env={**env, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) >= 10, done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot open camera" in lines[0], done.stderr

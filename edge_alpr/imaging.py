@@ -97,9 +97,9 @@ class PixelBudget:
             self._large.release()
 
 
-def _too_large(w: int, h: int, max_pixels: int) -> InputError:
+def _too_large(w: int, h: int, max_pixels: int, setting: str) -> InputError:
     return InputError(f"image is {w}x{h} = {w * h} pixels, over the limit of {max_pixels}; "
-                      "resize it or raise api.max_pixels in the config", status=413)
+                      f"resize it or raise {setting} in the config", status=413)
 
 
 def _png_size(data: bytes) -> tuple[int, int] | None:
@@ -110,13 +110,13 @@ def _png_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _open(data: bytes, max_pixels: int) -> Image.Image:
+def _open(data: bytes, max_pixels: int, setting: str = "api.max_pixels") -> Image.Image:
     """The image (header read, no pixels yet), its size checked against ``max_pixels``."""
     if not data:
         raise InputError("the upload is empty; send a JPEG, PNG, BMP or WebP image")
     png = _png_size(data)
     if png is not None and png[0] * png[1] > max_pixels:
-        raise _too_large(png[0], png[1], max_pixels)
+        raise _too_large(png[0], png[1], max_pixels, setting)
     try:
         with warnings.catch_warnings():
             # our own limit applies, just below; PIL's error past 2x its own one still may fire
@@ -124,7 +124,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
             im = Image.open(io.BytesIO(data), formats=FORMATS)
     except Image.DecompressionBombError as e:
         raise InputError(f"image is too large ({e}); the limit is {max_pixels} pixels "
-                         "(api.max_pixels)", status=413) from e
+                         f"({setting})", status=413) from e
     except UnidentifiedImageError as e:
         raise InputError("the upload is not a supported image; send JPEG, PNG, BMP or WebP") from e
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
@@ -132,7 +132,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
                          "BMP or WebP") from e
     w, h = im.size
     if w * h > max_pixels:
-        raise _too_large(w, h, max_pixels)
+        raise _too_large(w, h, max_pixels, setting)
     if im.format == "PNG" and data.rfind(_PNG_IEND) < 0:
         raise InputError("the PNG image is truncated (no IEND chunk at its end); send the "
                          "complete file")
@@ -183,9 +183,10 @@ def _decoded(im: Image.Image) -> np.ndarray:
         im.close()
 
 
-def decode(data: bytes, max_pixels: int) -> np.ndarray:
-    """Decode JPEG/PNG/BMP/WebP bytes to RGB uint8, upright per EXIF; raise ``InputError``."""
-    return _decoded(_open(data, max_pixels))
+def decode(data: bytes, max_pixels: int, setting: str = "api.max_pixels") -> np.ndarray:
+    """Decode JPEG/PNG/BMP/WebP bytes to RGB uint8, upright per EXIF; raise ``InputError``
+    (``setting``: the config key of ``max_pixels``, named in the error)."""
+    return _decoded(_open(data, max_pixels, setting))
 
 
 @contextmanager

@@ -1,12 +1,15 @@
 """RTSP end to end: a real RTSP server on loopback (tests/rtsp_server.py: gst-rtsp-server, run
 by the system's python3 with Debian's python3-gi and gir1.2-gst-rtsp-server-1.0) read through
 OpenCV's FFmpeg backend as an IP camera: plates recognised, the server going away shows as
-``reconnecting`` and its return as ``streaming`` again, with the real recognizer.
+``reconnecting`` and its return as ``streaming`` again, with the real recognizer; a server
+that stalls with its connection open, and one that comes back with another resolution.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -46,7 +49,7 @@ pytestmark = pytest.mark.skipif(not _server_available(),
 class RtspCamera:
     """The server process; ``start`` again after ``kill`` serves on the same port."""
 
-    def __init__(self, image: Path, fps: int = 10) -> None:
+    def __init__(self, image: Path, fps: int = 10) -> None:  # ``image`` may be replaced between starts
         self.image, self.fps, self.port = image, fps, 0
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -99,6 +102,51 @@ def test_rtsp_camera_recognises_and_reconnects_to_a_real_server(rtsp: RtspCamera
         assert wait_for(lambda: camera_health(loop)["state"] == "streaming" and loop.stats.frames_read > read + 10,
                         30), camera_health(loop)
         assert loop.source.errors >= 1 and loop.capture.crashes == 0 and loop.crashes == 0
+    finally:
+        stop.set()
+        loop.join(10)
+
+
+def test_a_stalled_server_and_a_new_resolution_after_reconnects(rtsp: RtspCamera, tmp_path: Path) -> None:
+    """The server stops sending but keeps its connection (SIGSTOP): ``reconnecting`` within
+    ``read_timeout``, ``streaming`` once it resumes.  Then it restarts several times with another
+    resolution each time: every size is recognised, no crash, and the process holds no more
+    file descriptors or threads after the reconnects than before them."""
+    stream = StreamConfig.from_dict({"cameras": [{"id": "gate", "motion": {"threshold": 0}, "source": {
+        "kind": "opencv", "url": rtsp.url, "read_timeout": 2, "reconnect_min": 0.2, "reconnect_max": 0.5}}]}, "t")
+    cam = stream.cameras[0]
+    stop = threading.Event()
+    shapes: set[tuple[int, ...]] = set()
+
+    def recognise(image: Any) -> list[Any]:
+        shapes.add(image.shape)
+        return []
+
+    loop = CameraLoop(cam, stream.events, open_source(cam, stop), recognise, lambda e: None, stop)
+    loop.start()
+
+    def streaming_again() -> bool:
+        read = loop.stats.frames_read
+        return wait_for(lambda: camera_health(loop)["state"] == "streaming" and loop.stats.frames_read > read + 5, 40)
+
+    try:
+        assert streaming_again(), camera_health(loop)
+        assert rtsp.proc is not None
+        os.kill(rtsp.proc.pid, signal.SIGSTOP)  # the connection stays open, no frame comes
+        try:
+            assert wait_for(lambda: camera_health(loop)["state"] == "reconnecting", 2 + 3), camera_health(loop)
+        finally:
+            os.kill(rtsp.proc.pid, signal.SIGCONT)
+        assert streaming_again(), camera_health(loop)
+        fds, tasks = len(os.listdir("/proc/self/fd")), len(os.listdir("/proc/self/task"))
+        for size in [(1280, 720), (320, 240), (640, 360), (1280, 720)]:
+            rtsp.kill()
+            cv2.imwrite(str(rtsp.image), cv2.resize(cv2.imread(str(sample_dir() / SAMPLE)), size))
+            rtsp.start()
+            assert streaming_again(), (size, camera_health(loop))
+        assert {(h, w) for h, w, _ in shapes} == {(360, 640), (720, 1280), (240, 320)}, shapes
+        assert loop.crashes == loop.capture.crashes == 0
+        assert len(os.listdir("/proc/self/fd")) <= fds and len(os.listdir("/proc/self/task")) <= tasks
     finally:
         stop.set()
         loop.join(10)

@@ -67,7 +67,7 @@ def test_folder_source_forgets_the_files_deleted_behind_it(tmp_path: Path) -> No
         shutil.copy(SAMPLES[0], tmp_path / "kept.jpg")
         assert src.read(2.0) is not None
         assert src.read(0.3) is None  # a file that stays is read once
-        assert src._done == {"kept.jpg"}  # type: ignore[attr-defined]
+        assert set(src._done) == {"kept.jpg"}  # type: ignore[attr-defined]
         time.sleep(0.1)
         (tmp_path / "kept.jpg").unlink()
         assert src.read(0.3) is None

@@ -1,21 +1,106 @@
 """Fetch an image from ``upload_url`` (IP-camera snapshot URLs), bounded in size and time.
 
 Off unless ``api.upload_url.enabled``: a server that fetches URLs for its callers can be used to
-probe the network it sits in, so the owner must opt in.  Only http/https; the whole fetch
-(connect, headers, body) must finish within ``timeout_s`` and stay within ``max_bytes``.
+probe the network it sits in, so the owner must opt in.  Only http/https, also for redirects
+(at most ``MAX_REDIRECTS``); the whole fetch (connect, headers, body, every redirect) must
+finish within ``timeout_s`` and stay within ``max_bytes``.  Whatever the other server does
+(a broken status line, endless headers, bytes dripped one at a time, a bad chunk) the answer
+is a 4xx naming it, never a worker held past the deadline.
+
+Why a timer cuts the socket: a socket timeout bounds one ``recv`` only, so a server sending a
+byte a second would hold a worker for as long as it likes, in the headers or in the body.
 """
 
 from __future__ import annotations
 
+import http.client
+import socket
+import threading
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..config import UploadUrlConfig
 from ..errors import InputError
 
 _CHUNK = 64 * 1024
+MAX_REDIRECTS = 5
+
+
+class _Deadline:
+    """Shuts down every socket of one fetch when its time is up (a pending read then ends)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        self.expired = False
+        self._timers: list[threading.Timer] = []
+
+    def left(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+    def arm(self, sock: socket.socket) -> None:
+        timer = threading.Timer(self.left(), self._cut, (sock,))
+        timer.daemon = True
+        timer.start()
+        self._timers.append(timer)
+
+    def _cut(self, sock: socket.socket) -> None:
+        self.expired = True
+        try:  # the plain socket's shutdown, also under TLS: the TLS layer is left to fail on EOF
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def cancel(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    max_redirections = MAX_REDIRECTS
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> urllib.request.Request | None:
+        if urlsplit(newurl).scheme.lower() not in ("http", "https"):
+            raise InputError(f"upload_url redirects to {newurl[:200]!r}; only http:// and "
+                             "https:// are fetched")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
+    """An opener whose connections are all cut at ``deadline``."""
+
+    class Plain(http.client.HTTPConnection):
+        def connect(self) -> None:
+            super().connect()
+            deadline.arm(self.sock)
+
+    class Tls(http.client.HTTPSConnection):
+        def connect(self) -> None:
+            super().connect()
+            deadline.arm(self.sock)
+
+    class HttpHandler(urllib.request.HTTPHandler):
+        def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(Plain, req)
+
+    class HttpsHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(Tls, req, context=getattr(self, "_context", None))
+
+    return urllib.request.build_opener(HttpHandler, HttpsHandler, _Redirects)
+
+
+def _check_url(url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a bad port)
+    except ValueError as e:
+        raise InputError(f"upload_url {url[:200]!r} is not a valid URL ({e})") from e
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise InputError(f"upload_url {url[:200]!r} must be an http:// or https:// URL")
 
 
 def fetch_image(url: str, cfg: UploadUrlConfig) -> bytes:
@@ -23,25 +108,18 @@ def fetch_image(url: str, cfg: UploadUrlConfig) -> bytes:
     if not cfg.enabled:
         raise InputError("upload_url is disabled on this server; send the image as upload, or "
                          "enable api.upload_url.enabled in the config")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"upload_url {url!r} must be an http:// or https:// URL")
-    deadline = time.monotonic() + cfg.timeout_s
+    _check_url(url)
+    deadline = _Deadline(cfg.timeout_s)
+    late = InputError(f"upload_url took longer than {cfg.timeout_s} s (api.upload_url.timeout_s)")
     request = urllib.request.Request(url, headers={"User-Agent": "edge-alpr"})
     try:
-        with urllib.request.urlopen(request, timeout=cfg.timeout_s) as response:
+        with _opener(deadline).open(request, timeout=cfg.timeout_s) as response:
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > cfg.max_bytes:
                 raise InputError(f"upload_url body is {declared} bytes; the limit is "
                                  f"{cfg.max_bytes} (api.upload_url.max_bytes)", status=413)
             chunks, size = [], 0
-            while True:
-                if time.monotonic() > deadline:
-                    raise InputError(f"upload_url took longer than {cfg.timeout_s} s "
-                                     "(api.upload_url.timeout_s)")
-                chunk = response.read(_CHUNK)
-                if not chunk:
-                    break
+            while chunk := response.read(_CHUNK):
                 size += len(chunk)
                 if size > cfg.max_bytes:
                     raise InputError(f"upload_url body is over {cfg.max_bytes} bytes "
@@ -49,6 +127,12 @@ def fetch_image(url: str, cfg: UploadUrlConfig) -> bytes:
                 chunks.append(chunk)
     except urllib.error.HTTPError as e:
         raise InputError(f"upload_url answered HTTP {e.code}; check the URL") from e
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        raise InputError(f"upload_url could not be fetched: {e}") from e
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as e:
+        if deadline.expired:
+            raise late from e
+        raise InputError(f"upload_url could not be fetched: {str(e)[:300]}") from e
+    finally:
+        deadline.cancel()
+    if deadline.expired:  # cut short by the deadline: what came is not the whole image
+        raise late
     return b"".join(chunks)

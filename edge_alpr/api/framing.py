@@ -25,10 +25,16 @@ class Gathered:
         self.scan = 0  # where the chunk walk resumes
         self.body_started = 0.0  # when the headers were found whole
         self.continued = False  # "100 Continue" was considered for this request
+        self.malformed: str | None = None  # why the headers cannot be framed safely: a 400
 
     def add(self, data: bytes) -> None:
-        """Bytes read from the socket."""
+        """Bytes read from the socket.  Empty lines before a request are dropped (RFC 9112
+        2.2): cheroot leaves a chunked body's final CRLF unread, and a kept-alive connection
+        holding it must not count as a request arriving (it would be answered 408)."""
         if not self.pending:
+            data = data.lstrip(b"\r\n")
+            if not data:
+                return
             self.started = time.monotonic()
         self.pending += data
 
@@ -56,6 +62,9 @@ class Gathered:
             return True
         end = self.pending.find(b"\r\n\r\n")
         if end < 0:
+            if self.pending.find(b"\n\n") >= 0:  # no header line ends in a bare LF
+                self.malformed = "The request's lines must end with CRLF (\\r\\n), not a bare LF."
+                return True
             return None if len(self.pending) > MAX_HEADER_BYTES else False
         self.head_end = end + 4
         self.body_started = time.monotonic()
@@ -86,13 +95,29 @@ class Gathered:
         self.scan = self.head_end + (self.scan - len(head))
 
     def _read_framing(self, head: bytes) -> None:
+        """The body's framing; ``malformed`` when two readers could frame it differently
+        (request smuggling: RFC 9112 6.3): conflicting or non-numeric Content-Length headers,
+        Content-Length beside Transfer-Encoding, a transfer coding other than chunked."""
+        lengths: set[bytes] = set()
+        codings: list[bytes] = []
         for line in head.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
             name = name.strip().lower()
             if name == b"content-length":
-                value = value.strip()
-                self.length = int(value) if value.isdigit() and len(value) < 16 else -1
-            elif name == b"transfer-encoding" and b"chunked" in value.lower():
-                self.chunked = True
-        if self.chunked:
-            self.length = -1
+                lengths.add(value.strip())
+            elif name == b"transfer-encoding":
+                codings += [c.strip().lower() for c in value.split(b",") if c.strip()]
+        if len(lengths) > 1:
+            self.malformed = "The request has conflicting Content-Length headers."
+        elif lengths:
+            value = lengths.pop()
+            if not value.isdigit():
+                self.malformed = f"Content-Length {value.decode('latin-1')[:40]!r} is not a number."
+            self.length = int(value) if value.isdigit() and len(value) < 16 else -1
+        if codings and codings != [b"chunked"]:
+            self.malformed = (f"Transfer-Encoding {b', '.join(codings).decode('latin-1')[:80]!r} is not "
+                              "supported; send the body as is (with Content-Length) or chunked.")
+        elif codings and lengths:
+            self.malformed = "The request has both Content-Length and Transfer-Encoding; send one."
+        if codings:
+            self.chunked, self.length = True, -1

@@ -7,8 +7,6 @@ arrive; only a complete request reaches the app (``client_io.ClientLimits`` has 
 
 from __future__ import annotations
 
-import http
-import json
 import select
 import time
 from typing import Any
@@ -19,6 +17,7 @@ from cheroot.makefile import MakeFile
 
 from .client_io import MAX_HEADER_BYTES, RECV_BYTES, BodyBudget, ClientLimits, GatedInput, GatedReader
 from .framing import Gathered
+from .http_errors import JsonErrorRequest, error_reply
 
 # what gathering decided: the request is whole (run it), wait for more bytes (back to the selector), close
 _READY, _PARK, _CLOSE = 0, 1, 2
@@ -45,6 +44,7 @@ class GatedConnection(cheroot_server.HTTPConnection):
     goes back to the selector as before.
     """
 
+    RequestHandlerClass = JsonErrorRequest
     linger_s = 0.0  # set on the per-server subclass made by ``connection_class``
     slice_s = 0.002
     gather_slice_s = 0.01
@@ -211,6 +211,9 @@ class GatedConnection(cheroot_server.HTTPConnection):
             return _CLOSE
         if not headers:
             return _PARK
+        if self._req.malformed:  # framing that cheroot and a proxy in front could read apart
+            self._refuse(400, self._req.malformed)
+            return _CLOSE
         if self._req.complete(self.limits):
             return _READY  # the app reads it and answers (400, 413)
         body = self._req.body
@@ -248,13 +251,9 @@ class GatedConnection(cheroot_server.HTTPConnection):
     def _refuse(self, status: int, message: str) -> None:
         """Best effort: a JSON error to a client about to be dropped, without blocking."""
         self._answered = True
-        body = json.dumps({"detail": message}).encode()
-        reply = (f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"
-                 "Content-Type: application/json\r\n"
-                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
         try:
             self.socket.settimeout(0.0)
-            self.socket.send(reply)
+            self.socket.send(error_reply(status, message))
         except OSError:
             pass
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from types import ModuleType
 
 from ...errors import CameraError
@@ -30,7 +31,16 @@ def require_gstreamer(cv2: ModuleType, camera_id: str) -> None:
 
 
 def import_cv2() -> ModuleType:
-    """Import cv2 or raise CameraError naming the install command."""
+    """Import cv2 or raise CameraError naming the install command.
+
+    FFmpeg's own messages are limited to fatal ones unless ``OPENCV_FFMPEG_LOGLEVEL`` is set
+    (16 shows its errors): at its default it writes a line to stderr, so to the journal, for
+    every damaged frame of a file or of a stream losing packets.  OpenCV's own warnings (one
+    per failed open of a camera that is down) likewise, unless ``OPENCV_LOG_LEVEL`` is set.  The
+    sources report failures themselves, once, and in the camera's health.
+    """
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL; read at FFmpeg's first use
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # not a warning per failed open; read at import
     try:
         import cv2
     except ImportError as e:

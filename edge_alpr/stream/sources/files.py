@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -16,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ...errors import CameraError
+from ...errors import CameraError, InputError
+from ...imaging import decode
 from ...types import Frame
 from ..config import FolderSourceConfig, VideoSourceConfig
 from . import FrameSource, SourceEnded, sample_dir
@@ -28,8 +29,15 @@ from .paths import check_readable
 log = logging.getLogger(__name__)
 
 
+MAX_DAMAGED_FRAMES = 250  # frames tried past one that does not decode before a video counts as ended
+
+
 class VideoFileSource(FrameSource):
-    """Frames of a video file decoded by OpenCV, optionally paced in real time or looped."""
+    """Frames of a video file decoded by OpenCV, optionally paced in real time or looped.
+
+    A frame that does not decode before the file's declared end (a damaged stretch) is skipped
+    and the frames after it are read; each skip is counted in the camera's errors, the first
+    one logged.  A file cut short ends where its data ends, said once in the log."""
 
     def __init__(self, cfg: VideoSourceConfig, camera_id: str, stop: threading.Event | None = None):
         super().__init__(camera_id, stop)
@@ -43,6 +51,7 @@ class VideoFileSource(FrameSource):
         self._pending: tuple[np.ndarray, float] | None = None
         self._loop_offset = 0.0
         self._last_pos = 0.0
+        self._warned = False
         self.live = cfg.realtime  # paced like a camera: frames the loop cannot keep up with drop
 
     def _open(self) -> Any:
@@ -55,6 +64,8 @@ class VideoFileSource(FrameSource):
     def read(self, timeout: float) -> Frame | None:
         if self._pending is None:
             ok, bgr = self._cap.read()
+            if not ok:
+                ok, bgr = self._past_damage()
             if not ok:
                 if not self.cfg.loop or self._index == 0:
                     raise SourceEnded
@@ -77,6 +88,29 @@ class VideoFileSource(FrameSource):
         rgb = self._cv2.cvtColor(bgr, self._cv2.COLOR_BGR2RGB)
         return Frame(rgb, self.camera_id, self._base + timedelta(seconds=pos), self._next_index())
 
+    def _past_damage(self) -> tuple[bool, Any]:
+        """After a frame that did not decode: the next one that does before the file's end."""
+        cv2, cap = self._cv2, self._cap
+        total, at = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_POS_FRAMES)
+        for _ in range(MAX_DAMAGED_FRAMES):
+            if cap.get(cv2.CAP_PROP_POS_FRAMES) >= total - 1 or self.stop.is_set():
+                break
+            ok, bgr = cap.read()
+            if ok:
+                self._report(f"damaged frames skipped after frame {int(at)} of {int(total)}")
+                return True, bgr
+        if total > 0 and at < total - 1:
+            self._report(f"the video ends after frame {int(at)} of the {int(total)} it declares "
+                         "(file truncated or damaged)")
+        return False, None
+
+    def _report(self, what: str) -> None:
+        self.errors += 1
+        self.last_error = what
+        if not self._warned:  # a looped file would say it on every pass
+            self._warned = True
+            log.warning("camera %s: %s: %s", self.camera_id, self.cfg.path, what)
+
     def close(self) -> None:
         self._cap.release()
 
@@ -85,14 +119,20 @@ class FolderSource(FrameSource):
     """Images in a folder, in name order, then each new file as it appears (polling).
 
     A file is read once while it stays; a name seen gone by a scan and then uploaded again is
-    a new picture, read again."""
+    a new picture, read again.  Files are decoded by ``imaging.decode`` (the API's decoder:
+    formats, EXIF orientation, ``max_pixels`` checked from the header).  A file that cannot be
+    read is retried while it was written within two polls (a copy in progress), then skipped
+    with one log line and counted in the camera's errors, and read again once it changes (a
+    copy that stalled, then finished).  Only regular files are opened: a FIFO named
+    ``x.jpg`` would block the capture thread for ever."""
 
     def __init__(self, cfg: FolderSourceConfig, camera_id: str, stop: threading.Event | None = None):
         super().__init__(camera_id, stop)
         self.cfg = cfg
         self.path = Path(cfg.path) if cfg.path else sample_dir()
         check_readable(self.path, "image folder", camera_id, folder=True)
-        self._done: set[str] = set()
+        # names read (None) or skipped (their size and times: read again once these change)
+        self._done: dict[str, tuple[int, int, int] | None] = {}
         self._queue: list[Path] = []
         self._last_scan = float("-inf")
         self._last_frame = float("-inf")
@@ -103,11 +143,24 @@ class FolderSource(FrameSource):
             found.update(self.path.glob(pattern))
             found.update(self.path.glob(pattern.upper()))
         queued = set(self._queue)
-        self._queue.extend(sorted(p for p in found if p.name not in self._done and p not in queued))
+        self._queue.extend(sorted(p for p in found if p not in queued and self._due(p)))
         # Only the names still there are remembered: a camera uploading for months into a
-        # folder that is emptied behind it must not grow this set by one name per picture.
-        self._done.intersection_update(p.name for p in found)
+        # folder that is emptied behind it must not grow this by one name per picture.
+        names = {p.name for p in found}
+        self._done = {name: sig for name, sig in self._done.items() if name in names}
         self._last_scan = time.monotonic()
+
+    def _due(self, path: Path) -> bool:
+        """Not read yet, or skipped and changed since."""
+        if path.name not in self._done:
+            return True
+        skipped = self._done[path.name]
+        if skipped is None:
+            return False
+        try:
+            return _signature(path.stat()) != skipped
+        except OSError:
+            return False
 
     def read(self, timeout: float) -> Frame | None:
         deadline = time.monotonic() + timeout
@@ -134,23 +187,41 @@ class FolderSource(FrameSource):
         return None
 
     def _load(self, path: Path) -> Frame | None:
-        """Decode one file; a file still being written is retried on the next scan."""
+        """Decode one file; see the class docstring for files that cannot be read."""
         try:
             st = path.stat()
-            with Image.open(path) as im:
-                rgb = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
-        except FileNotFoundError:
-            self._done.add(path.name)
+        except FileNotFoundError:  # gone, or a link to nothing
+            self._done[path.name] = None
             return None
-        except (UnidentifiedImageError, OSError, ValueError) as e:
-            if time.time() - path.stat().st_mtime < 2 * self.cfg.poll_interval:
+        except OSError as e:
+            return self._skip(path, None, str(e))
+        if not stat.S_ISREG(st.st_mode):
+            return self._skip(path, st, "not a regular file")
+        limit = 8 * self.cfg.max_pixels + (1 << 20)  # 16-bit RGBA, stored uncompressed, and headers
+        if st.st_size > limit:
+            return self._skip(path, st, f"{st.st_size} bytes, too large for an image of at most "
+                                        f"{self.cfg.max_pixels} pixels (max_pixels)")
+        try:
+            rgb = decode(path.read_bytes(), self.cfg.max_pixels, "the folder source's max_pixels")
+        except (InputError, OSError) as e:
+            if time.time() - st.st_mtime < 2 * self.cfg.poll_interval:
                 return None  # probably still being written: picked up again by the next scan
-            log.warning("camera %s: skipping unreadable image %s: %s", self.camera_id, path, e)
-            self._done.add(path.name)
-            return None
-        self._done.add(path.name)
+            return self._skip(path, st, str(e))
+        self._done[path.name] = None
         ts = datetime.fromtimestamp(st.st_mtime, UTC)
         return Frame(rgb, self.camera_id, ts, self._next_index())
 
+    def _skip(self, path: Path, st: os.stat_result | None, why: str) -> Frame | None:
+        log.warning("camera %s: skipping %s: %s (read again if it changes)", self.camera_id, path, why)
+        self.errors += 1
+        self.last_error = f"skipped {path.name}: {why}"
+        self._done[path.name] = _signature(st) if st is not None else (-1, -1, -1)
+        return None
+
     def close(self) -> None:
         self._queue.clear()
+
+
+def _signature(st: os.stat_result) -> tuple[int, int, int]:
+    """What changes when a file is written to, replaced or has its permissions changed."""
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns

@@ -2,7 +2,10 @@
 
 A lost or unopenable camera is retried with exponential backoff between ``reconnect_min`` and
 ``reconnect_max`` seconds; the loop keeps running (``read`` returns None meanwhile) so one dead
-camera never stops the others or the service.
+camera never stops the others or the service.  An outage is logged twice: its first failure
+(a warning) and its end (how long, how many attempts); the attempts between are debug lines,
+so a camera unplugged for a week does not write thousands of lines to the journal.  Its
+health (``stream/health.py``) says ``reconnecting`` then ``failed`` meanwhile.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class OpenCvSource(FrameSource):
         self._retry_at = 0.0
         self._backoff = cfg.reconnect_min
         self.connects = 0
+        self._attempts = 0  # failures in the current outage
         # an open and a read, each bounded by the backend's timeout (V4L2 and GStreamer have none)
         self.max_block_s = 2 * cfg.read_timeout + 1.0
 
@@ -64,9 +68,12 @@ class OpenCvSource(FrameSource):
         return cap
 
     def _fail(self, what: str) -> None:
+        first = self.failing_since is None
         self.failed(what)
-        log.warning("camera %s: %s (%s); retrying in %.1f s", self.camera_id, what, self.describe(),
-                    self._backoff)
+        self._attempts = 1 if first else self._attempts + 1
+        log.log(logging.WARNING if first else logging.DEBUG,
+                "camera %s: %s (%s); retrying in %.1f s, then with backoff up to %.0f s (logged again "
+                "when it is back)", self.camera_id, what, self.describe(), self._backoff, self.cfg.reconnect_max)
         if self._cap is not None:
             self._cap.release()
             self._cap = None
@@ -87,7 +94,9 @@ class OpenCvSource(FrameSource):
             self._cap = cap
             self.connects += 1
             if self.connects > 1:
-                log.info("camera %s: reconnected to %s", self.camera_id, self.describe())
+                down = time.monotonic() - self.failing_since if self.failing_since is not None else 0.0
+                log.info("camera %s: reconnected to %s after %.1f s and %d failed attempt(s)", self.camera_id,
+                         self.describe(), down, self._attempts)
         ok = self._cap.grab()
         captured, stamp = time.monotonic(), datetime.now(UTC)
         bgr = self._cap.retrieve()[1] if ok else None

@@ -1,0 +1,50 @@
+"""Error answers given below the app, in the API's JSON format ``{"detail": ...}``.
+
+Why: the app answers every error as JSON, but some requests never reach it: cheroot refuses a
+malformed request line, a lower-case or unknown method form, an absolute-form URI, an HTTP
+version it does not speak, and the connection gate refuses ambiguous framing, headers over the
+limit or a client too slow.  A client of the API parses ``detail`` whatever went wrong, so these
+answers use the same format.
+"""
+
+from __future__ import annotations
+
+import http
+import json
+from typing import Any
+
+from cheroot import errors as cheroot_errors
+from cheroot import server as cheroot_server
+
+
+def error_reply(status: int, message: str) -> bytes:
+    """A whole HTTP/1.1 response (JSON body) after which the connection is closed."""
+    body = json.dumps({"detail": message}).encode()
+    return (f"HTTP/1.1 {status} {_phrase(status)}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+
+
+def _phrase(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+class JsonErrorRequest(cheroot_server.HTTPRequest):
+    """cheroot's request, whose own error answers (``simple_response``) are JSON and close the
+    connection: after a request it could not parse, the next one cannot be framed either."""
+
+    def simple_response(self, status: Any, msg: Any = "") -> None:
+        text = status.decode("latin-1") if isinstance(status, bytes) else str(status)
+        code = int(text.split()[0])
+        if code < 400:
+            super().simple_response(status, msg)
+            return
+        message = msg.decode("latin-1") if isinstance(msg, bytes) else str(msg)
+        self.close_connection = True
+        try:
+            self.conn.wfile.write(error_reply(code, message or text.partition(" ")[2] or _phrase(code)))
+        except OSError as ex:
+            if ex.args and ex.args[0] not in cheroot_errors.socket_errors_to_ignore:
+                raise

@@ -1,0 +1,131 @@
+"""HTTP/1.1 framing and protocol edge cases against the real server over a raw socket.
+
+Ambiguous body framing (conflicting or non-numeric Content-Length, Content-Length beside
+Transfer-Encoding, an unknown transfer coding) is refused at once with a JSON 400 and the
+connection closed, so a request hidden in the body is never run (request smuggling).  Requests
+cheroot itself refuses (a lower-case method, an absolute-form URI, a bad request line, a bare LF
+line end, HTTP/2's preface) are answered in the API's JSON error format too.  A kept-alive
+client sending chunked uploads is not answered a stray 408 while it is idle between them.
+Pipelined uploads and ``Expect: 100-continue`` are answered in order.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+import pytest
+
+from tests.conftest import jpeg_bytes
+from tests.test_api_hardening import address, json_detail, read_response
+
+READ = "/v1/plate-reader/"
+JPEG = jpeg_bytes(64, 48)
+BOUNDARY = "xyzBOUNDARY"
+BODY = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"upload\"; filename=\"a.jpg\"\r\n\r\n".encode()
+        + JPEG + f"\r\n--{BOUNDARY}--\r\n".encode())
+SMUGGLED = b"GET /info/ HTTP/1.1\r\nHost: localhost\r\n\r\n"
+
+
+def _post(extra: bytes = b"") -> bytes:
+    return (f"POST {READ} HTTP/1.1\r\nHost: localhost\r\n"
+            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n").encode() + extra
+
+
+def _chunked(body: bytes) -> bytes:
+    return b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 1000]), body[i:i + 1000])
+                    for i in range(0, len(body), 1000)) + b"0\r\n\r\n"
+
+
+def _exchange(api: Any, data: bytes, timeout: float = 10.0) -> bytes:
+    """Send ``data``, return everything the server says until it closes the connection."""
+    with socket.create_connection(address(api), timeout=timeout) as sock:
+        sock.sendall(data)
+        out = b""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                return out
+            out += chunk
+    raise AssertionError(f"the server kept the connection open after {out[:300]!r}")
+
+
+def _one_json_error(reply: bytes, status: int) -> str:
+    head, _, body = reply.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    assert reply.count(b"HTTP/1.1 ") == 1, reply  # nothing after it: a smuggled request never ran
+    return json_detail(int(lines[0].split()[1]), headers, body, status)
+
+
+SMUGGLING = {
+    "two Content-Length values": b"Content-Length: 5\r\nContent-Length: 44\r\n\r\nhello",
+    "a Content-Length list": b"Content-Length: 5, 5\r\n\r\nhello",
+    "a signed Content-Length": b"Content-Length: +5\r\n\r\nhello",
+    "Content-Length and chunked": b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "an unknown transfer coding": b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+    "two transfer codings": b"Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(SMUGGLING))
+def test_ambiguous_framing_is_a_json_400_and_nothing_behind_it_runs(api: Any, case: str) -> None:
+    started = time.monotonic()
+    reply = _exchange(api, _post(SMUGGLING[case]) + SMUGGLED)
+    detail = _one_json_error(reply, 400)
+    assert "Content-Length" in detail or "Transfer-Encoding" in detail, detail
+    assert time.monotonic() - started < 1.5
+
+
+REFUSED_BY_THE_PARSER = {
+    "a lower-case method": (b"get /info/ HTTP/1.1\r\nHost: localhost\r\n\r\n", 400),
+    "an absolute-form URI": (b"GET http://localhost/info/ HTTP/1.1\r\nHost: localhost\r\n\r\n", 400),
+    "a request line without version": (b"GET /info/\r\n\r\n", 400),
+    "a request line with a fourth word": (b"GET /info/ HTTP/1.1 x\r\nHost: localhost\r\n\r\n", 400),
+    "a header line without colon": (b"GET /info/ HTTP/1.1\r\nHost: localhost\r\nX\r\n\r\n", 400),
+    "bare LF line ends": (b"GET /info/ HTTP/1.1\nHost: localhost\n\n", 400),
+    "CONNECT": (b"CONNECT localhost:443 HTTP/1.1\r\nHost: localhost:443\r\n\r\n", 405),
+    "the HTTP/2 preface": (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED_BY_THE_PARSER))
+def test_requests_the_parser_refuses_get_json_errors_at_once(api: Any, case: str) -> None:
+    request, status = REFUSED_BY_THE_PARSER[case]
+    started = time.monotonic()
+    _one_json_error(_exchange(api, request), status)
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_kept_alive_chunked_uploader_idle_between_uploads_gets_no_stray_408(api: Any) -> None:
+    """cheroot leaves a chunked body's last CRLF unread; it must not start a request that
+    times out while the client is idle (the client would read that 408 as its next answer)."""
+    with socket.create_connection(address(api), timeout=10) as sock:
+        for _ in range(2):
+            sock.sendall(_post(b"Transfer-Encoding: chunked\r\n\r\n") + _chunked(BODY))
+            status, _, body = read_response(sock, 10)
+            assert status == 201, body
+            sock.settimeout(3.0)  # past the 2 s grace of the minimum rate
+            with pytest.raises(TimeoutError):
+                extra = sock.recv(65536)
+                pytest.fail(f"unasked for: {extra!r}")
+
+
+def test_pipelined_uploads_and_expect_continue_are_answered_in_order(api: Any) -> None:
+    post = _post(b"Content-Length: %d\r\n\r\n" % len(BODY)) + BODY
+    with socket.create_connection(address(api), timeout=10) as sock:
+        sock.sendall(post * 3)
+        for _ in range(3):
+            status, _, body = read_response(sock, 10)
+            assert status == 201, body
+        sock.sendall(_post(b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(BODY)))
+        sock.settimeout(5)
+        assert sock.recv(25) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(BODY)
+        status, _, body = read_response(sock, 10)
+        assert status == 201, body

@@ -1,0 +1,178 @@
+"""``upload_url`` against hostile or broken image servers, through the real API over a socket.
+
+The image server here is a raw socket server on loopback that misbehaves on purpose: it drips
+its headers or its body a byte at a time, answers garbage, floods headers, redirects in a loop
+or to another scheme, breaks its chunked framing, or sends no image.  Every case must be a
+JSON 4xx within the configured ``timeout_s`` (never a 5xx or a worker held open), and the good
+cases (an IPv6 literal, a redirect) must still be read.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import jpeg_bytes
+
+READ = "/v1/plate-reader/"
+JPEG = jpeg_bytes(64, 48)
+TIMEOUT_S = 1.0
+
+Behaviour = Callable[[socket.socket, str], None]
+
+
+class ImageServer:
+    """A raw HTTP server on loopback (IPv4 or IPv6) running ``behaviour`` per connection."""
+
+    def __init__(self, behaviour: Behaviour, family: socket.AddressFamily = socket.AF_INET) -> None:
+        self.behaviour = behaviour
+        self.sock = socket.socket(family)
+        self.sock.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+        self.sock.listen(16)
+        host = "[::1]" if family == socket.AF_INET6 else "127.0.0.1"
+        self.base = f"http://{host}:{self.sock.getsockname()[1]}"
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections.append(conn)
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        try:
+            conn.recv(65536)  # the request (small: a GET)
+            self.behaviour(conn, self.base)
+        except OSError:
+            pass  # the API gave up on us: what this test wants
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.connections:
+            conn.close()
+
+
+@pytest.fixture
+def image_server() -> Iterator[Callable[..., ImageServer]]:
+    servers: list[ImageServer] = []
+
+    def start(behaviour: Behaviour, family: socket.AddressFamily = socket.AF_INET) -> ImageServer:
+        servers.append(ImageServer(behaviour, family))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def fetching_api(api_factory: Any) -> Any:
+    return api_factory({"api": {"upload_url": {"enabled": True, "timeout_s": TIMEOUT_S, "max_bytes": 200_000}}})
+
+
+def _drip(head: bytes, unit: bytes) -> Behaviour:
+    def behaviour(conn: socket.socket, base: str) -> None:
+        conn.sendall(head)
+        for _ in range(200):  # 40 s at most, far past the API's deadline
+            conn.sendall(unit)
+            time.sleep(0.2)
+    return behaviour
+
+
+def _send(data: bytes | Callable[[str], bytes]) -> Behaviour:
+    def behaviour(conn: socket.socket, base: str) -> None:
+        conn.sendall(data(base) if callable(data) else data)
+    return behaviour
+
+
+def _ok(body: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+
+
+HOSTILE: dict[str, tuple[Behaviour, int, str]] = {
+    "body dripped a byte at a time": (
+        _drip(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b"x"), 400, "took longer"),
+    "headers dripped for ever": (_drip(b"HTTP/1.1 200 OK\r\n", b"X-A: b\r\n"), 400, "took longer"),
+    "a garbage status line": (_send(b"HELLO THERE\r\n\r\n"), 400, "could not be fetched"),
+    "a 70 kB header line": (_send(b"HTTP/1.1 200 OK\r\nX: " + b"a" * 70_000 + b"\r\n\r\n"), 400,
+                            "could not be fetched"),
+    "200 headers": (_send(b"HTTP/1.1 200 OK\r\n" + b"X: a\r\n" * 200 + b"\r\n"), 400, "could not be fetched"),
+    "a bad chunk size": (_send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n"), 400,
+                         "could not be fetched"),
+    "a redirect loop": (_send(lambda base: f"HTTP/1.1 302 Found\r\nLocation: {base}/again\r\n"
+                              "Content-Length: 0\r\n\r\n".encode()), 400, "HTTP 302"),
+    "a redirect to ftp": (_send(b"HTTP/1.1 302 Found\r\nLocation: ftp://127.0.0.1:21/x.jpg\r\n"
+                                b"Content-Length: 0\r\n\r\n"), 400, "only http:// and https://"),
+    "an endless chunked body": (_drip(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                                      b"10000\r\n" + b"x" * 0x10000 + b"\r\n"), 413, "max_bytes"),
+    "a web page": (_send(_ok(b"<html><body>login</body></html>")), 400, "not a supported image"),
+    "half an image, then close": (_send(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + JPEG[:500]), 400,
+                                  "corrupt or truncated"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_image_server_is_a_prompt_4xx(fetching_api: Any, image_server: Any, case: str) -> None:
+    behaviour, status, words = HOSTILE[case]
+    server = image_server(behaviour)
+    started = time.monotonic()
+    response = requests.post(fetching_api.url + READ, data={"upload_url": server.base + "/snap.jpg"}, timeout=30)
+    took = time.monotonic() - started
+    assert response.status_code == status, (response.status_code, response.text)
+    assert words in response.json()["detail"], response.text
+    assert took < TIMEOUT_S + 2, took
+    # the worker is free again: a plain read is answered
+    assert requests.get(fetching_api.url + "/info/", timeout=5).status_code == 200
+
+
+@pytest.mark.parametrize("url", ["http://[::1/x.jpg", "http://[127.0.0.1]/x.jpg", "http://127.0.0.1:80x/x.jpg",
+                                 "http://127.0.0.1:99999/x.jpg", "http://a b/x.jpg", "http://:80/x.jpg",
+                                 "file:///etc/passwd", "gopher://127.0.0.1/x"])
+def test_a_malformed_upload_url_is_400(fetching_api: Any, url: str) -> None:
+    response = requests.post(fetching_api.url + READ, data={"upload_url": url}, timeout=30)
+    assert response.status_code == 400, (response.status_code, response.text)
+    assert "upload_url" in response.json()["detail"]
+
+
+def test_an_ipv6_literal_and_a_redirect_are_fetched(fetching_api: Any, image_server: Any) -> None:
+    v6 = image_server(_send(_ok(JPEG)), socket.AF_INET6)
+    response = requests.post(fetching_api.url + READ, data={"upload_url": v6.base + "/snap.jpg"}, timeout=30)
+    assert response.status_code == 201, response.text
+    assert response.json()["filename"] == "snap.jpg"
+    hop = image_server(_send(f"HTTP/1.1 301 Moved\r\nLocation: {v6.base}/b.jpg\r\nContent-Length: 0\r\n\r\n".encode()))
+    response = requests.post(fetching_api.url + READ, data={"upload_url": hop.base + "/a.jpg"}, timeout=30)
+    assert response.status_code == 201, response.text
+
+
+def test_dripping_image_servers_do_not_hold_every_worker(fetching_api: Any, image_server: Any) -> None:
+    """Four clients (the server's threads) pointed at a server that never finishes: each is
+    answered at its deadline, and the API reads an upload right after."""
+    server = image_server(HOSTILE["body dripped a byte at a time"][0])
+    answers: list[int] = []
+
+    def fetch() -> None:
+        answers.append(requests.post(fetching_api.url + READ, data={"upload_url": server.base + "/s.jpg"},
+                                     timeout=30).status_code)
+
+    threads = [threading.Thread(target=fetch) for _ in range(4)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert answers == [400] * 4 and time.monotonic() - started < 2 * TIMEOUT_S + 3, answers
+    response = requests.post(fetching_api.url + READ, files={"upload": ("a.jpg", JPEG)}, timeout=10)
+    assert response.status_code == 201, response.text

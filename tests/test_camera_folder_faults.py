@@ -1,0 +1,82 @@
+"""A folder camera fed with what an uploading camera or a person leaves in a folder: a FIFO
+and a directory named like images, a text file, a PNG whose header declares 900 Mpx, a JPEG
+that stays truncated, and a JPEG whose copy stalls and finishes later.  Real files, the real
+folder source, camera loop and recognizer: every good image is read, each bad file is logged
+once and counted in the camera's health, the copy that finished is read, and nothing hangs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import threading
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from waiting import wait_for
+
+from edge_alpr.stream.config import StreamConfig
+from edge_alpr.stream.health import camera_health
+from edge_alpr.stream.loop import CameraLoop
+from edge_alpr.stream.sources import open_source, sample_dir
+
+SAMPLE = (sorted(sample_dir().glob("*.jpg"))[0]).read_bytes()
+
+
+def _png_header(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+            + chunk(b"IEND", b""))
+
+
+def test_a_folder_of_bad_files_is_read_around(tmp_path: Path, recognizer: Any,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    os.mkfifo(folder / "a1.jpg")  # opening it would block until a writer comes: never
+    (folder / "a2.jpg").mkdir()
+    (folder / "a3.jpg").write_text("not an image")
+    (folder / "a4.png").write_bytes(_png_header(30_000, 30_000))
+    (folder / "a5.jpg").write_bytes(SAMPLE[:3000])
+    stalled = open(folder / "a6.jpg", "wb")  # a copy that stalls half-way, finished below
+    stalled.write(SAMPLE[: len(SAMPLE) // 2])
+    stalled.flush()
+    (folder / "a7.jpg").write_bytes(SAMPLE)
+    stream = StreamConfig.from_dict({"cameras": [{"id": "upload", "motion": {"threshold": 0}, "source": {
+        "kind": "folder", "path": str(folder), "poll_interval": 0.1}}]}, "t")
+    cam = stream.cameras[0]
+    stop = threading.Event()
+    loop = CameraLoop(cam, stream.events, open_source(cam, stop), recognizer.recognize, lambda e: None, stop)
+    caplog.set_level(logging.INFO)
+    loop.start()
+    try:
+        assert wait_for(lambda: loop.stats.frames_processed >= 1 and loop.source.errors >= 6, 20), \
+            (camera_health(loop), caplog.text)
+        health = camera_health(loop)
+        assert health["state"] == "streaming" and health["crashes"] == 0, health
+        assert health["errors"] == 6 and health["last_error"].startswith("skipped "), health
+        time.sleep(0.5)  # more scans: each bad file still logged once
+        for name in ("a1.jpg", "a2.jpg", "a3.jpg", "a4.png", "a5.jpg", "a6.jpg"):
+            lines = [r for r in caplog.records if f"skipping {folder / name}:" in r.getMessage()]
+            assert len(lines) == 1, (name, caplog.text)
+        assert "900000000 pixels" in caplog.text and "not a regular file" in caplog.text
+
+        stalled.write(SAMPLE[len(SAMPLE) // 2:])  # the copy finishes: the image is read
+        stalled.close()
+        assert wait_for(lambda: loop.stats.frames_processed >= 2, 10), (camera_health(loop), caplog.text)
+        assert loop.source.errors == 6 and loop.capture.is_alive()
+    finally:
+        stalled.close()
+        started = time.monotonic()
+        stop.set()
+        loop.join(5)
+        loop.capture.join(5)
+    assert not loop.is_alive() and not loop.capture.is_alive()
+    assert time.monotonic() - started < 2

@@ -23,7 +23,9 @@ Topics (``<p>`` = topic prefix, ``<d>`` = device id):
   watch list (republished when the lists change; a deleted list's is removed).
 
 Every retained message (status, health, camera health, usage, discovery) is published again on each
-(re)connect, so a broker restarted without persistence gets them back at once.
+(re)connect, so a broker restarted without persistence gets them back at once; a clean stop leaves
+each camera ``stopped``, and each connection removes the retained health and discovery configs of
+cameras and lists no longer configured (``mqtt_retained.py``).
 
 Events are only acked in the outbox after the broker's PUBACK, so a broker that is down loses
 nothing; a publish that times out is retried and may arrive twice with the same ``id``.
@@ -45,7 +47,7 @@ import paho.mqtt.client as mqtt
 from .. import __version__
 from ..configutil import resolve_secret
 from ..errors import ConfigError, EdgeAlprError
-from . import mqtt_cameras, mqtt_discovery
+from . import mqtt_cameras, mqtt_discovery, mqtt_retained
 from .mqtt_config import MqttConfig
 from .outbox import OutboxItem
 
@@ -89,6 +91,8 @@ class MqttPublisher:
         self._cameras: dict[str, dict[str, Any]] = {}  # the newest health of each camera
         self._cameras_sent: dict[str, str] = {}  # the state the broker holds (this connection)
         self._stopping = False
+        self._sweep = mqtt_retained.Sweep(self.base, self.device, cfg.ha_prefix)
+        self._keep: set[str] = set()  # the retained topics the device publishes (the sweep keeps them)
         self._lock = threading.RLock()  # re-entered: _on_connect publishes under it
         client_id = cfg.client_id or f"edge-alpr-{self.device}"
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
@@ -104,6 +108,7 @@ class MqttPublisher:
         self.client.will_set(self.status_topic, OFFLINE, qos=cfg.qos, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
 
     # -- connection ------------------------------------------------------------------------
 
@@ -133,6 +138,10 @@ class MqttPublisher:
             self._last_usage = None  # a broker without persistence has lost the retained ones
             log.info("mqtt: connected to %s:%s as %s", self.cfg.host, self.cfg.port, self.device)
             self._connected.set()
+            # before ``online``: its echo on the status topic ends the sweep (``_on_message``)
+            self._keep = {mqtt_cameras.health_topic(self.base, cam) for cam in self.camera_ids}
+            self._keep.update(topic for topic, _ in self._discovery())
+            client.subscribe([(topic, 0) for topic in [*self._sweep.filters, self.status_topic]])
             self._publish_status(ONLINE)
             if self.cfg.ha_discovery:
                 self._publish_discovery()
@@ -165,6 +174,10 @@ class MqttPublisher:
         confirmed = False
         connected = self._connected.is_set()
         if connected:
+            with self._lock:
+                for camera_id in self.camera_ids:
+                    body = mqtt_retained.stopped(camera_id, self._cameras.get(camera_id))
+                    self._publish(mqtt_cameras.health_topic(self.base, camera_id), json.dumps(body), retain=True)
             info = self._publish_status(OFFLINE)
             try:
                 info.wait_for_publish(timeout)
@@ -199,10 +212,10 @@ class MqttPublisher:
     # -- publishing ------------------------------------------------------------------------
 
     def plate_topic(self, camera_id: str) -> str:
-        return f"{self.base}/{camera_id}/plate"
+        return mqtt_retained.plate_topic(self.base, camera_id)
 
     def match_topic(self, camera_id: str, watch_list: str) -> str:
-        return f"{self.base}/{camera_id}/match/{watch_list}"
+        return mqtt_retained.match_topic(self.base, camera_id, watch_list)
 
     def _publish(self, topic: str, payload: str, retain: bool = False) -> mqtt.MQTTMessageInfo:
         with self._lock:
@@ -281,20 +294,25 @@ class MqttPublisher:
                                   retain=True)
             self._publish_discovery()
 
+    def _discovery(self) -> list[tuple[str, dict[str, Any]]]:
+        """Home Assistant discovery (``mqtt_retained.discovery_configs``): none when it is off."""
+        if not self.cfg.ha_discovery:
+            return []
+        availability = {"availability_topic": self.status_topic, "payload_available": ONLINE,
+                        "payload_not_available": OFFLINE}
+        return mqtt_retained.discovery_configs(self.cfg.ha_prefix, self.device, self.base, availability,
+                                               self.camera_ids, self.lists)
+
     def _publish_discovery(self) -> None:
-        """Home Assistant MQTT discovery (``mqtt_discovery.py``): one device trigger per camera
-        and watch list; per camera a "last plate" sensor and its health entities."""
-        prefix = self.cfg.ha_prefix
-        device = mqtt_discovery.device_block(self.device)
-        for cam in self.camera_ids:
-            for name in self.lists:
-                trigger = mqtt_discovery.trigger(cam, name, self.match_topic(cam, name), device)
-                self._publish(mqtt_discovery.trigger_topic(prefix, self.device, cam, name), json.dumps(trigger),
-                              retain=True)
-        shared = {"availability_topic": self.status_topic, "payload_available": ONLINE,
-                  "payload_not_available": OFFLINE, "device": device}
-        for cam in self.camera_ids:
-            entities = [mqtt_discovery.plate_sensor(prefix, self.device, cam, self.plate_topic(cam), shared)]
-            entities += mqtt_cameras.discovery(prefix, self.base, self.device, cam, shared)
-            for topic, entity in entities:
-                self._publish(topic, json.dumps(entity), retain=True)
+        for topic, config in self._discovery():
+            self._publish(topic, json.dumps(config), retain=True)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        """The sweep: clear each stale retained message found; end at the echo of ``online``."""
+        if msg.topic == self.status_topic:
+            if not msg.retain:
+                client.unsubscribe([*self._sweep.filters, self.status_topic])
+            return
+        if msg.retain and not self._stopping and self._sweep.stale(msg.topic, msg.payload, self._keep):
+            log.info("mqtt: removing the retained %s (a camera or watch list no longer configured)", msg.topic)
+            self._publish(msg.topic, "", retain=True)

@@ -41,7 +41,8 @@ class MqttConfig(Section):
     device_id: str = ""  # second level of every topic; "" = the host name
     qos: int = setting(1, choices=(0, 1, 2))  # QoS of every message (1 recommended)
     keepalive: int = setting(30, min=5)  # seconds between keep-alive pings
-    # true: publish Home Assistant discovery (plate, connectivity and fps per camera, list triggers)
+    # true: publish Home Assistant discovery (plate, connectivity and fps per camera, list triggers);
+    # false: remove the ones this device published before
     ha_discovery: bool = False
     ha_prefix: str = "homeassistant"  # Home Assistant's discovery topic prefix
     publish_timeout_s: float = setting(5.0, above=0)  # time an event's PUBACK may take, else it is sent again

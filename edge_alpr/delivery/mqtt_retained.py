@@ -1,0 +1,84 @@
+"""The retained messages a device owns besides its availability: the Home Assistant discovery
+configs it announces, the camera health it leaves on a clean stop, and the stale ones it removes.
+
+Why: a retained message outlives its publisher.  Left alone, a stopped service would leave each
+camera ``streaming``, and a camera removed from the config (or a deleted watch list) would keep
+its last health and its Home Assistant entities for ever.  So:
+
+* a clean stop publishes each camera's last health once more with ``state: stopped`` (after an
+  unclean one the broker's last will says ``offline`` on the status topic, and every entity,
+  whose availability is that topic, shows unavailable);
+* on each (re)connect the publisher subscribes (``Sweep.filters``) to its own camera health
+  topics and to the discovery topics, and clears, with an empty retained payload, every retained
+  one it no longer publishes (``Sweep.stale``): the health of a camera no longer configured, and
+  the discovery configs of this device (by their ``device`` identifier) that are not current,
+  which is all of them when ``ha_discovery`` is off.  The sweep ends when the device's own
+  ``online`` comes back on the status topic: a broker hands a subscriber the retained messages
+  before what is published after the subscription.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from . import mqtt_cameras, mqtt_discovery
+
+COMPONENTS = ("sensor", "binary_sensor", "device_automation")  # what discovery announces
+
+
+def plate_topic(base: str, camera_id: str) -> str:
+    """``<p>/<d>/<camera>/plate``: one event per vehicle."""
+    return f"{base}/{camera_id}/plate"
+
+
+def match_topic(base: str, camera_id: str, watch_list: str) -> str:
+    """``<p>/<d>/<camera>/match/<list>``: the events a watch list matches."""
+    return f"{base}/{camera_id}/match/{watch_list}"
+
+
+def discovery_configs(ha_prefix: str, device: str, base: str, availability: Mapping[str, Any],
+                      cameras: tuple[str, ...], lists: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
+    """Every discovery topic and config of the device: a device trigger per camera and watch list,
+    and per camera a "last plate" sensor and its health entities; ``availability`` holds the
+    keys that tie an entity to the status topic."""
+    block = mqtt_discovery.device_block(device)
+    out = [(mqtt_discovery.trigger_topic(ha_prefix, device, cam, name),
+            mqtt_discovery.trigger(cam, name, match_topic(base, cam, name), block))
+           for cam in cameras for name in lists]
+    shared = {**availability, "device": block}
+    for cam in cameras:
+        out.append(mqtt_discovery.plate_sensor(ha_prefix, device, cam, plate_topic(base, cam), shared))
+        out += mqtt_cameras.discovery(ha_prefix, base, device, cam, shared)
+    return out
+
+
+def stopped(camera_id: str, last: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A camera's health after a clean stop: its last counters, state ``stopped``."""
+    return {**(last or {"camera_id": camera_id}), "state": "stopped"}
+
+
+class Sweep:
+    """Which retained messages found on connecting are stale (see the module docstring)."""
+
+    def __init__(self, base: str, device: str, ha_prefix: str) -> None:
+        self.base = base
+        self.identifier = mqtt_discovery.device_block(device)["identifiers"][0]
+        self.filters = [mqtt_cameras.health_topic(base, "+"),
+                        *(f"{ha_prefix}/{component}/+/config" for component in COMPONENTS)]
+
+    def stale(self, topic: str, payload: bytes | bytearray, keep: set[str]) -> bool:
+        """Whether a retained message found on ``topic`` is this device's and not among ``keep``,
+        the topics it publishes now."""
+        if topic in keep or not payload:
+            return False
+        if topic.startswith(f"{self.base}/"):  # <p>/<d>/<camera>/health: only the device writes there
+            return True
+        try:
+            config = json.loads(payload)
+        except ValueError:  # not a discovery config (nor one of ours)
+            return False
+        device = config.get("device") if isinstance(config, dict) else None
+        ids = device.get("identifiers") if isinstance(device, dict) else None
+        return isinstance(ids, list) and self.identifier in ids

@@ -1,34 +1,28 @@
-"""MQTT delivery with paho-mqtt 2 (``CallbackAPIVersion.VERSION2``).
+"""MQTT delivery with paho-mqtt 2 (``CallbackAPIVersion.VERSION2``); the client and why a
+connection fails (said once per outage, with the fix) are ``mqtt_connect.py``'s.
 
 Topics (``<p>`` = topic prefix, ``<d>`` = device id):
 
 * ``<p>/<d>/status``  retained bare ``online`` / ``offline``, the availability convention that
   Home Assistant, Node-RED and fleet tools read without a template.  The broker publishes the
-  retained last will ``offline`` if the device vanishes (SIGKILL, power cut); ``stop`` (a clean
-  shutdown or a failed start) publishes ``offline`` itself, or, when the broker does not confirm
-  that, drops the connection without a DISCONNECT so that the broker publishes the will.
-* ``<p>/<d>/health``  retained JSON ``{"state", "device_id", "version", "dropped",
-  "pending"}``: the outbox counts and software version, republished when they change (after
-  a crash it is stale until the next start: ``status`` is the authority on availability).
-* ``<p>/<d>/<camera>/plate``  one JSON event per vehicle (API result fields + ``id``,
-  ``camera_id``, ``timestamp``), QoS 1, fed from the durable outbox (sink ``"mqtt"``).
-* ``<p>/<d>/<camera>/match/<list>``  the same event again when a watch list matches it (its
-  ``match`` names the list), so an automation can subscribe to one list.
-* ``<p>/<d>/<camera>/health``  retained JSON per camera (``stream/health.py``: state, fps in
-  and recognised, dropped frames, lag, last frame time, errors), sent when its state changes
-  and on every refresh of the usage counters (``mqtt_cameras.py``).
+  retained last will ``offline`` if the device vanishes (SIGKILL, power cut); ``stop`` publishes
+  ``offline`` itself, or, when the broker does not confirm that, drops the connection without a
+  DISCONNECT so that the broker publishes the will.
+* ``<p>/<d>/health``  retained JSON ``{"state", "device_id", "version", "dropped", "pending"}``,
+  republished when they change (after a crash it is stale: ``status`` is the authority).
+* ``<p>/<d>/<camera>/plate``  one JSON event per vehicle, QoS 1, from the outbox (sink ``"mqtt"``);
+  ``<p>/<d>/<camera>/match/<list>`` the same event again when a watch list matches it.
+* ``<p>/<d>/<camera>/health``  retained JSON per camera (``stream/health.py``), sent when its
+  state changes and on every refresh of the usage counters (``mqtt_cameras.py``).
 * ``<p>/<d>/usage``  retained JSON counters, republished when they change.
-* optional Home Assistant discovery (``mqtt_discovery.py``): a sensor "last plate" per camera, a
-  connectivity binary sensor and an fps sensor per camera, and a device trigger per camera and
-  watch list (republished when the lists change; a deleted list's is removed).
+* optional Home Assistant discovery (``mqtt_discovery.py``): per camera a "last plate" sensor,
+  a connectivity and an fps sensor, and a device trigger per watch list.
 
-Every retained message (status, health, camera health, usage, discovery) is published again on each
-(re)connect, so a broker restarted without persistence gets them back at once; a clean stop leaves
-each camera ``stopped``, and each connection removes the retained health and discovery configs of
-cameras and lists no longer configured (``mqtt_retained.py``).
-
-Events are only acked in the outbox after the broker's PUBACK, so a broker that is down loses
-nothing; a publish that times out is retried and may arrive twice with the same ``id``.
+Every retained message is published again on each (re)connect, so a broker restarted without
+persistence gets them back at once; a clean stop leaves each camera ``stopped``, and each
+connection removes the retained ones of cameras and lists no longer configured
+(``mqtt_retained.py``).  Events are acked in the outbox only after the broker's PUBACK: a broker
+that is down loses nothing; a publish that times out is retried (same ``id``).
 """
 
 from __future__ import annotations
@@ -36,7 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import ssl
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -45,9 +39,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from .. import __version__
-from ..configutil import resolve_secret
-from ..errors import ConfigError, EdgeAlprError
-from . import mqtt_cameras, mqtt_discovery, mqtt_retained
+from ..errors import EdgeAlprError
+from . import mqtt_cameras, mqtt_connect, mqtt_discovery, mqtt_retained
 from .mqtt_config import MqttConfig
 from .outbox import OutboxItem
 
@@ -64,11 +57,6 @@ def device_id(cfg: MqttConfig) -> str:
     """The configured device id, else the host name (topic-safe)."""
     raw = cfg.device_id or socket.gethostname() or "edge-alpr"
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in raw)
-
-
-def resolve_password(cfg: MqttConfig, environ: Mapping[str, str] | None = None) -> str | None:
-    """The broker password from the environment or a systemd credential (never the config)."""
-    return resolve_secret(cfg.password_env, cfg.password_credential, environ)
 
 
 class MqttPublisher:
@@ -91,22 +79,14 @@ class MqttPublisher:
         self._cameras: dict[str, dict[str, Any]] = {}  # the newest health of each camera
         self._cameras_sent: dict[str, str] = {}  # the state the broker holds (this connection)
         self._stopping = False
-        self._sweep = mqtt_retained.Sweep(self.base, self.device, cfg.ha_prefix)
-        self._keep: set[str] = set()  # the retained topics the device publishes (the sweep keeps them)
+        self._sweep = mqtt_retained.Sweep(self.base, self.device, cfg.ha_prefix, self.status_topic)
         self._lock = threading.RLock()  # re-entered: _on_connect publishes under it
-        client_id = cfg.client_id or f"edge-alpr-{self.device}"
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=int(max(cfg.retry_max_s, 1)))
-        if cfg.username:
-            self.client.username_pw_set(cfg.username, resolve_password(cfg, environ))
-        if cfg.tls:
-            try:
-                self.client.tls_set(ca_certs=cfg.tls_ca or None, cert_reqs=ssl.CERT_REQUIRED)
-            except (OSError, ValueError, ssl.SSLError) as e:
-                raise ConfigError(f"mqtt.tls_ca: cannot load CA file {cfg.tls_ca!r}: {e}") from e
-            self.client.tls_insecure_set(cfg.tls_insecure)
-        self.client.will_set(self.status_topic, OFFLINE, qos=cfg.qos, retain=True)
+        self._has_password = bool(mqtt_connect.resolve_password(cfg, environ))
+        self._outage = mqtt_connect.Outage(cfg)  # why it is not connected, said once per outage
+        self.client = mqtt_connect.make_client(cfg, cfg.client_id or f"edge-alpr-{self.device}",
+                                               self.status_topic, OFFLINE, environ)
         self.client.on_connect = self._on_connect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
 
@@ -127,8 +107,7 @@ class MqttPublisher:
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                     properties: Any) -> None:
         if reason.is_failure:
-            log.warning("mqtt: broker %s:%s refused the connection: %s", self.cfg.host,
-                        self.cfg.port, reason)
+            self._outage.failed(mqtt_connect.why_refused(reason, self.cfg, self._has_password), refusal=True)
             return
         # one critical section with stop(): either ``online`` is on the wire before stop() says
         # ``offline``, or stop() came first and this connection says nothing (the will does)
@@ -137,25 +116,32 @@ class MqttPublisher:
                 return
             self._last_usage = None  # a broker without persistence has lost the retained ones
             log.info("mqtt: connected to %s:%s as %s", self.cfg.host, self.cfg.port, self.device)
+            self._outage.ended()
             self._connected.set()
             # before ``online``: its echo on the status topic ends the sweep (``_on_message``)
-            self._keep = {mqtt_cameras.health_topic(self.base, cam) for cam in self.camera_ids}
-            self._keep.update(topic for topic, _ in self._discovery())
-            client.subscribe([(topic, 0) for topic in [*self._sweep.filters, self.status_topic]])
+            keep = [mqtt_cameras.health_topic(self.base, cam) for cam in self.camera_ids]
+            client.subscribe(self._sweep.start({*keep, *(topic for topic, _ in self._discovery())}))
             self._publish_status(ONLINE)
-            if self.cfg.ha_discovery:
-                self._publish_discovery()
+            self._publish_discovery()  # none with ha_discovery off
             if self._usage is not None:
                 self.publish_usage(self._usage)
             self._cameras_sent = {}
             for camera_id, body in list(self._cameras.items()):
                 self.publish_camera_health(camera_id, body)
 
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        """paho calls this inside its ``except OSError``: ``sys.exc_info`` is the reason."""
+        if not self._stopping:
+            self._outage.failed(mqtt_connect.why_failed(sys.exc_info()[1], self.cfg, client.connect_timeout))
+
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:
-        if self._connected.is_set() and self._stopping:  # our own DISCONNECT: no lost connection
+        if not self._connected.is_set():
+            if not self._stopping:  # hung up without a CONNACK (a refusal's is said already)
+                self._outage.hung_up(mqtt_connect.why_closed(reason, self.cfg))
+        elif self._stopping:  # our own DISCONNECT: no lost connection
             log.info("mqtt: disconnected from %s:%s (%s)", self.cfg.host, self.cfg.port, reason)
-        elif self._connected.is_set():
+        else:
             log.warning("mqtt: disconnected from %s:%s (%s); reconnecting", self.cfg.host,
                         self.cfg.port, reason)
         self._connected.clear()
@@ -223,19 +209,19 @@ class MqttPublisher:
 
     def _publish_status(self, state: str) -> mqtt.MQTTMessageInfo:
         """The health details first, then the bare availability word (what ``stop`` waits on)."""
-        body = {"state": state, "device_id": self.device, "version": __version__,
-                **self._status_extra}
-        self._publish(self.health_topic, json.dumps(body), retain=True)
+        self._publish_health(state)
         return self._publish(self.status_topic, state, retain=True)
+
+    def _publish_health(self, state: str) -> None:
+        body = {"state": state, "device_id": self.device, "version": __version__, **self._status_extra}
+        self._publish(self.health_topic, json.dumps(body), retain=True)
 
     def set_status(self, **extra: Any) -> None:
         """Update the health fields (e.g. outbox ``dropped``); republished if changed."""
         if extra != self._status_extra:
             self._status_extra = dict(extra)
             if self._connected.is_set() and not self._stopping:
-                body = {"state": ONLINE, "device_id": self.device, "version": __version__,
-                        **self._status_extra}
-                self._publish(self.health_topic, json.dumps(body), retain=True)
+                self._publish_health(ONLINE)
 
     def publish_usage(self, counters: Mapping[str, Any]) -> None:
         """Retained usage counters, sent when they changed or the connection is new."""
@@ -263,7 +249,7 @@ class MqttPublisher:
     def send(self, item: OutboxItem) -> None:
         """Outbox sink: publish one event and wait for the PUBACK, else raise (retry later)."""
         if not self._connected.is_set():
-            raise MqttError(f"not connected to broker {self.cfg.host}:{self.cfg.port}")
+            raise MqttError(self._outage.not_connected())
         camera = str(item.payload.get("camera_id", "unknown"))
         body = json.dumps(item.payload)
         sent = [self._publish(self.plate_topic(camera), body)]
@@ -296,23 +282,19 @@ class MqttPublisher:
 
     def _discovery(self) -> list[tuple[str, dict[str, Any]]]:
         """Home Assistant discovery (``mqtt_retained.discovery_configs``): none when it is off."""
-        if not self.cfg.ha_discovery:
-            return []
         availability = {"availability_topic": self.status_topic, "payload_available": ONLINE,
                         "payload_not_available": OFFLINE}
         return mqtt_retained.discovery_configs(self.cfg.ha_prefix, self.device, self.base, availability,
-                                               self.camera_ids, self.lists)
+                                               self.camera_ids, self.lists) if self.cfg.ha_discovery else []
 
     def _publish_discovery(self) -> None:
         for topic, config in self._discovery():
             self._publish(topic, json.dumps(config), retain=True)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        """The sweep: clear each stale retained message found; end at the echo of ``online``."""
-        if msg.topic == self.status_topic:
-            if not msg.retain:
-                client.unsubscribe([*self._sweep.filters, self.status_topic])
-            return
-        if msg.retain and not self._stopping and self._sweep.stale(msg.topic, msg.payload, self._keep):
+        """The sweep (``mqtt_retained.Sweep``): clear each stale retained message found."""
+        if self._sweep.done(msg):
+            client.unsubscribe(self._sweep.filters)
+        elif not self._stopping and self._sweep.stale(msg):
             log.info("mqtt: removing the retained %s (a camera or watch list no longer configured)", msg.topic)
             self._publish(msg.topic, "", retain=True)

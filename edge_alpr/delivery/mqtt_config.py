@@ -3,7 +3,7 @@
 The password never lives in the config file (a repository or /etc file is too easy to leak):
 it is read at connect time from the environment variable named by ``password_env`` or from the
 systemd credential file ``$CREDENTIALS_DIRECTORY/<password_credential>``.  See
-``edge_alpr.delivery.mqtt.resolve_password``.
+``edge_alpr.delivery.mqtt_connect.resolve_password``.
 """
 
 from __future__ import annotations

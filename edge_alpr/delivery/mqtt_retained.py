@@ -23,6 +23,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import paho.mqtt.client as mqtt
+
 from . import mqtt_cameras, mqtt_discovery
 
 COMPONENTS = ("sensor", "binary_sensor", "device_automation")  # what discovery announces
@@ -62,16 +64,29 @@ def stopped(camera_id: str, last: Mapping[str, Any] | None) -> dict[str, Any]:
 class Sweep:
     """Which retained messages found on connecting are stale (see the module docstring)."""
 
-    def __init__(self, base: str, device: str, ha_prefix: str) -> None:
+    def __init__(self, base: str, device: str, ha_prefix: str, status_topic: str) -> None:
         self.base = base
+        self.status_topic = status_topic
         self.identifier = mqtt_discovery.device_block(device)["identifiers"][0]
-        self.filters = [mqtt_cameras.health_topic(base, "+"),
+        self.filters = [mqtt_cameras.health_topic(base, "+"), status_topic,
                         *(f"{ha_prefix}/{component}/+/config" for component in COMPONENTS)]
+        self.keep: set[str] = set()
 
-    def stale(self, topic: str, payload: bytes | bytearray, keep: set[str]) -> bool:
-        """Whether a retained message found on ``topic`` is this device's and not among ``keep``,
-        the topics it publishes now."""
-        if topic in keep or not payload:
+    def start(self, keep: set[str]) -> list[tuple[str, int]]:
+        """The subscriptions of a sweep that keeps ``keep``, the retained topics the device
+        publishes now; subscribed before the device says ``online``, whose echo ends it."""
+        self.keep = keep
+        return [(topic, 0) for topic in self.filters]
+
+    def done(self, msg: mqtt.MQTTMessage) -> bool:
+        """The device's own ``online`` (a live message, not the retained one): every retained
+        message of the subscriptions has come before it."""
+        return msg.topic == self.status_topic and not msg.retain
+
+    def stale(self, msg: mqtt.MQTTMessage) -> bool:
+        """Whether a retained message found is this device's and no longer published."""
+        topic, payload = msg.topic, msg.payload
+        if not msg.retain or not payload or topic == self.status_topic or topic in self.keep:
             return False
         if topic.startswith(f"{self.base}/"):  # <p>/<d>/<camera>/health: only the device writes there
             return True

@@ -1,0 +1,151 @@
+"""The broker connection: the paho client as configured (login, TLS, last will), and why a
+connection failed, said once per outage in a line that names the fix.
+
+Why apart from the publisher (``mqtt.py``): paho retries in its network thread and swallows the
+reason (a failed attempt is an ``on_connect_fail`` without the exception, a refused login a
+CONNACK code, a broker that hangs up a bare disconnect), so "not connected to broker host:1883"
+was all a user got.  ``Outage`` turns each failed attempt into a ``Why`` (what went wrong, what
+to change), warns at the first attempt of an outage and logs the retries at debug level; the
+publisher's "not connected" error carries the reason too.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import ssl
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import paho.mqtt.client as mqtt
+
+from ..configutil import resolve_secret
+from ..errors import ConfigError
+from .mqtt_config import MqttConfig
+
+# the publisher's logger: the connection is the publisher's story in the log
+log = logging.getLogger("edge_alpr.delivery.mqtt")
+
+# MQTT 5 reason codes paho gives a refused CONNECT (a 3.1.1 broker's return codes mapped to them)
+BAD_PROTOCOL, BAD_CLIENT_ID, BAD_LOGIN, NOT_AUTHORIZED, UNAVAILABLE = 132, 133, 134, 135, 136
+
+
+def resolve_password(cfg: MqttConfig, environ: Mapping[str, str] | None = None) -> str | None:
+    """The broker password from the environment or a systemd credential (never the config)."""
+    return resolve_secret(cfg.password_env, cfg.password_credential, environ)
+
+
+def make_client(cfg: MqttConfig, client_id: str, will_topic: str, will: str,
+                environ: Mapping[str, str] | None = None) -> mqtt.Client:
+    """A paho client with the configured login and TLS, reconnecting with backoff up to
+    ``retry_max_s``, whose last will publishes ``will`` (retained) on ``will_topic``."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+    client.reconnect_delay_set(min_delay=1, max_delay=int(max(cfg.retry_max_s, 1)))
+    if cfg.username:
+        client.username_pw_set(cfg.username, resolve_password(cfg, environ))
+    if cfg.tls:
+        try:
+            client.tls_set(ca_certs=cfg.tls_ca or None, cert_reqs=ssl.CERT_REQUIRED)
+        except (OSError, ValueError, ssl.SSLError) as e:
+            raise ConfigError(f"mqtt.tls_ca: cannot load CA file {cfg.tls_ca!r}: {e}") from e
+        client.tls_insecure_set(cfg.tls_insecure)
+    client.will_set(will_topic, will, qos=cfg.qos, retain=True)
+    return client
+
+
+class Why(NamedTuple):
+    """Why a connection failed (``reason``, short: it also ends the publisher's errors) and
+    what to change (``fix``)."""
+
+    reason: str
+    fix: str
+
+
+def why_failed(error: BaseException | None, cfg: MqttConfig, timeout_s: float) -> Why:
+    """A failed attempt to connect (name lookup, TCP, TLS handshake), from its exception."""
+    if isinstance(error, socket.gaierror):
+        return Why(f"name lookup of {cfg.host!r} failed ({error.strerror})",
+                   "check mqtt.host: its spelling, and that this machine's DNS knows the name "
+                   "(or give the broker's IP address)")
+    if isinstance(error, ConnectionRefusedError):
+        return Why("connection refused (nothing listens on that port)",
+                   "start the broker, or set mqtt.host and mqtt.port to where it listens")
+    if isinstance(error, ssl.SSLCertVerificationError):
+        if error.verify_code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+            return Why(f"TLS: the broker's certificate does not name {cfg.host!r} ({error.verify_message})",
+                       "set mqtt.host to a name the certificate has, or mqtt.tls_insecure: true")
+        return Why(f"TLS: the broker's certificate is not trusted ({error.verify_message})",
+                   "set mqtt.tls_ca to the CA certificate (PEM) that signed it")
+    if isinstance(error, ssl.SSLError) or (cfg.tls and isinstance(error, ConnectionResetError)):
+        # a plain listener resets a TLS hello (mosquitto), or answers it with garbage
+        detail = error.reason if isinstance(error, ssl.SSLError) and error.reason else error
+        return Why(f"TLS handshake failed ({detail})",
+                   f"check that port {cfg.port} is the broker's TLS listener (often 8883), "
+                   "or set mqtt.tls: false for a plain one (often 1883)")
+    if isinstance(error, TimeoutError):
+        return Why(f"no answer within {timeout_s:g} s",
+                   f"check that {cfg.host} is up and reachable and that no firewall drops port {cfg.port}")
+    if isinstance(error, OSError) and error.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return Why(f"{error.strerror}", f"check this machine's network and the route to {cfg.host}")
+    text = f"{type(error).__name__}: {error}" if error is not None else "unknown error"
+    return Why(text, "check mqtt.host, mqtt.port and the network")
+
+
+def why_refused(reason: Any, cfg: MqttConfig, has_password: bool) -> Why:
+    """A broker that answered and refused the login (its CONNACK ``reason``)."""
+    code = getattr(reason, "value", None)
+    secret = f"the password in ${cfg.password_env} or the systemd credential {cfg.password_credential}"
+    if code in (BAD_LOGIN, NOT_AUTHORIZED):
+        if not cfg.username:
+            return Why(f"refused: {reason} (the broker wants a login)", f"set mqtt.username and {secret}")
+        if not has_password:
+            return Why(f"refused: {reason} (user {cfg.username!r}, no password set)", f"set {secret}")
+        return Why(f"refused: {reason} (user {cfg.username!r})",
+                   f"check mqtt.username, {secret}, and the broker's ACL for that user")
+    if code == BAD_CLIENT_ID:
+        return Why(f"refused: {reason}", "set mqtt.client_id to one the broker accepts (unique, plain letters)")
+    if code == BAD_PROTOCOL:
+        return Why(f"refused: {reason}", "use a broker that speaks MQTT 3.1.1 or 5")
+    return Why(f"refused: {reason}", "check the broker's log")
+
+
+def why_closed(reason: Any, cfg: MqttConfig) -> Why:
+    """A broker that took the connection and dropped it before accepting the login."""
+    fix = ("check the broker's log and its limits" if cfg.tls else
+           f"if port {cfg.port} is a TLS listener (often 8883), set mqtt.tls: true; else check the broker's log")
+    return Why(f"the broker hung up before accepting the connection ({reason})", fix)
+
+
+class Outage:
+    """The connection's failures: one warning per outage, the retries at debug level."""
+
+    def __init__(self, cfg: MqttConfig) -> None:
+        self.where = f"{cfg.host}:{cfg.port}"
+        self.why: Why | None = None  # the latest failure of this outage, None while connected
+        self._warned = False
+        self._refused = False  # the latest failure was a refused login (its hang-up follows)
+
+    def failed(self, why: Why, refusal: bool = False) -> None:
+        self.why, self._refused = why, refusal
+        if self._warned:
+            log.debug("mqtt: still not connected to %s: %s", self.where, why.reason)
+            return
+        self._warned = True
+        log.warning("mqtt: cannot connect to broker %s: %s; %s (retrying quietly; events "
+                    "wait in the outbox)", self.where, why.reason, why.fix)
+
+    def hung_up(self, why: Why) -> None:
+        """A disconnect before the login was accepted: a refusal's own hang-up is said already."""
+        if self._refused:
+            self._refused = False
+        else:
+            self.failed(why)
+
+    def ended(self) -> None:
+        """Connected (the publisher logs that): the next failure is a new outage."""
+        self.why, self._warned = None, False
+
+    def not_connected(self) -> str:
+        """Why a publish cannot go now, for the delivery worker's log and ``/info/``."""
+        return f"not connected to broker {self.where}" + (f": {self.why.reason}" if self.why else " (connecting)")

@@ -1,0 +1,131 @@
+"""Why the publisher cannot reach its broker, said once per outage with the fix: a name that
+does not resolve, a port nobody listens on, a refused login, TLS against a plain port, an
+untrusted or misnamed certificate, a plain client at a TLS port.
+
+Real brokers (tests/mosquitto.py, with a password file or a TLS listener made here with openssl),
+real name lookups and refused ports; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mosquitto import Broker
+
+from edge_alpr.api.server import free_port
+from edge_alpr.delivery.mqtt import MqttError, MqttPublisher
+from edge_alpr.delivery.mqtt_config import MqttConfig
+from edge_alpr.delivery.outbox import OutboxItem
+
+pytest_plugins = ["mosquitto"]
+LOGGER = "edge_alpr.delivery.mqtt"
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == LOGGER and r.levelno >= logging.WARNING]
+
+
+def _outage(caplog: pytest.LogCaptureFixture, attempts_s: float = 2.5, environ: dict[str, str] | None = None,
+            **cfg: object) -> tuple[str, str]:
+    """Run a publisher that cannot connect for a few attempts: its one warning, and the error a
+    publish gets meanwhile."""
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    pub = MqttPublisher(MqttConfig.from_dict({"device_id": "dev1", "retry_max_s": 0.5, **cfg}, "t"),
+                        environ=environ or {})
+    pub.start()
+    try:
+        time.sleep(attempts_s)  # reconnecting every second: several attempts
+        assert not pub.connected
+        with pytest.raises(MqttError) as error:
+            pub.send(OutboxItem(1, "e", "mqtt", 0.0, 0, {"id": "e", "camera_id": "gate"}))
+    finally:
+        pub.stop(timeout=0.2)
+    retries = [r for r in caplog.records if r.name == LOGGER and "still not connected" in r.getMessage()]
+    assert retries and all(r.levelno == logging.DEBUG for r in retries), "the retries are quiet"
+    warnings = _warnings(caplog)
+    assert len(warnings) == 1, warnings
+    return warnings[0], str(error.value)
+
+
+def test_a_name_that_does_not_resolve(caplog: pytest.LogCaptureFixture) -> None:
+    warning, error = _outage(caplog, host="brokr.invalid")
+    assert warning.startswith("mqtt: cannot connect to broker brokr.invalid:1883: name lookup of "
+                              "'brokr.invalid' failed ("), warning
+    assert "check mqtt.host" in warning
+    assert error.startswith("not connected to broker brokr.invalid:1883: name lookup of 'brokr.invalid' failed")
+
+
+def test_nothing_listening(caplog: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    warning, error = _outage(caplog, host="127.0.0.1", port=port)
+    assert f"broker 127.0.0.1:{port}: connection refused" in warning
+    assert "start the broker, or set mqtt.host and mqtt.port" in warning
+    assert error == f"not connected to broker 127.0.0.1:{port}: connection refused (nothing listens on that port)"
+
+
+def test_tls_against_a_plain_port(caplog: pytest.LogCaptureFixture, broker: Broker) -> None:
+    warning, error = _outage(caplog, host="127.0.0.1", port=broker.port, tls=True)
+    assert "TLS handshake failed" in warning and "mqtt.tls: false" in warning, warning
+    assert "TLS handshake failed" in error
+
+
+def test_a_refused_login(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    if not shutil.which("mosquitto_passwd"):
+        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+    b = Broker(tmp_path / "authbroker")
+    pwfile = b.dir / "passwd"
+    pwfile.write_text("")
+    subprocess.run(["mosquitto_passwd", "-b", str(pwfile), "cam", "pw123"], check=True)
+    b.conf.write_text(b.conf.read_text().replace("allow_anonymous true",
+                                                 f"allow_anonymous false\npassword_file {pwfile}"))
+    b.start()
+    try:
+        warning, error = _outage(caplog, host="127.0.0.1", port=b.port, username="cam",
+                                 environ={"EDGE_ALPR_MQTT_PASSWORD": "wrong"})
+        assert f"broker 127.0.0.1:{b.port}: refused: " in warning and "(user 'cam')" in warning, warning
+        assert "$EDGE_ALPR_MQTT_PASSWORD" in warning and "mqtt_password" in warning
+        assert error.startswith(f"not connected to broker 127.0.0.1:{b.port}: refused: ")
+        caplog.clear()
+        warning, _ = _outage(caplog, host="127.0.0.1", port=b.port, client_id="anonymous")
+        assert "the broker wants a login" in warning and "set mqtt.username" in warning, warning
+    finally:
+        b.stop()
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path) -> Iterator[tuple[Broker, Path]]:
+    """A mosquitto whose one listener is TLS, with a self-signed certificate for the name
+    ``broker.test`` (and no IP address): its certificate file is the CA to trust."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    b = Broker(tmp_path / "tlsbroker")
+    cert, key = b.dir / "cert.pem", b.dir / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=broker.test",
+                    "-addext", "subjectAltName=DNS:broker.test"], check=True, capture_output=True)
+    key.chmod(0o644)
+    b.conf.write_text(b.conf.read_text().replace(
+        f"listener {b.port} 127.0.0.1", f"listener {b.port} 127.0.0.1\ncertfile {cert}\nkeyfile {key}"))
+    b.start()
+    yield b, cert
+    b.stop()
+
+
+def test_tls_certificates_and_a_plain_client_at_a_tls_port(caplog: pytest.LogCaptureFixture,
+                                                           tls_broker: tuple[Broker, Path]) -> None:
+    b, cert = tls_broker
+    warning, _ = _outage(caplog, host="127.0.0.1", port=b.port, tls=True)
+    assert "TLS: the broker's certificate is not trusted" in warning and "set mqtt.tls_ca" in warning, warning
+    caplog.clear()
+    warning, _ = _outage(caplog, host="127.0.0.1", port=b.port, tls=True, tls_ca=str(cert))
+    assert "certificate does not name '127.0.0.1'" in warning and "mqtt.tls_insecure: true" in warning, warning
+    caplog.clear()
+    warning, error = _outage(caplog, host="127.0.0.1", port=b.port)
+    assert "hung up before accepting the connection" in warning and "set mqtt.tls: true" in warning, warning
+    assert "hung up" in error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import socket
 from pathlib import Path
@@ -48,6 +49,22 @@ def test_unknown_region_lists_valid_codes(api: Any, sample_images: list[Path]) -
     message = detail(requests.post(api.url + READ, files={"upload": sample_images[0].read_bytes()},
                                    data={"regions": ["gb", "xx"]}), 400)
     assert "'xx'" in message and "us-ca" in message and "gb" in message
+
+
+def test_unknown_region_suggests_the_code_meant(api: Any, sample_images: list[Path]) -> None:
+    """``uk`` is not the United Kingdom's code (``gb`` is): the detail says so, a typo gets the
+    closest codes, and every code the reference lists (any case, ``br_sc``) is still accepted."""
+    image = sample_images[0].read_bytes()
+    message = detail(requests.post(api.url + READ, files={"upload": image}, data={"regions": "uk"}), 400)
+    assert message.startswith("unknown region 'uk' (did you mean 'gb'? the United Kingdom's code is gb"), message
+    assert "valid region codes are: " in message and "us-ca" in message
+    message = detail(requests.post(api.url + READ, files={"upload": image}, data={"regions": "us-cal"}), 400)
+    assert message.startswith("unknown region 'us-cal' (did you mean 'us-ca'"), message
+    message = detail(requests.post(api.url + READ, json={"upload": base64.b64encode(image).decode(),
+                                                         "regions": ["tx"]}), 400)
+    assert message.startswith("unknown region 'tx' (did you mean 'us-tx'?)"), message
+    ok = requests.post(api.url + READ, files={"upload": image}, data={"regions": ["GB", "br_sc", "us-ca"]})
+    assert ok.status_code == 201, ok.text
 
 
 @pytest.mark.parametrize("stamp", ["yesterday", "2019-13-45T00:00:00", "2019-08-19T13:11:25+02:00"])

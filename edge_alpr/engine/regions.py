@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from ..errors import InputError
+from .region_hints import hint
 
 COUNTRIES: tuple[str, ...] = (
     "al",
@@ -279,12 +280,14 @@ def normalise(code: str) -> str:
 
 
 def validate_regions(codes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """Return the normalised codes, or raise an ``InputError`` listing the valid ones."""
+    """Return the normalised codes, or raise an ``InputError`` listing the valid ones (with a
+    did-you-mean hint where one fits: ``region_hints.py``)."""
     out = []
     for raw in codes:
         code = normalise(raw)
         if code not in ALL_REGIONS:
-            raise InputError(f"unknown region {raw!r}; valid region codes are: {', '.join(sorted(ALL_REGIONS))}")
+            raise InputError(f"unknown region {raw!r}{hint(code, ALL_REGIONS)}; valid region codes are: "
+                             f"{', '.join(sorted(ALL_REGIONS))}")
         out.append(code)
     return tuple(out)
 

@@ -123,6 +123,9 @@ def _parser() -> argparse.ArgumentParser:
                            "(about 3x quicker, finds fewer small plates); redaction = tiled, lower "
                            "threshold (misses fewest plates); default: %(default)s")
     read.add_argument("--json", action="store_true", help="print one JSON object per image")
+    read.add_argument("-v", "--verbose", action="store_true",
+                      help="also log the model loading (shown anyway with log_level: DEBUG); "
+                           "warnings and errors are always shown")
     config_arg(read)
 
     check = sub.add_parser(
@@ -187,6 +190,7 @@ def _cameras_line(cfg: Config) -> str:
 def _cmd_read(args: argparse.Namespace, cfg: Config) -> int:
     from . import imaging
     from .engine.regions import validate_regions
+    from .engine.runtime import native_info_logged
     from .recognizer import RecognizeOptions, Recognizer
 
     options = RecognizeOptions.from_request_config({"mode": args.mode},
@@ -198,7 +202,8 @@ def _cmd_read(args: argparse.Namespace, cfg: Config) -> int:
     names = [name for name in args.images if name not in missing]
     if not names:
         return 1
-    recognizer = Recognizer.from_config(cfg.models)
+    with native_info_logged():
+        recognizer = Recognizer.from_config(cfg.models)
     status = 1 if missing else 0
     for name in names:
         try:
@@ -221,6 +226,14 @@ def _cmd_read(args: argparse.Namespace, cfg: Config) -> int:
             print(f"{name}: {d['plate']}  score {d['score']}  region {r.read.region}  "
                   f"vehicle {r.vehicle.type}  box {box_text(r.box.to_dict())}  ({elapsed:.0f} ms)")
     return status
+
+
+def _log_level(args: argparse.Namespace, configured: str) -> str:
+    """``read`` prints its result for a person: its log says warnings and errors only, unless
+    ``-v`` or the config's ``log_level: DEBUG`` asks for more; the other commands log as set."""
+    if args.command != "read" or args.verbose or logging.getLevelName(configured) <= logging.DEBUG:
+        return configured
+    return logging.getLevelName(max(logging.getLevelName(configured), logging.WARNING))
 
 
 def _log_to_stderr(level: str) -> None:
@@ -253,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         cfg = load(args.config)
-        _log_to_stderr(cfg.log_level)
+        _log_to_stderr(_log_level(args, cfg.log_level))
         if args.command == "serve":
             from .api.server import serve
 

@@ -190,6 +190,27 @@ def test_read_command_prints_the_box_as_corners(sample_images: list[Path]) -> No
     assert "{" not in out.stdout
 
 
+def test_read_prints_the_result_alone_unless_verbose(tmp_path: Path, sample_images: list[Path]) -> None:
+    """A person running ``read`` wants the plates: no model-loading lines, none of LiteRT's own
+    (``INFO: Created TensorFlow Lite XNNPACK delegate``); ``-v`` or ``log_level: DEBUG`` shows
+    them, and errors are shown either way."""
+    image = str(sample_images[0])
+    out = cli("read", image)
+    assert out.returncode == 0 and out.stdout.startswith(f"{image}: "), out
+    assert out.stderr == "", out.stderr
+    out = cli("read", "-v", image)
+    assert out.returncode == 0 and out.stdout.startswith(f"{image}: "), out
+    assert "INFO edge_alpr.engine.runtime: loaded model" in out.stderr, out.stderr
+    assert "Created TensorFlow Lite XNNPACK delegate" in out.stderr, out.stderr
+    debug = tmp_path / "debug.yaml"
+    debug.write_text("log_level: DEBUG\n")
+    assert "loaded model" in cli("read", image, "--config", str(debug)).stderr
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"garbage")
+    out = cli("read", str(bad))
+    assert out.returncode == 1 and out.stderr.startswith(f"{bad}: error: "), out.stderr
+
+
 def test_serve_says_its_address_once_where_each_reader_looks(tmp_path: Path) -> None:
     """stdout a pipe: the address is its line, and the log line on stderr says it too (a person
     may read only stderr: ``serve > file``); both on one pipe (``2>&1``): the address once."""

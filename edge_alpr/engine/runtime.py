@@ -12,8 +12,12 @@ import hashlib
 import importlib
 import json
 import logging
+import os
 import sys
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +49,33 @@ def interpreter_class(prefer: str = "auto") -> tuple[type[Any], str]:
         except ImportError as e:
             errors.append(f"{name}: {e}")
     raise ModelError(f"no TFLite runtime could be imported ({'; '.join(errors)}); install one: {INSTALL_HINT}")
+
+
+@contextmanager
+def native_info_logged() -> Iterator[None]:
+    """The runtimes' own lines on file descriptor 2 while loading, through the log: an ``INFO:``
+    line (LiteRT's "Created TensorFlow Lite XNNPACK delegate for CPU.", which no setting turns
+    off) at info level, any other line (a warning, an error) to stderr as it came.
+
+    Why: ``edge-alpr read`` prints its result for a person, who wants the plates, not the loading;
+    the log level decides.  Only for a process with nothing else writing to stderr meanwhile (a
+    command line, not the service): the redirection is process-wide."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line.startswith("INFO: "):
+                    log.info("%s", line.removeprefix("INFO: "))
+                else:
+                    print(line, file=sys.stderr)
 
 
 @dataclass(frozen=True)

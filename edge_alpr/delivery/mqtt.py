@@ -119,7 +119,7 @@ class MqttPublisher:
             self._outage.ended()
             self._connected.set()
             # before ``online``: its echo on the status topic ends the sweep (``_on_message``)
-            keep = [mqtt_cameras.health_topic(self.base, cam) for cam in self.camera_ids]
+            keep = [mqtt_cameras.health_topic(self.base, cam) for cam in {*self.camera_ids, *self._cameras}]
             client.subscribe(self._sweep.start({*keep, *(topic for topic, _ in self._discovery())}))
             self._publish_status(ONLINE)
             self._publish_discovery()  # none with ha_discovery off

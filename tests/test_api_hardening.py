@@ -18,6 +18,7 @@ import socket
 import struct
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,14 +44,15 @@ def address(api: Any) -> tuple[str, int]:
     return host, int(port)
 
 
-_LEFTOVER: dict[int, bytes] = {}  # bytes read past a response, by socket
+# bytes read past a response (the start of the next one, when pipelined), by socket
+_LEFTOVER: weakref.WeakKeyDictionary[socket.socket, bytes] = weakref.WeakKeyDictionary()
 
 
 def read_response(sock: socket.socket, timeout: float) -> tuple[int, dict[str, str], bytes]:
     """One HTTP response (status, lower-cased headers, body) or raise ``TimeoutError``."""
     sock.settimeout(timeout)
     deadline = time.monotonic() + timeout
-    data = b""
+    data = _LEFTOVER.pop(sock, b"")
     while b"\r\n\r\n" not in data:
         sock.settimeout(max(0.01, deadline - time.monotonic()))
         chunk = sock.recv(65536)
@@ -68,13 +70,13 @@ def read_response(sock: socket.socket, timeout: float) -> tuple[int, dict[str, s
         if not chunk:
             break
         body += chunk
-    _LEFTOVER[sock.fileno()] = body[length:]
+    _LEFTOVER[sock] = body[length:]
     return status, headers, body[:length]
 
 
 def rest_until_closed(sock: socket.socket, timeout: float = 5.0) -> bytes:
     """What the server sends after a response, until it closes the connection."""
-    data = _LEFTOVER.pop(sock.fileno(), b"")
+    data = _LEFTOVER.pop(sock, b"")
     sock.settimeout(timeout)
     while chunk := sock.recv(65536):
         data += chunk

@@ -6,7 +6,10 @@ connection closed, so a request hidden in the body is never run (request smuggli
 cheroot itself refuses (a lower-case method, an absolute-form URI, a bad request line, a bare LF
 line end, HTTP/2's preface) are answered in the API's JSON error format too.  A kept-alive
 client sending chunked uploads is not answered a stray 408 while it is idle between them.
-Pipelined uploads and ``Expect: 100-continue`` are answered in order.
+Pipelined uploads and ``Expect: 100-continue`` are answered in order.  A chunked body ends
+after its trailer section, read and discarded (malformed or oversized trailers, and chunk sizes
+only ``int(x, 16)`` reads, are a JSON 400 that closes the connection); a body the app does not
+read is discarded from what arrived, or the connection ends after the answer.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import jpeg_bytes
-from tests.test_api_hardening import address, json_detail, read_response
+from tests.test_api_hardening import address, json_detail, read_response, rest_until_closed
 
 READ = "/v1/plate-reader/"
 JPEG = jpeg_bytes(64, 48)
@@ -129,3 +132,75 @@ def test_pipelined_uploads_and_expect_continue_are_answered_in_order(api: Any) -
         sock.sendall(BODY)
         status, _, body = read_response(sock, 10)
         assert status == 201, body
+
+
+GET_INFO = b"GET /info/ HTTP/1.1\r\nHost: localhost\r\n\r\n"
+
+
+def _with_trailers(trailers: bytes) -> bytes:
+    """A chunked upload whose last chunk is followed by ``trailers`` (each line with its CRLF)."""
+    return _post(b"Transfer-Encoding: chunked\r\n\r\n") + _chunked(BODY)[:-2] + trailers + b"\r\n"
+
+
+def test_trailers_after_a_chunked_upload_are_read_and_the_next_request_answered(api: Any) -> None:
+    """Trailer fields end the chunked body (RFC 9112 7.1.2): they are read and discarded, so the
+    pipelined request behind them is the next one run, on the same connection."""
+    with socket.create_connection(address(api), timeout=10) as sock:
+        sock.sendall(_with_trailers(b"X-Checksum: 1234\r\nX-Camera:  gate\r\n") + GET_INFO)
+        status, _, body = read_response(sock, 10)
+        assert status == 201, body
+        status, headers, body = read_response(sock, 10)
+        assert status == 200 and headers.get("connection") != "close", (status, body)
+        sock.sendall(GET_INFO)  # still open: the trailers were not taken for a request
+        assert read_response(sock, 10)[0] == 200
+
+
+MALFORMED_TRAILERS = {
+    "a request line": b"GET /v1/statistics/ HTTP/1.1\r\nHost: localhost\r\n",
+    "a field without colon": b"X-Checksum 1234\r\n",
+    "a folded field": b"X-A: 1\r\n  folded\r\n",
+    "a bare LF": b"X-A: 1\n",
+    "too many fields": b"X-A: 1\r\n" * 65,
+    "too many bytes": b"X-A: " + b"a" * 9000 + b"\r\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED_TRAILERS))
+def test_malformed_trailers_are_a_json_400_and_nothing_behind_them_runs(api: Any, case: str) -> None:
+    started = time.monotonic()
+    detail = _one_json_error(_exchange(api, _with_trailers(MALFORMED_TRAILERS[case]) + SMUGGLED), 400)
+    assert "trailer" in detail.lower(), detail
+    assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.parametrize("size", ["+5", "0x5", "5_0", " 5", "-1"])
+def test_a_chunk_size_python_reads_but_http_does_not_is_a_json_400(api: Any, size: str) -> None:
+    """Only hex digits (RFC 9112 7.1): ``int(x, 16)`` also takes signs, prefixes and
+    underscores, and two readers that disagree on a chunk's size disagree on the next request."""
+    reply = _exchange(api, _post(b"Transfer-Encoding: chunked\r\n\r\n") + size.encode() + b"\r\nhello\r\n0\r\n\r\n"
+                      + SMUGGLED)
+    _one_json_error(reply, 400)
+
+
+def test_a_chunked_body_the_app_does_not_read_is_not_taken_for_the_next_request(api: Any) -> None:
+    """``GET /info/`` ignores its body; the body (chunk sizes, trailers) must not be parsed as a
+    request: with the body here whole, the pipelined request behind it is answered."""
+    with socket.create_connection(address(api), timeout=10) as sock:
+        sock.sendall(b"GET /info/ HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"5\r\nhello\r\n0\r\nX-A: 1\r\n\r\n" + GET_INFO)
+        for _ in range(2):
+            status, _, body = read_response(sock, 10)
+            assert status == 200, body
+
+
+def test_an_unread_body_still_arriving_ends_the_connection_after_the_answer(api: Any) -> None:
+    """A body the app does not read and that has not all arrived (over ``max_upload_bytes``, so
+    the app runs before it is gathered): the answer comes at once, with ``Connection: close``,
+    instead of a worker waiting for the rest (and, past the body's deadline, no answer)."""
+    with socket.create_connection(address(api), timeout=10) as sock:
+        sock.sendall(b"GET /info/ HTTP/1.1\r\nHost: localhost\r\nContent-Length: 50000000\r\n\r\n" + b"x" * 1000)
+        started = time.monotonic()
+        status, headers, body = read_response(sock, 10)
+        assert status == 200 and headers.get("connection") == "close", (status, headers, body)
+        assert time.monotonic() - started < 1.5
+        assert rest_until_closed(sock) == b""

@@ -4,7 +4,9 @@ The image server here is a raw socket server on loopback that misbehaves on purp
 its headers or its body a byte at a time, answers garbage, floods headers, redirects in a loop
 or to another scheme, breaks its chunked framing, or sends no image.  Every case must be a
 JSON 4xx within the configured ``timeout_s`` (never a 5xx or a worker held open), and the good
-cases (an IPv6 literal, a redirect) must still be read.
+cases (an IPv6 literal, a redirect) must still be read.  The deadline holds for the connection
+too: a TLS handshake dripped a byte at a time, a connect or handshake after a redirect that took
+most of the time, and a DNS server that never answers (in a namespace of the test's own).
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from tests import stalled_resolver
 from tests.conftest import jpeg_bytes
 
 READ = "/v1/plate-reader/"
@@ -176,3 +180,91 @@ def test_dripping_image_servers_do_not_hold_every_worker(fetching_api: Any, imag
     assert answers == [400] * 4 and time.monotonic() - started < 2 * TIMEOUT_S + 3, answers
     response = requests.post(fetching_api.url + READ, files={"upload": ("a.jpg", JPEG)}, timeout=10)
     assert response.status_code == 201, response.text
+
+
+# ----------------------------------------------------------------------------- the connection's time
+
+def _drip_tls(conn: socket.socket, base: str) -> None:
+    """After the ClientHello: a TLS handshake record of 16 KiB, its bytes a tenth of a second
+    apart (no read waits long, the handshake never ends; no certificate is ever sent)."""
+    conn.sendall(b"\x16\x03\x03\x40\x00")
+    for _ in range(400):
+        conn.sendall(b"\x02")
+        time.sleep(0.1)
+
+
+def _redirect_late(target: str, delay: float) -> Behaviour:
+    """A redirect to ``target``, sent after ``delay`` s of the fetch's time."""
+    def behaviour(conn: socket.socket, base: str) -> None:
+        time.sleep(delay)
+        conn.sendall(f"HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n".encode())
+    return behaviour
+
+
+@pytest.fixture
+def unanswered_port() -> Iterator[int]:
+    """A loopback port whose connects hang: its listen queue is full and nothing accepts."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    queued = []
+    for _ in range(4):
+        sock = socket.socket()
+        sock.setblocking(False)
+        sock.connect_ex(("127.0.0.1", port))
+        queued.append(sock)
+    probe = socket.socket()
+    probe.settimeout(0.3)
+    with pytest.raises(TimeoutError):
+        probe.connect(("127.0.0.1", port))
+    probe.close()
+    yield port
+    for sock in [*queued, listener]:
+        sock.close()
+
+
+def _late_by(fetching_api: Any, url: str) -> float:
+    """Seconds a fetch of ``url`` took, once answered with the documented 400."""
+    started = time.monotonic()
+    response = requests.post(fetching_api.url + READ, data={"upload_url": url}, timeout=30)
+    took = time.monotonic() - started
+    assert response.status_code == 400, (response.status_code, response.text)
+    assert "took longer than" in response.json()["detail"], response.text
+    assert requests.get(fetching_api.url + "/info/", timeout=5).status_code == 200
+    return took
+
+
+def test_a_dripped_tls_handshake_ends_at_the_deadline(fetching_api: Any, image_server: Any) -> None:
+    tls = image_server(_drip_tls)
+    assert _late_by(fetching_api, tls.base.replace("http:", "https:") + "/snap.jpg") < TIMEOUT_S + 0.6
+
+
+def test_a_tls_handshake_after_a_slow_redirect_gets_only_what_is_left(fetching_api: Any, image_server: Any
+                                                                       ) -> None:
+    """The handshake's own timeout started at the handshake: after a redirect that took most of
+    ``timeout_s``, it held the worker for another ``timeout_s``."""
+    tls = image_server(_drip_tls)
+    hop = image_server(_redirect_late(tls.base.replace("http:", "https:") + "/b.jpg", 0.8 * TIMEOUT_S))
+    assert _late_by(fetching_api, hop.base + "/a.jpg") < TIMEOUT_S + 0.6
+
+
+def test_a_connect_after_a_slow_redirect_gets_only_what_is_left(fetching_api: Any, image_server: Any,
+                                                                 unanswered_port: int) -> None:
+    hop = image_server(_redirect_late(f"http://127.0.0.1:{unanswered_port}/b.jpg", 0.8 * TIMEOUT_S))
+    assert _late_by(fetching_api, hop.base + "/a.jpg") < TIMEOUT_S + 0.6
+
+
+def test_a_dns_server_that_never_answers_holds_no_worker_past_timeout_s(tmp_path: Path) -> None:
+    """``getaddrinfo`` takes no timeout: with a silent DNS server it waits the resolver's own
+    (5 s here).  Three fetches on a server of two threads, then ``/info/``: all answered within
+    the fetch's ``timeout_s`` (1 s), the fetches with the documented 400."""
+    result = stalled_resolver.run_isolated(tmp_path / "resolv.conf")
+    if result is None:
+        pytest.skip("unprivileged user namespaces are not available (`unshare -rmn true` fails): "
+                    "no DNS server of the test's own can stand in for the system's")
+    assert result["queries"] > 0, result  # the lookups went to the silent server
+    assert [status for status, _, _ in result["answers"]] == [400] * 3, result
+    assert all("took longer than" in detail for _, detail, _ in result["answers"]), result
+    assert result["fetched_s"] < 2 * stalled_resolver.TIMEOUT_S + 1.0, result
+    assert result["info"] == 200 and result["info_s"] < 1.0, result

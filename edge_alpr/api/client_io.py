@@ -21,6 +21,9 @@ MAX_HEADER_BYTES = 64 * 1024
 RECV_BYTES = 256 * 1024
 EXPECT_HEADER = re.compile(rb"(?im)^expect:[^\r\n]*\r\n")
 CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})(?:;[^\r\n]*)?\r\n")
+# the trailer section after a chunked body's last chunk (RFC 9112 7.1.2): read and discarded
+MAX_TRAILER_BYTES = 8 * 1024
+MAX_TRAILER_FIELDS = 32
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class GatedInput(socket.SocketIO):
         self.broken = False
         self.policy: tuple[float, float, float] | None = None  # start, total_s, min_rate
         self.received = 0  # bytes of the current part, counted against the minimum rate
+        self.buffered_only = False  # True: a read that would wait for the socket raises BlockingIOError
 
     def buffered(self) -> bool:
         return self.offset < len(self.prefix)
@@ -106,6 +110,8 @@ class GatedInput(socket.SocketIO):
             return n
         if self.broken:
             return 0
+        if self.buffered_only:
+            raise BlockingIOError("no more bytes received yet")
         if self.policy is not None:
             start, total_s, min_rate = self.policy
             left = deadline(start, total_s, self.received, min_rate) - time.monotonic()
@@ -153,9 +159,9 @@ def scan_chunks(data: bytearray | bytes, pos: int) -> tuple[int, bool, bool]:
             line_end = data.find(b"\r\n", pos)
             return pos, False, line_end >= 0 or len(data) - pos > 1024
         size = int(match.group(1), 16)
-        if size == 0:
+        if size == 0:  # then the trailer section, up to an empty line
             trailer_end = data.find(b"\r\n\r\n", match.end() - 2)
-            return pos, trailer_end >= 0, False
+            return pos, trailer_end >= 0, trailer_end < 0 and len(data) - match.end() > MAX_TRAILER_BYTES
         end = match.end() + size
         if len(data) < end + 2:
             return pos, False, False

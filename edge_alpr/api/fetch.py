@@ -8,15 +8,14 @@ finish within ``timeout_s`` and stay within ``max_bytes``.  Whatever the other s
 is a 4xx naming it, never a worker held past the deadline.
 
 Why a timer cuts the socket: a socket timeout bounds one ``recv`` only, so a server sending a
-byte a second would hold a worker for as long as it likes, in the headers or in the body.
+byte a second would hold a worker for as long as it likes, in the headers or in the body.  The
+connection itself (name lookup, TCP connect, TLS handshake) gets what is left of the same
+deadline (``fetch_connect``).
 """
 
 from __future__ import annotations
 
 import http.client
-import socket
-import threading
-import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -24,38 +23,10 @@ from urllib.parse import urlsplit
 
 from ..config import UploadUrlConfig
 from ..errors import InputError
+from .fetch_connect import Deadline, connect
 
 _CHUNK = 64 * 1024
 MAX_REDIRECTS = 5
-
-
-class _Deadline:
-    """Shuts down every socket of one fetch when its time is up (a pending read then ends)."""
-
-    def __init__(self, seconds: float) -> None:
-        self.at = time.monotonic() + seconds
-        self.expired = False
-        self._timers: list[threading.Timer] = []
-
-    def left(self) -> float:
-        return max(0.0, self.at - time.monotonic())
-
-    def arm(self, sock: socket.socket) -> None:
-        timer = threading.Timer(self.left(), self._cut, (sock,))
-        timer.daemon = True
-        timer.start()
-        self._timers.append(timer)
-
-    def _cut(self, sock: socket.socket) -> None:
-        self.expired = True
-        try:  # the plain socket's shutdown, also under TLS: the TLS layer is left to fail on EOF
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def cancel(self) -> None:
-        for timer in self._timers:
-            timer.cancel()
 
 
 class _Redirects(urllib.request.HTTPRedirectHandler):
@@ -69,17 +40,28 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
-    """An opener whose connections are all cut at ``deadline``."""
+def _opener(deadline: Deadline) -> urllib.request.OpenerDirector:
+    """An opener whose connections are all made within ``deadline`` and cut at it."""
+
+    def within(address: tuple[str, int], timeout: Any = None, source_address: Any = None) -> Any:
+        return connect(address, deadline)  # http.client's timeout is the whole fetch's: too long
 
     class Plain(http.client.HTTPConnection):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._create_connection = within
+
         def connect(self) -> None:
             super().connect()
             deadline.arm(self.sock)
 
     class Tls(http.client.HTTPSConnection):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._create_connection = within
+
         def connect(self) -> None:
-            super().connect()
+            super().connect()  # the handshake on a socket whose timeout is what is left
             deadline.arm(self.sock)
 
     class HttpHandler(urllib.request.HTTPHandler):
@@ -109,7 +91,7 @@ def fetch_image(url: str, cfg: UploadUrlConfig) -> bytes:
         raise InputError("upload_url is disabled on this server; send the image as upload, or "
                          "enable api.upload_url.enabled in the config")
     _check_url(url)
-    deadline = _Deadline(cfg.timeout_s)
+    deadline = Deadline(cfg.timeout_s)
     late = InputError(f"upload_url took longer than {cfg.timeout_s} s (api.upload_url.timeout_s)")
     request = urllib.request.Request(url, headers={"User-Agent": "edge-alpr"})
     try:
@@ -128,7 +110,7 @@ def fetch_image(url: str, cfg: UploadUrlConfig) -> bytes:
     except urllib.error.HTTPError as e:
         raise InputError(f"upload_url answered HTTP {e.code}; check the URL") from e
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as e:
-        if deadline.expired:
+        if deadline.expired or deadline.passed():  # cut, or a step timed out on what was left
             raise late from e
         raise InputError(f"upload_url could not be fetched: {str(e)[:300]}") from e
     finally:

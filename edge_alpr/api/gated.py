@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 from cheroot import server as cheroot_server
-from cheroot import wsgi
 from cheroot.makefile import MakeFile
 
 from .client_io import MAX_HEADER_BYTES, RECV_BYTES, BodyBudget, ClientLimits, GatedInput, GatedReader
@@ -60,6 +59,11 @@ class GatedConnection(cheroot_server.HTTPConnection):
         self._exit_by = 0.0
         self._reserved = 0  # bytes of the buffer budget this request holds
         self._reset()
+
+    @property
+    def gathered(self) -> GatedInput:
+        """The raw stream under ``rfile``: the gathered bytes, then the socket."""
+        return self._input
 
     def _reset(self) -> None:
         self._req = Gathered()  # the next request's bytes, as they arrive
@@ -277,19 +281,6 @@ class GatedConnection(cheroot_server.HTTPConnection):
             if readable:
                 return True
         return False
-
-
-class GatedGateway(wsgi.Gateway_10):
-    """cheroot's WSGI 1.0 gateway, which also honours an app's ``Connection: close``.
-
-    The app says so when it answers before reading a body to its end (a malformed chunk, a
-    body cut short): the rest of the connection can no longer be framed, so it must end.
-    """
-
-    def start_response(self, status: Any, headers: Any, exc_info: Any = None) -> Any:
-        if any(k.lower() == "connection" and v.lower() == "close" for k, v in headers):
-            self.req.close_connection = True
-        return super().start_response(status, headers, exc_info)
 
 
 def connection_class(linger_s: float, limits: ClientLimits | None = None

@@ -42,7 +42,8 @@ from ..usage import Usage
 from ..watchlists import WatchLists
 from .app import ApiContext, create_app
 from .client_io import ClientLimits
-from .gated import GatedGateway, connection_class
+from .gated import connection_class
+from .gateway import GatedGateway
 from .host_guard import HostGuard
 from .serve_loop import ServeWorker, SupervisedServer
 

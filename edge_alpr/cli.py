@@ -154,7 +154,7 @@ def _camera_file_warnings(cfg: Config) -> list[str]:
     """The video files and image folders ``run`` would fail to open now (missing, unreadable,
     or hidden from the service): warnings, since a folder may be a disk mounted later."""
     from .stream.config import FolderSourceConfig, VideoSourceConfig
-    from .stream.sources.paths import PROTECTED_HOMES, check_readable, unreadable_fix
+    from .stream.sources.paths import check_readable, hidden_from_service, unreadable_fix
 
     warnings = []
     for cam in cfg.stream.in_use:
@@ -171,8 +171,7 @@ def _camera_file_warnings(cfg: Config) -> list[str]:
         except EdgeAlprError as e:
             warnings.append(f"{e} (run stops at its start until this is fixed)")
             continue
-        hidden = any(str(path.absolute()).startswith(h + "/") for h in PROTECTED_HOMES)
-        if hidden and cfg.source == DEFAULT_PATH:  # the service's config: it runs as edge-alpr
+        if hidden_from_service(path) and cfg.source == DEFAULT_PATH:  # the service's config: it runs as edge-alpr
             warnings.append(f"camera {cam.id}: {what} {src.path!r}: "
                             + unreadable_fix(path, "edge-alpr", {"INVOCATION_ID": "check-config"}))
     return warnings

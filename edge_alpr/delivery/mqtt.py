@@ -120,9 +120,10 @@ class MqttPublisher:
             self._connected.set()
             # before ``online``: its echo on the status topic ends the sweep (``_on_message``)
             keep = [mqtt_cameras.health_topic(self.base, cam) for cam in {*self.camera_ids, *self._cameras}]
-            client.subscribe(self._sweep.start({*keep, *(topic for topic, _ in self._discovery())}))
+            discovery = self._discovery()  # none with ha_discovery off
+            client.subscribe(self._sweep.start({*keep, *(topic for topic, _ in discovery)}))
             self._publish_status(ONLINE)
-            self._publish_discovery()  # none with ha_discovery off
+            self._publish_discovery(discovery)
             if self._usage is not None:
                 self.publish_usage(self._usage)
             self._cameras_sent = {}
@@ -287,8 +288,8 @@ class MqttPublisher:
         return mqtt_retained.discovery_configs(self.cfg.ha_prefix, self.device, self.base, availability,
                                                self.camera_ids, self.lists) if self.cfg.ha_discovery else []
 
-    def _publish_discovery(self) -> None:
-        for topic, config in self._discovery():
+    def _publish_discovery(self, configs: list[tuple[str, dict[str, Any]]] | None = None) -> None:
+        for topic, config in self._discovery() if configs is None else configs:
             self._publish(topic, json.dumps(config), retain=True)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:

@@ -49,9 +49,13 @@ def unreadable_fix(path: Path, user: str, environ: Mapping[str, str] | None = No
     """The fix for a path ``user`` cannot read: under the systemd unit (``$INVOCATION_ID``) a
     home folder is hidden whatever its mode, so the files must move; elsewhere, a mode."""
     env = os.environ if environ is None else environ
-    absolute = str(path.absolute())
-    hidden = [h for h in PROTECTED_HOMES if absolute == h or absolute.startswith(h + "/")]
-    if env.get("INVOCATION_ID") and hidden:
+    if env.get("INVOCATION_ID") and hidden_from_service(path):
         return (f"the service cannot see {', '.join(PROTECTED_HOMES)} (ProtectHome=yes in edge-alpr.service): "
                 f"keep the camera's files elsewhere, e.g. /srv/{path.name}, readable by {user}")
     return f"give {user} read access to it and to each folder above it (chmod o+rx, or a group {user} is in)"
+
+
+def hidden_from_service(path: Path) -> bool:
+    """Whether ``path`` lies in a folder ``ProtectHome=yes`` hides from the unit."""
+    absolute = str(path.absolute())
+    return any(absolute == h or absolute.startswith(h + "/") for h in PROTECTED_HOMES)

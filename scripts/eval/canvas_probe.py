@@ -33,6 +33,7 @@ from scripts.data import datasets
 from scripts.eval.evaluate import Tally, match_detections
 from scripts.eval.frame_probe import MIN_H, frame
 from scripts.progress import Progress
+from scripts.train import detector_model as dm
 from scripts.train import train_detector as td
 
 
@@ -41,7 +42,7 @@ def export(weights: Path, h: int, w: int, width: float, out: Path) -> None:
     from scripts.train import tfcommon
 
     tfcommon.setup_tf(2)
-    model = td.build(width, (h, w))
+    model = dm.build(width, (h, w))
     model.load_weights(weights)
     items = datasets.det_items("train", datasets.DET_SETS)
     rng = np.random.default_rng(7)

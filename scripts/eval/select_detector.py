@@ -27,6 +27,7 @@ from edge_alpr.types import Box
 from scripts.data import datasets
 from scripts.eval import evaluate
 from scripts.eval.tune_detector import threshold_table
+from scripts.train import detector_model as dm
 from scripts.train import tfcommon
 from scripts.train import train_detector as td
 from scripts.train import train_detector_stream as ts
@@ -39,7 +40,7 @@ def export(
     import keras  # noqa: F401  (TensorFlow backend: the converter needs it)
 
     folder = tfcommon.copy_bundled(work / name, tfcommon.bundled_kinds("detector"))
-    model = td.build(width, size)
+    model = dm.build(width, size)
     model.load_weights(weights)
     rng = np.random.default_rng(7)
     calib_x = [td.sample(datasets.load_rgb(Path(p)), b, rng, 0.35, size)[0] for p, b, _ in

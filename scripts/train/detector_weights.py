@@ -159,14 +159,14 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=256, help="training samples for the batch-norm statistics")
     ap.add_argument("--check", action="store_true", help="compare with the int8 model on 64 training samples")
     args = ap.parse_args()
+    from scripts.train import detector_model as dm
     from scripts.train import tfcommon
-    from scripts.train import train_detector as td
     from scripts.train.tflite_weights import reestimate_bn
 
     tfcommon.setup_tf(2)
     sidecar = json.loads(args.model.with_suffix(".json").read_text())
     width = args.width or width_of(sidecar)
-    model = td.build(width)
+    model = dm.build(width)
     missing = to_keras(model, int8_layers(args.model))
     if missing:
         sys.exit(f"{args.model}: layers without a match: {missing}")

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from scripts.data import augment, datasets
+from scripts.train import detector_model as dm
 from scripts.train import train_detector as td
 
 _W: dict = {}
@@ -188,16 +189,16 @@ def main() -> None:
 
         torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
         print(f"torch {torch.__version__}, cuda {torch.cuda.is_available()}", flush=True)
-    losses = {"prob": td.prob_loss, "dist": td.dist_loss}
+    losses = {"prob": dm.prob_loss, "dist": dm.dist_loss}
     reference = None
     if args.distill_from:
-        losses["prob"] = td.prob_distill_loss(args.distill_weight)
-        reference = td.build(args.candidate[0].width, args.canvas)
+        losses["prob"] = dm.prob_distill_loss(args.distill_weight)
+        reference = dm.build(args.candidate[0].width, args.canvas)
         reference.load_weights(args.distill_from)
         print(f"background held to {args.distill_from} (weight {args.distill_weight})", flush=True)
     models = []
     for c in args.candidate:
-        m = td.build(c.width, args.canvas)
+        m = dm.build(c.width, args.canvas)
         if c.init:
             m.load_weights(c.init)
         opt = keras.optimizers.Adam(c.lr, clipnorm=5.0)

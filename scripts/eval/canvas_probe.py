@@ -30,8 +30,8 @@ from edge_alpr.engine.preprocess import letterbox_to
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
 from edge_alpr.types import Detection
 from scripts.data import datasets
-from scripts.eval.evaluate import Tally, match_detections
 from scripts.eval.frame_probe import MIN_H, frame
+from scripts.eval.scoring import Tally, match_detections
 from scripts.progress import Progress
 from scripts.train import detector_model as dm
 from scripts.train import train_detector as td

@@ -28,7 +28,7 @@ from edge_alpr.types import Box
 from scripts import options
 from scripts.data import datasets
 from scripts.eval import tile_gate
-from scripts.eval.evaluate import Tally, match_detections
+from scripts.eval.scoring import Tally, match_detections
 from scripts.progress import Progress
 from scripts.train import train_detector as td
 

@@ -190,7 +190,7 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
     ("GET", "/?plate=--", {}, 400), ("GET", "/?since=yesterday", {}, 400), ("GET", "/?distance=nan", {}, 400),
     ("GET", "/?until=2024-01-01T00:00:00%2B02:00", {}, 400), ("GET", "/?list=a%20b", {}, 400),
     ("GET", "/?plate=" + "A" * 200, {}, 400), ("GET", "/?plate=%00", {}, 400),
-    ("GET", "/?camera=%ff%fe%00", {}, 200), ("GET", "/?bogus=1&limit=x", {}, 200),
+    ("GET", "/?camera=%ff%fe%00", {}, 400), ("GET", "/?bogus=1&limit=x", {}, 200),
     ("GET", "/console/parts?parts=everything", {}, 400), ("GET", "/console/parts?since=x", {}, 400),
     ("GET", "/console/static/%2e%2e%2fconsole.py", {}, 404), ("GET", "/console/static/page.tpl", {}, 404),
     ("POST", "/login", {"data": b"token=%ff%fe\x00", "headers": FORM}, 403),

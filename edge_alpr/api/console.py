@@ -34,7 +34,7 @@ from ..history.store import EventQuery
 from . import console_status as status
 from .body import BODY_UNREAD, read_body
 from .console_auth import ConsoleAuth
-from .events import Guard, cursor_text, parse_query
+from .events import Guard, cursor_text, parse_query, utf8_query
 
 if TYPE_CHECKING:
     from .app import ApiContext
@@ -79,6 +79,7 @@ class Console:
     def filters(self, query: bottle.FormsDict) -> tuple[dict[str, str], EventQuery]:
         """The search form's values (to show again) and the validated query (``InputError``);
         a ``cursor`` (from the "Older events" link) picks the page, not the search."""
+        query = utf8_query(query)
         picked = bottle.FormsDict()
         shown: dict[str, str] = {}
         for name in (*FILTERS, "cursor"):
@@ -187,7 +188,7 @@ class Console:
 
     def view(self, index: str) -> bottle.HTTPResponse:
         loops = status.cameras(self.ctx)
-        if not index.isdigit() or int(index) >= len(loops):
+        if not (index.isascii() and index.isdigit()) or int(index) >= len(loops):  # not '²'
             raise InputError(f"no camera number {index[:20]!r}", status=404)
         wl = self.ctx.watchlists
         data = status.view_jpeg(loops[int(index)],

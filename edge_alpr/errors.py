@@ -33,3 +33,11 @@ class CameraError(EdgeAlprError):
 class StateError(EdgeAlprError):
     """The state folder cannot take a write (its file system is full): what was asked is not
     done (the API answers 503), nothing already stored is lost."""
+
+
+class Throttled(InputError):
+    """Too many attempts from this client: answered 429 with ``Retry-After`` (whole seconds)."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message, status=429)
+        self.retry_after_s = retry_after_s

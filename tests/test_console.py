@@ -20,7 +20,7 @@ from conftest import SAMPLES, RunningApi
 from console_service import CAMERA, ENTRY, HOSTILE, LABEL, MAX_DISTANCE, running_service
 from PIL import Image
 
-from edge_alpr.api import console_auth
+from edge_alpr.api import auth_throttle, console_auth
 from edge_alpr.api.console_auth import COOKIE, ConsoleAuth
 from edge_alpr.api.console_status import VIEW_WIDTH
 from edge_alpr.fuzzy import distance
@@ -150,7 +150,7 @@ def test_token_login_cookie_and_csrf(tmp_path: Path, recognizer: Any,
 
 def test_wrong_tokens_are_throttled(api_factory: Callable[..., RunningApi]) -> None:
     api = api_factory(token=TOKEN)
-    for _ in range(console_auth.MAX_FAILURES):
+    for _ in range(auth_throttle.MAX_FAILURES):
         assert requests.post(f"{api.url}/login", data={"token": "guess"}, timeout=10).status_code == 403
     r = requests.post(f"{api.url}/login", data={"token": TOKEN}, allow_redirects=False, timeout=10)
     assert r.status_code == 429 and "Set-Cookie" not in r.headers
@@ -159,7 +159,7 @@ def test_wrong_tokens_are_throttled(api_factory: Callable[..., RunningApi]) -> N
 def test_sessions_expire_and_end_with_the_token() -> None:
     now = [1_000_000.0]
     auth = ConsoleAuth(TOKEN, clock=lambda: now[0])
-    session = auth.login(TOKEN)
+    session = auth.login(TOKEN, "192.0.2.1")
     environ = {"HTTP_COOKIE": f"other=1; {COOKIE}={session}", "REQUEST_METHOD": "GET"}
     assert auth.session(environ) == session
     auth.check(environ)
@@ -190,7 +190,7 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
     ("GET", "/?plate=--", {}, 400), ("GET", "/?since=yesterday", {}, 400), ("GET", "/?distance=nan", {}, 400),
     ("GET", "/?until=2024-01-01T00:00:00%2B02:00", {}, 400), ("GET", "/?list=a%20b", {}, 400),
     ("GET", "/?plate=" + "A" * 200, {}, 400), ("GET", "/?plate=%00", {}, 400),
-    ("GET", "/?camera=%ff%fe%00", {}, 200), ("GET", "/?bogus=1&limit=x", {}, 200),
+    ("GET", "/?camera=%ff%fe%00", {}, 400), ("GET", "/?bogus=1&limit=x", {}, 200),
     ("GET", "/console/parts?parts=everything", {}, 400), ("GET", "/console/parts?since=x", {}, 400),
     ("GET", "/console/static/%2e%2e%2fconsole.py", {}, 404), ("GET", "/console/static/page.tpl", {}, 404),
     ("POST", "/login", {"data": b"token=%ff%fe\x00", "headers": FORM}, 403),

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from edge_alpr.api.server import free_port
@@ -48,3 +49,14 @@ def test_camera_descriptions_carry_no_password() -> None:
     assert describe_source(src) == "rtsp://192.168.1.20:554/stream1"
     assert describe_source(OpenCvSourceConfig(device=0)) == "/dev/video0"
     assert describe_source(FolderSourceConfig(path="/srv/in")) == "images in /srv/in"
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("rtsp://admin:p@ss@192.168.1.20:554/stream1", "rtsp://192.168.1.20:554/stream1"),  # '@' in it
+    ("rtsp://admin:pa:ss@cam/live?channel=1&subtype=0", "rtsp://cam/live?channel=1&subtype=0"),
+    ("http://cam/videostream.cgi?user=admin&pwd=s3cret&rate=0", "http://cam/videostream.cgi?user=admin&pwd=***&rate=0"),
+    ("http://cam/mjpg?Password=s3cret", "http://cam/mjpg?Password=***"),
+    ("rtsp://cam/h264?token=abc;auth_key=def#x", "rtsp://cam/h264?token=***;auth_key=***#x"),
+])
+def test_camera_descriptions_carry_no_secret(url: str, shown: str) -> None:
+    assert describe_source(OpenCvSourceConfig(url=url)) == shown

@@ -24,7 +24,7 @@ import bottle
 from .. import __version__, imaging
 from ..config import ApiConfig
 from ..delivery.webhooks import Webhooks
-from ..errors import InputError, StateError
+from ..errors import InputError, StateError, Throttled
 from ..history.store import History
 from ..metrics import Metrics
 from ..recognizer import RecognizeOptions, Recognizer
@@ -111,6 +111,8 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
                 return _detail(503, str(e), {"Retry-After": str(STATE_RETRY_AFTER_S)})
             except InputError as e:
                 headers = {"Retry-After": "1"} if e.status == 503 else {}
+                if isinstance(e, Throttled):
+                    headers["Retry-After"] = str(e.retry_after_s)
                 if bottle.request.environ.get(BODY_UNREAD):
                     headers["Connection"] = "close"  # the rest of the body can't be framed
                 return _detail(e.status, str(e), headers)

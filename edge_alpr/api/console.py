@@ -29,12 +29,13 @@ from urllib.parse import parse_qs, urlencode
 import bottle
 
 from .. import __version__
-from ..errors import InputError
+from ..errors import InputError, Throttled
 from ..history.store import EventQuery
 from . import console_status as status
+from .auth_throttle import client_of
 from .body import BODY_UNREAD, read_body
-from .console_auth import ConsoleAuth
-from .events import Guard, cursor_text, parse_query
+from .console_auth import ConsoleAuth, refuse_other_site
+from .events import Guard, cursor_text, parse_query, utf8_query
 
 if TYPE_CHECKING:
     from .app import ApiContext
@@ -79,6 +80,7 @@ class Console:
     def filters(self, query: bottle.FormsDict) -> tuple[dict[str, str], EventQuery]:
         """The search form's values (to show again) and the validated query (``InputError``);
         a ``cursor`` (from the "Older events" link) picks the page, not the search."""
+        query = utf8_query(query)
         picked = bottle.FormsDict()
         shown: dict[str, str] = {}
         for name in (*FILTERS, "cursor"):
@@ -150,8 +152,12 @@ class Console:
         if not self.auth.required:
             return bottle.HTTPResponse(status=303, headers={"Location": "/"})
         try:
+            refuse_other_site(bottle.request.environ)
             supplied = _form_field("token")
-            session = self.auth.login(supplied)
+            session = self.auth.login(supplied, client_of(bottle.request.environ))
+        except Throttled as e:
+            return _html(e.status, self.render("login", message=str(e)),
+                         {"Retry-After": str(e.retry_after_s)})
         except InputError as e:
             return _html(e.status, self.render("login", message=str(e)))
         return bottle.HTTPResponse(status=303, headers={
@@ -162,6 +168,7 @@ class Console:
         environ = bottle.request.environ
         session = self.auth.session(environ)
         try:
+            refuse_other_site(environ)
             supplied = _form_field("csrf")
         except InputError as e:
             return _html(e.status, self.render("login", message=str(e)))
@@ -187,7 +194,7 @@ class Console:
 
     def view(self, index: str) -> bottle.HTTPResponse:
         loops = status.cameras(self.ctx)
-        if not index.isdigit() or int(index) >= len(loops):
+        if not (index.isascii() and index.isdigit()) or int(index) >= len(loops):  # not '²'
             raise InputError(f"no camera number {index[:20]!r}", status=404)
         wl = self.ctx.watchlists
         data = status.view_jpeg(loops[int(index)],
@@ -199,8 +206,8 @@ class Console:
                                                               "Cache-Control": "no-store"})
 
 
-def _html(status_code: int, body: str) -> bottle.HTTPResponse:
-    headers = {"Content-Type": "text/html; charset=utf-8", **SECURITY_HEADERS}
+def _html(status_code: int, body: str, extra: dict[str, str] | None = None) -> bottle.HTTPResponse:
+    headers = {"Content-Type": "text/html; charset=utf-8", **SECURITY_HEADERS, **(extra or {})}
     if bottle.request.environ.get(BODY_UNREAD):
         headers["Connection"] = "close"  # answered before the body's end: the rest can't be framed
     return bottle.HTTPResponse(body, status=status_code, headers=headers)

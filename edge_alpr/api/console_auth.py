@@ -20,29 +20,33 @@ token for a session cookie:
 * CSRF: every request with the cookie but a method other than GET/HEAD must carry the
   session's CSRF token (an HMAC of the cookie) in ``X-CSRF-Token`` (the console's script
   does) or, for the logout form, a ``csrf`` field; SameSite=Strict is the first wall.
-* Failed logins are throttled (``MAX_FAILURES`` per ``FAILURE_WINDOW_S``, all clients
-  together): the token cannot be guessed at network speed through the form.
+* Wrong tokens are throttled per client, at the form and in the header alike
+  (``auth_throttle``): the token cannot be guessed at network speed through either.
+* A write that a browser says comes from a page of another site (``Sec-Fetch-Site``
+  ``cross-site`` or ``same-site``) is refused, with or without a token: a server without a
+  token has no cookie and no CSRF token, and a page the device's own browser opens could
+  otherwise post reads to it (a multipart form needs no CORS preflight).  The console's own
+  page sends ``same-origin``; programs and older browsers send no such header and pass.  The
+  login and logout forms refuse them too (another site could otherwise log a user out).
 """
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import hmac
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, Throttled
+from .auth_throttle import TokenThrottle, client_of, retry_after
 
 COOKIE = "edge_alpr_session"
 CSRF_HEADER = "HTTP_X_CSRF_TOKEN"
 SESSION_S = 12 * 3600
-MAX_FAILURES = 10
-FAILURE_WINDOW_S = 60.0
 _SAFE_METHODS = ("GET", "HEAD")
+_OTHER_SITES = ("cross-site", "same-site")
 
 
 class ConsoleAuth:
@@ -53,8 +57,7 @@ class ConsoleAuth:
         self._key = hashlib.sha256(b"edge-alpr console session\0" + self.token).digest() \
             if self.token else b""
         self._clock = clock
-        self._failures: collections.deque[float] = collections.deque()
-        self._lock = threading.Lock()
+        self.throttle = TokenThrottle()
 
     @property
     def required(self) -> bool:
@@ -100,14 +103,17 @@ class ConsoleAuth:
     # -- checks ---------------------------------------------------------------------------------
 
     def check(self, environ: dict[str, Any]) -> None:
-        """Pass, or raise ``InputError`` 403 saying what is missing (the API's wording)."""
+        """Pass, or raise ``InputError`` 403 saying what is missing (the API's wording), 429
+        (``Throttled``) when this client sent too many wrong tokens."""
+        method = environ.get("REQUEST_METHOD", "GET")
+        refuse_other_site(environ)
         if self.token is None:
             return
         header = environ.get("HTTP_AUTHORIZATION", "")
         if not header.strip():
             session = self.session(environ)
             if session is not None:
-                if environ.get("REQUEST_METHOD", "GET") not in _SAFE_METHODS and not \
+                if method not in _SAFE_METHODS and not \
                         self.csrf_ok(session, environ.get(CSRF_HEADER, "")):
                     raise InputError("The console's CSRF token is missing or wrong; reload the "
                                      "page.", status=403)
@@ -116,7 +122,11 @@ class ConsoleAuth:
         if scheme.lower() != "token" or not key.strip():
             raise InputError("Authentication credentials were not provided. Send the header "
                              "'Authorization: Token <key>'.", status=403)
-        if not self.token_ok(key.strip()):
+        try:
+            raw = key.strip().encode("latin-1")  # WSGI hands headers over as Latin-1
+        except UnicodeEncodeError:
+            raw = b""
+        if not self._token_ok(raw, client_of(environ)):
             raise InputError("Invalid token.", status=403)
 
     def csrf_ok(self, session: str | None, supplied: str) -> bool:
@@ -124,28 +134,33 @@ class ConsoleAuth:
         return bool(expected) and hmac.compare_digest(supplied.encode("latin-1", "replace"),
                                                        expected.encode())
 
-    def token_ok(self, supplied: str) -> bool:
-        if self.token is None:
+    def _token_ok(self, supplied: bytes, client: str) -> bool:
+        """Whether ``supplied`` (the token's UTF-8 bytes) is the token, compared in constant
+        time; ``Throttled`` before any comparison when ``client`` guessed too often."""
+        wait = self.throttle.wait_s(client)
+        if wait:
+            raise Throttled(f"Too many wrong tokens from {client}; wait {retry_after(wait)} s, "
+                            "and check the token the client sends.", retry_after(wait))
+        if self.token is not None and hmac.compare_digest(supplied, self.token):
             return True
-        try:
-            raw = supplied.encode("latin-1")
-        except UnicodeEncodeError:
-            raw = b""
-        return hmac.compare_digest(raw, self.token)
+        self.throttle.failed(client)
+        return False
 
-    def login(self, supplied: str) -> str:
-        """A new session for the right token; ``InputError`` 403 when wrong, 429 when throttled."""
-        now = self._clock()
-        with self._lock:
-            while self._failures and now - self._failures[0] > FAILURE_WINDOW_S:
-                self._failures.popleft()
-            if len(self._failures) >= MAX_FAILURES:
-                raise InputError(f"Too many wrong tokens; wait up to {FAILURE_WINDOW_S:.0f} s.",
-                                 status=429)
-            if not self.token_ok(supplied.strip()):
-                self._failures.append(now)
-                raise InputError("Wrong token.", status=403)
+    def login(self, supplied: str, client: str) -> str:
+        """A new session for the right token (the form's text); ``InputError`` 403 when wrong,
+        ``Throttled`` when ``client`` sent too many wrong ones."""
+        if not self._token_ok(supplied.strip().encode("utf-8", "replace"), client):
+            raise InputError("Wrong token.", status=403)
         return self.new_session()
+
+
+def refuse_other_site(environ: dict[str, Any]) -> None:
+    """``InputError`` 403 for a write a browser says a page of another site sent."""
+    method = environ.get("REQUEST_METHOD", "GET")
+    site = environ.get("HTTP_SEC_FETCH_SITE", "").strip().lower()
+    if method not in _SAFE_METHODS and site in _OTHER_SITES:
+        raise InputError(f"A page of another site may not send {method} here (Sec-Fetch-Site: "
+                         f"{site}); use the console's own page, or a program.", status=403)
 
 
 def _cookie(header: str, name: str) -> str:

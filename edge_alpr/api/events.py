@@ -42,6 +42,7 @@ MAX_PAGE = 500
 MAX_CSV_ROWS = 10_000
 MAX_PARAM_CHARS = 64
 MAX_LIST_BODY = 2 * 1024 * 1024
+MAX_SEQ = 2**63 - 1
 _PARAMS = {"plate", "distance", "camera", "since", "until", "list", "limit", "cursor", "format"}
 _EVENT_ID = re.compile(r"^[0-9A-Za-z-]{1,64}$")
 _CURSOR = re.compile(r"^([0-9.eE+-]{1,32})_([0-9]{1,19})$")
@@ -55,6 +56,25 @@ Guard = Callable[[Callable[..., bottle.HTTPResponse]], Callable[..., bottle.HTTP
 def _json(status: int, obj: Any) -> bottle.HTTPResponse:
     return bottle.HTTPResponse(json.dumps(obj), status=status,
                                headers={"Content-Type": "application/json"})
+
+
+def utf8_query(query: bottle.FormsDict) -> bottle.FormsDict:
+    """``query`` with its names and values read as UTF-8, as browsers encode them (bottle hands
+    them over as Latin-1: a search for the camera "Süd" would look for "SÃ¼d" and find nothing);
+    ``InputError`` 400 names a parameter that is not UTF-8."""
+    out = bottle.FormsDict()
+    out.recode_unicode = False  # already text: attribute access must not decode it again
+    for key, value in query.allitems():
+        try:
+            name = key.encode("latin-1").decode("utf-8")
+        except UnicodeError as e:
+            raise InputError(f"a parameter name {key!r} is not UTF-8; percent-encode names as UTF-8") from e
+        try:
+            out.append(name, value.encode("latin-1").decode("utf-8"))
+        except UnicodeError as e:
+            raise InputError(f"{name}: {value[:MAX_PARAM_CHARS]!r} is not UTF-8; percent-encode the "
+                             "text as UTF-8") from e
+    return out
 
 
 def _param(query: bottle.FormsDict, name: str) -> str:
@@ -104,16 +124,17 @@ def parse_query(query: bottle.FormsDict, csv_out: bool) -> EventQuery:
         raise InputError(f"list: {listed!r} is not a watch list name (letters, digits, _ or -)")
     most = MAX_CSV_ROWS if csv_out else MAX_PAGE
     limit = _param(query, "limit")
-    if limit and not (limit.isdigit() and 1 <= int(limit) <= most):
+    if limit and not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= most):  # not '²'
         raise InputError(f"limit: must be an integer 1..{most}, got {limit!r}")
     cursor = _param(query, "cursor")
     after = None
     if cursor:
         found = _CURSOR.match(cursor)
         stamp = float(found.group(1)) if found and _is_float(found.group(1)) else math.nan
-        if found is None or not math.isfinite(stamp):
+        seq = int(found.group(2)) if found else 0
+        if found is None or not math.isfinite(stamp) or seq > MAX_SEQ:  # SQLite's are 64-bit
             raise InputError(f"cursor: {cursor!r} is not a cursor; use the 'next' of a response")
-        after = (stamp, int(found.group(2)))
+        after = (stamp, seq)
     return EventQuery(
         plate=normalize(plate),
         max_distance=_number(distance, "distance", 0.0, MAX_DISTANCE) if distance else 1.0,
@@ -187,7 +208,7 @@ def install(app: bottle.Bottle, guarded: Guard, history: History | None,
 
     @guarded
     def events() -> bottle.HTTPResponse:
-        query = bottle.request.query
+        query = utf8_query(bottle.request.query)
         csv_out = _param(query, "format").lower() == "csv"
         if _param(query, "format").lower() not in ("", "json", "csv"):
             raise InputError("format: must be json or csv")

@@ -1,0 +1,144 @@
+"""The console and its JSON routes against a hostile client on the network and a careless admin.
+
+The real server on a loopback socket (``api_factory``), spoken to as an attacker would: guessing
+the token through the API's header, parameters a browser never sends (digits that are not ASCII,
+cursors past SQLite's integers, bytes that are not UTF-8), and a page of another site posting to
+a server without a token.  Each answer must be a 4xx naming the problem, never a 5xx.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import requests
+from conftest import SAMPLES, RunningApi
+
+from edge_alpr.api import auth_throttle
+from edge_alpr.api.auth_throttle import TokenThrottle, client_of
+from edge_alpr.api.console_auth import COOKIE, ConsoleAuth
+from edge_alpr.errors import InputError, Throttled
+
+TOKEN = "console-s3cret"
+
+
+def _read(api: RunningApi, headers: dict[str, str] | None = None, **data: str) -> requests.Response:
+    sample = sorted(SAMPLES.glob("*.jpg"))[0].read_bytes()
+    return requests.post(f"{api.url}/v1/plate-reader/", files={"upload": ("car.jpg", sample)},
+                         data=data, headers=headers or {}, timeout=30)
+
+
+def test_token_guesses_through_the_header_are_throttled(api_factory: Callable[..., RunningApi]) -> None:
+    api = api_factory(token=TOKEN)
+    ok = requests.post(f"{api.url}/login", data={"token": TOKEN}, allow_redirects=False, timeout=10)
+    cookie = {COOKIE: ok.cookies[COOKIE]}
+    for i in range(auth_throttle.MAX_FAILURES):
+        r = requests.get(f"{api.url}/info/", headers={"Authorization": f"Token guess{i}"}, timeout=10)
+        assert r.status_code == 403
+    # the right token from the guessing address is not even checked: no oracle
+    r = requests.get(f"{api.url}/info/", headers={"Authorization": f"Token {TOKEN}"}, timeout=10)
+    assert r.status_code == 429 and 1 <= int(r.headers["Retry-After"]) <= 60
+    assert "127.0.0.1" in r.json()["detail"]
+    form = requests.post(f"{api.url}/login", data={"token": TOKEN}, allow_redirects=False, timeout=10)
+    assert form.status_code == 429 and "Set-Cookie" not in form.headers
+    # a session already open shows no token: the console keeps working
+    assert requests.get(f"{api.url}/console/parts", cookies=cookie, timeout=10).status_code == 200
+
+
+def test_the_throttle_counts_per_client_with_a_ceiling() -> None:
+    now = [1000.0]
+    throttle = TokenThrottle(clock=lambda: now[0])
+    for _ in range(auth_throttle.MAX_FAILURES):
+        assert throttle.wait_s("192.0.2.1") == 0
+        throttle.failed("192.0.2.1")
+    assert throttle.wait_s("192.0.2.1") == pytest.approx(auth_throttle.FAILURE_WINDOW_S)
+    assert throttle.wait_s("192.0.2.2") == 0  # another client is not locked out
+    now[0] += auth_throttle.FAILURE_WINDOW_S + 1
+    assert throttle.wait_s("192.0.2.1") == 0
+    # many addresses together: past the ceiling each one that failed waits, a clean one does not
+    for i in range(auth_throttle.MAX_FAILURES_ALL):
+        throttle.failed(f"198.51.100.{i}")
+    assert throttle.wait_s("198.51.100.7") > 0
+    assert throttle.wait_s("203.0.113.9") == 0
+    # an IPv6 client is its /64 (one host owns them all); an IPv4-mapped one is its IPv4 address
+    assert client_of({"REMOTE_ADDR": "2001:db8:1:2:aaaa::1"}) == client_of({"REMOTE_ADDR": "2001:db8:1:2::9"})
+    assert client_of({"REMOTE_ADDR": "::ffff:192.0.2.1"}) == "192.0.2.1"
+    assert client_of({}) == "unknown"
+
+
+def test_a_token_with_letters_beyond_ascii_logs_in_at_the_form(api_factory: Callable[..., RunningApi]) -> None:
+    token = "clé-sécrète-Ölweg"
+    api = api_factory(token=token)
+    r = requests.post(f"{api.url}/login", data={"token": token}, allow_redirects=False, timeout=10)
+    assert r.status_code == 303 and COOKIE in r.cookies
+    header = {"Authorization": f"Token {token}".encode()}
+    assert requests.get(f"{api.url}/info/", headers=header, timeout=10).status_code == 200  # type: ignore[arg-type]
+    auth = ConsoleAuth(token)
+    with pytest.raises(InputError):
+        auth.login(token.encode().decode("latin-1"), "192.0.2.1")  # its UTF-8 read as Latin-1
+
+
+def test_search_parameters_are_utf8(api_factory: Callable[..., RunningApi]) -> None:
+    api = api_factory({"history": {"api_reads": True}})
+    assert _read(api, camera_id="Einfahrt Süd").status_code == 201
+    found = requests.get(f"{api.url}/v1/events/", params={"camera": "Einfahrt Süd"}, timeout=10)
+    assert found.status_code == 200 and found.json()["count"] == 1
+    page = requests.get(f"{api.url}/", params={"camera": "Einfahrt Süd"}, timeout=10)
+    assert page.status_code == 200 and 'value="Einfahrt Süd"' in page.text and "Ã" not in page.text
+    for path in ("/v1/events/?camera=%ff%fe", "/console/parts?camera=%ff%fe"):
+        r = requests.get(f"{api.url}{path}", timeout=10)
+        assert r.status_code == 400 and "camera" in r.json()["detail"] and "UTF-8" in r.json()["detail"], path
+    page = requests.get(f"{api.url}/?camera=%ff%fe", timeout=10)
+    assert page.status_code == 400 and "UTF-8" in page.text
+
+
+@pytest.mark.parametrize("path", [
+    "/console/cameras/%C2%B2/view.jpg",  # a superscript two: str.isdigit says yes, int() says no
+    "/console/cameras/%D9%A0/view.jpg",  # an Arabic-Indic zero
+    "/v1/events/?cursor=1_9999999999999999999",  # past SQLite's 64-bit integers
+    "/console/parts?cursor=1_18446744073709551616",
+    "/v1/events/?limit=%C2%B2", "/console/parts?plate=%C2%B2%C2%B3",
+])
+def test_numbers_a_browser_never_sends_are_4xx(api_factory: Callable[..., RunningApi], path: str) -> None:
+    api = api_factory({"history": {"api_reads": True}})
+    r = requests.get(f"{api.url}{path}", timeout=10)
+    assert 400 <= r.status_code < 500 and r.json()["detail"], (r.status_code, r.text[:200])
+
+
+def test_the_page_answers_a_cursor_past_sqlite_with_400(api_factory: Callable[..., RunningApi]) -> None:
+    api = api_factory({"history": {"api_reads": True}})
+    page = requests.get(f"{api.url}/?cursor=1_9999999999999999999", timeout=10)
+    assert page.status_code == 400 and "cursor" in page.text
+
+
+@pytest.mark.parametrize("site", ["cross-site", "same-site"])
+def test_another_sites_page_cannot_write_to_a_server_without_token(
+        api_factory: Callable[..., RunningApi], site: str) -> None:
+    api = api_factory({"history": {"api_reads": True}})
+    fetch = {"Sec-Fetch-Site": site, "Origin": "http://attacker.example"}
+    r = _read(api, fetch, camera_id="forged")
+    assert r.status_code == 403 and "another site" in r.json()["detail"]
+    r = requests.delete(f"{api.url}/v1/watchlists/anything/", headers=fetch, timeout=10)
+    assert r.status_code == 403
+    assert requests.get(f"{api.url}/v1/events/", headers=fetch, timeout=10).status_code == 200
+    assert requests.get(f"{api.url}/v1/events/", timeout=10).json()["count"] == 0
+    # the console's own page, a typed address and a program without the header still write
+    for own in ({"Sec-Fetch-Site": "same-origin"}, {"Sec-Fetch-Site": "none"}, {}):
+        assert _read(api, own, camera_id="gate").status_code == 201, own
+
+
+def test_another_site_cannot_log_a_user_in_or_out(api_factory: Callable[..., RunningApi]) -> None:
+    api = api_factory(token=TOKEN)
+    for path, form in (("/logout", {"csrf": ""}), ("/login", {"token": TOKEN})):
+        r = requests.post(f"{api.url}{path}", data=form, headers={"Sec-Fetch-Site": "cross-site"},
+                          allow_redirects=False, timeout=10)
+        assert r.status_code == 403 and "another site" in r.text and "Set-Cookie" not in r.headers, path
+    r = requests.post(f"{api.url}/login", data={"token": TOKEN}, headers={"Sec-Fetch-Site": "same-origin"},
+                      allow_redirects=False, timeout=10)
+    assert r.status_code == 303 and COOKIE in r.cookies
+
+
+def test_throttled_is_an_input_error() -> None:
+    e = Throttled("wait", retry_after_s=3)
+    assert isinstance(e, InputError) and e.status == 429 and e.retry_after_s == 3
+

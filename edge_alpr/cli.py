@@ -237,10 +237,11 @@ def _log_level(args: argparse.Namespace, configured: str) -> str:
 
 def _log_to_stderr(level: str) -> None:
     """The log on stderr; in the journal each line carries its priority, so that
-    ``journalctl -p warning`` shows warnings and errors and not every event."""
+    ``journalctl -p warning`` shows warnings and errors and not every event, and no time (journald
+    stamps each line); elsewhere (a terminal, a file) each line starts with its time."""
     handler = logging.StreamHandler(sys.stderr)
-    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    handler.setFormatter(JournalFormatter(fmt) if is_journal(sys.stderr) else logging.Formatter(fmt))
+    plain = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler.setFormatter(JournalFormatter() if is_journal(sys.stderr) else plain)
     logging.basicConfig(level=level, handlers=[handler])
 
 

@@ -8,7 +8,9 @@ a hung worker gets the whole service restarted by systemd.
 
 journald files every line of a service's stderr at priority 6 (info) unless the line starts
 with ``<N>`` (the unit's ``SyslogLevelPrefix=``, on by default): ``JournalFormatter`` adds it,
-so that ``journalctl -p err`` shows the service's errors and config errors.
+so that ``journalctl -p err`` shows the service's errors and config errors.  journald also
+stamps every line with the time it received it, so ``JournalFormatter`` writes no time of its
+own (``journalctl`` would show two on each line).
 """
 
 from __future__ import annotations
@@ -95,7 +97,11 @@ def with_priority(text: str, levelno: int) -> str:
 
 
 class JournalFormatter(logging.Formatter):
-    """Prefixes each line of a record (a traceback's too) with its journal priority."""
+    """Prefixes each line of a record (a traceback's too) with its journal priority; its format
+    has no time, journald's own stamp is the record's."""
+
+    def __init__(self, fmt: str = "%(levelname)s %(name)s: %(message)s") -> None:
+        super().__init__(fmt)
 
     def format(self, record: logging.LogRecord) -> str:
         return with_priority(super().format(record), record.levelno)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from edge_alpr.cli import EXIT_CONFIG
 from edge_alpr.systemd import priority_prefix
 
 ROOT = Path(__file__).resolve().parent.parent
+STAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")  # logging's asctime
 
 
 def run_as_in_the_journal(tmp_path: Path, *args: str, journal: bool = True) -> tuple[int, list[str]]:
@@ -38,22 +40,42 @@ def test_a_config_error_is_one_line_at_error_priority(tmp_path: Path) -> None:
     assert code == EXIT_CONFIG and lines[0].startswith("edge-alpr: error: "), lines
 
 
-def test_log_lines_carry_their_level_and_the_error_is_said_once(tmp_path: Path) -> None:
-    with socket.socket() as taken:  # the API's port is in use: a config error after the models load
+def run_on_a_taken_port(tmp_path: Path, journal: bool = True) -> tuple[int, int, list[str]]:
+    """``run`` with the API's port in use: it logs the models' loading, then fails on a config
+    error; (the port, the exit code, the lines of stderr)."""
+    with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         cfg = tmp_path / "c.yaml"
         cfg.write_text(f"state_dir: {tmp_path / 'state'}\napi: {{port: {port}}}\nstream: {{enabled: false}}\n")
-        code, lines = run_as_in_the_journal(tmp_path, "run", "--config", str(cfg))
+        code, lines = run_as_in_the_journal(tmp_path, "run", "--config", str(cfg), journal=journal)
+    return port, code, lines
+
+
+def test_log_lines_carry_their_level_and_the_error_is_said_once(tmp_path: Path) -> None:
+    port, code, lines = run_on_a_taken_port(tmp_path)
     assert code == EXIT_CONFIG, lines
     ours = [line for line in lines if " edge_alpr" in line or "edge-alpr:" in line]  # not LiteRT's own
     assert ours and all(line[:3] in ("<6>", "<4>", "<3>") for line in ours), lines
-    assert any(line.startswith("<6>") and " INFO edge_alpr" in line for line in ours), lines
+    assert any(line.startswith("<6>INFO edge_alpr") for line in ours), lines
     errors = [line for line in lines if line.startswith("<3>")]
     assert len(errors) == 1 and errors[0].startswith(f"<3>edge-alpr: error: cannot listen on 127.0.0.1:{port} ("), lines
     assert sum(f"127.0.0.1:{port}" in line for line in lines) == 1, lines
     assert "api.port" in errors[0], errors  # run takes its port from the config: the fix names that key
+
+
+def test_in_the_journal_the_time_is_journald_s_alone(tmp_path: Path) -> None:
+    """journald stamps every line it receives: a time of ours would be a second one on each
+    line of ``journalctl``.  Outside the journal (a terminal, a file) the lines keep theirs."""
+    _, code, lines = run_on_a_taken_port(tmp_path)
+    ours = [line for line in lines if " edge_alpr" in line]
+    assert code == EXIT_CONFIG and ours, lines
+    assert not [line for line in ours if STAMP.search(line)], lines
+    _, code, lines = run_on_a_taken_port(tmp_path, journal=False)
+    ours = [line for line in lines if " edge_alpr" in line]
+    assert code == EXIT_CONFIG and ours, lines
+    assert all(STAMP.match(line) for line in ours), lines
 
 
 def test_priorities_follow_the_levels() -> None:

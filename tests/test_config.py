@@ -153,7 +153,7 @@ print(json.dumps({{"config": after_config, "check_config": heavy(), "rc": rc}}))
 
 
 def test_config_and_check_config_load_no_numpy_pillow_or_sqlite(tmp_path: Path) -> None:
-    # check-config runs before every start (the unit's ExecStartPre) and in the postinst: on a
+    # check-config runs in the postinst of every upgrade and by hand before a restart: on a
     # Raspberry Pi numpy, Pillow and SQLite would add seconds to a check that needs none of them
     path = tmp_path / "config.yaml"
     path.write_text("watchlists: {deny: {plates: [AB123CD]}}\n"

@@ -191,6 +191,8 @@ class MqttPublisher:
 
     def _publish(self, topic: str, payload: str, retain: bool = False) -> mqtt.MQTTMessageInfo:
         with self._lock:
+            if retain:
+                self._sweep.sent(topic)  # current: the sweep leaves it alone
             return self.client.publish(topic, payload, qos=self.cfg.qos, retain=retain)
 
     def _publish_status(self, state: str) -> mqtt.MQTTMessageInfo:
@@ -281,6 +283,8 @@ class MqttPublisher:
         """The sweep (``mqtt_retained.Sweep``): clear each stale retained message found."""
         if self._sweep.done(msg):
             client.unsubscribe(self._sweep.filters)
-        elif not self._stopping and self._sweep.stale(msg):
-            log.info("mqtt: removing the retained %s (a camera or watch list no longer configured)", msg.topic)
-            self._publish(msg.topic, "", retain=True)
+            return
+        with self._lock:  # one step: a list published meanwhile is either seen as sent or sent after
+            if not self._stopping and self._sweep.stale(msg):
+                log.info("mqtt: removing the retained %s (a camera or watch list no longer configured)", msg.topic)
+                self._publish(msg.topic, "", retain=True)

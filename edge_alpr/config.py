@@ -88,6 +88,8 @@ class ApiConfig(Section):
     body_timeout_s: float = setting(60.0, above=0)  # time a client has to send a request's body, in all (else HTTP 408)
     # bytes/s a client must keep up after 2 s of headers and of body (else HTTP 408); 0 = off
     min_rate: float = setting(4096.0, min=0)
+    # time a client has to take one response, in all (else the connection is reset and the worker freed)
+    send_timeout_s: float = setting(60.0, above=0)
     rate_limit: float = setting(0.0, min=0)  # requests per second over all clients; 0 = off
     # requests let through at once before rate_limit applies (used when rate_limit > 0)
     rate_burst: int = setting(10, min=1)

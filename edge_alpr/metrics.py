@@ -28,6 +28,9 @@ BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 FAMILIES: dict[str, tuple[str, str]] = {
     "edge_alpr_http_requests_total": ("counter", "HTTP requests answered, by status code."),
+    "edge_alpr_http_responses_cut_total": ("counter", "HTTP responses cut off (the connection "
+                                           "reset) because the client did not take them within "
+                                           "api.send_timeout_s."),
     "edge_alpr_plate_reader_seconds": ("histogram", "POST /v1/plate-reader/ processing time: "
                                        "decoding and recognition (the answer's processing_time)."),
     "edge_alpr_inference_seconds": ("histogram", "Recognition of one image or frame (every "
@@ -173,6 +176,11 @@ def history_samples(history: Any) -> list[Sample]:
     return [("edge_alpr_history_events", {}, float(stats["events"])),
             ("edge_alpr_history_bytes", {}, float(stats["bytes"])),
             ("edge_alpr_history_dropped_total", {}, float(stats["skipped"]))]
+
+
+def http_samples(server: Any) -> list[Sample]:
+    """The API server's own counters (``api.server.ApiServer``)."""
+    return [("edge_alpr_http_responses_cut_total", {}, float(server.cuts.count))]
 
 
 def watchlist_samples(watchlists: Any) -> list[Sample]:

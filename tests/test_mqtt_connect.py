@@ -9,6 +9,7 @@ real name lookups and refused ports; nothing is mocked.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import subprocess
 import time
@@ -129,3 +130,36 @@ def test_tls_certificates_and_a_plain_client_at_a_tls_port(caplog: pytest.LogCap
     warning, error = _outage(caplog, host="127.0.0.1", port=b.port)
     assert "hung up before accepting the connection" in warning and "set mqtt.tls: true" in warning, warning
     assert "hung up" in error
+
+
+def test_a_lost_connection_is_one_warning_with_its_reason_and_one_line_when_back(
+        caplog: pytest.LogCaptureFixture, broker: Broker) -> None:
+    """The broker goes away and reconnecting fails: one warning naming why, like a camera's
+    outage, then one info line with how long it lasted when the broker is back."""
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    pub = MqttPublisher(MqttConfig.from_dict({"host": "127.0.0.1", "port": broker.port, "device_id": "dev1",
+                                              "retry_max_s": 0.5}, "t"), environ={})
+    pub.start()
+    try:
+        assert pub.wait_connected(10)
+        caplog.clear()
+        broker.stop()
+        deadline = time.monotonic() + 15
+        while len([r for r in caplog.records if "still not connected" in r.getMessage()]) < 2:
+            assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records]
+            time.sleep(0.1)
+        warnings = _warnings(caplog)
+        assert len(warnings) == 1, warnings
+        assert warnings[0].startswith(f"mqtt: lost the connection to broker 127.0.0.1:{broker.port} ("), warnings
+        assert "cannot reconnect: connection refused" in warnings[0] and "start the broker" in warnings[0]
+        with pytest.raises(MqttError, match="connection refused"):
+            pub.send(OutboxItem(1, "e", "mqtt", 0.0, 0, {"id": "e", "camera_id": "gate"}))
+        broker.start()
+        assert pub.wait_connected(15)
+    finally:
+        pub.stop(timeout=0.5)
+    back = [r.getMessage() for r in caplog.records if r.name == LOGGER and r.levelno == logging.INFO
+            and "connected to" in r.getMessage()]
+    assert len(back) == 1 and back[0].startswith(f"mqtt: reconnected to 127.0.0.1:{broker.port} as dev1 after "), back
+    assert re.search(r"after \d+\.\d s without a connection \(lost: .+; \d+ failed attempt\(s\)\)$", back[0]), back
+    assert len(_warnings(caplog)) == 1, _warnings(caplog)

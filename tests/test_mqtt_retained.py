@@ -153,3 +153,37 @@ def test_turning_discovery_off_removes_this_devices_entities(broker: Broker) -> 
         assert theirs in retained(broker.port)
     finally:
         pub.stop()
+
+
+def test_a_watch_list_added_as_the_connection_is_made_keeps_its_trigger(broker: Broker) -> None:
+    trigger = f"{HA}/device_automation/edge_alpr_dev1_gate_match_vip/config"
+    seed(broker.port, {trigger: {  # an earlier run had the list "vip"; this one starts without it
+        "automation_type": "trigger", "topic": "edge-alpr/dev1/gate/match/vip",
+        "device": {"identifiers": ["edge_alpr_dev1"]}}})
+    pub = MqttPublisher(MqttConfig.from_dict({"port": broker.port, "device_id": "dev1", "ha_discovery": True},
+                                             "t"), ("gate",))
+    on_connect, unsubscribe = pub.client.on_connect, pub.client.unsubscribe
+    swept = threading.Event()
+
+    def then_add(*args: Any) -> None:
+        """"vip" is added again the moment the connection is made: the sweep's subscription is
+        sent, the broker's retained copy of the old trigger not yet handled."""
+        on_connect(*args)
+        pub.set_lists(("vip",))
+
+    def sweep_over(*args: Any) -> Any:  # the sweep ends by unsubscribing: each removal is sent
+        swept.set()
+        return unsubscribe(*args)
+
+    pub.client.on_connect = then_add
+    pub.client.unsubscribe = sweep_over
+    pub.start()
+    try:
+        assert pub.wait_connected(10) and swept.wait(10)
+        # acknowledged: the broker has handled everything the publisher sent before
+        pub.client.publish("edge-alpr/dev1/probe", "", qos=1).wait_for_publish(5)
+        held = retained(broker.port)
+        assert trigger in held, "the sweep removed the trigger of a watch list added as it ran"
+        assert held[trigger]["subtype"] == "vip (gate)"
+    finally:
+        pub.stop()

@@ -3,6 +3,7 @@
 ``GatedConnection`` gathers a request's headers and body from whatever the socket holds and
 hands a connection whose request is not complete back to cheroot's selector until more bytes
 arrive; only a complete request reaches the app (``client_io.ClientLimits`` has the bounds).
+Its answer must be taken within ``send_timeout_s`` too (``response_io``), or the worker lets go.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from cheroot.makefile import MakeFile
 from .client_io import MAX_HEADER_BYTES, RECV_BYTES, BodyBudget, ClientLimits, GatedInput, GatedReader
 from .framing import Gathered
 from .http_errors import JsonErrorRequest, error_reply
+from .response_io import ResponseCuts, ResponseOutput, ResponseWriter, request_label
 
 # what gathering decided: the request is whole (run it), wait for more bytes (back to the selector), close
 _READY, _PARK, _CLOSE = 0, 1, 2
@@ -49,11 +51,14 @@ class GatedConnection(cheroot_server.HTTPConnection):
     gather_slice_s = 0.01
     limits = ClientLimits()
     budget = BodyBudget(ClientLimits.buffer_bytes)
+    cuts = ResponseCuts()
 
     def __init__(self, server: Any, sock: Any, makefile: Any = MakeFile) -> None:
         super().__init__(server, sock, makefile)
         self._input = GatedInput(sock, float(server.timeout))
         self.rfile = GatedReader(self._input, self.rbufsize)
+        self._output = ResponseOutput(sock, float(server.timeout), self.limits.send_timeout_s, self.cuts)
+        self.wfile = ResponseWriter(self._output, self.wbufsize)  # each response within its deadline
         self._last_used = 0.0
         self._handed_over = False
         self._exit_by = 0.0
@@ -250,6 +255,7 @@ class GatedConnection(cheroot_server.HTTPConnection):
         self._input.received = len(req.pending) - head_end
         self._input.policy = (req.body_started or time.monotonic(), self.limits.body_timeout_s,
                               self.limits.min_rate)
+        self._output.begin(f"{self.remote_addr}:{self.remote_port}", request_label(req.pending))
         self._reset()
 
     def _refuse(self, status: int, message: str) -> None:
@@ -285,7 +291,9 @@ class GatedConnection(cheroot_server.HTTPConnection):
 
 def connection_class(linger_s: float, limits: ClientLimits | None = None
                      ) -> type[GatedConnection]:
-    """A ``GatedConnection`` class for one server: its linger, limits and buffer budget."""
+    """A ``GatedConnection`` class for one server: its linger, limits, buffer budget and count of
+    responses cut off."""
     limits = limits or ClientLimits()
     return type("GatedConnection", (GatedConnection,),
-                {"linger_s": linger_s, "limits": limits, "budget": BodyBudget(limits.buffer_bytes)})
+                {"linger_s": linger_s, "limits": limits, "budget": BodyBudget(limits.buffer_bytes),
+                 "cuts": ResponseCuts()})

@@ -33,7 +33,7 @@ from ..delivery.webhooks import Webhooks
 from ..errors import ConfigError
 from ..history.store import History, open_history
 from ..lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
-from ..metrics import Metrics, history_samples, outbox_samples, watchlist_samples
+from ..metrics import Metrics, history_samples, http_samples, outbox_samples, watchlist_samples
 from ..recognizer import Recognizer
 from ..statedir import opening_state
 from ..supervision import Supervisor
@@ -107,7 +107,8 @@ class ApiServer:
                  shutdown_timeout_s: float, keepalive_linger_s: float = 0.0,
                  limits: ClientLimits | None = None) -> None:
         self._server = SupervisedServer((host, port), app, numthreads=threads, server_name="edge-alpr")
-        self._server.ConnectionClass = connection_class(keepalive_linger_s, limits)
+        self._server.ConnectionClass = connection = connection_class(keepalive_linger_s, limits)
+        self.cuts = connection.cuts  # responses cut off: the client did not take them in time
         self._server.gateway = GatedGateway
         self._server.shutdown_timeout = shutdown_timeout_s  # cheroot's stub says int; it takes seconds
         self._stopping = threading.Event()
@@ -182,7 +183,7 @@ def limits_of(cfg: Config) -> ClientLimits:
     api = cfg.api
     return ClientLimits(header_timeout_s=api.header_timeout_s, body_timeout_s=api.body_timeout_s,
                         min_rate=api.min_rate, max_body_bytes=api.max_upload_bytes,
-                        buffer_bytes=4 * api.max_upload_bytes)
+                        buffer_bytes=4 * api.max_upload_bytes, send_timeout_s=api.send_timeout_s)
 
 
 def build(cfg: Config, recognizer: Recognizer | None = None, outbox: Outbox | None = None,
@@ -223,6 +224,7 @@ def build(cfg: Config, recognizer: Recognizer | None = None, outbox: Outbox | No
         if shared is None and history is not None:
             history.close()
         raise
+    metrics.collect(partial(http_samples, server))
     ctx.supervisor.watch(lambda: [server.worker, *webhooks.workers.values()])
     webhooks.start()
     return ApiRuntime(server, usage, outbox, webhooks, stop, cfg.api.shutdown_timeout_s,

@@ -115,8 +115,7 @@ class MqttPublisher:
             if self._stopping:
                 return
             self._last_usage = None  # a broker without persistence has lost the retained ones
-            log.info("mqtt: connected to %s:%s as %s", self.cfg.host, self.cfg.port, self.device)
-            self._outage.ended()
+            self._outage.ended(self.device)
             self._connected.set()
             # before ``online``: its echo on the status topic ends the sweep (``_on_message``)
             keep = [mqtt_cameras.health_topic(self.base, cam) for cam in {*self.camera_ids, *self._cameras}]
@@ -142,9 +141,8 @@ class MqttPublisher:
                 self._outage.hung_up(mqtt_connect.why_closed(reason, self.cfg))
         elif self._stopping:  # our own DISCONNECT: no lost connection
             log.info("mqtt: disconnected from %s:%s (%s)", self.cfg.host, self.cfg.port, reason)
-        else:
-            log.warning("mqtt: disconnected from %s:%s (%s); reconnecting", self.cfg.host,
-                        self.cfg.port, reason)
+        else:  # an outage: one warning if reconnecting fails, naming why (``mqtt_connect.Outage``)
+            self._outage.lost(mqtt_connect.why_lost(reason))
         self._connected.clear()
 
     def stop(self, timeout: float = 1.0) -> None:
@@ -173,7 +171,7 @@ class MqttPublisher:
                 pass
         if confirmed:
             self.client.disconnect()
-        self._stop_loop(max(0.1, deadline - time.monotonic()), connected)
+        mqtt_connect.stop_loop(self.client, max(0.1, deadline - time.monotonic()), connected)
         if not confirmed:
             sock = self.client.socket()
             if sock is not None:
@@ -182,19 +180,6 @@ class MqttPublisher:
                 except OSError:
                     pass
         self._connected.clear()
-
-    def _stop_loop(self, timeout: float, connected: bool) -> None:
-        """``loop_stop`` bounded by ``timeout`` (paho's own join waits out a connect attempt).
-
-        With no broker the network thread is waiting to retry or connecting, and outlasting the
-        timeout is expected (it is a daemon thread, gone with the process): said at debug level,
-        so a shutdown while the broker is down logs no warning.  Connected, it is a real hang."""
-        stopper = threading.Thread(target=self.client.loop_stop, name="mqtt-stop", daemon=True)
-        stopper.start()
-        stopper.join(timeout)
-        if stopper.is_alive():
-            log.log(logging.WARNING if connected else logging.DEBUG,
-                    "mqtt: network thread still busy after %.1f s; leaving it", timeout)
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -206,6 +191,8 @@ class MqttPublisher:
 
     def _publish(self, topic: str, payload: str, retain: bool = False) -> mqtt.MQTTMessageInfo:
         with self._lock:
+            if retain:
+                self._sweep.sent(topic)  # current: the sweep leaves it alone
             return self.client.publish(topic, payload, qos=self.cfg.qos, retain=retain)
 
     def _publish_status(self, state: str) -> mqtt.MQTTMessageInfo:
@@ -296,6 +283,8 @@ class MqttPublisher:
         """The sweep (``mqtt_retained.Sweep``): clear each stale retained message found."""
         if self._sweep.done(msg):
             client.unsubscribe(self._sweep.filters)
-        elif not self._stopping and self._sweep.stale(msg):
-            log.info("mqtt: removing the retained %s (a camera or watch list no longer configured)", msg.topic)
-            self._publish(msg.topic, "", retain=True)
+            return
+        with self._lock:  # one step: a list published meanwhile is either seen as sent or sent after
+            if not self._stopping and self._sweep.stale(msg):
+                log.info("mqtt: removing the retained %s (a camera or watch list no longer configured)", msg.topic)
+                self._publish(msg.topic, "", retain=True)

@@ -5,8 +5,9 @@ Why apart from the publisher (``mqtt.py``): paho retries in its network thread a
 reason (a failed attempt is an ``on_connect_fail`` without the exception, a refused login a
 CONNACK code, a broker that hangs up a bare disconnect), so "not connected to broker host:1883"
 was all a user got.  ``Outage`` turns each failed attempt into a ``Why`` (what went wrong, what
-to change), warns at the first attempt of an outage and logs the retries at debug level; the
-publisher's "not connected" error carries the reason too.
+to change), warns at the first attempt of an outage (a dropped connection's included) and logs
+the retries at debug level and the end at info level; the publisher's "not connected" error
+carries the reason too.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import errno
 import logging
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -52,6 +55,20 @@ def make_client(cfg: MqttConfig, client_id: str, will_topic: str, will: str,
         client.tls_insecure_set(cfg.tls_insecure)
     client.will_set(will_topic, will, qos=cfg.qos, retain=True)
     return client
+
+
+def stop_loop(client: mqtt.Client, timeout: float, connected: bool) -> None:
+    """``loop_stop`` bounded by ``timeout`` (paho's own join waits out a connect attempt).
+
+    With no broker the network thread is waiting to retry or connecting, and outlasting the
+    timeout is expected (it is a daemon thread, gone with the process): said at debug level,
+    so a shutdown while the broker is down logs no warning.  Connected, it is a real hang."""
+    stopper = threading.Thread(target=client.loop_stop, name="mqtt-stop", daemon=True)
+    stopper.start()
+    stopper.join(timeout)
+    if stopper.is_alive():
+        log.log(logging.WARNING if connected else logging.DEBUG,
+                "mqtt: network thread still busy after %.1f s; leaving it", timeout)
 
 
 class Why(NamedTuple):
@@ -117,23 +134,54 @@ def why_closed(reason: Any, cfg: MqttConfig) -> Why:
     return Why(f"the broker hung up before accepting the connection ({reason})", fix)
 
 
+def why_lost(reason: Any) -> str:
+    """Why a connection that was up dropped, from paho's disconnect ``reason``: an MQTT 5 broker
+    may say (``Server shutting down``); otherwise paho knows only that the socket closed."""
+    text = str(reason)
+    if text != "Unspecified error":
+        return text
+    return ("closed without a reason: the broker stopped, the network failed, or another client "
+            "connected with the same client id")
+
+
 class Outage:
-    """The connection's failures: one warning per outage, the retries at debug level."""
+    """The connection's failures: one warning per outage, the retries at debug level, and one
+    info line when it ends, with how long it lasted.
+
+    Why one warning: a connection that drops and cannot be made again is one outage, like a
+    camera's; "disconnected" and then "cannot connect" read as two problems.  A lost connection
+    is only noted (``lost``); the warning comes with the first failed reconnection and names both
+    why it dropped and why it cannot be made again, with the fix.  A reconnection at the first
+    try is no outage to warn of: its info line says what was lost.
+    """
 
     def __init__(self, cfg: MqttConfig) -> None:
         self.where = f"{cfg.host}:{cfg.port}"
         self.why: Why | None = None  # the latest failure of this outage, None while connected
+        self.dropped: str | None = None  # why the connection dropped, when the outage began so
+        self.since: float | None = None  # when the outage began (monotonic), None while connected
+        self.attempts = 0  # failed attempts in this outage
         self._warned = False
         self._refused = False  # the latest failure was a refused login (its hang-up follows)
 
+    def lost(self, reason: str) -> None:
+        """A connection that was up dropped (paho reconnects): the start of an outage."""
+        self.why, self.dropped, self.since, self.attempts = None, reason, time.monotonic(), 0
+        self._warned = self._refused = False
+        log.debug("mqtt: lost the connection to broker %s (%s); reconnecting", self.where, reason)
+
     def failed(self, why: Why, refusal: bool = False) -> None:
         self.why, self._refused = why, refusal
+        self.attempts += 1
+        if self.since is None:
+            self.since = time.monotonic()
         if self._warned:
             log.debug("mqtt: still not connected to %s: %s", self.where, why.reason)
             return
         self._warned = True
-        log.warning("mqtt: cannot connect to broker %s: %s; %s (retrying quietly; events "
-                    "wait in the outbox)", self.where, why.reason, why.fix)
+        lost = f"lost the connection to broker {self.where} ({self.dropped}) and cannot reconnect"
+        log.warning("mqtt: %s: %s; %s (retrying quietly; events wait in the outbox)",
+                    lost if self.dropped else f"cannot connect to broker {self.where}", why.reason, why.fix)
 
     def hung_up(self, why: Why) -> None:
         """A disconnect before the login was accepted: a refusal's own hang-up is said already."""
@@ -142,10 +190,22 @@ class Outage:
         else:
             self.failed(why)
 
-    def ended(self) -> None:
-        """Connected (the publisher logs that): the next failure is a new outage."""
-        self.why, self._warned = None, False
+    def ended(self, device: str) -> None:
+        """Connected: said once, with the outage it ends; the next failure is a new outage."""
+        if self.since is None:
+            log.info("mqtt: connected to %s as %s", self.where, device)
+        else:
+            log.info("mqtt: %s to %s as %s after %.1f s without a connection (%s%d failed attempt(s))",
+                     "reconnected" if self.dropped else "connected", self.where, device,
+                     time.monotonic() - self.since, f"lost: {self.dropped}; " if self.dropped else "",
+                     self.attempts)
+        self.why, self.dropped, self.since, self.attempts = None, None, None, 0
+        self._warned = False
 
     def not_connected(self) -> str:
         """Why a publish cannot go now, for the delivery worker's log and ``/info/``."""
-        return f"not connected to broker {self.where}" + (f": {self.why.reason}" if self.why else " (connecting)")
+        if self.why is not None:
+            return f"not connected to broker {self.where}: {self.why.reason}"
+        if self.dropped is not None:
+            return f"not connected to broker {self.where}: the connection was lost ({self.dropped}); reconnecting"
+        return f"not connected to broker {self.where} (connecting)"

@@ -14,7 +14,10 @@ its last health and its Home Assistant entities for ever.  So:
   the discovery configs of this device (by their ``device`` identifier) that are not current,
   which is all of them when ``ha_discovery`` is off.  The sweep ends when the device's own
   ``online`` comes back on the status topic: a broker hands a subscriber the retained messages
-  before what is published after the subscription.
+  before what is published after the subscription.  A topic this connection has published
+  retained is never stale (``Sweep.sent``): a watch list added while the sweep runs, after its
+  keep set was made, has its trigger published, then the broker's older copy of it may still
+  arrive, and clearing that would remove the new one.
 """
 
 from __future__ import annotations
@@ -71,12 +74,18 @@ class Sweep:
         self.filters = [mqtt_cameras.health_topic(base, "+"), status_topic,
                         *(f"{ha_prefix}/{component}/+/config" for component in COMPONENTS)]
         self.keep: set[str] = set()
+        self.published: set[str] = set()  # retained topics this connection has published
 
     def start(self, keep: set[str]) -> list[tuple[str, int]]:
         """The subscriptions of a sweep that keeps ``keep``, the retained topics the device
         publishes now; subscribed before the device says ``online``, whose echo ends it."""
-        self.keep = keep
+        self.keep, self.published = keep, set()
         return [(topic, 0) for topic in self.filters]
+
+    def sent(self, topic: str) -> None:
+        """A retained message this connection published (or cleared): what the broker holds
+        there is current, whatever older copy the sweep is still handed."""
+        self.published.add(topic)
 
     def done(self, msg: mqtt.MQTTMessage) -> bool:
         """The device's own ``online`` (a live message, not the retained one): every retained
@@ -86,7 +95,8 @@ class Sweep:
     def stale(self, msg: mqtt.MQTTMessage) -> bool:
         """Whether a retained message found is this device's and no longer published."""
         topic, payload = msg.topic, msg.payload
-        if not msg.retain or not payload or topic == self.status_topic or topic in self.keep:
+        if (not msg.retain or not payload or topic == self.status_topic or topic in self.keep
+                or topic in self.published):
             return False
         if topic.startswith(f"{self.base}/"):  # <p>/<d>/<camera>/health: only the device writes there
             return True

@@ -1,12 +1,15 @@
 """Secrets stay out of what the service says: a camera URL's password and secret query values are
 not in its log lines (a camera that cannot connect, then reconnects to a real RTSP server), a
 webhook URL's token is not in the delivery log, ``/info/``, ``/metrics``, the console or a config
-error, and an ``upload_url`` refused is named without its credentials."""
+error; and a weak API token is warned about (check-config, and once at start) while the service
+still starts, with the help's examples making a strong one."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +22,13 @@ from edge_alpr import config
 from edge_alpr.api.fetch import fetch_image
 from edge_alpr.api.server import free_port
 from edge_alpr.config import UploadUrlConfig
-from edge_alpr.credentials import hide_credentials
+from edge_alpr.credentials import MAKE_TOKEN, hide_credentials, weak_token
 from edge_alpr.errors import ConfigError, InputError
 from edge_alpr.stream.config import OpenCvSourceConfig
 from edge_alpr.stream.sources import sample_dir
 from edge_alpr.stream.sources.opencv import OpenCvSource
 from tests.conftest import jpeg_bytes
+from tests.test_cli_server import ROOT, cli
 from tests.test_rtsp import RtspCamera, _server_available
 
 SECRET = "s3cr3t-Value"
@@ -113,3 +117,54 @@ def test_an_upload_url_refused_is_named_without_its_credentials() -> None:
         fetch_image(f"ftp://admin:{SECRET}@cam/snapshot.cgi?user=admin&pwd={SECRET}", UploadUrlConfig(enabled=True))
     assert "'ftp://cam/snapshot.cgi?user=admin&pwd=***'" in str(raised.value) and SECRET not in str(raised.value)
 
+
+# -- the API token's strength -------------------------------------------------------------------
+
+@pytest.mark.parametrize(("token", "weak"), [
+    ("s3cret", True), ("0123456789abcde", True), ("ab" * 12, True), ("0000000011111111", True),
+    ("kX9-vQ2_mT7pL4wZ", False), ("correct horse battery staple", False),
+])
+def test_weak_tokens_are_named(token: str, weak: bool) -> None:
+    assert bool(weak_token(token)) is weak
+
+
+def test_check_config_warns_of_a_weak_token_and_passes(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\n")
+    out = cli("check-config", "--config", str(cfg), env={"EDGE_ALPR_API_TOKEN": "s3cret"})
+    assert out.returncode == 0, out.stderr
+    assert "EDGE_ALPR_API_TOKEN" in out.stderr and "weak" in out.stderr and MAKE_TOKEN in out.stderr
+    strong = subprocess.run(["python3", "-c", "import secrets; print(secrets.token_urlsafe(24))"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    out = cli("check-config", "--config", str(cfg), env={"EDGE_ALPR_API_TOKEN": strong})
+    assert out.returncode == 0 and "weak" not in out.stderr, out.stderr
+
+
+def test_a_weak_token_is_warned_of_once_at_start_and_still_works(api_factory: Any,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="edge_alpr")
+    server = api_factory(token="s3cret")
+    assert requests.get(server.url + "/info/", headers={"Authorization": "Token s3cret"}).status_code == 200
+    weak = [r for r in caplog.records if "weak" in r.getMessage()]
+    assert len(weak) == 1 and weak[0].levelno == logging.WARNING, caplog.text
+    assert "EDGE_ALPR_API_TOKEN" in weak[0].getMessage() and MAKE_TOKEN in weak[0].getMessage()
+    caplog.clear()
+    api_factory({"state_dir": str(server.state_dir.parent / "other")}, token="kX9-vQ2_mT7pL4wZ")
+    assert not [r for r in caplog.records if "weak" in r.getMessage()], caplog.text
+
+
+# a token in an example: `EDGE_ALPR_API_TOKEN=...` or `Token ...` (a header) followed by its value
+_EXAMPLE_TOKEN = re.compile(r"(?:EDGE_ALPR_API_TOKEN=|Authorization: Token )([^\s'\"\\]+)")
+
+
+def test_examples_show_no_weak_token() -> None:
+    """A value in an example is a placeholder (``<key>``, ``...``, ``$VAR``, ``$(...)``) or
+    strong: a reader copies what the help shows."""
+    texts = {f"edge-alpr {' '.join(args)} --help": cli(*args, "--help").stdout
+             for args in ((), ("serve",), ("run",), ("check-config",))}
+    for doc in ("README.md", "debian/README.Debian", "debian/config.yaml", *map(str, Path(ROOT, "docs").glob("*.md"))):
+        texts[doc] = Path(ROOT, doc).read_text(encoding="utf-8")
+    found = {(where, value) for where, text in texts.items() for value in _EXAMPLE_TOKEN.findall(text)}
+    assert any(where.startswith("edge-alpr") for where, _ in found)  # the help shows one
+    weak = {(w, v) for w, v in found if not v.startswith(("<", "$", "...")) and weak_token(v)}
+    assert not weak, weak

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import DEFAULT_PATH, Config, camera_regions, load
+from .credentials import MAKE_TOKEN, api_token, token_warning
 from .errors import ConfigError, EdgeAlprError
 from .systemd import JournalFormatter, is_journal, with_priority
 
@@ -30,8 +31,9 @@ EXIT_CONFIG = 78  # sysexits.h EX_CONFIG: the unit's RestartPreventExitStatus
 _EPILOG = f"""\
 examples:
   edge-alpr serve                                # API on http://127.0.0.1:8080/
-  EDGE_ALPR_API_TOKEN=s3cret edge-alpr serve --host 0.0.0.0 --port 8080
-  curl -F upload=@car.jpg -F regions=gb -H 'Authorization: Token s3cret' \\
+  export EDGE_ALPR_API_TOKEN="$({MAKE_TOKEN})"
+  edge-alpr serve --host 0.0.0.0 --port 8080
+  curl -F upload=@car.jpg -F regions=gb -H "Authorization: Token $EDGE_ALPR_API_TOKEN" \\
        http://localhost:8080/v1/plate-reader/
   edge-alpr run                                  # cameras + API + MQTT/webhooks (the main job)
   edge-alpr read car.jpg --regions gb --json     # read plates from files, no server
@@ -95,8 +97,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve the HTTP API: POST /v1/plate-reader/, GET /info/ and GET /v1/statistics/ (as the "
                     "Plate Recognizer SDK), the console at /, /v1/events/, /v1/watchlists/ and /metrics.",
         epilog="examples:\n  edge-alpr serve --port 8080\n"
-               "  EDGE_ALPR_API_TOKEN=s3cret edge-alpr serve --host 0.0.0.0\n"
-               "Binding to a non-loopback address requires a token.")
+               f"  EDGE_ALPR_API_TOKEN=\"$({MAKE_TOKEN})\" edge-alpr serve --host 0.0.0.0\n"
+               "Binding to a non-loopback address requires a token: 16 or more random characters.")
     serve.add_argument("--host", help="address to listen on (default from config: 127.0.0.1)")
     serve.add_argument("--port", type=port_number, help="TCP port (default from config: 8080)")
     config_arg(serve)
@@ -144,7 +146,9 @@ def _cmd_check(cfg: Config) -> int:
     # every listed camera is checked, in use or not, so enabling the stream later cannot fail
     for cam in cfg.stream.cameras:
         camera_regions(cfg, cam.id, cam.regions)
-    for warning in _camera_file_warnings(cfg):
+    weak = token_warning(api_token(cfg.api.token_env, cfg.api.token_credential),
+                         cfg.api.token_env, cfg.api.token_credential)
+    for warning in [*_camera_file_warnings(cfg), *([weak] if weak else [])]:
         print(f"edge-alpr: warning: {warning}", file=sys.stderr)
     print(f"edge-alpr: config OK ({cfg.source}; {_cameras_line(cfg)})")
     return 0

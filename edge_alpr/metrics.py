@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .credentials import hide_credentials
+
 log = logging.getLogger(__name__)
 
 Labels = tuple[tuple[str, str], ...]
@@ -130,14 +132,17 @@ class Metrics:
     # -- wrappers -------------------------------------------------------------------------------
 
     def counted(self, sink: str, send: Callable[[Any], None]) -> Callable[[Any], None]:
-        """``send`` of a delivery worker, counting its deliveries and failures."""
+        """``send`` of a delivery worker, counting its deliveries and failures (labelled by the
+        sink with a webhook URL's credentials hidden: a scrape is no place for a token)."""
+        label = {"sink": hide_credentials(sink)}
+
         def counting(item: Any) -> None:
             try:
                 send(item)
             except BaseException:
-                self.inc("edge_alpr_delivery_failures_total", {"sink": sink})
+                self.inc("edge_alpr_delivery_failures_total", label)
                 raise
-            self.inc("edge_alpr_deliveries_total", {"sink": sink})
+            self.inc("edge_alpr_deliveries_total", label)
         return counting
 
     def timed(self, source: str, recognize: Callable[..., Any]) -> Callable[..., Any]:
@@ -165,10 +170,17 @@ class Metrics:
 # -- collectors of the parts (duck-typed: this module imports none of them) -------------------
 
 def outbox_samples(outbox: Any) -> list[Sample]:
+    """Queued and dropped events by sink, credentials hidden; two webhook URLs that differ only in
+    a hidden token are one series (summed), as a scrape must not hold a label set twice."""
     stats = outbox.stats()
-    return [*(("edge_alpr_outbox_pending", {"sink": s}, float(n)) for s, n in stats["pending"].items()),
-            *(("edge_alpr_outbox_dropped_total", {"sink": s}, float(n))
-              for s, n in stats["dropped"].items())]
+    out: list[Sample] = []
+    for family, key in (("edge_alpr_outbox_pending", "pending"), ("edge_alpr_outbox_dropped_total", "dropped")):
+        by_label: dict[str, float] = {}
+        for sink, n in stats[key].items():
+            shown = hide_credentials(sink)
+            by_label[shown] = by_label.get(shown, 0.0) + float(n)
+        out += [(family, {"sink": shown}, n) for shown, n in by_label.items()]
+    return out
 
 
 def history_samples(history: Any) -> list[Sample]:

@@ -16,11 +16,16 @@ from typing import Any
 from cheroot import errors as cheroot_errors
 from cheroot import server as cheroot_server
 
+# on every answer: a browser must not read a JSON body (which may echo a caller's text) as HTML
+# or script, whatever it guesses from the bytes
+NOSNIFF = ("X-Content-Type-Options", "nosniff")
+
 
 def error_reply(status: int, message: str) -> bytes:
     """A whole HTTP/1.1 response (JSON body) after which the connection is closed."""
     body = json.dumps({"detail": message}).encode()
     return (f"HTTP/1.1 {status} {_phrase(status)}\r\nContent-Type: application/json\r\n"
+            f"{NOSNIFF[0]}: {NOSNIFF[1]}\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
 
 

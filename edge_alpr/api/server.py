@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import IO, Any
 
-from ..config import Config, resolve_secret
+from ..config import Config
+from ..credentials import MAKE_TOKEN, api_token, token_warning
 from ..delivery.outbox import Outbox
 from ..delivery.webhooks import Webhooks
 from ..errors import ConfigError
@@ -65,24 +66,8 @@ def check_bind(host: str, token: str | None, token_env: str) -> None:
     if not is_loopback(host) and not token:
         raise ConfigError(
             f"refusing to listen on {host} without an API token: anyone on the network could "
-            f"use it. Set {token_env}=<secret> (or the systemd credential api_token), or bind "
-            "to 127.0.0.1.")
-
-
-def api_token(env_name: str, credential: str) -> str | None:
-    """The API token with surrounding whitespace removed; ``None`` when none is set.
-
-    A token that is empty once stripped (``EDGE_ALPR_API_TOKEN="   "``) would pass the
-    exposure check while no client could ever send it, so it is a ``ConfigError``.
-    """
-    raw = resolve_secret(env_name, credential)
-    if raw is None:
-        return None
-    token = raw.strip()
-    if not token:
-        raise ConfigError(f"{env_name} (or the credential {credential}) is set but holds only "
-                          "whitespace; set it to a secret, or unset it and bind to 127.0.0.1")
-    return token
+            f"use it. Set {token_env} to a random secret (or the systemd credential api_token), made "
+            f"e.g. by {MAKE_TOKEN}, or bind to 127.0.0.1.")
 
 
 def listen_fix(why: str, host: str, port: int) -> str:
@@ -197,6 +182,9 @@ def build(cfg: Config, recognizer: Recognizer | None = None, outbox: Outbox | No
     """
     token = api_token(cfg.api.token_env, cfg.api.token_credential)
     check_bind(cfg.api.host, token, cfg.api.token_env)
+    weak = token_warning(token, cfg.api.token_env, cfg.api.token_credential)
+    if weak:  # said at each start, and by check-config; it still starts (an upgrade must not lock anyone out)
+        log.warning("%s", weak)
     state = make_state_dir(cfg.state_path)
     recognizer = recognizer or Recognizer.from_config(cfg.models)
     with opening_state(state, "state_dir"):

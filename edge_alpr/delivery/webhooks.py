@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from ..credentials import hide_credentials
 from .outbox import Outbox, OutboxItem
 from .webhooks_config import WebhooksConfig, WebhookTarget
 from .worker import DeliveryWorker
@@ -125,7 +126,7 @@ class Webhooks:
         for target in self.cfg.targets:
             sink, state = sink_name(target), self.workers[target.url].state
             out.append({
-                "target": target.url, "id": target.id, "event": "image.done",
+                "target": hide_credentials(target.url), "id": target.id, "event": "image.done",
                 "image": target.image,
                 "state": "disabled" if state.disabled else
                          ("failing" if state.consecutive_failures else "ok"),

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..configutil import Section, rules, setting
+from ..credentials import hide_credentials
 from ..errors import ConfigError
 
 URL_SCHEMA = {"type": "string", "pattern": "^https?://"}
@@ -26,13 +27,13 @@ class WebhookTarget(Section):
 
     def check(self, where: str) -> None:
         if not self.url.startswith(("http://", "https://")):
-            raise ConfigError(f"{where}.url: {self.url!r} must be an http:// or https:// URL")
+            raise ConfigError(f"{where}.url: {hide_credentials(self.url)!r} must be an http:// or https:// URL")
 
 
 def _targets(raw: Any, where: str) -> tuple[WebhookTarget, ...]:
     """``targets``: each a URL or a mapping; ``id`` defaults to the position, from 1."""
     if not isinstance(raw, list):
-        raise ConfigError(f"{where}: expected a list of URLs or mappings, got {raw!r}")
+        raise ConfigError(f"{where}: expected a list of URLs or mappings, got {hide_credentials(repr(raw))}")
     items = [{"url": t} if isinstance(t, str) else t for t in raw]
     targets = tuple(WebhookTarget.from_dict({"id": i + 1, **t} if isinstance(t, dict) else t, f"{where}[{i}]")
                     for i, t in enumerate(items))

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..credentials import hide_credentials
 from ..supervision import DEFAULT_DEADLINE_S, Worker
 from .outbox import Outbox, OutboxItem
 
@@ -59,10 +60,11 @@ class DeliveryWorker(Worker):
         batch: int = 16,
         send_timeout_s: float = 30.0,
     ) -> None:
-        super().__init__(f"delivery-{sink}", stop, deadline_s=idle_poll_s + DEFAULT_DEADLINE_S,
+        super().__init__(f"delivery-{hide_credentials(sink)}", stop, deadline_s=idle_poll_s + DEFAULT_DEADLINE_S,
                          backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s)
         self.outbox = outbox
-        self.sink = sink
+        self.sink = sink  # the queue's key in the outbox
+        self.shown = hide_credentials(sink)  # the sink in logs and reports: a webhook URL's token hidden
         self.send = send
         self.max_failures = max_failures
         self.idle_poll_s = idle_poll_s
@@ -103,7 +105,7 @@ class DeliveryWorker(Worker):
                     break
                 self.state.sent += 1
                 if self.state.consecutive_failures or self.state.outbox_failing:
-                    log.info("delivery to %s recovered after %d failure(s)", self.sink,
+                    log.info("delivery to %s recovered after %d failure(s)", self.shown,
                              self.state.consecutive_failures)
                 self.state.consecutive_failures = 0
                 self.state.outbox_failing = False
@@ -114,19 +116,19 @@ class DeliveryWorker(Worker):
         """Count a failure of the outbox itself, wait out ``backoff``; the next backoff."""
         if self.stop_event.is_set():  # closed under a worker that was still sending: stopping anyway
             return backoff
-        message = f"{type(error).__name__}: {error}"
+        message = hide_credentials(f"{type(error).__name__}: {error}")  # may quote the URL
         self.state.outbox_errors += 1
         self.state.last_error = message
         if not self.state.outbox_failing:
             log.error("delivery to %s: cannot %s the outbox %s (%s); retrying with backoff (check the "
-                      "disk and its permissions)", self.sink, what, self.outbox.path, message)
+                      "disk and its permissions)", self.shown, what, self.outbox.path, message)
         self.state.outbox_failing = True
         self.beat(backoff + self.deadline_s)
         self.stop_event.wait(backoff)
         return min(backoff * 2, self.backoff_max_s)
 
     def _failed(self, item: OutboxItem, error: Exception) -> None:
-        message = f"{type(error).__name__}: {error}"
+        message = hide_credentials(f"{type(error).__name__}: {error}")  # may quote the URL
         self.outbox.fail(self.sink, item.id, message)
         self.state.consecutive_failures += 1
         self.state.last_error = message
@@ -134,12 +136,12 @@ class DeliveryWorker(Worker):
             self.state.disabled = True
             log.error("delivery to %s disabled after %d consecutive failures (last: %s); its "
                       "events stay queued (new ones too, within the outbox bounds); restart the "
-                      "service to retry", self.sink, self.state.consecutive_failures, message)
+                      "service to retry", self.shown, self.state.consecutive_failures, message)
         elif self.state.consecutive_failures == 1:
             # once per outage: the events are safe on disk; the retries are not news
             log.warning("delivery to %s failed: %s; its events wait in %s and are sent when it is back "
-                        "(retried with backoff; each retry is logged at debug level)", self.sink, message,
+                        "(retried with backoff; each retry is logged at debug level)", self.shown, message,
                         self.outbox.path)
         else:
-            log.debug("delivery to %s failed (attempt %d): %s", self.sink, self.state.consecutive_failures,
+            log.debug("delivery to %s failed (attempt %d): %s", self.shown, self.state.consecutive_failures,
                       message)

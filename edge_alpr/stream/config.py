@@ -24,11 +24,11 @@ path), so ``edge-alpr run`` works on a machine without a camera.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..configutil import S, Section, check_keys, parse_section, rules, setting, typed
+from ..credentials import hide_credentials
 from ..errors import ConfigError
 from ..models_config import MODES
 
@@ -267,13 +267,6 @@ class StreamConfig(Section):
         return "" if self.cameras else "stream.cameras lists none"
 
 
-# the user and password of a URL: up to its last '@' before the path ('@' may be in a password)
-_USERINFO = re.compile(r"//[^/?#]*@")
-# query values that are credentials (``?usr=admin&pwd=...`` of many IP cameras, tokens, keys)
-_SECRET_QUERY = re.compile(r"([?&;][^=&;#]*(?:pass|pwd|token|key|auth|secret|sig)[^=&;#]*=)[^&;#]*",
-                           re.IGNORECASE)
-
-
 def describe_source(source: Any) -> str:
     """A camera source in a few words, with no password (an RTSP URL may carry one, an IP
     camera's HTTP URL often in its query): the console's camera table and the log show it."""
@@ -283,7 +276,7 @@ def describe_source(source: Any) -> str:
         return f"video {source.path}"
     if isinstance(source, OpenCvSourceConfig):
         if source.url:
-            return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub("//", source.url, count=1))
+            return hide_credentials(source.url)
         return "GStreamer pipeline" if source.pipeline else f"/dev/video{source.device}"
     if isinstance(source, Picamera2SourceConfig):
         return f"picamera2 camera {source.camera_num}"

@@ -16,6 +16,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from ...credentials import hide_credentials
 from ...types import Frame
 from ..config import OpenCvSourceConfig
 from . import FrameSource
@@ -45,11 +46,14 @@ class OpenCvSource(FrameSource):
         self.max_block_s = 2 * cfg.read_timeout + 1.0
 
     def describe(self) -> str:
-        """Where frames come from, for logs (URL credentials are not logged)."""
+        """Where frames come from, for logs: a URL without its user, password and secret query
+        values; a pipeline by its first element's name alone (``rtspsrc location=... user-pw=...``
+        holds credentials in forms no URL rule knows)."""
         if self.cfg.pipeline:
-            return f"GStreamer pipeline {self.cfg.pipeline.split('!')[0].strip()} ! ..."
+            head = self.cfg.pipeline.split("!")[0].split()
+            return f"GStreamer pipeline {head[0] if head else ''} ! ..."
         if self.cfg.url:
-            return f"URL {self.cfg.url.split('@')[-1]}"
+            return f"URL {hide_credentials(self.cfg.url)}"
         return f"device /dev/video{self.cfg.device}"
 
     def _open(self) -> Any:

@@ -1,0 +1,75 @@
+"""What the service says about its secrets: URLs shown with their credentials hidden, and the API
+token read once and judged for strength.
+
+Why one module: a camera URL (``rtsp://user:pass@cam/``, an IP camera's ``?usr=admin&pwd=...``)
+and a webhook URL (``https://host/hook?token=...``) reach the log, exception messages, ``/info/``,
+``/metrics`` and the console; each of those places calls ``hide_credentials``, so a rule added
+here (another parameter name) holds everywhere at once.  The token check is here because both
+``check-config`` (which must not import the server) and the server's start use it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from .configutil import resolve_secret
+from .errors import ConfigError
+
+# the user and password of a URL: from '//' up to the last '@' before the path ('@', '?' and '#'
+# may all be in a password typed unencoded; hiding too much is better than showing a password)
+_USERINFO = re.compile(r"//[^/\s]*@")
+# query values that are credentials (``?usr=admin&pwd=...`` of many IP cameras, tokens, keys)
+_SECRET_QUERY = re.compile(r"([?&;][^=&;#\s]*(?:pass|pwd|token|key|auth|secret|sig)[^=&;#\s]*=)[^&;#\s]*",
+                           re.IGNORECASE)
+
+MIN_TOKEN_CHARS = 16  # below this an API token is called weak
+MIN_TOKEN_SYMBOLS = 8  # fewer different characters than this: a tiny alphabet (``aaaa...``, ``0101...``)
+MAKE_TOKEN = "python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
+
+
+def hide_credentials(text: str) -> str:
+    """``text`` (a URL, or a message holding URLs) with each URL's user and password removed and
+    the values of query parameters named like pass, pwd, token, key, auth, secret or sig shown
+    as ``***``; everything else is kept, so the host and path still say which camera or target."""
+    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub("//", text))
+
+
+def api_token(env_name: str, credential: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The API token with surrounding whitespace removed; ``None`` when none is set.
+
+    A token that is empty once stripped (``EDGE_ALPR_API_TOKEN="   "``) would pass the
+    exposure check while no client could ever send it, so it is a ``ConfigError``.
+    """
+    raw = resolve_secret(env_name, credential, environ)
+    if raw is None:
+        return None
+    token = raw.strip()
+    if not token:
+        raise ConfigError(f"{env_name} (or the credential {credential}) is set but holds only "
+                          "whitespace; set it to a secret, or unset it and bind to 127.0.0.1")
+    return token
+
+
+def weak_token(token: str) -> str:
+    """Why ``token`` is guessable ("" when it is not): wrong tokens are throttled per client,
+    but a short token or one of a few symbols still falls to a patient guesser (or to many
+    clients) within days."""
+    if len(token) < MIN_TOKEN_CHARS:
+        return f"{len(token)} characters, fewer than {MIN_TOKEN_CHARS}"
+    symbols = len(set(token))
+    if symbols < MIN_TOKEN_SYMBOLS:
+        return f"only {symbols} different characters"
+    return ""
+
+
+def token_warning(token: str | None, env_name: str, credential: str) -> str:
+    """The warning for a weak API token, naming the setting and how to make a strong one; ""
+    for none or a strong one.  A warning, not an error: an install with a short token keeps
+    starting after an upgrade."""
+    why = weak_token(token) if token is not None else ""
+    if not why:
+        return ""
+    return (f"the API token in {env_name} (or the systemd credential {credential}) is weak ({why}): "
+            f"anyone who reaches the API can guess it in time; set a random one of at least "
+            f"{MIN_TOKEN_CHARS} characters, e.g. the output of: {MAKE_TOKEN}")

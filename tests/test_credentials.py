@@ -1,0 +1,170 @@
+"""Secrets stay out of what the service says: a camera URL's password and secret query values are
+not in its log lines (a camera that cannot connect, then reconnects to a real RTSP server), a
+webhook URL's token is not in the delivery log, ``/info/``, ``/metrics``, the console or a config
+error; and a weak API token is warned about (check-config, and once at start) while the service
+still starts, with the help's examples making a strong one."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import cv2
+import pytest
+import requests
+from waiting import wait_for
+
+from edge_alpr import config
+from edge_alpr.api.fetch import fetch_image
+from edge_alpr.api.server import free_port
+from edge_alpr.config import UploadUrlConfig
+from edge_alpr.credentials import MAKE_TOKEN, hide_credentials, weak_token
+from edge_alpr.errors import ConfigError, InputError
+from edge_alpr.stream.config import OpenCvSourceConfig
+from edge_alpr.stream.sources import sample_dir
+from edge_alpr.stream.sources.opencv import OpenCvSource
+from tests.conftest import jpeg_bytes
+from tests.test_cli_server import ROOT, cli
+from tests.test_rtsp import RtspCamera, _server_available
+
+SECRET = "s3cr3t-Value"
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("rtsp://admin:p#ss?w@rd@cam/live", "rtsp://cam/live"),  # '#', '?' and '@' typed unencoded
+    ("https://h/hook?token=abc&x=1", "https://h/hook?token=***&x=1"),
+    ("webhook:https://u:pw@h/hook?api_key=abc", "webhook:https://h/hook?api_key=***"),
+    ("a http://h/?sig=abc and rtsp://a:b@c/ in one message", "a http://h/?sig=*** and rtsp://c/ in one message"),
+    ("rtsp://cam/live?channel=1&subtype=0", "rtsp://cam/live?channel=1&subtype=0"),
+])
+def test_hide_credentials(text: str, shown: str) -> None:
+    assert hide_credentials(text) == shown
+
+
+def test_a_camera_that_cannot_connect_logs_no_credential(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                        capfd: pytest.CaptureFixture[str]) -> None:
+    port = free_port()
+    url = f"rtsp://admin:p@ss{SECRET}@127.0.0.1:{port}/cam?usr=admin&pwd={SECRET}"
+    source = OpenCvSource(OpenCvSourceConfig(url=url, read_timeout=2, reconnect_min=0.05, reconnect_max=0.1),
+                          "gate")
+    caplog.set_level(logging.INFO, logger="edge_alpr")
+    shown = f"rtsp://127.0.0.1:{port}/cam?usr=admin&pwd=***"
+    try:
+        assert source.read(1.0) is None  # nothing listens: a failed open, logged as a warning
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and f"(URL {shown})" in warnings[0], warnings
+        if _server_available():  # the camera comes back: the reconnect line names it the same way
+            image = tmp_path / "camera.jpg"  # RTP's JPEG payload wants sides in multiples of 8
+            cv2.imwrite(str(image), cv2.resize(cv2.imread(str(sorted(sample_dir().glob("*.jpg"))[0])), (320, 240)))
+            camera = RtspCamera(image, fps=5)
+            camera.port = port
+            camera.start()
+            try:
+                assert wait_for(lambda: source.read(1.0) is not None, 30)
+                camera.kill()  # it goes away and comes back: the reconnect is logged
+                assert wait_for(lambda: source.read(1.0) is None, 30)
+                camera.start()
+                assert wait_for(lambda: source.read(1.0) is not None, 30)
+            finally:
+                camera.kill()
+            assert any(f"reconnected to URL {shown}" in r.getMessage() for r in caplog.records), caplog.text
+    finally:
+        source.close()
+    assert SECRET not in caplog.text and SECRET not in "".join(capfd.readouterr())
+
+
+def test_a_webhook_token_stays_out_of_logs_info_metrics_and_the_console(
+        api_factory: Any, receiver: Any, caplog: pytest.LogCaptureFixture) -> None:
+    url = f"{receiver.url}?token={SECRET}"
+    shown = f"{receiver.url}?token=***"
+    receiver.status = 503  # down: the failure is logged
+    caplog.set_level(logging.INFO, logger="edge_alpr")
+    server = api_factory({"webhooks": {"targets": [url], "backoff_initial_s": 0.05, "backoff_max_s": 0.2}})
+    assert requests.post(server.url + "/v1/plate-reader/", files={"upload": jpeg_bytes(64, 48)}).status_code == 201
+    assert wait_for(lambda: requests.get(server.url + "/info/").json()["webhooks"][0]["consecutive_failures"] >= 2)
+    info = requests.get(server.url + "/info/")
+    assert info.json()["webhooks"][0]["target"] == shown
+    assert f"delivery-webhook:{shown}" in [w["name"] for w in info.json()["workers"]]
+    metrics = requests.get(server.url + "/metrics").text
+    assert f'sink="webhook:{shown}"' in metrics
+    console = requests.get(server.url + "/console/parts").text + requests.get(server.url + "/").text
+    receiver.status = 200  # back: the receiver gets its own URL in the payload, as in the reference
+    assert wait_for(lambda: len(receiver.requests) == 1)
+    assert json.loads(receiver.requests[0]["body"])["hook"]["target"] == url
+    assert wait_for(lambda: "recovered" in caplog.text)
+    failed = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(f"delivery to webhook:{shown} failed" in m for m in failed), failed
+    for where, text in (("log", caplog.text), ("/info/", info.text), ("/metrics", metrics), ("console", console)):
+        assert SECRET not in text, where
+
+
+def test_a_config_error_about_a_webhook_url_hides_its_token() -> None:
+    with pytest.raises(ConfigError) as raised:
+        config.from_dict({"webhooks": {"targets": [f"ftp://h/hook?token={SECRET}"]}}, "<test>")
+    assert "token=***" in str(raised.value) and SECRET not in str(raised.value)
+    with pytest.raises(ConfigError) as raised:
+        config.from_dict({"webhooks": {"targets": f"https://u:{SECRET}@h/hook"}}, "<test>")
+    assert "https://h/hook" in str(raised.value) and SECRET not in str(raised.value)
+
+
+
+def test_an_upload_url_refused_is_named_without_its_credentials() -> None:
+    with pytest.raises(InputError) as raised:
+        fetch_image(f"ftp://admin:{SECRET}@cam/snapshot.cgi?user=admin&pwd={SECRET}", UploadUrlConfig(enabled=True))
+    assert "'ftp://cam/snapshot.cgi?user=admin&pwd=***'" in str(raised.value) and SECRET not in str(raised.value)
+
+
+# -- the API token's strength -------------------------------------------------------------------
+
+@pytest.mark.parametrize(("token", "weak"), [
+    ("s3cret", True), ("0123456789abcde", True), ("ab" * 12, True), ("0000000011111111", True),
+    ("kX9-vQ2_mT7pL4wZ", False), ("correct horse battery staple", False),
+])
+def test_weak_tokens_are_named(token: str, weak: bool) -> None:
+    assert bool(weak_token(token)) is weak
+
+
+def test_check_config_warns_of_a_weak_token_and_passes(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\n")
+    out = cli("check-config", "--config", str(cfg), env={"EDGE_ALPR_API_TOKEN": "s3cret"})
+    assert out.returncode == 0, out.stderr
+    assert "EDGE_ALPR_API_TOKEN" in out.stderr and "weak" in out.stderr and MAKE_TOKEN in out.stderr
+    strong = subprocess.run(["python3", "-c", "import secrets; print(secrets.token_urlsafe(24))"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    out = cli("check-config", "--config", str(cfg), env={"EDGE_ALPR_API_TOKEN": strong})
+    assert out.returncode == 0 and "weak" not in out.stderr, out.stderr
+
+
+def test_a_weak_token_is_warned_of_once_at_start_and_still_works(api_factory: Any,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="edge_alpr")
+    server = api_factory(token="s3cret")
+    assert requests.get(server.url + "/info/", headers={"Authorization": "Token s3cret"}).status_code == 200
+    weak = [r for r in caplog.records if "weak" in r.getMessage()]
+    assert len(weak) == 1 and weak[0].levelno == logging.WARNING, caplog.text
+    assert "EDGE_ALPR_API_TOKEN" in weak[0].getMessage() and MAKE_TOKEN in weak[0].getMessage()
+    caplog.clear()
+    api_factory({"state_dir": str(server.state_dir.parent / "other")}, token="kX9-vQ2_mT7pL4wZ")
+    assert not [r for r in caplog.records if "weak" in r.getMessage()], caplog.text
+
+
+# a token in an example: `EDGE_ALPR_API_TOKEN=...` or `Token ...` (a header) followed by its value
+_EXAMPLE_TOKEN = re.compile(r"(?:EDGE_ALPR_API_TOKEN=|Authorization: Token )([^\s'\"\\]+)")
+
+
+def test_examples_show_no_weak_token() -> None:
+    """A value in an example is a placeholder (``<key>``, ``...``, ``$VAR``, ``$(...)``) or
+    strong: a reader copies what the help shows."""
+    texts = {f"edge-alpr {' '.join(args)} --help": cli(*args, "--help").stdout
+             for args in ((), ("serve",), ("run",), ("check-config",))}
+    for doc in ("README.md", "debian/README.Debian", "debian/config.yaml", *map(str, Path(ROOT, "docs").glob("*.md"))):
+        texts[doc] = Path(ROOT, doc).read_text(encoding="utf-8")
+    found = {(where, value) for where, text in texts.items() for value in _EXAMPLE_TOKEN.findall(text)}
+    assert any(where.startswith("edge-alpr") for where, _ in found)  # the help shows one
+    weak = {(w, v) for w, v in found if not v.startswith(("<", "$", "...")) and weak_token(v)}
+    assert not weak, weak

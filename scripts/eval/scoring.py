@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge_alpr.types import Box
+from edge_alpr.types import Box, Detection
 
 
 def norm(text: str) -> str:
+    """Upper case, letters, digits and ``?`` only: plates are compared without spaces or dashes,
+    as the reference's ``plate`` field has none."""
     return re.sub(r"[^A-Z0-9?]", "", text.upper())
 
 
@@ -40,6 +42,9 @@ def char_acc(pred: str, truth: str) -> float:
 
 @dataclass
 class Tally:
+    """One set's counts and per-plate results, added up as the set is read and summarised once:
+    the same fields serve detection scenes, OCR crops and teacher-read sets."""
+
     tp: int = 0
     fn: int = 0
     fp: int = 0
@@ -80,7 +85,7 @@ class Tally:
         return {k: round(v, 4) for k, v in out.items()}
 
 
-def match_detections(dets: list, gts: list[tuple[Box, str | None]], t: Tally, min_h: int,
+def match_detections(dets: list[Detection], gts: list[tuple[Box, str | None]], t: Tally, min_h: int,
                      only_labelled: bool) -> None:
     """Count TP/FN/FP at IoU >= 0.5; a hit on a plate under ``min_h`` px is neither TP nor FP."""
     used: set[int] = set()

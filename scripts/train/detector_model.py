@@ -9,6 +9,11 @@ trainer (TensorFlow) and the accelerator trainer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+Tensor = Any  # a Keras backend tensor (TensorFlow here, JAX or torch on an accelerator)
+
 SIZE = 320  # the shipped detectors' square input canvas
 
 
@@ -50,7 +55,7 @@ def build(width: float = 1.0, size: int | tuple[int, int] = SIZE) -> object:
     return keras.Model(inp, [prob, dist])
 
 
-def prob_loss(y, p):
+def prob_loss(y: Tensor, p: Tensor) -> Tensor:
     """Focal loss on the plate-probability map, weighted (ignore regions) and per plate pixel.
 
     Backend-neutral ``keras.ops``, so the same loss trains under TensorFlow here and under the
@@ -66,7 +71,7 @@ def prob_loss(y, p):
     return ops.sum(loss) / ops.maximum(1.0, ops.sum(t)) * 10.0
 
 
-def prob_distill_loss(weight: float):
+def prob_distill_loss(weight: float) -> Callable[[Tensor, Tensor], Tensor]:
     """``prob_loss`` plus ``weight`` x the KL divergence from a reference detector's map, on the
     cells the labels call background (the reference's map is the target's third channel).
 
@@ -78,7 +83,7 @@ def prob_distill_loss(weight: float):
     """
     from keras import ops
 
-    def loss(y, p):
+    def loss(y: Tensor, p: Tensor) -> Tensor:
         t = y[..., 0:1]
         v = ops.clip(y[..., 2:3], 1e-5, 1 - 1e-5)
         q = ops.clip(p, 1e-5, 1 - 1e-5)
@@ -88,7 +93,7 @@ def prob_distill_loss(weight: float):
     return loss
 
 
-def dist_loss(y, d):
+def dist_loss(y: Tensor, d: Tensor) -> Tensor:
     """IoU (log) plus a little L1 on the four edge distances, at positive pixels only."""
     from keras import ops
 

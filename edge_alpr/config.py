@@ -88,8 +88,12 @@ class ApiConfig(Section):
     body_timeout_s: float = setting(60.0, above=0)  # time a client has to send a request's body, in all (else HTTP 408)
     # bytes/s a client must keep up after 2 s of headers and of body (else HTTP 408); 0 = off
     min_rate: float = setting(4096.0, min=0)
-    # time a client has to take one response, in all (else the connection is reset and the worker freed)
+    # time a client has to take one response, at least (longer at send_min_rate: see below); past it,
+    # or 10 s without taking a byte, the connection is reset and the worker freed
     send_timeout_s: float = setting(60.0, above=0)
+    # bytes/s a client taking a large response must keep up: it gets 2 s plus the bytes sent so far
+    # at this rate, when that is longer than send_timeout_s; 0 = send_timeout_s in all
+    send_min_rate: float = setting(16384.0, min=0)
     rate_limit: float = setting(0.0, min=0)  # requests per second over all clients; 0 = off
     # requests let through at once before rate_limit applies (used when rate_limit > 0)
     rate_burst: int = setting(10, min=1)

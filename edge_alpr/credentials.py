@@ -16,12 +16,25 @@ from collections.abc import Mapping
 from .configutil import resolve_secret
 from .errors import ConfigError
 
-# the user and password of a URL: from '//' up to the last '@' before the path ('@', '?' and '#'
-# may all be in a password typed unencoded; hiding too much is better than showing a password)
-_USERINFO = re.compile(r"//[^/\s]*@")
-# query values that are credentials (``?usr=admin&pwd=...`` of many IP cameras, tokens, keys)
-_SECRET_QUERY = re.compile(r"([?&;][^=&;#\s]*(?:pass|pwd|token|key|auth|secret|sig)[^=&;#\s]*=)[^&;#\s]*",
+# the user and password of a URL: from '//' up to the last '@' before the path ('@', '?', '#' and
+# spaces may all be in a password typed unencoded; hiding too much is better than showing a password)
+_USERINFO = re.compile(r"//[^/\r\n]*@")
+# query values that are credentials (``?usr=admin&pwd=...`` of many IP cameras, ``loginpas=`` of
+# P2P ones, ``pw``/``psw``, tokens, API keys, signatures)
+_SECRET_QUERY = re.compile(r"([?&;][^=&;#\s]*(?:pas|pw|psw|token|key|auth|secret|sig)[^=&;#\s]*=)[^&;#\s]*",
                            re.IGNORECASE)
+_SEGMENT = r"[^/?#\s]+"
+# path segments that are the secret of well-known webhook URLs: Home Assistant's webhook id,
+# Discord's token, Slack's secret, IFTTT's key
+_SECRET_PATHS = tuple(re.compile(rule) for rule in (
+    rf"(/api/webhook/){_SEGMENT}",  # Home Assistant: /api/webhook/<id>
+    rf"(/api/webhooks/{_SEGMENT}/){_SEGMENT}",  # Discord: /api/webhooks/<id>/<token>
+    rf"(/services/T{_SEGMENT}/B{_SEGMENT}/){_SEGMENT}",  # Slack: /services/T.../B.../<secret>
+    rf"(/with/key/){_SEGMENT}",  # IFTTT: /trigger/<event>/with/key/<key>
+    # any other segment of 16+ hex digits and dashes (UUIDs, hex tokens), holding a digit and a
+    # letter: words and stream names (/v1/plate-reader/, /stream1, /h264Preview_01_main) never are
+    r"(/)(?=[0-9a-fA-F-]*[0-9])(?=[0-9a-fA-F-]*[a-fA-F])[0-9a-fA-F-]{16,}(?=[/?#\s]|$)",
+))
 
 MIN_TOKEN_CHARS = 16  # below this an API token is called weak
 MIN_TOKEN_SYMBOLS = 8  # fewer different characters than this: a tiny alphabet (``aaaa...``, ``0101...``)
@@ -29,10 +42,14 @@ MAKE_TOKEN = "python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
 
 
 def hide_credentials(text: str) -> str:
-    """``text`` (a URL, or a message holding URLs) with each URL's user and password removed and
-    the values of query parameters named like pass, pwd, token, key, auth, secret or sig shown
-    as ``***``; everything else is kept, so the host and path still say which camera or target."""
-    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub("//", text))
+    """``text`` (a URL, or a message holding URLs) with each URL's user and password removed, and
+    shown as ``***``: the values of query parameters named like pas(s), pw(d), psw, token, key,
+    auth, secret or sig, and the secret path segments of webhook URLs (``_SECRET_PATHS``);
+    everything else is kept, so the host and path still say which camera or target."""
+    text = _USERINFO.sub("//", text)
+    for rule in _SECRET_PATHS:
+        text = rule.sub(r"\1***", text)
+    return _SECRET_QUERY.sub(r"\1***", text)
 
 
 def api_token(env_name: str, credential: str, environ: Mapping[str, str] | None = None) -> str | None:

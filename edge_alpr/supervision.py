@@ -129,14 +129,14 @@ class Supervisor:
     def stalled(self) -> list[str]:
         """Names of the workers past their promised beat, each logged once per stall."""
         now = time.monotonic()
-        late = {w.name: w.overdue(now) for w in self.workers()}
-        names = sorted(name for name, s in late.items() if s > 0)
-        for name in names:
+        # a list, not a dict by name: two workers of one name must not hide each other's stall
+        late = sorted((w.name, s) for w in self.workers() if (s := w.overdue(now)) > 0)
+        for name, seconds in late:
             if name not in self._reported:
                 log.error("%s made no progress for %.0f s past its deadline: the watchdog is no longer "
-                          "pinged, so systemd restarts the service", name, late[name])
-        self._reported = set(names)
-        return names
+                          "pinged, so systemd restarts the service", name, seconds)
+        self._reported = {name for name, _ in late}
+        return [name for name, _ in late]
 
     def crashes(self) -> int:
         return sum(w.crashes for w in self.workers())

@@ -162,7 +162,7 @@ def receiver() -> Iterator[Receiver]:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             if rec.status == 200:
                 with rec.lock:
-                    rec.requests.append({"headers": dict(self.headers), "body": body})
+                    rec.requests.append({"headers": dict(self.headers), "body": body, "path": self.path})
             self.send_response(rec.status)
             self.send_header("Content-Length", "0")
             self.end_headers()

@@ -1,6 +1,8 @@
 """Clients that ask for a large answer and then do not read it, over real sockets against the real
-server: every response has ``api.send_timeout_s`` in all, after which the connection is reset, the
-worker freed, the cut logged once and counted, so that other clients are still answered.
+server: every response has ``api.send_timeout_s``, longer only while the client keeps taking it at
+``api.send_min_rate``, after which the connection is reset, the worker freed, the cut logged once
+and counted, so that other clients are still answered; and a steady client slower than the whole
+response's size per ``send_timeout_s`` still gets all of it.
 
 The large answer is every watch list at once (``GET /v1/watchlists/``, ~8 MB): on loopback the
 kernel takes a megabyte or two of a response at once, so a smaller one would not hold a worker.
@@ -11,7 +13,9 @@ and one that reads a little at a time for as long as the whole response took it.
 from __future__ import annotations
 
 import errno
+import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -89,13 +93,48 @@ def cut_total(url: str) -> float:
     raise AssertionError(f"no edge_alpr_http_responses_cut_total in {text!r}")
 
 
-def test_clients_that_do_not_read_their_responses_do_not_hold_the_workers(
-        api_factory: Any, stallers: list[Staller], caplog: pytest.LogCaptureFixture) -> None:
-    api = api_factory({"api": {"threads": THREADS, "send_timeout_s": SEND_TIMEOUT_S}})
+def fill_watchlists(url: str) -> None:
+    """``LISTS`` watch lists of 10,000 plates: ``GET /v1/watchlists/`` is then ~8 MB."""
     plates = [{"plate": f"AB{i:05d}", "label": "x" * 80} for i in range(10_000)]
     for n in range(LISTS):
-        assert requests.put(f"{api.url}/v1/watchlists/big{n}/", json={"plates": plates},
+        assert requests.put(f"{url}/v1/watchlists/big{n}/", json={"plates": plates},
                             timeout=60).status_code == 200
+
+
+def read_steadily(addr: tuple[str, int], rate: float) -> tuple[bytes, float]:
+    """Every watch list, read at ``rate`` bytes/s until the server closes: the bytes, the seconds."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.settimeout(30)
+        sock.connect(addr)
+        started = time.monotonic()
+        sock.sendall(b"GET /v1/watchlists/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        data = bytearray()
+        while chunk := sock.recv(32 * 1024):
+            data += chunk
+            time.sleep(max(0.0, started + len(data) / rate - time.monotonic()))
+        return bytes(data), time.monotonic() - started
+
+
+def test_a_steady_client_slower_than_send_timeout_s_gets_the_whole_response(api_factory: Any) -> None:
+    """2 MB/s, above the minimum rate of 512 KB/s: ~8 MB take ~4 s, four times send_timeout_s."""
+    api = api_factory({"api": {"threads": THREADS, "send_timeout_s": SEND_TIMEOUT_S,
+                               "send_min_rate": 512 * 1024}})
+    fill_watchlists(api.url)
+    data, took = read_steadily(address(api), 2 * 1024 * 1024)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = re.search(rb"(?im)^content-length: *(\d+)", head)
+    assert length is not None and len(body) == int(length.group(1)), (head, len(body))
+    assert len(json.loads(body)["lists"]) == LISTS
+    assert took > 2 * SEND_TIMEOUT_S
+
+
+def test_clients_that_do_not_read_their_responses_do_not_hold_the_workers(
+        api_factory: Any, stallers: list[Staller], caplog: pytest.LogCaptureFixture) -> None:
+    # the staller that reads (256 KB/s) is a trickle at this minimum rate
+    api = api_factory({"api": {"threads": THREADS, "send_timeout_s": SEND_TIMEOUT_S,
+                               "send_min_rate": 64 * 1024 * 1024}})
+    fill_watchlists(api.url)
     caplog.set_level(logging.WARNING, logger="edge_alpr.api.response_io")
     # one client per worker: one never reads, one reads 64 KB every 0.25 s (each of the
     # server's sends makes progress, so the socket's own timeout never fires)

@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,13 @@ from edge_alpr.api.fetch import fetch_image
 from edge_alpr.api.server import free_port
 from edge_alpr.config import UploadUrlConfig
 from edge_alpr.credentials import MAKE_TOKEN, hide_credentials, weak_token
+from edge_alpr.delivery.outbox import Outbox
+from edge_alpr.delivery.webhooks import Webhooks
 from edge_alpr.errors import ConfigError, InputError
 from edge_alpr.stream.config import OpenCvSourceConfig
 from edge_alpr.stream.sources import sample_dir
 from edge_alpr.stream.sources.opencv import OpenCvSource
+from edge_alpr.supervision import Supervisor
 from tests.conftest import jpeg_bytes
 from tests.test_cli_server import ROOT, cli
 from tests.test_rtsp import RtspCamera, _server_available
@@ -40,6 +44,28 @@ SECRET = "s3cr3t-Value"
     ("webhook:https://u:pw@h/hook?api_key=abc", "webhook:https://h/hook?api_key=***"),
     ("a http://h/?sig=abc and rtsp://a:b@c/ in one message", "a http://h/?sig=*** and rtsp://c/ in one message"),
     ("rtsp://cam/live?channel=1&subtype=0", "rtsp://cam/live?channel=1&subtype=0"),
+    # a space in the password: its tail is hidden too
+    ("rtsp://admin:p@ss w0rd@cam/", "rtsp://cam/"),
+    ("failed: rtsp://admin:p@ss w0rd@cam:554/live (timeout)", "failed: rtsp://cam:554/live (timeout)"),
+    # more names of credentials in a query (P2P cameras' loginpas, pw, psw, API keys, access tokens)
+    ("http://cam/snapshot.cgi?loginuse=admin&loginpas=abc", "http://cam/snapshot.cgi?loginuse=admin&loginpas=***"),
+    ("http://cam/a?user=admin&pw=abc&psw=abc&pas=abc", "http://cam/a?user=admin&pw=***&psw=***&pas=***"),
+    ("http://h/a?passwd=abc&apikey=abc&api_key=abc&access_token=abc",
+     "http://h/a?passwd=***&apikey=***&api_key=***&access_token=***"),
+    # secrets in the path of well-known webhooks
+    ("http://ha:8123/api/webhook/plate_at_the_gate", "http://ha:8123/api/webhook/***"),
+    ("https://discord.com/api/webhooks/1234567890/AbC-dEf_123?wait=true",
+     "https://discord.com/api/webhooks/1234567890/***?wait=true"),
+    ("https://hooks.slack.com/services/T0001/B0002/XXXXsecretXXXX", "https://hooks.slack.com/services/T0001/B0002/***"),
+    ("https://maker.ifttt.com/trigger/plate/with/key/abcDEF123", "https://maker.ifttt.com/trigger/plate/with/key/***"),
+    ("https://n8n.lan/webhook/6f1c2a7e-93b4-4d2e-8a51-0c9e3f7b1d20/x", "https://n8n.lan/webhook/***/x"),
+    # ordinary paths stay whole
+    ("http://127.0.0.1:8080/v1/plate-reader/", "http://127.0.0.1:8080/v1/plate-reader/"),
+    ("rtsp://cam:554/stream1", "rtsp://cam:554/stream1"),
+    ("rtsp://cam/h264Preview_01_main", "rtsp://cam/h264Preview_01_main"),
+    ("rtsp://cam/Streaming/Channels/101", "rtsp://cam/Streaming/Channels/101"),
+    ("http://h/api/webhooks", "http://h/api/webhooks"),
+    ("http://h/events/2024-01-02/1234567890123456", "http://h/events/2024-01-02/1234567890123456"),
 ])
 def test_hide_credentials(text: str, shown: str) -> None:
     assert hide_credentials(text) == shown
@@ -88,16 +114,17 @@ def test_a_webhook_token_stays_out_of_logs_info_metrics_and_the_console(
     assert wait_for(lambda: requests.get(server.url + "/info/").json()["webhooks"][0]["consecutive_failures"] >= 2)
     info = requests.get(server.url + "/info/")
     assert info.json()["webhooks"][0]["target"] == shown
-    assert f"delivery-webhook:{shown}" in [w["name"] for w in info.json()["workers"]]
+    assert f"delivery-webhook#1:{shown}" in [w["name"] for w in info.json()["workers"]]
     metrics = requests.get(server.url + "/metrics").text
     assert f'sink="webhook:{shown}"' in metrics
     console = requests.get(server.url + "/console/parts").text + requests.get(server.url + "/").text
     receiver.status = 200  # back: the receiver gets its own URL in the payload, as in the reference
     assert wait_for(lambda: len(receiver.requests) == 1)
     assert json.loads(receiver.requests[0]["body"])["hook"]["target"] == url
+    assert receiver.requests[0]["path"] == f"/hook?token={SECRET}"  # posted to the URL as configured
     assert wait_for(lambda: "recovered" in caplog.text)
     failed = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any(f"delivery to webhook:{shown} failed" in m for m in failed), failed
+    assert any(f"delivery to webhook#1:{shown} failed" in m for m in failed), failed
     for where, text in (("log", caplog.text), ("/info/", info.text), ("/metrics", metrics), ("console", console)):
         assert SECRET not in text, where
 
@@ -168,3 +195,72 @@ def test_examples_show_no_weak_token() -> None:
     assert any(where.startswith("edge-alpr") for where, _ in found)  # the help shows one
     weak = {(w, v) for w, v in found if not v.startswith(("<", "$", "...")) and weak_token(v)}
     assert not weak, weak
+
+
+def test_the_outbox_names_a_webhook_sink_without_its_token(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Refused (over max_bytes), pushed out (over max_rows) and expired (over max_age_s): each
+    drop is logged with the sink's URL as the delivery worker shows it."""
+    sink, shown = f"webhook:http://h/hook?token={SECRET}", "webhook:http://h/hook?token=***"
+    now = [1000.0]
+    box = Outbox(tmp_path / "outbox.db", max_rows=1, max_age_s=60, clock=lambda: now[0], max_bytes=4096)
+    caplog.set_level(logging.INFO, logger="edge_alpr")
+    try:
+        box.put(sink, {"x": 1}, b"\0" * 8192)  # refused: larger than max_bytes
+        box.put(sink, {"x": 2})
+        box.put(sink, {"x": 3})  # the one before is pushed out: max_rows
+        now[0] += 120
+        assert box.peek(sink) == []  # expired
+    finally:
+        box.close()
+    dropped = [r.getMessage() for r in caplog.records if r.name == "edge_alpr.delivery.outbox"]
+    assert len(dropped) == 3 and all(shown in m for m in dropped), dropped
+    assert SECRET not in caplog.text
+
+
+def test_a_long_upload_url_is_hidden_before_it_is_shortened() -> None:
+    password = SECRET * 30  # ~360 characters: cut first, the '@' that ends it would be gone
+    with pytest.raises(InputError) as raised:
+        fetch_image(f"ftp://admin:{password}@cam/snapshot.cgi", UploadUrlConfig(enabled=True))
+    assert "'ftp://cam/snapshot.cgi'" in str(raised.value) and SECRET not in str(raised.value)
+
+
+def test_two_webhooks_that_differ_only_in_a_hidden_secret_are_told_apart(
+        receiver: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Their workers have different names, so one's stall is not hidden by the other's health;
+    and each is posted to at its own URL, secret and all."""
+    urls = [f"http://127.0.0.1:{receiver.port}/api/webhook/{SECRET}-{n}" for n in (1, 2)]
+    cfg = config.from_dict({"webhooks": {"targets": urls}}, "<test>").webhooks
+    outbox, stop = Outbox(tmp_path / "outbox.db"), threading.Event()
+    entered, release = threading.Event(), threading.Event()
+
+    def held(sink: str, send: Any) -> Any:
+        """The first target's send waits for ``release``: its worker is busy, then made overdue."""
+        def sending(item: Any) -> None:
+            if sink.endswith("-1"):
+                entered.set()
+                release.wait(10)
+            send(item)
+        return sending
+
+    hooks = Webhooks(cfg, outbox, stop, wrap=held)
+    try:
+        names = [hooks.workers[url].name for url in urls]
+        assert names == [f"delivery-webhook#{n}:http://127.0.0.1:{receiver.port}/api/webhook/***" for n in (1, 2)]
+        supervisor = Supervisor()
+        supervisor.watch(lambda: hooks.workers.values())
+        caplog.set_level(logging.INFO, logger="edge_alpr")
+        hooks.start()
+        hooks.publish({"plate": "AB123CD"})
+        assert entered.wait(10)
+        hooks.workers[urls[0]].beat(-1.0)  # the first is a second past its promised beat
+        assert supervisor.stalled() == [names[0]]
+        assert any(names[0] in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+        release.set()
+        assert wait_for(lambda: len(receiver.requests) == 2, 10)
+        assert sorted(r["path"] for r in receiver.requests) == [f"/api/webhook/{SECRET}-{n}" for n in (1, 2)]
+    finally:
+        release.set()
+        stop.set()
+        hooks.join(5)
+        outbox.close()
+    assert SECRET not in caplog.text

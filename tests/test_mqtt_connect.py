@@ -163,3 +163,34 @@ def test_a_lost_connection_is_one_warning_with_its_reason_and_one_line_when_back
     assert len(back) == 1 and back[0].startswith(f"mqtt: reconnected to 127.0.0.1:{broker.port} as dev1 after "), back
     assert re.search(r"after \d+\.\d s without a connection \(lost: .+; \d+ failed attempt\(s\)\)$", back[0]), back
     assert len(_warnings(caplog)) == 1, _warnings(caplog)
+
+
+def test_a_connection_taken_over_by_a_client_with_the_same_id_is_warned_of_once(
+        caplog: pytest.LogCaptureFixture, broker: Broker) -> None:
+    """Two devices configured with one client id take the connection from each other about once a
+    second, each reconnecting at the first try: one warning each naming the likely causes and the
+    setting, then quiet (the reconnections at debug level), not an info line a second forever."""
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    pubs = [MqttPublisher(MqttConfig.from_dict({"host": "127.0.0.1", "port": broker.port, "device_id": device,
+                                                "client_id": "gate-reader", "retry_max_s": 0.5}, "t"), environ={})
+            for device in ("dev1", "dev2")]
+    for pub in pubs:
+        pub.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(_warnings(caplog)) < 2:
+            assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records]
+            time.sleep(0.1)
+        warned = len(caplog.records)
+        time.sleep(4.0)  # still taking it from each other
+        later = caplog.records[warned:]
+        assert len([r for r in later if "connected to" in r.getMessage()]) >= 2, "still reconnecting"
+    finally:
+        for pub in pubs:
+            pub.stop(timeout=0.5)
+    warnings = _warnings(caplog)
+    assert len(warnings) == 2, warnings  # one per publisher
+    for w in warnings:
+        assert f"mqtt: the connection to broker 127.0.0.1:{broker.port} dropped 3 times within 60 s" in w, w
+        assert "same client id 'gate-reader'" in w and "mqtt.client_id" in w and "mqtt.keepalive" in w, w
+    assert not [r for r in later if r.levelno >= logging.INFO and "connected to" in r.getMessage()]

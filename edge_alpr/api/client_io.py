@@ -37,8 +37,9 @@ class ClientLimits:
     ``max_body_bytes``: bodies up to this size are gathered before the app runs; larger ones
     go to the app at once (it answers 413).  ``buffer_bytes``: the bodies held for clients
     still sending, all together; past it a body is read by a worker, under the same deadlines.
-    ``send_timeout_s``: the time a client has to take one response, in all, from its first byte
-    (``response_io``); past it the connection is reset and the worker freed.
+    ``send_timeout_s``: the time a client has to take one response, at least, from its first byte;
+    ``send_min_rate``: bytes/s, a large response's longer allowance (``response_io.send_deadline``);
+    past the deadline the connection is reset and the worker freed.
     """
 
     header_timeout_s: float = 10.0
@@ -47,6 +48,7 @@ class ClientLimits:
     max_body_bytes: int = 10 * 1024 * 1024
     buffer_bytes: int = 40 * 1024 * 1024
     send_timeout_s: float = 60.0
+    send_min_rate: float = 16384.0
 
 
 def deadline(start: float, total_s: float, received: int, min_rate: float) -> float:

@@ -36,7 +36,7 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
                          headers: Any, newurl: str) -> urllib.request.Request | None:
         if urlsplit(newurl).scheme.lower() not in ("http", "https"):
-            raise InputError(f"upload_url redirects to {hide_credentials(newurl[:200])!r}; only http:// and "
+            raise InputError(f"upload_url redirects to {hide_credentials(newurl)[:200]!r}; only http:// and "
                              "https:// are fetched")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
@@ -81,9 +81,9 @@ def _check_url(url: str) -> None:
         parts = urlsplit(url)
         parts.port  # noqa: B018  (raises ValueError for a bad port)
     except ValueError as e:
-        raise InputError(f"upload_url {hide_credentials(url[:200])!r} is not a valid URL ({e})") from e
+        raise InputError(f"upload_url {hide_credentials(url)[:200]!r} is not a valid URL ({e})") from e
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise InputError(f"upload_url {hide_credentials(url[:200])!r} must be an http:// or https:// URL")
+        raise InputError(f"upload_url {hide_credentials(url)[:200]!r} must be an http:// or https:// URL")
 
 
 def fetch_image(url: str, cfg: UploadUrlConfig) -> bytes:
@@ -113,7 +113,7 @@ def fetch_image(url: str, cfg: UploadUrlConfig) -> bytes:
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as e:
         if deadline.expired or deadline.passed():  # cut, or a step timed out on what was left
             raise late from e
-        raise InputError(f"upload_url could not be fetched: {hide_credentials(str(e)[:300])}") from e
+        raise InputError(f"upload_url could not be fetched: {hide_credentials(str(e))[:300]}") from e
     finally:
         deadline.cancel()
     if deadline.expired:  # cut short by the deadline: what came is not the whole image

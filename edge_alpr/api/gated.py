@@ -57,7 +57,8 @@ class GatedConnection(cheroot_server.HTTPConnection):
         super().__init__(server, sock, makefile)
         self._input = GatedInput(sock, float(server.timeout))
         self.rfile = GatedReader(self._input, self.rbufsize)
-        self._output = ResponseOutput(sock, float(server.timeout), self.limits.send_timeout_s, self.cuts)
+        self._output = ResponseOutput(sock, float(server.timeout), self.limits.send_timeout_s,
+                                      self.limits.send_min_rate, self.cuts)
         self.wfile = ResponseWriter(self._output, self.wbufsize)  # each response within its deadline
         self._last_used = 0.0
         self._handed_over = False

@@ -7,13 +7,18 @@ waits for the client to read.  The socket's timeout (cheroot's ``server.timeout`
 one wait only, so a client reading a little every few seconds held a worker for as long as the
 response lasted, and one such client per worker left every other client unanswered.
 
-``ResponseOutput`` gives each response ``ClientLimits.send_timeout_s`` in all, from its first
-byte, besides the socket's timeout for each wait.  Past either, the connection is reset: the
+``ResponseOutput`` gives each response a deadline from its first byte (``send_deadline``):
+``ClientLimits.send_timeout_s`` at least, and longer for a large response to a client that keeps
+taking it at ``send_min_rate`` or faster (2 s plus the bytes sent so far at that rate), so that
+an 8 MB watch list or a large CSV export reaches a steady client on a slow link (~100 KB/s over
+LTE or a VPN) while a trickle is still cut.  Each wait for the client is also bounded by the
+socket's timeout (cheroot's ``server.timeout``, 10 s).  Past either, the connection is reset: the
 bytes not yet sent are dropped rather than left to the kernel to trickle out, the worker goes
 back to the pool, the event is logged once and counted (``ResponseCuts``, read by ``/metrics``
-as ``edge_alpr_http_responses_cut_total``).  Each cut costs its client a connection and held a
-worker for ``send_timeout_s`` at most, so the warnings come at most ``api.threads`` per
-``send_timeout_s``: a hostile client cannot flood the log.
+as ``edge_alpr_http_responses_cut_total``).  Each cut costs its client a connection, and a
+client that takes nothing is cut after the socket's timeout, so a hostile client's warnings
+come at most ``api.threads`` per 10 s: it cannot flood the log.  (One that keeps up the minimum
+rate is a client being served, and holds its worker as any download does.)
 """
 
 from __future__ import annotations
@@ -26,9 +31,20 @@ import threading
 import time
 from typing import Any
 
+from .client_io import RATE_GRACE_S
+
 log = logging.getLogger(__name__)
 
 _RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets, dropping unsent bytes
+
+
+def send_deadline(start: float, total_s: float, sent: int, min_rate: float) -> float:
+    """When a response begun at ``start`` must be taken, ``sent`` bytes in: ``total_s`` after its
+    first byte, or later while the client keeps up ``min_rate`` (0 = ``total_s`` in all).  The
+    mirror of ``client_io.deadline``: there the rate shortens the time, here it lengthens it."""
+    if min_rate <= 0:
+        return start + total_s
+    return start + max(total_s, RATE_GRACE_S + sent / min_rate)
 
 
 def request_label(head: bytes | bytearray) -> str:
@@ -46,12 +62,14 @@ class ResponseCuts:
         self._lock = threading.Lock()
 
     def add(self) -> None:
+        """Count one cut; from any worker thread, hence the lock (``+=`` is not atomic)."""
         with self._lock:
             self.count += 1
 
 
 class ResponseOutput(socket.SocketIO):
-    """The raw stream under a connection's ``wfile``: every send within the response's deadline.
+    """The raw stream under a connection's ``wfile``: every send within the response's deadline
+    (``send_deadline`` of ``total_s`` and ``min_rate``).
 
     A send past the deadline, or one that waits the socket's whole timeout for the client,
     raises ``TimeoutError("timed out")`` once (cheroot then ends the connection quietly: the
@@ -59,11 +77,11 @@ class ResponseOutput(socket.SocketIO):
     written, so that cheroot's clean-up cannot block either.
     """
 
-    def __init__(self, sock: socket.socket, idle_timeout: float, total_s: float,
+    def __init__(self, sock: socket.socket, idle_timeout: float, total_s: float, min_rate: float,
                  cuts: ResponseCuts) -> None:
         super().__init__(sock, "wb")
         self.sock = sock
-        self.idle_timeout, self.total_s, self.cuts = idle_timeout, total_s, cuts
+        self.idle_timeout, self.total_s, self.min_rate, self.cuts = idle_timeout, total_s, min_rate, cuts
         self.started: float | None = None  # the current response's first byte; None: not yet
         self.sent = 0
         self.peer = self.request = ""  # for the log
@@ -75,12 +93,19 @@ class ResponseOutput(socket.SocketIO):
         self.started, self.sent, self.peer, self.request = None, 0, peer, request
 
     def write(self, b: Any) -> int | None:
+        """Send what the socket takes of ``b`` within the deadline and one wait; the bytes sent.
+
+        Why each call recomputes the deadline: every byte the client took extends it (at
+        ``min_rate``), and the wait is bounded by what is left of it, so a steady client is never
+        cut and a stalled one is cut at the deadline or after one wait, whichever comes first.
+        Once cut, everything is discarded (reported as written) so that the clean-up cannot block.
+        """
         if self.cut:
             return memoryview(b).nbytes
         now = time.monotonic()
         if self.started is None:
             self.started = now
-        left = self.started + self.total_s - now
+        left = send_deadline(self.started, self.total_s, self.sent, self.min_rate) - now
         try:
             if left <= 0:
                 raise TimeoutError("timed out")
@@ -100,10 +125,11 @@ class ResponseOutput(socket.SocketIO):
         except OSError:  # already gone: nothing left to drop
             pass
         log.warning("http: reset the connection of %s after %.1f s: it did not take the response "
-                    "to %s (%d bytes sent); a client gets api.send_timeout_s (%g s) for a response "
-                    "and %g s for each wait; raise api.send_timeout_s if clients this slow are "
+                    "to %s (%d bytes sent); a client gets api.send_timeout_s (%g s) for a response, "
+                    "longer while it takes api.send_min_rate (%g bytes/s), and %g s for each wait; "
+                    "raise api.send_timeout_s or lower api.send_min_rate if clients this slow are "
                     "expected", self.peer, elapsed, self.request or "its request", self.sent,
-                    self.total_s, self.idle_timeout)
+                    self.total_s, self.min_rate, self.idle_timeout)
 
 
 class ResponseWriter(_pyio.BufferedWriter):  # the pure-Python writer cheroot itself uses

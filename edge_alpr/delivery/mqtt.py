@@ -82,9 +82,9 @@ class MqttPublisher:
         self._sweep = mqtt_retained.Sweep(self.base, self.device, cfg.ha_prefix, self.status_topic)
         self._lock = threading.RLock()  # re-entered: _on_connect publishes under it
         self._has_password = bool(mqtt_connect.resolve_password(cfg, environ))
-        self._outage = mqtt_connect.Outage(cfg)  # why it is not connected, said once per outage
-        self.client = mqtt_connect.make_client(cfg, cfg.client_id or f"edge-alpr-{self.device}",
-                                               self.status_topic, OFFLINE, environ)
+        client_id = cfg.client_id or f"edge-alpr-{self.device}"
+        self._outage = mqtt_connect.Outage(cfg, client_id)  # why it is not connected, said once per outage
+        self.client = mqtt_connect.make_client(cfg, client_id, self.status_topic, OFFLINE, environ)
         self.client.on_connect = self._on_connect
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect

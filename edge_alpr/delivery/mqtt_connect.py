@@ -18,6 +18,7 @@ import socket
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -32,6 +33,11 @@ log = logging.getLogger("edge_alpr.delivery.mqtt")
 
 # MQTT 5 reason codes paho gives a refused CONNECT (a 3.1.1 broker's return codes mapped to them)
 BAD_PROTOCOL, BAD_CLIENT_ID, BAD_LOGIN, NOT_AUTHORIZED, UNAVAILABLE = 132, 133, 134, 135, 136
+
+# a connection dropped this many times within FLAP_WINDOW_S keeps being taken away (``Outage.lost``)
+FLAP_DROPS = 3
+FLAP_WINDOW_S = 60.0
+STABLE_S = 300.0  # up this long: the flapping is over (the next drops may be warned of again)
 
 
 def resolve_password(cfg: MqttConfig, environ: Mapping[str, str] | None = None) -> str | None:
@@ -153,10 +159,20 @@ class Outage:
     is only noted (``lost``); the warning comes with the first failed reconnection and names both
     why it dropped and why it cannot be made again, with the fix.  A reconnection at the first
     try is no outage to warn of: its info line says what was lost.
+
+    A connection that keeps dropping and coming back at once (``FLAP_DROPS`` drops within
+    ``FLAP_WINDOW_S``: another client with the same client id, or a broker closing it for missed
+    keep-alives) is warned of once, naming those causes; its reconnections are then logged at
+    debug level until it has stayed up ``STABLE_S``, so it neither floods the log nor hides from
+    ``journalctl -p warning``.
     """
 
-    def __init__(self, cfg: MqttConfig) -> None:
+    def __init__(self, cfg: MqttConfig, client_id: str) -> None:
         self.where = f"{cfg.host}:{cfg.port}"
+        self.client_id, self.keepalive = client_id, cfg.keepalive
+        self._drops: deque[float] = deque()  # when the connection dropped, within FLAP_WINDOW_S
+        self._flapping = False  # warned of; quiet until the connection stays up STABLE_S
+        self._up_since: float | None = None  # when the latest connection was made
         self.why: Why | None = None  # the latest failure of this outage, None while connected
         self.dropped: str | None = None  # why the connection dropped, when the outage began so
         self.since: float | None = None  # when the outage began (monotonic), None while connected
@@ -169,6 +185,26 @@ class Outage:
         self.why, self.dropped, self.since, self.attempts = None, reason, time.monotonic(), 0
         self._warned = self._refused = False
         log.debug("mqtt: lost the connection to broker %s (%s); reconnecting", self.where, reason)
+        self._count_drop(reason)
+
+    def _count_drop(self, reason: str) -> None:
+        """Warn once of a connection that keeps dropping soon after it is made (see the class)."""
+        now = time.monotonic()
+        if self._up_since is not None and now - self._up_since >= STABLE_S:
+            self._drops.clear()
+            self._flapping = False
+        self._drops.append(now)
+        while self._drops[0] < now - FLAP_WINDOW_S:
+            self._drops.popleft()
+        if self._flapping or len(self._drops) < FLAP_DROPS:
+            return
+        self._flapping = True
+        log.warning("mqtt: the connection to broker %s dropped %d times within %.0f s, each time soon after "
+                    "it was made (last: %s); likely another client connects with the same client id %r "
+                    "(set mqtt.client_id to one no other client uses), or the broker closes it for missed "
+                    "keep-alives (mqtt.keepalive is %d s; check the network and the broker's log); "
+                    "reconnecting quietly until it stays up for %.0f s", self.where, len(self._drops),
+                    FLAP_WINDOW_S, reason, self.client_id, self.keepalive, STABLE_S)
 
     def failed(self, why: Why, refusal: bool = False) -> None:
         self.why, self._refused = why, refusal
@@ -191,14 +227,17 @@ class Outage:
             self.failed(why)
 
     def ended(self, device: str) -> None:
-        """Connected: said once, with the outage it ends; the next failure is a new outage."""
+        """Connected: said once, with the outage it ends (at debug level while the connection
+        keeps dropping, warned of already); the next failure is a new outage."""
+        self._up_since = time.monotonic()
         if self.since is None:
             log.info("mqtt: connected to %s as %s", self.where, device)
         else:
-            log.info("mqtt: %s to %s as %s after %.1f s without a connection (%s%d failed attempt(s))",
-                     "reconnected" if self.dropped else "connected", self.where, device,
-                     time.monotonic() - self.since, f"lost: {self.dropped}; " if self.dropped else "",
-                     self.attempts)
+            log.log(logging.DEBUG if self._flapping else logging.INFO,
+                    "mqtt: %s to %s as %s after %.1f s without a connection (%s%d failed attempt(s))",
+                    "reconnected" if self.dropped else "connected", self.where, device,
+                    time.monotonic() - self.since, f"lost: {self.dropped}; " if self.dropped else "",
+                    self.attempts)
         self.why, self.dropped, self.since, self.attempts = None, None, None, 0
         self._warned = False
 

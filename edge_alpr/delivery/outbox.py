@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..credentials import hide_credentials
 from .outbox_bounds import (
     DEFAULT_MAX_BYTES,
     MIB,
@@ -145,7 +146,7 @@ class Outbox:
                 raise
         for sink, size in refused:
             log.error("outbox: refused an event of %d bytes for %s: larger than outbox.max_bytes "
-                      "(%d); counted as dropped", size, sink, self.max_bytes)
+                      "(%d); counted as dropped", size, hide_credentials(sink), self.max_bytes)
         with self._changed:
             self._changed.notify_all()
         return ids

@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 
+from ..credentials import hide_credentials
 from .outbox_schema import INCREMENTAL
 
 # The outbox's lines keep one logger name, whichever of its modules writes them.
@@ -55,7 +56,7 @@ def drop_expired(db: sqlite3.Connection, now: float, max_age_s: float) -> None:
         db.execute("DELETE FROM outbox WHERE created < ?", (cutoff,))
         for sink, n in rows:
             count(db, sink, "dropped", n)
-            log.warning("outbox: dropped %d event(s) of %s older than %.0f s", n, sink, max_age_s)
+            log.warning("outbox: dropped %d event(s) of %s older than %.0f s", n, hide_credentials(sink), max_age_s)
 
 
 def trim_bytes(db: sqlite3.Connection, limit: int, max_bytes: int) -> None:
@@ -90,7 +91,7 @@ def _drop_through(db: sqlite3.Connection, last_seq: int, why: str) -> None:
     db.execute("DELETE FROM outbox WHERE seq <= ?", (last_seq,))
     for sink, n in rows:
         count(db, sink, "dropped", n)
-        log.warning("outbox: %s, dropped %d oldest event(s) of %s", why, n, sink)
+        log.warning("outbox: %s, dropped %d oldest event(s) of %s", why, n, hide_credentials(sink))
 
 
 def count(db: sqlite3.Connection, sink: str, column: str, n: int) -> None:

@@ -42,6 +42,13 @@ def sink_name(target: WebhookTarget) -> str:
     return f"webhook:{target.url}"
 
 
+def shown_name(target: WebhookTarget, position: int) -> str:
+    """How a target is named in logs, worker names and reports: its URL with the credentials
+    hidden, after its position in the list, because two URLs that differ only in a hidden token
+    look the same once hidden (and the supervisor tells its workers apart by name)."""
+    return f"webhook#{position}:{hide_credentials(target.url)}"
+
+
 def event_id(item: OutboxItem) -> str:
     """The ``X-Edge-Alpr-Event-Id`` of a queued request (see the module docstring).
 
@@ -78,12 +85,13 @@ class Webhooks:
         self.outbox = outbox
         self.stop = stop
         self.workers: dict[str, DeliveryWorker] = {}
-        for target in cfg.targets:
+        for position, target in enumerate(cfg.targets, 1):
             send = self._sender(target)
             self.workers[target.url] = DeliveryWorker(
                 outbox, sink_name(target), wrap(sink_name(target), send) if wrap else send, stop,
                 backoff_initial_s=cfg.backoff_initial_s, backoff_max_s=cfg.backoff_max_s,
-                max_failures=cfg.max_failures, send_timeout_s=cfg.timeout_s)
+                max_failures=cfg.max_failures, send_timeout_s=cfg.timeout_s,
+                shown=shown_name(target, position))
 
     def start(self) -> None:
         for worker in self.workers.values():

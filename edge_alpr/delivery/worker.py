@@ -59,12 +59,16 @@ class DeliveryWorker(Worker):
         idle_poll_s: float = 0.5,
         batch: int = 16,
         send_timeout_s: float = 30.0,
+        shown: str | None = None,
     ) -> None:
-        super().__init__(f"delivery-{hide_credentials(sink)}", stop, deadline_s=idle_poll_s + DEFAULT_DEADLINE_S,
+        """``shown``: the sink in the worker's name, logs and reports (default: ``sink`` with its
+        credentials hidden); unique per worker, as the supervisor tells workers apart by name."""
+        shown = shown if shown is not None else hide_credentials(sink)
+        super().__init__(f"delivery-{shown}", stop, deadline_s=idle_poll_s + DEFAULT_DEADLINE_S,
                          backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s)
         self.outbox = outbox
         self.sink = sink  # the queue's key in the outbox
-        self.shown = hide_credentials(sink)  # the sink in logs and reports: a webhook URL's token hidden
+        self.shown = shown  # the sink in logs and reports: a webhook URL's token hidden
         self.send = send
         self.max_failures = max_failures
         self.idle_poll_s = idle_poll_s

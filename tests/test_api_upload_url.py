@@ -144,7 +144,10 @@ def test_a_hostile_image_server_is_a_prompt_4xx(fetching_api: Any, image_server:
 
 @pytest.mark.parametrize("url", ["http://[::1/x.jpg", "http://[127.0.0.1]/x.jpg", "http://127.0.0.1:80x/x.jpg",
                                  "http://127.0.0.1:99999/x.jpg", "http://a b/x.jpg", "http://:80/x.jpg",
-                                 "file:///etc/passwd", "gopher://127.0.0.1/x"])
+                                 "file:///etc/passwd", "gopher://127.0.0.1/x",
+                                 # a name IDNA cannot encode: a label over 63 characters
+                                 "http://" + "a" * 70 + ".example/x.jpg",
+                                 "http://u:" + "p" * 300 + "@" + "h" * 64 + "/x"])
 def test_a_malformed_upload_url_is_400(fetching_api: Any, url: str) -> None:
     response = requests.post(fetching_api.url + READ, data={"upload_url": url}, timeout=30)
     assert response.status_code == 400, (response.status_code, response.text)

@@ -81,6 +81,8 @@ def resolve(host: str, port: int, deadline: Deadline) -> list[AddrInfo]:
             found.append(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
         except OSError as e:
             failed.append(e)
+        except UnicodeError as e:  # a name IDNA cannot encode (a label over 63 characters...)
+            failed.append(OSError(f"{host!r} is not a host name: {e}"))
         finally:
             _LOOKUPS.release()
             done.set()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 from .configutil import resolve_secret
 from .errors import ConfigError
@@ -90,3 +91,33 @@ def token_warning(token: str | None, env_name: str, credential: str) -> str:
     return (f"the API token in {env_name} (or the systemd credential {credential}) is weak ({why}): "
             f"anyone who reaches the API can guess it in time; set a random one of at least "
             f"{MIN_TOKEN_CHARS} characters, e.g. the output of: {MAKE_TOKEN}")
+
+
+def service_token_warning(config_path: Path, credential: str) -> str:
+    """The warning for the token the service would load from ``<config's folder>/<credential>``
+    (``/etc/edge-alpr/api_token``, the file the documented ``LoadCredential=`` drop-in names),
+    or why it cannot be judged here; "" for no such file or a strong token.
+
+    Why: ``check-config`` run by hand or by postinst has no ``CREDENTIALS_DIRECTORY``, so the
+    token the service reads through systemd is not otherwise seen; only root can read the file.
+    """
+    if not credential:
+        return ""
+    path = config_path.parent / credential
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""
+    except PermissionError:
+        return (f"{path} (the API token, if the service loads it as its credential {credential}) "
+                f"is not readable by this user, so its strength is not checked here; run "
+                f"check-config as root, or see the service's check at its start: "
+                f"journalctl -u edge-alpr -p warning")
+    except (OSError, UnicodeDecodeError) as e:
+        return f"{path}: cannot read the API token ({e}); the service reads it as the credential {credential}"
+    why = weak_token(token) if token else ""
+    if not why:
+        return ""
+    return (f"the API token in {path} (the systemd credential {credential}) is weak ({why}): "
+            f"anyone who reaches the API can guess it in time; write a random one of at least "
+            f"{MIN_TOKEN_CHARS} characters there, e.g. the output of: {MAKE_TOKEN}")

@@ -21,6 +21,7 @@ from console_service import CAMERA, ENTRY, HOSTILE, LABEL, MAX_DISTANCE, running
 from PIL import Image
 
 from edge_alpr.api import auth_throttle, console_auth
+from edge_alpr.api.auth_throttle import Client
 from edge_alpr.api.console_auth import COOKIE, ConsoleAuth
 from edge_alpr.api.console_status import VIEW_WIDTH
 from edge_alpr.fuzzy import distance
@@ -159,7 +160,7 @@ def test_wrong_tokens_are_throttled(api_factory: Callable[..., RunningApi]) -> N
 def test_sessions_expire_and_end_with_the_token() -> None:
     now = [1_000_000.0]
     auth = ConsoleAuth(TOKEN, clock=lambda: now[0])
-    session = auth.login(TOKEN, "192.0.2.1")
+    session = auth.login(TOKEN, Client("192.0.2.1", "192.0.2.1"))
     environ = {"HTTP_COOKIE": f"other=1; {COOKIE}={session}", "REQUEST_METHOD": "GET"}
     assert auth.session(environ) == session
     auth.check(environ)

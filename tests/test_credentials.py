@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import subprocess
 import threading
@@ -165,6 +166,25 @@ def test_check_config_warns_of_a_weak_token_and_passes(tmp_path: Path) -> None:
                             capture_output=True, text=True, check=True).stdout.strip()
     out = cli("check-config", "--config", str(cfg), env={"EDGE_ALPR_API_TOKEN": strong})
     assert out.returncode == 0 and "weak" not in out.stderr, out.stderr
+
+
+def test_check_config_judges_the_token_file_the_service_loads(tmp_path: Path) -> None:
+    # by hand or in postinst there is no CREDENTIALS_DIRECTORY: the token is in the file that
+    # the LoadCredential=api_token:/etc/edge-alpr/api_token drop-in names, beside the config
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\n")
+    unset = {"EDGE_ALPR_API_TOKEN": "", "CREDENTIALS_DIRECTORY": ""}
+    (tmp_path / "api_token").write_text("s3cret\n")
+    out = cli("check-config", "--config", str(cfg), env=unset)
+    assert out.returncode == 0 and "weak" in out.stderr and str(tmp_path / "api_token") in out.stderr, out.stderr
+    assert "s3cret" not in out.stderr and MAKE_TOKEN in out.stderr
+    (tmp_path / "api_token").write_text("kX9-vQ2_mT7pL4wZ-r8Yb\n")
+    out = cli("check-config", "--config", str(cfg), env=unset)
+    assert out.returncode == 0 and "warning" not in out.stderr, out.stderr
+    if os.geteuid() != 0:  # root reads any file
+        (tmp_path / "api_token").chmod(0)
+        out = cli("check-config", "--config", str(cfg), env=unset)
+        assert out.returncode == 0 and "not readable" in out.stderr and "as root" in out.stderr, out.stderr
 
 
 def test_a_weak_token_is_warned_of_once_at_start_and_still_works(api_factory: Any,

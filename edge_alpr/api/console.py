@@ -46,6 +46,7 @@ FILES = Path(__file__).resolve().parent / "console_files"
 RECENT_EVENTS = 50
 REFRESH_S = 3
 MAX_FORM_BYTES = 4096
+MAX_CAMERA_DIGITS = 6  # a camera number longer than this names no camera
 FILTERS = ("plate", "distance", "camera", "since", "until", "list")
 STATIC = {"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8"}
 SECURITY_HEADERS = {
@@ -194,7 +195,9 @@ class Console:
 
     def view(self, index: str) -> bottle.HTTPResponse:
         loops = status.cameras(self.ctx)
-        if not (index.isascii() and index.isdigit()) or int(index) >= len(loops):  # not '²'
+        # ASCII digits only (not '²'), and few: int() refuses over 4,300 digits with a ValueError
+        if not (index.isascii() and index.isdigit() and len(index) <= MAX_CAMERA_DIGITS) \
+                or int(index) >= len(loops):
             raise InputError(f"no camera number {index[:20]!r}", status=404)
         wl = self.ctx.watchlists
         data = status.view_jpeg(loops[int(index)],

@@ -22,12 +22,15 @@ token for a session cookie:
   does) or, for the logout form, a ``csrf`` field; SameSite=Strict is the first wall.
 * Wrong tokens are throttled per client, at the form and in the header alike
   (``auth_throttle``): the token cannot be guessed at network speed through either.
-* A write that a browser says comes from a page of another site (``Sec-Fetch-Site``
-  ``cross-site`` or ``same-site``) is refused, with or without a token: a server without a
+* A write without an ``Authorization`` header that a browser says comes from a page of another
+  site (``Sec-Fetch-Site`` ``cross-site`` or ``same-site``) is refused: a server without a
   token has no cookie and no CSRF token, and a page the device's own browser opens could
   otherwise post reads to it (a multipart form needs no CORS preflight).  The console's own
   page sends ``same-origin``; programs and older browsers send no such header and pass.  The
-  login and logout forms refuse them too (another site could otherwise log a user out).
+  login and logout forms refuse them too (another site could otherwise log a user out).  A
+  request with the header is not refused: a browser adds that header only at a page's request,
+  after a CORS preflight this server never allows, so a page holding the token (a dashboard
+  on a sibling host behind a proxy that adds CORS) is the token holder's own.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import InputError, Throttled
-from .auth_throttle import TokenThrottle, client_of, retry_after
+from .auth_throttle import Client, Refused, TokenThrottle, client_of, retry_after
 
 COOKIE = "edge_alpr_session"
 CSRF_HEADER = "HTTP_X_CSRF_TOKEN"
@@ -106,10 +109,11 @@ class ConsoleAuth:
         """Pass, or raise ``InputError`` 403 saying what is missing (the API's wording), 429
         (``Throttled``) when this client sent too many wrong tokens."""
         method = environ.get("REQUEST_METHOD", "GET")
-        refuse_other_site(environ)
+        header = environ.get("HTTP_AUTHORIZATION", "")
+        if not header.strip():
+            refuse_other_site(environ)
         if self.token is None:
             return
-        header = environ.get("HTTP_AUTHORIZATION", "")
         if not header.strip():
             session = self.session(environ)
             if session is not None:
@@ -134,19 +138,21 @@ class ConsoleAuth:
         return bool(expected) and hmac.compare_digest(supplied.encode("latin-1", "replace"),
                                                        expected.encode())
 
-    def _token_ok(self, supplied: bytes, client: str) -> bool:
+    def _token_ok(self, supplied: bytes, client: Client) -> bool:
         """Whether ``supplied`` (the token's UTF-8 bytes) is the token, compared in constant
-        time; ``Throttled`` before any comparison when ``client`` guessed too often."""
-        wait = self.throttle.wait_s(client)
-        if wait:
-            raise Throttled(f"Too many wrong tokens from {client}; wait {retry_after(wait)} s, "
-                            "and check the token the client sends.", retry_after(wait))
+        time; ``Throttled`` before any comparison when ``client`` guessed too often.  The try is
+        counted before the comparison, so parallel requests get no extra guesses."""
+        attempt = self.throttle.attempt(client)
+        if isinstance(attempt, Refused):
+            wait = retry_after(attempt.wait_s)
+            raise Throttled(f"Too many wrong tokens from {attempt.whose}; wait {wait} s, and "
+                            "check the token the client sends.", wait)
         if self.token is not None and hmac.compare_digest(supplied, self.token):
+            attempt.right()
             return True
-        self.throttle.failed(client)
         return False
 
-    def login(self, supplied: str, client: str) -> str:
+    def login(self, supplied: str, client: Client) -> str:
         """A new session for the right token (the form's text); ``InputError`` 403 when wrong,
         ``Throttled`` when ``client`` sent too many wrong ones."""
         if not self._token_ok(supplied.strip().encode("utf-8", "replace"), client):

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -426,6 +427,21 @@ def _upgrade_unattended(box: Container, deb: Path, tmp_path: Path, tag: str) -> 
 SYSTEMCTL_NOISE = ("Could not execute systemctl", "Job for edge-alpr.service failed", "journalctl -xe")
 
 
+@contextmanager
+def _config_restored(box: Container) -> Iterator[None]:
+    """The unit running, then what the test does to /etc/edge-alpr/config.yaml, then the config
+    as it was and the unit running again whatever the test found: the tests after it share the
+    container."""
+    assert _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
+    good = box.sh("cat /etc/edge-alpr/config.yaml").stdout
+    try:
+        yield
+    finally:
+        (box.rootfs / "etc" / "edge-alpr" / "config.yaml").write_text(good)
+        box.sh("systemctl reset-failed edge-alpr.service; systemctl restart edge-alpr.service", check=False)
+    assert _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
+
+
 def test_an_upgrade_over_a_config_the_new_version_rejects_says_why(
         deb: Path, booted: tuple[Container, set[str], Path], tmp_path: Path) -> None:
     """A config the new version rejects (here a key it does not know): the upgrade ends
@@ -434,10 +450,8 @@ def test_an_upgrade_over_a_config_the_new_version_rejects_says_why(
     and restarts), without deb-systemd-invoke's 'Could not execute systemctl' or systemctl's
     'Job for ... failed'.  The unit is left failed (exit 78), not restarted."""
     box, _, _ = booted
-    assert _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
-    good = box.sh("cat /etc/edge-alpr/config.yaml").stdout
-    box.sh("printf '\\nnot_a_key: 1\\n' >> /etc/edge-alpr/config.yaml")
-    try:
+    with _config_restored(box):
+        box.sh("printf '\\nnot_a_key: 1\\n' >> /etc/edge-alpr/config.yaml")
         said = _upgrade_unattended(box, deb, tmp_path, "upgrade3")
         assert said.count("edge-alpr: error: /etc/edge-alpr/config.yaml: unknown key 'not_a_key'") == 1, said[-3000:]
         assert ("edge-alpr.service will not start until /etc/edge-alpr/config.yaml is fixed (compare it with "
@@ -448,10 +462,6 @@ def test_an_upgrade_over_a_config_the_new_version_rejects_says_why(
         time.sleep(6)  # longer than RestartSec: a restart would have begun by now
         assert box.show("ActiveState", "ExecMainStatus", "NRestarts") == \
             {"ActiveState": "failed", "ExecMainStatus": "78", "NRestarts": "0"}
-    finally:
-        (box.rootfs / "etc" / "edge-alpr" / "config.yaml").write_text(good)
-        box.sh("systemctl reset-failed edge-alpr.service; systemctl restart edge-alpr.service", check=False)
-    assert _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
 
 
 def test_an_upgrade_over_a_deleted_config_says_how_to_restore_it(
@@ -461,20 +471,14 @@ def test_an_upgrade_over_a_deleted_config_says_how_to_restore_it(
     says so on apt's output, with the command that restores the default, and says nothing else
     of the failed start."""
     box, _, _ = booted
-    assert _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
-    good = box.sh("cat /etc/edge-alpr/config.yaml").stdout
-    box.sh("rm /etc/edge-alpr/config.yaml")
-    try:
+    with _config_restored(box):
+        box.sh("rm /etc/edge-alpr/config.yaml")
         said = _upgrade_unattended(box, deb, tmp_path, "upgrade4")
         assert box.sh("test -e /etc/edge-alpr/config.yaml", check=False).returncode != 0, "the deleted file came back"
         assert ("edge-alpr: /etc/edge-alpr/config.yaml was deleted and edge-alpr.service will not start without "
                 "it; to restore the default: cp /usr/share/edge-alpr/config.yaml /etc/edge-alpr/config.yaml, "
                 "then: systemctl restart edge-alpr") in said, said[-3000:]
         assert not [noise for noise in SYSTEMCTL_NOISE if noise in said], said[-3000:]
-    finally:
-        (box.rootfs / "etc" / "edge-alpr" / "config.yaml").write_text(good)
-        box.sh("systemctl reset-failed edge-alpr.service; systemctl restart edge-alpr.service", check=False)
-    assert _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
 
 
 def test_an_upgrade_whose_restart_fails_says_where_to_look(
@@ -483,26 +487,22 @@ def test_an_upgrade_whose_restart_fails_says_where_to_look(
     another program): the upgrade ends configured, and apt's output says that the unit did not
     start and where its error is, without systemctl's own failure lines."""
     box, _, _ = booted
-    assert _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
-    good = box.sh("cat /etc/edge-alpr/config.yaml").stdout
-    box.sh("systemd-run --unit=port-taker python3 -c 'import socket, time; s = socket.socket(); "
-           "s.bind((\"127.0.0.1\", 8081)); s.listen(); time.sleep(600)'")
-    box.sh("sed -i 's/^  port: 8080$/  port: 8081/' /etc/edge-alpr/config.yaml && "
-           "grep -q '^  port: 8081$' /etc/edge-alpr/config.yaml")
-    try:
-        said = _upgrade_unattended(box, deb, tmp_path, "upgrade5")
-        assert ("edge-alpr: edge-alpr.service did not start: its error: journalctl -u edge-alpr -p err -n 5; "
-                "once fixed (edge-alpr check-config checks the config): systemctl restart edge-alpr") in said, \
-            said[-3000:]
-        assert not [noise for noise in SYSTEMCTL_NOISE if noise in said], said[-3000:]
-        assert box.show("ActiveState", "ExecMainStatus") == {"ActiveState": "failed", "ExecMainStatus": "78"}
-        errors = box.sh("journalctl -u edge-alpr -p err -n 5 -o cat --no-pager").stdout
-        assert "cannot listen on 127.0.0.1:8081" in errors, errors
-    finally:
-        box.sh("systemctl stop port-taker.service", check=False)
-        (box.rootfs / "etc" / "edge-alpr" / "config.yaml").write_text(good)
-        box.sh("systemctl reset-failed edge-alpr.service; systemctl restart edge-alpr.service", check=False)
-    assert _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
+    with _config_restored(box):
+        box.sh("systemd-run --unit=port-taker python3 -c 'import socket, time; s = socket.socket(); "
+               "s.bind((\"127.0.0.1\", 8081)); s.listen(); time.sleep(600)'")
+        box.sh("sed -i 's/^  port: 8080$/  port: 8081/' /etc/edge-alpr/config.yaml && "
+               "grep -q '^  port: 8081$' /etc/edge-alpr/config.yaml")
+        try:
+            said = _upgrade_unattended(box, deb, tmp_path, "upgrade5")
+            assert ("edge-alpr: edge-alpr.service did not start: its error: journalctl -u edge-alpr -p err -n 5; "
+                    "once fixed (edge-alpr check-config checks the config): systemctl restart edge-alpr") in said, \
+                said[-3000:]
+            assert not [noise for noise in SYSTEMCTL_NOISE if noise in said], said[-3000:]
+            assert box.show("ActiveState", "ExecMainStatus") == {"ActiveState": "failed", "ExecMainStatus": "78"}
+            errors = box.sh("journalctl -u edge-alpr -p err -n 5 -o cat --no-pager").stdout
+            assert "cannot listen on 127.0.0.1:8081" in errors, errors
+        finally:
+            box.sh("systemctl stop port-taker.service", check=False)
 
 
 def test_service_boots_reads_plates_and_purges(booted: tuple[Container, set[str], Path]) -> None:

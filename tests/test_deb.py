@@ -505,6 +505,24 @@ def test_an_upgrade_whose_restart_fails_says_where_to_look(
             box.sh("systemctl stop port-taker.service", check=False)
 
 
+def test_an_upgrade_shows_check_config_s_warnings(
+        deb: Path, booted: tuple[Container, set[str], Path], tmp_path: Path) -> None:
+    """A config check-config passes with a warning (a camera's image folder that does not exist:
+    run stops at its start until it is there, since it may be a disk mounted later): the upgrade
+    shows the warning on apt's output, beside what became of the start, instead of only "did not
+    start"."""
+    box, _, _ = booted
+    with _config_restored(box):
+        box.sh("sed -i -e '/^stream:/,/^  cameras:/ s/^  enabled: false /  enabled: true  /' "
+               "-e 's#source: {kind: folder, path: \"\"}#source: {kind: folder, path: /srv/no-such-folder}#' "
+               "/etc/edge-alpr/config.yaml && grep -q 'path: /srv/no-such-folder' /etc/edge-alpr/config.yaml")
+        said = _upgrade_unattended(box, deb, tmp_path, "upgrade6")
+        warning = ("edge-alpr: warning: camera sample: image folder '/srv/no-such-folder' does not exist "
+                   "(run stops at its start until this is fixed)")
+        assert said.count(warning) == 1, said[-3000:]
+        assert not [noise for noise in SYSTEMCTL_NOISE if noise in said], said[-3000:]
+
+
 def test_service_boots_reads_plates_and_purges(booted: tuple[Container, set[str], Path]) -> None:
     box, before, log = booted
     # Type=notify: "active" means READY=1 arrived.  It may still be starting right after boot.

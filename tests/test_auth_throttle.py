@@ -10,6 +10,7 @@ the server hands it over (``REMOTE_ADDR``).
 from __future__ import annotations
 
 import http.client
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -160,3 +161,26 @@ def test_the_client_of_a_request() -> None:
     assert client_of({"REMOTE_ADDR": "fe80::1%eth0"}) == Client("fe80::1", "fe80::/64")
     assert client_of({"REMOTE_ADDR": "::ffff:192.0.2.1"}) == Client("192.0.2.1", "192.0.2.1")
     assert client_of({}) == Client("unknown", "unknown")
+
+
+def test_each_lockout_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    """An admin hears of a guesser: one warning when an address is locked out, naming it and
+    the wait, none for the refused requests after it, and one again for its next lockout."""
+    now = [1000.0]
+    auth = ConsoleAuth(TOKEN, clock=lambda: now[0])
+    auth.throttle = TokenThrottle(clock=lambda: now[0])
+    caplog.set_level(logging.WARNING, logger="edge_alpr.api.console_auth")
+
+    def lockouts() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "too many wrong tokens" in r.getMessage()]
+
+    for _ in range(3):
+        for i in range(auth_throttle.MAX_FAILURES):
+            _request(auth, "192.0.2.9", f"guess{i}")
+        for _ in range(5):
+            with pytest.raises(Throttled):
+                auth.check({"REMOTE_ADDR": "192.0.2.9", "HTTP_AUTHORIZATION": f"Token {TOKEN}"})
+        now[0] += auth_throttle.FAILURE_WINDOW_S + 1
+    assert len(lockouts()) == 3, lockouts()
+    assert "from 192.0.2.9: its token checks are refused for 60 s" in lockouts()[0]
+    assert TOKEN not in caplog.text

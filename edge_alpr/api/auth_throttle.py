@@ -84,6 +84,7 @@ class Refused:
 
     wait_s: float
     whose: str
+    first: bool = False  # the first refusal of this lockout: the one worth a line in the log
 
 
 class Attempt:
@@ -110,6 +111,7 @@ class TokenThrottle:
         self._addresses: collections.OrderedDict[str, _Failures] = collections.OrderedDict()
         self._networks: collections.OrderedDict[str, _Failures] = collections.OrderedDict()
         self._trusted: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self._told: collections.OrderedDict[str, float] = collections.OrderedDict()  # whose -> lockout end
 
     def attempt(self, client: Client) -> Attempt | Refused:
         """An ``Attempt`` (already counted as a failure) when ``client`` may have a token
@@ -125,13 +127,24 @@ class TokenThrottle:
             for whose, failures, most in counts:
                 wait = _wait(failures, most, now)
                 if wait > 0:
-                    return Refused(wait, whose)
+                    return Refused(wait, whose, self._first_refusal(whose, now, wait))
             _age(self._all, now)
             self._all.append(now)
             _count(self._addresses, client.address, now, MAX_FAILURES)
             if client.network != client.address:
                 _count(self._networks, client.network, now, MAX_FAILURES_NET)
             return Attempt(self, client, now)
+
+    def _first_refusal(self, whose: str, now: float, wait: float) -> bool:
+        """Whether this refusal starts a lockout of ``whose`` (an admin hears of each lockout
+        once, not of every refused request; at most ``MAX_TRUSTED`` lockouts remembered)."""
+        if self._told.get(whose, 0.0) > now:
+            return False
+        self._told[whose] = now + wait
+        self._told.move_to_end(whose)
+        while len(self._told) > MAX_TRUSTED:
+            self._told.popitem(last=False)
+        return True
 
     def trusted(self, address: str) -> bool:
         """Whether ``address`` sent the right token within ``TRUSTED_S``."""

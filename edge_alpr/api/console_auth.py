@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -44,6 +45,8 @@ from typing import Any
 
 from ..errors import InputError, Throttled
 from .auth_throttle import Client, Refused, TokenThrottle, client_of, retry_after
+
+log = logging.getLogger(__name__)
 
 COOKIE = "edge_alpr_session"
 CSRF_HEADER = "HTTP_X_CSRF_TOKEN"
@@ -124,7 +127,9 @@ class ConsoleAuth:
                 return
         scheme, _, key = header.strip().partition(" ")
         if scheme.lower() != "token" or not key.strip():
-            raise InputError("Authentication credentials were not provided. Send the header "
+            # the reference's words, and which scheme was not read (a 'Bearer' token is a common slip)
+            other = f" (the {scheme[:20]!r} scheme is not read)" if scheme.lower() != "token" else ""
+            raise InputError(f"Authentication credentials were not provided{other}. Send the header "
                              "'Authorization: Token <key>'.", status=403)
         try:
             raw = key.strip().encode("latin-1")  # WSGI hands headers over as Latin-1
@@ -145,6 +150,10 @@ class ConsoleAuth:
         attempt = self.throttle.attempt(client)
         if isinstance(attempt, Refused):
             wait = retry_after(attempt.wait_s)
+            if attempt.first:
+                log.warning("api: too many wrong tokens from %s: its token checks are refused for %d s "
+                            "(someone may be guessing the token, or a client still sends an old one)",
+                            attempt.whose, wait)
             raise Throttled(f"Too many wrong tokens from {attempt.whose}; wait {wait} s, and "
                             "check the token the client sends.", wait)
         if self.token is not None and hmac.compare_digest(supplied, self.token):

@@ -143,8 +143,12 @@ def check_keys(obj: Any, allowed: set[str] | frozenset[str], where: str) -> dict
         raise ConfigError(f"{where}: expected a mapping, got {type(obj).__name__}")
     unknown = sorted(set(obj) - set(allowed), key=str)
     if unknown:
+        import difflib  # only on this error path: check-config's import time stays small
+
+        near = difflib.get_close_matches(str(unknown[0]), [str(k) for k in allowed], n=1, cutoff=0.6)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
         raise ConfigError(
-            f"{where}: unknown key {unknown[0]!r}; allowed keys are {', '.join(sorted(allowed))}"
+            f"{where}: unknown key {unknown[0]!r}{hint}; allowed keys are {', '.join(sorted(allowed))}"
         )
     return dict(obj)
 

@@ -32,7 +32,9 @@ class Sample(Section):
 
 
 @pytest.mark.parametrize("obj, message", [
-    ({"prot": 1}, "f.yaml: s: unknown key 'prot'; allowed keys are level, name, on, port, ratio, tags"),
+    ({"prot": 1}, "f.yaml: s: unknown key 'prot' (did you mean 'port'?); allowed keys are level, name, on, port, "
+                  "ratio, tags"),
+    ({"colour": 1}, "f.yaml: s: unknown key 'colour'; allowed keys are level, name, on, port, ratio, tags"),
     ({"port": "80"}, "f.yaml: s.port: expected int, got '80'"),
     ({"port": True}, "f.yaml: s.port: expected int, got a boolean True"),
     ({"port": 1.5}, "f.yaml: s.port: expected int, got 1.5"),

@@ -148,3 +148,15 @@ def test_throttled_is_an_input_error() -> None:
     e = Throttled("wait", retry_after_s=3)
     assert isinstance(e, InputError) and e.status == 429 and e.retry_after_s == 3
 
+
+
+def test_another_authorization_scheme_is_named(api_factory: Callable[..., RunningApi]) -> None:
+    """``Bearer <token>`` (a common slip) is refused in the reference's words, naming the scheme
+    that was not read and the header to send; a right ``Token`` is accepted."""
+    api = api_factory(token=TOKEN)
+    r = requests.get(f"{api.url}/info/", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+    assert r.status_code == 403, r.text
+    assert r.json()["detail"] == ("Authentication credentials were not provided (the 'Bearer' scheme is not "
+                                  "read). Send the header 'Authorization: Token <key>'.")
+    r = requests.get(f"{api.url}/info/", headers={"Authorization": f"Token {TOKEN}"}, timeout=10)
+    assert r.status_code == 200, r.text

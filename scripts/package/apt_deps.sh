@@ -4,7 +4,7 @@
 # and is shown on failure); otherwise the command to run is printed and the target fails.
 #   scripts/package/apt_deps.sh run     python3-venv (the quick start's `make install run`)
 #   scripts/package/apt_deps.sh test    + mosquitto (MQTT tests start a real broker), curl (the reference's
-#                               curl example)
+#                               curl example), iproute2 (a test's private network namespace)
 #   scripts/package/apt_deps.sh deb     + the .deb build/boot tools of tests/test_deb.py (make deb, test-deb)
 #   scripts/package/apt_deps.sh arm64   + qemu-user-static (make deb ARCH=arm64, deb-arm64-verify)
 set -euo pipefail
@@ -21,6 +21,8 @@ missing=()
 if [ "$what" != run ]; then
   command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
+  # ip: the stalled-resolver test brings up loopback in its own network namespace
+  command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing+=(iproute2)
 fi
 if [ "$what" = deb ] || [ "$what" = arm64 ]; then
   command -v dpkg-buildpackage >/dev/null 2>&1 || missing+=(dpkg-dev)

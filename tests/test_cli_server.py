@@ -55,7 +55,9 @@ def test_serve_refuses_public_bind_without_token(tmp_path: Path) -> None:
     env = {"EDGE_ALPR_API_TOKEN": ""}
     out = cli("serve", "--host", "0.0.0.0", "--port", str(free_port()), "--config", str(cfg), env=env)
     assert out.returncode == EXIT_CONFIG
-    assert "refusing to listen on 0.0.0.0 without an API token" in out.stderr
+    # where the address came from, and the override that keeps it on this machine
+    assert "refusing to listen on 0.0.0.0 (api.host, or --host) without an API token" in out.stderr
+    assert "or bind to 127.0.0.1 (--host 127.0.0.1)" in out.stderr
 
 
 def test_bad_config_file_is_one_clear_line(tmp_path: Path) -> None:

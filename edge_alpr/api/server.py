@@ -65,9 +65,9 @@ def check_bind(host: str, token: str | None, token_env: str) -> None:
     """Refuse to expose an unauthenticated API beyond this machine."""
     if not is_loopback(host) and not token:
         raise ConfigError(
-            f"refusing to listen on {host} without an API token: anyone on the network could "
-            f"use it. Set {token_env} to a random secret (or the systemd credential api_token), made "
-            f"e.g. by {MAKE_TOKEN}, or bind to 127.0.0.1.")
+            f"refusing to listen on {host} (api.host, or --host) without an API token: anyone on the "
+            f"network could use it. Set {token_env} to a random secret (or the systemd credential "
+            f"api_token), made e.g. by {MAKE_TOKEN}, or bind to 127.0.0.1 (--host 127.0.0.1).")
 
 
 def listen_fix(why: str, host: str, port: int) -> str:

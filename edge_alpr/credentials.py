@@ -85,12 +85,7 @@ def token_warning(token: str | None, env_name: str, credential: str) -> str:
     """The warning for a weak API token, naming the setting and how to make a strong one; ""
     for none or a strong one.  A warning, not an error: an install with a short token keeps
     starting after an upgrade."""
-    why = weak_token(token) if token is not None else ""
-    if not why:
-        return ""
-    return (f"the API token in {env_name} (or the systemd credential {credential}) is weak ({why}): "
-            f"anyone who reaches the API can guess it in time; set a random one of at least "
-            f"{MIN_TOKEN_CHARS} characters, e.g. the output of: {MAKE_TOKEN}")
+    return _weak_warning(token, f"{env_name} (or the systemd credential {credential})", "set", "")
 
 
 def service_token_warning(config_path: Path, credential: str) -> str:
@@ -115,9 +110,15 @@ def service_token_warning(config_path: Path, credential: str) -> str:
                 f"journalctl -u edge-alpr -p warning")
     except (OSError, UnicodeDecodeError) as e:
         return f"{path}: cannot read the API token ({e}); the service reads it as the credential {credential}"
-    why = weak_token(token) if token else ""
+    return _weak_warning(token or None, f"{path} (the systemd credential {credential})", "write", " there")
+
+
+def _weak_warning(token: str | None, source: str, verb: str, place: str) -> str:
+    """The one wording of a weak token's warning, for the token ``source`` names; "" for no
+    token or a strong one."""
+    why = weak_token(token) if token is not None else ""
     if not why:
         return ""
-    return (f"the API token in {path} (the systemd credential {credential}) is weak ({why}): "
-            f"anyone who reaches the API can guess it in time; write a random one of at least "
-            f"{MIN_TOKEN_CHARS} characters there, e.g. the output of: {MAKE_TOKEN}")
+    return (f"the API token in {source} is weak ({why}): anyone who reaches the API can guess it in "
+            f"time; {verb} a random one of at least {MIN_TOKEN_CHARS} characters{place}, e.g. the "
+            f"output of: {MAKE_TOKEN}")

@@ -51,7 +51,8 @@ class LearnedEmbedding:
         return _Add(name=name)
 
 
-def build(n_regions: int, head: str = "attention") -> object:
+def build(n_regions: int, head: str = "attention", context: int = 0) -> object:
+    """The reader; ``context`` > 0 adds that many residual context blocks to a CTC head (``with_context``)."""
     import keras
     from keras import layers as L
 
@@ -72,6 +73,7 @@ def build(n_regions: int, head: str = "attention") -> object:
         rows = [L.Reshape((gw, 128))(L.Conv2D(128, (gh, 1), activation="relu", name=f"row{i}")(x))
                 for i in range(CTC_ROWS)]
         seq = L.Conv1D(128, 3, padding="same", activation="relu")(L.Concatenate(axis=1)(rows))
+        seq = with_context(seq, context)
         chars = L.Softmax(name="chars")(L.Dense(PAD + 1)(L.Dropout(0.2)(seq)))
     elif head == "dense":
         c = L.Conv2D(32, 1, activation="relu")(x)
@@ -92,6 +94,34 @@ def build(n_regions: int, head: str = "attention") -> object:
     r = L.GlobalAveragePooling2D()(x)
     region = L.Dense(n_regions, activation="softmax", name="region")(r)
     return keras.Model(inp, [chars, region])
+
+
+CONTEXT_PREFIX = "ctx"  # layers of with_context: new in a run that starts from a reader without them
+
+
+def with_context(seq: object, blocks: int) -> object:
+    """Residual context for the CTC columns: dilated convolutions along the sequence, and the
+    whole plate's mean, each added back through a zero-initialised projection.
+
+    Why: every column of the plain CTC head is classified from a window about a third of the
+    plate wide, so nothing tells it the plate's format (a Spanish plate's first character is a
+    digit, an EU band's letters are not the plate's).  Dilations 1, 2, 4, 8 ... reach the whole
+    row in four blocks, and the plate's mean reaches every column at once.  The projections
+    start at zero, so a reader grown from one without context reads exactly as it did, and
+    training adds context only where it helps.
+    """
+    if blocks <= 0:
+        return seq
+    from keras import layers as L
+
+    ch = seq.shape[-1]
+    for i in range(blocks):
+        h = L.Conv1D(ch, 3, padding="same", dilation_rate=2**i, activation="relu", name=f"{CONTEXT_PREFIX}{i}")(seq)
+        h = L.Conv1D(ch, 1, kernel_initializer="zeros", name=f"{CONTEXT_PREFIX}{i}_out")(h)
+        seq = L.Add(name=f"{CONTEXT_PREFIX}{i}_add")([seq, h])
+    g = L.Dense(ch, activation="relu", name=f"{CONTEXT_PREFIX}_plate")(L.GlobalAveragePooling1D()(seq))
+    g = L.Reshape((1, ch))(L.Dense(ch, kernel_initializer="zeros", name=f"{CONTEXT_PREFIX}_plate_out")(g))
+    return L.Add(name=f"{CONTEXT_PREFIX}_plate_add")([seq, g])
 
 
 def copy_trunk(src: object, dst: object) -> int:

@@ -173,7 +173,7 @@ def recover(path: Path, n_regions: int | None = None) -> tuple[Any, list[str]]:
     from scripts.train import reader_model as rm
 
     side = json.loads(path.with_suffix(".json").read_text())
-    model = rm.build(n_regions or len(side["regions"]), side["head"])
+    model = rm.build(n_regions or len(side["regions"]), side["head"], side.get("context_blocks", 0))
     return model, to_keras(model, int8_constants(path))
 
 

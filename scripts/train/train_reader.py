@@ -105,6 +105,9 @@ def parse_args() -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     ap.add_argument("--trunk-head", choices=("attention", "dense", "ctc"), default="dense",
                     help="the head of the --trunk-from weights (reader_v1: dense, v2/v3: attention)")
     ap.add_argument("--head", choices=("attention", "dense", "ctc"), default="attention")
+    ap.add_argument("--context", type=int, default=0, metavar="BLOCKS",
+                    help="residual context blocks on a CTC head (reader_model.with_context); grown from "
+                         "a reader without them (--init-tflite), it starts reading exactly as that reader")
     ap.add_argument("--region-weight", type=float, default=0.2, help="weight of the region loss")
     ap.add_argument("--region-only", action="store_true",
                     help="train only the region layer on --init's frozen network: the text outputs stay "
@@ -177,11 +180,11 @@ def start_from(ap: argparse.ArgumentParser, args: argparse.Namespace, model: Any
         from scripts.train import tflite_weights
 
         fresh = tflite_weights.to_keras(model, tflite_weights.int8_constants(args.init_tflite))
-        if set(fresh) - {"region"}:
+        if {f for f in fresh if not f.startswith(rm.CONTEXT_PREFIX)} - {"region"}:
             ap.error(f"--init-tflite {args.init_tflite}: no weights for layers {fresh} (another head?)")
         sample = x[np.random.default_rng(4).choice(len(x), min(len(x), 4000), replace=False)]
         n_bn = tflite_weights.reestimate_bn(model, sample)
-        print(f"initialised from {args.init_tflite}" + (" (new region layer)" if fresh else "")
+        print(f"initialised from {args.init_tflite}" + (f" (new: {', '.join(fresh)})" if fresh else "")
               + f"; {n_bn} batch norms given their input statistics", flush=True)
     elif args.trunk_from:
         v1 = rm.build(len(regions), args.trunk_head)
@@ -246,7 +249,9 @@ def main() -> None:
         .map(lambda a, b, c: augment(tf, a, b, c))
         .prefetch(2)
     )
-    model = rm.build(len(regions), args.head)
+    if args.context and args.head != "ctc":
+        ap.error(f"--context {args.context}: context blocks are for --head ctc, not {args.head}")
+    model = rm.build(len(regions), args.head, args.context)
     start_from(ap, args, model, regions, x)
     steps = args.epochs * (len(x) // args.batch + 1)
     sched = args.lr if args.average_from else keras.optimizers.schedules.CosineDecay(args.lr, steps)
@@ -277,6 +282,7 @@ def main() -> None:
             "head": args.head,
             "alphabet": ALPHABET,
             **({"blank_index": PAD, "text_rows": CTC_ROWS} if args.head == "ctc" else {"pad_index": PAD}),
+            **({"context_blocks": args.context} if args.context else {}),
             "max_len": MAX_LEN,
             "regions": regions,
             "preprocess": {

@@ -1,0 +1,33 @@
+"""A reader grown with context blocks reads exactly as the reader it grew from (training extra only)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow", reason="the training extra (pip install -e '.[train]') builds Keras readers")
+
+from scripts.train import reader_model as rm  # noqa: E402  (after the skip: needs Keras)
+
+
+def test_context_blocks_start_as_the_identity() -> None:
+    base = rm.build(5, "ctc")
+    grown = rm.build(5, "ctc", context=4)
+    rng = np.random.default_rng(0)
+    weighted = [lyr for lyr in grown.layers if lyr.get_weights()]
+    new = [lyr for lyr in weighted if lyr.name.startswith(rm.CONTEXT_PREFIX)]
+    old = [lyr for lyr in weighted if lyr not in new]
+    assert len(new) == 10
+    for a, b in zip([lyr for lyr in base.layers if lyr.get_weights()], old, strict=True):
+        # random weights, so a passing test cannot come from an all-zero network
+        ws = [rng.normal(0, 0.1, w.shape).astype(np.float32) if w.ndim > 1 else w for w in a.get_weights()]
+        a.set_weights(ws)
+        b.set_weights(ws)
+    x = rng.integers(0, 255, (4, rm.IN_H, rm.IN_W, 3)).astype(np.float32)
+    a, b = base.predict(x, verbose=0), grown.predict(x, verbose=0)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    # and the blocks do change the reading once their projections are trained away from zero
+    out = grown.get_layer(f"{rm.CONTEXT_PREFIX}0_out")
+    out.set_weights([np.full_like(w, 0.05) for w in out.get_weights()])
+    assert np.abs(grown.predict(x, verbose=0)[0] - a[0]).max() > 1e-3

@@ -1,9 +1,7 @@
-"""Region codes of the Plate Recognizer country list, and plate patterns per region.
+"""Plate patterns per region, and the region codes of the Plate Recognizer country list.
 
-The codes are the reference's (``../shared/reference/plate-recognizer-api.md``); ``us`` and
-``au`` are accepted as countries too because the reference lists them only through their states,
-and ``xk`` (Kosovo, its ISO user-assigned code) because the reference has no code for a country
-whose plates the reader learns.
+The codes and their checking live in ``region_codes.py`` (long data of their own); they still
+import from here, where the engine and the API have always found them.
 The patterns guide reading (``regions=`` re-ranks candidates); they never force a reading.
 """
 
@@ -11,199 +9,11 @@ from __future__ import annotations
 
 import re
 
-from ..errors import InputError
-from .region_hints import hint
+from .region_codes import ALL_REGIONS, COUNTRIES, STATES, country_of, normalise, validate_regions
 
-COUNTRIES: tuple[str, ...] = (
-    "al",
-    "ad",
-    "ao",
-    "ar",
-    "am",
-    "at",
-    "az",
-    "by",
-    "be",
-    "bz",
-    "bo",
-    "ba",
-    "br",
-    "bn",
-    "bg",
-    "ca",
-    "cl",
-    "co",
-    "cr",
-    "hr",
-    "cy",
-    "cz",
-    "dk",
-    "ec",
-    "sv",
-    "ee",
-    "fi",
-    "fr",
-    "gf",
-    "ge",
-    "de",
-    "gi",
-    "gr",
-    "gp",
-    "gy",
-    "va",
-    "hn",
-    "hu",
-    "is",
-    "il",
-    "in",
-    "id",
-    "ie",
-    "it",
-    "jo",
-    "kz",
-    "ke",
-    "kr",
-    "lv",
-    "lb",
-    "li",
-    "lt",
-    "lu",
-    "my",
-    "mv",
-    "mt",
-    "mx",
-    "md",
-    "mc",
-    "me",
-    "np",
-    "nl",
-    "nz",
-    "ni",
-    "ng",
-    "mk",
-    "no",
-    "pa",
-    "py",
-    "pe",
-    "ph",
-    "pl",
-    "pt",
-    "qa",
-    "ro",
-    "ru",
-    "sm",
-    "rs",
-    "sg",
-    "sk",
-    "si",
-    "za",
-    "es",
-    "sr",
-    "se",
-    "ch",
-    "tz",
-    "tr",
-    "ua",
-    "ae",
-    "gb",
-    "uy",
-    "uz",
-    "ve",
-    "vn",
-    "zm",
-    "us",
-    "au",
-    "xk",
-)
-
-STATES: tuple[str, ...] = (
-    "us-al",
-    "us-ak",
-    "us-az",
-    "us-ar",
-    "us-ca",
-    "us-co",
-    "us-ct",
-    "us-de",
-    "us-dc",
-    "us-fl",
-    "us-ga",
-    "us-hi",
-    "us-id",
-    "us-il",
-    "us-in",
-    "us-ia",
-    "us-ks",
-    "us-ky",
-    "us-la",
-    "us-me",
-    "us-md",
-    "us-ma",
-    "us-mi",
-    "us-mn",
-    "us-ms",
-    "us-mo",
-    "us-mt",
-    "us-ne",
-    "us-nv",
-    "us-nh",
-    "us-nj",
-    "us-nm",
-    "us-ny",
-    "us-nc",
-    "us-nd",
-    "us-oh",
-    "us-ok",
-    "us-or",
-    "us-pa",
-    "us-ri",
-    "us-sc",
-    "us-sd",
-    "us-tn",
-    "us-tx",
-    "us-ut",
-    "us-vt",
-    "us-va",
-    "us-wa",
-    "us-wv",
-    "us-wi",
-    "us-wy",
-    "au-nsw",
-    "au-qld",
-    "au-sa",
-    "au-tas",
-    "au-vic",
-    "au-wa",
-    "br-ac",
-    "br-al",
-    "br-ap",
-    "br-am",
-    "br-ba",
-    "br-ce",
-    "br-df",
-    "br-es",
-    "br-go",
-    "br-mg",
-    "br-ma",
-    "br-ms",
-    "br-mt",
-    "br-pe",
-    "br-pa",
-    "br-pb",
-    "br-pr",
-    "br-pi",
-    "br-rj",
-    "br-rn",
-    "br-rs",
-    "br-ro",
-    "br-rr",
-    "br-sp",
-    "br-se",
-    "br-sc",
-    "br-to",
-)
-
-ALL_REGIONS: frozenset[str] = frozenset(COUNTRIES + STATES)
+# what callers import from here, whichever of the region modules defines it
+__all__ = ["ALL_REGIONS", "COUNTRIES", "PATTERNS", "STATES", "country_of", "has_patterns", "matches", "normalise",
+           "symbol_masks", "templates", "validate_regions"]
 
 # Plate templates per country: L = letter, N = digit, X = either.  Compact forms without
 # separators, as the reader outputs them.  Sources: the public plate formats of each country.
@@ -272,29 +82,6 @@ def symbol_masks(alphabet: str) -> dict[str, list[bool]]:
     either), for the decoders that fit readings to templates."""
     return {"L": [c.isalpha() for c in alphabet], "N": [c.isdigit() for c in alphabet],
             "X": [c.isalnum() for c in alphabet]}
-
-
-def normalise(code: str) -> str:
-    """Lower-case and accept the reference's one ``br_sc`` spelling as ``br-sc``."""
-    return code.strip().lower().replace("_", "-")
-
-
-def validate_regions(codes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """Return the normalised codes, or raise an ``InputError`` listing the valid ones (with a
-    did-you-mean hint where one fits: ``region_hints.py``)."""
-    out = []
-    for raw in codes:
-        code = normalise(raw)
-        if code not in ALL_REGIONS:
-            raise InputError(f"unknown region {raw!r}{hint(code, ALL_REGIONS)}; valid region codes are: "
-                             f"{', '.join(sorted(ALL_REGIONS))}")
-        out.append(code)
-    return tuple(out)
-
-
-def country_of(code: str) -> str:
-    """``us-ca`` -> ``us``; a country code stays as it is."""
-    return code.split("-", 1)[0]
 
 
 def _compile(templates: tuple[str, ...]) -> re.Pattern[str]:

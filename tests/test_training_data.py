@@ -1,4 +1,4 @@
-"""The reader's training-data helpers (``scripts/data/reader_data.py``, ``scripts/data/datasets.py``).
+"""The reader's training-data helpers (``scripts/data/reader_data.py``, ``reader_cuts.py``, ``datasets.py``).
 
 They need no TensorFlow.  The hold-out split is what makes candidate selection honest: a
 candidate is scored on train items it never saw, so a split that leaks would go unnoticed.

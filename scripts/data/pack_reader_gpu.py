@@ -70,7 +70,7 @@ def main() -> None:
                     help="confident teacher reads become labels (run scripts/data/teacher_reads.py first)")
     ap.add_argument("--scenes", type=int, default=150, help="train scenes the renderer draws backgrounds from")
     ap.add_argument("--det-jitter", type=int, default=0, choices=range(0, 9), metavar="K",
-                    help="also K cuts of every train scene plate by a detector-like box (reader_data."
+                    help="also K cuts of every train scene plate by a detector-like box (reader_cuts."
                          "jittered_det_crops); the plate's sampling weight is shared by its K + 1 crops")
     ap.add_argument("--init-from", type=Path, default=tfcommon.MODELS,
                     help="folder of the int8 readers each head starts from (the newest "

@@ -4,7 +4,7 @@ Why a module of its own: which crops a reader learns from (rendered plates, real
 copies made of them: repeated sets, hard examples, low-resolution, pasted into scenes, turned,
 jittered, cut into rows, detection-scene plates with human or teacher text) is a recipe apart
 from the network and its loop, and the sidecar's ``training_data`` must say exactly that recipe.
-The building blocks are ``scripts/data/reader_data.py``'s.
+The building blocks are ``scripts/data/reader_data.py``'s (its scene cuts ``reader_cuts.py``'s).
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ def parse_args() -> tuple[argparse.ArgumentParser, argparse.Namespace]:
                          "reads at least this confident (datasets.det_items; run scripts/data/teacher_reads.py first)")
     ap.add_argument("--teacher-regions", action="store_true",
                     help="--det-crops' plates learn the country the teacher named where it read them confidently and "
-                         "the text fits that country's formats (reader_data.det_regions; 'United States': any state); "
+                         "the text fits that country's formats (reader_cuts.det_regions; 'United States': any state); "
                          "run scripts/data/teacher_reads.py first")
     ap.add_argument("--regions-from", type=Path,
                     help="the region list of this JSON file (a sidecar or a train_reader_gpu.py run.json) instead "
@@ -130,10 +130,10 @@ def parse_args() -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     ap.add_argument("--tilted", type=int, default=0,
                     help="copies of every detection-scene plate and every tight real crop (pasted into a scene, "
                          "as --scene-crops) turned in the image plane and cut by the turned plate's box, as a "
-                         "detector reports a tilted plate (reader_data.turned_cut)")
+                         "detector reports a tilted plate (reader_cuts.turned_cut)")
     ap.add_argument("--det-jitter", type=_count, default=0,
                     help="copies of every detection-scene plate cut by a box off the labelled one as the "
-                         "detector's boxes are, with real image in the margins (reader_data.jittered_det_crops)")
+                         "detector's boxes are, with real image in the margins (reader_cuts.jittered_det_crops)")
     ap.add_argument("--row-crops", type=_count, default=0,
                     help="rendered two-row plates of every layout that has them, each cut into its top and "
                          "bottom row as the service cuts a two-row plate to read it a row at a time "

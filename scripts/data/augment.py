@@ -1,6 +1,6 @@
 """Scene augmentations for detector training that move the plate boxes along with the pixels.
 
-Why a module of their own: ``train_detector.sample`` uses them for training, and
+Why a module of their own: ``detector_samples.sample`` uses them for training, and
 ``bench_robustness.py`` turns held-out scenes with the same ``turn`` to measure what they are for.
 """
 

@@ -34,6 +34,7 @@ from scripts.eval.frame_probe import MIN_H, frame
 from scripts.eval.scoring import Tally, match_detections
 from scripts.progress import Progress
 from scripts.train import detector_model as dm
+from scripts.train import detector_samples as ds
 from scripts.train import train_detector as td
 
 
@@ -48,7 +49,7 @@ def export(weights: Path, h: int, w: int, width: float, out: Path) -> None:
     rng = np.random.default_rng(7)
     side, top = max(h, w), (max(h, w) - h) // 2
     left = (side - w) // 2
-    xs = [td.sample(datasets.load_rgb(items[i].path), items[i].boxes, rng, 0.35, side)[0][top:top + h, left:left + w]
+    xs = [ds.sample(datasets.load_rgb(items[i].path), items[i].boxes, rng, 0.35, side)[0][top:top + h, left:left + w]
           for i in rng.choice(len(items), 200, replace=False)]
     tfcommon.export_int8(model, lambda: ([x[None].astype(np.float32)] for x in xs), out)
 

@@ -28,13 +28,13 @@ from scripts.data import datasets
 from scripts.eval import evaluate
 from scripts.eval.tune_detector import threshold_table
 from scripts.train import detector_model as dm
+from scripts.train import detector_samples as ds
 from scripts.train import tfcommon
-from scripts.train import train_detector as td
 from scripts.train import train_detector_stream as ts
 
 
 def export(
-    name: str, weights: Path, width: float, work: Path, calib_items: list, version: int, size: int = td.SIZE
+    name: str, weights: Path, width: float, work: Path, calib_items: list, version: int, size: int = ds.SIZE
 ) -> Path:
     """A model folder with the bundled reader/vehicle models and this candidate as the detector."""
     import keras  # noqa: F401  (TensorFlow backend: the converter needs it)
@@ -43,7 +43,7 @@ def export(
     model = dm.build(width, size)
     model.load_weights(weights)
     rng = np.random.default_rng(7)
-    calib_x = [td.sample(datasets.load_rgb(Path(p)), b, rng, 0.35, size)[0] for p, b, _ in
+    calib_x = [ds.sample(datasets.load_rgb(Path(p)), b, rng, 0.35, size)[0] for p, b, _ in
                (calib_items[i] for i in rng.choice(len(calib_items), 300, replace=False))]
 
     def calib():
@@ -97,7 +97,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, required=True, help="folder for the exported candidates")
     ap.add_argument("--holdout", type=int, default=datasets.HOLDOUT_EVERY, help="as train_detector_stream.py --holdout")
     ap.add_argument("--version", type=int, default=3, help="version number the exported detectors get")
-    ap.add_argument("--size", type=int, default=td.SIZE,
+    ap.add_argument("--size", type=int, default=ds.SIZE,
                     help="square input canvas of the exported candidates (a multiple of 32; the weights "
                          "are fully convolutional, so a larger canvas trades time for small plates)")
     ap.add_argument("--sets", type=datasets.det_sets, default=datasets.DET_SETS,

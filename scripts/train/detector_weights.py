@@ -108,14 +108,14 @@ def to_keras(model: Any, tensors: dict[str, tuple[np.ndarray, np.ndarray]]) -> l
 def samples(n: int, seed: int = 7) -> np.ndarray:
     """``n`` detector training samples (zoomed crops of train scenes, no synthetic plates)."""
     from scripts.data import datasets
-    from scripts.train import train_detector as td
+    from scripts.train import detector_samples as ds
 
     items = datasets.det_items("train")
     rng = np.random.default_rng(seed)
     xs = []
     for _ in range(n):
         it = items[rng.integers(len(items))]
-        xs.append(td.sample(datasets.load_rgb(it.path), it.boxes, rng, 0.0)[0])
+        xs.append(ds.sample(datasets.load_rgb(it.path), it.boxes, rng, 0.0)[0])
     return np.stack(xs)
 
 

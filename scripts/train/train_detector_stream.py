@@ -31,6 +31,7 @@ import numpy as np
 
 from scripts.data import augment, datasets
 from scripts.train import detector_model as dm
+from scripts.train import detector_samples as ds
 from scripts.train import train_detector as td
 
 _W: dict = {}
@@ -56,7 +57,7 @@ class Candidate:
 
 def _init_worker(items: list, names: tuple[str, str], batch: int, synth_p: float, fonts: str,
                  crops: tuple[str, ...] = (), crop_p: float = 0.0, robust_p: float = 0.0,
-                 canvas: tuple[int, int] = (td.SIZE, td.SIZE), zoom: tuple[float, float] = td.ZOOM) -> None:
+                 canvas: tuple[int, int] = (ds.SIZE, ds.SIZE), zoom: tuple[float, float] = ds.ZOOM) -> None:
     import cv2
 
     from scripts.data import synth
@@ -76,17 +77,17 @@ def _fill(job: tuple[int, int, int]) -> int:
     shm_x, shm_t = _W["shm"]
     h, w = _W["canvas"]
     xs = np.ndarray((nslots, batch, h, w, 3), np.uint8, buffer=shm_x.buf)
-    ts = np.ndarray((nslots, batch, h // td.STRIDE, w // td.STRIDE, 7), np.float16, buffer=shm_t.buf)
+    ts = np.ndarray((nslots, batch, h // ds.STRIDE, w // ds.STRIDE, 7), np.float16, buffer=shm_t.buf)
     rng = np.random.default_rng(seed)
     side = max(h, w)
     top, left = (side - h) // 2, (side - w) // 2
     for j in range(batch):
         path, boxes = items[rng.integers(len(items))]
-        x, t = td.sample(datasets.load_rgb(Path(path)), boxes, rng, _W["synth_p"], side, _W["crops"],
+        x, t = ds.sample(datasets.load_rgb(Path(path)), boxes, rng, _W["synth_p"], side, _W["crops"],
                          _W["crop_p"], _W["robust_p"], _W["zoom"])
         # a wide canvas is the middle band of a square sample (targets cut at the same rows)
         xs[slot, j] = x[top:top + h, left:left + w]
-        ts[slot, j] = t[top // td.STRIDE:(top + h) // td.STRIDE, left // td.STRIDE:(left + w) // td.STRIDE]
+        ts[slot, j] = t[top // ds.STRIDE:(top + h) // ds.STRIDE, left // ds.STRIDE:(left + w) // ds.STRIDE]
     return slot
 
 
@@ -135,10 +136,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=_repeats, default={},
                     help="SET:N,...: stream each train image of SET N times as often (default 1), "
                          "e.g. to keep older sets' share when a new set joins; the hold-out is unchanged")
-    ap.add_argument("--canvas", type=td.canvas_arg, default=(td.SIZE, td.SIZE),
+    ap.add_argument("--canvas", type=td.canvas_arg, default=(ds.SIZE, ds.SIZE),
                     help="input HxW, multiples of 32 (default 320x320; e.g. 352x576 for a one-pass "
                          "detector of 16:9 frames: scripts/eval/canvas_probe.py)")
-    ap.add_argument("--zoom", type=td.zoom_arg, default=td.ZOOM, metavar="LO,HI",
+    ap.add_argument("--zoom", type=td.zoom_arg, default=ds.ZOOM, metavar="LO,HI",
                     help="scene's longer side over the canvas's, drawn log-uniform (default 0.6,3; 1 = a frame "
                          "letterboxed whole: a one-pass detector of 1280x720 frames wants about 0.5,1.5)")
     ap.add_argument("--distill-from", type=Path, metavar="WEIGHTS",
@@ -166,7 +167,7 @@ def main() -> None:
 
     # Workers fork before the deep-learning backend is imported (a forked CUDA context breaks).
     nslots = 3 * args.workers
-    (ch, cw), s4 = args.canvas, td.STRIDE
+    (ch, cw), s4 = args.canvas, ds.STRIDE
     shm_x = shared_memory.SharedMemory(create=True, size=nslots * args.batch * ch * cw * 3)
     shm_t = shared_memory.SharedMemory(create=True, size=nslots * args.batch * (ch // s4) * (cw // s4) * 7 * 2)
     xs = np.ndarray((nslots, args.batch, ch, cw, 3), np.uint8, buffer=shm_x.buf)

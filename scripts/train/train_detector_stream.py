@@ -32,9 +32,8 @@ import numpy as np
 from scripts.data import augment, datasets
 from scripts.train import detector_model as dm
 from scripts.train import detector_samples as ds
+from scripts.train import detector_stream_workers as stream_workers
 from scripts.train import train_detector as td
-
-_W: dict = {}
 
 
 @dataclass(frozen=True)
@@ -53,42 +52,6 @@ class Candidate:
             raise argparse.ArgumentTypeError(f"--candidate {text!r}: expected NAME:WIDTH:LR[:INIT_WEIGHTS]")
         init = Path(parts[3]) if len(parts) == 4 and parts[3] else None
         return Candidate(parts[0], float(parts[1]), float(parts[2]), init)
-
-
-def _init_worker(items: list, names: tuple[str, str], batch: int, synth_p: float, fonts: str,
-                 crops: tuple[str, ...] = (), crop_p: float = 0.0, robust_p: float = 0.0,
-                 canvas: tuple[int, int] = (ds.SIZE, ds.SIZE), zoom: tuple[float, float] = ds.ZOOM) -> None:
-    import cv2
-
-    from scripts.data import synth
-
-    cv2.setNumThreads(1)
-    if fonts:
-        synth.set_font_dir(Path(fonts))
-    shm_x, shm_t = shared_memory.SharedMemory(name=names[0]), shared_memory.SharedMemory(name=names[1])
-    _W.update(items=items, batch=batch, synth_p=synth_p, shm=(shm_x, shm_t), crops=crops, crop_p=crop_p,
-              robust_p=robust_p, canvas=canvas, zoom=zoom)
-
-
-def _fill(job: tuple[int, int, int]) -> int:
-    """Render one batch of fresh samples into shared-memory slot ``slot``."""
-    seed, slot, nslots = job
-    items, batch = _W["items"], _W["batch"]
-    shm_x, shm_t = _W["shm"]
-    h, w = _W["canvas"]
-    xs = np.ndarray((nslots, batch, h, w, 3), np.uint8, buffer=shm_x.buf)
-    ts = np.ndarray((nslots, batch, h // ds.STRIDE, w // ds.STRIDE, 7), np.float16, buffer=shm_t.buf)
-    rng = np.random.default_rng(seed)
-    side = max(h, w)
-    top, left = (side - h) // 2, (side - w) // 2
-    for j in range(batch):
-        path, boxes = items[rng.integers(len(items))]
-        x, t = ds.sample(datasets.load_rgb(Path(path)), boxes, rng, _W["synth_p"], side, _W["crops"],
-                         _W["crop_p"], _W["robust_p"], _W["zoom"])
-        # a wide canvas is the middle band of a square sample (targets cut at the same rows)
-        xs[slot, j] = x[top:top + h, left:left + w]
-        ts[slot, j] = t[top // ds.STRIDE:(top + h) // ds.STRIDE, left // ds.STRIDE:(left + w) // ds.STRIDE]
-    return slot
 
 
 def _repeats(text: str) -> dict[str, int]:
@@ -173,14 +136,14 @@ def main() -> None:
     xs = np.ndarray((nslots, args.batch, ch, cw, 3), np.uint8, buffer=shm_x.buf)
     ts = np.ndarray((nslots, args.batch, ch // s4, cw // s4, 7), np.float16, buffer=shm_t.buf)
     pool = mp.get_context("fork").Pool(
-        args.workers, _init_worker,
+        args.workers, stream_workers.init_worker,
         (items, (shm_x.name, shm_t.name), args.batch, args.synthetic_share, args.fonts, tuple(crops), args.paste_share,
          args.robust_share, args.canvas, args.zoom),
     )
     seed = args.seed
     pending: collections.deque = collections.deque()
     for slot in range(nslots):
-        pending.append(pool.apply_async(_fill, ((seed := seed + 1, slot, nslots),)))
+        pending.append(pool.apply_async(stream_workers.fill, ((seed := seed + 1, slot, nslots),)))
 
     import keras
 
@@ -241,7 +204,7 @@ def main() -> None:
         if reference is not None:
             ref_map = keras.ops.convert_to_tensor(reference.predict_on_batch(x)[0])
             y["prob"] = keras.ops.concatenate([y["prob"], ref_map], axis=-1)
-        pending.append(pool.apply_async(_fill, ((seed := seed + 1, slot, nslots),)))
+        pending.append(pool.apply_async(stream_workers.fill, ((seed := seed + 1, slot, nslots),)))
         frac = 0.5 * (1 + np.cos(np.pi * min(1.0, progress(el))))
         warm = min(1.0, ((steps if args.steps else el) + 1) / max(1.0, args.warmup))
         for c, m, opt in models:

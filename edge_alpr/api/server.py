@@ -28,7 +28,7 @@ from functools import partial
 from typing import IO, Any
 
 from ..config import Config
-from ..credentials import MAKE_TOKEN, api_token, token_warning
+from ..credentials import MAKE_TOKEN, api_token, read_api_token, token_warning
 from ..delivery.outbox import Outbox
 from ..delivery.webhooks import Webhooks
 from ..errors import ConfigError
@@ -181,9 +181,10 @@ def build(cfg: Config, recognizer: Recognizer | None = None, outbox: Outbox | No
     without it they are opened here and the runtime closes the history.  ``supervisor``
     (``edge-alpr run``'s, else a new one) watches the server's and the webhooks' workers.
     """
-    token = api_token(cfg.api.token_env, cfg.api.token_credential)
+    found = read_api_token(cfg.api.token_env, cfg.api.token_credential)
+    token = found.value if found else None
     check_bind(cfg.api.host, token, cfg.api.token_env)
-    weak = token_warning(token, cfg.api.token_env, cfg.api.token_credential)
+    weak = token_warning(found)
     if weak:  # said at each start, and by check-config; it still starts (an upgrade must not lock anyone out)
         log.warning("%s", weak)
     state = make_state_dir(cfg.state_path)

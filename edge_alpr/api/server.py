@@ -46,6 +46,7 @@ from .client_io import ClientLimits
 from .gated import connection_class
 from .gateway import GatedGateway
 from .host_guard import HostGuard
+from .port_owner import port_in_use
 from .serve_loop import ServeWorker, SupervisedServer
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,7 @@ def listen_fix(why: str, host: str, port: int) -> str:
     each bind's error): the port for a port in use or reserved, the host for an address that is
     not this machine's."""
     if f"[Errno {errno.EADDRINUSE}]" in why:
-        return (f"port {port} is in use, perhaps by an edge-alpr already running (`ss -ltnp 'sport = :{port}'` "
-                "names the program); stop it or pick another port (serve --port, or api.port in the config for run)")
+        return f"{port_in_use(port)}; stop it or pick another port (serve --port, or api.port in the config for run)"
     if f"[Errno {errno.EACCES}]" in why and 0 < port < 1024:
         return "ports below 1024 need root; pick a port of 1024 or more (serve --port, or api.port)"
     if f"[Errno {errno.EADDRNOTAVAIL}]" not in why and not re.search(r"\[Errno -\d+\]", why):  # not a host's

@@ -12,7 +12,8 @@ CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 .PHONY: install run serve test test-parity test-deb test-browser test-data lint config-doc bench models deb deb-test deb-arm64-verify clean lock
 
 # Debian packages come from scripts/package/apt_deps.sh: `run` needs python3-venv only, `test` also
-# needs mosquitto and curl, `test-deb` and `deb` the .deb build/boot tools.
+# needs mosquitto, curl and iproute2, `deb` only the package build's tools (dpkg-dev, debhelper...;
+# debootstrap for another SUITE or ARCH), `test-deb` all of these and the boot test's tools.
 
 # Quiet: one progress line per step, the output in $(INSTALL_LOG) (its tail and path are printed
 # when a step fails; VERBOSE=1 shows it all as it runs).
@@ -112,7 +113,7 @@ models:
 ARCH ?=
 SUITE ?=
 deb:
-	PYTHON=$(PYTHON) bash scripts/package/apt_deps.sh $(if $(filter arm64 aarch64,$(ARCH)),arm64,deb)
+	ARCH=$(ARCH) SUITE=$(SUITE) bash scripts/package/apt_deps.sh build
 	ARCH=$(ARCH) SUITE=$(SUITE) sh debian/build-deb.sh
 
 deb-arm64-verify:

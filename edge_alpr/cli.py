@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import DEFAULT_PATH, Config, camera_regions, load
-from .credentials import MAKE_TOKEN, api_token, service_token_warning, token_warning
+from .credentials import MAKE_TOKEN, read_api_token, service_token_warning, token_warning
 from .errors import ConfigError, EdgeAlprError
 from .systemd import JournalFormatter, is_journal, with_priority
 
@@ -146,8 +146,8 @@ def _cmd_check(cfg: Config) -> int:
     # every listed camera is checked, in use or not, so enabling the stream later cannot fail
     for cam in cfg.stream.cameras:
         camera_regions(cfg, cam.id, cam.regions)
-    token = api_token(cfg.api.token_env, cfg.api.token_credential)
-    weak = token_warning(token, cfg.api.token_env, cfg.api.token_credential)
+    token = read_api_token(cfg.api.token_env, cfg.api.token_credential)
+    weak = token_warning(token)
     if token is None and Path(cfg.source).is_file():  # not here: the unit's LoadCredential file?
         weak = service_token_warning(Path(cfg.source), cfg.api.token_credential)
     for warning in [*_camera_file_warnings(cfg), *([weak] if weak else [])]:

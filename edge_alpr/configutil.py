@@ -7,7 +7,7 @@ the configuration reference and its JSON schema (``configref.py``) read the same
 A section's ``check(where)`` holds the rules between its fields.  An unknown key, a value of
 the wrong type or out of its range is a ``ConfigError`` naming the key, its dotted path and the
 file (``where`` is like ``file.yaml: mqtt``).  Nothing here reads a file except
-``resolve_secret``, which reads a secret at start-up.
+``read_secret``, which reads a secret at start-up.
 
 Why not a validation library: pydantic 2 was measured against this module (x86): +46 ms to
 import, +109 ms with models of this size validated once (a Raspberry Pi 4 is some 10-15x
@@ -225,19 +225,38 @@ class Section:
         """Rules between fields, once each field is parsed and in range: raise ``ConfigError``."""
 
 
-def resolve_secret(env_name: str, credential: str,
-                   environ: Mapping[str, str] | None = None) -> str | None:
-    """A secret from ``$env_name`` or ``$CREDENTIALS_DIRECTORY/credential``; ``None`` if unset."""
+class Secret(typing.NamedTuple):
+    """A secret and where it was read: ``file`` is ``None`` for the environment variable ``env``.
+
+    Why: what is said about a secret (a weak API token) names the one place to change it, not
+    both places it might have come from."""
+
+    value: str
+    env: str
+    file: Path | None
+
+
+def read_secret(env_name: str, credential: str, environ: Mapping[str, str] | None = None) -> Secret | None:
+    """A secret from ``$env_name`` or else ``$CREDENTIALS_DIRECTORY/credential``, with where it was
+    found; ``None`` if unset."""
     env = os.environ if environ is None else environ
     if env_name and env.get(env_name):
-        return env[env_name]
+        return Secret(env[env_name], env_name, None)
     cred_dir = env.get("CREDENTIALS_DIRECTORY")
     if cred_dir and credential:
         cred = Path(cred_dir) / credential
         try:
-            return cred.read_text(encoding="utf-8").strip() or None
+            value = cred.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             return None
         except (OSError, UnicodeDecodeError) as e:
             raise ConfigError(f"{cred}: cannot read the credential ({e})") from e
+        return Secret(value, env_name, cred) if value else None
     return None
+
+
+def resolve_secret(env_name: str, credential: str,
+                   environ: Mapping[str, str] | None = None) -> str | None:
+    """A secret from ``$env_name`` or ``$CREDENTIALS_DIRECTORY/credential``; ``None`` if unset."""
+    found = read_secret(env_name, credential, environ)
+    return found.value if found else None

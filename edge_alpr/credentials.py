@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from .configutil import resolve_secret
+from .configutil import Secret, read_secret
 from .errors import ConfigError
 
 # the user and password of a URL: from '//' up to the last '@' before the path ('@', '?', '#' and
@@ -53,20 +53,28 @@ def hide_credentials(text: str) -> str:
     return _SECRET_QUERY.sub(r"\1***", text)
 
 
-def api_token(env_name: str, credential: str, environ: Mapping[str, str] | None = None) -> str | None:
-    """The API token with surrounding whitespace removed; ``None`` when none is set.
+def read_api_token(env_name: str, credential: str, environ: Mapping[str, str] | None = None) -> Secret | None:
+    """The API token with surrounding whitespace removed, and where it was read; ``None`` when
+    none is set.
 
     A token that is empty once stripped (``EDGE_ALPR_API_TOKEN="   "``) would pass the
-    exposure check while no client could ever send it, so it is a ``ConfigError``.
+    exposure check while no client could ever send it, so it is a ``ConfigError`` (only the
+    variable can be: a credential file of whitespace counts as unset).
     """
-    raw = resolve_secret(env_name, credential, environ)
-    if raw is None:
+    found = read_secret(env_name, credential, environ)
+    if found is None:
         return None
-    token = raw.strip()
+    token = found.value.strip()
     if not token:
-        raise ConfigError(f"{env_name} (or the credential {credential}) is set but holds only "
-                          "whitespace; set it to a secret, or unset it and bind to 127.0.0.1")
-    return token
+        raise ConfigError(f"{found.env} is set but holds only whitespace; set it to a secret, or unset "
+                          "it and bind to 127.0.0.1")
+    return found._replace(value=token)
+
+
+def api_token(env_name: str, credential: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The API token alone (``read_api_token``), for those that need not say where it came from."""
+    found = read_api_token(env_name, credential, environ)
+    return found.value if found else None
 
 
 def weak_token(token: str) -> str:
@@ -81,11 +89,24 @@ def weak_token(token: str) -> str:
     return ""
 
 
-def token_warning(token: str | None, env_name: str, credential: str) -> str:
-    """The warning for a weak API token, naming the setting and how to make a strong one; ""
-    for none or a strong one.  A warning, not an error: an install with a short token keeps
-    starting after an upgrade."""
-    return _weak_warning(token, f"{env_name} (or the systemd credential {credential})", "set", "")
+def token_warning(token: Secret | None) -> str:
+    """The warning for a weak API token, naming the one place it was read and how to put a
+    strong one there; "" for none or a strong one.  A warning, not an error: an install with a
+    short token keeps starting after an upgrade."""
+    if token is None:
+        return ""
+    if token.file is None:
+        return _weak_warning(token.value, token.env,
+                             f"set {token.env} to a random one of at least {MIN_TOKEN_CHARS} characters, "
+                             f"e.g. the output of: {MAKE_TOKEN}")
+    # systemd's copy in /run/credentials/<unit>/ is not the file to edit: the unit's
+    # LoadCredential= names that one
+    name, unit = token.file.name, token.file.parent.name
+    where = f"`systemctl cat {unit}`" if token.file.parent.parent == Path("/run/credentials") else "the unit"
+    return _weak_warning(token.value, f"{token.file} (the systemd credential {name})",
+                         f"write a random one of at least {MIN_TOKEN_CHARS} characters (e.g. the output of: "
+                         f"{MAKE_TOKEN}) into the file LoadCredential={name}: names in {where}, and "
+                         f"restart the service")
 
 
 def service_token_warning(config_path: Path, credential: str) -> str:
@@ -110,15 +131,15 @@ def service_token_warning(config_path: Path, credential: str) -> str:
                 f"journalctl -u edge-alpr -p warning")
     except (OSError, UnicodeDecodeError) as e:
         return f"{path}: cannot read the API token ({e}); the service reads it as the credential {credential}"
-    return _weak_warning(token or None, f"{path} (the systemd credential {credential})", "write", " there")
+    return _weak_warning(token, f"{path} (the systemd credential {credential})",
+                         f"write a random one of at least {MIN_TOKEN_CHARS} characters there, e.g. the "
+                         f"output of: {MAKE_TOKEN}")
 
 
-def _weak_warning(token: str | None, source: str, verb: str, place: str) -> str:
-    """The one wording of a weak token's warning, for the token ``source`` names; "" for no
-    token or a strong one."""
-    why = weak_token(token) if token is not None else ""
+def _weak_warning(token: str, source: str, fix: str) -> str:
+    """The one wording of a weak token's warning, for the token ``source`` names and the ``fix``
+    of that place; "" for an empty or strong token."""
+    why = weak_token(token) if token else ""
     if not why:
         return ""
-    return (f"the API token in {source} is weak ({why}): anyone who reaches the API can guess it in "
-            f"time; {verb} a random one of at least {MIN_TOKEN_CHARS} characters{place}, e.g. the "
-            f"output of: {MAKE_TOKEN}")
+    return f"the API token in {source} is weak ({why}): anyone who reaches the API can guess it in time; {fix}"

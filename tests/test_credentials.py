@@ -24,7 +24,7 @@ from edge_alpr import config
 from edge_alpr.api.fetch import fetch_image
 from edge_alpr.api.server import free_port
 from edge_alpr.config import UploadUrlConfig
-from edge_alpr.credentials import MAKE_TOKEN, hide_credentials, weak_token
+from edge_alpr.credentials import MAKE_TOKEN, hide_credentials, read_api_token, token_warning, weak_token
 from edge_alpr.delivery.outbox import Outbox
 from edge_alpr.delivery.webhooks import Webhooks
 from edge_alpr.errors import ConfigError, InputError
@@ -161,7 +161,8 @@ def test_check_config_warns_of_a_weak_token_and_passes(tmp_path: Path) -> None:
     cfg.write_text(f"state_dir: {tmp_path / 'state'}\n")
     out = cli("check-config", "--config", str(cfg), env={"EDGE_ALPR_API_TOKEN": "s3cret"})
     assert out.returncode == 0, out.stderr
-    assert "EDGE_ALPR_API_TOKEN" in out.stderr and "weak" in out.stderr and MAKE_TOKEN in out.stderr
+    assert "set EDGE_ALPR_API_TOKEN to" in out.stderr and "weak" in out.stderr and MAKE_TOKEN in out.stderr
+    assert "credential" not in out.stderr, "the token came from the environment only"
     strong = subprocess.run(["python3", "-c", "import secrets; print(secrets.token_urlsafe(24))"],
                             capture_output=True, text=True, check=True).stdout.strip()
     out = cli("check-config", "--config", str(cfg), env={"EDGE_ALPR_API_TOKEN": strong})
@@ -194,10 +195,60 @@ def test_a_weak_token_is_warned_of_once_at_start_and_still_works(api_factory: An
     assert requests.get(server.url + "/info/", headers={"Authorization": "Token s3cret"}).status_code == 200
     weak = [r for r in caplog.records if "weak" in r.getMessage()]
     assert len(weak) == 1 and weak[0].levelno == logging.WARNING, caplog.text
-    assert "EDGE_ALPR_API_TOKEN" in weak[0].getMessage() and MAKE_TOKEN in weak[0].getMessage()
+    assert "set EDGE_ALPR_API_TOKEN to" in weak[0].getMessage() and MAKE_TOKEN in weak[0].getMessage()
+    assert "credential" not in weak[0].getMessage(), "the token came from the environment only"
     caplog.clear()
     api_factory({"state_dir": str(server.state_dir.parent / "other")}, token="kX9-vQ2_mT7pL4wZ")
     assert not [r for r in caplog.records if "weak" in r.getMessage()], caplog.text
+
+
+def _credential(tmp_path: Path, token: str) -> dict[str, str]:
+    """An environment as systemd gives the service a LoadCredential= token, and no variable."""
+    (tmp_path / "creds").mkdir()
+    (tmp_path / "creds" / "api_token").write_text(token + "\n")
+    return {"CREDENTIALS_DIRECTORY": str(tmp_path / "creds"), "EDGE_ALPR_API_TOKEN": ""}
+
+
+def test_the_warning_names_the_place_the_token_was_read(tmp_path: Path) -> None:
+    from_env = token_warning(read_api_token("MY_TOKEN", "api_token", {"MY_TOKEN": "s3cret"}))
+    assert "MY_TOKEN" in from_env and "set MY_TOKEN to" in from_env and "credential" not in from_env
+    environ = {**_credential(tmp_path, "s3cret"), "MY_TOKEN": ""}
+    from_file = token_warning(read_api_token("MY_TOKEN", "api_token", environ))
+    assert str(tmp_path / "creds" / "api_token") in from_file and "LoadCredential=api_token:" in from_file
+    assert "MY_TOKEN" not in from_file and "s3cret" not in from_file and MAKE_TOKEN in from_file
+    # both set: the variable wins, and only it is named
+    both = token_warning(read_api_token("MY_TOKEN", "api_token", {**environ, "MY_TOKEN": "0123"}))
+    assert "MY_TOKEN" in both and "4 characters" in both and "credential" not in both
+    assert token_warning(read_api_token("MY_TOKEN", "api_token", {"MY_TOKEN": "kX9-vQ2_mT7pL4wZ"})) == ""
+    assert token_warning(None) == ""
+
+
+def test_the_service_names_its_credential_file_when_that_token_is_weak(
+        tmp_path: Path, recognizer: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from edge_alpr.api.server import build
+
+    for name, value in _credential(tmp_path, "s3cret").items():
+        monkeypatch.setenv(name, value)
+    caplog.set_level(logging.INFO, logger="edge_alpr")
+    runtime = build(config.from_dict({"state_dir": str(tmp_path / "state"), "api": {"port": 0},
+                                      "mqtt": {"enabled": False}, "stream": {"enabled": False}}, "<test>"),
+                    recognizer=recognizer)
+    try:
+        url = f"http://127.0.0.1:{runtime.server.port}/info/"
+        assert requests.get(url, headers={"Authorization": "Token s3cret"}, timeout=10).status_code == 200
+    finally:
+        runtime.close()
+    [weak] = [r.getMessage() for r in caplog.records if "weak" in r.getMessage()]
+    assert str(tmp_path / "creds" / "api_token") in weak and "LoadCredential=api_token:" in weak, weak
+    assert "EDGE_ALPR_API_TOKEN" not in weak, weak
+
+
+def test_check_config_names_the_credential_file_it_read(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\n")
+    out = cli("check-config", "--config", str(cfg), env=_credential(tmp_path, "s3cret"))
+    assert out.returncode == 0 and "weak" in out.stderr, out.stderr
+    assert str(tmp_path / "creds" / "api_token") in out.stderr and "EDGE_ALPR_API_TOKEN" not in out.stderr, out.stderr
 
 
 # a token in an example: `EDGE_ALPR_API_TOKEN=...` or `Token ...` (a header) followed by its value

@@ -49,6 +49,7 @@ def test_a_port_in_use_says_so_and_an_unknown_host_names_the_host(tmp_path: Path
         out = cli("serve", "--port", str(port), "--config", str(cfg))
     assert out.returncode == EXIT_CONFIG, out.stderr[-2000:]
     assert f"cannot listen on 127.0.0.1:{port}" in out.stderr and f"port {port} is in use" in out.stderr
+    assert f"(pid {os.getpid()}, user " in out.stderr, "the process holding the port is named"
     assert "pick another port" in out.stderr
     out = cli("serve", "--host", "no-such-host.invalid", "--port", str(free_port()), "--config", str(cfg),
               env={"EDGE_ALPR_API_TOKEN": "s3cret"})

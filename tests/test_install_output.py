@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP = ROOT / "scripts" / "package" / "step.sh"
+APT_DEPS = ROOT / "scripts" / "package" / "apt_deps.sh"
+# what only the tests ask for: the broker, curl, a network namespace, the package's boot test
+TEST_ONLY = {"mosquitto", "curl", "iproute2", "lintian", "debootstrap", "systemd-container"}
 
 
 def step(tmp_path: Path, *command: str, verbose: bool = False) -> subprocess.CompletedProcess[str]:
@@ -51,3 +55,67 @@ def test_install_uses_quiet_apt_and_no_recommends() -> None:
     assert all(line.startswith("\t@") or line.startswith("\t  ") for line in recipe.group(1).splitlines()), \
         "install echoes no command lines, only the steps' progress lines"
     assert recipe.group(1).count("scripts/package/step.sh") == 2 and "pip install -q" in recipe.group(1)
+
+
+def make_recipe(target: str) -> str:
+    make = (ROOT / "Makefile").read_text()
+    match = re.search(rf"^{re.escape(target)}:[^\n]*\n((?:\t[^\n]*\n)+)", make, re.M)
+    assert match, f"Makefile has no target {target} with a recipe"
+    return match.group(1)
+
+
+def apt_list(target: str, **env: str) -> set[str]:
+    """The packages apt_deps.sh names for ``target`` (``--list``: whether installed or not)."""
+    out = subprocess.run(["bash", str(APT_DEPS), "--list", target], capture_output=True, text=True,
+                         env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **env}, timeout=60)
+    assert out.returncode == 0, out
+    return set(out.stdout.split())
+
+
+def build_depends() -> set[str]:
+    """debian/control's Build-Depends as the packages apt installs, plus dpkg-buildpackage's own."""
+    control = (ROOT / "debian" / "control").read_text()
+    field = re.search(r"^Build-Depends:((?:.*\n)(?:[ \t#].*\n)*)", control, re.M)
+    assert field, "debian/control has no Build-Depends"
+    names = {re.split(r"[\s(]", dep.strip())[0] for dep in re.sub(r"#.*", "", field.group(1)).split(",")}
+    names.discard("")
+    # debhelper provides debhelper-compat and the dh-sequence-* names; python3 is there already
+    # (it runs the Makefile and dpkg's tools)
+    packages = {"debhelper" if n == "debhelper-compat" or n.startswith("dh-sequence-") else n for n in names}
+    return (packages - {"python3"}) | {"dpkg-dev", "build-essential"}
+
+
+def test_make_deb_asks_for_the_build_tools_only() -> None:
+    assert "apt_deps.sh build" in make_recipe("deb")
+    assert "apt_deps.sh deb" in make_recipe("test-deb")
+    build = apt_list("build")
+    assert build >= build_depends(), f"make deb must ask for debian/control's Build-Depends: {build}"
+    assert not build & TEST_ONLY, f"make deb asks for what only make test-deb needs: {build & TEST_ONLY}"
+    assert apt_list("deb") >= build | TEST_ONLY, "make test-deb builds the package and boots it"
+
+
+def test_make_deb_for_another_release_or_architecture_asks_for_the_chroot_tools() -> None:
+    other = apt_list("build", SUITE="no-such-release")
+    assert "debootstrap" in other and not other & {"dpkg-dev", "debhelper", "mosquitto", "systemd-container"}
+    host = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True, check=True).stdout
+    foreign = apt_list("build", ARCH="armhf" if host.strip() == "arm64" else "arm64")
+    assert {"debootstrap", "qemu-user-static", "binfmt-support"} <= foreign
+
+
+def test_make_deb_on_a_bare_machine_names_only_the_build_tools(tmp_path: Path) -> None:
+    """Not the list: what the script finds missing where nothing of the build is installed."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("dirname", "id", "sed", "tr", "grep", "dpkg"):
+        found = shutil.which(tool)
+        assert found, tool
+        (bin_dir / tool).symlink_to(found)
+    (bin_dir / "dpkg-query").write_text("#!/bin/sh\nexit 1\n")  # no package is installed
+    (bin_dir / "dpkg-query").chmod(0o755)
+    bash = shutil.which("bash") or "/bin/bash"
+    out = subprocess.run([bash, str(APT_DEPS), "build"], capture_output=True, text=True, timeout=60,
+                         env={"PATH": str(bin_dir), "INSTALL_LOG": str(tmp_path / "install.log")})
+    assert out.returncode == 1, out
+    named = re.search(r"missing Debian packages: ([^;]*);", out.stderr)
+    assert named, out.stderr
+    assert set(named.group(1).split()) == build_depends(), out.stderr

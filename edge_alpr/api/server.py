@@ -28,7 +28,7 @@ from functools import partial
 from typing import IO, Any
 
 from ..config import Config
-from ..credentials import MAKE_TOKEN, api_token, token_warning
+from ..credentials import MAKE_TOKEN, api_token, read_api_token, token_warning
 from ..delivery.outbox import Outbox
 from ..delivery.webhooks import Webhooks
 from ..errors import ConfigError
@@ -46,6 +46,7 @@ from .client_io import ClientLimits
 from .gated import connection_class
 from .gateway import GatedGateway
 from .host_guard import HostGuard
+from .port_owner import port_in_use
 from .serve_loop import ServeWorker, SupervisedServer
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,7 @@ def listen_fix(why: str, host: str, port: int) -> str:
     each bind's error): the port for a port in use or reserved, the host for an address that is
     not this machine's."""
     if f"[Errno {errno.EADDRINUSE}]" in why:
-        return (f"port {port} is in use, perhaps by an edge-alpr already running (`ss -ltnp 'sport = :{port}'` "
-                "names the program); stop it or pick another port (serve --port, or api.port in the config for run)")
+        return f"{port_in_use(port)}; stop it or pick another port (serve --port, or api.port in the config for run)"
     if f"[Errno {errno.EACCES}]" in why and 0 < port < 1024:
         return "ports below 1024 need root; pick a port of 1024 or more (serve --port, or api.port)"
     if f"[Errno {errno.EADDRNOTAVAIL}]" not in why and not re.search(r"\[Errno -\d+\]", why):  # not a host's
@@ -181,9 +181,10 @@ def build(cfg: Config, recognizer: Recognizer | None = None, outbox: Outbox | No
     without it they are opened here and the runtime closes the history.  ``supervisor``
     (``edge-alpr run``'s, else a new one) watches the server's and the webhooks' workers.
     """
-    token = api_token(cfg.api.token_env, cfg.api.token_credential)
+    found = read_api_token(cfg.api.token_env, cfg.api.token_credential)
+    token = found.value if found else None
     check_bind(cfg.api.host, token, cfg.api.token_env)
-    weak = token_warning(token, cfg.api.token_env, cfg.api.token_credential)
+    weak = token_warning(found)
     if weak:  # said at each start, and by check-config; it still starts (an upgrade must not lock anyone out)
         log.warning("%s", weak)
     state = make_state_dir(cfg.state_path)

@@ -5,36 +5,106 @@
 #   scripts/package/apt_deps.sh run     python3-venv (the quick start's `make install run`)
 #   scripts/package/apt_deps.sh test    + mosquitto (MQTT tests start a real broker), curl (the reference's
 #                               curl example), iproute2 (a test's private network namespace)
-#   scripts/package/apt_deps.sh deb     + the .deb build/boot tools of tests/test_deb.py (make deb, test-deb)
-#   scripts/package/apt_deps.sh arm64   + qemu-user-static (make deb ARCH=arm64, deb-arm64-verify)
+#   scripts/package/apt_deps.sh build   what `make deb` needs and nothing more (no test tools): for
+#                               this machine's release and architecture dpkg-buildpackage's and
+#                               debian/control's Build-Depends (dpkg-dev, build-essential, debhelper,
+#                               python3-venv, ca-certificates); for another SUITE or ARCH (the
+#                               environment's, as debian/build-deb.sh reads them) the build runs in a
+#                               chroot that brings its own, so debootstrap (+ qemu-user-static
+#                               binfmt-support for a foreign ARCH)
+#   scripts/package/apt_deps.sh deb     test's + build's + lintian, debootstrap, systemd-container (the
+#                               .deb boot test, make test-deb)
+#   scripts/package/apt_deps.sh arm64   curl, debootstrap, systemd-container, qemu-user-static
+#                               binfmt-support (make deb-arm64-verify; its `make deb ARCH=arm64` asks
+#                               for the build's)
+#   scripts/package/apt_deps.sh --list TARGET   prints TARGET's packages, installed or not; installs nothing
 set -euo pipefail
+list=0
+if [ "${1:-}" = --list ]; then list=1; shift; fi
 what=${1:-run}
 export INSTALL_LOG=${INSTALL_LOG:-$(cd "$(dirname "$0")/../.." && pwd)/build/install.log}
-case "$what" in run|test|deb|arm64) ;; *)
-  echo "scripts/package/apt_deps.sh: unknown target '$what' (use run, test, deb or arm64)" >&2; exit 2 ;;
+case "$what" in run|test|build|deb|arm64) ;; *)
+  echo "scripts/package/apt_deps.sh: unknown target '$what' (use run, test, build, deb or arm64)" >&2; exit 2 ;;
 esac
 python=${PYTHON:-python3}
+needed=()
 missing=()
-# python3-venv brings ensurepip (pip comes into each venv from its wheel); python3-pip is not
-# needed, and its Recommends would pull a compiler
-"$python" -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
-if [ "$what" != run ]; then
-  command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
-  command -v curl >/dev/null 2>&1 || missing+=(curl)
+
+add() {  # $1 = the array's name, the rest: packages it gets unless it has them already
+  local -n into=$1
+  local p
+  shift
+  for p in "$@"; do
+    case " ${into[*]-} " in *" $p "*) ;; *) into+=("$p") ;; esac
+  done
+}
+need() {  # need PACKAGE... -- CHECK...: the packages are missing unless CHECK succeeds
+  local pkgs=()
+  while [ "$1" != -- ]; do pkgs+=("$1"); shift; done
+  shift
+  add needed "${pkgs[@]}"
+  "$@" >/dev/null 2>&1 || add missing "${pkgs[@]}"
+}
+have() { command -v "$1" || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
+
+base() {
+  # python3-venv brings ensurepip (pip comes into each venv from its wheel); python3-pip is not
+  # needed, and its Recommends would pull a compiler
+  need python3-venv -- "$python" -c 'import venv, ensurepip'
+}
+testing() {
+  need mosquitto -- have mosquitto
+  need curl -- have curl
   # ip: the stalled-resolver test brings up loopback in its own network namespace
-  command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing+=(iproute2)
-fi
-if [ "$what" = deb ] || [ "$what" = arm64 ]; then
-  command -v dpkg-buildpackage >/dev/null 2>&1 || missing+=(dpkg-dev)
-  # dpkg-buildpackage checks the implicit build dependency build-essential
-  dpkg-query -W -f='${Status}' build-essential 2>/dev/null | grep -q 'ok installed' || missing+=(build-essential)
-  command -v dh >/dev/null 2>&1 || missing+=(debhelper)
-  command -v lintian >/dev/null 2>&1 || missing+=(lintian)
-  [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
-  command -v systemd-nspawn >/dev/null 2>&1 || missing+=(systemd-container)
-fi
-if [ "$what" = arm64 ]; then
-  [ -x /usr/bin/qemu-aarch64-static ] || missing+=(qemu-user-static binfmt-support)
+  need iproute2 -- have ip
+}
+qemu() {  # $1 = the Debian architecture emulated
+  local binary=qemu-aarch64-static
+  [ "$1" = armhf ] && binary=qemu-arm-static
+  need qemu-user-static binfmt-support -- have "$binary"
+}
+build() {
+  # the same choice as debian/build-deb.sh: this machine's release and architecture build here
+  local host_arch host_suite arch suite
+  host_arch=$(dpkg --print-architecture 2>/dev/null || true)
+  host_suite=$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release 2>/dev/null | tr -d '"')
+  arch=${ARCH:-$host_arch}
+  case "$arch" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; esac
+  suite=${SUITE:-$host_suite}
+  if [ "$arch" = "$host_arch" ] && [ "$suite" = "$host_suite" ]; then
+    need dpkg-dev -- have dpkg-buildpackage
+    # dpkg-buildpackage checks the implicit build dependency build-essential
+    need build-essential -- installed build-essential
+    need debhelper -- have dh
+    # debian/rules makes the package's venv with the release's python3, and pip fetches the
+    # wheels over HTTPS (debian/control's Build-Depends)
+    need python3-venv -- python3 -c 'import venv, ensurepip'
+    need ca-certificates -- installed ca-certificates
+  else
+    need debootstrap -- have debootstrap
+    [ "$arch" = "$host_arch" ] || qemu "$arch"
+  fi
+}
+
+case "$what" in
+  run) base ;;
+  test) base; testing ;;
+  build) build ;;
+  deb)
+    base; testing; build
+    need lintian -- have lintian
+    need debootstrap -- have debootstrap
+    need systemd-container -- have systemd-nspawn ;;
+  arm64)
+    need curl -- have curl
+    need debootstrap -- have debootstrap
+    need systemd-container -- have systemd-nspawn
+    qemu arm64 ;;
+esac
+if [ "$list" = 1 ]; then
+  echo "${needed[*]}"
+  exit 0
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

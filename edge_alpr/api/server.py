@@ -30,7 +30,7 @@ from typing import IO, Any
 from ..config import Config
 from ..credentials import MAKE_TOKEN, api_token, token_warning
 from ..delivery.outbox import Outbox
-from ..delivery.webhooks import Webhooks
+from ..delivery.webhooks import Webhooks, metric_labels
 from ..errors import ConfigError
 from ..history.store import History, open_history
 from ..lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
@@ -195,8 +195,10 @@ def build(cfg: Config, recognizer: Recognizer | None = None, outbox: Outbox | No
         history, watchlists, metrics = shared or (open_history(cfg.history, state),
                                                   WatchLists(cfg.watchlists, state), Metrics())
     stop = threading.Event()
+    metrics.name_sinks(metric_labels(cfg.webhooks.targets))
     webhooks = Webhooks(cfg.webhooks, outbox, stop, wrap=metrics.counted)
-    for collector in (partial(outbox_samples, outbox), partial(watchlist_samples, watchlists),
+    for collector in (partial(outbox_samples, outbox, metrics.sink_label),
+                      partial(watchlist_samples, watchlists),
                       *([partial(history_samples, history)] if history is not None else [])):
         metrics.collect(collector)
     ctx = ApiContext(cfg.api, recognizer, usage, token, webhooks, history, cfg.history.api_reads,

@@ -91,7 +91,11 @@ class ApiServer:
     def __init__(self, app: Any, host: str, port: int, threads: int,
                  shutdown_timeout_s: float, keepalive_linger_s: float = 0.0,
                  limits: ClientLimits | None = None) -> None:
-        self._server = SupervisedServer((host, port), app, numthreads=threads, server_name="edge-alpr")
+        # the worker pool's queue unbounded (cheroot's default, said here so that it stays): a
+        # connection arriving while every worker is busy waits for one; with a bound, cheroot
+        # would answer it a plain-text 503 of its own, not the API's JSON
+        self._server = SupervisedServer((host, port), app, numthreads=threads, server_name="edge-alpr",
+                                        accepted_queue_size=-1)
         self._server.ConnectionClass = connection = connection_class(keepalive_linger_s, limits)
         self.cuts = connection.cuts  # responses cut off: the client did not take them in time
         self._server.gateway = GatedGateway

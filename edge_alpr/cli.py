@@ -214,7 +214,7 @@ def _cmd_read(args: argparse.Namespace, cfg: Config) -> int:
         try:
             data = Path(name).read_bytes()
             started = time.perf_counter()
-            results = recognizer.recognize(imaging.decode(data, cfg.api.max_pixels), options)
+            results = recognizer.recognize(imaging.decode(data, cfg.api.max_pixels, origin=imaging.FILE), options)
             elapsed = (time.perf_counter() - started) * 1000.0
         except (OSError, EdgeAlprError) as e:
             print(f"{name}: error: {e}", file=sys.stderr)

@@ -17,9 +17,13 @@ from pathlib import Path
 from .configutil import Secret, read_secret
 from .errors import ConfigError
 
-# the user and password of a URL: from '//' up to the last '@' before the path ('@', '?', '#' and
-# spaces may all be in a password typed unencoded; hiding too much is better than showing a password)
-_USERINFO = re.compile(r"//[^/\r\n]*@")
+# what follows a URL's '//' up to its path (or the line's end): the user and password end at its
+# last '@' ('@', '?', '#' and spaces may all be in a password typed unencoded; hiding too much is
+# better than showing a password), unless that '@' is in a query or fragment (``_userinfo_end``)
+_AUTHORITY_ON = re.compile(r"//([^/\r\n]*)")
+_HOST = r"(?:\[[0-9A-Fa-f:.]*\]|[\w.~%!$&'()*+,;=-]*)(?::\d*)?"  # a name or [IPv6], and a port
+_AUTHORITY = re.compile(rf"(?:.*@)?{_HOST}")  # what may stand before a query's '?' or a fragment's '#'
+_HOST_ONLY = re.compile(_HOST)
 # query values that are credentials (``?usr=admin&pwd=...`` of many IP cameras, ``loginpas=`` of
 # P2P ones, ``pw``/``psw``, tokens, API keys, signatures)
 _SECRET_QUERY = re.compile(r"([?&;][^=&;#\s]*(?:pas|pw|psw|token|key|auth|secret|sig)[^=&;#\s]*=)[^&;#\s]*",
@@ -47,10 +51,46 @@ def hide_credentials(text: str) -> str:
     shown as ``***``: the values of query parameters named like pas(s), pw(d), psw, token, key,
     auth, secret or sig, and the secret path segments of webhook URLs (``_SECRET_PATHS``);
     everything else is kept, so the host and path still say which camera or target."""
-    text = _USERINFO.sub("//", text)
+    text = _AUTHORITY_ON.sub(_without_userinfo, text)
     for rule in _SECRET_PATHS:
         text = rule.sub(r"\1***", text)
     return _SECRET_QUERY.sub(r"\1***", text)
+
+
+def _without_userinfo(match: re.Match[str]) -> str:
+    """``//`` and what follows it (``_AUTHORITY_ON``), the user and password left out."""
+    region = match.group(1)
+    end = _userinfo_end(region, match.string, match.end())
+    return match.group(0) if end < 0 else "//" + region[end + 1:]
+
+
+def _userinfo_end(region: str, text: str, after: int) -> int:
+    """The index in ``region`` of the '@' that ends a URL's user and password; -1 for none.
+
+    Why not always the last '@': in ``http://cam?email=a@b`` it is in the query, and taking it
+    would show the URL as ``http://b``.  A '?' or '#' before the last '@' either starts a query
+    or fragment or is in a password typed unencoded (``rtsp://admin:p#ss?w@rd@cam/live``).  It
+    is taken to start one only when all of these hold (where unsure, more is hidden):
+
+    - what stands before it is a whole authority: ``cam``, ``cam:80``, ``user:p@ss@cam``; not
+      ``admin:p``, whose port is no number;
+    - a parameter (``name=``) follows it before any '@', as in ``?email=a@b`` (not in
+      ``admin:12#34@cam?user=x@y``, a password of digits);
+    - the last '@' is not followed by a host and a path: in ``...?x@cam/live`` it is the end of
+      a password, since a URL's query comes after its path.
+
+    Then only an '@' before it ends the user and password (``user:p@ss@cam?email=a@b``).
+    """
+    last = region.rfind("@")
+    marks = [i for i in (region.find("?"), region.find("#")) if i >= 0]
+    if last < 0 or not marks or min(marks) > last:
+        return last
+    mark = min(marks)
+    before_path = text.startswith("/", after) and _HOST_ONLY.fullmatch(region[last + 1:]) is not None
+    parameter = "=" in region[mark:region.find("@", mark)]
+    if parameter and not before_path and _AUTHORITY.fullmatch(region[:mark]):
+        return region.rfind("@", 0, mark)
+    return last
 
 
 def read_api_token(env_name: str, credential: str, environ: Mapping[str, str] | None = None) -> Secret | None:

@@ -29,6 +29,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -40,6 +41,25 @@ _EXIF_ORIENTATION = 0x0112  # the EXIF tag ImageOps.exif_transpose acts on
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _BAND_PIXELS = 4_000_000  # larger images are turned into arrays a band of rows at a time
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where image bytes came from, as a decoding error calls them and what it asks for instead.
+
+    Why: the API's client sends an upload, so its errors say "the upload" and "send"; ``edge-alpr
+    read`` reads files a person named on the command line (which it names before each error),
+    so its errors speak of the file and ask for another one, not for something to be sent.
+    """
+
+    name: str  # the bytes
+    image: str  # the bytes opened as an image
+    png: str  # the bytes opened as a PNG image
+    fix: str  # the verb of the remedy
+
+
+UPLOAD = Origin("the upload", "the image", "the PNG image", "send")
+FILE = Origin("the file", "the file", "the PNG file", "use")
 
 
 class PixelBudget:
@@ -110,10 +130,10 @@ def _png_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _open(data: bytes, max_pixels: int, setting: str = "api.max_pixels") -> Image.Image:
+def _open(data: bytes, max_pixels: int, setting: str = "api.max_pixels", origin: Origin = UPLOAD) -> Image.Image:
     """The image (header read, no pixels yet), its size checked against ``max_pixels``."""
     if not data:
-        raise InputError("the upload is empty; send a JPEG, PNG, BMP or WebP image")
+        raise InputError(f"{origin.name} is empty; {origin.fix} a JPEG, PNG, BMP or WebP image")
     png = _png_size(data)
     if png is not None and png[0] * png[1] > max_pixels:
         raise _too_large(png[0], png[1], max_pixels, setting)
@@ -126,20 +146,28 @@ def _open(data: bytes, max_pixels: int, setting: str = "api.max_pixels") -> Imag
         raise InputError(f"image is too large ({e}); the limit is {max_pixels} pixels "
                          f"({setting})", status=413) from e
     except UnidentifiedImageError as e:
-        raise InputError("the upload is not a supported image; send JPEG, PNG, BMP or WebP") from e
+        raise _unsupported(origin) from e
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
-        raise InputError(f"the image is corrupt or truncated ({e}); send a complete JPEG, PNG, "
-                         "BMP or WebP") from e
+        raise _corrupt(origin, e) from e
     w, h = im.size
     if w * h > max_pixels:
         raise _too_large(w, h, max_pixels, setting)
     if im.format == "PNG" and data.rfind(_PNG_IEND) < 0:
-        raise InputError("the PNG image is truncated (no IEND chunk at its end); send the "
+        raise InputError(f"{origin.png} is truncated (no IEND chunk at its end); {origin.fix} the "
                          "complete file")
     return im
 
 
-def _pixels(im: Image.Image) -> np.ndarray:
+def _unsupported(origin: Origin) -> InputError:
+    return InputError(f"{origin.name} is not a supported image; {origin.fix} JPEG, PNG, BMP or WebP")
+
+
+def _corrupt(origin: Origin, error: BaseException) -> InputError:
+    return InputError(f"{origin.image} is corrupt or truncated ({error}); {origin.fix} a complete JPEG, "
+                      "PNG, BMP or WebP")
+
+
+def _pixels(im: Image.Image, origin: Origin) -> np.ndarray:
     try:
         im.load()
         # Each of these copies a camera frame (about 0.5 ms at 1280x720), so only when needed.
@@ -148,12 +176,11 @@ def _pixels(im: Image.Image) -> np.ndarray:
             upright = ImageOps.exif_transpose(im)
         arr = _as_rgb_array(upright)
     except (Image.DecompressionBombError, UnidentifiedImageError) as e:
-        raise InputError("the upload is not a supported image; send JPEG, PNG, BMP or WebP") from e
+        raise _unsupported(origin) from e
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
-        raise InputError(f"the image is corrupt or truncated ({e}); send a complete JPEG, PNG, "
-                         "BMP or WebP") from e
+        raise _corrupt(origin, e) from e
     if arr.ndim != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise InputError("the image has no pixels")
+        raise InputError(f"{origin.image} has no pixels")
     return arr
 
 
@@ -175,18 +202,19 @@ def _as_rgb_array(im: Image.Image) -> np.ndarray:
     return out
 
 
-def _decoded(im: Image.Image) -> np.ndarray:
+def _decoded(im: Image.Image, origin: Origin = UPLOAD) -> np.ndarray:
     """The pixels, the PIL image closed (its own copy freed) as soon as they are out."""
     try:
-        return _pixels(im)
+        return _pixels(im, origin)
     finally:
         im.close()
 
 
-def decode(data: bytes, max_pixels: int, setting: str = "api.max_pixels") -> np.ndarray:
+def decode(data: bytes, max_pixels: int, setting: str = "api.max_pixels", origin: Origin = UPLOAD) -> np.ndarray:
     """Decode JPEG/PNG/BMP/WebP bytes to RGB uint8, upright per EXIF; raise ``InputError``
-    (``setting``: the config key of ``max_pixels``, named in the error)."""
-    return _decoded(_open(data, max_pixels, setting))
+    (``setting``: the config key of ``max_pixels``, named in the error; ``origin``: what the
+    error calls the bytes)."""
+    return _decoded(_open(data, max_pixels, setting, origin), origin)
 
 
 @contextmanager

@@ -17,7 +17,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .credentials import hide_credentials
@@ -78,6 +78,7 @@ class Metrics:
         self._counters: dict[str, dict[Labels, float]] = {}
         self._histograms: dict[str, dict[Labels, list[float]]] = {}  # bucket counts, sum, count
         self._collectors: list[Callable[[], Iterable[Sample]]] = []
+        self._sink_labels: dict[str, str] = {}
 
     def inc(self, name: str, labels: dict[str, str], value: float = 1.0) -> None:
         assert FAMILIES[name][0] == "counter", name
@@ -96,6 +97,16 @@ class Metrics:
                     h[i] += 1
             h[-2] += seconds
             h[-1] += 1
+
+    def name_sinks(self, labels: Mapping[str, str]) -> None:
+        """Label these sinks so (before ``counted`` wraps their senders): the webhooks' own
+        labels, which tell apart targets that look alike with their credentials hidden."""
+        self._sink_labels.update(labels)
+
+    def sink_label(self, sink: str) -> str:
+        """The ``sink`` label of a delivery queue: as named by ``name_sinks``, else the sink
+        with its credentials hidden (a scrape is no place for a token)."""
+        return self._sink_labels.get(sink) or hide_credentials(sink)
 
     def collect(self, collector: Callable[[], Iterable[Sample]]) -> None:
         """Read ``collector()`` at every scrape (gauges, counters kept elsewhere)."""
@@ -132,9 +143,9 @@ class Metrics:
     # -- wrappers -------------------------------------------------------------------------------
 
     def counted(self, sink: str, send: Callable[[Any], None]) -> Callable[[Any], None]:
-        """``send`` of a delivery worker, counting its deliveries and failures (labelled by the
-        sink with a webhook URL's credentials hidden: a scrape is no place for a token)."""
-        label = {"sink": hide_credentials(sink)}
+        """``send`` of a delivery worker, counting its deliveries and failures (labelled by
+        ``sink_label``)."""
+        label = {"sink": self.sink_label(sink)}
 
         def counting(item: Any) -> None:
             try:
@@ -169,15 +180,16 @@ class Metrics:
 
 # -- collectors of the parts (duck-typed: this module imports none of them) -------------------
 
-def outbox_samples(outbox: Any) -> list[Sample]:
-    """Queued and dropped events by sink, credentials hidden; two webhook URLs that differ only in
-    a hidden token are one series (summed), as a scrape must not hold a label set twice."""
+def outbox_samples(outbox: Any, label: Callable[[str], str] = hide_credentials) -> list[Sample]:
+    """Queued and dropped events by sink, labelled by ``label`` (``Metrics.sink_label``); sinks
+    that one label names (the queue of a target no longer configured, beside the one that
+    replaced it) are one series (summed), as a scrape must not hold a label set twice."""
     stats = outbox.stats()
     out: list[Sample] = []
     for family, key in (("edge_alpr_outbox_pending", "pending"), ("edge_alpr_outbox_dropped_total", "dropped")):
         by_label: dict[str, float] = {}
         for sink, n in stats[key].items():
-            shown = hide_credentials(sink)
+            shown = label(sink)
             by_label[shown] = by_label.get(shown, 0.0) + float(n)
         out += [(family, {"sink": shown}, n) for shown, n in by_label.items()]
     return out

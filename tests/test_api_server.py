@@ -4,7 +4,8 @@ A worker waits on its kept-alive connection for the next request (``api.keepaliv
 but must never make another client wait for it, nor hold up shutdown.  The server below
 lingers for 30 s -- far beyond the config's cap -- so that a server that starved other
 clients or ignored shutdown would take 30 s, where a correct one takes milliseconds.  The
-bounds asserted are generous (seconds), so these are liveness checks, not timings.
+bounds asserted are generous (seconds), so these are liveness checks, not timings.  And a
+connection that arrives while every worker is busy waits for one, never refused.
 """
 
 from __future__ import annotations
@@ -91,3 +92,44 @@ def test_a_pipelining_client_queues_behind_others(one_worker: ApiServer) -> None
     assert time.monotonic() - started < 1.0, "a pipelining client kept the only worker to itself"
     other.close()
     pipelined.close()
+
+
+def test_requests_beyond_the_busy_workers_wait_in_the_queue_not_refused() -> None:
+    """cheroot answers a plain-text 503 (not the API's JSON) to a connection its worker pool's
+    queue has no room for; the server leaves that queue unbounded, so a connection arriving
+    while every worker is busy waits for one, and is answered by the app."""
+    release = threading.Event()
+
+    def busy(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        release.wait(30)
+        return hello(environ, start_response)
+
+    server = ApiServer(busy, "127.0.0.1", 0, threads=1, shutdown_timeout_s=1.0)
+    server.start()
+    clients = []
+    try:
+        for i in range(8):  # one holds the only worker, seven wait
+            client = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+            client.sendall(f"GET /r{i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            clients.append(client)
+        pool = server._server.requests
+        started = time.monotonic()
+        while pool.qsize < len(clients) - 1 and time.monotonic() - started < 10:
+            time.sleep(0.01)
+        assert pool.qsize == len(clients) - 1, "the connections did not all wait in the queue"
+        for client in clients:  # and none was answered meanwhile
+            client.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                client.recv(1)
+            client.setblocking(True)
+        release.set()
+        for client in clients:
+            reply = b""
+            while chunk := client.recv(65536):
+                reply += chunk
+            assert reply.startswith(b"HTTP/1.1 200 "), reply
+    finally:
+        release.set()
+        for client in clients:
+            client.close()
+        server.stop()

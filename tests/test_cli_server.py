@@ -243,9 +243,15 @@ def test_serve_says_its_address_once_where_each_reader_looks(tmp_path: Path) -> 
 def test_read_command_reports_bad_files(tmp_path: Path, sample_images: list[Path]) -> None:
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"garbage")
-    out = cli("read", str(bad), str(sample_images[0]))
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    out = cli("read", str(bad), str(empty), str(sample_images[0]))
     assert out.returncode == 1
-    assert f"{bad}: error:" in out.stderr and sample_images[0].name in out.stdout
+    assert sample_images[0].name in out.stdout
+    for name in (bad, empty):  # each error names its file, and speaks of a file, not of an upload
+        said = [line for line in out.stderr.splitlines() if line.startswith(f"{name}: error: ")]
+        assert len(said) == 1 and "the file" in said[0], out.stderr
+        assert "upload" not in said[0] and "send" not in said[0], said[0]
     out = cli("read", str(sample_images[0]), "--regions", "zz")
     assert out.returncode == 1 and "unknown region 'zz'" in out.stderr
     gone = tmp_path / "gone.jpg"

@@ -67,9 +67,34 @@ SECRET = "s3cr3t-Value"
     ("rtsp://cam/Streaming/Channels/101", "rtsp://cam/Streaming/Channels/101"),
     ("http://h/api/webhooks", "http://h/api/webhooks"),
     ("http://h/events/2024-01-02/1234567890123456", "http://h/events/2024-01-02/1234567890123456"),
+    # an '@' in a query or fragment is no user's: the host stays
+    ("http://cam?email=a@b", "http://cam?email=a@b"),
+    ("http://cam:8080#to=a@b", "http://cam:8080#to=a@b"),
+    ("rtsp://cam/stream?user=x@y", "rtsp://cam/stream?user=x@y"),
+    ("http://host/#a@b", "http://host/#a@b"),
+    ("http://cam:80?e=a@b.com&token=abc", "http://cam:80?e=a@b.com&token=***"),
+    ("http://u:pw@[::1]:80?e=a@b", "http://[::1]:80?e=a@b"),
+    ("see http://cam?email=a@b and rtsp://a:b@c/ too", "see http://cam?email=a@b and rtsp://c/ too"),
+    # an '@' in the password and another in the query: the password goes, the query stays
+    ("rtsp://admin:p@ss@cam?user=x@y", "rtsp://cam?user=x@y"),
+    ("rtsp://admin:p@ss@cam/stream?user=x@y", "rtsp://cam/stream?user=x@y"),
 ])
 def test_hide_credentials(text: str, shown: str) -> None:
     assert hide_credentials(text) == shown
+
+
+@pytest.mark.parametrize("url", [
+    "rtsp://admin:p@ss?x=y@cam/live",  # '?' then '@' and a host before the path: the password's
+    "rtsp://admin:p?ss@cam?user=x@y",  # 'admin:p' before the '?' is no host and port
+    "rtsp://admin:1234?5@cam",  # no parameter after the '?'
+    "rtsp://admin:12#34@cam?user=x@y",
+])
+def test_a_password_with_a_question_mark_or_hash_stays_hidden_beside_a_query(url: str) -> None:
+    """Where a '?' or '#' may be a password's as well as a query's, the password is hidden,
+    even if part of the query goes with it."""
+    password = url.split("admin:", 1)[1].rsplit("@cam", 1)[0]
+    shown = hide_credentials(url)
+    assert password not in shown and "admin" not in shown, shown
 
 
 def test_a_camera_that_cannot_connect_logs_no_credential(tmp_path: Path, caplog: pytest.LogCaptureFixture,

@@ -72,6 +72,26 @@ def test_failures_counted_and_token_required(api_factory: Callable[..., RunningA
     assert scrape(api.url, **auth)[("edge_alpr_outbox_pending", (("sink", f"webhook:{receiver.url}"),))] == 1
 
 
+def test_webhooks_alike_once_hidden_have_series_of_their_own(api_factory: Callable[..., RunningApi],
+                                                               receiver: Receiver) -> None:
+    """Two Home Assistant webhook ids on one host are the same URL once the ids are hidden: each
+    is labelled after its position in the list (as its worker is named), the ids nowhere."""
+    secrets = ["gate-in-9f2c", "gate-out-41ab"]
+    hooks = [f"http://127.0.0.1:{receiver.port}/api/webhook/{secret}" for secret in secrets]
+    api = api_factory({"webhooks": {"targets": [hooks[0], receiver.url, hooks[1]]}})
+    with open(SAMPLES / "01_romanian_t37.jpg", "rb") as f:
+        assert requests.post(f"{api.url}/v1/plate-reader/", files={"upload": f}, timeout=30).status_code == 201
+    hidden = f"http://127.0.0.1:{receiver.port}/api/webhook/***"
+    sinks = [f"webhook#1:{hidden}", f"webhook:{receiver.url}", f"webhook#3:{hidden}"]
+    delivered = [("edge_alpr_deliveries_total", (("sink", sink),)) for sink in sinks]
+    assert wait_for(lambda: all(scrape(api.url).get(key) == 1 for key in delivered)), scrape(api.url)
+    got = scrape(api.url)
+    assert all(got[("edge_alpr_outbox_pending", (("sink", sink),))] == 0 for sink in sinks), got
+    text = requests.get(f"{api.url}/metrics", timeout=10).text
+    assert not any(secret in text for secret in secrets), text
+    assert sorted(r["path"] for r in receiver.requests) == sorted(["/hook", *(f"/api/webhook/{s}" for s in secrets)])
+
+
 def test_label_values_are_escaped() -> None:
     metrics = Metrics()
     hostile = 'a"b\\c\nd'

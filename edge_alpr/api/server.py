@@ -30,7 +30,7 @@ from typing import IO, Any
 from ..config import Config
 from ..credentials import MAKE_TOKEN, api_token, read_api_token, token_warning
 from ..delivery.outbox import Outbox
-from ..delivery.webhooks import Webhooks
+from ..delivery.webhooks import Webhooks, metric_labels
 from ..errors import ConfigError
 from ..history.store import History, open_history
 from ..lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
@@ -91,7 +91,11 @@ class ApiServer:
     def __init__(self, app: Any, host: str, port: int, threads: int,
                  shutdown_timeout_s: float, keepalive_linger_s: float = 0.0,
                  limits: ClientLimits | None = None) -> None:
-        self._server = SupervisedServer((host, port), app, numthreads=threads, server_name="edge-alpr")
+        # the worker pool's queue unbounded (cheroot's default, said here so that it stays): a
+        # connection arriving while every worker is busy waits for one; with a bound, cheroot
+        # would answer it a plain-text 503 of its own, not the API's JSON
+        self._server = SupervisedServer((host, port), app, numthreads=threads, server_name="edge-alpr",
+                                        accepted_queue_size=-1)
         self._server.ConnectionClass = connection = connection_class(keepalive_linger_s, limits)
         self.cuts = connection.cuts  # responses cut off: the client did not take them in time
         self._server.gateway = GatedGateway
@@ -196,8 +200,10 @@ def build(cfg: Config, recognizer: Recognizer | None = None, outbox: Outbox | No
         history, watchlists, metrics = shared or (open_history(cfg.history, state),
                                                   WatchLists(cfg.watchlists, state), Metrics())
     stop = threading.Event()
+    metrics.name_sinks(metric_labels(cfg.webhooks.targets))
     webhooks = Webhooks(cfg.webhooks, outbox, stop, wrap=metrics.counted)
-    for collector in (partial(outbox_samples, outbox), partial(watchlist_samples, watchlists),
+    for collector in (partial(outbox_samples, outbox, metrics.sink_label),
+                      partial(watchlist_samples, watchlists),
                       *([partial(history_samples, history)] if history is not None else [])):
         metrics.collect(collector)
     ctx = ApiContext(cfg.api, recognizer, usage, token, webhooks, history, cfg.history.api_reads,

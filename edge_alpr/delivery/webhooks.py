@@ -26,7 +26,8 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..credentials import hide_credentials
@@ -47,6 +48,18 @@ def shown_name(target: WebhookTarget, position: int) -> str:
     hidden, after its position in the list, because two URLs that differ only in a hidden token
     look the same once hidden (and the supervisor tells its workers apart by name)."""
     return f"webhook#{position}:{hide_credentials(target.url)}"
+
+
+def metric_labels(targets: Sequence[WebhookTarget]) -> dict[str, str]:
+    """The ``sink`` label on ``/metrics`` of each target's queue, by its sink name: the URL with
+    its credentials hidden; where targets look alike once hidden (two Home Assistant webhook ids
+    on one host), each is labelled after its position as its worker is named (``shown_name``),
+    so that their series stay apart.  Not a hash of what is hidden: a short hash of a weak
+    secret gives the secret away to anyone who tries candidates offline."""
+    hidden = [hide_credentials(sink_name(target)) for target in targets]
+    alike = Counter(hidden)
+    return {sink_name(target): shown if alike[shown] == 1 else shown_name(target, position)
+            for position, (target, shown) in enumerate(zip(targets, hidden, strict=True), 1)}
 
 
 def event_id(item: OutboxItem) -> str:

@@ -11,7 +11,9 @@ connection that arrives while every worker is busy waits for one, never refused.
 from __future__ import annotations
 
 import http.client
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -132,4 +134,21 @@ def test_requests_beyond_the_busy_workers_wait_in_the_queue_not_refused() -> Non
         release.set()
         for client in clients:
             client.close()
+        server.stop()
+
+
+def test_a_burst_of_connections_is_queued_by_the_kernel_not_dropped() -> None:
+    """cheroot listens with a backlog of 5: the sixth connection of a burst that arrives before the
+    accept loop runs is dropped by the kernel, and its client's retry comes a second later."""
+    server = ApiServer(hello, "127.0.0.1", 0, threads=1, shutdown_timeout_s=1.0)
+    server.start()
+    try:
+        # the listening socket's backlog, as the kernel reports it (Send-Q of a LISTEN socket)
+        ss = shutil.which("ss")
+        if ss is None:
+            pytest.skip("ss (apt-get install iproute2) reads a listening socket's backlog")
+        out = subprocess.run([ss, "-ltnH", f"sport = :{server.port}"], capture_output=True, text=True,
+                             check=True).stdout.split()
+        assert out[0] == "LISTEN" and int(out[2]) >= 64, out
+    finally:
         server.stop()

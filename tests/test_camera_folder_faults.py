@@ -67,6 +67,9 @@ def test_a_folder_of_bad_files_is_read_around(tmp_path: Path, recognizer: Any,
             lines = [r for r in caplog.records if f"skipping {folder / name}:" in r.getMessage()]
             assert len(lines) == 1, (name, caplog.text)
         assert "900000000 pixels" in caplog.text and "not a regular file" in caplog.text
+        # a folder's files are files, not uploads: the fix is another file, not another request
+        assert "the file is not a supported image; use JPEG" in caplog.text, caplog.text
+        assert "the upload" not in caplog.text and "send" not in caplog.text, caplog.text
 
         stalled.write(SAMPLE[len(SAMPLE) // 2:])  # the copy finishes: the image is read
         stalled.close()

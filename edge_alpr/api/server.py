@@ -85,6 +85,9 @@ def listen_fix(why: str, host: str, port: int) -> str:
             "token) or one of its own (serve --host, or api.host in the config for run)")
 
 
+LISTEN_BACKLOG = 128  # the kernel caps it at net.core.somaxconn (4096 on current kernels)
+
+
 class ApiServer:
     """A cheroot server in a background thread; ``port`` is the bound one (0 picks a free one)."""
 
@@ -96,6 +99,9 @@ class ApiServer:
         # would answer it a plain-text 503 of its own, not the API's JSON
         self._server = SupervisedServer((host, port), app, numthreads=threads, server_name="edge-alpr",
                                         accepted_queue_size=-1)
+        # the kernel's queue of connections not yet accepted: cheroot's 5 drops the rest of a burst
+        # (many cameras or clients connecting at once), and each dropped one retries only after 1 s
+        self._server.request_queue_size = LISTEN_BACKLOG
         self._server.ConnectionClass = connection = connection_class(keepalive_linger_s, limits)
         self.cuts = connection.cuts  # responses cut off: the client did not take them in time
         self._server.gateway = GatedGateway

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import CameraError, InputError
-from ...imaging import decode
+from ...imaging import FILE, decode
 from ...types import Frame
 from ..config import FolderSourceConfig, VideoSourceConfig
 from . import FrameSource, SourceEnded, sample_dir
@@ -202,7 +202,7 @@ class FolderSource(FrameSource):
             return self._skip(path, st, f"{st.st_size} bytes, too large for an image of at most "
                                         f"{self.cfg.max_pixels} pixels (max_pixels)")
         try:
-            rgb = decode(path.read_bytes(), self.cfg.max_pixels, "the folder source's max_pixels")
+            rgb = decode(path.read_bytes(), self.cfg.max_pixels, "the folder source's max_pixels", FILE)
         except (InputError, OSError) as e:
             if time.time() - st.st_mtime < 2 * self.cfg.poll_interval:
                 return None  # probably still being written: picked up again by the next scan

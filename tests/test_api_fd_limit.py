@@ -14,6 +14,7 @@ import os
 import resource
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -117,3 +118,43 @@ def test_out_of_descriptors_one_warning_no_spin_and_served_again(tmp_path: Path,
     assert server.stderr().count("Too many open files") == 1
     code, took = server.stop()
     assert code == 0 and took < 2.0, (code, took, server.stderr()[-2000:])
+
+
+def _read_request(image: bytes) -> bytes:
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"upload\"; filename=\"a.jpg\"\r\n\r\n"
+            + image + b"\r\n--b--\r\n")
+    return (b"POST /v1/plate-reader/ HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: multipart/form-data; boundary=b\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+
+
+def test_out_of_descriptors_the_history_loses_nothing(tmp_path: Path, served: list[Served],
+                                                      sample_images: list[Path]) -> None:
+    """A read on a kept-alive connection while the process has no descriptor left: answered,
+    and its event kept (without the JPEGs it had no descriptor for); the events stored before
+    are not deleted to \"make room\", which frees no descriptor."""
+    server = Served(tmp_path, "history: {api_reads: true}\napi: {header_timeout_s: 60}\n")
+    served.append(server)
+    client = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    request = _read_request(sample_images[0].read_bytes())
+    client.connect()
+    assert client.sock is not None
+    for _ in range(3):
+        client.sock.sendall(request)
+        reply = http.client.HTTPResponse(client.sock)
+        reply.begin()
+        assert reply.status == 201 and reply.read()
+    server.flood()
+    client.sock.sendall(request)  # the connection is already open: the request gets in
+    reply = http.client.HTTPResponse(client.sock)
+    reply.begin()
+    assert reply.status == 201 and b"results" in reply.read()
+    code, took = server.stop()
+    client.close()
+    assert code == 0 and took < 2.0, (code, took, server.stderr()[-2000:])
+    log = server.stderr()
+    assert "Too many open files" in log
+    with sqlite3.connect(tmp_path / "state" / "history" / "history.sqlite") as db:
+        rows = db.execute("SELECT plate_image FROM events ORDER BY stored").fetchall()
+    assert len(rows) == 4, log[-3000:]
+    assert all(row[0] for row in rows[:3]) and rows[3][0] is None  # the last without its images

@@ -125,6 +125,9 @@ class GatedConnection(cheroot_server.HTTPConnection):
                          f"{self.limits.min_rate:g} bytes/s or more.")
         self._release()
         super().close()
+        closed = getattr(self.server, "connection_closed", None)
+        if closed is not None:  # a descriptor is free: accept again if that waited for one
+            closed()
 
     # ---------------------------------------------------------------------- gathering
 

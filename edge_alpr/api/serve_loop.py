@@ -20,6 +20,7 @@ from typing import Any
 from cheroot import wsgi
 
 from ..supervision import Worker
+from .accepting import PacedConnections
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class SupervisedServer(wsgi.Server):
     """cheroot's WSGI server whose error reports reach its ``ServeWorker`` (not stderr)."""
 
     worker: ServeWorker | None = None
+    _connections: Any  # cheroot's, made by ``prepare``
     stop_by = math.inf  # while stopping: when a request still arriving is refused (monotonic s)
 
     def __init__(self, bind_addr: Any, app: Callable[..., Iterable[bytes]], **kwargs: Any) -> None:
@@ -71,6 +73,20 @@ class SupervisedServer(wsgi.Server):
                     self.worker.beat()
 
         return wrapped
+
+    def prepare(self) -> None:
+        """Bind, listen and start the workers, with accepts that pause while the process is out
+        of file descriptors (``accepting.py``) instead of spinning on the error."""
+        super().prepare()
+        plain = self._connections
+        self._connections = PacedConnections(self)
+        plain._selector.close()  # its own epoll descriptor; the listening socket is the server's
+
+    def connection_closed(self) -> None:
+        """A connection closed (any thread): accepting resumes if it waited for a descriptor."""
+        manager = getattr(self, "_connections", None)
+        if isinstance(manager, PacedConnections):
+            manager.resume()
 
     def error_log(self, msg: str = "", level: int = 20, traceback: bool = False) -> None:
         error = sys.exc_info()[1] if traceback else None

@@ -12,13 +12,15 @@ Bounds (``HistoryConfig``: ``max_age_days``, ``max_bytes`` over images plus rows
 ``min_free_bytes`` left on the file system) are enforced before each event is stored, oldest
 stored first, deleting only files this history made (``retention.py``).  A full disk never
 stops the service: ``publish`` logs once per outage, makes room from its own oldest events and
-drops the event; it never raises.  The WAL is checkpointed every ``WAL_CHECKPOINT_PAGES``
+drops the event; it never raises.  Out of file descriptors (``EMFILE``), deleting frees
+none: the row is kept without its images.  The WAL is checkpointed every ``WAL_CHECKPOINT_PAGES``
 pages, so it cannot eat the disk.  Searches and the event JSON of ``GET /v1/events/`` are
 ``queries.py``; this module writes, and answers through those.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import shutil
@@ -142,10 +144,10 @@ class History:
 
     def publish(self, s: Sighting) -> bool:
         """Keep one sighting; False when it was not kept (logged once per outage).  Never raises."""
+        payload = json.dumps(s.payload)
         try:
             images = images_of(s.scene, s.box, self.cfg.thumbnail_width, self.cfg.jpeg_quality) \
                 if s.scene is not None else None
-            payload = json.dumps(s.payload)
             size = ROW_OVERHEAD + len(payload) + (sum(map(len, images)) if images else 0)
             with self._lock:
                 if self._db.execute("SELECT 1 FROM events WHERE id = ?", (s.id,)).fetchone():
@@ -156,6 +158,8 @@ class History:
                                          "no history left")
                 self._insert(s, payload, size, images)
         except (OSError, sqlite3.Error) as e:
+            if out_of_descriptors(e):  # deleting frees none: keep the row, without its images
+                return self._without_images(s, payload, str(e))
             with self._lock:
                 try:  # a full disk: our own oldest make room, then the WAL is given back
                     self._bounds.delete_oldest(BATCH)
@@ -169,13 +173,29 @@ class History:
         self.stored += 1
         return True
 
-    def _dropped(self, s: Sighting, why: str) -> bool:
+    def _dropped(self, s: Sighting, why: str,
+                 then: str = "the history deletes its oldest events to make room") -> bool:
         self.skipped += 1
         if not self._failing:
-            log.warning("history: event %s of %s not kept (%s); the service goes on, and the "
-                        "history deletes its oldest events to make room", s.id, s.camera_id, why)
+            log.warning("history: event %s of %s not kept (%s); the service goes on, and %s",
+                        s.id, s.camera_id, why, then)
             self._failing = True
         return False
+
+    def _without_images(self, s: Sighting, payload: str, why: str) -> bool:
+        """Out of file descriptors: the event's row alone (SQLite's files are open already)."""
+        try:
+            with self._lock:
+                if not self._db.execute("SELECT 1 FROM events WHERE id = ?", (s.id,)).fetchone():
+                    self._insert(s, payload, ROW_OVERHEAD + len(payload), None)
+        except (OSError, sqlite3.Error) as e:
+            return self._dropped(s, str(e), NOFILE_FIX)
+        if not self._failing:
+            log.warning("history: the images of event %s of %s not kept (%s); %s; events are kept "
+                        "without their images meanwhile", s.id, s.camera_id, why, NOFILE_FIX)
+            self._failing = True
+        self.stored += 1
+        return True
 
     def _insert(self, s: Sighting, payload: str, size: int, images: Jpegs | None) -> None:
         now = self._clock()
@@ -245,6 +265,16 @@ def from_event(event: Any, payload: dict[str, Any], match: Match | None) -> Sigh
     read = event.result.read
     return Sighting(event.id, "camera", event.camera_id, event.timestamp, read.plate, read.score,
                     event.result.box, payload, match, event.scene)
+
+
+NOFILE_FIX = ("the process is out of file descriptors: raise LimitNOFILE= in the service (systemctl "
+              "edit edge-alpr), or find what holds them (ss -tnp for the API's clients)")
+
+
+def out_of_descriptors(error: OSError | sqlite3.Error) -> bool:
+    """Whether ``error`` is the process (``EMFILE``) or the system (``ENFILE``) out of file
+    descriptors while writing an image (SQLite's own files stay open, so its row still fits)."""
+    return isinstance(error, OSError) and error.errno in (errno.EMFILE, errno.ENFILE)
 
 
 def open_history(cfg: HistoryConfig, state_dir: Path) -> History | None:

@@ -12,15 +12,15 @@ Bounds (``HistoryConfig``: ``max_age_days``, ``max_bytes`` over images plus rows
 ``min_free_bytes`` left on the file system) are enforced before each event is stored, oldest
 stored first, deleting only files this history made (``retention.py``).  A full disk never
 stops the service: ``publish`` logs once per outage, makes room from its own oldest events and
-drops the event; it never raises.  Out of file descriptors (``EMFILE``), deleting frees
-none: the row is kept without its images.  The WAL is checkpointed every ``WAL_CHECKPOINT_PAGES``
+drops the event; it never raises.  Any other failure (a folder the service may not write, a
+read-only file system, I/O errors, out of file descriptors) deletes nothing: the row is kept
+without its images where it can be written (``faults.py``).  The WAL is checkpointed every ``WAL_CHECKPOINT_PAGES``
 pages, so it cannot eat the disk.  Searches and the event JSON of ``GET /v1/events/`` are
 ``queries.py``; this module writes, and answers through those.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import shutil
@@ -41,6 +41,7 @@ from ..statedir import opening_state, writable_folder
 from ..types import Box
 from ..watchlists import Match
 from .config import HistoryConfig
+from .faults import MAKING_ROOM, Fault, write_fault
 from .images import images_of
 from .queries import EventQuery, event_of, iso, page, select_one, select_page
 from .retention import AGE_CHECK_S, BATCH, Retention
@@ -123,7 +124,7 @@ class History:
                                  free_bytes or (lambda p: shutil.disk_usage(p).free))
         self.stored = 0  # this process: events kept and dropped (no room, errors)
         self.skipped = 0
-        self._failing = False
+        self._failing: str | None = None  # the kind of write failure of the episode (faults.py)
 
     @property
     def bytes(self) -> int:
@@ -153,47 +154,50 @@ class History:
                 if self._db.execute("SELECT 1 FROM events WHERE id = ?", (s.id,)).fetchone():
                     return True  # the same camera event again (re-read after a restart)
                 if not self._bounds.make_room(size):
-                    return self._dropped(s, "no room: the file system is under "
-                                         f"min_free_bytes ({self.cfg.min_free_bytes}) even with "
-                                         "no history left")
+                    return self._dropped(s, Fault(
+                        "full", f"no room: the file system is under min_free_bytes "
+                        f"({self.cfg.min_free_bytes}) even with no history left", MAKING_ROOM))
                 self._insert(s, payload, size, images)
         except (OSError, sqlite3.Error) as e:
-            if out_of_descriptors(e):  # deleting frees none: keep the row, without its images
-                return self._without_images(s, payload, str(e))
+            fault = write_fault(e, self.root)
+            if not fault.full:  # deleting frees nothing else: keep what is stored, and this row
+                return self._without_images(s, payload, fault)
             with self._lock:
                 try:  # a full disk: our own oldest make room, then the WAL is given back
                     self._bounds.delete_oldest(BATCH)
                     self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 except (OSError, sqlite3.Error) as again:
                     log.debug("history: making room failed too: %s", again)
-            return self._dropped(s, str(e))
+            return self._dropped(s, fault)
         if self._failing:
             log.warning("history: storing events again")
-            self._failing = False
+            self._failing = None
         self.stored += 1
         return True
 
-    def _dropped(self, s: Sighting, why: str,
-                 then: str = "the history deletes its oldest events to make room") -> bool:
+    def _dropped(self, s: Sighting, fault: Fault) -> bool:
         self.skipped += 1
-        if not self._failing:
-            log.warning("history: event %s of %s not kept (%s); the service goes on, and %s",
-                        s.id, s.camera_id, why, then)
-            self._failing = True
+        if self._failing != fault.kind:
+            then = "the service goes on" if fault.full else "the service goes on, and the events stored stay"
+            log.warning("history: event %s of %s not kept (%s); %s; %s",
+                        s.id, s.camera_id, fault.what, fault.fix, then)
+            self._failing = fault.kind
         return False
 
-    def _without_images(self, s: Sighting, payload: str, why: str) -> bool:
-        """Out of file descriptors: the event's row alone (SQLite's files are open already)."""
+    def _without_images(self, s: Sighting, payload: str, fault: Fault) -> bool:
+        """A failure a full disk did not cause: the event's row alone (SQLite's files are open
+        already, so it often fits where a new image file does not)."""
         try:
             with self._lock:
                 if not self._db.execute("SELECT 1 FROM events WHERE id = ?", (s.id,)).fetchone():
                     self._insert(s, payload, ROW_OVERHEAD + len(payload), None)
-        except (OSError, sqlite3.Error) as e:
-            return self._dropped(s, str(e), NOFILE_FIX)
-        if not self._failing:
+        except (OSError, sqlite3.Error):
+            return self._dropped(s, fault)
+        if self._failing != fault.kind:
             log.warning("history: the images of event %s of %s not kept (%s); %s; events are kept "
-                        "without their images meanwhile", s.id, s.camera_id, why, NOFILE_FIX)
-            self._failing = True
+                        "without their images meanwhile, and those stored before stay",
+                        s.id, s.camera_id, fault.what, fault.fix)
+            self._failing = fault.kind
         self.stored += 1
         return True
 
@@ -265,16 +269,6 @@ def from_event(event: Any, payload: dict[str, Any], match: Match | None) -> Sigh
     read = event.result.read
     return Sighting(event.id, "camera", event.camera_id, event.timestamp, read.plate, read.score,
                     event.result.box, payload, match, event.scene)
-
-
-NOFILE_FIX = ("the process is out of file descriptors: raise LimitNOFILE= in the service (systemctl "
-              "edit edge-alpr), or find what holds them (ss -tnp for the API's clients)")
-
-
-def out_of_descriptors(error: OSError | sqlite3.Error) -> bool:
-    """Whether ``error`` is the process (``EMFILE``) or the system (``ENFILE``) out of file
-    descriptors while writing an image (SQLite's own files stay open, so its row still fits)."""
-    return isinstance(error, OSError) and error.errno in (errno.EMFILE, errno.ENFILE)
 
 
 def open_history(cfg: HistoryConfig, state_dir: Path) -> History | None:

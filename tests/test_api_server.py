@@ -11,6 +11,8 @@ connection that arrives while every worker is busy waits for one, never refused.
 from __future__ import annotations
 
 import http.client
+import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -24,6 +26,7 @@ import pytest
 from edge_alpr.api.server import ApiServer
 
 LONG_LINGER_S = 30.0
+FD_SETSIZE = 1024  # the descriptors select() can watch: 0..1023
 
 
 def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -151,4 +154,44 @@ def test_a_burst_of_connections_is_queued_by_the_kernel_not_dropped() -> None:
                              check=True).stdout.split()
         assert out[0] == "LISTEN" and int(out[2]) >= 64, out
     finally:
+        server.stop()
+
+
+@pytest.fixture
+def descriptors_past_fd_setsize() -> Iterator[int]:
+    """This process's lowest free descriptor pushed past 1024 (FD_SETSIZE, the most ``select``
+    can watch), as a service with a raised ``LimitNOFILE`` and many clients or files has it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = FD_SETSIZE + 512
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        pytest.skip(f"the hard RLIMIT_NOFILE ({hard}) is under {wanted}: ulimit -Hn {wanted}")
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    held: list[int] = []
+    try:
+        while not held or held[-1] < FD_SETSIZE + 64:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        yield held[-1] + 1
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_lingering_on_a_descriptor_past_fd_setsize(descriptors_past_fd_setsize: int) -> None:
+    """A connection whose descriptor ``select`` cannot watch still lingers: its kept-alive
+    requests are all served by the worker that waits on it.  (Without lingering, each goes back
+    through the selector to the pool's queue, whose idle workers take turns.)"""
+    server = ApiServer(hello, "127.0.0.1", 0, threads=4, shutdown_timeout_s=1.0,
+                       keepalive_linger_s=LONG_LINGER_S)
+    server.start()
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.connect()
+        assert conn.sock is not None and conn.sock.fileno() >= FD_SETSIZE
+        replies = [get(conn, f"/r{i}") for i in range(8)]
+        assert [r.split()[0] for r in replies] == [f"/r{i}" for i in range(8)]
+        assert len({r.split()[1] for r in replies}) == 1, "a kept-alive connection did not linger"
+    finally:
+        conn.close()
         server.stop()

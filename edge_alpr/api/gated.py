@@ -197,24 +197,13 @@ class GatedConnection(cheroot_server.HTTPConnection):
         left = min(self._exit_by, self._req.deadline(self.limits)) - now
         if left <= 0:
             return False
-        poller = select.poll()
-        try:
-            poller.register(self.socket, select.POLLIN)
-            poller.poll(left * 1000)
-        except (OSError, ValueError):
-            return False
-        return True
+        return self._readable(left) is not None
 
     def _more_soon(self) -> bool:
         """Wait one slice for more bytes, unless another connection needs a worker."""
         if self.server.requests.qsize:
             return False
-        poller = select.poll()
-        try:
-            poller.register(self.socket, select.POLLIN)
-            return bool(poller.poll(self.gather_slice_s * 1000))
-        except (OSError, ValueError):
-            return False
+        return bool(self._readable(self.gather_slice_s))
 
     def _examine(self) -> int:
         """_READY to run the request, _PARK to wait for more, _CLOSE once refused."""
@@ -284,13 +273,25 @@ class GatedConnection(cheroot_server.HTTPConnection):
             left = deadline_at - time.monotonic()
             if left <= 0:
                 return False
-            try:
-                readable, _, _ = select.select([self.socket], [], [], min(left, self.slice_s))
-            except (OSError, ValueError):  # closed under us: the selector sorts it out
+            readable = self._readable(min(left, self.slice_s))
+            if readable is None:  # closed under us: the selector sorts it out
                 return False
             if readable:
                 return True
         return False
+
+    def _readable(self, timeout_s: float) -> bool | None:
+        """Whether bytes (or the client's close) arrive within ``timeout_s``; None when the
+        socket is closed under us.  ``poll``, not ``select``: ``select`` cannot take a
+        descriptor of 1024 (FD_SETSIZE) or more, which a raised ``LimitNOFILE`` hands out, and
+        unlike an epoll selector ``poll`` needs no descriptor of its own, of which there may be
+        none left."""
+        poller = select.poll()
+        try:
+            poller.register(self.socket, select.POLLIN)
+            return bool(poller.poll(timeout_s * 1000))
+        except (OSError, ValueError):
+            return None
 
 
 def connection_class(linger_s: float, limits: ClientLimits | None = None

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import struct
 import threading
 import time
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,7 @@ from waiting import wait_for
 from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.health import camera_health
 from edge_alpr.stream.loop import CameraLoop
-from edge_alpr.stream.sources import open_source, sample_dir
+from edge_alpr.stream.sources import SourceEnded, open_source, sample_dir
 
 SAMPLE = (sorted(sample_dir().glob("*.jpg"))[0]).read_bytes()
 
@@ -83,3 +86,51 @@ def test_a_folder_of_bad_files_is_read_around(tmp_path: Path, recognizer: Any,
         loop.capture.join(5)
     assert not loop.is_alive() and not loop.capture.is_alive()
     assert time.monotonic() - started < 2
+
+
+@contextmanager
+def no_descriptor_left() -> Iterator[None]:
+    """This process out of file descriptors (its soft RLIMIT_NOFILE lowered to the lowest free
+    one), as when clients hold them all; given back on leaving."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    lowest_free = os.open(os.devnull, os.O_RDONLY)
+    os.close(lowest_free)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (lowest_free, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.parametrize("watch", [True, False])
+def test_out_of_descriptors_a_folder_is_read_again_at_the_next_scan(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, watch: bool) -> None:
+    """A file that cannot be opened for want of a descriptor is not a bad file: it is read once
+    descriptors free up, where it used to be skipped until it changed (its frame lost)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    old = time.time() - 3600  # long written: not a copy in progress
+    for n, name in enumerate(("a.jpg", "b.jpg")):
+        (folder / name).write_bytes(SAMPLE)
+        os.utime(folder / name, (old + n, old + n))
+    stream = StreamConfig.from_dict({"cameras": [{"id": "upload", "source": {
+        "kind": "folder", "path": str(folder), "poll_interval": 0.1, "interval": 0.3,
+        "watch": watch}}]}, "t")
+    source = open_source(stream.cameras[0], threading.Event())
+    caplog.set_level(logging.INFO)
+    try:
+        first = source.read(10)
+        assert first is not None and first.timestamp.timestamp() == pytest.approx(old)
+        with no_descriptor_left():  # b.jpg is due now; no scan can list the folder either
+            assert source.read(1.5) is None
+        second = source.read(10)
+        assert second is not None and second.timestamp.timestamp() == pytest.approx(old + 1)
+        if not watch:
+            with pytest.raises(SourceEnded):
+                source.read(10)
+    finally:
+        source.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "Too many open files" in warnings[0], warnings  # once an episode
+    assert str(folder / "b.jpg") in warnings[0] and "LimitNOFILE=" in warnings[0]
+    assert source.errors == 1 and "reading files again" in caplog.text

@@ -7,6 +7,7 @@ hence the same event ids, which lets consumers drop the duplicates.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 
 MAX_DAMAGED_FRAMES = 250  # frames tried past one that does not decode before a video counts as ended
+EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE})  # out of file descriptors: no file's fault
 
 
 class VideoFileSource(FrameSource):
@@ -124,7 +126,9 @@ class FolderSource(FrameSource):
     read is retried while it was written within two polls (a copy in progress), then skipped
     with one log line and counted in the camera's errors, and read again once it changes (a
     copy that stalled, then finished).  Only regular files are opened: a FIFO named
-    ``x.jpg`` would block the capture thread for ever."""
+    ``x.jpg`` would block the capture thread for ever.  Out of file descriptors (``EMFILE``:
+    many API clients, say) no file is to blame: what could not be opened, and a scan that
+    could not list the folder, are tried again at the next scan, with one warning an episode."""
 
     def __init__(self, cfg: FolderSourceConfig, camera_id: str, stop: threading.Event | None = None):
         super().__init__(camera_id, stop)
@@ -136,12 +140,20 @@ class FolderSource(FrameSource):
         self._queue: list[Path] = []
         self._last_scan = float("-inf")
         self._last_frame = float("-inf")
+        self._starved = False  # out of file descriptors since the last file read
 
     def _scan(self) -> None:
         found: set[Path] = set()
-        for pattern in self.cfg.patterns:
-            found.update(self.path.glob(pattern))
-            found.update(self.path.glob(pattern.upper()))
+        try:
+            for pattern in self.cfg.patterns:
+                found.update(self.path.glob(pattern))
+                found.update(self.path.glob(pattern.upper()))
+        except OSError as e:
+            if e.errno not in EXHAUSTED:
+                raise
+            self._starve(self.path, e)
+            self._last_scan = time.monotonic()
+            return
         queued = set(self._queue)
         self._queue.extend(sorted(p for p in found if p not in queued and self._due(p)))
         # Only the names still there are remembered: a camera uploading for months into a
@@ -173,7 +185,7 @@ class FolderSource(FrameSource):
                     return frame
                 continue
             if not self._queue:
-                if self._last_scan > float("-inf") and not self.cfg.watch:
+                if self._last_scan > float("-inf") and not self.cfg.watch and not self._starved:
                     raise SourceEnded
                 due = self._last_scan + self.cfg.poll_interval - time.monotonic()
                 if due <= 0:
@@ -204,12 +216,32 @@ class FolderSource(FrameSource):
         try:
             rgb = decode(path.read_bytes(), self.cfg.max_pixels, "the folder source's max_pixels", FILE)
         except (InputError, OSError) as e:
+            if isinstance(e, OSError) and e.errno in EXHAUSTED:
+                self._starve(path, e)
+                return None
             if time.time() - st.st_mtime < 2 * self.cfg.poll_interval:
                 return None  # probably still being written: picked up again by the next scan
             return self._skip(path, st, str(e))
         self._done[path.name] = None
+        if self._starved:
+            self._starved = False
+            log.info("camera %s: reading files again (file descriptors free)", self.camera_id)
         ts = datetime.fromtimestamp(st.st_mtime, UTC)
         return Frame(rgb, self.camera_id, ts, self._next_index())
+
+    def _starve(self, path: Path, error: OSError) -> None:
+        """Out of descriptors: nothing is marked read or bad, and the files queued wait for the
+        next scan (each would fail the same way now); one warning an episode."""
+        self._queue.clear()
+        if self._starved:
+            return
+        self._starved = True
+        self.errors += 1
+        self.last_error = f"cannot open {path.name}: {error.strerror}"
+        log.warning("camera %s: cannot open %s (%s): out of file descriptors; raise "
+                    "LimitNOFILE= in the service (systemctl edit edge-alpr), or find what holds them "
+                    "(ss -tnp for the API's clients); the folder is read again at the next scan",
+                    self.camera_id, path, error.strerror or error)
 
     def _skip(self, path: Path, st: os.stat_result | None, why: str) -> Frame | None:
         log.warning("camera %s: skipping %s: %s (read again if it changes)", self.camera_id, path, why)

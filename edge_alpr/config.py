@@ -101,6 +101,10 @@ class ApiConfig(Section):
     shutdown_timeout_s: float = setting(1.5, above=0)
     # a worker's wait for a kept-alive connection's next request, holding the worker idle; 0 = off
     keepalive_linger_s: float = setting(0.05, min=0, max=MAX_LINGER_S)
+    # open connections one client address may hold; more are closed at once (one warning) so that
+    # a client cannot take every file descriptor; behind a reverse proxy all clients share its
+    # address: raise it there; 0 = no cap
+    max_connections_per_client: int = setting(64, min=0)
     # host names a server without a token also answers (besides localhost, IP addresses and this
     # machine's name), e.g. a reverse proxy's; other Host headers get 403 (a DNS-rebinding guard)
     allowed_hosts: tuple[str, ...] = ()

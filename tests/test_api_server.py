@@ -11,6 +11,7 @@ connection that arrives while every worker is busy waits for one, never refused.
 from __future__ import annotations
 
 import http.client
+import logging
 import os
 import resource
 import shutil
@@ -22,7 +23,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from waiting import wait_for
 
+from edge_alpr.api.client_io import ClientLimits
 from edge_alpr.api.server import ApiServer
 
 LONG_LINGER_S = 30.0
@@ -195,3 +198,45 @@ def test_lingering_on_a_descriptor_past_fd_setsize(descriptors_past_fd_setsize: 
     finally:
         conn.close()
         server.stop()
+
+
+def _served(port: int) -> bool:
+    """Whether a new connection gets an answer (False when it is closed unanswered)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        return get(conn, "/new").startswith("/new")
+    except (ConnectionError, http.client.RemoteDisconnected):
+        return False
+    finally:
+        conn.close()
+
+
+def test_one_client_cannot_hold_every_connection(caplog: pytest.LogCaptureFixture) -> None:
+    """Past ``api.max_connections_per_client``, a new connection from the same address is closed
+    as soon as it is accepted (else each would hold a descriptor until it expired); those it
+    holds are still served, and one closing lets the next in.  One warning for the episode."""
+    caplog.set_level(logging.INFO, logger="edge_alpr.api")
+    server = ApiServer(hello, "127.0.0.1", 0, threads=2, shutdown_timeout_s=1.0,
+                       limits=ClientLimits(max_connections_per_client=4))
+    server.start()
+    held = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(4)]
+    try:
+        for _ in range(3):
+            extra = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            try:
+                assert extra.recv(1) == b"", "a connection past the cap was kept"
+            except ConnectionResetError:
+                pass
+            finally:
+                extra.close()
+        held[0].sendall(b"GET /held HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert held[0].recv(65536).startswith(b"HTTP/1.1 200 "), "a connection within the cap was not served"
+        held.pop(1).close()
+        assert wait_for(lambda: _served(server.port), 10), "a closed connection did not free its client's slot"
+    finally:
+        for sock in held:
+            sock.close()
+        server.stop()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "127.0.0.1" in warnings[0] and "api.max_connections_per_client" in warnings[0], warnings

@@ -26,6 +26,8 @@ from typing import Any
 
 from cheroot import connections
 
+from .client_cap import ClientCap
+
 log = logging.getLogger(__name__)
 
 # accept() failing for want of a descriptor or of kernel memory: retried once one frees up
@@ -48,7 +50,8 @@ def exhausted_fix(code: int) -> str:
 
 
 class PacedConnections(connections.ConnectionManager):
-    """cheroot's ``ConnectionManager``, pausing its accepts while descriptors are exhausted."""
+    """cheroot's ``ConnectionManager``, pausing its accepts while descriptors are exhausted,
+    and closing at once a connection past its client's cap (``client_cap.py``)."""
 
     _selector: connections._ThreadsafeSelector  # cheroot's own (its stub leaves it out)
 
@@ -61,15 +64,33 @@ class PacedConnections(connections.ConnectionManager):
         self._episode_since: float | None = None
         self._last_failure = 0.0
         self._failures = 0
+        limits = getattr(server.ConnectionClass, "limits", None)
+        self.per_client = ClientCap(getattr(limits, "max_connections_per_client", 0))
 
     def _from_server_socket(self, server_socket: Any) -> Any:
         try:
-            return super()._from_server_socket(server_socket)  # type: ignore[misc]
+            conn = super()._from_server_socket(server_socket)  # type: ignore[misc]
         except OSError as e:
             if e.errno not in EXHAUSTED:
                 raise
             self._pause(e)
             return None
+        if conn is None:
+            return None
+        address = getattr(conn, "remote_addr", None)
+        if not self.per_client.admit(address):
+            conn.close()
+            return None
+        conn.client_slot = address  # given back by ``closed``
+        return conn
+
+    def closed(self, conn: Any) -> None:
+        """A connection closed (any thread): its client's count, and accepting if it waited."""
+        with self._lock:
+            address, conn.client_slot = getattr(conn, "client_slot", None), None
+        if address:
+            self.per_client.release(address)
+        self.resume()
 
     def _pause(self, error: OSError) -> None:
         """Stop watching the listening socket (the selector's thread only); warn once an episode."""
@@ -103,6 +124,7 @@ class PacedConnections(connections.ConnectionManager):
         paused = self._paused_at
         if paused is not None and now - paused >= PAUSE_S:
             self.resume()  # descriptors freed elsewhere (a file, a webhook's socket)
+        self.per_client.tick()
         if self._episode_since is not None and now - self._last_failure >= QUIET_S:
             log.info("http: accepting connections again (%d attempts failed over %.0f s)",
                      self._failures, self._last_failure - self._episode_since)

@@ -40,6 +40,8 @@ class ClientLimits:
     ``send_timeout_s``: the time a client has to take one response, at least, from its first byte;
     ``send_min_rate``: bytes/s, a large response's longer allowance (``response_io.send_deadline``);
     past the deadline the connection is reset and the worker freed.
+    ``max_connections_per_client``: open connections one address may hold; more are closed as
+    soon as they are accepted (``client_cap.py``; 0 = no cap).
     """
 
     header_timeout_s: float = 10.0
@@ -49,6 +51,7 @@ class ClientLimits:
     buffer_bytes: int = 40 * 1024 * 1024
     send_timeout_s: float = 60.0
     send_min_rate: float = 16384.0
+    max_connections_per_client: int = 64
 
 
 def deadline(start: float, total_s: float, received: int, min_rate: float) -> float:

@@ -52,6 +52,7 @@ class GatedConnection(cheroot_server.HTTPConnection):
     limits = ClientLimits()
     budget = BodyBudget(ClientLimits.buffer_bytes)
     cuts = ResponseCuts()
+    client_slot: str | None = None  # the address this connection counts for (``client_cap``)
 
     def __init__(self, server: Any, sock: Any, makefile: Any = MakeFile) -> None:
         super().__init__(server, sock, makefile)
@@ -126,8 +127,8 @@ class GatedConnection(cheroot_server.HTTPConnection):
         self._release()
         super().close()
         closed = getattr(self.server, "connection_closed", None)
-        if closed is not None:  # a descriptor is free: accept again if that waited for one
-            closed()
+        if closed is not None:  # a descriptor is free, and its client's slot
+            closed(self)
 
     # ---------------------------------------------------------------------- gathering
 

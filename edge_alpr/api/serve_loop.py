@@ -82,11 +82,12 @@ class SupervisedServer(wsgi.Server):
         self._connections = PacedConnections(self)
         plain._selector.close()  # its own epoll descriptor; the listening socket is the server's
 
-    def connection_closed(self) -> None:
-        """A connection closed (any thread): accepting resumes if it waited for a descriptor."""
+    def connection_closed(self, conn: Any) -> None:
+        """A connection closed (any thread): its client may open another, and accepting resumes
+        if it waited for a descriptor."""
         manager = getattr(self, "_connections", None)
         if isinstance(manager, PacedConnections):
-            manager.resume()
+            manager.closed(conn)
 
     def error_log(self, msg: str = "", level: int = 20, traceback: bool = False) -> None:
         error = sys.exc_info()[1] if traceback else None

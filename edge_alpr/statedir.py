@@ -33,6 +33,10 @@ from .errors import ConfigError, EdgeAlprError, StateError
 CHECK_DEPTH = 2  # the folder's entries, and theirs
 SQLITE_FULL = 13  # sqlite3.h: "database or disk is full" (the primary code of any extended one)
 NEARLY_FULL_BYTES = 1 << 20  # an I/O error with less than this free is taken for a full disk
+# what to do when the process is out of file descriptors, in every warning that says so (the API
+# accepting, the history, a folder camera): the same limit, so the same fix
+NOFILE_FIX = ("raise LimitNOFILE= in the service (systemctl edit edge-alpr), or find what holds them "
+              "(ss -tnp for the API's clients)")
 
 
 def writable_folder(path: Path, setting: str) -> Path:

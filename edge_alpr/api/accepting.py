@@ -26,6 +26,7 @@ from typing import Any
 
 from cheroot import connections
 
+from ..statedir import NOFILE_FIX
 from .client_cap import ClientCap
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,7 @@ def exhausted_fix(code: int) -> str:
     """What ran out, and what to change, for an ``accept()`` failing with ``code``."""
     if code == errno.EMFILE:
         soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        return (f"this process has {soft} file descriptors open, its limit (RLIMIT_NOFILE); raise it "
-                "with LimitNOFILE= in the service (systemctl edit edge-alpr), or find the client "
-                "holding many connections (ss -tnp)")
+        return f"this process has {soft} file descriptors open, its limit (RLIMIT_NOFILE); {NOFILE_FIX}"
     if code == errno.ENFILE:
         return ("the system's limit of open files (fs.file-max) is reached; raise it (sysctl "
                 "fs.file-max) or find the process holding them")

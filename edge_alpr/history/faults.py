@@ -18,13 +18,13 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import statedir
 from ..statedir import free_bytes, is_full, user_name
 
 SQLITE_READONLY = 8  # sqlite3.h: "attempt to write a readonly database" (primary code)
 
 MAKING_ROOM = "the history deletes its oldest events to make room"
-NOFILE_FIX = ("the process is out of file descriptors: raise LimitNOFILE= in the service (systemctl "
-              "edit edge-alpr), or find what holds them (ss -tnp for the API's clients)")
+NOFILE_FIX = f"the process is out of file descriptors: {statedir.NOFILE_FIX}"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import numpy as np
 
 from ...errors import CameraError, InputError
 from ...imaging import FILE, decode
+from ...statedir import NOFILE_FIX
 from ...types import Frame
 from ..config import FolderSourceConfig, VideoSourceConfig
 from . import FrameSource, SourceEnded, sample_dir
@@ -238,10 +239,8 @@ class FolderSource(FrameSource):
         self._starved = True
         self.errors += 1
         self.last_error = f"cannot open {path.name}: {error.strerror}"
-        log.warning("camera %s: cannot open %s (%s): out of file descriptors; raise "
-                    "LimitNOFILE= in the service (systemctl edit edge-alpr), or find what holds them "
-                    "(ss -tnp for the API's clients); the folder is read again at the next scan",
-                    self.camera_id, path, error.strerror or error)
+        log.warning("camera %s: cannot open %s (%s): out of file descriptors; %s; the folder is read "
+                    "again at the next scan", self.camera_id, path, error.strerror or error, NOFILE_FIX)
 
     def _skip(self, path: Path, st: os.stat_result | None, why: str) -> Frame | None:
         log.warning("camera %s: skipping %s: %s (read again if it changes)", self.camera_id, path, why)

@@ -60,7 +60,8 @@ def main() -> None:
             yield [calib_x[i : i + 1].astype(np.float32)]
 
     for head in args.heads.split(","):
-        model = rm.build(len(run["regions"]), head)
+        blocks = run.get("context", 0) if head == "ctc" else 0
+        model = rm.build(len(run["regions"]), head, blocks)
         model.load_weights(args.run / f"reader_{head}.weights.h5")
         out = args.out_dir / f"{next_name(KINDS[head])}.tflite"
         tfcommon.export_int8(model, calib, out)
@@ -69,6 +70,7 @@ def main() -> None:
             "head": head,
             "alphabet": rm.ALPHABET,
             **({"blank_index": rm.PAD, "text_rows": rm.CTC_ROWS} if head == "ctc" else {"pad_index": rm.PAD}),
+            **({"context_blocks": blocks} if blocks else {}),
             "max_len": rm.MAX_LEN,
             "regions": run["regions"],
             "preprocess": {"input": "RGB uint8, plate crop stretched to input size (bilinear)",

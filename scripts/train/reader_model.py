@@ -124,6 +124,17 @@ def with_context(seq: object, blocks: int) -> object:
     return L.Add(name=f"{CONTEXT_PREFIX}_plate_add")([seq, g])
 
 
+def grow(src: object, dst: object) -> int:
+    """Copy ``src``'s weights into ``dst``, the same reader with context blocks added
+    (``with_context``): every layer but the new ones, in order; the new ones keep their
+    zero-initialised projections, so ``dst`` reads as ``src`` did.  Returns the layers copied."""
+    theirs = [lyr for lyr in src.layers if lyr.get_weights()]
+    ours = [lyr for lyr in dst.layers if lyr.get_weights() and not lyr.name.startswith(CONTEXT_PREFIX)]
+    for a, b in zip(theirs, ours, strict=True):
+        b.set_weights(a.get_weights())
+    return len(ours)
+
+
 def copy_trunk(src: object, dst: object) -> int:
     """Copy the convolution trunk (3x3 conv + batch-norm layers, in order) between heads.
 

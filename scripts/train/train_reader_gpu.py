@@ -110,6 +110,9 @@ def main() -> None:
     ap.add_argument("--init-dir", type=Path,
                     help="continue from an earlier run's folder (its reader_<head>.weights.h5 and run.json) "
                          "instead of the pack's starting weights")
+    ap.add_argument("--context", type=int, default=0, metavar="BLOCKS",
+                    help="residual context blocks on the CTC head (reader_model.with_context); starting "
+                         "weights without them are grown (reader_model.grow), so the run starts as they read")
     ap.add_argument("--eval-every", type=float, default=120, help="seconds between held-out float reads")
     args = ap.parse_args()
     if not 0 <= args.row_share <= 0.5:
@@ -147,10 +150,21 @@ def main() -> None:
         pending += [pool.apply_async(_render, (next(seeds), args.row_share)) for _ in done]
 
     models = {}
+    # the context blocks of the weights this run starts from: an earlier run's, or none (the pack's)
+    started_with = json.loads((args.init_dir / "run.json").read_text()).get("context", 0) if args.init_dir else 0
     for head in args.heads.split(","):
-        m = rm.build(len(regions), head)
-        m.load_weights(args.init_dir / f"reader_{head}.weights.h5" if args.init_dir
-                       else args.pack / f"init_{head}.weights.h5")
+        blocks = args.context if head == "ctc" else 0
+        m = rm.build(len(regions), head, blocks)
+        init = args.init_dir / f"reader_{head}.weights.h5" if args.init_dir else args.pack / f"init_{head}.weights.h5"
+        if head == "ctc" and started_with not in (0, blocks):
+            ap.error(f"--context {blocks}: --init-dir {args.init_dir} has {started_with} context blocks; "
+                     f"continue it with --context {started_with}")
+        if blocks and not started_with:
+            plain = rm.build(len(regions), head, started_with)
+            plain.load_weights(init)
+            print(f"{head}: {rm.grow(plain, m)} layers from {init}, {blocks} context blocks added", flush=True)
+        else:
+            m.load_weights(init)
         m.compile(keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay),
                   loss={"chars": rm.ctc_loss if head == "ctc" else rm.slot_loss, "region": rm.region_loss},
                   loss_weights={"chars": 1.0, "region": 0.2})
@@ -206,7 +220,8 @@ def main() -> None:
     record = {**meta, "continued_from": earlier and {k: earlier[k] for k in ("steps", "batch", "lr", "train_seconds",
                                                                              "synthetic_plates", "continued_from")},
               "steps": step, "batch": args.batch, "synth_share": args.synth_share, "row_share": args.row_share,
-              "lr": args.lr, "weight_decay": args.weight_decay, "train_seconds": round(time.time() - t_start),
+              "lr": args.lr, "weight_decay": args.weight_decay, "context": args.context,
+              "train_seconds": round(time.time() - t_start),
               # synthetic_plates: rendered crops, the row crops (--row-share) among them
               "synthetic_plates": ring.made, "synthetic_draws": drawn, "real_draws": step * (args.batch - n_synth),
               "unknown_regions": sorted(unknown_regions), "held_out_float_exact": final, "log": log,

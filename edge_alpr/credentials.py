@@ -20,10 +20,13 @@ from .errors import ConfigError
 # what follows a URL's '//' up to its path (or the line's end): the user and password end at its
 # last '@' ('@', '?', '#' and spaces may all be in a password typed unencoded; hiding too much is
 # better than showing a password), unless that '@' is in a query or fragment (``_userinfo_end``)
-_AUTHORITY_ON = re.compile(r"//([^/\r\n]*)")
-_HOST = r"(?:\[[0-9A-Fa-f:.]*\]|[\w.~%!$&'()*+,;=-]*)(?::\d*)?"  # a name or [IPv6], and a port
-_AUTHORITY = re.compile(rf"(?:.*@)?{_HOST}")  # what may stand before a query's '?' or a fragment's '#'
-_HOST_ONLY = re.compile(_HOST)
+# ('///' is tried from its second '/': ``rtsp:///admin:pw@cam`` hides the password too)
+_AUTHORITY_ON = re.compile(r"//(?!/)([^/\r\n]*)")
+_HOST_ONLY = re.compile(r"(?:\[[0-9A-Fa-f:.]*\]|[\w.~%!$&'()*+,;=-]*)(?::\d*)?")  # a name or [IPv6], and a port
+# what alone may stand before a query's '?' or a fragment's '#' for it to be taken as one: a host
+# name without a port, or an [IPv6] address with one (``admin:1234`` may be a host and port, or a
+# user and the start of a password)
+_BARE_HOST = re.compile(r"\[[0-9A-Fa-f:.]*\](?::\d*)?|[\w.~%!$&'()*+,;=-]+")
 # query values that are credentials (``?usr=admin&pwd=...`` of many IP cameras, ``loginpas=`` of
 # P2P ones, ``pw``/``psw``, tokens, API keys, signatures)
 _SECRET_QUERY = re.compile(r"([?&;][^=&;#\s]*(?:pas|pw|psw|token|key|auth|secret|sig)[^=&;#\s]*=)[^&;#\s]*",
@@ -72,19 +75,26 @@ def _userinfo_end(region: str, text: str, after: int) -> int:
     or fragment or is in a password typed unencoded (``rtsp://admin:p#ss?w@rd@cam/live``).  It
     is taken to start one only when all of these hold (where unsure, more is hidden):
 
-    - what stands before it is a whole authority: ``cam``, ``cam:80``, ``user:p@ss@cam``; not
-      ``admin:p``, whose port is no number;
+    - what stands before it is a host alone: ``cam``, ``[::1]:80``; not ``cam:80`` nor
+      ``user@cam``, which a password holding '@', ':', '?' or '#' can look like
+      (``admin:1234?x=5@cam``, ``admin:p@ss?w=rd@cam``): those hide up to the last '@';
     - a parameter (``name=``) follows it before any '@', as in ``?email=a@b`` (not in
-      ``admin:12#34@cam?user=x@y``, a password of digits);
+      ``cam#34@cam2``);
     - the last '@' is not followed by a host and a path: in ``...?x@cam/live`` it is the end of
       a password, since a URL's query comes after its path.
 
-    Then only an '@' before it ends the user and password (``user:p@ss@cam?email=a@b``).
+    Then no '@' before it means the URL has no user and password.
     """
     last = region.rfind("@")
     marks = [i for i in (region.find("?"), region.find("#")) if i >= 0]
     if last < 0 or not marks or min(marks) > last:
         return last
+    mark = min(marks)
+    before_path = text.startswith("/", after) and _HOST_ONLY.fullmatch(region[last + 1:]) is not None
+    parameter = "=" in region[mark:region.find("@", mark)]
+    if parameter and not before_path and _BARE_HOST.fullmatch(region[:mark]):
+        return -1
+    return last
     mark = min(marks)
     before_path = text.startswith("/", after) and _HOST_ONLY.fullmatch(region[last + 1:]) is not None
     parameter = "=" in region[mark:region.find("@", mark)]

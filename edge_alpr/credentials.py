@@ -95,12 +95,6 @@ def _userinfo_end(region: str, text: str, after: int) -> int:
     if parameter and not before_path and _BARE_HOST.fullmatch(region[:mark]):
         return -1
     return last
-    mark = min(marks)
-    before_path = text.startswith("/", after) and _HOST_ONLY.fullmatch(region[last + 1:]) is not None
-    parameter = "=" in region[mark:region.find("@", mark)]
-    if parameter and not before_path and _AUTHORITY.fullmatch(region[:mark]):
-        return region.rfind("@", 0, mark)
-    return last
 
 
 def read_api_token(env_name: str, credential: str, environ: Mapping[str, str] | None = None) -> Secret | None:

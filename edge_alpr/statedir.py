@@ -35,8 +35,9 @@ SQLITE_FULL = 13  # sqlite3.h: "database or disk is full" (the primary code of a
 NEARLY_FULL_BYTES = 1 << 20  # an I/O error with less than this free is taken for a full disk
 # what to do when the process is out of file descriptors, in every warning that says so (the API
 # accepting, the history, a folder camera): the same limit, so the same fix
-NOFILE_FIX = ("raise LimitNOFILE= in the service (systemctl edit edge-alpr), or find what holds them "
-              "(ss -tnp for the API's clients)")
+NOFILE_FIX = ("find what holds them (the API's clients: ss -tnp, in the package iproute2) and lower "
+              "api.max_connections_per_client; LimitNOFILE= is best left at 1024, since the MQTT client "
+              "cannot watch a descriptor numbered 1024 or more")
 
 
 def writable_folder(path: Path, setting: str) -> Path:
@@ -134,7 +135,8 @@ def is_full(error: BaseException, free: int | None) -> bool:
     """Whether ``error`` says the disk is full (or is an I/O error on a nearly full one)."""
     if isinstance(error, OSError):
         return error.errno in (errno.ENOSPC, errno.EDQUOT)
-    if isinstance(error, sqlite3.Error) and error.sqlite_errorcode & 0xFF == SQLITE_FULL:
+    # not every sqlite3 error has a code (a closed database's ProgrammingError has none)
+    if isinstance(error, sqlite3.Error) and getattr(error, "sqlite_errorcode", 0) & 0xFF == SQLITE_FULL:
         return True
     text = str(error)
     return "disk is full" in text or ("I/O error" in text and free is not None and free < NEARLY_FULL_BYTES)

@@ -132,5 +132,32 @@ def test_out_of_descriptors_a_folder_is_read_again_at_the_next_scan(
         source.close()
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and "Too many open files" in warnings[0], warnings  # once an episode
-    assert str(folder / "b.jpg") in warnings[0] and "LimitNOFILE=" in warnings[0]
+    assert str(folder / "b.jpg") in warnings[0] and "max_connections_per_client" in warnings[0]
     assert source.errors == 1 and "reading files again" in caplog.text
+
+
+def test_a_folder_that_was_out_of_descriptors_still_ends_when_its_last_file_is_bad(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The starved state ends with any outcome of the file that hit it, not only a decoded frame:
+    a file found bad afterwards, or a folder with nothing left, must let a one-pass folder end."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    old = time.time() - 3600
+    (folder / "a.jpg").write_bytes(SAMPLE)
+    (folder / "b.jpg").write_text("not an image")
+    for n, name in enumerate(("a.jpg", "b.jpg")):
+        os.utime(folder / name, (old + n, old + n))
+    stream = StreamConfig.from_dict({"cameras": [{"id": "upload", "source": {
+        "kind": "folder", "path": str(folder), "poll_interval": 0.1, "interval": 0.3, "watch": False}}]}, "t")
+    source = open_source(stream.cameras[0], threading.Event())
+    caplog.set_level(logging.INFO)
+    try:
+        assert source.read(10) is not None
+        with no_descriptor_left():
+            assert source.read(1.5) is None
+        with pytest.raises(SourceEnded):  # b.jpg read, found bad and skipped: nothing is left
+            for _ in range(20):
+                assert source.read(0.5) is None
+    finally:
+        source.close()
+    assert "reading files again" in caplog.text and f"skipping {folder / 'b.jpg'}" in caplog.text

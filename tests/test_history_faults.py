@@ -122,3 +122,12 @@ def test_an_unwritable_history_keeps_its_events(tmp_path: Path, caplog: pytest.L
         assert [r.getMessage() for r in caplog.records][-1] == "history: storing events again"
     finally:
         history.close()
+
+
+def test_a_closed_history_refuses_an_event_without_raising(tmp_path: Path) -> None:
+    """A camera still recognising while the service shuts down publishes into a closed history:
+    sqlite3's error then has no error code, and publish must say "not kept", never raise."""
+    history = History(HistoryConfig(min_free_bytes=0), tmp_path / "history", clock=Clock())
+    assert history.publish(sighting(1))
+    history.close()
+    assert history.publish(sighting(2)) is False

@@ -8,6 +8,7 @@ hence the same event ids, which lets consumers drop the duplicates.
 from __future__ import annotations
 
 import errno
+import fnmatch
 import logging
 import os
 import stat
@@ -15,7 +16,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -146,9 +147,16 @@ class FolderSource(FrameSource):
     def _scan(self) -> None:
         found: set[Path] = set()
         try:
+            # listed by scandir, which raises when out of descriptors: Python 3.13's glob passes
+            # over such an error and finds nothing, and every name read would then be forgotten
+            with os.scandir(self.path) as entries:
+                listed = [entry.name for entry in entries]
             for pattern in self.cfg.patterns:
-                found.update(self.path.glob(pattern))
-                found.update(self.path.glob(pattern.upper()))
+                for variant in (pattern, pattern.upper()):
+                    if "/" in variant:  # a pattern into subfolders: glob's walk
+                        found.update(self.path.glob(variant))
+                    else:
+                        found.update(self.path / n for n in listed if fnmatch.fnmatchcase(n, variant))
         except OSError as e:
             if e.errno not in EXHAUSTED:
                 raise
@@ -157,6 +165,8 @@ class FolderSource(FrameSource):
             return
         queued = set(self._queue)
         self._queue.extend(sorted(p for p in found if p not in queued and self._due(p)))
+        if not self._queue:
+            self._fed()  # the folder listed, and nothing left to open: the episode is over
         # Only the names still there are remembered: a camera uploading for months into a
         # folder that is emptied behind it must not grow this by one name per picture.
         names = {p.name for p in found}
@@ -201,6 +211,14 @@ class FolderSource(FrameSource):
 
     def _load(self, path: Path) -> Frame | None:
         """Decode one file; see the class docstring for files that cannot be read."""
+        frame = self._decode(path)
+        if frame is not False:  # any outcome but running out of descriptors ends that episode
+            self._fed()
+        return frame or None
+
+    def _decode(self, path: Path) -> Frame | None | Literal[False]:
+        """``_load``'s work: the frame, None for a file not read (now or ever), or False when the
+        process is out of descriptors."""
         try:
             st = path.stat()
         except FileNotFoundError:  # gone, or a link to nothing
@@ -219,16 +237,19 @@ class FolderSource(FrameSource):
         except (InputError, OSError) as e:
             if isinstance(e, OSError) and e.errno in EXHAUSTED:
                 self._starve(path, e)
-                return None
+                return False
             if time.time() - st.st_mtime < 2 * self.cfg.poll_interval:
                 return None  # probably still being written: picked up again by the next scan
             return self._skip(path, st, str(e))
         self._done[path.name] = None
+        ts = datetime.fromtimestamp(st.st_mtime, UTC)
+        return Frame(rgb, self.camera_id, ts, self._next_index())
+
+    def _fed(self) -> None:
+        """A file opened (or the folder listed with none left to open): no longer starved."""
         if self._starved:
             self._starved = False
             log.info("camera %s: reading files again (file descriptors free)", self.camera_id)
-        ts = datetime.fromtimestamp(st.st_mtime, UTC)
-        return Frame(rgb, self.camera_id, ts, self._next_index())
 
     def _starve(self, path: Path, error: OSError) -> None:
         """Out of descriptors: nothing is marked read or bad, and the files queued wait for the

@@ -193,23 +193,23 @@ def _cameras_line(cfg: Config) -> str:
 
 
 def _cmd_read(args: argparse.Namespace, cfg: Config) -> int:
-    from . import imaging
+    from . import image_files, imaging
     from .engine.regions import validate_regions
     from .engine.runtime import native_info_logged
     from .recognizer import RecognizeOptions, Recognizer
 
     options = RecognizeOptions.from_request_config({"mode": args.mode},
                                                    validate_regions(args.regions))
-    # a missing file is named before the models load (seconds on a Pi), and skipped
-    missing = [name for name in args.images if not Path(name).is_file()]
-    for name in missing:
-        print(f"{name}: error: no such file", file=sys.stderr)
-    names = [name for name in args.images if name not in missing]
+    # a file read cannot read is named before the models load (seconds on a Pi), and skipped
+    problems = {name: why for name in args.images if (why := image_files.problem(name))}
+    for name, why in problems.items():
+        print(f"{name}: error: {why}", file=sys.stderr)
+    names = [name for name in args.images if name not in problems]
     if not names:
         return 1
     with native_info_logged():
         recognizer = Recognizer.from_config(cfg.models)
-    status = 1 if missing else 0
+    status = 1 if problems else 0
     for name in names:
         try:
             data = Path(name).read_bytes()
@@ -217,7 +217,8 @@ def _cmd_read(args: argparse.Namespace, cfg: Config) -> int:
             results = recognizer.recognize(imaging.decode(data, cfg.api.max_pixels, origin=imaging.FILE), options)
             elapsed = (time.perf_counter() - started) * 1000.0
         except (OSError, EdgeAlprError) as e:
-            print(f"{name}: error: {e}", file=sys.stderr)
+            why = image_files.os_error_text(e, name) if isinstance(e, OSError) else str(e)
+            print(f"{name}: error: {why}", file=sys.stderr)
             status = 1
             continue
         if args.json:

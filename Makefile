@@ -109,12 +109,13 @@ models:
 # python3.X.  SUITE=trixie (another release) or ARCH=arm64 (through qemu-user-static) build in a
 # debootstrap chroot of that release (root; default: this machine's).  test-deb (above, with
 # SUITE= too; deb-test is the old name) is the CI test;
-# deb-arm64-verify: the same on arm64 under qemu (~10 min, not in default CI).
+# deb-arm64-verify: the same on arm64 under qemu (~10 min, not in default CI).  Quiet as install
+# is: one line per step, the build's output in build/deb/<suite>-<arch>/build.log (VERBOSE=1).
 ARCH ?=
 SUITE ?=
 deb:
-	ARCH=$(ARCH) SUITE=$(SUITE) bash scripts/package/apt_deps.sh build
-	ARCH=$(ARCH) SUITE=$(SUITE) sh debian/build-deb.sh
+	@ARCH=$(ARCH) SUITE=$(SUITE) bash scripts/package/apt_deps.sh build
+	@ARCH=$(ARCH) SUITE=$(SUITE) sh debian/build-deb.sh
 
 deb-arm64-verify:
 	PYTHON=$(PYTHON) bash scripts/package/apt_deps.sh arm64

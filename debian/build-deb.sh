@@ -22,6 +22,13 @@
 # (default ~/.cache/edge-alpr), so later builds unpack it in seconds.  MIRROR= picks another
 # archive (e.g. for Jetson: SUITE=jammy MIRROR=http://ports.ubuntu.com/ubuntu-ports, see
 # scripts/image/jetson.md).
+#
+# Quiet as `make install` is (scripts/package/step.sh): one progress line per step, their output
+# (dpkg-buildpackage's some 200 lines, dpkg-shlibdeps' warnings about the venv's bundled
+# libraries among them) in build/deb/<suite>-<arch>/build.log, whose tail and path are printed
+# when a step fails; VERBOSE=1 shows it all as it runs.  From that log the release the build
+# named and the venv's size are repeated (tests/test_deb.py reads both), then the log's path,
+# then, last, the built .deb.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,6 +43,8 @@ MIRROR=${MIRROR:-http://deb.debian.org/debian}
 EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || date +%s)}
 CLEAN_ENV="env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp LANG=C.UTF-8 LC_ALL=C.UTF-8 SOURCE_DATE_EPOCH=$EPOCH"
 BUILD_DEPS="debhelper python3-venv ca-certificates build-essential fakeroot"
+# a stand-in for the build on this machine (tests/test_make_deb_output.py: the output's shape)
+DPKG_BUILDPACKAGE=${DPKG_BUILDPACKAGE:-dpkg-buildpackage}
 
 if ! ls "$ROOT"/models/quantized/*.tflite >/dev/null 2>&1; then
 	echo "make deb: no int8 models in models/quantized/; build them first (make models)" >&2
@@ -71,11 +80,28 @@ collect() {  # $1 = directory dpkg-buildpackage wrote into
 }
 
 WORK=$ROOT/build/deb/$SUITE-$ARCH
+mkdir -p "$WORK"
+INSTALL_LOG=$WORK/build.log  # scripts/package/step.sh writes each step's output there
+export INSTALL_LOG
+: >"$INSTALL_LOG"  # this build's output alone
+step() {  # $1 = what it does, the rest: the command (its output to the log)
+	label=$1
+	shift
+	bash "$ROOT/scripts/package/step.sh" "make deb: $label" "$@"
+}
+built() {  # what the log says of the build, then where the log is
+	grep -E '^dpkg-buildpackage: info: source distribution |^debian/rules: venv ' "$INSTALL_LOG" || true
+	echo "make deb: full log: $INSTALL_LOG"
+}
+BUILD_STEP="dpkg-buildpackage for $SUITE $ARCH (the venv's wheels from PyPI)"
+
 if [ "$ARCH" = "$HOST_ARCH" ] && [ "$SUITE" = "$HOST_SUITE" ]; then
 	copy_tree "$WORK/src"
 	for_release "$WORK/src"
 	rm -f "$WORK"/edge-alpr_*
-	(cd "$WORK/src" && $CLEAN_ENV dpkg-buildpackage -us -uc -b)
+	step "$BUILD_STEP" sh -c 'cd "$1" && shift && exec "$@"' chdir "$WORK/src" \
+		$CLEAN_ENV "$DPKG_BUILDPACKAGE" -us -uc -b
+	built
 	collect "$WORK"
 	exit 0
 fi
@@ -112,9 +138,8 @@ if [ -f "$TARBALL" ]; then
 	tar -C "$CHROOT" -xf "$TARBALL"
 else
 	if [ "$ARCH" = "$HOST_ARCH" ]; then took="a few minutes"; else took="several minutes under qemu"; fi
-	echo "make deb: debootstrap $SUITE $ARCH (first time, $took)"
-	$CLEAN_ENV debootstrap --arch="$ARCH" --variant=minbase \
-		--include="$(echo $BUILD_DEPS | tr ' ' ,)" "$SUITE" "$CHROOT" "$MIRROR"
+	step "debootstrap $SUITE $ARCH (first time, $took)" $CLEAN_ENV debootstrap --arch="$ARCH" \
+		--variant=minbase --include="$(echo $BUILD_DEPS | tr ' ' ,)" "$SUITE" "$CHROOT" "$MIRROR"
 	rm -rf "$CHROOT"/var/cache/apt/archives/*.deb
 	tar -C "$CHROOT" -cf "$TARBALL.tmp" . && mv "$TARBALL.tmp" "$TARBALL"
 fi
@@ -132,8 +157,8 @@ mount --bind /dev/pts "$CHROOT/dev/pts"
 mount -t sysfs sysfs "$CHROOT/sys"
 copy_tree "$CHROOT/build/src"
 for_release "$CHROOT/build/src"
-$CLEAN_ENV chroot "$CHROOT" sh -ec 'cd /build/src && dpkg-buildpackage -us -uc -b'
-mkdir -p "$WORK"
+step "$BUILD_STEP" $CLEAN_ENV chroot "$CHROOT" sh -ec 'cd /build/src && dpkg-buildpackage -us -uc -b'
 rm -f "$WORK"/edge-alpr_*
 cp "$CHROOT"/build/edge-alpr_* "$WORK"/
+built
 collect "$WORK"

@@ -27,12 +27,17 @@ def test_jetson_recipe_supports_only_pythons_the_package_installs_on() -> None:
 
 
 def test_the_quick_start_first_installs_what_it_runs() -> None:
-    """A minimal Debian has neither make nor git: the quick start's first command installs them,
-    before the first `make`; and the README stays within its 200 lines."""
+    """A minimal Debian has neither make nor git: the quick start's first command installs them;
+    the second gets the code (a new user has no checkout yet) and enters it, before the first
+    `make`; and the README stays within its 200 lines."""
     text = (ROOT / "README.md").read_text()
     quick = text.split("## Quick start", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
     assert re.match(r"sudo apt install (git make|make git)\b", quick[0]), quick
-    assert quick[1].startswith("make "), quick
+    clone = re.fullmatch(r"git clone (https://\S+/([\w.-]+?))(\.git)? && cd (\S+)", quick[1])
+    assert clone and clone.group(4) == clone.group(2), quick[1]
+    homepage = re.search(r"^Homepage: (\S+)$", (ROOT / "debian" / "control").read_text(), re.M)
+    assert homepage and clone.group(1) == homepage.group(1), "the README clones what debian/control names"
+    assert quick[2].startswith("make "), quick
     assert len(text.splitlines()) <= 200
 
 
@@ -48,13 +53,19 @@ def test_the_quick_start_works_as_a_user_with_sudo() -> None:
 
 def test_the_install_section_installs_the_file_make_deb_writes() -> None:
     """A build from a git checkout names the commit (0.1.0+git437.g4751196+deb13): the README's
-    `apt install ./dist/...` must match that file, not only a release's."""
+    `apt install ./dist/...` must match that file, not only a release's; and on the machine's
+    own architecture, an amd64 PC (plain `make deb`) as well as an arm64 Pi."""
     text = (ROOT / "README.md").read_text()
     section = text.split("## Install on a device", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
-    pattern = re.search(r"apt install \./(dist/\S+\.deb)", section)
+    pattern = re.search(r"apt install \./(dist/\S*?(?:\$\(dpkg --print-architecture\)\S*?)?\.deb)\b", section)
     assert pattern, section
-    for built in ("dist/edge-alpr_0.1.0+git437.g4751196+deb13_arm64.deb", "dist/edge-alpr_0.1.0+deb13_arm64.deb"):
-        assert fnmatch.fnmatch(built, pattern.group(1)), (built, pattern.group(1))
+    for arch in ("amd64", "arm64"):
+        glob = pattern.group(1).replace("$(dpkg --print-architecture)", arch)
+        for version in ("0.1.0+git437.g4751196+deb13", "0.1.0+deb13"):
+            built = f"dist/edge-alpr_{version}_{arch}.deb"
+            assert fnmatch.fnmatch(built, glob), (built, glob)
+        other = "arm64" if arch == "amd64" else "amd64"
+        assert not fnmatch.fnmatch(f"dist/edge-alpr_0.1.0+deb13_{other}.deb", glob), glob
 
 
 def test_the_man_page_says_what_the_unit_does_with_check_config() -> None:

@@ -203,6 +203,10 @@ def parse(text: str, where: str = "<config>") -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
+        if isinstance(e, yaml.MarkedYAMLError):  # its places say "<unicode string>": the file's name
+            for mark in (e.context_mark, e.problem_mark):
+                if mark is not None:
+                    mark.name = where
         raise ConfigError(f"{where}: not valid YAML: {e}") from e
 
 

@@ -127,8 +127,10 @@ class ConsoleAuth:
                 return
         scheme, _, key = header.strip().partition(" ")
         if scheme.lower() != "token" or not key.strip():
-            # the reference's words, and which scheme was not read (a 'Bearer' token is a common slip)
-            other = f" (the {scheme[:20]!r} scheme is not read)" if scheme.lower() != "token" else ""
+            # the reference's words, and what was wrong: no header at all, or a scheme not read
+            # (a 'Bearer' token is a common slip)
+            other = (" (the request has no Authorization header)" if not scheme
+                     else f" (the {scheme[:20]!r} scheme is not read)" if scheme.lower() != "token" else "")
             raise InputError(f"Authentication credentials were not provided{other}. Send the header "
                              "'Authorization: Token <key>'.", status=403)
         try:

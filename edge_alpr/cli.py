@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .config import DEFAULT_PATH, Config, camera_regions, load
-from .credentials import MAKE_TOKEN, read_api_token, service_token_warning, token_warning
+from .config import DEFAULT_PATH, Config, load
+from .credentials import MAKE_TOKEN
 from .errors import ConfigError, EdgeAlprError
 from .systemd import JournalFormatter, is_journal, with_priority
 
@@ -140,58 +140,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cmd_check(cfg: Config) -> int:
-    # what build() checks before it opens anything, without importing the service: admins run
-    # it after each edit and postinst on each upgrade, so it must stay quick on a Raspberry Pi
-    # every listed camera is checked, in use or not, so enabling the stream later cannot fail
-    for cam in cfg.stream.cameras:
-        camera_regions(cfg, cam.id, cam.regions)
-    token = read_api_token(cfg.api.token_env, cfg.api.token_credential)
-    weak = token_warning(token)
-    if token is None and Path(cfg.source).is_file():  # not here: the unit's LoadCredential file?
-        weak = service_token_warning(Path(cfg.source), cfg.api.token_credential)
-    for warning in [*_camera_file_warnings(cfg), *([weak] if weak else [])]:
-        print(f"edge-alpr: warning: {warning}", file=sys.stderr)
-    print(f"edge-alpr: config OK ({cfg.source}; {_cameras_line(cfg)})")
-    return 0
-
-
-def _camera_file_warnings(cfg: Config) -> list[str]:
-    """The video files and image folders ``run`` would fail to open now (missing, unreadable,
-    or hidden from the service): warnings, since a folder may be a disk mounted later."""
-    from .stream.config import FolderSourceConfig, VideoSourceConfig
-    from .stream.sources.paths import check_readable, hidden_from_service, unreadable_fix
-
-    warnings = []
-    for cam in cfg.stream.in_use:
-        src = cam.source
-        if isinstance(src, FolderSourceConfig) and src.path:
-            what, folder = "image folder", True
-        elif isinstance(src, VideoSourceConfig):
-            what, folder = "video file", False
-        else:
-            continue
-        path = Path(src.path)
-        try:
-            check_readable(path, what, cam.id, folder)
-        except EdgeAlprError as e:
-            warnings.append(f"{e} (run stops at its start until this is fixed)")
-            continue
-        if hidden_from_service(path) and cfg.source == DEFAULT_PATH:  # the service's config: it runs as edge-alpr
-            warnings.append(f"camera {cam.id}: {what} {src.path!r}: "
-                            + unreadable_fix(path, "edge-alpr", {"INVOCATION_ID": "check-config"}))
-    return warnings
-
-
-def _cameras_line(cfg: Config) -> str:
-    """The cameras ``run`` will open, as the service's start-up line counts them: a disabled
-    stream opens none, however many are listed."""
-    used = cfg.stream.in_use
-    if not used:
-        return f"0 cameras ({cfg.stream.why_none()})"
-    return f"{len(used)} camera{'' if len(used) == 1 else 's'}: {', '.join(c.id for c in used)}"
-
-
 def _cmd_read(args: argparse.Namespace, cfg: Config) -> int:
     from . import imaging
     from .engine.regions import validate_regions
@@ -284,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
 
             return int(service_main(cfg) or 0)
         if args.command == "check-config":
-            return _cmd_check(cfg)
+            from .configcheck import check
+
+            return check(cfg)
         return _cmd_read(args, cfg)
     except ConfigError as e:
         _print_error(e)

@@ -45,6 +45,7 @@ from .stream.config import StreamConfig
 from .watchlists_config import WatchListsConfig
 
 DEFAULT_PATH = "/etc/edge-alpr/config.yaml"
+DEFAULTS = "<defaults>"  # the source of a config read from no file
 DEFAULT_STATE_DIR = "/var/lib/edge-alpr"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 MAX_LINGER_S = 0.1
@@ -165,7 +166,7 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     watchlists: WatchListsConfig = field(default_factory=WatchListsConfig)
-    source: str = "<defaults>"
+    source: str = DEFAULTS
 
     @property
     def state_path(self) -> Path:
@@ -198,6 +199,11 @@ def from_dict(obj: Any, where: str = "<config>") -> Config:
     return cfg
 
 
+def origin(cfg: Config) -> str:
+    """Where ``cfg``'s settings came from, as the start-up line and the errors say it."""
+    return "built-in defaults" if cfg.source == DEFAULTS else cfg.source
+
+
 def parse(text: str, where: str = "<config>") -> Any:
     """YAML text to plain data; a syntax error names the file and line."""
     try:
@@ -214,7 +220,7 @@ def load(path: str | Path | None = None) -> Config:
     """Read ``path``; with ``None`` use ``/etc/edge-alpr/config.yaml`` if it exists, else defaults."""
     if path is None:
         if not Path(DEFAULT_PATH).is_file():
-            return from_dict({}, "<defaults>")
+            return from_dict({}, DEFAULTS)
         path = DEFAULT_PATH
     try:
         text = Path(path).read_text(encoding="utf-8")

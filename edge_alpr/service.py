@@ -1,8 +1,9 @@
 """``edge-alpr run``: cameras, delivery and the HTTP API in one process, fit for systemd.
 
-Order of life: check the camera settings -> open the cameras -> load models -> open the outbox
--> API (+ webhooks) -> MQTT -> camera threads -> ``READY=1``. If any step fails, every part
-already started is stopped again (MQTT says ``offline``) and ``run`` exits with status 1;
+Order of life: check the camera settings and files -> open the cameras -> load models -> open
+the outbox -> API (+ webhooks) -> MQTT -> camera threads -> ``READY=1``. If any step fails,
+every part already started is stopped again (MQTT says ``offline``) and ``run`` exits with
+status 1, or 78 where the config must change first (a camera file that cannot be read);
 nothing is left running. Then the main thread pets the watchdog while every worker thread makes
 progress (``supervision.py``: cameras, capture, delivery and the API server restart themselves
 after an unexpected exception; a hung one stops the pings and systemd restarts the service) and
@@ -31,6 +32,7 @@ from typing import Any
 
 from . import __version__
 from .config import Config, camera_regions
+from .configcheck import check_camera_files
 from .delivery.mqtt import MQTT_SINK, MqttPublisher
 from .delivery.outbox import Outbox
 from .delivery.webhooks import Webhooks
@@ -66,9 +68,11 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
     """
     state = make_state_dir(cfg.state_path)
     cameras = cfg.stream.in_use
-    # Settings first: a typo is reported before a camera opens or a model loads.
+    # Settings first: a typo, or a camera file that is not there, is reported before a camera
+    # opens or a model loads.
     options = [RecognizeOptions(mode=cam.mode, regions=camera_regions(cfg, cam.id, cam.regions))
                for cam in cameras]
+    check_camera_files(cfg)
     sources: list[Any] = []
     outbox: Outbox | None = None
     history: History | None = None

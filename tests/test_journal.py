@@ -95,12 +95,12 @@ def test_every_line_of_a_multi_line_config_error_is_at_error_priority(tmp_path: 
 
 def test_an_unexpected_error_is_logged_once_with_its_traceback(
         tmp_path: Path, monkeypatch, caplog) -> None:
-    from edge_alpr import cli
+    from edge_alpr import cli, configcheck
 
     def broken(cfg):  # a bug in a command, as the service's own code could have one
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(cli, "_cmd_check", broken)
+    monkeypatch.setattr(configcheck, "check", broken)
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"state_dir: {tmp_path}\n")
     with caplog.at_level(logging.ERROR, logger="edge_alpr"):

@@ -167,6 +167,8 @@ class Config:
     history: HistoryConfig = field(default_factory=HistoryConfig)
     watchlists: WatchListsConfig = field(default_factory=WatchListsConfig)
     source: str = DEFAULTS
+    # whether the file set state_dir (its errors then name the file), or it is default_state_dir()'s
+    state_dir_set: bool = False
 
     @property
     def state_path(self) -> Path:
@@ -193,10 +195,9 @@ def default_state_dir(euid: int | None = None, environ: Mapping[str, str] | None
 
 def from_dict(obj: Any, where: str = "<config>") -> Config:
     """Validate plain data (as from YAML) into a ``Config``; ``where`` names the file."""
-    cfg = parse_section(Config, obj, where, sep=": ", source=where)
-    if not (isinstance(obj, dict) and "state_dir" in obj):
-        cfg = replace(cfg, state_dir=default_state_dir())
-    return cfg
+    given = isinstance(obj, dict) and "state_dir" in obj
+    cfg = parse_section(Config, obj, where, sep=": ", source=where, state_dir_set=given)
+    return cfg if given else replace(cfg, state_dir=default_state_dir())
 
 
 def origin(cfg: Config) -> str:

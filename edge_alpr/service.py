@@ -66,7 +66,7 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
     On any failure, what was already started is stopped (``stop`` is set) before the error
     propagates, so a failed start leaves no thread, socket or retained ``online`` behind.
     """
-    state = make_state_dir(cfg.state_path)
+    state = make_state_dir(cfg)
     cameras = cfg.stream.in_use
     # Settings first: a typo, or a camera file that is not there, is reported before a camera
     # opens or a model loads.

@@ -198,7 +198,7 @@ def build(cfg: Config, recognizer: Recognizer | None = None, outbox: Outbox | No
     weak = token_warning(found)
     if weak:  # said at each start, and by check-config; it still starts (an upgrade must not lock anyone out)
         log.warning("%s", weak)
-    state = make_state_dir(cfg.state_path)
+    state = make_state_dir(cfg)
     recognizer = recognizer or Recognizer.from_config(cfg.models)
     with opening_state(state, "state_dir"):
         usage = Usage(state / "usage.sqlite", cfg.usage.max_calls)

@@ -11,7 +11,6 @@ error exits 1 (a camera or broker may come back: a restart can help); bad argume
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import sys
@@ -23,6 +22,7 @@ from . import __version__
 from .config import DEFAULT_PATH, Config, load
 from .credentials import MAKE_TOKEN
 from .errors import ConfigError, EdgeAlprError
+from .startup import config_line, with_address
 from .systemd import JournalFormatter, is_journal, with_priority
 
 log = logging.getLogger("edge_alpr")
@@ -63,6 +63,7 @@ RUN_EPILOG = f"""\
 examples:
   edge-alpr run                                   # the sample images as a camera
   edge-alpr run --config my.yaml                  # check it first: edge-alpr check-config --config my.yaml
+  edge-alpr run --port 8081                       # the API elsewhere than api.host/api.port (also --host)
 
 my.yaml, with cameras and a broker (every key is optional: docs/config.md in the source,
 /usr/share/edge-alpr/config.yaml commented in the .deb, or man edge-alpr):
@@ -99,8 +100,12 @@ def _parser() -> argparse.ArgumentParser:
         epilog="examples:\n  edge-alpr serve --port 8080\n"
                f"  EDGE_ALPR_API_TOKEN=\"$({MAKE_TOKEN})\" edge-alpr serve --host 0.0.0.0\n"
                "Binding to a non-loopback address requires a token: 16 or more random characters.")
-    serve.add_argument("--host", help="address to listen on (default from config: 127.0.0.1)")
-    serve.add_argument("--port", type=port_number, help="TCP port (default from config: 8080)")
+
+    def address_args(p: argparse.ArgumentParser) -> None:  # serve's and run's: over the config's
+        p.add_argument("--host", help="address to listen on (default: the config's api.host, 127.0.0.1)")
+        p.add_argument("--port", type=port_number, help="TCP port (default: the config's api.port, 8080)")
+
+    address_args(serve)
     config_arg(serve)
 
     run = sub.add_parser(
@@ -109,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Read plates from the configured cameras (by default the bundled sample "
                     "images) and deliver events; also serves the API when api.enabled.",
         epilog=RUN_EPILOG)
+    address_args(run)
     config_arg(run)
 
     read = sub.add_parser(
@@ -221,12 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load(args.config)
         _log_to_stderr(_log_level(args, cfg.log_level))
+        if args.command in ("serve", "run"):
+            cfg = with_address(cfg, args.command, args.host, args.port)
+            log.info("%s", config_line(cfg, args.config))
         if args.command == "serve":
             from .api.server import serve
 
-            api = dataclasses.replace(cfg.api, host=args.host or cfg.api.host,
-                                      port=cfg.api.port if args.port is None else args.port)
-            return serve(dataclasses.replace(cfg, api=api))
+            return serve(cfg)
         if args.command == "run":
             from .service import main as service_main  # the camera service, imported lazily
 

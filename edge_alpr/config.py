@@ -66,8 +66,9 @@ class ApiConfig(Section):
     """The HTTP server.  Loopback by default; other addresses need a token (see ``serve``)."""
 
     enabled: bool = True  # false: edge-alpr run serves no HTTP API (edge-alpr serve always serves)
-    host: str = "127.0.0.1"  # address to listen on; one that is not loopback needs an API token
-    port: int = setting(8080, min=0, max=65535)  # TCP port; 0 = any free port (edge-alpr serve --port overrides it)
+    # address to listen on; one that is not loopback needs an API token (--host of serve and run overrides it)
+    host: str = "127.0.0.1"
+    port: int = setting(8080, min=0, max=65535)  # TCP port; 0 = any free port (--port of serve and run overrides it)
     threads: int = setting(4, min=1)  # HTTP worker threads: requests served at once
     # environment variable holding the API token (clients send `Authorization: Token <key>`); "" = none
     token_env: str = "EDGE_ALPR_API_TOKEN"

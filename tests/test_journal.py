@@ -41,8 +41,8 @@ def test_a_config_error_is_one_line_at_error_priority(tmp_path: Path) -> None:
 
 
 def run_on_a_taken_port(tmp_path: Path, journal: bool = True) -> tuple[int, int, list[str]]:
-    """``run`` with the API's port in use: it logs the models' loading, then fails on a config
-    error; (the port, the exit code, the lines of stderr)."""
+    """``run`` with the API's port in use: it logs the config it reads, then fails on a config
+    error before the models load; (the port, the exit code, the lines of stderr)."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -89,6 +89,7 @@ def test_a_state_folder_of_another_user_is_one_config_error(left_state: Path, co
     # the value came from the file: the error names it, as the start-up line does
     assert len(errors) == 1 and errors[0].startswith(f"edge-alpr: error: state_dir {left_state} (from {config}): "), \
         errors
+    assert f"INFO edge_alpr: config: {config}" in stderr, stderr
     if os.geteuid() == 0:
         assert "the folder is not writable by user nobody (owner root, mode 0755)" in errors[0]
         assert f"or give it to nobody (sudo chown -R nobody {left_state})" in errors[0]

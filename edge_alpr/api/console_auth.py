@@ -1,7 +1,7 @@
 """Who may use the API and the console: the token header, or the console's session cookie.
 
 The API's rule is unchanged: with no token configured (the server then listens on loopback
-only, ``server.check_bind``) everyone may; otherwise a request sends
+only, ``listener.check_bind``) everyone may; otherwise a request sends
 ``Authorization: Token <key>``.  A client on loopback gets no exemption when a token is set:
 a reverse proxy on the device makes every client look local.
 

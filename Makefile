@@ -30,11 +30,16 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed
 
+# run and serve: HOST and PORT when given (make run PORT=8081, or in the environment) take the
+# place of the config's api.host/api.port; not given, the config's are used (127.0.0.1 and 8080,
+# the defaults above, unless the config says otherwise)
+ADDR_ARGS = $(if $(filter-out file,$(origin HOST)),--host $(HOST)) $(if $(filter-out file,$(origin PORT)),--port $(PORT))
+
 run: install
-	$(VENV)/bin/edge-alpr run $(CONFIG_ARG)
+	$(VENV)/bin/edge-alpr run $(CONFIG_ARG) $(ADDR_ARGS)
 
 serve: install
-	$(VENV)/bin/edge-alpr serve --host $(HOST) --port $(PORT) $(CONFIG_ARG)
+	$(VENV)/bin/edge-alpr serve $(CONFIG_ARG) $(ADDR_ARGS)
 
 # Test tiers (docs/testing.md).  pytest exits 5 when it collected no test: that is a broken
 # suite here, not a pass (PYTEST_RUN turns it into a failure).

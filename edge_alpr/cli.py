@@ -11,7 +11,6 @@ error exits 1 (a camera or broker may come back: a restart can help); bad argume
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import sys
@@ -20,9 +19,10 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .config import DEFAULT_PATH, Config, camera_regions, load
-from .credentials import MAKE_TOKEN, read_api_token, service_token_warning, token_warning
+from .config import DEFAULT_PATH, Config, load
+from .credentials import MAKE_TOKEN
 from .errors import ConfigError, EdgeAlprError
+from .startup import config_line, with_address
 from .systemd import JournalFormatter, is_journal, with_priority
 
 log = logging.getLogger("edge_alpr")
@@ -63,6 +63,7 @@ RUN_EPILOG = f"""\
 examples:
   edge-alpr run                                   # the sample images as a camera
   edge-alpr run --config my.yaml                  # check it first: edge-alpr check-config --config my.yaml
+  edge-alpr run --port 8081                       # the API elsewhere than api.host/api.port (also --host)
 
 my.yaml, with cameras and a broker (every key is optional: docs/config.md in the source,
 /usr/share/edge-alpr/config.yaml commented in the .deb, or man edge-alpr):
@@ -99,8 +100,12 @@ def _parser() -> argparse.ArgumentParser:
         epilog="examples:\n  edge-alpr serve --port 8080\n"
                f"  EDGE_ALPR_API_TOKEN=\"$({MAKE_TOKEN})\" edge-alpr serve --host 0.0.0.0\n"
                "Binding to a non-loopback address requires a token: 16 or more random characters.")
-    serve.add_argument("--host", help="address to listen on (default from config: 127.0.0.1)")
-    serve.add_argument("--port", type=port_number, help="TCP port (default from config: 8080)")
+
+    def address_args(p: argparse.ArgumentParser) -> None:  # serve's and run's: over the config's
+        p.add_argument("--host", help="address to listen on (default: the config's api.host, 127.0.0.1)")
+        p.add_argument("--port", type=port_number, help="TCP port (default: the config's api.port, 8080)")
+
+    address_args(serve)
     config_arg(serve)
 
     run = sub.add_parser(
@@ -109,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Read plates from the configured cameras (by default the bundled sample "
                     "images) and deliver events; also serves the API when api.enabled.",
         epilog=RUN_EPILOG)
+    address_args(run)
     config_arg(run)
 
     read = sub.add_parser(
@@ -138,58 +144,6 @@ def _parser() -> argparse.ArgumentParser:
         epilog="example:\n  edge-alpr check-config --config /etc/edge-alpr/config.yaml")
     config_arg(check)
     return parser
-
-
-def _cmd_check(cfg: Config) -> int:
-    # what build() checks before it opens anything, without importing the service: admins run
-    # it after each edit and postinst on each upgrade, so it must stay quick on a Raspberry Pi
-    # every listed camera is checked, in use or not, so enabling the stream later cannot fail
-    for cam in cfg.stream.cameras:
-        camera_regions(cfg, cam.id, cam.regions)
-    token = read_api_token(cfg.api.token_env, cfg.api.token_credential)
-    weak = token_warning(token)
-    if token is None and Path(cfg.source).is_file():  # not here: the unit's LoadCredential file?
-        weak = service_token_warning(Path(cfg.source), cfg.api.token_credential)
-    for warning in [*_camera_file_warnings(cfg), *([weak] if weak else [])]:
-        print(f"edge-alpr: warning: {warning}", file=sys.stderr)
-    print(f"edge-alpr: config OK ({cfg.source}; {_cameras_line(cfg)})")
-    return 0
-
-
-def _camera_file_warnings(cfg: Config) -> list[str]:
-    """The video files and image folders ``run`` would fail to open now (missing, unreadable,
-    or hidden from the service): warnings, since a folder may be a disk mounted later."""
-    from .stream.config import FolderSourceConfig, VideoSourceConfig
-    from .stream.sources.paths import check_readable, hidden_from_service, unreadable_fix
-
-    warnings = []
-    for cam in cfg.stream.in_use:
-        src = cam.source
-        if isinstance(src, FolderSourceConfig) and src.path:
-            what, folder = "image folder", True
-        elif isinstance(src, VideoSourceConfig):
-            what, folder = "video file", False
-        else:
-            continue
-        path = Path(src.path)
-        try:
-            check_readable(path, what, cam.id, folder)
-        except EdgeAlprError as e:
-            warnings.append(f"{e} (run stops at its start until this is fixed)")
-            continue
-        if hidden_from_service(path) and cfg.source == DEFAULT_PATH:  # the service's config: it runs as edge-alpr
-            warnings.append(f"camera {cam.id}: {what} {src.path!r}: "
-                            + unreadable_fix(path, "edge-alpr", {"INVOCATION_ID": "check-config"}))
-    return warnings
-
-
-def _cameras_line(cfg: Config) -> str:
-    """The cameras ``run`` will open, as the service's start-up line counts them: a disabled
-    stream opens none, however many are listed."""
-    used = cfg.stream.in_use
-    if not used:
-        return f"0 cameras ({cfg.stream.why_none()})"
-    return f"{len(used)} camera{'' if len(used) == 1 else 's'}: {', '.join(c.id for c in used)}"
 
 
 def _cmd_read(args: argparse.Namespace, cfg: Config) -> int:
@@ -274,18 +228,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load(args.config)
         _log_to_stderr(_log_level(args, cfg.log_level))
+        if args.command in ("serve", "run"):
+            cfg = with_address(cfg, args.command, args.host, args.port)
+            log.info("%s", config_line(cfg, args.config))
         if args.command == "serve":
             from .api.server import serve
 
-            api = dataclasses.replace(cfg.api, host=args.host or cfg.api.host,
-                                      port=cfg.api.port if args.port is None else args.port)
-            return serve(dataclasses.replace(cfg, api=api))
+            return serve(cfg)
         if args.command == "run":
             from .service import main as service_main  # the camera service, imported lazily
 
             return int(service_main(cfg) or 0)
         if args.command == "check-config":
-            return _cmd_check(cfg)
+            from .configcheck import check
+
+            return check(cfg)
         return _cmd_read(args, cfg)
     except ConfigError as e:
         _print_error(e)

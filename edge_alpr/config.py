@@ -45,6 +45,7 @@ from .stream.config import StreamConfig
 from .watchlists_config import WatchListsConfig
 
 DEFAULT_PATH = "/etc/edge-alpr/config.yaml"
+DEFAULTS = "<defaults>"  # the source of a config read from no file
 DEFAULT_STATE_DIR = "/var/lib/edge-alpr"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 MAX_LINGER_S = 0.1
@@ -65,8 +66,9 @@ class ApiConfig(Section):
     """The HTTP server.  Loopback by default; other addresses need a token (see ``serve``)."""
 
     enabled: bool = True  # false: edge-alpr run serves no HTTP API (edge-alpr serve always serves)
-    host: str = "127.0.0.1"  # address to listen on; one that is not loopback needs an API token
-    port: int = setting(8080, min=0, max=65535)  # TCP port; 0 = any free port (edge-alpr serve --port overrides it)
+    # address to listen on; one that is not loopback needs an API token (--host of serve and run overrides it)
+    host: str = "127.0.0.1"
+    port: int = setting(8080, min=0, max=65535)  # TCP port; 0 = any free port (--port of serve and run overrides it)
     threads: int = setting(4, min=1)  # HTTP worker threads: requests served at once
     # environment variable holding the API token (clients send `Authorization: Token <key>`); "" = none
     token_env: str = "EDGE_ALPR_API_TOKEN"
@@ -165,7 +167,9 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     watchlists: WatchListsConfig = field(default_factory=WatchListsConfig)
-    source: str = "<defaults>"
+    source: str = DEFAULTS
+    # whether the file set state_dir (its errors then name the file), or it is default_state_dir()'s
+    state_dir_set: bool = False
 
     @property
     def state_path(self) -> Path:
@@ -192,10 +196,14 @@ def default_state_dir(euid: int | None = None, environ: Mapping[str, str] | None
 
 def from_dict(obj: Any, where: str = "<config>") -> Config:
     """Validate plain data (as from YAML) into a ``Config``; ``where`` names the file."""
-    cfg = parse_section(Config, obj, where, sep=": ", source=where)
-    if not (isinstance(obj, dict) and "state_dir" in obj):
-        cfg = replace(cfg, state_dir=default_state_dir())
-    return cfg
+    given = isinstance(obj, dict) and "state_dir" in obj
+    cfg = parse_section(Config, obj, where, sep=": ", source=where, state_dir_set=given)
+    return cfg if given else replace(cfg, state_dir=default_state_dir())
+
+
+def origin(cfg: Config) -> str:
+    """Where ``cfg``'s settings came from, as the start-up line and the errors say it."""
+    return "built-in defaults" if cfg.source == DEFAULTS else cfg.source
 
 
 def parse(text: str, where: str = "<config>") -> Any:
@@ -203,6 +211,10 @@ def parse(text: str, where: str = "<config>") -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
+        if isinstance(e, yaml.MarkedYAMLError):  # its places say "<unicode string>": the file's name
+            for mark in (e.context_mark, e.problem_mark):
+                if mark is not None:
+                    mark.name = where
         raise ConfigError(f"{where}: not valid YAML: {e}") from e
 
 
@@ -210,7 +222,7 @@ def load(path: str | Path | None = None) -> Config:
     """Read ``path``; with ``None`` use ``/etc/edge-alpr/config.yaml`` if it exists, else defaults."""
     if path is None:
         if not Path(DEFAULT_PATH).is_file():
-            return from_dict({}, "<defaults>")
+            return from_dict({}, DEFAULTS)
         path = DEFAULT_PATH
     try:
         text = Path(path).read_text(encoding="utf-8")

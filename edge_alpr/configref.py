@@ -32,7 +32,7 @@ from .configutil import either, limits_of, section_types
 from .stream.config import SOURCE_CLASSES
 
 # Keys of a section that its dataclass holds but no config file sets.
-NOT_KEYS: dict[type, set[str]] = {Config: {"source"}}
+NOT_KEYS: dict[type, set[str]] = {Config: {"source", "state_dir_set"}}
 UNITS = {"_s": "seconds", "_ms": "milliseconds", "_bytes": "bytes", "_pixels": "pixels", "_px": "pixels",
          "_fps": "frames/s", "_deg": "degrees"}
 HEADER = """# Configuration reference

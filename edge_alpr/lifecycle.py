@@ -21,6 +21,7 @@ from types import FrameType
 
 from PIL import Image
 
+from .config import Config
 from .statedir import writable_folder
 
 log = logging.getLogger(__name__)
@@ -74,10 +75,11 @@ def _die_by(signum: int, after_s: float) -> None:
         os._exit(128 + signum)  # only if the signal was blocked or ignored after all
 
 
-def make_state_dir(path: Path) -> Path:
-    """Create the state folder (counters, outbox) or raise a ``ConfigError`` naming the fix,
-    also when it or a file in it is not writable by this user (``statedir.py``)."""
-    return writable_folder(path, "state_dir")
+def make_state_dir(cfg: Config) -> Path:
+    """Create ``cfg``'s state folder (counters, outbox) or raise a ``ConfigError`` naming the
+    fix, and the config file when the value came from one, also when it or a file in it is not
+    writable by this user (``statedir.py``)."""
+    return writable_folder(cfg.state_path, "state_dir", cfg.source if cfg.state_dir_set else "")
 
 
 def keep_frame_memory() -> None:

@@ -91,8 +91,9 @@ class Service:
             self.outbox.put_many(entries)
         if self.history is not None and self.cfg.history.enabled:
             self.history.publish(from_event(event, payload, match))  # never raises
-        log.info("camera %s: plate %s (score %.2f, %d frames), event %s", event.camera_id,
-                 payload["plate"], event.result.read.score, event.frames, event.id)
+        log.info("camera %s: plate %s (score %.2f, %d frame%s), event %s", event.camera_id,
+                 payload["plate"], event.result.read.score, event.frames, "" if event.frames == 1 else "s",
+                 event.id)
 
     def usage_counters(self) -> dict[str, Any]:
         snap = self.usage.snapshot()

@@ -1,18 +1,20 @@
 """``edge-alpr run``: cameras, delivery and the HTTP API in one process, fit for systemd.
 
-Order of life: check the camera settings -> open the cameras -> load models -> open the outbox
--> API (+ webhooks) -> MQTT -> camera threads -> ``READY=1``. If any step fails, every part
-already started is stopped again (MQTT says ``offline``) and ``run`` exits with status 1;
-nothing is left running. Then the main thread pets the watchdog while every worker thread makes
-progress (``supervision.py``: cameras, capture, delivery and the API server restart themselves
-after an unexpected exception; a hung one stops the pings and systemd restarts the service) and
-refreshes the retained status and usage messages. SIGTERM/SIGINT set one stop event: cameras
-flush the plates they are following into the outbox (a camera still recognising at
-``CAMERA_STOP_S`` is flushed by the main thread instead), delivery workers stop between sends,
-MQTT says ``offline``, and the outbox is closed; all on one deadline inside the 2 s systemd
-budget, whatever a camera (stuck in a read), a webhook target or a client does (``lifecycle``
-ends the process 1.8 s after the signal whatever still runs). SIGKILL loses nothing committed:
-the outbox is SQLite (WAL, synchronous=FULL) and the broker's last will reports ``offline``.
+Order of life: check the camera settings and files -> bind the API's address -> open the
+cameras -> load models -> open the outbox -> API (+ webhooks) -> MQTT -> camera threads ->
+``READY=1``. If any step fails, every part already started is stopped again (MQTT says
+``offline``) and ``run`` exits with status 1, or 78 where the config must change first (a
+camera file that cannot be read, a port in use); nothing is left running. Then the main thread
+pets the watchdog while every worker thread makes progress (``supervision.py``: cameras,
+capture, delivery and the API server restart themselves after an unexpected exception; a hung
+one stops the pings and systemd restarts the service) and refreshes the retained status and
+usage messages. SIGTERM/SIGINT set one stop event: cameras flush the plates they are following
+into the outbox (a camera still recognising at ``CAMERA_STOP_S`` is flushed by the main thread
+instead), delivery workers stop between sends, MQTT says ``offline``, and the outbox is closed;
+all on one deadline inside the 2 s systemd budget, whatever a camera (stuck in a read), a
+webhook target or a client does (``lifecycle`` ends the process 1.8 s after the signal whatever
+still runs). SIGKILL loses nothing committed: the outbox is SQLite (WAL, synchronous=FULL) and
+the broker's last will reports ``offline``.
 
 This module is the start-up: ``build`` puts the parts together (and takes them apart again when
 a step fails), ``main`` runs the main thread's loop.  What the parts do once running (each
@@ -31,6 +33,7 @@ from typing import Any
 
 from . import __version__
 from .config import Config, camera_regions
+from .configcheck import check_camera_files
 from .delivery.mqtt import MQTT_SINK, MqttPublisher
 from .delivery.outbox import Outbox
 from .delivery.webhooks import Webhooks
@@ -64,11 +67,18 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
     On any failure, what was already started is stopped (``stop`` is set) before the error
     propagates, so a failed start leaves no thread, socket or retained ``online`` behind.
     """
-    state = make_state_dir(cfg.state_path)
+    state = make_state_dir(cfg)
     cameras = cfg.stream.in_use
-    # Settings first: a typo is reported before a camera opens or a model loads.
+    # Settings first: a typo, or a camera file that is not there, is reported before a camera
+    # opens or a model loads; then the API's address, whose port another program may hold.
     options = [RecognizeOptions(mode=cam.mode, regions=camera_regions(cfg, cam.id, cam.regions))
                for cam in cameras]
+    check_camera_files(cfg)
+    listener = None
+    if cfg.api.enabled:
+        from .api.listener import api_listener  # the API's modules only when it serves
+
+        listener = api_listener(cfg)
     sources: list[Any] = []
     outbox: Outbox | None = None
     history: History | None = None
@@ -90,7 +100,7 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
         if cfg.api.enabled:
             from .api.server import build as build_api
 
-            api = build_api(cfg, recognizer, outbox, (history, watchlists, metrics), supervisor)
+            api = build_api(cfg, recognizer, outbox, (history, watchlists, metrics), supervisor, listener)
             usage, webhooks = api.usage, api.webhooks
         else:
             with opening_state(state, "state_dir"):
@@ -143,6 +153,8 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
                         part.close()
         except Exception as close_error:  # keep the first error: it names what to fix
             log.warning("stopping after the failed start: %s", close_error)
+        if listener is not None:  # not yet the server's (which closed it, if it was)
+            listener.close()
         raise
 
 

@@ -40,14 +40,16 @@ NOFILE_FIX = ("find what holds them (the API's clients: ss -tnp, in the package 
               "cannot watch a descriptor numbered 1024 or more")
 
 
-def writable_folder(path: Path, setting: str) -> Path:
+def writable_folder(path: Path, setting: str, origin: str = "") -> Path:
     """Create ``path`` if needed and check that this user can write it and the state in it;
-    else a ``ConfigError`` naming ``setting`` (the config key that chose the folder) and the fix."""
+    else a ``ConfigError`` naming ``setting`` (the config key that chose the folder), ``origin``
+    (the config file that set it; "" for a default) and the fix."""
+    where = f"{setting} {path}" + (f" (from {origin})" if origin else "")
+    set_it = f"set {setting} in {origin or 'the config'}"
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ConfigError(f"{setting} {path}: cannot create it ({e}); set {setting} in the "
-                          "config to a writable folder") from e
+        raise ConfigError(f"{where}: cannot create it ({e}); {set_it} to a writable folder") from e
     bad = first_unwritable(path)
     if bad is None:
         return path
@@ -57,14 +59,35 @@ def writable_folder(path: Path, setting: str) -> Path:
     try:
         st = bad.stat()
     except OSError as e:
-        raise ConfigError(f"{setting} {path}: cannot read {what} ({e}); set {setting} in the "
-                          f"config to a folder {user} can write") from e
-    # another user's files (edge-alpr run once as root) want chown; one's own, chmod
-    fix = (f"make it writable (chmod -R u+w {path})" if st.st_uid == uid
-           else f"give it to {user} (sudo chown -R {user} {path})")
-    raise ConfigError(f"{setting} {path}: {what} is not writable by user {user} (owner "
-                      f"{user_name(st.st_uid)}, mode {stat.S_IMODE(st.st_mode):04o}); set {setting} "
-                      f"in the config to a folder {user} can write, or {fix}")
+        raise ConfigError(f"{where}: cannot read {what} ({e}); {set_it} to a folder {user} can write") from e
+    said = (f"{where}: {what} is not writable by user {user} (owner {user_name(st.st_uid)}, "
+            f"mode {stat.S_IMODE(st.st_mode):04o})")
+    if st.st_uid == uid:
+        raise ConfigError(f"{said}; {set_it} to a folder {user} can write, or make it writable "
+                          f"(chmod -R u+w {path})")
+    if st.st_uid == 0:  # left by a run as root (make run with sudo, then as oneself): take it back
+        raise ConfigError(f"{said}; {set_it} to a folder {user} can write, or give it to {user} "
+                          f"(sudo chown -R {user} {path})")
+    # another user's, e.g. the packaged service's /var/lib/edge-alpr: a chown would take it from them
+    raise ConfigError(f"{said}; it is {user_name(st.st_uid)}'s state, so leave it to that user (no chown): "
+                      f"set {setting} to a folder of {user}'s own instead, e.g. {own_state_dir()}, "
+                      f"{_in_config(origin)}")
+
+
+def own_state_dir() -> str:
+    """This user's own state folder (``$XDG_STATE_HOME/edge-alpr``), as a fix suggests it."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return str(Path(base) / "edge-alpr")
+
+
+def _in_config(origin: str) -> str:
+    """Where to set it: in ``origin`` if this user may edit it, else in a copy given with
+    ``--config`` (``/etc/edge-alpr/config.yaml`` is the service's, and root's to edit)."""
+    if not origin:
+        return "in a config file given with --config"
+    if os.access(origin, os.W_OK):
+        return f"in {origin}"
+    return f"in a copy of {origin} given with --config"
 
 
 def first_unwritable(path: Path, depth: int = CHECK_DEPTH) -> Path | None:

@@ -111,8 +111,12 @@ def test_top_level_keys_read_as_nested_ones(obj: object, message: str) -> None:
 def test_yaml_syntax_and_missing_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("api: [unclosed\n")
-    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML") as raised:
         config.load(bad)
+    # each place the parser names is in the file (not PyYAML's "<unicode string>"), with its line
+    text = str(raised.value)
+    assert "<unicode string>" not in text and f'in "{bad}", line 1, column 6' in text, text
+    assert "api: [unclosed" in text, "the line's text and its caret stay"
     with pytest.raises(ConfigError, match="cannot read"):
         config.load(tmp_path / "missing.yaml")
 

@@ -160,3 +160,12 @@ def test_another_authorization_scheme_is_named(api_factory: Callable[..., Runnin
                                   "read). Send the header 'Authorization: Token <key>'.")
     r = requests.get(f"{api.url}/info/", headers={"Authorization": f"Token {TOKEN}"}, timeout=10)
     assert r.status_code == 200, r.text
+
+
+def test_a_request_without_the_header_is_told_so(api_factory: Callable[..., RunningApi]) -> None:
+    """No Authorization header at all: said as that, not as an empty scheme ``''`` not read."""
+    api = api_factory(token=TOKEN)
+    r = requests.get(f"{api.url}/info/", timeout=10)
+    assert r.status_code == 403, r.text
+    assert r.json()["detail"] == ("Authentication credentials were not provided (the request has no "
+                                  "Authorization header). Send the header 'Authorization: Token <key>'.")

@@ -42,6 +42,9 @@ def test_startup_says_where_things_are_and_a_missing_broker_is_one_warning(tmp_p
     warnings = [line for line in err.splitlines() if "WARNING" in line and "delivery to mqtt" in line]
     assert len(warnings) == 1, warnings  # then retried quietly (debug), many times in 12 s
     assert "running: api port" not in out + err
+    # each sample image is a passage of one frame: said in the singular
+    assert "(score " in err and ", 1 frame), event " in err and " 1 frames" not in err, err[-3000:]
+    assert f"INFO edge_alpr: config: {tmp_path / 'c.yaml'}\n" in err, "the config in use is named"
 
 
 def test_camera_descriptions_carry_no_password() -> None:

@@ -84,24 +84,37 @@ def test_a_camera_folder_out_of_reach_is_named_with_the_fix(tmp_path: Path, lock
                    f"stream:\n  cameras:\n    - {{id: door, source: {{kind: folder, path: '{images}'}}}}\n")
     started = time.monotonic()
     out = cli("run", "--config", str(cfg), prefix=prefix)
-    assert out.returncode == 1, out.stderr[-3000:]
+    # a config error: no restart reads it (the unit's RestartPreventExitStatus=78), the file is named
+    assert out.returncode == EXIT_CONFIG, out.stderr[-3000:]
     assert "Traceback" not in out.stderr and "unexpected error" not in out.stderr, out.stderr[-3000:]
-    assert f"camera door: image folder '{images}' cannot be read by user " in out.stderr, out.stderr[-3000:]
+    assert f"error: {cfg}: camera door: image folder '{images}' cannot be read by user " in out.stderr, \
+        out.stderr[-3000:]
     assert "give " in out.stderr and "read access" in out.stderr
     assert time.monotonic() - started < 60
     # check-config names it before a restart (a warning: a folder may be a disk mounted later)
     out = cli("check-config", "--config", str(cfg), prefix=prefix)
     assert out.returncode == 0 and "config OK" in out.stdout, out.stderr
     assert f"warning: camera door: image folder '{images}' cannot be read" in out.stderr, out.stderr
+    assert "(edge-alpr run will refuse to start until this is fixed)" in out.stderr, out.stderr
 
 
-def test_check_config_warns_of_a_missing_video_file_run_would_stop_on(tmp_path: Path) -> None:
+def test_a_missing_video_file_is_a_config_error_that_check_config_warns_of(tmp_path: Path) -> None:
+    """check-config warns (a file may be copied after the config is written); run refuses with
+    exit 78, so that the unit (Restart=on-failure, RestartPreventExitStatus=78) does not loop on a
+    file that no restart brings, and says so before it binds the API or loads a model."""
     cfg = tmp_path / "c.yaml"
     video = tmp_path / "drive.mp4"
-    cfg.write_text(f"stream:\n  cameras:\n    - {{id: road, source: {{kind: video, path: '{video}'}}}}\n")
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\napi: {{port: {free_port()}}}\nmqtt: {{enabled: false}}\n"
+                   f"stream:\n  cameras:\n    - {{id: road, source: {{kind: video, path: '{video}'}}}}\n")
     out = cli("check-config", "--config", str(cfg))
     assert out.returncode == 0, out.stderr
-    assert f"warning: camera road: video file '{video}' does not exist (run stops at its start" in out.stderr
+    assert f"warning: camera road: video file '{video}' does not exist (edge-alpr run will refuse to start " \
+           "until this is fixed)" in out.stderr, out.stderr
+    out = cli("run", "--config", str(cfg))
+    assert out.returncode == EXIT_CONFIG, out.stderr[-3000:]
+    errors = [line for line in out.stderr.splitlines() if "error" in line]
+    assert errors == [f"edge-alpr: error: {cfg}: camera road: video file '{video}' does not exist"], out.stderr
+    assert "XNNPACK" not in out.stderr and "start failed" not in out.stderr, out.stderr
 
 
 def test_the_service_is_told_to_keep_camera_files_out_of_home_folders() -> None:

@@ -41,8 +41,8 @@ def test_a_config_error_is_one_line_at_error_priority(tmp_path: Path) -> None:
 
 
 def run_on_a_taken_port(tmp_path: Path, journal: bool = True) -> tuple[int, int, list[str]]:
-    """``run`` with the API's port in use: it logs the models' loading, then fails on a config
-    error; (the port, the exit code, the lines of stderr)."""
+    """``run`` with the API's port in use: it logs the config it reads, then fails on a config
+    error before the models load; (the port, the exit code, the lines of stderr)."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -95,12 +95,12 @@ def test_every_line_of_a_multi_line_config_error_is_at_error_priority(tmp_path: 
 
 def test_an_unexpected_error_is_logged_once_with_its_traceback(
         tmp_path: Path, monkeypatch, caplog) -> None:
-    from edge_alpr import cli
+    from edge_alpr import cli, configcheck
 
     def broken(cfg):  # a bug in a command, as the service's own code could have one
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(cli, "_cmd_check", broken)
+    monkeypatch.setattr(configcheck, "check", broken)
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"state_dir: {tmp_path}\n")
     with caplog.at_level(logging.ERROR, logger="edge_alpr"):

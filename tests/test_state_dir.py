@@ -24,6 +24,7 @@ from edge_alpr.api.server import free_port
 from edge_alpr.cli import EXIT_CONFIG, main
 from edge_alpr.delivery.outbox import Outbox
 from edge_alpr.errors import StateError
+from edge_alpr.statedir import user_name
 from edge_alpr.usage import Usage
 
 NOBODY = 65534
@@ -84,14 +85,45 @@ def test_a_state_folder_of_another_user_is_one_config_error(left_state: Path, co
     assert code == EXIT_CONFIG, stderr
     assert "Traceback" not in stderr and "readonly database" not in stderr, stderr
     errors = [line for line in stderr.splitlines() if "error" in line]
-    assert len(errors) == 1 and errors[0].startswith(f"edge-alpr: error: state_dir {left_state}: "), errors
+    config = left_state.parent / "c.yaml"
+    # the value came from the file: the error names it, as the start-up line does
+    assert len(errors) == 1 and errors[0].startswith(f"edge-alpr: error: state_dir {left_state} (from {config}): "), \
+        errors
+    assert f"INFO edge_alpr: config: {config}" in stderr, stderr
     if os.geteuid() == 0:
         assert "the folder is not writable by user nobody (owner root, mode 0755)" in errors[0]
         assert f"or give it to nobody (sudo chown -R nobody {left_state})" in errors[0]
     else:
         assert "the folder is not writable by user " in errors[0] and "chmod -R u+w" in errors[0]
-    assert "set state_dir in the config to a folder " in errors[0]
+    assert f"set state_dir in {config} to a folder " in errors[0]
     assert "loaded model" not in stderr, "the folder is checked before the models load"
+
+
+SYSTEM_UID = 998  # a system user's, as the package's edge-alpr is (sysusers picks one below 1000)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a folder to another user")
+@pytest.mark.parametrize("command", ["serve", "run"])
+def test_the_service_s_state_folder_is_not_chowned_to_another_user(left_state: Path, command: str) -> None:
+    """The state folder is a system user's (the installed service's /var/lib/edge-alpr, read by
+    ``make run`` in a checkout through /etc/edge-alpr/config.yaml): a chown would take it from
+    the service, so the fix is a folder of one's own, set in a config one may edit."""
+    for path in (left_state, *left_state.rglob("*")):
+        os.chown(path, SYSTEM_UID, SYSTEM_UID)
+        os.chmod(path, 0o750 if path.is_dir() else 0o640)
+    config = left_state.parent / "c.yaml"
+    os.chmod(config, 0o644)  # readable by nobody, not writable: as /etc/edge-alpr/config.yaml is
+    code, stderr = run_as_another_user(command, left_state)
+    assert code == EXIT_CONFIG, stderr
+    errors = [line for line in stderr.splitlines() if "error" in line]
+    owner = user_name(SYSTEM_UID)
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"edge-alpr: error: state_dir {left_state} (from {config}): the folder is not "
+                                f"writable by user nobody (owner {owner}, mode 0750)"), errors
+    assert "chown" not in errors[0].replace("(no chown)", ""), errors
+    assert f"it is {owner}'s state, so leave it to that user (no chown): set state_dir to a folder " \
+           "of nobody's own instead, e.g. " in errors[0], errors
+    assert f"in a copy of {config} given with --config" in errors[0], errors
 
 
 def test_a_file_of_another_user_in_a_writable_folder_is_named(left_state: Path) -> None:
@@ -101,7 +133,8 @@ def test_a_file_of_another_user_in_a_writable_folder_is_named(left_state: Path) 
             os.chmod(folder, 0o777)
     code, stderr = run_as_another_user("run", left_state, files_only=True)
     assert code == EXIT_CONFIG, stderr
-    assert f"state_dir {left_state}: outbox.sqlite is not writable by user " in stderr, stderr
+    assert f"state_dir {left_state} (from {left_state.parent / 'c.yaml'}): outbox.sqlite is not writable " \
+           "by user " in stderr, stderr
     assert "Traceback" not in stderr
 
 

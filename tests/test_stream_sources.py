@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_alpr.errors import CameraError
+from edge_alpr.errors import CameraError, ConfigError
 from edge_alpr.stream.config import CameraConfig, StreamConfig
 from edge_alpr.stream.sources import SourceEnded, open_source, sample_dir
 
@@ -91,7 +91,7 @@ def test_video_file_source_real_opencv(tmp_path: Path) -> None:
     assert frames[1].timestamp > frames[0].timestamp
     rgb0 = cv2.cvtColor(written[0], cv2.COLOR_BGR2RGB)
     assert np.abs(frames[0].image.astype(int) - rgb0).mean() < 6  # MJPG is lossy
-    with pytest.raises(CameraError, match="does not exist"):
+    with pytest.raises(ConfigError, match="does not exist"):  # no restart brings it: exit 78
         open_source(_camera({"kind": "video", "path": str(tmp_path / "missing.avi")}))
 
 

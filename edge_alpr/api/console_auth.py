@@ -1,7 +1,7 @@
 """Who may use the API and the console: the token header, or the console's session cookie.
 
 The API's rule is unchanged: with no token configured (the server then listens on loopback
-only, ``server.check_bind``) everyone may; otherwise a request sends
+only, ``listener.check_bind``) everyone may; otherwise a request sends
 ``Authorization: Token <key>``.  A client on loopback gets no exemption when a token is set:
 a reverse proxy on the device makes every client look local.
 
@@ -127,8 +127,10 @@ class ConsoleAuth:
                 return
         scheme, _, key = header.strip().partition(" ")
         if scheme.lower() != "token" or not key.strip():
-            # the reference's words, and which scheme was not read (a 'Bearer' token is a common slip)
-            other = f" (the {scheme[:20]!r} scheme is not read)" if scheme.lower() != "token" else ""
+            # the reference's words, and what was wrong: no header at all, or a scheme not read
+            # (a 'Bearer' token is a common slip)
+            other = (" (the request has no Authorization header)" if not scheme
+                     else f" (the {scheme[:20]!r} scheme is not read)" if scheme.lower() != "token" else "")
             raise InputError(f"Authentication credentials were not provided{other}. Send the header "
                              "'Authorization: Token <key>'.", status=403)
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -58,6 +59,7 @@ class SupervisedServer(wsgi.Server):
     worker: ServeWorker | None = None
     _connections: Any  # cheroot's, made by ``prepare``
     stop_by = math.inf  # while stopping: when a request still arriving is refused (monotonic s)
+    listener: socket.socket | None = None  # bound before the models loaded (listener.py): adopted by bind
 
     def __init__(self, bind_addr: Any, app: Callable[..., Iterable[bytes]], **kwargs: Any) -> None:
         super().__init__(bind_addr, self._progress(app), **kwargs)
@@ -73,6 +75,23 @@ class SupervisedServer(wsgi.Server):
                     self.worker.beat()
 
         return wrapped
+
+    def bind(self, family: int, type: int, proto: int = 0) -> socket.socket:  # cheroot's parameter names
+        """cheroot's ``prepare`` binds the first of the host's addresses it can: the listener
+        bound earlier for the same host and port, where there is one (once)."""
+        if self.listener is None:
+            return super().bind(family, type, proto)
+        sock, self.listener = self.listener, None
+        self.socket = sock
+        self.bind_addr = self.resolve_real_bind_addr(sock)
+        return sock
+
+    def release_listener(self) -> None:
+        """Close the early listener if ``prepare`` did not adopt it (systemd's socket, fd 3, where
+        ``$LISTEN_PID`` is set; a failed start): it must not hold the port unanswered."""
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
 
     def prepare(self) -> None:
         """Bind, listen and start the workers, with accepts that pause while the process is out

@@ -15,10 +15,7 @@ reaches the app (see ``client_io.ClientLimits`` for the time and memory bounds).
 
 from __future__ import annotations
 
-import errno
-import ipaddress
 import logging
-import re
 import socket
 import sys
 import threading
@@ -28,7 +25,7 @@ from functools import partial
 from typing import IO, Any
 
 from ..config import Config
-from ..credentials import MAKE_TOKEN, api_token, read_api_token, token_warning
+from ..credentials import api_token, read_api_token, token_warning
 from ..delivery.outbox import Outbox
 from ..delivery.webhooks import Webhooks, metric_labels
 from ..errors import ConfigError
@@ -46,46 +43,10 @@ from .client_io import ClientLimits
 from .gated import connection_class
 from .gateway import GatedGateway
 from .host_guard import HostGuard
-from .port_owner import port_in_use
+from .listener import LISTEN_BACKLOG, api_listener, listen_fix
 from .serve_loop import ServeWorker, SupervisedServer
 
 log = logging.getLogger(__name__)
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and ``localhost``."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_bind(host: str, token: str | None, token_env: str) -> None:
-    """Refuse to expose an unauthenticated API beyond this machine."""
-    if not is_loopback(host) and not token:
-        raise ConfigError(
-            f"refusing to listen on {host} (api.host, or --host) without an API token: anyone on the "
-            f"network could use it. Set {token_env} to a random secret (or the systemd credential "
-            f"api_token), made e.g. by {MAKE_TOKEN}, or bind to 127.0.0.1 (--host 127.0.0.1).")
-
-
-def listen_fix(why: str, host: str, port: int) -> str:
-    """What to change when the listening socket cannot be made (cheroot keeps only the text of
-    each bind's error): the port for a port in use or reserved, the host for an address that is
-    not this machine's."""
-    if f"[Errno {errno.EADDRINUSE}]" in why:
-        return f"{port_in_use(port)}; stop it or pick another port (serve --port, or api.port in the config for run)"
-    if f"[Errno {errno.EACCES}]" in why and 0 < port < 1024:
-        return "ports below 1024 need root; pick a port of 1024 or more (serve --port, or api.port)"
-    if f"[Errno {errno.EADDRNOTAVAIL}]" not in why and not re.search(r"\[Errno -\d+\]", why):  # not a host's
-        return "check the address and port (serve --host/--port, or api.host/api.port in the config for run)"
-    return (f"{host!r} is not an address of this machine: use 127.0.0.1, 0.0.0.0 (every address, with a "
-            "token) or one of its own (serve --host, or api.host in the config for run)")
-
-
-LISTEN_BACKLOG = 128  # the kernel caps it at net.core.somaxconn (4096 on current kernels)
 
 
 class ApiServer:
@@ -93,7 +54,7 @@ class ApiServer:
 
     def __init__(self, app: Any, host: str, port: int, threads: int,
                  shutdown_timeout_s: float, keepalive_linger_s: float = 0.0,
-                 limits: ClientLimits | None = None) -> None:
+                 limits: ClientLimits | None = None, listener: socket.socket | None = None) -> None:
         # the worker pool's queue unbounded (cheroot's default, said here so that it stays): a
         # connection arriving while every worker is busy waits for one; with a bound, cheroot
         # would answer it a plain-text 503 of its own, not the API's JSON
@@ -106,16 +67,20 @@ class ApiServer:
         self.cuts = connection.cuts  # responses cut off: the client did not take them in time
         self._server.gateway = GatedGateway
         self._server.shutdown_timeout = shutdown_timeout_s  # cheroot's stub says int; it takes seconds
+        self._server.listener = listener  # bound already (listener.listen): adopted, not bound again
         self._stopping = threading.Event()
         self.worker = ServeWorker(self._server, self._stopping)  # supervised: see serve_loop.py
 
     def start(self) -> None:
-        """Bind and start serving; raises ``ConfigError`` when the address is unusable."""
+        """Bind (unless given a listener) and start serving; raises ``ConfigError`` when the
+        address is unusable."""
         try:
             self._server.prepare()
         except OSError as e:
             host, port = self._server.bind_addr[:2]
             raise ConfigError(f"cannot listen on {host}:{port} ({e}); {listen_fix(str(e), host, port)}") from e
+        finally:
+            self._server.release_listener()
         self.worker.start()
 
     @property
@@ -185,20 +150,34 @@ def limits_of(cfg: Config) -> ClientLimits:
 
 def build(cfg: Config, recognizer: Recognizer | None = None, outbox: Outbox | None = None,
           shared: tuple[History | None, WatchLists, Metrics] | None = None,
-          supervisor: Supervisor | None = None) -> ApiRuntime:
-    """Load models (unless given), open the state files and start webhooks and the server.
+          supervisor: Supervisor | None = None, listener: socket.socket | None = None) -> ApiRuntime:
+    """Bind the API's address (unless given its ``listener``), load models (unless given), open
+    the state files and start webhooks and the server.
 
     ``shared``: the history, watch lists and metrics of ``edge-alpr run`` (which closes the history);
     without it they are opened here and the runtime closes the history.  ``supervisor``
-    (``edge-alpr run``'s, else a new one) watches the server's and the webhooks' workers.
+    (``edge-alpr run``'s, else a new one) watches the server's and the webhooks' workers.  The
+    address is bound first: a taken port is said at once, not after the models load.
     """
+    own = listener is None
+    listener = listener or api_listener(cfg)  # refuses an address beyond this machine without a token
+    try:
+        return _build(cfg, listener, recognizer, outbox, shared, supervisor)
+    except BaseException:
+        if own:
+            listener.close()
+        raise
+
+
+def _build(cfg: Config, listener: socket.socket, recognizer: Recognizer | None, outbox: Outbox | None,
+           shared: tuple[History | None, WatchLists, Metrics] | None, supervisor: Supervisor | None) -> ApiRuntime:
+    """``build``, once the address is bound."""
     found = read_api_token(cfg.api.token_env, cfg.api.token_credential)
     token = found.value if found else None
-    check_bind(cfg.api.host, token, cfg.api.token_env)
     weak = token_warning(found)
     if weak:  # said at each start, and by check-config; it still starts (an upgrade must not lock anyone out)
         log.warning("%s", weak)
-    state = make_state_dir(cfg.state_path)
+    state = make_state_dir(cfg)
     recognizer = recognizer or Recognizer.from_config(cfg.models)
     with opening_state(state, "state_dir"):
         usage = Usage(state / "usage.sqlite", cfg.usage.max_calls)
@@ -219,7 +198,7 @@ def build(cfg: Config, recognizer: Recognizer | None = None, outbox: Outbox | No
     if token is None:
         app = HostGuard(app, cfg.api.allowed_hosts)
     server = ApiServer(app, cfg.api.host, cfg.api.port, cfg.api.threads,
-                       cfg.api.shutdown_timeout_s, cfg.api.keepalive_linger_s, limits_of(cfg))
+                       cfg.api.shutdown_timeout_s, cfg.api.keepalive_linger_s, limits_of(cfg), listener)
     try:
         server.start()
     except ConfigError:

@@ -119,7 +119,8 @@ class CameraLoop(Worker):
                 frame = self.buffer.take(READ_TIMEOUT_S)
             except SourceEnded:
                 self.stats.ended = True
-                log.info("camera %s: source ended after %d frames", self.camera.id, self.stats.frames_read)
+                read = self.stats.frames_read
+                log.info("camera %s: source ended after %d frame%s", self.camera.id, read, "" if read == 1 else "s")
                 return
             if frame is None:
                 if self._clock_t > float("-inf"):

@@ -99,7 +99,9 @@ def sample_dir() -> Path:
 
 
 def open_source(camera: CameraConfig, stop: threading.Event | None = None) -> FrameSource:
-    """Build the configured backend; raises CameraError (naming the fix) if it cannot start."""
+    """Build the configured backend; raises ConfigError for a video file or image folder that
+    cannot be read (no restart helps), CameraError for a camera that cannot start now, each
+    naming the fix."""
     src = camera.source
     if isinstance(src, FolderSourceConfig):
         from .files import FolderSource

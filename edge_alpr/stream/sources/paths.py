@@ -4,6 +4,10 @@ A path this user cannot reach must not look like a missing one, nor end in a tra
 usual case is a folder under ``/home`` given to the service, which runs as the system user
 ``edge-alpr`` with ``ProtectHome=yes`` (``/home``, ``/root`` and ``/run/user`` are out of its
 sight), or a folder of one's own read by another user.  ``check-config`` runs the same check.
+
+A path that fails here is a ``ConfigError``: the camera cannot start as configured, and no
+restart changes that (``run`` exits 78, which the unit does not restart), unlike a camera or
+stream that fails once opened (a ``CameraError``: a restart may help).
 """
 
 from __future__ import annotations
@@ -13,14 +17,14 @@ import pwd
 from collections.abc import Mapping
 from pathlib import Path
 
-from ...errors import CameraError
+from ...errors import ConfigError
 
 PROTECTED_HOMES = ("/home", "/root", "/run/user")  # what ProtectHome=yes hides from the unit
 
 
 def check_readable(path: Path, what: str, camera_id: str, folder: bool,
                    environ: Mapping[str, str] | None = None) -> None:
-    """Raise ``CameraError`` naming the camera, the path and the fix unless this user can read
+    """Raise ``ConfigError`` naming the camera, the path and the fix unless this user can read
     ``path`` (list it, for a ``folder``)."""
     try:  # not statedir.user_name: check-config imports this, and must not import sqlite3
         user = pwd.getpwuid(os.geteuid()).pw_name
@@ -29,14 +33,14 @@ def check_readable(path: Path, what: str, camera_id: str, folder: bool,
     try:
         st_ok = path.is_dir() if folder else path.is_file()
     except PermissionError as e:
-        raise CameraError(_unreadable(path, what, camera_id, user, e.strerror or str(e), environ)) from e
+        raise ConfigError(_unreadable(path, what, camera_id, user, e.strerror or str(e), environ)) from e
     if not st_ok:
         if path.exists():
-            raise CameraError(f"camera {camera_id}: {what} {str(path)!r} is not a "
+            raise ConfigError(f"camera {camera_id}: {what} {str(path)!r} is not a "
                               f"{'folder' if folder else 'file'}")
-        raise CameraError(f"camera {camera_id}: {what} {str(path)!r} does not exist")
+        raise ConfigError(f"camera {camera_id}: {what} {str(path)!r} does not exist")
     if not os.access(path, os.R_OK | (os.X_OK if folder else 0)):
-        raise CameraError(_unreadable(path, what, camera_id, user, "Permission denied", environ))
+        raise ConfigError(_unreadable(path, what, camera_id, user, "Permission denied", environ))
 
 
 def _unreadable(path: Path, what: str, camera_id: str, user: str, why: str,

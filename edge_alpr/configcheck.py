@@ -1,0 +1,99 @@
+"""``edge-alpr check-config``, and the camera files ``run`` checks before it opens anything.
+
+A camera whose video file or image folder cannot be read (missing, not a file or folder, out of
+this user's reach) can never start as configured: ``run`` refuses it as a config error (exit 78:
+systemd does not restart it in a loop, ``RestartPreventExitStatus=78``), naming the file that
+configured it.  ``check-config`` says the same thing as a warning, not an error: it judges the
+file, while a path is the machine's state at that moment (a disk mounted later, a clip copied
+after the config), and it often runs as another user than the service (root, in the package's
+postinst), who sees other files.
+
+Nothing here imports the service or the engine: admins run check-config after each edit and
+postinst on each upgrade, so it must stay quick on a Raspberry Pi.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .config import DEFAULT_PATH, Config, camera_regions, origin
+from .credentials import read_api_token, service_token_warning, token_warning
+from .errors import ConfigError
+
+REFUSED = "edge-alpr run will refuse to start until this is fixed"
+
+
+def check(cfg: Config) -> int:
+    """What ``service.build`` checks before it opens anything, printed; always 0 (an error is
+    raised as a ``ConfigError``, which the CLI turns into exit 78)."""
+    # every listed camera is checked, in use or not, so enabling the stream later cannot fail
+    for cam in cfg.stream.cameras:
+        camera_regions(cfg, cam.id, cam.regions)
+    token = read_api_token(cfg.api.token_env, cfg.api.token_credential)
+    weak = token_warning(token)
+    if token is None and Path(cfg.source).is_file():  # not here: the unit's LoadCredential file?
+        weak = service_token_warning(Path(cfg.source), cfg.api.token_credential)
+    for warning in [*camera_file_warnings(cfg), *([weak] if weak else [])]:
+        print(f"edge-alpr: warning: {warning}", file=sys.stderr)
+    print(f"edge-alpr: config OK ({cfg.source}; {cameras_line(cfg)})")
+    return 0
+
+
+def camera_files(cfg: Config) -> list[tuple[str, str, Path, ConfigError | None]]:
+    """The video files and image folders of the cameras in use: (camera id, what, path, the
+    error its source would raise now, e.g. ``camera ID: video file '...' does not exist``, or
+    None where this user can read it)."""
+    from .stream.config import FolderSourceConfig, VideoSourceConfig
+    from .stream.sources.paths import check_readable
+
+    found: list[tuple[str, str, Path, ConfigError | None]] = []
+    for cam in cfg.stream.in_use:
+        src = cam.source
+        if isinstance(src, FolderSourceConfig) and src.path:  # "": the bundled samples
+            what, folder = "image folder", True
+        elif isinstance(src, VideoSourceConfig):
+            what, folder = "video file", False
+        else:
+            continue
+        path = Path(src.path)
+        try:
+            check_readable(path, what, cam.id, folder)
+        except ConfigError as e:
+            found.append((cam.id, what, path, e))
+            continue
+        found.append((cam.id, what, path, None))
+    return found
+
+
+def check_camera_files(cfg: Config) -> None:
+    """Raise the first camera file this user cannot read as a ``ConfigError`` naming the config
+    file (``run``, before the API binds, a camera opens or a model loads)."""
+    for _, _, _, error in camera_files(cfg):
+        if error is not None:
+            raise ConfigError(f"{origin(cfg)}: {error}") from error
+
+
+def camera_file_warnings(cfg: Config) -> list[str]:
+    """The camera files ``run`` would refuse now, as check-config's warnings, and in the
+    service's config the paths the service cannot see although this user can (a home folder,
+    hidden by the unit's ``ProtectHome=yes``)."""
+    from .stream.sources.paths import hidden_from_service, unreadable_fix
+
+    warnings = []
+    for camera_id, what, path, error in camera_files(cfg):
+        if error is not None:
+            warnings.append(f"{error} ({REFUSED})")
+        elif hidden_from_service(path) and cfg.source == DEFAULT_PATH:  # the service's config: it runs as edge-alpr
+            warnings.append(f"camera {camera_id}: {what} {str(path)!r}: "
+                            + unreadable_fix(path, "edge-alpr", {"INVOCATION_ID": "check-config"}))
+    return warnings
+
+
+def cameras_line(cfg: Config) -> str:
+    """The cameras ``run`` will open, as the service's start-up line counts them: a disabled
+    stream opens none, however many are listed."""
+    used = cfg.stream.in_use
+    if not used:
+        return f"0 cameras ({cfg.stream.why_none()})"
+    return f"{len(used)} camera{'' if len(used) == 1 else 's'}: {', '.join(c.id for c in used)}"

@@ -30,10 +30,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed
 
-# run and serve: HOST and PORT when given (make run PORT=8081, or in the environment) take the
-# place of the config's api.host/api.port; not given, the config's are used (127.0.0.1 and 8080,
-# the defaults above, unless the config says otherwise)
-ADDR_ARGS = $(if $(filter-out file,$(origin HOST)),--host $(HOST)) $(if $(filter-out file,$(origin PORT)),--port $(PORT))
+# run and serve: HOST and PORT given on make's command line (make run PORT=8081) take the place of
+# the config's api.host/api.port; not given, the config's are used (127.0.0.1 and 8080, the
+# defaults above, unless the config says otherwise).  Not from the environment: tcsh exports
+# HOST (the machine's name) and many platforms PORT, which would move the API unasked.
+ADDR_ARGS = $(if $(and $(filter command line,$(origin HOST)),$(HOST)),--host $(HOST)) \
+	$(if $(and $(filter command line,$(origin PORT)),$(PORT)),--port $(PORT))
 
 run: install
 	$(VENV)/bin/edge-alpr run $(CONFIG_ARG) $(ADDR_ARGS)

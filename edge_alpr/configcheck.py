@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .config import DEFAULT_PATH, Config, camera_regions, origin
 from .credentials import read_api_token, service_token_warning, token_warning
-from .errors import ConfigError
+from .errors import CameraError, ConfigError
 
 REFUSED = "edge-alpr run will refuse to start until this is fixed"
 
@@ -68,10 +68,25 @@ def camera_files(cfg: Config) -> list[tuple[str, str, Path, ConfigError | None]]
 
 def check_camera_files(cfg: Config) -> None:
     """Raise the first camera file this user cannot read as a ``ConfigError`` naming the config
-    file (``run``, before the API binds, a camera opens or a model loads)."""
-    for _, _, _, error in camera_files(cfg):
-        if error is not None:
-            raise ConfigError(f"{origin(cfg)}: {error}") from error
+    file (``run``, before the API binds, a camera opens or a model loads).
+
+    A path that does not exist (yet) is a ``CameraError`` instead: the service exits 1 and is
+    started again, so a disk mounted a little after boot is found; a path that is there but is
+    no file or folder, or unreadable, is a config error (exit 78, not restarted)."""
+    for _, _, path, error in camera_files(cfg):
+        if error is None:
+            continue
+        if not _exists(path):
+            raise CameraError(f"{origin(cfg)}: {error} (on a disk mounted at boot, add "
+                              f"RequiresMountsFor={path} to the service: systemctl edit edge-alpr)") from error
+        raise ConfigError(f"{origin(cfg)}: {error}") from error
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a folder above it cannot be searched: there, but unreadable
+        return True
 
 
 def camera_file_warnings(cfg: Config) -> list[str]:

@@ -18,11 +18,19 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mkv", ".webm", ".avi", ".mov", ".m
 _NOT_REGULAR = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
                 (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 _HEADER_BYTES = 12
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM")  # JPEG, PNG, BMP (WebP: RIFF....WEBP)
+# ISO base media brands of video files (MP4, QuickTime, 3GP, DASH, Flash): images share the
+# container (AVIF, HEIF, JPEG XL), so only a video brand makes a file a video
+_VIDEO_BRANDS = frozenset((b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"qt  ", b"M4V ",
+                           b"M4VP", b"3gp4", b"3gp5", b"3gp6", b"3g2a", b"avc1", b"dash", b"MSNV", b"f4v ",
+                           b"mmp4"))
 
 
-def problem(name: str) -> str | None:
+def problem(name: str, max_bytes: int | None = None) -> str | None:
     """Why ``read`` cannot read the image file ``name`` (the text after ``NAME: error: ``), or
-    None when it can try: it exists, is a regular file this user may open, and is no video."""
+    None when it can try: it exists, is a regular file this user may open, is no video, and has
+    at most ``max_bytes`` (a file larger than any image of the allowed pixels would be read
+    whole into memory before the decoder could refuse it)."""
     path = Path(name)
     try:
         st = path.stat()
@@ -33,6 +41,9 @@ def problem(name: str) -> str | None:
     if not stat.S_ISREG(st.st_mode):
         kind = next((what for test, what in _NOT_REGULAR if test(st.st_mode)), "not a file")
         return f"not a regular file ({kind}): give an image file (JPEG, PNG, BMP or WebP)"
+    if max_bytes is not None and st.st_size > max_bytes:
+        return (f"{st.st_size} bytes, more than any image of the allowed pixels takes ({max_bytes} bytes; "
+                f"api.max_pixels): give a smaller image")
     try:  # O_NONBLOCK: should it have become a FIFO since the stat, the open still returns
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as e:
@@ -43,6 +54,8 @@ def problem(name: str) -> str | None:
         return os_error_text(e, name)
     finally:
         os.close(fd)
+    if header.startswith(_IMAGE_MAGIC) or (header[:4] == b"RIFF" and header[8:12] == b"WEBP"):
+        return None  # an image, whatever its name says: the decoder takes it from here
     video = _video_container(header) or (path.suffix.lower() if path.suffix.lower() in VIDEO_SUFFIXES else None)
     if video:
         return (f"a video ({video}), not an image: `read` reads images; a camera reads a video "
@@ -71,7 +84,7 @@ def _directory(name: str) -> str:
 def _video_container(header: bytes) -> str | None:
     """The video container a file's first bytes announce (MP4/QuickTime, Matroska/WebM, AVI),
     so that a video is named as such whatever its suffix."""
-    if header[4:8] == b"ftyp" and header[8:12] not in (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1"):
+    if header[4:8] == b"ftyp" and header[8:12] in _VIDEO_BRANDS:
         return "MP4/QuickTime"
     if header[:4] == b"\x1a\x45\xdf\xa3":
         return "Matroska/WebM"

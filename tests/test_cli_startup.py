@@ -99,10 +99,10 @@ def test_make_run_and_serve_pass_host_and_port_when_given(tmp_path: Path) -> Non
     venv.mkdir()
     (venv / ".installed").touch()  # newer than setup.cfg: make -n prints the command alone
 
-    def command(target: str, *assignments: str) -> str:
+    def command(target: str, *assignments: str, **environ: str) -> str:
+        clean = {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "CONFIG")}
         out = subprocess.run(["make", "-n", "-s", target, f"VENV={venv}", *assignments], cwd=ROOT,
-                             capture_output=True, text=True, timeout=60,
-                             env={k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "CONFIG")})
+                             capture_output=True, text=True, timeout=60, env={**clean, **environ})
         assert out.returncode == 0, out.stderr
         return " ".join(out.stdout.split())
 
@@ -111,6 +111,9 @@ def test_make_run_and_serve_pass_host_and_port_when_given(tmp_path: Path) -> Non
         assert command(target, "HOST=0.0.0.0", "PORT=9000", "CONFIG=my.yaml") == \
             f"{venv}/bin/edge-alpr {target} --config my.yaml --host 0.0.0.0 --port 9000"
         assert command(target) == f"{venv}/bin/edge-alpr {target}"
+        # tcsh exports HOST (the machine's name), many platforms PORT: never taken from there
+        assert command(target, HOST="mybox", PORT="3000") == f"{venv}/bin/edge-alpr {target}"
+        assert command(target, "HOST=") == f"{venv}/bin/edge-alpr {target}"  # no bare --host
 
 
 @pytest.mark.parametrize("command", ["run", "serve"])
@@ -146,3 +149,35 @@ def test_without_config_the_line_says_which_was_read_and_why() -> None:
     assert config_line(config.from_dict({}, config.DEFAULTS), None) == \
         f"config: built-in defaults (no --config given, and no {config.DEFAULT_PATH})"
     assert config_line(installed, config.DEFAULT_PATH) == f"config: {config.DEFAULT_PATH}"
+
+
+def test_a_socket_that_cannot_be_made_is_a_config_error_and_the_next_address_is_tried(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Making the socket can fail before binding it (IPv6 off in the kernel: EAFNOSUPPORT): the
+    error names the address as a bind failure does, and the host's other addresses are tried."""
+    import errno
+    import socket
+
+    from cheroot import wsgi
+
+    from edge_alpr.api import listener
+    from edge_alpr.errors import ConfigError
+
+    made = wsgi.Server.prepare_socket
+
+    def no_ipv6(address: object, family: int, *rest: object) -> socket.socket:
+        if family == socket.AF_INET6:
+            raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
+        return made(address, family, *rest)
+
+    monkeypatch.setattr(wsgi.Server, "prepare_socket", staticmethod(no_ipv6))
+    with pytest.raises(ConfigError, match=r"cannot listen on ::1:0 \(.*not supported"):
+        listener.listen("::1", 0)
+    pairs = [(socket.AF_INET6, socket.SOCK_STREAM, 0, "", ("::1", 0, 0, 0)),
+             (socket.AF_INET, socket.SOCK_STREAM, 0, "", ("127.0.0.1", 0))]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: pairs)  # localhost: ::1 first
+    sock = listener.listen("localhost", 0)
+    try:
+        assert sock.family == socket.AF_INET
+    finally:
+        sock.close()

@@ -105,3 +105,25 @@ def test_the_command_names_each_problem_before_any_model_loads(tmp_path: Path) -
     assert lines[2].startswith(f"{video}: error: a video (MP4/QuickTime), not an image"), lines
     assert lines[3] == f"{gone}: error: no such file", lines
     assert len(lines) == 4 and "loaded model" not in out.stderr
+
+
+def test_a_file_larger_than_any_allowed_image_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    """``read`` reads a file whole before decoding it: a sparse 8 GiB file would take a Pi's
+    memory, so it is refused by its size."""
+    huge = tmp_path / "huge.jpg"
+    with huge.open("wb") as f:
+        f.write(b"\xff\xd8\xff")
+        f.truncate(8 << 30)
+    said = image_files.problem(str(huge), max_bytes=200 << 20)
+    assert said is not None and said.startswith(f"{8 << 30} bytes") and "api.max_pixels" in said
+    assert image_files.problem(str(huge), max_bytes=9 << 30) is None
+
+
+@pytest.mark.parametrize("name,header", [
+    ("frame.ts", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"),  # a JPEG named like a video
+    ("photo.jxl", b"\x00\x00\x00\x0cftypjxl "),  # JPEG XL's container: an image, not a video
+])
+def test_an_image_is_no_video_whatever_its_name_or_container(tmp_path: Path, name: str, header: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(header + b"\x00" * 64)
+    assert image_files.problem(str(path)) is None

@@ -73,13 +73,15 @@ def listen(host: str, port: int, config: str = "the config") -> socket.socket:
                       (host, port, 0, 0) if six else (host, port))]
     errors = []
     for family, kind, proto, address in addresses:
-        sock = wsgi.Server.prepare_socket(address, family, kind, proto, True, None)
-        try:
+        sock = None
+        try:  # making the socket may fail too (IPv6 off in the kernel, out of descriptors)
+            sock = wsgi.Server.prepare_socket(address, family, kind, proto, True, None)
             sock.bind(address)
             sock.listen(LISTEN_BACKLOG)
             return sock
         except OSError as e:
-            sock.close()
+            if sock is not None:
+                sock.close()
             errors.append(str(e))
     why = "; ".join(dict.fromkeys(errors))  # each error once: localhost's two addresses may agree
     raise ConfigError(f"cannot listen on {host}:{port} ({why}); {listen_fix(why, host, port, config)}")

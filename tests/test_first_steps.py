@@ -98,10 +98,10 @@ def test_a_camera_folder_out_of_reach_is_named_with_the_fix(tmp_path: Path, lock
     assert "(edge-alpr run will refuse to start until this is fixed)" in out.stderr, out.stderr
 
 
-def test_a_missing_video_file_is_a_config_error_that_check_config_warns_of(tmp_path: Path) -> None:
+def test_a_missing_video_file_is_warned_of_and_run_exits_1_for_the_unit_to_retry(tmp_path: Path) -> None:
     """check-config warns (a file may be copied after the config is written); run refuses with
-    exit 78, so that the unit (Restart=on-failure, RestartPreventExitStatus=78) does not loop on a
-    file that no restart brings, and says so before it binds the API or loads a model."""
+    exit 1, which the unit (Restart=on-failure) retries, since a disk mounted after boot may bring
+    it, and says so, with the unit's RequiresMountsFor, before it binds the API or loads a model."""
     cfg = tmp_path / "c.yaml"
     video = tmp_path / "drive.mp4"
     cfg.write_text(f"state_dir: {tmp_path / 'state'}\napi: {{port: {free_port()}}}\nmqtt: {{enabled: false}}\n"
@@ -111,10 +111,22 @@ def test_a_missing_video_file_is_a_config_error_that_check_config_warns_of(tmp_p
     assert f"warning: camera road: video file '{video}' does not exist (edge-alpr run will refuse to start " \
            "until this is fixed)" in out.stderr, out.stderr
     out = cli("run", "--config", str(cfg))
-    assert out.returncode == EXIT_CONFIG, out.stderr[-3000:]
+    assert out.returncode == 1, out.stderr[-3000:]
     errors = [line for line in out.stderr.splitlines() if "error" in line]
-    assert errors == [f"edge-alpr: error: {cfg}: camera road: video file '{video}' does not exist"], out.stderr
+    assert errors == [f"edge-alpr: error: {cfg}: camera road: video file '{video}' does not exist (on a disk "
+                      f"mounted at boot, add RequiresMountsFor={video} to the service: systemctl edit "
+                      "edge-alpr)"], out.stderr
     assert "XNNPACK" not in out.stderr and "start failed" not in out.stderr, out.stderr
+
+
+def test_a_video_path_that_is_a_folder_is_a_config_error(tmp_path: Path) -> None:
+    """There, but no file: no restart brings it, so run exits 78 and the unit leaves it failed."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\napi: {{port: {free_port()}}}\nmqtt: {{enabled: false}}\n"
+                   f"stream:\n  cameras:\n    - {{id: road, source: {{kind: video, path: '{tmp_path}'}}}}\n")
+    out = cli("run", "--config", str(cfg))
+    assert out.returncode == EXIT_CONFIG, out.stderr[-3000:]
+    assert f"camera road: video file '{tmp_path}' is not a file" in out.stderr, out.stderr
 
 
 def test_the_service_is_told_to_keep_camera_files_out_of_home_folders() -> None:

@@ -27,7 +27,7 @@ echo "dpkg-buildpackage: info: source distribution $(sed -n '1s/.*) \\([a-z]*\\)
 """
 SUCCEED = """echo "debian/rules: venv 202 MiB as installed, 113 MiB pruned"
 version=$(sed -n '1s/^edge-alpr (\\([^)]*\\)).*/\\1/p' debian/changelog)
-echo package > "../edge-alpr_${version}_$(dpkg --print-architecture).deb"
+echo package > "$(dirname "$PWD")/edge-alpr_${version}_$(dpkg --print-architecture).deb"
 """
 FAIL = """echo "dh_auto_install: the real error" >&2
 exit 2

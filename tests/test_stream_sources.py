@@ -91,7 +91,7 @@ def test_video_file_source_real_opencv(tmp_path: Path) -> None:
     assert frames[1].timestamp > frames[0].timestamp
     rgb0 = cv2.cvtColor(written[0], cv2.COLOR_BGR2RGB)
     assert np.abs(frames[0].image.astype(int) - rgb0).mean() < 6  # MJPG is lossy
-    with pytest.raises(ConfigError, match="does not exist"):  # no restart brings it: exit 78
+    with pytest.raises(ConfigError, match="does not exist"):  # (run checks first: configcheck.check_camera_files)
         open_source(_camera({"kind": "video", "path": str(tmp_path / "missing.avi")}))
 
 

@@ -155,7 +155,7 @@ def _cmd_read(args: argparse.Namespace, cfg: Config) -> int:
     options = RecognizeOptions.from_request_config({"mode": args.mode},
                                                    validate_regions(args.regions))
     # a file read cannot read is named before the models load (seconds on a Pi), and skipped
-    largest = 8 * cfg.api.max_pixels + (1 << 20)  # 16-bit RGBA stored uncompressed, and headers
+    largest = imaging.largest_file(cfg.api.max_pixels)
     problems = {name: why for name in args.images if (why := image_files.problem(name, largest))}
     for name, why in problems.items():
         print(f"{name}: error: {why}", file=sys.stderr)

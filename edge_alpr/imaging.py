@@ -210,6 +210,12 @@ def _decoded(im: Image.Image, origin: Origin = UPLOAD) -> np.ndarray:
         im.close()
 
 
+def largest_file(max_pixels: int) -> int:
+    """The most bytes an image file of at most ``max_pixels`` can take (16-bit RGBA stored
+    uncompressed, and headers): a larger file is refused before it is read into memory."""
+    return 8 * max_pixels + (1 << 20)
+
+
 def decode(data: bytes, max_pixels: int, setting: str = "api.max_pixels", origin: Origin = UPLOAD) -> np.ndarray:
     """Decode JPEG/PNG/BMP/WebP bytes to RGB uint8, upright per EXIF; raise ``InputError``
     (``setting``: the config key of ``max_pixels``, named in the error; ``origin``: what the

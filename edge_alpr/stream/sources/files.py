@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ...errors import CameraError, InputError
-from ...imaging import FILE, decode
+from ...imaging import FILE, decode, largest_file
 from ...statedir import NOFILE_FIX
 from ...types import Frame
 from ..config import FolderSourceConfig, VideoSourceConfig
@@ -228,7 +228,7 @@ class FolderSource(FrameSource):
             return self._skip(path, None, str(e))
         if not stat.S_ISREG(st.st_mode):
             return self._skip(path, st, "not a regular file")
-        limit = 8 * self.cfg.max_pixels + (1 << 20)  # 16-bit RGBA, stored uncompressed, and headers
+        limit = largest_file(self.cfg.max_pixels)
         if st.st_size > limit:
             return self._skip(path, st, f"{st.st_size} bytes, too large for an image of at most "
                                         f"{self.cfg.max_pixels} pixels (max_pixels)")

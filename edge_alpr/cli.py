@@ -150,7 +150,8 @@ def _cmd_read(args: argparse.Namespace, cfg: Config) -> int:
     from . import image_files, imaging
     from .engine.regions import validate_regions
     from .engine.runtime import native_info_logged
-    from .recognizer import RecognizeOptions, Recognizer
+    from .models_folder import load_recognizer
+    from .recognizer import RecognizeOptions
 
     options = RecognizeOptions.from_request_config({"mode": args.mode},
                                                    validate_regions(args.regions))
@@ -163,7 +164,7 @@ def _cmd_read(args: argparse.Namespace, cfg: Config) -> int:
     if not names:
         return 1
     with native_info_logged():
-        recognizer = Recognizer.from_config(cfg.models)
+        recognizer = load_recognizer(cfg)
     status = 1 if problems else 0
     for name in names:
         try:

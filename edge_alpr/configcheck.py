@@ -1,5 +1,7 @@
 """``edge-alpr check-config``, and the camera files ``run`` checks before it opens anything.
 
+(The models folder, ``models.directory``, is checked the same way by ``models_folder.py``.)
+
 A camera whose video file or image folder cannot be read (missing, not a file or folder, out of
 this user's reach) can never start as configured: ``run`` refuses it as a config error (exit 78:
 systemd does not restart it in a loop, ``RestartPreventExitStatus=78``), naming the file that
@@ -20,6 +22,7 @@ from pathlib import Path
 from .config import DEFAULT_PATH, Config, camera_regions, origin
 from .credentials import read_api_token, service_token_warning, token_warning
 from .errors import CameraError, ConfigError
+from .models_folder import models_directory_warnings
 
 REFUSED = "edge-alpr run will refuse to start until this is fixed"
 
@@ -34,7 +37,8 @@ def check(cfg: Config) -> int:
     weak = token_warning(token)
     if token is None and Path(cfg.source).is_file():  # not here: the unit's LoadCredential file?
         weak = service_token_warning(Path(cfg.source), cfg.api.token_credential)
-    for warning in [*camera_file_warnings(cfg), *([weak] if weak else [])]:
+    models = models_directory_warnings(cfg, cfg.source == DEFAULT_PATH)
+    for warning in [*camera_file_warnings(cfg), *(f"{w} ({REFUSED})" for w in models), *([weak] if weak else [])]:
         print(f"edge-alpr: warning: {warning}", file=sys.stderr)
     print(f"edge-alpr: config OK ({cfg.source}; {cameras_line(cfg)})")
     return 0

@@ -69,7 +69,12 @@ MARGINS_SCHEMA = {"type": "array", "items": {"type": "array", "minItems": 2, "ma
 class ModelsConfig(Section):
     """The ``models`` config section: where the models are and how the pipeline uses them."""
 
-    directory: str = ""  # "" = the models bundled with edge-alpr
+    # The folder of the models (each `<name>_v<N>.tflite` with its .json sidecar; the highest N of
+    # each name loads); "" = the models bundled with edge-alpr.  A folder that does not exist (yet)
+    # makes run and serve exit 1, which the unit retries (a disk mounted after boot: add
+    # RequiresMountsFor=); one without the models, unreadable, or with a model that disagrees with
+    # its sidecar exits 78 (not retried).  check-config warns of either.
+    directory: str = ""
     threads: int = setting(1, min=1)  # CPU threads of each model's interpreter
     runtime: str = setting("auto", choices=RUNTIME_CHOICES)  # auto: ai_edge_litert, else tflite_runtime
     xnnpack: bool = True  # false: the runtimes' built-in int8 kernels (slower, bit-identical across runtimes)

@@ -1,20 +1,20 @@
 """``edge-alpr run``: cameras, delivery and the HTTP API in one process, fit for systemd.
 
-Order of life: check the camera settings and files -> bind the API's address -> open the
-cameras -> load models -> open the outbox -> API (+ webhooks) -> MQTT -> camera threads ->
-``READY=1``. If any step fails, every part already started is stopped again (MQTT says
-``offline``) and ``run`` exits with status 1, or 78 where the config must change first (a
-camera file that cannot be read, a port in use); nothing is left running. Then the main thread
-pets the watchdog while every worker thread makes progress (``supervision.py``: cameras,
-capture, delivery and the API server restart themselves after an unexpected exception; a hung
-one stops the pings and systemd restarts the service) and refreshes the retained status and
-usage messages. SIGTERM/SIGINT set one stop event: cameras flush the plates they are following
-into the outbox (a camera still recognising at ``CAMERA_STOP_S`` is flushed by the main thread
-instead), delivery workers stop between sends, MQTT says ``offline``, and the outbox is closed;
-all on one deadline inside the 2 s systemd budget, whatever a camera (stuck in a read), a
-webhook target or a client does (``lifecycle`` ends the process 1.8 s after the signal whatever
-still runs). SIGKILL loses nothing committed: the outbox is SQLite (WAL, synchronous=FULL) and
-the broker's last will reports ``offline``.
+Order of life: check the camera settings and files and the models folder -> bind the API's
+address -> open the cameras -> load models -> open the outbox -> API (+ webhooks) -> MQTT ->
+camera threads -> ``READY=1``. If any step fails, every part already started is stopped again
+(MQTT says ``offline``) and ``run`` exits with status 1, or 78 where the config must change
+first (a camera file that cannot be read, a models folder without usable models, a port in use);
+nothing is left running. Then the main thread pets the watchdog while every worker thread makes
+progress (``supervision.py``: cameras, capture, delivery and the API server restart themselves
+after an unexpected exception; a hung one stops the pings and systemd restarts the service) and
+refreshes the retained status and usage messages. SIGTERM/SIGINT set one stop event: cameras
+flush the plates they are following into the outbox (a camera still recognising at
+``CAMERA_STOP_S`` is flushed by the main thread instead), delivery workers stop between sends,
+MQTT says ``offline``, and the outbox is closed; all on one deadline inside the 2 s systemd
+budget, whatever a camera (stuck in a read), a webhook target or a client does (``lifecycle``
+ends the process 1.8 s after the signal whatever still runs). SIGKILL loses nothing committed:
+the outbox is SQLite (WAL, synchronous=FULL) and the broker's last will reports ``offline``.
 
 This module is the start-up: ``build`` puts the parts together (and takes them apart again when
 a step fails), ``main`` runs the main thread's loop.  What the parts do once running (each
@@ -41,6 +41,7 @@ from .delivery.worker import DeliveryWorker
 from .history.store import History, open_history
 from .lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
 from .metrics import Metrics, camera_samples
+from .models_folder import check_models_directory, load_recognizer
 from .recognizer import RecognizeOptions, Recognizer
 from .running import CAMERA_STOP_S, SHUTDOWN_BUDGET_S, Service, close_quietly, event_filename
 from .statedir import opening_state
@@ -69,11 +70,13 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
     """
     state = make_state_dir(cfg)
     cameras = cfg.stream.in_use
-    # Settings first: a typo, or a camera file that is not there, is reported before a camera
-    # opens or a model loads; then the API's address, whose port another program may hold.
+    # Settings first: a typo, or a camera file or models folder that is not there, is reported
+    # before a camera opens or a model loads; then the API's address, whose port another program may hold.
     options = [RecognizeOptions(mode=cam.mode, regions=camera_regions(cfg, cam.id, cam.regions))
                for cam in cameras]
     check_camera_files(cfg)
+    if recognizer is None:
+        check_models_directory(cfg)
     listener = None
     if cfg.api.enabled:
         from .api.listener import api_listener  # the API's modules only when it serves
@@ -89,7 +92,7 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
         # model load.
         for cam in cameras:
             sources.append(open_source(cam, stop))
-        recognizer = recognizer or Recognizer.from_config(cfg.models)
+        recognizer = recognizer or load_recognizer(cfg)
         with opening_state(state, "state_dir"):
             outbox = Outbox(state / "outbox.sqlite", cfg.outbox.max_rows, cfg.outbox.max_age_s,
                             max_bytes=cfg.outbox.max_bytes)

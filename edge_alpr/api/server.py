@@ -32,6 +32,7 @@ from ..errors import ConfigError
 from ..history.store import History, open_history
 from ..lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
 from ..metrics import Metrics, history_samples, http_samples, outbox_samples, watchlist_samples
+from ..models_folder import check_models_directory, load_recognizer
 from ..recognizer import Recognizer
 from ..statedir import opening_state
 from ..supervision import Supervisor
@@ -160,6 +161,8 @@ def build(cfg: Config, recognizer: Recognizer | None = None, outbox: Outbox | No
     address is bound first: a taken port is said at once, not after the models load.
     """
     own = listener is None
+    if recognizer is None:  # a models folder that is not there is said before the port is taken
+        check_models_directory(cfg)
     listener = listener or api_listener(cfg)  # refuses an address beyond this machine without a token
     try:
         return _build(cfg, listener, recognizer, outbox, shared, supervisor)
@@ -178,7 +181,7 @@ def _build(cfg: Config, listener: socket.socket, recognizer: Recognizer | None, 
     if weak:  # said at each start, and by check-config; it still starts (an upgrade must not lock anyone out)
         log.warning("%s", weak)
     state = make_state_dir(cfg)
-    recognizer = recognizer or Recognizer.from_config(cfg.models)
+    recognizer = recognizer or load_recognizer(cfg)
     with opening_state(state, "state_dir"):
         usage = Usage(state / "usage.sqlite", cfg.usage.max_calls)
         outbox = outbox or Outbox(state / "outbox.sqlite", cfg.outbox.max_rows, cfg.outbox.max_age_s,

@@ -25,14 +25,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError
+from ..models_folder import BUNDLED, newest
 
 log = logging.getLogger(__name__)
 
-_CHECKOUT = Path(__file__).resolve().parents[2] / "models" / "quantized"
-_INSTALLED = Path(sys.prefix) / "share" / "edge-alpr" / "models"
-# A source checkout (``pip install -e``) has the models beside the package; a wheel or the .deb
-# installs them as data files under the interpreter prefix.
-BUNDLED = _CHECKOUT if any(_CHECKOUT.glob("*.tflite")) else _INSTALLED
 RUNTIMES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter")
 INSTALL_HINT = "pip install ai-edge-litert  (or: pip install tflite-runtime 'numpy<2')"
 
@@ -97,6 +93,9 @@ class Model:
             self.meta: dict[str, Any] = json.loads(side_path.read_text())
         except FileNotFoundError as e:
             raise ModelError(f"model file missing: {e.filename}; run `make models` or reinstall edge-alpr") from e
+        except OSError as e:  # unreadable (a mode, a disk error): said, not a traceback
+            raise ModelError(f"model file {e.filename or path} cannot be read ({e.strerror or e}); "
+                             "give this user read access to it, or reinstall edge-alpr") from e
         except json.JSONDecodeError as e:
             raise ModelError(f"sidecar {side_path} is not valid JSON ({e}); regenerate it with `make models`") from e
         digest = hashlib.sha256(data).hexdigest()
@@ -170,7 +169,7 @@ class Model:
 def model_path(directory: str | Path | None, name: str) -> Path:
     """Newest ``<name>_v<N>.tflite`` in ``directory`` (default: the bundled models)."""
     base = Path(directory) if directory else BUNDLED
-    found = sorted(base.glob(f"{name}_v*.tflite"), key=lambda p: int(p.stem.rsplit("_v", 1)[1]))
-    if not found:
+    found = newest(base, name)
+    if found is None:
         raise ModelError(f"no {name}_v<N>.tflite in {base}; set models.directory or run `make models`")
-    return found[-1]
+    return found

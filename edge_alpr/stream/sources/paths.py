@@ -49,13 +49,14 @@ def _unreadable(path: Path, what: str, camera_id: str, user: str, why: str,
         + unreadable_fix(path, user, environ)
 
 
-def unreadable_fix(path: Path, user: str, environ: Mapping[str, str] | None = None) -> str:
+def unreadable_fix(path: Path, user: str, environ: Mapping[str, str] | None = None,
+                   whose: str = "the camera's files") -> str:
     """The fix for a path ``user`` cannot read: under the systemd unit (``$INVOCATION_ID``) a
-    home folder is hidden whatever its mode, so the files must move; elsewhere, a mode."""
+    home folder is hidden whatever its mode, so the files (``whose``) must move; elsewhere, a mode."""
     env = os.environ if environ is None else environ
     if env.get("INVOCATION_ID") and hidden_from_service(path):
         return (f"the service cannot see {', '.join(PROTECTED_HOMES)} (ProtectHome=yes in edge-alpr.service): "
-                f"keep the camera's files elsewhere, e.g. /srv/{path.name}, readable by {user}")
+                f"keep {whose} elsewhere, e.g. /srv/{path.name}, readable by {user}")
     return f"give {user} read access to it and to each folder above it (chmod o+rx, or a group {user} is in)"
 
 

@@ -31,8 +31,9 @@ class CameraError(EdgeAlprError):
 
 
 class StateError(EdgeAlprError):
-    """The state folder cannot take a write (its file system is full): what was asked is not
-    done (the API answers 503), nothing already stored is lost."""
+    """The state folder cannot take a write (its file system is full, or another process holds
+    a database of it locked): what was asked is not done (the API answers 503; ``run`` exits 1,
+    which the unit retries), nothing already stored is lost."""
 
 
 class Throttled(InputError):

@@ -8,6 +8,11 @@ admin chowned it, or ``chattr +i``), a read-only file system (``EROFS``: remount
 errors), a failing card (``EIO``), the process out of file descriptors (``EMFILE``).  Those
 keep what is stored and this event's row where it can be written, without its images, and the
 log says once per episode what failed, where, and the fix -- which this module words.
+
+A database another process holds locked (``database is locked``: a second edge-alpr on the same
+state folder, a backup tool, a ``sqlite3`` shell in a transaction) is neither: nothing is wrong
+with the folder, and the lock will go.  Its fix names the holder where ``/proc/locks`` does
+(``lock_holder.py``), and the store keeps the events in memory until then.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ from pathlib import Path
 
 from .. import statedir
 from ..statedir import free_bytes, is_full, user_name
+from .lock_holder import locked_text
+from .schema import DATABASE
 
+SQLITE_BUSY, SQLITE_LOCKED = 5, 6  # sqlite3.h: "database is locked", "database table is locked"
 SQLITE_READONLY = 8  # sqlite3.h: "attempt to write a readonly database" (primary code)
 
 MAKING_ROOM = "the history deletes its oldest events to make room"
@@ -32,7 +40,7 @@ class Fault:
     """One failed write: its ``kind`` (an episode lasts while the kind stays), what failed
     (the error, naming its file), and the fix."""
 
-    kind: str  # "full", "descriptors", "permission", "read-only", "io" or "other"
+    kind: str  # "full", "locked", "descriptors", "permission", "read-only", "io" or "other"
     what: str
     fix: str
 
@@ -41,12 +49,27 @@ class Fault:
         """Whether deleting the history's oldest events can make this write fit."""
         return self.kind == "full"
 
+    @property
+    def locked(self) -> bool:
+        """Whether another process holds the database locked: the write may succeed later."""
+        return self.kind == "locked"
+
+
+def is_locked(error: BaseException) -> bool:
+    """Whether ``error`` is SQLite's ``database is locked`` (busy: another connection writes)."""
+    if not isinstance(error, sqlite3.Error):
+        return False
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF  # an extended code's primary one
+    return code in (SQLITE_BUSY, SQLITE_LOCKED) or "database is locked" in str(error)
+
 
 def write_fault(error: OSError | sqlite3.Error, root: Path) -> Fault:
     """What ``error``, raised writing the history in ``root``, means and how to fix it."""
     what = str(error)
     if not (isinstance(error, OSError) and error.filename):
-        what = f"{root / 'history.sqlite'}: {error}"  # SQLite names no file: its database
+        what = f"{root / DATABASE}: {error}"  # SQLite names no file: its database
+    if is_locked(error):
+        return Fault("locked", what, locked_text(root / DATABASE))
     if is_full(error, free_bytes(root)):
         return Fault("full", what, MAKING_ROOM)
     code = error.errno if isinstance(error, OSError) else None

@@ -14,9 +14,11 @@ stored first, deleting only files this history made (``retention.py``).  A full 
 stops the service: ``publish`` logs once per outage, makes room from its own oldest events and
 drops the event; it never raises.  Any other failure (a folder the service may not write, a
 read-only file system, I/O errors, out of file descriptors) deletes nothing: the row is kept
-without its images where it can be written (``faults.py``).  The WAL is checkpointed every ``WAL_CHECKPOINT_PAGES``
-pages, so it cannot eat the disk.  Searches and the event JSON of ``GET /v1/events/`` are
-``queries.py``; this module writes, and answers through those.
+without its images where it can be written (``faults.py``).  A database another process holds
+locked (``database is locked``) loses nothing either: the sightings wait in memory and go in
+once the lock goes (``waiting.py``), and the log names the holder (``lock_holder.py``).  The
+file's layout and pragmas are ``schema.py``; searches and the event JSON of ``GET /v1/events/``
+are ``queries.py``; this module writes, and answers through those.
 """
 
 from __future__ import annotations
@@ -28,23 +30,23 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ..errors import ConfigError
+from ..errors import ConfigError, StateError
 from ..fuzzy import normalize
 from ..statedir import opening_state, writable_folder
-from ..types import Box
-from ..watchlists import Match
 from .config import HistoryConfig
-from .faults import MAKING_ROOM, Fault, write_fault
-from .images import images_of
+from .faults import MAKING_ROOM, Fault, is_locked, write_fault
+from .images import Jpegs, images_of, write_images
+from .lock_holder import locked_text
 from .queries import EventQuery, event_of, iso, page, select_one, select_page
 from .retention import AGE_CHECK_S, BATCH, Retention
+from .schema import DATABASE, WAL_CHECKPOINT_PAGES, WAL_LIMIT_BYTES, connect
+from .sighting import Sighting, from_event
+from .waiting import BUSY_RETRY_MS, BUSY_TIMEOUT_MS, WAITING_MAX, Waiting, WaitingRoom
 
 # what callers import from here, whichever of the history's modules defines it
 __all__ = ["AGE_CHECK_S", "ROW_OVERHEAD", "WAL_CHECKPOINT_PAGES", "WAL_LIMIT_BYTES", "EventQuery", "History",
@@ -52,54 +54,7 @@ __all__ = ["AGE_CHECK_S", "ROW_OVERHEAD", "WAL_CHECKPOINT_PAGES", "WAL_LIMIT_BYT
 
 log = logging.getLogger(__name__)
 
-Jpegs = tuple[bytes, bytes]  # (plate crop, scene thumbnail), as ``images_of`` makes them
-
-WAL_LIMIT_BYTES = 1024 * 1024  # the -wal file is trimmed to this after a checkpoint
-WAL_CHECKPOINT_PAGES = 64  # each insert writes ~6 pages to the WAL: checkpoint often, keep it small
 ROW_OVERHEAD = 256  # bytes counted per row besides its payload (index entries, page slack)
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    source TEXT NOT NULL,
-    camera TEXT NOT NULL,
-    ts REAL NOT NULL,
-    stored REAL NOT NULL,
-    plate TEXT NOT NULL,
-    plate_norm TEXT NOT NULL,
-    score REAL NOT NULL,
-    list TEXT,
-    size INTEGER NOT NULL,
-    plate_image TEXT,
-    scene_image TEXT,
-    payload TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_ts ON events (ts, seq);
-CREATE INDEX IF NOT EXISTS events_camera_ts ON events (camera, ts);
-CREATE INDEX IF NOT EXISTS events_plate ON events (plate_norm);
-CREATE INDEX IF NOT EXISTS events_list_ts ON events (list, ts);
-CREATE INDEX IF NOT EXISTS events_stored ON events (stored);
-"""
-
-
-@dataclass(frozen=True)
-class Sighting:
-    """One plate to keep: a camera event or one result of an API read.
-
-    ``payload`` is what was delivered for it (the API result fields, ``match`` included);
-    ``scene`` is the RGB frame the plate was read in, or None (then no images are kept).
-    """
-
-    id: str
-    source: str
-    camera_id: str
-    timestamp: datetime
-    plate: str
-    score: float
-    box: Box
-    payload: dict[str, Any]
-    match: Match | None = None
-    scene: np.ndarray | None = None
 
 
 class History:
@@ -112,19 +67,15 @@ class History:
         self.images = root / "images"
         self.images.mkdir(parents=True, exist_ok=True)
         self._clock = clock
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(root / "history.sqlite", check_same_thread=False,
-                                   isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
-        self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
-        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()  # the database's
+        self._order = threading.Lock()  # the writers': the waiting sightings go in first, in order
+        self._db = connect(root / DATABASE, BUSY_TIMEOUT_MS / 1000)
         self._bounds = Retention(self._db, cfg, root, self.images, clock,
                                  free_bytes or (lambda p: shutil.disk_usage(p).free))
         self.stored = 0  # this process: events kept and dropped (no room, errors)
         self.skipped = 0
         self._failing: str | None = None  # the kind of write failure of the episode (faults.py)
+        self._waiting = WaitingRoom(root / DATABASE)  # while another process holds the database locked
 
     @property
     def bytes(self) -> int:
@@ -144,22 +95,46 @@ class History:
     # -- writing ------------------------------------------------------------------------------
 
     def publish(self, s: Sighting) -> bool:
-        """Keep one sighting; False when it was not kept (logged once per outage).  Never raises."""
+        """Keep one sighting; False when it was not kept (logged once per outage).  Never raises.
+
+        While another process holds the database locked, the sighting waits in memory (True):
+        the waiting ones are stored, oldest first, before the next sighting, by the next query,
+        or at ``close`` (``WAITING_MAX`` at most, the oldest dropped past it)."""
         payload = json.dumps(s.payload)
         try:
             images = images_of(s.scene, s.box, self.cfg.thumbnail_width, self.cfg.jpeg_quality) \
                 if s.scene is not None else None
-            size = ROW_OVERHEAD + len(payload) + (sum(map(len, images)) if images else 0)
+        except OSError as e:  # an encoder's failure: the row alone, as for a folder that takes no image
+            return self._without_images(s, payload, write_fault(e, self.root))
+        size = ROW_OVERHEAD + len(payload) + (sum(map(len, images)) if images else 0)
+        entry = Waiting(replace(s, scene=None), payload, images, size)  # the frame let go
+        with self._order:
+            if self._retry():
+                kept = self._keep(entry)
+                if kept is not None:
+                    return kept
+            if not self._waiting.add(entry):
+                self.skipped += 1  # the oldest waiting one made way
+            return True
+
+    def _keep(self, entry: Waiting) -> bool | None:
+        """Store ``entry``: True when kept, False when not (said once per outage), None while
+        another process holds the database locked (said once; the caller keeps it waiting)."""
+        s, payload = entry.sighting, entry.payload
+        try:
             with self._lock:
                 if self._db.execute("SELECT 1 FROM events WHERE id = ?", (s.id,)).fetchone():
                     return True  # the same camera event again (re-read after a restart)
-                if not self._bounds.make_room(size):
+                if not self._bounds.make_room(entry.size):
                     return self._dropped(s, Fault(
                         "full", f"no room: the file system is under min_free_bytes "
                         f"({self.cfg.min_free_bytes}) even with no history left", MAKING_ROOM))
-                self._insert(s, payload, size, images)
+                self._insert(s, payload, entry.size, entry.images)
         except (OSError, sqlite3.Error) as e:
             fault = write_fault(e, self.root)
+            if fault.locked:
+                self._locked(s, fault)
+                return None
             if not fault.full:  # deleting frees nothing else: keep what is stored, and this row
                 return self._without_images(s, payload, fault)
             with self._lock:
@@ -174,6 +149,33 @@ class History:
             self._failing = None
         self.stored += 1
         return True
+
+    def _locked(self, s: Sighting, fault: Fault) -> None:
+        """Another process holds the database: said once per episode; the next tries wait for
+        the lock ``BUSY_RETRY_MS`` only (SQLite's 5 s for each plate would stall the camera)."""
+        if self._failing != fault.kind:
+            log.warning("history: event %s of %s waits to be stored (%s); %s; the events wait in memory "
+                        "meanwhile (at most %d) and are stored once it lets go", s.id, s.camera_id,
+                        fault.what, fault.fix, WAITING_MAX)
+            self._failing = fault.kind
+        self._busy_timeout(BUSY_RETRY_MS)
+
+    def _retry(self) -> bool:
+        """Store the waiting events, oldest first; True when none waits any more (the caller
+        holds ``_order``)."""
+        if not self._waiting:
+            return True
+        if not self._waiting.offer(self._keep):
+            return False
+        self._busy_timeout(BUSY_TIMEOUT_MS)  # a lock met again is waited for as at first
+        return True
+
+    def _busy_timeout(self, ms: int) -> None:
+        try:
+            with self._lock:
+                self._db.execute(f"PRAGMA busy_timeout={ms}")
+        except sqlite3.Error as e:  # a closed database: the next write says so
+            log.debug("history: busy_timeout not set: %s", e)
 
     def _dropped(self, s: Sighting, fault: Fault) -> bool:
         self.skipped += 1
@@ -208,14 +210,8 @@ class History:
         written: list[Path] = []
         try:
             if images is not None:
-                (self.images / day).mkdir(exist_ok=True)
-                for i, (kind, data) in enumerate(zip(("plate", "scene"), images, strict=True)):
-                    names[i] = f"{day}/{s.id}-{kind}.jpg"
-                    path = self.images / str(names[i])
-                    tmp = path.with_name(f".{path.name}.tmp")
-                    tmp.write_bytes(data)
-                    tmp.replace(path)
-                    written.append(path)
+                written = write_images(self.images, day, s.id, images)
+                names = [str(path.relative_to(self.images)) for path in written]
             self._db.execute(
                 "INSERT INTO events (id, source, camera, ts, stored, plate, plate_norm, score, "
                 "list, size, plate_image, scene_image, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -225,15 +221,17 @@ class History:
         except (OSError, sqlite3.Error):
             for path in written:
                 path.unlink(missing_ok=True)
-            for path in self.images.glob(f"{day}/.{s.id}-*.tmp"):
-                path.unlink(missing_ok=True)
             raise
         self._bounds.added(size)
 
     # -- reading ------------------------------------------------------------------------------
 
     def query(self, q: EventQuery) -> tuple[list[dict[str, Any]], tuple[float, int] | None]:
-        """Events newest first and the cursor of the next page (None on the last)."""
+        """Events newest first and the cursor of the next page (None on the last); the events
+        waiting for a lock are stored first where it has gone."""
+        if self._waiting:
+            with self._order:
+                self._retry()
         with self._lock:
             rows, near = select_page(self._db, q)
         return page(rows, q, near)
@@ -260,15 +258,13 @@ class History:
                 "skipped": self.skipped, "deleted": self.deleted}
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-
-def from_event(event: Any, payload: dict[str, Any], match: Match | None) -> Sighting:
-    """The sighting of a camera event (a ``stream.tracker.PlateEvent``) as delivered."""
-    read = event.result.read
-    return Sighting(event.id, "camera", event.camera_id, event.timestamp, read.plate, read.score,
-                    event.result.box, payload, match, event.scene)
+        """Store what waits for a lock if it has gone (else say what is lost), and close."""
+        with self._order:
+            if not self._retry():
+                log.warning("history: %d waiting events not kept: %s", len(self._waiting),
+                            locked_text(self.root / DATABASE))
+            with self._lock:
+                self._db.close()
 
 
 def open_history(cfg: HistoryConfig, state_dir: Path) -> History | None:
@@ -283,5 +279,8 @@ def open_history(cfg: HistoryConfig, state_dir: Path) -> History | None:
         with opening_state(root, "history.dir"):  # a full disk: said as such
             return History(cfg, root)
     except (OSError, sqlite3.Error) as e:
+        if is_locked(e):  # the lock goes (a backup ends, the other process stops): exit 1, retried
+            raise StateError(f"history.dir: cannot open the event history in {root}: "
+                             f"{locked_text(root / DATABASE)}") from e
         raise ConfigError(f"history.dir: cannot open the event history in {root} ({e}); "
                           "fix the permissions or set history.dir") from e

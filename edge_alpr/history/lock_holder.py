@@ -1,0 +1,76 @@
+"""Who holds the history's SQLite database locked: what a "database is locked" error can name.
+
+Why: SQLite says only ``database is locked``; whoever reads it must guess between a second
+edge-alpr started on the same state folder, a backup tool, and a ``sqlite3`` shell left in a
+transaction.  The kernel knows: SQLite locks with POSIX record locks, and ``/proc/locks`` lists
+each with its process and the file's device and inode.  A writer holds a WRITE lock on the
+database file (rollback journal, or ``locking_mode=EXCLUSIVE``) or on its ``-shm`` file (WAL);
+every connection also holds READ locks on ``-shm`` while it has the database open, so only WRITE
+locks name the holder.  Nothing here may raise: it runs while reporting another error, and says
+nothing rather than something wrong (a /proc unlike Linux's, a process gone meanwhile).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..statedir import user_name
+
+PROGRAM = "edge-alpr"
+
+
+def holders(database: Path, proc: Path = Path("/proc")) -> list[str]:
+    """The processes other than this one holding a WRITE lock on ``database`` or its WAL files,
+    each as ``python3 (pid 123, user backup)``; ``another edge-alpr (pid ...)`` for ours."""
+    files = {}
+    for path in (database, database.with_name(database.name + "-shm"), database.with_name(database.name + "-wal")):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        files[f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"] = path
+    try:
+        lines = (proc / "locks").read_text(encoding="ascii", errors="replace").splitlines()
+    except OSError:
+        return []
+    pids: list[int] = []
+    for line in lines:
+        # "1: POSIX  ADVISORY  WRITE 1234 fe:00:2195892 120 120"; "1: -> POSIX ..." waits for one
+        fields = line.split()
+        if len(fields) < 6 or fields[1] == "->" or fields[3] != "WRITE" or fields[5] not in files:
+            continue
+        try:
+            pid = int(fields[4])
+        except ValueError:
+            continue
+        if pid > 0 and pid != os.getpid() and pid not in pids:
+            pids.append(pid)
+    return [_described(pid, proc / str(pid)) for pid in pids]
+
+
+def _described(pid: int, pid_dir: Path) -> str:
+    try:
+        name = (pid_dir / "comm").read_text(encoding="utf-8", errors="replace").strip()
+        command = (pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        user = user_name(pid_dir.stat().st_uid)
+    except OSError:  # ended meanwhile, or out of this user's sight
+        return f"pid {pid}"
+    name = "".join(c if c.isprintable() else "?" for c in name) or "a program"
+    if PROGRAM in command or "edge_alpr" in command:
+        return f"another {PROGRAM} (pid {pid}, user {user})"
+    return f"{name} (pid {pid}, user {user})"
+
+
+def locked_text(database: Path) -> str:
+    """What a ``database is locked`` on the history means, who holds it where known, and the fix."""
+    found = holders(database)
+    said = f"another process holds the history database {database} locked"
+    likely = ("a second edge-alpr using the same state_dir (or history.dir), or a backup tool or sqlite3 "
+              "shell with a transaction open")
+    if any(h.startswith(f"another {PROGRAM}") for h in found):
+        return (f"{said}: {', '.join(found)}; two services on one state_dir: stop one, or give each its own "
+                "state_dir (or history.dir)")
+    if found:
+        return f"{said}: {', '.join(found)}, perhaps {likely}; let it finish, or stop it"
+    return f"{said}, perhaps {likely}; let it finish, or stop it, or give each edge-alpr its own state_dir"

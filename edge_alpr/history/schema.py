@@ -1,0 +1,56 @@
+"""The history's SQLite file: its table, indexes and pragmas, set once as the file opens.
+
+Why apart from the store: what a row looks like on disk is settled here; the store
+(``store.py``), the searches (``queries.py``) and the bounds (``retention.py``) only read and
+write rows of this layout.  ``synchronous=NORMAL``: a power cut may lose the last rows, never
+corrupt the file (the durable path of an event is the outbox); the ``-wal`` log is checkpointed
+every ``WAL_CHECKPOINT_PAGES`` pages and trimmed to ``WAL_LIMIT_BYTES``, so it cannot eat the disk.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+DATABASE = "history.sqlite"  # in the history's folder
+WAL_LIMIT_BYTES = 1024 * 1024  # the -wal file is trimmed to this after a checkpoint
+WAL_CHECKPOINT_PAGES = 64  # each insert writes ~6 pages to the WAL: checkpoint often, keep it small
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
+    camera TEXT NOT NULL,
+    ts REAL NOT NULL,
+    stored REAL NOT NULL,
+    plate TEXT NOT NULL,
+    plate_norm TEXT NOT NULL,
+    score REAL NOT NULL,
+    list TEXT,
+    size INTEGER NOT NULL,
+    plate_image TEXT,
+    scene_image TEXT,
+    payload TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts, seq);
+CREATE INDEX IF NOT EXISTS events_camera_ts ON events (camera, ts);
+CREATE INDEX IF NOT EXISTS events_plate ON events (plate_norm);
+CREATE INDEX IF NOT EXISTS events_list_ts ON events (list, ts);
+CREATE INDEX IF NOT EXISTS events_stored ON events (stored);
+"""
+
+
+def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
+    """The history's database at ``path``, made or brought to this layout; a write waits up to
+    ``busy_timeout_s`` for another process's lock before it fails ``database is locked``."""
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=busy_timeout_s)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
+        db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+        db.executescript(_SCHEMA)
+    except BaseException:
+        db.close()
+        raise
+    return db

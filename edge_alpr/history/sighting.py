@@ -1,0 +1,43 @@
+"""What the history keeps of one plate: a ``Sighting``, made from a camera event or an API read.
+
+Why apart from the store: the sighting is what callers hand over (the camera loop, the API), and
+what waits in memory while the database is locked (``waiting.py``); the store is how it is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from ..types import Box
+from ..watchlists import Match
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """One plate to keep: a camera event or one result of an API read.
+
+    ``payload`` is what was delivered for it (the API result fields, ``match`` included);
+    ``scene`` is the RGB frame the plate was read in, or None (then no images are kept).
+    """
+
+    id: str
+    source: str
+    camera_id: str
+    timestamp: datetime
+    plate: str
+    score: float
+    box: Box
+    payload: dict[str, Any]
+    match: Match | None = None
+    scene: np.ndarray | None = None
+
+
+def from_event(event: Any, payload: dict[str, Any], match: Match | None) -> Sighting:
+    """The sighting of a camera event (a ``stream.tracker.PlateEvent``) as delivered."""
+    read = event.result.read
+    return Sighting(event.id, "camera", event.camera_id, event.timestamp, read.plate, read.score,
+                    event.result.box, payload, match, event.scene)

@@ -4,27 +4,27 @@
 hands a connection whose request is not complete back to cheroot's selector until more bytes
 arrive; only a complete request reaches the app (``client_io.ClientLimits`` has the bounds).
 Its answer must be taken within ``send_timeout_s`` too (``response_io``), or the worker lets go.
+Between requests of a kept-alive connection the worker lingers for the next (``lingering``).
 """
 
 from __future__ import annotations
 
-import select
 import time
 from typing import Any
 
-from cheroot import server as cheroot_server
 from cheroot.makefile import MakeFile
 
 from .client_io import MAX_HEADER_BYTES, RECV_BYTES, BodyBudget, ClientLimits, GatedInput, GatedReader
 from .framing import Gathered
 from .http_errors import JsonErrorRequest, error_reply
+from .lingering import LingeringConnection
 from .response_io import ResponseCuts, ResponseOutput, ResponseWriter, request_label
 
 # what gathering decided: the request is whole (run it), wait for more bytes (back to the selector), close
 _READY, _PARK, _CLOSE = 0, 1, 2
 
 
-class GatedConnection(cheroot_server.HTTPConnection):
+class GatedConnection(LingeringConnection):
     """A connection that gathers each request whole before a worker runs it, and lingers.
 
     Gathering: a worker reads whatever the socket holds without blocking; while a request's
@@ -35,19 +35,11 @@ class GatedConnection(cheroot_server.HTTPConnection):
     there too: the selector expires a connection at its deadline (``last_used`` says so), and
     ``close`` then answers a JSON 408.
 
-    Lingering: cheroot hands a kept-alive connection back to its selector thread after every
-    request, and the selector hands the next request to a worker through a queue: two thread
-    wake-ups per request, a measurable share of a 10 ms fast-mode read on a small board.  A
-    camera or client posting frames in a loop sends its next request soon, so a worker with
-    nothing else to do waits for it on the socket itself, up to ``linger_s``, in slices of
-    ``slice_s``; it lets go as soon as the pool's queue holds another connection, so lingering
-    never starves other clients by more than one slice.  After ``linger_s`` the connection
-    goes back to the selector as before.
+    Lingering (``LingeringConnection``): after each answer the worker waits on the socket for
+    the next request while it has nothing else to do.
     """
 
     RequestHandlerClass = JsonErrorRequest
-    linger_s = 0.0  # set on the per-server subclass made by ``connection_class``
-    slice_s = 0.002
     gather_slice_s = 0.01
     limits = ClientLimits()
     budget = BodyBudget(ClientLimits.buffer_bytes)
@@ -260,39 +252,6 @@ class GatedConnection(cheroot_server.HTTPConnection):
             self.socket.send(error_reply(status, message))
         except OSError:
             pass
-
-    # ---------------------------------------------------------------------- lingering
-
-    def _next_request_arrives(self) -> bool:
-        """Wait for readable data while no other connection needs this worker."""
-        if self.server.requests.qsize:  # others first: a pipelining client queues like any other
-            return False
-        if self.rfile.has_data():
-            return True
-        deadline_at = time.monotonic() + self.linger_s
-        while self.server.ready and self.server.requests.qsize == 0:
-            left = deadline_at - time.monotonic()
-            if left <= 0:
-                return False
-            readable = self._readable(min(left, self.slice_s))
-            if readable is None:  # closed under us: the selector sorts it out
-                return False
-            if readable:
-                return True
-        return False
-
-    def _readable(self, timeout_s: float) -> bool | None:
-        """Whether bytes (or the client's close) arrive within ``timeout_s``; None when the
-        socket is closed under us.  ``poll``, not ``select``: ``select`` cannot take a
-        descriptor of 1024 (FD_SETSIZE) or more, which a raised ``LimitNOFILE`` hands out, and
-        unlike an epoll selector ``poll`` needs no descriptor of its own, of which there may be
-        none left."""
-        poller = select.poll()
-        try:
-            poller.register(self.socket, select.POLLIN)
-            return bool(poller.poll(timeout_s * 1000))
-        except (OSError, ValueError):
-            return None
 
 
 def connection_class(linger_s: float, limits: ClientLimits | None = None

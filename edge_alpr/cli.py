@@ -5,7 +5,8 @@ Each subcommand loads the config the same way (``--config FILE``, else
 laptop works on the device.  Errors the user can fix are printed as one line: a bad config
 exits ``EXIT_CONFIG`` (78, sysexits' EX_CONFIG) so that systemd does not restart a service that
 cannot start until the file is fixed (``RestartPreventExitStatus=78`` in the unit), any other
-error exits 1 (a camera or broker may come back: a restart can help); bad arguments exit 2.
+error exits 1 (a camera or broker may come back, another edge-alpr holding the state folder may
+stop: a restart can help); bad arguments exit 2.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from .systemd import JournalFormatter, is_journal, with_priority
 
 log = logging.getLogger("edge_alpr")
 EXIT_CONFIG = 78  # sysexits.h EX_CONFIG: the unit's RestartPreventExitStatus
+# the commands that write the state folder, and so lock it for their life (one process at a time);
+# read and check-config never open it, and keep working beside a running service
+STATE_COMMANDS = ("serve", "run")
 
 _EPILOG = f"""\
 examples:
@@ -190,6 +194,17 @@ def _cmd_read(args: argparse.Namespace, cfg: Config) -> int:
     return status
 
 
+def _cmd_state(command: str, cfg: Config) -> int:
+    """``serve`` or ``run``, once this process holds the state folder (``state_lock.py``)."""
+    if command == "serve":
+        from .api.server import serve
+
+        return serve(cfg)
+    from .service import main as service_main  # the camera service, imported lazily
+
+    return int(service_main(cfg) or 0)
+
+
 def _log_level(args: argparse.Namespace, configured: str) -> str:
     """``read`` prints its result for a person: its log says warnings and errors only, unless
     ``-v`` or the config's ``log_level: DEBUG`` asks for more; the other commands log as set."""
@@ -230,17 +245,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load(args.config)
         _log_to_stderr(_log_level(args, cfg.log_level))
-        if args.command in ("serve", "run"):
+        if args.command in STATE_COMMANDS:
             cfg = with_address(cfg, args.command, args.host, args.port)
             log.info("%s", config_line(cfg, args.config))
-        if args.command == "serve":
-            from .api.server import serve
+            from .state_lock import hold_state
 
-            return serve(cfg)
-        if args.command == "run":
-            from .service import main as service_main  # the camera service, imported lazily
-
-            return int(service_main(cfg) or 0)
+            # first: a second process on this state_dir stops before a camera, a model or the port
+            with hold_state(cfg):
+                return _cmd_state(args.command, cfg)
         if args.command == "check-config":
             from .configcheck import check
 

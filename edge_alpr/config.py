@@ -154,7 +154,8 @@ class Config:
     """Everything; each section is parsed by the module that uses it."""
 
     # folder of the usage counters, outbox and watch lists (and history, crops by default); unset: the
-    # unit's $STATE_DIRECTORY under systemd, this one as root, else ~/.local/state/edge-alpr ($XDG_STATE_HOME)
+    # unit's $STATE_DIRECTORY under systemd, this one as root, else ~/.local/state/edge-alpr ($XDG_STATE_HOME);
+    # one serve or run at a time: a second one on it exits 1 naming the first (edge-alpr.lock)
     state_dir: str = setting(DEFAULT_STATE_DIR, nonempty=True)
     # the least severe messages logged; the log goes to stderr
     log_level: str = setting("INFO", choices=LOG_LEVELS, any_case=True)

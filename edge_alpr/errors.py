@@ -32,8 +32,9 @@ class CameraError(EdgeAlprError):
 
 class StateError(EdgeAlprError):
     """The state folder cannot take a write (its file system is full, or another process holds
-    a database of it locked): what was asked is not done (the API answers 503; ``run`` exits 1,
-    which the unit retries), nothing already stored is lost."""
+    a database of it locked, or holds the folder itself: another edge-alpr on it): what was asked
+    is not done (the API answers 503; ``run`` exits 1, which the unit retries), nothing already
+    stored is lost."""
 
 
 class Throttled(InputError):

@@ -31,6 +31,9 @@ from pathlib import Path
 from .errors import ConfigError, EdgeAlprError, StateError
 
 CHECK_DEPTH = 2  # the folder's entries, and theirs
+# state_lock.py's lock file: not checked, since a lock needs no write access (one left by a run as
+# root is locked through a read-only descriptor)
+LOCK_FILE = "edge-alpr.lock"
 SQLITE_FULL = 13  # sqlite3.h: "database or disk is full" (the primary code of any extended one)
 NEARLY_FULL_BYTES = 1 << 20  # an I/O error with less than this free is taken for a full disk
 # what to do when the process is out of file descriptors, in every warning that says so (the API
@@ -107,7 +110,7 @@ def first_unwritable(path: Path, depth: int = CHECK_DEPTH) -> Path | None:
             bad = first_unwritable(Path(entry.path), depth - 1)
             if bad is not None:
                 return bad
-        elif entry.is_file(follow_symlinks=True) and not os.access(entry.path, os.W_OK):
+        elif entry.name != LOCK_FILE and entry.is_file(follow_symlinks=True) and not os.access(entry.path, os.W_OK):
             return Path(entry.path)
     return None
 

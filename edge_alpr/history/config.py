@@ -32,7 +32,8 @@ class HistoryConfig(Section):
 
     enabled: bool = True  # keep camera events (row, plate crop, scene thumbnail) for GET /v1/events/
     api_reads: bool = False  # also keep each plate read through POST /v1/plate-reader/
-    dir: str = ""  # folder of the history; "" = `<state_dir>/history`
+    # folder of the history; "" = `<state_dir>/history`; one serve or run at a time, as state_dir
+    dir: str = ""
     max_age_days: float = setting(30.0, above=0)  # events older than this many days are deleted
     # rows plus images of all events; the oldest are deleted past it (at least 64 KiB: one event)
     max_bytes: int = setting(2048 * MIB, min=64 * 1024)

@@ -8,35 +8,49 @@ database file (rollback journal, or ``locking_mode=EXCLUSIVE``) or on its ``-shm
 every connection also holds READ locks on ``-shm`` while it has the database open, so only WRITE
 locks name the holder.  Nothing here may raise: it runs while reporting another error, and says
 nothing rather than something wrong (a /proc unlike Linux's, a process gone meanwhile).
+
+The state folder's own lock (``state_lock.py``: ``flock``, listed as ``FLOCK ... WRITE``) names
+its holder the same way, through ``holders_of``.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..statedir import user_name
 
 PROGRAM = "edge-alpr"
+COMMAND_CHARS = 300  # of a holder's command line shown: enough for its options, not a screenful
 
 
 def holders(database: Path, proc: Path = Path("/proc")) -> list[str]:
     """The processes other than this one holding a WRITE lock on ``database`` or its WAL files,
     each as ``python3 (pid 123, user backup)``; ``another edge-alpr (pid ...)`` for ours."""
-    files = {}
-    for path in (database, database.with_name(database.name + "-shm"), database.with_name(database.name + "-wal")):
+    wal_files = (database.with_name(database.name + "-shm"), database.with_name(database.name + "-wal"))
+    return holders_of((database, *wal_files), proc)
+
+
+def holders_of(paths: Iterable[Path], proc: Path = Path("/proc"), command: bool = False) -> list[str]:
+    """The processes other than this one holding a WRITE lock (a POSIX record lock or a
+    ``flock``) on any of ``paths``, described as ``holders`` says; ``command``: with each one's
+    command line too (``..., command: edge-alpr run --config c.yaml)``)."""
+    files = set()
+    for path in paths:
         try:
             st = path.stat()
         except OSError:
             continue
-        files[f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"] = path
+        files.add(f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}")
     try:
         lines = (proc / "locks").read_text(encoding="ascii", errors="replace").splitlines()
     except OSError:
         return []
     pids: list[int] = []
     for line in lines:
-        # "1: POSIX  ADVISORY  WRITE 1234 fe:00:2195892 120 120"; "1: -> POSIX ..." waits for one
+        # "1: POSIX  ADVISORY  WRITE 1234 fe:00:2195892 120 120"; "1: -> POSIX ..." waits for one;
+        # "2: FLOCK  ADVISORY  WRITE 1234 fe:00:2195893 0 EOF"; pid 0: not visible from here
         fields = line.split()
         if len(fields) < 6 or fields[1] == "->" or fields[3] != "WRITE" or fields[5] not in files:
             continue
@@ -46,20 +60,26 @@ def holders(database: Path, proc: Path = Path("/proc")) -> list[str]:
             continue
         if pid > 0 and pid != os.getpid() and pid not in pids:
             pids.append(pid)
-    return [_described(pid, proc / str(pid)) for pid in pids]
+    return [_described(pid, proc / str(pid), command) for pid in pids]
 
 
-def _described(pid: int, pid_dir: Path) -> str:
+def _described(pid: int, pid_dir: Path, with_command: bool = False) -> str:
     try:
         name = (pid_dir / "comm").read_text(encoding="utf-8", errors="replace").strip()
-        command = (pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        command = (pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
         user = user_name(pid_dir.stat().st_uid)
     except OSError:  # ended meanwhile, or out of this user's sight
         return f"pid {pid}"
-    name = "".join(c if c.isprintable() else "?" for c in name) or "a program"
+    name = printable(name) or "a program"
+    shown = f", command: {printable(command)[:COMMAND_CHARS]}" if with_command and command else ""
     if PROGRAM in command or "edge_alpr" in command:
-        return f"another {PROGRAM} (pid {pid}, user {user})"
-    return f"{name} (pid {pid}, user {user})"
+        return f"another {PROGRAM} (pid {pid}, user {user}{shown})"
+    return f"{name} (pid {pid}, user {user}{shown})"
+
+
+def printable(text: str) -> str:
+    """``text`` with each character a terminal or the journal would not show as itself as ``?``."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def locked_text(database: Path) -> str:

@@ -77,7 +77,8 @@ def augment(tf, x, y, r):
 def parse_args() -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     """The options, and the parser (whose ``error`` reports what the data cannot satisfy)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=30,
+                    help="0: export --init as it is (e.g. a mean of checkpoints), calibrated on this data")
     ap.add_argument("--synthetic", type=int, default=40000, help="synthetic plates to render (per seed)")
     ap.add_argument("--synthetic-seeds", default="1", metavar="S[,S...]",
                     help="render --synthetic plates from each of these seeds (each set cached on its own; "
@@ -253,8 +254,8 @@ def main() -> None:
         ap.error(f"--context {args.context}: context blocks are for --head ctc, not {args.head}")
     model = rm.build(len(regions), args.head, args.context)
     start_from(ap, args, model, regions, x)
-    steps = args.epochs * (len(x) // args.batch + 1)
-    sched = args.lr if args.average_from else keras.optimizers.schedules.CosineDecay(args.lr, steps)
+    steps = args.epochs * (len(x) // args.batch + 1)  # 0 with --epochs 0: nothing to decay
+    sched = args.lr if args.average_from or not steps else keras.optimizers.schedules.CosineDecay(args.lr, steps)
     averager = swa.callback(steps, args.average_from, args.average_every) if args.average_from else None
     model.compile(
         keras.optimizers.AdamW(sched, weight_decay=args.weight_decay),

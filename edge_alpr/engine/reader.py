@@ -100,7 +100,8 @@ def rerank(cands: list[Candidate], fitted: list[Candidate], prior: tuple[str, ..
             merged[c.plate] = c
     ranked = sorted(merged.values(), key=lambda c: -c.score)
     best = ranked[0].score
-    fits = [c for c in ranked if c.score >= best * ratio and any(reg.matches(c.plate, r) for r in prior)]
+    fit = reg.matcher(prior)
+    fits = [c for c in ranked if c.score >= best * ratio and fit(c.plate)]
     fitting = {id(c) for c in fits}
     return fits + [c for c in ranked if id(c) not in fitting]
 
@@ -150,6 +151,7 @@ class Reader:
         self.calibration: Calibration = self.calibration_for()
         self._decoded: ArrayMemo[tuple[Candidate, ...]] = ArrayMemo()
         self._index = {c: i for i, c in reversed(list(enumerate(self.alphabet)))}  # first position, as str.index
+        self._states = [j for j, r in enumerate(self.regions) if r.startswith("us-")]  # ``region`` reads them per read
 
     def crop(self, image: np.ndarray, box: Box, margin: tuple[float, float] | None = None) -> np.ndarray:
         """The reader's input for a detection: the box plus the trained margin (or ``margin``,
@@ -205,7 +207,12 @@ class Reader:
     def string_probs(self, chars: np.ndarray, texts: list[str]) -> np.ndarray:
         """P(text | crop) under this head for each text, exactly (0 for what it cannot spell)."""
         index = self._index
-        ids = [[index[c] for c in t] if all(c in index for c in t) else None for t in texts]
+        ids: list[list[int] | None] = []
+        for t in texts:
+            try:
+                ids.append([index[c] for c in t])
+            except KeyError:  # a character this head does not know (the other head's alphabet)
+                ids.append(None)
         if self.ctc:
             return ctc.string_probs(chars, ids, self.pad)
         return slots.string_probs(chars, ids, self.pad)
@@ -252,9 +259,7 @@ class Reader:
         """Region code and score; a bare ``us`` (synthetic US plates) becomes the likeliest state."""
         i = int(np.argmax(p))
         code = self.regions[i]
-        if code == "us":
-            states = [j for j, r in enumerate(self.regions) if r.startswith("us-")]
-            if states:
-                j = max(states, key=lambda k: p[k])
-                return self.regions[j], float(p[i] + p[j])
+        if code == "us" and self._states:
+            j = max(self._states, key=lambda k: p[k])
+            return self.regions[j], float(p[i] + p[j])
         return code, float(p[i])

@@ -7,13 +7,15 @@ The patterns guide reading (``regions=`` re-ranks candidates); they never force 
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 
 from .region_codes import ALL_REGIONS, COUNTRIES, STATES, country_of, normalise, validate_regions
 
 # what callers import from here, whichever of the region modules defines it
-__all__ = ["ALL_REGIONS", "COUNTRIES", "PATTERNS", "STATES", "country_of", "has_patterns", "matches", "normalise",
-           "symbol_masks", "templates", "validate_regions"]
+__all__ = ["ALL_REGIONS", "COUNTRIES", "PATTERNS", "STATES", "country_of", "has_patterns", "matcher", "matches",
+           "normalise", "symbol_masks", "templates", "validate_regions"]
 
 # Plate templates per country: L = letter, N = digit, X = either.  Compact forms without
 # separators, as the reader outputs them.  Sources: the public plate formats of each country.
@@ -97,6 +99,22 @@ def matches(plate: str, region: str) -> bool:
     """True when ``plate`` fits one of the region's templates (unknown templates: always)."""
     pat = _COMPILED.get(country_of(region))
     return pat is None or pat.match(plate.upper()) is not None
+
+
+@functools.lru_cache(maxsize=256)
+def matcher(regions: tuple[str, ...]) -> Callable[[str], bool]:
+    """``plate -> any(matches(plate, r) for r in regions)``, made once per set of regions.
+
+    Why: the decoder asks it of every candidate of every read, and looking up each region's
+    pattern again per candidate cost more than the matching.
+    """
+    pats = [_COMPILED.get(country_of(r)) for r in regions]
+    if any(p is None for p in pats):
+        return lambda plate: True
+    if not pats:
+        return lambda plate: False
+    either = re.compile("|".join(f"(?:{p.pattern})" for p in pats if p is not None))
+    return lambda plate: either.match(plate.upper()) is not None
 
 
 def templates(region: str) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ one module or the other by its sidecar's head.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -22,18 +23,30 @@ UNKNOWN = "?"
 def beam(probs: np.ndarray, alphabet: str, pad: int, width: int, top_n: int) -> list[Candidate]:
     """Best strings from per-slot probabilities (slots are independent, so a beam is exact enough).
 
-    Different slot paths that spell the same text (pads placed differently) are merged.
+    Different slot paths that spell the same text (pads placed differently) are merged.  Every
+    slot's best classes are sorted in one call (each row as it would be alone), and each beam
+    entry's path is kept as a back-pointer and spelt once at the end.
     """
-    scores = np.zeros(1)  # log-probability of each beam
-    seqs = np.zeros((1, 0), np.int64)  # its slot classes
-    # never "?": after fold_unknown it has probability 0, but so may many classes of an int8 softmax
-    classes = np.array([i for i in range(probs.shape[1]) if i >= len(alphabet) or alphabet[i] != UNKNOWN])
-    for slot in np.log(np.maximum(probs, 1e-9)):
-        best = classes[np.argsort(slot[classes])[::-1][:width]]
-        grown = (scores[:, None] + slot[best].astype(np.float64)[None, :]).ravel()
-        keep = np.argsort(-grown, kind="stable")[:width]  # beam-major ties, as a stable sort of the list
-        rows, cols = np.divmod(keep, len(best))
-        scores, seqs = grown[keep], np.concatenate([seqs[rows], best[cols][:, None]], axis=1)
+    classes = _classes(alphabet, probs.shape[1])
+    logp = np.log(np.maximum(probs, 1e-9))
+    best = classes[logp[:, classes].argsort(axis=1)[:, ::-1][:, :width]]  # per slot, its best classes
+    gains = np.take_along_axis(logp, best, axis=1).astype(np.float64)
+    # minus the log-probability of each beam: -(a + b) is exactly (-a) - b, and sorting the
+    # negation up is the best first without negating each slot's sums again
+    lost = np.zeros(1)
+    steps = []
+    for gain in gains:
+        grown = (lost[:, None] - gain).ravel()
+        keep = grown.argsort(kind="stable")[:width]  # beam-major ties, as a stable sort of the list
+        steps.append(np.divmod(keep, len(gain)))
+        lost = grown[keep]
+    scores = -lost
+    seqs = np.zeros((len(scores), len(steps)), np.int64)  # each beam's slot classes
+    at = np.arange(len(scores))
+    for i in range(len(steps) - 1, -1, -1):
+        rows, cols = steps[i]
+        seqs[:, i] = best[i][cols[at]]
+        at = rows[at]
     merged: dict[str, float] = {}
     for lp, seq in zip(scores.tolist(), seqs.tolist()):
         text = "".join(alphabet[c] for c in seq if c != pad)
@@ -41,6 +54,19 @@ def beam(probs: np.ndarray, alphabet: str, pad: int, width: int, top_n: int) -> 
             merged[text] = merged.get(text, 0.0) + math.exp(lp)
     ranked = sorted(merged.items(), key=lambda kv: -kv[1])[:top_n]
     return [Candidate(t, min(1.0, s)) for t, s in ranked]
+
+
+@functools.lru_cache(maxsize=8)
+def _classes(alphabet: str, n: int) -> np.ndarray:
+    """The classes a reading may use: never "?" (after fold_unknown it has probability 0, but so
+    may many classes of an int8 softmax).  Cached per reader output; never written to."""
+    return np.array([i for i in range(n) if i >= len(alphabet) or alphabet[i] != UNKNOWN])
+
+
+@functools.lru_cache(maxsize=8)
+def _masks(alphabet: str, n: int) -> dict[str, np.ndarray]:
+    """Per template symbol, the classes it allows among ``n`` (never the pad).  Cached; never written to."""
+    return {k: np.array(m + [False])[:n] for k, m in reg.symbol_masks(alphabet).items()}
 
 
 def fit_templates(probs: np.ndarray, alphabet: str, pad: int, templates: tuple[str, ...]) -> list[Candidate]:
@@ -52,8 +78,7 @@ def fit_templates(probs: np.ndarray, alphabet: str, pad: int, templates: tuple[s
     cheap: per slot, the best allowed character, then pads.
     """
     # per symbol, every slot's best allowed character, once for all templates (never the pad)
-    best = {k: np.argmax(np.where(np.array(m + [False])[: probs.shape[1]], probs, -1.0), axis=1).tolist()
-            for k, m in reg.symbol_masks(alphabet).items()}
+    best = {k: np.where(m, probs, -1.0).argmax(axis=1).tolist() for k, m in _masks(alphabet, probs.shape[1]).items()}
     rows = probs.tolist()
     out = []
     for template in templates:

@@ -192,3 +192,14 @@ def test_the_holder_is_named_from_proc_locks_and_a_second_edge_alpr_is_told_apar
     assert lock_holder.locked_text(database) == (
         f"another process holds the history database {database} locked: another edge-alpr (pid 4001, user {me}); "
         "two services on one state_dir: stop one, or give each its own state_dir (or history.dir)")
+
+
+def test_only_edge_alpr_itself_counts_as_another_edge_alpr() -> None:
+    # the service as the .deb, a venv's script and a module run it; a venv or folder named after it is no sign
+    assert lock_holder.is_edge_alpr(["/opt/venvs/edge-alpr/bin/python", "/opt/venvs/edge-alpr/bin/edge-alpr", "run"])
+    assert lock_holder.is_edge_alpr(["edge-alpr", "serve", "--port", "8081"])
+    assert lock_holder.is_edge_alpr(["python3", "-m", "edge_alpr", "run"])
+    assert not lock_holder.is_edge_alpr(["/opt/venvs/edge-alpr/bin/python", "-c", "import sqlite3"])
+    assert not lock_holder.is_edge_alpr(["/home/me/edge-alpr/.venv/bin/python", "backup.py", "edge-alpr"])
+    assert not lock_holder.is_edge_alpr(["sqlite3", "/var/lib/edge-alpr/history/history.sqlite"])
+    assert not lock_holder.is_edge_alpr([""])

@@ -66,15 +66,26 @@ def holders_of(paths: Iterable[Path], proc: Path = Path("/proc"), command: bool 
 def _described(pid: int, pid_dir: Path, with_command: bool = False) -> str:
     try:
         name = (pid_dir / "comm").read_text(encoding="utf-8", errors="replace").strip()
-        command = (pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        argv = (pid_dir / "cmdline").read_bytes().decode(errors="replace").split("\0")
         user = user_name(pid_dir.stat().st_uid)
     except OSError:  # ended meanwhile, or out of this user's sight
         return f"pid {pid}"
     name = printable(name) or "a program"
+    command = " ".join(argv).strip()
     shown = f", command: {printable(command)[:COMMAND_CHARS]}" if with_command and command else ""
-    if PROGRAM in command or "edge_alpr" in command:
+    if is_edge_alpr(argv):
         return f"another {PROGRAM} (pid {pid}, user {user}{shown})"
     return f"{name} (pid {pid}, user {user}{shown})"
+
+
+def is_edge_alpr(argv: list[str]) -> bool:
+    """Whether a command line runs edge-alpr: the ``edge-alpr`` script (alone or through an
+    interpreter) or ``python -m edge_alpr``.  Why not a substring: the package's own virtual
+    environment (``/opt/venvs/edge-alpr/bin/python``) runs other programs too, a backup script
+    among them, and a folder named after the project is no sign of the service."""
+    if any(Path(a).name == PROGRAM for a in argv[:2]):
+        return True
+    return any(a == "-m" and b.split(".")[0] == "edge_alpr" for a, b in zip(argv, argv[1:]))
 
 
 def printable(text: str) -> str:

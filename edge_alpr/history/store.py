@@ -259,10 +259,14 @@ class History:
         return path if path.is_file() else None
 
     def stats(self) -> dict[str, int]:
+        """Totals for /metrics and the console; ``waiting``: sightings in memory while another
+        process holds the database locked, ``waiting_dropped``: the oldest of those dropped past
+        ``WAITING_MAX`` (counted in ``skipped`` too), so an admin sees a lock that lasts."""
         with self._lock:
             count = int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
         return {"events": count, "bytes": self.bytes, "stored": self.stored,
-                "skipped": self.skipped, "deleted": self.deleted}
+                "skipped": self.skipped, "deleted": self.deleted, "waiting": len(self._waiting),
+                "waiting_dropped": self._waiting.dropped}
 
     def close(self) -> None:
         """Store what waits for a lock if it has gone (else say what is lost), and close."""

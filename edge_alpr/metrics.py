@@ -51,7 +51,13 @@ FAMILIES: dict[str, tuple[str, str]] = {
                                           "by sink."),
     "edge_alpr_history_events": ("gauge", "Events kept in the history."),
     "edge_alpr_history_bytes": ("gauge", "Bytes the history's events take (images and rows)."),
-    "edge_alpr_history_dropped_total": ("counter", "Events the history could not keep (no room)."),
+    "edge_alpr_history_dropped_total": ("counter", "Events the history could not keep (no room, "
+                                        "a write failure, or dropped while waiting for a lock)."),
+    "edge_alpr_history_waiting": ("gauge", "Events waiting in memory while another process holds "
+                                  "the history database locked."),
+    "edge_alpr_history_waiting_dropped_total": ("counter", "Events dropped while waiting for the "
+                                                "history database's lock (the oldest, past the "
+                                                "bound; also in edge_alpr_history_dropped_total)."),
 }
 
 
@@ -199,7 +205,9 @@ def history_samples(history: Any) -> list[Sample]:
     stats = history.stats()
     return [("edge_alpr_history_events", {}, float(stats["events"])),
             ("edge_alpr_history_bytes", {}, float(stats["bytes"])),
-            ("edge_alpr_history_dropped_total", {}, float(stats["skipped"]))]
+            ("edge_alpr_history_dropped_total", {}, float(stats["skipped"])),
+            ("edge_alpr_history_waiting", {}, float(stats["waiting"])),
+            ("edge_alpr_history_waiting_dropped_total", {}, float(stats["waiting_dropped"]))]
 
 
 def http_samples(server: Any) -> list[Sample]:

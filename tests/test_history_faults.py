@@ -13,6 +13,7 @@ import logging
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from edge_alpr.history import store
 from edge_alpr.history.config import HistoryConfig
 from edge_alpr.history.store import History, Sighting
 from edge_alpr.types import Box
@@ -131,3 +133,94 @@ def test_a_closed_history_refuses_an_event_without_raising(tmp_path: Path) -> No
     assert history.publish(sighting(1))
     history.close()
     assert history.publish(sighting(2)) is False
+
+
+def heavy(n: int) -> Sighting:
+    """A sighting whose row alone weighs some 4 kB: a size bound of 64 KiB holds about 15 rows."""
+    s = sighting(n)
+    return replace(s, payload={**s.payload, "pad": "x" * 4000})
+
+
+def within_bounds(history: History, cfg: HistoryConfig) -> None:
+    """What the rows say they weigh, counted afresh from the file, is within ``max_bytes``."""
+    stats = history.stats()
+    on_file = History(cfg, history.root).bytes  # a second connection sums the rows itself
+    assert stats["bytes"] == on_file <= cfg.max_bytes, (stats, on_file)
+
+
+def test_rows_kept_without_images_stay_within_the_size_and_age_bounds(tmp_path: Path) -> None:
+    """An images folder that takes no file from the start: the rows alone are bounded."""
+    root, clock = tmp_path / "h", Clock()
+    cfg = HistoryConfig(min_free_bytes=0, max_bytes=64 * 1024, max_age_days=1)
+    history = History(cfg, root, clock=clock)
+    try:
+        with immutable(root, ""):
+            for n in range(40):
+                assert history.publish(heavy(n))
+                clock.now += 1
+            assert history.image("ev-000039", "plate") is None
+            within_bounds(history, cfg)
+            assert 0 < history.stats()["events"] < 40 and history.get("ev-000039") is not None
+            clock.now += 2 * DAY_S
+            assert history.publish(heavy(40))
+            assert history.stats()["events"] == 1 and history.get("ev-000040") is not None
+    finally:
+        history.close()
+
+
+def test_rows_kept_without_images_stay_within_the_bounds_when_old_images_cannot_be_deleted(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """``chown -R`` (here ``chattr -R +i``) of the images folder after events were stored: the
+    bounds cannot delete the oldest events' files, and must still delete their rows, else each
+    new row is kept past ``max_bytes`` for as long as the outage lasts."""
+    root, clock = tmp_path / "h", Clock()
+    cfg = HistoryConfig(min_free_bytes=0, max_bytes=128 * 1024, max_age_days=1)
+    history = History(cfg, root, clock=clock)
+    images = root / "images"
+    try:
+        for n in range(3):
+            assert history.publish(heavy(n))
+        assert history.image("ev-000000", "plate") is not None
+        caplog.set_level(logging.INFO, logger="edge_alpr.history")
+        why = _run("chattr", "-R", "+i", str(images))
+        if why is not None:
+            pytest.skip(f"cannot make a folder immutable here: {why}")
+        try:
+            for n in range(3, 43):
+                assert history.publish(heavy(n))
+                clock.now += 1
+            within_bounds(history, cfg)
+            assert history.get("ev-000000") is None and history.get("ev-000042") is not None
+            warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+            assert len([w for w in warnings if "could not delete" in w]) == 1, warnings
+            clock.now += 2 * DAY_S
+            assert history.publish(heavy(43))
+            assert history.stats()["events"] == 1
+        finally:
+            subprocess.run(["chattr", "-R", "-i", str(images)], check=True)
+    finally:
+        history.close()
+
+
+def test_an_event_whose_images_cannot_be_encoded_is_kept_within_the_bounds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The encoder's own failure (Pillow raises OSError) takes the row-only path before the
+    bounds are applied in the normal one: it must apply them itself."""
+    def failing(*_: object) -> None:
+        raise OSError("encoder error -2 when writing image file")
+
+    monkeypatch.setattr(store, "images_of", failing)
+    root, clock = tmp_path / "h", Clock()
+    cfg = HistoryConfig(min_free_bytes=0, max_bytes=64 * 1024, max_age_days=1)
+    history = History(cfg, root, clock=clock)
+    try:
+        for n in range(40):
+            assert history.publish(heavy(n))
+            clock.now += 1
+        within_bounds(history, cfg)
+        assert history.get("ev-000000") is None and history.get("ev-000039") is not None
+        clock.now += 2 * DAY_S
+        assert history.publish(heavy(40))
+        assert history.stats()["events"] == 1
+    finally:
+        history.close()

@@ -15,12 +15,15 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import requests
+from conftest import SAMPLES, RunningApi
 from test_history_faults import Clock, sighting
+from test_metrics import scrape
 
 from edge_alpr.api.server import free_port
 from edge_alpr.history import lock_holder, store, waiting
@@ -203,3 +206,35 @@ def test_only_edge_alpr_itself_counts_as_another_edge_alpr() -> None:
     assert not lock_holder.is_edge_alpr(["/home/me/edge-alpr/.venv/bin/python", "backup.py", "edge-alpr"])
     assert not lock_holder.is_edge_alpr(["sqlite3", "/var/lib/edge-alpr/history/history.sqlite"])
     assert not lock_holder.is_edge_alpr([""])
+
+
+def test_events_waiting_for_the_lock_and_those_dropped_are_in_the_metrics(
+        api_factory: Callable[..., RunningApi], quick: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lock that lasts is seen in ``GET /metrics`` and the console, not the log alone: how many
+    wait and how many were dropped past the bound; once the lock goes, what waited is stored."""
+    monkeypatch.setattr(waiting, "WAITING_MAX", 2)
+    api = api_factory({"history": {"api_reads": True, "min_free_bytes": 0}})
+    got = scrape(api.url)
+    assert got[("edge_alpr_history_waiting", ())] == 0 and got[("edge_alpr_history_waiting_dropped_total", ())] == 0
+
+    def read() -> int:
+        with open(SAMPLES / "01_romanian_t37.jpg", "rb") as f:
+            answer = requests.post(f"{api.url}/v1/plate-reader/", files={"upload": f}, timeout=60)
+        assert answer.status_code == 201, answer.text
+        return len(answer.json()["results"])
+
+    with held(api.state_dir / "history" / "history.sqlite"):
+        reads = sum(read() for _ in range(3))
+        assert reads >= 3
+        got = scrape(api.url)
+        assert got[("edge_alpr_history_waiting", ())] == 2, got
+        assert got[("edge_alpr_history_waiting_dropped_total", ())] == reads - 2, got
+        assert got[("edge_alpr_history_dropped_total", ())] == reads - 2, got
+        assert got[("edge_alpr_history_events", ())] == 0, got
+        counters = requests.get(f"{api.url}/console/parts", timeout=10).json()["counters"]
+        assert 'History locked</dt><dd class="bad">2 events wait for another process' in counters, counters
+    assert requests.get(f"{api.url}/v1/events/", timeout=10).status_code == 200  # stores what waited
+    assert "History locked" not in requests.get(f"{api.url}/console/parts", timeout=10).json()["counters"]
+    got = scrape(api.url)
+    assert got[("edge_alpr_history_waiting", ())] == 0 and got[("edge_alpr_history_events", ())] == 2, got
+    assert got[("edge_alpr_history_waiting_dropped_total", ())] == reads - 2, got

@@ -125,6 +125,7 @@ def counters(ctx: ApiContext) -> dict[str, Any]:
         out["history_events"] = history["events"]
         out["history_bytes"] = history["bytes"]
         out["history_dropped"] = history["skipped"]
+        out["history_waiting"] = history["waiting"]  # another process holds the database locked
     troubled = [w for w in ctx.supervisor.describe() if w["crashes"] or w["state"] == "stalled"]
     out["workers"] = troubled
     return out

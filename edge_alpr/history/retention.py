@@ -5,7 +5,11 @@ filling an SD card, and the only code that deletes anything, so it is kept where
 can be checked at a glance: only files the history made are ever deleted (named by a row, or
 in a day folder older than every row: left by a crash between writing and committing), files
 before rows (on a full disk that frees the room SQLite needs); nothing else under
-``state_dir`` is touched.
+``state_dir`` is touched.  A file that cannot be deleted (its folder given to another user,
+``chattr +i``, a read-only remount) does not keep its row: the bounds would then hold for no
+event stored after it, for as long as the outage lasts.  The row goes, the file stays (said once
+until a delete works again) and goes with its day folder once that is older than every row and
+writable again.
 
 Before each event is stored, oldest stored first: ``max_age_days`` (checked at most every
 ``AGE_CHECK_S``), ``max_bytes`` over images plus rows, and ``min_free_bytes`` of free space left
@@ -15,6 +19,7 @@ on the file system, whatever else fills it.  Everything here runs with the store
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sqlite3
 from collections.abc import Callable
@@ -23,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import HistoryConfig
+
+log = logging.getLogger(__name__)
 
 AGE_CHECK_S = 60.0
 BATCH = 64  # most events deleted at once
@@ -45,6 +52,7 @@ class Retention:
         self.bytes, self.count = int(total[0]), int(total[1])
         self.deleted = 0  # this process: events deleted by the bounds
         self._last_age_check = float("-inf")
+        self._stuck = False  # a file could not be deleted, and that was said
 
     def added(self, size: int) -> None:
         """Count one event of ``size`` bytes just stored."""
@@ -84,7 +92,7 @@ class Retention:
         for _, _, *names in rows:  # files first: on a full disk that is what lets SQLite write
             for name in names:
                 if name:
-                    (self.images / name).unlink(missing_ok=True)
+                    self._unlink(self.images / name)
         self._db.execute("DELETE FROM events WHERE seq IN (SELECT value FROM json_each(?))",
                          (json.dumps([r[0] for r in rows]),))
         self.bytes -= sum(r[1] for r in rows)
@@ -103,8 +111,20 @@ class Retention:
                 continue
             for path in folder.iterdir():
                 if _OWN_FILE.match(path.name):
-                    path.unlink(missing_ok=True)
+                    self._unlink(path)
             try:
                 folder.rmdir()
-            except OSError:  # something not ours is in it: leave it
+            except OSError:  # something not ours is in it, or it cannot be written: leave it
                 pass
+
+    def _unlink(self, path: Path) -> None:
+        """Delete one of our files; one that cannot be is left (see the module docstring)."""
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as e:
+            if not self._stuck:
+                log.warning("history: could not delete %s (%s); the bounds delete the events "
+                            "anyway, and their files stay until the folder can be written", path, e)
+                self._stuck = True
+            return
+        self._stuck = False

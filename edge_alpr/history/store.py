@@ -13,12 +13,13 @@ Bounds (``HistoryConfig``: ``max_age_days``, ``max_bytes`` over images plus rows
 stored first, deleting only files this history made (``retention.py``).  A full disk never
 stops the service: ``publish`` logs once per outage, makes room from its own oldest events and
 drops the event; it never raises.  Any other failure (a folder the service may not write, a
-read-only file system, I/O errors, out of file descriptors) deletes nothing: the row is kept
-without its images where it can be written (``faults.py``).  A database another process holds
-locked (``database is locked``) loses nothing either: the sightings wait in memory and go in
-once the lock goes (``waiting.py``), and the log names the holder (``lock_holder.py``).  The
-file's layout and pragmas are ``schema.py``; searches and the event JSON of ``GET /v1/events/``
-are ``queries.py``; this module writes, and answers through those.
+read-only file system, I/O errors, out of file descriptors) makes no room beyond the bounds:
+the row is kept without its images where it can be written (``faults.py``), within the bounds.
+A database another process holds locked (``database is locked``) loses nothing either: the
+sightings wait in memory and go in once the lock goes (``waiting.py``), and the log names the
+holder (``lock_holder.py``).  The file's layout and pragmas are ``schema.py``; searches and the
+event JSON of ``GET /v1/events/`` are ``queries.py``; this module writes, and answers through
+those.
 """
 
 from __future__ import annotations
@@ -126,9 +127,7 @@ class History:
                 if self._db.execute("SELECT 1 FROM events WHERE id = ?", (s.id,)).fetchone():
                     return True  # the same camera event again (re-read after a restart)
                 if not self._bounds.make_room(entry.size):
-                    return self._dropped(s, Fault(
-                        "full", f"no room: the file system is under min_free_bytes "
-                        f"({self.cfg.min_free_bytes}) even with no history left", MAKING_ROOM))
+                    return self._dropped(s, self._no_room())
                 self._insert(s, payload, entry.size, entry.images)
         except (OSError, sqlite3.Error) as e:
             fault = write_fault(e, self.root)
@@ -149,6 +148,10 @@ class History:
             self._failing = None
         self.stored += 1
         return True
+
+    def _no_room(self) -> Fault:
+        return Fault("full", f"no room: the file system is under min_free_bytes "
+                     f"({self.cfg.min_free_bytes}) even with no history left", MAKING_ROOM)
 
     def _locked(self, s: Sighting, fault: Fault) -> None:
         """Another process holds the database: said once per episode; the next tries wait for
@@ -188,11 +191,15 @@ class History:
 
     def _without_images(self, s: Sighting, payload: str, fault: Fault) -> bool:
         """A failure a full disk did not cause: the event's row alone (SQLite's files are open
-        already, so it often fits where a new image file does not)."""
+        already, so it often fits where a new image file does not), within the bounds: an outage
+        of the images folder that lasts weeks must not let the rows grow past them."""
+        size = ROW_OVERHEAD + len(payload)
         try:
             with self._lock:
                 if not self._db.execute("SELECT 1 FROM events WHERE id = ?", (s.id,)).fetchone():
-                    self._insert(s, payload, ROW_OVERHEAD + len(payload), None)
+                    if not self._bounds.make_room(size):  # the same bounds as an event with images
+                        return self._dropped(s, self._no_room())
+                    self._insert(s, payload, size, None)
         except (OSError, sqlite3.Error):
             return self._dropped(s, fault)
         if self._failing != fault.kind:
@@ -252,10 +259,14 @@ class History:
         return path if path.is_file() else None
 
     def stats(self) -> dict[str, int]:
+        """Totals for /metrics and the console; ``waiting``: sightings in memory while another
+        process holds the database locked, ``waiting_dropped``: the oldest of those dropped past
+        ``WAITING_MAX`` (counted in ``skipped`` too), so an admin sees a lock that lasts."""
         with self._lock:
             count = int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
         return {"events": count, "bytes": self.bytes, "stored": self.stored,
-                "skipped": self.skipped, "deleted": self.deleted}
+                "skipped": self.skipped, "deleted": self.deleted, "waiting": len(self._waiting),
+                "waiting_dropped": self._waiting.dropped}
 
     def close(self) -> None:
         """Store what waits for a lock if it has gone (else say what is lost), and close."""

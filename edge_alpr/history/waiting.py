@@ -5,6 +5,8 @@ the events read meanwhile must not be lost as they would be to a broken folder (
 They wait here, ready to insert (their frame encoded and let go, about 25 kB each), and the store
 puts them in, oldest first, once the lock goes.  Bounded: a lock that never goes must not eat the
 memory of a Raspberry Pi, so past ``WAITING_MAX`` the oldest is dropped, said once per episode.
+How many wait and how many were dropped is in the history's ``stats()``, so ``/metrics`` and the
+console show a lock that lasts, not the log alone.
 Like any row of the history (``synchronous=NORMAL``) they are not durable: a power cut loses
 them; the outbox is the durable path of an event.
 """
@@ -44,6 +46,7 @@ class WaitingRoom:
         self.database = database
         self._queue: deque[Waiting] = deque()
         self._overflowed = False  # the drop of this episode was said
+        self.dropped = 0  # this process: the oldest dropped past WAITING_MAX
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -64,6 +67,7 @@ class WaitingRoom:
         if len(self._queue) <= WAITING_MAX:
             return True
         oldest = self._queue.popleft().sighting
+        self.dropped += 1
         if not self._overflowed:
             log.warning("history: event %s of %s not kept: %d events already wait for the lock on %s; "
                         "the oldest are dropped until it lets go", oldest.id, oldest.camera_id, WAITING_MAX,

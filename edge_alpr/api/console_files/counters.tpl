@@ -6,6 +6,9 @@
   % end
   % if "history_events" in c:
   <dt>History</dt><dd>{{c["history_events"]}} events ({{f"{c['history_bytes'] / 1e6:.1f}"}} MB), {{c["history_dropped"]}} not kept</dd>
+  % if c["history_waiting"]:
+  <dt class="bad">History locked</dt><dd class="bad">{{c["history_waiting"]}} events wait for another process to let the database go</dd>
+  % end
   % end
   % for w in c["workers"]:
   <dt class="bad">{{w["name"]}}</dt><dd class="bad">{{w["state"]}}, {{w["crashes"]}} restarts{{f": {w['last_error']}" if w["last_error"] else ""}}</dd>

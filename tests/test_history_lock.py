@@ -203,7 +203,7 @@ def test_only_edge_alpr_itself_counts_as_another_edge_alpr() -> None:
     assert lock_holder.is_edge_alpr(["edge-alpr", "serve", "--port", "8081"])
     assert lock_holder.is_edge_alpr(["python3", "-m", "edge_alpr", "run"])
     assert not lock_holder.is_edge_alpr(["/opt/venvs/edge-alpr/bin/python", "-c", "import sqlite3"])
-    assert not lock_holder.is_edge_alpr(["/home/me/edge-alpr/.venv/bin/python", "backup.py", "edge-alpr"])
+    assert not lock_holder.is_edge_alpr(["/srv/edge-alpr/.venv/bin/python", "backup.py", "edge-alpr"])
     assert not lock_holder.is_edge_alpr(["sqlite3", "/var/lib/edge-alpr/history/history.sqlite"])
     assert not lock_holder.is_edge_alpr([""])
 

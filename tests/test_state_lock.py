@@ -59,15 +59,20 @@ def refused(*argv: str) -> list[str]:
     return [line for line in out.stderr.splitlines() if "INFO edge_alpr: config: " not in line]
 
 
+def serve_on_a_state_dir(tmp_path: Path) -> tuple[Path, Path, int, subprocess.Popen[str]]:
+    """A running ``edge-alpr serve`` with its own state folder: (folder, config, port, process)."""
+    state = tmp_path / "state"
+    cfg = write_config(tmp_path / "c.yaml", f"state_dir: {state}\n")
+    port = free_port()
+    return state, cfg, port, start_serve(cfg, port)
+
+
 def serving(port: int) -> bool:
     return requests.get(f"http://127.0.0.1:{port}/info/", timeout=10).status_code == 200
 
 
 def test_a_second_serve_exits_1_naming_the_holder_while_the_first_serves(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    cfg = write_config(tmp_path / "c.yaml", f"state_dir: {state}\n")
-    port = free_port()
-    first = start_serve(cfg, port)
+    state, cfg, port, first = serve_on_a_state_dir(tmp_path)
     try:
         # nothing else: no model loaded, no port bound, no camera opened before the refusal
         assert refused("serve", "--config", str(cfg), "--port", str(free_port())) == [
@@ -126,10 +131,7 @@ def test_the_lock_dies_with_its_holder(tmp_path: Path) -> None:
 
 
 def test_read_and_check_config_work_beside_a_running_service(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    cfg = write_config(tmp_path / "c.yaml", f"state_dir: {state}\n")
-    port = free_port()
-    first = start_serve(cfg, port)
+    state, cfg, port, first = serve_on_a_state_dir(tmp_path)
     try:
         assert wait_for(lambda: holders_of([state / state_lock.LOCK_FILE]) == [
             f"another edge-alpr (pid {first.pid}, user {ME})"])  # the service holds the folder

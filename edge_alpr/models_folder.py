@@ -21,32 +21,19 @@ import hashlib
 import json
 import os
 import pwd
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import Config, origin
 from .errors import ConfigError, ModelError
+from .model_files import BUNDLED, newest
 from .models_config import ModelsConfig
 
 if TYPE_CHECKING:
     from .recognizer import Recognizer
 
-_CHECKOUT = Path(__file__).resolve().parents[1] / "models" / "quantized"
-_INSTALLED = Path(sys.prefix) / "share" / "edge-alpr" / "models"
-# A source checkout (``pip install -e``) has the models beside the package; a wheel or the .deb
-# installs them as data files under the interpreter prefix.
-BUNDLED = _CHECKOUT if any(_CHECKOUT.glob("*.tflite")) else _INSTALLED
 REQUIRED = ("detector", "reader", "vehicle")  # every pipeline loads these
 KEY = "models.directory"
-
-
-def newest(base: Path, name: str) -> Path | None:
-    """The newest ``<name>_v<N>.tflite`` in ``base`` (the highest N), or None.  A name whose
-    version is not a number (``reader_vold.tflite``, a copy put aside) is no model of this kind."""
-    found = [(int(version), p) for p in base.glob(f"{name}_v*.tflite")
-             if (version := p.stem.rsplit("_v", 1)[1]).isdigit()]
-    return max(found)[1] if found else None
 
 
 def loaded_kinds(models: ModelsConfig) -> tuple[tuple[str, bool], ...]:

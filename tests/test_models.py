@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -263,3 +264,16 @@ def test_runtimes_agree() -> None:
                          timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.count("12/12 identical results, max raw difference 0 ") == len(NAMES), out.stdout
+
+
+def test_the_engine_and_the_parity_script_import_without_the_config_stack() -> None:
+    """The runtime-parity interpreter has the inference runtimes, numpy and Pillow, not PyYAML or
+    bottle: the engine must not import the service's config (as it once did through the bundled
+    models' folder), or `make test-parity` fails before comparing anything."""
+    code = ("import sys\n"
+            "for name in ('yaml', 'bottle', 'paho', 'cheroot'): sys.modules[name] = None  # not installed\n"
+            "import scripts.eval.runtime_parity, edge_alpr.engine.runtime, edge_alpr.engine.detector\n"
+            "import edge_alpr.engine.reader\n"
+            "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError
-from ..models_folder import BUNDLED, newest
+from ..model_files import BUNDLED, newest
 
 log = logging.getLogger(__name__)
 

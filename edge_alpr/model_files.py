@@ -1,0 +1,26 @@
+"""Where the bundled models are and which file of a kind is the newest: names only.
+
+Why a module of its own: the engine (``engine/runtime.py``) needs these two answers, and the
+runtime-parity interpreter, which has the inference runtimes and numpy but not the service's
+config stack (PyYAML), imports the engine; ``models_folder.py`` checks a config's folder and
+imports the config.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_CHECKOUT = Path(__file__).resolve().parents[1] / "models" / "quantized"
+_INSTALLED = Path(sys.prefix) / "share" / "edge-alpr" / "models"
+# A source checkout (``pip install -e``) has the models beside the package; a wheel or the .deb
+# installs them as data files under the interpreter prefix.
+BUNDLED = _CHECKOUT if any(_CHECKOUT.glob("*.tflite")) else _INSTALLED
+
+
+def newest(base: Path, name: str) -> Path | None:
+    """The newest ``<name>_v<N>.tflite`` in ``base`` (the highest N), or None.  A name whose
+    version is not a number (``reader_vold.tflite``, a copy put aside) is no model of this kind."""
+    found = [(int(version), p) for p in base.glob(f"{name}_v*.tflite")
+             if (version := p.stem.rsplit("_v", 1)[1]).isdigit()]
+    return max(found)[1] if found else None

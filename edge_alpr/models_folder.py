@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pwd
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +27,7 @@ from .config import Config, origin
 from .errors import ConfigError, ModelError
 from .model_files import BUNDLED, newest
 from .models_config import ModelsConfig
+from .names import user_name
 
 if TYPE_CHECKING:
     from .recognizer import Recognizer
@@ -53,7 +53,7 @@ def folder_problem(models: ModelsConfig) -> str | None:
     path = Path(models.directory)
     if folder_missing(path):
         return "does not exist"
-    user = _user()
+    user = user_name(os.geteuid())
     try:
         is_dir = path.is_dir()
     except PermissionError as e:  # a folder above it cannot be searched
@@ -104,13 +104,6 @@ def _contents_problem(path: Path, models: ModelsConfig, user: str) -> str | None
                     f"{sidecar.name} ({str(listed)[:12]}...): the model or the sidecar was replaced; copy "
                     "both from one build, or rebuild them with `make models`")
     return None
-
-
-def _user() -> str:
-    try:  # not statedir.user_name: check-config imports this, and must not import sqlite3
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:
-        return str(os.geteuid())
 
 
 def _unreadable(path: Path, user: str, why: str) -> str:

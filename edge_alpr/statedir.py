@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import errno
 import os
-import pwd
 import shutil
 import sqlite3
 import stat
@@ -29,6 +28,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from .errors import ConfigError, EdgeAlprError, StateError
+from .names import user_name
 
 CHECK_DEPTH = 2  # the folder's entries, and theirs
 # state_lock.py's lock file: not checked, since a lock needs no write access (one left by a run as
@@ -113,14 +113,6 @@ def first_unwritable(path: Path, depth: int = CHECK_DEPTH) -> Path | None:
         elif entry.name != LOCK_FILE and entry.is_file(follow_symlinks=True) and not os.access(entry.path, os.W_OK):
             return Path(entry.path)
     return None
-
-
-def user_name(uid: int) -> str:
-    """The name of ``uid``, or the number where the passwd database has none (a container)."""
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
 
 
 def opening_state(path: Path, setting: str) -> AbstractContextManager[None]:

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..names import printable
+
 _LISTEN = "0A"  # the TCP state LISTEN in /proc/net/tcp's "st" column
 
 
@@ -114,7 +116,7 @@ def _program(pid_dir: Path) -> str:
         name = (pid_dir / "comm").read_text(encoding="utf-8", errors="replace").strip()
     except OSError:
         return ""
-    return "".join(c if c.isprintable() else "?" for c in name)
+    return printable(name)
 
 
 def _user(uid: int) -> str:

@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..statedir import user_name
+from ..names import printable, user_name
 
 PROGRAM = "edge-alpr"
 COMMAND_CHARS = 300  # of a holder's command line shown: enough for its options, not a screenful
@@ -86,11 +86,6 @@ def is_edge_alpr(argv: list[str]) -> bool:
     if any(Path(a).name == PROGRAM for a in argv[:2]):
         return True
     return any(a == "-m" and b.split(".")[0] == "edge_alpr" for a, b in zip(argv, argv[1:]))
-
-
-def printable(text: str) -> str:
-    """``text`` with each character a terminal or the journal would not show as itself as ``?``."""
-    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def locked_text(database: Path) -> str:

@@ -13,11 +13,11 @@ stream that fails once opened (a ``CameraError``: a restart may help).
 from __future__ import annotations
 
 import os
-import pwd
 from collections.abc import Mapping
 from pathlib import Path
 
 from ...errors import ConfigError
+from ...names import user_name
 
 PROTECTED_HOMES = ("/home", "/root", "/run/user")  # what ProtectHome=yes hides from the unit
 
@@ -26,10 +26,7 @@ def check_readable(path: Path, what: str, camera_id: str, folder: bool,
                    environ: Mapping[str, str] | None = None) -> None:
     """Raise ``ConfigError`` naming the camera, the path and the fix unless this user can read
     ``path`` (list it, for a ``folder``)."""
-    try:  # not statedir.user_name: check-config imports this, and must not import sqlite3
-        user = pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:
-        user = str(os.geteuid())
+    user = user_name(os.geteuid())
     try:
         st_ok = path.is_dir() if folder else path.is_file()
     except PermissionError as e:

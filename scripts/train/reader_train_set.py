@@ -183,5 +183,7 @@ def training_data(args: argparse.Namespace, data: TrainSet, seeds: list[int], ex
         "region_weight": args.region_weight,
         "region_only": args.region_only,
         "averaged_from": args.average_from,
+        **({"held_to": {"reader": args.distill_from.name, "weight": args.distill_weight, "on": "real crops"}}
+           if args.distill_from else {}),
         "wall_time_s": wall_time_s,
     }

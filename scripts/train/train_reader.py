@@ -20,9 +20,9 @@ import numpy as np
 from scripts.data import augment as scene_aug
 from scripts.data import datasets
 from scripts.data import reader_data as rd
+from scripts.train import distill, swa, tfcommon
 from scripts.train import reader_model as rm
 from scripts.train import reader_train_set as train_set
-from scripts.train import swa, tfcommon
 
 IN_H, IN_W, MAX_LEN = rd.IN_H, rd.IN_W, rd.MAX_LEN
 ROW_SEED = 31  # --row-crops' plates: seeds 3,100,000 up, apart from the synthetic sets' and bench_layouts'
@@ -144,6 +144,9 @@ def parse_args() -> tuple[argparse.ArgumentParser, argparse.Namespace]:
                     help="--tilted turns each copy by up to this many degrees either way")
     ap.add_argument("--repeat-set", action="append", default=[], metavar="SET=K",
                     help="K extra copies of one OCR set's crops, e.g. us_states=2 (repeatable)")
+    ap.add_argument("--distill-from", type=Path, metavar="MODEL",
+                    help="hold real crops' readings to this int8 CTC reader (KL per column, distill.py)")
+    ap.add_argument("--distill-weight", type=float, default=1.0, help="--distill-from: weight of that term")
     ap.add_argument("--hard-from", type=Path, metavar="MODEL",
                     help="an int8 reader whose misreads among the real training crops (OCR crops and "
                          "--det-crops' scene plates) get --hard-repeat extra copies (hard_examples.py)")
@@ -201,14 +204,15 @@ def start_from(ap: argparse.ArgumentParser, args: argparse.Namespace, model: Any
 
 
 def fit(ap: argparse.ArgumentParser, args: argparse.Namespace, model: Any, ds: Any, steps: int,
-        averager: Any, watch: list[datasets.OcrItem], t0: float) -> None:
-    """--epochs epochs, the weights saved after each, the float exact reads of ``watch`` printed;
-    with --average-from the averaged weights replace the last ones at the end."""
+        averager: Any, watch: list[datasets.OcrItem], t0: float, fitted: Any) -> None:
+    """--epochs epochs of ``fitted`` (``model``, or it with distill.py's extra output), ``model``'s
+    weights saved after each, the float exact reads of ``watch`` printed; with --average-from the
+    averaged weights replace the last ones at the end."""
     ckpt = args.ckpt
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     dx, dt_, _, dd = rd.real(watch) if watch else (None, [], [], [])
     for ep in range(args.epochs):
-        model.fit(ds, epochs=1, verbose=0, callbacks=[averager] if averager else [])
+        fitted.fit(ds, epochs=1, verbose=0, callbacks=[averager] if averager else [])
         if averager and ep == args.epochs - 1:
             points = averager.finish()
             if not points:
@@ -243,11 +247,14 @@ def main() -> None:
         ap.error(f"--synthetic-seeds {args.synthetic_seeds!r}: expected integers separated by commas, e.g. 1,2")
     data = train_set.assemble(args, seeds, extra, ap.error)
     x, regions = data.x, data.regions
+    real = np.arange(len(x)) >= data.synthetic  # rendered plates first (reader_train_set.assemble)
+    ref = distill.reference(args.distill_from, x) if args.distill_from else None
     ds = (
-        tf.data.Dataset.from_tensor_slices((x, data.y, data.r))
+        tf.data.Dataset.from_tensor_slices((x, data.y, data.r, real))
         .shuffle(len(x), seed=0)
         .batch(args.batch)
-        .map(lambda a, b, c: augment(tf, a, b, c))
+        .map(lambda a, b, c, d: distill.add_targets(tf, ref, *augment(tf, a, b, c), d) if ref is not None
+             else augment(tf, a, b, c))
         .prefetch(2)
     )
     if args.context and args.head != "ctc":
@@ -257,18 +264,21 @@ def main() -> None:
     steps = args.epochs * (len(x) // args.batch + 1)  # 0 with --epochs 0: nothing to decay
     sched = args.lr if args.average_from or not steps else keras.optimizers.schedules.CosineDecay(args.lr, steps)
     averager = swa.callback(steps, args.average_from, args.average_every) if args.average_from else None
-    model.compile(
+    fitted = distill.trainer(model) if ref is not None else model
+    fitted.compile(
         keras.optimizers.AdamW(sched, weight_decay=args.weight_decay),
         loss={"chars": rm.ctc_loss if args.head == "ctc" else rm.slot_loss,
               "region": rm.region_group_loss([i for i, v in enumerate(regions) if v.startswith("us-")])
-              if args.teacher_regions else rm.region_loss},
-        loss_weights={"chars": 0.0 if args.region_only else 1.0, "region": args.region_weight},
+              if args.teacher_regions else rm.region_loss,
+              **({"distill": distill.kl_loss} if ref is not None else {})},
+        loss_weights={"chars": 0.0 if args.region_only else 1.0, "region": args.region_weight,
+                      **({"distill": args.distill_weight} if ref is not None else {})},
     )
     model.summary(print_fn=lambda s: print(s, flush=True) if "Total" in s else None)
     if args.monitor == "heldout" and not args.holdout:
         ap.error("--monitor heldout needs --holdout N")
     watch = datasets.ocr_items("dev") if args.monitor == "dev" else data.ocr_held if args.monitor == "heldout" else []
-    fit(ap, args, model, ds, steps, averager, watch, t0)
+    fit(ap, args, model, ds, steps, averager, watch, t0, fitted)
 
     def calib():
         rng = np.random.default_rng(0)

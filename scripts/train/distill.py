@@ -34,7 +34,7 @@ def reference(path: Path, x: np.ndarray) -> Any:
     if meta.get("head") != "ctc" or meta.get("context_blocks"):
         raise SystemExit(f"--distill-from {path}: expected a CTC reader without context blocks "
                          f"(its sidecar says head {meta.get('head')!r}, context {meta.get('context_blocks', 0)})")
-    ref = rm.build(len(meta["regions"]), "ctc")
+    ref: Any = rm.build(len(meta["regions"]), "ctc")
     missing = tflite_weights.to_keras(ref, tflite_weights.int8_constants(path))
     if missing:
         raise SystemExit(f"--distill-from {path}: no weights for layers {missing}")

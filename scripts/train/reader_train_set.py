@@ -42,6 +42,18 @@ class TrainSet:
     det_train: list[datasets.DetItem]
 
 
+def repeat_sets(ap: argparse.ArgumentParser, specs: list[str]) -> dict[str, int]:
+    """--repeat-set SET=K options as {SET: K}."""
+    extra = {}
+    for spec in specs:
+        name, _, k = spec.partition("=")
+        if name not in datasets.OCR_SETS + datasets.OCR_EXTRA or not k.isdigit():
+            ap.error(f"--repeat-set {spec!r}: expected SET=K with SET one of "
+                     f"{', '.join(datasets.OCR_SETS + datasets.OCR_EXTRA)}")
+        extra[name] = int(k)
+    return extra
+
+
 def _known(regs: list[str], regions: list[str]) -> list[str]:
     """The labels a region layer of ``regions`` can learn; '' for the others."""
     return [r if r in regions else "" for r in regs]

@@ -161,18 +161,6 @@ def parse_args() -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     return ap, ap.parse_args()
 
 
-def repeat_sets(ap: argparse.ArgumentParser, specs: list[str]) -> dict[str, int]:
-    """--repeat-set SET=K options as {SET: K}."""
-    extra = {}
-    for spec in specs:
-        name, _, k = spec.partition("=")
-        if name not in datasets.OCR_SETS + datasets.OCR_EXTRA or not k.isdigit():
-            ap.error(f"--repeat-set {spec!r}: expected SET=K with SET one of "
-                     f"{', '.join(datasets.OCR_SETS + datasets.OCR_EXTRA)}")
-        extra[name] = int(k)
-    return extra
-
-
 def start_from(ap: argparse.ArgumentParser, args: argparse.Namespace, model: Any, regions: list[str],
                x: np.ndarray) -> None:
     """Load what the run starts from (--init, --init-tflite or --trunk-from) into ``model``, and
@@ -236,7 +224,7 @@ def fit(ap: argparse.ArgumentParser, args: argparse.Namespace, model: Any, ds: A
 
 def main() -> None:
     ap, args = parse_args()
-    extra = repeat_sets(ap, args.repeat_set)
+    extra = train_set.repeat_sets(ap, args.repeat_set)
     t0 = time.time()
     tf = tfcommon.setup_tf(args.threads)
     import keras

@@ -48,7 +48,7 @@ class Subscriber:
 
     def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         with self.lock:
-            self.messages.append((msg.topic, msg.payload, bool(msg.retain)))
+            self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
 
     def on(self, suffix: str) -> list[Any]:
         """Decoded JSON payloads of topics ending with ``suffix``."""

@@ -43,3 +43,10 @@ class Throttled(InputError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message, status=429)
         self.retry_after_s = retry_after_s
+
+
+class DatabaseLocked(StateError):
+    """Another process (a backup tool, a ``sqlite3`` shell, a second edge-alpr) holds a database of
+    the state folder locked: the message names the file and the holder.  Raised at start (exit 1:
+    the lock goes, the unit's retry starts it) and by the outbox's reads while it lasts (its
+    delivery workers wait for it); writes of events and counts are not lost to it."""

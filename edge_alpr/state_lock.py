@@ -40,8 +40,8 @@ from types import TracebackType
 
 from .config import Config
 from .errors import ConfigError, StateError
-from .history.lock_holder import holders_of
 from .lifecycle import make_state_dir
+from .lock_holder import holders_of
 from .names import printable
 from .statedir import LOCK_FILE, opening_state, writable_folder
 

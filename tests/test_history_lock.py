@@ -25,8 +25,9 @@ from conftest import SAMPLES, RunningApi
 from test_history_faults import Clock, sighting
 from test_metrics import scrape
 
+from edge_alpr import lock_holder
 from edge_alpr.api.server import free_port
-from edge_alpr.history import lock_holder, store, waiting
+from edge_alpr.history import store, waiting
 from edge_alpr.history.config import HistoryConfig
 from edge_alpr.history.store import History
 from edge_alpr.statedir import user_name

@@ -31,7 +31,7 @@ from edge_alpr import cli as cli_mod
 from edge_alpr import config, state_lock
 from edge_alpr.api.server import free_port
 from edge_alpr.errors import StateError
-from edge_alpr.history.lock_holder import holders_of
+from edge_alpr.lock_holder import holders_of
 from edge_alpr.statedir import user_name
 from edge_alpr.stream.sources import sample_dir
 

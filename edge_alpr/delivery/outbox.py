@@ -16,7 +16,7 @@ API (all methods are thread-safe; one ``Outbox`` per process per file is enough)
     box.ack("mqtt", items[0].id)          # delivered: delete it
     box.fail("mqtt", items[0].id, "timeout")   # count an attempt (kept, retried later)
     box.stats()  # {"pending": {"mqtt": 3}, "dropped": {"mqtt": 0}, "delivered": {"mqtt": 9},
-                 #  "bytes": {"mqtt": 612}}
+                 #  "bytes": {"mqtt": 612}, "waiting": {"mqtt": 0}}  (waiting: for a lock, below)
 
 A disabled sink's events stay queued and producers keep queuing new ones (the outbox never
 refuses a ``put`` that fits the byte bound), all within the bounds, so a restart delivers
@@ -30,21 +30,34 @@ refused) and ``max_rows``.  Every event dropped or refused is counted in its sin
 The bounds, and how the space of gone events is given back to the file system, are in
 ``outbox_bounds.py``; the file's layout, and the one-time upgrade of a file an older version
 made, in ``outbox_schema.py``.
+
+Another process holding the file locked (a backup tool, a ``sqlite3`` shell with a transaction
+open: ``db_lock.py``) loses nothing and stalls nothing for long: a ``put`` waits
+``WRITE_WAIT_MS`` for the lock, then keeps its events on disk beside the file
+(``outbox_waiting.py``) until it lets go, said once per episode with the holder; reads for
+delivery (``peek``, ``ack``) raise ``DatabaseLocked`` meanwhile, which the workers wait out.
+Opening a file another process holds locked raises ``DatabaseLocked`` (a start exits 1).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import db_lock
 from ..credentials import hide_credentials
+from ..db_lock import LockEpisode, busy_timeout, is_locked, opening
+from ..errors import DatabaseLocked, StateError
 from .outbox_bounds import (
     DEFAULT_MAX_BYTES,
     MIB,
@@ -57,12 +70,15 @@ from .outbox_bounds import (
     trim_rows,
 )
 from .outbox_schema import WAL_LIMIT_BYTES, connect
+from .outbox_waiting import SUFFIX, Row, WaitingFile
 
 # what callers import from here, whichever of the outbox's modules defines it
 __all__ = ["DEFAULT_MAX_BYTES", "MIB", "RECLAIM_MIN_FREE_BYTES", "RECLAIM_STEP_BYTES",
            "WAL_LIMIT_BYTES", "Outbox", "OutboxItem"]
 
 log = logging.getLogger(__name__)
+
+WHAT = "the outbox database"  # in the lines that name its file
 
 
 @dataclass(frozen=True)
@@ -95,8 +111,18 @@ class Outbox:
         self.max_bytes = max_bytes
         self._clock = clock
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._waiting = WaitingFile(self.path.with_name(self.path.name + SUFFIX))
         # One connection guarded by a lock: writes are tiny and SQLite serialises them anyway.
-        self._db = connect(self.path)
+        with opening(self.path, WHAT):
+            self._db = connect(self.path)
+            try:
+                self._episode = LockEpisode(self._db, log, "outbox", self.path, WHAT)
+                if self._waiting:  # kept by the last run while another process held the file
+                    self._write([], Counter())
+                busy_timeout(self._db, db_lock.WRITE_WAIT_MS)
+            except BaseException:
+                self._db.close()
+                raise
         self._reclaimer = Reclaimer(self._db)
         self._lock = threading.Lock()
         self._changed = threading.Condition(threading.Lock())
@@ -110,10 +136,13 @@ class Outbox:
 
         Why one transaction: an event bound for MQTT and for webhooks is then queued for all
         of them or for none, even if the process dies in between (and it costs one fsync).
+        While another process holds the file locked they wait beside it, as durable
+        (``outbox_waiting.py``); ``StateError`` only where that file cannot be written either.
         """
         ids: list[str] = []
-        rows: list[tuple[str, str, str, bytes | None, int]] = []
-        refused: list[tuple[str, int]] = []
+        rows: list[Row] = []
+        refused: list[tuple[str, int]] = []  # larger than max_bytes: counted as dropped
+        now = self._clock()
         for sink, payload, blob in entries:
             ids.append(uuid.uuid4().hex)
             text = json.dumps(payload, separators=(",", ":"))
@@ -121,29 +150,14 @@ class Outbox:
             if size > self.max_bytes:
                 refused.append((sink, size))
             else:
-                rows.append((ids[-1], sink, text, blob, size))
+                rows.append((ids[-1], sink, now, text, blob, size))
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                now = self._clock()
-                drop_expired(self._db, now, self.max_age_s)
-                # Make room first: the new rows then reuse the pages just freed.
-                trim_bytes(self._db, self.max_bytes - sum(row[4] for row in rows), self.max_bytes)
-                self._db.executemany(
-                    "INSERT INTO outbox (id, sink, created, payload, blob, size) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    [(event_id, sink, now, text, blob, size)
-                     for event_id, sink, text, blob, size in rows],
-                )
-                trim_bytes(self._db, self.max_bytes, self.max_bytes)  # only when these rows alone are over it
-                trim_rows(self._db, self.max_rows)
-                for sink, _ in refused:
-                    count(self._db, sink, "dropped", 1)
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:  # a failed COMMIT (a full disk) ended it: that error stands
-                    self._db.execute("ROLLBACK")
-                raise
+                self._write(rows, Counter(sink for sink, _ in refused))
+            except sqlite3.Error as e:
+                if not is_locked(e):
+                    raise
+                self._keep(rows, Counter(sink for sink, _ in refused), e)
         for sink, size in refused:
             log.error("outbox: refused an event of %d bytes for %s: larger than outbox.max_bytes "
                       "(%d); counted as dropped", size, hide_credentials(sink), self.max_bytes)
@@ -151,22 +165,77 @@ class Outbox:
             self._changed.notify_all()
         return ids
 
-    def peek(self, sink: str, limit: int = 1) -> list[OutboxItem]:
-        """The oldest ``limit`` pending events of ``sink`` (expired ones are dropped first)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                drop_expired(self._db, self._clock(), self.max_age_s)
-                rows = self._db.execute(
-                    "SELECT seq, id, sink, created, attempts, payload, blob FROM outbox "
-                    "WHERE sink = ? ORDER BY seq LIMIT ?",
-                    (sink, limit),
-                ).fetchall()
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:  # a failed COMMIT (a full disk) ended it: that error stands
-                    self._db.execute("ROLLBACK")
+    def _write(self, rows: list[Row], refused: Counter[str]) -> None:
+        """One transaction (lock held): the waiting rows, then ``rows``, within the bounds."""
+        batch = [*self._waiting.rows, *rows]
+        with self._transaction():
+            drop_expired(self._db, self._clock(), self.max_age_s)
+            # Make room first: the new rows then reuse the pages just freed.
+            trim_bytes(self._db, self.max_bytes - sum(row[5] for row in batch), self.max_bytes)
+            self._db.executemany(
+                "INSERT INTO outbox (id, sink, created, payload, blob, size) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING", batch)  # moved in twice: once
+            trim_bytes(self._db, self.max_bytes, self.max_bytes)  # only when these rows alone are over it
+            trim_rows(self._db, self.max_rows)
+            for sink, n in (self._waiting.dropped + refused).items():
+                count(self._db, sink, "dropped", n)
+        waited = len(self._waiting)
+        if waited or self._waiting.dropped:
+            self._waiting.clear()
+        self._episode.cleared(f"the {waited} queued deliveries that waited in {self._waiting.path} are in the outbox"
+                              if waited else "events go into the outbox again")
+
+    def _keep(self, rows: list[Row], refused: Counter[str], error: sqlite3.Error) -> None:
+        """Another process holds the file: ``rows`` wait beside it (said once per episode)."""
+        try:
+            self._waiting.add(rows, self.max_rows, self.max_bytes)
+        except OSError as e:
+            raise StateError(f"state_dir: {len(rows)} event(s) not queued: {self._episode.text()}, and "
+                             f"{self._waiting.path} cannot be written either ({e}); free space or fix the "
+                             "permissions there") from e
+        self._waiting.dropped.update(refused)
+        self._episode.locked(error, f"events wait in {self._waiting.path} (on disk, within the outbox's "
+                                    "bounds) and go into the outbox, then to their sinks, once it lets go")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (lock held); ``ROLLBACK`` on any error."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:  # a failed COMMIT (a full disk) ended it: that error stands
+                self._db.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def _delivering(self) -> Iterator[None]:
+        """Around a read or an ack for delivery (lock held): another process's lock becomes
+        ``DatabaseLocked``, which the worker waits out (said once per episode)."""
+        try:
+            yield
+        except sqlite3.Error as e:
+            if not is_locked(e):
                 raise
+            self._episode.locked(e, f"deliveries wait for it; new events wait in {self._waiting.path}")
+            raise DatabaseLocked(f"{e}: {self._episode.text()}") from e
+        self._episode.cleared("deliveries go on")
+
+    def peek(self, sink: str, limit: int = 1) -> list[OutboxItem]:
+        """The oldest ``limit`` pending events of ``sink`` (expired ones are dropped first, and
+        those that waited for another process's lock go in first)."""
+        with self._lock:
+            with self._delivering():
+                if self._waiting:
+                    self._write([], Counter())
+                with self._transaction():
+                    drop_expired(self._db, self._clock(), self.max_age_s)
+                    rows = self._db.execute(
+                        "SELECT seq, id, sink, created, attempts, payload, blob FROM outbox "
+                        "WHERE sink = ? ORDER BY seq LIMIT ?",
+                        (sink, limit),
+                    ).fetchall()
             self._reclaimer.reclaim()
         return [
             OutboxItem(seq=r[0], id=r[1], sink=r[2], created=r[3], attempts=r[4],
@@ -177,42 +246,39 @@ class Outbox:
     def ack(self, sink: str, item_id: str) -> None:
         """Mark an event delivered: it is deleted and counted in ``delivered``."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._delivering(), self._transaction():
                 cur = self._db.execute("DELETE FROM outbox WHERE sink = ? AND id = ?", (sink, item_id))
                 if cur.rowcount:
                     count(self._db, sink, "delivered", cur.rowcount)
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:  # a failed COMMIT (a full disk) ended it: that error stands
-                    self._db.execute("ROLLBACK")
-                raise
             self._reclaimer.reclaim()
 
     def fail(self, sink: str, item_id: str, error: str) -> None:
-        """Record a failed attempt; the event stays first in its queue."""
-        with self._lock:
+        """Record a failed attempt; the event stays first in its queue (the count is skipped
+        while another process holds the file)."""
+        with self._lock, suppress(DatabaseLocked), self._delivering():
             self._db.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE sink = ? AND id = ?",
                 (error[:500], sink, item_id),
             )
 
     def stats(self) -> dict[str, dict[str, int]]:
-        """Pending, dropped and delivered counts per sink (sinks with any history), and the
-        bytes pending per sink (``bytes``: what ``max_bytes`` bounds)."""
+        """Pending, dropped and delivered counts per sink (sinks with any history), the bytes
+        pending per sink (``bytes``: what ``max_bytes`` bounds), and those of the pending that
+        wait beside the file for another process's lock (``waiting``)."""
         with self._lock:
             sizes = self._db.execute(
                 "SELECT sink, COUNT(*), SUM(size) FROM outbox GROUP BY sink").fetchall()
             pending = {sink: n for sink, n, _ in sizes}
             counters = self._db.execute("SELECT sink, dropped, delivered FROM sink_counters").fetchall()
-        sinks = set(pending) | {row[0] for row in counters}
-        dropped = {s: 0 for s in sinks}
-        delivered = {s: 0 for s in sinks}
-        for sink, drop, done in counters:
-            dropped[sink], delivered[sink] = drop, done
+        waiting = self._waiting.by_sink()  # while another process holds the file: pending too
+        sinks = set(pending) | {row[0] for row in counters} | set(waiting)
+        counted = {sink: (drop, done) for sink, drop, done in counters}
         size = {sink: total for sink, _, total in sizes}
-        return {"pending": {s: pending.get(s, 0) for s in sinks}, "dropped": dropped,
-                "delivered": delivered, "bytes": {s: size.get(s, 0) for s in sinks}}
+        return {"pending": {s: pending.get(s, 0) + waiting.get(s, (0, 0))[0] for s in sinks},
+                "dropped": {s: counted.get(s, (0, 0))[0] for s in sinks},
+                "delivered": {s: counted.get(s, (0, 0))[1] for s in sinks},
+                "bytes": {s: size.get(s, 0) + waiting.get(s, (0, 0))[1] for s in sinks},
+                "waiting": {s: waiting.get(s, (0, 0))[0] for s in sinks}}
 
     def wait(self, timeout: float) -> None:
         """Block until something is put (or ``timeout`` passes); lets workers sleep cheaply."""
@@ -225,5 +291,14 @@ class Outbox:
             self._changed.notify_all()
 
     def close(self) -> None:
+        """Close the file; events still waiting for another process's lock stay beside it, and go
+        in at the next start."""
         with self._lock:
+            if self._waiting:
+                try:
+                    self._write([], Counter())
+                except sqlite3.Error as e:
+                    why = self._episode.text() if is_locked(e) else str(e)
+                    log.warning("outbox: %d event(s) stay in %s (%s); they go into the outbox at the next start",
+                                len(self._waiting), self._waiting.path, why)
             self._db.close()

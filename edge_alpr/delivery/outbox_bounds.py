@@ -35,6 +35,7 @@ import logging
 import sqlite3
 
 from ..credentials import hide_credentials
+from ..db_lock import is_locked
 from .outbox_schema import INCREMENTAL
 
 # The outbox's lines keep one logger name, whichever of its modules writes them.
@@ -125,4 +126,6 @@ class Reclaimer:
             # The file shrinks when the WAL is copied back; passive: never waits for a reader.
             self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.Error as e:  # the events are safe; only the space waits for next time
-            log.warning("outbox: could not give back %d free page(s): %s", pages, e)
+            # another process's lock is said once per episode by the outbox
+            log.log(logging.DEBUG if is_locked(e) else logging.WARNING,
+                    "outbox: could not give back %d free page(s): %s", pages, e)

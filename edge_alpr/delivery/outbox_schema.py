@@ -21,6 +21,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from .. import db_lock
+
 # The outbox's lines keep one logger name, whichever of its modules writes them.
 log = logging.getLogger("edge_alpr.delivery.outbox")
 
@@ -59,7 +61,8 @@ _SIZE_OF_ROW = "length(CAST(payload AS BLOB)) + IFNULL(length(blob), 0)"
 def connect(path: Path) -> sqlite3.Connection:
     """The outbox file at ``path``, created or upgraded: one connection, shareable between
     threads (the caller guards it with a lock), with explicit transactions only."""
-    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
+                         timeout=db_lock.BUSY_TIMEOUT_MS / 1000)  # another's lock: waited for, then said
     try:
         _prepare(db, path)
     except BaseException:
@@ -72,7 +75,6 @@ def _prepare(db: sqlite3.Connection, path: Path) -> None:
     db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect on a new file (or at VACUUM)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")  # survive power loss, not just a crash
-    db.execute("PRAGMA busy_timeout=5000")
     db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
     db.execute(_TABLE.format(name="outbox"))
     db.execute(_COUNTERS)

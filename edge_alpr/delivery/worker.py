@@ -20,10 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..credentials import hide_credentials
+from ..errors import DatabaseLocked
 from ..supervision import DEFAULT_DEADLINE_S, Worker
 from .outbox import Outbox, OutboxItem
 
 log = logging.getLogger(__name__)
+
+LOCKED_RETRY_S = 1.0  # while another process holds the outbox locked: how often a worker looks again
 
 
 @dataclass
@@ -42,7 +45,9 @@ class DeliveryWorker(Worker):
     """Drains one sink in order: ``send(item)``, then ``ack``; on error back off and retry.
 
     A failing outbox (``sqlite3.Error`` from ``peek`` or ``ack``: a full disk, an I/O error)
-    is retried with the same backoff, logged once per outage; anything else unexpected is
+    is retried with the same backoff, logged once per outage; one another process holds locked
+    (``DatabaseLocked``) is looked at again each ``LOCKED_RETRY_S``, an event sent meanwhile
+    acknowledged then (not sent again); anything else unexpected is
     the supervisor's (``supervision.Worker``: logged with its traceback, counted, restarted).
     ``send_timeout_s``: the longest one ``send`` may take (the sink's own timeout).
     """
@@ -75,13 +80,21 @@ class DeliveryWorker(Worker):
         self.batch = batch
         self.send_timeout_s = send_timeout_s
         self.state = WorkerState()
+        self._unacked: str | None = None  # sent while another process held the outbox locked
 
     def work(self) -> None:
         backoff = self.backoff_initial_s
         while not self.stop_event.is_set():
             self.beat()
             try:
+                if self._unacked is not None:  # sent before a lock: acknowledged now, not sent again
+                    self.outbox.ack(self.sink, self._unacked)
+                    self._unacked = None
+                    self.state.sent += 1
                 items = self.outbox.peek(self.sink, self.batch)
+            except DatabaseLocked as e:
+                self._wait_for_lock(e)
+                continue
             except sqlite3.Error as e:
                 backoff = self._outbox_failed("read", e, backoff)
                 continue
@@ -104,6 +117,10 @@ class DeliveryWorker(Worker):
                     break
                 try:
                     self.outbox.ack(self.sink, item.id)
+                except DatabaseLocked as e:
+                    self._unacked = item.id
+                    self._wait_for_lock(e)
+                    break
                 except sqlite3.Error as e:  # sent: it is sent again after the outbox recovers
                     backoff = self._outbox_failed("acknowledge", e, backoff)
                     break
@@ -115,6 +132,13 @@ class DeliveryWorker(Worker):
                 self.state.outbox_failing = False
                 self.state.last_error = None
                 backoff = self.backoff_initial_s
+
+    def _wait_for_lock(self, error: DatabaseLocked) -> None:
+        """Another process holds the outbox locked (said by the outbox, once per episode): look
+        again ``LOCKED_RETRY_S`` later, not after a backoff that grew meanwhile, or stop."""
+        self.state.last_error = str(error)
+        self.beat(LOCKED_RETRY_S + self.deadline_s)
+        self.stop_event.wait(LOCKED_RETRY_S)
 
     def _outbox_failed(self, what: str, error: sqlite3.Error, backoff: float) -> float:
         """Count a failure of the outbox itself, wait out ``backoff``; the next backoff."""

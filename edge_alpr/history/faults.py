@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import statedir
+from ..db_lock import is_locked
+from ..lock_holder import locked_text
 from ..statedir import free_bytes, is_full, user_name
-from .lock_holder import locked_text
 from .schema import DATABASE
 
-SQLITE_BUSY, SQLITE_LOCKED = 5, 6  # sqlite3.h: "database is locked", "database table is locked"
 SQLITE_READONLY = 8  # sqlite3.h: "attempt to write a readonly database" (primary code)
 
 MAKING_ROOM = "the history deletes its oldest events to make room"
@@ -53,14 +53,6 @@ class Fault:
     def locked(self) -> bool:
         """Whether another process holds the database locked: the write may succeed later."""
         return self.kind == "locked"
-
-
-def is_locked(error: BaseException) -> bool:
-    """Whether ``error`` is SQLite's ``database is locked`` (busy: another connection writes)."""
-    if not isinstance(error, sqlite3.Error):
-        return False
-    code = getattr(error, "sqlite_errorcode", 0) & 0xFF  # an extended code's primary one
-    return code in (SQLITE_BUSY, SQLITE_LOCKED) or "database is locked" in str(error)
 
 
 def write_fault(error: OSError | sqlite3.Error, root: Path) -> Fault:

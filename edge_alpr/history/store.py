@@ -36,18 +36,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..db_lock import BUSY_RETRY_MS, BUSY_TIMEOUT_MS, busy_timeout
 from ..errors import ConfigError, StateError
 from ..fuzzy import normalize
+from ..lock_holder import locked_text
 from ..statedir import opening_state, writable_folder
 from .config import HistoryConfig
 from .faults import MAKING_ROOM, Fault, is_locked, write_fault
 from .images import Jpegs, images_of, write_images
-from .lock_holder import locked_text
 from .queries import EventQuery, event_of, iso, page, select_one, select_page
 from .retention import AGE_CHECK_S, BATCH, Retention
 from .schema import DATABASE, WAL_CHECKPOINT_PAGES, WAL_LIMIT_BYTES, connect
 from .sighting import Sighting, from_event
-from .waiting import BUSY_RETRY_MS, BUSY_TIMEOUT_MS, WAITING_MAX, Waiting, WaitingRoom
+from .waiting import WAITING_MAX, Waiting, WaitingRoom
 
 # what callers import from here, whichever of the history's modules defines it
 __all__ = ["AGE_CHECK_S", "ROW_OVERHEAD", "WAL_CHECKPOINT_PAGES", "WAL_LIMIT_BYTES", "EventQuery", "History",
@@ -174,11 +175,8 @@ class History:
         return True
 
     def _busy_timeout(self, ms: int) -> None:
-        try:
-            with self._lock:
-                self._db.execute(f"PRAGMA busy_timeout={ms}")
-        except sqlite3.Error as e:  # a closed database: the next write says so
-            log.debug("history: busy_timeout not set: %s", e)
+        with self._lock:
+            busy_timeout(self._db, ms)
 
     def _dropped(self, s: Sighting, fault: Fault) -> bool:
         self.skipped += 1

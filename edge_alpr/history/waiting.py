@@ -25,8 +25,6 @@ from .sighting import Sighting
 log = logging.getLogger(__name__)
 
 WAITING_MAX = 256  # sightings kept while the database is locked (about 6 MB at 25 kB each)
-BUSY_TIMEOUT_MS = 5000  # how long a write waits for another's lock (Python's sqlite3 default)
-BUSY_RETRY_MS = 100  # the same while sightings wait: a camera must not stall 5 s for each plate
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Who holds the history's SQLite database locked: what a "database is locked" error can name.
+"""Who holds a SQLite database of the service locked: what a "database is locked" error can name.
 
 Why: SQLite says only ``database is locked``; whoever reads it must guess between a second
 edge-alpr started on the same state folder, a backup tool, and a ``sqlite3`` shell left in a
@@ -9,8 +9,9 @@ every connection also holds READ locks on ``-shm`` while it has the database ope
 locks name the holder.  Nothing here may raise: it runs while reporting another error, and says
 nothing rather than something wrong (a /proc unlike Linux's, a process gone meanwhile).
 
-The state folder's own lock (``state_lock.py``: ``flock``, listed as ``FLOCK ... WRITE``) names
-its holder the same way, through ``holders_of``.
+The history, the outbox and the usage counters (``db_lock.py``) name the holder of their
+database this way; the state folder's own lock (``state_lock.py``: ``flock``, listed as
+``FLOCK ... WRITE``) names its holder the same way, through ``holders_of``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..names import printable, user_name
+from .names import printable, user_name
 
 PROGRAM = "edge-alpr"
 COMMAND_CHARS = 300  # of a holder's command line shown: enough for its options, not a screenful
@@ -88,15 +89,17 @@ def is_edge_alpr(argv: list[str]) -> bool:
     return any(a == "-m" and b.split(".")[0] == "edge_alpr" for a, b in zip(argv, argv[1:]))
 
 
-def locked_text(database: Path) -> str:
-    """What a ``database is locked`` on the history means, who holds it where known, and the fix."""
+def locked_text(database: Path, what: str = "the history database",
+                setting: str = "state_dir (or history.dir)") -> str:
+    """What a ``database is locked`` on ``database`` (``what`` it is, kept under ``setting``)
+    means, who holds it where known, and the fix."""
     found = holders(database)
-    said = f"another process holds the history database {database} locked"
-    likely = ("a second edge-alpr using the same state_dir (or history.dir), or a backup tool or sqlite3 "
+    said = f"another process holds {what} {database} locked"
+    likely = (f"a second edge-alpr using the same {setting}, or a backup tool or sqlite3 "
               "shell with a transaction open")
     if any(h.startswith(f"another {PROGRAM}") for h in found):
         return (f"{said}: {', '.join(found)}; two services on one state_dir: stop one, or give each its own "
-                "state_dir (or history.dir)")
+                f"{setting}")
     if found:
         return f"{said}: {', '.join(found)}, perhaps {likely}; let it finish, or stop it"
     return f"{said}, perhaps {likely}; let it finish, or stop it, or give each edge-alpr its own state_dir"

@@ -1,0 +1,144 @@
+"""The events queued while another process holds the outbox locked: on disk beside it until it lets go.
+
+Why a file, not memory: the outbox is the durable path of an event (``put`` returns once the
+event is on disk; a power cut, a SIGKILL or a restart loses nothing).  While a backup tool, a
+``sqlite3`` shell with a transaction open or a second process holds ``outbox.sqlite`` locked,
+``put`` writes the events to ``outbox.sqlite-waiting`` instead: one JSON line per ``put_many``,
+fsynced before it returns.  A line torn by a crash mid-write is skipped whole, so an event bound
+for several sinks reaches all of their queues or none, as a rolled-back transaction would.
+
+The outbox moves them in, oldest first and ahead of any newer event, in the transaction of its
+next write once the lock goes (a ``put``, a delivery worker's ``peek``, ``close``, or the next
+start), then deletes the file; a crash between the two moves them again, and their ids (``ON
+CONFLICT (id) DO NOTHING``) keep each once.  Bounded as the outbox is: past its ``max_rows`` or ``max_bytes``
+waiting, the oldest make way (the file is rewritten without them), counted as dropped once they
+can be, and said once per episode.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..credentials import hide_credentials
+
+# The outbox's lines keep one logger name, whichever of its modules writes them.
+log = logging.getLogger("edge_alpr.delivery.outbox")
+
+SUFFIX = "-waiting"  # beside the database: outbox.sqlite-waiting (copied with it by outbox.sqlite*)
+Row = tuple[str, str, float, str, bytes | None, int]  # id, sink, created, payload JSON, blob, size
+
+
+class WaitingFile:
+    """The waiting rows, oldest first, in memory and in ``path``; not thread-safe (the outbox's
+    lock serialises its callers)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: list[Row] = self._load()
+        self.dropped: Counter[str] = Counter()  # per sink: not yet counted in the outbox's file
+        self._overflowed = False  # the drop of this episode was said
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add(self, rows: Sequence[Row], max_rows: int, max_bytes: int) -> None:
+        """Keep ``rows`` after the others, on disk when this returns (else ``OSError``, and
+        nothing is kept); the oldest make way past ``max_rows`` or ``max_bytes``."""
+        kept = [*self.rows, *rows]
+        over = max(0, len(kept) - max_rows)
+        total = sum(row[5] for row in kept[over:])
+        while over < len(kept) and total > max_bytes:
+            total -= kept[over][5]
+            over += 1
+        if over:
+            self._rewrite(kept[over:])
+            self._dropped(kept[:over], max_rows, max_bytes)
+            self.rows = kept[over:]
+        else:
+            self._write(self.path, [rows], "ab")
+            self.rows = kept
+
+    def clear(self) -> None:
+        """All are in the outbox: forget them, and the file."""
+        self.rows, self._overflowed = [], False
+        self.dropped.clear()
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as e:  # moved again at the next write or start: their ids keep each once
+            log.warning("outbox: cannot remove %s (%s); its events, already in the outbox, are not queued twice",
+                        self.path, e)
+
+    def by_sink(self) -> dict[str, tuple[int, int]]:
+        """Per sink: how many wait, and their bytes."""
+        out: dict[str, tuple[int, int]] = {}
+        for row in self.rows:
+            n, size = out.get(row[1], (0, 0))
+            out[row[1]] = (n + 1, size + row[5])
+        return out
+
+    def _dropped(self, gone: list[Row], max_rows: int, max_bytes: int) -> None:
+        by_sink = Counter(row[1] for row in gone)
+        self.dropped.update(by_sink)
+        if not self._overflowed:
+            log.warning("outbox: the lock on the outbox lasts: dropped the oldest waiting event(s) (%s) to stay "
+                        "within max_rows (%d) and max_bytes (%d); the oldest make way until it lets go",
+                        ", ".join(f"{n} of {hide_credentials(s)}" for s, n in by_sink.items()), max_rows, max_bytes)
+            self._overflowed = True
+
+    def _rewrite(self, rows: list[Row]) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        self._write(tmp, [rows], "wb")
+        os.replace(tmp, self.path)
+        _sync_folder(self.path.parent)
+
+    def _write(self, path: Path, groups: list[Sequence[Row]], mode: str) -> None:
+        new = not path.exists()
+        text = "".join(json.dumps({"rows": [_encoded(row) for row in rows]}) + "\n" for rows in groups)
+        with open(path, mode) as f:
+            f.write(text.encode())
+            f.flush()
+            os.fsync(f.fileno())
+        if new:
+            _sync_folder(path.parent)
+
+    def _load(self) -> list[Row]:
+        try:
+            lines = self.path.read_bytes().splitlines()
+        except FileNotFoundError:
+            return []
+        rows: list[Row] = []
+        for number, line in enumerate(lines, 1):
+            try:
+                rows.extend(_decoded(item) for item in json.loads(line)["rows"])
+            except (ValueError, KeyError, TypeError, IndexError) as e:  # torn by a crash mid-write
+                log.warning("outbox: %s line %d skipped (%s: written when the process died?); its event(s) "
+                            "reached no queue", self.path, number, type(e).__name__)
+        return rows
+
+
+def _encoded(row: Row) -> list[object]:
+    event_id, sink, created, text, blob, size = row
+    return [event_id, sink, created, text, base64.b64encode(blob).decode() if blob is not None else None, size]
+
+
+def _decoded(item: list[object]) -> Row:
+    event_id, sink, created, text, blob, size = item
+    if not (isinstance(event_id, str) and isinstance(sink, str) and isinstance(created, int | float)
+            and isinstance(text, str) and isinstance(size, int) and (blob is None or isinstance(blob, str))):
+        raise TypeError("a row of unexpected types")
+    return event_id, sink, float(created), text, base64.b64decode(blob) if blob is not None else None, size
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a new or renamed file's name durable too (its folder's entry)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -100,6 +100,25 @@ def test_a_locked_history_keeps_every_event_and_names_the_holder(tmp_path: Path,
         history.close()
 
 
+def test_the_first_event_of_a_lock_waits_half_a_second_not_sqlites_five(tmp_path: Path) -> None:
+    """No ``quick`` fixture: the real waits.  A start waits 5 s for a lock (then exits 1), but a
+    camera's write must not stall that long before its event is kept in memory."""
+    root = tmp_path / "h"
+    history = History(HistoryConfig(min_free_bytes=0), root, clock=Clock())
+    try:
+        assert history.publish(sighting(0))
+        with held(root / "history.sqlite"):
+            started = time.monotonic()
+            assert history.publish(sighting(1))
+            first = time.monotonic() - started
+            assert first < 2.0, f"the first event of the episode waited {first:.1f} s"
+            assert history.get("ev-000001") is None  # it waits in memory
+        assert history.publish(sighting(2))
+        assert history.stats()["events"] == 3
+    finally:
+        history.close()
+
+
 def test_events_waiting_for_the_lock_are_stored_by_the_next_query(tmp_path: Path, quick: None) -> None:
     """No plate for hours after the lock went: a look at the history stores what waited."""
     history = History(HistoryConfig(min_free_bytes=0), tmp_path / "h", clock=Clock())

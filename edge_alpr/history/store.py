@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..db_lock import BUSY_RETRY_MS, BUSY_TIMEOUT_MS, busy_timeout
+from ..db_lock import BUSY_RETRY_MS, BUSY_TIMEOUT_MS, WRITE_WAIT_MS, busy_timeout
 from ..errors import ConfigError, StateError
 from ..fuzzy import normalize
 from ..lock_holder import locked_text
@@ -71,7 +71,8 @@ class History:
         self._clock = clock
         self._lock = threading.Lock()  # the database's
         self._order = threading.Lock()  # the writers': the waiting sightings go in first, in order
-        self._db = connect(root / DATABASE, BUSY_TIMEOUT_MS / 1000)
+        self._db = connect(root / DATABASE, BUSY_TIMEOUT_MS / 1000)  # a start waits as long for a lock
+        busy_timeout(self._db, WRITE_WAIT_MS)  # a camera's write does not: past it the event waits
         self._bounds = Retention(self._db, cfg, root, self.images, clock,
                                  free_bytes or (lambda p: shutil.disk_usage(p).free))
         self.stored = 0  # this process: events kept and dropped (no room, errors)
@@ -156,7 +157,7 @@ class History:
 
     def _locked(self, s: Sighting, fault: Fault) -> None:
         """Another process holds the database: said once per episode; the next tries wait for
-        the lock ``BUSY_RETRY_MS`` only (SQLite's 5 s for each plate would stall the camera)."""
+        the lock ``BUSY_RETRY_MS`` only (the first waited ``WRITE_WAIT_MS``, not a start's 5 s)."""
         if self._failing != fault.kind:
             log.warning("history: event %s of %s waits to be stored (%s); %s; the events wait in memory "
                         "meanwhile (at most %d) and are stored once it lets go", s.id, s.camera_id,
@@ -171,7 +172,7 @@ class History:
             return True
         if not self._waiting.offer(self._keep):
             return False
-        self._busy_timeout(BUSY_TIMEOUT_MS)  # a lock met again is waited for as at first
+        self._busy_timeout(WRITE_WAIT_MS)  # a lock met again is waited for as at first
         return True
 
     def _busy_timeout(self, ms: int) -> None:

@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw
 from ..delivery.mqtt import MQTT_SINK
 from ..delivery.worker import DeliveryWorker
 from ..stream.config import describe_source
+from ..stream.health import camera_health
 from ..stream.loop import CameraLoop
 
 if TYPE_CHECKING:
@@ -32,6 +33,10 @@ VIEW_WIDTH = 640
 BOX_COLOUR = (255, 196, 0)
 MATCH_COLOUR = (230, 40, 40)
 ZONE_COLOUR = (80, 200, 255)
+# the camera's health state (``stream/health.py``, as in /info/ and MQTT) in the table's words,
+# and its row's class: green while frames arrive, red while the source cannot open or hung
+SHOWN_STATE = {"ended": "source ended", "starting": "starting (no frame yet)"}
+STATE_CLASS = {"streaming": "ok", "starting": "muted", "ended": "muted"}  # else "bad"
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,7 @@ class CameraView:
     index: int
     id: str
     source: str
-    state: str
+    state: str  # one of stream.health.STATES
     fps: float  # recognised frames per second (over the last 10 s or more)
     capture_fps: float
     frames_read: int
@@ -51,8 +56,17 @@ class CameraView:
     lag_s: float
     last_frame_s: float | None  # seconds since the newest captured frame
     crashes: int
+    errors: int  # frames not recognised + failures to open or read the source
     last_error: str | None
     has_view: bool
+
+    @property
+    def shown_state(self) -> str:
+        return SHOWN_STATE.get(self.state, self.state)
+
+    @property
+    def row_class(self) -> str:
+        return STATE_CLASS.get(self.state, "bad")
 
 
 def cameras(ctx: ApiContext) -> list[CameraLoop]:
@@ -61,22 +75,19 @@ def cameras(ctx: ApiContext) -> list[CameraLoop]:
 
 
 def camera_views(ctx: ApiContext) -> list[CameraView]:
-    """What the console shows of each camera: its source in a few words, state, rates and counters."""
+    """What the console shows of each camera: its source in a few words, the health state that
+    ``/info/`` and MQTT report (a camera that cannot open is ``reconnecting``, then ``failed``,
+    never ``running``), rates and counters."""
     out = []
     now = time.time()
     for i, loop in enumerate(cameras(ctx)):
-        stats, worker = loop.stats, loop.describe()
-        capture = loop.capture.describe()
-        state = "source ended" if stats.ended else worker["state"]
-        if state == "running" and capture["state"] not in ("running", "stopped"):
-            state = f"capture {capture['state']}"
+        stats, health = loop.stats, camera_health(loop)
         out.append(CameraView(
-            i, loop.camera.id, describe_source(loop.camera.source), state,
+            i, loop.camera.id, describe_source(loop.camera.source), health["state"],
             stats.processed_rate.rate(), stats.read_rate.rate(),
             stats.frames_read, stats.frames_processed, stats.frames_dropped, stats.events,
             stats.lag_s, None if stats.last_frame_at is None else max(0.0, now - stats.last_frame_at),
-            worker["crashes"] + capture["crashes"], worker["last_error"] or capture["last_error"],
-            loop.latest is not None))
+            health["crashes"], health["errors"], health["last_error"], loop.latest is not None))
     return out
 
 

@@ -1,19 +1,23 @@
 % if not cameras:
 <p class="muted">No camera runs in this process (<code>edge-alpr serve</code>, or <code>stream.enabled</code> is false).</p>
 % else:
-<table>
+<table class="cards">
 <thead><tr><th>Camera</th><th>Source</th><th>State</th><th>fps</th><th>Captured fps</th>
 <th>Frames read / recognised / dropped</th><th>Lag</th><th>Last frame</th><th>Events</th></tr></thead>
 <tbody>
 % for c in cameras:
-<tr class="{{"ok" if c.state == "running" else "muted" if c.state == "source ended" else "bad"}}">
-  <td>{{c.id}}</td><td>{{c.source}}</td>
-  <td>{{c.state}}{{f" ({c.crashes} restarts: {c.last_error})" if c.crashes else ""}}</td>
-  <td class="num">{{f"{c.fps:.1f}"}}</td><td class="num">{{f"{c.capture_fps:.1f}"}}</td>
-  <td class="num">{{c.frames_read}} / {{c.frames_processed}} / {{c.frames_dropped}}</td>
-  <td class="num">{{f"{c.lag_s:.2f} s"}}</td>
-  <td class="num">{{"never" if c.last_frame_s is None else f"{c.last_frame_s:.0f} s ago"}}</td>
-  <td class="num">{{c.events}}</td>
+<tr class="{{c.row_class}}" data-state="{{c.state}}">
+  <td data-label="Camera">{{c.id}}</td><td data-label="Source">{{c.source}}</td>
+  <td data-label="State">{{c.shown_state}}{{f", {c.crashes} restarts" if c.crashes else ""}}
+  % if c.last_error:
+    <span class="detail">{{f"{c.errors} errors, the last: " if c.errors else "last error: "}}{{c.last_error}}</span>
+  % end
+  </td>
+  <td class="num" data-label="fps">{{f"{c.fps:.1f}"}}</td><td class="num" data-label="Captured fps">{{f"{c.capture_fps:.1f}"}}</td>
+  <td class="num" data-label="Read / recognised / dropped">{{c.frames_read}} / {{c.frames_processed}} / {{c.frames_dropped}}</td>
+  <td class="num" data-label="Lag">{{f"{c.lag_s:.2f} s"}}</td>
+  <td class="num" data-label="Last frame">{{"never" if c.last_frame_s is None else f"{c.last_frame_s:.0f} s ago"}}</td>
+  <td class="num" data-label="Events">{{c.events}}</td>
 </tr>
 % end
 </tbody>

@@ -51,7 +51,7 @@ def test_page_shows_cameras_events_matches_views_and_health(tmp_path: Path, reco
         # hostile names are shown as text, never as markup
         assert "<script>document" not in page and "<img src=x" not in page and "<b>" not in page
         assert "&lt;script&gt;document.title=1&lt;/script&gt;&lt;img src=x onerror=&quot;" in page
-        assert f"<td>{CAMERA.replace('<', '&lt;').replace('>', '&gt;')}</td>" in page
+        assert f'<td data-label="Camera">{CAMERA.replace("<", "&lt;").replace(">", "&gt;")}</td>' in page
         assert "the bundled sample images" in page and "source ended" in page
         assert "No MQTT broker or webhook is configured" in page
         assert f"History</dt><dd>{len(rows)} events" in page
@@ -222,7 +222,7 @@ def test_older_events_page_by_page_keeping_the_search(api_factory: Callable[...,
     assert 55 <= total <= 100
 
     def cameras(html: str) -> list[str]:
-        return re.findall(r"</time></td><td>(cam\d\d)</td>", html)
+        return re.findall(r"</time></td><td data-label=\"Camera\">(cam\d\d)</td>", html)
 
     first = requests.get(f"{api.url}/", timeout=10).text
     assert len(_rows(first)) == 50 and "Newest events" not in first

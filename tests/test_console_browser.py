@@ -5,7 +5,9 @@ It logs in through the form, sees the recent events and the watch-list match, se
 that arrives after the page loaded (the page's script refreshed it), sees the camera's live
 view, checks that the hostile watch-list label ran no script, creates a watch list and adds a
 plate through the page (the script's writes carry the CSRF token), and saves a screenshot;
-``EDGE_ALPR_CONSOLE_SCREENSHOT=docs/console.png make test-browser`` keeps it.
+``EDGE_ALPR_CONSOLE_SCREENSHOT=docs/console.png make test-browser`` keeps it.  Then at a
+phone's width (390 px) no cell lies past the screen's edge and the match is labelled, and with
+JavaScript off the page says so, shows the events (times in UTC) and hides the edit controls.
 
 Marked ``browser``: skipped, saying why, where Chromium (Debian: ``apt-get install chromium``)
 or ``websocket-client`` (the test extra) is missing.
@@ -105,3 +107,23 @@ def test_console_in_chromium(tmp_path: Path, recognizer: Any, monkeypatch: pytes
         keep = os.environ.get("EDGE_ALPR_CONSOLE_SCREENSHOT")
         if keep:
             shutil.copyfile(tmp_path / "console.png", keep)
+
+        # at a phone's width nothing is cut off: each table row becomes a card of labelled cells
+        browser.call("Emulation.setDeviceMetricsOverride", width=390, height=844, deviceScaleFactor=1,
+                     mobile=True)
+        browser.open(f"{url}/")
+        assert browser.evaluate("document.documentElement.scrollWidth") <= 390
+        assert browser.evaluate("[...document.querySelectorAll('#cameras td, #events td, #health td')]"
+                                ".filter(td => td.getBoundingClientRect().right > innerWidth + 0.5).length") == 0
+        labels = browser.evaluate("[...document.querySelectorAll('#events tr.match td')].map("
+                                  "td => [getComputedStyle(td, '::before').content, td.innerText])")
+        assert ['"Watch list"', True] in [[label, "deny" in text] for label, text in labels]
+
+        # without JavaScript the page says what works, and offers no control that needs the script
+        browser.call("Emulation.setScriptExecutionDisabled", value=True)
+        browser.open(f"{url}/")
+        assert "reload it" in browser.evaluate("document.querySelector('p.noscript').innerText")
+        assert browser.evaluate("getComputedStyle(document.querySelector('form[data-action=create]')).display") \
+            == "none"
+        assert browser.evaluate("document.querySelectorAll('#events tr[data-event]').length") == kept + 1
+        assert browser.evaluate("document.querySelector('#events time').textContent").endswith("Z")  # UTC

@@ -2,21 +2,27 @@
 test checks the same in Chromium where it is installed).
 
 A camera that cannot open is shown as the health state ``/info/`` and MQTT report
-(``reconnecting``, then ``failed``, in red with its error), never as ``running``.
+(``reconnecting``, then ``failed``, in red with its error), never as ``running``; a camera with
+no frame yet says so instead of a broken image; every cell of a wide table carries its column's
+name, which the phone layout shows beside it; the page says what works without JavaScript and
+does not offer the watch-list controls that need it.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+from html.parser import HTMLParser
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import requests
+from conftest import RunningApi
 from waiting import wait_for
 
-from edge_alpr.api.console import Console
-from edge_alpr.api.console_status import camera_views
+from edge_alpr.api.console import FILES, SECURITY_HEADERS, Console
+from edge_alpr.api.console_status import CameraView, camera_views
 from edge_alpr.api.server import free_port
 from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.health import camera_state
@@ -27,6 +33,45 @@ from edge_alpr.stream.sources import open_source
 def _console(loops: list[CameraLoop] | None = None) -> Console:
     ctx = SimpleNamespace(supervisor=SimpleNamespace(workers=lambda: list(loops or [])))
     return Console(ctx, None)  # type: ignore[arg-type]  # rendering reads neither further
+
+
+class _Tables(HTMLParser):
+    """Each ``table.cards``: its header names and, per body row, each cell's ``data-label``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[tuple[list[str], list[list[str | None]]]] = []
+        self._where = ""  # "th" inside a header cell, "tbody" inside a table's body
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "table" and "cards" in (a.get("class") or "").split():
+            self.tables.append(([], []))
+        elif not self.tables:
+            return
+        elif tag == "th":
+            self._where = "th"
+            self.tables[-1][0].append("")
+        elif tag == "tbody":
+            self._where = "tbody"
+        elif tag == "tr" and self._where == "tbody":
+            self.tables[-1][1].append([])
+        elif tag == "td" and self._where == "tbody":
+            self.tables[-1][1][-1].append(a.get("data-label"))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("th", "tbody"):
+            self._where = ""
+
+    def handle_data(self, data: str) -> None:
+        if self._where == "th":
+            self.tables[-1][0][-1] += data
+
+
+def _cards(html: str) -> list[tuple[list[str], list[list[str | None]]]]:
+    parser = _Tables()
+    parser.feed(html)
+    return parser.tables
 
 
 def test_a_camera_that_cannot_open_is_shown_failing_never_running() -> None:
@@ -58,4 +103,73 @@ def test_a_camera_that_cannot_open_is_shown_failing_never_running() -> None:
     state = re.search(r'<td data-label="State">(.*?)</td>', html, re.S)
     assert state is not None and "reconnecting" in state.group(1)
     assert re.search(r'class="detail">\d+ errors, the last: cannot open', state.group(1)), state.group(1)
+
+
+def _view(**changes: Any) -> CameraView:
+    values: dict[str, Any] = dict(
+        index=0, id="gate", source="rtsp://cam/1", state="streaming", fps=4.0, capture_fps=10.0,
+        frames_read=100, frames_processed=40, frames_dropped=60, events=3, lag_s=0.1,
+        last_frame_s=0.5, crashes=0, errors=0, last_error=None, has_view=True)
+    return CameraView(**{**values, **changes})
+
+
+def test_every_cell_of_a_wide_table_is_labelled_for_phones() -> None:
+    console = _console()
+    event = {"id": "e1", "timestamp": "2024-05-01T10:00:00.000Z", "camera_id": "gate",
+             "plate": "b144mos", "score": 0.99, "source": "camera",
+             "images": {"plate": "/v1/events/e1/plate.jpg", "scene": "/v1/events/e1/scene.jpg"},
+             "match": {"list": "deny", "plate": "B144M0S", "label": "Stolen van", "distance": 0.5}}
+    sink = {"sink": "webhook http://h/", "state": "failing", "pending": 6, "delivered": 0,
+            "dropped": 0, "failures": 5, "last_error": "URLError: refused"}
+    parts = {
+        "events": console.render("events", events=[event, {**event, "id": "e2", "match": None}],
+                                 enabled=True, error="", searching=False, older="", newest=""),
+        "cameras": console.render("cameras", cameras=[_view(), _view(index=1, id="door", state="failed",
+                                                                     errors=3, last_error="cannot open")]),
+        "health": console.render("health", sinks=[sink]),
+    }
+    for name, html in parts.items():
+        tables = _cards(html)
+        assert len(tables) == 1, name
+        headers, rows = tables[0]
+        assert len(rows) >= 1 and all(h.strip() for h in headers), (name, headers)  # no blank header
+        for cells in rows:
+            assert len(cells) == len(headers) and all(cells), (name, cells)
+    css = (FILES / "console.css").read_text()
+    phone = css[css.index("@media (max-width: 640px)"):]
+    assert "table.cards thead { display: none; }" in phone and "content: attr(data-label)" in phone
+
+
+def test_a_camera_without_a_frame_says_so_instead_of_a_broken_image() -> None:
+    console = _console()
+    html = console.render("page", version="x", csrf="c", logout=False, refresh_s=3,
+                          filters=dict.fromkeys(("plate", "distance", "camera", "since", "until", "list"), ""),
+                          views=[_view(has_view=False), _view(index=1, id="door")], csv_url="/",
+                          parts=dict.fromkeys(("cameras", "events", "lists", "counters", "health"), ""))
+    figures = re.findall(r"<figure>.*?</figure>", html, re.S)
+    assert len(figures) == 2
+    assert re.search(r'<img class="view"[^>]*\shidden>', figures[0])
+    assert '<p class="noview muted" >No frame recognised yet.</p>' in figures[0]
+    assert '<p class="noview muted" hidden>' in figures[1] and " hidden>" not in figures[1].split("<p")[0]
+    # the hidden attribute must win over the sheet's display rules (img.view is display: block)
+    assert "[hidden] { display: none !important; }" in (FILES / "console.css").read_text()
+
+
+def test_the_page_says_what_works_without_javascript(api: RunningApi) -> None:
+    page = requests.get(f"{api.url}/", timeout=10)
+    assert page.status_code == 200
+    head = page.text.split("</head>")[0]
+    assert '<noscript><link rel="stylesheet" href="/console/static/noscript.css"></noscript>' in head
+    banner = re.search(r'<noscript><p class="noscript">(.*?)</p></noscript>', page.text, re.S)
+    assert banner is not None and "reload" in banner.group(1) and "/v1/watchlists/" in banner.group(1)
+    assert page.headers["Content-Security-Policy"] == SECURITY_HEADERS["Content-Security-Policy"]
+    # no list yet: the section says so, and the form to make one is labelled
+    assert "No watch lists yet" in page.text
+    assert re.search(r'<label>New list <input name="name"', page.text)
+
+    sheet = requests.get(f"{api.url}/console/static/noscript.css", timeout=10)
+    assert sheet.status_code == 200 and sheet.headers["Content-Type"] == "text/css; charset=utf-8"
+    assert sheet.headers["X-Content-Type-Options"] == "nosniff"
+    assert "form[data-action], button[data-action], .scripted { display: none; }" in sheet.text
+    assert requests.get(f"{api.url}/console/static/other.css", timeout=10).status_code == 404
 

@@ -48,7 +48,8 @@ REFRESH_S = 3
 MAX_FORM_BYTES = 4096
 MAX_CAMERA_DIGITS = 6  # a camera number longer than this names no camera
 FILTERS = ("plate", "distance", "camera", "since", "until", "list")
-STATIC = {"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8"}
+STATIC = {"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8",
+          "noscript.css": "text/css; charset=utf-8"}  # linked from a <noscript>: without script
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
                                "img-src 'self'; connect-src 'self'; form-action 'self'; "

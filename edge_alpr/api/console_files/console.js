@@ -52,11 +52,17 @@
     document.body.dataset.refreshed = String(Date.now());
   }
 
-  // Load each camera's newest view off-screen, then swap it in (no flicker, no broken icon).
+  // Load each camera's newest view off-screen, then swap it in (no flicker, no broken icon);
+  // the "no frame yet" note goes once there is one.
   function refreshViews() {
     for (const img of document.querySelectorAll("img.view")) {
       const next = new Image();
-      next.onload = () => { img.src = next.src; img.hidden = false; };
+      next.onload = () => {
+        img.src = next.src;
+        img.hidden = false;
+        const none = img.parentElement.querySelector(".noview");
+        if (none) none.hidden = true;
+      };
       next.src = img.dataset.src + "?t=" + Date.now();
     }
   }

@@ -5,26 +5,26 @@
 % elif not events:
 <p class="muted">{{"No event matches the search." if searching else "No events yet."}}</p>
 % else:
-<table class="events">
-<thead><tr><th>Time</th><th>Camera</th><th>Plate</th><th></th><th>Score</th><th>Watch list</th><th>Source</th></tr></thead>
+<table class="events cards">
+<thead><tr><th>Time</th><th>Camera</th><th>Plate</th><th>Crop</th><th>Score</th><th>Watch list</th><th>Source</th></tr></thead>
 <tbody>
 % for e in events:
 % m = e["match"]
 <tr class="{{"match" if m else ""}}" data-event="{{e["id"]}}">
-  <td><time datetime="{{e["timestamp"]}}">{{e["timestamp"].replace("T", " ")}}</time></td><td>{{e["camera_id"]}}</td>
-  <td class="plate">{{e["plate"].upper()}}{{f" (distance {e['distance']:g})" if "distance" in e else ""}}</td>
-  <td>
+  <td data-label="Time"><time datetime="{{e["timestamp"]}}">{{e["timestamp"].replace("T", " ")}}</time></td><td data-label="Camera">{{e["camera_id"]}}</td>
+  <td data-label="Plate" class="plate">{{e["plate"].upper()}}{{f" (distance {e['distance']:g})" if "distance" in e else ""}}</td>
+  <td data-label="Crop">
   % if e["images"]["plate"]:
     <a href="{{e["images"]["scene"] or e["images"]["plate"]}}"><img class="crop" src="{{e["images"]["plate"]}}" alt="plate {{e["plate"]}}" loading="lazy"></a>
   % end
   </td>
-  <td class="num">{{f"{e['score']:.2f}"}}</td>
-  <td>
+  <td class="num" data-label="Score">{{f"{e['score']:.2f}"}}</td>
+  <td data-label="Watch list">
   % if m:
     <span class="tag">{{m["list"]}}</span> {{m["label"]}} ({{m["plate"]}}, {{f"{m['distance']:g}"}})
   % end
   </td>
-  <td>{{e["source"]}}</td>
+  <td data-label="Source">{{e["source"]}}</td>
 </tr>
 % end
 </tbody>

@@ -1,14 +1,14 @@
 % if not sinks:
 <p class="muted">No MQTT broker or webhook is configured: events are only kept here.</p>
 % else:
-<table>
+<table class="cards">
 <thead><tr><th>Sink</th><th>State</th><th>Queued</th><th>Delivered</th><th>Dropped</th><th>Last error</th></tr></thead>
 <tbody>
 % for s in sinks:
 <tr class="{{"ok" if s["state"] == "ok" else "bad"}}">
-  <td>{{s["sink"]}}</td><td>{{s["state"]}}{{f" ({s['failures']} failures)" if s["failures"] else ""}}</td>
-  <td class="num">{{s["pending"]}}</td><td class="num">{{s["delivered"]}}</td>
-  <td class="num">{{s["dropped"]}}</td><td>{{s["last_error"] or ""}}</td>
+  <td data-label="Sink">{{s["sink"]}}</td><td data-label="State">{{s["state"]}}{{f" ({s['failures']} failures)" if s["failures"] else ""}}</td>
+  <td class="num" data-label="Queued">{{s["pending"]}}</td><td class="num" data-label="Delivered">{{s["delivered"]}}</td>
+  <td class="num" data-label="Dropped">{{s["dropped"]}}</td><td data-label="Last error">{{s["last_error"] or ""}}</td>
 </tr>
 % end
 </tbody>

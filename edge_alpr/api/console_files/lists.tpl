@@ -1,6 +1,9 @@
 % if lists is None:
 <p class="muted">Watch lists are not available here.</p>
 % else:
+% if not lists:
+<p class="muted">No watch lists yet: add them to the config file (<code>watchlists</code>)<span class="scripted"> or create one below</span>.</p>
+% end
 % for wl in lists:
 <div class="list" data-list="{{wl.name}}">
   <h3>{{wl.name}} <span class="muted">max distance {{f"{wl.max_distance:g}"}}, {{matches.get(wl.name, 0)}} {{"match" if matches.get(wl.name, 0) == 1 else "matches"}} since start{{", from the config file (read-only)" if wl.source == "config" else ""}}</span></h3>
@@ -26,7 +29,7 @@
 </div>
 % end
 <form data-action="create" class="inline">
-  <input name="name" placeholder="new list" required pattern="[A-Za-z0-9_\-]{1,32}" maxlength="32" size="10">
+  <label>New list <input name="name" placeholder="name" required pattern="[A-Za-z0-9_\-]{1,32}" maxlength="32" size="10"></label>
   <label>max distance <input name="max_distance" type="number" min="0" max="3" step="0.5" value="1"></label>
   <button type="submit">Create</button>
 </form>

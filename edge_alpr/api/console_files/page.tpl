@@ -6,6 +6,7 @@
 <meta name="csrf-token" content="{{csrf}}">
 <title>edge-alpr console</title>
 <link rel="stylesheet" href="/console/static/console.css">
+<noscript><link rel="stylesheet" href="/console/static/noscript.css"></noscript>
 <script src="/console/static/console.js" defer></script>
 </head>
 <body data-refresh-s="{{refresh_s}}">
@@ -18,6 +19,7 @@
   % end
 </header>
 <p id="message" role="status"></p>
+<noscript><p class="noscript">JavaScript is off: this page shows the state at the time it was loaded (reload it to see newer events), times are in UTC, and the watch lists can only be read here (edit them through <code>/v1/watchlists/</code>).</p></noscript>
 <main>
 <section class="wide">
   <h2>Cameras</h2>
@@ -28,6 +30,7 @@
       <img class="view" data-src="/console/cameras/{{v.index}}/view.jpg"
            src="/console/cameras/{{v.index}}/view.jpg" alt="newest frame of camera {{v.id}}"
            {{"" if v.has_view else "hidden"}}>
+      <p class="noview muted" {{"hidden" if v.has_view else ""}}>No frame recognised yet.</p>
       <figcaption>{{v.id}}</figcaption>
     </figure>
   % end

@@ -92,7 +92,9 @@ def camera_views(ctx: ApiContext) -> list[CameraView]:
 
 
 def sinks(ctx: ApiContext) -> list[dict[str, Any]]:
-    """Per sink (MQTT, each webhook): state, queued, delivered, dropped and the last error."""
+    """Per sink (MQTT, each webhook): state, queued, delivered, dropped and the last error, in a
+    few words (``last_error``: ``connection refused by 127.0.0.1:9``) and exactly (``detail``,
+    the type and message of the exception, for the cell's hover text)."""
     stats = ctx.webhooks.outbox.stats() if ctx.webhooks is not None else \
         {"pending": {}, "delivered": {}, "dropped": {}, "bytes": {}}
     out = []
@@ -104,12 +106,14 @@ def sinks(ctx: ApiContext) -> list[dict[str, Any]]:
                         "pending": stats["pending"].get(w.sink, 0),
                         "delivered": stats["delivered"].get(w.sink, 0),
                         "dropped": stats["dropped"].get(w.sink, 0),
-                        "failures": s.consecutive_failures, "last_error": s.last_error})
+                        "failures": s.consecutive_failures, "last_error": s.last_reason or s.last_error,
+                        "detail": s.last_error})
     for hook in ctx.webhooks.status() if ctx.webhooks is not None else []:
         out.append({"sink": f"webhook {hook['target']}", "state": hook["state"],
                     "pending": hook["pending"], "delivered": hook["delivered"],
                     "dropped": hook["dropped"], "failures": hook["consecutive_failures"],
-                    "last_error": hook["last_error"]})
+                    "last_error": hook["last_reason"] or hook["last_error"],
+                    "detail": hook["last_error"]})
     return out
 
 

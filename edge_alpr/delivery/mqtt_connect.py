@@ -12,9 +12,7 @@ carries the reason too.
 
 from __future__ import annotations
 
-import errno
 import logging
-import socket
 import ssl
 import threading
 import time
@@ -26,6 +24,7 @@ import paho.mqtt.client as mqtt
 
 from ..configutil import resolve_secret
 from ..errors import ConfigError
+from . import failures
 from .mqtt_config import MqttConfig
 
 # the publisher's logger: the connection is the publisher's story in the log
@@ -86,30 +85,32 @@ class Why(NamedTuple):
 
 
 def why_failed(error: BaseException | None, cfg: MqttConfig, timeout_s: float) -> Why:
-    """A failed attempt to connect (name lookup, TCP, TLS handshake), from its exception."""
-    if isinstance(error, socket.gaierror):
+    """A failed attempt to connect (name lookup, TCP, TLS handshake), from its exception (sorted
+    by ``failures.kind``, as every sink's errors are)."""
+    found = failures.kind(error, tls=cfg.tls)
+    if found == failures.NAME and isinstance(error, OSError):
         return Why(f"name lookup of {cfg.host!r} failed ({error.strerror})",
                    "check mqtt.host: its spelling, and that this machine's DNS knows the name "
                    "(or give the broker's IP address)")
-    if isinstance(error, ConnectionRefusedError):
+    if found == failures.REFUSED:
         return Why("connection refused (nothing listens on that port)",
                    "start the broker, or set mqtt.host and mqtt.port to where it listens")
-    if isinstance(error, ssl.SSLCertVerificationError):
-        if error.verify_code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
-            return Why(f"TLS: the broker's certificate does not name {cfg.host!r} ({error.verify_message})",
-                       "set mqtt.host to a name the certificate has, or mqtt.tls_insecure: true")
+    if found == failures.TLS_NAME and isinstance(error, ssl.SSLCertVerificationError):
+        return Why(f"TLS: the broker's certificate does not name {cfg.host!r} ({error.verify_message})",
+                   "set mqtt.host to a name the certificate has, or mqtt.tls_insecure: true")
+    if found == failures.TLS_TRUST and isinstance(error, ssl.SSLCertVerificationError):
         return Why(f"TLS: the broker's certificate is not trusted ({error.verify_message})",
                    "set mqtt.tls_ca to the CA certificate (PEM) that signed it")
-    if isinstance(error, ssl.SSLError) or (cfg.tls and isinstance(error, ConnectionResetError)):
+    if found == failures.TLS:
         # a plain listener resets a TLS hello (mosquitto), or answers it with garbage
         detail = error.reason if isinstance(error, ssl.SSLError) and error.reason else error
         return Why(f"TLS handshake failed ({detail})",
                    f"check that port {cfg.port} is the broker's TLS listener (often 8883), "
                    "or set mqtt.tls: false for a plain one (often 1883)")
-    if isinstance(error, TimeoutError):
+    if found == failures.TIMEOUT:
         return Why(f"no answer within {timeout_s:g} s",
                    f"check that {cfg.host} is up and reachable and that no firewall drops port {cfg.port}")
-    if isinstance(error, OSError) and error.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+    if found == failures.UNREACHABLE and isinstance(error, OSError):
         return Why(f"{error.strerror}", f"check this machine's network and the route to {cfg.host}")
     text = f"{type(error).__name__}: {error}" if error is not None else "unknown error"
     return Why(text, "check mqtt.host, mqtt.port and the network")

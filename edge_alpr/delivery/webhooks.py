@@ -29,6 +29,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..credentials import hide_credentials
 from .outbox import Outbox, OutboxItem
@@ -60,6 +61,17 @@ def metric_labels(targets: Sequence[WebhookTarget]) -> dict[str, str]:
     alike = Counter(hidden)
     return {sink_name(target): shown if alike[shown] == 1 else shown_name(target, position)
             for position, (target, shown) in enumerate(zip(targets, hidden, strict=True), 1)}
+
+
+def _peer(url: str) -> dict[str, Any]:
+    """The ``host`` and ``port`` a target's URL connects to (its failures name them)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # refused by the config's check; named without a port if it ever came
+        port = None
+    default = 443 if parts.scheme.lower() == "https" else 80
+    return {"host": parts.hostname or "", "port": port if port is not None else default}
 
 
 def event_id(item: OutboxItem) -> str:
@@ -104,7 +116,7 @@ class Webhooks:
                 outbox, sink_name(target), wrap(sink_name(target), send) if wrap else send, stop,
                 backoff_initial_s=cfg.backoff_initial_s, backoff_max_s=cfg.backoff_max_s,
                 max_failures=cfg.max_failures, send_timeout_s=cfg.timeout_s,
-                shown=shown_name(target, position))
+                shown=shown_name(target, position), **_peer(target.url))
 
     def start(self) -> None:
         for worker in self.workers.values():
@@ -156,6 +168,7 @@ class Webhooks:
                 "dropped": stats["dropped"].get(sink, 0),
                 "consecutive_failures": state.consecutive_failures,
                 "last_error": state.last_error,
+                "last_reason": state.last_reason,
             })
         return out
 

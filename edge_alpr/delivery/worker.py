@@ -8,7 +8,9 @@
 exponential backoff (``backoff_initial_s`` doubling up to ``backoff_max_s``) and retries the
 *same* event, so a sink's order is kept.  With ``max_failures`` > 0 the worker gives up after
 that many consecutive failures and marks itself ``disabled``; the sink's events stay queued
-(``outbox.py``).
+(``outbox.py``).  Each failure is kept twice: ``last_reason``, a few words an operator reads
+(``connection refused by 127.0.0.1:9``: ``failures.sentence``), and ``last_error``, the exact
+error, which the log and ``/info/`` carry too.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from ..credentials import hide_credentials
 from ..errors import DatabaseLocked
 from ..supervision import DEFAULT_DEADLINE_S, Worker
+from . import failures
 from .outbox import Outbox, OutboxItem
 
 log = logging.getLogger(__name__)
@@ -35,7 +38,8 @@ class WorkerState:
 
     sent: int = 0
     consecutive_failures: int = 0
-    last_error: str | None = None
+    last_error: str | None = None  # the exact error (type: message), credentials hidden
+    last_reason: str | None = None  # the same in a few words (``failures.sentence``)
     disabled: bool = False
     outbox_errors: int = 0  # reads and acks of the outbox that failed (sqlite3.Error)
     outbox_failing: bool = False
@@ -65,9 +69,12 @@ class DeliveryWorker(Worker):
         batch: int = 16,
         send_timeout_s: float = 30.0,
         shown: str | None = None,
+        host: str = "",
+        port: int | None = None,
     ) -> None:
         """``shown``: the sink in the worker's name, logs and reports (default: ``sink`` with its
-        credentials hidden); unique per worker, as the supervisor tells workers apart by name."""
+        credentials hidden); unique per worker, as the supervisor tells workers apart by name.
+        ``host``, ``port``: where ``send`` connects, named in ``last_reason``."""
         shown = shown if shown is not None else hide_credentials(sink)
         super().__init__(f"delivery-{shown}", stop, deadline_s=idle_poll_s + DEFAULT_DEADLINE_S,
                          backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s)
@@ -79,6 +86,7 @@ class DeliveryWorker(Worker):
         self.idle_poll_s = idle_poll_s
         self.batch = batch
         self.send_timeout_s = send_timeout_s
+        self.host, self.port = host, port
         self.state = WorkerState()
         self._unacked: str | None = None  # sent while another process held the outbox locked
 
@@ -130,13 +138,13 @@ class DeliveryWorker(Worker):
                              self.state.consecutive_failures)
                 self.state.consecutive_failures = 0
                 self.state.outbox_failing = False
-                self.state.last_error = None
+                self.state.last_error = self.state.last_reason = None
                 backoff = self.backoff_initial_s
 
     def _wait_for_lock(self, error: DatabaseLocked) -> None:
         """Another process holds the outbox locked (said by the outbox, once per episode): look
         again ``LOCKED_RETRY_S`` later, not after a backoff that grew meanwhile, or stop."""
-        self.state.last_error = str(error)
+        self.state.last_error = self.state.last_reason = str(error)
         self.beat(LOCKED_RETRY_S + self.deadline_s)
         self.stop_event.wait(LOCKED_RETRY_S)
 
@@ -144,9 +152,10 @@ class DeliveryWorker(Worker):
         """Count a failure of the outbox itself, wait out ``backoff``; the next backoff."""
         if self.stop_event.is_set():  # closed under a worker that was still sending: stopping anyway
             return backoff
-        message = hide_credentials(f"{type(error).__name__}: {error}")  # may quote the URL
+        message = failures.detail(error)  # may quote the URL
         self.state.outbox_errors += 1
         self.state.last_error = message
+        self.state.last_reason = hide_credentials(f"cannot {what} the outbox: {error}")
         if not self.state.outbox_failing:
             log.error("delivery to %s: cannot %s the outbox %s (%s); retrying with backoff (check the "
                       "disk and its permissions)", self.shown, what, self.outbox.path, message)
@@ -156,10 +165,13 @@ class DeliveryWorker(Worker):
         return min(backoff * 2, self.backoff_max_s)
 
     def _failed(self, item: OutboxItem, error: Exception) -> None:
-        message = hide_credentials(f"{type(error).__name__}: {error}")  # may quote the URL
+        message = failures.detail(error)  # may quote the URL
+        reason = failures.sentence(error, self.host, self.port, self.send_timeout_s)
         self.outbox.fail(self.sink, item.id, message)
         self.state.consecutive_failures += 1
-        self.state.last_error = message
+        self.state.last_error, self.state.last_reason = message, reason
+        if reason not in message:  # the log says both: what happened, and the exact error
+            message = f"{reason} ({message})"
         if self.max_failures and self.state.consecutive_failures >= self.max_failures:
             self.state.disabled = True
             log.error("delivery to %s disabled after %d consecutive failures (last: %s); its "

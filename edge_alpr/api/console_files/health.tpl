@@ -8,7 +8,7 @@
 <tr class="{{"ok" if s["state"] == "ok" else "bad"}}">
   <td data-label="Sink">{{s["sink"]}}</td><td data-label="State">{{s["state"]}}{{f" ({s['failures']} failures)" if s["failures"] else ""}}</td>
   <td class="num" data-label="Queued">{{s["pending"]}}</td><td class="num" data-label="Delivered">{{s["delivered"]}}</td>
-  <td class="num" data-label="Dropped">{{s["dropped"]}}</td><td data-label="Last error">{{s["last_error"] or ""}}</td>
+  <td class="num" data-label="Dropped">{{s["dropped"]}}</td><td data-label="Last error" title="{{s.get("detail") or ""}}">{{s["last_error"] or ""}}</td>
 </tr>
 % end
 </tbody>

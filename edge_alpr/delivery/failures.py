@@ -1,0 +1,107 @@
+"""Why a delivery failed: one classification of the network's errors, and the few words an
+operator reads at a glance.
+
+Why one: the MQTT connection (``mqtt_connect.why_failed``: the reason and the fix, in the log)
+and each sink's worker (``worker.py``: the sentence the console and ``/info/`` show) meet the
+same errors (a name that does not resolve, a refused connection, a timeout, TLS, an HTTP
+status), so each is told apart once, here.  ``kind`` sorts an error; ``sentence`` says it
+(``connection refused by 127.0.0.1:9``, ``timed out after 10 s``, ``HTTP 500 from the
+server``); the exact error (``detail``) stays beside it for whoever needs the repr.  Every
+text passes ``hide_credentials``: a URL in an error keeps its host, never its token.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import socket
+import ssl
+import urllib.error
+
+from ..credentials import hide_credentials
+from ..errors import EdgeAlprError
+
+NAME, REFUSED, TIMEOUT, UNREACHABLE, CLOSED = "name", "refused", "timeout", "unreachable", "closed"
+TLS_NAME, TLS_TRUST, TLS, HTTP, OTHER = "tls-name", "tls-trust", "tls", "http", "other"
+# X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH: a certificate for another name
+_MISNAMED = (62, 64)
+
+
+def cause(error: BaseException) -> BaseException:
+    """The error that says what went wrong: the socket's own error that ``urlopen`` wraps in a
+    ``URLError`` (``<urlopen error [Errno 111] Connection refused>``), else ``error``."""
+    while (isinstance(error, urllib.error.URLError) and not isinstance(error, urllib.error.HTTPError)
+           and isinstance(error.reason, BaseException)):
+        error = error.reason
+    return error
+
+
+def kind(error: BaseException | None, tls: bool = False) -> str:
+    """Which failure ``error`` is (one of the constants above); ``tls``: the connection speaks
+    TLS, so a reset at the handshake is a TLS failure (a plain listener resets a TLS hello)."""
+    error = cause(error) if error is not None else None
+    if isinstance(error, urllib.error.HTTPError):
+        return HTTP
+    if isinstance(error, socket.gaierror):
+        return NAME
+    if isinstance(error, ConnectionRefusedError):
+        return REFUSED
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return TLS_NAME if error.verify_code in _MISNAMED else TLS_TRUST
+    if isinstance(error, ssl.SSLError) or (tls and isinstance(error, ConnectionResetError)):
+        return TLS
+    if isinstance(error, TimeoutError):
+        return TIMEOUT
+    if isinstance(error, OSError) and error.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return UNREACHABLE
+    if isinstance(error, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
+                          http.client.RemoteDisconnected)):
+        return CLOSED
+    return OTHER
+
+
+def detail(error: BaseException) -> str:
+    """The exact error (its type and message), credentials hidden: for logs and hover text."""
+    return hide_credentials(f"{type(error).__name__}: {error}")
+
+
+def where(host: str, port: int | None) -> str:
+    """``host:port`` (``[::1]:80`` for an IPv6 address); ``host`` alone without a port."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown}:{port}" if port is not None else shown
+
+
+def sentence(error: BaseException, host: str = "", port: int | None = None,
+             timeout_s: float | None = None) -> str:
+    """``error`` in a few words for an operator: where it went wrong (``host``, ``port``: the
+    peer) and how.  edge-alpr's own errors (``MqttError``'s "not connected to broker ...") are
+    written to be read and are said as they are; an error none of ``kind`` knows is its
+    ``detail``."""
+    if isinstance(error, EdgeAlprError):
+        return hide_credentials(str(error))
+    root = cause(error)
+    peer = where(host, port) if host else "the server"
+    found = kind(root)
+    if isinstance(root, urllib.error.HTTPError):
+        reason = f" ({root.reason})" if isinstance(root.reason, str) and root.reason else ""
+        text = f"HTTP {root.code}{reason} from {peer}"
+    elif found == NAME:
+        text = f"name {host} not resolved" if host else "name not resolved"
+    elif found == REFUSED:
+        text = f"connection refused by {peer}"
+    elif found == TIMEOUT:
+        text = f"timed out after {timeout_s:g} s" if timeout_s else "timed out"
+    elif found == TLS_TRUST:
+        text = "TLS certificate not trusted"
+    elif found == TLS_NAME:
+        text = f"TLS certificate does not name {host}" if host else "TLS certificate names another host"
+    elif found == TLS:
+        text = "TLS handshake failed"
+    elif found == UNREACHABLE:
+        route = isinstance(root, OSError) and root.errno == errno.EHOSTUNREACH
+        text = f"no route to {peer}" if route else f"network unreachable ({peer})"
+    elif found == CLOSED:
+        text = f"connection closed by {peer} before it answered"
+    else:
+        return detail(root)
+    return hide_credentials(text)

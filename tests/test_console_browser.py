@@ -8,6 +8,8 @@ plate through the page (the script's writes carry the CSRF token), and saves a s
 ``EDGE_ALPR_CONSOLE_SCREENSHOT=docs/console.png make test-browser`` keeps it.  Then at a
 phone's width (390 px) no cell lies past the screen's edge and the match is labelled, and with
 JavaScript off the page says so, shows the events (times in UTC) and hides the edit controls.
+The search's time boxes show the browser's time zone (Asia/Kolkata, set for the test) and send
+UTC; a bad value is shown again beside the error that names its box.
 
 Marked ``browser``: skipped, saying why, where Chromium (Debian: ``apt-get install chromium``)
 or ``websocket-client`` (the test extra) is missing.
@@ -107,6 +109,28 @@ def test_console_in_chromium(tmp_path: Path, recognizer: Any, monkeypatch: pytes
         keep = os.environ.get("EDGE_ALPR_CONSOLE_SCREENSHOT")
         if keep:
             shutil.copyfile(tmp_path / "console.png", keep)
+
+        # the search's time boxes take the browser's own time, named, and the query stays UTC
+        browser.call("Emulation.setTimezoneOverride", timezoneId="Asia/Kolkata")  # UTC+5:30, no DST
+        browser.open(f"{url}/?since=2024-05-01T04:30:00Z")
+        assert browser.evaluate("document.querySelector('input[name=since]').value") == "2024-05-01T10:00"
+        zone = browser.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
+        assert zone in ("Asia/Kolkata", "Asia/Calcutta")  # as the browser's ICU names it
+        assert browser.evaluate("[...document.querySelectorAll('span.zone')].map(s => s.textContent)") \
+            == [f"({zone})"] * (3 if kept else 2)  # the events' time column, since, until
+        browser.evaluate("const s = document.getElementById('search');"
+                         "s.elements.until.value = '2024-05-01T12:00'; s.requestSubmit()")
+        assert wait_for(lambda: "until=" in browser.evaluate("location.search"), 15)
+        browser.settle()
+        assert browser.evaluate("location.search") == "?since=2024-05-01T04%3A30%3A00Z&until=2024-05-01T06%3A30%3A00Z"
+        assert browser.evaluate("document.querySelector('input[name=until]').value") == "2024-05-01T12:00"
+        # a bad value is shown again, as typed, beside the error that names its box
+        browser.open(f"{url}/?plate=AB1&since=yesterday")
+        assert browser.evaluate("[...document.querySelectorAll('#search input')].map(i => i.value).join()") \
+            == "AB1,,,yesterday,,"
+        assert browser.evaluate("document.querySelector('[aria-invalid]').name") == "since"
+        assert browser.evaluate("document.getElementById('search-error').textContent").startswith("Since: ")
+        browser.call("Emulation.setTimezoneOverride", timezoneId="")
 
         # at a phone's width nothing is cut off: each table row becomes a card of labelled cells
         browser.call("Emulation.setDeviceMetricsOverride", width=390, height=844, deviceScaleFactor=1,

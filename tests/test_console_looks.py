@@ -18,10 +18,12 @@ from typing import Any
 
 import numpy as np
 import requests
+from bottle import FormsDict
 from conftest import RunningApi
 from waiting import wait_for
 
 from edge_alpr.api.console import FILES, SECURITY_HEADERS, Console
+from edge_alpr.api.console_search import search
 from edge_alpr.api.console_status import CameraView, camera_views
 from edge_alpr.api.server import free_port
 from edge_alpr.stream.config import StreamConfig
@@ -143,7 +145,7 @@ def test_every_cell_of_a_wide_table_is_labelled_for_phones() -> None:
 def test_a_camera_without_a_frame_says_so_instead_of_a_broken_image() -> None:
     console = _console()
     html = console.render("page", version="x", csrf="c", logout=False, refresh_s=3,
-                          filters=dict.fromkeys(("plate", "distance", "camera", "since", "until", "list"), ""),
+                          search=search(FormsDict()),
                           views=[_view(has_view=False), _view(index=1, id="door")], csv_url="/",
                           parts=dict.fromkeys(("cameras", "events", "lists", "counters", "health"), ""))
     figures = re.findall(r"<figure>.*?</figure>", html, re.S)

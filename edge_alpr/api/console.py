@@ -10,7 +10,7 @@ watch-list API.  ``Content-Security-Policy`` allows scripts from this server onl
 value that slipped through escaping still would not run.
 
 Routes: ``GET /`` (search with ``plate, distance, camera, since, until, list``: the filters
-of ``GET /v1/events/``, and ``cursor`` for an older page), ``GET|POST /login``,
+of ``GET /v1/events/``, and ``cursor`` for an older page; ``console_search``), ``GET|POST /login``,
 ``POST /logout``, ``GET /console/parts``, ``GET /console/cameras/<n>/view.jpg``,
 ``GET /console/static/<file>``.  Auth is the API's
 (``console_auth``): the page answers a browser without a session with the login form.
@@ -35,7 +35,8 @@ from . import console_status as status
 from .auth_throttle import client_of
 from .body import BODY_UNREAD, read_body
 from .console_auth import ConsoleAuth, refuse_other_site
-from .events import Guard, cursor_text, parse_query, utf8_query
+from .console_search import RECENT_EVENTS, search
+from .events import Guard, cursor_text
 
 if TYPE_CHECKING:
     from .app import ApiContext
@@ -43,11 +44,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FILES = Path(__file__).resolve().parent / "console_files"
-RECENT_EVENTS = 50
 REFRESH_S = 3
 MAX_FORM_BYTES = 4096
 MAX_CAMERA_DIGITS = 6  # a camera number longer than this names no camera
-FILTERS = ("plate", "distance", "camera", "since", "until", "list")
 STATIC = {"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8",
           "noscript.css": "text/css; charset=utf-8"}  # linked from a <noscript>: without script
 SECURITY_HEADERS = {
@@ -78,23 +77,6 @@ class Console:
         return str(self.templates[name].render(**values))
 
     # -- parts ----------------------------------------------------------------------------------
-
-    def filters(self, query: bottle.FormsDict) -> tuple[dict[str, str], EventQuery]:
-        """The search form's values (to show again) and the validated query (``InputError``);
-        a ``cursor`` (from the "Older events" link) picks the page, not the search."""
-        query = utf8_query(query)
-        picked = bottle.FormsDict()
-        shown: dict[str, str] = {}
-        for name in (*FILTERS, "cursor"):
-            values = query.getall(name)
-            value = str(values[-1]) if values else ""
-            if name in FILTERS:
-                shown[name] = value[:64]
-            if value.strip():
-                picked[name] = value
-        parsed = parse_query(picked, csv_out=False)
-        return shown, EventQuery(parsed.plate, parsed.max_distance, parsed.camera, parsed.since,
-                                 parsed.until, parsed.list, RECENT_EVENTS, parsed.after)
 
     def events_part(self, query: EventQuery | None, error: str = "",
                     shown: dict[str, str] | None = None) -> str:
@@ -132,18 +114,15 @@ class Console:
             except InputError:
                 return bottle.HTTPResponse(status=303, headers={"Location": "/login",
                                                                 "Cache-Control": "no-store"})
-        error, query, code = "", None, 200
-        try:
-            shown, query = self.filters(bottle.request.query)
-        except InputError as e:
-            shown, error, code = {name: "" for name in FILTERS}, str(e), 400
+        found = search(bottle.request.query)
+        shown = found.shown
         views = status.camera_views(self.ctx)
         body = self.render(
             "page", version=__version__, csrf=self.auth.csrf(session), logout=session is not None,
-            refresh_s=REFRESH_S, filters=shown, views=views,
+            refresh_s=REFRESH_S, search=found, views=views,
             csv_url="/v1/events/?" + urlencode({"format": "csv", **{k: v for k, v in shown.items() if v}}),
-            parts={**self.live_parts(query, error, shown), "lists": self.lists_part()})
-        return _html(code, body)
+            parts={**self.live_parts(found.query, found.error, shown), "lists": self.lists_part()})
+        return _html(400 if found.error else 200, body)
 
     def login_form(self) -> bottle.HTTPResponse:
         if not self.auth.required:
@@ -187,8 +166,10 @@ class Console:
         if wanted == "lists":
             out = {"lists": self.lists_part()}
         elif wanted == "live":
-            shown, parsed = self.filters(query)
-            out = self.live_parts(parsed, shown=shown)
+            found = search(query)
+            if found.query is None:
+                raise InputError(found.detail)
+            out = self.live_parts(found.query, shown=found.shown)
         else:
             raise InputError("parts: must be live or lists")
         return bottle.HTTPResponse(json.dumps(out), status=200, headers={

@@ -1,12 +1,12 @@
 % if error:
-<p class="bad">{{error}}</p>
+<p class="muted">No events shown: correct the search (the value marked above).</p>
 % elif not enabled:
 <p class="muted">The event history is off (<code>history.enabled</code> and <code>history.api_reads</code> are false).</p>
 % elif not events:
 <p class="muted">{{"No event matches the search." if searching else "No events yet."}}</p>
 % else:
 <table class="events cards">
-<thead><tr><th>Time</th><th>Camera</th><th>Plate</th><th>Crop</th><th>Score</th><th>Watch list</th><th>Source</th></tr></thead>
+<thead><tr><th>Time <span class="zone">(UTC)</span></th><th>Camera</th><th>Plate</th><th>Crop</th><th>Score</th><th>Watch list</th><th>Source</th></tr></thead>
 <tbody>
 % for e in events:
 % m = e["match"]

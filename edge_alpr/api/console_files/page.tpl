@@ -39,19 +39,24 @@
 <section class="wide">
   <h2>Events</h2>
   <form method="get" action="/" class="search" id="search">
-    <label>Plate <input name="plate" value="{{filters["plate"]}}" maxlength="64" size="10"></label>
-    <label>Distance <input name="distance" value="{{filters["distance"]}}" type="number" min="0" max="3" step="0.5" placeholder="1"></label>
-    <label>Camera <input name="camera" value="{{filters["camera"]}}" maxlength="64" size="8" list="camera-ids"></label>
+  % f, bad = search.shown, search.invalid
+    <label>Plate <input name="plate" value="{{f["plate"]}}" maxlength="64" size="10"{{!bad("plate")}}></label>
+    <label>Distance <input name="distance" value="{{f["distance"]}}" type="number" min="0" max="3" step="0.5" placeholder="1"{{!bad("distance")}}></label>
+    <label>Camera <input name="camera" value="{{f["camera"]}}" maxlength="64" size="8" list="camera-ids"{{!bad("camera")}}></label>
     <datalist id="camera-ids">
     % for v in views:
       <option value="{{v.id}}">
     % end
     </datalist>
-    <label>Since (UTC) <input name="since" value="{{filters["since"]}}" type="datetime-local" step="1"></label>
-    <label>Until (UTC) <input name="until" value="{{filters["until"]}}" type="datetime-local" step="1"></label>
-    <label>List <input name="list" value="{{filters["list"]}}" maxlength="32" size="6"></label>
+    % for name in ("since", "until"):
+    <label>{{name.capitalize()}} <span class="zone">(UTC)</span> <input name="{{name}}" value="{{f[name]}}" type="{{search.kinds[name]}}" step="1" data-zone="utc"{{!bad(name)}}></label>
+    % end
+    <label>List <input name="list" value="{{f["list"]}}" maxlength="32" size="6"{{!bad("list")}}></label>
     <button type="submit">Search</button> <a href="/">Clear</a> <a href="{{csv_url}}">CSV</a>
   </form>
+  % if search.error:
+  <p class="bad" id="search-error" role="alert">{{search.error}}</p>
+  % end
   <div id="events">{{!parts["events"]}}</div>
 </section>
 <section>

@@ -1,0 +1,114 @@
+"""The console's search form: what it shows again, and the query it runs.
+
+Why apart from ``console.py``: a search with a bad value must not wipe the form.  ``search``
+keeps each box's value as it was typed (read as UTF-8; a byte that is not shows as U+FFFD)
+beside the error, names the box that is wrong (``bad``: the error of ``GET /v1/events/``
+starts with the parameter's name) and marks it, so an operator corrects one value instead of
+typing the search again.
+
+Times: the query's ``since`` and ``until`` are UTC, as in ``GET /v1/events/``.  A time that
+parses is shown again in the ``datetime-local`` box's own form (``2024-05-01T08:00:00``, UTC:
+the box drops a value ending in ``Z``); one that does not is shown in a text box (a
+``datetime-local`` box would drop it too).  The page's script shows these boxes in the
+browser's time zone, as it shows the events' times, and sends UTC (``console.js``); without
+script they are labelled UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import bottle
+
+from ..errors import InputError
+from ..history.store import EventQuery
+from .events import parse_query, utf8_query
+
+RECENT_EVENTS = 50
+FILTERS = ("plate", "distance", "camera", "since", "until", "list")
+TIMES = ("since", "until")
+LABELS = {"plate": "Plate", "distance": "Distance", "camera": "Camera", "since": "Since",
+          "until": "Until", "list": "List"}
+MAX_SHOWN = 64  # characters of a value shown again (a longer one is refused by the query anyway)
+# a value a ``datetime-local`` box keeps (the rest it drops, as if nothing were typed)
+_BOX_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,3})?)?")
+# what an invalid box carries: a fixed string (no value of the request), so it is written raw
+INVALID = ' aria-invalid="true" aria-describedby="search-error"'
+
+
+@dataclass
+class Search:
+    """One search of the console: ``shown`` (each box's value), ``query`` (None when a value
+    is bad), ``error`` (which box, by its label, and why), ``detail`` (the error as
+    ``GET /v1/events/`` says it, by the parameter's name) and ``bad`` (that box's name, or '')."""
+
+    shown: dict[str, str]
+    query: EventQuery | None = None
+    error: str = ""
+    detail: str = ""
+    bad: str = ""
+    kinds: dict[str, str] = field(default_factory=dict)  # ``type`` of the since and until boxes
+
+    def invalid(self, name: str) -> str:
+        """The attributes that mark the box ``name`` wrong ('' for a box that is not)."""
+        return INVALID if name == self.bad else ""
+
+def typed(query: bottle.FormsDict) -> dict[str, str]:
+    """Each filter's last value as typed, to show again (at most ``MAX_SHOWN`` characters)."""
+    out = {}
+    for name in FILTERS:
+        values = query.getall(name)
+        raw = str(values[-1]) if values else ""  # bottle hands over the bytes as Latin-1
+        out[name] = raw.encode("latin-1", "replace").decode("utf-8", "replace")[:MAX_SHOWN]
+    return out
+
+
+def box_time(stamp: float | None) -> str:
+    """A UTC time (seconds since the epoch) as a ``datetime-local`` box shows it; '' for none."""
+    if stamp is None:
+        return ""
+    when = datetime.fromtimestamp(stamp, timezone.utc)
+    return when.replace(tzinfo=None).isoformat(timespec="milliseconds" if when.microsecond else "seconds")
+
+
+def search(query: bottle.FormsDict) -> Search:
+    """The search in ``query`` (a ``cursor``, from the "Older events" link, picks the page)."""
+    out = Search(typed(query))
+    try:
+        out.query = run(query)
+    except InputError as e:
+        out.detail = str(e)
+        out.bad = next((name for name in FILTERS if str(e).startswith(f"{name}:")), "")
+        out.error = f"{LABELS[out.bad]}{str(e)[len(out.bad):]}" if out.bad else str(e)
+    else:
+        out.shown.update(since=box_time(out.query.since), until=box_time(out.query.until))
+    out.kinds = {name: "datetime-local" if _fits_box(out.shown[name]) else "text" for name in TIMES}
+    return out
+
+
+def _fits_box(value: str) -> bool:
+    """Whether a ``datetime-local`` box keeps ``value`` (it drops a value it cannot take, which
+    then shows in a text box: '2024-13-45T10:00', 'yesterday', '...Z')."""
+    if not value:
+        return True
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return _BOX_TIME.fullmatch(value) is not None
+
+
+def run(query: bottle.FormsDict) -> EventQuery:
+    """The validated query of the console's search (``InputError`` names a bad value)."""
+    query = utf8_query(query)
+    picked = bottle.FormsDict()
+    for name in (*FILTERS, "cursor"):
+        values = query.getall(name)
+        value = str(values[-1]) if values else ""
+        if value.strip():
+            picked[name] = value
+    parsed = parse_query(picked, csv_out=False)
+    return EventQuery(parsed.plate, parsed.max_distance, parsed.camera, parsed.since,
+                      parsed.until, parsed.list, RECENT_EVENTS, parsed.after)

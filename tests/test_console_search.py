@@ -1,0 +1,123 @@
+"""The console's search form, checked in its HTML (no browser needed; the browser test checks
+the time boxes' conversion in Chromium where it is installed).
+
+A search with a bad value keeps every value as it was typed (escaped), says which box is wrong
+and marks that one, instead of showing empty boxes beside an error.  Times: the boxes come in
+UTC, labelled so (as the events' time column is), in the form a ``datetime-local`` box keeps,
+and the page's script shows them in the browser's zone and sends them back in UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+import requests
+from bottle import FormsDict
+from conftest import RunningApi
+
+from edge_alpr.api.console import FILES
+from edge_alpr.api.console_search import search
+
+
+class _Inputs(HTMLParser):
+    """Each ``<input>`` of the search form, by name: its attributes (unescaped)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: dict[str, dict[str, str | None]] = {}
+        self._in_search = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "form":
+            self._in_search = a.get("id") == "search"
+        elif tag == "input" and self._in_search and a.get("name"):
+            self.inputs[str(a["name"])] = a
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._in_search = False
+
+
+def _boxes(html: str) -> dict[str, dict[str, str | None]]:
+    parser = _Inputs()
+    parser.feed(html)
+    return parser.inputs
+
+
+@pytest.fixture
+def api(api_factory: Callable[..., RunningApi]) -> RunningApi:
+    return api_factory({"history": {"api_reads": True}})
+
+
+def test_a_bad_date_keeps_every_value_typed_and_names_its_box(api: RunningApi) -> None:
+    typed = {"plate": "AB123", "camera": '"><b>gate', "distance": "2", "since": "yesterday",
+             "until": "2024-05-01T10:00", "list": "deny"}
+    page = requests.get(f"{api.url}/", params=typed, timeout=10)
+    assert page.status_code == 400
+    boxes = _boxes(page.text)
+    assert {name: boxes[name]["value"] for name in typed} == typed
+    assert '"><b>' not in page.text and 'value="&quot;&gt;&lt;b&gt;gate"' in page.text  # escaped
+    assert boxes["since"]["type"] == "text"  # a datetime-local box would drop 'yesterday'
+    assert boxes["until"]["type"] == "datetime-local"
+    assert [n for n, a in boxes.items() if a.get("aria-invalid") == "true"] == ["since"]
+    assert boxes["since"]["aria-describedby"] == "search-error"
+    error = re.search(r'<p class="bad" id="search-error" role="alert">(.*?)</p>', page.text)
+    assert error and error.group(1).startswith("Since: timestamp &#039;yesterday&#039; is not ISO 8601")
+    assert "No events shown: correct the search" in page.text
+
+
+@pytest.mark.parametrize(("name", "value", "said"), [
+    ("distance", "-1", "Distance: must be 0..3, got &#039;-1&#039;"),
+    ("plate", "--", "Plate: &#039;--&#039; must hold"),
+    ("list", "a b", "List: &#039;a b&#039; is not a watch list name"),
+    ("until", "2024-01-01T00:00:00+02:00", "Until: timestamp"),
+])
+def test_each_bad_value_is_shown_again_and_marked(api: RunningApi, name: str, value: str, said: str) -> None:
+    page = requests.get(f"{api.url}/", params={"camera": "gate", name: value}, timeout=10)
+    assert page.status_code == 400
+    boxes = _boxes(page.text)
+    assert boxes[name]["value"] == value and boxes["camera"]["value"] == "gate"
+    assert [n for n, a in boxes.items() if a.get("aria-invalid")] == [name]
+    assert f'role="alert">{said}' in page.text
+
+
+def test_a_value_that_is_not_utf8_is_shown_replaced_and_marked() -> None:
+    found = search(FormsDict(camera="\xff\xfe", plate="AB1"))  # bottle's Latin-1 of the raw bytes
+    assert found.query is None and found.bad == "camera" and found.error.startswith("Camera: ")
+    assert found.shown["camera"] == "\ufffd\ufffd" and found.shown["plate"] == "AB1"
+    assert found.invalid("camera") and not found.invalid("plate")
+
+
+def test_the_time_boxes_come_in_utc_in_the_form_the_box_keeps(api: RunningApi) -> None:
+    page = requests.get(f"{api.url}/", params={"since": "2024-05-01T08:00:00Z",
+                                               "until": "2024-05-01T09:30:00.250+00:00"}, timeout=10)
+    assert page.status_code == 200
+    boxes = _boxes(page.text)
+    assert boxes["since"]["value"] == "2024-05-01T08:00:00" and boxes["since"]["type"] == "datetime-local"
+    assert boxes["until"]["value"] == "2024-05-01T09:30:00.250"
+    assert boxes["since"]["data-zone"] == boxes["until"]["data-zone"] == "utc"
+    for name in ("Since", "Until"):  # labelled UTC: the page's script names the browser's zone
+        assert f'<label>{name} <span class="zone">(UTC)</span> <input name="{name.lower()}"' in page.text
+    assert not any(a.get("aria-invalid") for a in boxes.values()) and "search-error" not in page.text
+    # the CSV link and the query keep UTC
+    assert "since=2024-05-01T08%3A00%3A00&amp;" in page.text
+    events = requests.get(f"{api.url}/v1/events/", params={"since": "2024-05-01T08:00:00"}, timeout=10)
+    assert events.status_code == 200
+
+
+def test_the_events_time_column_names_its_zone(api_factory: Callable[..., RunningApi],
+                                              sample_images: list[Any]) -> None:
+    api = api_factory({"history": {"api_reads": True}})
+    r = requests.post(f"{api.url}/v1/plate-reader/", files={"upload": sample_images[0].read_bytes()}, timeout=30)
+    assert r.status_code == 201
+    page = requests.get(f"{api.url}/", timeout=10).text
+    assert '<th>Time <span class="zone">(UTC)</span></th>' in page
+    script = (FILES / "console.js").read_text()
+    # the script renames every zone label, and sends the local boxes back in UTC
+    assert 'querySelectorAll("span.zone")' in script and 'form.id === "search"' in script
+    assert "toISOString()" in script

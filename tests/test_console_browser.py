@@ -130,6 +130,12 @@ def test_console_in_chromium(tmp_path: Path, recognizer: Any, monkeypatch: pytes
             == "AB1,,,yesterday,,"
         assert browser.evaluate("document.querySelector('[aria-invalid]').name") == "since"
         assert browser.evaluate("document.getElementById('search-error').textContent").startswith("Since: ")
+        # ... and the cameras, delivery and counters go on refreshing around it, the error kept
+        before = browser.evaluate("document.body.dataset.refreshed || '0'")
+        assert wait_for(lambda: browser.evaluate("document.body.dataset.refreshed || '0'") != before, 15)
+        assert "Since" not in browser.evaluate("document.getElementById('message').textContent")
+        assert "No events shown" in browser.evaluate("document.getElementById('events').innerText")
+        assert browser.evaluate("document.querySelector('[aria-invalid]').value") == "yesterday"
         browser.call("Emulation.setTimezoneOverride", timezoneId="")
 
         # at a phone's width nothing is cut off: each table row becomes a card of labelled cells

@@ -79,7 +79,10 @@
 
   // Replace the page's parts with fresh ones rendered (and escaped) by the server.
   async function refresh(which) {
-    const query = new URLSearchParams(location.search);
+    // A page whose search is bad keeps its events part (the error, the boxes as typed) and
+    // refreshes the rest without the search, which the server would refuse every time.
+    const badSearch = document.getElementById("search-error") !== null;
+    const query = new URLSearchParams(badSearch ? "" : location.search);
     query.set("parts", which);
     const response = await fetch("/console/parts?" + query, {credentials: "same-origin"});
     if (response.status === 403) {  // the session expired: back to the login form
@@ -91,6 +94,7 @@
       return;
     }
     for (const [id, html] of Object.entries(await response.json())) {
+      if (badSearch && id === "events") continue;
       const part = document.getElementById(id);
       if (part) part.innerHTML = html;
     }

@@ -13,12 +13,12 @@ This module knows nothing of HTTP, MQTT or cameras.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from . import json_input
 from .engine import looks, rows
 from .engine import regions as reg
 from .engine.calibration import Calibration
@@ -52,7 +52,7 @@ class RecognizeOptions:
                 obj = {}
             else:
                 try:
-                    obj = json.loads(obj)
+                    obj = json_input.loads(obj, "config")
                 except (ValueError, UnicodeDecodeError) as e:
                     raise InputError(f'config is not valid JSON ({e}); example: config={{"mode":"fast"}}') from e
         if obj is None:

@@ -89,6 +89,21 @@ def test_bad_mmc_and_bad_json_body(api: Any, sample_images: list[Path]) -> None:
     detail(requests.post(api.url + READ, json=[1, 2, 3]), 400)
 
 
+@pytest.mark.parametrize("config", ["[" * 5000 + "]" * 5000, '{"a":' * 5000 + "1" + "}" * 5000])
+def test_a_config_nested_past_the_parsers_depth_is_a_400(api: Any, sample_images: list[Path], config: str) -> None:
+    """A few kB of brackets (under every size limit) must not reach Python's recursion limit as a 500."""
+    upload = sample_images[0].read_bytes()
+    said = detail(requests.post(api.url + READ, files={"upload": upload}, data={"config": config}), 400)
+    assert "config" in said and "nested" in said, said
+    said = detail(requests.post(api.url + READ, json={"upload": base64.b64encode(upload).decode(), "config": config}),
+                  400)
+    assert "config" in said and "nested" in said, said
+    nested = '{"a":' * 3000 + "1" + "}" * 3000
+    body = '{"upload": "' + base64.b64encode(upload).decode() + '", "config": ' + nested + "}"
+    said = detail(requests.post(api.url + READ, data=body, headers={"Content-Type": "application/json"}), 400)
+    assert "nested" in said, said
+
+
 def test_malformed_multipart(api: Any) -> None:
     body = b"--xyz\r\nContent-Disposition: form-data; name=\"upload\"\r\n\r\nabc"  # no terminator
     detail(requests.post(api.url + READ, data=body,

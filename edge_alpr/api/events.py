@@ -29,6 +29,7 @@ from typing import Any
 
 import bottle
 
+from .. import json_input
 from ..errors import InputError
 from ..fuzzy import MAX_PLATE_CHARS, normalize
 from ..history.store import EventQuery, History, Sighting
@@ -268,8 +269,8 @@ def install(app: bottle.Bottle, guarded: Guard, history: History | None,
             raise InputError("send the list as a JSON body with Content-Type: application/json",
                              status=415)
         try:
-            body = json.loads(read_body(env, MAX_LIST_BODY))
-        except (ValueError, RecursionError) as e:
+            body = json_input.loads(read_body(env, MAX_LIST_BODY), "the body")
+        except ValueError as e:
             raise InputError(f"the body is not valid JSON: {e}") from e
         return _json(200, need_lists().put(_name(name), body).to_dict())
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -30,6 +29,7 @@ from urllib.parse import parse_qs
 
 import bottle
 
+from .. import json_input
 from ..engine.regions import validate_regions
 from ..errors import InputError
 from . import multipart
@@ -100,8 +100,8 @@ def _multipart_fields(request: bottle.BaseRequest, body: bytes,
 
 def _json_fields(body: bytes) -> dict[str, list[Any]]:
     try:
-        obj = json.loads(body)
-    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
+        obj = json_input.loads(body, "The JSON body")
+    except ValueError as e:  # UnicodeDecodeError is a ValueError
         raise InputError(f"The JSON body is not valid JSON: {e}") from e
     if not isinstance(obj, dict):
         raise InputError("The JSON body must be an object like {\"upload\": \"<base64>\"}")
@@ -215,7 +215,7 @@ def _config(values: list[Any]) -> dict[str, Any]:
     if not value.strip():
         return {}
     try:
-        obj = json.loads(value)
+        obj = json_input.loads(value, "config")
     except ValueError as e:
         raise InputError(f'config is not valid JSON ({e}); e.g. {{"mode":"fast"}}') from e
     if not isinstance(obj, dict):

@@ -51,6 +51,8 @@ class VideoSourceConfig(_Source):
     loop: bool = False  # true: start again at the end; false: the camera stops there
     # true: frames come at the file's own rate, dropped when recognition lags; false: every frame
     realtime: bool = False
+    # frames over this many pixels are shrunk to it, aspect kept (said once): bounds memory and CPU
+    max_pixels: int = setting(20_000_000, min=64 * 64)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ class OpenCvSourceConfig(_Source):
     reconnect_max: float = setting(30.0, above=0)  # seconds: the longest wait between reconnects
     # seconds: a url's FFmpeg open and read timeout (device and pipeline have none)
     read_timeout: float = setting(10.0, above=0)
+    # frames over this many pixels are shrunk to it, aspect kept (said once): bounds memory and CPU
+    max_pixels: int = setting(20_000_000, min=64 * 64)
 
     def check(self, where: str) -> None:
         choices = (("device", self.device >= 0), ("url", self.url), ("pipeline", self.pipeline))

@@ -103,6 +103,13 @@ class CameraLoop(Worker):
     def source(self) -> FrameSource:
         return self.capture.source
 
+    def source_time(self, frame: Frame) -> float:
+        """The tracker's and motion gate's time of ``frame``: a file's own timestamp (read faster
+        than real time, or again after a restart, it groups the same); a live camera's
+        monotonic capture time, since its wall-clock stamp steps with NTP or a clock reset (see
+        ``tracker.py``)."""
+        return frame.captured if self.source.live else frame.timestamp.timestamp()
+
     def _source_now(self) -> float:
         """Source clock extrapolated with the wall clock since the last frame."""
         return self._clock_t + (time.monotonic() - self._clock_mono)
@@ -160,7 +167,7 @@ class CameraLoop(Worker):
     def process(self, frame: Frame) -> None:
         """Cap, sample, gate on motion, mask, recognise and track one frame."""
         self._taken += 1
-        self._clock_t, self._clock_mono = frame.timestamp.timestamp(), time.monotonic()
+        self._clock_t, self._clock_mono = self.source_time(frame), time.monotonic()
         now = time.monotonic()
         if now - self._last_processed < self.min_interval or (self._taken - 1) % self.camera.sample:
             self._tick(self._clock_t)
@@ -185,7 +192,7 @@ class CameraLoop(Worker):
         self.latest = (frame, results)
         with self._track_lock:
             if not self.flushed:
-                self._deliver(self.tracker.update(frame, results, busy * 1000.0))
+                self._deliver(self.tracker.update(frame, results, busy * 1000.0, self._clock_t))
 
     def _tick(self, now: float) -> None:
         with self._track_lock:

@@ -9,8 +9,13 @@ Plate Recognizer Stream semantics:
 * After an event, the same plate on the same camera is suppressed until it has not been seen
   for ``memory_decay`` seconds (a parked car gives one event, not one every few seconds).
 
-Time is the *source* clock (frame timestamps; between frames the loop extrapolates with the
-wall clock), so a video file processed faster than real time still groups frames correctly.
+Time is the *source* clock (between frames the loop extrapolates with the monotonic clock):
+a file's own timestamps, so a video file processed faster than real time still groups frames
+correctly; for a live camera the monotonic clock at capture (``update``'s ``t``), never its
+wall-clock stamp, which steps with NTP or a clock reset: stepped back an hour, every read of a
+new vehicle was due at once and forgotten at once (one event per frame, 33 in 8 s); stepped
+forward, the car in view was forgotten and reported again.  Events keep the frames' wall-clock
+times.
 Event ids are derived from the camera, the first frame's timestamp and box, so re-reading the
 same input after a crash yields the same ids and consumers can drop the duplicates.
 """
@@ -128,11 +133,11 @@ class Tracker:
         limit = NOISY_FRACTION * max(len(plate), len(other))
         return edit_distance(plate.upper(), other.upper()) <= limit
 
-    def update(self, frame: Frame, results: list[PlateResult], processing_ms: float = 0.0
-               ) -> list[PlateEvent]:
-        """Feed one analysed frame (recognised in ``processing_ms``); returns the events that
-        became due."""
-        t = frame.timestamp.timestamp()
+    def update(self, frame: Frame, results: list[PlateResult], processing_ms: float = 0.0,
+               t: float | None = None) -> list[PlateEvent]:
+        """Feed one analysed frame (recognised in ``processing_ms``) taken at source time ``t``
+        (default: its timestamp); returns the events that became due."""
+        t = frame.timestamp.timestamp() if t is None else t
         due = self.tick(t)  # a plate whose delay has passed is reported before new matching
         self._seq += 1
         taken: set[int] = set()

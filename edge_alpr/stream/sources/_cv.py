@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from types import ModuleType
 
+import numpy as np
+
 from ...errors import CameraError
+
+log = logging.getLogger(__name__)
 
 OPENCV_INSTALL = ("pip install opencv-python-headless (or on a Jetson/Pi with GStreamer support, "
                   "the system package: sudo apt install python3-opencv)")
@@ -46,3 +51,52 @@ def import_cv2() -> ModuleType:
     except ImportError as e:
         raise CameraError(f"OpenCV is not installed; install it with: {OPENCV_INSTALL}") from e
     return cv2
+
+
+class FrameFitter:
+    """A decoded frame as the RGB uint8 pixels recognition takes, at most ``max_pixels``.
+
+    Why: a camera switched to its sensor's full size (8000x6000) made every frame 144 MB, and
+    the frames held between capture and recognition, the console's and the tracker's took the
+    process from 230 MB to 1.1 GB (measured at 5 fps);
+    shrunk here, before the colour conversion, the rest of the loop never sees one.  A frame
+    larger than ``max_pixels`` is shrunk to fit (aspect kept), said once per size; grey, BGRA
+    and 16-bit frames (a GStreamer appsink's GRAY8/BGRx/GRAY16 caps) are converted, said once;
+    anything else raises CameraError naming the shape and the fix.
+    """
+
+    def __init__(self, cv2: ModuleType, camera_id: str, max_pixels: int) -> None:
+        self.cv2 = cv2
+        self.camera_id = camera_id
+        self.max_pixels = max_pixels
+        self._said: set[str] = set()
+
+    def rgb(self, frame: np.ndarray) -> np.ndarray:
+        cv2 = self.cv2
+        channels = 1 if frame.ndim == 2 else frame.shape[2] if frame.ndim == 3 else 0
+        code = {1: cv2.COLOR_GRAY2RGB, 3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGB}.get(channels)
+        if code is None or frame.dtype not in (np.uint8, np.uint16) or 0 in frame.shape:
+            raise CameraError(
+                f"camera {self.camera_id}: frames of shape {frame.shape} and type {frame.dtype} cannot be "
+                "recognised (1, 3 or 4 channels of 8 or 16 bits are); make the camera or the pipeline's "
+                "appsink deliver BGR (caps video/x-raw,format=BGR)")
+        h, w = frame.shape[:2]
+        if h * w > self.max_pixels:
+            scale = (self.max_pixels / (h * w)) ** 0.5
+            size = (max(1, int(w * scale)), max(1, int(h * scale)))
+            self._say(f"{w}x{h}", "frames of %dx%d (%d pixels) are over max_pixels (%d): shrunk to %dx%d; "
+                      "ask the camera for a smaller size, or raise max_pixels", w, h, w * h, self.max_pixels, *size)
+            # bilinear reads 2x2 pixels, enough down to half size and 8x faster than INTER_AREA
+            # on 48 Mpx (28 ms against 217); further down, area averaging against aliasing
+            frame = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR if scale > 0.5 else cv2.INTER_AREA)
+        if frame.dtype == np.uint16:
+            self._say("16", "16-bit frames are converted to 8 bits (their high byte)")
+            frame = (frame >> 8).astype(np.uint8)
+        if channels != 3:
+            self._say(str(channels), "frames of %d channel(s), not BGR, are converted to RGB", channels)
+        return cv2.cvtColor(frame, code)
+
+    def _say(self, key: str, msg: str, *args: object) -> None:
+        if key not in self._said:
+            self._said.add(key)
+            log.warning("camera %s: " + msg, self.camera_id, *args)

@@ -26,7 +26,7 @@ from ...statedir import NOFILE_FIX
 from ...types import Frame
 from ..config import FolderSourceConfig, VideoSourceConfig
 from . import FrameSource, SourceEnded, sample_dir
-from ._cv import import_cv2
+from ._cv import FrameFitter, import_cv2
 from .paths import check_readable
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ class VideoFileSource(FrameSource):
         self._loop_offset = 0.0
         self._last_pos = 0.0
         self._warned = False
+        self._fit = FrameFitter(self._cv2, camera_id, cfg.max_pixels)
         self.live = cfg.realtime  # paced like a camera: frames the loop cannot keep up with drop
 
     def _open(self) -> Any:
@@ -89,7 +90,7 @@ class VideoFileSource(FrameSource):
                 if self.stop.wait(min(wait, timeout)) or wait > timeout:
                     return None
         self._pending = None
-        rgb = self._cv2.cvtColor(bgr, self._cv2.COLOR_BGR2RGB)
+        rgb = self._fit.rgb(bgr)
         return Frame(rgb, self.camera_id, self._base + timedelta(seconds=pos), self._next_index())
 
     def _past_damage(self) -> tuple[bool, Any]:

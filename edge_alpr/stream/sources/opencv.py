@@ -17,10 +17,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...credentials import hide_credentials
+from ...errors import CameraError
 from ...types import Frame
 from ..config import OpenCvSourceConfig
 from . import FrameSource
-from ._cv import import_cv2, require_gstreamer
+from ._cv import FrameFitter, import_cv2, require_gstreamer
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class OpenCvSource(FrameSource):
         self._attempts = 0  # failures in the current outage
         # an open and a read, each bounded by the backend's timeout (V4L2 and GStreamer have none)
         self.max_block_s = 2 * cfg.read_timeout + 1.0
+        self._fit = FrameFitter(self._cv2, camera_id, cfg.max_pixels)
 
     def describe(self) -> str:
         """Where frames come from, for logs: a URL without its user, password and secret query
@@ -107,8 +109,12 @@ class OpenCvSource(FrameSource):
         if bgr is None:
             self._fail("camera stopped delivering frames")
             return None
+        try:
+            rgb = self._fit.rgb(bgr)
+        except CameraError as e:  # no frame of this camera can be used: said once, like an outage
+            self._fail(str(e).removeprefix(f"camera {self.camera_id}: "))
+            return None
         self._backoff = self.cfg.reconnect_min
-        rgb = self._cv2.cvtColor(bgr, self._cv2.COLOR_BGR2RGB)
         return Frame(rgb, self.camera_id, stamp, self._next_index(), captured)
 
     def close(self) -> None:

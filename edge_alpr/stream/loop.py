@@ -98,6 +98,7 @@ class CameraLoop(Worker):
         self._last_processed = float("-inf")
         self._clock_t = float("-inf")  # source time of the last frame
         self._clock_mono = 0.0
+        self._file_shift = 0.0  # added to a file's times once they stepped back (source_time)
 
     @property
     def source(self) -> FrameSource:
@@ -107,8 +108,17 @@ class CameraLoop(Worker):
         """The tracker's and motion gate's time of ``frame``: a file's own timestamp (read faster
         than real time, or again after a restart, it groups the same); a live camera's
         monotonic capture time, since its wall-clock stamp steps with NTP or a clock reset (see
-        ``tracker.py``)."""
-        return frame.captured if self.source.live else frame.timestamp.timestamp()
+        ``tracker.py``).  A file's time that steps back (a folder camera's uploads stamped by a
+        clock that was reset, files copied in from two places) counts as no time passed: every
+        later time moves on from there, so the vehicles after the step are grouped as before
+        (each file was one event of its own)."""
+        if self.source.live:
+            return frame.captured
+        t = frame.timestamp.timestamp() + self._file_shift
+        if t < self._clock_t:
+            self._file_shift += self._clock_t - t
+            t = self._clock_t
+        return t
 
     def _source_now(self) -> float:
         """Source clock extrapolated with the wall clock since the last frame."""

@@ -11,7 +11,9 @@ service's own int8 pipeline, so a candidate is chosen without looking at dev:
 * ``region``: the region of the held-out OCR crops that have one, as ``evaluate.py`` scores it;
 * with ``--teacher-conf``: ``agree`` and ``agree_oracle``, the same as ``e2e`` and ``oracle`` for
   the held-out scene plates whose only text is a confident teacher read (agreement with the
-  teacher, not accuracy).
+  teacher, not accuracy); and ``country``, of the held-out scene plates (either kind) whose
+  text fits the formats of a country of ours that the teacher named, how often the reading from
+  the labelled box names that country (``country_plates`` of them).
 
 Each candidate becomes a full model folder (``<work>/<name>/``: the bundled detector and vehicle
 models plus the candidate reader) that ``evaluate.py --models`` accepts.
@@ -31,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_alpr.engine import regions as reg
 from edge_alpr.engine.runtime import BUNDLED
 from edge_alpr.imaging import decode
 from edge_alpr.recognizer import ModelsConfig, RecognizeOptions, Recognizer
@@ -71,6 +74,8 @@ def score(models: Path | None, crops: list[datasets.OcrItem], scenes: list[datas
     """Exact-read rates of one model folder on the held-out items (``settings``: other
     ``ModelsConfig`` fields, to compare pipeline settings on the same models)."""
     rec = Recognizer.from_config(ModelsConfig(directory=str(models) if models else "", **settings))
+    named = datasets.teacher_regions() if human is not None else {}
+    country: list[bool] = []
     ocr: dict[str, list[bool]] = defaultdict(list)
     region: list[bool] = []
     for it in crops:
@@ -94,11 +99,17 @@ def score(models: Path | None, crops: list[datasets.OcrItem], scenes: list[datas
                 best is not None and best.box.iou(g) >= 0.5 and evaluate.same(best.read.plate, text))
             pr = rec.reader.read(rec.reader.crop(img, g), rec.read_settings())
             (oracle if by_human else agree_oracle).append(evaluate.same(pr.plate, text))
+            code = datasets.TEACHER_REGION_CODES.get(
+                named.get((sc.dataset, sc.path.name, (g.xmin, g.ymin, g.xmax, g.ymax)), ("", ""))[1], "")
+            if code and reg.matches(text, code):
+                country.append(reg.country_of(pr.region) == code)
     out = {"e2e": float(np.mean(e2e)), "oracle": float(np.mean(oracle)), "plates": len(e2e),
            "ocr": float(np.mean([x for v in ocr.values() for x in v])), "region": float(np.mean(region))}
     if agree:
         out.update({"agree": float(np.mean(agree)), "agree_oracle": float(np.mean(agree_oracle)),
                     "agree_plates": len(agree)})
+    if country:
+        out.update({"country": float(np.mean(country)), "country_plates": len(country)})
     out.update({f"ocr_{k}": float(np.mean(v)) for k, v in sorted(ocr.items())})
     return out
 

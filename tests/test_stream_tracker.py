@@ -89,3 +89,20 @@ def test_next_vehicle_at_same_spot_is_not_merged() -> None:
     tr.update(_frame(0.2), [_res("9876XYZ", 0.8)])  # same place, different plate
     tr.update(_frame(0.3), [_res("9876XYZ", 0.9)])
     assert sorted(e.result.read.plate for e in tr.flush()) == ["1234ABC", "9876XYZ"]
+
+
+def test_a_plate_read_too_unsurely_gives_no_event_and_is_not_remembered() -> None:
+    tr = Tracker("gate", EventConfig(max_prediction_delay=1.0, memory_decay=60.0))
+    assert tr.cfg.min_score == 0.1  # the default: reads right less than 1 time in 10 give no event
+    events = []
+    for i in range(3):  # a distant plate, read from a few pixels: the lowest calibrated score
+        events += tr.update(_frame(i * 0.3), [_res("QQ44CSQ", 0.03)])
+    events += tr.tick(T0.timestamp() + 3.0)
+    assert events == [] and tr.unsure == 1
+    for i in range(3):  # the same plate closer, read well: reported (the unsure one was not remembered)
+        events += tr.update(_frame(4.0 + i * 0.3), [_res("QQ44CSQ", 0.9)])
+    events += tr.tick(T0.timestamp() + 7.0)
+    assert [e.result.read.plate for e in events] == ["QQ44CSQ"] and tr.unsure == 1
+    everything = Tracker("gate", EventConfig(max_prediction_delay=1.0, min_score=0.0))
+    everything.update(_frame(0.0), [_res("QQ44CSQ", 0.03)])
+    assert len(everything.flush()) == 1 and everything.unsure == 0

@@ -223,8 +223,9 @@ class EventConfig(Section):
 
     ``max_prediction_delay``: seconds a plate is followed before its event is emitted with the
     best read.  ``memory_decay``: seconds the same plate on the same camera is suppressed after
-    an event.  Crops go to ``<state dir>/crops`` (or ``crops_dir``), newest ``crops_max_files``
-    kept.
+    an event.  ``min_score``: a plate whose best read is less likely right than this gives no
+    event (a distant plate read from a few pixels scores about 0.03).  Crops go to
+    ``<state dir>/crops`` (or ``crops_dir``), newest ``crops_max_files`` kept.
     """
 
     # seconds a plate is followed before its event goes out with the best read
@@ -232,6 +233,9 @@ class EventConfig(Section):
     # seconds: after its event, a plate is suppressed on that camera until unseen this long; 0 = off
     memory_decay: float = setting(300.0, min=0)
     match_distance: int = setting(1, min=0)  # character edits two reads may differ by and still be the same plate
+    # an event whose best read scores under this (the chance its text is exactly right) is not
+    # reported; 0 = every plate followed, garbage reads of distant plates included
+    min_score: float = setting(0.1, min=0, max=1)
     save_crops: bool = False  # true: save each event's vehicle (or plate) crop as JPEG in `<crops_dir>/<camera id>/`
     crops_dir: str = ""  # folder of the saved crops; "" = `<state_dir>/crops`
     crops_max_files: int = setting(500, min=1)  # crops kept per camera, the newest; older ones are deleted

@@ -53,6 +53,7 @@ def camera_health(loop: CameraLoop) -> dict[str, Any]:
         "frames_read": stats.frames_read,
         "frames_processed": stats.frames_processed,
         "frames_dropped": stats.frames_dropped,
+        "plates_unsure": loop.tracker.unsure,  # followed, best read under events.min_score: no event
         "lag_s": round(stats.lag_s, 3),
         "last_frame_at": None if last is None else
         datetime.fromtimestamp(last, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),

@@ -6,6 +6,9 @@ Plate Recognizer Stream semantics:
   overlapping box, so OCR noise on one frame does not split a vehicle in two).
 * ``max_prediction_delay`` seconds after a plate was first seen, one event is emitted carrying
   the best read (highest OCR score) seen meanwhile.
+* A plate whose best read scores under ``min_score`` (the chance that its text is exactly right)
+  gives no event: on dash-cam frames most such events were distant plates read from a few pixels
+  (``scripts/bench/bench_events.py``).
 * After an event, the same plate on the same camera is suppressed until it has not been seen
   for ``memory_decay`` seconds (a parked car gives one event, not one every few seconds).
 
@@ -118,6 +121,7 @@ class Tracker:
         self._memory: list[_Memory] = []
         self.now = float("-inf")
         self.suppressed = 0
+        self.unsure = 0  # plates followed whose best read scored under cfg.min_score: no event
         self._seq = 0
 
     @property
@@ -216,6 +220,9 @@ class Tracker:
         events = []
         for tr in due:
             self._tracks.remove(tr)
+            if tr.best.read.score < self.cfg.min_score:
+                self.unsure += 1  # not remembered either: a good read of it later is reported
+                continue
             if self.cfg.memory_decay > 0:
                 self._memory.append(_Memory(tr.best.read.plate, tr.last_box, tr.last_t))
             key = f"{self.id_salt}|{self.camera_id}|{tr.first_seen.isoformat()}|{tr.first_box}"

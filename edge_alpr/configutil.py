@@ -135,8 +135,11 @@ def section_types(t: Any) -> list[type]:
     return []
 
 
-def check_keys(obj: Any, allowed: set[str] | frozenset[str], where: str) -> dict[str, Any]:
-    """Return ``obj`` as a dict after rejecting unknown keys; ``where`` is like ``file.yaml: mqtt``."""
+def check_keys(obj: Any, allowed: set[str] | frozenset[str], where: str,
+               below: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
+    """Return ``obj`` as a dict after rejecting unknown keys; ``where`` is like ``file.yaml: mqtt``.
+    ``below`` maps the keys of this section's sections to where they go (``cameras``:
+    ``[stream.cameras]``): an unknown key that is one of them says so."""
     if obj is None:
         return {}
     if not isinstance(obj, dict):
@@ -146,7 +149,9 @@ def check_keys(obj: Any, allowed: set[str] | frozenset[str], where: str) -> dict
         import difflib  # only on this error path: check-config's import time stays small
 
         near = difflib.get_close_matches(str(unknown[0]), [str(k) for k in allowed], n=1, cutoff=0.6)
-        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        homes = (below or {}).get(str(unknown[0]), [])
+        hint = (f" (did you mean {near[0]!r}?)" if near
+                else f" (did you mean {' or '.join(homes)}?)" if homes else "")
         raise ConfigError(
             f"{where}: unknown key {unknown[0]!r}{hint}; allowed keys are {', '.join(sorted(allowed))}"
         )
@@ -195,8 +200,8 @@ def parse_section(cls: type[T], obj: Any, where: str, *, sep: str = ".", ignore:
     ``file: log_level`` as it names ``file: api``, and a section's keys read ``file: api.port``.
     """
     fields = [f for f in dataclasses.fields(cast(Any, cls)) if f.name not in given]
-    d = check_keys(obj, {f.name for f in fields} | ignore, where)
     kinds, values = hints(cast(type, cls)), {}
+    d = check_keys(obj, {f.name for f in fields} | ignore, where, _keys_below(fields, kinds))
     for f in fields:
         limits = limits_of(f)
         at = f"{where}{sep}{f.name}"
@@ -212,6 +217,18 @@ def parse_section(cls: type[T], obj: Any, where: str, *, sep: str = ".", ignore:
     if check is not None:
         check(where)
     return cfg
+
+
+def _keys_below(fields: list[dataclasses.Field[Any]], kinds: dict[str, Any]) -> dict[str, list[str]]:
+    """The keys of the sections among ``fields`` (one level down), each with where it goes."""
+    below: dict[str, list[str]] = {}
+    for f in fields:
+        for section in section_types(kinds[f.name]):
+            for sub in dataclasses.fields(cast(Any, section)):
+                home = f"{f.name}[].{sub.name}" if typing.get_origin(kinds[f.name]) is tuple else f"{f.name}.{sub.name}"
+                if home not in below.setdefault(sub.name, []):
+                    below[sub.name].append(home)
+    return below
 
 
 class Section:

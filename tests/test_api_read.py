@@ -264,3 +264,18 @@ def test_concurrent_requests_are_consistent(api: Any, sample_images: list[Path],
     for name, results in answers:
         assert results == expected[name]
     assert requests.get(api.url + "/v1/statistics/").json()["usage"]["calls"] == 24
+
+
+def test_the_readme_python_example_reads_its_plate(api: Any) -> None:
+    """The README's Python client (requests, as the reference's examples) run as written, against
+    a real server: it prints the plate its comment says."""
+    import re
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    block = (root / "README.md").read_text().split("## The HTTP API", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    found = re.search(r"^\.venv/bin/python -c '(.*?)'\s+# (\w+)$", block, re.S | re.M)
+    assert found, block
+    code = found.group(1).replace("http://localhost:8080", api.url)
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == found.group(2), (out.stdout, out.stderr)

@@ -181,3 +181,21 @@ def test_a_socket_that_cannot_be_made_is_a_config_error_and_the_next_address_is_
         assert sock.family == socket.AF_INET
     finally:
         sock.close()
+
+
+def test_localhost_listens_on_127_0_0_1_where_the_hosts_file_names_ipv6_first(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Debian's own /etc/hosts names ::1 before 127.0.0.1 for localhost: `--host localhost` bound
+    ::1 alone and http://127.0.0.1:<port>/ was refused (make test failed there)."""
+    import socket
+
+    from edge_alpr.api import listener
+
+    pairs = [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", 0, 0, 0)),
+             (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 0))]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: list(pairs))
+    sock = listener.listen("localhost", 0)
+    try:
+        assert sock.getsockname()[0] == "127.0.0.1"
+    finally:
+        sock.close()

@@ -112,3 +112,17 @@ def test_every_default_is_within_its_own_limits() -> None:
     for cls, f, _ in all_fields():
         if f.default is not dataclasses.MISSING:
             limits_of(f).check(f.default, f"{cls.__name__}.{f.name}")
+
+
+@pytest.mark.parametrize(("data", "said"), [
+    ({"cameras": [{"id": "gate"}]}, "unknown key 'cameras' (did you mean stream.cameras?)"),
+    ({"host": "0.0.0.0"}, "unknown key 'host' (did you mean api.host or mqtt.host?)"),
+    ({"stream": {"source": {"kind": "folder"}}}, "stream: unknown key 'source' (did you mean cameras[].source?)"),
+    ({"stream": {"cameras": [{"id": "a", "prot": 1}]}}, "unknown key 'prot'; allowed"),  # no guess: none
+])
+def test_a_key_one_section_too_high_names_where_it_goes(data: dict[str, Any], said: str) -> None:
+    """A newcomer's `cameras:` at the top level was only "unknown key 'cameras'" and the list of
+    top-level keys: a key that belongs in a section below says which."""
+    with pytest.raises(ConfigError) as e:
+        config.from_dict(data, "my.yaml")
+    assert said in str(e.value), str(e.value)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import fnmatch
+import os
 import re
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,21 +52,35 @@ def test_the_quick_start_works_as_a_user_with_sudo() -> None:
     assert "curl -F upload=@" in text
 
 
-def test_the_install_section_installs_the_file_make_deb_writes() -> None:
-    """A build from a git checkout names the commit (0.1.0+git437.g4751196+deb13): the README's
-    `apt install ./dist/...` must match that file, not only a release's; and on the machine's
-    own architecture, an amd64 PC (plain `make deb`) as well as an arm64 Pi."""
+def test_the_install_section_installs_the_file_make_deb_writes(tmp_path: Path) -> None:
+    """The README's `apt install` line, run with sudo and dpkg stood in for: it installs the newest
+    build for this machine's architecture, whichever release built it (on bookworm the file is
+    +deb12: a line naming +deb13 matched nothing there) and from a git checkout or a release."""
     text = (ROOT / "README.md").read_text()
     section = text.split("## Install on a device", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
-    pattern = re.search(r"apt install \./(dist/\S*?(?:\$\(dpkg --print-architecture\)\S*?)?\.deb)\b", section)
-    assert pattern, section
-    for arch in ("amd64", "arm64"):
-        glob = pattern.group(1).replace("$(dpkg --print-architecture)", arch)
-        for version in ("0.1.0+git437.g4751196+deb13", "0.1.0+deb13"):
-            built = f"dist/edge-alpr_{version}_{arch}.deb"
-            assert fnmatch.fnmatch(built, glob), (built, glob)
-        other = "arm64" if arch == "amd64" else "amd64"
-        assert not fnmatch.fnmatch(f"dist/edge-alpr_0.1.0+deb13_{other}.deb", glob), glob
+    line = next(ln for ln in section.splitlines() if "apt install" in ln).split("   #", 1)[0]
+    cases = {  # files in dist/, oldest first, and the one to install on amd64 and on arm64
+        "bookworm": (["0.1.0+git437.g4751196+deb12_amd64", "0.1.0+git583.g6c79dc5+deb12_amd64"],
+                     "0.1.0+git583.g6c79dc5+deb12_amd64", None),
+        "trixie release": (["0.1.0+deb13_amd64", "0.1.0+deb13_arm64"], "0.1.0+deb13_amd64", "0.1.0+deb13_arm64"),
+        "a Pi's build, then the PC's": (["0.1.0+deb13_arm64", "0.1.0+deb12_amd64"], "0.1.0+deb12_amd64",
+                                        "0.1.0+deb13_arm64"),
+    }
+    for name, (files, *wanted) in cases.items():
+        work = tmp_path / name.replace(" ", "_").replace("'", "")
+        (work / "dist").mkdir(parents=True)
+        for i, f in enumerate(files):
+            deb = work / "dist" / f"edge-alpr_{f}.deb"
+            deb.write_bytes(b"")
+            os.utime(deb, (1_780_000_000 + i, 1_780_000_000 + i))
+        for arch, want in zip(("amd64", "arm64"), wanted, strict=True):
+            script = f"sudo() {{ printf '%s\\n' \"$@\"; }}; dpkg() {{ echo {arch}; }}; {line}"
+            out = subprocess.run(["bash", "-c", script], cwd=work, capture_output=True, text=True).stdout.split("\n")
+            assert out[:2] == ["apt", "install"], (name, arch, out)
+            if want is not None:
+                assert out[2] == f"./dist/edge-alpr_{want}.deb", (name, arch, line, out)
+            else:
+                assert not out[2].endswith(".deb") or not (work / out[2]).is_file(), (name, arch, out)
 
 
 def test_the_man_page_says_what_the_unit_does_with_check_config() -> None:

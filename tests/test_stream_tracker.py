@@ -106,3 +106,17 @@ def test_a_plate_read_too_unsurely_gives_no_event_and_is_not_remembered() -> Non
     everything = Tracker("gate", EventConfig(max_prediction_delay=1.0, min_score=0.0))
     everything.update(_frame(0.0), [_res("QQ44CSQ", 0.03)])
     assert len(everything.flush()) == 1 and everything.unsure == 0
+
+
+def test_a_suppressed_plate_that_comes_back_is_listed_once_and_a_parked_one_never() -> None:
+    """The same image dropped into a folder again gave no event and said nothing: the return of a
+    suppressed plate after a gap is listed (once per event) for the loop to log why."""
+    tr = Tracker("gate", EventConfig(max_prediction_delay=1.0, memory_decay=300.0))
+    events = []
+    for i in range(10):  # a parked car: suppressed frame after frame, no return
+        events += tr.update(_frame(i * 0.5), [_res("1234ABC", 0.8)])
+    assert len(events) == 1 and tr.take_returns() == []
+    events += tr.update(_frame(20.0), [_res("1234ABC", 0.8)])  # back after 15.5 s
+    events += tr.update(_frame(40.0), [_res("1234ABC", 0.8)])  # and again: said once already
+    assert len(events) == 1
+    assert tr.take_returns() == [("1234ABC", 15.5)] and tr.take_returns() == []

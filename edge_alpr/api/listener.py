@@ -61,7 +61,8 @@ def listen_fix(why: str, host: str, port: int, config: str = "the config") -> st
 
 def listen(host: str, port: int, config: str = "the config") -> socket.socket:
     """A socket bound to ``host``:``port`` and listening, made as cheroot would (the first of the
-    host's addresses that binds); else a ``ConfigError`` naming the address and the fix (in
+    host's addresses that binds; for ``localhost`` 127.0.0.1 before ::1, so that the address the
+    defaults and the README use answers too); else a ``ConfigError`` naming the address and the fix (in
     ``config``, the file's name where there is one)."""
     addresses: list[tuple[int, int, int, Any]]
     try:
@@ -71,6 +72,8 @@ def listen(host: str, port: int, config: str = "the config") -> socket.socket:
         six = ":" in host
         addresses = [(socket.AF_INET6 if six else socket.AF_INET, socket.SOCK_STREAM, 0,
                       (host, port, 0, 0) if six else (host, port))]
+    if host == "localhost":  # Debian's /etc/hosts names ::1 first: bound there, 127.0.0.1 was refused
+        addresses.sort(key=lambda a: a[0] != socket.AF_INET)
     errors = []
     for family, kind, proto, address in addresses:
         sock = None

@@ -203,6 +203,10 @@ class CameraLoop(Worker):
         with self._track_lock:
             if not self.flushed:
                 self._deliver(self.tracker.update(frame, results, busy * 1000.0, self._clock_t))
+                for plate, gap in self.tracker.take_returns():
+                    log.info("camera %s: plate %s back after %.0f s unseen: no new event until it is unseen "
+                             "for stream.events.memory_decay (%g s; 0 reports every passage)",
+                             self.camera.id, plate.lower(), gap, self.tracker.cfg.memory_decay)
 
     def _tick(self, now: float) -> None:
         with self._track_lock:

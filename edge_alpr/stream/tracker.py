@@ -10,7 +10,10 @@ Plate Recognizer Stream semantics:
   gives no event: on dash-cam frames most such events were distant plates read from a few pixels
   (``scripts/bench/bench_events.py``).
 * After an event, the same plate on the same camera is suppressed until it has not been seen
-  for ``memory_decay`` seconds (a parked car gives one event, not one every few seconds).
+  for ``memory_decay`` seconds (a parked car gives one event, not one every few seconds).  A
+  suppressed plate that comes back after a gap longer than ``max_prediction_delay`` (the same
+  image dropped into a folder again, a car driving round) is listed once in ``returns`` so that
+  the loop can say why it gave no event.
 
 Time is the *source* clock (between frames the loop extrapolates with the monotonic clock):
 a file's own timestamps, so a video file processed faster than real time still groups frames
@@ -105,6 +108,7 @@ class _Memory:
     plate: str
     box: Box
     last_t: float
+    returned: bool = False  # its return after a gap was reported (once per event)
 
 
 class Tracker:
@@ -122,6 +126,8 @@ class Tracker:
         self.now = float("-inf")
         self.suppressed = 0
         self.unsure = 0  # plates followed whose best read scored under cfg.min_score: no event
+        # (plate, seconds unseen) of suppressed plates that came back: see take_returns
+        self.returns: list[tuple[str, float]] = []
         self._seq = 0
 
     @property
@@ -177,11 +183,21 @@ class Tracker:
             recent_box = (res.box.iou(m.box) >= MATCH_IOU and self._noisy(res.read.plate, m.plate)
                           and t - m.last_t <= self.cfg.max_prediction_delay)
             if self._same(res.read.plate, m.plate) or recent_box:
+                gap = t - m.last_t
+                if gap > self.cfg.max_prediction_delay and not m.returned:
+                    m.returned = True
+                    self.returns.append((m.plate, gap))
                 m.last_t = max(m.last_t, t)
                 m.box = res.box
                 self.suppressed += 1
                 return True
         return False
+
+    def take_returns(self) -> list[tuple[str, float]]:
+        """Suppressed plates seen again after a gap since the last call, as (plate, seconds
+        unseen): at most one per event, so a parked car that is hidden now and then says it once."""
+        out, self.returns = self.returns, []
+        return out
 
     def _crop(self, res: PlateResult, frame: Frame) -> np.ndarray | None:
         if not self.keep_crops:

@@ -47,7 +47,6 @@ def stop_on_signals(forced_exit_s: float = FORCED_EXIT_S) -> threading.Event:
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %d: shutting down", signum)
         stop.set()
         # From now on the default action: a second signal ends the process at once.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -55,24 +54,39 @@ def stop_on_signals(forced_exit_s: float = FORCED_EXIT_S) -> threading.Event:
         timer = threading.Timer(forced_exit_s, _die_by, (signum, forced_exit_s))
         timer.name, timer.daemon = "forced-exit", True
         timer.start()
+        # last: a log line can block (a full pipe, a stuck journal), and all of the above is armed
+        log.info("signal %d: shutting down", signum)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     return stop
 
 
+LAST_WORDS_S = 0.1  # how long the forced exit waits for its log line (which may never get out)
+
+
 def _die_by(signum: int, after_s: float) -> None:
-    """End the process by ``signum`` with its default action (so systemd sees a clean stop)."""
+    """End the process by ``signum`` with its default action (so systemd sees a clean stop).
+
+    The line saying which threads still ran is written from a thread of its own and waited for
+    ``LAST_WORDS_S`` only: where the log cannot be written (a full pipe, a stuck journal: often
+    why the process did not stop) waiting for it would keep the process alive for ever.
+    """
     try:
         names = sorted(t.name for t in threading.enumerate()
                        if t.is_alive() and t is not threading.current_thread())
-        log.error("still running %.1f s after signal %d (threads: %s); exiting now", after_s,
-                  signum, ", ".join(names))
-        for handler in logging.getLogger().handlers:
-            handler.flush()
+        said = threading.Thread(target=_last_words, args=(signum, after_s, names), name="last-words", daemon=True)
+        said.start()
+        said.join(LAST_WORDS_S)
     finally:  # whatever logging does on the way out
         os.kill(os.getpid(), signum)  # the default action is installed: this ends the process
         os._exit(128 + signum)  # only if the signal was blocked or ignored after all
+
+
+def _last_words(signum: int, after_s: float, names: list[str]) -> None:
+    log.error("still running %.1f s after signal %d (threads: %s); exiting now", after_s, signum, ", ".join(names))
+    for handler in logging.getLogger().handlers:
+        handler.flush()
 
 
 def make_state_dir(cfg: Config) -> Path:

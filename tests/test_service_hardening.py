@@ -167,6 +167,44 @@ def test_sigterm_ends_the_process_within_2_s_even_if_a_thread_hangs(tmp_path: Pa
             proc.wait(5)
 
 
+def test_sigterm_ends_the_process_within_2_s_even_if_its_log_cannot_be_written(tmp_path: Path) -> None:
+    """stderr a pipe nobody reads (a stuck journal, a parent that stopped reading): once it is
+    full every log line blocks.  The stop must not wait for the log, nor the forced exit."""
+    script = tmp_path / "full_log.py"
+    script.write_text(textwrap.dedent("""
+        import logging, sys, threading
+        from edge_alpr.lifecycle import stop_on_signals
+
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+        stop = stop_on_signals()
+        threading.Thread(target=threading.Event().wait, name="stuck").start()  # never ends
+        def chatter():
+            while True:
+                logging.getLogger("chatter").info("x" * 1000)  # blocks once the pipe is full
+        threading.Thread(target=chatter, name="chatter", daemon=True).start()
+        print("ready", flush=True)
+        stop.wait()
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        time.sleep(0.5)  # the 64 kB pipe is full by now: the chatter thread blocks holding the log's lock
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        took = time.monotonic() - started
+        assert proc.poll() is not None, "SIGTERM did not end a process whose log is blocked"
+        assert took < 2.5, f"SIGTERM took {took:.2f} s"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+
 def test_stop_before_the_broker_answered_leaves_no_online(broker: Broker) -> None:
     for i in range(10):
         pub = MqttPublisher(MqttConfig.from_dict({"port": broker.port, "device_id": f"race{i}"}, "t"))

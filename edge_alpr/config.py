@@ -243,4 +243,6 @@ def camera_regions(cfg: Config, camera_id: str, regions: Any) -> tuple[str, ...]
     try:
         return validate_regions(list(regions))
     except InputError as e:
-        raise ConfigError(f"{cfg.source}: stream camera {camera_id} regions: {e}") from e
+        index = next((i for i, cam in enumerate(cfg.stream.cameras) if cam.id == camera_id), None)
+        where = f"stream.cameras[{index}].regions" if index is not None else "stream camera regions"
+        raise ConfigError(f"{cfg.source}: {where} (camera {camera_id}): {e}") from e

@@ -79,12 +79,13 @@ def test_check_config_passes_a_good_file_and_names_the_bad_key(tmp_path: Path) -
     assert out.returncode == EXIT_CONFIG and "unknown key 'colour'" in out.stderr
     bad.write_text("stream:\n  cameras:\n    - {id: gate, source: {kind: folder, path: ''}, regions: [zz]}\n")
     out = cli("check-config", "--config", str(bad))
-    assert out.returncode == EXIT_CONFIG and "stream camera gate regions: unknown region 'zz'" in out.stderr
+    assert out.returncode == EXIT_CONFIG
+    assert "stream.cameras[0].regions (camera gate): unknown region 'zz'" in out.stderr
     assert "Traceback" not in out.stderr
     bad.write_text("stream:\n  cameras:\n    - {id: gate, source: {kind: folder, path: ''}, regions: [uk]}\n")
     out = cli("check-config", "--config", str(bad))
     assert out.returncode == EXIT_CONFIG, out.stderr
-    assert "gate regions: unknown region 'uk' (did you mean 'gb'? the United Kingdom's code is gb" in out.stderr
+    assert "(camera gate): unknown region 'uk' (did you mean 'gb'? the United Kingdom's code is gb" in out.stderr
 
 
 def test_check_config_counts_the_cameras_run_will_open(tmp_path: Path) -> None:

@@ -120,6 +120,7 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
             svc.mqtt = MqttPublisher(cfg.mqtt, tuple(c.id for c in cameras),
                                      lists=watchlists.names())
             watchlists.on_change(svc.mqtt.set_lists)
+            svc.refresh_status()  # the first online health carries the queue's counts
             svc.mqtt.start()
             worker = DeliveryWorker(outbox, MQTT_SINK, metrics.counted(MQTT_SINK, svc.mqtt.send), stop,
                                     backoff_initial_s=cfg.mqtt.retry_initial_s,

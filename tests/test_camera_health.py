@@ -79,6 +79,9 @@ def test_health_in_info_mqtt_and_discovery_with_a_camera_that_cannot_open(
                     and cams.get("dead", {}).get("errors", 0) >= 2)
 
         assert wait_for(settled, 90), (cameras(), (tmp_path / "service.log").read_text())
+        # the device's first online health already carries the queue's counts (it once had none)
+        first = next(m for m in subscriber.on("dev1/health") if m["state"] == "online")
+        assert {"pending", "dropped", "crashes", "stalled"} <= set(first), first
         gate, dead = cameras()["gate"], cameras()["dead"]
         assert gate["state"] == "streaming" and gate["fps_in"] > 0 and gate["frames_processed"] > 0
         assert gate["last_frame_at"].endswith("Z") and gate["lag_s"] >= 0 and gate["errors"] == 0

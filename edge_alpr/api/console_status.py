@@ -25,6 +25,7 @@ from ..delivery.worker import DeliveryWorker
 from ..stream.config import describe_source
 from ..stream.health import camera_health
 from ..stream.loop import CameraLoop
+from ..stream.view import WHAT
 
 if TYPE_CHECKING:
     from .app import ApiContext
@@ -59,6 +60,17 @@ class CameraView:
     errors: int  # frames not recognised + failures to open or read the source
     last_error: str | None
     has_view: bool
+    view_problem: str = ""  # "" while the frames show something, else dark, bright or frozen (stream/view.py)
+    view_for_s: float = 0.0  # how long the problem has lasted
+
+    @property
+    def view_line(self) -> str:
+        """The State cell's line for a camera that streams but sees nothing useful."""
+        if not self.view_problem:
+            return ""
+        s = self.view_for_s
+        took = f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.0f} h"
+        return f"sees nothing useful for {took}: {WHAT.get(self.view_problem, self.view_problem)}"
 
     @property
     def shown_state(self) -> str:
@@ -77,7 +89,7 @@ def cameras(ctx: ApiContext) -> list[CameraLoop]:
 def camera_views(ctx: ApiContext) -> list[CameraView]:
     """What the console shows of each camera: its source in a few words, the health state that
     ``/info/`` and MQTT report (a camera that cannot open is ``reconnecting``, then ``failed``,
-    never ``running``), rates and counters."""
+    never ``running``) and what its frames show when that is nothing useful, rates and counters."""
     out = []
     now = time.time()
     for i, loop in enumerate(cameras(ctx)):
@@ -87,7 +99,9 @@ def camera_views(ctx: ApiContext) -> list[CameraView]:
             stats.processed_rate.rate(), stats.read_rate.rate(),
             stats.frames_read, stats.frames_processed, stats.frames_dropped, stats.events,
             stats.lag_s, None if stats.last_frame_at is None else max(0.0, now - stats.last_frame_at),
-            health["crashes"], health["errors"], health["last_error"], loop.latest is not None))
+            health["crashes"], health["errors"], health["last_error"], loop.latest is not None,
+            "" if health["view"] == "ok" or health["state"] != "streaming" else health["view"],
+            max(0.0, time.monotonic() - loop.view_check.since)))
     return out
 
 

@@ -13,10 +13,10 @@ Topics (``<p>`` = topic prefix, ``<d>`` = device id):
 * ``<p>/<d>/<camera>/plate``  one JSON event per vehicle, QoS 1, from the outbox (sink ``"mqtt"``);
   ``<p>/<d>/<camera>/match/<list>`` the same event again when a watch list matches it.
 * ``<p>/<d>/<camera>/health``  retained JSON per camera (``stream/health.py``), sent when its
-  state changes and on every refresh of the usage counters (``mqtt_cameras.py``).
+  state or view changes and on every refresh of the usage counters (``mqtt_cameras.py``).
 * ``<p>/<d>/usage``  retained JSON counters, republished when they change.
 * optional Home Assistant discovery (``mqtt_discovery.py``): per camera a "last plate" sensor,
-  a connectivity and an fps sensor, and a device trigger per watch list.
+  a connectivity, a view problem and an fps sensor, and a device trigger per watch list.
 
 Every retained message is published again on each (re)connect, so a broker restarted without
 persistence gets them back at once; a clean stop leaves each camera ``stopped``, and each
@@ -77,7 +77,7 @@ class MqttPublisher:
         self._usage: dict[str, Any] | None = None  # the latest counters given
         self._last_usage: dict[str, Any] | None = None  # what the broker holds (this connection)
         self._cameras: dict[str, dict[str, Any]] = {}  # the newest health of each camera
-        self._cameras_sent: dict[str, str] = {}  # the state the broker holds (this connection)
+        self._cameras_sent: dict[str, tuple[Any, Any]] = {}  # the state and view the broker holds (this connection)
         self._stopping = False
         self._sweep = mqtt_retained.Sweep(self.base, self.device, cfg.ha_prefix, self.status_topic)
         self._lock = threading.RLock()  # re-entered: _on_connect publishes under it
@@ -222,15 +222,16 @@ class MqttPublisher:
             self.client.publish(self.usage_topic, json.dumps(body), qos=self.cfg.qos, retain=True)
 
     def publish_camera_health(self, camera_id: str, body: Mapping[str, Any], force: bool = False) -> None:
-        """A camera's retained health, sent when its state changed, when ``force`` (the
+        """A camera's retained health, sent when its state or view changed, when ``force`` (the
         periodic refresh) or the connection is new."""
         with self._lock:
             self._cameras[camera_id] = dict(body)
             if not self._connected.is_set() or self._stopping:
                 return
-            if not force and self._cameras_sent.get(camera_id) == body.get("state"):
+            shown = (body.get("state"), body.get("view"))
+            if not force and self._cameras_sent.get(camera_id) == shown:
                 return
-            self._cameras_sent[camera_id] = str(body.get("state"))
+            self._cameras_sent[camera_id] = shown
             self._publish(mqtt_cameras.health_topic(self.base, camera_id), json.dumps(dict(body)),
                           retain=True)
 

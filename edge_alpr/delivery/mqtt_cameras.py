@@ -4,7 +4,9 @@ Assistant entities.
 Why separate from the device's ``<p>/<d>/health``: the device can be online while one of its
 cameras has been unreachable for a day; each camera gets its own retained message (the body is
 ``stream.health.camera_health``) and, with discovery on, a connectivity binary sensor (on while
-the camera is ``streaming``) and a sensor of its recognised frames per second.
+the camera is ``streaming``), a problem binary sensor (on while its ``view`` is ``dark``,
+``bright`` or ``frozen``: frames arrive but show nothing useful) and a sensor of its recognised
+frames per second.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ def discovery(ha_prefix: str, base: str, device: str, camera_id: str,
     topic = health_topic(base, camera_id)
     common = {"state_topic": topic, "json_attributes_topic": topic, **shared}
     connected, fps = unique_id(device, camera_id, "connected"), unique_id(device, camera_id, "fps")
+    view = unique_id(device, camera_id, "view")
     return [
         (f"{ha_prefix}/binary_sensor/{connected}/config", {
             "name": f"{camera_id} camera",
@@ -33,6 +36,15 @@ def discovery(ha_prefix: str, base: str, device: str, camera_id: str,
             "default_entity_id": f"binary_sensor.{connected}",
             "device_class": "connectivity",
             "value_template": "{{ 'ON' if value_json.state == 'streaming' else 'OFF' }}",
+            **common,
+        }),
+        (f"{ha_prefix}/binary_sensor/{view}/config", {
+            "name": f"{camera_id} view",
+            "unique_id": view,
+            "default_entity_id": f"binary_sensor.{view}",
+            "device_class": "problem",
+            # the health of a version before the view check has none: no problem
+            "value_template": "{{ 'ON' if value_json.get('view') in ['dark', 'bright', 'frozen'] else 'OFF' }}",
             **common,
         }),
         (f"{ha_prefix}/sensor/{fps}/config", {

@@ -209,12 +209,18 @@ class CameraConfig(Section):
     # seconds of failing to open or read before the camera's health says failed instead of
     # reconnecting (it keeps retrying); longer for cameras that restart on a schedule
     failed_after_s: float = setting(60.0, above=0)
+    # seconds frames must stay dark, bright or frozen before the health's view says so (docs/cameras.md)
+    view_alert_s: float = setting(60.0, above=0)
+    view_dark: int = setting(20, min=0, max=254)  # frames with 99 % at or under this grey level (0..255) are dark
+    view_bright: int = setting(220, min=1, max=255)  # frames with 99 % at or over this grey level are bright
     motion: MotionConfig = field(default_factory=MotionConfig)
 
     def check(self, where: str) -> None:
         if not self.id or any(c in self.id for c in "/+#") or self.id.strip() != self.id:
             raise ConfigError(f"{where}.id: {self.id!r} must be non-empty, without spaces around it "
                               "and without / + # (it is used in MQTT topics)")
+        if self.view_bright <= self.view_dark:
+            raise ConfigError(f"{where}.view_bright: must be > view_dark ({self.view_dark}), got {self.view_bright}")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,9 @@ point of reconnecting), so "the process is online" says nothing about it.  State
   thread hung past its deadline (the watchdog then stops) or ended without being asked to;
 * ``ended``: a finite source (a video file, a folder) has no more frames;
 * ``stopped``: the service is stopping.
+
+``view`` says what a camera's frames show: ``ok``, or ``dark``, ``bright`` or ``frozen`` once that
+has lasted the camera's ``view_alert_s`` (``view.py``); the state stays ``streaming`` meanwhile.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ def camera_health(loop: CameraLoop) -> dict[str, Any]:
     return {
         "camera_id": loop.camera.id,
         "state": camera_state(loop),
+        "view": loop.view_check.view,  # ok, dark, bright or frozen (view.py)
         "fps_in": round(stats.read_rate.rate(), 2),
         "fps_processed": round(stats.processed_rate.rate(), 2),
         "frames_read": stats.frames_read,

@@ -32,6 +32,7 @@ from .config import CameraConfig, EventConfig
 from .motion import MotionGate
 from .sources import FrameSource, SourceEnded
 from .tracker import PlateEvent, Tracker
+from .view import ViewCheck
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class CameraLoop(Worker):
                                keep_scene=keep_scene)
         self.zone = ZoneMask(camera.zone)
         self.motion = MotionGate(camera.motion, self.zone.mask if camera.zone else None)
+        self.view_check = ViewCheck(camera.id, camera.view_alert_s, camera.view_dark, camera.view_bright)
         self.min_interval = 1.0 / camera.max_fps if camera.max_fps > 0 else 0.0
         self.stats = LoopStats()
         self.buffer = FrameBuffer(source.live, self.stats)
@@ -175,7 +177,7 @@ class CameraLoop(Worker):
             self._track_lock.release()
 
     def process(self, frame: Frame) -> None:
-        """Cap, sample, gate on motion, mask, recognise and track one frame."""
+        """Cap, sample, check the view, gate on motion, mask, recognise and track one frame."""
         self._taken += 1
         self._clock_t, self._clock_mono = self.source_time(frame), time.monotonic()
         now = time.monotonic()
@@ -183,6 +185,7 @@ class CameraLoop(Worker):
             self._tick(self._clock_t)
             return
         self._last_processed = now
+        self.view_check.see(frame.image, self._clock_t)
         if not self.motion.wants(frame.image, self._clock_t, following=self.tracker.active > 0):
             self.stats.frames_still += 1
             self._tick(self._clock_t)

@@ -9,6 +9,9 @@
 <tr class="{{c.row_class}}" data-state="{{c.state}}">
   <td data-label="Camera">{{c.id}}</td><td data-label="Source">{{c.source}}</td>
   <td data-label="State">{{c.shown_state}}{{f", {c.crashes} restarts" if c.crashes else ""}}
+  % if c.view_problem:
+    <span class="detail bad">{{c.view_line}}</span>
+  % end
   % if c.last_error:
     <span class="detail">{{f"{c.errors} errors, the last: " if c.errors else "last error: "}}{{c.last_error}}</span>
   % end

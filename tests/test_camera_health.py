@@ -16,7 +16,7 @@ import sys
 import threading
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import yaml
@@ -48,10 +48,23 @@ def _cameras(tmp: Path, loop: bool = True, failed_after_s: float = 60.0) -> list
     ]
 
 
-def _info(port: int) -> dict[str, Any]:
+def info(port: int) -> dict[str, Any]:
+    """The service's ``/info/``."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/info/", timeout=5) as r:
-        info: dict[str, Any] = json.load(r)
-    return info
+        body: dict[str, Any] = json.load(r)
+    return body
+
+
+def start_run(tmp_path: Path, cfg: dict[str, Any]) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
+    """``edge-alpr run`` on ``cfg`` (written to tmp_path/config.yaml), its output in
+    tmp_path/service.log: the process and the log file, for the caller to close."""
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("EDGE_ALPR_API_TOKEN", None)
+    log = open(tmp_path / "service.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "edge_alpr", "run", "--config", str(tmp_path / "config.yaml")],
+                            stdout=log, stderr=log, env=env)
+    return proc, log
 
 
 def test_health_in_info_mqtt_and_discovery_with_a_camera_that_cannot_open(
@@ -60,16 +73,11 @@ def test_health_in_info_mqtt_and_discovery_with_a_camera_that_cannot_open(
     cfg = {"state_dir": str(tmp_path / "state"), "api": {"port": api_port},
            "mqtt": {"port": broker.port, "device_id": "dev1", "ha_discovery": True, "usage_interval_s": 0.5},
            "stream": {"cameras": _cameras(tmp_path)}}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("EDGE_ALPR_API_TOKEN", None)
-    log = open(tmp_path / "service.log", "wb")  # closed below
-    proc = subprocess.Popen([sys.executable, "-m", "edge_alpr", "run", "--config", str(tmp_path / "config.yaml")],
-                            stdout=log, stderr=log, env=env)
+    proc, log = start_run(tmp_path, cfg)  # both closed below
     try:
         def cameras() -> dict[str, dict[str, Any]]:
             try:
-                return {c["camera_id"]: c for c in _info(api_port)["cameras"]}
+                return {c["camera_id"]: c for c in info(api_port)["cameras"]}
             except OSError:
                 return {}
 

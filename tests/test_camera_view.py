@@ -10,22 +10,17 @@ reads ``/info/``, the retained MQTT health and the Home Assistant entity.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
-import subprocess
-import sys
 import threading
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
-import yaml
 from mosquitto import Broker, Subscriber
+from test_camera_health import info, start_run
 from waiting import wait_for
 
 from edge_alpr.api.console_status import camera_views
@@ -139,12 +134,6 @@ def test_view_settings_are_checked() -> None:
         camera(view_alert=5)
 
 
-def _info(port: int) -> dict[str, Any]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/info/", timeout=5) as r:
-        info: dict[str, Any] = json.load(r)
-    return info
-
-
 def test_a_capped_camera_is_streaming_and_dark_in_info_mqtt_home_assistant_and_the_log(
         tmp_path: Path, broker: Broker, subscriber: Subscriber) -> None:
     from edge_alpr.api.server import free_port
@@ -155,16 +144,11 @@ def test_a_capped_camera_is_streaming_and_dark_in_info_mqtt_home_assistant_and_t
            "mqtt": {"port": broker.port, "device_id": "dev1", "ha_discovery": True, "usage_interval_s": 30},
            "stream": {"cameras": [{"id": "capped", "view_alert_s": 0.5, "source": {
                "kind": "video", "path": str(black), "realtime": True, "loop": True}}]}}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("EDGE_ALPR_API_TOKEN", None)
-    log = open(tmp_path / "service.log", "wb")  # closed below
-    proc = subprocess.Popen([sys.executable, "-m", "edge_alpr", "run", "--config", str(tmp_path / "config.yaml")],
-                            stdout=log, stderr=log, env=env)
+    proc, log = start_run(tmp_path, cfg)  # both closed below
     try:
         def camera() -> dict[str, Any]:
             try:
-                return dict(_info(api_port)["cameras"][0])
+                return dict(info(api_port)["cameras"][0])
             except (OSError, IndexError):  # not listening yet, or the cameras not started yet
                 return {}
 

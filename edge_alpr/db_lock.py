@@ -11,6 +11,7 @@ goes; what they share is here:
   unit), ``WRITE_WAIT_MS`` for a running write (a camera or an HTTP request must not stall 5 s:
   past it the write is kept for later), ``BUSY_RETRY_MS`` while an episode lasts.
 * ``is_locked``: whether an error is that lock.
+* ``immediate``: one write transaction, rolled back on any error.
 * ``opening``: a lock met while opening becomes ``DatabaseLocked`` naming the file and the holder.
 * ``LockEpisode``: one warning when the lock is first met (the holder from ``/proc/locks``,
   ``lock_holder.py``), one line when it goes, and the busy timeout of each phase.
@@ -54,6 +55,21 @@ def opening(database: Path, what: str, setting: str = "state_dir") -> Iterator[N
         if not is_locked(e):
             raise
         raise DatabaseLocked(f"{setting}: cannot open {what}: {locked_text(database, what, setting)}") from e
+
+
+@contextmanager
+def immediate(db: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (the caller holds its lock); ``ROLLBACK`` on any error.
+    Immediate: the write lock is taken at the start, so another process's lock is met there,
+    before any statement ran."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:  # a failed COMMIT (a full disk) ended it: that error stands
+            db.execute("ROLLBACK")
+        raise
 
 
 def busy_timeout(db: sqlite3.Connection, ms: int) -> None:

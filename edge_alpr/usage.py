@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import db_lock
-from .db_lock import LockEpisode, busy_timeout, is_locked, opening
+from .db_lock import LockEpisode, busy_timeout, immediate, is_locked, opening
 from .errors import InputError
 from .statedir import writing_state
 
@@ -148,8 +148,7 @@ class Usage:
     def _write(self, period: str | None) -> tuple[int, int] | None:
         """One transaction (lock held): the calls kept in memory, then this one in ``period``
         unless the quota is used up (None); the month's calls and the total after it."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self._db):
             for month, n in self._kept.items():  # answered already: counted whatever the quota
                 self._db.execute("INSERT INTO usage_month (period, calls) VALUES (?1, ?2) "
                                  "ON CONFLICT(period) DO UPDATE SET calls = calls + ?2", (month, n))
@@ -163,11 +162,6 @@ class Usage:
                     "WHERE ?2 = 0 OR calls < ?2 RETURNING calls", (period, self.max_calls)).fetchone()
             (total,) = self._db.execute("UPDATE usage_total SET calls = calls + ? WHERE id = 1 RETURNING calls",
                                         (sum(self._kept.values()) + (row is not None),)).fetchone()
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:  # SQLite ends it itself on a full disk: its error stands
-                self._db.execute("ROLLBACK")
-            raise
         kept, self._kept = sum(self._kept.values()), Counter()
         self._episode.cleared(f"the {kept} call(s) counted meanwhile are written" if kept else "counting again")
         return (int(row[0]), int(total)) if row is not None else None

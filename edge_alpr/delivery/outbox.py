@@ -56,7 +56,7 @@ from typing import Any
 
 from .. import db_lock
 from ..credentials import hide_credentials
-from ..db_lock import LockEpisode, busy_timeout, is_locked, opening
+from ..db_lock import LockEpisode, busy_timeout, immediate, is_locked, opening
 from ..errors import DatabaseLocked, StateError
 from .outbox_bounds import (
     DEFAULT_MAX_BYTES,
@@ -168,7 +168,7 @@ class Outbox:
     def _write(self, rows: list[Row], refused: Counter[str]) -> None:
         """One transaction (lock held): the waiting rows, then ``rows``, within the bounds."""
         batch = [*self._waiting.rows, *rows]
-        with self._transaction():
+        with immediate(self._db):
             drop_expired(self._db, self._clock(), self.max_age_s)
             # Make room first: the new rows then reuse the pages just freed.
             trim_bytes(self._db, self.max_bytes - sum(row[5] for row in batch), self.max_bytes)
@@ -198,18 +198,6 @@ class Outbox:
                                     "bounds) and go into the outbox, then to their sinks, once it lets go")
 
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (lock held); ``ROLLBACK`` on any error."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:  # a failed COMMIT (a full disk) ended it: that error stands
-                self._db.execute("ROLLBACK")
-            raise
-
-    @contextmanager
     def _delivering(self) -> Iterator[None]:
         """Around a read or an ack for delivery (lock held): another process's lock becomes
         ``DatabaseLocked``, which the worker waits out (said once per episode)."""
@@ -229,7 +217,7 @@ class Outbox:
             with self._delivering():
                 if self._waiting:
                     self._write([], Counter())
-                with self._transaction():
+                with immediate(self._db):
                     drop_expired(self._db, self._clock(), self.max_age_s)
                     rows = self._db.execute(
                         "SELECT seq, id, sink, created, attempts, payload, blob FROM outbox "
@@ -246,7 +234,7 @@ class Outbox:
     def ack(self, sink: str, item_id: str) -> None:
         """Mark an event delivered: it is deleted and counted in ``delivered``."""
         with self._lock:
-            with self._delivering(), self._transaction():
+            with self._delivering(), immediate(self._db):
                 cur = self._db.execute("DELETE FROM outbox WHERE sink = ? AND id = ?", (sink, item_id))
                 if cur.rowcount:
                     count(self._db, sink, "delivered", cur.rowcount)

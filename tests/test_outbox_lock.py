@@ -186,3 +186,22 @@ def test_serve_on_a_locked_state_database_exits_1_for_the_unit_to_retry(
     assert f"edge-alpr: error: state_dir: cannot open the {what} database: another process holds the {what} " \
            f"database {state / database} locked: " in err, err
     assert f"(pid {holder.pid}, user " in err and "Traceback" not in err, err
+
+
+def test_events_waiting_after_a_line_torn_by_a_crash_are_not_lost(tmp_path: Path, quick: None) -> None:
+    """The process died writing the first waiting line of an episode, so the file holds only
+    that torn line (no newline): the next episode's events are appended after it, and must not
+    become part of the torn line (skipped at the next start)."""
+    path = tmp_path / "outbox.sqlite"
+    Outbox(path).close()
+    (tmp_path / "outbox.sqlite-waiting").write_bytes(b'{"rows": [["torn')
+    box = Outbox(path)
+    with held(path):
+        box.put("mqtt", {"n": 1})
+        box.put("mqtt", {"n": 2})
+        box.close()  # still locked: they stay beside the file until the next start
+    box = Outbox(path)
+    try:
+        assert queued(box) == [1, 2]
+    finally:
+        box.close()

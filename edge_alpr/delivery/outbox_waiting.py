@@ -100,6 +100,8 @@ class WaitingFile:
     def _write(self, path: Path, groups: list[Sequence[Row]], mode: str) -> None:
         new = not path.exists()
         text = "".join(json.dumps({"rows": [_encoded(row) for row in rows]}) + "\n" for rows in groups)
+        if mode == "ab" and not new and _ends_mid_line(path):  # torn by a crash: ours must not join it
+            text = "\n" + text
         with open(path, mode) as f:
             f.write(text.encode())
             f.flush()
@@ -133,6 +135,16 @@ def _decoded(item: list[object]) -> Row:
             and isinstance(text, str) and isinstance(size, int) and (blob is None or isinstance(blob, str))):
         raise TypeError("a row of unexpected types")
     return event_id, sink, float(created), text, base64.b64decode(blob) if blob is not None else None, size
+
+
+def _ends_mid_line(path: Path) -> bool:
+    """Whether ``path`` ends without a newline: its last line was torn by a crash (or a write
+    that failed half-way), and a line appended straight after it would be skipped with it."""
+    with open(path, "rb") as f:
+        if f.seek(0, os.SEEK_END) == 0:
+            return False
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) != b"\n"
 
 
 def _sync_folder(folder: Path) -> None:

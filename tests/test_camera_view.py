@@ -120,6 +120,17 @@ def test_a_short_condition_is_not_said(tmp_path: Path, caplog: pytest.LogCapture
     assert seen == ["ok"] and _said(caplog) == []
 
 
+def test_one_good_frame_does_not_clear_a_camera_that_stays_dark(tmp_path: Path,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    """At night with the IR illuminator off, a car's headlights light one frame: the frames
+    around it stay black, and so does the view (no "ok again", no second "view dark")."""
+    caplog.set_level(logging.INFO)
+    video = _video(tmp_path / "v.avi", ("black", 40), ("scene", 1), ("black", 60))
+    seen, _ = _views(video, view_alert_s=2)
+    assert seen == ["ok", "dark"], (seen, _said(caplog))
+    assert len(_said(caplog)) == 1, _said(caplog)
+
+
 def test_view_settings_are_checked() -> None:
     def camera(**keys: Any) -> None:
         StreamConfig.from_dict({"cameras": [{"id": "gate", **keys}]}, "f.yaml: stream")

@@ -21,8 +21,9 @@ about 0.05 ms a 1280x720 frame, where the motion gate's block-averaged thumbnail
 
 A condition counts once it has lasted ``view_alert_s`` (source time, as the tracker's), so dusk
 or a truck filling the view does not raise it; it ends once ``min(view_alert_s, CLEAR_S)`` has
-passed without a run of it that long (a dark frame now and then at dusk does not keep it).  Dark
-and bright come before frozen (a capped lens is both).
+passed without a run of it that long (a dark frame now and then at dusk does not keep it); a run
+that began within that time and goes on keeps it (headlights lighting one frame of a camera whose
+IR illuminator is off do not end it).  Dark and bright come before frozen (a capped lens is both).
 """
 
 from __future__ import annotations
@@ -96,8 +97,10 @@ class ViewCheck:
                 self._runs[kind] = now
             elif now - begun >= self.clear_s:
                 self._held[kind] = now
-        if self.view != "ok" and now - self._held.get(self.view, now) < self.clear_s:
-            return self.view  # not over yet: a run of it went on within the last clear_s
+        if self.view != "ok":
+            held, resumed = self._held.get(self.view, now), self._runs[self.view]
+            if now - held < self.clear_s or (resumed is not None and resumed - held < self.clear_s):
+                return self.view  # not over yet: a run of it went on within the last clear_s, or goes on again
         lasting = [k for k in ("dark", "bright", "frozen")
                    if (begun := self._runs[k]) is not None and now - begun >= self.alert_s]
         self._change(lasting[0] if lasting else "ok", now)

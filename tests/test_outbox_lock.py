@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 from test_history_lock import held, warnings_of
+from waiting import wait_for
 
 from edge_alpr import cli, db_lock
 from edge_alpr.delivery.outbox import Outbox, OutboxItem
@@ -204,4 +205,25 @@ def test_events_waiting_after_a_line_torn_by_a_crash_are_not_lost(tmp_path: Path
     try:
         assert queued(box) == [1, 2]
     finally:
+        box.close()
+
+
+def test_a_lock_that_went_is_not_left_as_the_sinks_last_error(tmp_path: Path, quick: None) -> None:
+    """An idle worker meets the lock (a nightly backup): once it lets go, /info/ and the console
+    must not go on naming a lock that is gone while no new event comes."""
+    path = tmp_path / "outbox.sqlite"
+    box = Outbox(path)
+    stop = threading.Event()
+    worker = DeliveryWorker(box, "mqtt", lambda item: None, stop, idle_poll_s=0.1)
+    worker.start()
+    try:
+        with held(path):
+            assert wait_for(lambda: worker.state.last_error is not None, 10)
+            assert "database is locked" in str(worker.state.last_reason)
+        assert wait_for(lambda: worker.state.last_error is None, 5), worker.state
+        assert worker.state.last_reason is None
+    finally:
+        stop.set()
+        box.wake()
+        worker.join(5)
         box.close()

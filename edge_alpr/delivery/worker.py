@@ -89,6 +89,8 @@ class DeliveryWorker(Worker):
         self.host, self.port = host, port
         self.state = WorkerState()
         self._unacked: str | None = None  # sent while another process held the outbox locked
+        # the last error and reason from before a lock of the outbox, given back once it goes
+        self._before_lock: tuple[str | None, str | None] | None = None
 
     def work(self) -> None:
         backoff = self.backoff_initial_s
@@ -106,6 +108,9 @@ class DeliveryWorker(Worker):
             except sqlite3.Error as e:
                 backoff = self._outbox_failed("read", e, backoff)
                 continue
+            if self._before_lock is not None:  # the lock went: no longer this sink's last error
+                self.state.last_error, self.state.last_reason = self._before_lock
+                self._before_lock = None
             if not items:
                 self.outbox.wait(self.idle_poll_s)
                 continue
@@ -144,6 +149,8 @@ class DeliveryWorker(Worker):
     def _wait_for_lock(self, error: DatabaseLocked) -> None:
         """Another process holds the outbox locked (said by the outbox, once per episode): look
         again ``LOCKED_RETRY_S`` later, not after a backoff that grew meanwhile, or stop."""
+        if self._before_lock is None:
+            self._before_lock = (self.state.last_error, self.state.last_reason)
         self.state.last_error = self.state.last_reason = str(error)
         self.beat(LOCKED_RETRY_S + self.deadline_s)
         self.stop_event.wait(LOCKED_RETRY_S)
@@ -153,6 +160,7 @@ class DeliveryWorker(Worker):
         if self.stop_event.is_set():  # closed under a worker that was still sending: stopping anyway
             return backoff
         message = failures.detail(error)  # may quote the URL
+        self._before_lock = None  # this error, not the one before a lock, is the last
         self.state.outbox_errors += 1
         self.state.last_error = message
         self.state.last_reason = hide_credentials(f"cannot {what} the outbox: {error}")

@@ -139,6 +139,11 @@ def why_closed(reason: Any, cfg: MqttConfig, accepted_before: bool = False) -> W
     ``accepted_before``: this broker accepted a connection of this run, so the port and TLS are
     right (no hint of them): it is the broker's limits (a message over its packet size limit,
     which the client sends again at once on reconnecting) or its ACL."""
+    if str(reason) == "Keep alive timeout":  # paho gave up: no CONNACK within 1.5 keep-alives
+        return Why(f"no answer to the login within {cfg.keepalive * 1.5:g} s (the port takes connections but "
+                   "nothing there answers MQTT)",
+                   f"check that port {cfg.port} is the broker's MQTT listener and that the broker is not hung"
+                   + ("" if cfg.tls else " (a TLS listener, often 8883, needs mqtt.tls: true)"))
     if accepted_before:
         fix = ("it accepted this device before: check the broker's log (a message larger than its "
                "max_packet_size or message_size_limit, or its ACL)")

@@ -66,11 +66,13 @@ def connect(path: Path) -> sqlite3.Connection:
     short), would stop every start with a traceback, the unit restarting it forever, while
     what it queued cannot be read anyway: it is set aside (``<name>.corrupt-<time>``, with its
     ``-wal`` and ``-shm``, for ``sqlite3 .recover``), said once as an error, and a new outbox is
-    made.  A lock or an I/O failure (``OperationalError``) is not damage and passes."""
+    made.  Only SQLite's own damage errors (``DatabaseError`` itself: "file is not a database",
+    "database disk image is malformed") count: a lock or an I/O failure (``OperationalError``), or
+    a constraint that this code broke (``IntegrityError``), is not damage and passes."""
     try:
         return _connect(path)
     except sqlite3.DatabaseError as e:
-        if isinstance(e, sqlite3.OperationalError):
+        if type(e) is not sqlite3.DatabaseError:
             raise
         kept = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
         for suffix in ("", "-wal", "-shm"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -68,6 +69,28 @@ def test_nothing_listening(caplog: pytest.LogCaptureFixture) -> None:
     assert f"broker 127.0.0.1:{port}: connection refused" in warning
     assert "start the broker, or set mqtt.host and mqtt.port" in warning
     assert error == f"not connected to broker 127.0.0.1:{port}: connection refused (nothing listens on that port)"
+
+
+def test_a_listener_that_never_answers_the_login(caplog: pytest.LogCaptureFixture) -> None:
+    """A port that takes connections and says nothing (a hung broker, another service): paho
+    gives up after 1.5 keep-alives; said as no answer, not as a broker that hung up."""
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    with socket.create_server(("127.0.0.1", 0), backlog=16) as silent:  # never accepts: the kernel does
+        port = silent.getsockname()[1]
+        pub = MqttPublisher(MqttConfig.from_dict({"host": "127.0.0.1", "port": port, "device_id": "dev1",
+                                                  "keepalive": 5, "retry_max_s": 0.5}, "t"), environ={})
+        pub.start()
+        try:
+            deadline = time.monotonic() + 20
+            while not _warnings(caplog):
+                assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records]
+                time.sleep(0.1)
+        finally:
+            pub.stop(timeout=0.2)
+    warnings = _warnings(caplog)
+    assert len(warnings) == 1, warnings
+    assert f"cannot connect to broker 127.0.0.1:{port}: no answer to the login within 7.5 s" in warnings[0], warnings
+    assert "hung up" not in warnings[0] and f"port {port} is the broker's MQTT listener" in warnings[0]
 
 
 def test_tls_against_a_plain_port(caplog: pytest.LogCaptureFixture, broker: Broker) -> None:

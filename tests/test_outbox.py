@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sqlite3
@@ -154,3 +155,22 @@ def test_put_is_durable_across_sigkill(tmp_path: Path) -> None:
     child.wait()
     stored = [item.id for item in Outbox(db).peek("s", 10_000)]
     assert stored[:40] == acknowledged
+
+
+def test_a_damaged_file_is_set_aside_once_and_a_new_outbox_made(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Garbage over the file (no SQLite header) used to stop every start with a traceback."""
+    path = tmp_path / "outbox.sqlite"
+    garbage = bytes(range(256)) * 32
+    path.write_bytes(garbage)
+    caplog.set_level(logging.INFO, logger="edge_alpr.delivery.outbox")
+    box = Outbox(path)
+    try:
+        box.put("mqtt", {"plate": "abc"})
+        assert [item.payload for item in box.peek("mqtt", 5)] == [{"plate": "abc"}]
+    finally:
+        box.close()
+    kept = list(tmp_path.glob("outbox.sqlite.corrupt-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == garbage
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and str(kept[0]) in errors[0] and "is damaged" in errors[0], errors

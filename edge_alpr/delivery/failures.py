@@ -12,10 +12,13 @@ text passes ``hide_credentials``: a URL in an error keeps its host, never its to
 
 from __future__ import annotations
 
+import email.utils
 import errno
 import http.client
+import math
 import socket
 import ssl
+import time
 import urllib.error
 
 from ..credentials import hide_credentials
@@ -105,3 +108,23 @@ def sentence(error: BaseException, host: str = "", port: int | None = None,
     else:
         return detail(root)
     return hide_credentials(text)
+
+
+def retry_after(error: BaseException, now: float | None = None) -> float | None:
+    """The seconds a receiver's ``Retry-After`` asks to wait (a 429 or 503's: delay-seconds or
+    an HTTP date), else None: the worker then waits at least that long before it retries, so
+    that a receiver that throttles is not hammered at the backoff's own pace."""
+    root = cause(error)
+    if not isinstance(root, urllib.error.HTTPError) or root.headers is None:
+        return None
+    value = (root.headers.get("Retry-After") or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None  # neither form: the backoff alone
+    seconds = when.timestamp() - (time.time() if now is None else now)
+    return max(0.0, seconds) if math.isfinite(seconds) else None

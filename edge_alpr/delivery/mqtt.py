@@ -138,7 +138,8 @@ class MqttPublisher:
                        properties: Any) -> None:
         if not self._connected.is_set():
             if not self._stopping:  # hung up without a CONNACK (a refusal's is said already)
-                self._outage.hung_up(mqtt_connect.why_closed(reason, self.cfg))
+                self._outage.hung_up(mqtt_connect.why_closed(reason, self.cfg,
+                                                                    self._outage.accepted_before))
         elif self._stopping:  # our own DISCONNECT: no lost connection
             log.info("mqtt: disconnected from %s:%s (%s)", self.cfg.host, self.cfg.port, reason)
         else:  # an outage: one warning if reconnecting fails, naming why (``mqtt_connect.Outage``)

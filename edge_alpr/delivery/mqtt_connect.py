@@ -134,10 +134,23 @@ def why_refused(reason: Any, cfg: MqttConfig, has_password: bool) -> Why:
     return Why(f"refused: {reason}", "check the broker's log")
 
 
-def why_closed(reason: Any, cfg: MqttConfig) -> Why:
-    """A broker that took the connection and dropped it before accepting the login."""
-    fix = ("check the broker's log and its limits" if cfg.tls else
-           f"if port {cfg.port} is a TLS listener (often 8883), set mqtt.tls: true; else check the broker's log")
+def why_closed(reason: Any, cfg: MqttConfig, accepted_before: bool = False) -> Why:
+    """A broker that took the connection and dropped it before accepting the login.
+    ``accepted_before``: this broker accepted a connection of this run, so the port and TLS are
+    right (no hint of them): it is the broker's limits (a message over its packet size limit,
+    which the client sends again at once on reconnecting) or its ACL."""
+    if str(reason) == "Keep alive timeout":  # paho gave up: no CONNACK within 1.5 keep-alives
+        return Why(f"no answer to the login within {cfg.keepalive * 1.5:g} s (the port takes connections but "
+                   "nothing there answers MQTT)",
+                   f"check that port {cfg.port} is the broker's MQTT listener and that the broker is not hung"
+                   + ("" if cfg.tls else " (a TLS listener, often 8883, needs mqtt.tls: true)"))
+    if accepted_before:
+        fix = ("it accepted this device before: check the broker's log (a message larger than its "
+               "max_packet_size or message_size_limit, or its ACL)")
+    elif cfg.tls:
+        fix = "check the broker's log and its limits"
+    else:
+        fix = f"if port {cfg.port} is a TLS listener (often 8883), set mqtt.tls: true; else check the broker's log"
     return Why(f"the broker hung up before accepting the connection ({reason})", fix)
 
 
@@ -202,8 +215,10 @@ class Outage:
         self._flapping = True
         log.warning("mqtt: the connection to broker %s dropped %d times within %.0f s, each time soon after "
                     "it was made (last: %s); likely another client connects with the same client id %r "
-                    "(set mqtt.client_id to one no other client uses), or the broker closes it for missed "
-                    "keep-alives (mqtt.keepalive is %d s; check the network and the broker's log); "
+                    "(set mqtt.client_id to one no other client uses), the broker closes it for missed "
+                    "keep-alives (mqtt.keepalive is %d s; check the network and the broker's log), or it "
+                    "refuses a message of this device (larger than its max_packet_size or "
+                    "message_size_limit: its log says; the event waits in the outbox); "
                     "reconnecting quietly until it stays up for %.0f s", self.where, len(self._drops),
                     FLAP_WINDOW_S, reason, self.client_id, self.keepalive, STABLE_S)
 
@@ -212,7 +227,7 @@ class Outage:
         self.attempts += 1
         if self.since is None:
             self.since = time.monotonic()
-        if self._warned:
+        if self._warned or self._flapping:  # flapping: warned of already, quiet until stable
             log.debug("mqtt: still not connected to %s: %s", self.where, why.reason)
             return
         self._warned = True
@@ -241,6 +256,11 @@ class Outage:
                     self.attempts)
         self.why, self.dropped, self.since, self.attempts = None, None, None, 0
         self._warned = False
+
+    @property
+    def accepted_before(self) -> bool:
+        """The broker accepted a connection of this run (its port and TLS are right)."""
+        return self._up_since is not None
 
     def not_connected(self) -> str:
         """Why a publish cannot go now, for the delivery worker's log and ``/info/``."""

@@ -60,7 +60,31 @@ _SIZE_OF_ROW = "length(CAST(payload AS BLOB)) + IFNULL(length(blob), 0)"
 
 def connect(path: Path) -> sqlite3.Connection:
     """The outbox file at ``path``, created or upgraded: one connection, shareable between
-    threads (the caller guards it with a lock), with explicit transactions only."""
+    threads (the caller guards it with a lock), with explicit transactions only.
+
+    A file that is no SQLite database, or a damaged one (garbage written over it, a copy cut
+    short), would stop every start with a traceback, the unit restarting it forever, while
+    what it queued cannot be read anyway: it is set aside (``<name>.corrupt-<time>``, with its
+    ``-wal`` and ``-shm``, for ``sqlite3 .recover``), said once as an error, and a new outbox is
+    made.  Only SQLite's own damage errors (``DatabaseError`` itself: "file is not a database",
+    "database disk image is malformed") count: a lock or an I/O failure (``OperationalError``), or
+    a constraint that this code broke (``IntegrityError``), is not damage and passes."""
+    try:
+        return _connect(path)
+    except sqlite3.DatabaseError as e:
+        if type(e) is not sqlite3.DatabaseError:
+            raise
+        kept = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        for suffix in ("", "-wal", "-shm"):
+            part = path.with_name(path.name + suffix)
+            if part.exists():
+                part.rename(kept.with_name(kept.name + suffix))
+        log.error("outbox: %s is damaged (%s); set aside as %s (its events cannot be read: sqlite3's .recover may "
+                  "save some) and a new, empty outbox made", path, e, kept)
+        return _connect(path)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
                          timeout=db_lock.BUSY_TIMEOUT_MS / 1000)  # another's lock: waited for, then said
     try:

@@ -14,7 +14,9 @@ restart, and for every target), else the id of its queue entry (an API read, que
 Each target has its own queue (sink ``webhook:<url>``) in the shared outbox and its own
 ``DeliveryWorker``: a dead target never delays the others, retries back off exponentially,
 and nothing is lost across restarts.  A target failing ``max_failures`` times in a row is
-disabled (the reference removes such hooks); that shows in ``/info/`` and in the log.  New
+disabled (the reference removes such hooks); that shows in ``/info/`` and in the log.
+A request is bounded in time and memory and never follows a redirect (``http_post.py``); a
+429 or 503's ``Retry-After`` lengthens the wait before the retry (``worker.py``).  New
 events are still queued for a disabled target, within the outbox bounds (``max_rows``,
 ``max_age_s``: the oldest are dropped first and counted), and a restart delivers them.
 """
@@ -24,7 +26,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -32,6 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..credentials import hide_credentials
+from . import http_post
 from .outbox import Outbox, OutboxItem
 from .webhooks_config import WebhooksConfig, WebhookTarget
 from .worker import DeliveryWorker
@@ -182,12 +184,9 @@ class Webhooks:
                 body, content_type = _multipart(payload_json, item.blob, filename)
             else:
                 body, content_type = payload_json, "application/json"
-            request = urllib.request.Request(
-                target.url, data=body, method="POST",
-                headers={"Content-Type": content_type, "User-Agent": "edge-alpr",
-                         "X-Edge-Alpr-Event-Id": event_id(item)})
-            # urlopen raises HTTPError for 4xx/5xx, which the worker treats as "retry later".
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                response.read(1024)
+            # Any status but 2xx (a 3xx too: never followed) raises, which the worker retries.
+            http_post.post(target.url, body, {
+                "Content-Type": content_type, "User-Agent": "edge-alpr",
+                "X-Edge-Alpr-Event-Id": event_id(item)}, timeout)
 
         return send

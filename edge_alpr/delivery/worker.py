@@ -6,7 +6,8 @@
 
 ``send`` raises any exception to mean "not delivered, retry later"; the worker then waits with
 exponential backoff (``backoff_initial_s`` doubling up to ``backoff_max_s``) and retries the
-*same* event, so a sink's order is kept.  With ``max_failures`` > 0 the worker gives up after
+*same* event, so a sink's order is kept; a receiver's ``Retry-After`` (429, 503) makes that
+wait at least as long as it asks, up to ``backoff_max_s``.  With ``max_failures`` > 0 the worker gives up after
 that many consecutive failures and marks itself ``disabled``; the sink's events stay queued
 (``outbox.py``).  Each failure is kept twice: ``last_reason``, a few words an operator reads
 (``connection refused by 127.0.0.1:9``: ``failures.sentence``), and ``last_error``, the exact
@@ -124,8 +125,10 @@ class DeliveryWorker(Worker):
                     self._failed(item, e)
                     if self.state.disabled:
                         return
-                    self.beat(backoff + self.deadline_s)
-                    self.stop_event.wait(backoff)
+                    asked = failures.retry_after(e)  # a throttling receiver's wish, within backoff_max_s
+                    wait = backoff if asked is None else max(backoff, min(asked, self.backoff_max_s))
+                    self.beat(wait + self.deadline_s)
+                    self.stop_event.wait(wait)
                     backoff = min(backoff * 2, self.backoff_max_s)
                     break
                 try:

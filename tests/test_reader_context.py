@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -28,3 +30,23 @@ def test_context_blocks_start_as_the_identity() -> None:
     out = grown.get_layer(f"{rm.CONTEXT_PREFIX}0_out")
     out.set_weights([np.full_like(w, 0.05) for w in out.get_weights()])
     assert np.abs(grown.predict(x, verbose=0)[0] - a[0]).max() > 1e-3
+
+
+def test_context_only_trains_the_context_blocks_alone(tmp_path: Path) -> None:
+    import argparse
+
+    from scripts.train import train_reader
+
+    grown = rm.build(5, "ctc", context=2)
+    weights = tmp_path / "start.weights.h5"
+    grown.save_weights(weights)
+    args = argparse.Namespace(init=weights, init_tflite=None, trunk_from=None, region_only=False,
+                              context_only=True, context=2, average_from=0.0)
+    train_reader.start_from(argparse.ArgumentParser(), args, grown, [], np.zeros((1,)))
+    trainable = {v.path.split("/")[0] for v in grown.trainable_weights}
+    assert trainable and all(name.startswith(rm.CONTEXT_PREFIX) for name in trainable), trainable
+    assert len(trainable) == 2 * 2 + 2  # two blocks (a convolution and its projection each), the plate's two
+    assert grown.get_layer("region").trainable is False
+    args.context, args.init = 0, None  # --context-only without context blocks is refused, naming the flag
+    with pytest.raises(SystemExit):
+        train_reader.start_from(argparse.ArgumentParser(), args, rm.build(5, "ctc"), [], np.zeros((1,)))

@@ -194,6 +194,7 @@ def training_data(args: argparse.Namespace, data: TrainSet, seeds: list[int], ex
         "epochs": args.epochs,
         "region_weight": args.region_weight,
         "region_only": args.region_only,
+        **({"context_only": True} if args.context_only else {}),
         "averaged_from": args.average_from,
         **({"held_to": {"reader": args.distill_from.name, "weight": args.distill_weight, "on": "real crops"}}
            if args.distill_from else {}),

@@ -114,6 +114,9 @@ def parse_args() -> tuple[argparse.ArgumentParser, argparse.Namespace]:
                     help="train only the region layer on --init's frozen network: the text outputs stay "
                          "exactly as they were (a CTC head's loss is a sum over frames, so its region "
                          "head learns little beside it)")
+    ap.add_argument("--context-only", action="store_true",
+                    help="with --context: train only the new context blocks on --init-tflite's frozen network "
+                         "(it keeps reading real plates as it did; context adds what the columns' formats tell)")
     ap.add_argument("--monitor", choices=("dev", "heldout", "none"), default="dev",
                     help="crops whose float exact-read is printed each epoch (heldout needs --holdout; "
                          "none keeps dev unseen until evaluate.py)")
@@ -164,7 +167,7 @@ def parse_args() -> tuple[argparse.ArgumentParser, argparse.Namespace]:
 def start_from(ap: argparse.ArgumentParser, args: argparse.Namespace, model: Any, regions: list[str],
                x: np.ndarray) -> None:
     """Load what the run starts from (--init, --init-tflite or --trunk-from) into ``model``, and
-    freeze all but the region layer for --region-only."""
+    freeze all but the region layer for --region-only, all but the context blocks for --context-only."""
     if args.init:
         model.load_weights(args.init)
         print(f"initialised from {args.init}", flush=True)
@@ -182,13 +185,15 @@ def start_from(ap: argparse.ArgumentParser, args: argparse.Namespace, model: Any
         v1 = rm.build(len(regions), args.trunk_head)
         v1.load_weights(args.trunk_from)
         print(f"trunk ({rm.copy_trunk(v1, model)} layers) from {args.trunk_from}", flush=True)
-    if args.region_only:
-        if args.average_from:
-            ap.error("--average-from refreshes every batch norm: not with --region-only, whose network stays as it is")
+    if args.region_only or args.context_only:
+        flag = "--region-only" if args.region_only else "--context-only"
+        if args.average_from or args.region_only and args.context_only or args.context_only and not args.context:
+            ap.error(f"{flag}: not with --average-from (it refreshes every batch norm) nor with the other *-only; "
+                     "--context-only needs --context BLOCKS")
         if not (args.init or args.init_tflite):
-            ap.error("--region-only needs --init WEIGHTS or --init-tflite MODEL")
+            ap.error(f"{flag} needs --init WEIGHTS or --init-tflite MODEL")
         for layer in model.layers:
-            layer.trainable = layer.name == "region"
+            layer.trainable = layer.name == "region" if args.region_only else layer.name.startswith(rm.CONTEXT_PREFIX)
 
 
 def fit(ap: argparse.ArgumentParser, args: argparse.Namespace, model: Any, ds: Any, steps: int,

@@ -12,7 +12,7 @@ CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 .PHONY: install run serve test test-parity test-deb test-browser test-data lint config-doc bench models deb deb-test deb-arm64-verify clean lock
 
 # Debian packages come from scripts/package/apt_deps.sh: `run` needs python3-venv only, `test` also
-# needs mosquitto, curl and iproute2, `deb` only the package build's tools (dpkg-dev, debhelper...;
+# needs mosquitto, curl, iproute2 and e2fsprogs, `deb` only the package build's tools (dpkg-dev, debhelper...;
 # debootstrap for another SUITE or ARCH), `test-deb` all of these and the boot test's tools.
 
 # Quiet: one progress line per step, the output in $(INSTALL_LOG) (its tail and path are printed

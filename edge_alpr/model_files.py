@@ -13,9 +13,17 @@ from pathlib import Path
 
 _CHECKOUT = Path(__file__).resolve().parents[1] / "models" / "quantized"
 _INSTALLED = Path(sys.prefix) / "share" / "edge-alpr" / "models"
-# A source checkout (``pip install -e``) has the models beside the package; a wheel or the .deb
-# installs them as data files under the interpreter prefix.
-BUNDLED = _CHECKOUT if any(_CHECKOUT.glob("*.tflite")) else _INSTALLED
+
+
+def bundled_folder(checkout: Path, installed: Path) -> Path:
+    """A source checkout (``pip install -e``) has the models beside the package; a wheel or the
+    .deb installs them as data files under the interpreter prefix.  The checkout's folder is
+    chosen where it exists, even empty or unreadable to this user, so that a fault in it is
+    reported there and not as models missing from a prefix folder nobody made."""
+    return checkout if checkout.is_dir() else installed
+
+
+BUNDLED = bundled_folder(_CHECKOUT, _INSTALLED)
 
 
 def newest(base: Path, name: str) -> Path | None:

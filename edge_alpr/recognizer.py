@@ -65,19 +65,19 @@ class RecognizeOptions:
             raise InputError(f"unknown config key {unknown[0]!r}; supported keys: {', '.join(sorted(allowed))}")
         mode = obj.get("mode", "default")
         if mode not in MODES:
-            raise InputError(f"config mode {mode!r} is not one of {', '.join(MODES)}")
+            raise InputError(f"config mode {json_input.shown(mode)} is not one of {', '.join(MODES)}")
 
         def thr(key: str) -> float | None:
             v = obj.get(key)
             if v is None:
                 return None
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
-                raise InputError(f"config {key} must be a number between 0 and 1, got {v!r}")
+                raise InputError(f"config {key} must be a number between 0 and 1, got {json_input.shown(v)}")
             return float(v)
 
         for key in ("region", "detection_rule"):
             if obj.get(key, "normal") not in ("normal", "strict"):
-                raise InputError(f'config {key} must be "strict" or "normal", got {obj[key]!r}')
+                raise InputError(f'config {key} must be "strict" or "normal", got {json_input.shown(obj[key])}')
         if obj.get("detection_mode", "plate") != "plate":
             raise InputError('config detection_mode: only "plate" is supported (no vehicle-only detection)')
         return cls(

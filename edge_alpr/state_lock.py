@@ -128,7 +128,10 @@ def _locked(folder: Path, setting: str, origin: str) -> int | None:
             return None
         said = _holder_text(path, fd)
         os.close(fd)
-        fix = f"give this one its own {setting}" + (f" in {origin}" if origin else "")
+        # without a file of its own (the defaults) the fix says how to give one: serve and run have
+        # no --state-dir
+        fix = f"give this one its own {setting} " + (
+            f"in {origin}" if origin else f"(`{setting}: DIR` in a file given with --config)")
         # exit 1, retried by the unit, not 78: the lock goes when its holder stops (an instance
         # still stopping, a copy started by hand), and then a retry starts without any edit
         raise StateError(f"{where} is in use by {said}: two processes on one {setting} would {HARM[setting]}; "

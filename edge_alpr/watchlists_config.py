@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
+from .json_input import shown
 from .plate_text import MAX_PLATE_CHARS, normalize
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -52,7 +53,7 @@ class WatchList:
 def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or \
             not 0 <= value <= MAX_DISTANCE:
-        raise ValueError(f"{where}: max_distance must be a number 0..{MAX_DISTANCE:g}, got {value!r}")
+        raise ValueError(f"{where}: max_distance must be a number 0..{MAX_DISTANCE:g}, got {shown(value)}")
     return float(value)
 
 

@@ -83,6 +83,13 @@ def test_a_source_kind_that_is_not_a_string_is_a_config_error() -> None:
         config.from_dict({"stream": {"cameras": [{"id": "a", "source": {"kind": []}}]}}, "f.yaml")
 
 
+def test_a_wrong_source_kind_says_which_kind_reads_an_rtsp_camera() -> None:
+    """``kind: rtsp`` is the likely guess for an IP camera: the message names opencv with url."""
+    with pytest.raises(ConfigError, match=r"'rtsp' is not a source kind; use one of video \(a video file: path\), "
+                       r"folder \(images in a folder: path\), opencv \(an rtsp:// or http:// stream: url"):
+        config.from_dict({"stream": {"cameras": [{"id": "a", "source": {"kind": "rtsp", "url": "rtsp://x/"}}]}})
+
+
 def test_the_decode_budget_follows_a_larger_max_pixels_unless_set() -> None:
     assert config.from_dict({"api": {"max_pixels": 30_000_000}}).api.decode_budget_pixels == 30_000_000
     assert config.from_dict({"api": {"max_pixels": 1_000_000}}).api.decode_budget_pixels == 24_000_000

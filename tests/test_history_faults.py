@@ -27,6 +27,7 @@ from edge_alpr.history.store import History, Sighting
 from edge_alpr.types import Box
 
 DAY_S = 86400.0
+PACKAGES = {"chattr": "e2fsprogs", "mount": "mount"}  # the Debian package of each command run
 SAMPLES = Path(__file__).resolve().parent.parent / "edge_alpr" / "samples"
 SCENE = np.asarray(Image.open(sorted(SAMPLES.glob("*.jpg"))[0]).convert("RGB"))
 
@@ -46,8 +47,11 @@ class Clock:
 
 
 def _run(*argv: str) -> str | None:
-    """Run a command; its error output when it failed, else None."""
-    done = subprocess.run(list(argv), capture_output=True, text=True)
+    """Run a command; its error output when it failed or is not installed, else None."""
+    try:
+        done = subprocess.run(list(argv), capture_output=True, text=True)
+    except FileNotFoundError:
+        return f"{argv[0]} is not installed (apt-get install {PACKAGES.get(argv[0], argv[0])})"
     return None if done.returncode == 0 else (done.stderr.strip() or f"exit {done.returncode}")
 
 

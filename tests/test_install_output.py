@@ -10,8 +10,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 STEP = ROOT / "scripts" / "package" / "step.sh"
 APT_DEPS = ROOT / "scripts" / "package" / "apt_deps.sh"
-# what only the tests ask for: the broker, curl, a network namespace, the package's boot test
-TEST_ONLY = {"mosquitto", "curl", "iproute2", "lintian", "debootstrap", "systemd-container"}
+# what only the tests ask for: the broker, curl, a network namespace, chattr, the package's boot test
+TEST_ONLY = {"mosquitto", "curl", "iproute2", "e2fsprogs", "lintian", "debootstrap", "systemd-container"}
 
 
 def step(tmp_path: Path, *command: str, verbose: bool = False) -> subprocess.CompletedProcess[str]:
@@ -55,6 +55,13 @@ def test_install_uses_quiet_apt_and_no_recommends() -> None:
     assert all(line.startswith("\t@") or line.startswith("\t  ") for line in recipe.group(1).splitlines()), \
         "install echoes no command lines, only the steps' progress lines"
     assert recipe.group(1).count("scripts/package/step.sh") == 2 and "pip install -q" in recipe.group(1)
+
+
+def test_make_test_asks_for_every_tool_the_tests_run() -> None:
+    """A minimal Debian trixie has no chattr (e2fsprogs is no longer required there): the history
+    tests that make a folder immutable failed on it with FileNotFoundError."""
+    assert "apt_deps.sh test" in make_recipe("test")
+    assert {"python3-venv", "mosquitto", "curl", "iproute2", "e2fsprogs"} <= apt_list("test")
 
 
 def make_recipe(target: str) -> str:

@@ -52,6 +52,14 @@ def test_the_quick_start_works_as_a_user_with_sudo() -> None:
     assert "curl -F upload=@" in text
 
 
+def test_the_mqtt_watcher_the_readme_shows_comes_with_its_package() -> None:
+    """`mosquitto_sub` is in mosquitto-clients, which nothing installs (make test brings only the
+    broker): where the README says to watch the topics with it, it names that package."""
+    text = (ROOT / "README.md").read_text()
+    shown = text.split("mosquitto_sub -v", 1)[0].rsplit("\n\n", 1)[1]
+    assert "apt install" in shown and "mosquitto-clients" in shown, shown
+
+
 def test_the_install_section_installs_the_file_make_deb_writes(tmp_path: Path) -> None:
     """The README's `apt install` line, run with sudo and dpkg stood in for: it installs the newest
     build for this machine's architecture, whichever release built it (on bookworm the file is

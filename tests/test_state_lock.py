@@ -189,6 +189,18 @@ def test_a_holder_out_of_sight_is_named_by_its_lock_file(tmp_path: Path) -> None
     state_lock.hold_state(cfg).close()  # closed: free again
 
 
+def test_a_state_dir_taken_by_default_says_how_to_give_another(tmp_path: Path) -> None:
+    """Without a config file (the state_dir is the default), the fix names the key and --config:
+    serve and run have no option of their own for it."""
+    folder = tmp_path / "state"
+    folder.mkdir()
+    with state_lock.hold([(folder, "state_dir", "")]):
+        with pytest.raises(StateError) as caught:
+            state_lock.hold([(folder, "state_dir", "")])
+    assert str(caught.value).endswith(
+        f"{HARM}; stop it, or give this one its own state_dir (`state_dir: DIR` in a file given with --config)")
+
+
 def test_a_file_system_without_locks_runs_unguarded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                     caplog: pytest.LogCaptureFixture) -> None:
     def no_locks(fd: int, operation: int) -> None:

@@ -171,5 +171,10 @@ def model_path(directory: str | Path | None, name: str) -> Path:
     base = Path(directory) if directory else BUNDLED
     found = newest(base, name)
     if found is None:
-        raise ModelError(f"no {name}_v<N>.tflite in {base}; set models.directory or run `make models`")
+        if base.is_dir() and not os.access(base, os.R_OK | os.X_OK):
+            raise ModelError(f"the models folder {base} cannot be read (Permission denied); give this "
+                             "user read access to it (chmod a+rx), or reinstall edge-alpr")
+        fix = "reinstall edge-alpr (in a source checkout: git checkout models/quantized)" if not directory \
+            else "copy the models with their .json sidecars there, or remove models.directory"
+        raise ModelError(f"no {name}_v<N>.tflite in {base}; {fix} (`make models` rebuilds them, in hours)")
     return found

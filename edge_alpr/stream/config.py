@@ -32,7 +32,10 @@ from ..credentials import hide_credentials
 from ..errors import ConfigError
 from ..models_config import MODES
 
-SOURCE_KINDS = ("video", "folder", "opencv", "picamera2")
+# each kind with what it reads and its key: an RTSP camera is "opencv", which a user cannot guess
+SOURCE_KINDS = {"video": "a video file: path", "folder": "images in a folder: path",
+                "opencv": "an rtsp:// or http:// stream: url, a USB camera: device",
+                "picamera2": "a Raspberry Pi camera"}
 
 
 class _Source(Section):
@@ -137,8 +140,8 @@ def parse_source(obj: Any, where: str) -> SourceConfig:
         raise ConfigError(f"{where}: expected a mapping with a 'kind' key, got {obj!r}")
     kind = obj.get("kind")
     if not isinstance(kind, str) or kind not in SOURCE_CLASSES:
-        raise ConfigError(f"{where}.kind: {kind!r} is not a source kind; "
-                          f"use one of {', '.join(SOURCE_KINDS)}")
+        kinds = ", ".join(f"{name} ({use})" for name, use in SOURCE_KINDS.items())
+        raise ConfigError(f"{where}.kind: {kind!r} is not a source kind; use one of {kinds}")
     result: SourceConfig = SOURCE_CLASSES[kind].from_dict(obj, where)
     return result
 

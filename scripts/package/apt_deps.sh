@@ -4,7 +4,8 @@
 # and is shown on failure); otherwise the command to run is printed and the target fails.
 #   scripts/package/apt_deps.sh run     python3-venv (the quick start's `make install run`)
 #   scripts/package/apt_deps.sh test    + mosquitto (MQTT tests start a real broker), curl (the reference's
-#                               curl example), iproute2 (a test's private network namespace)
+#                               curl example), iproute2 (a test's private network namespace),
+#                               e2fsprogs (chattr, an immutable folder)
 #   scripts/package/apt_deps.sh build   what `make deb` needs and nothing more (no test tools): for
 #                               this machine's release and architecture dpkg-buildpackage's and
 #                               debian/control's Build-Depends (dpkg-dev, build-essential, debhelper,
@@ -58,6 +59,8 @@ testing() {
   need curl -- have curl
   # ip: the stalled-resolver test brings up loopback in its own network namespace
   need iproute2 -- have ip
+  # chattr: the history tests make a folder immutable; trixie's minimal system has no e2fsprogs
+  need e2fsprogs -- have chattr
 }
 qemu() {  # $1 = the Debian architecture emulated
   local binary=qemu-aarch64-static

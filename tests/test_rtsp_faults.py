@@ -48,7 +48,9 @@ def _loops(urls: dict[str, str], stop: threading.Event) -> dict[str, CameraLoop]
 
 def test_hung_cameras_do_not_hold_back_a_working_one(tmp_path: Path, silent: SilentCamera) -> None:
     """Four hung cameras retrying all the time; a working camera started among them streams
-    within 3 s (its own open takes about 0.4 s) and no capture thread is ever past its deadline."""
+    within 5 s (its own open takes about 0.4 s, plus a retry when the test server drops the
+    media the first DESCRIBE made; 9 s when hung cameras held the turn) and no capture thread is
+    ever past its deadline."""
     good = RtspCamera(sample_image(tmp_path, SAMPLE))
     good.start()
     stop = threading.Event()
@@ -65,7 +67,7 @@ def test_hung_cameras_do_not_hold_back_a_working_one(tmp_path: Path, silent: Sil
             if first is None and loops["good"].stats.frames_read:
                 first = time.monotonic() - started
             time.sleep(0.05)
-        assert first is not None and first < 3, (first, camera_health(loops["good"]))
+        assert first is not None and first < 5, (first, camera_health(loops["good"])["last_error"])
         assert late == 0, late
         assert camera_health(loops["good"])["state"] == "streaming"
         assert all(camera_health(loops[f"hung{i}"])["state"] == "reconnecting" for i in range(4))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from test_rtsp import RtspCamera, _server_available
+from rtsp_camera import SKIP_WITHOUT_SERVER, RtspCamera
 from waiting import wait_for
 
 import edge_alpr.stream.sources.opencv as opencv_source
@@ -28,7 +28,7 @@ from edge_alpr.stream.sources import open_source, sample_dir
 from edge_alpr.stream.tracker import PlateEvent
 from edge_alpr.types import Box, PlateRead, PlateResult, VehicleRead
 
-pytestmark = pytest.mark.skipif(not _server_available(), reason="no RTSP server here (Debian's gst-rtsp-server)")
+pytestmark = SKIP_WITHOUT_SERVER
 
 
 def _read(plate: str, x: int) -> PlateResult:

@@ -33,8 +33,8 @@ from edge_alpr.stream.sources import sample_dir
 from edge_alpr.stream.sources.opencv import OpenCvSource
 from edge_alpr.supervision import Supervisor
 from tests.conftest import jpeg_bytes
+from tests.rtsp_camera import RtspCamera, server_available
 from tests.test_cli_server import ROOT, cli
-from tests.test_rtsp import RtspCamera, _server_available
 
 SECRET = "s3cr3t-Value"
 
@@ -116,7 +116,7 @@ def test_a_camera_that_cannot_connect_logs_no_credential(tmp_path: Path, caplog:
         assert source.read(1.0) is None  # nothing listens: a failed open, logged as a warning
         warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
         assert len(warnings) == 1 and f"(URL {shown})" in warnings[0], warnings
-        if _server_available():  # the camera comes back: the reconnect line names it the same way
+        if server_available():  # the camera comes back: the reconnect line names it the same way
             image = tmp_path / "camera.jpg"  # RTP's JPEG payload wants sides in multiples of 8
             cv2.imwrite(str(image), cv2.resize(cv2.imread(str(sorted(sample_dir().glob("*.jpg"))[0])), (320, 240)))
             camera = RtspCamera(image, fps=5)

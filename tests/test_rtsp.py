@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import cv2
 import pytest
+from rtsp_camera import SKIP_WITHOUT_SERVER, RtspCamera, sample_image
 from waiting import wait_for
 
 from edge_alpr.stream.config import StreamConfig
@@ -26,54 +26,14 @@ from edge_alpr.stream.loop import CameraLoop
 from edge_alpr.stream.sources import open_source, sample_dir
 from edge_alpr.stream.tracker import PlateEvent
 
-SERVER = Path(__file__).resolve().parent / "rtsp_server.py"
-SYSTEM_PYTHON = "/usr/bin/python3"
-APT = "apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good"
 LABELS: dict[str, Any] = json.loads((sample_dir() / "labels.json").read_text())
 SAMPLE = sorted(LABELS)[0]
-
-
-def _server_available() -> bool:
-    try:
-        check = subprocess.run([SYSTEM_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0'); "
-                                "from gi.repository import GstRtspServer"], capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return check.returncode == 0
-
-
-pytestmark = pytest.mark.skipif(not _server_available(),
-                                reason=f"no RTSP server here: it needs Debian's gst-rtsp-server ({APT})")
-
-
-class RtspCamera:
-    """The server process; ``start`` again after ``kill`` serves on the same port."""
-
-    def __init__(self, image: Path, fps: int = 10) -> None:  # ``image`` may be replaced between starts
-        self.image, self.fps, self.port = image, fps, 0
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([SYSTEM_PYTHON, str(SERVER), str(self.image), str(self.fps), str(self.port)],
-                                     stdout=subprocess.PIPE)
-        assert self.proc.stdout is not None
-        self.port = int(self.proc.stdout.readline())
-
-    @property
-    def url(self) -> str:
-        return f"rtsp://127.0.0.1:{self.port}/cam"
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+pytestmark = SKIP_WITHOUT_SERVER
 
 
 @pytest.fixture
 def rtsp(tmp_path: Path) -> Iterator[RtspCamera]:
-    image = tmp_path / "camera.jpg"  # RTP's JPEG payload wants sides in multiples of 8
-    cv2.imwrite(str(image), cv2.resize(cv2.imread(str(sample_dir() / SAMPLE)), (640, 360)))
-    camera = RtspCamera(image)
+    camera = RtspCamera(sample_image(tmp_path, SAMPLE))
     camera.start()
     yield camera
     camera.kill()

@@ -5,7 +5,9 @@
 #   scripts/package/apt_deps.sh run     python3-venv (the quick start's `make install run`)
 #   scripts/package/apt_deps.sh test    + mosquitto (MQTT tests start a real broker), curl (the reference's
 #                               curl example), iproute2 (a test's private network namespace),
-#                               e2fsprogs (chattr, an immutable folder)
+#                               e2fsprogs (chattr, an immutable folder), python3-gi
+#                               gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
+#                               gstreamer1.0-plugins-good (the RTSP tests' camera)
 #   scripts/package/apt_deps.sh build   what `make deb` needs and nothing more (no test tools): for
 #                               this machine's release and architecture dpkg-buildpackage's and
 #                               debian/control's Build-Depends (dpkg-dev, build-essential, debhelper,
@@ -61,7 +63,15 @@ testing() {
   need iproute2 -- have ip
   # chattr: the history tests make a folder immutable; trixie's minimal system has no e2fsprogs
   need e2fsprogs -- have chattr
+  # the RTSP camera tests serve a real stream: gst-rtsp-server run by the system's python3
+  # (tests/rtsp_server.py), its JPEG pipeline from plugins-base and plugins-good
+  need python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good -- \
+    /usr/bin/python3 -c "$RTSP_CHECK"
 }
+RTSP_CHECK="import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0')
+from gi.repository import Gst, GstRtspServer
+Gst.init(None)
+assert all(Gst.ElementFactory.find(e) for e in ('jpegdec', 'imagefreeze', 'jpegenc', 'rtpjpegpay'))"
 qemu() {  # $1 = the Debian architecture emulated
   local binary=qemu-aarch64-static
   [ "$1" = armhf ] && binary=qemu-arm-static

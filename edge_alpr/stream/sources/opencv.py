@@ -6,6 +6,12 @@ camera never stops the others or the service.  An outage is logged twice: its fi
 (a warning) and its end (how long, how many attempts); the attempts between are debug lines,
 so a camera unplugged for a week does not write thousands of lines to the journal.  Its
 health (``stream/health.py``) says ``reconnecting`` then ``failed`` meanwhile.
+
+OpenCV opens FFmpeg captures one at a time, process-wide.  So that a dead camera cannot hold
+the others back, a url is first asked in Python whether it is there (``reach.py``), and the
+opens take turns on ``OPEN_TURN``: a camera waiting for its turn returns from ``read`` within
+its ``timeout`` (the capture thread beats, and sees a stop) instead of blocking in OpenCV's
+mutex past its deadline.
 """
 
 from __future__ import annotations
@@ -22,8 +28,11 @@ from ...types import Frame
 from ..config import OpenCvSourceConfig
 from . import FrameSource
 from ._cv import FrameFitter, import_cv2, require_gstreamer
+from .reach import probe
 
 log = logging.getLogger(__name__)
+
+OPEN_TURN = threading.Lock()  # held while OpenCV's FFmpeg backend opens a url (it takes one at a time)
 
 
 class OpenCvSource(FrameSource):
@@ -43,6 +52,8 @@ class OpenCvSource(FrameSource):
         self._backoff = cfg.reconnect_min
         self.connects = 0
         self._attempts = 0  # failures in the current outage
+        self._reached = False  # the url answered (reach.py) and waits for its turn to open
+        self._hint: str | None = None  # why an open may fail, from the camera's answer
         # an open and a read, each bounded by the backend's timeout (V4L2 and GStreamer have none)
         self.max_block_s = 2 * cfg.read_timeout + 1.0
         self._fit = FrameFitter(self._cv2, camera_id, cfg.max_pixels)
@@ -78,7 +89,7 @@ class OpenCvSource(FrameSource):
         self.failed(what)
         self._attempts = 1 if first else self._attempts + 1
         log.log(logging.WARNING if first else logging.DEBUG,
-                "camera %s: %s (%s); retrying in %.1f s, then with backoff up to %.0f s (logged again "
+                "camera %s: %s (%s); retrying in %.1f s, then with backoff up to %g s (logged again "
                 "when it is back)", self.camera_id, what, self.describe(), self._backoff, self.cfg.reconnect_max)
         if self._cap is not None:
             self._cap.release()
@@ -92,10 +103,25 @@ class OpenCvSource(FrameSource):
             if wait > 0:
                 self.stop.wait(min(wait, timeout))
                 return None
-            cap = self._open()
+            if self.cfg.url and not self._reached:
+                try:
+                    self._hint = probe(self.cfg.url, self.cfg.read_timeout)
+                except CameraError as e:
+                    self._fail(f"cannot open camera: {e}")
+                    return None
+                self._reached = True
+                return None  # the open comes at the next read, each bounded by read_timeout
+            if self.cfg.url and not OPEN_TURN.acquire(timeout=timeout):
+                return None  # another camera is opening: wait for the turn without blocking
+            try:
+                self._reached = False
+                cap = self._open()
+            finally:
+                if self.cfg.url:
+                    OPEN_TURN.release()
             if not cap.isOpened():
                 cap.release()
-                self._fail("cannot open camera")
+                self._fail(f"cannot open camera: {self._hint}" if self._hint else "cannot open camera")
                 return None
             self._cap = cap
             self.connects += 1

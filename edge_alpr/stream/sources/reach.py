@@ -1,0 +1,165 @@
+"""Is a network camera there?  Asked in Python before OpenCV's FFmpeg backend opens it.
+
+Why: OpenCV opens FFmpeg captures one at a time, process-wide (a mutex in its FFmpeg backend),
+and an open holds that mutex until it succeeds or its timeout ends.  A camera that is switched
+off, unplugged or hung (its TCP connect or its first answer never comes) then held every other
+camera's (re)connect back for ``read_timeout`` at each retry: measured with four such cameras
+and ``read_timeout: 2``, a working camera on loopback took 7.6 s instead of 0.4 s to open, past
+its capture thread's deadline, so its health said ``failed`` and the systemd watchdog stopped
+being pinged.  Here each camera's own thread finds out, within its ``read_timeout`` and
+without holding anything another camera needs, whether its host resolves, accepts a TCP
+connection and, for RTSP, answers a ``DESCRIBE``; only a camera that answers goes on to
+OpenCV.  The answer also names why a later open fails (a wrong path, user or password), which
+OpenCV does not say.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import socket
+import threading
+import time
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
+
+from ...errors import CameraError
+
+PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
+MAX_HEADER_BYTES = 65536
+
+
+def _resolve(host: str, port: int, timeout: float) -> list[tuple[int, tuple[str, int]]]:
+    """getaddrinfo bounded by ``timeout``: the C library's own wait for a DNS server that does
+    not answer is 5 s per try and server, not interruptible, so it runs in a thread of its own
+    that is left to finish on its own when it is late."""
+    found: list[tuple[int, tuple[str, int]]] = []
+    failure: list[str] = []
+
+    def lookup() -> None:
+        try:
+            for family, _, _, _, addr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+                found.append((family, (str(addr[0]), int(addr[1]))))
+        except OSError as e:
+            failure.append(str(e))
+
+    thread = threading.Thread(target=lookup, name=f"resolve-{host}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise CameraError(f"host name {host} not resolved within {timeout:g} s (is a DNS server reachable? "
+                          "an IP address in the url needs none)")
+    if failure or not found:
+        raise CameraError(f"host name {host} does not resolve ({failure[0] if failure else 'no address'}); "
+                          "check the url's host name, or give the camera's IP address")
+    return found
+
+
+def _connect(host: str, port: int, deadline: float) -> socket.socket:
+    last = ""
+    for family, addr in _resolve(host, port, max(0.01, deadline - time.monotonic())):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            sock.connect(addr)
+            return sock
+        except TimeoutError:
+            sock.close()
+            last = f"no answer from {addr[0]} port {addr[1]} within the read_timeout (switched off, unplugged " \
+                   "or firewalled?)"
+        except OSError as e:
+            sock.close()
+            last = f"cannot connect to {addr[0]} port {addr[1]}: {e.strerror or e} (is the camera on, and " \
+                   "the url's port its RTSP port?)"
+    raise CameraError(last)
+
+
+def _response(sock: socket.socket, deadline: float) -> tuple[int, dict[str, str]]:
+    """Status code and headers (lower-case names) of one RTSP response; its body is skipped."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(4096)
+        except TimeoutError:
+            raise CameraError("the camera accepted the connection but did not answer within the "
+                              "read_timeout (hung?)") from None
+        if not chunk:
+            raise CameraError("the camera closed the connection without answering")
+        data += chunk
+        if len(data) > MAX_HEADER_BYTES:
+            break
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    match = re.match(r"RTSP/\d\.\d (\d{3})", lines[0])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+    length = headers.get("content-length", "")
+    while length.isdigit() and len(body) < min(int(length), MAX_HEADER_BYTES):
+        chunk = sock.recv(4096)  # within the deadline set above: a late body raises TimeoutError
+        if not chunk:
+            break
+        body += chunk
+    return (int(match.group(1)) if match else 0), headers
+
+
+def _authorization(challenge: str, user: str, password: str, uri: str) -> str:
+    """The Authorization header answering a Basic or Digest (MD5) WWW-Authenticate challenge."""
+    if not challenge.lower().startswith("digest"):
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    params = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge[6:]))
+    realm, nonce = params.get("realm", ""), params.get("nonce", "")
+
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+    response = md5(f"{md5(f'{user}:{realm}:{password}')}:{nonce}:{md5(f'DESCRIBE:{uri}')}")
+    return f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}", response="{response}"'
+
+
+def probe(url: str, timeout: float) -> str | None:
+    """Raise CameraError unless ``url``'s host resolves, connects and (RTSP) answers, each
+    within ``timeout`` s in all; else return why an open may still fail (the camera's answer to
+    DESCRIBE: 404, 401), or None.  Other schemes than rtsp/rtsps/http/https pass unasked."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in PORTS or not parts.hostname:
+        return None
+    deadline = time.monotonic() + timeout
+    try:
+        port = parts.port or PORTS[scheme]
+    except ValueError:
+        return None  # FFmpeg says what is wrong with it
+    with _connect(parts.hostname, port, deadline) as sock:
+        if scheme != "rtsp":
+            return None  # TLS and HTTP are FFmpeg's
+        try:
+            return _describe(sock, parts, port, deadline)
+        except OSError as e:  # reset, or a body that came late
+            raise CameraError(f"the connection to the camera failed while asking for its stream: {e}") from None
+
+
+def _describe(sock: socket.socket, parts: SplitResult, port: int, deadline: float) -> str | None:
+    """Ask for the stream (DESCRIBE, with the url's user and password when it wants them)."""
+    host = parts.hostname or ""
+    netloc = host if ":" not in host else f"[{host}]"
+    uri = urlunsplit((parts.scheme, f"{netloc}:{port}" if parts.port else netloc, parts.path or "/",
+                      parts.query, ""))
+
+    def ask(cseq: int, extra: str = "") -> tuple[int, dict[str, str]]:
+        sock.sendall(f"DESCRIBE {uri} RTSP/1.0\r\nCSeq: {cseq}\r\nAccept: application/sdp\r\n"
+                     f"User-Agent: edge-alpr\r\n{extra}\r\n".encode())
+        return _response(sock, deadline)
+
+    status, headers = ask(1)
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    if status == 401 and user and "www-authenticate" in headers:
+        auth = _authorization(headers["www-authenticate"], user, password, uri)
+        status, headers = ask(2, f"Authorization: {auth}\r\n")
+        if status == 401:
+            return "the camera refused the url's user and password (401 Unauthorized); correct them"
+    if status == 401:
+        return ("the camera wants a user and password (401 Unauthorized); put them in the url: "
+                "rtsp://USER:PASSWORD@host/...")
+    if status == 404:
+        return f"the camera has no stream at {parts.path or '/'} (404 Not Found); correct the url's path"
+    return None

@@ -1,0 +1,98 @@
+"""A real RTSP camera on loopback for the tests: ``tests/rtsp_server.py`` (gst-rtsp-server, run
+by the system's python3 with Debian's python3-gi and gir1.2-gst-rtsp-server-1.0) as a process
+the tests kill, stall and start again; skipped, saying what to install, where it is missing."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import cv2
+import pytest
+
+from edge_alpr.stream.sources import sample_dir
+
+SERVER = Path(__file__).resolve().parent / "rtsp_server.py"
+SYSTEM_PYTHON = "/usr/bin/python3"
+APT = "apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good"
+
+
+def server_available() -> bool:
+    try:
+        check = subprocess.run([SYSTEM_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0'); "
+                                "from gi.repository import GstRtspServer"], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return check.returncode == 0
+
+
+SKIP_WITHOUT_SERVER = pytest.mark.skipif(not server_available(),
+                                         reason=f"no RTSP server here: it needs Debian's gst-rtsp-server ({APT})")
+
+
+def sample_image(folder: Path, name: str, size: tuple[int, int] = (640, 360)) -> Path:
+    """A sample image as the camera's picture; RTP's JPEG payload wants sides in multiples of 8."""
+    image, picture = folder / "camera.jpg", cv2.imread(str(sample_dir() / name))
+    assert picture is not None, name
+    cv2.imwrite(str(image), cv2.resize(picture, size))
+    return image
+
+
+class RtspCamera:
+    """The server process; ``start`` again after ``kill`` serves on the same port.  ``auth``:
+    ``(user, password, "basic" or "digest")`` for a camera that wants them."""
+
+    def __init__(self, image: Path, fps: int = 10, auth: tuple[str, str, str] | None = None) -> None:
+        self.image, self.fps, self.port, self.auth = image, fps, 0, auth  # ``image`` may change between starts
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        extra = [f"{self.auth[0]}:{self.auth[1]}", self.auth[2]] if self.auth else []
+        self.proc = subprocess.Popen([SYSTEM_PYTHON, str(SERVER), str(self.image), str(self.fps), str(self.port),
+                                      *extra], stdout=subprocess.PIPE)
+        assert self.proc.stdout is not None
+        self.port = int(self.proc.stdout.readline())
+
+    @property
+    def url(self) -> str:
+        return f"rtsp://127.0.0.1:{self.port}/cam"
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+class SilentCamera:
+    """A camera that is hung: it accepts TCP connections (the kernel's backlog and ``accept``)
+    and never sends a byte, like a camera whose firmware froze.  Closed with ``close``."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.port = self.listener.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"rtsp://127.0.0.1:{self.port}/cam"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                self.held.append(self.listener.accept()[0])
+            except OSError:  # closed
+                return
+
+    def close(self) -> None:
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept (close alone does not)
+        except OSError:
+            pass
+        self.listener.close()
+        for conn in self.held:
+            conn.close()
+        self._thread.join(5)

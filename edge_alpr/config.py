@@ -216,7 +216,9 @@ def parse(text: str, where: str = "<config>") -> Any:
             for mark in (e.context_mark, e.problem_mark):
                 if mark is not None:
                     mark.name = where
-        raise ConfigError(f"{where}: not valid YAML: {e}") from e
+        # a tab is the commonest slip of a hand-edited file, and PyYAML's words for it do not say so
+        hint = "\nindent with spaces: YAML does not allow a tab there" if "'\\t'" in str(e) else ""
+        raise ConfigError(f"{where}: not valid YAML: {e}{hint}") from e
 
 
 def load(path: str | Path | None = None) -> Config:

@@ -119,6 +119,11 @@ def test_yaml_syntax_and_missing_file(tmp_path: Path) -> None:
     assert "api: [unclosed" in text, "the line's text and its caret stay"
     with pytest.raises(ConfigError, match="cannot read"):
         config.load(tmp_path / "missing.yaml")
+    tabbed = tmp_path / "tabbed.yaml"
+    tabbed.write_text("api:\n\tport: 8081\n")  # a tab where YAML wants spaces: said in those words
+    with pytest.raises(ConfigError, match="tabbed.yaml: not valid YAML") as raised:
+        config.load(tabbed)
+    assert str(raised.value).endswith("indent with spaces: YAML does not allow a tab there"), str(raised.value)
 
 
 def test_secret_from_env_then_credentials(tmp_path: Path) -> None:

@@ -106,6 +106,19 @@ def test_another_sites_page_cannot_write_to_a_server_without_token(
         assert _read(api, own, camera_id="gate").status_code == 201, own
 
 
+@pytest.mark.parametrize("header", ["Basic YWRtaW46cHc=", "Digest username=\"admin\"", "NTLM TlRMTVNTUAAB"])
+def test_a_password_the_browser_replays_does_not_let_another_site_write(
+        api_factory: Callable[..., RunningApi], header: str) -> None:
+    # a reverse proxy with its own password in front of a server without a token: the browser
+    # adds the cached Basic credentials to another site's form post by itself
+    api = api_factory({"history": {"api_reads": True}})
+    fetch = {"Sec-Fetch-Site": "cross-site", "Origin": "http://attacker.example", "Authorization": header}
+    r = _read(api, fetch, camera_id="forged")
+    assert r.status_code == 403 and "another site" in r.json()["detail"], r.text
+    assert requests.get(f"{api.url}/v1/events/", timeout=10).json()["count"] == 0
+    assert _read(api, {"Authorization": header}, camera_id="gate").status_code == 201  # a program
+
+
 def test_another_site_cannot_log_a_user_in_or_out(api_factory: Callable[..., RunningApi]) -> None:
     api = api_factory(token=TOKEN)
     for path, form in (("/logout", {"csrf": ""}), ("/login", {"token": TOKEN})):

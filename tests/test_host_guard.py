@@ -36,8 +36,13 @@ def get(port: int, host: str | None, path: str = "/info/", token: str = "") -> t
 @pytest.mark.parametrize(("header", "name"), [
     ("localhost:8080", "localhost"), ("LOCALHOST", "localhost"), ("[::1]:8080", "::1"),
     ("127.0.0.1:8080", "127.0.0.1"), ("evil.example.:80", "evil.example"), ("", ""),
+    ("[fe80::1%25eth0]:80", "fe80::1%25eth0"), ("::1", "::1"),
+    # no host[:port]: None, refused (read loosely, each passed as the IP or name before it)
+    ("[::1].evil.example", None), ("[::1]:80.evil.example", None), ("127.0.0.1:8080.evil.example", None),
+    ("localhost:80@evil.example", None), ("127.0.0.1%.evil.example", None), ("[evil.example]", None),
+    ("localhost:http", None), ("local host", None), ("[::1", None),
 ])
-def test_host_name(header: str, name: str) -> None:
+def test_host_name(header: str, name: str | None) -> None:
     assert host_name(header) == name
 
 
@@ -47,7 +52,9 @@ def test_a_tokenless_server_refuses_other_names(api_factory: Callable[..., Any])
                  f"{socket.gethostname()}:{port}", f"app.localhost:{port}", None):
         status, _ = get(port, host)
         assert status == 200, host
-    for host in (f"attacker.example:{port}", "rebind.attacker.example", f"localhost.attacker.example:{port}"):
+    for host in (f"attacker.example:{port}", "rebind.attacker.example", f"localhost.attacker.example:{port}",
+                 "[::1].attacker.example", f"127.0.0.1:{port}.attacker.example", "localhost:80@attacker.example",
+                 "127.0.0.1%.attacker.example"):
         status, body = get(port, host)
         assert status == 403, host
         assert "DNS rebinding" in body["detail"] and "api.allowed_hosts" in body["detail"]

@@ -28,7 +28,8 @@ token for a session cookie:
   otherwise post reads to it (a multipart form needs no CORS preflight).  The console's own
   page sends ``same-origin``; programs and older browsers send no such header and pass.  The
   login and logout forms refuse them too (another site could otherwise log a user out).  A
-  request with the header is not refused: a browser adds that header only at a page's request,
+  request with a ``Token`` header is not refused (a ``Basic`` one, which a browser replays by
+  itself for a proxy's password, is): a browser adds that header only at a page's request,
   after a CORS preflight this server never allows, so a page holding the token (a dashboard
   on a sibling host behind a proxy that adds CORS) is the token holder's own.
 """
@@ -113,7 +114,7 @@ class ConsoleAuth:
         (``Throttled``) when this client sent too many wrong tokens."""
         method = environ.get("REQUEST_METHOD", "GET")
         header = environ.get("HTTP_AUTHORIZATION", "")
-        if not header.strip():
+        if not _token_scheme(header):  # a Basic header the browser adds by itself exempts nothing
             refuse_other_site(environ)
         if self.token is None:
             return
@@ -178,6 +179,17 @@ def refuse_other_site(environ: dict[str, Any]) -> None:
     if method not in _SAFE_METHODS and site in _OTHER_SITES:
         raise InputError(f"A page of another site may not send {method} here (Sec-Fetch-Site: "
                          f"{site}); use the console's own page, or a program.", status=403)
+
+
+def _token_scheme(header: str) -> bool:
+    """Whether an ``Authorization`` header is of the ``Token`` scheme.
+
+    Why only that one exempts a write from ``refuse_other_site``: a browser adds a ``Token``
+    header only at a page's request, after a CORS preflight this server never allows, but it
+    adds cached ``Basic`` (or Digest, NTLM) credentials to any request to that origin by
+    itself, a cross-site form's post too: a reverse proxy with its own password in front of a
+    server without a token would otherwise let any page the admin opens post reads."""
+    return header.strip().partition(" ")[0].lower() == "token"
 
 
 def _cookie(header: str, name: str) -> str:

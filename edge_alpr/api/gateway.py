@@ -21,7 +21,7 @@ from cheroot import wsgi
 
 from .client_io import CHUNK_SIZE, MAX_TRAILER_BYTES, MAX_TRAILER_FIELDS
 from .gated import GatedConnection
-from .http_errors import NOSNIFF
+from .http_errors import DEFAULT_HEADERS
 
 _MAX_SIZE_LINE = 1024  # a chunk-size line with its extensions
 _TRAILER_FIELD = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n\x00]*\r\n")
@@ -116,11 +116,12 @@ class GatedGateway(wsgi.Gateway_10):
         super().__init__(req)
 
     def start_response(self, status: Any, headers: Any, exc_info: Any = None) -> Any:
-        """Also adds ``X-Content-Type-Options: nosniff`` to every answer that lacks it: here,
-        below the app, it reaches the host guard's and ``/metrics``' answers and bottle's error
-        pages as well as the routes'."""
-        if not any(k.lower() == NOSNIFF[0].lower() for k, _ in headers):
-            headers = [*headers, NOSNIFF]
+        """Also adds ``DEFAULT_HEADERS`` (``X-Content-Type-Options: nosniff``,
+        ``Cross-Origin-Resource-Policy: same-origin``, ``Cache-Control: no-store``) to every
+        answer that lacks them: here, below the app, they reach the host guard's and
+        ``/metrics``' answers and bottle's error pages as well as the routes'."""
+        named = {k.lower() for k, _ in headers}
+        headers = [*headers, *(h for h in DEFAULT_HEADERS if h[0].lower() not in named)]
         if any(k.lower() == "connection" and v.lower() == "close" for k, v in headers):
             self.req.close_connection = True
         elif body_unfinished(self.req) and not discard_arrived_body(self.req):

@@ -16,21 +16,42 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
+_PORT = re.compile(r":[0-9]{0,5}")
+_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")  # DNS labels, as a browser sends them (IDNs as xn--)
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def host_name(header: str) -> str:
-    """The name of a ``Host`` header, lower case, without port or IPv6 brackets."""
-    value = header.strip().lower().rstrip(".")
+def host_name(header: str) -> str | None:
+    """The name of a ``Host`` header, lower case, without port or IPv6 brackets; None for one
+    that is no ``host[:port]`` (``[::1].evil.example``, ``127.0.0.1:80.evil.example``,
+    ``localhost:80@evil.example``): read loosely, such a header would pass as the name before it.
+    Browsers send no such header, but a proxy in front may pass on whatever a client sent."""
+    value = header.strip().lower()
     if value.startswith("["):
-        return value[1 : value.find("]")] if "]" in value else value[1:]
-    if value.count(":") == 1:  # name:port (a bare IPv6 literal has several colons)
-        value = value.split(":", 1)[0]
-    return value.rstrip(".")
+        inside, close, rest = value[1:].partition("]")
+        if not close or (rest and not _PORT.fullmatch(rest)) or not _is_ip(inside):
+            return None
+        return inside
+    if value.count(":") > 1:  # a bare IPv6 literal has several colons
+        return value if _is_ip(value) else None
+    name, colon, port = value.partition(":")
+    name = name.rstrip(".")
+    if (colon and not _PORT.fullmatch(colon + port)) or (name and not _NAME.fullmatch(name)):
+        return None
+    return name
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.split("%", 1)[0])  # fe80::1%eth0 too
+    except ValueError:
+        return False
+    return True
 
 
 def own_names() -> set[str]:
@@ -44,16 +65,13 @@ def own_names() -> set[str]:
     return names
 
 
-def allowed(name: str, names: frozenset[str]) -> bool:
-    """Whether a request addressed to ``name`` may be served without a token (``names``: the
-    machine's own and the configured ones)."""
-    if not name:
+def allowed(name: str | None, names: frozenset[str]) -> bool:
+    """Whether a request addressed to ``name`` (``host_name``'s) may be served without a token
+    (``names``: the machine's own and the configured ones)."""
+    if name is None:
+        return False
+    if not name or _is_ip(name):
         return True
-    try:
-        ipaddress.ip_address(name.split("%", 1)[0])  # fe80::1%eth0 too
-        return True
-    except ValueError:
-        pass
     return name.endswith(".localhost") or name in names
 
 

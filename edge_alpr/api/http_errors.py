@@ -19,13 +19,22 @@ from cheroot import server as cheroot_server
 # on every answer: a browser must not read a JSON body (which may echo a caller's text) as HTML
 # or script, whatever it guesses from the bytes
 NOSNIFF = ("X-Content-Type-Options", "nosniff")
+# on every answer: a page of another origin may not embed it (``<img>``, ``<script>``), so a
+# page the admin opens cannot load a camera's frame or an event's plate crop into its own
+# process (side channels, the image's size, whether it exists), with the session cookie of a
+# same-site page (another port of the device) or from a server without a token
+SAME_ORIGIN = ("Cross-Origin-Resource-Policy", "same-origin")
+# on every answer that names no caching of its own: plates, times and places of cars stay out
+# of a shared browser's disk cache (the event crops say ``private, max-age`` themselves)
+NO_STORE = ("Cache-Control", "no-store")
+DEFAULT_HEADERS = (NOSNIFF, SAME_ORIGIN, NO_STORE)
 
 
 def error_reply(status: int, message: str) -> bytes:
     """A whole HTTP/1.1 response (JSON body) after which the connection is closed."""
     body = json.dumps({"detail": message}).encode()
     return (f"HTTP/1.1 {status} {_phrase(status)}\r\nContent-Type: application/json\r\n"
-            f"{NOSNIFF[0]}: {NOSNIFF[1]}\r\n"
+            + "".join(f"{name}: {value}\r\n" for name, value in DEFAULT_HEADERS) +
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
 
 

@@ -144,7 +144,8 @@ class OutboxConfig(Section):
 
     # queued deliveries (one per event and sink), all sinks together; the oldest go first
     max_rows: int = setting(10_000, min=1)
-    max_age_s: float = setting(7 * 86400.0, above=0)  # queued deliveries older than this are dropped
+    # seconds a delivery may wait, counted while the service runs (a wall-clock step drops none): docs/clock.md
+    max_age_s: float = setting(7 * 86400.0, above=0)
     # queued payloads plus images, all sinks; the oldest go first
     max_bytes: int = setting(256 * 1024 * 1024, min=1024 * 1024)
 

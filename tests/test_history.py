@@ -138,7 +138,8 @@ def test_size_quota_deletes_oldest_first_and_nothing_else(tmp_path: Path) -> Non
 
 def test_age_bound_and_crash_leftovers(tmp_path: Path) -> None:
     clock = Clock()
-    history = History(HistoryConfig(max_age_days=1, min_free_bytes=0), tmp_path / "h", clock=clock)
+    history = History(HistoryConfig(max_age_days=1, min_free_bytes=0), tmp_path / "h", clock=clock,
+                      monotonic=clock)  # days that pass, not a step
     for n in range(5):
         history.publish(sighting(n, f"OLD{n}"))
     old_day = next((tmp_path / "h" / "images").iterdir())

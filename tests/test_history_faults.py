@@ -107,7 +107,7 @@ def test_an_unwritable_history_keeps_its_events(tmp_path: Path, caplog: pytest.L
                                                 breaker: Breaker, error: str, fix: str) -> None:
     root = tmp_path / "h"
     clock = Clock()
-    history = History(HistoryConfig(min_free_bytes=0), root, clock=clock)
+    history = History(HistoryConfig(min_free_bytes=0), root, clock=clock, monotonic=clock)
     try:
         for n in range(3):
             assert history.publish(sighting(n))
@@ -156,7 +156,7 @@ def test_rows_kept_without_images_stay_within_the_size_and_age_bounds(tmp_path: 
     """An images folder that takes no file from the start: the rows alone are bounded."""
     root, clock = tmp_path / "h", Clock()
     cfg = HistoryConfig(min_free_bytes=0, max_bytes=64 * 1024, max_age_days=1)
-    history = History(cfg, root, clock=clock)
+    history = History(cfg, root, clock=clock, monotonic=clock)  # days pass: no step
     try:
         with immutable(root, ""):
             for n in range(40):
@@ -179,7 +179,7 @@ def test_rows_kept_without_images_stay_within_the_bounds_when_old_images_cannot_
     new row is kept past ``max_bytes`` for as long as the outage lasts."""
     root, clock = tmp_path / "h", Clock()
     cfg = HistoryConfig(min_free_bytes=0, max_bytes=128 * 1024, max_age_days=1)
-    history = History(cfg, root, clock=clock)
+    history = History(cfg, root, clock=clock, monotonic=clock)  # days pass: no step
     images = root / "images"
     try:
         for n in range(3):
@@ -216,7 +216,7 @@ def test_an_event_whose_images_cannot_be_encoded_is_kept_within_the_bounds(
     monkeypatch.setattr(store, "images_of", failing)
     root, clock = tmp_path / "h", Clock()
     cfg = HistoryConfig(min_free_bytes=0, max_bytes=64 * 1024, max_age_days=1)
-    history = History(cfg, root, clock=clock)
+    history = History(cfg, root, clock=clock, monotonic=clock)  # days pass: no step
     try:
         for n in range(40):
             assert history.publish(heavy(n))

@@ -26,8 +26,12 @@ from ..errors import EdgeAlprError
 
 NAME, REFUSED, TIMEOUT, UNREACHABLE, CLOSED = "name", "refused", "timeout", "unreachable", "closed"
 TLS_NAME, TLS_TRUST, TLS, HTTP, OTHER = "tls-name", "tls-trust", "tls", "http", "other"
+TLS_TIME = "tls-time"  # a certificate outside its dates by this device's clock
 # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH: a certificate for another name
 _MISNAMED = (62, 64)
+# X509_V_ERR_CERT_NOT_YET_VALID, X509_V_ERR_CERT_HAS_EXPIRED: judged by the clock, which on a
+# device without a real-time clock is 1970 or days behind until time sync sets it
+NOT_YET_VALID, EXPIRED = 9, 10
 
 
 def cause(error: BaseException) -> BaseException:
@@ -50,6 +54,8 @@ def kind(error: BaseException | None, tls: bool = False) -> str:
     if isinstance(error, ConnectionRefusedError):
         return REFUSED
     if isinstance(error, ssl.SSLCertVerificationError):
+        if error.verify_code in (NOT_YET_VALID, EXPIRED):
+            return TLS_TIME
         return TLS_NAME if error.verify_code in _MISNAMED else TLS_TRUST
     if isinstance(error, ssl.SSLError) or (tls and isinstance(error, ConnectionResetError)):
         return TLS
@@ -66,6 +72,18 @@ def kind(error: BaseException | None, tls: bool = False) -> str:
 def detail(error: BaseException) -> str:
     """The exact error (its type and message), credentials hidden: for logs and hover text."""
     return hide_credentials(f"{type(error).__name__}: {error}")
+
+
+def out_of_dates(error: ssl.SSLCertVerificationError) -> str:
+    """A certificate that ``kind`` calls ``TLS_TIME``, in words that send the operator to the
+    clock first: ``not valid yet by this device's clock (1970-01-01 00:02 UTC)`` or ``expired by
+    ...``.  Why: "certificate is not yet valid" from a server whose certificate is fine reads as
+    the server's fault, when the device booted without network time."""
+    state = "not valid yet" if error.verify_code == NOT_YET_VALID else "expired"
+    return f"{state} by this device's clock ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})"
+
+
+CLOCK_FIX = "check the clock (timedatectl; time sync sets it once the network is up)"
 
 
 def where(host: str, port: int | None) -> str:
@@ -96,6 +114,9 @@ def sentence(error: BaseException, host: str = "", port: int | None = None,
         text = f"timed out after {timeout_s:g} s" if timeout_s else "timed out"
     elif found == TLS_TRUST:
         text = "TLS certificate not trusted"
+    elif found == TLS_TIME and isinstance(root, ssl.SSLCertVerificationError):
+        renew = "" if root.verify_code == NOT_YET_VALID else "renew it if it has, else "
+        text = f"TLS certificate {out_of_dates(root)}: {renew}{CLOCK_FIX}"
     elif found == TLS_NAME:
         text = f"TLS certificate does not name {host}" if host else "TLS certificate names another host"
     elif found == TLS:

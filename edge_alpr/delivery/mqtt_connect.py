@@ -98,6 +98,11 @@ def why_failed(error: BaseException | None, cfg: MqttConfig, timeout_s: float) -
     if found == failures.TLS_NAME and isinstance(error, ssl.SSLCertVerificationError):
         return Why(f"TLS: the broker's certificate does not name {cfg.host!r} ({error.verify_message})",
                    "set mqtt.host to a name the certificate has, or mqtt.tls_insecure: true")
+    if found == failures.TLS_TIME and isinstance(error, ssl.SSLCertVerificationError):
+        renew = "" if error.verify_code == failures.NOT_YET_VALID else \
+            "renew the broker's certificate if it has expired, else "
+        return Why(f"TLS: the broker's certificate is {failures.out_of_dates(error)}",
+                   f"{renew}{failures.CLOCK_FIX}; events wait in the outbox meanwhile")
     if found == failures.TLS_TRUST and isinstance(error, ssl.SSLCertVerificationError):
         return Why(f"TLS: the broker's certificate is not trusted ({error.verify_message})",
                    "set mqtt.tls_ca to the CA certificate (PEM) that signed it")

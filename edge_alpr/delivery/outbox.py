@@ -23,7 +23,10 @@ refuses a ``put`` that fits the byte bound), all within the bounds, so a restart
 everything not yet dropped, oldest first (``worker.py`` says when a sink is disabled).
 
 Bounds, so that a sink that is down for weeks cannot fill the SD card: ``max_age_s`` (events
-older than this are dropped), ``max_bytes`` (the payloads plus blobs queued, default 256 MiB;
+queued for longer than this are dropped; measured in the outbox's running time, ``clocks.RunClock``,
+never on the wall clock, which a device without a real-time clock steps by days or years once
+time sync reaches it: nothing queued before such a step is taken for old; time the device was off
+does not count), ``max_bytes`` (the payloads plus blobs queued, default 256 MiB;
 the oldest events, across all sinks, make way for new ones; a single row larger than it is
 refused) and ``max_rows``.  Every event dropped or refused is counted in its sink's
 ``stats()["dropped"]`` and logged; ``stats()["bytes"]`` is what each sink's pending events weigh.
@@ -43,6 +46,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sqlite3
 import threading
 import time
@@ -55,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import db_lock
+from ..clocks import RunClock
 from ..credentials import hide_credentials
 from ..db_lock import LockEpisode, busy_timeout, immediate, is_locked, opening
 from ..errors import DatabaseLocked, StateError
@@ -102,9 +107,10 @@ class Outbox:
         path: str | Path,
         max_rows: int = 10_000,
         max_age_s: float = 7 * 86400.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
+        """``clock``: a clock that never steps (seconds), which the age bound counts in."""
         self.path = Path(path)
         self.max_rows = max_rows
         self.max_age_s = max_age_s
@@ -116,6 +122,9 @@ class Outbox:
         with opening(self.path, WHAT):
             self._db = connect(self.path)
             try:
+                (floor,) = self._db.execute("SELECT IFNULL(MAX(queued), 0) FROM outbox").fetchone()
+                waited = [row[6] for row in self._waiting.rows if math.isfinite(row[6])]
+                self._run = RunClock(self._db, max([floor, *waited]), clock)
                 self._episode = LockEpisode(self._db, log, "outbox", self.path, WHAT)
                 if self._waiting:  # kept by the last run while another process held the file
                     self._write([], Counter())
@@ -142,7 +151,7 @@ class Outbox:
         ids: list[str] = []
         rows: list[Row] = []
         refused: list[tuple[str, int]] = []  # larger than max_bytes: counted as dropped
-        now = self._clock()
+        created, queued = time.time(), self._run.now()
         for sink, payload, blob in entries:
             ids.append(uuid.uuid4().hex)
             text = json.dumps(payload, separators=(",", ":"))
@@ -150,7 +159,7 @@ class Outbox:
             if size > self.max_bytes:
                 refused.append((sink, size))
             else:
-                rows.append((ids[-1], sink, now, text, blob, size))
+                rows.append((ids[-1], sink, created, text, blob, size, queued))
         with self._lock:
             try:
                 self._write(rows, Counter(sink for sink, _ in refused))
@@ -167,14 +176,16 @@ class Outbox:
 
     def _write(self, rows: list[Row], refused: Counter[str]) -> None:
         """One transaction (lock held): the waiting rows, then ``rows``, within the bounds."""
-        batch = [*self._waiting.rows, *rows]
+        now = self._run.now()
+        batch = [(*row[:6], min(row[6], now)) for row in (*self._waiting.rows, *rows)]  # inf: an old version's
         with immediate(self._db):
-            drop_expired(self._db, self._clock(), self.max_age_s)
+            self._run.save()
+            drop_expired(self._db, now, self.max_age_s)
             # Make room first: the new rows then reuse the pages just freed.
             trim_bytes(self._db, self.max_bytes - sum(row[5] for row in batch), self.max_bytes)
             self._db.executemany(
-                "INSERT INTO outbox (id, sink, created, payload, blob, size) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING", batch)  # moved in twice: once
+                "INSERT INTO outbox (id, sink, created, payload, blob, size, queued) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING", batch)  # moved in twice: once
             trim_bytes(self._db, self.max_bytes, self.max_bytes)  # only when these rows alone are over it
             trim_rows(self._db, self.max_rows)
             for sink, n in (self._waiting.dropped + refused).items():
@@ -218,7 +229,7 @@ class Outbox:
                 if self._waiting:
                     self._write([], Counter())
                 with immediate(self._db):
-                    drop_expired(self._db, self._clock(), self.max_age_s)
+                    drop_expired(self._db, self._run.now(), self.max_age_s)
                     rows = self._db.execute(
                         "SELECT seq, id, sink, created, attempts, payload, blob FROM outbox "
                         "WHERE sink = ? ORDER BY seq LIMIT ?",
@@ -289,4 +300,8 @@ class Outbox:
                     why = self._episode.text() if is_locked(e) else str(e)
                     log.warning("outbox: %d event(s) stay in %s (%s); they go into the outbox at the next start",
                                 len(self._waiting), self._waiting.path, why)
+            try:  # the next run's clock goes on from here (else from the newest event's)
+                self._run.save()
+            except sqlite3.Error as e:
+                log.debug("outbox: running time not saved: %s", e)
             self._db.close()

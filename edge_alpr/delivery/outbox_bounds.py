@@ -4,7 +4,9 @@ Why: a sink that is down for weeks must not fill the SD card (a webhook target w
 ``image: true`` stores the whole image in each of its rows), yet the outbox never refuses a
 ``put`` that fits.  So the oldest events make way:
 
-* ``max_age_s``: events older than this are dropped (on every ``put`` and ``peek``).
+* ``max_age_s``: events queued for longer than this are dropped (on every ``put`` and
+  ``peek``), on the outbox's running time (``queued``, ``clocks.RunClock``): a step of the wall
+  clock drops nothing.
 * ``max_bytes`` (default 256 MiB): the events' bytes, i.e. the UTF-8 JSON payload plus the
   blob of every queued row, stay at most this.  Checked when enqueuing, *before* the new rows
   are written (so the pages freed are reused by them and the file does not grow past the
@@ -48,16 +50,17 @@ RECLAIM_STEP_BYTES = 8 * MIB  # most given back per ack/peek: bounds how long a 
 
 
 def drop_expired(db: sqlite3.Connection, now: float, max_age_s: float) -> None:
-    """Drop the events created more than ``max_age_s`` before ``now``."""
+    """Drop the events queued more than ``max_age_s`` before ``now`` (running time)."""
     cutoff = now - max_age_s
     rows = db.execute(
-        "SELECT sink, COUNT(*) FROM outbox WHERE created < ? GROUP BY sink", (cutoff,)
+        "SELECT sink, COUNT(*) FROM outbox WHERE queued < ? GROUP BY sink", (cutoff,)
     ).fetchall()
     if rows:
-        db.execute("DELETE FROM outbox WHERE created < ?", (cutoff,))
+        db.execute("DELETE FROM outbox WHERE queued < ?", (cutoff,))
         for sink, n in rows:
             count(db, sink, "dropped", n)
-            log.warning("outbox: dropped %d event(s) of %s older than %.0f s", n, hide_credentials(sink), max_age_s)
+            log.warning("outbox: dropped %d event(s) of %s queued for longer than max_age_s (%.0f s)", n,
+                        hide_credentials(sink), max_age_s)
 
 
 def trim_bytes(db: sqlite3.Connection, limit: int, max_bytes: int) -> None:

@@ -30,13 +30,15 @@ WAL_LIMIT_BYTES = 4 * 1024 * 1024  # the -wal file is trimmed to this after a ch
 INCREMENTAL = 2  # PRAGMA auto_vacuum value
 
 # ``size`` (before the payload, so it is read without the blob) is the payload's UTF-8 length
-# plus the blob's: what the byte bound counts.
+# plus the blob's: what the byte bound counts.  ``created`` is the wall clock's (for people);
+# ``queued`` the outbox's running time (``clocks.RunClock``): what the age bound counts.
 _TABLE = """
 CREATE TABLE IF NOT EXISTS {name} (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
     sink TEXT NOT NULL,
     created REAL NOT NULL,
+    queued REAL NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 0,
     size INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
@@ -45,7 +47,7 @@ CREATE TABLE IF NOT EXISTS {name} (
 )"""
 _INDEXES = (
     "CREATE INDEX IF NOT EXISTS outbox_sink_seq ON outbox (sink, seq)",
-    "CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created)",
+    "CREATE INDEX IF NOT EXISTS outbox_queued ON outbox (queued)",  # the age bound's
     "CREATE INDEX IF NOT EXISTS outbox_seq_size ON outbox (seq, size)",  # the byte bound's
 )
 _COUNTERS = """
@@ -102,8 +104,12 @@ def _prepare(db: sqlite3.Connection, path: Path) -> None:
     db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
     db.execute(_TABLE.format(name="outbox"))
     db.execute(_COUNTERS)
-    if "size" not in {row[1] for row in db.execute("PRAGMA table_info(outbox)")}:
+    columns = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+    if "size" not in columns:
         _add_sizes(db)
+    if "queued" not in columns:
+        _add_queued(db)
+    db.execute("DROP INDEX IF EXISTS outbox_created")  # the age bound's before it counted running time
     for index in _INDEXES:
         db.execute(index)
     (mode,) = db.execute("PRAGMA auto_vacuum").fetchone()
@@ -119,6 +125,14 @@ def _prepare(db: sqlite3.Connection, path: Path) -> None:
         else:
             log.info("outbox: upgraded %s to give back the space of delivered events "
                      "(one VACUUM, %.1f s)", path, time.monotonic() - started)
+
+
+def _add_queued(db: sqlite3.Connection) -> None:
+    """A file from before the age bound counted running time: its events' ages so far, by the
+    wall clock (none where that is behind them), as running time before this run's start (0)."""
+    if "queued" not in {row[1] for row in db.execute("PRAGMA table_info(outbox)")}:
+        db.execute("ALTER TABLE outbox ADD COLUMN queued REAL NOT NULL DEFAULT 0")
+    db.execute("UPDATE outbox SET queued = -MAX(0.0, ? - created)", (time.time(),))
 
 
 def _add_sizes(db: sqlite3.Connection) -> None:

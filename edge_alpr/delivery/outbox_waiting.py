@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -31,7 +32,9 @@ from ..credentials import hide_credentials
 log = logging.getLogger("edge_alpr.delivery.outbox")
 
 SUFFIX = "-waiting"  # beside the database: outbox.sqlite-waiting (copied with it by outbox.sqlite*)
-Row = tuple[str, str, float, str, bytes | None, int]  # id, sink, created, payload JSON, blob, size
+# id, sink, created (wall clock), payload JSON, blob, size, queued (the outbox's running time;
+# inf for a row an older version kept here: queued when it goes in)
+Row = tuple[str, str, float, str, bytes | None, int, float]
 
 
 class WaitingFile:
@@ -125,16 +128,21 @@ class WaitingFile:
 
 
 def _encoded(row: Row) -> list[object]:
-    event_id, sink, created, text, blob, size = row
-    return [event_id, sink, created, text, base64.b64encode(blob).decode() if blob is not None else None, size]
+    event_id, sink, created, text, blob, size, queued = row
+    return [event_id, sink, created, text, base64.b64encode(blob).decode() if blob is not None else None, size,
+            queued]
 
 
 def _decoded(item: list[object]) -> Row:
-    event_id, sink, created, text, blob, size = item
+    """A row as written; an older version's has no running time (6 items): queued when it goes in."""
+    event_id, sink, created, text, blob, size, *rest = item
+    queued = rest[0] if len(rest) == 1 else math.inf
     if not (isinstance(event_id, str) and isinstance(sink, str) and isinstance(created, int | float)
-            and isinstance(text, str) and isinstance(size, int) and (blob is None or isinstance(blob, str))):
+            and isinstance(text, str) and isinstance(size, int) and (blob is None or isinstance(blob, str))
+            and isinstance(queued, int | float) and len(rest) <= 1):
         raise TypeError("a row of unexpected types")
-    return event_id, sink, float(created), text, base64.b64decode(blob) if blob is not None else None, size
+    return (event_id, sink, float(created), text, base64.b64decode(blob) if blob is not None else None, size,
+            float(queued))
 
 
 def _ends_mid_line(path: Path) -> bool:

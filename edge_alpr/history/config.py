@@ -34,7 +34,8 @@ class HistoryConfig(Section):
     api_reads: bool = False  # also keep each plate read through POST /v1/plate-reader/
     # folder of the history; "" = `<state_dir>/history`; one serve or run at a time, as state_dir
     dir: str = ""
-    max_age_days: float = setting(30.0, above=0)  # events older than this many days are deleted
+    # events older than this many days are deleted (a wall-clock step while running ages none: docs/clock.md)
+    max_age_days: float = setting(30.0, above=0)
     # rows plus images of all events; the oldest are deleted past it (at least 64 KiB: one event)
     max_bytes: int = setting(2048 * MIB, min=64 * 1024)
     # free space left on its file system: the oldest events are deleted to keep it

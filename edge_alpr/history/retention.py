@@ -12,8 +12,18 @@ until a delete works again) and goes with its day folder once that is older than
 writable again.
 
 Before each event is stored, oldest stored first: ``max_age_days`` (checked at most every
-``AGE_CHECK_S``), ``max_bytes`` over images plus rows, and ``min_free_bytes`` of free space left
-on the file system, whatever else fills it.  Everything here runs with the store's lock held.
+``AGE_CHECK_S`` of the monotonic clock), ``max_bytes`` over images plus rows, and
+``min_free_bytes`` of free space left on the file system, whatever else fills it.  Everything
+here runs with the store's lock held.
+
+Ages are the wall clock's, since the bound is a promise in days (plates kept no longer than the
+site allows), but a device without a real-time clock runs for hours on a wrong one until time
+sync steps it by days or years.  So the age counts from ``age_from``: a step seen while running
+(``clocks.StepWatch``, checked before each event is stored) moves the ``age_from`` of the events
+this run stored before it by the same amount, and an event whose ``age_from`` is ahead of the
+clock (stored by an earlier run whose clock was ahead) counts from now.  Before, a step forward
+of two days purged every event stored before it (``max_age_days: 1``), and a step back stopped
+age pruning until the clock had caught up with the last check (a year for a year's step).
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..clocks import STEP_S, StepWatch
 from .config import HistoryConfig
 
 log = logging.getLogger(__name__)
@@ -41,12 +52,16 @@ class Retention:
     """The bytes and events a history holds, and its bounds; see the module docstring."""
 
     def __init__(self, db: sqlite3.Connection, cfg: HistoryConfig, root: Path, images: Path,
-                 clock: Callable[[], float], free_bytes: Callable[[Path], int]) -> None:
+                 clock: Callable[[], float], free_bytes: Callable[[Path], int],
+                 monotonic: Callable[[], float]) -> None:
         self._db = db
         self.cfg = cfg
         self.root = root
         self.images = images
         self._clock = clock
+        self._monotonic = monotonic
+        self._steps = StepWatch(clock, monotonic)
+        self._first_seq = int(db.execute("SELECT IFNULL(MAX(seq), 0) FROM events").fetchone()[0])  # this run's: above
         self._free = free_bytes
         total = db.execute("SELECT IFNULL(SUM(size), 0), COUNT(*) FROM events").fetchone()
         self.bytes, self.count = int(total[0]), int(total[1])
@@ -62,10 +77,12 @@ class Retention:
     def make_room(self, incoming: int) -> bool:
         """Apply the bounds for ``incoming`` more bytes; False if the disk has no room at all."""
         now = self._clock()
-        if now - self._last_age_check >= AGE_CHECK_S:
-            self._last_age_check = now
+        self._follow_steps()
+        if self._monotonic() - self._last_age_check >= AGE_CHECK_S:
+            self._last_age_check = self._monotonic()
+            self._db.execute("UPDATE events SET age_from = ?1 WHERE age_from > ?1 + ?2", (now, STEP_S))
             cutoff = now - self.cfg.max_age_days * 86400.0
-            while self._delete_where("stored < ?", (cutoff,), BATCH * 8):
+            while self._delete_where("age_from < ?", (cutoff,), BATCH * 8):
                 pass
         while self.bytes + incoming > self.cfg.max_bytes and \
                 self.delete_oldest(self._enough_for(self.bytes + incoming - self.cfg.max_bytes)):
@@ -74,6 +91,16 @@ class Retention:
             if not self.delete_oldest(self._enough_for(short)):
                 return False
         return True
+
+    def _follow_steps(self) -> None:
+        """A step of the wall clock since the last event: this run's events move with it."""
+        step = self._steps.step()
+        if step:
+            moved = self._db.execute("UPDATE events SET age_from = age_from + ? WHERE seq > ?",
+                                     (step, self._first_seq)).rowcount
+            log.info("history: the wall clock stepped by %+.0f s (time sync?); the ages of the %d event(s) "
+                     "stored before it in this run count from their real time", step, moved)
+            self._last_age_check = float("-inf")  # what the step made old goes now
 
     def _enough_for(self, missing: int) -> int:
         """How many of the oldest events likely free ``missing`` bytes (1..BATCH)."""

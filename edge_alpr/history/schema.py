@@ -5,6 +5,11 @@ Why apart from the store: what a row looks like on disk is settled here; the sto
 write rows of this layout.  ``synchronous=NORMAL``: a power cut may lose the last rows, never
 corrupt the file (the durable path of an event is the outbox); the ``-wal`` log is checkpointed
 every ``WAL_CHECKPOINT_PAGES`` pages and trimmed to ``WAL_LIMIT_BYTES``, so it cannot eat the disk.
+
+``stored`` is the wall clock when the row went in (its images' day folder is that day's);
+``age_from`` is what ``max_age_days`` counts from: ``stored`` moved with every step of the wall
+clock seen since (``retention.py``), so that time sync stepping a clock that booted days behind
+purges nothing new.  A file from before it gets ``age_from = stored`` once on open.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ CREATE TABLE IF NOT EXISTS events (
     size INTEGER NOT NULL,
     plate_image TEXT,
     scene_image TEXT,
-    payload TEXT NOT NULL
+    payload TEXT NOT NULL,
+    age_from REAL
 );
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts, seq);
 CREATE INDEX IF NOT EXISTS events_camera_ts ON events (camera, ts);
@@ -50,6 +56,10 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
         db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
         db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
         db.executescript(_SCHEMA)
+        if "age_from" not in {row[1] for row in db.execute("PRAGMA table_info(events)")}:
+            db.execute("ALTER TABLE events ADD COLUMN age_from REAL")
+        db.execute("CREATE INDEX IF NOT EXISTS events_age_from ON events (age_from)")
+        db.execute("UPDATE events SET age_from = stored WHERE age_from IS NULL")
     except BaseException:
         db.close()
         raise

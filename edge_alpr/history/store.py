@@ -63,7 +63,10 @@ class History:
     """Stores sightings and answers queries; thread-safe; see the module docstring."""
 
     def __init__(self, cfg: HistoryConfig, root: Path, clock: Callable[[], float] = time.time,
-                 free_bytes: Callable[[Path], int] | None = None) -> None:
+                 free_bytes: Callable[[Path], int] | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        """``clock``: the wall clock (event times, day folders, ages); ``monotonic``: one that
+        never steps, against which steps of ``clock`` are seen (``retention.py``)."""
         self.cfg = cfg
         self.root = root
         self.images = root / "images"
@@ -74,7 +77,7 @@ class History:
         self._db = connect(root / DATABASE, BUSY_TIMEOUT_MS / 1000)  # a start waits as long for a lock
         busy_timeout(self._db, WRITE_WAIT_MS)  # a camera's write does not: past it the event waits
         self._bounds = Retention(self._db, cfg, root, self.images, clock,
-                                 free_bytes or (lambda p: shutil.disk_usage(p).free))
+                                 free_bytes or (lambda p: shutil.disk_usage(p).free), monotonic)
         self.stored = 0  # this process: events kept and dropped (no room, errors)
         self.skipped = 0
         self._failing: str | None = None  # the kind of write failure of the episode (faults.py)
@@ -220,10 +223,10 @@ class History:
                 names = [str(path.relative_to(self.images)) for path in written]
             self._db.execute(
                 "INSERT INTO events (id, source, camera, ts, stored, plate, plate_norm, score, "
-                "list, size, plate_image, scene_image, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "list, size, plate_image, scene_image, payload, age_from) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (s.id, s.source, s.camera_id, s.timestamp.timestamp(), now, s.plate.upper(),
                  normalize(s.plate), s.score, s.match.list if s.match else None, size,
-                 names[0], names[1], payload))
+                 names[0], names[1], payload, now))
         except (OSError, sqlite3.Error):
             for path in written:
                 path.unlink(missing_ok=True)

@@ -161,3 +161,41 @@ def test_a_folder_that_was_out_of_descriptors_still_ends_when_its_last_file_is_b
     finally:
         source.close()
     assert "reading files again" in caplog.text and f"skipping {folder / 'b.jpg'}" in caplog.text
+
+
+def test_a_folder_deleted_while_running_fails_the_camera_until_it_is_back(
+        tmp_path: Path, recognizer: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A cleanup script's ``rm -rf`` of the camera's folder: the camera is reconnecting (one
+    warning naming the folder), not crashed with a traceback at each restart of its capture
+    thread; once the folder is made again its new files are read and the camera streams."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(SAMPLE)
+    stream = StreamConfig.from_dict({"cameras": [{"id": "upload", "motion": {"threshold": 0}, "source": {
+        "kind": "folder", "path": str(folder), "poll_interval": 0.1}}]}, "t")
+    cam = stream.cameras[0]
+    stop = threading.Event()
+    loop = CameraLoop(cam, stream.events, open_source(cam, stop), recognizer.recognize, lambda e: None, stop)
+    caplog.set_level(logging.INFO)
+    loop.start()
+    try:
+        assert wait_for(lambda: loop.stats.frames_processed >= 1, 20), (camera_health(loop), caplog.text)
+        (folder / "a.jpg").unlink()
+        folder.rmdir()
+        assert wait_for(lambda: camera_health(loop)["state"] == "reconnecting", 5), camera_health(loop)
+        time.sleep(1.0)  # ten scans of a missing folder
+        health = camera_health(loop)
+        assert health["crashes"] == 0 and str(folder) in health["last_error"], health
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 1 and "cannot list its image folder" in warnings[0].getMessage(), caplog.text
+        assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
+        folder.mkdir()
+        assert wait_for(lambda: camera_health(loop)["state"] == "streaming", 5), camera_health(loop)
+        (folder / "b.jpg").write_bytes(SAMPLE)
+        assert wait_for(lambda: loop.stats.frames_processed >= 2, 20), (camera_health(loop), caplog.text)
+        assert "is back after" in caplog.text and camera_health(loop)["crashes"] == 0
+    finally:
+        stop.set()
+        loop.join(5)
+        loop.capture.join(5)
+    assert not loop.is_alive() and not loop.capture.is_alive()

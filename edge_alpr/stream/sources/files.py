@@ -144,6 +144,7 @@ class FolderSource(FrameSource):
         self._last_scan = float("-inf")
         self._last_frame = float("-inf")
         self._starved = False  # out of file descriptors since the last file read
+        self._lost_since: float | None = None  # monotonic; the folder could not be listed since
 
     def _scan(self) -> None:
         found: set[Path] = set()
@@ -159,11 +160,16 @@ class FolderSource(FrameSource):
                     else:
                         found.update(self.path / n for n in listed if fnmatch.fnmatchcase(n, variant))
         except OSError as e:
-            if e.errno not in EXHAUSTED:
-                raise
-            self._starve(self.path, e)
+            if e.errno in EXHAUSTED:
+                self._starve(self.path, e)
+            else:
+                self._lost(e)
             self._last_scan = time.monotonic()
             return
+        if self._lost_since is not None:
+            log.info("camera %s: image folder %s is back after %.0f s", self.camera_id, self.path,
+                     time.monotonic() - self._lost_since)
+            self._lost_since = self.failing_since = None
         queued = set(self._queue)
         self._queue.extend(sorted(p for p in found if p not in queued and self._due(p)))
         if not self._queue:
@@ -263,6 +269,19 @@ class FolderSource(FrameSource):
         self.last_error = f"cannot open {path.name}: {error.strerror}"
         log.warning("camera %s: cannot open %s (%s): out of file descriptors; %s; the folder is read "
                     "again at the next scan", self.camera_id, path, error.strerror or error, NOFILE_FIX)
+
+    def _lost(self, error: OSError) -> None:
+        """The folder cannot be listed (deleted, moved, unmounted, its permissions changed):
+        the camera is failing, not crashed, and the folder is listed again at each scan; one
+        warning an episode, as a camera that is down (a traceback per retry said nothing more)."""
+        self._queue.clear()
+        why = error.strerror or str(error)
+        self.failed(f"cannot list {self.path}: {why}")
+        if self._lost_since is None:
+            self._lost_since = time.monotonic()
+            log.warning("camera %s: cannot list its image folder %s (%s): create it again or fix "
+                        "the camera's source.path; it is looked for every poll_interval and its "
+                        "files are read once it is back", self.camera_id, self.path, why)
 
     def _skip(self, path: Path, st: os.stat_result | None, why: str) -> Frame | None:
         log.warning("camera %s: skipping %s: %s (read again if it changes)", self.camera_id, path, why)

@@ -1,5 +1,10 @@
 """Process lifecycle shared by ``serve`` and ``run``: SIGTERM/SIGINT set a stop event.
 
+SIGHUP (an admin's habit to ask a daemon to reload, ``kill -HUP``) is answered with a warning and
+otherwise ignored: the config is read at start only.  Its default action ended the process
+without a word, and systemd counts death by SIGHUP as a clean stop, so ``Restart=on-failure``
+left the device dark until someone started it again.
+
 Loops wait on that event with timeouts, so systemd's SIGTERM ends the process cleanly.  The
 first signal also arms a last resort: if the process is still alive ``FORCED_EXIT_S`` later
 (a thread stuck in a network call, a part that a failed start left running), it dies by that
@@ -59,7 +64,17 @@ def stop_on_signals(forced_exit_s: float = FORCED_EXIT_S) -> threading.Event:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, _on_hangup)
     return stop
+
+
+HANGUP_SAID = ("SIGHUP ignored: edge-alpr reads its config at start only; to apply an edit run "
+               "edge-alpr check-config, then restart the service (systemctl restart edge-alpr)")
+
+
+def _on_hangup(signum: int, frame: FrameType | None) -> None:
+    """See the module docstring: keep running, and say how an edit is applied."""
+    log.warning("%s", HANGUP_SAID)
 
 
 LAST_WORDS_S = 0.1  # how long the forced exit waits for its log line (which may never get out)

@@ -285,3 +285,25 @@ def test_sigterm_finishes_the_request_in_flight(tmp_path: Path, sample_images: l
     code = proc.wait(timeout=10)
     assert reply.startswith(b"HTTP/1.1 201"), reply[:200]
     assert code == 0 and time.monotonic() - started < 2.0
+
+
+def test_sighup_is_not_a_stop(tmp_path: Path) -> None:
+    """``kill -HUP`` (an admin asking for a reload) used to end the process silently, which
+    systemd takes for a clean stop and does not restart; now it says the config is read at
+    start only and keeps serving, and SIGTERM still ends it cleanly."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\nlog_level: WARNING\n")
+    port = free_port()
+    proc = start_serve(cfg, port)
+    try:
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert proc.poll() is None, proc.returncode
+        assert requests.get(f"http://127.0.0.1:{port}/info/", timeout=10).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=10)
+    assert proc.stderr is not None
+    said = proc.stderr.read()
+    assert code == 0 and said.count("SIGHUP ignored") == 1, (code, said)
+    assert "systemctl restart edge-alpr" in said and "check-config" in said, said

@@ -59,6 +59,8 @@ class Service:
     watchlists: WatchLists | None = None
     supervisor: Supervisor = field(default_factory=Supervisor)
     _quota_warned: bool = False
+    save_state: bool = False  # state files gone while running: copy them back on close
+
 
     def deliver(self, event: PlateEvent) -> None:
         """Commit one event to every sink's queue (durable when this returns), then keep it in
@@ -152,6 +154,10 @@ class Service:
                 worker.join(left())
         if self.mqtt is not None:
             self.mqtt.stop(timeout=max(0.1, min(0.5, deadline - time.monotonic())))
+        if self.save_state:  # the cameras' last events are in: copy before the files close
+            for part in (self.outbox, self.usage):
+                if part.save_to(part.path):
+                    log.warning("copied %s back from the open file", part.path)
         if self.api is not None:
             self.api.close(left())  # stops the server and webhooks, closes usage and outbox
         else:

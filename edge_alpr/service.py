@@ -44,6 +44,7 @@ from .metrics import Metrics, camera_samples
 from .models_folder import check_models_directory, load_recognizer
 from .recognizer import RecognizeOptions, Recognizer
 from .running import CAMERA_STOP_S, SHUTDOWN_BUDGET_S, Service, close_quietly, event_filename
+from .state_watch import StateFiles, said_gone
 from .statedir import opening_state
 from .stream.config import describe_source
 from .stream.loop import CameraLoop
@@ -185,6 +186,16 @@ def _crops_dir(cfg: Config) -> Any:
     return Path(cfg.stream.events.crops_dir) if cfg.stream.events.crops_dir else cfg.state_path / "crops"
 
 
+def _held_files(svc: Service) -> list[Any]:
+    """The state files the running service holds open (watched by ``main``)."""
+    from .history.schema import DATABASE
+
+    files = [svc.outbox.path, svc.usage.path]
+    if svc.history is not None:
+        files.append(svc.history.root / DATABASE)
+    return files
+
+
 def main(cfg: Config) -> int:
     """Run until SIGTERM/SIGINT; the exit status for the CLI."""
     stop = stop_on_signals()
@@ -198,7 +209,13 @@ def main(cfg: Config) -> int:
         watchdog = watchdog_interval()
         tick = min(MAIN_TICK_S, watchdog) if watchdog else MAIN_TICK_S
         last_refresh = float("-inf")
+        held = StateFiles(_held_files(svc))
         while not stop.wait(tick):
+            gone = held.gone()
+            if gone:  # see state_watch.py: close() copies the queue and counters back
+                log.error("%s", said_gone(gone))
+                svc.save_state = True
+                return 1
             if watchdog:
                 pet_watchdog(svc.supervisor)
             due = time.monotonic() - last_refresh >= cfg.mqtt.usage_interval_s

@@ -33,6 +33,7 @@ from pathlib import Path
 from . import db_lock
 from .db_lock import LockEpisode, busy_timeout, immediate, is_locked, opening
 from .errors import InputError
+from .state_watch import copy_database
 from .statedir import writing_state
 
 log = logging.getLogger(__name__)
@@ -194,6 +195,10 @@ class Usage:
                     log.debug("usage: counts kept in memory not written yet: %s", e)
             calls = self._month_calls(period) + self._kept[period]
             return self._snapshot(now, calls)
+
+    def save_to(self, path: Path) -> bool:
+        """Copy the open file to ``path`` where nothing is (its folder deleted: state_watch)."""
+        return copy_database(self._db, self._lock, path)
 
     def close(self) -> None:
         with self._lock:

@@ -63,6 +63,7 @@ from ..clocks import RunClock
 from ..credentials import hide_credentials
 from ..db_lock import LockEpisode, busy_timeout, immediate, is_locked, opening
 from ..errors import DatabaseLocked, StateError
+from ..state_watch import copy_database
 from .outbox_bounds import (
     DEFAULT_MAX_BYTES,
     MIB,
@@ -283,6 +284,10 @@ class Outbox:
         """Block until something is put (or ``timeout`` passes); lets workers sleep cheaply."""
         with self._changed:
             self._changed.wait(timeout)
+
+    def save_to(self, path: Path) -> bool:
+        """Copy the open file to ``path`` where nothing is (its folder deleted: state_watch)."""
+        return copy_database(self._db, self._lock, path)
 
     def wake(self) -> None:
         """Wake every waiter (used on shutdown)."""

@@ -12,6 +12,7 @@ the delivery workers, MQTT (``offline``), the API, and the outbox last.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -60,7 +61,6 @@ class Service:
     supervisor: Supervisor = field(default_factory=Supervisor)
     _quota_warned: bool = False
     save_state: bool = False  # state files gone while running: copy them back on close
-
 
     def deliver(self, event: PlateEvent) -> None:
         """Commit one event to every sink's queue (durable when this returns), then keep it in
@@ -156,8 +156,12 @@ class Service:
             self.mqtt.stop(timeout=max(0.1, min(0.5, deadline - time.monotonic())))
         if self.save_state:  # the cameras' last events are in: copy before the files close
             for part in (self.outbox, self.usage):
-                if part.save_to(part.path):
-                    log.warning("copied %s back from the open file", part.path)
+                try:
+                    if part.save_to(part.path):
+                        log.warning("copied %s back from the open file", part.path)
+                except (OSError, sqlite3.Error) as e:  # the folder cannot be made again: said, and the stop goes on
+                    log.error("could not copy %s back from the open file (%s); its contents are lost when "
+                              "this process ends", part.path, e)
         if self.api is not None:
             self.api.close(left())  # stops the server and webhooks, closes usage and outbox
         else:

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import timezone
 from typing import Any
 
 from . import imaging
@@ -175,7 +175,7 @@ class Service:
 def event_filename(event: PlateEvent) -> str:
     """``<camera>_<UTC time of the best read>.jpg``: the ``filename`` of a camera event, as an
     API read carries its upload's (and the name of the image sent to ``image: true`` targets)."""
-    ts = event.timestamp.astimezone(UTC)
+    ts = event.timestamp.astimezone(timezone.utc)
     return f"{event.camera_id}_{ts:%Y%m%dT%H%M%S}.{ts.microsecond // 1000:03d}Z.jpg"
 
 

@@ -10,7 +10,7 @@ import json
 import sqlite3
 import time
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +37,8 @@ class Clock:
 
 
 def _sighting(n: int) -> Sighting:
-    return Sighting(f"ev-{n}", "camera", "gate", datetime.fromtimestamp(1_700_000_000 + n, UTC), f"AB{n}CD", 0.9,
-                    Box(10, 10, 60, 30), {"plate": f"ab{n}cd", "camera_id": "gate"}, None, SCENE)
+    return Sighting(f"ev-{n}", "camera", "gate", datetime.fromtimestamp(1_700_000_000 + n, timezone.utc),
+                    f"AB{n}CD", 0.9, Box(10, 10, 60, 30), {"plate": f"ab{n}cd", "camera_id": "gate"}, None, SCENE)
 
 
 def _plates(history: History) -> set[str]:

@@ -12,7 +12,7 @@ import os
 import random
 import string
 import subprocess
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ BOX = Box(111, 134, 245, 165)
 
 
 def sighting(n: int, plate: str, camera: str = "gate", ts: float | None = None) -> Sighting:
-    stamp = datetime.fromtimestamp(ts if ts is not None else 1_700_000_000 + n, UTC)
+    stamp = datetime.fromtimestamp(ts if ts is not None else 1_700_000_000 + n, timezone.utc)
     return Sighting(f"ev-{n:06d}", "camera", camera, stamp, plate, 0.9, BOX,
                     {"plate": plate.lower(), "camera_id": camera}, None, SCENE)
 

@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ SCENE = np.asarray(Image.open(sorted(SAMPLES.glob("*.jpg"))[0]).convert("RGB"))
 
 
 def sighting(n: int) -> Sighting:
-    stamp = datetime.fromtimestamp(1_700_000_000 + n, UTC)
+    stamp = datetime.fromtimestamp(1_700_000_000 + n, timezone.utc)
     return Sighting(f"ev-{n:06d}", "camera", "gate", stamp, f"AB{n}", 0.9, Box(111, 134, 245, 165),
                     {"plate": f"ab{n}", "camera_id": "gate"}, None, SCENE)
 
@@ -112,7 +112,7 @@ def test_an_unwritable_history_keeps_its_events(tmp_path: Path, caplog: pytest.L
         for n in range(3):
             assert history.publish(sighting(n))
         clock.now += DAY_S  # the next images go in a new day folder
-        day = datetime.fromtimestamp(clock.now, UTC).strftime("%Y-%m-%d")
+        day = datetime.fromtimestamp(clock.now, timezone.utc).strftime("%Y-%m-%d")
         caplog.set_level(logging.INFO, logger="edge_alpr.history")
         with breaker(root, day):
             assert history.publish(sighting(3)) and history.publish(sighting(4))

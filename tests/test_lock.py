@@ -11,12 +11,13 @@ from __future__ import annotations
 import configparser
 import importlib.util
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+tomllib = pytest.importorskip("tomllib", reason="the locks are made and checked on Python 3.11+ (tomllib)")
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("debian_lock", ROOT / "debian" / "lock.py")

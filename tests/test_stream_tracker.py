@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
@@ -10,7 +10,7 @@ from edge_alpr.stream.config import EventConfig
 from edge_alpr.stream.tracker import Tracker, edit_distance
 from edge_alpr.types import Box, Frame, PlateRead, PlateResult, VehicleRead
 
-T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
+T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
 IMG = np.zeros((240, 320, 3), np.uint8)
 
 

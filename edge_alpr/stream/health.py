@@ -20,7 +20,7 @@ has lasted the camera's ``view_alert_s`` (``view.py``); the state stays ``stream
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from .loop import CameraLoop
@@ -60,7 +60,7 @@ def camera_health(loop: CameraLoop) -> dict[str, Any]:
         "plates_unsure": loop.tracker.unsure,  # followed, best read under events.min_score: no event
         "lag_s": round(stats.lag_s, 3),
         "last_frame_at": None if last is None else
-        datetime.fromtimestamp(last, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        datetime.fromtimestamp(last, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "errors": stats.errors + source.errors,  # frames not recognised + failures to open or read
         "crashes": crashes,
         "last_error": source.last_error if source.failing_since is not None else

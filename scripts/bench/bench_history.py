@@ -21,7 +21,7 @@ import string
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +55,7 @@ def fill(root: Path, events: int, with_images: int) -> float:
             payload["match"] = match.to_dict()
         before = history.bytes
         history.publish(Sighting(f"bench-{n:08d}", "camera", f"cam{n % 4}",
-                                 datetime.fromtimestamp(start + n * 259.2, UTC), plate, 0.9,
+                                 datetime.fromtimestamp(start + n * 259.2, timezone.utc), plate, 0.9,
                                  Box(111, 134, 245, 165), payload, match,
                                  scene if n < with_images else None))
         if n < with_images:

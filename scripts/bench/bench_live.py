@@ -23,7 +23,7 @@ import statistics
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
@@ -43,7 +43,7 @@ class PacedCamera(FrameSource):
         self.fps = fps
         self.image = np.full((size[1], size[0], 3), 90, np.uint8)
         self.start_mono = time.monotonic()
-        self.start_wall = datetime.now(UTC)
+        self.start_wall = datetime.now(timezone.utc)
 
     def captured_so_far(self) -> int:
         """Frames the camera has captured by now (read or not)."""

@@ -92,6 +92,20 @@ def write_json(path: Path, obj: Any) -> None:
     tmp.replace(path)
 
 
+def model_out(text: str) -> Path:
+    """An argparse ``type`` for a trainer's ``--out``: ``<name>_v<N>.tflite``, the name the runtime
+    loads and ``write_sidecar`` reads the version from.  Why at parse time: a wrong name used to
+    fail only when the sidecar was written, after the whole training run."""
+    import argparse
+    import re
+
+    path = Path(text)
+    if not re.fullmatch(r".+_v[0-9]+\.tflite", path.name):
+        raise argparse.ArgumentTypeError(f"{text!r}: a model file is named <name>_v<N>.tflite, "
+                                         "e.g. reader_ctc_v9.tflite")
+    return path
+
+
 def write_sidecar(model_path: Path, extra: dict[str, Any]) -> Path:
     """Write ``<model>.json`` next to the model atomically (temp file + rename).
 

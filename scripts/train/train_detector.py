@@ -123,7 +123,7 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=3)
     ap.add_argument("--init", type=Path, help="start from these weights (fine-tuning stage)")
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--out", type=Path, default=tfcommon.CACHE / "detector_v2.tflite")
+    ap.add_argument("--out", type=tfcommon.model_out, default=tfcommon.CACHE / "detector_v2.tflite")
     args = ap.parse_args()
     t0 = time.time()
     tfcommon.setup_tf(args.threads)

@@ -158,7 +158,7 @@ def parse_args() -> tuple[argparse.ArgumentParser, argparse.Namespace]:
                     help="keep every N-th train crop and detection scene out (select_reader.py compares on them)")
     ap.add_argument("--holdout-offset", type=int, default=0,
                     help="hold out items i with i %% N == OFFSET (another offset: a disjoint hold-out)")
-    ap.add_argument("--out", type=Path, default=tfcommon.MODELS / "reader_v3.tflite")
+    ap.add_argument("--out", type=tfcommon.model_out, default=tfcommon.MODELS / "reader_v3.tflite")
     ap.add_argument("--ckpt", type=Path, default=tfcommon.CACHE / "reader.weights.h5",
                     help="float weights saved after every epoch (give runs side by side their own)")
     return ap, ap.parse_args()

@@ -89,7 +89,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=25)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--scenes", type=int, default=4, help="repeats of each real-scene train crop (0: none)")
-    ap.add_argument("--out", type=Path, default=tfcommon.MODELS / "vehicle_v2.tflite")
+    ap.add_argument("--out", type=tfcommon.model_out, default=tfcommon.MODELS / "vehicle_v2.tflite")
     args = ap.parse_args()
     t0 = time.time()
     tf = tfcommon.setup_tf(args.threads)

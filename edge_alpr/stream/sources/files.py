@@ -14,7 +14,7 @@ import os
 import stat
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,7 +48,7 @@ class VideoFileSource(FrameSource):
         self._cv2 = import_cv2()
         self.cfg = cfg
         check_readable(Path(cfg.path), "video file", camera_id, folder=False)
-        self._base = datetime.fromtimestamp(os.stat(cfg.path).st_mtime, UTC)
+        self._base = datetime.fromtimestamp(os.stat(cfg.path).st_mtime, timezone.utc)
         self._cap = self._open()
         self._loops = 0
         self._started = time.monotonic()
@@ -249,7 +249,7 @@ class FolderSource(FrameSource):
                 return None  # probably still being written: picked up again by the next scan
             return self._skip(path, st, str(e))
         self._done[path.name] = None
-        ts = datetime.fromtimestamp(st.st_mtime, UTC)
+        ts = datetime.fromtimestamp(st.st_mtime, timezone.utc)
         return Frame(rgb, self.camera_id, ts, self._next_index())
 
     def _fed(self) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from ...credentials import hide_credentials
@@ -130,7 +130,7 @@ class OpenCvSource(FrameSource):
                 log.info("camera %s: reconnected to %s after %.1f s and %d failed attempt(s)", self.camera_id,
                          self.describe(), down, self._attempts)
         ok = self._cap.grab()
-        captured, stamp = time.monotonic(), datetime.now(UTC)
+        captured, stamp = time.monotonic(), datetime.now(timezone.utc)
         bgr = self._cap.retrieve()[1] if ok else None
         if bgr is None:
             self._fail("camera stopped delivering frames")

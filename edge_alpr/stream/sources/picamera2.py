@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -114,7 +114,7 @@ class Picamera2Source(FrameSource):
         except (RuntimeError, OSError) as e:  # libcamera lost the camera
             self._fail(f"camera stopped delivering frames: {e}")
             return None
-        captured, stamp = time.monotonic(), datetime.now(UTC)
+        captured, stamp = time.monotonic(), datetime.now(timezone.utc)
         self._job = None
         self._waiting_since = captured
         self._backoff = self.cfg.reconnect_min

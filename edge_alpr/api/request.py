@@ -188,11 +188,16 @@ def _distinct_regions(fields: dict[str, list[Any]]) -> int:
                 for r in value.split(",") if r.strip()})
 
 
+_FRACTION = re.compile(r"(?<=:[0-9]{2})[.,]([0-9]{1,9})(?![0-9])")
+
+
 def parse_timestamp(text: str) -> datetime:
     """ISO 8601 in UTC (``2019-08-19T13:11:25``, optional fraction and ``Z``/``+00:00``)."""
     value = text.strip()
     if value[-1:] in ("Z", "z"):
         value = value[:-1] + "+00:00"
+    # a fraction of 1 to 9 digits as 6 (Python 3.10's fromisoformat takes only 3 or 6)
+    value = _FRACTION.sub(lambda m: "." + m.group(1).ljust(6, "0")[:6], value, count=1)
     try:
         stamp = datetime.fromisoformat(value)
     except ValueError as e:

@@ -28,7 +28,7 @@ from ...types import Frame
 from ..config import OpenCvSourceConfig
 from . import FrameSource
 from ._cv import FrameFitter, import_cv2, require_gstreamer
-from .reach import probe
+from .reach import asks, probe
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class OpenCvSource(FrameSource):
             if wait > 0:
                 self.stop.wait(min(wait, timeout))
                 return None
-            if self.cfg.url and not self._reached:
+            if self.cfg.url and asks(self.cfg.url) and not self._reached:
                 try:
                     self._hint = probe(self.cfg.url, self.cfg.read_timeout)
                 except CameraError as e:

@@ -116,6 +116,13 @@ def _authorization(challenge: str, user: str, password: str, uri: str) -> str:
     return f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}", response="{response}"'
 
 
+def asks(url: str) -> bool:
+    """Whether ``probe`` would ask anything of ``url`` (a network camera's scheme and host): a
+    file, a device or a GStreamer pipeline is opened at once."""
+    parts = urlsplit(url)
+    return parts.scheme.lower() in PORTS and bool(parts.hostname)
+
+
 def probe(url: str, timeout: float) -> str | None:
     """Raise CameraError unless ``url``'s host resolves, connects and (RTSP) answers, each
     within ``timeout`` s in all; else return why an open may still fail (the camera's answer to

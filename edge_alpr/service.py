@@ -92,7 +92,7 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
         # Open the cameras next: a wrong path or missing library is reported before the slow
         # model load.
         for cam in cameras:
-            sources.append(open_source(cam, stop))
+            sources.append(open_source(cam, stop, state))
         recognizer = recognizer or load_recognizer(cfg)
         with opening_state(state, "state_dir"):
             outbox = Outbox(state / "outbox.sqlite", cfg.outbox.max_rows, cfg.outbox.max_age_s,

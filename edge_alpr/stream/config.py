@@ -71,6 +71,8 @@ class FolderSourceConfig(_Source):
     patterns: tuple[str, ...] = setting(("*.jpg", "*.jpeg", "*.png", "*.bmp", "*.webp"), nonempty=True)
     interval: float = setting(0.0, min=0)  # seconds at least between two images; 0 = as fast as they are recognised
     watch: bool = True  # true: keep watching for new files; false: the camera stops once all are read
+    # true: files whose events were sent are not read again after a restart (kept in the state_dir); false: all are
+    remember: bool = True
     # images over this many pixels are skipped, read from the header before decoding (decompression-bomb guard)
     max_pixels: int = setting(20_000_000, min=1)
 

@@ -101,6 +101,8 @@ class CameraLoop(Worker):
         self._clock_t = float("-inf")  # source time of the last frame
         self._clock_mono = 0.0
         self._file_shift = 0.0  # added to a file's times once they stepped back (source_time)
+        self._last_index = -1  # the newest frame whose results reached the tracker
+        self._released = -1  # the newest frame the source was told is done with (_finished)
 
     @property
     def source(self) -> FrameSource:
@@ -169,6 +171,7 @@ class CameraLoop(Worker):
             events = self.tracker.flush()
             try:
                 self._deliver(events)
+                self._finished(None)
             except Exception as e:  # the last chance to report it: nothing retries a flush
                 log.error("camera %s: %d followed plate(s) could not be queued on stop: %s",
                           self.camera.id, len(events), e, exc_info=True)
@@ -182,13 +185,13 @@ class CameraLoop(Worker):
         self._clock_t, self._clock_mono = self.source_time(frame), time.monotonic()
         now = time.monotonic()
         if now - self._last_processed < self.min_interval or (self._taken - 1) % self.camera.sample:
-            self._tick(self._clock_t)
+            self._tick(self._clock_t, frame.index)
             return
         self._last_processed = now
         self.view_check.see(frame.image, self._clock_t)
         if not self.motion.wants(frame.image, self._clock_t, following=self.tracker.active > 0):
             self.stats.frames_still += 1
-            self._tick(self._clock_t)
+            self._tick(self._clock_t, frame.index)
             return
         started = time.perf_counter()
         try:
@@ -210,11 +213,23 @@ class CameraLoop(Worker):
                     log.info("camera %s: plate %s back after %.0f s unseen: no new event until it is unseen "
                              "for stream.events.memory_decay (%g s; 0 reports every passage)",
                              self.camera.id, plate.lower(), gap, self.tracker.cfg.memory_decay)
+                self._finished(frame.index)
 
-    def _tick(self, now: float) -> None:
+    def _tick(self, now: float, index: int | None = None) -> None:
         with self._track_lock:
             if not self.flushed:
                 self._deliver(self.tracker.tick(now))
+                self._finished(index)
+
+    def _finished(self, index: int | None) -> None:
+        """With no plate being followed, every frame up to the newest one is finished with (its
+        events committed by ``on_event``): the source may record that (a folder camera's files
+        are then not read again after a restart).  Under ``_track_lock``."""
+        if index is not None:
+            self._last_index = index
+        if self.tracker.active == 0 and self._last_index > self._released:
+            self._released = self._last_index
+            self.source.done(self._last_index)
 
     def _deliver(self, events: list[PlateEvent]) -> None:
         for event in events:

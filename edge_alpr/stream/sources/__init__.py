@@ -51,6 +51,7 @@ class FrameSource(ABC):
         self.errors = 0  # failures to open or read, each counted once
         self.last_error: str | None = None
         self.failing_since: float | None = None  # monotonic; None while frames arrive
+        self.finished = -1  # the newest frame whose events are committed (done)
 
     def failed(self, reason: str) -> None:
         """Count a failure to open or read (the backend retries on its own)."""
@@ -67,6 +68,12 @@ class FrameSource(ABC):
     @abstractmethod
     def read(self, timeout: float) -> Frame | None:
         """Next frame, or None if none within ``timeout`` s; raises SourceEnded at the end."""
+
+    def done(self, index: int) -> None:
+        """Frames up to ``index`` are finished with: the events they made are committed.  Why:
+        a source that remembers what it delivered (a folder camera's files) may then forget
+        them durably; a crash before this call delivers them again (at least once)."""
+        self.finished = max(self.finished, index)
 
     @abstractmethod
     def close(self) -> None:
@@ -98,16 +105,17 @@ def sample_dir() -> Path:
     return Path(str(resources.files("edge_alpr") / "samples"))
 
 
-def open_source(camera: CameraConfig, stop: threading.Event | None = None) -> FrameSource:
+def open_source(camera: CameraConfig, stop: threading.Event | None = None,
+                state_dir: Path | None = None) -> FrameSource:
     """Build the configured backend; raises ConfigError for a video file or image folder that
     cannot be read (no restart helps), CameraError for a camera that cannot start now, each
-    naming the fix."""
+    naming the fix.  ``state_dir``: where a folder camera remembers the files it read."""
     src = camera.source
     if isinstance(src, FolderSourceConfig):
         from .files import FolderSource
-        return FolderSource(src, camera.id, stop)
+        return FolderSource(src, camera.id, stop, state_dir)
     if isinstance(src, VideoSourceConfig):
-        from .files import VideoFileSource
+        from .video import VideoFileSource
         return VideoFileSource(src, camera.id, stop)
     if isinstance(src, OpenCvSourceConfig):
         from .opencv import OpenCvSource

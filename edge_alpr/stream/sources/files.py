@@ -1,8 +1,9 @@
-"""Video-file and image-folder sources.
+"""Image-folder source (the video-file source is in ``video.py``).
 
-Timestamps come from the files themselves (folder: file mtime; video: file mtime plus the
-frame's position), so re-reading the same input after a restart gives the same timestamps and
-hence the same event ids, which lets consumers drop the duplicates.
+Timestamps come from the files themselves (their mtime), so a file read again (the bundled
+samples, or ``remember: false``) gives the same timestamps and hence the same event ids, which
+lets consumers drop the duplicates.  Files read before a restart are remembered
+(``ledger.py``) and not read again.
 """
 
 from __future__ import annotations
@@ -14,110 +15,25 @@ import os
 import stat
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import numpy as np
-
-from ...errors import CameraError, InputError
+from ...errors import InputError
 from ...imaging import FILE, decode, largest_file
 from ...statedir import NOFILE_FIX
 from ...types import Frame
-from ..config import FolderSourceConfig, VideoSourceConfig
+from ..config import FolderSourceConfig
 from . import FrameSource, SourceEnded, sample_dir
-from ._cv import FrameFitter, import_cv2
+from .ledger import ReadLedger, Signature, partial_name
 from .paths import check_readable
+from .video import VideoFileSource
+
+__all__ = ["FolderSource", "VideoFileSource"]
 
 log = logging.getLogger(__name__)
 
-
-MAX_DAMAGED_FRAMES = 250  # frames tried past one that does not decode before a video counts as ended
 EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE})  # out of file descriptors: no file's fault
-
-
-class VideoFileSource(FrameSource):
-    """Frames of a video file decoded by OpenCV, optionally paced in real time or looped.
-
-    A frame that does not decode before the file's declared end (a damaged stretch) is skipped
-    and the frames after it are read; each skip is counted in the camera's errors, the first
-    one logged.  A file cut short ends where its data ends, said once in the log."""
-
-    def __init__(self, cfg: VideoSourceConfig, camera_id: str, stop: threading.Event | None = None):
-        super().__init__(camera_id, stop)
-        self._cv2 = import_cv2()
-        self.cfg = cfg
-        check_readable(Path(cfg.path), "video file", camera_id, folder=False)
-        self._base = datetime.fromtimestamp(os.stat(cfg.path).st_mtime, timezone.utc)
-        self._cap = self._open()
-        self._loops = 0
-        self._started = time.monotonic()
-        self._pending: tuple[np.ndarray, float] | None = None
-        self._loop_offset = 0.0
-        self._last_pos = 0.0
-        self._warned = False
-        self._fit = FrameFitter(self._cv2, camera_id, cfg.max_pixels)
-        self.live = cfg.realtime  # paced like a camera: frames the loop cannot keep up with drop
-
-    def _open(self) -> Any:
-        cap = self._cv2.VideoCapture(self.cfg.path)
-        if not cap.isOpened():
-            raise CameraError(f"camera {self.camera_id}: OpenCV cannot open video {self.cfg.path!r} "
-                              "(unsupported codec or corrupt file?)")
-        return cap
-
-    def read(self, timeout: float) -> Frame | None:
-        if self._pending is None:
-            ok, bgr = self._cap.read()
-            if not ok:
-                ok, bgr = self._past_damage()
-            if not ok:
-                if not self.cfg.loop or self._index == 0:
-                    raise SourceEnded
-                self._cap.release()
-                self._cap = self._open()
-                self._loop_offset += self._last_pos
-                ok, bgr = self._cap.read()
-                if not ok:
-                    raise SourceEnded
-            pos = float(self._cap.get(self._cv2.CAP_PROP_POS_MSEC)) / 1000.0
-            self._last_pos = pos
-            self._pending = (bgr, self._loop_offset + pos)
-        bgr, pos = self._pending
-        if self.cfg.realtime:
-            wait = self._started + pos - time.monotonic()
-            if wait > 0:
-                if self.stop.wait(min(wait, timeout)) or wait > timeout:
-                    return None
-        self._pending = None
-        rgb = self._fit.rgb(bgr)
-        return Frame(rgb, self.camera_id, self._base + timedelta(seconds=pos), self._next_index())
-
-    def _past_damage(self) -> tuple[bool, Any]:
-        """After a frame that did not decode: the next one that does before the file's end."""
-        cv2, cap = self._cv2, self._cap
-        total, at = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_POS_FRAMES)
-        for _ in range(MAX_DAMAGED_FRAMES):
-            if cap.get(cv2.CAP_PROP_POS_FRAMES) >= total - 1 or self.stop.is_set():
-                break
-            ok, bgr = cap.read()
-            if ok:
-                self._report(f"damaged frames skipped after frame {int(at)} of {int(total)}")
-                return True, bgr
-        if total > 0 and at < total - 1:
-            self._report(f"the video ends after frame {int(at)} of the {int(total)} it declares "
-                         "(file truncated or damaged)")
-        return False, None
-
-    def _report(self, what: str) -> None:
-        self.errors += 1
-        self.last_error = what
-        if not self._warned:  # a looped file would say it on every pass
-            self._warned = True
-            log.warning("camera %s: %s: %s", self.camera_id, self.cfg.path, what)
-
-    def close(self) -> None:
-        self._cap.release()
 
 
 class FolderSource(FrameSource):
@@ -131,13 +47,28 @@ class FolderSource(FrameSource):
     copy that stalled, then finished).  Only regular files are opened: a FIFO named
     ``x.jpg`` would block the capture thread for ever.  Out of file descriptors (``EMFILE``:
     many API clients, say) no file is to blame: what could not be opened, and a scan that
-    could not list the folder, are tried again at the next scan, with one warning an episode."""
+    could not list the folder, are tried again at the next scan, with one warning an episode.
 
-    def __init__(self, cfg: FolderSourceConfig, camera_id: str, stop: threading.Event | None = None):
+    An upload drop box (``docs/cameras.md``): a file is read once its size and mtime are the
+    same at two scans in a row (an FTP/SMB upload still growing is not read half-written);
+    hidden names and partial-upload names (``ledger.partial_name``) are never read.  With a
+    ``state_dir``, files whose events were committed are remembered (``ledger.py``): at the
+    next start those still there unchanged are skipped, said once."""
+
+    def __init__(self, cfg: FolderSourceConfig, camera_id: str, stop: threading.Event | None = None,
+                 state_dir: Path | None = None):
         super().__init__(camera_id, stop)
         self.cfg = cfg
         self.path = Path(cfg.path) if cfg.path else sample_dir()
         check_readable(self.path, "image folder", camera_id, folder=True)
+        # the bundled samples are a demonstration: read at every start
+        self._ledger = (ReadLedger(state_dir, camera_id, self.path.resolve())
+                        if state_dir is not None and cfg.path and cfg.remember else None)
+        self._remembered = dict(self._ledger.read) if self._ledger else {}  # until the first scan
+        self._lock = threading.Lock()  # _taken and _kept: the camera loop calls done()
+        self._kept = set(self._remembered)  # names in the ledger
+        self._taken: dict[int, tuple[str, Signature]] = {}  # frames read, not yet done
+        self._settling: dict[str, Signature] = {}  # new files seen at the last scan, as they were
         # names read (None) or skipped (their size and times: read again once these change)
         self._done: dict[str, tuple[int, int, int] | None] = {}
         self._queue: list[Path] = []
@@ -171,14 +102,69 @@ class FolderSource(FrameSource):
                      time.monotonic() - self._lost_since)
             self._lost_since = self.failing_since = None
         queued = set(self._queue)
-        self._queue.extend(sorted(p for p in found if p not in queued and self._due(p)))
+        self._queue.extend(self._settled(sorted(p for p in found if p not in queued and self._due(p))))
         if not self._queue:
             self._fed()  # the folder listed, and nothing left to open: the episode is over
         # Only the names still there are remembered: a camera uploading for months into a
         # folder that is emptied behind it must not grow this by one name per picture.
         names = {p.name for p in found}
         self._done = {name: sig for name, sig in self._done.items() if name in names}
+        self._settling = {name: sig for name, sig in self._settling.items() if name in names}
+        with self._lock:
+            gone = self._kept - names
+        if gone and self._ledger is not None and self._ledger.forget(gone):
+            with self._lock:
+                self._kept -= gone
         self._last_scan = time.monotonic()
+
+    def _settled(self, new: list[Path]) -> list[Path]:
+        """Of files not read yet: those to read now.  Skipped: partial-upload names, files read
+        before this start (said once), and files that changed since the last scan (or were not
+        there), which wait for the next one."""
+        ready, skipped = [], 0
+        for path in new:
+            if partial_name(path.name):
+                continue
+            try:
+                st = path.stat()
+            except OSError:  # gone, or cannot be read: _decode says which
+                ready.append(path)
+                continue
+            sig = (st.st_size, st.st_mtime_ns)
+            if self._remembered.get(path.name) == sig:
+                self._done[path.name] = None
+                skipped += 1
+            elif self._settling.pop(path.name, None) == sig or not self.cfg.path:  # samples: no upload
+                ready.append(path)
+            else:
+                self._settling[path.name] = sig
+        if self._ledger is not None and self._remembered:  # the first scan after a start
+            if skipped:
+                log.info("camera %s: %d file%s in %s already read before this start (their events "
+                         "were sent then) not read again; to read them again set the source's "
+                         "remember: false, or delete %s while edge-alpr is stopped", self.camera_id,
+                         skipped, "" if skipped == 1 else "s", self.path, self._ledger.path)
+            self._remembered = {}
+        return ready
+
+    def done(self, index: int) -> None:
+        """Frames up to ``index`` are finished with (their events committed): their files are
+        recorded as read; kept for the next call when that write fails."""
+        super().done(index)
+        if self._ledger is None:
+            return
+        with self._lock:
+            finished = {i: f for i, f in self._taken.items() if i <= index}
+            for i in finished:
+                del self._taken[i]
+        if not finished:
+            return
+        if self._ledger.add(finished.values()):
+            with self._lock:
+                self._kept.update(name for name, _ in finished.values())
+        else:
+            with self._lock:
+                self._taken.update(finished)
 
     def _due(self, path: Path) -> bool:
         """Not read yet, or skipped and changed since."""
@@ -203,7 +189,8 @@ class FolderSource(FrameSource):
                     return frame
                 continue
             if not self._queue:
-                if self._last_scan > float("-inf") and not self.cfg.watch and not self._starved:
+                if (self._last_scan > float("-inf") and not self.cfg.watch and not self._starved
+                        and not self._settling):
                     raise SourceEnded
                 due = self._last_scan + self.cfg.poll_interval - time.monotonic()
                 if due <= 0:
@@ -250,7 +237,11 @@ class FolderSource(FrameSource):
             return self._skip(path, st, str(e))
         self._done[path.name] = None
         ts = datetime.fromtimestamp(st.st_mtime, timezone.utc)
-        return Frame(rgb, self.camera_id, ts, self._next_index())
+        frame = Frame(rgb, self.camera_id, ts, self._next_index())
+        if self._ledger is not None:
+            with self._lock:
+                self._taken[frame.index] = (path.name, (st.st_size, st.st_mtime_ns))
+        return frame
 
     def _fed(self) -> None:
         """A file opened (or the folder listed with none left to open): no longer starved."""

@@ -1,0 +1,113 @@
+"""Video-file source.
+
+Timestamps come from the file itself (its mtime plus the frame's position), so re-reading the
+same input after a restart gives the same timestamps and hence the same event ids, which lets
+consumers drop the duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import CameraError
+from ...types import Frame
+from ..config import VideoSourceConfig
+from . import FrameSource, SourceEnded
+from ._cv import FrameFitter, import_cv2
+from .paths import check_readable
+
+log = logging.getLogger(__name__)
+
+MAX_DAMAGED_FRAMES = 250  # frames tried past one that does not decode before a video counts as ended
+
+
+class VideoFileSource(FrameSource):
+    """Frames of a video file decoded by OpenCV, optionally paced in real time or looped.
+
+    A frame that does not decode before the file's declared end (a damaged stretch) is skipped
+    and the frames after it are read; each skip is counted in the camera's errors, the first
+    one logged.  A file cut short ends where its data ends, said once in the log."""
+
+    def __init__(self, cfg: VideoSourceConfig, camera_id: str, stop: threading.Event | None = None):
+        super().__init__(camera_id, stop)
+        self._cv2 = import_cv2()
+        self.cfg = cfg
+        check_readable(Path(cfg.path), "video file", camera_id, folder=False)
+        self._base = datetime.fromtimestamp(os.stat(cfg.path).st_mtime, timezone.utc)
+        self._cap = self._open()
+        self._loops = 0
+        self._started = time.monotonic()
+        self._pending: tuple[np.ndarray, float] | None = None
+        self._loop_offset = 0.0
+        self._last_pos = 0.0
+        self._warned = False
+        self._fit = FrameFitter(self._cv2, camera_id, cfg.max_pixels)
+        self.live = cfg.realtime  # paced like a camera: frames the loop cannot keep up with drop
+
+    def _open(self) -> Any:
+        cap = self._cv2.VideoCapture(self.cfg.path)
+        if not cap.isOpened():
+            raise CameraError(f"camera {self.camera_id}: OpenCV cannot open video {self.cfg.path!r} "
+                              "(unsupported codec or corrupt file?)")
+        return cap
+
+    def read(self, timeout: float) -> Frame | None:
+        if self._pending is None:
+            ok, bgr = self._cap.read()
+            if not ok:
+                ok, bgr = self._past_damage()
+            if not ok:
+                if not self.cfg.loop or self._index == 0:
+                    raise SourceEnded
+                self._cap.release()
+                self._cap = self._open()
+                self._loop_offset += self._last_pos
+                ok, bgr = self._cap.read()
+                if not ok:
+                    raise SourceEnded
+            pos = float(self._cap.get(self._cv2.CAP_PROP_POS_MSEC)) / 1000.0
+            self._last_pos = pos
+            self._pending = (bgr, self._loop_offset + pos)
+        bgr, pos = self._pending
+        if self.cfg.realtime:
+            wait = self._started + pos - time.monotonic()
+            if wait > 0:
+                if self.stop.wait(min(wait, timeout)) or wait > timeout:
+                    return None
+        self._pending = None
+        rgb = self._fit.rgb(bgr)
+        return Frame(rgb, self.camera_id, self._base + timedelta(seconds=pos), self._next_index())
+
+    def _past_damage(self) -> tuple[bool, Any]:
+        """After a frame that did not decode: the next one that does before the file's end."""
+        cv2, cap = self._cv2, self._cap
+        total, at = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_POS_FRAMES)
+        for _ in range(MAX_DAMAGED_FRAMES):
+            if cap.get(cv2.CAP_PROP_POS_FRAMES) >= total - 1 or self.stop.is_set():
+                break
+            ok, bgr = cap.read()
+            if ok:
+                self._report(f"damaged frames skipped after frame {int(at)} of {int(total)}")
+                return True, bgr
+        if total > 0 and at < total - 1:
+            self._report(f"the video ends after frame {int(at)} of the {int(total)} it declares "
+                         "(file truncated or damaged)")
+        return False, None
+
+    def _report(self, what: str) -> None:
+        self.errors += 1
+        self.last_error = what
+        if not self._warned:  # a looped file would say it on every pass
+            self._warned = True
+            log.warning("camera %s: %s: %s", self.camera_id, self.cfg.path, what)
+
+    def close(self) -> None:
+        self._cap.release()

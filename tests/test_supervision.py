@@ -72,8 +72,8 @@ def test_camera_and_capture_restart_and_show_in_info_and_mqtt(
                                            "loop": True}}]}}, "<test>")
     real_open = open_source
 
-    def open_faulty(camera: Any, stop: Any = None) -> Any:  # the capture's read fails once
-        source = real_open(camera, stop)
+    def open_faulty(camera: Any, stop: Any = None, state_dir: Any = None) -> Any:  # the capture's read fails once
+        source = real_open(camera, stop, state_dir)
         source.read = once(source.read, RuntimeError("demuxer lost sync"), 5)  # type: ignore[method-assign]
         return source
 

@@ -120,11 +120,13 @@ if [ "$BOOT" = run ]; then
 	[ -n "$EXEC" ] && [ -n "$RUN_USER" ] || { echo "verify_arm64: no ExecStart/User in the package's edge-alpr.service" >&2; exit 1; }
 	PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	mount -t proc proc "$ROOTFS/proc"
-	install -d -o "$RUN_USER" -g "$RUN_USER" -m 0750 "$ROOTFS/var/lib/edge-alpr"  # StateDirectory=
+	# the unit's user exists in the tree, not on this machine: its numeric ids, and StateDirectory=
+	RUN_IDS="$(chroot "$ROOTFS" id -u "$RUN_USER"):$(chroot "$ROOTFS" id -g "$RUN_USER")"
+	install -d -o "${RUN_IDS%:*}" -g "${RUN_IDS#*:}" -m 0750 "$ROOTFS/var/lib/edge-alpr"
 	say "run '$EXEC --port $PORT' as $RUN_USER in a chroot (BOOT=run)"
 	T_BOOT=$(date +%s)
 	# shellcheck disable=SC2086
-	chroot --userspec="$RUN_USER:$RUN_USER" "$ROOTFS" /usr/bin/env -i PATH=/usr/bin:/bin LANG=C.UTF-8 \
+	chroot --userspec="$RUN_IDS" "$ROOTFS" /usr/bin/env -i PATH=/usr/bin:/bin LANG=C.UTF-8 \
 		PYTHONDONTWRITEBYTECODE=1 HOME=/var/lib/edge-alpr $EXEC --port "$PORT" >"$WORK/run.log" 2>&1 &
 	RUN_PID=$!
 	UP=

@@ -4,7 +4,12 @@ of OpenSSL 3.0 cannot set the start), for the tests of a device whose clock is o
 from __future__ import annotations
 
 import shutil
+import socket
+import ssl
 import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -42,3 +47,32 @@ def dated_cert(folder: Path, start: str, end: str) -> tuple[Path, Path]:
                    check=True, capture_output=True, cwd=folder)
     key.chmod(0o644)
     return cert, key
+
+
+@contextmanager
+def handshake_server(cert: Path, key: Path) -> Iterator[int]:
+    """A TLS server on 127.0.0.1 presenting ``cert`` that does the handshake and nothing more
+    (a client's certificate check fails on its own side); yields its port."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                with context.wrap_socket(conn, server_side=True):
+                    pass
+            except (OSError, ssl.SSLError):
+                conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()

@@ -39,6 +39,15 @@ def _png_header(width: int, height: int) -> bytes:
             + chunk(b"IEND", b""))
 
 
+
+def _folder_loop(folder: Path, recognizer: Any) -> tuple[CameraLoop, threading.Event]:
+    """A camera loop (not started) over ``folder``, every frame recognised, and its stop event."""
+    stream = StreamConfig.from_dict({"cameras": [{"id": "upload", "motion": {"threshold": 0}, "source": {
+        "kind": "folder", "path": str(folder), "poll_interval": 0.1}}]}, "t")
+    cam = stream.cameras[0]
+    stop = threading.Event()
+    return CameraLoop(cam, stream.events, open_source(cam, stop), recognizer.recognize, lambda e: None, stop), stop
+
 def test_a_folder_of_bad_files_is_read_around(tmp_path: Path, recognizer: Any,
                                              caplog: pytest.LogCaptureFixture) -> None:
     folder = tmp_path / "in"
@@ -52,11 +61,7 @@ def test_a_folder_of_bad_files_is_read_around(tmp_path: Path, recognizer: Any,
     stalled.write(SAMPLE[: len(SAMPLE) // 2])
     stalled.flush()
     (folder / "a7.jpg").write_bytes(SAMPLE)
-    stream = StreamConfig.from_dict({"cameras": [{"id": "upload", "motion": {"threshold": 0}, "source": {
-        "kind": "folder", "path": str(folder), "poll_interval": 0.1}}]}, "t")
-    cam = stream.cameras[0]
-    stop = threading.Event()
-    loop = CameraLoop(cam, stream.events, open_source(cam, stop), recognizer.recognize, lambda e: None, stop)
+    loop, stop = _folder_loop(folder, recognizer)
     caplog.set_level(logging.INFO)
     loop.start()
     try:
@@ -171,11 +176,7 @@ def test_a_folder_deleted_while_running_fails_the_camera_until_it_is_back(
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "a.jpg").write_bytes(SAMPLE)
-    stream = StreamConfig.from_dict({"cameras": [{"id": "upload", "motion": {"threshold": 0}, "source": {
-        "kind": "folder", "path": str(folder), "poll_interval": 0.1}}]}, "t")
-    cam = stream.cameras[0]
-    stop = threading.Event()
-    loop = CameraLoop(cam, stream.events, open_source(cam, stop), recognizer.recognize, lambda e: None, stop)
+    loop, stop = _folder_loop(folder, recognizer)
     caplog.set_level(logging.INFO)
     loop.start()
     try:

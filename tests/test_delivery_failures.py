@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import requests
 from conftest import Receiver, jpeg_bytes
+from dated_cert import handshake_server
 from waiting import wait_for
 
 from edge_alpr.api.server import free_port
@@ -119,27 +120,8 @@ def https_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                     "-keyout", str(key), "-out", str(cert), "-subj", "/CN=hook.test",
                     "-addext", "subjectAltName=DNS:hook.test"], check=True, capture_output=True)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-
-    def serve() -> None:  # the handshake is all a client gets (it fails on the client's side)
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                with context.wrap_socket(conn, server_side=True):
-                    pass
-            except (OSError, ssl.SSLError):
-                conn.close()
-
-    threading.Thread(target=serve, daemon=True).start()
-    yield listener.getsockname()[1], cert
-    listener.close()
+    with handshake_server(cert, key) as port:  # the handshake is all a client gets
+        yield port, cert
 
 
 def test_tls_certificates_in_a_few_words(https_server: tuple[int, Path]) -> None:

@@ -11,16 +11,14 @@ nothing sent the operator to the clock.
 from __future__ import annotations
 
 import logging
-import socket
 import ssl
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dated_cert import dated_cert
+from dated_cert import dated_cert, handshake_server
 from mosquitto import Broker
 
 from edge_alpr.delivery import failures
@@ -42,27 +40,8 @@ def dates(request: pytest.FixtureRequest) -> tuple[str, str]:
 def https_server(tmp_path: Path, dates: tuple[str, str]) -> Iterator[tuple[int, Path]]:
     """An https server on 127.0.0.1 with a certificate valid only between ``dates``."""
     cert, key = dated_cert(tmp_path / "cert", *dates)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-
-    def serve() -> None:  # the handshake is all a client gets (it fails on the client's side)
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                with context.wrap_socket(conn, server_side=True):
-                    pass
-            except (OSError, ssl.SSLError):
-                conn.close()
-
-    threading.Thread(target=serve, daemon=True).start()
-    yield listener.getsockname()[1], cert
-    listener.close()
+    with handshake_server(cert, key) as port:  # the handshake is all a client gets
+        yield port, cert
 
 
 def test_a_webhook_certificate_outside_its_dates_sends_the_operator_to_the_clock(

@@ -44,7 +44,7 @@ class VideoFileSource(FrameSource):
         self._base = datetime.fromtimestamp(os.stat(cfg.path).st_mtime, timezone.utc)
         self._cap = self._open()
         self._loops = 0
-        self._started = time.monotonic()
+        self._started: float | None = None  # monotonic time of position 0: set by the first read
         self._pending: tuple[np.ndarray, float] | None = None
         self._loop_offset = 0.0
         self._last_pos = 0.0
@@ -78,6 +78,12 @@ class VideoFileSource(FrameSource):
             self._pending = (bgr, self._loop_offset + pos)
         bgr, pos = self._pending
         if self.cfg.realtime:
+            # The video starts playing at the first read, not when the source was made: the service
+            # opens cameras before loading the models, and a clock started then had the first
+            # seconds of the file (as long as the start-up took) dropped as late, a different
+            # number of frames at every start, and so other event ids after a restart.
+            if self._started is None:
+                self._started = time.monotonic() - pos
             wait = self._started + pos - time.monotonic()
             if wait > 0:
                 if self.stop.wait(min(wait, timeout)) or wait > timeout:

@@ -44,9 +44,10 @@ class RunClock:
         """Seconds of running time: never steps, never goes back, across restarts too."""
         return self._base + (self._monotonic() - self._started)
 
-    def save(self) -> None:
-        """Keep the running time in the file (inside the caller's transaction, if any)."""
-        self._db.execute("INSERT INTO run_clock (id, seconds) VALUES (1, ?1) "
+    def save(self, db: sqlite3.Connection | None = None) -> None:
+        """Keep the running time in the file (inside the caller's transaction, if any); ``db``:
+        another connection to that file, for an owner that holds none between writes."""
+        (self._db if db is None else db).execute("INSERT INTO run_clock (id, seconds) VALUES (1, ?1) "
                          "ON CONFLICT (id) DO UPDATE SET seconds = MAX(seconds, ?1)", (self.now(),))
 
 

@@ -2,8 +2,9 @@
 
 Timestamps come from the files themselves (their mtime), so a file read again (the bundled
 samples, or ``remember: false``) gives the same timestamps and hence the same event ids, which
-lets consumers drop the duplicates.  Files read before a restart are remembered
-(``ledger.py``) and not read again.
+lets consumers drop the duplicates.  Files read before a restart, or before the folder's share
+dropped and came back, are remembered (``ledger.py``) and not read again; the folder going away
+is ``share.py``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ..config import FolderSourceConfig
 from . import FrameSource, SourceEnded, sample_dir
 from .ledger import ReadLedger, Signature, partial_name
 from .paths import check_readable
+from .share import SHARE_DOWN, ShareWatch
 from .video import VideoFileSource
 
 __all__ = ["FolderSource", "VideoFileSource"]
@@ -39,21 +41,25 @@ EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE})  # out of file descriptors: 
 class FolderSource(FrameSource):
     """Images in a folder, in name order, then each new file as it appears (polling).
 
-    A file is read once while it stays; a name seen gone by a scan and then uploaded again is
-    a new picture, read again.  Files are decoded by ``imaging.decode`` (the API's decoder:
-    formats, EXIF orientation, ``max_pixels`` checked from the header).  A file that cannot be
+    A file is read once: gone and back unchanged (a share that dropped) it is not read again;
+    uploaded again under its name with another size or mtime it is a new picture.  Files are
+    decoded by ``imaging.decode`` (the API's decoder: formats, EXIF orientation, ``max_pixels``
+    checked from the header).  A file that cannot be
     read is retried while it was written within two polls (a copy in progress), then skipped
     with one log line and counted in the camera's errors, and read again once it changes (a
     copy that stalled, then finished).  Only regular files are opened: a FIFO named
     ``x.jpg`` would block the capture thread for ever.  Out of file descriptors (``EMFILE``:
     many API clients, say) no file is to blame: what could not be opened, and a scan that
     could not list the folder, are tried again at the next scan, with one warning an episode.
+    Nor is a file to blame for a share's I/O error (``share.SHARE_DOWN``): the camera is then
+    reconnecting, as for a folder that cannot be listed or a mount point no longer mounted.
 
     An upload drop box (``docs/cameras.md``): a file is read once its size and mtime are the
     same at two scans in a row (an FTP/SMB upload still growing is not read half-written);
-    hidden names and partial-upload names (``ledger.partial_name``) are never read.  With a
-    ``state_dir``, files whose events were committed are remembered (``ledger.py``): at the
-    next start those still there unchanged are skipped, said once."""
+    hidden names and partial-upload names (``ledger.partial_name``) are never read.  Files whose
+    events were committed are remembered (``ledger.py``; with a ``state_dir``, across restarts):
+    those there unchanged at the next start, or back after the share dropped, are skipped, said
+    once."""
 
     def __init__(self, cfg: FolderSourceConfig, camera_id: str, stop: threading.Event | None = None,
                  state_dir: Path | None = None):
@@ -62,11 +68,12 @@ class FolderSource(FrameSource):
         self.path = Path(cfg.path) if cfg.path else sample_dir()
         check_readable(self.path, "image folder", camera_id, folder=True)
         # the bundled samples are a demonstration: read at every start
-        self._ledger = (ReadLedger(state_dir, camera_id, self.path.resolve())
-                        if state_dir is not None and cfg.path and cfg.remember else None)
-        self._remembered = dict(self._ledger.read) if self._ledger else {}  # until the first scan
-        self._lock = threading.Lock()  # _taken and _kept: the camera loop calls done()
-        self._kept = set(self._remembered)  # names in the ledger
+        kept = state_dir if state_dir is not None and cfg.path and cfg.remember else None
+        self._ledger = ReadLedger(kept, camera_id, self.path.resolve(), cfg.forget_after_days * 86400,
+                                  cfg.remember_max_files)
+        self._share = ShareWatch(self.path, camera_id)
+        self._first_scan = True
+        self._lock = threading.Lock()  # _taken: the camera loop calls done()
         self._taken: dict[int, tuple[str, Signature]] = {}  # frames read, not yet done
         self._settling: dict[str, Signature] = {}  # new files seen at the last scan, as they were
         # names read (None) or skipped (their size and times: read again once these change)
@@ -75,10 +82,19 @@ class FolderSource(FrameSource):
         self._last_scan = float("-inf")
         self._last_frame = float("-inf")
         self._starved = False  # out of file descriptors since the last file read
-        self._lost_since: float | None = None  # monotonic; the folder could not be listed since
 
     def _scan(self) -> None:
+        try:
+            self._list()
+        finally:
+            self._last_scan = time.monotonic()
+
+    def _list(self) -> None:
         found: set[Path] = set()
+        unmounted = self._share.unmounted()
+        if unmounted is not None:
+            self._lost(unmounted)
+            return
         try:
             # listed by scandir, which raises when out of descriptors: Python 3.13's glob passes
             # over such an error and finds nothing, and every name read would then be forgotten
@@ -95,27 +111,23 @@ class FolderSource(FrameSource):
                 self._starve(self.path, e)
             else:
                 self._lost(e)
-            self._last_scan = time.monotonic()
             return
-        if self._lost_since is not None:
-            log.info("camera %s: image folder %s is back after %.0f s", self.camera_id, self.path,
-                     time.monotonic() - self._lost_since)
-            self._lost_since = self.failing_since = None
+        if self._share.back():
+            self.failing_since = None
+        self._share.listed(len(found))
         queued = set(self._queue)
         self._queue.extend(self._settled(sorted(p for p in found if p not in queued and self._due(p))))
         if not self._queue:
             self._fed()  # the folder listed, and nothing left to open: the episode is over
-        # Only the names still there are remembered: a camera uploading for months into a
-        # folder that is emptied behind it must not grow this by one name per picture.
+        # Only the names still there are kept here (a camera uploading for months into a folder
+        # emptied behind it must not grow these by one name per picture); the files read are
+        # the ledger's, which a scan of an empty share does not make forget them.
         names = {p.name for p in found}
-        self._done = {name: sig for name, sig in self._done.items() if name in names}
+        # none at all: perhaps a share that dropped; its bad files, once back, are not said again
+        self._done = {name: sig for name, sig in self._done.items()
+                      if name in names or (not names and sig is not None)}
         self._settling = {name: sig for name, sig in self._settling.items() if name in names}
-        with self._lock:
-            gone = self._kept - names
-        if gone and self._ledger is not None and self._ledger.forget(gone):
-            with self._lock:
-                self._kept -= gone
-        self._last_scan = time.monotonic()
+        self._ledger.scanned(names)
 
     def _settled(self, new: list[Path]) -> list[Path]:
         """Of files not read yet: those to read now.  Skipped: partial-upload names, files read
@@ -131,38 +143,35 @@ class FolderSource(FrameSource):
                 ready.append(path)
                 continue
             sig = (st.st_size, st.st_mtime_ns)
-            if self._remembered.get(path.name) == sig:
+            if self._ledger.has(path.name, sig):
                 self._done[path.name] = None
                 skipped += 1
             elif self._settling.pop(path.name, None) == sig or not self.cfg.path:  # samples: no upload
                 ready.append(path)
             else:
                 self._settling[path.name] = sig
-        if self._ledger is not None and self._remembered:  # the first scan after a start
-            if skipped:
-                log.info("camera %s: %d file%s in %s already read before this start (their events "
-                         "were sent then) not read again; to read them again set the source's "
-                         "remember: false, or delete %s while edge-alpr is stopped", self.camera_id,
-                         skipped, "" if skipped == 1 else "s", self.path, self._ledger.path)
-            self._remembered = {}
+        if skipped and self._first_scan and self._ledger.path is not None:
+            log.info("camera %s: %d file%s in %s already read before this start (their events "
+                     "were sent then) not read again; to read them again set the source's "
+                     "remember: false, or delete %s while edge-alpr is stopped", self.camera_id,
+                     skipped, "" if skipped == 1 else "s", self.path, self._ledger.path)
+        elif skipped:
+            log.info("camera %s: %d file%s back in %s, read before (their events were sent then): "
+                     "not read again", self.camera_id, skipped, "" if skipped == 1 else "s", self.path)
+        self._first_scan = False
         return ready
 
     def done(self, index: int) -> None:
         """Frames up to ``index`` are finished with (their events committed): their files are
         recorded as read; kept for the next call when that write fails."""
         super().done(index)
-        if self._ledger is None:
-            return
         with self._lock:
             finished = {i: f for i, f in self._taken.items() if i <= index}
             for i in finished:
                 del self._taken[i]
         if not finished:
             return
-        if self._ledger.add(finished.values()):
-            with self._lock:
-                self._kept.update(name for name, _ in finished.values())
-        else:
+        if not self._ledger.add(finished.values()):
             with self._lock:
                 self._taken.update(finished)
 
@@ -219,6 +228,9 @@ class FolderSource(FrameSource):
             self._done[path.name] = None
             return None
         except OSError as e:
+            if e.errno in SHARE_DOWN:
+                self._lost(e)
+                return None
             return self._skip(path, None, str(e))
         if not stat.S_ISREG(st.st_mode):
             return self._skip(path, st, "not a regular file")
@@ -232,15 +244,17 @@ class FolderSource(FrameSource):
             if isinstance(e, OSError) and e.errno in EXHAUSTED:
                 self._starve(path, e)
                 return False
+            if isinstance(e, OSError) and e.errno in SHARE_DOWN:  # the share, not the file
+                self._lost(e)
+                return None
             if time.time() - st.st_mtime < 2 * self.cfg.poll_interval:
                 return None  # probably still being written: picked up again by the next scan
             return self._skip(path, st, str(e))
         self._done[path.name] = None
         ts = datetime.fromtimestamp(st.st_mtime, timezone.utc)
         frame = Frame(rgb, self.camera_id, ts, self._next_index())
-        if self._ledger is not None:
-            with self._lock:
-                self._taken[frame.index] = (path.name, (st.st_size, st.st_mtime_ns))
+        with self._lock:
+            self._taken[frame.index] = (path.name, (st.st_size, st.st_mtime_ns))
         return frame
 
     def _fed(self) -> None:
@@ -261,18 +275,13 @@ class FolderSource(FrameSource):
         log.warning("camera %s: cannot open %s (%s): out of file descriptors; %s; the folder is read "
                     "again at the next scan", self.camera_id, path, error.strerror or error, NOFILE_FIX)
 
-    def _lost(self, error: OSError) -> None:
-        """The folder cannot be listed (deleted, moved, unmounted, its permissions changed):
-        the camera is failing, not crashed, and the folder is listed again at each scan; one
-        warning an episode, as a camera that is down (a traceback per retry said nothing more)."""
+    def _lost(self, error: OSError | str) -> None:
+        """The folder cannot be read (deleted, moved, unmounted, its share down, its permissions
+        changed): the camera is failing, not crashed, and the folder is listed again at each
+        scan; one warning an episode (``share.py``), as a camera that is down (a traceback per
+        retry said nothing more).  Nothing queued is marked: it is found again once back."""
         self._queue.clear()
-        why = error.strerror or str(error)
-        self.failed(f"cannot list {self.path}: {why}")
-        if self._lost_since is None:
-            self._lost_since = time.monotonic()
-            log.warning("camera %s: cannot list its image folder %s (%s): create it again or fix "
-                        "the camera's source.path; it is looked for every poll_interval and its "
-                        "files are read once it is back", self.camera_id, self.path, why)
+        self.failed(self._share.lost(error))
 
     def _skip(self, path: Path, st: os.stat_result | None, why: str) -> Frame | None:
         log.warning("camera %s: skipping %s: %s (read again if it changes)", self.camera_id, path, why)

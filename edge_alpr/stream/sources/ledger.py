@@ -1,27 +1,41 @@
-"""What a folder camera has read, kept across restarts, and which names are uploads in progress.
+"""What a folder camera has read, kept across restarts and across its share going away.
 
-Why: a folder camera is usually an FTP/SMB drop box.  Read again at every start, its files gave
-every vehicle's event again after each restart (same ids, but automations and watch-list alarms
-fired again).  ``ReadLedger`` keeps, per camera, the files (name, size, mtime) whose events are
-committed to the outbox; a file still there unchanged at the next start is not read again.
+Why: a folder camera is usually an FTP/SMB/NFS drop box.  Read again at every start, its files
+gave every vehicle's event again after each restart (same ids, but automations and watch-list
+alarms fired again).  ``ReadLedger`` keeps, per camera, the files (name, size, mtime) whose
+events are committed to the outbox; a file there unchanged is not read again.
 
 * Keyed by name and signature, not by a time cursor: a camera with a wrong clock, or a copy
   that keeps old mtimes, uploads files that sort before ones already read and must still be read.
+  A file of a name read before but of another size or mtime is a new picture (read, and its
+  row replaced once its events are committed).
 * Written only for frames the camera loop has finished with (``FrameSource.done``: their events
   committed), in one SQLite transaction (WAL): a crash re-reads at most what was not committed.
-* Bounded by the folder: rows of names no longer in it are deleted at the scan that misses them.
+* A row is not forgotten because a scan missed its file: a CIFS/NFS share that drops (server
+  reboot, Wi-Fi blip) lists an empty folder, and forgetting then read every file again once it
+  was back.  A missed file's row is marked missing and deleted once it has stayed missing for
+  ``forget_after_days`` of running time (``clocks.RunClock``: a wall-clock step, e.g. a Pi without
+  a real-time clock synced at boot, forgets nothing early); a file back in time clears the mark.
+* Bounded: at most ``remember_max_files`` rows a camera; past it the oldest go first, files
+  missing before files still in the folder (those are read again after a restart: said once).
 * A camera whose ``source.path`` changed starts fresh (its rows are of another folder).
+* Without a state_dir (``remember: false``, the bundled samples) the same rules hold in memory
+  only, for the life of the process.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Collection, Iterable, Sequence
 from contextlib import closing
 from pathlib import Path
+from typing import NamedTuple
 
+from ...clocks import RunClock
 from ...errors import StateError
 
 log = logging.getLogger(__name__)
@@ -37,8 +51,22 @@ Signature = tuple[int, int]  # size, mtime_ns
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS folder (camera TEXT PRIMARY KEY, path TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS read_file (camera TEXT NOT NULL, name TEXT NOT NULL, size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL, PRIMARY KEY (camera, name));
+    mtime_ns INTEGER NOT NULL, read_at REAL NOT NULL DEFAULT 0, missing_since REAL,
+    PRIMARY KEY (camera, name));
 """
+# a file of an earlier version lacks these columns (its rows: read at 0, not missing)
+_COLUMNS = {"read_at": "REAL NOT NULL DEFAULT 0", "missing_since": "REAL"}
+
+
+class Row(NamedTuple):
+    """A file read: its signature then, and when (running time), and since when it is missing."""
+
+    sig: Signature
+    read_at: float
+    missing_since: float | None
+
+
+Statements = Sequence[tuple[str, Sequence[tuple[object, ...]]]]
 
 
 def partial_name(name: str) -> bool:
@@ -48,63 +76,166 @@ def partial_name(name: str) -> bool:
 
 
 class ReadLedger:
-    """One camera's files read, in ``<state_dir>/folder_cameras.sqlite``; thread-safe (the
-    capture thread scans, the camera loop marks files done).  No connection is held between
-    writes (one a vehicle, rare): the loop's last write on stop may come after the source closed."""
+    """One camera's files read, in ``<state_dir>/folder_cameras.sqlite`` (``state_dir`` None: in
+    memory only); thread-safe (the capture thread scans, the camera loop marks files done).  No
+    connection is held between writes (rare: a vehicle, a file gone or back), since the loop's
+    last write on stop may come after the source closed."""
 
-    def __init__(self, state_dir: Path, camera_id: str, folder: Path) -> None:
-        self.path = state_dir / LEDGER
+    def __init__(self, state_dir: Path | None, camera_id: str, folder: Path,
+                 forget_after_s: float, max_files: int) -> None:
+        self.path = state_dir / LEDGER if state_dir is not None else None
         self.camera_id = camera_id
+        self.folder = folder
+        self.forget_after_s = forget_after_s
+        self.max_files = max_files
         self._lock = threading.Lock()
         self._warned = False
+        self._full_said = False
+        self._rows: dict[str, Row] = {}
+        self._clock: RunClock | None = None
+        self._started = time.monotonic()
+        if self.path is not None:
+            self._open()
+        self.before = len(self._rows)  # files read before this start
+        self._trim(0)  # a lowered remember_max_files
+
+    def _open(self) -> None:
         try:
             with closing(self._connect()) as db:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(_SCHEMA)
-                row = db.execute("SELECT path FROM folder WHERE camera = ?", (camera_id,)).fetchone()
+                have = {r[1] for r in db.execute("PRAGMA table_info(read_file)")}
+                for column, kind in _COLUMNS.items():
+                    if column not in have:
+                        db.execute(f"ALTER TABLE read_file ADD COLUMN {column} {kind}")
                 with db:
                     db.execute("BEGIN IMMEDIATE")
-                    if row is not None and row[0] != str(folder):
+                    row = db.execute("SELECT path FROM folder WHERE camera = ?", (self.camera_id,)).fetchone()
+                    if row is not None and row[0] != str(self.folder):
                         log.info("camera %s: its folder changed from %s to %s: every file of the new "
-                                 "one is read", camera_id, row[0], folder)
-                        db.execute("DELETE FROM read_file WHERE camera = ?", (camera_id,))
+                                 "one is read", self.camera_id, row[0], self.folder)
+                        db.execute("DELETE FROM read_file WHERE camera = ?", (self.camera_id,))
                     db.execute("INSERT OR REPLACE INTO folder (camera, path) VALUES (?, ?)",
-                               (camera_id, str(folder)))
-                # files read before this start, as they were then
-                self.read: dict[str, Signature] = {name: (size, mtime) for name, size, mtime in db.execute(
-                    "SELECT name, size, mtime_ns FROM read_file WHERE camera = ?", (camera_id,))}
+                               (self.camera_id, str(self.folder)))
+                    # files read before this start, as they were then
+                    for name, size, mtime, read_at, missing in db.execute(
+                            "SELECT name, size, mtime_ns, read_at, missing_since FROM read_file "
+                            "WHERE camera = ?", (self.camera_id,)):
+                        self._rows[name] = Row((size, mtime), read_at, missing)
+                    floor = max((max(r.read_at, r.missing_since or 0.0) for r in self._rows.values()),
+                                default=0.0)
+                    self._clock = RunClock(db, floor)
         except sqlite3.Error as e:
-            raise StateError(f"camera {camera_id}: cannot open {self.path} ({e}): free space in the "
-                             f"state_dir, or delete that file (every file of the folder is then read "
-                             f"again)") from e
+            raise StateError(f"camera {self.camera_id}: cannot open {self.path} ({e}): free space in "
+                             f"the state_dir, or delete that file (every file of the folder is then "
+                             f"read again)") from e
+
+    def now(self) -> float:
+        """Running time: the ledger file's (across restarts), or this process's without one."""
+        return self._clock.now() if self._clock is not None else time.monotonic() - self._started
+
+    def has(self, name: str, sig: Signature) -> bool:
+        """Whether the file ``name`` was read as it is now (same size and mtime)."""
+        row = self._rows.get(name)
+        return row is not None and row.sig == sig
+
+    def __len__(self) -> int:
+        return len(self._rows)
 
     def add(self, files: Iterable[tuple[str, Signature]]) -> bool:
-        """Record ``files`` as read, in one transaction; False (said once) when it failed: the
-        caller keeps them for the next try, and a restart before then reads them again."""
-        rows = [(self.camera_id, name, size, mtime) for name, (size, mtime) in files]
-        return self._write("INSERT OR REPLACE INTO read_file (camera, name, size, mtime_ns) "
-                           "VALUES (?, ?, ?, ?)", rows)
-
-    def forget(self, names: Iterable[str]) -> bool:
-        """Drop the rows of names no longer in the folder (keeps the file bounded)."""
-        return self._write("DELETE FROM read_file WHERE camera = ? AND name = ?",
-                           [(self.camera_id, name) for name in names])
-
-    def _write(self, sql: str, rows: Sequence[tuple[object, ...]]) -> bool:
-        if not rows:
+        """Record ``files`` as read, in one transaction, the oldest rows past ``max_files`` deleted;
+        False (said once) when it failed: the caller keeps them for the next try, and a restart
+        before then reads them again."""
+        now = self.now()
+        new = {name: Row(sig, now, None) for name, sig in files}
+        if not new:
             return True
         with self._lock:
-            try:
-                with closing(self._connect()) as db, db:
-                    db.execute("BEGIN IMMEDIATE")
-                    db.executemany(sql, rows)
-            except sqlite3.Error as e:
-                if not self._warned:
-                    self._warned = True
-                    log.warning("camera %s: cannot write %s (%s): files read since may be read again "
-                                "after a restart; tried again with the next files", self.camera_id,
-                                self.path, e)
+            return self._trim(len([n for n in new if n not in self._rows]), new)
+
+    def scanned(self, names: Collection[str]) -> bool:
+        """A listing of the folder found ``names``: rows of files not among them are marked missing
+        (not forgotten: see the module docstring), those back are unmarked, and those missing for
+        ``forget_after_s`` are deleted; False when that could not be written (tried again)."""
+        now = self.now()
+        with self._lock:
+            gone, back, expired = [], [], []
+            for name, row in self._rows.items():
+                if name in names:
+                    if row.missing_since is not None:
+                        back.append(name)
+                elif row.missing_since is None:
+                    gone.append(name)
+                elif now - row.missing_since >= self.forget_after_s:
+                    expired.append(name)
+            if not (gone or back or expired):
+                return True
+            cam = self.camera_id
+            if not self._write([
+                ("UPDATE read_file SET missing_since = ? WHERE camera = ? AND name = ?",
+                 [(now, cam, n) for n in gone]),
+                ("UPDATE read_file SET missing_since = NULL WHERE camera = ? AND name = ?",
+                 [(cam, n) for n in back]),
+                ("DELETE FROM read_file WHERE camera = ? AND name = ?", [(cam, n) for n in expired])]):
                 return False
+            for name in gone:
+                self._rows[name] = self._rows[name]._replace(missing_since=now)
+            for name in back:
+                self._rows[name] = self._rows[name]._replace(missing_since=None)
+            for name in expired:
+                del self._rows[name]
+        if expired:
+            log.info("camera %s: forgot %d file%s missing from %s for forget_after_days (%g): a file "
+                     "of such a name is read as a new one", self.camera_id, len(expired),
+                     "" if len(expired) == 1 else "s", self.folder, self.forget_after_s / 86400)
+        return True
+
+    def _trim(self, adding: int, new: dict[str, Row] | None = None) -> bool:
+        """Write ``new`` (lock held) after deleting the oldest rows beyond room for ``adding``
+        more: missing files first (the longest missing), then the files read the longest ago."""
+        new = new or {}
+        excess = len(self._rows) + adding - self.max_files
+        victims = [name for _, name in heapq.nsmallest(max(excess, 0), (
+            ((row.missing_since is None, row.read_at if row.missing_since is None else row.missing_since),
+             name) for name, row in self._rows.items() if name not in new))]
+        if not (new or victims):
+            return True
+        cam = self.camera_id
+        if not self._write([
+            ("DELETE FROM read_file WHERE camera = ? AND name = ?", [(cam, n) for n in victims]),
+            ("INSERT OR REPLACE INTO read_file (camera, name, size, mtime_ns, read_at, missing_since) "
+             "VALUES (?, ?, ?, ?, ?, NULL)", [(cam, n, *r.sig, r.read_at) for n, r in new.items()])]):
+            return False
+        present = sum(self._rows[n].missing_since is None for n in victims)
+        for name in victims:
+            del self._rows[name]
+        self._rows.update(new)
+        if present and not self._full_said:
+            self._full_said = True
+            log.warning("camera %s: %s holds more than remember_max_files (%d) files read: the oldest "
+                        "are forgotten (read again after a restart); raise remember_max_files or "
+                        "move processed files out of the folder", self.camera_id, self.folder,
+                        self.max_files)
+        return True
+
+    def _write(self, statements: Statements) -> bool:
+        """Run ``statements`` in one transaction, with the running time (lock held)."""
+        if self.path is None or self._clock is None:
+            return True
+        try:
+            with closing(self._connect()) as db, db:
+                db.execute("BEGIN IMMEDIATE")
+                for sql, rows in statements:
+                    if rows:
+                        db.executemany(sql, rows)
+                self._clock.save(db)
+        except sqlite3.Error as e:
+            if not self._warned:
+                self._warned = True
+                log.warning("camera %s: cannot write %s (%s): files read since may be read again "
+                            "after a restart; tried again with the next files", self.camera_id,
+                            self.path, e)
+            return False
         if self._warned:
             self._warned = False
             log.info("camera %s: %s written again", self.camera_id, self.path)

@@ -1,0 +1,116 @@
+"""A folder camera's folder as something that can go away: deleted, or a CIFS/NFS/SSHFS share
+that dropped.
+
+Why: when a share drops (server reboot, Wi-Fi blip), its mount point lists as an empty folder
+(unmounted: the folder under it), or listing fails with a stale handle's error (``EIO``,
+``ESTALE``, ``EHOSTDOWN``, ``ENOTCONN``...).  None of these is a bad file or a reason to crash,
+loop or read anything again: the camera is ``reconnecting`` (its health), said once an episode
+naming the folder and the error, the folder is looked at every ``poll_interval``, and the files
+read before stay remembered (``ledger.py``).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import time
+from pathlib import Path
+
+log = logging.getLogger("edge_alpr.stream.sources.files")  # the folder camera's lines, one logger
+
+# a network file system's errors while its server or the network is away, or its handle stale
+SHARE_DOWN = frozenset({errno.EIO, errno.ESTALE, errno.EHOSTDOWN, errno.EHOSTUNREACH, errno.ENOTCONN,
+                        errno.ETIMEDOUT, errno.ENETDOWN, errno.ENETUNREACH, errno.ECONNRESET,
+                        errno.ECONNABORTED})
+
+
+def describe(error: OSError) -> str:
+    """``ESTALE: Stale file handle``: the symbol an admin searches for, and its words."""
+    name = errno.errorcode.get(error.errno or 0)
+    why = error.strerror or str(error)
+    return f"{name}: {why}" if name else why
+
+
+class ShareWatch:
+    """Whether a camera's folder is there, mounted and the same folder; the source calls
+    ``unmounted`` before each listing, ``lost`` when listing or reading fails, and ``listed``
+    after a listing that worked."""
+
+    def __init__(self, path: Path, camera_id: str) -> None:
+        self.path = path
+        self.camera_id = camera_id
+        self.mount_point = _ismount(path)  # at start, or since: a share mounted there
+        self.lost_since: float | None = None  # monotonic; the folder could not be read since
+        self._files = 0  # files found by the last listing that found any
+        self._identity: tuple[int, int] | None = None  # the folder's (st_dev, st_ino) then
+        self._empty_said = False
+
+    def unmounted(self) -> str | None:
+        """What is wrong when the folder was a mount point (when the camera started, or since)
+        and is not now: the share's files are not there, only the empty folder under it."""
+        if _ismount(self.path):
+            self.mount_point = True
+            return None
+        if not self.mount_point or not os.path.isdir(self.path):
+            return None  # not a share's mount point, or gone (its listing says which)
+        return f"the share at {self.path} looks unmounted: it was a mount point and is not now"
+
+    def lost(self, error: OSError | str) -> str:
+        """The folder cannot be read (``error``, or what ``unmounted`` said): one warning an
+        episode; returns the camera's ``last_error``."""
+        if isinstance(error, str):
+            reason = error
+            fix = "mount it again (mount -a, or see why its server or the network is down)"
+        elif error.errno in SHARE_DOWN:
+            reason = f"cannot reach the share at {self.path} ({describe(error)})"
+            fix = "its server or the network is down, or its mount is stale (mount it again)"
+        else:
+            reason = f"cannot list {self.path}: {error.strerror or error}"
+            fix = "create it again or fix the camera's source.path"
+        if self.lost_since is None:
+            self.lost_since = time.monotonic()
+            if isinstance(error, OSError) and error.errno not in SHARE_DOWN:
+                head = f"cannot list its image folder {self.path} ({error.strerror or error})"
+            else:
+                head = reason
+            log.warning("camera %s: %s: %s; it is looked at every poll_interval, its new files are "
+                        "read once it is back, and the files read before are not read again",
+                        self.camera_id, head, fix)
+        return reason
+
+    def back(self) -> bool:
+        """A listing worked: True (said once) if the folder could not be read until now."""
+        if self.lost_since is None:
+            return False
+        log.info("camera %s: image folder %s is back after %.0f s", self.camera_id, self.path,
+                 time.monotonic() - self.lost_since)
+        self.lost_since = None
+        return True
+
+    def listed(self, count: int) -> None:
+        """A listing found ``count`` files: when none where there were some, in a folder that is
+        another one than at that listing (its device or inode: a share unmounted from under it,
+        or its server serving an empty disk), warn once; a folder emptied in place (processed
+        files deleted) is said nothing."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return
+        identity = (st.st_dev, st.st_ino)
+        if count:
+            if self._empty_said:
+                log.info("camera %s: the share at %s has files again (%d)", self.camera_id, self.path, count)
+            self._files, self._identity, self._empty_said = count, identity, False
+        elif self._files and identity != self._identity and not self._empty_said:
+            self._empty_said = True
+            log.warning("camera %s: the share at %s looks unmounted: empty where %d files were (another "
+                        "folder than at the last scan); mount it again; the files read before are not "
+                        "read again when they are back", self.camera_id, self.path, self._files)
+
+
+def _ismount(path: Path) -> bool:
+    try:
+        return os.path.ismount(path)
+    except OSError:  # ismount passes over most; a stale handle may still raise
+        return False

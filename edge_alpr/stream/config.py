@@ -72,12 +72,13 @@ class FolderSourceConfig(_Source):
     interval: float = setting(0.0, min=0)  # seconds at least between two images; 0 = as fast as they are recognised
     watch: bool = True  # true: keep watching for new files; false: the camera stops once all are read
     # true: files whose events were sent are not read again after a restart (kept in the state_dir); false: all are
+    # (a file is then remembered only while edge-alpr runs)
     remember: bool = True
     # days (of running time) a file read must stay out of the folder before it is forgotten: a share
     # that drops and comes back within them is not read again
     forget_after_days: float = setting(30.0, above=0)
     # files read remembered per camera at most; past it the oldest are forgotten, missing ones first
-    remember_max_files: int = setting(100_000, min=1)
+    remember_max_files: int = setting(50_000, min=1)
     # images over this many pixels are skipped, read from the header before decoding (decompression-bomb guard)
     max_pixels: int = setting(20_000_000, min=1)
 

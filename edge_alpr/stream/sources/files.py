@@ -76,8 +76,8 @@ class FolderSource(FrameSource):
         self._lock = threading.Lock()  # _taken: the camera loop calls done()
         self._taken: dict[int, tuple[str, Signature]] = {}  # frames read, not yet done
         self._settling: dict[str, Signature] = {}  # new files seen at the last scan, as they were
-        # names read (None) or skipped (their size and times: read again once these change)
-        self._done: dict[str, tuple[int, int, int] | None] = {}
+        # names read (their size and mtime) or skipped (size and times): read again once changed
+        self._done: dict[str, tuple[int, ...]] = {}
         self._queue: list[Path] = []
         self._last_scan = float("-inf")
         self._last_frame = float("-inf")
@@ -125,7 +125,7 @@ class FolderSource(FrameSource):
         names = {p.name for p in found}
         # none at all: perhaps a share that dropped; its bad files, once back, are not said again
         self._done = {name: sig for name, sig in self._done.items()
-                      if name in names or (not names and sig is not None)}
+                      if name in names or (not names and len(sig) == 3)}
         self._settling = {name: sig for name, sig in self._settling.items() if name in names}
         self._ledger.scanned(names)
 
@@ -144,7 +144,7 @@ class FolderSource(FrameSource):
                 continue
             sig = (st.st_size, st.st_mtime_ns)
             if self._ledger.has(path.name, sig):
-                self._done[path.name] = None
+                self._done[path.name] = sig
                 skipped += 1
             elif self._settling.pop(path.name, None) == sig or not self.cfg.path:  # samples: no upload
                 ready.append(path)
@@ -163,27 +163,24 @@ class FolderSource(FrameSource):
 
     def done(self, index: int) -> None:
         """Frames up to ``index`` are finished with (their events committed): their files are
-        recorded as read; kept for the next call when that write fails."""
-        super().done(index)
+        recorded as read (then ``finished`` says so); kept for the next call when that write fails."""
         with self._lock:
             finished = {i: f for i, f in self._taken.items() if i <= index}
             for i in finished:
                 del self._taken[i]
-        if not finished:
-            return
-        if not self._ledger.add(finished.values()):
+        if finished and not self._ledger.add(finished.values()):
             with self._lock:
                 self._taken.update(finished)
+        super().done(index)
 
     def _due(self, path: Path) -> bool:
-        """Not read yet, or skipped and changed since."""
-        if path.name not in self._done:
+        """Not read yet, or changed since it was read (its size or mtime: a camera uploading
+        under one name again) or skipped (its size or times)."""
+        mark = self._done.get(path.name)
+        if mark is None:
             return True
-        skipped = self._done[path.name]
-        if skipped is None:
-            return False
         try:
-            return _signature(path.stat()) != skipped
+            return _signature(path.stat())[:len(mark)] != mark
         except OSError:
             return False
 
@@ -224,8 +221,8 @@ class FolderSource(FrameSource):
         process is out of descriptors."""
         try:
             st = path.stat()
-        except FileNotFoundError:  # gone, or a link to nothing
-            self._done[path.name] = None
+        except FileNotFoundError:  # gone, or a link to nothing: tried again if it comes back
+            self._done[path.name] = (-1, -1)
             return None
         except OSError as e:
             if e.errno in SHARE_DOWN:
@@ -250,7 +247,7 @@ class FolderSource(FrameSource):
             if time.time() - st.st_mtime < 2 * self.cfg.poll_interval:
                 return None  # probably still being written: picked up again by the next scan
             return self._skip(path, st, str(e))
-        self._done[path.name] = None
+        self._done[path.name] = (st.st_size, st.st_mtime_ns)
         ts = datetime.fromtimestamp(st.st_mtime, timezone.utc)
         frame = Frame(rgb, self.camera_id, ts, self._next_index())
         with self._lock:

@@ -139,9 +139,6 @@ class ReadLedger:
         row = self._rows.get(name)
         return row is not None and row.sig == sig
 
-    def __len__(self) -> int:
-        return len(self._rows)
-
     def add(self, files: Iterable[tuple[str, Signature]]) -> bool:
         """Record ``files`` as read, in one transaction, the oldest rows past ``max_files`` deleted;
         False (said once) when it failed: the caller keeps them for the next try, and a restart

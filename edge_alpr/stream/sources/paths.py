@@ -7,7 +7,9 @@ sight), or a folder of one's own read by another user.  ``check-config`` runs th
 
 A path that fails here is a ``ConfigError``: the camera cannot start as configured, and no
 restart changes that (``run`` exits 78, which the unit does not restart), unlike a camera or
-stream that fails once opened (a ``CameraError``: a restart may help).
+stream that fails once opened (a ``CameraError``: a restart may help).  A folder on a network
+share whose server is away now (``share.SHARE_DOWN``: a stale mount at boot) is neither: its camera
+starts, reconnecting, and reads the folder once the share is back.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from ...errors import ConfigError
 from ...names import user_name
+from .share import SHARE_DOWN
 
 PROTECTED_HOMES = ("/home", "/root", "/run/user")  # what ProtectHome=yes hides from the unit
 
@@ -31,6 +34,10 @@ def check_readable(path: Path, what: str, camera_id: str, folder: bool,
         st_ok = path.is_dir() if folder else path.is_file()
     except PermissionError as e:
         raise ConfigError(_unreadable(path, what, camera_id, user, e.strerror or str(e), environ)) from e
+    except OSError as e:
+        if folder and e.errno in SHARE_DOWN:
+            return  # the camera is reconnecting until the share is back (share.py says so, once)
+        raise
     if not st_ok:
         if path.exists():
             raise ConfigError(f"camera {camera_id}: {what} {str(path)!r} is not a "

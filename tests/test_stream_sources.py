@@ -56,8 +56,9 @@ def test_folder_source_reads_in_order_then_watches_for_new_files(tmp_path: Path)
 
 def test_folder_source_forgets_the_files_deleted_behind_it(tmp_path: Path) -> None:
     """A camera uploading into a folder that is emptied behind it: every upload is read once,
-    and the source remembers only the files still there (months of uploads must not grow its
-    memory by one name per picture)."""
+    and the source's own marks are of the files still there (months of uploads must not grow
+    its memory by one name per picture; the files read are its ledger's, bounded by
+    remember_max_files: ``tests/test_camera_folder_share.py``)."""
     cam = _camera({"kind": "folder", "path": str(tmp_path), "poll_interval": 0.05})
     with open_source(cam) as src:
         for i in range(60):  # numbered uploads, each deleted once read

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .config import DEFAULT_PATH, Config, camera_regions, origin
 from .credentials import read_api_token, service_token_warning, token_warning
-from .errors import CameraError, ConfigError
+from .errors import CameraError, ConfigError, EdgeAlprError
 from .models_folder import models_directory_warnings
 
 REFUSED = "edge-alpr run will refuse to start until this is fixed"
@@ -44,14 +44,15 @@ def check(cfg: Config) -> int:
     return 0
 
 
-def camera_files(cfg: Config) -> list[tuple[str, str, Path, ConfigError | None]]:
+def camera_files(cfg: Config) -> list[tuple[str, str, Path, EdgeAlprError | None]]:
     """The video files and image folders of the cameras in use: (camera id, what, path, the
     error its source would raise now, e.g. ``camera ID: video file '...' does not exist``, or
-    None where this user can read it)."""
+    None where this user can read it).  A ``CameraError`` is a path on a share that is away now:
+    its camera waits (a folder) or the service starts again until it is back (a video file)."""
     from .stream.config import FolderSourceConfig, VideoSourceConfig
     from .stream.sources.paths import check_readable
 
-    found: list[tuple[str, str, Path, ConfigError | None]] = []
+    found: list[tuple[str, str, Path, EdgeAlprError | None]] = []
     for cam in cfg.stream.in_use:
         src = cam.source
         if isinstance(src, FolderSourceConfig) and src.path:  # "": the bundled samples
@@ -62,11 +63,11 @@ def camera_files(cfg: Config) -> list[tuple[str, str, Path, ConfigError | None]]
             continue
         path = Path(src.path)
         try:
-            check_readable(path, what, cam.id, folder)
-        except ConfigError as e:
+            away = check_readable(path, what, cam.id, folder)
+        except (ConfigError, CameraError) as e:
             found.append((cam.id, what, path, e))
             continue
-        found.append((cam.id, what, path, None))
+        found.append((cam.id, what, path, None if away is None else CameraError(away)))
     return found
 
 
@@ -77,9 +78,11 @@ def check_camera_files(cfg: Config) -> None:
     A path that does not exist (yet) is a ``CameraError`` instead: the service exits 1 and is
     started again, so a disk mounted a little after boot is found; a path that is there but is
     no file or folder, or unreadable, is a config error (exit 78, not restarted)."""
-    for _, _, path, error in camera_files(cfg):
-        if error is None:
-            continue
+    for _, what, path, error in camera_files(cfg):
+        if error is None or (isinstance(error, CameraError) and what == "image folder"):
+            continue  # a folder on a share that is away: its camera starts, reconnecting
+        if isinstance(error, CameraError):
+            raise CameraError(f"{origin(cfg)}: {error}") from error
         if not _exists(path):
             raise CameraError(f"{origin(cfg)}: {error} (on a disk mounted at boot, add "
                               f"RequiresMountsFor={path} to the service: systemctl edit edge-alpr)") from error
@@ -101,7 +104,9 @@ def camera_file_warnings(cfg: Config) -> list[str]:
 
     warnings = []
     for camera_id, what, path, error in camera_files(cfg):
-        if error is not None:
+        if isinstance(error, CameraError):
+            warnings.append(str(error))
+        elif error is not None:
             warnings.append(f"{error} ({REFUSED})")
         elif hidden_from_service(path) and cfg.source == DEFAULT_PATH:  # the service's config: it runs as edge-alpr
             warnings.append(f"camera {camera_id}: {what} {str(path)!r}: "

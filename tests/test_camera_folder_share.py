@@ -15,6 +15,8 @@ import logging
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from contextlib import closing
@@ -25,6 +27,7 @@ import mounts
 import pytest
 from waiting import wait_for
 
+from edge_alpr.api.server import free_port
 from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.health import camera_health
 from edge_alpr.stream.loop import CameraLoop
@@ -251,3 +254,36 @@ def test_a_stale_share_makes_the_camera_reconnect_with_one_warning(
         assert camera.frames == 0
     finally:
         camera.close()
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edge_alpr", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_check_config_and_run_say_when_a_camera_file_is_on_a_share_that_is_away(tmp_path: Path) -> None:
+    """A stale share at boot (ENOTCONN): check-config said the config was fine with no word of it,
+    and a video file there ended ``run`` with an OSError traceback.  Now check-config names the
+    path and the error; ``run`` exits 1 (the unit starts it again until the share is back) with
+    one line, before it binds the API or loads a model."""
+    mounts.require(tmp_path)
+    share = tmp_path / "share"
+    share.mkdir()
+    video, folder = share / "drive.mp4", share / "uploads"
+    cfg = tmp_path / "c.yaml"
+    cameras = {"road": f"{{kind: video, path: '{video}'}}", "gate": f"{{kind: folder, path: '{folder}'}}"}
+    with mounts.stale_share(share):
+        for cam, source in cameras.items():
+            cfg.write_text(f"state_dir: {tmp_path / 'state'}\napi: {{port: {free_port()}}}\nmqtt: {{enabled: false}}\n"
+                           f"stream:\n  cameras:\n    - {{id: {cam}, source: {source}}}\n")
+            what, path = ("video file", video) if cam == "road" else ("image folder", folder)
+            out = cli("check-config", "--config", str(cfg))
+            assert out.returncode == 0, out.stderr
+            assert f"warning: camera {cam}: {what} '{path}' cannot be reached now (ENOTCONN: Transport " \
+                   "endpoint is not connected: its share or disk is away)" in out.stderr, out.stderr
+            if cam == "road":
+                out = cli("run", "--config", str(cfg))
+                assert out.returncode == 1, out.stderr[-3000:]
+                assert "Traceback" not in out.stderr and "XNNPACK" not in out.stderr, out.stderr[-3000:]
+                errors = [line for line in out.stderr.splitlines() if "error" in line]
+                assert len(errors) == 1 and "cannot be reached now (ENOTCONN" in errors[0] \
+                    and "started again until it is back" in errors[0], out.stderr

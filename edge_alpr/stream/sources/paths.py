@@ -18,26 +18,32 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from ...errors import ConfigError
+from ...errors import CameraError, ConfigError
 from ...names import user_name
-from .share import SHARE_DOWN
+from .share import SHARE_DOWN, describe
 
 PROTECTED_HOMES = ("/home", "/root", "/run/user")  # what ProtectHome=yes hides from the unit
 
 
 def check_readable(path: Path, what: str, camera_id: str, folder: bool,
-                   environ: Mapping[str, str] | None = None) -> None:
+                   environ: Mapping[str, str] | None = None) -> str | None:
     """Raise ``ConfigError`` naming the camera, the path and the fix unless this user can read
-    ``path`` (list it, for a ``folder``)."""
+    ``path`` (list it, for a ``folder``).  A path on a share whose server is away now: a video
+    file is a ``CameraError`` (the service exits 1 and is started again); a folder's camera
+    starts reconnecting, and what is wrong is returned, for ``check-config`` to say."""
     user = user_name(os.geteuid())
     try:
         st_ok = path.is_dir() if folder else path.is_file()
     except PermissionError as e:
         raise ConfigError(_unreadable(path, what, camera_id, user, e.strerror or str(e), environ)) from e
     except OSError as e:
-        if folder and e.errno in SHARE_DOWN:
-            return  # the camera is reconnecting until the share is back (share.py says so, once)
-        raise
+        where = f"camera {camera_id}: {what} {str(path)!r}"
+        if e.errno not in SHARE_DOWN:
+            raise ConfigError(f"{where} cannot be looked at ({describe(e)})") from e
+        away = f"{where} cannot be reached now ({describe(e)}: its share or disk is away)"
+        if folder:
+            return f"{away}; the camera waits, reconnecting, until it is back"
+        raise CameraError(f"{away}; the service exits and is started again until it is back") from e
     if not st_ok:
         if path.exists():
             raise ConfigError(f"camera {camera_id}: {what} {str(path)!r} is not a "
@@ -45,6 +51,7 @@ def check_readable(path: Path, what: str, camera_id: str, folder: bool,
         raise ConfigError(f"camera {camera_id}: {what} {str(path)!r} does not exist")
     if not os.access(path, os.R_OK | (os.X_OK if folder else 0)):
         raise ConfigError(_unreadable(path, what, camera_id, user, "Permission denied", environ))
+    return None
 
 
 def _unreadable(path: Path, what: str, camera_id: str, user: str, why: str,

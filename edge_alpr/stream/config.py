@@ -34,7 +34,7 @@ from ..models_config import MODES
 
 # each kind with what it reads and its key: an RTSP camera is "opencv", which a user cannot guess
 SOURCE_KINDS = {"video": "a video file: path", "folder": "images in a folder: path",
-                "opencv": "an rtsp:// or http:// stream: url, a USB camera: device",
+                "opencv": "an rtsp:// or http:// stream: url, a USB camera: device or device_path",
                 "picamera2": "a Raspberry Pi camera"}
 
 
@@ -85,9 +85,11 @@ class FolderSourceConfig(_Source):
 
 @dataclass(frozen=True)
 class OpenCvSourceConfig(_Source):
-    """A V4L2 device (``device: 0``), an RTSP/HTTP ``url`` or a GStreamer ``pipeline``."""
+    """A V4L2 device (``device: 0`` or a ``device_path``), an RTSP/HTTP ``url`` or a GStreamer ``pipeline``."""
 
-    device: int = -1  # V4L2 device number (0 = /dev/video0); -1 = none; give one of device, url, pipeline
+    device: int = -1  # V4L2 device number (0 = /dev/video0); -1 = none; give one of device, device_path, url, pipeline
+    # a V4L2 device by a path that stays the same across replugs and reboots (ls /dev/v4l/by-id); "" = none
+    device_path: str = ""
     url: str = ""  # RTSP or HTTP stream URL, read through FFmpeg; "" = none
     pipeline: str = ""  # GStreamer pipeline ending in appsink (needs OpenCV with GStreamer: python3-opencv); "" = none
     width: int = setting(0, min=0)  # frame width asked of the camera, in pixels, with height; 0 = the camera's own
@@ -101,11 +103,13 @@ class OpenCvSourceConfig(_Source):
     max_pixels: int = setting(20_000_000, min=64 * 64)
 
     def check(self, where: str) -> None:
-        choices = (("device", self.device >= 0), ("url", self.url), ("pipeline", self.pipeline))
+        choices = (("device", self.device >= 0), ("device_path", self.device_path), ("url", self.url),
+                   ("pipeline", self.pipeline))
         given = [k for k, v in choices if v]
         if len(given) != 1:
             raise ConfigError(
-                f"{where}: give exactly one of device (e.g. 0 for /dev/video0), url (rtsp://...) "
+                f"{where}: give exactly one of device (e.g. 0 for /dev/video0), device_path "
+                f"(e.g. /dev/v4l/by-id/usb-...-video-index0), url (rtsp://...) "
                 f"or pipeline (GStreamer, e.g. nvarguscamerasrc ! ... ! appsink); got {given or 'none'}"
             )
         _reconnect(self.reconnect_min, self.reconnect_max, where)
@@ -302,7 +306,7 @@ def describe_source(source: Any) -> str:
     if isinstance(source, OpenCvSourceConfig):
         if source.url:
             return hide_credentials(source.url)
-        return "GStreamer pipeline" if source.pipeline else f"/dev/video{source.device}"
+        return "GStreamer pipeline" if source.pipeline else source.device_path or f"/dev/video{source.device}"
     if isinstance(source, Picamera2SourceConfig):
         return f"picamera2 camera {source.camera_num}"
     return type(source).__name__

@@ -17,6 +17,7 @@ mutex past its deadline.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from datetime import datetime, timezone
@@ -24,11 +25,13 @@ from typing import Any
 
 from ...credentials import hide_credentials
 from ...errors import CameraError
+from ...names import user_name
 from ...types import Frame
 from ..config import OpenCvSourceConfig
 from . import FrameSource
 from ._cv import FrameFitter, import_cv2, require_gstreamer
 from .reach import asks, probe
+from .v4l2_names import device_node, open_hint
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +70,7 @@ class OpenCvSource(FrameSource):
             return f"GStreamer pipeline {head[0] if head else ''} ! ..."
         if self.cfg.url:
             return f"URL {hide_credentials(self.cfg.url)}"
-        return f"device /dev/video{self.cfg.device}"
+        return f"device {device_node(self.cfg.device, self.cfg.device_path)}"
 
     def _open(self) -> Any:
         cv2 = self._cv2
@@ -77,6 +80,8 @@ class OpenCvSource(FrameSource):
         elif self.cfg.url:
             params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
             cap = cv2.VideoCapture(self.cfg.url, cv2.CAP_FFMPEG, params)
+        elif self.cfg.device_path:
+            cap = cv2.VideoCapture(self.cfg.device_path, cv2.CAP_V4L2)
         else:
             cap = cv2.VideoCapture(self.cfg.device, cv2.CAP_V4L2)
         if cap.isOpened() and self.cfg.width and self.cfg.height:
@@ -121,6 +126,9 @@ class OpenCvSource(FrameSource):
                     OPEN_TURN.release()
             if not cap.isOpened():
                 cap.release()
+                if not (self.cfg.url or self.cfg.pipeline):
+                    self._hint = open_hint(device_node(self.cfg.device, self.cfg.device_path),
+                                           not self.cfg.device_path, user_name(os.geteuid()))
                 self._fail(f"cannot open camera: {self._hint}" if self._hint else "cannot open camera")
                 return None
             self._cap = cap

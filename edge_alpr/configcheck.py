@@ -49,7 +49,7 @@ def camera_files(cfg: Config) -> list[tuple[str, str, Path, EdgeAlprError | None
     error its source would raise now, e.g. ``camera ID: video file '...' does not exist``, or
     None where this user can read it).  A ``CameraError`` is a path on a share that is away now:
     its camera waits (a folder) or the service starts again until it is back (a video file)."""
-    from .stream.config import FolderSourceConfig, VideoSourceConfig
+    from .stream.source_config import FolderSourceConfig, VideoSourceConfig
     from .stream.sources.paths import check_readable
 
     found: list[tuple[str, str, Path, EdgeAlprError | None]] = []

@@ -29,7 +29,7 @@ from typing import Any
 
 from .config import Config
 from .configutil import either, limits_of, section_types
-from .stream.config import SOURCE_CLASSES
+from .stream.source_config import SOURCE_CLASSES
 
 # Keys of a section that its dataclass holds but no config file sets.
 NOT_KEYS: dict[type, set[str]] = {Config: {"source", "state_dir_set"}}

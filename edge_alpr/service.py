@@ -46,8 +46,8 @@ from .recognizer import RecognizeOptions, Recognizer
 from .running import CAMERA_STOP_S, SHUTDOWN_BUDGET_S, Service, close_quietly, event_filename
 from .state_watch import StateFiles, said_gone
 from .statedir import opening_state
-from .stream.config import describe_source
 from .stream.loop import CameraLoop
+from .stream.source_config import describe_source
 from .stream.sources import open_source
 from .supervision import Supervisor
 from .systemd import pet_watchdog, sd_notify, watchdog_interval

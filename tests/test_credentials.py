@@ -28,7 +28,7 @@ from edge_alpr.credentials import MAKE_TOKEN, hide_credentials, read_api_token, 
 from edge_alpr.delivery.outbox import Outbox
 from edge_alpr.delivery.webhooks import Webhooks
 from edge_alpr.errors import ConfigError, InputError
-from edge_alpr.stream.config import OpenCvSourceConfig
+from edge_alpr.stream.source_config import OpenCvSourceConfig
 from edge_alpr.stream.sources import sample_dir
 from edge_alpr.stream.sources.opencv import OpenCvSource
 from edge_alpr.supervision import Supervisor

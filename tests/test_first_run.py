@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from edge_alpr.api.server import free_port
-from edge_alpr.stream.config import FolderSourceConfig, OpenCvSourceConfig, describe_source
+from edge_alpr.stream.source_config import FolderSourceConfig, OpenCvSourceConfig, describe_source
 
 ROOT = Path(__file__).resolve().parents[1]
 

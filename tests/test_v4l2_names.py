@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from edge_alpr.errors import ConfigError
-from edge_alpr.stream.config import StreamConfig, describe_source
+from edge_alpr.stream.config import StreamConfig
+from edge_alpr.stream.source_config import describe_source
 from edge_alpr.stream.sources import open_source
 from edge_alpr.stream.sources.v4l2_names import capture_names, open_hint
 

@@ -22,9 +22,9 @@ from PIL import Image, ImageDraw
 
 from ..delivery.mqtt import MQTT_SINK
 from ..delivery.worker import DeliveryWorker
-from ..stream.config import describe_source
 from ..stream.health import camera_health
 from ..stream.loop import CameraLoop
+from ..stream.source_config import describe_source
 from ..stream.view import WHAT
 
 if TYPE_CHECKING:

@@ -16,13 +16,8 @@ from pathlib import Path
 from types import TracebackType
 
 from ...types import Frame
-from ..config import (
-    CameraConfig,
-    FolderSourceConfig,
-    OpenCvSourceConfig,
-    Picamera2SourceConfig,
-    VideoSourceConfig,
-)
+from ..config import CameraConfig
+from ..source_config import FolderSourceConfig, OpenCvSourceConfig, Picamera2SourceConfig, VideoSourceConfig
 
 
 class SourceEnded(Exception):

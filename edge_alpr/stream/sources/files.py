@@ -24,7 +24,7 @@ from ...errors import InputError
 from ...imaging import FILE, decode, largest_file
 from ...statedir import NOFILE_FIX
 from ...types import Frame
-from ..config import FolderSourceConfig
+from ..source_config import FolderSourceConfig
 from . import FrameSource, SourceEnded, sample_dir
 from .ledger import ReadLedger, Signature, partial_name
 from .paths import check_readable

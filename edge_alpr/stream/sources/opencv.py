@@ -27,7 +27,7 @@ from ...credentials import hide_credentials
 from ...errors import CameraError
 from ...names import user_name
 from ...types import Frame
-from ..config import OpenCvSourceConfig
+from ..source_config import OpenCvSourceConfig
 from . import FrameSource
 from ._cv import FrameFitter, import_cv2, require_gstreamer
 from .reach import asks, probe

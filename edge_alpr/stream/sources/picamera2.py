@@ -23,7 +23,7 @@ import numpy as np
 
 from ...errors import CameraError
 from ...types import Frame
-from ..config import Picamera2SourceConfig
+from ..source_config import Picamera2SourceConfig
 from . import FrameSource
 
 log = logging.getLogger(__name__)

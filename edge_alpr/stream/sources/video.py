@@ -19,7 +19,7 @@ import numpy as np
 
 from ...errors import CameraError
 from ...types import Frame
-from ..config import VideoSourceConfig
+from ..source_config import VideoSourceConfig
 from . import FrameSource, SourceEnded
 from ._cv import FrameFitter, import_cv2
 from .paths import check_readable

@@ -57,6 +57,8 @@ class OpenCvSource(FrameSource):
         self._attempts = 0  # failures in the current outage
         self._reached = False  # the url answered (reach.py) and waits for its turn to open
         self._hint: str | None = None  # why an open may fail, from the camera's answer
+        self._connected_at = 0.0  # monotonic, when the capture now open was opened
+        self._first_index = 0  # the index of its first frame
         # an open and a read, each bounded by the backend's timeout (V4L2 and GStreamer have none)
         self.max_block_s = 2 * cfg.read_timeout + 1.0
         self._fit = FrameFitter(self._cv2, camera_id, cfg.max_pixels)
@@ -89,13 +91,24 @@ class OpenCvSource(FrameSource):
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.cfg.height)
         return cap
 
+    def _stopped(self, waited: float) -> str:
+        """Why a stream that had been open stopped, and after how long (the log, ``last_error``):
+        a grab that gave up at the read_timeout (a camera or link that froze or slowed to a
+        trickle) or one that failed at once (the camera closed the connection or ended the
+        stream: a reboot, a reset, a cable pulled at a switch)."""
+        frames, since = self._index - self._first_index, time.monotonic() - self._connected_at
+        cause = (f"no frame within the read_timeout ({self.cfg.read_timeout:g} s)"
+                 if waited >= 0.9 * self.cfg.read_timeout else "the camera ended the stream or closed the connection")
+        return f"stopped sending frames {since:.1f} s after connecting ({frames} frame(s) since): {cause}"
+
     def _fail(self, what: str) -> None:
         first = self.failing_since is None
         self.failed(what)
         self._attempts = 1 if first else self._attempts + 1
         log.log(logging.WARNING if first else logging.DEBUG,
-                "camera %s: %s (%s); retrying in %.1f s, then with backoff up to %g s (logged again "
-                "when it is back)", self.camera_id, what, self.describe(), self._backoff, self.cfg.reconnect_max)
+                "camera %s: %s (%s); %s in %.1f s, then with backoff up to %g s (logged again when it is back)",
+                self.camera_id, what, self.describe(), "retrying" if self._cap is None else "reconnecting",
+                self._backoff, self.cfg.reconnect_max)
         if self._cap is not None:
             self._cap.release()
             self._cap = None
@@ -132,16 +145,18 @@ class OpenCvSource(FrameSource):
                 self._fail(f"cannot open camera: {self._hint}" if self._hint else "cannot open camera")
                 return None
             self._cap = cap
+            self._connected_at, self._first_index = time.monotonic(), self._index
             self.connects += 1
             if self.connects > 1:
                 down = time.monotonic() - self.failing_since if self.failing_since is not None else 0.0
                 log.info("camera %s: reconnected to %s after %.1f s and %d failed attempt(s)", self.camera_id,
                          self.describe(), down, self._attempts)
+        started = time.monotonic()
         ok = self._cap.grab()
         captured, stamp = time.monotonic(), datetime.now(timezone.utc)
         bgr = self._cap.retrieve()[1] if ok else None
         if bgr is None:
-            self._fail("camera stopped delivering frames")
+            self._fail(self._stopped(captured - started))
             return None
         try:
             rgb = self._fit.rgb(bgr)

@@ -8,7 +8,7 @@ Topics (``<p>`` = topic prefix, ``<d>`` = device id):
   retained last will ``offline`` if the device vanishes (SIGKILL, power cut); ``stop`` publishes
   ``offline`` itself, or, when the broker does not confirm that, drops the connection without a
   DISCONNECT so that the broker publishes the will.
-* ``<p>/<d>/health``  retained JSON ``{"state", "device_id", "version", "dropped", "pending"}``,
+* ``<p>/<d>/health``  retained JSON ``{"state", "device_id", "version", "dropped", "pending", "aside"}``,
   republished when they change (after a crash it is stale: ``status`` is the authority).
 * ``<p>/<d>/<camera>/plate``  one JSON event per vehicle, QoS 1, from the outbox (sink ``"mqtt"``);
   ``<p>/<d>/<camera>/match/<list>`` the same event again when a watch list matches it.
@@ -252,24 +252,17 @@ class MqttPublisher:
         if isinstance(match, dict) and isinstance(match.get("list"), str):
             topics.append(self.match_topic(camera, match["list"]))
         size = max(mqtt_size.packet_size(topic, body.encode(), self.cfg.qos, self.cfg.mqtt5) for topic in topics)
-        self._sizes.refused(self.client, item.id, size)  # by the drops of an earlier try
-        self._sizes.check(item.id, size)
+        event_id = str(item.payload.get("id", item.id))  # as the receivers and the log know it
+        self._sizes.refused(self.client, item.id, event_id, size)  # by the drops of an earlier try
+        self._sizes.check(event_id, size)
         sent = [self._publish(topic, body) for topic in topics]
         for info in sent:
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 raise MqttError(f"publish failed: {mqtt.error_string(info.rc)}")
         self._sizes.sending(item.id, sent)
-        deadline = time.monotonic() + self.cfg.publish_timeout_s
-        for info in sent:  # both confirmed, or the event is retried (both again)
-            while not info.is_published():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise MqttError(f"no PUBACK within {self.cfg.publish_timeout_s} s")
-                try:
-                    info.wait_for_publish(min(left, 0.25))
-                except (RuntimeError, ValueError) as e:
-                    raise MqttError(f"publish failed: {e}") from e
-                self._sizes.refused(self.client, item.id, size)
+        # both confirmed, or the event is retried (both again); refused, it is set aside
+        if not self._sizes.wait_acked(self.client, sent, item.id, event_id, size, self.cfg.publish_timeout_s):
+            raise MqttError(f"no PUBACK within {self.cfg.publish_timeout_s} s")
         self._sizes.delivered(item.id)
 
     def set_lists(self, lists: tuple[str, ...]) -> None:

@@ -57,7 +57,7 @@ class SizeWatch:
         self.where, self.mqtt5 = where, mqtt5
         self.limit: int | None = None  # the connection's Maximum-Packet-Size; None: not said
         self._lock = threading.Lock()
-        self._event: str | None = None  # the event in flight (its id)
+        self._event: str | None = None  # the event in flight (its outbox row's id)
         self._infos: list[mqtt.MQTTMessageInfo] = []  # its messages, every copy sent
         self._sent_at = 0.0
         self._drops = 0
@@ -80,25 +80,27 @@ class SizeWatch:
             return True
 
     def check(self, event_id: str, size: int) -> None:
-        """Raise ``EventTooLarge`` where the broker said that it takes no packet this large."""
+        """Raise ``EventTooLarge`` where the broker said that it takes no packet this large
+        (``event_id``: the event's own, as its receivers and the log know it)."""
         limit = self.limit
         if limit is not None and size > limit:
             raise EventTooLarge(f"event {event_id} is an MQTT packet of {size} bytes, over the {limit} bytes that "
                                 f"broker {self.where} takes (its Maximum-Packet-Size); {FIX}", size, limit)
 
-    def sending(self, event_id: str, infos: list[mqtt.MQTTMessageInfo]) -> None:
-        """The event went (once more: a retry adds its copies)."""
+    def sending(self, row_id: str, infos: list[mqtt.MQTTMessageInfo]) -> None:
+        """The event of outbox row ``row_id`` went (once more: a retry adds its copies)."""
         with self._lock:
-            if event_id != self._event:
-                self._event, self._infos, self._drops = event_id, [], 0
+            if row_id != self._event:
+                self._event, self._infos, self._drops = row_id, [], 0
             self._infos.extend(infos)
             self._sent_at = time.monotonic()
 
-    def refused(self, client: mqtt.Client, event_id: str, size: int) -> None:
+    def refused(self, client: mqtt.Client, row_id: str, event_id: str, size: int) -> None:
         """Raise ``EventTooLarge`` where the broker closed the connection ``DROPS`` times just
-        after the event went; paho forgets its copies first, or it sends them again."""
+        after the event went (``row_id``: its outbox row's); paho forgets its copies first, or it
+        sends them again."""
         with self._lock:
-            if event_id != self._event or self._drops < DROPS:
+            if row_id != self._event or self._drops < DROPS:
                 return
             mids, drops = {info.mid for info in self._infos}, self._drops
             self._event, self._infos, self._drops = None, [], 0
@@ -111,16 +113,30 @@ class SizeWatch:
             f"connection {drops} times in a row just after the event was sent, as a broker does with a message "
             f"over its size limit{said}; {FIX}", size)
 
+    def wait_acked(self, client: mqtt.Client, infos: list[mqtt.MQTTMessageInfo], row_id: str, event_id: str,
+                   size: int, timeout_s: float) -> bool:
+        """Wait for the acknowledgement of each of ``infos`` (queued: their ``rc`` is success);
+        False where one did not come within ``timeout_s``; ``refused`` looks between waits."""
+        deadline = time.monotonic() + timeout_s
+        for info in infos:
+            while not info.is_published():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                info.wait_for_publish(min(left, 0.25))
+                self.refused(client, row_id, event_id, size)
+        return True
+
     def grace_s(self) -> float:
         """How long the next event may wait for the connection: right after an event was refused
         by the drops, the one it dropped last is being made again (paho: within a second), and
         the next event waits for it rather than fail with "not connected" and a second warning."""
         return SOON_S if time.monotonic() - self._refused_at < SOON_S else 0.0
 
-    def delivered(self, event_id: str) -> None:
-        """The event was acknowledged: nothing in flight."""
+    def delivered(self, row_id: str) -> None:
+        """The event of outbox row ``row_id`` was acknowledged: nothing in flight."""
         with self._lock:
-            if event_id == self._event:
+            if row_id == self._event:
                 self._event, self._infos, self._drops = None, [], 0
 
 

@@ -74,10 +74,11 @@ class SizeWatch:
         """A connection that was up dropped: True where it dropped just after the event in flight
         went (counted), so it is no flapping of the connection to warn of."""
         with self._lock:
-            if time.monotonic() - self._sent_at > SOON_S or not any(_pending(i) for i in self._infos):
+            if not any(_pending(i) for i in self._infos):
                 return False
-            self._drops += 1
-            return True
+            soon = time.monotonic() - self._sent_at <= SOON_S
+            self._drops = self._drops + 1 if soon else 0  # in a row: a later drop is something else
+            return soon
 
     def check(self, event_id: str, size: int) -> None:
         """Raise ``EventTooLarge`` where the broker said that it takes no packet this large

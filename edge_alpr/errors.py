@@ -50,3 +50,15 @@ class DatabaseLocked(StateError):
     the state folder locked: the message names the file and the holder.  Raised at start (exit 1:
     the lock goes, the unit's retry starts it) and by the outbox's reads while it lasts (its
     delivery workers wait for it); writes of events and counts are not lost to it."""
+
+
+class EventTooLarge(EdgeAlprError):
+    """A sink's receiver cannot take an event because of its size (an MQTT broker's packet size
+    limit): sending it again cannot help, so its delivery worker sets it aside in the outbox
+    (kept, retried at the next start) and goes on with the events after it.  The message names
+    the event, its ``size`` in bytes, the receiver's ``limit`` where known, and the fix."""
+
+    def __init__(self, message: str, size: int, limit: int | None = None) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit

@@ -44,6 +44,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "edge_alpr_watchlist_matches_total": ("counter", "Events and API results a watch list "
                                           "matched, by list."),
     "edge_alpr_outbox_pending": ("gauge", "Events queued for delivery, by sink."),
+    "edge_alpr_outbox_aside": ("gauge", "Of the queued events, those set aside as too large for the "
+                               "receiver (tried again at the next start), by sink."),
     "edge_alpr_outbox_dropped_total": ("counter", "Events the queue's bounds dropped, by sink "
                                        "(kept across restarts)."),
     "edge_alpr_deliveries_total": ("counter", "Deliveries confirmed by the sink, by sink."),
@@ -192,7 +194,8 @@ def outbox_samples(outbox: Any, label: Callable[[str], str] = hide_credentials) 
     replaced it) are one series (summed), as a scrape must not hold a label set twice."""
     stats = outbox.stats()
     out: list[Sample] = []
-    for family, key in (("edge_alpr_outbox_pending", "pending"), ("edge_alpr_outbox_dropped_total", "dropped")):
+    for family, key in (("edge_alpr_outbox_pending", "pending"), ("edge_alpr_outbox_aside", "aside"),
+                        ("edge_alpr_outbox_dropped_total", "dropped")):
         by_label: dict[str, float] = {}
         for sink, n in stats[key].items():
             shown = label(sink)

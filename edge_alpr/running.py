@@ -109,6 +109,7 @@ class Service:
         counters = self.usage_counters()
         stats = self.outbox.stats()
         self.mqtt.set_status(dropped=counters["dropped"], pending=sum(stats["pending"].values()),
+                             aside=sum(stats["aside"].values()),
                              crashes=self.supervisor.crashes(), stalled=self.supervisor.stalled())
         self.mqtt.publish_usage(counters)
 

@@ -106,18 +106,19 @@ def camera_views(ctx: ApiContext) -> list[CameraView]:
 
 
 def sinks(ctx: ApiContext) -> list[dict[str, Any]]:
-    """Per sink (MQTT, each webhook): state, queued, delivered, dropped and the last error, in a
+    """Per sink (MQTT, each webhook): state, queued (``aside``: of them, set aside as too large
+    for the receiver), delivered, dropped and the last error, in a
     few words (``last_error``: ``connection refused by 127.0.0.1:9``) and exactly (``detail``,
     the type and message of the exception, for the cell's hover text)."""
     stats = ctx.webhooks.outbox.stats() if ctx.webhooks is not None else \
-        {"pending": {}, "delivered": {}, "dropped": {}, "bytes": {}}
+        {"pending": {}, "delivered": {}, "dropped": {}, "bytes": {}, "aside": {}}
     out = []
     for w in ctx.supervisor.workers():
         if isinstance(w, DeliveryWorker) and w.sink == MQTT_SINK:
             s = w.state
             out.append({"sink": "MQTT", "state": _state(s.disabled, s.consecutive_failures or s.outbox_failing,
                                                           w.describe()["state"]),
-                        "pending": stats["pending"].get(w.sink, 0),
+                        "pending": stats["pending"].get(w.sink, 0), "aside": stats["aside"].get(w.sink, 0),
                         "delivered": stats["delivered"].get(w.sink, 0),
                         "dropped": stats["dropped"].get(w.sink, 0),
                         "failures": s.consecutive_failures, "last_error": s.last_reason or s.last_error,

@@ -8,7 +8,7 @@ Topics (``<p>`` = topic prefix, ``<d>`` = device id):
   retained last will ``offline`` if the device vanishes (SIGKILL, power cut); ``stop`` publishes
   ``offline`` itself, or, when the broker does not confirm that, drops the connection without a
   DISCONNECT so that the broker publishes the will.
-* ``<p>/<d>/health``  retained JSON ``{"state", "device_id", "version", "dropped", "pending"}``,
+* ``<p>/<d>/health``  retained JSON ``{"state", "device_id", "version", "dropped", "pending", "aside"}``,
   republished when they change (after a crash it is stale: ``status`` is the authority).
 * ``<p>/<d>/<camera>/plate``  one JSON event per vehicle, QoS 1, from the outbox (sink ``"mqtt"``);
   ``<p>/<d>/<camera>/match/<list>`` the same event again when a watch list matches it.
@@ -22,7 +22,8 @@ Every retained message is published again on each (re)connect, so a broker resta
 persistence gets them back at once; a clean stop leaves each camera ``stopped``, and each
 connection removes the retained ones of cameras and lists no longer configured
 (``mqtt_retained.py``).  Events are acked in the outbox only after the broker's PUBACK: a broker
-that is down loses nothing; a publish that times out is retried (same ``id``).
+that is down loses nothing; a publish that times out is retried (same ``id``); an event over the
+broker's size limit raises ``EventTooLarge`` and is set aside (``mqtt_size.py``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import paho.mqtt.client as mqtt
 
 from .. import __version__
 from ..errors import EdgeAlprError
-from . import mqtt_cameras, mqtt_connect, mqtt_discovery, mqtt_retained
+from . import mqtt_cameras, mqtt_connect, mqtt_discovery, mqtt_retained, mqtt_size
 from .mqtt_config import MqttConfig
 from .outbox import OutboxItem
 
@@ -84,6 +85,7 @@ class MqttPublisher:
         self._has_password = bool(mqtt_connect.resolve_password(cfg, environ))
         client_id = cfg.client_id or f"edge-alpr-{self.device}"
         self._outage = mqtt_connect.Outage(cfg, client_id)  # why it is not connected, said once per outage
+        self._sizes = mqtt_size.SizeWatch(self._outage.where, cfg.mqtt5)  # the broker's limit on a message
         self.client = mqtt_connect.make_client(cfg, client_id, self.status_topic, OFFLINE, environ)
         self.client.on_connect = self._on_connect
         self.client.on_connect_fail = self._on_connect_fail
@@ -115,6 +117,7 @@ class MqttPublisher:
             if self._stopping:
                 return
             self._last_usage = None  # a broker without persistence has lost the retained ones
+            self._sizes.connected(properties)
             self._outage.ended(self.device)
             self._connected.set()
             # before ``online``: its echo on the status topic ends the sweep (``_on_message``)
@@ -142,8 +145,9 @@ class MqttPublisher:
                                                                     self._outage.accepted_before))
         elif self._stopping:  # our own DISCONNECT: no lost connection
             log.info("mqtt: disconnected from %s:%s (%s)", self.cfg.host, self.cfg.port, reason)
-        else:  # an outage: one warning if reconnecting fails, naming why (``mqtt_connect.Outage``)
-            self._outage.lost(mqtt_connect.why_lost(reason))
+        else:  # an outage: one warning if reconnecting fails, naming why (``mqtt_connect.Outage``);
+            # dropped just after an event went: the broker refusing it, no flapping (``mqtt_size``)
+            self._outage.lost(mqtt_connect.why_lost(reason), flapping=not self._sizes.dropped())
         self._connected.clear()
 
     def stop(self, timeout: float = 1.0) -> None:
@@ -237,25 +241,29 @@ class MqttPublisher:
                           retain=True)
 
     def send(self, item: OutboxItem) -> None:
-        """Outbox sink: publish one event and wait for the PUBACK, else raise (retry later)."""
-        if not self._connected.is_set():
+        """Outbox sink: publish one event and wait for the PUBACK, else raise (retry later);
+        ``EventTooLarge`` where the broker cannot take it (``mqtt_size.py``: set aside)."""
+        if not self._connected.wait(self._sizes.grace_s()):
             raise MqttError(self._outage.not_connected())
         camera = str(item.payload.get("camera_id", "unknown"))
         body = json.dumps(item.payload)
-        sent = [self._publish(self.plate_topic(camera), body)]
+        topics = [self.plate_topic(camera)]
         match = item.payload.get("match")
         if isinstance(match, dict) and isinstance(match.get("list"), str):
-            sent.append(self._publish(self.match_topic(camera, match["list"]), body))
-        deadline = time.monotonic() + self.cfg.publish_timeout_s
-        for info in sent:  # both confirmed, or the event is retried (both again)
+            topics.append(self.match_topic(camera, match["list"]))
+        size = max(mqtt_size.packet_size(topic, body.encode(), self.cfg.qos, self.cfg.mqtt5) for topic in topics)
+        event_id = str(item.payload.get("id", item.id))  # as the receivers and the log know it
+        self._sizes.refused(self.client, item.id, event_id, size)  # by the drops of an earlier try
+        self._sizes.check(event_id, size)
+        sent = [self._publish(topic, body) for topic in topics]
+        for info in sent:
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 raise MqttError(f"publish failed: {mqtt.error_string(info.rc)}")
-            try:
-                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
-            except (RuntimeError, ValueError) as e:
-                raise MqttError(f"publish failed: {e}") from e
-            if not info.is_published():
-                raise MqttError(f"no PUBACK within {self.cfg.publish_timeout_s} s")
+        self._sizes.sending(item.id, sent)
+        # both confirmed, or the event is retried (both again); refused, it is set aside
+        if not self._sizes.wait_acked(self.client, sent, item.id, event_id, size, self.cfg.publish_timeout_s):
+            raise MqttError(f"no PUBACK within {self.cfg.publish_timeout_s} s")
+        self._sizes.delivered(item.id)
 
     def set_lists(self, lists: tuple[str, ...]) -> None:
         """New watch-list names: triggers for new lists are announced, a deleted list's removed."""

@@ -40,6 +40,10 @@ class MqttConfig(Section):
     topic_prefix: str = setting("edge-alpr", nonempty=True)  # first level of every topic; no + or #
     device_id: str = ""  # second level of every topic; "" = the host name
     qos: int = setting(1, choices=(0, 1, 2))  # QoS of every message (1 recommended)
+    # true: speak MQTT 5 (the broker says its largest packet, so an event over it is set aside
+    # before it is sent); false: MQTT 3.1.1 (such an event is set aside after it dropped the
+    # connection 3 times)
+    mqtt5: bool = False
     keepalive: int = setting(30, min=5)  # seconds between keep-alive pings
     # true: publish Home Assistant discovery (plate, connectivity and fps per camera, list triggers);
     # false: remove the ones this device published before

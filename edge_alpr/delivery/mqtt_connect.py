@@ -48,7 +48,8 @@ def make_client(cfg: MqttConfig, client_id: str, will_topic: str, will: str,
                 environ: Mapping[str, str] | None = None) -> mqtt.Client:
     """A paho client with the configured login and TLS, reconnecting with backoff up to
     ``retry_max_s``, whose last will publishes ``will`` (retained) on ``will_topic``."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=mqtt.MQTTv5 if cfg.mqtt5 else mqtt.MQTTv311)
     client.reconnect_delay_set(min_delay=1, max_delay=int(max(cfg.retry_max_s, 1)))
     if cfg.username:
         client.username_pw_set(cfg.username, resolve_password(cfg, environ))
@@ -199,12 +200,15 @@ class Outage:
         self._warned = False
         self._refused = False  # the latest failure was a refused login (its hang-up follows)
 
-    def lost(self, reason: str) -> None:
-        """A connection that was up dropped (paho reconnects): the start of an outage."""
+    def lost(self, reason: str, flapping: bool = True) -> None:
+        """A connection that was up dropped (paho reconnects): the start of an outage.
+        ``flapping``: False where the broker dropped it for a message it refuses (``mqtt_size``,
+        which warns of it once): not counted as the connection keeping dropping."""
         self.why, self.dropped, self.since, self.attempts = None, reason, time.monotonic(), 0
         self._warned = self._refused = False
         log.debug("mqtt: lost the connection to broker %s (%s); reconnecting", self.where, reason)
-        self._count_drop(reason)
+        if flapping:
+            self._count_drop(reason)
 
     def _count_drop(self, reason: str) -> None:
         """Warn once of a connection that keeps dropping soon after it is made (see the class)."""
@@ -223,7 +227,7 @@ class Outage:
                     "(set mqtt.client_id to one no other client uses), the broker closes it for missed "
                     "keep-alives (mqtt.keepalive is %d s; check the network and the broker's log), or it "
                     "refuses a message of this device (larger than its max_packet_size or "
-                    "message_size_limit: its log says; the event waits in the outbox); "
+                    "message_size_limit: its log says; an event is set aside after 3 such drops); "
                     "reconnecting quietly until it stays up for %.0f s", self.where, len(self._drops),
                     FLAP_WINDOW_S, reason, self.client_id, self.keepalive, STABLE_S)
 

@@ -15,24 +15,23 @@ API (all methods are thread-safe; one ``Outbox`` per process per file is enough)
     items = box.peek("mqtt", limit=10)    # oldest first: OutboxItem(seq, id, sink, payload, ...)
     box.ack("mqtt", items[0].id)          # delivered: delete it
     box.fail("mqtt", items[0].id, "timeout")   # count an attempt (kept, retried later)
+    box.set_aside("mqtt", items[0].id, "too large")   # kept, passed by until the next start
     box.stats()  # {"pending": {"mqtt": 3}, "dropped": {"mqtt": 0}, "delivered": {"mqtt": 9},
-                 #  "bytes": {"mqtt": 612}, "waiting": {"mqtt": 0}}  (waiting: for a lock, below)
+                 #  "bytes": {"mqtt": 612}, "waiting": {"mqtt": 0}, "aside": {"mqtt": 0}}
 
 A disabled sink's events stay queued and producers keep queuing new ones (the outbox never
 refuses a ``put`` that fits the byte bound), all within the bounds, so a restart delivers
 everything not yet dropped, oldest first (``worker.py`` says when a sink is disabled).
 
-Bounds, so that a sink that is down for weeks cannot fill the SD card: ``max_age_s`` (events
-queued for longer than this are dropped; measured in the outbox's running time, ``clocks.RunClock``,
-never on the wall clock, which a device without a real-time clock steps by days or years once
-time sync reaches it: nothing queued before such a step is taken for old; time the device was off
-does not count), ``max_bytes`` (the payloads plus blobs queued, default 256 MiB;
-the oldest events, across all sinks, make way for new ones; a single row larger than it is
-refused) and ``max_rows``.  Every event dropped or refused is counted in its sink's
-``stats()["dropped"]`` and logged; ``stats()["bytes"]`` is what each sink's pending events weigh.
-The bounds, and how the space of gone events is given back to the file system, are in
-``outbox_bounds.py``; the file's layout, and the one-time upgrade of a file an older version
-made, in ``outbox_schema.py``.
+Bounds, so that a sink that is down for weeks cannot fill the SD card (``outbox_bounds.py``):
+``max_age_s`` (on the outbox's running time, never the wall clock), ``max_bytes`` (the payloads
+plus blobs queued; a single row larger than it is refused) and ``max_rows``; the oldest events,
+across all sinks, make way.  Every event dropped or refused is counted in its sink's
+``stats()["dropped"]`` and logged.  The file's layout is ``outbox_schema.py``'s.
+
+An event its sink's receiver refuses for its size (``errors.EventTooLarge``) is set aside
+(``set_aside``, ``outbox_sinks.py``): kept, passed by so that the events after it go on, and
+queued again at the next start; ``stats()["aside"]`` counts them (of the pending).
 
 Another process holding the file locked (a backup tool, a ``sqlite3`` shell with a transaction
 open: ``db_lock.py``) loses nothing and stalls nothing for long: a ``put`` waits
@@ -64,23 +63,12 @@ from ..credentials import hide_credentials
 from ..db_lock import LockEpisode, busy_timeout, immediate, is_locked, opening
 from ..errors import DatabaseLocked, StateError
 from ..state_watch import copy_database
-from .outbox_bounds import (
-    DEFAULT_MAX_BYTES,
-    MIB,
-    RECLAIM_MIN_FREE_BYTES,
-    RECLAIM_STEP_BYTES,
-    Reclaimer,
-    count,
-    drop_expired,
-    trim_bytes,
-    trim_rows,
-)
-from .outbox_schema import WAL_LIMIT_BYTES, connect
+from . import outbox_sinks
+from .outbox_bounds import DEFAULT_MAX_BYTES, Reclaimer, count, drop_expired, trim_bytes, trim_rows
+from .outbox_schema import connect
 from .outbox_waiting import SUFFIX, Row, WaitingFile
 
-# what callers import from here, whichever of the outbox's modules defines it
-__all__ = ["DEFAULT_MAX_BYTES", "MIB", "RECLAIM_MIN_FREE_BYTES", "RECLAIM_STEP_BYTES",
-           "WAL_LIMIT_BYTES", "Outbox", "OutboxItem"]
+__all__ = ["DEFAULT_MAX_BYTES", "Outbox", "OutboxItem"]  # the default is the config's and the tests'
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +117,8 @@ class Outbox:
                 self._episode = LockEpisode(self._db, log, "outbox", self.path, WHAT)
                 if self._waiting:  # kept by the last run while another process held the file
                     self._write([], Counter())
+                with immediate(self._db):  # the receiver's limit may have been raised meanwhile
+                    outbox_sinks.restore(self._db)
                 busy_timeout(self._db, db_lock.WRITE_WAIT_MS)
             except BaseException:
                 self._db.close()
@@ -223,8 +213,8 @@ class Outbox:
         self._episode.cleared("deliveries go on")
 
     def peek(self, sink: str, limit: int = 1) -> list[OutboxItem]:
-        """The oldest ``limit`` pending events of ``sink`` (expired ones are dropped first, and
-        those that waited for another process's lock go in first)."""
+        """The oldest ``limit`` pending events of ``sink`` not set aside (expired ones are dropped
+        first, and those that waited for another process's lock go in first)."""
         with self._lock:
             with self._delivering():
                 if self._waiting:
@@ -233,7 +223,7 @@ class Outbox:
                     drop_expired(self._db, self._run.now(), self.max_age_s)
                     rows = self._db.execute(
                         "SELECT seq, id, sink, created, attempts, payload, blob FROM outbox "
-                        "WHERE sink = ? ORDER BY seq LIMIT ?",
+                        "WHERE sink = ? AND aside = 0 ORDER BY seq LIMIT ?",
                         (sink, limit),
                     ).fetchall()
             self._reclaimer.reclaim()
@@ -261,24 +251,17 @@ class Outbox:
                 (error[:500], sink, item_id),
             )
 
+    def set_aside(self, sink: str, item_id: str, reason: str) -> None:
+        """Keep an event its receiver refused for its size out of ``sink``'s queue until the next
+        start (``outbox_sinks.py``); raises as ``ack`` does."""
+        with self._lock, self._delivering(), immediate(self._db):
+            outbox_sinks.set_aside(self._db, sink, item_id, reason)
+
     def stats(self) -> dict[str, dict[str, int]]:
-        """Pending, dropped and delivered counts per sink (sinks with any history), the bytes
-        pending per sink (``bytes``: what ``max_bytes`` bounds), and those of the pending that
-        wait beside the file for another process's lock (``waiting``)."""
+        """Per sink: ``pending``, ``dropped``, ``delivered``, ``bytes`` and, of the pending,
+        ``waiting`` (for another process's lock) and ``aside`` (``outbox_sinks.stats``)."""
         with self._lock:
-            sizes = self._db.execute(
-                "SELECT sink, COUNT(*), SUM(size) FROM outbox GROUP BY sink").fetchall()
-            pending = {sink: n for sink, n, _ in sizes}
-            counters = self._db.execute("SELECT sink, dropped, delivered FROM sink_counters").fetchall()
-        waiting = self._waiting.by_sink()  # while another process holds the file: pending too
-        sinks = set(pending) | {row[0] for row in counters} | set(waiting)
-        counted = {sink: (drop, done) for sink, drop, done in counters}
-        size = {sink: total for sink, _, total in sizes}
-        return {"pending": {s: pending.get(s, 0) + waiting.get(s, (0, 0))[0] for s in sinks},
-                "dropped": {s: counted.get(s, (0, 0))[0] for s in sinks},
-                "delivered": {s: counted.get(s, (0, 0))[1] for s in sinks},
-                "bytes": {s: size.get(s, 0) + waiting.get(s, (0, 0))[1] for s in sinks},
-                "waiting": {s: waiting.get(s, (0, 0))[0] for s in sinks}}
+            return outbox_sinks.stats(self._db, self._waiting.by_sink())
 
     def wait(self, timeout: float) -> None:
         """Block until something is put (or ``timeout`` passes); lets workers sleep cheaply."""

@@ -32,6 +32,7 @@ INCREMENTAL = 2  # PRAGMA auto_vacuum value
 # ``size`` (before the payload, so it is read without the blob) is the payload's UTF-8 length
 # plus the blob's: what the byte bound counts.  ``created`` is the wall clock's (for people);
 # ``queued`` the outbox's running time (``clocks.RunClock``): what the age bound counts.
+# ``aside``: 1 for an event its sink's receiver refused for its size (``outbox_aside.py``).
 _TABLE = """
 CREATE TABLE IF NOT EXISTS {name} (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -41,12 +42,13 @@ CREATE TABLE IF NOT EXISTS {name} (
     queued REAL NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 0,
     size INTEGER NOT NULL DEFAULT 0,
+    aside INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
     payload TEXT NOT NULL,
     blob BLOB
 )"""
 _INDEXES = (
-    "CREATE INDEX IF NOT EXISTS outbox_sink_seq ON outbox (sink, seq)",
+    "CREATE INDEX IF NOT EXISTS outbox_sink_aside_seq ON outbox (sink, aside, seq)",  # a sink's queue
     "CREATE INDEX IF NOT EXISTS outbox_queued ON outbox (queued)",  # the age bound's
     "CREATE INDEX IF NOT EXISTS outbox_seq_size ON outbox (seq, size)",  # the byte bound's
 )
@@ -109,7 +111,10 @@ def _prepare(db: sqlite3.Connection, path: Path) -> None:
         _add_sizes(db)
     if "queued" not in columns:
         _add_queued(db)
-    db.execute("DROP INDEX IF EXISTS outbox_created")  # the age bound's before it counted running time
+    if "aside" not in {row[1] for row in db.execute("PRAGMA table_info(outbox)")}:  # none set aside before
+        db.execute("ALTER TABLE outbox ADD COLUMN aside INTEGER NOT NULL DEFAULT 0")
+    for old in ("outbox_created", "outbox_sink_seq"):  # the age bound's before running time; a queue's before aside
+        db.execute(f"DROP INDEX IF EXISTS {old}")
     for index in _INDEXES:
         db.execute(index)
     (mode,) = db.execute("PRAGMA auto_vacuum").fetchone()

@@ -12,6 +12,12 @@ that many consecutive failures and marks itself ``disabled``; the sink's events 
 (``outbox.py``).  Each failure is kept twice: ``last_reason``, a few words an operator reads
 (``connection refused by 127.0.0.1:9``: ``failures.sentence``), and ``last_error``, the exact
 error, which the log and ``/info/`` carry too.
+
+An event the receiver refuses for its size (``send`` raises ``errors.EventTooLarge``) is no
+failure to retry: sending it again cannot help, and the events behind it would wait forever.
+It is set aside in the outbox (``outbox_sinks.py``: kept, queued again at the next start),
+warned of once with the sink's words (the event id, its size, the receiver's limit, the fix),
+counted in ``aside``, and the next event goes at once.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..credentials import hide_credentials
-from ..errors import DatabaseLocked
+from ..errors import DatabaseLocked, EventTooLarge
 from ..supervision import DEFAULT_DEADLINE_S, Worker
 from . import failures
 from .outbox import Outbox, OutboxItem
@@ -44,6 +50,7 @@ class WorkerState:
     disabled: bool = False
     outbox_errors: int = 0  # reads and acks of the outbox that failed (sqlite3.Error)
     outbox_failing: bool = False
+    aside: int = 0  # events set aside by this worker as too large for the receiver
 
 
 class DeliveryWorker(Worker):
@@ -121,7 +128,17 @@ class DeliveryWorker(Worker):
                 self.beat(self.send_timeout_s + self.deadline_s)
                 try:
                     self.send(item)
-                except Exception as e:  # any failure of a sink means "retry later"
+                except EventTooLarge as e:  # never delivered as it is: kept aside, the next one goes
+                    try:
+                        self._set_aside(item, e)
+                    except DatabaseLocked as locked:
+                        self._wait_for_lock(locked)
+                        break
+                    except sqlite3.Error as failed:  # tried again (and refused again) once it recovers
+                        backoff = self._outbox_failed("set aside an event in", failed, backoff)
+                        break
+                    continue
+                except Exception as e:  # any other failure of a sink means "retry later"
                     self._failed(item, e)
                     if self.state.disabled:
                         return
@@ -174,6 +191,15 @@ class DeliveryWorker(Worker):
         self.beat(backoff + self.deadline_s)
         self.stop_event.wait(backoff)
         return min(backoff * 2, self.backoff_max_s)
+
+    def _set_aside(self, item: OutboxItem, error: EventTooLarge) -> None:
+        """Keep ``item`` aside (raises as ``Outbox.set_aside``), said once: the sink's words name
+        the event, its size, the limit and the fix; this line where it is kept and when retried."""
+        self.outbox.set_aside(self.sink, item.id, failures.detail(error))
+        self.state.aside += 1
+        log.warning("delivery to %s: %s; the event is set aside in %s (kept: it is tried again at each start "
+                    "of edge-alpr, so restart it once that is done) and the events after it go on",
+                    self.shown, hide_credentials(str(error)), self.outbox.path)
 
     def _failed(self, item: OutboxItem, error: Exception) -> None:
         message = failures.detail(error)  # may quote the URL

@@ -65,8 +65,9 @@ def test_the_page_says_the_device_is_gone_and_recovers_when_it_is_back(
         browser.open(f"http://127.0.0.1:{port}/")
         assert browser.evaluate("document.getElementById('message').textContent") == ""
         runtime.close()
-        assert wait_for(lambda: "has not answered since" in
-                        browser.evaluate("document.getElementById('message').textContent"), 20)
+        assert wait_for(lambda: browser.evaluate("document.getElementById('message').textContent")
+                        .startswith("Not refreshed since "), 20)
+        assert "no connection to the device" in browser.evaluate("document.getElementById('message').textContent")
         assert browser.evaluate("document.body.classList.contains('stale')")
         assert browser.evaluate("getComputedStyle(document.querySelector('main')).opacity") != "1"
         assert browser.evaluate("location.pathname") == "/"  # still the page, not an error page

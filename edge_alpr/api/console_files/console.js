@@ -90,7 +90,7 @@
       location.reload();
       return;
     }
-    if (!response.ok) throw new Error(`it answered ${response.status}: ${await detail(response)}`);
+    if (!response.ok) throw new Error(`the device answered ${response.status}: ${await detail(response)}`);
     for (const [id, html] of Object.entries(await response.json())) {
       if (badSearch && id === "events") continue;
       const part = document.getElementById(id);
@@ -107,28 +107,29 @@
     try {
       return await fetch(url, {credentials: "same-origin", signal: abort.signal});
     } catch (e) {
-      throw new Error(e.name === "AbortError" ? `no answer within ${WAIT_MS / 1000} s` : "no connection");
+      throw new Error(e.name === "AbortError" ? `the device did not answer within ${WAIT_MS / 1000} s`
+        : "no connection to the device");
     } finally {
       clearTimeout(timer);
     }
   }
 
-  // While the device does not answer, the page says since when, and that what it shows is as
-  // of then (dimmed); the next answer clears both, so a restart needs no reload.
-  let downSince = null;
+  // While the device does not answer (or answers an error), the page says since when and why,
+  // and that what it shows is as of then (dimmed); the next answer clears both, so a restart
+  // needs no reload.
+  let lastAnswer = new Date();  // the page's load, then each refresh's answer
   let downText = "";
 
   function down(reason) {
-    downSince = downSince || new Date();
-    downText = `The device has not answered since ${downSince.toLocaleTimeString()} (${reason}): ` +
-      `the page shows the state as of then, and retries every ${refreshMs / 1000} s.`;
+    downText = `Not refreshed since ${lastAnswer.toLocaleTimeString()}: ${reason}. The page shows ` +
+      `the state as of then, and retries every ${refreshMs / 1000} s.`;
     say(downText, true);
     document.body.classList.add("stale");
   }
 
   function up() {
     if (message.textContent === downText && downText) say("", false);
-    downSince = null;
+    lastAnswer = new Date();
     downText = "";
     document.body.classList.remove("stale");
   }

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 import threading
+import time
+from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 from types import SimpleNamespace
 from typing import Any
@@ -91,20 +93,30 @@ def test_a_camera_that_cannot_open_is_shown_failing_never_running() -> None:
     console = _console([loop])
     before = console.render("cameras", cameras=camera_views(console.ctx))
     assert 'class="muted" data-state="starting"' in before and "starting (no frame yet)" in before
+    started = datetime.now(timezone.utc)
     loop.start()
     try:
         assert wait_for(lambda: camera_state(loop) == "reconnecting", 30)
+        time.sleep(1.2)  # so the line says how long, not only since when
         html = console.render("cameras", cameras=camera_views(console.ctx))
     finally:
         stop.set()
         loop.join(5)
     row = re.search(r"<tr .*?</tr>", html, re.S)
     assert row is not None
-    assert row.group(0).startswith('<tr class="bad" data-state="reconnecting">')
+    # no frame: the page's script fetches no view for it (data-view empty)
+    assert row.group(0).startswith('<tr class="bad" data-state="reconnecting" data-index="0" data-view="">')
     assert "running" not in html and "streaming" not in html
     state = re.search(r'<td data-label="State">(.*?)</td>', html, re.S)
     assert state is not None and "reconnecting" in state.group(1)
     assert re.search(r'class="detail">\d+ errors, the last: cannot open', state.group(1)), state.group(1)
+    # since when it has been without frames: a time the script shows in the browser's zone
+    since = re.search(r'without frames since <time datetime="([^"]+)">[^<]+</time> \((\d+) s\)',
+                      state.group(1))
+    assert since is not None, state.group(1)
+    began = datetime.fromisoformat(since.group(1).replace("Z", "+00:00"))
+    assert started - timedelta(seconds=1) <= began <= started + timedelta(seconds=30)
+    assert int(since.group(2)) >= 1
 
 
 def _view(**changes: Any) -> CameraView:

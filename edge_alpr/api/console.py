@@ -48,7 +48,8 @@ REFRESH_S = 3
 MAX_FORM_BYTES = 4096
 MAX_CAMERA_DIGITS = 6  # a camera number longer than this names no camera
 STATIC = {"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8",
-          "noscript.css": "text/css; charset=utf-8"}  # linked from a <noscript>: without script
+          "noscript.css": "text/css; charset=utf-8",  # linked from a <noscript>: without script
+          "icon.svg": "image/svg+xml"}  # the tab's icon (else every browser asks for /favicon.ico)
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
                                "img-src 'self'; connect-src 'self'; form-action 'self'; "

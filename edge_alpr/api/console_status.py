@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -62,15 +63,21 @@ class CameraView:
     has_view: bool
     view_problem: str = ""  # "" while the frames show something, else dark, bright or frozen (stream/view.py)
     view_for_s: float = 0.0  # how long the problem has lasted
+    failing_since: str = ""  # ISO 8601 UTC time the source stopped delivering ("" while it delivers)
+    failing_for_s: float = 0.0  # and how long ago that was
 
     @property
     def view_line(self) -> str:
         """The State cell's line for a camera that streams but sees nothing useful."""
         if not self.view_problem:
             return ""
-        s = self.view_for_s
-        took = f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.0f} h"
-        return f"sees nothing useful for {took}: {WHAT.get(self.view_problem, self.view_problem)}"
+        return f"sees nothing useful for {duration(self.view_for_s)}: " \
+               f"{WHAT.get(self.view_problem, self.view_problem)}"
+
+    @property
+    def failing_for(self) -> str:
+        """How long a reconnecting or failed camera has been without its source, in words."""
+        return duration(self.failing_for_s)
 
     @property
     def shown_state(self) -> str:
@@ -79,6 +86,12 @@ class CameraView:
     @property
     def row_class(self) -> str:
         return STATE_CLASS.get(self.state, "bad")
+
+
+def duration(s: float) -> str:
+    """Seconds in the unit a person reads at a glance (``45 s``, ``3 min``, ``5 h``, ``2 d``)."""
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else \
+        f"{s / 3600:.0f} h" if s < 172800 else f"{s / 86400:.0f} d"
 
 
 def cameras(ctx: ApiContext) -> list[CameraLoop]:
@@ -91,9 +104,12 @@ def camera_views(ctx: ApiContext) -> list[CameraView]:
     ``/info/`` and MQTT report (a camera that cannot open is ``reconnecting``, then ``failed``,
     never ``running``) and what its frames show when that is nothing useful, rates and counters."""
     out = []
-    now = time.time()
+    now, mono = time.time(), time.monotonic()
     for i, loop in enumerate(cameras(ctx)):
         stats, health = loop.stats, camera_health(loop)
+        failing = loop.source.failing_since  # monotonic: shown as the wall-clock time it began
+        down_s = 0.0 if failing is None or health["state"] not in ("reconnecting", "failed") \
+            else max(0.0, mono - failing)
         out.append(CameraView(
             i, loop.camera.id, describe_source(loop.camera.source), health["state"],
             stats.processed_rate.rate(), stats.read_rate.rate(),
@@ -101,8 +117,15 @@ def camera_views(ctx: ApiContext) -> list[CameraView]:
             stats.lag_s, None if stats.last_frame_at is None else max(0.0, now - stats.last_frame_at),
             health["crashes"], health["errors"], health["last_error"], loop.latest is not None,
             "" if health["view"] == "ok" or health["state"] != "streaming" else health["view"],
-            max(0.0, time.monotonic() - loop.view_check.since)))
+            max(0.0, mono - loop.view_check.since),
+            _iso(now - down_s) if down_s else "", down_s))
     return out
+
+
+def _iso(epoch: float) -> str:
+    """An epoch time as the events' ISO 8601 UTC (``2024-05-01T10:00:00.000Z``)."""
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds") \
+        .replace("+00:00", "Z")
 
 
 def sinks(ctx: ApiContext) -> list[dict[str, Any]]:

@@ -6,9 +6,12 @@
 <th>Frames read / recognised / dropped</th><th>Lag</th><th>Last frame</th><th>Events</th></tr></thead>
 <tbody>
 % for c in cameras:
-<tr class="{{c.row_class}}" data-state="{{c.state}}">
+<tr class="{{c.row_class}}" data-state="{{c.state}}" data-index="{{c.index}}" data-view="{{c.frames_processed if c.has_view else ""}}">
   <td data-label="Camera">{{c.id}}</td><td data-label="Source">{{c.source}}</td>
   <td data-label="State">{{c.shown_state}}{{f", {c.crashes} restarts" if c.crashes else ""}}
+  % if c.failing_since:
+    <span class="detail since">without frames since <time datetime="{{c.failing_since}}">{{c.failing_since.replace("T", " ")}}</time> ({{c.failing_for}})</span>
+  % end
   % if c.view_problem:
     <span class="detail bad">{{c.view_line}}</span>
   % end

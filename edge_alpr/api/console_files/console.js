@@ -5,10 +5,11 @@
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const refreshMs = 1000 * Number(document.body.dataset.refreshS || 3);
   const message = document.getElementById("message");
+  const WAIT_MS = 10000;  // a refresh not answered by then counts as the device not answering
 
   function say(text, bad) {
     message.textContent = text;
-    message.className = bad ? "bad" : "ok";
+    message.className = text ? (bad ? "bad" : "ok") : "";
   }
 
   async function detail(response) {
@@ -84,15 +85,12 @@
     const badSearch = document.getElementById("search-error") !== null;
     const query = new URLSearchParams(badSearch ? "" : location.search);
     query.set("parts", which);
-    const response = await fetch("/console/parts?" + query, {credentials: "same-origin"});
+    const response = await answer("/console/parts?" + query);
     if (response.status === 403) {  // the session expired: back to the login form
       location.reload();
       return;
     }
-    if (!response.ok) {
-      say(await detail(response), true);
-      return;
-    }
+    if (!response.ok) throw new Error(`the device answered ${response.status}: ${await detail(response)}`);
     for (const [id, html] of Object.entries(await response.json())) {
       if (badSearch && id === "events") continue;
       const part = document.getElementById(id);
@@ -102,15 +100,60 @@
     document.body.dataset.refreshed = String(Date.now());
   }
 
-  // Load each camera's newest view off-screen, then swap it in (no flicker, no broken icon);
-  // the "no frame yet" note goes once there is one.
+  // A fetch that gives up after WAIT_MS: a device that hangs is shown as not answering too.
+  async function answer(url) {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), WAIT_MS);
+    try {
+      return await fetch(url, {credentials: "same-origin", signal: abort.signal});
+    } catch (e) {
+      throw new Error(e.name === "AbortError" ? `the device did not answer within ${WAIT_MS / 1000} s`
+        : "no connection to the device");
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // While the device does not answer (or answers an error), the page says since when and why,
+  // and that what it shows is as of then (dimmed); the next answer clears both, so a restart
+  // needs no reload.
+  let lastAnswer = new Date();  // the page's load, then each refresh's answer
+  let downText = "";
+
+  function down(reason) {
+    downText = `Not refreshed since ${lastAnswer.toLocaleTimeString()}: ${reason}. The page shows ` +
+      `the state as of then, and retries every ${refreshMs / 1000} s.`;
+    say(downText, true);
+    document.body.classList.add("stale");
+  }
+
+  function up() {
+    if (message.textContent === downText && downText) say("", false);
+    lastAnswer = new Date();
+    downText = "";
+    document.body.classList.remove("stale");
+  }
+
+  // Each camera's view is fetched when its row says it has a newer frame (data-view: the count
+  // of recognised frames): never for a camera without one, so no broken image and no 404 every
+  // refresh.  The image is loaded off-screen, then swapped in (no flicker).
   function refreshViews() {
     for (const img of document.querySelectorAll("img.view")) {
+      const row = document.querySelector(`#cameras tr[data-index="${img.dataset.index}"]`);
+      const version = row ? row.dataset.view : "";
+      const none = img.parentElement.querySelector(".noview");
+      if (!version) {  // no frame yet (or none since a restart): the note, not an old frame
+        img.hidden = true;
+        if (none) none.hidden = false;
+        delete img.dataset.shown;
+        continue;
+      }
+      if (version === img.dataset.shown) continue;
       const next = new Image();
       next.onload = () => {
         img.src = next.src;
         img.hidden = false;
-        const none = img.parentElement.querySelector(".noview");
+        img.dataset.shown = version;
         if (none) none.hidden = true;
       };
       next.src = img.dataset.src + "?t=" + Date.now();
@@ -120,9 +163,10 @@
   async function tick() {
     try {
       await refresh("live");
+      up();
       refreshViews();
     } catch (e) {
-      say("The device does not answer: " + e.message, true);
+      down(e.message);
     }
     setTimeout(tick, refreshMs);
   }

@@ -5,6 +5,7 @@
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>edge-alpr console: log in</title>
 <link rel="stylesheet" href="/console/static/console.css">
+<link rel="icon" href="/console/static/icon.svg" type="image/svg+xml">
 </head>
 <body class="login">
 <form method="post" action="/login">

@@ -6,6 +6,7 @@
 <meta name="csrf-token" content="{{csrf}}">
 <title>edge-alpr console</title>
 <link rel="stylesheet" href="/console/static/console.css">
+<link rel="icon" href="/console/static/icon.svg" type="image/svg+xml">
 <noscript><link rel="stylesheet" href="/console/static/noscript.css"></noscript>
 <script src="/console/static/console.js" defer></script>
 </head>
@@ -27,9 +28,14 @@
   <div class="views">
   % for v in views:
     <figure>
-      <img class="view" data-src="/console/cameras/{{v.index}}/view.jpg"
-           src="/console/cameras/{{v.index}}/view.jpg" alt="newest frame of camera {{v.id}}"
-           {{"" if v.has_view else "hidden"}}>
+      % if v.has_view:
+      <img class="view" data-src="/console/cameras/{{v.index}}/view.jpg" data-index="{{v.index}}"
+           data-shown="{{v.frames_processed}}" src="/console/cameras/{{v.index}}/view.jpg"
+           alt="newest frame of camera {{v.id}}">
+      % else:
+      <img class="view" data-src="/console/cameras/{{v.index}}/view.jpg" data-index="{{v.index}}"
+           alt="newest frame of camera {{v.id}}" hidden>
+      % end
       <p class="noview muted" {{"hidden" if v.has_view else ""}}>No frame recognised yet.</p>
       <figcaption>{{v.id}}</figcaption>
     </figure>

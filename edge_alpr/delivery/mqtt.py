@@ -59,6 +59,11 @@ def device_id(cfg: MqttConfig) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in raw)
 
 
+def client_id(cfg: MqttConfig) -> str:
+    """The configured client id, else ``edge-alpr-<device id>``."""
+    return cfg.client_id or f"edge-alpr-{device_id(cfg)}"
+
+
 class MqttPublisher:
     """One broker connection; thread-safe publishes; see the module docstring for topics."""
 
@@ -82,9 +87,8 @@ class MqttPublisher:
         self._sweep = mqtt_retained.Sweep(self.base, self.device, cfg.ha_prefix, self.status_topic)
         self._lock = threading.RLock()  # re-entered: _on_connect publishes under it
         self._has_password = bool(mqtt_connect.resolve_password(cfg, environ))
-        client_id = cfg.client_id or f"edge-alpr-{self.device}"
-        self._outage = mqtt_connect.Outage(cfg, client_id)  # why it is not connected, said once per outage
-        self.client = mqtt_connect.make_client(cfg, client_id, self.status_topic, OFFLINE, environ)
+        self._outage = mqtt_connect.Outage(cfg, client_id(cfg))  # why it is not connected, said once per outage
+        self.client = mqtt_connect.make_client(cfg, client_id(cfg), self.status_topic, OFFLINE, environ)
         self.client.on_connect = self._on_connect
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect

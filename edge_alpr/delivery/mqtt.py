@@ -84,6 +84,7 @@ class MqttPublisher:
         self._cameras: dict[str, dict[str, Any]] = {}  # the newest health of each camera
         self._cameras_sent: dict[str, tuple[Any, Any]] = {}  # the state and view the broker holds (this connection)
         self._stopping = False
+        self._cleared: set[str] = set()  # stale retained topics this process has cleared
         self._sweep = mqtt_retained.Sweep(self.base, self.device, cfg.ha_prefix, self.status_topic)
         self._lock = threading.RLock()  # re-entered: _on_connect publishes under it
         self._has_password = bool(mqtt_connect.resolve_password(cfg, environ))
@@ -292,5 +293,9 @@ class MqttPublisher:
             return
         with self._lock:  # one step: a list published meanwhile is either seen as sent or sent after
             if not self._stopping and self._sweep.stale(msg):
-                log.info("mqtt: removing the retained %s (a camera or watch list no longer configured)", msg.topic)
+                # once a topic: put back at each reconnect, it is another device with this id
+                # (mqtt_claim.py), whose takeovers Outage warns of
+                log.log(logging.DEBUG if msg.topic in self._cleared else logging.INFO,
+                        "mqtt: removing the retained %s (a camera or watch list no longer configured)", msg.topic)
+                self._cleared.add(msg.topic)
                 self._publish(msg.topic, "", retain=True)

@@ -17,6 +17,7 @@ import logging
 import sys
 import textwrap
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from . import __version__
@@ -236,6 +237,16 @@ def box_text(box: dict[str, int]) -> str:
     return f"{box['xmin']},{box['ymin']}-{box['xmax']},{box['ymax']}"
 
 
+def _hold_mqtt(command: str, cfg: Config) -> AbstractContextManager[object]:
+    """``run``'s MQTT client id and topics on its broker, for this process (``mqtt_claim.py``)."""
+    if command != "run" or not cfg.mqtt.enabled:
+        return nullcontext()
+    from .config import DEFAULTS
+    from .delivery.mqtt_claim import hold
+
+    return hold(cfg.mqtt, "" if cfg.source == DEFAULTS else cfg.source)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -250,8 +261,9 @@ def main(argv: list[str] | None = None) -> int:
             log.info("%s", config_line(cfg, args.config))
             from .state_lock import hold_state
 
-            # first: a second process on this state_dir stops before a camera, a model or the port
-            with hold_state(cfg):
+            # first: a second process on this state_dir (or, for run, on this MQTT identity)
+            # stops before a camera, a model or the port
+            with hold_state(cfg), _hold_mqtt(args.command, cfg):
                 return _cmd_state(args.command, cfg)
         if args.command == "check-config":
             from .configcheck import check

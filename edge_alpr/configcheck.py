@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from .config import DEFAULT_PATH, Config, camera_regions, origin
-from .credentials import read_api_token, service_token_warning, token_warning
+from .credentials import is_loopback, open_bind_fix, read_api_token, service_token_warning, token_warning
 from .errors import CameraError, ConfigError, EdgeAlprError
 from .models_folder import models_directory_warnings
 
@@ -38,10 +38,22 @@ def check(cfg: Config) -> int:
     if token is None and Path(cfg.source).is_file():  # not here: the unit's LoadCredential file?
         weak = service_token_warning(Path(cfg.source), cfg.api.token_credential)
     models = models_directory_warnings(cfg, cfg.source == DEFAULT_PATH)
-    for warning in [*camera_file_warnings(cfg), *(f"{w} ({REFUSED})" for w in models), *([weak] if weak else [])]:
+    warnings = [*camera_file_warnings(cfg), *(f"{w} ({REFUSED})" for w in models), *([weak] if weak else [])]
+    if token is None and not is_loopback(cfg.api.host) and not _service_credential(cfg):
+        # a warning: the service may get the token where this shell does not (its Environment=)
+        warnings.append(f"api.host {cfg.api.host} is reachable from the network and no API token is set here: "
+                        "edge-alpr run and serve will refuse to listen on it without one: "
+                        + open_bind_fix(cfg.api.token_env))
+    for warning in warnings:
         print(f"edge-alpr: warning: {warning}", file=sys.stderr)
     print(f"edge-alpr: config OK ({cfg.source}; {cameras_line(cfg)})")
     return 0
+
+
+def _service_credential(cfg: Config) -> bool:
+    """Whether the API token credential file the service would load exists beside the config."""
+    path = Path(cfg.source).parent / cfg.api.token_credential
+    return bool(cfg.api.token_credential) and Path(cfg.source).is_file() and path.exists()
 
 
 def camera_files(cfg: Config) -> list[tuple[str, str, Path, EdgeAlprError | None]]:

@@ -149,6 +149,9 @@ def check_keys(obj: Any, allowed: set[str] | frozenset[str], where: str,
         import difflib  # only on this error path: check-config's import time stays small
 
         near = difflib.get_close_matches(str(unknown[0]), [str(k) for k in allowed], n=1, cutoff=0.6)
+        # a short form difflib finds too far (``dir`` for ``directory``): the one key it begins
+        started = [str(k) for k in allowed if len(str(unknown[0])) >= 3 and str(k).startswith(str(unknown[0]))]
+        near = near or (started if len(started) == 1 else [])
         homes = (below or {}).get(str(unknown[0]), [])
         hint = (f" (did you mean {near[0]!r}?)" if near
                 else f" (did you mean {' or '.join(homes)}?)" if homes else "")

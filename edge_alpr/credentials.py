@@ -10,6 +10,7 @@ here (another parameter name) holds everywhere at once.  The token check is here
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -47,6 +48,23 @@ _SECRET_PATHS = tuple(re.compile(rule) for rule in (
 MIN_TOKEN_CHARS = 16  # below this an API token is called weak
 MIN_TOKEN_SYMBOLS = 8  # fewer different characters than this: a tiny alphabet (``aaaa...``, ``0101...``)
 MAKE_TOKEN = "python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def open_bind_fix(token_env: str) -> str:
+    """What to do about an API address beyond this machine without a token: ``serve`` and ``run``
+    refuse it (``api/listener.py``), ``check-config`` warns of it with the same words."""
+    return (f"anyone on the network could use it. Set {token_env} to a random secret (or the systemd "
+            f"credential api_token), made e.g. by {MAKE_TOKEN}, or bind to 127.0.0.1 (--host 127.0.0.1).")
 
 
 def hide_credentials(text: str) -> str:

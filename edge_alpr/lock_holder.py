@@ -61,10 +61,10 @@ def holders_of(paths: Iterable[Path], proc: Path = Path("/proc"), command: bool 
             continue
         if pid > 0 and pid != os.getpid() and pid not in pids:
             pids.append(pid)
-    return [_described(pid, proc / str(pid), command) for pid in pids]
+    return [described(pid, proc / str(pid), command) for pid in pids]
 
 
-def _described(pid: int, pid_dir: Path, with_command: bool = False) -> str:
+def described(pid: int, pid_dir: Path, with_command: bool = False) -> str:
     try:
         name = (pid_dir / "comm").read_text(encoding="utf-8", errors="replace").strip()
         argv = (pid_dir / "cmdline").read_bytes().decode(errors="replace").split("\0")

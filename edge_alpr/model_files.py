@@ -19,8 +19,12 @@ def bundled_folder(checkout: Path, installed: Path) -> Path:
     """A source checkout (``pip install -e``) has the models beside the package; a wheel or the
     .deb installs them as data files under the interpreter prefix.  The checkout's folder is
     chosen where it exists, even empty or unreadable to this user, so that a fault in it is
-    reported there and not as models missing from a prefix folder nobody made."""
-    return checkout if checkout.is_dir() else installed
+    reported there and not as models missing from a prefix folder nobody made; and where it was
+    deleted in a checkout (its ``setup.cfg`` is there, the prefix folder is not), so that the
+    error names the folder that ``git checkout models/quantized`` brings back."""
+    if checkout.is_dir() or installed.is_dir():
+        return checkout if checkout.is_dir() else installed
+    return checkout if (checkout.parent.parent / "setup.cfg").is_file() else installed
 
 
 BUNDLED = bundled_folder(_CHECKOUT, _INSTALLED)

@@ -30,6 +30,17 @@ def test_a_checkout_folder_is_chosen_even_when_its_models_cannot_be_listed(tmp_p
     assert bundled_folder(checkout, installed) == checkout  # empty, or unreadable to this user
 
 
+def test_a_checkout_whose_models_were_deleted_names_its_own_folder(tmp_path: Path) -> None:
+    """``rm -r models/quantized`` in a checkout: the error named ``<venv>/share/edge-alpr/models``,
+    a folder that never existed there, beside the advice to ``git checkout models/quantized``."""
+    checkout, installed = tmp_path / "models" / "quantized", tmp_path / "venv" / "share" / "models"
+    assert bundled_folder(checkout, installed) == installed  # no checkout here: a wheel's prefix
+    (tmp_path / "setup.cfg").write_text("[metadata]\nname = edge-alpr\n")
+    assert bundled_folder(checkout, installed) == checkout
+    installed.mkdir(parents=True)
+    assert bundled_folder(checkout, installed) == installed  # a wheel installed beside a checkout
+
+
 def test_an_empty_folder_names_the_fix_not_only_training(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"no reader_v<N>.tflite in .*; copy the models with their .json sidecars"):
         model_path(tmp_path, "reader")

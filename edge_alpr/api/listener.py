@@ -10,7 +10,6 @@ socket is made as cheroot makes its own (``prepare_socket``: address reuse, no d
 from __future__ import annotations
 
 import errno
-import ipaddress
 import re
 import socket
 from typing import Any
@@ -18,30 +17,18 @@ from typing import Any
 from cheroot import wsgi
 
 from ..config import DEFAULTS, Config
-from ..credentials import MAKE_TOKEN, read_api_token
+from ..credentials import is_loopback, open_bind_fix, read_api_token
 from ..errors import ConfigError
 from .port_owner import port_in_use
 
 LISTEN_BACKLOG = 128  # the kernel caps it at net.core.somaxconn (4096 on current kernels)
 
 
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and ``localhost``."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_bind(host: str, token: str | None, token_env: str) -> None:
     """Refuse to expose an unauthenticated API beyond this machine."""
     if not is_loopback(host) and not token:
-        raise ConfigError(
-            f"refusing to listen on {host} (api.host, or --host) without an API token: anyone on the "
-            f"network could use it. Set {token_env} to a random secret (or the systemd credential "
-            f"api_token), made e.g. by {MAKE_TOKEN}, or bind to 127.0.0.1 (--host 127.0.0.1).")
+        raise ConfigError(f"refusing to listen on {host} (api.host, or --host) without an API token: "
+                          + open_bind_fix(token_env))
 
 
 def listen_fix(why: str, host: str, port: int, config: str = "the config") -> str:

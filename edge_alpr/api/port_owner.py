@@ -54,7 +54,7 @@ def port_owner(port: int, proc: Path = Path("/proc"), budget_s: float = 0.3) -> 
         sockets = _listening(port, proc)
         if not sockets:
             return None
-        found = _process(set(sockets), proc, time.monotonic() + budget_s)
+        found = socket_process(set(sockets), proc, time.monotonic() + budget_s)
         if found is None:
             return PortOwner(_user(next(iter(sockets.values()))))
         pid, inode = found
@@ -84,7 +84,7 @@ def _listening(port: int, proc: Path) -> dict[str, int]:
     return found
 
 
-def _process(inodes: set[str], proc: Path, deadline: float) -> tuple[int, str] | None:
+def socket_process(inodes: set[str], proc: Path, deadline: float) -> tuple[int, str] | None:
     """The first process holding one of the socket ``inodes``, with that inode; ``None`` when
     none this user may inspect does, or when ``deadline`` passes first."""
     links = {f"socket:[{inode}]": inode for inode in inodes}

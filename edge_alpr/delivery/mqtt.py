@@ -60,6 +60,11 @@ def device_id(cfg: MqttConfig) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in raw)
 
 
+def client_id(cfg: MqttConfig) -> str:
+    """The configured client id, else ``edge-alpr-<device id>``."""
+    return cfg.client_id or f"edge-alpr-{device_id(cfg)}"
+
+
 class MqttPublisher:
     """One broker connection; thread-safe publishes; see the module docstring for topics."""
 
@@ -80,13 +85,13 @@ class MqttPublisher:
         self._cameras: dict[str, dict[str, Any]] = {}  # the newest health of each camera
         self._cameras_sent: dict[str, tuple[Any, Any]] = {}  # the state and view the broker holds (this connection)
         self._stopping = False
+        self._cleared: set[str] = set()  # stale retained topics this process has cleared
         self._sweep = mqtt_retained.Sweep(self.base, self.device, cfg.ha_prefix, self.status_topic)
         self._lock = threading.RLock()  # re-entered: _on_connect publishes under it
         self._has_password = bool(mqtt_connect.resolve_password(cfg, environ))
-        client_id = cfg.client_id or f"edge-alpr-{self.device}"
-        self._outage = mqtt_connect.Outage(cfg, client_id)  # why it is not connected, said once per outage
+        self._outage = mqtt_connect.Outage(cfg, client_id(cfg))  # why it is not connected, said once per outage
         self._sizes = mqtt_size.SizeWatch(self._outage.where, cfg.mqtt5)  # the broker's limit on a message
-        self.client = mqtt_connect.make_client(cfg, client_id, self.status_topic, OFFLINE, environ)
+        self.client = mqtt_connect.make_client(cfg, client_id(cfg), self.status_topic, OFFLINE, environ)
         self.client.on_connect = self._on_connect
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
@@ -296,5 +301,9 @@ class MqttPublisher:
             return
         with self._lock:  # one step: a list published meanwhile is either seen as sent or sent after
             if not self._stopping and self._sweep.stale(msg):
-                log.info("mqtt: removing the retained %s (a camera or watch list no longer configured)", msg.topic)
+                # once a topic: put back at each reconnect, it is another device with this id
+                # (mqtt_claim.py), whose takeovers Outage warns of
+                log.log(logging.DEBUG if msg.topic in self._cleared else logging.INFO,
+                        "mqtt: removing the retained %s (a camera or watch list no longer configured)", msg.topic)
+                self._cleared.add(msg.topic)
                 self._publish(msg.topic, "", retain=True)

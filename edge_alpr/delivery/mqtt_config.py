@@ -38,7 +38,9 @@ class MqttConfig(Section):
     password_credential: str = "mqtt_password"
     client_id: str = ""  # MQTT client id; "" = `edge-alpr-<device_id>`
     topic_prefix: str = setting("edge-alpr", nonempty=True)  # first level of every topic; no + or #
-    device_id: str = ""  # second level of every topic; "" = the host name
+    # second level of every topic; "" = the host name; a second run on this machine with the same
+    # one (or client_id) on the same broker exits 1 naming the first
+    device_id: str = ""
     qos: int = setting(1, choices=(0, 1, 2))  # QoS of every message (1 recommended)
     # true: speak MQTT 5 (the broker says its largest packet, so an event over it is set aside
     # before it is sent); false: MQTT 3.1.1 (such an event is set aside after it dropped the

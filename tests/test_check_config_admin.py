@@ -1,0 +1,53 @@
+"""What ``check-config`` tells an admin before ``run`` would fail: real commands, real files.
+
+Why tested: a config with ``api: {host: 0.0.0.0}`` and no token passed ``check-config``
+(``config OK``, exit 0) and then ``run`` refused it (exit 78, "refusing to listen on 0.0.0.0
+without an API token"): the check that exists to be run after each edit said nothing.  And a
+short form of a key (``models: {dir: ...}``) was refused without the key it stands for, which
+``did you mean`` names for a misspelling.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_cli_server import cli
+
+from edge_alpr.api.server import free_port
+from edge_alpr.cli import EXIT_CONFIG
+
+OPEN = "api: {host: 0.0.0.0}\n"
+WARNING = ("edge-alpr: warning: api.host 0.0.0.0 is reachable from the network and no API token is set here: "
+           "edge-alpr run and serve will refuse to listen on it without one: anyone on the network could use "
+           "it. Set EDGE_ALPR_API_TOKEN to a random secret")
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\nstream: {{enabled: false}}\nmqtt: {{enabled: false}}\n{text}")
+    return cfg
+
+
+def test_an_address_run_would_refuse_is_warned_of(tmp_path: Path) -> None:
+    cfg = write(tmp_path, OPEN)
+    out = cli("check-config", "--config", str(cfg), env={"EDGE_ALPR_API_TOKEN": ""})
+    assert out.returncode == 0 and WARNING in out.stderr, out.stderr
+    # the warning tells the truth: run, as it stands, refuses
+    refused = cli("run", "--config", str(cfg), "--port", str(free_port()), env={"EDGE_ALPR_API_TOKEN": ""})
+    assert refused.returncode == EXIT_CONFIG and "refusing to listen on 0.0.0.0" in refused.stderr, refused.stderr
+    # none where the service has a token: in the environment, or as the unit's credential file
+    token = {"EDGE_ALPR_API_TOKEN": "kQ3v9Xw2LmB7pRt5ZyN8cHd4"}
+    assert "warning" not in cli("check-config", "--config", str(cfg), env=token).stderr
+    (tmp_path / "api_token").write_text(token["EDGE_ALPR_API_TOKEN"])  # the unit's LoadCredential file
+    out = cli("check-config", "--config", str(cfg), env={"EDGE_ALPR_API_TOKEN": ""})
+    assert out.returncode == 0 and "warning" not in out.stderr, out.stderr
+    loopback = write(tmp_path, "api: {host: 127.0.0.1}\n")
+    assert "warning" not in cli("check-config", "--config", str(loopback), env={"EDGE_ALPR_API_TOKEN": ""}).stderr
+
+
+def test_a_short_form_of_a_key_names_the_key(tmp_path: Path) -> None:
+    out = cli("check-config", "--config", str(write(tmp_path, "models: {dir: /srv/models}\n")))
+    assert out.returncode == EXIT_CONFIG
+    assert "models: unknown key 'dir' (did you mean 'directory'?); allowed keys are" in out.stderr, out.stderr
+    out = cli("check-config", "--config", str(write(tmp_path, "api: {max: 5}\n")))  # max_upload_bytes, max_pixels...
+    assert out.returncode == EXIT_CONFIG and "unknown key 'max'; allowed keys" in out.stderr, out.stderr

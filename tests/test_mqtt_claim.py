@@ -22,8 +22,8 @@ from test_cli_server import ROOT
 from test_state_lock import holder, refused, serving, write_config
 
 from edge_alpr.api.server import free_port
-from edge_alpr.delivery.mqtt import device_id
 from edge_alpr.delivery.mqtt_config import MqttConfig
+from edge_alpr.delivery.mqtt_connect import device_id
 
 pytest_plugins = ["mosquitto"]
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import sys
 import threading
 import time
@@ -54,24 +53,13 @@ class MqttError(EdgeAlprError):
     """A publish was not confirmed by the broker (retried by the outbox worker)."""
 
 
-def device_id(cfg: MqttConfig) -> str:
-    """The configured device id, else the host name (topic-safe)."""
-    raw = cfg.device_id or socket.gethostname() or "edge-alpr"
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in raw)
-
-
-def client_id(cfg: MqttConfig) -> str:
-    """The configured client id, else ``edge-alpr-<device id>``."""
-    return cfg.client_id or f"edge-alpr-{device_id(cfg)}"
-
-
 class MqttPublisher:
     """One broker connection; thread-safe publishes; see the module docstring for topics."""
 
     def __init__(self, cfg: MqttConfig, camera_ids: tuple[str, ...] = (),
                  environ: Mapping[str, str] | None = None, lists: tuple[str, ...] = ()) -> None:
         self.cfg = cfg
-        self.device = device_id(cfg)
+        self.device = mqtt_connect.device_id(cfg)
         self.base = f"{cfg.topic_prefix}/{self.device}"
         self.status_topic = f"{self.base}/status"
         self.health_topic = f"{self.base}/health"
@@ -89,9 +77,9 @@ class MqttPublisher:
         self._sweep = mqtt_retained.Sweep(self.base, self.device, cfg.ha_prefix, self.status_topic)
         self._lock = threading.RLock()  # re-entered: _on_connect publishes under it
         self._has_password = bool(mqtt_connect.resolve_password(cfg, environ))
-        self._outage = mqtt_connect.Outage(cfg, client_id(cfg))  # why it is not connected, said once per outage
+        self._outage = mqtt_connect.Outage(cfg, mqtt_connect.client_id(cfg))  # why not connected, said once an outage
         self._sizes = mqtt_size.SizeWatch(self._outage.where, cfg.mqtt5)  # the broker's limit on a message
-        self.client = mqtt_connect.make_client(cfg, client_id(cfg), self.status_topic, OFFLINE, environ)
+        self.client = mqtt_connect.make_client(cfg, mqtt_connect.client_id(cfg), self.status_topic, OFFLINE, environ)
         self.client.on_connect = self._on_connect
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect

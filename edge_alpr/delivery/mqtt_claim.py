@@ -37,8 +37,8 @@ from types import TracebackType
 from ..api.port_owner import socket_process
 from ..errors import StateError
 from ..lock_holder import described
-from .mqtt import client_id, device_id
 from .mqtt_config import MqttConfig
+from .mqtt_connect import client_id, device_id
 
 PREFIX = "edge-alpr-mqtt/"
 LOOPBACK = {"localhost", "127.0.0.1", "::1", "ip6-localhost", "localhost6"}  # one broker, several names

@@ -13,6 +13,7 @@ carries the reason too.
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -37,6 +38,17 @@ BAD_PROTOCOL, BAD_CLIENT_ID, BAD_LOGIN, NOT_AUTHORIZED, UNAVAILABLE = 132, 133, 
 FLAP_DROPS = 3
 FLAP_WINDOW_S = 60.0
 STABLE_S = 300.0  # up this long: the flapping is over (the next drops may be warned of again)
+
+
+def device_id(cfg: MqttConfig) -> str:
+    """The configured device id, else the host name (topic-safe)."""
+    raw = cfg.device_id or socket.gethostname() or "edge-alpr"
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in raw)
+
+
+def client_id(cfg: MqttConfig) -> str:
+    """The configured client id, else ``edge-alpr-<device id>``."""
+    return cfg.client_id or f"edge-alpr-{device_id(cfg)}"
 
 
 def resolve_password(cfg: MqttConfig, environ: Mapping[str, str] | None = None) -> str | None:

@@ -6,10 +6,12 @@
 #   .whl/         keras, namex and optree wheels for that machine's Python (3.12)
 #   .gpu/reader/  made by scripts/data/pack_reader_gpu.py: the real training and held-out crops, the
 #                 fonts, background scenes and each head's starting weights
-# and writes both heads' float weights, the log and run.json to $OUT (default: out/).
+# and writes each head's float weights, the log and run.json to $OUT (default: out/); the weights and
+# run.json every minute too, so a run cut off at the call's limit still leaves one to export.
 # Then, here: python -m scripts.train.export_reader --run OUT_FOLDER --out-dir /tmp/gpu_readers
 #
 #   SECONDS_TRAIN=390 bash scripts/train/train_reader_gpu.sh [extra train_reader_gpu.py flags]
+#   SECONDS_TRAIN=390 bash scripts/train/train_reader_gpu.sh --heads ctc --context 4   # the next run
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-out}

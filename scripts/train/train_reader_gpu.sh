@@ -18,6 +18,19 @@ OUT=${OUT:-out}
 mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 export PYTHONPATH=/tmp/site KERAS_BACKEND=jax PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
+# what the trainer and Keras import, named before a traceback deep in Keras would (optree, say, is
+# there but cannot import without typing_extensions)
+python3 - <<'PY'
+import importlib.util
+import sys
+
+needed = ("jax", "keras", "namex", "optree", "typing_extensions", "h5py", "ml_dtypes", "rich", "absl",
+          "packaging", "numpy", "cv2", "PIL")
+missing = [m for m in needed if importlib.util.find_spec(m) is None]
+if missing:
+    sys.exit(f"{sys.executable} cannot import {', '.join(missing)}: add their wheels to .whl/ "
+             "(scripts/train/prep_gpu.sh downloads keras, namex and optree) and carry it")
+PY
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 python3 -m scripts.train.train_reader_gpu --pack .gpu/reader --out "$OUT" --seconds "${SECONDS_TRAIN:-390}" \
   --workers "${WORKERS:-14}" "$@" 2>&1 | tee "$OUT/train.log"

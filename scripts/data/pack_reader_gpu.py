@@ -8,6 +8,7 @@ The hold-out is ``datasets.reader_holdout``'s, as ``train_reader.py --holdout`` 
 ``select_reader.py`` scores the result on the same held-out items.
 
     python -m scripts.data.pack_reader_gpu                      # then: bash scripts/train/train_reader_gpu.sh
+    bash scripts/train/prep_gpu.sh reader --det-jitter 3         # the pack and the wheels in one step
 """
 
 from __future__ import annotations
@@ -51,6 +52,16 @@ def _save_crops(path: Path, x: np.ndarray, texts: list[str], regs: list[str], se
     np.savez(path, jpg=data, offsets=offsets, y=np.stack([rm.encode(t) for t in texts]),
              r=np.array([regions.index(v) if v in regions else -1 for v in regs], np.int32),
              sets=np.array(sets), texts=np.array(texts), w=weights.astype(np.float32))
+
+
+def _copy_writable(src: Path, dst: Path) -> None:
+    """``src`` copied to ``dst`` with every copy writable by its owner.
+
+    Why: the data folder is read-only, and a copy that keeps its modes (``shutil.copytree``) is a
+    pack the next pack cannot replace (``rmtree`` may not empty a read-only folder) except as root."""
+    shutil.copytree(src, dst, copy_function=shutil.copyfile)
+    for d in [dst, *dst.rglob("*")]:
+        d.chmod(d.stat().st_mode | 0o200)
 
 
 def _scene_crops(items: list[datasets.DetItem]) -> tuple[np.ndarray, list[str], list[str], list[str]]:
@@ -110,7 +121,7 @@ def main() -> None:
         if s < 1:
             img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
         cv2.imwrite(str(args.out / "scenes" / f"{i:04d}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, SCENE_QUALITY])
-    shutil.copytree(datasets.DATA / "fonts", args.out / "fonts")
+    _copy_writable(datasets.DATA / "fonts", args.out / "fonts")
     tfcommon.setup_tf(2)
     from scripts.train import tflite_weights
 

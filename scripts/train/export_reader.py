@@ -6,8 +6,8 @@ converted to full-integer TFLite (calibrated on the run's own real crops and fre
 plates) and get a sidecar recording the run's data, schedule and held-out float reads.
 
     python -m scripts.train.export_reader --run /tmp/gpu_run --out-dir /tmp/gpu_readers
-    # -> reader_v<N+1>.tflite (slot head) and reader_ctc_v<M+1>.tflite, each with its .json, numbered
-    #    after the newest bundled reader of each kind
+    # -> reader_v<N+1>.tflite (slot head) and/or reader_ctc_v<M+1>.tflite (the heads the run trained),
+    #    each with its .json, numbered after the newest bundled reader of each kind
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_alpr.errors import ModelError
 from scripts import REPO
 from scripts.data import reader_data as rd
 from scripts.train import reader_model as rm
@@ -33,6 +34,23 @@ def next_name(kind: str) -> str:
 
     versions = [int(p.stem.rsplit("_v", 1)[1]) for p in BUNDLED.glob(f"{kind}_v*.tflite")]
     return f"{kind}_v{max(versions, default=0) + 1}"
+
+
+def run_heads(run_dir: Path, run: dict, asked: str | None) -> list[str]:
+    """The heads to export: those asked for, else those the run trained (its ``run.json``; a run
+    from before it recorded them: the heads whose weights it left).  A head the run left no
+    weights for is an error that names the heads it did leave, not a traceback from h5py."""
+    left = [h for h in KINDS if (run_dir / f"reader_{h}.weights.h5").is_file()]
+    heads = asked.split(",") if asked else run.get("heads", left)
+    for head in heads:
+        if head not in KINDS:
+            raise ModelError(f"--heads {head!r}: expected some of {', '.join(KINDS)}")
+        if head not in left:
+            raise ModelError(f"--heads {head}: {run_dir} holds no reader_{head}.weights.h5 (the run trained "
+                             f"{', '.join(left) or 'no head'}); export those with --heads {','.join(left)}")
+    return heads
+
+
 CALIB = 300
 
 
@@ -42,9 +60,15 @@ def main() -> None:
     ap.add_argument("--pack", type=Path, default=REPO / ".gpu" / "reader",
                     help="the pack the run trained on (its real crops calibrate the int8 ranges)")
     ap.add_argument("--out-dir", type=Path, required=True)
-    ap.add_argument("--heads", default="attention,ctc")
+    ap.add_argument("--heads", help="comma-separated, of attention,ctc (default: the heads the run trained)")
     args = ap.parse_args()
+    if not (args.run / "run.json").is_file():
+        ap.error(f"--run {args.run}: no run.json there (the folder train_reader_gpu.py wrote: its $OUT)")
     run = json.loads((args.run / "run.json").read_text())
+    try:
+        heads = run_heads(args.run, run, args.heads)
+    except ModelError as e:
+        ap.error(str(e))
     tfcommon.setup_tf(2)
     train = train_reader_gpu.load_crops(args.pack / "train.npz")
     # each scene plate is packed once as labelled and det_jitter times more (pack_reader_gpu --det-jitter)
@@ -59,7 +83,7 @@ def main() -> None:
         for i in range(len(calib_x)):
             yield [calib_x[i : i + 1].astype(np.float32)]
 
-    for head in args.heads.split(","):
+    for head in heads:
         blocks = run.get("context", 0) if head == "ctc" else 0
         model = rm.build(len(run["regions"]), head, blocks)
         model.load_weights(args.run / f"reader_{head}.weights.h5")
@@ -88,6 +112,8 @@ def main() -> None:
                 "held_out_offset": run["held_out_offset"],
                 "steps": run["steps"], "batch": run["batch"], "lr": run["lr"],
                 "train_seconds": run["train_seconds"], "device": run["devices"][0],
+                # False: the run was cut short and this is its last save (held-out reads of an earlier step)
+                "run_finished": run.get("finished", True),
                 "held_out_float_exact": run["held_out_float_exact"][head],
             },
         })

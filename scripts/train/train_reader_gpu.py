@@ -79,13 +79,32 @@ class Ring:
         self.n = min(len(self.x), self.made)
 
 
+def warm_up_plates(ring: int, batch: int) -> int:
+    """Rendered plates to wait for before the first step: enough that the first batches do not
+    repeat a handful of plates, but never more than the ring holds (it would wait for ever)."""
+    return min(ring, max(4 * batch, 20 * CHUNK))
+
+
+def save(out: Path, models: dict, record: dict) -> None:
+    """Each head's float weights, then ``run.json``, each written whole or not at all: they are
+    rewritten every minute, so that a run cut off (at the accelerator call's time limit, perhaps
+    while saving) still leaves a run ``export_reader.py`` can export."""
+    for head, m in models.items():
+        part = out / f"reader_{head}.part.weights.h5"  # Keras wants the .weights.h5 ending
+        m.save_weights(part)
+        os.replace(part, out / f"reader_{head}.weights.h5")
+    tmp = out / "run.json.part"
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, out / "run.json")
+
+
 def held_out_exact(models: dict, held: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     """Float exact read (``matches``) of the held-out crops per set, for the log."""
     out = {}
     for head, m in models.items():
         pred = np.asarray(m.predict(held["x"], verbose=0, batch_size=512)[0])
         ok = np.array([rm.matches(rm.decode(p, head), t) for p, t in zip(pred, held["texts"])])
-        out[head] = {s: round(float(ok[held["sets"] == s].mean()), 3) for s in sorted(set(held["sets"]))}
+        out[head] = {str(s): round(float(ok[held["sets"] == s].mean()), 3) for s in sorted(set(held["sets"]))}
     return out
 
 
@@ -105,7 +124,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
-    ap.add_argument("--ring", type=int, default=200_000, help="rendered plates kept")
+    ap.add_argument("--ring", type=int, default=200_000,
+                    help="rendered plates kept (training starts once min(RING, 20 render chunks) are in)")
     ap.add_argument("--heads", default="attention,ctc")
     ap.add_argument("--init-dir", type=Path,
                     help="continue from an earlier run's folder (its reader_<head>.weights.h5 and run.json) "
@@ -117,6 +137,9 @@ def main() -> None:
     args = ap.parse_args()
     if not 0 <= args.row_share <= 0.5:
         ap.error(f"--row-share {args.row_share}: expected a share from 0 to 0.5 (rows beside whole plates)")
+    for name in ("ring", "batch", "workers"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name} {getattr(args, name)}: expected at least 1")
     os.environ.setdefault("KERAS_BACKEND", "jax")  # before Keras is first imported
     import jax
     import keras
@@ -173,12 +196,30 @@ def main() -> None:
     rng = np.random.default_rng(0)
     key = jax.random.PRNGKey(0)
     n_synth = int(round(args.batch * args.synth_share))
-    while ring.n < max(4 * args.batch, 20 * CHUNK):
+    while ring.n < warm_up_plates(args.ring, args.batch):
         drain(block=True)
-    print(f"start: initial held-out float exact {held_out_exact(models, held)}; {ring.made} plates rendered "
+    held_now = held_out_exact(models, held)
+    print(f"start: initial held-out float exact {held_now}; {ring.made} plates rendered "
           f"({time.time() - t0:.0f}s)", flush=True)
     t_start, last_save, last_eval, step, drawn, losses = time.time(), time.time(), time.time(), 0, 0, {}
     log: list[dict] = []
+    earlier = json.loads((args.init_dir / "run.json").read_text()) if args.init_dir else None
+
+    def record(held_out: dict[str, dict[str, float]], done: bool) -> dict:
+        """What ``run.json`` says of the run so far (``done``: the budget was spent and the held-out
+        reads are of the final weights, not of the last save's)."""
+        return {**meta, "continued_from": earlier and {k: earlier.get(k) for k in (
+                    "steps", "batch", "lr", "train_seconds", "synthetic_plates", "continued_from")},
+                "heads": list(models), "finished": done,
+                "steps": step, "batch": args.batch, "synth_share": args.synth_share, "row_share": args.row_share,
+                "lr": args.lr, "weight_decay": args.weight_decay, "context": args.context,
+                "train_seconds": round(time.time() - t_start),
+                # synthetic_plates: rendered crops, the row crops (--row-share) among them
+                "synthetic_plates": ring.made, "synthetic_draws": drawn,
+                "real_draws": step * (args.batch - n_synth),
+                "unknown_regions": sorted(unknown_regions), "held_out_float_exact": held_out, "log": log,
+                "devices": [str(d) for d in jax.devices()]}
+
     while (elapsed := time.time() - t_start) < args.seconds:
         drain()
         if drawn > args.reuse * ring.made:  # the renderers are behind: wait for the next chunk
@@ -202,31 +243,18 @@ def main() -> None:
         drawn += n_synth
         now = time.time()
         if now - last_save > 60 or now - last_eval > args.eval_every:
-            rate = {"steps": step, "s": round(elapsed), "steps_per_s": round(step / max(elapsed, 1e-9), 1),
+            rate = {"steps": step, "s": round(now - t_start), "steps_per_s": round(step / (now - t_start), 1),
                     "rendered": ring.made, "lr": float(lr), "loss": {h: round(v, 4) for h, v in losses.items()}}
             if now - last_eval > args.eval_every:
-                rate["held_out"] = held_out_exact(models, held)
+                rate["held_out"] = held_now = held_out_exact(models, held)
                 last_eval = now
             print(json.dumps(rate), flush=True)
             log.append(rate)
-            for head, m in models.items():
-                m.save_weights(args.out / f"reader_{head}.weights.h5")
+            save(args.out, models, record(held_now, False))
             last_save = now
     pool.terminate()
     final = held_out_exact(models, held)
-    for head, m in models.items():
-        m.save_weights(args.out / f"reader_{head}.weights.h5")
-    earlier = json.loads((args.init_dir / "run.json").read_text()) if args.init_dir else None
-    record = {**meta, "continued_from": earlier and {k: earlier[k] for k in ("steps", "batch", "lr", "train_seconds",
-                                                                             "synthetic_plates", "continued_from")},
-              "steps": step, "batch": args.batch, "synth_share": args.synth_share, "row_share": args.row_share,
-              "lr": args.lr, "weight_decay": args.weight_decay, "context": args.context,
-              "train_seconds": round(time.time() - t_start),
-              # synthetic_plates: rendered crops, the row crops (--row-share) among them
-              "synthetic_plates": ring.made, "synthetic_draws": drawn, "real_draws": step * (args.batch - n_synth),
-              "unknown_regions": sorted(unknown_regions), "held_out_float_exact": final, "log": log,
-              "devices": [str(d) for d in jax.devices()]}
-    (args.out / "run.json").write_text(json.dumps(record, indent=1))
+    save(args.out, models, record(final, True))
     print(f"done: {step} steps, {ring.made} plates rendered, held-out float exact {final} "
           f"({time.time() - t0:.0f}s)", flush=True)
 

@@ -1,6 +1,6 @@
 """A USB camera named by a path that does not move (``device_path``), and what a V4L2 camera
 that does not open says.  No camera can be plugged in here: the by-id folder is a folder of
-symlinks as udev makes them (``usb-<maker>_<model>_<serial>-video-index<N>`` -> ``../../videoN``),
+symlinks as udev names them (``usb-<maker>_<model>_<serial>-video-index<N>`` -> the ``videoN`` node),
 and the device opened is a path real OpenCV (its V4L2 backend) fails on."""
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ def _by_id(tmp_path: Path) -> Path:
     by_id.mkdir(parents=True)
     for n in (2, 3):
         (dev / f"video{n}").write_bytes(b"")
-    (by_id / LOGITECH).symlink_to("../../video2")
-    (by_id / LOGITECH.replace("index0", "index1")).symlink_to("../../video3")
+    (by_id / LOGITECH).symlink_to(dev / "video2")  # udev's links are relative; the kernel resolves both alike
+    (by_id / LOGITECH.replace("index0", "index1")).symlink_to(dev / "video3")
     return by_id
 
 

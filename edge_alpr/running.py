@@ -178,7 +178,6 @@ class Service:
         if self.history is not None:
             self.history.close()
 
-
     def _count_waiting(self) -> None:
         """What waits in the outbox once nothing puts or delivers any more (``stopped_line``)."""
         try:

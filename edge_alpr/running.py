@@ -6,7 +6,9 @@ commits a camera event to every sink's queue in one outbox transaction (every si
 after a crash none does), then keeps it in the history.  ``Service.close`` stops everything on
 one deadline inside systemd's 2 s budget: cameras first (their followed plates go into the
 outbox; one still recognising at ``CAMERA_STOP_S`` is flushed from the shutdown instead), then
-the delivery workers, MQTT (``offline``), the API, and the outbox last.
+the delivery workers, MQTT (``offline``), the API, and the outbox last; what then waits in the
+outbox, per sink, is the last line of the log (``Service.stopped_line``), so that whoever stops
+the service knows that nothing was lost and what the next start still has to send.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from typing import Any
 
 from . import imaging
 from .config import Config
+from .credentials import hide_credentials
 from .delivery.mqtt import MQTT_SINK, MqttPublisher
 from .delivery.outbox import Outbox
-from .delivery.webhooks import Webhooks
+from .delivery.webhooks import Webhooks, metric_labels
 from .delivery.worker import DeliveryWorker
 from .errors import InputError, StateError
 from .history.store import History, from_event
@@ -61,6 +64,8 @@ class Service:
     supervisor: Supervisor = field(default_factory=Supervisor)
     _quota_warned: bool = False
     save_state: bool = False  # state files gone while running: copy them back on close
+    started: float = field(default_factory=time.monotonic)
+    waiting: dict[str, int] | str | None = None  # per sink, what waits in the outbox as it closes; or why unknown
 
     def deliver(self, event: PlateEvent) -> None:
         """Commit one event to every sink's queue (durable when this returns), then keep it in
@@ -163,14 +168,40 @@ class Service:
                 except (OSError, sqlite3.Error) as e:  # the folder cannot be made again: said, and the stop goes on
                     log.error("could not copy %s back from the open file (%s); its contents are lost when "
                               "this process ends", part.path, e)
-        if self.api is not None:
-            self.api.close(left())  # stops the server and webhooks, closes usage and outbox
+        if self.api is not None:  # stops the server and webhooks, closes usage and outbox
+            self.api.close(left(), last_look=self._count_waiting)
         else:
             self.webhooks.join(left())
+            self._count_waiting()
             self.usage.close()
             self.outbox.close()
         if self.history is not None:
             self.history.close()
+
+    def _count_waiting(self) -> None:
+        """What waits in the outbox once nothing puts or delivers any more (``stopped_line``)."""
+        try:
+            self.waiting = {sink: n for sink, n in self.outbox.stats()["pending"].items() if n}
+        except sqlite3.Error as e:
+            self.waiting = f"the outbox could not be read: {e}"
+
+    def stopped_line(self) -> str:
+        """The log's last line after a stop: how long it ran, and what waits in the outbox for
+        which sink (named as on ``/metrics``), sent at the next start."""
+        ran = f"edge-alpr stopped after {time.monotonic() - self.started:.0f} s"
+        if not isinstance(self.waiting, dict):
+            return f"{ran}; {self.waiting or 'the outbox was not read'}"
+        if not self.waiting:
+            return f"{ran}; nothing waits in the outbox"
+        names = {MQTT_SINK: MQTT_SINK} if self.mqtt is not None else {}
+        names.update(metric_labels(self.cfg.webhooks.targets))
+        order = [*(sink for sink in names if sink in self.waiting), *sorted(set(self.waiting) - set(names))]
+        shown = [f"{names.get(sink) or hide_credentials(sink) + ', no longer configured'} ({self.waiting[sink]})"
+                 for sink in order]
+        unsent = "" if set(self.waiting) <= set(names) else \
+            " (a sink no longer configured: once it is configured again)"
+        return f"{ran}; {sum(self.waiting.values())} event(s) wait in the outbox for: {', '.join(shown)}; " \
+               f"they are sent at the next start{unsent}"
 
 
 def event_filename(event: PlateEvent) -> str:

@@ -226,4 +226,5 @@ def main(cfg: Config) -> int:
     finally:
         sd_notify("STOPPING=1")
         svc.close()
+        log.info("%s", svc.stopped_line())
     return 0

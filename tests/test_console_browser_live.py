@@ -9,6 +9,8 @@ what an operator sees when the device goes away and comes back, and when a camer
   (Asia/Kolkata, set for the test); the page asks for no live view of it (no 404 every
   refresh) and fetches the other camera's view once, not again while its frame is unchanged;
   on a phone's width the controls are big enough for a finger.
+* A webhook target where nothing listens beside one that answers 413: the first's row says since
+  when it has been failing, in the browser's zone, the other's how many events it set aside.
 
 Marked ``browser``: skipped, saying why, where Chromium or ``websocket-client`` is missing.
 """
@@ -130,3 +132,32 @@ def test_a_camera_without_frames_says_since_when_and_costs_no_view_request(
         assert browser.evaluate("document.documentElement.scrollWidth") <= 390
     finally:
         svc.close()
+
+
+def test_a_failing_sink_says_since_when_in_the_browser_s_zone(
+        api_factory: Any, receiver: Any, browser: Chromium) -> None:
+    receiver.status = 413  # each event set aside for it
+    dead = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
+    api = api_factory({"webhooks": {"targets": [receiver.url, dead], "backoff_initial_s": 5}})
+    hooks = api.runtime.webhooks
+    hooks.publish({"id": "e1", "results": []})
+    assert wait_for(lambda: hooks.status()[0]["aside"] == 1 and hooks.status()[1]["consecutive_failures"] == 1)
+    browser.call("Emulation.setTimezoneOverride", timezoneId="Asia/Kolkata")
+    browser.open(f"{api.url}/")
+    rows = "document.querySelectorAll('#health tbody tr')"
+    assert browser.evaluate(f"{rows}[0].querySelector('.aside').textContent") == "1 set aside"
+    assert browser.evaluate(f"{rows}[0].querySelector('.since')") is None
+    time_ = f"{rows}[1].querySelector('.since time')"
+    assert browser.evaluate(f"{time_}.dataset.local") == "1"
+    utc = browser.evaluate(f"{time_}.title")
+    assert utc.endswith("Z UTC"), utc
+    # the time shown is the UTC one in Kolkata's zone (UTC+5:30), as the browser formats it
+    expected = browser.evaluate(f"new Date({time_}.dateTime).toLocaleString(undefined, "
+                                "{dateStyle: 'short', timeStyle: 'medium', timeZone: 'Asia/Kolkata'})")
+    assert browser.evaluate(f"{time_}.textContent") == expected
+    text = browser.evaluate(f"{rows}[1].querySelector('.since').textContent")
+    assert text.startswith("failing since ") and text.endswith(" s)"), text
+    # it stays so across the page's refreshes (the part is rendered again by the server)
+    before = browser.evaluate("document.body.dataset.refreshed || '0'")
+    assert wait_for(lambda: browser.evaluate("document.body.dataset.refreshed || '0'") != before, 15)
+    assert browser.evaluate(f"{time_}.dataset.local") == "1"

@@ -187,3 +187,32 @@ def test_the_page_says_what_works_without_javascript(api: RunningApi) -> None:
     assert "form[data-action], button[data-action], .scripted { display: none; }" in sheet.text
     assert requests.get(f"{api.url}/console/static/other.css", timeout=10).status_code == 404
 
+
+
+def test_a_failing_sink_says_since_when_and_one_with_events_set_aside_how_many(
+        api_factory: Any, receiver: Any) -> None:
+    """Real webhooks: a receiver that answers 413 to everything (each event set aside) and a
+    target where nothing listens (failing); the delivery table says both."""
+    receiver.status = 413
+    dead = f"http://127.0.0.1:{free_port()}/hook"
+    started = datetime.now(timezone.utc)
+    api = api_factory({"webhooks": {"targets": [receiver.url, dead], "backoff_initial_s": 5}})
+    hooks = api.runtime.webhooks
+    for n in range(2):
+        hooks.publish({"id": f"e{n}", "results": []})
+    assert wait_for(lambda: hooks.status()[0]["aside"] == 2 and hooks.status()[1]["consecutive_failures"] == 1)
+    time.sleep(1.2)  # so the line says how long, not only since when
+    html = requests.get(f"{api.url}/", timeout=10).text
+    health = html[html.index('<div id="health">'):]
+    rows = re.findall(r"<tr class=.*?</tr>", health, re.S)
+    assert len(rows) == 2, rows
+    aside_row, dead_row = rows
+    queued = re.search(r'<td class="num" data-label="Queued">(.*?)</td>', aside_row, re.S)
+    assert queued is not None and re.sub(r"<[^>]+>|\s+", " ", queued.group(1)).split() == ["2", "2", "set", "aside"]
+    assert "failing since" not in aside_row  # set aside is no failure: its later events go on
+    since = re.search(r'failing since <time datetime="([^"]+)">[^<]+</time> \((\d+) s\)', dead_row)
+    assert since is not None, dead_row
+    began = datetime.fromisoformat(since.group(1).replace("Z", "+00:00"))
+    assert started - timedelta(seconds=1) <= began <= started + timedelta(seconds=30)
+    assert int(since.group(2)) >= 1
+    assert "set aside" not in dead_row

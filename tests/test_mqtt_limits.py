@@ -1,7 +1,8 @@
 """An event larger than the broker's size limit: real mosquitto with ``max_packet_size`` (it closes
 the connection when the event arrives; an MQTT 5 client is told the limit in the CONNACK) or
 ``message_size_limit`` (to an MQTT 5 client it answers "packet too large", which paho takes for a
-protocol error and drops the connection).
+protocol error and drops the connection; an MQTT 3.1.1 client's event it acknowledges and
+discards, which only ``mqtt.max_message_bytes`` set to the limit turns into a set-aside).
 
 Before, the client sent the event again at each reconnection and it headed the queue forever:
 no later event arrived.  Now it is set aside (kept in the outbox, said once with its id, size,
@@ -18,6 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mosquitto import Broker, Subscriber
@@ -33,10 +35,11 @@ BIG = {"id": "big-1", "camera_id": "gate", "plate": "x" * 1000}  # ~1 KB: over t
 
 
 @contextmanager
-def delivering(box: Outbox, port: int, mqtt5: bool) -> Iterator[MqttPublisher]:
-    """A publisher and the MQTT sink's worker on ``box``, as ``edge-alpr run`` has them."""
+def delivering(box: Outbox, port: int, mqtt5: bool, **more: Any) -> Iterator[MqttPublisher]:
+    """A publisher and the MQTT sink's worker on ``box``, as ``edge-alpr run`` has them (``more``:
+    more of the config's ``mqtt`` keys)."""
     cfg = MqttConfig.from_dict({"host": "127.0.0.1", "port": port, "device_id": "dev1", "retry_max_s": 1,
-                                **({"mqtt5": True} if mqtt5 else {})}, "t")  # MQTT 3.1.1 by default
+                                **({"mqtt5": True} if mqtt5 else {}), **more}, "t")  # MQTT 3.1.1 by default
     pub = MqttPublisher(cfg, environ={})
     stop = threading.Event()
     worker = DeliveryWorker(box, MQTT_SINK, pub.send, stop, backoff_initial_s=0.2, backoff_max_s=0.5)
@@ -106,6 +109,41 @@ def test_an_event_over_the_broker_s_limit_is_set_aside_and_sent_once_the_limit_i
                 time.sleep(0.05)
         assert [m for m in got if m["id"] == "big-1"][0] == BIG
         assert box.stats()["pending"][MQTT_SINK] == 0
+    finally:
+        sub.close()
+        box.close()
+        broker.stop()
+
+
+def test_message_size_limit_on_mqtt_3_1_1_is_lost_unless_max_message_bytes_says_it(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The broker acknowledges the oversized event and discards it: without the key it is counted
+    delivered and never arrives (lost); with ``max_message_bytes`` it is set aside before it is sent."""
+    broker = Broker(tmp_path / "mosquitto")
+    broker.conf.write_text(broker.conf.read_text() + "message_size_limit 400\n")
+    broker.start()
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    sub = Subscriber(broker.port)
+    box = Outbox(tmp_path / "outbox.sqlite")
+    try:
+        for limit, big in ((0, "lost-1"), (400, "big-1")):
+            box.put(MQTT_SINK, {**BIG, "id": big})
+            box.put(MQTT_SINK, {"id": f"after-{big}", "camera_id": "gate", "plate": "ab12cde"})
+            with delivering(box, broker.port, False, max_message_bytes=limit):
+                got = sub.wait_for_ids("/plate", {f"after-{big}"}, 30)
+                assert f"after-{big}" in {m["id"] for m in got}
+            assert big not in {m["id"] for m in sub.on("/plate")}
+            if limit == 0:  # acknowledged, gone: nothing to set aside, nothing said
+                assert box.stats()["pending"][MQTT_SINK] == 0 and _aside(box) == 0, box.stats()
+                assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+        stats = box.stats()
+        assert stats["pending"][MQTT_SINK] == 1 and _aside(box) == 1, stats  # kept, on disk
+        warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 1, warnings
+        said = warnings[0]
+        body = len(json.dumps({**BIG, "id": "big-1"}))
+        assert "big-1" in said and f"{body} bytes" in said and "400 bytes" in said, (said, body)
+        assert "mqtt.max_message_bytes" in said and "message_size_limit" in said and "set aside" in said, said
     finally:
         sub.close()
         box.close()

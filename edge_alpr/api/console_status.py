@@ -130,7 +130,8 @@ def _iso(epoch: float) -> str:
 
 def sinks(ctx: ApiContext) -> list[dict[str, Any]]:
     """Per sink (MQTT, each webhook): state, queued (``aside``: of them, set aside as too large
-    for the receiver), delivered, dropped and the last error, in a
+    for the receiver), delivered, dropped, since when it has failed (``since``: ISO 8601 UTC, ""
+    while it delivers; ``failing_for``: how long, in words) and the last error, in a
     few words (``last_error``: ``connection refused by 127.0.0.1:9``) and exactly (``detail``,
     the type and message of the exception, for the cell's hover text)."""
     stats = ctx.webhooks.outbox.stats() if ctx.webhooks is not None else \
@@ -145,14 +146,26 @@ def sinks(ctx: ApiContext) -> list[dict[str, Any]]:
                         "delivered": stats["delivered"].get(w.sink, 0),
                         "dropped": stats["dropped"].get(w.sink, 0),
                         "failures": s.consecutive_failures, "last_error": s.last_reason or s.last_error,
-                        "detail": s.last_error})
-    for hook in ctx.webhooks.status() if ctx.webhooks is not None else []:
+                        "detail": s.last_error, **_since(s.failing_since)})
+    webhooks = ctx.webhooks
+    hooks = [] if webhooks is None else [(hook, webhooks.workers[target.url].state.failing_since)
+                                         for target, hook in zip(webhooks.cfg.targets, webhooks.status())]
+    for hook, since in hooks:
         out.append({"sink": f"webhook {hook['target']}", "state": hook["state"],
-                    "pending": hook["pending"], "delivered": hook["delivered"],
+                    "pending": hook["pending"], "aside": hook["aside"], "delivered": hook["delivered"],
                     "dropped": hook["dropped"], "failures": hook["consecutive_failures"],
                     "last_error": hook["last_reason"] or hook["last_error"],
-                    "detail": hook["last_error"]})
+                    "detail": hook["last_error"], **_since(since)})
     return out
+
+
+def _since(failing_since: float | None) -> dict[str, str]:
+    """A delivery worker's ``failing_since`` (monotonic) as the wall-clock time it began (ISO
+    8601 UTC, which the page shows in the browser's zone, as a camera's) and how long ago."""
+    if failing_since is None:
+        return {"since": "", "failing_for": ""}
+    down_s = max(0.0, time.monotonic() - failing_since)
+    return {"since": _iso(time.time() - down_s), "failing_for": duration(down_s)}
 
 
 def _state(disabled: bool, failing: Any, worker: str) -> str:

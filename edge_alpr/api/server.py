@@ -20,6 +20,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import IO, Any
@@ -115,12 +116,14 @@ class ApiRuntime:
     history: History | None = None  # closed here when ``build`` opened it (``edge-alpr serve``)
     _closed: bool = False
 
-    def close(self, timeout: float | None = None) -> None:
+    def close(self, timeout: float | None = None, last_look: Callable[[], None] | None = None) -> None:
         """Stop serving and delivering within ``timeout`` s in all (``shutdown_timeout_s``
         unless the caller's own budget has less left).
 
         One deadline for everything: a webhook target that hangs keeps its (daemon) worker
         busy until its own timeout, so each worker gets what is left, not a fresh wait.
+        ``last_look``: called once nothing serves or delivers any more, before the outbox closes
+        (``edge-alpr run`` counts what waits in it for its last line).
         """
         if self._closed:
             return
@@ -129,6 +132,8 @@ class ApiRuntime:
         self.stop.set()
         self.server.stop(max(0.0, end - time.monotonic()))
         busy = self.webhooks.join(max(0.0, end - time.monotonic()))
+        if last_look is not None:
+            last_look()
         self.usage.close()
         if self.history is not None:
             self.history.close()

@@ -78,7 +78,7 @@ class MqttPublisher:
         self._lock = threading.RLock()  # re-entered: _on_connect publishes under it
         self._has_password = bool(mqtt_connect.resolve_password(cfg, environ))
         self._outage = mqtt_connect.Outage(cfg, mqtt_connect.client_id(cfg))  # why not connected, said once an outage
-        self._sizes = mqtt_size.SizeWatch(self._outage.where, cfg.mqtt5)  # the broker's limit on a message
+        self._sizes = mqtt_size.SizeWatch(self._outage.where, cfg.mqtt5, cfg.max_message_bytes)  # the broker's limits
         self.client = mqtt_connect.make_client(cfg, mqtt_connect.client_id(cfg), self.status_topic, OFFLINE, environ)
         self.client.on_connect = self._on_connect
         self.client.on_connect_fail = self._on_connect_fail
@@ -247,7 +247,7 @@ class MqttPublisher:
         size = max(mqtt_size.packet_size(topic, body.encode(), self.cfg.qos, self.cfg.mqtt5) for topic in topics)
         event_id = str(item.payload.get("id", item.id))  # as the receivers and the log know it
         self._sizes.refused(self.client, item.id, event_id, size)  # by the drops of an earlier try
-        self._sizes.check(event_id, size)
+        self._sizes.check(event_id, size, len(body.encode()))
         sent = [self._publish(topic, body) for topic in topics]
         for info in sent:
             if info.rc != mqtt.MQTT_ERR_SUCCESS:

@@ -46,6 +46,10 @@ class MqttConfig(Section):
     # before it is sent); false: MQTT 3.1.1 (such an event is set aside after it dropped the
     # connection 3 times)
     mqtt5: bool = False
+    # the largest event payload the broker takes, in bytes (mosquitto: message_size_limit); a larger
+    # event is set aside, not sent, since an MQTT 3.1.1 broker acknowledges it and discards it
+    # unseen; 0 = unknown (nothing checked before sending)
+    max_message_bytes: int = setting(0, min=0)
     keepalive: int = setting(30, min=5)  # seconds between keep-alive pings
     # true: publish Home Assistant discovery (plate, connectivity and fps per camera, list triggers);
     # false: remove the ones this device published before

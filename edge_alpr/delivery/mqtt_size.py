@@ -11,7 +11,9 @@ every later event waiting behind it.  Measured with mosquitto 2.0 (``tests/test_
 * ``message_size_limit`` (the payload): to an MQTT 5 client the broker answers "Packet too large"
   in the PUBACK, which paho takes for a protocol error and closes the connection: the same loop.
   To an MQTT 3.1.1 client it acknowledges the message and discards it (its log says so at debug
-  level): nothing this device can see; use ``max_packet_size`` on such a broker.
+  level): nothing this device can see; use ``max_packet_size`` on such a broker, or tell this
+  device the limit (``mqtt.max_message_bytes``): an event over it is refused here, before it is
+  sent (``SizeWatch.check``).
 
 Where the limit is not said, a connection that the broker closes ``DROPS`` times in a row, each
 time within ``SOON_S`` of the event being sent (or sent again on reconnecting), and before its
@@ -53,8 +55,9 @@ class SizeWatch:
     connections closed just after it went.  The MQTT sink sends one event at a time (one delivery
     worker), so one is watched; thread-safe (paho's network thread reports the connections)."""
 
-    def __init__(self, where: str, mqtt5: bool) -> None:
-        self.where, self.mqtt5 = where, mqtt5
+    def __init__(self, where: str, mqtt5: bool, max_message: int = 0) -> None:
+        """``max_message``: the largest payload the broker takes, as the config says (0: unknown)."""
+        self.where, self.mqtt5, self.max_message = where, mqtt5, max_message
         self.limit: int | None = None  # the connection's Maximum-Packet-Size; None: not said
         self._lock = threading.Lock()
         self._event: str | None = None  # the event in flight (its outbox row's id)
@@ -80,9 +83,16 @@ class SizeWatch:
             self._drops = self._drops + 1 if soon else 0  # in a row: a later drop is something else
             return soon
 
-    def check(self, event_id: str, size: int) -> None:
-        """Raise ``EventTooLarge`` where the broker said that it takes no packet this large
-        (``event_id``: the event's own, as its receivers and the log know it)."""
+    def check(self, event_id: str, size: int, payload: int) -> None:
+        """Raise ``EventTooLarge`` where the broker said that it takes no packet of ``size`` bytes,
+        or the config that it takes no ``payload`` this large (``event_id``: the event's own, as
+        its receivers and the log know it)."""
+        if self.max_message and payload > self.max_message:
+            raise EventTooLarge(
+                f"event {event_id} has a payload of {payload} bytes, over the {self.max_message} bytes that broker "
+                f"{self.where} takes by mqtt.max_message_bytes (an MQTT 3.1.1 broker acknowledges a larger message "
+                f"and discards it unseen); {FIX}, and set mqtt.max_message_bytes to the new limit",
+                payload, self.max_message)
         limit = self.limit
         if limit is not None and size > limit:
             raise EventTooLarge(f"event {event_id} is an MQTT packet of {size} bytes, over the {limit} bytes that "

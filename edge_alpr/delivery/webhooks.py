@@ -19,6 +19,14 @@ A request is bounded in time and memory and never follows a redirect (``http_pos
 429 or 503's ``Retry-After`` lengthens the wait before the retry (``worker.py``).  New
 events are still queued for a disabled target, within the outbox bounds (``max_rows``,
 ``max_age_s``: the oldest are dropped first and counted), and a restart delivers them.
+
+A 413 (Payload Too Large: an ``image: true`` event over nginx's default ``client_max_body_size``
+of 1 MB) can never be delivered as it is and would hold every later event of that target
+behind it: it raises ``EventTooLarge``, so the worker sets the event aside (kept in the outbox,
+tried again at each start) with one warning naming the event, its size, the URL and the fix,
+and the next event goes.  Any other status (400, 404, 410, 422: a receiver misconfigured, or
+not deployed yet) is retried with backoff like a 5xx, since fixing the receiver delivers
+everything queued, and ``max_failures`` in a row disable the target until a restart.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.error
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -33,6 +42,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..credentials import hide_credentials
+from ..errors import EventTooLarge
 from . import http_post
 from .outbox import Outbox, OutboxItem
 from .webhooks_config import WebhooksConfig, WebhookTarget
@@ -87,6 +97,18 @@ def event_id(item: OutboxItem) -> str:
     return own if isinstance(own, str) and own and own.isascii() and own.isprintable() else item.id
 
 
+def too_large(target: WebhookTarget, position: int, item: OutboxItem, size: int) -> EventTooLarge:
+    """The error of a target that answered 413 to ``item``'s POST of ``size`` bytes: what the
+    warning says (the event, its size, the URL without credentials) and the fix."""
+    image = f", {len(item.blob)} of them its image" if item.blob is not None else ""
+    without = (f", or send without the image (webhooks.targets[{position - 1}].image: false)"
+               if item.blob is not None else "")
+    return EventTooLarge(
+        f"event {event_id(item)} ({size} bytes as a POST{image}) is refused by webhook "
+        f"{hide_credentials(target.url)} with HTTP 413 Payload Too Large: raise the receiver's body limit "
+        f"(nginx: client_max_body_size, 1 MB by default){without}", size)
+
+
 def _multipart(payload_json: bytes, image: bytes, filename: str) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
     safe_name = filename.replace('"', "").replace("\r", "").replace("\n", "") or "upload.jpg"
@@ -113,7 +135,7 @@ class Webhooks:
         self.stop = stop
         self.workers: dict[str, DeliveryWorker] = {}
         for position, target in enumerate(cfg.targets, 1):
-            send = self._sender(target)
+            send = self._sender(target, position)
             self.workers[target.url] = DeliveryWorker(
                 outbox, sink_name(target), wrap(sink_name(target), send) if wrap else send, stop,
                 backoff_initial_s=cfg.backoff_initial_s, backoff_max_s=cfg.backoff_max_s,
@@ -166,6 +188,7 @@ class Webhooks:
                 "state": "disabled" if state.disabled else
                          ("failing" if state.consecutive_failures else "ok"),
                 "pending": stats["pending"].get(sink, 0),
+                "aside": stats["aside"].get(sink, 0),
                 "delivered": stats["delivered"].get(sink, 0),
                 "dropped": stats["dropped"].get(sink, 0),
                 "consecutive_failures": state.consecutive_failures,
@@ -174,7 +197,7 @@ class Webhooks:
             })
         return out
 
-    def _sender(self, target: WebhookTarget) -> Any:
+    def _sender(self, target: WebhookTarget, position: int) -> Any:
         timeout = self.cfg.timeout_s
 
         def send(item: OutboxItem) -> None:
@@ -184,9 +207,15 @@ class Webhooks:
                 body, content_type = _multipart(payload_json, item.blob, filename)
             else:
                 body, content_type = payload_json, "application/json"
-            # Any status but 2xx (a 3xx too: never followed) raises, which the worker retries.
-            http_post.post(target.url, body, {
-                "Content-Type": content_type, "User-Agent": "edge-alpr",
-                "X-Edge-Alpr-Event-Id": event_id(item)}, timeout)
+            # Any status but 2xx (a 3xx too: never followed) raises, which the worker retries;
+            # a 413 is set aside instead (the module docstring).
+            try:
+                http_post.post(target.url, body, {
+                    "Content-Type": content_type, "User-Agent": "edge-alpr",
+                    "X-Edge-Alpr-Event-Id": event_id(item)}, timeout)
+            except urllib.error.HTTPError as e:
+                if e.code == 413:
+                    raise too_large(target, position, item, len(body)) from e
+                raise
 
         return send

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -51,6 +52,9 @@ class WorkerState:
     outbox_errors: int = 0  # reads and acks of the outbox that failed (sqlite3.Error)
     outbox_failing: bool = False
     aside: int = 0  # events set aside by this worker as too large for the receiver
+    # when the failures in a row began (time.monotonic(), so a clock step cannot move it; the
+    # console shows it as wall-clock time); None while the sink delivers
+    failing_since: float | None = None
 
 
 class DeliveryWorker(Worker):
@@ -163,6 +167,7 @@ class DeliveryWorker(Worker):
                              self.state.consecutive_failures)
                 self.state.consecutive_failures = 0
                 self.state.outbox_failing = False
+                self.state.failing_since = None
                 self.state.last_error = self.state.last_reason = None
                 backoff = self.backoff_initial_s
 
@@ -182,6 +187,7 @@ class DeliveryWorker(Worker):
         message = failures.detail(error)  # may quote the URL
         self._before_lock = None  # this error, not the one before a lock, is the last
         self.state.outbox_errors += 1
+        self._failing()
         self.state.last_error = message
         self.state.last_reason = hide_credentials(f"cannot {what} the outbox: {error}")
         if not self.state.outbox_failing:
@@ -201,11 +207,17 @@ class DeliveryWorker(Worker):
                     "of edge-alpr, so restart it once that is done) and the events after it go on",
                     self.shown, hide_credentials(str(error)), self.outbox.path)
 
+    def _failing(self) -> None:
+        """A failure: the first of a run starts the time the console says it has failed since."""
+        if self.state.failing_since is None:
+            self.state.failing_since = time.monotonic()
+
     def _failed(self, item: OutboxItem, error: Exception) -> None:
         message = failures.detail(error)  # may quote the URL
         reason = failures.sentence(error, self.host, self.port, self.send_timeout_s)
         self.outbox.fail(self.sink, item.id, message)
         self.state.consecutive_failures += 1
+        self._failing()
         self.state.last_error, self.state.last_reason = message, reason
         if reason not in message:  # the log says both: what happened, and the exact error
             message = f"{reason} ({message})"

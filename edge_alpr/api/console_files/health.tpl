@@ -6,8 +6,16 @@
 <tbody>
 % for s in sinks:
 <tr class="{{"ok" if s["state"] == "ok" else "bad"}}">
-  <td data-label="Sink">{{s["sink"]}}</td><td data-label="State">{{s["state"]}}{{f" ({s['failures']} failures)" if s["failures"] else ""}}</td>
-  <td class="num" data-label="Queued">{{s["pending"]}}</td><td class="num" data-label="Delivered">{{s["delivered"]}}</td>
+  <td data-label="Sink">{{s["sink"]}}</td><td data-label="State">{{s["state"]}}{{f" ({s['failures']} failures)" if s["failures"] else ""}}
+  % if s.get("since") and s["state"] in ("failing", "disabled"):
+    <span class="detail since">failing since <time datetime="{{s["since"]}}">{{s["since"].replace("T", " ")}}</time> ({{s["failing_for"]}})</span>
+  % end
+  </td>
+  <td class="num" data-label="Queued">{{s["pending"]}}
+  % if s.get("aside"):
+    <span class="detail aside" title="too large for the receiver: kept, and tried again at the next start (the log's warning says the fix)">{{s["aside"]}} set aside</span>
+  % end
+  </td><td class="num" data-label="Delivered">{{s["delivered"]}}</td>
   <td class="num" data-label="Dropped">{{s["dropped"]}}</td><td data-label="Last error" title="{{s.get("detail") or ""}}">{{s["last_error"] or ""}}</td>
 </tr>
 % end

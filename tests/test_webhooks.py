@@ -126,3 +126,24 @@ def test_one_dead_target_does_not_block_another(api_factory: Any, receiver: Any,
     # the receiver has the 3rd request a moment before the worker records it as delivered
     assert wait_for(lambda: hooks()[receiver.url]["delivered"] == 3), hooks()
     assert hooks()[dead]["pending"] == 3
+
+
+def test_a_user_and_password_in_the_url_are_sent_as_basic_auth(tmp_path: Path, receiver: Any) -> None:
+    """``http://user:pass@host/hook`` (a receiver behind Basic authentication): urllib took
+    ``hook-user:p@ss@127.0.0.1`` for the host ("name not resolved"), so nothing was ever delivered.
+    The url's escapes are undone (``%40`` is ``@``); the receiver sees the plain path."""
+    url = receiver.url.replace("http://", "http://hook-user:p%40ss@")
+    cfg = WebhooksConfig(targets=(WebhookTarget(url, id=1),), backoff_initial_s=0.05)
+    stop = threading.Event()
+    hooks = Webhooks(cfg, Outbox(tmp_path / "o.sqlite"), stop)
+    hooks.start()
+    try:
+        hooks.publish({"n": 1})
+        assert wait_for(lambda: len(receiver.requests) == 1), hooks.status()
+    finally:
+        stop.set()
+        hooks.join(2)
+    sent = receiver.requests[0]
+    assert sent["headers"]["Authorization"] == "Basic aG9vay11c2VyOnBAc3M="  # base64 of "hook-user:p@ss"
+    assert sent["path"] == "/hook"
+    assert json.loads(sent["body"])["data"] == {"n": 1}

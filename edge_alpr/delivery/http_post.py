@@ -12,6 +12,9 @@ possibly at another host, and a redirect's body is read whole into memory first 
   the deadline the socket is shut down, which ends any read or write blocked on it, and the
   failure is a ``TimeoutError``; a 2xx's body is read for what is left of that time, at most
   ``BODY_READ_BYTES`` of it (a receiver that said 2xx has the event; its body is not needed).
+* A user and password in the url (``http://user:pass@host/hook``, as Node-RED's and many
+  receivers' Basic authentication is set up) are sent as an ``Authorization: Basic`` header:
+  urllib would take ``user:pass@host`` for the host name and fail to resolve it.
 * A 3xx is a failure like a 4xx or 5xx (retried with backoff): its ``HTTPError`` names the
   location, so that the log says where the target moved and the admin sets that URL.  A
   redirect's body is never read.
@@ -19,10 +22,12 @@ possibly at another host, and a redirect's body is read whole into memory first 
 
 from __future__ import annotations
 
+import base64
 import http.client
 import socket
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from http.client import HTTPMessage
@@ -139,9 +144,10 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout_s: float) ->
     """POST ``body`` to ``url``; returns once it answered 2xx within ``timeout_s`` in all.
     Raises ``urllib.error.HTTPError`` for any other status (3xx included), ``TimeoutError``
     when the deadline passed first, else the connection's own ``OSError``."""
+    url, auth = _without_user(url)
     deadline = Deadline(timeout_s)
     opener = urllib.request.build_opener(_Http(deadline), _Https(deadline), _NoRedirects())
-    request = urllib.request.Request(url, data=body, method="POST", headers=dict(headers))
+    request = urllib.request.Request(url, data=body, method="POST", headers={**auth, **headers})
     try:
         try:
             response = opener.open(request, timeout=timeout_s)
@@ -159,3 +165,16 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout_s: float) ->
                 pass  # answered 2xx: delivered, whatever its body does
     finally:
         deadline.cancel()
+
+
+def _without_user(url: str) -> tuple[str, dict[str, str]]:
+    """``url`` without its user and password, and the Basic ``Authorization`` header they make
+    (percent-escapes undone: ``p%40ss`` is the password ``p@ss``); no header without a user."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return url, {}
+    host = parts.netloc.rpartition("@")[2]
+    user = urllib.parse.unquote(parts.username)
+    password = urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return urllib.parse.urlunsplit(parts._replace(netloc=host)), {"Authorization": f"Basic {token}"}

@@ -20,7 +20,8 @@ URL_SCHEMA = {"type": "string", "pattern": "^https?://"}
 class WebhookTarget(Section):
     """One receiver of ``image.done``; ``image: true`` also sends the image (multipart)."""
 
-    # http:// or https:// URL the events are POSTed to; each URL listed once
+    # http:// or https:// URL the events are POSTed to; each URL listed once; a user:password@ in it is
+    # sent as Basic authentication
     url: str = field(metadata=rules(schema=URL_SCHEMA))
     image: bool = False  # true: sent as multipart with the image (an API read's upload, a camera event's frame)
     id: int = 0  # sent as hook.id; unset = the target's position in the list (1, 2, ...)

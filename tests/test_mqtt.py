@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from fault_proxy import FaultProxy
 from mosquitto import Broker, Subscriber
 
 from edge_alpr.api.server import free_port
@@ -172,3 +173,26 @@ def test_a_clean_stop_while_connected_warns_of_nothing(broker: Broker, subscribe
                 if r.levelno >= logging.WARNING and r.name == "edge_alpr.delivery.mqtt"]
     assert not warnings, warnings
     assert any("mqtt: disconnected from" in r.getMessage() for r in caplog.records), "the stop is logged"
+
+
+def test_a_backlog_at_start_waits_for_the_first_connection_without_a_warning(
+        broker: Broker, subscriber: Subscriber, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Events queued before a restart: the worker asked the publisher before paho had connected
+    and warned "delivery to mqtt failed: not connected (connecting)", then "recovered" half a
+    second later, at every start with a backlog."""
+    box = Outbox(tmp_path / "outbox.sqlite")
+    box.put(MQTT_SINK, _event(1))
+    caplog.set_level(logging.INFO, logger="edge_alpr.delivery")
+    link = FaultProxy(broker.port)  # the broker answers the login 1 s late (a remote one, a busy one)
+    link.freeze()
+    try:
+        with delivering(MqttPublisher(_cfg(link.port)), box):
+            time.sleep(1.0)
+            link.resume()
+            assert [g["id"] for g in subscriber.wait_for_ids("/plate", {"ev-1"}, 10)][:1] == ["ev-1"]
+    finally:
+        link.close()
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not said, said
+    assert not any("recovered" in r.getMessage() for r in caplog.records)
+    box.close()

@@ -47,6 +47,7 @@ from .outbox import OutboxItem
 log = logging.getLogger(__name__)
 MQTT_SINK = "mqtt"
 ONLINE, OFFLINE = "online", "offline"  # payloads of the availability topic
+FIRST_CONNECT_S = 3.0  # a backlog at start waits for the first connection, not "failed: connecting"
 
 
 class MqttError(EdgeAlprError):
@@ -67,6 +68,7 @@ class MqttPublisher:
         self.camera_ids = camera_ids
         self.lists = lists  # watch-list names: one Home Assistant trigger per camera and list
         self._connected = threading.Event()
+        self._first_by = 0.0  # monotonic: queued events wait this long for the first connection
         self._status_extra: dict[str, Any] = {}
         self._usage: dict[str, Any] | None = None  # the latest counters given
         self._last_usage: dict[str, Any] | None = None  # what the broker holds (this connection)
@@ -89,6 +91,7 @@ class MqttPublisher:
 
     def start(self) -> None:
         """Connect in the background (a missing broker is retried, never fatal)."""
+        self._first_by = time.monotonic() + FIRST_CONNECT_S
         self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive)
         self.client.loop_start()
 
@@ -236,7 +239,7 @@ class MqttPublisher:
     def send(self, item: OutboxItem) -> None:
         """Outbox sink: publish one event and wait for the PUBACK, else raise (retry later);
         ``EventTooLarge`` where the broker cannot take it (``mqtt_size.py``: set aside)."""
-        if not self._connected.wait(self._sizes.grace_s()):
+        if not self._connected.wait(max(self._sizes.grace_s(), self._first_by - time.monotonic(), 0.0)):
             raise MqttError(self._outage.not_connected())
         camera = str(item.payload.get("camera_id", "unknown"))
         body = json.dumps(item.payload)

@@ -78,7 +78,8 @@ test-deb: install
 deb-test: test-deb
 
 # the console in headless Chromium (tests marked browser; make test runs them too, skipped where
-# chromium is missing); EDGE_ALPR_CONSOLE_SCREENSHOT=docs/console.png keeps its screenshot
+# chromium is missing); EDGE_ALPR_CONSOLE_SCREENSHOT=docs/console.png keeps the screenshot of
+# tests/test_console_scene.py, the docs' picture
 test-browser: install
 	@$(PY) -m pytest -m browser $(PYTEST_ARGS); $(PYTEST_RUN)
 

@@ -48,13 +48,16 @@ class Chromium:
         self.ws = websocket.create_connection(pages[0]["webSocketDebuggerUrl"], timeout=30,
                                               suppress_origin=True)
         self._next = 0
+        self.events: list[dict[str, Any]] = []  # DevTools events that arrived between answers
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
         self._next += 1
         self.ws.send(json.dumps({"id": self._next, "method": method, "params": params}))
-        while True:  # events arrive between answers: skip them
+        while True:  # events arrive between answers: kept for ``console_errors``
             message = json.loads(self.ws.recv())
-            if message.get("id") == self._next:
+            if "method" in message:
+                self.events.append(message)
+            elif message.get("id") == self._next:
                 if "error" in message:
                     raise RuntimeError(f"{method}: {message['error']}")
                 result: dict[str, Any] = message["result"]
@@ -67,6 +70,27 @@ class Chromium:
             raise RuntimeError(f"{expression}: {got['exceptionDetails']}")
         return got["result"].get("value")
 
+    def log_console(self) -> None:
+        """From now on record the page's console: its messages, uncaught exceptions and the
+        browser's own log (a resource that failed to load, a refused script)."""
+        self.call("Runtime.enable")
+        self.call("Log.enable")
+
+    def console_errors(self) -> list[str]:
+        """The errors recorded since ``log_console``, in a few words each."""
+        self.evaluate("0")  # a round trip: the events sent before it have arrived
+        out = []
+        for e in self.events:
+            p = e.get("params", {})
+            if e["method"] == "Runtime.exceptionThrown":
+                details = p["exceptionDetails"]
+                out.append(details.get("exception", {}).get("description") or details.get("text", ""))
+            elif e["method"] == "Runtime.consoleAPICalled" and p["type"] in ("error", "assert"):
+                out.append(" ".join(str(a.get("value", a.get("description", ""))) for a in p["args"]))
+            elif e["method"] == "Log.entryAdded" and p["entry"]["level"] == "error":
+                out.append(f"{p['entry']['text']} ({p['entry'].get('url', '')})")
+        return out
+
     def open(self, url: str) -> None:
         self.call("Page.navigate", url=url)
         self.settle()
@@ -75,8 +99,15 @@ class Chromium:
         """Wait until the page (after a navigation or a form's submit) has loaded."""
         assert wait_for(lambda: self.evaluate("document.readyState") == "complete", 20)
 
-    def screenshot(self, path: Path) -> bytes:
-        data = base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
+    def screenshot(self, path: Path, whole_page: bool = False) -> bytes:
+        """The viewport as a PNG, or with ``whole_page`` the page from its top to its end."""
+        params: dict[str, Any] = {"format": "png"}
+        if whole_page:  # laid out at the window's full width: no scroll bar takes a strip of it
+            self.call("Emulation.setScrollbarsHidden", hidden=True)
+            width, height = self.evaluate("[innerWidth, document.documentElement.scrollHeight]")
+            params.update(captureBeyondViewport=True,
+                          clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1})
+        data = base64.b64decode(self.call("Page.captureScreenshot", **params)["data"])
         path.write_bytes(data)
         return data
 

@@ -4,12 +4,13 @@ service (camera loop over the bundled samples, history on disk, a watch list, a 
 It logs in through the form, sees the recent events and the watch-list match, sees an event
 that arrives after the page loaded (the page's script refreshed it), sees the camera's live
 view, checks that the hostile watch-list label ran no script, creates a watch list and adds a
-plate through the page (the script's writes carry the CSRF token), and saves a screenshot;
-``EDGE_ALPR_CONSOLE_SCREENSHOT=docs/console.png make test-browser`` keeps it.  Then at a
-phone's width (390 px) no cell lies past the screen's edge and the match is labelled, and with
-JavaScript off the page says so, shows the events (times in UTC) and hides the edit controls.
-The search's time boxes show the browser's time zone (Asia/Kolkata, set for the test) and send
-UTC; a bad value is shown again beside the error that names its box.
+plate through the page (the script's writes carry the CSRF token), and takes a screenshot
+(under the test's temporary folder: the docs' picture is tests/test_console_scene.py's, of a
+realistic site, not of these hostile names).  Then at a phone's width (390 px) no cell lies
+past the screen's edge and the match is labelled, and with JavaScript off the page says so,
+shows the events (times in UTC) and hides the edit controls.  The search's time boxes show the
+browser's time zone (Asia/Kolkata, set for the test) and send UTC; a bad value is shown again
+beside the error that names its box.
 
 Marked ``browser``: skipped, saying why, where Chromium (Debian: ``apt-get install chromium``)
 or ``websocket-client`` (the test extra) is missing.
@@ -18,8 +19,6 @@ or ``websocket-client`` (the test extra) is missing.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,9 +105,6 @@ def test_console_in_chromium(tmp_path: Path, recognizer: Any, monkeypatch: pytes
 
         shot = browser.screenshot(tmp_path / "console.png")
         assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 20_000
-        keep = os.environ.get("EDGE_ALPR_CONSOLE_SCREENSHOT")
-        if keep:
-            shutil.copyfile(tmp_path / "console.png", keep)
 
         # the search's time boxes take the browser's own time, named, and the query stays UTC
         browser.call("Emulation.setTimezoneOverride", timezoneId="Asia/Kolkata")  # UTC+5:30, no DST

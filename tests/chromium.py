@@ -3,6 +3,9 @@
 Why not Playwright or Selenium: both fetch their own browser or driver; Debian's ``chromium``
 and a websocket client (``websocket-client``, a test extra) are all this needs.  The browser
 runs with a throw-away profile and reports its DevTools port in ``DevToolsActivePort``.
+
+A browser test module takes the ``browser`` fixture with ``pytest_plugins = ["chromium"]`` and
+``pytestmark = BROWSER_MARKS`` (marked ``browser``; skipped, saying why, without Chromium).
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from waiting import wait_for
 
@@ -23,6 +28,26 @@ BINARIES = ("chromium", "chromium-browser", "google-chrome")
 
 def find_chromium() -> str | None:
     return next((path for name in BINARIES if (path := shutil.which(name))), None)
+
+
+CHROMIUM = find_chromium()
+BROWSER_MARKS = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here: apt-get install chromium "
+                                                "(Debian) to run the console's browser test"),
+]
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Chromium]:
+    """A headless Chromium with a throw-away profile, closed after the test."""
+    pytest.importorskip("websocket", reason="websocket-client (pip install -e '.[test]') drives Chromium")
+    assert CHROMIUM is not None
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    chrome = Chromium(CHROMIUM, profile)
+    yield chrome
+    chrome.close()
 
 
 class Chromium:

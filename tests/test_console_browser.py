@@ -19,36 +19,20 @@ or ``websocket-client`` (the test extra) is missing.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from chromium import Chromium, find_chromium
+from chromium import BROWSER_MARKS, Chromium
 from conftest import SAMPLES
 from console_service import running_service
 from waiting import wait_for
 
 TOKEN = "browser-s3cret"
-CHROMIUM = find_chromium()
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here: apt-get install chromium "
-                                                "(Debian) to run the console's browser test"),
-]
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Chromium]:
-    pytest.importorskip("websocket", reason="websocket-client (pip install -e '.[test]') drives Chromium")
-    assert CHROMIUM is not None
-    profile = tmp_path / "profile"
-    profile.mkdir()
-    chrome = Chromium(CHROMIUM, profile)
-    yield chrome
-    chrome.close()
+pytest_plugins = ["chromium"]
+pytestmark = BROWSER_MARKS
 
 
 def _js(value: Any) -> str:

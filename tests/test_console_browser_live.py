@@ -18,12 +18,11 @@ Marked ``browser``: skipped, saying why, where Chromium or ``websocket-client`` 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from chromium import Chromium, find_chromium
+from chromium import BROWSER_MARKS, Chromium
 from waiting import wait_for
 
 from edge_alpr import config
@@ -31,24 +30,8 @@ from edge_alpr.api.server import build as build_api
 from edge_alpr.api.server import free_port
 from edge_alpr.service import build as build_service
 
-CHROMIUM = find_chromium()
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here: apt-get install chromium "
-                                                "(Debian) to run the console's browser test"),
-]
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Chromium]:
-    pytest.importorskip("websocket", reason="websocket-client (pip install -e '.[test]') drives Chromium")
-    assert CHROMIUM is not None
-    profile = tmp_path / "profile"
-    profile.mkdir()
-    chrome = Chromium(CHROMIUM, profile)
-    yield chrome
-    chrome.close()
+pytest_plugins = ["chromium"]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture

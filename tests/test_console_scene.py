@@ -21,13 +21,12 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from chromium import Chromium, find_chromium
+from chromium import BROWSER_MARKS, Chromium
 from conftest import SAMPLES
 from mosquitto import Broker, Subscriber
 from waiting import wait_for
@@ -36,31 +35,15 @@ from edge_alpr import config
 from edge_alpr.api.server import free_port
 from edge_alpr.service import build
 
-pytest_plugins = ["mosquitto"]
+pytest_plugins = ["mosquitto", "chromium"]
 
 TOKEN = "console-s3cret-0123456789"
-CHROMIUM = find_chromium()
 LABELS: dict[str, Any] = json.loads((SAMPLES / "labels.json").read_text())
 DOOR = ["03_romanian_t604.jpg", "05_romanian_night_t155.jpg"]  # sent in this order by the door
 STOLEN = LABELS[DOOR[-1]]["plates"][0]["text"]  # the newest event is a watch-list match
 NOTE = "reported stolen 2026-11-30"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here: apt-get install chromium "
-                                                "(Debian) to run the console's browser test"),
-]
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Chromium]:
-    pytest.importorskip("websocket", reason="websocket-client (pip install -e '.[test]') drives Chromium")
-    assert CHROMIUM is not None
-    profile = tmp_path / "profile"
-    profile.mkdir()
-    chrome = Chromium(CHROMIUM, profile, width=1280, height=900)
-    yield chrome
-    chrome.close()
+pytestmark = BROWSER_MARKS
 
 
 def test_the_console_of_a_working_site(tmp_path: Path, recognizer: Any, monkeypatch: pytest.MonkeyPatch,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +22,7 @@ from PIL import Image, ImageDraw
 
 from ..delivery.mqtt import MQTT_SINK
 from ..delivery.worker import DeliveryWorker
+from ..history.queries import iso
 from ..stream.health import camera_health
 from ..stream.loop import CameraLoop
 from ..stream.source_config import describe_source
@@ -118,14 +118,8 @@ def camera_views(ctx: ApiContext) -> list[CameraView]:
             health["crashes"], health["errors"], health["last_error"], loop.latest is not None,
             "" if health["view"] == "ok" or health["state"] != "streaming" else health["view"],
             max(0.0, mono - loop.view_check.since),
-            _iso(now - down_s) if down_s else "", down_s))
+            iso(now - down_s) if down_s else "", down_s))
     return out
-
-
-def _iso(epoch: float) -> str:
-    """An epoch time as the events' ISO 8601 UTC (``2024-05-01T10:00:00.000Z``)."""
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds") \
-        .replace("+00:00", "Z")
 
 
 def sinks(ctx: ApiContext) -> list[dict[str, Any]]:
@@ -165,7 +159,7 @@ def _since(failing_since: float | None) -> dict[str, str]:
     if failing_since is None:
         return {"since": "", "failing_for": ""}
     down_s = max(0.0, time.monotonic() - failing_since)
-    return {"since": _iso(time.time() - down_s), "failing_for": duration(down_s)}
+    return {"since": iso(time.time() - down_s), "failing_for": duration(down_s)}
 
 
 def _state(disabled: bool, failing: Any, worker: str) -> str:

@@ -37,6 +37,8 @@ class EventQuery:
 
 
 def iso(stamp: float) -> str:
+    """An epoch time as the events' ISO 8601 UTC (``2024-05-01T10:00:00.000Z``): the history's
+    and the console's times read alike."""
     return datetime.fromtimestamp(stamp, timezone.utc).isoformat(timespec="milliseconds") \
         .replace("+00:00", "Z")
 

@@ -115,6 +115,7 @@ def test_a_camera_that_stops_mid_stream_reconnects_by_itself_and_holds_nothing_u
             time.sleep(0.05)
         assert streaming(faulty, 5) and streaming(other, 5), (camera_health(faulty), camera_health(other))
         reads.longest = 0.0
+        caplog.clear()  # what the fault makes it say: a failed first open on a loaded host is not that
         if fault == "trickle":
             proxy.trickle(TRICKLE)
         else:

@@ -32,6 +32,22 @@ SKIP_WITHOUT_SERVER = pytest.mark.skipif(not server_available(),
                                          reason=f"no RTSP server here: it needs Debian's gst-rtsp-server ({APT})")
 
 
+def h264_available() -> bool:
+    """x264enc (an H.264 camera) and capssetter (its SDP without SPS/PPS) in the system's GStreamer."""
+    try:
+        check = subprocess.run([SYSTEM_PYTHON, "-c", "import gi; gi.require_version('Gst', '1.0'); "
+                                "from gi.repository import Gst; Gst.init(None); "
+                                "assert all(Gst.ElementFactory.find(e) for e in ('x264enc', 'capssetter', 'rtspsrc'))"],
+                               capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return check.returncode == 0
+
+
+SKIP_WITHOUT_H264 = pytest.mark.skipif(not h264_available(), reason="no H.264 RTSP camera here: it needs "
+                                       "x264enc (apt-get install gstreamer1.0-plugins-ugly)")
+
+
 def sample_image(folder: Path, name: str, size: tuple[int, int] = (640, 360)) -> Path:
     """A sample image as the camera's picture; RTP's JPEG payload wants sides in multiples of 8."""
     image, picture = folder / "camera.jpg", cv2.imread(str(sample_dir() / name))
@@ -42,16 +58,21 @@ def sample_image(folder: Path, name: str, size: tuple[int, int] = (640, 360)) ->
 
 class RtspCamera:
     """The server process; ``start`` again after ``kill`` serves on the same port.  ``auth``:
-    ``(user, password, "basic" or "digest")`` for a camera that wants them."""
+    ``(user, password, "basic" or "digest")`` for a camera that wants them; ``h264_gop``: H.264
+    with a keyframe every that many frames instead of MJPEG (0), its SPS and PPS in the SDP too
+    unless ``inband``."""
 
-    def __init__(self, image: Path, fps: int = 10, auth: tuple[str, str, str] | None = None) -> None:
+    def __init__(self, image: Path, fps: int = 10, auth: tuple[str, str, str] | None = None,
+                 h264_gop: int = 0, inband: bool = False) -> None:
         self.image, self.fps, self.port, self.auth = image, fps, 0, auth  # ``image`` may change between starts
+        self.h264_gop, self.inband = h264_gop, inband
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        codec = ["--h264-inband" if self.inband else "--h264", str(self.h264_gop)] if self.h264_gop else []
         extra = [f"{self.auth[0]}:{self.auth[1]}", self.auth[2]] if self.auth else []
-        self.proc = subprocess.Popen([SYSTEM_PYTHON, str(SERVER), str(self.image), str(self.fps), str(self.port),
-                                      *extra], stdout=subprocess.PIPE)
+        self.proc = subprocess.Popen([SYSTEM_PYTHON, str(SERVER), *codec, str(self.image), str(self.fps),
+                                      str(self.port), *extra], stdout=subprocess.PIPE)
         assert self.proc.stdout is not None
         self.port = int(self.proc.stdout.readline())
 

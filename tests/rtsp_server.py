@@ -1,13 +1,21 @@
 """An IP camera on loopback: gst-rtsp-server (Debian's gir1.2-gst-rtsp-server-1.0 through
-python3-gi, so run by the system's python3) serving one JPEG as an MJPEG-over-RTP stream.
+python3-gi, so run by the system's python3) serving one JPEG as an MJPEG-over-RTP stream, or
+with ``--h264 GOP`` as H.264 (x264enc, gstreamer1.0-plugins-ugly) with a keyframe every GOP
+frames, as most IP cameras send.  An H.264 camera's encoder runs whether anyone watches or not
+(the server watches its own stream, so its shared media never stops): a client that connects
+starts between two keyframes, as on a real camera, not on a keyframe made for it.  With
+``--h264-inband GOP`` its SDP holds no ``sprop-parameter-sets``: a client learns the picture's
+size only from the SPS before the next keyframe, as with some cameras.
 
-Usage: ``python3 tests/rtsp_server.py IMAGE FPS [PORT [USER:PASSWORD [basic|digest]]]``; prints
-the bound port once the server listens (``rtsp://127.0.0.1:<port>/cam``) and serves until
+Usage: ``python3 tests/rtsp_server.py [--h264|--h264-inband GOP] IMAGE FPS [PORT [USER:PASSWORD [basic|digest]]]``;
+prints the bound port once the server listens (``rtsp://127.0.0.1:<port>/cam``) and serves until
 killed.  With USER:PASSWORD the stream is only for them (Basic, or Digest as most cameras ask).  The image's width
 and height must be multiples of 8 (RTP's JPEG payload).
 """
 
 import sys
+
+H264_RTP = "application/x-rtp,media=video,clock-rate=90000,encoding-name=H264,payload=96,packetization-mode=(string)1"
 
 
 def main() -> None:
@@ -18,24 +26,49 @@ def main() -> None:
     gi.require_version("GstRtsp", "1.0")
     from gi.repository import GLib, Gst, GstRtsp, GstRtspServer
 
-    image, fps = sys.argv[1], int(sys.argv[2])
-    port = sys.argv[3] if len(sys.argv) > 3 else "0"
+    args, gop, inband = sys.argv[1:], 0, False
+    if args[:1] in (["--h264"], ["--h264-inband"]):
+        gop, inband, args = int(args[1]), args[0] == "--h264-inband", args[2:]
+    image, fps = args[0], int(args[1])
+    port = args[2] if len(args) > 2 else "0"
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
     server.set_service(port)
-    factory = GstRtspServer.RTSPMediaFactory()
     # imagefreeze repeats the picture with timestamps at the frame rate: the server's sink
-    # paces the stream in real time, as a camera does
-    factory.set_launch(f'( filesrc location="{image}" ! jpegdec ! imagefreeze '
-                       f'! video/x-raw,framerate={fps}/1 ! jpegenc quality=90 ! rtpjpegpay name=pay0 pt=26 )')
+    # paces the stream in real time, as a camera does; an H.264 camera's is live, so that a
+    # client's PLAY does not seek it back to a fresh keyframe.  x264: no lookahead, so the
+    # first frame leaves at once; one slice a frame (FFmpeg decoded zerolatency's sliced
+    # threads as grey over RTP); SPS and PPS before each keyframe
+    source = (f'filesrc location="{image}" ! jpegdec ! imagefreeze is-live={str(bool(gop)).lower()} '
+              f"! video/x-raw,framerate={fps}/1")
+    encode = (f"videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast sliced-threads=false threads=1 "
+              f"key-int-max={gop}" if gop else "jpegenc quality=90")
+    pay = "rtph264pay pt=96 config-interval=-1" if gop else "rtpjpegpay pt=26"
+
+    class Factory(GstRtspServer.RTSPMediaFactory):
+        """The payloader (``pay0``) is a bin: for ``--h264-inband`` its caps are replaced by ones
+        without the SPS and PPS, so the SDP made from them has none."""
+
+        def do_create_element(self, url: object) -> object:
+            media = Gst.Bin.new("media")
+            head = Gst.parse_bin_from_description(f"{source} ! {encode}", True)
+            tail = Gst.parse_bin_from_description(
+                f"{pay} ! capssetter join=false replace=true caps={H264_RTP}" if inband else pay, True)
+            tail.set_name("pay0")
+            media.add(head)
+            media.add(tail)
+            head.link(tail)
+            return media
+
+    factory = Factory()
     factory.set_shared(True)
-    if len(sys.argv) > 4:
-        user, password = sys.argv[4].split(":", 1)
+    if len(args) > 3:
+        user, password = args[3].split(":", 1)
         token = GstRtspServer.RTSPToken()
         token.set_string("media.factory.role", user)
         auth = GstRtspServer.RTSPAuth()
-        if len(sys.argv) > 5 and sys.argv[5] == "digest":
+        if len(args) > 4 and args[4] == "digest":
             auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
             auth.add_digest(user, password, token)
         else:
@@ -47,7 +80,14 @@ def main() -> None:
         factory.set_permissions(permissions)
     server.get_mount_points().add_factory("/cam", factory)
     server.attach(None)
-    print(server.get_bound_port(), flush=True)
+    bound = server.get_bound_port()
+    if gop:
+        viewer = Gst.parse_launch(f"rtspsrc location=rtsp://127.0.0.1:{bound}/cam protocols=tcp ! fakesink")
+        if len(args) > 3:
+            viewer.get_by_name("rtspsrc0").set_property("user-id", user)
+            viewer.get_by_name("rtspsrc0").set_property("user-pw", password)
+        viewer.set_state(Gst.State.PLAYING)
+    print(bound, flush=True)
     GLib.MainLoop().run()
 
 

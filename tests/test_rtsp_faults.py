@@ -3,7 +3,7 @@ servers on loopback (``rtsp_camera.py``) read through OpenCV's FFmpeg backend.
 
 OpenCV opens FFmpeg captures one at a time, process-wide; a hung camera (it accepts the
 connection, never answers) held that turn for its whole ``read_timeout`` at every retry, so
-four of them delayed a working camera's first frame from 0.4 s to 9 s and left its capture
+four of them delayed a working camera's first frame from 2 s to 9 s and left its capture
 thread past its deadline (health ``failed``, the watchdog no longer pinged).  And every kind of
 failure read ``cannot open camera``: a wrong path, user or password, host name or port looked
 the same.
@@ -48,7 +48,7 @@ def _loops(urls: dict[str, str], stop: threading.Event) -> dict[str, CameraLoop]
 
 def test_hung_cameras_do_not_hold_back_a_working_one(tmp_path: Path, silent: SilentCamera) -> None:
     """Four hung cameras retrying all the time; a working camera started among them streams
-    within 5 s (its own open takes about 0.4 s, plus a retry when the test server drops the
+    within 5 s (its own open takes about 0.15 s, plus a retry when the test server drops the
     media the first DESCRIBE made; 9 s when hung cameras held the turn) and no capture thread is
     ever past its deadline."""
     good = RtspCamera(sample_image(tmp_path, SAMPLE))

@@ -7,7 +7,8 @@
 #                               curl example), iproute2 (a test's private network namespace),
 #                               e2fsprogs (chattr, an immutable folder), python3-gi
 #                               gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
-#                               gstreamer1.0-plugins-good (the RTSP tests' camera)
+#                               gstreamer1.0-plugins-good (the RTSP tests' camera), gstreamer1.0-plugins-ugly
+#                               (x264enc: an H.264 camera)
 #   scripts/package/apt_deps.sh build   what `make deb` needs and nothing more (no test tools): for
 #                               this machine's release and architecture dpkg-buildpackage's and
 #                               debian/control's Build-Depends (dpkg-dev, build-essential, debhelper,
@@ -67,6 +68,9 @@ testing() {
   # (tests/rtsp_server.py), its JPEG pipeline from plugins-base and plugins-good
   need python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good -- \
     /usr/bin/python3 -c "$RTSP_CHECK"
+  # and an H.264 camera (tests/test_rtsp_reopen.py): x264enc
+  need gstreamer1.0-plugins-ugly -- /usr/bin/python3 -c "$RTSP_CHECK
+assert Gst.ElementFactory.find('x264enc')"
 }
 RTSP_CHECK="import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0')
 from gi.repository import Gst, GstRtspServer

@@ -4,7 +4,7 @@ Why: OpenCV opens FFmpeg captures one at a time, process-wide (a mutex in its FF
 and an open holds that mutex until it succeeds or its timeout ends.  A camera that is switched
 off, unplugged or hung (its TCP connect or its first answer never comes) then held every other
 camera's (re)connect back for ``read_timeout`` at each retry: measured with four such cameras
-and ``read_timeout: 2``, a working camera on loopback took 7.6 s instead of 0.4 s to open, past
+and ``read_timeout: 2``, a working camera on loopback took 7.6 s instead of its own 2 s to open, past
 its capture thread's deadline, so its health said ``failed`` and the systemd watchdog stopped
 being pinged.  Here each camera's own thread finds out, within its ``read_timeout`` and
 without holding anything another camera needs, whether its host resolves, accepts a TCP

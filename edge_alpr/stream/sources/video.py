@@ -22,6 +22,7 @@ from ...types import Frame
 from ..source_config import VideoSourceConfig
 from . import FrameSource, SourceEnded
 from ._cv import FrameFitter, import_cv2
+from .ffmpeg_open import OPEN_TURN
 from .paths import check_readable
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ class VideoFileSource(FrameSource):
         self.live = cfg.realtime  # paced like a camera: frames the loop cannot keep up with drop
 
     def _open(self) -> Any:
-        cap = self._cv2.VideoCapture(self.cfg.path)
+        with OPEN_TURN:  # never while a url opens with its own FFmpeg options (ffmpeg_open.py)
+            cap = self._cv2.VideoCapture(self.cfg.path)
         if not cap.isOpened():
             raise CameraError(f"camera {self.camera_id}: OpenCV cannot open video {self.cfg.path!r} "
                               "(unsupported codec or corrupt file?)")

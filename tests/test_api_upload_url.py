@@ -23,6 +23,7 @@ import requests
 
 from tests import stalled_resolver
 from tests.conftest import jpeg_bytes
+from tests.raw_http import accept_each
 
 READ = "/v1/plate-reader/"
 JPEG = jpeg_bytes(64, 48)
@@ -42,18 +43,10 @@ class ImageServer:
         host = "[::1]" if family == socket.AF_INET6 else "127.0.0.1"
         self.base = f"http://{host}:{self.sock.getsockname()[1]}"
         self.connections: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections.append(conn)
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+        accept_each(self.sock, self._handle)
 
     def _handle(self, conn: socket.socket) -> None:
+        self.connections.append(conn)
         conn.settimeout(5)
         try:
             conn.recv(65536)  # the request (small: a GET)

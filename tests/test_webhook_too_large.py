@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from raw_http import accept_each, read_head
 from waiting import wait_for
 
 from edge_alpr.delivery.outbox import Outbox
@@ -40,25 +41,14 @@ class Nginxish:
         self.missing = 0
         self.sock = socket.create_server(("127.0.0.1", 0), backlog=16)
         self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+        accept_each(self.sock, self._one)
 
     def _one(self, conn: socket.socket) -> None:
         with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            head, _, body = data.partition(b"\r\n\r\n")
+            request = read_head(conn)
+            if request is None:
+                return
+            head, body = request
             lines = head.decode("latin-1").split("\r\n")
             fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
             length, event = int(fields.get("content-length", "0")), fields.get("x-edge-alpr-event-id", "")

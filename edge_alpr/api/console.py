@@ -6,7 +6,8 @@ The page is rendered on the server from the templates in ``console_files/`` (bot
 SimpleTemplate, which escapes every ``{{value}}``: plates, labels and camera names come from
 cameras, clients and config files); ``console.js`` refreshes its parts every few seconds
 (``GET /console/parts``: the same fragments, as JSON) and edits the watch lists through the
-watch-list API.  ``Content-Security-Policy`` allows scripts from this server only, so a
+watch-list API; ``photo.js`` sends a photo the admin tries to ``POST /v1/plate-reader/`` and
+draws what was read.  ``Content-Security-Policy`` allows scripts from this server only, so a
 value that slipped through escaping still would not run.
 
 Routes: ``GET /`` (search with ``plate, distance, camera, since, until, list``: the filters
@@ -48,6 +49,7 @@ REFRESH_S = 3
 MAX_FORM_BYTES = 4096
 MAX_CAMERA_DIGITS = 6  # a camera number longer than this names no camera
 STATIC = {"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8",
+          "photo.js": "text/javascript; charset=utf-8",  # the "Try a photo" form
           "noscript.css": "text/css; charset=utf-8",  # linked from a <noscript>: without script
           "icon.svg": "image/svg+xml"}  # the tab's icon (else every browser asks for /favicon.ico)
 SECURITY_HEADERS = {
@@ -120,7 +122,7 @@ class Console:
         views = status.camera_views(self.ctx)
         body = self.render(
             "page", version=__version__, csrf=self.auth.csrf(session), logout=session is not None,
-            refresh_s=REFRESH_S, search=found, views=views,
+            refresh_s=REFRESH_S, search=found, views=views, photo=status.photo_form(self.ctx),
             csv_url="/v1/events/?" + urlencode({"format": "csv", **{k: v for k, v in shown.items() if v}}),
             parts={**self.live_parts(found.query, found.error, shown), "lists": self.lists_part()})
         return _html(400 if found.error else 200, body)

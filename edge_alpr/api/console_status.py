@@ -191,6 +191,21 @@ def counters(ctx: ApiContext) -> dict[str, Any]:
     return out
 
 
+def photo_form(ctx: ApiContext) -> dict[str, Any]:
+    """What the "Try a photo" form needs: the upload limit (the page refuses a larger file
+    before sending it: a body cut off at the limit reaches a browser as a dropped connection,
+    not as the 413) and what else a read through the API does here, said beside the form so a
+    test photo in the history, the quota or a webhook receiver is no surprise."""
+    limit = ctx.cfg.max_upload_bytes
+    max_calls = ctx.usage.snapshot().max_calls
+    also = [what for what, done in (
+        ("is kept in the history", ctx.history is not None and ctx.keep_reads),
+        ("is sent to the webhooks", ctx.webhooks is not None and bool(ctx.webhooks.cfg.targets))) if done]
+    return {"max_bytes": limit, "max_mib": f"{limit / 2**20:.3g}",
+            "also": (f" (one of this month's {max_calls})" if max_calls else "")
+            + (", " + " and ".join(also) if also else "")}
+
+
 def view_jpeg(loop: CameraLoop, matched: Any) -> bytes | None:
     """The camera's newest recognised frame with its boxes, as a JPEG; None before the first.
 

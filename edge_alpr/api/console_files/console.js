@@ -239,6 +239,9 @@
     }
   });
 
+  // Another script of the page changed the state (photo.js read a photo): show it at once.
+  document.addEventListener("console:changed", () => refresh("live").catch(() => {}));
+
   setTimeout(tick, refreshMs);
   refreshViews();
   localBoxes();

@@ -9,6 +9,7 @@
 <link rel="icon" href="/console/static/icon.svg" type="image/svg+xml">
 <noscript><link rel="stylesheet" href="/console/static/noscript.css"></noscript>
 <script src="/console/static/console.js" defer></script>
+<script src="/console/static/photo.js" defer></script>
 </head>
 <body data-refresh-s="{{refresh_s}}">
 <header>
@@ -20,7 +21,7 @@
   % end
 </header>
 <p id="message" role="status"></p>
-<noscript><p class="noscript">JavaScript is off: this page shows the state at the time it was loaded (reload it to see newer events), times are in UTC, and the watch lists can only be read here (edit them through <code>/v1/watchlists/</code>).</p></noscript>
+<noscript><p class="noscript">JavaScript is off: this page shows the state at the time it was loaded (reload it to see newer events), times are in UTC, the watch lists can only be read here (edit them through <code>/v1/watchlists/</code>), and a photo can be tried only through the API (<code>curl -F upload=@car.jpg</code>).</p></noscript>
 <main>
 <section class="wide">
   <h2>Cameras</h2>
@@ -40,6 +41,27 @@
       <figcaption>{{v.id}}</figcaption>
     </figure>
   % end
+  </div>
+</section>
+<section class="wide scripted" id="try">
+  <h2>Try a photo</h2>
+  <form id="photo" class="inline" data-max-bytes="{{photo["max_bytes"]}}">
+    <label>Photo <input type="file" name="upload" accept="image/*" required></label>
+    <label>Regions <input name="regions" maxlength="200" size="10" placeholder="e.g. ro, fr"
+      title="Region codes, comma separated, as the API's regions (optional)"></label>
+    <button type="submit" disabled>Read</button>
+  </form>
+  <p class="muted note">Choose or drop a picture of a car (up to {{photo["max_mib"]}} MiB) to see what the device reads. It is read through <code>POST /v1/plate-reader/</code> like any API client's photo, as camera <code>console</code>: it counts as an API call{{photo["also"]}}.</p>
+  <p id="photo-status" role="status"></p>
+  <div id="photo-result" class="photo" hidden>
+    <canvas id="photo-canvas" aria-label="the photo with the plates found"></canvas>
+    <div>
+      <p id="photo-summary"></p>
+      <table class="cards" id="photo-plates">
+        <thead><tr><th>Plate</th><th>Score</th><th>Region</th><th>Vehicle</th><th>Watch list</th></tr></thead>
+        <tbody></tbody>
+      </table>
+    </div>
   </div>
 </section>
 <section class="wide">

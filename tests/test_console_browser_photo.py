@@ -8,7 +8,8 @@ read by eye, never a model's output) with its watch-list match, the device's pro
 the photo on a canvas with the plate box drawn where the label's box is.  The read went through
 the API like any client's: counted in the usage, kept in the history as camera ``console``.
 A file over the upload limit, a file that is not an image and a picture the device cannot decode
-each get a message that says so, and the form works again after each.  At a phone's width the
+each get a message that says so, and the form works again after each; a picture dropped onto
+the section is read at once.  At a phone's width the
 result fits the screen.  The browser logs no error (no script or image refused by the CSP).
 
 Marked ``browser``: skipped, saying why, where Chromium or ``websocket-client`` is missing.
@@ -16,6 +17,7 @@ Marked ``browser``: skipped, saying why, where Chromium or ``websocket-client`` 
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -124,6 +126,17 @@ def test_a_photo_tried_in_the_console_shows_its_plate(
     assert _status(browser).startswith("The device refused the photo (400): the upload is not a supported image")
     assert browser.evaluate("document.getElementById('photo-status').className") == "bad"
     assert requests.get(f"{api.url}/v1/statistics/", headers=auth, timeout=10).json()["usage"]["calls"] == 1
+
+    # a picture dropped onto the section is read at once
+    dropped = sorted(SAMPLES.glob("*.jpg"))[2]
+    data = base64.b64encode(dropped.read_bytes()).decode()
+    browser.evaluate(
+        f"const t = new DataTransfer(); t.items.add(new File([Uint8Array.from(atob({json.dumps(data)}), "
+        f"c => c.charCodeAt(0))], {json.dumps(dropped.name)}, {{type: 'image/jpeg'}}));"
+        "document.getElementById('try').dispatchEvent(new DragEvent('drop', {dataTransfer: t, bubbles: true}))")
+    assert wait_for(lambda: _status(browser) == f"Read {dropped.name}.", 60), _status(browser)
+    assert browser.evaluate("[...document.querySelectorAll('#photo-plates td.plate')].map(c => c.textContent)") \
+        == [LABELS[dropped.name]["plates"][0]["text"]]
 
     # at a phone's width the result fits the screen
     browser.call("Emulation.setDeviceMetricsOverride", width=390, height=844, deviceScaleFactor=1, mobile=True)

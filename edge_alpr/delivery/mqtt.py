@@ -39,7 +39,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from .. import __version__
-from ..errors import EdgeAlprError
+from ..errors import EdgeAlprError, NotConnected
 from . import mqtt_cameras, mqtt_connect, mqtt_discovery, mqtt_retained, mqtt_size
 from .mqtt_config import MqttConfig
 from .outbox import OutboxItem
@@ -52,6 +52,10 @@ FIRST_CONNECT_S = 3.0  # a backlog at start waits for the first connection, not 
 
 class MqttError(EdgeAlprError):
     """A publish was not confirmed by the broker (retried by the outbox worker)."""
+
+
+class MqttNotConnected(MqttError, NotConnected):
+    """Not connected to the broker: the connection warns of it (``mqtt_connect.Outage``)."""
 
 
 class MqttPublisher:
@@ -184,12 +188,6 @@ class MqttPublisher:
 
     # -- publishing ------------------------------------------------------------------------
 
-    def plate_topic(self, camera_id: str) -> str:
-        return mqtt_retained.plate_topic(self.base, camera_id)
-
-    def match_topic(self, camera_id: str, watch_list: str) -> str:
-        return mqtt_retained.match_topic(self.base, camera_id, watch_list)
-
     def _publish(self, topic: str, payload: str, retain: bool = False) -> mqtt.MQTTMessageInfo:
         with self._lock:
             if retain:
@@ -240,13 +238,9 @@ class MqttPublisher:
         """Outbox sink: publish one event and wait for the PUBACK, else raise (retry later);
         ``EventTooLarge`` where the broker cannot take it (``mqtt_size.py``: set aside)."""
         if not self._connected.wait(max(self._sizes.grace_s(), self._first_by - time.monotonic(), 0.0)):
-            raise MqttError(self._outage.not_connected())
-        camera = str(item.payload.get("camera_id", "unknown"))
+            raise MqttNotConnected(self._outage.not_connected())
         body = json.dumps(item.payload)
-        topics = [self.plate_topic(camera)]
-        match = item.payload.get("match")
-        if isinstance(match, dict) and isinstance(match.get("list"), str):
-            topics.append(self.match_topic(camera, match["list"]))
+        topics = mqtt_retained.event_topics(self.base, item.payload)
         size = max(mqtt_size.packet_size(topic, body.encode(), self.cfg.qos, self.cfg.mqtt5) for topic in topics)
         event_id = str(item.payload.get("id", item.id))  # as the receivers and the log know it
         self._sizes.refused(self.client, item.id, event_id, size)  # by the drops of an earlier try

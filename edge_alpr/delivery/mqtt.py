@@ -23,7 +23,8 @@ persistence gets them back at once; a clean stop leaves each camera ``stopped``,
 connection removes the retained ones of cameras and lists no longer configured
 (``mqtt_retained.py``).  Events are acked in the outbox only after the broker's PUBACK: a broker
 that is down loses nothing; a publish that times out is retried (same ``id``); an event over the
-broker's size limit raises ``EventTooLarge`` and is set aside (``mqtt_size.py``).
+broker's size limit raises ``EventTooLarge`` and is set aside (``mqtt_size.py``); one an MQTT 5
+broker refuses in its PUBACK (its ACL: 0x87) is a failure, kept and retried (``mqtt_puback.py``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import paho.mqtt.client as mqtt
 
 from .. import __version__
 from ..errors import EdgeAlprError, NotConnected
-from . import mqtt_cameras, mqtt_connect, mqtt_discovery, mqtt_retained, mqtt_size
+from . import mqtt_cameras, mqtt_connect, mqtt_discovery, mqtt_puback, mqtt_retained, mqtt_size
 from .mqtt_config import MqttConfig
 from .outbox import OutboxItem
 
@@ -90,6 +91,8 @@ class MqttPublisher:
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self._acks = mqtt_puback.Acks()  # the broker's refusals, from the PUBACKs' reason codes
+        self.client.on_publish = self._acks.on_publish
 
     # -- connection ------------------------------------------------------------------------
 
@@ -254,6 +257,9 @@ class MqttPublisher:
         if not self._sizes.wait_acked(self.client, sent, item.id, event_id, size, self.cfg.publish_timeout_s):
             raise MqttError(f"no PUBACK within {self.cfg.publish_timeout_s} s")
         self._sizes.delivered(item.id)
+        refused = self._acks.refusal(sent, topics)  # an MQTT 5 broker's reason code >= 0x80
+        if refused is not None:
+            raise MqttError(mqtt_puback.why(*refused, event_id, self.cfg))
 
     def set_lists(self, lists: tuple[str, ...]) -> None:
         """New watch-list names: triggers for new lists are announced, a deleted list's removed."""

@@ -52,6 +52,12 @@ class DatabaseLocked(StateError):
     delivery workers wait for it); writes of events and counts are not lost to it."""
 
 
+class NotConnected(EdgeAlprError):
+    """A sink cannot deliver now because its connection is down (an MQTT broker that is not
+    there), which the connection warns of itself, once per outage, with the cause and the fix:
+    the delivery worker logs its own failures of it at debug level, so one cause is one warning."""
+
+
 class EventTooLarge(EdgeAlprError):
     """A sink's receiver cannot take an event because of its size (an MQTT broker's packet size
     limit): sending it again cannot help, so its delivery worker sets it aside in the outbox

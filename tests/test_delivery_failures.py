@@ -147,7 +147,7 @@ def test_an_mqtt_broker_that_is_not_there_reads_without_the_exception_class(tmp_
     try:
         expected = f"not connected to broker 127.0.0.1:{port}: connection refused (nothing listens on that port)"
         assert wait_for(lambda: worker.state.last_reason == expected, 15), worker.state
-        assert worker.state.last_error == f"MqttError: {expected}"
+        assert worker.state.last_error == f"MqttNotConnected: {expected}"
     finally:
         stop.set()
         worker.join(5)

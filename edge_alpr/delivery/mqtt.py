@@ -23,7 +23,8 @@ persistence gets them back at once; a clean stop leaves each camera ``stopped``,
 connection removes the retained ones of cameras and lists no longer configured
 (``mqtt_retained.py``).  Events are acked in the outbox only after the broker's PUBACK: a broker
 that is down loses nothing; a publish that times out is retried (same ``id``); an event over the
-broker's size limit raises ``EventTooLarge`` and is set aside (``mqtt_size.py``).
+broker's size limit raises ``EventTooLarge`` and is set aside (``mqtt_size.py``); one an MQTT 5
+broker refuses in its PUBACK (its ACL: 0x87) is a failure, kept and retried (``mqtt_puback.py``).
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from .. import __version__
-from ..errors import EdgeAlprError
-from . import mqtt_cameras, mqtt_connect, mqtt_discovery, mqtt_retained, mqtt_size
+from ..errors import EdgeAlprError, NotConnected
+from . import mqtt_cameras, mqtt_connect, mqtt_discovery, mqtt_puback, mqtt_retained, mqtt_size
 from .mqtt_config import MqttConfig
 from .outbox import OutboxItem
 
@@ -52,6 +53,10 @@ FIRST_CONNECT_S = 3.0  # a backlog at start waits for the first connection, not 
 
 class MqttError(EdgeAlprError):
     """A publish was not confirmed by the broker (retried by the outbox worker)."""
+
+
+class MqttNotConnected(MqttError, NotConnected):
+    """Not connected to the broker: the connection warns of it (``mqtt_connect.Outage``)."""
 
 
 class MqttPublisher:
@@ -86,6 +91,8 @@ class MqttPublisher:
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self._acks = mqtt_puback.Acks()  # the broker's refusals, from the PUBACKs' reason codes
+        self.client.on_publish = self._acks.on_publish
 
     # -- connection ------------------------------------------------------------------------
 
@@ -184,12 +191,6 @@ class MqttPublisher:
 
     # -- publishing ------------------------------------------------------------------------
 
-    def plate_topic(self, camera_id: str) -> str:
-        return mqtt_retained.plate_topic(self.base, camera_id)
-
-    def match_topic(self, camera_id: str, watch_list: str) -> str:
-        return mqtt_retained.match_topic(self.base, camera_id, watch_list)
-
     def _publish(self, topic: str, payload: str, retain: bool = False) -> mqtt.MQTTMessageInfo:
         with self._lock:
             if retain:
@@ -240,13 +241,9 @@ class MqttPublisher:
         """Outbox sink: publish one event and wait for the PUBACK, else raise (retry later);
         ``EventTooLarge`` where the broker cannot take it (``mqtt_size.py``: set aside)."""
         if not self._connected.wait(max(self._sizes.grace_s(), self._first_by - time.monotonic(), 0.0)):
-            raise MqttError(self._outage.not_connected())
-        camera = str(item.payload.get("camera_id", "unknown"))
+            raise MqttNotConnected(self._outage.not_connected())
         body = json.dumps(item.payload)
-        topics = [self.plate_topic(camera)]
-        match = item.payload.get("match")
-        if isinstance(match, dict) and isinstance(match.get("list"), str):
-            topics.append(self.match_topic(camera, match["list"]))
+        topics = mqtt_retained.event_topics(self.base, item.payload)
         size = max(mqtt_size.packet_size(topic, body.encode(), self.cfg.qos, self.cfg.mqtt5) for topic in topics)
         event_id = str(item.payload.get("id", item.id))  # as the receivers and the log know it
         self._sizes.refused(self.client, item.id, event_id, size)  # by the drops of an earlier try
@@ -260,6 +257,9 @@ class MqttPublisher:
         if not self._sizes.wait_acked(self.client, sent, item.id, event_id, size, self.cfg.publish_timeout_s):
             raise MqttError(f"no PUBACK within {self.cfg.publish_timeout_s} s")
         self._sizes.delivered(item.id)
+        refused = self._acks.refusal(sent, topics)  # an MQTT 5 broker's reason code >= 0x80
+        if refused is not None:
+            raise MqttError(mqtt_puback.why(*refused, event_id, self.cfg))
 
     def set_lists(self, lists: tuple[str, ...]) -> None:
         """New watch-list names: triggers for new lists are announced, a deleted list's removed."""

@@ -43,6 +43,15 @@ def match_topic(base: str, camera_id: str, watch_list: str) -> str:
     return f"{base}/{camera_id}/match/{watch_list}"
 
 
+def event_topics(base: str, event: Mapping[str, Any]) -> list[str]:
+    """Where ``event`` goes: its camera's plate topic and, when a watch list matched it, the
+    list's match topic."""
+    camera = str(event.get("camera_id", "unknown"))
+    match = event.get("match")
+    listed = match.get("list") if isinstance(match, dict) else None
+    return [plate_topic(base, camera)] + ([match_topic(base, camera, listed)] if isinstance(listed, str) else [])
+
+
 def discovery_configs(ha_prefix: str, device: str, base: str, availability: Mapping[str, Any],
                       cameras: tuple[str, ...], lists: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
     """Every discovery topic and config of the device: a device trigger per camera and watch list,

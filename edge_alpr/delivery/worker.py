@@ -11,7 +11,10 @@ wait at least as long as it asks, up to ``backoff_max_s``.  With ``max_failures`
 that many consecutive failures and marks itself ``disabled``; the sink's events stay queued
 (``outbox.py``).  Each failure is kept twice: ``last_reason``, a few words an operator reads
 (``connection refused by 127.0.0.1:9``: ``failures.sentence``), and ``last_error``, the exact
-error, which the log and ``/info/`` carry too.
+error, which the log and ``/info/`` carry too.  The first failure of a run is warned of, the
+retries logged at debug level; a failure that is the sink's connection being down
+(``errors.NotConnected``) is at debug level too, as the connection warns of its outage itself
+(one cause, one warning), and the first failure of another kind in that run is warned of.
 
 An event the receiver refuses for its size (``send`` raises ``errors.EventTooLarge``) is no
 failure to retry: sending it again cannot help, and the events behind it would wait forever.
@@ -30,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..credentials import hide_credentials
-from ..errors import DatabaseLocked, EventTooLarge
+from ..errors import DatabaseLocked, EventTooLarge, NotConnected
 from ..supervision import DEFAULT_DEADLINE_S, Worker
 from . import failures
 from .outbox import Outbox, OutboxItem
@@ -103,6 +106,7 @@ class DeliveryWorker(Worker):
         self._unacked: str | None = None  # sent while another process held the outbox locked
         # the last error and reason from before a lock of the outbox, given back once it goes
         self._before_lock: tuple[str | None, str | None] | None = None
+        self._warned = False  # this run of failures was warned of (reset by a delivery)
 
     def work(self) -> None:
         backoff = self.backoff_initial_s
@@ -166,6 +170,7 @@ class DeliveryWorker(Worker):
                     log.info("delivery to %s recovered after %d failure(s)", self.shown,
                              self.state.consecutive_failures)
                 self.state.consecutive_failures = 0
+                self._warned = False
                 self.state.outbox_failing = False
                 self.state.failing_since = None
                 self.state.last_error = self.state.last_reason = None
@@ -226,8 +231,12 @@ class DeliveryWorker(Worker):
             log.error("delivery to %s disabled after %d consecutive failures (last: %s); its "
                       "events stay queued (new ones too, within the outbox bounds); restart the "
                       "service to retry", self.shown, self.state.consecutive_failures, message)
-        elif self.state.consecutive_failures == 1:
+        elif isinstance(error, NotConnected):  # the connection's own warning says it, with the fix
+            log.debug("delivery to %s failed (attempt %d): %s (the connection's outage)", self.shown,
+                      self.state.consecutive_failures, message)
+        elif not self._warned:
             # once per outage: the events are safe on disk; the retries are not news
+            self._warned = True
             log.warning("delivery to %s failed: %s; its events wait in %s and are sent when it is back "
                         "(retried with backoff; each retry is logged at debug level)", self.shown, message,
                         self.outbox.path)

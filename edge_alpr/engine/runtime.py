@@ -53,6 +53,13 @@ def native_info_logged() -> Iterator[None]:
     line (LiteRT's "Created TensorFlow Lite XNNPACK delegate for CPU.", which no setting turns
     off) at info level, any other line (a warning, an error) to stderr as it came.
 
+    That line comes from TFLite's own C++ logger, once per process, at the first interpreter
+    with the XNNPACK delegate.  Nothing public sets that logger's level: ai-edge-litert 2.3 and
+    tf.lite 2.21 print it with ``TF_CPP_MIN_LOG_LEVEL=3`` as with 0 (measured; that variable is
+    TensorFlow's own logging), the Interpreter has no option for it, and the setter is a C++
+    symbol the wheel does not export.  So the service (``run``, ``serve``) leaves it on stderr:
+    this redirection would hide the other threads' errors for as long as it lasts.
+
     Why: ``edge-alpr read`` prints its result for a person, who wants the plates, not the loading;
     the log level decides.  Only for a process with nothing else writing to stderr meanwhile (a
     command line, not the service): the redirection is process-wide."""

@@ -25,6 +25,7 @@ import bottle
 from ..errors import InputError
 from ..history.store import EventQuery
 from .events import parse_query, utf8_query
+from .timestamps import parse_timestamp
 
 RECENT_EVENTS = 50
 FILTERS = ("plate", "distance", "camera", "since", "until", "list")
@@ -93,11 +94,13 @@ def _fits_box(value: str) -> bool:
     then shows in a text box: '2024-13-45T10:00', 'yesterday', '...Z')."""
     if not value:
         return True
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
+    if _BOX_TIME.fullmatch(value) is None:
         return False
-    return _BOX_TIME.fullmatch(value) is not None
+    try:  # a real date and time (the form alone passes 2024-02-30)
+        parse_timestamp(value)
+    except InputError:
+        return False
+    return True
 
 
 def run(query: bottle.FormsDict) -> EventQuery:

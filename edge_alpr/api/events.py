@@ -37,7 +37,7 @@ from ..types import PlateResult
 from ..watchlists import WatchLists
 from ..watchlists_config import MAX_DISTANCE, NAME
 from .body import read_body
-from .request import parse_timestamp
+from .timestamps import parse_timestamp
 
 MAX_PAGE = 500
 MAX_CSV_ROWS = 10_000

@@ -23,7 +23,7 @@ import binascii
 import functools
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -34,6 +34,7 @@ from ..engine.regions import validate_regions
 from ..errors import InputError
 from . import multipart
 from .body import read_body
+from .timestamps import parse_timestamp
 
 _MAX_FIELD_CHARS = 4096  # any field other than ``upload`` (regions, config, camera_id, ...)
 MAX_FIELDS = 256  # fields of one form, all names together
@@ -186,27 +187,6 @@ def _text(fields: dict[str, list[Any]], key: str) -> list[str]:
 def _distinct_regions(fields: dict[str, list[Any]]) -> int:
     return len({r.strip().lower() for value in _text(fields, "regions")
                 for r in value.split(",") if r.strip()})
-
-
-_FRACTION = re.compile(r"(?<=:[0-9]{2})[.,]([0-9]{1,9})(?![0-9])")
-
-
-def parse_timestamp(text: str) -> datetime:
-    """ISO 8601 in UTC (``2019-08-19T13:11:25``, optional fraction and ``Z``/``+00:00``)."""
-    value = text.strip()
-    if value[-1:] in ("Z", "z"):
-        value = value[:-1] + "+00:00"
-    # a fraction of 1 to 9 digits as 6 (Python 3.10's fromisoformat takes only 3 or 6)
-    value = _FRACTION.sub(lambda m: "." + m.group(1).ljust(6, "0")[:6], value, count=1)
-    try:
-        stamp = datetime.fromisoformat(value)
-    except ValueError as e:
-        raise InputError(f"timestamp {text!r} is not ISO 8601, e.g. 2019-08-19T13:11:25Z") from e
-    if stamp.tzinfo is None:
-        return stamp.replace(tzinfo=timezone.utc)
-    if stamp.utcoffset() != timedelta(0):
-        raise InputError(f"timestamp {text!r} must be in UTC (end it with Z or +00:00)")
-    return stamp.astimezone(timezone.utc)
 
 
 def _config(values: list[Any]) -> dict[str, Any]:

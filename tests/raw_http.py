@@ -34,3 +34,25 @@ def read_head(conn: socket.socket) -> tuple[bytes, bytes] | None:
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     return head, body
+
+
+class RawServer:
+    """A server on a free loopback port that reads each connection's request head and hands it,
+    with what of the body came along, to ``answer``; the connection is closed after it."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=16)
+        self.port = self.sock.getsockname()[1]
+        accept_each(self.sock, self._one)
+
+    def _one(self, conn: socket.socket) -> None:
+        with conn:
+            request = read_head(conn)
+            if request is not None:
+                self.answer(conn, *request)
+
+    def answer(self, conn: socket.socket, head: bytes, body: bytes) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.sock.close()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from raw_http import accept_each, read_head
+from raw_http import RawServer
 from waiting import wait_for
 
 from edge_alpr.delivery import failures, http_post
@@ -25,7 +25,7 @@ from edge_alpr.delivery.webhooks_config import WebhooksConfig, WebhookTarget
 Behave = Callable[[socket.socket, bytes], None]
 
 
-class Peer:
+class Peer(RawServer):
     """A raw TCP receiver: reads each request whole (headers and Content-Length body), records
     its first line and time, then lets ``behave`` answer on the socket."""
 
@@ -33,34 +33,22 @@ class Peer:
         self.behave = behave
         self.requests: list[tuple[float, bytes]] = []
         self.sent = 0  # bytes ``behave`` wrote, where it counts them
-        self.stop = threading.Event()
-        self.sock = socket.create_server(("127.0.0.1", 0), backlog=16)
-        self.port = self.sock.getsockname()[1]
+        super().__init__()
         self.url = f"http://127.0.0.1:{self.port}/hook"
-        accept_each(self.sock, self._one)
 
-    def _one(self, conn: socket.socket) -> None:
-        with conn:
-            request = read_head(conn)
-            if request is None:
+    def answer(self, conn: socket.socket, head: bytes, body: bytes) -> None:
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        while len(body) < length:
+            chunk = conn.recv(65536)
+            if not chunk:
                 return
-            head, body = request
-            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                           if line.lower().startswith(b"content-length:")), 0)
-            while len(body) < length:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                body += chunk
-            self.requests.append((time.monotonic(), head.split(b"\r\n")[0]))
-            try:
-                self.behave(conn, body)
-            except OSError:
-                pass  # the client went away: what these peers expect
-
-    def close(self) -> None:
-        self.stop.set()
-        self.sock.close()
+            body += chunk
+        self.requests.append((time.monotonic(), head.split(b"\r\n")[0]))
+        try:
+            self.behave(conn, body)
+        except OSError:
+            pass  # the client went away: what these peers expect
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from raw_http import accept_each, read_head
+from raw_http import RawServer
 from waiting import wait_for
 
 from edge_alpr.delivery.outbox import Outbox
@@ -30,7 +30,7 @@ NGINX_DEFAULT = 2**20  # client_max_body_size 1m
 PAGE = b"<html><head><title>413 Request Entity Too Large</title></head><body>nginx</body></html>"
 
 
-class Nginxish:
+class Nginxish(RawServer):
     """POSTs under ``limit`` bytes answered 200 and kept (their ``X-Edge-Alpr-Event-Id``); larger
     ones answered 413 at their headers, their bodies drained; a path ending ``/gone``: 404."""
 
@@ -39,41 +39,31 @@ class Nginxish:
         self.kept: list[str] = []
         self.refused: list[tuple[str, int]] = []  # the event id and the Content-Length refused
         self.missing = 0
-        self.sock = socket.create_server(("127.0.0.1", 0), backlog=16)
-        self.port = self.sock.getsockname()[1]
-        accept_each(self.sock, self._one)
+        super().__init__()
 
-    def _one(self, conn: socket.socket) -> None:
-        with conn:
-            request = read_head(conn)
-            if request is None:
+    def answer(self, conn: socket.socket, head: bytes, body: bytes) -> None:
+        lines = head.decode("latin-1").split("\r\n")
+        fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        length, event = int(fields.get("content-length", "0")), fields.get("x-edge-alpr-event-id", "")
+        if length > self.limit:
+            self.refused.append((event, length))
+            conn.sendall(b"HTTP/1.1 413 Request Entity Too Large\r\nServer: nginx\r\nContent-Type: text/html"
+                         b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(PAGE), PAGE))
+            status = b""
+        elif lines[0].split(" ")[1].endswith("/gone"):
+            self.missing += 1
+            status = b"404 Not Found"
+        else:
+            self.kept.append(event)
+            status = b"200 OK"
+        left = length - len(body)
+        while left > 0:  # read the body (refused: drained, as nginx's lingering close does)
+            chunk = conn.recv(min(left, 65536))
+            if not chunk:
                 return
-            head, body = request
-            lines = head.decode("latin-1").split("\r\n")
-            fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-            length, event = int(fields.get("content-length", "0")), fields.get("x-edge-alpr-event-id", "")
-            if length > self.limit:
-                self.refused.append((event, length))
-                conn.sendall(b"HTTP/1.1 413 Request Entity Too Large\r\nServer: nginx\r\nContent-Type: text/html"
-                             b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(PAGE), PAGE))
-                status = b""
-            elif lines[0].split(" ")[1].endswith("/gone"):
-                self.missing += 1
-                status = b"404 Not Found"
-            else:
-                self.kept.append(event)
-                status = b"200 OK"
-            left = length - len(body)
-            while left > 0:  # read the body (refused: drained, as nginx's lingering close does)
-                chunk = conn.recv(min(left, 65536))
-                if not chunk:
-                    return
-                left -= len(chunk)
-            if status:
-                conn.sendall(b"HTTP/1.1 %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" % status)
-
-    def close(self) -> None:
-        self.sock.close()
+            left -= len(chunk)
+        if status:
+            conn.sendall(b"HTTP/1.1 %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" % status)
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ the photo on a canvas with the plate box drawn where the label's box is.  The re
 the API like any client's: counted in the usage, kept in the history as camera ``console``.
 A file over the upload limit, a file that is not an image and a picture the device cannot decode
 each get a message that says so, and the form works again after each; a picture dropped onto
-the section is read at once.  At a phone's width the
+the section is read at once.  A file dropped elsewhere on the page is neither opened nor read,
+and a failed read takes the last result off the page.  At a phone's width the
 result fits the screen.  The browser logs no error (no script or image refused by the CSP).
 
 Marked ``browser``: skipped, saying why, where Chromium or ``websocket-client`` is missing.
@@ -150,3 +151,84 @@ def test_a_photo_tried_in_the_console_shows_its_plate(
     assert browser.evaluate("document.querySelector('#photo button').getBoundingClientRect().height") >= 44
     # the browser logs the fake photo's 400 (as for any failed request), and nothing else
     assert [e for e in browser.console_errors() if "status of 400" not in e] == []
+
+
+def _drag(browser: Chromium, selector: str, kind: str, path: Path) -> bool:
+    """Whether the page cancels the browser's own action for a ``kind`` drag event carrying the
+    file ``path`` on ``selector`` (for a file, opening it in place of the page)."""
+    data = base64.b64encode(path.read_bytes()).decode()
+    return bool(browser.evaluate(
+        f"(() => {{ const t = new DataTransfer(); t.items.add(new File([Uint8Array.from("
+        f"atob({json.dumps(data)}), c => c.charCodeAt(0))], {json.dumps(path.name)}, {{type: 'image/jpeg'}}));"
+        f"const e = new DragEvent({json.dumps(kind)}, {{dataTransfer: t, bubbles: true, cancelable: true}});"
+        f"document.querySelector({json.dumps(selector)}).dispatchEvent(e);"
+        "return e.defaultPrevented; })()"))
+
+
+def _drop_at(browser: Chromium, selector: str, path: Path) -> None:
+    """Drag ``path`` from outside the browser and drop it on ``selector``, through the browser's
+    own input (the DevTools protocol's drag events), as a person does with the mouse."""
+    x, y = browser.evaluate(f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+                            "e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();"
+                            "return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+    data = {"items": [], "files": [str(path)], "dragOperationsMask": 1}
+    for kind in ("dragEnter", "dragOver", "drop"):
+        browser.call("Input.dispatchDragEvent", type=kind, x=x, y=y, data=data)
+
+
+def _result(browser: Chromium) -> list[Any]:
+    """What the page shows as the read's result: [shown, the plates in its table, its summary]."""
+    got: list[Any] = browser.evaluate(
+        "[!document.getElementById('photo-result').hidden,"
+        "[...document.querySelectorAll('#photo-plates td.plate')].map(c => c.textContent),"
+        "document.getElementById('photo-summary').textContent]")
+    return got
+
+
+def test_a_photo_dropped_off_the_form_and_a_failed_read_leave_nothing_misleading(
+        api_factory: Callable[..., RunningApi], browser: Chromium, tmp_path: Path) -> None:
+    """A file dropped anywhere but on "Try a photo" is neither opened by the browser in place of
+    the console nor read (a read costs a call, a history event and a webhook post); a read that
+    fails takes the last photo's result off the page, so it is not taken for the new photo's.
+
+    Headless Chromium opens no dropped file whatever the page does, so the first is checked
+    where it is decided: the page cancels the browser's own action for a file dragged over or
+    dropped onto any part of it (what keeps a windowed browser on the console)."""
+    api = api_factory({"usage": {"max_calls": 2}})
+    auth: dict[str, str] = {}
+    browser.log_console()
+    browser.open(f"{api.url}/")
+    assert wait_for(lambda: _idle(browser), 10)
+    browser.evaluate("window.stayed = true")  # gone if the page is left or loaded again
+    for outside in ("header h1", "#events", "#lists", "main"):
+        assert _drag(browser, outside, "dragover", SAMPLE), outside
+        assert _drag(browser, outside, "drop", SAMPLE), outside
+    _drop_at(browser, "#events", SAMPLE)
+    assert _status(browser) == "" and _result(browser) == [False, [], ""]
+    assert requests.get(f"{api.url}/v1/statistics/", headers=auth, timeout=10).json()["usage"]["calls"] == 0
+    # dropped onto the form's section it is read at once
+    _drop_at(browser, "#try", SAMPLE)
+    assert wait_for(lambda: _status(browser) == f"Read {SAMPLE.name}.", 60), _status(browser)
+    assert _result(browser)[:2] == [True, [PLATE["text"]]]
+    assert browser.evaluate("window.stayed") is True and browser.evaluate("location.pathname") == "/"
+
+    # a picture the device cannot decode (400): the status says why, the last result is gone
+    fake = tmp_path / "fake.jpg"
+    fake.write_text("not a picture")
+    _read(browser, fake)
+    assert wait_for(lambda: _idle(browser), 30)
+    assert _status(browser).startswith("The device refused the photo (400)"), _status(browser)
+    assert _result(browser) == [False, [], ""]
+    # the month's quota spent (403, as the API answers it) after a good read: the same
+    _read(browser, SAMPLE)
+    assert wait_for(lambda: _idle(browser), 60) and _result(browser)[:2] == [True, [PLATE["text"]]]
+    other = sorted(SAMPLES.glob("*.jpg"))[2]
+    _read(browser, other)
+    assert wait_for(lambda: _idle(browser), 30)
+    assert _status(browser).startswith("The device refused the photo (403): Monthly call limit"), _status(browser)
+    assert _result(browser) == [False, [], ""]
+    # and a file refused before it is sent, after a result was shown, takes it away as well
+    browser.evaluate("document.getElementById('photo-result').hidden = false")
+    _read(browser, SAMPLES / "labels.json")
+    assert _status(browser).startswith("labels.json is not an image") and _result(browser)[0] is False
+    assert [e for e in browser.console_errors() if "status of 400" not in e and "status of 403" not in e] == []

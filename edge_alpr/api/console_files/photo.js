@@ -134,8 +134,18 @@
     rows.parentElement.hidden = results.length === 0;
   }
 
+  // The result shown is always the one of the photo the status names: a new try takes the
+  // last one's away at once, so a refusal or a failed read never stands beside an old result.
+  function clearResult() {
+    result.hidden = true;
+    rows.replaceChildren();
+    summary.textContent = "";
+    canvas.width = canvas.height = 0;
+  }
+
   async function submit() {
     const file = input.files[0];
+    clearResult();
     const wrong = refusal(file);
     if (wrong) {
       say(wrong, true);
@@ -168,17 +178,32 @@
     if (!button.disabled) submit();
   });
 
-  // A picture dropped anywhere on the section is the one to read (and is read at once).
+  // A picture dropped onto the section is the one to read (and is read at once).  Anywhere else
+  // on the page a dropped file does nothing: left to the browser it would open the file in
+  // place of the console, and read there it would cost an API call, an event in the history
+  // and a webhook post for a slip of the mouse.  While a file is dragged over the page the
+  // section is outlined, and elsewhere the pointer says no drop.
   const section = document.getElementById("try");
-  section.addEventListener("dragover", (event) => {
+  const carriesFiles = (event) => !!event.dataTransfer && [...event.dataTransfer.types].includes("Files");
+  const dragging = (on, over) => {
+    document.body.classList.toggle("dragging-files", on);
+    section.classList.toggle("dropping", on && over);
+  };
+  document.addEventListener("dragover", (event) => {
+    if (!carriesFiles(event)) return;  // text dragged into a box: the browser's own way
     event.preventDefault();
-    section.classList.add("dropping");
+    const over = section.contains(event.target);
+    event.dataTransfer.dropEffect = over ? "copy" : "none";
+    dragging(true, over);
   });
-  section.addEventListener("dragleave", () => section.classList.remove("dropping"));
-  section.addEventListener("drop", (event) => {
+  document.addEventListener("dragleave", (event) => {
+    if (!event.relatedTarget) dragging(false, false);  // out of the window
+  });
+  document.addEventListener("drop", (event) => {
+    if (!carriesFiles(event)) return;
     event.preventDefault();
-    section.classList.remove("dropping");
-    if (!event.dataTransfer.files.length || button.disabled) return;
+    dragging(false, false);
+    if (!section.contains(event.target) || !event.dataTransfer.files.length || button.disabled) return;
     input.files = event.dataTransfer.files;
     submit();
   });

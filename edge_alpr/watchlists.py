@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,6 +86,7 @@ class WatchLists:
         self._lock = threading.Lock()
         self._listeners: list[Callable[[tuple[str, ...]], None]] = []
         self.matches: Counter[str] = Counter()  # by list name, for /metrics
+        self.counting_since = time.time()  # when ``matches`` began: the console says since when
         self._view = self._rebuild()
 
     def _load(self) -> tuple[WatchList, ...]:

@@ -111,7 +111,7 @@ def test_a_camera_that_cannot_open_is_shown_failing_never_running() -> None:
     assert state is not None and "reconnecting" in state.group(1)
     assert re.search(r'class="detail">\d+ errors, the last: cannot open', state.group(1)), state.group(1)
     # since when it has been without frames: a time the script shows in the browser's zone
-    since = re.search(r'without frames since <time datetime="([^"]+)">[^<]+</time> \((\d+) s\)',
+    since = re.search(r'without frames since <time datetime="([^"]+)"[^>]*>[^<]+</time> \((\d+) s\)',
                       state.group(1))
     assert since is not None, state.group(1)
     began = datetime.fromisoformat(since.group(1).replace("Z", "+00:00"))
@@ -211,7 +211,7 @@ def test_a_failing_sink_says_since_when_and_one_with_events_set_aside_how_many(
     queued = re.search(r'<td class="num" data-label="Queued">(.*?)</td>', aside_row, re.S)
     assert queued is not None and re.sub(r"<[^>]+>|\s+", " ", queued.group(1)).split() == ["2", "2", "set", "aside"]
     assert "failing since" not in aside_row  # set aside is no failure: its later events go on
-    since = re.search(r'failing since <time datetime="([^"]+)">[^<]+</time> \((\d+) s\)', dead_row)
+    since = re.search(r'failing since <time datetime="([^"]+)"[^>]*>[^<]+</time> \((\d+) s\)', dead_row)
     assert since is not None, dead_row
     began = datetime.fromisoformat(since.group(1).replace("Z", "+00:00"))
     assert started - timedelta(seconds=1) <= began <= started + timedelta(seconds=30)

@@ -95,7 +95,7 @@ def test_the_console_of_a_working_site(tmp_path: Path, recognizer: Any, monkeypa
                                    ".map(c => c.innerText.replace(/\\s+/g, ' ').trim()))")
         assert matched == [["door", STOLEN, f"stolen {NOTE} ({STOLEN}, 0)"],
                            ["gate", STOLEN, f"stolen {NOTE} ({STOLEN}, 0)"]]
-        assert "2 matches since start" in browser.evaluate("document.getElementById('lists').innerText")
+        assert "2 matches since the service started " in browser.evaluate("document.getElementById('lists').innerText")
 
         # gate read its images and shows the last; entrance reconnects, since when and why
         cameras = browser.evaluate("[...document.querySelectorAll('#cameras tr[data-state]')].map("

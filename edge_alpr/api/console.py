@@ -31,6 +31,7 @@ import bottle
 
 from .. import __version__
 from ..errors import InputError, Throttled
+from ..history.queries import iso
 from ..history.store import EventQuery
 from . import console_status as status
 from .auth_throttle import client_of
@@ -77,7 +78,8 @@ class Console:
                           ("page", "login", "cameras", "health", "counters", "events", "lists")}
 
     def render(self, name: str, **values: Any) -> str:
-        return str(self.templates[name].render(**values))
+        """A template filled with ``values``; ``when(stamp)`` writes any time it shows."""
+        return str(self.templates[name].render(when=status.time_html, **values))
 
     # -- parts ----------------------------------------------------------------------------------
 
@@ -104,7 +106,8 @@ class Console:
     def lists_part(self) -> str:
         wl = self.ctx.watchlists
         return self.render("lists", lists=wl.lists() if wl is not None else None,
-                           matches=dict(wl.matches) if wl is not None else {})
+                           matches=dict(wl.matches) if wl is not None else {},
+                           since=iso(wl.counting_since) if wl is not None else "")
 
     # -- routes ---------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ encoded when asked for.
 
 from __future__ import annotations
 
+import html
 import io
 import time
 from dataclasses import dataclass
@@ -22,11 +23,13 @@ from PIL import Image, ImageDraw
 
 from ..delivery.mqtt import MQTT_SINK
 from ..delivery.worker import DeliveryWorker
+from ..errors import InputError
 from ..history.queries import iso
 from ..stream.health import camera_health
 from ..stream.loop import CameraLoop
 from ..stream.source_config import describe_source
 from ..stream.view import WHAT
+from .timestamps import parse_timestamp
 
 if TYPE_CHECKING:
     from .app import ApiContext
@@ -86,6 +89,20 @@ class CameraView:
     @property
     def row_class(self) -> str:
         return STATE_CLASS.get(self.state, "bad")
+
+
+def time_html(stamp: str) -> str:
+    """One time of the page (an ISO 8601 UTC ``stamp``) as a ``<time>`` element that reads alike
+    everywhere: ``2024-05-01 10:00:00 UTC``, the exact stamp on hover.  Why one form: an operator
+    holds these times against MQTT, webhook and API timestamps (UTC) and the device's log, so
+    none may be in a locale's order (is 05/01 May or January?) or without its zone.  The page's
+    script shows the same instant in the browser's zone, its offset named (``console.js``)."""
+    try:
+        text = parse_timestamp(stamp).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except InputError:
+        text = stamp  # not a time this server wrote: shown as it is
+    value = html.escape(stamp, quote=True)
+    return f'<time datetime="{value}" title="{value} (UTC)">{html.escape(text)}</time>'
 
 
 def duration(s: float) -> str:

@@ -10,7 +10,7 @@
   <td data-label="Camera">{{c.id}}</td><td data-label="Source">{{c.source}}</td>
   <td data-label="State">{{c.shown_state}}{{f", {c.crashes} restarts" if c.crashes else ""}}
   % if c.failing_since:
-    <span class="detail since">without frames since <time datetime="{{c.failing_since}}">{{c.failing_since.replace("T", " ")}}</time> ({{c.failing_for}})</span>
+    <span class="detail since">without frames since {{!when(c.failing_since)}} ({{c.failing_for}})</span>
   % end
   % if c.view_problem:
     <span class="detail bad">{{c.view_line}}</span>

@@ -65,15 +65,30 @@
     location.assign("/?" + query);
   }
 
-  // Event times come as UTC (ISO 8601, shown as is without script); show them in the browser's
-  // own time zone, with the UTC time on hover, and name that zone.
+  // Every time on the page in one form, in the browser's zone with its offset from UTC named:
+  // 2024-05-01 15:30:00 UTC+05:30 (UTC itself: 2024-05-01 10:00:00 UTC, as the page comes
+  // without script).  Not the locale's form: 05/01/24 is May in one place and January in the
+  // next, 3:30 PM names no zone, and an operator holds these times against the UTC ones of
+  // MQTT, the webhooks, the API and the device's log.
+  function offset(when) {
+    const minutes = -when.getTimezoneOffset();
+    const a = Math.abs(minutes);
+    return minutes ? `UTC${minutes < 0 ? "-" : "+"}${pad(Math.floor(a / 60))}:${pad(a % 60)}` : "UTC";
+  }
+
+  function shown(when) {
+    return `${when.getFullYear()}-${pad(when.getMonth() + 1)}-${pad(when.getDate())} ` +
+      `${pad(when.getHours())}:${pad(when.getMinutes())}:${pad(when.getSeconds())} ${offset(when)}`;
+  }
+
+  // The page's times come in UTC (<time datetime>, the exact stamp on hover, from the server):
+  // shown in the browser's zone, and the labels of the search and the events' column name it.
   function localTimes() {
     for (const label of document.querySelectorAll("span.zone")) label.textContent = "(" + zone + ")";
     for (const t of document.querySelectorAll("time[datetime]")) {
       const when = new Date(t.dateTime);
       if (Number.isNaN(when.getTime()) || t.dataset.local) continue;
-      t.title = t.textContent + " UTC";
-      t.textContent = when.toLocaleString(undefined, {dateStyle: "short", timeStyle: "medium"});
+      t.textContent = shown(when);
       t.dataset.local = "1";
     }
   }
@@ -121,7 +136,7 @@
   let downText = "";
 
   function down(reason) {
-    downText = `Not refreshed since ${lastAnswer.toLocaleTimeString()}: ${reason}. The page shows ` +
+    downText = `Not refreshed since ${shown(lastAnswer)}: ${reason}. The page shows ` +
       `the state as of then, and retries every ${refreshMs / 1000} s.`;
     say(downText, true);
     document.body.classList.add("stale");

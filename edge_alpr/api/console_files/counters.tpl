@@ -1,5 +1,5 @@
 <dl class="counters">
-  <dt>Calls this month</dt><dd>{{c["calls"]}}{{f" of {c['max_calls']}" if c["max_calls"] else ""}} (resets {{c["resets_on"][:10]}})</dd>
+  <dt>Calls this month</dt><dd>{{c["calls"]}}{{f" of {c['max_calls']}" if c["max_calls"] else ""}} (resets {{!when(c["resets_on"])}})</dd>
   <dt>Calls in all</dt><dd>{{c["lifetime_calls"]}}</dd>
   % if "queued" in c:
   <dt>Outbox</dt><dd>{{c["queued"]}} queued ({{f"{c['queued_bytes'] / 1e6:.1f}"}} MB), {{c["dropped"]}} dropped</dd>

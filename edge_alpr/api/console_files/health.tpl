@@ -8,7 +8,7 @@
 <tr class="{{"ok" if s["state"] == "ok" else "bad"}}">
   <td data-label="Sink">{{s["sink"]}}</td><td data-label="State">{{s["state"]}}{{f" ({s['failures']} failures)" if s["failures"] else ""}}
   % if s.get("since") and s["state"] in ("failing", "disabled"):
-    <span class="detail since">failing since <time datetime="{{s["since"]}}">{{s["since"].replace("T", " ")}}</time> ({{s["failing_for"]}})</span>
+    <span class="detail since">failing since {{!when(s["since"])}} ({{s["failing_for"]}})</span>
   % end
   </td>
   <td class="num" data-label="Queued">{{s["pending"]}}

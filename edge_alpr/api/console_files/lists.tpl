@@ -6,7 +6,7 @@
 % end
 % for wl in lists:
 <div class="list" data-list="{{wl.name}}">
-  <h3>{{wl.name}} <span class="muted">{{len(wl.entries)}} {{"plate" if len(wl.entries) == 1 else "plates"}}, max distance {{f"{wl.max_distance:g}"}}, {{matches.get(wl.name, 0)}} {{"match" if matches.get(wl.name, 0) == 1 else "matches"}} since start{{", from the config file (read-only)" if wl.source == "config" else ""}}</span></h3>
+  <h3>{{wl.name}} <span class="muted">{{len(wl.entries)}} {{"plate" if len(wl.entries) == 1 else "plates"}}, max distance {{f"{wl.max_distance:g}"}}, {{matches.get(wl.name, 0)}} {{"match" if matches.get(wl.name, 0) == 1 else "matches"}} since the service started {{!when(since)}}{{", from the config file (read-only)" if wl.source == "config" else ""}}</span></h3>
   <div class="plates">
   <table>
   % for entry in wl.entries:

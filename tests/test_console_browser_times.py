@@ -1,0 +1,94 @@
+"""Every time the console shows, in a real browser (headless Chromium over its DevTools protocol),
+reads one way and names its zone: an operator holds them against the UTC timestamps of MQTT,
+the webhooks and the API, and against the device's log.
+
+The whole service: a folder camera over the bundled samples (events), a camera whose source
+cannot open (without frames since when), a webhook target where nothing listens (failing since
+when), a watch list (matches since when) and the month's counter (resets when).  With the
+browser in Asia/Kolkata (UTC+05:30) and in America/Sao_Paulo (UTC-03:00; neither zone has
+daylight saving time), each time in each part is the instant of its ``datetime`` (UTC) in that
+zone, written ``2026-05-01 15:30:00 UTC+05:30``, whatever the browser's locale (en-US, set, puts
+the month first), with the exact UTC stamp on hover.  Without JavaScript the same times are
+UTC, and say so.  The expected text is computed here from the ``datetime`` and the zones' fixed
+offsets.
+
+Marked ``browser``: skipped, saying why, where Chromium or ``websocket-client`` is missing.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chromium import BROWSER_MARKS, Chromium
+from waiting import wait_for
+
+from edge_alpr import config
+from edge_alpr.api.server import free_port
+from edge_alpr.service import build
+
+pytest_plugins = ["chromium"]
+pytestmark = BROWSER_MARKS
+
+PARTS = ("events", "cameras", "health", "counters", "lists")
+ZONES = {"Asia/Kolkata": timedelta(hours=5, minutes=30), "America/Sao_Paulo": timedelta(hours=-3)}
+TIMES = ("[...document.querySelectorAll('#{part} time')].map(t => [t.dateTime, t.textContent, t.title])")
+
+
+def _expected(stamp: str, offset: timedelta | None) -> str:
+    """``stamp`` (ISO 8601 UTC) as the page must show it at ``offset`` (None: UTC)."""
+    utc = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    if offset is None:
+        return utc.strftime("%Y-%m-%d %H:%M:%S UTC")
+    minutes = int(offset.total_seconds() // 60)
+    sign, minutes = ("+" if minutes >= 0 else "-"), abs(minutes)
+    return (utc + offset).strftime("%Y-%m-%d %H:%M:%S") + f" UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _check(browser: Chromium, offset: timedelta | None) -> None:
+    for part in PARTS:
+        times = browser.evaluate(TIMES.format(part=part))
+        assert times, f"#{part} shows no time"
+        for stamp, text, title in times:
+            assert stamp.endswith("Z") and text == _expected(stamp, offset), (part, stamp, text)
+            assert title == f"{stamp} (UTC)", (part, title)
+
+
+def test_every_time_shown_reads_alike_and_names_its_zone(
+        tmp_path: Path, recognizer: Any, monkeypatch: pytest.MonkeyPatch, browser: Chromium) -> None:
+    monkeypatch.delenv("EDGE_ALPR_API_TOKEN", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    nowhere = f"127.0.0.1:{free_port()}"  # nothing listens there
+    cfg = config.from_dict({
+        "state_dir": str(tmp_path / "state"), "mqtt": {"enabled": False}, "api": {"port": 0, "threads": 4},
+        "webhooks": {"targets": [f"http://{nowhere}/hook"], "backoff_initial_s": 5},
+        "watchlists": {"stolen": {"plates": [{"plate": "B123ABC", "label": "reported"}]}},
+        "stream": {"cameras": [
+            {"id": "gate", "source": {"kind": "folder", "watch": False}},
+            {"id": "yard", "source": {"kind": "opencv", "url": f"http://{nowhere}/stream.mjpg", "read_timeout": 1,
+                                      "reconnect_min": 0.2, "reconnect_max": 0.5}}]},
+    }, "<test>")
+    svc = build(cfg, threading.Event(), recognizer=recognizer)
+    try:
+        webhooks = svc.api.webhooks
+        assert webhooks is not None
+        assert wait_for(lambda: svc.cameras[0].stats.ended and webhooks.status()[0]["consecutive_failures"] > 0, 90)
+        url = f"http://127.0.0.1:{svc.api.server.port}/"
+        browser.call("Emulation.setLocaleOverride", locale="en-US")
+        for zone, offset in ZONES.items():
+            browser.call("Emulation.setTimezoneOverride", timezoneId=zone)
+            browser.open(url)
+            _check(browser, offset)
+            # and so after a refresh, which renders the parts again
+            before = browser.evaluate("document.body.dataset.refreshed || '0'")
+            assert wait_for(lambda was=before: browser.evaluate("document.body.dataset.refreshed || '0'") != was, 15)
+            _check(browser, offset)
+
+        browser.call("Emulation.setScriptExecutionDisabled", value=True)
+        browser.open(url)
+        _check(browser, None)
+    finally:
+        svc.close()

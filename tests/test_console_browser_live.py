@@ -10,7 +10,8 @@ what an operator sees when the device goes away and comes back, and when a camer
   refresh) and fetches the other camera's view once, not again while its frame is unchanged;
   on a phone's width the controls are big enough for a finger.
 * A webhook target where nothing listens beside one that answers 413: the first's row says since
-  when it has been failing, in the browser's zone, the other's how many events it set aside.
+  when it has been failing, in the browser's zone, the other's how many events it set aside;
+  at a desktop's width the table shows every column, the last error too.
 
 Marked ``browser``: skipped, saying why, where Chromium or ``websocket-client`` is missing.
 """
@@ -142,6 +143,12 @@ def test_a_failing_sink_says_since_when_in_the_browser_s_zone(
     assert browser.evaluate(f"{time_}.textContent").endswith(" UTC+05:30")
     text = browser.evaluate(f"{rows}[1].querySelector('.since').textContent")
     assert text.startswith("failing since ") and text.endswith(" s)"), text
+    # at a desktop's width every column is in view, the last error too: none lies past the
+    # section's edge, to be found only by scrolling the table sideways
+    assert browser.evaluate("innerWidth") >= 1200
+    assert browser.evaluate("[...document.querySelectorAll('#health td')].filter(td => "
+                            "td.getBoundingClientRect().right > td.closest('section').getBoundingClientRect().right)"
+                            ".map(td => td.dataset.label)") == []
     # it stays so across the page's refreshes (the part is rendered again by the server)
     before = browser.evaluate("document.body.dataset.refreshed || '0'")
     assert wait_for(lambda: browser.evaluate("document.body.dataset.refreshed || '0'") != before, 15)

@@ -8,7 +8,8 @@ when), a watch list (matches since when) and the month's counter (resets when). 
 browser in Asia/Kolkata (UTC+05:30) and in America/Sao_Paulo (UTC-03:00; neither zone has
 daylight saving time), each time in each part is the instant of its ``datetime`` (UTC) in that
 zone, written ``2026-05-01 15:30:00 UTC+05:30``, whatever the browser's locale (en-US, set, puts
-the month first), with the exact UTC stamp on hover.  Without JavaScript the same times are
+the month first), with the exact UTC stamp on hover; at a phone's width a time breaks only
+between its day and its clock.  Without JavaScript the same times are
 UTC, and say so.  The expected text is computed here from the ``datetime`` and the zones' fixed
 offsets.
 
@@ -86,6 +87,12 @@ def test_every_time_shown_reads_alike_and_names_its_zone(
             before = browser.evaluate("document.body.dataset.refreshed || '0'")
             assert wait_for(lambda was=before: browser.evaluate("document.body.dataset.refreshed || '0'") != was, 15)
             _check(browser, offset)
+        # on a phone a time breaks between its day and its clock, if at all: never inside either
+        browser.call("Emulation.setDeviceMetricsOverride", width=390, height=844, deviceScaleFactor=1, mobile=True)
+        browser.open(url)
+        _check(browser, offset)
+        assert browser.evaluate("[...document.querySelectorAll('time')].filter(t => t.children.length !== 2 || "
+                                "[...t.children].some(s => s.getClientRects().length !== 1)).map(t => t.textContent)") == []
 
         browser.call("Emulation.setScriptExecutionDisabled", value=True)
         browser.open(url)

@@ -98,11 +98,12 @@ def time_html(stamp: str) -> str:
     none may be in a locale's order (is 05/01 May or January?) or without its zone.  The page's
     script shows the same instant in the browser's zone, its offset named (``console.js``)."""
     try:
-        text = parse_timestamp(stamp).strftime("%Y-%m-%d %H:%M:%S UTC")
+        day, clock = parse_timestamp(stamp).strftime("%Y-%m-%d|%H:%M:%S UTC").split("|")
+        text = f"<span>{day}</span> <span>{clock}</span>"  # a narrow cell breaks between them only
     except InputError:
-        text = stamp  # not a time this server wrote: shown as it is
+        text = html.escape(stamp)  # not a time this server wrote: shown as it is
     value = html.escape(stamp, quote=True)
-    return f'<time datetime="{value}" title="{value} (UTC)">{html.escape(text)}</time>'
+    return f'<time datetime="{value}" title="{value} (UTC)">{text}</time>'
 
 
 def duration(s: float) -> str:

@@ -81,6 +81,17 @@
       `${pad(when.getHours())}:${pad(when.getMinutes())}:${pad(when.getSeconds())} ${offset(when)}`;
   }
 
+  // A time's text as the server writes it: the day and the clock each kept whole (a narrow cell
+  // breaks the line between them, not after a hyphen of the date).
+  function timeParts(text) {
+    const cut = text.indexOf(" ");
+    return [text.slice(0, cut), text.slice(cut + 1)].map((part) => {
+      const span = document.createElement("span");
+      span.textContent = part;
+      return span;
+    });
+  }
+
   // The page's times come in UTC (<time datetime>, the exact stamp on hover, from the server):
   // shown in the browser's zone, and the labels of the search and the events' column name it.
   function localTimes() {
@@ -88,7 +99,8 @@
     for (const t of document.querySelectorAll("time[datetime]")) {
       const when = new Date(t.dateTime);
       if (Number.isNaN(when.getTime()) || t.dataset.local) continue;
-      t.textContent = shown(when);
+      const [day, clock] = timeParts(shown(when));
+      t.replaceChildren(day, " ", clock);
       t.dataset.local = "1";
     }
   }

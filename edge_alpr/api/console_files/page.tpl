@@ -43,6 +43,10 @@
   % end
   </div>
 </section>
+<section class="wide">
+  <h2>Delivery</h2>
+  <div id="health">{{!parts["health"]}}</div>
+</section>
 <section class="wide scripted" id="try">
   <h2>Try a photo</h2>
   <form id="photo" class="inline" data-max-bytes="{{photo["max_bytes"]}}">
@@ -94,8 +98,6 @@
 <section>
   <h2>Counters</h2>
   <div id="counters">{{!parts["counters"]}}</div>
-  <h2>Delivery</h2>
-  <div id="health">{{!parts["health"]}}</div>
 </section>
 </main>
 </body>

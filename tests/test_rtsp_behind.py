@@ -71,9 +71,10 @@ def camera_loop(recognizer: Any) -> Iterator[Any]:
     """Builds and starts a camera loop over a ``SlowDecoding`` source of ``url``; stops them all."""
     loops: list[tuple[CameraLoop, threading.Event]] = []
 
-    def start(url: str, delay: float) -> tuple[CameraLoop, SlowDecoding]:
+    def start(url: str, delay: float, max_behind_s: float = 0.0) -> tuple[CameraLoop, SlowDecoding]:
         stream = StreamConfig.from_dict({"cameras": [{"id": "gate", "motion": {"threshold": 0}, "source": {
-            "kind": "opencv", "url": url, "read_timeout": 5, "reconnect_min": 0.2, "reconnect_max": 0.5}}]}, "t")
+            "kind": "opencv", "url": url, "read_timeout": 5, "reconnect_min": 0.2, "reconnect_max": 0.5,
+            "max_behind_s": max_behind_s}}]}, "t")
         cam, stop = stream.cameras[0], threading.Event()
         assert isinstance(cam.source, OpenCvSourceConfig)
         source = SlowDecoding(cam.source, cam.id, stop, delay)
@@ -145,5 +146,33 @@ def test_a_stream_read_at_its_own_pace_is_never_reported_behind(
         seen = list(source.seen)[5:]
         stamped = [captured - index / FPS for index, captured, _ in seen]
         assert spread(stamped) < 0.4, spread(stamped)
+    finally:
+        server.kill()
+
+
+@SKIP_WITHOUT_H264
+def test_max_behind_s_opens_the_stream_again_and_drops_the_backlog(
+        tmp_path: Path, camera_loop: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Slowed as above with ``max_behind_s: 2``: the stream is opened again each time the reading
+    is 2 s behind, so it never gets much further; no failure counted, the state stays streaming."""
+    caplog.set_level(logging.INFO, logger="edge_alpr.stream.sources.opencv")
+    server = RtspCamera(sample_image(tmp_path, SAMPLE), fps=FPS, h264_gop=FPS)
+    server.start()
+    try:
+        loop, source = camera_loop(server.url, 0.1, max_behind_s=2.0)
+        assert wait_for(lambda: len(source.seen) >= 1, 30), camera_health(loop)
+        errors, behind = source.errors, []
+        started = time.monotonic()
+        while time.monotonic() - started < 12.0:
+            time.sleep(0.25)
+            behind.append(camera_health(loop)["behind_s"] or 0.0)
+        seen = list(source.seen)
+        read_late = [read - captured for _, captured, read in seen]
+        assert source.backlogs_dropped >= 2 and max(behind) < 2.5, (source.backlogs_dropped, behind)
+        assert max(read_late) < 2.5, max(read_late)  # read at most 2 s (and a frame) after being made
+        assert source.errors == errors and camera_health(loop)["state"] == "streaming"
+        said = [r.getMessage() for r in caplog.records if "max_behind_s" in r.getMessage()]
+        assert len(said) == 1 and said[0].startswith("camera gate: read 2."), said
+        assert not [r for r in caplog.records if "reconnected" in r.getMessage()]
     finally:
         server.kill()

@@ -70,6 +70,8 @@ class OpenCvSource(FrameSource):
         # RTSP's stream time is the camera's (HTTP MJPEG's is FFmpeg's invention: stamps.py)
         rtsp = bool(cfg.url) and urlsplit(cfg.url).scheme.lower() in ("rtsp", "rtsps")
         self.clock = StreamClock(camera_id) if rtsp else None
+        self.backlogs_dropped = 0  # reopened for being max_behind_s behind
+        self._dropping = False
 
     def behind(self) -> float | None:
         return None if self.clock is None or self._cap is None else self.clock.behind_s
@@ -114,7 +116,7 @@ class OpenCvSource(FrameSource):
         return f"stopped sending frames {since:.1f} s after connecting ({frames} frame(s) since): {cause}"
 
     def _fail(self, what: str) -> None:
-        first = self.failing_since is None
+        first, self._dropping = self.failing_since is None, False
         self.failed(what)
         self._attempts = 1 if first else self._attempts + 1
         log.log(logging.WARNING if first else logging.DEBUG,
@@ -161,7 +163,9 @@ class OpenCvSource(FrameSource):
                 self.clock.restart()
             self._connected_at, self._first_index = time.monotonic(), self._index
             self.connects += 1
-            if self.connects > 1:
+            if self._dropping:
+                self._dropping = False
+            elif self.connects > 1:
                 down = time.monotonic() - self.failing_since if self.failing_since is not None else 0.0
                 log.info("camera %s: reconnected to %s after %.1f s and %d failed attempt(s)", self.camera_id,
                          self.describe(), down, self._attempts)
@@ -180,7 +184,22 @@ class OpenCvSource(FrameSource):
             self._fail(str(e).removeprefix(f"camera {self.camera_id}: "))
             return None
         self._backoff = self.cfg.reconnect_min
-        return Frame(rgb, self.camera_id, stamp, self._next_index(), made)
+        frame = Frame(rgb, self.camera_id, stamp, self._next_index(), made)
+        if self.clock is not None and self.cfg.max_behind_s and captured - made > self.cfg.max_behind_s:
+            self._drop_backlog(captured - made)
+        return frame
+
+    def _drop_backlog(self, behind: float) -> None:
+        """Close the stream read ``behind`` s behind the camera; the next read opens it again at
+        the camera's newest frame (measured: 5.4 s of an H.264 backlog gone, the reopen 0.9 s, the
+        keyframe wait).  Said once; each time after is a debug line."""
+        self.backlogs_dropped += 1
+        log.log(logging.INFO if self.backlogs_dropped == 1 else logging.DEBUG,
+                "camera %s: read %.1f s behind the camera (over source.max_behind_s, %g s): opening the stream again "
+                "to drop the backlog (said once; %s)", self.camera_id, behind, self.cfg.max_behind_s,
+                "the camera's substream is the lasting fix")
+        self._cap.release()
+        self._cap, self._retry_at, self._dropping = None, 0.0, True
 
     def _made(self, read: float) -> float:
         """When the camera made the frame just grabbed at ``read`` (monotonic), see the class."""

@@ -118,8 +118,10 @@ class PlateResult:
 class Frame:
     """One image from a source: RGB uint8 pixels plus where and when it was taken.
 
-    ``captured`` is the monotonic clock when the source got the frame (the camera loop's lag is
-    measured from it: the wall-clock ``timestamp`` may step, and a file's is its mtime).
+    ``captured`` is the monotonic time the camera made the frame, as closely as the source tells
+    (a device's own timestamp, an RTSP stream's time: ``stream/sources/stamps.py``), else when
+    the source got it; the camera loop's lag is measured from it (the wall-clock ``timestamp``,
+    shifted alike, may step, and a file's is its mtime).
     """
 
     image: np.ndarray = field(repr=False, compare=False)

@@ -124,10 +124,13 @@ def test_opencv_source_unreachable_camera_keeps_retrying() -> None:
 class FakePicamera2:
     """A FAKE of picamera2.Picamera2 (libcamera cannot exist here), following its documented
     API: Picamera2(camera_num), create_video_configuration(main={"size", "format"}, controls),
-    configure, start, capture_array("main") -> HxWx3 uint8 in BGR order for RGB888 (with
-    ``wait=False``: a job, and ``wait(job, timeout)`` its array or TimeoutError), stop, close."""
+    configure, start, capture_arrays(["main"]) -> ([HxWx3 uint8 in BGR order for RGB888], the
+    request's metadata) (with ``wait=False``: a job, and ``wait(job, timeout)`` its result or
+    TimeoutError), stop, close.  The metadata's ``SensorTimestamp``: nanoseconds on
+    CLOCK_BOOTTIME (libcamera's documented clock), ``sensor_age_s`` before the frame is handed over."""
 
     instances: list[FakePicamera2] = []
+    sensor_age_s = 0.0
 
     def __init__(self, camera_num: int = 0) -> None:
         self.camera_num = camera_num
@@ -146,13 +149,14 @@ class FakePicamera2:
         assert self.config is not None, "picamera2 requires configure() before start()"
         self.started = True
 
-    def capture_array(self, name: str = "main", wait: bool | None = None) -> Any:
-        assert self.started and name == "main"
-        return name if wait is False else self._array()
+    def capture_arrays(self, names: list[str], wait: bool | None = None) -> Any:
+        assert self.started and names == ["main"]
+        return "main" if wait is False else self.wait("main")
 
-    def wait(self, job: str, timeout: float | None = None) -> np.ndarray:
+    def wait(self, job: str, timeout: float | None = None) -> tuple[list[np.ndarray], dict[str, Any]]:
         assert job == "main"
-        return self._array()
+        made = time.clock_gettime_ns(time.CLOCK_BOOTTIME) - int(self.sensor_age_s * 1e9)
+        return [self._array()], {"SensorTimestamp": made, "ExposureTime": 10000}
 
     def _array(self) -> np.ndarray:
         w, h = self.config["main"]["size"]  # type: ignore[index]
@@ -197,7 +201,7 @@ class StallingPicamera2(FakePicamera2):
         super().__init__(camera_num)
         self.left = step
 
-    def wait(self, job: str, timeout: float | None = None) -> np.ndarray:
+    def wait(self, job: str, timeout: float | None = None) -> tuple[list[np.ndarray], dict[str, Any]]:
         if self.left <= 0:
             threading.Event().wait(timeout)  # blocks as long as asked, as a stalled camera does
             raise TimeoutError

@@ -73,7 +73,7 @@ class LoopStats:
     events: int = 0
     errors: int = 0
     busy_s: float = 0.0
-    lag_s: float = 0.0  # capture to the end of recognition, of the last recognised frame
+    lag_s: float = 0.0  # from when the camera made it to the end of recognition, of the last recognised frame
     last_frame_at: float | None = None  # wall clock (epoch s) when the newest frame was captured
     ended: bool = False
     read_rate: RateWindow = field(default_factory=RateWindow, repr=False)  # frames/s captured

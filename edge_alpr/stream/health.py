@@ -47,7 +47,7 @@ def camera_health(loop: CameraLoop) -> dict[str, Any]:
     """The camera's state and counters as JSON-ready values (the MQTT ``health`` body)."""
     stats, source = loop.stats, loop.source
     crashes = loop.crashes + loop.capture.crashes
-    last = stats.last_frame_at
+    last, behind = stats.last_frame_at, source.behind()
     return {
         "camera_id": loop.camera.id,
         "state": camera_state(loop),
@@ -59,6 +59,7 @@ def camera_health(loop: CameraLoop) -> dict[str, Any]:
         "frames_dropped": stats.frames_dropped,
         "plates_unsure": loop.tracker.unsure,  # followed, best read under events.min_score: no event
         "lag_s": round(stats.lag_s, 3),
+        "behind_s": None if behind is None else round(behind, 2),  # an RTSP stream read late (stamps.py)
         "last_frame_at": None if last is None else
         datetime.fromtimestamp(last, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "errors": stats.errors + source.errors,  # frames not recognised + failures to open or read

@@ -79,6 +79,9 @@ class OpenCvSourceConfig(_Source):
     read_timeout: float = setting(10.0, above=0)
     # frames over this many pixels are shrunk to it, aspect kept (said once): bounds memory and CPU
     max_pixels: int = setting(20_000_000, min=64 * 64)
+    # an RTSP stream read this far behind the camera (decoded slower than it is sent) is opened again to
+    # drop the backlog (the frames of the reopening are lost); 0 = never (the health's behind_s reports it)
+    max_behind_s: float = setting(0.0, min=0)
 
     def check(self, where: str) -> None:
         choices = (("device", self.device >= 0), ("device_path", self.device_path), ("url", self.url),

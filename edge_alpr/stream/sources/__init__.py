@@ -55,6 +55,11 @@ class FrameSource(ABC):
         if self.failing_since is None:
             self.failing_since = time.monotonic()
 
+    def behind(self) -> float | None:
+        """Seconds the reading of a stream is behind the camera (``stamps.py``); None where the
+        source has no stream time of the camera's to tell (all but RTSP)."""
+        return None
+
     def _next_index(self) -> int:
         self.failing_since = None  # a frame: whatever failed before has recovered
         self._index += 1

@@ -3,8 +3,11 @@
 picamera2 and libcamera come from Raspberry Pi OS's apt (``python3-picamera2``), not from pip.
 The ``RGB888`` format delivers pixels in **BGR** byte order, so frames are flipped to RGB here.
 
-A frame is asked for without blocking (``capture_array(wait=False)``) and waited for in slices
-(``Picamera2.wait(job, timeout)``), so the capture thread notices a stop at once.  A camera that
+A frame is asked for without blocking (``capture_arrays(["main"], wait=False)``: the pixels and
+the request's metadata together) and waited for in slices (``Picamera2.wait(job, timeout)``), so
+the capture thread notices a stop at once.  It is stamped with libcamera's ``SensorTimestamp``
+(nanoseconds on this machine's monotonic or boot-time clock, when the sensor began the frame)
+where that fits one of those clocks (``stamps.device_time``), else with the time it was read.  A camera that
 delivers nothing for ``read_timeout`` seconds, or whose library raises (a loose ribbon cable, a
 libcamera pipeline error), is closed and opened again with backoff between ``reconnect_min``
 and ``reconnect_max`` seconds, as the OpenCV cameras are.  Opening fails at start when the
@@ -16,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
@@ -25,6 +28,7 @@ from ...errors import CameraError
 from ...types import Frame
 from ..source_config import Picamera2SourceConfig
 from . import FrameSource
+from .stamps import device_time
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +109,8 @@ class Picamera2Source(FrameSource):
             log.info("camera %s: Pi camera %d reopened", self.camera_id, self.cfg.camera_num)
         try:
             if self._job is None:
-                self._job = self._cam.capture_array("main", wait=False)
-            bgr = self._cam.wait(self._job, timeout=timeout)
+                self._job = self._cam.capture_arrays(["main"], wait=False)
+            arrays, metadata = self._cam.wait(self._job, timeout=timeout)
         except TimeoutError:
             if time.monotonic() - self._waiting_since >= self.cfg.read_timeout:
                 self._fail(f"no frame for {self.cfg.read_timeout:g} s")
@@ -118,8 +122,12 @@ class Picamera2Source(FrameSource):
         self._job = None
         self._waiting_since = captured
         self._backoff = self.cfg.reconnect_min
-        rgb = np.ascontiguousarray(bgr[:, :, 2::-1])  # RGB888 is B,G,R in memory; drop any X byte
-        return Frame(rgb, self.camera_id, stamp, self._next_index(), captured)
+        sensor = metadata.get("SensorTimestamp") if isinstance(metadata, dict) else None
+        made = device_time(sensor / 1e9, captured) if isinstance(sensor, (int, float)) else None
+        if made is None:
+            made = captured
+        rgb = np.ascontiguousarray(arrays[0][:, :, 2::-1])  # RGB888 is B,G,R in memory; drop any X byte
+        return Frame(rgb, self.camera_id, stamp - timedelta(seconds=captured - made), self._next_index(), made)
 
     def _release(self) -> None:
         cam, self._cam, self._job = self._cam, None, None

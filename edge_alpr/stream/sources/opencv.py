@@ -43,6 +43,7 @@ class OpenCvSource(FrameSource):
     soon as ``grab`` returns, before they are decoded and converted."""
 
     live = True
+    wall_clock = True
 
     def __init__(self, cfg: OpenCvSourceConfig, camera_id: str, stop: threading.Event | None = None):
         super().__init__(camera_id, stop)

@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
+from test_history_lock import held
 
+from edge_alpr import db_lock
 from edge_alpr.clocks import WallOffset
 from edge_alpr.delivery.outbox import Outbox
 from edge_alpr.event_times import moved
@@ -148,6 +151,26 @@ def test_events_queued_before_a_reboot_keep_their_times(tmp_path: Path) -> None:
     box.put_many([("mqtt", _event(2, wall.now), None)], clock=wall.now - mono.now)
     wall.now += STEP_S
     assert [i.payload["timestamp"] for i in box.peek("mqtt", 2)] == [_iso(STALE), _iso(STALE + 600 + STEP_S)]
+    box.close()
+
+
+@pytest.mark.parametrize("boot", ["boot-1", "boot-2"])
+def test_events_waiting_beside_a_locked_outbox_are_moved_as_they_go_in(tmp_path: Path, boot: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process (a backup) holds the file as time sync steps the clock; the service stops
+    meanwhile and starts again in the same boot (moved as they go in) or after a reboot (not)."""
+    monkeypatch.setattr(db_lock, "BUSY_TIMEOUT_MS", 300)
+    monkeypatch.setattr(db_lock, "WRITE_WAIT_MS", 200)
+    path, wall, mono = tmp_path / "o.sqlite", Clock(STALE), Clock(100.0)
+    box = Outbox(path, offset=WallOffset(wall, mono, boot="boot-1"))
+    with held(path):
+        box.put_many([("mqtt", _event(1, wall.now), None)], clock=wall.now - mono.now)
+        box.close()
+    assert (tmp_path / "o.sqlite-waiting").is_file()
+    wall.now += STEP_S
+    box = Outbox(path, offset=WallOffset(wall, mono, boot=boot))
+    [item] = box.peek("mqtt", 2)
+    assert item.payload["timestamp"] == _iso(STALE + STEP_S if boot == "boot-1" else STALE)
     box.close()
 
 

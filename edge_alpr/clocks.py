@@ -12,15 +12,25 @@ dropped, or looked to come from the future and were never pruned.
   device was off does not count (no clock on a Pi can say how long that was).
 * ``StepWatch``: notices a step as a change of (wall - monotonic), which slewing (NTP's small
   corrections, at most 0.5 ms a second) changes far less than ``STEP_S``.
+* ``WallOffset``: that offset now, and the boot it holds for.  A time read from the wall clock
+  together with the offset of that moment can be put right later: add the offset's change since
+  (the steps in between; the clock after a step is taken to be right, which is what time sync
+  makes it).  The monotonic clock counts from the boot, so an offset kept in a file holds for
+  the boot it was taken in only (``same_boot``): a time taken before a reboot cannot be put
+  right, as nothing on a Pi measures how long it was off.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 STEP_S = 2.0  # a change of (wall - monotonic) larger than this is a step, not slewing
+
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")  # Linux: a new one at each boot
 
 _TABLE = "CREATE TABLE IF NOT EXISTS run_clock (id INTEGER PRIMARY KEY CHECK (id = 1), seconds REAL NOT NULL)"
 
@@ -67,3 +77,43 @@ class StepWatch:
         moved = offset - self._offset
         self._offset = offset
         return moved if abs(moved) > STEP_S else 0.0
+
+
+def boot_id(path: Path = BOOT_ID) -> str:
+    """This boot's id (Linux); where it cannot be read, one of this process alone (offsets kept
+    then hold for this run only)."""
+    try:
+        return path.read_text().strip() or uuid.uuid4().hex
+    except OSError:
+        return uuid.uuid4().hex
+
+
+class WallOffset:
+    """(wall - monotonic) now, the basis a wall-clock time is put right against (see the module
+    docstring); ``boot``: the boot that its values hold for."""
+
+    def __init__(self, wall: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
+                 boot: str | None = None) -> None:
+        self._wall = wall
+        self._monotonic = monotonic
+        self.boot = boot if boot is not None else boot_id()
+
+    def now(self) -> float:
+        """The offset now: it changes by the size of each step of the wall clock, and by nothing
+        else (slewing moves the monotonic clock alike)."""
+        return self._wall() - self._monotonic()
+
+    def since(self, offset: float) -> float:
+        """Seconds a time taken at ``offset`` must move to read on the clock of now: the steps
+        since, 0.0 where they come to no more than ``STEP_S``."""
+        moved = self.now() - offset
+        return moved if abs(moved) > STEP_S else 0.0
+
+
+def same_boot(db: sqlite3.Connection, boot: str) -> bool:
+    """Whether the offsets kept in ``db`` were taken in the boot ``boot``, which it keeps as theirs
+    from now on (inside the caller's transaction)."""
+    db.execute("CREATE TABLE IF NOT EXISTS clock_boot (id INTEGER PRIMARY KEY CHECK (id = 1), boot TEXT NOT NULL)")
+    row = db.execute("SELECT boot FROM clock_boot WHERE id = 1").fetchone()
+    db.execute("INSERT INTO clock_boot (id, boot) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET boot = ?1", (boot,))
+    return row is not None and row[0] == boot

@@ -95,12 +95,19 @@ class Service:
                 image = imaging.encode_jpeg(event.scene)
             entries.extend(self.webhooks.entries(data, image))
         if entries:  # one transaction: every sink gets the event, or (on a crash) none does
-            self.outbox.put_many(entries)
+            self.outbox.put_many(entries, clock=event.clock)  # a camera's times move with the clock's steps
         if self.history is not None and self.cfg.history.enabled:
             self.history.publish(from_event(event, payload, match))  # never raises
         log.info("camera %s: plate %s (score %.2f, %d frame%s), event %s", event.camera_id,
                  payload["plate"], event.result.read.score, event.frames, "" if event.frames == 1 else "s",
                  event.id)
+
+    def follow_clock(self) -> None:
+        """A step of the wall clock (time sync): the times of the events queued and kept before
+        it move with it (``event_times.py``); each second, from the main thread.  Never raises."""
+        self.outbox.follow_clock()
+        if self.history is not None:
+            self.history.follow_clock()
 
     def usage_counters(self) -> dict[str, Any]:
         snap = self.usage.snapshot()

@@ -38,7 +38,8 @@ from .delivery.mqtt import MQTT_SINK, MqttPublisher
 from .delivery.outbox import Outbox
 from .delivery.webhooks import Webhooks
 from .delivery.worker import DeliveryWorker
-from .history.store import History, open_history
+from .history.opening import open_history
+from .history.store import History
 from .lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
 from .metrics import Metrics, camera_samples
 from .models_folder import check_models_directory, load_recognizer
@@ -218,6 +219,7 @@ def main(cfg: Config) -> int:
                 return 1
             if watchdog:
                 pet_watchdog(svc.supervisor)
+            svc.follow_clock()
             due = time.monotonic() - last_refresh >= cfg.mqtt.usage_interval_s
             svc.refresh_cameras(force=due)  # a state change at once, the counters when due
             if due:

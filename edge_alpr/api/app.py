@@ -141,8 +141,10 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
                                     time.perf_counter() - inferring)
                 ctx.metrics.observe("edge_alpr_plate_reader_seconds", {}, elapsed_ms / 1000.0)
             stamp = req.timestamp or datetime.now(timezone.utc)
+            # this device's clock (not the client's): a step of it seen later moves the queued and kept times
+            clock = None if req.timestamp else stamp.timestamp() - time.monotonic()
             found = events.read_results(ctx.history, ctx.keep_reads, ctx.watchlists, results,
-                                        image, req.camera_id, stamp)
+                                        image, req.camera_id, stamp, clock)
             del image
         body: dict[str, Any] = {
             "processing_time": round(elapsed_ms, 3),
@@ -153,7 +155,7 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
             "timestamp": _format_time(stamp),
         }
         if ctx.webhooks is not None:
-            ctx.webhooks.publish(body, data)
+            ctx.webhooks.publish(body, data, clock)
         body["usage"] = snapshot.short()
         return _json(201, body)
 

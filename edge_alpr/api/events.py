@@ -175,9 +175,10 @@ def to_csv(events: list[dict[str, Any]]) -> str:
 
 def read_results(history: History | None, keep_reads: bool, watchlists: WatchLists | None,
                  results: list[PlateResult], image: Any, camera_id: str | None,
-                 stamp: datetime) -> list[dict[str, Any]]:
+                 stamp: datetime, clock: float | None = None) -> list[dict[str, Any]]:
     """The API's ``results`` with ``match`` where a watch list matches; kept in the history
-    when ``history.api_reads`` is on (``image`` is the decoded RGB array)."""
+    when ``history.api_reads`` is on (``image`` is the decoded RGB array; ``clock``: the wall
+    clock's offset where ``stamp`` was read from it, ``Sighting.clock``)."""
     out = []
     for result in results:
         found = result.to_dict()
@@ -187,7 +188,7 @@ def read_results(history: History | None, keep_reads: bool, watchlists: WatchLis
         if history is not None and keep_reads:
             history.publish(Sighting(str(uuid.uuid4()), "api", camera_id or "api", stamp,
                                      result.read.plate, result.read.score, result.box, found,
-                                     match, image))
+                                     match, image, clock))
         out.append(found)
     return out
 

@@ -30,7 +30,8 @@ from ..credentials import api_token, read_api_token, token_warning
 from ..delivery.outbox import Outbox
 from ..delivery.webhooks import Webhooks, metric_labels
 from ..errors import ConfigError
-from ..history.store import History, open_history
+from ..history.opening import open_history
+from ..history.store import History
 from ..lifecycle import keep_frame_memory, make_state_dir, stop_on_signals
 from ..metrics import Metrics, history_samples, http_samples, outbox_samples, watchlist_samples
 from ..models_folder import check_models_directory, load_recognizer

@@ -33,6 +33,9 @@ An event its sink's receiver refuses for its size (``errors.EventTooLarge``) is 
 (``set_aside``, ``outbox_sinks.py``): kept, passed by so that the events after it go on, and
 queued again at the next start; ``stats()["aside"]`` counts them (of the pending).
 
+An event's times read on the wall clock (``put_many``'s ``clock``: a camera's) move with the steps
+of that clock seen while it waits (``outbox_clock.py``): time sync does not send them weeks off.
+
 Another process holding the file locked (a backup tool, a ``sqlite3`` shell with a transaction
 open: ``db_lock.py``) loses nothing and stalls nothing for long: a ``put`` waits
 ``WRITE_WAIT_MS`` for the lock, then keeps its events on disk beside the file
@@ -43,7 +46,6 @@ Opening a file another process holds locked raises ``DatabaseLocked`` (a start e
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import sqlite3
@@ -53,19 +55,19 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import db_lock
-from ..clocks import RunClock
+from ..clocks import RunClock, WallOffset
 from ..credentials import hide_credentials
 from ..db_lock import LockEpisode, busy_timeout, immediate, is_locked, opening
 from ..errors import DatabaseLocked, StateError
 from ..state_watch import copy_database
 from . import outbox_sinks
 from .outbox_bounds import DEFAULT_MAX_BYTES, Reclaimer, count, drop_expired, trim_bytes, trim_rows
-from .outbox_schema import connect
+from .outbox_clock import ClockFollower, dumps
+from .outbox_schema import OutboxItem, connect, read_queue
 from .outbox_waiting import SUFFIX, Row, WaitingFile
 
 __all__ = ["DEFAULT_MAX_BYTES", "Outbox", "OutboxItem"]  # the default is the config's and the tests'
@@ -73,19 +75,6 @@ __all__ = ["DEFAULT_MAX_BYTES", "Outbox", "OutboxItem"]  # the default is the co
 log = logging.getLogger(__name__)
 
 WHAT = "the outbox database"  # in the lines that name its file
-
-
-@dataclass(frozen=True)
-class OutboxItem:
-    """One queued event.  ``id`` is unique and stable across retries (use it to de-duplicate)."""
-
-    seq: int
-    id: str
-    sink: str
-    created: float
-    attempts: int
-    payload: dict[str, Any]
-    blob: bytes | None = field(default=None, repr=False)
 
 
 class Outbox:
@@ -98,8 +87,10 @@ class Outbox:
         max_age_s: float = 7 * 86400.0,
         clock: Callable[[], float] = time.monotonic,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        offset: WallOffset | None = None,
     ) -> None:
-        """``clock``: a clock that never steps (seconds), which the age bound counts in."""
+        """``clock``: a clock that never steps (seconds), which the age bound counts in;
+        ``offset``: the wall clock's, against which its steps are seen (``outbox_clock.py``)."""
         self.path = Path(path)
         self.max_rows = max_rows
         self.max_age_s = max_age_s
@@ -115,6 +106,8 @@ class Outbox:
                 waited = [row[6] for row in self._waiting.rows if math.isfinite(row[6])]
                 self._run = RunClock(self._db, max([floor, *waited]), clock)
                 self._episode = LockEpisode(self._db, log, "outbox", self.path, WHAT)
+                self._steps = ClockFollower(offset or WallOffset())
+                self._waiting.rows = self._steps.open(self._db, self._waiting.rows)
                 if self._waiting:  # kept by the last run while another process held the file
                     self._write([], Counter())
                 with immediate(self._db):  # the receiver's limit may have been raised meanwhile
@@ -131,8 +124,11 @@ class Outbox:
         """Queue ``payload`` (JSON-serialisable) for ``sink``; durable when this returns."""
         return self.put_many([(sink, payload, blob)])[0]
 
-    def put_many(self, entries: Sequence[tuple[str, dict[str, Any], bytes | None]]) -> list[str]:
+    def put_many(self, entries: Sequence[tuple[str, dict[str, Any], bytes | None]],
+                 clock: float | None = None) -> list[str]:
         """Queue several ``(sink, payload, blob)`` entries in one transaction; their row ids.
+        ``clock``: the wall clock's offset (``clocks.WallOffset.now``) when the payloads' times
+        were read from it, so that a step seen later moves them; None where they are not.
 
         Why one transaction: an event bound for MQTT and for webhooks is then queued for all
         of them or for none, even if the process dies in between (and it costs one fsync).
@@ -145,12 +141,12 @@ class Outbox:
         created, queued = time.time(), self._run.now()
         for sink, payload, blob in entries:
             ids.append(uuid.uuid4().hex)
-            text = json.dumps(payload, separators=(",", ":"))
+            text = dumps(payload)
             size = len(text.encode()) + (len(blob) if blob is not None else 0)
             if size > self.max_bytes:
                 refused.append((sink, size))
             else:
-                rows.append((ids[-1], sink, created, text, blob, size, queued))
+                rows.append((ids[-1], sink, created, text, blob, size, queued, clock))
         with self._lock:
             try:
                 self._write(rows, Counter(sink for sink, _ in refused))
@@ -168,15 +164,17 @@ class Outbox:
     def _write(self, rows: list[Row], refused: Counter[str]) -> None:
         """One transaction (lock held): the waiting rows, then ``rows``, within the bounds."""
         now = self._run.now()
-        batch = [(*row[:6], min(row[6], now)) for row in (*self._waiting.rows, *rows)]  # inf: an old version's
+        self._steps.follow(self._db)
+        batch = [(*row[:6], min(row[6], now), row[7])  # inf: an old version's
+                 for row in map(self._steps.incoming, (*self._waiting.rows, *rows))]
         with immediate(self._db):
             self._run.save()
             drop_expired(self._db, now, self.max_age_s)
             # Make room first: the new rows then reuse the pages just freed.
             trim_bytes(self._db, self.max_bytes - sum(row[5] for row in batch), self.max_bytes)
             self._db.executemany(
-                "INSERT INTO outbox (id, sink, created, payload, blob, size, queued) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING", batch)  # moved in twice: once
+                "INSERT INTO outbox (id, sink, created, payload, blob, size, queued, clock) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING", batch)  # moved in twice: once
             trim_bytes(self._db, self.max_bytes, self.max_bytes)  # only when these rows alone are over it
             trim_rows(self._db, self.max_rows)
             for sink, n in (self._waiting.dropped + refused).items():
@@ -219,19 +217,23 @@ class Outbox:
             with self._delivering():
                 if self._waiting:
                     self._write([], Counter())
+                self._steps.follow(self._db)
                 with immediate(self._db):
                     drop_expired(self._db, self._run.now(), self.max_age_s)
-                    rows = self._db.execute(
-                        "SELECT seq, id, sink, created, attempts, payload, blob FROM outbox "
-                        "WHERE sink = ? AND aside = 0 ORDER BY seq LIMIT ?",
-                        (sink, limit),
-                    ).fetchall()
+                    items = read_queue(self._db, sink, limit)
             self._reclaimer.reclaim()
-        return [
-            OutboxItem(seq=r[0], id=r[1], sink=r[2], created=r[3], attempts=r[4],
-                       payload=json.loads(r[5]), blob=r[6])
-            for r in rows
-        ]
+        return items
+
+    def restamped(self, item: OutboxItem) -> OutboxItem:
+        """``item`` as it is sent now: its times moved by a step of the wall clock seen since
+        ``peek`` read it (no file access)."""
+        return self._steps.restamped(item)
+
+    def follow_clock(self) -> None:
+        """Move the times of the events queued before a step of the wall clock seen since (on disk
+        before a reboot can lose the step: the service calls it each second).  Never raises."""
+        with self._lock:
+            self._steps.follow_quietly(self._db)
 
     def ack(self, sink: str, item_id: str) -> None:
         """Mark an event delivered: it is deleted and counted in ``delivered``."""

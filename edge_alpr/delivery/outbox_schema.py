@@ -16,10 +16,13 @@ retried on the next open, and the outbox works meanwhile.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .. import db_lock
 
@@ -33,6 +36,7 @@ INCREMENTAL = 2  # PRAGMA auto_vacuum value
 # plus the blob's: what the byte bound counts.  ``created`` is the wall clock's (for people);
 # ``queued`` the outbox's running time (``clocks.RunClock``): what the age bound counts.
 # ``aside``: 1 for an event its sink's receiver refused for its size (``outbox_aside.py``).
+# ``clock``: the wall clock's offset the payload's times are on (``outbox_clock.py``), or NULL.
 _TABLE = """
 CREATE TABLE IF NOT EXISTS {name} (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -45,7 +49,8 @@ CREATE TABLE IF NOT EXISTS {name} (
     aside INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
     payload TEXT NOT NULL,
-    blob BLOB
+    blob BLOB,
+    clock REAL
 )"""
 _INDEXES = (
     "CREATE INDEX IF NOT EXISTS outbox_sink_aside_seq ON outbox (sink, aside, seq)",  # a sink's queue
@@ -60,6 +65,29 @@ CREATE TABLE IF NOT EXISTS sink_counters (
 )"""
 _OLD_COLUMNS = "seq, id, sink, created, attempts, last_error, payload, blob"
 _SIZE_OF_ROW = "length(CAST(payload AS BLOB)) + IFNULL(length(blob), 0)"
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One queued event.  ``id`` is unique and stable across retries (use it to de-duplicate);
+    ``clock``: the wall clock's offset its payload's times are on, or None (``outbox_clock.py``)."""
+
+    seq: int
+    id: str
+    sink: str
+    created: float
+    attempts: int
+    payload: dict[str, Any]
+    blob: bytes | None = field(default=None, repr=False)
+    clock: float | None = None
+
+
+def read_queue(db: sqlite3.Connection, sink: str, limit: int) -> list[OutboxItem]:
+    """The first ``limit`` events of ``sink``'s queue (not set aside), oldest first."""
+    rows = db.execute("SELECT seq, id, sink, created, attempts, payload, blob, clock FROM outbox "
+                      "WHERE sink = ? AND aside = 0 ORDER BY seq LIMIT ?", (sink, limit)).fetchall()
+    return [OutboxItem(seq=r[0], id=r[1], sink=r[2], created=r[3], attempts=r[4], payload=json.loads(r[5]),
+                       blob=r[6], clock=r[7]) for r in rows]
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -111,8 +139,11 @@ def _prepare(db: sqlite3.Connection, path: Path) -> None:
         _add_sizes(db)
     if "queued" not in columns:
         _add_queued(db)
-    if "aside" not in {row[1] for row in db.execute("PRAGMA table_info(outbox)")}:  # none set aside before
+    columns = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+    if "aside" not in columns:  # none set aside before
         db.execute("ALTER TABLE outbox ADD COLUMN aside INTEGER NOT NULL DEFAULT 0")
+    if "clock" not in columns:  # the times of rows from before are left as they are
+        db.execute("ALTER TABLE outbox ADD COLUMN clock REAL")
     for old in ("outbox_created", "outbox_sink_seq"):  # the age bound's before running time; a queue's before aside
         db.execute(f"DROP INDEX IF EXISTS {old}")
     for index in _INDEXES:

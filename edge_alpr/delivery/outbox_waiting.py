@@ -33,8 +33,9 @@ log = logging.getLogger("edge_alpr.delivery.outbox")
 
 SUFFIX = "-waiting"  # beside the database: outbox.sqlite-waiting (copied with it by outbox.sqlite*)
 # id, sink, created (wall clock), payload JSON, blob, size, queued (the outbox's running time;
-# inf for a row an older version kept here: queued when it goes in)
-Row = tuple[str, str, float, str, bytes | None, int, float]
+# inf for a row an older version kept here: queued when it goes in), clock (the wall clock's
+# offset the payload's times are on, ``outbox_clock.py``; None: not this device's, or unknown)
+Row = tuple[str, str, float, str, bytes | None, int, float, float | None]
 
 
 class WaitingFile:
@@ -128,21 +129,24 @@ class WaitingFile:
 
 
 def _encoded(row: Row) -> list[object]:
-    event_id, sink, created, text, blob, size, queued = row
+    event_id, sink, created, text, blob, size, queued, clock = row
     return [event_id, sink, created, text, base64.b64encode(blob).decode() if blob is not None else None, size,
-            queued]
+            queued, clock]
 
 
 def _decoded(item: list[object]) -> Row:
-    """A row as written; an older version's has no running time (6 items): queued when it goes in."""
+    """A row as written; an older version's has no running time (6 items: queued when it goes in)
+    or no clock (7 items: its times stay as they are)."""
     event_id, sink, created, text, blob, size, *rest = item
-    queued = rest[0] if len(rest) == 1 else math.inf
+    queued = rest[0] if rest else math.inf
+    clock = rest[1] if len(rest) == 2 else None
     if not (isinstance(event_id, str) and isinstance(sink, str) and isinstance(created, int | float)
             and isinstance(text, str) and isinstance(size, int) and (blob is None or isinstance(blob, str))
-            and isinstance(queued, int | float) and len(rest) <= 1):
+            and isinstance(queued, int | float) and (clock is None or isinstance(clock, int | float))
+            and len(rest) <= 2):
         raise TypeError("a row of unexpected types")
     return (event_id, sink, float(created), text, base64.b64decode(blob) if blob is not None else None, size,
-            float(queued))
+            float(queued), None if clock is None else float(clock))
 
 
 def _ends_mid_line(path: Path) -> bool:

@@ -171,10 +171,11 @@ class Webhooks:
             out.append((sink_name(target), payload, image if target.image else None))
         return out
 
-    def publish(self, data: dict[str, Any], image: bytes | None = None) -> list[str]:
-        """Queue one event per target (durable on return); returns the queue entries' ids."""
+    def publish(self, data: dict[str, Any], image: bytes | None = None, clock: float | None = None) -> list[str]:
+        """Queue one event per target (durable on return); returns the queue entries' ids.
+        ``clock``: the wall clock's offset its times were read at (``Outbox.put_many``)."""
         entries = self.entries(data, image)
-        return self.outbox.put_many(entries) if entries else []
+        return self.outbox.put_many(entries, clock=clock) if entries else []
 
     def status(self) -> list[dict[str, Any]]:
         """Per-target state for ``GET /info/``."""

@@ -9,7 +9,8 @@ every ``WAL_CHECKPOINT_PAGES`` pages and trimmed to ``WAL_LIMIT_BYTES``, so it c
 ``stored`` is the wall clock when the row went in (its images' day folder is that day's);
 ``age_from`` is what ``max_age_days`` counts from: ``stored`` moved with every step of the wall
 clock seen since (``retention.py``), so that time sync stepping a clock that booted days behind
-purges nothing new.  A file from before it gets ``age_from = stored`` once on open.
+purges nothing new.  A file from before it gets ``age_from = stored`` once on open.  ``clock``:
+the wall clock's offset that ``ts`` and the payload's times are on, or NULL (``clock_steps.py``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ CREATE TABLE IF NOT EXISTS events (
     plate_image TEXT,
     scene_image TEXT,
     payload TEXT NOT NULL,
-    age_from REAL
+    age_from REAL,
+    clock REAL
 );
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts, seq);
 CREATE INDEX IF NOT EXISTS events_camera_ts ON events (camera, ts);
@@ -59,6 +61,8 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
         if "age_from" not in {row[1] for row in db.execute("PRAGMA table_info(events)")}:
             db.execute("ALTER TABLE events ADD COLUMN age_from REAL")
         db.execute("CREATE INDEX IF NOT EXISTS events_age_from ON events (age_from)")
+        if "clock" not in {row[1] for row in db.execute("PRAGMA table_info(events)")}:  # older rows: as they are
+            db.execute("ALTER TABLE events ADD COLUMN clock REAL")
         db.execute("UPDATE events SET age_from = stored WHERE age_from IS NULL")
     except BaseException:
         db.close()

@@ -21,7 +21,9 @@ class Sighting:
     """One plate to keep: a camera event or one result of an API read.
 
     ``payload`` is what was delivered for it (the API result fields, ``match`` included);
-    ``scene`` is the RGB frame the plate was read in, or None (then no images are kept).
+    ``scene`` is the RGB frame the plate was read in, or None (then no images are kept);
+    ``clock``: the wall clock's offset when ``timestamp`` was read from it (``clocks.WallOffset``),
+    so that a step seen later moves it (``history/clock_steps.py``); None where it was not.
     """
 
     id: str
@@ -34,10 +36,11 @@ class Sighting:
     payload: dict[str, Any]
     match: Match | None = None
     scene: np.ndarray | None = None
+    clock: float | None = None
 
 
 def from_event(event: Any, payload: dict[str, Any], match: Match | None) -> Sighting:
     """The sighting of a camera event (a ``stream.tracker.PlateEvent``) as delivered."""
     read = event.result.read
     return Sighting(event.id, "camera", event.camera_id, event.timestamp, read.plate, read.score,
-                    event.result.box, payload, match, event.scene)
+                    event.result.box, payload, match, event.scene, event.clock)

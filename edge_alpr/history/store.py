@@ -36,13 +36,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..clocks import WallOffset
 from ..db_lock import BUSY_RETRY_MS, BUSY_TIMEOUT_MS, WRITE_WAIT_MS, busy_timeout
-from ..errors import ConfigError, StateError
 from ..fuzzy import normalize
 from ..lock_holder import locked_text
-from ..statedir import opening_state, writable_folder
+from .clock_steps import TimeFollower
 from .config import HistoryConfig
-from .faults import MAKING_ROOM, Fault, is_locked, write_fault
+from .faults import MAKING_ROOM, Fault, write_fault
 from .images import Jpegs, images_of, write_images
 from .queries import EventQuery, event_of, iso, page, select_one, select_page
 from .retention import AGE_CHECK_S, BATCH, Retention
@@ -52,7 +52,7 @@ from .waiting import WAITING_MAX, Waiting, WaitingRoom
 
 # what callers import from here, whichever of the history's modules defines it
 __all__ = ["AGE_CHECK_S", "ROW_OVERHEAD", "WAL_CHECKPOINT_PAGES", "WAL_LIMIT_BYTES", "EventQuery", "History",
-           "Sighting", "from_event", "iso", "open_history"]
+           "Sighting", "from_event", "iso"]
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,10 @@ class History:
 
     def __init__(self, cfg: HistoryConfig, root: Path, clock: Callable[[], float] = time.time,
                  free_bytes: Callable[[Path], int] | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, boot: str | None = None) -> None:
         """``clock``: the wall clock (event times, day folders, ages); ``monotonic``: one that
-        never steps, against which steps of ``clock`` are seen (``retention.py``)."""
+        never steps, against which steps of ``clock`` are seen (``retention.py``,
+        ``clock_steps.py``); ``boot``: the boot they count in (default: this one's)."""
         self.cfg = cfg
         self.root = root
         self.images = root / "images"
@@ -75,6 +76,7 @@ class History:
         self._lock = threading.Lock()  # the database's
         self._order = threading.Lock()  # the writers': the waiting sightings go in first, in order
         self._db = connect(root / DATABASE, BUSY_TIMEOUT_MS / 1000)  # a start waits as long for a lock
+        self._times = TimeFollower(self._db, WallOffset(clock, monotonic, boot))  # a start's wait, too
         busy_timeout(self._db, WRITE_WAIT_MS)  # a camera's write does not: past it the event waits
         self._bounds = Retention(self._db, cfg, root, self.images, clock,
                                  free_bytes or (lambda p: shutil.disk_usage(p).free), monotonic)
@@ -213,6 +215,8 @@ class History:
         return True
 
     def _insert(self, s: Sighting, payload: str, size: int, images: Jpegs | None) -> None:
+        self._times.follow()  # a step since the last one: the rows before it first
+        ts, payload, clock = self._times.row(s, payload)
         now = self._clock()
         day = datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%d")
         names: list[str | None] = [None, None]
@@ -222,11 +226,11 @@ class History:
                 written = write_images(self.images, day, s.id, images)
                 names = [str(path.relative_to(self.images)) for path in written]
             self._db.execute(
-                "INSERT INTO events (id, source, camera, ts, stored, plate, plate_norm, score, "
-                "list, size, plate_image, scene_image, payload, age_from) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (s.id, s.source, s.camera_id, s.timestamp.timestamp(), now, s.plate.upper(),
+                "INSERT INTO events (id, source, camera, ts, stored, plate, plate_norm, score, list, size, "
+                "plate_image, scene_image, payload, age_from, clock) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (s.id, s.source, s.camera_id, ts, now, s.plate.upper(),
                  normalize(s.plate), s.score, s.match.list if s.match else None, size,
-                 names[0], names[1], payload, now))
+                 names[0], names[1], payload, now, clock))
         except (OSError, sqlite3.Error):
             for path in written:
                 path.unlink(missing_ok=True)
@@ -242,13 +246,22 @@ class History:
             with self._order:
                 self._retry()
         with self._lock:
+            self._times.follow_quietly()
             rows, near = select_page(self._db, q)
         return page(rows, q, near)
 
     def get(self, event_id: str) -> dict[str, Any] | None:
         with self._lock:
+            self._times.follow_quietly()
             row = select_one(self._db, event_id)
         return event_of(row, None) if row else None
+
+    def follow_clock(self) -> None:
+        """Move the times of the events read before a step of the wall clock seen since the last
+        call (``clock_steps.py``); called each second by the service, so that a reboot soon after
+        a step keeps them moved.  Never raises."""
+        with self._lock:
+            self._times.follow_quietly()
 
     def image(self, event_id: str, kind: str) -> Path | None:
         """The file of an event's ``plate`` or ``scene`` image, or None."""
@@ -279,21 +292,3 @@ class History:
             with self._lock:
                 self._db.close()
 
-
-def open_history(cfg: HistoryConfig, state_dir: Path) -> History | None:
-    """The history under ``cfg.dir`` (default ``<state_dir>/history``), or None when off."""
-    if not (cfg.enabled or cfg.api_reads):
-        return None
-    root = Path(cfg.dir) if cfg.dir else state_dir / "history"
-    if cfg.dir:  # <state_dir>/history is checked with the state folder (lifecycle.make_state_dir)
-        writable_folder(root, "history.dir")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        with opening_state(root, "history.dir"):  # a full disk: said as such
-            return History(cfg, root)
-    except (OSError, sqlite3.Error) as e:
-        if is_locked(e):  # the lock goes (a backup ends, the other process stops): exit 1, retried
-            raise StateError(f"history.dir: cannot open the event history in {root}: "
-                             f"{locked_text(root / DATABASE)}") from e
-        raise ConfigError(f"history.dir: cannot open the event history in {root} ({e}); "
-                          "fix the permissions or set history.dir") from e

@@ -82,7 +82,7 @@ class CameraLoop(Worker):
         self.crops_dir = crops_dir if events.save_crops else None
         self.max_crops = events.crops_max_files
         self.tracker = Tracker(camera.id, events, id_salt, keep_crops=self.crops_dir is not None,
-                               keep_scene=keep_scene)
+                               keep_scene=keep_scene, wall_clock=source.wall_clock)
         self.zone = ZoneMask(camera.zone)
         self.motion = MotionGate(camera.motion, self.zone.mask if camera.zone else None)
         self.view_check = ViewCheck(camera.id, camera.view_alert_s, camera.view_dark, camera.view_bright)

@@ -21,7 +21,9 @@ correctly; for a live camera the monotonic clock at capture (``update``'s ``t``)
 wall-clock stamp, which steps with NTP or a clock reset: stepped back an hour, every read of a
 new vehicle was due at once and forgotten at once (one event per frame, 33 in 8 s); stepped
 forward, the car in view was forgotten and reported again.  Events keep the frames' wall-clock
-times.
+times, and a camera's (``wall_clock``) carry the clock's offset when they were read
+(``PlateEvent.clock``), so that a step seen later can still move them (``event_times.py``); a
+step while a vehicle is followed moves the times already read to the clock of after it.
 Event ids are derived from the camera, the first frame's timestamp and box, so re-reading the
 same input after a crash yields the same ids and consumers can drop the duplicates.
 """
@@ -30,10 +32,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
+from ..clocks import STEP_S
 from ..types import Box, Frame, PlateResult
 from .config import EventConfig
 
@@ -56,6 +59,8 @@ class PlateEvent:
     crop: np.ndarray | None = field(default=None, repr=False, compare=False)
     scene: np.ndarray | None = field(default=None, repr=False, compare=False)  # the best read's frame
     processing_ms: float = 0.0  # recognition time of the best read's frame, as an API read's
+    # (wall - monotonic) when its times were read (``clocks.WallOffset``); None: not this device's clock
+    clock: float | None = None
 
     def to_payload(self) -> dict[str, object]:
         """API result fields plus camera_id, timestamp (ISO 8601 UTC) and the event id."""
@@ -101,6 +106,7 @@ class _Track:
     last_seq: int = 0
     scene: np.ndarray | None = None
     best_ms: float = 0.0
+    clock: float | None = None  # the wall clock's offset its times are on (a camera's), or None
 
 
 @dataclass
@@ -115,8 +121,11 @@ class Tracker:
     """Per-camera plate tracker; not thread-safe (one per camera thread)."""
 
     def __init__(self, camera_id: str, cfg: EventConfig, id_salt: str = "", keep_crops: bool = False,
-                 keep_scene: bool = False):
+                 keep_scene: bool = False, wall_clock: bool = False):
+        """``wall_clock``: the frames are stamped with this device's wall clock as captured (a
+        camera's: ``FrameSource.wall_clock``), so their events carry its offset."""
         self.camera_id = camera_id
+        self.wall_clock = wall_clock
         self.cfg = cfg
         self.id_salt = id_salt
         self.keep_crops = keep_crops
@@ -208,10 +217,20 @@ class Tracker:
     def _new(self, res: PlateResult, frame: Frame, t: float, processing_ms: float) -> _Track:
         return _Track(frame.timestamp, t, res.box, t, frame.timestamp, res.box, res, frame.timestamp,
                       crop=self._crop(res, frame), last_seq=self._seq,
-                      scene=frame.image if self.keep_scene else None, best_ms=processing_ms)
+                      scene=frame.image if self.keep_scene else None, best_ms=processing_ms,
+                      clock=self._clock(frame))
+
+    def _clock(self, frame: Frame) -> float | None:
+        """The wall clock's offset when ``frame`` was stamped, for a camera's frames."""
+        return frame.timestamp.timestamp() - frame.captured if self.wall_clock else None
 
     def _extend(self, tr: _Track, res: PlateResult, frame: Frame, t: float, processing_ms: float) -> None:
         tr.frames += 1
+        clock = self._clock(frame)
+        if tr.clock is not None and clock is not None and abs(clock - tr.clock) > STEP_S:
+            step = timedelta(seconds=clock - tr.clock)  # stepped while followed: its times too
+            tr.first_seen, tr.last_seen, tr.best_ts, tr.clock = (tr.first_seen + step, tr.last_seen + step,
+                                                                 tr.best_ts + step, clock)
         tr.last_t = max(tr.last_t, t)
         tr.last_seen = max(tr.last_seen, frame.timestamp)
         tr.last_box = res.box
@@ -246,5 +265,5 @@ class Tracker:
                 id=str(uuid.uuid5(EVENT_NAMESPACE, key)), camera_id=self.camera_id,
                 timestamp=tr.best_ts, result=tr.best, first_seen=tr.first_seen,
                 last_seen=tr.last_seen, frames=tr.frames, crop=tr.crop, scene=tr.scene,
-                processing_ms=tr.best_ms))
+                processing_ms=tr.best_ms, clock=tr.clock))
         return events

@@ -30,13 +30,16 @@ class FrameSource(ABC):
     ``live``: the source makes frames at its own pace whether or not they are read (a camera),
     so the camera loop drops the ones it cannot recognise in time; a file source is not live
     (every frame is recognised).  ``max_block_s``: the longest one ``read`` may take whatever
-    its ``timeout`` (a backend's own open/read timeouts); longer counts as hung.
+    its ``timeout`` (a backend's own open/read timeouts); longer counts as hung.  ``wall_clock``:
+    its frames are stamped with this device's wall clock as they are captured (a camera), which
+    a step of that clock later shows to have been wrong; a file's frames carry the file's times.
 
     Health (``stream/health.py``): a source that cannot open or stopped delivering calls
     ``failed`` (counted, with the reason) and is ``failing_since`` then until its next frame.
     """
 
     live = False
+    wall_clock = False
     max_block_s = 5.0
 
     def __init__(self, camera_id: str, stop: threading.Event | None = None) -> None:

@@ -48,6 +48,7 @@ class OpenCvSource(FrameSource):
     frame is converted."""
 
     live = True
+    wall_clock = True
 
     def __init__(self, cfg: OpenCvSourceConfig, camera_id: str, stop: threading.Event | None = None):
         super().__init__(camera_id, stop)

@@ -49,6 +49,7 @@ class Picamera2Source(FrameSource):
     """Continuous capture from the ``main`` stream of a video configuration, with reconnect."""
 
     live = True
+    wall_clock = True
 
     def __init__(self, cfg: Picamera2SourceConfig, camera_id: str, stop: threading.Event | None = None):
         super().__init__(camera_id, stop)

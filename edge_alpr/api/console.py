@@ -7,8 +7,10 @@ SimpleTemplate, which escapes every ``{{value}}``: plates, labels and camera nam
 cameras, clients and config files); ``console.js`` refreshes its parts every few seconds
 (``GET /console/parts``: the same fragments, as JSON) and edits the watch lists through the
 watch-list API; ``photo.js`` sends a photo the admin tries to ``POST /v1/plate-reader/`` and
-draws what was read.  ``Content-Security-Policy`` allows scripts from this server only, so a
-value that slipped through escaping still would not run.
+draws what was read; ``scene.js`` shows an event's scene over the page.  The page opens with a
+summary of what needs attention, counted in its title (``console_trouble``).
+``Content-Security-Policy`` allows scripts from this server only, so a value that slipped
+through escaping still would not run.
 
 Routes: ``GET /`` (search with ``plate, distance, camera, since, until, list``: the filters
 of ``GET /v1/events/``, and ``cursor`` for an older page; ``console_search``), ``GET|POST /login``,

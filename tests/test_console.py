@@ -61,7 +61,7 @@ def test_page_shows_cameras_events_matches_views_and_health(tmp_path: Path, reco
 
         parts = requests.get(f"{url}/console/parts", timeout=10)
         assert parts.status_code == 200
-        assert set(parts.json()) == {"cameras", "health", "counters", "events"}
+        assert set(parts.json()) == {"trouble", "cameras", "health", "counters", "events"}
         assert len(_rows(parts.json()["events"])) == len(rows)
         assert "<script>" not in requests.get(f"{url}/console/parts?parts=lists", timeout=10).text
 

@@ -2,7 +2,7 @@
 what an operator sees when the device goes away and comes back, and when a camera cannot open.
 
 * The API server stops while the page is open: the page says since when the device has not
-  answered and dims what it shows; the server starts again on the same port and state: the
+  answered and dims what it shows, and its title says so; the server starts again on the same port and state: the
   page clears both by itself, without a reload.
 * A camera whose source cannot open (nothing listens on its port) beside one that read the
   sample images: its row says since when it has been without frames, in the browser's zone
@@ -60,6 +60,8 @@ def test_the_page_says_the_device_is_gone_and_recovers_when_it_is_back(
                         "no connection to the device", said), said
         assert browser.evaluate("document.body.classList.contains('stale')")
         assert browser.evaluate("getComputedStyle(document.querySelector('main')).opacity") != "1"
+        # and a tab in the background says so in its title
+        assert browser.evaluate("document.title") == "(!) edge-alpr console: no answer"
         assert browser.evaluate("location.pathname") == "/"  # still the page, not an error page
     finally:
         runtime.close()
@@ -68,6 +70,7 @@ def test_the_page_says_the_device_is_gone_and_recovers_when_it_is_back(
         assert wait_for(lambda: browser.evaluate("document.getElementById('message').textContent") == ""
                         and not browser.evaluate("document.body.classList.contains('stale')"), 20)
         assert browser.evaluate("getComputedStyle(document.getElementById('message')).display") == "none"
+        assert browser.evaluate("document.title") == "edge-alpr console"
     finally:
         runtime.close()
 

@@ -161,7 +161,8 @@ def test_a_camera_without_a_frame_says_so_instead_of_a_broken_image() -> None:
                           search=search(FormsDict()),
                           views=[_view(has_view=False), _view(index=1, id="door")], csv_url="/",
                           photo={"max_bytes": 1024, "max_mib": "0.001", "also": ""},
-                          parts=dict.fromkeys(("cameras", "events", "lists", "counters", "health"), ""))
+                          title="edge-alpr console",
+                          parts=dict.fromkeys(("cameras", "events", "lists", "counters", "health", "trouble"), ""))
     figures = re.findall(r"<figure>.*?</figure>", html, re.S)
     assert len(figures) == 2
     assert re.search(r'<img class="view"[^>]*\shidden>', figures[0])

@@ -7,9 +7,10 @@ listens on (an IP camera that is unplugged: it reconnects), a real mosquitto as 
 watch list ``stolen`` holding one sample's plate, and two photos sent through
 ``POST /v1/plate-reader/`` by a door terminal (``camera_id: door``).  The page must show every
 event with the stolen plate's rows marked and labelled, ``gate``'s frame, ``entrance``
-reconnecting with since when and why, the broker taking every event, and no error in the
-browser's console.  ``EDGE_ALPR_CONSOLE_SCREENSHOT=docs/console.png make test-browser`` keeps
-the whole page's screenshot at that path (the docs' picture).
+reconnecting with since when and why (and at the top, and in the title), the broker taking
+every event, and no error in the browser's console.
+``EDGE_ALPR_CONSOLE_SCREENSHOT=docs/console.png make test-browser`` keeps the whole page's
+screenshot at that path (the docs' picture).
 
 Marked ``browser``: skipped, saying why, where Chromium (Debian: ``apt-get install chromium``),
 ``websocket-client`` (the test extra) or mosquitto is missing.
@@ -102,6 +103,10 @@ def test_the_console_of_a_working_site(tmp_path: Path, recognizer: Any, monkeypa
                                    "r => [r.cells[0].innerText, r.dataset.state, r.cells[2].innerText])")
         assert [c[:2] for c in cameras] == [["gate", "ended"], ["entrance", "reconnecting"]]
         assert "without frames since " in cameras[1][2]
+        # ... which the page's first line and its title say
+        assert browser.evaluate("document.getElementById('trouble').innerText") \
+            == "Needs attention: 1 camera reconnecting"
+        assert browser.evaluate("document.title") == "(1) edge-alpr console"
         assert f"cannot connect to 127.0.0.1 port {unplugged}" in cameras[1][2]
         assert wait_for(lambda: browser.evaluate("document.querySelector('img.view').naturalWidth") > 0, 15)
 

@@ -7,8 +7,10 @@ SimpleTemplate, which escapes every ``{{value}}``: plates, labels and camera nam
 cameras, clients and config files); ``console.js`` refreshes its parts every few seconds
 (``GET /console/parts``: the same fragments, as JSON) and edits the watch lists through the
 watch-list API; ``photo.js`` sends a photo the admin tries to ``POST /v1/plate-reader/`` and
-draws what was read.  ``Content-Security-Policy`` allows scripts from this server only, so a
-value that slipped through escaping still would not run.
+draws what was read; ``scene.js`` shows an event's scene over the page.  The page opens with a
+summary of what needs attention, counted in its title (``console_trouble``).
+``Content-Security-Policy`` allows scripts from this server only, so a value that slipped
+through escaping still would not run.
 
 Routes: ``GET /`` (search with ``plate, distance, camera, since, until, list``: the filters
 of ``GET /v1/events/``, and ``cursor`` for an older page; ``console_search``), ``GET|POST /login``,
@@ -34,6 +36,7 @@ from ..errors import InputError, Throttled
 from ..history.queries import iso
 from ..history.store import EventQuery
 from . import console_status as status
+from . import console_trouble as trouble
 from .auth_throttle import client_of
 from .body import BODY_UNREAD, read_body
 from .console_auth import ConsoleAuth, refuse_other_site
@@ -51,6 +54,7 @@ MAX_FORM_BYTES = 4096
 MAX_CAMERA_DIGITS = 6  # a camera number longer than this names no camera
 STATIC = {"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8",
           "photo.js": "text/javascript; charset=utf-8",  # the "Try a photo" form
+          "scene.js": "text/javascript; charset=utf-8",  # an event's scene, over the page
           "noscript.css": "text/css; charset=utf-8",  # linked from a <noscript>: without script
           "icon.svg": "image/svg+xml"}  # the tab's icon (else every browser asks for /favicon.ico)
 SECURITY_HEADERS = {
@@ -71,15 +75,17 @@ def _template(name: str) -> bottle.SimpleTemplate:
 class Console:
     """The console's pages and parts over one ``ApiContext``."""
 
-    def __init__(self, ctx: ApiContext, auth: ConsoleAuth) -> None:
+    def __init__(self, ctx: ApiContext, auth: ConsoleAuth, drops: trouble.DropWatch | None = None) -> None:
         self.ctx = ctx
         self.auth = auth
+        self.drops = drops or trouble.DropWatch()
         self.templates = {name: _template(f"{name}.tpl") for name in
-                          ("page", "login", "cameras", "health", "counters", "events", "lists")}
+                          ("page", "login", "cameras", "health", "counters", "events", "lists", "trouble")}
 
     def render(self, name: str, **values: Any) -> str:
-        """A template filled with ``values``; ``when(stamp)`` writes any time it shows."""
-        return str(self.templates[name].render(when=status.time_html, **values))
+        """A template filled with ``values``; ``when(stamp)`` writes any time it shows and
+        ``unknown(why)`` a value not known yet."""
+        return str(self.templates[name].render(when=status.time_html, unknown=status.unknown_html, **values))
 
     # -- parts ----------------------------------------------------------------------------------
 
@@ -96,12 +102,17 @@ class Console:
                            searching=not first_page, older=older, newest=newest)
 
     def live_parts(self, query: EventQuery | None, error: str = "",
-                   shown: dict[str, str] | None = None) -> dict[str, str]:
-        views = status.camera_views(self.ctx)
-        return {"cameras": self.render("cameras", cameras=views),
-                "health": self.render("health", sinks=status.sinks(self.ctx)),
-                "counters": self.render("counters", c=status.counters(self.ctx)),
-                "events": self.events_part(query, error, shown)}
+                   shown: dict[str, str] | None = None) -> tuple[dict[str, str], str]:
+        """The parts that refresh, and the page's title (the count of things in trouble)."""
+        views, sinks, c = status.camera_views(self.ctx), status.sinks(self.ctx), status.counters(self.ctx)
+        items = trouble.summary(views, sinks, c, trouble.stalled_workers(self.ctx),
+                                self.drops.since_start(c.get("dropped", 0)))
+        title = trouble.title(items)
+        return {"trouble": self.render("trouble", items=items, title=title),
+                "cameras": self.render("cameras", cameras=views),
+                "health": self.render("health", sinks=sinks),
+                "counters": self.render("counters", c=c),
+                "events": self.events_part(query, error, shown)}, title
 
     def lists_part(self) -> str:
         wl = self.ctx.watchlists
@@ -123,11 +134,12 @@ class Console:
         found = search(bottle.request.query)
         shown = found.shown
         views = status.camera_views(self.ctx)
+        live, title = self.live_parts(found.query, found.error, shown)
         body = self.render(
             "page", version=__version__, csrf=self.auth.csrf(session), logout=session is not None,
             refresh_s=REFRESH_S, search=found, views=views, photo=status.photo_form(self.ctx),
             csv_url="/v1/events/?" + urlencode({"format": "csv", **{k: v for k, v in shown.items() if v}}),
-            parts={**self.live_parts(found.query, found.error, shown), "lists": self.lists_part()})
+            title=title, parts={**live, "lists": self.lists_part()})
         return _html(400 if found.error else 200, body)
 
     def login_form(self) -> bottle.HTTPResponse:
@@ -175,7 +187,7 @@ class Console:
             found = search(query)
             if found.query is None:
                 raise InputError(found.detail)
-            out = self.live_parts(found.query, shown=found.shown)
+            out = self.live_parts(found.query, shown=found.shown)[0]
         else:
             raise InputError("parts: must be live or lists")
         return bottle.HTTPResponse(json.dumps(out), status=200, headers={
@@ -234,7 +246,7 @@ def _static(name: str) -> bottle.HTTPResponse:
 
 def install(app: bottle.Bottle, guarded: Guard, ctx: ApiContext, auth: ConsoleAuth) -> None:
     """Add the console's routes to ``app``; JSON and image routes behind ``guarded``."""
-    console = Console(ctx, auth)
+    console = Console(ctx, auth, trouble.DropWatch.starting(ctx))
     routes: list[tuple[str, str, Callable[..., bottle.HTTPResponse]]] = [
         ("/", "GET", console.page), ("/login", "GET", console.login_form),
         ("/login", "POST", console.login), ("/logout", "POST", console.logout),

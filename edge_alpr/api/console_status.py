@@ -106,6 +106,14 @@ def time_html(stamp: str) -> str:
     return f'<time datetime="{value}" title="{value} (UTC)">{text}</time>'
 
 
+def unknown_html(why: str) -> str:
+    """A value not known yet (a camera that never delivered a frame has no lag, not a lag of
+    0.00 s): a dash, with why on hover and, for a screen reader, in words."""
+    text = html.escape(why, quote=True)
+    return f'<span class="unknown" title="{text}"><span aria-hidden="true">\u2014</span>' \
+           f'<span class="sr-only">not known yet: {text}</span></span>'
+
+
 def duration(s: float) -> str:
     """Seconds in the unit a person reads at a glance (``45 s``, ``3 min``, ``5 h``, ``2 d``)."""
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else \

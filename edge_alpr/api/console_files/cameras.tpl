@@ -2,8 +2,8 @@
 <p class="muted">No camera runs in this process (<code>edge-alpr serve</code>, or <code>stream.enabled</code> is false).</p>
 % else:
 <table class="cards">
-<thead><tr><th>Camera</th><th>Source</th><th>State</th><th>fps</th><th>Captured fps</th>
-<th>Frames read / recognised / dropped</th><th>Lag</th><th>Last frame</th><th>Events</th></tr></thead>
+<thead><tr><th>Camera</th><th>Source</th><th>State</th><th class="num">fps</th><th class="num">Captured fps</th>
+<th class="num">Frames read / recognised / dropped</th><th class="num">Lag</th><th class="num">Last frame</th><th class="num">Events</th></tr></thead>
 <tbody>
 % for c in cameras:
 <tr class="{{c.row_class}}" data-state="{{c.state}}" data-index="{{c.index}}" data-view="{{c.frames_processed if c.has_view else ""}}">
@@ -19,9 +19,12 @@
     <span class="detail">{{f"{c.errors} errors, the last: " if c.errors else "last error: "}}{{c.last_error}}</span>
   % end
   </td>
-  <td class="num" data-label="fps">{{f"{c.fps:.1f}"}}</td><td class="num" data-label="Captured fps">{{f"{c.capture_fps:.1f}"}}</td>
+  % # a rate or a lag before the first frame is not 0: it is not known yet
+  % read, recognised = ("", "") if c.frames_read else (unknown("no frame captured yet"),) * 2
+  % recognised = recognised or ("" if c.frames_processed else unknown("no frame recognised yet"))
+  <td class="num" data-label="fps">{{!read or f"{c.fps:.1f}"}}</td><td class="num" data-label="Captured fps">{{!read or f"{c.capture_fps:.1f}"}}</td>
   <td class="num" data-label="Read / recognised / dropped">{{c.frames_read}} / {{c.frames_processed}} / {{c.frames_dropped}}</td>
-  <td class="num" data-label="Lag">{{f"{c.lag_s:.2f} s"}}</td>
+  <td class="num" data-label="Lag">{{!recognised or f"{c.lag_s:.2f} s"}}</td>
   <td class="num" data-label="Last frame">{{"never" if c.last_frame_s is None else f"{c.last_frame_s:.0f} s ago"}}</td>
   <td class="num" data-label="Events">{{c.events}}</td>
 </tr>

@@ -119,12 +119,26 @@
     }
     if (!response.ok) throw new Error(`the device answered ${response.status}: ${await detail(response)}`);
     for (const [id, html] of Object.entries(await response.json())) {
-      if (badSearch && id === "events") continue;
+      if ((badSearch && id === "events") || rendered.get(id) === html) continue;
+      rendered.set(id, html);
       const part = document.getElementById(id);
       if (part) part.innerHTML = html;
     }
     localTimes();
+    retitle();
     document.body.dataset.refreshed = String(Date.now());
+  }
+
+  // A part the server rendered alike is left as it is: the summary of trouble (a live region)
+  // is announced when the trouble changes, not every refresh, and a focused link stays focused.
+  const rendered = new Map();
+
+  // The tab's title counts what needs attention (the summary's, from the server), so a tab in
+  // the background shows it; and says when the device does not answer.
+  function retitle() {
+    const line = document.querySelector("#trouble [data-title]");
+    if (downText) document.title = "(!) edge-alpr console: no answer";
+    else if (line) document.title = line.dataset.title;
   }
 
   // A fetch that gives up after WAIT_MS: a device that hangs is shown as not answering too.
@@ -152,6 +166,7 @@
       `the state as of then, and retries every ${refreshMs / 1000} s.`;
     say(downText, true);
     document.body.classList.add("stale");
+    retitle();
   }
 
   function up() {
@@ -159,6 +174,7 @@
     lastAnswer = new Date();
     downText = "";
     document.body.classList.remove("stale");
+    retitle();
   }
 
   // Each camera's view is fetched when its row says it has a newer frame (data-view: the count

@@ -6,7 +6,7 @@
 <p class="muted">{{"No event matches the search." if searching else "No events yet."}}</p>
 % else:
 <table class="events cards">
-<thead><tr><th>Time <span class="zone">(UTC)</span></th><th>Camera</th><th>Plate</th><th>Crop</th><th>Score</th><th>Watch list</th><th>Source</th></tr></thead>
+<thead><tr><th>Time <span class="zone">(UTC)</span></th><th>Camera</th><th>Plate</th><th>Crop</th><th class="num">Score</th><th>Watch list</th><th>Source</th></tr></thead>
 <tbody>
 % for e in events:
 % m = e["match"]
@@ -15,7 +15,7 @@
   <td data-label="Plate" class="plate">{{e["plate"].upper()}}{{f" (distance {e['distance']:g})" if "distance" in e else ""}}</td>
   <td data-label="Crop">
   % if e["images"]["plate"]:
-    <a href="{{e["images"]["scene"] or e["images"]["plate"]}}"><img class="crop" src="{{e["images"]["plate"]}}" alt="plate {{e["plate"]}}" loading="lazy"></a>
+    <a class="scene" href="{{e["images"]["scene"] or e["images"]["plate"]}}" data-crop="{{e["images"]["plate"]}}" data-plate="{{e["plate"].upper()}}" data-camera="{{e["camera_id"]}}"><img class="crop" src="{{e["images"]["plate"]}}" alt="plate {{e["plate"]}}" loading="lazy"></a>
   % end
   </td>
   <td class="num" data-label="Score">{{f"{e['score']:.2f}"}}</td>

@@ -2,7 +2,7 @@
 <p class="muted">No MQTT broker or webhook is configured: events are only kept here.</p>
 % else:
 <table class="cards">
-<thead><tr><th>Sink</th><th>State</th><th>Queued</th><th>Delivered</th><th>Dropped</th><th>Last error</th></tr></thead>
+<thead><tr><th>Sink</th><th>State</th><th class="num">Queued</th><th class="num">Delivered</th><th class="num">Dropped</th><th>Last error</th></tr></thead>
 <tbody>
 % for s in sinks:
 <tr class="{{"ok" if s["state"] == "ok" else "bad"}}">

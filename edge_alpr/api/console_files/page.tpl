@@ -4,12 +4,13 @@
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="csrf-token" content="{{csrf}}">
-<title>edge-alpr console</title>
+<title>{{title}}</title>
 <link rel="stylesheet" href="/console/static/console.css">
 <link rel="icon" href="/console/static/icon.svg" type="image/svg+xml">
 <noscript><link rel="stylesheet" href="/console/static/noscript.css"></noscript>
 <script src="/console/static/console.js" defer></script>
 <script src="/console/static/photo.js" defer></script>
+<script src="/console/static/scene.js" defer></script>
 </head>
 <body data-refresh-s="{{refresh_s}}">
 <header>
@@ -20,10 +21,11 @@
   </form>
   % end
 </header>
+<div id="trouble" role="status">{{!parts["trouble"]}}</div>
 <p id="message" role="status"></p>
 <noscript><p class="noscript">JavaScript is off: this page shows the state at the time it was loaded (reload it to see newer events), times are in UTC, the watch lists can only be read here (edit them through <code>/v1/watchlists/</code>), and a photo can be tried only through the API (<code>curl -F upload=@car.jpg</code>).</p></noscript>
 <main>
-<section class="wide">
+<section class="wide" id="cameras-section">
   <h2>Cameras</h2>
   <div id="cameras">{{!parts["cameras"]}}</div>
   <div class="views">
@@ -43,7 +45,7 @@
   % end
   </div>
 </section>
-<section class="wide">
+<section class="wide" id="delivery-section">
   <h2>Delivery</h2>
   <div id="health">{{!parts["health"]}}</div>
 </section>
@@ -62,7 +64,7 @@
     <div>
       <p id="photo-summary"></p>
       <table class="cards" id="photo-plates">
-        <thead><tr><th>Plate</th><th>Score</th><th>Region</th><th>Vehicle</th><th>Watch list</th></tr></thead>
+        <thead><tr><th>Plate</th><th class="num">Score</th><th>Region</th><th>Vehicle</th><th>Watch list</th></tr></thead>
         <tbody></tbody>
       </table>
     </div>
@@ -95,10 +97,20 @@
   <h2>Watch lists</h2>
   <div id="lists">{{!parts["lists"]}}</div>
 </section>
-<section>
+<section id="counters-section">
   <h2>Counters</h2>
   <div id="counters">{{!parts["counters"]}}</div>
 </section>
 </main>
+<dialog id="scene" aria-labelledby="scene-title">
+  <div class="scene">
+    <div class="scene-head">
+      <h2 id="scene-title">Scene</h2>
+      <button type="button" id="scene-close" autofocus>Close</button>
+    </div>
+    <img id="scene-image" alt="">
+    <p class="scene-foot"><img id="scene-crop" class="crop" alt=""> <a id="scene-open" href="/" target="_blank" rel="noopener">Open the picture in a new tab</a></p>
+  </div>
+</dialog>
 </body>
 </html>

@@ -1,0 +1,127 @@
+"""The console's summary of trouble: one line at the top of the page and a count in the tab's title.
+
+Why: the parts that say a camera reconnects or a webhook fails lie several screens down on a
+phone, and a tab in the background shows only its title.  So the page opens with what needs
+attention now, in a few words each, each a link to the part that says more (``1 camera
+reconnecting``, ``1 webhook failing``, ``MQTT down``, ``3 events set aside``, ``1 worker
+stalled``), and the title counts the things concerned: ``(3) edge-alpr console``.
+
+Nothing new is measured here: the summary reads what the parts already show (the cameras'
+health, the delivery table, the counters and the supervisor's workers), in the same request,
+so the line and the parts below it never disagree.  No durations in its words: the line
+changes only when the trouble does, and the page's script announces it only then.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..delivery.mqtt import MQTT_SINK
+from ..delivery.worker import DeliveryWorker
+from .console_status import CameraView, cameras
+
+if TYPE_CHECKING:
+    from .app import ApiContext
+
+TITLE = "edge-alpr console"
+# the page's sections a line links to (their ids in page.tpl)
+CAMERAS, DELIVERY, COUNTERS = "cameras-section", "delivery-section", "counters-section"
+CAMERA_TROUBLE = ("reconnecting", "failed", "stopped")  # the states shown in red (console_status)
+
+
+@dataclass(frozen=True)
+class Trouble:
+    """One thing that needs attention: its words, the section that says more, and how many
+    cameras, sinks or workers it names (1 for a condition of events: the title's count)."""
+
+    text: str
+    part: str
+    count: int = 1
+
+
+def plural(n: int, one: str, many: str = "") -> str:
+    """``1 camera``, ``2 cameras``."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+class DropWatch:
+    """Events the outbox dropped since the service started.  Why not the outbox's own total: it
+    is kept across restarts, so a loss of last month would stand in the summary for ever."""
+
+    def __init__(self, before: int | None = None) -> None:
+        self.before = before  # None: not read yet, the first read counts from there
+
+    @classmethod
+    def starting(cls, ctx: ApiContext) -> DropWatch:
+        """Counting from now (the service's start: the console is made with the API)."""
+        try:
+            return cls(dropped_total(ctx))
+        except sqlite3.Error:
+            return cls()  # the outbox not readable now (another process holds it)
+
+    def since_start(self, total: int) -> int:
+        if self.before is None:
+            self.before = total
+        return max(0, total - self.before)
+
+
+def dropped_total(ctx: ApiContext) -> int:
+    """Every event the outbox dropped or refused, all sinks together, since it was made."""
+    webhooks = ctx.webhooks
+    return sum(webhooks.outbox.stats()["dropped"].values()) if webhooks is not None else 0
+
+
+def stalled_workers(ctx: ApiContext) -> list[str]:
+    """The names of the workers past their promised beat, but for the cameras' (a stalled
+    camera is ``failed`` in its own row, and named there) and MQTT's (its sink says so)."""
+    covered = {id(w) for loop in cameras(ctx) for w in (loop, loop.capture)}
+    return [d["name"] for w in ctx.supervisor.workers()
+            if id(w) not in covered and (d := w.describe())["state"] == "stalled"
+            and not (isinstance(w, DeliveryWorker) and w.sink == MQTT_SINK)]
+
+
+def summary(views: list[CameraView], sinks: list[dict[str, Any]], counters: dict[str, Any],
+            stalled: list[str], dropped: int) -> list[Trouble]:
+    """What needs attention, in the order of the page: cameras, delivery, workers, history, quota."""
+    out: list[Trouble] = []
+    states = Counter(v.state for v in views if v.state in CAMERA_TROUBLE)
+    for state in CAMERA_TROUBLE:
+        if states[state]:
+            out.append(Trouble(f"{plural(states[state], 'camera')} {state}", CAMERAS, states[state]))
+    blind = sum(1 for v in views if v.view_problem)
+    if blind:
+        out.append(Trouble(f"{plural(blind, 'camera')} {'sees' if blind == 1 else 'see'} nothing useful",
+                           CAMERAS, blind))
+    hooks: Counter[str] = Counter()
+    for s in sinks:
+        if s["sink"] == "MQTT" and s["state"] not in ("ok", "stalled"):  # a stalled one is a worker's
+            out.append(Trouble("MQTT down" if s["state"] == "failing" else f"MQTT {s['state']}", DELIVERY))
+        elif s["sink"] != "MQTT" and s["state"] != "ok":
+            hooks[s["state"]] += 1
+    out += [Trouble(f"{plural(n, 'webhook')} {state}", DELIVERY, n) for state, n in sorted(hooks.items())]
+    aside = sum(s.get("aside", 0) for s in sinks)
+    if aside:
+        out.append(Trouble(f"{plural(aside, 'event')} set aside", DELIVERY))
+    if dropped:
+        out.append(Trouble(f"{plural(dropped, 'event')} dropped since the service started", DELIVERY))
+    if stalled:
+        out.append(Trouble(f"{stalled[0]} stalled" if len(stalled) == 1 else
+                           f"{len(stalled)} workers stalled", COUNTERS, len(stalled)))
+    if counters.get("history_waiting"):
+        out.append(Trouble(f"history locked: {plural(counters['history_waiting'], 'event')} waiting",
+                           COUNTERS))
+    if counters.get("history_dropped"):
+        out.append(Trouble(f"{plural(counters['history_dropped'], 'event')} not kept in the history",
+                           COUNTERS))
+    if counters.get("max_calls") and counters.get("calls", 0) >= counters["max_calls"]:
+        out.append(Trouble("this month's API calls used up", COUNTERS))
+    return out
+
+
+def title(items: list[Trouble]) -> str:
+    """The tab's title: the count of things in trouble first, where a tab shows it."""
+    count = sum(t.count for t in items)
+    return f"({count}) {TITLE}" if count else TITLE

@@ -120,7 +120,7 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
             webhooks.start()
         if cfg.mqtt.enabled:
             svc.mqtt = MqttPublisher(cfg.mqtt, tuple(c.id for c in cameras),
-                                     lists=watchlists.names())
+                                     lists=watchlists.names(), stop=stop)
             watchlists.on_change(svc.mqtt.set_lists)
             svc.refresh_status()  # the first online health carries the queue's counts
             svc.mqtt.start()

@@ -160,3 +160,30 @@ def test_states_through_a_camera_life(tmp_path: Path) -> None:
         for loop in loops:
             loop.join(5)
     assert camera_state(dead) == "stopped" and camera_state(gate) == "ended"
+
+
+def test_a_video_whose_last_frames_are_still_being_recognised_is_streaming_not_failed(tmp_path: Path) -> None:
+    """A video file's capture thread ends with its last frames still in the buffer; until they are
+    recognised the camera is ``streaming``, then ``ended``.  It was ``failed`` in between (its
+    capture thread had finished), and the retained MQTT health said so to Home Assistant."""
+    stream = StreamConfig.from_dict({"cameras": [
+        {"id": "clip", "motion": {"threshold": 0},
+         "source": {"kind": "video", "path": str(sample_video(tmp_path / "v.avi", 3)), "realtime": False}}]}, "t")
+    stop, go = threading.Event(), threading.Event()
+
+    def recognise(image: np.ndarray) -> list[Any]:
+        go.wait(30)  # a slow recognition: the capture reaches the end of the file first
+        return []
+
+    cam = stream.cameras[0]
+    loop = CameraLoop(cam, stream.events, open_source(cam, stop), recognise, lambda e: None, stop)
+    loop.start()
+    try:
+        assert wait_for(lambda: loop.capture.finished, 15), loop.stats
+        assert camera_state(loop) == "streaming"
+        go.set()
+        assert wait_for(lambda: camera_state(loop) == "ended", 15), loop.stats
+    finally:
+        go.set()
+        stop.set()
+        loop.join(5)

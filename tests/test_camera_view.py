@@ -133,7 +133,7 @@ def test_one_good_frame_does_not_clear_a_camera_that_stays_dark(tmp_path: Path,
 
 def test_view_settings_are_checked() -> None:
     def camera(**keys: Any) -> None:
-        StreamConfig.from_dict({"cameras": [{"id": "gate", **keys}]}, "f.yaml: stream")
+        StreamConfig.from_dict({"cameras": [{"id": "gate", "source": {"kind": "folder"}, **keys}]}, "f.yaml: stream")
 
     with pytest.raises(ConfigError, match=r"stream.cameras\[0\].view_alert_s: must be > 0"):
         camera(view_alert_s=0)

@@ -78,6 +78,16 @@ def test_a_camera_must_name_its_id_though_the_embedded_camera_has_one() -> None:
         config.from_dict({"stream": {"cameras": [{"max_fps": 2}]}}, "f.yaml")
 
 
+def test_a_camera_must_say_where_its_frames_come_from() -> None:
+    """A listed camera without ``source`` read the bundled sample images: a forgotten or
+    misplaced source made its events sample plates under the camera's name, config OK."""
+    assert config.from_dict({}).stream.cameras[0].source.path == ""  # the built-in camera: the samples
+    with pytest.raises(ConfigError, match=r"f.yaml: stream.cameras\[0\]: the key 'source' is required"):
+        config.from_dict({"stream": {"cameras": [{"id": "gate", "max_fps": 5}]}}, "f.yaml")
+    samples = config.from_dict({"stream": {"cameras": [{"id": "demo", "source": {"kind": "folder"}}]}}, "f.yaml")
+    assert samples.stream.cameras[0].source.path == ""  # still one line away
+
+
 def test_a_source_kind_that_is_not_a_string_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"source.kind: \[\] is not a source kind"):
         config.from_dict({"stream": {"cameras": [{"id": "a", "source": {"kind": []}}]}}, "f.yaml")

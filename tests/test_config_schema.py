@@ -123,8 +123,8 @@ def test_bundled_configs_parse_and_validate_against_the_schema(name: str, obj: A
     {"stream": {"cameras": [{"source": {"kind": "folder"}}]}},
     {"stream": {"cameras": [{"id": "a", "source": {"kind": "webcam"}}]}},
     {"stream": {"cameras": [{"id": "a", "source": {"kind": "video"}}]}},
-    {"stream": {"cameras": [{"id": "a", "mode": "slow"}]}},
-    {"stream": {"cameras": [{"id": "a", "zone": [[0, 0], [1, 1]]}]}},
+    {"stream": {"cameras": [{"id": "a", "source": {"kind": "folder"}, "mode": "slow"}]}},
+    {"stream": {"cameras": [{"id": "a", "source": {"kind": "folder"}, "zone": [[0, 0], [1, 1]]}]}},
     {"stream": {"cameras": [{"id": "a", "source": {"kind": "folder", "patterns": []}}]}},
     {"watchlists": {"bad name": {"plates": ["AB123"]}}},
 ])

@@ -13,6 +13,7 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ import pytest
 from mosquitto import Broker
 
 from edge_alpr.api.server import free_port
-from edge_alpr.delivery.mqtt import MqttError, MqttPublisher
+from edge_alpr.delivery.mqtt import FIRST_CONNECT_S, MqttError, MqttPublisher
 from edge_alpr.delivery.mqtt_config import MqttConfig
 from edge_alpr.delivery.outbox import OutboxItem
 
@@ -217,3 +218,35 @@ def test_a_connection_taken_over_by_a_client_with_the_same_id_is_warned_of_once(
         assert f"mqtt: the connection to broker 127.0.0.1:{broker.port} dropped 3 times within 60 s" in w, w
         assert "same client id 'gate-reader'" in w and "mqtt.client_id" in w and "mqtt.keepalive" in w, w
     assert not [r for r in later if r.levelno >= logging.INFO and "connected to" in r.getMessage()]
+
+
+def test_a_stop_in_the_first_seconds_ends_the_wait_for_the_first_connection() -> None:
+    """Ctrl-C right after `edge-alpr run` starts, with no broker: the delivery worker was waiting
+    (FIRST_CONNECT_S) for the first connection before calling the event undelivered, and the
+    shutdown waited for it until the forced exit ("still running 1.8 s after signal 2").  The
+    stop ends that wait at once: the event stays queued, "not connected"."""
+    stop = threading.Event()
+    pub = MqttPublisher(MqttConfig.from_dict({"host": "127.0.0.1", "port": free_port(), "device_id": "dev1"}, "t"),
+                        environ={}, stop=stop)
+    pub.start()
+    errors: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            pub.send(OutboxItem(1, "e", "mqtt", 0.0, 0, {"id": "e", "camera_id": "gate"}))
+        except MqttError as e:
+            errors.append(e)
+
+    sender = threading.Thread(target=send, daemon=True)
+    try:
+        sender.start()
+        time.sleep(0.3)
+        assert sender.is_alive(), "waiting for the first connection"
+        stopped = time.monotonic()
+        stop.set()
+        sender.join(FIRST_CONNECT_S)
+        took = time.monotonic() - stopped
+    finally:
+        pub.stop(timeout=0.2)
+    assert not sender.is_alive() and took < 0.5, f"send returned {took:.2f} s after the stop"
+    assert len(errors) == 1 and "not connected" in str(errors[0]), errors

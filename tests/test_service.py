@@ -237,8 +237,9 @@ def test_missing_video_is_a_clear_error(tmp_path: Path) -> None:
     assert "RequiresMountsFor=" in out.stderr
 
 
-@pytest.mark.parametrize("bad", [{"stream": {"cameras": [{"id": "a/b"}]}},
-                                 {"stream": {"cameras": [{"id": "a", "zone": [[0, 0], [2, 0], [1, 1]]}]}}])
+@pytest.mark.parametrize("bad", [{"stream": {"cameras": [{"id": "a/b", "source": {"kind": "folder"}}]}},
+                                 {"stream": {"cameras": [{"id": "a", "source": {"kind": "folder"},
+                                                          "zone": [[0, 0], [2, 0], [1, 1]]}]}}])
 def test_bad_stream_config_names_the_key(bad: dict[str, Any]) -> None:
     from edge_alpr.config import from_dict
     from edge_alpr.errors import ConfigError

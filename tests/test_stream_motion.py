@@ -80,11 +80,12 @@ def test_threshold_zero_turns_the_gate_off_and_config_is_checked() -> None:
     image = scene("05_romanian_night_t155.jpg")
     gate = MotionGate(MotionConfig(threshold=0))
     assert all(gate.wants(image, 0.1 * i, following=False) for i in range(5))
-    assert CameraConfig.from_dict({"id": "c", "motion": {"threshold": 0}}, "t").motion.threshold == 0
+    camera = CameraConfig.from_dict({"id": "c", "source": {"kind": "folder"}, "motion": {"threshold": 0}}, "t")
+    assert camera.motion.threshold == 0
     with pytest.raises(ConfigError, match="motion.min_area"):
-        CameraConfig.from_dict({"id": "c", "motion": {"min_area": 2}}, "t")
+        CameraConfig.from_dict({"id": "c", "source": {"kind": "folder"}, "motion": {"min_area": 2}}, "t")
     with pytest.raises(ConfigError, match="'treshold'"):
-        CameraConfig.from_dict({"id": "c", "motion": {"treshold": 5}}, "t")
+        CameraConfig.from_dict({"id": "c", "source": {"kind": "folder"}, "motion": {"treshold": 5}}, "t")
 
 
 class ListSource(FrameSource):

@@ -63,8 +63,10 @@ class MqttPublisher:
     """One broker connection; thread-safe publishes; see the module docstring for topics."""
 
     def __init__(self, cfg: MqttConfig, camera_ids: tuple[str, ...] = (),
-                 environ: Mapping[str, str] | None = None, lists: tuple[str, ...] = ()) -> None:
+                 environ: Mapping[str, str] | None = None, lists: tuple[str, ...] = (),
+                 stop: threading.Event | None = None) -> None:
         self.cfg = cfg
+        self._stop = stop or threading.Event()  # the process's: ends the wait for a connection
         self.device = mqtt_connect.device_id(cfg)
         self.base = f"{cfg.topic_prefix}/{self.device}"
         self.status_topic = f"{self.base}/status"
@@ -240,7 +242,8 @@ class MqttPublisher:
     def send(self, item: OutboxItem) -> None:
         """Outbox sink: publish one event and wait for the PUBACK, else raise (retry later);
         ``EventTooLarge`` where the broker cannot take it (``mqtt_size.py``: set aside)."""
-        if not self._connected.wait(max(self._sizes.grace_s(), self._first_by - time.monotonic(), 0.0)):
+        wait_s = max(self._sizes.grace_s(), self._first_by - time.monotonic(), 0.0)
+        if not mqtt_connect.wait_connected(self._connected, self._stop, wait_s):
             raise MqttNotConnected(self._outage.not_connected())
         body = json.dumps(item.payload)
         topics = mqtt_retained.event_topics(self.base, item.payload)

@@ -75,6 +75,22 @@ def make_client(cfg: MqttConfig, client_id: str, will_topic: str, will: str,
     return client
 
 
+STOP_POLL_S = 0.05  # how often a wait for the connection looks at the stop event
+
+
+def wait_connected(connected: threading.Event, stop: threading.Event, timeout: float) -> bool:
+    """Wait up to ``timeout`` for ``connected``, or until ``stop``: whether it is connected.
+
+    An event queued at start waits a few seconds for the first connection; a shutdown in those
+    seconds (Ctrl-C right after ``edge-alpr run``, no broker) must not wait them out, as the
+    delivery worker it holds is joined before the process exits."""
+    end = time.monotonic() + timeout
+    while not connected.wait(max(0.0, min(STOP_POLL_S, end - time.monotonic()))):
+        if stop.is_set() or time.monotonic() >= end:
+            return False
+    return True
+
+
 def stop_loop(client: mqtt.Client, timeout: float, connected: bool) -> None:
     """``loop_stop`` bounded by ``timeout`` (paho's own join waits out a connect attempt).
 

@@ -87,7 +87,8 @@ class CameraConfig(Section):
 
     # the camera's name in events, topics and crop folders; unique, without / + #
     id: str = setting("sample", required=True)
-    source: SourceConfig = setting(FolderSourceConfig(), parse=parse_source)
+    # where the frames come from (a camera given in a file must say; `kind: folder` without a path: the samples)
+    source: SourceConfig = setting(FolderSourceConfig(), parse=parse_source, required=True)
     max_fps: float = setting(0.0, min=0)  # cap on the frames recognised per second; 0 = no cap
     # recognise only every n-th frame taken from the camera (1 = each); max_fps applies too
     sample: int = setting(1, min=1)

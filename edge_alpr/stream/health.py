@@ -35,7 +35,10 @@ def camera_state(loop: CameraLoop, now: float | None = None) -> str:
         return "ended"
     if loop.stop_event.is_set():
         return "stopped"
-    if loop.finished or loop.capture.finished or loop.overdue(now) or loop.capture.overdue(now):
+    # a capture thread done because its file or folder ended is not a failure: the recognition
+    # thread is still on the frames it left in the buffer (then ``stats.ended``: ``ended``)
+    capture_died = loop.capture.finished and not loop.buffer.ended
+    if loop.finished or capture_died or loop.overdue(now) or loop.capture.overdue(now):
         return "failed"
     failing_since = loop.source.failing_since
     if failing_since is not None:

@@ -87,8 +87,9 @@ def main() -> int:
         time.sleep(recognition_s)  # the stand-in for a Pi's recognition of one frame
         return []
 
-    cfg = StreamConfig.from_dict({"cameras": [{"id": "live", "max_fps": 0, "motion": {"threshold": 0}}]},
-                                 "bench")
+    # the source key is required; the loop reads PacedCamera below, not this folder
+    cfg = StreamConfig.from_dict({"cameras": [{"id": "live", "source": {"kind": "folder"}, "max_fps": 0,
+                                               "motion": {"threshold": 0}}]}, "bench")
     stop = threading.Event()
     camera = PacedCamera("live", args.fps, stop)
     loop = MeasuredLoop(cfg.cameras[0], cfg.events, camera, recognise, lambda e: None, stop)

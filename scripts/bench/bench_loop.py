@@ -15,7 +15,7 @@
 
 Usage:  python -m scripts.bench.bench_loop [--seconds 20] [--fps-cap 5] [--rounds 3] [--history-only]
                                           [--fine-pass tiles|looks]
-        python -m scripts.bench.bench_loop --stages [--frames 40] [--json OUT] [--fine-pass tiles|looks]
+        python -m scripts.bench.bench_loop --stages [--frames 40] [--zone] [--json OUT] [--fine-pass tiles|looks]
 """
 
 from __future__ import annotations
@@ -146,13 +146,15 @@ def main() -> int:
     ap.add_argument("--history-only", action="store_true")
     ap.add_argument("--stages", action="store_true", help="only the per-stage table (loop_stages.py)")
     ap.add_argument("--frames", type=int, default=40, help="--stages: frames per kind and size (default 40)")
+    ap.add_argument("--zone", action="store_true", help="--stages: the camera has a zone (all but the top quarter)")
     ap.add_argument("--json", type=Path, help="--stages: also write the figures and the reads here")
     options.add_fine_pass(ap)
     args = ap.parse_args()
     if args.stages:
         columns = loop_stages.run(Recognizer.from_config(ModelsConfig(threads=1, fine_pass=args.fine_pass)),
-                                  args.frames)
-        print(f"machine: {__import__('os').cpu_count()} cpus; 1 interpreter thread; fine pass {args.fine_pass}")
+                                  args.frames, args.zone)
+        print(f"machine: {__import__('os').cpu_count()} cpus; 1 interpreter thread; fine pass {args.fine_pass}; "
+              f"zone {'all but the top quarter' if args.zone else 'none'}")
         print(loop_stages.table(columns))
         if args.json:
             args.json.write_text(json.dumps(columns, indent=1))

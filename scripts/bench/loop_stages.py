@@ -51,6 +51,7 @@ FPS = 10.0  # source time between frames
 HOLD = 8  # frames per scene
 SLIDE = 4  # pixels the view moves per frame (moving kinds)
 WARMUP = 3  # first frames of a column left out of the figures
+ZONE = [[0.0, 0.25], [1.0, 0.25], [1.0, 1.0], [0.0, 1.0]]  # --zone: all but the top quarter
 
 
 class Frames(FrameSource):
@@ -98,9 +99,13 @@ def _wrap_models(rec: Recognizer, prof: Profiler) -> None:
         prof.wrap(model, "run", "model")
 
 
-def column(rec: Recognizer, prof: Profiler, kind: str, w: int, h: int, n: int, tmp: Path) -> dict[str, Any]:
+def column(rec: Recognizer, prof: Profiler, kind: str, w: int, h: int, n: int, tmp: Path,
+           zone: bool) -> dict[str, Any]:
     """One kind at one size: stage means, per-frame medians and what was read."""
-    cfg = StreamConfig.from_dict({"cameras": [{"id": "bench", "source": {"kind": "folder", "path": str(tmp)}}],
+    camera: dict[str, Any] = {"id": "bench", "source": {"kind": "folder", "path": str(tmp)}}
+    if zone:
+        camera["zone"] = ZONE
+    cfg = StreamConfig.from_dict({"cameras": [camera],
                                   "events": {"max_prediction_delay": 1.0, "memory_decay": 0}}, "bench")
     history = History(HistoryConfig(min_free_bytes=0), tmp / f"history-{kind}-{w}")
     reads: list[list[Any]] = []
@@ -151,14 +156,15 @@ def column(rec: Recognizer, prof: Profiler, kind: str, w: int, h: int, n: int, t
     }
 
 
-def run(rec: Recognizer, n: int) -> dict[str, dict[str, Any]]:
-    """Every kind at every size (``n`` frames each after the warm-up)."""
+def run(rec: Recognizer, n: int, zone: bool = False) -> dict[str, dict[str, Any]]:
+    """Every kind at every size (``n`` frames each after the warm-up); ``zone``: the camera has
+    one (``ZONE``), masked out of every frame it recognises."""
     prof = Profiler()
     instrument(rec, prof)
     _wrap_models(rec, prof)
     tmp = Path(tempfile.mkdtemp(prefix="bench_stages_"))
     try:
-        return {f"{kind} {w}x{h}": column(rec, prof, kind, w, h, n, tmp) for w, h in SIZES for kind in KINDS}
+        return {f"{kind} {w}x{h}": column(rec, prof, kind, w, h, n, tmp, zone) for w, h in SIZES for kind in KINDS}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

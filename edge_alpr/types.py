@@ -125,10 +125,12 @@ class Frame:
     the source got it; the camera loop's lag is measured from it (the wall-clock ``timestamp``,
     shifted alike, may step, and a file's is its mtime).
 
-    ``pixels`` are the RGB pixels, or the source's own (OpenCV's BGR) that ``convert`` turns
-    into them when ``image`` is first asked for.  Why deferred: a live camera delivers frames
-    faster than the loop recognises them, and the ones it drops unseen (or skips for ``max_fps``
-    and ``sample``) were converted for nothing: 0.6 ms a 1920x1080 frame here, 25 times a second.
+    ``pixels`` are the RGB pixels, or the source's own (OpenCV's BGR, ``order``) that ``convert``
+    turns into them when ``image`` is first asked for.  Why deferred: a live camera delivers
+    frames faster than the loop recognises them, and the ones it drops unseen (or skips for
+    ``max_fps`` and ``sample``) were converted for nothing: 0.6 ms a 1920x1080 frame here, 25
+    times a second; and the view check and the motion gate read ``bgr`` as well as RGB, so a
+    still frame is never converted either.
     """
 
     pixels: np.ndarray = field(repr=False, compare=False)
@@ -137,6 +139,7 @@ class Frame:
     index: int = 0
     captured: float = field(default_factory=time.monotonic, compare=False)
     convert: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False, compare=False)
+    order: str = field(default="RGB", compare=False)  # the channels of ``pixels`` until converted
     # (raw pixels, convert) until converted: one attribute, so that a thread that finds it set
     # converts the raw pixels, and one that finds it cleared finds ``pixels`` converted
     _pending: tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]] | None = field(
@@ -149,6 +152,13 @@ class Frame:
     def converted(self) -> bool:
         """``image`` is ready (the source converted it, or it was asked for already)."""
         return self._pending is None
+
+    @property
+    def bgr(self) -> np.ndarray | None:
+        """The source's own B, G, R pixels (3 channels) while their conversion is pending, else None."""
+        pending = self._pending
+        return pending[0] if pending is not None and self.order == "BGR" and pending[0].ndim == 3 \
+            and pending[0].shape[2] == 3 else None
 
     @property
     def image(self) -> np.ndarray:

@@ -199,8 +199,10 @@ class CameraLoop(Worker):
             self._tick(self._clock_t, frame.index)
             return
         self._last_processed = now
-        self.view_check.see(frame.image, self._clock_t)
-        if not self.motion.wants(frame.image, self._clock_t, following=self.tracker.active > 0):
+        raw = frame.bgr  # looked at as the camera's BGR: a frame the gate sets aside is never converted
+        look = frame.image if raw is None else raw
+        self.view_check.see(look, self._clock_t, raw is not None)
+        if not self.motion.wants(look, self._clock_t, following=self.tracker.active > 0, bgr=raw is not None):
             self.stats.frames_still += 1
             self._tick(self._clock_t, frame.index)
             return

@@ -42,19 +42,22 @@ class MotionGate:
         self.skipped = 0
         self._cv2: ModuleType | None = sys.modules.get("cv2")  # loaded by the sources, or None
 
-    def thumbnail(self, image: np.ndarray) -> np.ndarray:
-        """Block averages of the frame's grey levels, as int16 for differences."""
-        if self._cv2 is not None and image.ndim == 3 and image.shape[2] == 3:
-            grey = Image.fromarray(self._cv2.cvtColor(image, self._cv2.COLOR_RGB2GRAY))
+    def thumbnail(self, image: np.ndarray, bgr: bool = False) -> np.ndarray:
+        """Block averages of the frame's grey levels, as int16 for differences (``bgr``: the
+        frame's channels are B, G, R, a camera's frame not yet converted: the same thumbnail)."""
+        cv2 = self._cv2
+        if cv2 is not None and image.ndim == 3 and image.shape[2] == 3:
+            grey = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if bgr else cv2.COLOR_RGB2GRAY))
             thumb = grey.reduce(self.cfg.thumb_factor)
         else:  # averaged in colour, then grey: slower, the same within a rounding
-            thumb = Image.fromarray(image).reduce(self.cfg.thumb_factor).convert("L")
+            rgb = np.ascontiguousarray(image[..., ::-1]) if bgr else image
+            thumb = Image.fromarray(rgb).reduce(self.cfg.thumb_factor).convert("L")
         return np.asarray(thumb, dtype=np.int16)
 
-    def wants(self, image: np.ndarray, now: float, following: bool) -> bool:
+    def wants(self, image: np.ndarray, now: float, following: bool, bgr: bool = False) -> bool:
         if self.cfg.threshold == 0:
             return True
-        thumb = self.thumbnail(image)
+        thumb = self.thumbnail(image, bgr)
         # A clock that steps back (NTP, a folder's file times) counts as time for a refresh.
         run = (following or self._reference is None or self._reference.shape != thumb.shape
                or not 0 <= now - self._last_run < self.cfg.refresh_s

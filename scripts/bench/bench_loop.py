@@ -11,7 +11,9 @@
 4. Loop throughput with the event history on (crop, thumbnail and row per event) against off,
    in alternating rounds (``--history-only`` runs just this).
 5. ``--stages`` (alone): where one frame's time goes, stage by stage, for still frames, moving
-   frames without a plate and frames with plates at 1280x720 and 1920x1080 (``loop_stages.py``).
+   frames without a plate and frames with plates at 1280x720 and 1920x1080, and how many of a
+   live 25 fps camera's frames are converted to RGB while recognition takes 300 ms
+   (``loop_stages.py``).
 
 Usage:  python -m scripts.bench.bench_loop [--seconds 20] [--fps-cap 5] [--rounds 3] [--history-only]
                                           [--fine-pass tiles|looks]
@@ -156,6 +158,7 @@ def main() -> int:
         print(f"machine: {__import__('os').cpu_count()} cpus; 1 interpreter thread; fine pass {args.fine_pass}; "
               f"zone {'all but the top quarter' if args.zone else 'none'}")
         print(loop_stages.table(columns))
+        print(loop_stages.live(args.seconds / 2))
         if args.json:
             args.json.write_text(json.dumps(columns, indent=1))
         return 0

@@ -10,9 +10,10 @@ file camera's (source time 10 frames/s, motion gate on at its defaults, history 
 * ``plates``: the same scenes with their plates, each held for 8 frames as it slides.
 
 Frames start as BGR, as OpenCV decodes them (the decoding itself is the camera's or FFmpeg's,
-not timed).  Each stage's time excludes the stages it calls; every model run (``Model.run``:
-detector, readers, vehicle classifier) is one row, ``model``, so that the rows above it are the
-loop's own cost per frame.  Printed: mean ms per frame of each stage, and the medians per frame
+not timed), and are converted to RGB where the loop first needs it, as a camera's are.  Each
+stage's time excludes the stages it calls; every model run (``Model.run``: detector, readers,
+vehicle classifier) is one row, ``model``, so that the rows above it are the loop's own cost
+per frame.  Printed: mean ms per frame of each stage, and the medians per frame
 of the whole and of everything but the models.
 
 Why: on a Raspberry Pi 4 each millisecond here is 15-20; the loop's own cost decides how many
@@ -23,11 +24,13 @@ cost nothing but this.
 from __future__ import annotations
 
 import json
+import resource
 import shutil
 import statistics
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -40,7 +43,7 @@ from edge_alpr.history.store import History, from_event
 from edge_alpr.recognizer import RecognizeOptions, Recognizer
 from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.loop import CameraLoop
-from edge_alpr.stream.sources import FrameSource, SourceEnded, sample_dir
+from edge_alpr.stream.sources import FrameSource, SourceEnded, open_source, sample_dir
 from edge_alpr.stream.sources._cv import FrameFitter
 from edge_alpr.types import Frame
 from scripts.bench.bench_profile import Profiler, instrument
@@ -126,13 +129,20 @@ def column(rec: Recognizer, prof: Profiler, kind: str, w: int, h: int, n: int, t
     prof.wrap(loop.zone, "apply", "zone mask")
     prof.wrap(loop.tracker, "update", "tracker")
     fit = FrameFitter(cv2, "bench", 1 << 30)
+
+    def timed(convert: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+        def converted(pixels: np.ndarray) -> np.ndarray:
+            with prof.stage("source: BGR to RGB"):
+                return convert(pixels)
+        return converted
+
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     per_frame: list[dict[str, float]] = []
     for i, bgr in enumerate(frames(kind, w, h, n + WARMUP)):
         with prof.stage("frame"):
-            with prof.stage("source: BGR to RGB"):
-                rgb = fit.rgb(bgr)
-            frame = Frame(rgb, "bench", start + timedelta(seconds=i / FPS), i)
+            with prof.stage("source: check"):
+                pixels, convert, order = fit.fit(bgr)
+            frame = Frame(pixels, "bench", start + timedelta(seconds=i / FPS), i, convert=timed(convert), order=order)
             loop.process(frame)
             if loop.latest is not None and loop.latest[0] is frame:
                 reads.append([i, *[[r.read.plate, r.box.to_dict()] for r in loop.latest[1]]])
@@ -187,3 +197,55 @@ def table(columns: dict[str, dict[str, Any]]) -> str:
     for key, text in (("frames", "frames"), ("recognised", "frames recognised"), ("events", "events")):
         lines.append(f"{text:{width}s}" + "".join(f"{columns[n][key]:>19d}" for n in names))
     return "\n".join(lines)
+
+
+def live(seconds: float, w: int = 1920, h: int = 1080, fps: float = 25.0, recognition_s: float = 0.3) -> str:
+    """A live camera (a video paced in real time through the real source and loop) whose
+    recognition takes ``recognition_s`` (a stand-in sleep: a Pi's order of magnitude, as in
+    ``bench_live.py``): how many of the frames read were converted to RGB, and the process's CPU
+    per frame read (decoding the MJPEG included)."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench_live_"))
+    try:
+        video = tmp / "live.avi"
+        writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+        for image in frames("plates", w, h, int(seconds * fps)):
+            writer.write(image)
+        writer.release()
+        cfg = StreamConfig.from_dict({"cameras": [{"id": "live", "motion": {"threshold": 0},
+                                                   "source": {"kind": "video", "path": str(video), "realtime": True}}]},
+                                     "bench")
+        stop = threading.Event()
+        read: list[Frame] = []
+        source = open_source(cfg.cameras[0], stop)
+        original = source.read
+
+        def recorded(timeout: float) -> Frame | None:
+            frame = original(timeout)
+            if frame is not None:
+                read.append(frame)
+            return frame
+
+        source.read = recorded  # type: ignore[method-assign]
+
+        def recognize(image: np.ndarray) -> list[Any]:
+            time.sleep(recognition_s)
+            return []
+
+        loop = CameraLoop(cfg.cameras[0], cfg.events, source, recognize, lambda e: None, stop)
+        cpu0 = _cpu()
+        loop.start()
+        loop.join(seconds + 30)
+        stop.set()
+        loop.join(5)
+        cpu = _cpu() - cpu0
+        converted = sum(1 for f in read if getattr(f, "converted", True))
+        return (f"live {w}x{h} at {fps:g} fps, recognition {1000 * recognition_s:.0f} ms: {len(read)} frames read, "
+                f"{loop.stats.frames_processed} recognised, {converted} converted to RGB; CPU "
+                f"{1000 * cpu / max(1, len(read)):.2f} ms per frame read (MJPEG decoding included)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime

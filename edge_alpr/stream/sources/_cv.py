@@ -78,11 +78,12 @@ class FrameFitter:
 
     def rgb(self, frame: np.ndarray) -> np.ndarray:
         """The frame as RGB now."""
-        pixels, convert = self.fit(frame)
+        pixels, convert, _ = self.fit(frame)
         return convert(pixels)
 
-    def fit(self, frame: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-        """The frame checked, shrunk to ``max_pixels`` and made 8-bit, and what turns it into RGB."""
+    def fit(self, frame: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray], str]:
+        """The frame checked, shrunk to ``max_pixels`` and made 8-bit, what turns it into RGB, and
+        its channels (``Frame.order``)."""
         cv2 = self.cv2
         channels = 1 if frame.ndim == 2 else frame.shape[2] if frame.ndim == 3 else 0
         code = {1: cv2.COLOR_GRAY2RGB, 3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGB}.get(channels)
@@ -105,7 +106,7 @@ class FrameFitter:
             frame = (frame >> 8).astype(np.uint8)
         if channels != 3:
             self._say(str(channels), "frames of %d channel(s), not BGR, are converted to RGB", channels)
-        return frame, partial(cv2.cvtColor, code=code)
+        return frame, partial(cv2.cvtColor, code=code), {1: "grey", 3: "BGR", 4: "BGRA"}[channels]
 
     def _say(self, key: str, msg: str, *args: object) -> None:
         if key not in self._said:

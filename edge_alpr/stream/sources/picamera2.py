@@ -129,7 +129,7 @@ class Picamera2Source(FrameSource):
             made = captured
         # converted when the loop takes the frame (Frame.convert): one it drops is never copied
         return Frame(arrays[0], self.camera_id, stamp - timedelta(seconds=captured - made), self._next_index(), made,
-                     _rgb)
+                     _rgb, "BGR" if arrays[0].shape[2] == 3 else "BGRX")
 
     def _release(self) -> None:
         cam, self._cam, self._job = self._cam, None, None

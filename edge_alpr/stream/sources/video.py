@@ -91,9 +91,9 @@ class VideoFileSource(FrameSource):
                 if self.stop.wait(min(wait, timeout)) or wait > timeout:
                     return None
         self._pending = None
-        pixels, convert = self._fit.fit(bgr)
+        pixels, convert, order = self._fit.fit(bgr)
         return Frame(pixels, self.camera_id, self._base + timedelta(seconds=pos), self._next_index(),
-                     convert=convert)
+                     convert=convert, order=order)
 
     def _past_damage(self) -> tuple[bool, Any]:
         """After a frame that did not decode: the next one that does before the file's end."""

@@ -8,8 +8,8 @@ or when ``refresh_s`` has passed (so a slow-creeping car or a light change is ne
 long).  The detector costs tens of milliseconds on a Pi; the thumbnail, on a still scene the
 loop's main cost per frame, is made as cheaply as it can be: the frame is turned grey first by
 OpenCV, and only its one byte a pixel is block-averaged.  Averaging the colour frame first
-(PIL's four bytes a pixel, copied in) cost 1.2 ms a 1280x720 frame and 2.4 ms a 1920x1080 one,
-against 0.6 and 1.4 ms grey first (``scripts/bench/bench_loop.py --stages``); the two thumbnails
+(PIL's four bytes a pixel, copied in) cost 2.0 ms a 1280x720 frame and 3.6 ms a 1920x1080 one,
+against 0.8 and 1.6 ms grey first (``scripts/bench/bench_loop.py --stages``); the two thumbnails
 differ by a rounding (one grey level at most), far under ``threshold``.  OpenCV is used where
 the sources already loaded it (every camera but a folder's and picamera2's): imported for this
 alone it would cost 15 MB.

@@ -7,8 +7,8 @@ takes (after ``max_fps`` and ``sample``, before the motion gate) and says so in 
 health (``view``), once in the log when a condition starts and once when it ends.
 
 How, cheaply: a grid of about 80 x 45 pixels picked from the frame (every n-th row and column;
-about 0.05 ms a 1280x720 frame, where the motion gate's block-averaged thumbnail costs about
-1 ms and averages away the sensor noise that tells a still scene from a frozen picture).
+about 0.1 ms a 1280x720 frame, where the motion gate's block-averaged thumbnail costs about
+0.8 ms and averages away the sensor noise that tells a still scene from a frozen picture).
 
 * ``dark``: 99 % of the grid at or under ``view_dark`` (grey 0..255): the brightest 1 % of a
   working night camera's frame is far above it (docs/cameras.md has the measurements);

@@ -94,7 +94,7 @@ class ListSource(FrameSource):
     def __init__(self, frames: list[np.ndarray], fps: float) -> None:
         super().__init__("gate")
         start = datetime(2026, 11, 26, tzinfo=timezone.utc)
-        self.frames = [Frame(image=f, timestamp=start + timedelta(seconds=i / fps), index=i,
+        self.frames = [Frame(f, timestamp=start + timedelta(seconds=i / fps), index=i,
                              camera_id="gate") for i, f in enumerate(frames)]
 
     def read(self, timeout: float) -> Frame | None:

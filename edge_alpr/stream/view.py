@@ -7,8 +7,8 @@ takes (after ``max_fps`` and ``sample``, before the motion gate) and says so in 
 health (``view``), once in the log when a condition starts and once when it ends.
 
 How, cheaply: a grid of about 80 x 45 pixels picked from the frame (every n-th row and column;
-about 0.05 ms a 1280x720 frame, where the motion gate's block-averaged thumbnail costs about
-1 ms and averages away the sensor noise that tells a still scene from a frozen picture).
+about 0.1 ms a 1280x720 frame, where the motion gate's block-averaged thumbnail costs about
+0.8 ms and averages away the sensor noise that tells a still scene from a frozen picture).
 
 * ``dark``: 99 % of the grid at or under ``view_dark`` (grey 0..255): the brightest 1 % of a
   working night camera's frame is far above it (docs/cameras.md has the measurements);
@@ -49,15 +49,17 @@ WHAT = {
 }
 
 
-def grid(image: np.ndarray) -> np.ndarray:
+def grid(image: np.ndarray, bgr: bool = False) -> np.ndarray:
     """Grey levels (0..255, as uint8) of about ``GRID_COLUMNS`` evenly spaced columns and as
-    many rows as the aspect gives: picked pixels, not averages, so sensor noise stays."""
+    many rows as the aspect gives: picked pixels, not averages, so sensor noise stays.
+    ``bgr``: the image's channels are B, G, R (a camera's frame not yet converted: the same grid)."""
     h, w = image.shape[:2]
     step = max(1, w // GRID_COLUMNS)
     picked = image[step // 2::step, step // 2::step].astype(np.uint16)
     if picked.ndim == 2:
         return picked.astype(np.uint8)
-    grey = (picked[..., 0] * 77 + picked[..., 1] * 150 + picked[..., 2] * 29) >> 8
+    r, b = (2, 0) if bgr else (0, 2)
+    grey = (picked[..., r] * 77 + picked[..., 1] * 150 + picked[..., b] * 29) >> 8
     return grey.astype(np.uint8)
 
 
@@ -80,9 +82,10 @@ class ViewCheck:
         self._recent: collections.OrderedDict[int, None] = collections.OrderedDict()  # grids' hashes
         self._previous: np.ndarray | None = None
 
-    def see(self, image: np.ndarray, now: float) -> str:
-        """Account one frame taken at source time ``now``; the view after it."""
-        g = grid(image)
+    def see(self, image: np.ndarray, now: float, bgr: bool = False) -> str:
+        """Account one frame taken at source time ``now`` (its channels B, G, R with ``bgr``);
+        the view after it."""
+        g = grid(image, bgr)
         allowed = int(g.size * OUTLIERS)
         found = {
             "dark": int(np.count_nonzero(g > self.dark)) <= allowed,

@@ -10,9 +10,14 @@
    max_prediction_delay (which is waiting by design).
 4. Loop throughput with the event history on (crop, thumbnail and row per event) against off,
    in alternating rounds (``--history-only`` runs just this).
+5. ``--stages`` (alone): where one frame's time goes, stage by stage, for still frames, moving
+   frames without a plate and frames with plates at 1280x720 and 1920x1080, and how many of a
+   live 25 fps camera's frames are converted to RGB while recognition takes 300 ms
+   (``loop_stages.py``).
 
 Usage:  python -m scripts.bench.bench_loop [--seconds 20] [--fps-cap 5] [--rounds 3] [--history-only]
                                           [--fine-pass tiles|looks]
+        python -m scripts.bench.bench_loop --stages [--frames 40] [--zone] [--json OUT] [--fine-pass tiles|looks]
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from edge_alpr.stream.loop import CameraLoop
 from edge_alpr.stream.motion import MotionConfig
 from edge_alpr.stream.sources import open_source, sample_dir
 from scripts import options
+from scripts.bench import loop_stages
 from scripts.mosquitto import Broker
 
 W, H = 1280, 720
@@ -140,8 +146,22 @@ def main() -> int:
     ap.add_argument("--fps-cap", type=float, default=5.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--history-only", action="store_true")
+    ap.add_argument("--stages", action="store_true", help="only the per-stage table (loop_stages.py)")
+    ap.add_argument("--frames", type=int, default=40, help="--stages: frames per kind and size (default 40)")
+    ap.add_argument("--zone", action="store_true", help="--stages: the camera has a zone (all but the top quarter)")
+    ap.add_argument("--json", type=Path, help="--stages: also write the figures and the reads here")
     options.add_fine_pass(ap)
     args = ap.parse_args()
+    if args.stages:
+        columns = loop_stages.run(Recognizer.from_config(ModelsConfig(threads=1, fine_pass=args.fine_pass)),
+                                  args.frames, args.zone)
+        print(f"machine: {__import__('os').cpu_count()} cpus; 1 interpreter thread; fine pass {args.fine_pass}; "
+              f"zone {'all but the top quarter' if args.zone else 'none'}")
+        print(loop_stages.table(columns))
+        print(loop_stages.live(args.seconds / 2))
+        if args.json:
+            args.json.write_text(json.dumps(columns, indent=1))
+        return 0
     tmp = Path(tempfile.mkdtemp(prefix="bench_loop_"))
     plates, static = tmp / "plates.avi", tmp / "static.avi"
     make_video(plates, static=False)

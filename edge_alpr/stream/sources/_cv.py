@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from functools import partial
 from types import ModuleType
 
 import numpy as np
@@ -63,6 +65,9 @@ class FrameFitter:
     larger than ``max_pixels`` is shrunk to fit (aspect kept), said once per size; grey, BGRA
     and 16-bit frames (a GStreamer appsink's GRAY8/BGRx/GRAY16 caps) are converted, said once;
     anything else raises CameraError naming the shape and the fix.
+
+    ``fit`` checks, shrinks and narrows at once but leaves the colour conversion to the frame's
+    first use (``Frame.convert``): a live camera's frames that the loop drops are never converted.
     """
 
     def __init__(self, cv2: ModuleType, camera_id: str, max_pixels: int) -> None:
@@ -72,6 +77,13 @@ class FrameFitter:
         self._said: set[str] = set()
 
     def rgb(self, frame: np.ndarray) -> np.ndarray:
+        """The frame as RGB now."""
+        pixels, convert, _ = self.fit(frame)
+        return convert(pixels)
+
+    def fit(self, frame: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray], str]:
+        """The frame checked, shrunk to ``max_pixels`` and made 8-bit, what turns it into RGB, and
+        its channels (``Frame.order``)."""
         cv2 = self.cv2
         channels = 1 if frame.ndim == 2 else frame.shape[2] if frame.ndim == 3 else 0
         code = {1: cv2.COLOR_GRAY2RGB, 3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGB}.get(channels)
@@ -94,7 +106,7 @@ class FrameFitter:
             frame = (frame >> 8).astype(np.uint8)
         if channels != 3:
             self._say(str(channels), "frames of %d channel(s), not BGR, are converted to RGB", channels)
-        return cv2.cvtColor(frame, code)
+        return frame, partial(cv2.cvtColor, code=code), {1: "grey", 3: "BGR", 4: "BGRA"}[channels]
 
     def _say(self, key: str, msg: str, *args: object) -> None:
         if key not in self._said:

@@ -180,12 +180,12 @@ class OpenCvSource(FrameSource):
         made = self._made(captured)
         stamp -= timedelta(seconds=captured - made)
         try:
-            rgb = self._fit.rgb(bgr)
+            pixels, convert, order = self._fit.fit(bgr)
         except CameraError as e:  # no frame of this camera can be used: said once, like an outage
             self._fail(str(e).removeprefix(f"camera {self.camera_id}: "))
             return None
         self._backoff = self.cfg.reconnect_min
-        frame = Frame(rgb, self.camera_id, stamp, self._next_index(), made)
+        frame = Frame(pixels, self.camera_id, stamp, self._next_index(), made, convert, order)
         if self.clock is not None and self.cfg.max_behind_s and captured - made > self.cfg.max_behind_s:
             self._drop_backlog(captured - made)
         return frame

@@ -127,8 +127,9 @@ class Picamera2Source(FrameSource):
         made = device_time(sensor / 1e9, captured) if isinstance(sensor, (int, float)) else None
         if made is None:
             made = captured
-        rgb = np.ascontiguousarray(arrays[0][:, :, 2::-1])  # RGB888 is B,G,R in memory; drop any X byte
-        return Frame(rgb, self.camera_id, stamp - timedelta(seconds=captured - made), self._next_index(), made)
+        # converted when the loop takes the frame (Frame.convert): one it drops is never copied
+        return Frame(arrays[0], self.camera_id, stamp - timedelta(seconds=captured - made), self._next_index(), made,
+                     _rgb, "BGR" if arrays[0].shape[2] == 3 else "BGRX")
 
     def _release(self) -> None:
         cam, self._cam, self._job = self._cam, None, None
@@ -141,3 +142,8 @@ class Picamera2Source(FrameSource):
 
     def close(self) -> None:
         self._release()
+
+
+def _rgb(pixels: np.ndarray) -> np.ndarray:
+    """picamera2's RGB888 pixels (B, G, R in memory, maybe an X byte after) as RGB."""
+    return np.ascontiguousarray(pixels[:, :, 2::-1])

@@ -91,8 +91,9 @@ class VideoFileSource(FrameSource):
                 if self.stop.wait(min(wait, timeout)) or wait > timeout:
                     return None
         self._pending = None
-        rgb = self._fit.rgb(bgr)
-        return Frame(rgb, self.camera_id, self._base + timedelta(seconds=pos), self._next_index())
+        pixels, convert, order = self._fit.fit(bgr)
+        return Frame(pixels, self.camera_id, self._base + timedelta(seconds=pos), self._next_index(),
+                     convert=convert, order=order)
 
     def _past_damage(self) -> tuple[bool, Any]:
         """After a frame that did not decode: the next one that does before the file's end."""

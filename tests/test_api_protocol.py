@@ -174,6 +174,14 @@ def test_pipelined_uploads_and_expect_continue_are_answered_in_order(api: Any) -
         assert status == 201, body
 
 
+def test_an_upload_over_the_limit_expecting_continue_gets_the_413_without_a_100_first(api: Any) -> None:
+    """``Expect: 100-continue`` with a Content-Length over ``api.max_upload_bytes``: the answer is
+    the 413 alone; a ``100 Continue`` before it would invite a body that is refused unread."""
+    reply = _exchange(api, _post(b"Expect: 100-continue\r\nContent-Length: 50000000\r\n\r\n"))
+    assert "api.max_upload_bytes" in _one_json_error(reply, 413)
+    assert b" 100 " not in reply.split(b"\r\n", 1)[0], reply[:60]
+
+
 GET_INFO = b"GET /info/ HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
 

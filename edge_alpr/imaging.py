@@ -4,8 +4,9 @@ The pixel limit is checked from the header before any pixel is decoded, so a sma
 declares a huge image (a decompression bomb) costs nothing: over ``max_pixels`` is a 413,
 whatever the size (PIL's own bomb check, at 89 Mpx, would otherwise answer first and less
 clearly).  A PNG must end with its IEND chunk: PIL decodes one cut short after its last pixel
-row without complaint, and such a file is refused as truncated.  A JPEG of more than
-``MAX_JPEG_SCANS`` scans is refused before decoding: each scan costs a pass over every pixel.
+row without complaint, and such a file is refused as truncated.  A file whose structure would
+cost far more than its pixels (a JPEG of hundreds of scans, a PNG of millions of chunks) is
+refused before it is opened (``image_structure``).
 
 Memory: a decoded image costs 3 bytes a pixel, and decoding briefly takes up to 8 (PIL's own
 4-byte pixels beside the array, made a band at a time), so an image at the default 20 Mpx limit
@@ -36,18 +37,12 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
+from .image_structure import too_costly
 
 FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
 _EXIF_ORIENTATION = 0x0112  # the EXIF tag ImageOps.exif_transpose acts on
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
-_JPEG_SOI, _JPEG_SOS = b"\xff\xd8", b"\xff\xda"
-# A progressive JPEG's scans are each decoded over the whole image: 10 MB of near-empty scans
-# (170,000 of them) kept a core busy for most of an hour at 20 Mpx (17 ms a scan), 33 s at
-# 1280x720.  Encoders write 10 (libjpeg, jpegtran) to a few dozen; the markers are counted in
-# the bytes (entropy-coded data never holds one: its 0xFF bytes are stuffed), which also counts
-# those of an EXIF thumbnail or of images appended after the first (a phone's gain map).
-MAX_JPEG_SCANS = 100
 _BAND_PIXELS = 4_000_000  # larger images are turned into arrays a band of rows at a time
 
 
@@ -145,6 +140,9 @@ def _open(data: bytes, max_pixels: int, setting: str = "api.max_pixels", origin:
     png = _png_size(data)
     if png is not None and png[0] * png[1] > max_pixels:
         raise _too_large(png[0], png[1], max_pixels, setting)
+    costly = too_costly(data)
+    if costly is not None:
+        raise InputError(f"{origin.image} {costly[0]}; {origin.fix} {costly[1]}")
     try:
         with warnings.catch_warnings():
             # our own limit applies, just below; PIL's error past 2x its own one still may fire
@@ -160,10 +158,6 @@ def _open(data: bytes, max_pixels: int, setting: str = "api.max_pixels", origin:
     w, h = im.size
     if w * h > max_pixels:
         raise _too_large(w, h, max_pixels, setting)
-    if data[:2] == _JPEG_SOI and data.count(_JPEG_SOS) > MAX_JPEG_SCANS:
-        raise InputError(f"{origin.image} is a progressive JPEG of more than {MAX_JPEG_SCANS} scans "
-                         f"({data.count(_JPEG_SOS)} start-of-scan markers), each a pass over every "
-                         f"pixel; {origin.fix} it saved as a baseline JPEG (or with the usual 10 scans)")
     if im.format == "PNG" and data.rfind(_PNG_IEND) < 0:
         raise InputError(f"{origin.png} is truncated (no IEND chunk at its end); {origin.fix} the "
                          "complete file")

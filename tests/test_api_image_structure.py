@@ -1,10 +1,12 @@
-"""Progressive JPEGs of many scans: refused before decoding, over the real server.
+"""Image files whose structure costs far more than their pixels: refused before they are opened,
+over the real server.
 
 Each scan of a progressive JPEG is decoded over the whole image, and a scan that codes nothing
 takes a few bytes: a 100 KB file of 400 scans at 20 Mpx kept a core busy for ~6 s (a 10 MB one
-for most of an hour), a worker and the decoding slot of large images held all along.  Such a
-file is answered 400 at once, naming the scans and what to send; ordinary progressive JPEGs
-(10 scans) are read as before.
+for most of an hour), a worker and the decoding slot of large images held all along.  PIL walks
+a JPEG's markers before its first scan and a PNG's chunks in Python: 10 MB of empty segments or
+chunks took 4-5 s, fill bytes ~3 s a MB.  Each is answered 400 at once, naming what is wrong and
+what to send; ordinary files (a progressive JPEG of 10 scans) are read as before.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from __future__ import annotations
 import io
 import struct
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from PIL import Image
 
@@ -77,3 +81,39 @@ def test_an_ordinary_progressive_jpeg_is_still_read(api: Any, sample_images: lis
     r = requests.post(api.url + READ, files={"upload": ("car.jpg", out.getvalue())}, timeout=30)
     assert r.status_code == 201, r.text
     assert r.json()["results"], r.json()
+
+
+def _tiny_jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png_of_empty_chunks(count: int) -> bytes:
+    """A 1x1 PNG with ``count`` empty ancillary chunks before its pixels."""
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+            + _png_chunk(b"abCd", b"") * count + _png_chunk(b"IDAT", zlib.compress(b"\0\0\0\0"))
+            + _png_chunk(b"IEND", b""))
+
+
+JPEG = _tiny_jpeg()
+COSTLY = {  # a file of about 1 MB each, and a word of the answer
+    "empty comment segments": (JPEG[:2] + b"\xff\xfe\x00\x02" * 250_000 + JPEG[2:], "marker segments"),
+    "fill bytes": (JPEG[:2] + b"\xff" * 1_000_000 + JPEG[2:], "fill bytes"),
+    "empty PNG chunks": (_png_of_empty_chunks(80_000), "chunks"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(COSTLY))
+def test_a_file_of_a_million_tiny_parts_is_a_prompt_400(api: Any, case: str) -> None:
+    data, words = COSTLY[case]
+    started = time.monotonic()
+    r = requests.post(api.url + READ, files={"upload": ("many.img", data)}, timeout=30)
+    took = time.monotonic() - started
+    assert r.status_code == 400, r.text
+    assert words in r.json()["detail"] and "ordinary encoder" in r.json()["detail"], r.json()
+    assert took < 1.0, took

@@ -4,7 +4,9 @@ The pixel limit is checked from the header before any pixel is decoded, so a sma
 declares a huge image (a decompression bomb) costs nothing: over ``max_pixels`` is a 413,
 whatever the size (PIL's own bomb check, at 89 Mpx, would otherwise answer first and less
 clearly).  A PNG must end with its IEND chunk: PIL decodes one cut short after its last pixel
-row without complaint, and such a file is refused as truncated.
+row without complaint, and such a file is refused as truncated.  A file whose structure would
+cost far more than its pixels (a JPEG of hundreds of scans, a PNG of millions of chunks) is
+refused before it is opened (``image_structure``).
 
 Memory: a decoded image costs 3 bytes a pixel, and decoding briefly takes up to 8 (PIL's own
 4-byte pixels beside the array, made a band at a time), so an image at the default 20 Mpx limit
@@ -35,6 +37,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
+from .image_structure import too_costly
 
 FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
 _EXIF_ORIENTATION = 0x0112  # the EXIF tag ImageOps.exif_transpose acts on
@@ -137,6 +140,9 @@ def _open(data: bytes, max_pixels: int, setting: str = "api.max_pixels", origin:
     png = _png_size(data)
     if png is not None and png[0] * png[1] > max_pixels:
         raise _too_large(png[0], png[1], max_pixels, setting)
+    costly = too_costly(data)
+    if costly is not None:
+        raise InputError(f"{origin.image} {costly[0]}; {origin.fix} {costly[1]}")
     try:
         with warnings.catch_warnings():
             # our own limit applies, just below; PIL's error past 2x its own one still may fire

@@ -2,7 +2,9 @@
 
 Ambiguous body framing (conflicting or non-numeric Content-Length, Content-Length beside
 Transfer-Encoding, an unknown transfer coding) is refused at once with a JSON 400 and the
-connection closed, so a request hidden in the body is never run (request smuggling).  Requests
+connection closed, so a request hidden in the body is never run (request smuggling); so are
+header lines readers split apart (obsolete folding, a space before the colon) and chunked on
+HTTP/1.0, and a chunked body with bare LF line ends is refused at once.  Requests
 cheroot itself refuses (a lower-case method, an absolute-form URI, a bad request line, a bare LF
 line end, HTTP/2's preface) are answered in the API's JSON error format too.  A kept-alive
 client sending chunked uploads is not answered a stray 408 while it is idle between them.
@@ -85,6 +87,44 @@ def test_ambiguous_framing_is_a_json_400_and_nothing_behind_it_runs(api: Any, ca
     assert time.monotonic() - started < 1.5
 
 
+# header lines and chunk lines two readers split apart: (request, a word the detail names)
+SPLIT_APART = {
+    "a folded Content-Length": (_post(b"X-A: 1\r\n Content-Length: %d\r\n\r\n" % len(SMUGGLED)), "folding"),
+    "a folded Content-Length value": (_post(b"Content-Length: 5\r\n 0\r\n\r\nhello"), "folding"),
+    "a folded first header line": (b"GET /info/ HTTP/1.1\r\n Host: localhost\r\n\r\n", "folding"),
+    "a space before the colon": (_post(b"Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n"), "colon"),
+    "chunked on HTTP/1.0": (b"POST /v1/plate-reader/ HTTP/1.0\r\nHost: localhost\r\nConnection: Keep-Alive\r\n"
+                            b"Transfer-Encoding: chunked\r\n\r\n" + _chunked(SMUGGLED), "HTTP/1.0"),
+    "chunked and a length, a body not chunked": (_post(b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
+                                                       b"hello"), "Content-Length and Transfer-Encoding"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SPLIT_APART))
+def test_lines_two_readers_split_apart_are_a_json_400_at_once_and_nothing_behind_runs(api: Any, case: str
+                                                                                      ) -> None:
+    """Obsolete line folding (cheroot replaces the header before with it, or fails on the first
+    line), a space before the colon and chunked on HTTP/1.0 (cheroot ignores it there): a proxy in
+    front may read each differently, so the request hidden behind would run (RFC 9112 5.1, 5.2,
+    6.1)."""
+    request, word = SPLIT_APART[case]
+    started = time.monotonic()
+    detail = _one_json_error(_exchange(api, request + SMUGGLED), 400)
+    assert word.lower() in detail.lower(), detail
+    assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.parametrize("chunks, word", [(b"5\nhello\n0\n\n", "chunk-size"),
+                                          (b"5\r\nhello\r\n0\r\n\n", "trailer")])
+def test_a_chunked_body_with_bare_lf_line_ends_is_a_json_400_at_once(api: Any, chunks: bytes, word: str) -> None:
+    """A client that ends its chunk lines in a bare LF and waits for the answer is told at once,
+    not answered 408 once its body is overdue."""
+    started = time.monotonic()
+    detail = _one_json_error(_exchange(api, _post(b"Transfer-Encoding: chunked\r\n\r\n") + chunks), 400)
+    assert word in detail, detail
+    assert time.monotonic() - started < 1.5
+
+
 REFUSED_BY_THE_PARSER = {
     "a lower-case method": (b"get /info/ HTTP/1.1\r\nHost: localhost\r\n\r\n", 400),
     "an absolute-form URI": (b"GET http://localhost/info/ HTTP/1.1\r\nHost: localhost\r\n\r\n", 400),
@@ -132,6 +172,14 @@ def test_pipelined_uploads_and_expect_continue_are_answered_in_order(api: Any) -
         sock.sendall(BODY)
         status, _, body = read_response(sock, 10)
         assert status == 201, body
+
+
+def test_an_upload_over_the_limit_expecting_continue_gets_the_413_without_a_100_first(api: Any) -> None:
+    """``Expect: 100-continue`` with a Content-Length over ``api.max_upload_bytes``: the answer is
+    the 413 alone; a ``100 Continue`` before it would invite a body that is refused unread."""
+    reply = _exchange(api, _post(b"Expect: 100-continue\r\nContent-Length: 50000000\r\n\r\n"))
+    assert "api.max_upload_bytes" in _one_json_error(reply, 413)
+    assert b" 100 " not in reply.split(b"\r\n", 1)[0], reply[:60]
 
 
 GET_INFO = b"GET /info/ HTTP/1.1\r\nHost: localhost\r\n\r\n"

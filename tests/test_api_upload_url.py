@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -264,3 +265,34 @@ def test_a_dns_server_that_never_answers_holds_no_worker_past_timeout_s(tmp_path
     assert all("took longer than" in detail for _, detail, _ in result["answers"]), result
     assert result["fetched_s"] < 2 * stalled_resolver.TIMEOUT_S + 1.0, result
     assert result["info"] == 200 and result["info_s"] < 1.0, result
+
+
+def test_an_upload_url_leading_to_the_server_itself_is_a_prompt_400(fetching_api: Any, image_server: Any) -> None:
+    """A fetch from the server itself waits for one of its own workers: with every worker
+    fetching from itself (more such requests at once than workers) none was left to answer, and
+    every client waited out the fetches' deadlines.  Refused when connecting, a redirect's too;
+    meanwhile other clients are answered."""
+    port = urlsplit(fetching_api.url).port
+    own = f"http://127.0.0.1:{port}/info/"
+    redirect = image_server(_send(b"HTTP/1.1 302 Found\r\nLocation: " + own.encode()
+                                  + b"\r\nContent-Length: 0\r\n\r\n"))
+    answers: list[tuple[int, str, float]] = []
+
+    def fetch(url: str) -> None:
+        started = time.monotonic()
+        r = requests.post(fetching_api.url + READ, data={"upload_url": url}, timeout=30)
+        answers.append((r.status_code, r.json()["detail"], time.monotonic() - started))
+
+    threads = [threading.Thread(target=fetch, args=(url,))
+               for url in [own, f"http://localhost:{port}/v1/statistics/", redirect.base + "/s.jpg"] * 4]
+    for thread in threads:
+        thread.start()
+    started = time.monotonic()
+    response = requests.get(fetching_api.url + "/info/", timeout=30)
+    assert response.status_code == 200 and time.monotonic() - started < TIMEOUT_S, time.monotonic() - started
+    for thread in threads:
+        thread.join(30)
+    assert len(answers) == 12
+    for status, detail, took in answers:
+        assert status == 400 and "this server itself" in detail, (status, detail)
+        assert took < TIMEOUT_S, took

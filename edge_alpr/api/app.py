@@ -127,8 +127,9 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
                 raise _detail(429, f"Request was throttled. Expected available in {seconds} "
                                    "second(s).", {"Retry-After": str(seconds)})
         req = parse_read_request(bottle.request, ctx.cfg.max_upload_bytes)
-        data = req.image if req.image is not None else fetch_image(req.upload_url or "",
-                                                                   ctx.cfg.upload_url)
+        port = bottle.request.environ.get("SERVER_PORT", "")
+        data = req.image if req.image is not None else fetch_image(
+            req.upload_url or "", ctx.cfg.upload_url, int(port) if port.isdigit() else None)
         started = time.perf_counter()
         options = RecognizeOptions.from_request_config(req.config, req.regions)
         with imaging.decoding(data, ctx.cfg.max_pixels, budget) as image:

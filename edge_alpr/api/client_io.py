@@ -20,6 +20,7 @@ RATE_GRACE_S = 2.0  # before the minimum rate applies to a request's headers, th
 MAX_HEADER_BYTES = 64 * 1024
 RECV_BYTES = 256 * 1024
 EXPECT_HEADER = re.compile(rb"(?im)^expect:[^\r\n]*\r\n")
+BARE_LF = re.compile(rb"(?<!\r)\n")
 CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})(?:;[^\r\n]*)?\r\n")
 # the trailer section after a chunked body's last chunk (RFC 9112 7.1.2): read and discarded
 MAX_TRAILER_BYTES = 8 * 1024
@@ -163,12 +164,15 @@ def scan_chunks(data: bytearray | bytes, pos: int) -> tuple[int, bool, bool]:
     """Walk a chunked body from ``pos``: (where to resume, complete, malformed)."""
     while True:
         match = CHUNK_SIZE.match(data, pos)
-        if match is None:
-            line_end = data.find(b"\r\n", pos)
+        if match is None:  # a size line that ended (also in a bare LF) and is not one
+            line_end = data.find(b"\n", pos)
             return pos, False, line_end >= 0 or len(data) - pos > 1024
         size = int(match.group(1), 16)
-        if size == 0:  # then the trailer section, up to an empty line
+        if size == 0:  # then the trailer section, up to an empty line; its lines end in CRLF too
             trailer_end = data.find(b"\r\n\r\n", match.end() - 2)
+            bare = BARE_LF.search(data, match.end(), trailer_end + 4 if trailer_end >= 0 else len(data))
+            if bare is not None:
+                return pos, False, True
             return pos, trailer_end >= 0, trailer_end < 0 and len(data) - match.end() > MAX_TRAILER_BYTES
         end = match.end() + size
         if len(data) < end + 2:

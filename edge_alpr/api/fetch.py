@@ -41,11 +41,12 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _opener(deadline: Deadline) -> urllib.request.OpenerDirector:
-    """An opener whose connections are all made within ``deadline`` and cut at it."""
+def _opener(deadline: Deadline, own_port: int | None) -> urllib.request.OpenerDirector:
+    """An opener whose connections are all made within ``deadline`` and cut at it, none to this
+    machine's ``own_port`` (the API server itself)."""
 
     def within(address: tuple[str, int], timeout: Any = None, source_address: Any = None) -> Any:
-        return connect(address, deadline)  # http.client's timeout is the whole fetch's: too long
+        return connect(address, deadline, own_port)  # http.client's timeout is the whole fetch's: too long
 
     class Plain(http.client.HTTPConnection):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -86,8 +87,9 @@ def _check_url(url: str) -> None:
         raise InputError(f"upload_url {hide_credentials(url)[:200]!r} must be an http:// or https:// URL")
 
 
-def fetch_image(url: str, cfg: UploadUrlConfig) -> bytes:
-    """Return the body at ``url`` or raise ``InputError`` (400, or 413 when too large)."""
+def fetch_image(url: str, cfg: UploadUrlConfig, own_port: int | None = None) -> bytes:
+    """Return the body at ``url`` or raise ``InputError`` (400, or 413 when too large);
+    ``own_port``: the API server's, which a fetch may not reach on this machine."""
     if not cfg.enabled:
         raise InputError("upload_url is disabled on this server; send the image as upload, or "
                          "enable api.upload_url.enabled in the config")
@@ -96,7 +98,7 @@ def fetch_image(url: str, cfg: UploadUrlConfig) -> bytes:
     late = InputError(f"upload_url took longer than {cfg.timeout_s} s (api.upload_url.timeout_s)")
     request = urllib.request.Request(url, headers={"User-Agent": "edge-alpr"})
     try:
-        with _opener(deadline).open(request, timeout=cfg.timeout_s) as response:
+        with _opener(deadline, own_port).open(request, timeout=cfg.timeout_s) as response:
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > cfg.max_bytes:
                 raise InputError(f"upload_url body is {declared} bytes; the limit is "

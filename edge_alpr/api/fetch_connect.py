@@ -8,6 +8,11 @@ resolver's own timeouts (seconds per try, several tries).  So every step gets on
 of the fetch's one deadline, and the name is looked up in a helper thread the caller stops
 waiting for at the deadline (a lookup cannot be interrupted; its thread ends when the resolver
 gives up, and at most ``MAX_PENDING_LOOKUPS`` such threads exist at once).
+
+A connection that reaches the API server itself is refused (a 400): the fetch would wait for
+one of its own workers, and with every worker fetching from itself none is left to answer (40
+such requests at once held 4 workers for their 5 s deadlines, round after round: 30 s in which
+no other client was answered).  Each connection is checked, a redirect's too.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import socket
 import threading
 import time
 from typing import Any
+
+from ..errors import InputError
 
 MAX_PENDING_LOOKUPS = 8
 _LOOKUPS = threading.BoundedSemaphore(MAX_PENDING_LOOKUPS)
@@ -96,10 +103,11 @@ def resolve(host: str, port: int, deadline: Deadline) -> list[AddrInfo]:
     return found[0]
 
 
-def connect(address: tuple[str, int], deadline: Deadline) -> socket.socket:
+def connect(address: tuple[str, int], deadline: Deadline, own_port: int | None = None) -> socket.socket:
     """A TCP connection to ``address`` (a name or an IP), tried address by address within the
     deadline; the socket's timeout is what is left, so a TLS handshake on it ends there too
-    (since Python 3.5 a handshake's timeout is its whole duration)."""
+    (since Python 3.5 a handshake's timeout is its whole duration).  ``InputError`` when it
+    reached this machine's ``own_port``: the API server itself (``is_self``)."""
     host, port = address
     error: OSError | None = None
     for family, kind, proto, _, sockaddr in resolve(host, port, deadline):
@@ -108,8 +116,28 @@ def connect(address: tuple[str, int], deadline: Deadline) -> socket.socket:
             sock.settimeout(deadline.left())
             sock.connect(sockaddr)
             sock.settimeout(deadline.left())
-            return sock
         except OSError as e:  # TimeoutError included: the next address gets what is left
             sock.close()
             error = e
+            continue
+        if own_port is not None and is_self(sock, own_port):
+            sock.close()
+            raise InputError(f"upload_url leads to this server itself ({host}:{port}); a fetch "
+                             "from itself waits for a worker of its own, every one of which may "
+                             "be fetching: give the camera's snapshot URL, or send the image as upload")
+        return sock
     raise error or OSError(f"no address found for {host!r}")
+
+
+def is_self(sock: socket.socket, own_port: int) -> bool:
+    """Whether a connected socket reached ``own_port`` on this machine: a loopback address, or
+    the very address the connection leaves from (one of this machine's own)."""
+    try:
+        local, peer = sock.getsockname()[0], sock.getpeername()
+    except OSError:
+        return False
+    if peer[1] != own_port:
+        return False
+    address = ipaddress.ip_address(str(peer[0]).split("%")[0])
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback) or peer[0] == local

@@ -97,12 +97,20 @@ class Gathered:
     def _read_framing(self, head: bytes) -> None:
         """The body's framing; ``malformed`` when two readers could frame it differently
         (request smuggling: RFC 9112 6.3): conflicting or non-numeric Content-Length headers,
-        Content-Length beside Transfer-Encoding, a transfer coding other than chunked."""
+        Content-Length beside Transfer-Encoding, a transfer coding other than chunked, a transfer
+        coding on an HTTP/1.0 request, or header lines readers split apart (``_line_fault``)."""
         lengths: set[bytes] = set()
         codings: list[bytes] = []
-        for line in head.split(b"\r\n")[1:]:
+        lines = head.split(b"\r\n")
+        for line in lines[1:]:
+            if not line:
+                continue
+            fault = _line_fault(line)
+            if fault:
+                self.malformed = fault
+                return
             name, _, value = line.partition(b":")
-            name = name.strip().lower()
+            name = name.lower()
             if name == b"content-length":
                 lengths.add(value.strip())
             elif name == b"transfer-encoding":
@@ -110,7 +118,7 @@ class Gathered:
         if len(lengths) > 1:
             self.malformed = "The request has conflicting Content-Length headers."
         elif lengths:
-            value = lengths.pop()
+            value = next(iter(lengths))
             if not value.isdigit():
                 self.malformed = f"Content-Length {value.decode('latin-1')[:40]!r} is not a number."
             self.length = int(value) if value.isdigit() and len(value) < 16 else -1
@@ -119,5 +127,39 @@ class Gathered:
                               "supported; send the body as is (with Content-Length) or chunked.")
         elif codings and lengths:
             self.malformed = "The request has both Content-Length and Transfer-Encoding; send one."
+        elif codings and _before_http11(lines[0]):
+            # HTTP/1.0 has no transfer codings: cheroot ignores the header there and would take
+            # the chunked body for the next request (RFC 9112 6.1: the framing is faulty)
+            self.malformed = ("Transfer-Encoding is not allowed on an HTTP/1.0 request; send the body "
+                              "with Content-Length, or as HTTP/1.1.")
         if codings:
             self.chunked, self.length = True, -1
+
+
+def _before_http11(request_line: bytes) -> bool:
+    """Whether the request line names a version before HTTP/1.1, read as cheroot reads it."""
+    version = request_line.strip().rpartition(b" ")[2]
+    major, _, minor = version[5:].partition(b".")
+    try:
+        return version.startswith(b"HTTP/") and (int(major), int(minor)) < (1, 1)
+    except ValueError:  # cheroot refuses the request line itself
+        return False
+
+
+def _line_fault(line: bytes) -> str | None:
+    """Why a header line cannot be read the same way by every reader, or None.
+
+    A line starting with a space or tab continues the one before (obsolete line folding): cheroot
+    replaces that header's value with it, or fails (a 500) when it is the first, while a proxy
+    may read it as a header of its own (``Content-Length``).  Whitespace before the colon
+    (``Content-Length : 5``) is read as the header by some and as another name by others.  RFC
+    9112 5.1 and 5.2 let a server refuse both with a 400.
+    """
+    if line[:1] in (b" ", b"\t"):
+        return ("The request uses obsolete line folding (a header line starting with a space or "
+                f"tab: {line.decode('latin-1').strip()[:40]!r}); send each header on one line.")
+    name, colon, _ = line.partition(b":")
+    if colon and name != name.rstrip(b" \t"):
+        return (f"The header name {name.decode('latin-1')[:40]!r} ends in whitespace; no space is "
+                "allowed between a header's name and its colon.")
+    return None

@@ -210,6 +210,10 @@ class GatedConnection(LingeringConnection):
             self._refuse(400, self._req.malformed)
             return _CLOSE
         if self._req.complete(self.limits):
+            if self._req.length > self.limits.max_body_bytes and not self._req.continued:
+                # refused unread (413): no "100 Continue" (cheroot's) inviting a body nobody reads
+                self._req.continued = True
+                self._req.drop_expect()
             return _READY  # the app reads it and answers (400, 413)
         body = self._req.body
         if body > self._reserved:

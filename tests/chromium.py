@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,9 @@ import requests
 from waiting import wait_for
 
 BINARIES = ("chromium", "chromium-browser", "google-chrome")
+# What the protocol answers to a question asked between one page and the next.
+NAVIGATING = ("Inspected target navigated or closed", "Execution context was destroyed",
+              "Cannot find context with specified id")
 
 
 def find_chromium() -> str | None:
@@ -89,8 +93,18 @@ class Chromium:
                 return result
 
     def evaluate(self, expression: str) -> Any:
-        """The value of a JavaScript expression in the page (promises awaited)."""
-        got = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        """The value of a JavaScript expression in the page (promises awaited).  Asked while the
+        page navigates (a form's submit, a reload), the old page's context may be gone before the
+        new one exists: asked again there, for up to 5 s."""
+        deadline = time.monotonic() + 5.0
+        while True:
+            try:
+                got = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+                break
+            except RuntimeError as e:
+                if not any(m in str(e) for m in NAVIGATING) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         if "exceptionDetails" in got:
             raise RuntimeError(f"{expression}: {got['exceptionDetails']}")
         return got["result"].get("value")

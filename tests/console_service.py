@@ -15,6 +15,8 @@ from conftest import SAMPLES
 from waiting import wait_for
 
 from edge_alpr import config
+from edge_alpr.api.console_status import CameraView
+from edge_alpr.api.server import free_port
 from edge_alpr.fuzzy import CONFUSION_PAIRS
 from edge_alpr.service import Service, build
 
@@ -61,3 +63,19 @@ def running_service(tmp_path: Path, recognizer: Any, monkeypatch: pytest.MonkeyP
         yield svc, f"http://127.0.0.1:{svc.api.server.port}"
     finally:
         svc.close()
+
+
+def camera_view(**changes: Any) -> CameraView:
+    """One camera's row as the console gets it: a healthy streaming camera, with ``changes``."""
+    values: dict[str, Any] = dict(
+        index=0, id="gate", source="rtsp://cam/1", state="streaming", fps=4.0, capture_fps=10.0,
+        frames_read=100, frames_processed=40, frames_dropped=60, events=3, lag_s=0.1,
+        last_frame_s=0.5, crashes=0, errors=0, last_error=None, has_view=True)
+    return CameraView(**{**values, **changes})
+
+
+def unreachable_camera(camera_id: str = "yard") -> dict[str, Any]:
+    """A camera whose URL nobody serves: it reconnects every 0.2-0.5 s and is never called failed."""
+    return {"id": camera_id, "failed_after_s": 3600,
+            "source": {"kind": "opencv", "url": f"http://127.0.0.1:{free_port()}/stream.mjpg",
+                       "read_timeout": 1, "reconnect_min": 0.2, "reconnect_max": 0.5}}

@@ -25,10 +25,10 @@ import pytest
 import requests
 from chromium import BROWSER_MARKS, Chromium
 from conftest import SAMPLES, Receiver
+from console_service import unreachable_camera
 from waiting import wait_for
 
 from edge_alpr import config
-from edge_alpr.api.server import free_port
 from edge_alpr.service import build as build_service
 from edge_alpr.stream.health import camera_state
 
@@ -78,9 +78,7 @@ def test_the_summary_of_trouble_leads_the_page_and_its_title(
         "state_dir": str(tmp_path / "state"), "mqtt": {"enabled": False}, "api": {"port": 0, "threads": 4},
         "webhooks": {"targets": [receiver.url], "backoff_initial_s": 30},
         "stream": {"cameras": [
-            {"id": "yard", "failed_after_s": 3600,
-             "source": {"kind": "opencv", "url": f"http://127.0.0.1:{free_port()}/stream.mjpg",
-                        "read_timeout": 1, "reconnect_min": 0.2, "reconnect_max": 0.5}}]},
+            unreachable_camera()]},
     }, "<test>")
     svc = build_service(cfg, threading.Event(), recognizer=recognizer)
     try:

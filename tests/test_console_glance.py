@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 import requests
 from conftest import Receiver
+from console_service import camera_view, unreachable_camera
 from waiting import wait_for
 
 from edge_alpr import config
 from edge_alpr.api.console import FILES, Console
-from edge_alpr.api.console_status import CameraView
 from edge_alpr.api.console_trouble import stalled_workers, summary, title
 from edge_alpr.api.server import free_port
 from edge_alpr.delivery.mqtt import MQTT_SINK
@@ -60,9 +60,7 @@ def test_the_page_opens_with_what_needs_attention_and_counts_it_in_its_title(
         "webhooks": {"targets": [f"http://127.0.0.1:{free_port()}/hook", receiver.url],
                      "backoff_initial_s": 5},
         "stream": {"cameras": [
-            {"id": "yard", "failed_after_s": 3600,
-             "source": {"kind": "opencv", "url": f"http://127.0.0.1:{free_port()}/stream.mjpg",
-                        "read_timeout": 1, "reconnect_min": 0.2, "reconnect_max": 0.5}}]},
+            unreachable_camera()]},
     }, "<test>")
     svc = build_service(cfg, threading.Event(), recognizer=recognizer)
     try:
@@ -140,14 +138,6 @@ def _console() -> Console:
     return Console(ctx, ctx)
 
 
-def _view(**changes: Any) -> CameraView:
-    values: dict[str, Any] = dict(
-        index=0, id="gate", source="rtsp://cam/1", state="streaming", fps=4.0, capture_fps=10.0,
-        frames_read=100, frames_processed=40, frames_dropped=60, events=3, lag_s=0.1,
-        last_frame_s=0.5, crashes=0, errors=0, last_error=None, has_view=True)
-    return CameraView(**{**values, **changes})
-
-
 def test_each_kind_of_trouble_is_named_and_counted() -> None:
     """A worker that stops beating (a real one, past its deadline) beside cameras, sinks, the
     history and the quota as the parts report them."""
@@ -166,8 +156,8 @@ def test_each_kind_of_trouble_is_named_and_counted() -> None:
     assert stalled == ["retention"]
     sink = {"pending": 0, "aside": 0, "delivered": 0, "dropped": 0, "failures": 0}
     items = summary(
-        [_view(state="failed"), _view(state="failed"), _view(view_problem="dark"),
-         _view(state="starting"), _view(state="ended"), _view()],
+        [camera_view(state="failed"), camera_view(state="failed"), camera_view(view_problem="dark"),
+         camera_view(state="starting"), camera_view(state="ended"), camera_view()],
         [{**sink, "sink": "MQTT", "state": "disabled"}, {**sink, "sink": "webhook a", "state": "disabled"},
          {**sink, "sink": "webhook b", "state": "disabled", "aside": 2}, {**sink, "sink": "webhook c", "state": "ok"}],
         {"calls": 100, "max_calls": 100, "history_waiting": 3, "history_dropped": 1}, stalled, 0)
@@ -181,16 +171,16 @@ def test_each_kind_of_trouble_is_named_and_counted() -> None:
     # the things concerned: 2 cameras, 1 camera, MQTT, 2 webhooks, the events aside, 1 worker,
     # the history twice, the quota
     assert title(items) == "(11) edge-alpr console"
-    assert summary([_view(), _view(state="ended")], [{**sink, "sink": "MQTT", "state": "ok"}],
+    assert summary([camera_view(), camera_view(state="ended")], [{**sink, "sink": "MQTT", "state": "ok"}],
                    {"calls": 3, "max_calls": 0}, [], 0) == []
 
 
 def test_a_value_not_known_yet_is_a_dash_that_says_why() -> None:
     console = _console()
     html = console.render("cameras", cameras=[
-        _view(frames_read=0, frames_processed=0, fps=0.0, capture_fps=0.0, lag_s=0.0, last_frame_s=None),
-        _view(index=1, frames_read=12, frames_processed=0, fps=0.0, capture_fps=2.0, lag_s=0.0),
-        _view(index=2, lag_s=0.25)])
+        camera_view(frames_read=0, frames_processed=0, fps=0.0, capture_fps=0.0, lag_s=0.0, last_frame_s=None),
+        camera_view(index=1, frames_read=12, frames_processed=0, fps=0.0, capture_fps=2.0, lag_s=0.0),
+        camera_view(index=2, lag_s=0.25)])
     rows = re.findall(r"<tr .*?</tr>", html, re.S)
     cells = [dict(re.findall(r'<td class="num" data-label="([^"]+)">(.*?)</td>', r, re.S)) for r in rows]
     never, still, busy = cells
@@ -227,7 +217,7 @@ def test_a_column_of_numbers_has_its_header_over_them() -> None:
              "images": {"plate": "/v1/events/e1/plate.jpg", "scene": "/v1/events/e1/scene.jpg"}}
     sink = {"sink": "MQTT", "state": "ok", "pending": 1, "aside": 0, "delivered": 20, "dropped": 0,
             "failures": 0, "last_error": None}
-    parts = {"cameras": console.render("cameras", cameras=[_view()]),
+    parts = {"cameras": console.render("cameras", cameras=[camera_view()]),
              "health": console.render("health", sinks=[sink]),
              "events": console.render("events", events=[event], enabled=True, error="", searching=False,
                                       older="", newest="")}

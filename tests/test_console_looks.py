@@ -22,11 +22,12 @@ import numpy as np
 import requests
 from bottle import FormsDict
 from conftest import RunningApi
+from console_service import camera_view
 from waiting import wait_for
 
 from edge_alpr.api.console import FILES, SECURITY_HEADERS, Console
 from edge_alpr.api.console_search import search
-from edge_alpr.api.console_status import CameraView, camera_views
+from edge_alpr.api.console_status import camera_views
 from edge_alpr.api.server import free_port
 from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.health import camera_state
@@ -120,14 +121,6 @@ def test_a_camera_that_cannot_open_is_shown_failing_never_running() -> None:
     assert int(since.group(2)) >= 1
 
 
-def _view(**changes: Any) -> CameraView:
-    values: dict[str, Any] = dict(
-        index=0, id="gate", source="rtsp://cam/1", state="streaming", fps=4.0, capture_fps=10.0,
-        frames_read=100, frames_processed=40, frames_dropped=60, events=3, lag_s=0.1,
-        last_frame_s=0.5, crashes=0, errors=0, last_error=None, has_view=True)
-    return CameraView(**{**values, **changes})
-
-
 def test_every_cell_of_a_wide_table_is_labelled_for_phones() -> None:
     console = _console()
     event = {"id": "e1", "timestamp": "2024-05-01T10:00:00.000Z", "camera_id": "gate",
@@ -139,7 +132,7 @@ def test_every_cell_of_a_wide_table_is_labelled_for_phones() -> None:
     parts = {
         "events": console.render("events", events=[event, {**event, "id": "e2", "match": None}],
                                  enabled=True, error="", searching=False, older="", newest=""),
-        "cameras": console.render("cameras", cameras=[_view(), _view(index=1, id="door", state="failed",
+        "cameras": console.render("cameras", cameras=[camera_view(), camera_view(index=1, id="door", state="failed",
                                                                      errors=3, last_error="cannot open")]),
         "health": console.render("health", sinks=[sink]),
     }
@@ -159,7 +152,7 @@ def test_a_camera_without_a_frame_says_so_instead_of_a_broken_image() -> None:
     console = _console()
     html = console.render("page", version="x", csrf="c", logout=False, refresh_s=3,
                           search=search(FormsDict()),
-                          views=[_view(has_view=False), _view(index=1, id="door")], csv_url="/",
+                          views=[camera_view(has_view=False), camera_view(index=1, id="door")], csv_url="/",
                           photo={"max_bytes": 1024, "max_mib": "0.001", "also": ""},
                           title="edge-alpr console",
                           parts=dict.fromkeys(("cameras", "events", "lists", "counters", "health", "trouble"), ""))

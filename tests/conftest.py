@@ -186,3 +186,10 @@ def jpeg_bytes(width: int, height: int, seed: int = 0) -> bytes:
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, "JPEG", quality=80)
     return out.getvalue()
+
+
+@pytest.fixture
+def no_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No API token from the environment or systemd credentials: the service serves loopback openly."""
+    monkeypatch.delenv("EDGE_ALPR_API_TOKEN", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)

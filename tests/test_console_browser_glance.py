@@ -21,7 +21,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 from chromium import BROWSER_MARKS, Chromium
 from conftest import SAMPLES, Receiver
@@ -43,12 +42,6 @@ ALIGNED = """[...document.querySelectorAll('%s table')].flatMap(t => {
   return [...t.tHead.rows[0].cells].map((th, i) =>
     [th.textContent.trim(), getComputedStyle(th).textAlign, getComputedStyle(row.cells[i]).textAlign]);
 })"""
-
-
-@pytest.fixture
-def no_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("EDGE_ALPR_API_TOKEN", raising=False)
-    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
 
 
 def _press(browser: Chromium, key: str) -> None:

@@ -23,7 +23,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import pytest
 from chromium import BROWSER_MARKS, Chromium
 from waiting import wait_for
 
@@ -34,12 +33,6 @@ from edge_alpr.service import build as build_service
 
 pytest_plugins = ["chromium"]
 pytestmark = BROWSER_MARKS
-
-
-@pytest.fixture
-def no_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("EDGE_ALPR_API_TOKEN", raising=False)
-    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
 
 
 def test_the_page_says_the_device_is_gone_and_recovers_when_it_is_back(

@@ -18,7 +18,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
 import requests
 from conftest import Receiver
 from console_service import camera_view, unreachable_camera
@@ -43,12 +42,6 @@ def _summary(html: str) -> tuple[list[tuple[str, str]], str]:
     line = re.search(r'<p class="trouble [a-z]+" data-title="([^"]*)">(.*?)</p>', html, re.S)
     assert line is not None, html[:2000]
     return LINK.findall(line.group(2)), line.group(1)
-
-
-@pytest.fixture
-def no_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("EDGE_ALPR_API_TOKEN", raising=False)
-    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
 
 
 def test_the_page_opens_with_what_needs_attention_and_counts_it_in_its_title(

@@ -27,7 +27,7 @@ import sqlite3
 from dataclasses import replace
 from typing import Any
 
-from ..clocks import STEP_S, WallOffset, same_boot
+from ..clocks import BATCH_ROWS, STEP_S, StepCatchUp, WallOffset, same_boot
 from ..db_lock import immediate
 from ..event_times import moved
 from .outbox_schema import OutboxItem
@@ -36,7 +36,6 @@ from .outbox_waiting import Row
 # The outbox's lines keep one logger name, whichever of its modules writes them.
 log = logging.getLogger("edge_alpr.delivery.outbox")
 
-BATCH_ROWS = 2000  # rows moved per transaction (about 0.15 s of JSON work on an x86 core)
 
 
 def dumps(payload: dict[str, Any]) -> str:
@@ -49,8 +48,7 @@ class ClockFollower:
 
     def __init__(self, offset: WallOffset) -> None:
         self.offset = offset
-        self._applied = offset.now()  # every row's times are on this offset (give or take STEP_S)
-        self._moved = 0  # rows moved so far for the step being followed
+        self._catch_up = StepCatchUp(offset)
 
     def open(self, db: sqlite3.Connection, waiting: list[Row]) -> list[Row]:
         """At the start: the offsets of an earlier boot are forgotten (in the file and in
@@ -74,25 +72,22 @@ class ClockFollower:
         """After a step: the times of the oldest ``BATCH_ROWS`` rows read before it moved, in one
         transaction (lock held, outside the caller's transaction), the rest at the next calls;
         nothing where the clock did not step."""
-        now = self.offset.now()
-        if abs(now - self._applied) <= STEP_S:
-            return
-        with immediate(db):
-            rows = db.execute("SELECT seq, payload, size, clock FROM outbox WHERE clock IS NOT NULL "
-                              "AND ABS(?1 - clock) > ?2 ORDER BY seq LIMIT ?3", (now, STEP_S, BATCH_ROWS)).fetchall()
-            changed = []
-            for seq, text, size, clock in rows:
-                new = dumps(moved(json.loads(text), now - clock))
-                changed.append((new, size + len(new.encode()) - len(text.encode()), now, seq))
-            db.executemany("UPDATE outbox SET payload = ?, size = ?, clock = ? WHERE seq = ?", changed)
-        self._moved += len(rows)
-        if len(rows) == BATCH_ROWS:
-            return  # more to move: the next call goes on
-        log.log(logging.INFO if self._moved else logging.DEBUG,
-                "outbox: the wall clock stepped by %+.0f s (time sync?); the times of the %d event(s) read "
-                "before it and still queued are moved by it (those delivered already cannot be)",
-                now - self._applied, self._moved)
-        self._applied, self._moved = now, 0
+        def move(now: float) -> int:
+            with immediate(db):
+                rows = db.execute("SELECT seq, payload, size, clock FROM outbox WHERE clock IS NOT NULL AND "
+                                  "ABS(?1 - clock) > ?2 ORDER BY seq LIMIT ?3", (now, STEP_S, BATCH_ROWS)).fetchall()
+                changed = []
+                for seq, text, size, clock in rows:
+                    new = dumps(moved(json.loads(text), now - clock))
+                    changed.append((new, size + len(new.encode()) - len(text.encode()), now, seq))
+                db.executemany("UPDATE outbox SET payload = ?, size = ?, clock = ? WHERE seq = ?", changed)
+            return len(rows)
+
+        done = self._catch_up.follow(move)
+        if done is not None:
+            log.log(logging.INFO if done[1] else logging.DEBUG,
+                    "outbox: the wall clock stepped by %+.0f s (time sync?); the times of the %d event(s) read "
+                    "before it and still queued are moved by it (those delivered already cannot be)", *done)
 
     def follow_quietly(self, db: sqlite3.Connection) -> None:
         """``follow``, where a failure (another process's lock, a full disk) waits for the next call."""

@@ -22,15 +22,13 @@ import json
 import logging
 import sqlite3
 
-from ..clocks import STEP_S, WallOffset, same_boot
+from ..clocks import BATCH_ROWS, STEP_S, StepCatchUp, WallOffset, same_boot
 from ..db_lock import immediate
 from ..event_times import moved
 from .sighting import Sighting
 
 # The history's lines keep one logger name, whichever of its modules writes them.
 log = logging.getLogger("edge_alpr.history.store")
-
-BATCH_ROWS = 2000  # rows moved per transaction (about 0.2 s of JSON work on an x86 core)
 
 
 class TimeFollower:
@@ -42,8 +40,7 @@ class TimeFollower:
         with immediate(db):
             if not same_boot(db, offset.boot):  # read before a reboot: cannot be put right
                 db.execute("UPDATE events SET clock = NULL WHERE clock IS NOT NULL")
-        self._applied = offset.now()  # every row's times are on this offset (give or take STEP_S)
-        self._moved = 0  # rows moved so far for the step being followed
+        self._catch_up = StepCatchUp(offset)
 
     def row(self, s: Sighting, payload: str) -> tuple[float, str, float | None]:
         """The ``ts``, payload and ``clock`` that ``s`` goes in with: moved by the steps since
@@ -57,23 +54,20 @@ class TimeFollower:
     def follow(self) -> None:
         """After a step: the times of the newest ``BATCH_ROWS`` rows read before it moved, in one
         transaction, the rest at the next calls; nothing (two clock reads) where the clock did not step."""
-        now = self.offset.now()
-        if abs(now - self._applied) <= STEP_S:
-            return
-        with immediate(self._db):
-            rows = self._db.execute("SELECT seq, ts, payload, clock FROM events WHERE clock IS NOT NULL AND "
-                                    "ABS(?1 - clock) > ?2 ORDER BY seq DESC LIMIT ?3",
-                                    (now, STEP_S, BATCH_ROWS)).fetchall()
-            self._db.executemany("UPDATE events SET ts = ?, payload = ?, clock = ? WHERE seq = ?",
-                                 [(ts + round(now - clock, 3), json.dumps(moved(json.loads(text), now - clock)), now,
-                                   seq) for seq, ts, text, clock in rows])
-        self._moved += len(rows)
-        if len(rows) == BATCH_ROWS:
-            return  # more to move: the next call goes on
-        if self._moved:
+        def move(now: float) -> int:
+            with immediate(self._db):
+                rows = self._db.execute("SELECT seq, ts, payload, clock FROM events WHERE clock IS NOT NULL AND "
+                                        "ABS(?1 - clock) > ?2 ORDER BY seq DESC LIMIT ?3",
+                                        (now, STEP_S, BATCH_ROWS)).fetchall()
+                self._db.executemany("UPDATE events SET ts = ?, payload = ?, clock = ? WHERE seq = ?",
+                                     [(ts + round(now - clock, 3), json.dumps(moved(json.loads(text), now - clock)),
+                                       now, seq) for seq, ts, text, clock in rows])
+            return len(rows)
+
+        done = self._catch_up.follow(move)
+        if done is not None and done[1]:
             log.info("history: the times of the %d event(s) read before the wall clock's step of %+.0f s are "
-                     "moved by it (their order and searches by time follow)", self._moved, now - self._applied)
-        self._applied, self._moved = now, 0
+                     "moved by it (their order and searches by time follow)", done[1], done[0])
 
     def follow_quietly(self) -> None:
         """``follow``, where a failure (another process's lock, a full disk) waits for the next call."""

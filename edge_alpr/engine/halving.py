@@ -67,7 +67,7 @@ def _order(h: int, w: int, kx: int, ky: int, pil: Callable[[np.ndarray], np.ndar
     versions), and the rounding between the passes makes the order show in the pixels.  One
     noise image of the very size, shrunk both ways and by PIL, settles it once per size.
     """
-    noise = np.random.default_rng(h * 65_537 + w).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    noise = np.frombuffer(np.random.default_rng(h * 65_537 + w).bytes(h * w * 3), np.uint8).reshape(h, w, 3).copy()
     noise[: h // 4] = 255  # saturated and black bands and a ramp: the rounding at both ends
     noise[h // 4 : h // 3] = 0
     noise[:, : w // 5] = np.linspace(0, 255, h, dtype=np.uint8)[:, None, None]
@@ -132,14 +132,19 @@ def _halve(packed: np.ndarray, axis: int) -> np.ndarray:
     def at(index: int | slice) -> tuple[int | slice, ...]:
         return (index,) if axis == 0 else (slice(None), index)
 
-    even, odd = packed[at(slice(0, None, 2))], packed[at(slice(1, None, 2))]
+    # Along the rows the words are taken as one flat run: a sum that crosses into the next row
+    # lands on a row's first or last output, which the edge weights below replace.
+    src = packed if axis == 0 else packed.reshape(-1)
+    even, odd = src[0::2], src[1::2]
     out = even + odd
     out *= np.uint64(3)
     out += _FOUR
-    out[at(slice(1, None))] += odd[at(slice(None, -1))]
-    out[at(slice(None, -1))] += even[at(slice(1, None))]
+    out[1:] += odd[:-1]
+    out[:-1] += even[1:]
     out >>= np.uint64(3)
     out &= _LOW8
+    if axis == 1:
+        out = out.reshape(packed.shape[0], -1)
     lanes = out.view(np.uint16).reshape(*out.shape, 4)
     lanes[at(0)] = _edge(packed[at(0)], packed[at(1)], packed[at(2)])
     lanes[at(-1)] = _edge(packed[at(-1)], packed[at(-2)], packed[at(-3)])

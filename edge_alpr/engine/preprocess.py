@@ -73,7 +73,7 @@ def _shrink(image: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
     frame's shrink in 2.0 instead of 2.3 ms).  Without a factor (under 4x the canvas each way) it
     is one bilinear ``resize``.  Where the reduce leaves exactly twice the output (a 16:9 frame
     to the detector canvas: 1280x720, 1920x1080, 2560x1440), ``halving`` makes the same pixels
-    in numpy, in about a third of the time.
+    in numpy in about two thirds of the time (1280x720: 2.4 against 3.6 ms on one x86 thread).
     """
     h, w = image.shape[:2]
     kx, ky = max(1, int(w / out_w / REDUCING_GAP)), max(1, int(h / out_h / REDUCING_GAP))

@@ -106,7 +106,7 @@ class Console:
         """The parts that refresh, and the page's title (the count of things in trouble)."""
         views, sinks, c = status.camera_views(self.ctx), status.sinks(self.ctx), status.counters(self.ctx)
         items = trouble.summary(views, sinks, c, trouble.stalled_workers(self.ctx),
-                                self.drops.since_start(c.get("dropped", 0)))
+                                self.drops.since_start(c.get("dropped", 0)), trouble.restarted_workers(self.ctx))
         title = trouble.title(items)
         return {"trouble": self.render("trouble", items=items, title=title),
                 "cameras": self.render("cameras", cameras=views),

@@ -84,8 +84,9 @@ class Console:
 
     def render(self, name: str, **values: Any) -> str:
         """A template filled with ``values``; ``when(stamp)`` writes any time it shows and
-        ``unknown(why)`` a value not known yet."""
-        return str(self.templates[name].render(when=status.time_html, unknown=status.unknown_html, **values))
+        ``unknown(why)`` a value not known yet; ``plate_box(event)`` where its plate lies on its scene."""
+        return str(self.templates[name].render(when=status.time_html, unknown=status.unknown_html,
+                                               plate_box=status.plate_box, **values))
 
     # -- parts ----------------------------------------------------------------------------------
 

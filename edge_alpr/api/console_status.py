@@ -218,6 +218,21 @@ def counters(ctx: ApiContext) -> dict[str, Any]:
     return out
 
 
+def plate_box(event: dict[str, Any]) -> str:
+    """Where an event's plate lies on its scene, as fractions of the frame's width and height
+    (``left top right bottom``, what ``scene.js`` draws over the thumbnail at any size); "" where
+    not known: no scene, a row from before the history kept the frame's size, no box."""
+    frame, box = event.get("frame"), (event.get("result") or {}).get("box")
+    if not frame or not event["images"]["scene"] or not isinstance(box, dict):
+        return ""
+    try:
+        edges = [box[k] / frame[d] for k, d in (("xmin", "width"), ("ymin", "height"),
+                                                 ("xmax", "width"), ("ymax", "height"))]
+    except (KeyError, TypeError, ZeroDivisionError):
+        return ""
+    return " ".join(f"{min(1.0, max(0.0, e)):.4f}" for e in edges)
+
+
 def photo_form(ctx: ApiContext) -> dict[str, Any]:
     """What the "Try a photo" form needs: the upload limit (the page refuses a larger file
     before sending it: a body cut off at the limit reaches a browser as a dropped connection,

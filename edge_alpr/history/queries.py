@@ -19,7 +19,8 @@ import numpy as np
 from ..fuzzy import distances
 
 Row = tuple[Any, ...]
-_COLUMNS = "seq, id, source, camera, ts, plate_norm, score, plate_image, scene_image, payload"
+_COLUMNS = "seq, id, source, camera, ts, plate_norm, score, plate_image, scene_image, payload, " \
+    "frame_width, frame_height"
 
 
 @dataclass(frozen=True)
@@ -93,15 +94,17 @@ def select_one(db: sqlite3.Connection, event_id: str) -> Row | None:
 
 
 def event_of(row: Row, distance: float | None) -> dict[str, Any]:
-    """One row as the API's event: the delivered result, its images' URLs and, for a plate
-    search, its edit distance."""
-    seq, event_id, source, camera, ts, _, score, plate_image, scene_image, payload = row
+    """One row as the API's event: the delivered result, its images' URLs, the size of the frame
+    its box is in (``frame``, None for a row from before it was kept) and, for a plate search,
+    its edit distance."""
+    seq, event_id, source, camera, ts, _, score, plate_image, scene_image, payload, width, height = row
     result = json.loads(payload)
     base = f"/v1/events/{event_id}"
     event = {"id": event_id, "source": source, "camera_id": camera, "timestamp": iso(ts),
              "plate": result.get("plate", ""), "score": score, "match": result.get("match"),
              "images": {"plate": f"{base}/plate.jpg" if plate_image else None,
                         "scene": f"{base}/scene.jpg" if scene_image else None},
+             "frame": {"width": width, "height": height} if width and height else None,
              "result": result}
     if distance is not None:
         event["distance"] = round(distance, 2)

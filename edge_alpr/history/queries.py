@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-import numpy as np
-
-from ..fuzzy import distances
+from ..fuzzy import pack, within
 
 Row = tuple[Any, ...]
 _COLUMNS = "seq, id, source, camera, ts, plate_norm, score, plate_image, scene_image, payload, " \
@@ -65,11 +63,12 @@ def select_page(db: sqlite3.Connection, q: EventQuery) -> tuple[list[Row], dict[
         where.append("(ts < ? OR (ts = ? AND seq < ?))")
         args.extend((q.after[0], q.after[0], q.after[1]))
     near: dict[str, float] = {}
-    if q.plate:
-        plates = [r[0] for r in db.execute("SELECT DISTINCT plate_norm FROM events")]
-        found = distances(q.plate, plates)
-        near = {plates[i]: float(found[i])
-                for i in np.flatnonzero(found <= q.max_distance + 1e-6)}
+    if q.plate:  # the distinct plates as one string (200,000 of them: tens of ms, not hundreds)
+        (joined,), = db.execute("SELECT group_concat(plate_norm, char(10)) FROM "
+                                "(SELECT DISTINCT plate_norm FROM events)")
+        plates = pack(joined)
+        found, costs = within(q.plate, plates, q.max_distance)
+        near = {plates.plate(int(i)): float(d) for i, d in zip(found, costs)}
         where.append("plate_norm IN (SELECT value FROM json_each(?))")
         args.append(json.dumps(list(near)))
     rows = db.execute(

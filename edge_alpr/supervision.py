@@ -40,6 +40,7 @@ class Worker(threading.Thread):
         self.backoff_max_s = backoff_max_s
         self.crashes = 0
         self.last_error: str | None = None
+        self.crashed_at: float | None = None  # monotonic time of the last crash (the console's summary)
         self.finished = False
         self._due = float("inf")  # no promise before it runs
         self._backoff = backoff_initial_s
@@ -82,6 +83,7 @@ class Worker(threading.Thread):
             self._backoff = self.backoff_initial_s  # it ran a good while: a new failure, not a loop
         self.crashes += 1
         self.last_error = f"{type(error).__name__}: {error}"
+        self.crashed_at = time.monotonic()
         log.error("%s failed unexpectedly (%d so far): %s; restarting it in %.1f s", self.name, self.crashes,
                   self.last_error, self._backoff, exc_info=error)
         self.beat(self._backoff + self.deadline_s)

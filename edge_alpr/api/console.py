@@ -84,8 +84,9 @@ class Console:
 
     def render(self, name: str, **values: Any) -> str:
         """A template filled with ``values``; ``when(stamp)`` writes any time it shows and
-        ``unknown(why)`` a value not known yet."""
-        return str(self.templates[name].render(when=status.time_html, unknown=status.unknown_html, **values))
+        ``unknown(why)`` a value not known yet; ``plate_box(event)`` where its plate lies on its scene."""
+        return str(self.templates[name].render(when=status.time_html, unknown=status.unknown_html,
+                                               plate_box=status.plate_box, **values))
 
     # -- parts ----------------------------------------------------------------------------------
 
@@ -106,7 +107,7 @@ class Console:
         """The parts that refresh, and the page's title (the count of things in trouble)."""
         views, sinks, c = status.camera_views(self.ctx), status.sinks(self.ctx), status.counters(self.ctx)
         items = trouble.summary(views, sinks, c, trouble.stalled_workers(self.ctx),
-                                self.drops.since_start(c.get("dropped", 0)))
+                                self.drops.since_start(c.get("dropped", 0)), trouble.restarted_workers(self.ctx))
         title = trouble.title(items)
         return {"trouble": self.render("trouble", items=items, title=title),
                 "cameras": self.render("cameras", cameras=views),

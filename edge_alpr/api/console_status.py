@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..credentials import hide_credentials
 from ..delivery.mqtt import MQTT_SINK
 from ..delivery.worker import DeliveryWorker
 from ..errors import InputError
@@ -212,9 +213,24 @@ def counters(ctx: ApiContext) -> dict[str, Any]:
         out["history_bytes"] = history["bytes"]
         out["history_dropped"] = history["skipped"]
         out["history_waiting"] = history["waiting"]  # another process holds the database locked
-    troubled = [w for w in ctx.supervisor.describe() if w["crashes"] or w["state"] == "stalled"]
-    out["workers"] = troubled
+    out["workers"] = [{**w, "last_error": hide_credentials(w["last_error"]) if w["last_error"] else None}
+                      for w in ctx.supervisor.describe() if w["crashes"] or w["state"] == "stalled"]
     return out
+
+
+def plate_box(event: dict[str, Any]) -> str:
+    """Where an event's plate lies on its scene, as fractions of the frame's width and height
+    (``left top right bottom``, what ``scene.js`` draws over the thumbnail at any size); "" where
+    not known: no scene, a row from before the history kept the frame's size, no box."""
+    frame, box = event.get("frame"), (event.get("result") or {}).get("box")
+    if not frame or not event["images"]["scene"] or not isinstance(box, dict):
+        return ""
+    try:
+        edges = [box[k] / frame[d] for k, d in (("xmin", "width"), ("ymin", "height"),
+                                                 ("xmax", "width"), ("ymax", "height"))]
+    except (KeyError, TypeError, ZeroDivisionError):
+        return ""
+    return " ".join(f"{min(1.0, max(0.0, e)):.4f}" for e in edges)
 
 
 def photo_form(ctx: ApiContext) -> dict[str, Any]:

@@ -6,6 +6,15 @@ attention now, in a few words each, each a link to the part that says more (``1 
 reconnecting``, ``1 webhook failing``, ``MQTT down``, ``3 events set aside``, ``1 worker
 stalled``), and the title counts the things concerned: ``(3) edge-alpr console``.
 
+A worker that crashed and was restarted (``supervision.Worker.recover``) is named with how
+many times, when the last was and its error in a few words (``camera-gate restarted 3 times
+(last 2026-12-06 03:12:40 UTC): RuntimeError: tensor arena``), for ``RESTARTS_SHOWN_S`` after
+its last crash: it runs again, so nothing is wrong *now*, but a crash is a bug or a fault
+someone should read the log for, and an operator who looks once a day must still see the one
+of last night.  A day without a new crash takes it off the line (the counters keep the count
+until the service restarts); a worker that keeps crashing stays.  No acknowledging: it would
+be state written by one browser that hides the crash from the next operator.
+
 Nothing new is measured here: the summary reads what the parts already show (the cameras'
 health, the delivery table, the counters and the supervisor's workers), in the same request,
 so the line and the parts below it never disagree.  No durations in its words: the line
@@ -15,12 +24,16 @@ changes only when the trouble does, and the page's script announces it only then
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..credentials import hide_credentials
 from ..delivery.mqtt import MQTT_SINK
 from ..delivery.worker import DeliveryWorker
+from ..history.queries import iso
 from .console_status import CameraView, cameras
 
 if TYPE_CHECKING:
@@ -30,6 +43,8 @@ TITLE = "edge-alpr console"
 # the page's sections a line links to (their ids in page.tpl)
 CAMERAS, DELIVERY, COUNTERS = "cameras-section", "delivery-section", "counters-section"
 CAMERA_TROUBLE = ("reconnecting", "failed", "stopped")  # the states shown in red (console_status)
+RESTARTS_SHOWN_S = 24 * 3600.0  # a restarted worker stays in the summary this long after its last crash
+SHORT_ERROR = 80  # characters of a crash's error in the summary (the whole on hover)
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,9 @@ class Trouble:
     text: str
     part: str
     count: int = 1
+    at: str = ""  # ISO 8601 UTC: when it last happened (a restart), shown as the page's times
+    note: str = ""  # a few words after the time (a restart's error)
+    detail: str = ""  # on hover (the whole error)
 
 
 def plural(n: int, one: str, many: str = "") -> str:
@@ -83,8 +101,27 @@ def stalled_workers(ctx: ApiContext) -> list[str]:
             and not (isinstance(w, DeliveryWorker) and w.sink == MQTT_SINK)]
 
 
+def restarted_workers(ctx: ApiContext, shown_s: float = RESTARTS_SHOWN_S) -> list[Trouble]:
+    """The workers that crashed and were restarted within ``shown_s`` (see the module docstring);
+    a camera's link to the cameras (its row counts the restarts), any other's to the counters."""
+    mono, now = time.monotonic(), time.time()
+    camera_workers = {id(w) for loop in cameras(ctx) for w in (loop, loop.capture)}
+    out = []
+    for w in ctx.supervisor.workers():
+        at = w.crashed_at
+        if not w.crashes or at is None or mono - at > shown_s:
+            continue
+        detail = hide_credentials(w.last_error or "")
+        line = detail.splitlines()[0] if detail else ""
+        short = line if len(line) <= SHORT_ERROR else line[:SHORT_ERROR - 1].rstrip() + "\u2026"
+        times = "once" if w.crashes == 1 else f"{w.crashes} times"
+        out.append(Trouble(f"{w.name} restarted {times}", CAMERAS if id(w) in camera_workers else COUNTERS,
+                           at=iso(now - max(0.0, mono - at)), note=short, detail=detail))
+    return out
+
+
 def summary(views: list[CameraView], sinks: list[dict[str, Any]], counters: dict[str, Any],
-            stalled: list[str], dropped: int) -> list[Trouble]:
+            stalled: list[str], dropped: int, restarted: Sequence[Trouble] = ()) -> list[Trouble]:
     """What needs attention, in the order of the page: cameras, delivery, workers, history, quota."""
     out: list[Trouble] = []
     states = Counter(v.state for v in views if v.state in CAMERA_TROUBLE)
@@ -110,6 +147,7 @@ def summary(views: list[CameraView], sinks: list[dict[str, Any]], counters: dict
     if stalled:
         out.append(Trouble(f"{stalled[0]} stalled" if len(stalled) == 1 else
                            f"{len(stalled)} workers stalled", COUNTERS, len(stalled)))
+    out += restarted
     if counters.get("history_waiting"):
         out.append(Trouble(f"history locked: {plural(counters['history_waiting'], 'event')} waiting",
                            COUNTERS))

@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-import numpy as np
-
-from ..fuzzy import distances
+from ..fuzzy import pack, within
 
 Row = tuple[Any, ...]
-_COLUMNS = "seq, id, source, camera, ts, plate_norm, score, plate_image, scene_image, payload"
+_COLUMNS = "seq, id, source, camera, ts, plate_norm, score, plate_image, scene_image, payload, " \
+    "frame_width, frame_height"
 
 
 @dataclass(frozen=True)
@@ -64,11 +63,12 @@ def select_page(db: sqlite3.Connection, q: EventQuery) -> tuple[list[Row], dict[
         where.append("(ts < ? OR (ts = ? AND seq < ?))")
         args.extend((q.after[0], q.after[0], q.after[1]))
     near: dict[str, float] = {}
-    if q.plate:
-        plates = [r[0] for r in db.execute("SELECT DISTINCT plate_norm FROM events")]
-        found = distances(q.plate, plates)
-        near = {plates[i]: float(found[i])
-                for i in np.flatnonzero(found <= q.max_distance + 1e-6)}
+    if q.plate:  # the distinct plates as one string (200,000 of them: tens of ms, not hundreds)
+        (joined,), = db.execute("SELECT group_concat(plate_norm, char(10)) FROM "
+                                "(SELECT DISTINCT plate_norm FROM events)")
+        plates = pack(joined)
+        found, costs = within(q.plate, plates, q.max_distance)
+        near = {plates.plate(int(i)): float(d) for i, d in zip(found, costs)}
         where.append("plate_norm IN (SELECT value FROM json_each(?))")
         args.append(json.dumps(list(near)))
     rows = db.execute(
@@ -93,15 +93,17 @@ def select_one(db: sqlite3.Connection, event_id: str) -> Row | None:
 
 
 def event_of(row: Row, distance: float | None) -> dict[str, Any]:
-    """One row as the API's event: the delivered result, its images' URLs and, for a plate
-    search, its edit distance."""
-    seq, event_id, source, camera, ts, _, score, plate_image, scene_image, payload = row
+    """One row as the API's event: the delivered result, its images' URLs, the size of the frame
+    its box is in (``frame``, None for a row from before it was kept) and, for a plate search,
+    its edit distance."""
+    seq, event_id, source, camera, ts, _, score, plate_image, scene_image, payload, width, height = row
     result = json.loads(payload)
     base = f"/v1/events/{event_id}"
     event = {"id": event_id, "source": source, "camera_id": camera, "timestamp": iso(ts),
              "plate": result.get("plate", ""), "score": score, "match": result.get("match"),
              "images": {"plate": f"{base}/plate.jpg" if plate_image else None,
                         "scene": f"{base}/scene.jpg" if scene_image else None},
+             "frame": {"width": width, "height": height} if width and height else None,
              "result": result}
     if distance is not None:
         event["distance"] = round(distance, 2)

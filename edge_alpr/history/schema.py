@@ -11,6 +11,14 @@ every ``WAL_CHECKPOINT_PAGES`` pages and trimmed to ``WAL_LIMIT_BYTES``, so it c
 clock seen since (``retention.py``), so that time sync stepping a clock that booted days behind
 purges nothing new.  A file from before it gets ``age_from = stored`` once on open.  ``clock``:
 the wall clock's offset that ``ts`` and the payload's times are on, or NULL (``clock_steps.py``).
+``frame_width`` and ``frame_height``: the size of the frame the plate's box (in the payload's
+``box``) is in pixels of, so the console can draw it on the scene's thumbnail; NULL for a row
+from before them (no box is drawn) or without a frame.
+
+A file of an earlier layout is brought to this one in one transaction (``_upgrade``), its
+columns read inside the write lock: a power cut leaves the old layout or the new, never half,
+and two processes opening one old file at once do not both add a column (the second would fail
+``duplicate column name``).
 """
 
 from __future__ import annotations
@@ -38,7 +46,9 @@ CREATE TABLE IF NOT EXISTS events (
     scene_image TEXT,
     payload TEXT NOT NULL,
     age_from REAL,
-    clock REAL
+    clock REAL,
+    frame_width INTEGER,
+    frame_height INTEGER
 );
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts, seq);
 CREATE INDEX IF NOT EXISTS events_camera_ts ON events (camera, ts);
@@ -46,6 +56,8 @@ CREATE INDEX IF NOT EXISTS events_plate ON events (plate_norm);
 CREATE INDEX IF NOT EXISTS events_list_ts ON events (list, ts);
 CREATE INDEX IF NOT EXISTS events_stored ON events (stored);
 """
+# the columns added since the first layout, in the order they came (rows from before: NULL)
+_ADDED = (("age_from", "REAL"), ("clock", "REAL"), ("frame_width", "INTEGER"), ("frame_height", "INTEGER"))
 
 
 def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
@@ -58,13 +70,26 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
         db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
         db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
         db.executescript(_SCHEMA)
-        if "age_from" not in {row[1] for row in db.execute("PRAGMA table_info(events)")}:
-            db.execute("ALTER TABLE events ADD COLUMN age_from REAL")
-        db.execute("CREATE INDEX IF NOT EXISTS events_age_from ON events (age_from)")
-        if "clock" not in {row[1] for row in db.execute("PRAGMA table_info(events)")}:  # older rows: as they are
-            db.execute("ALTER TABLE events ADD COLUMN clock REAL")
-        db.execute("UPDATE events SET age_from = stored WHERE age_from IS NULL")
+        _upgrade(db)
     except BaseException:
         db.close()
         raise
     return db
+
+
+def _upgrade(db: sqlite3.Connection) -> None:
+    """The columns and index added since the first layout, where missing, and the ages of rows
+    from before ``age_from``: all or nothing (see the module docstring)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+        for name, kind in _ADDED:
+            if name not in columns:
+                db.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
+        db.execute("CREATE INDEX IF NOT EXISTS events_age_from ON events (age_from)")
+        db.execute("UPDATE events SET age_from = stored WHERE age_from IS NULL")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise

@@ -23,7 +23,9 @@ class Sighting:
     ``payload`` is what was delivered for it (the API result fields, ``match`` included);
     ``scene`` is the RGB frame the plate was read in, or None (then no images are kept);
     ``clock``: the wall clock's offset when ``timestamp`` was read from it (``clocks.WallOffset``),
-    so that a step seen later moves it (``history/clock_steps.py``); None where it was not.
+    so that a step seen later moves it (``history/clock_steps.py``); None where it was not;
+    ``frame``: (width, height) of the frame ``box`` is in, which the store takes from ``scene``
+    before it lets the frame go (the console draws the box on the scene's thumbnail with it).
     """
 
     id: str
@@ -37,6 +39,7 @@ class Sighting:
     match: Match | None = None
     scene: np.ndarray | None = None
     clock: float | None = None
+    frame: tuple[int, int] | None = None
 
 
 def from_event(event: Any, payload: dict[str, Any], match: Match | None) -> Sighting:

@@ -115,7 +115,8 @@ class History:
         except OSError as e:  # an encoder's failure: the row alone, as for a folder that takes no image
             return self._without_images(s, payload, write_fault(e, self.root))
         size = ROW_OVERHEAD + len(payload) + (sum(map(len, images)) if images else 0)
-        entry = Waiting(replace(s, scene=None), payload, images, size)  # the frame let go
+        frame = (int(s.scene.shape[1]), int(s.scene.shape[0])) if s.scene is not None else s.frame
+        entry = Waiting(replace(s, scene=None, frame=frame), payload, images, size)  # the frame let go
         with self._order:
             if self._retry():
                 kept = self._keep(entry)
@@ -227,10 +228,11 @@ class History:
                 names = [str(path.relative_to(self.images)) for path in written]
             self._db.execute(
                 "INSERT INTO events (id, source, camera, ts, stored, plate, plate_norm, score, list, size, "
-                "plate_image, scene_image, payload, age_from, clock) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "plate_image, scene_image, payload, age_from, clock, frame_width, frame_height) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (s.id, s.source, s.camera_id, ts, now, s.plate.upper(),
                  normalize(s.plate), s.score, s.match.list if s.match else None, size,
-                 names[0], names[1], payload, now, clock))
+                 names[0], names[1], payload, now, clock, *(s.frame or (None, None))))
         except (OSError, sqlite3.Error):
             for path in written:
                 path.unlink(missing_ok=True)

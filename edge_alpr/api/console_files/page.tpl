@@ -108,7 +108,7 @@
       <h2 id="scene-title">Scene</h2>
       <button type="button" id="scene-close" autofocus>Close</button>
     </div>
-    <img id="scene-image" alt="">
+    <div class="scene-frame"><img id="scene-image" alt=""><div id="scene-box" hidden></div></div>
     <p class="scene-foot"><img id="scene-crop" class="crop" alt=""> <a id="scene-open" href="/" target="_blank" rel="noopener">Open the picture in a new tab</a></p>
   </div>
 </dialog>

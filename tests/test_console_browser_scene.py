@@ -1,0 +1,114 @@
+"""The scene over the page draws the plate's box where the plate lies, in a real browser
+(headless Chromium over its DevTools protocol): at a desktop's width and on a phone's (the box
+scales with the picture), opened by a click or by the keyboard, closed by Esc.  An event
+stored before the history kept the frame's size shows its scene without a box.
+
+The box expected is worked out here from what the API answered for the photo (its ``box``,
+in the photo's pixels) and the photo's own size, against where the browser put the picture.
+
+Marked ``browser``: skipped, saying why, where Chromium or ``websocket-client`` is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from typing import Any
+
+import requests
+from chromium import BROWSER_MARKS, Chromium
+from conftest import SAMPLES
+from PIL import Image
+from waiting import wait_for
+
+from edge_alpr.history.schema import DATABASE
+
+pytest_plugins = ["chromium"]
+pytestmark = BROWSER_MARKS
+
+PHOTOS = ["05_romanian_night_t155.jpg", "03_romanian_t604.jpg"]  # sent in this order: the second is newest
+CROP = "#events tr[data-event]:nth-of-type(%d) td[data-label=Crop] a"
+RECTS = ("[...['scene-image', 'scene-box'].map(id => document.getElementById(id).getBoundingClientRect())]"
+         ".map(r => [r.left, r.top, r.width, r.height])")
+KEYS = {"Enter": 13, "Escape": 27}
+
+
+def _press(browser: Chromium, key: str) -> None:
+    """A key as the keyboard sends it (not a script's synthetic event)."""
+    text = {"text": "\r"} if key == "Enter" else {}
+    browser.call("Input.dispatchKeyEvent", type="keyDown", key=key, code=key, windowsVirtualKeyCode=KEYS[key], **text)
+    browser.call("Input.dispatchKeyEvent", type="keyUp", key=key, code=key, windowsVirtualKeyCode=KEYS[key])
+
+
+def _click(browser: Chromium, selector: str) -> None:
+    """A mouse click in the middle of the element (scrolled into view first)."""
+    x, y = browser.evaluate(f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+                            "e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();"
+                            "return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+    for kind in ("mousePressed", "mouseReleased"):
+        browser.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+
+
+def _opened(browser: Chromium) -> bool:
+    return bool(browser.evaluate("document.getElementById('scene').open && "
+                                 "document.getElementById('scene-image').complete && "
+                                 "document.getElementById('scene-image').naturalWidth > 0"))
+
+
+def _box_on(browser: Chromium, box: dict[str, int], size: tuple[int, int]) -> None:
+    """The box drawn is the plate's: its edges within 2 px of where the plate lies on the picture."""
+    assert wait_for(lambda: not browser.evaluate("document.getElementById('scene-box').hidden"), 5)
+    (left, top, width, height), drawn = browser.evaluate(RECTS)
+    sx, sy = width / size[0], height / size[1]
+    expected = [left + box["xmin"] * sx, top + box["ymin"] * sy,
+                (box["xmax"] - box["xmin"]) * sx, (box["ymax"] - box["ymin"]) * sy]
+    assert all(abs(a - b) <= 2 for a, b in zip(drawn, expected)), (drawn, expected)
+    assert drawn[2] > 4 and drawn[3] > 2  # a box one sees, not a dot
+
+
+def test_the_scene_shows_the_plate_s_box_and_an_old_event_its_scene_alone(
+        api_factory: Any, browser: Chromium) -> None:
+    api = api_factory({"history": {"api_reads": True}})
+    reads = []
+    for name in PHOTOS:
+        with open(SAMPLES / name, "rb") as f:
+            r = requests.post(f"{api.url}/v1/plate-reader/", files={"upload": f}, data={"camera_id": "door"},
+                              timeout=60)
+        assert r.status_code == 201 and r.json()["results"], r.text
+        reads.append(r.json()["results"][0])
+    with Image.open(SAMPLES / PHOTOS[-1]) as photo:
+        size = photo.size
+    # the older photo's event as one stored before the history kept the frame's size
+    with closing(sqlite3.connect(api.state_dir / "history" / DATABASE)) as db:
+        db.execute("UPDATE events SET frame_width = NULL, frame_height = NULL WHERE plate = ?",
+                   (reads[0]["plate"].upper(),))
+        db.commit()
+
+    browser.log_console()
+    browser.open(f"{api.url}/")
+    newest = CROP % 1
+    _click(browser, newest)
+    assert wait_for(lambda: _opened(browser), 10)
+    _box_on(browser, reads[-1]["box"], size)
+    assert "the plate outlined" in browser.evaluate("document.getElementById('scene-image').alt")
+    _press(browser, "Escape")
+    assert wait_for(lambda: not browser.evaluate("document.getElementById('scene').open"), 5)
+    assert wait_for(lambda: browser.evaluate(f"document.activeElement === document.querySelector('{newest}')"), 5)
+
+    # the event from before: its scene alone (not the last one's box)
+    _click(browser, CROP % 2)
+    assert wait_for(lambda: _opened(browser), 10)
+    assert browser.evaluate("document.getElementById('scene-box').hidden")
+    _press(browser, "Escape")
+    assert wait_for(lambda: not browser.evaluate("document.getElementById('scene').open"), 5)
+    assert browser.console_errors() == []
+
+    # a phone: the picture is smaller, the box with it; the keyboard opens it
+    browser.call("Emulation.setDeviceMetricsOverride", width=390, height=844, deviceScaleFactor=1, mobile=True)
+    browser.open(f"{api.url}/")
+    browser.evaluate(f"document.querySelector('{newest}').focus()")
+    _press(browser, "Enter")
+    assert wait_for(lambda: _opened(browser), 10)
+    assert browser.evaluate("document.getElementById('scene-image').getBoundingClientRect().width") < 390
+    _box_on(browser, reads[-1]["box"], size)

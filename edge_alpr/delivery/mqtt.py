@@ -100,7 +100,11 @@ class MqttPublisher(RetainedMessages):
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                     properties: Any) -> None:
         if reason.is_failure:
-            self._outage.failed(mqtt_connect.why_refused(reason, self.cfg, self._has_password), refusal=True)
+            adapted = self.limits.refused(reason)  # a limit of the broker's: warned of, kept within from now
+            if adapted:
+                self._set_will()
+            self._outage.failed(mqtt_connect.why_refused(reason, self.cfg, self._has_password), refusal=True,
+                                quiet=adapted)
             return
         # one critical section with stop(): either ``online`` is on the wire before stop() says
         # ``offline``, or stop() came first and this connection says nothing (the will does)
@@ -108,9 +112,20 @@ class MqttPublisher(RetainedMessages):
             if self._stopping:
                 return
             self._sizes.connected(properties)
+            if self.limits.connected(properties):
+                self._set_will()
             self._outage.ended(self.device)
             self._connected.set()
             self.republish(client)  # a broker without persistence has lost the retained ones
+
+    def _set_will(self) -> None:
+        """The last will within the broker's limits (``mqtt_limits``): sent with the next CONNECT."""
+        self.client.will_set(self.status_topic, OFFLINE, qos=self.limits.qos, retain=self.limits.retain)
+
+    def notice(self) -> str | None:
+        """What the broker limits, in a few words with the fix (``Limits.notice``), for the console
+        and ``/info/``; None where nothing."""
+        return self.limits.notice()
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         """paho calls this inside its ``except OSError``: ``sys.exc_info`` is the reason."""
@@ -174,7 +189,7 @@ class MqttPublisher(RetainedMessages):
             raise MqttNotConnected(self._outage.not_connected())
         body = json.dumps(item.payload)
         topics = mqtt_retained.event_topics(self.base, item.payload)
-        size = max(mqtt_size.packet_size(topic, body.encode(), self.cfg.qos, self.cfg.mqtt5) for topic in topics)
+        size = max(mqtt_size.packet_size(topic, body.encode(), self.limits.qos, self.cfg.mqtt5) for topic in topics)
         event_id = str(item.payload.get("id", item.id))  # as the receivers and the log know it
         self._sizes.refused(self.client, item.id, event_id, size)  # by the drops of an earlier try
         self._sizes.check(event_id, size, len(body.encode()))

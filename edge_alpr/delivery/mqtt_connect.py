@@ -24,7 +24,7 @@ import paho.mqtt.client as mqtt
 
 from ..configutil import resolve_secret
 from ..errors import ConfigError
-from . import failures
+from . import failures, mqtt_limits
 from .mqtt_config import MqttConfig
 
 # the publisher's logger: the connection is the publisher's story in the log
@@ -53,7 +53,8 @@ def resolve_password(cfg: MqttConfig, environ: Mapping[str, str] | None = None) 
 def make_client(cfg: MqttConfig, client_id: str, will_topic: str, will: str,
                 environ: Mapping[str, str] | None = None) -> mqtt.Client:
     """A paho client with the configured login and TLS, reconnecting with backoff up to
-    ``retry_max_s``, whose last will publishes ``will`` (retained) on ``will_topic``."""
+    ``retry_max_s``, whose last will publishes ``will`` (retained, unless ``mqtt.retain`` is false) on
+    ``will_topic``."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                          protocol=mqtt.MQTTv5 if cfg.mqtt5 else mqtt.MQTTv311)
     client.reconnect_delay_set(min_delay=1, max_delay=int(max(cfg.retry_max_s, 1)))
@@ -65,7 +66,7 @@ def make_client(cfg: MqttConfig, client_id: str, will_topic: str, will: str,
         except (OSError, ValueError, ssl.SSLError) as e:
             raise ConfigError(f"mqtt.tls_ca: cannot load CA file {cfg.tls_ca!r}: {e}") from e
         client.tls_insecure_set(cfg.tls_insecure)
-    client.will_set(will_topic, will, qos=cfg.qos, retain=True)
+    client.will_set(will_topic, will, qos=cfg.qos, retain=cfg.retain)
     return client
 
 
@@ -179,7 +180,7 @@ def why_closed(reason: Any, cfg: MqttConfig, accepted_before: bool = False) -> W
         fix = "check the broker's log and its limits"
     else:
         fix = f"if port {cfg.port} is a TLS listener (often 8883), set mqtt.tls: true; else check the broker's log"
-    return Why(f"the broker hung up before accepting the connection ({reason})", fix)
+    return Why(f"the broker hung up before accepting the connection ({reason})", fix + mqtt_limits.hint(cfg))
 
 
 def why_lost(reason: Any) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from .. import __version__
-from . import mqtt_cameras, mqtt_connect, mqtt_discovery, mqtt_retained
+from . import mqtt_cameras, mqtt_connect, mqtt_discovery, mqtt_limits, mqtt_retained
 from .mqtt_config import MqttConfig
 
 log = logging.getLogger("edge_alpr.delivery.mqtt")  # the publisher's story in the log
@@ -52,6 +52,7 @@ class RetainedMessages:
         self._cameras_sent: dict[str, tuple[Any, Any]] = {}  # the state and view the broker holds (this connection)
         self._cleared: set[str] = set()  # stale retained topics this process has cleared
         self._sweep = mqtt_retained.Sweep(self.base, self.device, cfg.ha_prefix, self.status_topic)
+        self.limits = mqtt_limits.Limits(cfg)  # the QoS and retain flag the broker takes
 
     def republish(self, client: mqtt.Client) -> None:
         """A new connection (under the lock): the sweep begins, then ``online`` and every retained
@@ -60,7 +61,9 @@ class RetainedMessages:
         # before ``online``: its echo on the status topic ends the sweep (``_on_message``)
         keep = [mqtt_cameras.health_topic(self.base, cam) for cam in {*self.camera_ids, *self._cameras}]
         discovery = self._discovery()  # none with ha_discovery off
-        client.subscribe(self._sweep.start({*keep, *(topic for topic, _ in discovery)}))
+        filters = self._sweep.start({*keep, *(topic for topic, _ in discovery)})
+        if self.limits.retain:  # a broker that keeps none has none stale
+            client.subscribe(filters)
         self._publish_status(ONLINE)
         self._publish_discovery(discovery)
         if self._usage is not None:
@@ -76,10 +79,17 @@ class RetainedMessages:
             self._publish(mqtt_cameras.health_topic(self.base, camera_id), json.dumps(body), retain=True)
 
     def _publish(self, topic: str, payload: str, retain: bool = False) -> mqtt.MQTTMessageInfo:
+        """Publish within the broker's limits (``mqtt_limits``): a retained message is sent
+        unretained to a broker that keeps none."""
         with self._lock:
             if retain:
                 self._sweep.sent(topic)  # current: the sweep leaves it alone
-            return self.client.publish(topic, payload, qos=self.cfg.qos, retain=retain)
+            return self.client.publish(topic, payload, qos=self.limits.qos, retain=retain and self.limits.retain)
+
+    def _clear(self, topic: str) -> None:
+        """Remove the retained message of ``topic`` (none on a broker that keeps none)."""
+        if self.limits.retain:
+            self._publish(topic, "", retain=True)
 
     def _publish_status(self, state: str) -> mqtt.MQTTMessageInfo:
         """The health details first, then the bare availability word (what ``stop`` waits on)."""
@@ -105,7 +115,7 @@ class RetainedMessages:
             if not self._connected.is_set() or self._stopping or body == self._last_usage:
                 return
             self._last_usage = body
-            self.client.publish(self.usage_topic, json.dumps(body), qos=self.cfg.qos, retain=True)
+            self._publish(self.usage_topic, json.dumps(body), retain=True)
 
     def publish_camera_health(self, camera_id: str, body: Mapping[str, Any], force: bool = False) -> None:
         """A camera's retained health, sent when its state or view changed, when ``force`` (the
@@ -130,8 +140,7 @@ class RetainedMessages:
                 return
             for cam in self.camera_ids:
                 for name in gone:
-                    self._publish(mqtt_discovery.trigger_topic(self.cfg.ha_prefix, self.device, cam, name), "",
-                                  retain=True)
+                    self._clear(mqtt_discovery.trigger_topic(self.cfg.ha_prefix, self.device, cam, name))
             self._publish_discovery()
 
     def _discovery(self) -> list[tuple[str, dict[str, Any]]]:
@@ -157,4 +166,4 @@ class RetainedMessages:
                 log.log(logging.DEBUG if msg.topic in self._cleared else logging.INFO,
                         "mqtt: removing the retained %s (a camera or watch list no longer configured)", msg.topic)
                 self._cleared.add(msg.topic)
-                self._publish(msg.topic, "", retain=True)
+                self._clear(msg.topic)

@@ -84,12 +84,14 @@ class Outage:
                     "reconnecting quietly until it stays up for %.0f s", self.where, len(self._drops),
                     FLAP_WINDOW_S, reason, self.client_id, self.keepalive, STABLE_S)
 
-    def failed(self, why: Why, refusal: bool = False) -> None:
+    def failed(self, why: Why, refusal: bool = False, quiet: bool = False) -> None:
+        """A failed attempt; ``quiet``: warned of already by another (a limit of the broker's
+        that the next attempt keeps within: ``mqtt_limits``)."""
         self.why, self._refused = why, refusal
         self.attempts += 1
         if self.since is None:
             self.since = time.monotonic()
-        if self._warned or self._flapping:  # flapping: warned of already, quiet until stable
+        if self._warned or self._flapping or quiet:  # flapping: warned of already, quiet until stable
             log.debug("mqtt: still not connected to %s: %s", self.where, why.reason)
             return
         self._warned = True

@@ -41,6 +41,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from ..errors import EdgeAlprError, NotConnected
+from ..event_times import CORRECTED
 from . import mqtt_connect, mqtt_outage, mqtt_puback, mqtt_retained, mqtt_size
 from .mqtt_config import MqttConfig
 from .mqtt_device import OFFLINE, RetainedMessages
@@ -187,10 +188,15 @@ class MqttPublisher(RetainedMessages):
         wait_s = max(self._sizes.grace_s(), self._first_by - time.monotonic(), 0.0)
         if not mqtt_connect.wait_connected(self._connected, self._stop, wait_s):
             raise MqttNotConnected(self._outage.not_connected())
-        body = json.dumps(item.payload)
         topics = mqtt_retained.event_topics(self.base, item.payload)
-        size = max(mqtt_size.packet_size(topic, body.encode(), self.limits.qos, self.cfg.mqtt5) for topic in topics)
         event_id = str(item.payload.get("id", item.id))  # as the receivers and the log know it
+        payload = mqtt_size.within(item.payload, lambda p: self._sizes.fits(*self._sizes_of(topics, p)))
+        if payload is not item.payload:
+            log.info("mqtt: event %s, its times moved by a clock step, went over the broker's limit with the "
+                     "correction: sent with %s", event_id, "its last candidates left out" if CORRECTED in payload
+                     else f"{CORRECTED} left out (its times are the corrected ones)")
+        body = json.dumps(payload)
+        size = self._sizes_of(topics, payload)[0]
         self._sizes.refused(self.client, item.id, event_id, size)  # by the drops of an earlier try
         self._sizes.check(event_id, size, len(body.encode()))
         sent = [self._publish(topic, body) for topic in topics]
@@ -205,3 +211,8 @@ class MqttPublisher(RetainedMessages):
         refused = self._acks.refusal(sent, topics)  # an MQTT 5 broker's reason code >= 0x80
         if refused is not None:
             raise MqttError(mqtt_puback.why(*refused, event_id, self.cfg))
+
+    def _sizes_of(self, topics: list[str], payload: dict[str, Any]) -> tuple[int, int]:
+        """The largest packet that carries ``payload`` to one of ``topics``, and the payload's bytes."""
+        body = json.dumps(payload).encode()
+        return max(mqtt_size.packet_size(t, body, self.limits.qos, self.cfg.mqtt5) for t in topics), len(body)

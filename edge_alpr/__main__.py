@@ -1,7 +1,8 @@
-"""``python -m edge_alpr`` is the same as the ``edge-alpr`` command."""
+"""``python -m edge_alpr`` is the same as the ``edge-alpr`` command (``entry.py``: Ctrl-C while
+it starts exits 130 quietly)."""
 
 import sys
 
-from .cli import main
+from .entry import main
 
 sys.exit(main())

@@ -33,7 +33,7 @@ from ..stream.loop import CameraLoop
 from ..supervision import Supervisor
 from ..usage import Usage
 from ..watchlists import WatchLists
-from . import console, events, monitor
+from . import console, console_status, events, monitor
 from .body import BODY_UNREAD
 from .console_auth import ConsoleAuth
 from .fetch import fetch_image
@@ -170,6 +170,7 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
             "lifetime_calls": snapshot.lifetime_calls,
             "usage": snapshot.short(),
             "webhooks": ctx.webhooks.status() if ctx.webhooks is not None else [],
+            "mqtt": next((s for s in console_status.sinks(ctx) if s["sink"] == "MQTT"), None),
             "models": ctx.recognizer.info(),
             "workers": ctx.supervisor.describe(),
             "cameras": [camera_health(w) for w in ctx.supervisor.workers() if isinstance(w, CameraLoop)],

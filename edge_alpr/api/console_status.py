@@ -154,7 +154,8 @@ def sinks(ctx: ApiContext) -> list[dict[str, Any]]:
     for the receiver), delivered, dropped, since when it has failed (``since``: ISO 8601 UTC, ""
     while it delivers; ``failing_for``: how long, in words) and the last error, in a
     few words (``last_error``: ``connection refused by 127.0.0.1:9``) and exactly (``detail``,
-    the type and message of the exception, for the cell's hover text)."""
+    the type and message of the exception, for the cell's hover text); ``notice``: what the
+    receiver limits while it delivers (an MQTT broker that takes no QoS 2), with the fix."""
     stats = ctx.webhooks.outbox.stats() if ctx.webhooks is not None else \
         {"pending": {}, "delivered": {}, "dropped": {}, "bytes": {}, "aside": {}}
     out = []
@@ -167,7 +168,7 @@ def sinks(ctx: ApiContext) -> list[dict[str, Any]]:
                         "delivered": stats["delivered"].get(w.sink, 0),
                         "dropped": stats["dropped"].get(w.sink, 0),
                         "failures": s.consecutive_failures, "last_error": s.last_reason or s.last_error,
-                        "detail": s.last_error, **_since(s.failing_since)})
+                        "detail": s.last_error, "notice": w.notice(), **_since(s.failing_since)})
     webhooks = ctx.webhooks
     hooks = [] if webhooks is None else [(hook, webhooks.workers[target.url].state.failing_since)
                                          for target, hook in zip(webhooks.cfg.targets, webhooks.status())]
@@ -176,7 +177,7 @@ def sinks(ctx: ApiContext) -> list[dict[str, Any]]:
                     "pending": hook["pending"], "aside": hook["aside"], "delivered": hook["delivered"],
                     "dropped": hook["dropped"], "failures": hook["consecutive_failures"],
                     "last_error": hook["last_reason"] or hook["last_error"],
-                    "detail": hook["last_error"], **_since(since)})
+                    "detail": hook["last_error"], "notice": None, **_since(since)})
     return out
 
 

@@ -136,6 +136,8 @@ def summary(views: list[CameraView], sinks: list[dict[str, Any]], counters: dict
     for s in sinks:
         if s["sink"] == "MQTT" and s["state"] not in ("ok", "stalled"):  # a stalled one is a worker's
             out.append(Trouble("MQTT down" if s["state"] == "failing" else f"MQTT {s['state']}", DELIVERY))
+        elif s["sink"] == "MQTT" and s.get("notice"):  # delivering within a limit of the broker's
+            out.append(Trouble("MQTT limited by the broker", DELIVERY))
         elif s["sink"] != "MQTT" and s["state"] != "ok":
             hooks[s["state"]] += 1
     out += [Trouble(f"{plural(n, 'webhook')} {state}", DELIVERY, n) for state, n in sorted(hooks.items())]

@@ -18,7 +18,7 @@ crash), so nothing stale is left, and it is shared by every user and mount names
 network namespace (the unit's ``PrivateTmp`` and its own user do not hide it).  Its holder is
 found as a port's is (``/proc/net/unix`` gives the inode, ``/proc/<pid>/fd`` the process).
 Devices on other machines that share a device id are not seen here: the broker's takeovers
-are then warned of by ``mqtt_connect.Outage``.
+are then warned of by ``mqtt_outage.Outage``.
 
 Exit status: like the state lock's, a ``StateError`` (exit 1, which the unit retries): the name
 goes when its holder stops.

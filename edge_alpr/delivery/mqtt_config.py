@@ -42,6 +42,10 @@ class MqttConfig(Section):
     # one (or client_id) on the same broker exits 1 naming the first
     device_id: str = ""
     qos: int = setting(1, choices=(0, 1, 2))  # QoS of every message (1 recommended)
+    # false: the status, health, usage and discovery messages and the last will are sent unretained,
+    # for a broker that keeps no retained messages (mosquitto: retain_available false); a subscriber
+    # then sees each only once it is sent again
+    retain: bool = True
     # true: speak MQTT 5 (the broker says its largest packet, so an event over it is set aside
     # before it is sent); false: MQTT 3.1.1 (such an event is set aside after it dropped the
     # connection 3 times)

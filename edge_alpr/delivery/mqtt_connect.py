@@ -6,8 +6,8 @@ reason (a failed attempt is an ``on_connect_fail`` without the exception, a refu
 CONNACK code, a broker that hangs up a bare disconnect), so "not connected to broker host:1883"
 was all a user got.  ``Outage`` turns each failed attempt into a ``Why`` (what went wrong, what
 to change), warns at the first attempt of an outage (a dropped connection's included) and logs
-the retries at debug level and the end at info level; the publisher's "not connected" error
-carries the reason too.
+the retries at debug level and the end at info level (``mqtt_outage.py``); the publisher's "not
+connected" error carries the reason too.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import socket
 import ssl
 import threading
 import time
-from collections import deque
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -25,7 +24,7 @@ import paho.mqtt.client as mqtt
 
 from ..configutil import resolve_secret
 from ..errors import ConfigError
-from . import failures
+from . import failures, mqtt_limits
 from .mqtt_config import MqttConfig
 
 # the publisher's logger: the connection is the publisher's story in the log
@@ -33,11 +32,6 @@ log = logging.getLogger("edge_alpr.delivery.mqtt")
 
 # MQTT 5 reason codes paho gives a refused CONNECT (a 3.1.1 broker's return codes mapped to them)
 BAD_PROTOCOL, BAD_CLIENT_ID, BAD_LOGIN, NOT_AUTHORIZED, UNAVAILABLE = 132, 133, 134, 135, 136
-
-# a connection dropped this many times within FLAP_WINDOW_S keeps being taken away (``Outage.lost``)
-FLAP_DROPS = 3
-FLAP_WINDOW_S = 60.0
-STABLE_S = 300.0  # up this long: the flapping is over (the next drops may be warned of again)
 
 
 def device_id(cfg: MqttConfig) -> str:
@@ -59,7 +53,8 @@ def resolve_password(cfg: MqttConfig, environ: Mapping[str, str] | None = None) 
 def make_client(cfg: MqttConfig, client_id: str, will_topic: str, will: str,
                 environ: Mapping[str, str] | None = None) -> mqtt.Client:
     """A paho client with the configured login and TLS, reconnecting with backoff up to
-    ``retry_max_s``, whose last will publishes ``will`` (retained) on ``will_topic``."""
+    ``retry_max_s``, whose last will publishes ``will`` (retained, unless ``mqtt.retain`` is false) on
+    ``will_topic``."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                          protocol=mqtt.MQTTv5 if cfg.mqtt5 else mqtt.MQTTv311)
     client.reconnect_delay_set(min_delay=1, max_delay=int(max(cfg.retry_max_s, 1)))
@@ -71,7 +66,7 @@ def make_client(cfg: MqttConfig, client_id: str, will_topic: str, will: str,
         except (OSError, ValueError, ssl.SSLError) as e:
             raise ConfigError(f"mqtt.tls_ca: cannot load CA file {cfg.tls_ca!r}: {e}") from e
         client.tls_insecure_set(cfg.tls_insecure)
-    client.will_set(will_topic, will, qos=cfg.qos, retain=True)
+    client.will_set(will_topic, will, qos=cfg.qos, retain=cfg.retain)
     return client
 
 
@@ -185,7 +180,7 @@ def why_closed(reason: Any, cfg: MqttConfig, accepted_before: bool = False) -> W
         fix = "check the broker's log and its limits"
     else:
         fix = f"if port {cfg.port} is a TLS listener (often 8883), set mqtt.tls: true; else check the broker's log"
-    return Why(f"the broker hung up before accepting the connection ({reason})", fix)
+    return Why(f"the broker hung up before accepting the connection ({reason})", fix + mqtt_limits.hint(cfg))
 
 
 def why_lost(reason: Any) -> str:
@@ -196,113 +191,3 @@ def why_lost(reason: Any) -> str:
         return text
     return ("closed without a reason: the broker stopped, the network failed, or another client "
             "connected with the same client id")
-
-
-class Outage:
-    """The connection's failures: one warning per outage, the retries at debug level, and one
-    info line when it ends, with how long it lasted.
-
-    Why one warning: a connection that drops and cannot be made again is one outage, like a
-    camera's; "disconnected" and then "cannot connect" read as two problems.  A lost connection
-    is only noted (``lost``); the warning comes with the first failed reconnection and names both
-    why it dropped and why it cannot be made again, with the fix.  A reconnection at the first
-    try is no outage to warn of: its info line says what was lost.
-
-    A connection that keeps dropping and coming back at once (``FLAP_DROPS`` drops within
-    ``FLAP_WINDOW_S``: another client with the same client id, or a broker closing it for missed
-    keep-alives) is warned of once, naming those causes; its reconnections are then logged at
-    debug level until it has stayed up ``STABLE_S``, so it neither floods the log nor hides from
-    ``journalctl -p warning``.
-    """
-
-    def __init__(self, cfg: MqttConfig, client_id: str) -> None:
-        self.where = f"{cfg.host}:{cfg.port}"
-        self.client_id, self.keepalive = client_id, cfg.keepalive
-        self._drops: deque[float] = deque()  # when the connection dropped, within FLAP_WINDOW_S
-        self._flapping = False  # warned of; quiet until the connection stays up STABLE_S
-        self._up_since: float | None = None  # when the latest connection was made
-        self.why: Why | None = None  # the latest failure of this outage, None while connected
-        self.dropped: str | None = None  # why the connection dropped, when the outage began so
-        self.since: float | None = None  # when the outage began (monotonic), None while connected
-        self.attempts = 0  # failed attempts in this outage
-        self._warned = False
-        self._refused = False  # the latest failure was a refused login (its hang-up follows)
-
-    def lost(self, reason: str, flapping: bool = True) -> None:
-        """A connection that was up dropped (paho reconnects): the start of an outage.
-        ``flapping``: False where the broker dropped it for a message it refuses (``mqtt_size``,
-        which warns of it once): not counted as the connection keeping dropping."""
-        self.why, self.dropped, self.since, self.attempts = None, reason, time.monotonic(), 0
-        self._warned = self._refused = False
-        log.debug("mqtt: lost the connection to broker %s (%s); reconnecting", self.where, reason)
-        if flapping:
-            self._count_drop(reason)
-
-    def _count_drop(self, reason: str) -> None:
-        """Warn once of a connection that keeps dropping soon after it is made (see the class)."""
-        now = time.monotonic()
-        if self._up_since is not None and now - self._up_since >= STABLE_S:
-            self._drops.clear()
-            self._flapping = False
-        self._drops.append(now)
-        while self._drops[0] < now - FLAP_WINDOW_S:
-            self._drops.popleft()
-        if self._flapping or len(self._drops) < FLAP_DROPS:
-            return
-        self._flapping = True
-        log.warning("mqtt: the connection to broker %s dropped %d times within %.0f s, each time soon after "
-                    "it was made (last: %s); likely another client connects with the same client id %r "
-                    "(set mqtt.client_id to one no other client uses), the broker closes it for missed "
-                    "keep-alives (mqtt.keepalive is %d s; check the network and the broker's log), or it "
-                    "refuses a message of this device (larger than its max_packet_size or "
-                    "message_size_limit: its log says; an event is set aside after 3 such drops); "
-                    "reconnecting quietly until it stays up for %.0f s", self.where, len(self._drops),
-                    FLAP_WINDOW_S, reason, self.client_id, self.keepalive, STABLE_S)
-
-    def failed(self, why: Why, refusal: bool = False) -> None:
-        self.why, self._refused = why, refusal
-        self.attempts += 1
-        if self.since is None:
-            self.since = time.monotonic()
-        if self._warned or self._flapping:  # flapping: warned of already, quiet until stable
-            log.debug("mqtt: still not connected to %s: %s", self.where, why.reason)
-            return
-        self._warned = True
-        lost = f"lost the connection to broker {self.where} ({self.dropped}) and cannot reconnect"
-        log.warning("mqtt: %s: %s; %s (retrying quietly; events wait in the outbox)",
-                    lost if self.dropped else f"cannot connect to broker {self.where}", why.reason, why.fix)
-
-    def hung_up(self, why: Why) -> None:
-        """A disconnect before the login was accepted: a refusal's own hang-up is said already."""
-        if self._refused:
-            self._refused = False
-        else:
-            self.failed(why)
-
-    def ended(self, device: str) -> None:
-        """Connected: said once, with the outage it ends (at debug level while the connection
-        keeps dropping, warned of already); the next failure is a new outage."""
-        self._up_since = time.monotonic()
-        if self.since is None:
-            log.info("mqtt: connected to %s as %s", self.where, device)
-        else:
-            log.log(logging.DEBUG if self._flapping else logging.INFO,
-                    "mqtt: %s to %s as %s after %.1f s without a connection (%s%d failed attempt(s))",
-                    "reconnected" if self.dropped else "connected", self.where, device,
-                    time.monotonic() - self.since, f"lost: {self.dropped}; " if self.dropped else "",
-                    self.attempts)
-        self.why, self.dropped, self.since, self.attempts = None, None, None, 0
-        self._warned = False
-
-    @property
-    def accepted_before(self) -> bool:
-        """The broker accepted a connection of this run (its port and TLS are right)."""
-        return self._up_since is not None
-
-    def not_connected(self) -> str:
-        """Why a publish cannot go now, for the delivery worker's log and ``/info/``."""
-        if self.why is not None:
-            return f"not connected to broker {self.where}: {self.why.reason}"
-        if self.dropped is not None:
-            return f"not connected to broker {self.where}: the connection was lost ({self.dropped}); reconnecting"
-        return f"not connected to broker {self.where} (connecting)"

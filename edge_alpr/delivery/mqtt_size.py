@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
 from ..errors import EventTooLarge
+from ..event_times import CORRECTED
 
 DROPS = 3  # connections closed in a row just after the event went: the broker refuses it
 SOON_S = 2.0  # "just after": the drop came within this long of the event being sent
@@ -48,6 +50,27 @@ def packet_size(topic: str, payload: bytes, qos: int, mqtt5: bool) -> int:
     while rest:  # the remaining length takes one more byte per 7 bits
         header, rest = header + 1, rest >> 7
     return header + remaining
+
+
+def within(payload: dict[str, Any], fits: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """``payload`` as sent: as it is, or, for an event moved by a clock step that no longer
+    ``fits`` the broker's limit, trimmed back into it.
+
+    Why: the event fitted as it was queued, and a step's correction adds ``clock_corrected_s``
+    (up to 36 bytes: its times keep their length), so an event just under the limit went over
+    and was set aside: kept, and not delivered until the next start.  The correction's bytes are
+    taken from its last candidates (the least likely readings, ``models.top_n``); where too few
+    are left, the marker is left out instead (its times stay the corrected ones), which brings
+    it back to its queued size."""
+    if CORRECTED not in payload or fits(payload):
+        return payload
+    candidates = payload.get("candidates")
+    if isinstance(candidates, list):
+        for keep in range(len(candidates) - 1, -1, -1):
+            trimmed = {**payload, "candidates": candidates[:keep]}
+            if fits(trimmed):
+                return trimmed
+    return {key: value for key, value in payload.items() if key != CORRECTED}
 
 
 class SizeWatch:
@@ -82,6 +105,10 @@ class SizeWatch:
             soon = time.monotonic() - self._sent_at <= SOON_S
             self._drops = self._drops + 1 if soon else 0  # in a row: a later drop is something else
             return soon
+
+    def fits(self, size: int, payload: int) -> bool:
+        """Whether ``check`` takes a packet of ``size`` bytes with a ``payload`` of this many."""
+        return not (self.max_message and payload > self.max_message) and (self.limit is None or size <= self.limit)
 
     def check(self, event_id: str, size: int, payload: int) -> None:
         """Raise ``EventTooLarge`` where the broker said that it takes no packet of ``size`` bytes,

@@ -86,10 +86,12 @@ class DeliveryWorker(Worker):
         shown: str | None = None,
         host: str = "",
         port: int | None = None,
+        notice: Callable[[], str | None] | None = None,
     ) -> None:
         """``shown``: the sink in the worker's name, logs and reports (default: ``sink`` with its
         credentials hidden); unique per worker, as the supervisor tells workers apart by name.
-        ``host``, ``port``: where ``send`` connects, named in ``last_reason``."""
+        ``host``, ``port``: where ``send`` connects, named in ``last_reason``.  ``notice``: what
+        the receiver limits while it delivers (MQTT: ``MqttPublisher.notice``), for the reports."""
         shown = shown if shown is not None else hide_credentials(sink)
         super().__init__(f"delivery-{shown}", stop, deadline_s=idle_poll_s + DEFAULT_DEADLINE_S,
                          backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s)
@@ -102,11 +104,16 @@ class DeliveryWorker(Worker):
         self.batch = batch
         self.send_timeout_s = send_timeout_s
         self.host, self.port = host, port
+        self._notice = notice
         self.state = WorkerState()
         self._unacked: str | None = None  # sent while another process held the outbox locked
         # the last error and reason from before a lock of the outbox, given back once it goes
         self._before_lock: tuple[str | None, str | None] | None = None
         self._warned = False  # this run of failures was warned of (reset by a delivery)
+
+    def notice(self) -> str | None:
+        """What the receiver limits (delivering within it), with the fix; None where nothing."""
+        return self._notice() if self._notice is not None else None
 
     def work(self) -> None:
         backoff = self.backoff_initial_s

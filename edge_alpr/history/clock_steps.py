@@ -65,9 +65,10 @@ class TimeFollower:
             return len(rows)
 
         done = self._catch_up.follow(move)
-        if done is not None and done[1]:
-            log.info("history: the times of the %d event(s) read before the wall clock's step of %+.0f s are "
-                     "moved by it (their order and searches by time follow)", done[1], done[0])
+        if done is not None:  # the step's one line in the history's log (its ages: ``retention.py``)
+            log.info("history: the wall clock stepped by %+.0f s (time sync?); the times of the %d event(s) read "
+                     "before it are moved by it (their order and searches by time follow), and ages count from "
+                     "the real time", *done)
 
     def follow_quietly(self) -> None:
         """``follow``, where a failure (another process's lock, a full disk) waits for the next call."""

@@ -98,8 +98,9 @@ class Retention:
         if step:
             moved = self._db.execute("UPDATE events SET age_from = age_from + ? WHERE seq > ?",
                                      (step, self._first_seq)).rowcount
-            log.info("history: the wall clock stepped by %+.0f s (time sync?); the ages of the %d event(s) "
-                     "stored before it in this run count from their real time", step, moved)
+            # the step's one info line is the times' (``clock_steps.py``), which names the ages too
+            log.debug("history: the wall clock stepped by %+.0f s; the ages of the %d event(s) stored before it "
+                      "in this run count from their real time", step, moved)
             self._last_age_check = float("-inf")  # what the step made old goes now
 
     def _enough_for(self, missing: int) -> int:

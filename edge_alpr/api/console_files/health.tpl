@@ -16,7 +16,7 @@
     <span class="detail aside" title="too large for the receiver: kept, and tried again at the next start (the log's warning says the fix)">{{s["aside"]}} set aside</span>
   % end
   </td><td class="num" data-label="Delivered">{{s["delivered"]}}</td>
-  <td class="num" data-label="Dropped">{{s["dropped"]}}</td><td data-label="Last error" title="{{s.get("detail") or ""}}">{{s["last_error"] or ""}}</td>
+  <td class="num" data-label="Dropped">{{s["dropped"]}}</td><td data-label="Last error" title="{{s.get("detail") or ""}}">{{s["last_error"] or s.get("notice") or ""}}</td>
 </tr>
 % end
 </tbody>

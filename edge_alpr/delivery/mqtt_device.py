@@ -1,0 +1,169 @@
+"""What the broker holds for this device: its retained status, health, usage, camera health and
+Home Assistant discovery, put back on each connection; and the sweep of the stale ones.
+
+Why apart from the publisher's connection and events (``mqtt.py``): these messages are the
+device's state as the broker keeps it (each a topic with its latest value), with their own rules
+(sent when they change, again on each connection, ``stopped`` at a clean stop, removed once no
+longer configured), while an event is a queue's item, sent once and acknowledged.  They share
+one client, one lock and one connection state: ``RetainedMessages`` is the publisher's base
+class, and the publisher sets those up (``MqttPublisher.__init__``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from .. import __version__
+from . import mqtt_cameras, mqtt_connect, mqtt_discovery, mqtt_limits, mqtt_retained
+from .mqtt_config import MqttConfig
+
+log = logging.getLogger("edge_alpr.delivery.mqtt")  # the publisher's story in the log
+ONLINE, OFFLINE = "online", "offline"  # payloads of the availability topic
+
+
+class RetainedMessages:
+    """The retained messages of one device (see the module docstring); thread-safe."""
+
+    # set up by the publisher
+    client: mqtt.Client
+    _lock: threading.RLock  # re-entered: a connection publishes under it
+    _connected: threading.Event
+    _stopping: bool
+
+    def __init__(self, cfg: MqttConfig, camera_ids: tuple[str, ...], lists: tuple[str, ...]) -> None:
+        self.cfg = cfg
+        self.device = mqtt_connect.device_id(cfg)
+        self.base = f"{cfg.topic_prefix}/{self.device}"
+        self.status_topic = f"{self.base}/status"
+        self.health_topic = f"{self.base}/health"
+        self.usage_topic = f"{self.base}/usage"
+        self.camera_ids = camera_ids
+        self.lists = lists  # watch-list names: one Home Assistant trigger per camera and list
+        self._status_extra: dict[str, Any] = {}
+        self._usage: dict[str, Any] | None = None  # the latest counters given
+        self._last_usage: dict[str, Any] | None = None  # what the broker holds (this connection)
+        self._cameras: dict[str, dict[str, Any]] = {}  # the newest health of each camera
+        self._cameras_sent: dict[str, tuple[Any, Any]] = {}  # the state and view the broker holds (this connection)
+        self._cleared: set[str] = set()  # stale retained topics this process has cleared
+        self._sweep = mqtt_retained.Sweep(self.base, self.device, cfg.ha_prefix, self.status_topic)
+        self.limits = mqtt_limits.Limits(cfg)  # the QoS and retain flag the broker takes
+
+    def republish(self, client: mqtt.Client) -> None:
+        """A new connection (under the lock): the sweep begins, then ``online`` and every retained
+        message again (a broker without persistence has lost them)."""
+        self._last_usage = None
+        # before ``online``: its echo on the status topic ends the sweep (``_on_message``)
+        keep = [mqtt_cameras.health_topic(self.base, cam) for cam in {*self.camera_ids, *self._cameras}]
+        discovery = self._discovery()  # none with ha_discovery off
+        filters = self._sweep.start({*keep, *(topic for topic, _ in discovery)})
+        if self.limits.retain:  # a broker that keeps none has none stale
+            client.subscribe(filters)
+        self._publish_status(ONLINE)
+        self._publish_discovery(discovery)
+        if self._usage is not None:
+            self.publish_usage(self._usage)
+        self._cameras_sent = {}
+        for camera_id, body in list(self._cameras.items()):
+            self.publish_camera_health(camera_id, body)
+
+    def publish_stopped(self) -> None:
+        """A clean stop: each camera's health says ``stopped`` (under the lock)."""
+        for camera_id in self.camera_ids:
+            body = mqtt_retained.stopped(camera_id, self._cameras.get(camera_id))
+            self._publish(mqtt_cameras.health_topic(self.base, camera_id), json.dumps(body), retain=True)
+
+    def _publish(self, topic: str, payload: str, retain: bool = False) -> mqtt.MQTTMessageInfo:
+        """Publish within the broker's limits (``mqtt_limits``): a retained message is sent
+        unretained to a broker that keeps none."""
+        with self._lock:
+            if retain:
+                self._sweep.sent(topic)  # current: the sweep leaves it alone
+            return self.client.publish(topic, payload, qos=self.limits.qos, retain=retain and self.limits.retain)
+
+    def _clear(self, topic: str) -> None:
+        """Remove the retained message of ``topic`` (none on a broker that keeps none)."""
+        if self.limits.retain:
+            self._publish(topic, "", retain=True)
+
+    def _publish_status(self, state: str) -> mqtt.MQTTMessageInfo:
+        """The health details first, then the bare availability word (what ``stop`` waits on)."""
+        self._publish_health(state)
+        return self._publish(self.status_topic, state, retain=True)
+
+    def _publish_health(self, state: str) -> None:
+        body = {"state": state, "device_id": self.device, "version": __version__, **self._status_extra}
+        self._publish(self.health_topic, json.dumps(body), retain=True)
+
+    def set_status(self, **extra: Any) -> None:
+        """Update the health fields (e.g. outbox ``dropped``); republished if changed."""
+        if extra != self._status_extra:
+            self._status_extra = dict(extra)
+            if self._connected.is_set() and not self._stopping:
+                self._publish_health(ONLINE)
+
+    def publish_usage(self, counters: Mapping[str, Any]) -> None:
+        """Retained usage counters, sent when they changed or the connection is new."""
+        body = dict(counters)
+        with self._lock:
+            self._usage = body
+            if not self._connected.is_set() or self._stopping or body == self._last_usage:
+                return
+            self._last_usage = body
+            self._publish(self.usage_topic, json.dumps(body), retain=True)
+
+    def publish_camera_health(self, camera_id: str, body: Mapping[str, Any], force: bool = False) -> None:
+        """A camera's retained health, sent when its state or view changed, when ``force`` (the
+        periodic refresh) or the connection is new."""
+        with self._lock:
+            self._cameras[camera_id] = dict(body)
+            if not self._connected.is_set() or self._stopping:
+                return
+            shown = (body.get("state"), body.get("view"))
+            if not force and self._cameras_sent.get(camera_id) == shown:
+                return
+            self._cameras_sent[camera_id] = shown
+            self._publish(mqtt_cameras.health_topic(self.base, camera_id), json.dumps(dict(body)),
+                          retain=True)
+
+    def set_lists(self, lists: tuple[str, ...]) -> None:
+        """New watch-list names: triggers for new lists are announced, a deleted list's removed."""
+        with self._lock:
+            gone = [name for name in self.lists if name not in lists]
+            self.lists = lists
+            if not self.cfg.ha_discovery or not self._connected.is_set() or self._stopping:
+                return
+            for cam in self.camera_ids:
+                for name in gone:
+                    self._clear(mqtt_discovery.trigger_topic(self.cfg.ha_prefix, self.device, cam, name))
+            self._publish_discovery()
+
+    def _discovery(self) -> list[tuple[str, dict[str, Any]]]:
+        """Home Assistant discovery (``mqtt_retained.discovery_configs``): none when it is off."""
+        availability = {"availability_topic": self.status_topic, "payload_available": ONLINE,
+                        "payload_not_available": OFFLINE}
+        return mqtt_retained.discovery_configs(self.cfg.ha_prefix, self.device, self.base, availability,
+                                               self.camera_ids, self.lists) if self.cfg.ha_discovery else []
+
+    def _publish_discovery(self, configs: list[tuple[str, dict[str, Any]]] | None = None) -> None:
+        for topic, config in self._discovery() if configs is None else configs:
+            self._publish(topic, json.dumps(config), retain=True)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        """The sweep (``mqtt_retained.Sweep``): clear each stale retained message found."""
+        if self._sweep.done(msg):
+            client.unsubscribe(self._sweep.filters)
+            return
+        with self._lock:  # one step: a list published meanwhile is either seen as sent or sent after
+            if not self._stopping and self._sweep.stale(msg):
+                # once a topic: put back at each reconnect, it is another device with this id
+                # (mqtt_claim.py), whose takeovers Outage warns of
+                log.log(logging.DEBUG if msg.topic in self._cleared else logging.INFO,
+                        "mqtt: removing the retained %s (a camera or watch list no longer configured)", msg.topic)
+                self._cleared.add(msg.topic)
+                self._clear(msg.topic)

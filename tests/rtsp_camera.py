@@ -1,13 +1,17 @@
 """A real RTSP camera on loopback for the tests: ``tests/rtsp_server.py`` (gst-rtsp-server, run
 by the system's python3 with Debian's python3-gi and gir1.2-gst-rtsp-server-1.0) as a process
-the tests kill, stall and start again; skipped, saying what to install, where it is missing."""
+the tests kill, stall and start again; skipped, saying what to install, where it is missing.
+``HttpTsCamera``: H.264 in MPEG-TS over HTTP, as cameras and encoders also serve it."""
 
 from __future__ import annotations
 
+import http.server
+import shutil
 import socket
 import subprocess
 import threading
 from pathlib import Path
+from typing import Any
 
 import cv2
 import pytest
@@ -48,6 +52,25 @@ SKIP_WITHOUT_H264 = pytest.mark.skipif(not h264_available(), reason="no H.264 RT
                                        "x264enc (apt-get install gstreamer1.0-plugins-ugly)")
 
 
+def ts_available() -> bool:
+    """gst-launch-1.0 with x264enc and mpegtsmux (an MPEG-TS camera over HTTP)."""
+    if shutil.which("gst-launch-1.0") is None:
+        return False
+    try:
+        check = subprocess.run([SYSTEM_PYTHON, "-c", "import gi; gi.require_version('Gst', '1.0'); "
+                                "from gi.repository import Gst; Gst.init(None); "
+                                "assert all(Gst.ElementFactory.find(e) for e in ('x264enc', 'mpegtsmux'))"],
+                               capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return check.returncode == 0
+
+
+SKIP_WITHOUT_TS = pytest.mark.skipif(not ts_available(), reason="no MPEG-TS camera here: it needs gst-launch-1.0, "
+                                     "x264enc and mpegtsmux (apt-get install gstreamer1.0-tools "
+                                     "gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad)")
+
+
 def sample_image(folder: Path, name: str, size: tuple[int, int] = (640, 360)) -> Path:
     """A sample image as the camera's picture; RTP's JPEG payload wants sides in multiples of 8."""
     image, picture = folder / "camera.jpg", cv2.imread(str(sample_dir() / name))
@@ -60,17 +83,18 @@ class RtspCamera:
     """The server process; ``start`` again after ``kill`` serves on the same port.  ``auth``:
     ``(user, password, "basic" or "digest")`` for a camera that wants them; ``h264_gop``: H.264
     with a keyframe every that many frames instead of MJPEG (0), its SPS and PPS in the SDP too
-    unless ``inband``."""
+    unless ``inband``; ``send_fps``: frames stamped at ``fps`` but sent at this rate."""
 
     def __init__(self, image: Path, fps: int = 10, auth: tuple[str, str, str] | None = None,
-                 h264_gop: int = 0, inband: bool = False) -> None:
+                 h264_gop: int = 0, inband: bool = False, send_fps: float = 0.0) -> None:
         self.image, self.fps, self.port, self.auth = image, fps, 0, auth  # ``image`` may change between starts
-        self.h264_gop, self.inband = h264_gop, inband
+        self.h264_gop, self.inband, self.send_fps = h264_gop, inband, send_fps
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         codec = ["--h264-inband" if self.inband else "--h264", str(self.h264_gop)] if self.h264_gop else []
         extra = [f"{self.auth[0]}:{self.auth[1]}", self.auth[2]] if self.auth else []
+        codec += ["--send-fps", str(self.send_fps)] if self.send_fps else []
         self.proc = subprocess.Popen([SYSTEM_PYTHON, str(SERVER), *codec, str(self.image), str(self.fps),
                                       str(self.port), *extra], stdout=subprocess.PIPE)
         assert self.proc.stdout is not None
@@ -117,3 +141,49 @@ class SilentCamera:
         for conn in self.held:
             conn.close()
         self._thread.join(5)
+
+
+class HttpTsCamera:
+    """A camera serving H.264 (a keyframe a second) in MPEG-TS over HTTP on loopback, its
+    frames timed by the encoder: each GET starts a gst-launch-1.0 pipeline sending ``fps``
+    frames a second of ``image`` in real time; ``close`` ends the server and its pipelines."""
+
+    def __init__(self, image: Path, fps: int = 30) -> None:
+        pipeline = ["gst-launch-1.0", "-q", "filesrc", f"location={image}", "!", "jpegdec", "!", "imagefreeze",
+                    "is-live=true", "!", f"video/x-raw,framerate={fps}/1", "!", "videoconvert", "!", "x264enc",
+                    "tune=zerolatency", "speed-preset=ultrafast", f"key-int-max={fps}", "!", "mpegtsmux", "!",
+                    "fdsink", "fd=1"]
+        procs: list[subprocess.Popen[bytes]] = []
+        self.procs = procs
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp2t")
+                self.end_headers()
+                proc = subprocess.Popen(pipeline, stdout=subprocess.PIPE)
+                procs.append(proc)
+                assert proc.stdout is not None
+                try:
+                    while chunk := proc.stdout.read1(65536):
+                        self.wfile.write(chunk)
+                except OSError:  # the reader went away
+                    pass
+                finally:
+                    proc.kill()
+                    proc.wait(10)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cam.ts"
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.kill()
+        self.server.shutdown()
+        self.server.server_close()

@@ -5,9 +5,12 @@ frames, as most IP cameras send.  An H.264 camera's encoder runs whether anyone 
 (the server watches its own stream, so its shared media never stops): a client that connects
 starts between two keyframes, as on a real camera, not on a keyframe made for it.  With
 ``--h264-inband GOP`` its SDP holds no ``sprop-parameter-sets``: a client learns the picture's
-size only from the SPS before the next keyframe, as with some cameras.
+size only from the SPS before the next keyframe, as with some cameras.  With ``--send-fps RATE`` it
+stamps its frames at FPS but sends only RATE of them a second, as cheap cameras do (its media run
+on a clock slowed to RATE/FPS: the RTP timestamps advance FPS to a frame, the sending keeps RATE).
 
-Usage: ``python3 tests/rtsp_server.py [--h264|--h264-inband GOP] IMAGE FPS [PORT [USER:PASSWORD [basic|digest]]]``;
+Usage: ``python3 tests/rtsp_server.py [--h264|--h264-inband GOP] [--send-fps RATE] IMAGE FPS
+[PORT [USER:PASSWORD [basic|digest]]]``;
 prints the bound port once the server listens (``rtsp://127.0.0.1:<port>/cam``) and serves until
 killed.  With USER:PASSWORD the stream is only for them (Basic, or Digest as most cameras ask).  The image's width
 and height must be multiples of 8 (RTP's JPEG payload).
@@ -29,6 +32,9 @@ def main() -> None:
     args, gop, inband = sys.argv[1:], 0, False
     if args[:1] in (["--h264"], ["--h264-inband"]):
         gop, inband, args = int(args[1]), args[0] == "--h264-inband", args[2:]
+    send = 0.0
+    if args[:1] == ["--send-fps"]:
+        send, args = float(args[1]), args[2:]
     image, fps = args[0], int(args[1])
     port = args[2] if len(args) > 2 else "0"
     Gst.init(None)
@@ -63,6 +69,11 @@ def main() -> None:
 
     factory = Factory()
     factory.set_shared(True)
+    if send:
+        clock = Gst.SystemClock()
+        now = clock.get_internal_time()
+        clock.set_calibration(now, now, int(send * 1000), fps * 1000)
+        factory.set_clock(clock)
     if len(args) > 3:
         user, password = args[3].split(":", 1)
         token = GstRtspServer.RTSPToken()

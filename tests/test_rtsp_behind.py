@@ -1,6 +1,7 @@
 """An RTSP camera read slower than real time: ``behind_s`` in its health grows, one warning names
 the camera and the fix, its frames are stamped when the camera made them (not when they were
-read), and a line says when the reading caught up; a camera read at its own pace never warns.
+read), and a line says when the reading caught up; a camera read at its own pace never warns,
+nor one that stamps its frames at a rate it does not keep.  The same for MPEG-TS over HTTP.
 
 Real parts: an RTSP server on loopback (``rtsp_camera.py``: gst-rtsp-server, x264 for H.264)
 sending 30 frames a second in real time, read through OpenCV's FFmpeg backend by the camera loop
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rtsp_camera import SKIP_WITHOUT_H264, SKIP_WITHOUT_SERVER, RtspCamera, sample_image
+from rtsp_camera import SKIP_WITHOUT_H264, SKIP_WITHOUT_SERVER, SKIP_WITHOUT_TS, HttpTsCamera, RtspCamera, sample_image
 from waiting import wait_for
 
 from edge_alpr.stream.config import StreamConfig
@@ -70,10 +71,10 @@ def spread(values: list[float]) -> float:
     return max(values) - min(values)
 
 
-def stamp_spreads(source: SlowDecoding, skip: int = 0) -> list[float]:
+def stamp_spreads(source: SlowDecoding, skip: int = 0, fps: float = FPS) -> list[float]:
     """Per connection of at least 30 frames: how far the frames' stamps stray from the camera's
-    clock (frame i made at C + i/FPS), the first ``skip`` frames of each left out."""
-    return [spread([captured - index / FPS for index, captured, _ in frames[skip:]])
+    clock (frame i made at C + i/fps), the first ``skip`` frames of each left out."""
+    return [spread([captured - index / fps for index, captured, _ in frames[skip:]])
             for frames in source.by_connection.values() if len(frames) - skip >= 30]
 
 
@@ -186,3 +187,57 @@ def test_max_behind_s_opens_the_stream_again_and_drops_the_backlog(
         assert not [r for r in caplog.records if "reconnected" in r.getMessage()]
     finally:
         server.kill()
+
+
+def test_a_camera_that_stamps_its_frames_at_a_rate_it_does_not_keep_is_not_reported_behind(
+        tmp_path: Path, camera_loop: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """The camera stamps its frames as 30 fps but sends 25 (its stream time falls behind ours by
+    0.17 s every second), read at its own pace: one line names the camera and what it does, no
+    warning, ``behind_s`` unknown, and its frames stamped when they are read (before that line,
+    within about 1 s of it)."""
+    caplog.set_level(logging.INFO, logger=STAMPS)
+    server = RtspCamera(sample_image(tmp_path, SAMPLE), fps=FPS, send_fps=25)
+    server.start()
+    try:
+        loop, source = camera_loop(server.url, 0.0)
+        assert wait_for(lambda: len(source.seen) >= 1, 30), camera_health(loop)
+        assert wait_for(lambda: said(caplog), 20), camera_health(loop)
+        time.sleep(2.0)
+        records = said(caplog)
+        assert len(records) == 1 and records[0].levelno == logging.INFO, [r.getMessage() for r in records]
+        line = records[0].getMessage()
+        assert line.startswith("camera gate: its stream time advances 0.83") and "does not keep" in line, line
+        assert camera_health(loop)["behind_s"] is None and camera_health(loop)["state"] == "streaming"
+
+        # frame i was sent at C + i/25 (our clock): stamped near it throughout, at its read time after the line
+        judged = records[0].created - time.time() + time.monotonic()
+        seen = max(source.by_connection.values(), key=len)
+        assert spread([captured - index / 25 for index, captured, _ in seen]) < 1.3
+        after = [(index, captured, read) for index, captured, read in seen if read > judged]
+        assert len(after) > 25 and all(0.0 <= read - captured < 0.1 for _, captured, read in after)
+        assert spread([captured - index / 25 for index, captured, _ in after]) < 0.3
+    finally:
+        server.kill()
+
+
+@SKIP_WITHOUT_TS
+def test_an_http_mpeg_ts_stream_decoded_slower_than_real_time_is_reported_and_stamped_when_made(
+        tmp_path: Path, camera_loop: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """H.264 in MPEG-TS over HTTP carries the encoder's times: slowed as above, it reads behind
+    and warns like an RTSP camera, and its frames keep to the camera's clock."""
+    caplog.set_level(logging.INFO, logger=STAMPS)
+    camera = HttpTsCamera(sample_image(tmp_path, SAMPLE), fps=FPS)
+    try:
+        loop, source = camera_loop(camera.url, 0.1)
+        assert wait_for(lambda: len(source.seen) >= 1, 30), camera_health(loop)
+        behind: list[float] = []
+        for _ in range(10):
+            time.sleep(1.0)
+            behind.append(camera_health(loop)["behind_s"] or 0.0)
+        warnings = [r.getMessage() for r in said(caplog) if r.levelno == logging.WARNING]
+        assert behind[-1] > 4.0 and behind[-1] > behind[4] + 2.0, behind
+        assert len(warnings) == 1 and warnings[0].startswith("camera gate: "), warnings
+        spreads = stamp_spreads(source)
+        assert spreads and max(spreads) < 0.4, spreads
+    finally:
+        camera.close()

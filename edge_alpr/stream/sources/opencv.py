@@ -33,6 +33,7 @@ from ..source_config import OpenCvSourceConfig
 from . import FrameSource
 from ._cv import FrameFitter, import_cv2, require_gstreamer
 from .ffmpeg_open import OPEN_TURN, url_open
+from .pace import PAUSE_MAX_S
 from .reach import asks, probe
 from .stamps import StreamClock, device_time
 from .v4l2_names import device_node, open_hint
@@ -42,10 +43,14 @@ log = logging.getLogger(__name__)
 
 class OpenCvSource(FrameSource):
     """A live OpenCV capture with reconnect.  A frame is stamped when the camera made it, as
-    closely as the source says (``stamps.py``): a V4L2 device's buffer timestamp, an RTSP
-    stream's time less how far its reading is behind; otherwise (a pipeline, HTTP, a device
-    whose timestamps are on no clock of this machine) as soon as ``grab`` returns, before the
-    frame is converted."""
+    closely as the source says (``stamps.py``): a V4L2 device's buffer timestamp, an RTSP or
+    HTTP stream's time less how far its reading is behind; otherwise (a pipeline, HTTP MJPEG, a
+    device whose timestamps are on no clock of this machine, a camera whose stream time was
+    judged wrong) as soon as ``grab`` returns, before the frame is converted.
+
+    A pipeline's ``CAP_PROP_POS_MSEC`` is no frame's time: OpenCV's GStreamer backend answers
+    it with the appsink's position, which a live pipeline gives as the time it is asked
+    (measured: 5.64 s for a frame of 1.84 s read at 5.65 s, a third of a 30 fps source read)."""
 
     live = True
     wall_clock = True
@@ -68,14 +73,20 @@ class OpenCvSource(FrameSource):
         # an open and a read, each bounded by the backend's timeout (V4L2 and GStreamer have none)
         self.max_block_s = 2 * cfg.read_timeout + 1.0
         self._fit = FrameFitter(self._cv2, camera_id, cfg.max_pixels)
-        # RTSP's stream time is the camera's (HTTP MJPEG's is FFmpeg's invention: stamps.py)
-        rtsp = bool(cfg.url) and urlsplit(cfg.url).scheme.lower() in ("rtsp", "rtsps")
-        self.clock = StreamClock(camera_id) if rtsp else None
+        # RTSP's stream time is the camera's, and an HTTP stream's unless MJPEG (stamps.py)
+        scheme = urlsplit(cfg.url).scheme.lower() if cfg.url else ""
+        self._rtsp = scheme in ("rtsp", "rtsps")
+        self.clock = StreamClock(camera_id, probe=True) if self._rtsp or scheme in ("http", "https") else None
+        self._timed = False  # the stream now open has a time of the camera's
+        if self.clock is not None:
+            self.max_block_s += PAUSE_MAX_S  # a read may first pause to probe (pace.py)
         self.backlogs_dropped = 0  # reopened for being max_behind_s behind
         self._dropping = False
 
     def behind(self) -> float | None:
-        return None if self.clock is None or self._cap is None else self.clock.behind_s
+        if self.clock is None or self._cap is None or not self._timed or not self.clock.moving:
+            return None
+        return self.clock.behind_s
 
     def describe(self) -> str:
         """Where frames come from, for logs: a URL without its user, password and secret query
@@ -162,6 +173,8 @@ class OpenCvSource(FrameSource):
             self._cap = cap
             if self.clock is not None:
                 self.clock.restart()
+                mjpeg = int(cap.get(self._cv2.CAP_PROP_FOURCC)) == self._cv2.VideoWriter_fourcc(*"MJPG")
+                self._timed = self._rtsp or not mjpeg  # HTTP MJPEG's stream time is FFmpeg's invention
             self._connected_at, self._first_index = time.monotonic(), self._index
             self.connects += 1
             if self._dropping:
@@ -170,6 +183,9 @@ class OpenCvSource(FrameSource):
                 down = time.monotonic() - self.failing_since if self.failing_since is not None else 0.0
                 log.info("camera %s: reconnected to %s after %.1f s and %d failed attempt(s)", self.camera_id,
                          self.describe(), down, self._attempts)
+        pause = self.clock.pause_s() if self.clock is not None and self._timed else 0.0
+        if pause and self.stop.wait(pause):
+            return None
         started = time.monotonic()
         ok = self._cap.grab()
         captured, stamp = time.monotonic(), datetime.now(timezone.utc)
@@ -186,7 +202,8 @@ class OpenCvSource(FrameSource):
             return None
         self._backoff = self.cfg.reconnect_min
         frame = Frame(pixels, self.camera_id, stamp, self._next_index(), made, convert, order)
-        if self.clock is not None and self.cfg.max_behind_s and captured - made > self.cfg.max_behind_s:
+        if (self.clock is not None and self.cfg.max_behind_s and self.clock.reading_behind
+                and captured - made > self.cfg.max_behind_s):
             self._drop_backlog(captured - made)
         return frame
 
@@ -204,7 +221,7 @@ class OpenCvSource(FrameSource):
 
     def _made(self, read: float) -> float:
         """When the camera made the frame just grabbed at ``read`` (monotonic), see the class."""
-        if self.clock is not None:
+        if self.clock is not None and self._timed:
             return self.clock.made(self._cap.get(self._cv2.CAP_PROP_POS_MSEC) / 1000.0, read)
         if self.cfg.url or self.cfg.pipeline:
             return read

@@ -26,11 +26,15 @@ def _interrupted(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``cli.main``, with Ctrl-C exiting 130 quietly during its imports and before its own handling."""
-    previous = signal.signal(signal.SIGINT, _interrupted)
+    # Only where Ctrl-C would interrupt: a process started with SIGINT ignored (a background job
+    # of a script) keeps ignoring it.
+    guard = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    previous = signal.signal(signal.SIGINT, _interrupted) if guard else None
     try:
         from .cli import main as cli_main
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if guard:
+            signal.signal(signal.SIGINT, previous)
     try:
         return cli_main(argv)
     except KeyboardInterrupt:  # before cli.main's own ``try`` (parsing the arguments)

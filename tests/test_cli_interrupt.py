@@ -63,3 +63,14 @@ def test_the_command_still_works_once_started(tmp_path: Path) -> None:
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert '"plate"' in done.stdout
+
+
+def test_a_command_started_with_ctrl_c_ignored_keeps_ignoring_it(tmp_path: Path) -> None:
+    """A background job of a script starts with SIGINT ignored (POSIX): a SIGINT during its
+    imports must not end it, as it did not before the start's handling existed."""
+    ignore = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    done = subprocess.run([sys.executable, "-c", ignore + HOOK.format(target="yaml") + _console_script(), "--version"],
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done
+    assert "edge-alpr" in done.stdout

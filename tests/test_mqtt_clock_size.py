@@ -20,6 +20,7 @@ from waiting import wait_for
 from edge_alpr.clocks import WallOffset
 from edge_alpr.delivery.mqtt import MQTT_SINK, MqttPublisher
 from edge_alpr.delivery.mqtt_config import MqttConfig
+from edge_alpr.delivery.mqtt_size import CORRECTED, within
 from edge_alpr.delivery.outbox import Outbox
 from edge_alpr.delivery.worker import DeliveryWorker
 
@@ -93,3 +94,12 @@ def test_an_event_just_under_the_limit_that_a_clock_step_moves_is_still_delivere
     assert {k: second[k] for k in moved} == moved and "clock_corrected_s" not in second
     assert {k: v for k, v in second.items() if k not in moved} == \
         {k: v for k, v in without.items() if k not in moved}
+
+
+def test_trimming_a_corrected_event_keeps_the_plates_own_reading() -> None:
+    """Clients read ``candidates[0]`` (Plate Recognizer's format): where dropping the other
+    candidates is not enough, the correction's marker goes, never the last candidate."""
+    event = {"plate": "ab123cd", "candidates": [{"plate": "ab123cd", "score": 0.9}], CORRECTED: 3600.0}
+    queued = json.dumps({k: v for k, v in event.items() if k != CORRECTED}).encode()
+    sent = within(event, lambda p: len(json.dumps(p).encode()) <= len(queued))
+    assert sent["candidates"] == event["candidates"] and CORRECTED not in sent

@@ -116,7 +116,7 @@ def restarted_workers(ctx: ApiContext, shown_s: float = RESTARTS_SHOWN_S) -> lis
         short = line if len(line) <= SHORT_ERROR else line[:SHORT_ERROR - 1].rstrip() + "\u2026"
         times = "once" if w.crashes == 1 else f"{w.crashes} times"
         out.append(Trouble(f"{w.name} restarted {times}", CAMERAS if id(w) in camera_workers else COUNTERS,
-                           at=iso(now - max(0.0, mono - at)), note=short, detail=detail))
+                           at=iso(round(now - max(0.0, mono - at))), note=short, detail=detail))
     return out
 
 

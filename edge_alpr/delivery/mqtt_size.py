@@ -66,7 +66,7 @@ def within(payload: dict[str, Any], fits: Callable[[dict[str, Any]], bool]) -> d
         return payload
     candidates = payload.get("candidates")
     if isinstance(candidates, list):
-        for keep in range(len(candidates) - 1, -1, -1):
+        for keep in range(len(candidates) - 1, 0, -1):  # the plate's own reading always stays
             trimmed = {**payload, "candidates": candidates[:keep]}
             if fits(trimmed):
                 return trimmed

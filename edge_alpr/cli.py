@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import DEFAULT_PATH, Config, load
-from .credentials import MAKE_TOKEN
+from .credentials import MAKE_TOKEN, HidingFormatter, hide_credentials
 from .errors import ConfigError, EdgeAlprError
 from .startup import config_line, with_address
 from .systemd import JournalFormatter, is_journal, with_priority
@@ -217,17 +217,19 @@ def _log_level(args: argparse.Namespace, configured: str) -> str:
 def _log_to_stderr(level: str) -> None:
     """The log on stderr; in the journal each line carries its priority, so that
     ``journalctl -p warning`` shows warnings and errors and not every event, and no time (journald
-    stamps each line); elsewhere (a terminal, a file) each line starts with its time."""
+    stamps each line); elsewhere (a terminal, a file) each line starts with its time.  Every line,
+    a library's and a traceback too, has its URLs' credentials hidden (``HidingFormatter``)."""
     handler = logging.StreamHandler(sys.stderr)
     plain = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handler.setFormatter(JournalFormatter() if is_journal(sys.stderr) else plain)
+    handler.setFormatter(HidingFormatter(JournalFormatter() if is_journal(sys.stderr) else plain))
     logging.basicConfig(level=level, handlers=[handler])
 
 
 def _print_error(e: EdgeAlprError) -> None:
     """The error that ends the command, every line of it (a YAML syntax error spans several) at
-    error priority in the journal, where ``journalctl -u edge-alpr -p err`` must show it whole."""
-    text = f"edge-alpr: error: {e}"
+    error priority in the journal, where ``journalctl -u edge-alpr -p err`` must show it whole; a
+    URL in it (a config value quoted back: ``got 'rtsp://admin:...@cam/'``) without its credentials."""
+    text = f"edge-alpr: error: {hide_credentials(str(e))}"
     print(with_priority(text, logging.ERROR) if is_journal(sys.stderr) else text, file=sys.stderr, flush=True)
 
 

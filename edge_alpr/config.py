@@ -35,6 +35,7 @@ import yaml
 
 from .configutil import Section, parse_section, setting
 from .configutil import resolve_secret as resolve_secret  # where the API and MQTT read their secrets
+from .credentials import hide_credentials
 from .delivery.mqtt_config import MqttConfig
 from .delivery.webhooks_config import WebhooksConfig as WebhooksConfig
 from .delivery.webhooks_config import WebhookTarget as WebhookTarget
@@ -209,17 +210,32 @@ def origin(cfg: Config) -> str:
 
 
 def parse(text: str, where: str = "<config>") -> Any:
-    """YAML text to plain data; a syntax error names the file and line."""
+    """YAML text to plain data; a syntax error names the file and line, and shows that line with
+    its URLs' credentials hidden.  Why not PyYAML's own excerpt: it cuts the line anywhere around
+    the column (``... in:s3cret@cam/stream1``), where no rule can tell a password any more."""
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
+        shown = ""
         if isinstance(e, yaml.MarkedYAMLError):  # its places say "<unicode string>": the file's name
-            for mark in (e.context_mark, e.problem_mark):
-                if mark is not None:
-                    mark.name = where
+            marks = [m for m in (e.problem_mark, e.context_mark) if m is not None]
+            for mark in marks:
+                mark.name, mark.buffer = where, None  # no excerpt of PyYAML's
+            lines = text.splitlines()
+            shown = next((_excerpt(lines[m.line], m.line, m.column) for m in marks if m.line < len(lines)), "")
         # a tab is the commonest slip of a hand-edited file, and PyYAML's words for it do not say so
         hint = "\nindent with spaces: YAML does not allow a tab there" if "'\\t'" in str(e) else ""
-        raise ConfigError(f"{where}: not valid YAML: {e}{hint}") from e
+        raise ConfigError(f"{where}: not valid YAML: {e}{shown}{hint}") from e
+
+
+def _excerpt(line: str, number: int, column: int) -> str:
+    """A YAML error's line (``number`` from 0), its URLs' credentials hidden, with a caret under
+    ``column`` where the hiding left the text before it as it was."""
+    hidden = hide_credentials(line)
+    if len(hidden) > 120:
+        hidden = hidden[:117] + "..."
+    caret = f"\n    {' ' * column}^" if column < 117 and hidden[:column] == line[:column] else ""
+    return f"\n  line {number + 1}:\n    {hidden}{caret}"
 
 
 def load(path: str | Path | None = None) -> Config:

@@ -20,7 +20,14 @@ import sys
 from pathlib import Path
 
 from .config import DEFAULT_PATH, Config, camera_regions, origin
-from .credentials import is_loopback, open_bind_fix, read_api_token, service_token_warning, token_warning
+from .credentials import (
+    hide_credentials,
+    is_loopback,
+    open_bind_fix,
+    read_api_token,
+    service_token_warning,
+    token_warning,
+)
 from .errors import CameraError, ConfigError, EdgeAlprError
 from .models_folder import models_directory_warnings
 
@@ -45,7 +52,7 @@ def check(cfg: Config) -> int:
                         "edge-alpr run and serve will refuse to listen on it without one: "
                         + open_bind_fix(cfg.api.token_env))
     for warning in warnings:
-        print(f"edge-alpr: warning: {warning}", file=sys.stderr)
+        print(f"edge-alpr: warning: {hide_credentials(warning)}", file=sys.stderr)
     print(f"edge-alpr: config OK ({cfg.source}; {cameras_line(cfg)})")
     return 0
 

@@ -11,9 +11,11 @@ here (another parameter name) holds everywhere at once.  The token check is here
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .configutil import Secret, read_secret
 from .errors import ConfigError
@@ -28,10 +30,17 @@ _HOST_ONLY = re.compile(r"(?:\[[0-9A-Fa-f:.]*\]|[\w.~%!$&'()*+,;=-]*)(?::\d*)?")
 # name without a port, or an [IPv6] address with one (``admin:1234`` may be a host and port, or a
 # user and the start of a password)
 _BARE_HOST = re.compile(r"\[[0-9A-Fa-f:.]*\](?::\d*)?|[\w.~%!$&'()*+,;=-]+")
-# query values that are credentials (``?usr=admin&pwd=...`` of many IP cameras, ``loginpas=`` of
-# P2P ones, ``pw``/``psw``, tokens, API keys, signatures)
-_SECRET_QUERY = re.compile(r"([?&;][^=&;#\s]*(?:pas|pw|psw|token|key|auth|secret|sig)[^=&;#\s]*=)[^&;#\s]*",
-                           re.IGNORECASE)
+# a user and a password holding an unencoded '/' (``rtsp://admin:pa/ss@cam/live``): the authority
+# seems to end at that '/', its "port" is no number; the password ends at the first '@' that a
+# host and the path (or the URL's end) follow.  A password of digits before its '/' (``admin:12/34``)
+# is not told from a host and port with an '@' in the path (``https://host:443/@user``): left alone.
+_SLASHED_PASSWORD = re.compile(r"//[^/@:\s\[\]]*:(?![0-9]*(?:[/?#\s]|$))\S*?@"
+                               r"(?=" + _HOST_ONLY.pattern + r"(?:[/?#\s]|$))")
+# query (or fragment) values that are credentials (``?usr=admin&pwd=...`` of many IP cameras,
+# ``loginpas=`` of P2P ones, ``pw``/``psw``, tokens, API keys, signatures, credentials, sessions,
+# JWTs, HMACs), and Azure Functions' ``code=`` and a session's ``sid=``
+_SECRET_QUERY = re.compile(r"([?&;#](?:[^=&;#\s]*(?:pas|pw|psw|token|key|auth|secret|sig|cred|session|jwt|hmac|bearer)"
+                           r"[^=&;#\s]*|code|sid)=)[^&;#\s]*", re.IGNORECASE)
 _SEGMENT = r"[^/?#\s]+"
 # path segments that are the secret of well-known webhook URLs: Home Assistant's webhook id,
 # Discord's token, Slack's secret, IFTTT's key
@@ -71,7 +80,12 @@ def hide_credentials(text: str) -> str:
     """``text`` (a URL, or a message holding URLs) with each URL's user and password removed, and
     shown as ``***``: the values of query parameters named like pas(s), pw(d), psw, token, key,
     auth, secret or sig, and the secret path segments of webhook URLs (``_SECRET_PATHS``);
-    everything else is kept, so the host and path still say which camera or target."""
+    everything else is kept, so the host and path still say which camera or target.
+
+    Every place that shows a URL or an error that may hold one calls it as it shows it (the
+    config keeps the URL whole: the camera and the receiver need it); the log's lines all pass it
+    (``HidingFormatter``), tracebacks included."""
+    text = _SLASHED_PASSWORD.sub("//", text)
     text = _AUTHORITY_ON.sub(_without_userinfo, text)
     for rule in _SECRET_PATHS:
         text = rule.sub(r"\1***", text)
@@ -113,6 +127,33 @@ def _userinfo_end(region: str, text: str, after: int) -> int:
     if parameter and not before_path and _BARE_HOST.fullmatch(region[:mark]):
         return -1
     return last
+
+
+def url_problem(url: str) -> str:
+    """Why ``url``'s host and port cannot be read ("" when they can), in words that hold no part
+    of it: ``urlsplit``'s own (``Port could not be cast to integer value as 'pa'``) quote what
+    stands after the ':', which is a piece of the password when the password holds a '/', '?'
+    or '#' typed unencoded; neither FFmpeg nor urllib can use such a URL either."""
+    try:
+        _ = urlsplit(url).port  # raises ValueError for a bad port or [IPv6] address
+    except ValueError as e:
+        what = "the port is out of range" if "range" in str(e) else \
+            "the [IPv6] address is not closed" if "IPv6" in str(e) else "what follows the ':' is no port number"
+        return f"{what} (a password holding '/', '?' or '#' must be written percent-encoded: %2F, %3F, %23)"
+    return ""
+
+
+class HidingFormatter(logging.Formatter):
+    """Another formatter's lines passed through ``hide_credentials``: a message, an argument or
+    a traceback (an exception's text that quotes a URL) never puts a password in the journal,
+    whichever module logged it."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return hide_credentials(self.inner.format(record))
 
 
 def read_api_token(env_name: str, credential: str, environ: Mapping[str, str] | None = None) -> Secret | None:

@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .credentials import hide_credentials
+
 log = logging.getLogger(__name__)
 
 DEFAULT_DEADLINE_S = 60.0  # most a worker may go without a beat unless it promised longer
@@ -39,7 +41,7 @@ class Worker(threading.Thread):
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.crashes = 0
-        self.last_error: str | None = None
+        self.last_error: str | None = None  # the last crash's type and message, credentials hidden
         self.crashed_at: float | None = None  # monotonic time of the last crash (the console's summary)
         self.finished = False
         self._due = float("inf")  # no promise before it runs
@@ -82,7 +84,9 @@ class Worker(threading.Thread):
         if time.monotonic() - self._run_since > self.backoff_max_s:
             self._backoff = self.backoff_initial_s  # it ran a good while: a new failure, not a loop
         self.crashes += 1
-        self.last_error = f"{type(error).__name__}: {error}"
+        # hidden here, once: /info/, MQTT health and the console show it as it is (an OpenCV or
+        # urllib error may quote the camera's or receiver's URL, password and all)
+        self.last_error = hide_credentials(f"{type(error).__name__}: {error}")
         self.crashed_at = time.monotonic()
         log.error("%s failed unexpectedly (%d so far): %s; restarting it in %.1f s", self.name, self.crashes,
                   self.last_error, self._backoff, exc_info=error)

@@ -80,6 +80,16 @@ SECRET = "s3cr3t-Value"
     # a third '/' (a URL typed with an empty host) does not shield the password
     ("rtsp:///admin:secret@cam/live", "rtsp:///cam/live"),
     ("http:///user:pw@host", "http:///host"),
+    # a '/' typed unencoded in the password: what stands before it is no host and port
+    ("rtsp://admin:pa/ss@cam/stream1", "rtsp://cam/stream1"),
+    ("(URL rtsp://admin:p/a@ss@cam:554/live?user=x@y) failed", "(URL rtsp://cam:554/live?user=x@y) failed"),
+    ("https://u:ab/cd@hooks.example/abc?token=XYZ", "https://hooks.example/abc?token=***"),
+    ("https://host:443/@user/1", "https://host:443/@user/1"),  # an '@' in the path after a port stays
+    # a secret in a fragment, Azure Functions' code=, more names of credentials
+    ("http://h/hook#token=abc", "http://h/hook#token=***"),
+    ("https://f.azurewebsites.net/api/plate?code=abc&x=1", "https://f.azurewebsites.net/api/plate?code=***&x=1"),
+    ("http://h/a?client_credential=1&session_id=2&jwt=3&hmac=4&sid=5&postcode=6",
+     "http://h/a?client_credential=***&session_id=***&jwt=***&hmac=***&sid=***&postcode=6"),
 ])
 def test_hide_credentials(text: str, shown: str) -> None:
     assert hide_credentials(text) == shown

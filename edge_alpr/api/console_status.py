@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..credentials import hide_credentials
 from ..delivery.mqtt import MQTT_SINK
 from ..delivery.worker import DeliveryWorker
 from ..errors import InputError
@@ -214,8 +213,8 @@ def counters(ctx: ApiContext) -> dict[str, Any]:
         out["history_bytes"] = history["bytes"]
         out["history_dropped"] = history["skipped"]
         out["history_waiting"] = history["waiting"]  # another process holds the database locked
-    out["workers"] = [{**w, "last_error": hide_credentials(w["last_error"]) if w["last_error"] else None}
-                      for w in ctx.supervisor.describe() if w["crashes"] or w["state"] == "stalled"]
+    # a worker's error is kept with its credentials hidden (supervision.Worker.recover)
+    out["workers"] = [w for w in ctx.supervisor.describe() if w["crashes"] or w["state"] == "stalled"]
     return out
 
 

@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..credentials import hide_credentials
 from ..delivery.mqtt import MQTT_SINK
 from ..delivery.worker import DeliveryWorker
 from ..history.queries import iso
@@ -111,7 +110,7 @@ def restarted_workers(ctx: ApiContext, shown_s: float = RESTARTS_SHOWN_S) -> lis
         at = w.crashed_at
         if not w.crashes or at is None or mono - at > shown_s:
             continue
-        detail = hide_credentials(w.last_error or "")
+        detail = w.last_error or ""  # credentials hidden (supervision.Worker.recover)
         line = detail.splitlines()[0] if detail else ""
         short = line if len(line) <= SHORT_ERROR else line[:SHORT_ERROR - 1].rstrip() + "\u2026"
         times = "once" if w.crashes == 1 else f"{w.crashes} times"

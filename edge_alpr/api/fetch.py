@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..config import UploadUrlConfig
-from ..credentials import hide_credentials
+from ..credentials import hide_credentials, url_problem
 from ..errors import InputError
 from .fetch_connect import Deadline, connect
 
@@ -78,11 +78,9 @@ def _opener(deadline: Deadline, own_port: int | None) -> urllib.request.OpenerDi
 
 
 def _check_url(url: str) -> None:
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018  (raises ValueError for a bad port)
-    except ValueError as e:
-        raise InputError(f"upload_url {hide_credentials(url)[:200]!r} is not a valid URL ({e})") from e
+    if problem := url_problem(url):  # in words of its own: urlsplit's quote a piece of a password
+        raise InputError(f"upload_url {hide_credentials(url)[:200]!r} is not a valid URL: {problem}")
+    parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise InputError(f"upload_url {hide_credentials(url)[:200]!r} must be an http:// or https:// URL")
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from cheroot import wsgi
 
+from ..credentials import hide_credentials
 from ..supervision import Worker
 from .accepting import PacedConnections
 
@@ -49,7 +50,7 @@ class ServeWorker(Worker):
     def count(self, message: str, error: BaseException | None) -> None:
         """One error cheroot caught and went on from: counted and logged once."""
         self.crashes += 1
-        self.last_error = message if error is None else f"{message}: {type(error).__name__}: {error}"
+        self.last_error = hide_credentials(message if error is None else f"{message}: {type(error).__name__}: {error}")
         log.error("http: %s (%d so far)", self.last_error, self.crashes, exc_info=error)
 
 

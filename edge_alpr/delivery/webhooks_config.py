@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..configutil import Section, rules, setting
-from ..credentials import hide_credentials
+from ..credentials import hide_credentials, url_problem
 from ..errors import ConfigError
 
 URL_SCHEMA = {"type": "string", "pattern": "^https?://"}
@@ -29,6 +29,8 @@ class WebhookTarget(Section):
     def check(self, where: str) -> None:
         if not self.url.startswith(("http://", "https://")):
             raise ConfigError(f"{where}.url: {hide_credentials(self.url)!r} must be an http:// or https:// URL")
+        if problem := url_problem(self.url):
+            raise ConfigError(f"{where}.url: {hide_credentials(self.url)!r} cannot be read: {problem}")
 
 
 def _targets(raw: Any, where: str) -> tuple[WebhookTarget, ...]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..configutil import S, Section, parse_section, rules, setting
-from ..credentials import hide_credentials
+from ..credentials import hide_credentials, url_problem
 from ..errors import ConfigError
 
 # each kind with what it reads and its key: an RTSP camera is "opencv", which a user cannot guess
@@ -93,6 +93,8 @@ class OpenCvSourceConfig(_Source):
                 f"(e.g. /dev/v4l/by-id/usb-...-video-index0), url (rtsp://...) "
                 f"or pipeline (GStreamer, e.g. nvarguscamerasrc ! ... ! appsink); got {given or 'none'}"
             )
+        if self.url and (problem := url_problem(self.url)):
+            raise ConfigError(f"{where}.url: {hide_credentials(self.url)!r} cannot be read: {problem}")
         _reconnect(self.reconnect_min, self.reconnect_max, where)
 
 

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from types import TracebackType
 
+from ...credentials import hide_credentials
 from ...types import Frame
 from ..config import CameraConfig
 from ..source_config import FolderSourceConfig, OpenCvSourceConfig, Picamera2SourceConfig, VideoSourceConfig
@@ -54,7 +55,7 @@ class FrameSource(ABC):
     def failed(self, reason: str) -> None:
         """Count a failure to open or read (the backend retries on its own)."""
         self.errors += 1
-        self.last_error = reason
+        self.last_error = hide_credentials(reason)  # shown as it is in /info/, MQTT health, the console
         if self.failing_since is None:
             self.failing_since = time.monotonic()
 

@@ -91,7 +91,9 @@ class ApiConfig(Section):
     # bytes/s a client must keep up after 2 s of headers and of body (else HTTP 408); 0 = off
     min_rate: float = setting(4096.0, min=0)
     # time a client has to take one response, at least (longer at send_min_rate: see below); past it,
-    # or 10 s without taking a byte, the connection is reset and the worker freed
+    # or 10 s without taking a byte, the connection is reset. What a client's socket does not take at
+    # once is queued (4 x max_upload_bytes for all clients): no worker waits for a slow reader; with
+    # the queue full, clients that took nothing for 1 s are reset to make room
     send_timeout_s: float = setting(60.0, above=0)
     # bytes/s a client taking a large response must keep up: it gets 2 s plus the bytes sent so far
     # at this rate, when that is longer than send_timeout_s; 0 = send_timeout_s in all

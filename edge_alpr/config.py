@@ -53,9 +53,16 @@ MAX_LINGER_S = 0.1
 
 @dataclass(frozen=True)
 class UploadUrlConfig(Section):
-    """``upload_url`` fetching (IP-camera snapshot URLs); off unless enabled, always bounded."""
+    """``upload_url`` fetching (IP-camera snapshot URLs); off unless enabled, always bounded.
 
-    enabled: bool = False  # true: the API also fetches the image from a client's upload_url (http or https)
+    At most half of ``api.threads`` (at least one) fetch at once, so that other requests are still
+    answered while image servers are slow; a fetch over that is answered 429 with ``Retry-After``.
+    A URL with a user name or password in it (``http://user:pass@host/``) is refused with a 400:
+    credentials are not sent (give a snapshot URL without a login, or send the image as upload)."""
+
+    # true: the API also fetches the image from a client's upload_url (http or https; one with
+    # user:password@ in it: HTTP 400); at most half of api.threads fetch at once (more: HTTP 429)
+    enabled: bool = False
     # largest image fetched from an upload_url (larger: HTTP 413)
     max_bytes: int = setting(10 * 1024 * 1024, min=1)
     timeout_s: float = setting(5.0, above=0)  # time limit of one whole fetch (over it: HTTP 400)

@@ -37,6 +37,7 @@ from . import console, events, monitor
 from .body import BODY_UNREAD
 from .console_auth import ConsoleAuth
 from .fetch import FetchSlots, fetch_image
+from .http_errors import shown
 from .request import parse_read_request
 
 log = logging.getLogger(__name__)
@@ -199,7 +200,7 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
             message = "Not found. The endpoints are POST /v1/plate-reader/, GET /info/, " \
                       "GET /v1/statistics/, GET /v1/events/, /v1/watchlists/ and the console at /."
         elif error.status_code == 405:
-            message = f'Method "{bottle.request.method}" not allowed.'
+            message = f"Method {shown(bottle.request.method, 20)} not allowed."
         else:
             message = str(error.body) or error.status_line
         bottle.response.content_type = "application/json"

@@ -54,9 +54,16 @@ MAX_LINGER_S = 0.1
 
 @dataclass(frozen=True)
 class UploadUrlConfig(Section):
-    """``upload_url`` fetching (IP-camera snapshot URLs); off unless enabled, always bounded."""
+    """``upload_url`` fetching (IP-camera snapshot URLs); off unless enabled, always bounded.
 
-    enabled: bool = False  # true: the API also fetches the image from a client's upload_url (http or https)
+    At most half of ``api.threads`` (at least one) fetch at once, so that other requests are still
+    answered while image servers are slow; a fetch over that is answered 429 with ``Retry-After``.
+    A URL with a user name or password in it (``http://user:pass@host/``) is refused with a 400:
+    credentials are not sent (give a snapshot URL without a login, or send the image as upload)."""
+
+    # true: the API also fetches the image from a client's upload_url (http or https; one with
+    # user:password@ in it: HTTP 400); at most half of api.threads fetch at once (more: HTTP 429)
+    enabled: bool = False
     # largest image fetched from an upload_url (larger: HTTP 413)
     max_bytes: int = setting(10 * 1024 * 1024, min=1)
     timeout_s: float = setting(5.0, above=0)  # time limit of one whole fetch (over it: HTTP 400)
@@ -92,7 +99,9 @@ class ApiConfig(Section):
     # bytes/s a client must keep up after 2 s of headers and of body (else HTTP 408); 0 = off
     min_rate: float = setting(4096.0, min=0)
     # time a client has to take one response, at least (longer at send_min_rate: see below); past it,
-    # or 10 s without taking a byte, the connection is reset and the worker freed
+    # or 10 s without taking a byte, the connection is reset. What a client's socket does not take at
+    # once is queued (4 x max_upload_bytes for all clients): no worker waits for a slow reader; with
+    # the queue full, clients that took nothing for 1 s are reset to make room
     send_timeout_s: float = setting(60.0, above=0)
     # bytes/s a client taking a large response must keep up: it gets 2 s plus the bytes sent so far
     # at this rate, when that is longer than send_timeout_s; 0 = send_timeout_s in all

@@ -190,3 +190,16 @@ def test_garbage_http_gets_4xx_not_a_crash(api: Any, sample_images: list[Path]) 
     assert reply.startswith(b"HTTP/1.1 4")
     # the server still works afterwards
     assert requests.post(api.url + READ, files={"upload": sample_images[0].read_bytes()}).status_code == 201
+
+
+def test_an_error_names_a_huge_bad_value_by_its_start_and_length(api: Any, sample_images: list[Path]) -> None:
+    """A message naming a client's bad value quotes its first characters and says its length: it
+    does not send back (nor log) the megabyte the client put in a form field or a query."""
+    upload = sample_images[0].read_bytes()
+    huge = "9" * 1_000_000
+    for data in ({"timestamp": huge}, {"mmc": huge}):
+        said = detail(requests.post(api.url + READ, files={"upload": upload}, data=data, timeout=30), 400)
+        assert f"({len(huge)} characters)" in said and len(said) < 600, said[:300]
+    name = "x" * 20_000
+    said = detail(requests.get(f"{api.url}/v1/events/?{name}=1", timeout=30), 400)
+    assert "unknown parameter" in said and f"({len(name)} characters)" in said and len(said) < 600, said[:300]

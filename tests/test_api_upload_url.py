@@ -158,25 +158,56 @@ def test_an_ipv6_literal_and_a_redirect_are_fetched(fetching_api: Any, image_ser
     assert response.status_code == 201, response.text
 
 
-def test_dripping_image_servers_do_not_hold_every_worker(fetching_api: Any, image_server: Any) -> None:
-    """Four clients (the server's threads) pointed at a server that never finishes: each is
-    answered at its deadline, and the API reads an upload right after."""
+def test_slow_image_servers_leave_workers_for_other_requests(api_factory: Any, image_server: Any) -> None:
+    """Six clients pointed at a server that never finishes, on a server of four workers: at most
+    half the workers fetch (each answered 400 at its deadline), the rest are answered 429 with
+    ``Retry-After`` at once, and meanwhile ``/info/`` and file uploads are answered promptly.
+    Before, four such fetches held every worker for ``timeout_s``."""
+    timeout_s = 4.0
+    api = api_factory({"api": {"threads": 4, "upload_url": {"enabled": True, "timeout_s": timeout_s}}})
     server = image_server(HOSTILE["body dripped a byte at a time"][0])
-    answers: list[int] = []
+    answers: list[tuple[int, str, str | None]] = []
 
     def fetch() -> None:
-        answers.append(requests.post(fetching_api.url + READ, data={"upload_url": server.base + "/s.jpg"},
-                                     timeout=30).status_code)
+        r = requests.post(api.url + READ, data={"upload_url": server.base + "/s.jpg"}, timeout=30)
+        answers.append((r.status_code, r.json()["detail"], r.headers.get("Retry-After")))
 
-    threads = [threading.Thread(target=fetch) for _ in range(4)]
+    threads = [threading.Thread(target=fetch) for _ in range(6)]
     started = time.monotonic()
     for thread in threads:
         thread.start()
+    time.sleep(0.5)  # every fetch has begun, or been refused
+    for _ in range(3):
+        asked = time.monotonic()
+        assert requests.get(api.url + "/info/", timeout=30).status_code == 200
+        response = requests.post(api.url + READ, files={"upload": ("a.jpg", JPEG)}, timeout=30)
+        assert response.status_code == 201, response.text
+        assert time.monotonic() - asked < 1.5, time.monotonic() - asked
     for thread in threads:
         thread.join(30)
-    assert answers == [400] * 4 and time.monotonic() - started < 2 * TIMEOUT_S + 3, answers
-    response = requests.post(fetching_api.url + READ, files={"upload": ("a.jpg", JPEG)}, timeout=10)
-    assert response.status_code == 201, response.text
+    assert time.monotonic() - started < timeout_s + 3
+    assert sorted(status for status, _, _ in answers) == [400, 400, 429, 429, 429, 429], answers
+    for status, said, retry in answers:
+        if status == 429:
+            assert "throttled" in said and "upload_url" in said and retry == "1", (said, retry)
+        else:
+            assert "took longer than" in said, said
+
+
+def test_an_upload_url_with_a_user_and_password_is_a_clear_400(fetching_api: Any, image_server: Any) -> None:
+    """Not a name lookup of "user:password@host" (which failed as "Name or service not known"):
+    a 400 saying what is wrong, without the password, and nothing is fetched, a redirect's too."""
+    server = image_server(_send(_ok(JPEG)))
+    hop = image_server(_send(lambda base: (f"HTTP/1.1 302 Found\r\nLocation: http://cam:s3cret@"
+                                           f"{server.base.removeprefix('http://')}/b.jpg\r\n"
+                                           "Content-Length: 0\r\n\r\n").encode()))
+    for url in (server.base.replace("http://", "http://admin:s3cret@") + "/snap.jpg",
+                server.base.replace("http://", "http://admin@") + "/snap.jpg", hop.base + "/a.jpg"):
+        response = requests.post(fetching_api.url + READ, data={"upload_url": url}, timeout=30)
+        assert response.status_code == 400, (url, response.text)
+        said = response.json()["detail"]
+        assert "user name or password" in said and "s3cret" not in said, said
+    assert server.connections == []
 
 
 # ----------------------------------------------------------------------------- the connection's time
@@ -255,14 +286,15 @@ def test_a_connect_after_a_slow_redirect_gets_only_what_is_left(fetching_api: An
 def test_a_dns_server_that_never_answers_holds_no_worker_past_timeout_s(tmp_path: Path) -> None:
     """``getaddrinfo`` takes no timeout: with a silent DNS server it waits the resolver's own
     (5 s here).  Three fetches on a server of two threads, then ``/info/``: all answered within
-    the fetch's ``timeout_s`` (1 s), the fetches with the documented 400."""
+    the fetch's ``timeout_s`` (1 s), the one fetch a server of two threads runs at once with the
+    documented 400, the others with 429."""
     result = stalled_resolver.run_isolated(tmp_path / "resolv.conf")
     if result is None:
         pytest.skip("unprivileged user namespaces are not available (`unshare -rmn true` fails): "
                     "no DNS server of the test's own can stand in for the system's")
     assert result["queries"] > 0, result  # the lookups went to the silent server
-    assert [status for status, _, _ in result["answers"]] == [400] * 3, result
-    assert all("took longer than" in detail for _, detail, _ in result["answers"]), result
+    assert sorted(status for status, _, _ in result["answers"]) == [400, 429, 429], result
+    assert all("took longer than" in detail for status, detail, _ in result["answers"] if status == 400), result
     assert result["fetched_s"] < 2 * stalled_resolver.TIMEOUT_S + 1.0, result
     assert result["info"] == 200 and result["info_s"] < 1.0, result
 

@@ -72,3 +72,14 @@ def test_with_a_token_the_token_decides(api_factory: Callable[..., Any]) -> None
     port = api_factory(token="s3cret").runtime.server.port
     assert get(port, "reverse-proxy.example", token="s3cret")[0] == 200
     assert get(port, "reverse-proxy.example")[0] == 403  # no token: refused by the token check
+
+
+def test_a_long_host_is_not_echoed_whole(api_factory: Callable[..., Any]) -> None:
+    """The 403 names the refused Host by its first characters and its length: not the 40 KB a
+    client (or a proxy passing on what a client sent) put in it."""
+    port = api_factory().runtime.server.port
+    host = "a" * 40_000 + ".attacker.example"
+    status, body = get(port, host)
+    assert status == 403
+    assert "DNS rebinding" in body["detail"] and f"({len(host)} characters)" in body["detail"]
+    assert len(body["detail"]) < 600, len(body["detail"])

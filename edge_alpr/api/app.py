@@ -36,7 +36,8 @@ from ..watchlists import WatchLists
 from . import console, console_status, events, monitor
 from .body import BODY_UNREAD
 from .console_auth import ConsoleAuth
-from .fetch import fetch_image
+from .fetch import FetchSlots, fetch_image
+from .http_errors import shown
 from .request import parse_read_request
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
     app = bottle.Bottle(catchall=True)
     limiter = RateLimiter(ctx.cfg.rate_limit, ctx.cfg.rate_burst) if ctx.cfg.rate_limit else None
     budget = imaging.PixelBudget(ctx.cfg.decode_budget_pixels)
+    fetches = FetchSlots(ctx.cfg.threads)  # upload_url: at most half the workers at once
     auth = ConsoleAuth(ctx.token)  # the token header, or the console's session cookie
 
     def guarded(handler: Callable[..., bottle.HTTPResponse]) -> Callable[..., bottle.HTTPResponse]:
@@ -129,7 +131,7 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
         req = parse_read_request(bottle.request, ctx.cfg.max_upload_bytes)
         port = bottle.request.environ.get("SERVER_PORT", "")
         data = req.image if req.image is not None else fetch_image(
-            req.upload_url or "", ctx.cfg.upload_url, int(port) if port.isdigit() else None)
+            req.upload_url or "", ctx.cfg.upload_url, int(port) if port.isdigit() else None, fetches)
         started = time.perf_counter()
         options = RecognizeOptions.from_request_config(req.config, req.regions)
         with imaging.decoding(data, ctx.cfg.max_pixels, budget) as image:
@@ -199,7 +201,7 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
             message = "Not found. The endpoints are POST /v1/plate-reader/, GET /info/, " \
                       "GET /v1/statistics/, GET /v1/events/, /v1/watchlists/ and the console at /."
         elif error.status_code == 405:
-            message = f'Method "{bottle.request.method}" not allowed.'
+            message = f"Method {shown(bottle.request.method, 20)} not allowed."
         else:
             message = str(error.body) or error.status_line
         bottle.response.content_type = "application/json"

@@ -13,6 +13,7 @@ import io
 from typing import Any
 
 from ..errors import InputError
+from .http_errors import shown
 
 # One read takes a typical camera frame whole (one copy, no join), while a client that declares
 # a large body and sends nothing only makes the server set aside this much per worker.
@@ -26,7 +27,7 @@ def read_body(environ: dict[str, Any], max_bytes: int) -> bytes:
     try:
         length = int(declared) if declared else -1
     except ValueError as e:
-        raise InputError(f"Content-Length {declared!r} is not a number") from e
+        raise InputError(f"Content-Length {shown(declared)} is not a number") from e
     if length > max_bytes:
         raise InputError(f"The upload is {length} bytes; the limit is {max_bytes} bytes "
                          "(api.max_upload_bytes).", status=413)

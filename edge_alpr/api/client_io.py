@@ -41,6 +41,8 @@ class ClientLimits:
     ``send_timeout_s``: the time a client has to take one response, at least, from its first byte;
     ``send_min_rate``: bytes/s, a large response's longer allowance (``response_io.send_deadline``);
     past the deadline the connection is reset and the worker freed.
+    ``send_buffer_bytes``: the responses queued for clients that did not take them at once, all
+    together (``sender.py``); past it a worker sends the rest itself, under the same deadlines.
     ``max_connections_per_client``: open connections one address may hold; more are closed as
     soon as they are accepted (``client_cap.py``; 0 = no cap).
     """
@@ -53,6 +55,7 @@ class ClientLimits:
     send_timeout_s: float = 60.0
     send_min_rate: float = 16384.0
     max_connections_per_client: int = 64
+    send_buffer_bytes: int = 40 * 1024 * 1024
 
 
 def deadline(start: float, total_s: float, received: int, min_rate: float) -> float:

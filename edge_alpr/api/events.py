@@ -37,6 +37,7 @@ from ..types import PlateResult
 from ..watchlists import WatchLists
 from ..watchlists_config import MAX_DISTANCE, NAME
 from .body import read_body
+from .http_errors import shown
 from .timestamps import parse_timestamp
 
 MAX_PAGE = 500
@@ -69,7 +70,7 @@ def utf8_query(query: bottle.FormsDict) -> bottle.FormsDict:
         try:
             name = key.encode("latin-1").decode("utf-8")
         except UnicodeError as e:
-            raise InputError(f"a parameter name {key!r} is not UTF-8; percent-encode names as UTF-8") from e
+            raise InputError(f"a parameter name {shown(key)} is not UTF-8; percent-encode names as UTF-8") from e
         try:
             out.append(name, value.encode("latin-1").decode("utf-8"))
         except UnicodeError as e:
@@ -114,7 +115,7 @@ def parse_query(query: bottle.FormsDict, csv_out: bool) -> EventQuery:
     """The validated filters of ``GET /v1/events/``; ``InputError`` 400 names a bad one."""
     unknown = sorted(set(query.keys()) - _PARAMS)
     if unknown:
-        raise InputError(f"unknown parameter {unknown[0]!r}; the parameters are "
+        raise InputError(f"unknown parameter {shown(unknown[0])}; the parameters are "
                          f"{', '.join(sorted(_PARAMS))}")
     plate = _param(query, "plate")
     if plate and not 1 <= len(normalize(plate)) <= MAX_PLATE_CHARS:

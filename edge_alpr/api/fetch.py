@@ -5,7 +5,9 @@ probe the network it sits in, so the owner must opt in.  Only http/https, also f
 (at most ``MAX_REDIRECTS``); the whole fetch (connect, headers, body, every redirect) must
 finish within ``timeout_s`` and stay within ``max_bytes``.  Whatever the other server does
 (a broken status line, endless headers, bytes dripped one at a time, a bad chunk) the answer
-is a 4xx naming it, never a worker held past the deadline.
+is a 4xx naming it, never a worker held past the deadline; and at most half the workers fetch
+at once (``FetchSlots``).  A URL with a user name or password in it is refused (400): they
+would not be sent, and no camera's login is forwarded to wherever a redirect points.
 
 Why a timer cuts the socket: a socket timeout bounds one ``recv`` only, so a server sending a
 byte a second would hold a worker for as long as it likes, in the headers or in the body.  The
@@ -16,14 +18,17 @@ deadline (``fetch_connect``).
 from __future__ import annotations
 
 import http.client
+import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..config import UploadUrlConfig
 from ..credentials import hide_credentials, url_problem
-from ..errors import InputError
+from ..errors import InputError, Throttled
 from .fetch_connect import Deadline, connect
 
 _CHUNK = 64 * 1024
@@ -38,6 +43,7 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         if urlsplit(newurl).scheme.lower() not in ("http", "https"):
             raise InputError(f"upload_url redirects to {hide_credentials(newurl)[:200]!r}; only http:// and "
                              "https:// are fetched")
+        _check_url(newurl, "upload_url redirects to")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
@@ -77,21 +83,63 @@ def _opener(deadline: Deadline, own_port: int | None) -> urllib.request.OpenerDi
     return urllib.request.build_opener(HttpHandler, HttpsHandler, _Redirects)
 
 
-def _check_url(url: str) -> None:
+def _check_url(url: str, what: str = "upload_url") -> None:
     if problem := url_problem(url):  # in words of its own: urlsplit's quote a piece of a password
-        raise InputError(f"upload_url {hide_credentials(url)[:200]!r} is not a valid URL: {problem}")
+        raise InputError(f"{what} {hide_credentials(url)[:200]!r} is not a valid URL: {problem}")
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise InputError(f"upload_url {hide_credentials(url)[:200]!r} must be an http:// or https:// URL")
+        raise InputError(f"{what} {hide_credentials(url)[:200]!r} must be an http:// or https:// URL")
+    if "@" in parts.netloc:  # urllib would look the whole "user:pass@host" up as a host name
+        raise InputError(f"{what} {hide_credentials(url)[:200]!r} has a user name or password in it "
+                         "(user:password@host), which is not sent: give a snapshot URL that needs no "
+                         "login (many cameras take the credentials as query parameters), or fetch the "
+                         "image and send it as upload")
 
 
-def fetch_image(url: str, cfg: UploadUrlConfig, own_port: int | None = None) -> bytes:
-    """Return the body at ``url`` or raise ``InputError`` (400, or 413 when too large);
-    ``own_port``: the API server's, which a fetch may not reach on this machine."""
+class FetchSlots:
+    """``upload_url`` fetches running at once: at most half the workers (one with fewer than two).
+
+    Why: a fetch holds its worker for up to ``timeout_s``; four slow image servers held all four
+    workers for 5 s, and every other client (file uploads, ``/info/``) waited.  A fetch over the
+    cap waits ``WAIT_S`` for a slot (a camera's snapshot takes milliseconds), then is answered 429
+    with ``Retry-After``, as the cloud API answers a client over its rate.
+    """
+
+    WAIT_S = 0.25
+
+    def __init__(self, threads: int) -> None:
+        self.limit = max(1, threads // 2)
+        self._free = threading.BoundedSemaphore(self.limit)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        if not self._free.acquire(timeout=self.WAIT_S):
+            raise Throttled(f"Request was throttled: {self.limit} upload_url fetches are already "
+                            "running (at most half of api.threads, so that other requests are still "
+                            "answered); expected available in 1 second(s). Retry, or send the image "
+                            "as upload", retry_after_s=1)
+        try:
+            yield
+        finally:
+            self._free.release()
+
+
+def fetch_image(url: str, cfg: UploadUrlConfig, own_port: int | None = None,
+                slots: FetchSlots | None = None) -> bytes:
+    """Return the body at ``url`` or raise ``InputError`` (400, 413 when too large, 429 when
+    ``slots`` has none free); ``own_port``: the API server's, which a fetch may not reach on this
+    machine."""
     if not cfg.enabled:
         raise InputError("upload_url is disabled on this server; send the image as upload, or "
                          "enable api.upload_url.enabled in the config")
     _check_url(url)
+    if slots is None:
+        return _fetch(url, cfg, own_port)
+    with slots.slot():
+        return _fetch(url, cfg, own_port)
+
+
+def _fetch(url: str, cfg: UploadUrlConfig, own_port: int | None) -> bytes:
     deadline = Deadline(cfg.timeout_s)
     late = InputError(f"upload_url took longer than {cfg.timeout_s} s (api.upload_url.timeout_s)")
     request = urllib.request.Request(url, headers={"User-Agent": "edge-alpr"})

@@ -3,7 +3,8 @@
 ``GatedConnection`` gathers a request's headers and body from whatever the socket holds and
 hands a connection whose request is not complete back to cheroot's selector until more bytes
 arrive; only a complete request reaches the app (``client_io.ClientLimits`` has the bounds).
-Its answer must be taken within ``send_timeout_s`` too (``response_io``), or the worker lets go.
+Its answer is sent by the server's sending thread once the socket does not take it at once
+(``sender.py``), within ``send_timeout_s`` (``response_io``); meanwhile the worker goes on.
 Between requests of a kept-alive connection the worker lingers for the next (``lingering``).
 """
 
@@ -51,7 +52,7 @@ class GatedConnection(LingeringConnection):
         self._input = GatedInput(sock, float(server.timeout))
         self.rfile = GatedReader(self._input, self.rbufsize)
         self._output = ResponseOutput(sock, float(server.timeout), self.limits.send_timeout_s,
-                                      self.limits.send_min_rate, self.cuts)
+                                      self.limits.send_min_rate, self.cuts, getattr(server, "sender", None))
         self.wfile = ResponseWriter(self._output, self.wbufsize)  # each response within its deadline
         self._last_used = 0.0
         self._handed_over = False
@@ -97,14 +98,23 @@ class GatedConnection(LingeringConnection):
                     return False
             finally:
                 self._input.policy = None
-                if not self._input.broken:
+                if not self._input.broken and not self._output.queued:  # else the sender's socket
                     self.socket.settimeout(self.server.timeout)
-            if self._input.broken:
+            if self._input.broken or self._output.cut:
                 return False
+            if self._output.queued:  # the next request waits for this response to be sent
+                return True
             if not self._next_request_arrives():
                 return True
 
+    @property
+    def output(self) -> ResponseOutput:
+        """The raw stream under ``wfile``: what of the responses is still queued."""
+        return self._output
+
     def close(self) -> None:
+        if self._output.defer(self.close):  # again once the response is sent (sender.py)
+            return
         if self._req.pending and not self._answered:
             if not self.server.ready and not self._handed_over:
                 # Shutdown closes parked connections before it stops the workers: a request

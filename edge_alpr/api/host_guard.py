@@ -21,6 +21,8 @@ import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .http_errors import shown
+
 _PORT = re.compile(r":[0-9]{0,5}")
 _NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")  # DNS labels, as a browser sends them (IDNs as xn--)
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -88,7 +90,7 @@ class HostGuard:
         if allowed(name, self.names):
             return self.app(environ, start_response)
         body = json.dumps({"detail": (
-            f"Host {header!r} is not a name of this machine. A server without an API token "
+            f"Host {shown(header)} is not a name of this machine. A server without an API token "
             f"answers only requests to localhost, its IP addresses or its host name (a guard "
             f"against DNS rebinding). Add the name to api.allowed_hosts, or set an API token.")
         }).encode()

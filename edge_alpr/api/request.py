@@ -34,6 +34,7 @@ from ..engine.regions import validate_regions
 from ..errors import InputError
 from . import multipart
 from .body import read_body
+from .http_errors import shown
 from .timestamps import parse_timestamp
 
 _MAX_FIELD_CHARS = 4096  # any field other than ``upload`` (regions, config, camera_id, ...)
@@ -261,7 +262,7 @@ def parse_read_request(request: bottle.BaseRequest, max_bytes: int) -> ReadReque
     stamp = _text(fields, "timestamp")
     mmc = [v.strip().lower() for v in _text(fields, "mmc")]
     if mmc and mmc[-1] not in _TRUE | _FALSE:
-        raise InputError(f"mmc must be true or false, got {mmc[-1]!r}")
+        raise InputError(f"mmc must be true or false, got {shown(mmc[-1])}")
     return ReadRequest(
         image=image,
         upload_url=upload_url,

@@ -23,6 +23,7 @@ from cheroot import wsgi
 from ..credentials import hide_credentials
 from ..supervision import Worker
 from .accepting import PacedConnections
+from .sender import SEND_BUFFER_BYTES, SendQueue
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class SupervisedServer(wsgi.Server):
     _connections: Any  # cheroot's, made by ``prepare``
     stop_by = math.inf  # while stopping: when a request still arriving is refused (monotonic s)
     listener: socket.socket | None = None  # bound before the models loaded (listener.py): adopted by bind
+    sender: SendQueue | None = None  # sends what a client's socket did not take at once (``prepare``)
 
     def __init__(self, bind_addr: Any, app: Callable[..., Iterable[bytes]], **kwargs: Any) -> None:
         super().__init__(bind_addr, self._progress(app), **kwargs)
@@ -98,9 +100,32 @@ class SupervisedServer(wsgi.Server):
         """Bind, listen and start the workers, with accepts that pause while the process is out
         of file descriptors (``accepting.py``) instead of spinning on the error."""
         super().prepare()
+        limits = getattr(self.ConnectionClass, "limits", None)
+        self.sender = SendQueue(getattr(limits, "send_buffer_bytes", SEND_BUFFER_BYTES))
         plain = self._connections
         self._connections = PacedConnections(self)
         plain._selector.close()  # its own epoll descriptor; the listening socket is the server's
+
+    def put_conn(self, conn: Any) -> None:
+        """Back to the selector for its next request, once its response is sent (``sender.py``):
+        until then the connection is the sender's."""
+        output = getattr(conn, "output", None)
+        if output is None or not output.defer(lambda: self._put_now(conn)):
+            super().put_conn(conn)
+
+    def _put_now(self, conn: Any) -> None:
+        if conn.output.cut:  # reset (the client did not take it in time), or the client went away
+            conn.close()
+            return
+        conn.socket.settimeout(self.timeout)  # the sender's socket was non-blocking
+        super().put_conn(conn)
+
+    def stop(self) -> None:
+        """cheroot's stop (the workers finish within the shutdown timeout), then the responses
+        still queued are dropped and their connections closed."""
+        super().stop()
+        if self.sender is not None:
+            self.sender.close()
 
     def connection_closed(self, conn: Any) -> None:
         """A connection closed (any thread): its client may open another, and accepting resumes

@@ -150,7 +150,8 @@ def limits_of(cfg: Config) -> ClientLimits:
     api = cfg.api
     return ClientLimits(header_timeout_s=api.header_timeout_s, body_timeout_s=api.body_timeout_s,
                         min_rate=api.min_rate, max_body_bytes=api.max_upload_bytes,
-                        buffer_bytes=4 * api.max_upload_bytes, send_timeout_s=api.send_timeout_s,
+                        buffer_bytes=4 * api.max_upload_bytes, send_buffer_bytes=4 * api.max_upload_bytes,
+                        send_timeout_s=api.send_timeout_s,
                         send_min_rate=api.send_min_rate,
                         max_connections_per_client=api.max_connections_per_client)
 

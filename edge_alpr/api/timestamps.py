@@ -16,6 +16,7 @@ import re
 from datetime import date, datetime, timedelta, timezone
 
 from ..errors import InputError
+from .http_errors import shown
 
 _TIME = (r"(?P<hour>\d\d)(?:(?P<c1>:?)(?P<minute>\d\d)(?:(?P=c1)(?P<second>\d\d)"
          r"(?:[.,](?P<fraction>\d+))?)?)?")
@@ -32,11 +33,11 @@ def parse_timestamp(text: str) -> datetime:
     try:
         stamp = _read(value)
     except (ValueError, OverflowError) as e:
-        raise InputError(f"timestamp {text!r} is not ISO 8601, e.g. 2019-08-19T13:11:25Z") from e
+        raise InputError(f"timestamp {shown(text)} is not ISO 8601, e.g. 2019-08-19T13:11:25Z") from e
     if stamp.tzinfo is None:
         return stamp.replace(tzinfo=timezone.utc)
     if stamp.utcoffset() != timedelta(0):
-        raise InputError(f"timestamp {text!r} must be in UTC (end it with Z or +00:00)")
+        raise InputError(f"timestamp {shown(text)} must be in UTC (end it with Z or +00:00)")
     return stamp.astimezone(timezone.utc)
 
 

@@ -26,6 +26,7 @@ from waiting import wait_for
 from edge_alpr import config
 from edge_alpr.delivery.mqtt import MQTT_SINK, MqttPublisher
 from edge_alpr.delivery.mqtt_config import MqttConfig
+from edge_alpr.delivery.mqtt_connect import why_closed
 from edge_alpr.delivery.outbox import Outbox
 from edge_alpr.delivery.worker import DeliveryWorker
 from edge_alpr.service import build as build_service
@@ -156,3 +157,13 @@ def test_an_mqtt_5_broker_without_qos_2_gets_the_events_at_qos_1_said_in_the_con
                       "not supported; mosquitto: max_qos): this device publishes at QoS 1 instead; set mqtt.qos: 1 "
                       "to say so, or raise the broker's limit"], _warnings(caplog)
     assert "Too high QoS" not in (b.dir / "mosquitto.log").read_text()
+
+
+def test_a_hang_up_after_an_accepted_connection_names_no_limit_of_the_last_will() -> None:
+    """The last will's QoS and retain flag were taken by this broker earlier in the run: a later
+    hang-up is its packet size or ACL, and the advice to turn retained messages off misleads."""
+    cfg = MqttConfig(retain=True)
+    first = why_closed("Unspecified error", cfg)
+    later = why_closed("Unspecified error", cfg, accepted_before=True)
+    assert "mqtt.retain: false" in first.fix
+    assert "mqtt.retain" not in later.fix and "max_packet_size" in later.fix

@@ -180,7 +180,9 @@ def why_closed(reason: Any, cfg: MqttConfig, accepted_before: bool = False) -> W
         fix = "check the broker's log and its limits"
     else:
         fix = f"if port {cfg.port} is a TLS listener (often 8883), set mqtt.tls: true; else check the broker's log"
-    return Why(f"the broker hung up before accepting the connection ({reason})", fix + mqtt_limits.hint(cfg))
+    # a broker that accepted this device's last will before does not refuse it now
+    return Why(f"the broker hung up before accepting the connection ({reason})",
+               fix + ("" if accepted_before else mqtt_limits.hint(cfg)))
 
 
 def why_lost(reason: Any) -> str:

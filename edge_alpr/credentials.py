@@ -34,13 +34,23 @@ _BARE_HOST = re.compile(r"\[[0-9A-Fa-f:.]*\](?::\d*)?|[\w.~%!$&'()*+,;=-]+")
 # seems to end at that '/', its "port" is no number; the password ends at the first '@' that a
 # host and the path (or the URL's end) follow.  A password of digits before its '/' (``admin:12/34``)
 # is not told from a host and port with an '@' in the path (``https://host:443/@user``): left alone.
-_SLASHED_PASSWORD = re.compile(r"//[^/@:\s\[\]]*:(?![0-9]*(?:[/?#\s]|$))\S*?@"
-                               r"(?=" + _HOST_ONLY.pattern + r"(?:[/?#\s]|$))")
+# A host then a space ends it only where the password holds a '/' (else ``admin:p@ss w0rd@cam``
+# would be cut at ``p@``, showing the rest: ``_AUTHORITY_ON`` hides all of that one).
+# Each part is bounded (a user, a password, a host of at most 256 characters): unbounded, text
+# of many '//a:' and '@' (a client's upload_url, a redirect's Location) cost quadratic time.
+_NEAR_HOST = _HOST_ONLY.pattern.replace("]*", "]{0,256}")
+_SLASHED_PASSWORD = re.compile(r"//[^/@:\s\[\]]{0,256}:(?![0-9]{0,256}(?:[/?#\s]|$))"
+                               r"(?:\S{0,256}?@(?=" + _NEAR_HOST + r"(?:[/?#]|$))"
+                               r"|[^/\s]{0,256}/\S{0,256}?@(?=" + _NEAR_HOST + r"(?:[/?#\s]|$)))")
 # query (or fragment) values that are credentials (``?usr=admin&pwd=...`` of many IP cameras,
 # ``loginpas=`` of P2P ones, ``pw``/``psw``, tokens, API keys, signatures, credentials, sessions,
-# JWTs, HMACs), and Azure Functions' ``code=`` and a session's ``sid=``
-_SECRET_QUERY = re.compile(r"([?&;#](?:[^=&;#\s]*(?:pas|pw|psw|token|key|auth|secret|sig|cred|session|jwt|hmac|bearer)"
-                           r"[^=&;#\s]*|code|sid)=)[^&;#\s]*", re.IGNORECASE)
+# JWTs, HMACs), and Azure Functions' ``code=`` and a session's ``sid=``.  A parameter is matched
+# whole and its name judged apart (``_secret_value``): a pattern that looked for the word inside
+# the name backtracked on text like ``?pas?pas?pas...`` (seconds for 4,000 characters, the GIL
+# held: every thread of the service stopped), and a client chooses an ``upload_url``'s text.
+_QUERY_PARAMETER = re.compile(r"([?&;#])([^=&;#?\s]*)=([^&;#\s]*)")
+_SECRET_NAME = re.compile(r"pas|pw|psw|token|key|auth|secret|sig|cred|session|jwt|hmac|bearer", re.IGNORECASE)
+_SECRET_NAMES = frozenset({"code", "sid"})
 _SEGMENT = r"[^/?#\s]+"
 # path segments that are the secret of well-known webhook URLs: Home Assistant's webhook id,
 # Discord's token, Slack's secret, IFTTT's key
@@ -89,12 +99,24 @@ def hide_credentials(text: str) -> str:
     text = _AUTHORITY_ON.sub(_without_userinfo, text)
     for rule in _SECRET_PATHS:
         text = rule.sub(r"\1***", text)
-    return _SECRET_QUERY.sub(r"\1***", text)
+    return _QUERY_PARAMETER.sub(_secret_value, text)
+
+
+def _secret_value(match: re.Match[str]) -> str:
+    """A query parameter (``_QUERY_PARAMETER``), its value hidden where its name is a credential's."""
+    mark, name, value = match.groups()
+    secret = name.lower() in _SECRET_NAMES or _SECRET_NAME.search(name) is not None
+    return f"{mark}{name}=***" if secret else match.group(0)
 
 
 def _without_userinfo(match: re.Match[str]) -> str:
     """``//`` and what follows it (``_AUTHORITY_ON``), the user and password left out."""
     region = match.group(1)
+    head = re.split(r"\s", region, maxsplit=1)[0]
+    if head != region and _HOST_ONLY.fullmatch(head):
+        # a host (and port) then a space: the URL ended there (``https://hooks.example.com failed;
+        # contact ops@example.com``); a password holding a space has no host before it
+        return match.group(0)
     end = _userinfo_end(region, match.string, match.end())
     return match.group(0) if end < 0 else "//" + region[end + 1:]
 

@@ -35,11 +35,17 @@ _CHUNK = 64 * 1024
 MAX_REDIRECTS = 5
 
 
+MAX_URL_CHARS = 4096  # as long as the form field of an upload_url may be (api/request.py)
+
+
 class _Redirects(urllib.request.HTTPRedirectHandler):
     max_redirections = MAX_REDIRECTS
 
     def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
                          headers: Any, newurl: str) -> urllib.request.Request | None:
+        if len(newurl) > MAX_URL_CHARS:  # before any of it is shown or parsed
+            raise InputError(f"upload_url redirects to a URL of {len(newurl)} characters; at most "
+                             f"{MAX_URL_CHARS} are followed")
         if urlsplit(newurl).scheme.lower() not in ("http", "https"):
             raise InputError(f"upload_url redirects to {hide_credentials(newurl)[:200]!r}; only http:// and "
                              "https:// are fetched")

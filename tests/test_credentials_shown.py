@@ -167,3 +167,18 @@ def test_an_upload_url_with_an_unencoded_slash_in_its_password_is_a_400_without_
     detail = answer.json()["detail"]
     assert detail.startswith(f"upload_url 'http://127.0.0.1:{PORT}/snapshot.jpg' is not a valid URL: "), detail
     assert SECRET not in detail and "Xy7q" not in detail, detail
+
+
+def test_an_unhandled_error_prints_no_raw_traceback_with_a_password(
+        api: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    """A 500 (none is known; made here by a failing part of /info/): bottle's own copy of the
+    traceback went to stderr unhidden; only the log's copy (hidden by the service's log
+    formatter, tested above) is kept."""
+    def broken() -> None:
+        raise RuntimeError("cannot reach rtsp://admin:s3cret-Value@cam/live")
+
+    monkeypatch.setattr(api.runtime.usage, "snapshot", broken)
+    response = requests.get(api.url + "/info/", timeout=10)
+    assert response.status_code == 500 and "s3cret" not in response.text
+    out, err = capfd.readouterr()
+    assert "s3cret" not in out + err, err

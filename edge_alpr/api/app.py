@@ -10,6 +10,7 @@ in an ``ApiContext`` so that tests and ``service.py`` can build one with real pa
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
@@ -95,9 +96,18 @@ def _format_time(stamp: datetime) -> str:
     return stamp.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _no_raw_traceback() -> None:
+    """Before each request: bottle writes an unhandled error's traceback to ``wsgi.errors``
+    (cheroot's is stderr: the journal) beside the 500 that ``error_handler`` logs through the log,
+    which hides credentials (``HidingFormatter``); that raw copy showed a camera URL's password
+    the logged one hid, so it goes nowhere."""
+    bottle.request.environ["wsgi.errors"] = io.StringIO()
+
+
 def create_app(ctx: ApiContext) -> bottle.Bottle:
     """Build the WSGI app over ``ctx``."""
     app = bottle.Bottle(catchall=True)
+    app.add_hook("before_request", _no_raw_traceback)
     limiter = RateLimiter(ctx.cfg.rate_limit, ctx.cfg.rate_burst) if ctx.cfg.rate_limit else None
     budget = imaging.PixelBudget(ctx.cfg.decode_budget_pixels)
     fetches = FetchSlots(ctx.cfg.threads)  # upload_url: at most half the workers at once

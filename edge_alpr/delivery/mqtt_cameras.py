@@ -21,14 +21,15 @@ def health_topic(base: str, camera_id: str) -> str:
     return f"{base}/{camera_id}/health"
 
 
-def discovery(ha_prefix: str, base: str, device: str, camera_id: str,
+def discovery(ha_prefix: str, base: str, device: str, camera: str, camera_id: str,
               shared: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The discovery topics and configs of one camera's entities; ``shared`` carries the
-    availability keys and the ``device`` block every entity of this device has."""
+    """The discovery topics and configs of one camera's entities (``device`` and ``camera`` are
+    their ``mqtt_discovery.ha_ids``); ``shared`` carries the availability keys and the
+    ``device`` block every entity of this device has."""
     topic = health_topic(base, camera_id)
     common = {"state_topic": topic, "json_attributes_topic": topic, **shared}
-    connected, fps = unique_id(device, camera_id, "connected"), unique_id(device, camera_id, "fps")
-    view = unique_id(device, camera_id, "view")
+    connected, fps = unique_id(device, camera, "connected"), unique_id(device, camera, "fps")
+    view = unique_id(device, camera, "view")
     return [
         (f"{ha_prefix}/binary_sensor/{connected}/config", {
             "name": f"{camera_id} camera",

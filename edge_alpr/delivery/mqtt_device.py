@@ -20,7 +20,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from .. import __version__
-from . import mqtt_cameras, mqtt_connect, mqtt_discovery, mqtt_limits, mqtt_retained
+from . import mqtt_cameras, mqtt_connect, mqtt_limits, mqtt_retained
 from .mqtt_config import MqttConfig
 
 log = logging.getLogger("edge_alpr.delivery.mqtt")  # the publisher's story in the log
@@ -132,16 +132,17 @@ class RetainedMessages:
                           retain=True)
 
     def set_lists(self, lists: tuple[str, ...]) -> None:
-        """New watch-list names: triggers for new lists are announced, a deleted list's removed."""
+        """New watch-list names: triggers for new lists are announced, a deleted list's removed
+        (and one whose topic changed: a list's id can depend on the others', ``ha_ids``)."""
         with self._lock:
-            gone = [name for name in self.lists if name not in lists]
+            before = {topic for topic, _ in self._discovery()}
             self.lists = lists
             if not self.cfg.ha_discovery or not self._connected.is_set() or self._stopping:
                 return
-            for cam in self.camera_ids:
-                for name in gone:
-                    self._clear(mqtt_discovery.trigger_topic(self.cfg.ha_prefix, self.device, cam, name))
-            self._publish_discovery()
+            configs = self._discovery()
+            for topic in sorted(before - {topic for topic, _ in configs}):
+                self._clear(topic)
+            self._publish_discovery(configs)
 
     def _discovery(self) -> list[tuple[str, dict[str, Any]]]:
         """Home Assistant discovery (``mqtt_retained.discovery_configs``): none when it is off."""

@@ -9,16 +9,55 @@ per-camera health entities are ``mqtt_cameras.py``'s.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .. import __version__
 
+# the names earlier versions made ids of by turning ``-`` and ``.`` into ``_``: such a name keeps
+# that id (its entities keep their history in Home Assistant) unless it collides with another's
+_KEPT = re.compile(r"[A-Za-z0-9_.-]+")
 
-def unique_id(device: str, camera_id: str, what: str) -> str:
-    """An entity's unique id: ``edge_alpr_<device>_<camera>_<what>`` with ``-`` and ``.`` as
-    ``_`` (also the object id of the entity id Home Assistant makes from it)."""
-    return f"edge_alpr_{device}_{camera_id}_{what}".replace("-", "_").replace(".", "_")
+
+def _fold(name: str) -> str:
+    """``name`` with each character that is not an ASCII letter or digit as ``_``, an accented
+    letter as its base letter (``Süd``: ``Sud``)."""
+    out: list[str] = []
+    for c in name:
+        base = "".join(b for b in unicodedata.normalize("NFKD", c) if b.isascii() and b.isalnum())
+        out.append(base or "_")
+    return "".join(out)
+
+
+def ha_ids(names: Iterable[str]) -> dict[str, str]:
+    """The id part of each name in Home Assistant's discovery topics and unique ids.
+
+    Why: Home Assistant ignores (with a warning) a discovery topic whose object id has anything
+    but ``[a-zA-Z0-9_-]`` (``TOPIC_MATCHER`` in homeassistant/components/mqtt/discovery.py), so
+    a camera ``Gate 1`` or a device ``Hof-Süd`` would get no entity; and two names with one id
+    (``rear-lot`` and ``rear_lot``) would share one discovery topic, the second replacing the
+    first.  So a name is folded (``_fold``), and one that has other characters than letters,
+    digits, ``-``, ``.`` and ``_``, or that folds to another's id without being that id itself,
+    gets a short hash of the name after it."""
+    unique = list(dict.fromkeys(names))
+    folded = {name: _fold(name) for name in unique}
+    count = Counter(folded.values())
+    out: dict[str, str] = {}
+    for name in unique:
+        f = folded[name]
+        kept = _KEPT.fullmatch(name) is not None and (count[f] == 1 or name == f)
+        out[name] = f if kept else f"{f}_{hashlib.sha256(name.encode()).hexdigest()[:6]}"
+    return out
+
+
+def unique_id(device: str, camera: str, what: str) -> str:
+    """An entity's unique id: ``edge_alpr_<device>_<camera>_<what>`` of the ids ``ha_ids`` gave
+    the device and camera (also the object id of its discovery topic and of the entity id)."""
+    return f"edge_alpr_{device}_{camera}_{what}"
 
 
 def device_block(device: str) -> dict[str, Any]:
@@ -27,9 +66,10 @@ def device_block(device: str) -> dict[str, Any]:
             "manufacturer": "edge-alpr", "sw_version": __version__}
 
 
-def trigger_topic(ha_prefix: str, device: str, camera_id: str, watch_list: str) -> str:
-    """Where the device trigger of one camera and watch list is announced (and removed)."""
-    return f"{ha_prefix}/device_automation/{unique_id(device, camera_id, f'match_{watch_list}')}/config"
+def trigger_topic(ha_prefix: str, device: str, camera: str, watch_list: str) -> str:
+    """Where the device trigger of one camera and watch list is announced (and removed); the
+    arguments are their ``ha_ids``."""
+    return f"{ha_prefix}/device_automation/{unique_id(device, camera, f'match_{watch_list}')}/config"
 
 
 def trigger(camera_id: str, watch_list: str, match_topic: str, device: Mapping[str, Any]) -> dict[str, Any]:
@@ -38,11 +78,12 @@ def trigger(camera_id: str, watch_list: str, match_topic: str, device: Mapping[s
             "topic": match_topic, "device": dict(device)}
 
 
-def plate_sensor(ha_prefix: str, device: str, camera_id: str, plate_topic: str,
+def plate_sensor(ha_prefix: str, device: str, camera: str, camera_id: str, plate_topic: str,
                  shared: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The "last plate" sensor of one camera: its discovery topic and config; ``shared`` carries
-    the availability keys and the ``device`` block every entity of this device has."""
-    uid = unique_id(device, camera_id, "plate")
+    """The "last plate" sensor of one camera: its discovery topic and config (``device`` and
+    ``camera`` are ``ha_ids``); ``shared`` carries the availability keys and the ``device``
+    block every entity of this device has."""
+    uid = unique_id(device, camera, "plate")
     availability = {k: v for k, v in shared.items() if k != "device"}
     return f"{ha_prefix}/sensor/{uid}/config", {
         "name": f"{camera_id} last plate",

@@ -58,13 +58,15 @@ def discovery_configs(ha_prefix: str, device: str, base: str, availability: Mapp
     and per camera a "last plate" sensor and its health entities; ``availability`` holds the
     keys that tie an entity to the status topic."""
     block = mqtt_discovery.device_block(device)
-    out = [(mqtt_discovery.trigger_topic(ha_prefix, device, cam, name),
+    dev = mqtt_discovery.ha_ids([device])[device]
+    cams, names = mqtt_discovery.ha_ids(cameras), mqtt_discovery.ha_ids(lists)
+    out = [(mqtt_discovery.trigger_topic(ha_prefix, dev, cams[cam], names[name]),
             mqtt_discovery.trigger(cam, name, match_topic(base, cam, name), block))
            for cam in cameras for name in lists]
     shared = {**availability, "device": block}
     for cam in cameras:
-        out.append(mqtt_discovery.plate_sensor(ha_prefix, device, cam, plate_topic(base, cam), shared))
-        out += mqtt_cameras.discovery(ha_prefix, base, device, cam, shared)
+        out.append(mqtt_discovery.plate_sensor(ha_prefix, dev, cams[cam], cam, plate_topic(base, cam), shared))
+        out += mqtt_cameras.discovery(ha_prefix, base, dev, cams[cam], cam, shared)
     return out
 
 

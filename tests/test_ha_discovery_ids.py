@@ -1,0 +1,110 @@
+"""Home Assistant takes every discovery config a device announces, whatever its device, camera
+and watch-list names.
+
+The rules are those of Home Assistant's MQTT integration (2026.2.3), seen when a real Home
+Assistant was given a device's configs:
+
+* a discovery topic is ``<prefix>/<component>/[<node_id>/]<object_id>/config`` with the ids of
+  ``[a-zA-Z0-9_-]`` only (``TOPIC_MATCHER`` in homeassistant/components/mqtt/discovery.py;
+  https://www.home-assistant.io/integrations/mqtt/#discovery-topic); another is ignored with
+  "Received message on illegal discovery topic": a camera ``Gate 1`` or a device ``Hof-Süd``
+  got no entity and no trigger at all;
+* a discovery topic holds one entity or device trigger: a second config there replaces the
+  first (cameras ``rear_lot`` and ``rear-lot`` got one set of entities, watch lists
+  ``stolen-cars`` and ``stolen_cars`` one trigger), and a unique id names one entity of the
+  platform (homeassistant/helpers/entity_platform.py: "does not generate unique IDs");
+* a device trigger is known by its device, ``type`` and ``subtype``
+  (homeassistant/components/mqtt/device_trigger.py), so those must differ too.
+
+Real parts: the discovery configs as the publisher builds them, and (for a watch list added at
+run time) the publisher on a real mosquitto (tests/mosquitto.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from mosquitto import Broker, Subscriber
+from waiting import wait_for
+
+from edge_alpr.delivery.mqtt import MqttPublisher
+from edge_alpr.delivery.mqtt_config import MqttConfig
+from edge_alpr.delivery.mqtt_retained import discovery_configs
+
+pytest_plugins = ["mosquitto"]
+
+HA = "homeassistant"
+# Home Assistant's own pattern (homeassistant/components/mqtt/discovery.py, TOPIC_MATCHER)
+TOPIC_MATCHER = re.compile(r"(?P<component>\w+)/(?:(?P<node_id>[a-zA-Z0-9_-]+)/)?(?P<object_id>[a-zA-Z0-9_-]+)/config")
+AVAILABILITY = {"availability_topic": "edge-alpr/x/status"}
+
+
+def check_home_assistant_takes(configs: list[tuple[str, dict[str, Any]]], cameras: int, lists: int) -> None:
+    """Every topic legal and its own, every unique id and trigger (type, subtype) its own."""
+    topics = [topic for topic, _ in configs]
+    for topic in topics:
+        assert topic.startswith(f"{HA}/") and TOPIC_MATCHER.fullmatch(topic[len(HA) + 1:]), topic
+    assert len(set(topics)) == len(topics) == cameras * lists + cameras * 4
+    ids = [c["unique_id"] for _, c in configs if "unique_id" in c]
+    assert len(set(ids)) == len(ids) == cameras * 4
+    triggers = [(c["type"], c["subtype"]) for _, c in configs if c.get("automation_type") == "trigger"]
+    assert len(set(triggers)) == len(triggers) == cameras * lists
+
+
+def test_any_device_camera_and_list_name_gives_configs_home_assistant_takes() -> None:
+    cameras = ("Gate 1", "Einfahrt-Süd", "rear_lot", "rear-lot", "cam:1", "gate", "rear-lot.2", "北门")
+    lists = ("stolen-cars", "stolen_cars", "vip")
+    configs = discovery_configs(HA, "Hof-Süd", "edge-alpr/Hof-Süd", AVAILABILITY, cameras, lists)
+    check_home_assistant_takes(configs, len(cameras), len(lists))
+    by_topic = dict(configs)
+    # an entity still reads its own camera's topics and is named after it as configured
+    plate = next(c for t, c in configs if t.startswith(f"{HA}/sensor/") and c["name"] == "Gate 1 last plate")
+    assert plate["state_topic"] == "edge-alpr/Hof-Süd/Gate 1/plate"
+    assert by_topic[f"{HA}/sensor/{plate['unique_id']}/config"] is plate
+    assert plate["default_entity_id"] == f"sensor.{plate['unique_id']}"
+    trig = [c for c in by_topic.values() if c.get("subtype") == "stolen-cars (rear-lot)"]
+    assert [c["topic"] for c in trig] == ["edge-alpr/Hof-Süd/rear-lot/match/stolen-cars"]
+
+
+def test_names_home_assistant_took_before_keep_their_ids() -> None:
+    # the unique ids and trigger topic a real Home Assistant registered for device yard-1
+    configs = discovery_configs(HA, "yard-1", "edge-alpr/yard-1", AVAILABILITY,
+                                ("gate", "rear-lot.2", "Gate 1"), ("vip", "stolen-cars"))
+    ids = {c["unique_id"] for _, c in configs if "unique_id" in c}
+    assert {"edge_alpr_yard_1_gate_plate", "edge_alpr_yard_1_gate_connected", "edge_alpr_yard_1_gate_view",
+            "edge_alpr_yard_1_gate_fps", "edge_alpr_yard_1_rear_lot_2_plate",
+            "edge_alpr_yard_1_rear_lot_2_fps"} <= ids
+    assert f"{HA}/device_automation/edge_alpr_yard_1_rear_lot_2_match_stolen_cars/config" in dict(configs)
+    check_home_assistant_takes(configs, 3, 2)
+
+
+def latest(subscriber: Subscriber) -> dict[str, Any]:
+    """The newest payload of each device trigger topic (None: removed)."""
+    out: dict[str, Any] = {}
+    with subscriber.lock:
+        for topic, payload, _ in subscriber.messages:
+            if topic.startswith(f"{HA}/device_automation/"):
+                out[topic] = json.loads(payload) if payload else None
+    return out
+
+
+def test_a_list_added_at_run_time_whose_id_collides_gets_a_trigger_of_its_own(
+        broker: Broker, subscriber: Subscriber) -> None:
+    cfg = MqttConfig.from_dict({"port": broker.port, "device_id": "dev1", "ha_discovery": True}, "test")
+    pub = MqttPublisher(cfg, camera_ids=("gate",), lists=("stolen-cars",))
+    pub.start()
+    try:
+        def triggers() -> set[str]:
+            return {c["subtype"] for c in latest(subscriber).values() if c}
+
+        assert wait_for(lambda: triggers() == {"stolen-cars (gate)"}, 10)
+        pub.set_lists(("stolen-cars", "stolen_cars"))  # the API adds a list whose id is the same
+        assert wait_for(lambda: triggers() == {"stolen-cars (gate)", "stolen_cars (gate)"}, 5), latest(subscriber)
+        pub.set_lists(("stolen_cars",))  # and the first is deleted: its trigger goes, none else
+        assert wait_for(lambda: triggers() == {"stolen_cars (gate)"}, 5), latest(subscriber)
+        live = {t for t, c in latest(subscriber).items() if c}
+        assert live == {f"{HA}/device_automation/edge_alpr_dev1_gate_match_stolen_cars/config"}
+    finally:
+        pub.stop()

@@ -174,7 +174,9 @@ class OpenCvSource(FrameSource):
             if self.clock is not None:
                 self.clock.restart()
                 mjpeg = int(cap.get(self._cv2.CAP_PROP_FOURCC)) == self._cv2.VideoWriter_fourcc(*"MJPG")
-                self._timed = self._rtsp or not mjpeg  # HTTP MJPEG's stream time is FFmpeg's invention
+                # HTTP MJPEG's stream time is FFmpeg's invention; a file served over HTTP (it knows its
+                # length) is no live stream: read as fast as it decodes, never behind a camera
+                self._timed = self._rtsp or not (mjpeg or cap.get(self._cv2.CAP_PROP_FRAME_COUNT) > 0)
             self._connected_at, self._first_index = time.monotonic(), self._index
             self.connects += 1
             if self._dropping:
@@ -202,8 +204,7 @@ class OpenCvSource(FrameSource):
             return None
         self._backoff = self.cfg.reconnect_min
         frame = Frame(pixels, self.camera_id, stamp, self._next_index(), made, convert, order)
-        if (self.clock is not None and self.cfg.max_behind_s and self.clock.reading_behind
-                and captured - made > self.cfg.max_behind_s):
+        if self.clock is not None and self._timed and self.clock.over(self.cfg.max_behind_s):
             self._drop_backlog(captured - made)
         return frame
 

@@ -180,7 +180,10 @@ class ResponseOutput(QueuedOutput, socket.SocketIO):
                 return
             self._reset(time.monotonic() - started, f"; it took nothing for {wait:.1f} s while "
                         "the queue of unsent responses was full" if left > 0 and self.queue else "")
+            held = self._held
             self._hand_back()
+        if held and self.queue is not None:  # the sender watches it: not once its number is reused
+            self.queue.forget(self)
         raise TimeoutError("timed out")
 
     def _writable(self, timeout_s: float) -> bool:

@@ -54,6 +54,11 @@ class QueuedOutput:
         """Whether bytes of a response still wait to be sent (the connection is the sender's)."""
         return bool(self._parts)
 
+    @property
+    def queued_bytes(self) -> int:
+        """How many bytes resetting this connection would give back to the queue's budget."""
+        return self._queued
+
     def _enqueue(self, view: memoryview, now: float) -> None:
         """Queue ``view`` (its bytes already in the budget; the lock held), without a copy when
         they are immutable."""

@@ -45,6 +45,9 @@ class Queued(Protocol):
     @property
     def queued(self) -> bool: ...
 
+    @property
+    def queued_bytes(self) -> int: ...
+
     def push(self, now: float) -> tuple[bool, After | None]: ...
 
     def due(self) -> float: ...
@@ -87,15 +90,29 @@ class SendQueue:
     def evict(self, need: int, asking: Queued, stall_s: float) -> bool:
         """Make room for ``need`` bytes (a worker's thread, no output's lock held): reset the
         connections that took nothing for ``stall_s``, longest stalled first, until there is
-        room; whether any was.  Their closes run on the sending thread (``_evicted``)."""
+        room; whether there is (or may be) room now.  Their closes run on the sending thread.
+
+        Nobody is reset when resetting every stalled connection would still leave too little
+        room (a response larger than the whole queue): the asking worker then sends it itself,
+        and the slow clients keep their answers instead of being cut for nothing."""
         with self._lock:
             held = [o for o in (*self._held.values(), *self._new) if o is not asking]
-        held.sort(key=lambda o: o.stalled_since())
         now = time.monotonic()
-        evicted = False
-        for output in held:
-            if self.budget.limit - self.budget.used >= need or now - output.stalled_since() < stall_s:
+        stalled = sorted((o for o in held if now - o.stalled_since() >= stall_s),
+                         key=lambda o: o.stalled_since())
+        room = self.budget.limit - self.budget.used
+        if room >= need:
+            return True  # freed meanwhile: the worker tries again
+        chosen: list[Queued] = []
+        for output in stalled:
+            if room >= need:
                 break
+            room += output.queued_bytes
+            chosen.append(output)
+        if room < need:
+            return False
+        evicted = False
+        for output in chosen:
             done, after = output.expire(now, stall_s)
             if done:
                 evicted = True
@@ -104,6 +121,13 @@ class SendQueue:
         if evicted:
             self._wake()
         return evicted
+
+    def forget(self, output: Queued) -> None:
+        """``output``'s connection was reset by its own worker (``_wait_for_client``; any
+        thread): stop watching it now, before its descriptor's number is reused."""
+        with self._lock:
+            self._evicted.append((output, None))
+        self._wake()
 
     def _wake(self) -> None:
         try:
@@ -155,12 +179,10 @@ class SendQueue:
             if done:
                 self._release(output)
                 self._finish(after)
-        self._adopt()
         with self._lock:
             evicted, self._evicted = self._evicted, []
-        now = time.monotonic()
-        with self._lock:
             held = list(self._held.values())
+        now = time.monotonic()
         for output in held:
             if not output.queued:  # reset by its worker (``_wait_for_client``): nothing to send
                 evicted.append((output, None))
@@ -168,9 +190,10 @@ class SendQueue:
                 done, after = output.expire(now)
                 if done:
                     evicted.append((output, after))
-        for output, after in evicted:
-            self._release(output)
+        for output, after in evicted:  # released before ``_adopt``: a new connection may have
+            self._release(output)  # the descriptor number of one closed since
             self._finish(after)
+        self._adopt()
 
     def _drain_wakeups(self) -> None:
         try:
@@ -186,6 +209,11 @@ class SendQueue:
         for output in new:
             try:
                 fd = output.sock.fileno()
+                with self._lock:
+                    stale = self._held.get(fd)
+                if stale is not None and stale is not output:  # closed since: its number is reused
+                    self._release(stale)
+                    self._finish(stale.abandon())
                 self._selector.register(fd, selectors.EVENT_WRITE, output)
             except (OSError, ValueError, KeyError):  # closed under us: nothing left to send
                 self._finish(output.abandon())
@@ -209,10 +237,13 @@ class SendQueue:
     @staticmethod
     def _finish(after: After | None) -> None:
         """What the worker left to do once the response was sent (close, or wait for the next
-        request); a failure there is the connection's, not the sender's."""
+        request); a failure there is the connection's, not the sender's: logged once, and the
+        other connections of the batch are finished all the same (their sockets and slots)."""
         if after is None:
             return
         try:
             after()
         except OSError as e:
             log.debug("http: finishing a sent connection: %s", e)
+        except Exception:  # e.g. ValueError from cheroot's selector, closed while stopping
+            log.exception("http: finishing a sent connection failed; the others go on")

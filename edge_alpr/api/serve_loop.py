@@ -110,12 +110,14 @@ class SupervisedServer(wsgi.Server):
         """Back to the selector for its next request, once its response is sent (``sender.py``):
         until then the connection is the sender's."""
         output = getattr(conn, "output", None)
-        if output is None or not output.defer(lambda: self._put_now(conn)):
+        if output is None:
             super().put_conn(conn)
+        elif not output.defer(lambda: self._put_now(conn)):
+            self._put_now(conn)  # sent, or reset since the worker looked: not kept alive then
 
     def _put_now(self, conn: Any) -> None:
-        if conn.output.cut:  # reset (the client did not take it in time), or the client went away
-            conn.close()
+        if conn.output.cut:  # reset (the client did not take it in time), or the client went away:
+            conn.close()  # its client waits on a truncated body, not for the idle timeout
             return
         conn.socket.settimeout(self.timeout)  # the sender's socket was non-blocking
         super().put_conn(conn)

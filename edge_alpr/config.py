@@ -101,7 +101,8 @@ class ApiConfig(Section):
     # time a client has to take one response, at least (longer at send_min_rate: see below); past it,
     # or 10 s without taking a byte, the connection is reset. What a client's socket does not take at
     # once is queued (4 x max_upload_bytes for all clients): no worker waits for a slow reader; with
-    # the queue full, clients that took nothing for 1 s are reset to make room
+    # the queue full, clients that took nothing for 1 s are reset to make room, where that frees
+    # enough (a response larger than the queue is sent by its worker instead)
     send_timeout_s: float = setting(60.0, above=0)
     # bytes/s a client taking a large response must keep up: it gets 2 s plus the bytes sent so far
     # at this rate, when that is longer than send_timeout_s; 0 = send_timeout_s in all

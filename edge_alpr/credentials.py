@@ -38,7 +38,7 @@ _BARE_HOST = re.compile(r"\[[0-9A-Fa-f:.]*\](?::\d*)?|[\w.~%!$&'()*+,;=-]+")
 # would be cut at ``p@``, showing the rest: ``_AUTHORITY_ON`` hides all of that one).
 # Each part is bounded (a user, a password, a host of at most 256 characters): unbounded, text
 # of many '//a:' and '@' (a client's upload_url, a redirect's Location) cost quadratic time.
-_NEAR_HOST = _HOST_ONLY.pattern.replace("]*", "]{0,256}")
+_NEAR_HOST = _HOST_ONLY.pattern.replace("]*", "]{0,256}").replace(r"\d*", r"\d{0,5}")
 _SLASHED_PASSWORD = re.compile(r"//[^/@:\s\[\]]{0,256}:(?![0-9]{0,256}(?:[/?#\s]|$))"
                                r"(?:\S{0,256}?@(?=" + _NEAR_HOST + r"(?:[/?#]|$))"
                                r"|[^/\s]{0,256}/\S{0,256}?@(?=" + _NEAR_HOST + r"(?:[/?#\s]|$)))")
@@ -112,13 +112,20 @@ def _secret_value(match: re.Match[str]) -> str:
 def _without_userinfo(match: re.Match[str]) -> str:
     """``//`` and what follows it (``_AUTHORITY_ON``), the user and password left out."""
     region = match.group(1)
-    head = re.split(r"\s", region, maxsplit=1)[0]
-    if head != region and _HOST_ONLY.fullmatch(head):
-        # a host (and port) then a space: the URL ended there (``https://hooks.example.com failed;
-        # contact ops@example.com``); a password holding a space has no host before it
+    head, _, rest = _split_at_space(region)
+    if rest and ":" not in head and ":" not in rest[:rest.rfind("@") + 1] and _HOST_ONLY.fullmatch(head):
+        # a host then a space, and no ':' up to a later '@': the URL ended there
+        # (``https://hooks.example.com failed; contact ops@example.com``).  A user and password
+        # holding a space (``John Smith:secret@cam``, ``admin:1234 5678@cam``) have a ':'.
         return match.group(0)
     end = _userinfo_end(region, match.string, match.end())
     return match.group(0) if end < 0 else "//" + region[end + 1:]
+
+
+def _split_at_space(region: str) -> tuple[str, str, str]:
+    """``region`` up to its first white space, that space, and the rest ("", "" where none)."""
+    found = re.search(r"\s", region)
+    return (region, "", "") if found is None else (region[:found.start()], found.group(), region[found.end():])
 
 
 def _userinfo_end(region: str, text: str, after: int) -> int:

@@ -89,6 +89,14 @@ SECRET = "s3cr3t-Value"
     # a secret in a fragment, Azure Functions' code=, more names of credentials
     ("http://h/hook#token=abc", "http://h/hook#token=***"),
     ("https://f.azurewebsites.net/api/plate?code=abc&x=1", "https://f.azurewebsites.net/api/plate?code=***&x=1"),
+    # a user name or a password holding a space: hidden up to the last '@'
+    ("rtsp://John Smith:secret@cam/live", "rtsp://cam/live"),
+    ("rtsp://my user:pass@cam:554/live", "rtsp://cam:554/live"),
+    ("rtsp://admin:1234 5678@cam/live", "rtsp://cam/live"),
+    ("rtsp://admin: secret@cam/live", "rtsp://cam/live"),
+    # a host, a space, then words and an e-mail address: the URL ended at the space
+    ("webhook https://hooks.example.com failed (timed out); contact ops@example.com",
+     "webhook https://hooks.example.com failed (timed out); contact ops@example.com"),
     ("http://h/a?client_credential=1&session_id=2&jwt=3&hmac=4&sid=5&postcode=6",
      "http://h/a?client_credential=***&session_id=***&jwt=***&hmac=***&sid=***&postcode=6"),
 ])
@@ -381,6 +389,7 @@ def test_two_webhooks_that_differ_only_in_a_hidden_secret_are_told_apart(
 
 
 @pytest.mark.parametrize("text", ["http://u@x" + "?pas" * 1_000, "rtsp://" + "//a:b@[" * 585,
+                                  ("//a:b" * 50 + "@:" + "1" * 250 + "x") * 8,
                                   "//a:" * 1_000, "http://u@x/" + "a:1/" * 1_000])
 def test_hiding_takes_linear_time_on_hostile_text(text: str) -> None:
     """A client chooses an upload_url (4,096 characters) and a redirect's Location: the hiding's

@@ -217,3 +217,21 @@ def test_a_video_file_served_over_http_read_slower_than_real_time_is_never_start
     assert len(levels) > 40 and source.backlogs_dropped == 0 and source.behind() is None
     # one frame after another (the codec's greys within a level), never from the start again
     assert all(b > a - 1.5 for a, b in zip(levels, levels[1:])) and levels[-1] > levels[0] + 30, levels
+
+
+def test_a_backlog_after_catching_up_is_held_to_max_behind_s_whole() -> None:
+    """The re-probes' pauses of a reading found behind are not counted against ``max_behind_s``;
+    once it has caught up, a later backlog owes nothing to them: it reopened at 67.5 s of a 60 s
+    limit after three hours of re-probes (6 s of pauses), and here 22.4 s of a 20 s limit."""
+    clock = StreamClock("c", probe=True)
+    reader = Reader(clock, fps=5, decode=0.2005, limit=20, jitter=0.005)
+    reader.read_until(1_800)
+    assert reader.pauses >= 2 and reader.reopens == 0  # re-probed while behind, under the limit
+    reader.decode = 0.05
+    reader.read_until(reader.now + 600)
+    assert not clock.reading_behind and clock.behind_s is not None and clock.behind_s < 0.5
+    reader.decode, started, seen = 0.25, reader.now, 0.0
+    while reader.reopens == 0 and reader.now < started + 1_200:
+        seen = clock.behind_s or seen
+        reader.read_until(reader.now + 0.25)
+    assert reader.reopens == 1 and seen <= 20.5, seen

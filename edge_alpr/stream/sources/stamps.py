@@ -219,7 +219,7 @@ class StreamClock:
             self._found_behind, self._behind_on, self._kept_up = True, self._connection, None
             self._next_probe, self._reprobe = now + self._reprobe, min(2 * self._reprobe, PROBE_MAX_S)
         elif waited:
-            self._found_behind, self._level = False, behind
+            self._found_behind, self._level, self._debt = False, behind, 0.0
             if self._kept_up is not None:
                 rate = slow_rate(self._gaps.span(self._kept_up[0], self._mark))
                 if rate is not None and behind >= PROBE_S:
@@ -272,3 +272,4 @@ class StreamClock:
             self.warned, self._worst, self._under_since = False, 0.0, None
             if self._probe is not None and self._behind_on == self._connection:  # caught up by itself:
                 self._found_behind, self._next_probe, self._reprobe = False, 0.0, REPROBE_S  # probed afresh
+                self._debt = 0.0  # a later backlog is measured whole against max_behind_s

@@ -80,7 +80,6 @@ class MqttPublisher(RetainedMessages):
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
-        self.client.on_subscribe = self._on_subscribe
         self._acks = mqtt_puback.Acks()  # the broker's refusals, from the PUBACKs' reason codes
         self.client.on_publish = self._acks.on_publish
 

@@ -25,6 +25,8 @@ from .mqtt_config import MqttConfig
 
 log = logging.getLogger("edge_alpr.delivery.mqtt")  # the publisher's story in the log
 ONLINE, OFFLINE = "online", "offline"  # payloads of the availability topic
+# a sweep ends on the echo of ``online``, a round trip; one not back by then never comes
+SWEEP_WAIT_S = 5.0
 
 
 class RetainedMessages:
@@ -55,7 +57,7 @@ class RetainedMessages:
         # the device's Home Assistant id (``mqtt_device_id``), decided at the first sweep's end
         # and kept for the process: the entities must not move from id to id
         self.ha_id: str | None = None
-        self._sweep_mid: int | None = None  # the sweep's SUBSCRIBE (``_on_subscribe``)
+        self._sweep_warned = False  # SWEEP_WAIT_S passed without the echo (``_sweep_overdue``)
         self.limits = mqtt_limits.Limits(cfg)  # the QoS and retain flag the broker takes
 
     def republish(self, client: mqtt.Client) -> None:
@@ -66,7 +68,10 @@ class RetainedMessages:
         # before ``online``: its echo on the status topic ends the sweep (``_on_message``)
         keep = {mqtt_cameras.health_topic(self.base, cam) for cam in {*self.camera_ids, *self._cameras}}
         if self.limits.retain:  # a broker that keeps none has none stale, and names no other device
-            self._sweep_mid = client.subscribe(self._sweep.start(keep))[1]
+            client.subscribe(self._sweep.start(keep))
+            timer = threading.Timer(SWEEP_WAIT_S, self._sweep_overdue, (self._sweep.generation,))
+            timer.daemon = True  # a process that stops does not wait for it
+            timer.start()
         else:
             self._sweep.finish()  # one a refused connection left unfinished
         self._publish_status(ONLINE)
@@ -174,16 +179,20 @@ class RetainedMessages:
                 return
             self._sweep.collect(msg)
 
-    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: list[Any],
-                      properties: Any) -> None:
-        """A broker (its ACL) that refuses the own status topic never echoes ``online`` to this
-        client: the sweep ends here, so the discovery is still published."""
+    def _sweep_overdue(self, generation: int) -> None:
+        """The sweep of a connection still running ``SWEEP_WAIT_S`` after it began: the broker
+        does not send this device its own status (an ACL that lets the account write only), so the
+        sweep ends here, and the discovery goes all the same."""
         with self._lock:
-            status_index = self._sweep.filters.index(self._sweep.status_topic)
-            if (mid == self._sweep_mid and self._sweep.running and not self._stopping
-                    and len(reasons) > status_index and reasons[status_index].is_failure):
-                log.info("mqtt: the broker lets this device not read %s: stale retained messages are "
-                         "not removed, and Home Assistant ids other devices hold are not seen", self.status_topic)
+            if (self._sweep.running and self._sweep.generation == generation and not self._stopping
+                    and self._connected.is_set()):
+                log.log(logging.DEBUG if self._sweep_warned else logging.WARNING,
+                        "mqtt: the broker did not send this device its own %s within %.0f s (does its ACL "
+                        "let the account read it?): Home Assistant discovery is published without removing "
+                        "stale retained messages or seeing the ids other devices hold; add `topic read "
+                        "%s/#` and `topic read %s/#` for the account", self.status_topic, SWEEP_WAIT_S,
+                        self.base, self.cfg.ha_prefix)
+                self._sweep_warned = True  # once: the next connections are the same
                 self._end_sweep()
 
     def _end_sweep(self) -> None:

@@ -92,6 +92,7 @@ class Sweep:
         self.filters = [mqtt_cameras.health_topic(self.base, "+"), self.status_topic,
                         *(f"{ha_prefix}/{component}/+/config" for component in COMPONENTS)]
         self.running = False
+        self.generation = 0  # of the sweeps: one per connection
         self.keep: set[str] = set()
         self.published: set[str] = set()  # retained topics this connection has published
         self.found: dict[str, None] = {}  # stale ones, cleared when the sweep ends
@@ -102,6 +103,7 @@ class Sweep:
         device's discovery, published when the sweep ends; subscribed before the device says
         ``online``, whose echo ends it."""
         self.keep, self.published, self.found, self.running = keep, set(), {}, True
+        self.generation += 1
         self.ids = mqtt_device_id.DeviceIds(self.device)
         return [(topic, 0) for topic in self.filters]
 

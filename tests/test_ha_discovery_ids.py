@@ -46,9 +46,10 @@ def check_home_assistant_takes(configs: list[tuple[str, dict[str, Any]]], camera
     topics = [topic for topic, _ in configs]
     for topic in topics:
         assert topic.startswith(f"{HA}/") and TOPIC_MATCHER.fullmatch(topic[len(HA) + 1:]), topic
-    assert len(set(topics)) == len(topics) == cameras * lists + cameras * 4
+    # per camera 4 entities, per camera and list a trigger, and the device's own 6 entities
+    assert len(set(topics)) == len(topics) == cameras * lists + cameras * 4 + 6
     ids = [c["unique_id"] for _, c in configs if "unique_id" in c]
-    assert len(set(ids)) == len(ids) == cameras * 4
+    assert len(set(ids)) == len(ids) == cameras * 4 + 6
     triggers = [(c["type"], c["subtype"]) for _, c in configs if c.get("automation_type") == "trigger"]
     assert len(set(triggers)) == len(triggers) == cameras * lists
 

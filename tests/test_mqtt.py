@@ -61,7 +61,7 @@ def test_events_status_usage_and_ha_discovery(broker: Broker, subscriber: Subscr
         assert subscriber.wait_for_text("edge-alpr/dev1/status", "online", 5)[-1] == "online"
         health = subscriber.wait_for("edge-alpr/dev1/health", 1, 5)[-1]
         assert health["state"] == "online" and health["device_id"] == "dev1"
-        disc = subscriber.wait_for("/config", 1, 5)
+        disc = [c for c in subscriber.wait_for("/config", 1, 5) if c.get("unique_id") == "edge_alpr_dev1_gate_plate"]
         assert disc and disc[0]["state_topic"] == "edge-alpr/dev1/gate/plate"
         assert disc[0]["availability_topic"] == "edge-alpr/dev1/status"
         assert disc[0]["payload_available"] == "online"

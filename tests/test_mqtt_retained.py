@@ -135,10 +135,14 @@ def test_a_clean_stop_says_stopped_and_removed_cameras_leave_no_ghosts(
     gate = held["edge-alpr/dev1/gate/health"]
     assert gate["state"] == "stopped" and gate["camera_id"] == "gate" and gate["frames_processed"] > 0, gate
     # Home Assistant shows every entity unavailable while the device is offline: after a clean
-    # stop (above) and after a crash (the broker's last will, test_mqtt.py)
+    # stop (above) and after a crash (the broker's last will, test_mqtt.py); but the device's
+    # connectivity, which is the status topic itself and shows Disconnected
     for topic, body in held.items():
         if topic.startswith(f"{HA}/") and "edge_alpr_dev1" in topic and "device_automation" not in topic:
-            assert body["availability_topic"] == "edge-alpr/dev1/status", topic
+            if body.get("state_topic") == "edge-alpr/dev1/status":
+                assert "availability_topic" not in body and body["payload_off"] == "offline", topic
+            else:
+                assert body["availability_topic"] == "edge-alpr/dev1/status", topic
 
 
 def test_turning_discovery_off_removes_this_devices_entities(broker: Broker) -> None:

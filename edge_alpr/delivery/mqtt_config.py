@@ -55,8 +55,9 @@ class MqttConfig(Section):
     # unseen; 0 = unknown (nothing checked before sending)
     max_message_bytes: int = setting(0, min=0)
     keepalive: int = setting(30, min=5)  # seconds between keep-alive pings
-    # true: publish Home Assistant discovery (plate, connectivity and fps per camera, list triggers);
-    # false: remove the ones this device published before
+    # true: publish Home Assistant discovery (the device's service, problem, API calls and outbox;
+    # plate, connectivity, view and fps per camera; list triggers); false: remove the ones this
+    # device published before
     ha_discovery: bool = False
     ha_prefix: str = "homeassistant"  # Home Assistant's discovery topic prefix
     publish_timeout_s: float = setting(5.0, above=0)  # time an event's PUBACK may take, else it is sent again

@@ -25,6 +25,8 @@ from .mqtt_config import MqttConfig
 
 log = logging.getLogger("edge_alpr.delivery.mqtt")  # the publisher's story in the log
 ONLINE, OFFLINE = "online", "offline"  # payloads of the availability topic
+# a sweep ends on the echo of ``online``, a round trip; one not back by then never comes
+SWEEP_WAIT_S = 5.0
 
 
 class RetainedMessages:
@@ -51,21 +53,30 @@ class RetainedMessages:
         self._cameras: dict[str, dict[str, Any]] = {}  # the newest health of each camera
         self._cameras_sent: dict[str, tuple[Any, Any]] = {}  # the state and view the broker holds (this connection)
         self._cleared: set[str] = set()  # stale retained topics this process has cleared
-        self._sweep = mqtt_retained.Sweep(self.base, self.device, cfg.ha_prefix, self.status_topic)
+        self._sweep = mqtt_retained.Sweep(cfg.topic_prefix, self.device, cfg.ha_prefix)
+        # the device's Home Assistant id (``mqtt_device_id``), decided at the first sweep's end
+        # and kept for the process: the entities must not move from id to id
+        self.ha_id: str | None = None
+        self._sweep_warned = False  # SWEEP_WAIT_S passed without the echo (``_sweep_overdue``)
         self.limits = mqtt_limits.Limits(cfg)  # the QoS and retain flag the broker takes
 
     def republish(self, client: mqtt.Client) -> None:
         """A new connection (under the lock): the sweep begins, then ``online`` and every retained
-        message again (a broker without persistence has lost them)."""
+        message again (a broker without persistence has lost them); the discovery when the sweep
+        ends (``_on_message``), once the ids other devices hold are known."""
         self._last_usage = None
         # before ``online``: its echo on the status topic ends the sweep (``_on_message``)
-        keep = [mqtt_cameras.health_topic(self.base, cam) for cam in {*self.camera_ids, *self._cameras}]
-        discovery = self._discovery()  # none with ha_discovery off
-        filters = self._sweep.start({*keep, *(topic for topic, _ in discovery)})
-        if self.limits.retain:  # a broker that keeps none has none stale
-            client.subscribe(filters)
+        keep = {mqtt_cameras.health_topic(self.base, cam) for cam in {*self.camera_ids, *self._cameras}}
+        if self.limits.retain:  # a broker that keeps none has none stale, and names no other device
+            client.subscribe(self._sweep.start(keep))
+            timer = threading.Timer(SWEEP_WAIT_S, self._sweep_overdue, (self._sweep.generation,))
+            timer.daemon = True  # a process that stops does not wait for it
+            timer.start()
+        else:
+            self._sweep.finish()  # one a refused connection left unfinished
         self._publish_status(ONLINE)
-        self._publish_discovery(discovery)
+        if not self._sweep.running:
+            self._publish_discovery()
         if self._usage is not None:
             self.publish_usage(self._usage)
         self._cameras_sent = {}
@@ -137,7 +148,8 @@ class RetainedMessages:
         with self._lock:
             before = {topic for topic, _ in self._discovery()}
             self.lists = lists
-            if not self.cfg.ha_discovery or not self._connected.is_set() or self._stopping:
+            if (not self.cfg.ha_discovery or not self._connected.is_set() or self._stopping
+                    or self._sweep.running):  # the sweep's end publishes them
                 return
             configs = self._discovery()
             for topic in sorted(before - {topic for topic, _ in configs}):
@@ -149,22 +161,57 @@ class RetainedMessages:
         availability = {"availability_topic": self.status_topic, "payload_available": ONLINE,
                         "payload_not_available": OFFLINE}
         return mqtt_retained.discovery_configs(self.cfg.ha_prefix, self.device, self.base, availability,
-                                               self.camera_ids, self.lists) if self.cfg.ha_discovery else []
+                                               self.camera_ids, self.lists, self.ha_id) if self.cfg.ha_discovery else []
 
     def _publish_discovery(self, configs: list[tuple[str, dict[str, Any]]] | None = None) -> None:
         for topic, config in self._discovery() if configs is None else configs:
             self._publish(topic, json.dumps(config), retain=True)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        """The sweep (``mqtt_retained.Sweep``): clear each stale retained message found."""
-        if self._sweep.done(msg):
-            client.unsubscribe(self._sweep.filters)
-            return
+        """The sweep (``mqtt_retained.Sweep``): note each stale retained message and the ids the
+        discovery configs hold; at its end, publish the discovery and clear the stale ones."""
         with self._lock:  # one step: a list published meanwhile is either seen as sent or sent after
-            if not self._stopping and self._sweep.stale(msg):
-                # once a topic: put back at each reconnect, it is another device with this id
-                # (mqtt_claim.py), whose takeovers Outage warns of
-                log.log(logging.DEBUG if msg.topic in self._cleared else logging.INFO,
-                        "mqtt: removing the retained %s (a camera or watch list no longer configured)", msg.topic)
-                self._cleared.add(msg.topic)
-                self._clear(msg.topic)
+            if self._stopping:
+                return
+            if self._sweep.done(msg):
+                client.unsubscribe(self._sweep.filters)
+                self._end_sweep()
+                return
+            self._sweep.collect(msg)
+
+    def _sweep_overdue(self, generation: int) -> None:
+        """The sweep of a connection still running ``SWEEP_WAIT_S`` after it began: the broker
+        does not send this device its own status (an ACL that lets the account write only), so the
+        sweep ends here, and the discovery goes all the same."""
+        with self._lock:
+            if (self._sweep.running and self._sweep.generation == generation and not self._stopping
+                    and self._connected.is_set()):
+                log.log(logging.DEBUG if self._sweep_warned else logging.WARNING,
+                        "mqtt: the broker did not send this device its own %s within %.0f s (does its ACL "
+                        "let the account read it?): Home Assistant discovery is published without removing "
+                        "stale retained messages or seeing the ids other devices hold; add `topic read "
+                        "%s/#` and `topic read %s/#` for the account", self.status_topic, SWEEP_WAIT_S,
+                        self.base, self.cfg.ha_prefix)
+                self._sweep_warned = True  # once: the next connections are the same
+                self._end_sweep()
+
+    def _end_sweep(self) -> None:
+        """Publish the discovery (the ids other devices hold now known), then clear what the
+        sweep found stale (under the lock)."""
+        stale = self._sweep.finish()
+        if self.ha_id is None:
+            ids = self._sweep.ids
+            self.ha_id = ids.decide()
+            if ids.other_plain and self.ha_id != ids.plain:
+                log.info("mqtt: another device on this broker holds the Home Assistant ids edge_alpr_%s_...: "
+                         "this device's are edge_alpr_%s_...", ids.plain, self.ha_id)
+        self._publish_discovery()
+        for topic in stale:
+            if topic in self._sweep.published:
+                continue
+            # once a topic: put back at each reconnect, it is another device with this id
+            # (mqtt_claim.py), whose takeovers Outage warns of
+            log.log(logging.DEBUG if topic in self._cleared else logging.INFO,
+                    "mqtt: removing the retained %s (a camera or watch list no longer configured)", topic)
+            self._cleared.add(topic)
+            self._clear(topic)

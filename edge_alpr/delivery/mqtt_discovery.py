@@ -23,7 +23,7 @@ from .. import __version__
 _KEPT = re.compile(r"[A-Za-z0-9_.-]+")
 
 
-def _fold(name: str) -> str:
+def fold(name: str) -> str:
     """``name`` with each character that is not an ASCII letter or digit as ``_``, an accented
     letter as its base letter (``Süd``: ``Sud``)."""
     out: list[str] = []
@@ -40,18 +40,28 @@ def ha_ids(names: Iterable[str]) -> dict[str, str]:
     but ``[a-zA-Z0-9_-]`` (``TOPIC_MATCHER`` in homeassistant/components/mqtt/discovery.py), so
     a camera ``Gate 1`` or a device ``Hof-Süd`` would get no entity; and two names with one id
     (``rear-lot`` and ``rear_lot``) would share one discovery topic, the second replacing the
-    first.  So a name is folded (``_fold``), and one that has other characters than letters,
+    first.  So a name is folded (``fold``), and one that has other characters than letters,
     digits, ``-``, ``.`` and ``_``, or that folds to another's id without being that id itself,
     gets a short hash of the name after it."""
     unique = list(dict.fromkeys(names))
-    folded = {name: _fold(name) for name in unique}
+    folded = {name: fold(name) for name in unique}
     count = Counter(folded.values())
     out: dict[str, str] = {}
     for name in unique:
         f = folded[name]
         kept = _KEPT.fullmatch(name) is not None and (count[f] == 1 or name == f)
-        out[name] = f if kept else f"{f}_{hashlib.sha256(name.encode()).hexdigest()[:6]}"
+        out[name] = f if kept else hashed(name)
     return out
+
+
+def keeps_fold(name: str) -> bool:
+    """Whether ``name`` may have its folded form as its id (``ha_ids``), unless another's is."""
+    return _KEPT.fullmatch(name) is not None
+
+
+def hashed(name: str) -> str:
+    """The id of a name that cannot have its folded form: that and a short hash of the name."""
+    return f"{fold(name)}_{hashlib.sha256(name.encode()).hexdigest()[:6]}"
 
 
 def unique_id(device: str, camera: str, what: str) -> str:

@@ -15,9 +15,10 @@ its last health and its Home Assistant entities for ever.  So:
   which is all of them when ``ha_discovery`` is off.  The sweep ends when the device's own
   ``online`` comes back on the status topic: a broker hands a subscriber the retained messages
   before what is published after the subscription.  A topic this connection has published
-  retained is never stale (``Sweep.sent``): a watch list added while the sweep runs, after its
-  keep set was made, has its trigger published, then the broker's older copy of it may still
-  arrive, and clearing that would remove the new one.
+  retained is never stale (``Sweep.sent``).
+* the same configs tell which Home Assistant id this device may take where another device's
+  name folds to its own (``mqtt_device_id``), so its discovery is published when the sweep
+  ends, and the stale configs are cleared after it (``Sweep.finish``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from . import mqtt_cameras, mqtt_discovery
+from . import mqtt_cameras, mqtt_device_id, mqtt_discovery, mqtt_entities
 
 COMPONENTS = ("sensor", "binary_sensor", "device_automation")  # what discovery announces
 
@@ -53,17 +54,20 @@ def event_topics(base: str, event: Mapping[str, Any]) -> list[str]:
 
 
 def discovery_configs(ha_prefix: str, device: str, base: str, availability: Mapping[str, Any],
-                      cameras: tuple[str, ...], lists: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
-    """Every discovery topic and config of the device: a device trigger per camera and watch list,
-    and per camera a "last plate" sensor and its health entities; ``availability`` holds the
-    keys that tie an entity to the status topic."""
+                      cameras: tuple[str, ...], lists: tuple[str, ...],
+                      dev: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Every discovery topic and config of the device: its own entities (``mqtt_entities``), a
+    device trigger per camera and watch list, and per camera a "last plate" sensor and its health
+    entities; ``availability`` holds the keys that tie an entity to the status topic, ``dev`` is
+    the device's id (``mqtt_device_id``; by default ``ha_ids`` of its name alone)."""
     block = mqtt_discovery.device_block(device)
-    dev = mqtt_discovery.ha_ids([device])[device]
+    dev = dev or mqtt_discovery.ha_ids([device])[device]
     cams, names = mqtt_discovery.ha_ids(cameras), mqtt_discovery.ha_ids(lists)
     out = [(mqtt_discovery.trigger_topic(ha_prefix, dev, cams[cam], names[name]),
             mqtt_discovery.trigger(cam, name, match_topic(base, cam, name), block))
            for cam in cameras for name in lists]
     shared = {**availability, "device": block}
+    out += mqtt_entities.discovery(ha_prefix, base, dev, shared)
     for cam in cameras:
         out.append(mqtt_discovery.plate_sensor(ha_prefix, dev, cams[cam], cam, plate_topic(base, cam), shared))
         out += mqtt_cameras.discovery(ha_prefix, base, dev, cams[cam], cam, shared)
@@ -76,21 +80,31 @@ def stopped(camera_id: str, last: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 class Sweep:
-    """Which retained messages found on connecting are stale (see the module docstring)."""
+    """Which retained messages found on connecting are stale, and which Home Assistant id the
+    device may take (see the module docstring)."""
 
-    def __init__(self, base: str, device: str, ha_prefix: str, status_topic: str) -> None:
-        self.base = base
-        self.status_topic = status_topic
+    def __init__(self, prefix: str, device: str, ha_prefix: str) -> None:
+        self.prefix, self.device = prefix, device
+        self.base = f"{prefix}/{device}"
+        self.status_topic = f"{self.base}/status"
         self.identifier = mqtt_discovery.device_block(device)["identifiers"][0]
-        self.filters = [mqtt_cameras.health_topic(base, "+"), status_topic,
+        self.ha_prefix = ha_prefix
+        self.filters = [mqtt_cameras.health_topic(self.base, "+"), self.status_topic,
                         *(f"{ha_prefix}/{component}/+/config" for component in COMPONENTS)]
+        self.running = False
+        self.generation = 0  # of the sweeps: one per connection
         self.keep: set[str] = set()
         self.published: set[str] = set()  # retained topics this connection has published
+        self.found: dict[str, None] = {}  # stale ones, cleared when the sweep ends
+        self.ids = mqtt_device_id.DeviceIds(device)  # the ids the discovery configs found hold
 
     def start(self, keep: set[str]) -> list[tuple[str, int]]:
-        """The subscriptions of a sweep that keeps ``keep``, the retained topics the device
-        publishes now; subscribed before the device says ``online``, whose echo ends it."""
-        self.keep, self.published = keep, set()
+        """The subscriptions of a sweep that keeps ``keep`` (the camera health topics), and the
+        device's discovery, published when the sweep ends; subscribed before the device says
+        ``online``, whose echo ends it."""
+        self.keep, self.published, self.found, self.running = keep, set(), {}, True
+        self.generation += 1
+        self.ids = mqtt_device_id.DeviceIds(self.device)
         return [(topic, 0) for topic in self.filters]
 
     def sent(self, topic: str) -> None:
@@ -99,9 +113,24 @@ class Sweep:
         self.published.add(topic)
 
     def done(self, msg: mqtt.MQTTMessage) -> bool:
-        """The device's own ``online`` (a live message, not the retained one): every retained
-        message of the subscriptions has come before it."""
-        return msg.topic == self.status_topic and not msg.retain
+        """The device's own ``online`` (a live message, not the retained one) during a sweep:
+        every retained message of the subscriptions has come before it."""
+        return self.running and msg.topic == self.status_topic and not msg.retain
+
+    def finish(self) -> list[str]:
+        """The end of the sweep (the device's discovery published): the stale topics to clear."""
+        self.running = False
+        return [topic for topic in self.found if topic not in self.published]
+
+    def collect(self, msg: mqtt.MQTTMessage) -> None:
+        """Note ``msg`` if it is a stale retained message of this device's, and the id it holds
+        if it is a discovery config of this device or another."""
+        if not self.running:
+            return
+        if self.stale(msg):
+            self.found[msg.topic] = None
+        if msg.retain and msg.payload and msg.topic.startswith(f"{self.ha_prefix}/"):
+            self.ids.see(msg.topic, msg.payload)
 
     def stale(self, msg: mqtt.MQTTMessage) -> bool:
         """Whether a retained message found is this device's and no longer published."""

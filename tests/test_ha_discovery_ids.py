@@ -31,6 +31,7 @@ from waiting import wait_for
 
 from edge_alpr.delivery.mqtt import MqttPublisher
 from edge_alpr.delivery.mqtt_config import MqttConfig
+from edge_alpr.delivery.mqtt_discovery import ha_ids
 from edge_alpr.delivery.mqtt_retained import discovery_configs
 
 pytest_plugins = ["mosquitto"]
@@ -79,6 +80,16 @@ def test_names_home_assistant_took_before_keep_their_ids() -> None:
             "edge_alpr_yard_1_rear_lot_2_fps"} <= ids
     assert f"{HA}/device_automation/edge_alpr_yard_1_rear_lot_2_match_stolen_cars/config" in dict(configs)
     check_home_assistant_takes(configs, 3, 2)
+
+
+def test_a_name_that_always_gets_a_hash_does_not_push_a_plain_name_off_its_id() -> None:
+    """``Gate 1`` has a space and is hashed whatever else is there; ``Gate-1`` keeps the id Home
+    Assistant registered for it (else its entities' history is orphaned)."""
+    ids = ha_ids(["Gate-1", "Gate 1"])
+    assert ids["Gate-1"] == "Gate_1"
+    assert ids["Gate 1"].startswith("Gate_1_") and ids["Gate 1"] != ids["Gate-1"]
+    assert ha_ids(["rear-lot", "rear_lot"])["rear_lot"] == "rear_lot"  # a real collision: the id's owner keeps it
+    assert ha_ids(["rear-lot", "rear_lot"])["rear-lot"] != "rear_lot"
 
 
 def latest(subscriber: Subscriber) -> dict[str, Any]:

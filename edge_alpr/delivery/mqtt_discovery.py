@@ -45,7 +45,7 @@ def ha_ids(names: Iterable[str]) -> dict[str, str]:
     gets a short hash of the name after it."""
     unique = list(dict.fromkeys(names))
     folded = {name: fold(name) for name in unique}
-    count = Counter(folded.values())
+    count = Counter(folded[n] for n in unique if _KEPT.fullmatch(n))  # a hashed name takes no plain id
     out: dict[str, str] = {}
     for name in unique:
         f = folded[name]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -46,13 +47,19 @@ def _console_script() -> str:
     return f"import sys\nfrom {module} import {function}\nsys.exit({function}())\n"
 
 
+def _as_from_a_terminal() -> None:
+    """The child starts with Ctrl-C's default action, as a command typed at a terminal does,
+    whatever this test run inherited (a CI job in the background starts with SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("target", ["yaml", "edge_alpr.config"])
 @pytest.mark.parametrize("how", ["command", "python -m"])
 def test_ctrl_c_while_the_command_starts_exits_130_quietly(tmp_path: Path, how: str, target: str) -> None:
     start = _console_script() if how == "command" else MODULE
     done = subprocess.run([sys.executable, "-c", HOOK.format(target=target) + start, "read", str(SAMPLE)],
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=60, preexec_fn=_as_from_a_terminal)
     assert (done.returncode, done.stderr, done.stdout) == (130, "", ""), done
 
 

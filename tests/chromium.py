@@ -54,6 +54,9 @@ def browser(tmp_path: Path) -> Iterator[Chromium]:
     chrome.close()
 
 
+KEYS = {"Enter": 13, "Escape": 27}  # the keys ``Chromium.press`` sends (Windows virtual key codes)
+
+
 class Chromium:
     """One headless browser with one page; ``call`` sends a DevTools command and returns its result."""
 
@@ -108,6 +111,20 @@ class Chromium:
         if "exceptionDetails" in got:
             raise RuntimeError(f"{expression}: {got['exceptionDetails']}")
         return got["result"].get("value")
+
+    def press(self, key: str) -> None:
+        """A key (``KEYS``) as the keyboard sends it, not a script's synthetic event."""
+        text = {"text": "\r"} if key == "Enter" else {}  # what Enter types: a click on a link or button
+        self.call("Input.dispatchKeyEvent", type="keyDown", key=key, code=key, windowsVirtualKeyCode=KEYS[key], **text)
+        self.call("Input.dispatchKeyEvent", type="keyUp", key=key, code=key, windowsVirtualKeyCode=KEYS[key])
+
+    def click(self, selector: str) -> None:
+        """A mouse click in the middle of the element (scrolled into view first)."""
+        x, y = self.evaluate(f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+                             "e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();"
+                             "return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+        for kind in ("mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
 
     def log_console(self) -> None:
         """From now on record the page's console: its messages, uncaught exceptions and the

@@ -36,16 +36,21 @@ SKIP_WITHOUT_SERVER = pytest.mark.skipif(not server_available(),
                                          reason=f"no RTSP server here: it needs Debian's gst-rtsp-server ({APT})")
 
 
-def h264_available() -> bool:
-    """x264enc (an H.264 camera) and capssetter (its SDP without SPS/PPS) in the system's GStreamer."""
+def _gst_has(*elements: str) -> bool:
+    """Whether the system's GStreamer (its Python bindings) has every one of ``elements``."""
     try:
         check = subprocess.run([SYSTEM_PYTHON, "-c", "import gi; gi.require_version('Gst', '1.0'); "
                                 "from gi.repository import Gst; Gst.init(None); "
-                                "assert all(Gst.ElementFactory.find(e) for e in ('x264enc', 'capssetter', 'rtspsrc'))"],
+                                f"assert all(Gst.ElementFactory.find(e) for e in {elements!r})"],
                                capture_output=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return check.returncode == 0
+
+
+def h264_available() -> bool:
+    """x264enc (an H.264 camera) and capssetter (its SDP without SPS/PPS) in the system's GStreamer."""
+    return _gst_has("x264enc", "capssetter", "rtspsrc")
 
 
 SKIP_WITHOUT_H264 = pytest.mark.skipif(not h264_available(), reason="no H.264 RTSP camera here: it needs "
@@ -54,16 +59,7 @@ SKIP_WITHOUT_H264 = pytest.mark.skipif(not h264_available(), reason="no H.264 RT
 
 def ts_available() -> bool:
     """gst-launch-1.0 with x264enc and mpegtsmux (an MPEG-TS camera over HTTP)."""
-    if shutil.which("gst-launch-1.0") is None:
-        return False
-    try:
-        check = subprocess.run([SYSTEM_PYTHON, "-c", "import gi; gi.require_version('Gst', '1.0'); "
-                                "from gi.repository import Gst; Gst.init(None); "
-                                "assert all(Gst.ElementFactory.find(e) for e in ('x264enc', 'mpegtsmux'))"],
-                               capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return check.returncode == 0
+    return shutil.which("gst-launch-1.0") is not None and _gst_has("x264enc", "mpegtsmux")
 
 
 SKIP_WITHOUT_TS = pytest.mark.skipif(not ts_available(), reason="no MPEG-TS camera here: it needs gst-launch-1.0, "

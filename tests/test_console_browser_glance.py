@@ -16,7 +16,6 @@ Marked ``browser``: skipped, saying why, where Chromium or ``websocket-client`` 
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -35,29 +34,12 @@ pytest_plugins = ["chromium"]
 pytestmark = BROWSER_MARKS
 
 SUMMARY = "[...document.querySelectorAll('#trouble a')].map(a => [a.getAttribute('href'), a.textContent])"
-KEYS = {"Enter": 13, "Escape": 27}
 # per table: is each header aligned as the cells of its column's first row?
 ALIGNED = """[...document.querySelectorAll('%s table')].flatMap(t => {
   const row = t.tBodies[0].rows[0];
   return [...t.tHead.rows[0].cells].map((th, i) =>
     [th.textContent.trim(), getComputedStyle(th).textAlign, getComputedStyle(row.cells[i]).textAlign]);
 })"""
-
-
-def _press(browser: Chromium, key: str) -> None:
-    """A key as the keyboard sends it (not a script's synthetic event)."""
-    text = {"text": "\r"} if key == "Enter" else {}  # what Enter types: a click on a link or button
-    browser.call("Input.dispatchKeyEvent", type="keyDown", key=key, code=key, windowsVirtualKeyCode=KEYS[key], **text)
-    browser.call("Input.dispatchKeyEvent", type="keyUp", key=key, code=key, windowsVirtualKeyCode=KEYS[key])
-
-
-def _click(browser: Chromium, selector: str) -> None:
-    """A mouse click in the middle of the element (scrolled into view first)."""
-    x, y = browser.evaluate(f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
-                            "e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();"
-                            "return [r.x + r.width / 2, r.y + r.height / 2]; })()")
-    for kind in ("mousePressed", "mouseReleased"):
-        browser.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
 
 
 def _refreshed(browser: Chromium) -> bool:
@@ -112,7 +94,7 @@ def test_the_summary_of_trouble_leads_the_page_and_its_title(
         # the keyboard follows the summary's link to the section it names (a short window: it scrolls)
         browser.call("Emulation.setDeviceMetricsOverride", width=1280, height=500, deviceScaleFactor=1, mobile=False)
         browser.evaluate("document.querySelector('#trouble a[href=\"#delivery-section\"]').focus()")
-        _press(browser, "Enter")
+        browser.press("Enter")
         assert wait_for(lambda: browser.evaluate("location.hash") == "#delivery-section", 5)
         top = browser.evaluate("document.getElementById('delivery-section').getBoundingClientRect().top")
         assert browser.evaluate("scrollY") > 0 and 0 <= top < 100, top
@@ -149,7 +131,7 @@ def test_a_plate_crop_opens_its_scene_over_the_page(api_factory: Any, browser: C
     columns = browser.evaluate(ALIGNED % "#events")
     assert all(th == td for _, th, td in columns) and ["Score", "right", "right"] in columns, columns
 
-    _click(browser, first)
+    browser.click(first)
     assert wait_for(lambda: browser.evaluate("document.getElementById('scene').open"), 5)
     assert browser.evaluate("location.pathname + location.search") == "/"  # the console, not the picture
     heading = browser.evaluate("document.getElementById('scene-title').textContent")
@@ -161,18 +143,18 @@ def test_a_plate_crop_opens_its_scene_over_the_page(api_factory: Any, browser: C
     # the console goes on refreshing behind it
     assert _refreshed(browser) and browser.evaluate("document.getElementById('scene').open")
 
-    _press(browser, "Escape")
+    browser.press("Escape")
     assert wait_for(lambda: not browser.evaluate("document.getElementById('scene').open"), 5)
     # (the row may have been rendered anew meanwhile: the focus goes to the same event's crop)
     assert wait_for(lambda: browser.evaluate(f"document.activeElement === document.querySelector('{first}')"), 5), \
         browser.evaluate("document.activeElement.outerHTML")
 
     # the keyboard opens it from the focused crop; the Close button and the backdrop close it
-    _press(browser, "Enter")
+    browser.press("Enter")
     assert wait_for(lambda: browser.evaluate("document.getElementById('scene').open"), 5)
-    _press(browser, "Enter")  # on the Close button, focused as it opens
+    browser.press("Enter")  # on the Close button, focused as it opens
     assert wait_for(lambda: not browser.evaluate("document.getElementById('scene').open"), 5)
-    _click(browser, first)
+    browser.click(first)
     assert wait_for(lambda: browser.evaluate("document.getElementById('scene').open"), 5)
     for kind in ("mousePressed", "mouseReleased"):
         browser.call("Input.dispatchMouseEvent", type=kind, x=3, y=3, button="left", clickCount=1)
@@ -182,7 +164,7 @@ def test_a_plate_crop_opens_its_scene_over_the_page(api_factory: Any, browser: C
     # a phone: the dialog and its picture fit the screen
     browser.call("Emulation.setDeviceMetricsOverride", width=390, height=844, deviceScaleFactor=1, mobile=True)
     browser.open(f"{api.url}/")
-    _click(browser, first)
+    browser.click(first)
     assert wait_for(lambda: browser.evaluate("document.getElementById('scene').open"), 5)
     assert wait_for(lambda: browser.evaluate("document.getElementById('scene-image').naturalWidth") > 0, 10)
     box = browser.evaluate("[...['scene', 'scene-image'].map(id => document.getElementById(id)"

@@ -11,7 +11,6 @@ Marked ``browser``: skipped, saying why, where Chromium or ``websocket-client`` 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from contextlib import closing
 from typing import Any
@@ -31,23 +30,6 @@ PHOTOS = ["05_romanian_night_t155.jpg", "03_romanian_t604.jpg"]  # sent in this 
 CROP = "#events tr[data-event]:nth-of-type(%d) td[data-label=Crop] a"
 RECTS = ("[...['scene-image', 'scene-box'].map(id => document.getElementById(id).getBoundingClientRect())]"
          ".map(r => [r.left, r.top, r.width, r.height])")
-KEYS = {"Enter": 13, "Escape": 27}
-
-
-def _press(browser: Chromium, key: str) -> None:
-    """A key as the keyboard sends it (not a script's synthetic event)."""
-    text = {"text": "\r"} if key == "Enter" else {}
-    browser.call("Input.dispatchKeyEvent", type="keyDown", key=key, code=key, windowsVirtualKeyCode=KEYS[key], **text)
-    browser.call("Input.dispatchKeyEvent", type="keyUp", key=key, code=key, windowsVirtualKeyCode=KEYS[key])
-
-
-def _click(browser: Chromium, selector: str) -> None:
-    """A mouse click in the middle of the element (scrolled into view first)."""
-    x, y = browser.evaluate(f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
-                            "e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();"
-                            "return [r.x + r.width / 2, r.y + r.height / 2]; })()")
-    for kind in ("mousePressed", "mouseReleased"):
-        browser.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
 
 
 def _opened(browser: Chromium) -> bool:
@@ -88,19 +70,19 @@ def test_the_scene_shows_the_plate_s_box_and_an_old_event_its_scene_alone(
     browser.log_console()
     browser.open(f"{api.url}/")
     newest = CROP % 1
-    _click(browser, newest)
+    browser.click(newest)
     assert wait_for(lambda: _opened(browser), 10)
     _box_on(browser, reads[-1]["box"], size)
     assert "the plate outlined" in browser.evaluate("document.getElementById('scene-image').alt")
-    _press(browser, "Escape")
+    browser.press("Escape")
     assert wait_for(lambda: not browser.evaluate("document.getElementById('scene').open"), 5)
     assert wait_for(lambda: browser.evaluate(f"document.activeElement === document.querySelector('{newest}')"), 5)
 
     # the event from before: its scene alone (not the last one's box)
-    _click(browser, CROP % 2)
+    browser.click(CROP % 2)
     assert wait_for(lambda: _opened(browser), 10)
     assert browser.evaluate("document.getElementById('scene-box').hidden")
-    _press(browser, "Escape")
+    browser.press("Escape")
     assert wait_for(lambda: not browser.evaluate("document.getElementById('scene').open"), 5)
     assert browser.console_errors() == []
 
@@ -108,7 +90,7 @@ def test_the_scene_shows_the_plate_s_box_and_an_old_event_its_scene_alone(
     browser.call("Emulation.setDeviceMetricsOverride", width=390, height=844, deviceScaleFactor=1, mobile=True)
     browser.open(f"{api.url}/")
     browser.evaluate(f"document.querySelector('{newest}').focus()")
-    _press(browser, "Enter")
+    browser.press("Enter")
     assert wait_for(lambda: _opened(browser), 10)
     assert browser.evaluate("document.getElementById('scene-image').getBoundingClientRect().width") < 390
     _box_on(browser, reads[-1]["box"], size)

@@ -8,7 +8,8 @@
 #                               e2fsprogs (chattr, an immutable folder), python3-gi
 #                               gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
 #                               gstreamer1.0-plugins-good (the RTSP tests' camera), gstreamer1.0-plugins-ugly
-#                               (x264enc: an H.264 camera)
+#                               (x264enc: an H.264 camera), gstreamer1.0-tools gstreamer1.0-plugins-bad
+#                               (gst-launch-1.0, mpegtsmux: an MPEG-TS camera over HTTP)
 #   scripts/package/apt_deps.sh build   what `make deb` needs and nothing more (no test tools): for
 #                               this machine's release and architecture dpkg-buildpackage's and
 #                               debian/control's Build-Depends (dpkg-dev, build-essential, debhelper,
@@ -71,6 +72,10 @@ testing() {
   # and an H.264 camera (tests/test_rtsp_reopen.py): x264enc
   need gstreamer1.0-plugins-ugly -- /usr/bin/python3 -c "$RTSP_CHECK
 assert Gst.ElementFactory.find('x264enc')"
+  # and H.264 in MPEG-TS over HTTP (tests/test_rtsp_behind.py): a gst-launch-1.0 pipeline through mpegtsmux
+  need gstreamer1.0-tools -- have gst-launch-1.0
+  need gstreamer1.0-plugins-bad -- /usr/bin/python3 -c "$RTSP_CHECK
+assert Gst.ElementFactory.find('mpegtsmux')"
 }
 RTSP_CHECK="import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0')
 from gi.repository import Gst, GstRtspServer

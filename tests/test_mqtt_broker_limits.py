@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 import requests
 from mosquitto import Broker, Subscriber
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 from waiting import wait_for
 
 from edge_alpr import config
@@ -167,3 +169,21 @@ def test_a_hang_up_after_an_accepted_connection_names_no_limit_of_the_last_will(
     later = why_closed("Unspecified error", cfg, accepted_before=True)
     assert "mqtt.retain: false" in first.fix
     assert "mqtt.retain" not in later.fix and "max_packet_size" in later.fix
+
+
+def test_one_lost_connection_said_twice_by_paho_is_one_outage(caplog: pytest.LogCaptureFixture) -> None:
+    """paho-mqtt 2.2 may call ``on_disconnect`` twice for one connection the broker closed (its
+    read and its write both fail): the second, coming while not connected, was said as "the
+    broker hung up before accepting the connection", an attempt that never happened.  The
+    callbacks are called here in the order paho called them in that run."""
+    pub = MqttPublisher(MqttConfig(), environ={})
+    client = pub.client  # the callbacks as paho has them, called as paho calls them
+    if client.on_pre_connect is not None:
+        client.on_pre_connect(client, None)
+    client.on_connect(client, None, None, ReasonCode(PacketTypes.CONNACK, "Success"), None)
+    lost = ReasonCode(PacketTypes.DISCONNECT, "Unspecified error")
+    with caplog.at_level(logging.DEBUG, logger="edge_alpr.delivery"):
+        client.on_disconnect(client, None, None, lost, None)
+        client.on_disconnect(client, None, None, lost, None)
+    assert "hung up before accepting" not in caplog.text
+    assert pub._outage.attempts == 0

@@ -79,6 +79,8 @@ class MqttPublisher(RetainedMessages):
         self.client.on_connect = self._on_connect
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_pre_connect = self._on_pre_connect
+        self._attempt = False  # a connection was tried since the last disconnect said
         self.client.on_message = self._on_message
         self._acks = mqtt_puback.Acks()  # the broker's refusals, from the PUBACKs' reason codes
         self.client.on_publish = self._acks.on_publish
@@ -133,8 +135,16 @@ class MqttPublisher(RetainedMessages):
         if not self._stopping:
             self._outage.failed(mqtt_connect.why_failed(sys.exc_info()[1], self.cfg, client.connect_timeout))
 
+    def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
+        self._attempt = True
+
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        properties: Any) -> None:
+        # paho 2.2 may say one lost connection twice (a read and a write both failing on it):
+        # the second came while not connected and read as a hang-up before the login
+        if not self._attempt:
+            return
+        self._attempt = False
         if not self._connected.is_set():
             if not self._stopping:  # hung up without a CONNACK (a refusal's is said already)
                 self._outage.hung_up(mqtt_connect.why_closed(reason, self.cfg,

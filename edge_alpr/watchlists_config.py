@@ -59,7 +59,7 @@ def _number(value: Any, where: str) -> float:
 
 def parse_list(name: str, obj: Any, where: str, source: str) -> WatchList:
     """Validate one list (from YAML or an API body); ``ValueError`` names the bad value."""
-    if not isinstance(name, str) or not NAME.match(name):
+    if not isinstance(name, str) or not NAME.fullmatch(name):  # fullmatch: `$` also matches before a final newline
         raise ValueError(f"{where}: list name {name!r} must be 1-32 letters, digits, _ or -")
     if not isinstance(obj, dict) or set(obj) - {"max_distance", "plates"}:
         raise ValueError(f"{where}: expected a mapping with the keys max_distance and plates")

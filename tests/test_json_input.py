@@ -42,3 +42,10 @@ def test_a_bad_value_is_named_without_echoing_all_of_it() -> None:
     with pytest.raises(ValueError) as bad:
         parse_list("vans", {"max_distance": "x" * 100000, "plates": []}, "watch list vans", "api")
     assert "max_distance" in str(bad.value) and len(str(bad.value)) < 200
+
+
+@pytest.mark.parametrize("name", ["vans\n", "vans\n\n", "", "a" * 33, "a b"])
+def test_a_watch_list_name_with_a_newline_or_a_space_is_refused(name: str) -> None:
+    """A name is a topic level, an id and a file's key: ``vans\\n`` passed the pattern's ``$``."""
+    with pytest.raises(ValueError, match="list name"):
+        parse_list(name, {"plates": []}, "watch list", "api")

@@ -64,7 +64,7 @@ def _moved(event: dict[str, Any], seconds: float) -> dict[str, Any]:
 def shifted(text: str, seconds: float) -> str | None:
     """An ISO 8601 UTC time (``...Z``, as the events write them) moved by ``seconds``, in the same
     precision; None for any other text."""
-    found = _ISO.match(text)
+    found = _ISO.fullmatch(text)
     if found is None:
         return None
     fraction = found.group(2) or ""
@@ -79,7 +79,7 @@ def shifted(text: str, seconds: float) -> str | None:
 
 def _compact(text: Any) -> str:
     """A camera event's time as its ``filename`` writes it (``20240501T100000.123Z``), or ''."""
-    found = _ISO.match(text) if isinstance(text, str) else None
+    found = _ISO.fullmatch(text) if isinstance(text, str) else None
     if found is None or len(found.group(2) or "") != 3:
         return ""
     return f"{found.group(1).replace('-', '').replace(':', '')}.{found.group(2)}Z"

@@ -131,7 +131,7 @@ def parse_query(query: bottle.FormsDict, csv_out: bool) -> EventQuery:
     cursor = _param(query, "cursor")
     after = None
     if cursor:
-        found = _CURSOR.match(cursor)
+        found = _CURSOR.fullmatch(cursor)
         stamp = float(found.group(1)) if found and _is_float(found.group(1)) else math.nan
         seq = int(found.group(2)) if found else 0
         if found is None or not math.isfinite(stamp) or seq > MAX_SEQ:  # SQLite's are 64-bit
@@ -224,7 +224,7 @@ def install(app: bottle.Bottle, guarded: Guard, history: History | None,
                            "results": found})
 
     def _id(event_id: str) -> str:
-        if not _EVENT_ID.match(event_id):
+        if not _EVENT_ID.fullmatch(event_id):
             raise InputError(f"event id {event_id[:80]!r} is malformed", status=404)
         return event_id
 

@@ -135,10 +135,10 @@ class Retention:
         keep = datetime.fromtimestamp(first if first is not None else self._clock(),
                                       timezone.utc).strftime("%Y-%m-%d")
         for folder in self.images.iterdir():
-            if not (folder.is_dir() and _DAY.match(folder.name) and folder.name < keep):
+            if not (folder.is_dir() and _DAY.fullmatch(folder.name) and folder.name < keep):
                 continue
             for path in folder.iterdir():
-                if _OWN_FILE.match(path.name):
+                if _OWN_FILE.fullmatch(path.name):
                     self._unlink(path)
             try:
                 folder.rmdir()

@@ -167,6 +167,7 @@ class MqttPublisher(RetainedMessages):
         deadline = time.monotonic() + timeout
         with self._lock:
             self._stopping = True  # a connection made from now on says nothing
+            self.cancel_sweep_wait()
         confirmed = False
         connected = self._connected.is_set()
         if connected:

@@ -58,6 +58,7 @@ class RetainedMessages:
         # and kept for the process: the entities must not move from id to id
         self.ha_id: str | None = None
         self._sweep_warned = False  # SWEEP_WAIT_S passed without the echo (``_sweep_overdue``)
+        self._sweep_timer: threading.Timer | None = None  # the wait for it, ended by the sweep or stop
         self.limits = mqtt_limits.Limits(cfg)  # the QoS and retain flag the broker takes
 
     def republish(self, client: mqtt.Client) -> None:
@@ -69,8 +70,10 @@ class RetainedMessages:
         keep = {mqtt_cameras.health_topic(self.base, cam) for cam in {*self.camera_ids, *self._cameras}}
         if self.limits.retain:  # a broker that keeps none has none stale, and names no other device
             client.subscribe(self._sweep.start(keep))
+            self.cancel_sweep_wait()
             timer = threading.Timer(SWEEP_WAIT_S, self._sweep_overdue, (self._sweep.generation,))
-            timer.daemon = True  # a process that stops does not wait for it
+            timer.name, timer.daemon = "mqtt-sweep-wait", True  # a process that stops does not wait for it
+            self._sweep_timer = timer
             timer.start()
         else:
             self._sweep.finish()  # one a refused connection left unfinished
@@ -195,9 +198,17 @@ class RetainedMessages:
                 self._sweep_warned = True  # once: the next connections are the same
                 self._end_sweep()
 
+    def cancel_sweep_wait(self) -> None:
+        """End the wait for the sweep's echo (``SWEEP_WAIT_S``) now: the sweep ended, or the
+        device stops (a service that failed to start leaves no thread behind for 5 s)."""
+        if self._sweep_timer is not None:
+            self._sweep_timer.cancel()
+            self._sweep_timer = None
+
     def _end_sweep(self) -> None:
         """Publish the discovery (the ids other devices hold now known), then clear what the
         sweep found stale (under the lock)."""
+        self.cancel_sweep_wait()
         stale = self._sweep.finish()
         if self.ha_id is None:
             ids = self._sweep.ids

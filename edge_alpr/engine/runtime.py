@@ -34,7 +34,13 @@ INSTALL_HINT = "pip install ai-edge-litert  (or: pip install tflite-runtime 'num
 
 
 def interpreter_class(prefer: str = "auto") -> tuple[type[Any], str]:
-    """The Interpreter class of the first runtime that imports, and its module name."""
+    """The Interpreter class of the first runtime that is installed, and its module name.
+
+    Only a runtime whose own module is not there is skipped as missing: an ``ImportError`` of
+    another module while it loads (a numpy it was not built for, a shared library it lacks) or
+    any other error of its import means it is installed but broken, which the install hint would
+    not mend, so that is said with its cause.  ``KeyboardInterrupt`` (Ctrl-C while the import
+    takes its seconds) is not an ``Exception`` and goes up as it came."""
     names = RUNTIMES if prefer == "auto" else tuple(n for n in RUNTIMES if n.startswith(prefer))
     if not names:
         raise ModelError(f"unknown runtime {prefer!r}; use auto, ai_edge_litert or tflite_runtime")
@@ -43,8 +49,27 @@ def interpreter_class(prefer: str = "auto") -> tuple[type[Any], str]:
         try:
             return importlib.import_module(name).Interpreter, name
         except ImportError as e:
+            if not _is_missing(e, name):
+                raise _broken(name, e) from e
             errors.append(f"{name}: {e}")
+        except Exception as e:
+            raise _broken(name, e) from e
     raise ModelError(f"no TFLite runtime could be imported ({'; '.join(errors)}); install one: {INSTALL_HINT}")
+
+
+def _is_missing(e: ImportError, module: str) -> bool:
+    """Whether ``e`` says that ``module`` itself (or a package above it) is not installed."""
+    parts = module.split(".")
+    own = {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+    return isinstance(e, ModuleNotFoundError) and e.name in own
+
+
+def _broken(module: str, e: BaseException) -> ModelError:
+    """The error of a runtime that is installed but does not import, naming its cause."""
+    package = module.split(".")[0]
+    return ModelError(f"the TFLite runtime {package} is installed but cannot be imported "
+                      f"({type(e).__name__}: {e}); reinstall it (pip install --force-reinstall "
+                      f"{package.replace('_', '-')}) or choose the other one with models.runtime")
 
 
 @contextmanager

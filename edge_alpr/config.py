@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -226,16 +227,37 @@ def parse(text: str, where: str = "<config>") -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
-        shown = ""
+        shown, problem = "", str(e)
+        lines = _yaml_lines(text)
         if isinstance(e, yaml.MarkedYAMLError):  # its places say "<unicode string>": the file's name
             marks = [m for m in (e.problem_mark, e.context_mark) if m is not None]
             for mark in marks:
                 mark.name, mark.buffer = where, None  # no excerpt of PyYAML's
-            lines = text.splitlines()
+            problem = str(e)
             shown = next((_excerpt(lines[m.line], m.line, m.column) for m in marks if m.line < len(lines)), "")
+        elif isinstance(e, yaml.reader.ReaderError) and e.encoding == "unicode":
+            # a character YAML refuses anywhere (a form feed pasted in): PyYAML places it by its
+            # offset in "<unicode string>"; said here by the file's line and column as the others
+            before = list(_LINE_BREAK.finditer(text, 0, e.position))
+            number, column = len(before), e.position - (before[-1].end() if before else 0)
+            problem = (f"unacceptable character #x{e.character:04x}: {e.reason}\n"
+                       f'  in "{where}", line {number + 1}, column {column + 1}')
+            shown = _excerpt(_REFUSED.sub("?", lines[number]), number, column)
         # a tab is the commonest slip of a hand-edited file, and PyYAML's words for it do not say so
-        hint = "\nindent with spaces: YAML does not allow a tab there" if "'\\t'" in str(e) else ""
-        raise ConfigError(f"{where}: not valid YAML: {e}{shown}{hint}") from e
+        hint = "\nindent with spaces: YAML does not allow a tab there" if "'\\t'" in problem else ""
+        raise ConfigError(f"{where}: not valid YAML: {problem}{shown}{hint}") from e
+
+
+# the line breaks of YAML 1.1 as PyYAML counts lines (yaml/reader.py, ``Reader.forward``); not
+# those of ``str.splitlines``, which also breaks at \v, \f and \x1c-\x1e (characters YAML refuses)
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+_REFUSED = yaml.reader.Reader.NON_PRINTABLE  # what PyYAML refuses anywhere in a document
+
+
+def _yaml_lines(text: str) -> list[str]:
+    """``text``'s lines as a YAML error's line numbers count them (from 0), without the breaks."""
+    lines = _LINE_BREAK.split(text)
+    return lines[:-1] if len(lines) > 1 and not lines[-1] else lines
 
 
 def _excerpt(line: str, number: int, column: int) -> str:

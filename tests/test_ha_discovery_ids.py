@@ -22,6 +22,7 @@ run time) the publisher on a real mosquitto (tests/mosquitto.py).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
@@ -31,6 +32,7 @@ from waiting import wait_for
 
 from edge_alpr.delivery.mqtt import MqttPublisher
 from edge_alpr.delivery.mqtt_config import MqttConfig
+from edge_alpr.delivery.mqtt_device_id import DeviceIds
 from edge_alpr.delivery.mqtt_discovery import ha_ids
 from edge_alpr.delivery.mqtt_retained import discovery_configs
 
@@ -120,3 +122,42 @@ def test_a_list_added_at_run_time_whose_id_collides_gets_a_trigger_of_its_own(
         assert live == {f"{HA}/device_automation/edge_alpr_dev1_gate_match_stolen_cars/config"}
     finally:
         pub.stop()
+
+
+NFC, NFD = "Hof-S\u00fcd", "Hof-Su\u0308d"  # one name as typed (composed) and as a Mac writes it (decomposed)
+
+
+def sha6(name: str) -> str:
+    """The hash part released versions gave a name with other characters than letters, digits,
+    ``-``, ``.`` and ``_``: the first 6 hex digits of the sha256 of its UTF-8 (Home Assistant holds
+    the ids made with it)."""
+    return hashlib.sha256(name.encode()).hexdigest()[:6]
+
+
+def test_a_name_composed_or_decomposed_gets_one_id() -> None:
+    """``Süd`` typed on one machine and pasted from a Mac's folder name on another is one name to
+    the person who reads it: one id, the one the composed form has always had."""
+    assert ha_ids([NFD])[NFD] == ha_ids([NFC])[NFC] == f"Hof_Sud_{sha6(NFC)}"
+    nfd = discovery_configs(HA, NFD, f"edge-alpr/{NFD}", AVAILABILITY, (NFD, "gate"), ("vip",))
+    nfc = discovery_configs(HA, NFC, f"edge-alpr/{NFC}", AVAILABILITY, (NFC, "gate"), ("vip",))
+    assert [t for t, _ in nfd] == [t for t, _ in nfc]
+    assert [c.get("unique_id") for _, c in nfd] == [c.get("unique_id") for _, c in nfc]
+    assert f"{HA}/sensor/edge_alpr_Hof_Sud_{sha6(NFC)}_gate_plate/config" in dict(nfd)
+    ids = DeviceIds(NFD)  # the device's id on a broker (mqtt_device_id)
+    assert (ids.plain, ids.hashed, ids.decide()) == ("Hof_Sud", f"Hof_Sud_{sha6(NFC)}", f"Hof_Sud_{sha6(NFC)}")
+
+
+def test_plain_and_composed_names_keep_the_ids_they_had() -> None:
+    ids = ha_ids(["gate", "rear-lot.2", "Gate-1", "Gate 1", NFC, "北门"])
+    assert ids["gate"] == "gate" and ids["rear-lot.2"] == "rear_lot_2" and ids["Gate-1"] == "Gate_1"
+    assert ids["Gate 1"] == "Gate_1_a2ae10"  # the id docs/fleet.md shows
+    assert ids[NFC] == f"Hof_Sud_{sha6(NFC)}" and ids["北门"] == f"___{sha6('北门')}"
+
+
+def test_both_forms_as_two_cameras_of_one_device_still_get_an_id_each() -> None:
+    """Two cameras whose names differ only in composition are two cameras to the config: the
+    composed one keeps its id, the other gets one of its own."""
+    ids = ha_ids([NFD, NFC])
+    assert ids[NFC] == f"Hof_Sud_{sha6(NFC)}" and ids[NFD] != ids[NFC]
+    configs = discovery_configs(HA, "yard", "edge-alpr/yard", AVAILABILITY, (NFD, NFC), ("vip",))
+    check_home_assistant_takes(configs, 2, 1)

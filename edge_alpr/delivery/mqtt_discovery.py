@@ -24,13 +24,21 @@ _KEPT = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def fold(name: str) -> str:
-    """``name`` with each character that is not an ASCII letter or digit as ``_``, an accented
-    letter as its base letter (``Süd``: ``Sud``)."""
+    """``name`` in its composed form (``composed``) with each character that is not an ASCII
+    letter or digit as ``_``, an accented letter as its base letter (``Süd``: ``Sud``)."""
     out: list[str] = []
-    for c in name:
+    for c in composed(name):
         base = "".join(b for b in unicodedata.normalize("NFKD", c) if b.isascii() and b.isalnum())
         out.append(base or "_")
     return "".join(out)
+
+
+def composed(name: str) -> str:
+    """``name`` in Unicode's composed form (NFC).  Why: ``Süd`` typed is ``u`` with its umlaut as
+    one character, ``Süd`` from a Mac's file name two (``u`` and a combining diaeresis); one name
+    to whoever reads it, so one id.  The composed form, as names are almost always typed, keeps
+    the id it had (folded per character, hashed as it is); a decomposed one takes that id."""
+    return unicodedata.normalize("NFC", name)
 
 
 def ha_ids(names: Iterable[str]) -> dict[str, str]:
@@ -42,15 +50,19 @@ def ha_ids(names: Iterable[str]) -> dict[str, str]:
     (``rear-lot`` and ``rear_lot``) would share one discovery topic, the second replacing the
     first.  So a name is folded (``fold``), and one that has other characters than letters,
     digits, ``-``, ``.`` and ``_``, or that folds to another's id without being that id itself,
-    gets a short hash of the name after it."""
+    gets a short hash of the name after it.  A name is taken in its composed form, as ``hashed``
+    takes it; only where the config has both forms (two cameras to it) does the decomposed one
+    get a hash of its own."""
     unique = list(dict.fromkeys(names))
     folded = {name: fold(name) for name in unique}
     count = Counter(folded[n] for n in unique if _KEPT.fullmatch(n))  # a hashed name takes no plain id
+    forms = Counter(composed(n) for n in unique)  # two names of one composed form: two cameras
     out: dict[str, str] = {}
     for name in unique:
         f = folded[name]
         kept = _KEPT.fullmatch(name) is not None and (count[f] == 1 or name == f)
-        out[name] = f if kept else hashed(name)
+        own = forms[composed(name)] > 1 and name != composed(name)  # the composed one keeps its id
+        out[name] = f if kept else _hash(f, name) if own else hashed(name)
     return out
 
 
@@ -61,7 +73,13 @@ def keeps_fold(name: str) -> bool:
 
 def hashed(name: str) -> str:
     """The id of a name that cannot have its folded form: that and a short hash of the name."""
-    return f"{fold(name)}_{hashlib.sha256(name.encode()).hexdigest()[:6]}"
+    return _hash(fold(name), composed(name))
+
+
+def _hash(folded: str, name: str) -> str:
+    """``folded``, ``_`` and the first 6 hex digits of the sha256 of ``name``: short, and the
+    same on every device and version (Home Assistant keeps the entities by it)."""
+    return f"{folded}_{hashlib.sha256(name.encode()).hexdigest()[:6]}"
 
 
 def unique_id(device: str, camera: str, what: str) -> str:

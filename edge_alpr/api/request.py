@@ -32,9 +32,9 @@ import bottle
 from .. import json_input
 from ..engine.regions import validate_regions
 from ..errors import InputError
+from ..names import shown
 from . import multipart
 from .body import read_body
-from .http_errors import shown
 from .timestamps import parse_timestamp
 
 _MAX_FIELD_CHARS = 4096  # any field other than ``upload`` (regions, config, camera_id, ...)

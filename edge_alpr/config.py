@@ -57,13 +57,16 @@ MAX_LINGER_S = 0.1
 class UploadUrlConfig(Section):
     """``upload_url`` fetching (IP-camera snapshot URLs); off unless enabled, always bounded.
 
-    At most half of ``api.threads`` (at least one) fetch at once, so that other requests are still
-    answered while image servers are slow; a fetch over that is answered 429 with ``Retry-After``.
+    At most half of ``api.threads`` fetch at once, so that other requests are still answered while
+    image servers are slow; a fetch over that is answered 429 with ``Retry-After``.  So fetching
+    needs ``api.threads`` >= 2 (a ``ConfigError`` otherwise): with one worker, a single slow image
+    server held it for ``timeout_s`` and every other request (``/info/``, uploads) waited.
     A URL with a user name or password in it (``http://user:pass@host/``) is refused with a 400:
     credentials are not sent (give a snapshot URL without a login, or send the image as upload)."""
 
     # true: the API also fetches the image from a client's upload_url (http or https; one with
-    # user:password@ in it: HTTP 400); at most half of api.threads fetch at once (more: HTTP 429)
+    # user:password@ in it: HTTP 400); at most half of api.threads fetch at once (more: HTTP 429),
+    # so it needs api.threads >= 2
     enabled: bool = False
     # largest image fetched from an upload_url (larger: HTTP 413)
     max_bytes: int = setting(10 * 1024 * 1024, min=1)
@@ -137,6 +140,11 @@ class ApiConfig(Section):
         if cfg.decode_budget_pixels < cfg.max_pixels:
             raise ConfigError(f"{where}.decode_budget_pixels: must be >= max_pixels ({cfg.max_pixels}), "
                               f"got {cfg.decode_budget_pixels}")
+        if cfg.upload_url.enabled and cfg.threads < 2:
+            raise ConfigError(f"{where}.upload_url.enabled: true needs api.threads >= 2, got {cfg.threads}: "
+                              "at most half the workers fetch an upload_url, so that a slow image server "
+                              "cannot hold the only worker while every other request waits; set "
+                              "api.threads to 2 or more, or api.upload_url.enabled to false")
         return cfg
 
 

@@ -44,11 +44,13 @@ _SLASHED_PASSWORD = re.compile(r"//[^/@:\s\[\]]{0,256}:(?![0-9]{0,256}(?:[/?#\s]
                                r"|[^/\s]{0,256}/\S{0,256}?@(?=" + _NEAR_HOST + r"(?:[/?#\s]|$)))")
 # query (or fragment) values that are credentials (``?usr=admin&pwd=...`` of many IP cameras,
 # ``loginpas=`` of P2P ones, ``pw``/``psw``, tokens, API keys, signatures, credentials, sessions,
-# JWTs, HMACs), and Azure Functions' ``code=`` and a session's ``sid=``.  A parameter is matched
-# whole and its name judged apart (``_secret_value``): a pattern that looked for the word inside
-# the name backtracked on text like ``?pas?pas?pas...`` (seconds for 4,000 characters, the GIL
-# held: every thread of the service stopped), and a client chooses an ``upload_url``'s text.
-_QUERY_PARAMETER = re.compile(r"([?&;#])([^=&;#?\s]*)=([^&;#\s]*)")
+# JWTs, HMACs), and Azure Functions' ``code=`` and a session's ``sid=``.  The text is cut into
+# runs between the marks that end a value ('&', ';', '#', white space), whose parameters are
+# walked left to right (``_hide_values``) and their names judged apart (``_secret_name``): a
+# pattern that looked for the word inside the name backtracked on text like ``?pas?pas?pas...``
+# (seconds for 4,000 characters, the GIL held: every thread of the service stopped), one that
+# took no '?' into a name showed ``?cgi?token?v=...``, and a client chooses an ``upload_url``'s text.
+_VALUE_RUN = re.compile(r"[^&;#\s]+")
 _SECRET_NAME = re.compile(r"pas|pw|psw|token|key|auth|secret|sig|cred|session|jwt|hmac|bearer", re.IGNORECASE)
 _SECRET_NAMES = frozenset({"code", "sid"})
 _SEGMENT = r"[^/?#\s]+"
@@ -99,14 +101,36 @@ def hide_credentials(text: str) -> str:
     text = _AUTHORITY_ON.sub(_without_userinfo, text)
     for rule in _SECRET_PATHS:
         text = rule.sub(r"\1***", text)
-    return _QUERY_PARAMETER.sub(_secret_value, text)
+    return _VALUE_RUN.sub(_hide_values, text)
 
 
-def _secret_value(match: re.Match[str]) -> str:
-    """A query parameter (``_QUERY_PARAMETER``), its value hidden where its name is a credential's."""
-    mark, name, value = match.groups()
-    secret = name.lower() in _SECRET_NAMES or _SECRET_NAME.search(name) is not None
-    return f"{mark}{name}=***" if secret else match.group(0)
+def _hide_values(match: re.Match[str]) -> str:
+    """A run of ``_VALUE_RUN``, the value of its first parameter named like a credential hidden.
+
+    A name starts right after the mark before the run ('&', ';', '#') or after a '?' in it, and
+    ends at the next '='; it may hold '?' (``snap.cgi?cgi?token?v=``).  The value is the rest of
+    the run, where a '?' may start another parameter (``?x=1?token=``).  Each look goes on from
+    where the last stopped, so a run costs time in its length, whatever it holds."""
+    run, at = match.group(0), match.start()
+    if at > 0 and match.string[at - 1] in "&;#":
+        name_at = 0
+    elif (mark := run.find("?")) >= 0:
+        name_at = mark + 1
+    else:
+        return run
+    while (equals := run.find("=", name_at)) >= 0:
+        if _secret_name(run[name_at:equals]):
+            return run[:equals + 1] + "***"
+        if (mark := run.find("?", equals + 1)) < 0:
+            break
+        name_at = mark + 1
+    return run
+
+
+def _secret_name(name: str) -> bool:
+    """Whether a query parameter named ``name`` holds a credential: a word of ``_SECRET_NAME`` in
+    it, or its part after its last '?' one of ``_SECRET_NAMES`` (``?x?code=``)."""
+    return _SECRET_NAME.search(name) is not None or name.rpartition("?")[2].lower() in _SECRET_NAMES
 
 
 def _without_userinfo(match: re.Match[str]) -> str:

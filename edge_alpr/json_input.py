@@ -24,7 +24,6 @@ MAX_DEPTH = 16  # arrays or objects within each other; the API's bodies need 3
 # 10 MB of '{},' 2 GB over four requests at once) and a step of ``too_deep``'s walk.
 MAX_VALUES = 100_000
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')  # a JSON string, escapes and all
-SHOWN_CHARS = 60  # of a bad value echoed in an error message
 
 
 def loads(text: str | bytes, what: str) -> Any:
@@ -76,10 +75,3 @@ def too_deep(value: Any) -> bool:
             return True
         todo.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     return False
-
-
-def shown(value: Any) -> str:
-    """``repr(value)`` cut to ``SHOWN_CHARS``: an error message names the bad value without
-    echoing a client's megabytes back to it."""
-    text = repr(value)
-    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "..."

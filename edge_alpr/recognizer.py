@@ -30,6 +30,7 @@ from .engine.states import StatedReader
 from .engine.vehicle import VehicleClassifier
 from .errors import InputError, ModelError
 from .models_config import MODES, ModelsConfig
+from .names import shown
 from .types import Box, Detection, PlateRead, PlateResult
 
 
@@ -65,19 +66,19 @@ class RecognizeOptions:
             raise InputError(f"unknown config key {unknown[0]!r}; supported keys: {', '.join(sorted(allowed))}")
         mode = obj.get("mode", "default")
         if mode not in MODES:
-            raise InputError(f"config mode {json_input.shown(mode)} is not one of {', '.join(MODES)}")
+            raise InputError(f"config mode {shown(mode)} is not one of {', '.join(MODES)}")
 
         def thr(key: str) -> float | None:
             v = obj.get(key)
             if v is None:
                 return None
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
-                raise InputError(f"config {key} must be a number between 0 and 1, got {json_input.shown(v)}")
+                raise InputError(f"config {key} must be a number between 0 and 1, got {shown(v)}")
             return float(v)
 
         for key in ("region", "detection_rule"):
             if obj.get(key, "normal") not in ("normal", "strict"):
-                raise InputError(f'config {key} must be "strict" or "normal", got {json_input.shown(obj[key])}')
+                raise InputError(f'config {key} must be "strict" or "normal", got {shown(obj[key])}')
         if obj.get("detection_mode", "plate") != "plate":
             raise InputError('config detection_mode: only "plate" is supported (no vehicle-only detection)')
         return cls(

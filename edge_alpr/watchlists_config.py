@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
-from .json_input import shown
+from .names import shown
 from .plate_text import MAX_PLATE_CHARS, normalize
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")

@@ -200,6 +200,12 @@ def test_an_error_names_a_huge_bad_value_by_its_start_and_length(api: Any, sampl
     for data in ({"timestamp": huge}, {"mmc": huge}):
         said = detail(requests.post(api.url + READ, files={"upload": upload}, data=data, timeout=30), 400)
         assert f"({len(huge)} characters)" in said and len(said) < 600, said[:300]
+    encoded = base64.b64encode(upload).decode()
+    numbers = [0.5] * 50_000
+    for config, length in (({"mode": huge}, len(huge)), ({"region": huge}, len(huge)),
+                           ({"threshold_d": numbers}, len(repr(numbers)))):
+        said = detail(requests.post(api.url + READ, json={"upload": encoded, "config": config}, timeout=30), 400)
+        assert f"({length} characters)" in said and len(said) < 600, said[:300]
     name = "x" * 20_000
     said = detail(requests.get(f"{api.url}/v1/events/?{name}=1", timeout=30), 400)
     assert "unknown parameter" in said and f"({len(name)} characters)" in said and len(said) < 600, said[:300]

@@ -6,15 +6,19 @@ from __future__ import annotations
 import dataclasses
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edge_alpr import config
+from edge_alpr.api.server import free_port
+from edge_alpr.cli import EXIT_CONFIG
 from edge_alpr.config import Config
 from edge_alpr.configutil import SCALARS, Section, limits_of, parse_section, section_types, setting
 from edge_alpr.errors import ConfigError
 from edge_alpr.watchlists import WatchListsConfig
+from tests.test_cli_server import cli
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,22 @@ def test_the_decode_budget_follows_a_larger_max_pixels_unless_set() -> None:
     assert config.from_dict({"api": {"max_pixels": 1_000_000}}).api.decode_budget_pixels == 24_000_000
     with pytest.raises(ConfigError, match=r"decode_budget_pixels: must be >= max_pixels \(30000000\), got 2"):
         config.from_dict({"api": {"max_pixels": 30_000_000, "decode_budget_pixels": 20_000_000}})
+
+
+def test_upload_url_fetching_needs_two_api_threads(tmp_path: Path) -> None:
+    """At most half the workers fetch an upload_url; with one worker a slow image server held it
+    for the fetch's whole ``timeout_s`` (``/info/`` waited 3.7 s of 4), so that config is refused,
+    by the loader and so by ``serve`` (and ``check-config``), naming both keys and the fix."""
+    with pytest.raises(ConfigError, match=r"api\.upload_url\.enabled: true needs api\.threads >= 2, got 1: .*"
+                       r"set api\.threads to 2 or more, or api\.upload_url\.enabled to false"):
+        config.from_dict({"api": {"threads": 1, "upload_url": {"enabled": True}}})
+    assert config.from_dict({"api": {"threads": 1}}).api.threads == 1  # no fetching: one worker is fine
+    assert config.from_dict({"api": {"threads": 2, "upload_url": {"enabled": True}}}).api.upload_url.enabled
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\napi: {{threads: 1, upload_url: {{enabled: true}}}}\n")
+    out = cli("serve", "--port", str(free_port()), "--config", str(cfg), timeout=60)
+    assert out.returncode == EXIT_CONFIG, (out.returncode, out.stderr)
+    assert "api.upload_url.enabled: true needs api.threads >= 2, got 1" in out.stderr, out.stderr
 
 
 def all_fields(cls: type = Config) -> list[tuple[type, dataclasses.Field[Any], Any]]:

@@ -21,7 +21,7 @@ import pytest
 import requests
 from waiting import wait_for
 
-from edge_alpr import config
+from edge_alpr import config, credentials
 from edge_alpr.api.fetch import fetch_image
 from edge_alpr.api.server import free_port
 from edge_alpr.config import UploadUrlConfig
@@ -99,6 +99,15 @@ SECRET = "s3cr3t-Value"
      "webhook https://hooks.example.com failed (timed out); contact ops@example.com"),
     ("http://h/a?client_credential=1&session_id=2&jwt=3&hmac=4&sid=5&postcode=6",
      "http://h/a?client_credential=***&session_id=***&jwt=***&hmac=***&sid=***&postcode=6"),
+    # a parameter's name holding '?' (CGI snapshot URLs), judged whole and by its part after the last '?'
+    ("http://cam/snap.cgi?cgi?token?v=secret&x=1", "http://cam/snap.cgi?cgi?token?v=***&x=1"),
+    ("http://cam/snap.cgi?cmd?x?code=secret", "http://cam/snap.cgi?cmd?x?code=***"),
+    ("GET /snap.cgi?cgi?PWD?v=secret HTTP/1.1", "GET /snap.cgi?cgi?PWD?v=*** HTTP/1.1"),
+    ("http://cam/a?b&cgi?token?v=secret", "http://cam/a?b&cgi?token?v=***"),
+    # a '?' in a value starts another parameter
+    ("http://cam/a?x=1?token=secret", "http://cam/a?x=1?token=***"),
+    ("http://cam/a?x=1?y=2?sid=secret;z=3", "http://cam/a?x=1?y=2?sid=***;z=3"),
+    ("http://cam/a?cgi?v=1?code?x=2", "http://cam/a?cgi?v=1?code?x=2"),
 ])
 def test_hide_credentials(text: str, shown: str) -> None:
     assert hide_credentials(text) == shown
@@ -398,3 +407,28 @@ def test_hiding_takes_linear_time_on_hostile_text(text: str) -> None:
     started = time.perf_counter()
     hide_credentials(text)
     assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize("text", [
+    "http://u@x" + "?pas" * 16_384,  # 64 KB of '?' and name, no '='
+    "http://x/a" + "?a=" * 21_845,  # a parameter after each '?', in the value of the one before
+    "http://x/a?" + "t?" * 32_768 + "=1",  # one name of 64 KB
+    ("?" + "pa" * 50 + "s=" + "?" * 100) * 300,  # long names and values of '?'
+    "&" + "?x=?" * 16_384,
+], ids=["no-equals", "a-parameter-in-each-value", "one-long-name", "long-names-and-values", "after-a-mark"])
+def test_query_values_are_hidden_in_one_pass(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    """Each parameter name is judged once, and the names judged never overlap: what they cost
+    together is bounded by the text's length, whatever a client puts in an upload_url (a pass
+    that judged the names from every '?' again took time in the square of the length).
+    ``scripts/bench/bench_hiding.py`` prints the times."""
+    judged: list[int] = []
+    judge = credentials._secret_name
+
+    def counted(name: str) -> bool:
+        judged.append(len(name))
+        return judge(name)
+
+    monkeypatch.setattr(credentials, "_secret_name", counted)
+    hide_credentials(text)
+    assert len(judged) <= text.count("="), (len(judged), text.count("="))
+    assert sum(judged) <= len(text), (sum(judged), len(text))

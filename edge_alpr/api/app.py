@@ -28,6 +28,7 @@ from ..delivery.webhooks import Webhooks
 from ..errors import InputError, StateError, Throttled
 from ..history.store import History
 from ..metrics import Metrics
+from ..names import shown
 from ..recognizer import RecognizeOptions, Recognizer
 from ..stream.health import camera_health
 from ..stream.loop import CameraLoop
@@ -38,7 +39,6 @@ from . import console, console_status, events, monitor
 from .body import BODY_UNREAD
 from .console_auth import ConsoleAuth
 from .fetch import FetchSlots, fetch_image
-from .http_errors import shown
 from .request import parse_read_request
 
 log = logging.getLogger(__name__)

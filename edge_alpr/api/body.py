@@ -13,7 +13,7 @@ import io
 from typing import Any
 
 from ..errors import InputError
-from .http_errors import shown
+from ..names import shown
 
 # One read takes a typical camera frame whole (one copy, no join), while a client that declares
 # a large body and sends nothing only makes the server set aside this much per worker.

@@ -33,11 +33,11 @@ from .. import json_input
 from ..errors import InputError
 from ..fuzzy import MAX_PLATE_CHARS, normalize
 from ..history.store import EventQuery, History, Sighting
+from ..names import shown
 from ..types import PlateResult
 from ..watchlists import WatchLists
 from ..watchlists_config import MAX_DISTANCE, NAME
 from .body import read_body
-from .http_errors import shown
 from .timestamps import parse_timestamp
 
 MAX_PAGE = 500

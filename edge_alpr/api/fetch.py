@@ -103,7 +103,8 @@ def _check_url(url: str, what: str = "upload_url") -> None:
 
 
 class FetchSlots:
-    """``upload_url`` fetches running at once: at most half the workers (one with fewer than two).
+    """``upload_url`` fetches running at once: at most half the workers (the config takes fetching
+    only with two or more: ``ApiConfig``; one where a caller builds it with fewer).
 
     Why: a fetch holds its worker for up to ``timeout_s``; four slow image servers held all four
     workers for 5 s, and every other client (file uploads, ``/info/``) waited.  A fetch over the

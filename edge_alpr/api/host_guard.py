@@ -21,7 +21,7 @@ import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .http_errors import shown
+from ..names import shown
 
 _PORT = re.compile(r":[0-9]{0,5}")
 _NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")  # DNS labels, as a browser sends them (IDNs as xn--)

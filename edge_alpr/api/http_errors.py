@@ -30,15 +30,6 @@ NO_STORE = ("Cache-Control", "no-store")
 DEFAULT_HEADERS = (NOSNIFF, SAME_ORIGIN, NO_STORE)
 
 
-def shown(value: str, limit: int = 80) -> str:
-    """``value`` quoted for an error message: at most its first ``limit`` characters, and its
-    length when it is longer.  Why: a message naming a client's bad value must not send back
-    whatever the client sent (a 64 KB header, a form field of megabytes), nor let it fill a log."""
-    if len(value) <= limit:
-        return repr(value)
-    return f"{value[:limit]!r}... ({len(value)} characters)"
-
-
 def error_reply(status: int, message: str) -> bytes:
     """A whole HTTP/1.1 response (JSON body) after which the connection is closed."""
     body = json.dumps({"detail": message}).encode()

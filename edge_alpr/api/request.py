@@ -32,12 +32,17 @@ import bottle
 from .. import json_input
 from ..engine.regions import validate_regions
 from ..errors import InputError
+from ..names import shown
 from . import multipart
 from .body import read_body
-from .http_errors import shown
 from .timestamps import parse_timestamp
 
 _MAX_FIELD_CHARS = 4096  # any field other than ``upload`` (regions, config, camera_id, ...)
+# Values the 201 echoes and events, the history and webhooks carry on, stored once per read:
+# a camera_id as long as GET /v1/events/ can search for (its ``camera``), a file name as long as
+# a file system takes (a multipart file's name is cut there by bottle; an upload_url's is refused)
+MAX_CAMERA_ID_CHARS = 64
+MAX_FILENAME_CHARS = 255
 MAX_FIELDS = 256  # fields of one form, all names together
 MAX_REGIONS = 32  # distinct region codes of one request
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"BM", b"RIFF", b"GIF8")
@@ -194,9 +199,13 @@ def _text(fields: dict[str, list[Any]], key: str) -> list[str]:
         if not isinstance(value, str):
             raise InputError(f"{key}: expected text, got {type(value).__name__}")
         if len(value) > _MAX_FIELD_CHARS:
-            raise InputError(f"{key}: value too long ({len(value)} characters)")
+            raise _too_long(key, len(value), _MAX_FIELD_CHARS)
         out.append(value)
     return out
+
+
+def _too_long(key: str, chars: int, limit: int, what: str = "", why: str = "") -> InputError:
+    return InputError(f"{key}: {what}too long ({chars} characters); at most {limit} are accepted{why}")
 
 
 def _distinct_regions(fields: dict[str, list[Any]]) -> int:
@@ -248,6 +257,9 @@ def parse_read_request(request: bottle.BaseRequest, max_bytes: int) -> ReadReque
     elif url_values and url_values[-1].strip():
         upload_url = url_values[-1].strip()
         filename = upload_url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or "upload"
+        if len(filename) > MAX_FILENAME_CHARS:  # the response's filename, echoed and carried on
+            raise _too_long("upload_url", len(filename), MAX_FILENAME_CHARS,
+                            "its file name (the last part of its path) is ")
     else:
         raise InputError("upload is required: send the image as multipart file bytes "
                          "(-F upload=@car.jpg) or as base64 text")
@@ -259,6 +271,9 @@ def parse_read_request(request: bottle.BaseRequest, max_bytes: int) -> ReadReque
             raise InputError(f"regions: at most {MAX_REGIONS} distinct region codes per request, "
                              f"got {_distinct_regions(fields)}")
     camera = _text(fields, "camera_id")
+    if camera and len(camera[-1]) > MAX_CAMERA_ID_CHARS:
+        raise _too_long("camera_id", len(camera[-1]), MAX_CAMERA_ID_CHARS,
+                        why=", as many as GET /v1/events/?camera= searches for")
     stamp = _text(fields, "timestamp")
     mmc = [v.strip().lower() for v in _text(fields, "mmc")]
     if mmc and mmc[-1] not in _TRUE | _FALSE:

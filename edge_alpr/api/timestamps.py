@@ -16,7 +16,7 @@ import re
 from datetime import date, datetime, timedelta, timezone
 
 from ..errors import InputError
-from .http_errors import shown
+from ..names import shown
 
 _TIME = (r"(?P<hour>\d\d)(?:(?P<c1>:?)(?P<minute>\d\d)(?:(?P=c1)(?P<second>\d\d)"
          r"(?:[.,](?P<fraction>\d+))?)?)?")

@@ -8,9 +8,13 @@ from /proc is whatever a process chose, so it is shown printable in one way ever
 from __future__ import annotations
 
 import pwd
+import re
 from typing import Any
 
 SHOWN_CHARS = 80  # of a client's value quoted in an error message
+# C0 (\t \n \r among them), DEL, C1 (NEL), the line and paragraph separators (str.splitlines
+# breaks a line on each) and lone surrogates (UTF-8, the journal's and SQLite's, cannot encode them)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 def user_name(uid: int) -> str:
@@ -24,6 +28,18 @@ def user_name(uid: int) -> str:
 def printable(text: str) -> str:
     """``text`` with each character a terminal or the journal would not show as itself as ``?``."""
     return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def control_problem(text: str) -> str:
+    """Why ``text`` cannot be a client's name for something ("" when it can): its first control
+    character, by code point and position (from 1).  Why: a camera_id or a watch-list label is
+    echoed, logged, exported as CSV and sent on in events; a newline there forges a journal line
+    and splits a CSV row for a tool that reads lines.  Printable text of any script is fine."""
+    found = _CONTROL.search(text)
+    if found is None:
+        return ""
+    return (f"holds the control character U+{ord(found.group()):04X} at position {found.start() + 1} "
+            "(line breaks, tabs and other control characters are refused); send printable text")
 
 
 def shown(value: Any, limit: int = SHOWN_CHARS) -> str:

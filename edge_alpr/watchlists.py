@@ -150,7 +150,7 @@ class WatchLists:
     def put(self, name: str, body: Any) -> WatchList:
         """Create or replace an API list; ``InputError`` 400 on a bad body, 409 for a config list."""
         try:
-            new = parse_list(name, body, f"watch list {name}", "api")
+            new = parse_list(name, body, f"watch list {name}", "api", printable=True)
         except ValueError as e:
             raise InputError(str(e)) from e
         with self._lock:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
-from .names import shown
+from .names import control_problem, shown
 from .plate_text import MAX_PLATE_CHARS, normalize
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -57,8 +57,12 @@ def _number(value: Any, where: str) -> float:
     return float(value)
 
 
-def parse_list(name: str, obj: Any, where: str, source: str) -> WatchList:
-    """Validate one list (from YAML or an API body); ``ValueError`` names the bad value."""
+def parse_list(name: str, obj: Any, where: str, source: str, *, printable: bool = False) -> WatchList:
+    """Validate one list (from YAML or an API body); ``ValueError`` names the bad value.
+
+    ``printable``: refuse a label holding a control character (a new list sent to the API: its
+    labels go into events, CSV exports and logs).  Lists already stored or written in the config
+    file are read as they are, so an upgrade never stops a service over a label it kept before."""
     if not isinstance(name, str) or not NAME.fullmatch(name):  # fullmatch: `$` also matches before a final newline
         raise ValueError(f"{where}: list name {name!r} must be 1-32 letters, digits, _ or -")
     if not isinstance(obj, dict) or set(obj) - {"max_distance", "plates"}:
@@ -80,6 +84,8 @@ def parse_list(name: str, obj: Any, where: str, source: str) -> WatchList:
         label = item.get("label", "")
         if not isinstance(label, str) or len(label) > MAX_LABEL_CHARS:
             raise ValueError(f"{at}.label: expected text of at most {MAX_LABEL_CHARS} characters")
+        if printable and (problem := control_problem(label)):
+            raise ValueError(f"{at}.label: {shown(label)} {problem}")
         limit = item.get("max_distance")
         entries[plate] = WatchEntry(plate, label, None if limit is None else _number(limit, at))
     return WatchList(name, tuple(entries.values()), default, source)

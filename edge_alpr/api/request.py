@@ -32,7 +32,7 @@ import bottle
 from .. import json_input
 from ..engine.regions import validate_regions
 from ..errors import InputError
-from ..names import shown
+from ..names import control_problem, shown
 from . import multipart
 from .body import read_body
 from .timestamps import parse_timestamp
@@ -256,6 +256,8 @@ def parse_read_request(request: bottle.BaseRequest, max_bytes: int) -> ReadReque
         image, filename = _upload_bytes(uploads[0], max_bytes)
     elif url_values and url_values[-1].strip():
         upload_url = url_values[-1].strip()
+        if problem := control_problem(upload_url):  # urlsplit drops \t \r \n; its file name is echoed
+            raise InputError(f"upload_url: the URL {problem}, percent-encoded where a URL needs one (%0A)")
         filename = upload_url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or "upload"
         if len(filename) > MAX_FILENAME_CHARS:  # the response's filename, echoed and carried on
             raise _too_long("upload_url", len(filename), MAX_FILENAME_CHARS,
@@ -274,6 +276,8 @@ def parse_read_request(request: bottle.BaseRequest, max_bytes: int) -> ReadReque
     if camera and len(camera[-1]) > MAX_CAMERA_ID_CHARS:
         raise _too_long("camera_id", len(camera[-1]), MAX_CAMERA_ID_CHARS,
                         why=", as many as GET /v1/events/?camera= searches for")
+    if camera and (problem := control_problem(camera[-1])):
+        raise InputError(f"camera_id: {shown(camera[-1])} {problem}")
     stamp = _text(fields, "timestamp")
     mmc = [v.strip().lower() for v in _text(fields, "mmc")]
     if mmc and mmc[-1] not in _TRUE | _FALSE:

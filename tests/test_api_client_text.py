@@ -1,0 +1,85 @@
+"""Client text that the 201 of POST /v1/plate-reader/ echoes and that events, the history's
+log lines, CSV exports and webhooks carry on (``camera_id``, the file name of an
+``upload_url``, a watch list entry's ``label``) holds no control character: a newline there
+would forge a journal line and split a CSV row for a tool that reads it line by line.  Such text
+is a 400 naming the field and the first bad character's position, over a real socket; printable
+Unicode (accents, other scripts, emoji, spaces) stays accepted and is echoed whole."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.test_api_errors import detail
+
+READ = "/v1/plate-reader/"
+# each refused character: C0 (incl. \t \n \r), DEL, C1 (NEL), the Unicode line and paragraph
+# separators (str.splitlines breaks on them) and a lone surrogate (UTF-8 cannot encode it)
+REFUSED = ["\n", "\r", "\t", "\x00", "\x1b", "\x7f", "\x85", "\x9b", "\u2028", "\u2029", "\ud800"]
+ACCEPTED = "Entrée Nord – 北門 🚗 gate 1"
+
+
+def _post(api: Any, how: str, upload: bytes, fields: dict[str, str]) -> requests.Response:
+    """The read, sent as multipart file bytes, a urlencoded form or a JSON body."""
+    if how == "multipart":
+        return requests.post(api.url + READ, files={"upload": upload}, data=fields, timeout=30)
+    text = base64.b64encode(upload).decode()
+    if how == "json":  # json.dumps escapes the surrogate as \ud800, as a client's JSON may
+        return requests.post(api.url + READ, data=json.dumps({"upload": text, **fields}),
+                             headers={"Content-Type": "application/json"}, timeout=30)
+    return requests.post(api.url + READ, data={"upload": text, **fields}, timeout=30)
+
+
+@pytest.mark.parametrize("how", ["form", "multipart", "json"])
+def test_a_camera_id_with_a_control_character_is_a_clear_400(api: Any, sample_images: list[Path],
+                                                             how: str) -> None:
+    upload = sample_images[0].read_bytes()
+    for bad in REFUSED:
+        if bad == "\ud800" and how != "json":
+            continue  # form bodies are UTF-8 bytes, which cannot hold a lone surrogate
+        said = detail(_post(api, how, upload, {"camera_id": "gate" + bad + "x"}), 400)
+        assert said.startswith("camera_id:"), (repr(bad), said)
+        assert "position 5" in said and f"U+{ord(bad):04X}" in said, (repr(bad), said)
+        assert bad not in said, said  # the message is one clean line too
+
+
+@pytest.mark.parametrize("how", ["form", "multipart", "json"])
+def test_a_camera_id_in_printable_unicode_is_echoed_and_kept(api_factory: Any, sample_images: list[Path],
+                                                             how: str) -> None:
+    api = api_factory({"history": {"api_reads": True}})
+    response = _post(api, how, sample_images[0].read_bytes(), {"camera_id": ACCEPTED})
+    assert response.status_code == 201, response.text
+    assert response.json()["camera_id"] == ACCEPTED
+    found = requests.get(api.url + "/v1/events/", params={"camera": ACCEPTED}, timeout=30)
+    assert found.status_code == 200, found.text
+    assert found.json()["results"], "the sample has a plate: the read is kept under its camera"
+
+
+@pytest.mark.parametrize("bad", ["\n", "\r", "\t", "\x7f", "\x85", "\u2028"])
+def test_an_upload_url_with_a_control_character_is_refused_before_fetching(api_factory: Any, bad: str) -> None:
+    """urlsplit drops \\t \\r \\n silently, so such a URL was fetched and its file name, newline and
+    all, echoed; refused now before anything is fetched (port 9 answers nothing)."""
+    api = api_factory({"api": {"upload_url": {"enabled": True, "timeout_s": 2}}})
+    url = f"http://127.0.0.1:9/snap{bad}shot.jpg"
+    said = detail(requests.post(api.url + READ, data={"upload_url": url}, timeout=30), 400)
+    assert said.startswith("upload_url:"), said
+    assert "position 24" in said and f"U+{ord(bad):04X}" in said, said
+
+
+def test_a_watch_list_label_with_a_control_character_is_a_clear_400(api: Any) -> None:
+    url = api.url + "/v1/watchlists/deny/"
+    for bad in ("\n", "\r", "\x00", "\x85", "\u2029"):
+        body = {"plates": ["AB123CD", {"plate": "XY99ZZ", "label": "van" + bad + "forged"}]}
+        said = detail(requests.put(url, json=body, timeout=30), 400)
+        assert "plates[1].label" in said and "position 4" in said, (repr(bad), said)
+        assert f"U+{ord(bad):04X}" in said, said
+    assert requests.get(url, timeout=30).status_code == 404  # nothing was stored
+    body = {"plates": [{"plate": "XY99ZZ", "label": ACCEPTED}]}
+    response = requests.put(url, json=body, timeout=30)
+    assert response.status_code in (200, 201), response.text
+    assert requests.get(url, timeout=30).json()["plates"][0]["label"] == ACCEPTED

@@ -26,17 +26,14 @@ Example::
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .configutil import Section, parse_section, setting
 from .configutil import resolve_secret as resolve_secret  # where the API and MQTT read their secrets
-from .credentials import hide_credentials
+from .configyaml import parse as parse  # the file's YAML to plain data, its errors placed and hidden
 from .delivery.mqtt_config import MqttConfig
 from .delivery.webhooks_config import WebhooksConfig as WebhooksConfig
 from .delivery.webhooks_config import WebhookTarget as WebhookTarget
@@ -226,56 +223,6 @@ def from_dict(obj: Any, where: str = "<config>") -> Config:
 def origin(cfg: Config) -> str:
     """Where ``cfg``'s settings came from, as the start-up line and the errors say it."""
     return "built-in defaults" if cfg.source == DEFAULTS else cfg.source
-
-
-def parse(text: str, where: str = "<config>") -> Any:
-    """YAML text to plain data; a syntax error names the file and line, and shows that line with
-    its URLs' credentials hidden.  Why not PyYAML's own excerpt: it cuts the line anywhere around
-    the column (``... in:s3cret@cam/stream1``), where no rule can tell a password any more."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        shown, problem = "", str(e)
-        lines = _yaml_lines(text)
-        if isinstance(e, yaml.MarkedYAMLError):  # its places say "<unicode string>": the file's name
-            marks = [m for m in (e.problem_mark, e.context_mark) if m is not None]
-            for mark in marks:
-                mark.name, mark.buffer = where, None  # no excerpt of PyYAML's
-            problem = str(e)
-            shown = next((_excerpt(lines[m.line], m.line, m.column) for m in marks if m.line < len(lines)), "")
-        elif isinstance(e, yaml.reader.ReaderError) and e.encoding == "unicode":
-            # a character YAML refuses anywhere (a form feed pasted in): PyYAML places it by its
-            # offset in "<unicode string>"; said here by the file's line and column as the others
-            before = list(_LINE_BREAK.finditer(text, 0, e.position))
-            number, column = len(before), e.position - (before[-1].end() if before else 0)
-            problem = (f"unacceptable character #x{e.character:04x}: {e.reason}\n"
-                       f'  in "{where}", line {number + 1}, column {column + 1}')
-            shown = _excerpt(_REFUSED.sub("?", lines[number]), number, column)
-        # a tab is the commonest slip of a hand-edited file, and PyYAML's words for it do not say so
-        hint = "\nindent with spaces: YAML does not allow a tab there" if "'\\t'" in problem else ""
-        raise ConfigError(f"{where}: not valid YAML: {problem}{shown}{hint}") from e
-
-
-# the line breaks of YAML 1.1 as PyYAML counts lines (yaml/reader.py, ``Reader.forward``); not
-# those of ``str.splitlines``, which also breaks at \v, \f and \x1c-\x1e (characters YAML refuses)
-_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
-_REFUSED = yaml.reader.Reader.NON_PRINTABLE  # what PyYAML refuses anywhere in a document
-
-
-def _yaml_lines(text: str) -> list[str]:
-    """``text``'s lines as a YAML error's line numbers count them (from 0), without the breaks."""
-    lines = _LINE_BREAK.split(text)
-    return lines[:-1] if len(lines) > 1 and not lines[-1] else lines
-
-
-def _excerpt(line: str, number: int, column: int) -> str:
-    """A YAML error's line (``number`` from 0), its URLs' credentials hidden, with a caret under
-    ``column`` where the hiding left the text before it as it was."""
-    hidden = hide_credentials(line)
-    if len(hidden) > 120:
-        hidden = hidden[:117] + "..."
-    caret = f"\n    {' ' * column}^" if column < 117 and hidden[:column] == line[:column] else ""
-    return f"\n  line {number + 1}:\n    {hidden}{caret}"
 
 
 def load(path: str | Path | None = None) -> Config:

@@ -1,0 +1,110 @@
+"""What hiding credentials costs grows with the text's length alone, checked in the structure of
+the patterns and of the pass over query values, not by a clock (``scripts/bench/bench_hiding.py``
+prints the medians at 16, 64 and 256 KB and their ratios).
+
+Why: a client chooses an upload_url (4,096 characters) and a redirect's Location (a header of up
+to 64 KB); a pattern that backtracked on such text held the GIL for seconds (``?pas`` x 1,000:
+8-25 s; an unbounded ``_SLASHED_PASSWORD`` on ``//a:`` x n: the square of n), every thread of the
+service stopped.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from edge_alpr import credentials
+from edge_alpr.credentials import hide_credentials
+
+# re's own parser and compiler (``re._parser`` since Python 3.11, ``sre_parse`` on 3.10)
+_NEW = sys.version_info >= (3, 11)
+_parser = importlib.import_module("re._parser" if _NEW else "sre_parse")
+_compiler = importlib.import_module("re._compiler" if _NEW else "sre_compile")
+
+_C = _parser  # the opcodes (MAX_REPEAT, IN, ...), re-exported by the parser on every Python
+_REPEATS = {_C.MAX_REPEAT, _C.MIN_REPEAT, getattr(_C, "POSSESSIVE_REPEAT", _C.MAX_REPEAT)}
+BOUND = 256  # the most characters one repeat of ``_SLASHED_PASSWORD`` takes (a user, a password, a host)
+
+
+def repeats(items: Any) -> Iterator[tuple[int, Any]]:
+    """The upper bound and the body of every repeat of a parsed pattern, lookarounds included."""
+    for op, av in items:
+        if op in _REPEATS:
+            yield av[1], av[2]
+            yield from repeats(av[2])
+        elif op is _C.SUBPATTERN:
+            yield from repeats(av[3])
+        elif op in (_C.ASSERT, _C.ASSERT_NOT):
+            yield from repeats(av[1])
+        elif op is _C.BRANCH:
+            for branch in av[1]:
+                yield from repeats(branch)
+
+
+def first_literal(items: Any) -> str | None:
+    """The character every match of a parsed pattern starts with, if it is one."""
+    op, av = items[0]
+    if op is _C.SUBPATTERN:
+        return first_literal(av[3])
+    return chr(av) if op is _C.LITERAL else None
+
+
+def test_each_try_of_the_slashed_password_pattern_is_bounded() -> None:
+    """``_SLASHED_PASSWORD`` is tried at every '//' and looks ahead for the '@' that ends a
+    password and the host after it: one repeat without a bound lets each try scan to the text's
+    end, so n tries cost the square of n.  Every repeat (lookaheads too) is bounded."""
+    bounds = [high for high, _ in repeats(_parser.parse(credentials._SLASHED_PASSWORD.pattern))]
+    assert bounds, "the pattern has its repeats"
+    assert max(bounds) <= BOUND, bounds
+
+
+@pytest.mark.parametrize("name", ["_AUTHORITY_ON", "_VALUE_RUN", "_SECRET_PATHS"])
+def test_the_unbounded_runs_of_the_other_patterns_never_overlap(name: str) -> None:
+    """The other patterns searched through the whole text have unbounded runs; each is one
+    character class (no repeat in it to backtrack over) that cannot hold the pattern's first
+    character, so a try scans its runs only up to the next place a try can start ('/': a try
+    costs at most the characters of its few segments), or the pattern is that run alone (each
+    match takes all it scanned).  A run of ``.`` or ``\\S`` after ``//`` scans to the text's end
+    from every '//'."""
+    found = getattr(credentials, name)
+    for pattern in found if isinstance(found, tuple) else (found,):
+        tree = _parser.parse(pattern.pattern, pattern.flags)
+        start = first_literal(tree)
+        unbounded = [body for high, body in repeats(tree) if high == _C.MAXREPEAT]
+        assert unbounded, f"{pattern.pattern}: no unbounded run (check the walk)"
+        for body in unbounded:
+            assert len(body) == 1 and body[0][0] in (_C.IN, _C.NOT_LITERAL, _C.LITERAL), (pattern.pattern, body)
+            if start is None:
+                assert len(tree) == 1, f"{pattern.pattern}: a run not at a fixed start must be the whole pattern"
+            else:
+                run = _compiler.compile(body, pattern.flags)
+                assert run.fullmatch(start) is None, f"{pattern.pattern}: a run holds its start {start!r}"
+
+
+@pytest.mark.parametrize("text", [
+    "http://u@x" + "?pas" * 16_384,  # 64 KB of '?' and name, no '='
+    "http://x/a" + "?a=" * 21_845,  # a parameter after each '?', in the value of the one before
+    "http://x/a?" + "t?" * 32_768 + "=1",  # one name of 64 KB
+    ("?" + "pa" * 50 + "s=" + "?" * 100) * 300,  # long names and values of '?'
+    "&" + "?x=?" * 16_384,
+], ids=["no-equals", "a-parameter-in-each-value", "one-long-name", "long-names-and-values", "after-a-mark"])
+def test_query_values_are_hidden_in_one_pass(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    """Each parameter name is judged once, and the names judged never overlap: what they cost
+    together is bounded by the text's length, whatever a client puts in an upload_url (a pass
+    that judged the names from every '?' again took time in the square of the length).
+    ``scripts/bench/bench_hiding.py`` prints the times."""
+    judged: list[int] = []
+    judge = credentials._secret_name
+
+    def counted(name: str) -> bool:
+        judged.append(len(name))
+        return judge(name)
+
+    monkeypatch.setattr(credentials, "_secret_name", counted)
+    hide_credentials(text)
+    assert len(judged) <= text.count("="), (len(judged), text.count("="))
+    assert sum(judged) <= len(text), (sum(judged), len(text))

@@ -25,7 +25,9 @@ import pytest
 
 from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.source_config import OpenCvSourceConfig
+from edge_alpr.stream.sources import pace as pace_mod
 from edge_alpr.stream.sources.opencv import OpenCvSource
+from edge_alpr.stream.sources.pace import Pace
 from edge_alpr.stream.sources.stamps import StreamClock
 
 STAMPS = "edge_alpr.stream.sources.stamps"
@@ -266,3 +268,23 @@ def test_a_backlog_after_catching_up_is_held_to_max_behind_s_whole() -> None:
         seen = clock.behind_s or seen
         reader.read_until(reader.now + 0.25)
     assert reader.reopens == 1 and seen <= 20.5, seen
+
+
+def test_a_read_that_pauses_to_probe_a_slow_stream_stays_within_the_capture_threads_deadline() -> None:
+    """A url camera's read may pause before it grabs: for a stream of a frame every 5 s the
+    pause is 10 s, and the read's allowance (``max_block_s``, the capture thread's deadline:
+    past it the camera counts as hung and the watchdog stops) must hold it and the read after."""
+    pace = Pace()
+    for i in range(pace_mod.MIN_FRAMES + 2):
+        pace.read(5.0 * i)
+    assert pace.ask()
+    pause = pace.pause_s()
+    stream = StreamConfig.from_dict({"cameras": [{"id": "gate", "source": {
+        "kind": "opencv", "url": "rtsp://127.0.0.1:9/stream", "read_timeout": 2}}]}, "t")
+    cfg = stream.cameras[0].source
+    assert isinstance(cfg, OpenCvSourceConfig)
+    source = OpenCvSource(cfg, "gate", threading.Event())
+    try:
+        assert pause >= 10.0 and source.max_block_s >= 2 * cfg.read_timeout + pause, (pause, source.max_block_s)
+    finally:
+        source.close()

@@ -33,7 +33,7 @@ from ..source_config import OpenCvSourceConfig
 from . import FrameSource
 from ._cv import FrameFitter, import_cv2, require_gstreamer
 from .ffmpeg_open import OPEN_TURN, url_open
-from .pace import PAUSE_MAX_S
+from .pace import SLOW_MAX_S
 from .reach import asks, probe
 from .stamps import StreamClock, device_time
 from .v4l2_names import device_node, open_hint
@@ -79,7 +79,7 @@ class OpenCvSource(FrameSource):
         self.clock = StreamClock(camera_id, probe=True) if self._rtsp or scheme in ("http", "https") else None
         self._timed = False  # the stream now open has a time of the camera's
         if self.clock is not None:
-            self.max_block_s += PAUSE_MAX_S  # a read may first pause to probe (pace.py)
+            self.max_block_s += SLOW_MAX_S  # a read may first pause to probe (pace.py: up to 10 s, a slow stream)
         self.backlogs_dropped = 0  # reopened for being max_behind_s behind
         self._dropping = False
 

@@ -23,6 +23,7 @@ sending under 0.8 fps had at most one frame waiting: the next came as slowly as 
 camera that stamps a wrong rate read as a reading behind (warned with the decoding advice, its
 stamps early).  At most ``SLOW_MAX_S`` (10 s), well within an RTSP session's keep-alive (60 s,
 FFmpeg sends it at reads): streams down to about 0.2 fps are told; slower ones read as behind.
+A url camera's read allows for it (``opencv.py``'s ``max_block_s``, the capture thread's deadline).
 """
 
 from __future__ import annotations

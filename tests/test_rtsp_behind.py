@@ -220,6 +220,27 @@ def test_a_camera_that_stamps_its_frames_at_a_rate_it_does_not_keep_is_not_repor
         server.kill()
 
 
+def test_a_slow_camera_that_stamps_a_rate_it_does_not_keep_is_not_reported_behind(
+        tmp_path: Path, camera_loop: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A camera stamping 1 fps and sending a frame every 2 s (its stream time at half of ours),
+    read at its own pace: judged, no warning; the probe's 6 s pause neither drops the connection
+    nor stops the loop's threads (health ``streaming``).  With the pause capped at 2 s no frame
+    but one was waiting after it: warned after 26 s, its stamps 55 s early after 110 s."""
+    caplog.set_level(logging.INFO, logger=STAMPS)
+    server = RtspCamera(sample_image(tmp_path, SAMPLE), fps=1, send_fps=0.5)
+    server.start()
+    try:
+        loop, source = camera_loop(server.url, 0.0)
+        assert wait_for(lambda: said(caplog), 90), camera_health(loop)
+        records = said(caplog)
+        assert len(records) == 1 and records[0].levelno == logging.INFO, [r.getMessage() for r in records]
+        assert records[0].getMessage().startswith("camera gate: its stream time advances 0.50"), records
+        health = camera_health(loop)
+        assert health["behind_s"] is None and health["state"] == "streaming" and source.connects == 1, health
+    finally:
+        server.kill()
+
+
 @SKIP_WITHOUT_TS
 def test_an_http_mpeg_ts_stream_decoded_slower_than_real_time_is_reported_and_stamped_when_made(
         tmp_path: Path, camera_loop: Any, caplog: pytest.LogCaptureFixture) -> None:

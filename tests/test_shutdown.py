@@ -52,13 +52,16 @@ def near(read: str, label: str) -> bool:
 
 class MjpegCamera:
     """An IP camera's MJPEG stream over HTTP on loopback, serving one sample image; after
-    ``hang()`` it keeps the connection open and sends nothing more."""
+    ``hang()`` it keeps the connection open and sends nothing more.  ``sent``: the frames sent
+    to readers still connected (the service's check that the camera answers, a GET it hangs up
+    on once the answer's head is in, reads none)."""
 
     def __init__(self, fps: float = 8.0) -> None:
         ok, jpeg = cv2.imencode(".jpg", cv2.imread(str(sample_dir() / SAMPLE)))
         assert ok
         self.jpeg = jpeg.tobytes()
         self.sent = 0
+        self.counting = threading.Lock()  # the check's connection and the service's write at once
         self.hanging = threading.Event()
         self.closed = threading.Event()
         camera = self
@@ -71,12 +74,19 @@ class MjpegCamera:
                 self.send_response(200)
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
                 self.end_headers()
-                while not camera.hanging.is_set():
-                    self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
-                                     % len(camera.jpeg) + camera.jpeg + b"\r\n")
-                    self.wfile.flush()
-                    camera.sent += 1
-                    camera.hanging.wait(1 / fps)
+                mine = 0
+                try:
+                    while not camera.hanging.is_set():
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
+                                         % len(camera.jpeg) + camera.jpeg + b"\r\n")
+                        self.wfile.flush()
+                        with camera.counting:
+                            camera.sent, mine = camera.sent + 1, mine + 1
+                        camera.hanging.wait(1 / fps)
+                except OSError:  # the reader hung up
+                    with camera.counting:
+                        camera.sent -= mine
+                    return
                 camera.closed.wait(60)  # connected, silent: the reader blocks in its read
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)

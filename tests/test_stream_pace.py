@@ -25,7 +25,9 @@ import pytest
 
 from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.source_config import OpenCvSourceConfig
+from edge_alpr.stream.sources import pace as pace_mod
 from edge_alpr.stream.sources.opencv import OpenCvSource
+from edge_alpr.stream.sources.pace import Pace
 from edge_alpr.stream.sources.stamps import StreamClock
 
 STAMPS = "edge_alpr.stream.sources.stamps"
@@ -145,6 +147,37 @@ def test_a_reading_found_behind_is_not_probed_at_each_reopen_nor_reopened_by_a_p
     assert min(cycles) > 40.0, cycles  # 2 s of backlog at 0.04 s a second: no pause cut one short
 
 
+@pytest.mark.parametrize("fps", [0.5, 0.25])
+def test_a_slow_camera_stamping_a_rate_it_does_not_keep_is_not_taken_for_a_slow_reading(
+        fps: float, caplog: pytest.LogCaptureFixture) -> None:
+    """A camera sending a frame every 2 or 4 s, its stream time at 5/6 of ours, read as it comes:
+    its clock judged wrong, no advice to decode less.  With the pause capped at 2 s, no frame
+    was waiting after it but the one read first, the next came as slowly as before, and it
+    read as a reading behind: warned, stamped up to 100 s early after 10 minutes."""
+    caplog.set_level(logging.INFO, logger=STAMPS)
+    reader = Reader(StreamClock("gate", probe=True), fps=fps, rate=5 / 6, jitter=0.02)
+    reader.read_until(600.0)
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not warned and not reader.clock.reading_behind, warned
+    assert reader.clock.wrong_rate is not None and abs(reader.clock.wrong_rate - 5 / 6) < 0.01
+    assert reader.clock.behind_s is None and reader.pauses <= 4, reader.pauses
+
+
+@pytest.mark.parametrize("fps", [0.5, 0.25])
+def test_a_slow_camera_read_slower_than_it_sends_is_still_found_behind(
+        fps: float, caplog: pytest.LogCaptureFixture) -> None:
+    """Each read taking a tenth longer than the camera's frame interval: the longer pause finds
+    the reading behind, the warning comes, and a network delay rising for 18 s is neither."""
+    caplog.set_level(logging.INFO, logger=STAMPS)
+    reader = Reader(StreamClock("gate", probe=True), fps=fps, decode=1.1 / fps)
+    reader.read_until(600.0)
+    assert reader.clock.reading_behind and reader.clock.warned and reader.clock.wrong_rate is None
+    assert any("decodes the stream slower" in r.getMessage() for r in caplog.records)
+    delayed = Reader(StreamClock("gate", probe=True), fps=fps, delay=congested)
+    delayed.read_until(600.0)
+    assert delayed.clock.wrong_rate is None and not delayed.clock.warned
+
+
 class RangeServer:
     """Serves one file over HTTP on loopback, with byte ranges (as web servers do: FFmpeg seeks
     an MP4 file to its index)."""
@@ -235,3 +268,23 @@ def test_a_backlog_after_catching_up_is_held_to_max_behind_s_whole() -> None:
         seen = clock.behind_s or seen
         reader.read_until(reader.now + 0.25)
     assert reader.reopens == 1 and seen <= 20.5, seen
+
+
+def test_a_read_that_pauses_to_probe_a_slow_stream_stays_within_the_capture_threads_deadline() -> None:
+    """A url camera's read may pause before it grabs: for a stream of a frame every 5 s the
+    pause is 10 s, and the read's allowance (``max_block_s``, the capture thread's deadline:
+    past it the camera counts as hung and the watchdog stops) must hold it and the read after."""
+    pace = Pace()
+    for i in range(pace_mod.MIN_FRAMES + 2):
+        pace.read(5.0 * i)
+    assert pace.ask()
+    pause = pace.pause_s()
+    stream = StreamConfig.from_dict({"cameras": [{"id": "gate", "source": {
+        "kind": "opencv", "url": "rtsp://127.0.0.1:9/stream", "read_timeout": 2}}]}, "t")
+    cfg = stream.cameras[0].source
+    assert isinstance(cfg, OpenCvSourceConfig)
+    source = OpenCvSource(cfg, "gate", threading.Event())
+    try:
+        assert pause >= 10.0 and source.max_block_s >= 2 * cfg.read_timeout + pause, (pause, source.max_block_s)
+    finally:
+        source.close()

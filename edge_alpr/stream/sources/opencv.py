@@ -33,8 +33,8 @@ from ..source_config import OpenCvSourceConfig
 from . import FrameSource
 from ._cv import FrameFitter, import_cv2, require_gstreamer
 from .ffmpeg_open import OPEN_TURN, url_open
-from .pace import PAUSE_MAX_S
-from .reach import asks, probe
+from .pace import SLOW_MAX_S
+from .reach import ONE_PICTURE, asks, probe
 from .stamps import StreamClock, device_time
 from .v4l2_names import device_node, open_hint
 
@@ -68,6 +68,8 @@ class OpenCvSource(FrameSource):
         self._attempts = 0  # failures in the current outage
         self._reached = False  # the url answered (reach.py) and waits for its turn to open
         self._hint: str | None = None  # why an open may fail, from the camera's answer
+        # ends of a snapshot url's one-picture "stream" (reach.py): logged at the first only, not once a second
+        self._snapshots, self._quiet = 0, False
         self._connected_at = 0.0  # monotonic, when the capture now open was opened
         self._first_index = 0  # the index of its first frame
         # an open and a read, each bounded by the backend's timeout (V4L2 and GStreamer have none)
@@ -79,7 +81,7 @@ class OpenCvSource(FrameSource):
         self.clock = StreamClock(camera_id, probe=True) if self._rtsp or scheme in ("http", "https") else None
         self._timed = False  # the stream now open has a time of the camera's
         if self.clock is not None:
-            self.max_block_s += PAUSE_MAX_S  # a read may first pause to probe (pace.py)
+            self.max_block_s += SLOW_MAX_S  # a read may first pause to probe (pace.py: up to 10 s, a slow stream)
         self.backlogs_dropped = 0  # reopened for being max_behind_s behind
         self._dropping = False
 
@@ -125,13 +127,16 @@ class OpenCvSource(FrameSource):
         frames, since = self._index - self._first_index, time.monotonic() - self._connected_at
         cause = (f"no frame within the read_timeout ({self.cfg.read_timeout:g} s)"
                  if waited >= 0.9 * self.cfg.read_timeout else "the camera ended the stream or closed the connection")
+        if self._hint and self._hint.startswith(ONE_PICTURE):  # a snapshot url: its one frame, then the end
+            cause, self._snapshots = self._hint, self._snapshots + 1
         return f"stopped sending frames {since:.1f} s after connecting ({frames} frame(s) since): {cause}"
 
     def _fail(self, what: str) -> None:
         first, self._dropping = self.failing_since is None, False
         self.failed(what)
         self._attempts = 1 if first else self._attempts + 1
-        log.log(logging.WARNING if first else logging.DEBUG,
+        self._quiet = self._snapshots > 1 and what.endswith(self._hint or "")  # said at the first one-picture end
+        log.log(logging.WARNING if first and not self._quiet else logging.DEBUG,
                 "camera %s: %s (%s); %s in %.1f s, then with backoff up to %g s (logged again when it is back)",
                 self.camera_id, what, self.describe(), "retrying" if self._cap is None else "reconnecting",
                 self._backoff, self.cfg.reconnect_max)
@@ -183,8 +188,8 @@ class OpenCvSource(FrameSource):
                 self._dropping = False
             elif self.connects > 1:
                 down = time.monotonic() - self.failing_since if self.failing_since is not None else 0.0
-                log.info("camera %s: reconnected to %s after %.1f s and %d failed attempt(s)", self.camera_id,
-                         self.describe(), down, self._attempts)
+                log.log(logging.DEBUG if self._quiet else logging.INFO, "camera %s: reconnected to %s after %.1f s "
+                        "and %d failed attempt(s)", self.camera_id, self.describe(), down, self._attempts)
         pause = self.clock.pause_s() if self.clock is not None and self._timed else 0.0
         if pause and self.stop.wait(pause):
             return None

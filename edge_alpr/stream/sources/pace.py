@@ -16,6 +16,14 @@ H.264, an honest camera and one sending 25 fps stamped as 30).  A reading that i
 no wait to spare: its next frames come as slowly as before (100.8 ms against 100.9, slowed
 outside or inside grab).  The pause costs a reading that keeps up nothing it does not make up
 within a few frames, and one that is behind the pause's length.
+
+A slow stream needs a longer pause: the verdict wants two frames that came during it, read back
+to back after it, so the pause lasts at least three frames' time.  Capped at 2 s alone, a camera
+sending under 0.8 fps had at most one frame waiting: the next came as slowly as before, so a
+camera that stamps a wrong rate read as a reading behind (warned with the decoding advice, its
+stamps early).  At most ``SLOW_MAX_S`` (10 s), well within an RTSP session's keep-alive (60 s,
+FFmpeg sends it at reads): streams down to about 0.2 fps are told; slower ones read as behind.
+A url camera's read allows for it (``opencv.py``'s ``max_block_s``, the capture thread's deadline).
 """
 
 from __future__ import annotations
@@ -26,7 +34,8 @@ from collections import deque
 STEADY_FRAMES = 30  # the read cycle before a pause: the median of up to this many intervals ...
 MIN_FRAMES = 10  # ... and at least this many
 PAUSE_FRAMES = 6  # a pause of this many read cycles ...
-PAUSE_MIN_S, PAUSE_MAX_S = 0.2, 2.0  # ... within these bounds
+PAUSE_MIN_S, PAUSE_MAX_S = 0.2, 2.0  # ... within these bounds ...
+SLOW_FRAMES, SLOW_MAX_S = 3, 10.0  # ... but at least this many cycles, up to this long (a slow stream)
 BURST_FRAMES = 4  # the frames after the pause whose cycle is compared (fewer where fewer came in it)
 FAST = 0.5  # a cycle after the pause under this share of the one before: the reads had waited
 
@@ -64,7 +73,8 @@ class Pace:
             return 0.0
         times = list(self._reads)
         self._steady = statistics.median(b - a for a, b in zip(times, times[1:]))
-        pause = min(max(PAUSE_FRAMES * self._steady, PAUSE_MIN_S), PAUSE_MAX_S)
+        longest = max(PAUSE_MAX_S, min(SLOW_FRAMES * self._steady, SLOW_MAX_S))
+        pause = min(max(PAUSE_FRAMES * self._steady, PAUSE_MIN_S), longest)
         # frames that came during the pause, the first read after it aside, one to spare
         self._burst = max(1, min(BURST_FRAMES, int(pause / max(self._steady, 1e-3)) - 2))
         self._wanted, self._after = False, []

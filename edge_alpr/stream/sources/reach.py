@@ -8,15 +8,19 @@ and ``read_timeout: 2``, a working camera on loopback took 7.6 s instead of its 
 its capture thread's deadline, so its health said ``failed`` and the systemd watchdog stopped
 being pinged.  Here each camera's own thread finds out, within its ``read_timeout`` and
 without holding anything another camera needs, whether its host resolves, accepts a TCP
-connection and, for RTSP, answers a ``DESCRIBE``; only a camera that answers goes on to
-OpenCV.  The answer also names why a later open fails (a wrong path, user or password), which
-OpenCV does not say.
+connection and, for RTSP, answers a ``DESCRIBE`` (for HTTP, a ``GET`` whose answer's head is
+read before hanging up); only a camera that answers goes on to OpenCV.  The answer also names
+why a later open fails (a wrong path, user or password), which OpenCV does not say, and that a
+url serves one picture (a camera's snapshot url), not a stream: OpenCV read its one frame, found
+the "stream" ended and reconnected, a warning and a line a second, each saying only that the
+camera ended the stream.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import socket
 import threading
@@ -27,6 +31,7 @@ from ...errors import CameraError
 
 PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
 MAX_HEADER_BYTES = 65536
+ONE_PICTURE = "the url serves one picture"  # how the hint for a snapshot url starts
 
 
 def _resolve(host: str, port: int, timeout: float) -> list[tuple[int, tuple[str, int]]]:
@@ -96,9 +101,9 @@ def _recv(sock: socket.socket, deadline: float, got: int) -> bytes:
         raise _late(got) from e
 
 
-def _response(sock: socket.socket, deadline: float) -> tuple[int, dict[str, str]]:
-    """Status code and headers (lower-case names) of one RTSP response, all by ``deadline``;
-    its body is skipped."""
+def _response(sock: socket.socket, deadline: float, body: bool = True) -> tuple[int, dict[str, str]]:
+    """Status code and headers (lower-case names) of one RTSP or HTTP response, all by
+    ``deadline``; its body is skipped (read past with ``body``: the next RTSP answer follows it)."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = _recv(sock, deadline, len(data))
@@ -107,21 +112,24 @@ def _response(sock: socket.socket, deadline: float) -> tuple[int, dict[str, str]
         data += chunk
         if len(data) > MAX_HEADER_BYTES:
             break
-    head, _, body = data.partition(b"\r\n\r\n")
+    head, _, rest = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    match = re.match(r"RTSP/\d\.\d (\d{3})", lines[0])
+    match = re.match(r"(?:RTSP|HTTP)/\d\.\d (\d{3})", lines[0])
     headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
     length = headers.get("content-length", "")
-    while length.isdigit() and len(body) < min(int(length), MAX_HEADER_BYTES):
-        chunk = _recv(sock, deadline, len(head) + len(body))
+    while body and length.isdigit() and len(rest) < min(int(length), MAX_HEADER_BYTES):
+        chunk = _recv(sock, deadline, len(head) + len(rest))
         if not chunk:
             break
-        body += chunk
+        rest += chunk
     return (int(match.group(1)) if match else 0), headers
 
 
-def _authorization(challenge: str, user: str, password: str, uri: str) -> str:
-    """The Authorization header answering a Basic or Digest (MD5) WWW-Authenticate challenge."""
+def _authorization(challenge: str, user: str, password: str, uri: str, method: str = "DESCRIBE",
+                   cnonce: str | None = None) -> str:
+    """The Authorization header answering a Basic or Digest (MD5) WWW-Authenticate challenge,
+    with ``qop=auth`` where the challenge offers it (most HTTP cameras ask for it: answered
+    without, they refuse a right password)."""
     if not challenge.lower().startswith("digest"):
         return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
     params = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge[6:]))
@@ -130,8 +138,14 @@ def _authorization(challenge: str, user: str, password: str, uri: str) -> str:
     def md5(text: str) -> str:
         return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
-    response = md5(f"{md5(f'{user}:{realm}:{password}')}:{nonce}:{md5(f'DESCRIBE:{uri}')}")
-    return f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}", response="{response}"'
+    ha1, ha2 = md5(f"{user}:{realm}:{password}"), md5(f"{method}:{uri}")
+    said = f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}"'
+    if "auth" not in [q.strip() for q in params.get("qop", "").split(",")]:
+        return f'{said}, response="{md5(f"{ha1}:{nonce}:{ha2}")}"'
+    cnonce = cnonce or os.urandom(8).hex()
+    opaque = f', opaque="{params["opaque"]}"' if "opaque" in params else ""
+    response = md5(f"{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}")
+    return f'{said}, qop=auth, nc=00000001, cnonce="{cnonce}", response="{response}"{opaque}'
 
 
 def asks(url: str) -> bool:
@@ -155,12 +169,51 @@ def probe(url: str, timeout: float) -> str | None:
     except ValueError:
         return None  # FFmpeg says what is wrong with it
     with _connect(parts.hostname, port, deadline) as sock:
-        if scheme != "rtsp":
-            return None  # TLS and HTTP are FFmpeg's
+        if scheme not in ("rtsp", "http"):
+            return None  # TLS is FFmpeg's
         try:
-            return _describe(sock, parts, port, deadline)
+            return _describe(sock, parts, port, deadline) if scheme == "rtsp" else _get(sock, parts, port, deadline)
         except OSError as e:  # reset
             raise CameraError(f"the connection to the camera failed while asking for its stream: {e}") from None
+
+
+def _verdict(status: int, parts: SplitResult, tried: bool) -> str | None:
+    """What an answer to the request for the stream says is wrong with the url (``tried``: with
+    the url's user and password)."""
+    if status == 401 and tried:
+        return "the camera refused the url's user and password (401 Unauthorized); correct them"
+    if status == 401:
+        return ("the camera wants a user and password (401 Unauthorized); put them in the url: "
+                f"{parts.scheme}://USER:PASSWORD@host/...")
+    if status == 404:
+        return f"the camera has no stream at {parts.path or '/'} (404 Not Found); correct the url's path"
+    return None
+
+
+def _get(sock: socket.socket, parts: SplitResult, port: int, deadline: float) -> str | None:
+    """Ask an HTTP camera for the stream (GET, with the url's user and password when it wants
+    them, each on a connection of its own) and hang up once the answer's head is in."""
+    host = parts.hostname or ""
+    netloc = (host if ":" not in host else f"[{host}]") + (f":{port}" if parts.port else "")
+    target = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+
+    def ask(conn: socket.socket, extra: str = "") -> tuple[int, dict[str, str]]:
+        conn.sendall(f"GET {target} HTTP/1.1\r\nHost: {netloc}\r\nUser-Agent: edge-alpr\r\nAccept: */*\r\n"
+                     f"Connection: close\r\n{extra}\r\n".encode())
+        return _response(conn, deadline, body=False)
+
+    status, headers = ask(sock)
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    tried = status == 401 and bool(user) and "www-authenticate" in headers
+    if tried:
+        auth = _authorization(headers["www-authenticate"], user, password, target, "GET")
+        with _connect(host, port, deadline) as again:
+            status, headers = ask(again, f"Authorization: {auth}\r\n")
+    kind = headers.get("content-type", "").partition(";")[0].strip().lower()
+    if 200 <= status < 300 and kind.startswith("image/"):
+        return (f"{ONE_PICTURE} ({kind}) at a time, not a video stream: give source.url the camera's MJPEG "
+                "or RTSP stream (its snapshot url is read one picture a reconnect)")
+    return _verdict(status, parts, tried)
 
 
 def _describe(sock: socket.socket, parts: SplitResult, port: int, deadline: float) -> str | None:
@@ -177,14 +230,8 @@ def _describe(sock: socket.socket, parts: SplitResult, port: int, deadline: floa
 
     status, headers = ask(1)
     user, password = unquote(parts.username or ""), unquote(parts.password or "")
-    if status == 401 and user and "www-authenticate" in headers:
+    tried = status == 401 and bool(user) and "www-authenticate" in headers
+    if tried:
         auth = _authorization(headers["www-authenticate"], user, password, uri)
         status, headers = ask(2, f"Authorization: {auth}\r\n")
-        if status == 401:
-            return "the camera refused the url's user and password (401 Unauthorized); correct them"
-    if status == 401:
-        return ("the camera wants a user and password (401 Unauthorized); put them in the url: "
-                "rtsp://USER:PASSWORD@host/...")
-    if status == 404:
-        return f"the camera has no stream at {parts.path or '/'} (404 Not Found); correct the url's path"
-    return None
+    return _verdict(status, parts, tried)

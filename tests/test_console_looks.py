@@ -212,3 +212,19 @@ def test_a_failing_sink_says_since_when_and_one_with_events_set_aside_how_many(
     assert started - timedelta(seconds=1) <= began <= started + timedelta(seconds=30)
     assert int(since.group(2)) >= 1
     assert "set aside" not in dead_row
+
+
+def test_ages_and_sizes_read_at_a_glance() -> None:
+    """A camera's last frame three hours ago reads ``3 h ago`` (not ``10800 s ago``), and the
+    outbox's and history's sizes are in a unit that shows them (18 small events: not ``0.0 MB``)."""
+    console = _console()
+    rows = console.render("cameras", cameras=[camera_view(last_frame_s=3 * 3600.0),
+                                              camera_view(index=1, id="door", last_frame_s=42.0)])
+    ages = re.findall(r'<td class="num" data-label="Last frame">([^<]*)</td>', rows)
+    assert ages == ["3 h ago", "42 s ago"]
+    c = {"calls": 1, "max_calls": 0, "lifetime_calls": 1, "resets_on": "2027-01-01T00:00:00Z", "workers": [],
+         "queued": 18, "queued_bytes": 23_400, "dropped": 0,
+         "history_events": 9, "history_bytes": 1_430_000, "history_dropped": 0, "history_waiting": 0}
+    text = re.sub(r"<[^>]+>|\s+", " ", console.render("counters", c=c))
+    assert "18 queued (23 kB), 0 dropped" in text and "9 events (1.4 MB), 0 not kept" in text
+    assert " 0.0 MB" not in text

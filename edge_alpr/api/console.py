@@ -84,9 +84,11 @@ class Console:
 
     def render(self, name: str, **values: Any) -> str:
         """A template filled with ``values``; ``when(stamp)`` writes any time it shows and
-        ``unknown(why)`` a value not known yet; ``plate_box(event)`` where its plate lies on its scene."""
+        ``unknown(why)`` a value not known yet; ``plate_box(event)`` where its plate lies on its scene;
+        ``duration(s)`` and ``size(bytes)`` in the unit a person reads at a glance."""
         return str(self.templates[name].render(when=status.time_html, unknown=status.unknown_html,
-                                               plate_box=status.plate_box, **values))
+                                               plate_box=status.plate_box, duration=status.duration,
+                                               size=status.size, **values))
 
     # -- parts ----------------------------------------------------------------------------------
 

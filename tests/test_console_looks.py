@@ -15,6 +15,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -150,7 +151,7 @@ def test_every_cell_of_a_wide_table_is_labelled_for_phones() -> None:
 
 def test_a_camera_without_a_frame_says_so_instead_of_a_broken_image() -> None:
     console = _console()
-    html = console.render("page", version="x", csrf="c", logout=False, refresh_s=3,
+    html = console.render("page", version="x", csrf="c", logout=False, refresh_s=3, history=True,
                           search=search(FormsDict()),
                           views=[camera_view(has_view=False), camera_view(index=1, id="door")], csv_url="/",
                           photo={"max_bytes": 1024, "max_mib": "0.001", "also": ""},
@@ -228,3 +229,19 @@ def test_ages_and_sizes_read_at_a_glance() -> None:
     text = re.sub(r"<[^>]+>|\s+", " ", console.render("counters", c=c))
     assert "18 queued (23 kB), 0 dropped" in text and "9 events (1.4 MB), 0 not kept" in text
     assert " 0.0 MB" not in text
+
+
+def test_without_a_history_the_page_offers_no_search_and_claims_no_events_kept(
+        api_factory: Any, tmp_path: Path) -> None:
+    """With the history off, the events' search and its CSV link are not offered (the one finds
+    nothing, the other answers 404), and the delivery section, with no sink either, does not say
+    that the events are kept here; with the history on, it does, and the search is there."""
+    off_api = api_factory({"history": {"enabled": False, "api_reads": False}})
+    off = requests.get(f"{off_api.url}/", timeout=10).text
+    assert "The event history is off" in off
+    assert 'id="search"' not in off and "format=csv" not in off
+    assert "neither sent nor kept" in off and "kept here" not in off
+    on_api = api_factory({"history": {"api_reads": True}}, state_dir=tmp_path / "on")
+    on = requests.get(f"{on_api.url}/", timeout=10).text
+    assert 'id="search"' in on and "format=csv" in on
+    assert "events are only kept here, in the history" in on

@@ -245,3 +245,17 @@ def test_without_a_history_the_page_offers_no_search_and_claims_no_events_kept(
     on = requests.get(f"{on_api.url}/", timeout=10).text
     assert 'id="search"' in on and "format=csv" in on
     assert "events are only kept here, in the history" in on
+
+
+def test_one_restart_is_one_restart() -> None:
+    """A camera or worker restarted once says ``1 restart``, more say ``restarts``."""
+    console = _console()
+    rows = console.render("cameras", cameras=[camera_view(crashes=1), camera_view(index=1, id="door", crashes=3)])
+    states = [re.sub(r"\s+", " ", s).strip() for s in re.findall(r'<td data-label="State">(.*?)</td>', rows, re.S)]
+    assert states == ["streaming, 1 restart", "streaming, 3 restarts"]
+    c = {"calls": 0, "max_calls": 0, "lifetime_calls": 0, "resets_on": "2027-01-01T00:00:00Z",
+         "workers": [{"name": "plate-export", "state": "running", "crashes": 1, "last_error": "OSError: disk full"},
+                     {"name": "retention", "state": "running", "crashes": 2, "last_error": None}]}
+    text = " ".join(re.sub(r"<[^>]+>", " ", console.render("counters", c=c)).split())
+    assert "plate-export running, 1 restart: OSError: disk full" in text
+    assert text.endswith("retention running, 2 restarts")

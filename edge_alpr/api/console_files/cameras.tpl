@@ -8,7 +8,7 @@
 % for c in cameras:
 <tr class="{{c.row_class}}" data-state="{{c.state}}" data-index="{{c.index}}" data-view="{{c.frames_processed if c.has_view else ""}}">
   <td data-label="Camera">{{c.id}}</td><td data-label="Source">{{c.source}}</td>
-  <td data-label="State">{{c.shown_state}}{{f", {c.crashes} restarts" if c.crashes else ""}}
+  <td data-label="State">{{c.shown_state}}{{f", {c.crashes} restart{'' if c.crashes == 1 else 's'}" if c.crashes else ""}}
   % if c.failing_since:
     <span class="detail since">without frames since {{!when(c.failing_since)}} ({{c.failing_for}})</span>
   % end

@@ -11,6 +11,6 @@
   % end
   % end
   % for w in c["workers"]:
-  <dt class="bad">{{w["name"]}}</dt><dd class="bad">{{w["state"]}}, {{w["crashes"]}} restarts{{f": {w['last_error']}" if w["last_error"] else ""}}</dd>
+  <dt class="bad">{{w["name"]}}</dt><dd class="bad">{{w["state"]}}, {{w["crashes"]}} {{"restart" if w["crashes"] == 1 else "restarts"}}{{f": {w['last_error']}" if w["last_error"] else ""}}</dd>
   % end
 </dl>

@@ -259,3 +259,26 @@ def test_one_restart_is_one_restart() -> None:
     text = " ".join(re.sub(r"<[^>]+>", " ", console.render("counters", c=c)).split())
     assert "plate-export running, 1 restart: OSError: disk full" in text
     assert text.endswith("retention running, 2 restarts")
+
+
+def test_each_watch_list_control_names_its_plate_and_list(api_factory: Any) -> None:
+    """Two lists' controls are told apart without seeing the page: a screen reader (or a voice
+    command) hears ``Remove B144MOS from visitors``, not ``Remove`` once per plate; each name
+    starts with the button's visible words."""
+    api = api_factory()
+    for name, plates in (("visitors", ["B144MOS", "CJ12ABC"]), ("staff", ["B144MOS"])):
+        r = requests.put(f"{api.url}/v1/watchlists/{name}/", json={"plates": [{"plate": p} for p in plates]},
+                         timeout=10)
+        assert r.status_code in (200, 201), r.text
+    html = requests.get(f"{api.url}/", timeout=10).text
+    lists = html[html.index('<div id="lists">'):]
+    lists = lists[:lists.index("</section>")]
+    names = re.findall(r'<(?:button|input)\b[^>]*\baria-label="([^"]*)"', lists)
+    assert sorted(n for n in names if n.startswith("Remove ")) == \
+        ["Remove B144MOS from staff", "Remove B144MOS from visitors", "Remove CJ12ABC from visitors"]
+    assert {"Plate to add to staff", "Add to staff", "Delete list staff",
+            "Plate to add to visitors", "Add to visitors", "Delete list visitors"} <= set(names)
+    # every box is named: by its aria-label or by the <label> it sits in (a placeholder is no name)
+    unnamed = [tag for tag in re.findall(r"<input\b[^>]*>", lists)
+               if "aria-label=" not in tag and not re.search(r"<label>[^<]*$", lists.split(tag)[0])]
+    assert unnamed == [], unnamed

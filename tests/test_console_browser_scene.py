@@ -95,24 +95,3 @@ def test_the_scene_shows_the_plate_s_box_and_an_old_event_its_scene_alone(
     assert browser.evaluate("document.getElementById('scene-image').getBoundingClientRect().width") < 390
     _box_on(browser, reads[-1]["box"], size)
 
-
-def test_a_crop_s_link_is_the_crop_s_size_so_its_row_stays_short(api_factory: Any, browser: Chromium) -> None:
-    """The link around an event's crop takes the crop's box, at a desktop's width and a phone's:
-    no padding of the scene dialog's own ``.scene``, no empty lines of an inline link around a
-    block picture (each event's row twice as tall as its crop, its focus ring a broken outline)."""
-    api = api_factory({"history": {"api_reads": True}})
-    with open(SAMPLES / PHOTOS[0], "rb") as f:
-        r = requests.post(f"{api.url}/v1/plate-reader/", files={"upload": f}, timeout=60)
-    assert r.status_code == 201 and r.json()["results"], r.text
-    sizes = ("(() => { const a = document.querySelector('%s'), img = a.querySelector('img');"
-             "return [a, img, a.closest('tr')].map(e => e.getBoundingClientRect())"
-             ".map(r => [r.width, r.height]); })()" % (CROP % 1))
-    for width, height in ((1280, 900), (390, 844)):
-        browser.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
-                     mobile=width < 640)
-        browser.open(f"{api.url}/")
-        assert wait_for(lambda: browser.evaluate(f"document.querySelector('{CROP % 1} img').naturalWidth > 0"), 10)
-        link, crop, row = browser.evaluate(sizes)
-        assert crop[1] >= 28 and all(abs(a - b) <= 1 for a, b in zip(link, crop)), (width, link, crop)
-        if width > 640:  # a table row: as tall as the crop and the cell's padding, no more
-            assert row[1] <= crop[1] + 12, (row, crop)

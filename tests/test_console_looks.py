@@ -145,8 +145,8 @@ def test_every_cell_of_a_wide_table_is_labelled_for_phones() -> None:
         for cells in rows:
             assert len(cells) == len(headers) and all(cells), (name, cells)
     css = (FILES / "console.css").read_text()
-    phone = css[css.index("@media (max-width: 640px)"):]
-    assert "table.cards thead { display: none; }" in phone and "content: attr(data-label)" in phone
+    narrow = css[css.index("@media (max-width: 760px)"):]
+    assert "table.cards thead { display: none; }" in narrow and "content: attr(data-label)" in narrow
 
 
 def test_a_camera_without_a_frame_says_so_instead_of_a_broken_image() -> None:

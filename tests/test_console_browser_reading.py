@@ -29,6 +29,10 @@ pytestmark = BROWSER_MARKS
 
 PHOTOS = ["05_romanian_night_t155.jpg"]
 CROP = "#events tr[data-event]:nth-of-type(%d) td[data-label=Crop] a"
+# per camera: is its Source cell's text on one line?
+ONE_LINE = ("[...document.querySelectorAll('#cameras td[data-label=Source]')].map(td => {"
+            "const r = document.createRange(); r.selectNodeContents(td);"
+            "return new Set([...r.getClientRects()].map(q => Math.round(q.top))).size === 1; })")
 
 
 def test_a_crop_s_link_is_the_crop_s_size_so_its_row_stays_short(api_factory: Any, browser: Chromium) -> None:
@@ -72,7 +76,8 @@ def test_no_section_holds_a_column_past_its_edge_at_any_width(
     """From a small phone's 320 px (where the photo form's file box and the search's date boxes went
     past the edge) to a desktop's 1280, through a tablet upright and half a laptop's
     screen (641-960 px, where the cameras' table of nine columns was laid out wider than its
-    section, Lag, Last frame and Events hidden past the edge), every section's content fits it."""
+    section, Lag, Last frame and Events hidden past the edge), every section's content fits it;
+    and where there is room (1024 px and up) a camera's URL is not broken over two lines."""
     dead = free_port()
     cfg = config.from_dict({
         "state_dir": str(tmp_path / "state"), "mqtt": {"enabled": False}, "api": {"port": 0, "threads": 4},
@@ -99,5 +104,7 @@ def test_no_section_holds_a_column_past_its_edge_at_any_width(
                          mobile=width < 640)
             assert browser.evaluate("innerWidth") == width
             assert browser.evaluate(past) == [], width
+            if width >= 1024:  # with room to spare a URL stays whole, on one line
+                assert browser.evaluate(ONE_LINE) == [True, True], width
     finally:
         svc.close()

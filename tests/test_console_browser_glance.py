@@ -97,7 +97,7 @@ def test_the_summary_of_trouble_leads_the_page_and_its_title(
         browser.press("Enter")
         assert wait_for(lambda: browser.evaluate("location.hash") == "#delivery-section", 5)
         top = browser.evaluate("document.getElementById('delivery-section').getBoundingClientRect().top")
-        assert browser.evaluate("scrollY") > 0 and 0 <= top < 100, top
+        assert browser.evaluate("scrollY") > 0 and -1 < top < 100, top  # scrolled to whole pixels: a fraction above
         assert browser.console_errors() == []
 
         # a phone: the summary is on the first screen, the page no wider than it

@@ -94,3 +94,4 @@ def test_the_scene_shows_the_plate_s_box_and_an_old_event_its_scene_alone(
     assert wait_for(lambda: _opened(browser), 10)
     assert browser.evaluate("document.getElementById('scene-image').getBoundingClientRect().width") < 390
     _box_on(browser, reads[-1]["box"], size)
+

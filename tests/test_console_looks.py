@@ -15,6 +15,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -144,13 +145,13 @@ def test_every_cell_of_a_wide_table_is_labelled_for_phones() -> None:
         for cells in rows:
             assert len(cells) == len(headers) and all(cells), (name, cells)
     css = (FILES / "console.css").read_text()
-    phone = css[css.index("@media (max-width: 640px)"):]
-    assert "table.cards thead { display: none; }" in phone and "content: attr(data-label)" in phone
+    narrow = css[css.index("@media (max-width: 760px)"):]
+    assert "table.cards thead { display: none; }" in narrow and "content: attr(data-label)" in narrow
 
 
 def test_a_camera_without_a_frame_says_so_instead_of_a_broken_image() -> None:
     console = _console()
-    html = console.render("page", version="x", csrf="c", logout=False, refresh_s=3,
+    html = console.render("page", version="x", csrf="c", logout=False, refresh_s=3, history=True,
                           search=search(FormsDict()),
                           views=[camera_view(has_view=False), camera_view(index=1, id="door")], csv_url="/",
                           photo={"max_bytes": 1024, "max_mib": "0.001", "also": ""},
@@ -212,3 +213,72 @@ def test_a_failing_sink_says_since_when_and_one_with_events_set_aside_how_many(
     assert started - timedelta(seconds=1) <= began <= started + timedelta(seconds=30)
     assert int(since.group(2)) >= 1
     assert "set aside" not in dead_row
+
+
+def test_ages_and_sizes_read_at_a_glance() -> None:
+    """A camera's last frame three hours ago reads ``3 h ago`` (not ``10800 s ago``), and the
+    outbox's and history's sizes are in a unit that shows them (18 small events: not ``0.0 MB``)."""
+    console = _console()
+    rows = console.render("cameras", cameras=[camera_view(last_frame_s=3 * 3600.0),
+                                              camera_view(index=1, id="door", last_frame_s=42.0)])
+    ages = re.findall(r'<td class="num" data-label="Last frame">([^<]*)</td>', rows)
+    assert ages == ["3 h ago", "42 s ago"]
+    c = {"calls": 1, "max_calls": 0, "lifetime_calls": 1, "resets_on": "2027-01-01T00:00:00Z", "workers": [],
+         "queued": 18, "queued_bytes": 23_400, "dropped": 0,
+         "history_events": 9, "history_bytes": 1_430_000, "history_dropped": 0, "history_waiting": 0}
+    text = re.sub(r"<[^>]+>|\s+", " ", console.render("counters", c=c))
+    assert "18 queued (23 kB), 0 dropped" in text and "9 events (1.4 MB), 0 not kept" in text
+    assert " 0.0 MB" not in text
+
+
+def test_without_a_history_the_page_offers_no_search_and_claims_no_events_kept(
+        api_factory: Any, tmp_path: Path) -> None:
+    """With the history off, the events' search and its CSV link are not offered (the one finds
+    nothing, the other answers 404), and the delivery section, with no sink either, does not say
+    that the events are kept here; with the history on, it does, and the search is there."""
+    off_api = api_factory({"history": {"enabled": False, "api_reads": False}})
+    off = requests.get(f"{off_api.url}/", timeout=10).text
+    assert "The event history is off" in off
+    assert 'id="search"' not in off and "format=csv" not in off
+    assert "neither sent nor kept" in off and "kept here" not in off
+    on_api = api_factory({"history": {"api_reads": True}}, state_dir=tmp_path / "on")
+    on = requests.get(f"{on_api.url}/", timeout=10).text
+    assert 'id="search"' in on and "format=csv" in on
+    assert "events are only kept here, in the history" in on
+
+
+def test_one_restart_is_one_restart() -> None:
+    """A camera or worker restarted once says ``1 restart``, more say ``restarts``."""
+    console = _console()
+    rows = console.render("cameras", cameras=[camera_view(crashes=1), camera_view(index=1, id="door", crashes=3)])
+    states = [re.sub(r"\s+", " ", s).strip() for s in re.findall(r'<td data-label="State">(.*?)</td>', rows, re.S)]
+    assert states == ["streaming, 1 restart", "streaming, 3 restarts"]
+    c = {"calls": 0, "max_calls": 0, "lifetime_calls": 0, "resets_on": "2027-01-01T00:00:00Z",
+         "workers": [{"name": "plate-export", "state": "running", "crashes": 1, "last_error": "OSError: disk full"},
+                     {"name": "retention", "state": "running", "crashes": 2, "last_error": None}]}
+    text = " ".join(re.sub(r"<[^>]+>", " ", console.render("counters", c=c)).split())
+    assert "plate-export running, 1 restart: OSError: disk full" in text
+    assert text.endswith("retention running, 2 restarts")
+
+
+def test_each_watch_list_control_names_its_plate_and_list(api_factory: Any) -> None:
+    """Two lists' controls are told apart without seeing the page: a screen reader (or a voice
+    command) hears ``Remove B144MOS from visitors``, not ``Remove`` once per plate; each name
+    starts with the button's visible words."""
+    api = api_factory()
+    for name, plates in (("visitors", ["B144MOS", "CJ12ABC"]), ("staff", ["B144MOS"])):
+        r = requests.put(f"{api.url}/v1/watchlists/{name}/", json={"plates": [{"plate": p} for p in plates]},
+                         timeout=10)
+        assert r.status_code in (200, 201), r.text
+    html = requests.get(f"{api.url}/", timeout=10).text
+    lists = html[html.index('<div id="lists">'):]
+    lists = lists[:lists.index("</section>")]
+    names = re.findall(r'<(?:button|input)\b[^>]*\baria-label="([^"]*)"', lists)
+    assert sorted(n for n in names if n.startswith("Remove ")) == \
+        ["Remove B144MOS from staff", "Remove B144MOS from visitors", "Remove CJ12ABC from visitors"]
+    assert {"Plate to add to staff", "Add to staff", "Delete list staff",
+            "Plate to add to visitors", "Add to visitors", "Delete list visitors"} <= set(names)
+    # every box is named: by its aria-label or by the <label> it sits in (a placeholder is no name)
+    unnamed = [tag for tag in re.findall(r"<input\b[^>]*>", lists)
+               if "aria-label=" not in tag and not re.search(r"<label>[^<]*$", lists.split(tag)[0])]
+    assert unnamed == [], unnamed

@@ -8,7 +8,9 @@ watch list ``stolen`` holding one sample's plate, and two photos sent through
 ``POST /v1/plate-reader/`` by a door terminal (``camera_id: door``).  The page must show every
 event with the stolen plate's rows marked and labelled, ``gate``'s frame, ``entrance``
 reconnecting with since when and why (and at the top, and in the title), the broker taking
-every event, and no error in the browser's console.
+every event, and no error in the browser's console.  A worker of the process (``plate-export``,
+a real ``FunctionWorker`` whose work really raises, once) crashed and was restarted: the line at
+the top says so, with when and why.
 ``EDGE_ALPR_CONSOLE_SCREENSHOT=docs/console.png make test-browser`` keeps the whole page's
 screenshot at that path (the docs' picture).
 
@@ -18,6 +20,7 @@ Marked ``browser``: skipped, saying why, where Chromium (Debian: ``apt-get insta
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -35,6 +38,7 @@ from waiting import wait_for
 from edge_alpr import config
 from edge_alpr.api.server import free_port
 from edge_alpr.service import build
+from edge_alpr.supervision import FunctionWorker, Worker
 
 pytest_plugins = ["mosquitto", "chromium"]
 
@@ -45,6 +49,20 @@ STOLEN = LABELS[DOOR[-1]]["plates"][0]["text"]  # the newest event is a watch-li
 NOTE = "reported stolen 2026-11-30"
 
 pytestmark = BROWSER_MARKS
+EXPORT = "/var/lib/edge-alpr/export"  # the error names it whole within the line's 80 characters
+
+
+def crashing_once(stop: threading.Event) -> Worker:
+    """A worker whose first run fails to write (a full disk), then runs until the stop."""
+    failed: list[bool] = []
+
+    def work(worker: Worker) -> None:
+        if not failed:
+            failed.append(True)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), EXPORT)
+        stop.wait()
+
+    return FunctionWorker("plate-export", work, stop, backoff_initial_s=0.01, backoff_max_s=0.02)
 
 
 def test_the_console_of_a_working_site(tmp_path: Path, recognizer: Any, monkeypatch: pytest.MonkeyPatch,
@@ -62,7 +80,12 @@ def test_the_console_of_a_working_site(tmp_path: Path, recognizer: Any, monkeypa
         "watchlists": {"stolen": {"plates": [{"plate": STOLEN, "label": NOTE}]}},
     }, "<test>")
     svc = build(cfg, threading.Event(), recognizer=recognizer)
+    export_stop = threading.Event()
+    export = crashing_once(export_stop)
+    svc.supervisor.watch(lambda: [export])
     try:
+        export.start()
+        assert wait_for(lambda: export.crashes == 1, 10)
         history = svc.history
         assert history is not None
         assert wait_for(lambda: svc.cameras[0].stats.ended and history.stats()["events"] >= len(LABELS), 90)
@@ -103,10 +126,11 @@ def test_the_console_of_a_working_site(tmp_path: Path, recognizer: Any, monkeypa
                                    "r => [r.cells[0].innerText, r.dataset.state, r.cells[2].innerText])")
         assert [c[:2] for c in cameras] == [["gate", "ended"], ["entrance", "reconnecting"]]
         assert "without frames since " in cameras[1][2]
-        # ... which the page's first line and its title say
-        assert browser.evaluate("document.getElementById('trouble').innerText") \
-            == "Needs attention: 1 camera reconnecting"
-        assert browser.evaluate("document.title") == "(1) edge-alpr console"
+        # ... which the page's first line and its title say, after the worker restarted once
+        line = browser.evaluate("document.getElementById('trouble').innerText")
+        assert line.startswith("Needs attention: 1 camera reconnecting, plate-export restarted once (last 2"), line
+        assert line.endswith(f"): OSError: [Errno {errno.ENOSPC}] {os.strerror(errno.ENOSPC)}: '{EXPORT}'"), line
+        assert browser.evaluate("document.title") == "(2) edge-alpr console"
         assert f"cannot connect to 127.0.0.1 port {unplugged}" in cameras[1][2]
         assert wait_for(lambda: browser.evaluate("document.querySelector('img.view').naturalWidth") > 0, 15)
 
@@ -127,4 +151,6 @@ def test_the_console_of_a_working_site(tmp_path: Path, recognizer: Any, monkeypa
         if keep:
             shutil.copyfile(tmp_path / "console.png", keep)
     finally:
+        export_stop.set()
         svc.close()
+        export.join(5)

@@ -84,9 +84,11 @@ class Console:
 
     def render(self, name: str, **values: Any) -> str:
         """A template filled with ``values``; ``when(stamp)`` writes any time it shows and
-        ``unknown(why)`` a value not known yet; ``plate_box(event)`` where its plate lies on its scene."""
+        ``unknown(why)`` a value not known yet; ``plate_box(event)`` where its plate lies on its scene;
+        ``duration(s)`` and ``size(bytes)`` in the unit a person reads at a glance."""
         return str(self.templates[name].render(when=status.time_html, unknown=status.unknown_html,
-                                               plate_box=status.plate_box, **values))
+                                               plate_box=status.plate_box, duration=status.duration,
+                                               size=status.size, **values))
 
     # -- parts ----------------------------------------------------------------------------------
 
@@ -111,7 +113,7 @@ class Console:
         title = trouble.title(items)
         return {"trouble": self.render("trouble", items=items, title=title),
                 "cameras": self.render("cameras", cameras=views),
-                "health": self.render("health", sinks=sinks),
+                "health": self.render("health", sinks=sinks, kept=self.ctx.history is not None),
                 "counters": self.render("counters", c=c),
                 "events": self.events_part(query, error, shown)}, title
 
@@ -138,7 +140,8 @@ class Console:
         live, title = self.live_parts(found.query, found.error, shown)
         body = self.render(
             "page", version=__version__, csrf=self.auth.csrf(session), logout=session is not None,
-            refresh_s=REFRESH_S, search=found, views=views, photo=status.photo_form(self.ctx),
+            refresh_s=REFRESH_S, search=found, history=self.ctx.history is not None, views=views,
+            photo=status.photo_form(self.ctx),
             csv_url="/v1/events/?" + urlencode({"format": "csv", **{k: v for k, v in shown.items() if v}}),
             title=title, parts={**live, "lists": self.lists_part()})
         return _html(400 if found.error else 200, body)

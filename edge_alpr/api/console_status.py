@@ -120,6 +120,15 @@ def duration(s: float) -> str:
         f"{s / 3600:.0f} h" if s < 172800 else f"{s / 86400:.0f} d"
 
 
+def size(n: float) -> str:
+    """Bytes in the unit a person reads at a glance (``940 B``, ``23 kB``, ``1.4 MB``, ``2.1 GB``):
+    a queue of 18 events is a few kB, which ``0.0 MB`` hid."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}" if n < 10 * scale else f"{n / scale:.0f} {unit}"
+    return f"{n:.0f} B"
+
+
 def cameras(ctx: ApiContext) -> list[CameraLoop]:
     """The camera loops of this process (none for ``edge-alpr serve``)."""
     return [w for w in ctx.supervisor.workers() if isinstance(w, CameraLoop)]

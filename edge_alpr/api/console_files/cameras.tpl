@@ -8,7 +8,7 @@
 % for c in cameras:
 <tr class="{{c.row_class}}" data-state="{{c.state}}" data-index="{{c.index}}" data-view="{{c.frames_processed if c.has_view else ""}}">
   <td data-label="Camera">{{c.id}}</td><td data-label="Source">{{c.source}}</td>
-  <td data-label="State">{{c.shown_state}}{{f", {c.crashes} restarts" if c.crashes else ""}}
+  <td data-label="State">{{c.shown_state}}{{f", {c.crashes} restart{'' if c.crashes == 1 else 's'}" if c.crashes else ""}}
   % if c.failing_since:
     <span class="detail since">without frames since {{!when(c.failing_since)}} ({{c.failing_for}})</span>
   % end
@@ -25,7 +25,7 @@
   <td class="num" data-label="fps">{{!read or f"{c.fps:.1f}"}}</td><td class="num" data-label="Captured fps">{{!read or f"{c.capture_fps:.1f}"}}</td>
   <td class="num" data-label="Read / recognised / dropped">{{c.frames_read}} / {{c.frames_processed}} / {{c.frames_dropped}}</td>
   <td class="num" data-label="Lag">{{!recognised or f"{c.lag_s:.2f} s"}}</td>
-  <td class="num" data-label="Last frame">{{"never" if c.last_frame_s is None else f"{c.last_frame_s:.0f} s ago"}}</td>
+  <td class="num" data-label="Last frame">{{"never" if c.last_frame_s is None else f"{duration(c.last_frame_s)} ago"}}</td>
   <td class="num" data-label="Events">{{c.events}}</td>
 </tr>
 % end

@@ -2,15 +2,15 @@
   <dt>Calls this month</dt><dd>{{c["calls"]}}{{f" of {c['max_calls']}" if c["max_calls"] else ""}} (resets {{!when(c["resets_on"])}})</dd>
   <dt>Calls in all</dt><dd>{{c["lifetime_calls"]}}</dd>
   % if "queued" in c:
-  <dt>Outbox</dt><dd>{{c["queued"]}} queued ({{f"{c['queued_bytes'] / 1e6:.1f}"}} MB), {{c["dropped"]}} dropped</dd>
+  <dt>Outbox</dt><dd>{{c["queued"]}} queued ({{size(c["queued_bytes"])}}), {{c["dropped"]}} dropped</dd>
   % end
   % if "history_events" in c:
-  <dt>History</dt><dd>{{c["history_events"]}} events ({{f"{c['history_bytes'] / 1e6:.1f}"}} MB), {{c["history_dropped"]}} not kept</dd>
+  <dt>History</dt><dd>{{c["history_events"]}} events ({{size(c["history_bytes"])}}), {{c["history_dropped"]}} not kept</dd>
   % if c["history_waiting"]:
   <dt class="bad">History locked</dt><dd class="bad">{{c["history_waiting"]}} events wait for another process to let the database go</dd>
   % end
   % end
   % for w in c["workers"]:
-  <dt class="bad">{{w["name"]}}</dt><dd class="bad">{{w["state"]}}, {{w["crashes"]}} restarts{{f": {w['last_error']}" if w["last_error"] else ""}}</dd>
+  <dt class="bad">{{w["name"]}}</dt><dd class="bad">{{w["state"]}}, {{w["crashes"]}} {{"restart" if w["crashes"] == 1 else "restarts"}}{{f": {w['last_error']}" if w["last_error"] else ""}}</dd>
   % end
 </dl>

@@ -1,5 +1,9 @@
 % if not sinks:
-<p class="muted">No MQTT broker or webhook is configured: events are only kept here.</p>
+% if kept:
+<p class="muted">No MQTT broker or webhook is configured: events are only kept here, in the history.</p>
+% else:
+<p class="muted">No MQTT broker or webhook is configured, and the event history is off: events are neither sent nor kept (an API client still gets its answer).</p>
+% end
 % else:
 <table class="cards">
 <thead><tr><th>Sink</th><th>State</th><th class="num">Queued</th><th class="num">Delivered</th><th class="num">Dropped</th><th>Last error</th></tr></thead>

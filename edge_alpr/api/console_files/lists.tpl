@@ -14,7 +14,7 @@
       <td class="num">{{"" if entry.max_distance is None else f"{entry.max_distance:g}"}}</td>
       <td>
       % if wl.source != "config":
-        <button type="button" data-action="remove" data-list="{{wl.name}}" data-plate="{{entry.plate}}">Remove</button>
+        <button type="button" data-action="remove" data-list="{{wl.name}}" data-plate="{{entry.plate}}" aria-label="Remove {{entry.plate}} from {{wl.name}}">Remove</button>
       % end
       </td></tr>
   % end
@@ -22,10 +22,10 @@
   </div>
   % if wl.source != "config":
   <form data-action="add" data-list="{{wl.name}}" class="inline">
-    <input name="plate" placeholder="plate" required maxlength="16" size="9">
-    <input name="label" placeholder="label" maxlength="80" size="12">
-    <button type="submit">Add</button>
-    <button type="button" data-action="drop" data-list="{{wl.name}}">Delete list</button>
+    <input name="plate" placeholder="plate" required maxlength="16" size="9" aria-label="Plate to add to {{wl.name}}">
+    <input name="label" placeholder="label" maxlength="80" size="12" aria-label="Its label (optional)">
+    <button type="submit" aria-label="Add to {{wl.name}}">Add</button>
+    <button type="button" data-action="drop" data-list="{{wl.name}}" aria-label="Delete list {{wl.name}}">Delete list</button>
   </form>
   % end
 </div>

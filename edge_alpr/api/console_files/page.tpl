@@ -72,6 +72,7 @@
 </section>
 <section class="wide">
   <h2>Events</h2>
+  % if history:  # without a history a search finds nothing and the CSV link answers 404
   <form method="get" action="/" class="search" id="search">
   % f, bad = search.shown, search.invalid
     <label>Plate <input name="plate" value="{{f["plate"]}}" maxlength="64" size="10"{{!bad("plate")}}></label>
@@ -90,6 +91,7 @@
   </form>
   % if search.error:
   <p class="bad" id="search-error" role="alert">{{search.error}}</p>
+  % end
   % end
   <div id="events">{{!parts["events"]}}</div>
 </section>

@@ -1,0 +1,110 @@
+"""How the console's page reads in a real browser (headless Chromium over its DevTools
+protocol), at a desktop's width and a phone's: an event's row as tall as its crop (the crop's
+link, focused, outlines the crop), and a watch list's heading that reads as a name followed by
+its details, not one long bold line; and at every width from a phone's to a desktop's, no
+section of a real site's page (a camera with a long RTSP URL that cannot connect, a webhook
+that fails) holds a column past its right edge.
+
+Marked ``browser``: skipped, saying why, where Chromium or ``websocket-client`` is missing.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import requests
+from chromium import BROWSER_MARKS, Chromium
+from conftest import SAMPLES
+from waiting import wait_for
+
+from edge_alpr import config
+from edge_alpr.api.server import free_port
+from edge_alpr.service import build as build_service
+from edge_alpr.stream.health import camera_state
+
+pytest_plugins = ["chromium"]
+pytestmark = BROWSER_MARKS
+
+PHOTOS = ["05_romanian_night_t155.jpg"]
+CROP = "#events tr[data-event]:nth-of-type(%d) td[data-label=Crop] a"
+# per camera: is its Source cell's text on one line?
+ONE_LINE = ("[...document.querySelectorAll('#cameras td[data-label=Source]')].map(td => {"
+            "const r = document.createRange(); r.selectNodeContents(td);"
+            "return new Set([...r.getClientRects()].map(q => Math.round(q.top))).size === 1; })")
+
+
+def test_a_crop_s_link_is_the_crop_s_size_so_its_row_stays_short(api_factory: Any, browser: Chromium) -> None:
+    """The link around an event's crop takes the crop's box, at a desktop's width and a phone's:
+    no padding of the scene dialog's own ``.scene``, no empty lines of an inline link around a
+    block picture (each event's row twice as tall as its crop, its focus ring a broken outline)."""
+    api = api_factory({"history": {"api_reads": True}})
+    with open(SAMPLES / PHOTOS[0], "rb") as f:
+        r = requests.post(f"{api.url}/v1/plate-reader/", files={"upload": f}, timeout=60)
+    assert r.status_code == 201 and r.json()["results"], r.text
+    sizes = ("(() => { const a = document.querySelector('%s'), img = a.querySelector('img');"
+             "return [a, img, a.closest('tr')].map(e => e.getBoundingClientRect())"
+             ".map(r => [r.width, r.height]); })()" % (CROP % 1))
+    for width, height in ((1280, 900), (390, 844)):
+        browser.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
+                     mobile=width < 640)
+        browser.open(f"{api.url}/")
+        assert wait_for(lambda: browser.evaluate(f"document.querySelector('{CROP % 1} img').naturalWidth > 0"), 10)
+        link, crop, row = browser.evaluate(sizes)
+        assert crop[1] >= 28 and all(abs(a - b) <= 1 for a, b in zip(link, crop)), (width, link, crop)
+        if width > 640:  # a table row: as tall as the crop and the cell's padding, no more
+            assert row[1] <= crop[1] + 12, (row, crop)
+
+
+def test_a_watch_list_s_heading_is_its_name_in_bold_and_its_details_in_plain_text(
+        api_factory: Any, browser: Chromium) -> None:
+    """The heading's details (plates, distance, matches since when, read-only) are a line of
+    grey text: in bold as well, at a phone's width four lines of bold grey, they were hard to
+    read and hid the name."""
+    api = api_factory({"watchlists": {"stolen": {"plates": [{"plate": "B144MOS", "label": "reported"}]}}})
+    weights = ("[...document.querySelectorAll('#lists .list h3')].map(h => "
+               "[h.firstChild.textContent.trim(), getComputedStyle(h).fontWeight, "
+               "getComputedStyle(h.querySelector('.muted')).fontWeight])")
+    browser.open(f"{api.url}/")
+    (name, bold, details), = browser.evaluate(weights)
+    assert name == "stolen" and int(bold) >= 600 and int(details) <= 400, (name, bold, details)
+
+
+def test_no_section_holds_a_column_past_its_edge_at_any_width(
+        tmp_path: Path, recognizer: Any, browser: Chromium, no_token: None) -> None:
+    """From a small phone's 320 px (where the photo form's file box and the search's date boxes went
+    past the edge) to a desktop's 1280, through a tablet upright and half a laptop's
+    screen (641-960 px, where the cameras' table of nine columns was laid out wider than its
+    section, Lag, Last frame and Events hidden past the edge), every section's content fits it;
+    and where there is room (1024 px and up) a camera's URL is not broken over two lines."""
+    dead = free_port()
+    cfg = config.from_dict({
+        "state_dir": str(tmp_path / "state"), "mqtt": {"enabled": False}, "api": {"port": 0, "threads": 4},
+        "webhooks": {"targets": [f"http://127.0.0.1:{free_port()}/hooks/edge-alpr/plate-events"],
+                     "backoff_initial_s": 30},
+        "stream": {"cameras": [
+            {"id": "gate", "source": {"kind": "folder", "watch": False}},
+            {"id": "entrance-north", "failed_after_s": 3600,
+             "source": {"kind": "opencv", "url": f"rtsp://127.0.0.1:{dead}/Streaming/Channels/101",
+                        "read_timeout": 1, "reconnect_min": 0.2, "reconnect_max": 0.5}}]},
+    }, "<test>")
+    svc = build_service(cfg, threading.Event(), recognizer=recognizer)
+    try:
+        assert svc.api is not None and svc.history is not None
+        history = svc.history
+        assert wait_for(lambda: svc.cameras[0].stats.ended and history.stats()["events"] > 0
+                        and camera_state(svc.cameras[1]) == "reconnecting"
+                        and svc.webhooks is not None and svc.webhooks.status()[0]["consecutive_failures"] > 0, 60)
+        browser.open(f"http://127.0.0.1:{svc.api.server.port}/")
+        past = ("[...document.querySelectorAll('section')].filter(s => s.scrollWidth > s.clientWidth + 1)"
+                ".map(s => [s.querySelector('h2').textContent, s.scrollWidth - s.clientWidth])")
+        for width in (320, 390, 641, 700, 761, 800, 860, 900, 960, 1024, 1280):
+            browser.call("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1,
+                         mobile=width < 640)
+            assert browser.evaluate("innerWidth") == width
+            assert browser.evaluate(past) == [], width
+            if width >= 1024:  # with room to spare a URL stays whole, on one line
+                assert browser.evaluate(ONE_LINE) == [True, True], width
+    finally:
+        svc.close()

@@ -195,49 +195,17 @@ def _as_rgb_array(im: Image.Image) -> np.ndarray:
 
     Whole, a conversion copies the image once in PIL and ``np.asarray`` again through a bytes
     object and a join (up to four times the image at once); in bands, only the array and one
-    band are extra.  An RGB image (every colour JPEG) is packed straight from PIL's pixels, a
-    band of rows at a time (``_packed_rows``).
+    band are extra.
     """
     w, h = im.size
-    rows = h if w * h <= _BAND_PIXELS else max(1, _BAND_PIXELS // (4 * w))
-    if im.mode == "RGB" and rows >= h:
-        return np.frombuffer(_packed_rows(im, 0, h), np.uint8).reshape(h, w, 3)
-    if rows >= h:
-        return np.asarray(im.convert("RGB"))
+    if w * h <= _BAND_PIXELS:
+        return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
     out = np.empty((h, w, 3), np.uint8)
+    rows = max(1, _BAND_PIXELS // (4 * w))
     for top in range(0, h, rows):
-        bottom = min(h, top + rows)
-        if im.mode == "RGB":
-            out[top:bottom] = np.frombuffer(_packed_rows(im, top, bottom), np.uint8).reshape(bottom - top, w, 3)
-        else:
-            out[top:bottom] = np.asarray(im.crop((0, top, w, bottom)).convert("RGB"))
+        band = im.crop((0, top, w, min(h, top + rows)))
+        out[top:top + rows] = np.asarray(band if band.mode == "RGB" else band.convert("RGB"))
     return out
-
-
-def _packed_rows(im: Image.Image, top: int, bottom: int) -> bytes:
-    """Rows ``top`` to ``bottom`` of an RGB image as packed RGB bytes: PIL's own raw encoder (what
-    ``tobytes`` runs) over just those rows, in one piece.
-
-    Why: ``tobytes`` encodes 64 kB at a time and joins the pieces (a second copy), and a band
-    of a large image was first cropped (a third one, at 4 bytes a pixel).  The very same bytes;
-    the whole decode, alternating on one busy x86 thread: 1920x1080 and 1600x1200 JPEGs 8.8 ->
-    7.6 ms, 4000x3000 ones 85 -> 78 ms (medians).
-    """
-    encoder = Image._getencoder("RGB", "raw", ("RGB", 0, 1))
-    encoder.setimage(im.im, (0, top, im.width, bottom))
-    size = (bottom - top) * im.width * 3
-    pieces = []
-    try:
-        while True:
-            _, status, data = encoder.encode(size + 1)
-            pieces.append(data)
-            if status:
-                break
-    finally:
-        encoder.cleanup()
-    if status < 0:
-        raise OSError(f"encoder error {status} when packing the decoded pixels")
-    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 def _decoded(im: Image.Image, origin: Origin = UPLOAD) -> np.ndarray:

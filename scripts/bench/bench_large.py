@@ -5,12 +5,11 @@
 Each image is a real scene (the bundled samples and the dev scenes of rxg4e, the largest real
 scenes in the data) resized to a camera or phone size and encoded as JPEG q92, then decoded and
 read in default mode as the API does (``imaging.decode``, ``Recognizer.recognize``).  Every
-image runs once with the previous conversions patched in (``PREVIOUS``: the whole frame's array
-made by cropping bands and ``tobytes``; a tile, band or crop handed to PIL through a contiguous
-copy and ``Image.fromarray``) and once with the current ones, alternating which goes first, in
-one process, so both see the same machine load.  Printed per size: the median request (ms) of
-each and the median of the paired ratios (current / previous, each image's two runs side by
-side: steadier than the ratio of the medians on a shared machine), the same for the decode
+image runs once with the previous conversions patched in (``PREVIOUS``: a tile, band or crop
+handed to PIL through a contiguous copy and ``Image.fromarray``) and once with the current ones,
+alternating which goes first, in one process, so both see the same machine load.  Printed per
+size: the median request (ms) of each and the median of the paired ratios (current / previous,
+each image's two runs side by side: steadier than the ratio of the medians on a shared machine), the same for the decode
 alone, and how many requests' results differed between the two (none should).
 
 Why: the conversions around the models are a large share of a big photo's time on one thread
@@ -42,26 +41,12 @@ SIZES = ((1600, 1200), (1920, 1080), (2560, 1440), (4000, 2250), (4000, 3000))
 MAX_PIXELS = 40_000_000
 
 
-def previous_rgb_array(im: Image.Image) -> np.ndarray:
-    """``imaging._as_rgb_array`` before the raw encoder: bands cropped, then ``np.asarray``."""
-    w, h = im.size
-    if w * h <= imaging._BAND_PIXELS:
-        return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
-    out = np.empty((h, w, 3), np.uint8)
-    rows = max(1, imaging._BAND_PIXELS // (4 * w))
-    for top in range(0, h, rows):
-        band = im.crop((0, top, w, min(h, top + rows)))
-        out[top:top + rows] = np.asarray(band if band.mode == "RGB" else band.convert("RGB"))
-    return out
-
-
 def previous_pil(image: np.ndarray) -> Image.Image:
     """``preprocess._pil`` before it read rows in place: a contiguous copy, then ``fromarray``."""
     return Image.fromarray(np.ascontiguousarray(image))
 
 
 PREVIOUS: tuple[tuple[Any, str, Callable[..., Any]], ...] = (
-    (imaging, "_as_rgb_array", previous_rgb_array),
     (preprocess, "_pil", previous_pil),
 )
 

@@ -60,3 +60,38 @@ def test_a_vehicle_box_is_shrunk_as_pil_shrinks_its_crop() -> None:
     assert not np.array_equal(shrunk, preprocess.crop_resize(image, box, 64, 64)), "a 9x shrink is box-averaged first"
     past_edge = preprocess.crop_shrink(image, Box(1000, 500, 1500, 900), 64, 64)
     assert np.array_equal(past_edge, pil_resize(image[500:720, 1000:1280], 64, 64)), "clipped to the image"
+
+
+def _views(image: np.ndarray) -> list[np.ndarray]:
+    """Windows of ``image`` as the pipeline cuts them, and views PIL cannot read row by row."""
+    return [
+        image,                      # contiguous
+        image[40:95, 30:101],       # an inner tile
+        image[60:, 90:],            # the bottom-right tile: its last row ends the buffer
+        image[:1, 5:6],             # one pixel
+        image[17:18],               # one whole row
+        image[:, 119:],             # one column
+        image[::-1],                # rows upside down: copied first
+        image[:, :, ::-1],          # channels reversed: copied first
+        image[::2, ::3],            # every other row and third column: copied first
+    ]
+
+
+def test_a_view_becomes_a_pil_image_of_its_very_pixels() -> None:
+    """``_pil`` reads a window's rows in place; what it cannot read so it copies first."""
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 256, (100, 120, 3), dtype=np.uint8)
+    for view in _views(image):
+        im = preprocess._pil(view)
+        assert im.mode == "RGB" and im.size == (view.shape[1], view.shape[0])
+        assert np.array_equal(np.asarray(im), view)
+
+
+def test_a_plate_crop_at_the_image_edge_is_pils_resize_of_that_crop() -> None:
+    """``crop_resize`` (the reader's input) of windows read in place: PIL's own bilinear pixels."""
+    rng = np.random.default_rng(8)
+    image = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    for box in (Box(500, 400, 640, 480), Box(0, 0, 50, 20), Box(300, 200, 301, 201), Box(600, 470, 900, 900)):
+        crop = image[box.ymin:min(box.ymax, 480), box.xmin:min(box.xmax, 640)]
+        want = np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize((128, 40), Image.Resampling.BILINEAR))
+        assert np.array_equal(preprocess.crop_resize(image, box, 128, 40), want)

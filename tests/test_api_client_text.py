@@ -12,9 +12,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import bottle
 import pytest
 import requests
 
+from edge_alpr.api.app import request_said
 from tests.test_api_errors import detail
 
 READ = "/v1/plate-reader/"
@@ -83,3 +85,12 @@ def test_a_watch_list_label_with_a_control_character_is_a_clear_400(api: Any) ->
     response = requests.put(url, json=body, timeout=30)
     assert response.status_code in (200, 201), response.text
     assert requests.get(url, timeout=30).json()["plates"][0]["label"] == ACCEPTED
+
+
+def test_a_request_path_in_a_log_line_is_quoted_on_one_line() -> None:
+    """The log names the request of a full disk's 503 and of a 500 by its path, which bottle
+    decodes: a %0A there started a line of the client's own in the journal.  Quoted now, as the
+    client's other values are (the running server's line: ``test_state_dir.py``)."""
+    bottle.request.bind({"REQUEST_METHOD": "GET", "PATH_INFO": "/v1/events/x\nERROR forged/"})
+    said = request_said()
+    assert "\n" not in said and r"'/v1/events/x\nERROR forged/'" in said, said

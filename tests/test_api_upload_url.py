@@ -44,13 +44,14 @@ class ImageServer:
         host = "[::1]" if family == socket.AF_INET6 else "127.0.0.1"
         self.base = f"http://{host}:{self.sock.getsockname()[1]}"
         self.connections: list[socket.socket] = []
+        self.requests: list[bytes] = []  # what each connection's first read got
         accept_each(self.sock, self._handle)
 
     def _handle(self, conn: socket.socket) -> None:
         self.connections.append(conn)
         conn.settimeout(5)
         try:
-            conn.recv(65536)  # the request (small: a GET)
+            self.requests.append(conn.recv(65536))  # the request (small: a GET)
             self.behaviour(conn, self.base)
         except OSError:
             pass  # the API gave up on us: what this test wants

@@ -191,7 +191,8 @@ def test_a_full_state_file_system_is_one_config_error(full_state: Path, command:
 
 
 def test_a_full_disk_while_serving_is_503_naming_the_folder(small_fs: Path, api_factory: Any,
-                                                            sample_images: list[Path]) -> None:
+                                                            sample_images: list[Path],
+                                                            caplog: pytest.LogCaptureFixture) -> None:
     """The disk fills under a running server: a read is answered 503 with Retry-After and the
     folder, the space left and the fix (the call not counted), not a 500 whose log says
     ``cannot rollback - no transaction is active``; once space is freed, reads are counted again."""
@@ -209,6 +210,8 @@ def test_a_full_disk_while_serving_is_503_naming_the_folder(small_fs: Path, api_
     detail = full.json()["detail"]
     assert detail.startswith(f"state_dir {small_fs / 'state'}: the file system is full ("), detail
     assert "database or disk is full" in detail and "free space there, or set state_dir" in detail
+    logged = [r.getMessage() for r in caplog.records if r.name == "edge_alpr.api.app"]
+    assert logged == [f"POST '/v1/plate-reader/': {detail}"], logged  # the path quoted: a client's text
     filler.unlink()
     again = read()
     assert again.status_code == 201, again.text

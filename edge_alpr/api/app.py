@@ -104,6 +104,13 @@ def _no_raw_traceback() -> None:
     bottle.request.environ["wsgi.errors"] = io.StringIO()
 
 
+def request_said() -> str:
+    """The request's method and path for a log line, the path quoted as a client's values are
+    (``names.shown``): it is the client's text, decoded, so a ``%0A`` in it would otherwise start
+    a forged line in the journal."""
+    return f"{bottle.request.method} {shown(bottle.request.path)}"
+
+
 def create_app(ctx: ApiContext) -> bottle.Bottle:
     """Build the WSGI app over ``ctx``."""
     app = bottle.Bottle(catchall=True)
@@ -119,7 +126,7 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
                 auth.check(bottle.request.environ)
                 return handler(**route_args)
             except StateError as e:  # a full disk: nothing was read or counted; said, not a traceback
-                log.error("%s %s: %s", bottle.request.method, bottle.request.path, e)
+                log.error("%s: %s", request_said(), e)
                 return _detail(503, str(e), {"Retry-After": str(STATE_RETRY_AFTER_S)})
             except InputError as e:
                 headers = {"Retry-After": "1"} if e.status == 503 else {}
@@ -204,8 +211,7 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
 
     def error_handler(error: bottle.HTTPError) -> str:
         if error.status_code >= 500:
-            log.error("unhandled error in %s %s: %s\n%s", bottle.request.method,
-                      bottle.request.path, error.exception, error.traceback)
+            log.error("unhandled error in %s: %s\n%s", request_said(), error.exception, error.traceback)
             message = "Internal error; see the server log."
         elif error.status_code == 404:
             message = "Not found. The endpoints are POST /v1/plate-reader/, GET /info/, " \

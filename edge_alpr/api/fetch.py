@@ -7,7 +7,10 @@ finish within ``timeout_s`` and stay within ``max_bytes``.  Whatever the other s
 (a broken status line, endless headers, bytes dripped one at a time, a bad chunk) the answer
 is a 4xx naming it, never a worker held past the deadline; and at most half the workers fetch
 at once (``FetchSlots``).  A URL with a user name or password in it is refused (400): they
-would not be sent, and no camera's login is forwarded to wherever a redirect points.
+would not be sent, and no camera's login is forwarded to wherever a redirect points.  A URL of
+non-ASCII text (an IRI: ``http://files.example/Straße/bild.jpg``, ``http://bücher.example/``) is
+fetched as a browser or curl would fetch it (``ascii_url``), every check above applying to what
+is sent.
 
 Why a timer cuts the socket: a socket timeout bounds one ``recv`` only, so a server sending a
 byte a second would hold a worker for as long as it likes, in the headers or in the body.  The
@@ -18,17 +21,19 @@ deadline (``fetch_connect``).
 from __future__ import annotations
 
 import http.client
+import re
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from ..config import UploadUrlConfig
 from ..credentials import hide_credentials, url_problem
 from ..errors import InputError, Throttled
+from ..names import shown
 from .fetch_connect import Deadline, connect
 
 _CHUNK = 64 * 1024
@@ -36,6 +41,8 @@ MAX_REDIRECTS = 5
 
 
 MAX_URL_CHARS = 4096  # as long as the form field of an upload_url may be (api/request.py)
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+_ASCII_HOST = re.compile(r"[A-Za-z0-9._-]+")  # what a name written in IDNA may hold
 
 
 class _Redirects(urllib.request.HTTPRedirectHandler):
@@ -102,6 +109,33 @@ def _check_url(url: str, what: str = "upload_url") -> None:
                          "image and send it as upload")
 
 
+def ascii_url(url: str) -> str:
+    """``url`` as it is sent: a non-ASCII host name in IDNA (``bücher.example`` ->
+    ``xn--bcher-kva.example``), the path's, query's and fragment's non-ASCII characters
+    percent-encoded as UTF-8 (``Straße`` -> ``Stra%C3%9Fe``), the rest (``%XX`` escapes included)
+    as it was.  Why: the request line is ASCII, so such a URL failed as "'ascii' codec can't
+    encode"; browsers and curl send it so.  IDNA as Python's codec writes it (IDNA 2003: a ``ß``
+    in a host name becomes ``ss``, where today's browsers keep it).  ``InputError`` naming the
+    host where IDNA refuses it, or where its ASCII form holds what no host name may (a full-width
+    ``！`` becomes ``!``)."""
+    if url.isascii():
+        return url
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if not netloc.isascii():
+        host = parts.hostname or ""
+        try:
+            name = host.encode("idna").decode("ascii")
+        except UnicodeError as e:
+            raise InputError(f"upload_url's host name {shown(host)} cannot be written in IDNA, the "
+                             f"ASCII form a URL sends ({e}); check the name, or give the address") from e
+        if not _ASCII_HOST.fullmatch(name):
+            raise InputError(f"upload_url's host name {shown(host)} is {shown(name)} in IDNA, which is no "
+                             "host name; check the name, or give the address")
+        netloc = name if parts.port is None else f"{name}:{parts.port}"
+    return _NON_ASCII.sub(lambda m: quote(m.group(), safe=""), urlunsplit(parts._replace(netloc=netloc)))
+
+
 class FetchSlots:
     """``upload_url`` fetches running at once: at most half the workers (the config takes fetching
     only with two or more: ``ApiConfig``; one where a caller builds it with fewer).
@@ -140,6 +174,8 @@ def fetch_image(url: str, cfg: UploadUrlConfig, own_port: int | None = None,
         raise InputError("upload_url is disabled on this server; send the image as upload, or "
                          "enable api.upload_url.enabled in the config")
     _check_url(url)
+    url = ascii_url(url)
+    _check_url(url)  # what is sent passes the same checks
     if slots is None:
         return _fetch(url, cfg, own_port)
     with slots.slot():

@@ -25,8 +25,8 @@ pytest_plugins = ["mosquitto"]
 HA = "homeassistant"
 
 
-def publisher(port: int, device: str, cameras: tuple[str, ...], discovery: bool = True) -> MqttPublisher:
-    cfg = MqttConfig.from_dict({"port": port, "device_id": device, "ha_discovery": discovery, "retry_max_s": 0.5},
+def publisher(port: int, device: str, cameras: tuple[str, ...]) -> MqttPublisher:
+    cfg = MqttConfig.from_dict({"port": port, "device_id": device, "ha_discovery": True, "retry_max_s": 0.5},
                                "test")
     return MqttPublisher(cfg, camera_ids=cameras, lists=("vip",))
 
@@ -91,22 +91,3 @@ def test_a_device_whose_camera_ids_join_to_anothers_takes_its_own_for_that_camer
             assert configs_of(held, "gate") == before and set(configs_of(held, "gate_1")) == set(mine)
     finally:
         first.stop()
-
-
-def test_a_camera_keeps_the_id_it_took_when_the_other_device_leaves_home_assistant(broker: Broker) -> None:
-    """Its entities (and their history) stay where they are: the id it took is its own now."""
-    first = publisher(broker.port, "gate", ("1_x",))
-    first.start()
-    try:
-        assert wait_for(lambda: count(broker.port, "gate") == 6 + 4 + 1, 10)
-        taken = restarted(broker.port, "gate_1", ("x",))
-        assert set(taken) == {"x"}
-    finally:
-        first.stop()
-    gone = publisher(broker.port, "gate", ("1_x",), discovery=False)  # removes its discovery configs
-    gone.start()
-    try:
-        assert wait_for(lambda: count(broker.port, "gate") == 0, 10)
-    finally:
-        gone.stop()
-    assert restarted(broker.port, "gate_1", ("x",)) == taken

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import bottle
 
@@ -232,6 +232,18 @@ def _config(values: list[Any]) -> dict[str, Any]:
     return obj
 
 
+def _url_file_name(url: str) -> str:
+    """The file name a read of ``url`` echoes: its path's last non-empty segment, percent-decoded
+    (measured as it reads), else ``upload``.  Why the path alone: a query or fragment may hold a
+    ``/`` (``?next=/a``, ``?password=hun/ter2``), whose tail was echoed and kept in events."""
+    try:
+        path = urlsplit(url).path
+    except ValueError:  # a malformed URL: the fetch says so (a 400)
+        return "upload"
+    segments = [segment for segment in path.split("/") if segment]
+    return unquote(segments[-1], errors="replace") if segments else "upload"
+
+
 def parse_read_request(request: bottle.BaseRequest, max_bytes: int) -> ReadRequest:
     """Read and validate every parameter of the reference's plate-reader endpoint."""
     body = read_body(request.environ, max_bytes)
@@ -256,7 +268,7 @@ def parse_read_request(request: bottle.BaseRequest, max_bytes: int) -> ReadReque
         image, filename = _upload_bytes(uploads[0], max_bytes)
     elif url_values and url_values[-1].strip():
         upload_url = url_values[-1].strip()
-        filename = upload_url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or "upload"
+        filename = _url_file_name(upload_url)
         if len(filename) > MAX_FILENAME_CHARS:  # the response's filename, echoed and carried on
             raise _too_long("upload_url", len(filename), MAX_FILENAME_CHARS,
                             "its file name (the last part of its path) is ")

@@ -32,6 +32,7 @@ from waiting import wait_for
 
 from edge_alpr.delivery.mqtt import MqttPublisher
 from edge_alpr.delivery.mqtt_config import MqttConfig
+from edge_alpr.delivery.mqtt_connect import device_id
 from edge_alpr.delivery.mqtt_device_id import DeviceIds
 from edge_alpr.delivery.mqtt_discovery import ha_ids
 from edge_alpr.delivery.mqtt_retained import discovery_configs
@@ -161,3 +162,27 @@ def test_both_forms_as_two_cameras_of_one_device_still_get_an_id_each() -> None:
     assert ids[NFC] == f"Hof_Sud_{sha6(NFC)}" and ids[NFD] != ids[NFC]
     configs = discovery_configs(HA, "yard", "edge-alpr/yard", AVAILABILITY, (NFD, NFC), ("vip",))
     check_home_assistant_takes(configs, 2, 1)
+
+
+def test_a_device_named_decomposed_gets_the_composed_names_ids_on_the_broker(
+        broker: Broker, subscriber: Subscriber) -> None:
+    """The device name goes through ``mqtt_connect.device_id`` (topic-safe) before the ids are
+    made of it: there the combining diaeresis of ``Süd`` decomposed was not a letter and became
+    ``_`` (ids ``edge_alpr_Hof_Su_d_...``), so the device got other entities than ``Süd`` typed."""
+    cfg = MqttConfig.from_dict({"port": broker.port, "device_id": NFD, "ha_discovery": True}, "test")
+    pub = MqttPublisher(cfg, camera_ids=("gate",), lists=("vip",))
+    pub.start()
+    try:
+        topic = f"{HA}/sensor/edge_alpr_Hof_Sud_{sha6(NFC)}_gate_plate/config"
+        assert wait_for(lambda: bool(subscriber.on(topic)), 10), sorted({t for t, _, _ in subscriber.messages})
+        assert subscriber.on(topic)[-1]["state_topic"] == f"edge-alpr/{NFC}/gate/plate"
+        assert not [t for t, _, _ in subscriber.messages if "Su_d" in t]
+    finally:
+        pub.stop()
+
+
+def test_plain_and_composed_device_names_keep_their_topic_names() -> None:
+    names = {"gate-north": "gate-north", "yard_1.b": "yard_1.b", "Gate 1": "Gate_1", "cam:1/b": "cam_1_b",
+             NFC: NFC, "北门": "北门"}
+    for name, expected in names.items():
+        assert device_id(MqttConfig.from_dict({"device_id": name}, "test")) == expected

@@ -28,12 +28,12 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from ..config import UploadUrlConfig
 from ..credentials import hide_credentials, url_problem
 from ..errors import InputError, Throttled
-from ..names import shown
+from ..names import control_problem, shown
 from .fetch_connect import Deadline, connect
 
 _CHUNK = 64 * 1024
@@ -210,3 +210,18 @@ def _fetch(url: str, cfg: UploadUrlConfig, own_port: int | None) -> bytes:
     if deadline.expired:  # cut short by the deadline: what came is not the whole image
         raise late
     return b"".join(chunks)
+
+
+def url_file_name(url: str) -> str:
+    """The file name a read of ``url`` echoes: its path's last non-empty segment, percent-decoded
+    (measured as it reads), else ``upload``.  Why the path alone: a query or fragment may hold a
+    ``/`` (``?next=/a``, ``?password=hun/ter2``), whose tail was echoed and kept in events."""
+    try:
+        path = urlsplit(url).path
+    except ValueError:  # a malformed URL: the fetch says so (a 400)
+        return "upload"
+    segments = [segment for segment in path.split("/") if segment]
+    if not segments:
+        return "upload"
+    name = unquote(segments[-1], errors="replace")
+    return segments[-1] if control_problem(name) else name  # a %0A stays encoded: no forged lines

@@ -35,6 +35,7 @@ from ..errors import InputError
 from ..names import control_problem, shown
 from . import multipart
 from .body import read_body
+from .fetch import url_file_name
 from .timestamps import parse_timestamp
 
 _MAX_FIELD_CHARS = 4096  # any field other than ``upload`` (regions, config, camera_id, ...)
@@ -258,7 +259,7 @@ def parse_read_request(request: bottle.BaseRequest, max_bytes: int) -> ReadReque
         upload_url = url_values[-1].strip()
         if problem := control_problem(upload_url):  # urlsplit drops \t \r \n; its file name is echoed
             raise InputError(f"upload_url: the URL {problem}, percent-encoded where a URL needs one (%0A)")
-        filename = upload_url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or "upload"
+        filename = url_file_name(upload_url)
         if len(filename) > MAX_FILENAME_CHARS:  # the response's filename, echoed and carried on
             raise _too_long("upload_url", len(filename), MAX_FILENAME_CHARS,
                             "its file name (the last part of its path) is ")

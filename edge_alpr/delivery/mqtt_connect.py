@@ -17,6 +17,7 @@ import socket
 import ssl
 import threading
 import time
+import unicodedata
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -35,8 +36,13 @@ BAD_PROTOCOL, BAD_CLIENT_ID, BAD_LOGIN, NOT_AUTHORIZED, UNAVAILABLE = 132, 133, 
 
 
 def device_id(cfg: MqttConfig) -> str:
-    """The configured device id, else the host name (topic-safe)."""
-    raw = cfg.device_id or socket.gethostname() or "edge-alpr"
+    """The configured device id, else the host name (topic-safe), in its composed Unicode form.
+
+    Why composed (NFC): ``Süd`` pasted from a Mac's file name has its ``ü`` as ``u`` and a
+    combining diaeresis, which is no letter and was turned into ``_`` here, before the Home
+    Assistant ids (``mqtt_discovery.ha_ids``, which compose names too) saw it: the device got
+    ``Su_d``'s ids, not those of ``Süd`` typed.  A name typed composed is unchanged by it."""
+    raw = unicodedata.normalize("NFC", cfg.device_id or socket.gethostname() or "edge-alpr")
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in raw)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from .. import __version__
-from . import mqtt_cameras, mqtt_connect, mqtt_discovery, mqtt_limits, mqtt_retained
+from . import mqtt_cameras, mqtt_connect, mqtt_limits, mqtt_retained
 from .mqtt_config import MqttConfig
 
 log = logging.getLogger("edge_alpr.delivery.mqtt")  # the publisher's story in the log
@@ -57,7 +57,6 @@ class RetainedMessages:
         # the device's Home Assistant id (``mqtt_device_id``), decided at the first sweep's end
         # and kept for the process: the entities must not move from id to id
         self.ha_id: str | None = None
-        self.ha_cameras: dict[str, str] = {}  # the cameras' ids another device holds: theirs (``camera_ids``)
         self._sweep_warned = False  # SWEEP_WAIT_S passed without the echo (``_sweep_overdue``)
         self._sweep_timer: threading.Timer | None = None  # the wait for it, ended by the sweep or stop
         self.limits = mqtt_limits.Limits(cfg)  # the QoS and retain flag the broker takes
@@ -165,8 +164,7 @@ class RetainedMessages:
         availability = {"availability_topic": self.status_topic, "payload_available": ONLINE,
                         "payload_not_available": OFFLINE}
         return mqtt_retained.discovery_configs(self.cfg.ha_prefix, self.device, self.base, availability,
-                                               self.camera_ids, self.lists, self.ha_id,
-                                               self.ha_cameras) if self.cfg.ha_discovery else []
+                                               self.camera_ids, self.lists, self.ha_id) if self.cfg.ha_discovery else []
 
     def _publish_discovery(self, configs: list[tuple[str, dict[str, Any]]] | None = None) -> None:
         for topic, config in self._discovery() if configs is None else configs:
@@ -218,12 +216,6 @@ class RetainedMessages:
             if ids.other_plain and self.ha_id != ids.plain:
                 log.info("mqtt: another device on this broker holds the Home Assistant ids edge_alpr_%s_...: "
                          "this device's are edge_alpr_%s_...", ids.plain, self.ha_id)
-            self.ha_cameras = mqtt_retained.camera_ids(self.cfg.ha_prefix, self.ha_id, self.camera_ids, self.lists,
-                                                       self._sweep.mine, self._sweep.others)
-            for cam, taken in self.ha_cameras.items():
-                log.info("mqtt: another device on this broker holds the Home Assistant ids of camera %r "
-                         "(edge_alpr_%s_%s_...): this camera's are edge_alpr_%s_%s_...", cam, self.ha_id,
-                         mqtt_discovery.ha_ids(self.camera_ids)[cam], self.ha_id, taken)
         self._publish_discovery()
         for topic in stale:
             if topic in self._sweep.published:

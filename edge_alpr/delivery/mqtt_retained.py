@@ -24,7 +24,7 @@ its last health and its Home Assistant entities for ever.  So:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -55,16 +55,14 @@ def event_topics(base: str, event: Mapping[str, Any]) -> list[str]:
 
 def discovery_configs(ha_prefix: str, device: str, base: str, availability: Mapping[str, Any],
                       cameras: tuple[str, ...], lists: tuple[str, ...],
-                      dev: str | None = None, taken: Mapping[str, str] | None = None,
-                      ) -> list[tuple[str, dict[str, Any]]]:
+                      dev: str | None = None) -> list[tuple[str, dict[str, Any]]]:
     """Every discovery topic and config of the device: its own entities (``mqtt_entities``), a
     device trigger per camera and watch list, and per camera a "last plate" sensor and its health
     entities; ``availability`` holds the keys that tie an entity to the status topic, ``dev`` is
-    the device's id (``mqtt_device_id``; by default ``ha_ids`` of its name alone), ``taken`` the
-    ids of cameras whose ``ha_ids`` another device holds (``camera_ids``)."""
+    the device's id (``mqtt_device_id``; by default ``ha_ids`` of its name alone)."""
     block = mqtt_discovery.device_block(device)
     dev = dev or mqtt_discovery.ha_ids([device])[device]
-    cams, names = {**mqtt_discovery.ha_ids(cameras), **(taken or {})}, mqtt_discovery.ha_ids(lists)
+    cams, names = mqtt_discovery.ha_ids(cameras), mqtt_discovery.ha_ids(lists)
     out = [(mqtt_discovery.trigger_topic(ha_prefix, dev, cams[cam], names[name]),
             mqtt_discovery.trigger(cam, name, match_topic(base, cam, name), block))
            for cam in cameras for name in lists]
@@ -74,39 +72,6 @@ def discovery_configs(ha_prefix: str, device: str, base: str, availability: Mapp
         out.append(mqtt_discovery.plate_sensor(ha_prefix, dev, cams[cam], cam, plate_topic(base, cam), shared))
         out += mqtt_cameras.discovery(ha_prefix, base, dev, cams[cam], cam, shared)
     return out
-
-
-def camera_ids(ha_prefix: str, dev: str, cameras: tuple[str, ...], lists: tuple[str, ...],
-               mine: set[str], others: set[str]) -> dict[str, str]:
-    """The cameras that take their hashed id (``mqtt_discovery.hashed``) because another device
-    holds a discovery topic of their ``ha_ids`` one, and the ids they take.
-
-    Why: ``edge_alpr_<device>_<camera>_<what>`` joins the ids with ``_``, which they may hold
-    too: device ``gate`` with camera ``1_x`` and device ``gate_1`` with camera ``x`` would share
-    ``edge_alpr_gate_1_x_plate`` (Home Assistant keeps the entity on the device that announced it
-    first, the other's camera gets none).  No id can be told apart without changing every id
-    with a ``_``; so, as for a device whose name folds to another's (``mqtt_device_id``), the
-    device that finds such a topic held by another (``others``, the discovery topics the sweep
-    found of other devices) takes the hashed id for that camera alone, and keeps it where it
-    holds topics of it already (``mine``); every other id stays as it was."""
-    ids, names = mqtt_discovery.ha_ids(cameras), mqtt_discovery.ha_ids(lists)
-    out: dict[str, str] = {}
-    for cam in cameras:
-        own = mqtt_discovery.hashed(cam)
-        if ids[cam] == own:
-            continue
-        if camera_topics(ha_prefix, dev, own, names.values()) & mine \
-                or camera_topics(ha_prefix, dev, ids[cam], names.values()) & others:
-            out[cam] = own
-    return out
-
-
-def camera_topics(ha_prefix: str, dev: str, camera: str, lists: Iterable[str]) -> set[str]:
-    """The discovery topics of one camera's entities and triggers (the arguments are ids)."""
-    shared: dict[str, Any] = {"device": {}}  # of the configs only their topics are wanted
-    topics = {mqtt_discovery.trigger_topic(ha_prefix, dev, camera, name) for name in lists}
-    topics.add(mqtt_discovery.plate_sensor(ha_prefix, dev, camera, "", "", shared)[0])
-    return topics | {topic for topic, _ in mqtt_cameras.discovery(ha_prefix, "", dev, camera, "", shared)}
 
 
 def stopped(camera_id: str, last: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -132,8 +97,6 @@ class Sweep:
         self.published: set[str] = set()  # retained topics this connection has published
         self.found: dict[str, None] = {}  # stale ones, cleared when the sweep ends
         self.ids = mqtt_device_id.DeviceIds(device)  # the ids the discovery configs found hold
-        self.mine: set[str] = set()  # the discovery topics found holding this device's configs
-        self.others: set[str] = set()  # and another device's (``camera_ids``)
 
     def start(self, keep: set[str]) -> list[tuple[str, int]]:
         """The subscriptions of a sweep that keeps ``keep`` (the camera health topics), and the
@@ -142,7 +105,6 @@ class Sweep:
         self.keep, self.published, self.found, self.running = keep, set(), {}, True
         self.generation += 1
         self.ids = mqtt_device_id.DeviceIds(self.device)
-        self.mine, self.others = set(), set()
         return [(topic, 0) for topic in self.filters]
 
     def sent(self, topic: str) -> None:
@@ -169,10 +131,6 @@ class Sweep:
             self.found[msg.topic] = None
         if msg.retain and msg.payload and msg.topic.startswith(f"{self.ha_prefix}/"):
             self.ids.see(msg.topic, msg.payload)
-            if "/edge_alpr_" in msg.topic:
-                ids = identifiers(msg.payload)
-                if ids is not None:
-                    (self.mine if self.identifier in ids else self.others).add(msg.topic)
 
     def stale(self, msg: mqtt.MQTTMessage) -> bool:
         """Whether a retained message found is this device's and no longer published."""
@@ -182,16 +140,10 @@ class Sweep:
             return False
         if topic.startswith(f"{self.base}/"):  # <p>/<d>/<camera>/health: only the device writes there
             return True
-        ids = identifiers(payload)
-        return ids is not None and self.identifier in ids
-
-
-def identifiers(payload: bytes | bytearray) -> list[Any] | None:
-    """The ``device`` identifiers of a discovery config (``None``: not one)."""
-    try:
-        config = json.loads(payload)
-    except ValueError:  # not a discovery config (nor one of ours)
-        return None
-    device = config.get("device") if isinstance(config, dict) else None
-    ids = device.get("identifiers") if isinstance(device, dict) else None
-    return ids if isinstance(ids, list) else None
+        try:
+            config = json.loads(payload)
+        except ValueError:  # not a discovery config (nor one of ours)
+            return False
+        device = config.get("device") if isinstance(config, dict) else None
+        ids = device.get("identifiers") if isinstance(device, dict) else None
+        return isinstance(ids, list) and self.identifier in ids

@@ -33,28 +33,60 @@ RUNTIMES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter")
 INSTALL_HINT = "pip install ai-edge-litert  (or: pip install tflite-runtime 'numpy<2')"
 
 
+_fallback_warned: set[str] = set()  # broken runtimes already warned of (``interpreter_class``)
+_fallback_lock = threading.Lock()
+
+
 def interpreter_class(prefer: str = "auto") -> tuple[type[Any], str]:
-    """The Interpreter class of the first runtime that is installed, and its module name.
+    """The Interpreter class of the first runtime that imports, and its module name.
 
     Only a runtime whose own module is not there is skipped as missing: an ``ImportError`` of
     another module while it loads (a numpy it was not built for, a shared library it lacks) or
     any other error of its import means it is installed but broken, which the install hint would
-    not mend, so that is said with its cause.  ``KeyboardInterrupt`` (Ctrl-C while the import
-    takes its seconds) is not an ``Exception`` and goes up as it came."""
+    not mend, so that is said with its cause.  With ``prefer="auto"`` a broken runtime is passed
+    over for the next one that imports (one warning per process names the cause and the
+    reinstall: the device keeps reading, more slowly); only where none imports is it an error,
+    naming the broken ones' causes and the missing ones.  A runtime chosen by name is the only
+    one tried.  ``KeyboardInterrupt`` (Ctrl-C while the import takes its seconds) is not an
+    ``Exception`` and goes up as it came."""
     names = RUNTIMES if prefer == "auto" else tuple(n for n in RUNTIMES if n.startswith(prefer))
     if not names:
         raise ModelError(f"unknown runtime {prefer!r}; use auto, ai_edge_litert or tflite_runtime")
-    errors = []
+    missing: list[str] = []
+    broken: list[tuple[str, Exception]] = []
     for name in names:
         try:
-            return importlib.import_module(name).Interpreter, name
+            return _fell_back(importlib.import_module(name).Interpreter, name, broken)
         except ImportError as e:
-            if not _is_missing(e, name):
-                raise _broken(name, e) from e
-            errors.append(f"{name}: {e}")
+            if _is_missing(e, name):
+                missing.append(f"{name}: {e}")
+                continue
+            failure: Exception = e
         except Exception as e:
-            raise _broken(name, e) from e
-    raise ModelError(f"no TFLite runtime could be imported ({'; '.join(errors)}); install one: {INSTALL_HINT}")
+            failure = e
+        if prefer != "auto":
+            raise _broken(name, failure) from failure
+        broken.append((name, failure))
+    if broken:
+        name, failure = broken[0]
+        others = [f"{n}: {_cause(e)}" for n, e in broken[1:]] + missing
+        raise _broken(name, failure, others) from failure
+    raise ModelError(f"no TFLite runtime could be imported ({'; '.join(missing)}); install one: {INSTALL_HINT}")
+
+
+def _fell_back(cls: type[Any], name: str, broken: list[tuple[str, Exception]]) -> tuple[type[Any], str]:
+    """``cls`` and ``name``, once a warning (per broken runtime and process: every model loads
+    its interpreter) says which runtime before it is broken and why."""
+    for module, e in broken:
+        with _fallback_lock:
+            if module in _fallback_warned:
+                continue
+            _fallback_warned.add(module)
+        package = module.split(".")[0]
+        log.warning("the TFLite runtime %s is installed but cannot be imported (%s): using %s instead; "
+                    "reinstall it (pip install --force-reinstall %s) to use it again", package, _cause(e),
+                    name.split(".")[0], package.replace("_", "-"))
+    return cls, name
 
 
 def _is_missing(e: ImportError, module: str) -> bool:
@@ -64,11 +96,17 @@ def _is_missing(e: ImportError, module: str) -> bool:
     return isinstance(e, ModuleNotFoundError) and e.name in own
 
 
-def _broken(module: str, e: BaseException) -> ModelError:
-    """The error of a runtime that is installed but does not import, naming its cause."""
+def _cause(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"
+
+
+def _broken(module: str, e: BaseException, others: list[str] | None = None) -> ModelError:
+    """The error of a runtime that is installed but does not import, naming its cause (and
+    ``others``: why each other runtime tried did not import either)."""
     package = module.split(".")[0]
+    also = f"; nor the other runtimes ({'; '.join(others)})" if others else ""
     return ModelError(f"the TFLite runtime {package} is installed but cannot be imported "
-                      f"({type(e).__name__}: {e}); reinstall it (pip install --force-reinstall "
+                      f"({_cause(e)}){also}; reinstall it (pip install --force-reinstall "
                       f"{package.replace('_', '-')}) or choose the other one with models.runtime")
 
 

@@ -16,7 +16,8 @@ CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 # debootstrap for another SUITE or ARCH), `test-deb` all of these and the boot test's tools.
 
 # Quiet: one progress line per step, the output in $(INSTALL_LOG) (its tail and path are printed
-# when a step fails; VERBOSE=1 shows it all as it runs).
+# when a step fails; VERBOSE=1 shows it all as it runs).  pip writes its Collecting/Downloading
+# lines there (no -q): on a terminal the step's line shows the latest while it runs.
 INSTALL_LOG ?= $(CURDIR)/build/install.log
 export INSTALL_LOG
 
@@ -24,7 +25,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	@PYTHON=$(PYTHON) bash scripts/package/apt_deps.sh run
 	@test -x $(PY) || bash scripts/package/step.sh "virtualenv $(VENV) ($(PYTHON))" $(PYTHON) -m venv --system-site-packages $(VENV)
 	@bash scripts/package/step.sh "pip install -e '.[test]' into $(VENV) (wheels from PyPI)" \
-	  $(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	  $(PY) -m pip install --progress-bar off --disable-pip-version-check -e '.[test]'
 	@touch $@
 	@echo "installed: $(VENV)/bin/edge-alpr (log: $(INSTALL_LOG))"
 

@@ -173,3 +173,17 @@ def test_make_deb_on_a_bare_machine_names_only_the_build_tools(tmp_path: Path) -
     named = re.search(r"missing Debian packages: ([^;]*);", out.stderr)
     assert named, out.stderr
     assert set(named.group(1).split()) == build_depends(), out.stderr
+
+
+def test_make_help_names_every_target() -> None:
+    """`make help` is a new user's first guess; it said "No rule to make target 'help'"."""
+    make = shutil.which("make")
+    assert make, "make is needed to build anything here"
+    out = subprocess.run([make, "-s", "-C", str(ROOT), "help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out
+    phony = re.search(r"^\.PHONY:(.*)$", (ROOT / "Makefile").read_text(), re.M)
+    assert phony
+    named = set(re.findall(r"^make (\S+) ", out.stdout, re.M))
+    unnamed = set(phony.group(1).split()) - {"help", "deb-test"} - named
+    assert not unnamed, f"make help leaves out {sorted(unnamed)}"
+    assert "deb-test" in out.stdout, "the old name is still said"

@@ -60,6 +60,15 @@ def test_a_long_step_on_a_terminal_shows_it_is_alive(tmp_path: Path) -> None:
     assert re.fullmatch(r"ok \(\d+ s\)\n", "".join(screen)), repr(out.stdout)
 
 
+def test_the_progress_ends_with_the_step_even_when_it_is_killed(tmp_path: Path) -> None:
+    """Its line's updater is a background job, which Ctrl-C does not reach: with the step's shell
+    killed it went on writing "N s" to the terminal every few seconds, for ever (here: it kept
+    the output pipe open, so the run did not end)."""
+    out = step(tmp_path, "sh", "-c", "sleep 1.5; kill -KILL $PPID", STEP_PROGRESS="1", STEP_PROGRESS_S="1")
+    assert out.returncode == -9, out
+    assert re.search(r"\d+ s", out.stdout), out.stdout
+
+
 def test_a_step_whose_output_is_a_file_or_pipe_prints_no_progress(tmp_path: Path) -> None:
     """CI logs and make deb's output stay one plain line a step."""
     out = step(tmp_path, "sh", "-c", "echo working; sleep 2", STEP_PROGRESS_S="1")

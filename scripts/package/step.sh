@@ -19,7 +19,7 @@ printf '== %s: %s\n' "$(date '+%F %T')" "$label" >>"$log"
 started=$SECONDS
 
 progress() {  # the suffix after "<label> ... ": erased and written again until the step ends
-  local every=${STEP_PROGRESS_S:-5} cols shown=0 room last text sleeper=
+  local every=${STEP_PROGRESS_S:-5} cols shown=0 room last text sleeper= parent
   cols=$(stty size 2>/dev/null </dev/tty | cut -d' ' -f2)
   [[ "$cols" =~ ^[0-9]+$ ]] && [ "$cols" -gt 0 ] || cols=80
   room=$((cols - (${#label} + 5) % cols - 1))  # what is left of the screen line the label ends on
@@ -30,6 +30,12 @@ progress() {  # the suffix after "<label> ... ": erased and written again until 
     sleeper=$!
     wait "$sleeper"
     sleeper=
+    # the step's shell gone (killed, its terminal closed; a background job ignores Ctrl-C): so is
+    # its line.  Gone = this job's parent is no longer that shell (a killed one stays a zombie,
+    # which kill -0 still finds, until whoever started it reaps it)
+    parent=$$
+    [ -r "/proc/$BASHPID/stat" ] && read -r _ _ _ parent _ <"/proc/$BASHPID/stat"
+    [ "$parent" = "$$" ] && kill -0 "$$" 2>/dev/null || exit 0
     last=$(tail -n 1 "$log" 2>/dev/null | tr -d '\r\b\033' | tr -s '\t ' ' ')
     case $last in "== "*) last= ;; esac  # the step's own header: nothing from the command yet
     text="$((SECONDS - started)) s${last:+: $last}"
@@ -51,12 +57,14 @@ else
   if [ "${STEP_PROGRESS:-}" = 1 ] || { [ -z "${STEP_PROGRESS:-}" ] && [ -t 1 ]; }; then
     progress &
     ticker=$!
+    trap 'kill -TERM "$ticker" 2>/dev/null' EXIT
   fi
   "$@" >>"$log" 2>&1
   rc=$?
   if [ -n "$ticker" ]; then
     kill -TERM "$ticker" 2>/dev/null
     wait "$ticker" 2>/dev/null
+    trap - EXIT
   fi
 fi
 if [ "$rc" -eq 0 ]; then

@@ -45,11 +45,11 @@ def test_a_long_step_on_a_terminal_shows_it_is_alive(tmp_path: Path) -> None:
     installing make test's tools 46 s on a fresh trixie: on a terminal (here forced with
     STEP_PROGRESS=1: the output is a pipe) the line ends in the seconds so far and the log's last
     line, each rewritten in place, then "ok"."""
-    out = step(tmp_path, "sh", "-c", "echo 'Downloading big-1.0.whl (50 MB)'; sleep 4",
+    out = step(tmp_path, "sh", "-c", "echo '  Downloading big-1.0.whl (50 MB)'; sleep 4",  # indented as pip's
                STEP_PROGRESS="1", STEP_PROGRESS_S="1")
     assert out.returncode == 0, out
     assert out.stdout.startswith("print things ... ") and out.stdout.endswith("\n"), out.stdout
-    assert re.search(r"\d+ s: Downloading big-1\.0\.whl \(50 MB\)", out.stdout), out.stdout
+    assert re.search(r"\d+ s: Downloading big-1\.0\.whl \(50 MB\)", out.stdout), repr(out.stdout)
     screen: list[str] = []  # what a terminal shows after the label: a backspace takes back a character
     for char in out.stdout.removeprefix("print things ... ").replace("\x1b[K", ""):
         if char == "\b":

@@ -37,6 +37,7 @@ progress() {  # the suffix after "<label> ... ": erased and written again until 
     [ -r "/proc/$BASHPID/stat" ] && read -r _ _ _ parent _ <"/proc/$BASHPID/stat"
     [ "$parent" = "$$" ] && kill -0 "$$" 2>/dev/null || exit 0
     last=$(tail -n 1 "$log" 2>/dev/null | tr -d '\r\b\033' | tr -s '\t ' ' ')
+    last=${last# }  # pip indents its Downloading lines
     case $last in "== "*) last= ;; esac  # the step's own header: nothing from the command yet
     text="$((SECONDS - started)) s${last:+: $last}"
     [ "$room" -ge 8 ] || continue

@@ -9,14 +9,15 @@ PORT ?= 8080
 PYTEST_ARGS ?= -q
 CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 
-.PHONY: install run serve test test-parity test-deb test-browser test-data lint config-doc bench models deb deb-test deb-arm64-verify clean lock
+.PHONY: install run serve test test-parity test-deb test-browser test-data lint config-doc bench models deb deb-test deb-arm64-verify clean lock help
 
 # Debian packages come from scripts/package/apt_deps.sh: `run` needs python3-venv only, `test` also
 # needs mosquitto, curl, iproute2 and e2fsprogs, `deb` only the package build's tools (dpkg-dev, debhelper...;
 # debootstrap for another SUITE or ARCH), `test-deb` all of these and the boot test's tools.
 
 # Quiet: one progress line per step, the output in $(INSTALL_LOG) (its tail and path are printed
-# when a step fails; VERBOSE=1 shows it all as it runs).
+# when a step fails; VERBOSE=1 shows it all as it runs).  pip writes its Collecting/Downloading
+# lines there (no -q): on a terminal the step's line shows the latest while it runs.
 INSTALL_LOG ?= $(CURDIR)/build/install.log
 export INSTALL_LOG
 
@@ -24,7 +25,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	@PYTHON=$(PYTHON) bash scripts/package/apt_deps.sh run
 	@test -x $(PY) || bash scripts/package/step.sh "virtualenv $(VENV) ($(PYTHON))" $(PYTHON) -m venv --system-site-packages $(VENV)
 	@bash scripts/package/step.sh "pip install -e '.[test]' into $(VENV) (wheels from PyPI)" \
-	  $(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	  $(PY) -m pip install --progress-bar off --disable-pip-version-check -e '.[test]'
 	@touch $@
 	@echo "installed: $(VENV)/bin/edge-alpr (log: $(INSTALL_LOG))"
 
@@ -131,3 +132,23 @@ deb-arm64-verify:
 
 clean:
 	rm -rf $(VENV) $(PARITY_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# `make help`: the targets, in a line each (a new user's first guess; README.md's Development has more)
+help:
+	@echo "make install          .venv with edge-alpr and the test tools (pip, from PyPI; as root also python3-venv)"
+	@echo "make run              edge-alpr run: the sample images as a camera, the API and console on"
+	@echo "                      http://127.0.0.1:8080/ (CONFIG=file, HOST=, PORT=)"
+	@echo "make serve            edge-alpr serve: the API only (CONFIG=file, HOST=, PORT=)"
+	@echo "make test             the unit and integration tests (about 10 min on 2 cores; as root installs their tools)"
+	@echo "make test-parity      the two TFLite runtimes agree (CPython <= 3.11, else SKIPPED)"
+	@echo "make test-deb         build the .deb and boot it in a container (root; deb-test is the old name)"
+	@echo "make test-browser     the console in headless Chromium"
+	@echo "make test-data        model checks on the full data (../shared/data or EDGE_ALPR_DATA)"
+	@echo "make lint             ruff and mypy"
+	@echo "make config-doc       regenerate docs/config.md from the config's keys"
+	@echo "make bench            the model, API and camera loop benchmarks"
+	@echo "make models           rebuild the int8 models (the train extra; hours on a CPU)"
+	@echo "make deb              the .deb in dist/ (SUITE=trixie, ARCH=arm64 build in a chroot)"
+	@echo "make deb-arm64-verify the arm64 .deb built and booted under qemu (~10 min)"
+	@echo "make lock             refresh debian/requirements-*.txt after changing install_requires"
+	@echo "make clean            remove .venv, build/, dist/ and the caches"

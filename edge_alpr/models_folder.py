@@ -44,6 +44,11 @@ def loaded_kinds(models: ModelsConfig) -> tuple[tuple[str, bool], ...]:
             *((name, setting == "on") for name, setting in optional if setting != "off"))
 
 
+# the fix for a models.directory that is not there, said with the systemd hint: the hint alone left
+# someone running from a checkout (no service) without the way back to the bundled models
+MISSING_FIX = "correct the path, or remove models.directory for the bundled models"
+
+
 def folder_problem(models: ModelsConfig) -> str | None:
     """What keeps ``models.directory`` from serving, as a phrase following its name (``does not
     exist``, ``has no reader_v<N>.tflite ...``), or None where it serves or is unset (the
@@ -52,7 +57,7 @@ def folder_problem(models: ModelsConfig) -> str | None:
         return None
     path = Path(models.directory)
     if folder_missing(path):
-        return "does not exist"
+        return f"does not exist; {MISSING_FIX}"
     user = user_name(os.geteuid())
     try:
         is_dir = path.is_dir()
@@ -123,7 +128,7 @@ def check_models_directory(cfg: Config) -> None:
     directory = cfg.models.directory
     where = f"{origin(cfg)}: {KEY} {directory!r}"
     if folder_missing(Path(directory)):
-        raise ModelError(f"{where} does not exist (on a disk mounted at boot, add "
+        raise ModelError(f"{where} does not exist; {MISSING_FIX} (on a disk mounted at boot, add "
                          f"RequiresMountsFor={Path(directory).absolute()} to the service: systemctl edit edge-alpr)")
     raise ConfigError(f"{where} {problem}")
 

@@ -14,9 +14,10 @@ APT_DEPS = ROOT / "scripts" / "package" / "apt_deps.sh"
 TEST_ONLY = {"mosquitto", "curl", "iproute2", "e2fsprogs", "lintian", "debootstrap", "systemd-container"}
 
 
-def step(tmp_path: Path, *command: str, verbose: bool = False) -> subprocess.CompletedProcess[str]:
+def step(tmp_path: Path, *command: str, verbose: bool = False,
+         **extra: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "INSTALL_LOG": str(tmp_path / "logs" / "install.log"),
-           "VERBOSE": "1" if verbose else "0"}
+           "VERBOSE": "1" if verbose else "0", **extra}
     return subprocess.run(["bash", str(STEP), "print things", *command], capture_output=True, text=True,
                           env=env, timeout=60)
 
@@ -39,6 +40,41 @@ def test_a_failing_step_shows_the_log_tail_and_path_and_its_status(tmp_path: Pat
     assert lines[-1].startswith(f"---- full log: {tmp_path / 'logs' / 'install.log'} ")
 
 
+def test_a_long_step_on_a_terminal_shows_it_is_alive(tmp_path: Path) -> None:
+    """A pip install took minutes on a slow link behind one unchanging "... " line, and apt-get
+    installing make test's tools 46 s on a fresh trixie: on a terminal (here forced with
+    STEP_PROGRESS=1: the output is a pipe) the line ends in the seconds so far and the log's last
+    line, each rewritten in place, then "ok"."""
+    out = step(tmp_path, "sh", "-c", "echo '  Downloading big-1.0.whl (50 MB)'; sleep 4",  # indented as pip's
+               STEP_PROGRESS="1", STEP_PROGRESS_S="1")
+    assert out.returncode == 0, out
+    assert out.stdout.startswith("print things ... ") and out.stdout.endswith("\n"), out.stdout
+    assert re.search(r"\d+ s: Downloading big-1\.0\.whl \(50 MB\)", out.stdout), repr(out.stdout)
+    screen: list[str] = []  # what a terminal shows after the label: a backspace takes back a character
+    for char in out.stdout.removeprefix("print things ... ").replace("\x1b[K", ""):
+        if char == "\b":
+            assert screen, f"backspaced into the label: {out.stdout!r}"
+            screen.pop()
+        else:
+            screen.append(char)
+    assert re.fullmatch(r"ok \(\d+ s\)\n", "".join(screen)), repr(out.stdout)
+
+
+def test_the_progress_ends_with_the_step_even_when_it_is_killed(tmp_path: Path) -> None:
+    """Its line's updater is a background job, which Ctrl-C does not reach: with the step's shell
+    killed it went on writing "N s" to the terminal every few seconds, for ever (here: it kept
+    the output pipe open, so the run did not end)."""
+    out = step(tmp_path, "sh", "-c", "sleep 1.5; kill -KILL $PPID", STEP_PROGRESS="1", STEP_PROGRESS_S="1")
+    assert out.returncode == -9, out
+    assert re.search(r"\d+ s", out.stdout), out.stdout
+
+
+def test_a_step_whose_output_is_a_file_or_pipe_prints_no_progress(tmp_path: Path) -> None:
+    """CI logs and make deb's output stay one plain line a step."""
+    out = step(tmp_path, "sh", "-c", "echo working; sleep 2", STEP_PROGRESS_S="1")
+    assert re.fullmatch(r"print things \.\.\. ok \(\d+ s\)\n", out.stdout), repr(out.stdout)
+
+
 def test_verbose_shows_the_output_as_it_runs(tmp_path: Path) -> None:
     out = step(tmp_path, "sh", "-c", "echo shown", verbose=True)
     assert out.returncode == 0 and "shown\n" in out.stdout
@@ -54,7 +90,9 @@ def test_install_uses_quiet_apt_and_no_recommends() -> None:
     assert recipe, "no $(VENV)/.installed recipe"
     assert all(line.startswith("\t@") or line.startswith("\t  ") for line in recipe.group(1).splitlines()), \
         "install echoes no command lines, only the steps' progress lines"
-    assert recipe.group(1).count("scripts/package/step.sh") == 2 and "pip install -q" in recipe.group(1)
+    assert recipe.group(1).count("scripts/package/step.sh") == 2
+    # pip's Collecting/Downloading lines go to the log (the step's progress shows the latest), bars do not
+    assert "pip install --progress-bar off" in recipe.group(1) and "pip install -q" not in recipe.group(1)
 
 
 def test_make_test_asks_for_every_tool_the_tests_run() -> None:
@@ -144,3 +182,17 @@ def test_make_deb_on_a_bare_machine_names_only_the_build_tools(tmp_path: Path) -
     named = re.search(r"missing Debian packages: ([^;]*);", out.stderr)
     assert named, out.stderr
     assert set(named.group(1).split()) == build_depends(), out.stderr
+
+
+def test_make_help_names_every_target() -> None:
+    """`make help` is a new user's first guess; it said "No rule to make target 'help'"."""
+    make = shutil.which("make")
+    assert make, "make is needed to build anything here"
+    out = subprocess.run([make, "-s", "-C", str(ROOT), "help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out
+    phony = re.search(r"^\.PHONY:(.*)$", (ROOT / "Makefile").read_text(), re.M)
+    assert phony
+    named = set(re.findall(r"^make (\S+) ", out.stdout, re.M))
+    unnamed = set(phony.group(1).split()) - {"help", "deb-test"} - named
+    assert not unnamed, f"make help leaves out {sorted(unnamed)}"
+    assert "deb-test" in out.stdout, "the old name is still said"

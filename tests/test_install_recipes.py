@@ -33,7 +33,7 @@ def test_the_quick_start_first_installs_what_it_runs() -> None:
     `make`; and the README stays within its 200 lines."""
     text = (ROOT / "README.md").read_text()
     quick = text.split("## Quick start", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
-    assert re.match(r"sudo apt install (git make|make git)\b", quick[0]), quick
+    assert re.match(r"sudo apt update && sudo apt install (git make|make git)\b", quick[0]), quick
     clone = re.fullmatch(r"git clone (https://\S+/([\w.-]+?))(\.git)? && cd (\S+)", quick[1])
     assert clone and clone.group(4) == clone.group(2), quick[1]
     homepage = re.search(r"^Homepage: (\S+)$", (ROOT / "debian" / "control").read_text(), re.M)
@@ -42,12 +42,23 @@ def test_the_quick_start_first_installs_what_it_runs() -> None:
     assert len(text.splitlines()) <= 200
 
 
+def test_the_quick_start_reads_the_package_lists_before_it_installs() -> None:
+    """A container image of Debian ships no package lists (/var/lib/apt/lists is empty): there
+    `apt install git make ...` failed with "Unable to locate package"; `apt update` first."""
+    text = (ROOT / "README.md").read_text()
+    first = text.split("## Quick start", 1)[1].split("```sh\n", 1)[1].splitlines()[0].split("#", 1)[0]
+    commands = [c.split() for c in first.split("&&")]
+    updates = [i for i, c in enumerate(commands) if c[-2:] == ["apt", "update"] or c[-2:] == ["apt-get", "update"]]
+    installs = [i for i, c in enumerate(commands) if "install" in c]
+    assert updates and installs and updates[0] < installs[0], first
+
+
 def test_the_quick_start_works_as_a_user_with_sudo() -> None:
     """As oneself, `make install` cannot apt-get python3-venv, and the API examples call curl: the
     first line installs both, so that nothing after it needs root."""
     text = (ROOT / "README.md").read_text()
     first = text.split("## Quick start", 1)[1].split("```sh\n", 1)[1].splitlines()[0]
-    packages = first.split("#", 1)[0].split()[3:]
+    packages = first.split("#", 1)[0].split("apt install", 1)[1].split()
     assert {"git", "make", "python3-venv", "curl"} <= set(packages), first
     assert "curl -F upload=@" in text
 

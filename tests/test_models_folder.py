@@ -57,15 +57,17 @@ def copied_models(tmp_path: Path) -> Path:
 def test_a_models_folder_not_there_exits_1_for_the_unit_to_retry(tmp_path: Path) -> None:
     folder = tmp_path / "disk" / "models"
     cfg = config(tmp_path, folder)
-    want = [f"edge-alpr: error: {cfg}: models.directory '{folder}' does not exist (on a disk mounted at boot, "
-            f"add RequiresMountsFor={folder} to the service: systemctl edit edge-alpr)"]
+    # the way back to the bundled models too: not everyone runs the service the hint is for
+    fix = "correct the path, or remove models.directory for the bundled models"
+    want = [f"edge-alpr: error: {cfg}: models.directory '{folder}' does not exist; {fix} (on a disk mounted at "
+            f"boot, add RequiresMountsFor={folder} to the service: systemctl edit edge-alpr)"]
     for command in (["serve"], ["run"], ["read", str(SAMPLE)]):
         out = cli(*command, "--config", str(cfg))
         assert out.returncode == 1, (command, out.stderr[-3000:])
         assert errors(out) == want, (command, out.stderr)
     out = cli("check-config", "--config", str(cfg))
     assert out.returncode == 0 and "config OK" in out.stdout, out.stderr
-    assert f"warning: models.directory '{folder}' does not exist {REFUSED}" in out.stderr, out.stderr
+    assert f"warning: models.directory '{folder}' does not exist; {fix} {REFUSED}" in out.stderr, out.stderr
 
 
 def test_a_models_folder_without_models_is_a_config_error(tmp_path: Path) -> None:

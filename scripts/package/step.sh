@@ -3,9 +3,12 @@
 #
 #   INSTALL_LOG=build/install.log scripts/package/step.sh "what it does" command [args...]
 #
-# Prints "<what it does> ..." then "ok (N s)" on success.  On failure prints the last 40 lines of
+# Prints "<what it does> ... " then "ok (N s)" on success.  On failure prints the last 40 lines of
 # the log and its path, and exits with the command's status.  VERBOSE=1 shows the output as it
-# comes instead (still appended to the log).
+# comes instead (still appended to the log).  On a terminal (or with STEP_PROGRESS=1) the line
+# meanwhile ends in the seconds so far and the log's last line, rewritten every STEP_PROGRESS_S
+# (5) seconds: a pip install or an apt-get install on a slow link takes minutes, and a line that
+# says nothing for that long looks hung.
 set -uo pipefail
 [ $# -ge 2 ] || { echo "usage: INSTALL_LOG=file scripts/package/step.sh 'what it does' command [args...]" >&2; exit 2; }
 label=$1
@@ -14,14 +17,56 @@ log=${INSTALL_LOG:-build/install.log}
 mkdir -p "$(dirname "$log")"
 printf '== %s: %s\n' "$(date '+%F %T')" "$label" >>"$log"
 started=$SECONDS
+
+progress() {  # the suffix after "<label> ... ": erased and written again until the step ends
+  local every=${STEP_PROGRESS_S:-5} cols shown=0 room last text sleeper= parent
+  cols=$(stty size 2>/dev/null </dev/tty | cut -d' ' -f2)
+  [[ "$cols" =~ ^[0-9]+$ ]] && [ "$cols" -gt 0 ] || cols=80
+  room=$((cols - (${#label} + 5) % cols - 1))  # what is left of the screen line the label ends on
+  erase() { [ "$shown" -gt 0 ] && printf "%${shown}s" "" | tr ' ' '\b' && printf '\033[K'; shown=0; }
+  trap 'erase; [ -n "$sleeper" ] && kill "$sleeper" 2>/dev/null; exit 0' TERM
+  while :; do
+    sleep "$every" >/dev/null 2>&1 &
+    sleeper=$!
+    wait "$sleeper"
+    sleeper=
+    # the step's shell gone (killed, its terminal closed; a background job ignores Ctrl-C): so is
+    # its line.  Gone = this job's parent is no longer that shell (a killed one stays a zombie,
+    # which kill -0 still finds, until whoever started it reaps it)
+    parent=$$
+    [ -r "/proc/$BASHPID/stat" ] && read -r _ _ _ parent _ <"/proc/$BASHPID/stat"
+    [ "$parent" = "$$" ] && kill -0 "$$" 2>/dev/null || exit 0
+    last=$(tail -n 1 "$log" 2>/dev/null | tr -d '\r\b\033' | tr -s '\t ' ' ')
+    last=${last# }  # pip indents its Downloading lines
+    case $last in "== "*) last= ;; esac  # the step's own header: nothing from the command yet
+    text="$((SECONDS - started)) s${last:+: $last}"
+    [ "$room" -ge 8 ] || continue
+    erase
+    text=${text:0:room}
+    printf '%s' "$text"
+    shown=${#text}
+  done
+}
+
 if [ "${VERBOSE:-0}" = 1 ]; then
   echo "$label ..."
   "$@" 2>&1 | tee -a "$log"
   rc=${PIPESTATUS[0]}
 else
   printf '%s ... ' "$label"
+  ticker=
+  if [ "${STEP_PROGRESS:-}" = 1 ] || { [ -z "${STEP_PROGRESS:-}" ] && [ -t 1 ]; }; then
+    progress &
+    ticker=$!
+    trap 'kill -TERM "$ticker" 2>/dev/null' EXIT
+  fi
   "$@" >>"$log" 2>&1
   rc=$?
+  if [ -n "$ticker" ]; then
+    kill -TERM "$ticker" 2>/dev/null
+    wait "$ticker" 2>/dev/null
+    trap - EXIT
+  fi
 fi
 if [ "$rc" -eq 0 ]; then
   echo "ok ($((SECONDS - started)) s)"

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from edge_alpr.api.app import request_said
+from edge_alpr.watchlists import STATE_FILE
 from tests.test_api_errors import detail
 
 READ = "/v1/plate-reader/"
@@ -85,6 +86,37 @@ def test_a_watch_list_label_with_a_control_character_is_a_clear_400(api: Any) ->
     response = requests.put(url, json=body, timeout=30)
     assert response.status_code in (200, 201), response.text
     assert requests.get(url, timeout=30).json()["plates"][0]["label"] == ACCEPTED
+
+
+def test_a_label_stored_before_the_rule_survives_an_edit_of_its_list(api_factory: Any, tmp_path: Path) -> None:
+    """A list stored before control characters were refused loads with its labels; a client
+    edits it by sending it whole (the console's Add and Remove do), so a label sent unchanged
+    for its plate is taken; a new or changed label, or the old one on another plate, is not."""
+    state = tmp_path / "kept"
+    state.mkdir()
+    (state / STATE_FILE).write_text(json.dumps({"version": 1, "lists": {"deny": {"max_distance": 1, "plates": [
+        {"plate": "AB123CD", "label": "van\tblue"}, {"plate": "XY99ZZ", "label": "car"}]}}}))
+    api = api_factory(state_dir=state)
+    url = api.url + "/v1/watchlists/deny/"
+    got = requests.get(url, timeout=30).json()
+    plates = [{"plate": p["plate"], "label": p["label"]} for p in got["plates"]]
+    added = {"max_distance": got["max_distance"], "plates": [*plates, {"plate": "NEW1", "label": ""}]}
+    response = requests.put(url, json=added, timeout=30)
+    assert response.status_code in (200, 201), response.text
+    removed = {"plates": [p for p in added["plates"] if p["plate"] != "XY99ZZ"]}
+    response = requests.put(url, json=removed, timeout=30)
+    assert response.status_code in (200, 201), response.text
+    assert [(p["plate"], p["label"]) for p in requests.get(url, timeout=30).json()["plates"]] == \
+        [("AB123CD", "van\tblue"), ("NEW1", "")]
+    for plates in ([{"plate": "AB-123-CD", "label": "van\tred"}],  # changed
+                   [{"plate": "NEW1", "label": "van\tblue"}],  # the old label on another plate
+                   [{"plate": "ZZ1", "label": "new\tone"}]):  # new
+        said = detail(requests.put(url, json={"plates": plates}, timeout=30), 400)
+        assert "plates[0].label" in said and "U+0009" in said, said
+    other = detail(requests.put(api.url + "/v1/watchlists/other/", timeout=30,
+                                json={"plates": [{"plate": "AB123CD", "label": "van\tblue"}]}), 400)
+    assert "U+0009" in other, other  # the stored label counts for its own list only
+    assert len(requests.get(url, timeout=30).json()["plates"]) == 2  # nothing refused was stored
 
 
 def test_a_request_path_in_a_log_line_is_quoted_on_one_line() -> None:

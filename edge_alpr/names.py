@@ -14,7 +14,17 @@ from typing import Any
 SHOWN_CHARS = 80  # of a client's value quoted in an error message
 # C0 (\t \n \r among them), DEL, C1 (NEL), the line and paragraph separators (str.splitlines
 # breaks a line on each) and lone surrogates (UTF-8, the journal's and SQLite's, cannot encode them)
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_CONTROL = "\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff"
+# the bidirectional embeddings, overrides and isolates (U+202E shows ``gate\u202eexe.jpg`` as
+# ``gategpj.exe``: text in the console, a log or a CSV export that reads other than it is) and
+# the invisible zero-width space and byte order mark (``ga\u200bte`` shows as ``gate`` but is
+# another camera).  The zero-width joiner and non-joiner (emoji, Persian, Indic scripts) and the
+# left-to-right and right-to-left marks (Hebrew or Arabic beside digits) stay accepted.
+_BIDI = "\u202a-\u202e\u2066-\u2069"
+_INVISIBLE = "\u200b\ufeff"
+_REFUSED = re.compile(f"[{_CONTROL}{_BIDI}{_INVISIBLE}]")
+_KIND = ((re.compile(f"[{_CONTROL}]"), "the control character"),
+         (re.compile(f"[{_BIDI}]"), "the bidirectional control"))
 
 
 def user_name(uid: int) -> str:
@@ -30,16 +40,20 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else "?" for c in text)
 
 
-def control_problem(text: str) -> str:
-    """Why ``text`` cannot be a client's name for something ("" when it can): its first control
-    character, by code point and position (from 1).  Why: a camera_id or a watch-list label is
-    echoed, logged, exported as CSV and sent on in events; a newline there forges a journal line
-    and splits a CSV row for a tool that reads lines.  Printable text of any script is fine."""
-    found = _CONTROL.search(text)
+def control_problem(text: str, start: int = 0) -> str:
+    """Why ``text`` cannot be a client's name for something ("" when it can): its first refused
+    character, by code point and by its place in the value (from 1; ``start``: the characters
+    before ``text`` in the value as sent, stripped off).  Why: a camera_id or a watch-list label
+    is echoed, logged, exported as CSV, shown in the console and sent on in events; a newline
+    there forges a journal line and splits a CSV row for a tool that reads lines, a bidirectional
+    override shows its text reordered.  Printable text of any script is fine."""
+    found = _REFUSED.search(text)
     if found is None:
         return ""
-    return (f"holds the control character U+{ord(found.group()):04X} at position {found.start() + 1} "
-            "(line breaks, tabs and other control characters are refused); send printable text")
+    kind = next((name for kind, name in _KIND if kind.match(found.group())), "the invisible character")
+    return (f"holds {kind} U+{ord(found.group()):04X} as character {start + found.start() + 1} "
+            "(line breaks, tabs and other control characters, bidirectional controls, zero-width "
+            "spaces and byte order marks are refused); send printable text")
 
 
 def shown(value: Any, limit: int = SHOWN_CHARS) -> str:

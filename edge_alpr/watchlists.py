@@ -149,8 +149,10 @@ class WatchLists:
 
     def put(self, name: str, body: Any) -> WatchList:
         """Create or replace an API list; ``InputError`` 400 on a bad body, 409 for a config list."""
+        old = next((wl for wl in self._stored if wl.name == name), None)
+        kept = {e.plate: e.label for e in old.entries} if old is not None else {}
         try:
-            new = parse_list(name, body, f"watch list {name}", "api", printable=True)
+            new = parse_list(name, body, f"watch list {name}", "api", printable=True, kept=kept)
         except ValueError as e:
             raise InputError(str(e)) from e
         with self._lock:

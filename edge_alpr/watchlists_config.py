@@ -9,6 +9,7 @@ file's lists need to load (their limits, ``WatchEntry``, ``WatchList``, ``parse_
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,12 +58,16 @@ def _number(value: Any, where: str) -> float:
     return float(value)
 
 
-def parse_list(name: str, obj: Any, where: str, source: str, *, printable: bool = False) -> WatchList:
+def parse_list(name: str, obj: Any, where: str, source: str, *, printable: bool = False,
+               kept: Mapping[str, str] | None = None) -> WatchList:
     """Validate one list (from YAML or an API body); ``ValueError`` names the bad value.
 
-    ``printable``: refuse a label holding a control character (a new list sent to the API: its
+    ``printable``: refuse a label holding a control character (a list sent to the API: its
     labels go into events, CSV exports and logs).  Lists already stored or written in the config
-    file are read as they are, so an upgrade never stops a service over a label it kept before."""
+    file are read as they are, so an upgrade never stops a service over a label it kept before.
+    ``kept``: the stored list's label of each plate; a label sent unchanged for its plate is
+    taken as it is, since a client edits a list by sending it whole (the console's Add and
+    Remove do): a label stored before control characters were refused must not block that."""
     if not isinstance(name, str) or not NAME.fullmatch(name):  # fullmatch: `$` also matches before a final newline
         raise ValueError(f"{where}: list name {name!r} must be 1-32 letters, digits, _ or -")
     if not isinstance(obj, dict) or set(obj) - {"max_distance", "plates"}:
@@ -84,7 +89,7 @@ def parse_list(name: str, obj: Any, where: str, source: str, *, printable: bool 
         label = item.get("label", "")
         if not isinstance(label, str) or len(label) > MAX_LABEL_CHARS:
             raise ValueError(f"{at}.label: expected text of at most {MAX_LABEL_CHARS} characters")
-        if printable and (problem := control_problem(label)):
+        if printable and (kept is None or kept.get(plate) != label) and (problem := control_problem(label)):
             raise ValueError(f"{at}.label: {shown(label)} {problem}")
         limit = item.get("max_distance")
         entries[plate] = WatchEntry(plate, label, None if limit is None else _number(limit, at))

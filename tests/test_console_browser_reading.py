@@ -27,6 +27,7 @@ from edge_alpr.stream.health import camera_state
 pytest_plugins = ["chromium"]
 pytestmark = BROWSER_MARKS
 
+SOURCES = "[...document.querySelectorAll('#cameras td[data-label=Source]')].map(td => td.textContent)"
 PHOTOS = ["05_romanian_night_t155.jpg"]
 CROP = "#events tr[data-event]:nth-of-type(%d) td[data-label=Crop] a"
 # per camera: is its Source cell's text on one line?
@@ -77,7 +78,10 @@ def test_no_section_holds_a_column_past_its_edge_at_any_width(
     past the edge) to a desktop's 1280, through a tablet upright and half a laptop's
     screen (641-960 px, where the cameras' table of nine columns was laid out wider than its
     section, Lag, Last frame and Events hidden past the edge), every section's content fits it;
-    and where there is room (1024 px and up) a camera's URL is not broken over two lines."""
+    and where there is room (1100 px and up, beside a long URL and a long error) a short camera
+    URL is not broken over two lines.  A camera's URL of about 100 characters fits too, at every
+    width from 990 to 1300 px in steps of 2 (it held the cameras' table past its section from
+    1001 px, where URLs stopped breaking anywhere, to about 1100), broken over lines."""
     dead = free_port()
     cfg = config.from_dict({
         "state_dir": str(tmp_path / "state"), "mqtt": {"enabled": False}, "api": {"port": 0, "threads": 4},
@@ -87,6 +91,10 @@ def test_no_section_holds_a_column_past_its_edge_at_any_width(
             {"id": "gate", "source": {"kind": "folder", "watch": False}},
             {"id": "entrance-north", "failed_after_s": 3600,
              "source": {"kind": "opencv", "url": f"rtsp://127.0.0.1:{dead}/Streaming/Channels/101",
+                        "read_timeout": 1, "reconnect_min": 0.2, "reconnect_max": 0.5}},
+            {"id": "yard", "failed_after_s": 3600,
+             "source": {"kind": "opencv", "url": f"rtsp://127.0.0.1:{dead}/Streaming/Channels/201?"
+                                                 "transportmode=unicast&profile=Profile_2&stream=substream-main-hd",
                         "read_timeout": 1, "reconnect_min": 0.2, "reconnect_max": 0.5}}]},
     }, "<test>")
     svc = build_service(cfg, threading.Event(), recognizer=recognizer)
@@ -94,17 +102,19 @@ def test_no_section_holds_a_column_past_its_edge_at_any_width(
         assert svc.api is not None and svc.history is not None
         history = svc.history
         assert wait_for(lambda: svc.cameras[0].stats.ended and history.stats()["events"] > 0
-                        and camera_state(svc.cameras[1]) == "reconnecting"
+                        and camera_state(svc.cameras[1]) == camera_state(svc.cameras[2]) == "reconnecting"
                         and svc.webhooks is not None and svc.webhooks.status()[0]["consecutive_failures"] > 0, 60)
         browser.open(f"http://127.0.0.1:{svc.api.server.port}/")
         past = ("[...document.querySelectorAll('section')].filter(s => s.scrollWidth > s.clientWidth + 1)"
                 ".map(s => [s.querySelector('h2').textContent, s.scrollWidth - s.clientWidth])")
-        for width in (320, 390, 641, 700, 761, 800, 860, 900, 960, 1024, 1280):
+        assert len(browser.evaluate(SOURCES)[2]) >= 100
+        for width in (320, 390, 641, 700, 761, 800, 860, 900, 960, *range(990, 1301, 2)):
             browser.call("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1,
                          mobile=width < 640)
             assert browser.evaluate("innerWidth") == width
             assert browser.evaluate(past) == [], width
-            if width >= 1024:  # with room to spare a URL stays whole, on one line
-                assert browser.evaluate(ONE_LINE) == [True, True], width
+            if width >= 1100:  # with room to spare a short URL stays whole, on one line
+                assert browser.evaluate(ONE_LINE)[:2] == [True, True], width
+        assert browser.evaluate(ONE_LINE) == [True, True, False]  # 1300 px: the long one breaks
     finally:
         svc.close()

@@ -20,6 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pytest
 import requests
 from bottle import FormsDict
 from conftest import RunningApi
@@ -28,7 +29,7 @@ from waiting import wait_for
 
 from edge_alpr.api.console import FILES, SECURITY_HEADERS, Console
 from edge_alpr.api.console_search import search
-from edge_alpr.api.console_status import camera_views
+from edge_alpr.api.console_status import camera_views, size
 from edge_alpr.api.server import free_port
 from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.health import camera_state
@@ -231,6 +232,16 @@ def test_ages_and_sizes_read_at_a_glance() -> None:
     assert " 0.0 MB" not in text
 
 
+@pytest.mark.parametrize(("n", "said"), [
+    (0, "0 B"), (999, "999 B"), (999.6, "1.0 kB"), (1_000, "1.0 kB"), (9_940, "9.9 kB"), (9_960, "10 kB"),
+    (999_499, "999 kB"), (999_999, "1.0 MB"), (9_999_999, "10 MB"), (999_999_999, "1.0 GB"),
+    (12_345_678_901, "12 GB")])
+def test_a_size_at_a_unit_s_edge_reads_in_the_next_unit(n: float, said: str) -> None:
+    """A size that rounds to 1000 of a unit reads as 1.0 of the next (999,999 B: ``1.0 MB``, not
+    ``1000 kB``), one that rounds to 10 drops its decimal (``10 MB``, not ``10.0 MB``)."""
+    assert size(n) == said
+
+
 def test_without_a_history_the_page_offers_no_search_and_claims_no_events_kept(
         api_factory: Any, tmp_path: Path) -> None:
     """With the history off, the events' search and its CSV link are not offered (the one finds
@@ -278,6 +289,8 @@ def test_each_watch_list_control_names_its_plate_and_list(api_factory: Any) -> N
         ["Remove B144MOS from staff", "Remove B144MOS from visitors", "Remove CJ12ABC from visitors"]
     assert {"Plate to add to staff", "Add to staff", "Delete list staff",
             "Plate to add to visitors", "Add to visitors", "Delete list visitors"} <= set(names)
+    labels = sorted(n for n in names if n.startswith("Label"))  # one per list, each naming its list
+    assert len(labels) == 2 and "staff" in labels[0] and "visitors" in labels[1], labels
     # every box is named: by its aria-label or by the <label> it sits in (a placeholder is no name)
     unnamed = [tag for tag in re.findall(r"<input\b[^>]*>", lists)
                if "aria-label=" not in tag and not re.search(r"<label>[^<]*$", lists.split(tag)[0])]

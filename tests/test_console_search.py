@@ -121,3 +121,17 @@ def test_the_events_time_column_names_its_zone(api_factory: Callable[..., Runnin
     # the script renames every zone label, and sends the local boxes back in UTC
     assert 'querySelectorAll("span.zone")' in script and 'form.id === "search"' in script
     assert "toISOString()" in script
+
+
+def test_without_a_history_a_search_in_the_address_is_ignored(api_factory: Callable[..., RunningApi]) -> None:
+    """Without a history there is no search form, so a bad value in the address could be neither
+    seen nor corrected, and the refresh resent it every tick (400s: cameras, delivery and
+    counters stayed as first shown).  The page and its parts ignore the search instead."""
+    api = api_factory({"history": {"enabled": False, "api_reads": False}})
+    page = requests.get(f"{api.url}/", params={"since": "yesterday", "plate": "AB1"}, timeout=10)
+    assert page.status_code == 200, page.text
+    assert "history is off" in page.text and "correct the search" not in page.text
+    parts = requests.get(f"{api.url}/console/parts", params={"since": "yesterday", "parts": "live"}, timeout=10)
+    assert parts.status_code == 200, parts.text
+    assert {"cameras", "health", "counters"} <= set(parts.json())
+    assert "history is off" in parts.json()["events"]

@@ -40,7 +40,7 @@ from . import console_trouble as trouble
 from .auth_throttle import client_of
 from .body import BODY_UNREAD, read_body
 from .console_auth import ConsoleAuth, refuse_other_site
-from .console_search import RECENT_EVENTS, search
+from .console_search import RECENT_EVENTS, Search, search
 from .events import Guard, cursor_text
 
 if TYPE_CHECKING:
@@ -123,6 +123,12 @@ class Console:
                            matches=dict(wl.matches) if wl is not None else {},
                            since=iso(wl.counting_since) if wl is not None else "")
 
+    def search(self, query: bottle.FormsDict) -> Search:
+        """The search of a request; none without a history.  Why: there is nothing to search, the
+        page has no search form to correct a bad value in, and its refresh sends the address's
+        query every few seconds, so a bad one (``/?since=yesterday``) kept every part stale."""
+        return search(query if self.ctx.history is not None else bottle.FormsDict())
+
     # -- routes ---------------------------------------------------------------------------------
 
     def page(self) -> bottle.HTTPResponse:
@@ -134,7 +140,7 @@ class Console:
             except InputError:
                 return bottle.HTTPResponse(status=303, headers={"Location": "/login",
                                                                 "Cache-Control": "no-store"})
-        found = search(bottle.request.query)
+        found = self.search(bottle.request.query)
         shown = found.shown
         views = status.camera_views(self.ctx)
         live, title = self.live_parts(found.query, found.error, shown)
@@ -188,7 +194,7 @@ class Console:
         if wanted == "lists":
             out = {"lists": self.lists_part()}
         elif wanted == "live":
-            found = search(query)
+            found = self.search(query)
             if found.query is None:
                 raise InputError(found.detail)
             out = self.live_parts(found.query, shown=found.shown)[0]

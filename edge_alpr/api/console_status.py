@@ -122,11 +122,15 @@ def duration(s: float) -> str:
 
 def size(n: float) -> str:
     """Bytes in the unit a person reads at a glance (``940 B``, ``23 kB``, ``1.4 MB``, ``2.1 GB``):
-    a queue of 18 events is a few kB, which ``0.0 MB`` hid."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}" if n < 10 * scale else f"{n / scale:.0f} {unit}"
-    return f"{n:.0f} B"
+    a queue of 18 events is a few kB, which ``0.0 MB`` hid.  The unit is picked by the number as
+    shown, rounded: 999,999 B reads ``1.0 MB`` (not ``1000 kB``), 9,999,999 B ``10 MB``."""
+    value, unit = n, "B"
+    for bigger in ("kB", "MB", "GB"):
+        digits = 1 if unit != "B" and round(value, 1) < 10 else 0
+        if round(value, digits) < 1000:
+            return f"{value:.{digits}f} {unit}"
+        value, unit = value / 1000, bigger
+    return f"{value:.1f} {unit}" if round(value, 1) < 10 else f"{value:.0f} {unit}"
 
 
 def cameras(ctx: ApiContext) -> list[CameraLoop]:

@@ -256,8 +256,8 @@ def parse_read_request(request: bottle.BaseRequest, max_bytes: int) -> ReadReque
     if uploads:
         image, filename = _upload_bytes(uploads[0], max_bytes)
     elif url_values and url_values[-1].strip():
-        upload_url = url_values[-1].strip()
-        if problem := control_problem(upload_url):  # urlsplit drops \t \r \n; its file name is echoed
+        upload_url = url_values[-1].strip()  # a position counts what is stripped before it
+        if problem := control_problem(upload_url, url_values[-1].index(upload_url)):  # urlsplit drops \t \r \n
             raise InputError(f"upload_url: the URL {problem}, percent-encoded where a URL needs one (%0A)")
         filename = url_file_name(upload_url)
         if len(filename) > MAX_FILENAME_CHARS:  # the response's filename, echoed and carried on
@@ -273,12 +273,14 @@ def parse_read_request(request: bottle.BaseRequest, max_bytes: int) -> ReadReque
         if len(regions) > MAX_REGIONS:
             raise InputError(f"regions: at most {MAX_REGIONS} distinct region codes per request, "
                              f"got {_distinct_regions(fields)}")
-    camera = _text(fields, "camera_id")
-    if camera and len(camera[-1]) > MAX_CAMERA_ID_CHARS:
-        raise _too_long("camera_id", len(camera[-1]), MAX_CAMERA_ID_CHARS,
+    sent = _text(fields, "camera_id")
+    # stripped as upload_url is: ``curl -F camera_id=<file`` sends the file's final newline
+    camera = sent[-1].strip() if sent else ""
+    if len(camera) > MAX_CAMERA_ID_CHARS:
+        raise _too_long("camera_id", len(camera), MAX_CAMERA_ID_CHARS,
                         why=", as many as GET /v1/events/?camera= searches for")
-    if camera and (problem := control_problem(camera[-1])):
-        raise InputError(f"camera_id: {shown(camera[-1])} {problem}")
+    if problem := control_problem(camera, sent[-1].index(camera) if sent else 0):
+        raise InputError(f"camera_id: {shown(sent[-1])} {problem}")
     stamp = _text(fields, "timestamp")
     mmc = [v.strip().lower() for v in _text(fields, "mmc")]
     if mmc and mmc[-1] not in _TRUE | _FALSE:
@@ -288,7 +290,7 @@ def parse_read_request(request: bottle.BaseRequest, max_bytes: int) -> ReadReque
         upload_url=upload_url,
         filename=filename,
         regions=tuple(dict.fromkeys(validate_regions(list(regions)))) if regions else (),
-        camera_id=camera[-1] if camera and camera[-1] else None,
+        camera_id=camera or None,
         timestamp=parse_timestamp(stamp[-1]) if stamp and stamp[-1].strip() else None,
         mmc=bool(mmc) and mmc[-1] in _TRUE,
         config=_config(fields.get("config", [])),

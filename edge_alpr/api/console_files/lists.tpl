@@ -23,7 +23,7 @@
   % if wl.source != "config":
   <form data-action="add" data-list="{{wl.name}}" class="inline">
     <input name="plate" placeholder="plate" required maxlength="16" size="9" aria-label="Plate to add to {{wl.name}}">
-    <input name="label" placeholder="label" maxlength="80" size="12" aria-label="Its label (optional)">
+    <input name="label" placeholder="label" maxlength="80" size="12" aria-label="Label of the plate to add to {{wl.name}} (optional)">
     <button type="submit" aria-label="Add to {{wl.name}}">Add</button>
     <button type="button" data-action="drop" data-list="{{wl.name}}" aria-label="Delete list {{wl.name}}">Delete list</button>
   </form>

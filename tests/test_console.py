@@ -174,7 +174,7 @@ def test_a_server_without_token_needs_no_login(api_factory: Callable[..., Runnin
     api = api_factory({"history": {"api_reads": True}})
     with open(sorted(SAMPLES.glob("*.jpg"))[0], "rb") as f:
         r = requests.post(f"{api.url}/v1/plate-reader/", files={"upload": f},
-                          data={"camera_id": HOSTILE}, timeout=30)
+                          data={"camera_id": HOSTILE[HOSTILE.index("<img"):]}, timeout=30)  # <= 64 characters
     assert r.status_code == 201
     page = requests.get(f"{api.url}/", timeout=10)
     assert page.status_code == 200 and "/logout" not in page.text and len(_rows(page.text)) == 1

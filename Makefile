@@ -24,7 +24,7 @@ export INSTALL_LOG
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@PYTHON=$(PYTHON) bash scripts/package/apt_deps.sh run
 	@test -x $(PY) || bash scripts/package/step.sh "virtualenv $(VENV) ($(PYTHON))" $(PYTHON) -m venv --system-site-packages $(VENV)
-	@bash scripts/package/step.sh "pip install -e '.[test]' into $(VENV) (wheels from PyPI)" \
+	@bash scripts/package/step.sh "pip install -e '.[test]' into $(VENV)" \
 	  $(PY) -m pip install --progress-bar off --disable-pip-version-check -e '.[test]'
 	@touch $@
 	@echo "installed: $(VENV)/bin/edge-alpr (log: $(INSTALL_LOG))"

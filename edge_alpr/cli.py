@@ -1,4 +1,4 @@
-"""The ``edge-alpr`` command: ``serve``, ``run``, ``read``, ``check-config`` and ``--version``.
+"""The ``edge-alpr`` command: ``serve``, ``run``, ``read``, ``check-config``, ``regions`` and ``--version``.
 
 Each subcommand loads the config the same way (``--config FILE``, else
 ``/etc/edge-alpr/config.yaml`` when present, else the embedded defaults), so what works on a
@@ -148,6 +148,8 @@ def _parser() -> argparse.ArgumentParser:
                     "without opening cameras or networks.",
         epilog="example:\n  edge-alpr check-config --config /etc/edge-alpr/config.yaml")
     config_arg(check)
+    sub.add_parser("regions", help="list the valid region codes (--regions, the API's regions)",
+                   description="The region codes that read --regions, the API's regions and a camera's regions take.")
     return parser
 
 
@@ -255,6 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "regions":  # no config: the list is the reference's
+        from .engine.region_codes import listing
+
+        print(listing())
+        return 0
     try:
         cfg = load(args.config)
         _log_to_stderr(_log_level(args, cfg.log_level))

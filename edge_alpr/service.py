@@ -83,7 +83,7 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
     if cfg.api.enabled:
         from .api.listener import api_listener  # the API's modules only when it serves
 
-        listener = api_listener(cfg)
+        listener = api_listener(cfg, "run")
     sources: list[Any] = []
     outbox: Outbox | None = None
     history: History | None = None

@@ -28,8 +28,10 @@ MODELS_LOADING = ("XNNPACK", "loaded model")  # LiteRT's own line, and ours, as 
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``edge-alpr`` as typed at a shell: without make's ``MAKELEVEL``, also when ``make test`` runs this."""
+    shell = {k: v for k, v in os.environ.items() if k != "MAKELEVEL"}
     return subprocess.run([sys.executable, "-m", "edge_alpr", *args], capture_output=True, text=True,
-                          timeout=120, cwd=ROOT, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+                          timeout=120, cwd=ROOT, env={**shell, **(env or {})}, stdin=subprocess.DEVNULL)
 
 
 def quiet_config(tmp_path: Path, extra: str = "") -> Path:
@@ -127,10 +129,31 @@ def test_a_taken_port_is_said_before_the_models_load(tmp_path: Path, taken_port:
     errors = [line for line in out.stderr.splitlines() if "error" in line.lower()]
     assert len(errors) == 1 and errors[0].startswith(f"edge-alpr: error: cannot listen on 127.0.0.1:{taken_port} ("), \
         out.stderr
-    assert f"stop it or pick another port (--port, or api.port in {cfg})" in errors[0], errors
+    assert f"stop it or pick another port (--port N, or api.port in {cfg})" in errors[0], errors
+    assert "make" not in errors[0], "typed at a shell: make is not named"
     assert not [s for s in MODELS_LOADING if s in out.stderr], out.stderr
     assert "start failed" not in out.stderr, out.stderr
     assert time.monotonic() - started < 30
+
+
+def test_a_taken_port_under_make_run_names_make_run_s_port_too(tmp_path: Path, taken_port: int) -> None:
+    """``make run`` with the config's port taken: the fix names ``make run PORT=N`` (what the
+    user typed takes ``PORT=``, not ``--port``) beside ``--port N``.  Real make, real process: the
+    venv's ``edge-alpr`` is this checkout's module."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / ".installed").touch()  # newer than setup.cfg: make runs the command alone
+    program = venv / "bin" / "edge-alpr"
+    program.write_text(f'#!/bin/sh\nPYTHONPATH={ROOT} exec {sys.executable} -m edge_alpr "$@"\n')
+    program.chmod(0o755)
+    cfg = quiet_config(tmp_path, f"api: {{port: {taken_port}}}\n")
+    clean = {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "CONFIG", "MAKELEVEL", "MAKEFLAGS")}
+    out = subprocess.run(["make", "-s", "run", f"VENV={venv}", f"CONFIG={cfg}"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, env=clean, stdin=subprocess.DEVNULL)
+    assert out.returncode != 0, out.stderr[-3000:]
+    assert f"cannot listen on 127.0.0.1:{taken_port}" in out.stderr, out.stderr[-3000:]
+    assert f"stop it or pick another port (--port N, make run PORT=N, or api.port in {cfg})" in out.stderr, \
+        out.stderr[-3000:]
 
 
 def test_the_first_line_names_the_config_in_use(tmp_path: Path, taken_port: int) -> None:

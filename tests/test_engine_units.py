@@ -101,10 +101,19 @@ def test_rerank_prefers_a_fitting_reading_unless_it_is_far_behind() -> None:
     assert clear[0].plate == "AB12CDE"
 
 
-def test_regions_validation_lists_valid_codes() -> None:
+def test_an_unknown_region_names_a_handful_of_near_codes_not_the_list() -> None:
     assert regions.validate_regions(["FR", "us-ca", "br_sc"]) == ("fr", "us-ca", "br-sc")
-    with pytest.raises(InputError, match="valid region codes are: .*gb"):
-        regions.validate_regions(["xx"])
+    for code in ("xx", "zz", "qqq", "uk"):
+        with pytest.raises(InputError) as raised:
+            regions.validate_regions([code])
+        said = str(raised.value)
+        assert said.startswith(f"unknown region {code!r}") and "edge-alpr regions" in said, said
+        assert len(said) < 200, said  # a few codes, not the ~180
+    with pytest.raises(InputError) as raised:
+        regions.validate_regions(["zz"])
+    near = str(raised.value).split("(near it: ", 1)[1].split(")", 1)[0].split(", ")
+    assert 1 <= len(near) <= 5 and set(near) <= regions.ALL_REGIONS, near
+    assert all("z" in code for code in near), near
 
 
 def test_region_patterns() -> None:

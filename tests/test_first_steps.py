@@ -1,4 +1,4 @@
-"""What a first user runs into: a mistyped port, a port or address that cannot be used, a camera
+"""What a first user runs into: a mistyped port or region, a port or address that cannot be used, a camera
 folder the process cannot read, a run as oneself without a config.  Each is one line naming the
 value and the fix, never a traceback.  The real ``edge-alpr`` command as a process."""
 
@@ -17,6 +17,7 @@ import pytest
 
 from edge_alpr.api.server import free_port
 from edge_alpr.cli import EXIT_CONFIG
+from edge_alpr.engine.region_codes import ALL_REGIONS
 from edge_alpr.stream.sources.paths import unreadable_fix
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +38,19 @@ def test_a_port_out_of_range_is_a_usage_error_not_a_traceback() -> None:
         assert out.returncode == 2, (bad, out.stderr[-2000:])
         assert f"argument --port: '{bad}' is not a TCP port: use 1-65535" in out.stderr, out.stderr
         assert "Traceback" not in out.stderr
+
+
+def test_an_unknown_region_names_the_likely_code_and_the_command_that_lists_all(sample_images: list[Path]) -> None:
+    """``--regions uk``: the hint and where the list is, not the ~200 codes after it; and that
+    command lists every code the validator takes, without a config."""
+    out = cli("read", str(sample_images[0]), "--regions", "uk")
+    said = [line for line in out.stderr.splitlines() if "unknown region" in line]
+    assert out.returncode == 1 and len(said) == 1, out.stderr[-2000:]
+    assert "did you mean 'gb'?" in said[0] and "edge-alpr regions" in said[0], said
+    assert len(said[0]) < 200 and "us-ca" not in said[0], said
+    listed = cli("regions")
+    assert listed.returncode == 0 and listed.stderr == "", listed.stderr
+    assert set(listed.stdout.split()) >= ALL_REGIONS, sorted(ALL_REGIONS - set(listed.stdout.split()))
 
 
 def test_a_port_in_use_says_so_and_an_unknown_host_names_the_host(tmp_path: Path) -> None:

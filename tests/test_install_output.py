@@ -60,6 +60,26 @@ def test_a_long_step_on_a_terminal_shows_it_is_alive(tmp_path: Path) -> None:
     assert re.fullmatch(r"ok \(\d+ s\)\n", "".join(screen)), repr(out.stdout)
 
 
+def test_the_pip_step_leaves_most_of_an_80_column_line_to_the_log(tmp_path: Path) -> None:
+    """make install's pip step, its label as the Makefile gives it (VENV=.venv): its label took
+    59 of 80 columns, leaving 15 for the log's last line ("Downloading num"); it now leaves
+    at least 30.  No controlling terminal (a new session), so the line is 80 columns as on a
+    console, whatever the terminal running the tests."""
+    recipe = re.search(r'step\.sh "(pip install [^"]*)"', make_recipe("$(VENV)/.installed"))
+    assert recipe, "no pip step in make install"
+    label = recipe.group(1).replace("$(VENV)", ".venv")
+    line = "Downloading numpy-2.3.5-cp313-cp313-manylinux_2_27_x86_64.whl (16.6 MB)"
+    env = {"PATH": "/usr/bin:/bin", "INSTALL_LOG": str(tmp_path / "install.log"), "STEP_PROGRESS": "1",
+           "STEP_PROGRESS_S": "1"}
+    out = subprocess.run(["bash", str(STEP), label, "sh", "-c", f"echo '  {line}'; sleep 2.5"],
+                         capture_output=True, text=True, env=env, timeout=60, start_new_session=True)
+    assert out.returncode == 0, out
+    shown = re.search(r"\d+ s: ([^\b\x1b]*)", out.stdout)
+    assert shown and line.startswith(shown.group(1)), repr(out.stdout)
+    assert len(f"{label} ... {shown.group(0)}") < 80, "the line stays within 80 columns"
+    assert len(shown.group(1)) >= 30, f"{len(shown.group(1))} columns of the log line: {shown.group(1)!r}"
+
+
 def test_the_progress_ends_with_the_step_even_when_it_is_killed(tmp_path: Path) -> None:
     """Its line's updater is a background job, which Ctrl-C does not reach: with the step's shell
     killed it went on writing "N s" to the terminal every few seconds, for ever (here: it kept

@@ -56,16 +56,34 @@ def test_each_tier_has_a_target_and_ci_runs_them_all() -> None:
     assert loop and loop.group(1).split() == ["test", *TIERS], ci
 
 
+def collect(expression: str) -> set[str]:
+    """The test ids ``pytest -m expression`` selects (collected, not run)."""
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                          "-m", expression], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    return {line for line in out.stdout.splitlines() if "::" in line}
+
+
 def test_the_markers_select_the_tiers_tests() -> None:
     """Collected, not run: the package test and the parity check are outside `make test`."""
-    def collect(expression: str) -> set[str]:
-        out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                              "-m", expression], cwd=ROOT, capture_output=True, text=True, timeout=120)
-        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-        return {line for line in out.stdout.splitlines() if "::" in line}
-
     default = collect(marker_expression("test"))
     assert default and not any(t.startswith("tests/test_deb.py") or "test_runtimes_agree" in t for t in default)
     deb = collect("deb")
     assert deb and all(t.startswith("tests/test_deb.py::") for t in deb)
     assert collect("parity") == {"tests/test_models.py::test_runtimes_agree"}
+
+
+def test_the_docs_name_each_tier_s_count_and_the_browser_tier_s_files() -> None:
+    """docs/testing.md's `make test-browser` row said "5 tests" and named 3 files while the
+    tier had grown to 15 tests in 9, and `make test-deb`'s "6 tests" were 8: each tier's row
+    gives the number its marker selects, and the browser row names every file."""
+    docs = (ROOT / "docs" / "testing.md").read_text()
+    for target, marker in {**TIERS, **INCLUDED}.items():
+        row = re.search(rf"^\| `make {target}` \|.*$", docs, re.M)
+        assert row, f"docs/testing.md has no make {target} row"
+        selected = collect(marker)
+        counted = re.search(r"\| (\d+) tests?\b[^|]*\|$", row.group(0))
+        assert counted and int(counted.group(1)) == len(selected), (target, counted and counted.group(1), len(selected))
+        if target == "test-browser":
+            files = {test.split("::", 1)[0] for test in selected}
+            assert not {f for f in files if f"`{f}`" not in row.group(0)}, f"the row leaves out some of {sorted(files)}"

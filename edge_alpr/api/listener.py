@@ -10,6 +10,7 @@ socket is made as cheroot makes its own (``prepare_socket``: address reuse, no d
 from __future__ import annotations
 
 import errno
+import os
 import re
 import socket
 from typing import Any
@@ -31,26 +32,43 @@ def check_bind(host: str, token: str | None, token_env: str) -> None:
                           + open_bind_fix(token_env))
 
 
-def listen_fix(why: str, host: str, port: int, config: str = "the config") -> str:
+PLACEHOLDERS = {"host": "ADDRESS", "port": "N"}
+
+
+def given_as(command: str, *names: str) -> str:
+    """How to give ``names`` (``host``, ``port``) on the command line: ``--port N``, and also
+    ``make run PORT=N`` when make started this process (make exports ``MAKELEVEL`` to what it
+    runs).  ``make run`` passes ``PORT=`` on as ``--port``, so someone who typed it would not
+    know what to do with ``--port`` alone; started any other way, make is not named."""
+    flags = " ".join(f"--{name} {PLACEHOLDERS[name]}" for name in names)
+    if "MAKELEVEL" not in os.environ:
+        return flags
+    return f"{flags}, make {command} " + " ".join(f"{name.upper()}={PLACEHOLDERS[name]}" for name in names)
+
+
+def listen_fix(why: str, host: str, port: int, config: str = "the config", command: str = "serve") -> str:
     """What to change when the listening socket cannot be made (the text of each bind's error):
     the port for a port in use or reserved, the host for an address that is not this machine's.
-    ``serve`` and ``run`` both take ``--host``/``--port`` over ``api.host``/``api.port`` of
-    ``config`` (the file's name, where there is one)."""
+    ``serve`` and ``run`` (``command``) both take ``--host``/``--port`` over ``api.host``/``api.port``
+    of ``config`` (the file's name, where there is one)."""
     if f"[Errno {errno.EADDRINUSE}]" in why:
-        return f"{port_in_use(port)}; stop it or pick another port (--port, or api.port in {config})"
+        return (f"{port_in_use(port)}; stop it or pick another port ({given_as(command, 'port')}, "
+                f"or api.port in {config})")
     if f"[Errno {errno.EACCES}]" in why and 0 < port < 1024:
-        return f"ports below 1024 need root; pick a port of 1024 or more (--port, or api.port in {config})"
+        return (f"ports below 1024 need root; pick a port of 1024 or more ({given_as(command, 'port')}, "
+                f"or api.port in {config})")
     if f"[Errno {errno.EADDRNOTAVAIL}]" not in why and not re.search(r"\[Errno -\d+\]", why):  # not a host's
-        return f"check the address and port (--host/--port, or api.host/api.port in {config})"
+        return (f"check the address and port ({given_as(command, 'host', 'port')}, "
+                f"or api.host/api.port in {config})")
     return (f"{host!r} is not an address of this machine: use 127.0.0.1, 0.0.0.0 (every address, with a "
-            f"token) or one of its own (--host, or api.host in {config})")
+            f"token) or one of its own ({given_as(command, 'host')}, or api.host in {config})")
 
 
-def listen(host: str, port: int, config: str = "the config") -> socket.socket:
+def listen(host: str, port: int, config: str = "the config", command: str = "serve") -> socket.socket:
     """A socket bound to ``host``:``port`` and listening, made as cheroot would (the first of the
     host's addresses that binds; for ``localhost`` 127.0.0.1 before ::1, so that the address the
     defaults and the README use answers too); else a ``ConfigError`` naming the address and the fix (in
-    ``config``, the file's name where there is one)."""
+    ``config``, the file's name where there is one; ``command``: ``run`` or ``serve``, for the fix)."""
     addresses: list[tuple[int, int, int, Any]]
     try:
         found = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
@@ -74,12 +92,12 @@ def listen(host: str, port: int, config: str = "the config") -> socket.socket:
                 sock.close()
             errors.append(str(e))
     why = "; ".join(dict.fromkeys(errors))  # each error once: localhost's two addresses may agree
-    raise ConfigError(f"cannot listen on {host}:{port} ({why}); {listen_fix(why, host, port, config)}")
+    raise ConfigError(f"cannot listen on {host}:{port} ({why}); {listen_fix(why, host, port, config, command)}")
 
 
-def api_listener(cfg: Config) -> socket.socket:
+def api_listener(cfg: Config, command: str = "serve") -> socket.socket:
     """``cfg.api``'s listening socket, after the token check: an address beyond this machine
-    needs a token before anything binds it."""
+    needs a token before anything binds it.  ``command`` (``run`` or ``serve``) is named in the fix."""
     found = read_api_token(cfg.api.token_env, cfg.api.token_credential)
     check_bind(cfg.api.host, found.value if found else None, cfg.api.token_env)
-    return listen(cfg.api.host, cfg.api.port, "the config" if cfg.source == DEFAULTS else cfg.source)
+    return listen(cfg.api.host, cfg.api.port, "the config" if cfg.source == DEFAULTS else cfg.source, command)

@@ -10,8 +10,10 @@ guide reading.
 
 from __future__ import annotations
 
+import textwrap
+
 from ..errors import InputError
-from .region_hints import hint
+from .region_hints import unknown
 
 COUNTRIES: tuple[str, ...] = (
     "al",
@@ -211,14 +213,13 @@ def normalise(code: str) -> str:
 
 
 def validate_regions(codes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """Return the normalised codes, or raise an ``InputError`` listing the valid ones (with a
-    did-you-mean hint where one fits: ``region_hints.py``)."""
+    """Return the normalised codes, or raise an ``InputError`` with a did-you-mean hint where one
+    fits, or the nearest codes, and where the list is (``region_hints.py``)."""
     out = []
     for raw in codes:
         code = normalise(raw)
         if code not in ALL_REGIONS:
-            raise InputError(f"unknown region {raw!r}{hint(code, ALL_REGIONS)}; valid region codes are: "
-                             f"{', '.join(sorted(ALL_REGIONS))}")
+            raise InputError(unknown(raw, code, ALL_REGIONS))
         out.append(code)
     return tuple(out)
 
@@ -226,3 +227,13 @@ def validate_regions(codes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
 def country_of(code: str) -> str:
     """``us-ca`` -> ``us``; a country code stays as it is."""
     return code.split("-", 1)[0]
+
+
+def listing(width: int = 78) -> str:
+    """Every valid code, for ``edge-alpr regions``: the countries, then each country's states,
+    wrapped to ``width`` columns."""
+    lines = [f"countries ({len(COUNTRIES)}): " + " ".join(sorted(COUNTRIES))]
+    for country in sorted({country_of(state) for state in STATES}):
+        states = sorted(state for state in STATES if country_of(state) == country)
+        lines.append(f"{country} states ({len(states)}): " + " ".join(states))
+    return "\n".join(textwrap.fill(line, width, subsequent_indent="  ", break_on_hyphens=False) for line in lines)

@@ -1,7 +1,8 @@
 """Did-you-mean hints for a region code that is not on the reference's list.
 
 Why: the codes are ISO 3166 (the United Kingdom is ``gb``, not ``uk``), and an error that lists
-~200 codes leaves the user to find the one they meant.  Only an unknown code gets a hint; every
+~200 codes leaves the user to find the one they meant: the error names the likely code, or a few
+near ones, and ``edge-alpr regions`` (the list) instead of the list itself.  Only an unknown code gets a hint; every
 code the reference lists is accepted as before (``regions.validate_regions``).
 """
 
@@ -39,3 +40,16 @@ def hint(code: str, known: Collection[str]) -> str:
     if not guesses:
         return ""
     return f" (did you mean {' or '.join(repr(g) for g in guesses)}?)"
+
+
+NEAREST = 5  # codes named for an unknown code without a hint: a handful, not the list
+
+
+def unknown(raw: str, code: str, known: Collection[str]) -> str:
+    """The error for ``raw`` (normalised: ``code``), not one of ``known``: the hint where one
+    fits, else up to ``NEAREST`` codes close in spelling, and where to see them all."""
+    found = hint(code, known)
+    near = [] if found else difflib.get_close_matches(code, sorted(known), n=NEAREST, cutoff=0.5)
+    said = (found if found else f" (near it: {', '.join(near)})" if near
+            else " (codes are ISO 3166 countries, e.g. gb or fr, and some states, e.g. us-ca)")
+    return f"unknown region {raw!r}{said}; the {len(known)} valid codes: edge-alpr regions"

@@ -18,8 +18,9 @@ on that release's python3.X (bookworm 3.11, trixie 3.13).
 5. ``apt-get purge`` leaves nothing behind but what README.Debian's purge policy keeps (the
    system user).
 
-It needs root, debootstrap, systemd-nspawn, dpkg-buildpackage, debhelper, lintian and the
-models: missing ones fail the test under CI=true and skip it (with the reason) elsewhere.
+It needs root, debootstrap, systemd-nspawn, lintian, the models, and for this machine's release
+dpkg-buildpackage and debhelper (another's builds in its chroot): missing ones fail the test under
+CI=true and skip it (with the reason) elsewhere.
 Measurements (sizes, RSS, start-up time, stop time) are printed; run with ``-s`` to see them.
 """
 
@@ -104,12 +105,26 @@ def run(cmd: list[str], timeout: float = 600, check: bool = True, **kw: Any) -> 
     return proc
 
 
+def host_tools(suite: str) -> dict[str, str]:
+    """The host's tools this test runs for ``suite``, each with the Debian package that brings it.
+
+    Only a build for this machine's release runs dpkg-buildpackage and dh here; another release's
+    (``SUITE=trixie`` on bookworm) runs them in its debootstrap chroot (debian/build-deb.sh), so
+    apt_deps.sh does not install debhelper for it, and requiring dh skipped the whole test there."""
+    tools = {"debootstrap": "debootstrap", "systemd-nspawn": "systemd-container", "nsenter": "util-linux",
+             "lintian": "lintian"}
+    if suite == _host_suite():
+        tools |= {"dpkg-buildpackage": "dpkg-dev", "dh": "debhelper"}
+    return tools
+
+
 @pytest.fixture(scope="module")
 def deb() -> Path:
     require(os.geteuid() == 0, "needs root (debootstrap, chroot, systemd-nspawn)")
-    for tool in ("debootstrap", "systemd-nspawn", "dpkg-buildpackage", "dh", "lintian", "nsenter"):
+    for tool, package in host_tools(SUITE).items():
         require(shutil.which(tool, path=CLEAN_PATH) is not None,
-                f"{tool} is missing: `make install` as root installs it (apt list in the Makefile)")
+                f"{tool} is missing (Debian package {package}): `make test-deb SUITE={SUITE}` as root installs "
+                f"it (scripts/package/apt_deps.sh deb)")
     require(any((ROOT / "models" / "quantized").glob("*.tflite")), "no models in models/quantized (make models)")
     require(bool(SUITE), "no VERSION_CODENAME in /etc/os-release: set EDGE_ALPR_DEB_SUITE (e.g. bookworm)")
     started = time.monotonic()

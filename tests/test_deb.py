@@ -18,8 +18,9 @@ on that release's python3.X (bookworm 3.11, trixie 3.13).
 5. ``apt-get purge`` leaves nothing behind but what README.Debian's purge policy keeps (the
    system user).
 
-It needs root, debootstrap, systemd-nspawn, dpkg-buildpackage, debhelper, lintian and the
-models: missing ones fail the test under CI=true and skip it (with the reason) elsewhere.
+It needs root, debootstrap, systemd-nspawn, lintian, the models, and for this machine's release
+dpkg-buildpackage and debhelper (another's builds in its chroot): missing ones fail the test under
+CI=true and skip it (with the reason) elsewhere.
 Measurements (sizes, RSS, start-up time, stop time) are printed; run with ``-s`` to see them.
 """
 
@@ -76,7 +77,8 @@ VOLATILE = ("proc", "sys", "dev", "run", "tmp", "var/tmp", "var/log", "var/cache
             "var/lib/systemd/linger", "var/lib/systemd/timesync", "etc/machine-id",
             "etc/ld.so.cache", "root/edge-alpr.deb", "var/lib/private",
             "etc/.updated", "var/.updated",  # systemd-update-done's stamps (trixie writes them at boot)
-            "var/lib/ucf")  # ucf's database (its hashfile backups), like dpkg's
+            "var/lib/ucf",  # ucf's database (its hashfile backups), like dpkg's
+            "var/backups")  # dpkg-db-backup.timer's daily copies of var/lib/dpkg and the alternatives
 
 
 def plate_matches(read: str, label: str, max_wrong: int = 1) -> bool:
@@ -104,12 +106,26 @@ def run(cmd: list[str], timeout: float = 600, check: bool = True, **kw: Any) -> 
     return proc
 
 
+def host_tools(suite: str) -> dict[str, str]:
+    """The host's tools this test runs for ``suite``, each with the Debian package that brings it.
+
+    Only a build for this machine's release runs dpkg-buildpackage and dh here; another release's
+    (``SUITE=trixie`` on bookworm) runs them in its debootstrap chroot (debian/build-deb.sh), so
+    apt_deps.sh does not install debhelper for it, and requiring dh skipped the whole test there."""
+    tools = {"debootstrap": "debootstrap", "systemd-nspawn": "systemd-container", "nsenter": "util-linux",
+             "lintian": "lintian"}
+    if suite == _host_suite():
+        tools |= {"dpkg-buildpackage": "dpkg-dev", "dh": "debhelper"}
+    return tools
+
+
 @pytest.fixture(scope="module")
 def deb() -> Path:
     require(os.geteuid() == 0, "needs root (debootstrap, chroot, systemd-nspawn)")
-    for tool in ("debootstrap", "systemd-nspawn", "dpkg-buildpackage", "dh", "lintian", "nsenter"):
+    for tool, package in host_tools(SUITE).items():
         require(shutil.which(tool, path=CLEAN_PATH) is not None,
-                f"{tool} is missing: `make install` as root installs it (apt list in the Makefile)")
+                f"{tool} is missing (Debian package {package}): `make test-deb SUITE={SUITE}` as root installs "
+                f"it (scripts/package/apt_deps.sh deb)")
     require(any((ROOT / "models" / "quantized").glob("*.tflite")), "no models in models/quantized (make models)")
     require(bool(SUITE), "no VERSION_CODENAME in /etc/os-release: set EDGE_ALPR_DEB_SUITE (e.g. bookworm)")
     started = time.monotonic()
@@ -618,6 +634,9 @@ def test_service_boots_reads_plates_and_purges(booted: tuple[Container, set[str]
                  "/usr/bin/edge-alpr", "/lib/systemd/system/edge-alpr.service"):
         assert box.sh(f"test -e {path}", check=False).returncode != 0, f"{path} left after purge"
     assert box.sh("getent passwd edge-alpr", check=False).returncode == 0, "the policy keeps the user"
+    # The system's own daily jobs run whenever their hour comes during the test (dpkg-db-backup.timer
+    # at midnight): dpkg's runs now, so what it writes is always seen, never a leftover of the package.
+    box.sh("systemctl start dpkg-db-backup.service")
     after = _tree(box.rootfs)
     left = sorted(after - before)
     assert left == [], f"purge left: {left[:50]}"

@@ -7,6 +7,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from tests.test_deb import _host_suite, host_tools
+
 ROOT = Path(__file__).resolve().parents[1]
 STEP = ROOT / "scripts" / "package" / "step.sh"
 APT_DEPS = ROOT / "scripts" / "package" / "apt_deps.sh"
@@ -183,6 +185,19 @@ def test_make_deb_for_another_release_or_architecture_asks_for_the_chroot_tools(
     host = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True, check=True).stdout
     foreign = apt_list("build", ARCH="armhf" if host.strip() == "arm64" else "arm64")
     assert {"debootstrap", "qemu-user-static", "binfmt-support"} <= foreign
+
+
+def test_the_package_test_requires_only_what_make_test_deb_installs() -> None:
+    """tests/test_deb.py skips (exit 0) where a tool it runs is missing, so each must come from
+    apt_deps.sh deb for the same SUITE: `make test-deb SUITE=trixie` on bookworm required dh, which
+    only a build for this machine's release needs and so is not installed, and skipped all 8 tests."""
+    host = _host_suite()
+    assert host, "no VERSION_CODENAME in /etc/os-release"
+    assert {"dpkg-dev", "debhelper"} <= set(host_tools(host).values()), "this release's build runs here"
+    for suite in (host, "trixie" if host != "trixie" else "bookworm"):
+        required = set(host_tools(suite).values()) - {"util-linux"}  # Essential: on every Debian system
+        missing = required - apt_list("deb", SUITE=suite)
+        assert not missing, f"test_deb.py with SUITE={suite} skips without {missing}; make test-deb installs none"
 
 
 def test_make_deb_on_a_bare_machine_names_only_the_build_tools(tmp_path: Path) -> None:

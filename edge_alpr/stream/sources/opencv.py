@@ -35,7 +35,6 @@ from ..source_config import OpenCvSourceConfig
 from . import FrameSource
 from ._cv import FrameFitter, import_cv2, require_gstreamer
 from .ffmpeg_open import OPEN_TURN, url_open
-from .pace import SLOW_MAX_S
 from .reach import ONE_PICTURE, asks, check, probe
 from .stamps import StreamClock, device_time
 from .v4l2_names import device_node, open_hint
@@ -77,8 +76,10 @@ class OpenCvSource(FrameSource):
         self._snapshots, self._quiet = 0, False
         self._connected_at = 0.0  # monotonic, when the capture now open was opened
         self._first_index = 0  # the index of its first frame
-        # an open and a read, each bounded by the backend's timeout (V4L2 and GStreamer have none)
+        # an open and a read, each bounded by the backend's timeout (V4L2 and GStreamer have none); a
+        # probe's pause (pace.py, up to 10 s for a slow stream) is spread over reads of at most their timeout
         self.max_block_s = 2 * cfg.read_timeout + 1.0
+        self._resume_at = 0.0  # monotonic, the end of a probe's pause under way
         self._fit = FrameFitter(self._cv2, camera_id, cfg.max_pixels)
         # RTSP's stream time is the camera's, and an HTTP stream's unless MJPEG (stamps.py)
         scheme = urlsplit(cfg.url).scheme.lower() if cfg.url else ""
@@ -86,8 +87,6 @@ class OpenCvSource(FrameSource):
         self._http = scheme == "http" and asks(cfg.url or "")  # asked why (reach.check) when it fails
         self.clock = StreamClock(camera_id, probe=True) if self._rtsp or scheme in ("http", "https") else None
         self._timed = False  # the stream now open has a time of the camera's
-        if self.clock is not None:
-            self.max_block_s += SLOW_MAX_S  # a read may first pause to probe (pace.py: up to 10 s, a slow stream)
         self.backlogs_dropped = 0  # reopened for being max_behind_s behind
         self._dropping = False
 
@@ -216,7 +215,7 @@ class OpenCvSource(FrameSource):
                                            not self.cfg.device_path, user_name(os.geteuid()))
                 self._fail(f"cannot open camera: {self._hint}" if self._hint else "cannot open camera")
                 return None
-            self._cap = cap
+            self._cap, self._resume_at = cap, 0.0
             if self.clock is not None:
                 self.clock.restart()
                 mjpeg = int(cap.get(self._cv2.CAP_PROP_FOURCC)) == self._cv2.VideoWriter_fourcc(*"MJPG")
@@ -231,9 +230,12 @@ class OpenCvSource(FrameSource):
                 down = time.monotonic() - self.failing_since if self.failing_since is not None else 0.0
                 log.log(logging.DEBUG if self._quiet else logging.INFO, "camera %s: reconnected to %s after %.1f s "
                         "and %d failed attempt(s)", self.camera_id, self.describe(), down, self._attempts)
-        pause = self.clock.pause_s() if self.clock is not None and self._timed else 0.0
-        if pause and self.stop.wait(pause):
-            return None
+        if self.clock is not None and self._timed and self._resume_at <= time.monotonic():
+            pause = self.clock.pause_s()
+            self._resume_at = time.monotonic() + pause if pause else 0.0
+        left = self._resume_at - time.monotonic()
+        if left > 0 and (self.stop.wait(min(left, timeout)) or left > timeout):
+            return None  # a probe's pause, a read's timeout at a time: the capture thread beats meanwhile
         started = time.monotonic()
         ok = self._cap.grab()
         captured, stamp = time.monotonic(), datetime.now(timezone.utc)

@@ -12,6 +12,7 @@ import json
 import os
 import threading
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -72,3 +73,9 @@ def test_the_sample_video_is_what_its_script_writes_small_and_licensed() -> None
     stream = StreamConfig.from_dict({"cameras": [{"id": "demo", "source": {"kind": "folder"}}]}, "<test>")
     folder = stream.cameras[0].source
     assert isinstance(folder, FolderSourceConfig) and not any(VIDEO.match(p) for p in folder.patterns)
+
+
+def test_the_sample_video_script_says_when_it_cannot_write(tmp_path: Path) -> None:
+    """A writer that does not open (here: its folder is not there) is said, not a silent no-op."""
+    with pytest.raises(SystemExit, match="cannot write .*OpenCV's FFmpeg writer did not open"):
+        sample_video.write(tmp_path / "missing" / "video.mp4")

@@ -22,12 +22,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from rtsp_camera import SKIP_WITHOUT_TS, HttpTsCamera, sample_image
 
 from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.source_config import OpenCvSourceConfig
-from edge_alpr.stream.sources import pace as pace_mod
 from edge_alpr.stream.sources.opencv import OpenCvSource
-from edge_alpr.stream.sources.pace import Pace
 from edge_alpr.stream.sources.stamps import StreamClock
 
 STAMPS = "edge_alpr.stream.sources.stamps"
@@ -270,21 +269,49 @@ def test_a_backlog_after_catching_up_is_held_to_max_behind_s_whole() -> None:
     assert reader.reopens == 1 and seen <= 20.5, seen
 
 
-def test_a_read_that_pauses_to_probe_a_slow_stream_stays_within_the_capture_threads_deadline() -> None:
-    """A url camera's read may pause before it grabs: for a stream of a frame every 5 s the
-    pause is 10 s, and the read's allowance (``max_block_s``, the capture thread's deadline:
-    past it the camera counts as hung and the watchdog stops) must hold it and the read after."""
-    pace = Pace()
-    for i in range(pace_mod.MIN_FRAMES + 2):
-        pace.read(5.0 * i)
-    assert pace.ask()
-    pause = pace.pause_s()
-    stream = StreamConfig.from_dict({"cameras": [{"id": "gate", "source": {
-        "kind": "opencv", "url": "rtsp://127.0.0.1:9/stream", "read_timeout": 2}}]}, "t")
-    cfg = stream.cameras[0].source
-    assert isinstance(cfg, OpenCvSourceConfig)
-    source = OpenCvSource(cfg, "gate", threading.Event())
+class Waits(threading.Event):
+    """A stop event that keeps how long each wait on it was asked to last."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.asked.append(-1.0 if timeout is None else timeout)
+        return super().wait(timeout)
+
+
+@SKIP_WITHOUT_TS
+def test_a_slow_streams_long_probe_pause_is_spread_over_short_reads(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A probe's pause of a slow stream lasts up to 10 s (three of its frames' time): taken in
+    one read, the capture thread's deadline had to allow 10 s more for every url camera (a hung
+    30 fps camera caught 8 s later).  Spread over reads of at most their timeout, the capture
+    thread beats meanwhile and a url camera's deadline is a device camera's.  The slow stream is
+    a stand-in: its clock is made to ask for a 1.5 s pause (a real 0.2 fps camera takes a minute
+    of frames before its probe)."""
+    camera = HttpTsCamera(sample_image(tmp_path, "01_romanian_t37.jpg"), fps=10)
+    stop = Waits()
+    stream = StreamConfig.from_dict({"cameras": [
+        {"id": "gate", "source": {"kind": "opencv", "url": camera.url, "read_timeout": 2}},
+        {"id": "dev", "source": {"kind": "opencv", "device": 0, "read_timeout": 2}}]}, "t")
+    cfg, device = stream.cameras[0].source, stream.cameras[1].source
+    assert isinstance(cfg, OpenCvSourceConfig) and isinstance(device, OpenCvSourceConfig)
+    source = OpenCvSource(cfg, "gate", stop)
     try:
-        assert pause >= 10.0 and source.max_block_s >= 2 * cfg.read_timeout + pause, (pause, source.max_block_s)
+        frames, reads = 0, 0
+        while frames < 5 and reads < 200:
+            frames, reads = frames + (source.read(0.25) is not None), reads + 1
+        assert frames == 5 and source.clock is not None
+        asked = iter([1.5])
+        monkeypatch.setattr(source.clock, "pause_s", lambda: next(asked, 0.0))
+        source._timed = True  # the stream's own clock, as an RTSP camera's
+        stop.asked.clear()
+        paused = 0
+        while source.read(0.25) is None and paused < 100:
+            paused += 1
+        assert paused >= 5 and stop.asked and max(stop.asked) <= 0.25, (paused, stop.asked)
+        assert source.max_block_s <= OpenCvSource(device, "dev", threading.Event()).max_block_s
     finally:
         source.close()
+        camera.close()

@@ -67,11 +67,23 @@ def frames() -> list[np.ndarray]:
 
 
 def write(path: Path) -> None:
-    writer = cv2.VideoWriter(str(path), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*"mp4v"), FPS, SIZE,
+    """Write the video to ``path`` through a file beside it, renamed over it once whole: a
+    writer that cannot open (no FFmpeg encoder, a folder not there) said no and wrote nothing,
+    silently, and a run that failed midway left a broken video where the good one was."""
+    part = path.with_name(f".{path.stem}.part{path.suffix}")  # the suffix picks the container
+    writer = cv2.VideoWriter(str(part), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*"mp4v"), FPS, SIZE,
                              [cv2.VIDEOWRITER_PROP_BITRATE, BITRATE])
-    for frame in frames():
-        writer.write(frame)
-    writer.release()
+    if not writer.isOpened():
+        raise SystemExit(f"cannot write {path}: OpenCV's FFmpeg writer did not open for {part} (is the folder "
+                         "there and writable, and this OpenCV built with FFmpeg's mp4v encoder?)")
+    try:
+        for frame in frames():
+            writer.write(frame)
+        writer.release()
+        part.replace(path)
+    finally:
+        writer.release()
+        part.unlink(missing_ok=True)
 
 
 def decoded(path: Path) -> list[np.ndarray]:

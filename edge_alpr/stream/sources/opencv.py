@@ -8,7 +8,9 @@ so a camera unplugged for a week does not write thousands of lines to the journa
 health (``stream/health.py``) says ``reconnecting`` then ``failed`` meanwhile.
 
 OpenCV opens FFmpeg captures one at a time, process-wide.  So that a dead camera cannot hold
-the others back, a url is first asked in Python whether it is there (``reach.py``), and the
+the others back, a url is first asked in Python whether it is there (``reach.py``; an HTTP
+camera is asked for its stream only after OpenCV's open failed, or its stream ended after one
+frame, so as not to take the one slot of a camera that serves one client at a time), and the
 opens take turns on ``OPEN_TURN``: a camera waiting for its turn returns from ``read`` within
 its ``timeout`` (the capture thread beats, and sees a stop) instead of blocking in OpenCV's
 mutex past its deadline.  A url opens without FFmpeg's frame-rate probe (``ffmpeg_open.py``):
@@ -33,8 +35,7 @@ from ..source_config import OpenCvSourceConfig
 from . import FrameSource
 from ._cv import FrameFitter, import_cv2, require_gstreamer
 from .ffmpeg_open import OPEN_TURN, url_open
-from .pace import SLOW_MAX_S
-from .reach import ONE_PICTURE, asks, probe
+from .reach import ONE_PICTURE, asks, check, probe
 from .stamps import StreamClock, device_time
 from .v4l2_names import device_node, open_hint
 
@@ -68,20 +69,24 @@ class OpenCvSource(FrameSource):
         self._attempts = 0  # failures in the current outage
         self._reached = False  # the url answered (reach.py) and waits for its turn to open
         self._hint: str | None = None  # why an open may fail, from the camera's answer
-        # ends of a snapshot url's one-picture "stream" (reach.py): logged at the first only, not once a second
+        # a failure told once the HTTP camera is asked why (reach.check): whether at the open, and its words
+        self._asking: tuple[bool, str] | None = None
+        # a snapshot url's one-picture "stream" (reach.py): said at its first end, not once a second
+        self._one_picture: str | None = None
         self._snapshots, self._quiet = 0, False
         self._connected_at = 0.0  # monotonic, when the capture now open was opened
         self._first_index = 0  # the index of its first frame
-        # an open and a read, each bounded by the backend's timeout (V4L2 and GStreamer have none)
+        # an open and a read, each bounded by the backend's timeout (V4L2 and GStreamer have none); a
+        # probe's pause (pace.py, up to 10 s for a slow stream) is spread over reads of at most their timeout
         self.max_block_s = 2 * cfg.read_timeout + 1.0
+        self._resume_at = 0.0  # monotonic, the end of a probe's pause under way
         self._fit = FrameFitter(self._cv2, camera_id, cfg.max_pixels)
         # RTSP's stream time is the camera's, and an HTTP stream's unless MJPEG (stamps.py)
         scheme = urlsplit(cfg.url).scheme.lower() if cfg.url else ""
         self._rtsp = scheme in ("rtsp", "rtsps")
+        self._http = scheme == "http" and asks(cfg.url or "")  # asked why (reach.check) when it fails
         self.clock = StreamClock(camera_id, probe=True) if self._rtsp or scheme in ("http", "https") else None
         self._timed = False  # the stream now open has a time of the camera's
-        if self.clock is not None:
-            self.max_block_s += SLOW_MAX_S  # a read may first pause to probe (pace.py: up to 10 s, a slow stream)
         self.backlogs_dropped = 0  # reopened for being max_behind_s behind
         self._dropping = False
 
@@ -119,26 +124,53 @@ class OpenCvSource(FrameSource):
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.cfg.height)
         return cap
 
-    def _stopped(self, waited: float) -> str:
-        """Why a stream that had been open stopped, and after how long (the log, ``last_error``):
-        a grab that gave up at the read_timeout (a camera or link that froze or slowed to a
-        trickle) or one that failed at once (the camera closed the connection or ended the
-        stream: a reboot, a reset, a cable pulled at a switch)."""
+    def _stopped(self, waited: float) -> None:
+        """Say why a stream that had been open stopped, and after how long (the log,
+        ``last_error``): a grab that gave up at the read_timeout (a camera or link that froze or
+        slowed to a trickle) or one that failed at once (the camera closed the connection or
+        ended the stream: a reboot, a reset, a cable pulled at a switch).  An HTTP stream that
+        ended after its one frame may be a snapshot url: the camera is asked (``reach.check``) at
+        the next read, its slot free then, and the end is said with its answer."""
         frames, since = self._index - self._first_index, time.monotonic() - self._connected_at
-        cause = (f"no frame within the read_timeout ({self.cfg.read_timeout:g} s)"
-                 if waited >= 0.9 * self.cfg.read_timeout else "the camera ended the stream or closed the connection")
-        if self._hint and self._hint.startswith(ONE_PICTURE):  # a snapshot url: its one frame, then the end
-            cause, self._snapshots = self._hint, self._snapshots + 1
-        return f"stopped sending frames {since:.1f} s after connecting ({frames} frame(s) since): {cause}"
+        said = f"stopped sending frames {since:.1f} s after connecting ({frames} frame(s) since)"
+        ended = waited < 0.9 * self.cfg.read_timeout
+        if not (ended and frames == 1):
+            self._one_picture, self._snapshots = None, 0
+        elif self._one_picture is not None:  # the snapshot url again: said at its first end only
+            self._snapshots += 1
+            self._fail(f"{said}: {self._one_picture}", reconnecting=True, quiet=self._snapshots > 1)
+            return
+        elif self._http:
+            self._cap.release()
+            self._cap, self._asking = None, (False, said)
+            return
+        cause = "the camera ended the stream or closed the connection" if ended else \
+            f"no frame within the read_timeout ({self.cfg.read_timeout:g} s)"
+        self._fail(f"{said}: {cause}")
 
-    def _fail(self, what: str) -> None:
-        first, self._dropping = self.failing_since is None, False
+    def _tell(self, opening: bool, said: str) -> None:
+        """Say a failure of an HTTP camera (``_asking``) with the camera's answer to ``check``."""
+        try:
+            answer = check(self.cfg.url or "", self.cfg.read_timeout)
+        except CameraError as e:
+            answer = str(e) if opening else None
+        if opening:
+            self._hint = answer
+            self._fail(f"{said}: {answer}" if answer else said)
+        elif answer is not None and answer.startswith(ONE_PICTURE):
+            self._one_picture, self._snapshots = answer, 1
+            self._fail(f"{said}: {answer}", reconnecting=True)
+        else:
+            self._fail(f"{said}: the camera ended the stream or closed the connection", reconnecting=True)
+
+    def _fail(self, what: str, reconnecting: bool | None = None, quiet: bool = False) -> None:
+        first, self._dropping, self._quiet = self.failing_since is None, False, quiet
         self.failed(what)
         self._attempts = 1 if first else self._attempts + 1
-        self._quiet = self._snapshots > 1 and what.endswith(self._hint or "")  # said at the first one-picture end
-        log.log(logging.WARNING if first and not self._quiet else logging.DEBUG,
+        log.log(logging.WARNING if first and not quiet else logging.DEBUG,
                 "camera %s: %s (%s); %s in %.1f s, then with backoff up to %g s (logged again when it is back)",
-                self.camera_id, what, self.describe(), "retrying" if self._cap is None else "reconnecting",
+                self.camera_id, what, self.describe(),
+                "reconnecting" if (self._cap is not None if reconnecting is None else reconnecting) else "retrying",
                 self._backoff, self.cfg.reconnect_max)
         if self._cap is not None:
             self._cap.release()
@@ -148,6 +180,11 @@ class OpenCvSource(FrameSource):
 
     def read(self, timeout: float) -> Frame | None:
         if self._cap is None:
+            if self._asking is not None:  # the open failed or the stream ended: asked why, its slot free
+                opening, said = self._asking
+                self._asking = None
+                self._tell(opening, said)
+                return None
             wait = self._retry_at - time.monotonic()
             if wait > 0:
                 self.stop.wait(min(wait, timeout))
@@ -170,12 +207,15 @@ class OpenCvSource(FrameSource):
                     OPEN_TURN.release()
             if not cap.isOpened():
                 cap.release()
+                if self._http:
+                    self._asking = (True, "cannot open camera")  # told at the next read, with why
+                    return None
                 if not (self.cfg.url or self.cfg.pipeline):
                     self._hint = open_hint(device_node(self.cfg.device, self.cfg.device_path),
                                            not self.cfg.device_path, user_name(os.geteuid()))
                 self._fail(f"cannot open camera: {self._hint}" if self._hint else "cannot open camera")
                 return None
-            self._cap = cap
+            self._cap, self._resume_at = cap, 0.0
             if self.clock is not None:
                 self.clock.restart()
                 mjpeg = int(cap.get(self._cv2.CAP_PROP_FOURCC)) == self._cv2.VideoWriter_fourcc(*"MJPG")
@@ -190,15 +230,18 @@ class OpenCvSource(FrameSource):
                 down = time.monotonic() - self.failing_since if self.failing_since is not None else 0.0
                 log.log(logging.DEBUG if self._quiet else logging.INFO, "camera %s: reconnected to %s after %.1f s "
                         "and %d failed attempt(s)", self.camera_id, self.describe(), down, self._attempts)
-        pause = self.clock.pause_s() if self.clock is not None and self._timed else 0.0
-        if pause and self.stop.wait(pause):
-            return None
+        if self.clock is not None and self._timed and self._resume_at <= time.monotonic():
+            pause = self.clock.pause_s()
+            self._resume_at = time.monotonic() + pause if pause else 0.0
+        left = self._resume_at - time.monotonic()
+        if left > 0 and (self.stop.wait(min(left, timeout)) or left > timeout):
+            return None  # a probe's pause, a read's timeout at a time: the capture thread beats meanwhile
         started = time.monotonic()
         ok = self._cap.grab()
         captured, stamp = time.monotonic(), datetime.now(timezone.utc)
         bgr = self._cap.retrieve()[1] if ok else None
         if bgr is None:
-            self._fail(self._stopped(captured - started))
+            self._stopped(captured - started)
             return None
         made = self._made(captured)
         stamp -= timedelta(seconds=captured - made)

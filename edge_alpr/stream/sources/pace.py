@@ -18,12 +18,13 @@ outside or inside grab).  The pause costs a reading that keeps up nothing it doe
 within a few frames, and one that is behind the pause's length.
 
 A slow stream needs a longer pause: the verdict wants two frames that came during it, read back
-to back after it, so the pause lasts at least three frames' time.  Capped at 2 s alone, a camera
-sending under 0.8 fps had at most one frame waiting: the next came as slowly as before, so a
-camera that stamps a wrong rate read as a reading behind (warned with the decoding advice, its
-stamps early).  At most ``SLOW_MAX_S`` (10 s), well within an RTSP session's keep-alive (60 s,
-FFmpeg sends it at reads): streams down to about 0.2 fps are told; slower ones read as behind.
-A url camera's read allows for it (``opencv.py``'s ``max_block_s``, the capture thread's deadline).
+to back after it, so the pause lasts at least three frames' time.  Capped at 2 s alone, the pause
+of a stream under 1.5 fps lasted less (at most one frame waiting under 1 fps): the next came as
+slowly as before, so a camera that stamps a wrong rate read as a reading behind (warned with the
+decoding advice, its stamps early).  At most ``SLOW_MAX_S`` (10 s), well within an RTSP session's
+keep-alive (60 s, FFmpeg sends it at reads): streams down to about 0.2 fps are told; slower ones
+read as behind.  The reader takes a pause a read's timeout at a time (``opencv.py``), so its
+capture thread beats meanwhile and its deadline need not allow for it.
 """
 
 from __future__ import annotations

@@ -8,29 +8,36 @@ and ``read_timeout: 2``, a working camera on loopback took 7.6 s instead of its 
 its capture thread's deadline, so its health said ``failed`` and the systemd watchdog stopped
 being pinged.  Here each camera's own thread finds out, within its ``read_timeout`` and
 without holding anything another camera needs, whether its host resolves, accepts a TCP
-connection and, for RTSP, answers a ``DESCRIBE`` (for HTTP, a ``GET`` whose answer's head is
-read before hanging up); only a camera that answers goes on to OpenCV.  The answer also names
-why a later open fails (a wrong path, user or password), which OpenCV does not say, and that a
-url serves one picture (a camera's snapshot url), not a stream: OpenCV read its one frame, found
-the "stream" ended and reconnected, a warning and a line a second, each saying only that the
-camera ended the stream.
+connection and, for RTSP, answers a ``DESCRIBE``; only a camera that answers goes on to
+OpenCV.  The answer also names why a later open fails (a wrong path, user or password), which
+OpenCV does not say.
+
+An HTTP camera is asked nothing before the open but the TCP connection (``probe``): a camera
+serving one client at a time (many do) gave its only slot to a request made just before, so
+OpenCV's open got a 503 and the camera never opened.  Only once OpenCV's open has failed, or a
+stream ended after its one frame, is it asked for the stream (``check``: a ``GET`` whose
+answer's head is read before hanging up), its slot free then, the reconnect's backoff after it:
+the answer names a wrong path, a missing or refused user and password, a camera whose one slot
+another viewer holds (503), and a url that serves one picture (a camera's snapshot url), not a
+stream (OpenCV read its one frame, found the "stream" ended and reconnected, a warning and a
+line a second, each saying only that the camera ended the stream).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import os
 import re
 import socket
 import threading
 import time
+from typing import NamedTuple
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from ...errors import CameraError
+from .camera_auth import authorization, challenges
 
 PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
 MAX_HEADER_BYTES = 65536
+ONE_CLIENT = "the camera serves no more clients"  # how the verdict on a 503 starts
 ONE_PICTURE = "the url serves one picture"  # how the hint for a snapshot url starts
 
 
@@ -101,9 +108,18 @@ def _recv(sock: socket.socket, deadline: float, got: int) -> bytes:
         raise _late(got) from e
 
 
-def _response(sock: socket.socket, deadline: float, body: bool = True) -> tuple[int, dict[str, str]]:
-    """Status code and headers (lower-case names) of one RTSP or HTTP response, all by
-    ``deadline``; its body is skipped (read past with ``body``: the next RTSP answer follows it)."""
+class Answer(NamedTuple):
+    """One RTSP or HTTP response's head: its status, headers (lower-case names, the last of
+    each) and every ``WWW-Authenticate`` challenge (a camera may send several headers)."""
+
+    status: int
+    headers: dict[str, str]
+    challenges: list[tuple[str, dict[str, str]]]
+
+
+def _response(sock: socket.socket, deadline: float, body: bool = True) -> Answer:
+    """One RTSP or HTTP response's head, all by ``deadline``; its body is skipped (read past
+    with ``body``: the next RTSP answer follows it)."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = _recv(sock, deadline, len(data))
@@ -115,37 +131,16 @@ def _response(sock: socket.socket, deadline: float, body: bool = True) -> tuple[
     head, _, rest = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     match = re.match(r"(?:RTSP|HTTP)/\d\.\d (\d{3})", lines[0])
-    headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+    fields = [(k.strip().lower(), v.strip()) for k, _, v in (ln.partition(":") for ln in lines[1:])]
+    headers = dict(fields)
     length = headers.get("content-length", "")
     while body and length.isdigit() and len(rest) < min(int(length), MAX_HEADER_BYTES):
         chunk = _recv(sock, deadline, len(head) + len(rest))
         if not chunk:
             break
         rest += chunk
-    return (int(match.group(1)) if match else 0), headers
-
-
-def _authorization(challenge: str, user: str, password: str, uri: str, method: str = "DESCRIBE",
-                   cnonce: str | None = None) -> str:
-    """The Authorization header answering a Basic or Digest (MD5) WWW-Authenticate challenge,
-    with ``qop=auth`` where the challenge offers it (most HTTP cameras ask for it: answered
-    without, they refuse a right password)."""
-    if not challenge.lower().startswith("digest"):
-        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-    params = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge[6:]))
-    realm, nonce = params.get("realm", ""), params.get("nonce", "")
-
-    def md5(text: str) -> str:
-        return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
-
-    ha1, ha2 = md5(f"{user}:{realm}:{password}"), md5(f"{method}:{uri}")
-    said = f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}"'
-    if "auth" not in [q.strip() for q in params.get("qop", "").split(",")]:
-        return f'{said}, response="{md5(f"{ha1}:{nonce}:{ha2}")}"'
-    cnonce = cnonce or os.urandom(8).hex()
-    opaque = f', opaque="{params["opaque"]}"' if "opaque" in params else ""
-    response = md5(f"{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}")
-    return f'{said}, qop=auth, nc=00000001, cnonce="{cnonce}", response="{response}"{opaque}'
+    offered = challenges([v for k, v in fields if k == "www-authenticate"])
+    return Answer(int(match.group(1)) if match else 0, headers, offered)
 
 
 def asks(url: str) -> bool:
@@ -155,26 +150,69 @@ def asks(url: str) -> bool:
     return parts.scheme.lower() in PORTS and bool(parts.hostname)
 
 
+def _port(parts: SplitResult) -> int | None:
+    try:
+        return parts.port or PORTS[parts.scheme.lower()]
+    except ValueError:
+        return None  # FFmpeg says what is wrong with it
+
+
 def probe(url: str, timeout: float) -> str | None:
     """Raise CameraError unless ``url``'s host resolves, connects and (RTSP) answers, each
     within ``timeout`` s in all; else return why an open may still fail (the camera's answer to
-    DESCRIBE: 404, 401), or None.  Other schemes than rtsp/rtsps/http/https pass unasked."""
+    DESCRIBE: 404, 401), or None.  HTTP is asked nothing (see the module: ``check`` is asked
+    after a failed open); other schemes than rtsp/rtsps/http/https pass unasked."""
     parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in PORTS or not parts.hostname:
+    port = _port(parts) if parts.scheme.lower() in PORTS and parts.hostname else None
+    if port is None:
         return None
     deadline = time.monotonic() + timeout
-    try:
-        port = parts.port or PORTS[scheme]
-    except ValueError:
-        return None  # FFmpeg says what is wrong with it
-    with _connect(parts.hostname, port, deadline) as sock:
-        if scheme not in ("rtsp", "http"):
-            return None  # TLS is FFmpeg's
+    with _connect(parts.hostname or "", port, deadline) as sock:
+        if parts.scheme.lower() != "rtsp":
+            return None  # TLS is FFmpeg's; an HTTP camera's one slot is OpenCV's
         try:
-            return _describe(sock, parts, port, deadline) if scheme == "rtsp" else _get(sock, parts, port, deadline)
+            return _describe(sock, parts, port, deadline)
         except OSError as e:  # reset
             raise CameraError(f"the connection to the camera failed while asking for its stream: {e}") from None
+
+
+def check(url: str, timeout: float) -> str | None:
+    """Why an HTTP camera's open failed or its stream ended after one frame, asked within
+    ``timeout`` s (a ``GET`` with the url's user and password where it wants them, each on a
+    connection of its own, the first closed before the second opens: a camera serving one
+    connection at a time answers the second); None where the answer says nothing wrong.
+    Raises CameraError where the camera cannot be reached or does not answer."""
+    parts = urlsplit(url)
+    port = _port(parts) if parts.scheme.lower() == "http" and parts.hostname else None
+    if port is None:
+        return None
+    deadline = time.monotonic() + timeout
+    host = parts.hostname or ""
+    netloc = (host if ":" not in host else f"[{host}]") + (f":{port}" if parts.port else "")
+    target = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+
+    def ask(extra: str = "") -> Answer:
+        with _connect(host, port, deadline) as conn:
+            try:
+                conn.sendall(f"GET {target} HTTP/1.1\r\nHost: {netloc}\r\nUser-Agent: edge-alpr\r\n"
+                             f"Accept: */*\r\nConnection: close\r\n{extra}\r\n".encode())
+                return _response(conn, deadline, body=False)
+            except OSError as e:  # reset
+                raise CameraError(f"the connection to the camera failed while asking for its stream: {e}") from None
+
+    answer = ask()
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    tried = answer.status == 401 and bool(user)
+    if tried:
+        auth = authorization(answer.challenges, user, password, target, "GET")
+        if auth is None:
+            return None  # no answer this check can give: nothing said about the password
+        answer = ask(f"Authorization: {auth}\r\n")
+    kind = answer.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if 200 <= answer.status < 300 and kind.startswith("image/"):
+        return (f"{ONE_PICTURE} ({kind}) at a time, not a video stream: give source.url the camera's MJPEG "
+                "or RTSP stream (its snapshot url is read one picture a reconnect)")
+    return _verdict(answer.status, parts, tried)
 
 
 def _verdict(status: int, parts: SplitResult, tried: bool) -> str | None:
@@ -187,51 +225,31 @@ def _verdict(status: int, parts: SplitResult, tried: bool) -> str | None:
                 f"{parts.scheme}://USER:PASSWORD@host/...")
     if status == 404:
         return f"the camera has no stream at {parts.path or '/'} (404 Not Found); correct the url's path"
+    if status == 503:
+        return (f"{ONE_CLIENT} (503 Service Unavailable): another viewer (a browser, a recorder) holds its "
+                "stream; close that, or give source.url the camera's second stream")
     return None
 
 
-def _get(sock: socket.socket, parts: SplitResult, port: int, deadline: float) -> str | None:
-    """Ask an HTTP camera for the stream (GET, with the url's user and password when it wants
-    them, each on a connection of its own) and hang up once the answer's head is in."""
-    host = parts.hostname or ""
-    netloc = (host if ":" not in host else f"[{host}]") + (f":{port}" if parts.port else "")
-    target = urlunsplit(("", "", parts.path or "/", parts.query, ""))
-
-    def ask(conn: socket.socket, extra: str = "") -> tuple[int, dict[str, str]]:
-        conn.sendall(f"GET {target} HTTP/1.1\r\nHost: {netloc}\r\nUser-Agent: edge-alpr\r\nAccept: */*\r\n"
-                     f"Connection: close\r\n{extra}\r\n".encode())
-        return _response(conn, deadline, body=False)
-
-    status, headers = ask(sock)
-    user, password = unquote(parts.username or ""), unquote(parts.password or "")
-    tried = status == 401 and bool(user) and "www-authenticate" in headers
-    if tried:
-        auth = _authorization(headers["www-authenticate"], user, password, target, "GET")
-        with _connect(host, port, deadline) as again:
-            status, headers = ask(again, f"Authorization: {auth}\r\n")
-    kind = headers.get("content-type", "").partition(";")[0].strip().lower()
-    if 200 <= status < 300 and kind.startswith("image/"):
-        return (f"{ONE_PICTURE} ({kind}) at a time, not a video stream: give source.url the camera's MJPEG "
-                "or RTSP stream (its snapshot url is read one picture a reconnect)")
-    return _verdict(status, parts, tried)
-
-
 def _describe(sock: socket.socket, parts: SplitResult, port: int, deadline: float) -> str | None:
-    """Ask for the stream (DESCRIBE, with the url's user and password when it wants them)."""
+    """Ask for the stream (DESCRIBE, with the url's user and password when it wants them, on
+    the same connection)."""
     host = parts.hostname or ""
     netloc = host if ":" not in host else f"[{host}]"
     uri = urlunsplit((parts.scheme, f"{netloc}:{port}" if parts.port else netloc, parts.path or "/",
                       parts.query, ""))
 
-    def ask(cseq: int, extra: str = "") -> tuple[int, dict[str, str]]:
+    def ask(cseq: int, extra: str = "") -> Answer:
         sock.sendall(f"DESCRIBE {uri} RTSP/1.0\r\nCSeq: {cseq}\r\nAccept: application/sdp\r\n"
                      f"User-Agent: edge-alpr\r\n{extra}\r\n".encode())
         return _response(sock, deadline)
 
-    status, headers = ask(1)
+    answer = ask(1)
     user, password = unquote(parts.username or ""), unquote(parts.password or "")
-    tried = status == 401 and bool(user) and "www-authenticate" in headers
+    tried = answer.status == 401 and bool(user)
     if tried:
-        auth = _authorization(headers["www-authenticate"], user, password, uri)
-        status, headers = ask(2, f"Authorization: {auth}\r\n")
-    return _verdict(status, parts, tried)
+        auth = authorization(answer.challenges, user, password, uri, "DESCRIBE")
+        if auth is None:
+            return None  # no answer this probe can give: nothing said about the password
+        answer = ask(2, f"Authorization: {auth}\r\n")
+    return _verdict(answer.status, parts, tried)

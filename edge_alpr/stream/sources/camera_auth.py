@@ -22,8 +22,9 @@ import re
 from collections.abc import Callable
 
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_PARAM = re.compile(rf'[\s,]*({_TOKEN})\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*)', re.S)
-_SCHEME = re.compile(rf"[\s,]*({_TOKEN})(?=\s|,|$)")
+_SEP = re.compile(r"[\s,]*")  # skipped once before each scheme or parameter, never retried
+_PARAM = re.compile(rf'({_TOKEN})\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*)', re.S)
+_SCHEME = re.compile(rf"({_TOKEN})(?=\s|,|$)")
 _HASHES: dict[str, Callable[[bytes], str]] = {
     "md5": lambda b: hashlib.md5(b, usedforsecurity=False).hexdigest(),
     "sha-256": lambda b: hashlib.sha256(b).hexdigest(),
@@ -33,29 +34,47 @@ _HASHES: dict[str, Callable[[bytes], str]] = {
 def challenges(values: list[str]) -> list[tuple[str, dict[str, str]]]:
     """Each challenge in ``values`` (the ``WWW-Authenticate`` headers, any number of
     challenges in each): its scheme in lower case and its parameters (names in lower case,
-    quoted strings unquoted)."""
+    quoted strings unquoted).
+
+    Linear in the header's length: separators are skipped once, ahead of each match (patterns
+    that began with them rescanned a run of commas from every comma: 65,000 of them took 44 s)."""
     found: list[tuple[str, dict[str, str]]] = []
     for value in values:
         pos = 0
-        while pos < len(value):
+        while (pos := _skip(value, pos)) < len(value):
             scheme = _SCHEME.match(value, pos)
             if not scheme:
-                comma = value.find(",", pos)  # not a challenge: skip past it
-                pos = len(value) if comma < 0 else comma + 1
+                pos = _past_comma(value, pos)  # not a challenge: skip past it
                 continue
             params: dict[str, str] = {}
             found.append((scheme.group(1).lower(), params))
             pos = scheme.end()
-            while (param := _PARAM.match(value, pos)) is not None:
+            while (param := _PARAM.match(value, _skip(value, pos))) is not None:
                 raw = param.group(2)
                 if len(raw) > 1 and raw[0] == raw[-1] == '"':
                     raw = re.sub(r"\\(.)", r"\1", raw[1:-1], flags=re.S)
                 params[param.group(1).lower()] = raw
                 pos = param.end()
-            if pos < len(value) and not _SCHEME.match(value, pos):  # a token68 (Negotiate, Bearer): skipped
-                comma = value.find(",", pos)
-                pos = len(value) if comma < 0 else comma + 1
+            nxt = _skip(value, pos)
+            if nxt < len(value) and not _SCHEME.match(value, nxt):  # a token68 (Negotiate, Bearer): skipped
+                pos = _past_comma(value, nxt)
     return found
+
+
+def _skip(value: str, pos: int) -> int:
+    found = _SEP.match(value, pos)
+    return found.end() if found else pos
+
+
+def _past_comma(value: str, pos: int) -> int:
+    comma = value.find(",", pos)
+    return len(value) if comma < 0 else comma + 1
+
+
+def stale(offered: list[tuple[str, dict[str, str]]]) -> bool:
+    """Whether a Digest challenge says the nonce was stale (``stale=true``): the password was
+    right, only the nonce had expired (a camera tying nonces to a connection does this)."""
+    return any(scheme == "digest" and params.get("stale", "").lower() == "true" for scheme, params in offered)
 
 
 def _quoted(text: str) -> str:

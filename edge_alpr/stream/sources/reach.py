@@ -33,7 +33,7 @@ from typing import NamedTuple
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from ...errors import CameraError
-from .camera_auth import authorization, challenges
+from .camera_auth import authorization, challenges, stale
 
 PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
 MAX_HEADER_BYTES = 65536
@@ -134,7 +134,8 @@ def _response(sock: socket.socket, deadline: float, body: bool = True) -> Answer
     fields = [(k.strip().lower(), v.strip()) for k, _, v in (ln.partition(":") for ln in lines[1:])]
     headers = dict(fields)
     length = headers.get("content-length", "")
-    while body and length.isdigit() and len(rest) < min(int(length), MAX_HEADER_BYTES):
+    digits = length.isascii() and length.isdigit() and len(length) < 10  # not "²", nor 5,000 digits
+    while body and digits and len(rest) < min(int(length), MAX_HEADER_BYTES):
         chunk = _recv(sock, deadline, len(head) + len(rest))
         if not chunk:
             break
@@ -208,6 +209,8 @@ def check(url: str, timeout: float) -> str | None:
         if auth is None:
             return None  # no answer this check can give: nothing said about the password
         answer = ask(f"Authorization: {auth}\r\n")
+        if answer.status == 401 and stale(answer.challenges):
+            return None  # the password was taken; only the nonce had expired: nothing to blame
     kind = answer.headers.get("content-type", "").partition(";")[0].strip().lower()
     if 200 <= answer.status < 300 and kind.startswith("image/"):
         return (f"{ONE_PICTURE} ({kind}) at a time, not a video stream: give source.url the camera's MJPEG "
@@ -252,4 +255,6 @@ def _describe(sock: socket.socket, parts: SplitResult, port: int, deadline: floa
         if auth is None:
             return None  # no answer this probe can give: nothing said about the password
         answer = ask(2, f"Authorization: {auth}\r\n")
+        if answer.status == 401 and stale(answer.challenges):
+            return None  # the password was taken; only the nonce had expired: nothing to blame
     return _verdict(answer.status, parts, tried)

@@ -38,6 +38,10 @@ install: $(VENV)/.installed
 ADDR_ARGS = $(if $(and $(filter command line,$(origin HOST)),$(HOST)),--host $(HOST)) \
 	$(if $(and $(filter command line,$(origin PORT)),$(PORT)),--port $(PORT))
 
+# what these two start knows it was started by them (an error's fix names ``make run PORT=N``);
+# make's own MAKELEVEL reaches everything make starts (``make test``'s tests, a build's tools)
+run serve: export EDGE_ALPR_VIA_MAKE = 1
+
 run: install
 	$(VENV)/bin/edge-alpr run $(CONFIG_ARG) $(ADDR_ARGS)
 

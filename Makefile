@@ -143,7 +143,7 @@ help:
 	@echo "make run              edge-alpr run: the sample images as a camera, the API and console on"
 	@echo "                      http://127.0.0.1:8080/ (CONFIG=file, HOST=, PORT=)"
 	@echo "make serve            edge-alpr serve: the API only (CONFIG=file, HOST=, PORT=)"
-	@echo "make test             the unit and integration tests (about 10 min on 2 cores; as root installs their tools)"
+	@echo "make test             the unit and integration tests (about 20 min on 2 cores; as root installs their tools)"
 	@echo "make test-parity      the two TFLite runtimes agree (CPython <= 3.11, else SKIPPED)"
 	@echo "make test-deb         build the .deb and boot it in a container (root; deb-test is the old name)"
 	@echo "make test-browser     the console in headless Chromium"

@@ -87,3 +87,14 @@ def test_the_docs_name_each_tier_s_count_and_the_browser_tier_s_files() -> None:
         if target == "test-browser":
             files = {test.split("::", 1)[0] for test in selected}
             assert not {f for f in files if f"`{f}`" not in row.group(0)}, f"the row leaves out some of {sorted(files)}"
+
+
+def test_make_help_the_readme_and_the_docs_give_make_test_one_time() -> None:
+    """`make help` and the README said about 10 min for `make test` while docs/testing.md said
+    16, and the suite took 19-20 min on 2 cores: one figure, in the three places."""
+    help_line = re.search(r'echo "make test +[^"]*?(\d+) min', (ROOT / "Makefile").read_text())
+    readme = re.search(r"^\| `make test` \|.*?(\d+) min", (ROOT / "README.md").read_text(), re.M)
+    docs = re.search(r"^\| `make test` \|.*?(\d+) min[^|]*\|$", (ROOT / "docs" / "testing.md").read_text(), re.M)
+    assert help_line and readme and docs, "each names make test's time in minutes"
+    assert help_line.group(1) == readme.group(1) == docs.group(1), \
+        (help_line.group(1), readme.group(1), docs.group(1))

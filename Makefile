@@ -38,6 +38,10 @@ install: $(VENV)/.installed
 ADDR_ARGS = $(if $(and $(filter command line,$(origin HOST)),$(HOST)),--host $(HOST)) \
 	$(if $(and $(filter command line,$(origin PORT)),$(PORT)),--port $(PORT))
 
+# what these two start knows it was started by them (an error's fix names ``make run PORT=N``);
+# make's own MAKELEVEL reaches everything make starts (``make test``'s tests, a build's tools)
+run serve: export EDGE_ALPR_VIA_MAKE = 1
+
 run: install
 	$(VENV)/bin/edge-alpr run $(CONFIG_ARG) $(ADDR_ARGS)
 
@@ -139,7 +143,7 @@ help:
 	@echo "make run              edge-alpr run: the sample images as a camera, the API and console on"
 	@echo "                      http://127.0.0.1:8080/ (CONFIG=file, HOST=, PORT=)"
 	@echo "make serve            edge-alpr serve: the API only (CONFIG=file, HOST=, PORT=)"
-	@echo "make test             the unit and integration tests (about 10 min on 2 cores; as root installs their tools)"
+	@echo "make test             the unit and integration tests (about 20 min on 2 cores; as root installs their tools)"
 	@echo "make test-parity      the two TFLite runtimes agree (CPython <= 3.11, else SKIPPED)"
 	@echo "make test-deb         build the .deb and boot it in a container (root; deb-test is the old name)"
 	@echo "make test-browser     the console in headless Chromium"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pwd
 import re
+import unicodedata
 from typing import Any
 
 SHOWN_CHARS = 80  # of a client's value quoted in an error message
@@ -18,11 +19,16 @@ _CONTROL = "\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff"
 # the bidirectional embeddings, overrides and isolates (U+202E shows ``gate\u202eexe.jpg`` as
 # ``gategpj.exe``: text in the console, a log or a CSV export that reads other than it is) and
 # the invisible zero-width space and byte order mark (``ga\u200bte`` shows as ``gate`` but is
-# another camera).  The zero-width joiner and non-joiner (emoji, Persian, Indic scripts) and the
-# left-to-right and right-to-left marks (Hebrew or Arabic beside digits) stay accepted.
+# another camera), like every other invisible format character (``_FORMAT_KEPT``).  The zero-width
+# joiner and non-joiner (emoji, Persian, Indic scripts) and the left-to-right, right-to-left and
+# Arabic letter marks (Hebrew or Arabic beside digits) stay accepted.
 _BIDI = "\u202a-\u202e\u2066-\u2069"
-_INVISIBLE = "\u200b\ufeff"
+_INVISIBLE = "\u200b\ufeff\u3164"  # U+3164 (the Hangul filler) shows as a blank yet is a letter
 _REFUSED = re.compile(f"[{_CONTROL}{_BIDI}{_INVISIBLE}]")
+# Every other invisible format character (Unicode category Cf: the word joiner U+2060, the soft
+# hyphen U+00AD, the tag characters U+E0000-E007F ...) is refused too, but for these, which
+# scripts and emoji need: ZWNJ, ZWJ, the left-to-right, right-to-left and Arabic letter marks
+_FORMAT_KEPT = frozenset("\u200c\u200d\u200e\u200f\u061c")
 _KIND = ((re.compile(f"[{_CONTROL}]"), "the control character"),
          (re.compile(f"[{_BIDI}]"), "the bidirectional control"))
 
@@ -48,12 +54,17 @@ def control_problem(text: str, start: int = 0) -> str:
     there forges a journal line and splits a CSV row for a tool that reads lines, a bidirectional
     override shows its text reordered.  Printable text of any script is fine."""
     found = _REFUSED.search(text)
-    if found is None:
+    end = len(text) if found is None else found.start()
+    place = end if text.isascii() else next(
+        (i for i, c in enumerate(text[:end]) if c not in _FORMAT_KEPT and unicodedata.category(c) == "Cf"), end)
+    if place == len(text):
         return ""
-    kind = next((name for kind, name in _KIND if kind.match(found.group())), "the invisible character")
-    return (f"holds {kind} U+{ord(found.group()):04X} as character {start + found.start() + 1} "
-            "(line breaks, tabs and other control characters, bidirectional controls, zero-width "
-            "spaces and byte order marks are refused); send printable text")
+    char = text[place]
+    kind = next((name for kind, name in _KIND if kind.match(char)), "the invisible character")
+    return (f"holds {kind} U+{ord(char):04X} as character {start + place + 1} "
+            "(line breaks, tabs and other control characters, bidirectional controls and invisible "
+            "characters such as zero-width spaces, word joiners and soft hyphens are refused); "
+            "send printable text")
 
 
 def shown(value: Any, limit: int = SHOWN_CHARS) -> str:

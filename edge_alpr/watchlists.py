@@ -148,14 +148,17 @@ class WatchLists:
     # -- edits (API lists only) -----------------------------------------------------------------
 
     def put(self, name: str, body: Any) -> WatchList:
-        """Create or replace an API list; ``InputError`` 400 on a bad body, 409 for a config list."""
-        old = next((wl for wl in self._stored if wl.name == name), None)
-        kept = {e.plate: e.label for e in old.entries} if old is not None else {}
-        try:
-            new = parse_list(name, body, f"watch list {name}", "api", printable=True, kept=kept)
-        except ValueError as e:
-            raise InputError(str(e)) from e
+        """Create or replace an API list; ``InputError`` 400 on a bad body, 409 for a config list.
+
+        The labels the stored list lets an edit keep are read under the lock: read before it, an
+        edit that waited for another could keep a label the other had just replaced."""
         with self._lock:
+            old = next((wl for wl in self._stored if wl.name == name), None)
+            kept = {e.plate: e.label for e in old.entries} if old is not None else {}
+            try:
+                new = parse_list(name, body, f"watch list {name}", "api", printable=True, kept=kept)
+            except ValueError as e:
+                raise InputError(str(e)) from e
             stored = tuple(wl for wl in self._stored if wl.name != name)
             self._writable(name, len(stored))
             self._commit(stored + (new,))

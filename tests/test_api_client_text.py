@@ -82,7 +82,10 @@ def test_a_camera_id_s_surrounding_spaces_are_dropped_and_a_position_counts_them
 
 
 @pytest.mark.parametrize("bad", ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067",
-                                 "\u2068", "\u2069", "\u200b", "\ufeff"])
+                                 "\u2068", "\u2069", "\u200b", "\ufeff",
+                                 # other invisible format characters: word joiner, soft hyphen, a tag
+                                 # character, an invisible separator; the Hangul filler (a blank letter)
+                                 "\u2060", "\u00ad", "\U000E0041", "\u2063", "\u3164"])
 def test_a_bidirectional_control_or_an_invisible_space_in_a_camera_id_is_refused(
         api: Any, sample_images: list[Path], bad: str) -> None:
     """A right-to-left override shows ``gate\u202egpj.exe`` as ``gateexe.jpg`` in the console, a log
@@ -95,9 +98,9 @@ def test_a_bidirectional_control_or_an_invisible_space_in_a_camera_id_is_refused
 
 def test_joiners_and_direction_marks_stay_accepted_in_a_camera_id(api: Any, sample_images: list[Path]) -> None:
     # a woman mechanic (two emoji joined), Hebrew then a digit and a right-to-left mark, a Persian
-    # word with its zero-width non-joiner, a left-to-right mark
+    # word with its zero-width non-joiner, a left-to-right mark, an Arabic digit and letter mark
     kept = ("\U0001F469\u200d\U0001F527 \u05e9\u05e2\u05e8 2\u200f "
-            "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \u200ex")
+            "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \u200ex \u0661\u061c2")
     response = _post(api, "form", sample_images[0].read_bytes(), {"camera_id": kept})
     assert response.status_code == 201, response.text
     assert response.json()["camera_id"] == kept

@@ -49,9 +49,16 @@ def test_bad_base64(api: Any) -> None:
 
 def test_unknown_region_names_near_codes_and_where_the_list_is(api: Any, sample_images: list[Path]) -> None:
     message = detail(requests.post(api.url + READ, files={"upload": sample_images[0].read_bytes()},
-                                   data={"regions": ["gb", "xx"]}), 400)
-    assert message.startswith("unknown region 'xx' (near it: "), message
+                                   data={"regions": ["gb", "qqmx"]}), 400)
+    assert message.startswith("unknown region 'qqmx' (near it: "), message
     assert "edge-alpr regions" in message and len(message) < 200, message
+    assert "GET /info/" in message, "a remote client cannot run the CLI: where it finds the list"
+    listed = requests.get(api.url + "/info/").json()["regions"]
+    assert {"gb", "us-ca", "br-sc"} <= set(listed) and "qqmx" not in listed
+    assert str(len(listed)) in message.split("valid codes", 1)[0], message
+    message = detail(requests.post(api.url + READ, files={"upload": sample_images[0].read_bytes()},
+                                   data={"regions": "IRL"}), 400)
+    assert message.startswith("unknown region 'irl' (did you mean 'ie'?"), message  # the API lower-cases codes
 
 
 def test_unknown_region_suggests_the_code_meant(api: Any, sample_images: list[Path]) -> None:

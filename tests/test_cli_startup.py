@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from edge_alpr import config
+from edge_alpr.api.listener import VIA_MAKE
 from edge_alpr.api.server import free_port
 from edge_alpr.cli import EXIT_CONFIG
 from edge_alpr.startup import config_line
@@ -28,8 +29,8 @@ MODELS_LOADING = ("XNNPACK", "loaded model")  # LiteRT's own line, and ours, as 
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``edge-alpr`` as typed at a shell: without make's ``MAKELEVEL``, also when ``make test`` runs this."""
-    shell = {k: v for k, v in os.environ.items() if k != "MAKELEVEL"}
+    """``edge-alpr`` as typed at a shell: without the mark of ``make run``/``make serve``."""
+    shell = {k: v for k, v in os.environ.items() if k != VIA_MAKE}
     return subprocess.run([sys.executable, "-m", "edge_alpr", *args], capture_output=True, text=True,
                           timeout=120, cwd=ROOT, env={**shell, **(env or {})}, stdin=subprocess.DEVNULL)
 
@@ -124,7 +125,8 @@ def test_a_taken_port_is_said_before_the_models_load(tmp_path: Path, taken_port:
     api.port in the file), before the models load (no LiteRT banner), and no "start failed"."""
     cfg = quiet_config(tmp_path, f"api: {{port: {taken_port}}}\n")
     started = time.monotonic()
-    out = cli(command, "--config", str(cfg))
+    # MAKELEVEL: what any make starts inherits it (``make test`` these tests): not a sign of make run
+    out = cli(command, "--config", str(cfg), env={"MAKELEVEL": "1"})
     assert out.returncode == EXIT_CONFIG, out.stderr[-3000:]
     errors = [line for line in out.stderr.splitlines() if "error" in line.lower()]
     assert len(errors) == 1 and errors[0].startswith(f"edge-alpr: error: cannot listen on 127.0.0.1:{taken_port} ("), \

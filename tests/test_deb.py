@@ -42,6 +42,8 @@ from typing import Any
 
 import pytest
 
+from tests.deb_tree import tree
+
 pytestmark = pytest.mark.deb  # `make test-deb`; `make test` leaves it out
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,17 +70,6 @@ CLEAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 API = "http://127.0.0.1:8080"  # the conffile's default, inside the container's own network
 MAX_SECURITY_EXPOSURE = 2.5
 READS = 100
-# Paths a booted Debian system changes by itself (journal, apt/dpkg databases, systemd's
-# bookkeeping): not the package's leftovers.  Everything else new after purge is a failure.
-VOLATILE = ("proc", "sys", "dev", "run", "tmp", "var/tmp", "var/log", "var/cache/apt",
-            "var/cache/debconf", "var/cache/ldconfig", "var/lib/apt", "var/lib/dpkg",
-            "var/lib/dbus", "var/lib/systemd/random-seed", "var/lib/systemd/timers",
-            "var/lib/systemd/catalog", "var/lib/systemd/coredump", "var/lib/systemd/pstore",
-            "var/lib/systemd/linger", "var/lib/systemd/timesync", "etc/machine-id",
-            "etc/ld.so.cache", "root/edge-alpr.deb", "var/lib/private",
-            "etc/.updated", "var/.updated",  # systemd-update-done's stamps (trixie writes them at boot)
-            "var/lib/ucf",  # ucf's database (its hashfile backups), like dpkg's
-            "var/backups")  # dpkg-db-backup.timer's daily copies of var/lib/dpkg and the alternatives
 
 
 def plate_matches(read: str, label: str, max_wrong: int = 1) -> bool:
@@ -189,20 +180,6 @@ def test_package_metadata(deb: Path) -> None:
     assert numpy and (int(numpy.group(1)) < 2) == (minor < 13), f"numpy {numpy and numpy.group(0)} for Python 3.{minor}"
 
 
-def _tree(root: Path) -> set[str]:
-    """Every path under ``root`` (relative), without the VOLATILE ones."""
-    out = set()
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel = os.path.relpath(dirpath, root)
-        rel = "" if rel == "." else rel
-        dirnames[:] = [d for d in dirnames if os.path.join(rel, d) not in VOLATILE]
-        for name in dirnames + filenames:
-            path = os.path.join(rel, name)
-            if path not in VOLATILE:
-                out.add(path)
-    return out
-
-
 def _minbase(tmp: Path) -> Path:
     """A fresh minbase tree of SUITE with systemd, from the cached tarball or debootstrap."""
     tarball = CACHE / f"{SUITE}-{ARCH}-minbase-systemd.tar"
@@ -282,7 +259,7 @@ def booted(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     names = sorted({alt.split("|")[0].split("(")[0].strip() for alt in depends.split(",")} - {""})
     _chroot(rootfs, "apt-get", "update", "-qq")
     _chroot(rootfs, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *names)
-    before = _tree(rootfs)
+    before = tree(rootfs)
     shutil.copy(deb, rootfs / "root" / "edge-alpr.deb")
     # The image-building path: install in a chroot (no systemd running), enabled for next boot.
     _chroot(rootfs, "apt-get", "install", "-y", "-qq", "--no-install-recommends", "/root/edge-alpr.deb")
@@ -635,9 +612,10 @@ def test_service_boots_reads_plates_and_purges(booted: tuple[Container, set[str]
         assert box.sh(f"test -e {path}", check=False).returncode != 0, f"{path} left after purge"
     assert box.sh("getent passwd edge-alpr", check=False).returncode == 0, "the policy keeps the user"
     # The system's own daily jobs run whenever their hour comes during the test (dpkg-db-backup.timer
-    # at midnight): dpkg's runs now, so what it writes is always seen, never a leftover of the package.
+    # at midnight): dpkg's runs now, so what it writes is always seen, and its files, only they,
+    # are left out of the tree (``deb_tree.py``): anything else in var/backups is a leftover.
     box.sh("systemctl start dpkg-db-backup.service")
-    after = _tree(box.rootfs)
+    after = tree(box.rootfs)
     left = sorted(after - before)
     assert left == [], f"purge left: {left[:50]}"
     gone = sorted(before - after)

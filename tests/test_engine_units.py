@@ -4,6 +4,8 @@ image decoding and request-config parsing."""
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from edge_alpr.engine.boxes import components, decode
 from edge_alpr.engine.detector import Detector
 from edge_alpr.engine.preprocess import Letterbox, letterbox, letterbox_to
 from edge_alpr.engine.reader import rerank
+from edge_alpr.engine.region_hints import ALPHA3
 from edge_alpr.engine.runtime import model_path
 from edge_alpr.engine.slots import beam, fit_templates
 from edge_alpr.errors import InputError
@@ -108,12 +111,43 @@ def test_an_unknown_region_names_a_handful_of_near_codes_not_the_list() -> None:
             regions.validate_regions([code])
         said = str(raised.value)
         assert said.startswith(f"unknown region {code!r}") and "edge-alpr regions" in said, said
+        assert "GET /info/" in said, said  # where a remote client finds the list
         assert len(said) < 200, said  # a few codes, not the ~180
     with pytest.raises(InputError) as raised:
-        regions.validate_regions(["zz"])
+        regions.validate_regions(["zaxx"])
     near = str(raised.value).split("(near it: ", 1)[1].split(")", 1)[0].split(", ")
     assert 1 <= len(near) <= 5 and set(near) <= regions.ALL_REGIONS, near
     assert all("z" in code for code in near), near
+
+
+def test_two_letters_get_no_near_codes_and_a_long_value_is_cut() -> None:
+    """Two letters are one typo from dozens of codes: the near ones would be noise.  A client's
+    long value is quoted cut (``names.shown``), not sent back whole."""
+    with pytest.raises(InputError) as raised:
+        regions.validate_regions(["zz"])
+    assert "near it" not in str(raised.value) and "e.g. gb or fr" in str(raised.value), raised.value
+    with pytest.raises(InputError) as raised:
+        regions.validate_regions(["q" * 5000])
+    assert "(5000 characters)" in str(raised.value) and len(str(raised.value)) < 400, raised.value
+
+
+@pytest.mark.parametrize(("alpha3", "code"), [("IRL", "ie"), ("UKR", "ua"), ("EST", "ee"), ("AUT", "at"),
+                                              ("GBR", "gb"), ("che", "ch"), ("XKX", "xk")])
+def test_a_three_letter_iso_code_names_its_two_letter_code(alpha3: str, code: str) -> None:
+    """A fuzzy match guessed another country for these (IRL: il, UKR: kr, EST: es, AUT: au)."""
+    with pytest.raises(InputError) as raised:
+        regions.validate_regions([alpha3])
+    assert str(raised.value).startswith(f"unknown region {alpha3!r} (did you mean {code!r}?"), raised.value
+
+
+def test_every_listed_country_has_its_three_letter_code() -> None:
+    """Checked against the ISO 3166 table (Debian's iso-codes) where the machine has it."""
+    assert set(ALPHA3.values()) == set(regions.COUNTRIES)
+    table = Path("/usr/share/iso-codes/json/iso_3166-1.json")
+    if not table.exists():
+        pytest.skip("no ISO 3166 table (Debian's iso-codes) on this machine")
+    iso = {e["alpha_3"].lower(): e["alpha_2"].lower() for e in json.loads(table.read_text())["3166-1"]}
+    assert {a3: c for a3, c in ALPHA3.items() if c != "xk"} == {a3: iso[a3] for a3 in ALPHA3 if a3 != "xkx"}
 
 
 def test_region_patterns() -> None:

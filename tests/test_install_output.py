@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pty
 import re
 import shutil
 import subprocess
@@ -20,8 +22,23 @@ def step(tmp_path: Path, *command: str, verbose: bool = False,
          **extra: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "INSTALL_LOG": str(tmp_path / "logs" / "install.log"),
            "VERBOSE": "1" if verbose else "0", **extra}
+    # a new session: no controlling terminal, so the line is 80 columns whoever runs the tests
     return subprocess.run(["bash", str(STEP), "print things", *command], capture_output=True, text=True,
-                          env=env, timeout=60)
+                          env=env, timeout=60, start_new_session=True)
+
+
+def on_screen(written: str) -> str:
+    """What a terminal shows of ``written``: a backspace takes back a character, ESC [ K (erase
+    to the end of the line) changes nothing that the backspaces left; a backspace into nothing
+    fails (it would eat the label)."""
+    screen: list[str] = []
+    for char in written.replace("\x1b[K", ""):
+        if char == "\b":
+            assert screen, f"backspaced past the start: {written!r}"
+            screen.pop()
+        else:
+            screen.append(char)
+    return "".join(screen)
 
 
 def test_a_step_that_works_prints_one_line_and_logs_its_output(tmp_path: Path) -> None:
@@ -52,14 +69,51 @@ def test_a_long_step_on_a_terminal_shows_it_is_alive(tmp_path: Path) -> None:
     assert out.returncode == 0, out
     assert out.stdout.startswith("print things ... ") and out.stdout.endswith("\n"), out.stdout
     assert re.search(r"\d+ s: Downloading big-1\.0\.whl \(50 MB\)", out.stdout), repr(out.stdout)
-    screen: list[str] = []  # what a terminal shows after the label: a backspace takes back a character
-    for char in out.stdout.removeprefix("print things ... ").replace("\x1b[K", ""):
-        if char == "\b":
-            assert screen, f"backspaced into the label: {out.stdout!r}"
-            screen.pop()
-        else:
-            screen.append(char)
-    assert re.fullmatch(r"ok \(\d+ s\)\n", "".join(screen)), repr(out.stdout)
+    assert re.fullmatch(r"ok \(\d+ s\)\n", on_screen(out.stdout.removeprefix("print things ... "))), \
+        repr(out.stdout)
+
+
+def test_the_progress_shows_the_log_line_as_a_terminal_showed_it_and_ascii_only(tmp_path: Path) -> None:
+    """pip redraws its bar with \r and draws it in UTF-8 (one character, 3 bytes, one column): the
+    shown text is what follows the last \r, printable ASCII only, so its length is its width."""
+    command = r"printf '  Downloading a.whl 10%%\r  Downloading a.whl\t\342\224\201\342\224\201 90%%\n'; sleep 2.5"
+    out = step(tmp_path, "sh", "-c", command, STEP_PROGRESS="1", STEP_PROGRESS_S="1")
+    assert out.returncode == 0, out
+    shown = re.findall(r"\d+ s: ([^\b\x1b]*)", out.stdout)
+    assert shown and set(shown) == {"Downloading a.whl 90%"}, repr(out.stdout)
+    assert re.fullmatch(r"ok \(\d+ s\)\n", on_screen(out.stdout.removeprefix("print things ... "))), \
+        repr(out.stdout)
+
+
+def _on_a_terminal(tmp_path: Path, term: str | None) -> str:
+    """The step's output on a pseudo-terminal (its own session: 80 columns), TERM as given."""
+    main, side = pty.openpty()
+    env = {"PATH": "/usr/bin:/bin", "INSTALL_LOG": str(tmp_path / "install.log"), "STEP_PROGRESS_S": "1",
+           **({"TERM": term} if term is not None else {})}
+    with subprocess.Popen(["bash", str(STEP), "print things", "sh", "-c", "echo working; sleep 2.5"],
+                          stdout=side, stderr=side, env=env, start_new_session=True) as proc:
+        os.close(side)
+        written = b""
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # EIO: the step and its terminal's last writer are gone
+                break
+            if not chunk:
+                break
+            written += chunk
+        assert proc.wait(timeout=60) == 0, written
+    os.close(main)
+    return written.decode().replace("\r\n", "\n")
+
+
+def test_a_dumb_or_unnamed_terminal_gets_no_progress(tmp_path: Path) -> None:
+    """A dumb terminal (Emacs' shell) shows a backspace as a character, not a step back: only
+    a terminal that names a type gets the line rewritten in place."""
+    assert re.search(r"\d+ s: working", _on_a_terminal(tmp_path, "xterm")), "a real terminal shows progress"
+    for term in ("dumb", None):
+        out = _on_a_terminal(tmp_path, term)
+        assert re.fullmatch(r"print things \.\.\. ok \(\d+ s\)\n", out), (term, out)
 
 
 def test_the_pip_step_leaves_most_of_an_80_column_line_to_the_log(tmp_path: Path) -> None:

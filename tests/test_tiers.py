@@ -3,10 +3,14 @@ interpreter and no full data; each other tier has its own target, and `.ci/run` 
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+from _pytest.mark.expression import Expression
 
 ROOT = Path(__file__).resolve().parents[1]
 TIERS = {"test-parity": "parity", "test-deb": "deb", "test-data": "data"}
@@ -56,12 +60,34 @@ def test_each_tier_has_a_target_and_ci_runs_them_all() -> None:
     assert loop and loop.group(1).split() == ["test", *TIERS], ci
 
 
-def collect(expression: str) -> set[str]:
-    """The test ids ``pytest -m expression`` selects (collected, not run)."""
-    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                          "-m", expression], cwd=ROOT, capture_output=True, text=True, timeout=120)
+# One collection of the whole suite, each test's id and markers on a line: each tier's selection is
+# taken from it by pytest's own -m expressions, where seven collections took ~145 s on 2 cores.
+_COLLECTOR = """
+import sys, pytest
+class Show:
+    def pytest_collection_finish(self, session):
+        for item in session.items:
+            print("TEST", item.nodeid, *sorted({mark.name for mark in item.iter_markers()}))
+sys.exit(pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider"], plugins=[Show()]))
+"""
+
+
+@functools.cache
+def collected() -> dict[str, frozenset[str]]:
+    """Every test id the suite collects, with its markers' names (collected once, not run; the
+    caller's PYTEST_ADDOPTS, a -k or -m of its own, left out)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    out = subprocess.run([sys.executable, "-c", _COLLECTOR], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300, env=env)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    return {line for line in out.stdout.splitlines() if "::" in line}
+    rows = [line.split()[1:] for line in out.stdout.splitlines() if line.startswith("TEST ")]
+    return {row[0]: frozenset(row[1:]) for row in rows}
+
+
+def collect(expression: str) -> set[str]:
+    """The test ids ``pytest -m expression`` selects, by pytest's own reading of ``expression``."""
+    chosen = Expression.compile(expression)
+    return {test for test, marks in collected().items() if chosen.evaluate(marks.__contains__)}
 
 
 def test_the_markers_select_the_tiers_tests() -> None:
@@ -78,6 +104,12 @@ def test_the_docs_name_each_tier_s_count_and_the_browser_tier_s_files() -> None:
     tier had grown to 15 tests in 9, and `make test-deb`'s "6 tests" were 8: each tier's row
     gives the number its marker selects, and the browser row names every file."""
     docs = (ROOT / "docs" / "testing.md").read_text()
+    row = re.search(r"^\| `make test` \|.*$", docs, re.M)
+    counted = row and re.search(r"\| about (\d+) tests\b[^|]*\|$", row.group(0))
+    selected = collect(marker_expression("test"))
+    assert counted, "docs/testing.md's make test row gives no 'about N tests'"
+    assert abs(int(counted.group(1)) - len(selected)) <= len(selected) // 10, \
+        ("make test", counted.group(1), len(selected))  # "about": within 10 %
     for target, marker in {**TIERS, **INCLUDED}.items():
         row = re.search(rf"^\| `make {target}` \|.*$", docs, re.M)
         assert row, f"docs/testing.md has no make {target} row"
@@ -87,3 +119,14 @@ def test_the_docs_name_each_tier_s_count_and_the_browser_tier_s_files() -> None:
         if target == "test-browser":
             files = {test.split("::", 1)[0] for test in selected}
             assert not {f for f in files if f"`{f}`" not in row.group(0)}, f"the row leaves out some of {sorted(files)}"
+
+
+def test_make_help_the_readme_and_the_docs_give_make_test_one_time() -> None:
+    """`make help` and the README said about 10 min for `make test` while docs/testing.md said
+    16, and the suite took 19-20 min on 2 cores: one figure, in the three places."""
+    help_line = re.search(r'echo "make test +[^"]*?(\d+) min', (ROOT / "Makefile").read_text())
+    readme = re.search(r"^\| `make test` \|.*?(\d+) min", (ROOT / "README.md").read_text(), re.M)
+    docs = re.search(r"^\| `make test` \|.*?(\d+) min[^|]*\|$", (ROOT / "docs" / "testing.md").read_text(), re.M)
+    assert help_line and readme and docs, "each names make test's time in minutes"
+    assert help_line.group(1) == readme.group(1) == docs.group(1), \
+        (help_line.group(1), readme.group(1), docs.group(1))

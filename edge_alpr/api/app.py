@@ -25,6 +25,7 @@ import bottle
 from .. import __version__, imaging
 from ..config import ApiConfig
 from ..delivery.webhooks import Webhooks
+from ..engine.regions import ALL_REGIONS
 from ..errors import InputError, StateError, Throttled
 from ..history.store import History
 from ..metrics import Metrics
@@ -193,6 +194,7 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
             "models": ctx.recognizer.info(),
             "workers": ctx.supervisor.describe(),
             "cameras": [camera_health(w) for w in ctx.supervisor.workers() if isinstance(w, CameraLoop)],
+            "regions": sorted(ALL_REGIONS),  # the codes ``regions`` takes: an unknown one's 400 says so
         })
 
     @guarded

@@ -33,15 +33,18 @@ def check_bind(host: str, token: str | None, token_env: str) -> None:
 
 
 PLACEHOLDERS = {"host": "ADDRESS", "port": "N"}
+VIA_MAKE = "EDGE_ALPR_VIA_MAKE"  # the Makefile's run and serve set it to 1 for what they start
 
 
 def given_as(command: str, *names: str) -> str:
     """How to give ``names`` (``host``, ``port``) on the command line: ``--port N``, and also
-    ``make run PORT=N`` when make started this process (make exports ``MAKELEVEL`` to what it
-    runs).  ``make run`` passes ``PORT=`` on as ``--port``, so someone who typed it would not
-    know what to do with ``--port`` alone; started any other way, make is not named."""
+    ``make run PORT=N`` when the Makefile's ``run`` or ``serve`` started this process (they
+    export ``VIA_MAKE``; make's own ``MAKELEVEL`` reaches anything any make starts, ``make test``'s
+    tests and a build's tools too).  ``make run`` passes ``PORT=`` on as ``--port``, so someone who
+    typed it would not know what to do with ``--port`` alone; started any other way, make is not
+    named."""
     flags = " ".join(f"--{name} {PLACEHOLDERS[name]}" for name in names)
-    if "MAKELEVEL" not in os.environ:
+    if os.environ.get(VIA_MAKE) != "1":
         return flags
     return f"{flags}, make {command} " + " ".join(f"{name.upper()}={PLACEHOLDERS[name]}" for name in names)
 

@@ -29,6 +29,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import NamedTuple
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
@@ -201,16 +202,10 @@ def check(url: str, timeout: float) -> str | None:
             except OSError as e:  # reset
                 raise CameraError(f"the connection to the camera failed while asking for its stream: {e}") from None
 
-    answer = ask()
-    user, password = unquote(parts.username or ""), unquote(parts.password or "")
-    tried = answer.status == 401 and bool(user)
-    if tried:
-        auth = authorization(answer.challenges, user, password, target, "GET")
-        if auth is None:
-            return None  # no answer this check can give: nothing said about the password
-        answer = ask(f"Authorization: {auth}\r\n")
-        if answer.status == 401 and stale(answer.challenges):
-            return None  # the password was taken; only the nonce had expired: nothing to blame
+    logged = _log_in(ask(), parts, target, "GET", ask)
+    if logged is None:
+        return None
+    answer, tried = logged
     kind = answer.headers.get("content-type", "").partition(";")[0].strip().lower()
     if 200 <= answer.status < 300 and kind.startswith("image/"):
         return (f"{ONE_PICTURE} ({kind}) at a time, not a video stream: give source.url the camera's MJPEG "
@@ -247,14 +242,23 @@ def _describe(sock: socket.socket, parts: SplitResult, port: int, deadline: floa
                      f"User-Agent: edge-alpr\r\n{extra}\r\n".encode())
         return _response(sock, deadline)
 
-    answer = ask(1)
+    logged = _log_in(ask(1), parts, uri, "DESCRIBE", lambda extra: ask(2, extra))
+    return None if logged is None else _verdict(logged[0].status, parts, logged[1])
+
+
+def _log_in(answer: Answer, parts: SplitResult, uri: str, method: str,
+            again: Callable[[str], Answer]) -> tuple[Answer, bool] | None:
+    """The answer to the request for the stream, asked ``again`` with the url's user and password
+    where the first ``answer`` wants them, and whether they were sent; None where nothing can be
+    said about the password (a challenge this answer cannot meet, or a nonce that had expired:
+    ``stale=true`` says the password itself was taken)."""
     user, password = unquote(parts.username or ""), unquote(parts.password or "")
     tried = answer.status == 401 and bool(user)
     if tried:
-        auth = authorization(answer.challenges, user, password, uri, "DESCRIBE")
+        auth = authorization(answer.challenges, user, password, uri, method)
         if auth is None:
-            return None  # no answer this probe can give: nothing said about the password
-        answer = ask(2, f"Authorization: {auth}\r\n")
+            return None
+        answer = again(f"Authorization: {auth}\r\n")
         if answer.status == 401 and stale(answer.challenges):
-            return None  # the password was taken; only the nonce had expired: nothing to blame
-    return _verdict(answer.status, parts, tried)
+            return None
+    return answer, tried

@@ -1,7 +1,8 @@
 """The scene over the page draws the plate's box where the plate lies, in a real browser
 (headless Chromium over its DevTools protocol): at a desktop's width and on a phone's (the box
 scales with the picture), opened by a click or by the keyboard, closed by Esc.  An event
-stored before the history kept the frame's size shows its scene without a box.
+stored before the history kept the frame's size shows its scene without a box.  A click on a
+crop's place opens its scene while the crop is still on its way (it loads after the page).
 
 The box expected is worked out here from what the API answered for the photo (its ``box``,
 in the photo's pixels) and the photo's own size, against where the browser put the picture.
@@ -95,3 +96,42 @@ def test_the_scene_shows_the_plate_s_box_and_an_old_event_its_scene_alone(
     assert browser.evaluate("document.getElementById('scene-image').getBoundingClientRect().width") < 390
     _box_on(browser, reads[-1]["box"], size)
 
+
+def test_a_crop_s_place_opens_its_scene_while_the_crops_are_on_their_way(
+        api_factory: Any, browser: Chromium) -> None:
+    """On a slow device the crops arrive after the page has loaded (they load lazily): each
+    crop's link is the crop's size from the start, so a click on its place opens the scene, and
+    the columns do not move under the pointer as the crops arrive.  The browser holds the crops'
+    answers here (DevTools' Fetch) until after the click."""
+    api = api_factory({"history": {"api_reads": True}})
+    with open(SAMPLES / PHOTOS[-1], "rb") as f:
+        r = requests.post(f"{api.url}/v1/plate-reader/", files={"upload": f}, timeout=60)
+    assert r.status_code == 201 and r.json()["results"], r.text
+    link = f"document.querySelector('{CROP % 1}')"
+    place = f"(r => [r.left + scrollX, r.top + scrollY, r.width, r.height])({link}.getBoundingClientRect())"
+
+    browser.call("Fetch.enable", patterns=[{"urlPattern": "*/plate.jpg"}])
+    browser.open(f"{api.url}/")
+    assert browser.evaluate(f"{link}.querySelector('img').naturalWidth") == 0  # still on its way
+    held = browser.evaluate(place)
+    browser.click(CROP % 1)
+    assert wait_for(lambda: browser.evaluate("document.getElementById('scene').open"), 10)
+    browser.press("Escape")
+
+    released: set[str] = set()
+
+    def arrived() -> bool:
+        """The crops let through, those asked for since too (a refresh renders the rows anew)."""
+        for e in list(browser.events):
+            held_id = e["params"]["requestId"] if e["method"] == "Fetch.requestPaused" else None
+            if held_id and held_id not in released:
+                released.add(held_id)
+                try:
+                    browser.call("Fetch.continueRequest", requestId=held_id)
+                except RuntimeError:  # the crop of a row rendered anew since: dropped, nothing to let through
+                    pass
+        return bool(browser.evaluate(f"{link}.querySelector('img').naturalWidth > 0"))
+
+    assert wait_for(arrived, 10)
+    loaded = browser.evaluate(place)
+    assert all(abs(a - b) <= 1 for a, b in zip(held, loaded)), (held, loaded)

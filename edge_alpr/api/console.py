@@ -33,8 +33,10 @@ import bottle
 
 from .. import __version__
 from ..errors import InputError, Throttled
+from ..history.images import crop_size
 from ..history.queries import iso
 from ..history.store import EventQuery
+from ..types import Box
 from . import console_status as status
 from . import console_trouble as trouble
 from .auth_throttle import client_of
@@ -72,6 +74,23 @@ def _template(name: str) -> bottle.SimpleTemplate:
     return bottle.SimpleTemplate(source=(FILES / name).read_text(encoding="utf-8"), noescape=False)
 
 
+def crop_size_html(event: dict[str, Any]) -> str:
+    """An event's crop's ``width`` and ``height`` attributes: the crop's link is its size before
+    the picture arrives (crops load lazily, after the page has loaded; on a busy device well
+    after), so a click on its place opens the scene and the columns do not shift as each one arrives.  For
+    a row from before the history kept the frame's size, the size of a crop the frame did not
+    clip; "" without a box."""
+    frame, box = event.get("frame") or {}, (event.get("result") or {}).get("box")
+    if not isinstance(box, dict):
+        return ""
+    try:
+        plate = Box(*(int(box[k]) for k in ("xmin", "ymin", "xmax", "ymax")))
+        width, height = crop_size(plate, int(frame.get("width") or 2**31), int(frame.get("height") or 2**31))
+    except (KeyError, TypeError, ValueError):
+        return ""
+    return f' width="{width}" height="{height}"'
+
+
 class Console:
     """The console's pages and parts over one ``ApiContext``."""
 
@@ -85,9 +104,11 @@ class Console:
     def render(self, name: str, **values: Any) -> str:
         """A template filled with ``values``; ``when(stamp)`` writes any time it shows and
         ``unknown(why)`` a value not known yet; ``plate_box(event)`` where its plate lies on its scene;
-        ``duration(s)`` and ``size(bytes)`` in the unit a person reads at a glance."""
+        ``crop_size(event)`` its crop's size attributes; ``duration(s)`` and ``size(bytes)`` in the
+        unit a person reads at a glance."""
         return str(self.templates[name].render(when=status.time_html, unknown=status.unknown_html,
-                                               plate_box=status.plate_box, duration=status.duration,
+                                               plate_box=status.plate_box, crop_size=crop_size_html,
+                                               duration=status.duration,
                                                size=status.size, **values))
 
     # -- parts ----------------------------------------------------------------------------------

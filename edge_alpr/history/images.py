@@ -26,14 +26,35 @@ def _jpeg(pixels: np.ndarray | Image.Image, quality: int) -> bytes:
     return out.getvalue()
 
 
+CROP_MAX_WIDTH = 480  # pixels: a wider crop is scaled down to it
+
+
+def crop_edges(box: Box, width: int, height: int) -> Box:
+    """Where the crop lies in a ``width`` x ``height`` frame: the plate's box with a margin of
+    15 % of its size and 2 px, within the frame."""
+    mx, my = box.width * 15 // 100 + 2, box.height * 15 // 100 + 2
+    return Box(max(0, box.xmin - mx), max(0, box.ymin - my), min(width, box.xmax + mx), min(height, box.ymax + my))
+
+
+def crop_size(box: Box, width: int, height: int) -> tuple[int, int]:
+    """(width, height) of the crop ``images_of`` makes of this box in such a frame: the console
+    gives each crop its place with it before the picture arrives (nothing moves when it does)."""
+    edges = crop_edges(box, width, height)
+    w, h = edges.width, edges.height
+    if w <= 0 or h <= 0:
+        return 1, 1
+    return (CROP_MAX_WIDTH, max(1, h * CROP_MAX_WIDTH // w)) if w > CROP_MAX_WIDTH else (w, h)
+
+
 def images_of(scene: np.ndarray, box: Box, width: int, quality: int) -> Jpegs:
     """(plate crop, scene thumbnail) as JPEG; the crop has a margin of 15 % of the box."""
     h, w = scene.shape[:2]
-    mx, my = box.width * 15 // 100 + 2, box.height * 15 // 100 + 2
-    crop = scene[max(0, box.ymin - my):min(h, box.ymax + my), max(0, box.xmin - mx):min(w, box.xmax + mx)]
+    edges = crop_edges(box, w, h)
+    crop = scene[edges.ymin:edges.ymax, edges.xmin:edges.xmax]
     plate = Image.fromarray(np.ascontiguousarray(crop)) if crop.size else Image.new("RGB", (1, 1))
-    if plate.width > 480:
-        plate = plate.resize((480, max(1, plate.height * 480 // plate.width)), Image.Resampling.BILINEAR)
+    if plate.width > CROP_MAX_WIDTH:
+        plate = plate.resize((CROP_MAX_WIDTH, max(1, plate.height * CROP_MAX_WIDTH // plate.width)),
+                             Image.Resampling.BILINEAR)
     image = Image.fromarray(scene)
     if image.width > width:
         image = image.resize((width, max(1, image.height * width // image.width)),

@@ -148,12 +148,13 @@ def test_read_and_check_config_work_beside_a_running_service(tmp_path: Path) -> 
 
 
 def test_every_command_either_takes_the_lock_or_is_tested_beside_a_service() -> None:
-    """A new subcommand must be put on one side: writing the state (locked) or not."""
+    """A new subcommand must be put on one side: writing the state (locked) or not (``regions``
+    lists codes and reads no file)."""
     out = cli("--help")
     commands = out.stdout.split("  COMMAND\n", 1)[1].split("\n\n", 1)[0]  # the list under positional arguments
     listed = [line.split()[0] for line in commands.splitlines() if line.startswith("    ") and line[4] != " "]
     assert cli_mod.STATE_COMMANDS == ("serve", "run")
-    assert sorted(listed) == sorted([*cli_mod.STATE_COMMANDS, "read", "check-config"]), listed
+    assert sorted(listed) == sorted([*cli_mod.STATE_COMMANDS, "read", "check-config", "regions"]), listed
 
 
 def test_a_shared_history_dir_is_held_too(tmp_path: Path) -> None:

@@ -23,10 +23,11 @@ _CONTROL = "\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff"
 # joiner and non-joiner (emoji, Persian, Indic scripts) and the left-to-right, right-to-left and
 # Arabic letter marks (Hebrew or Arabic beside digits) stay accepted.
 _BIDI = "\u202a-\u202e\u2066-\u2069"
-_INVISIBLE = "\u200b\ufeff\u3164"  # U+3164 (the Hangul filler) shows as a blank yet is a letter
+_INVISIBLE = "\u200b\ufeff\u115f\u1160\u3164\uffa0"  # the Hangul fillers show as a blank yet are letters
 _REFUSED = re.compile(f"[{_CONTROL}{_BIDI}{_INVISIBLE}]")
 # Every other invisible format character (Unicode category Cf: the word joiner U+2060, the soft
-# hyphen U+00AD, the tag characters U+E0000-E007F ...) is refused too, but for these, which
+# hyphen U+00AD, the tag characters U+E0000-E007F, so the flags of England, Scotland and Wales
+# built from them, ...) is refused too, but for these, which
 # scripts and emoji need: ZWNJ, ZWJ, the left-to-right, right-to-left and Arabic letter marks
 _FORMAT_KEPT = frozenset("\u200c\u200d\u200e\u200f\u061c")
 _KIND = ((re.compile(f"[{_CONTROL}]"), "the control character"),

@@ -85,7 +85,7 @@ def test_a_camera_id_s_surrounding_spaces_are_dropped_and_a_position_counts_them
                                  "\u2068", "\u2069", "\u200b", "\ufeff",
                                  # other invisible format characters: word joiner, soft hyphen, a tag
                                  # character, an invisible separator; the Hangul filler (a blank letter)
-                                 "\u2060", "\u00ad", "\U000E0041", "\u2063", "\u3164"])
+                                 "\u2060", "\u00ad", "\U000E0041", "\u2063", "\u3164", "\uffa0", "\u115f"])
 def test_a_bidirectional_control_or_an_invisible_space_in_a_camera_id_is_refused(
         api: Any, sample_images: list[Path], bad: str) -> None:
     """A right-to-left override shows ``gate\u202egpj.exe`` as ``gateexe.jpg`` in the console, a log

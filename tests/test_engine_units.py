@@ -248,3 +248,21 @@ def test_merge_prefers_a_whole_box_to_a_higher_scoring_clipped_one() -> None:
     # without the flag the higher score wins, as plain NMS does
     plain = Detection(cut.box, cut.score)
     assert det.merge([plain, whole]) == [plain]
+
+
+@pytest.mark.parametrize("alpha3", ["CHN", "SAU", "EGY", "PNG"])
+def test_another_countrys_three_letter_code_names_no_near_country(alpha3: str) -> None:
+    """CHN is one letter from hn and ch, SAU from au, EGY from gy: a near spelling of a country's
+    three-letter code names another country, so none is named for a code we do not list."""
+    with pytest.raises(InputError) as raised:
+        regions.validate_regions([alpha3])
+    said = str(raised.value)
+    assert said.startswith(f"unknown region {alpha3!r} ({alpha3} is no listed country's"), said
+    assert "did you mean" not in said and "near it" not in said, said
+
+
+@pytest.mark.parametrize(("name", "code"), [("ENG", "gb"), ("sct", "gb"), ("nir", "gb"), ("GBZ", "gi")])
+def test_the_uks_nations_and_gibraltars_plate_sign_name_their_code(name: str, code: str) -> None:
+    with pytest.raises(InputError) as raised:
+        regions.validate_regions([name])
+    assert str(raised.value).startswith(f"unknown region {name!r} (did you mean {code!r}?"), raised.value

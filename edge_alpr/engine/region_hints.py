@@ -17,7 +17,9 @@ from ..names import shown
 # common names for a listed country that are not its code: (the code, why)
 ALIASES: dict[str, tuple[str, str]] = {
     **{name: ("gb", "the United Kingdom's code is gb, as in ISO 3166")
-       for name in ("uk", "gbr", "england", "scotland", "wales", "britain", "great-britain")},
+       for name in ("uk", "gbr", "england", "scotland", "wales", "britain", "great-britain",
+                    "eng", "sct", "wls", "nir", "gb-eng", "gb-sct", "gb-wls", "gb-nir")},
+    "gbz": ("gi", "Gibraltar's code is gi (GBZ is its plates' oval sign)"),
     "usa": ("us", "the United States' code is us; a state is us-<state>, e.g. us-ca"),
     "deu": ("de", "Germany's code is de"),
     "ger": ("de", "Germany's code is de"),
@@ -59,6 +61,8 @@ def hint(code: str, known: Collection[str]) -> str:
         return (f" (did you mean {ALPHA3[code]!r}? {code.upper()} is ISO 3166's three-letter code; "
                 "regions are its two-letter ones)")
     guesses = sorted(k for k in known if k.endswith(f"-{code}"))
+    if not guesses and _alpha3(code):  # another country's ISO code: a near spelling is another country
+        return ""
     if not guesses and len(code) > 2:  # two letters are one typo from dozens of codes
         guesses = difflib.get_close_matches(code, list(known), n=2, cutoff=0.75)
     country = code.split("-", 1)[0]
@@ -80,8 +84,17 @@ def unknown(raw: str, code: str, known: Collection[str]) -> str:
     (two letters are one typo from dozens of codes: the near ones would be noise), and where to
     see them all (``WHERE``: a remote client cannot run the CLI)."""
     found = hint(code, known)
-    near = ([] if found or len(code) < 3
+    near = ([] if found or len(code) < 3 or _alpha3(code)
             else difflib.get_close_matches(code, sorted(known), n=NEAREST, cutoff=0.5))
     said = (found if found else f" (near it: {', '.join(near)})" if near
+            else f" ({code.upper()} is no listed country's ISO 3166 three-letter code; regions are two-letter codes)"
+            if _alpha3(code)
             else " (codes are ISO 3166 countries, e.g. gb or fr, and some states, e.g. us-ca)")
     return f"unknown region {shown(raw)}{said}; the {len(known)} valid codes: {WHERE}"
+
+
+def _alpha3(code: str) -> bool:
+    """Whether ``code`` has the shape of an ISO 3166 three-letter country code (CHN, SAU): one
+    not in ``ALPHA3`` is a country with no region here, and a near spelling (hn, au) would name
+    another country."""
+    return len(code) == 3 and code.isascii() and code.isalpha()

@@ -56,9 +56,22 @@ def test_unknown_region_names_near_codes_and_where_the_list_is(api: Any, sample_
     listed = requests.get(api.url + "/info/").json()["regions"]
     assert {"gb", "us-ca", "br-sc"} <= set(listed) and "qqmx" not in listed
     assert str(len(listed)) in message.split("valid codes", 1)[0], message
-    message = detail(requests.post(api.url + READ, files={"upload": sample_images[0].read_bytes()},
-                                   data={"regions": "IRL"}), 400)
-    assert message.startswith("unknown region 'irl' (did you mean 'ie'?"), message  # the API lower-cases codes
+
+
+@pytest.mark.parametrize(("sent", "quoted"), [
+    ({"regions": "IRL"}, "'IRL' (did you mean 'ie'?"),
+    ({"regions": ["GB", "it, Us-Cal"]}, "'Us-Cal' (did you mean 'us-ca'"),
+    ({"regions": ["fr", "FR", "Br_Qq"]}, "'Br_Qq' (did you mean 'br'?"),
+], ids=["a three-letter code", "a state in a list", "after a repeat"])
+def test_an_unknown_region_is_quoted_as_the_client_sent_it(api: Any, sample_images: list[Path],
+                                                           sent: dict[str, Any], quoted: str) -> None:
+    """The code is compared in lower case, but the 400 quotes the client's own text: ``'irl'``
+    for a client that sent ``IRL`` named a value it never sent; over multipart and JSON alike."""
+    image = sample_images[0].read_bytes()
+    message = detail(requests.post(api.url + READ, files={"upload": image}, data=sent), 400)
+    assert message.startswith("unknown region " + quoted), message
+    message = detail(requests.post(api.url + READ, json={"upload": base64.b64encode(image).decode(), **sent}), 400)
+    assert message.startswith("unknown region " + quoted), message
 
 
 def test_unknown_region_suggests_the_code_meant(api: Any, sample_images: list[Path]) -> None:

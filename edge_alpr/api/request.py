@@ -30,7 +30,7 @@ from urllib.parse import parse_qs
 import bottle
 
 from .. import json_input
-from ..engine.regions import validate_regions
+from ..engine.regions import normalise, validate_regions
 from ..errors import InputError
 from ..names import control_problem, shown
 from . import multipart
@@ -210,8 +210,7 @@ def _too_long(key: str, chars: int, limit: int, what: str = "", why: str = "") -
 
 
 def _distinct_regions(fields: dict[str, list[Any]]) -> int:
-    return len({r.strip().lower() for value in _text(fields, "regions")
-                for r in value.split(",") if r.strip()})
+    return len({normalise(r) for value in _text(fields, "regions") for r in value.split(",") if r.strip()})
 
 
 def _config(values: list[Any]) -> dict[str, Any]:
@@ -267,9 +266,10 @@ def parse_read_request(request: bottle.BaseRequest, max_bytes: int) -> ReadReque
         raise InputError("upload is required: send the image as multipart file bytes "
                          "(-F upload=@car.jpg) or as base64 text")
 
-    regions: dict[str, None] = {}  # distinct codes, in order
+    regions: dict[str, str] = {}  # each distinct code, in order: the client's text (an error quotes it)
     for value in _text(fields, "regions"):
-        regions.update((r.strip().lower(), None) for r in value.split(",") if r.strip())
+        for code in filter(None, (r.strip() for r in value.split(","))):
+            regions.setdefault(normalise(code), code)
         if len(regions) > MAX_REGIONS:
             raise InputError(f"regions: at most {MAX_REGIONS} distinct region codes per request, "
                              f"got {_distinct_regions(fields)}")
@@ -289,7 +289,7 @@ def parse_read_request(request: bottle.BaseRequest, max_bytes: int) -> ReadReque
         image=image,
         upload_url=upload_url,
         filename=filename,
-        regions=tuple(dict.fromkeys(validate_regions(list(regions)))) if regions else (),
+        regions=validate_regions(list(regions.values())),
         camera_id=camera or None,
         timestamp=parse_timestamp(stamp[-1]) if stamp and stamp[-1].strip() else None,
         mmc=bool(mmc) and mmc[-1] in _TRUE,

@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
-# the broker and browser fixture modules are imported by test modules and loaded as their plugin:
-# mark them for assertion rewriting before either happens
-pytest.register_assert_rewrite("mosquitto", "chromium")
+# the broker, browser and image server fixture modules are imported by test modules and loaded as
+# their plugin: mark them for assertion rewriting before either happens
+pytest.register_assert_rewrite("mosquitto", "chromium", "tests.image_server")
 import data_paths  # noqa: E402  (imported once: it holds the one audit hook)
 
 from scripts.data import synth  # noqa: E402

@@ -1,10 +1,10 @@
 """``upload_url`` against hostile or broken image servers, through the real API over a socket.
 
-The image server here is a raw socket server on loopback that misbehaves on purpose: it drips
-its headers or its body a byte at a time, answers garbage, floods headers, redirects in a loop
-or to another scheme, breaks its chunked framing, or sends no image.  Every case must be a
-JSON 4xx within the configured ``timeout_s`` (never a 5xx or a worker held open), and the good
-cases (an IPv6 literal, a redirect) must still be read.  The deadline holds for the connection
+The image server here (``tests/image_server.py``) is a raw socket server on loopback that
+misbehaves on purpose: it drips its headers or its body a byte at a time, answers garbage, floods
+headers, redirects in a loop or to another scheme, breaks its chunked framing, or sends no image.
+Every case must be a JSON 4xx within the configured ``timeout_s`` (never a 5xx or a worker held
+open), and the good cases (an IPv6 literal, a redirect) must still be read.  The deadline holds for the connection
 too: a TLS handshake dripped a byte at a time, a connect or handshake after a redirect that took
 most of the time, and a DNS server that never answers (in a namespace of the test's own).
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,63 +23,9 @@ import pytest
 import requests
 
 from tests import stalled_resolver
-from tests.conftest import jpeg_bytes
-from tests.raw_http import accept_each
+from tests.image_server import JPEG, READ, TIMEOUT_S, Behaviour, ok, send
 
-READ = "/v1/plate-reader/"
-JPEG = jpeg_bytes(64, 48)
-TIMEOUT_S = 1.0
-
-Behaviour = Callable[[socket.socket, str], None]
-
-
-class ImageServer:
-    """A raw HTTP server on loopback (IPv4 or IPv6) running ``behaviour`` per connection."""
-
-    def __init__(self, behaviour: Behaviour, family: socket.AddressFamily = socket.AF_INET) -> None:
-        self.behaviour = behaviour
-        self.sock = socket.socket(family)
-        self.sock.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
-        self.sock.listen(16)
-        host = "[::1]" if family == socket.AF_INET6 else "127.0.0.1"
-        self.base = f"http://{host}:{self.sock.getsockname()[1]}"
-        self.connections: list[socket.socket] = []
-        self.requests: list[bytes] = []  # what each connection's first read got
-        accept_each(self.sock, self._handle)
-
-    def _handle(self, conn: socket.socket) -> None:
-        self.connections.append(conn)
-        conn.settimeout(5)
-        try:
-            self.requests.append(conn.recv(65536))  # the request (small: a GET)
-            self.behaviour(conn, self.base)
-        except OSError:
-            pass  # the API gave up on us: what this test wants
-        finally:
-            conn.close()
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self.connections:
-            conn.close()
-
-
-@pytest.fixture
-def image_server() -> Iterator[Callable[..., ImageServer]]:
-    servers: list[ImageServer] = []
-
-    def start(behaviour: Behaviour, family: socket.AddressFamily = socket.AF_INET) -> ImageServer:
-        servers.append(ImageServer(behaviour, family))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
-
-
-@pytest.fixture
-def fetching_api(api_factory: Any) -> Any:
-    return api_factory({"api": {"upload_url": {"enabled": True, "timeout_s": TIMEOUT_S, "max_bytes": 200_000}}})
+pytest_plugins = ["tests.image_server"]
 
 
 def _drip(head: bytes, unit: bytes) -> Behaviour:
@@ -91,37 +37,27 @@ def _drip(head: bytes, unit: bytes) -> Behaviour:
     return behaviour
 
 
-def _send(data: bytes | Callable[[str], bytes]) -> Behaviour:
-    def behaviour(conn: socket.socket, base: str) -> None:
-        conn.sendall(data(base) if callable(data) else data)
-    return behaviour
-
-
-def _ok(body: bytes) -> bytes:
-    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
-
-
 HOSTILE: dict[str, tuple[Behaviour, int, str]] = {
     "body dripped a byte at a time": (
         _drip(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b"x"), 400, "took longer"),
     "headers dripped for ever": (_drip(b"HTTP/1.1 200 OK\r\n", b"X-A: b\r\n"), 400, "took longer"),
-    "a garbage status line": (_send(b"HELLO THERE\r\n\r\n"), 400, "could not be fetched"),
-    "a 70 kB header line": (_send(b"HTTP/1.1 200 OK\r\nX: " + b"a" * 70_000 + b"\r\n\r\n"), 400,
+    "a garbage status line": (send(b"HELLO THERE\r\n\r\n"), 400, "could not be fetched"),
+    "a 70 kB header line": (send(b"HTTP/1.1 200 OK\r\nX: " + b"a" * 70_000 + b"\r\n\r\n"), 400,
                             "could not be fetched"),
-    "200 headers": (_send(b"HTTP/1.1 200 OK\r\n" + b"X: a\r\n" * 200 + b"\r\n"), 400, "could not be fetched"),
-    "a bad chunk size": (_send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n"), 400,
+    "200 headers": (send(b"HTTP/1.1 200 OK\r\n" + b"X: a\r\n" * 200 + b"\r\n"), 400, "could not be fetched"),
+    "a bad chunk size": (send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n"), 400,
                          "could not be fetched"),
-    "a redirect loop": (_send(lambda base: f"HTTP/1.1 302 Found\r\nLocation: {base}/again\r\n"
-                              "Content-Length: 0\r\n\r\n".encode()), 400, "HTTP 302"),
+    "a redirect loop": (send(lambda base: f"HTTP/1.1 302 Found\r\nLocation: {base}/again\r\n"
+                             "Content-Length: 0\r\n\r\n".encode()), 400, "HTTP 302"),
     # a Location of text that made the credentials' hiding backtrack (a quadratic pattern, the GIL held)
-    "a 60 kB redirect": (_send(("HTTP/1.1 302 Found\r\nLocation: http://u@x/" + "//a:b@[" * 8_600 +
-                                "\r\nContent-Length: 0\r\n\r\n").encode()), 400, "at most 4096"),
-    "a redirect to ftp": (_send(b"HTTP/1.1 302 Found\r\nLocation: ftp://127.0.0.1:21/x.jpg\r\n"
-                                b"Content-Length: 0\r\n\r\n"), 400, "only http:// and https://"),
+    "a 60 kB redirect": (send(("HTTP/1.1 302 Found\r\nLocation: http://u@x/" + "//a:b@[" * 8_600 +
+                               "\r\nContent-Length: 0\r\n\r\n").encode()), 400, "at most 4096"),
+    "a redirect to ftp": (send(b"HTTP/1.1 302 Found\r\nLocation: ftp://127.0.0.1:21/x.jpg\r\n"
+                               b"Content-Length: 0\r\n\r\n"), 400, "only http:// and https://"),
     "an endless chunked body": (_drip(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
                                       b"10000\r\n" + b"x" * 0x10000 + b"\r\n"), 413, "max_bytes"),
-    "a web page": (_send(_ok(b"<html><body>login</body></html>")), 400, "not a supported image"),
-    "half an image, then close": (_send(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + JPEG[:500]), 400,
+    "a web page": (send(ok(b"<html><body>login</body></html>")), 400, "not a supported image"),
+    "half an image, then close": (send(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + JPEG[:500]), 400,
                                   "corrupt or truncated"),
 }
 
@@ -153,11 +89,11 @@ def test_a_malformed_upload_url_is_400(fetching_api: Any, url: str) -> None:
 
 
 def test_an_ipv6_literal_and_a_redirect_are_fetched(fetching_api: Any, image_server: Any) -> None:
-    v6 = image_server(_send(_ok(JPEG)), socket.AF_INET6)
+    v6 = image_server(send(ok(JPEG)), socket.AF_INET6)
     response = requests.post(fetching_api.url + READ, data={"upload_url": v6.base + "/snap.jpg"}, timeout=30)
     assert response.status_code == 201, response.text
     assert response.json()["filename"] == "snap.jpg"
-    hop = image_server(_send(f"HTTP/1.1 301 Moved\r\nLocation: {v6.base}/b.jpg\r\nContent-Length: 0\r\n\r\n".encode()))
+    hop = image_server(send(f"HTTP/1.1 301 Moved\r\nLocation: {v6.base}/b.jpg\r\nContent-Length: 0\r\n\r\n".encode()))
     response = requests.post(fetching_api.url + READ, data={"upload_url": hop.base + "/a.jpg"}, timeout=30)
     assert response.status_code == 201, response.text
 
@@ -201,10 +137,10 @@ def test_slow_image_servers_leave_workers_for_other_requests(api_factory: Any, i
 def test_an_upload_url_with_a_user_and_password_is_a_clear_400(fetching_api: Any, image_server: Any) -> None:
     """Not a name lookup of "user:password@host" (which failed as "Name or service not known"):
     a 400 saying what is wrong, without the password, and nothing is fetched, a redirect's too."""
-    server = image_server(_send(_ok(JPEG)))
-    hop = image_server(_send(lambda base: (f"HTTP/1.1 302 Found\r\nLocation: http://cam:s3cret@"
-                                           f"{server.base.removeprefix('http://')}/b.jpg\r\n"
-                                           "Content-Length: 0\r\n\r\n").encode()))
+    server = image_server(send(ok(JPEG)))
+    hop = image_server(send(lambda base: (f"HTTP/1.1 302 Found\r\nLocation: http://cam:s3cret@"
+                                          f"{server.base.removeprefix('http://')}/b.jpg\r\n"
+                                          "Content-Length: 0\r\n\r\n").encode()))
     for url in (server.base.replace("http://", "http://admin:s3cret@") + "/snap.jpg",
                 server.base.replace("http://", "http://admin@") + "/snap.jpg", hop.base + "/a.jpg"):
         response = requests.post(fetching_api.url + READ, data={"upload_url": url}, timeout=30)
@@ -310,8 +246,8 @@ def test_an_upload_url_leading_to_the_server_itself_is_a_prompt_400(fetching_api
     meanwhile other clients are answered."""
     port = urlsplit(fetching_api.url).port
     own = f"http://127.0.0.1:{port}/info/"
-    redirect = image_server(_send(b"HTTP/1.1 302 Found\r\nLocation: " + own.encode()
-                                  + b"\r\nContent-Length: 0\r\n\r\n"))
+    redirect = image_server(send(b"HTTP/1.1 302 Found\r\nLocation: " + own.encode()
+                                 + b"\r\nContent-Length: 0\r\n\r\n"))
     answers: list[tuple[int, str, float]] = []
 
     def fetch(url: str) -> None:

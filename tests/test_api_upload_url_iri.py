@@ -6,7 +6,6 @@ the size limit, user and password) hold for what is sent.  A host name that IDNA
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,28 +13,12 @@ import pytest
 import requests
 
 from edge_alpr.api.fetch import ascii_url
-from tests.test_api_upload_url import JPEG, READ, ImageServer, _ok, _send
+from tests.image_server import JPEG, READ, ImageServer, ok, send
+
+pytest_plugins = ["tests.image_server"]
 
 # the full-width form of 127.0.0.1 (digits U+FF10-FF19, full stops U+FF0E): IDNA maps it to ASCII
 WIDE_LOOPBACK = "".join(chr(0xFF10 + int(c)) if c.isdigit() else "\uff0e" for c in "127.0.0.1")
-
-
-@pytest.fixture
-def serve_image() -> Iterator[Callable[[bytes], ImageServer]]:
-    servers: list[ImageServer] = []
-
-    def start(answer: bytes) -> ImageServer:
-        servers.append(ImageServer(_send(answer)))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
-
-
-@pytest.fixture
-def fetching_api(api_factory: Any) -> Any:
-    return api_factory({"api": {"upload_url": {"enabled": True, "timeout_s": 2.0, "max_bytes": 200_000}}})
 
 
 def _read(api: Any, url: str) -> requests.Response:
@@ -47,23 +30,23 @@ def _request_line(server: ImageServer) -> str:
     return request.split(b"\r\n", 1)[0].decode("ascii")
 
 
-def test_a_non_ascii_path_and_query_are_sent_percent_encoded(fetching_api: Any, serve_image: Any) -> None:
-    server = serve_image(_ok(JPEG))
+def test_a_non_ascii_path_and_query_are_sent_percent_encoded(fetching_api: Any, image_server: Any) -> None:
+    server = image_server(send(ok(JPEG)))
     response = _read(fetching_api, server.base + "/Straße/Größe.jpg?ort=Köln")
     assert response.status_code == 201, response.text
     assert response.json()["filename"] == "Größe.jpg"
     assert _request_line(server) == "GET /Stra%C3%9Fe/Gr%C3%B6%C3%9Fe.jpg?ort=K%C3%B6ln HTTP/1.1"
 
 
-def test_percent_escapes_beside_non_ascii_text_are_kept(fetching_api: Any, serve_image: Any) -> None:
-    server = serve_image(_ok(JPEG))
+def test_percent_escapes_beside_non_ascii_text_are_kept(fetching_api: Any, image_server: Any) -> None:
+    server = image_server(send(ok(JPEG)))
     response = _read(fetching_api, server.base + "/a%20b/%C3%A9t%C3%A9-ü.jpg?x=%26y")
     assert response.status_code == 201, response.text
     assert _request_line(server) == "GET /a%20b/%C3%A9t%C3%A9-%C3%BC.jpg?x=%26y HTTP/1.1"
 
 
-def test_a_non_ascii_host_name_is_sent_in_idna(fetching_api: Any, serve_image: Any) -> None:
-    server = serve_image(_ok(JPEG))
+def test_a_non_ascii_host_name_is_sent_in_idna(fetching_api: Any, image_server: Any) -> None:
+    server = image_server(send(ok(JPEG)))
     port = urlsplit(server.base).port
     response = _read(fetching_api, f"http://{WIDE_LOOPBACK}:{port}/Bild.jpg")
     assert response.status_code == 201, response.text
@@ -84,13 +67,13 @@ def test_a_host_name_idna_refuses_is_a_400_naming_it(fetching_api: Any, host: st
     assert "upload_url's host name" in detail and named in detail and "IDNA" in detail, detail
 
 
-def test_the_fetch_checks_hold_for_the_encoded_url(fetching_api: Any, serve_image: Any) -> None:
+def test_the_fetch_checks_hold_for_the_encoded_url(fetching_api: Any, image_server: Any) -> None:
     """A full-width host that is this server itself, an image over max_bytes at a non-ASCII path,
     and a user and password before a non-ASCII host: each refused as its ASCII twin is."""
     own = urlsplit(fetching_api.url).port
     response = _read(fetching_api, f"http://{WIDE_LOOPBACK}:{own}/Straße.jpg")
     assert response.status_code == 400 and "this server itself" in response.json()["detail"], response.text
-    big = serve_image(_ok(b"\xff" * 300_000))
+    big = image_server(send(ok(b"\xff" * 300_000)))
     response = _read(fetching_api, big.base + "/Straße.jpg")
     assert response.status_code == 413 and "max_bytes" in response.json()["detail"], response.text
     port = urlsplit(big.base).port

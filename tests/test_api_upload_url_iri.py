@@ -2,12 +2,13 @@
 server on loopback: sent as a browser or curl sends it (the path and query percent-encoded as
 UTF-8, the host name in IDNA, ``%XX`` escapes kept), and the fetch's checks (this server itself,
 the size limit, user and password) hold for what is sent.  A host name that IDNA refuses is a
-400 naming it.  Before, every such URL failed as "'ascii' codec can't encode"."""
+400 naming it.  Before, every such URL failed as "'ascii' codec can't encode".  A redirect to
+such a URL is followed alike, under the same checks (before: "could not be fetched")."""
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
@@ -80,3 +81,64 @@ def test_the_fetch_checks_hold_for_the_encoded_url(fetching_api: Any, image_serv
     response = _read(fetching_api, f"http://admin:s3cret@{WIDE_LOOPBACK}:{port}/Straße.jpg")
     assert response.status_code == 400 and "user name or password" in response.json()["detail"], response.text
     assert len(big.requests) == 1  # the one too large
+
+
+def _redirect(location: str) -> bytes:
+    """A 302 to ``location``, its non-ASCII text sent as UTF-8 bytes, as servers send it."""
+    return f"HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n".encode()
+
+
+@pytest.mark.parametrize("written", ["raw", "percent-encoded"])
+def test_a_redirect_to_a_non_ascii_host_is_followed_in_idna(fetching_api: Any, image_server: Any,
+                                                             written: str) -> None:
+    """The redirect's host is sent in IDNA and its path percent-encoded as the first URL's are,
+    whether the ``Location`` holds the text itself or its UTF-8 percent-encoded (a host so written
+    is the same name).  Before, the host reached the name lookup percent-encoded: "could not be
+    fetched"."""
+    server = image_server(send(ok(JPEG)))
+    port = urlsplit(server.base).port
+    host = WIDE_LOOPBACK if written == "raw" else quote(WIDE_LOOPBACK)
+    hop = image_server(send(_redirect(f"http://{host}:{port}/Straße.jpg?ort=Köln")))
+    response = _read(fetching_api, hop.base + "/a.jpg")
+    assert response.status_code == 201, response.text
+    assert _request_line(server) == "GET /Stra%C3%9Fe.jpg?ort=K%C3%B6ln HTTP/1.1"
+    assert b"\r\nHost: 127.0.0.1:%d\r\n" % port in server.requests[0], server.requests
+
+
+def test_a_redirect_to_a_non_ascii_host_passes_the_first_urls_checks(fetching_api: Any, image_server: Any) -> None:
+    """What the redirect's host is in IDNA is checked as a first URL's is: this server itself, a
+    user and password, a host name IDNA refuses (named, as the client's would be); nothing of it
+    is fetched."""
+    own = urlsplit(fetching_api.url).port
+    server = image_server(send(ok(JPEG)))
+    port = urlsplit(server.base).port
+    redirects = "upload_url redirects to a URL whose host name "
+    refused = {
+        f"http://{WIDE_LOOPBACK}:{own}/Straße.jpg": "upload_url leads to this server itself",
+        f"http://admin:s3cret@{WIDE_LOOPBACK}:{port}/Straße.jpg": "upload_url redirects to 'http://%EF%BC%91",
+        "http://a\uff01b.example/x.jpg": redirects + "'a！b.example' is 'a!b.example' in IDNA",
+        "http://" + "ü" * 70 + ".example/x.jpg": redirects + "'" + "ü" * 70,
+        "http://%FF%FE.example/x.jpg": redirects + "'%FF%FE.example' is not UTF-8",
+    }
+    for location, words in refused.items():
+        hop = image_server(send(_redirect(location)))
+        response = _read(fetching_api, hop.base + "/a.jpg")
+        assert response.status_code == 400, (location, response.text)
+        detail = response.json()["detail"]
+        assert detail.startswith(words) and "s3cret" not in detail, detail
+        assert ("admin" in location) == ("has a user name or password" in detail), detail
+    assert server.requests == []
+
+
+def test_a_percent_encoded_host_name_is_the_name_it_encodes(fetching_api: Any, image_server: Any) -> None:
+    """A client's URL whose host is its UTF-8 %XX escapes is fetched as the name they stand for,
+    as a browser reads it; before, urllib looked the decoded name up and failed to send it
+    ("'latin-1' codec can't encode").  A login before the host and an IPv6 zone are kept."""
+    server = image_server(send(ok(JPEG)))
+    port = urlsplit(server.base).port
+    response = _read(fetching_api, f"http://{quote(WIDE_LOOPBACK)}:{port}/Bild.jpg")
+    assert response.status_code == 201, response.text
+    assert b"\r\nHost: 127.0.0.1:%d\r\n" % port in server.requests[0], server.requests
+    assert ascii_url("http://b%C3%BCcher.example/ä") == "http://xn--bcher-kva.example/%C3%A4"
+    assert ascii_url("http://u:p%40ss@Bücher.example:81/") == "http://u:p%40ss@xn--bcher-kva.example:81/"
+    assert ascii_url("http://[fe80::1%25eth0]:81/ä") == "http://[fe80::1%25eth0]:81/%C3%A4"

@@ -9,8 +9,8 @@ is a 4xx naming it, never a worker held past the deadline; and at most half the 
 at once (``FetchSlots``).  A URL with a user name or password in it is refused (400): they
 would not be sent, and no camera's login is forwarded to wherever a redirect points.  A URL of
 non-ASCII text (an IRI: ``http://files.example/Straße/bild.jpg``, ``http://bücher.example/``) is
-fetched as a browser or curl would fetch it (``ascii_url``), every check above applying to what
-is sent.
+fetched as a browser or curl would fetch it (``ascii_url``), a redirect's ``Location`` too, every
+check above applying to what is sent.
 
 Why a timer cuts the socket: a socket timeout bounds one ``recv`` only, so a server sending a
 byte a second would hold a worker for as long as it likes, in the headers or in the body.  The
@@ -57,6 +57,8 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
             raise InputError(f"upload_url redirects to {hide_credentials(newurl)[:200]!r}; only http:// and "
                              "https:// are fetched")
         _check_url(newurl, "upload_url redirects to")
+        newurl = ascii_url(newurl, "upload_url redirects to a URL whose host name")  # as the first URL
+        _check_url(newurl, "upload_url redirects to")  # what is sent passes the same checks
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
@@ -109,30 +111,41 @@ def _check_url(url: str, what: str = "upload_url") -> None:
                          "image and send it as upload")
 
 
-def ascii_url(url: str) -> str:
+def ascii_url(url: str, subject: str = "upload_url's host name") -> str:
     """``url`` as it is sent: a non-ASCII host name in IDNA (``bücher.example`` ->
     ``xn--bcher-kva.example``), the path's, query's and fragment's non-ASCII characters
     percent-encoded as UTF-8 (``Straße`` -> ``Stra%C3%9Fe``), the rest (``%XX`` escapes included)
     as it was.  Why: the request line is ASCII, so such a URL failed as "'ascii' codec can't
-    encode"; browsers and curl send it so.  IDNA as Python's codec writes it (IDNA 2003: a ``ß``
-    in a host name becomes ``ss``, where today's browsers keep it).  ``InputError`` naming the
-    host where IDNA refuses it, or where its ASCII form holds what no host name may (a full-width
-    ``！`` becomes ``!``)."""
-    if url.isascii():
-        return url
+    encode"; browsers and curl send it so.  A host name's ``%XX`` escapes stand for its UTF-8
+    text, as browsers read them (``b%C3%BCcher.example`` is ``bücher.example``): a redirect's
+    ``Location`` of non-ASCII text reaches here so escaped (urllib escapes it), and urllib would
+    otherwise look the decoded name up as it is.  IDNA as Python's codec writes it (IDNA 2003: a
+    ``ß`` in a host name becomes ``ss``, where today's browsers keep it).  ``InputError`` naming
+    the host (``subject`` says whose) where IDNA refuses it, where its escapes are no UTF-8, or
+    where its ASCII form holds what no host name may (a full-width ``！`` becomes ``!``)."""
     parts = urlsplit(url)
-    netloc = parts.netloc
-    if not netloc.isascii():
-        host = parts.hostname or ""
+    host, netloc = parts.hostname or "", parts.netloc
+    escaped = "%" in host and not netloc.rpartition("@")[2].startswith("[")  # an IPv6 zone's %25 stays
+    if url.isascii() and not escaped:
+        return url
+    if escaped or not host.isascii():
+        text = host
+        if escaped:
+            try:
+                text = unquote(host, errors="strict")
+            except UnicodeDecodeError as e:
+                raise InputError(f"{subject} {shown(host)} is not UTF-8 once its %XX escapes are decoded "
+                                 f"({e}); check the name, or give the address") from e
         try:
-            name = host.encode("idna").decode("ascii")
+            name = text.encode("idna").decode("ascii")
         except UnicodeError as e:
-            raise InputError(f"upload_url's host name {shown(host)} cannot be written in IDNA, the "
-                             f"ASCII form a URL sends ({e}); check the name, or give the address") from e
+            raise InputError(f"{subject} {shown(text)} cannot be written in IDNA, the ASCII form a "
+                             f"URL sends ({e}); check the name, or give the address") from e
         if not _ASCII_HOST.fullmatch(name):
-            raise InputError(f"upload_url's host name {shown(host)} is {shown(name)} in IDNA, which is no "
-                             "host name; check the name, or give the address")
-        netloc = name if parts.port is None else f"{name}:{parts.port}"
+            raise InputError(f"{subject} {shown(text)} is {shown(name)} in IDNA, which is no host name; "
+                             "check the name, or give the address")
+        login = netloc.rpartition("@")[0]
+        netloc = (f"{login}@" if login else "") + (name if parts.port is None else f"{name}:{parts.port}")
     return _NON_ASCII.sub(lambda m: quote(m.group(), safe=""), urlunsplit(parts._replace(netloc=netloc)))
 
 

@@ -2,9 +2,11 @@
 
 Why apart from ``console.py``: a search with a bad value must not wipe the form.  ``search``
 keeps each box's value as it was typed (read as UTF-8; a byte that is not shows as U+FFFD)
-beside the error, names the box that is wrong (``bad``: the error of ``GET /v1/events/``
-starts with the parameter's name) and marks it, so an operator corrects one value instead of
-typing the search again.
+beside the error, names every box that is wrong (``bad``: each value is checked alone, as
+``GET /v1/events/`` would, whose error starts with the parameter's name) and marks each, so an
+operator corrects those values instead of typing the search again, and is not sent back a
+second time for the next bad one.  A ``since`` after ``until`` is both boxes' fault: the
+search could find nothing, and both are marked.
 
 Times: the query's ``since`` and ``until`` are UTC, as in ``GET /v1/events/``.  A time that
 parses is shown again in the ``datetime-local`` box's own form (``2024-05-01T08:00:00``, UTC:
@@ -42,19 +44,20 @@ INVALID = ' aria-invalid="true" aria-describedby="search-error"'
 @dataclass
 class Search:
     """One search of the console: ``shown`` (each box's value), ``query`` (None when a value
-    is bad), ``error`` (which box, by its label, and why), ``detail`` (the error as
-    ``GET /v1/events/`` says it, by the parameter's name) and ``bad`` (that box's name, or '')."""
+    is bad), ``error`` (which boxes, by their labels, and why), ``detail`` (the error as
+    ``GET /v1/events/`` says it, by the parameter's name) and ``bad`` (the names of the boxes
+    at fault, in the form's order; none for a bad value that is in no box, a ``cursor``)."""
 
     shown: dict[str, str]
     query: EventQuery | None = None
     error: str = ""
     detail: str = ""
-    bad: str = ""
+    bad: tuple[str, ...] = ()
     kinds: dict[str, str] = field(default_factory=dict)  # ``type`` of the since and until boxes
 
     def invalid(self, name: str) -> str:
         """The attributes that mark the box ``name`` wrong ('' for a box that is not)."""
-        return INVALID if name == self.bad else ""
+        return INVALID if name in self.bad else ""
 
 def typed(query: bottle.FormsDict) -> dict[str, str]:
     """Each filter's last value as typed, to show again (at most ``MAX_SHOWN`` characters)."""
@@ -78,14 +81,36 @@ def search(query: bottle.FormsDict) -> Search:
     """The search in ``query`` (a ``cursor``, from the "Older events" link, picks the page)."""
     out = Search(typed(query))
     try:
-        out.query = run(query)
+        found = run(query)
     except InputError as e:
         out.detail = str(e)
-        out.bad = next((name for name in FILTERS if str(e).startswith(f"{name}:")), "")
-        out.error = f"{LABELS[out.bad]}{str(e)[len(out.bad):]}" if out.bad else str(e)
+        faults = _faults(query)
+        out.bad = tuple(faults)
+        out.error = "; ".join(f"{LABELS[name]}{why[len(name):]}" for name, why in faults.items()) or str(e)
     else:
-        out.shown.update(since=box_time(out.query.since), until=box_time(out.query.until))
+        out.shown.update(since=box_time(found.since), until=box_time(found.until))
+        if found.since is not None and found.until is not None and found.since > found.until:
+            out.bad = TIMES
+            out.detail = "until: is before since, so no event can be in between; swap them, or clear one"
+            out.error = "Until is before Since, so no event can be in between: swap them, or clear one"
+        else:
+            out.query = found
     out.kinds = {name: "datetime-local" if _fits_box(out.shown[name]) else "text" for name in TIMES}
+    return out
+
+
+def _faults(query: bottle.FormsDict) -> dict[str, str]:
+    """Each box whose value is refused on its own, with the error, in the form's order: with
+    a bad plate and a bad date both are named at once, not the plate first and then the date."""
+    out = {}
+    for name in FILTERS:
+        alone = bottle.FormsDict()
+        for value in query.getall(name):
+            alone.append(name, value)
+        try:
+            run(alone)
+        except InputError as e:
+            out[name] = str(e)
     return out
 
 

@@ -68,6 +68,7 @@ class CameraView:
     view_for_s: float = 0.0  # how long the problem has lasted
     failing_since: str = ""  # ISO 8601 UTC time the source stopped delivering ("" while it delivers)
     failing_for_s: float = 0.0  # and how long ago that was
+    waiting: str = ""  # a starting camera's source that waits, not opens: what for (FrameSource.waiting)
 
     @property
     def view_line(self) -> str:
@@ -84,7 +85,9 @@ class CameraView:
 
     @property
     def shown_state(self) -> str:
-        return SHOWN_STATE.get(self.state, self.state)
+        """The state in the table's words; a folder camera without a frame since the start that
+        has read every file (before a restart, say) waits for new ones: it is not opening."""
+        return self.waiting or SHOWN_STATE.get(self.state, self.state)
 
     @property
     def row_class(self) -> str:
@@ -157,7 +160,8 @@ def camera_views(ctx: ApiContext) -> list[CameraView]:
             health["crashes"], health["errors"], health["last_error"], loop.latest is not None,
             "" if health["view"] == "ok" or health["state"] != "streaming" else health["view"],
             max(0.0, mono - loop.view_check.since),
-            iso(now - down_s) if down_s else "", down_s))
+            iso(now - down_s) if down_s else "", down_s,
+            loop.source.waiting() if health["state"] == "starting" else ""))
     return out
 
 

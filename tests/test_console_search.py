@@ -169,3 +169,20 @@ def test_a_since_after_its_until_marks_both(api: RunningApi) -> None:
     page = requests.get(f"{api.url}/", params={"since": "2024-05-01T00:00:00Z", "until": "2024-05-02T00:00:00Z"},
                         timeout=10)
     assert page.status_code == 200 and "search-error" not in page.text
+
+
+def test_a_bad_search_still_shows_its_good_times_in_their_boxes_and_checks_their_order(api: RunningApi) -> None:
+    """With a bad plate beside them, times that parse come back in the form their date boxes keep
+    (``...Z`` would be dropped by a date box, so they came back as typed in text boxes, in UTC
+    where the boxes beside them were in the browser's zone), and a Since after its Until is
+    said then too, not only once the plate is corrected."""
+    page = requests.get(f"{api.url}/", params={"plate": "--", "since": "2024-05-02T00:00:00Z",
+                                               "until": "2024-05-01T00:00:00Z"}, timeout=10)
+    assert page.status_code == 400
+    boxes = _boxes(page.text)
+    assert (boxes["since"]["value"], boxes["since"]["type"]) == ("2024-05-02T00:00:00", "datetime-local")
+    assert (boxes["until"]["value"], boxes["until"]["type"]) == ("2024-05-01T00:00:00", "datetime-local")
+    assert [n for n, a in boxes.items() if a.get("aria-invalid") == "true"] == ["plate", "since", "until"]
+    error = re.search(r'id="search-error" role="alert">(.*?)</p>', page.text)
+    assert error and html.unescape(error.group(1)).startswith("Plate: '--' must hold")
+    assert "Until is before Since" in error.group(1)

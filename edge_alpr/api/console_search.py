@@ -39,6 +39,9 @@ MAX_SHOWN = 64  # characters of a value shown again (a longer one is refused by 
 _BOX_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,3})?)?")
 # what an invalid box carries: a fixed string (no value of the request), so it is written raw
 INVALID = ' aria-invalid="true" aria-describedby="search-error"'
+# a since after its until, as the API's errors say it (by the parameters' names) and as the form's
+ORDER = ("until: is before since, so no event can be in between; swap them, or clear one",
+         "Until is before Since, so no event can be in between: swap them, or clear one")
 
 
 @dataclass
@@ -80,35 +83,39 @@ def box_time(stamp: float | None) -> str:
 def search(query: bottle.FormsDict) -> Search:
     """The search in ``query`` (a ``cursor``, from the "Older events" link, picks the page)."""
     out = Search(typed(query))
-    try:
-        found = run(query)
-    except InputError as e:
-        out.detail = str(e)
-        faults = _faults(query)
-        out.bad = tuple(faults)
-        out.error = "; ".join(f"{LABELS[name]}{why[len(name):]}" for name, why in faults.items()) or str(e)
+    alone = _each(query)
+    faults = {name: why for name, why in alone.items() if isinstance(why, str)}
+    since, until = (getattr(q, name) if isinstance(q := alone[name], EventQuery) else None for name in TIMES)
+    order = since is not None and until is not None and since > until
+    for name, stamp in zip(TIMES, (since, until)):
+        # a time that parses, in the form its date box keeps (beside a bad value too, where one
+        # typed with its zone, ...Z, came back in a text box, in UTC beside the browser's zone)
+        if stamp is not None and (not (faults or order) or not _fits_box(out.shown[name])):
+            out.shown[name] = box_time(stamp)
+    if faults or order:
+        out.bad = tuple(name for name in FILTERS if name in faults or (order and name in TIMES))
+        out.detail = "; ".join([*faults.values(), *([ORDER[0]] if order else [])])
+        out.error = "; ".join([*(f"{LABELS[name]}{why[len(name):]}" for name, why in faults.items()),
+                               *([ORDER[1]] if order else [])])
     else:
-        out.shown.update(since=box_time(found.since), until=box_time(found.until))
-        if found.since is not None and found.until is not None and found.since > found.until:
-            out.bad = TIMES
-            out.detail = "until: is before since, so no event can be in between; swap them, or clear one"
-            out.error = "Until is before Since, so no event can be in between: swap them, or clear one"
-        else:
-            out.query = found
+        try:
+            out.query = run(query)
+        except InputError as e:  # a value in no box (a cursor): said, no box marked
+            out.detail = out.error = str(e)
     out.kinds = {name: "datetime-local" if _fits_box(out.shown[name]) else "text" for name in TIMES}
     return out
 
 
-def _faults(query: bottle.FormsDict) -> dict[str, str]:
-    """Each box whose value is refused on its own, with the error, in the form's order: with
-    a bad plate and a bad date both are named at once, not the plate first and then the date."""
-    out = {}
+def _each(query: bottle.FormsDict) -> dict[str, EventQuery | str]:
+    """Each box's value checked on its own: its query, or its error (a str).  Why: with a bad
+    plate and a bad date both are named at once, not the plate first and then the date."""
+    out: dict[str, EventQuery | str] = {}
     for name in FILTERS:
         alone = bottle.FormsDict()
         for value in query.getall(name):
             alone.append(name, value)
         try:
-            run(alone)
+            out[name] = run(alone)
         except InputError as e:
             out[name] = str(e)
     return out

@@ -18,9 +18,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 import requests
 from conftest import Receiver
-from console_service import camera_view, unreachable_camera
+from console_service import camera_view, running_service, unreachable_camera
 from waiting import wait_for
 
 from edge_alpr import config
@@ -249,3 +250,16 @@ def test_each_rate_is_named_by_the_frames_it_counts() -> None:
     assert [label or plain for label, _, plain in cells][column["Captured fps"]] == "Captured fps"
     assert [label or plain for label, _, plain in cells][column["Recognised fps"]] == "Recognised fps"
     assert (shown["Captured fps"], shown["Recognised fps"]) == ("10.0", "4.0")
+
+
+def test_the_month_s_calls_say_that_camera_events_count(tmp_path: Path, recognizer: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A device whose only client is its camera showed "Calls this month 12" with no API call
+    made: its events are counted (``usage.max_calls``), and the counter says so."""
+    with running_service(tmp_path, recognizer, monkeypatch) as (svc, url):
+        assert svc.history is not None
+        events = svc.history.stats()["events"]
+        assert events > 0 and svc.api is not None
+        part = requests.get(f"{url}/console/parts", timeout=10).json()["counters"]
+        text = " ".join(re.sub(r"<[^>]+>", " ", part).split())
+        assert f"Calls this month {events} (API reads and camera events; resets " in text, text

@@ -62,3 +62,25 @@ def test_a_focused_crop_stays_focused_through_the_refreshes(api_factory: Any, br
     assert browser.evaluate("document.activeElement.closest('tr[data-event]')?.dataset.event") == event
     assert browser.evaluate("document.activeElement.matches('td[data-label=Crop] a')")
     assert browser.console_errors() == []
+
+
+def test_plates_are_added_one_after_another_from_the_keyboard(api_factory: Any, browser: Chromium) -> None:
+    """The watch lists are rendered anew after each edit: the focus stays in the plate box of the
+    list the operator adds to (the second of two here), not on the first list's, nor dropped."""
+    api = api_factory()
+    for name in ("staff", "visitors"):
+        r = requests.put(f"{api.url}/v1/watchlists/{name}/", json={"plates": []}, timeout=10)
+        assert r.status_code in (200, 201), r.text
+    browser.log_console()
+    browser.open(f"{api.url}/")
+    box = "form[data-list=visitors] input[name=plate]"
+    assert browser.evaluate("document.querySelectorAll('form[data-action=add]').length") == 2
+    for plate in ("B144MOS", "CJ12ABC"):
+        browser.evaluate(f"{{ const b = document.querySelector('{box}'); b.focus(); b.value = '{plate}';"
+                         "b.form.requestSubmit(); }")
+        assert wait_for(lambda p=plate: p in browser.evaluate("document.getElementById('lists').innerText"), 15)
+        assert browser.evaluate(f"document.activeElement === document.querySelector('{box}')"), \
+            browser.evaluate("document.activeElement.outerHTML")
+    stored = requests.get(f"{api.url}/v1/watchlists/visitors/", timeout=10).json()
+    assert [p["plate"] for p in stored["plates"]] == ["B144MOS", "CJ12ABC"]
+    assert browser.console_errors() == []

@@ -153,21 +153,24 @@
   }
 
   // A part that changed is rendered anew: the element that had the focus in it (a crop, a
-  // button) is found again in the new part by what it is (its id, its row, its link or
-  // action), and focused, so the keyboard stays where the operator left it.
+  // button, the plate box of a list's form) is found again in the new part by what it is (its
+  // id, its row or list, its link, name or action), and focused, so the keyboard stays where
+  // the operator left it; where that names no one element (a plate removed), the focus is not
+  // moved to a guess.
   const FOCUSABLE = "a[href], button, input, select, textarea, [tabindex]";
 
   function focusKey(element) {
     const row = element.closest("[data-event], [data-index]");
+    const list = element.closest("[data-list]");
     const d = element.dataset;
     return JSON.stringify([element.id, element.tagName, element.getAttribute("href"),
-      element.getAttribute("name"), d.action, d.list, d.plate,
+      element.getAttribute("name"), d.action, d.plate, list ? list.dataset.list : null,
       row ? row.dataset.event || row.dataset.index : null]);
   }
 
   function refocus(part, key) {
-    const again = [...part.querySelectorAll(FOCUSABLE)].find((e) => focusKey(e) === key);
-    if (again) again.focus({preventScroll: true});
+    const again = [...part.querySelectorAll(FOCUSABLE)].filter((e) => focusKey(e) === key);
+    if (again.length === 1) again[0].focus({preventScroll: true});
   }
 
   // The tab's title counts what needs attention (the summary's, from the server), so a tab in

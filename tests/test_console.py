@@ -23,7 +23,7 @@ from PIL import Image
 from edge_alpr.api import auth_throttle, console_auth
 from edge_alpr.api.auth_throttle import Client
 from edge_alpr.api.console_auth import COOKIE, ConsoleAuth
-from edge_alpr.api.console_status import VIEW_WIDTH
+from edge_alpr.api.console_view import VIEW_WIDTH
 from edge_alpr.fuzzy import distance
 
 TOKEN = "console-s3cret"

@@ -65,7 +65,7 @@ def test_the_summary_of_trouble_leads_the_page_and_its_title(
         assert browser.evaluate("document.title") == "(1) edge-alpr console"
         assert browser.evaluate(SUMMARY) == [["#cameras-section", "1 camera reconnecting"]]
         # a camera that never delivered a frame: its rates and lag are not known, and say why
-        for label in ("fps", "Captured fps", "Lag"):
+        for label in ("Recognised fps", "Captured fps", "Lag"):
             cell = f"document.querySelector('#cameras td[data-label=\"{label}\"] .unknown')"
             assert browser.evaluate(f"{cell}.firstChild.textContent") == "\u2014"
             assert browser.evaluate(f"{cell}.title") == "no frame captured yet"

@@ -71,6 +71,22 @@ def test_a_watch_list_s_heading_is_its_name_in_bold_and_its_details_in_plain_tex
     (name, bold, details), = browser.evaluate(weights)
     assert name == "stolen" and int(bold) >= 600 and int(details) <= 400, (name, bold, details)
 
+# per camera: the words of its state (the State cell's first line: reconnecting, source ended)
+# each on one line (a URL in an error below may break anywhere, a word of the state not)
+WHOLE_WORDS = ("[...document.querySelectorAll('#cameras td[data-label=State]')].flatMap(td => {"
+               "const text = td.firstChild; const out = [];"
+               "for (const m of text.textContent.matchAll(/\\S+/g)) {"
+               "const r = document.createRange(); r.setStart(text, m.index); r.setEnd(text, m.index + m[0].length);"
+               "if (new Set([...r.getClientRects()].map(q => Math.round(q.top))).size > 1) out.push(m[0]); }"
+               "return out; })")
+
+# per card of a table (a phone's width): the cells whose content starts left of their label's end
+UNDER_LABEL = ("[...document.querySelectorAll('table.cards td')].filter(td => {"
+               "const r = document.createRange(); r.selectNodeContents(td);"
+               "const content = Math.min(...[...r.getClientRects()].map(q => q.left));"
+               "const label = td.getBoundingClientRect().left + parseFloat(getComputedStyle(td, '::before').width);"
+               "return content < label; }).map(td => td.dataset.label)")
+
 
 def test_no_section_holds_a_column_past_its_edge_at_any_width(
         tmp_path: Path, recognizer: Any, browser: Chromium, no_token: None) -> None:
@@ -81,7 +97,10 @@ def test_no_section_holds_a_column_past_its_edge_at_any_width(
     and where there is room (1100 px and up, beside a long URL and a long error) a short camera
     URL is not broken over two lines.  A camera's URL of about 100 characters fits too, at every
     width from 990 to 1300 px in steps of 2 (it held the cameras' table past its section from
-    1001 px, where URLs stopped breaking anywhere, to about 1100), broken over lines."""
+    1001 px, where URLs stopped breaking anywhere, to about 1100), broken over lines.  A camera's
+    state is never broken inside a word (from 761 to 1000 px, where its cell may break a URL of
+    an error anywhere, it read ``reconnectin`` / ``g``); on a phone each card's value stands beside
+    its label, never under it."""
     dead = free_port()
     cfg = config.from_dict({
         "state_dir": str(tmp_path / "state"), "mqtt": {"enabled": False}, "api": {"port": 0, "threads": 4},
@@ -113,6 +132,9 @@ def test_no_section_holds_a_column_past_its_edge_at_any_width(
                          mobile=width < 640)
             assert browser.evaluate("innerWidth") == width
             assert browser.evaluate(past) == [], width
+            assert browser.evaluate(WHOLE_WORDS) == [], width
+            if width <= 760:  # cards: each value beside its label, not under it
+                assert browser.evaluate(UNDER_LABEL) == [], width
             if width >= 1100:  # with room to spare a short URL stays whole, on one line
                 assert browser.evaluate(ONE_LINE)[:2] == [True, True], width
         assert browser.evaluate(ONE_LINE) == [True, True, False]  # 1300 px: the long one breaks

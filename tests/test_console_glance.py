@@ -18,9 +18,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 import requests
 from conftest import Receiver
-from console_service import camera_view, unreachable_camera
+from console_service import camera_view, running_service, unreachable_camera
 from waiting import wait_for
 
 from edge_alpr import config
@@ -87,7 +88,7 @@ def test_the_page_opens_with_what_needs_attention_and_counts_it_in_its_title(
         row = re.search(r'<tr class="bad" data-state="reconnecting".*?</tr>', page, re.S)
         assert row is not None
         cells = dict(re.findall(r'<td class="num" data-label="([^"]+)">(.*?)</td>', row.group(0), re.S))
-        for label in ("fps", "Captured fps", "Lag"):
+        for label in ("Recognised fps", "Captured fps", "Lag"):
             dash = DASH.fullmatch(cells[label])
             assert dash is not None and dash.groups() == ("no frame captured yet",) * 2, cells[label]
         assert "0.00 s" not in row.group(0) and "0.0<" not in row.group(0)
@@ -177,15 +178,15 @@ def test_a_value_not_known_yet_is_a_dash_that_says_why() -> None:
     rows = re.findall(r"<tr .*?</tr>", html, re.S)
     cells = [dict(re.findall(r'<td class="num" data-label="([^"]+)">(.*?)</td>', r, re.S)) for r in rows]
     never, still, busy = cells
-    for label in ("fps", "Captured fps", "Lag"):
+    for label in ("Recognised fps", "Captured fps", "Lag"):
         assert DASH.fullmatch(never[label]), never[label]
     assert never["Last frame"] == "never"
     # frames come but none was recognised yet (the motion gate, a busy recogniser): the rates
     # are known (0.0 recognised a second), the lag is not
-    assert (still["fps"], still["Captured fps"]) == ("0.0", "2.0")
+    assert (still["Recognised fps"], still["Captured fps"]) == ("0.0", "2.0")
     lag = DASH.fullmatch(still["Lag"])
     assert lag is not None and lag.group(1) == "no frame recognised yet"
-    assert (busy["fps"], busy["Captured fps"], busy["Lag"]) == ("4.0", "10.0", "0.25 s")
+    assert (busy["Recognised fps"], busy["Captured fps"], busy["Lag"]) == ("4.0", "10.0", "0.25 s")
     css = (FILES / "console.css").read_text()
     assert re.search(r"\.sr-only \{[^}]*position: absolute", css)  # read out, not shown
 
@@ -196,7 +197,7 @@ class _Columns:
     def __init__(self, html: str) -> None:
         self.tables = []
         for table in re.findall(r"<table.*?</table>", html, re.S):
-            head = re.findall(r"<th(?: class=\"([^\"]*)\")?>", table)
+            head = re.findall(r"<th(?: class=\"([^\"]*)\")?[ >]", table)  # a header may have a title
             body = table.split("<tbody>")[1] if "<tbody>" in table else ""
             first = re.search(r"<tr.*?</tr>", body, re.S)
             cells = re.findall(r"<td(?: class=\"([^\"]*)\")?", first.group(0)) if first else []
@@ -227,3 +228,38 @@ def test_a_column_of_numbers_has_its_header_over_them() -> None:
     assert [name for klass, name in headers if klass == "num"] == numeric
     css = (FILES / "console.css").read_text()
     assert re.search(r"(^|\n)th\.num \{ text-align: right; \}", css)
+
+
+def test_each_rate_is_named_by_the_frames_it_counts() -> None:
+    """Two rates side by side: one headed "fps" read as the camera's rate, though it counted the
+    frames recognised.  Each header names its frames (captured, then recognised, as the frame
+    counts beside them), says more on hover, and stands over its own number."""
+    html = _console().render("cameras", cameras=[camera_view(fps=4.0, capture_fps=10.0)])
+    heads = re.findall(r"<th([^>]*)>([^<]*)</th>", html)
+    cells = re.findall(r'<td class="[^"]*" data-label="([^"]+)">(.*?)</td>|<td data-label="([^"]+)">',
+                       re.search(r"<tbody>.*</tbody>", html, re.S).group(0), re.S)
+    names = [name for _, name in heads]
+    rates = [(i, name) for i, name in enumerate(names) if "fps" in name]
+    assert [name for _, name in rates] == ["Captured fps", "Recognised fps"]
+    hover = {name: re.search(r'title="([^"]*)"', heads[i][0]) for i, name in rates}
+    assert hover["Captured fps"] and hover["Captured fps"].group(1).startswith("Frames captured from the source")
+    assert hover["Recognised fps"] and hover["Recognised fps"].group(1).startswith("Frames recognised per second")
+    # each number under its own header, the card's label its header's words (a phone)
+    column = {name: i for i, name in enumerate(names)}
+    shown = {(label or plain): value for label, value, plain in cells}
+    assert [label or plain for label, _, plain in cells][column["Captured fps"]] == "Captured fps"
+    assert [label or plain for label, _, plain in cells][column["Recognised fps"]] == "Recognised fps"
+    assert (shown["Captured fps"], shown["Recognised fps"]) == ("10.0", "4.0")
+
+
+def test_the_month_s_calls_say_that_camera_events_count(tmp_path: Path, recognizer: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A device whose only client is its camera showed "Calls this month 12" with no API call
+    made: its events are counted (``usage.max_calls``), and the counter says so."""
+    with running_service(tmp_path, recognizer, monkeypatch) as (svc, url):
+        assert svc.history is not None
+        events = svc.history.stats()["events"]
+        assert events > 0 and svc.api is not None
+        part = requests.get(f"{url}/console/parts", timeout=10).json()["counters"]
+        text = " ".join(re.sub(r"<[^>]+>", " ", part).split())
+        assert f"Calls this month {events} (API reads and camera events; resets " in text, text

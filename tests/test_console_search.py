@@ -9,6 +9,7 @@ and the page's script shows them in the browser's zone and sends them back in UT
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from html.parser import HTMLParser
@@ -88,7 +89,7 @@ def test_each_bad_value_is_shown_again_and_marked(api: RunningApi, name: str, va
 
 def test_a_value_that_is_not_utf8_is_shown_replaced_and_marked() -> None:
     found = search(FormsDict(camera="\xff\xfe", plate="AB1"))  # bottle's Latin-1 of the raw bytes
-    assert found.query is None and found.bad == "camera" and found.error.startswith("Camera: ")
+    assert found.query is None and found.bad == ("camera",) and found.error.startswith("Camera: ")
     assert found.shown["camera"] == "\ufffd\ufffd" and found.shown["plate"] == "AB1"
     assert found.invalid("camera") and not found.invalid("plate")
 
@@ -135,3 +136,53 @@ def test_without_a_history_a_search_in_the_address_is_ignored(api_factory: Calla
     assert parts.status_code == 200, parts.text
     assert {"cameras", "health", "counters"} <= set(parts.json())
     assert "history is off" in parts.json()["events"]
+
+
+def test_every_bad_box_is_marked_at_once(api: RunningApi) -> None:
+    """A bad plate and a bad date: both are marked and named, not the plate alone (which sent the
+    operator back a second time for the date); the good boxes are not."""
+    page = requests.get(f"{api.url}/", params={"plate": "--", "camera": "gate", "since": "yesterday",
+                                               "list": "a b"}, timeout=10)
+    assert page.status_code == 400
+    boxes = _boxes(page.text)
+    assert [n for n, a in boxes.items() if a.get("aria-invalid") == "true"] == ["plate", "since", "list"]
+    assert all(boxes[n]["aria-describedby"] == "search-error" for n in ("plate", "since", "list"))
+    error = re.search(r'id="search-error" role="alert">(.*?)</p>', page.text)
+    assert error, page.text
+    said = html.unescape(error.group(1)).split("; ")
+    assert [part.split(":")[0] for part in said] == ["Plate", "Since", "List"], said
+    assert "'yesterday'" in said[1]
+
+
+def test_a_since_after_its_until_marks_both(api: RunningApi) -> None:
+    """Each time is good alone, but together they leave no time between them: both boxes are at
+    fault (which one was mistyped the page cannot know), and the page says so instead of
+    answering "No event matches the search."."""
+    page = requests.get(f"{api.url}/", params={"since": "2024-05-02T00:00:00Z", "until": "2024-05-01T00:00:00Z"},
+                        timeout=10)
+    assert page.status_code == 400
+    boxes = _boxes(page.text)
+    assert [n for n, a in boxes.items() if a.get("aria-invalid") == "true"] == ["since", "until"]
+    assert boxes["since"]["value"] == "2024-05-02T00:00:00" and boxes["until"]["value"] == "2024-05-01T00:00:00"
+    assert 'role="alert">Until is before Since' in page.text and "No event matches" not in page.text
+    # the same times, the right way round: a search, no error
+    page = requests.get(f"{api.url}/", params={"since": "2024-05-01T00:00:00Z", "until": "2024-05-02T00:00:00Z"},
+                        timeout=10)
+    assert page.status_code == 200 and "search-error" not in page.text
+
+
+def test_a_bad_search_still_shows_its_good_times_in_their_boxes_and_checks_their_order(api: RunningApi) -> None:
+    """With a bad plate beside them, times that parse come back in the form their date boxes keep
+    (``...Z`` would be dropped by a date box, so they came back as typed in text boxes, in UTC
+    where the boxes beside them were in the browser's zone), and a Since after its Until is
+    said then too, not only once the plate is corrected."""
+    page = requests.get(f"{api.url}/", params={"plate": "--", "since": "2024-05-02T00:00:00Z",
+                                               "until": "2024-05-01T00:00:00Z"}, timeout=10)
+    assert page.status_code == 400
+    boxes = _boxes(page.text)
+    assert (boxes["since"]["value"], boxes["since"]["type"]) == ("2024-05-02T00:00:00", "datetime-local")
+    assert (boxes["until"]["value"], boxes["until"]["type"]) == ("2024-05-01T00:00:00", "datetime-local")
+    assert [n for n, a in boxes.items() if a.get("aria-invalid") == "true"] == ["plate", "since", "until"]
+    error = re.search(r'id="search-error" role="alert">(.*?)</p>', page.text)
+    assert error and html.unescape(error.group(1)).startswith("Plate: '--' must hold")
+    assert "Until is before Since" in error.group(1)

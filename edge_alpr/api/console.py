@@ -43,6 +43,7 @@ from .auth_throttle import client_of
 from .body import BODY_UNREAD, read_body
 from .console_auth import ConsoleAuth, refuse_other_site
 from .console_search import RECENT_EVENTS, Search, search
+from .console_view import view_jpeg
 from .events import Guard, cursor_text
 
 if TYPE_CHECKING:
@@ -231,7 +232,7 @@ class Console:
                 or int(index) >= len(loops):
             raise InputError(f"no camera number {index[:20]!r}", status=404)
         wl = self.ctx.watchlists
-        data = status.view_jpeg(loops[int(index)],
+        data = view_jpeg(loops[int(index)],
                                 (lambda p: wl.match(p, counted=False) is not None) if wl is not None
                                 else (lambda p: False))
         if data is None:

@@ -2,9 +2,11 @@
 
 Why apart from ``console.py``: a search with a bad value must not wipe the form.  ``search``
 keeps each box's value as it was typed (read as UTF-8; a byte that is not shows as U+FFFD)
-beside the error, names the box that is wrong (``bad``: the error of ``GET /v1/events/``
-starts with the parameter's name) and marks it, so an operator corrects one value instead of
-typing the search again.
+beside the error, names every box that is wrong (``bad``: each value is checked alone, as
+``GET /v1/events/`` would, whose error starts with the parameter's name) and marks each, so an
+operator corrects those values instead of typing the search again, and is not sent back a
+second time for the next bad one.  A ``since`` after ``until`` is both boxes' fault: the
+search could find nothing, and both are marked.
 
 Times: the query's ``since`` and ``until`` are UTC, as in ``GET /v1/events/``.  A time that
 parses is shown again in the ``datetime-local`` box's own form (``2024-05-01T08:00:00``, UTC:
@@ -37,24 +39,28 @@ MAX_SHOWN = 64  # characters of a value shown again (a longer one is refused by 
 _BOX_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,3})?)?")
 # what an invalid box carries: a fixed string (no value of the request), so it is written raw
 INVALID = ' aria-invalid="true" aria-describedby="search-error"'
+# a since after its until, as the API's errors say it (by the parameters' names) and as the form's
+ORDER = ("until: is before since, so no event can be in between; swap them, or clear one",
+         "Until is before Since, so no event can be in between: swap them, or clear one")
 
 
 @dataclass
 class Search:
     """One search of the console: ``shown`` (each box's value), ``query`` (None when a value
-    is bad), ``error`` (which box, by its label, and why), ``detail`` (the error as
-    ``GET /v1/events/`` says it, by the parameter's name) and ``bad`` (that box's name, or '')."""
+    is bad), ``error`` (which boxes, by their labels, and why), ``detail`` (the error as
+    ``GET /v1/events/`` says it, by the parameter's name) and ``bad`` (the names of the boxes
+    at fault, in the form's order; none for a bad value that is in no box, a ``cursor``)."""
 
     shown: dict[str, str]
     query: EventQuery | None = None
     error: str = ""
     detail: str = ""
-    bad: str = ""
+    bad: tuple[str, ...] = ()
     kinds: dict[str, str] = field(default_factory=dict)  # ``type`` of the since and until boxes
 
     def invalid(self, name: str) -> str:
         """The attributes that mark the box ``name`` wrong ('' for a box that is not)."""
-        return INVALID if name == self.bad else ""
+        return INVALID if name in self.bad else ""
 
 def typed(query: bottle.FormsDict) -> dict[str, str]:
     """Each filter's last value as typed, to show again (at most ``MAX_SHOWN`` characters)."""
@@ -77,15 +83,41 @@ def box_time(stamp: float | None) -> str:
 def search(query: bottle.FormsDict) -> Search:
     """The search in ``query`` (a ``cursor``, from the "Older events" link, picks the page)."""
     out = Search(typed(query))
-    try:
-        out.query = run(query)
-    except InputError as e:
-        out.detail = str(e)
-        out.bad = next((name for name in FILTERS if str(e).startswith(f"{name}:")), "")
-        out.error = f"{LABELS[out.bad]}{str(e)[len(out.bad):]}" if out.bad else str(e)
+    alone = _each(query)
+    faults = {name: why for name, why in alone.items() if isinstance(why, str)}
+    since, until = (getattr(q, name) if isinstance(q := alone[name], EventQuery) else None for name in TIMES)
+    order = since is not None and until is not None and since > until
+    for name, stamp in zip(TIMES, (since, until)):
+        # a time that parses, in the form its date box keeps (beside a bad value too, where one
+        # typed with its zone, ...Z, came back in a text box, in UTC beside the browser's zone)
+        if stamp is not None and (not (faults or order) or not _fits_box(out.shown[name])):
+            out.shown[name] = box_time(stamp)
+    if faults or order:
+        out.bad = tuple(name for name in FILTERS if name in faults or (order and name in TIMES))
+        out.detail = "; ".join([*faults.values(), *([ORDER[0]] if order else [])])
+        out.error = "; ".join([*(f"{LABELS[name]}{why[len(name):]}" for name, why in faults.items()),
+                               *([ORDER[1]] if order else [])])
     else:
-        out.shown.update(since=box_time(out.query.since), until=box_time(out.query.until))
+        try:
+            out.query = run(query)
+        except InputError as e:  # a value in no box (a cursor): said, no box marked
+            out.detail = out.error = str(e)
     out.kinds = {name: "datetime-local" if _fits_box(out.shown[name]) else "text" for name in TIMES}
+    return out
+
+
+def _each(query: bottle.FormsDict) -> dict[str, EventQuery | str]:
+    """Each box's value checked on its own: its query, or its error (a str).  Why: with a bad
+    plate and a bad date both are named at once, not the plate first and then the date."""
+    out: dict[str, EventQuery | str] = {}
+    for name in FILTERS:
+        alone = bottle.FormsDict()
+        for value in query.getall(name):
+            alone.append(name, value)
+        try:
+            out[name] = run(alone)
+        except InputError as e:
+            out[name] = str(e)
     return out
 
 

@@ -5,21 +5,15 @@ supervisor's workers (camera loops and delivery workers), the outbox's counters,
 webhooks' state, the usage counters and the history's size.  Nothing here runs unless a
 console is open, so a device nobody looks at pays nothing.
 
-The live view is the newest frame a camera recognised (``CameraLoop.latest``: one frame held
-per camera) with its plate boxes and reads drawn, scaled to at most ``VIEW_WIDTH`` pixels and
-encoded when asked for.
+The live view, the newest frame a camera recognised with its reads drawn, is ``console_view``.
 """
 
 from __future__ import annotations
 
 import html
-import io
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
-from PIL import Image, ImageDraw
 
 from ..delivery.mqtt import MQTT_SINK
 from ..delivery.worker import DeliveryWorker
@@ -34,10 +28,6 @@ from .timestamps import parse_timestamp
 if TYPE_CHECKING:
     from .app import ApiContext
 
-VIEW_WIDTH = 640
-BOX_COLOUR = (255, 196, 0)
-MATCH_COLOUR = (230, 40, 40)
-ZONE_COLOUR = (80, 200, 255)
 # the camera's health state (``stream/health.py``, as in /info/ and MQTT) in the table's words,
 # and its row's class: green while frames arrive, red while the source cannot open or hung
 SHOWN_STATE = {"ended": "source ended", "starting": "starting (no frame yet)"}
@@ -68,6 +58,7 @@ class CameraView:
     view_for_s: float = 0.0  # how long the problem has lasted
     failing_since: str = ""  # ISO 8601 UTC time the source stopped delivering ("" while it delivers)
     failing_for_s: float = 0.0  # and how long ago that was
+    waiting: str = ""  # a starting camera's source that waits, not opens: what for (FrameSource.waiting)
 
     @property
     def view_line(self) -> str:
@@ -84,7 +75,9 @@ class CameraView:
 
     @property
     def shown_state(self) -> str:
-        return SHOWN_STATE.get(self.state, self.state)
+        """The state in the table's words; a folder camera without a frame since the start that
+        has read every file (before a restart, say) waits for new ones: it is not opening."""
+        return self.waiting or SHOWN_STATE.get(self.state, self.state)
 
     @property
     def row_class(self) -> str:
@@ -157,7 +150,8 @@ def camera_views(ctx: ApiContext) -> list[CameraView]:
             health["crashes"], health["errors"], health["last_error"], loop.latest is not None,
             "" if health["view"] == "ok" or health["state"] != "streaming" else health["view"],
             max(0.0, mono - loop.view_check.since),
-            iso(now - down_s) if down_s else "", down_s))
+            iso(now - down_s) if down_s else "", down_s,
+            loop.source.waiting() if health["state"] == "starting" else ""))
     return out
 
 
@@ -259,36 +253,3 @@ def photo_form(ctx: ApiContext) -> dict[str, Any]:
     return {"max_bytes": limit, "max_mib": f"{limit / 2**20:.3g}",
             "also": (f" (one of this month's {max_calls})" if max_calls else "")
             + (", " + " and ".join(also) if also else "")}
-
-
-def view_jpeg(loop: CameraLoop, matched: Any) -> bytes | None:
-    """The camera's newest recognised frame with its boxes, as a JPEG; None before the first.
-
-    ``matched(plate)`` says whether a watch list knows a read (drawn in red instead of amber).
-    """
-    latest = loop.latest
-    if latest is None:
-        return None
-    frame, results = latest
-    image = Image.fromarray(np.ascontiguousarray(frame.image))
-    scale = min(1.0, VIEW_WIDTH / max(1, image.width))
-    if scale < 1.0:
-        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                             Image.Resampling.BILINEAR)
-    draw = ImageDraw.Draw(image)
-    if loop.camera.zone:
-        w, h = image.width - 1, image.height - 1
-        points = [(x * w, y * h) for x, y in loop.camera.zone]
-        draw.line([*points, points[0]], fill=ZONE_COLOUR, width=1)
-    for result in results:
-        b = result.box
-        colour = MATCH_COLOUR if matched(result.read.plate) else BOX_COLOUR
-        box = (b.xmin * scale, b.ymin * scale, b.xmax * scale, b.ymax * scale)
-        draw.rectangle(box, outline=colour, width=2)
-        label = f"{result.read.plate} {result.read.score:.2f}"
-        top = max(0.0, box[1] - 12)
-        draw.rectangle((box[0], top, box[0] + 6 * len(label) + 4, top + 11), fill=colour)
-        draw.text((box[0] + 2, top), label, fill=(0, 0, 0))
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=80)
-    return out.getvalue()

@@ -2,7 +2,11 @@
 <p class="muted">No camera runs in this process (<code>edge-alpr serve</code>, or <code>stream.enabled</code> is false).</p>
 % else:
 <table class="cards">
-<thead><tr><th>Camera</th><th>Source</th><th>State</th><th class="num">fps</th><th class="num">Captured fps</th>
+% # two rates, named by the frames they count: a camera's own rate is the captured one; the
+% # recognised one is lower when the recogniser is busy, max_fps or sample skip frames
+<thead><tr><th>Camera</th><th>Source</th><th>State</th>
+<th class="num" title="Frames captured from the source per second, over the last 10 s or more">Captured fps</th>
+<th class="num" title="Frames recognised per second, over the last 10 s or more: fewer than captured while the recogniser is busy or frames are skipped (max_fps, sample, a still scene)">Recognised fps</th>
 <th class="num">Frames read / recognised / dropped</th><th class="num">Lag</th><th class="num">Last frame</th><th class="num">Events</th></tr></thead>
 <tbody>
 % for c in cameras:
@@ -22,7 +26,7 @@
   % # a rate or a lag before the first frame is not 0: it is not known yet
   % read, recognised = ("", "") if c.frames_read else (unknown("no frame captured yet"),) * 2
   % recognised = recognised or ("" if c.frames_processed else unknown("no frame recognised yet"))
-  <td class="num" data-label="fps">{{!read or f"{c.fps:.1f}"}}</td><td class="num" data-label="Captured fps">{{!read or f"{c.capture_fps:.1f}"}}</td>
+  <td class="num" data-label="Captured fps">{{!read or f"{c.capture_fps:.1f}"}}</td><td class="num" data-label="Recognised fps">{{!read or f"{c.fps:.1f}"}}</td>
   <td class="num" data-label="Read / recognised / dropped">{{c.frames_read}} / {{c.frames_processed}} / {{c.frames_dropped}}</td>
   <td class="num" data-label="Lag">{{!recognised or f"{c.lag_s:.2f} s"}}</td>
   <td class="num" data-label="Last frame">{{"never" if c.last_frame_s is None else f"{duration(c.last_frame_s)} ago"}}</td>

@@ -119,10 +119,15 @@
     }
     if (!response.ok) throw new Error(`the device answered ${response.status}: ${await detail(response)}`);
     for (const [id, html] of Object.entries(await response.json())) {
-      if ((badSearch && id === "events") || rendered.get(id) === html) continue;
-      rendered.set(id, html);
       const part = document.getElementById(id);
-      if (part) part.innerHTML = html;
+      if (!part || (badSearch && id === "events")) continue;
+      const fresh = normal(html);
+      if (rendered.get(id) === fresh) continue;
+      rendered.set(id, fresh);
+      const focused = part.contains(document.activeElement) ? document.activeElement : null;
+      const key = focused ? focusKey(focused) : "";
+      part.innerHTML = html;
+      if (focused) refocus(part, key);
     }
     localTimes();
     retitle();
@@ -131,7 +136,42 @@
 
   // A part the server rendered alike is left as it is: the summary of trouble (a live region)
   // is announced when the trouble changes, not every refresh, and a focused link stays focused.
+  // Compared as the browser writes the parsed HTML out again (what the page's own parse of the
+  // same fragment gives), so the parts that came with the page count as rendered: the first
+  // refresh renders only what changed since the page was loaded.
+  const scratch = document.implementation.createHTMLDocument("");  // inert: loads no image
+  function normal(html) {
+    const holder = scratch.createElement("div");
+    holder.innerHTML = html;
+    return holder.innerHTML;
+  }
+
   const rendered = new Map();
+  for (const id of ["trouble", "cameras", "health", "events", "lists", "counters"]) {
+    const part = document.getElementById(id);
+    if (part) rendered.set(id, part.innerHTML);  // before localTimes() rewrites the times
+  }
+
+  // A part that changed is rendered anew: the element that had the focus in it (a crop, a
+  // button, the plate box of a list's form) is found again in the new part by what it is (its
+  // id, its row or list, its link, name or action), and focused, so the keyboard stays where
+  // the operator left it; where that names no one element (a plate removed), the focus is not
+  // moved to a guess.
+  const FOCUSABLE = "a[href], button, input, select, textarea, [tabindex]";
+
+  function focusKey(element) {
+    const row = element.closest("[data-event], [data-index]");
+    const list = element.closest("[data-list]");
+    const d = element.dataset;
+    return JSON.stringify([element.id, element.tagName, element.getAttribute("href"),
+      element.getAttribute("name"), d.action, d.plate, list ? list.dataset.list : null,
+      row ? row.dataset.event || row.dataset.index : null]);
+  }
+
+  function refocus(part, key) {
+    const again = [...part.querySelectorAll(FOCUSABLE)].filter((e) => focusKey(e) === key);
+    if (again.length === 1) again[0].focus({preventScroll: true});
+  }
 
   // The tab's title counts what needs attention (the summary's, from the server), so a tab in
   // the background shows it; and says when the device does not answer.

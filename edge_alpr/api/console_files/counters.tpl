@@ -1,5 +1,7 @@
 <dl class="counters">
-  <dt>Calls this month</dt><dd>{{c["calls"]}}{{f" of {c['max_calls']}" if c["max_calls"] else ""}} (resets {{!when(c["resets_on"])}})</dd>
+  % # a camera's events count as calls (usage.max_calls), though no client called: said, or a
+  % # device whose only client is its camera seemed to be called by someone
+  <dt>Calls this month</dt><dd>{{c["calls"]}}{{f" of {c['max_calls']}" if c["max_calls"] else ""}} (API reads and camera events; resets {{!when(c["resets_on"])}})</dd>
   <dt>Calls in all</dt><dd>{{c["lifetime_calls"]}}</dd>
   % if "queued" in c:
   <dt>Outbox</dt><dd>{{c["queued"]}} queued ({{size(c["queued_bytes"])}}), {{c["dropped"]}} dropped</dd>

@@ -1,5 +1,5 @@
 % if error:
-<p class="muted">No events shown: correct the search (the value marked above).</p>
+<p class="muted">No events shown: correct the search (what is marked above).</p>
 % elif not enabled:
 <p class="muted">The event history is off (<code>history.enabled</code> and <code>history.api_reads</code> are false).</p>
 % elif not events:

@@ -59,6 +59,11 @@ class FrameSource(ABC):
         if self.failing_since is None:
             self.failing_since = time.monotonic()
 
+    def waiting(self) -> str:
+        """Why no frame comes though nothing failed, in a few words ('' where not known): a
+        folder read to its end waits for new files, which "starting" would not say."""
+        return ""
+
     def behind(self) -> float | None:
         """Seconds the reading of a stream is behind the camera (``stamps.py``); None where the
         source has no stream time of the camera's to tell (all but RTSP)."""

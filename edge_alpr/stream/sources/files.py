@@ -173,6 +173,16 @@ class FolderSource(FrameSource):
                 self._taken.update(finished)
         super().done(index)
 
+    def waiting(self) -> str:
+        """Once the folder was listed and nothing in it is left to read (all read, before this
+        start too, or none there): what the camera waits for, with how many files were read."""
+        if self._last_scan == float("-inf") or self._queue or self._settling or self._starved \
+                or self.failing_since is not None:
+            return ""
+        read = sum(len(mark) == 2 and mark[0] >= 0 for mark in tuple(self._done.values()))
+        return f"waiting for new files ({read} in the folder already read)" if read else \
+            "waiting for files (none in the folder)"
+
     def _due(self, path: Path) -> bool:
         """Not read yet, or changed since it was read (its size or mtime: a camera uploading
         under one name again) or skipped (its size or times)."""

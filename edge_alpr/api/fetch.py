@@ -10,7 +10,8 @@ at once (``FetchSlots``).  A URL with a user name or password in it is refused (
 would not be sent, and no camera's login is forwarded to wherever a redirect points.  A URL of
 non-ASCII text (an IRI: ``http://files.example/Straße/bild.jpg``, ``http://bücher.example/``) is
 fetched as a browser or curl would fetch it (``ascii_url``), a redirect's ``Location`` too, every
-check above applying to what is sent.
+check above applying to what is sent; a host that urllib reads otherwise than the checks (``%3A``
+after an [IPv6] literal's ']', an escaped '@') is refused (``url_reading``).
 
 Why a timer cuts the socket: a socket timeout bounds one ``recv`` only, so a server sending a
 byte a second would hold a worker for as long as it likes, in the headers or in the body.  The
@@ -31,9 +32,10 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from ..config import UploadUrlConfig
-from ..credentials import hide_credentials, url_problem
+from ..credentials import hide_credentials
 from ..errors import InputError, Throttled
 from ..names import control_problem, shown
+from ..url_reading import url_problem
 from .fetch_connect import Deadline, connect
 
 _CHUNK = 64 * 1024
@@ -214,7 +216,7 @@ def _fetch(url: str, cfg: UploadUrlConfig, own_port: int | None) -> bytes:
                 chunks.append(chunk)
     except urllib.error.HTTPError as e:
         raise InputError(f"upload_url answered HTTP {e.code}; check the URL") from e
-    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as e:
+    except (urllib.error.URLError, OSError, ValueError, OverflowError, http.client.HTTPException) as e:
         if deadline.expired or deadline.passed():  # cut, or a step timed out on what was left
             raise late from e
         raise InputError(f"upload_url could not be fetched: {hide_credentials(str(e))[:300]}") from e

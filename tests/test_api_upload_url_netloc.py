@@ -1,9 +1,9 @@
 """``upload_url`` whose host urllib reads otherwise than the checks, through the real API over a
 socket to real image servers on loopback: text after an [IPv6] literal's ']' (``%3A`` and a port:
-``urlsplit`` skips it, urllib decodes it into a port), and a host escape that decodes to a '@',
-':' or '/'.  Each is a 400 naming what the client or the server wrote, and nothing is fetched.
-Before: a 500 for a port too large for the name lookup, a fetch from a port the checks never saw,
-and "'evil@127.0.0.1' is 'evil@127.0.0.1' in IDNA, which is no host name"."""
+``urlsplit`` skips it, urllib decodes it into a port), a host escape that decodes to a '@', ':' or
+'/', and a redirect's ``Location`` whose host is not UTF-8.  Each is a 400 naming what the client
+or the server wrote, and nothing is fetched.  Before: a 500 for a port too large for the name
+lookup, a fetch from a port the checks never saw, and messages quoting urllib's escapes."""
 
 from __future__ import annotations
 
@@ -71,3 +71,21 @@ def test_a_host_escape_that_decodes_to_a_delimiter_is_named(fetching_api: Any, i
     assert f"upload_url {url!r}" in detail and f"%XX escapes decode to {decoded}" in detail, detail
     assert "IDNA" not in detail, detail
     assert server.requests == []
+
+
+def test_a_redirect_whose_host_is_not_utf8_is_named_as_the_server_sent_it(fetching_api: Any,
+                                                                           image_server: Any) -> None:
+    """A Latin-1 byte in the host: the server sent no escape (urllib made '%FC'), so the message
+    says the Location is not UTF-8.  A Latin-1 byte in the path is sent as its escape, as before."""
+    server = image_server(send(ok(JPEG)))
+    port = urlsplit(server.base).port
+    hop = image_server(send(_redirect(b"http://b\xfccher.example:%d/x.jpg" % port)))
+    response = _read(fetching_api, hop.base + "/a.jpg")
+    assert response.status_code == 400, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith("upload_url redirects to a Location that is not UTF-8"), detail
+    assert "0xFC" in detail and r"'b\xfccher.example'" in detail and "%FC" not in detail, detail
+    hop = image_server(send(_redirect(b"http://127.0.0.1:%d/Stra\xdfe.jpg" % port)))
+    response = _read(fetching_api, hop.base + "/a.jpg")
+    assert response.status_code == 201, response.text
+    assert server.requests[0].startswith(b"GET /Stra%DFe.jpg HTTP/1.1\r\n"), server.requests

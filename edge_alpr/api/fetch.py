@@ -164,13 +164,14 @@ def ascii_url(url: str, subject: str = "upload_url's host name", sent: str | Non
     not given; ``subject`` says whose) where IDNA refuses it, where its escapes are no UTF-8, or
     where its ASCII form holds what no host name may (a full-width ``！`` becomes ``!``).
 
-    ``url`` has passed ``_check_url``: no escape in the host that decodes to a character around
-    a host (``url_problem``)."""
+    ``url`` has passed ``_check_url``: no user or password (both callers refuse one), no escape
+    in the host that decodes to a character around a host (``url_problem``)."""
     parts = urlsplit(url)
-    host, netloc = parts.hostname or "", parts.netloc
-    escaped = "%" in host and not netloc.rpartition("@")[2].startswith("[")  # an IPv6 zone's %25 stays
+    host = parts.hostname or ""
+    escaped = "%" in host and not parts.netloc.startswith("[")  # an IPv6 zone's %25 stays
     if url.isascii() and not escaped:
         return url
+    netloc = parts.netloc
     if escaped or not host.isascii():
         spelled = _host_as_written(url if sent is None else sent)  # .hostname is lower-cased
         spelled_as = shown(spelled)
@@ -191,8 +192,7 @@ def ascii_url(url: str, subject: str = "upload_url's host name", sent: str | Non
         if not _ASCII_HOST.fullmatch(name):
             raise InputError(f"{subject} {spelled_as} is {shown(name)} in IDNA, which is no host name; "
                              "check the name, or give the address")
-        login = netloc.rpartition("@")[0]
-        netloc = (f"{login}@" if login else "") + (name if parts.port is None else f"{name}:{parts.port}")
+        netloc = name if parts.port is None else f"{name}:{parts.port}"
     return _NON_ASCII.sub(lambda m: quote(m.group(), safe=""), urlunsplit(parts._replace(netloc=netloc)))
 
 

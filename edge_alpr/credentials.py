@@ -15,7 +15,6 @@ import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from .configutil import Secret, read_secret
 from .errors import ConfigError
@@ -180,20 +179,6 @@ def _userinfo_end(region: str, text: str, after: int) -> int:
     if parameter and not before_path and _BARE_HOST.fullmatch(region[:mark]):
         return -1
     return last
-
-
-def url_problem(url: str) -> str:
-    """Why ``url``'s host and port cannot be read ("" when they can), in words that hold no part
-    of it: ``urlsplit``'s own (``Port could not be cast to integer value as 'pa'``) quote what
-    stands after the ':', which is a piece of the password when the password holds a '/', '?'
-    or '#' typed unencoded; neither FFmpeg nor urllib can use such a URL either."""
-    try:
-        _ = urlsplit(url).port  # raises ValueError for a bad port or [IPv6] address
-    except ValueError as e:
-        what = "the port is out of range" if "range" in str(e) else \
-            "the [IPv6] address is not closed" if "IPv6" in str(e) else "what follows the ':' is no port number"
-        return f"{what} (a password holding '/', '?' or '#' must be written percent-encoded: %2F, %3F, %23)"
-    return ""
 
 
 class HidingFormatter(logging.Formatter):

@@ -78,6 +78,7 @@ def test_a_hostile_image_server_is_a_prompt_4xx(fetching_api: Any, image_server:
 
 @pytest.mark.parametrize("url", ["http://[::1/x.jpg", "http://[127.0.0.1]/x.jpg", "http://127.0.0.1:80x/x.jpg",
                                  "http://127.0.0.1:99999/x.jpg", "http://a b/x.jpg", "http://:80/x.jpg",
+                                 "http://[::1]%3A" + "9" * 22 + "/x.jpg",  # urllib: a port past getaddrinfo
                                  "file:///etc/passwd", "gopher://127.0.0.1/x",
                                  # a name IDNA cannot encode: a label over 63 characters
                                  "http://" + "a" * 70 + ".example/x.jpg",

@@ -10,7 +10,8 @@ at once (``FetchSlots``).  A URL with a user name or password in it is refused (
 would not be sent, and no camera's login is forwarded to wherever a redirect points.  A URL of
 non-ASCII text (an IRI: ``http://files.example/Straße/bild.jpg``, ``http://bücher.example/``) is
 fetched as a browser or curl would fetch it (``ascii_url``), a redirect's ``Location`` too, every
-check above applying to what is sent.
+check above applying to what is sent; a host that urllib reads otherwise than the checks (``%3A``
+after an [IPv6] literal's ']', an escaped '@') is refused (``url_reading``).
 
 Why a timer cuts the socket: a socket timeout bounds one ``recv`` only, so a server sending a
 byte a second would hold a worker for as long as it likes, in the headers or in the body.  The
@@ -28,12 +29,13 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 from ..config import UploadUrlConfig
-from ..credentials import hide_credentials, url_problem
+from ..credentials import hide_credentials
 from ..errors import InputError, Throttled
 from ..names import control_problem, shown
+from ..url_reading import url_problem
 from .fetch_connect import Deadline, connect
 
 _CHUNK = 64 * 1024
@@ -53,13 +55,47 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         if len(newurl) > MAX_URL_CHARS:  # before any of it is shown or parsed
             raise InputError(f"upload_url redirects to a URL of {len(newurl)} characters; at most "
                              f"{MAX_URL_CHARS} are followed")
+        sent = _as_sent(headers, req.full_url) or newurl  # what the messages quote
         if urlsplit(newurl).scheme.lower() not in ("http", "https"):
-            raise InputError(f"upload_url redirects to {hide_credentials(newurl)[:200]!r}; only http:// and "
+            raise InputError(f"upload_url redirects to {hide_credentials(sent)[:200]!r}; only http:// and "
                              "https:// are fetched")
-        _check_url(newurl, "upload_url redirects to")
-        newurl = ascii_url(newurl, "upload_url redirects to a URL whose host name")  # as the first URL
-        _check_url(newurl, "upload_url redirects to")  # what is sent passes the same checks
+        _check_url(newurl, "upload_url redirects to", sent)
+        newurl = ascii_url(newurl, "upload_url redirects to a URL whose host name", sent)  # as the first URL
+        _check_url(newurl, "upload_url redirects to", sent)  # what is sent passes the same checks
         return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _as_sent(headers: Any, base: str) -> str | None:
+    """A redirect's ``Location`` as the server wrote it (joined to ``base`` where relative), its
+    bytes read as UTF-8; ``None`` where it is ASCII (urllib's text is the server's then) or not
+    UTF-8 outside its host.  Why: urllib turns each non-ASCII byte of a ``Location`` into a
+    ``%XX`` escape (``Straße`` -> ``Stra%C3%9Fe``), which a message quoting it shows although the
+    server sent none.  ``InputError`` where the host's bytes are not UTF-8 (a Latin-1 ``ü``, the
+    byte 0xFC): that is no name, whatever the escape urllib made of it (``%FC``) would decode to."""
+    location = headers["location"] if "location" in headers else headers.get("uri")
+    if not isinstance(location, str) or location.isascii():
+        return None
+    try:
+        raw = location.encode("latin-1")  # http.client reads header bytes as Latin-1: the bytes again
+    except UnicodeEncodeError:
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        try:
+            host = _host_as_written(location)
+        except ValueError:  # the checks name it
+            return None
+        if host.isascii():  # a path's or query's bytes: sent as the escapes urllib made of them
+            return None
+        raise InputError(f"upload_url redirects to a Location that is not UTF-8: its host "
+                         f"{str(host.encode('latin-1'))[1:][:200]} holds the byte 0x{raw[e.start]:02X} ({e.reason}), "
+                         "and a host name is UTF-8 text; fix the redirect, or give the URL it should lead "
+                         "to") from e
+    try:
+        return urljoin(base, text)
+    except ValueError:  # brackets urljoin refuses: the checks name them
+        return None
 
 
 def _opener(deadline: Deadline, own_port: int | None) -> urllib.request.OpenerDirector:
@@ -98,20 +134,23 @@ def _opener(deadline: Deadline, own_port: int | None) -> urllib.request.OpenerDi
     return urllib.request.build_opener(HttpHandler, HttpsHandler, _Redirects)
 
 
-def _check_url(url: str, what: str = "upload_url") -> None:
+def _check_url(url: str, what: str = "upload_url", sent: str | None = None) -> None:
+    """``InputError`` where ``url`` is no http(s) URL a fetch reads as the checks do, or holds a
+    user or password; the message quotes ``sent`` (what the client or server wrote) where given."""
+    quoted = hide_credentials(url if sent is None else sent)[:200]
     if problem := url_problem(url):  # in words of its own: urlsplit's quote a piece of a password
-        raise InputError(f"{what} {hide_credentials(url)[:200]!r} is not a valid URL: {problem}")
+        raise InputError(f"{what} {quoted!r} is not a valid URL: {problem}")
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise InputError(f"{what} {hide_credentials(url)[:200]!r} must be an http:// or https:// URL")
+        raise InputError(f"{what} {quoted!r} must be an http:// or https:// URL")
     if "@" in parts.netloc:  # urllib would look the whole "user:pass@host" up as a host name
-        raise InputError(f"{what} {hide_credentials(url)[:200]!r} has a user name or password in it "
+        raise InputError(f"{what} {quoted!r} has a user name or password in it "
                          "(user:password@host), which is not sent: give a snapshot URL that needs no "
                          "login (many cameras take the credentials as query parameters), or fetch the "
                          "image and send it as upload")
 
 
-def ascii_url(url: str, subject: str = "upload_url's host name") -> str:
+def ascii_url(url: str, subject: str = "upload_url's host name", sent: str | None = None) -> str:
     """``url`` as it is sent: a non-ASCII host name in IDNA (``bücher.example`` ->
     ``xn--bcher-kva.example``), the path's, query's and fragment's non-ASCII characters
     percent-encoded as UTF-8 (``Straße`` -> ``Stra%C3%9Fe``), the rest (``%XX`` escapes included)
@@ -121,32 +160,46 @@ def ascii_url(url: str, subject: str = "upload_url's host name") -> str:
     ``Location`` of non-ASCII text reaches here so escaped (urllib escapes it), and urllib would
     otherwise look the decoded name up as it is.  IDNA as Python's codec writes it (IDNA 2003: a
     ``ß`` in a host name becomes ``ss``, where today's browsers keep it).  ``InputError`` naming
-    the host (``subject`` says whose) where IDNA refuses it, where its escapes are no UTF-8, or
-    where its ASCII form holds what no host name may (a full-width ``！`` becomes ``!``)."""
+    the host as ``sent`` spells it (the client's URL, or the server's ``Location``: ``url`` where
+    not given; ``subject`` says whose) where IDNA refuses it, where its escapes are no UTF-8, or
+    where its ASCII form holds what no host name may (a full-width ``！`` becomes ``!``).
+
+    ``url`` has passed ``_check_url``: no user or password (both callers refuse one), no escape
+    in the host that decodes to a character around a host (``url_problem``)."""
     parts = urlsplit(url)
-    host, netloc = parts.hostname or "", parts.netloc
-    escaped = "%" in host and not netloc.rpartition("@")[2].startswith("[")  # an IPv6 zone's %25 stays
+    host = parts.hostname or ""
+    escaped = "%" in host and not parts.netloc.startswith("[")  # an IPv6 zone's %25 stays
     if url.isascii() and not escaped:
         return url
+    netloc = parts.netloc
     if escaped or not host.isascii():
+        spelled = _host_as_written(url if sent is None else sent)  # .hostname is lower-cased
+        spelled_as = shown(spelled)
+        if (decoded := unquote(spelled, errors="replace")) != spelled:  # what the escapes stand for
+            spelled_as += f" ({shown(decoded)} once its %XX escapes are decoded)"
         text = host
         if escaped:
             try:
                 text = unquote(host, errors="strict")
             except UnicodeDecodeError as e:
-                raise InputError(f"{subject} {shown(host)} is not UTF-8 once its %XX escapes are decoded "
+                raise InputError(f"{subject} {shown(spelled)} is not UTF-8 once its %XX escapes are decoded "
                                  f"({e}); check the name, or give the address") from e
         try:
             name = text.encode("idna").decode("ascii")
         except UnicodeError as e:
-            raise InputError(f"{subject} {shown(text)} cannot be written in IDNA, the ASCII form a "
+            raise InputError(f"{subject} {spelled_as} cannot be written in IDNA, the ASCII form a "
                              f"URL sends ({e}); check the name, or give the address") from e
         if not _ASCII_HOST.fullmatch(name):
-            raise InputError(f"{subject} {shown(text)} is {shown(name)} in IDNA, which is no host name; "
+            raise InputError(f"{subject} {spelled_as} is {shown(name)} in IDNA, which is no host name; "
                              "check the name, or give the address")
-        login = netloc.rpartition("@")[0]
-        netloc = (f"{login}@" if login else "") + (name if parts.port is None else f"{name}:{parts.port}")
+        netloc = name if parts.port is None else f"{name}:{parts.port}"
     return _NON_ASCII.sub(lambda m: quote(m.group(), safe=""), urlunsplit(parts._replace(netloc=netloc)))
+
+
+def _host_as_written(url: str) -> str:
+    """``url``'s host as ``urlsplit`` finds it, not lower-cased (``.hostname`` is)."""
+    hostinfo = urlsplit(url).netloc.rpartition("@")[2]
+    return hostinfo[1:].partition("]")[0] if hostinfo.startswith("[") else hostinfo.partition(":")[0]
 
 
 class FetchSlots:
@@ -214,7 +267,7 @@ def _fetch(url: str, cfg: UploadUrlConfig, own_port: int | None) -> bytes:
                 chunks.append(chunk)
     except urllib.error.HTTPError as e:
         raise InputError(f"upload_url answered HTTP {e.code}; check the URL") from e
-    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as e:
+    except (urllib.error.URLError, OSError, ValueError, OverflowError, http.client.HTTPException) as e:
         if deadline.expired or deadline.passed():  # cut, or a step timed out on what was left
             raise late from e
         raise InputError(f"upload_url could not be fetched: {hide_credentials(str(e))[:300]}") from e

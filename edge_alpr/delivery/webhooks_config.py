@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..configutil import Section, rules, setting
-from ..credentials import hide_credentials, url_problem
+from ..credentials import hide_credentials
 from ..errors import ConfigError
+from ..url_reading import url_problem
 
 URL_SCHEMA = {"type": "string", "pattern": "^https?://"}
 

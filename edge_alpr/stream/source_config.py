@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..configutil import S, Section, parse_section, rules, setting
-from ..credentials import hide_credentials, url_problem
+from ..credentials import hide_credentials
 from ..errors import ConfigError
+from ..url_reading import url_problem
 
 # each kind with what it reads and its key: an RTSP camera is "opencv", which a user cannot guess
 SOURCE_KINDS = {"video": "a video file: path", "folder": "images in a folder: path",

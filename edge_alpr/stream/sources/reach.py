@@ -15,8 +15,9 @@ OpenCV does not say.
 An HTTP camera is asked nothing before the open but the TCP connection (``probe``): a camera
 serving one client at a time (many do) gave its only slot to a request made just before, so
 OpenCV's open got a 503 and the camera never opened.  Only once OpenCV's open has failed, or a
-stream ended after its one frame, is it asked for the stream (``check``: a ``GET`` whose
-answer's head is read before hanging up), its slot free then, the reconnect's backoff after it:
+stream ended after its one frame (once while it keeps ending so: ``drops.py``), is it asked for
+the stream (``check``: a ``GET`` whose answer's head is read before hanging up), its slot free
+then, the reconnect's backoff after it:
 the answer names a wrong path, a missing or refused user and password, a camera whose one slot
 another viewer holds (503), and a url that serves one picture (a camera's snapshot url), not a
 stream (OpenCV read its one frame, found the "stream" ended and reconnected, a warning and a

@@ -49,6 +49,10 @@ class VideoFileSource(FrameSource):
         self._pending: tuple[np.ndarray, float] | None = None
         self._loop_offset = 0.0
         self._last_pos = 0.0
+        # a frame's time in the file: where the next pass begins after the last frame (it began at
+        # the last frame's position, so two frames had one time); the file's rate, else a 25 fps frame
+        fps = float(self._cap.get(self._cv2.CAP_PROP_FPS))
+        self._step = 1.0 / fps if 0 < fps < 1000 else 0.04
         self._warned = False
         self._fit = FrameFitter(self._cv2, camera_id, cfg.max_pixels)
         self.live = cfg.realtime  # paced like a camera: frames the loop cannot keep up with drop
@@ -82,7 +86,7 @@ class VideoFileSource(FrameSource):
                     raise SourceEnded
                 if self._cap is not None:  # the pass ended: reopened for the next, None till its turn
                     self._cap.release()
-                    self._cap, self._loop_offset = None, self._loop_offset + self._last_pos
+                    self._cap, self._loop_offset = None, self._loop_offset + self._last_pos + self._step
                 self._cap = self._open(timeout)
                 if self._cap is None:
                     return None
@@ -90,6 +94,8 @@ class VideoFileSource(FrameSource):
                 if not ok:
                     raise SourceEnded
             pos = float(self._cap.get(self._cv2.CAP_PROP_POS_MSEC)) / 1000.0
+            if pos > self._last_pos:
+                self._step = pos - self._last_pos  # the frames' own spacing, where it differs from the rate
             self._last_pos = pos
             self._pending = (bgr, self._loop_offset + pos)
         bgr, pos = self._pending

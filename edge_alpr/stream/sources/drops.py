@@ -14,6 +14,17 @@ Why a remembered verdict: an HTTP stream that ended after its one frame is asked
 Asked at every reconnect, a stream that always ends after its first frame was asked as often as
 it was opened, each time for the same answer.  The answer is kept until the stream ends
 otherwise (more frames, a frozen read) or an open fails: then the next such end is asked again.
+
+Why a camera that did not answer is asked first: an HTTP camera is asked nothing before
+OpenCV's open but the TCP connection (``reach.py``), so one that accepts and never answers held
+OpenCV's open turn (``ffmpeg_open.OPEN_TURN``) for its whole ``read_timeout`` at every retry,
+and every other url camera's (re)connect waited behind it (measured: three cameras on a working
+server did not open in 17 s beside such a camera with ``read_timeout: 30``).  Once the check after
+a failed open got no answer in time (``reach.NoAnswer``; a camera refusing or not accepting the
+connection fails the TCP probe, which holds no turn), the retries are asked by the check, in
+the camera's own thread, until it answers; then OpenCV opens it (a camera serving one client
+may refuse that open while it still holds the check's slot: that failure is asked about as any,
+and the next retry opens).
 """
 
 from __future__ import annotations
@@ -73,6 +84,9 @@ class Ends:
     verdict: str | None = None
     repeats: int = 0  # the one-frame ends since the verdict, its own end included
     quiet: bool = False  # the last failure was a debug line (so is the reconnect after it)
+    # the HTTP camera accepted the check after a failed open but did not answer it (hung): its retries
+    # are asked by the check before they take OpenCV's open turn, until it answers (see the module)
+    unanswered: bool = False
     flaps: Flaps = field(default_factory=Flaps)
 
     def known(self, verdict: str) -> None:

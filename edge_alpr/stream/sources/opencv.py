@@ -37,7 +37,7 @@ from . import FrameSource
 from ._cv import FrameFitter, import_cv2, open_capture, require_gstreamer
 from .drops import ENDED, ONE_FRAME, Ends
 from .ffmpeg_open import OPEN_TURN
-from .reach import ONE_PICTURE, asks, check, probe
+from .reach import ONE_PICTURE, NoAnswer, asks, check, probe
 from .stamps import StreamClock, device_time
 from .v4l2_names import device_node, open_hint
 
@@ -135,11 +135,11 @@ class OpenCvSource(FrameSource):
         """Say a failure of an HTTP camera (``Ends.asking``) with the camera's answer to ``check``;
         a one-frame end's answer is remembered unless the camera could not be asked."""
         try:
-            answer, asked = check(self.cfg.url or "", self.cfg.read_timeout), True
+            answer, asked, hung = check(self.cfg.url or "", self.cfg.read_timeout), True, False
         except CameraError as e:
-            answer, asked = (str(e) if opening else None), False
+            answer, asked, hung = (str(e) if opening else None), False, isinstance(e, NoAnswer)
         if opening:
-            self._hint = answer
+            self._hint, self._ends.unanswered = answer, hung
             self._fail(f"{said}: {answer}" if answer else said)
             return
         if asked and (answer is None or answer.startswith(ONE_PICTURE)):  # a stream, or one picture
@@ -196,13 +196,15 @@ class OpenCvSource(FrameSource):
                 self.stop.wait(min(wait, timeout))
                 return None
             if self.cfg.url and asks(self.cfg.url) and not self._reached:
-                try:
-                    self._hint = probe(self.cfg.url, self.cfg.read_timeout)
+                try:  # an HTTP camera that did not answer is asked, not opened in the turn, till it does
+                    ask = check if self._ends.unanswered else probe
+                    self._hint = ask(self.cfg.url, self.cfg.read_timeout)
                 except CameraError as e:
                     self._ends.forget()
+                    self._ends.unanswered &= isinstance(e, NoAnswer)  # still hung; else the probe again
                     self._fail(f"cannot open camera: {e}")
                     return None
-                self._reached = True
+                self._reached, self._ends.unanswered = True, False
                 return None  # the open comes at the next read, each bounded by read_timeout
             if self.cfg.url and not OPEN_TURN.acquire(timeout=timeout):
                 return None  # another camera is opening: wait for the turn without blocking

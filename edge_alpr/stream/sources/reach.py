@@ -88,10 +88,16 @@ def _connect(host: str, port: int, deadline: float) -> socket.socket:
     raise CameraError(last)
 
 
+class NoAnswer(CameraError):
+    """The camera accepted the connection but its answer did not come within the timeout (hung,
+    or a link passing a few bytes a second): ``opencv.py`` asks such an HTTP camera before its
+    retries take OpenCV's open turn (``drops.py``)."""
+
+
 def _late(got: int) -> CameraError:
     if not got:
-        return CameraError("the camera accepted the connection but did not answer within the read_timeout (hung?)")
-    return CameraError(f"the camera answered too slowly: {got} bytes of its answer within the read_timeout "
+        return NoAnswer("the camera accepted the connection but did not answer within the read_timeout (hung?)")
+    return NoAnswer(f"the camera answered too slowly: {got} bytes of its answer within the read_timeout "
                        "(a link passing a few bytes a second, or a camera in trouble?)")
 
 

@@ -18,8 +18,9 @@ otherwise (more frames, a frozen read) or an open fails: then the next such end 
 Why a camera that did not answer is asked first: an HTTP camera is asked nothing before
 OpenCV's open but the TCP connection (``reach.py``), so one that accepts and never answers held
 OpenCV's open turn (``ffmpeg_open.OPEN_TURN``) for its whole ``read_timeout`` at every retry,
-and every other url camera's (re)connect waited behind it (measured: three cameras on a working
-server did not open in 17 s beside such a camera with ``read_timeout: 30``).  Once the check after
+and every other url camera's (re)connect waited behind it (measured beside such a camera,
+``read_timeout: 5``: a camera whose stream drops every 3 frames read 123 frames in 40 s, 209 now;
+its first open still waits once).  Once the check after
 a failed open got no answer in time (``reach.NoAnswer``; a camera refusing or not accepting the
 connection fails the TCP probe, which holds no turn), the retries are asked by the check, in
 the camera's own thread, until it answers; then OpenCV opens it (a camera serving one client

@@ -1,4 +1,4 @@
-"""Lazy OpenCV import shared by the OpenCV and video-file sources."""
+"""Lazy OpenCV import shared by the OpenCV and video-file sources, and a live capture's open."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import os
 from collections.abc import Callable
 from functools import partial
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
 from ...errors import CameraError
+from ..source_config import OpenCvSourceConfig
+from .ffmpeg_open import url_open
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,27 @@ def import_cv2() -> ModuleType:
     except ImportError as e:
         raise CameraError(f"OpenCV is not installed; install it with: {OPENCV_INSTALL}") from e
     return cv2
+
+
+def open_capture(cv2: ModuleType, cfg: OpenCvSourceConfig) -> Any:
+    """A ``VideoCapture`` of the camera ``cfg`` names (pipeline, url, device path or number),
+    opened or not; a url's open and read bounded by its ``read_timeout`` (V4L2 and GStreamer
+    have no such timeout), without FFmpeg's frame-rate probe (``ffmpeg_open.py``)."""
+    ms = int(cfg.read_timeout * 1000)
+    if cfg.pipeline:
+        cap = cv2.VideoCapture(cfg.pipeline, cv2.CAP_GSTREAMER)
+    elif cfg.url:
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+        with url_open():
+            cap = cv2.VideoCapture(cfg.url, cv2.CAP_FFMPEG, params)
+    elif cfg.device_path:
+        cap = cv2.VideoCapture(cfg.device_path, cv2.CAP_V4L2)
+    else:
+        cap = cv2.VideoCapture(cfg.device, cv2.CAP_V4L2)
+    if cap.isOpened() and cfg.width and cfg.height:
+        cap.set(cv2.CAP_PROP_FRAME_WIDTH, cfg.width)
+        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, cfg.height)
+    return cap
 
 
 class FrameFitter:

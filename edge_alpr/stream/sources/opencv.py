@@ -4,7 +4,8 @@ A lost or unopenable camera is retried with exponential backoff between ``reconn
 ``reconnect_max`` seconds; the loop keeps running (``read`` returns None meanwhile) so one dead
 camera never stops the others or the service.  An outage is logged twice: its first failure
 (a warning) and its end (how long, how many attempts); the attempts between are debug lines,
-so a camera unplugged for a week does not write thousands of lines to the journal.  Its
+so a camera unplugged for a week does not write thousands of lines to the journal; a stream
+that keeps dropping and coming back is said at its first drop, then summed up (``drops.py``).  Its
 health (``stream/health.py``) says ``reconnecting`` then ``failed`` meanwhile.
 
 OpenCV opens FFmpeg captures one at a time, process-wide.  So that a dead camera cannot hold
@@ -33,9 +34,10 @@ from ...names import user_name
 from ...types import Frame
 from ..source_config import OpenCvSourceConfig
 from . import FrameSource
-from ._cv import FrameFitter, import_cv2, require_gstreamer
-from .ffmpeg_open import OPEN_TURN, url_open
-from .reach import ONE_PICTURE, asks, check, probe
+from ._cv import FrameFitter, import_cv2, open_capture, require_gstreamer
+from .drops import ENDED, ONE_FRAME, Ends
+from .ffmpeg_open import OPEN_TURN
+from .reach import ONE_PICTURE, NoAnswer, asks, check, probe
 from .stamps import StreamClock, device_time
 from .v4l2_names import device_node, open_hint
 
@@ -69,11 +71,7 @@ class OpenCvSource(FrameSource):
         self._attempts = 0  # failures in the current outage
         self._reached = False  # the url answered (reach.py) and waits for its turn to open
         self._hint: str | None = None  # why an open may fail, from the camera's answer
-        # a failure told once the HTTP camera is asked why (reach.check): whether at the open, and its words
-        self._asking: tuple[bool, str] | None = None
-        # a snapshot url's one-picture "stream" (reach.py): said at its first end, not once a second
-        self._one_picture: str | None = None
-        self._snapshots, self._quiet = 0, False
+        self._ends = Ends()  # how the stream's ends are told (drops.py)
         self._connected_at = 0.0  # monotonic, when the capture now open was opened
         self._first_index = 0  # the index of its first frame
         # an open and a read, each bounded by the backend's timeout (V4L2 and GStreamer have none); a
@@ -107,22 +105,7 @@ class OpenCvSource(FrameSource):
         return f"device {device_node(self.cfg.device, self.cfg.device_path)}"
 
     def _open(self) -> Any:
-        cv2 = self._cv2
-        ms = int(self.cfg.read_timeout * 1000)
-        if self.cfg.pipeline:
-            cap = cv2.VideoCapture(self.cfg.pipeline, cv2.CAP_GSTREAMER)
-        elif self.cfg.url:
-            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
-            with url_open():
-                cap = cv2.VideoCapture(self.cfg.url, cv2.CAP_FFMPEG, params)
-        elif self.cfg.device_path:
-            cap = cv2.VideoCapture(self.cfg.device_path, cv2.CAP_V4L2)
-        else:
-            cap = cv2.VideoCapture(self.cfg.device, cv2.CAP_V4L2)
-        if cap.isOpened() and self.cfg.width and self.cfg.height:
-            cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.cfg.width)
-            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.cfg.height)
-        return cap
+        return open_capture(self._cv2, self.cfg)
 
     def _stopped(self, waited: float) -> None:
         """Say why a stream that had been open stopped, and after how long (the log,
@@ -130,44 +113,67 @@ class OpenCvSource(FrameSource):
         slowed to a trickle) or one that failed at once (the camera closed the connection or
         ended the stream: a reboot, a reset, a cable pulled at a switch).  An HTTP stream that
         ended after its one frame may be a snapshot url: the camera is asked (``reach.check``) at
-        the next read, its slot free then, and the end is said with its answer."""
+        the next read, its slot free then, and the end is said with its answer; the answer holds
+        for the next such ends (``drops.py``)."""
         frames, since = self._index - self._first_index, time.monotonic() - self._connected_at
         said = f"stopped sending frames {since:.1f} s after connecting ({frames} frame(s) since)"
-        ended = waited < 0.9 * self.cfg.read_timeout
+        ended, ends = waited < 0.9 * self.cfg.read_timeout, self._ends
         if not (ended and frames == 1):
-            self._one_picture, self._snapshots = None, 0
-        elif self._one_picture is not None:  # the snapshot url again: said at its first end only
-            self._snapshots += 1
-            self._fail(f"{said}: {self._one_picture}", reconnecting=True, quiet=self._snapshots > 1)
+            ends.forget()
+        elif ends.verdict is not None:  # asked before: its answer again, the camera not asked
+            ends.repeats += 1
+            self._dropped(f"{said}: {ends.verdict}", ends.verdict)
             return
         elif self._http:
             self._cap.release()
-            self._cap, self._asking = None, (False, said)
+            self._cap, ends.asking = None, (False, said)
             return
-        cause = "the camera ended the stream or closed the connection" if ended else \
-            f"no frame within the read_timeout ({self.cfg.read_timeout:g} s)"
-        self._fail(f"{said}: {cause}")
+        cause = ENDED if ended else f"no frame within the read_timeout ({self.cfg.read_timeout:g} s)"
+        self._dropped(f"{said}: {cause}", cause)
 
     def _tell(self, opening: bool, said: str) -> None:
-        """Say a failure of an HTTP camera (``_asking``) with the camera's answer to ``check``."""
+        """Say a failure of an HTTP camera (``Ends.asking``) with the camera's answer to ``check``;
+        a one-frame end's answer is remembered unless the camera could not be asked."""
         try:
-            answer = check(self.cfg.url or "", self.cfg.read_timeout)
+            answer, asked, hung = check(self.cfg.url or "", self.cfg.read_timeout), True, False
         except CameraError as e:
-            answer = str(e) if opening else None
+            answer, asked, hung = (str(e) if opening else None), False, isinstance(e, NoAnswer)
         if opening:
-            self._hint = answer
+            self._hint, self._ends.unanswered = answer, hung
             self._fail(f"{said}: {answer}" if answer else said)
-        elif answer is not None and answer.startswith(ONE_PICTURE):
-            self._one_picture, self._snapshots = answer, 1
-            self._fail(f"{said}: {answer}", reconnecting=True)
+            return
+        if asked and (answer is None or answer.startswith(ONE_PICTURE)):  # a stream, or one picture
+            self._ends.known(answer or ONE_FRAME)
+            self._dropped(f"{said}: {answer or ONE_FRAME}", answer or ONE_FRAME)
         else:
-            self._fail(f"{said}: the camera ended the stream or closed the connection", reconnecting=True)
+            self._dropped(f"{said}: {ENDED}", ENDED)
+
+    def _dropped(self, what: str, cause: str) -> None:
+        """A stream that had been open ended: said, or summed up with the drops after it
+        (``drops.py``); a snapshot url's one-picture ends are said at the first only."""
+        if self._ends.snapshot():
+            self._fail(what, reconnecting=True, quiet=self._ends.repeats > 1)
+            return
+        now = time.monotonic()
+        self._summarise(now)
+        self._fail(what, reconnecting=True, quiet=not self._ends.flaps.drop(now, cause))
+
+    def _summarise(self, now: float) -> None:
+        """Log the summary of the drops said as debug lines, where one is due (``drops.py``)."""
+        due = self._ends.flaps.due(now)
+        if due is not None:
+            count, span, cause = due
+            log.warning("camera %s: the stream dropped %d more time(s) in the last %.0f min and was reconnected "
+                        "each time (the last: %s); each drop is a debug line, summed up like this while it goes on",
+                        self.camera_id, count, span / 60, cause)
 
     def _fail(self, what: str, reconnecting: bool | None = None, quiet: bool = False) -> None:
-        first, self._dropping, self._quiet = self.failing_since is None, False, quiet
+        # said: the first failure of an outage, or the first after a quiet one (an open after a quiet drop)
+        first, loud = self.failing_since is None, not quiet and (self.failing_since is None or self._ends.quiet)
+        self._dropping, self._ends.quiet = False, quiet
         self.failed(what)
         self._attempts = 1 if first else self._attempts + 1
-        log.log(logging.WARNING if first and not quiet else logging.DEBUG,
+        log.log(logging.WARNING if loud else logging.DEBUG,
                 "camera %s: %s (%s); %s in %.1f s, then with backoff up to %g s (logged again when it is back)",
                 self.camera_id, what, self.describe(),
                 "reconnecting" if (self._cap is not None if reconnecting is None else reconnecting) else "retrying",
@@ -180,9 +186,9 @@ class OpenCvSource(FrameSource):
 
     def read(self, timeout: float) -> Frame | None:
         if self._cap is None:
-            if self._asking is not None:  # the open failed or the stream ended: asked why, its slot free
-                opening, said = self._asking
-                self._asking = None
+            if self._ends.asking is not None:  # the open failed or the stream ended: asked why, its slot free
+                opening, said = self._ends.asking
+                self._ends.asking = None
                 self._tell(opening, said)
                 return None
             wait = self._retry_at - time.monotonic()
@@ -190,12 +196,15 @@ class OpenCvSource(FrameSource):
                 self.stop.wait(min(wait, timeout))
                 return None
             if self.cfg.url and asks(self.cfg.url) and not self._reached:
-                try:
-                    self._hint = probe(self.cfg.url, self.cfg.read_timeout)
+                try:  # an HTTP camera that did not answer is asked, not opened in the turn, till it does
+                    ask = check if self._ends.unanswered else probe
+                    self._hint = ask(self.cfg.url, self.cfg.read_timeout)
                 except CameraError as e:
+                    self._ends.forget()
+                    self._ends.unanswered &= isinstance(e, NoAnswer)  # still hung; else the probe again
                     self._fail(f"cannot open camera: {e}")
                     return None
-                self._reached = True
+                self._reached, self._ends.unanswered = True, False
                 return None  # the open comes at the next read, each bounded by read_timeout
             if self.cfg.url and not OPEN_TURN.acquire(timeout=timeout):
                 return None  # another camera is opening: wait for the turn without blocking
@@ -207,8 +216,9 @@ class OpenCvSource(FrameSource):
                     OPEN_TURN.release()
             if not cap.isOpened():
                 cap.release()
+                self._ends.forget()  # the camera may have changed: a one-frame end is asked about again
                 if self._http:
-                    self._asking = (True, "cannot open camera")  # told at the next read, with why
+                    self._ends.asking = (True, "cannot open camera")  # told at the next read, with why
                     return None
                 if not (self.cfg.url or self.cfg.pipeline):
                     self._hint = open_hint(device_node(self.cfg.device, self.cfg.device_path),
@@ -228,8 +238,8 @@ class OpenCvSource(FrameSource):
                 self._dropping = False
             elif self.connects > 1:
                 down = time.monotonic() - self.failing_since if self.failing_since is not None else 0.0
-                log.log(logging.DEBUG if self._quiet else logging.INFO, "camera %s: reconnected to %s after %.1f s "
-                        "and %d failed attempt(s)", self.camera_id, self.describe(), down, self._attempts)
+                log.log(logging.DEBUG if self._ends.quiet else logging.INFO, "camera %s: reconnected to %s after "
+                        "%.1f s and %d failed attempt(s)", self.camera_id, self.describe(), down, self._attempts)
         if self.clock is not None and self._timed and self._resume_at <= time.monotonic():
             pause = self.clock.pause_s()
             self._resume_at = time.monotonic() + pause if pause else 0.0
@@ -251,6 +261,7 @@ class OpenCvSource(FrameSource):
             self._fail(str(e).removeprefix(f"camera {self.camera_id}: "))
             return None
         self._backoff = self.cfg.reconnect_min
+        self._summarise(captured)
         frame = Frame(pixels, self.camera_id, stamp, self._next_index(), made, convert, order)
         if self.clock is not None and self._timed and self.clock.over(self.cfg.max_behind_s):
             self._drop_backlog(captured - made)

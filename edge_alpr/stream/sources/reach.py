@@ -15,8 +15,9 @@ OpenCV does not say.
 An HTTP camera is asked nothing before the open but the TCP connection (``probe``): a camera
 serving one client at a time (many do) gave its only slot to a request made just before, so
 OpenCV's open got a 503 and the camera never opened.  Only once OpenCV's open has failed, or a
-stream ended after its one frame, is it asked for the stream (``check``: a ``GET`` whose
-answer's head is read before hanging up), its slot free then, the reconnect's backoff after it:
+stream ended after its one frame (once while it keeps ending so: ``drops.py``), is it asked for
+the stream (``check``: a ``GET`` whose answer's head is read before hanging up), its slot free
+then, the reconnect's backoff after it:
 the answer names a wrong path, a missing or refused user and password, a camera whose one slot
 another viewer holds (503), and a url that serves one picture (a camera's snapshot url), not a
 stream (OpenCV read its one frame, found the "stream" ended and reconnected, a warning and a
@@ -87,10 +88,16 @@ def _connect(host: str, port: int, deadline: float) -> socket.socket:
     raise CameraError(last)
 
 
+class NoAnswer(CameraError):
+    """The camera accepted the connection but its answer did not come within the timeout (hung,
+    or a link passing a few bytes a second): ``opencv.py`` asks such an HTTP camera before its
+    retries take OpenCV's open turn (``drops.py``)."""
+
+
 def _late(got: int) -> CameraError:
     if not got:
-        return CameraError("the camera accepted the connection but did not answer within the read_timeout (hung?)")
-    return CameraError(f"the camera answered too slowly: {got} bytes of its answer within the read_timeout "
+        return NoAnswer("the camera accepted the connection but did not answer within the read_timeout (hung?)")
+    return NoAnswer(f"the camera answered too slowly: {got} bytes of its answer within the read_timeout "
                        "(a link passing a few bytes a second, or a camera in trouble?)")
 
 

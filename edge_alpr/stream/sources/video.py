@@ -13,7 +13,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -49,13 +49,26 @@ class VideoFileSource(FrameSource):
         self._pending: tuple[np.ndarray, float] | None = None
         self._loop_offset = 0.0
         self._last_pos = 0.0
+        # a frame's time in the file: where the next pass begins after the last frame (it began at
+        # the last frame's position, so two frames had one time); the file's rate, else a 25 fps frame
+        fps = float(self._cap.get(self._cv2.CAP_PROP_FPS))
+        self._step = 1.0 / fps if 0 < fps < 1000 else 0.04
         self._warned = False
         self._fit = FrameFitter(self._cv2, camera_id, cfg.max_pixels)
         self.live = cfg.realtime  # paced like a camera: frames the loop cannot keep up with drop
 
-    def _open(self) -> Any:
-        with OPEN_TURN:  # never while a url opens with its own FFmpeg options (ffmpeg_open.py)
+    def _open(self, timeout: float = -1) -> Any:
+        """The file opened, never while a url opens with its own FFmpeg options (``OPEN_TURN``,
+        ``ffmpeg_open.py``); None where that turn did not come within ``timeout`` s (-1: wait).
+        Why a loop's reopen waits a read's timeout at a time: a url camera's open holds the turn up
+        to its ``read_timeout`` (a camera that accepts and never answers), and the video's read
+        waited with it, past its ``max_block_s`` (measured: 7.96 s behind ``read_timeout: 8``)."""
+        if not OPEN_TURN.acquire(timeout=timeout):
+            return None
+        try:
             cap = self._cv2.VideoCapture(self.cfg.path)
+        finally:
+            OPEN_TURN.release()
         if not cap.isOpened():
             raise CameraError(f"camera {self.camera_id}: OpenCV cannot open video {self.cfg.path!r} "
                               "(unsupported codec or corrupt file?)")
@@ -63,19 +76,26 @@ class VideoFileSource(FrameSource):
 
     def read(self, timeout: float) -> Frame | None:
         if self._pending is None:
-            ok, bgr = self._cap.read()
-            if not ok:
-                ok, bgr = self._past_damage()
+            ok, bgr = False, cast(Any, None)  # no file open: its reopen waits for its turn
+            if self._cap is not None:
+                ok, bgr = self._cap.read()
+                if not ok:
+                    ok, bgr = self._past_damage()
             if not ok:
                 if not self.cfg.loop or self._index == 0:
                     raise SourceEnded
-                self._cap.release()
-                self._cap = self._open()
-                self._loop_offset += self._last_pos
+                if self._cap is not None:  # the pass ended: reopened for the next, None till its turn
+                    self._cap.release()
+                    self._cap, self._loop_offset = None, self._loop_offset + self._last_pos + self._step
+                self._cap = self._open(timeout)
+                if self._cap is None:
+                    return None
                 ok, bgr = self._cap.read()
                 if not ok:
                     raise SourceEnded
             pos = float(self._cap.get(self._cv2.CAP_PROP_POS_MSEC)) / 1000.0
+            if pos > self._last_pos:
+                self._step = pos - self._last_pos  # the frames' own spacing, where it differs from the rate
             self._last_pos = pos
             self._pending = (bgr, self._loop_offset + pos)
         bgr, pos = self._pending
@@ -119,4 +139,5 @@ class VideoFileSource(FrameSource):
             log.warning("camera %s: %s: %s", self.camera_id, self.cfg.path, what)
 
     def close(self) -> None:
-        self._cap.release()
+        if self._cap is not None:
+            self._cap.release()

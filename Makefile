@@ -9,7 +9,7 @@ PORT ?= 8080
 PYTEST_ARGS ?= -q
 CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 
-.PHONY: install run serve test test-parity test-deb test-browser test-data lint config-doc bench models deb deb-test deb-arm64-verify clean lock help
+.PHONY: install run serve test test-parity test-deb test-deb-upgrade test-browser test-data lint config-doc bench models deb deb-test deb-arm64-verify clean lock help
 
 # Debian packages come from scripts/package/apt_deps.sh: `run` needs python3-venv only, `test` also
 # needs mosquitto, curl, iproute2 and e2fsprogs, `deb` only the package build's tools (dpkg-dev, debhelper...;
@@ -82,6 +82,17 @@ test-deb: install
 
 deb-test: test-deb
 
+# An upgrade from a real older build (tests/test_deb_upgrade.py; root; not in CI: it builds a
+# second .deb): FROM=<commit> (built in a clone) or FROM=<path of a .deb>; that build installed and
+# used (an edited config, events in the history, events queued for a webhook that is down), this
+# checkout's .deb installed over it unattended, then FROM's again (a downgrade).
+FROM ?=
+test-deb-upgrade: install
+	@test -n "$(FROM)" || { echo "make test-deb-upgrade: name the older build: FROM=<commit> or FROM=<file.deb>"; exit 1; }
+	@PYTHON=$(PYTHON) bash scripts/package/apt_deps.sh deb
+	@EDGE_ALPR_DEB_SUITE=$(SUITE) EDGE_ALPR_DEB_FROM=$(FROM) \
+	  $(PY) -m pytest -m deb -x -s $(PYTEST_ARGS) tests/test_deb_upgrade.py; $(PYTEST_RUN)
+
 # the console in headless Chromium (tests marked browser; make test runs them too, skipped where
 # chromium is missing); EDGE_ALPR_CONSOLE_SCREENSHOT=docs/console.png keeps the screenshot of
 # tests/test_console_scene.py, the docs' picture
@@ -146,6 +157,7 @@ help:
 	@echo "make test             the unit and integration tests (about 20 min on 2 cores; as root installs their tools)"
 	@echo "make test-parity      the two TFLite runtimes agree (CPython <= 3.11, else SKIPPED)"
 	@echo "make test-deb         build the .deb and boot it in a container (root; deb-test is the old name)"
+	@echo "make test-deb-upgrade FROM=<commit>: an older commit's .deb, used, then upgraded to this one (root)"
 	@echo "make test-browser     the console in headless Chromium"
 	@echo "make test-data        model checks on the full data (../shared/data or EDGE_ALPR_DATA)"
 	@echo "make lint             ruff and mypy"

@@ -15,8 +15,10 @@ on that release's python3.X (bookworm 3.11, trixie 3.13).
    group video, answers ``POST /v1/plate-reader/`` with the plates of the bundled sample images
    (expected text from the dataset labels, never from model output) and pets the watchdog.
 4. ``systemd-analyze verify`` prints nothing on stderr; ``systemd-analyze security`` <= 2.5.
-5. ``apt-get purge`` leaves nothing behind but what README.Debian's purge policy keeps (the
-   system user).
+5. ``apt-get remove`` stops the unit and removes the program, keeping the config as edited and
+   the state (outbox, counters, history); then ``apt-get purge`` leaves nothing behind but what
+   README.Debian's purge policy keeps (the system user).  An upgrade from a real older build is
+   test_deb_upgrade.py (``make test-deb-upgrade FROM=<commit>``, not in CI).
 
 It needs root, debootstrap, systemd-nspawn, lintian, the models, and for this machine's release
 dpkg-buildpackage and debhelper (another's builds in its chroot): missing ones fail the test under
@@ -28,46 +30,38 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.deb_container import (
+    API,
+    ARCH,
+    ROOT,
+    Container,
+    api_info,
+    boot,
+    build_deb,
+    chroot,
+    minbase,
+    run,
+    wait_for,
+)
 from tests.deb_tree import tree
 
 pytestmark = pytest.mark.deb  # `make test-deb`; `make test` leaves it out
 
-ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "edge_alpr" / "samples"
 LABELS: dict[str, Any] = json.loads((SAMPLES / "labels.json").read_text())
-CACHE = Path(os.environ.get("EDGE_ALPR_CACHE", Path.home() / ".cache" / "edge-alpr"))
 
 
-def _host_suite() -> str:
-    try:
-        release = Path("/etc/os-release").read_text()
-    except OSError:
-        return ""
-    match = re.search(r"^VERSION_CODENAME=\"?(\w*)", release, re.M)
-    return match.group(1) if match else ""
-
-
-SUITE = os.environ.get("EDGE_ALPR_DEB_SUITE") or _host_suite()
-ARCH = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True).stdout.strip() \
-    if shutil.which("dpkg") else ""
-MIRROR = os.environ.get("EDGE_ALPR_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-BOOT_PACKAGES = "systemd,systemd-sysv,dbus"  # minbase + what `systemd-nspawn -b` needs
-CLEAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-API = "http://127.0.0.1:8080"  # the conffile's default, inside the container's own network
 MAX_SECURITY_EXPOSURE = 2.5
 READS = 100
 
@@ -80,59 +74,9 @@ def plate_matches(read: str, label: str, max_wrong: int = 1) -> bool:
     return sum(1 for r, e in zip(read, label, strict=True) if e != "?" and r != e) <= max_wrong
 
 
-def require(ok: bool, reason: str) -> None:
-    """Fail under CI (the packaging test must run there), skip with the reason elsewhere."""
-    if ok:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"test_deb cannot run: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-def run(cmd: list[str], timeout: float = 600, check: bool = True, **kw: Any) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": CLEAN_PATH, "LANG": "C.UTF-8", "HOME": "/root", "DEBIAN_FRONTEND": "noninteractive"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, **kw)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} -> {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
-
-
-def host_tools(suite: str) -> dict[str, str]:
-    """The host's tools this test runs for ``suite``, each with the Debian package that brings it.
-
-    Only a build for this machine's release runs dpkg-buildpackage and dh here; another release's
-    (``SUITE=trixie`` on bookworm) runs them in its debootstrap chroot (debian/build-deb.sh), so
-    apt_deps.sh does not install debhelper for it, and requiring dh skipped the whole test there."""
-    tools = {"debootstrap": "debootstrap", "systemd-nspawn": "systemd-container", "nsenter": "util-linux",
-             "lintian": "lintian"}
-    if suite == _host_suite():
-        tools |= {"dpkg-buildpackage": "dpkg-dev", "dh": "debhelper"}
-    return tools
-
-
 @pytest.fixture(scope="module")
 def deb() -> Path:
-    require(os.geteuid() == 0, "needs root (debootstrap, chroot, systemd-nspawn)")
-    for tool, package in host_tools(SUITE).items():
-        require(shutil.which(tool, path=CLEAN_PATH) is not None,
-                f"{tool} is missing (Debian package {package}): `make test-deb SUITE={SUITE}` as root installs "
-                f"it (scripts/package/apt_deps.sh deb)")
-    require(any((ROOT / "models" / "quantized").glob("*.tflite")), "no models in models/quantized (make models)")
-    require(bool(SUITE), "no VERSION_CODENAME in /etc/os-release: set EDGE_ALPR_DEB_SUITE (e.g. bookworm)")
-    started = time.monotonic()
-    built = run(["make", "-C", str(ROOT), "deb", f"SUITE={SUITE}"], timeout=1800)
-    pruned = re.search(r"^debian/rules: venv .* pruned$", built.stdout, re.M)
-    assert pruned, "make deb printed no venv sizes (debian/rules' pruning step did not run)"
-    print(f"\n[deb] {pruned.group(0)}")
-    # the release's own file name (debian/release-changelog.sh): edge-alpr_0.1.0+deb12_amd64.deb
-    tag = run(["sh", str(ROOT / "debian" / "release-changelog.sh"), "--tag", SUITE]).stdout.strip()
-    debs = sorted((ROOT / "dist").glob(f"edge-alpr_*+{tag}_{ARCH}.deb"), key=lambda p: p.stat().st_mtime)
-    assert debs and debs[-1].stat().st_mtime >= time.time() - (time.monotonic() - started) - 5, \
-        f"make deb SUITE={SUITE} wrote no new dist/edge-alpr_*+{tag}_{ARCH}.deb"
-    assert f"source distribution {SUITE}" in built.stdout + built.stderr, "the build names another release"
-    print(f"\n[deb] make deb SUITE={SUITE}: {time.monotonic() - started:.0f} s, {debs[-1].name} "
-          f"{debs[-1].stat().st_size / 2**20:.1f} MiB")
-    return debs[-1]
+    return build_deb(ROOT)
 
 
 def test_lintian_clean(deb: Path) -> None:
@@ -180,111 +124,24 @@ def test_package_metadata(deb: Path) -> None:
     assert numpy and (int(numpy.group(1)) < 2) == (minor < 13), f"numpy {numpy and numpy.group(0)} for Python 3.{minor}"
 
 
-def _minbase(tmp: Path) -> Path:
-    """A fresh minbase tree of SUITE with systemd, from the cached tarball or debootstrap."""
-    tarball = CACHE / f"{SUITE}-{ARCH}-minbase-systemd.tar"
-    rootfs = tmp / "rootfs"
-    rootfs.mkdir()
-    if not tarball.is_file():
-        started = time.monotonic()
-        run(["debootstrap", "--variant=minbase", f"--include={BOOT_PACKAGES}", SUITE,
-             str(rootfs), MIRROR], timeout=900)
-        shutil.rmtree(rootfs / "var" / "cache" / "apt" / "archives", ignore_errors=True)
-        (rootfs / "var" / "cache" / "apt" / "archives" / "partial").mkdir(parents=True)
-        CACHE.mkdir(parents=True, exist_ok=True)
-        run(["tar", "-C", str(rootfs), "-cf", f"{tarball}.tmp", "."])
-        os.replace(f"{tarball}.tmp", tarball)
-        print(f"\n[deb] debootstrap {SUITE} minbase: {time.monotonic() - started:.0f} s")
-    else:
-        run(["tar", "-C", str(rootfs), "--numeric-owner", "-xf", str(tarball)])
-    return rootfs
-
-
-def _chroot(rootfs: Path, *cmd: str, timeout: float = 600) -> str:
-    mounts = [("proc", "proc"), ("sysfs", "sys")]
-    for fstype, where in mounts:
-        run(["mount", "-t", fstype, fstype, str(rootfs / where)])
-    try:
-        shutil.copy("/etc/resolv.conf", rootfs / "etc" / "resolv.conf")
-        return run(["chroot", str(rootfs), *cmd], timeout=timeout).stdout
-    finally:
-        for _, where in reversed(mounts):
-            run(["umount", "-l", str(rootfs / where)], check=False)
-
-
-@dataclass
-class Container:
-    rootfs: Path
-    proc: subprocess.Popen[bytes]
-    leader: int
-
-    def sh(self, script: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run ``script`` inside the booted container (all its namespaces, its root)."""
-        return run(["nsenter", "-t", str(self.leader), "-m", "-u", "-i", "-n", "-p", "-r", "-w",
-                    "/bin/sh", "-c", script], timeout=timeout, check=check)
-
-    def net(self, *cmd: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        """Run a host command in the container's network namespace only (to reach its API)."""
-        return run(["nsenter", "-t", str(self.leader), "-n", *cmd], timeout=timeout)
-
-    def show(self, *props: str) -> dict[str, str]:
-        out = self.sh(f"systemctl show edge-alpr.service {' '.join('-p ' + p for p in props)}").stdout
-        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-
-
-def _leader(nspawn: subprocess.Popen[bytes], log: Path) -> int:
-    """The container's PID 1 (systemd) as the host sees it: a child of systemd-nspawn."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if nspawn.poll() is not None:
-            raise AssertionError(f"systemd-nspawn exited {nspawn.returncode}:\n{log.read_text()[-3000:]}")
-        for status in Path("/proc").glob("[0-9]*/status"):
-            try:
-                fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
-            except OSError:
-                continue
-            if fields.get("PPid", "").strip() == str(nspawn.pid) and fields.get("Name", "").strip() == "systemd":
-                return int(status.parent.name)
-        time.sleep(0.2)
-    raise AssertionError(f"no container init under systemd-nspawn:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def booted(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Container, set[str], Path]]:
     tmp = tmp_path_factory.mktemp("deb")
     started = time.monotonic()
-    rootfs = _minbase(tmp)
+    rootfs = minbase(tmp)
     # Dependencies first (from the mirror), so the snapshot for the purge check has them.
     depends = run(["dpkg-deb", "-f", str(deb), "Depends"]).stdout
     names = sorted({alt.split("|")[0].split("(")[0].strip() for alt in depends.split(",")} - {""})
-    _chroot(rootfs, "apt-get", "update", "-qq")
-    _chroot(rootfs, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *names)
+    chroot(rootfs, "apt-get", "update", "-qq")
+    chroot(rootfs, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *names)
     before = tree(rootfs)
     shutil.copy(deb, rootfs / "root" / "edge-alpr.deb")
     # The image-building path: install in a chroot (no systemd running), enabled for next boot.
-    _chroot(rootfs, "apt-get", "install", "-y", "-qq", "--no-install-recommends", "/root/edge-alpr.deb")
+    chroot(rootfs, "apt-get", "install", "-y", "-qq", "--no-install-recommends", "/root/edge-alpr.deb")
     print(f"\n[deb] rootfs + install: {time.monotonic() - started:.0f} s")
     log = tmp / "boot.log"
-    with log.open("wb") as out:
-        nspawn = subprocess.Popen(
-            ["systemd-nspawn", "-q", "-D", str(rootfs), "--register=no", "--keep-unit", "--private-network",
-             f"--machine=edge-alpr-test-{os.getpid()}", "-b"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            env={"PATH": CLEAN_PATH, "LANG": "C.UTF-8"})
-    try:
-        box = Container(rootfs, nspawn, _leader(nspawn, log))
-        state = _wait_for(box, "systemctl is-system-running", ("running", "degraded"), 120)
-        assert state in ("running", "degraded"), f"container did not boot: {state}\n{log.read_text()[-3000:]}"
+    with boot(rootfs, log) as box:
         yield box, before, log
-    finally:
-        if nspawn.poll() is None:
-            nspawn.terminate()  # nspawn asks the container's systemd to power off
-            try:
-                nspawn.wait(60)
-            except subprocess.TimeoutExpired:
-                nspawn.kill()
-                nspawn.wait(10)
-        shutil.rmtree(rootfs, ignore_errors=True)  # ~700 MB; the cached tarball stays
 
 
 def _read_plates(box: Container, names: list[str], repeat: int = 1) -> list[dict[str, Any]]:
@@ -307,28 +164,6 @@ def _rss_kib(box: Container, pid: str) -> int:
     match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
     assert match, status
     return int(match.group(1))
-
-
-
-def _wait_for(box: Container, command: str, states: tuple[str, ...], timeout_s: float) -> str:
-    """Poll ``command`` in the container until it prints one of ``states``; its last output."""
-    deadline = time.monotonic() + timeout_s
-    state = ""
-    while time.monotonic() < deadline:
-        state = box.sh(command, check=False).stdout.strip()
-        if state in states:
-            break
-        time.sleep(0.5)
-    return state
-
-
-def _info(box: Container) -> dict[str, Any]:
-    """GET /info/ from the host, inside the container's network."""
-    client = ("import json, sys, requests\n"
-              "r = requests.get(sys.argv[1] + '/info/', timeout=30)\n"
-              "r.raise_for_status()\n"
-              "print(json.dumps(r.json()))\n")
-    return dict(json.loads(box.net(sys.executable, "-c", client, API).stdout))
 
 
 def _next_release(deb: Path, tmp: Path, suffix: str) -> tuple[Path, str]:
@@ -366,17 +201,17 @@ def test_unattended_upgrade_keeps_the_edited_config_and_restarts(
     the package ends configured, the admin's file kept (the new default beside it), the unit
     restarted on the new code (GET /info/ reports the new Debian version)."""
     box, _, _ = booted
-    state = _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90)
+    state = wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90)
     assert state == "active", box.sh("journalctl -u edge-alpr.service --no-pager -n 40", check=False).stdout
     built = run(["dpkg-deb", "-f", str(deb), "Version"]).stdout.strip()
     assert box.sh("dpkg-query -W -f='${Version}' edge-alpr").stdout == built
-    assert _info(box)["version"] == built, "GET /info/ does not report the installed package's version"
+    assert api_info(box)["version"] == built, "GET /info/ does not report the installed package's version"
     box.sh("sed -i 's/^api:$/api:\\n  license_key: edited-by-the-admin/' /etc/edge-alpr/config.yaml && "
            "grep -q '^  license_key: edited-by-the-admin$' /etc/edge-alpr/config.yaml && "
            "systemctl restart edge-alpr.service")
     edited = box.sh("cat /etc/edge-alpr/config.yaml").stdout
     for suffix, env in (("upgrade1", "env -u DEBIAN_FRONTEND"), ("upgrade2", "env DEBIAN_FRONTEND=noninteractive")):
-        assert _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
+        assert wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
         pid = box.show("MainPID")["MainPID"]
         newer, version = _next_release(deb, tmp_path, suffix)
         shutil.copy(newer, box.rootfs / "root" / newer.name)
@@ -390,10 +225,10 @@ def test_unattended_upgrade_keeps_the_edited_config_and_restarts(
             f"{upgrade.stderr[-2000:]}"
         assert box.sh("cat /etc/edge-alpr/config.yaml").stdout == edited, "the admin's config was replaced"
         assert f"# a default changed in {version}" in box.sh("cat /etc/edge-alpr/config.yaml.ucf-dist").stdout
-        state = _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90)
+        state = wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90)
         assert state == "active" and box.show("MainPID")["MainPID"] not in ("0", pid), \
             f"the unit was not restarted by the upgrade ({state}, MainPID {pid})"
-        info = _info(box)
+        info = api_info(box)
         assert (info["version"], info["license_key"]) == (version, "edited-by-the-admin"), info
         print(f"\n[deb] unattended upgrade to {version} ({env}, stdin closed): {upgrade_s:.1f} s, "
               f"config kept, new default in config.yaml.ucf-dist, restarted")
@@ -425,14 +260,14 @@ def _config_restored(box: Container) -> Iterator[None]:
     """The unit running, then what the test does to /etc/edge-alpr/config.yaml, then the config
     as it was and the unit running again whatever the test found: the tests after it share the
     container."""
-    assert _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
+    assert wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
     good = box.sh("cat /etc/edge-alpr/config.yaml").stdout
     try:
         yield
     finally:
         (box.rootfs / "etc" / "edge-alpr" / "config.yaml").write_text(good)
         box.sh("systemctl reset-failed edge-alpr.service; systemctl restart edge-alpr.service", check=False)
-    assert _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
+    assert wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
 
 
 def test_an_upgrade_over_a_config_the_new_version_rejects_says_why(
@@ -451,7 +286,7 @@ def test_an_upgrade_over_a_config_the_new_version_rejects_says_why(
                 "the new default: diff /etc/edge-alpr/config.yaml /usr/share/edge-alpr/config.yaml); then "
                 "check it and restart: edge-alpr check-config && systemctl restart edge-alpr") in said, said[-3000:]
         assert not [noise for noise in SYSTEMCTL_NOISE if noise in said], said[-3000:]
-        assert _wait_for(box, "systemctl is-active edge-alpr.service", ("failed",), 60) == "failed"
+        assert wait_for(box, "systemctl is-active edge-alpr.service", ("failed",), 60) == "failed"
         time.sleep(6)  # longer than RestartSec: a restart would have begun by now
         assert box.show("ActiveState", "ExecMainStatus", "NRestarts") == \
             {"ActiveState": "failed", "ExecMainStatus": "78", "NRestarts": "0"}
@@ -521,7 +356,7 @@ def test_an_upgrade_shows_check_config_s_warnings(
             assert ("/etc/edge-alpr/config.yaml: camera sample: image folder '/srv/no-such-folder' does not "
                     "exist") in errors and "RequiresMountsFor=/srv/no-such-folder" in errors, errors
             box.sh("mkdir -p /srv/no-such-folder")  # the disk is mounted: the next start finds it
-            assert _wait_for(box, "systemctl is-active edge-alpr.service", ("active",), 60) == "active"
+            assert wait_for(box, "systemctl is-active edge-alpr.service", ("active",), 60) == "active"
         finally:
             box.sh("rmdir /srv/no-such-folder", check=False)
 
@@ -529,7 +364,7 @@ def test_an_upgrade_shows_check_config_s_warnings(
 def test_service_boots_reads_plates_and_purges(booted: tuple[Container, set[str], Path]) -> None:
     box, before, log = booted
     # Type=notify: "active" means READY=1 arrived.  It may still be starting right after boot.
-    state = _wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90)
+    state = wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90)
     journal = box.sh("journalctl -u edge-alpr.service --no-pager -o cat | tail -n 40", check=False).stdout
     assert state == "active", f"edge-alpr.service is {state}:\n{journal}"
     props = box.show("MainPID", "ExecMainStartTimestampMonotonic", "ActiveEnterTimestampMonotonic",
@@ -597,13 +432,31 @@ def test_service_boots_reads_plates_and_purges(booted: tuple[Container, set[str]
     assert failed == {"ActiveState": "failed", "NRestarts": "0", "ExecMainStatus": "78"}, failed
     journal = box.sh("journalctl -u edge-alpr.service --no-pager -n 30").stdout
     assert "unknown key 'colour'" in journal and "Traceback" not in journal, journal[-2000:]
+    # what an admin looks at first: systemctl status shows the error with the file and the key
+    status = box.sh("systemctl status edge-alpr.service --no-pager -l -n 10", check=False).stdout
+    assert "/etc/edge-alpr/config.yaml: unknown key 'colour'" in status, status
     box.sh("mv /root/config.good /etc/edge-alpr/config.yaml && systemctl reset-failed edge-alpr.service")
     footprint = box.sh("du -sk /opt/venvs/edge-alpr").stdout.split()[0]
     assert box.sh("test -d /var/lib/edge-alpr && ls /var/lib/edge-alpr").stdout.strip(), "no state written"
 
-    # Purge: README.Debian's policy removes config, state, cache; only the system user stays.
-    # The unit runs until then: prerm stops it before its files go.
+    # Remove, then purge (README.Debian's policy).  The unit runs until then: prerm stops it
+    # before its files go.  Remove: the program goes, what the admin and the service made stays
+    # (the config as edited, the outbox, counters and history), so a reinstall goes on from it.
     box.sh("systemctl start edge-alpr.service")
+    assert wait_for(box, "systemctl is-active edge-alpr.service", ("active", "failed"), 90) == "active"
+    box.sh("printf '# kept on remove\\n' >> /etc/edge-alpr/config.yaml")
+    config = box.sh("cat /etc/edge-alpr/config.yaml").stdout
+    state = box.sh("cd /var/lib/edge-alpr && ls -d outbox.sqlite usage.sqlite history").stdout.split()
+    box.sh("apt-get remove -y -qq edge-alpr", timeout=300)
+    assert box.sh("systemctl is-active edge-alpr.service", check=False).stdout.strip() == "inactive"
+    assert box.sh("dpkg-query -W -f='${db:Status-Abbrev}' edge-alpr").stdout.strip() == "rc"
+    for path in ("/opt/venvs/edge-alpr", "/usr/bin/edge-alpr", "/lib/systemd/system/edge-alpr.service"):
+        assert box.sh(f"test -e {path}", check=False).returncode != 0, f"{path} left after remove"
+    assert box.sh("cat /etc/edge-alpr/config.yaml").stdout == config, "remove changed the config"
+    kept = box.sh("cd /var/lib/edge-alpr && ls -d outbox.sqlite usage.sqlite history", check=False).stdout.split()
+    assert kept == state == ["history", "outbox.sqlite", "usage.sqlite"], (state, kept)
+    assert box.sh("test -d /var/cache/edge-alpr", check=False).returncode == 0, "remove deleted the cache"
+    # Purge: config, state, cache go; only the system user stays.
     box.sh("apt-get purge -y -qq edge-alpr", timeout=300)
     # (a unit still running after its file went stays active)
     assert box.sh("systemctl is-active edge-alpr.service", check=False).stdout.strip() == "inactive"

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.test_deb import _host_suite, host_tools
+from tests.deb_container import host_suite, host_tools
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP = ROOT / "scripts" / "package" / "step.sh"
@@ -245,7 +245,7 @@ def test_the_package_test_requires_only_what_make_test_deb_installs() -> None:
     """tests/test_deb.py skips (exit 0) where a tool it runs is missing, so each must come from
     apt_deps.sh deb for the same SUITE: `make test-deb SUITE=trixie` on bookworm required dh, which
     only a build for this machine's release needs and so is not installed, and skipped all 8 tests."""
-    host = _host_suite()
+    host = host_suite()
     assert host, "no VERSION_CODENAME in /etc/os-release"
     assert {"dpkg-dev", "debhelper"} <= set(host_tools(host).values()), "this release's build runs here"
     for suite in (host, "trixie" if host != "trixie" else "bookworm"):

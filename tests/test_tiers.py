@@ -17,6 +17,8 @@ TIERS = {"test-parity": "parity", "test-deb": "deb", "test-data": "data"}
 # markers whose tests `make test` runs too (skipped, saying why, where their tool is missing),
 # with a target that runs them alone
 INCLUDED = {"test-browser": "browser"}
+# tiers of a marker's tests that CI leaves out (each runs the files its recipe names)
+OPT_IN = {"test-deb-upgrade": "deb"}
 
 
 def recipe(target: str) -> str:
@@ -90,12 +92,24 @@ def collect(expression: str) -> set[str]:
     return {test for test, marks in collected().items() if chosen.evaluate(marks.__contains__)}
 
 
+def tier_tests(target: str, marker: str) -> set[str]:
+    """The tests ``make target`` runs: its marker's, in the test files its recipe names (all of
+    them where it names none)."""
+    files = set(re.findall(r"\btests/\w+\.py\b", recipe(target)))
+    return {t for t in collect(marker) if not files or t.split("::", 1)[0] in files}
+
+
 def test_the_markers_select_the_tiers_tests() -> None:
     """Collected, not run: the package test and the parity check are outside `make test`."""
     default = collect(marker_expression("test"))
     assert default and not any(t.startswith("tests/test_deb.py") or "test_runtimes_agree" in t for t in default)
     deb = collect("deb")
-    assert deb and all(t.startswith("tests/test_deb.py::") for t in deb)
+    assert deb and all(t.startswith(("tests/test_deb.py::", "tests/test_deb_upgrade.py::")) for t in deb)
+    # the upgrade from an older build is its own target, not in CI (a second package build)
+    assert tier_tests("test-deb", "deb") & tier_tests("test-deb-upgrade", "deb") == set()
+    assert tier_tests("test-deb", "deb") | tier_tests("test-deb-upgrade", "deb") == deb
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert not [target for target in OPT_IN if target in ci], ci
     assert collect("parity") == {"tests/test_models.py::test_runtimes_agree"}
 
 
@@ -110,10 +124,10 @@ def test_the_docs_name_each_tier_s_count_and_the_browser_tier_s_files() -> None:
     assert counted, "docs/testing.md's make test row gives no 'about N tests'"
     assert abs(int(counted.group(1)) - len(selected)) <= len(selected) // 10, \
         ("make test", counted.group(1), len(selected))  # "about": within 10 %
-    for target, marker in {**TIERS, **INCLUDED}.items():
-        row = re.search(rf"^\| `make {target}` \|.*$", docs, re.M)
+    for target, marker in {**TIERS, **INCLUDED, **OPT_IN}.items():
+        row = re.search(rf"^\| `make {re.escape(target)}` \|.*$", docs, re.M)
         assert row, f"docs/testing.md has no make {target} row"
-        selected = collect(marker)
+        selected = tier_tests(target, marker)
         counted = re.search(r"\| (\d+) tests?\b[^|]*\|$", row.group(0))
         assert counted and int(counted.group(1)) == len(selected), (target, counted and counted.group(1), len(selected))
         if target == "test-browser":

@@ -1,10 +1,12 @@
 """A config file with a slip or a trap in it is a ``ConfigError`` naming the file, never a traceback,
 a hang or gigabytes of memory.
 
-The traps: YAML aliases that nest one list in itself level after level (a "billion laughs" of a
-few hundred bytes) where a string is due, which an error message quoting the whole value would
-write out in full; an integer too long for Python to write in decimal.  Real parts: files on
-disk read by ``config.load``.
+The slips of a hand-edited file: a section pasted twice (YAML keeps the last, and the first one's
+settings would be lost without a word), a value YAML takes for a date or a number but cannot
+build (``2026-13-45``, an integer of thousands of digits).  The traps: YAML aliases that nest one
+list in itself level after level (a "billion laughs" of a few hundred bytes) where a string is
+due, which an error message quoting the whole value would write out in full; an integer too long
+for Python to write in decimal.  Real parts: files on disk read by ``config.load``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,36 @@ def error_of(path: Path, text: str) -> str:
     with pytest.raises(ConfigError) as raised:
         config.load(path)
     return str(raised.value)
+
+
+@pytest.mark.parametrize("text, first, again", [
+    ("api:\n  port: 9000\nlog_level: INFO\napi:\n  threads: 2\n", 1, 4),
+    ("api:\n  port: 9000\n  threads: 2\n  port: 9001\n", 2, 4),
+    ("watchlists:\n  deny: {plates: [AB123CD]}\n  deny: {plates: [XY99ZZ]}\n", 2, 3),
+])
+def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path: Path, text: str, first: int, again: int) -> None:
+    said = error_of(tmp_path / "twice.yaml", text)
+    assert "given again" in said, said
+    assert f"twice.yaml\", line {first}," in said and f"twice.yaml\", line {again}," in said, said
+
+
+def test_a_merge_key_is_not_taken_for_a_key_given_twice(tmp_path: Path) -> None:
+    """``<<: *common`` then a key it also holds: YAML's way to override a shared setting."""
+    path = tmp_path / "merged.yaml"
+    path.write_text("api: {<<: {port: 9000, threads: 2}, port: 9001}\n", encoding="utf-8")
+    cfg = config.load(path)
+    assert (cfg.api.port, cfg.api.threads) == (9001, 2)
+
+
+@pytest.mark.parametrize("value, kind", [
+    ("2026-13-45", "timestamp"),  # a date typed where a number is due, with a month out of range
+    ("1" + "0" * 5000, "int"),  # Python refuses to read an integer of over 4,300 digits
+    ('!!int "eighty"', "int"),
+])
+def test_a_value_yaml_cannot_build_is_an_error_naming_its_line(tmp_path: Path, value: str, kind: str) -> None:
+    said = error_of(tmp_path / "odd.yaml", f"log_level: INFO\napi:\n  port: {value}\n")
+    assert "not valid YAML" in said and f"as a YAML {kind}" in said and 'odd.yaml", line 3, column 9' in said, said
+    assert len(said) < 1000, "the value is quoted cut"
 
 
 def test_a_huge_integer_out_of_range_is_named_by_its_size(tmp_path: Path) -> None:

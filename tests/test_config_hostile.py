@@ -5,8 +5,8 @@ The slips of a hand-edited file: a section pasted twice (YAML keeps the last, an
 settings would be lost without a word), a value YAML takes for a date or a number but cannot
 build (``2026-13-45``, an integer of thousands of digits).  The traps: YAML aliases that nest one
 list in itself level after level (a "billion laughs" of a few hundred bytes) where a string is
-due, which an error message quoting the whole value would write out in full; an integer too long
-for Python to write in decimal.  Real parts: files on disk read by ``config.load``.
+due, which an error message quoting the whole value would write out in full; ``--config`` naming
+a file of gigabytes.  Real parts: files on disk read by ``config.load``.
 """
 
 from __future__ import annotations
@@ -81,3 +81,21 @@ def test_an_alias_bomb_where_text_is_due_is_a_short_error(tmp_path: Path, place:
     is some 40 MB (nine levels: gigabytes and minutes).  The message quotes its start only."""
     said = error_of(tmp_path / "laughs.yaml", place.format(bomb=laughs(7)))
     assert "[['lol', 'lol'" in said and "(over 4194304 characters)" in said and len(said) < 1000, said[:1000]
+
+
+def test_a_config_file_of_gigabytes_is_refused_unread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--config`` naming a log or a disk image (here 64 MiB of zeros): its first 32 MiB are read, no more, and the
+    error says why (before, the whole file was read, and ``/dev/zero`` filled the memory)."""
+    huge = tmp_path / "huge.yaml"
+    with huge.open("wb") as f:  # sparse: no disk used
+        f.truncate(64 * 1024 ** 2)
+    with pytest.raises(ConfigError, match=r"huge.yaml: the config file is over 33554432 bytes"):
+        config.load(huge)
+    # the bound itself, lowered (PyYAML takes some 15 s to read 32 MiB): a file at it is read
+    monkeypatch.setattr(config, "MAX_CONFIG_BYTES", 100)
+    edge = tmp_path / "edge.yaml"
+    edge.write_bytes(b"api: {port: 9000}\n" + b"#" * 81 + b"\n")
+    assert edge.stat().st_size == 100 and config.load(edge).api.port == 9000
+    edge.write_bytes(b"api: {port: 9000}\n" + b"#" * 82 + b"\n")
+    with pytest.raises(ConfigError, match=r"over 100 bytes"):
+        config.load(edge)

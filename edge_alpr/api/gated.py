@@ -10,6 +10,8 @@ Between requests of a kept-alive connection the worker lingers for the next (``l
 
 from __future__ import annotations
 
+import select
+import socket
 import time
 from typing import Any
 
@@ -106,6 +108,23 @@ class GatedConnection(LingeringConnection):
                 return True
             if not self._next_request_arrives():
                 return True
+
+    def peer_gone(self) -> bool:
+        """Whether the client has closed a connection holding nothing of a request: its socket
+        reads end of file (or an error), and nothing is gathered or buffered.  Never waits: the
+        selector's thread asks (a socket's own timeout would make ``recv`` wait for data first)."""
+        if self._req.pending or self.rfile.has_data():
+            return False
+        poller = select.poll()
+        try:
+            poller.register(self.socket, select.POLLIN)
+            if not poller.poll(0):
+                return False  # nothing yet: a new connection before its request
+            return self.socket.recv(1, socket.MSG_PEEK) == b""  # readable: returns at once
+        except (BlockingIOError, InterruptedError, TimeoutError, ValueError):
+            return False
+        except OSError:  # reset by the client
+            return True
 
     @property
     def output(self) -> ResponseOutput:

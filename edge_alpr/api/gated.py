@@ -235,10 +235,11 @@ class GatedConnection(LingeringConnection):
             return _CLOSE
         if not headers:
             return _PARK
+        complete = self._req.complete(self.limits)  # finds a chunked body of too many chunks too
         if self._req.malformed:  # framing that cheroot and a proxy in front could read apart
             self._refuse(400, self._req.malformed)
             return _CLOSE
-        if self._req.complete(self.limits):
+        if complete:
             if self._req.length > self.limits.max_body_bytes and not self._req.continued:
                 # refused unread (413): no "100 Continue" (cheroot's) inviting a body nobody reads
                 self._req.continued = True

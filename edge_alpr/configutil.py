@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from .errors import ConfigError
+from .names import shown
 
 T = TypeVar("T")
 S = TypeVar("S", bound="Section")
@@ -67,9 +68,9 @@ class Limits:
             if self.any_case and isinstance(value, str):
                 value = next((c for c in self.choices if str(c).upper() == value.upper()), value)
             if value not in self.choices:
-                raise ConfigError(f"{where}: {value!r} is not {either(self.choices)}")
+                raise ConfigError(f"{where}: {shown(value)} is not {either(self.choices)}")
         if self.nonempty and isinstance(value, tuple) and not (value and all(value)):
-            raise ConfigError(f"{where}: expected a non-empty list of non-empty strings, got {list(value)!r}")
+            raise ConfigError(f"{where}: expected a non-empty list of non-empty strings, got {shown(list(value))}")
         if self.nonempty and not value:
             raise ConfigError(f"{where}: must not be empty")
         if isinstance(value, (int, float)) and not isinstance(value, bool) and not (
@@ -77,7 +78,7 @@ class Limits:
                 and (self.above is None or value > self.above) and (self.below is None or value < self.below)):
             rule = self.rule(isinstance(value, int))
             text = self.error or f"must be {'' if rule[0] in '<>' else 'in '}{rule}"
-            raise ConfigError(f"{where}: {text}, got {value!r}")
+            raise ConfigError(f"{where}: {text}, got {shown(value)}")
         return value
 
 
@@ -174,7 +175,7 @@ def scalar(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
     if isinstance(value, bool) and bool not in kinds:
         raise ConfigError(f"{where}: expected {kinds[0].__name__}, got a boolean {value!r}")
     if not isinstance(value, kinds):
-        raise ConfigError(f"{where}: expected {kinds[0].__name__}, got {value!r}")
+        raise ConfigError(f"{where}: expected {kinds[0].__name__}, got {shown(value)}")
     return value
 
 
@@ -185,7 +186,7 @@ def value_of(t: Any, raw: Any, where: str) -> Any:
     origin, args = typing.get_origin(t), typing.get_args(t)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis and args[0] in SCALARS:
         if not isinstance(raw, list):
-            raise ConfigError(f"{where}: expected a list of {args[0].__name__}, got {raw!r}")
+            raise ConfigError(f"{where}: expected a list of {args[0].__name__}, got {shown(raw)}")
         return tuple(scalar(v, args[0], f"{where}[{i}]") for i, v in enumerate(raw))
     if dataclasses.is_dataclass(t):
         parse = getattr(t, "from_dict", None)

@@ -15,6 +15,44 @@ import yaml
 
 from .credentials import hide_credentials
 from .errors import ConfigError
+from .names import shown
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, with two slips of a hand-edited file made errors that name their line.
+
+    A key given twice in one mapping (two ``api:`` sections pasted one below the other): PyYAML
+    keeps the last, and the first section's settings are lost without a word.  A value PyYAML
+    takes for a number or a date but cannot build (``2026-13-45``, an integer of 5,000 digits,
+    ``!!int abc``): its constructors raise a plain ``ValueError``, which would end ``check-config``
+    and ``run`` with a traceback instead of the file's name and line."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as e:
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            value = node.value if isinstance(node, yaml.ScalarNode) else f"a {kind}"
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {shown(value)} as a YAML {kind} ({e}); quote it if it is text",
+                node.start_mark) from e
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<: *defaults``: later keys override it
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node)
+            except TypeError:  # a list or mapping as a key: PyYAML's own error says so below
+                continue
+            if first is not key_node:
+                raise yaml.constructor.ConstructorError(
+                    f"the key {shown(key)} is first given here", first.start_mark,
+                    f"and given again here, where it would replace the first {shown(key)} and every "
+                    "setting under it; keep one (merge the two into one)", key_node.start_mark)
+        return super().construct_mapping(node, deep)
 
 
 def parse(text: str, where: str = "<config>") -> Any:
@@ -22,7 +60,7 @@ def parse(text: str, where: str = "<config>") -> Any:
     its URLs' credentials hidden.  Why not PyYAML's own excerpt: it cuts the line anywhere around
     the column (``... in:s3cret@cam/stream1``), where no rule can tell a password any more."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_StrictLoader)  # safe: _StrictLoader is a SafeLoader
     except yaml.YAMLError as e:
         shown, problem = "", str(e)
         lines = _yaml_lines(text)

@@ -15,6 +15,7 @@ from typing import Any
 
 from .configutil import Section, parse_section, setting
 from .errors import ConfigError
+from .names import shown
 from .types import Box
 
 # Defaults of one read, shared by every reader (``engine.reader.ReadSettings``'s defaults) and by
@@ -31,13 +32,13 @@ def margins(value: Any, where: str) -> tuple[tuple[float, float], ...]:
     """``reread_margins``: a list of [x, y] crop margins, each a fraction of the box in [0, 1)."""
     example = "e.g. [[0.03, 0.05], [0, 0]]"
     if not isinstance(value, (list, tuple)):
-        raise ConfigError(f"{where}: expected a list of [x, y] margins ({example}), got {value!r}")
+        raise ConfigError(f"{where}: expected a list of [x, y] margins ({example}), got {shown(value)}")
     out = []
     for m in value:
         ok = isinstance(m, (list, tuple)) and len(m) == 2 and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1 for v in m)
         if not ok:
-            raise ConfigError(f"{where}: {m!r} is not an [x, y] pair of fractions in [0, 1) ({example})")
+            raise ConfigError(f"{where}: {shown(m)} is not an [x, y] pair of fractions in [0, 1) ({example})")
         out.append((float(m[0]), float(m[1])))
     return tuple(out)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pwd
 import re
 import unicodedata
+from collections.abc import Iterator
 from typing import Any
 
 SHOWN_CHARS = 80  # of a client's value quoted in an error message
@@ -73,8 +74,55 @@ def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
     characters by its first ``limit`` and its length, any other value's ``repr`` alike.  Why: a
     message naming a client's bad value (a 64 KB header, a form field or a JSON value of
     megabytes) must not send it back, nor let it fill a log; the length says what was cut.  One
-    wording for the API's requests, their recognition ``config`` and the watch lists."""
+    wording for the API's requests, their recognition ``config``, the watch lists and the config.
+
+    A list or mapping is written only as far as it is shown, and counted up to ``_REPR_WALK``:
+    a config's YAML aliases nest one list nine times in each of nine levels (a "billion laughs"
+    of a few hundred bytes), whose whole ``repr`` would take minutes and gigabytes."""
     if isinstance(value, str):  # cut the text, then quote it: the quotes and escapes stay whole
         return repr(value) if len(value) <= limit else f"{value[:limit]!r}... ({len(value)} characters)"
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+    head: list[str] = []  # the pieces of the first ``limit`` characters, then only the count
+    size = 0
+    for part in _repr_parts(value, set()):
+        if size <= limit:
+            head.append(part)
+        size += len(part)
+        if size > _REPR_WALK:
+            return f"{''.join(head)[:limit]}... (over {_REPR_WALK} characters)"
+    text = "".join(head)
+    return text if size <= limit else f"{text[:limit]}... ({size} characters)"
+
+
+# characters of a value's repr counted before its length is said only as a bound: more than the
+# repr of the API's largest JSON (100,000 numbers), a fraction of a second to count
+_REPR_WALK = 1 << 22
+
+
+def _repr_parts(value: Any, inside: set[int]) -> Iterator[str]:
+    """``repr(value)`` in pieces, lazily, as ``repr`` writes lists, tuples and dicts (``[...]``
+    for one inside itself); a leaf's text is cut to ``_REPR_WALK`` characters."""
+    kind = type(value)
+    if kind in (list, tuple, dict):
+        if id(value) in inside:
+            yield "[...]" if kind is list else "{...}" if kind is dict else "(...)"
+            return
+        inside.add(id(value))
+        items = value.items() if kind is dict else value
+        yield "[" if kind is list else "{" if kind is dict else "("
+        for i, item in enumerate(items):
+            if i:
+                yield ", "
+            if kind is dict:
+                yield from _repr_parts(item[0], inside)
+                yield ": "
+                yield from _repr_parts(item[1], inside)
+            else:
+                yield from _repr_parts(item, inside)
+        yield "]" if kind is list else "}" if kind is dict else ",)" if len(value) == 1 else ")"
+        inside.discard(id(value))
+    elif isinstance(value, (str, bytes)) and len(value) > _REPR_WALK:
+        yield repr(value[:_REPR_WALK])
+    elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 10_000:
+        yield f"<an integer of {value.bit_length()} bits>"  # repr refuses over 4,300 digits
+    else:
+        yield repr(value)

@@ -63,6 +63,10 @@ def writable_folder(path: Path, setting: str, origin: str = "") -> Path:
         st = bad.stat()
     except OSError as e:
         raise ConfigError(f"{where}: cannot read {what} ({e}); {set_it} to a folder {user} can write") from e
+    mount = read_only_mount(bad)
+    if mount is not None:  # no chmod or chown can help there: the message must not suggest one
+        raise ConfigError(f"{where}: the file system holding it ({mount}) is mounted read-only; {set_it} "
+                          f"to a folder on a writable file system, or remount it (mount -o remount,rw {mount})")
     said = (f"{where}: {what} is not writable by user {user} (owner {user_name(st.st_uid)}, "
             f"mode {stat.S_IMODE(st.st_mode):04o})")
     if st.st_uid == uid:
@@ -75,6 +79,19 @@ def writable_folder(path: Path, setting: str, origin: str = "") -> Path:
     raise ConfigError(f"{said}; it is {user_name(st.st_uid)}'s state, so leave it to that user (no chown): "
                       f"set {setting} to a folder of {user}'s own instead, e.g. {own_state_dir()}, "
                       f"{_in_config(origin)}")
+
+
+def read_only_mount(path: Path) -> Path | None:
+    """The mount point of ``path``'s file system when it is mounted read-only, else None."""
+    try:
+        if not os.statvfs(path).f_flag & os.ST_RDONLY:
+            return None
+        device, top = os.stat(path).st_dev, path.absolute()
+        while top.parent != top and os.stat(top.parent).st_dev == device:
+            top = top.parent
+    except OSError:
+        return None
+    return top
 
 
 def own_state_dir() -> str:

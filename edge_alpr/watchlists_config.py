@@ -84,7 +84,7 @@ def parse_list(name: str, obj: Any, where: str, source: str, *, printable: bool 
             raise ValueError(f"{at}: expected a plate or a mapping with plate, label, max_distance")
         plate = normalize(item.get("plate", "")) if isinstance(item.get("plate"), str) else ""
         if not 1 <= len(plate) <= MAX_PLATE_CHARS:
-            raise ValueError(f"{at}.plate: {item.get('plate')!r} must hold 1-{MAX_PLATE_CHARS} "
+            raise ValueError(f"{at}.plate: {shown(item.get('plate'))} must hold 1-{MAX_PLATE_CHARS} "
                              "letters or digits")
         label = item.get("label", "")
         if not isinstance(label, str) or len(label) > MAX_LABEL_CHARS:

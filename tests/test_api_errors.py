@@ -230,3 +230,23 @@ def test_an_error_names_a_huge_bad_value_by_its_start_and_length(api: Any, sampl
     name = "x" * 20_000
     said = detail(requests.get(f"{api.url}/v1/events/?{name}=1", timeout=30), 400)
     assert "unknown parameter" in said and f"({len(name)} characters)" in said and len(said) < 600, said[:300]
+
+
+@pytest.mark.parametrize("content_type", [None, "image/jpeg", "application/octet-stream", "text/plain"])
+def test_a_body_that_is_the_image_file_itself_says_how_to_send_it(api: Any, sample_images: list[Path],
+                                                                  content_type: str | None) -> None:
+    """``curl --data-binary @car.jpg`` (a urlencoded form to curl) or a client posting the file
+    as ``image/jpeg``: the answer names the two ways to send it, not the form's "fields"."""
+    from PIL import Image
+
+    png = io.BytesIO()
+    Image.open(sample_images[0]).save(png, "PNG")
+    webp = io.BytesIO()
+    Image.open(sample_images[0]).save(webp, "WEBP")
+    for image in (sample_images[0].read_bytes(), png.getvalue(), webp.getvalue()):
+        headers = {"Content-Type": content_type} if content_type else {}  # requests sends none for bytes
+        said = detail(requests.post(api.url + READ, data=image, headers=headers, timeout=30), 400)
+        assert "The body is an image file itself" in said and "-F upload=@car.jpg" in said, said
+    # a form that only starts like text is still a form
+    said = detail(requests.post(api.url + READ, data={"regions": "gb"}, timeout=30), 400)
+    assert "upload is required" in said, said

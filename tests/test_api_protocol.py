@@ -252,3 +252,25 @@ def test_an_unread_body_still_arriving_ends_the_connection_after_the_answer(api:
         assert status == 200 and headers.get("connection") == "close", (status, headers, body)
         assert time.monotonic() - started < 1.5
         assert rest_until_closed(sock) == b""
+
+
+def test_a_body_of_hundreds_of_thousands_of_tiny_chunks_is_refused_unread(api: Any) -> None:
+    """A chunked body costs its reader per chunk (cheroot decodes each in Python): 200,000
+    chunks of one byte (1.2 MB) held a worker for some 3 s, a 10 MB body for 25.  Refused as
+    it is gathered, with a 400 saying how to send it; nothing behind it runs."""
+    tiny = b"1\r\nx\r\n" * 200_000 + b"0\r\n\r\n"
+    said = _one_json_error(_exchange(api, _post(b"Transfer-Encoding: chunked\r\n\r\n") + tiny + SMUGGLED), 400)
+    assert "chunks" in said and "Content-Length" in said, said
+    # chunks of a kilobyte, as clients send them, still make an upload
+    reply = _exchange(api, _post(b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n") + _chunked(BODY))
+    assert reply.startswith(b"HTTP/1.1 201 "), reply[:300]
+
+
+@pytest.mark.parametrize("line", [b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+                                  b"GET /info/ HTTP/3.0\r\nHost: localhost\r\n\r\n",
+                                  b"GET /info/ HTTP/0.9\r\nHost: localhost\r\n\r\n"])
+def test_an_http_version_not_spoken_is_named_with_the_one_to_send(api: Any, line: bytes) -> None:
+    """An HTTP/2 client with prior knowledge (its preface) or a made-up version: the answer says
+    which version to send, not cheroot's "Cannot fulfill request"."""
+    said = _one_json_error(_exchange(api, line), 505)
+    assert "send the request as HTTP/1.1" in said, said

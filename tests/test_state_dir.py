@@ -23,8 +23,8 @@ import edge_alpr.service  # noqa: F401  loaded here: the child, as nobody, may n
 from edge_alpr.api.server import free_port
 from edge_alpr.cli import EXIT_CONFIG, main
 from edge_alpr.delivery.outbox import Outbox
-from edge_alpr.errors import StateError
-from edge_alpr.statedir import user_name
+from edge_alpr.errors import ConfigError, StateError
+from edge_alpr.statedir import user_name, writable_folder
 from edge_alpr.usage import Usage
 
 NOBODY = 65534
@@ -229,3 +229,17 @@ def test_a_failed_commit_on_a_full_disk_names_the_disk(small_fs: Path) -> None:
                 usage.take()
     finally:
         usage.close()
+
+
+def test_a_state_folder_on_a_read_only_file_system_names_the_mount_not_chmod(small_fs: Path) -> None:
+    """A state folder on a file system mounted read-only (a Pi's SD card remounted after errors,
+    an overlay root): the error says so and names the mount, instead of suggesting a chmod that
+    cannot help (the folder's mode allows writing; the kernel refuses it with EROFS)."""
+    state = small_fs / "state"
+    (state / "history").mkdir(parents=True)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    with pytest.raises(ConfigError) as raised:
+        writable_folder(state, "state_dir", "site.yaml")
+    said = str(raised.value)
+    assert f"the file system holding it ({small_fs}) is mounted read-only" in said, said
+    assert f"mount -o remount,rw {small_fs}" in said and "chmod" not in said, said

@@ -63,3 +63,19 @@ def read_body(environ: dict[str, Any], max_bytes: int) -> bytes:
     environ["CONTENT_LENGTH"] = str(len(body))
     environ.pop("HTTP_TRANSFER_ENCODING", None)
     return body
+
+
+# the image files the API reads, by their first bytes (a WebP's are RIFF, its size, then WEBP)
+_IMAGE_STARTS = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
+
+
+def refuse_bare_image(body: bytes, content_type: str) -> None:
+    """An ``InputError`` saying how to send the image when the body is the image file itself.
+
+    Why: ``curl --data-binary @car.jpg`` (sent as a urlencoded form) or a client posting the
+    file as ``image/jpeg`` would otherwise be read as a form: a JPEG of 573 ``&`` and ``;`` bytes
+    was "The form has 573 fields", a smaller one "upload is required", neither naming the slip."""
+    if body.startswith(_IMAGE_STARTS) or (body[:4] == b"RIFF" and body[8:12] == b"WEBP"):
+        raise InputError(f"The body is an image file itself (Content-Type {shown(content_type or 'none')}); "
+                         "send it as the multipart file field upload (curl -F upload=@car.jpg) or as "
+                         'JSON {"upload": "<base64>"}')

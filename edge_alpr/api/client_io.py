@@ -24,6 +24,9 @@ BARE_LF = re.compile(rb"(?<!\r)\n")
 CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})(?:;[^\r\n]*)?\r\n")
 # the trailer section after a chunked body's last chunk (RFC 9112 7.1.2): read and discarded
 MAX_TRAILER_BYTES = 8 * 1024
+# chunks of one chunked body: cheroot decodes each in Python (some 10 us), so a 10 MB body of
+# 1-byte chunks held a worker for 25 s; clients send chunks of kilobytes (curl: 64 KB)
+MAX_CHUNKS = 65536
 MAX_TRAILER_FIELDS = 32
 
 
@@ -163,23 +166,26 @@ class GatedReader(_pyio.BufferedReader):  # the pure-Python reader cheroot itsel
         return data + self.raw.take_prefix()
 
 
-def scan_chunks(data: bytearray | bytes, pos: int) -> tuple[int, bool, bool]:
-    """Walk a chunked body from ``pos``: (where to resume, complete, malformed)."""
+def scan_chunks(data: bytearray | bytes, pos: int, seen: int = 0) -> tuple[int, int, bool, bool]:
+    """Walk a chunked body from ``pos``, ``seen`` chunks already walked: (where to resume, chunks
+    walked, complete, malformed); the walk stops past ``MAX_CHUNKS`` chunks."""
     while True:
         match = CHUNK_SIZE.match(data, pos)
         if match is None:  # a size line that ended (also in a bare LF) and is not one
             line_end = data.find(b"\n", pos)
-            return pos, False, line_end >= 0 or len(data) - pos > 1024
+            return pos, seen, False, line_end >= 0 or len(data) - pos > 1024
         size = int(match.group(1), 16)
         if size == 0:  # then the trailer section, up to an empty line; its lines end in CRLF too
             trailer_end = data.find(b"\r\n\r\n", match.end() - 2)
             bare = BARE_LF.search(data, match.end(), trailer_end + 4 if trailer_end >= 0 else len(data))
             if bare is not None:
-                return pos, False, True
-            return pos, trailer_end >= 0, trailer_end < 0 and len(data) - match.end() > MAX_TRAILER_BYTES
+                return pos, seen, False, True
+            return pos, seen, trailer_end >= 0, trailer_end < 0 and len(data) - match.end() > MAX_TRAILER_BYTES
         end = match.end() + size
         if len(data) < end + 2:
-            return pos, False, False
+            return pos, seen, False, False
         if data[end:end + 2] != b"\r\n":
-            return pos, False, True
-        pos = end + 2
+            return pos, seen, False, True
+        pos, seen = end + 2, seen + 1
+        if seen > MAX_CHUNKS:
+            return pos, seen, False, False

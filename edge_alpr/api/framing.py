@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from .client_io import EXPECT_HEADER, MAX_HEADER_BYTES, ClientLimits, deadline, scan_chunks
+from .client_io import EXPECT_HEADER, MAX_CHUNKS, MAX_HEADER_BYTES, ClientLimits, deadline, scan_chunks
 
 
 class Gathered:
@@ -23,6 +23,7 @@ class Gathered:
         self.length = -1  # the declared body length; -1: none or chunked
         self.chunked = False
         self.scan = 0  # where the chunk walk resumes
+        self.chunks = 0  # the chunks walked so far
         self.body_started = 0.0  # when the headers were found whole
         self.continued = False  # "100 Continue" was considered for this request
         self.malformed: str | None = None  # why the headers cannot be framed safely: a 400
@@ -77,7 +78,11 @@ class Gathered:
         the app will refuse it on reading (malformed chunks, a body over the limit: 400, 413)."""
         body = self.body
         if self.chunked:
-            self.scan, whole, malformed = scan_chunks(self.pending, self.scan)
+            self.scan, self.chunks, whole, malformed = scan_chunks(self.pending, self.scan, self.chunks)
+            if self.chunks > MAX_CHUNKS:  # refused unread (``malformed``): decoding is the cost
+                self.malformed = (f"The chunked body has over {MAX_CHUNKS} chunks; send it in chunks "
+                                  "of kilobytes, or with Content-Length.")
+                return False
             return whole or malformed or body > limits.max_body_bytes
         return self.length <= 0 or self.length > limits.max_body_bytes or body >= self.length
 

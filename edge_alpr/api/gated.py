@@ -10,6 +10,8 @@ Between requests of a kept-alive connection the worker lingers for the next (``l
 
 from __future__ import annotations
 
+import select
+import socket
 import time
 from typing import Any
 
@@ -106,6 +108,23 @@ class GatedConnection(LingeringConnection):
                 return True
             if not self._next_request_arrives():
                 return True
+
+    def peer_gone(self) -> bool:
+        """Whether the client has closed a connection holding nothing of a request: its socket
+        reads end of file (or an error), and nothing is gathered or buffered.  Never waits: the
+        selector's thread asks (a socket's own timeout would make ``recv`` wait for data first)."""
+        if self._req.pending or self.rfile.has_data():
+            return False
+        poller = select.poll()
+        try:
+            poller.register(self.socket, select.POLLIN)
+            if not poller.poll(0):
+                return False  # nothing yet: a new connection before its request
+            return self.socket.recv(1, socket.MSG_PEEK) == b""  # readable: returns at once
+        except (BlockingIOError, InterruptedError, TimeoutError, ValueError):
+            return False
+        except OSError:  # reset by the client
+            return True
 
     @property
     def output(self) -> ResponseOutput:
@@ -216,10 +235,11 @@ class GatedConnection(LingeringConnection):
             return _CLOSE
         if not headers:
             return _PARK
+        complete = self._req.complete(self.limits)  # finds a chunked body of too many chunks too
         if self._req.malformed:  # framing that cheroot and a proxy in front could read apart
             self._refuse(400, self._req.malformed)
             return _CLOSE
-        if self._req.complete(self.limits):
+        if complete:
             if self._req.length > self.limits.max_body_bytes and not self._req.continued:
                 # refused unread (413): no "100 Continue" (cheroot's) inviting a body nobody reads
                 self._req.continued = True

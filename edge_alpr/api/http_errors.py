@@ -56,6 +56,9 @@ class JsonErrorRequest(cheroot_server.HTTPRequest):
             super().simple_response(status, msg)
             return
         message = msg.decode("latin-1") if isinstance(msg, bytes) else str(msg)
+        if code == 505:  # cheroot says "Cannot fulfill request": an HTTP/2 client learns nothing from it
+            message = ("The request line's HTTP version is not supported: this server speaks HTTP/1.0 and "
+                       "HTTP/1.1, not HTTP/2 or later nor HTTP/0.9; send the request as HTTP/1.1.")
         self.close_connection = True
         try:
             self.conn.wfile.write(error_reply(code, message or text.partition(" ")[2] or _phrase(code)))

@@ -34,7 +34,7 @@ from ..engine.regions import normalise, validate_regions
 from ..errors import InputError
 from ..names import control_problem, shown
 from . import multipart
-from .body import read_body
+from .body import read_body, refuse_bare_image
 from .fetch import url_file_name
 from .timestamps import parse_timestamp
 
@@ -241,6 +241,7 @@ def parse_read_request(request: bottle.BaseRequest, max_bytes: int) -> ReadReque
     elif content_type == "application/json":
         fields = _json_fields(body)
     else:
+        refuse_bare_image(body, request.environ.get("CONTENT_TYPE", ""))
         fields = _form_fields(body)
 
     uploads = fields.get("upload", [])

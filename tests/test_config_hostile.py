@@ -1,0 +1,101 @@
+"""A config file with a slip or a trap in it is a ``ConfigError`` naming the file, never a traceback,
+a hang or gigabytes of memory.
+
+The slips of a hand-edited file: a section pasted twice (YAML keeps the last, and the first one's
+settings would be lost without a word), a value YAML takes for a date or a number but cannot
+build (``2026-13-45``, an integer of thousands of digits).  The traps: YAML aliases that nest one
+list in itself level after level (a "billion laughs" of a few hundred bytes) where a string is
+due, which an error message quoting the whole value would write out in full; ``--config`` naming
+a file of gigabytes.  Real parts: files on disk read by ``config.load``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge_alpr import config
+from edge_alpr.errors import ConfigError
+
+
+def error_of(path: Path, text: str) -> str:
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        config.load(path)
+    return str(raised.value)
+
+
+@pytest.mark.parametrize("text, first, again", [
+    ("api:\n  port: 9000\nlog_level: INFO\napi:\n  threads: 2\n", 1, 4),
+    ("api:\n  port: 9000\n  threads: 2\n  port: 9001\n", 2, 4),
+    ("watchlists:\n  deny: {plates: [AB123CD]}\n  deny: {plates: [XY99ZZ]}\n", 2, 3),
+])
+def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path: Path, text: str, first: int, again: int) -> None:
+    said = error_of(tmp_path / "twice.yaml", text)
+    assert "given again" in said, said
+    assert f"twice.yaml\", line {first}," in said and f"twice.yaml\", line {again}," in said, said
+
+
+def test_a_merge_key_is_not_taken_for_a_key_given_twice(tmp_path: Path) -> None:
+    """``<<: *common`` then a key it also holds: YAML's way to override a shared setting."""
+    path = tmp_path / "merged.yaml"
+    path.write_text("api: {<<: {port: 9000, threads: 2}, port: 9001}\n", encoding="utf-8")
+    cfg = config.load(path)
+    assert (cfg.api.port, cfg.api.threads) == (9001, 2)
+
+
+@pytest.mark.parametrize("value, kind", [
+    ("2026-13-45", "timestamp"),  # a date typed where a number is due, with a month out of range
+    ("1" + "0" * 5000, "int"),  # Python refuses to read an integer of over 4,300 digits
+    ('!!int "eighty"', "int"),
+])
+def test_a_value_yaml_cannot_build_is_an_error_naming_its_line(tmp_path: Path, value: str, kind: str) -> None:
+    said = error_of(tmp_path / "odd.yaml", f"log_level: INFO\napi:\n  port: {value}\n")
+    assert "not valid YAML" in said and f"as a YAML {kind}" in said and 'odd.yaml", line 3, column 9' in said, said
+    assert len(said) < 1000, "the value is quoted cut"
+
+
+def test_a_huge_integer_out_of_range_is_named_by_its_size(tmp_path: Path) -> None:
+    """A hexadecimal integer of 5,000 digits is read (base 16 has no digit limit) but has no
+    decimal ``repr`` (over 4,300 digits): the error says its size."""
+    said = error_of(tmp_path / "hex.yaml", "api:\n  port: 0x" + "f" * 5000 + "\n")
+    assert "api.port: must be in 0..65535" in said and "integer of 20000 bits" in said, said
+
+
+def laughs(levels: int) -> str:
+    """A flow list whose last item nests nine copies of the one before, ``levels`` times over."""
+    items = ["&l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    items += [f"&l{k} [" + ", ".join([f"*l{k - 1}"] * 9) + "]" for k in range(1, levels)]
+    return "[" + ", ".join(items) + "]"
+
+
+@pytest.mark.parametrize("place", [
+    "log_level: {bomb}\n",
+    "api:\n  license_key: {bomb}\n",
+    "api:\n  allowed_hosts: [{bomb}]\n",
+    "watchlists:\n  deny:\n    plates: [{{plate: {bomb}}}]\n",
+])
+def test_an_alias_bomb_where_text_is_due_is_a_short_error(tmp_path: Path, place: str) -> None:
+    """Seven levels of nine: 4.8 million strings from 400 bytes of YAML, whose whole ``repr``
+    is some 40 MB (nine levels: gigabytes and minutes).  The message quotes its start only."""
+    said = error_of(tmp_path / "laughs.yaml", place.format(bomb=laughs(7)))
+    assert "[['lol', 'lol'" in said and "(over 4194304 characters)" in said and len(said) < 1000, said[:1000]
+
+
+def test_a_config_file_of_gigabytes_is_refused_unread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--config`` naming a log or a disk image (here 64 MiB of zeros): its first 32 MiB are read, no more, and the
+    error says why (before, the whole file was read, and ``/dev/zero`` filled the memory)."""
+    huge = tmp_path / "huge.yaml"
+    with huge.open("wb") as f:  # sparse: no disk used
+        f.truncate(64 * 1024 ** 2)
+    with pytest.raises(ConfigError, match=r"huge.yaml: the config file is over 33554432 bytes"):
+        config.load(huge)
+    # the bound itself, lowered (PyYAML takes some 15 s to read 32 MiB): a file at it is read
+    monkeypatch.setattr(config, "MAX_CONFIG_BYTES", 100)
+    edge = tmp_path / "edge.yaml"
+    edge.write_bytes(b"api: {port: 9000}\n" + b"#" * 81 + b"\n")
+    assert edge.stat().st_size == 100 and config.load(edge).api.port == 9000
+    edge.write_bytes(b"api: {port: 9000}\n" + b"#" * 82 + b"\n")
+    with pytest.raises(ConfigError, match=r"over 100 bytes"):
+        config.load(edge)

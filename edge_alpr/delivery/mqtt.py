@@ -100,6 +100,11 @@ class MqttPublisher(RetainedMessages):
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    @property
+    def up(self) -> threading.Event:
+        """Set while connected (read only): the delivery worker's retry waits for it."""
+        return self._connected
+
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                     properties: Any) -> None:
         if reason.is_failure:

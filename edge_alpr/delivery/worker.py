@@ -5,8 +5,9 @@
     worker.start(); ...; stop.set(); worker.join()
 
 ``send`` raises any exception to mean "not delivered, retry later"; the worker then waits with
-exponential backoff (``backoff_initial_s`` doubling up to ``backoff_max_s``) and retries the
-*same* event, so a sink's order is kept; a receiver's ``Retry-After`` (429, 503) makes that
+exponential backoff (``backoff_initial_s`` doubling up to ``backoff_max_s``; where the sink's
+connection was down, only until it is up again: ``up``) and retries the *same* event, so a
+sink's order is kept; a receiver's ``Retry-After`` (429, 503) makes that
 wait at least as long as it asks, up to ``backoff_max_s``.  With ``max_failures`` > 0 the worker gives up after
 that many consecutive failures and marks itself ``disabled``; the sink's events stay queued
 (``outbox.py``).  Each failure is kept twice: ``last_reason``, a few words an operator reads
@@ -36,6 +37,7 @@ from ..credentials import hide_credentials
 from ..errors import DatabaseLocked, EventTooLarge, NotConnected
 from ..supervision import DEFAULT_DEADLINE_S, Worker
 from . import failures
+from .mqtt_connect import wait_connected
 from .outbox import Outbox, OutboxItem
 
 log = logging.getLogger(__name__)
@@ -87,11 +89,14 @@ class DeliveryWorker(Worker):
         host: str = "",
         port: int | None = None,
         notice: Callable[[], str | None] | None = None,
+        up: threading.Event | None = None,
     ) -> None:
         """``shown``: the sink in the worker's name, logs and reports (default: ``sink`` with its
         credentials hidden); unique per worker, as the supervisor tells workers apart by name.
         ``host``, ``port``: where ``send`` connects, named in ``last_reason``.  ``notice``: what
-        the receiver limits while it delivers (MQTT: ``MqttPublisher.notice``), for the reports."""
+        the receiver limits while it delivers (MQTT: ``MqttPublisher.notice``), for the reports.
+        ``up``: set while the sink's connection is (MQTT: ``MqttPublisher.up``): a retry after
+        ``NotConnected`` goes as soon as it is set, not after the rest of the backoff."""
         shown = shown if shown is not None else hide_credentials(sink)
         super().__init__(f"delivery-{shown}", stop, deadline_s=idle_poll_s + DEFAULT_DEADLINE_S,
                          backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s)
@@ -105,6 +110,7 @@ class DeliveryWorker(Worker):
         self.send_timeout_s = send_timeout_s
         self.host, self.port = host, port
         self._notice = notice
+        self._up = up
         self.state = WorkerState()
         self._unacked: str | None = None  # sent while another process held the outbox locked
         # the last error and reason from before a lock of the outbox, given back once it goes
@@ -160,7 +166,10 @@ class DeliveryWorker(Worker):
                     asked = failures.retry_after(e)  # a throttling receiver's wish, within backoff_max_s
                     wait = backoff if asked is None else max(backoff, min(asked, self.backoff_max_s))
                     self.beat(wait + self.deadline_s)
-                    self.stop_event.wait(wait)
+                    if self._up is not None and isinstance(e, NotConnected):  # back: it goes at once
+                        wait_connected(self._up, self.stop_event, wait)
+                    else:
+                        self.stop_event.wait(wait)
                     backoff = min(backoff * 2, self.backoff_max_s)
                     break
                 try:

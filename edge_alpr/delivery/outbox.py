@@ -65,7 +65,7 @@ from ..errors import DatabaseLocked, StateError
 from ..state_watch import copy_database
 from ..statedir import full_text
 from . import outbox_sinks
-from .outbox_bounds import DEFAULT_MAX_BYTES, Reclaimer, count, drop_expired, trim_bytes, trim_rows
+from .outbox_bounds import DEFAULT_MAX_BYTES, DropLog, Reclaimer, count, drop_expired, trim_bytes, trim_rows
 from .outbox_clock import ClockFollower, dumps
 from .outbox_schema import OutboxItem, connect, read_queue
 from .outbox_waiting import SUFFIX, Row, WaitingFile
@@ -96,6 +96,7 @@ class Outbox:
         self.max_age_s = max_age_s
         self.max_bytes = max_bytes
         self._clock = clock
+        self._said = DropLog(clock)  # what the bounds drop, said without a line per event
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._waiting = WaitingFile(self.path.with_name(self.path.name + SUFFIX))
         # One connection guarded by a lock: writes are tiny and SQLite serialises them anyway.
@@ -170,14 +171,14 @@ class Outbox:
                  for row in map(self._steps.incoming, (*self._waiting.rows, *rows))]
         with immediate(self._db):
             self._run.save()
-            drop_expired(self._db, now, self.max_age_s)
+            drop_expired(self._db, now, self.max_age_s, self._said)
             # Make room first: the new rows then reuse the pages just freed.
-            trim_bytes(self._db, self.max_bytes - sum(row[5] for row in batch), self.max_bytes)
+            trim_bytes(self._db, self.max_bytes - sum(row[5] for row in batch), self.max_bytes, self._said)
             self._db.executemany(
                 "INSERT INTO outbox (id, sink, created, payload, blob, size, queued, clock) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING", batch)  # moved in twice: once
-            trim_bytes(self._db, self.max_bytes, self.max_bytes)  # only when these rows alone are over it
-            trim_rows(self._db, self.max_rows)
+            trim_bytes(self._db, self.max_bytes, self.max_bytes, self._said)  # only when these rows alone are over it
+            trim_rows(self._db, self.max_rows, self._said)
             for sink, n in (self._waiting.dropped + refused).items():
                 count(self._db, sink, "dropped", n)
         waited = len(self._waiting)
@@ -230,7 +231,7 @@ class Outbox:
                     self._write([], Counter())
                 self._steps.follow(self._db)
                 with immediate(self._db):
-                    drop_expired(self._db, self._run.now(), self.max_age_s)
+                    drop_expired(self._db, self._run.now(), self.max_age_s, self._said)
                     items = read_queue(self._db, sink, limit)
             self._reclaimer.reclaim()
         return items

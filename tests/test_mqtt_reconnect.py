@@ -10,6 +10,8 @@ within the test's wait because the retry follows the connection.
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -59,6 +61,41 @@ def test_a_backlog_goes_out_when_the_broker_is_back_not_after_the_backoff(
         assert {g["id"] for g in got} == {"ev-0", "ev-1"}
         _wait("acknowledged", lambda: box.stats()["pending"][MQTT_SINK] == 0)
     finally:
+        stop.set()
+        box.wake()
+        worker.join(5)
+        pub.stop()
+        box.close()
+
+
+def test_a_broker_that_hangs_gets_each_event_once_however_often_it_is_retried(
+        broker: Broker, subscriber: Subscriber, tmp_path: Path) -> None:
+    """A broker paused (SIGSTOP: hung, its connection still up) acknowledges nothing: the worker
+    retries the event every ``publish_timeout_s`` plus its backoff.  paho keeps every copy it was
+    given and sends them all again on reconnecting, so before, each retry added one: a broker
+    hung for an hour got about 240 copies of the event (and paho's queue held them meanwhile).
+    Now a retry waits for the copy paho still holds, and the broker gets the event once."""
+    cfg = MqttConfig.from_dict({"port": broker.port, "device_id": "dev1", "publish_timeout_s": 0.3,
+                                "retry_initial_s": 0.1, "retry_max_s": 0.1}, "test")
+    stop = threading.Event()
+    pub = MqttPublisher(cfg, stop=stop)
+    box = Outbox(tmp_path / "outbox.sqlite")
+    worker = DeliveryWorker(box, MQTT_SINK, pub.send, stop, backoff_initial_s=0.1, backoff_max_s=0.1, up=pub.up)
+    pub.start()
+    worker.start()
+    assert broker.proc is not None
+    try:
+        assert pub.wait_connected(10)
+        os.kill(broker.proc.pid, signal.SIGSTOP)
+        box.put(MQTT_SINK, {"id": "ev-0", "camera_id": "gate", "plate": "abc000"})
+        _wait("retried 5 times", lambda: worker.state.consecutive_failures >= 5)
+        os.kill(broker.proc.pid, signal.SIGCONT)
+        _wait("acknowledged", lambda: box.stats()["pending"][MQTT_SINK] == 0)
+        box.put(MQTT_SINK, {"id": "ev-1", "camera_id": "gate", "plate": "abc001"})
+        got = subscriber.wait_for_ids("/plate", {"ev-1"}, 10)  # after every copy of ev-0 that was sent
+        assert [g["id"] for g in got] == ["ev-0", "ev-1"]
+    finally:
+        os.kill(broker.proc.pid, signal.SIGCONT)
         stop.set()
         box.wake()
         worker.join(5)

@@ -66,7 +66,8 @@ class DeliveryWorker(Worker):
     """Drains one sink in order: ``send(item)``, then ``ack``; on error back off and retry.
 
     A failing outbox (``sqlite3.Error`` from ``peek`` or ``ack``: a full disk, an I/O error)
-    is retried with the same backoff, logged once per outage; one another process holds locked
+    is retried with the same backoff, logged once per outage, an event sent but not acknowledged
+    acknowledged then (not sent again at each retry); one another process holds locked
     (``DatabaseLocked``) is looked at again each ``LOCKED_RETRY_S``, an event sent meanwhile
     acknowledged then (not sent again); anything else unexpected is
     the supervisor's (``supervision.Worker``: logged with its traceback, counted, restarted).
@@ -112,7 +113,7 @@ class DeliveryWorker(Worker):
         self._notice = notice
         self._up = up
         self.state = WorkerState()
-        self._unacked: str | None = None  # sent while another process held the outbox locked
+        self._unacked: str | None = None  # sent while the outbox could not be written (locked, full)
         # the last error and reason from before a lock of the outbox, given back once it goes
         self._before_lock: tuple[str | None, str | None] | None = None
         self._warned = False  # this run of failures was warned of (reset by a delivery)
@@ -126,16 +127,16 @@ class DeliveryWorker(Worker):
         while not self.stop_event.is_set():
             self.beat()
             try:
-                if self._unacked is not None:  # sent before a lock: acknowledged now, not sent again
+                if self._unacked is not None:  # sent before a lock or a full disk: acknowledged now, not sent again
                     self.outbox.ack(self.sink, self._unacked)
                     self._unacked = None
-                    self.state.sent += 1
+                    backoff = self._delivered()
                 items = self.outbox.peek(self.sink, self.batch)
             except DatabaseLocked as e:
                 self._wait_for_lock(e)
                 continue
             except sqlite3.Error as e:
-                backoff = self._outbox_failed("read", e, backoff)
+                backoff = self._outbox_failed("read" if self._unacked is None else "acknowledge", e, backoff)
                 continue
             if self._before_lock is not None:  # the lock went: no longer this sink's last error
                 self.state.last_error, self.state.last_reason = self._before_lock
@@ -178,19 +179,24 @@ class DeliveryWorker(Worker):
                     self._unacked = item.id
                     self._wait_for_lock(e)
                     break
-                except sqlite3.Error as e:  # sent: it is sent again after the outbox recovers
+                except sqlite3.Error as e:  # sent (a full disk): acknowledged once it recovers, not sent again
+                    self._unacked = item.id
                     backoff = self._outbox_failed("acknowledge", e, backoff)
                     break
-                self.state.sent += 1
-                if self.state.consecutive_failures or self.state.outbox_failing:
-                    log.info("delivery to %s recovered after %d failure(s)", self.shown,
-                             self.state.consecutive_failures)
-                self.state.consecutive_failures = 0
-                self._warned = False
-                self.state.outbox_failing = False
-                self.state.failing_since = None
-                self.state.last_error = self.state.last_reason = None
-                backoff = self.backoff_initial_s
+                backoff = self._delivered()
+
+    def _delivered(self) -> float:
+        """An event acknowledged: the sink (and the outbox) work again; the next backoff."""
+        self.state.sent += 1
+        if self.state.consecutive_failures or self.state.outbox_failing:
+            log.info("delivery to %s recovered after %d failure(s)", self.shown, self.state.consecutive_failures)
+        self.state.consecutive_failures = 0
+        self._warned = False
+        self.state.outbox_failing = False
+        self.state.failing_since = None
+        self.state.last_error = self.state.last_reason = None
+        self._before_lock = None  # delivering: no error of before a lock to give back
+        return self.backoff_initial_s
 
     def _wait_for_lock(self, error: DatabaseLocked) -> None:
         """Another process holds the outbox locked (said by the outbox, once per episode): look

@@ -69,7 +69,9 @@ class Service:
 
     def deliver(self, event: PlateEvent) -> None:
         """Commit one event to every sink's queue (durable when this returns), then keep it in
-        the history; an event a watch list matches carries ``match``."""
+        the history; an event a watch list matches carries ``match``.  On a full disk the event
+        is not queued (logged, counted as dropped: ``Outbox.put_many``) and the camera goes on, as
+        it could not be queued any later: once space is freed, events are queued again."""
         payload = event.to_payload()
         match = self.watchlists.match(event.result.read.plate) if self.watchlists else None
         result = event.result.to_dict()
@@ -95,7 +97,10 @@ class Service:
                 image = imaging.encode_jpeg(event.scene)
             entries.extend(self.webhooks.entries(data, image))
         if entries:  # one transaction: every sink gets the event, or (on a crash) none does
-            self.outbox.put_many(entries, clock=event.clock)  # a camera's times move with the clock's steps
+            try:
+                self.outbox.put_many(entries, clock=event.clock)  # a camera's times move with the clock's steps
+            except StateError as e:  # a full disk: this event is lost to its sinks (counted), not the camera
+                log.error("camera %s: plate %s, event %s: %s", event.camera_id, payload["plate"], event.id, e)
         if self.history is not None and self.cfg.history.enabled:
             self.history.publish(from_event(event, payload, match))  # never raises
         log.info("camera %s: plate %s (score %.2f, %d frame%s), event %s", event.camera_id,

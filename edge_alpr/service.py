@@ -127,7 +127,8 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
             worker = DeliveryWorker(outbox, MQTT_SINK, metrics.counted(MQTT_SINK, svc.mqtt.send), stop,
                                     backoff_initial_s=cfg.mqtt.retry_initial_s,
                                     backoff_max_s=cfg.mqtt.retry_max_s,
-                                    send_timeout_s=cfg.mqtt.publish_timeout_s, notice=svc.mqtt.notice)
+                                    send_timeout_s=cfg.mqtt.publish_timeout_s, notice=svc.mqtt.notice,
+                                    up=svc.mqtt.up)
             svc.workers.append(worker)
             worker.start()
         salt = svc.mqtt.device if svc.mqtt is not None else socket.gethostname()

@@ -72,6 +72,37 @@ def test_bounded_by_rows_and_age_with_dropped_counter(tmp_path: Path) -> None:
     assert box.stats()["pending"]["b"] == 1
 
 
+def test_a_bound_that_goes_on_dropping_warns_once_an_hour_not_once_an_event(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A sink down for days keeps the outbox at its bound: each new event drops an old one.
+    Before: a warning per dropped event (per sink), thousands a day in the journal; now the first
+    drops of each bound and sink are warned of, then how many since, at most once an hour."""
+    now = [1000.0]
+    box = Outbox(tmp_path / "o.sqlite", max_rows=4, max_age_s=7 * 86400, clock=lambda: now[0])
+    sinks = ("mqtt", "webhook:http://h/")
+    first = now[0] + 2 * 60  # the third put's time
+    try:
+        with caplog.at_level(logging.DEBUG, "edge_alpr.delivery.outbox"):
+            for i in range(50):  # an event a minute for both sinks; the third put is the first over the bound
+                box.put_many([(sink, {"n": i}, None) for sink in sinks])
+                now[0] += 60
+            warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+            assert [w.split(" (counted")[0] for w in warned] == [
+                f"outbox: full (4 rows), dropped 1 oldest event(s) of {sink}" for sink in sinks], warned
+            said = [r for r in caplog.records if r.levelno == logging.DEBUG and "dropped" in r.getMessage()]
+            assert len(said) == 2 * 47  # the others, one line each at debug level
+            caplog.clear()
+            now[0] += 3600
+            box.put_many([(sink, {"n": 50}, None) for sink in sinks])
+            warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert [w.split(" (counted")[0] for w in warned] == [
+            f"outbox: full (4 rows), dropped 48 oldest event(s) of {sink} in the last {now[0] - first:.0f} s"
+            for sink in sinks], warned
+        assert box.stats()["dropped"] == {sink: 49 for sink in sinks}
+    finally:
+        box.close()
+
+
 def test_worker_retries_in_order_with_backoff(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.sqlite")
     for i in range(4):

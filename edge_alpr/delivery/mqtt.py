@@ -23,9 +23,11 @@ Every retained message is published again on each (re)connect, so a broker resta
 persistence gets them back at once; a clean stop leaves each camera ``stopped``, and each
 connection removes the retained ones of cameras and lists no longer configured
 (``mqtt_retained.py``).  Events are acked in the outbox only after the broker's PUBACK: a broker
-that is down loses nothing; a publish that times out is retried (same ``id``); an event over the
-broker's size limit raises ``EventTooLarge`` and is set aside (``mqtt_size.py``); one an MQTT 5
-broker refuses in its PUBACK (its ACL: 0x87) is a failure, kept and retried (``mqtt_puback.py``).
+that is down loses nothing; a publish that times out is retried (same ``id``; while paho still holds
+the last try's copy, which it sends again itself on reconnecting, that copy is waited for, not
+another one sent); an event over the broker's size limit raises ``EventTooLarge`` and is set
+aside (``mqtt_size.py``); one an MQTT 5 broker refuses in its PUBACK (its ACL: 0x87) is a
+failure, kept and retried (``mqtt_puback.py``).
 """
 
 from __future__ import annotations
@@ -99,6 +101,11 @@ class MqttPublisher(RetainedMessages):
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    @property
+    def up(self) -> threading.Event:
+        """Set while connected (read only): the delivery worker's retry waits for it."""
+        return self._connected
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                     properties: Any) -> None:
@@ -210,15 +217,17 @@ class MqttPublisher(RetainedMessages):
         size = self._sizes_of(topics, payload)[0]
         self._sizes.refused(self.client, item.id, event_id, size)  # by the drops of an earlier try
         self._sizes.check(event_id, size, len(body.encode()))
-        sent = [self._publish(topic, body) for topic in topics]
-        for info in sent:
-            if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                raise MqttError(f"publish failed: {mqtt.error_string(info.rc)}")
-        self._sizes.sending(item.id, sent)
+        sent = self._sizes.in_flight(item.id, body, len(topics))  # a retry: paho still holds the last try's
+        if sent is None:
+            sent = [self._publish(topic, body) for topic in topics]
+            for info in sent:
+                if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                    raise MqttError(f"publish failed: {mqtt.error_string(info.rc)}")
+            self._sizes.sending(item.id, sent, body)
         # both confirmed, or the event is retried (both again); refused, it is set aside
         if not self._sizes.wait_acked(self.client, sent, item.id, event_id, size, self.cfg.publish_timeout_s):
             raise MqttError(f"no PUBACK within {self.cfg.publish_timeout_s} s")
-        self._sizes.delivered(item.id)
+        self._sizes.delivered(item.id)  # a retry, refused or not, sends it again
         refused = self._acks.refusal(sent, topics)  # an MQTT 5 broker's reason code >= 0x80
         if refused is not None:
             raise MqttError(mqtt_puback.why(*refused, event_id, self.cfg))

@@ -85,6 +85,7 @@ class SizeWatch:
         self._lock = threading.Lock()
         self._event: str | None = None  # the event in flight (its outbox row's id)
         self._infos: list[mqtt.MQTTMessageInfo] = []  # its messages, every copy sent
+        self._body = ""  # what its last copies carry
         self._sent_at = 0.0
         self._drops = 0
         self._refused_at = -SOON_S  # when an event was last refused by the connection's drops
@@ -125,13 +126,23 @@ class SizeWatch:
             raise EventTooLarge(f"event {event_id} is an MQTT packet of {size} bytes, over the {limit} bytes that "
                                 f"broker {self.where} takes (its Maximum-Packet-Size); {FIX}", size, limit)
 
-    def sending(self, row_id: str, infos: list[mqtt.MQTTMessageInfo]) -> None:
-        """The event of outbox row ``row_id`` went (once more: a retry adds its copies)."""
+    def sending(self, row_id: str, infos: list[mqtt.MQTTMessageInfo], body: str) -> None:
+        """The event of outbox row ``row_id`` went as ``body`` (once more: a retry adds its copies)."""
         with self._lock:
             if row_id != self._event:
                 self._event, self._infos, self._drops = row_id, [], 0
             self._infos.extend(infos)
+            self._body = body
             self._sent_at = time.monotonic()
+
+    def in_flight(self, row_id: str, body: str, count: int) -> list[mqtt.MQTTMessageInfo] | None:
+        """The ``count`` messages of the last try of row ``row_id``, where they carry ``body``: a
+        retry waits for them (or finds them acknowledged since it gave up), as paho sends them again
+        itself on reconnecting (a copy more per retry: a broker hung for an hour got each event
+        hundreds of times); None where the event is to be published (again: ``delivered``)."""
+        with self._lock:
+            last = self._infos[-count:] if row_id == self._event and body == self._body else []
+            return last if len(last) == count else None
 
     def refused(self, client: mqtt.Client, row_id: str, event_id: str, size: int) -> None:
         """Raise ``EventTooLarge`` where the broker closed the connection ``DROPS`` times just
@@ -172,7 +183,8 @@ class SizeWatch:
         return SOON_S if time.monotonic() - self._refused_at < SOON_S else 0.0
 
     def delivered(self, row_id: str) -> None:
-        """The event of outbox row ``row_id`` was acknowledged: nothing in flight."""
+        """The event of outbox row ``row_id`` was acknowledged (or refused in its PUBACK: sent
+        again when retried): nothing in flight."""
         with self._lock:
             if row_id == self._event:
                 self._event, self._infos, self._drops = None, [], 0

@@ -8,16 +8,13 @@ receiver can spot by its ``id``).
 
 API (all methods are thread-safe; one ``Outbox`` per process per file is enough)::
 
-    box = Outbox("/var/lib/edge-alpr/outbox.sqlite", max_rows=10_000, max_age_s=7 * 86400,
-                 max_bytes=256 * 2**20)
-    event_id = box.put("mqtt", {"plate": "abc123"})           # committed when it returns
-    event_id = box.put("webhook:http://x/", payload, blob=jpeg_bytes)   # optional raw bytes
+    box = Outbox("/var/lib/edge-alpr/outbox.sqlite", max_rows=10_000, max_age_s=7 * 86400)
+    event_id = box.put("webhook:http://x/", payload, blob=jpeg_bytes)  # committed when it returns
     items = box.peek("mqtt", limit=10)    # oldest first: OutboxItem(seq, id, sink, payload, ...)
     box.ack("mqtt", items[0].id)          # delivered: delete it
     box.fail("mqtt", items[0].id, "timeout")   # count an attempt (kept, retried later)
     box.set_aside("mqtt", items[0].id, "too large")   # kept, passed by until the next start
-    box.stats()  # {"pending": {"mqtt": 3}, "dropped": {"mqtt": 0}, "delivered": {"mqtt": 9},
-                 #  "bytes": {"mqtt": 612}, "waiting": {"mqtt": 0}, "aside": {"mqtt": 0}}
+    box.stats()  # per sink: pending, dropped, delivered, bytes, waiting, aside
 
 A disabled sink's events stay queued and producers keep queuing new ones (the outbox never
 refuses a ``put`` that fits the byte bound), all within the bounds, so a restart delivers
@@ -42,6 +39,8 @@ open: ``db_lock.py``) loses nothing and stalls nothing for long: a ``put`` waits
 (``outbox_waiting.py``) until it lets go, said once per episode with the holder; reads for
 delivery (``peek``, ``ack``) raise ``DatabaseLocked`` meanwhile, which the workers wait out.
 Opening a file another process holds locked raises ``DatabaseLocked`` (a start exits 1).
+On a full disk a ``put`` raises ``StateError`` (the folder, the space left, the fix): its events
+are counted as dropped, and the next ``put`` once space is freed goes in as usual.
 """
 
 from __future__ import annotations
@@ -64,8 +63,9 @@ from ..credentials import hide_credentials
 from ..db_lock import LockEpisode, busy_timeout, immediate, is_locked, opening
 from ..errors import DatabaseLocked, StateError
 from ..state_watch import copy_database
+from ..statedir import full_text
 from . import outbox_sinks
-from .outbox_bounds import DEFAULT_MAX_BYTES, Reclaimer, count, drop_expired, trim_bytes, trim_rows
+from .outbox_bounds import DEFAULT_MAX_BYTES, DropLog, Reclaimer, count, drop_expired, trim_bytes, trim_rows
 from .outbox_clock import ClockFollower, dumps
 from .outbox_schema import OutboxItem, connect, read_queue
 from .outbox_waiting import SUFFIX, Row, WaitingFile
@@ -96,6 +96,7 @@ class Outbox:
         self.max_age_s = max_age_s
         self.max_bytes = max_bytes
         self._clock = clock
+        self._said = DropLog(clock)  # what the bounds drop, said without a line per event
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._waiting = WaitingFile(self.path.with_name(self.path.name + SUFFIX))
         # One connection guarded by a lock: writes are tiny and SQLite serialises them anyway.
@@ -152,6 +153,7 @@ class Outbox:
                 self._write(rows, Counter(sink for sink, _ in refused))
             except sqlite3.Error as e:
                 if not is_locked(e):
+                    self._full(e, rows, refused)
                     raise
                 self._keep(rows, Counter(sink for sink, _ in refused), e)
         for sink, size in refused:
@@ -169,14 +171,14 @@ class Outbox:
                  for row in map(self._steps.incoming, (*self._waiting.rows, *rows))]
         with immediate(self._db):
             self._run.save()
-            drop_expired(self._db, now, self.max_age_s)
+            drop_expired(self._db, now, self.max_age_s, self._said)
             # Make room first: the new rows then reuse the pages just freed.
-            trim_bytes(self._db, self.max_bytes - sum(row[5] for row in batch), self.max_bytes)
+            trim_bytes(self._db, self.max_bytes - sum(row[5] for row in batch), self.max_bytes, self._said)
             self._db.executemany(
                 "INSERT INTO outbox (id, sink, created, payload, blob, size, queued, clock) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING", batch)  # moved in twice: once
-            trim_bytes(self._db, self.max_bytes, self.max_bytes)  # only when these rows alone are over it
-            trim_rows(self._db, self.max_rows)
+            trim_bytes(self._db, self.max_bytes, self.max_bytes, self._said)  # only when these rows alone are over it
+            trim_rows(self._db, self.max_rows, self._said)
             for sink, n in (self._waiting.dropped + refused).items():
                 count(self._db, sink, "dropped", n)
         waited = len(self._waiting)
@@ -196,6 +198,16 @@ class Outbox:
         self._waiting.dropped.update(refused)
         self._episode.locked(error, f"events wait in {self._waiting.path} (on disk, within the outbox's "
                                     "bounds) and go into the outbox, then to their sinks, once it lets go")
+
+    def _full(self, error: sqlite3.Error, rows: list[Row], refused: list[tuple[str, int]]) -> None:
+        """A full disk (lock held): ``rows`` are counted as dropped (in the file at the next write
+        that fits) and a ``StateError`` names the folder, the space left and the fix."""
+        text = full_text(self.path.parent, "state_dir", error)
+        if text is None:
+            return
+        self._waiting.dropped.update(row[1] for row in rows)
+        self._waiting.dropped.update(sink for sink, _ in refused)
+        raise StateError(f"{len(rows)} event(s) not queued for delivery, counted as dropped: {text}") from error
 
     @contextmanager
     def _delivering(self) -> Iterator[None]:
@@ -219,7 +231,7 @@ class Outbox:
                     self._write([], Counter())
                 self._steps.follow(self._db)
                 with immediate(self._db):
-                    drop_expired(self._db, self._run.now(), self.max_age_s)
+                    drop_expired(self._db, self._run.now(), self.max_age_s, self._said)
                     items = read_queue(self._db, sink, limit)
             self._reclaimer.reclaim()
         return items
@@ -263,7 +275,7 @@ class Outbox:
         """Per sink: ``pending``, ``dropped``, ``delivered``, ``bytes`` and, of the pending,
         ``waiting`` (for another process's lock) and ``aside`` (``outbox_sinks.stats``)."""
         with self._lock:
-            return outbox_sinks.stats(self._db, self._waiting.by_sink())
+            return outbox_sinks.stats(self._db, self._waiting.by_sink(), self._waiting.dropped)
 
     def wait(self, timeout: float) -> None:
         """Block until something is put (or ``timeout`` passes); lets workers sleep cheaply."""

@@ -16,7 +16,10 @@ Why: a sink that is down for weeks must not fill the SD card (a webhook target w
 * ``max_rows``: at most this many events in total; the oldest are dropped first.
 
 Every event dropped by any bound, and every refused row, is counted once in its sink's
-``dropped`` counter (persisted in the file, ``count``) and logged.  On disk the file is
+``dropped`` counter (persisted in the file, ``count``) and logged: a bound's first drops of a
+sink at once, then at most once every ``DROP_LOG_EVERY_S`` with how many it dropped since, each
+at debug level (``DropLog``), since a sink down for days keeps the outbox at its bound and every
+new event then drops an old one (a warning each was a line per event in the journal).  On disk the file is
 ``max_bytes`` plus SQLite's overhead: page slack (< 1 % for images), indexes, up to
 ``RECLAIM_MIN_FREE_BYTES`` of free pages kept for reuse, and the ``-wal`` log (trimmed to
 ``outbox_schema.WAL_LIMIT_BYTES`` after each checkpoint, larger only while one transaction is
@@ -35,6 +38,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections import Counter
+from collections.abc import Callable
 
 from ..credentials import hide_credentials
 from ..db_lock import is_locked
@@ -47,9 +52,34 @@ MIB = 1024 * 1024
 DEFAULT_MAX_BYTES = 256 * MIB  # a fraction of the smallest SD card a Raspberry Pi runs from
 RECLAIM_MIN_FREE_BYTES = 4 * MIB  # free pages kept for reuse by the next puts (no churn)
 RECLAIM_STEP_BYTES = 8 * MIB  # most given back per ack/peek: bounds how long a put may wait
+DROP_LOG_EVERY_S = 3600.0  # a bound that goes on dropping a sink's events is warned of once an hour
 
 
-def drop_expired(db: sqlite3.Connection, now: float, max_age_s: float) -> None:
+class DropLog:
+    """Says what one outbox's bounds drop, per bound and sink: the first drops at once, then how
+    many since, at most once every ``DROP_LOG_EVERY_S`` on ``clock`` (see the module docstring)."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._said: dict[tuple[str, str], float] = {}  # (why, sink): when last warned of
+        self._since: Counter[tuple[str, str]] = Counter()  # dropped since then, not yet said
+
+    def dropped(self, sink: str, n: int, why: str) -> None:
+        """``n`` events of ``sink`` dropped for ``why`` (a bound, with its value)."""
+        key, now = (why, sink), self._clock()
+        self._since[key] += n
+        last = self._said.get(key)
+        shown = hide_credentials(sink)
+        if last is not None and now - last < DROP_LOG_EVERY_S:
+            log.debug("outbox: %s, dropped %d oldest event(s) of %s", why, n, shown)
+            return
+        self._said[key] = now
+        since = "" if last is None else f" in the last {now - last:.0f} s"
+        log.warning("outbox: %s, dropped %d oldest event(s) of %s%s (counted in its dropped; said again at most "
+                    "once every %.0f s while it goes on)", why, self._since.pop(key), shown, since, DROP_LOG_EVERY_S)
+
+
+def drop_expired(db: sqlite3.Connection, now: float, max_age_s: float, said: DropLog) -> None:
     """Drop the events queued more than ``max_age_s`` before ``now`` (running time)."""
     cutoff = now - max_age_s
     rows = db.execute(
@@ -59,11 +89,10 @@ def drop_expired(db: sqlite3.Connection, now: float, max_age_s: float) -> None:
         db.execute("DELETE FROM outbox WHERE queued < ?", (cutoff,))
         for sink, n in rows:
             count(db, sink, "dropped", n)
-            log.warning("outbox: dropped %d event(s) of %s queued for longer than max_age_s (%.0f s)", n,
-                        hide_credentials(sink), max_age_s)
+            said.dropped(sink, n, f"queued for longer than max_age_s ({max_age_s:.0f} s)")
 
 
-def trim_bytes(db: sqlite3.Connection, limit: int, max_bytes: int) -> None:
+def trim_bytes(db: sqlite3.Connection, limit: int, max_bytes: int, said: DropLog) -> None:
     """Drop the oldest events (all sinks) until the rest weigh at most ``limit`` bytes
     (``max_bytes`` less the room wanted for new rows, or ``max_bytes`` itself)."""
     (total,) = db.execute("SELECT COALESCE(SUM(size), 0) FROM outbox").fetchone()
@@ -74,10 +103,10 @@ def trim_bytes(db: sqlite3.Connection, limit: int, max_bytes: int) -> None:
         "SELECT MIN(seq) FROM (SELECT seq, SUM(size) OVER (ORDER BY seq) AS freed "
         "FROM outbox) WHERE freed >= ?", (excess,)
     ).fetchone()
-    _drop_through(db, last, f"over max_bytes ({max_bytes})")
+    _drop_through(db, last, f"over max_bytes ({max_bytes})", said)
 
 
-def trim_rows(db: sqlite3.Connection, max_rows: int) -> None:
+def trim_rows(db: sqlite3.Connection, max_rows: int, said: DropLog) -> None:
     """Drop the oldest events (all sinks) until at most ``max_rows`` are left."""
     (total,) = db.execute("SELECT COUNT(*) FROM outbox").fetchone()
     excess = total - max_rows
@@ -85,17 +114,17 @@ def trim_rows(db: sqlite3.Connection, max_rows: int) -> None:
         (last,) = db.execute(
             "SELECT seq FROM outbox ORDER BY seq LIMIT 1 OFFSET ?", (excess - 1,)
         ).fetchone()
-        _drop_through(db, last, f"full ({max_rows} rows)")
+        _drop_through(db, last, f"full ({max_rows} rows)", said)
 
 
-def _drop_through(db: sqlite3.Connection, last_seq: int, why: str) -> None:
+def _drop_through(db: sqlite3.Connection, last_seq: int, why: str, said: DropLog) -> None:
     rows = db.execute(
         "SELECT sink, COUNT(*) FROM outbox WHERE seq <= ? GROUP BY sink", (last_seq,)
     ).fetchall()
     db.execute("DELETE FROM outbox WHERE seq <= ?", (last_seq,))
     for sink, n in rows:
         count(db, sink, "dropped", n)
-        log.warning("outbox: %s, dropped %d oldest event(s) of %s", why, n, hide_credentials(sink))
+        said.dropped(sink, n, why)
 
 
 def count(db: sqlite3.Connection, sink: str, column: str, n: int) -> None:

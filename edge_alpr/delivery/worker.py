@@ -5,8 +5,9 @@
     worker.start(); ...; stop.set(); worker.join()
 
 ``send`` raises any exception to mean "not delivered, retry later"; the worker then waits with
-exponential backoff (``backoff_initial_s`` doubling up to ``backoff_max_s``) and retries the
-*same* event, so a sink's order is kept; a receiver's ``Retry-After`` (429, 503) makes that
+exponential backoff (``backoff_initial_s`` doubling up to ``backoff_max_s``; where the sink's
+connection was down, only until it is up again: ``up``) and retries the *same* event, so a
+sink's order is kept; a receiver's ``Retry-After`` (429, 503) makes that
 wait at least as long as it asks, up to ``backoff_max_s``.  With ``max_failures`` > 0 the worker gives up after
 that many consecutive failures and marks itself ``disabled``; the sink's events stay queued
 (``outbox.py``).  Each failure is kept twice: ``last_reason``, a few words an operator reads
@@ -36,6 +37,7 @@ from ..credentials import hide_credentials
 from ..errors import DatabaseLocked, EventTooLarge, NotConnected
 from ..supervision import DEFAULT_DEADLINE_S, Worker
 from . import failures
+from .mqtt_connect import wait_connected
 from .outbox import Outbox, OutboxItem
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,8 @@ class DeliveryWorker(Worker):
     """Drains one sink in order: ``send(item)``, then ``ack``; on error back off and retry.
 
     A failing outbox (``sqlite3.Error`` from ``peek`` or ``ack``: a full disk, an I/O error)
-    is retried with the same backoff, logged once per outage; one another process holds locked
+    is retried with the same backoff, logged once per outage, an event sent but not acknowledged
+    acknowledged then (not sent again at each retry); one another process holds locked
     (``DatabaseLocked``) is looked at again each ``LOCKED_RETRY_S``, an event sent meanwhile
     acknowledged then (not sent again); anything else unexpected is
     the supervisor's (``supervision.Worker``: logged with its traceback, counted, restarted).
@@ -87,11 +90,14 @@ class DeliveryWorker(Worker):
         host: str = "",
         port: int | None = None,
         notice: Callable[[], str | None] | None = None,
+        up: threading.Event | None = None,
     ) -> None:
         """``shown``: the sink in the worker's name, logs and reports (default: ``sink`` with its
         credentials hidden); unique per worker, as the supervisor tells workers apart by name.
         ``host``, ``port``: where ``send`` connects, named in ``last_reason``.  ``notice``: what
-        the receiver limits while it delivers (MQTT: ``MqttPublisher.notice``), for the reports."""
+        the receiver limits while it delivers (MQTT: ``MqttPublisher.notice``), for the reports.
+        ``up``: set while the sink's connection is (MQTT: ``MqttPublisher.up``): a retry after
+        ``NotConnected`` goes as soon as it is set, not after the rest of the backoff."""
         shown = shown if shown is not None else hide_credentials(sink)
         super().__init__(f"delivery-{shown}", stop, deadline_s=idle_poll_s + DEFAULT_DEADLINE_S,
                          backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s)
@@ -105,8 +111,9 @@ class DeliveryWorker(Worker):
         self.send_timeout_s = send_timeout_s
         self.host, self.port = host, port
         self._notice = notice
+        self._up = up
         self.state = WorkerState()
-        self._unacked: str | None = None  # sent while another process held the outbox locked
+        self._unacked: str | None = None  # sent while the outbox could not be written (locked, full)
         # the last error and reason from before a lock of the outbox, given back once it goes
         self._before_lock: tuple[str | None, str | None] | None = None
         self._warned = False  # this run of failures was warned of (reset by a delivery)
@@ -120,16 +127,16 @@ class DeliveryWorker(Worker):
         while not self.stop_event.is_set():
             self.beat()
             try:
-                if self._unacked is not None:  # sent before a lock: acknowledged now, not sent again
+                if self._unacked is not None:  # sent before a lock or a full disk: acknowledged now, not sent again
                     self.outbox.ack(self.sink, self._unacked)
                     self._unacked = None
-                    self.state.sent += 1
+                    backoff = self._delivered()
                 items = self.outbox.peek(self.sink, self.batch)
             except DatabaseLocked as e:
                 self._wait_for_lock(e)
                 continue
             except sqlite3.Error as e:
-                backoff = self._outbox_failed("read", e, backoff)
+                backoff = self._outbox_failed("read" if self._unacked is None else "acknowledge", e, backoff)
                 continue
             if self._before_lock is not None:  # the lock went: no longer this sink's last error
                 self.state.last_error, self.state.last_reason = self._before_lock
@@ -160,7 +167,10 @@ class DeliveryWorker(Worker):
                     asked = failures.retry_after(e)  # a throttling receiver's wish, within backoff_max_s
                     wait = backoff if asked is None else max(backoff, min(asked, self.backoff_max_s))
                     self.beat(wait + self.deadline_s)
-                    self.stop_event.wait(wait)
+                    if self._up is not None and isinstance(e, NotConnected):  # back: it goes at once
+                        wait_connected(self._up, self.stop_event, wait)
+                    else:
+                        self.stop_event.wait(wait)
                     backoff = min(backoff * 2, self.backoff_max_s)
                     break
                 try:
@@ -169,19 +179,24 @@ class DeliveryWorker(Worker):
                     self._unacked = item.id
                     self._wait_for_lock(e)
                     break
-                except sqlite3.Error as e:  # sent: it is sent again after the outbox recovers
+                except sqlite3.Error as e:  # sent (a full disk): acknowledged once it recovers, not sent again
+                    self._unacked = item.id
                     backoff = self._outbox_failed("acknowledge", e, backoff)
                     break
-                self.state.sent += 1
-                if self.state.consecutive_failures or self.state.outbox_failing:
-                    log.info("delivery to %s recovered after %d failure(s)", self.shown,
-                             self.state.consecutive_failures)
-                self.state.consecutive_failures = 0
-                self._warned = False
-                self.state.outbox_failing = False
-                self.state.failing_since = None
-                self.state.last_error = self.state.last_reason = None
-                backoff = self.backoff_initial_s
+                backoff = self._delivered()
+
+    def _delivered(self) -> float:
+        """An event acknowledged: the sink (and the outbox) work again; the next backoff."""
+        self.state.sent += 1
+        if self.state.consecutive_failures or self.state.outbox_failing:
+            log.info("delivery to %s recovered after %d failure(s)", self.shown, self.state.consecutive_failures)
+        self.state.consecutive_failures = 0
+        self._warned = False
+        self.state.outbox_failing = False
+        self.state.failing_since = None
+        self.state.last_error = self.state.last_reason = None
+        self._before_lock = None  # delivering: no error of before a lock to give back
+        return self.backoff_initial_s
 
     def _wait_for_lock(self, error: DatabaseLocked) -> None:
         """Another process holds the outbox locked (said by the outbox, once per episode): look

@@ -33,7 +33,7 @@ from edge_alpr.service import build as build_service
 from edge_alpr.stream.health import camera_state
 from edge_alpr.supervision import FunctionWorker, Supervisor
 
-LINK = re.compile(r'<a href="#([\w-]+)">([^<]+)</a>')
+LINK = re.compile(r'<a href="#([\w-]+)" data-key="[^"]+">([^<]+)</a>')
 DASH = re.compile(r'<span class="unknown" title="([^"]+)"><span aria-hidden="true">\u2014</span>'
                   r'<span class="sr-only">not known yet: ([^<]+)</span></span>')
 

@@ -156,14 +156,17 @@
   // button, the plate box of a list's form) is found again in the new part by what it is (its
   // id, its row or list, its link, name or action), and focused, so the keyboard stays where
   // the operator left it; where that names no one element (a plate removed), the focus is not
-  // moved to a guess.
+  // moved to a guess.  A link is known by its data-key (the trouble summary's items: several
+  // link to the same section) or its rel (the "Older events" link: its cursor changes with each
+  // new event) before its address.
   const FOCUSABLE = "a[href], button, input, select, textarea, [tabindex]";
 
   function focusKey(element) {
     const row = element.closest("[data-event], [data-index]");
     const list = element.closest("[data-list]");
     const d = element.dataset;
-    return JSON.stringify([element.id, element.tagName, element.getAttribute("href"),
+    const link = d.key || element.getAttribute("rel") || element.getAttribute("href");
+    return JSON.stringify([element.id, element.tagName, link,
       element.getAttribute("name"), d.action, d.plate, list ? list.dataset.list : null,
       row ? row.dataset.event || row.dataset.index : null]);
   }

@@ -105,8 +105,15 @@
     }
   }
 
-  // Replace the page's parts with fresh ones rendered (and escaped) by the server.
+  // Replace the page's parts with fresh ones rendered (and escaped) by the server.  Refreshes
+  // overlap (an edit's beside the timer's, two quick edits): a part is replaced only by an
+  // answer to a later request than the one it shows, so an older answer arriving last does not
+  // put back a list as it was before an edit (and stay so: an unchanged list is not asked again).
+  let asked = 0;
+  const shownFrom = new Map();  // part id -> the number of the request its content answered
+
   async function refresh(which) {
+    const number = ++asked;
     // A page whose search is bad keeps its events part (the error, the boxes as typed) and
     // refreshes the rest without the search, which the server would refuse every time.
     const badSearch = document.getElementById("search-error") !== null;
@@ -121,6 +128,8 @@
     for (const [id, html] of Object.entries(await response.json())) {
       const part = document.getElementById(id);
       if (!part || (badSearch && id === "events")) continue;
+      if ((shownFrom.get(id) || 0) > number) continue;  // a later request's answer is shown
+      shownFrom.set(id, number);
       const fresh = normal(html);
       if (rendered.get(id) === fresh) continue;
       rendered.set(id, fresh);
@@ -257,27 +266,20 @@
     setTimeout(tick, refreshMs);
   }
 
-  async function call(method, name, body) {
+  // A watch-list request: the list (plate: one plate of it, edited on the device in one step,
+  // so two quick edits, from here or elsewhere, keep each other's plates).
+  async function call(method, name, body, plate) {
     const init = {method, credentials: "same-origin", headers: {"X-CSRF-Token": csrf}};
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
-    const response = await fetch("/v1/watchlists/" + encodeURIComponent(name) + "/", init);
+    const path = "/v1/watchlists/" + encodeURIComponent(name) + "/" +
+      // a plate's "/" would split the path: the device keeps letters and digits only anyway
+      (plate === undefined ? "" : "plates/" + encodeURIComponent(plate.replace(/\//g, "")) + "/");
+    const response = await fetch(path, init);
     if (!response.ok) throw new Error(await detail(response));
     return response.status === 204 ? null : response.json();
-  }
-
-  // Read a list, change it, write it back whole (the API replaces a list with each PUT).
-  async function edit(name, change) {
-    const list = await call("GET", name);
-    const body = {max_distance: list.max_distance, plates: list.plates.map((p) => {
-      const entry = {plate: p.plate, label: p.label};
-      if (p.max_distance !== null) entry.max_distance = p.max_distance;
-      return entry;
-    })};
-    change(body);
-    await call("PUT", name, body);
   }
 
   async function done(promise, what) {
@@ -286,7 +288,8 @@
       say(what, false);
       await refresh("lists");
     } catch (e) {
-      say(e.message, true);
+      say(e.message, true);  // the list as it is now, not as this page last saw it
+      refresh("lists").catch(() => {});
     }
   }
 
@@ -303,7 +306,7 @@
     const f = new FormData(form);
     if (action === "add") {
       const plate = String(f.get("plate"));
-      done(edit(form.dataset.list, (b) => b.plates.push({plate, label: String(f.get("label"))})),
+      done(call("PUT", form.dataset.list, {label: String(f.get("label"))}, plate),
            "Added " + plate + " to " + form.dataset.list + ".");
     } else if (action === "create") {
       const name = String(f.get("name"));
@@ -318,8 +321,7 @@
     const name = button.dataset.list;
     if (button.dataset.action === "remove") {
       const plate = button.dataset.plate;
-      done(edit(name, (b) => { b.plates = b.plates.filter((p) => p.plate !== plate); }),
-           "Removed " + plate + " from " + name + ".");
+      done(call("DELETE", name, undefined, plate), "Removed " + plate + " from " + name + ".");
     } else if (button.dataset.action === "drop" && confirm("Delete the watch list " + name + "?")) {
       done(call("DELETE", name), "Deleted list " + name + ".");
     }

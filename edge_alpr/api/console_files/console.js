@@ -45,11 +45,19 @@
   }
 
   // The search's time boxes come in UTC (the query's, as in GET /v1/events/): shown in the
-  // browser's zone, like the events' times, and sent back in UTC (searchInUtc).
+  // browser's zone, like the events' times, and sent back in UTC (searchInUtc).  The instant a
+  // box came with is kept (data-utc): a local time names two instants in the hour the clocks
+  // go back (03:30 twice in Bucharest on 2024-10-27), and read back it is the first, so a box
+  // left as it came (a bad search corrected in another box) sends its own instant, not one an
+  // hour early.  A time typed into that hour is read as the browser reads it: the first.
   function localBoxes() {
     for (const box of document.querySelectorAll('input[data-zone="utc"]')) {
       const when = boxTime(box.value, true);
-      if (when) box.value = localBox(when);
+      if (when) {
+        box.value = localBox(when);
+        box.dataset.utc = when.toISOString();
+        box.dataset.local = box.value;
+      }
       box.dataset.zone = "local";
     }
   }
@@ -59,7 +67,9 @@
     for (const [name, value] of new FormData(form)) {
       const text = String(value).trim();
       const box = form.elements.namedItem(name);
-      const when = box && box.dataset && box.dataset.zone === "local" ? boxTime(text, false) : null;
+      let when = box && box.dataset && box.dataset.zone === "local" ? boxTime(text, false) : null;
+      const came = when && box.dataset.utc ? boxTime(box.dataset.local, false) : null;
+      if (came && came.getTime() === when.getTime()) when = new Date(box.dataset.utc);  // as it came
       if (text) query.append(name, when ? when.toISOString().replace(".000Z", "Z") : text);
     }
     location.assign("/?" + query);

@@ -164,6 +164,59 @@ class WatchLists:
             self._commit(stored + (new,))
         return new
 
+    def put_plate(self, name: str, plate: str, body: Any) -> WatchList:
+        """Add one plate to the API list ``name``, or replace its label and distance (``body``:
+        ``{"label", "max_distance"}``, both optional); the list as it is then.
+
+        Why beside ``put``: a client that edits a list by reading it and sending it back whole
+        loses a plate another client (or its own second click) added in between; this edit
+        reads and writes under the lock, so each plate sent is kept.  404 for a list that does
+        not exist (``put`` creates lists), 409 for a config list, 400 for a bad plate or body."""
+        if body is None:
+            body = {}
+        if not isinstance(body, dict) or set(body) - {"label", "max_distance"}:
+            raise InputError("expected a JSON object with the optional keys label and max_distance, "
+                             f"got {str(body)[:80]!r}")
+        with self._lock:
+            old = self._editable(name)
+            entries = [{k: v for k, v in e.to_dict().items() if v is not None} for e in old.entries]
+            entry = {**body, "plate": plate}
+            same = [i for i, e in enumerate(entries) if e["plate"] == normalize(plate)]
+            if same:
+                entries[same[0]] = entry  # in its place: the list's order is the operator's
+            else:
+                entries.append(entry)
+            try:
+                new = parse_list(name, {"max_distance": old.max_distance, "plates": entries},
+                                 f"watch list {name}", "api", printable=True,
+                                 kept={e.plate: e.label for e in old.entries})
+            except ValueError as e:
+                raise InputError(str(e)) from e
+            self._commit(tuple(new if wl.name == name else wl for wl in self._stored))
+        return new
+
+    def remove_plate(self, name: str, plate: str) -> WatchList:
+        """Remove one plate from the API list ``name`` (read and written under the lock, as
+        ``put_plate``); the list as it is then.  404 names a plate the list does not hold."""
+        with self._lock:
+            old = self._editable(name)
+            key = normalize(plate)
+            if not any(e.plate == key for e in old.entries):
+                raise InputError(f"watch list {name!r} holds no plate {plate[:32]!r} (removed "
+                                 "already?); reload the list", status=404)
+            new = WatchList(name, tuple(e for e in old.entries if e.plate != key), old.max_distance, "api")
+            self._commit(tuple(new if wl.name == name else wl for wl in self._stored))
+        return new
+
+    def _editable(self, name: str) -> WatchList:
+        """The stored API list ``name``: 409 for a config list, 404 for none (under the lock)."""
+        self._writable(name, 0)
+        found = next((wl for wl in self._stored if wl.name == name), None)
+        if found is None:
+            raise InputError(f"no watch list named {name!r}; create it first with "
+                             f"PUT /v1/watchlists/{name}/", status=404)
+        return found
+
     def delete(self, name: str) -> None:
         with self._lock:
             if self.get(name) is None:

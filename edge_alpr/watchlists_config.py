@@ -66,8 +66,8 @@ def parse_list(name: str, obj: Any, where: str, source: str, *, printable: bool 
     labels go into events, CSV exports and logs).  Lists already stored or written in the config
     file are read as they are, so an upgrade never stops a service over a label it kept before.
     ``kept``: the stored list's label of each plate; a label sent unchanged for its plate is
-    taken as it is, since a client edits a list by sending it whole (the console's Add and
-    Remove do): a label stored before control characters were refused must not block that."""
+    taken as it is, since a client may edit a list by sending it whole (or one plate: the
+    others are sent again): a label stored before control characters were refused must not block that."""
     if not isinstance(name, str) or not NAME.fullmatch(name):  # fullmatch: `$` also matches before a final newline
         raise ValueError(f"{where}: list name {name!r} must be 1-32 letters, digits, _ or -")
     if not isinstance(obj, dict) or set(obj) - {"max_distance", "plates"}:

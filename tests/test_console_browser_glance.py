@@ -105,6 +105,10 @@ def test_the_summary_of_trouble_leads_the_page_and_its_title(
         browser.open(url)
         assert browser.evaluate("document.getElementById('trouble').getBoundingClientRect().bottom") < 300
         assert browser.evaluate("document.documentElement.scrollWidth") <= 390
+        # the rates' meaning is on the screen there (the cards have no headers to hover)
+        shown = browser.evaluate("document.getElementById('cameras').innerText")
+        assert "Captured fps: frames captured from the source" in shown, shown
+        assert "Recognised fps: frames recognised per second" in shown, shown
 
         # without JavaScript: as of the page's loading, from the server
         browser.call("Emulation.setScriptExecutionDisabled", value=True)

@@ -100,3 +100,31 @@ def test_every_time_shown_reads_alike_and_names_its_zone(
         _check(browser, None)
     finally:
         svc.close()
+
+
+@pytest.mark.parametrize("sent", ["2024-10-27T01:30:00Z", "2024-10-27T00:30:00Z"])
+def test_a_time_of_the_hour_the_clocks_go_back_is_sent_again_as_it_came(
+        api_factory: Any, browser: Chromium, sent: str) -> None:
+    """Europe/Bucharest goes from UTC+03:00 back to UTC+02:00 at 01:00 UTC on 2024-10-27: 00:30
+    and 01:30 UTC are both 03:30 there.  A bad search (the plate) comes back with its good Since
+    in the browser's zone; the plate corrected, the search is sent with the Since it came with,
+    either of the two, not the first 03:30 for both (the later one an hour early)."""
+    api = api_factory({"history": {"api_reads": True}})
+    browser.log_console()
+    browser.call("Emulation.setTimezoneOverride", timezoneId="Europe/Bucharest")
+    try:
+        browser.open(f"{api.url}/?plate=--&since={sent}")
+        assert browser.evaluate("document.querySelector('input[name=since]').value").startswith("2024-10-27T03:30")
+        browser.evaluate("const s = document.getElementById('search');"
+                         "s.elements.plate.value = 'B144MOS'; s.requestSubmit()")
+        assert wait_for(lambda: "B144MOS" in browser.evaluate("location.search"), 15)
+        browser.settle()
+        assert browser.evaluate("location.search") == f"?plate=B144MOS&since={sent.replace(':', '%3A')}"
+        # a time typed into the box is read as the browser reads it
+        browser.evaluate("const t = document.getElementById('search');"
+                         "t.elements.since.value = '2024-10-27T05:00'; t.requestSubmit()")
+        assert wait_for(lambda: "T03%3A00" in browser.evaluate("location.search"), 15)
+        # the bad search's page itself answers 400, as it should: no other error
+        assert [e for e in browser.console_errors() if "400 (Bad Request)" not in e] == []
+    finally:
+        browser.call("Emulation.setTimezoneOverride", timezoneId="")

@@ -33,7 +33,7 @@ from edge_alpr.service import build as build_service
 from edge_alpr.stream.health import camera_state
 from edge_alpr.supervision import FunctionWorker, Supervisor
 
-LINK = re.compile(r'<a href="#([\w-]+)">([^<]+)</a>')
+LINK = re.compile(r'<a href="#([\w-]+)" data-key="[^"]+">([^<]+)</a>')
 DASH = re.compile(r'<span class="unknown" title="([^"]+)"><span aria-hidden="true">\u2014</span>'
                   r'<span class="sr-only">not known yet: ([^<]+)</span></span>')
 
@@ -233,7 +233,9 @@ def test_a_column_of_numbers_has_its_header_over_them() -> None:
 def test_each_rate_is_named_by_the_frames_it_counts() -> None:
     """Two rates side by side: one headed "fps" read as the camera's rate, though it counted the
     frames recognised.  Each header names its frames (captured, then recognised, as the frame
-    counts beside them), says more on hover, and stands over its own number."""
+    counts beside them), says more in a legend under the table (read by a screen reader with its
+    header, shown on a phone's cards: a header's title is a mouse's alone), and stands over its
+    own number."""
     html = _console().render("cameras", cameras=[camera_view(fps=4.0, capture_fps=10.0)])
     heads = re.findall(r"<th([^>]*)>([^<]*)</th>", html)
     cells = re.findall(r'<td class="[^"]*" data-label="([^"]+)">(.*?)</td>|<td data-label="([^"]+)">',
@@ -241,9 +243,15 @@ def test_each_rate_is_named_by_the_frames_it_counts() -> None:
     names = [name for _, name in heads]
     rates = [(i, name) for i, name in enumerate(names) if "fps" in name]
     assert [name for _, name in rates] == ["Captured fps", "Recognised fps"]
-    hover = {name: re.search(r'title="([^"]*)"', heads[i][0]) for i, name in rates}
-    assert hover["Captured fps"] and hover["Captured fps"].group(1).startswith("Frames captured from the source")
-    assert hover["Recognised fps"] and hover["Recognised fps"].group(1).startswith("Frames recognised per second")
+    said = {}
+    for i, name in rates:
+        ref = re.search(r'aria-describedby="([^"]+)"', heads[i][0])
+        assert ref, heads[i]
+        legend = re.search(rf'<span id="{ref.group(1)}">(.*?)</span>', html, re.S)
+        assert legend, ref.group(1)
+        said[name] = re.sub(r"<[^>]+>", "", legend.group(1))
+    assert said["Captured fps"].startswith("Captured fps: frames captured from the source per second")
+    assert said["Recognised fps"].startswith("Recognised fps: frames recognised per second")
     # each number under its own header, the card's label its header's words (a phone)
     column = {name: i for i, name in enumerate(names)}
     shown = {(label or plain): value for label, value, plain in cells}

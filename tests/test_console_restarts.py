@@ -27,7 +27,8 @@ from edge_alpr.supervision import FunctionWorker, Supervisor, Worker
 SECRET = "hunter2"
 WHY = (f"cannot write to https://export:{SECRET}@archive.example/upload: the archive answered "
        "with a page nobody reads to the end of, and more\nTraceback-like second line")
-ITEM = re.compile(r'<a href="#([\w-]+)" title="([^"]*)">([^<]*) \(last <time datetime="([^"]+)"[^>]*>.*?</time>\)'
+ITEM = re.compile(r'<a href="#([\w-]+)" data-key="[^"]+" title="([^"]*)">'
+                  r'([^<]*) \(last <time datetime="([^"]+)"[^>]*>.*?</time>\)'
                   r'(?:: ([^<]*))?</a>', re.S)
 
 

@@ -171,6 +171,18 @@ def test_a_since_after_its_until_marks_both(api: RunningApi) -> None:
     assert page.status_code == 200 and "search-error" not in page.text
 
 
+def test_a_since_equal_to_its_until_marks_both(api: RunningApi) -> None:
+    """The search finds ``since <= ts < until``: equal times leave no time between them, the same
+    fault as a Since after its Until (not "No event matches the search.")."""
+    same = "2024-05-01T00:00:00Z"
+    page = requests.get(f"{api.url}/", params={"since": same, "until": same}, timeout=10)
+    assert page.status_code == 400
+    boxes = _boxes(page.text)
+    assert [n for n, a in boxes.items() if a.get("aria-invalid") == "true"] == ["since", "until"]
+    assert 'role="alert">Until is the same as Since, so no event can be in between' in page.text
+    assert "No event matches" not in page.text
+
+
 def test_a_bad_search_still_shows_its_good_times_in_their_boxes_and_checks_their_order(api: RunningApi) -> None:
     """With a bad plate beside them, times that parse come back in the form their date boxes keep
     (``...Z`` would be dropped by a date box, so they came back as typed in text boxes, in UTC

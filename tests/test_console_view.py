@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
-from PIL import Image
+import pytest
+from PIL import Image, ImageFont
 from waiting import wait_for
 
-from edge_alpr.api.console_view import BOX_COLOUR, VIEW_WIDTH, view_jpeg
+from edge_alpr.api.console_view import BOX_COLOUR, VIEW_WIDTH, label_font, view_jpeg
 from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.loop import CameraLoop
 from edge_alpr.stream.sources import open_source
@@ -33,7 +36,8 @@ def _amber(pixels: np.ndarray) -> np.ndarray:
     return (r > 200) & (g > 150) & (g < 235) & (b < 120)
 
 
-def test_a_read_s_label_is_legible_where_the_page_shows_it() -> None:
+def _view() -> tuple[bytes | None, Any]:
+    """A real camera loop's first recognised frame: its view's JPEG and ``loop.latest``."""
     stream = StreamConfig.from_dict({"cameras": [{"id": "gate", "motion": {"threshold": 0}, "source": {
         "kind": "folder", "watch": False}}]}, "t")
     cam = stream.cameras[0]
@@ -50,10 +54,21 @@ def test_a_read_s_label_is_legible_where_the_page_shows_it() -> None:
     loop.start()
     try:
         assert wait_for(lambda: loop.latest is not None, 30), loop.describe()
-        data, latest = view_jpeg(loop, lambda plate: False), loop.latest
+        return view_jpeg(loop, lambda plate: False), loop.latest
     finally:
         stop.set()
         loop.join(10)
+
+
+@pytest.fixture(autouse=True)
+def _font_looked_up_anew() -> Iterator[None]:
+    label_font.cache_clear()
+    yield
+    label_font.cache_clear()
+
+
+def test_a_read_s_label_is_legible_where_the_page_shows_it() -> None:
+    data, latest = _view()
     assert data is not None and latest is not None
     frame, results = latest
     view = np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
@@ -76,3 +91,30 @@ def test_a_read_s_label_is_legible_where_the_page_shows_it() -> None:
     runs = np.flatnonzero(np.diff(columns.astype(int)) == 1)  # where each glyph run starts
     gaps = [b - a for a, b in zip(np.flatnonzero(np.diff(columns.astype(int)) == -1), runs[1:])]
     assert max(gaps) * shown >= 5, gaps
+
+
+@pytest.mark.parametrize("missing", [
+    TypeError("load_default() got an unexpected keyword argument 'size'"),  # Pillow 9.x
+    ImportError("The _imagingft C module is not installed"),  # Pillow without FreeType
+])
+def test_the_view_is_drawn_with_the_bitmap_font_where_pillow_has_no_sized_font(
+        monkeypatch: pytest.MonkeyPatch, missing: Exception) -> None:
+    """A Pillow older than 10.1 (Debian bookworm ships 9.4) or built without FreeType has no
+    sized default font: the view is still drawn, its label in the 11-pixel bitmap font, not a
+    500 for every frame.  Such a Pillow cannot be installed beside this one, so its
+    ``load_default`` is stood in for by one that refuses a size as it does."""
+    bitmap = ImageFont.load_default
+
+    def old_load_default(size: float | None = None) -> Any:
+        if size is not None:
+            raise missing
+        return bitmap()
+
+    monkeypatch.setattr(ImageFont, "load_default", old_load_default)
+    data, latest = _view()
+    assert data is not None and latest is not None
+    view = np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
+    box = latest[1][0].box
+    scale = view.shape[1] / latest[0].image.shape[1]
+    left, top = round(box.xmin * scale), round(box.ymin * scale)
+    assert _amber(view[top - 3, left + 2:left + 40]).mean() > .4  # the label's band is drawn

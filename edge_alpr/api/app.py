@@ -36,7 +36,7 @@ from ..stream.loop import CameraLoop
 from ..supervision import Supervisor
 from ..usage import Usage
 from ..watchlists import WatchLists
-from . import console, console_status, events, monitor
+from . import console, console_status, events, monitor, watchlist_routes
 from .body import BODY_UNREAD
 from .console_auth import ConsoleAuth
 from .fetch import FetchSlots, fetch_image
@@ -207,7 +207,8 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
         app.route(path, "GET", info)
     for path in ("/v1/statistics/", "/v1/statistics"):
         app.route(path, "GET", statistics)
-    events.install(app, guarded, ctx.history, ctx.watchlists)
+    events.install(app, guarded, ctx.history)
+    watchlist_routes.install(app, guarded, ctx.watchlists)
     monitor.install(app, guarded, ctx.metrics)
     console.install(app, guarded, ctx, auth)
 

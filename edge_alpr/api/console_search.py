@@ -5,8 +5,8 @@ keeps each box's value as it was typed (read as UTF-8; a byte that is not shows 
 beside the error, names every box that is wrong (``bad``: each value is checked alone, as
 ``GET /v1/events/`` would, whose error starts with the parameter's name) and marks each, so an
 operator corrects those values instead of typing the search again, and is not sent back a
-second time for the next bad one.  A ``since`` after ``until`` is both boxes' fault: the
-search could find nothing, and both are marked.
+second time for the next bad one.  A ``since`` after ``until``, or equal to it (the query is
+``since <= ts < until``), is both boxes' fault: the search could find nothing, and both are marked.
 
 Times: the query's ``since`` and ``until`` are UTC, as in ``GET /v1/events/``.  A time that
 parses is shown again in the ``datetime-local`` box's own form (``2024-05-01T08:00:00``, UTC:
@@ -39,9 +39,10 @@ MAX_SHOWN = 64  # characters of a value shown again (a longer one is refused by 
 _BOX_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,3})?)?")
 # what an invalid box carries: a fixed string (no value of the request), so it is written raw
 INVALID = ' aria-invalid="true" aria-describedby="search-error"'
-# a since after its until, as the API's errors say it (by the parameters' names) and as the form's
-ORDER = ("until: is before since, so no event can be in between; swap them, or clear one",
-         "Until is before Since, so no event can be in between: swap them, or clear one")
+# a since at or after its until, as the API's errors say it (by the parameters' names) and as the
+# form's; {how}: "before" or "the same as" (the query is since <= ts < until: equal finds nothing)
+ORDER = ("until: is {how} since, so no event can be in between; {fix}",
+         "Until is {how} Since, so no event can be in between: {fix}")
 
 
 @dataclass
@@ -86,7 +87,7 @@ def search(query: bottle.FormsDict) -> Search:
     alone = _each(query)
     faults = {name: why for name, why in alone.items() if isinstance(why, str)}
     since, until = (getattr(q, name) if isinstance(q := alone[name], EventQuery) else None for name in TIMES)
-    order = since is not None and until is not None and since > until
+    order = since is not None and until is not None and since >= until
     for name, stamp in zip(TIMES, (since, until)):
         # a time that parses, in the form its date box keeps (beside a bad value too, where one
         # typed with its zone, ...Z, came back in a text box, in UTC beside the browser's zone)
@@ -94,9 +95,11 @@ def search(query: bottle.FormsDict) -> Search:
             out.shown[name] = box_time(stamp)
     if faults or order:
         out.bad = tuple(name for name in FILTERS if name in faults or (order and name in TIMES))
-        out.detail = "; ".join([*faults.values(), *([ORDER[0]] if order else [])])
+        how, fix = ("before", "swap them, or clear one") if order and since != until else \
+            ("the same as", "move one, or clear one")
+        out.detail = "; ".join([*faults.values(), *([ORDER[0].format(how=how, fix=fix)] if order else [])])
         out.error = "; ".join([*(f"{LABELS[name]}{why[len(name):]}" for name, why in faults.items()),
-                               *([ORDER[1]] if order else [])])
+                               *([ORDER[1].format(how=how, fix=fix)] if order else [])])
     else:
         try:
             out.query = run(query)

@@ -48,11 +48,16 @@ SHORT_ERROR = 80  # characters of a crash's error in the summary (the whole on h
 
 @dataclass(frozen=True)
 class Trouble:
-    """One thing that needs attention: its words, the section that says more, and how many
-    cameras, sinks or workers it names (1 for a condition of events: the title's count)."""
+    """One thing that needs attention: its words, the section that says more, how many
+    cameras, sinks or workers it names (1 for a condition of events: the title's count), and
+    its ``key``: what it is, unchanged while its words change (``camera-reconnecting`` for
+    ``1 camera reconnecting`` and ``2 cameras reconnecting``).  Why a key: several items link
+    to the same section, and the page's script finds the focused item again by it after a
+    refresh (``data-key``)."""
 
     text: str
     part: str
+    key: str
     count: int = 1
     at: str = ""  # ISO 8601 UTC: when it last happened (a restart), shown as the page's times
     note: str = ""  # a few words after the time (a restart's error)
@@ -115,6 +120,7 @@ def restarted_workers(ctx: ApiContext, shown_s: float = RESTARTS_SHOWN_S) -> lis
         short = line if len(line) <= SHORT_ERROR else line[:SHORT_ERROR - 1].rstrip() + "\u2026"
         times = "once" if w.crashes == 1 else f"{w.crashes} times"
         out.append(Trouble(f"{w.name} restarted {times}", CAMERAS if id(w) in camera_workers else COUNTERS,
+                           f"restarted-{w.name}",
                            at=iso(round(now - max(0.0, mono - at))), note=short, detail=detail))
     return out
 
@@ -126,37 +132,40 @@ def summary(views: list[CameraView], sinks: list[dict[str, Any]], counters: dict
     states = Counter(v.state for v in views if v.state in CAMERA_TROUBLE)
     for state in CAMERA_TROUBLE:
         if states[state]:
-            out.append(Trouble(f"{plural(states[state], 'camera')} {state}", CAMERAS, states[state]))
+            out.append(Trouble(f"{plural(states[state], 'camera')} {state}", CAMERAS, f"camera-{state}",
+                               states[state]))
     blind = sum(1 for v in views if v.view_problem)
     if blind:
         out.append(Trouble(f"{plural(blind, 'camera')} {'sees' if blind == 1 else 'see'} nothing useful",
-                           CAMERAS, blind))
+                           CAMERAS, "camera-blind", blind))
     hooks: Counter[str] = Counter()
     for s in sinks:
         if s["sink"] == "MQTT" and s["state"] not in ("ok", "stalled"):  # a stalled one is a worker's
-            out.append(Trouble("MQTT down" if s["state"] == "failing" else f"MQTT {s['state']}", DELIVERY))
+            out.append(Trouble("MQTT down" if s["state"] == "failing" else f"MQTT {s['state']}", DELIVERY, "mqtt"))
         elif s["sink"] == "MQTT" and s.get("notice"):  # delivering within a limit of the broker's
-            out.append(Trouble("MQTT limited by the broker", DELIVERY))
+            out.append(Trouble("MQTT limited by the broker", DELIVERY, "mqtt-limited"))
         elif s["sink"] != "MQTT" and s["state"] != "ok":
             hooks[s["state"]] += 1
-    out += [Trouble(f"{plural(n, 'webhook')} {state}", DELIVERY, n) for state, n in sorted(hooks.items())]
+    out += [Trouble(f"{plural(n, 'webhook')} {state}", DELIVERY, f"webhook-{state}", n)
+            for state, n in sorted(hooks.items())]
     aside = sum(s.get("aside", 0) for s in sinks)
     if aside:
-        out.append(Trouble(f"{plural(aside, 'event')} set aside", DELIVERY))
+        out.append(Trouble(f"{plural(aside, 'event')} set aside", DELIVERY, "aside"))
     if dropped:
-        out.append(Trouble(f"{plural(dropped, 'event')} dropped since the service started", DELIVERY))
+        out.append(Trouble(f"{plural(dropped, 'event')} dropped since the service started", DELIVERY,
+                           "dropped"))
     if stalled:
         out.append(Trouble(f"{stalled[0]} stalled" if len(stalled) == 1 else
-                           f"{len(stalled)} workers stalled", COUNTERS, len(stalled)))
+                           f"{len(stalled)} workers stalled", COUNTERS, "stalled", len(stalled)))
     out += restarted
     if counters.get("history_waiting"):
         out.append(Trouble(f"history locked: {plural(counters['history_waiting'], 'event')} waiting",
-                           COUNTERS))
+                           COUNTERS, "history-waiting"))
     if counters.get("history_dropped"):
         out.append(Trouble(f"{plural(counters['history_dropped'], 'event')} not kept in the history",
-                           COUNTERS))
+                           COUNTERS, "history-dropped"))
     if counters.get("max_calls") and counters.get("calls", 0) >= counters["max_calls"]:
-        out.append(Trouble("this month's API calls used up", COUNTERS))
+        out.append(Trouble("this month's API calls used up", COUNTERS, "quota"))
     return out
 
 

@@ -7,12 +7,16 @@ so a device nobody looks at pays nothing.
 from __future__ import annotations
 
 import io
+import logging
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..stream.loop import CameraLoop
+
+log = logging.getLogger(__name__)
 
 VIEW_WIDTH = 640
 BOX_COLOUR = (255, 196, 0)
@@ -23,6 +27,23 @@ ZONE_COLOUR = (80, 200, 255)
 # about 13 (Pillow's own font, bundled: no font file needed on the device)
 LABEL_PX = 18
 LABEL_PAD = 2
+Font = ImageFont.ImageFont | ImageFont.FreeTypeFont
+
+
+@lru_cache(maxsize=1)
+def label_font() -> Font:
+    """Pillow's own font at ``LABEL_PX``; its 11-pixel bitmap font where that cannot be had.
+
+    Why a fallback: a sized default font needs Pillow 10.1 or later (9.x, Debian bookworm's
+    python3-pil, answers ``TypeError``) and Pillow built with FreeType (without it:
+    ``ImportError``).  A pip install beside such a Pillow keeps it, and a view that raised would
+    answer 500 for every frame: a smaller label beats no view.  Looked up once (logged once)."""
+    try:
+        return ImageFont.load_default(size=LABEL_PX)
+    except (TypeError, ImportError, OSError) as e:
+        log.warning("the live view's labels use Pillow's small bitmap font: a %d-pixel font needs "
+                    "Pillow 10.1 or later built with FreeType (%s: %s)", LABEL_PX, type(e).__name__, e)
+        return ImageFont.load_default()
 
 
 def view_jpeg(loop: CameraLoop, matched: Any) -> bytes | None:
@@ -40,7 +61,7 @@ def view_jpeg(loop: CameraLoop, matched: Any) -> bytes | None:
         image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
                              Image.Resampling.BILINEAR)
     draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=LABEL_PX)
+    font = label_font()
     if loop.camera.zone:
         w, h = image.width - 1, image.height - 1
         points = [(x * w, y * h) for x, y in loop.camera.zone]

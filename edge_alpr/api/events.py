@@ -1,4 +1,4 @@
-"""Routes of the event history and the watch lists, beside the reference API's.
+"""Routes of the event history, beside the reference API's.
 
 ``GET /v1/events/?plate=&distance=&camera=&since=&until=&list=&limit=&cursor=&format=``
 answers ``{"count", "next", "results"}`` newest first (``format=csv``: a CSV file of the same
@@ -6,11 +6,8 @@ events, up to ``MAX_CSV_ROWS``); ``next`` is the ``cursor`` of the following pag
 is matched with the OCR-forgiving distance (``fuzzy``) up to ``distance`` (default 1).
 ``GET /v1/events/<id>/`` is one event; ``.../plate.jpg`` and ``.../scene.jpg`` its images.
 
-``GET /v1/watchlists/``, ``GET|PUT|DELETE /v1/watchlists/<name>/``: a ``PUT`` body is the
-JSON of one list (``{"max_distance": 1, "plates": ["AB123CD", {"plate", "label",
-"max_distance"}]}``) and must be sent as ``application/json``: a cross-site page cannot send
-that type without the browser asking first, so a page a user visits cannot edit the lists of a
-device on the user's network.
+The watch lists' routes are in ``watchlist_routes``; ``read_results`` matches the API's reads
+against the lists.
 
 Every parameter is bounded and checked; a bad one is a 400 naming it.
 """
@@ -29,7 +26,6 @@ from typing import Any
 
 import bottle
 
-from .. import json_input
 from ..errors import InputError
 from ..fuzzy import MAX_PLATE_CHARS, normalize
 from ..history.store import EventQuery, History, Sighting
@@ -37,13 +33,11 @@ from ..names import shown
 from ..types import PlateResult
 from ..watchlists import WatchLists
 from ..watchlists_config import MAX_DISTANCE, NAME
-from .body import read_body
 from .timestamps import parse_timestamp
 
 MAX_PAGE = 500
 MAX_CSV_ROWS = 10_000
 MAX_PARAM_CHARS = 64
-MAX_LIST_BODY = 2 * 1024 * 1024
 MAX_SEQ = 2**63 - 1
 _PARAMS = {"plate", "distance", "camera", "since", "until", "list", "limit", "cursor", "format"}
 _EVENT_ID = re.compile(r"^[0-9A-Za-z-]{1,64}$")
@@ -55,7 +49,8 @@ _CSV_COLUMNS = ("id", "timestamp", "camera_id", "source", "plate", "score", "reg
 Guard = Callable[[Callable[..., bottle.HTTPResponse]], Callable[..., bottle.HTTPResponse]]
 
 
-def _json(status: int, obj: Any) -> bottle.HTTPResponse:
+def json_answer(status: int, obj: Any) -> bottle.HTTPResponse:
+    """``obj`` as a JSON answer (the history's and the watch lists' routes)."""
     return bottle.HTTPResponse(json.dumps(obj), status=status,
                                headers={"Content-Type": "application/json"})
 
@@ -194,20 +189,15 @@ def read_results(history: History | None, keep_reads: bool, watchlists: WatchLis
     return out
 
 
-def install(app: bottle.Bottle, guarded: Guard, history: History | None,
-            watchlists: WatchLists | None) -> None:
-    """Add the history and watch-list routes to ``app``, each behind the API's auth."""
+def install(app: bottle.Bottle, guarded: Guard, history: History | None) -> None:
+    """Add the history's routes to ``app``, each behind the API's auth (the watch lists':
+    ``watchlist_routes``)."""
 
     def need_history() -> History:
         if history is None:
             raise InputError("The event history is off (history.enabled and history.api_reads "
                              "are false).", status=404)
         return history
-
-    def need_lists() -> WatchLists:
-        if watchlists is None:
-            raise InputError("Watch lists are not available here.", status=404)
-        return watchlists
 
     @guarded
     def events() -> bottle.HTTPResponse:
@@ -220,7 +210,7 @@ def install(app: bottle.Bottle, guarded: Guard, history: History | None,
             return bottle.HTTPResponse(to_csv(found), status=200, headers={
                 "Content-Type": "text/csv; charset=utf-8",
                 "Content-Disposition": 'attachment; filename="events.csv"'})
-        return _json(200, {"count": len(found), "next": cursor_text(after) if after else None,
+        return json_answer(200, {"count": len(found), "next": cursor_text(after) if after else None,
                            "results": found})
 
     def _id(event_id: str) -> str:
@@ -234,7 +224,7 @@ def install(app: bottle.Bottle, guarded: Guard, history: History | None,
         if found is None:
             raise InputError(f"no event {event_id!r} in the history (it may have been deleted "
                              "by the history's bounds)", status=404)
-        return _json(200, found)
+        return json_answer(200, found)
 
     @guarded
     def image(event_id: str, kind: str) -> bottle.HTTPResponse:
@@ -248,45 +238,7 @@ def install(app: bottle.Bottle, guarded: Guard, history: History | None,
         return bottle.HTTPResponse(data, status=200, headers={
             "Content-Type": "image/jpeg", "Cache-Control": "private, max-age=86400"})
 
-    @guarded
-    def lists() -> bottle.HTTPResponse:
-        return _json(200, {"lists": [wl.to_dict() for wl in need_lists().lists()]})
-
-    def _name(name: str) -> str:
-        if not NAME.match(name):
-            raise InputError(f"watch list name {name[:80]!r} must be 1-32 letters, digits, _ or -")
-        return name
-
-    @guarded
-    def get_list(name: str) -> bottle.HTTPResponse:
-        found = need_lists().get(_name(name))
-        if found is None:
-            raise InputError(f"no watch list named {name!r}", status=404)
-        return _json(200, found.to_dict())
-
-    @guarded
-    def put_list(name: str) -> bottle.HTTPResponse:
-        env = bottle.request.environ
-        if env.get("CONTENT_TYPE", "").split(";")[0].strip().lower() != "application/json":
-            raise InputError("send the list as a JSON body with Content-Type: application/json",
-                             status=415)
-        try:
-            body = json_input.loads(read_body(env, MAX_LIST_BODY), "the body")
-        except ValueError as e:
-            raise InputError(f"the body is not valid JSON: {e}") from e
-        return _json(200, need_lists().put(_name(name), body).to_dict())
-
-    @guarded
-    def delete_list(name: str) -> bottle.HTTPResponse:
-        need_lists().delete(_name(name))
-        return bottle.HTTPResponse(status=204)
-
     for path in ("/v1/events/", "/v1/events"):
         app.route(path, "GET", events)
     app.route("/v1/events/<event_id>/", "GET", event)
     app.route("/v1/events/<event_id>/<kind:re:plate|scene>.jpg", "GET", image)
-    for path in ("/v1/watchlists/", "/v1/watchlists"):
-        app.route(path, "GET", lists)
-    app.route("/v1/watchlists/<name>/", "GET", get_list)
-    app.route("/v1/watchlists/<name>/", "PUT", put_list)
-    app.route("/v1/watchlists/<name>/", "DELETE", delete_list)

@@ -5,8 +5,8 @@
 % # two rates, named by the frames they count: a camera's own rate is the captured one; the
 % # recognised one is lower when the recogniser is busy, max_fps or sample skip frames
 <thead><tr><th>Camera</th><th>Source</th><th>State</th>
-<th class="num" title="Frames captured from the source per second, over the last 10 s or more">Captured fps</th>
-<th class="num" title="Frames recognised per second, over the last 10 s or more: fewer than captured while the recogniser is busy or frames are skipped (max_fps, sample, a still scene)">Recognised fps</th>
+<th class="num" aria-describedby="rate-captured">Captured fps</th>
+<th class="num" aria-describedby="rate-recognised">Recognised fps</th>
 <th class="num">Frames read / recognised / dropped</th><th class="num">Lag</th><th class="num">Last frame</th><th class="num">Events</th></tr></thead>
 <tbody>
 % for c in cameras:
@@ -35,4 +35,8 @@
 % end
 </tbody>
 </table>
+% # the rates' meaning as text under the table, not a header's title: a title is shown on a
+% # mouse's hover only, and the phone's cards have no headers
+<p class="muted legend"><span id="rate-captured"><strong>Captured fps</strong>: frames captured from the source per second, over the last 10 s or more.</span>
+<span id="rate-recognised"><strong>Recognised fps</strong>: frames recognised per second, over the last 10 s or more: fewer than captured while the recogniser is busy or frames are skipped (max_fps, sample, a still scene).</span></p>
 % end

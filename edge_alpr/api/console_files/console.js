@@ -45,11 +45,19 @@
   }
 
   // The search's time boxes come in UTC (the query's, as in GET /v1/events/): shown in the
-  // browser's zone, like the events' times, and sent back in UTC (searchInUtc).
+  // browser's zone, like the events' times, and sent back in UTC (searchInUtc).  The instant a
+  // box came with is kept (data-utc): a local time names two instants in the hour the clocks
+  // go back (03:30 twice in Bucharest on 2024-10-27), and read back it is the first, so a box
+  // left as it came (a bad search corrected in another box) sends its own instant, not one an
+  // hour early.  A time typed into that hour is read as the browser reads it: the first.
   function localBoxes() {
     for (const box of document.querySelectorAll('input[data-zone="utc"]')) {
       const when = boxTime(box.value, true);
-      if (when) box.value = localBox(when);
+      if (when) {
+        box.value = localBox(when);
+        box.dataset.utc = when.toISOString();
+        box.dataset.local = box.value;
+      }
       box.dataset.zone = "local";
     }
   }
@@ -59,7 +67,9 @@
     for (const [name, value] of new FormData(form)) {
       const text = String(value).trim();
       const box = form.elements.namedItem(name);
-      const when = box && box.dataset && box.dataset.zone === "local" ? boxTime(text, false) : null;
+      let when = box && box.dataset && box.dataset.zone === "local" ? boxTime(text, false) : null;
+      const came = when && box.dataset.utc ? boxTime(box.dataset.local, false) : null;
+      if (came && came.getTime() === when.getTime()) when = new Date(box.dataset.utc);  // as it came
       if (text) query.append(name, when ? when.toISOString().replace(".000Z", "Z") : text);
     }
     location.assign("/?" + query);
@@ -105,8 +115,15 @@
     }
   }
 
-  // Replace the page's parts with fresh ones rendered (and escaped) by the server.
+  // Replace the page's parts with fresh ones rendered (and escaped) by the server.  Refreshes
+  // overlap (an edit's beside the timer's, two quick edits): a part is replaced only by an
+  // answer to a later request than the one it shows, so an older answer arriving last does not
+  // put back a list as it was before an edit (and stay so: an unchanged list is not asked again).
+  let asked = 0;
+  const shownFrom = new Map();  // part id -> the number of the request its content answered
+
   async function refresh(which) {
+    const number = ++asked;
     // A page whose search is bad keeps its events part (the error, the boxes as typed) and
     // refreshes the rest without the search, which the server would refuse every time.
     const badSearch = document.getElementById("search-error") !== null;
@@ -121,6 +138,8 @@
     for (const [id, html] of Object.entries(await response.json())) {
       const part = document.getElementById(id);
       if (!part || (badSearch && id === "events")) continue;
+      if ((shownFrom.get(id) || 0) > number) continue;  // a later request's answer is shown
+      shownFrom.set(id, number);
       const fresh = normal(html);
       if (rendered.get(id) === fresh) continue;
       rendered.set(id, fresh);
@@ -156,14 +175,17 @@
   // button, the plate box of a list's form) is found again in the new part by what it is (its
   // id, its row or list, its link, name or action), and focused, so the keyboard stays where
   // the operator left it; where that names no one element (a plate removed), the focus is not
-  // moved to a guess.
+  // moved to a guess.  A link is known by its data-key (the trouble summary's items: several
+  // link to the same section) or its rel (the "Older events" link: its cursor changes with each
+  // new event) before its address.
   const FOCUSABLE = "a[href], button, input, select, textarea, [tabindex]";
 
   function focusKey(element) {
     const row = element.closest("[data-event], [data-index]");
     const list = element.closest("[data-list]");
     const d = element.dataset;
-    return JSON.stringify([element.id, element.tagName, element.getAttribute("href"),
+    const link = d.key || element.getAttribute("rel") || element.getAttribute("href");
+    return JSON.stringify([element.id, element.tagName, link,
       element.getAttribute("name"), d.action, d.plate, list ? list.dataset.list : null,
       row ? row.dataset.event || row.dataset.index : null]);
   }
@@ -254,27 +276,20 @@
     setTimeout(tick, refreshMs);
   }
 
-  async function call(method, name, body) {
+  // A watch-list request: the list (plate: one plate of it, edited on the device in one step,
+  // so two quick edits, from here or elsewhere, keep each other's plates).
+  async function call(method, name, body, plate) {
     const init = {method, credentials: "same-origin", headers: {"X-CSRF-Token": csrf}};
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
-    const response = await fetch("/v1/watchlists/" + encodeURIComponent(name) + "/", init);
+    const path = "/v1/watchlists/" + encodeURIComponent(name) + "/" +
+      // a plate's "/" would split the path: the device keeps letters and digits only anyway
+      (plate === undefined ? "" : "plates/" + encodeURIComponent(plate.replace(/\//g, "")) + "/");
+    const response = await fetch(path, init);
     if (!response.ok) throw new Error(await detail(response));
     return response.status === 204 ? null : response.json();
-  }
-
-  // Read a list, change it, write it back whole (the API replaces a list with each PUT).
-  async function edit(name, change) {
-    const list = await call("GET", name);
-    const body = {max_distance: list.max_distance, plates: list.plates.map((p) => {
-      const entry = {plate: p.plate, label: p.label};
-      if (p.max_distance !== null) entry.max_distance = p.max_distance;
-      return entry;
-    })};
-    change(body);
-    await call("PUT", name, body);
   }
 
   async function done(promise, what) {
@@ -283,7 +298,8 @@
       say(what, false);
       await refresh("lists");
     } catch (e) {
-      say(e.message, true);
+      say(e.message, true);  // the list as it is now, not as this page last saw it
+      refresh("lists").catch(() => {});
     }
   }
 
@@ -300,7 +316,7 @@
     const f = new FormData(form);
     if (action === "add") {
       const plate = String(f.get("plate"));
-      done(edit(form.dataset.list, (b) => b.plates.push({plate, label: String(f.get("label"))})),
+      done(call("PUT", form.dataset.list, {label: String(f.get("label"))}, plate),
            "Added " + plate + " to " + form.dataset.list + ".");
     } else if (action === "create") {
       const name = String(f.get("name"));
@@ -315,8 +331,7 @@
     const name = button.dataset.list;
     if (button.dataset.action === "remove") {
       const plate = button.dataset.plate;
-      done(edit(name, (b) => { b.plates = b.plates.filter((p) => p.plate !== plate); }),
-           "Removed " + plate + " from " + name + ".");
+      done(call("DELETE", name, undefined, plate), "Removed " + plate + " from " + name + ".");
     } else if (button.dataset.action === "drop" && confirm("Delete the watch list " + name + "?")) {
       done(call("DELETE", name), "Deleted list " + name + ".");
     }

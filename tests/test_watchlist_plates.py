@@ -1,0 +1,89 @@
+"""One plate of a watch list added, replaced or removed in one request, over the real API server
+(``PUT|DELETE /v1/watchlists/<name>/plates/<plate>/``).
+
+Why: a client that edits a list by reading it and sending it back whole (``PUT`` of the list)
+loses a plate that another client added in between; the console's Add and Remove were such a
+client, so two quick adds kept one plate.  A per-plate edit is read and written under the lists'
+lock: every plate sent concurrently is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+from conftest import RunningApi
+
+PLATES = [f"AB{i:03d}CD" for i in range(12)]
+
+
+def _plate(api: RunningApi, method: str, name: str, plate: str, body: Any = None, **kw: Any) -> requests.Response:
+    return requests.request(method, f"{api.url}/v1/watchlists/{name}/plates/{plate}/", json=body,
+                            timeout=30, **kw)
+
+
+def _plates(api: RunningApi, name: str) -> list[tuple[str, str]]:
+    got = requests.get(f"{api.url}/v1/watchlists/{name}/", timeout=10).json()
+    return [(p["plate"], p["label"]) for p in got["plates"]]
+
+
+def test_plates_added_at_the_same_time_are_all_kept(api_factory: Callable[..., RunningApi],
+                                                    tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    api = api_factory({"api": {"threads": 8}}, state_dir=state)
+    assert requests.put(f"{api.url}/v1/watchlists/visitors/", json={"plates": []}, timeout=10).status_code == 200
+    start = threading.Barrier(len(PLATES))
+    answers: list[int] = []
+
+    def add(plate: str) -> None:
+        start.wait()
+        answers.append(_plate(api, "PUT", "visitors", plate, {"label": plate.lower()}).status_code)
+
+    threads = [threading.Thread(target=add, args=(p,)) for p in PLATES]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert answers == [200] * len(PLATES)
+    assert sorted(_plates(api, "visitors")) == [(p, p.lower()) for p in PLATES]
+    stored = json.loads((state / "watchlists.json").read_text())["lists"]["visitors"]["plates"]
+    assert sorted(p["plate"] for p in stored) == PLATES
+
+
+def test_one_plate_is_replaced_in_its_place_and_removed(api_factory: Callable[..., RunningApi]) -> None:
+    api = api_factory()
+    r = requests.put(f"{api.url}/v1/watchlists/visitors/",
+                     json={"max_distance": 0.5, "plates": ["AA111AA", {"plate": "BB222BB", "label": "Bob"}, "CC333CC"]},
+                     timeout=10)
+    assert r.status_code == 200
+    r = _plate(api, "PUT", "visitors", "bb-222-bb", {"label": "Robert", "max_distance": 0})  # normalised
+    assert r.status_code == 200 and r.json()["max_distance"] == 0.5  # the list's own is kept
+    assert _plates(api, "visitors") == [("AA111AA", ""), ("BB222BB", "Robert"), ("CC333CC", "")]
+    assert requests.get(f"{api.url}/v1/watchlists/visitors/", timeout=10).json()["plates"][1]["max_distance"] == 0
+    assert _plate(api, "PUT", "visitors", "DD444DD", headers={"Content-Type": "application/json"}).status_code == 200
+    r = _plate(api, "DELETE", "visitors", "AA111AA")
+    assert r.status_code == 200 and [p["plate"] for p in r.json()["plates"]] == ["BB222BB", "CC333CC", "DD444DD"]
+    again = _plate(api, "DELETE", "visitors", "AA111AA")  # a second click: said, nothing else removed
+    assert again.status_code == 404 and "no plate 'AA111AA'" in again.json()["detail"]
+    assert [p for p, _ in _plates(api, "visitors")] == ["BB222BB", "CC333CC", "DD444DD"]
+
+
+def test_a_bad_plate_edit_is_refused_naming_why(api_factory: Callable[..., RunningApi]) -> None:
+    api = api_factory({"watchlists": {"staff": {"plates": ["AB123CD"]}}})
+    assert requests.put(f"{api.url}/v1/watchlists/visitors/", json={"plates": []}, timeout=10).status_code == 200
+    missing = _plate(api, "PUT", "nobody", "AB123CD", {})
+    assert missing.status_code == 404 and "PUT /v1/watchlists/nobody/" in missing.json()["detail"]
+    assert _plate(api, "PUT", "staff", "XY99ZZ", {}).status_code == 409  # the config file's: read-only
+    assert _plate(api, "DELETE", "staff", "AB123CD").status_code == 409
+    for plate, body in (("--", {}), ("AB1", {"colour": "red"}), ("AB1", {"label": "x" * 81}),
+                        ("AB1", {"max_distance": 7}), ("AB1", [1])):
+        r = _plate(api, "PUT", "visitors", plate, body)
+        assert r.status_code == 400, (plate, body, r.text)
+    form = requests.put(f"{api.url}/v1/watchlists/visitors/plates/AB1/", data="label=x", timeout=10,
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert form.status_code == 415  # a cross-site form cannot edit the lists
+    assert _plates(api, "visitors") == []

@@ -64,8 +64,10 @@ def test_a_folder_read_before_the_restart_waits_for_new_files(tmp_path: Path, re
                 "empty": "waiting for files (none in the folder)"}
         assert wait_for(lambda: _states(url) == want, 10), _states(url)
         assert [c.stats.frames_read for c in svc.cameras] == [0, 0]  # not read again
-        # a new file is read: the camera streams
+        # a new file is read, and the camera waits again, counting it
         shutil.copyfile(sorted(sample_dir().glob("*.jpg"))[2], folder / "new.jpg")
-        assert wait_for(lambda: _states(url)["drop"] == "streaming", 20), _states(url)
+        assert wait_for(lambda: _states(url)["drop"] == "waiting for new files (3 in the folder already read)",
+                        20), _states(url)
+        assert svc.cameras[0].stats.frames_read == 1
     finally:
         svc.close()

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 # the camera's health state (``stream/health.py``, as in /info/ and MQTT) in the table's words,
 # and its row's class: green while frames arrive, red while the source cannot open or hung
 SHOWN_STATE = {"ended": "source ended", "starting": "starting (no frame yet)"}
-STATE_CLASS = {"streaming": "ok", "starting": "muted", "ended": "muted"}  # else "bad"
+STATE_CLASS = {"streaming": "ok", "starting": "muted", "waiting": "muted", "ended": "muted"}  # else "bad"
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class CameraView:
     view_for_s: float = 0.0  # how long the problem has lasted
     failing_since: str = ""  # ISO 8601 UTC time the source stopped delivering ("" while it delivers)
     failing_for_s: float = 0.0  # and how long ago that was
-    waiting: str = ""  # a starting camera's source that waits, not opens: what for (FrameSource.waiting)
+    waiting: str = ""  # a waiting camera's source: what for, in words (FrameSource.waiting)
 
     @property
     def view_line(self) -> str:
@@ -75,8 +75,7 @@ class CameraView:
 
     @property
     def shown_state(self) -> str:
-        """The state in the table's words; a folder camera without a frame since the start that
-        has read every file (before a restart, say) waits for new ones: it is not opening."""
+        """The state in the table's words; a ``waiting`` folder camera says what for."""
         return self.waiting or SHOWN_STATE.get(self.state, self.state)
 
     @property
@@ -151,7 +150,7 @@ def camera_views(ctx: ApiContext) -> list[CameraView]:
             "" if health["view"] == "ok" or health["state"] != "streaming" else health["view"],
             max(0.0, mono - loop.view_check.since),
             iso(now - down_s) if down_s else "", down_s,
-            loop.source.waiting() if health["state"] == "starting" else ""))
+            loop.source.waiting() if health["state"] == "waiting" else ""))
     return out
 
 

@@ -174,12 +174,18 @@ class FolderSource(FrameSource):
         super().done(index)
 
     def waiting(self) -> str:
-        """Once the folder was listed and nothing in it is left to read (all read, before this
-        start too, or none there): what the camera waits for, with how many files were read."""
-        if self._last_scan == float("-inf") or self._queue or self._settling or self._starved \
+        """Once the folder was listed and nothing in it is left to read now (all read, before this
+        start too, or none there, or new files still being copied in): what the camera waits for,
+        with how many files were read.  "" while it reads, is out of descriptors, fails, or will
+        end (``watch: false``).  Called from other threads: reads each attribute once."""
+        if self._last_scan == float("-inf") or self._queue or self._starved or not self.cfg.watch \
                 or self.failing_since is not None:
             return ""
+        copying = len(self._settling)
         read = sum(len(mark) == 2 and mark[0] >= 0 for mark in tuple(self._done.values()))
+        if copying:
+            return f"waiting for {copying} new file{'' if copying == 1 else 's'} to be written in full " \
+                   f"({read} in the folder already read)"
         return f"waiting for new files ({read} in the folder already read)" if read else \
             "waiting for files (none in the folder)"
 

@@ -59,6 +59,7 @@ class CameraView:
     failing_since: str = ""  # ISO 8601 UTC time the source stopped delivering ("" while it delivers)
     failing_for_s: float = 0.0  # and how long ago that was
     waiting: str = ""  # a waiting camera's source: what for, in words (FrameSource.waiting)
+    read_before: bool = False  # last_frame_s is of a frame read before this start (FrameSource.read_before)
 
     @property
     def view_line(self) -> str:
@@ -77,6 +78,13 @@ class CameraView:
     def shown_state(self) -> str:
         """The state in the table's words; a ``waiting`` folder camera says what for."""
         return self.waiting or SHOWN_STATE.get(self.state, self.state)
+
+    @property
+    def last_frame(self) -> str:
+        """The Last frame cell: how long ago, and whether that was before this start."""
+        if self.last_frame_s is None:
+            return "never"
+        return f"{duration(self.last_frame_s)} ago" + (" (before the restart)" if self.read_before else "")
 
     @property
     def row_class(self) -> str:
@@ -138,6 +146,8 @@ def camera_views(ctx: ApiContext) -> list[CameraView]:
     now, mono = time.time(), time.monotonic()
     for i, loop in enumerate(cameras(ctx)):
         stats, health = loop.stats, camera_health(loop)
+        before = loop.source.read_before() if stats.last_frame_at is None else None
+        last = stats.last_frame_at or before
         failing = loop.source.failing_since  # monotonic: shown as the wall-clock time it began
         down_s = 0.0 if failing is None or health["state"] not in ("reconnecting", "failed") \
             else max(0.0, mono - failing)
@@ -145,12 +155,12 @@ def camera_views(ctx: ApiContext) -> list[CameraView]:
             i, loop.camera.id, describe_source(loop.camera.source), health["state"],
             stats.processed_rate.rate(), stats.read_rate.rate(),
             stats.frames_read, stats.frames_processed, stats.frames_dropped, stats.events,
-            stats.lag_s, None if stats.last_frame_at is None else max(0.0, now - stats.last_frame_at),
+            stats.lag_s, None if last is None else max(0.0, now - last),
             health["crashes"], health["errors"], health["last_error"], loop.latest is not None,
             "" if health["view"] == "ok" or health["state"] != "streaming" else health["view"],
             max(0.0, mono - loop.view_check.since),
             iso(now - down_s) if down_s else "", down_s,
-            loop.source.waiting() if health["state"] == "waiting" else ""))
+            loop.source.waiting() if health["state"] == "waiting" else "", before is not None))
     return out
 
 

@@ -57,7 +57,8 @@ def camera_health(loop: CameraLoop) -> dict[str, Any]:
     """The camera's state and counters as JSON-ready values (the MQTT ``health`` body)."""
     stats, source = loop.stats, loop.source
     crashes = loop.crashes + loop.capture.crashes
-    last, behind = stats.last_frame_at, source.behind()
+    # a folder camera restarted with nothing new: when it read its newest file, before the restart
+    last, behind = stats.last_frame_at or source.read_before(), source.behind()
     return {
         "camera_id": loop.camera.id,
         "state": camera_state(loop),

@@ -64,6 +64,13 @@ class FrameSource(ABC):
         folder read to its end waits for new files, which "starting" would not say."""
         return ""
 
+    def read_before(self) -> float | None:
+        """When (epoch s) this source's newest frame was read before this start, where it keeps
+        that across restarts (a folder camera's files read: ``ledger.py``); None elsewhere.  Why:
+        the counters cover this run, and a folder camera restarted with nothing new to read
+        showed "Last frame: never" though it had read its files an hour before."""
+        return None
+
     def behind(self) -> float | None:
         """Seconds the reading of a stream is behind the camera (``stamps.py``); None where the
         source has no stream time of the camera's to tell (all but RTSP)."""

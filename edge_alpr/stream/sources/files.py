@@ -189,6 +189,9 @@ class FolderSource(FrameSource):
         return f"waiting for new files ({read} in the folder already read)" if read else \
             "waiting for files (none in the folder)"
 
+    def read_before(self) -> float | None:
+        return self._ledger.read_before
+
     def _due(self, path: Path) -> bool:
         """Not read yet, or changed since it was read (its size or mtime: a camera uploading
         under one name again) or skipped (its size or times)."""

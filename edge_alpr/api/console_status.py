@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 # the camera's health state (``stream/health.py``, as in /info/ and MQTT) in the table's words,
 # and its row's class: green while frames arrive, red while the source cannot open or hung
 SHOWN_STATE = {"ended": "source ended", "starting": "starting (no frame yet)"}
+# a time a video or folder camera's frame or event carries: its file's, not when it was read
+FILE_TIME_WHY = "The time the frame carries, as its events do: its file's modification time (a " \
+    "video's plus the frame's position in it), not when it was read"
+FILE_TIME = f'<span class="detail" title="{FILE_TIME_WHY}">file time</span>'
 STATE_CLASS = {"streaming": "ok", "starting": "muted", "waiting": "muted", "ended": "muted"}  # else "bad"
 
 
@@ -60,6 +64,7 @@ class CameraView:
     failing_for_s: float = 0.0  # and how long ago that was
     waiting: str = ""  # a waiting camera's source: what for, in words (FrameSource.waiting)
     read_before: bool = False  # last_frame_s is of a frame read before this start (FrameSource.read_before)
+    frame_time: str = ""  # a camera timed by its files: the time its newest frame carries (ISO 8601 UTC)
 
     @property
     def view_line(self) -> str:
@@ -85,6 +90,13 @@ class CameraView:
         if self.last_frame_s is None:
             return "never"
         return f"{duration(self.last_frame_s)} ago" + (" (before the restart)" if self.read_before else "")
+
+    @property
+    def frame_time_html(self) -> str:
+        """Under the Last frame of a camera timed by its files: the time its newest frame carries."""
+        if not self.frame_time:
+            return ""
+        return f'<span class="detail" title="{FILE_TIME_WHY}">file time {time_html(self.frame_time)}</span>'
 
     @property
     def row_class(self) -> str:
@@ -160,8 +172,21 @@ def camera_views(ctx: ApiContext) -> list[CameraView]:
             "" if health["view"] == "ok" or health["state"] != "streaming" else health["view"],
             max(0.0, mono - loop.view_check.since),
             iso(now - down_s) if down_s else "", down_s,
-            loop.source.waiting() if health["state"] == "waiting" else "", before is not None))
+            loop.source.waiting() if health["state"] == "waiting" else "", before is not None,
+            _frame_time(loop)))
     return out
+
+
+def _frame_time(loop: CameraLoop) -> str:
+    """The time a file-timed camera's newest frame carries ("" for a camera, or before a frame)."""
+    stamp = loop.stats.last_frame_time
+    return iso(stamp.timestamp()) if stamp is not None and loop.source.file_times else ""
+
+
+def file_timed(ctx: ApiContext) -> frozenset[str]:
+    """The cameras whose events carry their files' times (a video, a folder), not when read:
+    the events table says so of their times, which may be long before the service started."""
+    return frozenset(loop.camera.id for loop in cameras(ctx) if loop.source.file_times)
 
 
 def sinks(ctx: ApiContext) -> list[dict[str, Any]]:

@@ -61,6 +61,8 @@ class FolderSource(FrameSource):
     those there unchanged at the next start, or back after the share dropped, are skipped, said
     once."""
 
+    file_times = True
+
     def __init__(self, cfg: FolderSourceConfig, camera_id: str, stop: threading.Event | None = None,
                  state_dir: Path | None = None):
         super().__init__(camera_id, stop)

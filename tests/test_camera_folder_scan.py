@@ -9,6 +9,7 @@ calls (each does what it did).  The count, not a time, is asserted.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
@@ -105,4 +106,35 @@ def test_a_file_two_patterns_match_is_read_once_and_a_link_loop_skipped_once(
     skipped = [r.getMessage() for r in caplog.records if "skipping" in r.getMessage()]
     assert len(skipped) == 1 and "self.jpg" in skipped[0] and "symbolic links" in skipped[0], skipped
     assert source.errors == 1
+    source.close()
+
+
+def test_a_file_deleted_between_the_scan_and_its_read_is_no_error(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cleanup script moving files away as they are read: one gone after the camera found it
+    (here: deleted for real right before its bytes are read) is not a bad file (no warning, no
+    error counted), and read if it comes back; the files after it are read."""
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    for i, name in enumerate(("a.jpg", "b.jpg")):
+        (folder / name).write_bytes(_jpeg(60 + i * 100, side=16 + 8 * i))
+        os.utime(folder / name, (1e9, 1e9))  # not being written
+    real = Path.read_bytes
+
+    def deleted_first(self: Path) -> bytes:
+        if self.name == "a.jpg" and self.exists():
+            self.unlink()
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", deleted_first)
+    cfg = FolderSourceConfig(path=str(folder), poll_interval=0.05)
+    source = FolderSource(cfg, "drop", threading.Event(), None)
+    frames = [f for f in (source.read(0.1) for _ in range(20)) if f is not None]
+    assert [f.image.shape[0] for f in frames] == [24], frames  # b.jpg
+    assert source.errors == 0 and not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    monkeypatch.undo()
+    (folder / "a.jpg").write_bytes(_jpeg(60))  # back
+    os.utime(folder / "a.jpg", (1e9, 1e9))
+    frames = [f for f in (source.read(0.1) for _ in range(20)) if f is not None]
+    assert [f.image.shape[0] for f in frames] == [16], frames
     source.close()

@@ -238,6 +238,10 @@ class FolderSource(FrameSource):
         try:
             rgb = decode(path.read_bytes(), self.cfg.max_pixels, "the folder source's max_pixels", FILE)
         except (InputError, OSError) as e:
+            if isinstance(e, FileNotFoundError):  # moved or deleted since the scan (a cleanup script)
+                log.debug("camera %s: %s gone before it was read", self.camera_id, path)
+                self._done[path.name] = (-1, -1)  # tried again if it comes back
+                return None
             if isinstance(e, OSError) and e.errno in EXHAUSTED:
                 self._starve(path, e)
                 return False

@@ -68,7 +68,7 @@ def test_a_folder_of_bad_files_is_read_around(tmp_path: Path, recognizer: Any,
         assert wait_for(lambda: loop.stats.frames_processed >= 1 and loop.source.errors >= 6, 20), \
             (camera_health(loop), caplog.text)
         health = camera_health(loop)
-        assert health["state"] == "streaming" and health["crashes"] == 0, health
+        assert health["state"] == "waiting" and health["crashes"] == 0, health  # all read or skipped
         assert health["errors"] == 6 and health["last_error"].startswith("skipped "), health
         time.sleep(0.5)  # more scans: each bad file still logged once
         for name in ("a1.jpg", "a2.jpg", "a3.jpg", "a4.png", "a5.jpg", "a6.jpg"):
@@ -191,7 +191,8 @@ def test_a_folder_deleted_while_running_fails_the_camera_until_it_is_back(
         assert len(warnings) == 1 and "cannot list its image folder" in warnings[0].getMessage(), caplog.text
         assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
         folder.mkdir()
-        assert wait_for(lambda: camera_health(loop)["state"] == "streaming", 5), camera_health(loop)
+        # back, and empty: the camera waits for files
+        assert wait_for(lambda: camera_health(loop)["state"] == "waiting", 5), camera_health(loop)
         (folder / "b.jpg").write_bytes(SAMPLE)
         assert wait_for(lambda: loop.stats.frames_processed >= 2, 20), (camera_health(loop), caplog.text)
         assert "is back after" in caplog.text and camera_health(loop)["crashes"] == 0

@@ -197,8 +197,8 @@ def test_an_unmounted_share_makes_the_camera_reconnect_and_its_files_are_not_rea
             assert len(said) == 1 and str(folder) in said[0] and "mount it again" in said[0], said
             mounts.mount_tmpfs(folder)  # the share is back, with the same files
             mounted = True
-            _fill(folder)
-            assert wait_for(lambda: camera.state() == "streaming", 10), camera_health(camera.loop)
+            _fill(folder)  # back, every file read before: waiting for new ones
+            assert wait_for(lambda: camera.state() == "waiting", 10), camera_health(camera.loop)
             _no_rereads(camera, caplog, 3)
         finally:
             camera.close()
@@ -234,7 +234,7 @@ def test_a_stale_share_makes_the_camera_reconnect_with_one_warning(
         said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
         assert len(said) == 1 and str(folder) in said[0] and "ENOTCONN" in said[0], said
         assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
-        assert wait_for(lambda: camera.state() == "streaming", 10), camera_health(camera.loop)
+        assert wait_for(lambda: camera.state() == "waiting", 10), camera_health(camera.loop)  # all read
         assert wait_for(lambda: "is back after" in caplog.text, 5), caplog.text
         time.sleep(5 * POLL_S)
         assert camera.frames == 3

@@ -38,6 +38,13 @@ def _states(url: str) -> dict[str, str]:
     return {unescape(camera): unescape(state).strip() for camera, state in cells}
 
 
+def _last_frames(url: str) -> dict[str, str]:
+    """Each camera's Last frame cell, by the camera's id."""
+    cells = re.findall(r'<td data-label="Camera">([^<]*)</td>.*?<td class="num" data-label="Last frame">([^<]*)',
+                       requests.get(f"{url}/console/parts", timeout=10).json()["cameras"], re.S)
+    return {unescape(camera): unescape(last).strip() for camera, last in cells}
+
+
 def test_a_folder_read_before_the_restart_waits_for_new_files(tmp_path: Path, recognizer: Any,
                                                                no_token: None) -> None:
     folder, empty = tmp_path / "drop", tmp_path / "empty"
@@ -64,8 +71,18 @@ def test_a_folder_read_before_the_restart_waits_for_new_files(tmp_path: Path, re
                 "empty": "waiting for files (none in the folder)"}
         assert wait_for(lambda: _states(url) == want, 10), _states(url)
         assert [c.stats.frames_read for c in svc.cameras] == [0, 0]  # not read again
-        # a new file is read: the camera streams
+        # its last frame is the last file read before the restart (this run's counters are 0);
+        # the empty folder never gave one
+        last = _last_frames(url)
+        assert re.fullmatch(r"\d+ s ago \(before the restart\)", last["drop"]), last
+        assert last["empty"] == "never", last
+        info = requests.get(f"{url}/info/", timeout=10).json()["cameras"]
+        assert [c["last_frame_at"] is not None for c in info] == [True, False], info
+        # a new file is read, and the camera waits again, counting it
         shutil.copyfile(sorted(sample_dir().glob("*.jpg"))[2], folder / "new.jpg")
-        assert wait_for(lambda: _states(url)["drop"] == "streaming", 20), _states(url)
+        assert wait_for(lambda: _states(url)["drop"] == "waiting for new files (3 in the folder already read)",
+                        20), _states(url)
+        assert svc.cameras[0].stats.frames_read == 1
+        assert re.fullmatch(r"\d+ s ago", _last_frames(url)["drop"]), _last_frames(url)
     finally:
         svc.close()

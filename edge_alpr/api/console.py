@@ -106,11 +106,12 @@ class Console:
         """A template filled with ``values``; ``when(stamp)`` writes any time it shows and
         ``unknown(why)`` a value not known yet; ``plate_box(event)`` where its plate lies on its scene;
         ``crop_size(event)`` its crop's size attributes; ``duration(s)`` and ``size(bytes)`` in the
-        unit a person reads at a glance."""
+        unit a person reads at a glance; ``FILE_TIME`` marks a time that is a file's (the events
+        of ``file_timed`` cameras, which only the live events part knows)."""
         return str(self.templates[name].render(when=status.time_html, unknown=status.unknown_html,
                                                plate_box=status.plate_box, crop_size=crop_size_html,
                                                duration=status.duration,
-                                               size=status.size, **values))
+                                               size=status.size, FILE_TIME=status.FILE_TIME, **values))
 
     # -- parts ----------------------------------------------------------------------------------
 
@@ -124,7 +125,8 @@ class Console:
         newest = "/?" + urlencode(search) if query is not None and query.after is not None else ""
         first_page = query is None or replace(query, after=None) == EventQuery(limit=RECENT_EVENTS)
         return self.render("events", events=found, enabled=history is not None, error=error,
-                           searching=not first_page, older=older, newest=newest)
+                           searching=not first_page, older=older, newest=newest,
+                           file_timed=status.file_timed(self.ctx))
 
     def live_parts(self, query: EventQuery | None, error: str = "",
                    shown: dict[str, str] | None = None) -> tuple[dict[str, str], str]:

@@ -31,7 +31,11 @@ if TYPE_CHECKING:
 # the camera's health state (``stream/health.py``, as in /info/ and MQTT) in the table's words,
 # and its row's class: green while frames arrive, red while the source cannot open or hung
 SHOWN_STATE = {"ended": "source ended", "starting": "starting (no frame yet)"}
-STATE_CLASS = {"streaming": "ok", "starting": "muted", "ended": "muted"}  # else "bad"
+# a time a video or folder camera's frame or event carries: its file's, not when it was read
+FILE_TIME_WHY = "The time the frame carries, as its events do: its file's modification time (a " \
+    "video's plus the frame's position in it), not when it was read"
+FILE_TIME = f'<span class="detail" title="{FILE_TIME_WHY}">file time</span>'
+STATE_CLASS = {"streaming": "ok", "starting": "muted", "waiting": "muted", "ended": "muted"}  # else "bad"
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,9 @@ class CameraView:
     view_for_s: float = 0.0  # how long the problem has lasted
     failing_since: str = ""  # ISO 8601 UTC time the source stopped delivering ("" while it delivers)
     failing_for_s: float = 0.0  # and how long ago that was
-    waiting: str = ""  # a starting camera's source that waits, not opens: what for (FrameSource.waiting)
+    waiting: str = ""  # a waiting camera's source: what for, in words (FrameSource.waiting)
+    read_before: bool = False  # last_frame_s is of a frame read before this start (FrameSource.read_before)
+    frame_time: str = ""  # a camera timed by its files: the time its newest frame carries (ISO 8601 UTC)
 
     @property
     def view_line(self) -> str:
@@ -75,9 +81,22 @@ class CameraView:
 
     @property
     def shown_state(self) -> str:
-        """The state in the table's words; a folder camera without a frame since the start that
-        has read every file (before a restart, say) waits for new ones: it is not opening."""
+        """The state in the table's words; a ``waiting`` folder camera says what for."""
         return self.waiting or SHOWN_STATE.get(self.state, self.state)
+
+    @property
+    def last_frame(self) -> str:
+        """The Last frame cell: how long ago, and whether that was before this start."""
+        if self.last_frame_s is None:
+            return "never"
+        return f"{duration(self.last_frame_s)} ago" + (" (before the restart)" if self.read_before else "")
+
+    @property
+    def frame_time_html(self) -> str:
+        """Under the Last frame of a camera timed by its files: the time its newest frame carries."""
+        if not self.frame_time:
+            return ""
+        return f'<span class="detail" title="{FILE_TIME_WHY}">file time {time_html(self.frame_time)}</span>'
 
     @property
     def row_class(self) -> str:
@@ -139,6 +158,8 @@ def camera_views(ctx: ApiContext) -> list[CameraView]:
     now, mono = time.time(), time.monotonic()
     for i, loop in enumerate(cameras(ctx)):
         stats, health = loop.stats, camera_health(loop)
+        before = loop.source.read_before() if stats.last_frame_at is None else None
+        last = stats.last_frame_at or before
         failing = loop.source.failing_since  # monotonic: shown as the wall-clock time it began
         down_s = 0.0 if failing is None or health["state"] not in ("reconnecting", "failed") \
             else max(0.0, mono - failing)
@@ -146,13 +167,26 @@ def camera_views(ctx: ApiContext) -> list[CameraView]:
             i, loop.camera.id, describe_source(loop.camera.source), health["state"],
             stats.processed_rate.rate(), stats.read_rate.rate(),
             stats.frames_read, stats.frames_processed, stats.frames_dropped, stats.events,
-            stats.lag_s, None if stats.last_frame_at is None else max(0.0, now - stats.last_frame_at),
+            stats.lag_s, None if last is None else max(0.0, now - last),
             health["crashes"], health["errors"], health["last_error"], loop.latest is not None,
             "" if health["view"] == "ok" or health["state"] != "streaming" else health["view"],
             max(0.0, mono - loop.view_check.since),
             iso(now - down_s) if down_s else "", down_s,
-            loop.source.waiting() if health["state"] == "starting" else ""))
+            loop.source.waiting() if health["state"] == "waiting" else "", before is not None,
+            _frame_time(loop)))
     return out
+
+
+def _frame_time(loop: CameraLoop) -> str:
+    """The time a file-timed camera's newest frame carries ("" for a camera, or before a frame)."""
+    stamp = loop.stats.last_frame_time
+    return iso(stamp.timestamp()) if stamp is not None and loop.source.file_times else ""
+
+
+def file_timed(ctx: ApiContext) -> frozenset[str]:
+    """The cameras whose events carry their files' times (a video, a folder), not when read:
+    the events table says so of their times, which may be long before the service started."""
+    return frozenset(loop.camera.id for loop in cameras(ctx) if loop.source.file_times)
 
 
 def sinks(ctx: ApiContext) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ Assistant entities.
 Why separate from the device's ``<p>/<d>/health``: the device can be online while one of its
 cameras has been unreachable for a day; each camera gets its own retained message (the body is
 ``stream.health.camera_health``) and, with discovery on, a connectivity binary sensor (on while
-the camera is ``streaming``), a problem binary sensor (on while its ``view`` is ``dark``,
+the camera is ``streaming`` or ``waiting``), a problem binary sensor (on while its ``view`` is ``dark``,
 ``bright`` or ``frozen``: frames arrive but show nothing useful) and a sensor of its recognised
 frames per second.
 """
@@ -36,7 +36,9 @@ def discovery(ha_prefix: str, base: str, device: str, camera: str, camera_id: st
             "unique_id": connected,
             "default_entity_id": f"binary_sensor.{connected}",
             "device_class": "connectivity",
-            "value_template": "{{ 'ON' if value_json.state == 'streaming' else 'OFF' }}",
+            # on while the source is there: frames arrive, or a folder camera waits for new files
+            # (stream.health.CONNECTED); a health of any version reads alike
+            "value_template": "{{ 'ON' if value_json.state in ['streaming', 'waiting'] else 'OFF' }}",
             **common,
         }),
         (f"{ha_prefix}/binary_sensor/{view}/config", {

@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from ..supervision import Worker
 from ..types import Frame
@@ -75,6 +76,7 @@ class LoopStats:
     busy_s: float = 0.0
     lag_s: float = 0.0  # from when the camera made it to the end of recognition, of the last recognised frame
     last_frame_at: float | None = None  # wall clock (epoch s) when the newest frame was captured
+    last_frame_time: datetime | None = None  # the newest frame's own timestamp (a file's: the file's time)
     ended: bool = False
     read_rate: RateWindow = field(default_factory=RateWindow, repr=False)  # frames/s captured
     processed_rate: RateWindow = field(default_factory=RateWindow, repr=False)  # frames/s recognised
@@ -170,6 +172,7 @@ class CaptureThread(Worker):
             self.stats.frames_read += 1
             self.stats.read_rate.tick()
             self.stats.last_frame_at = time.time()
+            self.stats.last_frame_time = frame.timestamp
             while not self.buffer.put(frame, self.read_timeout_s):  # not live: wait for room
                 if self.stop_event.is_set():
                     return

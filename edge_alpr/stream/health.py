@@ -7,6 +7,10 @@ point of reconnecting), so "the process is online" says nothing about it.  State
 
 * ``starting``: no frame yet and no failure yet (the first open is in progress);
 * ``streaming``: frames arrive;
+* ``waiting``: the source is open, nothing failed, and it has nothing to read: a folder camera
+  whose files are all read (before a restart too) or that is empty, until a new file comes
+  (``FrameSource.waiting`` says what for); "starting" said it was still opening, and
+  "streaming" that frames arrived;
 * ``reconnecting``: the source cannot open or stopped delivering, and retries with backoff;
 * ``failed``: reconnecting for the camera's ``failed_after_s`` or more (still retrying), or a camera
   thread hung past its deadline (the watchdog then stops) or ended without being asked to;
@@ -25,7 +29,8 @@ from typing import Any
 
 from .loop import CameraLoop
 
-STATES = ("starting", "streaming", "reconnecting", "failed", "ended", "stopped")
+STATES = ("starting", "streaming", "waiting", "reconnecting", "failed", "ended", "stopped")
+CONNECTED = ("streaming", "waiting")  # the source is there: Home Assistant's connectivity is on
 
 
 def camera_state(loop: CameraLoop, now: float | None = None) -> str:
@@ -43,6 +48,8 @@ def camera_state(loop: CameraLoop, now: float | None = None) -> str:
     failing_since = loop.source.failing_since
     if failing_since is not None:
         return "failed" if now - failing_since >= loop.camera.failed_after_s else "reconnecting"
+    if loop.source.waiting():
+        return "waiting"
     return "streaming" if loop.stats.last_frame_at is not None else "starting"
 
 
@@ -50,7 +57,8 @@ def camera_health(loop: CameraLoop) -> dict[str, Any]:
     """The camera's state and counters as JSON-ready values (the MQTT ``health`` body)."""
     stats, source = loop.stats, loop.source
     crashes = loop.crashes + loop.capture.crashes
-    last, behind = stats.last_frame_at, source.behind()
+    # a folder camera restarted with nothing new: when it read its newest file, before the restart
+    last, behind = stats.last_frame_at or source.read_before(), source.behind()
     return {
         "camera_id": loop.camera.id,
         "state": camera_state(loop),

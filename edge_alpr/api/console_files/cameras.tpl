@@ -29,7 +29,7 @@
   <td class="num" data-label="Captured fps">{{!read or f"{c.capture_fps:.1f}"}}</td><td class="num" data-label="Recognised fps">{{!read or f"{c.fps:.1f}"}}</td>
   <td class="num" data-label="Read / recognised / dropped">{{c.frames_read}} / {{c.frames_processed}} / {{c.frames_dropped}}</td>
   <td class="num" data-label="Lag">{{!recognised or f"{c.lag_s:.2f} s"}}</td>
-  <td class="num" data-label="Last frame">{{"never" if c.last_frame_s is None else f"{duration(c.last_frame_s)} ago"}}</td>
+  <td class="num" data-label="Last frame">{{c.last_frame}}{{!c.frame_time_html}}</td>
   <td class="num" data-label="Events">{{c.events}}</td>
 </tr>
 % end

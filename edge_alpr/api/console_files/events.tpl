@@ -11,7 +11,7 @@
 % for e in events:
 % m = e["match"]
 <tr class="{{"match" if m else ""}}" data-event="{{e["id"]}}">
-  <td data-label="Time">{{!when(e["timestamp"])}}</td><td data-label="Camera">{{e["camera_id"]}}</td>
+  <td data-label="Time">{{!when(e["timestamp"])}}{{!FILE_TIME if e["camera_id"] in get("file_timed", ()) else ""}}</td><td data-label="Camera">{{e["camera_id"]}}</td>
   <td data-label="Plate" class="plate">{{e["plate"].upper()}}{{f" (distance {e['distance']:g})" if "distance" in e else ""}}</td>
   <td data-label="Crop">
   % if e["images"]["plate"]:

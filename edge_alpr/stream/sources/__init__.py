@@ -33,7 +33,9 @@ class FrameSource(ABC):
     (every frame is recognised).  ``max_block_s``: the longest one ``read`` may take whatever
     its ``timeout`` (a backend's own open/read timeouts); longer counts as hung.  ``wall_clock``:
     its frames are stamped with this device's wall clock as they are captured (a camera), which
-    a step of that clock later shows to have been wrong; a file's frames carry the file's times.
+    a step of that clock later shows to have been wrong; a file's frames carry the file's times
+    (``file_times``: a replayed recording's events are timed as recorded, and read again they
+    keep their ids), which may be long before they were read.
 
     Health (``stream/health.py``): a source that cannot open or stopped delivering calls
     ``failed`` (counted, with the reason) and is ``failing_since`` then until its next frame.
@@ -41,6 +43,7 @@ class FrameSource(ABC):
 
     live = False
     wall_clock = False
+    file_times = False  # its frames carry their file's time, not when they were read (the console says so)
     max_block_s = 5.0
 
     def __init__(self, camera_id: str, stop: threading.Event | None = None) -> None:
@@ -63,6 +66,13 @@ class FrameSource(ABC):
         """Why no frame comes though nothing failed, in a few words ('' where not known): a
         folder read to its end waits for new files, which "starting" would not say."""
         return ""
+
+    def read_before(self) -> float | None:
+        """When (epoch s) this source's newest frame was read before this start, where it keeps
+        that across restarts (a folder camera's files read: ``ledger.py``); None elsewhere.  Why:
+        the counters cover this run, and a folder camera restarted with nothing new to read
+        showed "Last frame: never" though it had read its files an hour before."""
+        return None
 
     def behind(self) -> float | None:
         """Seconds the reading of a stream is behind the camera (``stamps.py``); None where the

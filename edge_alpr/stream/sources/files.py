@@ -10,7 +10,6 @@ is ``share.py``.
 from __future__ import annotations
 
 import errno
-import fnmatch
 import logging
 import os
 import stat
@@ -27,6 +26,7 @@ from ...types import Frame
 from ..source_config import FolderSourceConfig
 from . import FrameSource, SourceEnded, sample_dir
 from .ledger import ReadLedger, Signature, partial_name
+from .listing import Patterns, signature
 from .paths import check_readable
 from .share import SHARE_DOWN, ShareWatch
 from .video import VideoFileSource
@@ -61,6 +61,8 @@ class FolderSource(FrameSource):
     those there unchanged at the next start, or back after the share dropped, are skipped, said
     once."""
 
+    file_times = True
+
     def __init__(self, cfg: FolderSourceConfig, camera_id: str, stop: threading.Event | None = None,
                  state_dir: Path | None = None):
         super().__init__(camera_id, stop)
@@ -72,6 +74,7 @@ class FolderSource(FrameSource):
         self._ledger = ReadLedger(kept, camera_id, self.path.resolve(), cfg.forget_after_days * 86400,
                                   cfg.remember_max_files)
         self._share = ShareWatch(self.path, camera_id)
+        self._patterns = Patterns(self.path, cfg.patterns)
         self._first_scan = True
         self._lock = threading.Lock()  # _taken: the camera loop calls done()
         self._taken: dict[int, tuple[str, Signature]] = {}  # frames read, not yet done
@@ -90,22 +93,12 @@ class FolderSource(FrameSource):
             self._last_scan = time.monotonic()
 
     def _list(self) -> None:
-        found: set[Path] = set()
         unmounted = self._share.unmounted()
         if unmounted is not None:
             self._lost(unmounted)
             return
         try:
-            # listed by scandir, which raises when out of descriptors: Python 3.13's glob passes
-            # over such an error and finds nothing, and every name read would then be forgotten
-            with os.scandir(self.path) as entries:
-                listed = [entry.name for entry in entries]
-            for pattern in self.cfg.patterns:
-                for variant in (pattern, pattern.upper()):
-                    if "/" in variant:  # a pattern into subfolders: glob's walk
-                        found.update(self.path.glob(variant))
-                    else:
-                        found.update(self.path / n for n in listed if fnmatch.fnmatchcase(n, variant))
+            found = self._patterns.scan(self._done, self._queue)
         except OSError as e:
             if e.errno in EXHAUSTED:
                 self._starve(self.path, e)
@@ -114,15 +107,14 @@ class FolderSource(FrameSource):
             return
         if self._share.back():
             self.failing_since = None
-        self._share.listed(len(found))
-        queued = set(self._queue)
-        self._queue.extend(self._settled(sorted(p for p in found if p not in queued and self._due(p))))
+        self._share.listed(found.matched)
+        self._queue.extend(self._settled(found.due))
         if not self._queue:
             self._fed()  # the folder listed, and nothing left to open: the episode is over
         # Only the names still there are kept here (a camera uploading for months into a folder
         # emptied behind it must not grow these by one name per picture); the files read are
         # the ledger's, which a scan of an empty share does not make forget them.
-        names = {p.name for p in found}
+        names = found.names
         # none at all: perhaps a share that dropped; its bad files, once back, are not said again
         self._done = {name: sig for name, sig in self._done.items()
                       if name in names or (not names and len(sig) == 3)}
@@ -174,25 +166,23 @@ class FolderSource(FrameSource):
         super().done(index)
 
     def waiting(self) -> str:
-        """Once the folder was listed and nothing in it is left to read (all read, before this
-        start too, or none there): what the camera waits for, with how many files were read."""
-        if self._last_scan == float("-inf") or self._queue or self._settling or self._starved \
+        """Once the folder was listed and nothing in it is left to read now (all read, before this
+        start too, or none there, or new files still being copied in): what the camera waits for,
+        with how many files were read.  "" while it reads, is out of descriptors, fails, or will
+        end (``watch: false``).  Called from other threads: reads each attribute once."""
+        if self._last_scan == float("-inf") or self._queue or self._starved or not self.cfg.watch \
                 or self.failing_since is not None:
             return ""
+        copying = len(self._settling)
         read = sum(len(mark) == 2 and mark[0] >= 0 for mark in tuple(self._done.values()))
+        if copying:
+            return f"waiting for {copying} new file{'' if copying == 1 else 's'} to be written in full " \
+                   f"({read} in the folder already read)"
         return f"waiting for new files ({read} in the folder already read)" if read else \
             "waiting for files (none in the folder)"
 
-    def _due(self, path: Path) -> bool:
-        """Not read yet, or changed since it was read (its size or mtime: a camera uploading
-        under one name again) or skipped (its size or times)."""
-        mark = self._done.get(path.name)
-        if mark is None:
-            return True
-        try:
-            return _signature(path.stat())[:len(mark)] != mark
-        except OSError:
-            return False
+    def read_before(self) -> float | None:
+        return self._ledger.read_before
 
     def read(self, timeout: float) -> Frame | None:
         deadline = time.monotonic() + timeout
@@ -248,6 +238,10 @@ class FolderSource(FrameSource):
         try:
             rgb = decode(path.read_bytes(), self.cfg.max_pixels, "the folder source's max_pixels", FILE)
         except (InputError, OSError) as e:
+            if isinstance(e, FileNotFoundError):  # moved or deleted since the scan (a cleanup script)
+                log.debug("camera %s: %s gone before it was read", self.camera_id, path)
+                self._done[path.name] = (-1, -1)  # tried again if it comes back
+                return None
             if isinstance(e, OSError) and e.errno in EXHAUSTED:
                 self._starve(path, e)
                 return False
@@ -294,13 +288,9 @@ class FolderSource(FrameSource):
         log.warning("camera %s: skipping %s: %s (read again if it changes)", self.camera_id, path, why)
         self.errors += 1
         self.last_error = f"skipped {path.name}: {why}"
-        self._done[path.name] = _signature(st) if st is not None else (-1, -1, -1)
+        self._done[path.name] = signature(st) if st is not None else (-1, -1, -1)
         return None
 
     def close(self) -> None:
         self._queue.clear()
 
-
-def _signature(st: os.stat_result) -> tuple[int, int, int]:
-    """What changes when a file is written to, replaced or has its permissions changed."""
-    return st.st_size, st.st_mtime_ns, st.st_ctime_ns

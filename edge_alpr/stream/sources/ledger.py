@@ -51,19 +51,21 @@ Signature = tuple[int, int]  # size, mtime_ns
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS folder (camera TEXT PRIMARY KEY, path TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS read_file (camera TEXT NOT NULL, name TEXT NOT NULL, size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL, read_at REAL NOT NULL DEFAULT 0, missing_since REAL,
+    mtime_ns INTEGER NOT NULL, read_at REAL NOT NULL DEFAULT 0, missing_since REAL, read_wall REAL,
     PRIMARY KEY (camera, name));
 """
-# a file of an earlier version lacks these columns (its rows: read at 0, not missing)
-_COLUMNS = {"read_at": "REAL NOT NULL DEFAULT 0", "missing_since": "REAL"}
+# a file of an earlier version lacks these columns (its rows: read at 0, not missing, wall time unknown)
+_COLUMNS = {"read_at": "REAL NOT NULL DEFAULT 0", "missing_since": "REAL", "read_wall": "REAL"}
 
 
 class Row(NamedTuple):
-    """A file read: its signature then, and when (running time), and since when it is missing."""
+    """A file read: its signature then, and when (running time; and wall-clock time, None in
+    rows of an earlier version), and since when it is missing."""
 
     sig: Signature
     read_at: float
     missing_since: float | None
+    wall: float | None = None
 
 
 Statements = Sequence[tuple[str, Sequence[tuple[object, ...]]]]
@@ -97,6 +99,9 @@ class ReadLedger:
         if self.path is not None:
             self._open()
         self.before = len(self._rows)  # files read before this start
+        # when the newest of them was read (epoch s): a camera restarted with nothing new to read
+        # says when it last read a file, not "never" (counters cover this run only)
+        self.read_before = max((r.wall for r in self._rows.values() if r.wall is not None), default=None)
         self._trim(0)  # a lowered remember_max_files
 
     def _open(self) -> None:
@@ -118,10 +123,10 @@ class ReadLedger:
                     db.execute("INSERT OR REPLACE INTO folder (camera, path) VALUES (?, ?)",
                                (self.camera_id, str(self.folder)))
                     # files read before this start, as they were then
-                    for name, size, mtime, read_at, missing in db.execute(
-                            "SELECT name, size, mtime_ns, read_at, missing_since FROM read_file "
+                    for name, size, mtime, read_at, missing, wall in db.execute(
+                            "SELECT name, size, mtime_ns, read_at, missing_since, read_wall FROM read_file "
                             "WHERE camera = ?", (self.camera_id,)):
-                        self._rows[name] = Row((size, mtime), read_at, missing)
+                        self._rows[name] = Row((size, mtime), read_at, missing, wall)
                     floor = max((max(r.read_at, r.missing_since or 0.0) for r in self._rows.values()),
                                 default=0.0)
                     self._clock = RunClock(db, floor)
@@ -143,8 +148,8 @@ class ReadLedger:
         """Record ``files`` as read, in one transaction, the oldest rows past ``max_files`` deleted;
         False (said once) when it failed: the caller keeps them for the next try, and a restart
         before then reads them again."""
-        now = self.now()
-        new = {name: Row(sig, now, None) for name, sig in files}
+        now, wall = self.now(), time.time()
+        new = {name: Row(sig, now, None, wall) for name, sig in files}
         if not new:
             return True
         with self._lock:
@@ -200,8 +205,9 @@ class ReadLedger:
         cam = self.camera_id
         if not self._write([
             ("DELETE FROM read_file WHERE camera = ? AND name = ?", [(cam, n) for n in victims]),
-            ("INSERT OR REPLACE INTO read_file (camera, name, size, mtime_ns, read_at, missing_since) "
-             "VALUES (?, ?, ?, ?, ?, NULL)", [(cam, n, *r.sig, r.read_at) for n, r in new.items()])]):
+            ("INSERT OR REPLACE INTO read_file (camera, name, size, mtime_ns, read_at, missing_since, "
+             "read_wall) VALUES (?, ?, ?, ?, ?, NULL, ?)",
+             [(cam, n, *r.sig, r.read_at, r.wall) for n, r in new.items()])]):
             return False
         present = sum(self._rows[n].missing_since is None for n in victims)
         for name in victims:

@@ -2,7 +2,8 @@
 
 Timestamps come from the file itself (its mtime plus the frame's position), so re-reading the
 same input after a restart gives the same timestamps and hence the same event ids, which lets
-consumers drop the duplicates.
+consumers drop the duplicates, and a recording replayed keeps the times it was made at (the
+console marks them "file time": ``docs/cameras.md``, A file's time).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class VideoFileSource(FrameSource):
     A frame that does not decode before the file's declared end (a damaged stretch) is skipped
     and the frames after it are read; each skip is counted in the camera's errors, the first
     one logged.  A file cut short ends where its data ends, said once in the log."""
+
+    file_times = True
 
     def __init__(self, cfg: VideoSourceConfig, camera_id: str, stop: threading.Event | None = None):
         super().__init__(camera_id, stop)

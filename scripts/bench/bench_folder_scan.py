@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Benchmark a folder camera's scans over a folder of many files read before.
+
+Makes ``--files`` one-byte ``.jpg`` files in a temporary folder, records them all as read in a
+ledger (as a first run would leave them), then times ``--scans`` scans of a ``FolderSource``
+started on it: the CPU seconds each scan takes (every ``poll_interval``, 1 s by default, while
+the camera waits for new files), the first scans after the start, and the memory the source
+holds.  It prints the numbers; it is a script, not a test.  Usage::
+
+    python -m scripts.bench.bench_folder_scan [--files 100000] [--scans 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+
+from edge_alpr.stream.source_config import FolderSourceConfig
+from edge_alpr.stream.sources.files import FolderSource
+from edge_alpr.stream.sources.ledger import ReadLedger
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--files", type=int, default=100_000)
+    ap.add_argument("--scans", type=int, default=5)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder, state = Path(tmp) / "drop", Path(tmp) / "state"
+        folder.mkdir()
+        state.mkdir()
+        names = [f"img{i:07d}.jpg" for i in range(args.files)]
+        for name in names:
+            (folder / name).write_bytes(b"x")
+        cfg = FolderSourceConfig(path=str(folder), remember_max_files=args.files)
+        ReadLedger(state, "bench", folder.resolve(), 86400.0, args.files).add(
+            (name, (1, (folder / name).stat().st_mtime_ns)) for name in names)
+        tracemalloc.start()
+        t = time.process_time()
+        source = FolderSource(cfg, "bench", threading.Event(), state)
+        opened = time.process_time() - t
+        t = time.process_time()
+        source._scan()  # the first scan: every file new to this run, found in the ledger
+        first = time.process_time() - t
+        held = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        times = []
+        for _ in range(args.scans):
+            t = time.process_time()
+            source._scan()
+            times.append(time.process_time() - t)
+        print(f"{args.files} files read before: open {opened:.2f} s CPU, first scan {first:.2f} s, "
+              f"then a scan {statistics.median(times):.3f} s CPU (median of {args.scans}); "
+              f"{held / 1e6:.0f} MB held after the first scan; {source.waiting()}")
+        source.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -15,14 +15,13 @@ import argparse
 import json
 import logging
 import sys
-import textwrap
 import time
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
-from . import __version__
-from .config import DEFAULT_PATH, Config, load
-from .credentials import MAKE_TOKEN, HidingFormatter, hide_credentials
+from .cli_args import build_parser
+from .config import Config, load
+from .credentials import HidingFormatter, hide_credentials
 from .errors import ConfigError, EdgeAlprError
 from .startup import config_line, with_address
 from .systemd import JournalFormatter, is_journal, with_priority
@@ -32,126 +31,6 @@ EXIT_CONFIG = 78  # sysexits.h EX_CONFIG: the unit's RestartPreventExitStatus
 # the commands that write the state folder, and so lock it for their life (one process at a time);
 # read and check-config never open it, and keep working beside a running service
 STATE_COMMANDS = ("serve", "run")
-
-_EPILOG = f"""\
-examples:
-  edge-alpr serve                                # API on http://127.0.0.1:8080/
-  export EDGE_ALPR_API_TOKEN="$({MAKE_TOKEN})"
-  edge-alpr serve --host 0.0.0.0 --port 8080
-  curl -F upload=@car.jpg -F regions=gb -H "Authorization: Token $EDGE_ALPR_API_TOKEN" \\
-       http://localhost:8080/v1/plate-reader/
-  edge-alpr run                                  # cameras + API + MQTT/webhooks (the main job)
-  edge-alpr read car.jpg --regions gb --json     # read plates from files, no server
-  edge-alpr --version
-
-config: --config FILE, else {DEFAULT_PATH} if it exists, else built-in defaults.
-secrets: EDGE_ALPR_API_TOKEN and EDGE_ALPR_MQTT_PASSWORD, or systemd credentials
-         api_token and mqtt_password ($CREDENTIALS_DIRECTORY).
-"""
-
-
-# a config of one's own, as run --help shows it (a test checks that it loads)
-RUN_EXAMPLE = """\
-state_dir: /srv/edge-alpr/state
-stream:
-  cameras:
-    - id: gate
-      source: {kind: opencv, url: "rtsp://user:pass@192.168.1.20:554/stream1"}
-      regions: [gb]
-    - id: inbox
-      source: {kind: folder, path: /srv/edge-alpr/incoming}   # new images as they arrive
-    - id: clip
-      source: {kind: video, path: /srv/edge-alpr/clip.mp4}
-mqtt: {host: 192.168.1.5, port: 1883}
-"""
-RUN_EPILOG = f"""\
-examples:
-  edge-alpr run                                   # the sample images as a camera
-  edge-alpr run --config my.yaml                  # check it first: edge-alpr check-config --config my.yaml
-  edge-alpr run --port 8081                       # the API elsewhere than api.host/api.port (also --host)
-
-my.yaml, with cameras and a broker (every key is optional: docs/config.md in the source,
-/usr/share/edge-alpr/config.yaml commented in the .deb, or man edge-alpr):
-{textwrap.indent(RUN_EXAMPLE, "  ")}"""
-
-
-def port_number(text: str) -> int:
-    """``--port``: a TCP port, 0-65535 (0: any free port), else a usage error (exit 2) naming it."""
-    try:
-        port = int(text)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port: use 1-65535 (0 = any free port)")
-    return port
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="edge-alpr", description="On-device licence-plate recognition with a Plate "
-        "Recognizer-compatible HTTP API.", epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"edge-alpr {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    def config_arg(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", metavar="FILE", help=f"YAML config (default: {DEFAULT_PATH} "
-                       "if present, else built-in defaults)")
-
-    serve = sub.add_parser(
-        "serve", help="run only the HTTP API", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Serve the HTTP API: POST /v1/plate-reader/, GET /info/ and GET /v1/statistics/ (as the "
-                    "Plate Recognizer SDK), the console at /, /v1/events/, /v1/watchlists/ and /metrics.",
-        epilog="examples:\n  edge-alpr serve --port 8080\n"
-               f"  EDGE_ALPR_API_TOKEN=\"$({MAKE_TOKEN})\" edge-alpr serve --host 0.0.0.0\n"
-               "Binding to a non-loopback address requires a token: 16 or more random characters.")
-
-    def address_args(p: argparse.ArgumentParser) -> None:  # serve's and run's: over the config's
-        p.add_argument("--host", help="address to listen on (default: the config's api.host, 127.0.0.1)")
-        p.add_argument("--port", type=port_number, help="TCP port (default: the config's api.port, 8080)")
-
-    address_args(serve)
-    config_arg(serve)
-
-    run = sub.add_parser(
-        "run", help="the main job: cameras, API, MQTT and webhooks",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Read plates from the configured cameras (by default the bundled sample "
-                    "images) and deliver events; also serves the API when api.enabled.",
-        epilog=RUN_EPILOG)
-    address_args(run)
-    config_arg(run)
-
-    read = sub.add_parser(
-        "read", help="read plates in image files and print them",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Run the recognizer on files, without a server.",
-        epilog="examples:\n  edge-alpr read car.jpg\n"
-               "  edge-alpr read *.jpg --regions es --mode fast --json")
-    read.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG, PNG, BMP or WebP file")
-    read.add_argument("--regions", nargs="+", default=[], metavar="CODE",
-                      help="region codes that guide the reading, e.g. gb us-ca")
-    read.add_argument("--mode", choices=("default", "fast", "redaction"), default="default",
-                      help="as the API's config mode: fast = one detection pass, one read a plate "
-                           "(about 3x quicker, finds fewer small plates); redaction = tiled, lower "
-                           "threshold (misses fewest plates); default: %(default)s")
-    read.add_argument("--json", action="store_true", help="print one JSON object per image")
-    read.add_argument("-v", "--verbose", action="store_true",
-                      help="also log the model loading (shown anyway with log_level: DEBUG); "
-                           "warnings and errors are always shown")
-    config_arg(read)
-
-    check = sub.add_parser(
-        "check-config", help="check the config file and exit (0 = fine, 78 = an error named on stderr)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Load and validate the config as run would (keys, values, camera regions), "
-                    "without opening cameras or networks.",
-        epilog="example:\n  edge-alpr check-config --config /etc/edge-alpr/config.yaml")
-    config_arg(check)
-    sub.add_parser("regions", help="list the valid region codes (--regions, the API's regions)",
-                   description="The region codes that read --regions, the API's regions and a camera's regions take.")
-    return parser
-
 
 def _cmd_read(args: argparse.Namespace, cfg: Config) -> int:
     from . import image_files, imaging
@@ -252,7 +131,7 @@ def _hold_mqtt(command: str, cfg: Config) -> AbstractContextManager[object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -119,50 +119,72 @@ def build(cfg: Config, stop: threading.Event, recognizer: Recognizer | None = No
         if api is None:
             webhooks.start()
         if cfg.mqtt.enabled:
-            svc.mqtt = MqttPublisher(cfg.mqtt, tuple(c.id for c in cameras),
-                                     lists=watchlists.names(), stop=stop)
-            watchlists.on_change(svc.mqtt.set_lists)
-            svc.refresh_status()  # the first online health carries the queue's counts
-            svc.mqtt.start()
-            worker = DeliveryWorker(outbox, MQTT_SINK, metrics.counted(MQTT_SINK, svc.mqtt.send), stop,
-                                    backoff_initial_s=cfg.mqtt.retry_initial_s,
-                                    backoff_max_s=cfg.mqtt.retry_max_s,
-                                    send_timeout_s=cfg.mqtt.publish_timeout_s, notice=svc.mqtt.notice,
-                                    up=svc.mqtt.up)
-            svc.workers.append(worker)
-            worker.start()
-        salt = svc.mqtt.device if svc.mqtt is not None else socket.gethostname()
-        # the frame of each event's best read: the history's thumbnail, image webhooks' upload
-        keep_scene = (history is not None and cfg.history.enabled) or any(t.image for t in cfg.webhooks.targets)
-        for cam, option in zip(cameras, options, strict=True):
-            loop = CameraLoop(cam, cfg.stream.events, sources[0],
-                              metrics.timed("camera", partial(recognizer.recognize, options=option)),
-                              svc.deliver, stop, id_salt=salt, crops_dir=_crops_dir(cfg),
-                              keep_scene=keep_scene)
-            svc.cameras.append(loop)
-            sources.pop(0)  # the loop owns (and closes) its source from here on
-        metrics.collect(partial(camera_samples, svc.cameras))
-        for loop in svc.cameras:
-            loop.start()
+            _start_mqtt(svc, outbox, watchlists, metrics)
+        _start_cameras(svc, sources, options, metrics)
         return svc
     except BaseException as e:
         # the error itself is said once, by the command that ends on it
         log.info("start failed (%s): stopping what was started", type(e).__name__)
         stop.set()
-        for source in sources:
-            close_quietly(source)
-        try:
-            if svc is not None:
-                svc.close()
-            else:
-                for part in (outbox, history):
-                    if part is not None:
-                        part.close()
-        except Exception as close_error:  # keep the first error: it names what to fix
-            log.warning("stopping after the failed start: %s", close_error)
-        if listener is not None:  # not yet the server's (which closed it, if it was)
-            listener.close()
+        _stop_started(sources, svc, (outbox, history), listener)
         raise
+
+
+def _start_mqtt(svc: Service, outbox: Outbox, watchlists: WatchLists, metrics: Metrics) -> None:
+    """The MQTT publisher and its delivery worker, once the service holds the rest: its first
+    ``online`` health carries the outbox's counts."""
+    cfg, stop = svc.cfg, svc.stop
+    svc.mqtt = MqttPublisher(cfg.mqtt, tuple(c.id for c in cfg.stream.in_use),
+                             lists=watchlists.names(), stop=stop)
+    watchlists.on_change(svc.mqtt.set_lists)
+    svc.refresh_status()  # the first online health carries the queue's counts
+    svc.mqtt.start()
+    worker = DeliveryWorker(outbox, MQTT_SINK, metrics.counted(MQTT_SINK, svc.mqtt.send), stop,
+                            backoff_initial_s=cfg.mqtt.retry_initial_s,
+                            backoff_max_s=cfg.mqtt.retry_max_s,
+                            send_timeout_s=cfg.mqtt.publish_timeout_s, notice=svc.mqtt.notice,
+                            up=svc.mqtt.up)
+    svc.workers.append(worker)
+    worker.start()
+
+
+def _start_cameras(svc: Service, sources: list[Any], options: list[RecognizeOptions], metrics: Metrics) -> None:
+    """One loop per camera, last of all: each takes its source out of ``sources`` (it owns and
+    closes it from then on), so a failure part-way leaves there only the sources no loop holds."""
+    cfg, recognizer, history = svc.cfg, svc.recognizer, svc.history
+    salt = svc.mqtt.device if svc.mqtt is not None else socket.gethostname()
+    # the frame of each event's best read: the history's thumbnail, image webhooks' upload
+    keep_scene = (history is not None and cfg.history.enabled) or any(t.image for t in cfg.webhooks.targets)
+    for cam, option in zip(cfg.stream.in_use, options, strict=True):
+        loop = CameraLoop(cam, cfg.stream.events, sources[0],
+                          metrics.timed("camera", partial(recognizer.recognize, options=option)),
+                          svc.deliver, svc.stop, id_salt=salt, crops_dir=_crops_dir(cfg),
+                          keep_scene=keep_scene)
+        svc.cameras.append(loop)
+        sources.pop(0)  # the loop owns (and closes) its source from here on
+    metrics.collect(partial(camera_samples, svc.cameras))
+    for loop in svc.cameras:
+        loop.start()
+
+
+def _stop_started(sources: list[Any], svc: Service | None, stores: tuple[Outbox | None, History | None],
+                  listener: socket.socket | None) -> None:
+    """After a failed start (``stop`` already set): close what ``build`` had opened, the service
+    whole once it exists (it owns the stores then), else the stores themselves; a second error
+    while closing is logged, so that the first, which names what to fix, is the one raised."""
+    for source in sources:
+        close_quietly(source)
+    try:
+        if svc is not None:
+            svc.close()
+        else:
+            for part in stores:
+                if part is not None:
+                    part.close()
+    except Exception as close_error:  # keep the first error: it names what to fix
+        log.warning("stopping after the failed start: %s", close_error)
+    if listener is not None:  # not yet the server's (which closed it, if it was)
+        listener.close()
 
 
 def startup_lines(svc: Service, port: int | None) -> list[str]:

@@ -173,7 +173,7 @@ def test_without_a_state_dir_serve_keeps_its_state_where_it_may(tmp_path: Path) 
 def test_run_help_teaches_a_config_that_loads(tmp_path: Path) -> None:
     """`edge-alpr run --help` shows a config with each kind of camera and a broker: one that
     check-config accepts as it stands (its regions, its keys)."""
-    from edge_alpr.cli import RUN_EXAMPLE
+    from edge_alpr.cli_args import RUN_EXAMPLE
 
     out = cli("run", "--help")
     assert out.returncode == 0 and "check-config --config my.yaml" in out.stdout

@@ -69,9 +69,8 @@ class Service:
 
     def deliver(self, event: PlateEvent) -> None:
         """Commit one event to every sink's queue (durable when this returns), then keep it in
-        the history; an event a watch list matches carries ``match``.  On a full disk the event
-        is not queued (logged, counted as dropped: ``Outbox.put_many``) and the camera goes on, as
-        it could not be queued any later: once space is freed, events are queued again."""
+        the history; an event a watch list matches carries ``match``.  On a full disk the outbox
+        holds the event in memory until there is room (``outbox_held.py``) and the camera goes on."""
         payload = event.to_payload()
         match = self.watchlists.match(event.result.read.plate) if self.watchlists else None
         result = event.result.to_dict()
@@ -99,7 +98,7 @@ class Service:
         if entries:  # one transaction: every sink gets the event, or (on a crash) none does
             try:
                 self.outbox.put_many(entries, clock=event.clock)  # a camera's times move with the clock's steps
-            except StateError as e:  # a full disk: this event is lost to its sinks (counted), not the camera
+            except StateError as e:  # locked by another process and no room beside it: not the camera's end
                 log.error("camera %s: plate %s, event %s: %s", event.camera_id, payload["plate"], event.id, e)
         if self.history is not None and self.cfg.history.enabled:
             self.history.publish(from_event(event, payload, match))  # never raises
@@ -193,7 +192,10 @@ class Service:
     def _count_waiting(self) -> None:
         """What waits in the outbox once nothing puts or delivers any more (``stopped_line``)."""
         try:
-            self.waiting = {sink: n for sink, n in self.outbox.stats()["pending"].items() if n}
+            self.outbox.write_held()  # where the disk has room again; those still held are lost (said)
+            stats = self.outbox.stats()
+            self.waiting = {sink: n - stats["held"][sink] for sink, n in stats["pending"].items()
+                            if n - stats["held"][sink]}
         except sqlite3.Error as e:
             self.waiting = f"the outbox could not be read: {e}"
 

@@ -1,11 +1,10 @@
-"""The outbox on a file system that fills up (a real 2 MiB tmpfs: needs root, skipped otherwise).
+"""The outbox on a file system that fills up (a real tmpfs: needs root, skipped otherwise).
 
 Before: ``put`` raised SQLite's bare ``database or disk is full``; in the running service that
 ended the camera's thread with a traceback (restarted by the supervisor, the frames of the
-restart's backoff missed), the event was counted nowhere, and an API read with a webhook was a
-500.  Now: a ``StateError`` naming the folder, the space left and the fix; the events not queued
-are counted as dropped (in ``stats`` at once, in the file once space returns); the camera's
-event is logged and the camera goes on; events are queued again once space is freed.
+restart's backoff missed).  Now the outbox says once, at error level, the folder, the space left
+and the fix, and holds the events in memory until there is room (``test_outbox_held.py``); the
+camera goes on; an event sent while its acknowledgement cannot be written is not sent again.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from edge_alpr.delivery.mqtt import MQTT_SINK, MqttPublisher
 from edge_alpr.delivery.outbox import Outbox, OutboxItem
 from edge_alpr.delivery.webhooks import Webhooks
 from edge_alpr.delivery.worker import DeliveryWorker
-from edge_alpr.errors import StateError
 from edge_alpr.running import Service
 from edge_alpr.stream.config import EventConfig
 from edge_alpr.stream.tracker import PlateEvent, Tracker
@@ -37,41 +35,7 @@ from edge_alpr.usage import Usage
 
 __all__ = ["small_fs"]  # the fixture, used by name
 
-FULL = "event(s) not queued for delivery, counted as dropped: state_dir {}: the file system is full ("
-
-
-def _put_until_full(box: Outbox, sink: str) -> tuple[int, StateError]:
-    """Events put until one is refused (the WAL's free pages may take the first few): how many
-    went in, and the error of the one refused."""
-    for n in range(1000):
-        try:
-            box.put(sink, {"n": n, "pad": "x" * 400})
-        except StateError as e:
-            return n, e
-    raise AssertionError("a full file system took 1000 events")
-
-
-def test_a_put_on_a_full_disk_names_the_folder_counts_the_event_and_recovers(small_fs: Path) -> None:
-    state = small_fs / "state"
-    box = Outbox(state / "outbox.sqlite")
-    box.put("mqtt", {"n": -1})
-    filler = fill(small_fs / "filler")
-    queued, error = _put_until_full(box, "mqtt")
-    text = str(error)
-    assert text.startswith("1 " + FULL.format(state)), text
-    assert "database or disk is full" in text and "free space there, or set state_dir" in text
-    stats = box.stats()
-    assert stats["dropped"] == {"mqtt": 1} and stats["pending"] == {"mqtt": queued + 1}
-    assert [i.payload["n"] for i in box.peek("mqtt", 1000)] == list(range(-1, queued))  # the earlier ones kept
-    filler.unlink()
-    box.put("mqtt", {"n": "after"})
-    box.close()
-    again = Outbox(state / "outbox.sqlite")  # the count went into the file with the next write
-    try:
-        assert again.stats()["dropped"] == {"mqtt": 1}
-        assert again.peek("mqtt", 1000)[-1].payload == {"n": "after"}
-    finally:
-        again.close()
+FULL = "outbox: state_dir {}: the file system is full ("
 
 
 def _event() -> PlateEvent:
@@ -85,9 +49,10 @@ def _event() -> PlateEvent:
     return event
 
 
-def test_a_camera_event_on_a_full_disk_is_logged_and_the_camera_goes_on(
+def test_a_camera_event_on_a_full_disk_is_held_and_queued_once_space_is_freed(
         small_fs: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """``Service.deliver`` (a camera's ``on_event``) does not raise: the camera is not restarted."""
+    """``Service.deliver`` (a camera's ``on_event``) does not raise, and the event is not lost:
+    before, it was counted as dropped for each sink (and a folder camera's file was marked read)."""
     state = small_fs / "state"
     cfg = from_dict({"state_dir": str(state), "mqtt": {"enabled": False},
                      "webhooks": {"targets": [{"url": "http://127.0.0.1:9/hook"}]}})
@@ -97,21 +62,25 @@ def test_a_camera_event_on_a_full_disk_is_logged_and_the_camera_goes_on(
     # no recognizer: ``deliver`` gets events already read
     svc = Service(cfg, recognizer=None, outbox=box, usage=usage, webhooks=Webhooks(cfg.webhooks, box, stop),
                   stop=stop, mqtt=mqtt)
+    hook = "webhook:http://127.0.0.1:9/hook"
     try:
         filler = fill(small_fs / "filler")
+        ids = []
         for _ in range(1000):
             event = _event()
-            with caplog.at_level(logging.ERROR, "edge_alpr.service"):
+            ids.append(event.id)
+            with caplog.at_level(logging.ERROR, "edge_alpr.delivery.outbox"):
                 svc.deliver(event)
-            if box.stats()["dropped"]:
+            if box.stats()["held"].get(MQTT_SINK):
                 break
-        lines = [r.getMessage() for r in caplog.records if "not queued" in r.getMessage()]
-        assert len(lines) == 1, lines
-        assert lines[0].startswith(f"camera gate: plate ab123cd, event {event.id}: 2 " + FULL.format(state)), lines
-        assert box.stats()["dropped"] == {MQTT_SINK: 1, "webhook:http://127.0.0.1:9/hook": 1}
+        lines = [r.getMessage() for r in caplog.records if "held in memory" in r.getMessage()]
+        assert len(lines) == 1 and lines[0].startswith(FULL.format(state)), lines
+        assert box.stats()["held"] == {MQTT_SINK: 1, hook: 1}
         filler.unlink()
         svc.deliver(_event())
-        assert box.stats()["dropped"] == {MQTT_SINK: 1, "webhook:http://127.0.0.1:9/hook": 1}
+        stats = box.stats()
+        assert stats["dropped"] == {MQTT_SINK: 0, hook: 0} and stats["held"] == {MQTT_SINK: 0, hook: 0}
+        assert [i.payload["id"] for i in box.peek(MQTT_SINK, 2000)][:len(ids)] == ids  # each, in order
     finally:
         box.close()
         usage.close()
@@ -173,3 +142,33 @@ def _wait(done: Callable[[], bool], timeout: float = 30.0) -> None:
     while not done():
         assert time.monotonic() < end, "not within 30 s"
         time.sleep(0.02)
+
+
+@pytest.mark.parametrize("freed", [False, True])
+def test_the_stop_line_counts_held_events_only_where_they_went_in(
+        small_fs: Path, freed: bool, caplog: pytest.LogCaptureFixture) -> None:
+    """A stop with events held in memory: written where the disk has room by then (then said to
+    wait for the next start), else lost and said so, never said to wait (before: counted as
+    dropped, not said at the stop at all)."""
+    state = small_fs / "state"
+    cfg = from_dict({"state_dir": str(state), "mqtt": {"enabled": False}, "webhooks": {"targets": []}})
+    box, usage = Outbox(state / "outbox.sqlite"), Usage(state / "usage.sqlite")
+    stop = threading.Event()
+    svc = Service(cfg, recognizer=None, outbox=box, usage=usage, webhooks=Webhooks(cfg.webhooks, box, stop),
+                  stop=stop, mqtt=MqttPublisher(cfg.mqtt))
+    filler = fill(small_fs / "filler")
+    for _ in range(1000):
+        svc.deliver(_event())
+        if box.stats()["held"].get(MQTT_SINK):
+            break
+    in_file = box.stats()["pending"][MQTT_SINK] - 1
+    if freed:
+        filler.unlink()
+    with caplog.at_level(logging.ERROR, "edge_alpr.delivery.outbox"):
+        svc.close()
+    line, waits = svc.stopped_line(), in_file + freed
+    assert line.endswith(f"; {waits} event(s) wait in the outbox for: mqtt ({waits}); they are sent at the next start"
+                         if waits else "; nothing waits in the outbox"), line
+    if not freed:
+        lost = [r.getMessage() for r in caplog.records if "lost at this stop" in r.getMessage()]
+        assert lost == ["outbox: 1 event(s) held in memory are lost at this stop, for mqtt: the disk is still full"]

@@ -14,33 +14,23 @@ API (all methods are thread-safe; one ``Outbox`` per process per file is enough)
     box.ack("mqtt", items[0].id)          # delivered: delete it
     box.fail("mqtt", items[0].id, "timeout")   # count an attempt (kept, retried later)
     box.set_aside("mqtt", items[0].id, "too large")   # kept, passed by until the next start
-    box.stats()  # per sink: pending, dropped, delivered, bytes, waiting, aside
+    box.stats()  # per sink: pending, dropped, delivered, bytes, waiting, held, aside
 
-A disabled sink's events stay queued and producers keep queuing new ones (the outbox never
-refuses a ``put`` that fits the byte bound), all within the bounds, so a restart delivers
-everything not yet dropped, oldest first (``worker.py`` says when a sink is disabled).
+A disabled sink's events stay queued (``worker.py``).  Bounds, so that a sink down for weeks
+cannot fill the SD card (``outbox_bounds.py``): ``max_age_s`` (running time), ``max_bytes`` (the
+payloads plus blobs; a single row larger is refused) and ``max_rows``; the oldest events, across
+all sinks, make way, counted in their sink's ``stats()["dropped"]`` and logged.  The file's layout
+is ``outbox_schema.py``'s.
 
-Bounds, so that a sink that is down for weeks cannot fill the SD card (``outbox_bounds.py``):
-``max_age_s`` (on the outbox's running time, never the wall clock), ``max_bytes`` (the payloads
-plus blobs queued; a single row larger than it is refused) and ``max_rows``; the oldest events,
-across all sinks, make way.  Every event dropped or refused is counted in its sink's
-``stats()["dropped"]`` and logged.  The file's layout is ``outbox_schema.py``'s.
+An event too large for its receiver is set aside (``outbox_sinks.py``); an event's times move
+with the steps of the wall clock seen while it waits (``outbox_clock.py``).
 
-An event its sink's receiver refuses for its size (``errors.EventTooLarge``) is set aside
-(``set_aside``, ``outbox_sinks.py``): kept, passed by so that the events after it go on, and
-queued again at the next start; ``stats()["aside"]`` counts them (of the pending).
-
-An event's times read on the wall clock (``put_many``'s ``clock``: a camera's) move with the steps
-of that clock seen while it waits (``outbox_clock.py``): time sync does not send them weeks off.
-
-Another process holding the file locked (a backup tool, a ``sqlite3`` shell with a transaction
-open: ``db_lock.py``) loses nothing and stalls nothing for long: a ``put`` waits
-``WRITE_WAIT_MS`` for the lock, then keeps its events on disk beside the file
-(``outbox_waiting.py``) until it lets go, said once per episode with the holder; reads for
-delivery (``peek``, ``ack``) raise ``DatabaseLocked`` meanwhile, which the workers wait out.
-Opening a file another process holds locked raises ``DatabaseLocked`` (a start exits 1).
-On a full disk a ``put`` raises ``StateError`` (the folder, the space left, the fix): its events
-are counted as dropped, and the next ``put`` once space is freed goes in as usual.
+Another process holding the file locked (``db_lock.py``) loses nothing: a ``put`` waits
+``WRITE_WAIT_MS``, then keeps its events on disk beside the file (``outbox_waiting.py``) until it
+lets go; ``peek`` and ``ack`` raise ``DatabaseLocked`` meanwhile, which the workers wait out.
+On a full disk (said once, with the folder, the space left and the fix) the ``-wal`` log is
+checkpointed and truncated so that the space it took is the file's again, and a ``put`` that still
+cannot be written holds its events in memory (``outbox_held.py``, bounded) until there is room.
 """
 
 from __future__ import annotations
@@ -61,12 +51,13 @@ from .. import db_lock
 from ..clocks import RunClock, WallOffset
 from ..credentials import hide_credentials
 from ..db_lock import LockEpisode, busy_timeout, immediate, is_locked, opening
-from ..errors import DatabaseLocked, StateError
+from ..errors import DatabaseLocked
 from ..state_watch import copy_database
 from ..statedir import full_text
 from . import outbox_sinks
 from .outbox_bounds import DEFAULT_MAX_BYTES, DropLog, Reclaimer, count, drop_expired, trim_bytes, trim_rows
 from .outbox_clock import ClockFollower, dumps
+from .outbox_held import HELD_MAX_BYTES, HELD_MAX_ROWS, Held, WalRoom
 from .outbox_schema import OutboxItem, connect, read_queue
 from .outbox_waiting import SUFFIX, Row, WaitingFile
 
@@ -97,6 +88,7 @@ class Outbox:
         self.max_bytes = max_bytes
         self._clock = clock
         self._said = DropLog(clock)  # what the bounds drop, said without a line per event
+        self._held = Held(min(HELD_MAX_ROWS, max_rows), min(HELD_MAX_BYTES, max_bytes), self._said)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._waiting = WaitingFile(self.path.with_name(self.path.name + SUFFIX))
         # One connection guarded by a lock: writes are tiny and SQLite serialises them anyway.
@@ -118,6 +110,7 @@ class Outbox:
                 self._db.close()
                 raise
         self._reclaimer = Reclaimer(self._db)
+        self._wal = WalRoom(self._db, self.path.parent)
         self._lock = threading.Lock()
         self._changed = threading.Condition(threading.Lock())
 
@@ -127,14 +120,12 @@ class Outbox:
 
     def put_many(self, entries: Sequence[tuple[str, dict[str, Any], bytes | None]],
                  clock: float | None = None) -> list[str]:
-        """Queue several ``(sink, payload, blob)`` entries in one transaction; their row ids.
-        ``clock``: the wall clock's offset (``clocks.WallOffset.now``) when the payloads' times
-        were read from it, so that a step seen later moves them; None where they are not.
-
-        Why one transaction: an event bound for MQTT and for webhooks is then queued for all
-        of them or for none, even if the process dies in between (and it costs one fsync).
-        While another process holds the file locked they wait beside it, as durable
-        (``outbox_waiting.py``); ``StateError`` only where that file cannot be written either.
+        """Queue several ``(sink, payload, blob)`` entries in one transaction (an event bound for
+        several sinks reaches all of their queues or none, for one fsync); their row ids.
+        ``clock``: the wall clock's offset (``clocks.WallOffset.now``) their times were read at, so
+        that a step seen later moves them; None where they are not.  While another process holds
+        the file locked they wait beside it (``outbox_waiting.py``; ``StateError`` where that
+        cannot be written either); on a full disk they are held in memory (``outbox_held.py``).
         """
         ids: list[str] = []
         rows: list[Row] = []
@@ -149,13 +140,7 @@ class Outbox:
             else:
                 rows.append((ids[-1], sink, created, text, blob, size, queued, clock))
         with self._lock:
-            try:
-                self._write(rows, Counter(sink for sink, _ in refused))
-            except sqlite3.Error as e:
-                if not is_locked(e):
-                    self._full(e, rows, refused)
-                    raise
-                self._keep(rows, Counter(sink for sink, _ in refused), e)
+            self._write_or_hold(rows, Counter(sink for sink, _ in refused))
         for sink, size in refused:
             log.error("outbox: refused an event of %d bytes for %s: larger than outbox.max_bytes "
                       "(%d); counted as dropped", size, hide_credentials(sink), self.max_bytes)
@@ -187,36 +172,49 @@ class Outbox:
         self._episode.cleared(f"the {waited} queued deliveries that waited in {self._waiting.path} are in the outbox"
                               if waited else "events go into the outbox again")
 
-    def _keep(self, rows: list[Row], refused: Counter[str], error: sqlite3.Error) -> None:
-        """Another process holds the file: ``rows`` wait beside it (said once per episode)."""
-        try:
-            self._waiting.add(rows, self.max_rows, self.max_bytes)
-        except OSError as e:
-            raise StateError(f"state_dir: {len(rows)} event(s) not queued: {self._episode.text()}, and "
-                             f"{self._waiting.path} cannot be written either ({e}); free space or fix the "
-                             "permissions there") from e
-        self._waiting.dropped.update(refused)
-        self._episode.locked(error, f"events wait in {self._waiting.path} (on disk, within the outbox's "
-                                    "bounds) and go into the outbox, then to their sinks, once it lets go")
+    def _write_or_hold(self, rows: list[Row], refused: Counter[str]) -> None:
+        """``_write`` the events held, then ``rows`` (lock held); on a full disk the ``-wal`` is
+        checkpointed and the write tried once more (``outbox_held.WalRoom``), then ``rows`` are
+        held in memory."""
+        for retry in (True, False):
+            try:
+                self._wal.truncate()
+                self._write([*self._held.rows, *rows], refused)
+            except sqlite3.Error as e:
+                if is_locked(e):
+                    return self._waiting.keep(rows, refused, e, self._episode, (self.max_rows, self.max_bytes))
+                text = full_text(self.path.parent, "state_dir", e)
+                if text is None:
+                    raise
+                self._wal.full()
+                if retry and self._wal.truncate():
+                    continue
+                self._waiting.dropped.update(refused)
+                return self._held.add(rows, self._waiting.dropped, text)
+            return self._held.written()
 
-    def _full(self, error: sqlite3.Error, rows: list[Row], refused: list[tuple[str, int]]) -> None:
-        """A full disk (lock held): ``rows`` are counted as dropped (in the file at the next write
-        that fits) and a ``StateError`` names the folder, the space left and the fix."""
-        text = full_text(self.path.parent, "state_dir", error)
-        if text is None:
-            return
-        self._waiting.dropped.update(row[1] for row in rows)
-        self._waiting.dropped.update(sink for sink, _ in refused)
-        raise StateError(f"{len(rows)} event(s) not queued for delivery, counted as dropped: {text}") from error
+    def write_held(self) -> None:
+        """Write the events held while the disk was full, where it has room now."""
+        with self._lock:
+            self._flush_held()
+
+    def _flush_held(self) -> None:
+        """``write_held`` with the lock held."""
+        if self._held:
+            with suppress(sqlite3.Error):  # still full (said), or another process holds it (also said)
+                self._write_or_hold([], Counter())
 
     @contextmanager
     def _delivering(self) -> Iterator[None]:
         """Around a read or an ack for delivery (lock held): another process's lock becomes
         ``DatabaseLocked``, which the worker waits out (said once per episode)."""
         try:
+            self._wal.truncate()
             yield
         except sqlite3.Error as e:
             if not is_locked(e):
+                if full_text(self.path.parent, "state_dir", e) is not None:
+                    self._wal.full()
                 raise
             self._episode.locked(e, f"deliveries wait for it; new events wait in {self._waiting.path}")
             raise DatabaseLocked(f"{e}: {self._episode.text()}") from e
@@ -243,9 +241,12 @@ class Outbox:
 
     def follow_clock(self) -> None:
         """Move the times of the events queued before a step of the wall clock seen since (on disk
-        before a reboot can lose the step: the service calls it each second).  Never raises."""
+        before a reboot can lose the step: the service calls it each second), and write the events
+        held in memory while the disk was full where it has room now.  Never raises."""
         with self._lock:
             self._steps.follow_quietly(self._db)
+            self._flush_held()
+            self._wal.relax()
 
     def ack(self, sink: str, item_id: str) -> None:
         """Mark an event delivered: it is deleted and counted in ``delivered``."""
@@ -273,9 +274,10 @@ class Outbox:
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Per sink: ``pending``, ``dropped``, ``delivered``, ``bytes`` and, of the pending,
-        ``waiting`` (for another process's lock) and ``aside`` (``outbox_sinks.stats``)."""
+        ``waiting`` (for another process's lock), ``held`` (in memory: the disk is full) and
+        ``aside`` (``outbox_sinks.stats``)."""
         with self._lock:
-            return outbox_sinks.stats(self._db, self._waiting.by_sink(), self._waiting.dropped)
+            return outbox_sinks.stats(self._db, self._waiting.by_sink(), self._waiting.dropped, self._held.by_sink())
 
     def wait(self, timeout: float) -> None:
         """Block until something is put (or ``timeout`` passes); lets workers sleep cheaply."""
@@ -295,6 +297,8 @@ class Outbox:
         """Close the file; events still waiting for another process's lock stay beside it, and go
         in at the next start."""
         with self._lock:
+            self._flush_held()
+            self._held.lost()
             if self._waiting:
                 try:
                     self._write([], Counter())

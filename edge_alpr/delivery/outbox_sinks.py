@@ -49,23 +49,26 @@ def restore(db: sqlite3.Connection) -> dict[str, int]:
     return rows
 
 
-def stats(db: sqlite3.Connection, waiting: dict[str, tuple[int, int]],
-          unsaved: Mapping[str, int]) -> dict[str, dict[str, int]]:
+def stats(db: sqlite3.Connection, waiting: dict[str, tuple[int, int]], unsaved: Mapping[str, int],
+          held: dict[str, tuple[int, int]]) -> dict[str, dict[str, int]]:
     """Pending, dropped and delivered counts per sink (sinks with any history), the bytes pending
     per sink (``bytes``: what ``max_bytes`` bounds), and those of the pending that wait beside the
     file for another process's lock (``waiting``: per sink, how many and their bytes) or are set
-    aside (``aside``); ``unsaved``: the dropped not yet counted in the file (it was locked, or
-    its disk full)."""
+    aside (``aside``) or held in memory while the disk is full (``held``: how many and their
+    bytes); ``unsaved``: the dropped not yet counted in the file (it was locked, or its disk full)."""
     sizes = db.execute("SELECT sink, COUNT(*), SUM(size), SUM(aside) FROM outbox GROUP BY sink").fetchall()
     counters = db.execute("SELECT sink, dropped, delivered FROM sink_counters").fetchall()
     pending = {sink: n for sink, n, _, _ in sizes}
     size = {sink: total for sink, _, total, _ in sizes}
     aside = {sink: n for sink, _, _, n in sizes}
     counted = {sink: (drop, done) for sink, drop, done in counters}
-    sinks = set(pending) | set(counted) | set(waiting) | set(unsaved)
-    return {"pending": {s: pending.get(s, 0) + waiting.get(s, (0, 0))[0] for s in sinks},
+    sinks = set(pending) | set(counted) | set(waiting) | set(unsaved) | set(held)
+    out = {s: (waiting.get(s, (0, 0))[0] + held.get(s, (0, 0))[0], waiting.get(s, (0, 0))[1] + held.get(s, (0, 0))[1])
+           for s in sinks}  # outside the file: how many, their bytes
+    return {"pending": {s: pending.get(s, 0) + out[s][0] for s in sinks},
             "dropped": {s: counted.get(s, (0, 0))[0] + unsaved.get(s, 0) for s in sinks},
             "delivered": {s: counted.get(s, (0, 0))[1] for s in sinks},
-            "bytes": {s: size.get(s, 0) + waiting.get(s, (0, 0))[1] for s in sinks},
+            "bytes": {s: size.get(s, 0) + out[s][1] for s in sinks},
             "waiting": {s: waiting.get(s, (0, 0))[0] for s in sinks},
+            "held": {s: held.get(s, (0, 0))[0] for s in sinks},
             "aside": {s: aside.get(s, 0) for s in sinks}}

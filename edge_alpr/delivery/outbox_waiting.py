@@ -22,11 +22,14 @@ import json
 import logging
 import math
 import os
+import sqlite3
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..credentials import hide_credentials
+from ..db_lock import LockEpisode
+from ..errors import StateError
 
 # The outbox's lines keep one logger name, whichever of its modules writes them.
 log = logging.getLogger("edge_alpr.delivery.outbox")
@@ -67,6 +70,21 @@ class WaitingFile:
         else:
             self._write(self.path, [rows], "ab")
             self.rows = kept
+
+    def keep(self, rows: list[Row], refused: Counter[str], error: sqlite3.Error, episode: LockEpisode,
+             bounds: tuple[int, int]) -> None:
+        """Another process holds the outbox (``error``): ``rows`` wait here, within ``bounds`` (the
+        outbox's ``max_rows``, ``max_bytes``), said once per ``episode``; ``refused``: counted
+        as dropped.  ``StateError`` where this file cannot be written either."""
+        try:
+            self.add(rows, *bounds)
+        except OSError as e:
+            raise StateError(f"state_dir: {len(rows)} event(s) not queued: {episode.text()}, and "
+                             f"{self.path} cannot be written either ({e}); free space or fix the "
+                             "permissions there") from e
+        self.dropped.update(refused)
+        episode.locked(error, f"events wait in {self.path} (on disk, within the outbox's "
+                              "bounds) and go into the outbox, then to their sinks, once it lets go")
 
     def clear(self) -> None:
         """All are in the outbox: forget them, and the file."""

@@ -134,7 +134,11 @@ def test_a_flapping_camera_is_said_once_then_summed_up(server: http.server.Threa
         source.close()
     loud = _loud(caplog)
     drops_said = [m for m in loud if "stopped sending frames" in m]
-    assert frames >= 15 and len(drops_said) == 1 and len([m for m in loud if "reconnected" in m]) == 1, loud
+    assert frames >= 15 and len(drops_said) == 1 and len([m for m in loud if "reconnected to" in m]) == 1, loud
+    # the quiet drops are summed up at the stop (just after a drop: the last not reconnected), not
+    # left to a summary that never comes
+    summed = [m for m in loud if "the stream dropped" in m]
+    assert len(summed) == 1 and "each time but the last" in summed[0] and len(loud) == 3, loud
     quiet = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG and "stopped sending" in
              r.getMessage()]
     assert len(quiet) >= 4, quiet
@@ -142,7 +146,10 @@ def test_a_flapping_camera_is_said_once_then_summed_up(server: http.server.Threa
 
 def test_an_outage_after_quiet_drops_is_warned(server: http.server.ThreadingHTTPServer,
                                                caplog: pytest.LogCaptureFixture) -> None:
-    """Drops said as debug lines, then the camera is switched off: its failed open is warned."""
+    """Drops said as debug lines, then the camera is switched off: its failed open is warned
+    after the quiet drop's retries (``drops.QUIET_RETRIES``), the quiet drops before it summed up
+    in that warning (they were not held back past the outage, nor said to have reconnected each
+    time), and nothing more is warned at the stop."""
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     Camera.frames = [3]
     source = _source(server)
@@ -157,6 +164,18 @@ def test_an_outage_after_quiet_drops_is_warned(server: http.server.ThreadingHTTP
         source.close()
     warned = _loud(caplog, logging.WARNING)
     assert len(warned) == 2 and "stopped sending frames" in warned[0] and "cannot open camera" in warned[1], warned
+    assert "the stream dropped 3 more time(s)" in warned[1] and "each time but the last" in warned[1], warned
+    failed = [r for r in caplog.records if r.name == LOGGER and "cannot open camera" in r.getMessage()]
+    assert [r.levelno for r in failed[:drops.QUIET_RETRIES + 1]] == [logging.DEBUG] * drops.QUIET_RETRIES + [
+        logging.WARNING], [(r.levelname, r.getMessage()[:60]) for r in failed]
+
+
+def test_the_quiet_drops_taken_early_restart_the_window() -> None:
+    flaps = drops.Flaps(every_s=600.0)
+    assert flaps.take(5.0) is None and flaps.drop(0.0, "cut") and flaps.take(5.0) is None  # none quiet yet
+    assert not flaps.drop(10.0, "cut") and not flaps.drop(20.0, "frozen")
+    assert flaps.take(30.0) == (2, 30.0, "frozen") and flaps.due(600.0) is None
+    assert flaps.drop(40.0, "cut")  # taken: the next drop is said
 
 
 def test_drops_are_summed_up_a_while_then_said_again_after_a_calm() -> None:

@@ -24,9 +24,11 @@ from edge_alpr.stream.sources import open_source
 
 
 class HungCamera:
-    """Accepts, reads the request's head, records its user agent, and never answers."""
+    """Accepts, reads the request's head, records its user agent, and never answers; ``head``:
+    answers the head of an MJPEG stream, then sends nothing (a camera whose encoder froze)."""
 
-    def __init__(self) -> None:
+    def __init__(self, head: bool = False) -> None:
+        self.head = head
         self.listener = socket.create_server(("127.0.0.1", 0), backlog=64)
         self.port = self.listener.getsockname()[1]
         self.agents: list[str] = []
@@ -54,6 +56,8 @@ class HungCamera:
             return
         agent = [ln for ln in data.decode("latin-1").split("\r\n") if ln.lower().startswith("user-agent:")]
         self.agents.append(agent[0].partition(":")[2].strip() if agent else "")
+        if self.head:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n")
 
     def close(self) -> None:
         try:
@@ -65,8 +69,9 @@ class HungCamera:
             conn.close()
 
 
-def test_a_hung_http_camera_is_asked_before_its_retries_take_the_open_turn() -> None:
-    camera = HungCamera()
+def _retried(camera: HungCamera) -> tuple[list[str], list[str], str]:
+    """The service's checks and OpenCV's opens of ``camera`` until its fourth failure, and the
+    source's last_error."""
     stream = StreamConfig.from_dict({"cameras": [{"id": "gate", "source": {
         "kind": "opencv", "url": f"http://127.0.0.1:{camera.port}/video", "read_timeout": 1,
         "reconnect_min": 0.1, "reconnect_max": 0.2}}]}, "t")
@@ -78,7 +83,20 @@ def test_a_hung_http_camera_is_asked_before_its_retries_take_the_open_turn() -> 
     finally:
         source.close()
         camera.close()
-    checks = [a for a in camera.agents if a == "edge-alpr"]
-    opens = [a for a in camera.agents if a != "edge-alpr"]
-    assert source.errors >= 4 and len(checks) >= 4 and len(opens) == 1, camera.agents
-    assert "did not answer within the read_timeout" in (source.last_error or ""), source.last_error
+    assert source.errors >= 4, source.errors
+    return ([a for a in camera.agents if a == "edge-alpr"], [a for a in camera.agents if a != "edge-alpr"],
+            source.last_error or "")
+
+
+def test_a_hung_http_camera_is_asked_before_its_retries_take_the_open_turn() -> None:
+    checks, opens, last_error = _retried(HungCamera())
+    assert len(checks) >= 4 and len(opens) == 1, (checks, opens)
+    assert "did not answer within the read_timeout" in last_error, last_error
+
+
+def test_a_camera_answering_its_head_but_no_picture_is_asked_too() -> None:
+    """A frozen encoder: the head of a multipart stream, then nothing.  The check waits for the
+    first part's bytes, names the reason, and the retries are asked before they take the turn."""
+    checks, opens, last_error = _retried(HungCamera(head=True))
+    assert len(checks) >= 4 and len(opens) == 1, (checks, opens)
+    assert "the camera answered but sent no picture within 1 s" in last_error, last_error

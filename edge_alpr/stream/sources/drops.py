@@ -34,8 +34,9 @@ a failed open got no answer in time (``reach.NoAnswer``: no head, or for a multi
 first picture, a camera whose encoder froze answering its head alone; a camera refusing or not
 accepting the connection fails the TCP probe, which holds no turn), the retries are asked by the check, in
 the camera's own thread, until it answers; then OpenCV opens it (a camera serving one client
-may refuse that open while it still holds the check's slot: that failure is asked about as any,
-and the next retry opens).
+may refuse that open while it still holds the check's slot: that failure is said so
+(``JUST_CHECKED``, not asked about again, which took the slot once more and blamed "another
+viewer"), and retried after the backoff).
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ ONE_FRAME = f"{ENDED} after its first frame (it serves a stream, not one picture
 # connection, which is no snapshot url's answer
 ONE_CLIENT_FRAME = (f"{ENDED} after its first frame (it serves a stream to one client at a time: "
                     "asked why at once, it answered 503)")
+
+# why OpenCV's open fails just after a hung camera answered the check: a camera serving one client
+# at a time frees the check's slot a moment after it (asked why, it blamed "another viewer")
+JUST_CHECKED = ("the camera refused the open just after answering the service's own check (a camera serving "
+                "one client at a time frees its slot a moment after); asked why if the retry fails too")
 
 
 def summary(count: int, span: float, cause: str, back: bool) -> str:
@@ -121,6 +127,9 @@ class Ends:
     # the HTTP camera accepted the check after a failed open but did not answer it (hung): its retries
     # are asked by the check before they take OpenCV's open turn, until it answers (see the module)
     unanswered: bool = False
+    # the check of such a camera answered at last, and OpenCV's open comes next: a failure of that open
+    # is said as JUST_CHECKED, not asked about (that question would take the one-client slot again)
+    checked: bool = False
     flaps: Flaps = field(default_factory=Flaps)
 
     def loud(self, first: bool, quiet: bool, attempts: int) -> bool:

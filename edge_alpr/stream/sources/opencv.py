@@ -35,7 +35,7 @@ from ...types import Frame
 from ..source_config import OpenCvSourceConfig
 from . import FrameSource
 from ._cv import FrameFitter, import_cv2, open_capture, require_gstreamer
-from .drops import ENDED, Ends, summary
+from .drops import ENDED, JUST_CHECKED, Ends, summary
 from .ffmpeg_open import OPEN_TURN
 from .reach import NoAnswer, asks, check, probe
 from .stamps import StreamClock, device_time
@@ -205,12 +205,12 @@ class OpenCvSource(FrameSource):
                     self._ends.unanswered &= isinstance(e, NoAnswer)  # still hung; else the probe again
                     self._fail(f"cannot open camera: {e}")
                     return None
-                self._reached, self._ends.unanswered = True, False
+                self._reached, self._ends.checked, self._ends.unanswered = True, self._ends.unanswered, False
                 return None  # the open comes at the next read, each bounded by read_timeout
             if self.cfg.url and not OPEN_TURN.acquire(timeout=timeout):
                 return None  # another camera is opening: wait for the turn without blocking
             try:
-                self._reached = False
+                self._reached, checked, self._ends.checked = False, self._ends.checked, False
                 cap = self._open()
             finally:
                 if self.cfg.url:
@@ -218,9 +218,10 @@ class OpenCvSource(FrameSource):
             if not cap.isOpened():
                 cap.release()
                 self._ends.forget()  # the camera may have changed: a one-frame end is asked about again
-                if self._http:
+                if self._http and not checked:
                     self._ends.asking = (True, "cannot open camera")  # told at the next read, with why
                     return None
+                self._hint = JUST_CHECKED if checked else self._hint  # not asked again: its slot taken again
                 if not (self.cfg.url or self.cfg.pipeline):
                     self._hint = open_hint(device_node(self.cfg.device, self.cfg.device_path),
                                            not self.cfg.device_path, user_name(os.geteuid()))

@@ -37,6 +37,7 @@ class Camera(http.server.BaseHTTPRequestHandler):
     frames: list[int] = [1]
     streams = 0
     asked = 0
+    pictures = False  # the checks are answered one picture (the url turned into a snapshot url)
 
     def log_message(self, *args: object) -> None:
         pass
@@ -45,6 +46,13 @@ class Camera(http.server.BaseHTTPRequestHandler):
         if self.headers.get("User-Agent") == "edge-alpr":
             Camera.asked += 1
             count = 1
+            if Camera.pictures:
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(JPEG)))
+                self.end_headers()
+                self.wfile.write(JPEG)
+                return
         else:
             count = Camera.frames[min(Camera.streams, len(Camera.frames) - 1)]
             Camera.streams += 1
@@ -62,7 +70,7 @@ class Camera(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[http.server.ThreadingHTTPServer]:
-    Camera.frames, Camera.streams, Camera.asked = [1], 0, 0
+    Camera.frames, Camera.streams, Camera.asked, Camera.pictures = [1], 0, 0, False
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Camera)
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -120,6 +128,22 @@ def test_a_longer_stream_between_makes_the_camera_asked_again(server: http.serve
     finally:
         source.close()
     assert (asked_before, Camera.asked) == (1, 2), (asked_before, Camera.asked, Camera.streams)
+
+
+def test_a_streams_verdict_is_asked_again_after_a_while(server: http.server.ThreadingHTTPServer,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One-frame ends told "serves a stream", then the url turns into a snapshot url (opening and
+    ending as before): asked again after ``ASK_AGAIN`` ends, the new answer is told."""
+    monkeypatch.setattr(drops, "ASK_AGAIN", 3, raising=False)
+    source = _source(server)
+    try:
+        _read_until(source, 2)
+        Camera.pictures = True
+        _read_until(source, 7)
+    finally:
+        source.close()
+    assert Camera.asked == 2, (Camera.asked, Camera.streams)
+    assert "the url serves one picture (image/jpeg)" in (source.last_error or ""), source.last_error
 
 
 def test_a_flapping_camera_is_said_once_then_summed_up(server: http.server.ThreadingHTTPServer,

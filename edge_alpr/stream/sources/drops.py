@@ -22,7 +22,9 @@ it was opened, each time for the same answer.  The answer is kept until the stre
 otherwise (more frames, a frozen read) or an open fails: then the next such end is asked again.
 A 503 is kept too (a camera serving one client answers it while the stream's connection still
 holds its slot: asked at every end, it answered the same); an answer that tells nothing (a 500,
-a login that cannot be judged) is no verdict, and the next such end is asked again.
+a login that cannot be judged) is no verdict, and the next such end is asked again.  A stream's
+verdict is asked again after ``ASK_AGAIN`` ends (a url turned into a snapshot url opens and ends
+as before, no open failing to make it asked).
 
 Why a camera that did not answer is asked first: an HTTP camera is asked nothing before
 OpenCV's open but the TCP connection (``reach.py``), so one that accepts and never answers held
@@ -46,6 +48,7 @@ from dataclasses import dataclass, field
 from .reach import ONE_CLIENT, ONE_PICTURE, STREAM
 
 FLAP_SUMMARY_S = 600.0  # the drops after a first one are summed up this often
+ASK_AGAIN = 100  # one-frame ends told by a stream's verdict before the camera is asked again
 QUIET_RETRIES = 3  # failed reconnects after a quiet drop said as debug lines, before the outage is warned
 ENDED = "the camera ended the stream or closed the connection"
 ONE_FRAME = f"{ENDED} after its first frame (it serves a stream, not one picture)"
@@ -154,9 +157,15 @@ class Ends:
             verdict = ONE_CLIENT_FRAME
         else:
             verdict = answer if answer is not None and answer.startswith(ONE_PICTURE) else None
-        if verdict is not None:
-            self.verdict, self.repeats = verdict, 1
+        self.verdict, self.repeats = verdict, int(verdict is not None)
         return verdict
+
+    def told(self) -> str | None:
+        """The verdict a one-frame end is told by, not asked about; None where the camera is
+        asked: none is known, or a stream's was told ``ASK_AGAIN`` times (a url changed into a
+        snapshot url, opening and ending after one frame as before, kept "serves a stream" for
+        ever)."""
+        return self.verdict if self.snapshot() or self.repeats < ASK_AGAIN else None
 
     def forget(self) -> None:
         """The stream ended otherwise, or an open failed: the next one-frame end is asked again."""

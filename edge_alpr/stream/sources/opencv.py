@@ -120,9 +120,9 @@ class OpenCvSource(FrameSource):
         ended, ends = waited < 0.9 * self.cfg.read_timeout, self._ends
         if not (ended and frames == 1):
             ends.forget()
-        elif ends.verdict is not None:  # asked before: its answer again, the camera not asked
+        elif (verdict := ends.told()) is not None:  # asked before: its answer again, the camera not asked
             ends.repeats += 1
-            self._dropped(f"{said}: {ends.verdict}", ends.verdict)
+            self._dropped(f"{said}: {verdict}", verdict)
             return
         elif self._http:
             self._cap.release()

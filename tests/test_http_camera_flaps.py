@@ -37,6 +37,7 @@ class Camera(http.server.BaseHTTPRequestHandler):
     frames: list[int] = [1]
     streams = 0
     asked = 0
+    pictures = False  # the checks are answered one picture (the url turned into a snapshot url)
 
     def log_message(self, *args: object) -> None:
         pass
@@ -45,6 +46,13 @@ class Camera(http.server.BaseHTTPRequestHandler):
         if self.headers.get("User-Agent") == "edge-alpr":
             Camera.asked += 1
             count = 1
+            if Camera.pictures:
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(JPEG)))
+                self.end_headers()
+                self.wfile.write(JPEG)
+                return
         else:
             count = Camera.frames[min(Camera.streams, len(Camera.frames) - 1)]
             Camera.streams += 1
@@ -62,7 +70,7 @@ class Camera(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[http.server.ThreadingHTTPServer]:
-    Camera.frames, Camera.streams, Camera.asked = [1], 0, 0
+    Camera.frames, Camera.streams, Camera.asked, Camera.pictures = [1], 0, 0, False
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Camera)
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -122,6 +130,22 @@ def test_a_longer_stream_between_makes_the_camera_asked_again(server: http.serve
     assert (asked_before, Camera.asked) == (1, 2), (asked_before, Camera.asked, Camera.streams)
 
 
+def test_a_streams_verdict_is_asked_again_after_a_while(server: http.server.ThreadingHTTPServer,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One-frame ends told "serves a stream", then the url turns into a snapshot url (opening and
+    ending as before): asked again after ``ASK_AGAIN`` ends, the new answer is told."""
+    monkeypatch.setattr(drops, "ASK_AGAIN", 3, raising=False)
+    source = _source(server)
+    try:
+        _read_until(source, 2)
+        Camera.pictures = True
+        _read_until(source, 7)
+    finally:
+        source.close()
+    assert Camera.asked == 2, (Camera.asked, Camera.streams)
+    assert "the url serves one picture (image/jpeg)" in (source.last_error or ""), source.last_error
+
+
 def test_a_flapping_camera_is_said_once_then_summed_up(server: http.server.ThreadingHTTPServer,
                                                        caplog: pytest.LogCaptureFixture) -> None:
     """Streams of 3 frames, each dropped: one warning and one ``reconnected`` line for them all."""
@@ -134,7 +158,11 @@ def test_a_flapping_camera_is_said_once_then_summed_up(server: http.server.Threa
         source.close()
     loud = _loud(caplog)
     drops_said = [m for m in loud if "stopped sending frames" in m]
-    assert frames >= 15 and len(drops_said) == 1 and len([m for m in loud if "reconnected" in m]) == 1, loud
+    assert frames >= 15 and len(drops_said) == 1 and len([m for m in loud if "reconnected to" in m]) == 1, loud
+    # the quiet drops are summed up at the stop (just after a drop: the last not reconnected), not
+    # left to a summary that never comes
+    summed = [m for m in loud if "the stream dropped" in m]
+    assert len(summed) == 1 and "each time but the last" in summed[0] and len(loud) == 3, loud
     quiet = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG and "stopped sending" in
              r.getMessage()]
     assert len(quiet) >= 4, quiet
@@ -142,7 +170,10 @@ def test_a_flapping_camera_is_said_once_then_summed_up(server: http.server.Threa
 
 def test_an_outage_after_quiet_drops_is_warned(server: http.server.ThreadingHTTPServer,
                                                caplog: pytest.LogCaptureFixture) -> None:
-    """Drops said as debug lines, then the camera is switched off: its failed open is warned."""
+    """Drops said as debug lines, then the camera is switched off: its failed open is warned
+    after the quiet drop's retries (``drops.QUIET_RETRIES``), the quiet drops before it summed up
+    in that warning (they were not held back past the outage, nor said to have reconnected each
+    time), and nothing more is warned at the stop."""
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     Camera.frames = [3]
     source = _source(server)
@@ -157,6 +188,18 @@ def test_an_outage_after_quiet_drops_is_warned(server: http.server.ThreadingHTTP
         source.close()
     warned = _loud(caplog, logging.WARNING)
     assert len(warned) == 2 and "stopped sending frames" in warned[0] and "cannot open camera" in warned[1], warned
+    assert "the stream dropped 3 more time(s)" in warned[1] and "each time but the last" in warned[1], warned
+    failed = [r for r in caplog.records if r.name == LOGGER and "cannot open camera" in r.getMessage()]
+    assert [r.levelno for r in failed[:drops.QUIET_RETRIES + 1]] == [logging.DEBUG] * drops.QUIET_RETRIES + [
+        logging.WARNING], [(r.levelname, r.getMessage()[:60]) for r in failed]
+
+
+def test_the_quiet_drops_taken_early_restart_the_window() -> None:
+    flaps = drops.Flaps(every_s=600.0)
+    assert flaps.take(5.0) is None and flaps.drop(0.0, "cut") and flaps.take(5.0) is None  # none quiet yet
+    assert not flaps.drop(10.0, "cut") and not flaps.drop(20.0, "frozen")
+    assert flaps.take(30.0) == (2, 30.0, "frozen") and flaps.due(600.0) is None
+    assert flaps.drop(40.0, "cut")  # taken: the next drop is said
 
 
 def test_drops_are_summed_up_a_while_then_said_again_after_a_calm() -> None:

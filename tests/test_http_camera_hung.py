@@ -7,9 +7,13 @@ turn (``ffmpeg_open.OPEN_TURN``) for its whole ``read_timeout`` at every retry, 
 url camera's (re)connect waited behind it (measured with ``read_timeout: 5``: a camera beside it
 whose stream drops every 3 frames read 123 frames in 40 s, 209 now).  Once the check after a
 failed open got no answer, the retries are asked by the check, in the camera's own thread,
-until it answers.
+until it answers.  So is a camera whose encoder froze (it answers the head of its MJPEG stream,
+then nothing): the check waits for the first picture's bytes.  A camera serving one client that
+comes back refuses OpenCV's open just after the check's answer (its slot not yet free): said so,
+not blamed on another viewer.
 
-Real parts: a server on loopback that reads each request's head and never answers, read by the
+Real parts: a server on loopback that reads each request's head and never answers (or answers
+the head alone, or comes back serving MJPEG to one client at a time), read by the
 real OpenCV source (FFmpeg's requests and the service's own check told apart by user agent).
 """
 
@@ -20,13 +24,21 @@ import threading
 import time
 
 from edge_alpr.stream.config import StreamConfig
-from edge_alpr.stream.sources import open_source
+from edge_alpr.stream.sources import open_source, sample_dir
+
+JPEG = sorted(sample_dir().glob("*.jpg"))[0].read_bytes()
+HOLD = 0.3  # s a one-client camera's slot stays taken after its client went
 
 
 class HungCamera:
-    """Accepts, reads the request's head, records its user agent, and never answers."""
+    """Accepts, reads the request's head, records its user agent, and never answers; ``head``:
+    answers the head of an MJPEG stream, then sends nothing (a camera whose encoder froze)."""
 
-    def __init__(self) -> None:
+    def __init__(self, head: bool = False, wakes: int = 0) -> None:
+        self.head = head
+        self.wakes = wakes  # comes back after this many requests, serving one client at a time
+        self.answers: list[str] = []  # each request's user agent and the status answered, once back
+        self.slot = threading.Lock()
         self.listener = socket.create_server(("127.0.0.1", 0), backlog=64)
         self.port = self.listener.getsockname()[1]
         self.agents: list[str] = []
@@ -54,6 +66,32 @@ class HungCamera:
             return
         agent = [ln for ln in data.decode("latin-1").split("\r\n") if ln.lower().startswith("user-agent:")]
         self.agents.append(agent[0].partition(":")[2].strip() if agent else "")
+        if self.wakes and len(self.agents) > self.wakes:
+            self._serve(conn, self.agents[-1])
+        elif self.head:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n")
+
+    def _serve(self, conn: socket.socket, agent: str) -> None:
+        """MJPEG at 10 fps to one client at a time, 503 to the others; the slot freed ``HOLD`` s
+        after its client went, as such cameras do."""
+        if not self.slot.acquire(blocking=False):
+            self.answers.append(f"{agent} 503")
+            conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            conn.close()
+            return
+        self.answers.append(f"{agent} 200")
+        try:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n")
+            while True:
+                conn.sendall(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
+                             % (len(JPEG), JPEG))
+                time.sleep(0.1)
+        except OSError:  # the client went
+            pass
+        finally:
+            conn.close()
+            time.sleep(HOLD)
+            self.slot.release()
 
     def close(self) -> None:
         try:
@@ -65,8 +103,9 @@ class HungCamera:
             conn.close()
 
 
-def test_a_hung_http_camera_is_asked_before_its_retries_take_the_open_turn() -> None:
-    camera = HungCamera()
+def _retried(camera: HungCamera) -> tuple[list[str], list[str], str]:
+    """The service's checks and OpenCV's opens of ``camera`` until its fourth failure, and the
+    source's last_error."""
     stream = StreamConfig.from_dict({"cameras": [{"id": "gate", "source": {
         "kind": "opencv", "url": f"http://127.0.0.1:{camera.port}/video", "read_timeout": 1,
         "reconnect_min": 0.1, "reconnect_max": 0.2}}]}, "t")
@@ -78,7 +117,44 @@ def test_a_hung_http_camera_is_asked_before_its_retries_take_the_open_turn() -> 
     finally:
         source.close()
         camera.close()
-    checks = [a for a in camera.agents if a == "edge-alpr"]
-    opens = [a for a in camera.agents if a != "edge-alpr"]
-    assert source.errors >= 4 and len(checks) >= 4 and len(opens) == 1, camera.agents
-    assert "did not answer within the read_timeout" in (source.last_error or ""), source.last_error
+    assert source.errors >= 4, source.errors
+    return ([a for a in camera.agents if a == "edge-alpr"], [a for a in camera.agents if a != "edge-alpr"],
+            source.last_error or "")
+
+
+def test_a_hung_http_camera_is_asked_before_its_retries_take_the_open_turn() -> None:
+    checks, opens, last_error = _retried(HungCamera())
+    assert len(checks) >= 4 and len(opens) == 1, (checks, opens)
+    assert "did not answer within the read_timeout" in last_error, last_error
+
+
+def test_a_camera_answering_its_head_but_no_picture_is_asked_too() -> None:
+    """A frozen encoder: the head of a multipart stream, then nothing.  The check waits for the
+    first part's bytes, names the reason, and the retries are asked before they take the turn."""
+    checks, opens, last_error = _retried(HungCamera(head=True))
+    assert len(checks) >= 4 and len(opens) == 1, (checks, opens)
+    assert "the camera answered but sent no picture within 1 s" in last_error, last_error
+
+
+def test_a_one_client_camera_back_from_hung_is_not_said_to_have_another_viewer() -> None:
+    """Hung for its first 4 requests, then serving one client at a time: OpenCV's open just
+    after the check that answered is refused (the check's slot not yet free).  That failure is
+    said so, not asked about again (which took the slot once more, got a 503 and left
+    last_error blaming another viewer while frames flowed); the retry after the backoff opens."""
+    camera = HungCamera(wakes=4)
+    stream = StreamConfig.from_dict({"cameras": [{"id": "gate", "source": {
+        "kind": "opencv", "url": f"http://127.0.0.1:{camera.port}/video", "read_timeout": 1,
+        "reconnect_min": 0.1, "reconnect_max": 1.0}}]}, "t")
+    source = open_source(stream.cameras[0], threading.Event())
+    frames, started = 0, time.monotonic()
+    try:
+        while frames < 3 and time.monotonic() - started < 60:
+            frames += source.read(0.5) is not None
+    finally:
+        source.close()
+        camera.close()
+    assert frames == 3 and camera.answers[0] == "edge-alpr 200", camera.answers
+    assert camera.answers[1].endswith(" 503") and camera.answers[2].endswith(" 200"), camera.answers
+    assert not [a for a in camera.answers if a == "edge-alpr 503"], camera.answers  # not asked into its slot
+    assert "another viewer" not in (source.last_error or ""), source.last_error
+    assert "just after answering the service's own check" in (source.last_error or ""), source.last_error

@@ -6,14 +6,25 @@ a ``reconnected`` line at every drop, thousands a day, hiding everything else in
 Now a drop after a calm is said as before; the drops that follow it are debug lines, summed up
 in one warning every ``FLAP_SUMMARY_S`` (how many, over how long, the last one's cause) while
 they go on; once a whole ``FLAP_SUMMARY_S`` passes without one, the next drop is said again.
-A reconnect that fails after a quiet drop is warned (``Ends.quiet``): a lasting outage is never
-hidden behind the summary.
+A reconnect that fails after a quiet drop is a debug line too, and so is the ``reconnected``
+after it, for ``QUIET_RETRIES`` failed reconnects (``Ends.loud``): a flapping camera's reconnect
+often fails once or twice (a Wi-Fi blip longer than ``reconnect_min``, a camera serving one
+client whose slot is still held), and warning each such failure gave a warning and an info line
+at every drop again (measured: 12 warnings and 11 info lines in 12 s).  The next failure is
+warned, the quiet drops before it folded into that warning (``Flaps.take``): a lasting outage
+is said within the backoff of those retries (1 + 2 + 4 s with ``reconnect_min: 1``), never
+hidden behind the summary, and the summary never claims a reconnect that did not come.
 
 Why a remembered verdict: an HTTP stream that ended after its one frame is asked why
 (``reach.check``, a ``GET`` taking the camera's one slot) because a snapshot url does this.
 Asked at every reconnect, a stream that always ends after its first frame was asked as often as
 it was opened, each time for the same answer.  The answer is kept until the stream ends
 otherwise (more frames, a frozen read) or an open fails: then the next such end is asked again.
+A 503 is kept too (a camera serving one client answers it while the stream's connection still
+holds its slot: asked at every end, it answered the same); an answer that tells nothing (a 500,
+a login that cannot be judged) is no verdict, and the next such end is asked again.  A stream's
+verdict is asked again after ``ASK_AGAIN`` ends (a url turned into a snapshot url opens and ends
+as before, no open failing to make it asked).
 
 Why a camera that did not answer is asked first: an HTTP camera is asked nothing before
 OpenCV's open but the TCP connection (``reach.py``), so one that accepts and never answers held
@@ -21,22 +32,43 @@ OpenCV's open turn (``ffmpeg_open.OPEN_TURN``) for its whole ``read_timeout`` at
 and every other url camera's (re)connect waited behind it (measured beside such a camera,
 ``read_timeout: 5``: a camera whose stream drops every 3 frames read 123 frames in 40 s, 209 now;
 its first open still waits once).  Once the check after
-a failed open got no answer in time (``reach.NoAnswer``; a camera refusing or not accepting the
-connection fails the TCP probe, which holds no turn), the retries are asked by the check, in
+a failed open got no answer in time (``reach.NoAnswer``: no head, or for a multipart stream no
+first picture, a camera whose encoder froze answering its head alone; a camera refusing or not
+accepting the connection fails the TCP probe, which holds no turn), the retries are asked by the check, in
 the camera's own thread, until it answers; then OpenCV opens it (a camera serving one client
-may refuse that open while it still holds the check's slot: that failure is asked about as any,
-and the next retry opens).
+may refuse that open while it still holds the check's slot: that failure is said so
+(``JUST_CHECKED``, not asked about again, which took the slot once more and blamed "another
+viewer"), and retried after the backoff).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .reach import ONE_PICTURE
+from .reach import ONE_CLIENT, ONE_PICTURE, STREAM
 
 FLAP_SUMMARY_S = 600.0  # the drops after a first one are summed up this often
+ASK_AGAIN = 100  # one-frame ends told by a stream's verdict before the camera is asked again
+QUIET_RETRIES = 3  # failed reconnects after a quiet drop said as debug lines, before the outage is warned
 ENDED = "the camera ended the stream or closed the connection"
 ONE_FRAME = f"{ENDED} after its first frame (it serves a stream, not one picture)"
+# a one-frame end after which the camera answered the check 503: its one slot not yet free of the stream's
+# connection, which is no snapshot url's answer
+ONE_CLIENT_FRAME = (f"{ENDED} after its first frame (it serves a stream to one client at a time: "
+                    "asked why at once, it answered 503)")
+
+# why OpenCV's open fails just after a hung camera answered the check: a camera serving one client
+# at a time frees the check's slot a moment after it (asked why, it blamed "another viewer")
+JUST_CHECKED = ("the camera refused the open just after answering the service's own check (a camera serving "
+                "one client at a time frees its slot a moment after); asked why if the retry fails too")
+
+
+def summary(count: int, span: float, cause: str, back: bool) -> str:
+    """The words of a summary of ``count`` quiet drops over ``span`` s, the last for ``cause``;
+    ``back``: the stream was reconnected after the last of them (else it is still down)."""
+    again = "was reconnected each time" if back else "was reconnected each time but the last (not yet back)"
+    return (f"the stream dropped {count} more time(s) in the last {span / 60:.1f} min and {again} "
+            f"(the last: {cause}); each drop is a debug line, summed up like this while it goes on")
 
 
 class Flaps:
@@ -72,6 +104,15 @@ class Flaps:
         self._since, self._count = now, 0
         return summary
 
+    def take(self, now: float) -> tuple[int, float, str] | None:
+        """The quiet drops counted so far, summed up before their window's end (an outage that
+        follows them is warned, the source stops), like ``due``; the next drop is said again."""
+        if self._since is None or not self._count:
+            return None
+        summary = (self._count, now - self._since, self._last)
+        self._since, self._count = None, 0
+        return summary
+
 
 @dataclass
 class Ends:
@@ -84,15 +125,47 @@ class Ends:
     # why the stream ends after its one frame, as the camera answered: a snapshot url, or ONE_FRAME
     verdict: str | None = None
     repeats: int = 0  # the one-frame ends since the verdict, its own end included
-    quiet: bool = False  # the last failure was a debug line (so is the reconnect after it)
+    # the outage under way began with a quiet drop and is not warned yet (its reconnect is a debug line)
+    quiet: bool = False
     # the HTTP camera accepted the check after a failed open but did not answer it (hung): its retries
     # are asked by the check before they take OpenCV's open turn, until it answers (see the module)
     unanswered: bool = False
+    # the check of such a camera answered at last, and OpenCV's open comes next: a failure of that open
+    # is said as JUST_CHECKED, not asked about (that question would take the one-client slot again)
+    checked: bool = False
     flaps: Flaps = field(default_factory=Flaps)
 
-    def known(self, verdict: str) -> None:
-        """Remember the camera's verdict on a one-frame end (the first end it was asked about)."""
-        self.verdict, self.repeats = verdict, 1
+    def loud(self, first: bool, quiet: bool, attempts: int) -> bool:
+        """Whether a failure is warned: the ``first`` of an outage unless it is a ``quiet`` drop,
+        or the one after ``QUIET_RETRIES`` failed reconnects of a quiet drop's outage (``attempts``:
+        this failure's number in the outage, the drop's 1); the others are debug lines."""
+        was_quiet = self.quiet and not first
+        loud = not quiet and (first or (was_quiet and attempts > QUIET_RETRIES + 1))
+        self.quiet = quiet or (was_quiet and not loud)
+        return loud
+
+    def judge(self, answer: str | None) -> str | None:
+        """The verdict on a one-frame end from the camera's ``answer`` to ``reach.check``,
+        remembered (the first end it was asked about); None, not remembered, where the answer
+        tells nothing (an answer that could not be judged, a 404 or 401 of a camera that was
+        just streaming: asked again at the next such end).  A 503 is remembered: a camera serving
+        one client answers it while the stream's connection still holds its slot, and asked at
+        every reconnect it answered the same."""
+        if answer == STREAM:
+            verdict: str | None = ONE_FRAME
+        elif answer is not None and answer.startswith(ONE_CLIENT):
+            verdict = ONE_CLIENT_FRAME
+        else:
+            verdict = answer if answer is not None and answer.startswith(ONE_PICTURE) else None
+        self.verdict, self.repeats = verdict, int(verdict is not None)
+        return verdict
+
+    def told(self) -> str | None:
+        """The verdict a one-frame end is told by, not asked about; None where the camera is
+        asked: none is known, or a stream's was told ``ASK_AGAIN`` times (a url changed into a
+        snapshot url, opening and ending after one frame as before, kept "serves a stream" for
+        ever)."""
+        return self.verdict if self.snapshot() or self.repeats < ASK_AGAIN else None
 
     def forget(self) -> None:
         """The stream ended otherwise, or an open failed: the next one-frame end is asked again."""

@@ -35,9 +35,9 @@ from ...types import Frame
 from ..source_config import OpenCvSourceConfig
 from . import FrameSource
 from ._cv import FrameFitter, import_cv2, open_capture, require_gstreamer
-from .drops import ENDED, ONE_FRAME, Ends
+from .drops import ENDED, JUST_CHECKED, Ends, summary
 from .ffmpeg_open import OPEN_TURN
-from .reach import ONE_PICTURE, NoAnswer, asks, check, probe
+from .reach import NoAnswer, asks, check, probe
 from .stamps import StreamClock, device_time
 from .v4l2_names import device_node, open_hint
 
@@ -120,9 +120,9 @@ class OpenCvSource(FrameSource):
         ended, ends = waited < 0.9 * self.cfg.read_timeout, self._ends
         if not (ended and frames == 1):
             ends.forget()
-        elif ends.verdict is not None:  # asked before: its answer again, the camera not asked
+        elif (verdict := ends.told()) is not None:  # asked before: its answer again, the camera not asked
             ends.repeats += 1
-            self._dropped(f"{said}: {ends.verdict}", ends.verdict)
+            self._dropped(f"{said}: {verdict}", verdict)
             return
         elif self._http:
             self._cap.release()
@@ -142,11 +142,8 @@ class OpenCvSource(FrameSource):
             self._hint, self._ends.unanswered = answer, hung
             self._fail(f"{said}: {answer}" if answer else said)
             return
-        if asked and (answer is None or answer.startswith(ONE_PICTURE)):  # a stream, or one picture
-            self._ends.known(answer or ONE_FRAME)
-            self._dropped(f"{said}: {answer or ONE_FRAME}", answer or ONE_FRAME)
-        else:
-            self._dropped(f"{said}: {ENDED}", ENDED)
+        verdict = self._ends.judge(answer) if asked else None  # a stream, one picture, one client at a time
+        self._dropped(f"{said}: {verdict or ENDED}", verdict or ENDED)
 
     def _dropped(self, what: str, cause: str) -> None:
         """A stream that had been open ended: said, or summed up with the drops after it
@@ -158,30 +155,34 @@ class OpenCvSource(FrameSource):
         self._summarise(now)
         self._fail(what, reconnecting=True, quiet=not self._ends.flaps.drop(now, cause))
 
-    def _summarise(self, now: float) -> None:
-        """Log the summary of the drops said as debug lines, where one is due (``drops.py``)."""
-        due = self._ends.flaps.due(now)
-        if due is not None:
-            count, span, cause = due
-            log.warning("camera %s: the stream dropped %d more time(s) in the last %.0f min and was reconnected "
-                        "each time (the last: %s); each drop is a debug line, summed up like this while it goes on",
-                        self.camera_id, count, span / 60, cause)
+    def _summarise(self, now: float, back: bool = True, take: bool = False) -> str:
+        """Log the summary of the drops said as debug lines, where one is due (``drops.py``);
+        ``take``: the summary now, whatever is due, returned (folded into the outage's warning)."""
+        due = self._ends.flaps.take(now) if take else self._ends.flaps.due(now)
+        if due is None or take:
+            return "" if due is None else f"; before it, {summary(*due, back=False)}"
+        log.warning("camera %s: %s", self.camera_id, summary(*due, back=back))
+        return ""
 
     def _fail(self, what: str, reconnecting: bool | None = None, quiet: bool = False) -> None:
-        # said: the first failure of an outage, or the first after a quiet one (an open after a quiet drop)
-        first, loud = self.failing_since is None, not quiet and (self.failing_since is None or self._ends.quiet)
-        self._dropping, self._ends.quiet = False, quiet
-        self.failed(what)
+        # said: the first failure of an outage, or the one that outlasts a quiet drop's retries (drops.py)
+        first, now, self._dropping = self.failing_since is None, time.monotonic(), False
         self._attempts = 1 if first else self._attempts + 1
+        was_quiet = self._ends.quiet and not first
+        loud = self._ends.loud(first, quiet, self._attempts)
+        self.failed(what)
+        folded = self._summarise(now, take=True) if loud and was_quiet else ""
+        if was_quiet and not loud:
+            self._summarise(now, back=False)
         log.log(logging.WARNING if loud else logging.DEBUG,
-                "camera %s: %s (%s); %s in %.1f s, then with backoff up to %g s (logged again when it is back)",
+                "camera %s: %s (%s); %s in %.1f s, then with backoff up to %g s (logged again when it is back)%s",
                 self.camera_id, what, self.describe(),
                 "reconnecting" if (self._cap is not None if reconnecting is None else reconnecting) else "retrying",
-                self._backoff, self.cfg.reconnect_max)
+                self._backoff, self.cfg.reconnect_max, folded)
         if self._cap is not None:
             self._cap.release()
             self._cap = None
-        self._retry_at = time.monotonic() + self._backoff
+        self._retry_at = now + self._backoff
         self._backoff = min(self._backoff * 2, self.cfg.reconnect_max)
 
     def read(self, timeout: float) -> Frame | None:
@@ -204,12 +205,12 @@ class OpenCvSource(FrameSource):
                     self._ends.unanswered &= isinstance(e, NoAnswer)  # still hung; else the probe again
                     self._fail(f"cannot open camera: {e}")
                     return None
-                self._reached, self._ends.unanswered = True, False
+                self._reached, self._ends.checked, self._ends.unanswered = True, self._ends.unanswered, False
                 return None  # the open comes at the next read, each bounded by read_timeout
             if self.cfg.url and not OPEN_TURN.acquire(timeout=timeout):
                 return None  # another camera is opening: wait for the turn without blocking
             try:
-                self._reached = False
+                self._reached, checked, self._ends.checked = False, self._ends.checked, False
                 cap = self._open()
             finally:
                 if self.cfg.url:
@@ -217,9 +218,10 @@ class OpenCvSource(FrameSource):
             if not cap.isOpened():
                 cap.release()
                 self._ends.forget()  # the camera may have changed: a one-frame end is asked about again
-                if self._http:
+                if self._http and not checked:
                     self._ends.asking = (True, "cannot open camera")  # told at the next read, with why
                     return None
+                self._hint = JUST_CHECKED if checked else self._hint  # not asked again: its slot taken again
                 if not (self.cfg.url or self.cfg.pipeline):
                     self._hint = open_hint(device_node(self.cfg.device, self.cfg.device_path),
                                            not self.cfg.device_path, user_name(os.geteuid()))
@@ -289,6 +291,9 @@ class OpenCvSource(FrameSource):
         return read if made is None else made
 
     def close(self) -> None:
+        due = self._ends.flaps.take(time.monotonic())  # the quiet drops not yet summed up: said at the stop
+        if due is not None:
+            log.warning("camera %s: %s", self.camera_id, summary(*due, back=self.failing_since is None))
         if self._cap is not None:
             self._cap.release()
             self._cap = None

@@ -41,6 +41,7 @@ PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
 MAX_HEADER_BYTES = 65536
 ONE_CLIENT = "the camera serves no more clients"  # how the verdict on a 503 starts
 ONE_PICTURE = "the url serves one picture"  # how the hint for a snapshot url starts
+STREAM = ""  # check's answer where the camera answered with its stream (None: the answer tells nothing)
 
 
 def _resolve(host: str, port: int, timeout: float) -> list[tuple[int, tuple[str, int]]]:
@@ -123,6 +124,7 @@ class Answer(NamedTuple):
     status: int
     headers: dict[str, str]
     challenges: list[tuple[str, dict[str, str]]]
+    body: bytes = b""  # what came after the head in the same reads (a stream's first bytes)
 
 
 def _response(sock: socket.socket, deadline: float, body: bool = True) -> Answer:
@@ -149,7 +151,7 @@ def _response(sock: socket.socket, deadline: float, body: bool = True) -> Answer
             break
         rest += chunk
     offered = challenges([v for k, v in fields if k == "www-authenticate"])
-    return Answer(int(match.group(1)) if match else 0, headers, offered)
+    return Answer(int(match.group(1)) if match else 0, headers, offered, rest)
 
 
 def asks(url: str) -> bool:
@@ -189,8 +191,9 @@ def check(url: str, timeout: float) -> str | None:
     """Why an HTTP camera's open failed or its stream ended after one frame, asked within
     ``timeout`` s (a ``GET`` with the url's user and password where it wants them, each on a
     connection of its own, the first closed before the second opens: a camera serving one
-    connection at a time answers the second); None where the answer says nothing wrong.
-    Raises CameraError where the camera cannot be reached or does not answer."""
+    connection at a time answers the second); ``STREAM`` (falsy) where it answered with a stream
+    (the first bytes of a multipart one come too: ``_first_part``), None where the answer says
+    nothing either way.  Raises CameraError where the camera cannot be reached or does not answer."""
     parts = urlsplit(url)
     port = _port(parts) if parts.scheme.lower() == "http" and parts.hostname else None
     if port is None:
@@ -205,7 +208,10 @@ def check(url: str, timeout: float) -> str | None:
             try:
                 conn.sendall(f"GET {target} HTTP/1.1\r\nHost: {netloc}\r\nUser-Agent: edge-alpr\r\n"
                              f"Accept: */*\r\nConnection: close\r\n{extra}\r\n".encode())
-                return _response(conn, deadline, body=False)
+                answer = _response(conn, deadline, body=False)
+                if 200 <= answer.status < 300 and _kind(answer).startswith("multipart/") and not answer.body:
+                    _first_part(conn, deadline, timeout)
+                return answer
             except OSError as e:  # reset
                 raise CameraError(f"the connection to the camera failed while asking for its stream: {e}") from None
 
@@ -213,11 +219,37 @@ def check(url: str, timeout: float) -> str | None:
     if logged is None:
         return None
     answer, tried = logged
-    kind = answer.headers.get("content-type", "").partition(";")[0].strip().lower()
+    kind = _kind(answer)
     if 200 <= answer.status < 300 and kind.startswith("image/"):
         return (f"{ONE_PICTURE} ({kind}) at a time, not a video stream: give source.url the camera's MJPEG "
                 "or RTSP stream (its snapshot url is read one picture a reconnect)")
-    return _verdict(answer.status, parts, tried)
+    return STREAM if 200 <= answer.status < 300 else _verdict(answer.status, parts, tried)
+
+
+def _kind(answer: Answer) -> str:
+    return answer.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
+def _first_part(conn: socket.socket, deadline: float, timeout: float) -> None:
+    """Wait, by ``deadline``, for the first bytes of a multipart stream after its head.  Why: a
+    camera whose encoder froze answers ``200 multipart/x-mixed-replace`` and then sends nothing,
+    so OpenCV's open of it held the open turn for its whole read_timeout at every retry (measured:
+    10 opens, the turn held 9.9 s of 12 with ``read_timeout: 1``) and said only that it could not
+    open; raised as ``NoAnswer``, its retries are asked here first (``drops.py``)."""
+    left = deadline - time.monotonic()
+    if left > 0:
+        conn.settimeout(left)
+        try:
+            got: bytes | None = conn.recv(1)
+        except TimeoutError:
+            got = None
+        if got:
+            return
+        if got is not None:
+            raise CameraError("the camera answered for its stream, then closed the connection before its first "
+                              "picture")
+    raise NoAnswer(f"the camera answered but sent no picture within {timeout:g} s (the read_timeout; its "
+                   "encoder hung? restarting the camera usually clears it)")
 
 
 def _verdict(status: int, parts: SplitResult, tried: bool) -> str | None:

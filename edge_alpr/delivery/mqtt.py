@@ -25,7 +25,8 @@ connection removes the retained ones of cameras and lists no longer configured
 (``mqtt_retained.py``).  Events are acked in the outbox only after the broker's PUBACK: a broker
 that is down loses nothing; a publish that times out is retried (same ``id``; while paho still holds
 the last try's copy, which it sends again itself on reconnecting, that copy is waited for, not
-another one sent); an event over the broker's size limit raises ``EventTooLarge`` and is set
+another one sent; a copy paho gave up, at QoS 0 one the connection dropped before it was written,
+is not: the event is sent again); an event over the broker's size limit raises ``EventTooLarge`` and is set
 aside (``mqtt_size.py``); one an MQTT 5 broker refuses in its PUBACK (its ACL: 0x87) is a
 failure, kept and retried (``mqtt_puback.py``).
 """

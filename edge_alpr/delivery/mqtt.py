@@ -223,8 +223,10 @@ class MqttPublisher(RetainedMessages):
             sent = [self._publish(topic, body) for topic in topics]
             failed = next((info.rc for info in sent if info.rc != mqtt.MQTT_ERR_SUCCESS), None)
             if failed is not None:  # paho keeps a QoS 1 copy it could not send (NO_CONN) and sends it on
-                # reconnecting: withdrawn, or the retry's copy would reach the broker beside it
-                mqtt_size.forget(self.client, {info.mid for info in sent})
+                # reconnecting: withdrawn, or the retry's copy would reach the broker beside it (a QUEUE_SIZE
+                # info may carry the id of another message paho holds: that one stays)
+                kept = (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
+                mqtt_size.forget(self.client, {info.mid for info in sent if info.rc in kept})
                 raise MqttError(f"publish failed: {mqtt.error_string(failed)}")
             self._sizes.sending(item.id, sent, body)
         # both confirmed, or the event is retried (both again); refused, it is set aside

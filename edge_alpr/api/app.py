@@ -126,7 +126,7 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
             try:
                 auth.check(bottle.request.environ)
                 return handler(**route_args)
-            except StateError as e:  # a full disk: nothing was read or counted; said, not a traceback
+            except StateError as e:  # a full disk before a read was counted: said, not a traceback
                 log.error("%s: %s", request_said(), e)
                 return _detail(503, str(e), {"Retry-After": str(STATE_RETRY_AFTER_S)})
             except InputError as e:
@@ -175,8 +175,12 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
             "camera_id": req.camera_id,
             "timestamp": _format_time(stamp),
         }
-        if ctx.webhooks is not None:
-            ctx.webhooks.publish(body, data, clock)
+        if ctx.webhooks is not None:  # a side effect of the read, as the reference's webhooks are
+            try:
+                ctx.webhooks.publish(body, data, clock)
+            except StateError as e:  # a full disk: the event is lost to the webhooks (counted), not the
+                # read, which is done and counted: a 503 would throw it away, and the client's retry count twice
+                log.error("%s: %s", request_said(), e)
         body["usage"] = snapshot.short()
         return _json(201, body)
 

@@ -25,7 +25,8 @@ connection removes the retained ones of cameras and lists no longer configured
 (``mqtt_retained.py``).  Events are acked in the outbox only after the broker's PUBACK: a broker
 that is down loses nothing; a publish that times out is retried (same ``id``; while paho still holds
 the last try's copy, which it sends again itself on reconnecting, that copy is waited for, not
-another one sent); an event over the broker's size limit raises ``EventTooLarge`` and is set
+another one sent; a copy paho gave up, at QoS 0 one the connection dropped before it was written,
+is not: the event is sent again); an event over the broker's size limit raises ``EventTooLarge`` and is set
 aside (``mqtt_size.py``); one an MQTT 5 broker refuses in its PUBACK (its ACL: 0x87) is a
 failure, kept and retried (``mqtt_puback.py``).
 """
@@ -220,12 +221,19 @@ class MqttPublisher(RetainedMessages):
         sent = self._sizes.in_flight(item.id, body, len(topics))  # a retry: paho still holds the last try's
         if sent is None:
             sent = [self._publish(topic, body) for topic in topics]
-            for info in sent:
-                if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                    raise MqttError(f"publish failed: {mqtt.error_string(info.rc)}")
+            failed = next((info.rc for info in sent if info.rc != mqtt.MQTT_ERR_SUCCESS), None)
+            if failed is not None:  # paho keeps a QoS 1 copy it could not send (NO_CONN) and sends it on
+                # reconnecting: withdrawn, or the retry's copy would reach the broker beside it (a QUEUE_SIZE
+                # info may carry the id of another message paho holds: that one stays)
+                kept = (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
+                mqtt_size.forget(self.client, {info.mid for info in sent if info.rc in kept})
+                raise MqttError(f"publish failed: {mqtt.error_string(failed)}")
             self._sizes.sending(item.id, sent, body)
         # both confirmed, or the event is retried (both again); refused, it is set aside
         if not self._sizes.wait_acked(self.client, sent, item.id, event_id, size, self.cfg.publish_timeout_s):
+            if self._sizes.in_flight(item.id, body, len(topics)) is None:  # paho gave its copies up
+                raise MqttError("the connection dropped before the event was sent (QoS 0: no copy is kept to "
+                                "send again on reconnecting); it is published again")
             raise MqttError(f"no PUBACK within {self.cfg.publish_timeout_s} s")
         self._sizes.delivered(item.id)  # a retry, refused or not, sends it again
         refused = self._acks.refusal(sent, topics)  # an MQTT 5 broker's reason code >= 0x80

@@ -142,7 +142,9 @@ class SizeWatch:
         hundreds of times); None where the event is to be published (again: ``delivered``)."""
         with self._lock:
             last = self._infos[-count:] if row_id == self._event and body == self._body else []
-            return last if len(last) == count else None
+            # a copy paho gave up on (QoS 0 not yet written when the connection dropped: CONN_LOST)
+            # is sent by no one: published again, else the event and all behind it wait forever
+            return last if len(last) == count and all(_held(i) for i in last) else None
 
     def refused(self, client: mqtt.Client, row_id: str, event_id: str, size: int) -> None:
         """Raise ``EventTooLarge`` where the broker closed the connection ``DROPS`` times just
@@ -156,7 +158,7 @@ class SizeWatch:
             self._refused_at = time.monotonic()
         said = "" if self.mqtt5 else \
             "; an MQTT 3.1.1 broker does not say its limit, an MQTT 5 one does (mqtt.mqtt5: true)"
-        _forget(client, mids)
+        forget(client, mids)
         raise EventTooLarge(
             f"event {event_id} ({size} bytes as an MQTT packet) is refused by broker {self.where}: it closed the "
             f"connection {drops} times in a row just after the event was sent, as a broker does with a message "
@@ -167,14 +169,23 @@ class SizeWatch:
         """Wait for the acknowledgement of each of ``infos`` (queued: their ``rc`` is success);
         False where one did not come within ``timeout_s``; ``refused`` looks between waits."""
         deadline = time.monotonic() + timeout_s
-        for info in infos:
-            while not info.is_published():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                info.wait_for_publish(min(left, 0.25))
-                self.refused(client, row_id, event_id, size)
+        try:
+            for info in infos:
+                while not info.is_published():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    info.wait_for_publish(min(left, 0.25))
+                    self.refused(client, row_id, event_id, size)
+        except (RuntimeError, ValueError):  # paho gave the copy up (QoS 0 and the connection dropped)
+            self.lost(row_id)
+            return False
         return True
+
+    def lost(self, row_id: str) -> None:
+        """paho gave up the copies of row ``row_id`` (or never queued them): the next try
+        publishes the event again rather than wait on copies no one sends."""
+        self.delivered(row_id)
 
     def grace_s(self) -> float:
         """How long the next event may wait for the connection: right after an event was refused
@@ -190,6 +201,15 @@ class SizeWatch:
                 self._event, self._infos, self._drops = None, [], 0
 
 
+def _held(info: mqtt.MQTTMessageInfo) -> bool:
+    """Queued by paho and not given up: acknowledged, or still to be sent or acknowledged."""
+    try:
+        info.is_published()
+    except (RuntimeError, ValueError):  # never queued, or lost with the connection (QoS 0)
+        return False
+    return info.rc == mqtt.MQTT_ERR_SUCCESS
+
+
 def _pending(info: mqtt.MQTTMessageInfo) -> bool:
     """Sent and not acknowledged (paho sends it again at each reconnection)."""
     try:
@@ -198,7 +218,7 @@ def _pending(info: mqtt.MQTTMessageInfo) -> bool:
         return False
 
 
-def _forget(client: mqtt.Client, mids: set[int]) -> None:
+def forget(client: mqtt.Client, mids: set[int]) -> None:
     """Withdraw the messages ``mids`` from paho, which would send them again at each reconnection
     (and the broker close the connection each time).  paho has no public way to withdraw one
     message (2.2's ``drop_out_messages`` drops all of them, 2.0 has none): its queue is a dict by

@@ -154,7 +154,7 @@ class Outbox:
         self._steps.follow(self._db)
         batch = [(*row[:6], min(row[6], now), row[7])  # inf: an old version's
                  for row in map(self._steps.incoming, (*self._waiting.rows, *rows))]
-        with immediate(self._db):
+        with self._said.committing(self._db):
             self._run.save()
             drop_expired(self._db, now, self.max_age_s, self._said)
             # Make room first: the new rows then reuse the pages just freed.
@@ -228,7 +228,7 @@ class Outbox:
                 if self._waiting:
                     self._write([], Counter())
                 self._steps.follow(self._db)
-                with immediate(self._db):
+                with self._said.committing(self._db):
                     drop_expired(self._db, self._run.now(), self.max_age_s, self._said)
                     items = read_queue(self._db, sink, limit)
             self._reclaimer.reclaim()
@@ -297,6 +297,7 @@ class Outbox:
         """Close the file; events still waiting for another process's lock stay beside it, and go
         in at the next start."""
         with self._lock:
+            self._said.settle(final=True)
             self._flush_held()
             self._held.lost()
             if self._waiting:

@@ -19,7 +19,11 @@ Every event dropped by any bound, and every refused row, is counted once in its 
 ``dropped`` counter (persisted in the file, ``count``) and logged: a bound's first drops of a
 sink at once, then at most once every ``DROP_LOG_EVERY_S`` with how many it dropped since, each
 at debug level (``DropLog``), since a sink down for days keeps the outbox at its bound and every
-new event then drops an old one (a warning each was a line per event in the journal).  On disk the file is
+new event then drops an old one (a warning each was a line per event in the journal).  A transaction
+run in ``DropLog.committing`` says its drops once it commits (one rolled back, on a full disk,
+dropped nothing); one that drops nothing says, once the hour is up, those not said yet, and
+``DropLog.settle(final=True)`` the rest as the outbox closes: drops that stop within the hour
+have no later drop to be said with.  On disk the file is
 ``max_bytes`` plus SQLite's overhead: page slack (< 1 % for images), indexes, up to
 ``RECLAIM_MIN_FREE_BYTES`` of free pages kept for reuse, and the ``-wal`` log (trimmed to
 ``outbox_schema.WAL_LIMIT_BYTES`` after each checkpoint, larger only while one transaction is
@@ -39,10 +43,11 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from ..credentials import hide_credentials
-from ..db_lock import is_locked
+from ..db_lock import immediate, is_locked
 from .outbox_schema import INCREMENTAL
 
 # The outbox's lines keep one logger name, whichever of its modules writes them.
@@ -63,20 +68,55 @@ class DropLog:
         self._clock = clock
         self._said: dict[tuple[str, str], float] = {}  # (why, sink): when last warned of
         self._since: Counter[tuple[str, str]] = Counter()  # dropped since then, not yet said
+        self._held: list[tuple[str, int, str]] | None = None  # inside ``committing``: not yet committed
+
+    @contextmanager
+    def committing(self, db: sqlite3.Connection) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` on ``db`` (``db_lock.immediate``); the drops inside
+        are said once it commits, and forgotten where it rolls back (the rows are still there).
+        One that drops nothing ends an episode: the drops not yet said are, once the hour is up."""
+        self._held = []
+        try:
+            with immediate(db):
+                yield
+            held = self._held
+        finally:
+            self._held = None
+        for sink, n, why in held:
+            self.dropped(sink, n, why)
+        if not held:
+            self.settle()
 
     def dropped(self, sink: str, n: int, why: str) -> None:
         """``n`` events of ``sink`` dropped for ``why`` (a bound, with its value)."""
+        if self._held is not None:
+            self._held.append((sink, n, why))
+            return
         key, now = (why, sink), self._clock()
         self._since[key] += n
         last = self._said.get(key)
-        shown = hide_credentials(sink)
         if last is not None and now - last < DROP_LOG_EVERY_S:
-            log.debug("outbox: %s, dropped %d oldest event(s) of %s", why, n, shown)
+            log.debug("outbox: %s, dropped %d oldest event(s) of %s", why, n, hide_credentials(sink))
             return
+        self._say(key, now, last)
+
+    def settle(self, final: bool = False) -> None:
+        """Say the drops not yet said whose last warning is ``DROP_LOG_EVERY_S`` old (``final``:
+        all of them, as the outbox closes).  Why: a bound that stops dropping within the hour
+        has no later drop to say them with; its burst would go unsaid."""
+        now = self._clock()
+        for key in [k for k, n in self._since.items() if n]:
+            last = self._said.get(key)
+            if final or last is None or now - last >= DROP_LOG_EVERY_S:
+                self._say(key, now, last)
+
+    def _say(self, key: tuple[str, str], now: float, last: float | None) -> None:
+        why, sink = key
         self._said[key] = now
         since = "" if last is None else f" in the last {now - last:.0f} s"
         log.warning("outbox: %s, dropped %d oldest event(s) of %s%s (counted in its dropped; said again at most "
-                    "once every %.0f s while it goes on)", why, self._since.pop(key), shown, since, DROP_LOG_EVERY_S)
+                    "once every %.0f s while it goes on)", why, self._since.pop(key), hide_credentials(sink), since,
+                    DROP_LOG_EVERY_S)
 
 
 def drop_expired(db: sqlite3.Connection, now: float, max_age_s: float, said: DropLog) -> None:

@@ -218,7 +218,15 @@ def _build(cfg: Config, listener: socket.socket, recognizer: Recognizer | None, 
         raise
     metrics.collect(partial(http_samples, server))
     ctx.supervisor.watch(lambda: [server.worker, *webhooks.workers.values()])
-    webhooks.start()
+    try:
+        webhooks.start()
+    except BaseException:  # a thread that could not start, a Ctrl-C: stop what serves already
+        stop.set()
+        server.stop(cfg.api.shutdown_timeout_s)
+        usage.close()
+        if shared is None and history is not None:
+            history.close()
+        raise
     return ApiRuntime(server, usage, outbox, webhooks, stop, cfg.api.shutdown_timeout_s,
                       history if shared is None else None)
 

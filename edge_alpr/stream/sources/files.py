@@ -98,7 +98,7 @@ class FolderSource(FrameSource):
             self._lost(unmounted)
             return
         try:
-            found = self._patterns.scan(self._done, self._queue)
+            found = self._patterns.scan(self._done, self._queue, self._settling)
         except OSError as e:
             if e.errno in EXHAUSTED:
                 self._starve(self.path, e)

@@ -7,9 +7,14 @@ also in upper case) as ``Path`` objects, sorted by ``Path`` comparison and stat-
 poll (once a second by default: a core kept busy for a folder that had nothing new).  Here the
 names are matched by one regular expression, only the new or changed ones become ``Path``\\s,
 they are sorted on a key computed once each, and a file read before costs one ``os.stat``; of
-a folder of more than ``RECHECKED`` (10,000) files read before, a scan checks that many, each
-in turn: a camera that uploads again under a name already read (a ``snapshot.jpg`` rewritten
-at each motion) is then read again within ``files read / 10,000`` scans, not at the next.
+a folder of more than ``RECHECKED`` (10,000) files read before, a scan checks about that many,
+each in turn: a camera that uploads again under a name already read (a ``snapshot.jpg`` rewritten
+at each motion) is then read again within ``files read / 10,000`` scans, not at the next.  Whose
+turn it is comes from a checksum of the name, not its place in the listing: that order is the
+file system's (tmpfs lists the newest first), and a file listed one place later at each scan (a
+new upload before it) had, by its place, the same turn at every scan and was never checked.
+Files seen rewritten (``settling``: waiting to be the same at two scans in a row) are checked at
+every scan: checked in turn, a snapshot rewritten more often than that was never read.
 ``scripts/bench/bench_folder_scan.py`` measures it.
 """
 
@@ -18,7 +23,8 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+import zlib
+from collections.abc import Callable, Container, Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -50,12 +56,13 @@ class Patterns:
         self._deep = [v for v in variants if "/" in v]
         self._turn = 0  # scans so far
 
-    def scan(self, marks: Mapping[str, tuple[int, ...]], queued: Iterable[Path]) -> Found:
+    def scan(self, marks: Mapping[str, tuple[int, ...]], queued: Iterable[Path],
+             settling: Container[str] = ()) -> Found:
         """List the folder (``OSError`` when it cannot be): ``marks`` holds the files read or
         skipped, by name, with their signature then (a prefix of ``signature``); files in
-        ``queued`` are not due again.  Listed by scandir, which raises when out of descriptors:
-        Python 3.13's glob passes over such an error and finds nothing, and every name read
-        would then be forgotten."""
+        ``queued`` are not due again; those in ``settling`` are checked whatever their turn.
+        Listed by scandir, which raises when out of descriptors: Python 3.13's glob passes over
+        such an error and finds nothing, and every name read would then be forgotten."""
         with os.scandir(self.folder) as entries:
             listed = [entry.name for entry in entries]
         base = str(self.folder)
@@ -64,11 +71,13 @@ class Patterns:
         due: list[Path] = []
         # files read before are checked for a rewrite RECHECKED at a time: each every `stride` scans
         stride, self._turn = -(-len(marks) // RECHECKED) or 1, self._turn + 1
+        turn = self._turn % stride
         if self._flat is not None:
-            for i, name in enumerate(filter(self._flat, listed)):
+            for name in filter(self._flat, listed):
                 names.add(name)
                 mark = marks.get(name)
-                if mark is not None and (i + self._turn) % stride:
+                if mark is not None and stride > 1 and name not in settling \
+                        and zlib.crc32(name.encode("utf-8", "surrogateescape")) % stride != turn:
                     continue
                 file = f"{base}/{name}"
                 if file not in waiting and _changed(file, mark):

@@ -73,7 +73,7 @@ class FolderSource(FrameSource):
         kept = state_dir if state_dir is not None and cfg.path and cfg.remember else None
         self._ledger = ReadLedger(kept, camera_id, self.path.resolve(), cfg.forget_after_days * 86400,
                                   cfg.remember_max_files)
-        self._share = ShareWatch(self.path, camera_id)
+        self._share = ShareWatch(self.path, camera_id, self._ledger.present_before)
         self._patterns = Patterns(self.path, cfg.patterns)
         self._first_scan = True
         self._lock = threading.Lock()  # _taken: the camera loop calls done()
@@ -104,6 +104,11 @@ class FolderSource(FrameSource):
                 self._starve(self.path, e)
             else:
                 self._lost(e)
+            return
+        empty = self._share.empty(found.matched)
+        if empty is not None:  # files there before this start gone: a share not mounted, perhaps
+            self._ledger.scanned(found.names)  # forgotten after forget_after_days, as any file gone
+            self._lost(empty)
             return
         if self._share.back():
             self.failing_since = None

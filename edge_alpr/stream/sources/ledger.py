@@ -99,6 +99,8 @@ class ReadLedger:
         if self.path is not None:
             self._open()
         self.before = len(self._rows)  # files read before this start
+        # of them, those in the folder at its last scan before this start (``share.ShareWatch.empty``)
+        self.present_before = sum(r.missing_since is None for r in self._rows.values())
         # when the newest of them was read (epoch s): a camera restarted with nothing new to read
         # says when it last read a file, not "never" (counters cover this run only)
         self.read_before = max((r.wall for r in self._rows.values() if r.wall is not None), default=None)

@@ -1,0 +1,75 @@
+"""A folder camera started while its share is not mounted yet is reconnecting, not waiting.
+
+Why: a share not mounted at boot lists its mount point, an empty folder, and the mount point
+was not one at the start either, so nothing told it from a drop box with nothing new: the camera
+said ``waiting`` (Home Assistant's connectivity on) though every file read before was gone.
+Real files, the real ledger and source, its scans driven one by one (``_scan``, as its ``read``
+does every ``poll_interval``); the share's absence is its files moved away (an unmounted mount
+point lists the empty folder under it; ``test_camera_folder_share.py`` mounts real ones).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_alpr.stream.source_config import FolderSourceConfig
+from edge_alpr.stream.sources.files import FolderSource
+from edge_alpr.stream.sources.ledger import ReadLedger
+
+NAMES = ("a.jpg", "b.jpg", "c.jpg")
+
+
+def _folder(tmp_path: Path) -> tuple[FolderSourceConfig, Path, Path]:
+    """A drop box of three files, all read by an earlier run (with them there at its last scan)."""
+    folder, state = tmp_path / "drop", tmp_path / "state"
+    folder.mkdir()
+    state.mkdir()
+    ok, data = cv2.imencode(".jpg", np.full((16, 16, 3), 90, np.uint8))
+    assert ok
+    for name in NAMES:
+        (folder / name).write_bytes(bytes(data))
+        os.utime(folder / name, (1e9, 1e9))
+    cfg = FolderSourceConfig(path=str(folder), poll_interval=3600)
+    ReadLedger(state, "drop", folder.resolve(), 86400.0, 100).add(
+        (name, (len(data), (folder / name).stat().st_mtime_ns)) for name in NAMES)
+    return cfg, folder, state
+
+
+def test_a_share_not_mounted_at_the_start_is_reconnecting_until_its_files_are_there(tmp_path: Path) -> None:
+    cfg, folder, state = _folder(tmp_path)
+    away = tmp_path / "server"
+    folder.rename(away)
+    folder.mkdir()  # the mount point, the share not mounted on it
+    source = FolderSource(cfg, "drop", threading.Event(), state)
+    source._scan()
+    assert source.failing_since is not None and source.waiting() == ""
+    assert str(folder) in source.last_error and "3 files read before this start" in source.last_error
+    assert "is its share mounted?" in source.last_error
+    source._scan()
+    assert source.failing_since is not None  # still
+    folder.rmdir()
+    away.rename(folder)  # mounted: the same files, not read again
+    source._scan()
+    assert source.failing_since is None and source._queue == []
+    assert source.waiting() == "waiting for new files (3 in the folder already read)"
+
+
+def test_a_drop_box_emptied_while_the_camera_ran_is_waiting_after_a_restart(tmp_path: Path) -> None:
+    """Processed files deleted while the camera runs (its scans saw them go): after a restart
+    the empty folder is a drop box with nothing new, not a share to mount."""
+    cfg, folder, state = _folder(tmp_path)
+    source = FolderSource(cfg, "drop", threading.Event(), state)
+    source._scan()
+    for name in NAMES:
+        (folder / name).unlink()
+    source._scan()
+    assert source.failing_since is None
+    source.close()
+    source = FolderSource(cfg, "drop", threading.Event(), state)
+    source._scan()
+    assert source.failing_since is None and source.waiting() == "waiting for files (none in the folder)"

@@ -24,7 +24,7 @@ import fnmatch
 import os
 import re
 import zlib
-from collections.abc import Callable, Container, Iterable, Mapping
+from collections.abc import Callable, Collection, Container, Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -45,6 +45,37 @@ def signature(st: os.stat_result) -> tuple[int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
+Mark = tuple[int, ...]  # a prefix of ``signature``; (-1, -1): gone before it was read
+
+
+class Marks(dict[str, Mark]):
+    """The files a folder camera read (their size and mtime), or skipped (``signature``), by name,
+    and how many of them were read (``read``), kept up to date as marks are made: the camera's
+    health asks it at every look (counted there: 5.5 ms a look at 100,000 files)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read = 0
+
+    def mark(self, name: str, mark: Mark) -> None:
+        """Mark ``name`` (its file read, gone or skipped)."""
+        self.read += _read(mark) - _read(self.get(name))
+        self[name] = mark
+
+    def keep(self, names: Collection[str]) -> None:
+        """Forget the files not in ``names``, a listing's; none at all: perhaps a share that
+        dropped, whose bad files, once back, are not said again."""
+        kept = {name: mark for name, mark in self.items() if name in names or (not names and len(mark) == 3)}
+        self.clear()
+        self.update(kept)
+        self.read = sum(map(_read, kept.values()))
+
+
+def _read(mark: Mark | None) -> bool:
+    """Whether a mark is of a file read (not gone, nor skipped)."""
+    return mark is not None and len(mark) == 2 and mark[0] >= 0
+
+
 class Patterns:
     """A folder's patterns (``*.jpg``; each in upper case too; with a ``/``: into subfolders)."""
 
@@ -56,7 +87,7 @@ class Patterns:
         self._deep = [v for v in variants if "/" in v]
         self._turn = 0  # scans so far
 
-    def scan(self, marks: Mapping[str, tuple[int, ...]], queued: Iterable[Path],
+    def scan(self, marks: Mapping[str, Mark], queued: Iterable[Path],
              settling: Container[str] = ()) -> Found:
         """List the folder (``OSError`` when it cannot be): ``marks`` holds the files read or
         skipped, by name, with their signature then (a prefix of ``signature``); files in
@@ -94,7 +125,7 @@ class Patterns:
         return Found(names, matched, due)
 
 
-def _changed(file: str, mark: tuple[int, ...] | None) -> bool:
+def _changed(file: str, mark: Mark | None) -> bool:
     """Not marked, or changed since (its size or mtime: a camera uploading under one name again;
     or its times for a file skipped); a file that cannot be stat-ed now is not due."""
     if mark is None:

@@ -1,4 +1,5 @@
-"""A folder camera started while its share is not mounted yet is reconnecting, not waiting.
+"""A folder camera's state between files: started while its share is not mounted yet it is
+reconnecting, not waiting; reading a file a poll it is streaming, not waiting between them.
 
 Why: a share not mounted at boot lists its mount point, an empty folder, and the mount point
 was not one at the start either, so nothing told it from a drop box with nothing new: the camera
@@ -73,3 +74,34 @@ def test_a_drop_box_emptied_while_the_camera_ran_is_waiting_after_a_restart(tmp_
     source = FolderSource(cfg, "drop", threading.Event(), state)
     source._scan()
     assert source.failing_since is None and source.waiting() == "waiting for files (none in the folder)"
+
+
+def test_a_camera_reading_a_file_a_scan_is_not_waiting_between_its_files(tmp_path: Path) -> None:
+    """After each file read the camera is not ``waiting`` until a scan finds nothing new (it
+    flipped to waiting and back at every file: two health publishes a file); the count of files
+    read it says stays right across files read, rewritten, gone and skipped."""
+    cfg, folder, state = _folder(tmp_path)
+    source = FolderSource(cfg, "drop", threading.Event(), state)
+    source._scan()
+    assert source.waiting() == "waiting for new files (3 in the folder already read)"
+    data = (folder / "a.jpg").read_bytes()
+    for i in range(3):  # an upload at each poll; each read once complete (the next scan)
+        (folder / f"new{i}.jpg").write_bytes(data)
+        os.utime(folder / f"new{i}.jpg", (2e9 + i, 2e9 + i))
+        source._scan()
+        while source._queue:
+            assert source._load(source._queue.pop(0)) is not None
+        if i:
+            assert source.waiting() == "", i  # streaming: the scan found a file to read
+    source._scan()  # the last upload, complete: read
+    assert source._load(source._queue.pop(0)) is not None and source.waiting() == ""
+    source._scan()  # nothing new
+    assert source.waiting() == "waiting for new files (6 in the folder already read)"
+    (folder / "a.jpg").write_bytes(b"not a picture")  # rewritten: skipped once complete
+    os.utime(folder / "a.jpg", (1e9, 1e9))
+    (folder / "b.jpg").unlink()
+    for _ in range(3):
+        source._scan()
+        while source._queue:
+            assert source._load(source._queue.pop(0)) is None
+    assert source.errors == 1 and source.waiting() == "waiting for new files (4 in the folder already read)"

@@ -1,5 +1,6 @@
 """A folder camera's state between files: started while its share is not mounted yet it is
-reconnecting, not waiting; reading a file a poll it is streaming, not waiting between them.
+reconnecting, not waiting; reading a file a poll it is streaming, not waiting between them;
+restarted with nothing new, its last frame is its newest file's, read by any version.
 
 Why: a share not mounted at boot lists its mount point, an empty folder, and the mount point
 was not one at the start either, so nothing told it from a drop box with nothing new: the camera
@@ -12,7 +13,9 @@ point lists the empty folder under it; ``test_camera_folder_share.py`` mounts re
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
+from contextlib import closing
 from pathlib import Path
 
 import cv2
@@ -20,7 +23,7 @@ import numpy as np
 
 from edge_alpr.stream.source_config import FolderSourceConfig
 from edge_alpr.stream.sources.files import FolderSource
-from edge_alpr.stream.sources.ledger import ReadLedger
+from edge_alpr.stream.sources.ledger import LEDGER, ReadLedger
 
 NAMES = ("a.jpg", "b.jpg", "c.jpg")
 
@@ -105,3 +108,25 @@ def test_a_camera_reading_a_file_a_scan_is_not_waiting_between_its_files(tmp_pat
         while source._queue:
             assert source._load(source._queue.pop(0)) is None
     assert source.errors == 1 and source.waiting() == "waiting for new files (4 in the folder already read)"
+
+
+def test_the_last_frame_before_a_restart_counts_files_an_earlier_version_read(tmp_path: Path) -> None:
+    """edge-alpr downgraded, then upgraded: the earlier version wrote its rows without a
+    wall-clock time (``read_wall``); the last frame said after the restart was the newest row
+    with one, from before the downgrade, however many files were read since.  Now it is at
+    least the running time after it at which the newest row was read."""
+    state = tmp_path / "state"
+    state.mkdir()
+    ReadLedger(state, "drop", Path("/srv/drop"), 86400.0, 100).add([("b.jpg", (1, 1))])
+    with closing(sqlite3.connect(state / LEDGER)) as db, db:
+        read_at, wall = db.execute("SELECT read_at, read_wall FROM read_file WHERE name = 'b.jpg'").fetchone()
+        # rows as an earlier version writes them: no read_wall; one read before b.jpg, one 60 s
+        # of running time after
+        for name, at in (("a.jpg", read_at - 30), ("c.jpg", read_at + 60)):
+            db.execute("INSERT INTO read_file (camera, name, size, mtime_ns, read_at, missing_since) "
+                       "VALUES ('drop', ?, 1, 1, ?, NULL)", (name, at))
+    before = ReadLedger(state, "drop", Path("/srv/drop"), 86400.0, 100).read_before
+    assert before is not None and before >= wall + 60, (before, wall)
+    with closing(sqlite3.connect(state / LEDGER)) as db, db:
+        db.execute("DELETE FROM read_file WHERE name = 'c.jpg'")  # the earlier version's row is older
+    assert ReadLedger(state, "drop", Path("/srv/drop"), 86400.0, 100).read_before == wall

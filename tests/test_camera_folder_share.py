@@ -124,9 +124,12 @@ def test_a_share_emptied_or_replaced_by_an_empty_folder_is_not_read_again(
     camera = Camera(folder, state, recognizer)
     try:
         time.sleep(10 * POLL_S)
+        assert camera.loop.source.failing_since is not None  # reconnecting, not waiting
+        errors = camera.loop.source.errors  # the scans that found the share away
         for p in away.iterdir():
             p.rename(folder / p.name)
         _no_rereads(camera, caplog, 0)
+        assert camera.loop.source.failing_since is None
         # a file really replaced: same name, another picture: read once more
         shutil.copyfile(SAMPLES[3], folder / "car_1.jpg")
         os.utime(folder / "car_1.jpg", (T0 + 3000, T0 + 3000))
@@ -135,7 +138,7 @@ def test_a_share_emptied_or_replaced_by_an_empty_folder_is_not_read_again(
         assert camera.frames == 1
     finally:
         camera.close()
-    assert len(camera.events) == 1 and camera.loop.source.errors == 0, camera.events
+    assert len(camera.events) == 1 and camera.loop.source.errors == errors, camera.events
 
 
 def test_a_drop_box_emptied_behind_the_camera_keeps_its_ledger_bounded(

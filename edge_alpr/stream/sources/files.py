@@ -26,7 +26,7 @@ from ...types import Frame
 from ..source_config import FolderSourceConfig
 from . import FrameSource, SourceEnded, sample_dir
 from .ledger import ReadLedger, Signature, partial_name
-from .listing import Patterns, signature
+from .listing import Marks, Patterns, signature
 from .paths import check_readable
 from .share import SHARE_DOWN, ShareWatch
 from .video import VideoFileSource
@@ -73,14 +73,14 @@ class FolderSource(FrameSource):
         kept = state_dir if state_dir is not None and cfg.path and cfg.remember else None
         self._ledger = ReadLedger(kept, camera_id, self.path.resolve(), cfg.forget_after_days * 86400,
                                   cfg.remember_max_files)
-        self._share = ShareWatch(self.path, camera_id)
+        self._share = ShareWatch(self.path, camera_id, self._ledger.present_before)
         self._patterns = Patterns(self.path, cfg.patterns)
         self._first_scan = True
         self._lock = threading.Lock()  # _taken: the camera loop calls done()
         self._taken: dict[int, tuple[str, Signature]] = {}  # frames read, not yet done
         self._settling: dict[str, Signature] = {}  # new files seen at the last scan, as they were
-        # names read (their size and mtime) or skipped (size and times): read again once changed
-        self._done: dict[str, tuple[int, ...]] = {}
+        self._done = Marks()  # names read or skipped: read again once changed
+        self._idle = False  # the last scan queued nothing: waiting (not after each file read)
         self._queue: list[Path] = []
         self._last_scan = float("-inf")
         self._last_frame = float("-inf")
@@ -98,26 +98,31 @@ class FolderSource(FrameSource):
             self._lost(unmounted)
             return
         try:
-            found = self._patterns.scan(self._done, self._queue)
+            found = self._patterns.scan(self._done, self._queue, self._settling)
         except OSError as e:
             if e.errno in EXHAUSTED:
                 self._starve(self.path, e)
             else:
                 self._lost(e)
             return
+        empty = self._share.empty(found.matched)
+        if empty is not None:  # files there before this start gone: a share not mounted, perhaps
+            self._ledger.scanned(found.names)  # forgotten after forget_after_days, as any file gone
+            self._lost(empty)
+            return
         if self._share.back():
             self.failing_since = None
         self._share.listed(found.matched)
-        self._queue.extend(self._settled(found.due))
+        ready = self._settled(found.due)
+        self._queue.extend(ready)
+        self._idle = not ready
         if not self._queue:
             self._fed()  # the folder listed, and nothing left to open: the episode is over
         # Only the names still there are kept here (a camera uploading for months into a folder
         # emptied behind it must not grow these by one name per picture); the files read are
         # the ledger's, which a scan of an empty share does not make forget them.
         names = found.names
-        # none at all: perhaps a share that dropped; its bad files, once back, are not said again
-        self._done = {name: sig for name, sig in self._done.items()
-                      if name in names or (not names and len(sig) == 3)}
+        self._done.keep(names)
         self._settling = {name: sig for name, sig in self._settling.items() if name in names}
         self._ledger.scanned(names)
 
@@ -136,7 +141,7 @@ class FolderSource(FrameSource):
                 continue
             sig = (st.st_size, st.st_mtime_ns)
             if self._ledger.has(path.name, sig):
-                self._done[path.name] = sig
+                self._done.mark(path.name, sig)
                 skipped += 1
             elif self._settling.pop(path.name, None) == sig or not self.cfg.path:  # samples: no upload
                 ready.append(path)
@@ -166,15 +171,16 @@ class FolderSource(FrameSource):
         super().done(index)
 
     def waiting(self) -> str:
-        """Once the folder was listed and nothing in it is left to read now (all read, before this
-        start too, or none there, or new files still being copied in): what the camera waits for,
-        with how many files were read.  "" while it reads, is out of descriptors, fails, or will
-        end (``watch: false``).  Called from other threads: reads each attribute once."""
-        if self._last_scan == float("-inf") or self._queue or self._starved or not self.cfg.watch \
-                or self.failing_since is not None:
+        """Once a scan found nothing left to read now (all read, before this start too, or none
+        there, or new files still being copied in): what the camera waits for, with how many
+        files were read.  "" while it reads, until a scan after the last file read finds nothing
+        new (a camera uploading a file a poll is streaming, not waiting between its files), is
+        out of descriptors, fails, or will end (``watch: false``).  Called from other threads
+        (each health look): reads each attribute once, and counts nothing."""
+        if self._last_scan == float("-inf") or not self._idle or self._queue or self._starved \
+                or not self.cfg.watch or self.failing_since is not None:
             return ""
-        copying = len(self._settling)
-        read = sum(len(mark) == 2 and mark[0] >= 0 for mark in tuple(self._done.values()))
+        copying, read = len(self._settling), self._done.read
         if copying:
             return f"waiting for {copying} new file{'' if copying == 1 else 's'} to be written in full " \
                    f"({read} in the folder already read)"
@@ -222,7 +228,7 @@ class FolderSource(FrameSource):
         try:
             st = path.stat()
         except FileNotFoundError:  # gone, or a link to nothing: tried again if it comes back
-            self._done[path.name] = (-1, -1)
+            self._done.mark(path.name, (-1, -1))
             return None
         except OSError as e:
             if e.errno in SHARE_DOWN:
@@ -240,7 +246,7 @@ class FolderSource(FrameSource):
         except (InputError, OSError) as e:
             if isinstance(e, FileNotFoundError):  # moved or deleted since the scan (a cleanup script)
                 log.debug("camera %s: %s gone before it was read", self.camera_id, path)
-                self._done[path.name] = (-1, -1)  # tried again if it comes back
+                self._done.mark(path.name, (-1, -1))  # tried again if it comes back
                 return None
             if isinstance(e, OSError) and e.errno in EXHAUSTED:
                 self._starve(path, e)
@@ -251,7 +257,7 @@ class FolderSource(FrameSource):
             if time.time() - st.st_mtime < 2 * self.cfg.poll_interval:
                 return None  # probably still being written: picked up again by the next scan
             return self._skip(path, st, str(e))
-        self._done[path.name] = (st.st_size, st.st_mtime_ns)
+        self._done.mark(path.name, (st.st_size, st.st_mtime_ns))
         ts = datetime.fromtimestamp(st.st_mtime, timezone.utc)
         frame = Frame(rgb, self.camera_id, ts, self._next_index())
         with self._lock:
@@ -288,7 +294,7 @@ class FolderSource(FrameSource):
         log.warning("camera %s: skipping %s: %s (read again if it changes)", self.camera_id, path, why)
         self.errors += 1
         self.last_error = f"skipped {path.name}: {why}"
-        self._done[path.name] = signature(st) if st is not None else (-1, -1, -1)
+        self._done.mark(path.name, signature(st) if st is not None else (-1, -1, -1))
         return None
 
     def close(self) -> None:

@@ -77,6 +77,19 @@ def partial_name(name: str) -> bool:
     return lower.startswith(HIDDEN_PREFIXES) or lower.endswith(PARTIAL_SUFFIXES)
 
 
+def _last_read(rows: Collection[Row]) -> float | None:
+    """When (epoch s) the newest of ``rows`` was read: a camera restarted with nothing new to read
+    says when it last read a file, not "never" (counters cover this run only).  Rows written by
+    an earlier version have no wall-clock time: when such rows are the newest (by running time;
+    edge-alpr downgraded, then upgraded), the newest with one plus the running time since, a
+    lower bound (time stopped does not count), not that row's own time, stale by as much."""
+    timed = max((r for r in rows if r.wall is not None), key=lambda r: r.read_at, default=None)
+    if timed is None or timed.wall is None:
+        return None
+    newest = max(r.read_at for r in rows)
+    return timed.wall + newest - timed.read_at
+
+
 class ReadLedger:
     """One camera's files read, in ``<state_dir>/folder_cameras.sqlite`` (``state_dir`` None: in
     memory only); thread-safe (the capture thread scans, the camera loop marks files done).  No
@@ -99,9 +112,9 @@ class ReadLedger:
         if self.path is not None:
             self._open()
         self.before = len(self._rows)  # files read before this start
-        # when the newest of them was read (epoch s): a camera restarted with nothing new to read
-        # says when it last read a file, not "never" (counters cover this run only)
-        self.read_before = max((r.wall for r in self._rows.values() if r.wall is not None), default=None)
+        # of them, those in the folder at its last scan before this start (``share.ShareWatch.empty``)
+        self.present_before = sum(r.missing_since is None for r in self._rows.values())
+        self.read_before = _last_read(self._rows.values())
         self._trim(0)  # a lowered remember_max_files
 
     def _open(self) -> None:

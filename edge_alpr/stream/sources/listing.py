@@ -7,9 +7,14 @@ also in upper case) as ``Path`` objects, sorted by ``Path`` comparison and stat-
 poll (once a second by default: a core kept busy for a folder that had nothing new).  Here the
 names are matched by one regular expression, only the new or changed ones become ``Path``\\s,
 they are sorted on a key computed once each, and a file read before costs one ``os.stat``; of
-a folder of more than ``RECHECKED`` (10,000) files read before, a scan checks that many, each
-in turn: a camera that uploads again under a name already read (a ``snapshot.jpg`` rewritten
-at each motion) is then read again within ``files read / 10,000`` scans, not at the next.
+a folder of more than ``RECHECKED`` (10,000) files read before, a scan checks about that many,
+each in turn: a camera that uploads again under a name already read (a ``snapshot.jpg`` rewritten
+at each motion) is then read again within ``files read / 10,000`` scans, not at the next.  Whose
+turn it is comes from a checksum of the name, not its place in the listing: that order is the
+file system's (tmpfs lists the newest first), and a file listed one place later at each scan (a
+new upload before it) had, by its place, the same turn at every scan and was never checked.
+Files seen rewritten (``settling``: waiting to be the same at two scans in a row) are checked at
+every scan: checked in turn, a snapshot rewritten more often than that was never read.
 ``scripts/bench/bench_folder_scan.py`` measures it.
 """
 
@@ -18,7 +23,8 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+import zlib
+from collections.abc import Callable, Collection, Container, Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -39,6 +45,37 @@ def signature(st: os.stat_result) -> tuple[int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
+Mark = tuple[int, ...]  # a prefix of ``signature``; (-1, -1): gone before it was read
+
+
+class Marks(dict[str, Mark]):
+    """The files a folder camera read (their size and mtime), or skipped (``signature``), by name,
+    and how many of them were read (``read``), kept up to date as marks are made: the camera's
+    health asks it at every look (counted there: 5.5 ms a look at 100,000 files)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read = 0
+
+    def mark(self, name: str, mark: Mark) -> None:
+        """Mark ``name`` (its file read, gone or skipped)."""
+        self.read += _read(mark) - _read(self.get(name))
+        self[name] = mark
+
+    def keep(self, names: Collection[str]) -> None:
+        """Forget the files not in ``names``, a listing's; none at all: perhaps a share that
+        dropped, whose bad files, once back, are not said again."""
+        kept = {name: mark for name, mark in self.items() if name in names or (not names and len(mark) == 3)}
+        self.clear()
+        self.update(kept)
+        self.read = sum(map(_read, kept.values()))
+
+
+def _read(mark: Mark | None) -> bool:
+    """Whether a mark is of a file read (not gone, nor skipped)."""
+    return mark is not None and len(mark) == 2 and mark[0] >= 0
+
+
 class Patterns:
     """A folder's patterns (``*.jpg``; each in upper case too; with a ``/``: into subfolders)."""
 
@@ -50,12 +87,13 @@ class Patterns:
         self._deep = [v for v in variants if "/" in v]
         self._turn = 0  # scans so far
 
-    def scan(self, marks: Mapping[str, tuple[int, ...]], queued: Iterable[Path]) -> Found:
+    def scan(self, marks: Mapping[str, Mark], queued: Iterable[Path],
+             settling: Container[str] = ()) -> Found:
         """List the folder (``OSError`` when it cannot be): ``marks`` holds the files read or
         skipped, by name, with their signature then (a prefix of ``signature``); files in
-        ``queued`` are not due again.  Listed by scandir, which raises when out of descriptors:
-        Python 3.13's glob passes over such an error and finds nothing, and every name read
-        would then be forgotten."""
+        ``queued`` are not due again; those in ``settling`` are checked whatever their turn.
+        Listed by scandir, which raises when out of descriptors: Python 3.13's glob passes over
+        such an error and finds nothing, and every name read would then be forgotten."""
         with os.scandir(self.folder) as entries:
             listed = [entry.name for entry in entries]
         base = str(self.folder)
@@ -64,11 +102,13 @@ class Patterns:
         due: list[Path] = []
         # files read before are checked for a rewrite RECHECKED at a time: each every `stride` scans
         stride, self._turn = -(-len(marks) // RECHECKED) or 1, self._turn + 1
+        turn = self._turn % stride
         if self._flat is not None:
-            for i, name in enumerate(filter(self._flat, listed)):
+            for name in filter(self._flat, listed):
                 names.add(name)
                 mark = marks.get(name)
-                if mark is not None and (i + self._turn) % stride:
+                if mark is not None and stride > 1 and name not in settling \
+                        and zlib.crc32(name.encode("utf-8", "surrogateescape")) % stride != turn:
                     continue
                 file = f"{base}/{name}"
                 if file not in waiting and _changed(file, mark):
@@ -85,7 +125,7 @@ class Patterns:
         return Found(names, matched, due)
 
 
-def _changed(file: str, mark: tuple[int, ...] | None) -> bool:
+def _changed(file: str, mark: Mark | None) -> bool:
     """Not marked, or changed since (its size or mtime: a camera uploading under one name again;
     or its times for a file skipped); a file that cannot be stat-ed now is not due."""
     if mark is None:

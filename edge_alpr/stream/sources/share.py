@@ -37,9 +37,10 @@ class ShareWatch:
     ``unmounted`` before each listing, ``lost`` when listing or reading fails, and ``listed``
     after a listing that worked."""
 
-    def __init__(self, path: Path, camera_id: str) -> None:
+    def __init__(self, path: Path, camera_id: str, present_before: int = 0) -> None:
         self.path = path
         self.camera_id = camera_id
+        self.present_before = present_before  # files read before this start, there at its last scan
         self.mount_point = _ismount(path)  # at start, or since: a share mounted there
         self.lost_since: float | None = None  # monotonic; the folder could not be read since
         self._files = 0  # files found by the last listing that found any
@@ -55,6 +56,21 @@ class ShareWatch:
         if not self.mount_point or not os.path.isdir(self.path):
             return None  # not a share's mount point, or gone (its listing says which)
         return f"the share at {self.path} looks unmounted: it was a mount point and is not now"
+
+    def empty(self, count: int) -> str | None:
+        """What is wrong when a listing finds no files (``count`` 0) in a folder that, at its last
+        scan before this start, held files read then, and none was listed since: a share not
+        mounted (yet) at boot lists its mount point, an empty folder, which ``unmounted`` cannot
+        tell (not a mount point then either); "waiting" would say the camera is connected.  Files
+        deleted while edge-alpr was stopped look the same: this lasts until a file is listed."""
+        if count:
+            self.present_before = 0
+        if not self.present_before:
+            return None
+        n = self.present_before
+        return (f"no files in {self.path}, where {n} file{'' if n == 1 else 's'} read before this start "
+                f"{'was' if n == 1 else 'were'}: is its share mounted? (files deleted while edge-alpr "
+                f"was stopped: this ends at the first new file)")
 
     def lost(self, error: OSError | str) -> str:
         """The folder cannot be read (``error``, or what ``unmounted`` said): one warning an

@@ -160,14 +160,17 @@ class WalRoom:
         self._full, self._tight = bool(busy), True
         return not busy
 
-    def room(self) -> int:
-        """The bytes free on the disk (0 where unknown)."""
-        return free_bytes(self._folder) or 0
+    def room_for(self, rows: list[Row]) -> bool:
+        """Whether the disk has room for ``rows`` three times (the log, then the file, with their
+        pages' overhead); True where that is unknown (the write then says)."""
+        free = free_bytes(self._folder)
+        return free is None or free > 3 * sum(row[5] for row in rows)
 
     def relax(self, held: bool) -> None:
         """Checkpoint as SQLite does by default once the disk has room again: ``ROOMY_BYTES`` free,
         none ``held`` and the log truncated (a small partition may never have more free)."""
-        if self._tight and not held and not self._full and self.room() > ROOMY_BYTES:
+        free = free_bytes(self._folder) if self._tight and not held and not self._full else None
+        if free is not None and free > ROOMY_BYTES:
             with suppress(sqlite3.Error):
                 self._db.execute(f"PRAGMA wal_autocheckpoint={DEFAULT_PAGES}")
                 self._tight = False
@@ -191,7 +194,7 @@ def flush(held: Held, wal: WalRoom, write: Callable[[list[Row]], None],
     while held.rows:
         chunk = held.chunk()
         wal.truncate(always=True)
-        if wal.room() <= 3 * sum(row[5] for row in chunk):
+        if not wal.room_for(chunk):
             return ""
         try:
             write(chunk)
@@ -200,7 +203,7 @@ def flush(held: Held, wal: WalRoom, write: Callable[[list[Row]], None],
             if text is None:
                 raise
             wal.full()
-            if not retried and wal.truncate() and wal.room() > 3 * sum(row[5] for row in chunk):
+            if not retried and wal.truncate() and wal.room_for(chunk):
                 retried = True
                 continue
             return text

@@ -53,7 +53,7 @@ class HoldingWrites:
                 raise
             moving = [*self._held.rows, *rows]
             try:  # where the disk has no room for them, a torn line would be all it got
-                if self._held and self._wal.room() <= 2 * sum(row[5] for row in moving):
+                if self._held and not self._wal.room_for(moving):
                     raise StateError(f"no room for {self._waiting.path}")
                 self._waiting.keep(moving, refused, e, self._episode, (self.max_rows, self.max_bytes))
             except StateError:

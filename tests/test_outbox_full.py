@@ -171,4 +171,4 @@ def test_the_stop_line_counts_held_events_only_where_they_went_in(
                          if waits else "; nothing waits in the outbox"), line
     if not freed:
         lost = [r.getMessage() for r in caplog.records if "lost at this stop" in r.getMessage()]
-        assert lost == ["outbox: 1 event(s) held in memory are lost at this stop, for mqtt: the disk is still full"]
+        assert lost == ["outbox: 1 event(s) held in memory are lost at this stop, for mqtt (1): the disk is still full"]

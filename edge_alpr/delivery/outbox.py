@@ -30,7 +30,8 @@ Another process holding the file locked (``db_lock.py``) loses nothing: a ``put`
 lets go; ``peek`` and ``ack`` raise ``DatabaseLocked`` meanwhile, which the workers wait out.
 On a full disk (said once, with the folder, the space left and the fix) the ``-wal`` log is
 checkpointed and truncated so that the space it took is the file's again, and a ``put`` that still
-cannot be written holds its events in memory (``outbox_held.py``, bounded) until there is room.
+cannot be written holds its events in memory (``outbox_held.py``, bounded) until there is room,
+then writes them oldest first, a few at a time, ahead of newer ones (``outbox_hold.py``).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ from . import outbox_sinks
 from .outbox_bounds import DEFAULT_MAX_BYTES, DropLog, Reclaimer, count, drop_expired, trim_bytes, trim_rows
 from .outbox_clock import ClockFollower, dumps
 from .outbox_held import HELD_MAX_BYTES, HELD_MAX_ROWS, Held, WalRoom
+from .outbox_hold import HoldingWrites
 from .outbox_schema import OutboxItem, connect, read_queue
 from .outbox_waiting import SUFFIX, Row, WaitingFile
 
@@ -68,7 +70,7 @@ log = logging.getLogger(__name__)
 WHAT = "the outbox database"  # in the lines that name its file
 
 
-class Outbox:
+class Outbox(HoldingWrites):
     """Durable per-sink FIFO queues in one SQLite file; see the module docstring."""
 
     def __init__(
@@ -172,37 +174,10 @@ class Outbox:
         self._episode.cleared(f"the {waited} queued deliveries that waited in {self._waiting.path} are in the outbox"
                               if waited else "events go into the outbox again")
 
-    def _write_or_hold(self, rows: list[Row], refused: Counter[str]) -> None:
-        """``_write`` the events held, then ``rows`` (lock held); on a full disk the ``-wal`` is
-        checkpointed and the write tried once more (``outbox_held.WalRoom``), then ``rows`` are
-        held in memory."""
-        for retry in (True, False):
-            try:
-                self._wal.truncate()
-                self._write([*self._held.rows, *rows], refused)
-            except sqlite3.Error as e:
-                if is_locked(e):
-                    return self._waiting.keep(rows, refused, e, self._episode, (self.max_rows, self.max_bytes))
-                text = full_text(self.path.parent, "state_dir", e)
-                if text is None:
-                    raise
-                self._wal.full()
-                if retry and self._wal.truncate():
-                    continue
-                self._waiting.dropped.update(refused)
-                return self._held.add(rows, self._waiting.dropped, text)
-            return self._held.written()
-
     def write_held(self) -> None:
         """Write the events held while the disk was full, where it has room now."""
         with self._lock:
             self._flush_held()
-
-    def _flush_held(self) -> None:
-        """``write_held`` with the lock held."""
-        if self._held:
-            with suppress(sqlite3.Error):  # still full (said), or another process holds it (also said)
-                self._write_or_hold([], Counter())
 
     @contextmanager
     def _delivering(self) -> Iterator[None]:
@@ -245,8 +220,10 @@ class Outbox:
         held in memory while the disk was full where it has room now.  Never raises."""
         with self._lock:
             self._steps.follow_quietly(self._db)
-            self._flush_held()
-            self._wal.relax()
+            wrote = self._flush_held()
+            self._wal.relax(bool(self._held))
+        if wrote:  # the workers, that may sleep up to their idle poll
+            self.wake()
 
     def ack(self, sink: str, item_id: str) -> None:
         """Mark an event delivered: it is deleted and counted in ``delivered``."""
@@ -295,20 +272,28 @@ class Outbox:
 
     def close(self) -> None:
         """Close the file; events still waiting for another process's lock stay beside it, and go
-        in at the next start."""
-        with self._lock:
+        in at the next start.  Each step is taken whatever the one before raised."""
+        with self._lock, ExitStack() as steps:
+            steps.callback(self._db.close)
+            steps.callback(self._save_run)
+            steps.callback(self._leave_waiting)
+            steps.callback(self._held.lost)
             self._said.settle(final=True)
             self._flush_held()
-            self._held.lost()
-            if self._waiting:
-                try:
-                    self._write([], Counter())
-                except sqlite3.Error as e:
-                    why = self._episode.text() if is_locked(e) else str(e)
-                    log.warning("outbox: %d event(s) stay in %s (%s); they go into the outbox at the next start",
-                                len(self._waiting), self._waiting.path, why)
-            try:  # the next run's clock goes on from here (else from the newest event's)
-                self._run.save()
+
+    def _leave_waiting(self) -> None:
+        """At ``close``: the events waiting beside the file go in where it is free, else stay (said)."""
+        if self._waiting:
+            try:
+                self._write([], Counter())
             except sqlite3.Error as e:
-                log.debug("outbox: running time not saved: %s", e)
-            self._db.close()
+                why = self._episode.text() if is_locked(e) else str(e)
+                log.warning("outbox: %d event(s) stay in %s (%s); they go into the outbox at the next start",
+                            len(self._waiting), self._waiting.path, why)
+
+    def _save_run(self) -> None:
+        """At ``close``: the next run's clock goes on from here (else from the newest event's)."""
+        try:
+            self._run.save()
+        except sqlite3.Error as e:
+            log.debug("outbox: running time not saved: %s", e)

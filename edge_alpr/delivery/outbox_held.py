@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections import Counter
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
@@ -34,7 +35,9 @@ HELD_MAX_ROWS = 1000  # events held in memory while the disk is full
 HELD_MAX_BYTES = 16 * 1024 * 1024  # their payloads and images (a webhook's scene is ~100 KB)
 DEFAULT_PAGES = 1000  # SQLite's wal_autocheckpoint
 TIGHT_PAGES = 16  # after a full disk, until ROOMY_BYTES are free
-ROOMY_BYTES = 16 * 1024 * 1024  # four times the log's default checkpoint (4 MB)
+ROOMY_BYTES = 8 * 1024 * 1024  # twice the log's default checkpoint (4 MB), once none is held
+CHUNK_ROWS = 64  # held events written per transaction (each its own, oldest first)
+CHUNK_BYTES = 256 * 1024  # and their bytes: one at least, whatever its size
 
 
 class Held:
@@ -46,6 +49,7 @@ class Held:
         self.rows: list[Row] = []
         self._said = said
         self._since = 0  # held in this episode (the disk full since it was said)
+        self._failing = False  # an error other than a full disk was said in this episode
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -70,18 +74,39 @@ class Held:
                                         "are held in memory")
         self.rows = kept[over:]
 
+    def chunk(self) -> list[Row]:
+        """The oldest held, as many as one transaction writes (``CHUNK_ROWS``, ``CHUNK_BYTES``)."""
+        size, n = self.rows[0][5], 1
+        while n < min(CHUNK_ROWS, len(self.rows)) and size + self.rows[n][5] <= CHUNK_BYTES:
+            size, n = size + self.rows[n][5], n + 1
+        return self.rows[:n]
+
     def written(self) -> None:
         """All are in the outbox (said once, where the disk was full)."""
         if self._since:
-            log.warning("outbox: there is room again: the %d event(s) held in memory are in the outbox "
-                        "(%d held since the disk filled)", len(self.rows), self._since)
-        self.rows, self._since = [], 0
+            log.warning("outbox: there is room again: the event(s) held in memory are in the outbox "
+                        "(%d held since the disk filled)", self._since)
+        self.rows, self._since, self._failing = [], 0, False
+
+    def take(self) -> list[Row]:
+        """All, moved elsewhere by the caller (beside the file, while another process holds it)."""
+        rows, self.rows, self._since, self._failing = self.rows, [], 0, False
+        return rows
+
+    def failed(self, error: Exception) -> None:
+        """Writing them failed other than for a full disk: said once per episode, at error level."""
+        if not self._failing:
+            self._failing = True
+            log.error("outbox: the %d event(s) held in memory cannot be written (%s: %s); tried again each "
+                      "second; check the state_dir file system (read-only? failing?)",
+                      len(self.rows), type(error).__name__, error)
 
     def lost(self) -> None:
-        """The process stops with the disk still full: the events held are lost, said."""
+        """The process stops with the disk still full: the events held are lost, said per sink."""
         if self.rows:
             log.error("outbox: %d event(s) held in memory are lost at this stop, for %s: the disk is still full",
-                      len(self.rows), ", ".join(sorted(map(hide_credentials, self.by_sink()))))
+                      len(self.rows), ", ".join(f"{hide_credentials(sink)} ({n})"
+                                                for sink, (n, _) in sorted(self.by_sink().items())))
 
     def by_sink(self) -> dict[str, tuple[int, int]]:
         """Per sink: how many are held, and their bytes."""
@@ -115,26 +140,73 @@ class WalRoom:
         """A write found the disk full."""
         self._full = True
 
-    def truncate(self) -> bool:
-        """Before a write: truncate the log if the disk was full since; whether it was."""
-        if not self._full:
+    def truncate(self, always: bool = False) -> bool:
+        """Before a write: truncate the log if the disk was full since (or ``always``); whether it
+        was.  It never waits for another process's lock (that write would wait twice): a
+        checkpoint it blocks is tried again before the next write."""
+        if not (self._full or always):
             return False
+        (wait,) = self._db.execute("PRAGMA busy_timeout").fetchone()
         try:
+            self._db.execute("PRAGMA busy_timeout=0")
             busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             if not self._tight:
                 self._db.execute(f"PRAGMA wal_autocheckpoint={TIGHT_PAGES}")
         except sqlite3.Error as e:
             log.debug("outbox: checkpoint on a full disk failed: %s", e)
             return False
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout={int(wait)}")
         self._full, self._tight = bool(busy), True
         return not busy
 
-    def relax(self) -> None:
-        """Checkpoint as SQLite does by default once the disk has room again."""
-        if not self._tight:
-            return
+    def room_for(self, rows: list[Row]) -> bool:
+        """Whether the disk has room for ``rows`` three times (the log, then the file, with their
+        pages' overhead); True where that is unknown (the write then says)."""
         free = free_bytes(self._folder)
+        return free is None or free > 3 * sum(row[5] for row in rows)
+
+    def relax(self, held: bool) -> None:
+        """Checkpoint as SQLite does by default once the disk has room again: ``ROOMY_BYTES`` free,
+        none ``held`` and the log truncated (a small partition may never have more free)."""
+        free = free_bytes(self._folder) if self._tight and not held and not self._full else None
         if free is not None and free > ROOMY_BYTES:
             with suppress(sqlite3.Error):
                 self._db.execute(f"PRAGMA wal_autocheckpoint={DEFAULT_PAGES}")
                 self._tight = False
+
+
+def flush(held: Held, wal: WalRoom, write: Callable[[list[Row]], None],
+          full: Callable[[sqlite3.Error], str | None]) -> str | None:
+    """Write the ``held`` events, oldest first, one ``Held.chunk`` per transaction (``write``), the
+    log truncated before each; None once all are in, else why the disk is full (``full``: that
+    text, or None for another error, raised).
+
+    Why chunks: the space freed on a full disk is often less than the events held (16 MB at most).
+    In one transaction none went in, each attempt (each ``put``, each second) filled the log with
+    every byte freed, for every process on that disk, and the oldest kept being dropped; and one
+    that went in left a log as large as the events, which no checkpoint could move into the file.
+    Now what fits goes in and the rest waits: a chunk that finds the disk full is tried once more
+    only where the checkpoint left room for it three times (the log, then the file, with their
+    pages' overhead), and none is tried
+    without that room (it would take the last bytes of the disk from every process; "": why)."""
+    retried = False
+    while held.rows:
+        chunk = held.chunk()
+        wal.truncate(always=True)
+        if not wal.room_for(chunk):
+            return ""
+        try:
+            write(chunk)
+        except sqlite3.Error as e:
+            text = full(e)
+            if text is None:
+                raise
+            wal.full()
+            if not retried and wal.truncate() and wal.room_for(chunk):
+                retried = True
+                continue
+            return text
+        held.rows = held.rows[len(chunk):]
+    held.written()
+    return None

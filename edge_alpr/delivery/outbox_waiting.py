@@ -56,7 +56,10 @@ class WaitingFile:
 
     def add(self, rows: Sequence[Row], max_rows: int, max_bytes: int) -> None:
         """Keep ``rows`` after the others, on disk when this returns (else ``OSError``, and
-        nothing is kept); the oldest make way past ``max_rows`` or ``max_bytes``."""
+        nothing is kept); the oldest make way past ``max_rows`` or ``max_bytes``.  None: no line
+        (an empty one, on a full disk, only failed)."""
+        if not rows:
+            return
         kept = [*self.rows, *rows]
         over = max(0, len(kept) - max_rows)
         total = sum(row[5] for row in kept[over:])

@@ -1,0 +1,97 @@
+"""How the outbox writes on a disk that may be full (``Outbox`` inherits it; its lock held for each
+call): the events held in memory first, in small transactions, then the new ones behind them.
+
+Why a module of its own: the outbox's writes on a full disk (``outbox_held.py``) meet another
+process's lock too (``outbox_waiting.py``), and each case keeps the events' order and never
+raises where the service runs on: ``follow_clock`` and ``close`` go on whatever the disk does.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+from ..db_lock import LockEpisode, is_locked
+from ..errors import StateError
+from ..statedir import full_text
+from .outbox_held import Held, WalRoom, flush
+from .outbox_waiting import Row, WaitingFile
+
+
+class HoldingWrites:
+    """The outbox's writes that hold events in memory on a full disk (``outbox.Outbox``'s base)."""
+
+    path: Path
+    max_rows: int
+    max_bytes: int
+    _held: Held
+    _wal: WalRoom
+    _waiting: WaitingFile
+    _episode: LockEpisode
+
+    def _write(self, rows: list[Row], refused: Counter[str]) -> None:
+        """One transaction: the waiting rows, then ``rows`` (``Outbox._write``)."""
+        raise NotImplementedError
+
+    def _write_or_hold(self, rows: list[Row], refused: Counter[str]) -> None:
+        """``_write`` the events held (``outbox_held.flush``: oldest first, in small transactions),
+        then ``rows`` behind them (lock held); on a full disk the ``-wal`` is checkpointed and the
+        write tried once more (``outbox_held.WalRoom``), then ``rows`` are held in memory, behind
+        any still held.  While another process holds the file the held wait beside it ahead of
+        ``rows`` (in memory still, where the disk is too full for that file)."""
+        try:
+            why = flush(self._held, self._wal, lambda chunk: self._write(chunk, Counter()), self._full) \
+                if self._held else None
+            if why is None and (rows or refused):
+                why = self._write_new(rows, refused)
+            if why is not None:
+                self._waiting.dropped.update(refused)
+                self._held.add(rows, self._waiting.dropped, why)
+        except sqlite3.Error as e:
+            if not is_locked(e):
+                raise
+            moving = [*self._held.rows, *rows]
+            try:  # where the disk has no room for them, a torn line would be all it got
+                if self._held and not self._wal.room_for(moving):
+                    raise StateError(f"no room for {self._waiting.path}")
+                self._waiting.keep(moving, refused, e, self._episode, (self.max_rows, self.max_bytes))
+            except StateError:
+                if not self._held:
+                    raise
+                self._episode.locked(e, f"events wait in memory: {self._waiting.path} cannot be written either")
+                self._waiting.dropped.update(refused)
+                return self._held.add(rows, self._waiting.dropped, "")
+            self._held.take()
+
+    def _write_new(self, rows: list[Row], refused: Counter[str]) -> str | None:
+        """``_write`` ``rows``, once more after a checkpoint where the disk is full; None once
+        written, else why the disk is full."""
+        for retry in (True, False):
+            try:
+                self._wal.truncate()
+                self._write(rows, refused)
+                return None
+            except sqlite3.Error as e:
+                if (why := self._full(e)) is None:
+                    raise
+                self._wal.full()
+                if not (retry and self._wal.truncate()):
+                    return why
+        return None
+
+    def _full(self, error: sqlite3.Error) -> str | None:
+        """What a full disk under the file is said as, where ``error`` is one."""
+        return full_text(self.path.parent, "state_dir", error)
+
+    def _flush_held(self) -> bool:
+        """``write_held`` with the lock held; whether any went in.  Never raises: still full (said),
+        another process's lock (said; not waited for: the next ``put`` or read finds its end), or
+        another error (said once, ``Held.failed``)."""
+        before = len(self._held)
+        if before and not self._episode.active:
+            try:
+                self._write_or_hold([], Counter())
+            except (sqlite3.Error, StateError, OSError) as e:
+                self._held.failed(e)
+        return len(self._held) < before

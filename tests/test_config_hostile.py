@@ -83,6 +83,20 @@ def test_an_alias_bomb_where_text_is_due_is_a_short_error(tmp_path: Path, place:
     assert "[['lol', 'lol'" in said and "(over 4194304 characters)" in said and len(said) < 1000, said[:1000]
 
 
+@pytest.mark.parametrize("place", [
+    "stream:\n  cameras:\n    - id: gate\n      source: {bomb}\n",  # a mapping is due
+    "stream:\n  cameras:\n    - id: gate\n      source: {{kind: {bomb}}}\n",  # a source kind is due
+    "stream:\n  cameras: {{x: {bomb}}}\n",  # a list of cameras is due
+    "stream:\n  cameras:\n    - id: gate\n      source: {{kind: folder}}\n      zone: {bomb}\n",  # points due
+])
+def test_an_alias_bomb_where_a_camera_setting_is_due_is_a_short_error(tmp_path: Path, place: str) -> None:
+    """Six levels of nine (half a million strings, a ``repr`` of some 4 MB) where a camera's
+    source, its kind, the camera list or a zone is due: the message quotes the value's start."""
+    said = error_of(tmp_path / "laughs.yaml", place.format(bomb=laughs(6)))
+    assert "laughs.yaml" in said and "'lol', 'lol'" in said and "characters)" in said, said[:1000]
+    assert len(said) < 1000, said[:1000]
+
+
 def test_a_config_file_of_gigabytes_is_refused_unread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``--config`` naming a log or a disk image (here 64 MiB of zeros): its first 32 MiB are read, no more, and the
     error says why (before, the whole file was read, and ``/dev/zero`` filled the memory)."""

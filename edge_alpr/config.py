@@ -45,8 +45,9 @@ from .watchlists_config import WatchListsConfig
 
 DEFAULT_PATH = "/etc/edge-alpr/config.yaml"
 DEFAULTS = "<defaults>"  # the source of a config read from no file
-# the largest config file read: 32 watch lists of 10,000 plates with 80-character labels are some
-# 25 MB; the bound keeps a --config naming /dev/zero or a log of gigabytes from filling the memory
+# the largest config file read: the bound keeps a --config naming /dev/zero or a log of gigabytes
+# from filling the memory.  32 watch lists of 10,000 plates with 80-character labels can be more
+# (some 35 MB written as YAML flow mappings): the message says where such lists go instead
 MAX_CONFIG_BYTES = 32 * 1024 * 1024
 DEFAULT_STATE_DIR = "/var/lib/edge-alpr"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -238,8 +239,10 @@ def load(path: str | Path | None = None) -> Config:
         with open(path, "rb") as f:  # at most one byte over the limit: /dev/zero or a log ends here
             data = f.read(MAX_CONFIG_BYTES + 1)
         if len(data) > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: the config file is over {MAX_CONFIG_BYTES} bytes, far more than "
-                              "any config needs; check --config names the YAML config")
+            raise ConfigError(f"{path}: the config file is over {MAX_CONFIG_BYTES} bytes, the most read; "
+                              "check --config names the YAML config.  Watch lists of more plates than that "
+                              "holds: keep some in the file and send the others to the API (PUT "
+                              "/v1/watchlists/<name>/), which keeps them in the state folder")
         text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read the config file ({e}); check --config") from e

@@ -157,7 +157,7 @@ def check_keys(obj: Any, allowed: set[str] | frozenset[str], where: str,
         hint = (f" (did you mean {near[0]!r}?)" if near
                 else f" (did you mean {' or '.join(homes)}?)" if homes else "")
         raise ConfigError(
-            f"{where}: unknown key {unknown[0]!r}{hint}; allowed keys are {', '.join(sorted(allowed))}"
+            f"{where}: unknown key {shown(unknown[0])}{hint}; allowed keys are {', '.join(sorted(allowed))}"
         )
     return dict(obj)
 

@@ -28,6 +28,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from .errors import ConfigError, EdgeAlprError, StateError
+from .mounts import mount_point, read_only_fix
 from .names import user_name
 
 CHECK_DEPTH = 2  # the folder's entries, and theirs
@@ -66,7 +67,7 @@ def writable_folder(path: Path, setting: str, origin: str = "") -> Path:
     mount = read_only_mount(bad)
     if mount is not None:  # no chmod or chown can help there: the message must not suggest one
         raise ConfigError(f"{where}: the file system holding it ({mount}) is mounted read-only; {set_it} "
-                          f"to a folder on a writable file system, or remount it (mount -o remount,rw {mount})")
+                          f"to a folder on a writable file system{read_only_fix(mount, path, setting)}")
     said = (f"{where}: {what} is not writable by user {user} (owner {user_name(st.st_uid)}, "
             f"mode {stat.S_IMODE(st.st_mode):04o})")
     if st.st_uid == uid:
@@ -82,10 +83,15 @@ def writable_folder(path: Path, setting: str, origin: str = "") -> Path:
 
 
 def read_only_mount(path: Path) -> Path | None:
-    """The mount point of ``path``'s file system when it is mounted read-only, else None."""
+    """The mount point of ``path``'s file system when it is mounted read-only, else None: from
+    the kernel's mount table (a read-only bind mount has the device number of the file system
+    below it), or where that cannot be read, the top folder of the same device."""
     try:
         if not os.statvfs(path).f_flag & os.ST_RDONLY:
             return None
+        listed = mount_point(path)
+        if listed is not None:
+            return listed
         device, top = os.stat(path).st_dev, path.absolute()
         while top.parent != top and os.stat(top.parent).st_dev == device:
             top = top.parent

@@ -69,7 +69,7 @@ def parse_list(name: str, obj: Any, where: str, source: str, *, printable: bool 
     taken as it is, since a client may edit a list by sending it whole (or one plate: the
     others are sent again): a label stored before control characters were refused must not block that."""
     if not isinstance(name, str) or not NAME.fullmatch(name):  # fullmatch: `$` also matches before a final newline
-        raise ValueError(f"{where}: list name {name!r} must be 1-32 letters, digits, _ or -")
+        raise ValueError(f"{where}: list name {shown(name)} must be 1-32 letters, digits, _ or -")
     if not isinstance(obj, dict) or set(obj) - {"max_distance", "plates"}:
         raise ValueError(f"{where}: expected a mapping with the keys max_distance and plates")
     default = _number(obj.get("max_distance", DEFAULT_DISTANCE), where)

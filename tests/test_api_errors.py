@@ -247,6 +247,7 @@ def test_a_body_that_is_the_image_file_itself_says_how_to_send_it(api: Any, samp
         headers = {"Content-Type": content_type} if content_type else {}  # requests sends none for bytes
         said = detail(requests.post(api.url + READ, data=image, headers=headers, timeout=30), 400)
         assert "The body is an image file itself" in said and "-F upload=@car.jpg" in said, said
+        assert (f"(Content-Type '{content_type}')" if content_type else "(no Content-Type)") in said, said
     # a form that only starts like text is still a form
     said = detail(requests.post(api.url + READ, data={"regions": "gb"}, timeout=30), 400)
     assert "upload is required" in said, said

@@ -14,8 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from edge_alpr import config
+from edge_alpr.configyaml import parse
 from edge_alpr.errors import ConfigError
 
 
@@ -77,10 +79,82 @@ def laughs(levels: int) -> str:
     "watchlists:\n  deny:\n    plates: [{{plate: {bomb}}}]\n",
 ])
 def test_an_alias_bomb_where_text_is_due_is_a_short_error(tmp_path: Path, place: str) -> None:
-    """Seven levels of nine: 4.8 million strings from 400 bytes of YAML, whose whole ``repr``
-    is some 40 MB (nine levels: gigabytes and minutes).  The message quotes its start only."""
-    said = error_of(tmp_path / "laughs.yaml", place.format(bomb=laughs(7)))
-    assert "[['lol', 'lol'" in said and "(over 4194304 characters)" in said and len(said) < 1000, said[:1000]
+    """Six levels of nine: half a million strings from 350 bytes of YAML, whose whole ``repr``
+    is some 4 MB (nine levels: gigabytes and minutes).  The message quotes its start only."""
+    said = error_of(tmp_path / "laughs.yaml", place.format(bomb=laughs(6)))
+    assert "[['lol', 'lol'" in said and "characters)" in said and len(said) < 1000, said[:1000]
+
+
+@pytest.mark.parametrize("place", [
+    "stream:\n  cameras:\n    - id: gate\n      source: {bomb}\n",  # a mapping is due
+    "stream:\n  cameras:\n    - id: gate\n      source: {{kind: {bomb}}}\n",  # a source kind is due
+    "stream:\n  cameras: {{x: {bomb}}}\n",  # a list of cameras is due
+    "stream:\n  cameras:\n    - id: gate\n      source: {{kind: folder}}\n      zone: {bomb}\n",  # points due
+])
+def test_an_alias_bomb_where_a_camera_setting_is_due_is_a_short_error(tmp_path: Path, place: str) -> None:
+    """Six levels of nine (half a million strings, a ``repr`` of some 4 MB) where a camera's
+    source, its kind, the camera list or a zone is due: the message quotes the value's start."""
+    said = error_of(tmp_path / "laughs.yaml", place.format(bomb=laughs(6)))
+    assert "laughs.yaml" in said and "'lol', 'lol'" in said and "characters)" in said, said[:1000]
+    assert len(said) < 1000, said[:1000]
+
+
+@pytest.mark.parametrize("levels", [7, 9])
+def test_aliases_copying_a_list_millions_of_times_are_refused_as_the_file_is_read(tmp_path: Path, levels: int) -> None:
+    """Seven levels of nine (4.8 million strings) or nine (387 million), under a key of no
+    section: refused by the YAML reader itself, naming the line, before any reader of the data
+    (an error message, a loop over a list) can walk it."""
+    said = error_of(tmp_path / "laughs.yaml", f"# shared settings\nx-shared: {laughs(levels)}\n")
+    assert "laughs.yaml\", line 2," in said and "aliases (*name)" in said and len(said) < 1000, said[:1000]
+
+
+def test_aliases_used_as_a_config_uses_them_are_read(tmp_path: Path) -> None:
+    """One watch list's plates given to 32 lists by an alias: 320,000 plates read from one
+    10,000, as the lists would be written out in full."""
+    plates = ", ".join(f"AB{i:05d}" for i in range(10_000))
+    lists = "".join(f"  l{k}: {{plates: *plates}}\n" for k in range(1, 32))
+    path = tmp_path / "shared.yaml"
+    path.write_text(f"watchlists:\n  l0: {{plates: &plates [{plates}]}}\n{lists}", encoding="utf-8")
+    cfg = config.load(path)
+    assert len(cfg.watchlists.lists) == 32 and all(len(w.entries) == 10_000 for w in cfg.watchlists.lists)
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize("text", [
+    f"log_level: {nested(3000)}\n",  # PyYAML's composer recursed past Python's limit: a RecursionError
+    f"a: &deep {nested(60)}\nlog_level: {'[' * 60}*deep{']' * 60}\n",  # 120 deep through an alias
+], ids=["3000 deep", "through an alias"])
+def test_lists_nested_thousands_deep_are_an_error_naming_the_file(tmp_path: Path, text: str) -> None:
+    said = error_of(tmp_path / "deep.yaml", text)
+    assert "deep.yaml\", line" in said, said[:1000]
+    assert "nest more than 100 deep" in said or "100 levels deep" in said, said[:1000]
+    assert len(said) < 1000
+
+
+def test_lists_nested_as_deep_as_allowed_are_read() -> None:
+    """The document's mapping, then 99 lists: 100 levels."""
+    assert parse(f"a: {nested(99)}\n")["a"] == parse(f"a: {nested(99)}\n", "again")["a"]
+    with pytest.raises(ConfigError, match="nest more than 100 deep"):
+        parse(f"a: {nested(100)}\n")
+
+
+@pytest.mark.parametrize("text", [
+    # a camera's settings merge shared ones and override one of them; a camera merges those
+    "templates:\n  base: &base\n    a: 1\n  cam: &cam\n    <<: *base\n    a: 2\nfront:\n  <<: *cam\n  b: 3\n",
+    # the same, the overriding mapping nested deeper than the one that merges it
+    "l0: &l0 {a: 1}\ngrp:\n  sub:\n    l1: &l1\n      <<: *l0\n      a: 2\nuse:\n  <<: *l1\n",
+])
+def test_a_merge_of_a_mapping_that_overrides_what_it_merges_is_no_key_given_twice(text: str) -> None:
+    assert parse(text) == yaml.safe_load(text)
+
+
+def test_a_key_given_twice_is_quoted_as_each_place_spells_it(tmp_path: Path) -> None:
+    """``1`` and ``1.0`` are one key to YAML: the message quotes the first as the first place spells it."""
+    said = error_of(tmp_path / "twice.yaml", "1: a\n1.0: b\n")
+    assert "the key '1' is first given here" in said and "given again here as '1.0'" in said, said
 
 
 def test_a_config_file_of_gigabytes_is_refused_unread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,8 +163,10 @@ def test_a_config_file_of_gigabytes_is_refused_unread(tmp_path: Path, monkeypatc
     huge = tmp_path / "huge.yaml"
     with huge.open("wb") as f:  # sparse: no disk used
         f.truncate(64 * 1024 ** 2)
-    with pytest.raises(ConfigError, match=r"huge.yaml: the config file is over 33554432 bytes"):
+    with pytest.raises(ConfigError, match=r"huge.yaml: the config file is over 33554432 bytes") as raised:
         config.load(huge)
+    # 32 lists of 10,000 plates with long labels can be more: the message says where they go
+    assert "PUT /v1/watchlists/<name>/" in str(raised.value), raised.value
     # the bound itself, lowered (PyYAML takes some 15 s to read 32 MiB): a file at it is read
     monkeypatch.setattr(config, "MAX_CONFIG_BYTES", 100)
     edge = tmp_path / "edge.yaml"

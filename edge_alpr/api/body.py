@@ -76,6 +76,7 @@ def refuse_bare_image(body: bytes, content_type: str) -> None:
     file as ``image/jpeg`` would otherwise be read as a form: a JPEG of 573 ``&`` and ``;`` bytes
     was "The form has 573 fields", a smaller one "upload is required", neither naming the slip."""
     if body.startswith(_IMAGE_STARTS) or (body[:4] == b"RIFF" and body[8:12] == b"WEBP"):
-        raise InputError(f"The body is an image file itself (Content-Type {shown(content_type or 'none')}); "
+        sent = f"Content-Type {shown(content_type)}" if content_type else "no Content-Type"
+        raise InputError(f"The body is an image file itself ({sent}); "
                          "send it as the multipart file field upload (curl -F upload=@car.jpg) or as "
                          'JSON {"upload": "<base64>"}')

@@ -19,7 +19,7 @@ from cheroot import errors as cheroot_errors
 from cheroot import server as cheroot_server
 from cheroot import wsgi
 
-from .client_io import CHUNK_SIZE, MAX_TRAILER_BYTES, MAX_TRAILER_FIELDS
+from .client_io import CHUNK_SIZE, MAX_CHUNKS, MAX_TRAILER_BYTES, MAX_TRAILER_FIELDS
 from .gated import GatedConnection
 from .http_errors import DEFAULT_HEADERS
 
@@ -31,9 +31,14 @@ _DRAIN_BYTES = 256 * 1024
 class StrictChunkedRFile(cheroot_server.ChunkedRFile):
     """cheroot's chunked ``wsgi.input`` with RFC 9112's chunk-size grammar and trailer section.
 
-    A malformed size line, chunk end or trailer field raises ``ValueError`` (the app answers 400
-    and closes the connection); a read past the body's deadline raises ``TimeoutError`` (408).
+    A malformed size line, chunk end or trailer field, or a chunk past ``MAX_CHUNKS``, raises
+    ``ValueError`` (the app answers 400 and closes the connection); a read past the body's
+    deadline raises ``TimeoutError`` (408).  The chunks are counted here too: a body the server
+    did not gather first (its shared buffer budget full) comes to the worker unscanned, and one
+    byte a chunk would cost a Python call per byte.
     """
+
+    chunks = 0  # chunks of data read so far
 
     def _fetch(self) -> None:
         if self.closed:
@@ -48,6 +53,10 @@ class StrictChunkedRFile(cheroot_server.ChunkedRFile):
             self._read_trailers()
             self.closed = True
             return
+        self.chunks += 1  # the chunks of data, as the server's scan counts them
+        if self.chunks > MAX_CHUNKS:
+            raise ValueError(f"the chunked body has over {MAX_CHUNKS} chunks; send it in chunks of kilobytes, "
+                             "or with Content-Length")
         if self.maxlen and self.bytes_read + size > self.maxlen:
             raise cheroot_errors.MaxSizeExceeded("Request Entity Too Large", self.maxlen)
         chunk = self.rfile.read(size)

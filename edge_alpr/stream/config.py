@@ -30,6 +30,7 @@ from typing import Any
 from ..configutil import Section, check_keys, setting, typed
 from ..errors import ConfigError
 from ..models_config import MODES
+from ..names import shown
 from .source_config import FolderSourceConfig, SourceConfig, parse_source
 
 
@@ -43,7 +44,7 @@ def _parse_zone(obj: Any, where: str) -> tuple[tuple[float, float], ...]:
     )
     if not ok:
         raise ConfigError(f"{where}: expected a polygon of >= 3 [x, y] points with x, y fractions of "
-                          f"the frame in 0..1, got {obj!r}")
+                          f"the frame in 0..1, got {shown(obj)}")
     return tuple((float(p[0]), float(p[1])) for p in obj)
 
 
@@ -108,7 +109,7 @@ class CameraConfig(Section):
 
     def check(self, where: str) -> None:
         if not self.id or any(c in self.id for c in "/+#") or self.id.strip() != self.id:
-            raise ConfigError(f"{where}.id: {self.id!r} must be non-empty, without spaces around it "
+            raise ConfigError(f"{where}.id: {shown(self.id)} must be non-empty, without spaces around it "
                               "and without / + # (it is used in MQTT topics)")
         if self.view_bright <= self.view_dark:
             raise ConfigError(f"{where}.view_bright: must be > view_dark ({self.view_dark}), got {self.view_bright}")
@@ -142,12 +143,12 @@ def _cameras(raw: Any, where: str) -> tuple[CameraConfig, ...]:
     if raw is None:
         return (CameraConfig(),)
     if not isinstance(raw, list):
-        raise ConfigError(f"{where}: expected a list of cameras, got {raw!r}")
+        raise ConfigError(f"{where}: expected a list of cameras, got {shown(raw)}")
     cameras = tuple(CameraConfig.from_dict(c, f"{where}[{i}]") for i, c in enumerate(raw))
     ids = [c.id for c in cameras]
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:
-        raise ConfigError(f"{where}: camera id {dup[0]!r} is used twice; ids must be unique")
+        raise ConfigError(f"{where}: camera id {shown(dup[0])} is used twice; ids must be unique")
     return cameras
 
 

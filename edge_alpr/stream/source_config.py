@@ -9,6 +9,7 @@ from typing import Any
 from ..configutil import S, Section, parse_section, rules, setting
 from ..credentials import hide_credentials
 from ..errors import ConfigError
+from ..names import shown
 from ..url_reading import url_problem
 
 # each kind with what it reads and its key: an RTSP camera is "opencv", which a user cannot guess
@@ -133,11 +134,11 @@ SOURCE_CLASSES: dict[str, Any] = {
 def parse_source(obj: Any, where: str) -> SourceConfig:
     """Pick the backend's config class from ``kind``."""
     if not isinstance(obj, dict):
-        raise ConfigError(f"{where}: expected a mapping with a 'kind' key, got {obj!r}")
+        raise ConfigError(f"{where}: expected a mapping with a 'kind' key, got {shown(obj)}")
     kind = obj.get("kind")
     if not isinstance(kind, str) or kind not in SOURCE_CLASSES:
         kinds = ", ".join(f"{name} ({use})" for name, use in SOURCE_KINDS.items())
-        raise ConfigError(f"{where}.kind: {kind!r} is not a source kind; use one of {kinds}")
+        raise ConfigError(f"{where}.kind: {shown(kind)} is not a source kind; use one of {kinds}")
     result: SourceConfig = SOURCE_CLASSES[kind].from_dict(obj, where)
     return result
 

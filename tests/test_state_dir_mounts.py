@@ -1,0 +1,68 @@
+"""A state folder on a read-only mount: the error names that mount and the fix that reaches it.
+
+A read-only bind mount (what systemd's ``ProtectSystem=strict`` makes of ``/var/lib/...`` and
+most other folders for a service) keeps the device number of the file system below it, so the
+mount cannot be found by climbing folders while that number stays the same: that climb named
+``/`` and advised ``mount -o remount,rw /``.  Real parts: a read-only bind mount made in a mount
+namespace of its own (``unshare -m``, root only), the CLI's check run in it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge_alpr.mounts import mount_point
+
+REPO = Path(__file__).resolve().parents[1]
+CHECK = ("import sys; from pathlib import Path; from edge_alpr.statedir import writable_folder\n"
+         "try:\n    writable_folder(Path(sys.argv[1]), 'state_dir', 'site.yaml')\n"
+         "except Exception as e:\n    print(e)\n")
+
+
+def error_on_read_only_bind(top: Path, systemd: bool = False) -> str:
+    """The state-folder error for ``top/state``, ``top`` bind-mounted read-only on itself;
+    ``systemd``: as a service (systemd sets INVOCATION_ID in its environment)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("a bind mount needs root and unshare")
+    env = {k: v for k, v in os.environ.items() if k != "INVOCATION_ID"} | {"PYTHONPATH": str(REPO)}
+    if systemd:
+        env["INVOCATION_ID"] = "0123456789abcdef"
+    state = top / "state"
+    (state / "history").mkdir(parents=True)
+    script = (f'mount --bind "{top}" "{top}" && mount -o remount,bind,ro "{top}" && '
+              f'exec "{sys.executable}" -c "$0" "{state}"')
+    done = subprocess.run(["unshare", "-m", "sh", "-c", script, CHECK], capture_output=True, text=True,
+                          cwd=REPO, env=env)
+    if "mount" in done.stderr and done.returncode != 0:
+        pytest.skip(f"cannot make a bind mount here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_read_only_bind_mount_is_named_not_the_root(tmp_path: Path) -> None:
+    top = tmp_path / "bound dir"  # a space: mountinfo writes it \040
+    said = error_on_read_only_bind(top)
+    assert f"the file system holding it ({top}) is mounted read-only" in said, said
+    assert f"mount -o remount,rw {top})" in said and "remount,rw /)" not in said, said
+
+
+def test_under_systemd_the_fix_is_the_units_not_a_remount(tmp_path: Path) -> None:
+    """A service's read-only mounts are its unit's, in its own mount namespace: no remount from a
+    shell reaches them, so the advice is the unit's StateDirectory= or ReadWritePaths=."""
+    said = error_on_read_only_bind(tmp_path / "ro", systemd=True)
+    assert f"ReadWritePaths={tmp_path / 'ro' / 'state'}" in said and "StateDirectory=" in said, said
+    assert "remount" not in said, said
+
+
+def test_the_mount_point_is_the_longest_listed_parent_with_escapes_read() -> None:
+    table = ("22 1 8:2 / / rw,relatime shared:1 - ext4 /dev/sda2 rw\n"
+             "40 22 8:3 / /mnt/my\\040disk rw,relatime shared:2 - ext4 /dev/sda3 rw\n"
+             "41 40 8:2 /srv /mnt/my\\040disk/srv ro,relatime shared:1 - ext4 /dev/sda2 rw\n")
+    assert mount_point(Path("/mnt/my disk/state"), table) == Path("/mnt/my disk")
+    assert mount_point(Path("/mnt/my disk/srv/state"), table) == Path("/mnt/my disk/srv")
+    assert mount_point(Path("/mnt/my diskette/state"), table) == Path("/")  # a prefix, not a parent

@@ -28,7 +28,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from .errors import ConfigError, EdgeAlprError, StateError
-from .mounts import mount_point, read_only_fix
+from .mounts import mount_entry, read_only_fix
 from .names import user_name
 
 CHECK_DEPTH = 2  # the folder's entries, and theirs
@@ -53,6 +53,11 @@ def writable_folder(path: Path, setting: str, origin: str = "") -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
+        # not there yet, on a read-only mount (``state_dir: /srv/x`` under ProtectSystem=strict):
+        # the mount of the nearest folder that is there, and the same advice as for one that is
+        held = read_only_mount(_nearest_existing(path))
+        if held is not None:
+            raise _read_only_error(where, set_it, held, path, setting) from e
         raise ConfigError(f"{where}: cannot create it ({e}); {set_it} to a writable folder") from e
     bad = first_unwritable(path)
     if bad is None:
@@ -64,10 +69,9 @@ def writable_folder(path: Path, setting: str, origin: str = "") -> Path:
         st = bad.stat()
     except OSError as e:
         raise ConfigError(f"{where}: cannot read {what} ({e}); {set_it} to a folder {user} can write") from e
-    mount = read_only_mount(bad)
-    if mount is not None:  # no chmod or chown can help there: the message must not suggest one
-        raise ConfigError(f"{where}: the file system holding it ({mount}) is mounted read-only; {set_it} "
-                          f"to a folder on a writable file system{read_only_fix(mount, path, setting)}")
+    held = read_only_mount(bad)
+    if held is not None:  # no chmod or chown can help there: the message must not suggest one
+        raise _read_only_error(where, set_it, held, path, setting)
     said = (f"{where}: {what} is not writable by user {user} (owner {user_name(st.st_uid)}, "
             f"mode {stat.S_IMODE(st.st_mode):04o})")
     if st.st_uid == uid:
@@ -82,14 +86,31 @@ def writable_folder(path: Path, setting: str, origin: str = "") -> Path:
                       f"{_in_config(origin)}")
 
 
-def read_only_mount(path: Path) -> Path | None:
-    """The mount point of ``path``'s file system when it is mounted read-only, else None: from
-    the kernel's mount table (a read-only bind mount has the device number of the file system
-    below it), or where that cannot be read, the top folder of the same device."""
+def _read_only_error(where: str, set_it: str, held: tuple[Path, bool], path: Path, setting: str) -> ConfigError:
+    """The error for the state folder ``path`` on the read-only mount ``held`` (its point, and
+    whether its file system is itself read-only)."""
+    mount, whole_fs = held
+    return ConfigError(f"{where}: the file system holding it ({mount}) is mounted read-only; {set_it} to a "
+                       f"folder on a writable file system{read_only_fix(mount, path, setting, whole_fs)}")
+
+
+def _nearest_existing(path: Path) -> Path:
+    """``path``, or its nearest parent that exists (the folder a new state folder is made in)."""
+    path = path.absolute()
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def read_only_mount(path: Path) -> tuple[Path, bool] | None:
+    """The mount point of ``path``'s file system when it is mounted read-only, and whether the
+    file system itself is read-only (not only this mount of it), else None: from the kernel's
+    mount table (a read-only bind mount has the device number of the file system below it), or
+    where that cannot be read, the top folder of the same device."""
     try:
         if not os.statvfs(path).f_flag & os.ST_RDONLY:
             return None
-        listed = mount_point(path)
+        listed = mount_entry(path)
         if listed is not None:
             return listed
         device, top = os.stat(path).st_dev, path.absolute()
@@ -97,7 +118,7 @@ def read_only_mount(path: Path) -> Path | None:
             top = top.parent
     except OSError:
         return None
-    return top
+    return top, False
 
 
 def own_state_dir() -> str:

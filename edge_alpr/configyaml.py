@@ -21,10 +21,12 @@ from .names import shown
 # composer and every reader after it would recurse past Python's limit (a RecursionError)
 MAX_DEPTH = 100
 # nodes that YAML aliases may add to a document, each alias counted as a copy of what it names:
-# far more than shared camera defaults or a watch list used twice, far less than a "billion
-# laughs" of a few hundred bytes (nine levels of nine: 387 million), whose every reader (an error
-# message, a loop over a list) would take minutes and gigabytes
-MAX_ALIAS_NODES = 1_000_000
+# far more than the most a config can use (a watch list of 10,000 labelled plates aliased in the
+# 31 other lists it may have: 1.55 million), far less than a "billion laughs" of a few hundred
+# bytes (nine levels of nine: 387 million), whose every reader (an error message, a loop over a
+# list) would take minutes and gigabytes.  Counted as the document is composed, so a bomb is
+# refused at the alias that crosses the limit, without a copy made
+MAX_ALIAS_NODES = 8_000_000
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -41,11 +43,14 @@ class _StrictLoader(yaml.SafeLoader):
     recurse past Python's limit or to walk hundreds of millions of items."""
 
     _depth = 0  # of the node being composed
-    _written = 0  # nodes composed, aliases not counted
+    _copied = 0  # nodes that the document's aliases copy, each alias counted as a copy of what it names
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._own_pairs: dict[yaml.Node, list[tuple[yaml.Node, yaml.Node]]] = {}
+        # each list's and mapping's nodes and levels, each alias in it counted as a copy
+        self._size: dict[yaml.Node, int] = {}
+        self._deep: dict[yaml.Node, int] = {}
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         self._depth += 1
@@ -54,23 +59,47 @@ class _StrictLoader(yaml.SafeLoader):
                 raise yaml.composer.ComposerError(
                     None, None, f"lists and mappings nest more than {MAX_DEPTH} deep here; a config needs "
                     "a few levels: remove the extra brackets or indentation", self.peek_event().start_mark)
-            if not self.check_event(yaml.AliasEvent):
-                self._written += 1
+            event = self.peek_event()
+            alias = event if isinstance(event, yaml.AliasEvent) else None
             node = super().compose_node(parent, index)
+            if alias is not None and node is not None:
+                self._count_alias(alias, node)
         finally:
             self._depth -= 1
-        if isinstance(node, yaml.MappingNode) and node not in self._own_pairs:
+        # an alias's node is measured where it is written (an alias inside it names it unfinished)
+        if alias is None and isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            self._measure(node)
+        return node
+
+    def _measure(self, node: yaml.Node) -> None:
+        """Note a list's or mapping's size and depth, each alias in it read as a copy of what it
+        names, from those of its children (all composed before it; an alias to a list that holds
+        it counts as one), and keep its pairs as written."""
+        kids = _children(node)
+        self._size[node] = 1 + sum(self._size.get(kid, 1) for kid in kids)
+        self._deep[node] = 1 + max((self._deep.get(kid, 1) for kid in kids), default=0)
+        if isinstance(node, yaml.MappingNode):
             # its pairs as written: constructing a mapping that merges this one (``<<: *this``)
             # rewrites this one's pairs in place with those it merges itself (PyYAML's flatten)
             self._own_pairs[node] = list(node.value)
-        return node
+
+    def _count_alias(self, alias: yaml.AliasEvent, node: yaml.Node) -> None:
+        """Add what the alias ``alias`` to ``node`` copies to the document's count: a
+        ``ComposerError`` at the alias where the copies come to over ``MAX_ALIAS_NODES`` nodes or
+        nest deeper than ``MAX_DEPTH``."""
+        size = self._size.get(node, 1)
+        self._copied += size
+        deep = self._depth - 1 + self._deep.get(node, 1)
+        if self._copied > MAX_ALIAS_NODES or deep > MAX_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"this alias (*{alias.anchor}) copies {size:,} items, which brings the items that "
+                f"aliases (*name) copy to over {MAX_ALIAS_NODES:,}, or the value to over {MAX_DEPTH} levels "
+                "deep: aliases that name lists of aliases multiply; a config needs far fewer: write the "
+                "value out", alias.start_mark if isinstance(alias.start_mark, yaml.error.Mark) else None)
 
     def compose_document(self) -> yaml.Node | None:
-        self._own_pairs, self._written = {}, 0
-        node = super().compose_document()
-        if node is not None:
-            _check_expansion(node, self._written)
-        return node
+        self._own_pairs, self._size, self._deep, self._copied = {}, {}, {}, 0
+        return super().compose_document()
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
@@ -106,40 +135,6 @@ class _StrictLoader(yaml.SafeLoader):
 def _spelling(node: yaml.Node, key: Any) -> str:
     """A key as the file spells it (``1`` and ``1.0`` are one key to YAML), cut."""
     return shown(node.value) if isinstance(node, yaml.ScalarNode) else shown(key)
-
-
-def _check_expansion(root: yaml.Node, written: int) -> None:
-    """A ``ComposerError`` where the document, each alias read as a copy of what it names, nests
-    deeper than ``MAX_DEPTH`` or holds over ``MAX_ALIAS_NODES`` more nodes than the ``written``
-    ones.  Each list and mapping is measured once (an alias is the node it names), without
-    recursion: a walk in post-order, where a node met again while its own children are walked (an
-    alias to a list that holds it) counts as one.  Scalars, most of a document, are counted where
-    they stand, never walked (the walk costs some 2 % of reading a document of watch lists)."""
-    size: dict[yaml.Node, int] = {}
-    depth: dict[yaml.Node, int] = {}
-    open_: set[yaml.Node] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, walked = stack.pop()
-        if not walked:
-            if node in size or node in open_:
-                continue
-            open_.add(node)
-            stack.append((node, True))
-            stack.extend((kid, False) for kid in _children(node) if not isinstance(kid, yaml.ScalarNode))
-            continue
-        open_.discard(node)
-        total, deepest = 1, 0
-        for kid in _children(node):
-            total += size.get(kid, 1)
-            deepest = max(deepest, depth.get(kid, 1))
-        size[node], depth[node] = total, deepest + 1
-        # what this node's copies add is at most what they add in all
-        if depth[node] > MAX_DEPTH or total - written > MAX_ALIAS_NODES:
-            raise yaml.composer.ComposerError(
-                None, None, f"the aliases (*name) in this value copy lists and mappings into each other to "
-                f"over {MAX_ALIAS_NODES} items or {MAX_DEPTH} levels deep; a config needs far fewer: "
-                "write the value out, or use each alias once", node.start_mark)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

@@ -15,7 +15,7 @@ import yaml
 
 from .credentials import hide_credentials
 from .errors import ConfigError
-from .names import shown
+from .names import SHOWN_CHARS, shown
 
 # how deep a config's lists and mappings may nest (its own go some 6 deep): deeper, PyYAML's
 # composer and every reader after it would recurse past Python's limit (a RecursionError)
@@ -133,8 +133,15 @@ class _StrictLoader(yaml.SafeLoader):
 
 
 def _spelling(node: yaml.Node, key: Any) -> str:
-    """A key as the file spells it (``1`` and ``1.0`` are one key to YAML), cut."""
-    return shown(node.value) if isinstance(node, yaml.ScalarNode) else shown(key)
+    """A key as the file spells it (``1`` and ``1.0`` are one key to YAML), cut: a number, a
+    date or ``true`` written plain as it is written (quoted, ``'1'`` would read as the text "1",
+    another key), text quoted."""
+    if not isinstance(node, yaml.ScalarNode):
+        return shown(key)
+    if node.style is None and node.tag != "tag:yaml.org,2002:str":
+        text = str(node.value)
+        return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}... ({len(text)} characters)"
+    return shown(node.value)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

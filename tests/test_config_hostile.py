@@ -178,9 +178,12 @@ def test_a_merge_of_a_mapping_that_overrides_what_it_merges_is_no_key_given_twic
 
 
 def test_a_key_given_twice_is_quoted_as_each_place_spells_it(tmp_path: Path) -> None:
-    """``1`` and ``1.0`` are one key to YAML: the message quotes the first as the first place spells it."""
+    """``1`` and ``1.0`` are one key to YAML: the message gives each as its place spells it, a
+    number unquoted (``'1'`` would be the text "1", another key), text quoted."""
     said = error_of(tmp_path / "twice.yaml", "1: a\n1.0: b\n")
-    assert "the key '1' is first given here" in said and "given again here as '1.0'" in said, said
+    assert "the key 1 is first given here" in said and "given again here as 1.0," in said, said
+    said = error_of(tmp_path / "twice.yaml", "'1': a\n'1': b\n")
+    assert "the key '1' is first given here" in said and "given again here, where" in said, said
 
 
 def test_a_config_file_of_gigabytes_is_refused_unread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

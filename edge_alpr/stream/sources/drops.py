@@ -7,13 +7,17 @@ Now a drop after a calm is said as before; the drops that follow it are debug li
 in one warning every ``FLAP_SUMMARY_S`` (how many, over how long, the last one's cause) while
 they go on; once a whole ``FLAP_SUMMARY_S`` passes without one, the next drop is said again.
 A reconnect that fails after a quiet drop is a debug line too, and so is the ``reconnected``
-after it, for ``QUIET_RETRIES`` failed reconnects (``Ends.loud``): a flapping camera's reconnect
-often fails once or twice (a Wi-Fi blip longer than ``reconnect_min``, a camera serving one
-client whose slot is still held), and warning each such failure gave a warning and an info line
-at every drop again (measured: 12 warnings and 11 info lines in 12 s).  The next failure is
-warned, the quiet drops before it folded into that warning (``Flaps.take``): a lasting outage
-is said within the backoff of those retries (1 + 2 + 4 s with ``reconnect_min: 1``), never
-hidden behind the summary, and the summary never claims a reconnect that did not come.
+after it, for ``QUIET_RETRIES`` failed reconnects whose retry came within ``QUIET_S`` of the drop
+(``Ends.loud``): a flapping camera's reconnect often fails once or twice (a Wi-Fi blip longer
+than ``reconnect_min``, a camera serving one client whose slot is still held), and warning each
+such failure gave a warning and an info line at every drop again (measured: 12 warnings and 11
+info lines in 12 s).  The next failure is warned, and so is any whose retry came later than
+``QUIET_S`` after the drop, the quiet drops before it folded into that warning (``Flaps.take``):
+a lasting outage is said at the first failed retry past ``QUIET_S`` or after ``QUIET_RETRIES``
+(the retry 15 s after the drop with ``reconnect_min: 1``, retried after 1, 3 and 7 s; the first
+failed reconnect where ``reconnect_min`` is 10 s or more: counted in retries alone, a backoff of
+300 s kept it quiet for 20 min), never hidden behind the summary, and the summary never claims a
+reconnect that did not come.
 
 Why a remembered verdict: an HTTP stream that ended after its one frame is asked why
 (``reach.check``, a ``GET`` taking the camera's one slot) because a snapshot url does this.
@@ -50,6 +54,7 @@ from .reach import ONE_CLIENT, ONE_PICTURE, STREAM
 FLAP_SUMMARY_S = 600.0  # the drops after a first one are summed up this often
 ASK_AGAIN = 100  # one-frame ends told by a stream's verdict before the camera is asked again
 QUIET_RETRIES = 3  # failed reconnects after a quiet drop said as debug lines, before the outage is warned
+QUIET_S = 10.0  # s after a quiet drop within which its failed retries are debug lines; a later one is warned
 ENDED = "the camera ended the stream or closed the connection"
 ONE_FRAME = f"{ENDED} after its first frame (it serves a stream, not one picture)"
 # a one-frame end after which the camera answered the check 503: its one slot not yet free of the stream's
@@ -135,12 +140,15 @@ class Ends:
     checked: bool = False
     flaps: Flaps = field(default_factory=Flaps)
 
-    def loud(self, first: bool, quiet: bool, attempts: int) -> bool:
+    def loud(self, first: bool, quiet: bool, attempts: int, after: float = 0.0) -> bool:
         """Whether a failure is warned: the ``first`` of an outage unless it is a ``quiet`` drop,
-        or the one after ``QUIET_RETRIES`` failed reconnects of a quiet drop's outage (``attempts``:
-        this failure's number in the outage, the drop's 1); the others are debug lines."""
+        or, of a quiet drop's outage, the one after ``QUIET_RETRIES`` failed reconnects or the
+        first whose retry came more than ``QUIET_S`` after the drop (``attempts``: this failure's
+        number in the outage, the drop's 1; ``after``: s from the drop to this failure's retry);
+        the others are debug lines."""
         was_quiet = self.quiet and not first
-        loud = not quiet and (first or (was_quiet and attempts > QUIET_RETRIES + 1))
+        late = attempts > QUIET_RETRIES + 1 or after > QUIET_S
+        loud = not quiet and (first or (was_quiet and late))
         self.quiet = quiet or (was_quiet and not loud)
         return loud
 

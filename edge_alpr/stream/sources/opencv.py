@@ -169,7 +169,8 @@ class OpenCvSource(FrameSource):
         first, now, self._dropping = self.failing_since is None, time.monotonic(), False
         self._attempts = 1 if first else self._attempts + 1
         was_quiet = self._ends.quiet and not first
-        loud = self._ends.loud(first, quiet, self._attempts)
+        after = 0.0 if first or self.failing_since is None else self._retry_at - self.failing_since
+        loud = self._ends.loud(first, quiet, self._attempts, after)
         self.failed(what)
         folded = self._summarise(now, take=True) if loud and was_quiet else ""
         if was_quiet and not loud:

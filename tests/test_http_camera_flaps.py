@@ -5,7 +5,7 @@ A flapping camera logged a warning and a ``reconnected`` line at every drop (a c
 every few seconds filled the journal); now its first drop is said, the next ones are debug
 lines summed up in one warning a while (``drops.py``), and an outage that follows them is
 still warned.  An HTTP stream that ended after its one frame (no snapshot url) was asked why
-(``reach.check``, a ``GET`` of the camera's one slot) at every reconnect; now the verdict is
+(``http_check.check``, a ``GET`` of the camera's one slot) at every reconnect; now the verdict is
 remembered until the stream ends otherwise.
 
 Real parts: an HTTP server on loopback serving MJPEG as a camera does, read through OpenCV's

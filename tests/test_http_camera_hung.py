@@ -1,5 +1,5 @@
 """A hung HTTP camera (it accepts the connection, reads the request and never answers) is asked
-(``reach.check``) before its retries take OpenCV's open turn, not opened again by OpenCV.
+(``http_check.check``) before its retries take OpenCV's open turn, not opened again by OpenCV.
 
 Why: an HTTP camera is asked nothing before OpenCV's open but the TCP connection (a camera
 serving one client at a time gave its slot to an earlier request), so a hung one held the open
@@ -25,6 +25,7 @@ import time
 
 from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.sources import open_source, sample_dir
+from edge_alpr.stream.sources.http_check import STREAM, check
 
 JPEG = sorted(sample_dir().glob("*.jpg"))[0].read_bytes()
 HOLD = 0.3  # s a one-client camera's slot stays taken after its client went
@@ -32,10 +33,12 @@ HOLD = 0.3  # s a one-client camera's slot stays taken after its client went
 
 class HungCamera:
     """Accepts, reads the request's head, records its user agent, and never answers; ``head``:
-    answers the head of an MJPEG stream, then sends nothing (a camera whose encoder froze)."""
+    answers the head of an MJPEG stream, then sends nothing (a camera whose encoder froze), or
+    ``head`` and ``then``, then after ``later`` s ``rest``."""
 
-    def __init__(self, head: bool = False, wakes: int = 0) -> None:
-        self.head = head
+    def __init__(self, head: bool = False, wakes: int = 0, then: bytes = b"", rest: bytes = b"",
+                 later: float = 0.0) -> None:
+        self.head, self.then, self.rest, self.later = head, then, rest, later
         self.wakes = wakes  # comes back after this many requests, serving one client at a time
         self.answers: list[str] = []  # each request's user agent and the status answered, once back
         self.slot = threading.Lock()
@@ -69,7 +72,11 @@ class HungCamera:
         if self.wakes and len(self.agents) > self.wakes:
             self._serve(conn, self.agents[-1])
         elif self.head:
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n")
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n"
+                         + self.then)
+            if self.rest:
+                time.sleep(self.later)
+                conn.sendall(self.rest)
 
     def _serve(self, conn: socket.socket, agent: str) -> None:
         """MJPEG at 10 fps to one client at a time, 503 to the others; the slot freed ``HOLD`` s
@@ -134,6 +141,26 @@ def test_a_camera_answering_its_head_but_no_picture_is_asked_too() -> None:
     checks, opens, last_error = _retried(HungCamera(head=True))
     assert len(checks) >= 4 and len(opens) == 1, (checks, opens)
     assert "the camera answered but sent no picture within 1 s" in last_error, last_error
+
+
+def test_a_frozen_camera_sending_its_first_boundary_with_the_head_is_asked_too() -> None:
+    """mjpg-streamer and its forks write the first boundary line in the same write as the head,
+    then wait for a frame: a frozen one sent bytes after its head, and a check that took any
+    byte for the first part let OpenCV open it (holding the open turn) at every retry."""
+    checks, opens, last_error = _retried(HungCamera(head=True, then=b"--frame\r\n"))
+    assert len(checks) >= 4 and len(opens) == 1, (checks, opens)
+    assert "the camera answered but sent no picture within 1 s" in last_error, last_error
+
+
+def test_a_first_part_whose_headers_come_after_the_boundary_line_is_a_stream() -> None:
+    """A working mjpg-streamer: its boundary line with the head, the part's headers and picture
+    a moment later (a new frame), within the check's time: a stream."""
+    camera = HungCamera(head=True, then=b"--frame\r\n", later=0.2,
+                        rest=b"Content-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n" % (len(JPEG), JPEG))
+    try:
+        assert check(f"http://127.0.0.1:{camera.port}/video", 5.0) == STREAM
+    finally:
+        camera.close()
 
 
 def test_a_one_client_camera_back_from_hung_is_not_said_to_have_another_viewer() -> None:

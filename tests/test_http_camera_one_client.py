@@ -4,7 +4,7 @@ Why: such a camera frees its slot a moment after its client goes, so the reconne
 drop was refused (503) once or twice; each such failure was warned, and the ``reconnected``
 after it was an info line, so every drop gave a warning and an info line again and the summary
 of the quiet drops never applied (measured: 12 warnings and 11 info lines in 12 s).  And a
-stream ending after its one frame was asked why (``reach.check``) at every end, the camera
+stream ending after its one frame was asked why (``http_check.check``) at every end, the camera
 answering 503 each time (its slot still held): that answer is now remembered too.  A check
 whose answer tells nothing (a 500) is no verdict: the next such end is asked again.
 

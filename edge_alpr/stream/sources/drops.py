@@ -20,7 +20,7 @@ failed reconnect where ``reconnect_min`` is 10 s or more: counted in retries alo
 reconnect that did not come.
 
 Why a remembered verdict: an HTTP stream that ended after its one frame is asked why
-(``reach.check``, a ``GET`` taking the camera's one slot) because a snapshot url does this.
+(``http_check.check``, a ``GET`` taking the camera's one slot) because a snapshot url does this.
 Asked at every reconnect, a stream that always ends after its first frame was asked as often as
 it was opened, each time for the same answer.  The answer is kept until the stream ends
 otherwise (more frames, a frozen read) or an open fails: then the next such end is asked again.
@@ -37,7 +37,7 @@ and every other url camera's (re)connect waited behind it (measured beside such 
 ``read_timeout: 5``: a camera whose stream drops every 3 frames read 123 frames in 40 s, 209 now;
 its first open still waits once).  Once the check after
 a failed open got no answer in time (``reach.NoAnswer``: no head, or for a multipart stream no
-first picture, a camera whose encoder froze answering its head alone; a camera refusing or not
+first part, a camera whose encoder froze answering its head alone or with a boundary line; a camera refusing or not
 accepting the connection fails the TCP probe, which holds no turn), the retries are asked by the check, in
 the camera's own thread, until it answers; then OpenCV opens it (a camera serving one client
 may refuse that open while it still holds the check's slot: that failure is said so
@@ -49,7 +49,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .reach import ONE_CLIENT, ONE_PICTURE, STREAM
+from .http_check import ONE_PICTURE, STREAM
+from .reach import ONE_CLIENT
 
 FLAP_SUMMARY_S = 600.0  # the drops after a first one are summed up this often
 ASK_AGAIN = 100  # one-frame ends told by a stream's verdict before the camera is asked again
@@ -153,7 +154,7 @@ class Ends:
         return loud
 
     def judge(self, answer: str | None) -> str | None:
-        """The verdict on a one-frame end from the camera's ``answer`` to ``reach.check``,
+        """The verdict on a one-frame end from the camera's ``answer`` to ``http_check.check``,
         remembered (the first end it was asked about); None, not remembered, where the answer
         tells nothing (an answer that could not be judged, a 404 or 401 of a camera that was
         just streaming: asked again at the next such end).  A 503 is remembered: a camera serving

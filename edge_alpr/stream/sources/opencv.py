@@ -10,7 +10,7 @@ health (``stream/health.py``) says ``reconnecting`` then ``failed`` meanwhile.
 
 OpenCV opens FFmpeg captures one at a time, process-wide.  So that a dead camera cannot hold
 the others back, a url is first asked in Python whether it is there (``reach.py``; an HTTP
-camera is asked for its stream only after OpenCV's open failed, or its stream ended after one
+camera is asked for its stream, ``http_check.py``, only after OpenCV's open failed, or its stream ended after one
 frame, so as not to take the one slot of a camera that serves one client at a time), and the
 opens take turns on ``OPEN_TURN``: a camera waiting for its turn returns from ``read`` within
 its ``timeout`` (the capture thread beats, and sees a stop) instead of blocking in OpenCV's
@@ -37,7 +37,8 @@ from . import FrameSource
 from ._cv import FrameFitter, import_cv2, open_capture, require_gstreamer
 from .drops import ENDED, JUST_CHECKED, Ends, summary
 from .ffmpeg_open import OPEN_TURN
-from .reach import NoAnswer, asks, check, probe
+from .http_check import check
+from .reach import NoAnswer, asks, probe
 from .stamps import StreamClock, device_time
 from .v4l2_names import device_node, open_hint
 
@@ -82,7 +83,7 @@ class OpenCvSource(FrameSource):
         # RTSP's stream time is the camera's, and an HTTP stream's unless MJPEG (stamps.py)
         scheme = urlsplit(cfg.url).scheme.lower() if cfg.url else ""
         self._rtsp = scheme in ("rtsp", "rtsps")
-        self._http = scheme == "http" and asks(cfg.url or "")  # asked why (reach.check) when it fails
+        self._http = scheme == "http" and asks(cfg.url or "")  # asked why (http_check.check) when it fails
         self.clock = StreamClock(camera_id, probe=True) if self._rtsp or scheme in ("http", "https") else None
         self._timed = False  # the stream now open has a time of the camera's
         self.backlogs_dropped = 0  # reopened for being max_behind_s behind
@@ -112,7 +113,7 @@ class OpenCvSource(FrameSource):
         ``last_error``): a grab that gave up at the read_timeout (a camera or link that froze or
         slowed to a trickle) or one that failed at once (the camera closed the connection or
         ended the stream: a reboot, a reset, a cable pulled at a switch).  An HTTP stream that
-        ended after its one frame may be a snapshot url: the camera is asked (``reach.check``) at
+        ended after its one frame may be a snapshot url: the camera is asked (``http_check.check``) at
         the next read, its slot free then, and the end is said with its answer; the answer holds
         for the next such ends (``drops.py``)."""
         frames, since = self._index - self._first_index, time.monotonic() - self._connected_at

@@ -185,3 +185,29 @@ def test_a_one_client_camera_back_from_hung_is_not_said_to_have_another_viewer()
     assert not [a for a in camera.answers if a == "edge-alpr 503"], camera.answers  # not asked into its slot
     assert "another viewer" not in (source.last_error or ""), source.last_error
     assert "just after answering the service's own check" in (source.last_error or ""), source.last_error
+
+
+def test_a_camera_back_from_hung_with_a_verdict_is_told_by_it_not_opened() -> None:
+    """Hung for its first 3 requests, then another viewer holds its one slot (503 to all): the
+    check that answered at last says why, and that failure is told by it; OpenCV does not open
+    it just after (that open's 503 was said to be the service's own check's slot)."""
+    camera = HungCamera(wakes=3)
+    camera.slot.acquire()  # the other viewer's
+    stream = StreamConfig.from_dict({"cameras": [{"id": "gate", "source": {
+        "kind": "opencv", "url": f"http://127.0.0.1:{camera.port}/video", "read_timeout": 1,
+        "reconnect_min": 0.1, "reconnect_max": 0.5}}]}, "t")
+    source = open_source(stream.cameras[0], threading.Event())
+    said: list[str] = []
+    started = time.monotonic()
+    try:
+        while len(camera.answers) < 4 and time.monotonic() - started < 60:
+            source.read(0.5)
+            if source.last_error and (not said or said[-1] != source.last_error):
+                said.append(source.last_error)
+    finally:
+        source.close()
+        camera.close()
+    assert len(camera.answers) >= 4 and camera.answers[0] == "edge-alpr 503", camera.answers
+    assert camera.answers[1] != "edge-alpr 503" and camera.answers[2] == "edge-alpr 503", camera.answers
+    back = said[[i for i, s in enumerate(said) if "hung?" in s][-1] + 1:]
+    assert back and all("another viewer" in s for s in back), said

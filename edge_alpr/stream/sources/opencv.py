@@ -28,13 +28,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-from ...credentials import hide_credentials
 from ...errors import CameraError
 from ...names import user_name
 from ...types import Frame
 from ..source_config import OpenCvSourceConfig
 from . import FrameSource
-from ._cv import FrameFitter, import_cv2, open_capture, require_gstreamer
+from ._cv import FrameFitter, import_cv2, open_capture, require_gstreamer, where
 from .drops import ENDED, JUST_CHECKED, Ends, summary
 from .ffmpeg_open import OPEN_TURN
 from .http_check import check
@@ -95,15 +94,8 @@ class OpenCvSource(FrameSource):
         return self.clock.behind_s
 
     def describe(self) -> str:
-        """Where frames come from, for logs: a URL without its user, password and secret query
-        values; a pipeline by its first element's name alone (``rtspsrc location=... user-pw=...``
-        holds credentials in forms no URL rule knows)."""
-        if self.cfg.pipeline:
-            head = self.cfg.pipeline.split("!")[0].split()
-            return f"GStreamer pipeline {head[0] if head else ''} ! ..."
-        if self.cfg.url:
-            return f"URL {hide_credentials(self.cfg.url)}"
-        return f"device {device_node(self.cfg.device, self.cfg.device_path)}"
+        """Where frames come from, for logs (``_cv.where``: no credentials)."""
+        return where(self.cfg)
 
     def _open(self) -> Any:
         return open_capture(self._cv2, self.cfg)
@@ -207,7 +199,12 @@ class OpenCvSource(FrameSource):
                     self._ends.unanswered &= isinstance(e, NoAnswer)  # still hung; else the probe again
                     self._fail(f"cannot open camera: {e}")
                     return None
-                self._reached, self._ends.checked, self._ends.unanswered = True, self._ends.unanswered, False
+                answered, self._ends.unanswered = self._ends.unanswered, False
+                if answered and self._hint:  # back with a verdict (503, 401, 404): said, not opened
+                    self._ends.forget()
+                    self._fail(f"cannot open camera: {self._hint}")
+                    return None
+                self._reached, self._ends.checked = True, answered and self._hint is not None  # a stream
                 return None  # the open comes at the next read, each bounded by read_timeout
             if self.cfg.url and not OPEN_TURN.acquire(timeout=timeout):
                 return None  # another camera is opening: wait for the turn without blocking

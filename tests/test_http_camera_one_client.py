@@ -25,7 +25,8 @@ import pytest
 from test_http_camera_flaps import JPEG, LOGGER
 
 from edge_alpr.stream.config import StreamConfig
-from edge_alpr.stream.sources import FrameSource, open_source
+from edge_alpr.stream.sources import FrameSource, drops, open_source
+from edge_alpr.stream.sources.reach import ONE_CLIENT
 
 HOLD = 0.3  # s the camera's slot stays taken after its client went
 
@@ -133,6 +134,7 @@ def test_a_one_client_cameras_503_after_a_one_frame_end_is_remembered(
     source, frames = _run(camera, 6, backoff=2 * HOLD)
     assert frames >= 5 and OneClient.asked == 1, (frames, OneClient.asked, OneClient.streams)
     assert "one client at a time" in (source.last_error or ""), source.last_error
+    assert "serves a stream" not in (source.last_error or ""), source.last_error  # a 503 does not tell
 
 
 def test_a_check_answer_that_tells_nothing_is_no_verdict(camera: http.server.ThreadingHTTPServer) -> None:
@@ -142,3 +144,12 @@ def test_a_check_answer_that_tells_nothing_is_no_verdict(camera: http.server.Thr
     source, frames = _run(camera, 4, backoff=2 * HOLD)
     assert frames >= 3 and OneClient.asked >= 3, (frames, OneClient.asked, OneClient.streams)
     assert "serves a stream" not in (source.last_error or ""), source.last_error
+
+
+def test_a_503_verdict_claims_neither_a_stream_nor_one_picture() -> None:
+    """A 503 answered after a one-frame end says the camera serves one client at a time, not
+    whether the url serves a stream or a snapshot: the remembered verdict claims neither."""
+    ends = drops.Ends()
+    verdict = ends.judge(f"{ONE_CLIENT} (503 Service Unavailable): another viewer holds its stream")
+    assert verdict is not None and "one client at a time" in verdict and not ends.snapshot(), verdict
+    assert "serves a stream" not in verdict and "serves one picture" not in verdict, verdict

@@ -59,9 +59,10 @@ QUIET_S = 10.0  # s after a quiet drop within which its failed retries are debug
 ENDED = "the camera ended the stream or closed the connection"
 ONE_FRAME = f"{ENDED} after its first frame (it serves a stream, not one picture)"
 # a one-frame end after which the camera answered the check 503: its one slot not yet free of the stream's
-# connection, which is no snapshot url's answer
-ONE_CLIENT_FRAME = (f"{ENDED} after its first frame (it serves a stream to one client at a time: "
-                    "asked why at once, it answered 503)")
+# connection; a 503 says nothing of what the url serves (a stream or one picture), so neither is claimed
+ONE_CLIENT_FRAME = (f"{ENDED} after its first frame (the camera serves one client at a time: asked why at "
+                    "once, it answered 503, its slot still held; what the url serves, a stream or one picture, "
+                    "that does not tell)")
 
 # why OpenCV's open fails just after a hung camera answered the check: a camera serving one client
 # at a time frees the check's slot a moment after it (asked why, it blamed "another viewer")

@@ -93,4 +93,5 @@ def _first_part(conn: socket.socket, got: bytes, deadline: float, timeout: float
     else:
         return
     raise NoAnswer(f"the camera answered but sent no picture within {timeout:g} s (the read_timeout; its "
-                   "encoder hung? restarting the camera usually clears it)")
+                   "encoder hung? restarting the camera usually clears it; a camera that takes longer to start "
+                   "its stream needs a longer source.read_timeout)")

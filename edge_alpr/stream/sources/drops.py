@@ -15,7 +15,7 @@ info lines in 12 s).  The next failure is warned, and so is any whose retry came
 ``QUIET_S`` after the drop, the quiet drops before it folded into that warning (``Flaps.take``):
 a lasting outage is said at the first failed retry past ``QUIET_S`` or after ``QUIET_RETRIES``
 (the retry 15 s after the drop with ``reconnect_min: 1``, retried after 1, 3 and 7 s; the first
-failed reconnect where ``reconnect_min`` is 10 s or more: counted in retries alone, a backoff of
+failed reconnect where ``reconnect_min`` is over 10 s: counted in retries alone, a backoff of
 300 s kept it quiet for 20 min), never hidden behind the summary, and the summary never claims a
 reconnect that did not come.
 

@@ -154,7 +154,11 @@ def test_states_through_a_camera_life(tmp_path: Path) -> None:
         assert camera_state(dead, failing_since + 2.9) == "reconnecting"  # its failed_after_s is 3
         assert wait_for(lambda: camera_state(dead) == "failed", 15), seen  # and it keeps retrying
         assert dead.source.failing_since == failing_since
-        assert camera_health(gate)["frames_processed"] == 30
+        # every frame of the file read, and each recognised or, the recogniser busy on a loaded
+        # machine (the file is read in real time, like a camera), counted dropped: none lost at the end
+        health = camera_health(gate)
+        assert health["frames_read"] == 30 and health["frames_processed"] > 0, health
+        assert health["frames_processed"] + health["frames_dropped"] == 30, health
     finally:
         stop.set()
         for loop in loops:

@@ -5,7 +5,7 @@ A flapping camera logged a warning and a ``reconnected`` line at every drop (a c
 every few seconds filled the journal); now its first drop is said, the next ones are debug
 lines summed up in one warning a while (``drops.py``), and an outage that follows them is
 still warned.  An HTTP stream that ended after its one frame (no snapshot url) was asked why
-(``reach.check``, a ``GET`` of the camera's one slot) at every reconnect; now the verdict is
+(``http_check.check``, a ``GET`` of the camera's one slot) at every reconnect; now the verdict is
 remembered until the stream ends otherwise.
 
 Real parts: an HTTP server on loopback serving MJPEG as a camera does, read through OpenCV's
@@ -134,7 +134,7 @@ def test_a_streams_verdict_is_asked_again_after_a_while(server: http.server.Thre
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """One-frame ends told "serves a stream", then the url turns into a snapshot url (opening and
     ending as before): asked again after ``ASK_AGAIN`` ends, the new answer is told."""
-    monkeypatch.setattr(drops, "ASK_AGAIN", 3, raising=False)
+    monkeypatch.setattr(drops, "ASK_AGAIN", 3)
     source = _source(server)
     try:
         _read_until(source, 2)
@@ -192,6 +192,45 @@ def test_an_outage_after_quiet_drops_is_warned(server: http.server.ThreadingHTTP
     failed = [r for r in caplog.records if r.name == LOGGER and "cannot open camera" in r.getMessage()]
     assert [r.levelno for r in failed[:drops.QUIET_RETRIES + 1]] == [logging.DEBUG] * drops.QUIET_RETRIES + [
         logging.WARNING], [(r.levelname, r.getMessage()[:60]) for r in failed]
+
+
+def test_an_outage_after_a_quiet_drop_is_warned_once_its_retry_is_late(
+        server: http.server.ThreadingHTTPServer, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quiet period after a quiet drop is bounded in time too (``drops.QUIET_S``), not only in
+    retries: with a long backoff (``reconnect_min`` of minutes) ``QUIET_RETRIES`` retries kept an
+    outage unsaid for as many backoffs.  Here every retry is past a ``QUIET_S`` of 0: the first
+    failed reconnect after the quiet drop is warned, the quiet drops folded into it."""
+    monkeypatch.setattr(drops, "QUIET_S", 0.0)
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    Camera.frames = [3]
+    source = _source(server)
+    try:
+        _read_until(source, 3)
+        server.shutdown()
+        server.server_close()
+        started = time.monotonic()
+        while time.monotonic() - started < 10 and len(_loud(caplog, logging.WARNING)) < 2:
+            source.read(0.5)
+    finally:
+        source.close()
+    failed = [r for r in caplog.records if r.name == LOGGER and "cannot open camera" in r.getMessage()]
+    assert failed and failed[0].levelno == logging.WARNING, [(r.levelname, r.getMessage()[:60]) for r in failed]
+    assert "the stream dropped 2 more time(s)" in failed[0].getMessage(), failed[0].getMessage()
+
+
+def test_a_quiet_drops_failed_retries_are_warned_after_a_count_or_a_time() -> None:
+    """``Ends.loud`` with given numbers: quiet while both the retries and the time since the drop
+    are within bounds; warned at the first over either."""
+    def outage(afters: list[float]) -> list[bool]:
+        ends = drops.Ends()
+        said = [ends.loud(True, True, 1)]  # the quiet drop
+        return said + [ends.loud(False, False, n + 2, after) for n, after in enumerate(afters)]
+
+    assert outage([1.0, 3.0, 7.0, 15.0]) == [False, False, False, False, True]  # reconnect_min 1
+    assert outage([300.0]) == [False, True]  # reconnect_min 300: the first failed retry
+    assert outage([0.1, 0.3, drops.QUIET_S + 0.1]) == [False, False, False, True]
+    assert outage([0.1, 0.2, 0.3, 0.4]) == [False, False, False, False, True]  # QUIET_RETRIES
 
 
 def test_the_quiet_drops_taken_early_restart_the_window() -> None:

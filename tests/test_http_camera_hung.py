@@ -1,5 +1,5 @@
 """A hung HTTP camera (it accepts the connection, reads the request and never answers) is asked
-(``reach.check``) before its retries take OpenCV's open turn, not opened again by OpenCV.
+(``http_check.check``) before its retries take OpenCV's open turn, not opened again by OpenCV.
 
 Why: an HTTP camera is asked nothing before OpenCV's open but the TCP connection (a camera
 serving one client at a time gave its slot to an earlier request), so a hung one held the open
@@ -23,22 +23,26 @@ import socket
 import threading
 import time
 
+from camera_slot import Slot
+
 from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.sources import open_source, sample_dir
+from edge_alpr.stream.sources.http_check import STREAM, check
 
 JPEG = sorted(sample_dir().glob("*.jpg"))[0].read_bytes()
-HOLD = 0.3  # s a one-client camera's slot stays taken after its client went
 
 
 class HungCamera:
     """Accepts, reads the request's head, records its user agent, and never answers; ``head``:
-    answers the head of an MJPEG stream, then sends nothing (a camera whose encoder froze)."""
+    answers the head of an MJPEG stream, then sends nothing (a camera whose encoder froze), or
+    ``head`` and ``then``, then after ``later`` s ``rest``."""
 
-    def __init__(self, head: bool = False, wakes: int = 0) -> None:
-        self.head = head
+    def __init__(self, head: bool = False, wakes: int = 0, then: bytes = b"", rest: bytes = b"",
+                 later: float = 0.0) -> None:
+        self.head, self.then, self.rest, self.later = head, then, rest, later
         self.wakes = wakes  # comes back after this many requests, serving one client at a time
         self.answers: list[str] = []  # each request's user agent and the status answered, once back
-        self.slot = threading.Lock()
+        self.slot = Slot()
         self.listener = socket.create_server(("127.0.0.1", 0), backlog=64)
         self.port = self.listener.getsockname()[1]
         self.agents: list[str] = []
@@ -69,12 +73,16 @@ class HungCamera:
         if self.wakes and len(self.agents) > self.wakes:
             self._serve(conn, self.agents[-1])
         elif self.head:
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n")
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n"
+                         + self.then)
+            if self.rest:
+                time.sleep(self.later)
+                conn.sendall(self.rest)
 
     def _serve(self, conn: socket.socket, agent: str) -> None:
-        """MJPEG at 10 fps to one client at a time, 503 to the others; the slot freed ``HOLD`` s
-        after its client went, as such cameras do."""
-        if not self.slot.acquire(blocking=False):
+        """MJPEG at 10 fps to one client at a time, 503 to the others; the slot freed a moment
+        after its client went, as such cameras do: here once it refused one request (``Slot``)."""
+        if not self.slot.take(refusals=1):
             self.answers.append(f"{agent} 503")
             conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             conn.close()
@@ -90,8 +98,7 @@ class HungCamera:
             pass
         finally:
             conn.close()
-            time.sleep(HOLD)
-            self.slot.release()
+            self.slot.leave()
 
     def close(self) -> None:
         try:
@@ -134,6 +141,27 @@ def test_a_camera_answering_its_head_but_no_picture_is_asked_too() -> None:
     checks, opens, last_error = _retried(HungCamera(head=True))
     assert len(checks) >= 4 and len(opens) == 1, (checks, opens)
     assert "the camera answered but sent no picture within 1 s" in last_error, last_error
+    assert "needs a longer source.read_timeout" in last_error, last_error  # or one slow to start
+
+
+def test_a_frozen_camera_sending_its_first_boundary_with_the_head_is_asked_too() -> None:
+    """mjpg-streamer and its forks write the first boundary line in the same write as the head,
+    then wait for a frame: a frozen one sent bytes after its head, and a check that took any
+    byte for the first part let OpenCV open it (holding the open turn) at every retry."""
+    checks, opens, last_error = _retried(HungCamera(head=True, then=b"--frame\r\n"))
+    assert len(checks) >= 4 and len(opens) == 1, (checks, opens)
+    assert "the camera answered but sent no picture within 1 s" in last_error, last_error
+
+
+def test_a_first_part_whose_headers_come_after_the_boundary_line_is_a_stream() -> None:
+    """A working mjpg-streamer: its boundary line with the head, the part's headers and picture
+    a moment later (a new frame), within the check's time: a stream."""
+    camera = HungCamera(head=True, then=b"--frame\r\n", later=0.2,
+                        rest=b"Content-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n" % (len(JPEG), JPEG))
+    try:
+        assert check(f"http://127.0.0.1:{camera.port}/video", 5.0) == STREAM
+    finally:
+        camera.close()
 
 
 def test_a_one_client_camera_back_from_hung_is_not_said_to_have_another_viewer() -> None:
@@ -155,6 +183,33 @@ def test_a_one_client_camera_back_from_hung_is_not_said_to_have_another_viewer()
         camera.close()
     assert frames == 3 and camera.answers[0] == "edge-alpr 200", camera.answers
     assert camera.answers[1].endswith(" 503") and camera.answers[2].endswith(" 200"), camera.answers
+    assert not camera.answers[2].startswith("edge-alpr"), camera.answers  # OpenCV's retry, not a check
     assert not [a for a in camera.answers if a == "edge-alpr 503"], camera.answers  # not asked into its slot
     assert "another viewer" not in (source.last_error or ""), source.last_error
     assert "just after answering the service's own check" in (source.last_error or ""), source.last_error
+
+
+def test_a_camera_back_from_hung_with_a_verdict_is_told_by_it_not_opened() -> None:
+    """Hung for its first 3 requests, then another viewer holds its one slot (503 to all): the
+    check that answered at last says why, and that failure is told by it; OpenCV does not open
+    it just after (that open's 503 was said to be the service's own check's slot)."""
+    camera = HungCamera(wakes=3)
+    camera.slot.hold()  # the other viewer's
+    stream = StreamConfig.from_dict({"cameras": [{"id": "gate", "source": {
+        "kind": "opencv", "url": f"http://127.0.0.1:{camera.port}/video", "read_timeout": 1,
+        "reconnect_min": 0.1, "reconnect_max": 0.5}}]}, "t")
+    source = open_source(stream.cameras[0], threading.Event())
+    said: list[str] = []
+    started = time.monotonic()
+    try:
+        while len(camera.answers) < 4 and time.monotonic() - started < 60:
+            source.read(0.5)
+            if source.last_error and (not said or said[-1] != source.last_error):
+                said.append(source.last_error)
+    finally:
+        source.close()
+        camera.close()
+    assert len(camera.answers) >= 4 and camera.answers[0] == "edge-alpr 503", camera.answers
+    assert camera.answers[1] != "edge-alpr 503" and camera.answers[2] == "edge-alpr 503", camera.answers
+    back = said[[i for i, s in enumerate(said) if "hung?" in s][-1] + 1:]
+    assert back and all("another viewer" in s for s in back), said

@@ -1,4 +1,4 @@
-"""Lazy OpenCV import shared by the OpenCV and video-file sources, and a live capture's open."""
+"""Lazy OpenCV import shared by the OpenCV and video-file sources, and a live capture's open and name."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from ...credentials import hide_credentials
 from ...errors import CameraError
 from ..source_config import OpenCvSourceConfig
 from .ffmpeg_open import url_open
+from .v4l2_names import device_node
 
 log = logging.getLogger(__name__)
 
@@ -136,3 +138,15 @@ class FrameFitter:
         if key not in self._said:
             self._said.add(key)
             log.warning("camera %s: " + msg, self.camera_id, *args)
+
+
+def where(cfg: OpenCvSourceConfig) -> str:
+    """Where a live capture's frames come from, for logs: a URL without its user, password and
+    secret query values; a pipeline by its first element's name alone (``rtspsrc location=...
+    user-pw=...`` holds credentials in forms no URL rule knows)."""
+    if cfg.pipeline:
+        head = cfg.pipeline.split("!")[0].split()
+        return f"GStreamer pipeline {head[0] if head else ''} ! ..."
+    if cfg.url:
+        return f"URL {hide_credentials(cfg.url)}"
+    return f"device {device_node(cfg.device, cfg.device_path)}"

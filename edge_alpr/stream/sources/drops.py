@@ -7,16 +7,20 @@ Now a drop after a calm is said as before; the drops that follow it are debug li
 in one warning every ``FLAP_SUMMARY_S`` (how many, over how long, the last one's cause) while
 they go on; once a whole ``FLAP_SUMMARY_S`` passes without one, the next drop is said again.
 A reconnect that fails after a quiet drop is a debug line too, and so is the ``reconnected``
-after it, for ``QUIET_RETRIES`` failed reconnects (``Ends.loud``): a flapping camera's reconnect
-often fails once or twice (a Wi-Fi blip longer than ``reconnect_min``, a camera serving one
-client whose slot is still held), and warning each such failure gave a warning and an info line
-at every drop again (measured: 12 warnings and 11 info lines in 12 s).  The next failure is
-warned, the quiet drops before it folded into that warning (``Flaps.take``): a lasting outage
-is said within the backoff of those retries (1 + 2 + 4 s with ``reconnect_min: 1``), never
-hidden behind the summary, and the summary never claims a reconnect that did not come.
+after it, for ``QUIET_RETRIES`` failed reconnects whose retry came within ``QUIET_S`` of the drop
+(``Ends.loud``): a flapping camera's reconnect often fails once or twice (a Wi-Fi blip longer
+than ``reconnect_min``, a camera serving one client whose slot is still held), and warning each
+such failure gave a warning and an info line at every drop again (measured: 12 warnings and 11
+info lines in 12 s).  The next failure is warned, and so is any whose retry came later than
+``QUIET_S`` after the drop, the quiet drops before it folded into that warning (``Flaps.take``):
+a lasting outage is said at the first failed retry past ``QUIET_S`` or after ``QUIET_RETRIES``
+(the retry 15 s after the drop with ``reconnect_min: 1``, retried after 1, 3 and 7 s; the first
+failed reconnect where ``reconnect_min`` is over 10 s: counted in retries alone, a backoff of
+300 s kept it quiet for 20 min), never hidden behind the summary, and the summary never claims a
+reconnect that did not come.
 
 Why a remembered verdict: an HTTP stream that ended after its one frame is asked why
-(``reach.check``, a ``GET`` taking the camera's one slot) because a snapshot url does this.
+(``http_check.check``, a ``GET`` taking the camera's one slot) because a snapshot url does this.
 Asked at every reconnect, a stream that always ends after its first frame was asked as often as
 it was opened, each time for the same answer.  The answer is kept until the stream ends
 otherwise (more frames, a frozen read) or an open fails: then the next such end is asked again.
@@ -33,7 +37,7 @@ and every other url camera's (re)connect waited behind it (measured beside such 
 ``read_timeout: 5``: a camera whose stream drops every 3 frames read 123 frames in 40 s, 209 now;
 its first open still waits once).  Once the check after
 a failed open got no answer in time (``reach.NoAnswer``: no head, or for a multipart stream no
-first picture, a camera whose encoder froze answering its head alone; a camera refusing or not
+first part, a camera whose encoder froze answering its head alone or with a boundary line; a camera refusing or not
 accepting the connection fails the TCP probe, which holds no turn), the retries are asked by the check, in
 the camera's own thread, until it answers; then OpenCV opens it (a camera serving one client
 may refuse that open while it still holds the check's slot: that failure is said so
@@ -45,17 +49,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .reach import ONE_CLIENT, ONE_PICTURE, STREAM
+from .http_check import ONE_PICTURE, STREAM
+from .reach import ONE_CLIENT
 
 FLAP_SUMMARY_S = 600.0  # the drops after a first one are summed up this often
 ASK_AGAIN = 100  # one-frame ends told by a stream's verdict before the camera is asked again
 QUIET_RETRIES = 3  # failed reconnects after a quiet drop said as debug lines, before the outage is warned
+QUIET_S = 10.0  # s after a quiet drop within which its failed retries are debug lines; a later one is warned
 ENDED = "the camera ended the stream or closed the connection"
 ONE_FRAME = f"{ENDED} after its first frame (it serves a stream, not one picture)"
 # a one-frame end after which the camera answered the check 503: its one slot not yet free of the stream's
-# connection, which is no snapshot url's answer
-ONE_CLIENT_FRAME = (f"{ENDED} after its first frame (it serves a stream to one client at a time: "
-                    "asked why at once, it answered 503)")
+# connection; a 503 says nothing of what the url serves (a stream or one picture), so neither is claimed
+ONE_CLIENT_FRAME = (f"{ENDED} after its first frame (the camera serves one client at a time: asked why at "
+                    "once, it answered 503, its slot still held; what the url serves, a stream or one picture, "
+                    "that does not tell)")
 
 # why OpenCV's open fails just after a hung camera answered the check: a camera serving one client
 # at a time frees the check's slot a moment after it (asked why, it blamed "another viewer")
@@ -135,17 +142,20 @@ class Ends:
     checked: bool = False
     flaps: Flaps = field(default_factory=Flaps)
 
-    def loud(self, first: bool, quiet: bool, attempts: int) -> bool:
+    def loud(self, first: bool, quiet: bool, attempts: int, after: float = 0.0) -> bool:
         """Whether a failure is warned: the ``first`` of an outage unless it is a ``quiet`` drop,
-        or the one after ``QUIET_RETRIES`` failed reconnects of a quiet drop's outage (``attempts``:
-        this failure's number in the outage, the drop's 1); the others are debug lines."""
+        or, of a quiet drop's outage, the one after ``QUIET_RETRIES`` failed reconnects or the
+        first whose retry came more than ``QUIET_S`` after the drop (``attempts``: this failure's
+        number in the outage, the drop's 1; ``after``: s from the drop to this failure's retry);
+        the others are debug lines."""
         was_quiet = self.quiet and not first
-        loud = not quiet and (first or (was_quiet and attempts > QUIET_RETRIES + 1))
+        late = attempts > QUIET_RETRIES + 1 or after > QUIET_S
+        loud = not quiet and (first or (was_quiet and late))
         self.quiet = quiet or (was_quiet and not loud)
         return loud
 
     def judge(self, answer: str | None) -> str | None:
-        """The verdict on a one-frame end from the camera's ``answer`` to ``reach.check``,
+        """The verdict on a one-frame end from the camera's ``answer`` to ``http_check.check``,
         remembered (the first end it was asked about); None, not remembered, where the answer
         tells nothing (an answer that could not be judged, a 404 or 401 of a camera that was
         just streaming: asked again at the next such end).  A 503 is remembered: a camera serving

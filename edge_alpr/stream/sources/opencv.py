@@ -10,7 +10,7 @@ health (``stream/health.py``) says ``reconnecting`` then ``failed`` meanwhile.
 
 OpenCV opens FFmpeg captures one at a time, process-wide.  So that a dead camera cannot hold
 the others back, a url is first asked in Python whether it is there (``reach.py``; an HTTP
-camera is asked for its stream only after OpenCV's open failed, or its stream ended after one
+camera is asked for its stream, ``http_check.py``, only after OpenCV's open failed, or its stream ended after one
 frame, so as not to take the one slot of a camera that serves one client at a time), and the
 opens take turns on ``OPEN_TURN``: a camera waiting for its turn returns from ``read`` within
 its ``timeout`` (the capture thread beats, and sees a stop) instead of blocking in OpenCV's
@@ -28,16 +28,16 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-from ...credentials import hide_credentials
 from ...errors import CameraError
 from ...names import user_name
 from ...types import Frame
 from ..source_config import OpenCvSourceConfig
 from . import FrameSource
-from ._cv import FrameFitter, import_cv2, open_capture, require_gstreamer
+from ._cv import FrameFitter, import_cv2, open_capture, require_gstreamer, where
 from .drops import ENDED, JUST_CHECKED, Ends, summary
 from .ffmpeg_open import OPEN_TURN
-from .reach import NoAnswer, asks, check, probe
+from .http_check import check
+from .reach import NoAnswer, asks, probe
 from .stamps import StreamClock, device_time
 from .v4l2_names import device_node, open_hint
 
@@ -82,7 +82,7 @@ class OpenCvSource(FrameSource):
         # RTSP's stream time is the camera's, and an HTTP stream's unless MJPEG (stamps.py)
         scheme = urlsplit(cfg.url).scheme.lower() if cfg.url else ""
         self._rtsp = scheme in ("rtsp", "rtsps")
-        self._http = scheme == "http" and asks(cfg.url or "")  # asked why (reach.check) when it fails
+        self._http = scheme == "http" and asks(cfg.url or "")  # asked why (http_check.check) when it fails
         self.clock = StreamClock(camera_id, probe=True) if self._rtsp or scheme in ("http", "https") else None
         self._timed = False  # the stream now open has a time of the camera's
         self.backlogs_dropped = 0  # reopened for being max_behind_s behind
@@ -94,15 +94,8 @@ class OpenCvSource(FrameSource):
         return self.clock.behind_s
 
     def describe(self) -> str:
-        """Where frames come from, for logs: a URL without its user, password and secret query
-        values; a pipeline by its first element's name alone (``rtspsrc location=... user-pw=...``
-        holds credentials in forms no URL rule knows)."""
-        if self.cfg.pipeline:
-            head = self.cfg.pipeline.split("!")[0].split()
-            return f"GStreamer pipeline {head[0] if head else ''} ! ..."
-        if self.cfg.url:
-            return f"URL {hide_credentials(self.cfg.url)}"
-        return f"device {device_node(self.cfg.device, self.cfg.device_path)}"
+        """Where frames come from, for logs (``_cv.where``: no credentials)."""
+        return where(self.cfg)
 
     def _open(self) -> Any:
         return open_capture(self._cv2, self.cfg)
@@ -112,7 +105,7 @@ class OpenCvSource(FrameSource):
         ``last_error``): a grab that gave up at the read_timeout (a camera or link that froze or
         slowed to a trickle) or one that failed at once (the camera closed the connection or
         ended the stream: a reboot, a reset, a cable pulled at a switch).  An HTTP stream that
-        ended after its one frame may be a snapshot url: the camera is asked (``reach.check``) at
+        ended after its one frame may be a snapshot url: the camera is asked (``http_check.check``) at
         the next read, its slot free then, and the end is said with its answer; the answer holds
         for the next such ends (``drops.py``)."""
         frames, since = self._index - self._first_index, time.monotonic() - self._connected_at
@@ -169,7 +162,8 @@ class OpenCvSource(FrameSource):
         first, now, self._dropping = self.failing_since is None, time.monotonic(), False
         self._attempts = 1 if first else self._attempts + 1
         was_quiet = self._ends.quiet and not first
-        loud = self._ends.loud(first, quiet, self._attempts)
+        after = 0.0 if first or self.failing_since is None else self._retry_at - self.failing_since
+        loud = self._ends.loud(first, quiet, self._attempts, after)
         self.failed(what)
         folded = self._summarise(now, take=True) if loud and was_quiet else ""
         if was_quiet and not loud:
@@ -205,7 +199,12 @@ class OpenCvSource(FrameSource):
                     self._ends.unanswered &= isinstance(e, NoAnswer)  # still hung; else the probe again
                     self._fail(f"cannot open camera: {e}")
                     return None
-                self._reached, self._ends.checked, self._ends.unanswered = True, self._ends.unanswered, False
+                answered, self._ends.unanswered = self._ends.unanswered, False
+                if answered and self._hint:  # back with a verdict (503, 401, 404): said, not opened
+                    self._ends.forget()
+                    self._fail(f"cannot open camera: {self._hint}")
+                    return None
+                self._reached, self._ends.checked = True, answered and self._hint is not None  # a stream
                 return None  # the open comes at the next read, each bounded by read_timeout
             if self.cfg.url and not OPEN_TURN.acquire(timeout=timeout):
                 return None  # another camera is opening: wait for the turn without blocking

@@ -16,6 +16,9 @@ from urllib.parse import unquote, urlsplit
 
 # an [IPv6] literal alone, or with a ':' and a port (empty: the scheme's), nothing else around it
 _BRACKETED = re.compile(r"\[[^\]]*\](?::[0-9]*)?")
+_AROUND = ("the [IPv6] address has text before its '[' or after its ']' that is no ':' and port "
+           "number, which the checks skip and a fetch reads (an escaped ':', %3A, as the port's): "
+           "write the port as :PORT right after the ']'")
 _DELIMITERS = ":/@?#[]"  # RFC 3986's gen-delims: what ends a host, or stands around one
 
 
@@ -25,6 +28,10 @@ def url_problem(url: str) -> str:
     stands after the ':', which is a piece of the password when the password holds a '/', '?'
     or '#' typed unencoded; neither FFmpeg nor urllib can use such a URL either.  Also refused:
     what ``urlsplit`` skips and urllib reads (the module docstring)."""
+    authority = re.split(r"[/?#]", url.partition("//")[2], maxsplit=1)[0]
+    bracketed = authority.rpartition("@")[2]
+    if "[" in bracketed and "]" in bracketed and not _BRACKETED.fullmatch(bracketed):
+        return _AROUND  # before urlsplit: Python 3.13's refuses it in words of its own
     try:
         parts = urlsplit(url)
         _ = parts.port  # raises ValueError for a bad port or [IPv6] address
@@ -35,9 +42,7 @@ def url_problem(url: str) -> str:
     host = parts.netloc.rpartition("@")[2]
     if "[" in host or "]" in host:
         if not _BRACKETED.fullmatch(host):
-            return ("the [IPv6] address has text before its '[' or after its ']' that is no ':' and port "
-                    "number, which the checks skip and a fetch reads (an escaped ':', %3A, as the port's): "
-                    "write the port as :PORT right after the ']'")
+            return _AROUND
         inner = host[1:host.index("]")]
         if unquote(inner).partition("%")[0] != inner.partition("%")[0]:
             return ("the [IPv6] address holds a %XX escape, which a fetch decodes into another address "

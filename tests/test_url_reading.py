@@ -52,3 +52,11 @@ def test_a_camera_url_urllib_reads_otherwise_is_a_config_error() -> None:
         config.from_dict(yaml.safe_load(raw), "<test>")
     assert "'rtsp://[::1]%3A8554/live' cannot be read" in str(raised.value), raised.value
     assert "pw" not in str(raised.value).replace("rtsp://", "")
+
+
+def test_text_after_an_ipv6_literal_is_named_before_urlsplit_reads_it() -> None:
+    """Python 3.13's urlsplit refuses ``[::1]%3A80`` itself ("Invalid IPv6 URL"), which read as an
+    unclosed address; the text around the brackets is named on every Python."""
+    for url in ("http://[::1]%3A80/x.jpg", "http://[::1]x:80/", "http://x[::1]/"):
+        assert "text before its '[' or after its ']'" in url_problem(url), url
+    assert "not closed" in url_problem("http://[::1/x.jpg")

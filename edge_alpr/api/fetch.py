@@ -64,6 +64,17 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         _check_url(newurl, "upload_url redirects to", sent)  # what is sent passes the same checks
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
+    def http_error_302(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any) -> Any:
+        """Python 3.13's urllib refuses text after an [IPv6] literal in its own words ("Invalid
+        IPv6 URL") before ``redirect_request`` sees it: the checks read such a Location first."""
+        location = headers["location"] if "location" in headers else headers.get("uri")
+        if isinstance(location, str) and len(location) <= MAX_URL_CHARS and (problem := url_problem(location)):
+            raise InputError(f"upload_url redirects to {hide_credentials(location)[:200]!r} is not a valid URL: "
+                             f"{problem}")
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
 
 def _as_sent(headers: Any, base: str) -> str | None:
     """A redirect's ``Location`` as the server wrote it (joined to ``base`` where relative), its

@@ -220,7 +220,7 @@ class Outbox(HoldingWrites):
         held in memory while the disk was full where it has room now.  Never raises."""
         with self._lock:
             self._steps.follow_quietly(self._db)
-            wrote = self._flush_held()
+            wrote = self._flush_held(wait=False)
             self._wal.relax(bool(self._held))
         if wrote:  # the workers, that may sleep up to their idle poll
             self.wake()

@@ -12,7 +12,8 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
-from ..db_lock import LockEpisode, is_locked
+from .. import db_lock
+from ..db_lock import LockEpisode, busy_timeout, is_locked
 from ..errors import StateError
 from ..statedir import full_text
 from .outbox_held import Held, WalRoom, flush
@@ -29,6 +30,7 @@ class HoldingWrites:
     _wal: WalRoom
     _waiting: WaitingFile
     _episode: LockEpisode
+    _db: sqlite3.Connection
 
     def _write(self, rows: list[Row], refused: Counter[str]) -> None:
         """One transaction: the waiting rows, then ``rows`` (``Outbox._write``)."""
@@ -84,14 +86,22 @@ class HoldingWrites:
         """What a full disk under the file is said as, where ``error`` is one."""
         return full_text(self.path.parent, "state_dir", error)
 
-    def _flush_held(self) -> bool:
-        """``write_held`` with the lock held; whether any went in.  Never raises: still full (said),
-        another process's lock (said; not waited for: the next ``put`` or read finds its end), or
-        another error (said once, ``Held.failed``)."""
+    def _flush_held(self, wait: bool = True) -> bool:
+        """``write_held`` with the lock held; whether any went in.  Tried whatever the last lock
+        episode said (it ends only at a write or a read, and ``close`` must not lose the held to
+        one that ended meanwhile); ``wait``: another process's lock is waited for as a ``put``
+        waits, else not at all (each second, ``follow_clock``).  Never raises: still full (said),
+        that lock (the held wait beside the file, or in memory), or another error (said once,
+        ``Held.failed``)."""
         before = len(self._held)
-        if before and not self._episode.active:
-            try:
-                self._write_or_hold([], Counter())
-            except (sqlite3.Error, StateError, OSError) as e:
-                self._held.failed(e)
+        if not before:
+            return False
+        try:
+            if not wait:
+                busy_timeout(self._db, 0)
+            self._write_or_hold([], Counter())
+        except (sqlite3.Error, StateError, OSError) as e:
+            self._held.failed(e)
+        finally:
+            busy_timeout(self._db, db_lock.WRITE_WAIT_MS)  # the outbox's own, as set at its start
         return len(self._held) < before

@@ -38,6 +38,7 @@ TIGHT_PAGES = 16  # after a full disk, until ROOMY_BYTES are free
 ROOMY_BYTES = 8 * 1024 * 1024  # twice the log's default checkpoint (4 MB), once none is held
 CHUNK_ROWS = 64  # held events written per transaction (each its own, oldest first)
 CHUNK_BYTES = 256 * 1024  # and their bytes: one at least, whatever its size
+ONE_ROW_ROOM = 1.2  # a chunk of one row is tried with this many times its size free (the log's pages)
 
 
 class Held:
@@ -50,6 +51,7 @@ class Held:
         self._said = said
         self._since = 0  # held in this episode (the disk full since it was said)
         self._failing = False  # an error other than a full disk was said in this episode
+        self._blocked = False  # the oldest waiting for room was said in this episode
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -86,12 +88,22 @@ class Held:
         if self._since:
             log.warning("outbox: there is room again: the event(s) held in memory are in the outbox "
                         "(%d held since the disk filled)", self._since)
-        self.rows, self._since, self._failing = [], 0, False
+        self.rows, self._since, self._failing, self._blocked = [], 0, False, False
 
     def take(self) -> list[Row]:
         """All, moved elsewhere by the caller (beside the file, while another process holds it)."""
-        rows, self.rows, self._since, self._failing = self.rows, [], 0, False
+        rows, self.rows, self._since, self._failing, self._blocked = self.rows, [], 0, False, False
         return rows
+
+    def blocked(self, chunk: list[Row], free: int | None) -> None:
+        """The oldest held wait for room on the disk, and all behind them: said once per episode,
+        since events of every sink wait behind them, with what they need."""
+        if not self._blocked:
+            self._blocked = True
+            size = sum(row[5] for row in chunk)
+            log.warning("outbox: the oldest %d event(s) held in memory (%d bytes, for %s) waits for room: %s bytes "
+                        "free; the %d held wait behind; free space under state_dir", len(chunk), size,
+                        ", ".join(sorted({hide_credentials(row[1]) for row in chunk})), free, len(self.rows))
 
     def failed(self, error: Exception) -> None:
         """Writing them failed other than for a full disk: said once per episode, at error level."""
@@ -162,9 +174,25 @@ class WalRoom:
 
     def room_for(self, rows: list[Row]) -> bool:
         """Whether the disk has room for ``rows`` three times (the log, then the file, with their
-        pages' overhead); True where that is unknown (the write then says)."""
+        pages' overhead); True where that is unknown (the write then says).  A single row needs
+        ``ONE_ROW_ROOM`` times its size, counting the file's free pages too: it cannot be split,
+        and three times a 1 MiB scene blocked every event behind it until 3 MiB were free."""
         free = free_bytes(self._folder)
-        return free is None or free > 3 * sum(row[5] for row in rows)
+        size = sum(row[5] for row in rows)
+        if free is None or free > 3 * size:
+            return True
+        if len(rows) != 1:
+            return False
+        try:
+            (pages,) = self._db.execute("PRAGMA freelist_count").fetchone()
+            (page,) = self._db.execute("PRAGMA page_size").fetchone()
+        except sqlite3.Error:
+            pages = page = 0
+        return free + int(pages) * int(page) > ONE_ROW_ROOM * size
+
+    def free(self) -> int | None:
+        """The bytes free on the disk under the file (None: unknown)."""
+        return free_bytes(self._folder)
 
     def relax(self, held: bool) -> None:
         """Checkpoint as SQLite does by default once the disk has room again: ``ROOMY_BYTES`` free,
@@ -195,6 +223,7 @@ def flush(held: Held, wal: WalRoom, write: Callable[[list[Row]], None],
         chunk = held.chunk()
         wal.truncate(always=True)
         if not wal.room_for(chunk):
+            held.blocked(chunk, wal.free())
             return ""
         try:
             write(chunk)

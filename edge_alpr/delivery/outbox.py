@@ -150,12 +150,12 @@ class Outbox(HoldingWrites):
             self._changed.notify_all()
         return ids
 
-    def _write(self, rows: list[Row], refused: Counter[str]) -> None:
-        """One transaction (lock held): the waiting rows, then ``rows``, within the bounds."""
+    def _write(self, rows: list[Row], refused: Counter[str], waiting: bool = True) -> None:
+        """One transaction (lock held): the waiting rows (unless not ``waiting``), then ``rows``."""
         now = self._run.now()
         self._steps.follow(self._db)
         batch = [(*row[:6], min(row[6], now), row[7])  # inf: an old version's
-                 for row in map(self._steps.incoming, (*self._waiting.rows, *rows))]
+                 for row in map(self._steps.incoming, (*(self._waiting.pending() if waiting else ()), *rows))]
         with self._said.committing(self._db):
             self._run.save()
             drop_expired(self._db, now, self.max_age_s, self._said)
@@ -166,10 +166,12 @@ class Outbox(HoldingWrites):
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING", batch)  # moved in twice: once
             trim_bytes(self._db, self.max_bytes, self.max_bytes, self._said)  # only when these rows alone are over it
             trim_rows(self._db, self.max_rows, self._said)
-            for sink, n in (self._waiting.dropped + refused).items():
+            for sink, n in ((self._waiting.dropped if waiting else Counter()) + refused).items():
                 count(self._db, sink, "dropped", n)
+        if not waiting:
+            return self._episode.cleared("events go into the outbox again")
         waited = len(self._waiting)
-        if waited or self._waiting.dropped:
+        if self._waiting.rows or self._waiting.dropped:
             self._waiting.clear()
         self._episode.cleared(f"the {waited} queued deliveries that waited in {self._waiting.path} are in the outbox"
                               if waited else "events go into the outbox again")
@@ -200,8 +202,7 @@ class Outbox(HoldingWrites):
         first, and those that waited for another process's lock go in first)."""
         with self._lock:
             with self._delivering():
-                if self._waiting:
-                    self._write([], Counter())
+                self._waiting_in()
                 self._steps.follow(self._db)
                 with self._said.committing(self._db):
                     drop_expired(self._db, self._run.now(), self.max_age_s, self._said)

@@ -77,11 +77,8 @@ class Held:
         self.rows = kept[over:]
 
     def chunk(self) -> list[Row]:
-        """The oldest held, as many as one transaction writes (``CHUNK_ROWS``, ``CHUNK_BYTES``)."""
-        size, n = self.rows[0][5], 1
-        while n < min(CHUNK_ROWS, len(self.rows)) and size + self.rows[n][5] <= CHUNK_BYTES:
-            size, n = size + self.rows[n][5], n + 1
-        return self.rows[:n]
+        """The oldest held, as many as one transaction writes (``chunk_of``)."""
+        return chunk_of(self.rows)
 
     def written(self) -> None:
         """All are in the outbox (said once, where the disk was full)."""
@@ -127,6 +124,15 @@ class Held:
             n, size = out.get(row[1], (0, 0))
             out[row[1]] = (n + 1, size + row[5])
         return out
+
+
+def chunk_of(rows: list[Row]) -> list[Row]:
+    """The oldest of ``rows``, as many as one transaction writes (``CHUNK_ROWS``, ``CHUNK_BYTES``;
+    one at least)."""
+    size, n = rows[0][5], 1
+    while n < min(CHUNK_ROWS, len(rows)) and size + rows[n][5] <= CHUNK_BYTES:
+        size, n = size + rows[n][5], n + 1
+    return rows[:n]
 
 
 class WalRoom:

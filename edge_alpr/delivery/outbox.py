@@ -58,7 +58,7 @@ from ..statedir import full_text
 from . import outbox_sinks
 from .outbox_bounds import DEFAULT_MAX_BYTES, DropLog, Reclaimer, count, drop_expired, trim_bytes, trim_rows
 from .outbox_clock import ClockFollower, dumps
-from .outbox_held import HELD_MAX_BYTES, HELD_MAX_ROWS, Held, WalRoom
+from .outbox_held import CLOSING, HELD_MAX_BYTES, HELD_MAX_ROWS, Held, WalRoom
 from .outbox_hold import HoldingWrites
 from .outbox_schema import OutboxItem, connect, read_queue
 from .outbox_waiting import SUFFIX, Row, WaitingFile
@@ -177,9 +177,9 @@ class Outbox(HoldingWrites):
                               if waited else "events go into the outbox again")
 
     def write_held(self) -> None:
-        """Write the events held while the disk was full, where it has room now."""
+        """At a stop: write the events held while the disk was full, where it has room now."""
         with self._lock:
-            self._flush_held()
+            self._flush_held(pace=CLOSING)
 
     @contextmanager
     def _delivering(self) -> Iterator[None]:
@@ -280,7 +280,7 @@ class Outbox(HoldingWrites):
             steps.callback(self._leave_waiting)
             steps.callback(self._held.lost)
             self._said.settle(final=True)
-            self._flush_held()
+            self._flush_held(pace=CLOSING)
 
     def _leave_waiting(self) -> None:
         """At ``close``: the events waiting beside the file go in where it is free, else stay (said)."""

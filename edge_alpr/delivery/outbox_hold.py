@@ -16,7 +16,7 @@ from .. import db_lock
 from ..db_lock import LockEpisode, busy_timeout, is_locked
 from ..errors import StateError
 from ..statedir import full_text
-from .outbox_held import Held, WalRoom, chunk_of, flush
+from .outbox_held import CALLED, Held, Pace, WalRoom, chunk_of, flush
 from .outbox_waiting import Row, WaitingFile
 
 
@@ -75,7 +75,7 @@ class HoldingWrites:
             pending = self._waiting.pending()
         return None
 
-    def _write_or_hold(self, rows: list[Row], refused: Counter[str]) -> None:
+    def _write_or_hold(self, rows: list[Row], refused: Counter[str], pace: Pace = CALLED) -> None:
         """``_write`` the events held (``outbox_held.flush``: oldest first, in small transactions),
         then ``rows`` behind them (lock held); on a full disk the ``-wal`` is checkpointed and the
         write tried once more (``outbox_held.WalRoom``), then ``rows`` are held in memory, behind
@@ -84,7 +84,7 @@ class HoldingWrites:
         try:
             why = self._move_waiting() if self._waiting else None
             if why is None and self._held:
-                why = flush(self._held, self._wal, lambda chunk: self._write(chunk, Counter()), self._full)
+                why = flush(self._held, self._wal, lambda chunk: self._write(chunk, Counter()), self._full, pace)
             if why is None and (rows or refused):
                 why = self._write_new(rows, refused)
             if why is not None:
@@ -126,11 +126,12 @@ class HoldingWrites:
         """What a full disk under the file is said as, where ``error`` is one."""
         return full_text(self.path.parent, "state_dir", error)
 
-    def _flush_held(self, wait: bool = True) -> bool:
+    def _flush_held(self, wait: bool = True, pace: Pace = CALLED) -> bool:
         """``write_held`` with the lock held; whether any went in.  Tried whatever the last lock
         episode said (it ends only at a write or a read, and ``close`` must not lose the held to
         one that ended meanwhile); ``wait``: another process's lock is waited for as a ``put``
-        waits, else not at all (each second, ``follow_clock``).  Never raises: still full (said),
+        waits, else not at all (each second, ``follow_clock``); ``pace``: how much is written
+        (``outbox_held.Pace``).  Never raises: still full (said),
         that lock (the held wait beside the file, or in memory), or another error (said once,
         ``Held.failed``)."""
         before = len(self._held)
@@ -139,7 +140,7 @@ class HoldingWrites:
         try:
             if not wait:
                 busy_timeout(self._db, 0)
-            self._write_or_hold([], Counter())
+            self._write_or_hold([], Counter(), pace)
         except (sqlite3.Error, StateError, OSError) as e:
             self._held.failed(e)
         finally:

@@ -66,7 +66,7 @@ def test_a_held_event_without_room_is_said_once_and_blocks_nothing_silently(
             for n in range(1, 4):
                 box.put("webhook:x", {"n": n}, b"s" * 1000)
                 box.follow_clock()
-        said = [r.getMessage() for r in caplog.records if "waits for room" in r.getMessage()]
+        said = [r.getMessage() for r in caplog.records if "wait for room" in r.getMessage()]
         assert len(said) == 1 and "webhook:x" in said[0], said
         assert box.stats()["held"] == {"webhook:x": 4}
         filler.unlink()

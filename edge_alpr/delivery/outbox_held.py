@@ -94,14 +94,14 @@ class Held:
         rows, self.rows, self._since, self._failing, self._blocked = self.rows, [], 0, False, False
         return rows
 
-    def blocked(self, chunk: list[Row], free: int | None) -> None:
-        """The oldest held wait for room on the disk, and all behind them: said once per episode,
-        since events of every sink wait behind them, with what they need."""
+    def blocked(self, chunk: list[Row], free: int | None, where: str = "held in memory") -> None:
+        """The oldest held (or ``where`` they wait) wait for room on the disk, and all behind them:
+        said once per episode, since events of every sink wait behind them, with what they need."""
         if not self._blocked:
             self._blocked = True
             size = sum(row[5] for row in chunk)
-            log.warning("outbox: the oldest %d event(s) held in memory (%d bytes, for %s) waits for room: %s bytes "
-                        "free; the %d held wait behind; free space under state_dir", len(chunk), size,
+            log.warning("outbox: the oldest %d event(s) %s (%d bytes, for %s) wait for room: %s bytes free; "
+                        "the %d held in memory wait behind; free space under state_dir", len(chunk), where, size,
                         ", ".join(sorted({hide_credentials(row[1]) for row in chunk})), free, len(self.rows))
 
     def failed(self, error: Exception) -> None:

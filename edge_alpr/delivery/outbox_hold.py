@@ -58,7 +58,7 @@ class HoldingWrites:
             chunk = chunk_of(pending)
             self._wal.truncate(always=True)
             if not self._wal.room_for(chunk):
-                self._held.blocked(chunk, self._wal.free())
+                self._held.blocked(chunk, self._wal.free(), f"waiting in {self._waiting.path}")
                 return ""
             try:
                 if len(chunk) == len(pending):

@@ -58,7 +58,7 @@ from ..statedir import full_text
 from . import outbox_sinks
 from .outbox_bounds import DEFAULT_MAX_BYTES, DropLog, Reclaimer, count, drop_expired, trim_bytes, trim_rows
 from .outbox_clock import ClockFollower, dumps
-from .outbox_held import HELD_MAX_BYTES, HELD_MAX_ROWS, Held, WalRoom
+from .outbox_held import CLOSING, HELD_MAX_BYTES, HELD_MAX_ROWS, Held, WalRoom
 from .outbox_hold import HoldingWrites
 from .outbox_schema import OutboxItem, connect, read_queue
 from .outbox_waiting import SUFFIX, Row, WaitingFile
@@ -150,12 +150,12 @@ class Outbox(HoldingWrites):
             self._changed.notify_all()
         return ids
 
-    def _write(self, rows: list[Row], refused: Counter[str]) -> None:
-        """One transaction (lock held): the waiting rows, then ``rows``, within the bounds."""
+    def _write(self, rows: list[Row], refused: Counter[str], waiting: bool = True) -> None:
+        """One transaction (lock held): the waiting rows (unless not ``waiting``), then ``rows``."""
         now = self._run.now()
         self._steps.follow(self._db)
         batch = [(*row[:6], min(row[6], now), row[7])  # inf: an old version's
-                 for row in map(self._steps.incoming, (*self._waiting.rows, *rows))]
+                 for row in map(self._steps.incoming, (*(self._waiting.pending() if waiting else ()), *rows))]
         with self._said.committing(self._db):
             self._run.save()
             drop_expired(self._db, now, self.max_age_s, self._said)
@@ -166,18 +166,20 @@ class Outbox(HoldingWrites):
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING", batch)  # moved in twice: once
             trim_bytes(self._db, self.max_bytes, self.max_bytes, self._said)  # only when these rows alone are over it
             trim_rows(self._db, self.max_rows, self._said)
-            for sink, n in (self._waiting.dropped + refused).items():
+            for sink, n in ((self._waiting.dropped if waiting else Counter()) + refused).items():
                 count(self._db, sink, "dropped", n)
+        if not waiting:
+            return self._episode.cleared("events go into the outbox again")
         waited = len(self._waiting)
-        if waited or self._waiting.dropped:
+        if self._waiting.rows or self._waiting.dropped:
             self._waiting.clear()
         self._episode.cleared(f"the {waited} queued deliveries that waited in {self._waiting.path} are in the outbox"
                               if waited else "events go into the outbox again")
 
     def write_held(self) -> None:
-        """Write the events held while the disk was full, where it has room now."""
+        """At a stop: write the events held while the disk was full, where it has room now."""
         with self._lock:
-            self._flush_held()
+            self._flush_held(pace=CLOSING)
 
     @contextmanager
     def _delivering(self) -> Iterator[None]:
@@ -200,8 +202,7 @@ class Outbox(HoldingWrites):
         first, and those that waited for another process's lock go in first)."""
         with self._lock:
             with self._delivering():
-                if self._waiting:
-                    self._write([], Counter())
+                self._waiting_in()
                 self._steps.follow(self._db)
                 with self._said.committing(self._db):
                     drop_expired(self._db, self._run.now(), self.max_age_s, self._said)
@@ -220,7 +221,7 @@ class Outbox(HoldingWrites):
         held in memory while the disk was full where it has room now.  Never raises."""
         with self._lock:
             self._steps.follow_quietly(self._db)
-            wrote = self._flush_held()
+            wrote = self._flush_held(wait=False)
             self._wal.relax(bool(self._held))
         if wrote:  # the workers, that may sleep up to their idle poll
             self.wake()
@@ -279,7 +280,7 @@ class Outbox(HoldingWrites):
             steps.callback(self._leave_waiting)
             steps.callback(self._held.lost)
             self._said.settle(final=True)
-            self._flush_held()
+            self._flush_held(pace=CLOSING)
 
     def _leave_waiting(self) -> None:
         """At ``close``: the events waiting beside the file go in where it is free, else stay (said)."""

@@ -17,10 +17,13 @@ SIGKILL or a power cut while the disk is full (``docs/fleet.md``).
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
+import time
 from collections import Counter
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..credentials import hide_credentials
@@ -38,6 +41,10 @@ TIGHT_PAGES = 16  # after a full disk, until ROOMY_BYTES are free
 ROOMY_BYTES = 8 * 1024 * 1024  # twice the log's default checkpoint (4 MB), once none is held
 CHUNK_ROWS = 64  # held events written per transaction (each its own, oldest first)
 CHUNK_BYTES = 256 * 1024  # and their bytes: one at least, whatever its size
+CALL_CHUNKS = 8  # transactions of held events per put or second; the rest at the next
+TRUNCATE_EVERY = 4  # transactions between two truncations of the log (each an fsync or more)
+CLOSE_SECONDS = 1.0  # for the held at a stop (what is not written by then is lost; systemd waits 10 s)
+ONE_ROW_ROOM = 1.2  # a chunk of one row is tried with this many times its size free (the log's pages)
 
 
 class Held:
@@ -50,6 +57,7 @@ class Held:
         self._said = said
         self._since = 0  # held in this episode (the disk full since it was said)
         self._failing = False  # an error other than a full disk was said in this episode
+        self._blocked = False  # the oldest waiting for room was said in this episode
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -74,24 +82,27 @@ class Held:
                                         "are held in memory")
         self.rows = kept[over:]
 
-    def chunk(self) -> list[Row]:
-        """The oldest held, as many as one transaction writes (``CHUNK_ROWS``, ``CHUNK_BYTES``)."""
-        size, n = self.rows[0][5], 1
-        while n < min(CHUNK_ROWS, len(self.rows)) and size + self.rows[n][5] <= CHUNK_BYTES:
-            size, n = size + self.rows[n][5], n + 1
-        return self.rows[:n]
-
     def written(self) -> None:
         """All are in the outbox (said once, where the disk was full)."""
         if self._since:
             log.warning("outbox: there is room again: the event(s) held in memory are in the outbox "
                         "(%d held since the disk filled)", self._since)
-        self.rows, self._since, self._failing = [], 0, False
+        self.rows, self._since, self._failing, self._blocked = [], 0, False, False
 
     def take(self) -> list[Row]:
         """All, moved elsewhere by the caller (beside the file, while another process holds it)."""
-        rows, self.rows, self._since, self._failing = self.rows, [], 0, False
+        rows, self.rows, self._since, self._failing, self._blocked = self.rows, [], 0, False, False
         return rows
+
+    def blocked(self, chunk: list[Row], free: int | None, where: str = "held in memory") -> None:
+        """The oldest held (or ``where`` they wait) wait for room on the disk, and all behind them:
+        said once per episode, since events of every sink wait behind them, with what they need."""
+        if not self._blocked:
+            self._blocked = True
+            size = sum(row[5] for row in chunk)
+            log.warning("outbox: the oldest %d event(s) %s (%d bytes, for %s) wait for room: %s bytes free; "
+                        "the %d held in memory wait behind; free space under state_dir", len(chunk), where, size,
+                        ", ".join(sorted({hide_credentials(row[1]) for row in chunk})), free, len(self.rows))
 
     def failed(self, error: Exception) -> None:
         """Writing them failed other than for a full disk: said once per episode, at error level."""
@@ -117,6 +128,15 @@ class Held:
         return out
 
 
+def chunk_of(rows: list[Row], most: int = CHUNK_ROWS, most_bytes: int = CHUNK_BYTES) -> list[Row]:
+    """The oldest of ``rows``, as many as one transaction writes (``most``, ``most_bytes``; one
+    at least)."""
+    size, n = rows[0][5], 1
+    while n < min(most, len(rows)) and size + rows[n][5] <= most_bytes:
+        size, n = size + rows[n][5], n + 1
+    return rows[:n]
+
+
 class WalRoom:
     """The ``-wal`` log on a disk that was full (the outbox's lock held for each call).
 
@@ -135,6 +155,7 @@ class WalRoom:
         self._folder = folder
         self._full = False  # a full disk seen, the log not truncated since
         self._tight = False  # checkpoints every TIGHT_PAGES
+        self._by_hand = False  # SQLite's own checkpoints off (``by_hand``)
 
     def full(self) -> None:
         """A write found the disk full."""
@@ -150,7 +171,7 @@ class WalRoom:
         try:
             self._db.execute("PRAGMA busy_timeout=0")
             busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            if not self._tight:
+            if not (self._tight or self._by_hand):
                 self._db.execute(f"PRAGMA wal_autocheckpoint={TIGHT_PAGES}")
         except sqlite3.Error as e:
             log.debug("outbox: checkpoint on a full disk failed: %s", e)
@@ -162,9 +183,38 @@ class WalRoom:
 
     def room_for(self, rows: list[Row]) -> bool:
         """Whether the disk has room for ``rows`` three times (the log, then the file, with their
-        pages' overhead); True where that is unknown (the write then says)."""
+        pages' overhead); True where that is unknown (the write then says).  A single row needs
+        ``ONE_ROW_ROOM`` times its size, counting the file's free pages too: it cannot be split,
+        and three times a 1 MiB scene blocked every event behind it until 3 MiB were free."""
         free = free_bytes(self._folder)
-        return free is None or free > 3 * sum(row[5] for row in rows)
+        size = sum(row[5] for row in rows)
+        if free is None or free > 3 * size:
+            return True
+        if len(rows) != 1:
+            return False
+        try:
+            (pages,) = self._db.execute("PRAGMA freelist_count").fetchone()
+            (page,) = self._db.execute("PRAGMA page_size").fetchone()
+        except sqlite3.Error:
+            pages = page = 0
+        return free + int(pages) * int(page) > ONE_ROW_ROOM * size
+
+    def free(self) -> int | None:
+        """The bytes free on the disk under the file (None: unknown)."""
+        return free_bytes(self._folder)
+
+    @contextmanager
+    def by_hand(self) -> Iterator[None]:
+        """SQLite's own checkpoints off while ``flush`` truncates the log itself (after the first
+        full disk they ran every ``TIGHT_PAGES``: at each of its transactions, two fsyncs more)."""
+        try:
+            self._by_hand = True
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
+            yield
+        finally:
+            self._by_hand = False
+            with suppress(sqlite3.Error):
+                self._db.execute(f"PRAGMA wal_autocheckpoint={TIGHT_PAGES if self._tight else DEFAULT_PAGES}")
 
     def relax(self, held: bool) -> None:
         """Checkpoint as SQLite does by default once the disk has room again: ``ROOMY_BYTES`` free,
@@ -176,11 +226,32 @@ class WalRoom:
                 self._tight = False
 
 
+@dataclass(frozen=True)
+class Pace:
+    """How much one call writes of the held: at most ``chunks`` transactions of ``rows`` events
+    and ``size`` bytes, within ``seconds``; the rest go in at the next call (each second).
+
+    Why: each transaction is an fsync (synchronous=FULL) and the log is truncated every
+    ``TRUNCATE_EVERY`` of them, so 16 MB held (63 chunks) held the outbox's lock for 1 to 5 s
+    on an SD card at the first ``put`` once space came back.  At a stop what is not written is
+    lost, so it writes larger transactions within ``CLOSE_SECONDS`` (``CLOSING``)."""
+
+    chunks: int = CALL_CHUNKS
+    rows: int = CHUNK_ROWS
+    size: int = CHUNK_BYTES
+    seconds: float = math.inf
+
+
+CALLED = Pace()  # each put and each second
+CLOSING = Pace(chunks=HELD_MAX_ROWS, rows=4 * CHUNK_ROWS, size=4 * CHUNK_BYTES, seconds=CLOSE_SECONDS)
+
+
 def flush(held: Held, wal: WalRoom, write: Callable[[list[Row]], None],
-          full: Callable[[sqlite3.Error], str | None]) -> str | None:
-    """Write the ``held`` events, oldest first, one ``Held.chunk`` per transaction (``write``), the
-    log truncated before each; None once all are in, else why the disk is full (``full``: that
-    text, or None for another error, raised).
+          full: Callable[[sqlite3.Error], str | None], pace: Pace = CALLED) -> str | None:
+    """Write the ``held`` events, oldest first, one ``chunk_of`` per transaction (``write``), at
+    the ``pace`` given, the log truncated before the first and every ``TRUNCATE_EVERY`` or where
+    the disk has no room for what it holds and the next; None once all are in, else why the disk
+    is full (``full``: that text, or None for another error, raised; "": no room, or the pace).
 
     Why chunks: the space freed on a full disk is often less than the events held (16 MB at most).
     In one transaction none went in, each attempt (each ``put``, each second) filled the log with
@@ -188,13 +259,26 @@ def flush(held: Held, wal: WalRoom, write: Callable[[list[Row]], None],
     that went in left a log as large as the events, which no checkpoint could move into the file.
     Now what fits goes in and the rest waits: a chunk that finds the disk full is tried once more
     only where the checkpoint left room for it three times (the log, then the file, with their
-    pages' overhead), and none is tried
-    without that room (it would take the last bytes of the disk from every process; "": why)."""
-    retried = False
+    pages' overhead), and none is tried without that room, with what the log holds since its last
+    truncation (it would take the last bytes of the disk from every process)."""
+    with wal.by_hand():
+        return _flush(held, wal, write, full, pace)
+
+
+def _flush(held: Held, wal: WalRoom, write: Callable[[list[Row]], None],
+           full: Callable[[sqlite3.Error], str | None], pace: Pace) -> str | None:
+    """``flush``, SQLite's own checkpoints off."""
+    retried, logged, done = False, list[Row](), 0
+    until = time.monotonic() + pace.seconds
     while held.rows:
-        chunk = held.chunk()
-        wal.truncate(always=True)
+        if done >= pace.chunks or time.monotonic() > until:
+            return ""
+        chunk = chunk_of(held.rows, pace.rows, pace.size)
+        if not logged or done % TRUNCATE_EVERY == 0 or not wal.room_for([*logged, *chunk]):
+            wal.truncate(always=True)
+            logged = []
         if not wal.room_for(chunk):
+            held.blocked(chunk, wal.free())
             return ""
         try:
             write(chunk)
@@ -203,10 +287,12 @@ def flush(held: Held, wal: WalRoom, write: Callable[[list[Row]], None],
             if text is None:
                 raise
             wal.full()
+            logged = []
             if not retried and wal.truncate() and wal.room_for(chunk):
                 retried = True
                 continue
             return text
         held.rows = held.rows[len(chunk):]
+        logged, done = [*logged, *chunk], done + 1
     held.written()
     return None

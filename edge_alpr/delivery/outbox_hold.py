@@ -12,10 +12,11 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
-from ..db_lock import LockEpisode, is_locked
+from .. import db_lock
+from ..db_lock import LockEpisode, busy_timeout, is_locked
 from ..errors import StateError
 from ..statedir import full_text
-from .outbox_held import Held, WalRoom, flush
+from .outbox_held import CALLED, Held, Pace, WalRoom, chunk_of, flush
 from .outbox_waiting import Row, WaitingFile
 
 
@@ -29,20 +30,61 @@ class HoldingWrites:
     _wal: WalRoom
     _waiting: WaitingFile
     _episode: LockEpisode
+    _db: sqlite3.Connection
 
-    def _write(self, rows: list[Row], refused: Counter[str]) -> None:
-        """One transaction: the waiting rows, then ``rows`` (``Outbox._write``)."""
+    def _write(self, rows: list[Row], refused: Counter[str], waiting: bool = True) -> None:
+        """One transaction: the waiting rows (unless not ``waiting``), then ``rows`` (``Outbox._write``)."""
         raise NotImplementedError
 
-    def _write_or_hold(self, rows: list[Row], refused: Counter[str]) -> None:
+    def _waiting_in(self) -> None:
+        """Before a read: the events that waited for another process's lock go in, a chunk at a
+        time where the disk is short of room (``_move_waiting``); those it has no room for yet
+        wait on (the read goes on), else an error raises."""
+        if self._waiting and self._move_waiting() is None and self._waiting:
+            self._write([], Counter())
+
+    def _move_waiting(self) -> str | None:
+        """Where the disk has no room for the waiting events three times (held events moved
+        beside the file at a lock, say): write them oldest first, one ``chunk_of`` per
+        transaction, the log truncated before each and after one that finds the disk full; None
+        once in (or where they have that room: the next write takes them all), else why not.
+
+        Why: in one transaction ahead of every write, with less freed than they need, none went
+        in, each attempt took the disk to 0 bytes free and every delivery read raised."""
+        pending = self._waiting.pending()
+        if self._wal.room_for(pending):
+            return None
+        while pending:
+            chunk = chunk_of(pending)
+            self._wal.truncate(always=True)
+            if not self._wal.room_for(chunk):
+                self._held.blocked(chunk, self._wal.free(), f"waiting in {self._waiting.path}")
+                return ""
+            try:
+                if len(chunk) == len(pending):
+                    self._write([], Counter())  # the last: the file goes, the drops are counted
+                else:
+                    self._write(chunk, Counter(), waiting=False)
+                    self._waiting.moved += len(chunk)
+            except sqlite3.Error as e:
+                if (why := self._full(e)) is None:
+                    raise
+                self._wal.full()
+                self._wal.truncate()
+                return why
+            pending = self._waiting.pending()
+        return None
+
+    def _write_or_hold(self, rows: list[Row], refused: Counter[str], pace: Pace = CALLED) -> None:
         """``_write`` the events held (``outbox_held.flush``: oldest first, in small transactions),
         then ``rows`` behind them (lock held); on a full disk the ``-wal`` is checkpointed and the
         write tried once more (``outbox_held.WalRoom``), then ``rows`` are held in memory, behind
         any still held.  While another process holds the file the held wait beside it ahead of
         ``rows`` (in memory still, where the disk is too full for that file)."""
         try:
-            why = flush(self._held, self._wal, lambda chunk: self._write(chunk, Counter()), self._full) \
-                if self._held else None
+            why = self._move_waiting() if self._waiting else None
+            if why is None and self._held:
+                why = flush(self._held, self._wal, lambda chunk: self._write(chunk, Counter()), self._full, pace)
             if why is None and (rows or refused):
                 why = self._write_new(rows, refused)
             if why is not None:
@@ -84,14 +126,23 @@ class HoldingWrites:
         """What a full disk under the file is said as, where ``error`` is one."""
         return full_text(self.path.parent, "state_dir", error)
 
-    def _flush_held(self) -> bool:
-        """``write_held`` with the lock held; whether any went in.  Never raises: still full (said),
-        another process's lock (said; not waited for: the next ``put`` or read finds its end), or
-        another error (said once, ``Held.failed``)."""
+    def _flush_held(self, wait: bool = True, pace: Pace = CALLED) -> bool:
+        """``write_held`` with the lock held; whether any went in.  Tried whatever the last lock
+        episode said (it ends only at a write or a read, and ``close`` must not lose the held to
+        one that ended meanwhile); ``wait``: another process's lock is waited for as a ``put``
+        waits, else not at all (each second, ``follow_clock``); ``pace``: how much is written
+        (``outbox_held.Pace``).  Never raises: still full (said),
+        that lock (the held wait beside the file, or in memory), or another error (said once,
+        ``Held.failed``)."""
         before = len(self._held)
-        if before and not self._episode.active:
-            try:
-                self._write_or_hold([], Counter())
-            except (sqlite3.Error, StateError, OSError) as e:
-                self._held.failed(e)
+        if not before:
+            return False
+        try:
+            if not wait:
+                busy_timeout(self._db, 0)
+            self._write_or_hold([], Counter(), pace)
+        except (sqlite3.Error, StateError, OSError) as e:
+            self._held.failed(e)
+        finally:
+            busy_timeout(self._db, db_lock.WRITE_WAIT_MS)  # the outbox's own, as set at its start
         return len(self._held) < before

@@ -1,0 +1,59 @@
+"""How much of the held one call writes once the disk has room again (real tmpfs file systems:
+need root, skipped otherwise).
+
+Before: every held event went in at the first ``put`` or second after space came back, each
+transaction with a truncation of the log (an fsync or more each): 16 MB held held the outbox's
+lock for 1 to 5 s on an SD card, and a stop then overran.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_outbox_held import _fill_and_hold, _queued
+from test_state_dir import small_fs
+
+from edge_alpr.delivery import outbox_held
+from edge_alpr.delivery.outbox import Outbox
+
+__all__ = ["small_fs"]  # the fixture, used by name
+
+N = 1000
+
+
+def test_each_second_writes_a_bounded_part_of_the_held_oldest_first(small_fs: Path) -> None:
+    path = small_fs / "state" / "outbox.sqlite"
+    box = Outbox(path)
+    try:
+        box.put("mqtt", {"n": -1})
+        filler, held = _fill_and_hold(box, small_fs, N)
+        assert len(held) > outbox_held.CALL_CHUNKS * outbox_held.CHUNK_ROWS, len(held)
+        filler.unlink()
+        checkpoints: list[str] = []
+        box._db.set_trace_callback(lambda s: checkpoints.append(s) if "wal_checkpoint" in s.lower() else None)
+        box.follow_clock()
+        box._db.set_trace_callback(None)
+        left = box.stats()["held"]["mqtt"]
+        assert left == len(held) - outbox_held.CALL_CHUNKS * outbox_held.CHUNK_ROWS, left
+        assert 0 < len(checkpoints) < outbox_held.CALL_CHUNKS, checkpoints  # not one per transaction
+        box.put("mqtt", {"n": N})  # behind those still held
+        while box.stats()["held"]["mqtt"]:
+            box.follow_clock()
+        assert _queued(box) == list(range(-1, N + 1))
+    finally:
+        box.close()
+
+
+def test_a_stop_writes_all_the_held_in_larger_transactions(small_fs: Path) -> None:
+    path = small_fs / "state" / "outbox.sqlite"
+    box = Outbox(path)
+    box.put("mqtt", {"n": -1})
+    filler, held = _fill_and_hold(box, small_fs, N)
+    assert len(held) > N // 2, len(held)  # more than one call's part
+    filler.unlink()
+    box.close()
+    box = Outbox(path)
+    try:
+        assert _queued(box) == list(range(-1, N))
+    finally:
+        box.close()

@@ -43,7 +43,7 @@ CHUNK_ROWS = 64  # held events written per transaction (each its own, oldest fir
 CHUNK_BYTES = 256 * 1024  # and their bytes: one at least, whatever its size
 CALL_CHUNKS = 8  # transactions of held events per put or second; the rest at the next
 TRUNCATE_EVERY = 4  # transactions between two truncations of the log (each an fsync or more)
-CLOSE_SECONDS = 0.5  # for the held, at each of the two tries of a stop (what is not written is lost): the stop stays < 2 s
+CLOSE_SECONDS = 0.5  # for the held, at each of a stop's two tries (what is not written is lost): stop < 2 s
 ONE_ROW_ROOM = 1.2  # a chunk of one row is tried with this many times its size free (the log's pages)
 
 

@@ -26,7 +26,7 @@ from ...types import Frame
 from ..source_config import FolderSourceConfig
 from . import FrameSource, SourceEnded, sample_dir
 from .ledger import ReadLedger, Signature, partial_name
-from .listing import Marks, Patterns, signature
+from .listing import Marks, Patterns, key, signature
 from .paths import check_readable
 from .share import SHARE_DOWN, ShareWatch
 from .video import VideoFileSource
@@ -126,6 +126,10 @@ class FolderSource(FrameSource):
         self._settling = {name: sig for name, sig in self._settling.items() if name in names}
         self._ledger.scanned(names)
 
+    def _key(self, path: Path) -> str:
+        """``listing.key``: the file's path in the folder (its name there at the top)."""
+        return key(self.path, path)
+
     def _settled(self, new: list[Path]) -> list[Path]:
         """Of files not read yet: those to read now.  Skipped: partial-upload names, files read
         before this start (said once), and files that changed since the last scan (or were not
@@ -139,14 +143,14 @@ class FolderSource(FrameSource):
             except OSError:  # gone, or cannot be read: _decode says which
                 ready.append(path)
                 continue
-            sig = (st.st_size, st.st_mtime_ns)
-            if self._ledger.has(path.name, sig):
-                self._done.mark(path.name, sig)
+            sig, name = (st.st_size, st.st_mtime_ns), self._key(path)
+            if self._ledger.has(name, sig):
+                self._done.mark(name, sig)
                 skipped += 1
-            elif self._settling.pop(path.name, None) == sig or not self.cfg.path:  # samples: no upload
+            elif self._settling.pop(name, None) == sig or not self.cfg.path:  # samples: no upload
                 ready.append(path)
             else:
-                self._settling[path.name] = sig
+                self._settling[name] = sig
         if skipped and self._first_scan and self._ledger.path is not None:
             log.info("camera %s: %d file%s in %s already read before this start (their events "
                      "were sent then) not read again; to read them again set the source's "
@@ -228,7 +232,7 @@ class FolderSource(FrameSource):
         try:
             st = path.stat()
         except FileNotFoundError:  # gone, or a link to nothing: tried again if it comes back
-            self._done.mark(path.name, (-1, -1))
+            self._done.mark(self._key(path), (-1, -1))
             return None
         except OSError as e:
             if e.errno in SHARE_DOWN:
@@ -246,7 +250,7 @@ class FolderSource(FrameSource):
         except (InputError, OSError) as e:
             if isinstance(e, FileNotFoundError):  # moved or deleted since the scan (a cleanup script)
                 log.debug("camera %s: %s gone before it was read", self.camera_id, path)
-                self._done.mark(path.name, (-1, -1))  # tried again if it comes back
+                self._done.mark(self._key(path), (-1, -1))  # tried again if it comes back
                 return None
             if isinstance(e, OSError) and e.errno in EXHAUSTED:
                 self._starve(path, e)
@@ -257,11 +261,11 @@ class FolderSource(FrameSource):
             if time.time() - st.st_mtime < 2 * self.cfg.poll_interval:
                 return None  # probably still being written: picked up again by the next scan
             return self._skip(path, st, str(e))
-        self._done.mark(path.name, (st.st_size, st.st_mtime_ns))
+        self._done.mark(self._key(path), (st.st_size, st.st_mtime_ns))
         ts = datetime.fromtimestamp(st.st_mtime, timezone.utc)
         frame = Frame(rgb, self.camera_id, ts, self._next_index())
         with self._lock:
-            self._taken[frame.index] = (path.name, (st.st_size, st.st_mtime_ns))
+            self._taken[frame.index] = (self._key(path), (st.st_size, st.st_mtime_ns))
         return frame
 
     def _fed(self) -> None:
@@ -278,7 +282,7 @@ class FolderSource(FrameSource):
             return
         self._starved = True
         self.errors += 1
-        self.last_error = f"cannot open {path.name}: {error.strerror}"
+        self.last_error = f"cannot open {self._key(path)}: {error.strerror}"
         log.warning("camera %s: cannot open %s (%s): out of file descriptors; %s; the folder is read "
                     "again at the next scan", self.camera_id, path, error.strerror or error, NOFILE_FIX)
 
@@ -293,8 +297,8 @@ class FolderSource(FrameSource):
     def _skip(self, path: Path, st: os.stat_result | None, why: str) -> Frame | None:
         log.warning("camera %s: skipping %s: %s (read again if it changes)", self.camera_id, path, why)
         self.errors += 1
-        self.last_error = f"skipped {path.name}: {why}"
-        self._done.mark(path.name, signature(st) if st is not None else (-1, -1, -1))
+        self.last_error = f"skipped {self._key(path)}: {why}"
+        self._done.mark(self._key(path), signature(st) if st is not None else (-1, -1, -1))
         return None
 
     def close(self) -> None:

@@ -32,12 +32,21 @@ RECHECKED = 10_000  # files read before whose size and times one scan checks, at
 
 
 class Found(NamedTuple):
-    """A scan's result: every matched file's name, and of them the ones due (not marked, or
-    changed since: ``due``), in name order (``Path`` order, subfolders' files included)."""
+    """A scan's result: every matched file's key (``key``: its path in the folder), and of them
+    the ones due (not marked, or changed since: ``due``), in name order (``Path`` order,
+    subfolders' files included)."""
 
     names: set[str]
-    matched: int  # files matched (as paths: the same name in two subfolders counts twice)
+    matched: int  # files matched
     due: list[Path]
+
+
+def key(folder: Path, path: Path) -> str:
+    """What a file is known by (marks, settling, the ledger): its path relative to the camera's
+    folder (``10/01.jpg``), which for a file in the folder itself is its name.  Why not the name:
+    a camera uploading into a folder per hour or minute (``**/*.jpg``) writes ``01.jpg`` in each,
+    and files keyed by name overwrote each other's entries: none was ever read."""
+    return path.relative_to(folder).as_posix()
 
 
 def signature(st: os.stat_result) -> tuple[int, int, int]:
@@ -49,7 +58,7 @@ Mark = tuple[int, ...]  # a prefix of ``signature``; (-1, -1): gone before it wa
 
 
 class Marks(dict[str, Mark]):
-    """The files a folder camera read (their size and mtime), or skipped (``signature``), by name,
+    """The files a folder camera read (their size and mtime), or skipped (``signature``), by ``key``,
     and how many of them were read (``read``), kept up to date as marks are made: the camera's
     health asks it at every look (counted there: 5.5 ms a look at 100,000 files)."""
 
@@ -90,7 +99,7 @@ class Patterns:
     def scan(self, marks: Mapping[str, Mark], queued: Iterable[Path],
              settling: Container[str] = ()) -> Found:
         """List the folder (``OSError`` when it cannot be): ``marks`` holds the files read or
-        skipped, by name, with their signature then (a prefix of ``signature``); files in
+        skipped, by ``key``, with their signature then (a prefix of ``signature``); files in
         ``queued`` are not due again; those in ``settling`` are checked whatever their turn.
         Listed by scandir, which raises when out of descriptors: Python 3.13's glob passes over
         such an error and finds nothing, and every name read would then be forgotten."""
@@ -115,11 +124,12 @@ class Patterns:
                     due.append(self.folder / name)
         matched, flat = len(names), frozenset(names)
         for path in {p for v in self._deep for p in self.folder.glob(v)}:  # glob's walk
-            if path.parent == self.folder and path.name in flat:
+            rel = key(self.folder, path)
+            if rel in flat:
                 continue  # matched above too (``**/*.jpg`` finds the folder's own files)
             matched += 1
-            names.add(path.name)
-            if str(path) not in waiting and _changed(str(path), marks.get(path.name)):
+            names.add(rel)
+            if str(path) not in waiting and _changed(str(path), marks.get(rel)):
                 due.append(path)
         due.sort(key=lambda p: p.parts)  # Path order, each key made once
         return Found(names, matched, due)

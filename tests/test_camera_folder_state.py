@@ -130,3 +130,28 @@ def test_the_last_frame_before_a_restart_counts_files_an_earlier_version_read(tm
     with closing(sqlite3.connect(state / LEDGER)) as db, db:
         db.execute("DELETE FROM read_file WHERE name = 'c.jpg'")  # the earlier version's row is older
     assert ReadLedger(state, "drop", Path("/srv/drop"), 86400.0, 100).read_before == wall
+
+
+def test_a_restart_while_the_share_is_still_not_mounted_is_reconnecting_again(tmp_path: Path) -> None:
+    """The empty listing marked every file read before missing: restarted while the share was
+    still away, the camera knew of no file there before and said ``waiting``.  Rows are now
+    kept present until a listing finds files (their ageing towards forget_after_days starts
+    there)."""
+    cfg, folder, state = _folder(tmp_path)
+    away = tmp_path / "server"
+    folder.rename(away)
+    folder.mkdir()
+    for _ in range(2):  # a start and a restart, the share not mounted at either
+        source = FolderSource(cfg, "drop", threading.Event(), state)
+        source._scan()
+        source._scan()
+        assert source.failing_since is not None and source.waiting() == ""
+        assert "3 files read before this start" in (source.last_error or "")
+        source.close()
+    with closing(sqlite3.connect(state / LEDGER)) as db:
+        assert db.execute("SELECT count(*) FROM read_file WHERE missing_since IS NOT NULL").fetchone() == (0,)
+    folder.rmdir()
+    away.rename(folder)
+    source._scan()
+    assert source.failing_since is None and source._queue == []
+    assert source.waiting() == "waiting for new files (3 in the folder already read)"

@@ -107,8 +107,7 @@ class FolderSource(FrameSource):
             return
         empty = self._share.empty(found.matched)
         if empty is not None:  # files there before this start gone: a share not mounted, perhaps
-            self._ledger.scanned(found.names)  # forgotten after forget_after_days, as any file gone
-            self._lost(empty)
+            self._lost(empty)  # rows not marked missing (a restart must still know them present)
             return
         if self._share.back():
             self.failing_since = None

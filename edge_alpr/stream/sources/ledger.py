@@ -17,6 +17,9 @@ events are committed to the outbox; a file there unchanged is not read again.
   was back.  A missed file's row is marked missing and deleted once it has stayed missing for
   ``forget_after_days`` of running time (``clocks.RunClock``: a wall-clock step, e.g. a Pi without
   a real-time clock synced at boot, forgets nothing early); a file back in time clears the mark.
+  A listing that finds no file at all where files read were at the last scan before this start
+  (a share not mounted yet at boot: ``share.ShareWatch.empty``) marks nothing: a restart then
+  still knows them there, and their ageing starts at the first listing that finds files.
 * Bounded: at most ``remember_max_files`` rows a camera; past it the oldest go first, files
   missing before files still in the folder (those are read again after a restart: said once).
 * A camera whose ``source.path`` changed starts fresh (its rows are of another folder).

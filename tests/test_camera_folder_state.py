@@ -21,6 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_alpr.stream.config import StreamConfig
+from edge_alpr.stream.health import camera_state
+from edge_alpr.stream.loop import CameraLoop
 from edge_alpr.stream.source_config import FolderSourceConfig
 from edge_alpr.stream.sources.files import FolderSource
 from edge_alpr.stream.sources.ledger import LEDGER, ReadLedger
@@ -155,3 +158,30 @@ def test_a_restart_while_the_share_is_still_not_mounted_is_reconnecting_again(tm
     source._scan()
     assert source.failing_since is None and source._queue == []
     assert source.waiting() == "waiting for new files (3 in the folder already read)"
+
+
+def test_a_drop_box_emptied_while_stopped_counts_one_error_and_stays_reconnecting(tmp_path: Path) -> None:
+    """Processed files deleted while edge-alpr was stopped look like a share not mounted: the
+    camera said ``failed`` after failed_after_s and counted an error at every poll (86,400 a day)
+    until the next upload.  One error an episode now, ``reconnecting`` with the reason, until a
+    file is listed.  A real CameraLoop (not started: its state is computed from its source)."""
+    cfg, folder, state = _folder(tmp_path)
+    data = (folder / "a.jpg").read_bytes()
+    for name in NAMES:
+        (folder / name).unlink()
+    stream = StreamConfig.from_dict({"cameras": [{"id": "drop", "failed_after_s": 3.0, "source": {
+        "kind": "folder", "path": str(folder), "poll_interval": 3600}}]}, "t")
+    camera, stop = stream.cameras[0], threading.Event()
+    source = FolderSource(cfg, "drop", stop, state)
+    loop = CameraLoop(camera, stream.events, source, lambda image: [], lambda e: None, stop)
+    for _ in range(100):
+        source._scan()
+    assert source.errors == 1 and "is its share mounted?" in (source.last_error or "")
+    assert source.failing_since is not None
+    assert camera_state(loop, source.failing_since + 10 * camera.failed_after_s) == "reconnecting"
+    (folder / "new.jpg").write_bytes(data + b"x")
+    os.utime(folder / "new.jpg", (2e9, 2e9))
+    source._scan()
+    assert source.failing_since is None and camera_state(loop) != "failed"
+    source._scan()  # settled: read
+    assert [p.name for p in source._queue] == ["new.jpg"] and source.errors == 1

@@ -107,10 +107,12 @@ class FolderSource(FrameSource):
             return
         empty = self._share.empty(found.matched)
         if empty is not None:  # files there before this start gone: a share not mounted, perhaps
-            self._lost(empty)  # rows not marked missing (a restart must still know them present)
+            if not self.may_be_fine:  # or a drop box emptied while stopped: counted once, not failed
+                self._lost(empty)  # rows not marked missing (a restart must still know them present)
+                self.may_be_fine = True
             return
         if self._share.back():
-            self.failing_since = None
+            self.failing_since, self.may_be_fine = None, False
         self._share.listed(found.matched)
         ready = self._settled(found.due)
         self._queue.extend(ready)
@@ -291,6 +293,7 @@ class FolderSource(FrameSource):
         scan; one warning an episode (``share.py``), as a camera that is down (a traceback per
         retry said nothing more).  Nothing queued is marked: it is found again once back."""
         self._queue.clear()
+        self.may_be_fine = False
         self.failed(self._share.lost(error))
 
     def _skip(self, path: Path, st: os.stat_result | None, why: str) -> Frame | None:

@@ -12,6 +12,7 @@ point lists the empty folder under it; ``test_camera_folder_share.py`` mounts re
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import threading
@@ -20,11 +21,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.health import camera_state
 from edge_alpr.stream.loop import CameraLoop
 from edge_alpr.stream.source_config import FolderSourceConfig
+from edge_alpr.stream.sources import SourceEnded
 from edge_alpr.stream.sources.files import FolderSource
 from edge_alpr.stream.sources.ledger import LEDGER, ReadLedger
 
@@ -185,3 +188,28 @@ def test_a_drop_box_emptied_while_stopped_counts_one_error_and_stays_reconnectin
     assert source.failing_since is None and camera_state(loop) != "failed"
     source._scan()  # settled: read
     assert [p.name for p in source._queue] == ["new.jpg"] and source.errors == 1
+
+
+def test_a_file_seen_mid_upload_then_as_it_was_read_is_not_waited_for(tmp_path: Path) -> None:
+    """A file read before, uploaded again unchanged by a client that keeps its mtime (FTP MFMT,
+    ``cp -p``) and seen by a scan mid-upload: once complete it matches its mark, is not due, and
+    its settling entry was never dropped: "waiting for 1 new file to be written in full" for
+    ever, and with ``watch: false`` the camera never ended."""
+    cfg, folder, state = _folder(tmp_path)
+    for watch in (True, False):
+        source = FolderSource(dataclasses.replace(cfg, watch=watch), "drop", threading.Event(), state)
+        source._scan()
+        a = folder / "a.jpg"
+        data, st = a.read_bytes(), a.stat()
+        a.write_bytes(data[:100])  # mid-upload
+        source._scan()
+        assert source._settling and (source.waiting().startswith("waiting for 1 new file ") or not watch)
+        a.write_bytes(data)
+        os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns))  # complete, its mtime kept
+        source._scan()
+        assert source._queue == [] and not source._settling
+        if watch:
+            assert source.waiting() == "waiting for new files (3 in the folder already read)"
+        else:
+            with pytest.raises(SourceEnded):
+                source.read(0.0)

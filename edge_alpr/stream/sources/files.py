@@ -119,13 +119,11 @@ class FolderSource(FrameSource):
         self._idle = not ready
         if not self._queue:
             self._fed()  # the folder listed, and nothing left to open: the episode is over
-        # Only the names still there are kept here (a camera uploading for months into a folder
-        # emptied behind it must not grow these by one name per picture); the files read are
-        # the ledger's, which a scan of an empty share does not make forget them.
-        names = found.names
-        self._done.keep(names)
-        self._settling = {name: sig for name, sig in self._settling.items() if name in names}
-        self._ledger.scanned(names)
+        # Only the names still there are kept in the marks (a camera uploading for months into a
+        # folder emptied behind it must not grow them by one name per picture); the files read
+        # are the ledger's, which a scan of an empty share does not make forget them.
+        self._done.keep(found.names)
+        self._ledger.scanned(found.names)
 
     def _key(self, path: Path) -> str:
         """``listing.key``: the file's path in the folder (its name there at the top)."""
@@ -134,8 +132,11 @@ class FolderSource(FrameSource):
     def _settled(self, new: list[Path]) -> list[Path]:
         """Of files not read yet: those to read now.  Skipped: partial-upload names, files read
         before this start (said once), and files that changed since the last scan (or were not
-        there), which wait for the next one."""
+        there), which wait for the next one (``_settling``, only these: a file seen mid-upload
+        that then matches its mark again, re-uploaded unchanged with its mtime kept by FTP MFMT
+        or ``cp -p``, is not due, and kept there the camera waited for it for ever)."""
         ready, skipped = [], 0
+        settling: dict[str, Signature] = {}
         for path in new:
             if partial_name(path.name):
                 continue
@@ -148,10 +149,10 @@ class FolderSource(FrameSource):
             if self._ledger.has(name, sig):
                 self._done.mark(name, sig)
                 skipped += 1
-            elif self._settling.pop(name, None) == sig or not self.cfg.path:  # samples: no upload
+            elif self._settling.get(name) == sig or not self.cfg.path:  # samples: no upload
                 ready.append(path)
             else:
-                self._settling[name] = sig
+                settling[name] = sig
         if skipped and self._first_scan and self._ledger.path is not None:
             log.info("camera %s: %d file%s in %s already read before this start (their events "
                      "were sent then) not read again; to read them again set the source's "
@@ -161,6 +162,7 @@ class FolderSource(FrameSource):
             log.info("camera %s: %d file%s back in %s, read before (their events were sent then): "
                      "not read again", self.camera_id, skipped, "" if skipped == 1 else "s", self.path)
         self._first_scan = False
+        self._settling = settling
         return ready
 
     def done(self, index: int) -> None:

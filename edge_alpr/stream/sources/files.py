@@ -26,7 +26,7 @@ from ...types import Frame
 from ..source_config import FolderSourceConfig
 from . import FrameSource, SourceEnded, sample_dir
 from .ledger import ReadLedger, Signature, partial_name
-from .listing import Marks, Patterns, key, signature
+from .listing import Marks, Patterns, key, say_skipped, signature
 from .paths import check_readable
 from .share import SHARE_DOWN, ShareWatch
 from .video import VideoFileSource
@@ -125,10 +125,6 @@ class FolderSource(FrameSource):
         self._done.keep(found.names)
         self._ledger.scanned(found.names)
 
-    def _key(self, path: Path) -> str:
-        """``listing.key``: the file's path in the folder (its name there at the top)."""
-        return key(self.path, path)
-
     def _settled(self, new: list[Path]) -> list[Path]:
         """Of files not read yet: those to read now.  Skipped: partial-upload names, files read
         before this start (said once), and files that changed since the last scan (or were not
@@ -145,7 +141,7 @@ class FolderSource(FrameSource):
             except OSError:  # gone, or cannot be read: _decode says which
                 ready.append(path)
                 continue
-            sig, name = (st.st_size, st.st_mtime_ns), self._key(path)
+            sig, name = (st.st_size, st.st_mtime_ns), key(self.path, path)
             if self._ledger.has(name, sig):
                 self._done.mark(name, sig)
                 skipped += 1
@@ -153,14 +149,8 @@ class FolderSource(FrameSource):
                 ready.append(path)
             else:
                 settling[name] = sig
-        if skipped and self._first_scan and self._ledger.path is not None:
-            log.info("camera %s: %d file%s in %s already read before this start (their events "
-                     "were sent then) not read again; to read them again set the source's "
-                     "remember: false, or delete %s while edge-alpr is stopped", self.camera_id,
-                     skipped, "" if skipped == 1 else "s", self.path, self._ledger.path)
-        elif skipped:
-            log.info("camera %s: %d file%s back in %s, read before (their events were sent then): "
-                     "not read again", self.camera_id, skipped, "" if skipped == 1 else "s", self.path)
+        if skipped:
+            say_skipped(self.camera_id, skipped, self.path, self._ledger.path if self._first_scan else None)
         self._first_scan = False
         self._settling = settling
         return ready
@@ -235,7 +225,7 @@ class FolderSource(FrameSource):
         try:
             st = path.stat()
         except FileNotFoundError:  # gone, or a link to nothing: tried again if it comes back
-            self._done.mark(self._key(path), (-1, -1))
+            self._done.mark(key(self.path, path), (-1, -1))
             return None
         except OSError as e:
             if e.errno in SHARE_DOWN:
@@ -253,7 +243,7 @@ class FolderSource(FrameSource):
         except (InputError, OSError) as e:
             if isinstance(e, FileNotFoundError):  # moved or deleted since the scan (a cleanup script)
                 log.debug("camera %s: %s gone before it was read", self.camera_id, path)
-                self._done.mark(self._key(path), (-1, -1))  # tried again if it comes back
+                self._done.mark(key(self.path, path), (-1, -1))  # tried again if it comes back
                 return None
             if isinstance(e, OSError) and e.errno in EXHAUSTED:
                 self._starve(path, e)
@@ -264,11 +254,11 @@ class FolderSource(FrameSource):
             if time.time() - st.st_mtime < 2 * self.cfg.poll_interval:
                 return None  # probably still being written: picked up again by the next scan
             return self._skip(path, st, str(e))
-        self._done.mark(self._key(path), (st.st_size, st.st_mtime_ns))
+        self._done.mark(key(self.path, path), (st.st_size, st.st_mtime_ns))
         ts = datetime.fromtimestamp(st.st_mtime, timezone.utc)
         frame = Frame(rgb, self.camera_id, ts, self._next_index())
         with self._lock:
-            self._taken[frame.index] = (self._key(path), (st.st_size, st.st_mtime_ns))
+            self._taken[frame.index] = (key(self.path, path), (st.st_size, st.st_mtime_ns))
         return frame
 
     def _fed(self) -> None:
@@ -285,7 +275,7 @@ class FolderSource(FrameSource):
             return
         self._starved = True
         self.errors += 1
-        self.last_error = f"cannot open {self._key(path)}: {error.strerror}"
+        self.last_error = f"cannot open {key(self.path, path)}: {error.strerror}"
         log.warning("camera %s: cannot open %s (%s): out of file descriptors; %s; the folder is read "
                     "again at the next scan", self.camera_id, path, error.strerror or error, NOFILE_FIX)
 
@@ -301,8 +291,8 @@ class FolderSource(FrameSource):
     def _skip(self, path: Path, st: os.stat_result | None, why: str) -> Frame | None:
         log.warning("camera %s: skipping %s: %s (read again if it changes)", self.camera_id, path, why)
         self.errors += 1
-        self.last_error = f"skipped {self._key(path)}: {why}"
-        self._done.mark(self._key(path), signature(st) if st is not None else (-1, -1, -1))
+        self.last_error = f"skipped {key(self.path, path)}: {why}"
+        self._done.mark(key(self.path, path), signature(st) if st is not None else (-1, -1, -1))
         return None
 
     def close(self) -> None:

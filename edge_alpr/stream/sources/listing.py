@@ -21,6 +21,7 @@ every scan: checked in turn, a snapshot rewritten more often than that was never
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 import re
 import zlib
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 RECHECKED = 10_000  # files read before whose size and times one scan checks, at most
+
+log = logging.getLogger("edge_alpr.stream.sources.files")  # the folder camera's lines, one logger
 
 
 class Found(NamedTuple):
@@ -83,6 +86,20 @@ class Marks(dict[str, Mark]):
 def _read(mark: Mark | None) -> bool:
     """Whether a mark is of a file read (not gone, nor skipped)."""
     return mark is not None and len(mark) == 2 and mark[0] >= 0
+
+
+def say_skipped(camera_id: str, count: int, folder: Path, ledger: Path | None) -> None:
+    """Say that ``count`` files of ``folder`` are not read again (read before, their events
+    sent then): at the first scan after a start with a ``ledger`` file, how to read them again;
+    else (``ledger`` None) files back, after a share dropped or a file was restored."""
+    files = f"{count} file{'' if count == 1 else 's'}"
+    if ledger is not None:
+        log.info("camera %s: %s in %s already read before this start (their events were sent then) "
+                 "not read again; to read them again set the source's remember: false, or delete %s "
+                 "while edge-alpr is stopped", camera_id, files, folder, ledger)
+    else:
+        log.info("camera %s: %s back in %s, read before (their events were sent then): not read again",
+                 camera_id, files, folder)
 
 
 class Patterns:

@@ -140,13 +140,15 @@ class Patterns:
                 if file not in waiting and _changed(file, mark):
                     due.append(self.folder / name)
         matched, flat = len(names), frozenset(names)
+        head = f"{base}/"  # glob's paths start so (but for the folder "."): their key at a slice
         for path in {p for v in self._deep for p in self.folder.glob(v)}:  # glob's walk
-            rel = key(self.folder, path)
+            file = str(path)
+            rel = file[len(head):] if file.startswith(head) else key(self.folder, path)
             if rel in flat:
                 continue  # matched above too (``**/*.jpg`` finds the folder's own files)
             matched += 1
             names.add(rel)
-            if str(path) not in waiting and _changed(str(path), marks.get(rel)):
+            if file not in waiting and _changed(file, marks.get(rel)):
                 due.append(path)
         due.sort(key=lambda p: p.parts)  # Path order, each key made once
         return Found(names, matched, due)

@@ -12,6 +12,7 @@ point lists the empty folder under it; ``test_camera_folder_share.py`` mounts re
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import threading
@@ -20,8 +21,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
+from edge_alpr.stream.config import StreamConfig
+from edge_alpr.stream.health import camera_state
+from edge_alpr.stream.loop import CameraLoop
 from edge_alpr.stream.source_config import FolderSourceConfig
+from edge_alpr.stream.sources import SourceEnded
 from edge_alpr.stream.sources.files import FolderSource
 from edge_alpr.stream.sources.ledger import LEDGER, ReadLedger
 
@@ -130,3 +136,80 @@ def test_the_last_frame_before_a_restart_counts_files_an_earlier_version_read(tm
     with closing(sqlite3.connect(state / LEDGER)) as db, db:
         db.execute("DELETE FROM read_file WHERE name = 'c.jpg'")  # the earlier version's row is older
     assert ReadLedger(state, "drop", Path("/srv/drop"), 86400.0, 100).read_before == wall
+
+
+def test_a_restart_while_the_share_is_still_not_mounted_is_reconnecting_again(tmp_path: Path) -> None:
+    """The empty listing marked every file read before missing: restarted while the share was
+    still away, the camera knew of no file there before and said ``waiting``.  Rows are now
+    kept present until a listing finds files (their ageing towards forget_after_days starts
+    there)."""
+    cfg, folder, state = _folder(tmp_path)
+    away = tmp_path / "server"
+    folder.rename(away)
+    folder.mkdir()
+    for _ in range(2):  # a start and a restart, the share not mounted at either
+        source = FolderSource(cfg, "drop", threading.Event(), state)
+        source._scan()
+        source._scan()
+        assert source.failing_since is not None and source.waiting() == ""
+        assert "3 files read before this start" in (source.last_error or "")
+        source.close()
+    with closing(sqlite3.connect(state / LEDGER)) as db:
+        assert db.execute("SELECT count(*) FROM read_file WHERE missing_since IS NOT NULL").fetchone() == (0,)
+    folder.rmdir()
+    away.rename(folder)
+    source._scan()
+    assert source.failing_since is None and source._queue == []
+    assert source.waiting() == "waiting for new files (3 in the folder already read)"
+
+
+def test_a_drop_box_emptied_while_stopped_counts_one_error_and_stays_reconnecting(tmp_path: Path) -> None:
+    """Processed files deleted while edge-alpr was stopped look like a share not mounted: the
+    camera said ``failed`` after failed_after_s and counted an error at every poll (86,400 a day)
+    until the next upload.  One error an episode now, ``reconnecting`` with the reason, until a
+    file is listed.  A real CameraLoop (not started: its state is computed from its source)."""
+    cfg, folder, state = _folder(tmp_path)
+    data = (folder / "a.jpg").read_bytes()
+    for name in NAMES:
+        (folder / name).unlink()
+    stream = StreamConfig.from_dict({"cameras": [{"id": "drop", "failed_after_s": 3.0, "source": {
+        "kind": "folder", "path": str(folder), "poll_interval": 3600}}]}, "t")
+    camera, stop = stream.cameras[0], threading.Event()
+    source = FolderSource(cfg, "drop", stop, state)
+    loop = CameraLoop(camera, stream.events, source, lambda image: [], lambda e: None, stop)
+    for _ in range(100):
+        source._scan()
+    assert source.errors == 1 and "is its share mounted?" in (source.last_error or "")
+    assert source.failing_since is not None
+    assert camera_state(loop, source.failing_since + 10 * camera.failed_after_s) == "reconnecting"
+    (folder / "new.jpg").write_bytes(data + b"x")
+    os.utime(folder / "new.jpg", (2e9, 2e9))
+    source._scan()
+    assert source.failing_since is None and camera_state(loop) != "failed"
+    source._scan()  # settled: read
+    assert [p.name for p in source._queue] == ["new.jpg"] and source.errors == 1
+
+
+def test_a_file_seen_mid_upload_then_as_it_was_read_is_not_waited_for(tmp_path: Path) -> None:
+    """A file read before, uploaded again unchanged by a client that keeps its mtime (FTP MFMT,
+    ``cp -p``) and seen by a scan mid-upload: once complete it matches its mark, is not due, and
+    its settling entry was never dropped: "waiting for 1 new file to be written in full" for
+    ever, and with ``watch: false`` the camera never ended."""
+    cfg, folder, state = _folder(tmp_path)
+    for watch in (True, False):
+        source = FolderSource(dataclasses.replace(cfg, watch=watch), "drop", threading.Event(), state)
+        source._scan()
+        a = folder / "a.jpg"
+        data, st = a.read_bytes(), a.stat()
+        a.write_bytes(data[:100])  # mid-upload
+        source._scan()
+        assert source._settling and (source.waiting().startswith("waiting for 1 new file ") or not watch)
+        a.write_bytes(data)
+        os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns))  # complete, its mtime kept
+        source._scan()
+        assert source._queue == [] and not source._settling
+        if watch:
+            assert source.waiting() == "waiting for new files (3 in the folder already read)"
+        else:
+            with pytest.raises(SourceEnded):
+                source.read(0.0)

@@ -12,7 +12,9 @@ point of reconnecting), so "the process is online" says nothing about it.  State
   (``FrameSource.waiting`` says what for); "starting" said it was still opening, and
   "streaming" that frames arrived;
 * ``reconnecting``: the source cannot open or stopped delivering, and retries with backoff;
-* ``failed``: reconnecting for the camera's ``failed_after_s`` or more (still retrying), or a camera
+* ``failed``: reconnecting for the camera's ``failed_after_s`` or more (still retrying; not a
+  failure that may be none, ``FrameSource.may_be_fine``: a folder camera's drop box emptied while
+  edge-alpr was stopped, till its first new file), or a camera
   thread hung past its deadline (the watchdog then stops) or ended without being asked to;
 * ``ended``: a finite source (a video file, a folder) has no more frames;
 * ``stopped``: the service is stopping.
@@ -47,7 +49,8 @@ def camera_state(loop: CameraLoop, now: float | None = None) -> str:
         return "failed"
     failing_since = loop.source.failing_since
     if failing_since is not None:
-        return "failed" if now - failing_since >= loop.camera.failed_after_s else "reconnecting"
+        late = now - failing_since >= loop.camera.failed_after_s and not loop.source.may_be_fine
+        return "failed" if late else "reconnecting"
     if loop.source.waiting():
         return "waiting"
     return "streaming" if loop.stats.last_frame_at is not None else "starting"

@@ -53,6 +53,9 @@ class FrameSource(ABC):
         self.errors = 0  # failures to open or read, each counted once
         self.last_error: str | None = None
         self.failing_since: float | None = None  # monotonic; None while frames arrive
+        # its failure may be none (a folder camera's drop box emptied while edge-alpr was stopped
+        # looks like its share not mounted): reconnecting while it lasts, never failed
+        self.may_be_fine = False
         self.finished = -1  # the newest frame whose events are committed (done)
 
     def failed(self, reason: str) -> None:

@@ -26,7 +26,7 @@ from ...types import Frame
 from ..source_config import FolderSourceConfig
 from . import FrameSource, SourceEnded, sample_dir
 from .ledger import ReadLedger, Signature, partial_name
-from .listing import Marks, Patterns, signature
+from .listing import Marks, Patterns, key, say_skipped, signature
 from .paths import check_readable
 from .share import SHARE_DOWN, ShareWatch
 from .video import VideoFileSource
@@ -107,30 +107,32 @@ class FolderSource(FrameSource):
             return
         empty = self._share.empty(found.matched)
         if empty is not None:  # files there before this start gone: a share not mounted, perhaps
-            self._ledger.scanned(found.names)  # forgotten after forget_after_days, as any file gone
-            self._lost(empty)
+            if not self.may_be_fine:  # or a drop box emptied while stopped: counted once, not failed
+                self._lost(empty)  # rows not marked missing (a restart must still know them present)
+                self.may_be_fine = True
             return
         if self._share.back():
-            self.failing_since = None
+            self.failing_since, self.may_be_fine = None, False
         self._share.listed(found.matched)
         ready = self._settled(found.due)
         self._queue.extend(ready)
         self._idle = not ready
         if not self._queue:
             self._fed()  # the folder listed, and nothing left to open: the episode is over
-        # Only the names still there are kept here (a camera uploading for months into a folder
-        # emptied behind it must not grow these by one name per picture); the files read are
-        # the ledger's, which a scan of an empty share does not make forget them.
-        names = found.names
-        self._done.keep(names)
-        self._settling = {name: sig for name, sig in self._settling.items() if name in names}
-        self._ledger.scanned(names)
+        # Only the names still there are kept in the marks (a camera uploading for months into a
+        # folder emptied behind it must not grow them by one name per picture); the files read
+        # are the ledger's, which a scan of an empty share does not make forget them.
+        self._done.keep(found.names)
+        self._ledger.scanned(found.names)
 
     def _settled(self, new: list[Path]) -> list[Path]:
         """Of files not read yet: those to read now.  Skipped: partial-upload names, files read
         before this start (said once), and files that changed since the last scan (or were not
-        there), which wait for the next one."""
+        there), which wait for the next one (``_settling``, only these: a file seen mid-upload
+        that then matches its mark again, re-uploaded unchanged with its mtime kept by FTP MFMT
+        or ``cp -p``, is not due, and kept there the camera waited for it for ever)."""
         ready, skipped = [], 0
+        settling: dict[str, Signature] = {}
         for path in new:
             if partial_name(path.name):
                 continue
@@ -139,23 +141,18 @@ class FolderSource(FrameSource):
             except OSError:  # gone, or cannot be read: _decode says which
                 ready.append(path)
                 continue
-            sig = (st.st_size, st.st_mtime_ns)
-            if self._ledger.has(path.name, sig):
-                self._done.mark(path.name, sig)
+            sig, name = (st.st_size, st.st_mtime_ns), key(self.path, path)
+            if self._ledger.has(name, sig):
+                self._done.mark(name, sig)
                 skipped += 1
-            elif self._settling.pop(path.name, None) == sig or not self.cfg.path:  # samples: no upload
+            elif self._settling.get(name) == sig or not self.cfg.path:  # samples: no upload
                 ready.append(path)
             else:
-                self._settling[path.name] = sig
-        if skipped and self._first_scan and self._ledger.path is not None:
-            log.info("camera %s: %d file%s in %s already read before this start (their events "
-                     "were sent then) not read again; to read them again set the source's "
-                     "remember: false, or delete %s while edge-alpr is stopped", self.camera_id,
-                     skipped, "" if skipped == 1 else "s", self.path, self._ledger.path)
-        elif skipped:
-            log.info("camera %s: %d file%s back in %s, read before (their events were sent then): "
-                     "not read again", self.camera_id, skipped, "" if skipped == 1 else "s", self.path)
+                settling[name] = sig
+        if skipped:
+            say_skipped(self.camera_id, skipped, self.path, self._ledger.path if self._first_scan else None)
         self._first_scan = False
+        self._settling = settling
         return ready
 
     def done(self, index: int) -> None:
@@ -228,7 +225,7 @@ class FolderSource(FrameSource):
         try:
             st = path.stat()
         except FileNotFoundError:  # gone, or a link to nothing: tried again if it comes back
-            self._done.mark(path.name, (-1, -1))
+            self._done.mark(key(self.path, path), (-1, -1))
             return None
         except OSError as e:
             if e.errno in SHARE_DOWN:
@@ -246,7 +243,7 @@ class FolderSource(FrameSource):
         except (InputError, OSError) as e:
             if isinstance(e, FileNotFoundError):  # moved or deleted since the scan (a cleanup script)
                 log.debug("camera %s: %s gone before it was read", self.camera_id, path)
-                self._done.mark(path.name, (-1, -1))  # tried again if it comes back
+                self._done.mark(key(self.path, path), (-1, -1))  # tried again if it comes back
                 return None
             if isinstance(e, OSError) and e.errno in EXHAUSTED:
                 self._starve(path, e)
@@ -257,11 +254,11 @@ class FolderSource(FrameSource):
             if time.time() - st.st_mtime < 2 * self.cfg.poll_interval:
                 return None  # probably still being written: picked up again by the next scan
             return self._skip(path, st, str(e))
-        self._done.mark(path.name, (st.st_size, st.st_mtime_ns))
+        self._done.mark(key(self.path, path), (st.st_size, st.st_mtime_ns))
         ts = datetime.fromtimestamp(st.st_mtime, timezone.utc)
         frame = Frame(rgb, self.camera_id, ts, self._next_index())
         with self._lock:
-            self._taken[frame.index] = (path.name, (st.st_size, st.st_mtime_ns))
+            self._taken[frame.index] = (key(self.path, path), (st.st_size, st.st_mtime_ns))
         return frame
 
     def _fed(self) -> None:
@@ -278,7 +275,7 @@ class FolderSource(FrameSource):
             return
         self._starved = True
         self.errors += 1
-        self.last_error = f"cannot open {path.name}: {error.strerror}"
+        self.last_error = f"cannot open {key(self.path, path)}: {error.strerror}"
         log.warning("camera %s: cannot open %s (%s): out of file descriptors; %s; the folder is read "
                     "again at the next scan", self.camera_id, path, error.strerror or error, NOFILE_FIX)
 
@@ -288,13 +285,14 @@ class FolderSource(FrameSource):
         scan; one warning an episode (``share.py``), as a camera that is down (a traceback per
         retry said nothing more).  Nothing queued is marked: it is found again once back."""
         self._queue.clear()
+        self.may_be_fine = False
         self.failed(self._share.lost(error))
 
     def _skip(self, path: Path, st: os.stat_result | None, why: str) -> Frame | None:
         log.warning("camera %s: skipping %s: %s (read again if it changes)", self.camera_id, path, why)
         self.errors += 1
-        self.last_error = f"skipped {path.name}: {why}"
-        self._done.mark(path.name, signature(st) if st is not None else (-1, -1, -1))
+        self.last_error = f"skipped {key(self.path, path)}: {why}"
+        self._done.mark(key(self.path, path), signature(st) if st is not None else (-1, -1, -1))
         return None
 
     def close(self) -> None:

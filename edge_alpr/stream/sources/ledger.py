@@ -5,7 +5,8 @@ gave every vehicle's event again after each restart (same ids, but automations a
 alarms fired again).  ``ReadLedger`` keeps, per camera, the files (name, size, mtime) whose
 events are committed to the outbox; a file there unchanged is not read again.
 
-* Keyed by name and signature, not by a time cursor: a camera with a wrong clock, or a copy
+* Keyed by the file's path in the folder (``10/01.jpg`` in a folder per hour; its name at
+  the top) and signature, not by a time cursor: a camera with a wrong clock, or a copy
   that keeps old mtimes, uploads files that sort before ones already read and must still be read.
   A file of a name read before but of another size or mtime is a new picture (read, and its
   row replaced once its events are committed).
@@ -16,6 +17,9 @@ events are committed to the outbox; a file there unchanged is not read again.
   was back.  A missed file's row is marked missing and deleted once it has stayed missing for
   ``forget_after_days`` of running time (``clocks.RunClock``: a wall-clock step, e.g. a Pi without
   a real-time clock synced at boot, forgets nothing early); a file back in time clears the mark.
+  A listing that finds no file at all where files read were at the last scan before this start
+  (a share not mounted yet at boot: ``share.ShareWatch.empty``) marks nothing: a restart then
+  still knows them there, and their ageing starts at the first listing that finds files.
 * Bounded: at most ``remember_max_files`` rows a camera; past it the oldest go first, files
   missing before files still in the folder (those are read again after a restart: said once).
 * A camera whose ``source.path`` changed starts fresh (its rows are of another folder).
@@ -153,9 +157,24 @@ class ReadLedger:
         return self._clock.now() if self._clock is not None else time.monotonic() - self._started
 
     def has(self, name: str, sig: Signature) -> bool:
-        """Whether the file ``name`` was read as it is now (same size and mtime)."""
+        """Whether the file ``name`` (its path in the folder) was read as it is now (same size
+        and mtime).  Earlier versions keyed a file in a subfolder by its base name: such a row
+        of the same signature stands for the file once, moved to its path (nothing read before
+        an upgrade is read again after it, and the row does not stand for another file too)."""
         row = self._rows.get(name)
-        return row is not None and row.sig == sig
+        if row is not None:
+            return row.sig == sig
+        base = name.rpartition("/")[2]
+        old = self._rows.get(base) if base != name else None
+        if old is None or old.sig != sig:
+            return False
+        with self._lock:
+            cam, moved = self.camera_id, old._replace(missing_since=None)
+            if self._write([("UPDATE read_file SET name = ?, missing_since = NULL WHERE camera = ? "
+                             "AND name = ?", [(name, cam, base)])]):
+                del self._rows[base]
+                self._rows[name] = moved
+        return True
 
     def add(self, files: Iterable[tuple[str, Signature]]) -> bool:
         """Record ``files`` as read, in one transaction, the oldest rows past ``max_files`` deleted;

@@ -21,6 +21,7 @@ every scan: checked in turn, a snapshot rewritten more often than that was never
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 import re
 import zlib
@@ -30,14 +31,25 @@ from typing import NamedTuple
 
 RECHECKED = 10_000  # files read before whose size and times one scan checks, at most
 
+log = logging.getLogger("edge_alpr.stream.sources.files")  # the folder camera's lines, one logger
+
 
 class Found(NamedTuple):
-    """A scan's result: every matched file's name, and of them the ones due (not marked, or
-    changed since: ``due``), in name order (``Path`` order, subfolders' files included)."""
+    """A scan's result: every matched file's key (``key``: its path in the folder), and of them
+    the ones due (not marked, or changed since: ``due``), in name order (``Path`` order,
+    subfolders' files included)."""
 
     names: set[str]
-    matched: int  # files matched (as paths: the same name in two subfolders counts twice)
+    matched: int  # files matched
     due: list[Path]
+
+
+def key(folder: Path, path: Path) -> str:
+    """What a file is known by (marks, settling, the ledger): its path relative to the camera's
+    folder (``10/01.jpg``), which for a file in the folder itself is its name.  Why not the name:
+    a camera uploading into a folder per hour or minute (``**/*.jpg``) writes ``01.jpg`` in each,
+    and files keyed by name overwrote each other's entries: none was ever read."""
+    return path.relative_to(folder).as_posix()
 
 
 def signature(st: os.stat_result) -> tuple[int, int, int]:
@@ -49,7 +61,7 @@ Mark = tuple[int, ...]  # a prefix of ``signature``; (-1, -1): gone before it wa
 
 
 class Marks(dict[str, Mark]):
-    """The files a folder camera read (their size and mtime), or skipped (``signature``), by name,
+    """The files a folder camera read (their size and mtime), or skipped (``signature``), by ``key``,
     and how many of them were read (``read``), kept up to date as marks are made: the camera's
     health asks it at every look (counted there: 5.5 ms a look at 100,000 files)."""
 
@@ -76,6 +88,20 @@ def _read(mark: Mark | None) -> bool:
     return mark is not None and len(mark) == 2 and mark[0] >= 0
 
 
+def say_skipped(camera_id: str, count: int, folder: Path, ledger: Path | None) -> None:
+    """Say that ``count`` files of ``folder`` are not read again (read before, their events
+    sent then): at the first scan after a start with a ``ledger`` file, how to read them again;
+    else (``ledger`` None) files back, after a share dropped or a file was restored."""
+    files = f"{count} file{'' if count == 1 else 's'}"
+    if ledger is not None:
+        log.info("camera %s: %s in %s already read before this start (their events were sent then) "
+                 "not read again; to read them again set the source's remember: false, or delete %s "
+                 "while edge-alpr is stopped", camera_id, files, folder, ledger)
+    else:
+        log.info("camera %s: %s back in %s, read before (their events were sent then): not read again",
+                 camera_id, files, folder)
+
+
 class Patterns:
     """A folder's patterns (``*.jpg``; each in upper case too; with a ``/``: into subfolders)."""
 
@@ -90,7 +116,7 @@ class Patterns:
     def scan(self, marks: Mapping[str, Mark], queued: Iterable[Path],
              settling: Container[str] = ()) -> Found:
         """List the folder (``OSError`` when it cannot be): ``marks`` holds the files read or
-        skipped, by name, with their signature then (a prefix of ``signature``); files in
+        skipped, by ``key``, with their signature then (a prefix of ``signature``); files in
         ``queued`` are not due again; those in ``settling`` are checked whatever their turn.
         Listed by scandir, which raises when out of descriptors: Python 3.13's glob passes over
         such an error and finds nothing, and every name read would then be forgotten."""
@@ -114,12 +140,15 @@ class Patterns:
                 if file not in waiting and _changed(file, mark):
                     due.append(self.folder / name)
         matched, flat = len(names), frozenset(names)
+        head = f"{base}/"  # glob's paths start so (but for the folder "."): their key at a slice
         for path in {p for v in self._deep for p in self.folder.glob(v)}:  # glob's walk
-            if path.parent == self.folder and path.name in flat:
+            file = str(path)
+            rel = file[len(head):] if file.startswith(head) else key(self.folder, path)
+            if rel in flat:
                 continue  # matched above too (``**/*.jpg`` finds the folder's own files)
             matched += 1
-            names.add(path.name)
-            if str(path) not in waiting and _changed(str(path), marks.get(path.name)):
+            names.add(rel)
+            if file not in waiting and _changed(file, marks.get(rel)):
                 due.append(path)
         due.sort(key=lambda p: p.parts)  # Path order, each key made once
         return Found(names, matched, due)

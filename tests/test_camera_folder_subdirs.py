@@ -1,0 +1,82 @@
+"""A folder camera uploading into a folder per hour or minute (``**/*.jpg``): files of the same
+name in two subfolders are two files, each read once; after an upgrade from a version that kept
+files by their name only, nothing read before is read again.
+
+Why: files were known by their name (``01.jpg``), so ``10/01.jpg`` and ``11/01.jpg`` overwrote
+each other's entry while they settled, and neither was ever read.  Real files, the real ledger
+(SQLite in ``tmp_path``) and source, its scans driven one by one (``_scan``, as ``read`` does).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from contextlib import closing
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_alpr.stream.source_config import FolderSourceConfig
+from edge_alpr.stream.sources.files import FolderSource
+from edge_alpr.stream.sources.ledger import LEDGER, ReadLedger
+
+
+def _drop(tmp_path: Path, files: dict[str, int]) -> tuple[FolderSourceConfig, Path, Path]:
+    """A drop box holding ``files`` (path in it: image height), each of its own mtime."""
+    folder, state = tmp_path / "drop", tmp_path / "state"
+    folder.mkdir()
+    state.mkdir()
+    for i, (rel, height) in enumerate(files.items()):
+        ok, data = cv2.imencode(".jpg", np.full((height, 16, 3), 90, np.uint8))
+        assert ok
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(bytes(data))
+        os.utime(folder / rel, (1e9 + i, 1e9 + i))
+    return FolderSourceConfig(path=str(folder), poll_interval=3600, patterns=("**/*.jpg",)), folder, state
+
+
+def _run(source: FolderSource, scans: int = 4) -> list[str]:
+    """What ``scans`` scans read (paths in the folder), each file's events committed."""
+    read = []
+    for _ in range(scans):
+        source._scan()
+        while source._queue:
+            path = source._queue.pop(0)
+            frame = source._load(path)
+            if frame is not None:
+                read.append(path.relative_to(source.path).as_posix())
+                source.done(frame.index)
+    return read
+
+
+def _rows(state: Path) -> set[str]:
+    with closing(sqlite3.connect(state / LEDGER)) as db:
+        return {r[0] for r in db.execute("SELECT name FROM read_file")}
+
+
+def test_files_of_one_name_in_two_subfolders_are_each_read_once(tmp_path: Path) -> None:
+    cfg, folder, state = _drop(tmp_path, {"10/01.jpg": 16, "11/01.jpg": 24, "01.jpg": 32})
+    source = FolderSource(cfg, "drop", threading.Event(), state)
+    assert sorted(_run(source)) == ["01.jpg", "10/01.jpg", "11/01.jpg"]
+    assert source.waiting().startswith("waiting for new files (3 ")
+    assert _rows(state) == {"01.jpg", "10/01.jpg", "11/01.jpg"}
+    again = FolderSource(cfg, "drop", threading.Event(), state)  # a restart: none read again
+    assert _run(again) == []
+
+
+def test_a_ledger_of_an_earlier_version_keyed_by_name_reads_nothing_again(tmp_path: Path) -> None:
+    """Rows by base name (an earlier version's): the top-level file's row still matches it; the
+    row of ``10/01.jpg``, written as ``01.jpg`` with its signature, matches it once and moves to
+    its path; ``11/01.jpg``, never read (the bug), is read."""
+    cfg, folder, state = _drop(tmp_path, {"10/01.jpg": 16, "11/01.jpg": 24, "top.jpg": 32})
+    sig = {rel: ((folder / rel).stat().st_size, (folder / rel).stat().st_mtime_ns)
+           for rel in ("10/01.jpg", "top.jpg")}
+    ReadLedger(state, "drop", folder.resolve(), 86400.0, 100).add(
+        [("01.jpg", sig["10/01.jpg"]), ("top.jpg", sig["top.jpg"])])
+    source = FolderSource(cfg, "drop", threading.Event(), state)
+    assert _run(source) == ["11/01.jpg"]
+    assert _rows(state) == {"10/01.jpg", "11/01.jpg", "top.jpg"}
+    again = FolderSource(cfg, "drop", threading.Event(), state)
+    assert _run(again) == []

@@ -19,7 +19,7 @@ import time
 from urllib.parse import urlsplit, urlunsplit
 
 from ...errors import CameraError
-from .reach import MAX_HEADER_BYTES, Answer, NoAnswer, _connect, _log_in, _port, _response, _verdict
+from .reach import HEAD_END, MAX_HEADER_BYTES, Answer, NoAnswer, _connect, _log_in, _port, _response, _verdict
 
 ONE_PICTURE = "the url serves one picture"  # how the hint for a snapshot url starts
 STREAM = ""  # check's answer where the camera answered with its stream (None: the answer tells nothing)
@@ -77,7 +77,7 @@ def _first_part(conn: socket.socket, got: bytes, deadline: float, timeout: float
     ``NoAnswer``, its retries are asked here first (``drops.py``).  Why not its first byte:
     mjpg-streamer and its forks write the first boundary line with the head, then wait for a
     frame, so a frozen one sent bytes and was opened by OpenCV at every retry."""
-    while b"\r\n\r\n" not in got and b"\xff\xd8" not in got and len(got) <= MAX_HEADER_BYTES:
+    while not HEAD_END.search(got) and b"\xff\xd8" not in got and len(got) <= MAX_HEADER_BYTES:
         left = deadline - time.monotonic()
         if left <= 0:
             break

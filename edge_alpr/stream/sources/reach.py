@@ -31,6 +31,7 @@ from .camera_auth import authorization, challenges, stale
 
 PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
 MAX_HEADER_BYTES = 65536
+HEAD_END = re.compile(rb"\r?\n\r?\n")  # the blank line after a head (or a part's headers)
 ONE_CLIENT = "the camera serves no more clients"  # how the verdict on a 503 starts
 
 
@@ -121,15 +122,15 @@ def _response(sock: socket.socket, deadline: float, body: bool = True) -> Answer
     """One RTSP or HTTP response's head, all by ``deadline``; its body is skipped (read past
     with ``body``: the next RTSP answer follows it)."""
     data = b""
-    while b"\r\n\r\n" not in data:
+    while not (end := HEAD_END.search(data)):  # LF alone ends lines too, as FFmpeg reads them
         chunk = _recv(sock, deadline, len(data))
         if not chunk:
             raise CameraError("the camera closed the connection without answering")
         data += chunk
         if len(data) > MAX_HEADER_BYTES:
             break
-    head, _, rest = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
+    head, rest = (data[:end.start()], data[end.end():]) if end else (data, b"")
+    lines = re.split(r"\r?\n", head.decode("latin-1"))
     match = re.match(r"(?:RTSP|HTTP)/\d\.\d (\d{3})", lines[0])
     fields = [(k.strip().lower(), v.strip()) for k, _, v in (ln.partition(":") for ln in lines[1:])]
     headers = dict(fields)

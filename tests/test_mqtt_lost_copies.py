@@ -17,12 +17,12 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
 from mosquitto import Broker, Subscriber
+from waiting import wait_until
 
 from edge_alpr.delivery.mqtt import MQTT_SINK, MqttError, MqttPublisher
 from edge_alpr.delivery.mqtt_config import MqttConfig
@@ -31,15 +31,10 @@ from edge_alpr.delivery.worker import DeliveryWorker
 
 pytest_plugins = ["mosquitto"]
 
+_wait = partial(wait_until, timeout=60.0)  # a 24 MiB event takes its time on a loaded machine
 BIG = 24 << 20  # more than loopback's socket buffers take: paho is still writing it when the broker dies
 
 
-def _wait(what: str, done: Callable[[], bool], timeout: float = 60.0) -> None:
-    """Wait until ``done()``, else fail naming ``what``."""
-    end = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < end, f"not {what} within {timeout:g} s"
-        time.sleep(0.05)
 
 
 def test_a_qos0_event_lost_with_the_connection_is_published_again(

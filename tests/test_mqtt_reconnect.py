@@ -13,11 +13,10 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from mosquitto import Broker, Subscriber
+from waiting import wait_until
 
 from edge_alpr.delivery.mqtt import MQTT_SINK, MqttPublisher
 from edge_alpr.delivery.mqtt_config import MqttConfig
@@ -29,12 +28,6 @@ pytest_plugins = ["mosquitto"]
 BACKOFF_S = 600.0  # far longer than the test waits for anything
 
 
-def _wait(what: str, done: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Wait until ``done()``, else fail naming ``what``."""
-    end = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < end, f"not {what} within {timeout:g} s"
-        time.sleep(0.05)
 
 
 def test_a_backlog_goes_out_when_the_broker_is_back_not_after_the_backoff(
@@ -53,13 +46,13 @@ def test_a_backlog_goes_out_when_the_broker_is_back_not_after_the_backoff(
         box.put(MQTT_SINK, {"id": "ev-0", "camera_id": "gate", "plate": "abc000"})
         subscriber.wait_for_ids("/plate", {"ev-0"}, 10)
         broker.stop()
-        _wait("disconnected", lambda: not pub.connected)
+        wait_until("disconnected", lambda: not pub.connected)
         box.put(MQTT_SINK, {"id": "ev-1", "camera_id": "gate", "plate": "abc001"})
-        _wait("failed once", lambda: worker.state.consecutive_failures >= 1)  # now in its 600 s backoff
+        wait_until("failed once", lambda: worker.state.consecutive_failures >= 1)  # now in its 600 s backoff
         broker.start()
         got = subscriber.wait_for_ids("/plate", {"ev-0", "ev-1"}, 60)
         assert {g["id"] for g in got} == {"ev-0", "ev-1"}
-        _wait("acknowledged", lambda: box.stats()["pending"][MQTT_SINK] == 0)
+        wait_until("acknowledged", lambda: box.stats()["pending"][MQTT_SINK] == 0)
     finally:
         stop.set()
         box.wake()
@@ -88,9 +81,9 @@ def test_a_broker_that_hangs_gets_each_event_once_however_often_it_is_retried(
         assert pub.wait_connected(10)
         os.kill(broker.proc.pid, signal.SIGSTOP)
         box.put(MQTT_SINK, {"id": "ev-0", "camera_id": "gate", "plate": "abc000"})
-        _wait("retried 5 times", lambda: worker.state.consecutive_failures >= 5)
+        wait_until("retried 5 times", lambda: worker.state.consecutive_failures >= 5)
         os.kill(broker.proc.pid, signal.SIGCONT)
-        _wait("acknowledged", lambda: box.stats()["pending"][MQTT_SINK] == 0)
+        wait_until("acknowledged", lambda: box.stats()["pending"][MQTT_SINK] == 0)
         box.put(MQTT_SINK, {"id": "ev-1", "camera_id": "gate", "plate": "abc001"})
         got = subscriber.wait_for_ids("/plate", {"ev-1"}, 10)  # after every copy of ev-0 that was sent
         assert [g["id"] for g in got] == ["ev-0", "ev-1"]

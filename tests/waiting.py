@@ -14,3 +14,8 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return condition()
+
+
+def wait_until(what: str, done: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Wait until ``done()``, else fail naming ``what``."""
+    assert wait_for(done, timeout), f"not {what} within {timeout:g} s"

@@ -155,7 +155,7 @@ class Outbox(HoldingWrites):
         now = self._run.now()
         self._steps.follow(self._db)
         batch = [(*row[:6], min(row[6], now), row[7])  # inf: an old version's
-                 for row in map(self._steps.incoming, (*(self._waiting.pending() if waiting else ()), *rows))]
+                 for row in map(self._steps.incoming, (*(self._waiting.rows if waiting else ()), *rows))]
         with self._said.committing(self._db):
             self._run.save()
             drop_expired(self._db, now, self.max_age_s, self._said)

@@ -181,23 +181,24 @@ class WalRoom:
         self._full, self._tight = bool(busy), True
         return not busy
 
-    def room_for(self, rows: list[Row]) -> bool:
+    def room_for(self, rows: list[Row], pages: bool = False) -> bool:
         """Whether the disk has room for ``rows`` three times (the log, then the file, with their
-        pages' overhead); True where that is unknown (the write then says).  A single row needs
-        ``ONE_ROW_ROOM`` times its size, counting the file's free pages too: it cannot be split,
-        and three times a 1 MiB scene blocked every event behind it until 3 MiB were free."""
+        pages' overhead), the file's free pages counted where ``pages``; True where that is
+        unknown (the write then says).  A single row needs ``ONE_ROW_ROOM`` times its size, free
+        pages counted: it cannot be split, and three times a 1 MiB scene blocked every event
+        behind it until 3 MiB were free."""
         free = free_bytes(self._folder)
         size = sum(row[5] for row in rows)
         if free is None or free > 3 * size:
             return True
-        if len(rows) != 1:
+        if len(rows) != 1 and not pages:
             return False
         try:
-            (pages,) = self._db.execute("PRAGMA freelist_count").fetchone()
+            (count,) = self._db.execute("PRAGMA freelist_count").fetchone()
             (page,) = self._db.execute("PRAGMA page_size").fetchone()
         except sqlite3.Error:
-            pages = page = 0
-        return free + int(pages) * int(page) > ONE_ROW_ROOM * size
+            count = page = 0
+        return free + int(count) * int(page) > (ONE_ROW_ROOM if len(rows) == 1 else 3) * size
 
     def free(self) -> int | None:
         """The bytes free on the disk under the file (None: unknown)."""

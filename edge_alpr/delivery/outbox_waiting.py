@@ -49,16 +49,10 @@ class WaitingFile:
         self.path = path
         self.rows: list[Row] = self._load()
         self.dropped: Counter[str] = Counter()  # per sink: not yet counted in the outbox's file
-        self.moved = 0  # the oldest, in the outbox already (a disk short of room: a chunk at a time)
         self._overflowed = False  # the drop of this episode was said
 
     def __len__(self) -> int:
-        return len(self.rows) - self.moved
-
-    def pending(self) -> list[Row]:
-        """Those not yet in the outbox, oldest first (the file keeps all until all are in: their
-        ids keep each once where a crash moves them again)."""
-        return self.rows[self.moved:]
+        return len(self.rows)
 
     def add(self, rows: Sequence[Row], max_rows: int, max_bytes: int) -> None:
         """Keep ``rows`` after the others, on disk when this returns (else ``OSError``, and
@@ -75,7 +69,7 @@ class WaitingFile:
         if over:
             self._rewrite(kept[over:])
             self._dropped(kept[:over], max_rows, max_bytes)
-            self.rows, self.moved = kept[over:], max(0, self.moved - over)
+            self.rows = kept[over:]
         else:
             self._write(self.path, [rows], "ab")
             self.rows = kept
@@ -97,7 +91,7 @@ class WaitingFile:
 
     def clear(self) -> None:
         """All are in the outbox: forget them, and the file."""
-        self.rows, self._overflowed, self.moved = [], False, 0
+        self.rows, self._overflowed = [], False
         self.dropped.clear()
         try:
             self.path.unlink(missing_ok=True)
@@ -108,7 +102,7 @@ class WaitingFile:
     def by_sink(self) -> dict[str, tuple[int, int]]:
         """Per sink: how many wait, and their bytes."""
         out: dict[str, tuple[int, int]] = {}
-        for row in self.pending():
+        for row in self.rows:
             n, size = out.get(row[1], (0, 0))
             out[row[1]] = (n + 1, size + row[5])
         return out

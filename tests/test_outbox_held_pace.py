@@ -8,6 +8,8 @@ lock for 1 to 5 s on an SD card, and a stop then overran.
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 from test_outbox_held import _fill_and_hold, _queued
@@ -37,9 +39,29 @@ def test_each_second_writes_a_bounded_part_of_the_held_oldest_first(small_fs: Pa
         assert left == len(held) - outbox_held.CALL_CHUNKS * outbox_held.CHUNK_ROWS, left
         assert 0 < len(checkpoints) < outbox_held.CALL_CHUNKS, checkpoints  # not one per transaction
         box.put("mqtt", {"n": N})  # behind those still held
-        while box.stats()["held"]["mqtt"]:
-            box.follow_clock()
         assert _queued(box) == list(range(-1, N + 1))
+    finally:
+        box.close()
+
+
+def test_a_put_once_the_disk_has_room_writes_all_the_held_and_its_own_before_it_returns(small_fs: Path) -> None:
+    """Before: a put wrote 8 transactions of the held and kept its own event in memory behind the
+    rest, lost to a kill -9 although the disk had room."""
+    path = small_fs / "state" / "outbox.sqlite"
+    box = Outbox(path)
+    try:
+        box.put("mqtt", {"n": -1})
+        filler, held = _fill_and_hold(box, small_fs, N)
+        assert len(held) > outbox_held.CALL_CHUNKS * outbox_held.CHUNK_ROWS, len(held)
+        filler.unlink()
+        box.put("mqtt", {"n": N})
+        other = sqlite3.connect(str(path))  # what a restart after kill -9 finds
+        try:
+            on_disk = [json.loads(text)["n"] for (text,) in other.execute("SELECT payload FROM outbox ORDER BY rowid")]
+        finally:
+            other.close()
+        assert on_disk == list(range(-1, N + 1))
+        assert box.stats()["held"] == {"mqtt": 0}
     finally:
         box.close()
 

@@ -41,7 +41,7 @@ TIGHT_PAGES = 16  # after a full disk, until ROOMY_BYTES are free
 ROOMY_BYTES = 8 * 1024 * 1024  # twice the log's default checkpoint (4 MB), once none is held
 CHUNK_ROWS = 64  # held events written per transaction (each its own, oldest first)
 CHUNK_BYTES = 256 * 1024  # and their bytes: one at least, whatever its size
-CALL_CHUNKS = 8  # transactions of held events per put or second; the rest at the next
+CALL_CHUNKS = 8  # transactions of held events per second; the rest at the next
 TRUNCATE_EVERY = 4  # transactions between two truncations of the log (each an fsync or more)
 CLOSE_SECONDS = 0.5  # for the held, at each of a stop's two tries (what is not written is lost): stop < 2 s
 ONE_ROW_ROOM = 1.2  # a chunk of one row is tried with this many times its size free (the log's pages)
@@ -230,12 +230,14 @@ class WalRoom:
 @dataclass(frozen=True)
 class Pace:
     """How much one call writes of the held: at most ``chunks`` transactions of ``rows`` events
-    and ``size`` bytes, within ``seconds``; the rest go in at the next call (each second).
+    and ``size`` bytes, within ``seconds``; the rest go in at the next call.
 
     Why: each transaction is an fsync (synchronous=FULL) and the log is truncated every
     ``TRUNCATE_EVERY`` of them, so 16 MB held (63 chunks) held the outbox's lock for 1 to 5 s
-    on an SD card at the first ``put`` once space came back.  At a stop what is not written is
-    lost, so it writes larger transactions within ``CLOSE_SECONDS`` (``CLOSING``)."""
+    on an SD card in the once-a-second write once space came back (``EACH_SECOND``).  A ``put``
+    writes them all (``ALL``): its own events go behind them, and must be on disk when it
+    returns wherever the disk has room.  At a stop what is not written is lost, within
+    ``CLOSE_SECONDS`` (``CLOSING``)."""
 
     chunks: int = CALL_CHUNKS
     rows: int = CHUNK_ROWS
@@ -243,12 +245,13 @@ class Pace:
     seconds: float = math.inf
 
 
-CALLED = Pace()  # each put and each second
+EACH_SECOND = Pace()  # the once-a-second write (``Outbox.follow_clock``)
+ALL = Pace(chunks=HELD_MAX_ROWS)  # a put: one row per chunk at least, so all of them
 CLOSING = Pace(chunks=HELD_MAX_ROWS, rows=4 * CHUNK_ROWS, size=4 * CHUNK_BYTES, seconds=CLOSE_SECONDS)
 
 
 def flush(held: Held, wal: WalRoom, write: Callable[[list[Row]], None],
-          full: Callable[[sqlite3.Error], str | None], pace: Pace = CALLED) -> str | None:
+          full: Callable[[sqlite3.Error], str | None], pace: Pace = ALL) -> str | None:
     """Write the ``held`` events, oldest first, one ``chunk_of`` per transaction (``write``), at
     the ``pace`` given, the log truncated before the first and every ``TRUNCATE_EVERY`` or where
     the disk has no room for what it holds and the next; None once all are in, else why the disk

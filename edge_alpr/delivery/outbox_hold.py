@@ -16,7 +16,7 @@ from .. import db_lock
 from ..db_lock import LockEpisode, busy_timeout, is_locked
 from ..errors import StateError
 from ..statedir import full_text
-from .outbox_held import CALLED, Held, Pace, WalRoom, flush
+from .outbox_held import ALL, Held, Pace, WalRoom, flush
 from .outbox_waiting import Row, WaitingFile
 
 
@@ -63,7 +63,7 @@ class HoldingWrites:
         self._held.blocked(rows, self._wal.free(), f"waiting in {self._waiting.path}")
         return ""
 
-    def _write_or_hold(self, rows: list[Row], refused: Counter[str], pace: Pace = CALLED) -> None:
+    def _write_or_hold(self, rows: list[Row], refused: Counter[str], pace: Pace = ALL) -> None:
         """``_write`` the events held (``outbox_held.flush``: oldest first, in small transactions),
         then ``rows`` behind them (lock held); on a full disk the ``-wal`` is checkpointed and the
         write tried once more (``outbox_held.WalRoom``), then ``rows`` are held in memory, behind
@@ -114,7 +114,7 @@ class HoldingWrites:
         """What a full disk under the file is said as, where ``error`` is one."""
         return full_text(self.path.parent, "state_dir", error)
 
-    def _flush_held(self, wait: bool = True, pace: Pace = CALLED) -> bool:
+    def _flush_held(self, wait: bool = True, pace: Pace = ALL) -> bool:
         """``write_held`` with the lock held; whether any went in.  Tried whatever the last lock
         episode said (it ends only at a write or a read, and ``close`` must not lose the held to
         one that ended meanwhile); ``wait``: another process's lock is waited for as a ``put``

@@ -131,6 +131,7 @@ class HoldingWrites:
             self._write_or_hold([], Counter(), pace)
         except (sqlite3.Error, StateError, OSError) as e:
             self._held.failed(e)
-        finally:
-            busy_timeout(self._db, db_lock.WRITE_WAIT_MS)  # the outbox's own, as set at its start
+        finally:  # the wait a put has now: the lock episode's (a lock met: BUSY_RETRY_MS), else its own
+            if not wait:
+                busy_timeout(self._db, db_lock.BUSY_RETRY_MS if self._episode.active else db_lock.WRITE_WAIT_MS)
         return len(self._held) < before

@@ -7,12 +7,12 @@ event is on disk; a power cut, a SIGKILL or a restart loses nothing).  While a b
 fsynced before it returns.  A line torn by a crash mid-write is skipped whole, so an event bound
 for several sinks reaches all of their queues or none, as a rolled-back transaction would.
 
-The outbox moves them in, oldest first and ahead of any newer event, in the transaction of its
-next write once the lock goes (a ``put``, a delivery worker's ``peek``, ``close``, or the next
-start), then deletes the file; a crash between the two moves them again, and their ids (``ON
-CONFLICT (id) DO NOTHING``) keep each once.  Bounded as the outbox is: past its ``max_rows`` or ``max_bytes``
-waiting, the oldest make way (the file is rewritten without them), counted as dropped once they
-can be, and said once per episode.
+The outbox moves them in, all in one transaction, oldest first and ahead of any newer event, at
+its next write once the lock goes and the disk has room for them (a ``put``, a delivery worker's
+``peek``, ``close``, or the next start), then deletes the file; a crash between the two moves
+them again, and their ids (``ON CONFLICT (id) DO NOTHING``) keep each once.  Bounded as the
+outbox is: past its ``max_rows`` or ``max_bytes`` waiting, the oldest make way (the file is
+rewritten without them), counted as dropped once they can be, and said once per episode.
 """
 
 from __future__ import annotations

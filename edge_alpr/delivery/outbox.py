@@ -58,7 +58,7 @@ from ..statedir import full_text
 from . import outbox_sinks
 from .outbox_bounds import DEFAULT_MAX_BYTES, DropLog, Reclaimer, count, drop_expired, trim_bytes, trim_rows
 from .outbox_clock import ClockFollower, dumps
-from .outbox_held import CLOSING, HELD_MAX_BYTES, HELD_MAX_ROWS, Held, WalRoom
+from .outbox_held import CLOSING, EACH_SECOND, HELD_MAX_BYTES, HELD_MAX_ROWS, Held, WalRoom
 from .outbox_hold import HoldingWrites
 from .outbox_schema import OutboxItem, connect, read_queue
 from .outbox_waiting import SUFFIX, Row, WaitingFile
@@ -155,7 +155,7 @@ class Outbox(HoldingWrites):
         now = self._run.now()
         self._steps.follow(self._db)
         batch = [(*row[:6], min(row[6], now), row[7])  # inf: an old version's
-                 for row in map(self._steps.incoming, (*(self._waiting.pending() if waiting else ()), *rows))]
+                 for row in map(self._steps.incoming, (*(self._waiting.rows if waiting else ()), *rows))]
         with self._said.committing(self._db):
             self._run.save()
             drop_expired(self._db, now, self.max_age_s, self._said)
@@ -221,7 +221,7 @@ class Outbox(HoldingWrites):
         held in memory while the disk was full where it has room now.  Never raises."""
         with self._lock:
             self._steps.follow_quietly(self._db)
-            wrote = self._flush_held(wait=False)
+            wrote = self._flush_held(wait=False, pace=EACH_SECOND)
             self._wal.relax(bool(self._held))
         if wrote:  # the workers, that may sleep up to their idle poll
             self.wake()

@@ -41,9 +41,9 @@ TIGHT_PAGES = 16  # after a full disk, until ROOMY_BYTES are free
 ROOMY_BYTES = 8 * 1024 * 1024  # twice the log's default checkpoint (4 MB), once none is held
 CHUNK_ROWS = 64  # held events written per transaction (each its own, oldest first)
 CHUNK_BYTES = 256 * 1024  # and their bytes: one at least, whatever its size
-CALL_CHUNKS = 8  # transactions of held events per put or second; the rest at the next
+CALL_CHUNKS = 8  # transactions of held events per second; the rest at the next
 TRUNCATE_EVERY = 4  # transactions between two truncations of the log (each an fsync or more)
-CLOSE_SECONDS = 0.5  # for the held, at each of a stop's two tries (what is not written is lost): stop < 2 s
+CLOSE_SECONDS = 0.4  # for the held, at each of a stop's two tries (what is not written is lost): stop < 2 s
 ONE_ROW_ROOM = 1.2  # a chunk of one row is tried with this many times its size free (the log's pages)
 
 
@@ -181,23 +181,24 @@ class WalRoom:
         self._full, self._tight = bool(busy), True
         return not busy
 
-    def room_for(self, rows: list[Row]) -> bool:
+    def room_for(self, rows: list[Row], pages: bool = False) -> bool:
         """Whether the disk has room for ``rows`` three times (the log, then the file, with their
-        pages' overhead); True where that is unknown (the write then says).  A single row needs
-        ``ONE_ROW_ROOM`` times its size, counting the file's free pages too: it cannot be split,
-        and three times a 1 MiB scene blocked every event behind it until 3 MiB were free."""
+        pages' overhead), the file's free pages counted where ``pages``; True where that is
+        unknown (the write then says).  A single row needs ``ONE_ROW_ROOM`` times its size, free
+        pages counted: it cannot be split, and three times a 1 MiB scene blocked every event
+        behind it until 3 MiB were free."""
         free = free_bytes(self._folder)
         size = sum(row[5] for row in rows)
         if free is None or free > 3 * size:
             return True
-        if len(rows) != 1:
+        if len(rows) != 1 and not pages:
             return False
         try:
-            (pages,) = self._db.execute("PRAGMA freelist_count").fetchone()
+            (count,) = self._db.execute("PRAGMA freelist_count").fetchone()
             (page,) = self._db.execute("PRAGMA page_size").fetchone()
         except sqlite3.Error:
-            pages = page = 0
-        return free + int(pages) * int(page) > ONE_ROW_ROOM * size
+            count = page = 0
+        return free + int(count) * int(page) > (ONE_ROW_ROOM if len(rows) == 1 else 3) * size
 
     def free(self) -> int | None:
         """The bytes free on the disk under the file (None: unknown)."""
@@ -228,26 +229,28 @@ class WalRoom:
 
 @dataclass(frozen=True)
 class Pace:
-    """How much one call writes of the held: at most ``chunks`` transactions of ``rows`` events
-    and ``size`` bytes, within ``seconds``; the rest go in at the next call (each second).
+    """How much one call writes of the held: at most ``chunks`` transactions (``chunk_of``),
+    within ``seconds``; the rest go in at the next call.
 
     Why: each transaction is an fsync (synchronous=FULL) and the log is truncated every
     ``TRUNCATE_EVERY`` of them, so 16 MB held (63 chunks) held the outbox's lock for 1 to 5 s
-    on an SD card at the first ``put`` once space came back.  At a stop what is not written is
-    lost, so it writes larger transactions within ``CLOSE_SECONDS`` (``CLOSING``)."""
+    on an SD card in the once-a-second write once space came back (``EACH_SECOND``).  A ``put``
+    writes them all (``ALL``): its own events go behind them, and must be on disk when it
+    returns wherever the disk has room.  At a stop what is not written is lost: as many as
+    ``CLOSE_SECONDS`` allow, counted with the truncations, in the same small transactions
+    (``CLOSING``; 1 MB ones, with the log they left, overran it on a slow disk)."""
 
     chunks: int = CALL_CHUNKS
-    rows: int = CHUNK_ROWS
-    size: int = CHUNK_BYTES
     seconds: float = math.inf
 
 
-CALLED = Pace()  # each put and each second
-CLOSING = Pace(chunks=HELD_MAX_ROWS, rows=4 * CHUNK_ROWS, size=4 * CHUNK_BYTES, seconds=CLOSE_SECONDS)
+EACH_SECOND = Pace()  # the once-a-second write (``Outbox.follow_clock``)
+ALL = Pace(chunks=HELD_MAX_ROWS)  # a put: one row per chunk at least, so all of them
+CLOSING = Pace(chunks=HELD_MAX_ROWS, seconds=CLOSE_SECONDS)
 
 
 def flush(held: Held, wal: WalRoom, write: Callable[[list[Row]], None],
-          full: Callable[[sqlite3.Error], str | None], pace: Pace = CALLED) -> str | None:
+          full: Callable[[sqlite3.Error], str | None], pace: Pace = ALL) -> str | None:
     """Write the ``held`` events, oldest first, one ``chunk_of`` per transaction (``write``), at
     the ``pace`` given, the log truncated before the first and every ``TRUNCATE_EVERY`` or where
     the disk has no room for what it holds and the next; None once all are in, else why the disk
@@ -268,12 +271,13 @@ def flush(held: Held, wal: WalRoom, write: Callable[[list[Row]], None],
 def _flush(held: Held, wal: WalRoom, write: Callable[[list[Row]], None],
            full: Callable[[sqlite3.Error], str | None], pace: Pace) -> str | None:
     """``flush``, SQLite's own checkpoints off."""
-    retried, logged, done = False, list[Row](), 0
+    retried, logged, done, slowest = False, list[Row](), 0, 0.0
     until = time.monotonic() + pace.seconds
     while held.rows:
-        if done >= pace.chunks or time.monotonic() > until:
+        began = time.monotonic()
+        if done >= pace.chunks or began + slowest > until:  # the next, with its truncation, would overrun
             return ""
-        chunk = chunk_of(held.rows, pace.rows, pace.size)
+        chunk = chunk_of(held.rows)
         if not logged or done % TRUNCATE_EVERY == 0 or not wal.room_for([*logged, *chunk]):
             wal.truncate(always=True)
             logged = []
@@ -294,5 +298,6 @@ def _flush(held: Held, wal: WalRoom, write: Callable[[list[Row]], None],
             return text
         held.rows = held.rows[len(chunk):]
         logged, done = [*logged, *chunk], done + 1
+        slowest = max(slowest, time.monotonic() - began)
     held.written()
     return None

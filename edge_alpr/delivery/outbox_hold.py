@@ -16,7 +16,7 @@ from .. import db_lock
 from ..db_lock import LockEpisode, busy_timeout, is_locked
 from ..errors import StateError
 from ..statedir import full_text
-from .outbox_held import CALLED, Held, Pace, WalRoom, chunk_of, flush
+from .outbox_held import ALL, Held, Pace, WalRoom, flush
 from .outbox_waiting import Row, WaitingFile
 
 
@@ -37,45 +37,33 @@ class HoldingWrites:
         raise NotImplementedError
 
     def _waiting_in(self) -> None:
-        """Before a read: the events that waited for another process's lock go in, a chunk at a
-        time where the disk is short of room (``_move_waiting``); those it has no room for yet
-        wait on (the read goes on), else an error raises."""
-        if self._waiting and self._move_waiting() is None and self._waiting:
+        """Before a read: the events that waited for another process's lock go in, all at once,
+        where the disk has room for them (``_move_waiting``); else they wait on in their file (the
+        read goes on), and an error raises."""
+        if self._waiting and self._move_waiting() is None:
             self._write([], Counter())
 
     def _move_waiting(self) -> str | None:
-        """Where the disk has no room for the waiting events three times (held events moved
-        beside the file at a lock, say): write them oldest first, one ``chunk_of`` per
-        transaction, the log truncated before each and after one that finds the disk full; None
-        once in (or where they have that room: the next write takes them all), else why not.
+        """Whether the waiting events may go in (None: the next write takes them all, in its one
+        transaction, and deletes their file), else why not yet ("": no room, said once).  They
+        need three times their size free (the log, then the file, with their pages' overhead),
+        free pages of the file counted, the log truncated first; until then they stay in their
+        file (on disk) and newer events wait behind them.
 
-        Why: in one transaction ahead of every write, with less freed than they need, none went
-        in, each attempt took the disk to 0 bytes free and every delivery read raised."""
-        pending = self._waiting.pending()
-        if self._wal.room_for(pending):
+        Why all at once: a chunk moved in, delivered and acknowledged (deleted) while the file
+        still listed it went in again at the next start (48 of 101 delivered twice after a stop);
+        and in one transaction with less freed than they need, each attempt took the disk to 0
+        bytes free and every delivery read raised."""
+        rows = self._waiting.rows
+        if self._wal.room_for(rows, pages=True):
             return None
-        while pending:
-            chunk = chunk_of(pending)
-            self._wal.truncate(always=True)
-            if not self._wal.room_for(chunk):
-                self._held.blocked(chunk, self._wal.free(), f"waiting in {self._waiting.path}")
-                return ""
-            try:
-                if len(chunk) == len(pending):
-                    self._write([], Counter())  # the last: the file goes, the drops are counted
-                else:
-                    self._write(chunk, Counter(), waiting=False)
-                    self._waiting.moved += len(chunk)
-            except sqlite3.Error as e:
-                if (why := self._full(e)) is None:
-                    raise
-                self._wal.full()
-                self._wal.truncate()
-                return why
-            pending = self._waiting.pending()
-        return None
+        self._wal.truncate(always=True)
+        if self._wal.room_for(rows, pages=True):
+            return None
+        self._held.blocked(rows, self._wal.free(), f"waiting in {self._waiting.path}")
+        return ""
 
-    def _write_or_hold(self, rows: list[Row], refused: Counter[str], pace: Pace = CALLED) -> None:
+    def _write_or_hold(self, rows: list[Row], refused: Counter[str], pace: Pace = ALL) -> None:
         """``_write`` the events held (``outbox_held.flush``: oldest first, in small transactions),
         then ``rows`` behind them (lock held); on a full disk the ``-wal`` is checkpointed and the
         write tried once more (``outbox_held.WalRoom``), then ``rows`` are held in memory, behind
@@ -126,7 +114,7 @@ class HoldingWrites:
         """What a full disk under the file is said as, where ``error`` is one."""
         return full_text(self.path.parent, "state_dir", error)
 
-    def _flush_held(self, wait: bool = True, pace: Pace = CALLED) -> bool:
+    def _flush_held(self, wait: bool = True, pace: Pace = ALL) -> bool:
         """``write_held`` with the lock held; whether any went in.  Tried whatever the last lock
         episode said (it ends only at a write or a read, and ``close`` must not lose the held to
         one that ended meanwhile); ``wait``: another process's lock is waited for as a ``put``
@@ -143,6 +131,7 @@ class HoldingWrites:
             self._write_or_hold([], Counter(), pace)
         except (sqlite3.Error, StateError, OSError) as e:
             self._held.failed(e)
-        finally:
-            busy_timeout(self._db, db_lock.WRITE_WAIT_MS)  # the outbox's own, as set at its start
+        finally:  # the wait a put has now: the lock episode's (a lock met: BUSY_RETRY_MS), else its own
+            if not wait:
+                busy_timeout(self._db, db_lock.BUSY_RETRY_MS if self._episode.active else db_lock.WRITE_WAIT_MS)
         return len(self._held) < before

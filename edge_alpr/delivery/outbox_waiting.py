@@ -7,12 +7,12 @@ event is on disk; a power cut, a SIGKILL or a restart loses nothing).  While a b
 fsynced before it returns.  A line torn by a crash mid-write is skipped whole, so an event bound
 for several sinks reaches all of their queues or none, as a rolled-back transaction would.
 
-The outbox moves them in, oldest first and ahead of any newer event, in the transaction of its
-next write once the lock goes (a ``put``, a delivery worker's ``peek``, ``close``, or the next
-start), then deletes the file; a crash between the two moves them again, and their ids (``ON
-CONFLICT (id) DO NOTHING``) keep each once.  Bounded as the outbox is: past its ``max_rows`` or ``max_bytes``
-waiting, the oldest make way (the file is rewritten without them), counted as dropped once they
-can be, and said once per episode.
+The outbox moves them in, all in one transaction, oldest first and ahead of any newer event, at
+its next write once the lock goes and the disk has room for them (a ``put``, a delivery worker's
+``peek``, ``close``, or the next start), then deletes the file; a crash between the two moves
+them again, and their ids (``ON CONFLICT (id) DO NOTHING``) keep each once.  Bounded as the
+outbox is: past its ``max_rows`` or ``max_bytes`` waiting, the oldest make way (the file is
+rewritten without them), counted as dropped once they can be, and said once per episode.
 """
 
 from __future__ import annotations
@@ -49,16 +49,10 @@ class WaitingFile:
         self.path = path
         self.rows: list[Row] = self._load()
         self.dropped: Counter[str] = Counter()  # per sink: not yet counted in the outbox's file
-        self.moved = 0  # the oldest, in the outbox already (a disk short of room: a chunk at a time)
         self._overflowed = False  # the drop of this episode was said
 
     def __len__(self) -> int:
-        return len(self.rows) - self.moved
-
-    def pending(self) -> list[Row]:
-        """Those not yet in the outbox, oldest first (the file keeps all until all are in: their
-        ids keep each once where a crash moves them again)."""
-        return self.rows[self.moved:]
+        return len(self.rows)
 
     def add(self, rows: Sequence[Row], max_rows: int, max_bytes: int) -> None:
         """Keep ``rows`` after the others, on disk when this returns (else ``OSError``, and
@@ -75,7 +69,7 @@ class WaitingFile:
         if over:
             self._rewrite(kept[over:])
             self._dropped(kept[:over], max_rows, max_bytes)
-            self.rows, self.moved = kept[over:], max(0, self.moved - over)
+            self.rows = kept[over:]
         else:
             self._write(self.path, [rows], "ab")
             self.rows = kept
@@ -97,7 +91,7 @@ class WaitingFile:
 
     def clear(self) -> None:
         """All are in the outbox: forget them, and the file."""
-        self.rows, self._overflowed, self.moved = [], False, 0
+        self.rows, self._overflowed = [], False
         self.dropped.clear()
         try:
             self.path.unlink(missing_ok=True)
@@ -108,7 +102,7 @@ class WaitingFile:
     def by_sink(self) -> dict[str, tuple[int, int]]:
         """Per sink: how many wait, and their bytes."""
         out: dict[str, tuple[int, int]] = {}
-        for row in self.pending():
+        for row in self.rows:
             n, size = out.get(row[1], (0, 0))
             out[row[1]] = (n + 1, size + row[5])
         return out

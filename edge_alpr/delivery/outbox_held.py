@@ -101,7 +101,7 @@ class Held:
             self._blocked = True
             size = sum(row[5] for row in chunk)
             log.warning("outbox: the oldest %d event(s) %s (%d bytes, for %s) wait for room: %s bytes free; "
-                        "the %d held in memory wait behind; free space under state_dir", len(chunk), where, size,
+                        "%d held in memory wait behind them; free space under state_dir", len(chunk), where, size,
                         ", ".join(sorted({hide_credentials(row[1]) for row in chunk})), free, len(self.rows))
 
     def failed(self, error: Exception) -> None:

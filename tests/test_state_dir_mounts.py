@@ -32,6 +32,9 @@ def error_on_read_only_bind(top: Path, systemd: bool = False, state: Path | str 
     whole instead (as the kernel does to a file system after write errors)."""
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         pytest.skip("a bind mount needs root and unshare")
+    probe = subprocess.run(["unshare", "-m", "--propagation", "private", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:  # a chroot whose root is no mount point: no mount namespace of its own
+        pytest.skip(f"cannot make a mount namespace here: {probe.stderr.strip()}")
     env = {k: v for k, v in os.environ.items() if k != "INVOCATION_ID"} | {"PYTHONPATH": str(REPO)}
     if systemd:
         env["INVOCATION_ID"] = "0123456789abcdef"

@@ -87,10 +87,11 @@ deb-test: test-deb
 # used (an edited config, events in the history, events queued for a webhook that is down), this
 # checkout's .deb installed over it unattended, then FROM's again (a downgrade).
 FROM ?=
+# CI=true: a test that cannot run (a mistyped FROM, no root) fails here, asked for by name, not skips
 test-deb-upgrade: install
 	@test -n "$(FROM)" || { echo "make test-deb-upgrade: name the older build: FROM=<commit> or FROM=<file.deb>"; exit 1; }
 	@PYTHON=$(PYTHON) bash scripts/package/apt_deps.sh deb
-	@EDGE_ALPR_DEB_SUITE=$(SUITE) EDGE_ALPR_DEB_FROM=$(FROM) \
+	@CI=true EDGE_ALPR_DEB_SUITE=$(SUITE) EDGE_ALPR_DEB_FROM=$(FROM) \
 	  $(PY) -m pytest -m deb -x -s $(PYTEST_ARGS) tests/test_deb_upgrade.py; $(PYTEST_RUN)
 
 # the console in headless Chromium (tests marked browser; make test runs them too, skipped where

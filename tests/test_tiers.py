@@ -172,3 +172,9 @@ def test_make_help_the_readme_and_the_docs_give_make_test_one_time() -> None:
     assert help_line and readme and docs, "each names make test's time in minutes"
     assert help_line.group(1) == readme.group(1) == docs.group(1), \
         (help_line.group(1), readme.group(1), docs.group(1))
+
+
+def test_the_opt_in_upgrade_test_fails_where_it_cannot_run() -> None:
+    """`make test-deb-upgrade FROM=x.deb` with a mistyped file skipped its one test and exited 0:
+    a target asked for by name fails instead (``deb_container.require`` fails under CI=true)."""
+    assert "CI=true " in recipe("test-deb-upgrade")

@@ -40,7 +40,7 @@ def _states(url: str) -> dict[str, str]:
 
 def _last_frames(url: str) -> dict[str, str]:
     """Each camera's Last frame cell, by the camera's id."""
-    cells = re.findall(r'<td data-label="Camera">([^<]*)</td>.*?<td class="num" data-label="Last frame">([^<]*)',
+    cells = re.findall(r'<td data-label="Camera">([^<]*)</td>.*?<td class="num wrap" data-label="Last frame">([^<]*)',
                        requests.get(f"{url}/console/parts", timeout=10).json()["cameras"], re.S)
     return {unescape(camera): unescape(last).strip() for camera, last in cells}
 

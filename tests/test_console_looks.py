@@ -222,7 +222,7 @@ def test_ages_and_sizes_read_at_a_glance() -> None:
     console = _console()
     rows = console.render("cameras", cameras=[camera_view(last_frame_s=3 * 3600.0),
                                               camera_view(index=1, id="door", last_frame_s=42.0)])
-    ages = re.findall(r'<td class="num" data-label="Last frame">([^<]*)</td>', rows)
+    ages = re.findall(r'<td class="num wrap" data-label="Last frame">([^<]*)</td>', rows)
     assert ages == ["3 h ago", "42 s ago"]
     c = {"calls": 1, "max_calls": 0, "lifetime_calls": 1, "resets_on": "2027-01-01T00:00:00Z", "workers": [],
          "queued": 18, "queued_bytes": 23_400, "dropped": 0,

@@ -73,11 +73,11 @@ def test_under_systemd_the_fix_is_the_units_not_a_remount(tmp_path: Path) -> Non
 
 def test_the_mount_point_is_the_longest_listed_parent_with_escapes_read() -> None:
     table = ("22 1 8:2 / / rw,relatime shared:1 - ext4 /dev/sda2 rw\n"
-             "40 22 8:3 / /mnt/my\\040disk rw,relatime shared:2 - ext4 /dev/sda3 rw\n"
-             "41 40 8:2 /srv /mnt/my\\040disk/srv ro,relatime shared:1 - ext4 /dev/sda2 rw\n")
-    assert mount_point(Path("/mnt/my disk/state"), table) == Path("/mnt/my disk")
-    assert mount_point(Path("/mnt/my disk/srv/state"), table) == Path("/mnt/my disk/srv")
-    assert mount_point(Path("/mnt/my diskette/state"), table) == Path("/")  # a prefix, not a parent
+             "40 22 8:3 / /data/my\\040disk rw,relatime shared:2 - ext4 /dev/sda3 rw\n"
+             "41 40 8:2 /srv /data/my\\040disk/srv ro,relatime shared:1 - ext4 /dev/sda2 rw\n")
+    assert mount_point(Path("/data/my disk/state"), table) == Path("/data/my disk")
+    assert mount_point(Path("/data/my disk/srv/state"), table) == Path("/data/my disk/srv")
+    assert mount_point(Path("/data/my diskette/state"), table) == Path("/")  # a prefix, not a parent
 
 
 def test_a_file_system_read_only_itself_is_advised_a_check_not_a_unit_setting(tmp_path: Path) -> None:
@@ -111,6 +111,6 @@ def test_the_table_tells_a_read_only_bind_mount_from_a_read_only_file_system() -
     """The last field (the file system's own options) says ``ro`` only for the second."""
     table = ("22 1 8:2 / / rw,relatime shared:1 - ext4 /dev/sda2 rw\n"
              "40 22 8:2 /var/lib /var/lib ro,relatime shared:2 - ext4 /dev/sda2 rw,errors=remount-ro\n"
-             "41 22 179:2 / /mnt/sd ro,relatime - ext4 /dev/mmcblk0p2 ro,errors=remount-ro\n")
+             "41 22 179:2 / /data/sd ro,relatime - ext4 /dev/mmcblk0p2 ro,errors=remount-ro\n")
     assert mount_entry(Path("/var/lib/x"), table) == (Path("/var/lib"), False)
-    assert mount_entry(Path("/mnt/sd/x"), table) == (Path("/mnt/sd"), True)
+    assert mount_entry(Path("/data/sd/x"), table) == (Path("/data/sd"), True)

@@ -6,8 +6,8 @@
 % # recognised one is lower when the recogniser is busy, max_fps or sample skip frames
 <thead><tr><th>Camera</th><th>Source</th><th>State</th>
 <th class="num" aria-describedby="rate-captured">Captured fps</th>
-<th class="num" aria-describedby="rate-recognised">Recognised fps</th>
-<th class="num">Frames read / recognised / dropped</th><th class="num">Lag</th><th class="num">Last frame</th><th class="num">Events</th></tr></thead>
+<th class="num" aria-describedby="rate-recognised">Recog&shy;nised fps</th>
+<th class="num">Frames read / recog&shy;nised / dropped</th><th class="num">Lag</th><th class="num">Last frame</th><th class="num">Events</th></tr></thead>
 <tbody>
 % for c in cameras:
 <tr class="{{c.row_class}}" data-state="{{c.state}}" data-index="{{c.index}}" data-view="{{c.frames_processed if c.has_view else ""}}">
@@ -29,7 +29,7 @@
   <td class="num" data-label="Captured fps">{{!read or f"{c.capture_fps:.1f}"}}</td><td class="num" data-label="Recognised fps">{{!read or f"{c.fps:.1f}"}}</td>
   <td class="num" data-label="Read / recognised / dropped">{{c.frames_read}} / {{c.frames_processed}} / {{c.frames_dropped}}</td>
   <td class="num" data-label="Lag">{{!recognised or f"{c.lag_s:.2f} s"}}</td>
-  <td class="num" data-label="Last frame">{{c.last_frame}}{{!c.frame_time_html}}</td>
+  <td class="num wrap" data-label="Last frame">{{c.last_frame}}{{!c.frame_time_html}}</td>
   <td class="num" data-label="Events">{{c.events}}</td>
 </tr>
 % end

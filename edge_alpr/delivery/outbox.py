@@ -58,10 +58,11 @@ from ..statedir import full_text
 from . import outbox_sinks
 from .outbox_bounds import DEFAULT_MAX_BYTES, DropLog, Reclaimer, count, drop_expired, trim_bytes, trim_rows
 from .outbox_clock import ClockFollower, dumps
-from .outbox_held import CLOSING, EACH_SECOND, HELD_MAX_BYTES, HELD_MAX_ROWS, Held, WalRoom
+from .outbox_held import CLOSING, EACH_SECOND, HELD_MAX_BYTES, HELD_MAX_ROWS, Held
 from .outbox_hold import HoldingWrites
 from .outbox_schema import OutboxItem, connect, read_queue
 from .outbox_waiting import SUFFIX, Row, WaitingFile
+from .outbox_wal import WalRoom
 
 __all__ = ["DEFAULT_MAX_BYTES", "Outbox", "OutboxItem"]  # the default is the config's and the tests'
 

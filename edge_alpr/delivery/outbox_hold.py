@@ -18,8 +18,9 @@ from .. import db_lock
 from ..db_lock import LockEpisode, busy_timeout, is_locked
 from ..errors import StateError
 from ..statedir import full_text
-from .outbox_held import ALL, Held, Pace, WalRoom, flush
+from .outbox_held import ALL, Held, Pace, flush
 from .outbox_waiting import Row, WaitingFile
+from .outbox_wal import WalRoom
 
 
 class HoldingWrites:
@@ -72,7 +73,7 @@ class HoldingWrites:
     def _write_or_hold(self, rows: list[Row], refused: Counter[str], pace: Pace = ALL) -> None:
         """``_write`` the events held (``outbox_held.flush``: oldest first, in small transactions),
         then ``rows`` behind them (lock held); on a full disk the ``-wal`` is checkpointed and the
-        write tried once more (``outbox_held.WalRoom``), then ``rows`` are held in memory, behind
+        write tried once more (``outbox_wal.WalRoom``), then ``rows`` are held in memory, behind
         any still held.  While another process holds the file the held wait beside it ahead of
         ``rows`` (in memory still, where the disk is too full for that file)."""
         try:

@@ -9,11 +9,13 @@ file only where the disk had room for them three times (else a torn line was all
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from test_outbox_full import roomy_fs
 from test_state_dir import fill
 
@@ -116,3 +118,61 @@ def test_a_lock_keeps_the_held_in_memory_where_the_disk_has_no_room_for_them_thr
         assert _queued(box) == list(range(-1, 61))
     finally:
         box.close()
+
+
+def _waiting_without_room(box: Outbox, root: Path, path: Path) -> tuple[Path, Path]:
+    """101 events of 16 KB waiting beside the file, 1.2 MB free (they need three times 1.6 MB);
+    the filler and the file that takes the rest."""
+    filler = _hold(box, root, 9 * 1024 * 1024, 100)
+    _locked_put(box, path, 100)
+    assert box.stats()["waiting"] == {"webhook:x": 101}
+    taken = root / "taken"
+    taken.write_bytes(b"x" * (_free(root) - 1200 * 1024))
+    return filler, taken
+
+
+def test_the_line_for_waiting_events_without_room_says_newer_ones_go_in_ahead(
+        roomy_fs: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Before: it said the events held in memory "wait behind them", which they no longer do."""
+    path = roomy_fs / "state" / "outbox.sqlite"
+    box = Outbox(path)
+    try:
+        _waiting_without_room(box, roomy_fs, path)
+        with caplog.at_level(logging.WARNING, "edge_alpr.delivery.outbox"):
+            box.put("webhook:x", {"n": 101}, IMAGE)
+        assert _queued(box) == [-1, 101]  # in ahead of the waiting
+    finally:
+        box.close()
+    said = [r.getMessage() for r in caplog.records if "waiting in" in r.getMessage()]
+    assert len(said) == 1 and "outbox.sqlite-waiting" in said[0], said
+    assert "behind them" not in said[0] and "newer events go into the outbox ahead of them" in said[0], said
+
+
+def test_waiting_events_without_room_at_a_start_stay_in_their_file(roomy_fs: Path) -> None:
+    """Before: the start moved them in one transaction whatever the room, which took the disk to 0
+    bytes free and failed, so the outbox could not open ("database or disk is full").  Now they
+    stay in their file, a newer event goes in, and once there is room each is delivered once."""
+    path = roomy_fs / "state" / "outbox.sqlite"
+    box = Outbox(path)
+    try:
+        filler, taken = _waiting_without_room(box, roomy_fs, path)
+    finally:
+        box.close()
+    assert path.with_name("outbox.sqlite-waiting").exists()
+    seen: Counter[int] = Counter()
+    box = Outbox(path)
+    try:
+        assert box.stats()["waiting"] == {"webhook:x": 101}
+        box.put("webhook:x", {"n": 101}, IMAGE)
+        _drain(box, seen)
+        assert _free(roomy_fs) > 0 and box.stats()["waiting"] == {"webhook:x": 101}
+        taken.unlink()
+        filler.unlink()
+        box.follow_clock()
+        _drain(box, seen)
+        assert box.stats()["waiting"] == {"webhook:x": 0}
+        assert not path.with_name("outbox.sqlite-waiting").exists()
+    finally:
+        box.close()
+    assert [n for n, times in seen.items() if times > 1] == []
+    assert sorted(seen) == list(range(-1, 102))

@@ -104,8 +104,8 @@ class Outbox(HoldingWrites):
                 self._episode = LockEpisode(self._db, log, "outbox", self.path, WHAT)
                 self._steps = ClockFollower(offset or WallOffset())
                 self._waiting.rows = self._steps.open(self._db, self._waiting.rows)
-                if self._waiting:  # kept by the last run while another process held the file
-                    self._write([], Counter())
+                self._wal = WalRoom(self._db, self.path.parent)
+                self._waiting_at_start()  # kept by the last run while another process held the file
                 with immediate(self._db):  # the receiver's limit may have been raised meanwhile
                     outbox_sinks.restore(self._db)
                 busy_timeout(self._db, db_lock.WRITE_WAIT_MS)
@@ -113,7 +113,6 @@ class Outbox(HoldingWrites):
                 self._db.close()
                 raise
         self._reclaimer = Reclaimer(self._db)
-        self._wal = WalRoom(self._db, self.path.parent)
         self._lock = threading.Lock()
         self._changed = threading.Condition(threading.Lock())
 

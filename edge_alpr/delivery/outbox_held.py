@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..credentials import hide_credentials
 from .outbox_bounds import DropLog
@@ -88,15 +89,22 @@ class Held:
         rows, self.rows, self._since, self._failing, self._blocked = self.rows, [], 0, False, False
         return rows
 
-    def blocked(self, chunk: list[Row], free: int | None, where: str = "held in memory") -> None:
-        """The oldest held (or ``where`` they wait) wait for room on the disk, and all behind them:
-        said once per episode, since events of every sink wait behind them, with what they need."""
+    def blocked(self, chunk: list[Row], free: int | None, waiting: Path | None = None) -> None:
+        """The oldest held (or those ``waiting`` in that file) wait for room on the disk: said once
+        per episode, with what they need.  The held behind them wait too (in order); newer events
+        go into the outbox ahead of those in the file, where there is room (``outbox_hold.py``)."""
         if not self._blocked:
             self._blocked = True
             size = sum(row[5] for row in chunk)
-            log.warning("outbox: the oldest %d event(s) %s (%d bytes, for %s) wait for room: %s bytes free; "
-                        "%d held in memory wait behind them; free space under state_dir", len(chunk), where, size,
-                        ", ".join(sorted({hide_credentials(row[1]) for row in chunk})), free, len(self.rows))
+            sinks = ", ".join(sorted({hide_credentials(row[1]) for row in chunk}))
+            if waiting is None:
+                after = f"{len(self.rows) - len(chunk)} more held in memory wait behind them"
+            else:
+                after = (f"newer events go into the outbox ahead of them while there is room "
+                         f"({len(self.rows)} held in memory now)")
+            log.warning("outbox: the oldest %d event(s) %s (%d bytes, for %s) wait for room: %s bytes free; %s; "
+                        "free space under state_dir", len(chunk),
+                        "held in memory" if waiting is None else f"waiting in {waiting}", size, sinks, free, after)
 
     def failed(self, error: Exception) -> None:
         """Writing them failed other than for a full disk: said once per episode, at error level."""

@@ -8,6 +8,7 @@ raises where the service runs on: ``follow_clock`` and ``close`` go on whatever 
 
 from __future__ import annotations
 
+import logging
 import math
 import sqlite3
 import time
@@ -21,6 +22,9 @@ from ..statedir import full_text
 from .outbox_held import ALL, Held, Pace, flush
 from .outbox_waiting import Row, WaitingFile
 from .outbox_wal import WalRoom
+
+# The outbox's lines keep one logger name, whichever of its modules writes them.
+log = logging.getLogger("edge_alpr.delivery.outbox")
 
 
 class HoldingWrites:
@@ -47,6 +51,21 @@ class HoldingWrites:
         if self._waiting and self._move_waiting() is None:
             self._write([], Counter())
 
+    def _waiting_at_start(self) -> None:
+        """At a start: the events the last run kept beside the file go in as at a read
+        (``_waiting_in``: all at once, where the disk has room for them), else they stay in their
+        file, said; another error raises.  Before, they went in in one transaction whatever the
+        room: with less free than they need it took the disk to 0 bytes and failed, and the
+        outbox could not open until space was freed."""
+        try:
+            self._waiting_in()
+        except sqlite3.Error as e:
+            if (why := self._full(e)) is None:
+                raise
+            self._wal.full()
+            log.warning("outbox: %d event(s) stay in %s (%s); they go into the outbox once there is room",
+                        len(self._waiting), self._waiting.path, why)
+
     def _move_waiting(self) -> str | None:
         """Whether the waiting events may go in (None: the next write takes them all, in its one
         transaction, and deletes their file), else why not yet ("": no room, said once).  They
@@ -67,7 +86,7 @@ class HoldingWrites:
         self._wal.truncate(always=True)
         if self._wal.room_for(rows, pages=True):
             return None
-        self._held.blocked(rows, self._wal.free(), f"waiting in {self._waiting.path}")
+        self._held.blocked(rows, self._wal.free(), self._waiting.path)
         return ""
 
     def _write_or_hold(self, rows: list[Row], refused: Counter[str], pace: Pace = ALL) -> None:

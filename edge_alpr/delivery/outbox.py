@@ -60,6 +60,7 @@ from .outbox_bounds import DEFAULT_MAX_BYTES, DropLog, Reclaimer, count, drop_ex
 from .outbox_clock import ClockFollower, dumps
 from .outbox_held import CLOSING, EACH_SECOND, HELD_MAX_BYTES, HELD_MAX_ROWS, Held
 from .outbox_hold import HoldingWrites
+from .outbox_reserve import RESERVE_BYTES, RESERVE_NAME, Reserve
 from .outbox_schema import OutboxItem, connect, read_queue
 from .outbox_waiting import SUFFIX, Row, WaitingFile
 from .outbox_wal import WalRoom
@@ -82,9 +83,12 @@ class Outbox(HoldingWrites):
         clock: Callable[[], float] = time.monotonic,
         max_bytes: int = DEFAULT_MAX_BYTES,
         offset: WallOffset | None = None,
+        reserve_bytes: int = RESERVE_BYTES,
     ) -> None:
         """``clock``: a clock that never steps (seconds), which the age bound counts in;
-        ``offset``: the wall clock's, against which its steps are seen (``outbox_clock.py``)."""
+        ``offset``: the wall clock's, against which its steps are seen (``outbox_clock.py``);
+        ``reserve_bytes``: the reserve freed for the held on a full disk (``outbox_reserve.py``;
+        0: none)."""
         self.path = Path(path)
         self.max_rows = max_rows
         self.max_age_s = max_age_s
@@ -94,6 +98,7 @@ class Outbox(HoldingWrites):
         self._held = Held(min(HELD_MAX_ROWS, max_rows), min(HELD_MAX_BYTES, max_bytes), self._said)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._waiting = WaitingFile(self.path.with_name(self.path.name + SUFFIX))
+        self._reserve = Reserve(self.path.with_name(RESERVE_NAME), reserve_bytes)
         # One connection guarded by a lock: writes are tiny and SQLite serialises them anyway.
         with opening(self.path, WHAT):
             self._db = connect(self.path)
@@ -218,13 +223,18 @@ class Outbox(HoldingWrites):
     def follow_clock(self) -> None:
         """Move the times of the events queued before a step of the wall clock seen since (on disk
         before a reboot can lose the step: the service calls it each second), and write the events
-        held in memory while the disk was full where it has room now.  Never raises."""
+        held in memory while the disk was full where it has room now; then the reserve is made
+        where it is not there, none is held and the disk has room (outside the lock: up to 4 MiB
+        written).  Never raises."""
         with self._lock:
             self._steps.follow_quietly(self._db)
             wrote = self._flush_held(wait=False, pace=EACH_SECOND)
             self._wal.relax(bool(self._held))
+            idle = not (self._held or self._waiting)
         if wrote:  # the workers, that may sleep up to their idle poll
             self.wake()
+        if idle and self._reserve.wanted:
+            self._reserve.make()
 
     def ack(self, sink: str, item_id: str) -> None:
         """Mark an event delivered: it is deleted and counted in ``delivered``."""
@@ -281,16 +291,6 @@ class Outbox(HoldingWrites):
             steps.callback(self._held.lost)
             self._said.settle(final=True)
             self._flush_held(pace=CLOSING)
-
-    def _leave_waiting(self) -> None:
-        """At ``close``: the events waiting beside the file go in where it is free, else stay (said)."""
-        if self._waiting:
-            try:
-                self._write([], Counter())
-            except sqlite3.Error as e:
-                why = self._episode.text() if is_locked(e) else str(e)
-                log.warning("outbox: %d event(s) stay in %s (%s); they go into the outbox at the next start",
-                            len(self._waiting), self._waiting.path, why)
 
     def _save_run(self) -> None:
         """At ``close``: the next run's clock goes on from here (else from the newest event's)."""

@@ -11,7 +11,8 @@ Bounded, since memory on a Raspberry Pi is small: ``HELD_MAX_ROWS`` events and `
 (payloads plus images; never more than the outbox's own ``max_rows`` and ``max_bytes``).  Past
 either, the oldest make way: counted in their sink's ``dropped`` (in the file at the next write
 that fits) and logged as the outbox's bounds are.  What stays: memory is lost to a crash, a
-SIGKILL or a power cut while the disk is full (``docs/fleet.md``).
+SIGKILL or a power cut while the disk is full, unless the outbox's reserve, freed at the first
+write that finds the disk full, leaves room to write them at once (``outbox_reserve.py``).
 """
 
 from __future__ import annotations
@@ -51,18 +52,19 @@ class Held:
         self.rows: list[Row] = []
         self._said = said
         self._since = 0  # held in this episode (the disk full since it was said)
+        self._told = False  # the full disk was said in this episode (``tell``)
         self._failing = False  # an error other than a full disk was said in this episode
         self._blocked = False  # the oldest waiting for room was said in this episode
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def add(self, rows: list[Row], dropped: Counter[str], why: str) -> None:
+    def add(self, rows: list[Row], dropped: Counter[str], why: str | None) -> None:
         """Hold ``rows`` after the others; the oldest past the bounds are counted in ``dropped``
-        (per sink) and said.  ``why``: the full disk, said once per episode."""
-        if not self._since and rows:
-            log.error("outbox: %s; events are held in memory (at most %d, %d bytes) and go into the outbox once "
-                      "there is room", why, self.max_rows, self.max_bytes)
+        (per sink) and said.  ``why``: the full disk, said once per episode (``tell``); None:
+        not yet (the outbox first frees its reserve for them, ``outbox_reserve.py``)."""
+        if why is not None and rows:
+            self.tell(why)
         self._since += len(rows)
         kept = [*self.rows, *rows]
         over = max(0, len(kept) - self.max_rows)
@@ -77,16 +79,23 @@ class Held:
                                         "are held in memory")
         self.rows = kept[over:]
 
+    def tell(self, why: str) -> None:
+        """Events are held in memory since the disk is full (``why``): said once per episode."""
+        if not self._told:
+            self._told = True
+            log.error("outbox: %s; events are held in memory (at most %d, %d bytes) and go into the outbox once "
+                      "there is room", why, self.max_rows, self.max_bytes)
+
     def written(self) -> None:
-        """All are in the outbox (said once, where the disk was full)."""
-        if self._since:
+        """All are in the outbox (said once, where their being held was)."""
+        if self._told:
             log.warning("outbox: there is room again: the event(s) held in memory are in the outbox "
                         "(%d held since the disk filled)", self._since)
-        self.rows, self._since, self._failing, self._blocked = [], 0, False, False
+        self.take()
 
     def take(self) -> list[Row]:
         """All, moved elsewhere by the caller (beside the file, while another process holds it)."""
-        rows, self.rows, self._since, self._failing, self._blocked = self.rows, [], 0, False, False
+        rows, self.rows, self._since, self._told, self._failing, self._blocked = self.rows, [], 0, False, False, False
         return rows
 
     def blocked(self, chunk: list[Row], free: int | None, waiting: Path | None = None) -> None:

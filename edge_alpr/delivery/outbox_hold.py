@@ -13,13 +13,15 @@ import math
 import sqlite3
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from .. import db_lock
 from ..db_lock import LockEpisode, busy_timeout, is_locked
 from ..errors import StateError
 from ..statedir import full_text
-from .outbox_held import ALL, Held, Pace, flush
+from .outbox_held import ALL, CLOSING, EACH_SECOND, Held, Pace, chunk_of, flush
+from .outbox_reserve import Reserve
 from .outbox_waiting import Row, WaitingFile
 from .outbox_wal import WalRoom
 
@@ -36,6 +38,7 @@ class HoldingWrites:
     _held: Held
     _wal: WalRoom
     _waiting: WaitingFile
+    _reserve: Reserve
     _episode: LockEpisode
     _db: sqlite3.Connection
     _waiting_tried = -math.inf  # when the log was last truncated to make room for the waiting events
@@ -66,6 +69,16 @@ class HoldingWrites:
             log.warning("outbox: %d event(s) stay in %s (%s); they go into the outbox once there is room",
                         len(self._waiting), self._waiting.path, why)
 
+    def _leave_waiting(self) -> None:
+        """At ``close``: the events waiting beside the file go in where it is free, else stay (said)."""
+        if self._waiting:
+            try:
+                self._write([], Counter())
+            except sqlite3.Error as e:
+                why = self._episode.text() if is_locked(e) else str(e)
+                log.warning("outbox: %d event(s) stay in %s (%s); they go into the outbox at the next start",
+                            len(self._waiting), self._waiting.path, why)
+
     def _move_waiting(self) -> str | None:
         """Whether the waiting events may go in (None: the next write takes them all, in its one
         transaction, and deletes their file), else why not yet ("": no room, said once).  They
@@ -93,36 +106,69 @@ class HoldingWrites:
         """``_write`` the events held (``outbox_held.flush``: oldest first, in small transactions),
         then ``rows`` behind them (lock held); on a full disk the ``-wal`` is checkpointed and the
         write tried once more (``outbox_wal.WalRoom``), then ``rows`` are held in memory, behind
-        any still held.  While another process holds the file the held wait beside it ahead of
-        ``rows`` (in memory still, where the disk is too full for that file)."""
+        any still held, and the reserve is freed to write them at once (``_spend_reserve``).
+        While another process holds the file the held wait beside it ahead of ``rows`` (in
+        memory still, where the disk is too full for that file)."""
+        pending, counted = rows, refused  # not yet held, and not yet counted as dropped
         try:
             # waiting events without room yet stay in their file (on disk); newer ones go in
             # meanwhile, ahead of them, not held in memory behind them (a 5.6 MB file held back
             # 1,100 events with 14 MB free: 100 dropped, the rest lost at the stop)
             take = not self._waiting or self._move_waiting() is None
+
+            def write(chunk: list[Row]) -> None:
+                self._write(chunk, Counter(), take)
+
             why = None
             if self._held:
-                why = flush(self._held, self._wal, lambda chunk: self._write(chunk, Counter(), take), self._full, pace)
+                why = flush(self._held, self._wal, write, self._full, pace)
             if why is None and (rows or refused):
                 why = self._write_new(rows, refused, take)
             if why is not None:
                 self._waiting.dropped.update(refused)
-                self._held.add(rows, self._waiting.dropped, why)
+                self._held.add(rows, self._waiting.dropped, None)
+                pending, counted = [], Counter()
+                if (left := self._spend_reserve(why, pace, write)) is not None:
+                    self._held.tell(left or why or self._no_room())
         except sqlite3.Error as e:
             if not is_locked(e):
                 raise
-            moving = [*self._held.rows, *rows]
+            moving = [*self._held.rows, *pending]
             try:  # where the disk has no room for them, a torn line would be all it got
                 if self._held and not self._wal.room_for(moving):
                     raise StateError(f"no room for {self._waiting.path}")
-                self._waiting.keep(moving, refused, e, self._episode, (self.max_rows, self.max_bytes))
+                self._waiting.keep(moving, counted, e, self._episode, (self.max_rows, self.max_bytes))
             except StateError:
                 if not self._held:
                     raise
                 self._episode.locked(e, f"events wait in memory: {self._waiting.path} cannot be written either")
-                self._waiting.dropped.update(refused)
-                return self._held.add(rows, self._waiting.dropped, "")
+                self._waiting.dropped.update(counted)
+                return self._held.add(pending, self._waiting.dropped, "")
             self._held.take()
+
+    def _spend_reserve(self, why: str, pace: Pace, write: Callable[[list[Row]], None]) -> str | None:
+        """The held found no room (``why``): free the reserve and write them at once (where it has
+        not been freed since it was last made, and not where only the ``pace`` stopped them);
+        None once all are in, else why not (``outbox_held.flush``).  Said once, at error level."""
+        if not self._held or (pace is EACH_SECOND and not why and self._wal.room_for(chunk_of(self._held.rows))):
+            return why
+        freed = self._reserve.free()
+        if not freed:
+            return why
+        before = len(self._held)
+        left = flush(self._held, self._wal, write, self._full, CLOSING if pace is CLOSING else ALL)
+        log.error("outbox: %s; freed %s (%d bytes, kept for this) and wrote %d of the %d event(s) held in memory "
+                  "into the outbox (on disk now; %d still held); newer events go in until that space is used "
+                  "too, then are held in memory, where a crash, kill -9 or power cut loses them; %s is made "
+                  "again once nothing is held and %d bytes are free", why or self._no_room(),
+                  self._reserve.path, freed, before - len(self._held), before, len(self._held),
+                  self._reserve.path.name, 2 * self._reserve.size)
+        return left
+
+    def _no_room(self) -> str:
+        """What a disk with no room for the held is said as, where no write failed (none was tried)."""
+        return (f"state_dir {self.path.parent}: the file system is full ({self._wal.free()} bytes free, too few "
+                "for the events held in memory); free space there")
 
     def _write_new(self, rows: list[Row], refused: Counter[str], waiting: bool = True) -> str | None:
         """``_write`` ``rows`` (the waiting ones first, where ``waiting``), once more after a

@@ -134,6 +134,23 @@ def test_the_held_past_the_reserve_are_held_in_memory_and_said(
     assert len([line for line in lines if "held in memory (at most" in line]) == 1, lines
 
 
+def test_a_reserve_deleted_by_hand_loses_nothing_and_is_made_again(roomy_fs: Path) -> None:
+    """It holds no data: an admin may delete it to free space; the next second makes it again
+    where the disk has room."""
+    path = roomy_fs / "state" / "outbox.sqlite"
+    reserve = path.with_name("outbox.reserve")
+    box = Outbox(path)
+    try:
+        box.put("mqtt", {"n": 0})
+        box.follow_clock()
+        reserve.unlink()
+        box.put("mqtt", {"n": 1})
+        box.follow_clock()
+        assert reserve.stat().st_size == RESERVE_BYTES and _on_disk(path) == [0, 1]
+    finally:
+        box.close()
+
+
 def test_no_reserve_is_made_where_the_disk_has_less_than_twice_its_size_free(small_fs: Path) -> None:
     box = Outbox(small_fs / "state" / "outbox.sqlite")
     try:

@@ -233,7 +233,7 @@ class Outbox(HoldingWrites):
             idle = not (self._held or self._waiting)
         if wrote:  # the workers, that may sleep up to their idle poll
             self.wake()
-        if idle and self._reserve.wanted:
+        if idle:
             self._reserve.make()
 
     def ack(self, sink: str, item_id: str) -> None:

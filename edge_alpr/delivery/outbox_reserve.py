@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from contextlib import suppress
 from pathlib import Path
 
 from ..statedir import free_bytes
@@ -43,20 +44,18 @@ class Reserve:
     def __init__(self, path: Path, size: int = RESERVE_BYTES) -> None:
         self.path = path
         self.size = size
-        self.wanted = size > 0  # not known to be there: ``make`` looks
         self._lock = threading.Lock()
         self._used = False  # freed for the held since it was last made (said when made again)
 
     def make(self) -> bool:
-        """Make the file where it is not there at its size and the disk has twice its size free;
-        whether it is there now.  Never raises: a failure is said at debug level, tried again
-        at the next call."""
-        if not self.wanted:
-            return self.size > 0
+        """Make the file where it is not there at its size (never made, freed, or deleted by hand)
+        and the disk has twice its size free; whether it is there now.  Never raises: a failure
+        is said at debug level, tried again at the next call (a ``stat`` where it is there)."""
+        if self.size <= 0:
+            return False
         with self._lock:
             try:
                 if self.path.stat().st_size >= self.size:
-                    self.wanted = False
                     return True
             except OSError:
                 pass
@@ -72,7 +71,6 @@ class Reserve:
                 log.debug("outbox: %s not made (%s); tried again each second", self.path, e)
                 tmp.unlink(missing_ok=True)
                 return False
-            self.wanted = False
             if self._used:
                 log.warning("outbox: there is room under state_dir again: %s (%d bytes) is made again, for the "
                             "next full disk", self.path, self.size)
@@ -80,20 +78,24 @@ class Reserve:
             return True
 
     def free(self) -> int:
-        """Delete the file (the disk is full); the bytes it took (0: it was not there)."""
+        """Delete the file, and one half made when a process died (the disk is full); the bytes
+        they took (0: neither was there)."""
         if self.size <= 0:
             return 0
         with self._lock:
-            try:
-                taken = self.path.stat().st_blocks * 512
-                self.path.unlink()
-                _sync_folder(self.path.parent)  # its blocks may be taken again once the deletion is committed
-            except FileNotFoundError:
-                taken = 0
-            except OSError as e:
-                log.debug("outbox: %s not freed (%s)", self.path, e)
-                return 0
-            self.wanted = True
+            taken = 0
+            for path in (self.path, self.path.with_name(self.path.name + ".tmp")):
+                try:
+                    blocks = path.stat().st_blocks * 512
+                    path.unlink()
+                    taken += blocks
+                except FileNotFoundError:
+                    pass
+                except OSError as e:
+                    log.debug("outbox: %s not freed (%s)", path, e)
+            if taken:
+                with suppress(OSError):  # its blocks may be taken again once the deletion is committed
+                    _sync_folder(self.path.parent)
             self._used = self._used or taken > 0
             return taken
 

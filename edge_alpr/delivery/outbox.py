@@ -29,9 +29,9 @@ Another process holding the file locked (``db_lock.py``) loses nothing: a ``put`
 ``WRITE_WAIT_MS``, then keeps its events on disk beside the file (``outbox_waiting.py``) until it
 lets go; ``peek`` and ``ack`` raise ``DatabaseLocked`` meanwhile, which the workers wait out.
 On a full disk (said once, with the folder, the space left and the fix) the ``-wal`` log is
-checkpointed and truncated so that the space it took is the file's again, and a ``put`` that still
-cannot be written holds its events in memory (``outbox_held.py``, bounded) until there is room,
-then writes them oldest first, a few at a time, ahead of newer ones (``outbox_hold.py``).
+truncated so that its space is the file's again; a ``put`` that still cannot be written frees the
+reserve beside the file for its events (``outbox_reserve.py``), else holds them in memory (bounded,
+``outbox_held.py``) until there is room, then writes them oldest first, ahead of newer ones.
 """
 
 from __future__ import annotations

@@ -21,6 +21,11 @@ UNIT = ROOT / "debian" / "edge-alpr.service"
 # /proc/devices group -> the kernel module that registers it (Linux drivers/media: v4l2-dev.c's
 # VIDEO_NAME "video4linux" in videodev.ko, mc-devnode.c's MEDIA_NAME "media" in mc.ko)
 MODULES = {"video4linux": "videodev", "media": "mc"}
+# Every group a camera's devices belong to, as /proc/devices names it: the two above, and
+# "dma_heap" (drivers/dma-buf/dma-heap.c's DEVNAME, built in where it exists: libcamera's buffers).
+# V4L2 sub-devices (/dev/v4l-subdev*) are video4linux's (v4l2-dev.c registers them under its
+# major): a name no driver registers allows nothing and only misleads whoever reads the unit.
+CAMERA_GROUPS = {*MODULES, "dma_heap"}
 
 
 def unit_values(text: str, key: str) -> list[str]:
@@ -44,3 +49,9 @@ def test_unit_values_reads_lists_and_repeats() -> None:
     text = "[Unit]\nWants=a.service b.service\nAfter=c.target\nWants=d.service\n"
     assert unit_values(text, "Wants") == ["a.service", "b.service", "d.service"]
     assert unit_values(text, "After") == ["c.target"]
+
+
+def test_each_camera_group_is_one_the_kernel_registers() -> None:
+    groups = [v.removeprefix("char-") for v in unit_values(UNIT.read_text(), "DeviceAllow") if v.startswith("char-")]
+    unknown = [g for g in groups if g not in CAMERA_GROUPS]
+    assert not unknown, f"DeviceAllow=char-{unknown[0]}: no driver registers this group in /proc/devices"

@@ -122,15 +122,35 @@ def test_a_missing_video_file_is_warned_of_and_run_exits_1_for_the_unit_to_retry
                    f"stream:\n  cameras:\n    - {{id: road, source: {{kind: video, path: '{video}'}}}}\n")
     out = cli("check-config", "--config", str(cfg))
     assert out.returncode == 0, out.stderr
-    assert f"warning: camera road: video file '{video}' does not exist (edge-alpr run will refuse to start " \
-           "until this is fixed)" in out.stderr, out.stderr
+    assert f"warning: camera road: video file '{video}' does not exist; correct the camera's source.path " \
+           "(edge-alpr run will refuse to start until this is fixed)" in out.stderr, out.stderr
     out = cli("run", "--config", str(cfg))
     assert out.returncode == 1, out.stderr[-3000:]
     errors = [line for line in out.stderr.splitlines() if "error" in line]
-    assert errors == [f"edge-alpr: error: {cfg}: camera road: video file '{video}' does not exist (on a disk "
-                      f"mounted at boot, add RequiresMountsFor={video} to the service: systemctl edit "
-                      "edge-alpr)"], out.stderr
+    assert errors == [f"edge-alpr: error: {cfg}: camera road: video file '{video}' does not exist; correct the "
+                      f"camera's source.path (on a disk mounted at boot, add RequiresMountsFor={video} to the "
+                      "service: systemctl edit edge-alpr)"], out.stderr
     assert "XNNPACK" not in out.stderr and "start failed" not in out.stderr, out.stderr
+
+
+def test_a_missing_camera_folder_is_named_with_the_command_that_makes_it(tmp_path: Path) -> None:
+    """A first folder camera (an upload drop box) usually fails because its folder is not made
+    yet: run and check-config give the mkdir to type, not only the unit's RequiresMountsFor."""
+    inbox = tmp_path / "my inbox"  # a space: the command shown must be one a shell takes as it is
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\napi: {{port: {free_port()}}}\nmqtt: {{enabled: false}}\n"
+                   f"stream:\n  cameras:\n    - {{id: inbox, source: {{kind: folder, path: '{inbox}'}}}}\n")
+    for command in ("check-config", "run"):
+        out = cli(command, "--config", str(cfg))
+        assert out.returncode == (0 if command == "check-config" else 1), out.stderr[-3000:]
+        assert "Traceback" not in out.stderr
+        said = [line for line in out.stderr.splitlines() if "does not exist" in line]
+        assert len(said) == 1, out.stderr[-3000:]
+        assert f"create it (mkdir -p '{inbox}') or correct the camera's source.path" in said[0], said
+        assert ("RequiresMountsFor=" in said[0]) == (command == "run"), said
+    subprocess.run(["sh", "-c", f"mkdir -p '{inbox}'"], check=True)  # the command as shown, by a shell
+    out = cli("check-config", "--config", str(cfg))
+    assert out.returncode == 0 and "warning" not in out.stderr, out.stderr
 
 
 def test_a_video_path_that_is_a_folder_is_a_config_error(tmp_path: Path) -> None:
@@ -184,3 +204,4 @@ def test_run_help_teaches_a_config_that_loads(tmp_path: Path) -> None:
     out = cli("check-config", "--config", str(tmp_path / "my.yaml"))
     assert out.returncode == 0 and "3 cameras: gate, inbox, clip" in out.stdout, out.stderr
     assert "redaction =" in cli("read", "--help").stdout
+

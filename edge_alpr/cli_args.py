@@ -20,7 +20,7 @@ examples:
   export EDGE_ALPR_API_TOKEN="$({MAKE_TOKEN})"
   edge-alpr serve --host 0.0.0.0 --port 8080
   curl -F upload=@car.jpg -F regions=gb -H "Authorization: Token $EDGE_ALPR_API_TOKEN" \\
-       http://localhost:8080/v1/plate-reader/
+       http://127.0.0.1:8080/v1/plate-reader/
   edge-alpr run                                  # cameras + API + MQTT/webhooks (the main job)
   edge-alpr read car.jpg --regions gb --json     # read plates from files, no server
   edge-alpr --version

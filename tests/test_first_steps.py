@@ -205,3 +205,15 @@ def test_run_help_teaches_a_config_that_loads(tmp_path: Path) -> None:
     assert out.returncode == 0 and "3 cameras: gate, inbox, clip" in out.stdout, out.stderr
     assert "redaction =" in cli("read", "--help").stdout
 
+
+def test_the_examples_call_the_api_at_the_address_serve_prints() -> None:
+    """The README's HTTP API examples and ``edge-alpr --help`` address the API as ``serve`` says
+    it listens (http://127.0.0.1:PORT/, tested above): ``localhost`` needs /etc/hosts, which a minimal root
+    (debootstrap, many containers) lacks, and Python's requests then fails to resolve it."""
+    import re
+
+    block = (ROOT / "README.md").read_text().split("## The HTTP API", 1)[1].split("```", 2)[1]
+    said = {"README's HTTP API": block, "edge-alpr --help": cli("--help").stdout}
+    for where, text in said.items():
+        hosts = re.findall(r"https?://([^/:\s\"']+)", text)
+        assert hosts and set(hosts) == {"127.0.0.1"}, (where, hosts)

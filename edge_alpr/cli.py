@@ -166,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except Exception:  # a bug: its traceback once, at error priority in the journal (systemd restarts us)
+    except Exception as e:  # a bug: its traceback once, at error priority in the journal (systemd restarts us)
+        if isinstance(e, BrokenPipeError) and args.command not in STATE_COMMANDS:
+            raise  # stdout's reader stopped (edge-alpr read *.jpg | head -1): entry.main ends quietly
         if not logging.getLogger().handlers:
             _log_to_stderr("ERROR")
         log.exception("edge-alpr stopped on an unexpected error; please report it with this traceback")

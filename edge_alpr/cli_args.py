@@ -7,7 +7,9 @@ on the arguments: ``RUN_EXAMPLE`` is loaded by a test as ``run --help`` shows it
 from __future__ import annotations
 
 import argparse
+import shlex
 import textwrap
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -99,13 +101,19 @@ def _add_serve_and_run(sub: Any) -> None:
     _config_arg(run)
 
 
+# a picture to try read on where one has none: a bundled sample, where this install keeps it
+# (edge_alpr/samples in a checkout, the venv's site-packages in the .deb)
+SAMPLE = Path(__file__).resolve().parent / "samples" / "01_romanian_t37.jpg"
+
+
 def _add_read(sub: Any) -> None:
     read = sub.add_parser(
         "read", help="read plates in image files and print them",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run the recognizer on files, without a server.",
         epilog="examples:\n  edge-alpr read car.jpg\n"
-               "  edge-alpr read *.jpg --regions es --mode fast --json")
+               "  edge-alpr read *.jpg --regions es --mode fast --json\n"
+               f"  edge-alpr read {shlex.quote(str(SAMPLE))}   # a bundled sample: b144mos")
     read.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG, PNG, BMP or WebP file")
     read.add_argument("--regions", nargs="+", default=[], metavar="CODE",
                       help="region codes that guide the reading, e.g. gb us-ca")

@@ -217,3 +217,23 @@ def test_the_examples_call_the_api_at_the_address_serve_prints() -> None:
     for where, text in said.items():
         hosts = re.findall(r"https?://([^/:\s\"']+)", text)
         assert hosts and set(hosts) == {"127.0.0.1"}, (where, hosts)
+
+
+def test_read_help_names_a_bundled_picture_to_try_that_reads_as_it_says() -> None:
+    """A first user has no car.jpg at hand: ``read --help`` names a sample that this install
+    carries (in a checkout or the .deb's venv), and the command as shown reads the plate its
+    comment gives, the one the sample's label (read by eye) has."""
+    import json
+    import shlex
+
+    lines = [line for line in cli("read", "--help").stdout.splitlines() if "# a bundled sample: " in line]
+    assert len(lines) == 1, lines
+    command, plate = lines[0].split("# a bundled sample: ")
+    words = shlex.split(command)
+    assert words[:2] == ["edge-alpr", "read"], words
+    picture = Path(words[2])
+    assert picture.is_absolute() and picture.is_file(), picture  # copied into any folder, it works
+    labels = json.loads((picture.parent / "labels.json").read_text())
+    assert plate.strip() == labels[picture.name]["plates"][0]["text"].lower()
+    out = cli(*words[1:])
+    assert out.returncode == 0 and out.stdout.split(":", 1)[1].split()[0] == plate.strip(), out

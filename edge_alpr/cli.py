@@ -19,7 +19,7 @@ import time
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
-from .cli_args import build_parser
+from .cli_args import build_parser, regions_then_images
 from .config import Config, load
 from .credentials import HidingFormatter, hide_credentials
 from .errors import ConfigError, EdgeAlprError
@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "read":
+        regions_then_images(args)
     if args.command == "regions":  # no config: the list is the reference's
         from .engine.region_codes import listing
 

@@ -237,3 +237,25 @@ def test_read_help_names_a_bundled_picture_to_try_that_reads_as_it_says() -> Non
     assert plate.strip() == labels[picture.name]["plates"][0]["text"].lower()
     out = cli(*words[1:])
     assert out.returncode == 0 and out.stdout.split(":", 1)[1].split()[0] == plate.strip(), out
+
+
+def test_read_takes_its_files_after_regions_too() -> None:
+    """``--regions`` takes several codes, so in ``edge-alpr read --regions gb car.jpg`` it took the
+    file too and argparse said IMAGE was missing, though it was given: a word that is a file name
+    (a ``.`` or ``/``) is an image wherever it stands; with no image at all, the usage error stays."""
+    import json
+
+    samples = ROOT / "edge_alpr" / "samples"
+    labels = json.loads((samples / "labels.json").read_text())
+    first, second = sorted(labels)[:2]
+    out = cli("read", "--regions", "gb", "ro", f"edge_alpr/samples/{first}", f"edge_alpr/samples/{second}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    read = dict(line.split(": ", 1) for line in out.stdout.splitlines())
+    assert [read[f"edge_alpr/samples/{n}"].split()[0] for n in (first, second)] == \
+        [labels[n]["plates"][0]["text"].lower() for n in (first, second)], out.stdout
+    out = cli("read", "--regions", "gb", "no-such.jpg")
+    assert out.returncode == 1 and "no-such.jpg: error: no such file" in out.stderr, out.stderr
+    assert "unknown region" not in out.stderr
+    out = cli("read", "--regions", "gb")
+    assert out.returncode == 2 and "the following arguments are required: IMAGE" in out.stderr, out.stderr
+    assert out.stderr.startswith("usage: edge-alpr read "), out.stderr

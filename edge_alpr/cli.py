@@ -19,7 +19,7 @@ import time
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
-from .cli_args import build_parser
+from .cli_args import build_parser, regions_then_images
 from .config import Config, load
 from .credentials import HidingFormatter, hide_credentials
 from .errors import ConfigError, EdgeAlprError
@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "read":
+        regions_then_images(args)
     if args.command == "regions":  # no config: the list is the reference's
         from .engine.region_codes import listing
 
@@ -166,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except Exception:  # a bug: its traceback once, at error priority in the journal (systemd restarts us)
+    except Exception as e:  # a bug: its traceback once, at error priority in the journal (systemd restarts us)
+        if isinstance(e, BrokenPipeError) and args.command not in STATE_COMMANDS:
+            raise  # stdout's reader stopped (edge-alpr read *.jpg | head -1): entry.main ends quietly
         if not logging.getLogger().handlers:
             _log_to_stderr("ERROR")
         log.exception("edge-alpr stopped on an unexpected error; please report it with this traceback")

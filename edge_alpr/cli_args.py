@@ -7,7 +7,9 @@ on the arguments: ``RUN_EXAMPLE`` is loaded by a test as ``run --help`` shows it
 from __future__ import annotations
 
 import argparse
+import shlex
 import textwrap
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -20,7 +22,7 @@ examples:
   export EDGE_ALPR_API_TOKEN="$({MAKE_TOKEN})"
   edge-alpr serve --host 0.0.0.0 --port 8080
   curl -F upload=@car.jpg -F regions=gb -H "Authorization: Token $EDGE_ALPR_API_TOKEN" \\
-       http://localhost:8080/v1/plate-reader/
+       http://127.0.0.1:8080/v1/plate-reader/
   edge-alpr run                                  # cameras + API + MQTT/webhooks (the main job)
   edge-alpr read car.jpg --regions gb --json     # read plates from files, no server
   edge-alpr --version
@@ -99,14 +101,24 @@ def _add_serve_and_run(sub: Any) -> None:
     _config_arg(run)
 
 
+# a picture to try read on where one has none: a bundled sample, where this install keeps it
+# (edge_alpr/samples in a checkout, the venv's site-packages in the .deb)
+SAMPLE = Path(__file__).resolve().parent / "samples" / "01_romanian_t37.jpg"
+
+
 def _add_read(sub: Any) -> None:
     read = sub.add_parser(
         "read", help="read plates in image files and print them",
+        usage="%(prog)s [-h] [--regions CODE [CODE ...]] [--mode {default,fast,redaction}] [--json] [-v]\n"
+              "                      [--config FILE] IMAGE [IMAGE ...]",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run the recognizer on files, without a server.",
         epilog="examples:\n  edge-alpr read car.jpg\n"
-               "  edge-alpr read *.jpg --regions es --mode fast --json")
-    read.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG, PNG, BMP or WebP file")
+               "  edge-alpr read *.jpg --regions es --mode fast --json\n"
+               f"  edge-alpr read {shlex.quote(str(SAMPLE))}   # a bundled sample: b144mos")
+    # "*", not "+": `read --regions gb car.jpg` gives --regions both words, and regions_then_images
+    # takes the file back (with "+", argparse said IMAGE was missing, though it was given)
+    read.add_argument("images", nargs="*", metavar="IMAGE", help="JPEG, PNG, BMP or WebP file")
     read.add_argument("--regions", nargs="+", default=[], metavar="CODE",
                       help="region codes that guide the reading, e.g. gb us-ca")
     read.add_argument("--mode", choices=("default", "fast", "redaction"), default="default",
@@ -118,6 +130,7 @@ def _add_read(sub: Any) -> None:
                       help="also log the model loading (shown anyway with log_level: DEBUG); "
                            "warnings and errors are always shown")
     _config_arg(read)
+    read.set_defaults(read_parser=read)  # for regions_then_images's usage error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,3 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("regions", help="list the valid region codes (--regions, the API's regions)",
                    description="The region codes that read --regions, the API's regions and a camera's regions take.")
     return parser
+
+
+def regions_then_images(args: argparse.Namespace) -> None:
+    """``read``'s files given after ``--regions`` (``edge-alpr read --regions gb car.jpg``), which
+    takes every word up to the next option: a word with a ``.`` or ``/``, or naming a file, is no
+    region code (those are letters and ``-``), so it goes back to the images.  No image at all is
+    the usage error argparse gives for a missing positional (exit 2)."""
+    images = [word for word in args.regions if "." in word or "/" in word or Path(word).is_file()]
+    args.regions = [word for word in args.regions if word not in images]
+    args.images = [*args.images, *images]
+    if not args.images:
+        args.read_parser.error("the following arguments are required: IMAGE")

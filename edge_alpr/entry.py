@@ -8,15 +8,21 @@ nothing said (``cli.main``, ``lifecycle.py``).  This module imports nothing but 
 library's ``signal`` and ``os``: SIGINT ends the process with 130 at once while the CLI is
 imported (nothing is open or written yet), then goes back to Python's own handling.  Before the
 package runs at all (Python's own start, ``site``: about 50 ms) nothing of it can answer.
+
+A reader of stdout that stops early (``edge-alpr regions | head``, ``edge-alpr read *.jpg | head
+-1``) ends the command quietly with 141, as a shell reports a writer ended by SIGPIPE: it was
+"stopped on an unexpected error; please report it with this traceback".
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 from types import FrameType
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+EXIT_PIPE = 141  # 128 + SIGPIPE: stdout's reader went away
 
 
 def _interrupted(signum: int, frame: FrameType | None) -> None:
@@ -39,3 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         return cli_main(argv)
     except KeyboardInterrupt:  # before cli.main's own ``try`` (parsing the arguments)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # stdout's (cli.main lets no other through)
+        # Python flushes stdout again at exit and would report the pipe once more
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        return EXIT_PIPE

@@ -25,7 +25,26 @@ def detail(response: requests.Response, status: int) -> str:
 
 
 def test_missing_upload(api: Any) -> None:
-    assert "upload is required" in detail(requests.post(api.url + READ, data={"regions": "gb"}), 400)
+    said = detail(requests.post(api.url + READ, data={"regions": "gb"}), 400)
+    assert said.startswith("upload is required: send"), said
+
+
+def test_an_image_under_another_field_name_is_named(api: Any, sample_images: list[Path]) -> None:
+    """Clients written for other ALPR APIs send the picture as ``image``: the 400 names the field
+    it came in and the one to use, not only that ``upload`` is missing."""
+    files = {"image": ("car.jpg", sample_images[0].read_bytes())}
+    said = detail(requests.post(api.url + READ, files=files, data={"regions": "gb"}), 400)
+    assert "upload is required (this request sent 'image', which this API does not read: " \
+           "name the image's field upload)" in said, said
+    assert "'regions'" not in said, said  # a field the endpoint reads is no slip
+
+
+def test_a_wrong_method_is_told_the_one_to_use(api: Any) -> None:
+    """A browser or a bare ``curl URL`` GETs the plate reader: the 405 says it takes POST."""
+    response = requests.get(api.url + READ)
+    said = detail(response, 405)
+    assert said == "Method 'GET' not allowed here; this path takes POST.", said
+    assert response.headers["Allow"] == "POST"
 
 
 @pytest.mark.parametrize("payload", [b"not an image at all", b"\xff\xd8\xff\xe0" + b"\0" * 50, b""])

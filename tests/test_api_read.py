@@ -276,6 +276,6 @@ def test_the_readme_python_example_reads_its_plate(api: Any) -> None:
     block = (root / "README.md").read_text().split("## The HTTP API", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
     found = re.search(r"^\.venv/bin/python -c '(.*?)'\s+# (\w+)$", block, re.S | re.M)
     assert found, block
-    code = found.group(1).replace("http://localhost:8080", api.url)
+    code = found.group(1).replace("http://127.0.0.1:8080", api.url)
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == found.group(2), (out.stdout, out.stderr)

@@ -346,7 +346,8 @@ def test_an_upgrade_shows_check_config_s_warnings(
                "/etc/edge-alpr/config.yaml && grep -q 'path: /srv/no-such-folder' /etc/edge-alpr/config.yaml")
         try:
             said = _upgrade_unattended(box, deb, tmp_path, "upgrade6")
-            warning = ("edge-alpr: warning: camera sample: image folder '/srv/no-such-folder' does not exist "
+            warning = ("edge-alpr: warning: camera sample: image folder '/srv/no-such-folder' does not exist; "
+                       "create it (mkdir -p /srv/no-such-folder) or correct the camera's source.path "
                        "(edge-alpr run will refuse to start until this is fixed)")
             assert said.count(warning) == 1, said[-3000:]
             assert not [noise for noise in SYSTEMCTL_NOISE if noise in said], said[-3000:]

@@ -122,15 +122,35 @@ def test_a_missing_video_file_is_warned_of_and_run_exits_1_for_the_unit_to_retry
                    f"stream:\n  cameras:\n    - {{id: road, source: {{kind: video, path: '{video}'}}}}\n")
     out = cli("check-config", "--config", str(cfg))
     assert out.returncode == 0, out.stderr
-    assert f"warning: camera road: video file '{video}' does not exist (edge-alpr run will refuse to start " \
-           "until this is fixed)" in out.stderr, out.stderr
+    assert f"warning: camera road: video file '{video}' does not exist; correct the camera's source.path " \
+           "(edge-alpr run will refuse to start until this is fixed)" in out.stderr, out.stderr
     out = cli("run", "--config", str(cfg))
     assert out.returncode == 1, out.stderr[-3000:]
     errors = [line for line in out.stderr.splitlines() if "error" in line]
-    assert errors == [f"edge-alpr: error: {cfg}: camera road: video file '{video}' does not exist (on a disk "
-                      f"mounted at boot, add RequiresMountsFor={video} to the service: systemctl edit "
-                      "edge-alpr)"], out.stderr
+    assert errors == [f"edge-alpr: error: {cfg}: camera road: video file '{video}' does not exist; correct the "
+                      f"camera's source.path (on a disk mounted at boot, add RequiresMountsFor={video} to the "
+                      "service: systemctl edit edge-alpr)"], out.stderr
     assert "XNNPACK" not in out.stderr and "start failed" not in out.stderr, out.stderr
+
+
+def test_a_missing_camera_folder_is_named_with_the_command_that_makes_it(tmp_path: Path) -> None:
+    """A first folder camera (an upload drop box) usually fails because its folder is not made
+    yet: run and check-config give the mkdir to type, not only the unit's RequiresMountsFor."""
+    inbox = tmp_path / "my inbox"  # a space: the command shown must be one a shell takes as it is
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\napi: {{port: {free_port()}}}\nmqtt: {{enabled: false}}\n"
+                   f"stream:\n  cameras:\n    - {{id: inbox, source: {{kind: folder, path: '{inbox}'}}}}\n")
+    for command in ("check-config", "run"):
+        out = cli(command, "--config", str(cfg))
+        assert out.returncode == (0 if command == "check-config" else 1), out.stderr[-3000:]
+        assert "Traceback" not in out.stderr
+        said = [line for line in out.stderr.splitlines() if "does not exist" in line]
+        assert len(said) == 1, out.stderr[-3000:]
+        assert f"create it (mkdir -p '{inbox}') or correct the camera's source.path" in said[0], said
+        assert ("RequiresMountsFor=" in said[0]) == (command == "run"), said
+    subprocess.run(["sh", "-c", f"mkdir -p '{inbox}'"], check=True)  # the command as shown, by a shell
+    out = cli("check-config", "--config", str(cfg))
+    assert out.returncode == 0 and "warning" not in out.stderr, out.stderr
 
 
 def test_a_video_path_that_is_a_folder_is_a_config_error(tmp_path: Path) -> None:
@@ -184,3 +204,58 @@ def test_run_help_teaches_a_config_that_loads(tmp_path: Path) -> None:
     out = cli("check-config", "--config", str(tmp_path / "my.yaml"))
     assert out.returncode == 0 and "3 cameras: gate, inbox, clip" in out.stdout, out.stderr
     assert "redaction =" in cli("read", "--help").stdout
+
+
+def test_the_examples_call_the_api_at_the_address_serve_prints() -> None:
+    """The README's HTTP API examples and ``edge-alpr --help`` address the API as ``serve`` says
+    it listens (http://127.0.0.1:PORT/, tested above): ``localhost`` needs /etc/hosts, which a minimal root
+    (debootstrap, many containers) lacks, and Python's requests then fails to resolve it."""
+    import re
+
+    block = (ROOT / "README.md").read_text().split("## The HTTP API", 1)[1].split("```", 2)[1]
+    said = {"README's HTTP API": block, "edge-alpr --help": cli("--help").stdout}
+    for where, text in said.items():
+        hosts = re.findall(r"https?://([^/:\s\"']+)", text)
+        assert hosts and set(hosts) == {"127.0.0.1"}, (where, hosts)
+
+
+def test_read_help_names_a_bundled_picture_to_try_that_reads_as_it_says() -> None:
+    """A first user has no car.jpg at hand: ``read --help`` names a sample that this install
+    carries (in a checkout or the .deb's venv), and the command as shown reads the plate its
+    comment gives, the one the sample's label (read by eye) has."""
+    import json
+    import shlex
+
+    lines = [line for line in cli("read", "--help").stdout.splitlines() if "# a bundled sample: " in line]
+    assert len(lines) == 1, lines
+    command, plate = lines[0].split("# a bundled sample: ")
+    words = shlex.split(command)
+    assert words[:2] == ["edge-alpr", "read"], words
+    picture = Path(words[2])
+    assert picture.is_absolute() and picture.is_file(), picture  # copied into any folder, it works
+    labels = json.loads((picture.parent / "labels.json").read_text())
+    assert plate.strip() == labels[picture.name]["plates"][0]["text"].lower()
+    out = cli(*words[1:])
+    assert out.returncode == 0 and out.stdout.split(":", 1)[1].split()[0] == plate.strip(), out
+
+
+def test_read_takes_its_files_after_regions_too() -> None:
+    """``--regions`` takes several codes, so in ``edge-alpr read --regions gb car.jpg`` it took the
+    file too and argparse said IMAGE was missing, though it was given: a word that is a file name
+    (a ``.`` or ``/``) is an image wherever it stands; with no image at all, the usage error stays."""
+    import json
+
+    samples = ROOT / "edge_alpr" / "samples"
+    labels = json.loads((samples / "labels.json").read_text())
+    first, second = sorted(labels)[:2]
+    out = cli("read", "--regions", "gb", "ro", f"edge_alpr/samples/{first}", f"edge_alpr/samples/{second}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    read = dict(line.split(": ", 1) for line in out.stdout.splitlines())
+    assert [read[f"edge_alpr/samples/{n}"].split()[0] for n in (first, second)] == \
+        [labels[n]["plates"][0]["text"].lower() for n in (first, second)], out.stdout
+    out = cli("read", "--regions", "gb", "no-such.jpg")
+    assert out.returncode == 1 and "no-such.jpg: error: no such file" in out.stderr, out.stderr
+    assert "unknown region" not in out.stderr
+    out = cli("read", "--regions", "gb")
+    assert out.returncode == 2 and "the following arguments are required: IMAGE" in out.stderr, out.stderr
+    assert out.stderr.startswith("usage: edge-alpr read "), out.stderr

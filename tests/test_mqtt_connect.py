@@ -250,3 +250,19 @@ def test_a_stop_in_the_first_seconds_ends_the_wait_for_the_first_connection() ->
         pub.stop(timeout=0.2)
     assert not sender.is_alive() and took < 0.5, f"send returned {took:.2f} s after the stop"
     assert len(errors) == 1 and "not connected" in str(errors[0]), errors
+
+
+def test_localhost_that_does_not_resolve_is_told_where_it_is_missing() -> None:
+    """The default broker is ``localhost``, which only /etc/hosts names: a minimal root
+    (debootstrap, some containers) has none, and "check its spelling and this machine's DNS" sent
+    a first user the wrong way.  The lookup error is a real one (a name reserved never to resolve)."""
+    from edge_alpr.delivery.mqtt_connect import why_failed
+
+    with pytest.raises(socket.gaierror) as lookup:
+        socket.getaddrinfo("broker.invalid", 1883)
+    for host in ("localhost", "LocalHost."):
+        why = why_failed(lookup.value, MqttConfig.from_dict({"host": host}, "t"), 5.0)
+        assert why.reason.startswith(f"name lookup of {host!r} failed"), why
+        assert "/etc/hosts has no line for localhost" in why.fix and "mqtt.host: 127.0.0.1" in why.fix, why
+    other = why_failed(lookup.value, MqttConfig.from_dict({"host": "brokr.lan"}, "t"), 5.0)
+    assert "/etc/hosts" not in other.fix and "its spelling" in other.fix, other

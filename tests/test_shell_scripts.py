@@ -19,6 +19,7 @@ SHELL = sorted([*ROOT.glob("scripts/**/*.sh"), *ROOT.glob("debian/*.sh")])
 SELF_PATH = re.compile(r'\$\(dirname "\$0"\)/([^"\s)]+)')
 MODULE = re.compile(r"python3? -m (scripts(?:\.\w+)+)")
 SCRIPT_FILE = re.compile(r"\bscripts/\w+/\w+\.(?:py|sh)\b")
+SCRIPT_GLOB = re.compile(r"\bscripts/[\w/.-]*\*[\w/.*-]*")  # scripts/bench/bench_*.py
 
 
 def test_there_are_shell_scripts_to_check() -> None:
@@ -59,3 +60,12 @@ def test_every_script_file_the_docs_name_exists() -> None:
     named = sorted({(where, f) for where, t in _texts() for f in SCRIPT_FILE.findall(t)})
     assert len(named) >= 10
     assert [(w, f) for w, f in named if not (ROOT / f).is_file()] == []
+
+
+def test_every_script_pattern_the_docs_name_matches_files() -> None:
+    """A pattern such as ``scripts/bench/bench_*.py`` names a group of tools: the README's make
+    table said ``scripts/bench_*.py`` after the tools had moved into ``scripts/bench/``, so a
+    reader looking for them found nothing there."""
+    named = sorted({(where, g) for where, t in _texts() for g in SCRIPT_GLOB.findall(t)})
+    assert named, "the README names the benchmark tools by a pattern"
+    assert [(w, g) for w, g in named if not list(ROOT.glob(g))] == []

@@ -224,7 +224,9 @@ def create_app(ctx: ApiContext) -> bottle.Bottle:
             message = "Not found. The endpoints are POST /v1/plate-reader/, GET /info/, " \
                       "GET /v1/statistics/, GET /v1/events/, /v1/watchlists/ and the console at /."
         elif error.status_code == 405:
-            message = f"Method {shown(bottle.request.method, 20)} not allowed."
+            allowed = error.headers.get("Allow", "")  # bottle's 405 lists the path's methods
+            message = f"Method {shown(bottle.request.method, 20)} not allowed" + \
+                (f" here; this path takes {allowed}." if allowed else ".")
         else:
             message = str(error.body) or error.status_line
         bottle.response.content_type = "application/json"

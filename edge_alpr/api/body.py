@@ -80,3 +80,21 @@ def refuse_bare_image(body: bytes, content_type: str) -> None:
         raise InputError(f"The body is an image file itself ({sent}); "
                          "send it as the multipart file field upload (curl -F upload=@car.jpg) or as "
                          'JSON {"upload": "<base64>"}')
+
+
+# the plate reader's own fields: any other one a request sends is a guess at the image's name
+READ_FIELDS = frozenset({"upload", "upload_url", "regions", "camera_id", "timestamp", "mmc", "config"})
+
+
+def missing_upload(sent: list[str]) -> InputError:
+    """The 400 for a read request without ``upload`` or ``upload_url``, naming the fields it did
+    send that the endpoint does not know.  Why: clients written for other ALPR APIs send the
+    picture as ``image`` or ``file``; "upload is required" alone did not say it was there under
+    another name."""
+    others = [name for name in sent if name not in READ_FIELDS]
+    where = ""
+    if others:
+        names = ", ".join(shown(name, 40) for name in others[:5]) + (" ..." if len(others) > 5 else "")
+        where = f" (this request sent {names}, which this API does not read: name the image's field upload)"
+    return InputError(f"upload is required{where}: send the image as multipart file bytes "
+                      "(-F upload=@car.jpg) or as base64 text")

@@ -34,7 +34,7 @@ from ..engine.regions import normalise, validate_regions
 from ..errors import InputError
 from ..names import control_problem, shown
 from . import multipart
-from .body import read_body, refuse_bare_image
+from .body import missing_upload, read_body, refuse_bare_image
 from .fetch import url_file_name
 from .timestamps import parse_timestamp
 
@@ -264,8 +264,7 @@ def parse_read_request(request: bottle.BaseRequest, max_bytes: int) -> ReadReque
             raise _too_long("upload_url", len(filename), MAX_FILENAME_CHARS,
                             "its file name (the last part of its path) is ")
     else:
-        raise InputError("upload is required: send the image as multipart file bytes "
-                         "(-F upload=@car.jpg) or as base64 text")
+        raise missing_upload(list(fields))
 
     regions: dict[str, str] = {}  # each distinct code, in order: the client's text (an error quotes it)
     for value in _text(fields, "regions"):

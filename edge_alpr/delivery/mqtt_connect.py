@@ -119,6 +119,10 @@ def why_failed(error: BaseException | None, cfg: MqttConfig, timeout_s: float) -
     by ``failures.kind``, as every sink's errors are)."""
     found = failures.kind(error, tls=cfg.tls)
     if found == failures.NAME and isinstance(error, OSError):
+        if cfg.host.lower().rstrip(".") == "localhost":  # the default: no DNS answers for it
+            return Why(f"name lookup of {cfg.host!r} failed ({error.strerror})",
+                       "this machine's /etc/hosts has no line for localhost (a minimal root or container "
+                       "may have no /etc/hosts): add '127.0.0.1 localhost' to it, or set mqtt.host: 127.0.0.1")
         return Why(f"name lookup of {cfg.host!r} failed ({error.strerror})",
                    "check mqtt.host: its spelling, and that this machine's DNS knows the name "
                    "(or give the broker's IP address)")

@@ -15,6 +15,7 @@ starts, reconnecting, and reads the folder once the share is back.
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -48,10 +49,17 @@ def check_readable(path: Path, what: str, camera_id: str, folder: bool,
         if path.exists():
             raise ConfigError(f"camera {camera_id}: {what} {str(path)!r} is not a "
                               f"{'folder' if folder else 'file'}")
-        raise ConfigError(f"camera {camera_id}: {what} {str(path)!r} does not exist")
+        raise ConfigError(f"camera {camera_id}: {what} {str(path)!r} does not exist; {missing_fix(path, folder)}")
     if not os.access(path, os.R_OK | (os.X_OK if folder else 0)):
         raise ConfigError(_unreadable(path, what, camera_id, user, "Permission denied", environ))
     return None
+
+
+def missing_fix(path: Path, folder: bool) -> str:
+    """What to do about a camera path that is not there: a first user's drop-box folder is
+    usually just not made yet, a video file's path mistyped."""
+    make = f"create it (mkdir -p {shlex.quote(str(path))}) or " if folder else ""
+    return f"{make}correct the camera's source.path"
 
 
 def _unreadable(path: Path, what: str, camera_id: str, user: str, why: str,

@@ -11,20 +11,24 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from test_cli_server import start_serve
 from test_outbox_full import roomy_fs
-from test_state_dir import fill, small_fs
+from test_state_dir import fill
 
+from edge_alpr.api.server import free_port
 from edge_alpr.delivery.outbox import Outbox
 from edge_alpr.delivery.outbox_reserve import RESERVE_BYTES
 
-__all__ = ["roomy_fs", "small_fs"]  # the fixtures, used by name
+__all__ = ["roomy_fs"]  # the fixture, used by name
 
 PAD = "x" * 1000
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
 import os, sys, time
 from pathlib import Path
+from edge_alpr.api.server import free_port
 from edge_alpr.delivery.outbox import Outbox
 root, n = Path(sys.argv[1]), int(sys.argv[2])
 box = Outbox(root / "state" / "outbox.sqlite")
@@ -151,10 +156,120 @@ def test_a_reserve_deleted_by_hand_loses_nothing_and_is_made_again(roomy_fs: Pat
         box.close()
 
 
-def test_no_reserve_is_made_where_the_disk_has_less_than_twice_its_size_free(small_fs: Path) -> None:
-    box = Outbox(small_fs / "state" / "outbox.sqlite")
+@pytest.mark.parametrize("free_mib, made", [(6, False), (9, True)])
+def test_no_reserve_is_made_where_the_disk_has_less_than_twice_its_size_free(
+        roomy_fs: Path, free_mib: int, made: bool) -> None:
+    """6 MiB free would take the 4 MiB but leave less than its size: not made; 9 MiB: made."""
+    box = Outbox(roomy_fs / "state" / "outbox.sqlite")
     try:
+        taken = shutil.disk_usage(roomy_fs).free - free_mib * 1024 * 1024
+        (roomy_fs / "taken").write_bytes(b"t" * taken)
         box.follow_clock()
-        assert not (small_fs / "state" / "outbox.reserve").exists()
+        assert (roomy_fs / "state" / "outbox.reserve").exists() == made
     finally:
         box.close()
+
+
+def test_a_full_disk_also_frees_a_half_made_reserve(roomy_fs: Path) -> None:
+    """One left by a process that died while making it: the held go into the space it took."""
+    path = roomy_fs / "state" / "outbox.sqlite"
+    box = Outbox(path)
+    try:
+        path.with_name("outbox.reserve.tmp").write_bytes(os.urandom(RESERVE_BYTES))
+        fill(roomy_fs / "filler")
+        for i in range(20):
+            box.put("mqtt", {"n": i, "pad": PAD})
+        assert box.stats()["held"] == {"mqtt": 0} and _on_disk(path) == list(range(20))
+        assert not path.with_name("outbox.reserve.tmp").exists()
+    finally:
+        box.close()
+
+
+def test_no_reserve_is_made_while_events_are_held_in_memory(roomy_fs: Path) -> None:
+    """Made only once all are in: what it takes would be their room."""
+    path = roomy_fs / "state" / "outbox.sqlite"
+    reserve = path.with_name("outbox.reserve")
+    box = Outbox(path)
+    image = b"i" * 100_000
+    try:
+        taken = shutil.disk_usage(roomy_fs).free - 24 * 1024 * 1024  # 24 MiB left
+        (roomy_fs / "taken").write_bytes(b"t" * taken)
+        box.follow_clock()
+        filler = fill(roomy_fs / "filler")
+        for i in range(80):  # twice what the reserve takes: most are held
+            box.put("webhook:x", {"n": i}, image)
+        filler.unlink()
+        box.follow_clock()  # a part of them each second
+        assert box.stats()["held"]["webhook:x"] > 0
+        assert shutil.disk_usage(roomy_fs).free > 2 * RESERVE_BYTES and not reserve.exists()
+        while box.stats()["held"]["webhook:x"]:
+            box.follow_clock()
+        box.follow_clock()
+        assert reserve.stat().st_size == RESERVE_BYTES
+    finally:
+        box.close()
+
+
+def test_no_reserve_is_made_while_events_wait_for_another_process(roomy_fs: Path) -> None:
+    path = roomy_fs / "state" / "outbox.sqlite"
+    box = Outbox(path)
+    other = sqlite3.connect(str(path), isolation_level=None, timeout=0)
+    try:
+        box.put("mqtt", {"n": 0})
+        other.execute("BEGIN IMMEDIATE")
+        box.put("mqtt", {"n": 1})
+        assert box.stats()["waiting"] == {"mqtt": 1}
+        box.follow_clock()
+        assert not path.with_name("outbox.reserve").exists()
+        other.execute("ROLLBACK")
+        box.put("mqtt", {"n": 2})
+        box.follow_clock()
+        assert path.with_name("outbox.reserve").stat().st_size == RESERVE_BYTES
+    finally:
+        other.close()
+        box.close()
+
+
+def test_events_put_while_another_process_holds_the_outbox_on_a_full_disk_wait_on_disk(
+        roomy_fs: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A backup tool holds the outbox and the disk is full: the reserve is freed so that they wait
+    beside the file.  Before: ``StateError``, the event lost, where without the reserve (its 4
+    MiB free) it waited there."""
+    path = roomy_fs / "state" / "outbox.sqlite"
+    box = Outbox(path)
+    other = sqlite3.connect(str(path), isolation_level=None, timeout=0)
+    try:
+        box.put("mqtt", {"n": 0})
+        box.follow_clock()
+        filler = fill(roomy_fs / "filler")
+        other.execute("BEGIN IMMEDIATE")
+        with caplog.at_level(logging.WARNING, "edge_alpr.delivery.outbox"):
+            for i in range(1, 4):
+                box.put("mqtt", {"n": i, "pad": PAD})
+        assert box.stats()["waiting"] == {"mqtt": 3} and not path.with_name("outbox.reserve").exists()
+        other.execute("ROLLBACK")
+        filler.unlink()
+        box.put("mqtt", {"n": 4})
+        assert _on_disk(path) == list(range(5))
+    finally:
+        other.close()
+        box.close()
+    freed = [r.getMessage() for r in caplog.records if "freed" in r.getMessage()]
+    assert len(freed) == 1 and "outbox.sqlite-waiting" in freed[0], freed
+
+
+def test_serve_makes_the_reserve(tmp_path: Path) -> None:
+    """``edge-alpr serve`` (the API alone) never made it, nor wrote the held events each second."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\nlog_level: WARNING\n")
+    reserve = tmp_path / "state" / "outbox.reserve"
+    proc = start_serve(cfg, free_port())
+    try:
+        for _ in range(300):  # made a second after the start; a guard against a hang, not a timing
+            if reserve.exists() and reserve.stat().st_size == RESERVE_BYTES:
+                break
+            time.sleep(0.1)
+        assert reserve.stat().st_size == RESERVE_BYTES
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0

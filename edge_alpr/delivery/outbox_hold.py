@@ -8,6 +8,7 @@ raises where the service runs on: ``follow_clock`` and ``close`` go on whatever 
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import sqlite3
@@ -134,10 +135,8 @@ class HoldingWrites:
             if not is_locked(e):
                 raise
             moving = [*self._held.rows, *pending]
-            try:  # where the disk has no room for them, a torn line would be all it got
-                if self._held and not self._wal.room_for(moving):
-                    raise StateError(f"no room for {self._waiting.path}")
-                self._waiting.keep(moving, counted, e, self._episode, (self.max_rows, self.max_bytes))
+            try:
+                self._keep_waiting(moving, counted, e)
             except StateError:
                 if not self._held:
                     raise
@@ -145,6 +144,27 @@ class HoldingWrites:
                 self._waiting.dropped.update(counted)
                 return self._held.add(pending, self._waiting.dropped, "")
             self._held.take()
+
+    def _keep_waiting(self, moving: list[Row], counted: Counter[str], error: sqlite3.Error) -> None:
+        """Another process holds the file (``error``): ``moving`` wait beside it
+        (``WaitingFile.keep``).  Where the disk is too full for that file the reserve is freed
+        and it is tried once more: before, the event was lost (``StateError``) where without the
+        reserve it would have waited there.  ``StateError`` where it still cannot be written."""
+        for retry in (True, False):
+            try:  # where the disk has no room for them, a torn line would be all it got
+                if self._held and not self._wal.room_for(moving):
+                    raise StateError(f"no room for {self._waiting.path}")
+                self._waiting.keep(moving, counted, error, self._episode, (self.max_rows, self.max_bytes))
+                return
+            except StateError as e:
+                full = e.__cause__ is None or getattr(e.__cause__, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+                if not (retry and full and (freed := self._reserve.free())):
+                    raise
+                log.error("outbox: state_dir %s: the file system is full (%s); freed %s (%d bytes, kept for this) so "
+                          "that %d event(s) wait on disk in %s for another process's lock to go; %s is made again "
+                          "once nothing waits or is held and %d bytes are free", self.path.parent,
+                          e.__cause__ or "no room", self._reserve.path, freed, len(moving), self._waiting.path,
+                          self._reserve.path.name, 2 * self._reserve.size)
 
     def _spend_reserve(self, why: str, pace: Pace, write: Callable[[list[Row]], None]) -> str | None:
         """The held found no room (``why``): free the reserve and write them at once (where it has

@@ -34,13 +34,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from .errors import InputError
 from .image_structure import too_costly
 
 FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
-_EXIF_ORIENTATION = 0x0112  # the EXIF tag ImageOps.exif_transpose acts on
+_EXIF_ORIENTATION = 0x0112  # the EXIF tag that says how to turn the stored pixels upright
+# each orientation's turn, as ImageOps.exif_transpose makes it (1 and any other value: none)
+_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+            4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+            6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _BAND_PIXELS = 4_000_000  # larger images are turned into arrays a band of rows at a time
@@ -176,11 +180,9 @@ def _corrupt(origin: Origin, error: BaseException) -> InputError:
 def _pixels(im: Image.Image, origin: Origin) -> np.ndarray:
     try:
         im.load()
-        # Each of these copies a camera frame (about 0.5 ms at 1280x720), so only when needed.
-        upright: Image.Image = im
-        if im.getexif().get(_EXIF_ORIENTATION, 1) != 1:
-            upright = ImageOps.exif_transpose(im)
-        arr = _as_rgb_array(upright)
+        turn = _turn(im)
+        # A turn copies the image (about 0.5 ms for a 1280x720 camera frame), so only when needed.
+        arr = _as_rgb_array(im if turn is None else im.transpose(turn))
     except (Image.DecompressionBombError, UnidentifiedImageError) as e:
         raise _unsupported(origin) from e
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
@@ -188,6 +190,22 @@ def _pixels(im: Image.Image, origin: Origin) -> np.ndarray:
     if arr.ndim != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
         raise InputError(f"{origin.image} has no pixels")
     return arr
+
+
+def _turn(im: Image.Image) -> Image.Transpose | None:
+    """The turn that shows ``im`` upright, from its EXIF orientation (None: as stored).
+
+    Why not ``ImageOps.exif_transpose``: it also writes the EXIF block out again for the turned
+    copy, which fails on tags of an unexpected type (an XResolution stored as bytes raised a
+    TypeError: a 1 KB photo was a 500), and only the pixels are used here.  An EXIF block that
+    cannot be read at all (a bad TIFF header) leaves the image as stored: its pixels are whole,
+    as viewers show them, and the metadata is not what was sent to be read.
+    """
+    try:
+        orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, TypeError, KeyError, IndexError):
+        return None
+    return _UPRIGHT.get(orientation) if isinstance(orientation, int) else None
 
 
 def _as_rgb_array(im: Image.Image) -> np.ndarray:

@@ -11,7 +11,9 @@ though viewers show all these photos.  Each is read now, turned as its orientati
 from __future__ import annotations
 
 import io
+import signal
 import struct
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,8 @@ import requests
 from PIL import Image
 
 from edge_alpr import imaging
+from edge_alpr.api.server import free_port
+from tests.test_cli_server import start_serve
 
 READ = "/v1/plate-reader/"
 ROTATE_CW = 6  # EXIF orientation: "turn 90 degrees clockwise to display"
@@ -85,3 +89,28 @@ def test_a_bad_exif_block_leaves_the_pixels_as_stored() -> None:
     out = io.BytesIO()
     Image.fromarray(stored).save(out, "PNG", exif=rotated_with([], header=b"II*\x15"))
     assert np.array_equal(imaging.decode(out.getvalue(), 1_000_000), stored)
+
+
+def skipped_tags(count: int) -> bytes:
+    """An EXIF block of ``count`` tags, each saying its 100 KB of data lie past the block's end:
+    PIL skips each, with a warning naming the tag."""
+    past = 8 + 2 + 12 * count + 4
+    return tiff_block([(0x1000 + i, 1, 100_000, struct.pack("<I", past)) for i in range(count)])
+
+
+def test_skipped_exif_tags_write_nothing_to_the_log(tmp_path: Path) -> None:
+    """The real server as a process, its stderr (the journal) read after a photo of 3,000 odd
+    tags: before, it held two lines for each tag (PIL's warning and its source line)."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\nlog_level: WARNING\nmqtt: {{enabled: false}}\n")
+    port = free_port()
+    proc = start_serve(cfg, port)
+    try:
+        r = requests.post(f"http://127.0.0.1:{port}{READ}",
+                          files={"upload": ("car", photo("PNG", skipped_tags(3000)))}, timeout=30)
+        assert r.status_code == 201, r.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert "Skipping tag" not in err, err[:500]
+    assert len(err.splitlines()) < 20, err[:2000]

@@ -97,7 +97,9 @@ def test_bad_timestamp(api: Any, sample_images: list[Path], stamp: str) -> None:
     assert "timestamp" in message
 
 
-@pytest.mark.parametrize("config", ["{not json", "[1,2]", '{"mode":"warp"}', '{"bogus":1}'])
+@pytest.mark.parametrize("config", ["{not json", "[1,2]", '{"mode":"warp"}', '{"bogus":1}',
+                                    # integers past a float's range (float() of one overflows: was a 500)
+                                    '{"threshold_d": 1%s}' % ("0" * 400), '{"threshold_o": -1%s}' % ("0" * 309)])
 def test_bad_config(api: Any, sample_images: list[Path], config: str) -> None:
     detail(requests.post(api.url + READ, files={"upload": sample_images[0].read_bytes()},
                          data={"config": config}), 400)

@@ -87,3 +87,33 @@ def test_a_bad_plate_edit_is_refused_naming_why(api_factory: Callable[..., Runni
                         headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert form.status_code == 415  # a cross-site form cannot edit the lists
     assert _plates(api, "visitors") == []
+
+
+def test_a_plate_with_a_slash_escaped_in_the_path_is_the_plate_without_it(
+        api_factory: Callable[..., RunningApi]) -> None:
+    """``AB/12`` escaped as a path segment is ``AB%2F12`` (urllib's ``quote(plate, safe="")``,
+    JavaScript's ``encodeURIComponent``): the plate ``AB12``, as in a whole list.  It was
+    ``AB2F12``: the server keeps ``%2F`` escaped in the path."""
+    api = api_factory()
+    assert requests.put(f"{api.url}/v1/watchlists/visitors/", json={"plates": ["AB/34"]}, timeout=10).status_code == 200
+    for escaped in ("AB%2F12", "ab%2f56"):
+        assert _plate(api, "PUT", "visitors", escaped, {}).status_code == 200
+    assert _plates(api, "visitors") == [("AB34", ""), ("AB12", ""), ("AB56", "")]
+    assert _plate(api, "DELETE", "visitors", "AB%2F34").status_code == 200
+    assert _plates(api, "visitors") == [("AB12", ""), ("AB56", "")]
+
+
+def test_a_body_over_its_limit_names_that_limit_not_the_uploads(
+        api_factory: Callable[..., RunningApi]) -> None:
+    """The plate reader's api.max_upload_bytes does not bound these bodies: naming it sent an
+    admin to raise a setting that changes nothing."""
+    api = api_factory()
+    assert requests.put(f"{api.url}/v1/watchlists/visitors/", json={"plates": []}, timeout=10).status_code == 200
+    big = _plate(api, "PUT", "visitors", "AB1", {"label": "x" * 5000})
+    assert big.status_code == 413, big.text
+    said = big.json()["detail"]
+    assert "max_upload_bytes" not in said and "label" in said
+    whole = requests.put(f"{api.url}/v1/watchlists/visitors/", timeout=30,
+                         json={"plates": [{"plate": f"AB{i}", "label": "x" * 80} for i in range(30_000)]})
+    assert whole.status_code == 413, whole.text
+    assert "max_upload_bytes" not in whole.json()["detail"] and "fewer plates" in whole.json()["detail"]

@@ -186,6 +186,18 @@ def test_auth_required_when_token_configured(api_factory: Any, sample_images: li
     assert stats.json()["usage"]["calls"] == 1
 
 
+def test_a_tab_after_the_token_scheme_is_a_separator(api_factory: Any) -> None:
+    """``Token<TAB>key`` was read as one scheme, refused as not read, with the key's start
+    quoted back; a scheme glued to its key is still refused."""
+    server = api_factory(token="s3cret-0123456789")
+    for header in ("Token\ts3cret-0123456789", "Token \t s3cret-0123456789", "token\t\ts3cret-0123456789"):
+        r = requests.get(server.url + "/info/", headers={"Authorization": header}, timeout=10)
+        assert r.status_code == 200, (header, r.text)
+    said = detail(requests.get(server.url + "/info/", headers={"Authorization": "Tokens3cret-0123456789"},
+                               timeout=10), 403)
+    assert "scheme is not read" in said
+
+
 def test_quota_exceeded_is_403(api_factory: Any, sample_images: list[Path]) -> None:
     server = api_factory({"usage": {"max_calls": 2}})
     data = sample_images[0].read_bytes()

@@ -117,3 +117,20 @@ def test_a_body_over_its_limit_names_that_limit_not_the_uploads(
                          json={"plates": [{"plate": f"AB{i}", "label": "x" * 80} for i in range(30_000)]})
     assert whole.status_code == 413, whole.text
     assert "max_upload_bytes" not in whole.json()["detail"] and "fewer plates" in whole.json()["detail"]
+
+
+def test_a_plate_typed_composed_or_decomposed_is_one_plate(api_factory: Callable[..., RunningApi]) -> None:
+    """``TÜ`` as one character (a PC's keyboard) and as ``U`` with a combining diaeresis (a
+    Mac's, or pasted from a file name) look alike and are one plate, ``TU``: the first was
+    ``T``, the second ``TU``.  A fullwidth ``ＡＢ１２`` (an East Asian input method) is
+    ``AB12``; it was nothing, refused as holding no letter."""
+    api = api_factory()
+    composed, decomposed = "T\u00dcAB123", "TU\u0308AB123"
+    r = requests.put(f"{api.url}/v1/watchlists/visitors/", timeout=10,
+                     json={"plates": [composed, "\uff21\uff22\uff11\uff12"]})
+    assert r.status_code == 200, r.text
+    assert _plates(api, "visitors") == [("TUAB123", ""), ("AB12", "")]
+    assert _plate(api, "PUT", "visitors", decomposed, {"label": "same"}).status_code == 200
+    assert _plates(api, "visitors") == [("TUAB123", "same"), ("AB12", "")]
+    assert _plate(api, "DELETE", "visitors", composed).status_code == 200
+    assert _plates(api, "visitors") == [("AB12", "")]

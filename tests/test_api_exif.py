@@ -6,6 +6,8 @@ and a tag of an unexpected type (an XResolution stored as bytes, which some enco
 hostile client write) made that fail: a 1 KB photo was answered 500 (a TypeError) or 400
 "corrupt or truncated" (a struct error), and a block with a bad TIFF header was "corrupt" too,
 though viewers show all these photos.  Each is read now, turned as its orientation says.
+Beside them, what else of a photo's header PIL read in words of its own: the tags it skipped
+(printed to the journal) and a size past its own limit (quoted in the 413).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pytest
 import requests
 from PIL import Image
 
-from edge_alpr import imaging
+from edge_alpr import config, imaging
 from edge_alpr.api.server import free_port
 from tests.test_cli_server import start_serve
 
@@ -114,3 +116,23 @@ def test_skipped_exif_tags_write_nothing_to_the_log(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=30)
     assert "Skipping tag" not in err, err[:500]
     assert len(err.splitlines()) < 20, err[:2000]
+
+
+def sized_jpeg(width: int, height: int) -> bytes:
+    """A small JPEG whose frame header says ``width`` x ``height``."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48)).save(out, "JPEG")
+    data = bytearray(out.getvalue())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def test_a_header_past_pils_own_limit_is_told_with_the_servers_limit_alone(api: Any) -> None:
+    """PIL refuses a header past ~179 Mpx before the server's own check; its words were quoted
+    whole: its 178956970 pixels named as a limit beside the server's, and a 'DOS attack'."""
+    r = read(api, sized_jpeg(65_500, 65_500))
+    assert r.status_code == 413, r.text
+    said = r.json()["detail"]
+    assert str(65_500 * 65_500) in said and str(config.ApiConfig().max_pixels) in said, said
+    assert str(2 * Image.MAX_IMAGE_PIXELS) not in said and "DOS" not in said, said

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import socket
 from pathlib import Path
@@ -196,6 +197,21 @@ def test_a_tab_after_the_token_scheme_is_a_separator(api_factory: Any) -> None:
     said = detail(requests.get(server.url + "/info/", headers={"Authorization": "Tokens3cret-0123456789"},
                                timeout=10), 403)
     assert "scheme is not read" in said
+
+
+def test_a_compressed_upload_is_a_415_naming_its_encoding(api: Any, sample_images: list[Path]) -> None:
+    """A gzipped multipart body was "Malformed multipart/form-data body", not naming the
+    compression; the connection still serves the next request."""
+    prepared = requests.Request("POST", api.url + READ,
+                                files={"upload": ("car.jpg", sample_images[0].read_bytes())}).prepare()
+    form, kind = bytes(prepared.body or b""), prepared.headers["Content-Type"]
+    with requests.Session() as session:
+        r = session.post(api.url + READ, data=gzip.compress(form), timeout=30,
+                         headers={"Content-Type": kind, "Content-Encoding": "gzip"})
+        assert "Content-Encoding 'gzip'" in detail(r, 415)
+        assert session.get(api.url + "/info/", timeout=10).status_code == 200
+        ok = session.post(api.url + READ, data=form, timeout=30, headers={"Content-Type": kind})
+        assert ok.status_code == 201, ok.text
 
 
 def test_quota_exceeded_is_403(api_factory: Any, sample_images: list[Path]) -> None:

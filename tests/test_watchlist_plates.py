@@ -9,6 +9,7 @@ lock: every plate sent concurrently is kept.
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 from collections.abc import Callable
@@ -134,3 +135,20 @@ def test_a_plate_typed_composed_or_decomposed_is_one_plate(api_factory: Callable
     assert _plates(api, "visitors") == [("TUAB123", "same"), ("AB12", "")]
     assert _plate(api, "DELETE", "visitors", composed).status_code == 200
     assert _plates(api, "visitors") == [("AB12", "")]
+
+
+def test_a_compressed_or_empty_body_is_said_so(api_factory: Callable[..., RunningApi]) -> None:
+    """A gzipped body was parsed as it came ("not valid JSON: can't decode byte 0x8b"), and an
+    empty one was "Expecting value: line 1 column 1": neither said what was wrong."""
+    api = api_factory()
+    body = json.dumps({"plates": ["AB123"]}).encode()
+    packed = requests.put(f"{api.url}/v1/watchlists/visitors/", data=gzip.compress(body), timeout=10,
+                          headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert packed.status_code == 415 and "Content-Encoding 'gzip'" in packed.json()["detail"], packed.text
+    empty = requests.put(f"{api.url}/v1/watchlists/visitors/", data=b"", timeout=10,
+                         headers={"Content-Type": "application/json"})
+    assert empty.status_code == 400 and "empty" in empty.json()["detail"], empty.text
+    assert requests.get(f"{api.url}/v1/watchlists/visitors/", timeout=10).status_code == 404  # neither made it
+    plain = requests.put(f"{api.url}/v1/watchlists/visitors/", data=body, timeout=10,
+                         headers={"Content-Type": "application/json", "Content-Encoding": "identity"})
+    assert plain.status_code == 200, plain.text

@@ -47,8 +47,11 @@ def _body(limit: int, what: str, optional: bool = False) -> Any:
             raise
         # read_body names api.max_upload_bytes, which is the plate reader's limit, not this one
         raise InputError(f"the body ({what}) is over {limit} bytes; {_OVER[limit]}", status=413) from e
-    if optional and not data.strip():
-        return None
+    if not data.strip():
+        if optional:
+            return None
+        # said so: the JSON parser's "Expecting value: line 1 column 1" does not say the body is missing
+        raise InputError(f"the body is empty; send {what} as JSON, with its Content-Length or chunked")
     try:
         return json_input.loads(data, "the body")
     except ValueError as e:

@@ -72,7 +72,8 @@ class RecognizeOptions:
             v = obj.get(key)
             if v is None:
                 return None
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
+            # compared as sent: float() of an integer of 309 digits or more raises OverflowError
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
                 raise InputError(f"config {key} must be a number between 0 and 1, got {shown(v)}")
             return float(v)
 

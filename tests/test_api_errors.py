@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import socket
 from pathlib import Path
@@ -116,7 +117,9 @@ def test_bad_timestamp(api: Any, sample_images: list[Path], stamp: str) -> None:
     assert "timestamp" in message
 
 
-@pytest.mark.parametrize("config", ["{not json", "[1,2]", '{"mode":"warp"}', '{"bogus":1}'])
+@pytest.mark.parametrize("config", ["{not json", "[1,2]", '{"mode":"warp"}', '{"bogus":1}',
+                                    # integers past a float's range (float() of one overflows: was a 500)
+                                    '{"threshold_d": 1%s}' % ("0" * 400), '{"threshold_o": -1%s}' % ("0" * 309)])
 def test_bad_config(api: Any, sample_images: list[Path], config: str) -> None:
     detail(requests.post(api.url + READ, files={"upload": sample_images[0].read_bytes()},
                          data={"config": config}), 400)
@@ -201,6 +204,33 @@ def test_auth_required_when_token_configured(api_factory: Any, sample_images: li
     # refused calls were not counted
     stats = requests.get(server.url + "/v1/statistics/", headers={"Authorization": "Token s3cret"})
     assert stats.json()["usage"]["calls"] == 1
+
+
+def test_a_tab_after_the_token_scheme_is_a_separator(api_factory: Any) -> None:
+    """``Token<TAB>key`` was read as one scheme, refused as not read, with the key's start
+    quoted back; a scheme glued to its key is still refused."""
+    server = api_factory(token="s3cret-0123456789")
+    for header in ("Token\ts3cret-0123456789", "Token \t s3cret-0123456789", "token\t\ts3cret-0123456789"):
+        r = requests.get(server.url + "/info/", headers={"Authorization": header}, timeout=10)
+        assert r.status_code == 200, (header, r.text)
+    said = detail(requests.get(server.url + "/info/", headers={"Authorization": "Tokens3cret-0123456789"},
+                               timeout=10), 403)
+    assert "scheme is not read" in said
+
+
+def test_a_compressed_upload_is_a_415_naming_its_encoding(api: Any, sample_images: list[Path]) -> None:
+    """A gzipped multipart body was "Malformed multipart/form-data body", not naming the
+    compression; the connection still serves the next request."""
+    prepared = requests.Request("POST", api.url + READ,
+                                files={"upload": ("car.jpg", sample_images[0].read_bytes())}).prepare()
+    form, kind = bytes(prepared.body or b""), prepared.headers["Content-Type"]
+    with requests.Session() as session:
+        r = session.post(api.url + READ, data=gzip.compress(form), timeout=30,
+                         headers={"Content-Type": kind, "Content-Encoding": "gzip"})
+        assert "Content-Encoding 'gzip'" in detail(r, 415)
+        assert session.get(api.url + "/info/", timeout=10).status_code == 200
+        ok = session.post(api.url + READ, data=form, timeout=30, headers={"Content-Type": kind})
+        assert ok.status_code == 201, ok.text
 
 
 def test_quota_exceeded_is_403(api_factory: Any, sample_images: list[Path]) -> None:

@@ -44,6 +44,18 @@ def test_a_read_takes_each_iso_form(api: RunningApi, sample_images: list[Path], 
     assert response.json()["timestamp"] == meant.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+@pytest.mark.parametrize(("stamp", "answered"), [
+    ("0999-01-01T00:00:00Z", "0999-01-01T00:00:00.000000Z"),
+    ("0001-02-03T04:05:06.7Z", "0001-02-03T04:05:06.700000Z"),
+])
+def test_a_year_before_1000_is_answered_with_its_four_digits(api: RunningApi, sample_images: list[Path],
+                                                             stamp: str, answered: str) -> None:
+    """The C library's ``%Y`` wrote ``999-01-01T...``, which no ISO 8601 reader takes back."""
+    response = _read(api, sample_images[0], stamp)
+    assert response.status_code == 201, response.text
+    assert response.json()["timestamp"] == answered
+
+
 @pytest.mark.parametrize("stamp", [
     "2019-08-19T13:11.5",  # a decimal minute (ISO: 13:11:30), which Python 3.11+ reads as 13:11:00.5
     "2019-08-19T13.5",

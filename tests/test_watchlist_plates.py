@@ -9,6 +9,7 @@ lock: every plate sent concurrently is kept.
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 from collections.abc import Callable
@@ -87,3 +88,67 @@ def test_a_bad_plate_edit_is_refused_naming_why(api_factory: Callable[..., Runni
                         headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert form.status_code == 415  # a cross-site form cannot edit the lists
     assert _plates(api, "visitors") == []
+
+
+def test_a_plate_with_a_slash_escaped_in_the_path_is_the_plate_without_it(
+        api_factory: Callable[..., RunningApi]) -> None:
+    """``AB/12`` escaped as a path segment is ``AB%2F12`` (urllib's ``quote(plate, safe="")``,
+    JavaScript's ``encodeURIComponent``): the plate ``AB12``, as in a whole list.  It was
+    ``AB2F12``: the server keeps ``%2F`` escaped in the path."""
+    api = api_factory()
+    assert requests.put(f"{api.url}/v1/watchlists/visitors/", json={"plates": ["AB/34"]}, timeout=10).status_code == 200
+    for escaped in ("AB%2F12", "ab%2f56"):
+        assert _plate(api, "PUT", "visitors", escaped, {}).status_code == 200
+    assert _plates(api, "visitors") == [("AB34", ""), ("AB12", ""), ("AB56", "")]
+    assert _plate(api, "DELETE", "visitors", "AB%2F34").status_code == 200
+    assert _plates(api, "visitors") == [("AB12", ""), ("AB56", "")]
+
+
+def test_a_body_over_its_limit_names_that_limit_not_the_uploads(
+        api_factory: Callable[..., RunningApi]) -> None:
+    """The plate reader's api.max_upload_bytes does not bound these bodies: naming it sent an
+    admin to raise a setting that changes nothing."""
+    api = api_factory()
+    assert requests.put(f"{api.url}/v1/watchlists/visitors/", json={"plates": []}, timeout=10).status_code == 200
+    big = _plate(api, "PUT", "visitors", "AB1", {"label": "x" * 5000})
+    assert big.status_code == 413, big.text
+    said = big.json()["detail"]
+    assert "max_upload_bytes" not in said and "label" in said
+    whole = requests.put(f"{api.url}/v1/watchlists/visitors/", timeout=30,
+                         json={"plates": [{"plate": f"AB{i}", "label": "x" * 80} for i in range(30_000)]})
+    assert whole.status_code == 413, whole.text
+    assert "max_upload_bytes" not in whole.json()["detail"] and "fewer plates" in whole.json()["detail"]
+
+
+def test_a_plate_typed_composed_or_decomposed_is_one_plate(api_factory: Callable[..., RunningApi]) -> None:
+    """``TÜ`` as one character (a PC's keyboard) and as ``U`` with a combining diaeresis (a
+    Mac's, or pasted from a file name) look alike and are one plate, ``TU``: the first was
+    ``T``, the second ``TU``.  A fullwidth ``ＡＢ１２`` (an East Asian input method) is
+    ``AB12``; it was nothing, refused as holding no letter."""
+    api = api_factory()
+    composed, decomposed = "T\u00dcAB123", "TU\u0308AB123"
+    r = requests.put(f"{api.url}/v1/watchlists/visitors/", timeout=10,
+                     json={"plates": [composed, "\uff21\uff22\uff11\uff12"]})
+    assert r.status_code == 200, r.text
+    assert _plates(api, "visitors") == [("TUAB123", ""), ("AB12", "")]
+    assert _plate(api, "PUT", "visitors", decomposed, {"label": "same"}).status_code == 200
+    assert _plates(api, "visitors") == [("TUAB123", "same"), ("AB12", "")]
+    assert _plate(api, "DELETE", "visitors", composed).status_code == 200
+    assert _plates(api, "visitors") == [("AB12", "")]
+
+
+def test_a_compressed_or_empty_body_is_said_so(api_factory: Callable[..., RunningApi]) -> None:
+    """A gzipped body was parsed as it came ("not valid JSON: can't decode byte 0x8b"), and an
+    empty one was "Expecting value: line 1 column 1": neither said what was wrong."""
+    api = api_factory()
+    body = json.dumps({"plates": ["AB123"]}).encode()
+    packed = requests.put(f"{api.url}/v1/watchlists/visitors/", data=gzip.compress(body), timeout=10,
+                          headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert packed.status_code == 415 and "Content-Encoding 'gzip'" in packed.json()["detail"], packed.text
+    empty = requests.put(f"{api.url}/v1/watchlists/visitors/", data=b"", timeout=10,
+                         headers={"Content-Type": "application/json"})
+    assert empty.status_code == 400 and "empty" in empty.json()["detail"], empty.text
+    assert requests.get(f"{api.url}/v1/watchlists/visitors/", timeout=10).status_code == 404  # neither made it
+    plain = requests.put(f"{api.url}/v1/watchlists/visitors/", data=body, timeout=10,
+                         headers={"Content-Type": "application/json", "Content-Encoding": "identity"})
+    assert plain.status_code == 200, plain.text

@@ -94,7 +94,9 @@ def _detail(status: int, message: str, headers: dict[str, str] | None = None) ->
 
 
 def _format_time(stamp: datetime) -> str:
-    return stamp.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``stamp`` in UTC as ``2019-08-19T13:11:25.000000Z``, the year always of 4 digits (the C
+    library's ``%Y`` wrote the year 999 as ``999-01-01...``, which no ISO 8601 reader takes)."""
+    return stamp.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _no_raw_traceback() -> None:

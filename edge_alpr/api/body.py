@@ -36,6 +36,12 @@ def read_body(environ: dict[str, Any], max_bytes: int) -> bytes:
     parts, size = [], 0
     remaining = length if length >= 0 else (max_bytes + 1 if chunked else 0)
     environ[BODY_UNREAD] = True  # until read whole: an error answer must then end the connection
+    coding = environ.get("HTTP_CONTENT_ENCODING", "").strip()
+    if coding.lower() not in ("", "identity"):
+        # Why refused: the body would be parsed as it came, and a gzipped JSON or form was
+        # "not valid JSON" or "Malformed multipart", never naming the compression
+        raise InputError(f"Content-Encoding {shown(coding)} is not read here; send the body "
+                         "uncompressed (an image is compressed already).", status=415)
     while remaining > 0:
         try:
             chunk = stream.read(min(_READ_CHUNK, remaining))

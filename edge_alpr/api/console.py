@@ -55,6 +55,10 @@ FILES = Path(__file__).resolve().parent / "console_files"
 REFRESH_S = 3
 MAX_FORM_BYTES = 4096
 MAX_CAMERA_DIGITS = 6  # a camera number longer than this names no camera
+# plates of a list the page shows (the rest are counted, and the API has them all).  Why: the
+# lists may hold 32 x 10,000 plates, which made an 89 MB page; four of them rendered at once
+# took the service from 365 to 995 MB (a 1 GB board's OOM), and a browser would hang on it
+SHOWN_PLATES = 500
 STATIC = {"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8",
           "photo.js": "text/javascript; charset=utf-8",  # the "Try a photo" form
           "scene.js": "text/javascript; charset=utf-8",  # an event's scene, over the page
@@ -143,7 +147,7 @@ class Console:
 
     def lists_part(self) -> str:
         wl = self.ctx.watchlists
-        return self.render("lists", lists=wl.lists() if wl is not None else None,
+        return self.render("lists", lists=wl.lists() if wl is not None else None, shown_plates=SHOWN_PLATES,
                            matches=dict(wl.matches) if wl is not None else {},
                            since=iso(wl.counting_since) if wl is not None else "")
 

@@ -126,8 +126,8 @@ class ConsoleAuth:
                     raise InputError("The console's CSRF token is missing or wrong; reload the "
                                      "page.", status=403)
                 return
-        scheme, _, key = header.strip().partition(" ")
-        if scheme.lower() != "token" or not key.strip():
+        scheme, key = _scheme_and_key(header)
+        if scheme.lower() != "token" or not key:
             # the reference's words, and what was wrong: no header at all, or a scheme not read
             # (a 'Bearer' token is a common slip)
             other = (" (the request has no Authorization header)" if not scheme
@@ -135,7 +135,7 @@ class ConsoleAuth:
             raise InputError(f"Authentication credentials were not provided{other}. Send the header "
                              "'Authorization: Token <key>'.", status=403)
         try:
-            raw = key.strip().encode("latin-1")  # WSGI hands headers over as Latin-1
+            raw = key.encode("latin-1")  # WSGI hands headers over as Latin-1
         except UnicodeEncodeError:
             raw = b""
         if not self._token_ok(raw, client_of(environ)):
@@ -189,7 +189,15 @@ def _token_scheme(header: str) -> bool:
     adds cached ``Basic`` (or Digest, NTLM) credentials to any request to that origin by
     itself, a cross-site form's post too: a reverse proxy with its own password in front of a
     server without a token would otherwise let any page the admin opens post reads."""
-    return header.strip().partition(" ")[0].lower() == "token"
+    return _scheme_and_key(header)[0].lower() == "token"
+
+
+def _scheme_and_key(header: str) -> tuple[str, str]:
+    """An ``Authorization`` header's scheme and what follows it, split at any run of spaces or
+    tabs.  Why not at a space alone: ``Token<TAB>key`` was read as the scheme
+    ``Token<TAB>key`` and refused as a scheme not read, quoting the key's start back."""
+    parts = header.split(None, 1)
+    return (parts[0], parts[1].strip()) if len(parts) == 2 else ((parts[0], "") if parts else ("", ""))
 
 
 def _cookie(header: str, name: str) -> str:

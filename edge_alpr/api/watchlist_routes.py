@@ -29,6 +29,9 @@ from .events import Guard, json_answer
 
 MAX_LIST_BODY = 2 * 1024 * 1024
 MAX_PLATE_BODY = 4096  # one plate's label and distance
+# what to do about a body over its limit (fixed: no setting raises it), by the body's name
+_OVER = {MAX_LIST_BODY: "send fewer plates or shorter labels (10,000 plates with labels fit)",
+         MAX_PLATE_BODY: 'send only {"label": ..., "max_distance": ...} (a label is at most 80 characters)'}
 
 
 def _body(limit: int, what: str, optional: bool = False) -> Any:
@@ -37,9 +40,18 @@ def _body(limit: int, what: str, optional: bool = False) -> Any:
     env = bottle.request.environ
     if env.get("CONTENT_TYPE", "").split(";")[0].strip().lower() != "application/json":
         raise InputError(f"send {what} as a JSON body with Content-Type: application/json", status=415)
-    data = read_body(env, limit)
-    if optional and not data.strip():
-        return None
+    try:
+        data = read_body(env, limit)
+    except InputError as e:
+        if e.status != 413:
+            raise
+        # read_body names api.max_upload_bytes, which is the plate reader's limit, not this one
+        raise InputError(f"the body ({what}) is over {limit} bytes; {_OVER[limit]}", status=413) from e
+    if not data.strip():
+        if optional:
+            return None
+        # said so: the JSON parser's "Expecting value: line 1 column 1" does not say the body is missing
+        raise InputError(f"the body is empty; send {what} as JSON, with its Content-Length or chunked")
     try:
         return json_input.loads(data, "the body")
     except ValueError as e:
@@ -50,6 +62,13 @@ def _name(name: str) -> str:
     if not NAME.match(name):
         raise InputError(f"watch list name {name[:80]!r} must be 1-32 letters, digits, _ or -")
     return name
+
+
+def _plate(plate: str) -> str:
+    """The plate as the client wrote it in the path.  The server keeps an escaped slash
+    (``%2F``) escaped in the path, so that it does not split it; left so, ``AB%2FCD`` (a plate
+    written ``AB/CD``, escaped as clients escape a path segment) was the plate ``AB2FCD``."""
+    return plate.replace("%2F", "/").replace("%2f", "/")
 
 
 def install(app: bottle.Bottle, guarded: Guard, watchlists: WatchLists | None) -> None:
@@ -84,11 +103,11 @@ def install(app: bottle.Bottle, guarded: Guard, watchlists: WatchLists | None) -
     @guarded
     def put_plate(name: str, plate: str) -> bottle.HTTPResponse:
         body = _body(MAX_PLATE_BODY, "the plate's label and max_distance", optional=True)
-        return json_answer(200, need_lists().put_plate(_name(name), plate, body).to_dict())
+        return json_answer(200, need_lists().put_plate(_name(name), _plate(plate), body).to_dict())
 
     @guarded
     def delete_plate(name: str, plate: str) -> bottle.HTTPResponse:
-        return json_answer(200, need_lists().remove_plate(_name(name), plate).to_dict())
+        return json_answer(200, need_lists().remove_plate(_name(name), _plate(plate)).to_dict())
 
     for path in ("/v1/watchlists/", "/v1/watchlists"):
         app.route(path, "GET", lists)

@@ -9,7 +9,7 @@
   <h3>{{wl.name}} <span class="muted">{{len(wl.entries)}} {{"plate" if len(wl.entries) == 1 else "plates"}}, max distance {{f"{wl.max_distance:g}"}}, {{matches.get(wl.name, 0)}} {{"match" if matches.get(wl.name, 0) == 1 else "matches"}} since the service started {{!when(since)}}{{", from the config file (read-only)" if wl.source == "config" else ""}}</span></h3>
   <div class="plates">
   <table>
-  % for entry in wl.entries:
+  % for entry in wl.entries[:shown_plates]:
     <tr><td class="plate">{{entry.plate}}</td><td>{{entry.label}}</td>
       <td class="num">{{"" if entry.max_distance is None else f"{entry.max_distance:g}"}}</td>
       <td>
@@ -20,6 +20,9 @@
   % end
   </table>
   </div>
+  % if len(wl.entries) > shown_plates:
+  <p class="muted">The first {{shown_plates}} plates are shown; all {{len(wl.entries)}} are in <code>GET /v1/watchlists/{{wl.name}}/</code>{{"" if wl.source == "config" else f" (a plate typed below is added or changed wherever it is; DELETE /v1/watchlists/{wl.name}/plates/<plate>/ removes one not shown)"}}.</p>
+  % end
   % if wl.source != "config":
   <form data-action="add" data-list="{{wl.name}}" class="inline">
     <input name="plate" placeholder="plate" required maxlength="16" size="9" aria-label="Plate to add to {{wl.name}}">

@@ -42,7 +42,7 @@ def check(url: str, timeout: float) -> str | None:
     target = urlunsplit(("", "", parts.path or "/", parts.query, ""))
 
     def ask(extra: str = "") -> Answer:
-        with _connect(host, port, deadline) as conn:
+        with _connect(host, port, deadline, parts.scheme) as conn:
             try:
                 conn.sendall(f"GET {target} HTTP/1.1\r\nHost: {netloc}\r\nUser-Agent: edge-alpr\r\n"
                              f"Accept: */*\r\nConnection: close\r\n{extra}\r\n".encode())

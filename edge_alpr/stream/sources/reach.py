@@ -61,7 +61,9 @@ def _resolve(host: str, port: int, timeout: float) -> list[tuple[int, tuple[str,
     return found
 
 
-def _connect(host: str, port: int, deadline: float) -> socket.socket:
+def _connect(host: str, port: int, deadline: float, scheme: str) -> socket.socket:
+    """A TCP connection to the camera by ``deadline``; raises CameraError naming why not, a
+    refusal with the ``scheme``'s port to check (an HTTP camera's advice named RTSP's)."""
     last = ""
     for family, addr in _resolve(host, port, max(0.01, deadline - time.monotonic())):
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -76,8 +78,17 @@ def _connect(host: str, port: int, deadline: float) -> socket.socket:
         except OSError as e:
             sock.close()
             last = f"cannot connect to {addr[0]} port {addr[1]}: {e.strerror or e} (is the camera on, and " \
-                   "the url's port its RTSP port?)"
+                   f"the url's port its {_service(scheme, port)}?)"
     raise CameraError(last)
+
+
+def _service(scheme: str, port: int) -> str:
+    """Which port a refused url should have named, in words: the RTSP, HTTPS or HTTP (MJPEG)
+    port, with its usual number where the url gives another."""
+    kind = scheme.lower()
+    name = {"rtsp": "RTSP", "rtsps": "RTSPS", "http": "HTTP (MJPEG)", "https": "HTTPS"}.get(kind, kind.upper())
+    usual = PORTS.get(kind)
+    return f"{name} port" + (f", usually {usual}" if usual is not None and usual != port else "")
 
 
 class NoAnswer(CameraError):
@@ -169,7 +180,7 @@ def probe(url: str, timeout: float) -> str | None:
     if port is None:
         return None
     deadline = time.monotonic() + timeout
-    with _connect(parts.hostname or "", port, deadline) as sock:
+    with _connect(parts.hostname or "", port, deadline, parts.scheme) as sock:
         if parts.scheme.lower() != "rtsp":
             return None  # TLS is FFmpeg's; an HTTP camera's one slot is OpenCV's
         try:

@@ -60,15 +60,17 @@ def import_cv2() -> ModuleType:
     return cv2
 
 
-def open_capture(cv2: ModuleType, cfg: OpenCvSourceConfig) -> Any:
+def open_capture(cv2: ModuleType, cfg: OpenCvSourceConfig, open_s: float | None = None) -> Any:
     """A ``VideoCapture`` of the camera ``cfg`` names (pipeline, url, device path or number),
     opened or not; a url's open and read bounded by its ``read_timeout`` (V4L2 and GStreamer
-    have no such timeout), without FFmpeg's frame-rate probe (``ffmpeg_open.py``)."""
+    have no such timeout; ``open_s``: a longer open, for a camera slow to send its first
+    picture: ``opencv.py``), without FFmpeg's frame-rate probe (``ffmpeg_open.py``)."""
     ms = int(cfg.read_timeout * 1000)
     if cfg.pipeline:
         cap = cv2.VideoCapture(cfg.pipeline, cv2.CAP_GSTREAMER)
     elif cfg.url:
-        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int((open_s or cfg.read_timeout) * 1000),
+                  cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
         with url_open():
             cap = cv2.VideoCapture(cfg.url, cv2.CAP_FFMPEG, params)
     elif cfg.device_path:

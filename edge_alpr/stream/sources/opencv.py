@@ -36,7 +36,7 @@ from . import FrameSource
 from ._cv import FrameFitter, import_cv2, open_capture, require_gstreamer, where
 from .drops import ENDED, JUST_CHECKED, Ends, summary
 from .ffmpeg_open import OPEN_TURN
-from .http_check import check
+from .http_check import SlowStart, check
 from .reach import NoAnswer, asks, probe
 from .stamps import StreamClock, device_time
 from .v4l2_names import device_node, open_hint
@@ -78,6 +78,7 @@ class OpenCvSource(FrameSource):
         # probe's pause (pace.py, up to 10 s for a slow stream) is spread over reads of at most their timeout
         self.max_block_s = 2 * cfg.read_timeout + 1.0
         self._resume_at = 0.0  # monotonic, the end of a probe's pause under way
+        self._open_s: float | None = None  # 2 x read_timeout: a first picture came later (http_check.SlowStart)
         self._fit = FrameFitter(self._cv2, camera_id, cfg.max_pixels)
         # RTSP's stream time is the camera's, and an HTTP stream's unless MJPEG (stamps.py)
         scheme = urlsplit(cfg.url).scheme.lower() if cfg.url else ""
@@ -98,7 +99,7 @@ class OpenCvSource(FrameSource):
         return where(self.cfg)
 
     def _open(self) -> Any:
-        return open_capture(self._cv2, self.cfg)
+        return open_capture(self._cv2, self.cfg, self._open_s)
 
     def _stopped(self, waited: float) -> None:
         """Say why a stream that had been open stopped, and after how long (the log,
@@ -111,7 +112,7 @@ class OpenCvSource(FrameSource):
         frames, since = self._index - self._first_index, time.monotonic() - self._connected_at
         said = f"stopped sending frames {since:.1f} s after connecting ({frames} frame(s) since)"
         ended, ends = waited < 0.9 * self.cfg.read_timeout, self._ends
-        if not (ended and frames == 1):
+        if not (ended and frames <= 1):  # none: a stream of pictures FFmpeg cannot read (PNG) is asked too
             ends.forget()
         elif (verdict := ends.told()) is not None:  # asked before: its answer again, the camera not asked
             ends.repeats += 1
@@ -119,7 +120,7 @@ class OpenCvSource(FrameSource):
             return
         elif self._http:
             self._cap.release()
-            self._cap, ends.asking = None, (False, said)
+            self._cap, ends.asking, ends.none = None, (False, said), frames == 0
             return
         cause = ENDED if ended else f"no frame within the read_timeout ({self.cfg.read_timeout:g} s)"
         self._dropped(f"{said}: {cause}", cause)
@@ -131,11 +132,12 @@ class OpenCvSource(FrameSource):
             answer, asked, hung = check(self.cfg.url or "", self.cfg.read_timeout), True, False
         except CameraError as e:
             answer, asked, hung = (str(e) if opening else None), False, isinstance(e, NoAnswer)
+            self._open_s = 2 * self.cfg.read_timeout if isinstance(e, SlowStart) else self._open_s
         if opening:
             self._hint, self._ends.unanswered = answer, hung
             self._fail(f"{said}: {answer}" if answer else said)
             return
-        verdict = self._ends.judge(answer) if asked else None  # a stream, one picture, one client at a time
+        verdict = self._ends.judge(answer, self._ends.none) if asked else None  # a stream, a picture, ...
         self._dropped(f"{said}: {verdict or ENDED}", verdict or ENDED)
 
     def _dropped(self, what: str, cause: str) -> None:
@@ -241,6 +243,8 @@ class OpenCvSource(FrameSource):
                 down = time.monotonic() - self.failing_since if self.failing_since is not None else 0.0
                 log.log(logging.DEBUG if self._ends.quiet else logging.INFO, "camera %s: reconnected to %s after "
                         "%.1f s and %d failed attempt(s)", self.camera_id, self.describe(), down, self._attempts)
+            if self._open_s is not None:
+                return None  # its open may have taken 2 x read_timeout (max_block_s): grabbed at the next read
         if self.clock is not None and self._timed and self._resume_at <= time.monotonic():
             pause = self.clock.pause_s()
             self._resume_at = time.monotonic() + pause if pause else 0.0

@@ -73,12 +73,30 @@ def check(url: str, timeout: float) -> str | None:
     if 200 <= answer.status < 300 and kind.startswith("image/"):
         return (f"{ONE_PICTURE} ({kind}) at a time, not a video stream: give source.url the camera's MJPEG "
                 "or RTSP stream (its snapshot url is read one picture a reconnect)")
+    said = _stranger_answer(answer, kind)
+    if said:
+        return said
     if 200 <= answer.status < 300 and parts_kind and parts_kind[-1].startswith("image/") \
             and parts_kind[-1] not in JPEG_TYPES:
         return (f"{OTHER_PICTURES} {parts_kind[-1]}, not JPEG: OpenCV's FFmpeg reads an MJPEG stream's JPEG "
                 "pictures only, and none of these (the stream seemed to end at once); set the camera's stream "
                 "to MJPEG (JPEG pictures), or give source.url its RTSP stream")
     return STREAM if 200 <= answer.status < 300 else _verdict(answer.status, parts, tried)
+
+
+def _stranger_answer(answer: Answer, kind: str) -> str | None:
+    """What an answer that is no stream says: an RTSP server on the port, a redirect the open did
+    not get past (to itself, or a login page), a web page; None for the others.  Why: each read
+    ``cannot open camera`` and nothing more."""
+    if answer.protocol == "RTSP":
+        return "the url's port answers RTSP, not HTTP: give source.url rtsp://... (the camera's RTSP stream)"
+    if 300 <= answer.status < 400:
+        return (f"the url redirects ({answer.status}) to {answer.headers.get('location') or 'nowhere'}, which "
+                "did not open (a login page? a loop?): give source.url the stream's own url")
+    if 200 <= answer.status < 300 and (kind.startswith("text/") or kind in ("application/json", "application/xml")):
+        return (f"the url serves {kind} (a web page or an API's answer), not a video stream: give source.url the "
+                "camera's MJPEG or RTSP stream")
+    return None
 
 
 def _kind(answer: Answer) -> str:

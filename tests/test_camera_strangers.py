@@ -12,12 +12,15 @@ Real parts: raw servers on loopback (``image_server.py``) asked by the real chec
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable
 
 import pytest
 
 from edge_alpr.errors import CameraError
+from edge_alpr.stream.config import StreamConfig
+from edge_alpr.stream.sources import open_source
 from edge_alpr.stream.sources.http_check import check
 from edge_alpr.stream.sources.reach import NoAnswer, probe
 from tests.image_server import ImageServer, send
@@ -64,3 +67,31 @@ def test_a_web_page_is_no_stream(image_server: Start) -> None:
                                b"Content-Length: %d\r\n\r\n%s" % (len(page), page)))
     said = check(f"{server.base}/", 2.0) or ""
     assert said.startswith("the url serves text/html (a web page"), said
+
+
+def _trickle(conn: socket.socket, base: str) -> None:
+    """The head and the first part's headers at once, then its picture at 200 bytes/s."""
+    conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n"
+                 b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: 20000\r\n\r\n")
+    for _ in range(100):
+        conn.sendall(b"\xff" * 20)
+        time.sleep(0.1)
+
+
+def test_a_stream_whose_pictures_trickle_says_the_stream_answers_but_no_picture_came(image_server: Start) -> None:
+    """It read ``cannot open camera`` and nothing more: the check after the failed open found the
+    stream's head and first part, so it had no verdict."""
+    server = image_server(_trickle)
+    stream = StreamConfig.from_dict({"cameras": [{"id": "gate", "source": {
+        "kind": "opencv", "url": f"{server.base}/video", "read_timeout": 1,
+        "reconnect_min": 0.1, "reconnect_max": 0.5}}]}, "t")
+    source = open_source(stream.cameras[0], threading.Event())
+    started = time.monotonic()
+    try:
+        while source.errors < 1 and time.monotonic() - started < 30:
+            source.read(0.5)
+    finally:
+        source.close()
+    said = source.last_error or ""
+    assert said.startswith("cannot open camera: the camera answers with its stream"), said
+    assert "no picture of it within the read_timeout (1 s)" in said, said

@@ -67,6 +67,11 @@ ONE_CLIENT_FRAME = (f"{ENDED} after its first frame (the camera serves one clien
                     "once, it answered 503, its slot still held; what the url serves, a stream or one picture, "
                     "that does not tell)")
 
+# why OpenCV's open failed where the camera, asked just after, answered with its stream: said, it read
+# "cannot open camera" alone (measured: a link passing 200 bytes/s; %g: the read_timeout)
+STREAM_BUT = ("the camera answers with its stream (asked just after), yet FFmpeg's open read no picture of it within "
+              "the read_timeout (%g s): a link too slow for its pictures, or pictures FFmpeg cannot decode?")
+
 # why OpenCV's open fails just after a hung camera answered the check: a camera serving one client
 # at a time frees the check's slot a moment after it (asked why, it blamed "another viewer")
 JUST_CHECKED = ("the camera refused the open just after answering the service's own check (a camera serving "

@@ -1,23 +1,20 @@
 """OpenCV capture: V4L2 devices, RTSP/HTTP URLs and GStreamer pipelines (Jetson CSI).
 
-A lost or unopenable camera is retried with exponential backoff between ``reconnect_min`` and
-``reconnect_max`` seconds; the loop keeps running (``read`` returns None meanwhile) so one dead
-camera never stops the others or the service.  An outage is logged twice: its first failure
-(a warning) and its end (how long, how many attempts); the attempts between are debug lines,
-so a camera unplugged for a week does not write thousands of lines to the journal; a stream
-that keeps dropping and coming back is said at its first drop, then summed up (``drops.py``).  Its
-health (``stream/health.py``) says ``reconnecting`` then ``failed`` meanwhile.
+A lost or unopenable camera is retried with exponential backoff between ``reconnect_min`` and ``reconnect_max``
+seconds; the loop keeps running (``read`` returns None meanwhile) so one dead camera never stops the others or the
+service.  An outage is logged twice: its first failure (a warning) and its end (how long, how many attempts); the
+attempts between are debug lines, so a camera unplugged for a week does not write thousands of lines to the
+journal; a stream that keeps dropping and coming back is said at its first drop, then summed up (``drops.py``).
+Its health (``stream/health.py``) says ``reconnecting`` then ``failed`` meanwhile.
 
-OpenCV opens FFmpeg captures one at a time, process-wide.  So that a dead camera cannot hold
-the others back, a url is first asked in Python whether it is there (``reach.py``; an HTTP
-camera is asked for its stream, ``http_check.py``, only after OpenCV's open failed, or its stream ended after one
-frame, so as not to take the one slot of a camera that serves one client at a time), and the
-opens take turns on ``OPEN_TURN``: a camera waiting for its turn returns from ``read`` within
-its ``timeout`` (the capture thread beats, and sees a stop) instead of blocking in OpenCV's
-mutex past its deadline.  A url opens without FFmpeg's frame-rate probe (``ffmpeg_open.py``):
-2 s less per open of a 10 fps camera, each camera's turn after the others'.
+OpenCV opens FFmpeg captures one at a time, process-wide.  So that a dead camera cannot hold the others back, a url
+is first asked in Python whether it is there (``reach.py``; an HTTP camera is asked for its stream,
+``http_check.py``, only after OpenCV's open failed, or its stream ended after one frame, so as not to take the one
+slot of a camera that serves one client at a time), and the opens take turns on ``OPEN_TURN``: a camera waiting
+for its turn returns from ``read`` within its ``timeout`` (the capture thread beats, and sees a stop) instead of
+blocking in OpenCV's mutex past its deadline.  A url opens without FFmpeg's frame-rate probe
+(``ffmpeg_open.py``): 2 s less per open of a 10 fps camera, each camera's turn after the others'.
 """
-
 from __future__ import annotations
 
 import logging
@@ -34,9 +31,9 @@ from ...types import Frame
 from ..source_config import OpenCvSourceConfig
 from . import FrameSource
 from ._cv import FrameFitter, import_cv2, open_capture, require_gstreamer, where
-from .drops import ENDED, JUST_CHECKED, Ends, summary
+from .drops import ENDED, JUST_CHECKED, STREAM_BUT, Ends, summary
 from .ffmpeg_open import OPEN_TURN
-from .http_check import SlowStart, check
+from .http_check import STREAM, SlowStart, check
 from .reach import NoAnswer, asks, probe
 from .stamps import StreamClock, device_time
 from .v4l2_names import device_node, open_hint
@@ -133,9 +130,10 @@ class OpenCvSource(FrameSource):
         except CameraError as e:
             answer, asked, hung = (str(e) if opening else None), False, isinstance(e, NoAnswer)
             self._open_s = 2 * self.cfg.read_timeout if isinstance(e, SlowStart) else self._open_s
-        if opening:
+        if opening:  # a stream's answer: the open failed on its pictures (a link trickling them, or PNG)
             self._hint, self._ends.unanswered = answer, hung
-            self._fail(f"{said}: {answer}" if answer else said)
+            told = STREAM_BUT % self.cfg.read_timeout if asked and answer == STREAM else answer
+            self._fail(f"{said}: {told}" if told else said)
             return
         verdict = self._ends.judge(answer, self._ends.none) if asked else None  # a stream, a picture, ...
         self._dropped(f"{said}: {verdict or ENDED}", verdict or ENDED)

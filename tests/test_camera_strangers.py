@@ -95,3 +95,11 @@ def test_a_stream_whose_pictures_trickle_says_the_stream_answers_but_no_picture_
     said = source.last_error or ""
     assert said.startswith("cannot open camera: the camera answers with its stream"), said
     assert "no picture of it within the read_timeout (1 s)" in said, said
+
+
+def test_a_head_without_end_is_no_stream(image_server: Start) -> None:
+    """It read as a stream (its status line said 200), so its failed opens blamed the pictures."""
+    server = image_server(send(b"HTTP/1.0 200 OK\r\nX-Pad: " + b"a" * 70_000 + b"\r\n"))
+    with pytest.raises(CameraError) as raised:
+        check(f"{server.base}/video", 2.0)
+    assert "no end to its head within 64 KB" in str(raised.value), raised.value

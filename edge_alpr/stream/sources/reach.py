@@ -143,8 +143,9 @@ def _response(sock: socket.socket, deadline: float, body: bool = True, first: bo
         data += chunk
         if first and not (b"HTTP/".startswith(data[:5]) or b"RTSP/".startswith(data[:5])):
             raise _stranger(data)
-        if len(data) > MAX_HEADER_BYTES:
-            break
+        if len(data) > MAX_HEADER_BYTES:  # no camera's: said as such, not as a stream without pictures
+            raise CameraError(f"the camera's answer has no end to its head within {MAX_HEADER_BYTES // 1024} KB "
+                              "(something else on the url's port?)")
     head, rest = (data[:end.start()], data[end.end():]) if end else (data, b"")
     lines = re.split(r"\r?\n", head.decode("latin-1"))
     match = re.match(r"(?:RTSP|HTTP)/\d\.\d (\d{3})", lines[0])

@@ -31,6 +31,7 @@ from ...types import Frame
 from ..source_config import OpenCvSourceConfig
 from . import FrameSource
 from ._cv import FrameFitter, import_cv2, open_capture, require_gstreamer, where
+from .damaged import Damaged
 from .drops import ENDED, JUST_CHECKED, STREAM_BUT, Ends, summary
 from .ffmpeg_open import OPEN_TURN
 from .http_check import STREAM, SlowStart, check
@@ -76,7 +77,7 @@ class OpenCvSource(FrameSource):
         self.max_block_s = 2 * cfg.read_timeout + 1.0
         self._resume_at = 0.0  # monotonic, the end of a probe's pause under way
         self._open_s: float | None = None  # 2 x read_timeout: a first picture came later (http_check.SlowStart)
-        self._fit = FrameFitter(self._cv2, camera_id, cfg.max_pixels)
+        self._fit, self._damaged = FrameFitter(self._cv2, camera_id, cfg.max_pixels), Damaged(camera_id)
         # RTSP's stream time is the camera's, and an HTTP stream's unless MJPEG (stamps.py)
         scheme = urlsplit(cfg.url).scheme.lower() if cfg.url else ""
         self._rtsp = scheme in ("rtsp", "rtsps")
@@ -233,14 +234,12 @@ class OpenCvSource(FrameSource):
                 # HTTP MJPEG's stream time is FFmpeg's invention; a file served over HTTP (it knows its
                 # length) is no live stream: read as fast as it decodes, never behind a camera
                 self._timed = self._rtsp or not (mjpeg or cap.get(self._cv2.CAP_PROP_FRAME_COUNT) > 0)
-            self._connected_at, self._first_index = time.monotonic(), self._index
-            self.connects += 1
-            if self._dropping:
-                self._dropping = False
-            elif self.connects > 1:
+            self._connected_at, self._first_index, self.connects = time.monotonic(), self._index, self.connects + 1
+            if not self._dropping and self.connects > 1:
                 down = time.monotonic() - self.failing_since if self.failing_since is not None else 0.0
                 log.log(logging.DEBUG if self._ends.quiet else logging.INFO, "camera %s: reconnected to %s after "
                         "%.1f s and %d failed attempt(s)", self.camera_id, self.describe(), down, self._attempts)
+            self._dropping = False
             if self._open_s is not None:
                 return None  # its open may have taken 2 x read_timeout (max_block_s): grabbed at the next read
         if self.clock is not None and self._timed and self._resume_at <= time.monotonic():
@@ -253,9 +252,11 @@ class OpenCvSource(FrameSource):
         ok = self._cap.grab()
         captured, stamp = time.monotonic(), datetime.now(timezone.utc)
         bgr = self._cap.retrieve()[1] if ok else None
-        if bgr is None:
-            self._stopped(captured - started)
+        if bgr is None:  # the stream's end, or a picture FFmpeg could not decode (damaged.py)
+            if not self._damaged.failed(captured - started < 0.9 * self.cfg.read_timeout):
+                self._stopped(captured - started)
             return None
+        self.errors += self._damaged.read()
         made = self._made(captured)
         stamp -= timedelta(seconds=captured - made)
         try:

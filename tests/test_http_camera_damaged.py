@@ -11,13 +11,18 @@ Real parts: an MJPEG camera on loopback (``mjpeg_camera.py``) read by the real O
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 from mjpeg_camera import MjpegCamera, jpeg_part
 
 from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.sources import open_source
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class EveryFourth:
@@ -47,3 +52,30 @@ def test_a_damaged_picture_is_skipped_not_taken_for_the_streams_end() -> None:
     assert frames == 15 and not failing, (frames, source.last_error)
     assert camera.streams == 1, camera.streams  # never reconnected
     assert source.errors >= 3, source.errors  # the damaged ones, counted
+
+
+def test_ffmpeg_writes_nothing_per_damaged_picture_of_a_stream() -> None:
+    """FFmpeg's "fatal" level, which the service kept, still wrote ``No JPEG data found in image``
+    to stderr (the journal) for every damaged picture: the source says it once itself."""
+    camera = MjpegCamera(part=EveryFourth())
+    code = ("import threading\n"
+            "from edge_alpr.stream.config import StreamConfig\n"
+            "from edge_alpr.stream.sources import open_source\n"
+            "cam = StreamConfig.from_dict({'cameras': [{'id': 'gate', 'source': {'kind': 'opencv', "
+            f"'url': {camera.url!r}, 'read_timeout': 2}}}}]}}, 't').cameras[0]\n"
+            "src = open_source(cam, threading.Event())\n"
+            "frames = 0\n"
+            "while frames < 12:\n"
+            "    frames += src.read(0.5) is not None\n"
+            "src.close()\n"
+            "print(src.errors)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                              env={**env, "PYTHONPATH": str(ROOT)})
+    finally:
+        camera.close()
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) >= 2, done.stdout  # damaged pictures were read, and counted
+    said = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(said) == 1 and "could not be decoded and was skipped" in said[0], done.stderr

@@ -45,13 +45,16 @@ def require_gstreamer(cv2: ModuleType, camera_id: str) -> None:
 def import_cv2() -> ModuleType:
     """Import cv2 or raise CameraError naming the install command.
 
-    FFmpeg's own messages are limited to fatal ones unless ``OPENCV_FFMPEG_LOGLEVEL`` is set
-    (16 shows its errors): at its default it writes a line to stderr, so to the journal, for
-    every damaged frame of a file or of a stream losing packets.  OpenCV's own warnings (one
-    per failed open of a camera that is down) likewise, unless ``OPENCV_LOG_LEVEL`` is set.  The
-    sources report failures themselves, once, and in the camera's health.
+    FFmpeg's own messages are silenced unless ``OPENCV_FFMPEG_LOGLEVEL`` is set (8 shows its
+    fatal ones, 16 its errors): at its default it writes a line to stderr, so to the journal, for
+    every damaged frame of a file or of a stream losing packets, and even at its "fatal" level one
+    for every picture of a stream it cannot decode (measured: 13 lines in 5 s from a 10 fps MJPEG
+    camera sending one part of garbage in four; ``damaged.py`` says it once and counts them).
+    OpenCV's own warnings (one per failed open of a camera that is down) likewise, unless
+    ``OPENCV_LOG_LEVEL`` is set.  The sources report failures themselves, once, and in the
+    camera's health.
     """
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL; read at FFmpeg's first use
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET; read at FFmpeg's first use
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # not a warning per failed open; read at import
     try:
         import cv2

@@ -114,7 +114,10 @@ def test_a_camera_that_cannot_open_is_shown_failing_never_running() -> None:
     assert "running" not in html and "streaming" not in html
     state = re.search(r'<td data-label="State">(.*?)</td>', html, re.S)
     assert state is not None and "reconnecting" in state.group(1)
-    assert re.search(r'class="detail">\d+ errors, the last: cannot open', state.group(1)), state.group(1)
+    # the last error with when it was said: once the camera streams again, a past one
+    said = re.search(r'class="detail">\d+ errors, the last \(' + TIME + r'\): cannot open', state.group(1))
+    assert said is not None, state.group(1)
+    assert started - timedelta(seconds=1) <= datetime.fromisoformat(said.group(1).replace("Z", "+00:00"))
     # since when it has been without frames: a time the script shows in the browser's zone
     since = re.search(r'without frames since ' + TIME + r' \((\d+) s\)', state.group(1))
     assert since is not None, state.group(1)

@@ -65,6 +65,7 @@ class CameraView:
     waiting: str = ""  # a waiting camera's source: what for, in words (FrameSource.waiting)
     read_before: bool = False  # last_frame_s is of a frame read before this start (FrameSource.read_before)
     frame_time: str = ""  # a camera timed by its files: the time its newest frame carries (ISO 8601 UTC)
+    last_error_at: str = ""  # when last_error was said (ISO 8601 UTC): a streaming camera's is past
 
     @property
     def view_line(self) -> str:
@@ -173,7 +174,7 @@ def camera_views(ctx: ApiContext) -> list[CameraView]:
             max(0.0, mono - loop.view_check.since),
             iso(now - down_s) if down_s else "", down_s,
             loop.source.waiting() if health["state"] == "waiting" else "", before is not None,
-            _frame_time(loop)))
+            _frame_time(loop), health["last_error_at"] or ""))
     return out
 
 

@@ -74,10 +74,30 @@ def camera_health(loop: CameraLoop) -> dict[str, Any]:
         "plates_unsure": loop.tracker.unsure,  # followed, best read under events.min_score: no event
         "lag_s": round(stats.lag_s, 3),
         "behind_s": None if behind is None else round(behind, 2),  # an RTSP stream read late (stamps.py)
-        "last_frame_at": None if last is None else
-        datetime.fromtimestamp(last, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "last_frame_at": None if last is None else _iso(last),
         "errors": stats.errors + source.errors,  # frames not recognised + failures to open or read
         "crashes": crashes,
-        "last_error": source.last_error if source.failing_since is not None else
-        (loop.last_error or loop.capture.last_error or source.last_error),
+        **last_error(loop),
     }
+
+
+def last_error(loop: CameraLoop) -> dict[str, str | None]:
+    """``last_error`` and ``last_error_at`` (ISO 8601 UTC): while the source fails, its reason;
+    else the newest of the source's reason and the camera threads' last crash, kept once frames
+    flow again.  Why a time: kept without one, a reason from hours ago read as the camera's
+    problem now (cleared, a camera that keeps dropping would show nothing of why)."""
+    source, now, mono = loop.source, time.time(), time.monotonic()
+    said: list[tuple[float, str]] = []
+    if source.last_error is not None:
+        said.append((source.last_error_at or now, source.last_error))
+    if source.failing_since is None:
+        said += [(now - (mono - w.crashed_at), w.last_error) for w in (loop, loop.capture)
+                 if w.last_error is not None and w.crashed_at is not None]
+    if not said:
+        return {"last_error": None, "last_error_at": None}
+    at, reason = max(said)
+    return {"last_error": reason, "last_error_at": _iso(at)}
+
+
+def _iso(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -20,7 +20,7 @@
     <span class="detail bad">{{c.view_line}}</span>
   % end
   % if c.last_error:
-    <span class="detail">{{f"{c.errors} errors, the last: " if c.errors else "last error: "}}{{c.last_error}}</span>
+    <span class="detail">{{f"{c.errors} errors, the last" if c.errors else "last error"}}{{!f" ({when(c.last_error_at)})" if c.last_error_at else ""}}: {{c.last_error}}</span>
   % end
   </td>
   % # a rate or a lag before the first frame is not 0: it is not known yet

@@ -39,6 +39,9 @@ class FrameSource(ABC):
 
     Health (``stream/health.py``): a source that cannot open or stopped delivering calls
     ``failed`` (counted, with the reason) and is ``failing_since`` then until its next frame.
+    ``last_error`` stays after that (a camera that flapped for an hour would otherwise show
+    nothing of why), with ``last_error_at``, when it was said: once frames flow again it is a
+    past problem, which its time tells (it read as a current one).
     """
 
     live = False
@@ -51,12 +54,22 @@ class FrameSource(ABC):
         self.stop = stop if stop is not None else threading.Event()
         self._index = 0
         self.errors = 0  # failures to open or read, each counted once
-        self.last_error: str | None = None
+        self._last_error: str | None = None
+        self.last_error_at: float | None = None  # epoch s when last_error was said
         self.failing_since: float | None = None  # monotonic; None while frames arrive
         # its failure may be none (a folder camera's drop box emptied while edge-alpr was stopped
         # looks like its share not mounted): reconnecting while it lasts, never failed
         self.may_be_fine = False
         self.finished = -1  # the newest frame whose events are committed (done)
+
+    @property
+    def last_error(self) -> str | None:
+        """The newest failure's or skipped file's reason, past or present (``last_error_at``)."""
+        return self._last_error
+
+    @last_error.setter
+    def last_error(self, reason: str | None) -> None:
+        self._last_error, self.last_error_at = reason, None if reason is None else time.time()
 
     def failed(self, reason: str) -> None:
         """Count a failure to open or read (the backend retries on its own)."""

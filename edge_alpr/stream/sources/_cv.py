@@ -45,13 +45,16 @@ def require_gstreamer(cv2: ModuleType, camera_id: str) -> None:
 def import_cv2() -> ModuleType:
     """Import cv2 or raise CameraError naming the install command.
 
-    FFmpeg's own messages are limited to fatal ones unless ``OPENCV_FFMPEG_LOGLEVEL`` is set
-    (16 shows its errors): at its default it writes a line to stderr, so to the journal, for
-    every damaged frame of a file or of a stream losing packets.  OpenCV's own warnings (one
-    per failed open of a camera that is down) likewise, unless ``OPENCV_LOG_LEVEL`` is set.  The
-    sources report failures themselves, once, and in the camera's health.
+    FFmpeg's own messages are silenced unless ``OPENCV_FFMPEG_LOGLEVEL`` is set (8 shows its
+    fatal ones, 16 its errors): at its default it writes a line to stderr, so to the journal, for
+    every damaged frame of a file or of a stream losing packets, and even at its "fatal" level one
+    for every picture of a stream it cannot decode (measured: 13 lines in 5 s from a 10 fps MJPEG
+    camera sending one part of garbage in four; ``damaged.py`` says it once and counts them).
+    OpenCV's own warnings (one per failed open of a camera that is down) likewise, unless
+    ``OPENCV_LOG_LEVEL`` is set.  The sources report failures themselves, once, and in the
+    camera's health.
     """
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL; read at FFmpeg's first use
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET; read at FFmpeg's first use
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # not a warning per failed open; read at import
     try:
         import cv2
@@ -60,15 +63,17 @@ def import_cv2() -> ModuleType:
     return cv2
 
 
-def open_capture(cv2: ModuleType, cfg: OpenCvSourceConfig) -> Any:
+def open_capture(cv2: ModuleType, cfg: OpenCvSourceConfig, open_s: float | None = None) -> Any:
     """A ``VideoCapture`` of the camera ``cfg`` names (pipeline, url, device path or number),
     opened or not; a url's open and read bounded by its ``read_timeout`` (V4L2 and GStreamer
-    have no such timeout), without FFmpeg's frame-rate probe (``ffmpeg_open.py``)."""
+    have no such timeout; ``open_s``: a longer open, for a camera slow to send its first
+    picture: ``opencv.py``), without FFmpeg's frame-rate probe (``ffmpeg_open.py``)."""
     ms = int(cfg.read_timeout * 1000)
     if cfg.pipeline:
         cap = cv2.VideoCapture(cfg.pipeline, cv2.CAP_GSTREAMER)
     elif cfg.url:
-        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int((open_s or cfg.read_timeout) * 1000),
+                  cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
         with url_open():
             cap = cv2.VideoCapture(cfg.url, cv2.CAP_FFMPEG, params)
     elif cfg.device_path:

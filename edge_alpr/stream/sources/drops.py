@@ -49,7 +49,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .http_check import ONE_PICTURE, STREAM
+from .http_check import ONE_PICTURE, OTHER_PICTURES, STREAM
 from .reach import ONE_CLIENT
 
 FLAP_SUMMARY_S = 600.0  # the drops after a first one are summed up this often
@@ -58,11 +58,19 @@ QUIET_RETRIES = 3  # failed reconnects after a quiet drop said as debug lines, b
 QUIET_S = 10.0  # s after a quiet drop within which its failed retries are debug lines; a later one is warned
 ENDED = "the camera ended the stream or closed the connection"
 ONE_FRAME = f"{ENDED} after its first frame (it serves a stream, not one picture)"
+# a stream opened whose first frame never came, though the camera sends one: a picture FFmpeg cannot read
+NO_FRAME = (f"{ENDED} before its first frame could be read, though the camera sends its stream (pictures FFmpeg "
+            "cannot decode? a damaged stream?)")
 # a one-frame end after which the camera answered the check 503: its one slot not yet free of the stream's
 # connection; a 503 says nothing of what the url serves (a stream or one picture), so neither is claimed
 ONE_CLIENT_FRAME = (f"{ENDED} after its first frame (the camera serves one client at a time: asked why at "
                     "once, it answered 503, its slot still held; what the url serves, a stream or one picture, "
                     "that does not tell)")
+
+# why OpenCV's open failed where the camera, asked just after, answered with its stream: said, it read
+# "cannot open camera" alone (measured: a link passing 200 bytes/s; %g: the read_timeout)
+STREAM_BUT = ("the camera answers with its stream (asked just after), yet FFmpeg's open read no picture of it within "
+              "the read_timeout (%g s): a link too slow for its pictures, or pictures FFmpeg cannot decode?")
 
 # why OpenCV's open fails just after a hung camera answered the check: a camera serving one client
 # at a time frees the check's slot a moment after it (asked why, it blamed "another viewer")
@@ -129,9 +137,11 @@ class Ends:
     # a failure told at the next read, once the HTTP camera is asked why (its slot free then):
     # whether it was at the open, and its words
     asking: tuple[bool, str] | None = None
-    # why the stream ends after its one frame, as the camera answered: a snapshot url, or ONE_FRAME
+    # why the stream ends after its one frame (or none: ``none``), as the camera answered: a snapshot url,
+    # a stream of PNG pictures, ONE_FRAME or NO_FRAME
     verdict: str | None = None
     repeats: int = 0  # the one-frame ends since the verdict, its own end included
+    none: bool = False  # the end being asked about came before the stream's first frame
     # the outage under way began with a quiet drop and is not warned yet (its reconnect is a debug line)
     quiet: bool = False
     # the HTTP camera accepted the check after a failed open but did not answer it (hung): its retries
@@ -154,7 +164,7 @@ class Ends:
         self.quiet = quiet or (was_quiet and not loud)
         return loud
 
-    def judge(self, answer: str | None) -> str | None:
+    def judge(self, answer: str | None, none: bool = False) -> str | None:
         """The verdict on a one-frame end from the camera's ``answer`` to ``http_check.check``,
         remembered (the first end it was asked about); None, not remembered, where the answer
         tells nothing (an answer that could not be judged, a 404 or 401 of a camera that was
@@ -162,11 +172,11 @@ class Ends:
         one client answers it while the stream's connection still holds its slot, and asked at
         every reconnect it answered the same."""
         if answer == STREAM:
-            verdict: str | None = ONE_FRAME
+            verdict: str | None = NO_FRAME if none else ONE_FRAME
         elif answer is not None and answer.startswith(ONE_CLIENT):
             verdict = ONE_CLIENT_FRAME
         else:
-            verdict = answer if answer is not None and answer.startswith(ONE_PICTURE) else None
+            verdict = answer if answer is not None and answer.startswith((ONE_PICTURE, OTHER_PICTURES)) else None
         self.verdict, self.repeats = verdict, int(verdict is not None)
         return verdict
 
@@ -182,5 +192,6 @@ class Ends:
         self.verdict, self.repeats = None, 0
 
     def snapshot(self) -> bool:
-        """Whether the verdict is a snapshot url's (its ends are said once, not as drops)."""
-        return self.verdict is not None and self.verdict.startswith(ONE_PICTURE)
+        """Whether the verdict is a snapshot url's, or a stream's of pictures FFmpeg cannot read
+        (a PNG one's): its ends are said once, not as drops (no reconnect helps)."""
+        return self.verdict is not None and self.verdict.startswith((ONE_PICTURE, OTHER_PICTURES))

@@ -22,7 +22,18 @@ from ...errors import CameraError
 from .reach import HEAD_END, MAX_HEADER_BYTES, Answer, NoAnswer, _connect, _log_in, _port, _response, _verdict
 
 ONE_PICTURE = "the url serves one picture"  # how the hint for a snapshot url starts
+OTHER_PICTURES = "the stream's pictures are"  # how the hint for an MJPEG stream of PNGs (or others) starts
+JPEG_TYPES = ("image/jpeg", "image/jpg", "image/pjpeg")
 STREAM = ""  # check's answer where the camera answered with its stream (None: the answer tells nothing)
+
+
+class SlowStart(CameraError):
+    """The camera's first picture came ``took`` s after the request, after the read_timeout
+    (``_first_part``): OpenCV's open, bounded by it, failed for that alone."""
+
+    def __init__(self, took: float, message: str) -> None:
+        super().__init__(message)
+        self.took = took
 
 
 def check(url: str, timeout: float) -> str | None:
@@ -40,15 +51,16 @@ def check(url: str, timeout: float) -> str | None:
     host = parts.hostname or ""
     netloc = (host if ":" not in host else f"[{host}]") + (f":{port}" if parts.port else "")
     target = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    parts_kind: list[str] = []  # the first part's content type, of each multipart answer
 
     def ask(extra: str = "") -> Answer:
-        with _connect(host, port, deadline) as conn:
+        with _connect(host, port, deadline, parts.scheme) as conn:
             try:
                 conn.sendall(f"GET {target} HTTP/1.1\r\nHost: {netloc}\r\nUser-Agent: edge-alpr\r\n"
                              f"Accept: */*\r\nConnection: close\r\n{extra}\r\n".encode())
                 answer = _response(conn, deadline, body=False)
                 if 200 <= answer.status < 300 and _kind(answer).startswith("multipart/"):
-                    _first_part(conn, answer.body, deadline, timeout)
+                    parts_kind.append(_first_part(conn, answer.body, deadline, timeout))
                 return answer
             except OSError as e:  # reset
                 raise CameraError(f"the connection to the camera failed while asking for its stream: {e}") from None
@@ -61,24 +73,55 @@ def check(url: str, timeout: float) -> str | None:
     if 200 <= answer.status < 300 and kind.startswith("image/"):
         return (f"{ONE_PICTURE} ({kind}) at a time, not a video stream: give source.url the camera's MJPEG "
                 "or RTSP stream (its snapshot url is read one picture a reconnect)")
+    said = _stranger_answer(answer, kind)
+    if said:
+        return said
+    if 200 <= answer.status < 300 and parts_kind and parts_kind[-1].startswith("image/") \
+            and parts_kind[-1] not in JPEG_TYPES:
+        return (f"{OTHER_PICTURES} {parts_kind[-1]}, not JPEG: OpenCV's FFmpeg reads an MJPEG stream's JPEG "
+                "pictures only, and none of these (the stream seemed to end at once); set the camera's stream "
+                "to MJPEG (JPEG pictures), or give source.url its RTSP stream")
     return STREAM if 200 <= answer.status < 300 else _verdict(answer.status, parts, tried)
+
+
+def _stranger_answer(answer: Answer, kind: str) -> str | None:
+    """What an answer that is no stream says: an RTSP server on the port, a redirect the open did
+    not get past (to itself, or a login page), a web page; None for the others.  Why: each read
+    ``cannot open camera`` and nothing more."""
+    if answer.protocol == "RTSP":
+        return "the url's port answers RTSP, not HTTP: give source.url rtsp://... (the camera's RTSP stream)"
+    if 300 <= answer.status < 400:
+        return (f"the url redirects ({answer.status}) to {answer.headers.get('location') or 'nowhere'}, which "
+                "did not open (a login page? a loop?): give source.url the stream's own url")
+    if 200 <= answer.status < 300 and (kind.startswith("text/") or kind in ("application/json", "application/xml")):
+        return (f"the url serves {kind} (a web page or an API's answer), not a video stream: give source.url the "
+                "camera's MJPEG or RTSP stream")
+    return None
 
 
 def _kind(answer: Answer) -> str:
     return answer.headers.get("content-type", "").partition(";")[0].strip().lower()
 
 
-def _first_part(conn: socket.socket, got: bytes, deadline: float, timeout: float) -> None:
-    """Wait, by ``deadline``, for the first part of a multipart stream after its head (``got``: the
-    bytes after the head so far): its headers' end or a JPEG's start.  Why: a camera whose encoder
-    froze answers ``200 multipart/x-mixed-replace`` and then sends nothing, so OpenCV's open of it
-    held the open turn for its whole read_timeout at every retry (measured: 10 opens, the turn
-    held 9.9 s of 12 with ``read_timeout: 1``) and said only that it could not open; raised as
-    ``NoAnswer``, its retries are asked here first (``drops.py``).  Why not its first byte:
-    mjpg-streamer and its forks write the first boundary line with the head, then wait for a
-    frame, so a frozen one sent bytes and was opened by OpenCV at every retry."""
-    while not HEAD_END.search(got) and b"\xff\xd8" not in got and len(got) <= MAX_HEADER_BYTES:
-        left = deadline - time.monotonic()
+def _first_part(conn: socket.socket, got: bytes, deadline: float, timeout: float) -> str:
+    """Wait for the first part of a multipart stream after its head (``got``: the bytes after the
+    head so far): its headers' end or a JPEG's start; its content type ('' where not said).  Why:
+    a camera whose encoder froze answers ``200 multipart/x-mixed-replace`` and then sends nothing,
+    so OpenCV's open of it held the open turn for its whole read_timeout at every retry
+    (measured: 10 opens, the turn held 9.9 s of 12 with ``read_timeout: 1``) and said only that
+    it could not open; raised as ``NoAnswer``, its retries are asked here first (``drops.py``).
+    Why not its first byte: mjpg-streamer and its forks write the first boundary line with the
+    head, then wait for a frame, so a frozen one sent bytes and was opened by OpenCV at every retry.
+
+    Why a second ``timeout`` after ``deadline``: a camera whose first picture comes later than
+    the read_timeout (one that starts its sensor for each client) is no hung one; judged hung,
+    its retries were only asked, and it was told its encoder hung.  Its picture is waited for
+    that much longer (the check holds no open turn; within the read's ``max_block_s``), and the
+    answer says how late it came and the read_timeout it needs (``SlowStart``): its opens are
+    then given twice the read_timeout (``opencv.py``)."""
+    late = deadline + timeout
+    while not (end := HEAD_END.search(got)) and b"\xff\xd8" not in got and len(got) <= MAX_HEADER_BYTES:
+        left = late - time.monotonic()
         if left <= 0:
             break
         conn.settimeout(left)
@@ -91,7 +134,16 @@ def _first_part(conn: socket.socket, got: bytes, deadline: float, timeout: float
                               "picture")
         got += chunk
     else:
-        return
-    raise NoAnswer(f"the camera answered but sent no picture within {timeout:g} s (the read_timeout; its "
-                   "encoder hung? restarting the camera usually clears it; a camera that takes longer to start "
-                   "its stream needs a longer source.read_timeout)")
+        if time.monotonic() > deadline:
+            took = time.monotonic() - (deadline - timeout)  # since the check began
+            raise SlowStart(took, f"the camera's first picture came {took:.1f} s after the request, later than "
+                            f"source.read_timeout ({timeout:g} s), within which OpenCV's open must have it: opened "
+                            f"with up to {2 * timeout:g} s from now on; raise source.read_timeout to "
+                            f"{max(2 * took, timeout + 1):.0f} s or more to be sure")
+        head = got[:end.start()] if end and b"\xff\xd8" not in got[:end.start()] else b""
+        kinds = [v for k, _, v in (ln.partition(":") for ln in head.decode("latin-1").splitlines())
+                 if k.strip().lower() == "content-type"]
+        return kinds[0].partition(";")[0].strip().lower() if kinds else ""
+    raise NoAnswer(f"the camera answered but sent no picture within {timeout:g} s (the read_timeout), nor in "
+                   f"{timeout:g} s more (its encoder hung? restarting the camera usually clears it; a camera "
+                   "that takes longer to start its stream needs a longer source.read_timeout)")

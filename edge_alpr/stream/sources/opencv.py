@@ -1,23 +1,20 @@
 """OpenCV capture: V4L2 devices, RTSP/HTTP URLs and GStreamer pipelines (Jetson CSI).
 
-A lost or unopenable camera is retried with exponential backoff between ``reconnect_min`` and
-``reconnect_max`` seconds; the loop keeps running (``read`` returns None meanwhile) so one dead
-camera never stops the others or the service.  An outage is logged twice: its first failure
-(a warning) and its end (how long, how many attempts); the attempts between are debug lines,
-so a camera unplugged for a week does not write thousands of lines to the journal; a stream
-that keeps dropping and coming back is said at its first drop, then summed up (``drops.py``).  Its
-health (``stream/health.py``) says ``reconnecting`` then ``failed`` meanwhile.
+A lost or unopenable camera is retried with exponential backoff between ``reconnect_min`` and ``reconnect_max``
+seconds; the loop keeps running (``read`` returns None meanwhile) so one dead camera never stops the others or the
+service.  An outage is logged twice: its first failure (a warning) and its end (how long, how many attempts); the
+attempts between are debug lines, so a camera unplugged for a week does not write thousands of lines to the
+journal; a stream that keeps dropping and coming back is said at its first drop, then summed up (``drops.py``).
+Its health (``stream/health.py``) says ``reconnecting`` then ``failed`` meanwhile.
 
-OpenCV opens FFmpeg captures one at a time, process-wide.  So that a dead camera cannot hold
-the others back, a url is first asked in Python whether it is there (``reach.py``; an HTTP
-camera is asked for its stream, ``http_check.py``, only after OpenCV's open failed, or its stream ended after one
-frame, so as not to take the one slot of a camera that serves one client at a time), and the
-opens take turns on ``OPEN_TURN``: a camera waiting for its turn returns from ``read`` within
-its ``timeout`` (the capture thread beats, and sees a stop) instead of blocking in OpenCV's
-mutex past its deadline.  A url opens without FFmpeg's frame-rate probe (``ffmpeg_open.py``):
-2 s less per open of a 10 fps camera, each camera's turn after the others'.
+OpenCV opens FFmpeg captures one at a time, process-wide.  So that a dead camera cannot hold the others back, a url
+is first asked in Python whether it is there (``reach.py``; an HTTP camera is asked for its stream,
+``http_check.py``, only after OpenCV's open failed, or its stream ended after one frame, so as not to take the one
+slot of a camera that serves one client at a time), and the opens take turns on ``OPEN_TURN``: a camera waiting
+for its turn returns from ``read`` within its ``timeout`` (the capture thread beats, and sees a stop) instead of
+blocking in OpenCV's mutex past its deadline.  A url opens without FFmpeg's frame-rate probe
+(``ffmpeg_open.py``): 2 s less per open of a 10 fps camera, each camera's turn after the others'.
 """
-
 from __future__ import annotations
 
 import logging
@@ -34,9 +31,10 @@ from ...types import Frame
 from ..source_config import OpenCvSourceConfig
 from . import FrameSource
 from ._cv import FrameFitter, import_cv2, open_capture, require_gstreamer, where
-from .drops import ENDED, JUST_CHECKED, Ends, summary
+from .damaged import Damaged
+from .drops import ENDED, JUST_CHECKED, STREAM_BUT, Ends, summary
 from .ffmpeg_open import OPEN_TURN
-from .http_check import check
+from .http_check import STREAM, SlowStart, check
 from .reach import NoAnswer, asks, probe
 from .stamps import StreamClock, device_time
 from .v4l2_names import device_node, open_hint
@@ -78,7 +76,8 @@ class OpenCvSource(FrameSource):
         # probe's pause (pace.py, up to 10 s for a slow stream) is spread over reads of at most their timeout
         self.max_block_s = 2 * cfg.read_timeout + 1.0
         self._resume_at = 0.0  # monotonic, the end of a probe's pause under way
-        self._fit = FrameFitter(self._cv2, camera_id, cfg.max_pixels)
+        self._open_s: float | None = None  # 2 x read_timeout: a first picture came later (http_check.SlowStart)
+        self._fit, self._damaged = FrameFitter(self._cv2, camera_id, cfg.max_pixels), Damaged(camera_id)
         # RTSP's stream time is the camera's, and an HTTP stream's unless MJPEG (stamps.py)
         scheme = urlsplit(cfg.url).scheme.lower() if cfg.url else ""
         self._rtsp = scheme in ("rtsp", "rtsps")
@@ -98,7 +97,7 @@ class OpenCvSource(FrameSource):
         return where(self.cfg)
 
     def _open(self) -> Any:
-        return open_capture(self._cv2, self.cfg)
+        return open_capture(self._cv2, self.cfg, self._open_s)
 
     def _stopped(self, waited: float) -> None:
         """Say why a stream that had been open stopped, and after how long (the log,
@@ -111,7 +110,7 @@ class OpenCvSource(FrameSource):
         frames, since = self._index - self._first_index, time.monotonic() - self._connected_at
         said = f"stopped sending frames {since:.1f} s after connecting ({frames} frame(s) since)"
         ended, ends = waited < 0.9 * self.cfg.read_timeout, self._ends
-        if not (ended and frames == 1):
+        if not (ended and frames <= 1):  # none: a stream of pictures FFmpeg cannot read (PNG) is asked too
             ends.forget()
         elif (verdict := ends.told()) is not None:  # asked before: its answer again, the camera not asked
             ends.repeats += 1
@@ -119,7 +118,7 @@ class OpenCvSource(FrameSource):
             return
         elif self._http:
             self._cap.release()
-            self._cap, ends.asking = None, (False, said)
+            self._cap, ends.asking, ends.none = None, (False, said), frames == 0
             return
         cause = ENDED if ended else f"no frame within the read_timeout ({self.cfg.read_timeout:g} s)"
         self._dropped(f"{said}: {cause}", cause)
@@ -131,11 +130,13 @@ class OpenCvSource(FrameSource):
             answer, asked, hung = check(self.cfg.url or "", self.cfg.read_timeout), True, False
         except CameraError as e:
             answer, asked, hung = (str(e) if opening else None), False, isinstance(e, NoAnswer)
-        if opening:
+            self._open_s = 2 * self.cfg.read_timeout if isinstance(e, SlowStart) else self._open_s
+        if opening:  # a stream's answer: the open failed on its pictures (a link trickling them, or PNG)
             self._hint, self._ends.unanswered = answer, hung
-            self._fail(f"{said}: {answer}" if answer else said)
+            told = STREAM_BUT % self.cfg.read_timeout if asked and answer == STREAM else answer
+            self._fail(f"{said}: {told}" if told else said)
             return
-        verdict = self._ends.judge(answer) if asked else None  # a stream, one picture, one client at a time
+        verdict = self._ends.judge(answer, self._ends.none) if asked else None  # a stream, a picture, ...
         self._dropped(f"{said}: {verdict or ENDED}", verdict or ENDED)
 
     def _dropped(self, what: str, cause: str) -> None:
@@ -233,14 +234,14 @@ class OpenCvSource(FrameSource):
                 # HTTP MJPEG's stream time is FFmpeg's invention; a file served over HTTP (it knows its
                 # length) is no live stream: read as fast as it decodes, never behind a camera
                 self._timed = self._rtsp or not (mjpeg or cap.get(self._cv2.CAP_PROP_FRAME_COUNT) > 0)
-            self._connected_at, self._first_index = time.monotonic(), self._index
-            self.connects += 1
-            if self._dropping:
-                self._dropping = False
-            elif self.connects > 1:
+            self._connected_at, self._first_index, self.connects = time.monotonic(), self._index, self.connects + 1
+            if not self._dropping and self.connects > 1:
                 down = time.monotonic() - self.failing_since if self.failing_since is not None else 0.0
                 log.log(logging.DEBUG if self._ends.quiet else logging.INFO, "camera %s: reconnected to %s after "
                         "%.1f s and %d failed attempt(s)", self.camera_id, self.describe(), down, self._attempts)
+            self._dropping = False
+            if self._open_s is not None:
+                return None  # its open may have taken 2 x read_timeout (max_block_s): grabbed at the next read
         if self.clock is not None and self._timed and self._resume_at <= time.monotonic():
             pause = self.clock.pause_s()
             self._resume_at = time.monotonic() + pause if pause else 0.0
@@ -251,9 +252,11 @@ class OpenCvSource(FrameSource):
         ok = self._cap.grab()
         captured, stamp = time.monotonic(), datetime.now(timezone.utc)
         bgr = self._cap.retrieve()[1] if ok else None
-        if bgr is None:
-            self._stopped(captured - started)
+        if bgr is None:  # the stream's end, or a picture FFmpeg could not decode (damaged.py)
+            if not self._damaged.failed(captured - started < 0.9 * self.cfg.read_timeout):
+                self._stopped(captured - started)
             return None
+        self.errors += self._damaged.read()
         made = self._made(captured)
         stamp -= timedelta(seconds=captured - made)
         try:

@@ -61,7 +61,9 @@ def _resolve(host: str, port: int, timeout: float) -> list[tuple[int, tuple[str,
     return found
 
 
-def _connect(host: str, port: int, deadline: float) -> socket.socket:
+def _connect(host: str, port: int, deadline: float, scheme: str) -> socket.socket:
+    """A TCP connection to the camera by ``deadline``; raises CameraError naming why not, a
+    refusal with the ``scheme``'s port to check (an HTTP camera's advice named RTSP's)."""
     last = ""
     for family, addr in _resolve(host, port, max(0.01, deadline - time.monotonic())):
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -76,8 +78,17 @@ def _connect(host: str, port: int, deadline: float) -> socket.socket:
         except OSError as e:
             sock.close()
             last = f"cannot connect to {addr[0]} port {addr[1]}: {e.strerror or e} (is the camera on, and " \
-                   "the url's port its RTSP port?)"
+                   f"the url's port its {_service(scheme, port)}?)"
     raise CameraError(last)
+
+
+def _service(scheme: str, port: int) -> str:
+    """Which port a refused url should have named, in words: the RTSP, HTTPS or HTTP (MJPEG)
+    port, with its usual number where the url gives another."""
+    kind = scheme.lower()
+    name = {"rtsp": "RTSP", "rtsps": "RTSPS", "http": "HTTP (MJPEG)", "https": "HTTPS"}.get(kind, kind.upper())
+    usual = PORTS.get(kind)
+    return f"{name} port" + (f", usually {usual}" if usual is not None and usual != port else "")
 
 
 class NoAnswer(CameraError):
@@ -116,19 +127,25 @@ class Answer(NamedTuple):
     headers: dict[str, str]
     challenges: list[tuple[str, dict[str, str]]]
     body: bytes = b""  # what came after the head in the same reads (a stream's first bytes)
+    protocol: str = ""  # "HTTP" or "RTSP", as the status line says
 
 
-def _response(sock: socket.socket, deadline: float, body: bool = True) -> Answer:
+def _response(sock: socket.socket, deadline: float, body: bool = True, first: bool = True) -> Answer:
     """One RTSP or HTTP response's head, all by ``deadline``; its body is skipped (read past
-    with ``body``: the next RTSP answer follows it)."""
+    with ``body``: the next RTSP answer follows it).  The ``first`` on its connection is no
+    answer (``_stranger``) unless it starts as HTTP or RTSP (a later one may follow the rest of
+    a body that was longer than its Content-Length said)."""
     data = b""
     while not (end := HEAD_END.search(data)):  # LF alone ends lines too, as FFmpeg reads them
         chunk = _recv(sock, deadline, len(data))
         if not chunk:
             raise CameraError("the camera closed the connection without answering")
         data += chunk
-        if len(data) > MAX_HEADER_BYTES:
-            break
+        if first and not (b"HTTP/".startswith(data[:5]) or b"RTSP/".startswith(data[:5])):
+            raise _stranger(data)
+        if len(data) > MAX_HEADER_BYTES:  # no camera's: said as such, not as a stream without pictures
+            raise CameraError(f"the camera's answer has no end to its head within {MAX_HEADER_BYTES // 1024} KB "
+                              "(something else on the url's port?)")
     head, rest = (data[:end.start()], data[end.end():]) if end else (data, b"")
     lines = re.split(r"\r?\n", head.decode("latin-1"))
     match = re.match(r"(?:RTSP|HTTP)/\d\.\d (\d{3})", lines[0])
@@ -142,7 +159,16 @@ def _response(sock: socket.socket, deadline: float, body: bool = True) -> Answer
             break
         rest += chunk
     offered = challenges([v for k, v in fields if k == "www-authenticate"])
-    return Answer(int(match.group(1)) if match else 0, headers, offered, rest)
+    return Answer(int(match.group(1)) if match else 0, headers, offered, rest, match.group(0)[:4] if match else "")
+
+
+def _stranger(data: bytes) -> CameraError:
+    """The url's port answers, but neither HTTP nor RTSP (an SSH or telnet banner, TLS): it was
+    said to answer "too slowly", waiting for a head that never comes."""
+    line = data.split(b"\n", 1)[0].rstrip(b"\r")[:60].decode("latin-1")
+    shown = "".join(c if c.isprintable() else "?" for c in line)
+    return CameraError(f"the url's port answers neither HTTP nor RTSP ({shown!r}): is it the camera's port for "
+                       "its stream (another service, or TLS: https/rtsps)?")
 
 
 def asks(url: str) -> bool:
@@ -169,7 +195,7 @@ def probe(url: str, timeout: float) -> str | None:
     if port is None:
         return None
     deadline = time.monotonic() + timeout
-    with _connect(parts.hostname or "", port, deadline) as sock:
+    with _connect(parts.hostname or "", port, deadline, parts.scheme) as sock:
         if parts.scheme.lower() != "rtsp":
             return None  # TLS is FFmpeg's; an HTTP camera's one slot is OpenCV's
         try:
@@ -205,9 +231,12 @@ def _describe(sock: socket.socket, parts: SplitResult, port: int, deadline: floa
     def ask(cseq: int, extra: str = "") -> Answer:
         sock.sendall(f"DESCRIBE {uri} RTSP/1.0\r\nCSeq: {cseq}\r\nAccept: application/sdp\r\n"
                      f"User-Agent: edge-alpr\r\n{extra}\r\n".encode())
-        return _response(sock, deadline)
+        return _response(sock, deadline, first=cseq == 1)
 
     logged = _log_in(ask(1), parts, uri, "DESCRIBE", lambda extra: ask(2, extra))
+    if logged is not None and logged[0].protocol == "HTTP":
+        return (f"the url's port answers HTTP, not RTSP ({logged[0].status}): is it the camera's RTSP port "
+                "(usually 554)? or, for its HTTP stream, a url of http://")
     return None if logged is None else _verdict(logged[0].status, parts, logged[1])
 
 

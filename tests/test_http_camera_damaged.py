@@ -1,0 +1,81 @@
+"""A live MJPEG stream with a picture FFmpeg cannot decode now and then stays open: the damaged
+pictures are skipped and counted, the stream is not taken to have ended.
+
+Before: OpenCV's ``grab`` fails for such a picture as it does at the stream's end, so each one
+closed the stream and reconnected (``reconnecting`` and ``streaming`` in turn, "the camera ended
+the stream"), losing the pictures of every reconnect.
+
+Real parts: an MJPEG camera on loopback (``mjpeg_camera.py``) read by the real OpenCV source.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from mjpeg_camera import MjpegCamera, jpeg_part
+
+from edge_alpr.stream.config import StreamConfig
+from edge_alpr.stream.sources import open_source
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class EveryFourth:
+    """Parts as a camera sends them, every fourth one bytes of garbage sent as a JPEG."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def __call__(self, pic: bytes) -> bytes:
+        self.sent += 1
+        return jpeg_part(os.urandom(3000) if self.sent % 4 == 2 else pic)
+
+
+def test_a_damaged_picture_is_skipped_not_taken_for_the_streams_end() -> None:
+    camera = MjpegCamera(part=EveryFourth())
+    stream = StreamConfig.from_dict({"cameras": [{"id": "gate", "source": {
+        "kind": "opencv", "url": camera.url, "read_timeout": 2, "reconnect_min": 0.1, "reconnect_max": 0.5}}]}, "t")
+    source = open_source(stream.cameras[0], threading.Event())
+    frames, failing, started = 0, False, time.monotonic()
+    try:
+        while frames < 15 and time.monotonic() - started < 60:
+            frames += source.read(0.5) is not None
+            failing |= source.failing_since is not None
+    finally:
+        source.close()
+        camera.close()
+    assert frames == 15 and not failing, (frames, source.last_error)
+    assert camera.streams == 1, camera.streams  # never reconnected
+    assert source.errors >= 3, source.errors  # the damaged ones, counted
+
+
+def test_ffmpeg_writes_nothing_per_damaged_picture_of_a_stream() -> None:
+    """FFmpeg's "fatal" level, which the service kept, still wrote ``No JPEG data found in image``
+    to stderr (the journal) for every damaged picture: the source says it once itself."""
+    camera = MjpegCamera(part=EveryFourth())
+    code = ("import threading\n"
+            "from edge_alpr.stream.config import StreamConfig\n"
+            "from edge_alpr.stream.sources import open_source\n"
+            "cam = StreamConfig.from_dict({'cameras': [{'id': 'gate', 'source': {'kind': 'opencv', "
+            f"'url': {camera.url!r}, 'read_timeout': 2}}}}]}}, 't').cameras[0]\n"
+            "src = open_source(cam, threading.Event())\n"
+            "frames = 0\n"
+            "while frames < 12:\n"
+            "    frames += src.read(0.5) is not None\n"
+            "src.close()\n"
+            "print(src.errors)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                              env={**env, "PYTHONPATH": str(ROOT)})
+    finally:
+        camera.close()
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) >= 2, done.stdout  # damaged pictures were read, and counted
+    said = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(said) == 1 and "could not be decoded and was skipped" in said[0], done.stderr

@@ -58,7 +58,8 @@ def test_console_in_chromium(tmp_path: Path, recognizer: Any, monkeypatch: pytes
         # the hostile label is shown as text and ran nothing
         assert '<script>document.title=1</script>' in browser.evaluate("document.getElementById('lists').innerText")
         assert browser.evaluate("[...document.scripts].map(s => s.src ? new URL(s.src).pathname : 'inline')") \
-            == ["/console/static/console.js", "/console/static/photo.js", "/console/static/scene.js"]
+            == ["/console/static/patch.js", "/console/static/console.js", "/console/static/photo.js",
+                "/console/static/scene.js"]
         assert wait_for(lambda: browser.evaluate("document.querySelector('img.view').naturalWidth") > 0, 15)
 
         # an event after the page loaded appears without a reload

@@ -5,10 +5,11 @@ the cameras see and what was read, with nothing to build or fetch (no CDN, works
 The page is rendered on the server from the templates in ``console_files/`` (bottle's
 SimpleTemplate, which escapes every ``{{value}}``: plates, labels and camera names come from
 cameras, clients and config files); ``console.js`` refreshes its parts every few seconds
-(``GET /console/parts``: the same fragments, as JSON) and edits the watch lists through the
-watch-list API; ``photo.js`` sends a photo the admin tries to ``POST /v1/plate-reader/`` and
-draws what was read; ``scene.js`` shows an event's scene over the page.  The page opens with a
-summary of what needs attention, counted in its title (``console_trouble``).
+(``GET /console/parts``: the same fragments, as JSON; the cameras table updated in place by
+``patch.js``) and edits the watch lists through the watch-list API; ``photo.js`` sends a
+photo the admin tries to ``POST /v1/plate-reader/`` and draws what was read; ``scene.js`` shows
+an event's scene over the page.  The page opens with a summary of what needs attention, counted
+in its title (``console_trouble``).
 ``Content-Security-Policy`` allows scripts from this server only, so a value that slipped
 through escaping still would not run.
 
@@ -58,6 +59,7 @@ MAX_CAMERA_DIGITS = 6  # a camera number longer than this names no camera
 STATIC = {"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8",
           "photo.js": "text/javascript; charset=utf-8",  # the "Try a photo" form
           "scene.js": "text/javascript; charset=utf-8",  # an event's scene, over the page
+          "patch.js": "text/javascript; charset=utf-8",  # a part updated in place (the cameras)
           "noscript.css": "text/css; charset=utf-8",  # linked from a <noscript>: without script
           "icon.svg": "image/svg+xml"}  # the tab's icon (else every browser asks for /favicon.ico)
 SECURITY_HEADERS = {

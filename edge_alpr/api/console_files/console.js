@@ -143,6 +143,10 @@
       const fresh = normal(html);
       if (rendered.get(id) === fresh) continue;
       rendered.set(id, fresh);
+      if (IN_PLACE.has(id)) {  // its rows and cells kept, their text updated (patch.js)
+        window.patchPart(part, html);
+        continue;
+      }
       const focused = part.contains(document.activeElement) ? document.activeElement : null;
       const key = focused ? focusKey(focused) : "";
       part.innerHTML = html;
@@ -166,6 +170,7 @@
   }
 
   const rendered = new Map();
+  const IN_PLACE = new Set(["cameras"]);  // changes at every refresh: updated, not drawn anew
   for (const id of ["trouble", "cameras", "health", "events", "lists", "counters"]) {
     const part = document.getElementById(id);
     if (part) rendered.set(id, part.innerHTML);  // before localTimes() rewrites the times

@@ -8,6 +8,7 @@
 <link rel="stylesheet" href="/console/static/console.css">
 <link rel="icon" href="/console/static/icon.svg" type="image/svg+xml">
 <noscript><link rel="stylesheet" href="/console/static/noscript.css"></noscript>
+<script src="/console/static/patch.js" defer></script>
 <script src="/console/static/console.js" defer></script>
 <script src="/console/static/photo.js" defer></script>
 <script src="/console/static/scene.js" defer></script>

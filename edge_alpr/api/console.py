@@ -6,10 +6,11 @@ The page is rendered on the server from the templates in ``console_files/`` (bot
 SimpleTemplate, which escapes every ``{{value}}``: plates, labels and camera names come from
 cameras, clients and config files); ``console.js`` refreshes its parts every few seconds
 (``GET /console/parts``: the same fragments, as JSON; the cameras table updated in place by
-``patch.js``) and edits the watch lists through the watch-list API; ``photo.js`` sends a
-photo the admin tries to ``POST /v1/plate-reader/`` and draws what was read; ``scene.js`` shows
-an event's scene over the page.  The page opens with a summary of what needs attention, counted
-in its title (``console_trouble``).
+``patch.js``) and edits the watch lists through the watch-list API; ``search.js`` shows the
+search's times in the browser's zone; ``photo.js`` sends a photo the admin tries to
+``POST /v1/plate-reader/`` and draws what was read; ``scene.js`` shows an event's scene over the
+page.  The page opens with a summary of what needs attention, counted in its title
+(``console_trouble``).
 ``Content-Security-Policy`` allows scripts from this server only, so a value that slipped
 through escaping still would not run.
 
@@ -43,7 +44,7 @@ from . import console_trouble as trouble
 from .auth_throttle import client_of
 from .body import BODY_UNREAD, read_body
 from .console_auth import ConsoleAuth, refuse_other_site
-from .console_search import RECENT_EVENTS, Search, search
+from .console_search import BOX_FORMAT, RECENT_EVENTS, Search, search
 from .console_view import view_jpeg
 from .events import Guard, cursor_text
 
@@ -60,6 +61,7 @@ STATIC = {"console.js": "text/javascript; charset=utf-8", "console.css": "text/c
           "photo.js": "text/javascript; charset=utf-8",  # the "Try a photo" form
           "scene.js": "text/javascript; charset=utf-8",  # an event's scene, over the page
           "patch.js": "text/javascript; charset=utf-8",  # a part updated in place (the cameras)
+          "search.js": "text/javascript; charset=utf-8",  # the search's times in the browser's zone
           "noscript.css": "text/css; charset=utf-8",  # linked from a <noscript>: without script
           "icon.svg": "image/svg+xml"}  # the tab's icon (else every browser asks for /favicon.ico)
 SECURITY_HEADERS = {
@@ -172,9 +174,9 @@ class Console:
         live, title = self.live_parts(found.query, found.error, shown)
         body = self.render(
             "page", version=__version__, csrf=self.auth.csrf(session), logout=session is not None,
-            refresh_s=REFRESH_S, search=found, history=self.ctx.history is not None, views=views,
+            refresh_s=REFRESH_S, search=found, box_format=BOX_FORMAT, history=self.ctx.history is not None, views=views,
             photo=status.photo_form(self.ctx),
-            csv_url="/v1/events/?" + urlencode({"format": "csv", **{k: v for k, v in shown.items() if v}}),
+            csv_url="/v1/events/?" + urlencode({"format": "csv", **found.api_params()}),
             title=title, parts={**live, "lists": self.lists_part()})
         return _html(400 if found.error else 200, body)
 

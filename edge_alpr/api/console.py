@@ -111,11 +111,13 @@ class Console:
         ``unknown(why)`` a value not known yet; ``plate_box(event)`` where its plate lies on its scene;
         ``crop_size(event)`` its crop's size attributes; ``duration(s)`` and ``size(bytes)`` in the
         unit a person reads at a glance; ``FILE_TIME`` marks a time that is a file's (the events
-        of ``file_timed`` cameras, which only the live events part knows)."""
+        of ``file_timed`` cameras, which only the live events part knows); ``BOX_FORMAT`` the form
+        the search's time boxes take."""
         return str(self.templates[name].render(when=status.time_html, unknown=status.unknown_html,
                                                plate_box=status.plate_box, crop_size=crop_size_html,
                                                duration=status.duration,
-                                               size=status.size, FILE_TIME=status.FILE_TIME, **values))
+                                               size=status.size, FILE_TIME=status.FILE_TIME,
+                                               BOX_FORMAT=BOX_FORMAT, **values))
 
     # -- parts ----------------------------------------------------------------------------------
 
@@ -174,7 +176,7 @@ class Console:
         live, title = self.live_parts(found.query, found.error, shown)
         body = self.render(
             "page", version=__version__, csrf=self.auth.csrf(session), logout=session is not None,
-            refresh_s=REFRESH_S, search=found, box_format=BOX_FORMAT, history=self.ctx.history is not None, views=views,
+            refresh_s=REFRESH_S, search=found, history=self.ctx.history is not None, views=views,
             photo=status.photo_form(self.ctx),
             csv_url="/v1/events/?" + urlencode({"format": "csv", **found.api_params()}),
             title=title, parts={**live, "lists": self.lists_part()})

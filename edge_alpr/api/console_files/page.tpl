@@ -86,7 +86,7 @@
     % end
     </datalist>
     % for name in ("since", "until"):
-    <label>{{name.capitalize()}} <span class="zone">(UTC)</span> <input name="{{name}}" value="{{f[name]}}" size="19" maxlength="64" placeholder="{{box_format}}" title="{{box_format}}, 24-hour clock; seconds optional" autocomplete="off" spellcheck="false" data-zone="utc"{{!bad(name)}}></label>
+    <label>{{name.capitalize()}} <span class="zone">(UTC)</span> <input name="{{name}}" value="{{f[name]}}" size="19" maxlength="64" placeholder="{{BOX_FORMAT}}" title="{{BOX_FORMAT}}, 24-hour clock; seconds optional" autocomplete="off" spellcheck="false" data-zone="utc"{{!bad(name)}}></label>
     % end
     <label>List <input name="list" value="{{f["list"]}}" maxlength="32" size="6"{{!bad("list")}}></label>
     <button type="submit">Search</button> <a href="/">Clear</a> <a href="{{csv_url}}">CSV</a>

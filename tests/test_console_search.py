@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 from bottle import FormsDict
-from conftest import RunningApi
+from conftest import SAMPLES, RunningApi
 
 from edge_alpr.api.console import FILES
 from edge_alpr.api.console_search import search
@@ -201,3 +201,19 @@ def test_a_bad_search_still_shows_its_good_times_in_their_boxes_and_checks_their
     error = re.search(r'id="search-error" role="alert">(.*?)</p>', page.text)
     assert error and html.unescape(error.group(1)).startswith("Plate: '--' must hold")
     assert "Until is before Since" in error.group(1)
+
+
+def test_a_crop_s_text_is_the_plate_as_its_row_shows_it(api_factory: Any) -> None:
+    """A crop's alternative text (read by a screen reader, shown where the crop does not load:
+    the device gone before a lazy crop arrived) named the plate as stored, ``plate b144mos``,
+    beside the row's ``B144MOS``."""
+    api = api_factory({"history": {"api_reads": True}})
+    with open(SAMPLES / "03_romanian_t604.jpg", "rb") as f:
+        r = requests.post(f"{api.url}/v1/plate-reader/", files={"upload": f}, timeout=60)
+    assert r.status_code == 201 and r.json()["results"], r.text
+    page = requests.get(f"{api.url}/", timeout=10).text
+    row = r'<td data-label="Plate" class="plate">([^<(]+?)(?: \(|</td>).*?<img class="crop" [^>]*alt="([^"]*)"'
+    rows = re.findall(row, page, re.S)
+    assert rows, page
+    assert [alt for _, alt in rows] == [f"plate {plate.strip()}" for plate, _ in rows]
+    assert all(plate.strip() == plate.strip().upper() for plate, _ in rows)

@@ -81,8 +81,8 @@ def test_the_events_search_takes_an_offset_without_colon(api: RunningApi, sample
 
 
 def test_a_console_box_keeps_a_short_fraction(api: RunningApi) -> None:
-    """A ``datetime-local`` box keeps ``10:00:00.5``: shown again in one beside another box's error."""
+    """A time box keeps ``10:00:00.5`` as typed beside another box's error."""
     page = requests.get(f"{api.url}/", params={"since": "2024-05-01T10:00:00.5", "until": "later"}, timeout=10)
     assert page.status_code == 400
-    assert 'name="since" value="2024-05-01T10:00:00.5" type="datetime-local"' in page.text, page.text
-    assert 'name="until" value="later" type="text"' in page.text
+    assert 'name="since" value="2024-05-01T10:00:00.5" ' in page.text, page.text
+    assert 'name="until" value="later" ' in page.text

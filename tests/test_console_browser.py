@@ -58,7 +58,8 @@ def test_console_in_chromium(tmp_path: Path, recognizer: Any, monkeypatch: pytes
         # the hostile label is shown as text and ran nothing
         assert '<script>document.title=1</script>' in browser.evaluate("document.getElementById('lists').innerText")
         assert browser.evaluate("[...document.scripts].map(s => s.src ? new URL(s.src).pathname : 'inline')") \
-            == ["/console/static/console.js", "/console/static/photo.js", "/console/static/scene.js"]
+            == ["/console/static/patch.js", "/console/static/console.js", "/console/static/search.js",
+                "/console/static/photo.js", "/console/static/scene.js"]
         assert wait_for(lambda: browser.evaluate("document.querySelector('img.view').naturalWidth") > 0, 15)
 
         # an event after the page loaded appears without a reload
@@ -96,7 +97,7 @@ def test_console_in_chromium(tmp_path: Path, recognizer: Any, monkeypatch: pytes
         # the search's time boxes take the browser's own time, named, and the query stays UTC
         browser.call("Emulation.setTimezoneOverride", timezoneId="Asia/Kolkata")  # UTC+5:30, no DST
         browser.open(f"{url}/?since=2024-05-01T04:30:00Z")
-        assert browser.evaluate("document.querySelector('input[name=since]').value") == "2024-05-01T10:00"
+        assert browser.evaluate("document.querySelector('input[name=since]').value") == "2024-05-01 10:00:00"
         zone = browser.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
         assert zone in ("Asia/Kolkata", "Asia/Calcutta")  # as the browser's ICU names it
         assert browser.evaluate("[...document.querySelectorAll('span.zone')].map(s => s.textContent)") \
@@ -106,7 +107,7 @@ def test_console_in_chromium(tmp_path: Path, recognizer: Any, monkeypatch: pytes
         assert wait_for(lambda: "until=" in browser.evaluate("location.search"), 15)
         browser.settle()
         assert browser.evaluate("location.search") == "?since=2024-05-01T04%3A30%3A00Z&until=2024-05-01T06%3A30%3A00Z"
-        assert browser.evaluate("document.querySelector('input[name=until]').value") == "2024-05-01T12:00"
+        assert browser.evaluate("document.querySelector('input[name=until]').value") == "2024-05-01 12:00:00"
         # a bad value is shown again, as typed, beside the error that names its box
         browser.open(f"{url}/?plate=AB1&since=yesterday")
         assert browser.evaluate("[...document.querySelectorAll('#search input')].map(i => i.value).join()") \

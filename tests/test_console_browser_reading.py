@@ -20,6 +20,7 @@ from conftest import SAMPLES
 from waiting import wait_for
 
 from edge_alpr import config
+from edge_alpr.api.request import MAX_CAMERA_ID_CHARS
 from edge_alpr.api.server import free_port
 from edge_alpr.service import build as build_service
 from edge_alpr.stream.health import camera_state
@@ -138,5 +139,42 @@ def test_no_section_holds_a_column_past_its_edge_at_any_width(
             if width >= 1100:  # with room to spare a short URL stays whole, on one line
                 assert browser.evaluate(ONE_LINE)[:2] == [True, True], width
         assert browser.evaluate(ONE_LINE) == [True, True, False]  # 1300 px: the long one breaks
+    finally:
+        svc.close()
+
+
+def test_a_long_camera_id_without_a_break_fits_every_section(
+        tmp_path: Path, recognizer: Any, browser: Chromium, no_token: None) -> None:
+    """A camera id of 64 characters (the API's longest) with no hyphen or space to break at, as
+    a site names one (``EinfahrtTiefgarageNordseite...``): in the cameras table, under its live
+    view and in the events it read, it held the Cameras section 150-190 px wider than a phone's
+    screen (the live view's caption) and the Cameras and Events sections 240-270 px wider than an
+    800 px window (the tables' Camera columns), each section scrolled sideways.  It breaks where
+    the line ends, from a phone's width to a desktop's."""
+    name = ("EinfahrtTiefgarageNordseiteHauptgebaeudeKameraZweiLinksObenRampe" * 2)[:MAX_CAMERA_ID_CHARS]
+    cfg = config.from_dict({
+        "state_dir": str(tmp_path / "state"), "mqtt": {"enabled": False}, "api": {"port": 0, "threads": 4},
+        "history": {"api_reads": True},
+        "stream": {"cameras": [{"id": name, "failed_after_s": 3600,
+                                "source": {"kind": "opencv", "url": f"rtsp://127.0.0.1:{free_port()}/live",
+                                           "read_timeout": 1, "reconnect_min": 0.2, "reconnect_max": 0.5}}]},
+    }, "<test>")
+    svc = build_service(cfg, threading.Event(), recognizer=recognizer)
+    try:
+        assert svc.api is not None
+        url = f"http://127.0.0.1:{svc.api.server.port}"
+        with open(SAMPLES / PHOTOS[0], "rb") as f:  # an event of that camera
+            r = requests.post(f"{url}/v1/plate-reader/", files={"upload": f}, data={"camera_id": name}, timeout=60)
+        assert r.status_code == 201 and r.json()["results"], r.text
+        past = ("[...document.querySelectorAll('section')].filter(s => s.scrollWidth > s.clientWidth + 1)"
+                ".map(s => [s.querySelector('h2').textContent, s.scrollWidth - s.clientWidth])")
+        for width in (320, 390, 641, 800, 1000, 1280):
+            browser.call("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1,
+                         mobile=width < 640)
+            browser.open(f"{url}/")
+            shown = browser.evaluate("[...document.querySelectorAll('#events td[data-label=Camera], "
+                                     "#cameras td[data-label=Camera], .views figcaption')].map(e => e.textContent)")
+            assert shown == [name] * 3, width
+            assert browser.evaluate(past) == [], width
     finally:
         svc.close()

@@ -114,7 +114,7 @@ def test_a_time_of_the_hour_the_clocks_go_back_is_sent_again_as_it_came(
     browser.call("Emulation.setTimezoneOverride", timezoneId="Europe/Bucharest")
     try:
         browser.open(f"{api.url}/?plate=--&since={sent}")
-        assert browser.evaluate("document.querySelector('input[name=since]').value").startswith("2024-10-27T03:30")
+        assert browser.evaluate("document.querySelector('input[name=since]').value").startswith("2024-10-27 03:30")
         browser.evaluate("const s = document.getElementById('search');"
                          "s.elements.plate.value = 'B144MOS'; s.requestSubmit()")
         assert wait_for(lambda: "B144MOS" in browser.evaluate("location.search"), 15)
@@ -126,5 +126,37 @@ def test_a_time_of_the_hour_the_clocks_go_back_is_sent_again_as_it_came(
         assert wait_for(lambda: "T03%3A00" in browser.evaluate("location.search"), 15)
         # the bad search's page itself answers 400, as it should: no other error
         assert [e for e in browser.console_errors() if "400 (Bad Request)" not in e] == []
+    finally:
+        browser.call("Emulation.setTimezoneOverride", timezoneId="")
+
+
+def test_the_time_boxes_read_in_iso_order_whatever_the_locale(api_factory: Any, browser: Chromium) -> None:
+    """The search's Since and Until boxes were ``datetime-local`` boxes, which a browser shows in
+    its locale's order (Chromium in en-US: ``05/01/2024, 01:30:00 PM``, May or January, and a
+    12-hour clock) beside times written 2024-05-01 13:30:00 everywhere else on the page.  They
+    are text boxes in ISO order, 24-hour, with the form they take as placeholder, with the page's
+    locale en-US and de-DE; a time typed in that form is read in the browser's zone and sent in UTC."""
+    api = api_factory({"history": {"api_reads": True}})
+    browser.log_console()
+    browser.call("Emulation.setTimezoneOverride", timezoneId="Asia/Kolkata")  # UTC+05:30
+    box = "document.querySelector('#search input[name={}]')"
+    try:
+        for locale in ("en-US", "de-DE"):
+            browser.call("Emulation.setLocaleOverride", locale=locale)
+            browser.open(f"{api.url}/?since=2024-05-01T08:00:00Z")
+            assert browser.evaluate("Intl.DateTimeFormat().resolvedOptions().locale") == locale
+            for name in ("since", "until"):
+                assert browser.evaluate(f"{box.format(name)}.type") == "text", (locale, name)
+                assert browser.evaluate(f"{box.format(name)}.placeholder") == "YYYY-MM-DD hh:mm:ss"
+            assert browser.evaluate(f"{box.format('since')}.value") == "2024-05-01 13:30:00", locale
+            browser.evaluate(f"{box.format('until')}.value = '2024-05-02 05:30';"
+                             "document.getElementById('search').requestSubmit()")
+            assert wait_for(lambda: "until" in browser.evaluate("location.search"), 15)
+            browser.settle()
+            assert browser.evaluate("location.search") == \
+                "?since=2024-05-01T08%3A00%3A00Z&until=2024-05-02T00%3A00%3A00Z", locale
+            assert browser.evaluate(f"{box.format('until')}.value") == "2024-05-02 05:30:00", locale
+            browser.call("Emulation.setLocaleOverride")  # cleared before the next one is set
+        assert browser.console_errors() == []
     finally:
         browser.call("Emulation.setTimezoneOverride", timezoneId="")

@@ -3,8 +3,9 @@ the time boxes' conversion in Chromium where it is installed).
 
 A search with a bad value keeps every value as it was typed (escaped), says which box is wrong
 and marks that one, instead of showing empty boxes beside an error.  Times: the boxes come in
-UTC, labelled so (as the events' time column is), in the form a ``datetime-local`` box keeps,
-and the page's script shows them in the browser's zone and sends them back in UTC.
+UTC, labelled so (as the events' time column is), in ISO order with the form named (not a
+``datetime-local`` box, which shows the locale's order), and the page's script shows them
+in the browser's zone and sends them back in UTC.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 from bottle import FormsDict
-from conftest import RunningApi
+from conftest import SAMPLES, RunningApi
 
 from edge_alpr.api.console import FILES
 from edge_alpr.api.console_search import search
@@ -63,8 +64,7 @@ def test_a_bad_date_keeps_every_value_typed_and_names_its_box(api: RunningApi) -
     boxes = _boxes(page.text)
     assert {name: boxes[name]["value"] for name in typed} == typed
     assert '"><b>' not in page.text and 'value="&quot;&gt;&lt;b&gt;gate"' in page.text  # escaped
-    assert boxes["since"]["type"] == "text"  # a datetime-local box would drop 'yesterday'
-    assert boxes["until"]["type"] == "datetime-local"
+    assert boxes["since"].get("type") in (None, "text") and boxes["until"].get("type") in (None, "text")
     assert [n for n, a in boxes.items() if a.get("aria-invalid") == "true"] == ["since"]
     assert boxes["since"]["aria-describedby"] == "search-error"
     error = re.search(r'<p class="bad" id="search-error" role="alert">(.*?)</p>', page.text)
@@ -94,13 +94,17 @@ def test_a_value_that_is_not_utf8_is_shown_replaced_and_marked() -> None:
     assert found.invalid("camera") and not found.invalid("plate")
 
 
-def test_the_time_boxes_come_in_utc_in_the_form_the_box_keeps(api: RunningApi) -> None:
+def test_the_time_boxes_come_in_utc_in_iso_order_and_name_their_form(api: RunningApi) -> None:
+    """Text boxes, not ``datetime-local`` ones (whose order is the browser locale's: 05/01/2024
+    in en-US), showing the day and the clock in ISO order, the form they take as placeholder."""
     page = requests.get(f"{api.url}/", params={"since": "2024-05-01T08:00:00Z",
                                                "until": "2024-05-01T09:30:00.250+00:00"}, timeout=10)
     assert page.status_code == 200
     boxes = _boxes(page.text)
-    assert boxes["since"]["value"] == "2024-05-01T08:00:00" and boxes["since"]["type"] == "datetime-local"
-    assert boxes["until"]["value"] == "2024-05-01T09:30:00.250"
+    assert boxes["since"]["value"] == "2024-05-01 08:00:00" and boxes["since"].get("type") in (None, "text")
+    assert boxes["until"]["value"] == "2024-05-01 09:30:00.250"
+    for name in ("since", "until"):
+        assert boxes[name]["placeholder"] == "YYYY-MM-DD hh:mm:ss" and "24-hour" in str(boxes[name]["title"])
     assert boxes["since"]["data-zone"] == boxes["until"]["data-zone"] == "utc"
     for name in ("Since", "Until"):  # labelled UTC: the page's script names the browser's zone
         assert f'<label>{name} <span class="zone">(UTC)</span> <input name="{name.lower()}"' in page.text
@@ -118,10 +122,10 @@ def test_the_events_time_column_names_its_zone(api_factory: Callable[..., Runnin
     assert r.status_code == 201
     page = requests.get(f"{api.url}/", timeout=10).text
     assert '<th>Time <span class="zone">(UTC)</span></th>' in page
-    script = (FILES / "console.js").read_text()
-    # the script renames every zone label, and sends the local boxes back in UTC
-    assert 'querySelectorAll("span.zone")' in script and 'form.id === "search"' in script
-    assert "toISOString()" in script
+    script, search_js = (FILES / "console.js").read_text(), (FILES / "search.js").read_text()
+    # the scripts rename every zone label, and send the local boxes back in UTC
+    assert 'querySelectorAll("span.zone")' in script and '.id !== "search"' in search_js
+    assert "toISOString()" in search_js
 
 
 def test_without_a_history_a_search_in_the_address_is_ignored(api_factory: Callable[..., RunningApi]) -> None:
@@ -163,7 +167,7 @@ def test_a_since_after_its_until_marks_both(api: RunningApi) -> None:
     assert page.status_code == 400
     boxes = _boxes(page.text)
     assert [n for n, a in boxes.items() if a.get("aria-invalid") == "true"] == ["since", "until"]
-    assert boxes["since"]["value"] == "2024-05-02T00:00:00" and boxes["until"]["value"] == "2024-05-01T00:00:00"
+    assert boxes["since"]["value"] == "2024-05-02 00:00:00" and boxes["until"]["value"] == "2024-05-01 00:00:00"
     assert 'role="alert">Until is before Since' in page.text and "No event matches" not in page.text
     # the same times, the right way round: a search, no error
     page = requests.get(f"{api.url}/", params={"since": "2024-05-01T00:00:00Z", "until": "2024-05-02T00:00:00Z"},
@@ -184,17 +188,32 @@ def test_a_since_equal_to_its_until_marks_both(api: RunningApi) -> None:
 
 
 def test_a_bad_search_still_shows_its_good_times_in_their_boxes_and_checks_their_order(api: RunningApi) -> None:
-    """With a bad plate beside them, times that parse come back in the form their date boxes keep
-    (``...Z`` would be dropped by a date box, so they came back as typed in text boxes, in UTC
-    where the boxes beside them were in the browser's zone), and a Since after its Until is
+    """With a bad plate beside them, times that parse come back in the boxes' form (``...Z`` as
+    typed would be read in the browser's zone, where the boxes beside it are), and a Since after its Until is
     said then too, not only once the plate is corrected."""
     page = requests.get(f"{api.url}/", params={"plate": "--", "since": "2024-05-02T00:00:00Z",
                                                "until": "2024-05-01T00:00:00Z"}, timeout=10)
     assert page.status_code == 400
     boxes = _boxes(page.text)
-    assert (boxes["since"]["value"], boxes["since"]["type"]) == ("2024-05-02T00:00:00", "datetime-local")
-    assert (boxes["until"]["value"], boxes["until"]["type"]) == ("2024-05-01T00:00:00", "datetime-local")
+    assert boxes["since"]["value"] == "2024-05-02 00:00:00"
+    assert boxes["until"]["value"] == "2024-05-01 00:00:00"
     assert [n for n, a in boxes.items() if a.get("aria-invalid") == "true"] == ["plate", "since", "until"]
     error = re.search(r'id="search-error" role="alert">(.*?)</p>', page.text)
     assert error and html.unescape(error.group(1)).startswith("Plate: '--' must hold")
     assert "Until is before Since" in error.group(1)
+
+
+def test_a_crop_s_text_is_the_plate_as_its_row_shows_it(api_factory: Any) -> None:
+    """A crop's alternative text (read by a screen reader, shown where the crop does not load:
+    the device gone before a lazy crop arrived) named the plate as stored, ``plate b144mos``,
+    beside the row's ``B144MOS``."""
+    api = api_factory({"history": {"api_reads": True}})
+    with open(SAMPLES / "03_romanian_t604.jpg", "rb") as f:
+        r = requests.post(f"{api.url}/v1/plate-reader/", files={"upload": f}, timeout=60)
+    assert r.status_code == 201 and r.json()["results"], r.text
+    page = requests.get(f"{api.url}/", timeout=10).text
+    row = r'<td data-label="Plate" class="plate">([^<(]+?)(?: \(|</td>).*?<img class="crop" [^>]*alt="([^"]*)"'
+    rows = re.findall(row, page, re.S)
+    assert rows, page
+    assert [alt for _, alt in rows] == [f"plate {plate.strip()}" for plate, _ in rows]
+    assert all(plate.strip() == plate.strip().upper() for plate, _ in rows)

@@ -5,10 +5,12 @@ the cameras see and what was read, with nothing to build or fetch (no CDN, works
 The page is rendered on the server from the templates in ``console_files/`` (bottle's
 SimpleTemplate, which escapes every ``{{value}}``: plates, labels and camera names come from
 cameras, clients and config files); ``console.js`` refreshes its parts every few seconds
-(``GET /console/parts``: the same fragments, as JSON) and edits the watch lists through the
-watch-list API; ``photo.js`` sends a photo the admin tries to ``POST /v1/plate-reader/`` and
-draws what was read; ``scene.js`` shows an event's scene over the page.  The page opens with a
-summary of what needs attention, counted in its title (``console_trouble``).
+(``GET /console/parts``: the same fragments, as JSON; the cameras table updated in place by
+``patch.js``) and edits the watch lists through the watch-list API; ``search.js`` shows the
+search's times in the browser's zone; ``photo.js`` sends a photo the admin tries to
+``POST /v1/plate-reader/`` and draws what was read; ``scene.js`` shows an event's scene over the
+page.  The page opens with a summary of what needs attention, counted in its title
+(``console_trouble``).
 ``Content-Security-Policy`` allows scripts from this server only, so a value that slipped
 through escaping still would not run.
 
@@ -42,7 +44,7 @@ from . import console_trouble as trouble
 from .auth_throttle import client_of
 from .body import BODY_UNREAD, read_body
 from .console_auth import ConsoleAuth, refuse_other_site
-from .console_search import RECENT_EVENTS, Search, search
+from .console_search import BOX_FORMAT, RECENT_EVENTS, Search, search
 from .console_view import view_jpeg
 from .events import Guard, cursor_text
 
@@ -62,6 +64,8 @@ SHOWN_PLATES = 500
 STATIC = {"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8",
           "photo.js": "text/javascript; charset=utf-8",  # the "Try a photo" form
           "scene.js": "text/javascript; charset=utf-8",  # an event's scene, over the page
+          "patch.js": "text/javascript; charset=utf-8",  # a part updated in place (the cameras)
+          "search.js": "text/javascript; charset=utf-8",  # the search's times in the browser's zone
           "noscript.css": "text/css; charset=utf-8",  # linked from a <noscript>: without script
           "icon.svg": "image/svg+xml"}  # the tab's icon (else every browser asks for /favicon.ico)
 SECURITY_HEADERS = {
@@ -111,11 +115,13 @@ class Console:
         ``unknown(why)`` a value not known yet; ``plate_box(event)`` where its plate lies on its scene;
         ``crop_size(event)`` its crop's size attributes; ``duration(s)`` and ``size(bytes)`` in the
         unit a person reads at a glance; ``FILE_TIME`` marks a time that is a file's (the events
-        of ``file_timed`` cameras, which only the live events part knows)."""
+        of ``file_timed`` cameras, which only the live events part knows); ``BOX_FORMAT`` the form
+        the search's time boxes take."""
         return str(self.templates[name].render(when=status.time_html, unknown=status.unknown_html,
                                                plate_box=status.plate_box, crop_size=crop_size_html,
                                                duration=status.duration,
-                                               size=status.size, FILE_TIME=status.FILE_TIME, **values))
+                                               size=status.size, FILE_TIME=status.FILE_TIME,
+                                               BOX_FORMAT=BOX_FORMAT, **values))
 
     # -- parts ----------------------------------------------------------------------------------
 
@@ -176,7 +182,7 @@ class Console:
             "page", version=__version__, csrf=self.auth.csrf(session), logout=session is not None,
             refresh_s=REFRESH_S, search=found, history=self.ctx.history is not None, views=views,
             photo=status.photo_form(self.ctx),
-            csv_url="/v1/events/?" + urlencode({"format": "csv", **{k: v for k, v in shown.items() if v}}),
+            csv_url="/v1/events/?" + urlencode({"format": "csv", **found.api_params()}),
             title=title, parts={**live, "lists": self.lists_part()})
         return _html(400 if found.error else 200, body)
 

@@ -8,18 +8,20 @@ operator corrects those values instead of typing the search again, and is not se
 second time for the next bad one.  A ``since`` after ``until``, or equal to it (the query is
 ``since <= ts < until``), is both boxes' fault: the search could find nothing, and both are marked.
 
-Times: the query's ``since`` and ``until`` are UTC, as in ``GET /v1/events/``.  A time that
-parses is shown again in the ``datetime-local`` box's own form (``2024-05-01T08:00:00``, UTC:
-the box drops a value ending in ``Z``); one that does not is shown in a text box (a
-``datetime-local`` box would drop it too).  The page's script shows these boxes in the
-browser's time zone, as it shows the events' times, and sends UTC (``console.js``); without
-script they are labelled UTC.
+Times: the query's ``since`` and ``until`` are UTC, as in ``GET /v1/events/``.  Their boxes
+are text boxes that show and take one form, ISO order, 24-hour clock (``2024-05-01 08:00:00``,
+``BOX_FORMAT``), not a ``datetime-local`` box: that one shows the browser's locale's order
+(Chromium in en-US: ``05/01/2024, 08:00:00 AM``), so a date read off it is May in one place
+and January in the next, beside times the page writes in ISO order everywhere else.  A time
+that parses is shown again in that form; one that does not is shown as typed.  The page's
+script shows these boxes in the browser's time zone, as it shows the events' times, and sends
+UTC (``search.js``); without script they are labelled UTC.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import bottle
@@ -35,8 +37,9 @@ TIMES = ("since", "until")
 LABELS = {"plate": "Plate", "distance": "Distance", "camera": "Camera", "since": "Since",
           "until": "Until", "list": "List"}
 MAX_SHOWN = 64  # characters of a value shown again (a longer one is refused by the query anyway)
-# a value a ``datetime-local`` box keeps (the rest it drops, as if nothing were typed)
-_BOX_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,3})?)?")
+# a time in the boxes' own form (a space or T between the day and the clock, seconds optional)
+_BOX_TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,3})?)?")
+BOX_FORMAT = "YYYY-MM-DD hh:mm:ss"  # what the boxes show as their placeholder and hint
 # what an invalid box carries: a fixed string (no value of the request), so it is written raw
 INVALID = ' aria-invalid="true" aria-describedby="search-error"'
 # a since at or after its until, as the API's errors say it (by the parameters' names) and as the
@@ -57,7 +60,12 @@ class Search:
     error: str = ""
     detail: str = ""
     bad: tuple[str, ...] = ()
-    kinds: dict[str, str] = field(default_factory=dict)  # ``type`` of the since and until boxes
+
+    def api_params(self) -> dict[str, str]:
+        """The search's values as ``GET /v1/events/`` is asked them (the CSV link): those not
+        empty, a time in the boxes' form written with its ``T`` (``2024-05-01T08:00:00``, UTC)."""
+        return {name: value.replace(" ", "T", 1) if name in TIMES and _fits_box(value) else value
+                for name, value in self.shown.items() if value}
 
     def invalid(self, name: str) -> str:
         """The attributes that mark the box ``name`` wrong ('' for a box that is not)."""
@@ -74,11 +82,12 @@ def typed(query: bottle.FormsDict) -> dict[str, str]:
 
 
 def box_time(stamp: float | None) -> str:
-    """A UTC time (seconds since the epoch) as a ``datetime-local`` box shows it; '' for none."""
+    """A UTC time (seconds since the epoch) as the time boxes show it
+    (``2024-05-01 08:00:00[.500]``); '' for none."""
     if stamp is None:
         return ""
     when = datetime.fromtimestamp(stamp, timezone.utc)
-    return when.replace(tzinfo=None).isoformat(timespec="milliseconds" if when.microsecond else "seconds")
+    return when.replace(tzinfo=None).isoformat(" ", timespec="milliseconds" if when.microsecond else "seconds")
 
 
 def search(query: bottle.FormsDict) -> Search:
@@ -89,8 +98,8 @@ def search(query: bottle.FormsDict) -> Search:
     since, until = (getattr(q, name) if isinstance(q := alone[name], EventQuery) else None for name in TIMES)
     order = since is not None and until is not None and since >= until
     for name, stamp in zip(TIMES, (since, until)):
-        # a time that parses, in the form its date box keeps (beside a bad value too, where one
-        # typed with its zone, ...Z, came back in a text box, in UTC beside the browser's zone)
+        # a time that parses, in the boxes' form (beside a bad value too, where one typed with
+        # its zone, ...Z, would be read in the browser's zone once its Z is gone: shown in UTC)
         if stamp is not None and (not (faults or order) or not _fits_box(out.shown[name])):
             out.shown[name] = box_time(stamp)
     if faults or order:
@@ -105,7 +114,6 @@ def search(query: bottle.FormsDict) -> Search:
             out.query = run(query)
         except InputError as e:  # a value in no box (a cursor): said, no box marked
             out.detail = out.error = str(e)
-    out.kinds = {name: "datetime-local" if _fits_box(out.shown[name]) else "text" for name in TIMES}
     return out
 
 
@@ -125,8 +133,8 @@ def _each(query: bottle.FormsDict) -> dict[str, EventQuery | str]:
 
 
 def _fits_box(value: str) -> bool:
-    """Whether a ``datetime-local`` box keeps ``value`` (it drops a value it cannot take, which
-    then shows in a text box: '2024-13-45T10:00', 'yesterday', '...Z')."""
+    """Whether ``value`` is a real time in the boxes' form (not '2024-13-45 10:00', 'yesterday',
+    '...Z'): such a one, beside a bad value, is shown again as typed."""
     if not value:
         return True
     if _BOX_TIME.fullmatch(value) is None:

@@ -3,9 +3,13 @@
 Why: cheroot's serve loop survives an exception in one of its turns by writing it to stderr,
 where nobody counts it; a worker pool stuck in requests answers nothing while the process
 looks healthy.  Here the errors cheroot reports go to the log once (with the traceback) and
-are counted as the worker's crashes (``/info/``, MQTT health), and a request finishing is the
-server's progress: while requests wait for a worker and none finished within the deadline,
-the server counts as stalled and the systemd watchdog is no longer pinged.
+are counted as the worker's crashes (``/info/``, MQTT health), and a request starting or
+finishing is the server's progress: while requests wait for a worker and none started or
+finished within the deadline, the server counts as stalled and the systemd watchdog is no
+longer pinged.  A start counts too because an idle server is beaten only when something asks
+(the watchdog, MQTT's health): without either, the first burst after a minute of quiet (a
+console's page, its scripts and crops) had requests waiting and no finish for a minute, and the
+page's own summary called the server stalled.
 """
 
 from __future__ import annotations
@@ -68,9 +72,11 @@ class SupervisedServer(wsgi.Server):
         super().__init__(bind_addr, self._progress(app), **kwargs)
 
     def _progress(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
-        """``app``, with each finished request counted as progress."""
+        """``app``, with each request started and finished counted as progress."""
 
         def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            if self.worker is not None:
+                self.worker.beat()  # a thread took a request: workers stuck in theirs take none
             try:
                 return app(environ, start_response)
             finally:

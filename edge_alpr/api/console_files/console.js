@@ -20,60 +20,10 @@
     }
   }
 
-  // The browser's time zone names every time on the page (the events' and the search boxes'):
-  // the page comes in UTC, and says so, for a browser without script.
+  // The browser's time zone names every time on the page (the events' and the search boxes',
+  // search.js): the page comes in UTC, and says so, for a browser without script.
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
-  const BOX_TIME = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)(?::(\d\d)(?:\.(\d{1,3}))?)?$/;
   const pad = (n, width = 2) => String(n).padStart(width, "0");
-
-  // A search box's time (2024-05-01T10:00[:00[.000]]) read in UTC or in the browser's zone;
-  // null for anything else (left as typed: the server names what is wrong with it).
-  function boxTime(text, utc) {
-    const m = BOX_TIME.exec(text);
-    if (!m) return null;
-    const p = [+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0), +(m[7] || "0").padEnd(3, "0")];
-    const when = utc ? new Date(Date.UTC(...p)) : new Date(...p);
-    const day = utc ? when.getUTCDate() : when.getDate();
-    return Number.isNaN(when.getTime()) || day !== p[2] ? null : when;
-  }
-
-  function localBox(when) {
-    const ms = when.getMilliseconds();
-    return `${when.getFullYear()}-${pad(when.getMonth() + 1)}-${pad(when.getDate())}T` +
-      `${pad(when.getHours())}:${pad(when.getMinutes())}:${pad(when.getSeconds())}` +
-      (ms ? "." + pad(ms, 3) : "");
-  }
-
-  // The search's time boxes come in UTC (the query's, as in GET /v1/events/): shown in the
-  // browser's zone, like the events' times, and sent back in UTC (searchInUtc).  The instant a
-  // box came with is kept (data-utc): a local time names two instants in the hour the clocks
-  // go back (03:30 twice in Bucharest on 2024-10-27), and read back it is the first, so a box
-  // left as it came (a bad search corrected in another box) sends its own instant, not one an
-  // hour early.  A time typed into that hour is read as the browser reads it: the first.
-  function localBoxes() {
-    for (const box of document.querySelectorAll('input[data-zone="utc"]')) {
-      const when = boxTime(box.value, true);
-      if (when) {
-        box.value = localBox(when);
-        box.dataset.utc = when.toISOString();
-        box.dataset.local = box.value;
-      }
-      box.dataset.zone = "local";
-    }
-  }
-
-  function searchInUtc(form) {
-    const query = new URLSearchParams();
-    for (const [name, value] of new FormData(form)) {
-      const text = String(value).trim();
-      const box = form.elements.namedItem(name);
-      let when = box && box.dataset && box.dataset.zone === "local" ? boxTime(text, false) : null;
-      const came = when && box.dataset.utc ? boxTime(box.dataset.local, false) : null;
-      if (came && came.getTime() === when.getTime()) when = new Date(box.dataset.utc);  // as it came
-      if (text) query.append(name, when ? when.toISOString().replace(".000Z", "Z") : text);
-    }
-    location.assign("/?" + query);
-  }
 
   // Every time on the page in one form, in the browser's zone with its offset from UTC named:
   // 2024-05-01 15:30:00 UTC+05:30 (UTC itself: 2024-05-01 10:00:00 UTC, as the page comes
@@ -143,6 +93,10 @@
       const fresh = normal(html);
       if (rendered.get(id) === fresh) continue;
       rendered.set(id, fresh);
+      if (IN_PLACE.has(id)) {  // its rows and cells kept, their text updated (patch.js)
+        window.patchPart(part, html);
+        continue;
+      }
       const focused = part.contains(document.activeElement) ? document.activeElement : null;
       const key = focused ? focusKey(focused) : "";
       part.innerHTML = html;
@@ -166,6 +120,7 @@
   }
 
   const rendered = new Map();
+  const IN_PLACE = new Set(["cameras"]);  // changes at every refresh: updated, not drawn anew
   for (const id of ["trouble", "cameras", "health", "events", "lists", "counters"]) {
     const part = document.getElementById(id);
     if (part) rendered.set(id, part.innerHTML);  // before localTimes() rewrites the times
@@ -305,11 +260,6 @@
 
   document.addEventListener("submit", (event) => {
     const form = event.target;
-    if (form.id === "search") {
-      event.preventDefault();
-      searchInUtc(form);
-      return;
-    }
     const action = form.dataset.action;
     if (!action) return;  // the logout form submits normally
     event.preventDefault();
@@ -342,6 +292,5 @@
 
   setTimeout(tick, refreshMs);
   refreshViews();
-  localBoxes();
   localTimes();
 })();

@@ -15,7 +15,7 @@
   <td data-label="Plate" class="plate">{{e["plate"].upper()}}{{f" (distance {e['distance']:g})" if "distance" in e else ""}}</td>
   <td data-label="Crop">
   % if e["images"]["plate"]:
-    <a class="scene" href="{{e["images"]["scene"] or e["images"]["plate"]}}" data-crop="{{e["images"]["plate"]}}" data-plate="{{e["plate"].upper()}}" data-camera="{{e["camera_id"]}}" data-box="{{plate_box(e)}}"><img class="crop" src="{{e["images"]["plate"]}}" alt="plate {{e["plate"]}}"{{!crop_size(e)}} loading="lazy"></a>
+    <a class="scene" href="{{e["images"]["scene"] or e["images"]["plate"]}}" data-crop="{{e["images"]["plate"]}}" data-plate="{{e["plate"].upper()}}" data-camera="{{e["camera_id"]}}" data-box="{{plate_box(e)}}"><img class="crop" src="{{e["images"]["plate"]}}" alt="plate {{e["plate"].upper()}}"{{!crop_size(e)}} loading="lazy"></a>
   % end
   </td>
   <td class="num" data-label="Score">{{f"{e['score']:.2f}"}}</td>

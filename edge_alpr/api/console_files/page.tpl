@@ -8,7 +8,9 @@
 <link rel="stylesheet" href="/console/static/console.css">
 <link rel="icon" href="/console/static/icon.svg" type="image/svg+xml">
 <noscript><link rel="stylesheet" href="/console/static/noscript.css"></noscript>
+<script src="/console/static/patch.js" defer></script>
 <script src="/console/static/console.js" defer></script>
+<script src="/console/static/search.js" defer></script>
 <script src="/console/static/photo.js" defer></script>
 <script src="/console/static/scene.js" defer></script>
 </head>
@@ -84,7 +86,7 @@
     % end
     </datalist>
     % for name in ("since", "until"):
-    <label>{{name.capitalize()}} <span class="zone">(UTC)</span> <input name="{{name}}" value="{{f[name]}}" type="{{search.kinds[name]}}" step="1" data-zone="utc"{{!bad(name)}}></label>
+    <label>{{name.capitalize()}} <span class="zone">(UTC)</span> <input name="{{name}}" value="{{f[name]}}" size="19" maxlength="64" placeholder="{{BOX_FORMAT}}" title="{{BOX_FORMAT}}, 24-hour clock; seconds optional" autocomplete="off" spellcheck="false" data-zone="utc"{{!bad(name)}}></label>
     % end
     <label>List <input name="list" value="{{f["list"]}}" maxlength="32" size="6"{{!bad("list")}}></label>
     <button type="submit">Search</button> <a href="/">Clear</a> <a href="{{csv_url}}">CSV</a>

@@ -14,13 +14,16 @@ import sqlite3
 import threading
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
+import pytest
 
 from edge_alpr.stream.source_config import FolderSourceConfig
 from edge_alpr.stream.sources.files import FolderSource
 from edge_alpr.stream.sources.ledger import LEDGER, ReadLedger
+from edge_alpr.stream.sources.listing import RECHECKED
 
 
 def _drop(tmp_path: Path, files: dict[str, int]) -> tuple[FolderSourceConfig, Path, Path]:
@@ -80,3 +83,54 @@ def test_a_ledger_of_an_earlier_version_keyed_by_name_reads_nothing_again(tmp_pa
     assert _rows(state) == {"10/01.jpg", "11/01.jpg", "top.jpg"}
     again = FolderSource(cfg, "drop", threading.Event(), state)
     assert _run(again) == []
+
+
+def test_files_in_subfolders_are_checked_in_turn_like_the_folders_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files matched by ``**/`` read before are checked for a rewrite ``RECHECKED`` at a time (they
+    were each stat-ed at every scan); a file written again under its path is still read again."""
+    files = RECHECKED + RECHECKED // 5
+    folder, state = tmp_path / "drop", tmp_path / "state"
+    rels = [f"{i % 4:02d}/img{i:06d}.jpg" for i in range(files)]
+    for sub in ("00", "01", "02", "03"):
+        (folder / sub).mkdir(parents=True)
+    state.mkdir()
+    for rel in rels:
+        (folder / rel).write_bytes(b"x")
+    cfg = FolderSourceConfig(path=str(folder), poll_interval=3600, patterns=("**/*.jpg",),
+                             remember_max_files=2 * files)
+    ReadLedger(state, "drop", folder.resolve(), 86400.0, cfg.remember_max_files).add(
+        (rel, (1, (folder / rel).stat().st_mtime_ns)) for rel in rels)
+    source = FolderSource(cfg, "drop", threading.Event(), state)
+    assert _run(source, scans=2) == []
+    stats = [0]
+    real_stat = os.stat
+
+    def stat(*args: Any, **kwargs: Any) -> Any:
+        stats[0] += 1
+        return real_stat(*args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    assert _run(source, scans=4) == []
+    assert stats[0] <= 4 * (RECHECKED + 10), stats  # was every file, every scan
+    monkeypatch.setattr(os, "stat", real_stat)
+    rewritten = folder / rels[files // 2]
+    ok, data = cv2.imencode(".jpg", np.full((24, 16, 3), 90, np.uint8))
+    assert ok
+    rewritten.write_bytes(bytes(data))
+    assert _run(source, scans=6) == [rels[files // 2]]  # each file is checked every other scan
+
+
+def test_hidden_subfolders_are_walked_only_when_a_pattern_names_them(tmp_path: Path) -> None:
+    """A desktop's trash and a sync tool's folders (``.Trash-1000``, ``.stversions``: old versions
+    of pictures) are not read through ``**/*.jpg`` nor ``*/*.jpg``; a pattern naming one
+    (``.sync/*.jpg``) reads it; ``**`` goes through no link to a folder (the folder's own files
+    again), a named part does."""
+    cfg, folder, state = _drop(tmp_path, {"a/1.jpg": 16, ".Trash-1000/files/2.jpg": 24, ".stversions/3.jpg": 32,
+                                          ".sync/4.jpg": 40, "b/.hidden/5.jpg": 48, "top.jpg": 56})
+    os.symlink(folder / "a", folder / "linked")
+    source = FolderSource(cfg, "drop", threading.Event(), None)
+    assert sorted(_run(source)) == ["a/1.jpg", "top.jpg"]
+    flat = FolderSourceConfig(path=str(folder), poll_interval=3600, patterns=("*/*.jpg", ".sync/*.jpg"))
+    source = FolderSource(flat, "drop", threading.Event(), None)
+    assert sorted(_run(source)) == [".sync/4.jpg", "a/1.jpg", "linked/1.jpg"]

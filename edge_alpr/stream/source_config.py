@@ -47,7 +47,8 @@ class FolderSourceConfig(_Source):
 
     path: str = ""  # "" = the sample images bundled with edge-alpr
     poll_interval: float = setting(1.0, above=0)  # seconds between scans of the folder for new files
-    # file name globs (each also upper-case) in the folder itself, not below
+    # file name globs (each also upper-case) in the folder itself; with a / (**/*.jpg, */*.jpg) into its
+    # subfolders, hidden ones (.Trash-1000, .sync) only where a pattern names them (.sync/*.jpg)
     patterns: tuple[str, ...] = setting(("*.jpg", "*.jpeg", "*.png", "*.bmp", "*.webp"), nonempty=True)
     interval: float = setting(0.0, min=0)  # seconds at least between two images; 0 = as fast as they are recognised
     watch: bool = True  # true: keep watching for new files; false: the camera stops once all are read

@@ -74,7 +74,7 @@ class FolderSource(FrameSource):
         self._ledger = ReadLedger(kept, camera_id, self.path.resolve(), cfg.forget_after_days * 86400,
                                   cfg.remember_max_files)
         self._share = ShareWatch(self.path, camera_id, self._ledger.present_before)
-        self._patterns = Patterns(self.path, cfg.patterns)
+        self._patterns = Patterns(self.path, cfg.patterns, camera_id)
         self._first_scan = True
         self._lock = threading.Lock()  # _taken: the camera loop calls done()
         self._taken: dict[int, tuple[str, Signature]] = {}  # frames read, not yet done

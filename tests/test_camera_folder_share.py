@@ -118,9 +118,12 @@ def test_a_share_emptied_or_replaced_by_an_empty_folder_is_not_read_again(
         _no_rereads(camera, caplog, 3)
     finally:
         camera.close()
-    # a restart while the share is down, then it is back
+    # a restart while the share is down, then it is back: the files were on a share (the ledger's
+    # file system as a run on a CIFS mount leaves it), the folder now on the one under it
     for p in folder.iterdir():
         p.rename(away / p.name)
+    with closing(sqlite3.connect(state / LEDGER)) as db, db:
+        db.execute("UPDATE folder SET mount = ?", (f"cifs //nas/share on {folder}",))
     camera = Camera(folder, state, recognizer)
     try:
         time.sleep(10 * POLL_S)

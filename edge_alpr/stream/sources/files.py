@@ -73,7 +73,7 @@ class FolderSource(FrameSource):
         kept = state_dir if state_dir is not None and cfg.path and cfg.remember else None
         self._ledger = ReadLedger(kept, camera_id, self.path.resolve(), cfg.forget_after_days * 86400,
                                   cfg.remember_max_files)
-        self._share = ShareWatch(self.path, camera_id, self._ledger.present_before)
+        self._share = ShareWatch(self.path, camera_id, self._ledger.present_before, self._ledger.mount)
         self._patterns = Patterns(self.path, cfg.patterns, camera_id)
         self._first_scan = True
         self._lock = threading.Lock()  # _taken: the camera loop calls done()
@@ -114,6 +114,7 @@ class FolderSource(FrameSource):
         if self._share.back():
             self.failing_since, self.may_be_fine = None, False
         self._share.listed(found.matched)
+        self._ledger.listed_on(self._share.mount() if found.matched else None)  # see ShareWatch.empty
         ready = self._settled(found.due)
         self._queue.extend(ready)
         self._idle = not ready

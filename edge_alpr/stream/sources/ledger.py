@@ -19,7 +19,9 @@ events are committed to the outbox; a file there unchanged is not read again.
   a real-time clock synced at boot, forgets nothing early); a file back in time clears the mark.
   A listing that finds no file at all where files read were at the last scan before this start
   (a share not mounted yet at boot: ``share.ShareWatch.empty``) marks nothing: a restart then
-  still knows them there, and their ageing starts at the first listing that finds files.
+  still knows them there, and their ageing starts at the first listing that finds files.  The
+  file system they were listed on is kept too (``folder.mount``), to tell such a share from
+  files deleted while edge-alpr was stopped.
 * Bounded: at most ``remember_max_files`` rows a camera; past it the oldest go first, files
   missing before files still in the folder (those are read again after a restart: said once).
 * A camera whose ``source.path`` changed starts fresh (its rows are of another folder).
@@ -53,7 +55,7 @@ HIDDEN_PREFIXES = (".", "~")
 Signature = tuple[int, int]  # size, mtime_ns
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS folder (camera TEXT PRIMARY KEY, path TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS folder (camera TEXT PRIMARY KEY, path TEXT NOT NULL, mount TEXT);
 CREATE TABLE IF NOT EXISTS read_file (camera TEXT NOT NULL, name TEXT NOT NULL, size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL, read_at REAL NOT NULL DEFAULT 0, missing_since REAL, read_wall REAL,
     PRIMARY KEY (camera, name));
@@ -112,6 +114,8 @@ class ReadLedger:
         self._full_said = False
         self._rows: dict[str, Row] = {}
         self._clock: RunClock | None = None
+        # the file system the folder's files were listed on last (``share.mount_of``), None if unknown
+        self.mount: str | None = None
         self._started = time.monotonic()
         if self.path is not None:
             self._open()
@@ -126,19 +130,24 @@ class ReadLedger:
             with closing(self._connect()) as db:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(_SCHEMA)
+                if "mount" not in {r[1] for r in db.execute("PRAGMA table_info(folder)")}:
+                    db.execute("ALTER TABLE folder ADD COLUMN mount TEXT")
                 have = {r[1] for r in db.execute("PRAGMA table_info(read_file)")}
                 for column, kind in _COLUMNS.items():
                     if column not in have:
                         db.execute(f"ALTER TABLE read_file ADD COLUMN {column} {kind}")
                 with db:
                     db.execute("BEGIN IMMEDIATE")
-                    row = db.execute("SELECT path FROM folder WHERE camera = ?", (self.camera_id,)).fetchone()
-                    if row is not None and row[0] != str(self.folder):
+                    row = db.execute("SELECT path, mount FROM folder WHERE camera = ?",
+                                     (self.camera_id,)).fetchone()
+                    if row is not None and row[0] == str(self.folder):
+                        self.mount = row[1]
+                    elif row is not None:
                         log.info("camera %s: its folder changed from %s to %s: every file of the new "
                                  "one is read", self.camera_id, row[0], self.folder)
                         db.execute("DELETE FROM read_file WHERE camera = ?", (self.camera_id,))
-                    db.execute("INSERT OR REPLACE INTO folder (camera, path) VALUES (?, ?)",
-                               (self.camera_id, str(self.folder)))
+                    db.execute("INSERT OR REPLACE INTO folder (camera, path, mount) VALUES (?, ?, ?)",
+                               (self.camera_id, str(self.folder), self.mount))
                     # files read before this start, as they were then
                     for name, size, mtime, read_at, missing, wall in db.execute(
                             "SELECT name, size, mtime_ns, read_at, missing_since, read_wall FROM read_file "
@@ -175,6 +184,15 @@ class ReadLedger:
                 del self._rows[base]
                 self._rows[name] = moved
         return True
+
+    def listed_on(self, mount: str | None) -> None:
+        """A listing found files on the file system ``mount``: kept, for the next start to tell a
+        share not mounted from files deleted while stopped (``share.ShareWatch.empty``)."""
+        if mount is None or mount == self.mount:
+            return
+        with self._lock:
+            if self._write([("UPDATE folder SET mount = ? WHERE camera = ?", [(mount, self.camera_id)])]):
+                self.mount = mount
 
     def add(self, files: Iterable[tuple[str, Signature]]) -> bool:
         """Record ``files`` as read, in one transaction, the oldest rows past ``max_files`` deleted;

@@ -25,9 +25,10 @@ from ...statedir import NOFILE_FIX
 from ...types import Frame
 from ..source_config import FolderSourceConfig
 from . import FrameSource, SourceEnded, sample_dir
-from .ledger import ReadLedger, Signature, partial_name
+from .ledger import ReadLedger, partial_name
+from .ledger_rows import Signature
 from .listing import Marks, Patterns, key, say_skipped, signature
-from .paths import check_readable
+from .paths import check_readable, read_once
 from .share import SHARE_DOWN, ShareWatch
 from .video import VideoFileSource
 
@@ -240,7 +241,8 @@ class FolderSource(FrameSource):
             return self._skip(path, st, f"{st.st_size} bytes, too large for an image of at most "
                                         f"{self.cfg.max_pixels} pixels (max_pixels)")
         try:
-            rgb = decode(path.read_bytes(), self.cfg.max_pixels, "the folder source's max_pixels", FILE)
+            data, st = read_once(path, limit)  # st: what was read, were the file replaced since
+            rgb = decode(data, self.cfg.max_pixels, "the folder source's max_pixels", FILE)
         except (InputError, OSError) as e:
             if isinstance(e, FileNotFoundError):  # moved or deleted since the scan (a cleanup script)
                 log.debug("camera %s: %s gone before it was read", self.camera_id, path)

@@ -39,10 +39,10 @@ import time
 from collections.abc import Collection, Iterable, Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import NamedTuple
 
 from ...clocks import RunClock
 from ...errors import StateError
+from .ledger_rows import Row, Signature, last_read, loaded, stored
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,6 @@ LEDGER = "folder_cameras.sqlite"  # in the state_dir
 PARTIAL_SUFFIXES = (".part", ".partial", ".filepart", ".tmp", ".temp", ".crdownload", ".download",
                     ".uploading", ".!ut")
 HIDDEN_PREFIXES = (".", "~")
-
-Signature = tuple[int, int]  # size, mtime_ns
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS folder (camera TEXT PRIMARY KEY, path TEXT NOT NULL, mount TEXT);
@@ -64,16 +62,6 @@ CREATE TABLE IF NOT EXISTS read_file (camera TEXT NOT NULL, name TEXT NOT NULL, 
 _COLUMNS = {"read_at": "REAL NOT NULL DEFAULT 0", "missing_since": "REAL", "read_wall": "REAL"}
 
 
-class Row(NamedTuple):
-    """A file read: its signature then, and when (running time; and wall-clock time, None in
-    rows of an earlier version), and since when it is missing."""
-
-    sig: Signature
-    read_at: float
-    missing_since: float | None
-    wall: float | None = None
-
-
 Statements = Sequence[tuple[str, Sequence[tuple[object, ...]]]]
 
 
@@ -81,19 +69,6 @@ def partial_name(name: str) -> bool:
     """A hidden file or one a partial upload is written under (renamed once complete)."""
     lower = name.lower()
     return lower.startswith(HIDDEN_PREFIXES) or lower.endswith(PARTIAL_SUFFIXES)
-
-
-def _last_read(rows: Collection[Row]) -> float | None:
-    """When (epoch s) the newest of ``rows`` was read: a camera restarted with nothing new to read
-    says when it last read a file, not "never" (counters cover this run only).  Rows written by
-    an earlier version have no wall-clock time: when such rows are the newest (by running time;
-    edge-alpr downgraded, then upgraded), the newest with one plus the running time since, a
-    lower bound (time stopped does not count), not that row's own time, stale by as much."""
-    timed = max((r for r in rows if r.wall is not None), key=lambda r: r.read_at, default=None)
-    if timed is None or timed.wall is None:
-        return None
-    newest = max(r.read_at for r in rows)
-    return timed.wall + newest - timed.read_at
 
 
 class ReadLedger:
@@ -122,7 +97,7 @@ class ReadLedger:
         self.before = len(self._rows)  # files read before this start
         # of them, those in the folder at its last scan before this start (``share.ShareWatch.empty``)
         self.present_before = sum(r.missing_since is None for r in self._rows.values())
-        self.read_before = _last_read(self._rows.values())
+        self.read_before = last_read(self._rows.values())
         self._trim(0)  # a lowered remember_max_files
 
     def _open(self) -> None:
@@ -140,19 +115,19 @@ class ReadLedger:
                     db.execute("BEGIN IMMEDIATE")
                     row = db.execute("SELECT path, mount FROM folder WHERE camera = ?",
                                      (self.camera_id,)).fetchone()
-                    if row is not None and row[0] == str(self.folder):
-                        self.mount = row[1]
+                    if row is not None and loaded(row[0]) == str(self.folder):
+                        self.mount = loaded(row[1])
                     elif row is not None:
                         log.info("camera %s: its folder changed from %s to %s: every file of the new "
                                  "one is read", self.camera_id, row[0], self.folder)
                         db.execute("DELETE FROM read_file WHERE camera = ?", (self.camera_id,))
                     db.execute("INSERT OR REPLACE INTO folder (camera, path, mount) VALUES (?, ?, ?)",
-                               (self.camera_id, str(self.folder), self.mount))
+                               (self.camera_id, stored(str(self.folder)), stored(self.mount)))
                     # files read before this start, as they were then
                     for name, size, mtime, read_at, missing, wall in db.execute(
                             "SELECT name, size, mtime_ns, read_at, missing_since, read_wall FROM read_file "
                             "WHERE camera = ?", (self.camera_id,)):
-                        self._rows[name] = Row((size, mtime), read_at, missing, wall)
+                        self._rows[loaded(name)] = Row((size, mtime), read_at, missing, wall)
                     floor = max((max(r.read_at, r.missing_since or 0.0) for r in self._rows.values()),
                                 default=0.0)
                     self._clock = RunClock(db, floor)
@@ -280,7 +255,7 @@ class ReadLedger:
                 db.execute("BEGIN IMMEDIATE")
                 for sql, rows in statements:
                     if rows:
-                        db.executemany(sql, rows)
+                        db.executemany(sql, ([stored(v) for v in row] for row in rows))
                 self._clock.save(db)
         except sqlite3.Error as e:
             if not self._warned:

@@ -15,6 +15,7 @@ starts, reconnecting, and reads the folder once the share is back.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -75,3 +76,15 @@ def hidden_from_service(path: Path) -> bool:
     """Whether ``path`` lies in a folder ``ProtectHome=yes`` hides from the unit."""
     absolute = str(path.absolute())
     return any(absolute == h or absolute.startswith(h + "/") for h in PROTECTED_HOMES)
+
+
+def read_once(path: Path, limit: int) -> tuple[bytes, os.stat_result]:
+    """A file's bytes (at most ``limit`` + 1), with the size and times of what was read: those of
+    the open descriptor, not of the path.  Why: a file stat-ed by its path, then read, and
+    replaced between the two (an uploader renaming a new picture over it) was recorded read with
+    the old file's size and time though its bytes were the new one's, and that new picture was
+    read again at the next scan.  Opened non-blocking: a FIFO put there since is no wait."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        return (f.read(limit + 1) if stat.S_ISREG(st.st_mode) else b""), st

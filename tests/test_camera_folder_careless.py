@@ -1,0 +1,88 @@
+"""A folder camera's folder as a careless admin or uploader leaves it: a file name that is not
+UTF-8, a file replaced while it is read.
+
+Real files, the real ledger (SQLite in ``tmp_path``) and source, its scans driven one by one
+(``_scan``, as its ``read`` does every ``poll_interval``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_alpr.stream.source_config import FolderSourceConfig
+from edge_alpr.stream.sources import files
+from edge_alpr.stream.sources.files import FolderSource
+
+
+def _jpeg(height: int) -> bytes:
+    ok, data = cv2.imencode(".jpg", np.full((height, 16, 3), 90, np.uint8))
+    assert ok
+    return bytes(data)
+
+
+def _run(source: FolderSource, scans: int = 3) -> list[int]:
+    """The heights of the pictures ``scans`` scans read, each file's events committed."""
+    read = []
+    for _ in range(scans):
+        source._scan()
+        while source._queue:
+            frame = source._load(source._queue.pop(0))
+            if frame is not None:
+                read.append(frame.image.shape[0])
+                source.done(frame.index)
+    return read
+
+
+def _drop(tmp_path: Path) -> tuple[FolderSourceConfig, Path, Path]:
+    folder, state = tmp_path / "drop", tmp_path / "state"
+    folder.mkdir()
+    state.mkdir()
+    return FolderSourceConfig(path=str(folder), poll_interval=3600), folder, state
+
+
+def test_a_file_name_that_is_not_utf8_is_read_once_across_restarts(tmp_path: Path) -> None:
+    """``caf\\xe9.jpg`` (Latin-1, from an old Windows uploader): recording it read raised
+    ``UnicodeEncodeError`` (SQLite takes no lone surrogates), and it was read at every start."""
+    cfg, folder, state = _drop(tmp_path)
+    latin1 = folder / os.fsdecode(b"caf\xe9.jpg")
+    latin1.write_bytes(_jpeg(24))
+    (folder / "café.jpg").write_bytes(_jpeg(32))  # UTF-8: another file
+    for path in (latin1, folder / "café.jpg"):
+        os.utime(path, (1e9, 1e9))
+    assert sorted(_run(FolderSource(cfg, "drop", threading.Event(), state))) == [24, 32]
+    again = FolderSource(cfg, "drop", threading.Event(), state)
+    assert _run(again) == []
+    assert again.waiting() == "waiting for new files (2 in the folder already read)"
+
+
+def test_a_file_replaced_while_it_is_read_gives_each_picture_once(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """An uploader renames a new picture over a file just as the camera reads it (after its
+    size and time were looked at): the bytes read are the new picture's, so it was recorded with
+    the old file's size and time and read again at the next scan, and after each restart.  The
+    race is placed by wrapping ``largest_file`` (called between the two; it still computes)."""
+    cfg, folder, state = _drop(tmp_path)
+    (folder / "snap.jpg").write_bytes(_jpeg(16))
+    os.utime(folder / "snap.jpg", (1e9, 1e9))
+    real = files.largest_file
+    replaced = []
+
+    def largest_file(max_pixels: int) -> int:
+        if not replaced:
+            replaced.append(True)
+            (folder / "new.tmp").write_bytes(_jpeg(24))
+            os.utime(folder / "new.tmp", (2e9, 2e9))
+            os.replace(folder / "new.tmp", folder / "snap.jpg")
+        return real(max_pixels)
+
+    monkeypatch.setattr(files, "largest_file", largest_file)
+    source = FolderSource(cfg, "drop", threading.Event(), state)
+    read = _run(source, scans=4)
+    assert replaced and read.count(24) == 1, read
+    assert _run(FolderSource(cfg, "drop", threading.Event(), state)) == []

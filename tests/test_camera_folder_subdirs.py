@@ -124,13 +124,19 @@ def test_files_in_subfolders_are_checked_in_turn_like_the_folders_own(
 def test_hidden_subfolders_are_walked_only_when_a_pattern_names_them(tmp_path: Path) -> None:
     """A desktop's trash and a sync tool's folders (``.Trash-1000``, ``.stversions``: old versions
     of pictures) are not read through ``**/*.jpg`` nor ``*/*.jpg``; a pattern naming one
-    (``.sync/*.jpg``) reads it; ``**`` goes through no link to a folder (the folder's own files
-    again), a named part does."""
+    (``.sync/*.jpg``) reads it; ``**`` goes through no link to a folder; a named part goes
+    through one that leads out of the folder, not one within it (its files read twice, under
+    two paths) nor to the folder above (every file again at each level)."""
     cfg, folder, state = _drop(tmp_path, {"a/1.jpg": 16, ".Trash-1000/files/2.jpg": 24, ".stversions/3.jpg": 32,
                                           ".sync/4.jpg": 40, "b/.hidden/5.jpg": 48, "top.jpg": 56})
     os.symlink(folder / "a", folder / "linked")
+    os.symlink(tmp_path, folder / "up")
+    (tmp_path / "cam").mkdir()
+    (tmp_path / "cam" / "6.jpg").write_bytes((folder / "a/1.jpg").read_bytes())
+    os.symlink(tmp_path / "cam", folder / "cam")
     source = FolderSource(cfg, "drop", threading.Event(), None)
     assert sorted(_run(source)) == ["a/1.jpg", "top.jpg"]
-    flat = FolderSourceConfig(path=str(folder), poll_interval=3600, patterns=("*/*.jpg", ".sync/*.jpg"))
+    flat = FolderSourceConfig(path=str(folder), poll_interval=3600,
+                              patterns=("*/*.jpg", "*/*/*.jpg", ".sync/*.jpg"))
     source = FolderSource(flat, "drop", threading.Event(), None)
-    assert sorted(_run(source)) == [".sync/4.jpg", "a/1.jpg", "linked/1.jpg"]
+    assert sorted(_run(source)) == [".sync/4.jpg", "a/1.jpg", "cam/6.jpg"]

@@ -11,7 +11,9 @@ read as new pictures.  Here:
 * a hidden name (starting with ``.``) is matched only by a pattern part that starts with ``.``
   (``.sync/*.jpg``, as the shell does), never by ``*``, ``?`` or ``**``;
 * ``**`` (any number of folders, none included) never goes through a link to a folder (a link
-  to a folder above it looped for ever), while a named part (``cam1``, ``2024-*``) follows one;
+  to a folder above it looped for ever), while a named part (``cam1``, ``2024-*``) follows one
+  that leads out of the camera's folder (``cam1 -> /srv/ftp/cam1``), not one within it nor to a
+  folder above it (each file read twice, under two paths);
 * a subfolder that cannot be listed (its permissions) is passed over, warned once (while it
   stays so); one gone since it was listed is passed over; any other error (out of descriptors,
   a share's) is the caller's: nothing listed is then taken as gone.
@@ -97,6 +99,7 @@ class Walk:
         (``top``: listed by the caller), in no particular order; ``head`` + such a path is the
         file's path (``head``: the folder's with a ``/``, or "" for ``.``)."""
         barred: set[str] = set()
+        root = os.path.realpath(head or ".")
         stack: list[tuple[str, Sequence[os.DirEntry[str]] | None, frozenset[State]]] = [
             ("", top, self._closure((p, 0) for p in range(len(self._parts))))]
         while stack:
@@ -113,7 +116,7 @@ class Walk:
                 deep = bool(step.deep) and not hidden and _is_dir(entry, follow=False)
                 if deep:
                     into |= step.deep
-                if into and (deep or _is_dir(entry, follow=True)):
+                if into and (deep or (_is_dir(entry, follow=True) and _apart(entry, root))):
                     stack.append((f"{rel}{name}/", None, self._closure(into)))
         for rel in self._barred - barred:
             log.info("camera %s: image subfolder %s can be listed again", self.camera_id, rel.rstrip("/"))
@@ -134,6 +137,17 @@ class Walk:
                             "it can be (give the service's user read and execute access to it)",
                             self.camera_id, path.rstrip("/"), e.strerror or e)
             return ()
+
+
+def _apart(entry: os.DirEntry[str], root: str) -> bool:
+    """Whether a folder (or a link to one) leads out of the camera's folder ``root`` and not to a
+    folder above it: a link within it (``latest -> 2024-06-01``) gave each of its files twice,
+    under two paths, and a link to a folder above gave every file again at each level."""
+    if not entry.is_symlink():
+        return True
+    target = os.path.realpath(entry.path)
+    return not (target == root or target.startswith(root.rstrip("/") + "/")
+                or root.startswith(target.rstrip("/") + "/"))
 
 
 def _is_dir(entry: os.DirEntry[str], follow: bool) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -86,3 +87,18 @@ def test_a_file_replaced_while_it_is_read_gives_each_picture_once(tmp_path: Path
     read = _run(source, scans=4)
     assert replaced and read.count(24) == 1, read
     assert _run(FolderSource(cfg, "drop", threading.Event(), state)) == []
+
+
+def test_a_broken_file_dated_ahead_is_skipped_once_not_retried_for_ever(tmp_path: Path) -> None:
+    """A file that is no picture, its time set ahead (a camera whose clock is a day fast, its
+    upload dated by FTP ``MFMT``): "written within two polls" was judged by that time, so it
+    was taken for a copy in progress, decoded again every other scan for ever and never said.
+    A time ahead is one set once the file was written: it is skipped, said once."""
+    cfg, folder, _ = _drop(tmp_path)
+    (folder / "bad.jpg").write_bytes(b"not a picture")
+    ahead = time.time() + 86400
+    os.utime(folder / "bad.jpg", (ahead, ahead))
+    source = FolderSource(cfg, "drop", threading.Event(), None)
+    assert _run(source, scans=6) == []
+    assert source.errors == 1 and "bad.jpg" in (source.last_error or "")
+    assert source.waiting() == "waiting for files (none in the folder)"

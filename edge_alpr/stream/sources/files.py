@@ -254,7 +254,7 @@ class FolderSource(FrameSource):
             if isinstance(e, OSError) and e.errno in SHARE_DOWN:  # the share, not the file
                 self._lost(e)
                 return None
-            if time.time() - st.st_mtime < 2 * self.cfg.poll_interval:
+            if 0 <= time.time() - st.st_mtime < 2 * self.cfg.poll_interval:  # ahead: dated once written
                 return None  # probably still being written: picked up again by the next scan
             return self._skip(path, st, str(e))
         self._done.mark(key(self.path, path), (st.st_size, st.st_mtime_ns))

@@ -20,6 +20,8 @@ import cv2
 import numpy as np
 import pytest
 
+from edge_alpr.errors import ConfigError
+from edge_alpr.stream.config import StreamConfig
 from edge_alpr.stream.source_config import FolderSourceConfig
 from edge_alpr.stream.sources.files import FolderSource
 from edge_alpr.stream.sources.ledger import LEDGER, ReadLedger
@@ -140,3 +142,12 @@ def test_hidden_subfolders_are_walked_only_when_a_pattern_names_them(tmp_path: P
                               patterns=("*/*.jpg", "*/*/*.jpg", ".sync/*.jpg"))
     source = FolderSource(flat, "drop", threading.Event(), None)
     assert sorted(_run(source)) == [".sync/4.jpg", "a/1.jpg", "cam/6.jpg"]
+
+
+@pytest.mark.parametrize("pattern", ["/srv/ftp/*.jpg", "../cam2/*.jpg", "a/../../*.jpg"])
+def test_a_pattern_reaching_out_of_the_folder_is_a_config_error(pattern: str) -> None:
+    """Such a pattern matched nothing and said nothing (read by ``Path.glob``: an absolute one
+    raised ``NotImplementedError`` at each scan, one with ``..`` gave paths out of the folder)."""
+    with pytest.raises(ConfigError, match=r"cameras\[0\]\.source\.patterns: .* is not inside the folder"):
+        StreamConfig.from_dict({"cameras": [{"id": "drop", "source": {
+            "kind": "folder", "path": "/srv/ftp", "patterns": ["*.jpg", pattern]}}]}, "stream")

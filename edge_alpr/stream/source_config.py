@@ -63,6 +63,15 @@ class FolderSourceConfig(_Source):
     # images over this many pixels are skipped, read from the header before decoding (decompression-bomb guard)
     max_pixels: int = setting(20_000_000, min=1)
 
+    def check(self, where: str) -> None:
+        """A pattern reaching out of the folder (``/srv/ftp/*.jpg``, ``../cam2/*.jpg``) matched
+        nothing, said nothing (or, read by an earlier version, crashed the camera at each scan)."""
+        for pattern in self.patterns:
+            if pattern.startswith("/") or ".." in pattern.split("/"):
+                raise ConfigError(f"{where}.patterns: {pattern!r} is not inside the folder: patterns are "
+                                  f"relative to source.path; put the folder in path (path: /srv/ftp, "
+                                  f"patterns: ['cam1/*.jpg'])")
+
 
 @dataclass(frozen=True)
 class OpenCvSourceConfig(_Source):

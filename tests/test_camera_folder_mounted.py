@@ -5,7 +5,8 @@ run (kept in the ledger, ``share.ShareWatch.empty``).
 Why: both listed an empty folder that was no mount point at the start, so both stayed
 ``reconnecting`` ("is its share mounted?") until the next upload, which for a retired or quiet
 drop box never came.  Real files, the real ledger (SQLite in ``tmp_path``) and source, its scans
-driven one by one; a real tmpfs where the test runs as root (``mounts.require``).
+driven one by one; a real tmpfs where the test runs as root (``mounts.require``).  And a
+share listed in fstab and not mounted, said from the first start (no file read yet).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from contextlib import closing
 from pathlib import Path
 
 import mounts
+import pytest
 from test_camera_folder_state import NAMES, _folder
 
 from edge_alpr.stream.source_config import FolderSourceConfig
+from edge_alpr.stream.sources import share
 from edge_alpr.stream.sources.files import FolderSource
 from edge_alpr.stream.sources.ledger import LEDGER, ReadLedger
 
@@ -109,3 +112,28 @@ def test_a_ledger_of_an_earlier_version_without_the_file_system_still_asks(tmp_p
     source = FolderSource(FolderSourceConfig(path=str(folder), poll_interval=3600), "drop", threading.Event(), state)
     source._scan()
     assert "is its share mounted?" in (source.last_error or "")
+
+
+def test_a_share_listed_in_fstab_and_not_mounted_is_reconnecting_from_the_first_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No file read yet (a new camera, or no ledger): a share that failed to mount at boot listed
+    its empty mount point and the camera said "waiting for files".  An fstab entry mounting a
+    file system on the folder or above it, not mounted now, says what is wrong; an entry for
+    another folder says nothing.  A real fstab file in ``tmp_path`` (``share.FSTAB``)."""
+    folder = tmp_path / "srv" / "drive"
+    folder.mkdir(parents=True)
+    fstab = tmp_path / "fstab"
+    monkeypatch.setattr(share, "FSTAB", fstab)
+    cfg = FolderSourceConfig(path=str(folder), poll_interval=3600)
+    fstab.write_text(f"# a comment\nUUID=1234 / ext4 defaults 0 1\n//nas/other {tmp_path}/elsewhere cifs _netdev 0 0\n")
+    source = FolderSource(cfg, "drop", threading.Event(), None)
+    source._scan()
+    assert source.failing_since is None and source.waiting() == "waiting for files (none in the folder)"
+    fstab.write_text(fstab.read_text() + f"//nas/drive {tmp_path}/srv cifs _netdev,credentials=/etc/nas 0 0\n")
+    source._scan()
+    assert source.failing_since is not None and source.waiting() == ""
+    assert source.last_error == f"no files in {folder}, and //nas/drive (cifs) on {tmp_path}/srv, listed in " \
+                                f"{fstab}, is not mounted"
+    (folder / "a.jpg").write_bytes(b"x")  # files there: read (whatever is under the mount point)
+    source._scan()
+    assert source.failing_since is None

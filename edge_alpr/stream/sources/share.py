@@ -25,6 +25,7 @@ SHARE_DOWN = frozenset({errno.EIO, errno.ESTALE, errno.EHOSTDOWN, errno.EHOSTUNR
                         errno.ETIMEDOUT, errno.ENETDOWN, errno.ENETUNREACH, errno.ECONNRESET,
                         errno.ECONNABORTED})
 MOUNTINFO = Path("/proc/self/mountinfo")  # the mounts this process sees
+FSTAB = Path("/etc/fstab")  # the mounts made at boot (read at each empty listing: edited while running)
 
 
 def describe(error: OSError) -> str:
@@ -74,6 +75,10 @@ class ShareWatch:
         ``/proc``), both look the same: this lasts until a file is listed."""
         if count:
             self.present_before = 0
+            return None
+        declared = unmounted_entry(self.path)
+        if declared is not None:
+            return f"no files in {self.path}, and {declared} is not mounted"
         if not self.present_before:
             return None
         n = self.present_before
@@ -172,6 +177,30 @@ def mount_of(path: Path, mounts: Path = MOUNTINFO) -> str | None:
             if best is None or len(point) >= best[0]:  # the last of a stack of mounts is the one seen
                 best = len(point), f"{_unescape(tail[0])} {_unescape(tail[1])} on {point}"
     return best[1] if best is not None else None
+
+
+def unmounted_entry(path: Path) -> str | None:
+    """The ``FSTAB`` entry that mounts a file system on ``path`` or a folder above it (the
+    nearest), when nothing is mounted there now (``//nas/drive (cifs) on /srv/ftp, listed in
+    /etc/fstab``); None where none is, or it is mounted.  Why: a share that failed to mount at
+    boot, on a camera with no file read yet, listed its empty mount point: "waiting for files"."""
+    try:
+        real = os.path.realpath(path)
+        lines = FSTAB.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+    except OSError:
+        return None
+    best: tuple[str, str, str] | None = None
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 3 or fields[0].startswith("#"):
+            continue
+        target = os.path.normpath(_unescape(fields[1]))
+        if target != "/" and (real == target or real.startswith(target + "/")) \
+                and (best is None or len(target) > len(best[0])):
+            best = target, _unescape(fields[0]), fields[2]
+    if best is None or _ismount(Path(best[0])):
+        return None
+    return f"{best[1]} ({best[2]}) on {best[0]}, listed in {FSTAB},"
 
 
 def _unescape(field: str) -> str:

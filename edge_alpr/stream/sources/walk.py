@@ -107,17 +107,27 @@ class Walk:
             if entries is None:
                 entries = self._list(head + rel, rel, barred)
             step = self._step(states)
-            for entry in entries:
-                name = entry.name
-                hidden = name.startswith(".")
-                if step.matches(name, hidden):
-                    yield rel + name
-                into = step.into(name, hidden) if step.named else set()
-                deep = bool(step.deep) and not hidden and _is_dir(entry, follow=False)
-                if deep:
-                    into |= step.deep
-                if into and (deep or (_is_dir(entry, follow=True) and _apart(entry, root))):
-                    stack.append((f"{rel}{name}/", None, self._closure(into)))
+            if step.file is not None:  # the names matched, by one regular expression each folder
+                for name in filter(step.file, [entry.name for entry in entries]):
+                    if not name.startswith(".") or step.matches(name, True):
+                        yield rel + name
+            for entry in entries if step.named else ():
+                hidden = entry.name.startswith(".")
+                into = step.into(entry.name, hidden)
+                if into and _is_dir(entry, follow=True) and _apart(entry, root):
+                    stack.append((f"{rel}{entry.name}/", None,
+                                  self._closure(into if hidden else into | step.deep)))
+            if step.deep:  # ``**``: every folder not hidden, no link (those named above: walked there)
+                named = step.into if step.named else None
+                deep = self._closure(step.deep)
+                for entry in entries:
+                    try:
+                        if not entry.is_dir(follow_symlinks=False):  # d_type: no system call
+                            continue
+                    except OSError:  # gone since listed
+                        continue
+                    if not entry.name.startswith(".") and not (named and named(entry.name, False)):
+                        stack.append((f"{rel}{entry.name}/", None, deep))
         for rel in self._barred - barred:
             log.info("camera %s: image subfolder %s can be listed again", self.camera_id, rel.rstrip("/"))
         self._barred = barred

@@ -1,5 +1,6 @@
 """A folder camera's folder as a careless admin or uploader leaves it: a file name that is not
-UTF-8, a file replaced while it is read.
+UTF-8, a file replaced while it is read, a broken file dated ahead, a subfolder that cannot be
+listed.
 
 Real files, the real ledger (SQLite in ``tmp_path``) and source, its scans driven one by one
 (``_scan``, as its ``read`` does every ``poll_interval``).
@@ -7,6 +8,7 @@ Real files, the real ledger (SQLite in ``tmp_path``) and source, its scans drive
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -102,3 +104,38 @@ def test_a_broken_file_dated_ahead_is_skipped_once_not_retried_for_ever(tmp_path
     assert _run(source, scans=6) == []
     assert source.errors == 1 and "bad.jpg" in (source.last_error or "")
     assert source.waiting() == "waiting for files (none in the folder)"
+
+
+def test_a_subfolder_that_cannot_be_listed_is_said_once_and_read_once_it_can(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """``chmod 0`` on one upload folder of ``**/*.jpg``: its files were passed over without a
+    word (never read, nothing told why); the others are read, it is warned once, and read once
+    it can be listed.  Skipped where this process lists a mode-000 folder (root with
+    CAP_DAC_OVERRIDE; run as root it runs under ``capsh --drop=cap_dac_override,cap_dac_read_search``)."""
+    probe = tmp_path / "probe"
+    probe.mkdir(mode=0)
+    try:
+        os.listdir(probe)
+        pytest.skip("this process lists a mode-000 folder (root): run it as another user, or without "
+                    "CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH")
+    except PermissionError:
+        pass
+    finally:
+        probe.chmod(0o755)
+    cfg, folder, _ = _drop(tmp_path)
+    cfg = FolderSourceConfig(path=cfg.path, poll_interval=3600, patterns=("**/*.jpg",))
+    for rel, height in (("a/1.jpg", 16), ("b/2.jpg", 24)):
+        (folder / rel).parent.mkdir()
+        (folder / rel).write_bytes(_jpeg(height))
+        os.utime(folder / rel, (1e9, 1e9))
+    (folder / "b").chmod(0)
+    caplog.set_level(logging.INFO, logger="edge_alpr.stream.sources")
+    try:
+        source = FolderSource(cfg, "drop", threading.Event(), None)
+        assert _run(source, scans=4) == [16]
+        said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(said) == 1 and f"cannot list image subfolder {folder}/b" in said[0], said
+    finally:
+        (folder / "b").chmod(0o755)
+    assert _run(source) == [24]
+    assert "camera drop: image subfolder b can be listed again" in caplog.text

@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 LEDGER = "folder_cameras.sqlite"  # in the state_dir
 # names an upload in progress has (FTP/SMB clients, browsers, rsync) or that a system keeps
 PARTIAL_SUFFIXES = (".part", ".partial", ".filepart", ".tmp", ".temp", ".crdownload", ".download",
-                    ".uploading", ".!ut")
+                    ".uploading", ".!ut", ".!sync", ".!qb", ".bc!")
 HIDDEN_PREFIXES = (".", "~")
 
 _SCHEMA = """

@@ -139,3 +139,35 @@ def test_a_subfolder_that_cannot_be_listed_is_said_once_and_read_once_it_can(
         (folder / "b").chmod(0o755)
     assert _run(source) == [24]
     assert "camera drop: image subfolder b can be listed again" in caplog.text
+
+
+def test_a_jpeg_whose_size_was_set_first_is_read_once_whole(tmp_path: Path) -> None:
+    """A copy from Windows over SMB sets the file's size, then fills it in: paused for two scans,
+    its size and time stayed the same and half a picture (the rest zeros) was read, then the whole
+    one once its time changed.  Now read once, whole."""
+    cfg, folder, _ = _drop(tmp_path)
+    picture = np.full((128, 64, 3), 200, np.uint8)
+    picture[:64] = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)  # most bytes
+    ok, encoded = cv2.imencode(".jpg", picture)
+    assert ok
+    data = bytes(encoded)
+    path = folder / "car.jpg"
+    path.write_bytes(data[:len(data) // 2] + bytes(len(data) - len(data) // 2))  # the copy paused
+    source = FolderSource(cfg, "drop", threading.Event(), None)
+    read = []
+    for _ in range(3):
+        source._scan()
+        while source._queue:
+            frame = source._load(source._queue.pop(0))
+            if frame is not None:
+                read.append(frame.image)
+    assert read == [] and source.errors == 0  # being written (its time within two polls)
+    path.write_bytes(data)
+    os.utime(path, (2e9, 2e9))
+    for _ in range(3):
+        source._scan()
+        while source._queue:
+            frame = source._load(source._queue.pop(0))
+            if frame is not None:
+                read.append(frame.image)
+    assert len(read) == 1 and abs(float(read[0][-1].mean()) - 200) < 5, [float(r[-1].mean()) for r in read]

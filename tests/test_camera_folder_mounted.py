@@ -11,6 +11,7 @@ share listed in fstab and not mounted, said from the first start (no file read y
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sqlite3
 import threading
@@ -137,3 +138,37 @@ def test_a_share_listed_in_fstab_and_not_mounted_is_reconnecting_from_the_first_
     (folder / "a.jpg").write_bytes(b"x")  # files there: read (whatever is under the mount point)
     source._scan()
     assert source.failing_since is None
+
+
+def test_a_folder_created_again_is_no_share_to_mount_and_one_unmounted_above_is(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Files listed, then the folder deleted and created again between two scans (``rm -rf``,
+    ``mkdir``): it was warned as a share that "looks unmounted ... mount it again"; on the same
+    file system it is said as what it is.  A share (a real tmpfs, root only) unmounted from the
+    folder above, leaving the empty folder under it, is still warned."""
+    caplog.set_level(logging.INFO, logger="edge_alpr.stream.sources")
+    cfg, folder, state = _folder(tmp_path)
+    data = (folder / NAMES[0]).read_bytes()
+    source = FolderSource(cfg, "drop", threading.Event(), state)
+    source._scan()
+    shutil.rmtree(folder)
+    folder.mkdir()
+    source._scan()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert f"{folder} is another, empty folder than at the last scan, on the same file system" in caplog.text
+    assert source.failing_since is None
+    mounts.require(tmp_path)
+    srv = tmp_path / "srv"
+    (srv / "drop").mkdir(parents=True)  # the folder under the mount point
+    mounts.mount_tmpfs(srv)
+    try:
+        (srv / "drop").mkdir()
+        (srv / "drop" / "a.jpg").write_bytes(data)
+        share = FolderSource(FolderSourceConfig(path=str(srv / "drop"), poll_interval=3600), "nas",
+                             threading.Event(), None)
+        share._scan()
+    finally:
+        mounts.unmount(srv)
+    share._scan()
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == 1 and f"the share at {srv / 'drop'} looks unmounted" in said[0], said

@@ -138,9 +138,10 @@ class ShareWatch:
 
     def listed(self, count: int) -> None:
         """A listing found ``count`` files: when none where there were some, in a folder that is
-        another one than at that listing (its device or inode: a share unmounted from under it,
-        or its server serving an empty disk), warn once; a folder emptied in place (processed
-        files deleted) is said nothing."""
+        another one than at that listing on another device (a share unmounted from under it, or
+        its server serving another disk), warn once; on the same device (the folder deleted and
+        created again: a warning to mount it misled), say so; a folder emptied in place
+        (processed files deleted) is said nothing."""
         try:
             st = os.stat(self.path)
         except OSError:
@@ -152,6 +153,10 @@ class ShareWatch:
             self._files, self._identity, self._empty_said = count, identity, False
         elif self._files and identity != self._identity and not self._empty_said:
             self._empty_said = True
+            if self._identity is not None and identity[0] == self._identity[0]:  # one file system
+                log.info("camera %s: %s is another, empty folder than at the last scan, on the same file "
+                         "system (deleted and created again): its new files are read", self.camera_id, self.path)
+                return
             log.warning("camera %s: the share at %s looks unmounted: empty where %d files were (another "
                         "folder than at the last scan); mount it again; the files read before are not "
                         "read again when they are back", self.camera_id, self.path, self._files)

@@ -171,3 +171,27 @@ def test_a_jpeg_whose_size_was_set_first_is_read_once_whole(tmp_path: Path) -> N
             if frame is not None:
                 read.append(frame.image)
     assert len(read) == 1 and abs(float(read[0][-1].mean()) - 200) < 5, [float(r[-1].mean()) for r in read]
+
+
+@pytest.mark.parametrize("patterns", [("*.jpg",), ("**/*.jpg",)])
+def test_a_link_to_the_newest_picture_does_not_give_it_twice(tmp_path: Path, patterns: tuple[str, ...]) -> None:
+    """The motion daemon keeps ``lastsnap.jpg``, a symbolic link to its newest snapshot, in the
+    snapshot folder: each picture was read twice, under its name and under the link's.  A link to
+    a file outside the folder is read."""
+    cfg, folder, _ = _drop(tmp_path)
+    cfg = FolderSourceConfig(path=cfg.path, poll_interval=3600, patterns=patterns)
+    (folder / "day").mkdir()
+    (tmp_path / "outside.jpg").write_bytes(_jpeg(40))
+    os.utime(tmp_path / "outside.jpg", (1e9, 1e9))
+    os.symlink(tmp_path / "outside.jpg", folder / "elsewhere.jpg")
+    source = FolderSource(cfg, "drop", threading.Event(), None)
+    read = []
+    for i, height in enumerate((16, 24)):
+        snap = folder / f"{i:02d}.jpg"
+        snap.write_bytes(_jpeg(height))
+        os.utime(snap, (1e9 + i, 1e9 + i))
+        (folder / "lastsnap.jpg").unlink(missing_ok=True)
+        os.symlink(snap.name, folder / "lastsnap.jpg")
+        os.symlink(snap, folder / "day" / f"last{i}.jpg")  # the same in a subfolder (**/ only)
+        read += _run(source)
+    assert sorted(read) == [16, 24, 40], read

@@ -150,13 +150,30 @@ class Patterns:
         if self._flat is not None:
             for name in filter(self._flat, (entry.name for entry in entries)):
                 check(name)
+        links = {entry.name for entry in entries if entry.is_symlink()}
         if self._deep is not None:
             flat = frozenset(names)
-            for rel in self._deep.files(head, entries):
+            for rel in self._deep.files(head, entries, links):
                 if rel not in flat:  # matched above too (``**/*.jpg`` finds the folder's own files)
                     check(rel)
+        if links & names:
+            due = _unlinked(head, links & names, names, due)
         due.sort(key=lambda p: p.parts)  # Path order, each key made once
         return Found(names, len(names), due)
+
+
+def _unlinked(head: str, links: Iterable[str], names: set[str], due: list[Path]) -> list[Path]:
+    """Take out of ``names`` (and ``due``) the matched ``links`` to a file also matched in the
+    folder.  Why: a link to the newest picture (``lastsnap.jpg``, kept by the motion daemon in its
+    snapshot folder) gave each picture twice, under its name and then under the link's."""
+    root = os.path.realpath(head or ".").rstrip("/") + "/"
+    twice = set()
+    for rel in links:
+        target = os.path.realpath(head + rel)
+        if target.startswith(root) and target[len(root):] != rel and target[len(root):] in names:
+            twice.add(rel)
+    names -= twice
+    return [path for path in due if str(path)[len(head):] not in twice] if twice else due
 
 
 def _changed(file: str, mark: Mark | None) -> bool:

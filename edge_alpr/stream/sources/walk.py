@@ -94,10 +94,11 @@ class Walk:
                 todo.append((p, i + 1))
         return frozenset(done)
 
-    def files(self, head: str, top: Sequence[os.DirEntry[str]]) -> Iterator[str]:
+    def files(self, head: str, top: Sequence[os.DirEntry[str]], links: set[str]) -> Iterator[str]:
         """The matched files' paths in the folder (``10/01.jpg``), the folder's own entries given
         (``top``: listed by the caller), in no particular order; ``head`` + such a path is the
-        file's path (``head``: the folder's with a ``/``, or "" for ``.``)."""
+        file's path (``head``: the folder's with a ``/``, or "" for ``.``).  The symbolic links
+        among the subfolders' entries are added to ``links``."""
         barred: set[str] = set()
         root = os.path.realpath(head or ".")
         stack: list[tuple[str, Sequence[os.DirEntry[str]] | None, frozenset[State]]] = [
@@ -108,6 +109,8 @@ class Walk:
                 entries = self._list(head + rel, rel, barred)
             step = self._step(states)
             if step.file is not None:  # the names matched, by one regular expression each folder
+                if rel:
+                    links.update(rel + entry.name for entry in entries if entry.is_symlink())
                 for name in filter(step.file, [entry.name for entry in entries]):
                     if not name.startswith(".") or step.matches(name, True):
                         yield rel + name

@@ -172,3 +172,21 @@ def test_a_folder_created_again_is_no_share_to_mount_and_one_unmounted_above_is(
     share._scan()
     said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(said) == 1 and f"the share at {srv / 'drop'} looks unmounted" in said[0], said
+
+
+def test_the_same_file_system_under_another_device_name_is_no_share_to_mount(tmp_path: Path) -> None:
+    """A kernel update names the root disk ``/dev/mmcblk0p2`` where it was ``/dev/root``: a drop
+    box emptied while stopped is still the same file system (its type and mount point), waiting."""
+    cfg, folder, state = _folder(tmp_path)
+    source = FolderSource(cfg, "drop", threading.Event(), state)
+    source._scan()
+    source.close()
+    fstype, _, rest = (share.mount_of(folder) or "").partition(" ")
+    assert rest, "no /proc/self/mountinfo here"
+    with closing(sqlite3.connect(state / LEDGER)) as db, db:
+        db.execute("UPDATE folder SET mount = ?", (f"{fstype} /dev/renamed on {rest.rpartition(' on ')[2]}",))
+    for name in NAMES:
+        (folder / name).unlink()
+    source = FolderSource(cfg, "drop", threading.Event(), state)
+    source._scan()
+    assert source.failing_since is None and source.waiting() == "waiting for files (none in the folder)"

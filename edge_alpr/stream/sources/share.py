@@ -88,7 +88,7 @@ class ShareWatch:
         if self.mount_before is None or now is None:
             return (f"{files}: is its share mounted? (files deleted while edge-alpr was stopped: this "
                     f"ends at the first new file)")
-        if now == self.mount_before:
+        if _place(now) == _place(self.mount_before):  # its device's name may change (/dev/root)
             self.present_before = 0  # deleted while stopped, on the same file system: a drop box emptied
             return None
         return f"{files}, on {self.mount_before}; it is now on {now}: its share is not mounted"
@@ -206,6 +206,12 @@ def unmounted_entry(path: Path) -> str | None:
     if best is None or _ismount(Path(best[0])):
         return None
     return f"{best[1]} ({best[2]}) on {best[0]}, listed in {FSTAB},"
+
+
+def _place(mount: str) -> tuple[str, str]:
+    """A ``mount_of``'s type and mount point, without its device: the same disk is named
+    ``/dev/root`` by one kernel and ``/dev/mmcblk0p2`` by another."""
+    return mount.partition(" ")[0], mount.rpartition(" on ")[2]
 
 
 def _unescape(field: str) -> str:

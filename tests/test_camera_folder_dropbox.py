@@ -122,7 +122,8 @@ def test_an_upload_is_read_once_complete_and_temporary_names_never(tmp_path: Pat
     growing = folder / "car.jpg"
     growing.write_bytes(data[: len(data) // 2])  # half uploaded, its mtime kept from the camera
     os.utime(growing, (T0, T0))
-    for name in (".tmp_car2.jpg", "~car3.jpg", "car4.jpg.part", "car5.JPG.filepart", ".DS_Store"):
+    for name in (".tmp_car2.jpg", "~car3.jpg", "car4.jpg.part", "car5.JPG.filepart", ".DS_Store",
+                 "car6.jpg.!sync", "car7.jpg.!qB", "car8.jpg.bc!"):  # Resilio Sync, qBittorrent, BitComet
         (folder / name).write_bytes(data)
     cam = _camera(folder, patterns=["*"], watch=True).cameras[0]
     source = open_source(cam, threading.Event())

@@ -47,7 +47,8 @@ class FolderSourceConfig(_Source):
 
     path: str = ""  # "" = the sample images bundled with edge-alpr
     poll_interval: float = setting(1.0, above=0)  # seconds between scans of the folder for new files
-    # file name globs (each also upper-case) in the folder itself, not below
+    # file name globs (each also upper-case) in the folder itself; with a / (**/*.jpg, */*.jpg) into its
+    # subfolders, hidden ones (.Trash-1000, .sync) only where a pattern names them (.sync/*.jpg)
     patterns: tuple[str, ...] = setting(("*.jpg", "*.jpeg", "*.png", "*.bmp", "*.webp"), nonempty=True)
     interval: float = setting(0.0, min=0)  # seconds at least between two images; 0 = as fast as they are recognised
     watch: bool = True  # true: keep watching for new files; false: the camera stops once all are read
@@ -61,6 +62,15 @@ class FolderSourceConfig(_Source):
     remember_max_files: int = setting(50_000, min=1)
     # images over this many pixels are skipped, read from the header before decoding (decompression-bomb guard)
     max_pixels: int = setting(20_000_000, min=1)
+
+    def check(self, where: str) -> None:
+        """A pattern reaching out of the folder (``/srv/ftp/*.jpg``, ``../cam2/*.jpg``) matched
+        nothing, said nothing (or, read by an earlier version, crashed the camera at each scan)."""
+        for pattern in self.patterns:
+            if pattern.startswith("/") or ".." in pattern.split("/"):
+                raise ConfigError(f"{where}.patterns: {pattern!r} is not inside the folder: patterns are "
+                                  f"relative to source.path; put the folder in path (path: /srv/ftp, "
+                                  f"patterns: ['cam1/*.jpg'])")
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,10 @@ from ...statedir import NOFILE_FIX
 from ...types import Frame
 from ..source_config import FolderSourceConfig
 from . import FrameSource, SourceEnded, sample_dir
-from .ledger import ReadLedger, Signature, partial_name
+from .ledger import ReadLedger, partial_name
+from .ledger_rows import Signature
 from .listing import Marks, Patterns, key, say_skipped, signature
-from .paths import check_readable
+from .paths import check_readable, read_once
 from .share import SHARE_DOWN, ShareWatch
 from .video import VideoFileSource
 
@@ -73,8 +74,8 @@ class FolderSource(FrameSource):
         kept = state_dir if state_dir is not None and cfg.path and cfg.remember else None
         self._ledger = ReadLedger(kept, camera_id, self.path.resolve(), cfg.forget_after_days * 86400,
                                   cfg.remember_max_files)
-        self._share = ShareWatch(self.path, camera_id, self._ledger.present_before)
-        self._patterns = Patterns(self.path, cfg.patterns)
+        self._share = ShareWatch(self.path, camera_id, self._ledger.present_before, self._ledger.mount)
+        self._patterns = Patterns(self.path, cfg.patterns, camera_id)
         self._first_scan = True
         self._lock = threading.Lock()  # _taken: the camera loop calls done()
         self._taken: dict[int, tuple[str, Signature]] = {}  # frames read, not yet done
@@ -114,6 +115,7 @@ class FolderSource(FrameSource):
         if self._share.back():
             self.failing_since, self.may_be_fine = None, False
         self._share.listed(found.matched)
+        self._ledger.listed_on(self._share.mount() if found.matched else None)  # see ShareWatch.empty
         ready = self._settled(found.due)
         self._queue.extend(ready)
         self._idle = not ready
@@ -239,7 +241,8 @@ class FolderSource(FrameSource):
             return self._skip(path, st, f"{st.st_size} bytes, too large for an image of at most "
                                         f"{self.cfg.max_pixels} pixels (max_pixels)")
         try:
-            rgb = decode(path.read_bytes(), self.cfg.max_pixels, "the folder source's max_pixels", FILE)
+            data, st = read_once(path, limit)  # st: what was read, were the file replaced since
+            rgb = decode(data, self.cfg.max_pixels, "the folder source's max_pixels", FILE)
         except (InputError, OSError) as e:
             if isinstance(e, FileNotFoundError):  # moved or deleted since the scan (a cleanup script)
                 log.debug("camera %s: %s gone before it was read", self.camera_id, path)
@@ -251,7 +254,7 @@ class FolderSource(FrameSource):
             if isinstance(e, OSError) and e.errno in SHARE_DOWN:  # the share, not the file
                 self._lost(e)
                 return None
-            if time.time() - st.st_mtime < 2 * self.cfg.poll_interval:
+            if 0 <= time.time() - st.st_mtime < 2 * self.cfg.poll_interval:  # ahead: dated once written
                 return None  # probably still being written: picked up again by the next scan
             return self._skip(path, st, str(e))
         self._done.mark(key(self.path, path), (st.st_size, st.st_mtime_ns))

@@ -19,7 +19,9 @@ events are committed to the outbox; a file there unchanged is not read again.
   a real-time clock synced at boot, forgets nothing early); a file back in time clears the mark.
   A listing that finds no file at all where files read were at the last scan before this start
   (a share not mounted yet at boot: ``share.ShareWatch.empty``) marks nothing: a restart then
-  still knows them there, and their ageing starts at the first listing that finds files.
+  still knows them there, and their ageing starts at the first listing that finds files.  The
+  file system they were listed on is kept too (``folder.mount``), to tell such a share from
+  files deleted while edge-alpr was stopped.
 * Bounded: at most ``remember_max_files`` rows a camera; past it the oldest go first, files
   missing before files still in the folder (those are read again after a restart: said once).
 * A camera whose ``source.path`` changed starts fresh (its rows are of another folder).
@@ -37,39 +39,27 @@ import time
 from collections.abc import Collection, Iterable, Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import NamedTuple
 
 from ...clocks import RunClock
 from ...errors import StateError
+from .ledger_rows import Row, Signature, last_read, loaded, stored
 
 log = logging.getLogger(__name__)
 
 LEDGER = "folder_cameras.sqlite"  # in the state_dir
 # names an upload in progress has (FTP/SMB clients, browsers, rsync) or that a system keeps
 PARTIAL_SUFFIXES = (".part", ".partial", ".filepart", ".tmp", ".temp", ".crdownload", ".download",
-                    ".uploading", ".!ut")
+                    ".uploading", ".!ut", ".!sync", ".!qb", ".bc!")
 HIDDEN_PREFIXES = (".", "~")
 
-Signature = tuple[int, int]  # size, mtime_ns
-
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS folder (camera TEXT PRIMARY KEY, path TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS folder (camera TEXT PRIMARY KEY, path TEXT NOT NULL, mount TEXT);
 CREATE TABLE IF NOT EXISTS read_file (camera TEXT NOT NULL, name TEXT NOT NULL, size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL, read_at REAL NOT NULL DEFAULT 0, missing_since REAL, read_wall REAL,
     PRIMARY KEY (camera, name));
 """
 # a file of an earlier version lacks these columns (its rows: read at 0, not missing, wall time unknown)
 _COLUMNS = {"read_at": "REAL NOT NULL DEFAULT 0", "missing_since": "REAL", "read_wall": "REAL"}
-
-
-class Row(NamedTuple):
-    """A file read: its signature then, and when (running time; and wall-clock time, None in
-    rows of an earlier version), and since when it is missing."""
-
-    sig: Signature
-    read_at: float
-    missing_since: float | None
-    wall: float | None = None
 
 
 Statements = Sequence[tuple[str, Sequence[tuple[object, ...]]]]
@@ -79,19 +69,6 @@ def partial_name(name: str) -> bool:
     """A hidden file or one a partial upload is written under (renamed once complete)."""
     lower = name.lower()
     return lower.startswith(HIDDEN_PREFIXES) or lower.endswith(PARTIAL_SUFFIXES)
-
-
-def _last_read(rows: Collection[Row]) -> float | None:
-    """When (epoch s) the newest of ``rows`` was read: a camera restarted with nothing new to read
-    says when it last read a file, not "never" (counters cover this run only).  Rows written by
-    an earlier version have no wall-clock time: when such rows are the newest (by running time;
-    edge-alpr downgraded, then upgraded), the newest with one plus the running time since, a
-    lower bound (time stopped does not count), not that row's own time, stale by as much."""
-    timed = max((r for r in rows if r.wall is not None), key=lambda r: r.read_at, default=None)
-    if timed is None or timed.wall is None:
-        return None
-    newest = max(r.read_at for r in rows)
-    return timed.wall + newest - timed.read_at
 
 
 class ReadLedger:
@@ -112,13 +89,15 @@ class ReadLedger:
         self._full_said = False
         self._rows: dict[str, Row] = {}
         self._clock: RunClock | None = None
+        # the file system the folder's files were listed on last (``share.mount_of``), None if unknown
+        self.mount: str | None = None
         self._started = time.monotonic()
         if self.path is not None:
             self._open()
         self.before = len(self._rows)  # files read before this start
         # of them, those in the folder at its last scan before this start (``share.ShareWatch.empty``)
         self.present_before = sum(r.missing_since is None for r in self._rows.values())
-        self.read_before = _last_read(self._rows.values())
+        self.read_before = last_read(self._rows.values())
         self._trim(0)  # a lowered remember_max_files
 
     def _open(self) -> None:
@@ -126,24 +105,29 @@ class ReadLedger:
             with closing(self._connect()) as db:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(_SCHEMA)
+                if "mount" not in {r[1] for r in db.execute("PRAGMA table_info(folder)")}:
+                    db.execute("ALTER TABLE folder ADD COLUMN mount TEXT")
                 have = {r[1] for r in db.execute("PRAGMA table_info(read_file)")}
                 for column, kind in _COLUMNS.items():
                     if column not in have:
                         db.execute(f"ALTER TABLE read_file ADD COLUMN {column} {kind}")
                 with db:
                     db.execute("BEGIN IMMEDIATE")
-                    row = db.execute("SELECT path FROM folder WHERE camera = ?", (self.camera_id,)).fetchone()
-                    if row is not None and row[0] != str(self.folder):
+                    row = db.execute("SELECT path, mount FROM folder WHERE camera = ?",
+                                     (self.camera_id,)).fetchone()
+                    if row is not None and loaded(row[0]) == str(self.folder):
+                        self.mount = loaded(row[1])
+                    elif row is not None:
                         log.info("camera %s: its folder changed from %s to %s: every file of the new "
                                  "one is read", self.camera_id, row[0], self.folder)
                         db.execute("DELETE FROM read_file WHERE camera = ?", (self.camera_id,))
-                    db.execute("INSERT OR REPLACE INTO folder (camera, path) VALUES (?, ?)",
-                               (self.camera_id, str(self.folder)))
+                    db.execute("INSERT OR REPLACE INTO folder (camera, path, mount) VALUES (?, ?, ?)",
+                               (self.camera_id, stored(str(self.folder)), stored(self.mount)))
                     # files read before this start, as they were then
                     for name, size, mtime, read_at, missing, wall in db.execute(
                             "SELECT name, size, mtime_ns, read_at, missing_since, read_wall FROM read_file "
                             "WHERE camera = ?", (self.camera_id,)):
-                        self._rows[name] = Row((size, mtime), read_at, missing, wall)
+                        self._rows[loaded(name)] = Row((size, mtime), read_at, missing, wall)
                     floor = max((max(r.read_at, r.missing_since or 0.0) for r in self._rows.values()),
                                 default=0.0)
                     self._clock = RunClock(db, floor)
@@ -175,6 +159,15 @@ class ReadLedger:
                 del self._rows[base]
                 self._rows[name] = moved
         return True
+
+    def listed_on(self, mount: str | None) -> None:
+        """A listing found files on the file system ``mount``: kept, for the next start to tell a
+        share not mounted from files deleted while stopped (``share.ShareWatch.empty``)."""
+        if mount is None or mount == self.mount:
+            return
+        with self._lock:
+            if self._write([("UPDATE folder SET mount = ? WHERE camera = ?", [(mount, self.camera_id)])]):
+                self.mount = mount
 
     def add(self, files: Iterable[tuple[str, Signature]]) -> bool:
         """Record ``files`` as read, in one transaction, the oldest rows past ``max_files`` deleted;
@@ -262,7 +255,7 @@ class ReadLedger:
                 db.execute("BEGIN IMMEDIATE")
                 for sql, rows in statements:
                     if rows:
-                        db.executemany(sql, rows)
+                        db.executemany(sql, ([stored(v) for v in row] for row in rows))
                 self._clock.save(db)
         except sqlite3.Error as e:
             if not self._warned:

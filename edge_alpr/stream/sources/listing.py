@@ -15,6 +15,7 @@ file system's (tmpfs lists the newest first), and a file listed one place later 
 new upload before it) had, by its place, the same turn at every scan and was never checked.
 Files seen rewritten (``settling``: waiting to be the same at two scans in a row) are checked at
 every scan: checked in turn, a snapshot rewritten more often than that was never read.
+The files of subfolders (``**/*.jpg``, walked by ``walk.py``) take their turn the same way.
 ``scripts/bench/bench_folder_scan.py`` measures it.
 """
 
@@ -28,6 +29,8 @@ import zlib
 from collections.abc import Callable, Collection, Container, Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
+
+from .walk import Walk
 
 RECHECKED = 10_000  # files read before whose size and times one scan checks, at most
 
@@ -103,14 +106,16 @@ def say_skipped(camera_id: str, count: int, folder: Path, ledger: Path | None) -
 
 
 class Patterns:
-    """A folder's patterns (``*.jpg``; each in upper case too; with a ``/``: into subfolders)."""
+    """A folder's patterns (``*.jpg``; each in upper case too; with a ``/``: into subfolders,
+    walked by ``walk.Walk``)."""
 
-    def __init__(self, folder: Path, patterns: Iterable[str]) -> None:
+    def __init__(self, folder: Path, patterns: Iterable[str], camera_id: str = "") -> None:
         self.folder = folder
         variants = [v for p in patterns for v in dict.fromkeys((p, p.upper()))]
         flat = [fnmatch.translate(v) for v in variants if "/" not in v]
         self._flat: Callable[[str], object] | None = re.compile("|".join(flat)).match if flat else None
-        self._deep = [v for v in variants if "/" in v]
+        deep = [v for v in variants if "/" in v]
+        self._deep = Walk(deep, camera_id) if deep else None
         self._turn = 0  # scans so far
 
     def scan(self, marks: Mapping[str, Mark], queued: Iterable[Path],
@@ -119,39 +124,56 @@ class Patterns:
         skipped, by ``key``, with their signature then (a prefix of ``signature``); files in
         ``queued`` are not due again; those in ``settling`` are checked whatever their turn.
         Listed by scandir, which raises when out of descriptors: Python 3.13's glob passes over
-        such an error and finds nothing, and every name read would then be forgotten."""
-        with os.scandir(self.folder) as entries:
-            listed = [entry.name for entry in entries]
-        base = str(self.folder)
+        such an error and finds nothing, and every name read would then be forgotten.  The files
+        of subfolders are checked in turn like the folder's own (they were checked in full at
+        each scan: 100,000 in 100 subfolders took as much CPU as the flat folder's before)."""
+        with os.scandir(self.folder) as scanned:
+            entries = list(scanned)
+        head = str(self.folder / "_")[:-1]  # a file's path is head + key ("." and "/" included)
         waiting = {str(p) for p in queued}
         names: set[str] = set()
         due: list[Path] = []
         # files read before are checked for a rewrite RECHECKED at a time: each every `stride` scans
         stride, self._turn = -(-len(marks) // RECHECKED) or 1, self._turn + 1
         turn = self._turn % stride
-        if self._flat is not None:
-            for name in filter(self._flat, listed):
-                names.add(name)
-                mark = marks.get(name)
-                if mark is not None and stride > 1 and name not in settling \
-                        and zlib.crc32(name.encode("utf-8", "surrogateescape")) % stride != turn:
-                    continue
-                file = f"{base}/{name}"
-                if file not in waiting and _changed(file, mark):
-                    due.append(self.folder / name)
-        matched, flat = len(names), frozenset(names)
-        head = f"{base}/"  # glob's paths start so (but for the folder "."): their key at a slice
-        for path in {p for v in self._deep for p in self.folder.glob(v)}:  # glob's walk
-            file = str(path)
-            rel = file[len(head):] if file.startswith(head) else key(self.folder, path)
-            if rel in flat:
-                continue  # matched above too (``**/*.jpg`` finds the folder's own files)
-            matched += 1
+
+        def check(rel: str) -> None:
             names.add(rel)
-            if file not in waiting and _changed(file, marks.get(rel)):
-                due.append(path)
+            mark = marks.get(rel)
+            if mark is not None and stride > 1 and rel not in settling \
+                    and zlib.crc32(rel.encode("utf-8", "surrogateescape")) % stride != turn:
+                return
+            file = head + rel
+            if file not in waiting and _changed(file, mark):
+                due.append(self.folder / rel)
+
+        if self._flat is not None:
+            for name in filter(self._flat, (entry.name for entry in entries)):
+                check(name)
+        links = {entry.name for entry in entries if entry.is_symlink()}
+        if self._deep is not None:
+            flat = frozenset(names)
+            for rel in self._deep.files(head, entries, links):
+                if rel not in flat:  # matched above too (``**/*.jpg`` finds the folder's own files)
+                    check(rel)
+        if links & names:
+            due = _unlinked(head, links & names, names, due)
         due.sort(key=lambda p: p.parts)  # Path order, each key made once
-        return Found(names, matched, due)
+        return Found(names, len(names), due)
+
+
+def _unlinked(head: str, links: Iterable[str], names: set[str], due: list[Path]) -> list[Path]:
+    """Take out of ``names`` (and ``due``) the matched ``links`` to a file also matched in the
+    folder.  Why: a link to the newest picture (``lastsnap.jpg``, kept by the motion daemon in its
+    snapshot folder) gave each picture twice, under its name and then under the link's."""
+    root = os.path.realpath(head or ".").rstrip("/") + "/"
+    twice = set()
+    for rel in links:
+        target = os.path.realpath(head + rel)
+        if target.startswith(root) and target[len(root):] != rel and target[len(root):] in names:
+            twice.add(rel)
+    names -= twice
+    return [path for path in due if str(path)[len(head):] not in twice] if twice else due
 
 
 def _changed(file: str, mark: Mark | None) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import time
 from pathlib import Path
 
@@ -23,6 +24,8 @@ log = logging.getLogger("edge_alpr.stream.sources.files")  # the folder camera's
 SHARE_DOWN = frozenset({errno.EIO, errno.ESTALE, errno.EHOSTDOWN, errno.EHOSTUNREACH, errno.ENOTCONN,
                         errno.ETIMEDOUT, errno.ENETDOWN, errno.ENETUNREACH, errno.ECONNRESET,
                         errno.ECONNABORTED})
+MOUNTINFO = Path("/proc/self/mountinfo")  # the mounts this process sees
+FSTAB = Path("/etc/fstab")  # the mounts made at boot (read at each empty listing: edited while running)
 
 
 def describe(error: OSError) -> str:
@@ -37,10 +40,14 @@ class ShareWatch:
     ``unmounted`` before each listing, ``lost`` when listing or reading fails, and ``listed``
     after a listing that worked."""
 
-    def __init__(self, path: Path, camera_id: str, present_before: int = 0) -> None:
+    def __init__(self, path: Path, camera_id: str, present_before: int = 0, mount_before: str | None = None,
+                 mounts: Path = MOUNTINFO) -> None:
         self.path = path
         self.camera_id = camera_id
         self.present_before = present_before  # files read before this start, there at its last scan
+        self.mount_before = mount_before  # the file system (``mount_of``) they were listed on then
+        self.mounts = mounts
+        self._on: tuple[int, str | None] | None = None  # the folder's st_dev, and its mount_of
         self.mount_point = _ismount(path)  # at start, or since: a share mounted there
         self.lost_since: float | None = None  # monotonic; the folder could not be read since
         self._files = 0  # files found by the last listing that found any
@@ -61,16 +68,41 @@ class ShareWatch:
         """What is wrong when a listing finds no files (``count`` 0) in a folder that, at its last
         scan before this start, held files read then, and none was listed since: a share not
         mounted (yet) at boot lists its mount point, an empty folder, which ``unmounted`` cannot
-        tell (not a mount point then either); "waiting" would say the camera is connected.  Files
-        deleted while edge-alpr was stopped look the same: this lasts until a file is listed."""
+        tell (not a mount point then either); "waiting" would say the camera is connected.  The
+        file system the files were listed on then (``mount_before``, kept by the ledger) tells it
+        from files deleted while edge-alpr was stopped: the same one now, nothing is wrong;
+        another, the share is not mounted.  Unknown (a ledger of an earlier version, or no
+        ``/proc``), both look the same: this lasts until a file is listed."""
         if count:
             self.present_before = 0
+            return None
+        declared = unmounted_entry(self.path)
+        if declared is not None:
+            return f"no files in {self.path}, and {declared} is not mounted"
         if not self.present_before:
             return None
         n = self.present_before
-        return (f"no files in {self.path}, where {n} file{'' if n == 1 else 's'} read before this start "
-                f"{'was' if n == 1 else 'were'}: is its share mounted? (files deleted while edge-alpr "
-                f"was stopped: this ends at the first new file)")
+        files = f"no files in {self.path}, where {n} file{'' if n == 1 else 's'} read before this start " \
+                f"{'was' if n == 1 else 'were'}"
+        now = self.mount()
+        if self.mount_before is None or now is None:
+            return (f"{files}: is its share mounted? (files deleted while edge-alpr was stopped: this "
+                    f"ends at the first new file)")
+        if _place(now) == _place(self.mount_before):  # its device's name may change (/dev/root)
+            self.present_before = 0  # deleted while stopped, on the same file system: a drop box emptied
+            return None
+        return f"{files}, on {self.mount_before}; it is now on {now}: its share is not mounted"
+
+    def mount(self) -> str | None:
+        """The file system the folder is on now (``mount_of``), looked up again only when its
+        device changed."""
+        try:
+            dev = os.stat(self.path).st_dev
+        except OSError:
+            return None
+        if self._on is None or self._on[0] != dev:
+            self._on = dev, mount_of(self.path, self.mounts)
+        return self._on[1]
 
     def lost(self, error: OSError | str) -> str:
         """The folder cannot be read (``error``, or what ``unmounted`` said): one warning an
@@ -106,9 +138,10 @@ class ShareWatch:
 
     def listed(self, count: int) -> None:
         """A listing found ``count`` files: when none where there were some, in a folder that is
-        another one than at that listing (its device or inode: a share unmounted from under it,
-        or its server serving an empty disk), warn once; a folder emptied in place (processed
-        files deleted) is said nothing."""
+        another one than at that listing on another device (a share unmounted from under it, or
+        its server serving another disk), warn once; on the same device (the folder deleted and
+        created again: a warning to mount it misled), say so; a folder emptied in place
+        (processed files deleted) is said nothing."""
         try:
             st = os.stat(self.path)
         except OSError:
@@ -120,9 +153,70 @@ class ShareWatch:
             self._files, self._identity, self._empty_said = count, identity, False
         elif self._files and identity != self._identity and not self._empty_said:
             self._empty_said = True
+            if self._identity is not None and identity[0] == self._identity[0]:  # one file system
+                log.info("camera %s: %s is another, empty folder than at the last scan, on the same file "
+                         "system (deleted and created again): its new files are read", self.camera_id, self.path)
+                return
             log.warning("camera %s: the share at %s looks unmounted: empty where %d files were (another "
                         "folder than at the last scan); mount it again; the files read before are not "
                         "read again when they are back", self.camera_id, self.path, self._files)
+
+
+def mount_of(path: Path, mounts: Path = MOUNTINFO) -> str | None:
+    """The file system ``path`` is on (``cifs //nas/drive on /srv/ftp``: the last mount of the
+    longest mount point above it, from ``mounts``, a ``/proc/self/mountinfo``); None where that
+    cannot be read."""
+    try:
+        real = os.path.realpath(path)
+        lines = mounts.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+    except OSError:
+        return None
+    best: tuple[int, str] | None = None
+    for line in lines:
+        fields, _, rest = line.partition(" - ")
+        head, tail = fields.split(), rest.split()
+        if len(head) < 5 or len(tail) < 2:
+            continue
+        point = _unescape(head[4])
+        if real == point or real.startswith(point.rstrip("/") + "/"):
+            if best is None or len(point) >= best[0]:  # the last of a stack of mounts is the one seen
+                best = len(point), f"{_unescape(tail[0])} {_unescape(tail[1])} on {point}"
+    return best[1] if best is not None else None
+
+
+def unmounted_entry(path: Path) -> str | None:
+    """The ``FSTAB`` entry that mounts a file system on ``path`` or a folder above it (the
+    nearest), when nothing is mounted there now (``//nas/drive (cifs) on /srv/ftp, listed in
+    /etc/fstab``); None where none is, or it is mounted.  Why: a share that failed to mount at
+    boot, on a camera with no file read yet, listed its empty mount point: "waiting for files"."""
+    try:
+        real = os.path.realpath(path)
+        lines = FSTAB.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+    except OSError:
+        return None
+    best: tuple[str, str, str] | None = None
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 3 or fields[0].startswith("#"):
+            continue
+        target = os.path.normpath(_unescape(fields[1]))
+        if target != "/" and (real == target or real.startswith(target + "/")) \
+                and (best is None or len(target) > len(best[0])):
+            best = target, _unescape(fields[0]), fields[2]
+    if best is None or _ismount(Path(best[0])):
+        return None
+    return f"{best[1]} ({best[2]}) on {best[0]}, listed in {FSTAB},"
+
+
+def _place(mount: str) -> tuple[str, str]:
+    """A ``mount_of``'s type and mount point, without its device: the same disk is named
+    ``/dev/root`` by one kernel and ``/dev/mmcblk0p2`` by another."""
+    return mount.partition(" ")[0], mount.rpartition(" on ")[2]
+
+
+def _unescape(field: str) -> str:
+    """A mountinfo field's octal escapes (``\\040``: a space) undone."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
 def _ismount(path: Path) -> bool:

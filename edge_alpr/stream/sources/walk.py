@@ -1,0 +1,170 @@
+"""The files of a folder's subfolders that its ``/`` patterns (``**/*.jpg``, ``*/cam1/*.jpg``)
+match, walked by ``os.scandir`` one folder at a time: the names, nothing stat-ed.
+
+Why not ``Path.glob``: its paths came back as ``Path`` objects, each checked by the caller in
+full at every scan (a scan of 100,000 files in 100 subfolders read before took about as much CPU
+as the listing of a flat folder before its checks were spread over scans), and it went into
+every folder its ``*`` matched, hidden ones too: a desktop's trash (``.Trash-1000``), a sync
+tool's (``.sync``, ``.stfolder``, ``.stversions``: old versions of pictures read already) were
+read as new pictures.  Here:
+
+* a hidden name (starting with ``.``) is matched only by a pattern part that starts with ``.``
+  (``.sync/*.jpg``, as the shell does), never by ``*``, ``?`` or ``**``;
+* ``**`` (any number of folders, none included) never goes through a link to a folder (a link
+  to a folder above it looped for ever), while a named part (``cam1``, ``2024-*``) follows one
+  that leads out of the camera's folder (``cam1 -> /srv/ftp/cam1``), not one within it nor to a
+  folder above it (each file read twice, under two paths);
+* a subfolder that cannot be listed (its permissions) is passed over, warned once (while it
+  stays so); one gone since it was listed is passed over; any other error (out of descriptors,
+  a share's) is the caller's: nothing listed is then taken as gone.
+"""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import lru_cache
+
+log = logging.getLogger("edge_alpr.stream.sources.files")  # the folder camera's lines, one logger
+
+GONE = frozenset({errno.ENOENT, errno.ENOTDIR})  # a subfolder deleted or replaced since it was listed
+BARRED = frozenset({errno.EACCES, errno.EPERM, errno.ELOOP})  # one that cannot be listed: passed over
+
+State = tuple[int, int]  # a pattern's index, and the index of its part the next name is matched against
+Match = Callable[[str], object]
+
+
+class _Step:
+    """What the names of a folder reached in some ``states`` lead to: matched files, and the
+    states each subfolder is walked in."""
+
+    def __init__(self, parts: Sequence[tuple[str, ...]], states: frozenset[State]) -> None:
+        final: dict[bool, list[str]] = {False: [], True: []}  # by: the part starts with "."
+        self.named: list[tuple[Match, bool, State]] = []  # a named part: its match, dotted, next state
+        deep: set[State] = set()
+        for p, i in states:
+            part = parts[p][i]
+            if part == "**":
+                deep.add((p, i))
+            elif i == len(parts[p]) - 1:
+                final[part.startswith(".")].append(fnmatch.translate(part))
+            else:
+                self.named.append((re.compile(fnmatch.translate(part)).match, part.startswith("."), (p, i + 1)))
+        self.deep = frozenset(deep)
+        every = final[False] + final[True]
+        self.file: Match | None = re.compile("|".join(every)).match if every else None
+        self.dotted: Match | None = re.compile("|".join(final[True])).match if final[True] else None
+
+    def matches(self, name: str, hidden: bool) -> bool:
+        match = self.dotted if hidden else self.file
+        return match is not None and match(name) is not None
+
+    def into(self, name: str, hidden: bool) -> set[State]:
+        """The states a subfolder ``name`` is walked in by its named parts (``**`` aside)."""
+        return {nxt for match, dotted, nxt in self.named if (dotted or not hidden) and match(name)}
+
+
+class Walk:
+    """A folder's ``/`` patterns, each split into its parts (``**/*.jpg``: ``**``, ``*.jpg``)."""
+
+    def __init__(self, patterns: Iterable[str], camera_id: str = "") -> None:
+        self.camera_id = camera_id
+        self._parts = [tuple(p for p in pattern.split("/") if p) for pattern in patterns]
+        self._parts = [parts for parts in self._parts if parts]
+        self._barred: set[str] = set()  # subfolders said unlistable, while they stay so
+        self._step = lru_cache(maxsize=256)(self._make_step)
+
+    def _make_step(self, states: frozenset[State]) -> _Step:
+        return _Step(self._parts, states)
+
+    def _closure(self, states: Iterable[State]) -> frozenset[State]:
+        """``states`` and those a ``**`` matching no folder leads to."""
+        done: set[State] = set()
+        todo = list(states)
+        while todo:
+            p, i = todo.pop()
+            if (p, i) in done or i >= len(self._parts[p]):
+                continue
+            done.add((p, i))
+            if self._parts[p][i] == "**":
+                todo.append((p, i + 1))
+        return frozenset(done)
+
+    def files(self, head: str, top: Sequence[os.DirEntry[str]], links: set[str]) -> Iterator[str]:
+        """The matched files' paths in the folder (``10/01.jpg``), the folder's own entries given
+        (``top``: listed by the caller), in no particular order; ``head`` + such a path is the
+        file's path (``head``: the folder's with a ``/``, or "" for ``.``).  The symbolic links
+        among the subfolders' entries are added to ``links``."""
+        barred: set[str] = set()
+        root = os.path.realpath(head or ".")
+        stack: list[tuple[str, Sequence[os.DirEntry[str]] | None, frozenset[State]]] = [
+            ("", top, self._closure((p, 0) for p in range(len(self._parts))))]
+        while stack:
+            rel, entries, states = stack.pop()
+            if entries is None:
+                entries = self._list(head + rel, rel, barred)
+            step = self._step(states)
+            if step.file is not None:  # the names matched, by one regular expression each folder
+                if rel:
+                    links.update(rel + entry.name for entry in entries if entry.is_symlink())
+                for name in filter(step.file, [entry.name for entry in entries]):
+                    if not name.startswith(".") or step.matches(name, True):
+                        yield rel + name
+            for entry in entries if step.named else ():
+                hidden = entry.name.startswith(".")
+                into = step.into(entry.name, hidden)
+                if into and _is_dir(entry, follow=True) and _apart(entry, root):
+                    stack.append((f"{rel}{entry.name}/", None,
+                                  self._closure(into if hidden else into | step.deep)))
+            if step.deep:  # ``**``: every folder not hidden, no link (those named above: walked there)
+                named = step.into if step.named else None
+                deep = self._closure(step.deep)
+                for entry in entries:
+                    try:
+                        if not entry.is_dir(follow_symlinks=False):  # d_type: no system call
+                            continue
+                    except OSError:  # gone since listed
+                        continue
+                    if not entry.name.startswith(".") and not (named and named(entry.name, False)):
+                        stack.append((f"{rel}{entry.name}/", None, deep))
+        for rel in self._barred - barred:
+            log.info("camera %s: image subfolder %s can be listed again", self.camera_id, rel.rstrip("/"))
+        self._barred = barred
+
+    def _list(self, path: str, rel: str, barred: set[str]) -> Sequence[os.DirEntry[str]]:
+        try:
+            with os.scandir(path) as entries:
+                return list(entries)
+        except OSError as e:
+            if e.errno in GONE:
+                return ()
+            if e.errno not in BARRED:
+                raise
+            barred.add(rel)
+            if rel not in self._barred:
+                log.warning("camera %s: cannot list image subfolder %s (%s): its files are not read until "
+                            "it can be (give the service's user read and execute access to it)",
+                            self.camera_id, path.rstrip("/"), e.strerror or e)
+            return ()
+
+
+def _apart(entry: os.DirEntry[str], root: str) -> bool:
+    """Whether a folder (or a link to one) leads out of the camera's folder ``root`` and not to a
+    folder above it: a link within it (``latest -> 2024-06-01``) gave each of its files twice,
+    under two paths, and a link to a folder above gave every file again at each level."""
+    if not entry.is_symlink():
+        return True
+    target = os.path.realpath(entry.path)
+    return not (target == root or target.startswith(root.rstrip("/") + "/")
+                or root.startswith(target.rstrip("/") + "/"))
+
+
+def _is_dir(entry: os.DirEntry[str], follow: bool) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=follow)
+    except OSError:
+        return False

@@ -185,7 +185,10 @@ WATCHLISTS = """## `watchlists`
 A mapping from a list name (1-32 letters, digits, `_` or `-`) to a list: `max_distance` (number,
 the fuzzy distance a read may have, OCR confusions such as O/0 cost half an edit) and `plates`
 (a list of plates, each a string or a mapping with `plate`, optional `label` and `max_distance`).
-Lists in this file are read-only at run time; the API adds and edits its own
+A plate is kept as its letters A-Z and digits 0-9, as the reader reads it: spaces, dashes and
+accents go (`TÜ-12 a` is `TU12A`), and the Cyrillic and Greek letters that look like Latin ones
+(Ukrainian, Bulgarian or Greek plates typed on their own keyboard) are those Latin letters; any
+other letter (`Ж`) is an error.  Lists in this file are read-only at run time; the API adds and edits its own
 (`docs/history.md`).
 """
 

@@ -10,8 +10,15 @@ its accents; and a fullwidth letter or digit (``ＡＢ１``, an East Asian input
 ASCII one.  Why: ``TÜ`` typed on one keyboard is one character and on a Mac (or pasted from a
 file name) two, ``U`` and a combining diaeresis; without this the first was the plate ``T`` and
 the second ``TU``, and ``ＡＢ１`` was nothing at all.  The reader reads a ``Ü`` as the ``U`` it
-looks like, and now both are ``TU``.  Other look-alikes stay what they are, not letters or
-digits of a plate: a superscript ``²`` (NFKD would make it ``2``), a Cyrillic ``А``.
+looks like, and now both are ``TU``.
+
+Plates of Ukraine, Russia, Belarus, Kazakhstan, Bulgaria and Greece are written in letters that
+look like Latin ones and were chosen so (Cyrillic ``АВЕІКМНОРСТУХ``, Greek ``ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ``); the
+reader reads them as those Latin letters, so typed in their own script they are those letters too:
+``АА1234ВС`` typed on a Ukrainian keyboard is ``AA1234BC``, where it was ``1234`` (the letters
+dropped), a watch-list entry that matched other cars.  Letters without a Latin twin (``Ж``, ``Æ``)
+and other look-alikes of digits (a superscript ``²``) are no plate's characters: ``foreign``
+names them, so that a watch list or a search refuses them instead of losing them.
 """
 
 from __future__ import annotations
@@ -21,10 +28,33 @@ import unicodedata
 MAX_PLATE_CHARS = 16  # longest normalised plate accepted in a query or a watch list
 # the fullwidth forms of ASCII's letters and digits (U+FF10-FF19, FF21-FF3A, FF41-FF5A), to them
 _FULLWIDTH = {code + 0xFEE0: code for code in range(0x21, 0x7F) if chr(code).isalnum()}
+# upper-case letters that plates use as the Latin letter they look like (after str.upper(), so
+# typed in lower case too): Cyrillic, Greek, and the Latin letters NFD does not take apart
+_TWINS = str.maketrans("АВЕІЈКМНОРСТУХЅ" "ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ" "ĐŁØ",
+                       "ABEIJKMHOPCTYXS" "ABEZHIKMNOPTYX" "DLO")
+
+
+def _latin(plate: str) -> str:
+    """``plate`` upper case with accents taken off and every twin its Latin letter."""
+    if plate.isascii():
+        return plate.upper()
+    return unicodedata.normalize("NFD", plate.translate(_FULLWIDTH).upper()).translate(_TWINS)
 
 
 def normalize(plate: str) -> str:
     """Upper case ASCII letters and digits only: the form every comparison uses."""
-    if not plate.isascii():
-        plate = unicodedata.normalize("NFD", plate).translate(_FULLWIDTH)
-    return "".join(c for c in plate.upper() if c.isascii() and c.isalnum())
+    return "".join(c for c in _latin(plate) if c.isascii() and c.isalnum())
+
+
+def foreign(plate: str) -> str:
+    """The letters and digits of ``plate`` that no plate reading holds (``normalize`` would
+    drop them, changing the plate), in order, each once; "" where there are none."""
+    return "".join(dict.fromkeys(c for c in _latin(plate) if c.isalnum() and not c.isascii()))
+
+
+def foreign_said(odd: str) -> str:
+    """What to say of a plate holding the ``foreign`` characters ``odd``: which, and the fix."""
+    shown = ", ".join(repr(c) for c in odd[:5])
+    return (f"holds {shown}, which no plate reading holds (plates are read as the letters A-Z and "
+            "the digits 0-9; Cyrillic and Greek letters that look like Latin ones count as those): "
+            "write the plate as it reads in Latin letters")

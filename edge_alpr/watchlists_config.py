@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .names import control_problem, shown
-from .plate_text import MAX_PLATE_CHARS, normalize
+from .plate_text import MAX_PLATE_CHARS, foreign, foreign_said, normalize
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 MAX_LISTS = 32
@@ -83,6 +83,8 @@ def parse_list(name: str, obj: Any, where: str, source: str, *, printable: bool 
         if not isinstance(item, dict) or set(item) - {"plate", "label", "max_distance"}:
             raise ValueError(f"{at}: expected a plate or a mapping with plate, label, max_distance")
         plate = normalize(item.get("plate", "")) if isinstance(item.get("plate"), str) else ""
+        if plate and (odd := foreign(item["plate"])):
+            raise ValueError(f"{at}.plate: {shown(item['plate'])} {foreign_said(odd)}")
         if not 1 <= len(plate) <= MAX_PLATE_CHARS:
             raise ValueError(f"{at}.plate: {shown(item.get('plate'))} must hold 1-{MAX_PLATE_CHARS} "
                              "letters or digits")

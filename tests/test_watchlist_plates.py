@@ -152,3 +152,28 @@ def test_a_compressed_or_empty_body_is_said_so(api_factory: Callable[..., Runnin
     plain = requests.put(f"{api.url}/v1/watchlists/visitors/", data=body, timeout=10,
                          headers={"Content-Type": "application/json", "Content-Encoding": "identity"})
     assert plain.status_code == 200, plain.text
+
+
+def test_a_plate_typed_in_cyrillic_or_greek_is_its_latin_twin(api_factory: Callable[..., RunningApi]) -> None:
+    """Ukrainian ``АА1234ВС`` and Greek ``ΙΚΑ1234`` plates are made of letters that look like
+    Latin ones, and the reader reads them as those: typed on their own keyboards they were
+    ``1234`` (the letters dropped), an entry that matched cars it was never meant for."""
+    api = api_factory()
+    r = requests.put(f"{api.url}/v1/watchlists/visitors/", timeout=10,
+                     json={"plates": ["\u0410\u0410 1234 \u0412\u0421", "\u0399\u039a\u0391-1234"]})
+    assert r.status_code == 200, r.text
+    assert _plates(api, "visitors") == [("AA1234BC", ""), ("IKA1234", "")]
+    assert _plate(api, "PUT", "visitors", "\u0430\u0445\u0441\u043e1", {}).status_code == 200  # lower case
+    assert _plates(api, "visitors")[-1] == ("AXCO1", "")
+
+
+def test_a_plate_with_a_letter_no_reading_holds_is_refused_not_shortened(
+        api_factory: Callable[..., RunningApi]) -> None:
+    """``Ж`` has no Latin twin: dropped, ``ЖК12`` was stored as ``K12``."""
+    api = api_factory()
+    r = requests.put(f"{api.url}/v1/watchlists/visitors/", timeout=10, json={"plates": ["\u0416\u041a12"]})
+    assert r.status_code == 400 and "'\u0416'" in r.json()["detail"] and "A-Z" in r.json()["detail"], r.text
+    assert requests.get(f"{api.url}/v1/watchlists/visitors/", timeout=10).status_code == 404
+    search = requests.get(f"{api.url}/v1/events/", params={"plate": "AB\u00b2"}, timeout=10)
+    assert search.status_code == 400 and "'\u00b2'" in search.json()["detail"], search.text
+    assert requests.get(f"{api.url}/v1/events/", params={"plate": "\u0410\u04121"}, timeout=10).status_code == 200

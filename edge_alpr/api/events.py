@@ -30,6 +30,7 @@ from ..errors import InputError
 from ..fuzzy import MAX_PLATE_CHARS, normalize
 from ..history.store import EventQuery, History, Sighting
 from ..names import shown
+from ..plate_text import foreign, foreign_said
 from ..types import PlateResult
 from ..watchlists import WatchLists
 from ..watchlists_config import MAX_DISTANCE, NAME
@@ -115,6 +116,8 @@ def parse_query(query: bottle.FormsDict, csv_out: bool) -> EventQuery:
     plate = _param(query, "plate")
     if plate and not 1 <= len(normalize(plate)) <= MAX_PLATE_CHARS:
         raise InputError(f"plate: {plate!r} must hold 1-{MAX_PLATE_CHARS} letters or digits")
+    if plate and (odd := foreign(plate)):
+        raise InputError(f"plate: {plate!r} {foreign_said(odd)}")
     distance = _param(query, "distance")
     listed = _param(query, "list")
     if listed and not NAME.match(listed):

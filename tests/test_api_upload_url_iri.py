@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 import requests
 
-from edge_alpr.api.fetch import ascii_url
+from edge_alpr.api.fetch_urls import ascii_url
 from tests.image_server import JPEG, READ, ImageServer, ok, send
 
 pytest_plugins = ["tests.image_server"]

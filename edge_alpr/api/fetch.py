@@ -9,7 +9,7 @@ is a 4xx naming it, never a worker held past the deadline; and at most half the 
 at once (``FetchSlots``).  A URL with a user name or password in it is refused (400): they
 would not be sent, and no camera's login is forwarded to wherever a redirect points.  A URL of
 non-ASCII text (an IRI: ``http://files.example/Straße/bild.jpg``, ``http://bücher.example/``) is
-fetched as a browser or curl would fetch it (``ascii_url``), a redirect's ``Location`` too, every
+fetched as a browser or curl would fetch it (``fetch_urls.ascii_url``), a redirect's ``Location`` too, every
 check above applying to what is sent; a host that urllib reads otherwise than the checks (``%3A``
 after an [IPv6] literal's ']', an escaped '@') is refused (``url_reading``).
 
@@ -22,29 +22,25 @@ deadline (``fetch_connect``).
 from __future__ import annotations
 
 import http.client
-import re
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from ..config import UploadUrlConfig
 from ..credentials import hide_credentials
 from ..errors import InputError, Throttled
-from ..names import control_problem, shown
+from ..names import control_problem
 from ..url_reading import url_problem
 from .fetch_connect import Deadline, connect
+from .fetch_urls import ascii_url, check_url, host_as_written
 
 _CHUNK = 64 * 1024
 MAX_REDIRECTS = 5
-
-
 MAX_URL_CHARS = 4096  # as long as the form field of an upload_url may be (api/request.py)
-_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
-_ASCII_HOST = re.compile(r"[A-Za-z0-9._-]+")  # what a name written in IDNA may hold
 
 
 class _Redirects(urllib.request.HTTPRedirectHandler):
@@ -59,9 +55,9 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         if urlsplit(newurl).scheme.lower() not in ("http", "https"):
             raise InputError(f"upload_url redirects to {hide_credentials(sent)[:200]!r}; only http:// and "
                              "https:// are fetched")
-        _check_url(newurl, "upload_url redirects to", sent)
+        check_url(newurl, "upload_url redirects to", sent)
         newurl = ascii_url(newurl, "upload_url redirects to a URL whose host name", sent)  # as the first URL
-        _check_url(newurl, "upload_url redirects to", sent)  # what is sent passes the same checks
+        check_url(newurl, "upload_url redirects to", sent)  # what is sent passes the same checks
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
     def http_error_302(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any) -> Any:
@@ -94,7 +90,7 @@ def _as_sent(headers: Any, base: str) -> str | None:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         try:
-            host = _host_as_written(location)
+            host = host_as_written(location)
         except ValueError:  # the checks name it
             return None
         if host.isascii():  # a path's or query's bytes: sent as the escapes urllib made of them
@@ -145,74 +141,6 @@ def _opener(deadline: Deadline, own_port: int | None) -> urllib.request.OpenerDi
     return urllib.request.build_opener(HttpHandler, HttpsHandler, _Redirects)
 
 
-def _check_url(url: str, what: str = "upload_url", sent: str | None = None) -> None:
-    """``InputError`` where ``url`` is no http(s) URL a fetch reads as the checks do, or holds a
-    user or password; the message quotes ``sent`` (what the client or server wrote) where given."""
-    quoted = hide_credentials(url if sent is None else sent)[:200]
-    if problem := url_problem(url):  # in words of its own: urlsplit's quote a piece of a password
-        raise InputError(f"{what} {quoted!r} is not a valid URL: {problem}")
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise InputError(f"{what} {quoted!r} must be an http:// or https:// URL")
-    if "@" in parts.netloc:  # urllib would look the whole "user:pass@host" up as a host name
-        raise InputError(f"{what} {quoted!r} has a user name or password in it "
-                         "(user:password@host), which is not sent: give a snapshot URL that needs no "
-                         "login (many cameras take the credentials as query parameters), or fetch the "
-                         "image and send it as upload")
-
-
-def ascii_url(url: str, subject: str = "upload_url's host name", sent: str | None = None) -> str:
-    """``url`` as it is sent: a non-ASCII host name in IDNA (``bücher.example`` ->
-    ``xn--bcher-kva.example``), the path's, query's and fragment's non-ASCII characters
-    percent-encoded as UTF-8 (``Straße`` -> ``Stra%C3%9Fe``), the rest (``%XX`` escapes included)
-    as it was.  Why: the request line is ASCII, so such a URL failed as "'ascii' codec can't
-    encode"; browsers and curl send it so.  A host name's ``%XX`` escapes stand for its UTF-8
-    text, as browsers read them (``b%C3%BCcher.example`` is ``bücher.example``): a redirect's
-    ``Location`` of non-ASCII text reaches here so escaped (urllib escapes it), and urllib would
-    otherwise look the decoded name up as it is.  IDNA as Python's codec writes it (IDNA 2003: a
-    ``ß`` in a host name becomes ``ss``, where today's browsers keep it).  ``InputError`` naming
-    the host as ``sent`` spells it (the client's URL, or the server's ``Location``: ``url`` where
-    not given; ``subject`` says whose) where IDNA refuses it, where its escapes are no UTF-8, or
-    where its ASCII form holds what no host name may (a full-width ``！`` becomes ``!``).
-
-    ``url`` has passed ``_check_url``: no user or password (both callers refuse one), no escape
-    in the host that decodes to a character around a host (``url_problem``)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    escaped = "%" in host and not parts.netloc.startswith("[")  # an IPv6 zone's %25 stays
-    if url.isascii() and not escaped:
-        return url
-    netloc = parts.netloc
-    if escaped or not host.isascii():
-        spelled = _host_as_written(url if sent is None else sent)  # .hostname is lower-cased
-        spelled_as = shown(spelled)
-        if (decoded := unquote(spelled, errors="replace")) != spelled:  # what the escapes stand for
-            spelled_as += f" ({shown(decoded)} once its %XX escapes are decoded)"
-        text = host
-        if escaped:
-            try:
-                text = unquote(host, errors="strict")
-            except UnicodeDecodeError as e:
-                raise InputError(f"{subject} {shown(spelled)} is not UTF-8 once its %XX escapes are decoded "
-                                 f"({e}); check the name, or give the address") from e
-        try:
-            name = text.encode("idna").decode("ascii")
-        except UnicodeError as e:
-            raise InputError(f"{subject} {spelled_as} cannot be written in IDNA, the ASCII form a "
-                             f"URL sends ({e}); check the name, or give the address") from e
-        if not _ASCII_HOST.fullmatch(name):
-            raise InputError(f"{subject} {spelled_as} is {shown(name)} in IDNA, which is no host name; "
-                             "check the name, or give the address")
-        netloc = name if parts.port is None else f"{name}:{parts.port}"
-    return _NON_ASCII.sub(lambda m: quote(m.group(), safe=""), urlunsplit(parts._replace(netloc=netloc)))
-
-
-def _host_as_written(url: str) -> str:
-    """``url``'s host as ``urlsplit`` finds it, not lower-cased (``.hostname`` is)."""
-    hostinfo = urlsplit(url).netloc.rpartition("@")[2]
-    return hostinfo[1:].partition("]")[0] if hostinfo.startswith("[") else hostinfo.partition(":")[0]
-
-
 class FetchSlots:
     """``upload_url`` fetches running at once: at most half the workers (the config takes fetching
     only with two or more: ``ApiConfig``; one where a caller builds it with fewer).
@@ -250,9 +178,9 @@ def fetch_image(url: str, cfg: UploadUrlConfig, own_port: int | None = None,
     if not cfg.enabled:
         raise InputError("upload_url is disabled on this server; send the image as upload, or "
                          "enable api.upload_url.enabled in the config")
-    _check_url(url)
+    check_url(url)
     url = ascii_url(url)
-    _check_url(url)  # what is sent passes the same checks
+    check_url(url)  # what is sent passes the same checks
     if slots is None:
         return _fetch(url, cfg, own_port)
     with slots.slot():

@@ -16,7 +16,8 @@ Plates of Ukraine, Russia, Belarus, Kazakhstan, Bulgaria and Greece are written 
 look like Latin ones and were chosen so (Cyrillic ``АВЕІКМНОРСТУХ``, Greek ``ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ``); the
 reader reads them as those Latin letters, so typed in their own script they are those letters too:
 ``АА1234ВС`` typed on a Ukrainian keyboard is ``AA1234BC``, where it was ``1234`` (the letters
-dropped), a watch-list entry that matched other cars.  Letters without a Latin twin (``Ж``, ``Æ``)
+dropped), a watch-list entry that matched other cars; and Latin letters that NFD does not take
+apart are their base (``Đ`` ``D``, ``Ø`` ``O``, ``Æ`` ``AE``).  Letters without a Latin twin (``Ж``, ``Þ``)
 and other look-alikes of digits (a superscript ``²``) are no plate's characters: ``foreign``
 names them, so that a watch list or a search refuses them instead of losing them.
 """
@@ -30,15 +31,20 @@ MAX_PLATE_CHARS = 16  # longest normalised plate accepted in a query or a watch 
 _FULLWIDTH = {code + 0xFEE0: code for code in range(0x21, 0x7F) if chr(code).isalnum()}
 # upper-case letters that plates use as the Latin letter they look like (after str.upper(), so
 # typed in lower case too): Cyrillic, Greek, and the Latin letters NFD does not take apart
-_TWINS = str.maketrans("АВЕІЈКМНОРСТУХЅ" "ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ" "ĐŁØ",
-                       "ABEIJKMHOPCTYXS" "ABEZHIKMNOPTYX" "DLO")
+_TWINS = str.maketrans({**dict(zip("АВЕІЈКМНОРСТУХЅ" "ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ" "ĐŁØĦ",
+                                   "ABEIJKMHOPCTYXS" "ABEZHIKMNOPTYX" "DLOH")),
+                        "Æ": "AE", "Œ": "OE", "ẞ": "SS"})
 
 
 def _latin(plate: str) -> str:
     """``plate`` upper case with accents taken off and every twin its Latin letter."""
     if plate.isascii():
         return plate.upper()
-    return unicodedata.normalize("NFD", plate.translate(_FULLWIDTH).upper()).translate(_TWINS)
+    # one character at a time: NFD of a whole text puts runs of combining marks in order with
+    # an insertion sort, which took minutes for one 2 MB watch-list body of alternating marks
+    # (the process held all the while); a plate's marks are dropped anyway, so their order is moot
+    text = plate.translate(_FULLWIDTH).upper()
+    return "".join(unicodedata.normalize("NFD", c) for c in text).translate(_TWINS)
 
 
 def normalize(plate: str) -> str:

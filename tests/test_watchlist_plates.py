@@ -177,3 +177,12 @@ def test_a_plate_with_a_letter_no_reading_holds_is_refused_not_shortened(
     search = requests.get(f"{api.url}/v1/events/", params={"plate": "AB\u00b2"}, timeout=10)
     assert search.status_code == 400 and "'\u00b2'" in search.json()["detail"], search.text
     assert requests.get(f"{api.url}/v1/events/", params={"plate": "\u0410\u04121"}, timeout=10).status_code == 200
+
+
+def test_a_latin_letter_with_a_stroke_is_its_base(api_factory: Callable[..., RunningApi]) -> None:
+    """NFD takes no stroke off: Croatian ``ĐA123AB`` (Đakovo) was ``A123AB``, ``ŁDZ`` ``DZ``."""
+    api = api_factory()
+    r = requests.put(f"{api.url}/v1/watchlists/visitors/", timeout=10,
+                     json={"plates": ["\u0110A123AB", "\u0141DZ123", "\u00d8RE12", "\u00c6B12"]})
+    assert r.status_code == 200, r.text
+    assert [p for p, _ in _plates(api, "visitors")] == ["DA123AB", "LDZ123", "ORE12", "AEB12"]

@@ -20,7 +20,7 @@ import time
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
-from .cli_args import build_parser, regions_then_images
+from .cli_args import build_parser, parse
 from .config import Config, load
 from .credentials import HidingFormatter, hide_credentials
 from .entry import stdout_gone
@@ -133,13 +133,10 @@ def _hold_mqtt(command: str, cfg: Config) -> AbstractContextManager[object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(argv)
     if args.command is None:
-        parser.print_help()
+        build_parser().print_help()
         return 2
-    if args.command == "read":
-        regions_then_images(args)
     if args.command == "regions":  # no config: the list is the reference's
         from .engine.region_codes import listing
 

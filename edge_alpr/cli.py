@@ -6,7 +6,8 @@ laptop works on the device.  Errors the user can fix are printed as one line: a 
 exits ``EXIT_CONFIG`` (78, sysexits' EX_CONFIG) so that systemd does not restart a service that
 cannot start until the file is fixed (``RestartPreventExitStatus=78`` in the unit), any other
 error exits 1 (a camera or broker may come back, another edge-alpr holding the state folder may
-stop: a restart can help); bad arguments exit 2.
+stop: a restart can help); bad arguments exit 2; Ctrl-C exits 130; a reader of stdout that stops
+early (``edge-alpr read *.jpg | head -1``) ends the command quietly with 141 (``entry.py``).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import time
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
-from .cli_args import build_parser, regions_then_images
+from .cli_args import build_parser, parse
 from .config import Config, load
 from .credentials import HidingFormatter, hide_credentials
+from .entry import stdout_gone
 from .errors import ConfigError, EdgeAlprError
 from .startup import config_line, with_address
 from .systemd import JournalFormatter, is_journal, with_priority
@@ -131,13 +133,10 @@ def _hold_mqtt(command: str, cfg: Config) -> AbstractContextManager[object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(argv)
     if args.command is None:
-        parser.print_help()
+        build_parser().print_help()
         return 2
-    if args.command == "read":
-        regions_then_images(args)
     if args.command == "regions":  # no config: the list is the reference's
         from .engine.region_codes import listing
 
@@ -169,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # a bug: its traceback once, at error priority in the journal (systemd restarts us)
-        if isinstance(e, BrokenPipeError) and args.command not in STATE_COMMANDS:
+        if isinstance(e, BrokenPipeError) and args.command not in STATE_COMMANDS and stdout_gone():
             raise  # stdout's reader stopped (edge-alpr read *.jpg | head -1): entry.main ends quietly
         if not logging.getLogger().handlers:
             _log_to_stderr("ERROR")

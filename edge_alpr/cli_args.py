@@ -7,8 +7,11 @@ on the arguments: ``RUN_EXAMPLE`` is loaded by a test as ``run --help`` shows it
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import sys
 import textwrap
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -109,8 +112,9 @@ SAMPLE = Path(__file__).resolve().parent / "samples" / "01_romanian_t37.jpg"
 def _add_read(sub: Any) -> None:
     read = sub.add_parser(
         "read", help="read plates in image files and print them",
-        usage="%(prog)s [-h] [--regions CODE [CODE ...]] [--mode {default,fast,redaction}] [--json] [-v]\n"
-              "                      [--config FILE] IMAGE [IMAGE ...]",
+        usage="%(prog)s [-h] [--regions CODE [CODE ...]] [--json] [-v]\n"
+              "                      [--mode {default,fast,redaction}] [--config FILE]\n"
+              "                      IMAGE [IMAGE ...]",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run the recognizer on files, without a server.",
         epilog="examples:\n  edge-alpr read car.jpg\n"
@@ -119,7 +123,8 @@ def _add_read(sub: Any) -> None:
     # "*", not "+": `read --regions gb car.jpg` gives --regions both words, and regions_then_images
     # takes the file back (with "+", argparse said IMAGE was missing, though it was given)
     read.add_argument("images", nargs="*", metavar="IMAGE", help="JPEG, PNG, BMP or WebP file")
-    read.add_argument("--regions", nargs="+", default=[], metavar="CODE",
+    # extend: `--regions gb --regions ro` is both (the second replaced the first)
+    read.add_argument("--regions", nargs="+", action="extend", default=[], metavar="CODE",
                       help="region codes that guide the reading, e.g. gb us-ca")
     read.add_argument("--mode", choices=("default", "fast", "redaction"), default="default",
                       help="as the API's config mode: fast = one detection pass, one read a plate "
@@ -155,13 +160,59 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def regions_then_images(args: argparse.Namespace) -> None:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (``sys.argv`` where ``argv`` is None), as ``cli.main`` acts on it.
+
+    ``read``'s words are parsed again by its own parser, intermixed: its files may come before,
+    between and after its options (``edge-alpr read car.jpg --json b.jpg`` reads both; argparse
+    alone takes the positionals of a subcommand in one run and said "unrecognized arguments:
+    b.jpg"), and the files ``--regions`` took are given back (``regions_then_images``)."""
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(words)
+    if args.command != "read":
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        return args
+    # the top level's only options (-h, --version) exit: the first "read" is the command
+    read_words = words[words.index("read") + 1:]
+    args = args.read_parser.parse_intermixed_args(read_words)
+    args.command = "read"
+    regions_then_images(args, read_words)
+    return args
+
+
+def regions_then_images(args: argparse.Namespace, words: list[str]) -> None:
     """``read``'s files given after ``--regions`` (``edge-alpr read --regions gb car.jpg``), which
-    takes every word up to the next option: a word with a ``.`` or ``/``, or naming a file, is no
-    region code (those are letters and ``-``), so it goes back to the images.  No image at all is
-    the usage error argparse gives for a missing positional (exit 2)."""
-    images = [word for word in args.regions if "." in word or "/" in word or Path(word).is_file()]
-    args.regions = [word for word in args.regions if word not in images]
-    args.images = [*args.images, *images]
-    if not args.images:
-        args.read_parser.error("the following arguments are required: IMAGE")
+    takes every word up to the next option, back to the images, in the order of ``words`` (the
+    command line).  A word that is a region code stays a region, even where a file of that name
+    is in the current folder (``gb``); any other word with a ``.`` or ``/``, or naming something
+    on disk (a folder too: read says what to give instead), is an image.  No image at all is a
+    usage error (exit 2) naming the words that are neither a region code nor a file, if any."""
+    from .engine.region_codes import ALL_REGIONS, normalise
+
+    def is_image(word: str) -> bool:
+        return normalise(word) not in ALL_REGIONS and ("." in word or "/" in word or os.path.lexists(word))
+
+    images = [*args.images, *(word for word in args.regions if is_image(word))]
+    args.regions = [word for word in args.regions if not is_image(word)]
+    args.images = in_order(images, words)
+    if args.images:
+        return
+    neither = [word for word in args.regions if normalise(word) not in ALL_REGIONS]
+    if neither:
+        names = ", ".join(repr(word) for word in neither)
+        what = "is neither a region code nor a file" if len(neither) == 1 else "are neither region codes nor files"
+        args.read_parser.error(f"{names} {what} (edge-alpr regions lists the codes)")
+    args.read_parser.error("the following arguments are required: IMAGE")
+
+
+def in_order(chosen: list[str], words: list[str]) -> list[str]:
+    """``chosen``, each a word of ``words``, in the order of ``words`` (a word given twice, twice)."""
+    left = Counter(chosen)
+    ordered = []
+    for word in words:
+        if left[word] > 0:
+            ordered.append(word)
+            left[word] -= 1
+    return ordered

@@ -103,8 +103,8 @@ def check_camera_files(cfg: Config) -> None:
         if isinstance(error, CameraError):
             raise CameraError(f"{origin(cfg)}: {error}") from error
         if not _exists(path):
-            raise CameraError(f"{origin(cfg)}: {error} (on a disk mounted at boot, add "
-                              f"RequiresMountsFor={path} to the service: systemctl edit edge-alpr)") from error
+            raise CameraError(f"{origin(cfg)}: {error} (on a disk mounted at boot, add RequiresMountsFor="
+                              f"{path.absolute()} to the service: systemctl edit edge-alpr)") from error
         raise ConfigError(f"{origin(cfg)}: {error}") from error
 
 

@@ -10,8 +10,13 @@ imported (nothing is open or written yet), then goes back to Python's own handli
 package runs at all (Python's own start, ``site``: about 50 ms) nothing of it can answer.
 
 A reader of stdout that stops early (``edge-alpr regions | head``, ``edge-alpr read *.jpg | head
--1``) ends the command quietly with 141, as a shell reports a writer ended by SIGPIPE: it was
-"stopped on an unexpected error; please report it with this traceback".
+-1``, ``edge-alpr --help | true``) ends the command quietly with 141, as a shell reports a writer
+ended by SIGPIPE: it was "stopped on an unexpected error; please report it with this traceback".
+stdout is flushed here, before ``main`` returns: where it is buffered (a pipe or a file, unless
+``PYTHONUNBUFFERED`` is set) the first write to a closed pipe fails only in that flush, which
+Python's own one at exit made "Exception ignored ... BrokenPipeError" and exit status 120.  Only
+stdout's reader is meant: a closed stderr (its reader gone while stdout is a file) is no reason
+to drop what stdout holds, which is still written.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import os
 import signal
 import sys
 from types import FrameType
+from typing import TextIO
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 EXIT_PIPE = 141  # 128 + SIGPIPE: stdout's reader went away
@@ -42,11 +48,72 @@ def main(argv: list[str] | None = None) -> int:
         if guard:
             signal.signal(signal.SIGINT, previous)
     try:
-        return cli_main(argv)
+        try:
+            return cli_main(argv)
+        finally:  # on every way out, argparse's SystemExit (--help, --version) too
+            _flush_outputs()
     except KeyboardInterrupt:  # before cli.main's own ``try`` (parsing the arguments)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:  # stdout's (cli.main lets no other through)
-        # Python flushes stdout again at exit and would report the pipe once more
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, sys.stdout.fileno())
+    except BrokenPipeError:  # stdout's: cli.main lets no other through, and the flush above
+        # what stdout still holds would fail again in Python's flush at exit
+        _to_devnull(sys.stdout)
         return EXIT_PIPE
+
+
+def stdout_gone() -> bool:
+    """Whether stdout's reader has gone (a pipe or socket whose other end is closed: it polls as
+    an error or a hang-up), so that a ``BrokenPipeError`` is stdout's and ends the command with
+    141; one from anything else (stderr's reader gone while stdout is a file) is no closed pipe
+    of the command's output."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # None (started with stdout closed), or no file
+        return False
+    import select
+
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def _flush_outputs() -> None:
+    """Write what stdout holds (a ``BrokenPipeError`` where its reader has gone), then what
+    stderr holds: a stderr whose reader has gone is dropped, so that Python's flush at exit does
+    not turn the command's own exit status into 120.  stdout that cannot be written otherwise (a
+    full disk) is said on stderr, and the command exits 1."""
+    try:
+        if sys.stdout is not None:  # None: started with stdout closed (edge-alpr regions >&-)
+            sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        _to_devnull(sys.stdout)
+        _say(f"edge-alpr: error: cannot write the output: {(e.strerror or str(e)).lower()}")
+        raise SystemExit(1) from e
+    finally:
+        try:
+            if sys.stderr is not None:
+                sys.stderr.flush()
+        except OSError:
+            _to_devnull(sys.stderr)
+
+
+def _say(text: str) -> None:
+    """``text`` on stderr, where it can be written at all."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except (AttributeError, OSError):
+        _to_devnull(sys.stderr)
+
+
+def _to_devnull(stream: TextIO | None) -> None:
+    """Point ``stream``'s file descriptor at /dev/null, where what it still holds goes at exit."""
+    try:
+        fd = stream.fileno() if stream is not None else -1
+    except (OSError, ValueError):
+        return
+    if fd < 0:
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, fd)
+    os.close(null)

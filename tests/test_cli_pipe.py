@@ -1,8 +1,11 @@
 """The commands that print to stdout, read by a pipe that stops early (``edge-alpr regions |
 head``): a quiet exit 141, as a shell reports a writer ended by SIGPIPE, never a traceback asking
-for a bug report (``--help`` and ``--version``: argparse drops a failed write itself).  The real
+for a bug report nor Python's "Exception ignored ... BrokenPipeError" and exit 120.  The real
 ``edge-alpr`` command as a process, its stdout a pipe whose reading end is closed before it
-starts, so its first write fails as a ``head`` that has had its lines makes it."""
+starts, so its first write fails as a ``head`` that has had its lines makes it.
+
+Each runs without ``PYTHONUNBUFFERED``, as a user's shell does: stdout to a pipe is then
+buffered, and the failing write is the flush at the end, after the command's own code returned."""
 
 from __future__ import annotations
 
@@ -15,18 +18,60 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted(str(p) for p in (ROOT / "edge_alpr" / "samples").glob("*.jpg"))
+# as a user's environment: stdout buffered where it is no terminal
+ENV = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
 
 
-@pytest.mark.parametrize("args", [["regions"], ["read", *SAMPLES[:2]], ["check-config"]],
-                         ids=["regions", "read", "check-config"])
-def test_a_reader_that_stops_early_ends_the_command_quietly(args: list[str]) -> None:
+def edge_alpr(args: list[str], stdout: int, stderr: int, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edge_alpr", *args], stdout=stdout, stderr=stderr,
+                          text=True, timeout=120, cwd=cwd, env={**ENV, "PYTHONPATH": str(ROOT)})
+
+
+def closed_pipe() -> int:
+    """The write end of a pipe whose reader is gone (the caller closes it)."""
     reading, writing = os.pipe()
     os.close(reading)
+    return writing
+
+
+@pytest.mark.parametrize("args", [["regions"], ["read", *SAMPLES[:2]], ["read", "--json", *SAMPLES[:2]],
+                                  ["check-config"], ["--help"], ["--version"], ["read", "--help"]],
+                         ids=["regions", "read", "read-json", "check-config", "help", "version", "read-help"])
+def test_a_reader_that_stops_early_ends_the_command_quietly(args: list[str]) -> None:
+    writing = closed_pipe()
     try:
-        out = subprocess.run([sys.executable, "-m", "edge_alpr", *args], stdout=writing, stderr=subprocess.PIPE,
-                             text=True, timeout=120, cwd=ROOT)
+        out = edge_alpr(args, stdout=writing, stderr=subprocess.PIPE)
     finally:
         os.close(writing)
     assert out.returncode == 141, (out.returncode, out.stderr[-3000:])
     assert "Traceback" not in out.stderr and "unexpected error" not in out.stderr, out.stderr[-3000:]
-    assert "Broken pipe" not in out.stderr, out.stderr[-3000:]
+    assert "Broken pipe" not in out.stderr and "Exception ignored" not in out.stderr, out.stderr[-3000:]
+
+
+def test_a_closed_stderr_is_no_closed_stdout_and_keeps_what_stdout_had(tmp_path: Path) -> None:
+    """stdout a file, stderr a pipe whose reader is gone: the picture read before the one whose
+    error cannot be said stays in the file, and the command fails (1), not 141 as if its output's
+    reader had stopped."""
+    picture = tmp_path / "car.jpg"
+    picture.write_bytes(Path(SAMPLES[0]).read_bytes())
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"not the rest of a JPEG" * 4)
+    results = tmp_path / "results.txt"
+    writing = closed_pipe()
+    try:
+        with results.open("w") as file:
+            out = edge_alpr(["read", "--json", "car.jpg", "bad.jpg"], stdout=file.fileno(), stderr=writing,
+                            cwd=tmp_path)
+    finally:
+        os.close(writing)
+    assert out.returncode == 1, out.returncode
+    lines = results.read_text().splitlines()
+    assert len(lines) == 1 and '"filename": "car.jpg"' in lines[0], lines
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full (Linux's always-full device)")
+def test_a_stdout_that_cannot_be_written_is_said_in_one_line() -> None:
+    """A full disk (/dev/full): the error named on stderr and exit 1, not Python's "Exception ignored"."""
+    with open("/dev/full", "w") as full:
+        out = edge_alpr(["regions"], stdout=full.fileno(), stderr=subprocess.PIPE)
+    assert out.returncode == 1, (out.returncode, out.stderr)
+    assert out.stderr == "edge-alpr: error: cannot write the output: no space left on device\n", out.stderr

@@ -109,3 +109,24 @@ def test_the_man_page_says_what_the_unit_does_with_check_config() -> None:
     runs_it = re.search(r"^ExecStartPre=.*check-config", unit, re.M) is not None
     assert runs_it or "the unit runs it first" not in man, "edge-alpr.1 says the unit runs check-config"
     assert "warning" in man and "78" in man
+
+
+def test_the_man_page_and_the_cli_list_every_exit_status_the_command_gives() -> None:
+    """A script tests $? against the page: each status the command's code defines is there, 141
+    (stdout's reader gone) too, and in cli.py's list of them."""
+    from edge_alpr import cli, entry
+
+    man = (ROOT / "debian" / "edge-alpr.1").read_text()
+    section = man[man.index(".SH EXIT STATUS"):]
+    section = section[:section.index("\n.SH ", 1)]
+    listed = {int(code) for code in re.findall(r"^\.B (\d+)$", section, re.M)}
+    assert {0, 1, 2, cli.EXIT_CONFIG, entry.EXIT_INTERRUPTED, entry.EXIT_PIPE} <= listed, listed
+    assert all(str(code) in (cli.__doc__ or "") for code in (cli.EXIT_CONFIG, entry.EXIT_INTERRUPTED,
+                                                              entry.EXIT_PIPE)), cli.__doc__
+
+
+def test_the_man_page_says_a_folder_on_a_share_that_is_away_does_not_stop_run() -> None:
+    """check-config warns of it as of any path run cannot open now, but run starts and the camera
+    reconnects (``paths.check_readable``): the page said run refuses every warned path."""
+    man = " ".join((ROOT / "debian" / "edge-alpr.1").read_text().split())
+    assert re.search(r"share whose server is away is the exception: run starts, and its camera reconnects", man), man

@@ -98,9 +98,10 @@ def missing_upload(sent: list[str]) -> InputError:
     picture as ``image`` or ``file``; "upload is required" alone did not say it was there under
     another name."""
     others = [name for name in sent if name not in READ_FIELDS]
-    where = ""
-    if others:
-        names = ", ".join(shown(name, 40) for name in others[:5]) + (" ..." if len(others) > 5 else "")
-        where = f" (this request sent {names}, which this API does not read: name the image's field upload)"
-    return InputError(f"upload is required{where}: send the image as multipart file bytes "
-                      "(-F upload=@car.jpg) or as base64 text")
+    if not others:
+        return InputError("upload is required: send the image as multipart file bytes (-F upload=@car.jpg) "
+                          "or as base64 text")
+    names = ", ".join(shown(name, 40) for name in others[:5]) + (" ..." if len(others) > 5 else "")
+    # one colon, before the fix: the message is one sentence, not a clause inside another
+    return InputError(f"upload is required, and this request sent {names}, which this API does not read: name "
+                      "the image's field upload (multipart file bytes, -F upload=@car.jpg, or base64 text)")

@@ -58,9 +58,34 @@ def check_readable(path: Path, what: str, camera_id: str, folder: bool,
 
 def missing_fix(path: Path, folder: bool) -> str:
     """What to do about a camera path that is not there: a first user's drop-box folder is
-    usually just not made yet, a video file's path mistyped."""
-    make = f"create it (mkdir -p {shlex.quote(str(path))}) or " if folder else ""
-    return f"{make}correct the camera's source.path"
+    usually just not made yet (the ``mkdir -p`` to type, with the folder as this process finds
+    it), a video file's path mistyped.  Where ``mkdir -p`` would fail, what is in its way is
+    said instead: a symbolic link to nothing, or a file where a folder of the path should be.
+
+    A relative path is taken from the working directory of the process: wherever check-config
+    is run by hand, and ``/`` for the service (the unit sets no ``WorkingDirectory``), so the
+    two may look in different places, and an absolute path is the fix."""
+    here = path.absolute()
+    blocker = next(p for p in (here, *here.parents) if os.path.lexists(p))  # "/" at least
+    fix = "correct the camera's source.path"
+    if blocker.is_symlink() and not blocker.exists():
+        return (f"{_name(blocker, here)} is a symbolic link to {os.readlink(blocker)!r}, which is missing: "
+                f"correct the link or the camera's source.path")
+    if blocker != here and not blocker.is_dir():
+        return f"{_name(blocker, here)} is a file, not a folder: {fix}"
+    if folder:
+        fix = f"create it (mkdir -p {shlex.quote(str(here))}) or {fix}"
+    if path.is_absolute():
+        return fix
+    service = Path("/") / path
+    where = ("/, here as for the service" if here == service else
+             f"here {here}, but {service} for the service, which systemd runs from /")
+    return f"{fix}; a relative path is taken from the working directory ({where}): give an absolute path"
+
+
+def _name(found: Path, path: Path) -> str:
+    """``found``, the path itself or a folder above it, as the message names it."""
+    return "it" if found == path else repr(str(found))
 
 
 def _unreadable(path: Path, what: str, camera_id: str, user: str, why: str,

@@ -28,10 +28,12 @@ from test_outbox_full import roomy_fs
 from test_state_dir import NOBODY, fill, full_state, small_fs
 from test_unit_devices import UNIT, unit_values
 
+from edge_alpr import config, state_lock
 from edge_alpr.api.server import free_port
 from edge_alpr.delivery.outbox import Outbox
 from edge_alpr.delivery.outbox_reserve import RESERVE_BYTES, RESERVE_NAME, Reserve
-from edge_alpr.state_room import EXIT_TEMPFAIL, FULL_WAIT_S
+from edge_alpr.errors import DiskFull
+from edge_alpr.state_room import EXIT_TEMPFAIL, FULL_WAIT_S, full_at_start
 from edge_alpr.statedir import writable_folder
 
 __all__ = ["full_state", "roomy_fs", "small_fs"]  # the fixtures, used by name
@@ -73,6 +75,30 @@ def test_a_start_on_a_full_disk_frees_the_reserve_says_so_once_and_serves(
                      rf"freed {reserve} \({RESERVE_BYTES} bytes\)", said[0]), said
     assert " WARNING " in said[0] and "free space there" in said[0] and "made again" in said[0], said
     assert "Traceback" not in stderr and " ERROR " not in stderr, stderr
+
+
+def test_a_start_with_room_keeps_the_reserve(tmp_path: Path) -> None:
+    """Only a full disk costs the reserve: a start on a disk with room leaves it for the next one."""
+    state = tmp_path / "state"
+    state.mkdir()
+    assert Reserve(state / RESERVE_NAME, 64 * 1024).make()
+    state_lock.hold_state(config.from_dict({"state_dir": str(state)})).close()
+    assert (state / RESERVE_NAME).stat().st_size == 64 * 1024
+
+
+def test_a_start_that_fails_with_room_left_frees_the_reserve_for_the_next(tmp_path: Path) -> None:
+    """The state files failed to open on a disk with more free than a start frees the reserve at
+    (a large log to open, say): the reserve goes too, so that the unit's next start has room; by
+    hand the exit is at once."""
+    state = tmp_path / "state"
+    state.mkdir()
+    Reserve(state / RESERVE_NAME, 64 * 1024).make()
+    error = DiskFull("full", state, "state_dir", 12345)
+    assert full_at_start(error, held=True, environ={}) == EXIT_TEMPFAIL
+    assert not (state / RESERVE_NAME).exists()
+    Reserve(state / RESERVE_NAME, 64 * 1024).make()
+    assert full_at_start(error, held=False, environ={}) == EXIT_TEMPFAIL  # not this process's lock
+    assert (state / RESERVE_NAME).exists()
 
 
 @pytest.fixture()

@@ -61,9 +61,10 @@ def writable_folder(path: Path, setting: str, origin: str = "") -> Path:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         if is_full(e, None):  # no room for the folder's entry: room may come back (exit 75)
-            free = free_bytes(_nearest_existing(path))
+            there = _nearest_existing(path)  # where to watch for room
+            free = free_bytes(there)
             raise DiskFull(f"{where}: cannot create it: the file system is full ({free} bytes free; {e}); "
-                           f"free space there, or {set_it} to a folder on a file system with room", path,
+                           f"free space there, or {set_it} to a folder on a file system with room", there,
                            setting, free) from e
         # not there yet, on a read-only mount (``state_dir: /srv/x`` under ProtectSystem=strict):
         # the mount of the nearest folder that is there, and the same advice as for one that is

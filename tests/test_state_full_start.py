@@ -163,6 +163,31 @@ def test_check_config_says_that_the_state_folder_s_file_system_is_full(full_stat
     assert f"frees {RESERVE_NAME}" in said[0] and "exits 75" in said[0] and "free space there" in said[0], said
 
 
+def test_a_state_folder_that_cannot_be_made_on_a_full_disk_exits_75(tmp_path: Path) -> None:
+    """No inode left for the folder itself (a tmpfs whose every inode another writer took): the
+    same error and exit 75, not 78 ("cannot create it ... set state_dir to a writable folder")."""
+    mount = tmp_path / "few"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,nr_inodes=8", "tmpfs", str(mount)],
+                          capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
+    try:
+        with pytest.raises(OSError):
+            for n in range(100):
+                (mount / f"f{n}").touch()
+        config = tmp_path / "c.yaml"
+        config.write_text(f"state_dir: {mount / 'state'}\n")
+        out = cli("serve", "--config", str(config), "--port", str(free_port()), env=_quiet_env(), timeout=60)
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+    assert out.returncode == EXIT_TEMPFAIL, out.stderr
+    errors = [line for line in out.stderr.splitlines() if "error" in line]
+    said = f"state_dir {mount / 'state'} (from {config}): cannot create it: the file system is full ("
+    assert len(errors) == 1 and said in errors[0], errors
+    assert "free space there" in errors[0], errors
+
+
 def _seconds(value: str) -> float:
     """A systemd time span of this unit's kind (``120``, ``5s``, ``2min``) in seconds."""
     found = re.fullmatch(r"(\d+)\s*(s|min|)", value)

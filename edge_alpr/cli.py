@@ -6,8 +6,10 @@ laptop works on the device.  Errors the user can fix are printed as one line: a 
 exits ``EXIT_CONFIG`` (78, sysexits' EX_CONFIG) so that systemd does not restart a service that
 cannot start until the file is fixed (``RestartPreventExitStatus=78`` in the unit), any other
 error exits 1 (a camera or broker may come back, another edge-alpr holding the state folder may
-stop: a restart can help); bad arguments exit 2; Ctrl-C exits 130; a reader of stdout that stops
-early (``edge-alpr read *.jpg | head -1``) ends the command quietly with 141 (``entry.py``).
+stop: a restart can help), a state folder too full to open its files at a start exits 75
+(EX_TEMPFAIL, restarted: ``state_room.py``); bad arguments exit 2; Ctrl-C exits 130; a reader of
+stdout that stops early (``edge-alpr read *.jpg | head -1``) ends the command quietly with 141
+(``entry.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from .cli_args import build_parser, parse
 from .config import Config, load
 from .credentials import HidingFormatter, hide_credentials
 from .entry import stdout_gone
-from .errors import ConfigError, EdgeAlprError
+from .errors import ConfigError, DiskFull, EdgeAlprError
 from .startup import config_line, with_address
 from .systemd import JournalFormatter, is_journal, with_priority
 
@@ -116,6 +118,14 @@ def _print_error(e: EdgeAlprError) -> None:
     print(with_priority(text, logging.ERROR) if is_journal(sys.stderr) else text, file=sys.stderr, flush=True)
 
 
+def _full_at_start(e: DiskFull, held: bool) -> int:
+    """A start that found no room for the state: said, then exit 75 (``state_room.py``)."""
+    from .state_room import full_at_start
+
+    _print_error(e)
+    return full_at_start(e, held)
+
+
 def box_text(box: dict[str, int]) -> str:
     """A plate box as ``xmin,ymin-xmax,ymax`` (pixels, top-left to bottom-right): the API's
     ``box`` object in a form a person reads at a glance."""
@@ -153,12 +163,17 @@ def main(argv: list[str] | None = None) -> int:
             # first: a second process on this state_dir (or, for run, on this MQTT identity)
             # stops before a camera, a model or the port
             with hold_state(cfg), _hold_mqtt(args.command, cfg):
-                return _cmd_state(args.command, cfg)
+                try:
+                    return _cmd_state(args.command, cfg)
+                except DiskFull as e:  # the lock still held: the reserve may be freed
+                    return _full_at_start(e, held=True)
         if args.command == "check-config":
             from .configcheck import check
 
             return check(cfg)
         return _cmd_read(args, cfg)
+    except DiskFull as e:  # no room for the state folder or its lock file
+        return _full_at_start(e, held=False)
     except ConfigError as e:
         _print_error(e)
         return EXIT_CONFIG

@@ -30,6 +30,7 @@ from .credentials import (
 )
 from .errors import CameraError, ConfigError, EdgeAlprError
 from .models_folder import models_directory_warnings
+from .statedir import nearly_full_warning
 
 REFUSED = "edge-alpr run will refuse to start until this is fixed"
 
@@ -45,7 +46,9 @@ def check(cfg: Config) -> int:
     if token is None and Path(cfg.source).is_file():  # not here: the unit's LoadCredential file?
         weak = service_token_warning(Path(cfg.source), cfg.api.token_credential)
     models = models_directory_warnings(cfg, cfg.source == DEFAULT_PATH)
-    warnings = [*camera_file_warnings(cfg), *(f"{w} ({REFUSED})" for w in models), *([weak] if weak else [])]
+    full = nearly_full_warning(cfg.state_path)
+    warnings = [*camera_file_warnings(cfg), *(f"{w} ({REFUSED})" for w in models), *([weak] if weak else []),
+                *([full] if full else [])]
     if token is None and not is_loopback(cfg.api.host) and not _service_credential(cfg):
         # a warning: the service may get the token where this shell does not (its Environment=)
         warnings.append(f"api.host {cfg.api.host} is reachable from the network and no API token is set here: "

@@ -5,6 +5,8 @@ Every error the service raises on purpose is an ``EdgeAlprError``; the HTTP laye
 the bad value and the fix, so they can be shown to users unchanged.
 """
 
+from pathlib import Path
+
 
 class EdgeAlprError(Exception):
     """Base class of all deliberate edge-alpr errors."""
@@ -50,6 +52,20 @@ class DatabaseLocked(StateError):
     the state folder locked: the message names the file and the holder.  Raised at start (exit 1:
     the lock goes, the unit's retry starts it) and by the outbox's reads while it lasts (its
     delivery workers wait for it); writes of events and counts are not lost to it."""
+
+
+class DiskFull(StateError):
+    """The file system under a state folder is too full for its state files to open at a start
+    (``statedir.opening_state``): not a config error, since room comes back without an edit (logs
+    rotated, a file deleted).  ``run`` and ``serve`` exit 75 (EX_TEMPFAIL), which the unit
+    restarts (``state_room.py``); ``folder``, ``setting`` and ``free`` (bytes free then, None where
+    unknown) say where to watch for room."""
+
+    def __init__(self, message: str, folder: Path, setting: str, free: int | None) -> None:
+        super().__init__(message)
+        self.folder = folder
+        self.setting = setting
+        self.free = free
 
 
 class NotConnected(EdgeAlprError):

@@ -4,7 +4,8 @@ Order of life: check the camera settings and files and the models folder -> bind
 address -> open the cameras -> load models -> open the outbox -> API (+ webhooks) -> MQTT ->
 camera threads -> ``READY=1``. If any step fails, every part already started is stopped again
 (MQTT says ``offline``) and ``run`` exits with status 1, or 78 where the config must change
-first (a camera file that cannot be read, a models folder without usable models, a port in use);
+first (a camera file that cannot be read, a models folder without usable models, a port in use),
+or 75 where the disk under the state folder is too full to open its files (``state_room.py``);
 nothing is left running. Then the main thread pets the watchdog while every worker thread makes
 progress (``supervision.py``: cameras, capture, delivery and the API server restart themselves
 after an unexpected exception; a hung one stops the pings and systemd restarts the service) and

@@ -43,6 +43,7 @@ from .errors import ConfigError, StateError
 from .lifecycle import make_state_dir
 from .lock_holder import holders_of
 from .names import printable
+from .state_room import free_reserve_at_start
 from .statedir import LOCK_FILE, opening_state, writable_folder
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,8 @@ def hold(folders: Sequence[tuple[Path, str, str]]) -> StateLock:
             fd = _locked(folder, setting, origin)
             if fd is not None:
                 held.fds.append(fd)
+            if setting == "state_dir":  # the lock held: the reserve is no running service's
+                free_reserve_at_start(folder)
     except BaseException:
         held.close()
         raise

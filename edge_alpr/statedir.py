@@ -12,8 +12,10 @@ that: a history keeps thousands, and the history reports a failed write itself.
 
 A full file system under the folder (a small partition, a tmpfs, logs that filled /var) makes
 SQLite fail as it opens the files, ``database or disk is full``: ``opening_state`` turns that
-into one ``ConfigError`` naming the folder, the space left and the fix, so that the service
-(exit 78) is not restarted in a loop of tracebacks while nothing can free the space.
+into one ``DiskFull`` naming the folder, the space left and the fix, not a traceback.  It is no
+config error (exit 78, never restarted by the unit): room comes back without an edit, so ``run``
+exits 75 and the unit starts it again (``state_room.py``, which also frees the outbox's reserve
+at such a start).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from .errors import ConfigError, EdgeAlprError, StateError
+from .errors import ConfigError, DiskFull, EdgeAlprError, StateError
 from .mounts import mount_entry, read_only_fix
 from .names import user_name
 
@@ -35,6 +37,11 @@ CHECK_DEPTH = 2  # the folder's entries, and theirs
 # state_lock.py's lock file: not checked, since a lock needs no write access (one left by a run as
 # root is locked through a read-only descriptor)
 LOCK_FILE = "edge-alpr.lock"
+# the outbox's reserve (delivery/outbox_reserve.py) and the file it is made in: not checked either,
+# since it is only ever deleted, which needs the folder's write access, not the file's (one left by
+# a run as root is freed like the service's own)
+RESERVE_FILE = "outbox.reserve"
+UNCHECKED = (LOCK_FILE, RESERVE_FILE, RESERVE_FILE + ".tmp")
 SQLITE_FULL = 13  # sqlite3.h: "database or disk is full" (the primary code of any extended one)
 NEARLY_FULL_BYTES = 1 << 20  # an I/O error with less than this free is taken for a full disk
 # what to do when the process is out of file descriptors, in every warning that says so (the API
@@ -53,6 +60,12 @@ def writable_folder(path: Path, setting: str, origin: str = "") -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
+        if is_full(e, None):  # no room for the folder's entry: room may come back (exit 75)
+            there = _nearest_existing(path)  # where to watch for room
+            free = free_bytes(there)
+            raise DiskFull(f"{where}: cannot create it: the file system is full ({free} bytes free; {e}); "
+                           f"free space there, or {set_it} to a folder on a file system with room", there,
+                           setting, free) from e
         # not there yet, on a read-only mount (``state_dir: /srv/x`` under ProtectSystem=strict):
         # the mount of the nearest folder that is there, and the same advice as for one that is
         held = read_only_mount(_nearest_existing(path))
@@ -137,6 +150,18 @@ def _in_config(origin: str) -> str:
     return f"in a copy of {origin} given with --config"
 
 
+def nearly_full_warning(path: Path, setting: str = "state_dir") -> str | None:
+    """``check-config``'s word on a state folder whose file system has less than
+    ``NEARLY_FULL_BYTES`` free (``state_room.py``: what a start does then), else None."""
+    free = free_bytes(_nearest_existing(path))
+    if free is None or free >= NEARLY_FULL_BYTES:
+        return None
+    return (f"{setting} {path}: the file system is full ({free} bytes free): a start of edge-alpr run or serve "
+            f"frees {RESERVE_FILE} there if it is there, else it cannot open the state files and exits 75 (the "
+            f"unit starts it again until there is room); free space there, or set {setting} to a folder on a "
+            "file system with room")
+
+
 def first_unwritable(path: Path, depth: int = CHECK_DEPTH) -> Path | None:
     """The first of ``path`` and its entries (``depth`` levels down) this user cannot write,
     or None.  A folder needs write and search access (new files, SQLite's journals), a file
@@ -154,16 +179,24 @@ def first_unwritable(path: Path, depth: int = CHECK_DEPTH) -> Path | None:
             bad = first_unwritable(Path(entry.path), depth - 1)
             if bad is not None:
                 return bad
-        elif entry.name != LOCK_FILE and entry.is_file(follow_symlinks=True) and not os.access(entry.path, os.W_OK):
+        elif entry.name not in UNCHECKED and entry.is_file(follow_symlinks=True) and not os.access(entry.path, os.W_OK):
             return Path(entry.path)
     return None
 
 
-def opening_state(path: Path, setting: str) -> AbstractContextManager[None]:
-    """Around opening the state files in ``path``: a full file system (SQLite's ``database or
-    disk is full``, ``ENOSPC``) becomes a ``ConfigError`` naming ``setting``, the space left and
-    the fix; any other error passes unchanged."""
-    return _full_as(ConfigError, path, setting)
+@contextmanager
+def opening_state(path: Path, setting: str) -> Iterator[None]:
+    """Around opening the state files in ``path`` at a start: a full file system (SQLite's
+    ``database or disk is full``, ``ENOSPC``) becomes a ``DiskFull`` naming ``setting``, the space
+    left and the fix (exit 75, restarted: see the module docstring); any other error passes."""
+    try:
+        yield
+    except (sqlite3.Error, OSError) as e:
+        free = free_bytes(path)
+        text = full_text(path, setting, e, free)
+        if text is None:
+            raise
+        raise DiskFull(text, path, setting, free) from e
 
 
 def writing_state(path: Path, setting: str = "state_dir") -> AbstractContextManager[None]:
@@ -184,9 +217,10 @@ def _full_as(kind: type[EdgeAlprError], path: Path, setting: str) -> Iterator[No
         raise kind(text) from e
 
 
-def full_text(path: Path, setting: str, error: BaseException) -> str | None:
-    """What to say when ``error`` means that ``path``'s file system is full; else None."""
-    free = free_bytes(path)
+def full_text(path: Path, setting: str, error: BaseException, free: int | None = None) -> str | None:
+    """What to say when ``error`` means that ``path``'s file system is full (``free`` bytes free;
+    measured here where None); else None."""
+    free = free_bytes(path) if free is None else free
     if not is_full(error, free):
         return None
     return (f"{setting} {path}: the file system is full ({free} bytes free; {error}); free space "

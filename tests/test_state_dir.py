@@ -24,6 +24,7 @@ from edge_alpr.api.server import free_port
 from edge_alpr.cli import EXIT_CONFIG, main
 from edge_alpr.delivery.outbox import Outbox
 from edge_alpr.errors import ConfigError, StateError
+from edge_alpr.state_room import EXIT_TEMPFAIL
 from edge_alpr.statedir import user_name, writable_folder
 from edge_alpr.usage import Usage
 
@@ -174,15 +175,18 @@ def full_state(small_fs: Path) -> Path:
 
 
 @pytest.mark.parametrize("command", ["serve", "run"])
-def test_a_full_state_file_system_is_one_config_error(full_state: Path, command: str, tmp_path: Path) -> None:
+def test_a_full_state_file_system_is_one_error_and_exit_75(full_state: Path, command: str, tmp_path: Path) -> None:
     """SQLite's ``database or disk is full`` as the state files open: one error naming the folder
-    and the fix, exit 78 (systemd does not restart it), no traceback asking for a bug report."""
+    and the fix, no traceback asking for a bug report, and exit 75 (EX_TEMPFAIL), which the unit
+    restarts, not 78 (a config error, never restarted: the device stayed dark once there was room).
+    By hand (no $NOTIFY_SOCKET) at once, without waiting for room (``test_state_full_start.py``)."""
     config = tmp_path / "c.yaml"
     config.write_text(f"state_dir: {full_state}\nmqtt: {{enabled: false}}\n")
     argv = [command, "--config", str(config)] + (["--port", str(free_port())] if command == "serve" else [])
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
     done = subprocess.run([sys.executable, "-m", "edge_alpr", *argv], capture_output=True, text=True,
-                          timeout=120, stdin=subprocess.DEVNULL)
-    assert done.returncode == EXIT_CONFIG, done.stderr
+                          timeout=120, stdin=subprocess.DEVNULL, env=env)
+    assert done.returncode == EXIT_TEMPFAIL, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     errors = [line for line in done.stderr.splitlines() if "error" in line]
     assert len(errors) == 1, errors

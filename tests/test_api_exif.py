@@ -15,6 +15,8 @@ from __future__ import annotations
 import io
 import signal
 import struct
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +118,40 @@ def test_skipped_exif_tags_write_nothing_to_the_log(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=30)
     assert "Skipping tag" not in err, err[:500]
     assert len(err.splitlines()) < 20, err[:2000]
+
+
+def decoded_in_python(data: bytes, *options: str) -> subprocess.CompletedProcess[bytes]:
+    """``data`` decoded by a Python of its own (run with ``options``), its warnings as Python
+    shows them: pytest resets the warning filters around each test, so only a program of its
+    own sees the filters the decoder sets as it is imported."""
+    script = ("import sys, edge_alpr.imaging as i\n"
+              "try: i.decode(sys.stdin.buffer.read(), 10**6)\n"
+              "except UserWarning as e: print('raised:', e)\n")
+    return subprocess.run([sys.executable, *options, "-c", script], input=data, capture_output=True,
+                          timeout=60, cwd=Path(__file__).parent.parent)
+
+
+def test_pils_other_warnings_are_still_shown() -> None:
+    """Only the skipped tags' words are kept out of the journal: every other warning of PIL's
+    (here a palette's transparency that RGB cannot hold) was hidden too, in every program
+    importing the decoder."""
+    palette = Image.new("P", (8, 8))
+    palette.putpalette(bytes(range(48)))
+    palette.putdata([i % 4 for i in range(64)])
+    out = io.BytesIO()
+    palette.save(out, "PNG", transparency=bytes([0, 64, 128, 255]))  # an alpha per colour
+    ran = decoded_in_python(out.getvalue())
+    assert ran.returncode == 0 and b"UserWarning: Palette images with Transparency" in ran.stderr, ran.stderr
+    quiet = decoded_in_python(photo("PNG", skipped_tags(3)))
+    assert quiet.returncode == 0 and quiet.stderr == b"", quiet.stderr  # the skipped tags' words are not
+
+
+def test_the_users_own_warning_filter_still_decides() -> None:
+    """``python -W error::UserWarning`` makes a skipped tag an error: the decoder's filter was
+    put before the user's and hid it."""
+    ran = decoded_in_python(photo("PNG", skipped_tags(3)), "-W", "error::UserWarning")
+    assert ran.returncode == 0, ran.stderr
+    assert b"raised: Tag data larger than file" in ran.stdout, ran.stdout
 
 
 def sized_jpeg(width: int, height: int) -> bytes:

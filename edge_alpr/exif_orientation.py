@@ -7,6 +7,7 @@ EXIF tag it skips out of the journal.
 
 from __future__ import annotations
 
+import numbers
 import struct
 import warnings
 from collections.abc import Callable
@@ -48,4 +49,15 @@ def upright_turn(im: Image.Image) -> Callable[[np.ndarray], np.ndarray] | None:
         orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, TypeError, KeyError, IndexError):
         return None
-    return _UPRIGHT.get(orientation) if isinstance(orientation, int) else None
+    turn = _whole(orientation)
+    return None if turn is None else _UPRIGHT.get(turn)
+
+
+def _whole(value: object) -> int | None:
+    """``value`` as a whole number (an orientation stored as a SHORT, or as a FLOAT or RATIONAL
+    ``6.0``, which ``ImageOps.exif_transpose`` turned too); None for anything else (text, a tuple,
+    ``6.5``, a rational over 0)."""
+    if not isinstance(value, numbers.Real):
+        return None
+    number = float(value)
+    return int(number) if number.is_integer() else None

@@ -95,6 +95,35 @@ def test_a_bad_exif_block_leaves_the_pixels_as_stored() -> None:
     assert np.array_equal(imaging.decode(out.getvalue(), 1_000_000), stored)
 
 
+def orientation_as(kind: int, value: bytes, data: bytes = b"") -> bytes:
+    """An EXIF block whose one tag, the orientation, is of TIFF type ``kind`` (its ``value``, or
+    an offset to ``data`` behind the block)."""
+    after = 8 + 2 + 12 + 4  # the header, the count, one entry, the next block's offset
+    return tiff_block([(0x0112, kind, 1, value or struct.pack("<I", after))]) + data
+
+
+@pytest.mark.parametrize(("kind", "value", "data"), [
+    (11, struct.pack("<f", 6.0), b""),  # FLOAT
+    (5, b"", struct.pack("<II", 12, 2)),  # RATIONAL 12/2
+    (10, b"", struct.pack("<ii", -6, -1)),  # SRATIONAL -6/-1
+    (4, struct.pack("<I", 6), b"")], ids=["float", "rational", "srational", "long"])  # LONG
+def test_an_orientation_stored_as_another_number_type_turns_the_pixels(kind: int, value: bytes, data: bytes) -> None:
+    """6.0 said as a FLOAT or a RATIONAL was left as stored (only an integer was read), where
+    PIL's ``ImageOps.exif_transpose``, used before, turned it."""
+    stored = np.random.default_rng(9).integers(0, 256, (30, 50, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(stored).save(out, "PNG", exif=orientation_as(kind, value, data))
+    assert np.array_equal(imaging.decode(out.getvalue(), 1_000_000), np.rot90(stored, k=-1))
+
+
+@pytest.mark.parametrize("ratio", [(13, 2), (6, 0), (-6, 1)])
+def test_an_orientation_that_is_no_whole_number_1_to_8_leaves_the_pixels_as_stored(ratio: tuple[int, int]) -> None:
+    stored = np.random.default_rng(10).integers(0, 256, (30, 50, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(stored).save(out, "PNG", exif=orientation_as(10, b"", struct.pack("<ii", *ratio)))
+    assert np.array_equal(imaging.decode(out.getvalue(), 1_000_000), stored)
+
+
 def skipped_tags(count: int) -> bytes:
     """An EXIF block of ``count`` tags, each saying its 100 KB of data lie past the block's end:
     PIL skips each, with a warning naming the tag."""

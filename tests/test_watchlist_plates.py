@@ -10,6 +10,7 @@ lock: every plate sent concurrently is kept.
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
 import threading
 from collections.abc import Callable
@@ -152,6 +153,34 @@ def test_a_compressed_or_empty_body_is_said_so(api_factory: Callable[..., Runnin
     plain = requests.put(f"{api.url}/v1/watchlists/visitors/", data=body, timeout=10,
                          headers={"Content-Type": "application/json", "Content-Encoding": "identity"})
     assert plain.status_code == 200, plain.text
+
+
+def _put_with_codings(api: RunningApi, *codings: str) -> tuple[int, str]:
+    """A list sent with each of ``codings`` as a Content-Encoding header of its own."""
+    body = json.dumps({"plates": ["AB123"]}).encode()
+    host, port = api.url.removeprefix("http://").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.putrequest("PUT", "/v1/watchlists/visitors/")
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(len(body)))
+        for coding in codings:
+            connection.putheader("Content-Encoding", coding)
+        connection.endheaders(body)
+        answer = connection.getresponse()
+        return answer.status, answer.read().decode()
+    finally:
+        connection.close()
+
+
+def test_a_list_of_codings_that_are_all_identity_is_read(api_factory: Callable[..., RunningApi]) -> None:
+    """``identity,identity`` (or identity sent twice) names no compression, and was a 415."""
+    api = api_factory()
+    for codings in (["identity,identity"], [" Identity , identity "], ["identity", "IDENTITY"]):
+        assert _put_with_codings(api, *codings)[0] == 200, codings
+    for codings in (["identity, gzip"], ["identity", "gzip"], ["gzip,identity"]):
+        status, said = _put_with_codings(api, *codings)
+        assert status == 415 and "gzip" in said, (codings, status, said)
 
 
 def test_a_plate_typed_in_cyrillic_or_greek_is_its_latin_twin(api_factory: Callable[..., RunningApi]) -> None:

@@ -206,3 +206,25 @@ def test_a_plate_with_a_letter_no_reading_holds_is_refused_not_shortened(
     search = requests.get(f"{api.url}/v1/events/", params={"plate": "AB\u00b2"}, timeout=10)
     assert search.status_code == 400 and "'\u00b2'" in search.json()["detail"], search.text
     assert requests.get(f"{api.url}/v1/events/", params={"plate": "\u0410\u04121"}, timeout=10).status_code == 200
+
+
+def test_an_oversized_list_is_told_what_counts(api_factory: Callable[..., RunningApi]) -> None:
+    """The 413 said that 10,000 plates with labels fit, untrue of labels outside ASCII sent as
+    \\uXXXX escapes (requests' ``json=``, this server's own GET): 10,000 plates with 45-character
+    Cyrillic labels are 2.85 MB so, 1.21 MB as UTF-8.  What it says fits is sent here."""
+    api = api_factory()
+    url = f"{api.url}/v1/watchlists/big/"
+    cyrillic = "\u0421\u043e\u0442\u0440\u0443\u0434\u043d\u0438\u043a " * 5  # 45 characters
+    plates = [{"plate": f"AB{i:05d}", "label": cyrillic[:45]} for i in range(10_000)]
+    escaped = requests.put(url, json={"plates": plates}, timeout=60)
+    said = escaped.json()["detail"]
+    assert escaped.status_code == 413 and str(2 * 1024 * 1024) in said, escaped.text
+    assert "\\uXXXX escape" in said and "UTF-8" in said, said
+    utf8 = requests.put(url, data=json.dumps({"plates": plates}, ensure_ascii=False).encode(), timeout=60,
+                        headers={"Content-Type": "application/json"})
+    assert utf8.status_code == 200, utf8.text[:300]
+    # 10,000 plates of the longest kind, each with 80 ASCII letters and digits and its own distance
+    longest = [{"plate": f"AB{i:05d}CDEFGHJK", "label": f"L{i:05d}".ljust(80, "x"), "max_distance": 1 / 3}
+               for i in range(10_000)]
+    ascii_list = requests.put(url, json={"max_distance": 1 / 3, "plates": longest}, timeout=60)
+    assert ascii_list.status_code == 200 and len(ascii_list.json()["plates"]) == 10_000, ascii_list.text[:300]

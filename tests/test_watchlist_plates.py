@@ -155,6 +155,23 @@ def test_a_compressed_or_empty_body_is_said_so(api_factory: Callable[..., Runnin
     assert plain.status_code == 200, plain.text
 
 
+def test_a_plate_stored_by_an_earlier_version_is_removed_by_the_text_it_was_sent_as(
+        api_factory: Callable[..., RunningApi]) -> None:
+    """Earlier versions kept a plate's ASCII letters and digits alone: ``TÜ123`` was stored as
+    ``T123`` and ``АА1234ВС`` as ``1234``.  Removing it by the text once sent looked for
+    ``TU123`` (``AA1234BC``) only, and was a 404 for a plate the list shows."""
+    api = api_factory()
+    stored_so = {"plates": ["T123", "1234", "TU9", "T9"]}  # as those versions stored them
+    assert requests.put(f"{api.url}/v1/watchlists/visitors/", json=stored_so, timeout=10).status_code == 200
+    assert _plate(api, "DELETE", "visitors", "T\u00dc123").status_code == 200
+    assert _plate(api, "DELETE", "visitors", "\u0410\u0410 1234 \u0412\u0421").status_code == 200
+    assert _plates(api, "visitors") == [("TU9", ""), ("T9", "")]
+    # the plate in today's form goes first; the earlier form only where that is not held
+    assert _plate(api, "DELETE", "visitors", "T\u00dc9").status_code == 200
+    assert _plates(api, "visitors") == [("T9", "")]
+    assert _plate(api, "DELETE", "visitors", "X\u00dc9").status_code == 404
+
+
 def _put_with_codings(api: RunningApi, *codings: str) -> tuple[int, str]:
     """A list sent with each of ``codings`` as a Content-Encoding header of its own."""
     body = json.dumps({"plates": ["AB123"]}).encode()

@@ -30,7 +30,7 @@ import struct
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -38,22 +38,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import InputError
+from .exif_orientation import upright_turn
 from .image_structure import too_costly
 
 FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
-# PIL warns of each odd EXIF tag it skips (one whose data lies past the file's end, ...), in
-# words of its own for each tag, and Python prints each distinct warning once to stderr (the
-# journal): an 850 KB PNG of 60,000 such tags wrote 120,000 lines (12 MB) there and took 0.73 s
-# to read instead of 0.24.  What PIL cannot read either raises (a 400) or is skipped, so these
-# say nothing an operator could act on.
-warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
-_EXIF_ORIENTATION = 0x0112  # the EXIF tag that says how to turn the stored pixels upright
-# each orientation's turn of the pixel rows and columns, as ImageOps.exif_transpose turns them
-# (1 and any other value: none)
-_UPRIGHT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
-    2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
-    5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
-    7: lambda a: np.rot90(a, 2).transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1)}
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _BAND_PIXELS = 4_000_000  # larger images are turned into arrays a band of rows at a time
@@ -198,7 +186,7 @@ def _corrupt(origin: Origin, error: BaseException) -> InputError:
 def _pixels(im: Image.Image, origin: Origin) -> np.ndarray:
     try:
         im.load()
-        turn = _turn(im)
+        turn = upright_turn(im)
         arr = _as_rgb_array(im)
         if turn is not None:
             # Turned as an array, after PIL's copy (4 bytes a pixel) is freed: PIL's own turn
@@ -213,22 +201,6 @@ def _pixels(im: Image.Image, origin: Origin) -> np.ndarray:
     if arr.ndim != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
         raise InputError(f"{origin.image} has no pixels")
     return arr
-
-
-def _turn(im: Image.Image) -> Callable[[np.ndarray], np.ndarray] | None:
-    """The turn that shows ``im`` upright, from its EXIF orientation (None: as stored).
-
-    Why not ``ImageOps.exif_transpose``: it also writes the EXIF block out again for the turned
-    copy, which fails on tags of an unexpected type (an XResolution stored as bytes raised a
-    TypeError: a 1 KB photo was a 500), and only the pixels are used here.  An EXIF block that
-    cannot be read at all (a bad TIFF header) leaves the image as stored: its pixels are whole,
-    as viewers show them, and the metadata is not what was sent to be read.
-    """
-    try:
-        orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error, TypeError, KeyError, IndexError):
-        return None
-    return _UPRIGHT.get(orientation) if isinstance(orientation, int) else None
 
 
 def _as_rgb_array(im: Image.Image) -> np.ndarray:

@@ -52,6 +52,19 @@ def normalize(plate: str) -> str:
     return "".join(c for c in _latin(plate) if c.isascii() and c.isalnum())
 
 
+def earlier_forms(plate: str) -> list[str]:
+    """The forms earlier versions stored ``plate`` as, where they differ from ``normalize``'s:
+    its ASCII letters and digits alone (``TÜ123`` was ``T123``, ``АА1234ВС`` was ``1234``), and,
+    before Cyrillic and Greek twins were read, its accents taken off (``ΤÜ1``, a Greek Τ, was ``U1``).  Why:
+    a client removing a plate by the text it once sent must find the entry stored so."""
+    if plate.isascii():
+        return []
+    ascii_only = "".join(c for c in plate.upper() if c.isascii() and c.isalnum())
+    unaccented = "".join(b for c in plate.translate(_FULLWIDTH).upper()
+                         for b in unicodedata.normalize("NFD", c) if b.isascii() and b.isalnum())
+    return [form for form in dict.fromkeys((ascii_only, unaccented)) if form and form != normalize(plate)]
+
+
 def foreign(plate: str) -> str:
     """The letters and digits of ``plate`` that no plate reading holds (``normalize`` would
     drop them, changing the plate), in order, each once; "" where there are none."""

@@ -39,6 +39,7 @@ import numpy as np
 
 from .errors import ConfigError, InputError
 from .fuzzy import distances, normalize
+from .plate_text import earlier_forms
 from .watchlists_config import MAX_LISTS, WatchEntry, WatchList, WatchListsConfig, parse_list, parse_lists
 
 log = logging.getLogger(__name__)
@@ -200,8 +201,11 @@ class WatchLists:
         ``put_plate``); the list as it is then.  404 names a plate the list does not hold."""
         with self._lock:
             old = self._editable(name)
-            key = normalize(plate)
-            if not any(e.plate == key for e in old.entries):
+            held = {e.plate for e in old.entries}
+            # else the form an earlier version stored the same text as (the console sends the
+            # stored form; a client may send the text it once added)
+            key = next((k for k in (normalize(plate), *earlier_forms(plate)) if k in held), "")
+            if not key:
                 raise InputError(f"watch list {name!r} holds no plate {plate[:32]!r} (removed "
                                  "already?); reload the list", status=404)
             new = WatchList(name, tuple(e for e in old.entries if e.plate != key), old.max_distance, "api")

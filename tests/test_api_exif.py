@@ -15,6 +15,8 @@ from __future__ import annotations
 import io
 import signal
 import struct
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +95,35 @@ def test_a_bad_exif_block_leaves_the_pixels_as_stored() -> None:
     assert np.array_equal(imaging.decode(out.getvalue(), 1_000_000), stored)
 
 
+def orientation_as(kind: int, value: bytes, data: bytes = b"") -> bytes:
+    """An EXIF block whose one tag, the orientation, is of TIFF type ``kind`` (its ``value``, or
+    an offset to ``data`` behind the block)."""
+    after = 8 + 2 + 12 + 4  # the header, the count, one entry, the next block's offset
+    return tiff_block([(0x0112, kind, 1, value or struct.pack("<I", after))]) + data
+
+
+@pytest.mark.parametrize(("kind", "value", "data"), [
+    (11, struct.pack("<f", 6.0), b""),  # FLOAT
+    (5, b"", struct.pack("<II", 12, 2)),  # RATIONAL 12/2
+    (10, b"", struct.pack("<ii", -6, -1)),  # SRATIONAL -6/-1
+    (4, struct.pack("<I", 6), b"")], ids=["float", "rational", "srational", "long"])  # LONG
+def test_an_orientation_stored_as_another_number_type_turns_the_pixels(kind: int, value: bytes, data: bytes) -> None:
+    """6.0 said as a FLOAT or a RATIONAL was left as stored (only an integer was read), where
+    PIL's ``ImageOps.exif_transpose``, used before, turned it."""
+    stored = np.random.default_rng(9).integers(0, 256, (30, 50, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(stored).save(out, "PNG", exif=orientation_as(kind, value, data))
+    assert np.array_equal(imaging.decode(out.getvalue(), 1_000_000), np.rot90(stored, k=-1))
+
+
+@pytest.mark.parametrize("ratio", [(13, 2), (6, 0), (-6, 1)])
+def test_an_orientation_that_is_no_whole_number_1_to_8_leaves_the_pixels_as_stored(ratio: tuple[int, int]) -> None:
+    stored = np.random.default_rng(10).integers(0, 256, (30, 50, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(stored).save(out, "PNG", exif=orientation_as(10, b"", struct.pack("<ii", *ratio)))
+    assert np.array_equal(imaging.decode(out.getvalue(), 1_000_000), stored)
+
+
 def skipped_tags(count: int) -> bytes:
     """An EXIF block of ``count`` tags, each saying its 100 KB of data lie past the block's end:
     PIL skips each, with a warning naming the tag."""
@@ -116,6 +147,40 @@ def test_skipped_exif_tags_write_nothing_to_the_log(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=30)
     assert "Skipping tag" not in err, err[:500]
     assert len(err.splitlines()) < 20, err[:2000]
+
+
+def decoded_in_python(data: bytes, *options: str) -> subprocess.CompletedProcess[bytes]:
+    """``data`` decoded by a Python of its own (run with ``options``), its warnings as Python
+    shows them: pytest resets the warning filters around each test, so only a program of its
+    own sees the filters the decoder sets as it is imported."""
+    script = ("import sys, edge_alpr.imaging as i\n"
+              "try: i.decode(sys.stdin.buffer.read(), 10**6)\n"
+              "except UserWarning as e: print('raised:', e)\n")
+    return subprocess.run([sys.executable, *options, "-c", script], input=data, capture_output=True,
+                          timeout=60, cwd=Path(__file__).parent.parent)
+
+
+def test_pils_other_warnings_are_still_shown() -> None:
+    """Only the skipped tags' words are kept out of the journal: every other warning of PIL's
+    (here a palette's transparency that RGB cannot hold) was hidden too, in every program
+    importing the decoder."""
+    palette = Image.new("P", (8, 8))
+    palette.putpalette(bytes(range(48)))
+    palette.putdata([i % 4 for i in range(64)])
+    out = io.BytesIO()
+    palette.save(out, "PNG", transparency=bytes([0, 64, 128, 255]))  # an alpha per colour
+    ran = decoded_in_python(out.getvalue())
+    assert ran.returncode == 0 and b"UserWarning: Palette images with Transparency" in ran.stderr, ran.stderr
+    quiet = decoded_in_python(photo("PNG", skipped_tags(3)))
+    assert quiet.returncode == 0 and quiet.stderr == b"", quiet.stderr  # the skipped tags' words are not
+
+
+def test_the_users_own_warning_filter_still_decides() -> None:
+    """``python -W error::UserWarning`` makes a skipped tag an error: the decoder's filter was
+    put before the user's and hid it."""
+    ran = decoded_in_python(photo("PNG", skipped_tags(3)), "-W", "error::UserWarning")
+    assert ran.returncode == 0, ran.stderr
+    assert b"raised: Tag data larger than file" in ran.stdout, ran.stdout
 
 
 def sized_jpeg(width: int, height: int) -> bytes:

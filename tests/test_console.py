@@ -242,3 +242,14 @@ def test_older_events_page_by_page_keeping_the_search(api_factory: Callable[...,
     searched = requests.get(f"{api.url}/", params={"camera": "cam07"}, timeout=10).text
     assert set(cameras(searched)) == {"cam07"} and "Older events" not in searched
     assert requests.get(f"{api.url}/", params={"cursor": "yesterday"}, timeout=10).status_code == 400
+
+
+def test_a_time_before_the_year_1000_reads_with_four_digits(api_factory: Callable[..., RunningApi]) -> None:
+    """The events table wrote year 999 as ``999-01-01``, where the JSON and the CSV say 0999."""
+    api = api_factory({"history": {"api_reads": True}})
+    sample = sorted(SAMPLES.glob("*.jpg"))[0].read_bytes()
+    r = requests.post(f"{api.url}/v1/plate-reader/", files={"upload": ("car.jpg", sample)},
+                      data={"timestamp": "0999-03-04T05:06:07Z"}, timeout=30)
+    assert r.status_code == 201 and r.json()["timestamp"].startswith("0999-03-04T05:06:07"), r.text
+    page = requests.get(f"{api.url}/", timeout=10).text
+    assert "<span>0999-03-04</span> <span>05:06:07 UTC</span>" in page, re.findall(r"<time.*?</time>", page)

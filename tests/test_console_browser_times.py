@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from chromium import BROWSER_MARKS, Chromium
 from waiting import wait_for
 
@@ -158,5 +159,23 @@ def test_the_time_boxes_read_in_iso_order_whatever_the_locale(api_factory: Any, 
             assert browser.evaluate(f"{box.format('until')}.value") == "2024-05-02 05:30:00", locale
             browser.call("Emulation.setLocaleOverride")  # cleared before the next one is set
         assert browser.console_errors() == []
+    finally:
+        browser.call("Emulation.setTimezoneOverride", timezoneId="")
+
+
+def test_a_time_before_the_year_1000_shows_four_digits(api_factory: Any, browser: Chromium) -> None:
+    """The events table and the Since box wrote year 999 as ``999-03-04``, where the JSON, the
+    CSV and the page without script say 0999."""
+    api = api_factory({"history": {"api_reads": True}})
+    sample = sorted((Path(__file__).parent.parent / "edge_alpr" / "samples").glob("*.jpg"))[0].read_bytes()
+    r = requests.post(f"{api.url}/v1/plate-reader/", files={"upload": ("car.jpg", sample)},
+                      data={"timestamp": "0999-03-04T05:06:07Z"}, timeout=30)
+    assert r.status_code == 201, r.text
+    browser.call("Emulation.setTimezoneOverride", timezoneId="UTC")
+    try:
+        browser.open(f"{api.url}/?since=0999-03-04T05:06:07Z")
+        shown = browser.evaluate("[...document.querySelectorAll('#events time')].map(t => t.textContent)")
+        assert "0999-03-04 05:06:07 UTC" in shown, shown
+        assert browser.evaluate("document.querySelector('input[name=since]').value") == "0999-03-04 05:06:07"
     finally:
         browser.call("Emulation.setTimezoneOverride", timezoneId="")

@@ -37,7 +37,9 @@ def read_body(environ: dict[str, Any], max_bytes: int) -> bytes:
     remaining = length if length >= 0 else (max_bytes + 1 if chunked else 0)
     environ[BODY_UNREAD] = True  # until read whole: an error answer must then end the connection
     coding = environ.get("HTTP_CONTENT_ENCODING", "").strip()
-    if coding.lower() not in ("", "identity"):
+    # a list (``identity, identity``, or the header sent twice, which the server joins so) that
+    # names no coding but identity is a body as it came
+    if any(item.strip().lower() not in ("", "identity") for item in coding.split(",")):
         # Why refused: the body would be parsed as it came, and a gzipped JSON or form was
         # "not valid JSON" or "Malformed multipart", never naming the compression
         raise InputError(f"Content-Encoding {shown(coding)} is not read here; send the body "

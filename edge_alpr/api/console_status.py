@@ -111,7 +111,9 @@ def time_html(stamp: str) -> str:
     none may be in a locale's order (is 05/01 May or January?) or without its zone.  The page's
     script shows the same instant in the browser's zone, its offset named (``console.js``)."""
     try:
-        day, clock = parse_timestamp(stamp).strftime("%Y-%m-%d|%H:%M:%S UTC").split("|")
+        when = parse_timestamp(stamp)
+        # the year in four digits, as the JSON and CSV say it (strftime's %Y writes 999)
+        day, clock = f"{when.year:04d}-{when:%m-%d}", f"{when:%H:%M:%S} UTC"
         text = f"<span>{day}</span> <span>{clock}</span>"  # a narrow cell breaks between them only
     except InputError:
         text = html.escape(stamp)  # not a time this server wrote: shown as it is

@@ -30,7 +30,12 @@ from .events import Guard, json_answer
 MAX_LIST_BODY = 2 * 1024 * 1024
 MAX_PLATE_BODY = 4096  # one plate's label and distance
 # what to do about a body over its limit (fixed: no setting raises it), by the body's name
-_OVER = {MAX_LIST_BODY: "send fewer plates or shorter labels (10,000 plates with labels fit)",
+# (what the list's says fits is sent in tests/test_watchlist_plates.py)
+_OVER = {MAX_LIST_BODY: "send fewer plates or shorter labels, or split the list in two. 10,000 plates "
+                        "fit with labels of 80 ASCII letters or digits, but a character outside ASCII "
+                        "takes 6 bytes as a \\uXXXX escape (12 past U+FFFF), as most JSON encoders "
+                        "write it by default (so does GET here), and 2-4 sent as UTF-8 (Python: json.dumps(..., "
+                        "ensure_ascii=False))",
          MAX_PLATE_BODY: 'send only {"label": ..., "max_distance": ...} (a label is at most 80 characters)'}
 
 
@@ -46,7 +51,8 @@ def _body(limit: int, what: str, optional: bool = False) -> Any:
         if e.status != 413:
             raise
         # read_body names api.max_upload_bytes, which is the plate reader's limit, not this one
-        raise InputError(f"the body ({what}) is over {limit} bytes; {_OVER[limit]}", status=413) from e
+        raise InputError(f"the body ({what}) is over its limit of {limit} bytes ({limit / 2**20:g} MiB); "
+                         f"{_OVER[limit]}", status=413) from e
     if not data.strip():
         if optional:
             return None

@@ -37,7 +37,7 @@
   }
 
   function shown(when) {
-    return `${when.getFullYear()}-${pad(when.getMonth() + 1)}-${pad(when.getDate())} ` +
+    return `${pad(when.getFullYear(), 4)}-${pad(when.getMonth() + 1)}-${pad(when.getDate())} ` +
       `${pad(when.getHours())}:${pad(when.getMinutes())}:${pad(when.getSeconds())} ${offset(when)}`;
   }
 

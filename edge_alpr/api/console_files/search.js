@@ -21,7 +21,7 @@
 
   function localBox(when) {
     const ms = when.getMilliseconds();
-    return `${when.getFullYear()}-${pad(when.getMonth() + 1)}-${pad(when.getDate())} ` +
+    return `${pad(when.getFullYear(), 4)}-${pad(when.getMonth() + 1)}-${pad(when.getDate())} ` +
       `${pad(when.getHours())}:${pad(when.getMinutes())}:${pad(when.getSeconds())}` +
       (ms ? "." + pad(ms, 3) : "");
   }

@@ -97,3 +97,34 @@ def test_rows_the_server_no_longer_renders_go_and_those_it_renders_come(
     html = browser.evaluate("fetch('/console/parts?parts=live').then(r => r.json()).then(p => p.cameras)")
     assert browser.evaluate(f"{ROWS}.length") == html.count("<tr class=")
     assert browser.console_errors() == []
+
+
+def test_a_refresh_writes_a_kept_row_s_attributes_and_its_changed_times(
+        two_cameras: Service, browser: Chromium) -> None:
+    """A kept row's attributes (its class, data-state, data-view: a newer frame to fetch) and a
+    time whose instant changed are written anew, not only the cells' text; the page's row is
+    made to differ from the server's by hand (an unreachable camera's attributes do not change)."""
+    _open(browser, two_cameras)
+    first = f"{ROWS}[0]"
+    assert browser.evaluate(f"{first}.querySelector('time[data-local]') !== null")
+    browser.evaluate(f"window.row = {first}; window.row.className = 'was'; window.row.dataset.state = 'was';"
+                     "window.row.dataset.view = '99'; window.time = window.row.querySelector('time');"
+                     "window.time.setAttribute('datetime', '2001-02-03T04:05:06Z')")
+    _changed(browser)
+    assert browser.evaluate(f"{first} === window.row && window.row.querySelector('time') === window.time")
+    # the row's attributes as the server renders them now
+    attrs = "r => [r.className, r.dataset.state, r.dataset.view]"
+    fresh = ("fetch('/console/parts?parts=live').then(r => r.json()).then(p => { const t = "
+             "document.createElement('template'); t.innerHTML = p.cameras; "
+             f"return ({attrs})(t.content.querySelector('tbody tr')) }})")
+    assert wait_for(lambda: browser.evaluate(f"({attrs})({first})") == browser.evaluate(fresh), 10), \
+        (browser.evaluate(f"({attrs})({first})"), browser.evaluate(fresh))
+    assert browser.evaluate("window.row.className") != "was"
+    # the time: its instant the server's, shown as that instant in the browser's zone
+    stamp, text = browser.evaluate("[window.time.dateTime, window.time.textContent]")
+    assert not stamp.startswith("2001-"), stamp
+    day = browser.evaluate("(d => [d.getFullYear(), d.getMonth() + 1, d.getDate()]"
+                           ".map((n, i) => String(n).padStart(i ? 2 : 4, '0')).join('-'))"
+                           "(new Date(window.time.dateTime))")
+    assert text.startswith(day + " "), (stamp, text)
+    assert browser.console_errors() == []

@@ -41,26 +41,30 @@
       `${pad(when.getHours())}:${pad(when.getMinutes())}:${pad(when.getSeconds())} ${offset(when)}`;
   }
 
-  // A time's text as the server writes it: the day and the clock each kept whole (a narrow cell
-  // breaks the line between them, not after a hyphen of the date).
-  function timeParts(text) {
-    const cut = text.indexOf(" ");
-    return [text.slice(0, cut), text.slice(cut + 1)].map((part) => {
-      const span = document.createElement("span");
-      span.textContent = part;
-      return span;
-    });
-  }
-
   // The page's times come in UTC (<time datetime>, the exact stamp on hover, from the server):
   // shown in the browser's zone, and the labels of the search and the events' column name it.
+  // A time's day and clock are each kept whole (a narrow cell breaks the line between them, not
+  // after a hyphen of the date) in the two spans the server writes: only their text nodes are
+  // written, so a selection in the cameras table, updated in place (patch.js), is kept while a
+  // camera's last error changes its time at every reconnect (spans drawn anew dropped it).
   function localTimes() {
     for (const label of document.querySelectorAll("span.zone")) label.textContent = "(" + zone + ")";
     for (const t of document.querySelectorAll("time[datetime]")) {
       const when = new Date(t.dateTime);
       if (Number.isNaN(when.getTime()) || t.dataset.local) continue;
-      const [day, clock] = timeParts(shown(when));
-      t.replaceChildren(day, " ", clock);
+      const text = shown(when);
+      const cut = text.indexOf(" ");
+      const spans = [...t.childNodes].filter((n) => n.nodeName === "SPAN");
+      if (spans.length !== 2 || t.childNodes.length !== 3) {
+        spans.splice(0, 2, document.createElement("span"), document.createElement("span"));
+        t.replaceChildren(spans[0], " ", spans[1]);
+      }
+      [text.slice(0, cut), text.slice(cut + 1)].forEach((part, i) => {
+        const node = spans[i].firstChild;  // its one text node kept: textContent would replace it
+        if (node && node.nodeType === 3 && spans[i].childNodes.length === 1) {
+          if (node.nodeValue !== part) node.nodeValue = part;
+        } else spans[i].textContent = part;
+      });
       t.dataset.local = "1";
     }
   }

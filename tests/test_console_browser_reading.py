@@ -24,6 +24,7 @@ from edge_alpr.api.request import MAX_CAMERA_ID_CHARS
 from edge_alpr.api.server import free_port
 from edge_alpr.service import build as build_service
 from edge_alpr.stream.health import camera_state
+from edge_alpr.supervision import FunctionWorker, Worker
 
 pytest_plugins = ["chromium"]
 pytestmark = BROWSER_MARKS
@@ -150,7 +151,10 @@ def test_a_long_camera_id_without_a_break_fits_every_section(
     view and in the events it read, it held the Cameras section 150-190 px wider than a phone's
     screen (the live view's caption) and the Cameras and Events sections 240-270 px wider than an
     800 px window (the tables' Camera columns), each section scrolled sideways.  It breaks where
-    the line ends, from a phone's width to a desktop's."""
+    the line ends, from a phone's width to a desktop's.  So does the summary of trouble atop the
+    page, outside every section, where ``camera-<id> restarted 2 times`` held the page 619 px wide
+    at 320 px: the page itself is measured, not only its sections.  The crashes are a worker's of
+    the camera's name that fails for real (a camera's own crash needs a fault made in its code)."""
     name = ("EinfahrtTiefgarageNordseiteHauptgebaeudeKameraZweiLinksObenRampe" * 2)[:MAX_CAMERA_ID_CHARS]
     cfg = config.from_dict({
         "state_dir": str(tmp_path / "state"), "mqtt": {"enabled": False}, "api": {"port": 0, "threads": 4},
@@ -160,9 +164,22 @@ def test_a_long_camera_id_without_a_break_fits_every_section(
                                            "read_timeout": 1, "reconnect_min": 0.2, "reconnect_max": 0.5}}]},
     }, "<test>")
     svc = build_service(cfg, threading.Event(), recognizer=recognizer)
+    stop = threading.Event()
+    crashes = [2]
+
+    def work(worker: Worker) -> None:
+        if crashes[0]:
+            crashes[0] -= 1
+            raise RuntimeError("a crash of the camera's worker")
+        stop.wait()
+
+    crashing = FunctionWorker(f"camera-{name}", work, stop, backoff_initial_s=0.01, backoff_max_s=0.02)
+    svc.supervisor.watch(lambda: [crashing])
+    crashing.start()
     try:
         assert svc.api is not None
         url = f"http://127.0.0.1:{svc.api.server.port}"
+        assert wait_for(lambda: crashing.crashes == 2, 10)
         with open(SAMPLES / PHOTOS[0], "rb") as f:  # an event of that camera
             r = requests.post(f"{url}/v1/plate-reader/", files={"upload": f}, data={"camera_id": name}, timeout=60)
         assert r.status_code == 201 and r.json()["results"], r.text
@@ -175,6 +192,11 @@ def test_a_long_camera_id_without_a_break_fits_every_section(
             shown = browser.evaluate("[...document.querySelectorAll('#events td[data-label=Camera], "
                                      "#cameras td[data-label=Camera], .views figcaption')].map(e => e.textContent)")
             assert shown == [name] * 3, width
+            trouble = browser.evaluate("document.getElementById('trouble').textContent")
+            assert f"camera-{name} restarted 2 times" in trouble, width
             assert browser.evaluate(past) == [], width
+            assert browser.evaluate("document.documentElement.scrollWidth") <= width, width
     finally:
+        stop.set()
+        crashing.join(5)
         svc.close()

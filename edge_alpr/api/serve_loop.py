@@ -31,7 +31,7 @@ from .sender import SEND_BUFFER_BYTES, SendQueue
 
 log = logging.getLogger(__name__)
 
-REQUEST_DEADLINE_S = 60.0  # queued requests and none finished for this long: the server is stalled
+REQUEST_DEADLINE_S = 60.0  # requests queued and none started or finished for this long: the server is stalled
 
 
 class ServeWorker(Worker):

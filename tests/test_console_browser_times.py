@@ -179,3 +179,68 @@ def test_a_time_before_the_year_1000_shows_four_digits(api_factory: Any, browser
         assert browser.evaluate("document.querySelector('input[name=since]').value") == "0999-03-04 05:06:07"
     finally:
         browser.call("Emulation.setTimezoneOverride", timezoneId="")
+
+
+# What a person types in Since, and the query's since (UTC) with the browser in Asia/Kolkata
+# (UTC+05:30 all year since 1945), worked out by hand from that offset.  Without a zone the
+# server reads a time as UTC: each of these was sent as typed, five and a half hours off.
+TYPED = [("2024-05-01", "2024-04-30T18:30:00Z"),  # a day alone: its local midnight
+         ("2024-05-01 08", "2024-05-01T02:30:00Z"), ("2024-05-01t08:00", "2024-05-01T02:30:00Z"),
+         ("2024-05-01 08:00:00.5", "2024-05-01T02:30:00.500Z"), ("2024-02-29 23:59:59", "2024-02-29T18:29:59Z"),
+         ("2024-05-01 08:00Z", "2024-05-01 08:00Z")]  # its zone named: sent as typed, read by the server
+# What the box refuses, and a word of why: other forms without a zone, which the server would
+# read as UTC, and fields a Date rolls over (month 13 into the next year, minute 60 into the
+# next hour, day 30 of February into March)
+REFUSED = [("20240501T0800", "not a time this box reads"), ("2024-W18-3", "not a time this box reads"),
+           ("2024-5-1 8:00", "not a time this box reads"), ("yesterday", "not a time this box reads"),
+           ("2024-13-01 08:00", "month 13"), ("2024-00-15 08:00", "month 00"), ("2024-02-30 08:00", "day 30"),
+           ("2023-02-29 08:00", "day 29"), ("2024-05-01 24:00", "hour 24"), ("2024-05-01 08:60", "minute 60"),
+           ("2024-05-01 07:59:60", "second 60"), ("0000-01-01 00:00", "year 0000")]
+SINCE = "document.querySelector('#search input[name=since]')"
+
+
+def _sent(browser: Chromium, value: str) -> str:
+    """The query's since once ``value`` is typed in Since and the search submitted."""
+    browser.evaluate(f"document.body.dataset.mark = 'old'; {SINCE}.value = {value!r};"
+                     "document.getElementById('search').requestSubmit()")
+    assert wait_for(lambda: browser.evaluate("document.body ? (document.body.dataset.mark || 'new') : 'old'")
+                    == "new", 15), value
+    browser.settle()
+    return str(browser.evaluate("new URLSearchParams(location.search).get('since')"))
+
+
+def test_a_typed_time_is_read_in_the_browser_s_zone_or_refused_beside_its_box(
+        api_factory: Any, browser: Chromium) -> None:
+    """A day alone, an hour alone and a lowercase t are read in the browser's zone; any other form
+    without a zone, and a month, day, hour, minute or second out of range, is refused beside the
+    box (marked as a bad box is, the search not sent).  A year under 100 is that year, not 19xx;
+    a time the clocks skip is read an hour later, as the browser reads it."""
+    api = api_factory({"history": {"api_reads": True}})
+    browser.log_console()
+    browser.call("Emulation.setTimezoneOverride", timezoneId="Asia/Kolkata")
+    try:
+        browser.open(f"{api.url}/")
+        for typed, sent in TYPED:
+            assert _sent(browser, typed) == sent, typed
+        browser.evaluate("document.body.dataset.mark = 'old'")
+        for typed, why in REFUSED:
+            said = browser.evaluate(f"{SINCE}.value = {typed!r}; document.getElementById('search').requestSubmit();"
+                                    "(document.getElementById('search-typed') || {}).textContent")
+            assert said and said.startswith("Since: ") and typed in said and why in said, (typed, said)
+            marked = f"[{SINCE}.getAttribute('aria-invalid'), {SINCE}.getAttribute('aria-describedby')]"
+            assert browser.evaluate(marked) == ["true", "search-typed"], typed
+            assert browser.evaluate("document.getElementById('search-typed').getAttribute('role')") == "alert"
+        # the page stayed (no search sent); corrected, the box is sent and the mark is gone
+        assert browser.evaluate("document.body.dataset.mark") == "old"
+        assert _sent(browser, "2024-05-01 06:00") == "2024-05-01T00:30:00Z"
+        assert browser.evaluate(f"{SINCE}.getAttribute('aria-invalid')") is None
+        browser.call("Emulation.setTimezoneOverride", timezoneId="Europe/Bucharest")
+        browser.open(f"{api.url}/")
+        # 2024-03-31 in Bucharest: 03:00 (UTC+02:00) is 04:00 (UTC+03:00), so 03:30 is not a time there
+        assert _sent(browser, "2024-03-31 03:30") == "2024-03-31T01:30:00Z"
+        browser.call("Emulation.setTimezoneOverride", timezoneId="UTC")
+        browser.open(f"{api.url}/")
+        assert _sent(browser, "0050-01-01 00:00") == "0050-01-01T00:00:00Z"
+        assert [e for e in browser.console_errors() if "400 (Bad Request)" not in e] == []
+    finally:
+        browser.call("Emulation.setTimezoneOverride", timezoneId="")

@@ -58,7 +58,13 @@ def writable_folder(path: Path, setting: str, origin: str = "") -> Path:
         held = read_only_mount(_nearest_existing(path))
         if held is not None:
             raise _read_only_error(where, set_it, held, path, setting) from e
-        raise ConfigError(f"{where}: cannot create it ({e}); {set_it} to a writable folder") from e
+        make = ""
+        if isinstance(e, PermissionError) and os.geteuid() != 0:
+            # the package's /var/lib/edge-alpr removed, the service started by hand as its user:
+            # systemd's StateDirectory= would have made it, owned by that user; this is the same
+            user = user_name(os.geteuid())
+            make = f", or create it for user {user} (sudo install -d -o {user} -m 0750 {path.absolute()})"
+        raise ConfigError(f"{where}: cannot create it ({e}); {set_it} to a writable folder{make}") from e
     bad = first_unwritable(path)
     if bad is None:
         return path

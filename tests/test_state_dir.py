@@ -126,6 +126,24 @@ def test_the_service_s_state_folder_is_not_chowned_to_another_user(left_state: P
     assert f"in a copy of {config} given with --config" in errors[0], errors
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a folder another user cannot create in")
+def test_a_state_folder_this_user_cannot_create_names_the_command_that_makes_it(left_state: Path) -> None:
+    """The package's /var/lib/edge-alpr removed (its state cleared) and the service started by
+    hand as its user, where systemd's StateDirectory= would have made the folder: the error says
+    how to make it for that user, not only "set state_dir"."""
+    for path in sorted(left_state.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    left_state.rmdir()  # its parent is root's, 0755: nobody cannot create it there
+    code, stderr = run_as_another_user("run", left_state)
+    assert code == EXIT_CONFIG, stderr
+    errors = [line for line in stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "cannot create it" in errors[0], errors
+    assert errors[0].endswith(f"to a writable folder, or create it for user nobody "
+                              f"(sudo install -d -o nobody -m 0750 {left_state})"), errors
+    assert not left_state.exists()
+    left_state.mkdir()  # for the fixture's clean-up
+
+
 def test_a_file_of_another_user_in_a_writable_folder_is_named(left_state: Path) -> None:
     """The folder is this user's, a file in it is not (the outbox's, left by root)."""
     if os.geteuid() == 0:

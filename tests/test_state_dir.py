@@ -20,14 +20,19 @@ import pytest
 import requests
 
 import edge_alpr.service  # noqa: F401  loaded here: the child, as nobody, may not reach the library
+from edge_alpr import state_lock
 from edge_alpr.api.server import free_port
 from edge_alpr.cli import EXIT_CONFIG, main
+from edge_alpr.delivery import mqtt_claim
 from edge_alpr.delivery.outbox import Outbox
 from edge_alpr.errors import ConfigError, StateError
 from edge_alpr.statedir import user_name, writable_folder
 from edge_alpr.usage import Usage
 
 NOBODY = 65534
+# what main imports only when it runs, loaded here as edge_alpr.service is: a checkout in root's
+# home (/root/edge-alpr, the quick start as root) is out of the reach of nobody, the child
+PRELOADED = (state_lock.hold_state, mqtt_claim.hold)
 
 
 @pytest.fixture()

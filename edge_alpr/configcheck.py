@@ -55,7 +55,7 @@ def check(cfg: Config) -> int:
                         + open_bind_fix(cfg.api.token_env))
     for warning in warnings:
         print(f"edge-alpr: warning: {hide_credentials(warning)}", file=sys.stderr)
-    print(f"edge-alpr: config OK ({cfg.source}; {cameras_line(cfg)})")
+    print(f"edge-alpr: config OK ({cfg.source}; {cameras_line(cfg)}; events: {events_line(cfg)})")
     return 0
 
 
@@ -168,6 +168,23 @@ def _has_secret(url: str) -> bool:
         return True
     bare = url.replace(f"{parts.username}@", "", 1) if parts.username else url  # a user name alone is no secret
     return hide_credentials(bare) != bare
+
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def events_line(cfg: Config) -> str:
+    """Where ``run`` sends the camera events, as its start-up line says it.  Why: ``mqtt`` is on
+    by default with the broker on this machine, so a section that names no ``host`` (only a port,
+    a user) is valid and publishes to localhost; said here, it is seen before the service starts."""
+    sinks = []
+    if cfg.mqtt.enabled:
+        here = " (mqtt.host: this machine)" if cfg.mqtt.host in LOCAL_HOSTS else ""
+        sinks.append(f"MQTT {cfg.mqtt.host}:{cfg.mqtt.port}{here}")
+    if cfg.webhooks.targets:
+        count = len(cfg.webhooks.targets)
+        sinks.append(f"{count} webhook target{'' if count == 1 else 's'}")
+    return " and ".join(sinks) or "logged only (mqtt.enabled is false, no webhooks.targets)"
 
 
 def cameras_line(cfg: Config) -> str:

@@ -76,3 +76,21 @@ def test_a_password_in_a_file_every_user_reads_is_warned_of(tmp_path: Path) -> N
     cfg.chmod(0o644)
     out = cli("check-config", "--config", str(cfg))
     assert out.returncode == 0 and "warning" not in out.stderr, out.stderr
+
+
+def test_where_the_events_go_is_said(tmp_path: Path) -> None:
+    """An ``mqtt`` section that names no broker is valid and publishes to this machine: the OK
+    line says where run sends the events, as run's start-up line does."""
+    out = cli("check-config", "--config", str(write(tmp_path, "").with_name("c.yaml")))
+    assert out.stdout.rstrip().endswith("; events: logged only (mqtt.enabled is false, no webhooks.targets))"), \
+        out.stdout
+    nobroker = tmp_path / "n.yaml"
+    nobroker.write_text(f"state_dir: {tmp_path / 'state'}\nmqtt:\n  port: 1884\n  username: gate\n"
+                        "webhooks: {targets: [http://192.168.1.10:8081/hook]}\n")
+    out = cli("check-config", "--config", str(nobroker))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.rstrip().endswith(
+        "; events: MQTT localhost:1884 (mqtt.host: this machine) and 1 webhook target)"), out.stdout
+    nobroker.write_text(f"state_dir: {tmp_path / 'state'}\nmqtt: {{host: 192.168.1.5}}\n")
+    out = cli("check-config", "--config", str(nobroker))
+    assert out.stdout.rstrip().endswith("; events: MQTT 192.168.1.5:1883)"), out.stdout

@@ -115,14 +115,8 @@ if [ "$ARCH" != "$HOST_ARCH" ]; then
 		armhf) QEMU=qemu-arm ;;
 		*) echo "make deb: ARCH=$ARCH is not supported (use arm64)" >&2; exit 1 ;;
 	esac
-	[ -d /proc/sys/fs/binfmt_misc ] && [ -e /proc/sys/fs/binfmt_misc/register ] || \
-		mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
-	if ! grep -q '^flags:.*F' "/proc/sys/fs/binfmt_misc/$QEMU" 2>/dev/null; then
-		update-binfmts --enable "$QEMU" 2>/dev/null || true
-		grep -q '^flags:.*F' "/proc/sys/fs/binfmt_misc/$QEMU" || {
-			echo "make deb ARCH=$ARCH: binfmt_misc has no $QEMU handler with the F flag;" \
-				"apt-get install qemu-user-static binfmt-support" >&2; exit 1; }
-	fi
+	# registered at boot, else here from bookworm's binfmt-support entry or trixie's binfmt.d file
+	sh "$ROOT/scripts/package/binfmt.sh" "$QEMU" || { echo "make deb ARCH=$ARCH: cannot run $ARCH binaries" >&2; exit 1; }
 fi
 
 TARBALL=$CACHE/$SUITE-$ARCH-build.tar

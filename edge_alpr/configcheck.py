@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .config import DEFAULT_PATH, Config, camera_regions, origin
 from .credentials import (
@@ -49,6 +50,7 @@ def check(cfg: Config) -> int:
     full = nearly_full_warning(cfg.state_path)
     warnings = [*camera_file_warnings(cfg), *(f"{w} ({REFUSED})" for w in models), *([weak] if weak else []),
                 *([full] if full else [])]
+    warnings += readable_secret_warnings(cfg)
     if token is None and not is_loopback(cfg.api.host) and not _service_credential(cfg):
         # a warning: the service may get the token where this shell does not (its Environment=)
         warnings.append(f"api.host {cfg.api.host} is reachable from the network and no API token is set here: "
@@ -56,7 +58,7 @@ def check(cfg: Config) -> int:
                         + open_bind_fix(cfg.api.token_env))
     for warning in warnings:
         print(f"edge-alpr: warning: {hide_credentials(warning)}", file=sys.stderr)
-    print(f"edge-alpr: config OK ({cfg.source}; {cameras_line(cfg)})")
+    print(f"edge-alpr: config OK ({cfg.source}; {cameras_line(cfg)}; events: {events_line(cfg)})")
     return 0
 
 
@@ -134,6 +136,58 @@ def camera_file_warnings(cfg: Config) -> list[str]:
             warnings.append(f"camera {camera_id}: {what} {str(path)!r}: "
                             + unreadable_fix(path, "edge-alpr", {"INVOCATION_ID": "check-config"}))
     return warnings
+
+
+def readable_secret_warnings(cfg: Config) -> list[str]:
+    """A config file every user of the machine can read (the package's is 0644) that holds a
+    password or token in a camera's or a webhook target's URL, with the commands that make it
+    readable only by root and the service.  Why: such a URL has no other place to go (the API
+    token and the MQTT password do: a credential), and nothing else says that it is exposed."""
+    path = Path(cfg.source)
+    try:
+        mode = path.stat().st_mode & 0o777 if path.is_file() else 0
+    except OSError:
+        return []
+    if not mode & 0o004:
+        return []
+    holders = [f"camera {cam.id}'s url" for cam in cfg.stream.cameras
+               if _has_secret(getattr(cam.source, "url", ""))]
+    holders += [f"webhook target {t.id}'s url" for t in cfg.webhooks.targets if _has_secret(t.url)]
+    if not holders:
+        return []
+    fix = (f"chgrp edge-alpr {path} && chmod 640 {path} (the service's group reads it)" if cfg.source == DEFAULT_PATH
+           else f"chmod o-r {path} (the user that runs edge-alpr must still read it)")
+    return [f"{path} holds a password or token ({', '.join(holders)}) and every user of this machine "
+            f"can read it (mode {mode:04o}): {fix}"]
+
+
+def _has_secret(url: str) -> bool:
+    """Whether ``url`` holds a user's password or a secret query value or path (what the log hides)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    if parts.password:
+        return True
+    bare = url.replace(f"{parts.username}@", "", 1) if parts.username else url  # a user name alone is no secret
+    return hide_credentials(bare) != bare
+
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def events_line(cfg: Config) -> str:
+    """Where ``run`` sends the camera events, as its start-up line says it.  Why: ``mqtt`` is on
+    by default with the broker on this machine, so a section that names no ``host`` (only a port,
+    a user) is valid and publishes to localhost; said here, it is seen before the service starts."""
+    sinks = []
+    if cfg.mqtt.enabled:
+        here = " (mqtt.host: this machine)" if cfg.mqtt.host in LOCAL_HOSTS else ""
+        sinks.append(f"MQTT {cfg.mqtt.host}:{cfg.mqtt.port}{here}")
+    if cfg.webhooks.targets:
+        count = len(cfg.webhooks.targets)
+        sinks.append(f"{count} webhook target{'' if count == 1 else 's'}")
+    return " and ".join(sinks) or "logged only (mqtt.enabled is false, no webhooks.targets)"
 
 
 def cameras_line(cfg: Config) -> str:

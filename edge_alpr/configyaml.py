@@ -178,7 +178,44 @@ def parse(text: str, where: str = "<config>") -> Any:
             shown = _excerpt(_REFUSED.sub("?", lines[number]), number, column)
         # a tab is the commonest slip of a hand-edited file, and PyYAML's words for it do not say so
         hint = "\nindent with spaces: YAML does not allow a tab there" if "'\\t'" in problem else ""
+        if not hint and isinstance(e, yaml.MarkedYAMLError) and e.problem_mark is not None:
+            hint = _indent_hint(lines, e.problem_mark.line, problem)
         raise ConfigError(f"{where}: not valid YAML: {problem}{shown}{hint}") from e
+
+
+_KEY_START = re.compile(r"[ ]*(?:-[ ]+)*")  # a line's indentation, a list item's "- " counted in
+
+
+def _key_column(line: str) -> int:
+    """The column (from 0) where ``line``'s key starts: after its spaces and any list item's "- "."""
+    start = _KEY_START.match(line)
+    return start.end() if start else 0
+
+
+def _indent_hint(lines: list[str], number: int, problem: str) -> str:
+    """What a person did, for PyYAML's two errors of a line indented one space too many or too
+    few ("mapping values are not allowed here", "expected <block end>"): the columns the line
+    and the one above it start at, or the colon that is missing or needs quotes.  Why: PyYAML's
+    words name its parser's state, and the caret points at the colon, not at the indentation."""
+    if not ("mapping values are not allowed" in problem or "expected <block end>" in problem):
+        return ""
+    if number >= len(lines):
+        return ""
+    above = next((n for n in range(number - 1, -1, -1)
+                  if lines[n].strip() and not lines[n].lstrip().startswith("#")), None)
+    if above is None:
+        return ""
+    here, there = _key_column(lines[number]), _key_column(lines[above])
+    opens = lines[above].split(" #")[0].rstrip().endswith(":")
+    if here != there and not (opens and here > there):
+        return (f"\nline {number + 1}'s key starts in column {here + 1}, line {above + 1}'s above it in "
+                f"column {there + 1}: keys of one mapping start in the same column (indent each level "
+                "by the same number of spaces)")
+    if ":" not in lines[above]:
+        return f"\nline {above + 1} has no ':' after its key (key: value)"
+    if ": " in lines[number][here:].split(": ", 1)[-1]:
+        return "\na value holding ': ' is written in quotes (label: \"Gate: north\")"
+    return ""
 
 
 # the line breaks of YAML 1.1 as PyYAML counts lines (yaml/reader.py, ``Reader.forward``); not

@@ -23,8 +23,8 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import sqlite3
 import stat
+import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -71,7 +71,13 @@ def writable_folder(path: Path, setting: str, origin: str = "") -> Path:
         held = read_only_mount(_nearest_existing(path))
         if held is not None:
             raise _read_only_error(where, set_it, held, path, setting) from e
-        raise ConfigError(f"{where}: cannot create it ({e}); {set_it} to a writable folder") from e
+        make = ""
+        if isinstance(e, PermissionError) and os.geteuid() != 0:
+            # the package's /var/lib/edge-alpr removed, the service started by hand as its user:
+            # systemd's StateDirectory= would have made it, owned by that user; this is the same
+            user = user_name(os.geteuid())
+            make = f", or create it for user {user} (sudo install -d -o {user} -m 0750 {path.absolute()})"
+        raise ConfigError(f"{where}: cannot create it ({e}); {set_it} to a writable folder{make}") from e
     bad = first_unwritable(path)
     if bad is None:
         return path
@@ -189,6 +195,7 @@ def opening_state(path: Path, setting: str) -> Iterator[None]:
     """Around opening the state files in ``path`` at a start: a full file system (SQLite's
     ``database or disk is full``, ``ENOSPC``) becomes a ``DiskFull`` naming ``setting``, the space
     left and the fix (exit 75, restarted: see the module docstring); any other error passes."""
+    import sqlite3  # here, not at the top: check-config imports this module and loads no sqlite3
     try:
         yield
     except (sqlite3.Error, OSError) as e:
@@ -208,6 +215,7 @@ def writing_state(path: Path, setting: str = "state_dir") -> AbstractContextMana
 @contextmanager
 def _full_as(kind: type[EdgeAlprError], path: Path, setting: str) -> Iterator[None]:
     """``kind`` (with ``full_text``'s message) where what runs inside fails on a full file system."""
+    import sqlite3  # as in opening_state
     try:
         yield
     except (sqlite3.Error, OSError) as e:
@@ -231,8 +239,11 @@ def is_full(error: BaseException, free: int | None) -> bool:
     """Whether ``error`` says the disk is full (or is an I/O error on a nearly full one)."""
     if isinstance(error, OSError):
         return error.errno in (errno.ENOSPC, errno.EDQUOT)
-    # not every sqlite3 error has a code (a closed database's ProgrammingError has none)
-    if isinstance(error, sqlite3.Error) and getattr(error, "sqlite_errorcode", 0) & 0xFF == SQLITE_FULL:
+    # not every sqlite3 error has a code (a closed database's ProgrammingError has none); an
+    # sqlite3 error means sqlite3 is loaded already, so it is looked up, not imported
+    sqlite3 = sys.modules.get("sqlite3")
+    if (sqlite3 is not None and isinstance(error, sqlite3.Error)
+            and getattr(error, "sqlite_errorcode", 0) & 0xFF == SQLITE_FULL):
         return True
     text = str(error)
     return "disk is full" in text or ("I/O error" in text and free is not None and free < NEARLY_FULL_BYTES)

@@ -92,15 +92,15 @@ def test_check_config_counts_the_cameras_run_will_open(tmp_path: Path) -> None:
     """A disabled stream opens no camera: check-config says so, not how many are listed."""
     out = cli("check-config", "--config", str(ROOT / "debian" / "config.yaml"))  # the .deb's
     assert out.returncode == 0, out.stderr
-    assert "; 0 cameras (stream.enabled is false; 1 configured))" in out.stdout, out.stdout
+    assert "; 0 cameras (stream.enabled is false; 1 configured); events: logged only" in out.stdout, out.stdout
     on = tmp_path / "on.yaml"
     on.write_text("stream:\n  cameras:\n    - {id: gate, source: {kind: folder, path: ''}}\n"
                   "    - {id: door, source: {kind: folder, path: ''}}\n")
     out = cli("check-config", "--config", str(on))
-    assert out.returncode == 0 and "; 2 cameras: gate, door)" in out.stdout, (out.stdout, out.stderr)
+    assert out.returncode == 0 and "; 2 cameras: gate, door; events: " in out.stdout, (out.stdout, out.stderr)
     on.write_text("stream: {cameras: []}\n")
     out = cli("check-config", "--config", str(on))
-    assert "; 0 cameras (stream.cameras lists none))" in out.stdout, (out.stdout, out.stderr)
+    assert "; 0 cameras (stream.cameras lists none); events: " in out.stdout, (out.stdout, out.stderr)
 
 
 def test_the_unit_does_not_restart_on_a_config_error() -> None:

@@ -126,6 +126,26 @@ def test_yaml_syntax_and_missing_file(tmp_path: Path) -> None:
     assert str(raised.value).endswith("indent with spaces: YAML does not allow a tab there"), str(raised.value)
 
 
+@pytest.mark.parametrize(("text", "said"), [
+    # a key one space too deep, one too shallow, in a list item, under a camera: the two columns
+    ("api:\n  host: 127.0.0.1\n   port: 8081\n", "line 3's key starts in column 4, line 2's above it in column 3"),
+    ("api:\n    host: 127.0.0.1\n  port: 8081\n", "line 3's key starts in column 3, line 2's above it in column 5"),
+    ("stream:\n  cameras:\n    - id: gate\n       max_fps: 5\n", "line 4's key starts in column 8, line 3's above"),
+    ("stream:\n  cameras:\n    - id: gate\n   # a note\n   max_fps: 5\n", "line 5's key starts in column 4, line 3's"),
+    # the colon forgotten on the line above, or one inside a value
+    ("api:\n  port 8081\n  host: x\n", "line 2 has no ':' after its key (key: value)"),
+    ("mqtt:\n  device_id: Gate: north\n", "a value holding ': ' is written in quotes"),
+])
+def test_yaml_indentation_slip_named(tmp_path: Path, text: str, said: str) -> None:
+    """PyYAML says "mapping values are not allowed here" or "expected <block end>" with a caret
+    at a colon; the error says which lines' indentation disagree, or which colon is the slip."""
+    bad = tmp_path / "indented.yaml"
+    bad.write_text(text)
+    with pytest.raises(ConfigError, match="indented.yaml: not valid YAML") as raised:
+        config.load(bad)
+    assert said in str(raised.value), str(raised.value)
+
+
 def test_secret_from_env_then_credentials(tmp_path: Path) -> None:
     assert config.resolve_secret("TOKEN", "api_token", {}) is None
     assert config.resolve_secret("TOKEN", "api_token", {"TOKEN": "env"}) == "env"

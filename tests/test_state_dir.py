@@ -20,8 +20,10 @@ import pytest
 import requests
 
 import edge_alpr.service  # noqa: F401  loaded here: the child, as nobody, may not reach the library
+from edge_alpr import state_lock
 from edge_alpr.api.server import free_port
 from edge_alpr.cli import EXIT_CONFIG, main
+from edge_alpr.delivery import mqtt_claim
 from edge_alpr.delivery.outbox import Outbox
 from edge_alpr.errors import ConfigError, StateError
 from edge_alpr.state_room import EXIT_TEMPFAIL
@@ -29,6 +31,9 @@ from edge_alpr.statedir import user_name, writable_folder
 from edge_alpr.usage import Usage
 
 NOBODY = 65534
+# what main imports only when it runs, loaded here as edge_alpr.service is: a checkout in root's
+# home (/root/edge-alpr, the quick start as root) is out of the reach of nobody, the child
+PRELOADED = (state_lock.hold_state, mqtt_claim.hold)
 
 
 @pytest.fixture()
@@ -125,6 +130,24 @@ def test_the_service_s_state_folder_is_not_chowned_to_another_user(left_state: P
     assert f"it is {owner}'s state, so leave it to that user (no chown): set state_dir to a folder " \
            "of nobody's own instead, e.g. " in errors[0], errors
     assert f"in a copy of {config} given with --config" in errors[0], errors
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a folder another user cannot create in")
+def test_a_state_folder_this_user_cannot_create_names_the_command_that_makes_it(left_state: Path) -> None:
+    """The package's /var/lib/edge-alpr removed (its state cleared) and the service started by
+    hand as its user, where systemd's StateDirectory= would have made the folder: the error says
+    how to make it for that user, not only "set state_dir"."""
+    for path in sorted(left_state.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    left_state.rmdir()  # its parent is root's, 0755: nobody cannot create it there
+    code, stderr = run_as_another_user("run", left_state)
+    assert code == EXIT_CONFIG, stderr
+    errors = [line for line in stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "cannot create it" in errors[0], errors
+    assert errors[0].endswith(f"to a writable folder, or create it for user nobody "
+                              f"(sudo install -d -o nobody -m 0750 {left_state})"), errors
+    assert not left_state.exists()
+    left_state.mkdir()  # for the fixture's clean-up
 
 
 def test_a_file_of_another_user_in_a_writable_folder_is_named(left_state: Path) -> None:

@@ -41,13 +41,9 @@ say() { echo "[verify_arm64 +$(( $(date +%s) - T0 ))s] $*"; }
 for tool in debootstrap systemd-nspawn nsenter curl python3; do
 	command -v "$tool" >/dev/null || { echo "verify_arm64: $tool missing (make install as root installs it)" >&2; exit 1; }
 done
-[ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
-# binfmt-support registers the handler at boot; where nothing did (a container, a machine not
-# rebooted since the install) it is enabled here, as debian/build-deb.sh does
-grep -q '^flags:.*F' /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null || update-binfmts --enable qemu-aarch64 2>/dev/null || true
-grep -q '^flags:.*F' /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null || {
-	echo "verify_arm64: no qemu-aarch64 binfmt handler with the F flag: apt-get install qemu-user-static binfmt-support" >&2
-	exit 1; }
+# binfmt-support or systemd-binfmt registers the handler at boot; where nothing did (a container,
+# a machine not rebooted since the install) it is registered here, as debian/build-deb.sh does
+sh "$ROOT/scripts/package/binfmt.sh" qemu-aarch64 || { echo "verify_arm64: cannot run arm64 binaries" >&2; exit 1; }
 
 DEB=${1:-}
 if [ -z "$DEB" ]; then

@@ -96,6 +96,7 @@ class Sweep:
         self.keep: set[str] = set()
         self.published: set[str] = set()  # retained topics this connection has published
         self.found: dict[str, None] = {}  # stale ones, cleared when the sweep ends
+        self.status_seen = False  # the broker sent the retained status: the account may read it
         self.ids = mqtt_device_id.DeviceIds(device)  # the ids the discovery configs found hold
 
     def start(self, keep: set[str]) -> list[tuple[str, int]]:
@@ -103,6 +104,7 @@ class Sweep:
         device's discovery, published when the sweep ends; subscribed before the device says
         ``online``, whose echo ends it."""
         self.keep, self.published, self.found, self.running = keep, set(), {}, True
+        self.status_seen = False
         self.generation += 1
         self.ids = mqtt_device_id.DeviceIds(self.device)
         return [(topic, 0) for topic in self.filters]
@@ -127,6 +129,8 @@ class Sweep:
         if it is a discovery config of this device or another."""
         if not self.running:
             return
+        if msg.topic == self.status_topic and msg.retain:
+            self.status_seen = True
         if self.stale(msg):
             self.found[msg.topic] = None
         if msg.retain and msg.payload and msg.topic.startswith(f"{self.ha_prefix}/"):

@@ -9,8 +9,9 @@ Topics (``<p>`` = topic prefix, ``<d>`` = device id):
   retained last will ``offline`` if the device vanishes (SIGKILL, power cut); ``stop`` publishes
   ``offline`` itself, or, when the broker does not confirm that, drops the connection without a
   DISCONNECT so that the broker publishes the will.
-* ``<p>/<d>/health``  retained JSON ``{"state", "device_id", "version", "dropped", "pending", "aside"}``,
-  republished when they change (after a crash it is stale: ``status`` is the authority).
+* ``<p>/<d>/health``  retained JSON ``{"state", "device_id", "host", "version", "dropped", "pending",
+  "aside"}``, republished when they change (after a crash it is stale: ``status`` is the authority);
+  ``host`` lets a device on another machine with this device id be warned of (``mqtt_retained``).
 * ``<p>/<d>/<camera>/plate``  one JSON event per vehicle, QoS 1, from the outbox (sink ``"mqtt"``);
   ``<p>/<d>/<camera>/match/<list>`` the same event again when a watch list matches it.
 * ``<p>/<d>/<camera>/health``  retained JSON per camera (``stream/health.py``), sent when its

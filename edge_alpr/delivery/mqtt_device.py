@@ -58,6 +58,7 @@ class RetainedMessages:
         # and kept for the process: the entities must not move from id to id
         self.ha_id: str | None = None
         self._sweep_warned = False  # SWEEP_WAIT_S passed without the echo (``_sweep_overdue``)
+        self._shared_warned = False  # another host's device found under this device id (once a process)
         self._sweep_timer: threading.Timer | None = None  # the wait for it, ended by the sweep or stop
         self.limits = mqtt_limits.Limits(cfg)  # the QoS and retain flag the broker takes
         # why the broker drops what this device publishes (its ACL, MQTT 3.1.1: ``mqtt_writes``);
@@ -118,7 +119,8 @@ class RetainedMessages:
         return self._publish(self.status_topic, state, retain=True)
 
     def _publish_health(self, state: str) -> None:
-        body = {"state": state, "device_id": self.device, "version": __version__, **self._status_extra}
+        body = {"state": state, "device_id": self.device, "host": self._sweep.host, "version": __version__,
+                **self._status_extra}
         self._publish(self.health_topic, json.dumps(body), retain=True)
 
     def set_status(self, **extra: Any) -> None:
@@ -239,6 +241,13 @@ class RetainedMessages:
         self.cancel_sweep_wait()
         stale = self._sweep.finish()
         self.writes_checked.set()
+        other = self._sweep.other_host
+        if other is not None and not self._shared_warned:
+            self._shared_warned = True
+            log.warning("mqtt: a device on host %r is online under this device's topics %s/ (their retained status "
+                        "and health say so): two devices with mqtt.device_id %r overwrite each other's retained "
+                        "status, health and camera health, and Home Assistant shows them as one; give each device "
+                        "its own mqtt.device_id", other, self.base, self.device)
         if self.ha_id is None:
             ids = self._sweep.ids
             self.ha_id = ids.decide()

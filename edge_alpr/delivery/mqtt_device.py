@@ -181,7 +181,18 @@ class RetainedMessages:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         """The sweep (``mqtt_retained.Sweep``): note each stale retained message and the ids the
-        discovery configs hold; at its end, publish the discovery and clear the stale ones."""
+        discovery configs hold; at its end, publish the discovery and clear the stale ones.
+
+        What other clients left retained is read here, in paho's network thread: an error raised
+        ends that thread (no event goes again), so one is logged and the message skipped."""
+        try:
+            self._on_retained(client, msg)
+        except Exception:
+            log.exception("mqtt: skipped the retained message on %s (%d bytes): it could not be read",
+                          msg.topic, len(msg.payload))
+
+    def _on_retained(self, client: mqtt.Client, msg: mqtt.MQTTMessage) -> None:
+        """``_on_message``'s work."""
         with self._lock:  # one step: a list published meanwhile is either seen as sent or sent after
             if self._stopping:
                 return

@@ -23,7 +23,6 @@ its last health and its Home Assistant entities for ever.  So:
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Mapping
 from typing import Any
@@ -154,10 +153,7 @@ class Sweep:
             return False
         if topic.startswith(f"{self.base}/"):  # <p>/<d>/<camera>/health: only the device writes there
             return True
-        try:
-            config = json.loads(payload)
-        except ValueError:  # not a discovery config (nor one of ours)
-            return False
+        config = mqtt_discovery.parsed(payload)
         device = config.get("device") if isinstance(config, dict) else None
         ids = device.get("identifiers") if isinstance(device, dict) else None
         return isinstance(ids, list) and self.identifier in ids
@@ -166,9 +162,6 @@ class Sweep:
 def _other_host(payload: bytes | bytearray, host: str) -> str:
     """The host that the device's retained health (``<p>/<d>/health``) names where it is online
     and not ``host``; "" otherwise (this machine's, stopped, or from a version that names none)."""
-    try:
-        body = json.loads(payload)
-    except ValueError:
-        return ""
+    body = mqtt_discovery.parsed(payload)
     other = body.get("host") if isinstance(body, dict) and body.get("state") == "online" else None
     return other if isinstance(other, str) and other != host else ""

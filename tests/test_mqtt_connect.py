@@ -189,15 +189,23 @@ def test_a_lost_connection_is_one_warning_with_its_reason_and_one_line_when_back
     assert len(_warnings(caplog)) == 1, _warnings(caplog)
 
 
+@pytest.mark.parametrize("devices, client_id, named, fix", [
+    (("dev1", "dev2"), "gate-reader", "same client id 'gate-reader'", "set mqtt.client_id"),
+    # two machines given one device id: the default client id is made from it, and giving each its
+    # own client id (what the warning said before) left both on one set of topics
+    (("gate", "gate"), "", "same mqtt.device_id 'gate' (the client id 'edge-alpr-gate' is made from it",
+     "give each device its own mqtt.device_id"),
+])
 def test_a_connection_taken_over_by_a_client_with_the_same_id_is_warned_of_once(
-        caplog: pytest.LogCaptureFixture, broker: Broker) -> None:
+        caplog: pytest.LogCaptureFixture, broker: Broker, devices: tuple[str, str], client_id: str, named: str,
+        fix: str) -> None:
     """Two devices configured with one client id take the connection from each other about once a
     second, each reconnecting at the first try: one warning each naming the likely causes and the
     setting, then quiet (the reconnections at debug level), not an info line a second forever."""
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     pubs = [MqttPublisher(MqttConfig.from_dict({"host": "127.0.0.1", "port": broker.port, "device_id": device,
-                                                "client_id": "gate-reader", "retry_max_s": 0.5}, "t"), environ={})
-            for device in ("dev1", "dev2")]
+                                                "client_id": client_id, "retry_max_s": 0.5}, "t"), environ={})
+            for device in devices]
     for pub in pubs:
         pub.start()
     try:
@@ -216,7 +224,8 @@ def test_a_connection_taken_over_by_a_client_with_the_same_id_is_warned_of_once(
     assert len(warnings) == 2, warnings  # one per publisher
     for w in warnings:
         assert f"mqtt: the connection to broker 127.0.0.1:{broker.port} dropped 3 times within 60 s" in w, w
-        assert "same client id 'gate-reader'" in w and "mqtt.client_id" in w and "mqtt.keepalive" in w, w
+        assert named in w and fix in w and "mqtt.keepalive" in w, w
+        assert client_id or "set mqtt.client_id" not in w, w
     assert not [r for r in later if r.levelno >= logging.INFO and "connected to" in r.getMessage()]
 
 

@@ -9,8 +9,9 @@ Topics (``<p>`` = topic prefix, ``<d>`` = device id):
   retained last will ``offline`` if the device vanishes (SIGKILL, power cut); ``stop`` publishes
   ``offline`` itself, or, when the broker does not confirm that, drops the connection without a
   DISCONNECT so that the broker publishes the will.
-* ``<p>/<d>/health``  retained JSON ``{"state", "device_id", "version", "dropped", "pending", "aside"}``,
-  republished when they change (after a crash it is stale: ``status`` is the authority).
+* ``<p>/<d>/health``  retained JSON ``{"state", "device_id", "host", "version", "dropped", "pending",
+  "aside"}``, republished when they change (after a crash it is stale: ``status`` is the authority);
+  ``host`` lets a device on another machine with this device id be warned of (``mqtt_retained``).
 * ``<p>/<d>/<camera>/plate``  one JSON event per vehicle, QoS 1, from the outbox (sink ``"mqtt"``);
   ``<p>/<d>/<camera>/match/<list>`` the same event again when a watch list matches it.
 * ``<p>/<d>/<camera>/health``  retained JSON per camera (``stream/health.py``), sent when its
@@ -28,7 +29,8 @@ the last try's copy, which it sends again itself on reconnecting, that copy is w
 another one sent; a copy paho gave up, at QoS 0 one the connection dropped before it was written,
 is not: the event is sent again); an event over the broker's size limit raises ``EventTooLarge`` and is set
 aside (``mqtt_size.py``); one an MQTT 5 broker refuses in its PUBACK (its ACL: 0x87) is a
-failure, kept and retried (``mqtt_puback.py``).
+failure, kept and retried (``mqtt_puback.py``); an MQTT 3.1.1 broker that drops the device's
+publishes unseen (its ACL) is found on connecting and the events are kept (``mqtt_writes.py``).
 """
 
 from __future__ import annotations
@@ -45,9 +47,9 @@ import paho.mqtt.client as mqtt
 
 from ..errors import EdgeAlprError, NotConnected
 from ..event_times import CORRECTED
-from . import mqtt_connect, mqtt_outage, mqtt_puback, mqtt_retained, mqtt_size
+from . import mqtt_connect, mqtt_device, mqtt_outage, mqtt_puback, mqtt_retained, mqtt_size
 from .mqtt_config import MqttConfig
-from .mqtt_device import OFFLINE, RetainedMessages
+from .mqtt_device import OFFLINE, ONLINE, RetainedMessages
 from .outbox import OutboxItem
 
 log = logging.getLogger(__name__)
@@ -126,6 +128,7 @@ class MqttPublisher(RetainedMessages):
             if self.limits.connected(properties):
                 self._set_will()
             self._outage.ended(self.device)
+            self.writes_checked.clear()  # before the events may go: the sweep tells (``mqtt_writes``)
             self._connected.set()
             self.republish(client)  # a broker without persistence has lost the retained ones
 
@@ -207,6 +210,12 @@ class MqttPublisher(RetainedMessages):
         wait_s = max(self._sizes.grace_s(), self._first_by - time.monotonic(), 0.0)
         if not mqtt_connect.wait_connected(self._connected, self._stop, wait_s):
             raise MqttNotConnected(self._outage.not_connected())
+        # right after connecting, wait (a round trip) for the sweep to tell whether the broker drops
+        # what this device publishes; a broker that never tells is waited for once a connection
+        mqtt_connect.wait_connected(self.writes_checked, self._stop, mqtt_device.SWEEP_WAIT_S + 1.0)
+        if self.writes_dropped is not None:  # its echo ends the hold (``mqtt_writes``)
+            self._publish(self.status_topic, ONLINE, retain=True)
+            raise MqttError(self.writes_dropped)
         topics = mqtt_retained.event_topics(self.base, item.payload)
         event_id = str(item.payload.get("id", item.id))  # as the receivers and the log know it
         payload = mqtt_size.within(item.payload, lambda p: self._sizes.fits(*self._sizes_of(topics, p)))

@@ -59,7 +59,7 @@ class MqttConfig(Section):
     # plate, connectivity, view and fps per camera; list triggers); false: remove the ones this
     # device published before
     ha_discovery: bool = False
-    ha_prefix: str = "homeassistant"  # Home Assistant's discovery topic prefix
+    ha_prefix: str = setting("homeassistant", nonempty=True)  # Home Assistant's discovery topic prefix; no + or #
     publish_timeout_s: float = setting(5.0, above=0)  # time an event's PUBACK may take, else it is sent again
     retry_initial_s: float = setting(0.5, above=0)  # wait before retrying a failed publish; doubles up to retry_max_s
     # longest wait between publish retries; also caps the reconnect delay (at least 1 s)
@@ -78,7 +78,9 @@ class MqttConfig(Section):
         return parse_section(cls, obj, where)
 
     def check(self, where: str) -> None:
-        for key in ("topic_prefix", "device_id"):
+        # a wildcard in ha_prefix made the connection's subscription invalid, which ended paho's
+        # network thread: no event went again, each failing "no PUBACK"
+        for key in ("topic_prefix", "device_id", "ha_prefix"):
             value = getattr(self, key)
             if any(c in value for c in "+#") or value.startswith("/") or value.endswith("/"):
                 raise ConfigError(f"{where}.{key}: {value!r} must not contain + or # or start/end with /")

@@ -20,7 +20,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from .. import __version__
-from . import mqtt_cameras, mqtt_connect, mqtt_limits, mqtt_retained
+from . import mqtt_cameras, mqtt_connect, mqtt_limits, mqtt_retained, mqtt_writes
 from .mqtt_config import MqttConfig
 
 log = logging.getLogger("edge_alpr.delivery.mqtt")  # the publisher's story in the log
@@ -58,8 +58,15 @@ class RetainedMessages:
         # and kept for the process: the entities must not move from id to id
         self.ha_id: str | None = None
         self._sweep_warned = False  # SWEEP_WAIT_S passed without the echo (``_sweep_overdue``)
+        self._shared_warned = False  # another host's device found under this device id (once a process)
         self._sweep_timer: threading.Timer | None = None  # the wait for it, ended by the sweep or stop
         self.limits = mqtt_limits.Limits(cfg)  # the QoS and retain flag the broker takes
+        # why the broker drops what this device publishes (its ACL, MQTT 3.1.1: ``mqtt_writes``);
+        # None where it takes it.  Events are kept while it is set.
+        self.writes_dropped: str | None = None
+        # set once this connection's sweep has ended (or none runs): whether the broker drops the
+        # device's publishes is known, and events may go
+        self.writes_checked = threading.Event()
 
     def republish(self, client: mqtt.Client) -> None:
         """A new connection (under the lock): the sweep begins, then ``online`` and every retained
@@ -77,6 +84,7 @@ class RetainedMessages:
             timer.start()
         else:
             self._sweep.finish()  # one a refused connection left unfinished
+            self.writes_checked.set()
         self._publish_status(ONLINE)
         if not self._sweep.running:
             self._publish_discovery()
@@ -111,7 +119,8 @@ class RetainedMessages:
         return self._publish(self.status_topic, state, retain=True)
 
     def _publish_health(self, state: str) -> None:
-        body = {"state": state, "device_id": self.device, "version": __version__, **self._status_extra}
+        body = {"state": state, "device_id": self.device, "host": self._sweep.host, "version": __version__,
+                **self._status_extra}
         self._publish(self.health_topic, json.dumps(body), retain=True)
 
     def set_status(self, **extra: Any) -> None:
@@ -172,31 +181,63 @@ class RetainedMessages:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         """The sweep (``mqtt_retained.Sweep``): note each stale retained message and the ids the
-        discovery configs hold; at its end, publish the discovery and clear the stale ones."""
+        discovery configs hold; at its end, publish the discovery and clear the stale ones.
+
+        What other clients left retained is read here, in paho's network thread: an error raised
+        ends that thread (no event goes again), so one is logged and the message skipped."""
+        try:
+            self._on_retained(client, msg)
+        except Exception:
+            log.exception("mqtt: skipped the retained message on %s (%d bytes): it could not be read",
+                          msg.topic, len(msg.payload))
+
+    def _on_retained(self, client: mqtt.Client, msg: mqtt.MQTTMessage) -> None:
+        """``_on_message``'s work."""
         with self._lock:  # one step: a list published meanwhile is either seen as sent or sent after
             if self._stopping:
                 return
+            if (self.writes_dropped is not None and not self._sweep.running and msg.topic == self.status_topic
+                    and not msg.retain):
+                # the echo of a probe (``MqttPublisher.send``): the broker takes the device's
+                # publishes now (its ACL fixed and reloaded): everything dropped is sent again
+                self._writes_taken()
+                self.republish(client)
+                return
             if self._sweep.done(msg):
+                self._writes_taken()
                 client.unsubscribe(self._sweep.filters)
                 self._end_sweep()
                 return
             self._sweep.collect(msg)
 
+    def _writes_taken(self) -> None:
+        """The broker sent back the device's own ``online``: it takes what the device publishes."""
+        if self.writes_dropped is not None:
+            self.writes_dropped = None
+            self._sweep_warned = False  # fixed: a later denial is news again
+            log.info("mqtt: broker %s:%s takes this device's publishes now: the events kept are sent",
+                     self.cfg.host, self.cfg.port)
+
     def _sweep_overdue(self, generation: int) -> None:
         """The sweep of a connection still running ``SWEEP_WAIT_S`` after it began: the broker
-        does not send this device its own status (an ACL that lets the account write only), so the
-        sweep ends here, and the discovery goes all the same."""
+        does not send this device its own ``online``.  Where it sent the retained status before
+        it, the account may read the topic and the broker drops what this device publishes (its
+        ACL: an MQTT 3.1.1 client is not told, ``writes_dropped``); else the ACL may forbid either.
+        The sweep ends here, and the discovery goes all the same."""
         with self._lock:
-            if (self._sweep.running and self._sweep.generation == generation and not self._stopping
-                    and self._connected.is_set()):
-                log.log(logging.DEBUG if self._sweep_warned else logging.WARNING,
-                        "mqtt: the broker did not send this device its own %s within %.0f s (does its ACL "
-                        "let the account read it?): Home Assistant discovery is published without removing "
-                        "stale retained messages or seeing the ids other devices hold; add `topic read "
-                        "%s/#` and `topic read %s/#` for the account", self.status_topic, SWEEP_WAIT_S,
-                        self.base, self.cfg.ha_prefix)
-                self._sweep_warned = True  # once: the next connections are the same
-                self._end_sweep()
+            if (not self._sweep.running or self._sweep.generation != generation or self._stopping
+                    or not self._connected.is_set()):
+                return
+            level = logging.DEBUG if self._sweep_warned else logging.WARNING
+            self._sweep_warned = True  # once: the next connections are the same
+            if self._sweep.status_seen:
+                self.writes_dropped = mqtt_writes.dropped(self.cfg, self.base, self.status_topic)
+                log.log(level, "mqtt: %s", self.writes_dropped)
+                if self.cfg.mqtt5:  # each event's PUBACK says it (``mqtt_puback``): nothing held here
+                    self.writes_dropped = None
+            else:
+                log.log(level, "mqtt: %s", mqtt_writes.unseen(self.cfg, self.base, self.status_topic, SWEEP_WAIT_S))
+            self._end_sweep()
 
     def cancel_sweep_wait(self) -> None:
         """End the wait for the sweep's echo (``SWEEP_WAIT_S``) now: the sweep ended, or the
@@ -210,6 +251,14 @@ class RetainedMessages:
         sweep found stale (under the lock)."""
         self.cancel_sweep_wait()
         stale = self._sweep.finish()
+        self.writes_checked.set()
+        other = self._sweep.other_host
+        if other is not None and not self._shared_warned:
+            self._shared_warned = True
+            log.warning("mqtt: a device on host %r is online under this device's topics %s/ (their retained status "
+                        "and health say so): two devices with mqtt.device_id %r overwrite each other's retained "
+                        "status, health and camera health, and Home Assistant shows them as one; give each device "
+                        "its own mqtt.device_id", other, self.base, self.device)
         if self.ha_id is None:
             ids = self._sweep.ids
             self.ha_id = ids.decide()

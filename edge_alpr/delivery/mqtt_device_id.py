@@ -18,8 +18,6 @@ or the hashed id, or another device's, whose name folds to the same id, under th
 
 from __future__ import annotations
 
-import json
-
 from . import mqtt_discovery
 
 _PREFIX = "edge_alpr_"  # of unique ids, object ids and device identifiers
@@ -40,10 +38,7 @@ class DeviceIds:
         object_id = parts[-2] if len(parts) >= 3 else ""
         if not object_id.startswith(f"{_PREFIX}{self.plain}_"):
             return
-        try:
-            config = json.loads(payload)
-        except ValueError:  # not a discovery config (nor one of ours)
-            return
+        config = mqtt_discovery.parsed(payload)
         device = config.get("device") if isinstance(config, dict) else None
         ids = device.get("identifiers") if isinstance(device, dict) else None
         for ident in ids if isinstance(ids, list) else []:

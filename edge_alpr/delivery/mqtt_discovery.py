@@ -10,6 +10,7 @@ per-camera health entities are ``mqtt_cameras.py``'s.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import unicodedata
 from collections import Counter
@@ -125,3 +126,16 @@ def plate_sensor(ha_prefix: str, device: str, camera: str, camera_id: str, plate
         "icon": "mdi:car",
         "device": shared["device"],
     }
+
+
+def parsed(payload: bytes | bytearray) -> Any:
+    """A retained message found on connecting, decoded as JSON; None where it is none.
+
+    Why not ``json.loads`` alone: anyone who may write the discovery prefix leaves what they like
+    there, and a payload nested some thousands deep (``[[[[...``) raises ``RecursionError``, no
+    ``ValueError``: raised in paho's network thread (the sweep reads every discovery config), it
+    ended that thread, and no event of the device went again ("no PUBACK" for ever)."""
+    try:
+        return json.loads(payload)
+    except (ValueError, RecursionError):  # not JSON (nor a config of a device)
+        return None

@@ -12,7 +12,7 @@ import time
 from collections import deque
 
 from .mqtt_config import MqttConfig
-from .mqtt_connect import Why
+from .mqtt_connect import Why, device_id
 
 # the publisher's logger: the connection is the publisher's story in the log
 log = logging.getLogger("edge_alpr.delivery.mqtt")
@@ -43,6 +43,14 @@ class Outage:
     def __init__(self, cfg: MqttConfig, client_id: str) -> None:
         self.where = f"{cfg.host}:{cfg.port}"
         self.client_id, self.keepalive = client_id, cfg.keepalive
+        # the default client id is made from the device id: a second device with that id takes the
+        # connection, and the fix is its own device id (its own client id would leave both on one
+        # set of topics, overwriting each other's retained status and camera health)
+        self.shared = (f"another device with the same mqtt.device_id {device_id(cfg)!r} (the client id {client_id!r} "
+                       "is made from it; the two also overwrite each other's retained status and camera health: "
+                       "give each device its own mqtt.device_id)" if not cfg.client_id else
+                       f"another client connects with the same client id {client_id!r} (set mqtt.client_id to one "
+                       "no other client uses)")
         self._drops: deque[float] = deque()  # when the connection dropped, within FLAP_WINDOW_S
         self._flapping = False  # warned of; quiet until the connection stays up STABLE_S
         self._up_since: float | None = None  # when the latest connection was made
@@ -76,13 +84,12 @@ class Outage:
             return
         self._flapping = True
         log.warning("mqtt: the connection to broker %s dropped %d times within %.0f s, each time soon after "
-                    "it was made (last: %s); likely another client connects with the same client id %r "
-                    "(set mqtt.client_id to one no other client uses), the broker closes it for missed "
+                    "it was made (last: %s); likely %s, the broker closes it for missed "
                     "keep-alives (mqtt.keepalive is %d s; check the network and the broker's log), or it "
                     "refuses a message of this device (larger than its max_packet_size or "
                     "message_size_limit: its log says; an event is set aside after 3 such drops); "
                     "reconnecting quietly until it stays up for %.0f s", self.where, len(self._drops),
-                    FLAP_WINDOW_S, reason, self.client_id, self.keepalive, STABLE_S)
+                    FLAP_WINDOW_S, reason, self.shared, self.keepalive, STABLE_S)
 
     def failed(self, why: Why, refusal: bool = False, quiet: bool = False) -> None:
         """A failed attempt; ``quiet``: warned of already by another (a limit of the broker's

@@ -23,7 +23,7 @@ its last health and its Home Assistant entities for ever.  So:
 
 from __future__ import annotations
 
-import json
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -89,13 +89,18 @@ class Sweep:
         self.status_topic = f"{self.base}/status"
         self.identifier = mqtt_discovery.device_block(device)["identifiers"][0]
         self.ha_prefix = ha_prefix
-        self.filters = [mqtt_cameras.health_topic(self.base, "+"), self.status_topic,
+        self.filters = [mqtt_cameras.health_topic(self.base, "+"), self.status_topic, f"{self.base}/health",
                         *(f"{ha_prefix}/{component}/+/config" for component in COMPONENTS)]
         self.running = False
         self.generation = 0  # of the sweeps: one per connection
         self.keep: set[str] = set()
         self.published: set[str] = set()  # retained topics this connection has published
         self.found: dict[str, None] = {}  # stale ones, cleared when the sweep ends
+        self.status_seen = False  # the broker sent the retained status: the account may read it
+        self.health_topic = f"{self.base}/health"
+        self.host = socket.gethostname()  # said in the device's health: another host there shares its id
+        self.other_host: str | None = None  # another host whose device is online under this device id
+        self._online = self._other = ""  # the retained status, and the host the retained health names
         self.ids = mqtt_device_id.DeviceIds(device)  # the ids the discovery configs found hold
 
     def start(self, keep: set[str]) -> list[tuple[str, int]]:
@@ -103,6 +108,7 @@ class Sweep:
         device's discovery, published when the sweep ends; subscribed before the device says
         ``online``, whose echo ends it."""
         self.keep, self.published, self.found, self.running = keep, set(), {}, True
+        self.status_seen, self.other_host, self._online, self._other = False, None, "", ""
         self.generation += 1
         self.ids = mqtt_device_id.DeviceIds(self.device)
         return [(topic, 0) for topic in self.filters]
@@ -127,6 +133,13 @@ class Sweep:
         if it is a discovery config of this device or another."""
         if not self.running:
             return
+        if msg.topic == self.status_topic and msg.retain:
+            self.status_seen = True
+            self._online = bytes(msg.payload).decode(errors="replace")
+        elif msg.topic == self.health_topic and msg.retain:
+            self._other = _other_host(msg.payload, self.host)
+        if self._online == "online" and self._other:  # another machine's device is up under this id
+            self.other_host = self._other
         if self.stale(msg):
             self.found[msg.topic] = None
         if msg.retain and msg.payload and msg.topic.startswith(f"{self.ha_prefix}/"):
@@ -135,15 +148,20 @@ class Sweep:
     def stale(self, msg: mqtt.MQTTMessage) -> bool:
         """Whether a retained message found is this device's and no longer published."""
         topic, payload = msg.topic, msg.payload
-        if (not msg.retain or not payload or topic == self.status_topic or topic in self.keep
+        if (not msg.retain or not payload or topic in (self.status_topic, self.health_topic) or topic in self.keep
                 or topic in self.published):
             return False
         if topic.startswith(f"{self.base}/"):  # <p>/<d>/<camera>/health: only the device writes there
             return True
-        try:
-            config = json.loads(payload)
-        except ValueError:  # not a discovery config (nor one of ours)
-            return False
+        config = mqtt_discovery.parsed(payload)
         device = config.get("device") if isinstance(config, dict) else None
         ids = device.get("identifiers") if isinstance(device, dict) else None
         return isinstance(ids, list) and self.identifier in ids
+
+
+def _other_host(payload: bytes | bytearray, host: str) -> str:
+    """The host that the device's retained health (``<p>/<d>/health``) names where it is online
+    and not ``host``; "" otherwise (this machine's, stopped, or from a version that names none)."""
+    body = mqtt_discovery.parsed(payload)
+    other = body.get("host") if isinstance(body, dict) and body.get("state") == "online" else None
+    return other if isinstance(other, str) and other != host else ""

@@ -2,7 +2,7 @@
 
 Why: a broker refuses a message over its limit, and paho sends a message not yet acknowledged
 again at each reconnection, so one event too large would head the MQTT sink's queue forever,
-every later event waiting behind it.  Measured with mosquitto 2.0 (``tests/test_mqtt_too_large.py``):
+every later event waiting behind it.  Measured with mosquitto 2.0 (``tests/test_mqtt_limits.py``):
 
 * ``max_packet_size``: the broker closes the connection without a word when the event arrives;
   the client reconnects (about once a second) and sends it again, and again.  An MQTT 5 broker

@@ -1,0 +1,73 @@
+"""RTSP cameras that differ in the ways real ones do, read by the camera loop: real servers on
+loopback (``rtsp_camera.py``).  A camera rebooted with another codec (H.264 to H.265, as an
+admin's change of its encoder does) on the same url streams again; cameras that offer RTP over
+TCP only or over UDP only both stream (OpenCV's default, ``rtsp_flags;prefer_tcp``, asks for
+TCP and takes UDP where that is all there is)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from rtsp_camera import SKIP_WITHOUT_H264, SKIP_WITHOUT_SERVER, RtspCamera, gst_has, sample_image
+from waiting import wait_for
+
+from edge_alpr.stream.config import StreamConfig
+from edge_alpr.stream.health import camera_health
+from edge_alpr.stream.loop import CameraLoop
+from edge_alpr.stream.sources import open_source, sample_dir
+
+pytestmark = [SKIP_WITHOUT_SERVER, SKIP_WITHOUT_H264]
+SAMPLE = sorted(json.loads((sample_dir() / "labels.json").read_text()))[0]
+
+
+def _loop(url: str, stop: threading.Event) -> CameraLoop:
+    stream = StreamConfig.from_dict({"cameras": [{"id": "gate", "motion": {"threshold": 0}, "source": {
+        "kind": "opencv", "url": url, "read_timeout": 3, "reconnect_min": 0.2, "reconnect_max": 1}}]}, "t")
+    cam = stream.cameras[0]
+    return CameraLoop(cam, stream.events, open_source(cam, stop), lambda image: [], lambda e: None, stop)
+
+
+def _streaming(loop: CameraLoop, more_than: int) -> bool:
+    return camera_health(loop)["state"] == "streaming" and loop.stats.frames_read > more_than
+
+
+@pytest.mark.skipif(not gst_has("x265enc", "rtph265pay"), reason="no H.265 camera here: it needs x265enc "
+                    "(apt-get install gstreamer1.0-plugins-bad)")
+def test_a_camera_rebooted_from_h264_to_h265_streams_again(tmp_path: Path) -> None:
+    camera = RtspCamera(sample_image(tmp_path, SAMPLE), h264_gop=10)
+    camera.start()
+    stop = threading.Event()
+    loop = _loop(camera.url, stop)
+    loop.start()
+    try:
+        assert wait_for(lambda: _streaming(loop, 5), 30), camera_health(loop)
+        camera.kill()
+        assert wait_for(lambda: camera_health(loop)["state"] == "reconnecting", 10), camera_health(loop)
+        camera.h265 = True
+        camera.start()
+        read = loop.stats.frames_read
+        assert wait_for(lambda: _streaming(loop, read + 10), 30), camera_health(loop)
+        assert loop.crashes == loop.capture.crashes == 0
+    finally:
+        stop.set()
+        loop.join(10)
+        camera.kill()
+
+
+@pytest.mark.parametrize("protocols", ["tcp", "udp"])
+def test_a_camera_offering_one_transport_streams(tmp_path: Path, protocols: str) -> None:
+    camera = RtspCamera(sample_image(tmp_path, SAMPLE), h264_gop=10, protocols=protocols)
+    camera.start()
+    stop = threading.Event()
+    loop = _loop(camera.url, stop)
+    loop.start()
+    try:
+        assert wait_for(lambda: _streaming(loop, 20), 30), camera_health(loop)
+        assert loop.source.errors == 0, camera_health(loop)
+    finally:
+        stop.set()
+        loop.join(10)
+        camera.kill()

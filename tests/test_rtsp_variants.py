@@ -10,6 +10,7 @@ import json
 import threading
 from pathlib import Path
 
+import cv2
 import pytest
 from rtsp_camera import SKIP_WITHOUT_H264, SKIP_WITHOUT_SERVER, RtspCamera, gst_has, sample_image
 from waiting import wait_for
@@ -67,6 +68,36 @@ def test_a_camera_offering_one_transport_streams(tmp_path: Path, protocols: str)
     try:
         assert wait_for(lambda: _streaming(loop, 20), 30), camera_health(loop)
         assert loop.source.errors == 0, camera_health(loop)
+    finally:
+        stop.set()
+        loop.join(10)
+        camera.kill()
+
+
+def test_a_camera_whose_keyframes_are_further_apart_than_read_timeout_is_told_so(tmp_path: Path) -> None:
+    """An H.264 camera with a keyframe a minute (some cameras' "smart" codec modes) and
+    ``read_timeout: 2``: the open returns, the first frame (its next keyframe) does not come in
+    time.  Its ``last_error`` names the keyframe interval and the two fixes, not a camera that
+    "stopped sending frames" with nothing more (it never sent one)."""
+    camera = RtspCamera(sample_image(tmp_path, SAMPLE), h264_gop=600)
+    camera.start()
+    first = cv2.VideoCapture(camera.url, cv2.CAP_FFMPEG)  # the server's first keyframe, its only one for 60 s
+    try:
+        assert first.read()[0]
+    finally:
+        first.release()
+    stop = threading.Event()
+    stream = StreamConfig.from_dict({"cameras": [{"id": "gate", "source": {
+        "kind": "opencv", "url": camera.url, "read_timeout": 2, "reconnect_min": 0.2, "reconnect_max": 1}}]}, "t")
+    cam = stream.cameras[0]
+    loop = CameraLoop(cam, stream.events, open_source(cam, stop), lambda image: [], lambda e: None, stop)
+    loop.start()
+    try:
+        assert wait_for(lambda: loop.source.errors >= 1, 20), camera_health(loop)
+        health = camera_health(loop)
+        assert health["state"] == "reconnecting" and loop.stats.frames_read == 0, health
+        said = str(health["last_error"])
+        assert "keyframe" in said and "read_timeout" in said and "(I-frame) interval" in said, said
     finally:
         stop.set()
         loop.join(10)

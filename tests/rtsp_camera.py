@@ -36,7 +36,7 @@ SKIP_WITHOUT_SERVER = pytest.mark.skipif(not server_available(),
                                          reason=f"no RTSP server here: it needs Debian's gst-rtsp-server ({APT})")
 
 
-def _gst_has(*elements: str) -> bool:
+def gst_has(*elements: str) -> bool:
     """Whether the system's GStreamer (its Python bindings) has every one of ``elements``."""
     try:
         check = subprocess.run([SYSTEM_PYTHON, "-c", "import gi; gi.require_version('Gst', '1.0'); "
@@ -50,7 +50,7 @@ def _gst_has(*elements: str) -> bool:
 
 def h264_available() -> bool:
     """x264enc (an H.264 camera) and capssetter (its SDP without SPS/PPS) in the system's GStreamer."""
-    return _gst_has("x264enc", "capssetter", "rtspsrc")
+    return gst_has("x264enc", "capssetter", "rtspsrc")
 
 
 SKIP_WITHOUT_H264 = pytest.mark.skipif(not h264_available(), reason="no H.264 RTSP camera here: it needs "
@@ -59,7 +59,7 @@ SKIP_WITHOUT_H264 = pytest.mark.skipif(not h264_available(), reason="no H.264 RT
 
 def ts_available() -> bool:
     """gst-launch-1.0 with x264enc and mpegtsmux (an MPEG-TS camera over HTTP)."""
-    return shutil.which("gst-launch-1.0") is not None and _gst_has("x264enc", "mpegtsmux")
+    return shutil.which("gst-launch-1.0") is not None and gst_has("x264enc", "mpegtsmux")
 
 
 SKIP_WITHOUT_TS = pytest.mark.skipif(not ts_available(), reason="no MPEG-TS camera here: it needs gst-launch-1.0, "
@@ -79,16 +79,23 @@ class RtspCamera:
     """The server process; ``start`` again after ``kill`` serves on the same port.  ``auth``:
     ``(user, password, "basic" or "digest")`` for a camera that wants them; ``h264_gop``: H.264
     with a keyframe every that many frames instead of MJPEG (0), its SPS and PPS in the SDP too
-    unless ``inband``; ``send_fps``: frames stamped at ``fps`` but sent at this rate."""
+    unless ``inband``; ``h265``: H.265 instead of H.264 (with ``h264_gop``'s keyframes); ``send_fps``:
+    frames stamped at ``fps`` but sent at this rate; ``protocols``: ``"tcp"`` or ``"udp"``, the one
+    RTP transport offered.  ``image``, ``auth``, ``h264_gop`` and ``h265`` may change between
+    starts (a camera rebooted with new settings)."""
 
     def __init__(self, image: Path, fps: int = 10, auth: tuple[str, str, str] | None = None,
-                 h264_gop: int = 0, inband: bool = False, send_fps: float = 0.0) -> None:
-        self.image, self.fps, self.port, self.auth = image, fps, 0, auth  # ``image`` may change between starts
-        self.h264_gop, self.inband, self.send_fps = h264_gop, inband, send_fps
+                 h264_gop: int = 0, inband: bool = False, send_fps: float = 0.0, h265: bool = False,
+                 protocols: str = "") -> None:
+        self.image, self.fps, self.port, self.auth = image, fps, 0, auth
+        self.h264_gop, self.inband, self.send_fps, self.h265 = h264_gop, inband, send_fps, h265
+        self.protocols = protocols
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        codec = ["--h264-inband" if self.inband else "--h264", str(self.h264_gop)] if self.h264_gop else []
+        flag = "--h265" if self.h265 else "--h264-inband" if self.inband else "--h264"
+        codec = [flag, str(self.h264_gop)] if self.h264_gop else []
+        codec += ["--protocols", self.protocols] if self.protocols else []
         extra = [f"{self.auth[0]}:{self.auth[1]}", self.auth[2]] if self.auth else []
         codec += ["--send-fps", str(self.send_fps)] if self.send_fps else []
         self.proc = subprocess.Popen([SYSTEM_PYTHON, str(SERVER), *codec, str(self.image), str(self.fps),

@@ -9,8 +9,11 @@ size only from the SPS before the next keyframe, as with some cameras.  With ``-
 stamps its frames at FPS but sends only RATE of them a second, as cheap cameras do (its media run
 on a clock slowed to RATE/FPS: the RTP timestamps advance FPS to a frame, the sending keeps RATE).
 
-Usage: ``python3 tests/rtsp_server.py [--h264|--h264-inband GOP] [--send-fps RATE] IMAGE FPS
-[PORT [USER:PASSWORD [basic|digest]]]``;
+With ``--h265 GOP`` it sends H.265 (x265enc) instead.  With ``--protocols tcp`` (or ``udp``) it
+offers RTP over that lower transport only, as some cameras and NVRs do.
+
+Usage: ``python3 tests/rtsp_server.py [--h264|--h264-inband|--h265 GOP] [--protocols tcp|udp]
+[--send-fps RATE] IMAGE FPS [PORT [USER:PASSWORD [basic|digest]]]``;
 prints the bound port once the server listens (``rtsp://127.0.0.1:<port>/cam``) and serves until
 killed.  With USER:PASSWORD the stream is only for them (Basic, or Digest as most cameras ask).  The image's width
 and height must be multiples of 8 (RTP's JPEG payload).
@@ -29,9 +32,11 @@ def main() -> None:
     gi.require_version("GstRtsp", "1.0")
     from gi.repository import GLib, Gst, GstRtsp, GstRtspServer
 
-    args, gop, inband = sys.argv[1:], 0, False
-    if args[:1] in (["--h264"], ["--h264-inband"]):
-        gop, inband, args = int(args[1]), args[0] == "--h264-inband", args[2:]
+    args, gop, inband, h265, protocols = sys.argv[1:], 0, False, False, ""
+    if args[:1] in (["--h264"], ["--h264-inband"], ["--h265"]):
+        gop, inband, h265, args = int(args[1]), args[0] == "--h264-inband", args[0] == "--h265", args[2:]
+    if args[:1] == ["--protocols"]:
+        protocols, args = args[1], args[2:]
     send = 0.0
     if args[:1] == ["--send-fps"]:
         send, args = float(args[1]), args[2:]
@@ -50,7 +55,11 @@ def main() -> None:
               f"! video/x-raw,framerate={fps}/1")
     encode = (f"videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast sliced-threads=false threads=1 "
               f"key-int-max={gop}" if gop else "jpegenc quality=90")
-    pay = "rtph264pay pt=96 config-interval=-1" if gop else "rtpjpegpay pt=26"
+    if h265:
+        encode = (f"videoconvert ! x265enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} "
+                  f'option-string="pools=1:frame-threads=1"')
+    pay = ("rtph265pay pt=96 config-interval=-1" if h265 else
+           "rtph264pay pt=96 config-interval=-1" if gop else "rtpjpegpay pt=26")
 
     class Factory(GstRtspServer.RTSPMediaFactory):
         """The payloader (``pay0``) is a bin: for ``--h264-inband`` its caps are replaced by ones
@@ -69,6 +78,8 @@ def main() -> None:
 
     factory = Factory()
     factory.set_shared(True)
+    if protocols:  # a camera that offers RTP over TCP only, or over UDP only
+        factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP if protocols == "tcp" else GstRtsp.RTSPLowerTrans.UDP)
     if send:
         clock = Gst.SystemClock()
         now = clock.get_internal_time()
@@ -93,7 +104,8 @@ def main() -> None:
     server.attach(None)
     bound = server.get_bound_port()
     if gop:
-        viewer = Gst.parse_launch(f"rtspsrc location=rtsp://127.0.0.1:{bound}/cam protocols=tcp ! fakesink")
+        viewer = Gst.parse_launch(f"rtspsrc location=rtsp://127.0.0.1:{bound}/cam protocols={protocols or 'tcp'} "
+                                  "! fakesink")
         if len(args) > 3:
             viewer.get_by_name("rtspsrc0").set_property("user-id", user)
             viewer.get_by_name("rtspsrc0").set_property("user-pw", password)

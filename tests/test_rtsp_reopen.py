@@ -142,7 +142,8 @@ def _first_frame_s(url: str) -> float:
 def test_the_admins_own_ffmpeg_options_are_kept(picture: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An admin's ``OPENCV_FFMPEG_CAPTURE_OPTIONS`` stays theirs: with ``rtsp_transport;tcp``
     alone a camera still opens without the frame-rate probe (under 1.2 s; the probe's 20
-    frames alone take 1.9 s), with ``fpsprobesize;-1`` too FFmpeg's probe is theirs again,
+    frames alone take 1.9 s), with ``fpsprobesize;-1`` and FFmpeg's own ``analyzeduration``
+    (5 s; the 0.1 s added otherwise cuts the probe short) FFmpeg's probe is theirs again,
     and the variable reads as they set it after each open (so a video file opening later
     gets theirs, not the url's)."""
     camera = RtspCamera(picture)
@@ -151,8 +152,8 @@ def test_the_admins_own_ffmpeg_options_are_kept(picture: Path, monkeypatch: pyte
         monkeypatch.setenv(ENV, "rtsp_transport;tcp")
         assert _first_frame_s(camera.url) < 1.2
         assert os.environ[ENV] == "rtsp_transport;tcp"
-        monkeypatch.setenv(ENV, "rtsp_transport;tcp|fpsprobesize;-1")
+        monkeypatch.setenv(ENV, "rtsp_transport;tcp|fpsprobesize;-1|analyzeduration;5000000")
         assert _first_frame_s(camera.url) > 1.8
-        assert os.environ[ENV] == "rtsp_transport;tcp|fpsprobesize;-1"
+        assert os.environ[ENV] == "rtsp_transport;tcp|fpsprobesize;-1|analyzeduration;5000000"
     finally:
         camera.kill()

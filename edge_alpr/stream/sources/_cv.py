@@ -155,3 +155,9 @@ def where(cfg: OpenCvSourceConfig) -> str:
     if cfg.url:
         return f"URL {hide_credentials(cfg.url)}"
     return f"device {device_node(cfg.device, cfg.device_path)}"
+
+
+def is_mjpeg(cv2: ModuleType, cap: Any) -> bool:
+    """Whether an open capture's codec is MJPEG: every picture whole, none waiting for a keyframe,
+    and over HTTP no time of the camera's (``stamps.py``)."""
+    return bool(int(cap.get(cv2.CAP_PROP_FOURCC)) == cv2.VideoWriter_fourcc(*"MJPG"))

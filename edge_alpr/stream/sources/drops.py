@@ -66,6 +66,24 @@ NO_FRAME = (f"{ENDED} before its first frame could be read, though the camera se
 ONE_CLIENT_FRAME = (f"{ENDED} after its first frame (the camera serves one client at a time: asked why at "
                     "once, it answered 503, its slot still held; what the url serves, a stream or one picture, "
                     "that does not tell)")
+# a stream read max_behind_s behind the camera, reopened to drop its backlog (%.1f: how far, %g: max_behind_s)
+BACKLOG = ("read %.1f s behind the camera (over source.max_behind_s, %g s): opening the stream again to drop the "
+           "backlog (said once; the camera's substream is the lasting fix)")
+
+
+
+def timed_out(read_timeout: float, frames: int, mjpeg: bool) -> str:
+    """Why a stream's grab gave up at ``read_timeout``.  An H.264 or H.265 stream's open returns
+    before its first keyframe (``ffmpeg_open.py``) and its first frame is that keyframe, so one
+    whose keyframes are further apart than ``read_timeout`` gives up before its first frame at
+    most connects (measured: a keyframe every 8 s, ``read_timeout: 3``, streaming at the third):
+    said with the fix, not as a camera that stopped."""
+    said = f"no frame within the read_timeout ({read_timeout:g} s)"
+    if frames or mjpeg:
+        return said
+    return (f"{said} of connecting: its first frame is its next keyframe, so keyframes further apart than that "
+            "need a longer source.read_timeout or a shorter keyframe (I-frame) interval set on the camera")
+
 
 # why OpenCV's open failed where the camera, asked just after, answered with its stream: said, it read
 # "cannot open camera" alone (measured: a link passing 200 bytes/s; %g: the read_timeout)

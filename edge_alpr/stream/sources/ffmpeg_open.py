@@ -1,5 +1,5 @@
 """Opening a capture with OpenCV's FFmpeg backend: one at a time, and a url without the
-frame-rate probe.
+frame-rate probe nor a wait for the stream's first keyframe.
 
 OpenCV opens FFmpeg captures one at a time, process-wide (its own mutex); ``OPEN_TURN`` is that
 turn in Python, so that a camera waiting for it can give up within its timeout instead of
@@ -16,12 +16,22 @@ camera joined between keyframes, or one that sends its SPS/PPS only before keyfr
 before (its frames are decoded from the next keyframe on, none grey).  A lower ``probesize``
 (32 KB) made that second kind of camera open with no size, and no frame ever came.
 
+Why ``analyzeduration`` is 0.1 s: an H.264 camera whose SDP carries its SPS and PPS
+(``sprop-parameter-sets``, most do) is known from its first packet, but FFmpeg's open still
+read on until its first keyframe (measured: 1.6 s for a keyframe every 2 s, 2.6 s for one every
+3 s), under the turn, so six cameras on one NVR or one reboot came back one keyframe wait
+after another (the sixth after 6.9 s, keyframes 1 s apart).  With 0.1 s the open returns at
+once (0.33 s) and the first read waits for the keyframe, outside the turn: the six wait for
+the same one.  A camera that sends its SPS only before keyframes still opens when it comes (its
+size is not known before), and H.265 and MJPEG opened that fast already.
+
 OpenCV reads ``OPENCV_FFMPEG_CAPTURE_OPTIONS`` (``key;value|key;value``) at each open, for
 files too; a video file's frame rate and frame count do come from that probe (an MPEG-TS file
 said 20 fps and 59 frames instead of 10 and 30 without it), so the option is set only for a url's open, under
 ``OPEN_TURN``, and video files open under it too so that none ever sees it.  An admin's own
 options in the service's environment are kept as they are; ``fpsprobesize;0`` is added unless
-they set ``fpsprobesize`` themselves (``fpsprobesize;-1`` is FFmpeg's default, the 20 frames).
+they set ``fpsprobesize`` themselves (``fpsprobesize;-1`` is FFmpeg's default, the 20 frames),
+and ``analyzeduration;100000`` unless they set ``analyzeduration``.
 """
 
 from __future__ import annotations
@@ -37,14 +47,17 @@ ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 # the variable replaces it, so it is spelled out
 OPENCV_DEFAULT = "rtsp_flags;prefer_tcp"
 NO_FPS_PROBE = "fpsprobesize;0"
+SHORT_ANALYSIS = "analyzeduration;100000"  # microseconds: FFmpeg's default is 5 s
+ADDED = {"fpsprobesize": NO_FPS_PROBE, "analyzeduration": SHORT_ANALYSIS}
 
 
 def url_options(admin: str | None) -> str:
     """The options for a url's open: the admin's (else OpenCV's default) plus no frame-rate
-    probe, unless the admin chose ``fpsprobesize`` (``key;value`` pairs joined by ``|``)."""
+    probe and a short analysis, each unless the admin chose that key (``key;value`` pairs
+    joined by ``|``)."""
     base = admin if admin is not None else OPENCV_DEFAULT
     keys = {pair.split(";", 1)[0].strip() for pair in base.split("|")}
-    return base if "fpsprobesize" in keys else "|".join(p for p in (base.strip("|"), NO_FPS_PROBE) if p)
+    return "|".join(p for p in (base.strip("|"), *(o for k, o in ADDED.items() if k not in keys)) if p)
 
 
 @contextmanager

@@ -30,9 +30,9 @@ from ...names import user_name
 from ...types import Frame
 from ..source_config import OpenCvSourceConfig
 from . import FrameSource
-from ._cv import FrameFitter, import_cv2, open_capture, require_gstreamer, where
+from ._cv import FrameFitter, import_cv2, is_mjpeg, open_capture, require_gstreamer, where
 from .damaged import Damaged
-from .drops import ENDED, JUST_CHECKED, STREAM_BUT, Ends, summary
+from .drops import BACKLOG, ENDED, JUST_CHECKED, STREAM_BUT, Ends, summary, timed_out
 from .ffmpeg_open import OPEN_TURN
 from .http_check import STREAM, SlowStart, check
 from .reach import NoAnswer, asks, probe
@@ -120,7 +120,7 @@ class OpenCvSource(FrameSource):
             self._cap.release()
             self._cap, ends.asking, ends.none = None, (False, said), frames == 0
             return
-        cause = ENDED if ended else f"no frame within the read_timeout ({self.cfg.read_timeout:g} s)"
+        cause = ENDED if ended else timed_out(self.cfg.read_timeout, frames, is_mjpeg(self._cv2, self._cap))
         self._dropped(f"{said}: {cause}", cause)
 
     def _tell(self, opening: bool, said: str) -> None:
@@ -230,7 +230,7 @@ class OpenCvSource(FrameSource):
             self._cap, self._resume_at = cap, 0.0
             if self.clock is not None:
                 self.clock.restart()
-                mjpeg = int(cap.get(self._cv2.CAP_PROP_FOURCC)) == self._cv2.VideoWriter_fourcc(*"MJPG")
+                mjpeg = is_mjpeg(self._cv2, cap)
                 # HTTP MJPEG's stream time is FFmpeg's invention; a file served over HTTP (it knows its
                 # length) is no live stream: read as fast as it decodes, never behind a camera
                 self._timed = self._rtsp or not (mjpeg or cap.get(self._cv2.CAP_PROP_FRAME_COUNT) > 0)
@@ -276,10 +276,8 @@ class OpenCvSource(FrameSource):
         the camera's newest frame (measured: 5.4 s of an H.264 backlog gone, the reopen 0.9 s, the
         keyframe wait).  Said once; each time after is a debug line."""
         self.backlogs_dropped += 1
-        log.log(logging.INFO if self.backlogs_dropped == 1 else logging.DEBUG,
-                "camera %s: read %.1f s behind the camera (over source.max_behind_s, %g s): opening the stream again "
-                "to drop the backlog (said once; %s)", self.camera_id, behind, self.cfg.max_behind_s,
-                "the camera's substream is the lasting fix")
+        log.log(logging.INFO if self.backlogs_dropped == 1 else logging.DEBUG, "camera %s: " + BACKLOG,
+                self.camera_id, behind, self.cfg.max_behind_s)
         self._cap.release()
         self._cap, self._retry_at, self._dropping = None, 0.0, True
 

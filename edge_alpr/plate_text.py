@@ -31,8 +31,8 @@ MAX_PLATE_CHARS = 16  # longest normalised plate accepted in a query or a watch 
 _FULLWIDTH = {code + 0xFEE0: code for code in range(0x21, 0x7F) if chr(code).isalnum()}
 # upper-case letters that plates use as the Latin letter they look like (after str.upper(), so
 # typed in lower case too): Cyrillic, Greek, and the Latin letters NFD does not take apart
-_TWINS = str.maketrans({**dict(zip("АВЕІЈКМНОРСТУХЅ" "ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ" "ĐŁØĦ",
-                                   "ABEIJKMHOPCTYXS" "ABEZHIKMNOPTYX" "DLOH")),
+_TWINS = str.maketrans({**dict(zip("АВЕІЈКМНОРСТУХЅ" "ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ" "ĐÐŁØĦ",
+                                   "ABEIJKMHOPCTYXS" "ABEZHIKMNOPTYX" "DDLOH")),
                         "Æ": "AE", "Œ": "OE", "ẞ": "SS"})
 
 
@@ -43,8 +43,11 @@ def _latin(plate: str) -> str:
     # one character at a time: NFD of a whole text puts runs of combining marks in order with
     # an insertion sort, which took minutes for one 2 MB watch-list body of alternating marks
     # (the process held all the while); a plate's marks are dropped anyway, so their order is moot
-    text = plate.translate(_FULLWIDTH).upper()
-    return "".join(unicodedata.normalize("NFD", c) for c in text).translate(_TWINS)
+    # marks dropped before upper(): a mark that upper() makes a letter (U+0345 is Greek iota's)
+    # is no character of the plate
+    bare = "".join(b for c in plate.translate(_FULLWIDTH) for b in unicodedata.normalize("NFD", c)
+                   if not unicodedata.combining(b))
+    return bare.upper().translate(_TWINS)
 
 
 def normalize(plate: str) -> str:
@@ -66,14 +69,18 @@ def earlier_forms(plate: str) -> list[str]:
 
 
 def foreign(plate: str) -> str:
-    """The letters and digits of ``plate`` that no plate reading holds (``normalize`` would
-    drop them, changing the plate), in order, each once; "" where there are none."""
-    return "".join(dict.fromkeys(c for c in _latin(plate) if c.isalnum() and not c.isascii()))
+    """The characters of ``plate``, as typed, that hold a letter or digit no plate reading
+    holds (``normalize`` would drop it, changing the plate: ``Ж``, ``가``, ``²``), in order, each
+    once; "" where there are none.  As typed: the admin typed ``가``, not its decomposed jamo."""
+    return "".join(dict.fromkeys(c for c in plate if any(b.isalnum() and not b.isascii() for b in _latin(c))))
 
 
-def foreign_said(odd: str) -> str:
-    """What to say of a plate holding the ``foreign`` characters ``odd``: which, and the fix."""
+def foreign_said(plate: str, odd: str) -> str:
+    """What to say of ``plate`` holding the ``foreign`` characters ``odd``: which, what earlier
+    versions matched it as (they dropped such characters), and the fix."""
     shown = ", ".join(repr(c) for c in odd[:5])
+    was = "".join(c for c in plate.upper() if c.isascii() and c.isalnum())
+    before = f"; earlier versions dropped them and matched it as {was!r}" if was else ""
     return (f"holds {shown}, which no plate reading holds (plates are read as the letters A-Z and "
-            "the digits 0-9; Cyrillic and Greek letters that look like Latin ones count as those): "
-            "write the plate as it reads in Latin letters")
+            "the digits 0-9; Cyrillic and Greek letters that look like Latin ones count as those)"
+            f"{before}: write the plate as the reader reads it, in Latin letters, or remove it")

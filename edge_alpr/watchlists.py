@@ -39,7 +39,7 @@ import numpy as np
 
 from .errors import ConfigError, InputError
 from .fuzzy import distances, normalize
-from .plate_text import earlier_forms
+from .plate_text import earlier_forms, foreign, foreign_said
 from .watchlists_config import MAX_LISTS, WatchEntry, WatchList, WatchListsConfig, parse_list, parse_lists
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,8 @@ class WatchLists:
             old = self._editable(name)
             entries = [{k: v for k, v in e.to_dict().items() if v is not None} for e in old.entries]
             entry = {**body, "plate": plate}
-            same = [i for i, e in enumerate(entries) if e["plate"] == normalize(plate)]
+            key = normalize(plate)  # once: not once per entry, under the lock
+            same = [i for i, e in enumerate(entries) if e["plate"] == key]
             if same:
                 entries[same[0]] = entry  # in its place: the list's order is the operator's
             else:
@@ -202,12 +203,17 @@ class WatchLists:
         with self._lock:
             old = self._editable(name)
             held = {e.plate for e in old.entries}
-            # else the form an earlier version stored the same text as (the console sends the
-            # stored form; a client may send the text it once added)
-            key = next((k for k in (normalize(plate), *earlier_forms(plate)) if k in held), "")
-            if not key:
+            if odd := foreign(plate):
+                raise InputError(f"plate {plate[:32]!r} {foreign_said(plate, odd)}")
+            key = normalize(plate)
+            if key not in held:
+                # only named, never removed in its place: a second DELETE of the same text (a
+                # retry) would remove another car's entry (TÜ123's TU123, then T123)
+                earlier = next((k for k in earlier_forms(plate) if k in held), None)
+                hint = (f"; it holds {earlier}, the form earlier versions stored {plate[:32]!r} as: "
+                        f"DELETE .../plates/{earlier}/ to remove that" if earlier else "")
                 raise InputError(f"watch list {name!r} holds no plate {plate[:32]!r} (removed "
-                                 "already?); reload the list", status=404)
+                                 f"already?){hint}; reload the list", status=404)
             new = WatchList(name, tuple(e for e in old.entries if e.plate != key), old.max_distance, "api")
             self._commit(tuple(new if wl.name == name else wl for wl in self._stored))
         return new

@@ -82,9 +82,10 @@ def parse_list(name: str, obj: Any, where: str, source: str, *, printable: bool 
         item = {"plate": item} if isinstance(item, str) else item
         if not isinstance(item, dict) or set(item) - {"plate", "label", "max_distance"}:
             raise ValueError(f"{at}: expected a plate or a mapping with plate, label, max_distance")
-        plate = normalize(item.get("plate", "")) if isinstance(item.get("plate"), str) else ""
-        if plate and (odd := foreign(item["plate"])):
-            raise ValueError(f"{at}.plate: {shown(item['plate'])} {foreign_said(odd)}")
+        typed = item.get("plate", "")
+        if isinstance(typed, str) and (odd := foreign(typed[:4 * MAX_PLATE_CHARS])):
+            raise ValueError(f"{at}.plate: {shown(typed)} {foreign_said(typed, odd)}")
+        plate = normalize(typed) if isinstance(typed, str) else ""
         if not 1 <= len(plate) <= MAX_PLATE_CHARS:
             raise ValueError(f"{at}.plate: {shown(item.get('plate'))} must hold 1-{MAX_PLATE_CHARS} "
                              "letters or digits")

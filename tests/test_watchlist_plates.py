@@ -155,21 +155,44 @@ def test_a_compressed_or_empty_body_is_said_so(api_factory: Callable[..., Runnin
     assert plain.status_code == 200, plain.text
 
 
-def test_a_plate_stored_by_an_earlier_version_is_removed_by_the_text_it_was_sent_as(
+def test_a_plate_stored_by_an_earlier_version_is_named_not_removed_in_its_place(
         api_factory: Callable[..., RunningApi]) -> None:
     """Earlier versions kept a plate's ASCII letters and digits alone: ``TÜ123`` was stored as
-    ``T123`` and ``АА1234ВС`` as ``1234``.  Removing it by the text once sent looked for
-    ``TU123`` (``AA1234BC``) only, and was a 404 for a plate the list shows."""
+    ``T123``.  A DELETE of ``TÜ123`` that removed ``T123`` where no ``TU123`` was held removed,
+    when retried after it had removed ``TU123``, another car's entry: the 404 names the stored
+    form instead.  A letter no reading holds is refused, not looked for (``ЖК12`` removed ``K12``)."""
     api = api_factory()
-    stored_so = {"plates": ["T123", "1234", "TU9", "T9"]}  # as those versions stored them
-    assert requests.put(f"{api.url}/v1/watchlists/visitors/", json=stored_so, timeout=10).status_code == 200
+    stored = {"plates": ["T123", "TU123", "K12", "12"]}
+    assert requests.put(f"{api.url}/v1/watchlists/visitors/", json=stored, timeout=10).status_code == 200
     assert _plate(api, "DELETE", "visitors", "T\u00dc123").status_code == 200
-    assert _plate(api, "DELETE", "visitors", "\u0410\u0410 1234 \u0412\u0421").status_code == 200
-    assert _plates(api, "visitors") == [("TU9", ""), ("T9", "")]
-    # the plate in today's form goes first; the earlier form only where that is not held
-    assert _plate(api, "DELETE", "visitors", "T\u00dc9").status_code == 200
-    assert _plates(api, "visitors") == [("T9", "")]
-    assert _plate(api, "DELETE", "visitors", "X\u00dc9").status_code == 404
+    again = _plate(api, "DELETE", "visitors", "T\u00dc123")  # a retry
+    assert again.status_code == 404 and "it holds T123" in again.json()["detail"], again.text
+    foreign = _plate(api, "DELETE", "visitors", "\u0416\u041a12")
+    assert foreign.status_code == 400 and "'\u0416'" in foreign.json()["detail"], foreign.text
+    assert _plates(api, "visitors") == [("T123", ""), ("K12", ""), ("12", "")]
+
+
+def test_a_plate_path_longer_than_any_plate_is_refused_before_it_is_compared(
+        api_factory: Callable[..., RunningApi]) -> None:
+    """An edit compares its plate with every entry under the lists' lock: a path plate of 60,000
+    characters against 2,000 entries held another client's edit 22.7 s."""
+    api = api_factory()
+    assert requests.put(f"{api.url}/v1/watchlists/visitors/", json={"plates": ["AB1"]}, timeout=10).status_code == 200
+    long = _plate(api, "PUT", "visitors", "A" * 65, {})
+    assert long.status_code == 400 and "65 characters" in long.json()["detail"], long.text
+    assert _plate(api, "PUT", "visitors", "A" * 16, {}).status_code == 200
+
+
+def test_a_plate_of_foreign_characters_alone_is_named_as_such(api_factory: Callable[..., RunningApi]) -> None:
+    """``가`` alone was "must hold 1-16 letters or digits", though it holds a letter; the
+    characters are named as typed (``가``, not its decomposed jamo) with what earlier versions
+    matched the plate as."""
+    api = api_factory()
+    alone = requests.put(f"{api.url}/v1/watchlists/visitors/", json={"plates": ["\uac00"]}, timeout=10)
+    assert alone.status_code == 400 and "'\uac00'" in alone.json()["detail"], alone.text
+    korean = requests.put(f"{api.url}/v1/watchlists/visitors/", json={"plates": ["12\uac003456"]}, timeout=10)
+    said = korean.json()["detail"]
+    assert korean.status_code == 400 and "'\uac00'" in said and "'123456'" in said and "\u1100" not in said, said
 
 
 def _put_with_codings(api: RunningApi, *codings: str) -> tuple[int, str]:

@@ -23,7 +23,7 @@ import bottle
 from .. import json_input
 from ..errors import InputError
 from ..watchlists import WatchLists
-from ..watchlists_config import NAME
+from ..watchlists_config import MAX_PLATE_CHARS, NAME
 from .body import read_body
 from .events import Guard, json_answer
 
@@ -73,7 +73,12 @@ def _name(name: str) -> str:
 def _plate(plate: str) -> str:
     """The plate as the client wrote it in the path.  The server keeps an escaped slash
     (``%2F``) escaped in the path, so that it does not split it; left so, ``AB%2FCD`` (a plate
-    written ``AB/CD``, escaped as clients escape a path segment) was the plate ``AB2FCD``."""
+    written ``AB/CD``, escaped as clients escape a path segment) was the plate ``AB2FCD``.
+    Refused past four times the longest plate, before any work on it: the path may be as long as
+    the request head (64 KB), and an edit compares it with every entry under the lists' lock."""
+    if len(plate) > 4 * MAX_PLATE_CHARS:
+        raise InputError(f"plate {plate[:32]!r}... is {len(plate)} characters long; a plate holds at most "
+                         f"{MAX_PLATE_CHARS} letters or digits")
     return plate.replace("%2F", "/").replace("%2f", "/")
 
 

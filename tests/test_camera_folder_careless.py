@@ -173,6 +173,23 @@ def test_a_jpeg_whose_size_was_set_first_is_read_once_whole(tmp_path: Path) -> N
     assert len(read) == 1 and abs(float(read[0][-1].mean()) - 200) < 5, [float(r[-1].mean()) for r in read]
 
 
+@pytest.mark.parametrize("ending", ["trailer", "no end marker"])
+def test_a_whole_jpeg_ending_in_zeros_is_read(tmp_path: Path, ending: str) -> None:
+    """A whole JPEG with data appended past its end marker that ends in zeros (a camera's
+    trailer), or one whose writer left out the end marker and padded it with zeros, decodes: it
+    was taken for a copy over SMB still being filled in and skipped until it changed, for ever."""
+    cfg, folder, _ = _drop(tmp_path)
+    picture = np.random.default_rng(2).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    ok, encoded = cv2.imencode(".jpg", picture)
+    assert ok
+    data = bytes(encoded)
+    path = folder / "car.jpg"
+    path.write_bytes(data + b"TRAILER" + bytes(32) if ending == "trailer" else data[:-2] + bytes(64))
+    os.utime(path, (1e9, 1e9))  # written long ago: not one still being copied
+    source = FolderSource(cfg, "drop", threading.Event(), None)
+    assert _run(source) == [48] and source.errors == 0, source.last_error
+
+
 @pytest.mark.parametrize("patterns", [("*.jpg",), ("**/*.jpg",)])
 def test_a_link_to_the_newest_picture_does_not_give_it_twice(tmp_path: Path, patterns: tuple[str, ...]) -> None:
     """The motion daemon keeps ``lastsnap.jpg``, a symbolic link to its newest snapshot, in the

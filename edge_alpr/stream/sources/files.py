@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from ...errors import InputError
-from ...imaging import FILE, decode, largest_file
+from ...imaging import largest_file
 from ...statedir import NOFILE_FIX
 from ...types import Frame
 from ..source_config import FolderSourceConfig
@@ -28,7 +28,7 @@ from . import FrameSource, SourceEnded, sample_dir
 from .ledger import ReadLedger, partial_name
 from .ledger_rows import Signature
 from .listing import Marks, Patterns, key, say_skipped, signature
-from .paths import check_readable, read_once
+from .paths import PictureError, check_readable, read_picture
 from .share import SHARE_DOWN, ShareWatch
 from .video import VideoFileSource
 
@@ -241,9 +241,9 @@ class FolderSource(FrameSource):
             return self._skip(path, st, f"{st.st_size} bytes, too large for an image of at most "
                                         f"{self.cfg.max_pixels} pixels (max_pixels)")
         try:
-            data, st = read_once(path, limit)  # st: what was read, were the file replaced since
-            rgb = decode(data, self.cfg.max_pixels, "the folder source's max_pixels", FILE)
+            rgb, st = read_picture(path, self.cfg.max_pixels)  # st: what was read, were it replaced since
         except (InputError, OSError) as e:
+            st = e.st if isinstance(e, PictureError) else st
             if isinstance(e, FileNotFoundError):  # moved or deleted since the scan (a cleanup script)
                 log.debug("camera %s: %s gone before it was read", self.camera_id, path)
                 self._done.mark(key(self.path, path), (-1, -1))  # tried again if it comes back

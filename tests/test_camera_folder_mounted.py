@@ -151,7 +151,7 @@ def test_a_folder_created_again_is_no_share_to_mount_and_one_unmounted_above_is(
     data = (folder / NAMES[0]).read_bytes()
     source = FolderSource(cfg, "drop", threading.Event(), state)
     source._scan()
-    shutil.rmtree(folder)
+    folder.rename(tmp_path / "deleted")  # kept: deleted, its inode could be the new folder's (ext4)
     folder.mkdir()
     source._scan()
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

@@ -154,3 +154,12 @@ def test_a_subfolder_deleted_while_it_is_walked_is_passed_over(tmp_path: Path,
     monkeypatch.setattr(walk.Walk, "_list", list_deleting)
     assert _found(tmp_path, "**/*.jpg") == ["a/1.jpg", "c/3.jpg", "top.jpg"]
     assert _found(tmp_path, "*/*.jpg") == ["a/1.jpg", "c/3.jpg"]
+
+
+def test_a_hidden_file_in_a_subfolder_is_matched_only_by_a_part_naming_it(tmp_path: Path) -> None:
+    """``x/.b.jpg`` (a sync tool's temporary copy) is not found by ``*.jpg`` in any folder, as in
+    the shell; ``*/.*.jpg`` names it."""
+    _files(tmp_path, ["x/.b.jpg", "x/c.jpg"])
+    assert _found(tmp_path, "**/*.jpg") == ["x/c.jpg"]
+    assert _found(tmp_path, "*/*.jpg") == ["x/c.jpg"]
+    assert _found(tmp_path, "*/.*.jpg") == ["x/.b.jpg"]

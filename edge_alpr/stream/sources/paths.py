@@ -123,6 +123,17 @@ class PictureError(InputError):
         self.st = st
 
 
+def not_to_open(st: os.stat_result, max_pixels: int) -> str | None:
+    """Why a file (``st``: stat-ed by its path) is skipped unopened, None where it is opened: not a
+    regular file (a FIFO named ``x.jpg`` would block the capture thread for ever), or larger than
+    an image of at most ``max_pixels`` can be (read into memory for nothing)."""
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if st.st_size > largest_file(max_pixels):
+        return f"{st.st_size} bytes, too large for an image of at most {max_pixels} pixels (max_pixels)"
+    return None
+
+
 def read_picture(path: Path, max_pixels: int) -> tuple[np.ndarray, os.stat_result]:
     """A file's picture (``imaging.decode``: at most ``max_pixels``), with the size and times of
     what was read (``read_once``); a file that cannot be decoded, or a JPEG still being filled

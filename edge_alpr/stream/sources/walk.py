@@ -127,15 +127,16 @@ class Walk:
                     if not name.startswith(".") or step.matches(name, True):
                         yield rel + name
             into_dirs: dict[str, frozenset[State]] = {}  # subfolders walked by a named part
+            linked: dict[str, bool] = {}  # whether each listed one is a symbolic link
             for entry in entries if step.named else ():
                 hidden = entry.name.startswith(".")
                 into = step.into(entry.name, hidden)
                 if into and _is_dir(entry, follow=True):
                     into_dirs[entry.name] = self._closure(into if hidden else into | step.deep)
-            looked = self._looked_up(head + rel, step, into_dirs, entries)
-            kinds = {entry.name: entry.is_symlink() for entry in entries} if into_dirs else {}
+                    linked[entry.name] = entry.is_symlink()
+            looked = self._looked_up(head, rel, step, into_dirs, entries, barred) if step.literal else set()
             for name, walked in into_dirs.items():
-                link = kinds[name] if name in kinds else os.path.islink(head + rel + name)
+                link = linked[name] if name in linked else os.path.islink(head + rel + name)
                 walked = self._through(head + rel + name, link, root, walked)
                 if walked:
                     stack.append((f"{rel}{name}/", None, walked))
@@ -154,21 +155,23 @@ class Walk:
             log.info("camera %s: image subfolder %s can be listed again", self.camera_id, rel.rstrip("/"))
         self._barred = barred
 
-    def _looked_up(self, path: str, step: _Step, into_dirs: dict[str, frozenset[State]],
-                   entries: Sequence[os.DirEntry[str]]) -> set[tuple[int, int]]:
+    def _looked_up(self, head: str, rel: str, step: _Step, into_dirs: dict[str, frozenset[State]],
+                   entries: Sequence[os.DirEntry[str]], barred: set[str]) -> set[tuple[int, int]]:
         """Add to ``into_dirs`` the subfolders of ``path`` a part names without a wildcard
         (``cam1``), looked up as paths, as ``Path.glob`` did: on a share that ignores case (CIFS,
         vfat) ``Cam1/*.jpg`` finds ``cam1``, which a match against the listed names missed, and a
         folder that cannot be listed (execute-only) is gone through.  A folder also matched by a
         wildcard part is walked once, under its listed name.  Returns their device and inode
-        numbers (``**`` passes over them)."""
+        numbers (``**`` passes over them).  A folder that cannot be gone through is said as one
+        that cannot be listed."""
         looked: set[tuple[int, int]] = set()
         for part in step.literal:
             if part in into_dirs:  # listed under that name: matched above
                 continue
             try:
-                st = os.stat(path + part)
-            except OSError:
+                st = os.stat(head + rel + part)
+            except OSError as e:
+                self._unlistable(head + rel, rel, barred, e)
                 continue
             if not stat.S_ISDIR(st.st_mode):
                 continue
@@ -214,16 +217,23 @@ class Walk:
             with os.scandir(path) as entries:
                 return list(entries)
         except OSError as e:
-            if e.errno in GONE:
-                return ()
-            if e.errno not in BARRED:
-                raise
-            barred.add(rel)
-            if rel not in self._barred:
-                log.warning("camera %s: cannot list image subfolder %s (%s): its files are not read until "
-                            "it can be (give the service's user read and execute access to it)",
-                            self.camera_id, path.rstrip("/"), e.strerror or e)
+            self._unlistable(path, rel, barred, e)
             return ()
+
+    def _unlistable(self, path: str, rel: str, barred: set[str], error: OSError) -> None:
+        """A subfolder gone since it was listed is passed over; one that cannot be listed (or gone
+        through) too, said once while it stays so; any other error is the caller's."""
+        if error.errno in GONE:
+            return
+        if error.errno not in BARRED:
+            raise error
+        if rel in barred:
+            return
+        barred.add(rel)
+        if rel not in self._barred:
+            log.warning("camera %s: cannot list image subfolder %s (%s): its files are not read until "
+                        "it can be (give the service's user read and execute access to it)",
+                        self.camera_id, path.rstrip("/"), error.strerror or error)
 
 
 def _key(entry: os.DirEntry[str]) -> tuple[int, int] | None:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from edge_alpr.stream.source_config import FolderSourceConfig
-from edge_alpr.stream.sources import paths
+from edge_alpr.stream.sources import pictures
 from edge_alpr.stream.sources.files import FolderSource
 
 
@@ -73,7 +73,7 @@ def test_a_file_replaced_while_it_is_read_gives_each_picture_once(tmp_path: Path
     cfg, folder, state = _drop(tmp_path)
     (folder / "snap.jpg").write_bytes(_jpeg(16))
     os.utime(folder / "snap.jpg", (1e9, 1e9))
-    real = paths.largest_file
+    real = pictures.largest_file
     replaced = []
 
     def largest_file(max_pixels: int) -> int:
@@ -84,7 +84,7 @@ def test_a_file_replaced_while_it_is_read_gives_each_picture_once(tmp_path: Path
             os.replace(folder / "new.tmp", folder / "snap.jpg")
         return real(max_pixels)
 
-    monkeypatch.setattr(paths, "largest_file", largest_file)
+    monkeypatch.setattr(pictures, "largest_file", largest_file)
     source = FolderSource(cfg, "drop", threading.Event(), state)
     read = _run(source, scans=4)
     assert replaced and read.count(24) == 1, read

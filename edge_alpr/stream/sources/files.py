@@ -26,7 +26,8 @@ from . import FrameSource, SourceEnded, sample_dir
 from .ledger import ReadLedger, partial_name
 from .ledger_rows import Signature
 from .listing import Marks, Patterns, key, say_skipped, signature
-from .paths import PictureError, check_readable, not_to_open, read_picture
+from .paths import check_readable
+from .pictures import PictureError, not_to_open, read_picture
 from .share import SHARE_DOWN, ShareWatch
 from .video import VideoFileSource
 

@@ -157,7 +157,7 @@ class Walk:
 
     def _looked_up(self, head: str, rel: str, step: _Step, into_dirs: dict[str, frozenset[State]],
                    entries: Sequence[os.DirEntry[str]], barred: set[str]) -> set[tuple[int, int]]:
-        """Add to ``into_dirs`` the subfolders of ``path`` a part names without a wildcard
+        """Add to ``into_dirs`` the subfolders of ``head + rel`` a part names without a wildcard
         (``cam1``), looked up as paths, as ``Path.glob`` did: on a share that ignores case (CIFS,
         vfat) ``Cam1/*.jpg`` finds ``cam1``, which a match against the listed names missed, and a
         folder that cannot be listed (execute-only) is gone through.  A folder also matched by a

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 MNT_DETACH = 2
+MS_BIND = 4096
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -53,6 +54,14 @@ def require(scratch: Path) -> None:
 def mount_tmpfs(target: Path) -> None:
     """An empty file system at ``target``: the share, mounted."""
     _mount("edge-alpr-test", target, "tmpfs", "size=16m,mode=0755")
+
+
+def bind(source: Path, target: Path) -> None:
+    """``source`` seen at ``target`` too (``mount --bind``): on the same file system, as an fstab
+    ``bind`` entry makes it, ``os.path.ismount`` says False at ``target``."""
+    if _libc.mount(str(source).encode(), str(target).encode(), None, MS_BIND, None) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), str(target))
 
 
 @contextmanager

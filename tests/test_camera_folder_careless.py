@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from edge_alpr.stream.source_config import FolderSourceConfig
-from edge_alpr.stream.sources import files
+from edge_alpr.stream.sources import pictures
 from edge_alpr.stream.sources.files import FolderSource
 
 
@@ -73,7 +73,7 @@ def test_a_file_replaced_while_it_is_read_gives_each_picture_once(tmp_path: Path
     cfg, folder, state = _drop(tmp_path)
     (folder / "snap.jpg").write_bytes(_jpeg(16))
     os.utime(folder / "snap.jpg", (1e9, 1e9))
-    real = files.largest_file
+    real = pictures.largest_file
     replaced = []
 
     def largest_file(max_pixels: int) -> int:
@@ -84,7 +84,7 @@ def test_a_file_replaced_while_it_is_read_gives_each_picture_once(tmp_path: Path
             os.replace(folder / "new.tmp", folder / "snap.jpg")
         return real(max_pixels)
 
-    monkeypatch.setattr(files, "largest_file", largest_file)
+    monkeypatch.setattr(pictures, "largest_file", largest_file)
     source = FolderSource(cfg, "drop", threading.Event(), state)
     read = _run(source, scans=4)
     assert replaced and read.count(24) == 1, read
@@ -171,6 +171,23 @@ def test_a_jpeg_whose_size_was_set_first_is_read_once_whole(tmp_path: Path) -> N
             if frame is not None:
                 read.append(frame.image)
     assert len(read) == 1 and abs(float(read[0][-1].mean()) - 200) < 5, [float(r[-1].mean()) for r in read]
+
+
+@pytest.mark.parametrize("ending", ["trailer", "no end marker"])
+def test_a_whole_jpeg_ending_in_zeros_is_read(tmp_path: Path, ending: str) -> None:
+    """A whole JPEG with data appended past its end marker that ends in zeros (a camera's
+    trailer), or one whose writer left out the end marker and padded it with zeros, decodes: it
+    was taken for a copy over SMB still being filled in and skipped until it changed, for ever."""
+    cfg, folder, _ = _drop(tmp_path)
+    picture = np.random.default_rng(2).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    ok, encoded = cv2.imencode(".jpg", picture)
+    assert ok
+    data = bytes(encoded)
+    path = folder / "car.jpg"
+    path.write_bytes(data + b"TRAILER" + bytes(32) if ending == "trailer" else data[:-2] + bytes(64))
+    os.utime(path, (1e9, 1e9))  # written long ago: not one still being copied
+    source = FolderSource(cfg, "drop", threading.Event(), None)
+    assert _run(source) == [48] and source.errors == 0, source.last_error
 
 
 @pytest.mark.parametrize("patterns", [("*.jpg",), ("**/*.jpg",)])

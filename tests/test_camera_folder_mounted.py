@@ -151,7 +151,7 @@ def test_a_folder_created_again_is_no_share_to_mount_and_one_unmounted_above_is(
     data = (folder / NAMES[0]).read_bytes()
     source = FolderSource(cfg, "drop", threading.Event(), state)
     source._scan()
-    shutil.rmtree(folder)
+    folder.rename(tmp_path / "deleted")  # kept: deleted, its inode could be the new folder's (ext4)
     folder.mkdir()
     source._scan()
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
@@ -190,3 +190,45 @@ def test_the_same_file_system_under_another_device_name_is_no_share_to_mount(tmp
     source = FolderSource(cfg, "drop", threading.Event(), state)
     source._scan()
     assert source.failing_since is None and source.waiting() == "waiting for files (none in the folder)"
+
+
+def test_a_bind_mount_listed_in_fstab_and_mounted_is_no_share_to_mount(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An fstab ``bind`` entry of a folder on the same file system (``os.path.ismount`` says False
+    there) was said "not mounted" while mounted: an emptied drop box turned ``reconnecting``.
+    Mounted is what ``/proc/self/mountinfo`` says; unmounted, it is still said.  Below an entry
+    not mounted (``noauto``), a folder mounted by something else is mounted.  Real mounts (root
+    only), a real fstab file in ``tmp_path`` (``share.FSTAB``)."""
+    mounts.require(tmp_path)
+    fstab = tmp_path / "fstab"
+    monkeypatch.setattr(share, "FSTAB", fstab)
+    data, folder = tmp_path / "data" / "uploads", tmp_path / "export" / "cam"
+    data.mkdir(parents=True)
+    folder.mkdir(parents=True)
+    fstab.write_text(f"{data} {folder} none bind,nofail 0 0\n")
+    mounts.bind(data, folder)
+    try:
+        source = FolderSource(FolderSourceConfig(path=str(folder), poll_interval=3600), "drop",
+                              threading.Event(), None)
+        source._scan()
+        assert source.failing_since is None, source.last_error
+        assert source.waiting() == "waiting for files (none in the folder)"
+    finally:
+        mounts.unmount(folder)
+    source._scan()
+    assert f"and {data} (none) on {folder}, listed in {fstab}, is not mounted" in (source.last_error or "")
+    srv = tmp_path / "srv"
+    (srv / "cam").mkdir(parents=True)
+    fstab.write_text(f"//nas/drive {srv} cifs noauto,_netdev 0 0\n")
+    mounts.mount_tmpfs(srv / "cam")
+    try:
+        source = FolderSource(FolderSourceConfig(path=str(srv / "cam"), poll_interval=3600), "nas",
+                              threading.Event(), None)
+        source._scan()
+        assert source.failing_since is None, source.last_error
+    finally:
+        mounts.unmount(srv / "cam")
+    source = FolderSource(FolderSourceConfig(path=str(srv / "cam"), poll_interval=3600), "nas",
+                          threading.Event(), None)
+    source._scan()
+    assert f"//nas/drive (cifs) on {srv}, listed in {fstab}, is not mounted" in (source.last_error or "")

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from edge_alpr.stream.source_config import FolderSourceConfig
-from edge_alpr.stream.sources import files
+from edge_alpr.stream.sources import pictures
 from edge_alpr.stream.sources.files import FolderSource
 from edge_alpr.stream.sources.ledger import ReadLedger
 from edge_alpr.stream.sources.listing import RECHECKED
@@ -120,14 +120,14 @@ def test_a_file_deleted_between_the_scan_and_its_read_is_no_error(
     for i, name in enumerate(("a.jpg", "b.jpg")):
         (folder / name).write_bytes(_jpeg(60 + i * 100, side=16 + 8 * i))
         os.utime(folder / name, (1e9, 1e9))  # not being written
-    real = files.largest_file  # called between the file's stat and its open: deleted there (a.jpg is first)
+    real = pictures.largest_file  # called between the file's stat and its open: deleted there (a.jpg is first)
 
     def deleted_first(max_pixels: int) -> int:
         if (folder / "a.jpg").exists():
             (folder / "a.jpg").unlink()
         return real(max_pixels)
 
-    monkeypatch.setattr(files, "largest_file", deleted_first)
+    monkeypatch.setattr(pictures, "largest_file", deleted_first)
     cfg = FolderSourceConfig(path=str(folder), poll_interval=0.05)
     source = FolderSource(cfg, "drop", threading.Event(), None)
     frames = [f for f in (source.read(0.1) for _ in range(20)) if f is not None]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import stat
 import threading
 import time
 from datetime import datetime, timezone
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import Literal
 
 from ...errors import InputError
-from ...imaging import FILE, decode, largest_file
 from ...statedir import NOFILE_FIX
 from ...types import Frame
 from ..source_config import FolderSourceConfig
@@ -28,7 +26,8 @@ from . import FrameSource, SourceEnded, sample_dir
 from .ledger import ReadLedger, partial_name
 from .ledger_rows import Signature
 from .listing import Marks, Patterns, key, say_skipped, signature
-from .paths import check_readable, read_once
+from .paths import check_readable
+from .pictures import PictureError, not_to_open, read_picture
 from .share import SHARE_DOWN, ShareWatch
 from .video import VideoFileSource
 
@@ -234,16 +233,12 @@ class FolderSource(FrameSource):
                 self._lost(e)
                 return None
             return self._skip(path, None, str(e))
-        if not stat.S_ISREG(st.st_mode):
-            return self._skip(path, st, "not a regular file")
-        limit = largest_file(self.cfg.max_pixels)
-        if st.st_size > limit:
-            return self._skip(path, st, f"{st.st_size} bytes, too large for an image of at most "
-                                        f"{self.cfg.max_pixels} pixels (max_pixels)")
+        if (why := not_to_open(st, self.cfg.max_pixels)) is not None:
+            return self._skip(path, st, why)
         try:
-            data, st = read_once(path, limit)  # st: what was read, were the file replaced since
-            rgb = decode(data, self.cfg.max_pixels, "the folder source's max_pixels", FILE)
+            rgb, st = read_picture(path, self.cfg.max_pixels)  # st: what was read, were it replaced since
         except (InputError, OSError) as e:
+            st = e.st if isinstance(e, PictureError) else st
             if isinstance(e, FileNotFoundError):  # moved or deleted since the scan (a cleanup script)
                 log.debug("camera %s: %s gone before it was read", self.camera_id, path)
                 self._done.mark(key(self.path, path), (-1, -1))  # tried again if it comes back

@@ -30,6 +30,7 @@ from collections.abc import Callable, Collection, Container, Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
+from .ledger import partial_name
 from .walk import Walk
 
 RECHECKED = 10_000  # files read before whose size and times one scan checks, at most
@@ -111,7 +112,7 @@ class Patterns:
 
     def __init__(self, folder: Path, patterns: Iterable[str], camera_id: str = "") -> None:
         self.folder = folder
-        variants = [v for p in patterns for v in dict.fromkeys((p, p.upper()))]
+        variants = [v for p in patterns for v in dict.fromkeys((p, upper_name(p)))]
         flat = [fnmatch.translate(v) for v in variants if "/" not in v]
         self._flat: Callable[[str], object] | None = re.compile("|".join(flat)).match if flat else None
         deep = [v for v in variants if "/" in v]
@@ -162,15 +163,27 @@ class Patterns:
         return Found(names, len(names), due)
 
 
+def upper_name(pattern: str) -> str:
+    """``pattern`` with its file name part in upper case (``cam1/*.JPG``): a camera that names its
+    files ``A.JPG``.  Its folders stay as written: upper-cased, ``cam1/*.jpg`` also looked in
+    ``CAM1`` and not for ``cam1/A.JPG``."""
+    folders, slash, name = pattern.rpartition("/")
+    return folders + slash + name.upper()
+
+
 def _unlinked(head: str, links: Iterable[str], names: set[str], due: list[Path]) -> list[Path]:
     """Take out of ``names`` (and ``due``) the matched ``links`` to a file also matched in the
-    folder.  Why: a link to the newest picture (``lastsnap.jpg``, kept by the motion daemon in its
-    snapshot folder) gave each picture twice, under its name and then under the link's."""
+    folder and read there.  Why: a link to the newest picture (``lastsnap.jpg``, kept by the motion
+    daemon in its snapshot folder) gave each picture twice, under its name and then under the
+    link's.  A link to a file never read (a hidden one: ``latest.jpg -> .current.jpg``, swapped
+    atomically) is read."""
     root = os.path.realpath(head or ".").rstrip("/") + "/"
     twice = set()
     for rel in links:
         target = os.path.realpath(head + rel)
-        if target.startswith(root) and target[len(root):] != rel and target[len(root):] in names:
+        inside = target[len(root):]
+        if target.startswith(root) and inside != rel and inside in names \
+                and not partial_name(inside.rpartition("/")[2]):
             twice.add(rel)
     names -= twice
     return [path for path in due if str(path)[len(head):] not in twice] if twice else due

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import os
 import shlex
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from ...errors import CameraError, ConfigError, InputError
+from ...errors import CameraError, ConfigError
 from ...names import user_name
 from .share import SHARE_DOWN, describe
 
@@ -109,32 +108,3 @@ def hidden_from_service(path: Path) -> bool:
     """Whether ``path`` lies in a folder ``ProtectHome=yes`` hides from the unit."""
     absolute = str(path.absolute())
     return any(absolute == h or absolute.startswith(h + "/") for h in PROTECTED_HOMES)
-
-
-def read_once(path: Path, limit: int) -> tuple[bytes, os.stat_result]:
-    """A file's bytes (at most ``limit`` + 1), with the size and times of what was read: those of
-    the open descriptor, not of the path.  Why: a file stat-ed by its path, then read, and
-    replaced between the two (an uploader renaming a new picture over it) was recorded read with
-    the old file's size and time though its bytes were the new one's, and that new picture was
-    read again at the next scan.  Opened non-blocking: a FIFO put there since is no wait.  A JPEG
-    still being filled in (``unfinished``) is an ``InputError``."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        data = f.read(limit + 1) if stat.S_ISREG(st.st_mode) else b""
-    if (why := unfinished(data)) is not None:
-        raise InputError(why)
-    return data, st
-
-
-def unfinished(data: bytes) -> str | None:
-    """Why ``data`` is a JPEG still being written, None where it is not one: it ends in zero
-    bytes, without the end marker before them.  Why: a copy from Windows over SMB sets the file's
-    size first and fills it in (the rest reads as zeros), and a decoder takes zeros for picture
-    data: a copy that paused for two scans gave half a picture, then the whole one once its time
-    changed.  A JPEG ends with its end marker (FFD9), zero padding after it being usual."""
-    body = data.rstrip(b"\0")
-    if not data.startswith(b"\xff\xd8") or len(data) - len(body) < 16 or body.endswith(b"\xff\xd9"):
-        return None
-    return (f"a JPEG whose last {len(data) - len(body)} bytes are zeros, without its end marker: still "
-            f"being written (its size set first, as a copy over SMB does), or cut short")

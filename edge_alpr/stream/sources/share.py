@@ -18,6 +18,8 @@ import re
 import time
 from pathlib import Path
 
+from ...mounts import mount_point
+
 log = logging.getLogger("edge_alpr.stream.sources.files")  # the folder camera's lines, one logger
 
 # a network file system's errors while its server or the network is away, or its handle stale
@@ -76,7 +78,7 @@ class ShareWatch:
         if count:
             self.present_before = 0
             return None
-        declared = unmounted_entry(self.path)
+        declared = unmounted_entry(self.path, self.mounts)
         if declared is not None:
             return f"no files in {self.path}, and {declared} is not mounted"
         if not self.present_before:
@@ -184,11 +186,15 @@ def mount_of(path: Path, mounts: Path = MOUNTINFO) -> str | None:
     return best[1] if best is not None else None
 
 
-def unmounted_entry(path: Path) -> str | None:
+def unmounted_entry(path: Path, mounts: Path = MOUNTINFO) -> str | None:
     """The ``FSTAB`` entry that mounts a file system on ``path`` or a folder above it (the
     nearest), when nothing is mounted there now (``//nas/drive (cifs) on /srv/ftp, listed in
     /etc/fstab``); None where none is, or it is mounted.  Why: a share that failed to mount at
-    boot, on a camera with no file read yet, listed its empty mount point: "waiting for files"."""
+    boot, on a camera with no file read yet, listed its empty mount point: "waiting for files".
+    Mounted is what ``mounts`` (``/proc/self/mountinfo``) says: the mount holding ``path`` is on
+    the entry's folder or below it.  ``os.path.ismount`` said False for a bind mount of a folder
+    of the same file system (an emptied drop box was then told to "mount it again"), and a
+    folder mounted by something else below an entry not mounted (``noauto``) is mounted too."""
     try:
         real = os.path.realpath(path)
         lines = FSTAB.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
@@ -203,9 +209,21 @@ def unmounted_entry(path: Path) -> str | None:
         if target != "/" and (real == target or real.startswith(target + "/")) \
                 and (best is None or len(target) > len(best[0])):
             best = target, _unescape(fields[0]), fields[2]
-    if best is None or _ismount(Path(best[0])):
+    if best is None or _mounted_within(real, best[0], mounts):
         return None
     return f"{best[1]} ({best[2]}) on {best[0]}, listed in {FSTAB},"
+
+
+def _mounted_within(real: str, target: str, mounts: Path) -> bool:
+    """Whether the mount holding ``real`` (a real path at or below ``target``) is on ``target``
+    or below it, from ``mounts``; where that cannot be read, whether ``target`` is a mount point."""
+    try:
+        point = mount_point(Path(real), mounts.read_text(encoding="utf-8", errors="surrogateescape"))
+    except OSError:
+        point = None
+    if point is None:
+        return _ismount(Path(target))
+    return len(str(point)) >= len(target)  # both are ``real`` or folders above it
 
 
 def _place(mount: str) -> tuple[str, str]:

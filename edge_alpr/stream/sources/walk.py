@@ -12,8 +12,12 @@ read as new pictures.  Here:
   (``.sync/*.jpg``, as the shell does), never by ``*``, ``?`` or ``**``;
 * ``**`` (any number of folders, none included) never goes through a link to a folder (a link
   to a folder above it looped for ever), while a named part (``cam1``, ``2024-*``) follows one
-  that leads out of the camera's folder (``cam1 -> /srv/ftp/cam1``), not one within it nor to a
-  folder above it (each file read twice, under two paths);
+  that leads out of the camera's folder (``cam1 -> /srv/ftp/cam1``), not one to a folder above
+  it, and one within it (``latest -> 2024-06-01``) only where the patterns do not walk its
+  target already (each file was read twice, under two paths; skipped always, ``latest/*.jpg``
+  read nothing);
+* a part without a wildcard (``cam1``) is looked up as a path, not matched against the listed
+  names: on a share that ignores case, ``Cam1`` finds ``cam1``;
 * a subfolder that cannot be listed (its permissions) is passed over, warned once (while it
   stays so); one gone since it was listed is passed over; any other error (out of descriptors,
   a share's) is the caller's: nothing listed is then taken as gone.
@@ -26,6 +30,7 @@ import fnmatch
 import logging
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 
@@ -34,6 +39,7 @@ log = logging.getLogger("edge_alpr.stream.sources.files")  # the folder camera's
 GONE = frozenset({errno.ENOENT, errno.ENOTDIR})  # a subfolder deleted or replaced since it was listed
 BARRED = frozenset({errno.EACCES, errno.EPERM, errno.ELOOP})  # one that cannot be listed: passed over
 
+WILDCARD = re.compile(r"[*?[]")  # a pattern part without one names a folder: looked up, not matched
 State = tuple[int, int]  # a pattern's index, and the index of its part the next name is matched against
 Match = Callable[[str], object]
 
@@ -45,6 +51,7 @@ class _Step:
     def __init__(self, parts: Sequence[tuple[str, ...]], states: frozenset[State]) -> None:
         final: dict[bool, list[str]] = {False: [], True: []}  # by: the part starts with "."
         self.named: list[tuple[Match, bool, State]] = []  # a named part: its match, dotted, next state
+        self.literal: dict[str, set[State]] = {}  # a folder named without a wildcard: next states
         deep: set[State] = set()
         for p, i in states:
             part = parts[p][i]
@@ -52,6 +59,8 @@ class _Step:
                 deep.add((p, i))
             elif i == len(parts[p]) - 1:
                 final[part.startswith(".")].append(fnmatch.translate(part))
+            elif not WILDCARD.search(part):
+                self.literal.setdefault(part, set()).add((p, i + 1))
             else:
                 self.named.append((re.compile(fnmatch.translate(part)).match, part.startswith("."), (p, i + 1)))
         self.deep = frozenset(deep)
@@ -65,7 +74,8 @@ class _Step:
 
     def into(self, name: str, hidden: bool) -> set[State]:
         """The states a subfolder ``name`` is walked in by its named parts (``**`` aside)."""
-        return {nxt for match, dotted, nxt in self.named if (dotted or not hidden) and match(name)}
+        return {nxt for match, dotted, nxt in self.named if (dotted or not hidden) and match(name)} \
+            | self.literal.get(name, set())
 
 
 class Walk:
@@ -73,7 +83,8 @@ class Walk:
 
     def __init__(self, patterns: Iterable[str], camera_id: str = "") -> None:
         self.camera_id = camera_id
-        self._parts = [tuple(p for p in pattern.split("/") if p) for pattern in patterns]
+        # "." names the folder itself, as an empty part does (``./sub/*.jpg``)
+        self._parts = [tuple(p for p in pattern.split("/") if p not in ("", ".")) for pattern in patterns]
         self._parts = [parts for parts in self._parts if parts]
         self._barred: set[str] = set()  # subfolders said unlistable, while they stay so
         self._step = lru_cache(maxsize=256)(self._make_step)
@@ -105,62 +116,133 @@ class Walk:
             ("", top, self._closure((p, 0) for p in range(len(self._parts))))]
         while stack:
             rel, entries, states = stack.pop()
-            if entries is None:
-                entries = self._list(head + rel, rel, barred)
             step = self._step(states)
+            if entries is None:  # a folder whose parts all name folders is not listed: looked up
+                listed = step.file is not None or step.named or step.deep
+                entries = self._list(head + rel, rel, barred) if listed else ()
             if step.file is not None:  # the names matched, by one regular expression each folder
                 if rel:
                     links.update(rel + entry.name for entry in entries if entry.is_symlink())
                 for name in filter(step.file, [entry.name for entry in entries]):
                     if not name.startswith(".") or step.matches(name, True):
                         yield rel + name
+            into_dirs: dict[str, frozenset[State]] = {}  # subfolders walked by a named part
+            linked: dict[str, bool] = {}  # whether each listed one is a symbolic link
             for entry in entries if step.named else ():
                 hidden = entry.name.startswith(".")
                 into = step.into(entry.name, hidden)
-                if into and _is_dir(entry, follow=True) and _apart(entry, root):
-                    stack.append((f"{rel}{entry.name}/", None,
-                                  self._closure(into if hidden else into | step.deep)))
+                if into and _is_dir(entry, follow=True):
+                    into_dirs[entry.name] = self._closure(into if hidden else into | step.deep)
+                    linked[entry.name] = entry.is_symlink()
+            looked = self._looked_up(head, rel, step, into_dirs, entries, barred) if step.literal else set()
+            for name, walked in into_dirs.items():
+                link = linked[name] if name in linked else os.path.islink(head + rel + name)
+                walked = self._through(head + rel + name, link, root, walked)
+                if walked:
+                    stack.append((f"{rel}{name}/", None, walked))
             if step.deep:  # ``**``: every folder not hidden, no link (those named above: walked there)
-                named = step.into if step.named else None
                 deep = self._closure(step.deep)
                 for entry in entries:
                     try:
                         if not entry.is_dir(follow_symlinks=False):  # d_type: no system call
                             continue
+                        if entry.name in into_dirs or entry.name.startswith(".") or (looked and _key(entry) in looked):
+                            continue
                     except OSError:  # gone since listed
                         continue
-                    if not entry.name.startswith(".") and not (named and named(entry.name, False)):
-                        stack.append((f"{rel}{entry.name}/", None, deep))
+                    stack.append((f"{rel}{entry.name}/", None, deep))
         for rel in self._barred - barred:
             log.info("camera %s: image subfolder %s can be listed again", self.camera_id, rel.rstrip("/"))
         self._barred = barred
+
+    def _looked_up(self, head: str, rel: str, step: _Step, into_dirs: dict[str, frozenset[State]],
+                   entries: Sequence[os.DirEntry[str]], barred: set[str]) -> set[tuple[int, int]]:
+        """Add to ``into_dirs`` the subfolders of ``head + rel`` a part names without a wildcard
+        (``cam1``), looked up as paths, as ``Path.glob`` did: on a share that ignores case (CIFS,
+        vfat) ``Cam1/*.jpg`` finds ``cam1``, which a match against the listed names missed, and a
+        folder that cannot be listed (execute-only) is gone through.  A folder also matched by a
+        wildcard part is walked once, under its listed name.  Returns their device and inode
+        numbers (``**`` passes over them).  A folder that cannot be gone through is said as one
+        that cannot be listed."""
+        looked: set[tuple[int, int]] = set()
+        for part in step.literal:
+            if part in into_dirs:  # listed under that name: matched above
+                continue
+            try:
+                st = os.stat(head + rel + part)
+            except OSError as e:
+                self._unlistable(head + rel, rel, barred, e)
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                continue
+            looked.add((st.st_dev, st.st_ino))
+            hidden = part.startswith(".")
+            states = self._closure(step.literal[part] if hidden else step.literal[part] | step.deep)
+            same = next((e.name for e in entries if e.name in into_dirs and _key(e) == (st.st_dev, st.st_ino)), None)
+            name = part if same is None else same
+            into_dirs[name] = into_dirs.get(name, frozenset()) | states
+        return looked
+
+    def _through(self, path: str, link: bool, root: str, states: frozenset[State]) -> frozenset[State]:
+        """The states a subfolder ``path`` (perhaps a link) is walked in.  A link to a folder above
+        the camera's folder, or to it, is not gone through (every file again at each level); one
+        within it (``latest -> 2024-06-01``) only for the rests of patterns its target is not
+        walked with already (each file twice, under two paths): ``latest/*.jpg`` reads through it,
+        ``*/*.jpg`` reads ``2024-06-01`` only."""
+        if not link:
+            return states
+        target = os.path.realpath(path)
+        inside = root.rstrip("/") + "/"
+        if target == root or root.startswith(target.rstrip("/") + "/"):
+            return frozenset()
+        if not target.startswith(inside):
+            return states
+        walked = {self._parts[p][i:] for p, i in self._reached(target[len(inside):].split("/"))}
+        return frozenset((p, i) for p, i in states if self._parts[p][i:] not in walked)
+
+    def _reached(self, names: Sequence[str]) -> frozenset[State]:
+        """The states the folder at ``names`` (a path in the camera's folder, no link on it) is
+        walked in."""
+        states = self._closure((p, 0) for p in range(len(self._parts)))
+        for name in names:
+            step = self._step(states)
+            hidden = name.startswith(".")
+            states = self._closure(step.into(name, hidden) | (set() if hidden else step.deep))
+            if not states:
+                break
+        return states
 
     def _list(self, path: str, rel: str, barred: set[str]) -> Sequence[os.DirEntry[str]]:
         try:
             with os.scandir(path) as entries:
                 return list(entries)
         except OSError as e:
-            if e.errno in GONE:
-                return ()
-            if e.errno not in BARRED:
-                raise
-            barred.add(rel)
-            if rel not in self._barred:
-                log.warning("camera %s: cannot list image subfolder %s (%s): its files are not read until "
-                            "it can be (give the service's user read and execute access to it)",
-                            self.camera_id, path.rstrip("/"), e.strerror or e)
+            self._unlistable(path, rel, barred, e)
             return ()
 
+    def _unlistable(self, path: str, rel: str, barred: set[str], error: OSError) -> None:
+        """A subfolder gone since it was listed is passed over; one that cannot be listed (or gone
+        through) too, said once while it stays so; any other error is the caller's."""
+        if error.errno in GONE:
+            return
+        if error.errno not in BARRED:
+            raise error
+        if rel in barred:
+            return
+        barred.add(rel)
+        if rel not in self._barred:
+            log.warning("camera %s: cannot list image subfolder %s (%s): its files are not read until "
+                        "it can be (give the service's user read and execute access to it)",
+                        self.camera_id, path.rstrip("/"), error.strerror or error)
 
-def _apart(entry: os.DirEntry[str], root: str) -> bool:
-    """Whether a folder (or a link to one) leads out of the camera's folder ``root`` and not to a
-    folder above it: a link within it (``latest -> 2024-06-01``) gave each of its files twice,
-    under two paths, and a link to a folder above gave every file again at each level."""
-    if not entry.is_symlink():
-        return True
-    target = os.path.realpath(entry.path)
-    return not (target == root or target.startswith(root.rstrip("/") + "/")
-                or root.startswith(target.rstrip("/") + "/"))
+
+def _key(entry: os.DirEntry[str]) -> tuple[int, int] | None:
+    """A listed folder's device and inode numbers (None: gone since listed)."""
+    try:
+        st = entry.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _is_dir(entry: os.DirEntry[str], follow: bool) -> bool:

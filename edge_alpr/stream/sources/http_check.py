@@ -14,6 +14,7 @@ line a second, each saying only that the camera ended the stream).
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from urllib.parse import urlsplit, urlunsplit
@@ -22,18 +23,40 @@ from ...errors import CameraError
 from .reach import HEAD_END, MAX_HEADER_BYTES, Answer, NoAnswer, _connect, _log_in, _port, _response, _verdict
 
 ONE_PICTURE = "the url serves one picture"  # how the hint for a snapshot url starts
-OTHER_PICTURES = "the stream's pictures are"  # how the hint for an MJPEG stream of PNGs (or others) starts
-JPEG_TYPES = ("image/jpeg", "image/jpg", "image/pjpeg")
+OTHER_PICTURES = "the stream's parts are typed"  # how the hint for an MJPEG stream of PNGs (or others) starts
+# FFmpeg's MJPEG stream reader (mpjpeg) rejects every part typed otherwise, image/jpg and image/pjpeg too
+# (measured: 0 frames in 3 s of a stream of JPEG pictures typed image/jpg, 31 typed image/jpeg)
+JPEG_TYPES = ("image/jpeg",)
+HUNG = ("the camera answered but sent no picture within %g s (the read_timeout), nor in %g s more (its encoder "
+        "hung? restarting the camera usually clears it; a camera that takes longer to start its stream needs a "
+        "longer source.read_timeout)")
 STREAM = ""  # check's answer where the camera answered with its stream (None: the answer tells nothing)
 
 
 class SlowStart(CameraError):
-    """The camera's first picture came ``took`` s after the request, after the read_timeout
-    (``_first_part``): OpenCV's open, bounded by it, failed for that alone."""
+    """The camera's first picture (its start, or a whole part) came ``took`` s after the request,
+    after the read_timeout (``_first_part``): OpenCV's open, bounded by it, failed for that alone."""
 
     def __init__(self, took: float, message: str) -> None:
         super().__init__(message)
         self.took = took
+
+
+def open_s_after(e: CameraError, timeout: float, open_s: float | None) -> float | None:
+    """How long OpenCV's opens of an HTTP camera may take after ``check`` raised ``e``: twice
+    ``timeout`` after a first picture that came late (``SlowStart``), the read_timeout again
+    (None) for a hung camera (``NoAnswer``), else as before."""
+    if isinstance(e, SlowStart):
+        return 2 * timeout
+    return None if isinstance(e, NoAnswer) else open_s
+
+
+def long_open_failed(timeout: float) -> str:
+    """Why an open given twice the read_timeout failed: the camera is taken for hung, its
+    retries asked before they open (``drops.py``), with the read_timeout's open again."""
+    return (f"no picture within {2 * timeout:g} s, twice source.read_timeout, given to its open since its first "
+            "picture had come late: taken for hung (its encoder hung? restarting the camera usually clears it), "
+            "asked before each open till its picture comes again")
 
 
 def check(url: str, timeout: float) -> str | None:
@@ -78,9 +101,9 @@ def check(url: str, timeout: float) -> str | None:
         return said
     if 200 <= answer.status < 300 and parts_kind and parts_kind[-1].startswith("image/") \
             and parts_kind[-1] not in JPEG_TYPES:
-        return (f"{OTHER_PICTURES} {parts_kind[-1]}, not JPEG: OpenCV's FFmpeg reads an MJPEG stream's JPEG "
-                "pictures only, and none of these (the stream seemed to end at once); set the camera's stream "
-                "to MJPEG (JPEG pictures), or give source.url its RTSP stream")
+        return (f"{OTHER_PICTURES} {parts_kind[-1]}; FFmpeg reads only parts typed image/jpeg, none of these "
+                "(the stream seemed to end at once): set the camera's stream to MJPEG (JPEG pictures typed "
+                "image/jpeg), or give source.url its RTSP stream")
     return STREAM if 200 <= answer.status < 300 else _verdict(answer.status, parts, tried)
 
 
@@ -118,32 +141,55 @@ def _first_part(conn: socket.socket, got: bytes, deadline: float, timeout: float
     its retries were only asked, and it was told its encoder hung.  Its picture is waited for
     that much longer (the check holds no open turn; within the read's ``max_block_s``), and the
     answer says how late it came and the read_timeout it needs (``SlowStart``): its opens are
-    then given twice the read_timeout (``opencv.py``)."""
-    late = deadline + timeout
-    while not (end := HEAD_END.search(got)) and b"\xff\xd8" not in got and len(got) <= MAX_HEADER_BYTES:
-        left = late - time.monotonic()
-        if left <= 0:
+    then given twice the read_timeout (``opencv.py``).  Only its picture earns that, its start
+    (a JPEG's first bytes) or a whole part: a part's headers alone, late, then nothing (an
+    encoder that hung mid-part) is a hung camera, whose opens given twice the read_timeout held
+    the open turn that long at every retry (measured, headers after 1.5 s, ``read_timeout: 1``:
+    5 opens in 20 s, the turn held 9.0 s)."""
+    late, started = deadline + timeout, deadline - timeout
+    while True:
+        end, now = HEAD_END.search(got), time.monotonic()
+        seen = _picture(got, end)
+        if seen or (end and now <= deadline) or (not end and len(got) > MAX_HEADER_BYTES):
             break
-        conn.settimeout(left)
+        if now >= late:
+            raise NoAnswer(HUNG % (timeout, timeout) + ("; the headers of its first part came, then nothing of its "
+                                                        "picture" if end else ""))
+        conn.settimeout(late - now)
         try:
-            chunk = conn.recv(4096)
+            chunk = conn.recv(65536)
         except TimeoutError:
-            break
+            continue
         if not chunk:
             raise CameraError("the camera answered for its stream, then closed the connection before its first "
                               "picture")
         got += chunk
-    else:
-        if time.monotonic() > deadline:
-            took = time.monotonic() - (deadline - timeout)  # since the check began
-            raise SlowStart(took, f"the camera's first picture came {took:.1f} s after the request, later than "
-                            f"source.read_timeout ({timeout:g} s), within which OpenCV's open must have it: opened "
-                            f"with up to {2 * timeout:g} s from now on; raise source.read_timeout to "
-                            f"{max(2 * took, timeout + 1):.0f} s or more to be sure")
-        head = got[:end.start()] if end and b"\xff\xd8" not in got[:end.start()] else b""
-        kinds = [v for k, _, v in (ln.partition(":") for ln in head.decode("latin-1").splitlines())
-                 if k.strip().lower() == "content-type"]
-        return kinds[0].partition(";")[0].strip().lower() if kinds else ""
-    raise NoAnswer(f"the camera answered but sent no picture within {timeout:g} s (the read_timeout), nor in "
-                   f"{timeout:g} s more (its encoder hung? restarting the camera usually clears it; a camera "
-                   "that takes longer to start its stream needs a longer source.read_timeout)")
+    if now > deadline:
+        took = now - started
+        raise SlowStart(took, f"{seen or 'the first part of its stream'} came {took:.1f} s after the request, later "
+                        f"than source.read_timeout ({timeout:g} s), within which OpenCV's open must have it: opened "
+                        f"with up to {2 * timeout:g} s from now on; raise source.read_timeout to "
+                        f"{max(2 * took, timeout + 1):.0f} s or more to be sure")
+    head = got[:end.start()] if end and b"\xff\xd8" not in got[:end.start()] else b""
+    return _type(head)
+
+
+def _type(head: bytes) -> str:
+    """A part's content type, from its headers ('' where not said)."""
+    kinds = [v for k, _, v in (ln.partition(":") for ln in head.decode("latin-1").splitlines())
+             if k.strip().lower() == "content-type"]
+    return kinds[0].partition(";")[0].strip().lower() if kinds else ""
+
+
+def _picture(got: bytes, end: re.Match[bytes] | None) -> str:
+    """What of the first part's picture ``got`` holds: the start of a JPEG, or a whole part of
+    the length its headers say; '' where neither."""
+    if b"\xff\xd8" in got:
+        return "the start of the camera's first picture (a JPEG)"
+    if end is None:
+        return ""
+    sizes = [v.strip() for k, _, v in (ln.partition(":") for ln in got[:end.start()].decode("latin-1").splitlines())
+             if k.strip().lower() == "content-length"]
+    whole = bool(sizes) and sizes[0].isdigit() and len(got) - end.end() >= int(sizes[0])
+    return "the camera's first picture (a whole part)" if whole else ""
+

@@ -34,7 +34,7 @@ from ._cv import FrameFitter, import_cv2, is_mjpeg, open_capture, require_gstrea
 from .damaged import Damaged
 from .drops import BACKLOG, ENDED, JUST_CHECKED, STREAM_BUT, Ends, summary, timed_out
 from .ffmpeg_open import OPEN_TURN
-from .http_check import STREAM, SlowStart, check
+from .http_check import STREAM, check, long_open_failed, open_s_after
 from .reach import NoAnswer, asks, probe
 from .stamps import StreamClock, device_time
 from .v4l2_names import device_node, open_hint
@@ -76,7 +76,7 @@ class OpenCvSource(FrameSource):
         # probe's pause (pace.py, up to 10 s for a slow stream) is spread over reads of at most their timeout
         self.max_block_s = 2 * cfg.read_timeout + 1.0
         self._resume_at = 0.0  # monotonic, the end of a probe's pause under way
-        self._open_s: float | None = None  # 2 x read_timeout: a first picture came later (http_check.SlowStart)
+        self._open_s: float | None = None  # 2 x read_timeout: a first picture came later (http_check.open_s_after)
         self._fit, self._damaged = FrameFitter(self._cv2, camera_id, cfg.max_pixels), Damaged(camera_id)
         # RTSP's stream time is the camera's, and an HTTP stream's unless MJPEG (stamps.py)
         scheme = urlsplit(cfg.url).scheme.lower() if cfg.url else ""
@@ -130,7 +130,7 @@ class OpenCvSource(FrameSource):
             answer, asked, hung = check(self.cfg.url or "", self.cfg.read_timeout), True, False
         except CameraError as e:
             answer, asked, hung = (str(e) if opening else None), False, isinstance(e, NoAnswer)
-            self._open_s = 2 * self.cfg.read_timeout if isinstance(e, SlowStart) else self._open_s
+            self._open_s = open_s_after(e, self.cfg.read_timeout, self._open_s)
         if opening:  # a stream's answer: the open failed on its pictures (a link trickling them, or PNG)
             self._hint, self._ends.unanswered = answer, hung
             told = STREAM_BUT % self.cfg.read_timeout if asked and answer == STREAM else answer
@@ -198,6 +198,7 @@ class OpenCvSource(FrameSource):
                 except CameraError as e:
                     self._ends.forget()
                     self._ends.unanswered &= isinstance(e, NoAnswer)  # still hung; else the probe again
+                    self._open_s = open_s_after(e, self.cfg.read_timeout, self._open_s)
                     self._fail(f"cannot open camera: {e}")
                     return None
                 answered, self._ends.unanswered = self._ends.unanswered, False
@@ -218,7 +219,10 @@ class OpenCvSource(FrameSource):
             if not cap.isOpened():
                 cap.release()
                 self._ends.forget()  # the camera may have changed: a one-frame end is asked about again
-                if self._http and not checked:
+                if self._open_s is not None:  # late before, no picture in twice the read_timeout now: hung
+                    self._open_s, self._ends.unanswered, checked = None, True, False
+                    self._hint = long_open_failed(self.cfg.read_timeout)
+                elif self._http and not checked:
                     self._ends.asking = (True, "cannot open camera")  # told at the next read, with why
                     return None
                 self._hint = JUST_CHECKED if checked else self._hint  # not asked again: its slot taken again
@@ -256,7 +260,7 @@ class OpenCvSource(FrameSource):
             if not self._damaged.failed(captured - started < 0.9 * self.cfg.read_timeout):
                 self._stopped(captured - started)
             return None
-        self.errors += self._damaged.read()
+        self._damaged.read(self)
         made = self._made(captured)
         stamp -= timedelta(seconds=captured - made)
         try:

@@ -42,30 +42,50 @@ class SlowStart(CameraError):
         self.took = took
 
 
-def open_s_after(e: CameraError, timeout: float, open_s: float | None) -> float | None:
-    """How long OpenCV's opens of an HTTP camera may take after ``check`` raised ``e``: twice
-    ``timeout`` after a first picture that came late (``SlowStart``), the read_timeout again
-    (None) for a hung camera (``NoAnswer``), else as before."""
-    if isinstance(e, SlowStart):
-        return 2 * timeout
-    return None if isinstance(e, NoAnswer) else open_s
+class LateStart:
+    """How long OpenCV's opens of an HTTP camera may take: its read_timeout, or twice it once
+    ``check`` saw its first picture come later (``SlowStart``).  Why not for good: an open given
+    twice the read_timeout that still fails is a hung camera's (a picture begun and never ended,
+    or a camera slow once, hung now), and each retry given that much held the process-wide open
+    turn twice as long; so it is taken for hung, its opens given the read_timeout again, and a
+    later check gives the longer open back only for a whole picture (``doubted``) till it opens."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.open_s: float | None = None  # what OpenCV's open is given; None: the read_timeout
+        self.doubted = False  # an open given twice the read_timeout failed, none has opened since
+
+    def checked(self, e: CameraError) -> None:
+        """``check`` raised ``e``: a late first picture earns the longer open, a hung camera loses it."""
+        if isinstance(e, SlowStart):
+            self.open_s = 2 * self.timeout
+        elif isinstance(e, NoAnswer):
+            self.open_s = None
+
+    def failed(self) -> str | None:
+        """An open failed: why, where it had been given twice the read_timeout (hung); else None."""
+        if self.open_s is None:
+            return None
+        self.open_s, self.doubted = None, True
+        return (f"no picture within {2 * self.timeout:g} s, twice source.read_timeout, given to its open since its "
+                "first picture had come late: taken for hung (its encoder hung? restarting the camera usually "
+                "clears it), asked before each open till a whole picture comes")
+
+    def opened(self) -> bool:
+        """An open succeeded: whether it was given twice the read_timeout (its grab then waits for
+        the next read, within ``max_block_s``)."""
+        self.doubted = False
+        return self.open_s is not None
 
 
-def long_open_failed(timeout: float) -> str:
-    """Why an open given twice the read_timeout failed: the camera is taken for hung, its
-    retries asked before they open (``drops.py``), with the read_timeout's open again."""
-    return (f"no picture within {2 * timeout:g} s, twice source.read_timeout, given to its open since its first "
-            "picture had come late: taken for hung (its encoder hung? restarting the camera usually clears it), "
-            "asked before each open till its picture comes again")
-
-
-def check(url: str, timeout: float) -> str | None:
+def check(url: str, timeout: float, whole: bool = False) -> str | None:
     """Why an HTTP camera's open failed or its stream ended after one frame, asked within
     ``timeout`` s (a ``GET`` with the url's user and password where it wants them, each on a
     connection of its own, the first closed before the second opens: a camera serving one
     connection at a time answers the second); ``STREAM`` (falsy) where it answered with a stream
     (a multipart one's first part, its headers or picture, comes too: ``_first_part``), None where the answer says
-    nothing either way.  Raises CameraError where the camera cannot be reached or does not answer."""
+    nothing either way; ``whole``: a first picture later than ``timeout`` counts only whole
+    (``LateStart.doubted``).  Raises CameraError where the camera cannot be reached or does not answer."""
     parts = urlsplit(url)
     port = _port(parts) if parts.scheme.lower() == "http" and parts.hostname else None
     if port is None:
@@ -83,7 +103,7 @@ def check(url: str, timeout: float) -> str | None:
                              f"Accept: */*\r\nConnection: close\r\n{extra}\r\n".encode())
                 answer = _response(conn, deadline, body=False)
                 if 200 <= answer.status < 300 and _kind(answer).startswith("multipart/"):
-                    parts_kind.append(_first_part(conn, answer.body, deadline, timeout))
+                    parts_kind.append(_first_part(conn, answer.body, deadline, timeout, whole))
                 return answer
             except OSError as e:  # reset
                 raise CameraError(f"the connection to the camera failed while asking for its stream: {e}") from None
@@ -126,7 +146,7 @@ def _kind(answer: Answer) -> str:
     return answer.headers.get("content-type", "").partition(";")[0].strip().lower()
 
 
-def _first_part(conn: socket.socket, got: bytes, deadline: float, timeout: float) -> str:
+def _first_part(conn: socket.socket, got: bytes, deadline: float, timeout: float, whole: bool) -> str:
     """Wait for the first part of a multipart stream after its head (``got``: the bytes after the
     head so far): its headers' end or a JPEG's start; its content type ('' where not said).  Why:
     a camera whose encoder froze answers ``200 multipart/x-mixed-replace`` and then sends nothing,
@@ -141,20 +161,21 @@ def _first_part(conn: socket.socket, got: bytes, deadline: float, timeout: float
     its retries were only asked, and it was told its encoder hung.  Its picture is waited for
     that much longer (the check holds no open turn; within the read's ``max_block_s``), and the
     answer says how late it came and the read_timeout it needs (``SlowStart``): its opens are
-    then given twice the read_timeout (``opencv.py``).  Only its picture earns that, its start
-    (a JPEG's first bytes) or a whole part: a part's headers alone, late, then nothing (an
-    encoder that hung mid-part) is a hung camera, whose opens given twice the read_timeout held
-    the open turn that long at every retry (measured, headers after 1.5 s, ``read_timeout: 1``:
-    5 opens in 20 s, the turn held 9.0 s)."""
+    then given twice the read_timeout (``LateStart``).  Only its picture earns that, its start
+    (a JPEG's first bytes) or a whole part, and only a whole one (``whole``) once such an open
+    failed: a part's headers alone, late, then nothing (an encoder that hung mid-part) is a hung
+    camera, whose opens given twice the read_timeout held the open turn that long at every retry
+    (measured, headers after 1.5 s, ``read_timeout: 1``: 5 opens in 20 s, the turn held 9.1 s)."""
     late, started = deadline + timeout, deadline - timeout
     while True:
         end, now = HEAD_END.search(got), time.monotonic()
-        seen = _picture(got, end)
+        seen = _picture(got, end, whole)
         if seen or (end and now <= deadline) or (not end and len(got) > MAX_HEADER_BYTES):
             break
         if now >= late:
-            raise NoAnswer(HUNG % (timeout, timeout) + ("; the headers of its first part came, then nothing of its "
-                                                        "picture" if end else ""))
+            raise NoAnswer(HUNG % (timeout, timeout) + ("; its first picture began, never to end" if b"\xff\xd8" in got
+                                                        else "; the headers of its first part came, then nothing of "
+                                                        "its picture" if end else ""))
         conn.settimeout(late - now)
         try:
             chunk = conn.recv(65536)
@@ -181,15 +202,14 @@ def _type(head: bytes) -> str:
     return kinds[0].partition(";")[0].strip().lower() if kinds else ""
 
 
-def _picture(got: bytes, end: re.Match[bytes] | None) -> str:
-    """What of the first part's picture ``got`` holds: the start of a JPEG, or a whole part of
-    the length its headers say; '' where neither."""
-    if b"\xff\xd8" in got:
-        return "the start of the camera's first picture (a JPEG)"
-    if end is None:
-        return ""
+def _picture(got: bytes, end: re.Match[bytes] | None, whole: bool) -> str:
+    """What of the first part's picture ``got`` holds: a whole part of the length its headers
+    say, a whole JPEG, or (unless ``whole``) the start of one; '' where none."""
     sizes = [v.strip() for k, _, v in (ln.partition(":") for ln in got[:end.start()].decode("latin-1").splitlines())
-             if k.strip().lower() == "content-length"]
-    whole = bool(sizes) and sizes[0].isdigit() and len(got) - end.end() >= int(sizes[0])
-    return "the camera's first picture (a whole part)" if whole else ""
-
+             if k.strip().lower() == "content-length"] if end else []
+    if end and sizes and sizes[0].isdigit() and len(got) - end.end() >= int(sizes[0]):
+        return "the camera's first picture (a whole part)"
+    start = got.find(b"\xff\xd8")
+    if start >= 0 and got.find(b"\xff\xd9", start + 2) >= 0:
+        return "the camera's first picture (a whole JPEG)"
+    return "the start of the camera's first picture (a JPEG)" if start >= 0 and not whole else ""

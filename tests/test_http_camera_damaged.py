@@ -20,7 +20,7 @@ from pathlib import Path
 from mjpeg_camera import MjpegCamera, jpeg_part
 
 from edge_alpr.stream.config import StreamConfig
-from edge_alpr.stream.sources import open_source
+from edge_alpr.stream.sources import damaged, open_source
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,7 +93,7 @@ def test_damaged_pictures_after_a_drop_are_the_last_error_not_the_drop() -> None
     camera = MjpegCamera(part=lambda pic: every_fourth(pic) if damaging.is_set() else jpeg_part(pic))
     stream = StreamConfig.from_dict({"cameras": [{"id": "gate", "source": {
         "kind": "opencv", "url": camera.url, "read_timeout": 2, "reconnect_min": 0.1, "reconnect_max": 0.3}}]}, "t")
-    source = open_source(stream.cameras[0], threading.Event())
+    source, spell_s = open_source(stream.cameras[0], threading.Event()), damaged.SPELL_S
     try:
         frames, started = 0, time.monotonic()
         while frames < 3 and time.monotonic() - started < 20:
@@ -113,6 +113,16 @@ def test_damaged_pictures_after_a_drop_are_the_last_error_not_the_drop() -> None
         assert source.last_error is not None and "could not be decoded and was skipped" in source.last_error, \
             source.last_error
         assert source.last_error_at is not None and dropped_at is not None and source.last_error_at > dropped_at
+        spell_began, errors = source.last_error_at, source.errors
+        while source.errors < errors + 2 and time.monotonic() - started < 40:
+            source.read(0.5)
+        assert source.errors >= errors + 2 and source.last_error_at == spell_began  # the same spell
+        damaged.SPELL_S = 0.1  # a damaged picture in four at 10 fps: each its own spell
+        errors = source.errors
+        while source.errors < errors + 2 and time.monotonic() - started < 50:
+            source.read(0.5)
+        assert source.errors >= errors + 2 and source.last_error_at > spell_began
     finally:
+        damaged.SPELL_S = spell_s
         source.close()
         camera.close()

@@ -56,11 +56,10 @@ class LateStart:
         self.doubted = False  # an open given twice the read_timeout failed, none has opened since
 
     def checked(self, e: CameraError) -> None:
-        """``check`` raised ``e``: a late first picture earns the longer open, a hung camera loses it."""
+        """``check`` raised ``e``: a late first picture earns the longer open (lost at its open's
+        failure, ``failed``)."""
         if isinstance(e, SlowStart):
             self.open_s = 2 * self.timeout
-        elif isinstance(e, NoAnswer):
-            self.open_s = None
 
     def failed(self) -> str | None:
         """An open failed: why, where it had been given twice the read_timeout (hung); else None."""

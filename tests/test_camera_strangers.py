@@ -49,6 +49,30 @@ def test_an_http_server_on_the_rtsp_urls_port_is_said(image_server: Start) -> No
     assert said.startswith("the url's port answers HTTP, not RTSP (400)"), said
 
 
+@pytest.mark.parametrize("closes", [True, False])
+def test_an_http_server_wanting_a_password_on_the_rtsp_urls_port_is_said_and_sent_none(
+        image_server: Start, closes: bool) -> None:
+    """rtsp://user:password@camera:80/... where port 80 is the camera's web page, answering 401
+    to anything: said from its first answer, before any password is sent.  Before, the password
+    went to the HTTP server, and one that closes after its 401 (``Connection: close``) left only
+    "the camera closed the connection without answering"."""
+    asked: list[bytes] = []
+
+    def web_page(conn: socket.socket, base: str) -> None:
+        request = b""
+        while True:
+            asked.append(request)
+            conn.sendall(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"web\"\r\n"
+                         b"Content-Length: 0\r\n" + (b"Connection: close\r\n\r\n" if closes else b"\r\n"))
+            if closes or not (request := conn.recv(65536)):
+                return
+
+    server = image_server(web_page)
+    said = probe(server.base.replace("http://", "rtsp://admin:secret@") + "/stream1", 2.0) or ""
+    assert said.startswith("the url's port answers HTTP, not RTSP (401)"), said
+    assert not [r for r in server.requests + asked if b"Authorization" in r], server.requests + asked
+
+
 def test_an_rtsp_server_on_the_http_urls_port_is_said(image_server: Start) -> None:
     server = image_server(send(b"RTSP/1.0 400 Bad Request\r\nCSeq: 0\r\n\r\n"))
     said = check(f"{server.base}/video", 2.0) or ""

@@ -20,7 +20,7 @@ from pathlib import Path
 from mjpeg_camera import MjpegCamera, jpeg_part
 
 from edge_alpr.stream.config import StreamConfig
-from edge_alpr.stream.sources import open_source
+from edge_alpr.stream.sources import damaged, open_source
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,7 +56,9 @@ def test_a_damaged_picture_is_skipped_not_taken_for_the_streams_end() -> None:
 
 def test_ffmpeg_writes_nothing_per_damaged_picture_of_a_stream() -> None:
     """FFmpeg's "fatal" level, which the service kept, still wrote ``No JPEG data found in image``
-    to stderr (the journal) for every damaged picture: the source says it once itself."""
+    for every damaged picture, to stdout (OpenCV prints FFmpeg's lines there once
+    OPENCV_FFMPEG_LOGLEVEL is set; the journal either way): the source says it once itself, on
+    stderr, and stdout holds only what the script prints."""
     camera = MjpegCamera(part=EveryFourth())
     code = ("import threading\n"
             "from edge_alpr.stream.config import StreamConfig\n"
@@ -76,6 +78,51 @@ def test_ffmpeg_writes_nothing_per_damaged_picture_of_a_stream() -> None:
     finally:
         camera.close()
     assert done.returncode == 0, done.stderr
-    assert int(done.stdout) >= 2, done.stdout  # damaged pictures were read, and counted
+    printed = [line for line in done.stdout.splitlines() if line.strip()]
+    assert len(printed) == 1 and int(printed[0]) >= 2, done.stdout  # damaged pictures were read, and counted
     said = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(said) == 1 and "could not be decoded and was skipped" in said[0], done.stderr
+
+
+def test_damaged_pictures_after_a_drop_are_the_last_error_not_the_drop() -> None:
+    """A camera that dropped once, came back, and then sends a damaged picture in four: its
+    errors grew with each, while ``last_error`` and its time still named the old drop (the
+    camera's health showed a trouble long over as the newest).  The first damaged picture of the
+    spell is the last_error now, said when it came; frames flow meanwhile (not failing)."""
+    damaging, every_fourth = threading.Event(), EveryFourth()
+    camera = MjpegCamera(part=lambda pic: every_fourth(pic) if damaging.is_set() else jpeg_part(pic))
+    stream = StreamConfig.from_dict({"cameras": [{"id": "gate", "source": {
+        "kind": "opencv", "url": camera.url, "read_timeout": 2, "reconnect_min": 0.1, "reconnect_max": 0.3}}]}, "t")
+    source, spell_s = open_source(stream.cameras[0], threading.Event()), damaged.SPELL_S
+    try:
+        frames, started = 0, time.monotonic()
+        while frames < 3 and time.monotonic() - started < 20:
+            frames += source.read(0.5) is not None
+        camera.drop()
+        while source.failing_since is None and time.monotonic() - started < 20:
+            source.read(0.5)
+        dropped, dropped_at = source.last_error, source.last_error_at
+        while source.failing_since is not None and time.monotonic() - started < 20:
+            source.read(0.5)
+        errors = source.errors
+        damaging.set()
+        while source.errors < errors + 2 and time.monotonic() - started < 30:
+            source.read(0.5)
+        assert dropped is not None and "stopped sending frames" in dropped, dropped
+        assert source.errors >= errors + 2 and source.failing_since is None, (source.errors, source.last_error)
+        assert source.last_error is not None and "could not be decoded and was skipped" in source.last_error, \
+            source.last_error
+        assert source.last_error_at is not None and dropped_at is not None and source.last_error_at > dropped_at
+        spell_began, errors = source.last_error_at, source.errors
+        while source.errors < errors + 2 and time.monotonic() - started < 40:
+            source.read(0.5)
+        assert source.errors >= errors + 2 and source.last_error_at == spell_began  # the same spell
+        damaged.SPELL_S = 0.1  # a damaged picture in four at 10 fps: each its own spell
+        errors = source.errors
+        while source.errors < errors + 2 and time.monotonic() - started < 50:
+            source.read(0.5)
+        assert source.errors >= errors + 2 and source.last_error_at > spell_began
+    finally:
+        damaged.SPELL_S = spell_s
+        source.close()
+        camera.close()

@@ -213,3 +213,30 @@ def test_a_camera_back_from_hung_with_a_verdict_is_told_by_it_not_opened() -> No
     assert camera.answers[1] != "edge-alpr 503" and camera.answers[2] == "edge-alpr 503", camera.answers
     back = said[[i for i, s in enumerate(said) if "hung?" in s][-1] + 1:]
     assert back and all("another viewer" in s for s in back), said
+
+
+def test_a_camera_whose_first_part_headers_come_late_and_its_picture_never_is_hung() -> None:
+    """The headers of its first part after 1.5 s (read_timeout 1), then nothing of its picture
+    (an encoder that hung mid-part): hung, its retries asked, not a camera slow to start whose
+    opens are given twice the read_timeout (before: each retry held the open turn 2 s; 5 opens
+    in 20 s, the turn held 9.1 s)."""
+    camera = HungCamera(head=True, later=1.5,
+                        rest=b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: 20000\r\n\r\n")
+    checks, opens, last_error = _retried(camera)
+    assert len(checks) >= 4 and len(opens) == 1, (checks, opens)
+    assert "the camera answered but sent no picture within 1 s" in last_error, last_error
+    assert "the headers of its first part came, then nothing of its picture" in last_error, last_error
+
+
+def test_a_camera_whose_late_picture_begins_and_never_ends_is_hung_after_one_longer_open() -> None:
+    """The headers and the first bytes of its first picture after 1.5 s (read_timeout 1), then
+    nothing: the check saw a picture begin late, so one open is given twice the read_timeout;
+    it fails, and the camera is hung from then on, its retries asked (a whole picture wanted
+    before a longer open again), not opened.  Before, each retry was given twice the
+    read_timeout (5 opens in 20 s, the turn held 9.0 s)."""
+    camera = HungCamera(head=True, later=1.5,
+                        rest=b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: 20000\r\n\r\n\xff\xd8\xff\xe0")
+    checks, opens, last_error = _retried(camera)
+    assert len(checks) >= 3 and len(opens) == 2, (checks, opens)  # the read_timeout's, then the longer one
+    assert "the camera answered but sent no picture within 1 s" in last_error, last_error
+    assert "its first picture began, never to end" in last_error, last_error

@@ -46,10 +46,12 @@ def import_cv2() -> ModuleType:
     """Import cv2 or raise CameraError naming the install command.
 
     FFmpeg's own messages are silenced unless ``OPENCV_FFMPEG_LOGLEVEL`` is set (8 shows its
-    fatal ones, 16 its errors): at its default it writes a line to stderr, so to the journal, for
-    every damaged frame of a file or of a stream losing packets, and even at its "fatal" level one
-    for every picture of a stream it cannot decode (measured: 13 lines in 5 s from a 10 fps MJPEG
-    camera sending one part of garbage in four; ``damaged.py`` says it once and counts them).
+    fatal ones, 16 its errors): at a level set so, OpenCV prints each of them to stdout (so to
+    the journal too) as ``[OPENCV:FFMPEG:08] No JPEG data found in image``, a line for every
+    damaged frame of a file or of a stream losing packets, and even at the "fatal" level one for
+    every picture of a stream it cannot decode (measured, a 10 fps MJPEG camera sending one part
+    of garbage in four, 12 frames read: 2 lines at 8, 13 at 16, none here; ``damaged.py`` says it
+    once and counts them).
     OpenCV's own warnings (one per failed open of a camera that is down) likewise, unless
     ``OPENCV_LOG_LEVEL`` is set.  The sources report failures themselves, once, and in the
     camera's health.

@@ -11,13 +11,26 @@ throughout, on one connection).  So a failed
 ``IN_A_ROW`` times in a row; a stream that has ended fails each of them at once as well, and only
 then is said to have ended.  A failed grab that waited the read_timeout is a frozen stream, not
 a damaged picture: said at once as before.
+
+The skipped pictures are the camera's ``errors``, and the first of a spell of them (after another
+error, or after ``SPELL_S`` without one) its ``last_error``, with when: counted but not said
+there, the camera's health named an old drop as its newest trouble while its errors grew.  Not
+its ``failing_since``: frames flow meanwhile.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from . import FrameSource
 
 IN_A_ROW = 3  # failed grabs in a row, each at once, taken for damaged pictures before the stream is said to have ended
+
+SPELL_S = 60.0  # a damaged picture this long after the one before starts a new spell (a new last_error_at)
+SKIPPED = "a picture of its stream could not be decoded and was skipped (a damaged or cut-short picture)"
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +42,7 @@ class Damaged:
         self.camera_id = camera_id
         self.in_a_row = 0
         self.skipped = 0  # pictures that could not be decoded, skipped, since the start
+        self._last_at = 0.0  # monotonic, when the last of them was skipped
 
     def failed(self, at_once: bool) -> bool:
         """A grab failed (``at_once``: before the read_timeout); whether to try the next one on the
@@ -39,11 +53,15 @@ class Damaged:
         self.in_a_row = 0
         return False
 
-    def read(self) -> int:
-        """A grab succeeded: the damaged pictures skipped just before it (counted; the first said)."""
+    def read(self, source: FrameSource) -> None:
+        """A grab of ``source`` succeeded: the damaged pictures skipped just before it, counted in
+        its errors; the first said, and the first of a spell its last_error."""
         skipped, self.in_a_row = self.in_a_row, 0
-        if skipped and not self.skipped:
-            log.warning("camera %s: a picture of its stream could not be decoded and was skipped (a damaged or "
-                        "cut-short picture; said once, each counted in the camera's errors)", self.camera_id)
-        self.skipped += skipped
-        return skipped
+        if not skipped:
+            return
+        if not self.skipped:
+            log.warning("camera %s: %s; said once, each counted in the camera's errors", self.camera_id, SKIPPED)
+        now, self.skipped, source.errors = time.monotonic(), self.skipped + skipped, source.errors + skipped
+        if source.last_error != SKIPPED or now - self._last_at > SPELL_S:
+            source.last_error = SKIPPED
+        self._last_at = now

@@ -14,6 +14,7 @@ line a second, each saying only that the camera ended the stream).
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from urllib.parse import urlsplit, urlunsplit
@@ -22,27 +23,68 @@ from ...errors import CameraError
 from .reach import HEAD_END, MAX_HEADER_BYTES, Answer, NoAnswer, _connect, _log_in, _port, _response, _verdict
 
 ONE_PICTURE = "the url serves one picture"  # how the hint for a snapshot url starts
-OTHER_PICTURES = "the stream's pictures are"  # how the hint for an MJPEG stream of PNGs (or others) starts
-JPEG_TYPES = ("image/jpeg", "image/jpg", "image/pjpeg")
+OTHER_PICTURES = "the stream's parts are typed"  # how the hint for an MJPEG stream of PNGs (or others) starts
+# FFmpeg's MJPEG stream reader (mpjpeg) rejects every part typed otherwise, image/jpg and image/pjpeg too
+# (measured: 0 frames in 3 s of a stream of JPEG pictures typed image/jpg, 31 typed image/jpeg)
+JPEG_TYPES = ("image/jpeg",)
+HUNG = ("the camera answered but sent no picture within %g s (the read_timeout), nor in %g s more (its encoder "
+        "hung? restarting the camera usually clears it; a camera that takes longer to start its stream needs a "
+        "longer source.read_timeout)")
 STREAM = ""  # check's answer where the camera answered with its stream (None: the answer tells nothing)
 
 
 class SlowStart(CameraError):
-    """The camera's first picture came ``took`` s after the request, after the read_timeout
-    (``_first_part``): OpenCV's open, bounded by it, failed for that alone."""
+    """The camera's first picture (its start, or a whole part) came ``took`` s after the request,
+    after the read_timeout (``_first_part``): OpenCV's open, bounded by it, failed for that alone."""
 
     def __init__(self, took: float, message: str) -> None:
         super().__init__(message)
         self.took = took
 
 
-def check(url: str, timeout: float) -> str | None:
+class LateStart:
+    """How long OpenCV's opens of an HTTP camera may take: its read_timeout, or twice it once
+    ``check`` saw its first picture come later (``SlowStart``).  Why not for good: an open given
+    twice the read_timeout that still fails is a hung camera's (a picture begun and never ended,
+    or a camera slow once, hung now), and each retry given that much held the process-wide open
+    turn twice as long; so it is taken for hung, its opens given the read_timeout again, and a
+    later check gives the longer open back only for a whole picture (``doubted``) till it opens."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.open_s: float | None = None  # what OpenCV's open is given; None: the read_timeout
+        self.doubted = False  # an open given twice the read_timeout failed, none has opened since
+
+    def checked(self, e: CameraError) -> None:
+        """``check`` raised ``e``: a late first picture earns the longer open (lost at its open's
+        failure, ``failed``)."""
+        if isinstance(e, SlowStart):
+            self.open_s = 2 * self.timeout
+
+    def failed(self) -> str | None:
+        """An open failed: why, where it had been given twice the read_timeout (hung); else None."""
+        if self.open_s is None:
+            return None
+        self.open_s, self.doubted = None, True
+        return (f"no picture within {2 * self.timeout:g} s, twice source.read_timeout, given to its open since its "
+                "first picture had come late: taken for hung (its encoder hung? restarting the camera usually "
+                "clears it), asked before each open till a whole picture comes")
+
+    def opened(self) -> bool:
+        """An open succeeded: whether it was given twice the read_timeout (its grab then waits for
+        the next read, within ``max_block_s``)."""
+        self.doubted = False
+        return self.open_s is not None
+
+
+def check(url: str, timeout: float, whole: bool = False) -> str | None:
     """Why an HTTP camera's open failed or its stream ended after one frame, asked within
     ``timeout`` s (a ``GET`` with the url's user and password where it wants them, each on a
     connection of its own, the first closed before the second opens: a camera serving one
     connection at a time answers the second); ``STREAM`` (falsy) where it answered with a stream
     (a multipart one's first part, its headers or picture, comes too: ``_first_part``), None where the answer says
-    nothing either way.  Raises CameraError where the camera cannot be reached or does not answer."""
+    nothing either way; ``whole``: a first picture later than ``timeout`` counts only whole
+    (``LateStart.doubted``).  Raises CameraError where the camera cannot be reached or does not answer."""
     parts = urlsplit(url)
     port = _port(parts) if parts.scheme.lower() == "http" and parts.hostname else None
     if port is None:
@@ -60,7 +102,7 @@ def check(url: str, timeout: float) -> str | None:
                              f"Accept: */*\r\nConnection: close\r\n{extra}\r\n".encode())
                 answer = _response(conn, deadline, body=False)
                 if 200 <= answer.status < 300 and _kind(answer).startswith("multipart/"):
-                    parts_kind.append(_first_part(conn, answer.body, deadline, timeout))
+                    parts_kind.append(_first_part(conn, answer.body, deadline, timeout, whole))
                 return answer
             except OSError as e:  # reset
                 raise CameraError(f"the connection to the camera failed while asking for its stream: {e}") from None
@@ -78,9 +120,9 @@ def check(url: str, timeout: float) -> str | None:
         return said
     if 200 <= answer.status < 300 and parts_kind and parts_kind[-1].startswith("image/") \
             and parts_kind[-1] not in JPEG_TYPES:
-        return (f"{OTHER_PICTURES} {parts_kind[-1]}, not JPEG: OpenCV's FFmpeg reads an MJPEG stream's JPEG "
-                "pictures only, and none of these (the stream seemed to end at once); set the camera's stream "
-                "to MJPEG (JPEG pictures), or give source.url its RTSP stream")
+        return (f"{OTHER_PICTURES} {parts_kind[-1]}; FFmpeg reads only parts typed image/jpeg, none of these "
+                "(the stream seemed to end at once): set the camera's stream to MJPEG (JPEG pictures typed "
+                "image/jpeg), or give source.url its RTSP stream")
     return STREAM if 200 <= answer.status < 300 else _verdict(answer.status, parts, tried)
 
 
@@ -103,7 +145,7 @@ def _kind(answer: Answer) -> str:
     return answer.headers.get("content-type", "").partition(";")[0].strip().lower()
 
 
-def _first_part(conn: socket.socket, got: bytes, deadline: float, timeout: float) -> str:
+def _first_part(conn: socket.socket, got: bytes, deadline: float, timeout: float, whole: bool) -> str:
     """Wait for the first part of a multipart stream after its head (``got``: the bytes after the
     head so far): its headers' end or a JPEG's start; its content type ('' where not said).  Why:
     a camera whose encoder froze answers ``200 multipart/x-mixed-replace`` and then sends nothing,
@@ -118,32 +160,55 @@ def _first_part(conn: socket.socket, got: bytes, deadline: float, timeout: float
     its retries were only asked, and it was told its encoder hung.  Its picture is waited for
     that much longer (the check holds no open turn; within the read's ``max_block_s``), and the
     answer says how late it came and the read_timeout it needs (``SlowStart``): its opens are
-    then given twice the read_timeout (``opencv.py``)."""
-    late = deadline + timeout
-    while not (end := HEAD_END.search(got)) and b"\xff\xd8" not in got and len(got) <= MAX_HEADER_BYTES:
-        left = late - time.monotonic()
-        if left <= 0:
+    then given twice the read_timeout (``LateStart``).  Only its picture earns that, its start
+    (a JPEG's first bytes) or a whole part, and only a whole one (``whole``) once such an open
+    failed: a part's headers alone, late, then nothing (an encoder that hung mid-part) is a hung
+    camera, whose opens given twice the read_timeout held the open turn that long at every retry
+    (measured, headers after 1.5 s, ``read_timeout: 1``: 5 opens in 20 s, the turn held 9.1 s)."""
+    late, started = deadline + timeout, deadline - timeout
+    while True:
+        end, now = HEAD_END.search(got), time.monotonic()
+        seen = _picture(got, end, whole)
+        if seen or (end and now <= deadline) or (not end and len(got) > MAX_HEADER_BYTES):
             break
-        conn.settimeout(left)
+        if now >= late:
+            raise NoAnswer(HUNG % (timeout, timeout) + ("; its first picture began, never to end" if b"\xff\xd8" in got
+                                                        else "; the headers of its first part came, then nothing of "
+                                                        "its picture" if end else ""))
+        conn.settimeout(late - now)
         try:
-            chunk = conn.recv(4096)
+            chunk = conn.recv(65536)
         except TimeoutError:
-            break
+            continue
         if not chunk:
             raise CameraError("the camera answered for its stream, then closed the connection before its first "
                               "picture")
         got += chunk
-    else:
-        if time.monotonic() > deadline:
-            took = time.monotonic() - (deadline - timeout)  # since the check began
-            raise SlowStart(took, f"the camera's first picture came {took:.1f} s after the request, later than "
-                            f"source.read_timeout ({timeout:g} s), within which OpenCV's open must have it: opened "
-                            f"with up to {2 * timeout:g} s from now on; raise source.read_timeout to "
-                            f"{max(2 * took, timeout + 1):.0f} s or more to be sure")
-        head = got[:end.start()] if end and b"\xff\xd8" not in got[:end.start()] else b""
-        kinds = [v for k, _, v in (ln.partition(":") for ln in head.decode("latin-1").splitlines())
-                 if k.strip().lower() == "content-type"]
-        return kinds[0].partition(";")[0].strip().lower() if kinds else ""
-    raise NoAnswer(f"the camera answered but sent no picture within {timeout:g} s (the read_timeout), nor in "
-                   f"{timeout:g} s more (its encoder hung? restarting the camera usually clears it; a camera "
-                   "that takes longer to start its stream needs a longer source.read_timeout)")
+    if now > deadline:
+        took = now - started
+        raise SlowStart(took, f"{seen or 'the first part of its stream'} came {took:.1f} s after the request, later "
+                        f"than source.read_timeout ({timeout:g} s), within which OpenCV's open must have it: opened "
+                        f"with up to {2 * timeout:g} s from now on; raise source.read_timeout to "
+                        f"{max(2 * took, timeout + 1):.0f} s or more to be sure")
+    head = got[:end.start()] if end and b"\xff\xd8" not in got[:end.start()] else b""
+    return _type(head)
+
+
+def _type(head: bytes) -> str:
+    """A part's content type, from its headers ('' where not said)."""
+    kinds = [v for k, _, v in (ln.partition(":") for ln in head.decode("latin-1").splitlines())
+             if k.strip().lower() == "content-type"]
+    return kinds[0].partition(";")[0].strip().lower() if kinds else ""
+
+
+def _picture(got: bytes, end: re.Match[bytes] | None, whole: bool) -> str:
+    """What of the first part's picture ``got`` holds: a whole part of the length its headers
+    say, a whole JPEG, or (unless ``whole``) the start of one; '' where none."""
+    sizes = [v.strip() for k, _, v in (ln.partition(":") for ln in got[:end.start()].decode("latin-1").splitlines())
+             if k.strip().lower() == "content-length"] if end else []
+    if end and sizes and sizes[0].isdigit() and len(got) - end.end() >= int(sizes[0]):
+        return "the camera's first picture (a whole part)"
+    start = got.find(b"\xff\xd8")
+    if start >= 0 and got.find(b"\xff\xd9", start + 2) >= 0:
+        return "the camera's first picture (a whole JPEG)"
+    return "the start of the camera's first picture (a JPEG)" if start >= 0 and not whole else ""

@@ -34,7 +34,7 @@ from ._cv import FrameFitter, import_cv2, is_mjpeg, open_capture, require_gstrea
 from .damaged import Damaged
 from .drops import BACKLOG, ENDED, JUST_CHECKED, STREAM_BUT, Ends, summary, timed_out
 from .ffmpeg_open import OPEN_TURN
-from .http_check import STREAM, SlowStart, check
+from .http_check import STREAM, LateStart, check
 from .reach import NoAnswer, asks, probe
 from .stamps import StreamClock, device_time
 from .v4l2_names import device_node, open_hint
@@ -76,7 +76,7 @@ class OpenCvSource(FrameSource):
         # probe's pause (pace.py, up to 10 s for a slow stream) is spread over reads of at most their timeout
         self.max_block_s = 2 * cfg.read_timeout + 1.0
         self._resume_at = 0.0  # monotonic, the end of a probe's pause under way
-        self._open_s: float | None = None  # 2 x read_timeout: a first picture came later (http_check.SlowStart)
+        self._late = LateStart(cfg.read_timeout)  # its opens given twice the read_timeout: a first picture came later
         self._fit, self._damaged = FrameFitter(self._cv2, camera_id, cfg.max_pixels), Damaged(camera_id)
         # RTSP's stream time is the camera's, and an HTTP stream's unless MJPEG (stamps.py)
         scheme = urlsplit(cfg.url).scheme.lower() if cfg.url else ""
@@ -97,7 +97,7 @@ class OpenCvSource(FrameSource):
         return where(self.cfg)
 
     def _open(self) -> Any:
-        return open_capture(self._cv2, self.cfg, self._open_s)
+        return open_capture(self._cv2, self.cfg, self._late.open_s)
 
     def _stopped(self, waited: float) -> None:
         """Say why a stream that had been open stopped, and after how long (the log,
@@ -127,10 +127,10 @@ class OpenCvSource(FrameSource):
         """Say a failure of an HTTP camera (``Ends.asking``) with the camera's answer to ``check``;
         a one-frame end's answer is remembered unless the camera could not be asked."""
         try:
-            answer, asked, hung = check(self.cfg.url or "", self.cfg.read_timeout), True, False
+            answer, asked, hung = check(self.cfg.url or "", self.cfg.read_timeout, self._late.doubted), True, False
         except CameraError as e:
             answer, asked, hung = (str(e) if opening else None), False, isinstance(e, NoAnswer)
-            self._open_s = 2 * self.cfg.read_timeout if isinstance(e, SlowStart) else self._open_s
+            self._late.checked(e)
         if opening:  # a stream's answer: the open failed on its pictures (a link trickling them, or PNG)
             self._hint, self._ends.unanswered = answer, hung
             told = STREAM_BUT % self.cfg.read_timeout if asked and answer == STREAM else answer
@@ -193,11 +193,12 @@ class OpenCvSource(FrameSource):
                 return None
             if self.cfg.url and asks(self.cfg.url) and not self._reached:
                 try:  # an HTTP camera that did not answer is asked, not opened in the turn, till it does
-                    ask = check if self._ends.unanswered else probe
-                    self._hint = ask(self.cfg.url, self.cfg.read_timeout)
+                    self._hint = check(self.cfg.url, self.cfg.read_timeout, self._late.doubted) \
+                        if self._ends.unanswered else probe(self.cfg.url, self.cfg.read_timeout)
                 except CameraError as e:
                     self._ends.forget()
                     self._ends.unanswered &= isinstance(e, NoAnswer)  # still hung; else the probe again
+                    self._late.checked(e)
                     self._fail(f"cannot open camera: {e}")
                     return None
                 answered, self._ends.unanswered = self._ends.unanswered, False
@@ -218,7 +219,9 @@ class OpenCvSource(FrameSource):
             if not cap.isOpened():
                 cap.release()
                 self._ends.forget()  # the camera may have changed: a one-frame end is asked about again
-                if self._http and not checked:
+                if (hung := self._late.failed()) is not None:  # given twice the read_timeout: hung, asked first
+                    self._hint, self._ends.unanswered, checked = hung, True, False
+                elif self._http and not checked:
                     self._ends.asking = (True, "cannot open camera")  # told at the next read, with why
                     return None
                 self._hint = JUST_CHECKED if checked else self._hint  # not asked again: its slot taken again
@@ -240,7 +243,7 @@ class OpenCvSource(FrameSource):
                 log.log(logging.DEBUG if self._ends.quiet else logging.INFO, "camera %s: reconnected to %s after "
                         "%.1f s and %d failed attempt(s)", self.camera_id, self.describe(), down, self._attempts)
             self._dropping = False
-            if self._open_s is not None:
+            if self._late.opened():
                 return None  # its open may have taken 2 x read_timeout (max_block_s): grabbed at the next read
         if self.clock is not None and self._timed and self._resume_at <= time.monotonic():
             pause = self.clock.pause_s()
@@ -256,7 +259,7 @@ class OpenCvSource(FrameSource):
             if not self._damaged.failed(captured - started < 0.9 * self.cfg.read_timeout):
                 self._stopped(captured - started)
             return None
-        self.errors += self._damaged.read()
+        self._damaged.read(self)
         made = self._made(captured)
         stamp -= timedelta(seconds=captured - made)
         try:

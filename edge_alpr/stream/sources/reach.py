@@ -233,10 +233,11 @@ def _describe(sock: socket.socket, parts: SplitResult, port: int, deadline: floa
                      f"User-Agent: edge-alpr\r\n{extra}\r\n".encode())
         return _response(sock, deadline, first=cseq == 1)
 
-    logged = _log_in(ask(1), parts, uri, "DESCRIBE", lambda extra: ask(2, extra))
-    if logged is not None and logged[0].protocol == "HTTP":
-        return (f"the url's port answers HTTP, not RTSP ({logged[0].status}): is it the camera's RTSP port "
+    first = ask(1)
+    if first.protocol == "HTTP":  # told by its first answer: no password sent to it, none asked on a closed one
+        return (f"the url's port answers HTTP, not RTSP ({first.status}): is it the camera's RTSP port "
                 "(usually 554)? or, for its HTTP stream, a url of http://")
+    logged = _log_in(first, parts, uri, "DESCRIBE", lambda extra: ask(2, extra))
     return None if logged is None else _verdict(logged[0].status, parts, logged[1])
 
 

@@ -16,7 +16,6 @@ postinst on each upgrade, so it must stay quick on a Raspberry Pi.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -29,6 +28,7 @@ from .credentials import (
     service_token_warning,
     token_warning,
 )
+from .entry import say
 from .errors import CameraError, ConfigError, EdgeAlprError
 from .models_folder import models_directory_warnings
 from .statedir import nearly_full_warning
@@ -57,7 +57,7 @@ def check(cfg: Config) -> int:
                         "edge-alpr run and serve will refuse to listen on it without one: "
                         + open_bind_fix(cfg.api.token_env))
     for warning in warnings:
-        print(f"edge-alpr: warning: {hide_credentials(warning)}", file=sys.stderr)
+        say(f"edge-alpr: warning: {hide_credentials(warning)}")
     print(f"edge-alpr: config OK ({cfg.source}; {cameras_line(cfg)}; events: {events_line(cfg)})")
     return 0
 

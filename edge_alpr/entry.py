@@ -56,11 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         if stdout_gone():  # what stdout still holds would fail again in Python's flush at exit
-            _to_devnull(sys.stdout)
+            to_devnull(sys.stdout)
             return EXIT_PIPE
         # another stream's (stderr's reader gone): a failure, not a reader of the output that
         # stopped, and never 141, which a unit's RestartPreventExitStatus=78 does not expect
-        _to_devnull(sys.stderr)
+        to_devnull(sys.stderr)
         return 1
 
 
@@ -91,7 +91,7 @@ def _flush_outputs() -> None:
     except BrokenPipeError:
         raise
     except OSError as e:
-        _to_devnull(sys.stdout)
+        to_devnull(sys.stdout)
         say(f"edge-alpr: error: cannot write the output: {(e.strerror or str(e)).lower()}")
         raise SystemExit(1) from e
     finally:
@@ -99,7 +99,7 @@ def _flush_outputs() -> None:
             if sys.stderr is not None:
                 sys.stderr.flush()
         except OSError:
-            _to_devnull(sys.stderr)
+            to_devnull(sys.stderr)
 
 
 def say(text: str) -> None:
@@ -110,10 +110,10 @@ def say(text: str) -> None:
     try:
         print(text, file=sys.stderr, flush=True)
     except (AttributeError, OSError):
-        _to_devnull(sys.stderr)
+        to_devnull(sys.stderr)
 
 
-def _to_devnull(stream: TextIO | None) -> None:
+def to_devnull(stream: TextIO | None) -> None:
     """Point ``stream``'s file descriptor at /dev/null, where what it still holds goes at exit."""
     try:
         fd = stream.fileno() if stream is not None else -1

@@ -32,6 +32,7 @@ from .entry import say
 from .errors import CameraError, ConfigError, EdgeAlprError
 from .models_folder import models_directory_warnings
 from .statedir import nearly_full_warning
+from .unit_paths import mounts_advice
 
 REFUSED = "edge-alpr run will refuse to start until this is fixed"
 
@@ -108,8 +109,7 @@ def check_camera_files(cfg: Config) -> None:
         if isinstance(error, CameraError):
             raise CameraError(f"{origin(cfg)}: {error}") from error
         if not _exists(path):
-            raise CameraError(f"{origin(cfg)}: {error} (on a disk mounted at boot, add RequiresMountsFor="
-                              f"{path.absolute()} to the service: systemctl edit edge-alpr)") from error
+            raise CameraError(f"{origin(cfg)}: {error}{mounts_advice(path)}") from error
         raise ConfigError(f"{origin(cfg)}: {error}") from error
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from .cli_args import build_parser, parse
 from .config import Config, load
 from .credentials import HidingFormatter, hide_credentials
-from .entry import stdout_gone
+from .entry import say, stdout_gone
 from .errors import ConfigError, DiskFull, EdgeAlprError
 from .startup import config_line, with_address
 from .systemd import JournalFormatter, is_journal, with_priority
@@ -49,7 +49,7 @@ def _cmd_read(args: argparse.Namespace, cfg: Config) -> int:
     largest = imaging.largest_file(cfg.api.max_pixels)
     problems = {name: why for name in args.images if (why := image_files.problem(name, largest))}
     for name, why in problems.items():
-        print(f"{name}: error: {why}", file=sys.stderr)
+        say(f"{name}: error: {why}")
     names = [name for name in args.images if name not in problems]
     if not names:
         return 1
@@ -64,7 +64,7 @@ def _cmd_read(args: argparse.Namespace, cfg: Config) -> int:
             elapsed = (time.perf_counter() - started) * 1000.0
         except (OSError, EdgeAlprError) as e:
             why = image_files.os_error_text(e, name) if isinstance(e, OSError) else str(e)
-            print(f"{name}: error: {why}", file=sys.stderr)
+            say(f"{name}: error: {why}")
             status = 1
             continue
         if args.json:
@@ -115,7 +115,7 @@ def _print_error(e: EdgeAlprError) -> None:
     error priority in the journal, where ``journalctl -u edge-alpr -p err`` must show it whole; a
     URL in it (a config value quoted back: ``got 'rtsp://admin:...@cam/'``) without its credentials."""
     text = f"edge-alpr: error: {hide_credentials(str(e))}"
-    print(with_priority(text, logging.ERROR) if is_journal(sys.stderr) else text, file=sys.stderr, flush=True)
+    say(with_priority(text, logging.ERROR) if is_journal(sys.stderr) else text)
 
 
 def _full_at_start(e: DiskFull, held: bool) -> int:

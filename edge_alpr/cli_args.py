@@ -12,6 +12,7 @@ import shlex
 import sys
 import textwrap
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -176,19 +177,32 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         return args
     # the top level's only options (-h, --version) exit: the first "read" is the command
     read_words = words[words.index("read") + 1:]
-    args = args.read_parser.parse_intermixed_args(read_words)
+    # the words after the first "--" are files, whatever they start with (read -- -x.jpg, read --
+    # *.jpg): split here, as Python 3.11's parse_intermixed_args drops a "--" before the first
+    # positional and then said "unrecognized arguments" for every file after it
+    options, files = split_at_dashes(read_words)
+    args = args.read_parser.parse_intermixed_args(options)
     args.command = "read"
-    regions_then_images(args, read_words)
+    regions_then_images(args, options, files)
     return args
 
 
-def regions_then_images(args: argparse.Namespace, words: list[str]) -> None:
+def split_at_dashes(words: list[str]) -> tuple[list[str], list[str]]:
+    """``words`` before the first ``--`` (options and files) and after it (files only)."""
+    if "--" not in words:
+        return words, []
+    cut = words.index("--")
+    return words[:cut], words[cut + 1:]
+
+
+def regions_then_images(args: argparse.Namespace, words: list[str], files: Sequence[str] = ()) -> None:
     """``read``'s files given after ``--regions`` (``edge-alpr read --regions gb car.jpg``), which
     takes every word up to the next option, back to the images, in the order of ``words`` (the
     command line).  A word that is a region code stays a region, even where a file of that name
     is in the current folder (``gb``); any other word with a ``.`` or ``/``, or naming something
     on disk (a folder too: read says what to give instead), is an image.  No image at all is a
-    usage error (exit 2) naming the words that are neither a region code nor a file, if any."""
+    usage error (exit 2) naming the words that are neither a region code nor a file, if any.
+    ``files`` (the words after ``--``) are images, after those of ``words``."""
     from .engine.region_codes import ALL_REGIONS, normalise
 
     def is_image(word: str) -> bool:
@@ -196,7 +210,7 @@ def regions_then_images(args: argparse.Namespace, words: list[str]) -> None:
 
     images = [*args.images, *(word for word in args.regions if is_image(word))]
     args.regions = [word for word in args.regions if not is_image(word)]
-    args.images = in_order(images, words)
+    args.images = [*in_order(images, words), *files]
     if args.images:
         return
     neither = [word for word in args.regions if normalise(word) not in ALL_REGIONS]
@@ -208,11 +222,16 @@ def regions_then_images(args: argparse.Namespace, words: list[str]) -> None:
 
 
 def in_order(chosen: list[str], words: list[str]) -> list[str]:
-    """``chosen``, each a word of ``words``, in the order of ``words`` (a word given twice, twice)."""
+    """``chosen`` in the order of ``words`` (a word given twice, twice): each is a word of
+    ``words`` or the value of an ``--option=value`` word (``read --regions=c.jpg d.jpg`` reads
+    both); one found in neither way comes last, never dropped."""
     left = Counter(chosen)
     ordered = []
     for word in words:
-        if left[word] > 0:
-            ordered.append(word)
-            left[word] -= 1
-    return ordered
+        value = word.partition("=")[2] if word.startswith("--") else ""
+        for candidate in (word, value) if value else (word,):
+            if left[candidate] > 0:
+                ordered.append(candidate)
+                left[candidate] -= 1
+                break
+    return [*ordered, *left.elements()]

@@ -16,7 +16,6 @@ postinst on each upgrade, so it must stay quick on a Raspberry Pi.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -29,9 +28,11 @@ from .credentials import (
     service_token_warning,
     token_warning,
 )
+from .entry import say
 from .errors import CameraError, ConfigError, EdgeAlprError
 from .models_folder import models_directory_warnings
 from .statedir import nearly_full_warning
+from .unit_paths import mounts_advice
 
 REFUSED = "edge-alpr run will refuse to start until this is fixed"
 
@@ -57,7 +58,7 @@ def check(cfg: Config) -> int:
                         "edge-alpr run and serve will refuse to listen on it without one: "
                         + open_bind_fix(cfg.api.token_env))
     for warning in warnings:
-        print(f"edge-alpr: warning: {hide_credentials(warning)}", file=sys.stderr)
+        say(f"edge-alpr: warning: {hide_credentials(warning)}")
     print(f"edge-alpr: config OK ({cfg.source}; {cameras_line(cfg)}; events: {events_line(cfg)})")
     return 0
 
@@ -108,8 +109,7 @@ def check_camera_files(cfg: Config) -> None:
         if isinstance(error, CameraError):
             raise CameraError(f"{origin(cfg)}: {error}") from error
         if not _exists(path):
-            raise CameraError(f"{origin(cfg)}: {error} (on a disk mounted at boot, add RequiresMountsFor="
-                              f"{path.absolute()} to the service: systemctl edit edge-alpr)") from error
+            raise CameraError(f"{origin(cfg)}: {error}{mounts_advice(path)}") from error
         raise ConfigError(f"{origin(cfg)}: {error}") from error
 
 

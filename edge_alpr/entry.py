@@ -54,10 +54,14 @@ def main(argv: list[str] | None = None) -> int:
             _flush_outputs()
     except KeyboardInterrupt:  # before cli.main's own ``try`` (parsing the arguments)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:  # stdout's: cli.main lets no other through, and the flush above
-        # what stdout still holds would fail again in Python's flush at exit
-        _to_devnull(sys.stdout)
-        return EXIT_PIPE
+    except BrokenPipeError:
+        if stdout_gone():  # what stdout still holds would fail again in Python's flush at exit
+            to_devnull(sys.stdout)
+            return EXIT_PIPE
+        # another stream's (stderr's reader gone): a failure, not a reader of the output that
+        # stopped, and never 141, which a unit's RestartPreventExitStatus=78 does not expect
+        to_devnull(sys.stderr)
+        return 1
 
 
 def stdout_gone() -> bool:
@@ -87,26 +91,29 @@ def _flush_outputs() -> None:
     except BrokenPipeError:
         raise
     except OSError as e:
-        _to_devnull(sys.stdout)
-        _say(f"edge-alpr: error: cannot write the output: {(e.strerror or str(e)).lower()}")
+        to_devnull(sys.stdout)
+        say(f"edge-alpr: error: cannot write the output: {(e.strerror or str(e)).lower()}")
         raise SystemExit(1) from e
     finally:
         try:
             if sys.stderr is not None:
                 sys.stderr.flush()
         except OSError:
-            _to_devnull(sys.stderr)
+            to_devnull(sys.stderr)
 
 
-def _say(text: str) -> None:
-    """``text`` on stderr, where it can be written at all."""
+def say(text: str) -> None:
+    """``text`` on stderr, where it can be written at all: a stderr whose reader has gone (a
+    closed pipe, the journal's socket) is pointed at /dev/null, so that the error it was to say
+    does not become another one and the command keeps its own exit status (78 for a bad config,
+    which systemd must see to stop restarting)."""
     try:
         print(text, file=sys.stderr, flush=True)
     except (AttributeError, OSError):
-        _to_devnull(sys.stderr)
+        to_devnull(sys.stderr)
 
 
-def _to_devnull(stream: TextIO | None) -> None:
+def to_devnull(stream: TextIO | None) -> None:
     """Point ``stream``'s file descriptor at /dev/null, where what it still holds goes at exit."""
     try:
         fd = stream.fileno() if stream is not None else -1

@@ -28,6 +28,7 @@ from .errors import ConfigError, ModelError
 from .model_files import BUNDLED, newest
 from .models_config import ModelsConfig
 from .names import user_name
+from .unit_paths import mounts_advice
 
 if TYPE_CHECKING:
     from .recognizer import Recognizer
@@ -128,8 +129,7 @@ def check_models_directory(cfg: Config) -> None:
     directory = cfg.models.directory
     where = f"{origin(cfg)}: {KEY} {directory!r}"
     if folder_missing(Path(directory)):
-        raise ModelError(f"{where} does not exist; {MISSING_FIX} (on a disk mounted at boot, add "
-                         f"RequiresMountsFor={Path(directory).absolute()} to the service: systemctl edit edge-alpr)")
+        raise ModelError(f"{where} does not exist; {MISSING_FIX}{mounts_advice(Path(directory))}")
     raise ConfigError(f"{where} {problem}")
 
 

@@ -9,7 +9,9 @@ buffered, and the failing write is the flush at the end, after the command's own
 
 from __future__ import annotations
 
+import fcntl
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +77,76 @@ def test_a_stdout_that_cannot_be_written_is_said_in_one_line() -> None:
         out = edge_alpr(["regions"], stdout=full.fileno(), stderr=subprocess.PIPE)
     assert out.returncode == 1, (out.returncode, out.stderr)
     assert out.stderr == "edge-alpr: error: cannot write the output: no space left on device\n", out.stderr
+
+
+@pytest.mark.skipif(not hasattr(fcntl, "F_SETPIPE_SZ"), reason="no F_SETPIPE_SZ (Linux's pipe size)")
+def test_a_reader_that_stops_in_the_middle_of_a_long_output_ends_it_quietly() -> None:
+    """Over 8 KB of output (42 pictures, about 450 bytes a line): stdout's buffer is written while
+    the command still runs, and the reader closes after its first bytes (as ``head -c 100``), so
+    the failing write comes from ``read``'s own loop, not the flush at the end.  The pipe holds
+    one page, so that the command is still writing (blocked) when the reader goes."""
+    reading, writing = os.pipe()
+    fcntl.fcntl(writing, fcntl.F_SETPIPE_SZ, 4096)
+    try:
+        command = subprocess.Popen([sys.executable, "-m", "edge_alpr", "read", "--json", *SAMPLES * 7],
+                                   stdout=writing, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                                   env={**ENV, "PYTHONPATH": str(ROOT)})
+    finally:
+        os.close(writing)
+    try:
+        first = os.read(reading, 100)
+    finally:
+        os.close(reading)
+    _, stderr = command.communicate(timeout=120)
+    assert first.startswith(b'{"filename": '), first
+    assert command.returncode == 141, (command.returncode, stderr[-3000:])
+    assert "Traceback" not in stderr and "unexpected error" not in stderr, stderr[-3000:]
+    assert "Broken pipe" not in stderr and "Exception ignored" not in stderr, stderr[-3000:]
+
+
+BAD_CONFIG = "api:\n  port: nope\n"
+
+
+def test_a_config_error_keeps_its_status_where_stderr_cannot_be_written(tmp_path: Path) -> None:
+    """``check-config`` with stderr's reader gone (stdout a file): 78, the config's status, not 141
+    as if stdout's reader had stopped."""
+    (tmp_path / "bad.yaml").write_text(BAD_CONFIG)
+    writing = closed_pipe()
+    try:
+        with (tmp_path / "out.txt").open("w") as file:
+            out = edge_alpr(["check-config", "--config", "bad.yaml"], stdout=file.fileno(), stderr=writing,
+                            cwd=tmp_path)
+    finally:
+        os.close(writing)
+    assert out.returncode == 78, out.returncode
+
+
+@pytest.mark.parametrize("command", ["run", "check-config"])
+def test_a_config_error_exits_78_where_the_journal_stream_is_gone(tmp_path: Path, command: str) -> None:
+    """Under systemd, stdout and stderr the journal's socket (``JOURNAL_STREAM`` names it), whose
+    other end has gone: still 78, which ``RestartPreventExitStatus=78`` stops restarting on."""
+    (tmp_path / "bad.yaml").write_text(BAD_CONFIG)
+    ours, journal = socket.socketpair()
+    journal.close()
+    with ours:
+        st = os.fstat(ours.fileno())
+        out = subprocess.run([sys.executable, "-m", "edge_alpr", command, "--config", "bad.yaml"],
+                             stdout=ours.fileno(), stderr=ours.fileno(), timeout=120, cwd=tmp_path,
+                             env={**ENV, "PYTHONPATH": str(ROOT), "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"})
+    assert out.returncode == 78, out.returncode
+
+
+def test_a_file_whose_error_cannot_be_said_does_not_stop_the_next(tmp_path: Path) -> None:
+    """``read nope.jpg car.jpg`` with stderr's reader gone: car.jpg is still read (exit 1)."""
+    (tmp_path / "car.jpg").write_bytes(Path(SAMPLES[0]).read_bytes())
+    results = tmp_path / "results.txt"
+    writing = closed_pipe()
+    try:
+        with results.open("w") as file:
+            out = edge_alpr(["read", "--json", "nope.jpg", "car.jpg"], stdout=file.fileno(), stderr=writing,
+                            cwd=tmp_path)
+    finally:
+        os.close(writing)
+    assert out.returncode == 1, out.returncode
+    lines = results.read_text().splitlines()
+    assert len(lines) == 1 and '"filename": "car.jpg"' in lines[0], lines

@@ -25,8 +25,10 @@ def plate(sample: str) -> str:
 
 
 def read_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The command as a user's shell runs it: without ``PYTHONUNBUFFERED`` (stdout buffered)."""
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
     return subprocess.run([sys.executable, "-m", "edge_alpr", "read", *args], capture_output=True, text=True,
-                          timeout=120, cwd=folder, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          timeout=120, cwd=folder, env={**env, "PYTHONPATH": str(ROOT)})
 
 
 def read_json(out: subprocess.CompletedProcess[str]) -> list[tuple[str, str]]:
@@ -56,6 +58,22 @@ def test_files_before_between_and_after_options_are_read_in_the_order_given(fold
                                                                         ("b.jpg", plate(SECOND))]
     assert read_json(read_in(folder, "--regions", "ro", "b.jpg", "--json", "car.jpg")) == \
         [("b.jpg", plate(SECOND)), ("car.jpg", plate(FIRST))]
+
+
+def test_the_words_after_dashes_are_files_whatever_they_start_with(folder: Path) -> None:
+    """``read -- -x.jpg b.jpg`` (a file named like an option, or ``read -- *.jpg`` where one is):
+    every word after the first ``--`` is read, after the files before it."""
+    (folder / "car.jpg").rename(folder / "-x.jpg")
+    assert read_json(read_in(folder, "--json", "--", "-x.jpg", "b.jpg")) == [("-x.jpg", plate(FIRST)),
+                                                                           ("b.jpg", plate(SECOND))]
+    assert read_json(read_in(folder, "b.jpg", "--json", "--", "-x.jpg")) == [("b.jpg", plate(SECOND)),
+                                                                           ("-x.jpg", plate(FIRST))]
+
+
+def test_a_file_given_as_regions_equals_is_read_in_its_place(folder: Path) -> None:
+    """``read --regions=car.jpg b.jpg``: the file ``--regions=`` took is read, first, not skipped."""
+    assert read_json(read_in(folder, "--json", "--regions=car.jpg", "b.jpg")) == [("car.jpg", plate(FIRST)),
+                                                                                ("b.jpg", plate(SECOND))]
 
 
 def test_a_file_without_a_dot_after_regions_is_read(folder: Path) -> None:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import IO, Any
+from typing import Any
 
 from ..config import Config
 from ..credentials import api_token, read_api_token, token_warning
@@ -38,9 +38,9 @@ from ..models_folder import check_models_directory, load_recognizer
 from ..recognizer import Recognizer
 from ..statedir import opening_state
 from ..supervision import Supervisor
-from ..systemd import file_id, is_journal
 from ..usage import Usage
 from ..watchlists import WatchLists
+from .announce import announce, announce_to, same_target
 from .app import ApiContext, create_app
 from .client_io import ClientLimits
 from .gated import connection_class
@@ -248,40 +248,14 @@ def serve(cfg: Config) -> int:
         log.info("edge-alpr API up (state in %s, %s)", cfg.state_dir, access)
     else:
         log.info("edge-alpr API listening on %s (state in %s, %s)", url, cfg.state_dir, access)
-    if printed:
-        print(f"listening on {url}", flush=True)
     try:
+        if printed:
+            announce(url)
         while not stop.wait(1.0):  # the held events written, the reserve made (never raises)
             runtime.outbox.follow_clock()
     finally:
         runtime.close()
     return 0
-
-
-def announce_to(stream: IO[str] | None) -> bool:
-    """Whether ``serve`` prints its ``listening on URL`` line on ``stream`` (stdout); the log line
-    leaves the address out only when it goes to the same place (``same_target``).
-
-    Why: a program that starts the server reads that line from a pipe to know it is up; a person
-    at a terminal sees the log line on stderr, and under systemd stdout and stderr both go to the
-    journal (``JOURNAL_STREAM`` names its socket): there the log line says it.  With stdout
-    closed (``serve >&-``) Python's ``sys.stdout`` is None: nowhere to print.
-    """
-    if stream is None:
-        return False
-    try:
-        if stream.isatty():
-            return False
-    except (OSError, ValueError):  # not a file (a test's capture): print
-        return True
-    return not is_journal(stream)
-
-
-def same_target(a: IO[str] | None, b: IO[str] | None) -> bool:
-    """Whether two streams write to one file, pipe or terminal (``2>&1``); False where either
-    writes to none (a test's capture)."""
-    ident = file_id(a)
-    return ident is not None and ident == file_id(b)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

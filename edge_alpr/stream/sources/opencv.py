@@ -29,12 +29,12 @@ from ...errors import CameraError
 from ...names import user_name
 from ...types import Frame
 from ..source_config import OpenCvSourceConfig
-from . import FrameSource
 from ._cv import FrameFitter, import_cv2, is_mjpeg, open_capture, require_gstreamer, where
+from .capture_ends import CaptureEnds
 from .damaged import Damaged
-from .drops import BACKLOG, ENDED, JUST_CHECKED, STREAM_BUT, Ends, summary, timed_out
+from .drops import BACKLOG, JUST_CHECKED, Ends, summary
 from .ffmpeg_open import OPEN_TURN
-from .http_check import STREAM, LateStart, check
+from .http_check import LateStart, check
 from .reach import NoAnswer, asks, probe
 from .stamps import StreamClock, device_time
 from .v4l2_names import device_node, open_hint
@@ -42,7 +42,7 @@ from .v4l2_names import device_node, open_hint
 log = logging.getLogger(__name__)
 
 
-class OpenCvSource(FrameSource):
+class OpenCvSource(CaptureEnds):
     """A live OpenCV capture with reconnect.  A frame is stamped when the camera made it, as
     closely as the source says (``stamps.py``): a V4L2 device's buffer timestamp, an RTSP or
     HTTP stream's time less how far its reading is behind; otherwise (a pipeline, HTTP MJPEG, a
@@ -98,46 +98,6 @@ class OpenCvSource(FrameSource):
 
     def _open(self) -> Any:
         return open_capture(self._cv2, self.cfg, self._late.open_s)
-
-    def _stopped(self, waited: float) -> None:
-        """Say why a stream that had been open stopped, and after how long (the log,
-        ``last_error``): a grab that gave up at the read_timeout (a camera or link that froze or
-        slowed to a trickle) or one that failed at once (the camera closed the connection or
-        ended the stream: a reboot, a reset, a cable pulled at a switch).  An HTTP stream that
-        ended after its one frame may be a snapshot url: the camera is asked (``http_check.check``) at
-        the next read, its slot free then, and the end is said with its answer; the answer holds
-        for the next such ends (``drops.py``)."""
-        frames, since = self._index - self._first_index, time.monotonic() - self._connected_at
-        said = f"stopped sending frames {since:.1f} s after connecting ({frames} frame(s) since)"
-        ended, ends = waited < 0.9 * self.cfg.read_timeout, self._ends
-        if not (ended and frames <= 1):  # none: a stream of pictures FFmpeg cannot read (PNG) is asked too
-            ends.forget()
-        elif (verdict := ends.told()) is not None:  # asked before: its answer again, the camera not asked
-            ends.repeats += 1
-            self._dropped(f"{said}: {verdict}", verdict)
-            return
-        elif self._http:
-            self._cap.release()
-            self._cap, ends.asking, ends.none = None, (False, said), frames == 0
-            return
-        cause = ENDED if ended else timed_out(self.cfg.read_timeout, frames, is_mjpeg(self._cv2, self._cap))
-        self._dropped(f"{said}: {cause}", cause)
-
-    def _tell(self, opening: bool, said: str) -> None:
-        """Say a failure of an HTTP camera (``Ends.asking``) with the camera's answer to ``check``;
-        a one-frame end's answer is remembered unless the camera could not be asked."""
-        try:
-            answer, asked, hung = check(self.cfg.url or "", self.cfg.read_timeout, self._late.doubted), True, False
-        except CameraError as e:
-            answer, asked, hung = (str(e) if opening else None), False, isinstance(e, NoAnswer)
-            self._late.checked(e)
-        if opening:  # a stream's answer: the open failed on its pictures (a link trickling them, or PNG)
-            self._hint, self._ends.unanswered = answer, hung
-            told = STREAM_BUT % self.cfg.read_timeout if asked and answer == STREAM else answer
-            self._fail(f"{said}: {told}" if told else said)
-            return
-        verdict = self._ends.judge(answer, self._ends.none) if asked else None  # a stream, a picture, ...
-        self._dropped(f"{said}: {verdict or ENDED}", verdict or ENDED)
 
     def _dropped(self, what: str, cause: str) -> None:
         """A stream that had been open ended: said, or summed up with the drops after it

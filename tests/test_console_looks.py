@@ -27,7 +27,8 @@ from conftest import RunningApi
 from console_service import camera_view
 from waiting import wait_for
 
-from edge_alpr.api.console import FILES, SECURITY_HEADERS, Console
+from edge_alpr.api.console import FILES, Console
+from edge_alpr.api.console_http import SECURITY_HEADERS
 from edge_alpr.api.console_search import search
 from edge_alpr.api.console_status import camera_views, size
 from edge_alpr.api.server import free_port

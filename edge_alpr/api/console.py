@@ -27,9 +27,8 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 import bottle
 
@@ -42,8 +41,8 @@ from ..types import Box
 from . import console_status as status
 from . import console_trouble as trouble
 from .auth_throttle import client_of
-from .body import BODY_UNREAD, read_body
 from .console_auth import ConsoleAuth, refuse_other_site
+from .console_http import FILES, form_field, html_response, static_file
 from .console_search import BOX_FORMAT, RECENT_EVENTS, Search, search
 from .console_view import view_jpeg
 from .events import Guard, cursor_text
@@ -53,31 +52,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FILES = Path(__file__).resolve().parent / "console_files"
 REFRESH_S = 3
-MAX_FORM_BYTES = 4096
 MAX_CAMERA_DIGITS = 6  # a camera number longer than this names no camera
 # plates of a list the page shows (the rest are counted, and the API has them all).  Why: the
 # lists may hold 32 x 10,000 plates, which made an 89 MB page; four of them rendered at once
 # took the service from 365 to 995 MB (a 1 GB board's OOM), and a browser would hang on it
 SHOWN_PLATES = 500
-STATIC = {"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8",
-          "photo.js": "text/javascript; charset=utf-8",  # the "Try a photo" form
-          "scene.js": "text/javascript; charset=utf-8",  # an event's scene, over the page
-          "patch.js": "text/javascript; charset=utf-8",  # a part updated in place (the cameras)
-          "search.js": "text/javascript; charset=utf-8",  # the search's times in the browser's zone
-          "noscript.css": "text/css; charset=utf-8",  # linked from a <noscript>: without script
-          "icon.svg": "image/svg+xml"}  # the tab's icon (else every browser asks for /favicon.ico)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
-                               "img-src 'self'; connect-src 'self'; form-action 'self'; "
-                               "base-uri 'none'; frame-ancestors 'none'",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
-
 
 def _template(name: str) -> bottle.SimpleTemplate:
     return bottle.SimpleTemplate(source=(FILES / name).read_text(encoding="utf-8"), noescape=False)
@@ -184,25 +164,25 @@ class Console:
             photo=status.photo_form(self.ctx),
             csv_url="/v1/events/?" + urlencode({"format": "csv", **found.api_params()}),
             title=title, parts={**live, "lists": self.lists_part()})
-        return _html(400 if found.error else 200, body)
+        return html_response(400 if found.error else 200, body)
 
     def login_form(self) -> bottle.HTTPResponse:
         if not self.auth.required:
             return bottle.HTTPResponse(status=303, headers={"Location": "/"})
-        return _html(200, self.render("login", message=""))
+        return html_response(200, self.render("login", message=""))
 
     def login(self) -> bottle.HTTPResponse:
         if not self.auth.required:
             return bottle.HTTPResponse(status=303, headers={"Location": "/"})
         try:
             refuse_other_site(bottle.request.environ)
-            supplied = _form_field("token")
+            supplied = form_field("token")
             session = self.auth.login(supplied, client_of(bottle.request.environ))
         except Throttled as e:
-            return _html(e.status, self.render("login", message=str(e)),
-                         {"Retry-After": str(e.retry_after_s)})
+            return html_response(e.status, self.render("login", message=str(e)),
+                                 {"Retry-After": str(e.retry_after_s)})
         except InputError as e:
-            return _html(e.status, self.render("login", message=str(e)))
+            return html_response(e.status, self.render("login", message=str(e)))
         return bottle.HTTPResponse(status=303, headers={
             "Location": "/", "Cache-Control": "no-store",
             "Set-Cookie": self.auth.cookie_header(session, bottle.request.environ)})
@@ -212,12 +192,12 @@ class Console:
         session = self.auth.session(environ)
         try:
             refuse_other_site(environ)
-            supplied = _form_field("csrf")
+            supplied = form_field("csrf")
         except InputError as e:
-            return _html(e.status, self.render("login", message=str(e)))
+            return html_response(e.status, self.render("login", message=str(e)))
         if session is not None and not self.auth.csrf_ok(session, supplied):
-            return _html(403, self.render("login", message="The form's CSRF token is wrong; "
-                                                           "reload the console and retry."))
+            return html_response(403, self.render("login", message="The form's CSRF token is wrong; "
+                                                                   "reload the console and retry."))
         return bottle.HTTPResponse(status=303, headers={
             "Location": "/login" if self.auth.required else "/", "Cache-Control": "no-store",
             "Set-Cookie": self.auth.cookie_header("", environ, max_age=0)})
@@ -253,41 +233,6 @@ class Console:
                                                               "Cache-Control": "no-store"})
 
 
-def _html(status_code: int, body: str, extra: dict[str, str] | None = None) -> bottle.HTTPResponse:
-    headers = {"Content-Type": "text/html; charset=utf-8", **SECURITY_HEADERS, **(extra or {})}
-    if bottle.request.environ.get(BODY_UNREAD):
-        headers["Connection"] = "close"  # answered before the body's end: the rest can't be framed
-    return bottle.HTTPResponse(body, status=status_code, headers=headers)
-
-
-def _form_field(name: str) -> str:
-    """One field of the urlencoded form body (at most ``MAX_FORM_BYTES``); '' when absent."""
-    environ = bottle.request.environ
-    kind = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
-    if kind != "application/x-www-form-urlencoded":
-        raise InputError("send the form as application/x-www-form-urlencoded", status=415)
-    try:
-        body = read_body(environ, MAX_FORM_BYTES)
-    except InputError as e:
-        if e.status == 413:
-            raise InputError(f"the form is over {MAX_FORM_BYTES} bytes", status=413) from e
-        raise
-    try:
-        fields = parse_qs(body.decode("latin-1"), encoding="utf-8", errors="replace",
-                          max_num_fields=8)
-    except ValueError as e:
-        raise InputError(f"the form is malformed: {e}") from e
-    values = fields.get(name, [])
-    return values[-1] if values else ""
-
-
-def _static(name: str) -> bottle.HTTPResponse:
-    if name not in STATIC:
-        raise bottle.HTTPError(404, "Not found.")
-    return bottle.HTTPResponse((FILES / name).read_bytes(), status=200, headers={
-        "Content-Type": STATIC[name], "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
-
-
 def install(app: bottle.Bottle, guarded: Guard, ctx: ApiContext, auth: ConsoleAuth) -> None:
     """Add the console's routes to ``app``; JSON and image routes behind ``guarded``."""
     console = Console(ctx, auth, trouble.DropWatch.starting(ctx))
@@ -296,7 +241,7 @@ def install(app: bottle.Bottle, guarded: Guard, ctx: ApiContext, auth: ConsoleAu
         ("/login", "POST", console.login), ("/logout", "POST", console.logout),
         ("/console/parts", "GET", guarded(console.parts)),
         ("/console/cameras/<index>/view.jpg", "GET", guarded(console.view)),
-        ("/console/static/<name>", "GET", _static),
+        ("/console/static/<name>", "GET", static_file),
     ]
     for path, method, handler in routes:
         app.route(path, method, handler)

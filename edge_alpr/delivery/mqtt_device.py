@@ -53,7 +53,7 @@ class RetainedMessages:
         self._cameras: dict[str, dict[str, Any]] = {}  # the newest health of each camera
         self._cameras_sent: dict[str, tuple[Any, Any]] = {}  # the state and view the broker holds (this connection)
         self._cleared: set[str] = set()  # stale retained topics this process has cleared
-        self._sweep = mqtt_retained.Sweep(cfg.topic_prefix, self.device, cfg.ha_prefix)
+        self._sweep = mqtt_retained.Sweep(cfg.topic_prefix, self.device, cfg.discovery_prefix)
         # the device's Home Assistant id (``mqtt_device_id``), decided at the first sweep's end
         # and kept for the process: the entities must not move from id to id
         self.ha_id: str | None = None
@@ -165,7 +165,7 @@ class RetainedMessages:
         """Home Assistant discovery (``mqtt_retained.discovery_configs``): none when it is off."""
         availability = {"availability_topic": self.status_topic, "payload_available": ONLINE,
                         "payload_not_available": OFFLINE}
-        return mqtt_retained.discovery_configs(self.cfg.ha_prefix, self.device, self.base, availability,
+        return mqtt_retained.discovery_configs(self.cfg.discovery_prefix, self.device, self.base, availability,
                                                self.camera_ids, self.lists, self.ha_id) if self.cfg.ha_discovery else []
 
     def _publish_discovery(self, configs: list[tuple[str, dict[str, Any]]] | None = None) -> None:

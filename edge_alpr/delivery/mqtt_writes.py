@@ -45,4 +45,4 @@ def unseen(cfg: MqttConfig, base: str, status_topic: str, wait_s: float) -> str:
     return (f"the broker did not send this device its own {status_topic} within {wait_s:.0f} s: does its ACL let "
             f"{_account(cfg)} read and write it{lost}? Home Assistant discovery is published without removing stale "
             f"retained messages or seeing the ids other devices hold; add `topic readwrite {base}/#` and `topic "
-            f"read {cfg.ha_prefix}/#` for the account")
+            f"read {cfg.discovery_prefix}/#` for the account")

@@ -52,6 +52,8 @@ def check(cfg: Config) -> int:
     warnings = [*camera_file_warnings(cfg), *(f"{w} ({REFUSED})" for w in models), *([weak] if weak else []),
                 *([full] if full else [])]
     warnings += readable_secret_warnings(cfg)
+    ha_prefix = cfg.mqtt.ha_prefix_warning()
+    warnings += [ha_prefix] if ha_prefix else []
     if token is None and not is_loopback(cfg.api.host) and not _service_credential(cfg):
         # a warning: the service may get the token where this shell does not (its Environment=)
         warnings.append(f"api.host {cfg.api.host} is reachable from the network and no API token is set here: "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 
+import paho.mqtt.client as mqtt
 import pytest
 from mosquitto import Broker, Subscriber
 from waiting import wait_for
@@ -80,3 +81,37 @@ def test_the_same_machine_and_a_stopped_device_are_no_other_device(
     finally:
         last.stop(timeout=1.0)
     assert _shared(caplog) == []
+
+
+def test_the_shared_device_id_is_said_once_however_often_the_device_reconnects(
+        broker: Broker, subscriber: Subscriber, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each connection's sweep finds the other machine again (its health republished before each):
+    the warning is said once a process.  The second's will is left out so that a taken connection
+    leaves its status ``online``, as a broker restart that both devices reconnect to would."""
+    caplog.set_level(logging.INFO, logger="edge_alpr.delivery")
+    first = _device(broker.port, "gate-a", "east", "box-a")
+    second = _device(broker.port, "gate-b", "west", "box-b")
+    monkeypatch.setattr(second, "_set_will", lambda: None)
+    second.client.will_clear()
+    try:
+        first.start()
+        assert first.wait_connected(10)
+        assert wait_for(lambda: any(h.get("host") == "box-a" for h in subscriber.on("gate/health")), 10)
+        assert wait_for(lambda: not first._sweep.running, 10)
+        second.start()
+        assert second.wait_connected(10)
+        assert wait_for(lambda: _shared(caplog), 10), [r.getMessage() for r in caplog.records]
+        for n in (2, 3):  # another client with its client id takes its connection: it reconnects
+            first.set_status(n=n)  # its health again, naming box-a
+            assert wait_for(lambda n=n: any(h.get("n") == n for h in subscriber.on("gate/health")), 10)
+            before = second._sweep.generation
+            other = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="gate-b")
+            other.connect("127.0.0.1", broker.port)
+            other.disconnect()
+            assert wait_for(lambda b=before: second._sweep.generation > b and not second._sweep.running
+                            and second.connected, 15), n
+    finally:
+        second.stop(timeout=0.5)
+        first.stop(timeout=0.5)
+    assert len(_shared(caplog)) == 1, _shared(caplog)

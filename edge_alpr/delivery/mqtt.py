@@ -29,8 +29,8 @@ the last try's copy, which it sends again itself on reconnecting, that copy is w
 another one sent; a copy paho gave up, at QoS 0 one the connection dropped before it was written,
 is not: the event is sent again); an event over the broker's size limit raises ``EventTooLarge`` and is set
 aside (``mqtt_size.py``); one an MQTT 5 broker refuses in its PUBACK (its ACL: 0x87) is a
-failure, kept and retried (``mqtt_puback.py``); an MQTT 3.1.1 broker that drops the device's
-publishes unseen (its ACL) is found on connecting and the events are kept (``mqtt_writes.py``).
+failure, kept and retried (``mqtt_puback.py``); an MQTT 3.1.1 broker that may drop the device's
+publishes unseen (its ACL) is warned of on connecting, the events going as before (``mqtt_writes.py``).
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ import paho.mqtt.client as mqtt
 
 from ..errors import EdgeAlprError, NotConnected
 from ..event_times import CORRECTED
-from . import mqtt_connect, mqtt_device, mqtt_outage, mqtt_puback, mqtt_retained, mqtt_size
+from . import mqtt_connect, mqtt_outage, mqtt_puback, mqtt_retained, mqtt_size
 from .mqtt_config import MqttConfig
-from .mqtt_device import OFFLINE, ONLINE, RetainedMessages
+from .mqtt_device import OFFLINE, RetainedMessages
 from .outbox import OutboxItem
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,6 @@ class MqttPublisher(RetainedMessages):
             if self.limits.connected(properties):
                 self._set_will()
             self._outage.ended(self.device)
-            self.writes_checked.clear()  # before the events may go: the sweep tells (``mqtt_writes``)
             self._connected.set()
             self.republish(client)  # a broker without persistence has lost the retained ones
 
@@ -210,12 +209,6 @@ class MqttPublisher(RetainedMessages):
         wait_s = max(self._sizes.grace_s(), self._first_by - time.monotonic(), 0.0)
         if not mqtt_connect.wait_connected(self._connected, self._stop, wait_s):
             raise MqttNotConnected(self._outage.not_connected())
-        # right after connecting, wait (a round trip) for the sweep to tell whether the broker drops
-        # what this device publishes; a broker that never tells is waited for once a connection
-        mqtt_connect.wait_connected(self.writes_checked, self._stop, mqtt_device.SWEEP_WAIT_S + 1.0)
-        if self.writes_dropped is not None:  # its echo ends the hold (``mqtt_writes``)
-            self._publish(self.status_topic, ONLINE, retain=True)
-            raise MqttError(self.writes_dropped)
         topics = mqtt_retained.event_topics(self.base, item.payload)
         event_id = str(item.payload.get("id", item.id))  # as the receivers and the log know it
         payload = mqtt_size.within(item.payload, lambda p: self._sizes.fits(*self._sizes_of(topics, p)))

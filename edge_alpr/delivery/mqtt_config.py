@@ -59,7 +59,8 @@ class MqttConfig(Section):
     # plate, connectivity, view and fps per camera; list triggers); false: remove the ones this
     # device published before
     ha_discovery: bool = False
-    ha_prefix: str = setting("homeassistant", nonempty=True)  # Home Assistant's discovery topic prefix; no + or #
+    # Home Assistant's discovery topic prefix; no + or #; a leading or trailing / is left out
+    ha_prefix: str = setting("homeassistant", nonempty=True)
     publish_timeout_s: float = setting(5.0, above=0)  # time an event's PUBACK may take, else it is sent again
     retry_initial_s: float = setting(0.5, above=0)  # wait before retrying a failed publish; doubles up to retry_max_s
     # longest wait between publish retries; also caps the reconnect delay (at least 1 s)
@@ -77,10 +78,27 @@ class MqttConfig(Section):
             )
         return parse_section(cls, obj, where)
 
+    @property
+    def discovery_prefix(self) -> str:
+        """``ha_prefix`` without a leading or trailing ``/``: the first levels of the discovery
+        topics.  Earlier versions took ``homeassistant/`` or ``/homeassistant``, so a device
+        upgraded with one starts (``ha_prefix_warning``) instead of being refused."""
+        return self.ha_prefix.strip("/")
+
+    def ha_prefix_warning(self, where: str = "mqtt") -> str | None:
+        """check-config's warning for an ``ha_prefix`` with a ``/`` left out; None where none is."""
+        if self.discovery_prefix == self.ha_prefix:
+            return None
+        return (f"{where}.ha_prefix {self.ha_prefix!r} is used as {self.discovery_prefix!r} (a leading or trailing / "
+                f"is left out): write ha_prefix: {self.discovery_prefix} to say so")
+
     def check(self, where: str) -> None:
         # a wildcard in ha_prefix made the connection's subscription invalid, which ended paho's
-        # network thread: no event went again, each failing "no PUBACK"
-        for key in ("topic_prefix", "device_id", "ha_prefix"):
+        # network thread: no event went again, each failing "no PUBACK"; so did an empty one
+        if any(c in self.ha_prefix for c in "+#") or not self.discovery_prefix:
+            raise ConfigError(f"{where}.ha_prefix: {self.ha_prefix!r} must not contain + or # or be empty "
+                              "(Home Assistant's default is homeassistant)")
+        for key in ("topic_prefix", "device_id"):
             value = getattr(self, key)
             if any(c in value for c in "+#") or value.startswith("/") or value.endswith("/"):
                 raise ConfigError(f"{where}.{key}: {value!r} must not contain + or # or start/end with /")

@@ -53,7 +53,7 @@ class RetainedMessages:
         self._cameras: dict[str, dict[str, Any]] = {}  # the newest health of each camera
         self._cameras_sent: dict[str, tuple[Any, Any]] = {}  # the state and view the broker holds (this connection)
         self._cleared: set[str] = set()  # stale retained topics this process has cleared
-        self._sweep = mqtt_retained.Sweep(cfg.topic_prefix, self.device, cfg.ha_prefix)
+        self._sweep = mqtt_retained.Sweep(cfg.topic_prefix, self.device, cfg.discovery_prefix)
         # the device's Home Assistant id (``mqtt_device_id``), decided at the first sweep's end
         # and kept for the process: the entities must not move from id to id
         self.ha_id: str | None = None
@@ -61,12 +61,6 @@ class RetainedMessages:
         self._shared_warned = False  # another host's device found under this device id (once a process)
         self._sweep_timer: threading.Timer | None = None  # the wait for it, ended by the sweep or stop
         self.limits = mqtt_limits.Limits(cfg)  # the QoS and retain flag the broker takes
-        # why the broker drops what this device publishes (its ACL, MQTT 3.1.1: ``mqtt_writes``);
-        # None where it takes it.  Events are kept while it is set.
-        self.writes_dropped: str | None = None
-        # set once this connection's sweep has ended (or none runs): whether the broker drops the
-        # device's publishes is known, and events may go
-        self.writes_checked = threading.Event()
 
     def republish(self, client: mqtt.Client) -> None:
         """A new connection (under the lock): the sweep begins, then ``online`` and every retained
@@ -84,7 +78,6 @@ class RetainedMessages:
             timer.start()
         else:
             self._sweep.finish()  # one a refused connection left unfinished
-            self.writes_checked.set()
         self._publish_status(ONLINE)
         if not self._sweep.running:
             self._publish_discovery()
@@ -172,7 +165,7 @@ class RetainedMessages:
         """Home Assistant discovery (``mqtt_retained.discovery_configs``): none when it is off."""
         availability = {"availability_topic": self.status_topic, "payload_available": ONLINE,
                         "payload_not_available": OFFLINE}
-        return mqtt_retained.discovery_configs(self.cfg.ha_prefix, self.device, self.base, availability,
+        return mqtt_retained.discovery_configs(self.cfg.discovery_prefix, self.device, self.base, availability,
                                                self.camera_ids, self.lists, self.ha_id) if self.cfg.ha_discovery else []
 
     def _publish_discovery(self, configs: list[tuple[str, dict[str, Any]]] | None = None) -> None:
@@ -196,34 +189,21 @@ class RetainedMessages:
         with self._lock:  # one step: a list published meanwhile is either seen as sent or sent after
             if self._stopping:
                 return
-            if (self.writes_dropped is not None and not self._sweep.running and msg.topic == self.status_topic
-                    and not msg.retain):
-                # the echo of a probe (``MqttPublisher.send``): the broker takes the device's
-                # publishes now (its ACL fixed and reloaded): everything dropped is sent again
-                self._writes_taken()
-                self.republish(client)
-                return
             if self._sweep.done(msg):
-                self._writes_taken()
+                self._sweep_warned = False  # the echo came: a later one missing is news again
                 client.unsubscribe(self._sweep.filters)
                 self._end_sweep()
                 return
             self._sweep.collect(msg)
 
-    def _writes_taken(self) -> None:
-        """The broker sent back the device's own ``online``: it takes what the device publishes."""
-        if self.writes_dropped is not None:
-            self.writes_dropped = None
-            self._sweep_warned = False  # fixed: a later denial is news again
-            log.info("mqtt: broker %s:%s takes this device's publishes now: the events kept are sent",
-                     self.cfg.host, self.cfg.port)
-
     def _sweep_overdue(self, generation: int) -> None:
         """The sweep of a connection still running ``SWEEP_WAIT_S`` after it began: the broker
         does not send this device its own ``online``.  Where it sent the retained status before
-        it, the account may read the topic and the broker drops what this device publishes (its
-        ACL: an MQTT 3.1.1 client is not told, ``writes_dropped``); else the ACL may forbid either.
-        The sweep ends here, and the discovery goes all the same."""
+        it, its ACL may drop what this device publishes (``mqtt_writes.likely_dropped``); else the
+        ACL may forbid reading or writing.  Only a warning, once until an echo comes again: a broker
+        or bridge that does not send a client its own publishes (EMQX ``ignore_loop_deliver``), or
+        an echo come late after a stall, looks the same, so the events go as ever.  The sweep ends
+        here, and the discovery goes all the same."""
         with self._lock:
             if (not self._sweep.running or self._sweep.generation != generation or self._stopping
                     or not self._connected.is_set()):
@@ -231,10 +211,8 @@ class RetainedMessages:
             level = logging.DEBUG if self._sweep_warned else logging.WARNING
             self._sweep_warned = True  # once: the next connections are the same
             if self._sweep.status_seen:
-                self.writes_dropped = mqtt_writes.dropped(self.cfg, self.base, self.status_topic)
-                log.log(level, "mqtt: %s", self.writes_dropped)
-                if self.cfg.mqtt5:  # each event's PUBACK says it (``mqtt_puback``): nothing held here
-                    self.writes_dropped = None
+                log.log(level, "mqtt: %s", mqtt_writes.likely_dropped(self.cfg, self.base, self.status_topic,
+                                                                       SWEEP_WAIT_S))
             else:
                 log.log(level, "mqtt: %s", mqtt_writes.unseen(self.cfg, self.base, self.status_topic, SWEEP_WAIT_S))
             self._end_sweep()
@@ -251,7 +229,6 @@ class RetainedMessages:
         sweep found stale (under the lock)."""
         self.cancel_sweep_wait()
         stale = self._sweep.finish()
-        self.writes_checked.set()
         other = self._sweep.other_host
         if other is not None and not self._shared_warned:
             self._shared_warned = True

@@ -183,8 +183,9 @@ def test_every_package_a_skipped_test_names_is_one_make_test_installs() -> None:
     machine unless apt_deps.sh test installs X: the MPEG-TS camera tests (gst-launch-1.0,
     mpegtsmux) were skipped so on a fresh Debian trixie while this machine ran them."""
     # named, but left to other targets on purpose: the browser tier is optional (make
-    # test-browser; Chromium is large), dpkg-dev is the package build's (apt_deps.sh build)
-    elsewhere = {"chromium", "dpkg-dev"}
+    # test-browser; Chromium is large), dpkg-dev is the package build's (apt_deps.sh build), and
+    # qemu-user-static / binfmt-support the arm64 build's (named in a message test_binfmt checks)
+    elsewhere = {"chromium", "dpkg-dev", "qemu-user-static", "binfmt-support"}
     named: dict[str, set[str]] = {}
     for path in sorted((ROOT / "tests").glob("*.py")):
         text = re.sub(r'"\s*\n\s*f?"', "", path.read_text())  # one string split over lines

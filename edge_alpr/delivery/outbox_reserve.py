@@ -171,6 +171,10 @@ class Reserve:
         if error.errno == errno.ENOSPC and (free_bytes(self.path.parent) or 0) < 2 * self.size:
             log.debug("outbox: %s not made (%s); made once there is room again", self.path, error)
             return
+        if error.errno in (errno.EMFILE, errno.ENFILE):  # the process's trouble, said where it is met
+            self._retry_at = self._clock() + 10.0
+            log.debug("outbox: %s not made (%s); tried again in 10 s", self.path, error)
+            return
         self._retry_at = self._clock() + RETRY_S
         self._once("failed", "outbox: %s (%d bytes freed for the outbox's events on a full disk) cannot be made: "
                              "%s; tried again every %.0f s (events held in memory on a full disk are lost to a "

@@ -23,7 +23,10 @@ an immutable file, a quota) is said once and tried again every ``RETRY_S``, not 
 writer filling the disk is tried again once there is room (the room it needs gates it).  A make
 writes and fsyncs outside the lock that ``free`` takes, so a ``put`` finding the disk full never
 waits for it: ``free`` deletes (and empties) the half-made file and the make stops without
-renaming it.
+renaming it.  A stop (SIGTERM: ``stop``) ends a make the same way at its next piece or before its
+fsync, and no make starts after it; ``serve`` makes it on a thread of its own, so that a stop
+during a make on a slow card is handled at once (a ``tmp`` left by a make cut in its fsync is
+deleted by the next make or ``free``).
 """
 
 from __future__ import annotations

@@ -119,11 +119,13 @@ def _print_error(e: EdgeAlprError) -> None:
 
 
 def _full_at_start(e: DiskFull, held: bool) -> int:
-    """A start that found no room for the state: said, then exit 75 (``state_room.py``)."""
+    """A start that found no room for the state: said, then exit 75 (``state_room.py``); a
+    SIGTERM meanwhile ends the wait at once (its own stop event: the failed start's is gone)."""
+    from .lifecycle import stop_on_signals
     from .state_room import full_at_start
 
     _print_error(e)
-    return full_at_start(e, held)
+    return full_at_start(e, held, stop=stop_on_signals())
 
 
 def box_text(box: dict[str, int]) -> str:

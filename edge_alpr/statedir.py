@@ -30,6 +30,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from .errors import ConfigError, DiskFull, EdgeAlprError, StateError
+from .fs_room import NEARLY_FULL_BYTES, short_of
 from .mounts import mount_entry, read_only_fix
 from .names import user_name
 
@@ -43,7 +44,6 @@ LOCK_FILE = "edge-alpr.lock"
 RESERVE_FILE = "outbox.reserve"
 UNCHECKED = (LOCK_FILE, RESERVE_FILE, RESERVE_FILE + ".tmp")
 SQLITE_FULL = 13  # sqlite3.h: "database or disk is full" (the primary code of any extended one)
-NEARLY_FULL_BYTES = 1 << 20  # an I/O error with less than this free is taken for a full disk
 # what to do when the process is out of file descriptors, in every warning that says so (the API
 # accepting, the history, a folder camera): the same limit, so the same fix
 NOFILE_FIX = ("find what holds them (the API's clients: ss -tnp, in the package iproute2) and lower "
@@ -63,7 +63,7 @@ def writable_folder(path: Path, setting: str, origin: str = "") -> Path:
         if is_full(e, None):  # no room for the folder's entry: room may come back (exit 75)
             there = _nearest_existing(path)  # where to watch for room
             free = free_bytes(there)
-            raise DiskFull(f"{where}: cannot create it: the file system is full ({free} bytes free; {e}); "
+            raise DiskFull(f"{where}: cannot create it: {short_of(there, e, free)}; "
                            f"free space there, or {set_it} to a folder on a file system with room", there,
                            setting, free) from e
         # not there yet, on a read-only mount (``state_dir: /srv/x`` under ProtectSystem=strict):
@@ -231,7 +231,7 @@ def full_text(path: Path, setting: str, error: BaseException, free: int | None =
     free = free_bytes(path) if free is None else free
     if not is_full(error, free):
         return None
-    return (f"{setting} {path}: the file system is full ({free} bytes free; {error}); free space "
+    return (f"{setting} {path}: {short_of(path, error, free)}; free space "
             f"there, or set {setting} in the config to a folder on a file system with room for the state")
 
 

@@ -41,7 +41,9 @@ def sd_notify(message: str, environ: dict[str, str] | None = None) -> bool:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
             s.connect(address)
-            s.sendall(message.encode())
+            # never blocks: with nobody reading the socket (a stale $NOTIFY_SOCKET) a full queue
+            # would stop the caller (the watchdog's loop, a wait for room) for good
+            s.send(message.encode(), socket.MSG_DONTWAIT)
     except OSError as e:
         log.warning("sd_notify to %s failed: %s", env.get("NOTIFY_SOCKET"), e)
         return False

@@ -17,7 +17,7 @@ import os
 import stat
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -193,3 +193,60 @@ def test_a_full_disk_never_waits_for_a_make_in_progress(
         maker.join(30)
         box.close()
     assert not (state / "outbox.reserve").exists() and not (state / "outbox.reserve.tmp").exists()
+
+
+def _make_with(reserve: Reserve, monkeypatch: pytest.MonkeyPatch, on_open: Callable[[], object] | None = None,
+               at_write: int = 0, on_write: Callable[[], object] | None = None) -> tuple[bool, int]:
+    """``reserve.make()`` with ``on_open`` run as it opens its ``tmp`` and ``on_write`` at its
+    ``at_write``-th write (another thread's ``free``, a stop, landing there); whether it was made
+    and how many pieces it wrote."""
+    real_open, real_write = os.open, os.write
+    writes = [0]
+
+    def opener(path: Path, flags: int, mode: int = 0o777) -> int:
+        if on_open is not None and str(path) == str(reserve.tmp):
+            on_open()
+        return real_open(path, flags, mode)
+
+    def writer(fd: int, data: bytes) -> int:
+        writes[0] += 1
+        if on_write is not None and writes[0] == at_write:
+            on_write()
+        return real_write(fd, data)
+
+    monkeypatch.setattr(outbox_reserve.os, "open", opener)
+    monkeypatch.setattr(outbox_reserve.os, "write", writer)
+    made = reserve.make()
+    monkeypatch.undo()
+    return made, writes[0]
+
+
+def test_a_free_before_a_make_opens_its_file_ends_that_make_unwritten(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """``free`` (the disk is full) between the make's decision and its open: nothing written,
+    nothing renamed into place (else 1 MiB taken back right after a full disk freed it)."""
+    reserve = Reserve(tmp_path / "outbox.reserve", 1 << 20)
+    made, writes = _make_with(reserve, monkeypatch, on_open=reserve.free)
+    assert not made and writes == 0
+    assert not reserve.path.exists() and not reserve.tmp.exists()
+
+
+def test_a_free_during_a_make_stops_its_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``free`` at the second of a make's four pieces: no piece after it (each would take room
+    on a disk found full), no rename."""
+    reserve = Reserve(tmp_path / "outbox.reserve", 4 * outbox_reserve.WRITE_BYTES)
+    made, writes = _make_with(reserve, monkeypatch, at_write=2, on_write=reserve.free)
+    assert not made and writes == 2
+    assert not reserve.path.exists() and not reserve.tmp.exists()
+
+
+def test_a_stop_ends_a_make_and_no_other_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM (``Outbox.stop_making``) during a make: it ends at its next piece, without its
+    fsync, its ``tmp`` deleted; no make starts after it."""
+    reserve = Reserve(tmp_path / "outbox.reserve", 4 * outbox_reserve.WRITE_BYTES)
+    synced: list[int] = []
+    monkeypatch.setattr(outbox_reserve.os, "fsync", synced.append)
+    made, writes = _make_with(reserve, monkeypatch, at_write=2, on_write=reserve.stop)
+    assert not made and writes == 2 and not synced
+    assert not reserve.path.exists() and not reserve.tmp.exists()
+    assert not reserve.make() and not reserve.path.exists()

@@ -71,7 +71,7 @@ def test_a_start_on_a_full_disk_frees_the_reserve_says_so_once_and_serves(
     assert not reserve.exists()
     said = [line for line in stderr.splitlines() if str(reserve) in line]
     assert len(said) == 1, stderr
-    assert re.search(rf"state_dir {state}: the file system is full at this start \(\d+ bytes free\): "
+    assert re.search(rf"state_dir {state}: the file system is full at this start \(\d+ bytes free(, \d+ inodes)?\): "
                      rf"freed {reserve} \({RESERVE_BYTES} bytes\)", said[0]), said
     assert " WARNING " in said[0] and "free space there" in said[0] and "made again" in said[0], said
     assert "Traceback" not in stderr and " ERROR " not in stderr, stderr
@@ -164,8 +164,9 @@ def test_check_config_says_that_the_state_folder_s_file_system_is_full(full_stat
 
 
 def test_a_state_folder_that_cannot_be_made_on_a_full_disk_exits_75(tmp_path: Path) -> None:
-    """No inode left for the folder itself (a tmpfs whose every inode another writer took): the
-    same error and exit 75, not 78 ("cannot create it ... set state_dir to a writable folder")."""
+    """No inode left for the folder itself (a tmpfs whose every inode another writer took): exit
+    75, not 78 ("cannot create it ... set state_dir to a writable folder"), with an error naming
+    the inodes (the bytes free are plenty)."""
     mount = tmp_path / "few"
     mount.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,nr_inodes=8", "tmpfs", str(mount)],
@@ -183,9 +184,9 @@ def test_a_state_folder_that_cannot_be_made_on_a_full_disk_exits_75(tmp_path: Pa
         subprocess.run(["umount", "-l", str(mount)], check=True)
     assert out.returncode == EXIT_TEMPFAIL, out.stderr
     errors = [line for line in out.stderr.splitlines() if "error" in line]
-    said = f"state_dir {mount / 'state'} (from {config}): cannot create it: the file system is full ("
-    assert len(errors) == 1 and said in errors[0], errors
-    assert "free space there" in errors[0], errors
+    said = f"state_dir {mount / 'state'} (from {config}): cannot create it: the file system has no inode left "
+    assert len(errors) == 1 and said in errors[0], errors  # not "2097152 bytes free", as if bytes were short
+    assert "inodes free" in errors[0] and "free space there" in errors[0], errors
 
 
 def _seconds(value: str) -> float:

@@ -236,6 +236,10 @@ class Outbox(HoldingWrites):
         if idle:
             self._reserve.make()
 
+    def stop_making(self) -> None:
+        """The process stops: a reserve being made ends, none is made any more (``Reserve.stop``)."""
+        self._reserve.stop()
+
     def ack(self, sink: str, item_id: str) -> None:
         """Mark an event delivered: it is deleted and counted in ``delivered``."""
         with self._lock:

@@ -26,9 +26,12 @@ def open_history(cfg: HistoryConfig, state_dir: Path) -> History | None:
     root = Path(cfg.dir) if cfg.dir else state_dir / "history"
     if cfg.dir:  # <state_dir>/history is checked with the state folder (lifecycle.make_state_dir)
         writable_folder(root, "history.dir")
+    # a full disk: said as such (exit 75, restarted); under the state folder as the state folder's,
+    # so that the start frees its reserve as for any other state file
+    watched, setting = (root, "history.dir") if cfg.dir else (state_dir, "state_dir")
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        with opening_state(root, "history.dir"):  # a full disk: said as such
+        with opening_state(watched, setting):
+            root.mkdir(parents=True, exist_ok=True)  # no inode left for it: a full disk too
             return History(cfg, root)
     except (OSError, sqlite3.Error) as e:
         if is_locked(e):  # the lock goes (a backup ends, the other process stops): exit 1, retried

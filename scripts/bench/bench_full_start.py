@@ -6,9 +6,12 @@ when each start is made and ends, how many fall in any 2-minute window (the unit
 A fresh 2 MiB tmpfs (needs root) is filled by another writer; the loop below starts ``serve`` as
 the unit would (``$NOTIFY_SOCKET`` a datagram socket read here, as systemd reads its own), waits
 ``--restart-s`` after each exit other than 78 (``RestartSec=``), and deletes the filler
-``--free-at`` seconds after the first start.
+``--free-at`` seconds after the first start.  With ``--blips`` the disk is not full all the
+time until then: a ring-buffer writer gives ``BLIP_BYTES`` back for ``BLIP_S`` every
+``BLIP_EVERY_S`` (it deletes its oldest segment, then writes a new one), as a recorder on the
+same file system does; a moment of room must not restart the service faster.
 
-Usage:  sudo python -m scripts.bench.bench_full_start [--free-at 130] [--restart-s 5]
+Usage:  sudo python -m scripts.bench.bench_full_start [--free-at 130] [--restart-s 5] [--blips]
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from edge_alpr.api.server import free_port
 from scripts import REPO as ROOT
 
 WINDOW_S = 120.0  # the unit's StartLimitIntervalSec
+BLIP_BYTES, BLIP_S, BLIP_EVERY_S = 1_228_800, 0.3, 2.5  # --blips: the other writer's segment
 
 
 def _fill(path: Path) -> None:
@@ -41,7 +45,23 @@ def _fill(path: Path) -> None:
         os.close(fd)
 
 
-def run(free_at: float, restart_s: float, top: Path) -> None:
+def _blips(mount: Path, until: float) -> None:
+    """``--blips``: a writer that keeps the disk full but for ``BLIP_S`` every ``BLIP_EVERY_S``."""
+    seg = mount / "seg"
+    while time.monotonic() < until:
+        time.sleep(BLIP_EVERY_S - BLIP_S)
+        os.truncate(seg, 0)
+        time.sleep(BLIP_S)
+        try:
+            seg.write_bytes(b"s" * BLIP_BYTES)
+        except OSError:  # the start took some of the room: the writer gives it back from its filler
+            filler = mount / "filler"
+            os.truncate(filler, max(0, os.path.getsize(filler) - BLIP_BYTES))
+            seg.write_bytes(b"s" * BLIP_BYTES)
+        _fill(mount / "filler")
+
+
+def run(free_at: float, restart_s: float, top: Path, blips: bool = False) -> None:
     """The loop (see the module docstring), printed as it goes."""
     mount = top / "fs"
     mount.mkdir()
@@ -50,6 +70,8 @@ def run(free_at: float, restart_s: float, top: Path) -> None:
     try:
         state = mount / "state"
         state.mkdir()
+        if blips:
+            (mount / "seg").write_bytes(b"s" * BLIP_BYTES)
         _fill(mount / "filler")
         config = top / "c.yaml"
         config.write_text(f"state_dir: {state}\n")
@@ -71,6 +93,8 @@ def run(free_at: float, restart_s: float, top: Path) -> None:
             print(f"{freed[0]:7.1f} s  filler deleted", flush=True)
 
         threading.Thread(target=free, daemon=True).start()
+        if blips:
+            threading.Thread(target=_blips, args=(mount, start + free_at - 2 * BLIP_EVERY_S), daemon=True).start()
         starts: list[float] = []
         env = {k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"}
         env["NOTIFY_SOCKET"] = str(top / "notify")
@@ -104,9 +128,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--free-at", type=float, default=130.0, help="seconds until the disk has room")
     parser.add_argument("--restart-s", type=float, default=5.0, help="the unit's RestartSec=")
+    parser.add_argument("--blips", action="store_true", help="room for a moment every few seconds until then")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-full-start-") as top:
-        run(args.free_at, args.restart_s, Path(top))
+        run(args.free_at, args.restart_s, Path(top), args.blips)
 
 
 if __name__ == "__main__":

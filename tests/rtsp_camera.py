@@ -81,15 +81,16 @@ class RtspCamera:
     with a keyframe every that many frames instead of MJPEG (0), its SPS and PPS in the SDP too
     unless ``inband``; ``h265``: H.265 instead of H.264 (with ``h264_gop``'s keyframes); ``send_fps``:
     frames stamped at ``fps`` but sent at this rate; ``protocols``: ``"tcp"`` or ``"udp"``, the one
-    RTP transport offered.  ``image``, ``auth``, ``h264_gop`` and ``h265`` may change between
+    RTP transport offered; ``audio``: an A-law audio stream
+beside the video, as cameras with a microphone send.  ``image``, ``auth``, ``h264_gop`` and ``h265`` may change between
     starts (a camera rebooted with new settings)."""
 
     def __init__(self, image: Path, fps: int = 10, auth: tuple[str, str, str] | None = None,
                  h264_gop: int = 0, inband: bool = False, send_fps: float = 0.0, h265: bool = False,
-                 protocols: str = "") -> None:
+                 protocols: str = "", audio: bool = False) -> None:
         self.image, self.fps, self.port, self.auth = image, fps, 0, auth
         self.h264_gop, self.inband, self.send_fps, self.h265 = h264_gop, inband, send_fps, h265
-        self.protocols = protocols
+        self.protocols, self.audio = protocols, audio
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -98,6 +99,7 @@ class RtspCamera:
         codec += ["--protocols", self.protocols] if self.protocols else []
         extra = [f"{self.auth[0]}:{self.auth[1]}", self.auth[2]] if self.auth else []
         codec += ["--send-fps", str(self.send_fps)] if self.send_fps else []
+        codec += ["--audio"] if self.audio else []
         self.proc = subprocess.Popen([SYSTEM_PYTHON, str(SERVER), *codec, str(self.image), str(self.fps),
                                       str(self.port), *extra], stdout=subprocess.PIPE)
         assert self.proc.stdout is not None

@@ -9,11 +9,15 @@ size only from the SPS before the next keyframe, as with some cameras.  With ``-
 stamps its frames at FPS but sends only RATE of them a second, as cheap cameras do (its media run
 on a clock slowed to RATE/FPS: the RTP timestamps advance FPS to a frame, the sending keeps RATE).
 
+With ``--audio`` it also sends a second stream, A-law audio (``pay1``): an audio test tone fed
+in through interaudiosrc, as a camera's microphone (an audiotestsrc in the media made it
+seekable and FFmpeg's seek at PLAY failed with 503).
+
 With ``--h265 GOP`` it sends H.265 (x265enc) instead.  With ``--protocols tcp`` (or ``udp``) it
 offers RTP over that lower transport only, as some cameras and NVRs do.
 
 Usage: ``python3 tests/rtsp_server.py [--h264|--h264-inband|--h265 GOP] [--protocols tcp|udp]
-[--send-fps RATE] IMAGE FPS [PORT [USER:PASSWORD [basic|digest]]]``;
+[--send-fps RATE] [--audio] IMAGE FPS [PORT [USER:PASSWORD [basic|digest]]]``;
 prints the bound port once the server listens (``rtsp://127.0.0.1:<port>/cam``) and serves until
 killed.  With USER:PASSWORD the stream is only for them (Basic, or Digest as most cameras ask).  The image's width
 and height must be multiples of 8 (RTP's JPEG payload).
@@ -40,6 +44,8 @@ def main() -> None:
     send = 0.0
     if args[:1] == ["--send-fps"]:
         send, args = float(args[1]), args[2:]
+    audio = args[:1] == ["--audio"]
+    args = args[1:] if audio else args
     image, fps = args[0], int(args[1])
     port = args[2] if len(args) > 2 else "0"
     Gst.init(None)
@@ -74,8 +80,18 @@ def main() -> None:
             media.add(head)
             media.add(tail)
             head.link(tail)
+            if audio:
+                sound = Gst.parse_bin_from_description(
+                    "interaudiosrc channel=mic ! audio/x-raw,rate=48000,channels=1 ! audioconvert ! audioresample "
+                    "! audio/x-raw,rate=8000,channels=1 ! alawenc ! rtppcmapay pt=8", True)
+                sound.set_name("pay1")
+                media.add(sound)
             return media
 
+    if audio:  # the microphone: runs whether anyone listens or not
+        mic = Gst.parse_launch("audiotestsrc is-live=true wave=ticks ! audio/x-raw,rate=48000,channels=1 "
+                               "! interaudiosink channel=mic")
+        mic.set_state(Gst.State.PLAYING)
     factory = Factory()
     factory.set_shared(True)
     if protocols:  # a camera that offers RTP over TCP only, or over UDP only

@@ -14,7 +14,7 @@ import numpy as np
 from ...credentials import hide_credentials
 from ...errors import CameraError
 from ..source_config import OpenCvSourceConfig
-from .ffmpeg_open import url_open
+from .ffmpeg_open import open_url
 from .v4l2_names import device_node
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,7 @@ def open_capture(cv2: ModuleType, cfg: OpenCvSourceConfig, open_s: float | None 
     elif cfg.url:
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int((open_s or cfg.read_timeout) * 1000),
                   cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
-        with url_open():
-            cap = cv2.VideoCapture(cfg.url, cv2.CAP_FFMPEG, params)
+        cap = open_url(cv2, cfg.url, params, where(cfg))
     elif cfg.device_path:
         cap = cv2.VideoCapture(cfg.device_path, cv2.CAP_V4L2)
     else:

@@ -77,12 +77,13 @@ def timed_out(read_timeout: float, frames: int, mjpeg: bool) -> str:
     before its first keyframe (``ffmpeg_open.py``) and its first frame is that keyframe, so one
     whose keyframes are further apart than ``read_timeout`` gives up before its first frame at
     most connects (measured: a keyframe every 8 s, ``read_timeout: 3``, streaming at the third):
-    said with the fix, not as a camera that stopped."""
+    said with the fix, not as a camera that stopped; "probably", as a stream that stalls just
+    after its open is told the same."""
     said = f"no frame within the read_timeout ({read_timeout:g} s)"
     if frames or mjpeg:
         return said
-    return (f"{said} of connecting: its first frame is its next keyframe, so keyframes further apart than that "
-            "need a longer source.read_timeout or a shorter keyframe (I-frame) interval set on the camera")
+    return (f"{said} of connecting: its first frame is probably its next keyframe, so keyframes further apart "
+            "than that need a longer source.read_timeout or a shorter keyframe (I-frame) interval set on the camera")
 
 
 # why OpenCV's open failed where the camera, asked just after, answered with its stream: said, it read

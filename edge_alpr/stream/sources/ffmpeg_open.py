@@ -22,8 +22,15 @@ read on until its first keyframe (measured: 1.6 s for a keyframe every 2 s, 2.6 
 3 s), under the turn, so six cameras on one NVR or one reboot came back one keyframe wait
 after another (the sixth after 6.9 s, keyframes 1 s apart).  With 0.1 s the open returns at
 once (0.33 s) and the first read waits for the keyframe, outside the turn: the six wait for
-the same one.  A camera that sends its SPS only before keyframes still opens when it comes (its
-size is not known before), and H.265 and MJPEG opened that fast already.
+the same one.  H.265 and MJPEG opened that fast already.
+
+Why a url may be opened twice: FFmpeg's analysis stops when any of the streams reaches
+``analyzeduration``, so a camera with audio whose SPS/PPS come only in-band (not in its SDP;
+MPEG-TS over HTTP joined mid-stream too) opened after 0.1 s of audio with no picture size
+(0x0, 90000 fps), every read failed and it reconnected for ever (measured: 0 frames; 1.6-3.6 s
+to its first frame before the short analysis).  ``open_url`` therefore opens such a url again,
+at once and still in the turn, with FFmpeg's own analysis (or the admin's options), says so
+once and opens that url with the full analysis from then on.
 
 OpenCV reads ``OPENCV_FFMPEG_CAPTURE_OPTIONS`` (``key;value|key;value``) at each open, for
 files too; a video file's frame rate and frame count do come from that probe (an MPEG-TS file
@@ -36,10 +43,12 @@ and ``analyzeduration;100000`` unless they set ``analyzeduration``.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 OPEN_TURN = threading.Lock()  # held while OpenCV's FFmpeg backend opens a capture (it takes one at a time)
 ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
@@ -49,25 +58,54 @@ OPENCV_DEFAULT = "rtsp_flags;prefer_tcp"
 NO_FPS_PROBE = "fpsprobesize;0"
 SHORT_ANALYSIS = "analyzeduration;100000"  # microseconds: FFmpeg's default is 5 s
 ADDED = {"fpsprobesize": NO_FPS_PROBE, "analyzeduration": SHORT_ANALYSIS}
+FULL_PROBE: set[str] = set()  # urls opened with no size after the short analysis: opened without it since
+log = logging.getLogger(__name__)
 
 
-def url_options(admin: str | None) -> str:
+def _keys(options: str) -> set[str]:
+    return {pair.split(";", 1)[0].strip() for pair in options.split("|")}
+
+
+def url_options(admin: str | None, short: bool = True) -> str:
     """The options for a url's open: the admin's (else OpenCV's default) plus no frame-rate
-    probe and a short analysis, each unless the admin chose that key (``key;value`` pairs
-    joined by ``|``)."""
+    probe and (``short``) a short analysis, each unless the admin chose that key (``key;value``
+    pairs joined by ``|``)."""
     base = admin if admin is not None else OPENCV_DEFAULT
-    keys = {pair.split(";", 1)[0].strip() for pair in base.split("|")}
-    return "|".join(p for p in (base.strip("|"), *(o for k, o in ADDED.items() if k not in keys)) if p)
+    keys = _keys(base)
+    added = (o for k, o in ADDED.items() if k not in keys and (short or k != "analyzeduration"))
+    return "|".join(p for p in (base.strip("|"), *added) if p)
+
+
+def short_analysis(admin: str | None) -> bool:
+    """Whether a url's open adds the short analysis: not where the admin set ``analyzeduration``."""
+    return admin is None or "analyzeduration" not in _keys(admin)
 
 
 @contextmanager
-def url_open() -> Iterator[None]:
+def url_open(short: bool = True) -> Iterator[None]:
     """Around a url's ``VideoCapture``, with ``OPEN_TURN`` held: the url's options in the
     environment, then the admin's back (or OpenCV's default, which reads the same as unset:
     the variable is replaced, never removed, as other threads may read the environment)."""
     admin = os.environ.get(ENV)
-    os.environ[ENV] = url_options(admin)
+    os.environ[ENV] = url_options(admin, short)
     try:
         yield
     finally:
         os.environ[ENV] = admin if admin is not None else OPENCV_DEFAULT
+
+
+def open_url(cv2: Any, url: str, params: list[int], name: str) -> Any:
+    """``cv2.VideoCapture`` of ``url`` (``OPEN_TURN`` held), opened again with FFmpeg's full
+    analysis where the short one left it without a picture size (see above); ``name``: the
+    camera for the log, without credentials."""
+    short = url not in FULL_PROBE and short_analysis(os.environ.get(ENV))
+    with url_open(short):
+        cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+    if short and cap.isOpened() and (cap.get(cv2.CAP_PROP_FRAME_WIDTH) <= 0 or cap.get(cv2.CAP_PROP_FRAME_HEIGHT) <= 0):
+        cap.release()
+        FULL_PROBE.add(url)
+        log.info("%s opened with no picture size after FFmpeg's short analysis (0.1 s; its SPS comes later than "
+                 "another stream's first packets, audio probably): opening it with the full analysis from now on", name)
+        with url_open(short=False):
+            cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+    return cap

@@ -106,7 +106,8 @@ def test_the_read_that_opens_a_slow_camera_with_twice_the_read_timeout_grabs_not
 class MoodyCamera:
     """An MJPEG camera whose ``mood`` says how it answers each request: ``slow``, its head and,
     after ``first_after`` s, 10 pictures a second; ``hung``, its head and then nothing (its
-    encoder hung), every stream it was sending ended.  Each request's user agent and the
+    encoder hung), every stream it was sending ended; ``busy``, 503 (another viewer holds its
+    one slot), every stream it was sending ended.  Each request's user agent and the
     mood it found are kept (FFmpeg's opens and the service's checks told apart)."""
 
     def __init__(self, first_after: float) -> None:
@@ -117,8 +118,8 @@ class MoodyCamera:
         self._picture = picture()
         accept_each(self.sock, self._serve)
 
-    def hang(self) -> None:
-        self.mood, self.epoch = "hung", self.epoch + 1
+    def hang(self, mood: str = "hung") -> None:
+        self.mood, self.epoch = mood, self.epoch + 1
 
     def _serve(self, conn: socket.socket) -> None:
         with conn:
@@ -131,6 +132,9 @@ class MoodyCamera:
                          if ln.lower().startswith("user-agent:")]
                 mood, epoch = self.mood, self.epoch
                 self.requests.append((agent[0].partition(":")[2].strip() if agent else "", mood))
+                if mood == "busy":
+                    conn.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+                    return
                 conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n")
                 if mood == "hung":
                     conn.recv(1)  # till the client goes
@@ -225,6 +229,49 @@ def test_a_camera_judged_hung_then_slow_is_opened_with_twice_the_read_timeout(op
         camera.first_after = 1.5
         _until(source, lambda: source.connects > 0)
         assert open_times[opened:] == [2.0], open_times
+    finally:
+        source.close()
+        camera.close()
+
+
+def test_a_slow_camera_whose_slot_another_viewer_takes_is_told_503_and_keeps_its_longer_open(
+        open_times: list[float | None]) -> None:
+    """A camera slow to start (1.5 s, read_timeout 1) streams with opens given twice the
+    read_timeout; then another viewer takes its one slot (503 to every request).  Its opens,
+    refused at once, are no hung camera's: it is told the 503 and its opens keep twice the
+    read_timeout, so the first open after the slot is freed streams.  Before, the first refused
+    open took it for hung ("its encoder hung?"), its longer open was lost, and once the slot
+    was free an open given the read_timeout failed before a check gave the longer one back."""
+    camera = MoodyCamera(first_after=1.5)
+    source = _source(camera.url)
+    said: list[str] = []
+    frames = [0]
+
+    def saying(done: Any) -> Any:
+        def check() -> bool:
+            if source.last_error and source.last_error not in said:
+                said.append(source.last_error)
+            return bool(done())
+        return check
+
+    def streamed() -> bool:
+        frames[0] += source.failing_since is None and source.connects > 0
+        return frames[0] >= 3
+    try:
+        _until(source, streamed)
+        assert open_times[-1] == 2.0, open_times
+        said.append(source.last_error or "")  # what it said before: the late picture's
+        camera.hang("busy")
+        opened = len(open_times)
+        _until(source, saying(lambda: len([o for o in camera.opens() if o == "busy"]) >= 3))
+        assert open_times[opened:] and all(o == 2.0 for o in open_times[opened:]), open_times
+        camera.mood = "slow"
+        refused = len(open_times)
+        _until(source, saying(lambda: source.failing_since is None))
+        assert open_times[refused:] == [2.0], open_times  # the first open after the 503s streams
+        refusals = [s for s in said[1:] if s.startswith("cannot open camera")]  # after the stream's end
+        assert refusals and all("503" in s for s in refusals), said
+        assert not [s for s in said if "hung" in s], said
     finally:
         source.close()
         camera.close()

@@ -45,7 +45,7 @@ class SlowStart(CameraError):
 class LateStart:
     """How long OpenCV's opens of an HTTP camera may take: its read_timeout, or twice it once
     ``check`` saw its first picture come later (``SlowStart``).  Why not for good: an open given
-    twice the read_timeout that still fails is a hung camera's (a picture begun and never ended,
+    twice the read_timeout that runs it out is a hung camera's (a picture begun and never ended,
     or a camera slow once, hung now), and each retry given that much held the process-wide open
     turn twice as long; so it is taken for hung, its opens given the read_timeout again, and a
     later check gives the longer open back only for a whole picture (``doubted``) till it opens."""
@@ -61,9 +61,16 @@ class LateStart:
         if isinstance(e, SlowStart):
             self.open_s = 2 * self.timeout
 
-    def failed(self) -> str | None:
-        """An open failed: why, where it had been given twice the read_timeout (hung); else None."""
-        if self.open_s is None:
+    def failed(self, took: float) -> str | None:
+        """An open failed after ``took`` s: why, where it had been given twice the read_timeout
+        and ran it out (hung); else None.  Why not every failure of such an open: one refused at
+        once (a 503 while another viewer holds a one-client camera's slot, a 401, a reset) is no
+        hung camera's, and goes the usual way (asked why, ``check``), its longer open kept; taken
+        for hung, it was told its encoder hung and its stream came back only after an open given
+        the read_timeout failed again and a check saw its picture late (measured, 503 for 4 s,
+        first picture after 1.5 s, ``read_timeout: 1``: frames again 5.4 s after the slot was
+        freed, where they now come 1.9 s after)."""
+        if self.open_s is None or took < 0.9 * self.open_s:
             return None
         self.open_s, self.doubted = None, True
         return (f"no picture within {2 * self.timeout:g} s, twice source.read_timeout, given to its open since its "

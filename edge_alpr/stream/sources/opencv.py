@@ -172,14 +172,16 @@ class OpenCvSource(CaptureEnds):
                 return None  # another camera is opening: wait for the turn without blocking
             try:
                 self._reached, checked, self._ends.checked = False, self._ends.checked, False
+                open_at = time.monotonic()
                 cap = self._open()
+                took = time.monotonic() - open_at
             finally:
                 if self.cfg.url:
                     OPEN_TURN.release()
             if not cap.isOpened():
                 cap.release()
                 self._ends.forget()  # the camera may have changed: a one-frame end is asked about again
-                if (hung := self._late.failed()) is not None:  # given twice the read_timeout: hung, asked first
+                if (hung := self._late.failed(took)) is not None:  # ran out twice the read_timeout: hung, asked first
                     self._hint, self._ends.unanswered, checked = hung, True, False
                 elif self._http and not checked:
                     self._ends.asking = (True, "cannot open camera")  # told at the next read, with why

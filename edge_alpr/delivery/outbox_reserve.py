@@ -43,6 +43,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from ..statedir import RESERVE_FILE, free_bytes
+from .outbox_waiting import sync_folder
 
 # The outbox's lines keep one logger name, whichever of its modules writes them.
 log = logging.getLogger("edge_alpr.delivery.outbox")
@@ -120,7 +121,7 @@ class Reserve:
             self._used = self._used or taken > 0
         if taken:
             with suppress(OSError):  # its blocks may be taken again once the deletion is committed
-                _sync_folder(self.path.parent)
+                sync_folder(self.path.parent)
         return taken
 
     def stop(self) -> None:
@@ -174,7 +175,7 @@ class Reserve:
                 if not self._cancelled:  # else ``free`` deleted it already
                     os.unlink(self.tmp)
             raise
-        _sync_folder(self.path.parent)
+        sync_folder(self.path.parent)
         return True
 
     def _failed(self, error: OSError) -> None:
@@ -229,12 +230,3 @@ def _delete(path: Path) -> int:
         log.debug("outbox: %s not freed (%s)", path, e)
         return 0
     return int(st.st_blocks) * 512
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make a file's new name, or its deletion, durable (its folder's entry)."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

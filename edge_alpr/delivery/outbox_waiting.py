@@ -120,7 +120,7 @@ class WaitingFile:
         tmp = self.path.with_name(self.path.name + ".tmp")
         self._write(tmp, [rows], "wb")
         os.replace(tmp, self.path)
-        _sync_folder(self.path.parent)
+        sync_folder(self.path.parent)
 
     def _write(self, path: Path, groups: list[Sequence[Row]], mode: str) -> None:
         new = not path.exists()
@@ -132,7 +132,7 @@ class WaitingFile:
             f.flush()
             os.fsync(f.fileno())
         if new:
-            _sync_folder(path.parent)
+            sync_folder(path.parent)
 
     def _load(self) -> list[Row]:
         try:
@@ -180,8 +180,8 @@ def _ends_mid_line(path: Path) -> bool:
         return f.read(1) != b"\n"
 
 
-def _sync_folder(folder: Path) -> None:
-    """Make a new or renamed file's name durable too (its folder's entry)."""
+def sync_folder(folder: Path) -> None:
+    """Make a new or renamed file's name, or a deletion, durable too (its folder's entry)."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 import cv2
+import mounts
 import numpy as np
 import pytest
 
@@ -59,6 +60,53 @@ def test_a_link_within_the_folder_is_followed_where_its_target_is_not_walked(tmp
     assert _found(tmp_path, "latest/*.jpg", "2024-*/*.jpg") == ["2024-06-01/a.jpg"]
     assert _found(tmp_path, "other/*/*.jpg") == ["other/again/c.jpg"]  # not other/up/top.jpg
     assert _found(tmp_path, "**/*.jpg") == ["2024-06-01/a.jpg", "other/c.jpg", "top.jpg"]
+
+
+def test_a_link_named_in_a_pattern_leaves_its_target_to_double_star(tmp_path: Path) -> None:
+    """``latest -> 2024-06-01`` named by ``latest/*.png`` beside ``**/*.jpg``: the link's target
+    was taken for a folder looked up, so ``**`` passed over ``2024-06-01``, while the link was
+    not gone through for ``*.jpg`` as ``**`` reaches its target: ``a.jpg`` was never read."""
+    _files(tmp_path, ["2024-06-01/a.jpg", "2024-06-01/b.png"])
+    os.symlink("2024-06-01", tmp_path / "latest")
+    assert _found(tmp_path, "**/*.jpg", "latest/*.png") == ["2024-06-01/a.jpg", "latest/b.png"]
+    assert _found(tmp_path, "**/*.jpg", "latest/*.jpg") == ["2024-06-01/a.jpg"]
+
+
+def test_a_folder_looked_up_is_not_walked_again_by_double_star_under_another_name(tmp_path: Path) -> None:
+    """A folder a part names without a wildcard is walked under that name, ``**`` included;
+    ``**`` passes over the same folder listed under another name (on a share that ignores case,
+    ``Cam1`` and ``cam1``: none can be mounted here, a bind mount is the same folder under two
+    names), or each file there was read twice.  Real mounts (root only)."""
+    mounts.require(tmp_path)
+    folder = tmp_path / "drop"
+    _files(folder, ["cam1/a.jpg", "cam1/b.png"])
+    (folder / "alias").mkdir()
+    mounts.bind(folder / "cam1", folder / "alias")
+    try:
+        found = _found(folder, "**/*.jpg", "alias/*.png")
+    finally:
+        mounts.unmount(folder / "alias")
+    assert sorted(Path(rel).name for rel in found) == ["a.jpg", "b.png"], found
+
+
+@pytest.mark.parametrize(("links", "pattern", "found"), [
+    ({"latest": ".snap", ".snap/l1": ".", ".snap/l2": "."}, "**/l*/*.jpg", ["latest/a.jpg"]),
+    ({"x": ".snap", ".snap/x": "."}, "**/x/*.jpg", ["x/a.jpg"]),
+    ({"lcam": "{outside}", "{outside}/l1": ".", "{outside}/l2": "."}, "**/l*/*.jpg", ["lcam/a.jpg"]),
+])
+def test_a_loop_of_links_is_gone_round_once(tmp_path: Path, links: dict[str, str], pattern: str,
+                                            found: list[str]) -> None:
+    """Links back to a folder on the way down (``.snap/l1 -> .``, through a hidden target the
+    patterns do not walk, or out of the camera's folder) were followed until the path was too
+    long for the system (ELOOP): two such links branched for minutes, one read the same file 40
+    times.  Each folder is entered once on a way down, as ``find -L`` does: the walk ends, each
+    file read once."""
+    folder, outside = tmp_path / "drop", tmp_path / "outside"
+    _files(folder, [".snap/a.jpg"])
+    _files(outside, ["a.jpg"])
+    for link, target in links.items():
+        os.symlink(target.format(outside=outside), folder / link.format(outside=outside))
+    assert _found(folder, pattern) == found
 
 
 def _jpeg(height: int) -> bytes:

@@ -15,7 +15,10 @@ read as new pictures.  Here:
   that leads out of the camera's folder (``cam1 -> /srv/ftp/cam1``), not one to a folder above
   it, and one within it (``latest -> 2024-06-01``) only where the patterns do not walk its
   target already (each file was read twice, under two paths; skipped always, ``latest/*.jpg``
-  read nothing);
+  read nothing); a folder already on the way down to it, in the same states of the patterns,
+  is not entered again, as ``find -L`` does (``latest -> .snap`` with ``.snap/l1 -> .``:
+  ``**/l*/*.jpg`` branched until the system said ELOOP, each file read under every path), while
+  ``other/*/*.jpg`` still reads ``other/c.jpg`` through ``other/again -> .``;
 * a part without a wildcard (``cam1``) is looked up as a path, not matched against the listed
   names: on a share that ignores case, ``Cam1`` finds ``cam1``;
 * a subfolder that cannot be listed (its permissions) is passed over, warned once (while it
@@ -42,6 +45,8 @@ BARRED = frozenset({errno.EACCES, errno.EPERM, errno.ELOOP})  # one that cannot 
 WILDCARD = re.compile(r"[*?[]")  # a pattern part without one names a folder: looked up, not matched
 State = tuple[int, int]  # a pattern's index, and the index of its part the next name is matched against
 Match = Callable[[str], object]
+Seen = tuple[int, int, frozenset[State]]  # a folder's device and inode numbers, the states it is walked in
+Way = tuple[tuple[frozenset[State], ...], frozenset[Seen] | None]  # the way down: states above, what is seen
 
 
 class _Step:
@@ -112,10 +117,12 @@ class Walk:
         among the subfolders' entries are added to ``links``."""
         barred: set[str] = set()
         root = os.path.realpath(head or ".")
-        stack: list[tuple[str, Sequence[os.DirEntry[str]] | None, frozenset[State]]] = [
-            ("", top, self._closure((p, 0) for p in range(len(self._parts))))]
+        # each folder's rel, entries (None: to list), states, and the folders on the way down to
+        # it, with their states (stat-ed from the first link on: a tree without links cannot loop)
+        stack: list[tuple[str, Sequence[os.DirEntry[str]] | None, frozenset[State], Way]] = [
+            ("", top, self._closure((p, 0) for p in range(len(self._parts))), ((), None))]
         while stack:
-            rel, entries, states = stack.pop()
+            rel, entries, states, way = stack.pop()
             step = self._step(states)
             if entries is None:  # a folder whose parts all name folders is not listed: looked up
                 listed = step.file is not None or step.named or step.deep
@@ -138,8 +145,9 @@ class Walk:
             for name, walked in into_dirs.items():
                 link = linked[name] if name in linked else os.path.islink(head + rel + name)
                 walked = self._through(head + rel + name, link, root, walked)
-                if walked:
-                    stack.append((f"{rel}{name}/", None, walked))
+                below = _descent(head, rel, name, states, walked, way, link) if walked else None
+                if below is not None:
+                    stack.append((f"{rel}{name}/", None, walked, below))
             if step.deep:  # ``**``: every folder not hidden, no link (those named above: walked there)
                 deep = self._closure(step.deep)
                 for entry in entries:
@@ -150,7 +158,9 @@ class Walk:
                             continue
                     except OSError:  # gone since listed
                         continue
-                    stack.append((f"{rel}{entry.name}/", None, deep))
+                    below = _descent(head, rel, entry.name, states, deep, way, False)
+                    if below is not None:
+                        stack.append((f"{rel}{entry.name}/", None, deep, below))
         for rel in self._barred - barred:
             log.info("camera %s: image subfolder %s can be listed again", self.camera_id, rel.rstrip("/"))
         self._barred = barred
@@ -175,7 +185,8 @@ class Walk:
                 continue
             if not stat.S_ISDIR(st.st_mode):
                 continue
-            looked.add((st.st_dev, st.st_ino))
+            if not os.path.islink(head + rel + part):  # a link's target: ``**`` walks it as itself
+                looked.add((st.st_dev, st.st_ino))
             hidden = part.startswith(".")
             states = self._closure(step.literal[part] if hidden else step.literal[part] | step.deep)
             same = next((e.name for e in entries if e.name in into_dirs and _key(e) == (st.st_dev, st.st_ino)), None)
@@ -243,6 +254,31 @@ def _key(entry: os.DirEntry[str]) -> tuple[int, int] | None:
     except OSError:
         return None
     return st.st_dev, st.st_ino
+
+
+def _descent(head: str, rel: str, name: str, states: frozenset[State], walked: frozenset[State],
+             way: Way, link: bool) -> Way | None:
+    """The way down to the subfolder ``rel + name`` (a link if ``link``) walked in ``walked``, or
+    None where it is on it already in those states: a loop of links (``.snap/l1 -> .``) is gone
+    round once, not until the path is too long for the system.  Stat-ed only from the first
+    link on; one that cannot be is entered, its listing says why."""
+    above, seen = way
+    if seen is None and not link:
+        return above + (states,), None
+    try:
+        if seen is None:  # the first link: the folders above it, the camera's own included
+            parts = rel.split("/")[:-1]
+            seen = frozenset(_stat_key(head + "".join(p + "/" for p in parts[:i]), s)
+                             for i, s in enumerate(above + (states,)))
+        key = _stat_key(head + rel + name, walked)
+    except OSError:
+        return above + (states,), seen
+    return None if key in seen else (above, seen | {key})
+
+
+def _stat_key(path: str, states: frozenset[State]) -> Seen:
+    st = os.stat(path or ".")
+    return st.st_dev, st.st_ino, states
 
 
 def _is_dir(entry: os.DirEntry[str], follow: bool) -> bool:

@@ -38,6 +38,7 @@ def _interrupted(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``cli.main``, with Ctrl-C exiting 130 quietly during its imports and before its own handling."""
+    fill_closed_fds()
     # Only where Ctrl-C would interrupt: a process started with SIGINT ignored (a background job
     # of a script) keeps ignoring it.
     guard = signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -62,6 +63,24 @@ def main(argv: list[str] | None = None) -> int:
         # stopped, and never 141, which a unit's RestartPreventExitStatus=78 does not expect
         to_devnull(sys.stderr)
         return 1
+
+
+def fill_closed_fds() -> None:
+    """A process started with stdin, stdout or stderr closed (``2>&-``) gets /dev/null there, and
+    a ``sys.stderr`` on it.  Why: the first file the process opens takes the free number, and
+    what writes to that number (the TFLite runtime's line on fd 2) writes into that file; and
+    with ``sys.stderr`` None, ``print(file=sys.stderr)`` writes on stdout, among the results
+    (``read --json nope.jpg car.jpg 2>&-`` printed nothing of car.jpg, exit 1)."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)
+            if opened != fd:
+                os.dup2(opened, fd)
+                os.close(opened)
+    if sys.stderr is None:
+        sys.stderr = os.fdopen(2, "w", closefd=False)
 
 
 def stdout_gone() -> bool:
@@ -106,7 +125,10 @@ def say(text: str) -> None:
     """``text`` on stderr, where it can be written at all: a stderr whose reader has gone (a
     closed pipe, the journal's socket) is pointed at /dev/null, so that the error it was to say
     does not become another one and the command keeps its own exit status (78 for a bad config,
-    which systemd must see to stop restarting)."""
+    which systemd must see to stop restarting).  With no stderr at all (``2>&-``: Python's
+    ``sys.stderr`` is None) nothing is said: ``print`` would write it on stdout, among the results."""
+    if sys.stderr is None:
+        return
     try:
         print(text, file=sys.stderr, flush=True)
     except (AttributeError, OSError):

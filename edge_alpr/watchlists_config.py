@@ -83,7 +83,10 @@ def parse_list(name: str, obj: Any, where: str, source: str, *, printable: bool 
         if not isinstance(item, dict) or set(item) - {"plate", "label", "max_distance"}:
             raise ValueError(f"{at}: expected a plate or a mapping with plate, label, max_distance")
         typed = item.get("plate", "")
-        if isinstance(typed, str) and (odd := foreign(typed[:4 * MAX_PLATE_CHARS])):
+        if isinstance(typed, str) and len(typed) > 4 * MAX_PLATE_CHARS:  # before any work on it
+            raise ValueError(f"{at}.plate: {shown(typed)} is {len(typed)} characters long; a plate holds "
+                             f"at most {MAX_PLATE_CHARS} letters or digits")
+        if isinstance(typed, str) and (odd := foreign(typed)):
             raise ValueError(f"{at}.plate: {shown(typed)} {foreign_said(typed, odd)}")
         plate = normalize(typed) if isinstance(typed, str) else ""
         if not 1 <= len(plate) <= MAX_PLATE_CHARS:

@@ -150,3 +150,17 @@ def test_a_file_whose_error_cannot_be_said_does_not_stop_the_next(tmp_path: Path
     assert out.returncode == 1, out.returncode
     lines = results.read_text().splitlines()
     assert len(lines) == 1 and '"filename": "car.jpg"' in lines[0], lines
+
+
+def test_with_no_stderr_at_all_an_error_is_not_written_among_the_results(tmp_path: Path) -> None:
+    """``read --json nope.jpg car.jpg 2>&-``: Python starts with ``sys.stderr`` None, where
+    ``print(file=sys.stderr)`` writes on stdout; the error line went into the JSON lines."""
+    (tmp_path / "car.jpg").write_bytes(Path(SAMPLES[0]).read_bytes())
+    results = tmp_path / "results.txt"
+    with results.open("w") as file:
+        out = subprocess.run([sys.executable, "-m", "edge_alpr", "read", "--json", "nope.jpg", "car.jpg"],
+                             stdout=file.fileno(), stderr=subprocess.DEVNULL, preexec_fn=lambda: os.close(2),
+                             text=True, timeout=120, cwd=tmp_path, env={**ENV, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 1, out.returncode
+    lines = results.read_text().splitlines()
+    assert len(lines) == 1 and '"filename": "car.jpg"' in lines[0], lines

@@ -277,3 +277,14 @@ def test_an_oversized_list_is_told_what_counts(api_factory: Callable[..., Runnin
                for i in range(10_000)]
     ascii_list = requests.put(url, json={"max_distance": 1 / 3, "plates": longest}, timeout=60)
     assert ascii_list.status_code == 200 and len(ascii_list.json()["plates"]) == 10_000, ascii_list.text[:300]
+
+
+def test_a_letter_no_reading_holds_is_refused_wherever_it_stands(api_factory: Callable[..., RunningApi]) -> None:
+    """Only the first 64 characters were looked at: ``AB123``, 70 spaces and ``Ж`` was stored as
+    ``AB123`` where ``AB123Ж`` was refused.  Text longer than any plate's is refused as such."""
+    api = api_factory()
+    padded = "AB123" + " " * 70 + "\u0416"
+    listed = requests.put(f"{api.url}/v1/watchlists/visitors/", json={"plates": [padded]}, timeout=10)
+    assert listed.status_code == 400 and "76 characters" in listed.json()["detail"], listed.text
+    search = requests.get(f"{api.url}/v1/events/", params={"plate": padded}, timeout=10)
+    assert search.status_code == 400, search.text  # (the search caps its parameters at 64)

@@ -114,7 +114,7 @@ def parse_query(query: bottle.FormsDict, csv_out: bool) -> EventQuery:
         raise InputError(f"unknown parameter {shown(unknown[0])}; the parameters are "
                          f"{', '.join(sorted(_PARAMS))}")
     plate = _param(query, "plate")
-    if plate and (odd := foreign(plate[:4 * MAX_PLATE_CHARS])):
+    if plate and (odd := foreign(plate)):
         raise InputError(f"plate: {plate[:80]!r} {foreign_said(plate, odd)}")
     if plate and not 1 <= len(normalize(plate)) <= MAX_PLATE_CHARS:
         raise InputError(f"plate: {plate!r} must hold 1-{MAX_PLATE_CHARS} letters or digits")

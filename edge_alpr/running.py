@@ -107,9 +107,9 @@ class Service:
                  event.id)
 
     def follow_clock(self) -> None:
-        """A step of the wall clock (time sync): the times of the events queued and kept before
-        it move with it (``event_times.py``); each second, from the main thread.  Never raises."""
-        self.outbox.follow_clock()
+        """A step of the wall clock (time sync): the times of the events kept before it move with
+        it (``event_times.py``); each second, from the main thread (the outbox's on its keeper
+        thread: ``outbox_keeper.py``).  Never raises."""
         if self.history is not None:
             self.history.follow_clock()
 

@@ -37,6 +37,7 @@ from .config import Config, camera_regions
 from .configcheck import check_camera_files
 from .delivery.mqtt import MQTT_SINK, MqttPublisher
 from .delivery.outbox import Outbox
+from .delivery.outbox_keeper import Keeper
 from .delivery.webhooks import Webhooks
 from .delivery.worker import DeliveryWorker
 from .history.opening import open_history
@@ -226,6 +227,7 @@ def main(cfg: Config) -> int:
     stop = stop_on_signals()
     keep_frame_memory()
     svc = build(cfg, stop)  # a failure stops what it started, then the CLI exits with 1
+    keeper: Keeper | None = None
     try:
         port = svc.api.server.port if svc.api is not None else None
         for line in startup_lines(svc, port):
@@ -235,6 +237,7 @@ def main(cfg: Config) -> int:
         tick = min(MAIN_TICK_S, watchdog) if watchdog else MAIN_TICK_S
         last_refresh = float("-inf")
         held = StateFiles(_held_files(svc))
+        keeper = Keeper(svc.outbox).start()  # the outbox's each second (outbox_keeper.py)
         while not stop.wait(tick):
             gone = held.gone()
             if gone:  # see state_watch.py: close() copies the queue and counters back
@@ -251,6 +254,8 @@ def main(cfg: Config) -> int:
                 last_refresh = time.monotonic()
     finally:
         sd_notify("STOPPING=1")
+        if keeper is not None:
+            keeper.end()
         svc.close()
         log.info("%s", svc.stopped_line())
     return 0

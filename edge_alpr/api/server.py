@@ -28,6 +28,7 @@ from typing import Any
 from ..config import Config
 from ..credentials import api_token, read_api_token, token_warning
 from ..delivery.outbox import Outbox
+from ..delivery.outbox_keeper import Keeper
 from ..delivery.webhooks import Webhooks, metric_labels
 from ..errors import ConfigError
 from ..history.opening import open_history
@@ -250,27 +251,16 @@ def serve(cfg: Config) -> int:
         log.info("edge-alpr API listening on %s (state in %s, %s)", url, cfg.state_dir, access)
     # the held events written, the reserve made (never raises) on a thread of its own: a SIGTERM
     # during a make (4 MiB fsynced on a slow card) is handled at once, and ends the make
-    keeper = threading.Thread(target=_follow_clock, args=(runtime.outbox, stop), name="outbox-clock", daemon=True)
-    keeper.start()
+    keeper = Keeper(runtime.outbox).start()
     try:
         if printed:
             announce(url)
         while not stop.wait(1.0):
             pass
     finally:
-        runtime.outbox.stop_making()
-        keeper.join(KEEPER_JOIN_S)
+        keeper.end()
         runtime.close()
     return 0
-
-
-KEEPER_JOIN_S = 0.5  # for ``_follow_clock`` to end (a make in an fsync ends with the process)
-
-
-def _follow_clock(outbox: Outbox, stop: threading.Event) -> None:
-    """Each second until ``stop``: ``Outbox.follow_clock``."""
-    while not stop.wait(1.0):
-        outbox.follow_clock()
 
 
 def free_port(host: str = "127.0.0.1") -> int:

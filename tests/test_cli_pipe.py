@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,9 +25,21 @@ SAMPLES = sorted(str(p) for p in (ROOT / "edge_alpr" / "samples").glob("*.jpg"))
 ENV = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
 
 
-def edge_alpr(args: list[str], stdout: int, stderr: int, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def edge_alpr(args: list[str], stdout: int, stderr: int, cwd: Path = ROOT,
+              **kw: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "edge_alpr", *args], stdout=stdout, stderr=stderr,
-                          text=True, timeout=120, cwd=cwd, env={**ENV, "PYTHONPATH": str(ROOT)})
+                          text=True, timeout=120, cwd=cwd, env={**ENV, "PYTHONPATH": str(ROOT)}, **kw)
+
+
+def read_into_file(folder: Path, names: list[str], stderr: int,
+                   **kw: Any) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """``read --json names`` run in ``folder`` (which gets car.jpg, a sample), its stdout a file:
+    the process and the lines of that file."""
+    (folder / "car.jpg").write_bytes(Path(SAMPLES[0]).read_bytes())
+    results = folder / "results.txt"
+    with results.open("w") as file:
+        out = edge_alpr(["read", "--json", *names], stdout=file.fileno(), stderr=stderr, cwd=folder, **kw)
+    return out, results.read_text().splitlines()
 
 
 def closed_pipe() -> int:
@@ -54,19 +67,13 @@ def test_a_closed_stderr_is_no_closed_stdout_and_keeps_what_stdout_had(tmp_path:
     """stdout a file, stderr a pipe whose reader is gone: the picture read before the one whose
     error cannot be said stays in the file, and the command fails (1), not 141 as if its output's
     reader had stopped."""
-    picture = tmp_path / "car.jpg"
-    picture.write_bytes(Path(SAMPLES[0]).read_bytes())
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"not the rest of a JPEG" * 4)
-    results = tmp_path / "results.txt"
     writing = closed_pipe()
     try:
-        with results.open("w") as file:
-            out = edge_alpr(["read", "--json", "car.jpg", "bad.jpg"], stdout=file.fileno(), stderr=writing,
-                            cwd=tmp_path)
+        out, lines = read_into_file(tmp_path, ["car.jpg", "bad.jpg"], stderr=writing)
     finally:
         os.close(writing)
     assert out.returncode == 1, out.returncode
-    lines = results.read_text().splitlines()
     assert len(lines) == 1 and '"filename": "car.jpg"' in lines[0], lines
 
 
@@ -138,29 +145,19 @@ def test_a_config_error_exits_78_where_the_journal_stream_is_gone(tmp_path: Path
 
 def test_a_file_whose_error_cannot_be_said_does_not_stop_the_next(tmp_path: Path) -> None:
     """``read nope.jpg car.jpg`` with stderr's reader gone: car.jpg is still read (exit 1)."""
-    (tmp_path / "car.jpg").write_bytes(Path(SAMPLES[0]).read_bytes())
-    results = tmp_path / "results.txt"
     writing = closed_pipe()
     try:
-        with results.open("w") as file:
-            out = edge_alpr(["read", "--json", "nope.jpg", "car.jpg"], stdout=file.fileno(), stderr=writing,
-                            cwd=tmp_path)
+        out, lines = read_into_file(tmp_path, ["nope.jpg", "car.jpg"], stderr=writing)
     finally:
         os.close(writing)
     assert out.returncode == 1, out.returncode
-    lines = results.read_text().splitlines()
     assert len(lines) == 1 and '"filename": "car.jpg"' in lines[0], lines
 
 
 def test_with_no_stderr_at_all_an_error_is_not_written_among_the_results(tmp_path: Path) -> None:
     """``read --json nope.jpg car.jpg 2>&-``: Python starts with ``sys.stderr`` None, where
     ``print(file=sys.stderr)`` writes on stdout; the error line went into the JSON lines."""
-    (tmp_path / "car.jpg").write_bytes(Path(SAMPLES[0]).read_bytes())
-    results = tmp_path / "results.txt"
-    with results.open("w") as file:
-        out = subprocess.run([sys.executable, "-m", "edge_alpr", "read", "--json", "nope.jpg", "car.jpg"],
-                             stdout=file.fileno(), stderr=subprocess.DEVNULL, preexec_fn=lambda: os.close(2),
-                             text=True, timeout=120, cwd=tmp_path, env={**ENV, "PYTHONPATH": str(ROOT)})
+    out, lines = read_into_file(tmp_path, ["nope.jpg", "car.jpg"], stderr=subprocess.DEVNULL,
+                                preexec_fn=lambda: os.close(2))
     assert out.returncode == 1, out.returncode
-    lines = results.read_text().splitlines()
     assert len(lines) == 1 and '"filename": "car.jpg"' in lines[0], lines

@@ -44,9 +44,10 @@ import os
 import threading
 from pathlib import Path
 
-from .delivery.outbox_reserve import RESERVE_NAME, Reserve
+from .delivery.outbox_reserve import Reserve
 from .errors import DiskFull
 from .fs_room import NEARLY_FULL_BYTES, ROOM_INODES, Room, room_in
+from .statedir import RESERVE_FILE
 from .systemd import sd_notify
 
 log = logging.getLogger("edge_alpr")
@@ -70,7 +71,7 @@ def free_reserve_at_start(folder: Path, setting: str = "state_dir") -> int:
     room = room_in(folder)
     if room is None or not room.short():
         return 0
-    path = folder / RESERVE_NAME
+    path = folder / RESERVE_FILE
     taken = Reserve(path).free()
     if taken:
         log.warning("%s %s: the file system is full at this start (%s): freed %s (%d bytes) so that "
@@ -88,7 +89,7 @@ def full_at_start(error: DiskFull, held: bool, environ: dict[str, str] | None = 
     wait for room (see the module docstring), sleeping on ``stop`` (SIGTERM sets it: the wait
     ends at once).  The exit status: ``EXIT_TEMPFAIL``, 0 where ``stop`` ended the wait."""
     if held and error.setting == "state_dir":
-        path = error.folder / RESERVE_NAME
+        path = error.folder / RESERVE_FILE
         taken = Reserve(path).free()
         if taken:
             log.warning("%s %s: freed %s (%d bytes) for the next start", error.setting, error.folder, path, taken)

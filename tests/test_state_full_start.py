@@ -31,10 +31,10 @@ from test_unit_devices import UNIT, unit_values
 from edge_alpr import config, state_lock
 from edge_alpr.api.server import free_port
 from edge_alpr.delivery.outbox import Outbox
-from edge_alpr.delivery.outbox_reserve import RESERVE_BYTES, RESERVE_NAME, Reserve
+from edge_alpr.delivery.outbox_reserve import RESERVE_BYTES, Reserve
 from edge_alpr.errors import DiskFull
 from edge_alpr.state_room import EXIT_TEMPFAIL, FULL_WAIT_S, full_at_start
-from edge_alpr.statedir import writable_folder
+from edge_alpr.statedir import RESERVE_FILE, writable_folder
 
 __all__ = ["full_state", "roomy_fs", "small_fs"]  # the fixtures, used by name
 
@@ -52,7 +52,7 @@ def test_a_start_on_a_full_disk_frees_the_reserve_says_so_once_and_serves(
     box = Outbox(state / "outbox.sqlite")
     box.follow_clock()  # the reserve, as a running service makes it
     box.close()
-    reserve = state / RESERVE_NAME
+    reserve = state / RESERVE_FILE
     assert reserve.stat().st_size == RESERVE_BYTES
     fill(roomy_fs / "filler")
     config = roomy_fs.parent / "c.yaml"
@@ -81,9 +81,9 @@ def test_a_start_with_room_keeps_the_reserve(tmp_path: Path) -> None:
     """Only a full disk costs the reserve: a start on a disk with room leaves it for the next one."""
     state = tmp_path / "state"
     state.mkdir()
-    assert Reserve(state / RESERVE_NAME, 64 * 1024).make()
+    assert Reserve(state / RESERVE_FILE, 64 * 1024).make()
     state_lock.hold_state(config.from_dict({"state_dir": str(state)})).close()
-    assert (state / RESERVE_NAME).stat().st_size == 64 * 1024
+    assert (state / RESERVE_FILE).stat().st_size == 64 * 1024
 
 
 def test_a_start_that_fails_with_room_left_frees_the_reserve_for_the_next(tmp_path: Path) -> None:
@@ -92,13 +92,13 @@ def test_a_start_that_fails_with_room_left_frees_the_reserve_for_the_next(tmp_pa
     hand the exit is at once."""
     state = tmp_path / "state"
     state.mkdir()
-    Reserve(state / RESERVE_NAME, 64 * 1024).make()
+    Reserve(state / RESERVE_FILE, 64 * 1024).make()
     error = DiskFull("full", state, "state_dir", 12345)
     assert full_at_start(error, held=True, environ={}) == EXIT_TEMPFAIL
-    assert not (state / RESERVE_NAME).exists()
-    Reserve(state / RESERVE_NAME, 64 * 1024).make()
+    assert not (state / RESERVE_FILE).exists()
+    Reserve(state / RESERVE_FILE, 64 * 1024).make()
     assert full_at_start(error, held=False, environ={}) == EXIT_TEMPFAIL  # not this process's lock
-    assert (state / RESERVE_NAME).exists()
+    assert (state / RESERVE_FILE).exists()
 
 
 @pytest.fixture()
@@ -160,7 +160,7 @@ def test_check_config_says_that_the_state_folder_s_file_system_is_full(full_stat
     said = [line for line in out.stderr.splitlines() if line.startswith(f"edge-alpr: warning: state_dir {full_state}:")]
     assert len(said) == 1, out.stderr
     assert re.search(r"the file system is full \(\d+ bytes free\)", said[0]), said
-    assert f"frees {RESERVE_NAME}" in said[0] and "exits 75" in said[0] and "free space there" in said[0], said
+    assert f"frees {RESERVE_FILE}" in said[0] and "exits 75" in said[0] and "free space there" in said[0], said
 
 
 def test_a_state_folder_that_cannot_be_made_on_a_full_disk_exits_75(tmp_path: Path) -> None:
@@ -222,7 +222,7 @@ def test_a_reserve_left_by_root_neither_blocks_the_start_nor_stays() -> None:
         state = Path(top) / "state"
         state.mkdir()
         os.chown(state, NOBODY, NOBODY)
-        assert Reserve(state / RESERVE_NAME, 64 * 1024).make()  # as root: root's, 0644
+        assert Reserve(state / RESERVE_FILE, 64 * 1024).make()  # as root: root's, 0644
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: never back into pytest
@@ -232,7 +232,7 @@ def test_a_reserve_left_by_root_neither_blocks_the_start_nor_stays() -> None:
                 os.setgid(NOBODY)
                 os.setuid(NOBODY)
                 writable_folder(state, "state_dir")
-                said = f"freed {Reserve(state / RESERVE_NAME).free()}"
+                said = f"freed {Reserve(state / RESERVE_FILE).free()}"
             except BaseException as e:
                 said = repr(e)
             finally:
@@ -243,4 +243,4 @@ def test_a_reserve_left_by_root_neither_blocks_the_start_nor_stays() -> None:
         said = os.read(read, 4096).decode()
         os.close(read)
         assert said.startswith("freed ") and int(said.split()[1]) >= 64 * 1024, said
-        assert not (state / RESERVE_NAME).exists()
+        assert not (state / RESERVE_FILE).exists()

@@ -31,7 +31,7 @@ from test_unit_devices import UNIT, unit_values
 
 from edge_alpr import config, state_lock
 from edge_alpr.api.server import free_port
-from edge_alpr.delivery.outbox_reserve import RESERVE_NAME, Reserve
+from edge_alpr.delivery.outbox_reserve import Reserve
 from edge_alpr.errors import DiskFull, StateError
 from edge_alpr.history.config import HistoryConfig
 from edge_alpr.history.opening import open_history
@@ -45,7 +45,7 @@ from edge_alpr.state_room import (
     free_reserve_at_start,
     full_at_start,
 )
-from edge_alpr.statedir import opening_state
+from edge_alpr.statedir import RESERVE_FILE, opening_state
 from edge_alpr.systemd import sd_notify
 
 __all__ = ["full_state", "notify_socket", "small_fs"]  # the fixtures, used by name
@@ -180,10 +180,10 @@ def test_inodes_given_back_end_the_wait(few_inodes: Path, listening: dict[str, s
 def test_a_start_frees_the_reserve_where_inodes_are_what_is_short(few_inodes: Path) -> None:
     """Freeing the reserve frees an inode too: a start with no inode left frees it, bytes plenty."""
     state = few_inodes / "state"
-    assert Reserve(state / RESERVE_NAME, 64 * 1024).make()
+    assert Reserve(state / RESERVE_FILE, 64 * 1024).make()
     _take_inodes(few_inodes)
     assert free_reserve_at_start(state) > 0
-    assert not (state / RESERVE_NAME).exists()
+    assert not (state / RESERVE_FILE).exists()
 
 
 def test_no_inode_for_the_history_folder_is_a_full_disk_that_frees_the_reserve(few_inodes: Path) -> None:
@@ -191,13 +191,13 @@ def test_no_inode_for_the_history_folder_is_a_full_disk_that_frees_the_reserve(f
     75, and the reserve freed for the next start).  Before: a ``ConfigError`` (exit 78, never
     restarted), the reserve left."""
     state = few_inodes / "state"
-    assert Reserve(state / RESERVE_NAME, 64 * 1024).make()
+    assert Reserve(state / RESERVE_FILE, 64 * 1024).make()
     _take_inodes(few_inodes)
     with pytest.raises(DiskFull) as raised:
         open_history(HistoryConfig(), state)
     assert raised.value.setting == "state_dir" and raised.value.folder == state
     assert full_at_start(raised.value, held=True, environ={}) == EXIT_TEMPFAIL
-    assert not (state / RESERVE_NAME).exists()
+    assert not (state / RESERVE_FILE).exists()
 
 
 def test_a_notify_socket_that_takes_nothing_ends_the_wait_at_once(full_state: Path,
@@ -261,8 +261,8 @@ def test_a_refused_second_start_leaves_the_running_service_s_reserve(small_fs: P
     state = small_fs / "state"
     cfg = config.from_dict({"state_dir": str(state)})
     with state_lock.hold_state(cfg):  # the running service, started with room
-        assert Reserve(state / RESERVE_NAME, 64 * 1024).make()
+        assert Reserve(state / RESERVE_FILE, 64 * 1024).make()
         fill(small_fs / "filler")
         with pytest.raises(StateError, match="in use by"):
             state_lock.hold_state(cfg)
-        assert (state / RESERVE_NAME).exists()
+        assert (state / RESERVE_FILE).exists()

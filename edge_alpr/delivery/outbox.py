@@ -54,13 +54,13 @@ from ..credentials import hide_credentials
 from ..db_lock import LockEpisode, busy_timeout, immediate, is_locked, opening
 from ..errors import DatabaseLocked
 from ..state_watch import copy_database
-from ..statedir import full_text
+from ..statedir import RESERVE_FILE, full_text
 from . import outbox_sinks
 from .outbox_bounds import DEFAULT_MAX_BYTES, DropLog, Reclaimer, count, drop_expired, trim_bytes, trim_rows
 from .outbox_clock import ClockFollower, dumps
 from .outbox_held import CLOSING, EACH_SECOND, HELD_MAX_BYTES, HELD_MAX_ROWS, Held
 from .outbox_hold import HoldingWrites
-from .outbox_reserve import RESERVE_BYTES, RESERVE_NAME, Reserve
+from .outbox_reserve import RESERVE_BYTES, Reserve
 from .outbox_schema import OutboxItem, connect, read_queue
 from .outbox_waiting import SUFFIX, Row, WaitingFile
 from .outbox_wal import WalRoom
@@ -98,7 +98,7 @@ class Outbox(HoldingWrites):
         self._held = Held(min(HELD_MAX_ROWS, max_rows), min(HELD_MAX_BYTES, max_bytes), self._said)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._waiting = WaitingFile(self.path.with_name(self.path.name + SUFFIX))
-        self._reserve = Reserve(self.path.with_name(RESERVE_NAME), reserve_bytes)
+        self._reserve = Reserve(self.path.with_name(RESERVE_FILE), reserve_bytes)
         # One connection guarded by a lock: writes are tiny and SQLite serialises them anyway.
         with opening(self.path, WHAT):
             self._db = connect(self.path)

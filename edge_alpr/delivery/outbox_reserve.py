@@ -42,13 +42,12 @@ from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
-from ..statedir import RESERVE_FILE, free_bytes
+from ..statedir import free_bytes
 from .outbox_waiting import sync_folder
 
 # The outbox's lines keep one logger name, whichever of its modules writes them.
 log = logging.getLogger("edge_alpr.delivery.outbox")
 
-RESERVE_NAME = RESERVE_FILE  # not checked writable at a start (statedir.UNCHECKED): only ever deleted
 # 4 MiB: a full hold of MQTT events (1000 of ~0.7 KB) with the three times their size that the
 # held's writes need (the log, then the file, with their pages' overhead), or ~40 webhook events
 # with 100 KB scenes (39 measured, docs/fleet.md); 0.01% of a 32 GB SD card, and less than the 8
